@@ -1,0 +1,59 @@
+# ctune build. `make` builds libctune.a and the ctune CLI; `make test` runs the whole suite;
+# `make test-asan` runs it under AddressSanitizer + UBSan; `make bench` runs benchmarks.
+CC      ?= gcc
+BUILD   ?= build
+OPT     ?= -O2 -march=native
+PKGS    := libpcre2-8 libutf8proc jansson yaml-0.1 openblas
+DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
+ifneq ($(DEPS_OK),yes)
+  $(info ctune: installing missing build dependencies (scripts/deps.sh))
+  DEPS_RC := $(shell bash scripts/deps.sh >&2; echo $$?)
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Iinclude -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -fopenmp -lm $(EXTRA_LDFLAGS)
+
+LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all test test-asan bench demo clean
+all: $(BUILD)/libctune.a $(BUILD)/ctune
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libctune.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ctune: $(CLI_OBJ) $(BUILD)/libctune.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ctune_tests: $(TEST_OBJ) $(BUILD)/libctune.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+test: $(BUILD)/ctune $(BUILD)/ctune_tests
+	@CTUNE_BIN=$(BUILD)/ctune bash tests/run.sh $(BUILD)
+
+test-asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" CTUNE_SANITIZE=1 test
+
+bench: all
+	bash bench/run.sh $(BUILD)
+
+demo: all
+	bash scripts/demo.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

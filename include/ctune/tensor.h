@@ -1,0 +1,69 @@
+/* ctune — dtypes and tensor views.
+ * A ct_tensor is a non-owning view: dtype, shape (C order, PyTorch convention) and a data pointer
+ * (often into an mmap'd safetensors file). Weights stay in their stored dtype; kernels convert. */
+#ifndef CTUNE_TENSOR_H
+#define CTUNE_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ct_dtype {
+    CT_DTYPE_F32 = 0,
+    CT_DTYPE_F16,
+    CT_DTYPE_BF16,
+    CT_DTYPE_F64,
+    CT_DTYPE_I64,
+    CT_DTYPE_I32,
+    CT_DTYPE_I16,
+    CT_DTYPE_I8,
+    CT_DTYPE_U8,
+    CT_DTYPE_BOOL,
+    CT_DTYPE_COUNT
+} ct_dtype;
+
+#define CT_MAX_DIMS 8
+
+typedef struct ct_tensor {
+    ct_dtype dtype;
+    int ndim;
+    int64_t shape[CT_MAX_DIMS];
+    void *data; /* NULL: tensor absent (e.g. optional bias) */
+} ct_tensor;
+
+size_t ct_dtype_size(ct_dtype dt);
+const char *ct_dtype_name(ct_dtype dt);           /* safetensors spelling: "BF16", "F32", ... */
+int ct_dtype_from_name(const char *name, ct_dtype *out); /* 0 on success, -1 unknown */
+int64_t ct_tensor_numel(const ct_tensor *t);
+size_t ct_tensor_nbytes(const ct_tensor *t);
+
+/* bf16 / f16 <-> f32 scalar conversions (round-to-nearest-even, NaN preserved). */
+static inline float ct_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline uint16_t ct_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+float ct_f16_to_f32(uint16_t h);
+uint16_t ct_f32_to_f16(float f);
+
+/* Converts n elements starting at element `offset` of any float dtype to f32. */
+void ct_tensor_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out);
+/* Converts n f32 values to dtype dt into dst (F32/F16/BF16/F64 only). */
+void ct_f32_to_dtype(const float *src, size_t n, ct_dtype dt, void *dst);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,57 @@
+/* ctune — Hugging Face tokenizers (tokenizer.json + tokenizer_config.json).
+ * Byte-level BPE with a Split pre-tokenizer regex (Qwen2/Qwen3, Llama-3) and SentencePiece-style
+ * BPE with byte fallback (Llama-2). Encode/decode give the same ids/text as HF `tokenizers`. */
+#ifndef CTUNE_TOKENIZER_H
+#define CTUNE_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctune/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Growable id vector; encode functions APPEND to it. */
+typedef struct ct_ids {
+    int32_t *data;
+    size_t n, cap;
+} ct_ids;
+
+ct_status ct_ids_push(ct_ids *v, int32_t id, ct_err *err);
+void ct_ids_free(ct_ids *v);
+
+typedef struct ct_tokenizer ct_tokenizer;
+
+/* Loads DIR/tokenizer.json and (optional) DIR/tokenizer_config.json. */
+ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err);
+void ct_tokenizer_free(ct_tokenizer *tok);
+
+/* Encodes UTF-8 text, matching added/special tokens inside the text (HF split_special_tokens
+ * false). add_special: apply the post-processor (e.g. Llama's BOS) as HF
+ * `encode(add_special_tokens=True)` does. Appends to *out. */
+ct_status ct_tokenizer_encode(const ct_tokenizer *tok, const char *text, size_t len,
+                              bool add_special, ct_ids *out, ct_err *err);
+
+/* Decodes ids to UTF-8 (malloc'd, NUL-terminated) as HF `decode(ids, skip_special_tokens)`. */
+ct_status ct_tokenizer_decode(const ct_tokenizer *tok, const int32_t *ids, size_t n,
+                              bool skip_special, char **out, size_t *out_len, ct_err *err);
+
+int32_t ct_tokenizer_vocab_size(const ct_tokenizer *tok);       /* incl. added tokens */
+int32_t ct_tokenizer_token_to_id(const ct_tokenizer *tok, const char *token); /* -1 if none */
+const char *ct_tokenizer_id_to_token(const ct_tokenizer *tok, int32_t id);    /* NULL if none */
+bool ct_tokenizer_is_special(const ct_tokenizer *tok, int32_t id);
+
+/* From tokenizer_config.json (ids are -1 / strings NULL when not configured). */
+int32_t ct_tokenizer_bos_id(const ct_tokenizer *tok);
+int32_t ct_tokenizer_eos_id(const ct_tokenizer *tok);
+int32_t ct_tokenizer_pad_id(const ct_tokenizer *tok);
+bool ct_tokenizer_add_bos(const ct_tokenizer *tok);               /* add_bos_token */
+const char *ct_tokenizer_chat_template(const ct_tokenizer *tok);   /* Jinja source or NULL */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,195 @@
+#include "base/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+ct_status ct_mmap_open(ct_mmap *m, const char *path, ct_err *err) {
+    m->data = NULL;
+    m->size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ct_err_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return ct_err_set(err, CT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return ct_err_set(err, CT_ERR_IO, "%s: not a regular file", path);
+    }
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return ct_err_set(err, CT_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+        }
+        m->data = p;
+        m->size = (size_t)st.st_size;
+    }
+    close(fd);
+    return CT_OK;
+}
+
+void ct_mmap_close(ct_mmap *m) {
+    if (m->data) munmap(m->data, m->size);
+    m->data = NULL;
+    m->size = 0;
+}
+
+ct_status ct_read_file(const char *path, char **out, size_t *len, ct_err *err) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ct_err_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        fclose(f);
+        return ct_err_set(err, CT_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (;;) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap) break;
+        cap *= 2;
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) {
+            free(buf);
+            fclose(f);
+            return ct_err_set(err, CT_ERR_NOMEM, "%s: out of memory", path);
+        }
+        buf = nb;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return ct_err_set(err, CT_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    *out = buf;
+    if (len) *len = n;
+    return CT_OK;
+}
+
+bool ct_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool ct_dir_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+ct_status ct_mkdir_p(const char *path, ct_err *err) {
+    char *p = strdup(path);
+    if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == 0) {
+            char c = *s;
+            *s = 0;
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                ct_status st = ct_err_set(err, CT_ERR_IO, "%s: cannot create directory: %s", p,
+                                          strerror(errno));
+                free(p);
+                return st;
+            }
+            *s = c;
+            if (!c) break;
+        }
+    }
+    free(p);
+    return CT_OK;
+}
+
+char *ct_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *s = malloc(a + b + 2);
+    if (!s) return NULL;
+    memcpy(s, dir, a);
+    size_t n = a;
+    if (a && dir[a - 1] != '/') s[n++] = '/';
+    memcpy(s + n, name, b + 1);
+    return s;
+}
+
+ct_status ct_atomic_open(ct_atomic_file *af, const char *path, ct_err *err) {
+    memset(af, 0, sizeof *af);
+    size_t n = strlen(path) + 32;
+    af->path = strdup(path);
+    af->tmp_path = malloc(n);
+    if (!af->path || !af->tmp_path) {
+        ct_atomic_abort(af);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    snprintf(af->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    af->fp = fopen(af->tmp_path, "wb");
+    if (!af->fp) {
+        ct_status st = ct_err_set(err, CT_ERR_IO, "%s: cannot create: %s", af->tmp_path,
+                                  strerror(errno));
+        free(af->path);
+        free(af->tmp_path);
+        memset(af, 0, sizeof *af);
+        return st;
+    }
+    return CT_OK;
+}
+
+ct_status ct_atomic_write(ct_atomic_file *af, const void *data, size_t n, ct_err *err) {
+    if (n && fwrite(data, 1, n, af->fp) != n)
+        return ct_err_set(err, CT_ERR_IO, "%s: write failed: %s", af->path, strerror(errno));
+    return CT_OK;
+}
+
+static void fsync_parent_dir(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(copy);
+}
+
+ct_status ct_atomic_commit(ct_atomic_file *af, ct_err *err) {
+    ct_status st = CT_OK;
+    if (fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0)
+        st = ct_err_set(err, CT_ERR_IO, "%s: write failed: %s", af->path, strerror(errno));
+    if (fclose(af->fp) != 0 && st == CT_OK)
+        st = ct_err_set(err, CT_ERR_IO, "%s: close failed: %s", af->path, strerror(errno));
+    af->fp = NULL;
+    if (st == CT_OK && rename(af->tmp_path, af->path) != 0)
+        st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", af->path, strerror(errno));
+    if (st != CT_OK) unlink(af->tmp_path);
+    else fsync_parent_dir(af->path);
+    free(af->path);
+    free(af->tmp_path);
+    af->path = af->tmp_path = NULL;
+    return st;
+}
+
+void ct_atomic_abort(ct_atomic_file *af) {
+    if (af->fp) fclose(af->fp);
+    if (af->tmp_path) unlink(af->tmp_path);
+    free(af->path);
+    free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+}
+
+ct_status ct_write_file_atomic(const char *path, const void *data, size_t n, ct_err *err) {
+    ct_atomic_file af;
+    ct_status st = ct_atomic_open(&af, path, err);
+    if (st) return st;
+    if ((st = ct_atomic_write(&af, data, n, err))) {
+        ct_atomic_abort(&af);
+        return st;
+    }
+    return ct_atomic_commit(&af, err);
+}

@@ -1,0 +1,171 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static bool in_list(const char *const *list, const char *s) {
+    for (; list && *list; list++)
+        if (!strcmp(*list, s)) return true;
+    return false;
+}
+
+int ct_args_parse(ct_args *a, int argc, char **argv, const char *const *flags) {
+    memset(a, 0, sizeof *a);
+    a->keys = calloc((size_t)argc + 1, sizeof(char *));
+    a->vals = calloc((size_t)argc + 1, sizeof(char *));
+    a->used = calloc((size_t)argc + 1, sizeof(bool));
+    if (!a->keys || !a->vals || !a->used) return -1;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (s[0] == '-' && s[1] == '-' && s[2]) {
+            const char *eq = strchr(s + 2, '=');
+            if (eq) {
+                a->keys[a->n] = strndup(s + 2, (size_t)(eq - s - 2));
+                a->vals[a->n] = strdup(eq + 1);
+            } else {
+                a->keys[a->n] = strdup(s + 2);
+                if (!in_list(flags, s + 2)) {
+                    if (i + 1 >= argc) {
+                        fprintf(stderr, "ctune %s: option --%s needs a value\n", argv[0], s + 2);
+                        return -1;
+                    }
+                    a->vals[a->n] = strdup(argv[++i]);
+                }
+            }
+        } else {
+            a->vals[a->n] = strdup(s);
+        }
+        a->n++;
+    }
+    return 0;
+}
+
+void ct_args_free(ct_args *a) {
+    for (int i = 0; i < a->n; i++) {
+        free(a->keys[i]);
+        free(a->vals[i]);
+    }
+    free(a->keys);
+    free(a->vals);
+    free(a->used);
+    memset(a, 0, sizeof *a);
+}
+
+const char *ct_args_get(ct_args *a, const char *key) {
+    const char *v = NULL;
+    for (int i = 0; i < a->n; i++)
+        if (a->keys[i] && !strcmp(a->keys[i], key)) {
+            a->used[i] = true;
+            v = a->vals[i] ? a->vals[i] : "true"; /* last one wins */
+        }
+    return v;
+}
+
+bool ct_args_flag(ct_args *a, const char *key) {
+    const char *v = ct_args_get(a, key);
+    return v && strcmp(v, "false") != 0 && strcmp(v, "0") != 0;
+}
+
+const char *ct_args_positional(ct_args *a, int index) {
+    for (int i = 0; i < a->n; i++)
+        if (!a->keys[i] && index-- == 0) {
+            a->used[i] = true;
+            return a->vals[i];
+        }
+    return NULL;
+}
+
+bool ct_args_int(ct_args *a, const char *key, long long *out) {
+    const char *v = ct_args_get(a, key);
+    if (!v) return true;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "ctune: --%s: expected an integer, got '%s'\n", key, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+bool ct_args_double(ct_args *a, const char *key, double *out) {
+    const char *v = ct_args_get(a, key);
+    if (!v) return true;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "ctune: --%s: expected a number, got '%s'\n", key, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+int ct_args_check_unknown(ct_args *a, const char *cmd) {
+    for (int i = 0; i < a->n; i++) {
+        if (a->used[i]) continue;
+        if (a->keys[i]) {
+            const char *best = NULL;
+            int bd = 1 << 30;
+            for (int j = 0; j < a->n; j++)
+                if (a->used[j] && a->keys[j]) {
+                    int d = ct_edit_distance(a->keys[i], a->keys[j]);
+                    if (d < bd) bd = d, best = a->keys[j];
+                }
+            (void)best;
+            fprintf(stderr, "ctune %s: unknown option --%s (see `ctune %s --help`)\n", cmd,
+                    a->keys[i], cmd);
+        } else {
+            fprintf(stderr, "ctune %s: unexpected argument '%s'\n", cmd, a->vals[i]);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+int ct_cli_error(const ct_err *err) {
+    fprintf(stderr, "ctune: %s\n", err->msg[0] ? err->msg : ct_status_name(err->code));
+    return 1;
+}
+
+int ct_cli_errorf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ctune: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int ct_edit_distance(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b);
+    int *prev = malloc((m + 1) * sizeof(int)), *cur = malloc((m + 1) * sizeof(int));
+    if (!prev || !cur) {
+        free(prev);
+        free(cur);
+        return 1 << 20;
+    }
+    for (size_t j = 0; j <= m; j++) prev[j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= m; j++) {
+            int c = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < c) c = prev[j] + 1;
+            if (cur[j - 1] + 1 < c) c = cur[j - 1] + 1;
+            cur[j] = c;
+        }
+        int *t = prev;
+        prev = cur;
+        cur = t;
+    }
+    int d = prev[m];
+    free(prev);
+    free(cur);
+    return d;
+}

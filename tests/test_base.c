@@ -1,0 +1,57 @@
+#include <stdlib.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "ctune/tensor.h"
+#include "harness.h"
+
+TEST(base_bf16_roundtrip) {
+    float vals[] = {0.0f, 1.0f, -2.5f, 3.14159f, 1e-20f, 65504.0f, -1e30f};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        float r = ct_bf16_to_f32(ct_f32_to_bf16(vals[i]));
+        CHECK_NEAR(r, vals[i], fabs(vals[i]) * 0.004);
+    }
+    CHECK_EQ_INT(ct_f32_to_bf16(1.0f), 0x3f80);
+    /* 1 + 2^-8 is a tie between bf16 neighbours: round to even (1.0). */
+    CHECK_EQ_INT(ct_f32_to_bf16(1.00390625f), 0x3f80);
+    CHECK(isnan(ct_bf16_to_f32(ct_f32_to_bf16(NAN))));
+}
+
+TEST(base_f16_roundtrip) {
+    CHECK_EQ_INT(ct_f32_to_f16(1.0f), 0x3c00);
+    CHECK_EQ_INT(ct_f32_to_f16(-2.0f), 0xc000);
+    CHECK_EQ_INT(ct_f32_to_f16(65504.0f), 0x7bff);
+    CHECK_EQ_INT(ct_f32_to_f16(1e6f), 0x7c00);
+    CHECK_NEAR(ct_f16_to_f32(0x0001), 5.960464477539063e-08, 1e-15);
+    for (int h = 0; h < 0x7c00; h += 7) CHECK_EQ_INT(ct_f32_to_f16(ct_f16_to_f32((uint16_t)h)), h);
+}
+
+TEST(base_atomic_write) {
+    ct_err err = {0};
+    const char *dir = ct_test_tmpdir();
+    char *p = ct_path_join(dir, "a/b/file.txt");
+    char *d = ct_path_join(dir, "a/b");
+    CHECK_OK(ct_mkdir_p(d, &err), &err);
+    CHECK_OK(ct_write_file_atomic(p, "hello", 5, &err), &err);
+    char *buf = NULL;
+    size_t n = 0;
+    CHECK_OK(ct_read_file(p, &buf, &n, &err), &err);
+    CHECK_EQ_INT(n, 5);
+    CHECK(buf && memcmp(buf, "hello", 5) == 0);
+    free(buf);
+    CHECK(ct_read_file("/nonexistent/x", &buf, &n, &err) == CT_ERR_IO);
+    CHECK(strstr(err.msg, "/nonexistent/x") != NULL);
+    free(p);
+    free(d);
+}
+
+TEST(base_json_errors_name_line) {
+    ct_err err = {0};
+    const char *dir = ct_test_tmpdir();
+    char *p = ct_path_join(dir, "bad.json");
+    CHECK_OK(ct_write_file_atomic(p, "{\n \"a\": 1,\n \"b\": \n}", 20, &err), &err);
+    json_t *j = NULL;
+    CHECK(ct_json_load_file(p, &j, &err) == CT_ERR_FORMAT);
+    CHECK_MSG(strstr(err.msg, "bad.json:4:") != NULL, "message: %s", err.msg);
+    free(p);
+}

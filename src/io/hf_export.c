@@ -1,0 +1,249 @@
+#include "io/hf_export.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "io/pyjson.h"
+
+const char *const CT_HF_TOKENIZER_FILES[] = {
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+    "merges.txt", "tokenizer.model", "added_tokens.json", "chat_template.jinja", NULL};
+
+ct_status ct_rm_rf(const char *path, ct_err *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? CT_OK : ct_err_set(err, CT_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", path, strerror(errno));
+        struct dirent *de;
+        ct_status s = CT_OK;
+        while (!s && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char *p = ct_path_join(path, de->d_name);
+            s = p ? ct_rm_rf(p, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            free(p);
+        }
+        closedir(d);
+        if (s) return s;
+        if (rmdir(path) != 0) return ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+        return CT_OK;
+    }
+    if (unlink(path) != 0) return ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+    return CT_OK;
+}
+
+static ct_status copy_file(const char *src, const char *dst, ct_err *err) {
+    char *buf = NULL;
+    size_t n = 0;
+    ct_status st = ct_read_file(src, &buf, &n, err);
+    if (!st) st = ct_write_file_atomic(dst, buf, n, err);
+    free(buf);
+    return st;
+}
+
+static ct_status copy_named(const char *src_dir, const char *dst_dir, const char *name, ct_err *err) {
+    char *s = ct_path_join(src_dir, name), *d = ct_path_join(dst_dir, name);
+    ct_status st = (!s || !d) ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
+    if (!st && ct_file_exists(s)) st = copy_file(s, d, err);
+    free(s);
+    free(d);
+    return st;
+}
+
+ct_status ct_hf_copy_tokenizer(const char *src_dir, const char *dst_dir, ct_err *err) {
+    for (int i = 0; CT_HF_TOKENIZER_FILES[i]; i++) {
+        ct_status st = copy_named(src_dir, dst_dir, CT_HF_TOKENIZER_FILES[i], err);
+        if (st) return st;
+    }
+    return CT_OK;
+}
+
+static const char *torch_dtype_name(ct_dtype dt) {
+    switch (dt) {
+    case CT_DTYPE_BF16: return "bfloat16";
+    case CT_DTYPE_F16: return "float16";
+    case CT_DTYPE_F32: return "float32";
+    case CT_DTYPE_F64: return "float64";
+    default: return NULL;
+    }
+}
+
+static bool is_float(ct_dtype d) {
+    return d == CT_DTYPE_F32 || d == CT_DTYPE_BF16 || d == CT_DTYPE_F16 || d == CT_DTYPE_F64;
+}
+
+static ct_status write_json(const char *path, const json_t *v, ct_err *err) {
+    char *s = ct_pyjson_dumps(v, 2, true);
+    if (!s) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    size_t n = strlen(s);
+    char *t = realloc(s, n + 2);
+    if (!t) {
+        free(s);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    t[n] = '\n';
+    t[n + 1] = 0;
+    ct_status st = ct_write_file_atomic(path, t, n + 1, err);
+    free(t);
+    return st;
+}
+
+/* Writes all files into `dir` (which exists and is empty). */
+static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, size_t n, const char *dir,
+                           ct_err *err) {
+    ct_status st = CT_OK;
+    uint64_t limit = o->max_shard_bytes ? o->max_shard_bytes : CT_HF_DEFAULT_MAX_SHARD;
+    ct_st_item *items = malloc((n ? n : 1) * sizeof *items);
+    size_t *shard_of = malloc((n ? n : 1) * sizeof *shard_of);
+    if (!items || !shard_of) {
+        free(items);
+        free(shard_of);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    uint64_t total = 0, cur = 0;
+    size_t nshards = 0;
+    for (size_t i = 0; i < n; i++) {
+        items[i] = in[i];
+        if (is_float(in[i].src.dtype)) items[i].dtype = o->dtype;
+        uint64_t b = ct_st_item_nbytes(&items[i]);
+        if (nshards == 0 || (cur > 0 && cur + b > limit)) {
+            nshards++;
+            cur = 0;
+        }
+        cur += b;
+        total += b;
+        shard_of[i] = nshards - 1;
+    }
+    if (nshards == 0) nshards = 1;
+    json_t *weight_map = json_object();
+    ct_st_item *sub = malloc((n ? n : 1) * sizeof *sub);
+    if (!weight_map || !sub) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (size_t s = 0; !st && s < nshards; s++) {
+        char fname[64];
+        if (nshards == 1) snprintf(fname, sizeof fname, "model.safetensors");
+        else snprintf(fname, sizeof fname, "model-%05zu-of-%05zu.safetensors", s + 1, nshards);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (shard_of[i] == s) {
+                sub[m++] = items[i];
+                json_object_set_new(weight_map, items[i].name, json_string(fname));
+            }
+        char *p = ct_path_join(dir, fname);
+        st = p ? ct_st_write(p, sub, m, CT_ST_META_PT, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    if (!st && nshards > 1) {
+        json_t *idx = json_pack("{s:{s:I}, s:O}", "metadata", "total_size", (json_int_t)total,
+                                "weight_map", weight_map);
+        char *p = ct_path_join(dir, "model.safetensors.index.json");
+        st = (idx && p) ? write_json(p, idx, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        json_decref(idx);
+        free(p);
+    }
+    json_decref(weight_map);
+    free(sub);
+    free(items);
+    free(shard_of);
+    if (!st && o->tokenizer_dir) st = ct_hf_copy_tokenizer(o->tokenizer_dir, dir, err);
+    if (!st && o->generation_config_dir) st = copy_named(o->generation_config_dir, dir, "generation_config.json", err);
+    if (!st && o->config) {
+        json_t *cfg = json_deep_copy(o->config);
+        const char *dn = torch_dtype_name(o->dtype);
+        if (!cfg) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        if (!st && dn) {
+            json_object_set_new(cfg, "torch_dtype", json_string(dn));
+            if (json_object_get(cfg, "dtype")) json_object_set_new(cfg, "dtype", json_string(dn));
+        }
+        char *p = ct_path_join(dir, "config.json");
+        if (!st) st = p ? write_json(p, cfg, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        free(p);
+        json_decref(cfg);
+    }
+    return st;
+}
+
+static int cmp_move(const void *a, const void *b) {
+    /* config.json last so a reader never sees a config without its weights. */
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    int cx = strcmp(x, "config.json") == 0, cy = strcmp(y, "config.json") == 0;
+    if (cx != cy) return cx - cy;
+    return strcmp(x, y);
+}
+
+static ct_status move_files_into(const char *tmp, const char *out, ct_err *err) {
+    DIR *d = opendir(tmp);
+    if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", tmp, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    ct_status st = CT_OK;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) {
+                st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            names = nn;
+        }
+        names[n++] = strdup(de->d_name);
+    }
+    closedir(d);
+    if (!st) qsort(names, n, sizeof *names, cmp_move);
+    for (size_t i = 0; i < n; i++) {
+        if (!st) {
+            char *s = ct_path_join(tmp, names[i]), *t = ct_path_join(out, names[i]);
+            if (!s || !t) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            else if (rename(s, t) != 0)
+                st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", t, strerror(errno));
+            free(s);
+            free(t);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return st;
+}
+
+ct_status ct_hf_export(const ct_hf_export_opts *o, const ct_st_item *tensors, size_t n, ct_err *err) {
+    if (!o->out_dir || !*o->out_dir) return ct_err_set(err, CT_ERR_ARG, "export: no output directory");
+    if (!torch_dtype_name(o->dtype)) return ct_err_set(err, CT_ERR_ARG, "export: dtype must be a float type");
+    bool existing = ct_dir_exists(o->out_dir);
+    size_t len = strlen(o->out_dir) + 64;
+    char *tmp = malloc(len);
+    if (!tmp) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    char *trimmed = strdup(o->out_dir);
+    if (!trimmed) {
+        free(tmp);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    for (size_t k = strlen(trimmed); k > 1 && trimmed[k - 1] == '/'; k--) trimmed[k - 1] = 0;
+    if (existing) snprintf(tmp, len, "%s/.export.tmp.%ld", trimmed, (long)getpid());
+    else snprintf(tmp, len, "%s.tmp.%ld", trimmed, (long)getpid());
+    ct_status st = ct_rm_rf(tmp, err);
+    if (!st) st = ct_mkdir_p(tmp, err);
+    if (!st) st = write_all(o, tensors, n, tmp, err);
+    if (!st) {
+        if (existing) {
+            st = move_files_into(tmp, trimmed, err);
+            if (!st) rmdir(tmp);
+        } else if (rename(tmp, trimmed) != 0) {
+            st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", trimmed, strerror(errno));
+        }
+    }
+    if (st) {
+        ct_err e2;
+        ct_rm_rf(tmp, &e2);
+    }
+    free(tmp);
+    free(trimmed);
+    return st;
+}

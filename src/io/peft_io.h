@@ -1,0 +1,97 @@
+/* PEFT adapter files: what `PeftModel.from_pretrained` reads and `save_pretrained` writes.
+ *   adapter_config.json        json.dumps(config, indent=2, sort_keys=True), no trailing newline
+ *   adapter_model.safetensors  metadata {"format": "pt"}
+ * LoRA tensor keys: base_model.model.model.layers.<L>.<self_attn|mlp>.<module>.lora_<A|B>.weight
+ * with lora_A [r, in] and lora_B [out, r] (adapter name "default" is not saved).
+ * Prompt tuning: one tensor "prompt_embeddings" [num_virtual_tokens, token_dim].
+ * The LoRA key set mirrors PEFT 0.10-0.13 (understood by every PEFT >= 0.10; newer PEFT fills
+ * its newer keys with defaults). See docs/outputs.md. */
+#ifndef CT_IO_PEFT_IO_H
+#define CT_IO_PEFT_IO_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctune/err.h"
+#include "ctune/tensor.h"
+
+typedef struct ct_lora_config {
+    const char *base_model_name_or_path; /* NULL writes null */
+    int r;
+    double lora_alpha;                   /* written as an integer when integral (PEFT's type) */
+    double lora_dropout;
+    const char *const *target_modules;   /* module names; written sorted and de-duplicated */
+    size_t n_target_modules;
+    bool use_rslora;
+    const char *task_type;               /* NULL -> "CAUSAL_LM" */
+} ct_lora_config;
+
+/* One adapted linear: layer index, module name (q_proj k_proj v_proj o_proj gate_proj
+ * up_proj down_proj) and its A [r, in] / B [out, r] tensors (any float dtype in memory). */
+typedef struct ct_lora_pair {
+    int layer;
+    const char *module;
+    ct_tensor A, B;
+} ct_lora_pair;
+
+/* "self_attn" or "mlp" for a module name, NULL if unknown. */
+const char *ct_peft_module_parent(const char *module);
+/* Writes the PEFT key of a LoRA tensor into buf; ab is 'A' or 'B'. Returns false if unknown module. */
+bool ct_peft_lora_key(char *buf, size_t n, int layer, const char *module, char ab);
+
+/* adapter_config.json as a JSON object (caller decrefs) / as the exact file text. */
+json_t *ct_peft_lora_config_json(const ct_lora_config *cfg);
+/* Writes dir/adapter_model.safetensors (tensors stored as `dtype`, F32 is what PEFT keeps for
+ * fp32-trained adapters) and then dir/adapter_config.json; creates dir. */
+ct_status ct_peft_save_lora(const char *dir, const ct_lora_config *cfg, const ct_lora_pair *pairs,
+                            size_t n, ct_dtype dtype, ct_err *err);
+
+typedef struct ct_prompt_config {
+    const char *base_model_name_or_path;
+    int64_t num_virtual_tokens, token_dim;
+    int num_layers, num_attention_heads;  /* from the model config, as PEFT records them */
+    const char *prompt_tuning_init;       /* "RANDOM" (default) | "TEXT" | "SAMPLE_VOCAB" */
+    const char *prompt_tuning_init_text;  /* NULL unless TEXT */
+    const char *tokenizer_name_or_path;   /* NULL unless TEXT */
+} ct_prompt_config;
+
+json_t *ct_peft_prompt_config_json(const ct_prompt_config *cfg);
+/* emb: f32 [num_virtual_tokens, token_dim]. */
+ct_status ct_peft_save_prompt(const char *dir, const ct_prompt_config *cfg, const float *emb,
+                              ct_dtype dtype, ct_err *err);
+
+/* ---- Reader (for --adapter DIR) ---- */
+typedef enum ct_peft_type { CT_PEFT_LORA = 0, CT_PEFT_PROMPT_TUNING } ct_peft_type;
+
+typedef struct ct_peft_lora_tensors {
+    int layer;
+    char module[32];
+    int64_t r, in, out;
+    float *A; /* [r, in], f32 copy */
+    float *B; /* [out, r] */
+} ct_peft_lora_tensors;
+
+typedef struct ct_peft_adapter {
+    ct_peft_type type;
+    json_t *config;                 /* the whole adapter_config.json */
+    const char *base_model_name_or_path; /* into config, may be NULL */
+    /* LoRA */
+    int r;
+    double lora_alpha, lora_dropout;
+    bool use_rslora;
+    ct_peft_lora_tensors *lora;     /* sorted by (layer, module) */
+    size_t n_lora;
+    /* prompt tuning */
+    int64_t num_virtual_tokens, token_dim;
+    float *prompt_embeddings;       /* [num_virtual_tokens, token_dim] f32 */
+} ct_peft_adapter;
+
+ct_status ct_peft_load(const char *dir, ct_peft_adapter *out, ct_err *err);
+void ct_peft_free(ct_peft_adapter *a);
+/* alpha / r, or alpha / sqrt(r) with rsLoRA (PEFT's LoraLayer.update_layer). */
+double ct_peft_lora_scaling(const ct_peft_adapter *a);
+const ct_peft_lora_tensors *ct_peft_find_lora(const ct_peft_adapter *a, int layer, const char *module);
+
+#endif

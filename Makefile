@@ -57,3 +57,10 @@ clean:
 	rm -rf build build-asan
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+# Examples built against libctune (examples/*.c -> build/<name>).
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
+.PHONY: examples
+examples: $(EXAMPLES)
+$(BUILD)/%: examples/%.c $(BUILD)/libctune.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctune.a $(LDLIBS)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 
@@ -84,6 +85,8 @@ static ct_status bind_layer(const ct_st *st, const char *dir, const ct_config *c
 
 ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err) {
     *out = NULL;
+    if (!ct_dir_exists(dir))
+        return ct_err_set(err, CT_ERR_IO, "%s: model directory not found", dir);
     ct_model *m = calloc(1, sizeof *m);
     if (!m || !(m->dir = strdup(dir))) {
         free(m);

@@ -18,3 +18,10 @@ gcc $cflags -o "$build/forward_bench" bench/forward_bench.c "$build/libctune.a" 
 echo "== forward (random Qwen2.5-0.5B-shaped bf16 model) =="
 # shellcheck disable=SC2086
 "$build/forward_bench" /tmp/ctune_bench_qwen05b "${PREFILL:-128}" "${DECODE:-32}" ${THREADS:-1 2}
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  echo "== PyTorch baseline (same shape, hand-written HF Qwen2 math, KV cache) =="
+  # shellcheck disable=SC2086
+  /usr/bin/python3 bench/forward_torch.py "${PREFILL:-128}" "${DECODE:-32}" ${THREADS:-1 2}
+else
+  echo "(PyTorch baseline skipped: /usr/bin/python3 has no torch; scripts/deps.sh --bench)"
+fi

@@ -74,7 +74,52 @@ static void rows_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, si
 
 /* y[t, n] = dot(W[n, :], x[t, :]) for t < T <= LINEAR_MATVEC_MAX_T, bf16 W read directly:
  * f32 FMA over 16 (AVX-512) or 8 (AVX2) lanes, summed per row. Exact widening, f32 sums. */
+#if defined(__AVX512F__)
+static inline __m512 load_bf16x16(const uint16_t *p) {
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+/* Single token, 4 rows at a time: 4 independent FMA chains and 4 weight streams in flight. */
+static void matvec1_bf16_avx512(float *y, const float *x, const uint16_t *W, size_t K, size_t N) {
+    size_t N4 = N / 4 * 4;
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N4; n += 4) {
+        const uint16_t *w0 = W + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        size_t k = 0;
+        for (; k + 16 <= K; k += 16) {
+            __m512 xv = _mm512_loadu_ps(x + k);
+            a0 = _mm512_fmadd_ps(load_bf16x16(w0 + k), xv, a0);
+            a1 = _mm512_fmadd_ps(load_bf16x16(w1 + k), xv, a1);
+            a2 = _mm512_fmadd_ps(load_bf16x16(w2 + k), xv, a2);
+            a3 = _mm512_fmadd_ps(load_bf16x16(w3 + k), xv, a3);
+        }
+        float s0 = _mm512_reduce_add_ps(a0), s1 = _mm512_reduce_add_ps(a1);
+        float s2 = _mm512_reduce_add_ps(a2), s3 = _mm512_reduce_add_ps(a3);
+        for (; k < K; k++) {
+            s0 += ct_bf16_to_f32(w0[k]) * x[k];
+            s1 += ct_bf16_to_f32(w1[k]) * x[k];
+            s2 += ct_bf16_to_f32(w2[k]) * x[k];
+            s3 += ct_bf16_to_f32(w3[k]) * x[k];
+        }
+        y[n] = s0, y[n + 1] = s1, y[n + 2] = s2, y[n + 3] = s3;
+    }
+    for (size_t n = N4; n < N; n++) {
+        float s = 0.0f;
+        for (size_t k = 0; k < K; k++) s += ct_bf16_to_f32(W[n * K + k]) * x[k];
+        y[n] = s;
+    }
+}
+#endif
+
 static void matvec_bf16(float *y, const float *x, const uint16_t *W, size_t T, size_t K, size_t N) {
+#if defined(__AVX512F__)
+    if (T == 1) {
+        matvec1_bf16_avx512(y, x, W, K, N);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static)
     for (size_t n = 0; n < N; n++) {
         const uint16_t *w = W + n * K;

@@ -3,6 +3,7 @@
 #define CTUNE_CTUNE_H
 
 #include "ctune/err.h"
+#include "ctune/generate.h"
 #include "ctune/model.h"
 #include "ctune/tensor.h"
 #include "ctune/tokenizer.h"

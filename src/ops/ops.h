@@ -42,7 +42,12 @@ void ct_embedding_forward(float *out, const int32_t *ids, const ct_tensor *E, si
 /* out[n] += a[n] (residual add). */
 void ct_add_inplace(float *out, const float *a, size_t n);
 
-/* Threads used by the kernels (OpenMP + OpenBLAS). n <= 0: all cores. */
+/* C[M,N] = A[M,K] · B[N,K]^T (f32, row-major): column blocks of C split over the OpenMP threads,
+ * one single-threaded OpenBLAS sgemm each. Use this instead of a bare cblas_sgemm call. */
+void ct_sgemm_nt(float *C, const float *A, const float *B, size_t M, size_t N, size_t K);
+
+/* Threads used by the kernels. n <= 0: all cores. All parallelism is OpenMP; OpenBLAS is set to
+ * one thread (its own pool would fight the OpenMP threads for the cores). */
 void ct_ops_set_threads(int n);
 int ct_ops_get_threads(void);
 

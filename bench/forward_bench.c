@@ -1,0 +1,174 @@
+/* Forward benchmark: writes a RANDOM bf16 model with Qwen2.5-0.5B's shape (hidden 896, 24 layers,
+ * 14 heads, 2 kv heads, intermediate 4864, vocab 151936, tied head, q/k/v bias) as a Hugging
+ * Face directory (config.json + model.safetensors, ~1 GB) under /tmp, loads it through
+ * ct_model_load (mmap) and measures prefill tokens/s, decode tokens/s and decode GB/s of weights
+ * read, for each thread count given. Usage: forward_bench DIR PREFILL DECODE THREADS... */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/file.h"
+#include "ctune/model.h"
+#include "ops/ops.h"
+
+enum { C = 896, L = 24, HQ = 14, HKV = 2, D = 64, I = 4864, V = 151936 };
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct spec {
+    char name[96];
+    int64_t d0, d1;
+} spec;
+
+static size_t add(spec *s, size_t n, const char *name, int64_t d0, int64_t d1) {
+    snprintf(s[n].name, sizeof s[n].name, "%s", name);
+    s[n].d0 = d0;
+    s[n].d1 = d1;
+    return n + 1;
+}
+
+static int write_model(const char *dir) {
+    static spec s[16 * L + 8];
+    size_t n = 0;
+    char nm[96];
+    n = add(s, n, "model.embed_tokens.weight", V, C);
+    n = add(s, n, "model.norm.weight", C, 0);
+    for (int l = 0; l < L; l++) {
+#define A(sfx, a, b) (snprintf(nm, sizeof nm, "model.layers.%d.%s", l, sfx), n = add(s, n, nm, a, b))
+        A("input_layernorm.weight", C, 0);
+        A("post_attention_layernorm.weight", C, 0);
+        A("self_attn.q_proj.weight", HQ * D, C);
+        A("self_attn.q_proj.bias", HQ * D, 0);
+        A("self_attn.k_proj.weight", HKV * D, C);
+        A("self_attn.k_proj.bias", HKV * D, 0);
+        A("self_attn.v_proj.weight", HKV * D, C);
+        A("self_attn.v_proj.bias", HKV * D, 0);
+        A("self_attn.o_proj.weight", C, HQ * D);
+        A("mlp.gate_proj.weight", I, C);
+        A("mlp.up_proj.weight", I, C);
+        A("mlp.down_proj.weight", C, I);
+#undef A
+    }
+    size_t hcap = 1 << 20, hl = 0, off = 0;
+    char *h = malloc(hcap);
+    hl += (size_t)snprintf(h + hl, hcap - hl, "{");
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = (size_t)s[i].d0 * (size_t)(s[i].d1 ? s[i].d1 : 1) * 2;
+        if (s[i].d1)
+            hl += (size_t)snprintf(h + hl, hcap - hl,
+                                   "%s\"%s\":{\"dtype\":\"BF16\",\"shape\":[%lld,%lld],"
+                                   "\"data_offsets\":[%zu,%zu]}",
+                                   i ? "," : "", s[i].name, (long long)s[i].d0,
+                                   (long long)s[i].d1, off, off + bytes);
+        else
+            hl += (size_t)snprintf(h + hl, hcap - hl,
+                                   "%s\"%s\":{\"dtype\":\"BF16\",\"shape\":[%lld],"
+                                   "\"data_offsets\":[%zu,%zu]}",
+                                   i ? "," : "", s[i].name, (long long)s[i].d0, off, off + bytes);
+        off += bytes;
+    }
+    hl += (size_t)snprintf(h + hl, hcap - hl, "}");
+    while (hl % 8) h[hl++] = ' ';
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    uint64_t hl64 = hl;
+    fwrite(&hl64, 8, 1, f);
+    fwrite(h, 1, hl, f);
+    /* random bf16 weights: uniform in +-0.05 (norm weights near 1 would not change the cost) */
+    uint64_t x = 88172645463325252ull;
+    size_t chunk = 1 << 20;
+    uint16_t *buf = malloc(chunk * 2);
+    for (size_t done = 0; done < off / 2;) {
+        size_t m = off / 2 - done < chunk ? off / 2 - done : chunk;
+        for (size_t i = 0; i < m; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            float v = ((float)(x >> 40) / (float)(1 << 24) - 0.5f) * 0.1f;
+            buf[i] = ct_f32_to_bf16(v);
+        }
+        fwrite(buf, 2, m, f);
+        done += m;
+    }
+    free(buf);
+    free(h);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    f = fopen(path, "w");
+    fprintf(f,
+            "{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\",\"hidden_size\":%d,"
+            "\"intermediate_size\":%d,\"num_hidden_layers\":%d,\"num_attention_heads\":%d,"
+            "\"num_key_value_heads\":%d,\"vocab_size\":%d,\"max_position_embeddings\":32768,"
+            "\"rms_norm_eps\":1e-6,\"rope_theta\":1000000.0,\"tie_word_embeddings\":true,"
+            "\"hidden_act\":\"silu\",\"torch_dtype\":\"bfloat16\",\"use_sliding_window\":false}\n",
+            C, I, L, HQ, HKV, V);
+    fclose(f);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s DIR PREFILL_TOKENS DECODE_TOKENS THREADS...\n", argv[0]);
+        return 2;
+    }
+    const char *dir = argv[1];
+    int np = atoi(argv[2]), nd = atoi(argv[3]);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "%s/model.safetensors", dir);
+    ct_err err = {0};
+    if (!ct_file_exists(cfg)) {
+        ct_mkdir_p(dir, &err);
+        double t0 = now();
+        if (write_model(dir)) {
+            fprintf(stderr, "cannot write %s\n", dir);
+            return 1;
+        }
+        fprintf(stderr, "wrote random Qwen2.5-0.5B-shaped bf16 model to %s in %.1f s\n", dir,
+                now() - t0);
+    }
+    ct_model *m = NULL;
+    if (ct_model_load(dir, &m, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    const ct_config *c = ct_model_config(m);
+    size_t wb = ct_model_weight_bytes(m);
+    printf("model: %lld params, %.1f MB bf16 weights\n", (long long)ct_model_param_count(m),
+           (double)wb / 1e6);
+    int32_t *ids = malloc((size_t)(np + nd) * sizeof *ids);
+    for (int i = 0; i < np + nd; i++) ids[i] = (i * 7919) % c->vocab_size;
+    float *logits = malloc((size_t)c->vocab_size * sizeof(float));
+    for (int a = 4; a < argc; a++) {
+        int th = atoi(argv[a]);
+        ct_ops_set_threads(th);
+        ct_kv_cache *kv = NULL;
+        ct_kv_cache_init(&kv, c, (size_t)(np + nd), &err);
+        /* warm-up: touch every weight page once */
+        ct_model_forward(m, kv, ids, 1, NULL, NULL, logits, &err);
+        ct_kv_cache_reset(kv);
+        double t0 = now();
+        if (ct_model_forward(m, kv, ids, (size_t)np, NULL, NULL, logits, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        double tp = now() - t0;
+        t0 = now();
+        for (int i = 0; i < nd; i++) ct_model_forward(m, kv, ids + np + i, 1, NULL, NULL, logits, &err);
+        double td = now() - t0;
+        /* decode reads every weight once per token (the tied embedding serves as lm_head) */
+        printf("threads %d: prefill %d tokens %.1f tok/s | decode %d tokens %.2f tok/s, "
+               "%.1f ms/token, %.2f GB/s of weights\n",
+               th, np, np / tp, nd, nd / td, 1e3 * td / nd, (double)wb * nd / td / 1e9);
+        ct_kv_cache_free(kv);
+    }
+    free(ids);
+    free(logits);
+    ct_model_free(m);
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* ctune — text generation: greedy or sampled decoding with a KV cache.
+ * Logits processing follows HF `generate` order: repetition penalty -> temperature -> top-k ->
+ * top-p, then argmax (do_sample false) or a draw from the softmax (own deterministic PRNG, so a
+ * seed reproduces a run exactly; the draws differ from PyTorch's). */
+#ifndef CTUNE_GENERATE_H
+#define CTUNE_GENERATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctune/err.h"
+#include "ctune/model.h"
+#include "ctune/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Called after each generated token (EOS included); return false to stop generating. */
+typedef bool (*ct_gen_token_fn)(int32_t id, void *user);
+
+typedef enum ct_gen_stop {
+    CT_GEN_STOP_LENGTH = 0, /* max_new_tokens reached */
+    CT_GEN_STOP_EOS,        /* an eos id was generated (it is the last output id) */
+    CT_GEN_STOP_STRING,     /* a stop string appeared in the decoded output */
+    CT_GEN_STOP_CALLBACK,   /* on_token returned false */
+} ct_gen_stop;
+
+#define CT_GEN_MAX_EOS 16
+
+typedef struct ct_gen_params {
+    int32_t max_new_tokens;   /* default 256 */
+    bool do_sample;           /* false: greedy (argmax after the repetition penalty) */
+    float temperature;        /* > 0; sampling only */
+    int32_t top_k;            /* 0: off; sampling only */
+    float top_p;              /* 1: off; sampling only */
+    float repetition_penalty; /* 1: off; HF: logit/p if > 0 else logit*p, for every id in
+                                 prompt + output so far; applied in greedy mode too */
+    uint64_t seed;
+    int32_t eos_ids[CT_GEN_MAX_EOS]; /* stop ids (default: the model's eos ids) */
+    int32_t num_eos;
+    const char *const *stop_strings; /* stop when one occurs in the decoded output */
+    size_t num_stop;
+    const ct_tokenizer *tok;  /* required for stop_strings */
+    ct_gen_token_fn on_token; /* optional streaming callback */
+    void *user;
+} ct_gen_params;
+
+/* Defaults from the model's generation_config.json (HF GenerationConfig defaults otherwise):
+ * do_sample, temperature, top_k, top_p, repetition_penalty, eos ids; max_new_tokens 256, seed 0. */
+void ct_gen_params_init(ct_gen_params *p, const ct_config *cfg);
+
+/* Generates up to p->max_new_tokens ids after `prompt` (n_prompt >= 1), appending them to *out
+ * (the stopping EOS id included, as HF does). *stop (optional) says why generation ended. */
+ct_status ct_generate(const ct_model *m, const int32_t *prompt, size_t n_prompt,
+                      const ct_gen_params *p, ct_ids *out, ct_gen_stop *stop, ct_err *err);
+
+/* ---- Sampling pieces (used by ct_generate; exposed for tests and other decoders). ---- */
+
+/* xoshiro256** seeded through splitmix64. */
+typedef struct ct_gen_rng {
+    uint64_t s[4];
+} ct_gen_rng;
+void ct_gen_rng_seed(ct_gen_rng *r, uint64_t seed);
+uint64_t ct_gen_rng_next(ct_gen_rng *r);
+double ct_gen_rng_uniform(ct_gen_rng *r); /* [0, 1) with 53 random bits */
+
+/* Picks the next id from logits[V] (modified in place) given the ids so far (prompt + output,
+ * for the repetition penalty). rng is used only when p->do_sample. Returns -1 when V == 0. */
+int32_t ct_gen_sample(float *logits, size_t V, const ct_gen_params *p, const int32_t *history,
+                      size_t n_history, ct_gen_rng *rng);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,126 @@
+/* `ctune eval-loss --model DIR --data FILE.jsonl`: mean next-token NLL over every predicted token
+ * of every line ({"input_ids": [..]} or {"text": ".."}), printed as {"loss","tokens","ppl"}. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "cli/cli.h"
+#include "cli/model_common.h"
+#include "ctune/model.h"
+
+CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over a JSONL file") {
+    ct_args a;
+    static const char *const flags[] = {"help", NULL};
+    if (ct_args_parse(&a, argc, argv, flags)) return 1;
+    if (ct_args_flag(&a, "help")) {
+        printf("usage: ctune eval-loss --model DIR --data FILE.jsonl [--threads N]\n"
+               "  each line: {\"input_ids\": [..]} or {\"text\": \"..\"} (text needs the "
+               "tokenizer; BOS added as tokenizer_config.json says)\n"
+               "  prints {\"loss\": mean NLL over all predicted tokens, \"tokens\": N, "
+               "\"ppl\": exp(loss)}\n");
+        ct_args_free(&a);
+        return 0;
+    }
+    int rc = 1;
+    ct_err err = {0};
+    ct_model *m = NULL;
+    ct_tokenizer *tok = NULL;
+    ct_err terr = {0};
+    bool tok_tried = false;
+    char *buf = NULL;
+    ct_ids ids = {0};
+    const char *dir = ct_args_get(&a, "model"), *data = ct_args_get(&a, "data");
+    if (!ct_cli_threads(&a) || ct_args_check_unknown(&a, "eval-loss")) goto out;
+    if (!dir || !data) {
+        rc = ct_cli_errorf("eval-loss: --model DIR and --data FILE.jsonl are required");
+        goto out;
+    }
+    size_t len = 0;
+    if (ct_read_file(data, &buf, &len, &err) || ct_model_load(dir, &m, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    int32_t V = ct_model_config(m)->vocab_size;
+    double total = 0.0;
+    size_t count = 0, lineno = 0;
+    for (char *line = buf; line && line < buf + len;) {
+        char *nl = memchr(line, '\n', (size_t)(buf + len - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(buf + len - line);
+        lineno++;
+        char *cur = line;
+        line = nl ? nl + 1 : NULL;
+        size_t k = 0;
+        while (k < n && (cur[k] == ' ' || cur[k] == '\t' || cur[k] == '\r')) k++;
+        if (k == n) continue;
+        char what[1200];
+        snprintf(what, sizeof what, "%s:%zu", data, lineno);
+        json_t *o = NULL;
+        if (ct_json_load_buf(cur, n, what, &o, &err)) {
+            rc = ct_cli_error(&err);
+            goto out;
+        }
+        ids.n = 0;
+        json_t *ij = json_object_get(o, "input_ids");
+        const char *text = ct_json_get_str(o, "text");
+        if (json_is_array(ij)) {
+            size_t i;
+            json_t *x;
+            json_array_foreach(ij, i, x) {
+                if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+                    json_integer_value(x) >= V) {
+                    json_decref(o);
+                    rc = ct_cli_errorf("%s: input_ids[%zu] is not a token id in [0, %d)", what,
+                                       i, V);
+                    goto out;
+                }
+                ct_ids_push(&ids, (int32_t)json_integer_value(x), NULL);
+            }
+        } else if (text) {
+            if (!tok_tried) {
+                tok_tried = true;
+                if (ct_tokenizer_load(dir, &tok, &terr)) tok = NULL;
+            }
+            if (!tok) {
+                json_decref(o);
+                rc = ct_cli_errorf("%s: \"text\" needs the tokenizer: %s", what, terr.msg);
+                goto out;
+            }
+            if (ct_cli_encode(tok, text, strlen(text), &ids, &err)) {
+                json_decref(o);
+                rc = ct_cli_errorf("%s: %s", what, err.msg);
+                goto out;
+            }
+        } else {
+            json_decref(o);
+            rc = ct_cli_errorf("%s: expected an object with \"input_ids\" or \"text\"", what);
+            goto out;
+        }
+        json_decref(o);
+        double nll = 0.0;
+        size_t np = 0;
+        if (ct_model_nll(m, ids.data, ids.n, &nll, &np, &err)) {
+            rc = ct_cli_errorf("%s: %s", what, err.msg);
+            goto out;
+        }
+        total += nll;
+        count += np;
+    }
+    if (count == 0) {
+        rc = ct_cli_errorf("%s: no line has two or more tokens, nothing to predict", data);
+        goto out;
+    }
+    double loss = total / (double)count;
+    printf("{\"loss\": %.8f, \"tokens\": %zu, \"ppl\": %.8f}\n", loss, count, exp(loss));
+    rc = 0;
+out:
+    free(buf);
+    ct_ids_free(&ids);
+    ct_tokenizer_free(tok);
+    ct_model_free(m);
+    ct_args_free(&a);
+    return rc;
+}

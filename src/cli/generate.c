@@ -1,0 +1,215 @@
+/* `ctune generate`: greedy or sampled continuation of a prompt, streamed to the terminal or
+ * printed as JSON {"prompt_ids", "output_ids", "text", "stop"}. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/model_common.h"
+#include "ctune/generate.h"
+
+static const char *usage_text =
+    "usage: ctune generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [options]\n"
+    "  --max-new-tokens N      default 256\n"
+    "  --temperature T         T > 0 samples, 0 is greedy (default: generation_config.json)\n"
+    "  --top-k K --top-p P     sampling filters (0 / 1 turn them off)\n"
+    "  --repetition-penalty R  HF semantics, 1 = off\n"
+    "  --greedy | --do-sample  force argmax / sampling\n"
+    "  --seed S                sampling seed (default 0)\n"
+    "  --stop STR              stop when STR appears in the output (repeatable)\n"
+    "  --format text|json      text streams tokens as they come (default)\n"
+    "  --threads N             compute threads (default: all cores)\n";
+
+typedef struct stream {
+    const ct_tokenizer *tok;
+    ct_ids ids;
+    size_t printed; /* bytes of the decoded output already written */
+} stream;
+
+/* Prints the newly decoded bytes; holds back a trailing U+FFFD (an incomplete UTF-8 character
+ * that the next token may complete). */
+static void stream_flush(stream *s, bool final) {
+    char *text = NULL;
+    size_t len = 0;
+    if (ct_tokenizer_decode(s->tok, s->ids.data, s->ids.n, true, &text, &len, NULL) || !text)
+        return;
+    size_t upto = len;
+    if (!final && len >= 3 && !memcmp(text + len - 3, "\xEF\xBF\xBD", 3)) upto = len - 3;
+    if (upto > s->printed) {
+        fwrite(text + s->printed, 1, upto - s->printed, stdout);
+        fflush(stdout);
+        s->printed = upto;
+    }
+    free(text);
+}
+
+static bool on_token(int32_t id, void *user) {
+    stream *s = user;
+    if (ct_ids_push(&s->ids, id, NULL) == CT_OK) stream_flush(s, false);
+    return true;
+}
+
+static const char *stop_name(ct_gen_stop s) {
+    switch (s) {
+    case CT_GEN_STOP_EOS: return "eos";
+    case CT_GEN_STOP_STRING: return "stop_string";
+    case CT_GEN_STOP_CALLBACK: return "callback";
+    default: return "length";
+    }
+}
+
+static json_t *ids_json(const ct_ids *v) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < v->n; i++) json_array_append_new(a, json_integer(v->data[i]));
+    return a;
+}
+
+CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sampled)") {
+    ct_args a;
+    static const char *const flags[] = {"help", "greedy", "do-sample", NULL};
+    if (ct_args_parse(&a, argc, argv, flags)) return 1;
+    if (ct_args_flag(&a, "help")) {
+        fputs(usage_text, stdout);
+        ct_args_free(&a);
+        return 0;
+    }
+    int rc = 1;
+    ct_err err = {0};
+    ct_model *m = NULL;
+    ct_tokenizer *tok = NULL;
+    ct_ids prompt = {0}, out = {0};
+    const char **stops = calloc((size_t)a.n + 1, sizeof *stops);
+    size_t nstop = 0;
+    stream st = {0};
+    const char *dir = ct_args_get(&a, "model");
+    const char *text = ct_args_get(&a, "prompt");
+    const char *pids = ct_args_get(&a, "prompt-ids");
+    const char *fmt = ct_args_get(&a, "format");
+    bool json = fmt && !strcmp(fmt, "json");
+    bool greedy = ct_args_flag(&a, "greedy"), sample = ct_args_flag(&a, "do-sample");
+    long long max_new = 256, top_k = -1, seed = 0;
+    double temp = -1, top_p = -1, rep = -1;
+    for (int i = 0; i < a.n; i++)
+        if (a.keys[i] && !strcmp(a.keys[i], "stop")) {
+            a.used[i] = true;
+            if (a.vals[i]) stops[nstop++] = a.vals[i];
+        }
+    if (!ct_args_int(&a, "max-new-tokens", &max_new) || !ct_args_int(&a, "top-k", &top_k) ||
+        !ct_args_int(&a, "seed", &seed) || !ct_args_double(&a, "temperature", &temp) ||
+        !ct_args_double(&a, "top-p", &top_p) ||
+        !ct_args_double(&a, "repetition-penalty", &rep) || !ct_cli_threads(&a))
+        goto out;
+    if (ct_args_check_unknown(&a, "generate")) goto out;
+    if (!dir) {
+        rc = ct_cli_errorf("generate: --model DIR is required");
+        goto out;
+    }
+    if (!text == !pids) {
+        rc = ct_cli_errorf("generate: give exactly one of --prompt TEXT or --prompt-ids 1,2,3");
+        goto out;
+    }
+    if (fmt && !json && strcmp(fmt, "text")) {
+        rc = ct_cli_errorf("generate: --format must be text or json, got '%s'", fmt);
+        goto out;
+    }
+    if (max_new < 0 || max_new > 1000000 || (top_p != -1 && (top_p <= 0 || top_p > 1)) ||
+        (rep != -1 && rep <= 0) || (temp != -1 && temp < 0) || top_k < -1) {
+        rc = ct_cli_errorf("generate: option out of range (max-new-tokens >= 0, 0 < top-p <= 1, "
+                           "repetition-penalty > 0, temperature >= 0, top-k >= 0)");
+        goto out;
+    }
+    if (ct_model_load(dir, &m, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    ct_err terr = {0};
+    if (ct_tokenizer_load(dir, &tok, &terr)) tok = NULL;
+    if (text) {
+        if (!tok) {
+            rc = ct_cli_error(&terr);
+            goto out;
+        }
+        if (ct_cli_encode(tok, text, strlen(text), &prompt, &err)) {
+            rc = ct_cli_error(&err);
+            goto out;
+        }
+    } else if (!ct_cli_parse_ids(pids, &prompt)) {
+        rc = ct_cli_errorf("generate: --prompt-ids: expected comma-separated token ids, got '%s'",
+                           pids);
+        goto out;
+    }
+    const ct_config *c = ct_model_config(m);
+    for (size_t i = 0; i < prompt.n; i++)
+        if (prompt.data[i] >= c->vocab_size) {
+            rc = ct_cli_errorf("generate: prompt id %d is outside the vocabulary (%d)",
+                               prompt.data[i], c->vocab_size);
+            goto out;
+        }
+    if (prompt.n == 0) {
+        rc = ct_cli_errorf("generate: the prompt encodes to no tokens");
+        goto out;
+    }
+    if (nstop && !tok) {
+        rc = ct_cli_errorf("generate: --stop needs the tokenizer: %s", terr.msg);
+        goto out;
+    }
+    ct_gen_params p;
+    ct_gen_params_init(&p, c);
+    p.max_new_tokens = (int32_t)max_new;
+    p.seed = (uint64_t)seed;
+    if (temp == 0) p.do_sample = false;
+    else if (temp > 0) p.do_sample = true, p.temperature = (float)temp;
+    if (top_k >= 0) p.top_k = (int32_t)top_k;
+    if (top_p > 0) p.top_p = (float)top_p;
+    if (rep > 0) p.repetition_penalty = (float)rep;
+    if (sample) p.do_sample = true;
+    if (greedy) p.do_sample = false;
+    p.stop_strings = stops;
+    p.num_stop = nstop;
+    p.tok = tok;
+    st.tok = tok;
+    bool streaming = !json && tok;
+    if (streaming) {
+        p.on_token = on_token;
+        p.user = &st;
+    }
+    ct_gen_stop why;
+    if (ct_generate(m, prompt.data, prompt.n, &p, &out, &why, &err)) {
+        if (streaming) putchar('\n');
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "prompt_ids", ids_json(&prompt));
+        json_object_set_new(o, "output_ids", ids_json(&out));
+        char *dec = NULL;
+        size_t len = 0;
+        if (tok && !ct_tokenizer_decode(tok, out.data, out.n, true, &dec, &len, &err) && dec)
+            json_object_set_new(o, "text", json_stringn(dec, len));
+        free(dec);
+        json_object_set_new(o, "stop", json_string(stop_name(why)));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else if (streaming) {
+        stream_flush(&st, true);
+        putchar('\n');
+    } else { /* no tokenizer: print the ids */
+        fprintf(stderr, "ctune: generate: no tokenizer (%s); printing token ids\n", terr.msg);
+        for (size_t i = 0; i < out.n; i++) printf("%s%d", i ? " " : "", out.data[i]);
+        putchar('\n');
+    }
+    rc = 0;
+out:
+    free(stops);
+    ct_ids_free(&prompt);
+    ct_ids_free(&out);
+    ct_ids_free(&st.ids);
+    ct_tokenizer_free(tok);
+    ct_model_free(m);
+    ct_args_free(&a);
+    return rc;
+}

@@ -1,0 +1,250 @@
+/* config.json / generation_config.json -> ct_config, with the defaults of the HF config classes
+ * (LlamaConfig, Qwen2Config, Qwen3Config) for absent keys. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "ctune/model.h"
+
+const char *ct_arch_name(ct_arch arch) {
+    switch (arch) {
+    case CT_ARCH_LLAMA: return "llama";
+    case CT_ARCH_QWEN2: return "qwen2";
+    case CT_ARCH_QWEN3: return "qwen3";
+    }
+    return "?";
+}
+
+static ct_status get_i32(const char *path, json_t *root, const char *key, int32_t *out,
+                         bool required, ct_err *err) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        if (required) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"%s\"", path, key);
+        return CT_OK;
+    }
+    int64_t x = 0;
+    if (!ct_json_get_int(root, key, &x) || x < 0 || x > INT32_MAX)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: \"%s\" must be a non-negative integer", path,
+                          key);
+    *out = (int32_t)x;
+    return CT_OK;
+}
+
+static ct_status get_f64(const char *path, json_t *root, const char *key, double *out,
+                         ct_err *err) {
+    if (!ct_json_get_double(root, key, out))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: \"%s\" must be a number", path, key);
+    return CT_OK;
+}
+
+static ct_status get_bool(const char *path, json_t *root, const char *key, bool *out,
+                          ct_err *err) {
+    if (!ct_json_get_bool(root, key, out))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: \"%s\" must be true or false", path, key);
+    return CT_OK;
+}
+
+/* eos_token_id: an integer or a list of integers. */
+static ct_status get_eos(const char *path, json_t *root, ct_config *cfg, ct_err *err) {
+    json_t *v = json_object_get(root, "eos_token_id");
+    if (!v || json_is_null(v)) return CT_OK;
+    cfg->num_eos = 0;
+    if (json_is_integer(v)) {
+        cfg->eos_token_ids[cfg->num_eos++] = (int32_t)json_integer_value(v);
+        return CT_OK;
+    }
+    if (!json_is_array(v))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: \"eos_token_id\" must be an id or a list",
+                          path);
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+        if (!json_is_integer(x))
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: \"eos_token_id\"[%zu] is not an id", path,
+                              i);
+        if (cfg->num_eos < CT_MAX_EOS)
+            cfg->eos_token_ids[cfg->num_eos++] = (int32_t)json_integer_value(x);
+    }
+    return CT_OK;
+}
+
+/* rope_scaling / rope_parameters: only the plain ("default") RoPE is implemented. */
+static ct_status check_rope(const char *path, json_t *root, const char *key, double *theta,
+                            ct_err *err) {
+    json_t *rs = json_object_get(root, key);
+    if (!rs || json_is_null(rs)) return CT_OK;
+    if (!json_is_object(rs))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: \"%s\" must be an object or null", path, key);
+    const char *type = ct_json_get_str(rs, "rope_type");
+    if (!type) type = ct_json_get_str(rs, "type");
+    if (type && strcmp(type, "default") != 0)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "%s: %s type '%s' is not supported (only default RoPE)", path, key,
+                          type);
+    if (!type && strcmp(key, "rope_scaling") == 0)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "%s: rope_scaling without a type is not supported", path);
+    if (theta && json_object_get(rs, "rope_theta")) return get_f64(path, rs, "rope_theta", theta, err);
+    return CT_OK;
+}
+
+static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct_err *err) {
+    if (!json_is_object(root))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: not a JSON object", path);
+    const char *mt = ct_json_get_str(root, "model_type");
+    const char *arch0 = NULL;
+    json_t *archs = json_object_get(root, "architectures");
+    if (json_is_array(archs) && json_array_size(archs) > 0)
+        arch0 = json_string_value(json_array_get(archs, 0));
+    if (mt && !strcmp(mt, "llama")) cfg->arch = CT_ARCH_LLAMA;
+    else if (mt && !strcmp(mt, "qwen2")) cfg->arch = CT_ARCH_QWEN2;
+    else if (mt && !strcmp(mt, "qwen3")) cfg->arch = CT_ARCH_QWEN3;
+    else if (!mt && arch0 && !strcmp(arch0, "LlamaForCausalLM")) cfg->arch = CT_ARCH_LLAMA;
+    else if (!mt && arch0 && !strcmp(arch0, "Qwen2ForCausalLM")) cfg->arch = CT_ARCH_QWEN2;
+    else if (!mt && arch0 && !strcmp(arch0, "Qwen3ForCausalLM")) cfg->arch = CT_ARCH_QWEN3;
+    else if (mt)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "%s: model_type '%s' is not supported (llama, qwen2, qwen3)", path, mt);
+    else
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: no \"model_type\" or known \"architectures\"",
+                          path);
+    snprintf(cfg->model_type, sizeof cfg->model_type, "%s", ct_arch_name(cfg->arch));
+
+    const char *act = ct_json_get_str(root, "hidden_act");
+    if (!act) act = ct_json_get_str(root, "hidden_activation");
+    if (act && strcmp(act, "silu") != 0 && strcmp(act, "swish") != 0)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "%s: hidden_act '%s' is not supported (only silu)", path, act);
+    bool sw = false;
+    ct_status s;
+    if ((s = get_bool(path, root, "use_sliding_window", &sw, err))) return s;
+    if (sw)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "%s: use_sliding_window true is not supported", path);
+
+    /* Defaults of the HF config classes. */
+    bool is_llama = cfg->arch == CT_ARCH_LLAMA;
+    cfg->max_position_embeddings = is_llama ? 2048 : 32768;
+    cfg->rms_norm_eps = 1e-6;
+    cfg->rope_theta = 10000.0;
+    cfg->bos_token_id = -1;
+    cfg->pad_token_id = -1;
+    cfg->num_eos = 0;
+    if ((s = get_i32(path, root, "hidden_size", &cfg->hidden_size, true, err)) ||
+        (s = get_i32(path, root, "intermediate_size", &cfg->intermediate_size, true, err)) ||
+        (s = get_i32(path, root, "num_hidden_layers", &cfg->num_layers, true, err)) ||
+        (s = get_i32(path, root, "num_attention_heads", &cfg->num_heads, true, err)) ||
+        (s = get_i32(path, root, "vocab_size", &cfg->vocab_size, true, err)))
+        return s;
+    cfg->num_kv_heads = cfg->num_heads;
+    if ((s = get_i32(path, root, "num_key_value_heads", &cfg->num_kv_heads, false, err)) ||
+        (s = get_i32(path, root, "max_position_embeddings", &cfg->max_position_embeddings,
+                     false, err)))
+        return s;
+    if (cfg->hidden_size <= 0 || cfg->num_heads <= 0 || cfg->num_kv_heads <= 0 ||
+        cfg->num_layers <= 0 || cfg->vocab_size <= 0 || cfg->intermediate_size <= 0)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: sizes must be positive", path);
+    if (cfg->num_heads % cfg->num_kv_heads)
+        return ct_err_set(err, CT_ERR_FORMAT,
+                          "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
+                          path, cfg->num_heads, cfg->num_kv_heads);
+    /* Qwen3Config defaults head_dim to 128; the others derive it. */
+    cfg->head_dim = cfg->arch == CT_ARCH_QWEN3 ? 128 : cfg->hidden_size / cfg->num_heads;
+    if ((s = get_i32(path, root, "head_dim", &cfg->head_dim, false, err))) return s;
+    if (cfg->head_dim <= 0 || cfg->head_dim % 2)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: head_dim %d must be positive and even", path,
+                          cfg->head_dim);
+    if ((s = get_f64(path, root, "rms_norm_eps", &cfg->rms_norm_eps, err)) ||
+        (s = get_f64(path, root, "rope_theta", &cfg->rope_theta, err)) ||
+        (s = check_rope(path, root, "rope_scaling", NULL, err)) ||
+        (s = check_rope(path, root, "rope_parameters", &cfg->rope_theta, err)))
+        return s;
+    cfg->tie_word_embeddings = false;
+    bool attn_bias = false, mlp_bias = false;
+    if ((s = get_bool(path, root, "tie_word_embeddings", &cfg->tie_word_embeddings, err)) ||
+        (s = get_bool(path, root, "attention_bias", &attn_bias, err)) ||
+        (s = get_bool(path, root, "mlp_bias", &mlp_bias, err)))
+        return s;
+    switch (cfg->arch) {
+    case CT_ARCH_QWEN2: /* Qwen2Attention: q/k/v always biased, o_proj never; MLP unbiased */
+        cfg->attention_bias = true;
+        cfg->o_bias = false;
+        cfg->mlp_bias = false;
+        break;
+    case CT_ARCH_QWEN3: /* Qwen3Attention: attention_bias on q/k/v/o; MLP unbiased */
+        cfg->attention_bias = cfg->o_bias = attn_bias;
+        cfg->mlp_bias = false;
+        break;
+    case CT_ARCH_LLAMA:
+        cfg->attention_bias = cfg->o_bias = attn_bias;
+        cfg->mlp_bias = mlp_bias;
+        break;
+    }
+    cfg->qk_norm = cfg->arch == CT_ARCH_QWEN3;
+
+    const char *dt = ct_json_get_str(root, "torch_dtype");
+    if (!dt) dt = ct_json_get_str(root, "dtype");
+    cfg->dtype = CT_DTYPE_F32;
+    if (dt && !strcmp(dt, "bfloat16")) cfg->dtype = CT_DTYPE_BF16;
+    else if (dt && !strcmp(dt, "float16")) cfg->dtype = CT_DTYPE_F16;
+    else if (dt && strcmp(dt, "float32") != 0)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: dtype '%s' is not supported", path, dt);
+    if ((s = get_i32(path, root, "bos_token_id", &cfg->bos_token_id, false, err)) ||
+        (s = get_i32(path, root, "pad_token_id", &cfg->pad_token_id, false, err)) ||
+        (s = get_eos(path, root, cfg, err)))
+        return s;
+    cfg->gen_do_sample = false;
+    cfg->gen_temperature = 1.0f;
+    cfg->gen_top_k = 50;
+    cfg->gen_top_p = 1.0f;
+    cfg->gen_repetition_penalty = 1.0f;
+    return CT_OK;
+}
+
+static ct_status parse_generation_config(const char *path, json_t *root, ct_config *cfg,
+                                         ct_err *err) {
+    if (!json_is_object(root))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: not a JSON object", path);
+    ct_status s;
+    double t = cfg->gen_temperature, p = cfg->gen_top_p, r = cfg->gen_repetition_penalty;
+    if ((s = get_eos(path, root, cfg, err)) ||
+        (s = get_bool(path, root, "do_sample", &cfg->gen_do_sample, err)) ||
+        (s = get_f64(path, root, "temperature", &t, err)) ||
+        (s = get_f64(path, root, "top_p", &p, err)) ||
+        (s = get_f64(path, root, "repetition_penalty", &r, err)) ||
+        (s = get_i32(path, root, "top_k", &cfg->gen_top_k, false, err)))
+        return s;
+    cfg->gen_temperature = (float)t;
+    cfg->gen_top_p = (float)p;
+    cfg->gen_repetition_penalty = (float)r;
+    if (json_object_get(root, "bos_token_id") &&
+        (s = get_i32(path, root, "bos_token_id", &cfg->bos_token_id, false, err)))
+        return s;
+    return CT_OK;
+}
+
+ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err) {
+    memset(cfg, 0, sizeof *cfg);
+    char *path = ct_path_join(dir, "config.json");
+    if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    json_t *root = NULL;
+    ct_status s;
+    if (!ct_file_exists(path))
+        s = ct_err_set(err, CT_ERR_IO, "%s: missing (not a Hugging Face model directory?)", path);
+    else if (!(s = ct_json_load_file(path, &root, err)))
+        s = parse_config(path, root, cfg, err);
+    json_decref(root);
+    free(path);
+    if (s) return s;
+    path = ct_path_join(dir, "generation_config.json");
+    if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    root = NULL;
+    if (ct_file_exists(path) && !(s = ct_json_load_file(path, &root, err)))
+        s = parse_generation_config(path, root, cfg, err);
+    json_decref(root);
+    free(path);
+    return s;
+}

@@ -1,0 +1,157 @@
+/* Model forward against the float64 PyTorch reference (tests/gen/make_model_fixtures.py):
+ * logits of every position, mean next-token loss, KV-cache decode == full-sequence logits,
+ * for qwen2 / qwen3 / llama in F32, BF16, F16 and a sharded checkpoint. */
+#include <stdlib.h>
+
+#include "base/json.h"
+#include "ctune/model.h"
+#include "harness.h"
+#include "model/model.h"
+
+typedef struct ref {
+    json_t *root;
+    int32_t ids[64];
+    size_t T, V;
+    double loss;
+} ref;
+
+static bool load_ref(const char *dir, ref *r) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    ct_err err = {0};
+    if (ct_json_load_file(path, &r->root, &err)) {
+        ct_test_fail(__FILE__, __LINE__, "%s", err.msg);
+        return false;
+    }
+    json_t *ids = json_object_get(r->root, "ids");
+    r->T = json_array_size(ids);
+    for (size_t i = 0; i < r->T && i < 64; i++)
+        r->ids[i] = (int32_t)json_integer_value(json_array_get(ids, i));
+    r->V = json_array_size(json_array_get(json_object_get(r->root, "logits"), 0));
+    r->loss = json_real_value(json_object_get(r->root, "loss"));
+    return r->T > 1 && r->T <= 64 && r->V > 0;
+}
+
+static double ref_logit(const ref *r, size_t t, size_t j) {
+    return json_number_value(json_array_get(json_array_get(json_object_get(r->root, "logits"), t), j));
+}
+
+/* Tolerances: f32 activations vs a float64 reference on weights that f32 holds exactly
+ * (bf16/f16 weights are widened exactly), logits |x| < 25: 1e-4 absolute, loss 1e-4 relative. */
+#define LOGIT_TOL 1e-4
+#define LOSS_RTOL 1e-4
+
+static void check_variant(const char *name) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/fixtures/%s", name);
+    ref r = {0};
+    if (!load_ref(dir, &r)) {
+        ct_test_fail(__FILE__, __LINE__, "%s: bad reference.json", name);
+        json_decref(r.root);
+        return;
+    }
+    ct_err err = {0};
+    ct_model *m = NULL;
+    CHECK_OK(ct_model_load(dir, &m, &err), &err);
+    if (!m) {
+        json_decref(r.root);
+        return;
+    }
+    const ct_config *c = ct_model_config(m);
+    CHECK_EQ_INT(c->vocab_size, r.V);
+    CHECK_EQ_INT(ct_model_param_count(m),
+                 json_integer_value(json_object_get(r.root, "n_params")));
+    size_t T = r.T, V = r.V;
+    float *logits = malloc(T * V * sizeof(float));
+    float *last = malloc(V * sizeof(float));
+    /* 1. full sequence, no cache */
+    CHECK_OK(ct_model_forward(m, NULL, r.ids, T, NULL, logits, NULL, &err), &err);
+    double maxd = 0;
+    for (size_t t = 0; t < T; t++)
+        for (size_t j = 0; j < V; j++) {
+            double d = fabs(logits[t * V + j] - ref_logit(&r, t, j));
+            if (d > maxd) maxd = d;
+        }
+    CHECK_MSG(maxd <= LOGIT_TOL, "%s: max |logit - reference| = %.3g > %g", name, maxd, LOGIT_TOL);
+    /* 2. loss */
+    double nll = 0;
+    size_t n = 0;
+    CHECK_OK(ct_model_nll(m, r.ids, T, &nll, &n, &err), &err);
+    CHECK_EQ_INT(n, T - 1);
+    double loss = n ? nll / (double)n : 0;
+    CHECK_MSG(fabs(loss - r.loss) <= LOSS_RTOL * fabs(r.loss), "%s: loss %.9g, reference %.9g",
+              name, loss, r.loss);
+    /* 3. prefill 5 tokens then decode one at a time: same logits as the full sequence */
+    ct_kv_cache *kv = NULL;
+    CHECK_OK(ct_kv_cache_init(&kv, c, T, &err), &err);
+    double maxkv = 0;
+    if (kv) {
+        CHECK_OK(ct_model_forward(m, kv, r.ids, 5, NULL, NULL, last, &err), &err);
+        for (size_t t = 4; t < T; t++) {
+            if (t > 4) CHECK_OK(ct_model_forward(m, kv, r.ids + t, 1, NULL, NULL, last, &err), &err);
+            for (size_t j = 0; j < V; j++) {
+                double d = fabs(last[j] - logits[t * V + j]);
+                if (d > maxkv) maxkv = d;
+            }
+        }
+        CHECK_EQ_INT(ct_kv_cache_len(kv), T);
+        /* cache full: one more token is an error, not an overflow */
+        CHECK(ct_model_forward(m, kv, r.ids, 1, NULL, NULL, last, &err) == CT_ERR_ARG);
+        CHECK(strstr(err.msg, "capacity") != NULL);
+    }
+    CHECK_MSG(maxkv <= 5e-5, "%s: KV-cache decode differs from full forward by %.3g", name, maxkv);
+    fprintf(stderr, "    %s: max|dlogit| %.2g, loss %.7f (ref %.7f), kv decode max diff %.2g\n",
+            name, maxd, loss, r.loss, maxkv);
+    ct_kv_cache_free(kv);
+    free(logits);
+    free(last);
+    ct_model_free(m);
+    json_decref(r.root);
+}
+
+TEST(model_tiny_qwen2_f32) { check_variant("tiny-qwen2"); }
+TEST(model_tiny_qwen2_bf16) { check_variant("tiny-qwen2-bf16"); }
+TEST(model_tiny_qwen2_f16) { check_variant("tiny-qwen2-f16"); }
+TEST(model_tiny_qwen3_f32) { check_variant("tiny-qwen3"); }
+TEST(model_tiny_qwen3_bf16) { check_variant("tiny-qwen3-bf16"); }
+TEST(model_tiny_llama_f32) { check_variant("tiny-llama"); }
+TEST(model_tiny_llama_bf16) { check_variant("tiny-llama-bf16"); }
+TEST(model_tiny_llama_sharded) { check_variant("tiny-llama-sharded"); }
+
+TEST(model_config_flags) {
+    ct_err err = {0};
+    ct_config c;
+    CHECK_OK(ct_config_load("tests/fixtures/tiny-qwen2", &c, &err), &err);
+    CHECK(c.arch == CT_ARCH_QWEN2 && c.attention_bias && !c.o_bias && !c.qk_norm);
+    CHECK(!c.tie_word_embeddings && c.head_dim == 8 && c.num_kv_heads == 2);
+    CHECK(c.dtype == CT_DTYPE_F32 && c.num_eos == 1 && c.eos_token_ids[0] == 2);
+    CHECK(!c.gen_do_sample && c.gen_top_k == 50);
+    CHECK_OK(ct_config_load("tests/fixtures/tiny-qwen3", &c, &err), &err);
+    CHECK(c.arch == CT_ARCH_QWEN3 && c.qk_norm && c.head_dim == 16 && c.tie_word_embeddings);
+    CHECK(!c.attention_bias && c.rope_theta == 1e6);
+    CHECK_OK(ct_config_load("tests/fixtures/tiny-qwen2-bf16", &c, &err), &err);
+    CHECK(c.dtype == CT_DTYPE_BF16);
+    CHECK_OK(ct_config_load("tests/fixtures/tiny-llama-sharded", &c, &err), &err);
+    CHECK(c.arch == CT_ARCH_LLAMA && c.attention_bias && c.o_bias && c.mlp_bias);
+    CHECK(c.rope_theta == 500000.0 && c.rms_norm_eps == 1e-5);
+    /* generation_config.json */
+    CHECK(c.num_eos == 2 && c.eos_token_ids[0] == 2 && c.eos_token_ids[1] == 3);
+    CHECK(c.gen_do_sample && c.gen_top_k == 20);
+    CHECK_NEAR(c.gen_temperature, 0.7, 1e-6);
+    CHECK_NEAR(c.gen_top_p, 0.8, 1e-6);
+    CHECK_NEAR(c.gen_repetition_penalty, 1.05, 1e-6);
+}
+
+TEST(model_info_numbers) {
+    ct_err err = {0};
+    ct_model *m = NULL;
+    CHECK_OK(ct_model_load("tests/fixtures/tiny-qwen2-bf16", &m, &err), &err);
+    if (!m) return;
+    /* embed 128*32 + lm_head 128*32 + norm 32 + 2 layers of (2*32 norms + q 32*32 + k,v 16*32
+     * + biases 32+16+16 + o 32*32 + 3 * 64*32) */
+    int64_t per_layer = 64 + 1024 + 512 + 512 + 64 + 1024 + 3 * 2048;
+    CHECK_EQ_INT(ct_model_param_count(m), 2 * 4096 + 32 + 2 * per_layer);
+    CHECK_EQ_INT(ct_model_weight_bytes(m), 2 * ct_model_param_count(m));
+    CHECK(ct_model_memory_estimate(m, 256) > ct_model_weight_bytes(m));
+    ct_model_free(m);
+}

@@ -156,9 +156,14 @@ ct_status ct_template_lookup(const char *name, const ct_template **out, ct_err *
 const ct_template *ct_template_detect(const char *jinja_source);
 /* The template's end-of-turn string ("<|im_end|>", "<|eot_id|>", "</s>", "" for empty). */
 const char *ct_template_eos(const ct_template *t);
+/* NULL-terminated list of the template's control strings (added tokens such as <|im_start|>). */
+const char *const *ct_template_controls(const ct_template *t);
 
 /* A segment is a byte range of the rendered text with its loss weight (0 = not trained). */
-enum { CT_SEG_END = 1 /* the answer's end token(s): kept by truncation */ };
+enum {
+    CT_SEG_END = 1,    /* the answer's end token(s): kept by truncation */
+    CT_SEG_ANSWER = 2, /* part of an answer (target side of a turn), trained or not */
+};
 typedef struct ct_segment {
     size_t off, len;
     float weight;
@@ -217,6 +222,7 @@ typedef struct ct_example {
     float *weights;
     size_t n;
     int32_t source;  /* dataset index */
+    bool truncated;  /* cutoff_len cut something */
 } ct_example;
 
 void ct_example_free(ct_example *e);

@@ -114,7 +114,7 @@ typedef struct rctx {
 
 static void emit(rctx *x, const char *s, size_t n, float w, uint32_t flags) {
     if (x->oom || n == 0) return;
-    bool prompt = w == 0 && !(flags & CT_SEG_END);
+    bool prompt = !(flags & CT_SEG_ANSWER);
     if (prompt && x->answer_seen) x->turn++, x->answer_seen = false;
     if (!prompt) x->answer_seen = true;
     if (x->o->train_on_prompt && prompt) w = 1.0f;
@@ -146,9 +146,9 @@ static void emit(rctx *x, const char *s, size_t n, float w, uint32_t flags) {
 }
 static void P(rctx *x, const char *s) { emit(x, s, strlen(s), 0, 0); }              /* prompt */
 static void Pn(rctx *x, const char *s, size_t n) { emit(x, s, n, 0, 0); }
-static void A(rctx *x, const char *s, float w) { emit(x, s, strlen(s), w, 0); }      /* answer */
-static void An(rctx *x, const char *s, size_t n, float w) { emit(x, s, n, w, 0); }
-static void E(rctx *x, const char *s, float w) { emit(x, s, strlen(s), w, CT_SEG_END); } /* end */
+static void A(rctx *x, const char *s, float w) { emit(x, s, strlen(s), w, CT_SEG_ANSWER); } /* answer */
+static void An(rctx *x, const char *s, size_t n, float w) { emit(x, s, n, w, CT_SEG_ANSWER); }
+static void E(rctx *x, const char *s, float w) { emit(x, s, strlen(s), w, CT_SEG_END | CT_SEG_ANSWER); } /* end */
 
 /* Weight of assistant message i's answer text. */
 static float answer_w(rctx *x, size_t i) {
@@ -295,9 +295,10 @@ static void render_qwen3(rctx *x, bool nothink) {
                 bool empty = r0 == r1;
                 float tw = o->enable_thinking == CT_THINK_TRUE ? w
                            : (o->enable_thinking == CT_THINK_NULL && !empty) ? w : 0;
-                emit(x, "<think>\n", 8, tw, 0);
-                emit(x, r0, (size_t)(r1 - r0), tw, 0);
-                emit(x, "\n</think>\n\n", 11, tw, 0);
+                uint32_t tf = tw > 0 ? CT_SEG_ANSWER : 0; /* masked think block = prompt side */
+                emit(x, "<think>\n", 8, tw, tf);
+                emit(x, r0, (size_t)(r1 - r0), tw, tf);
+                emit(x, "\n</think>\n\n", 11, tw, tf);
                 const char *cc = content;
                 while (*cc == '\n') cc++;
                 A(x, cc, w);

@@ -70,7 +70,8 @@ ct_status ct_dataset_info_find(const char *dir, const char *name, ct_dataset_inf
             }
             out->path = ct_path_join(dir, fn);
             const char *fmt = ct_json_get_str(e, "formatting");
-            if (!fmt || !strcmp(fmt, "alpaca")) out->format = CT_FORMAT_ALPACA;
+            if (!fmt && !json_object_get(e, "columns")) out->format = CT_FORMAT_AUTO; /* detect per row */
+            else if (!fmt || !strcmp(fmt, "alpaca")) out->format = CT_FORMAT_ALPACA;
             else if (!strcmp(fmt, "sharegpt")) out->format = CT_FORMAT_SHAREGPT;
             else if (!strcmp(fmt, "openai")) out->format = CT_FORMAT_OPENAI;
             else {

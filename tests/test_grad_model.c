@@ -37,7 +37,7 @@ static void make_batch(tbatch *tb, size_t B, size_t T, int V, bool packed, bool 
 /* Checks every registered parameter at its largest-gradient entry and a few random ones. */
 static void fd_whole(ct_train_model *tm, const ct_batch *b, const char *what) {
     ct_err err = {0};
-    double norm = (double)ct_batch_count_tokens(b);
+    double norm = (double)ct_train_count_tokens(tm, b);
     ct_params_zero_grad(&tm->params);
     double loss = 0;
     CHECK_OK(ct_train_step(tm, b, norm, true, &loss, &err), &err);
@@ -134,6 +134,8 @@ TEST(grad_model_prompt_fd) {
     CHECK(memcmp(tm.params.p[0].data + 16, (float *)m.w.embed.data + 9 * 16, 16 * sizeof(float)) == 0);
     tbatch tb;
     make_batch(&tb, 2, 6, m.cfg.vocab_size, false, false, 7);
+    tb.lab[6] = tb.ids[6]; /* row 1's first label is predicted by the last virtual token */
+    CHECK_EQ_INT(ct_train_count_tokens(&tm, &tb.b), ct_batch_count_tokens(&tb.b) + 1);
     fd_whole(&tm, &tb.b, "prompt tuning");
     ct_train_model_free(&tm);
     tiny_model_free(&m);
@@ -331,5 +333,81 @@ TEST(grad_step_errors) {
     ((float *)m.w.layers[0].w_up.data)[0] = NAN;
     CHECK(ct_train_step(&tm, &b, 3, true, &loss, &err) == CT_ERR_NUMERIC);
     ct_train_model_free(&tm);
+    tiny_model_free(&m);
+}
+
+TEST(grad_prompt_init_modes) {
+    ct_model m;
+    ct_err err = {0};
+    tiny_model_init(&m, &k_qwen3, 81);
+    ct_train_model tm;
+    ct_method_cfg r = {.method = CT_METHOD_PROMPT, .num_virtual_tokens = 4, .prompt_init = CT_PROMPT_INIT_RANDOM, .seed = 5};
+    CHECK_OK(ct_train_model_init(&tm, &m, &r, &err), &err);
+    double mean = 0, var = 0;
+    size_t n = tm.params.total > 64 ? 64 : tm.params.total;
+    for (size_t i = 0; i < n; i++) mean += tm.params.p[0].data[i] / (double)n;
+    for (size_t i = 0; i < n; i++) var += pow(tm.params.p[0].data[i] - mean, 2) / (double)n;
+    CHECK(fabs(mean) < 0.4 && var > 0.5 && var < 1.6); /* ~N(0, 1) */
+    ct_train_model_free(&tm);
+    ct_method_cfg v = {.method = CT_METHOD_PROMPT, .num_virtual_tokens = 4, .prompt_init = CT_PROMPT_INIT_VOCAB, .seed = 5};
+    CHECK_OK(ct_train_model_init(&tm, &m, &v, &err), &err);
+    for (int row = 0; row < 4; row++) { /* every row is some vocab embedding */
+        bool found = false;
+        for (int id = 0; id < m.cfg.vocab_size && !found; id++)
+            found = memcmp(tm.params.p[0].data + row * 16, (float *)m.w.embed.data + id * 16, 16 * sizeof(float)) == 0;
+        CHECK(found);
+    }
+    ct_train_model_free(&tm);
+    ct_method_cfg t = {.method = CT_METHOD_PROMPT, .num_virtual_tokens = 4, .prompt_init = CT_PROMPT_INIT_TEXT};
+    CHECK(ct_train_model_init(&tm, &m, &t, &err) == CT_ERR_ARG);
+    /* packing is refused with prompt tuning */
+    CHECK_OK(ct_train_model_init(&tm, &m, &r, &err), &err);
+    tbatch tb;
+    make_batch(&tb, 1, 8, m.cfg.vocab_size, true, false, 3);
+    double loss;
+    CHECK(ct_train_step(&tm, &tb.b, 4, true, &loss, &err) == CT_ERR_UNSUPPORTED);
+    ct_train_model_free(&tm);
+    tiny_model_free(&m);
+}
+
+TEST(grad_lora_bf16_base_matches_rounded_f32) {
+    /* frozen bf16 base weights give the same LoRA grads as f32 weights holding the bf16 values */
+    ct_model m;
+    tiny_model_init(&m, &k_qwen2, 91);
+    for (int l = 0; l < m.cfg.num_layers; l++)
+        for (int i = 0; i < CT_LORA_MODULES; i++) {
+            ct_tensor *W = ct_layer_tensor(&m.w.layers[l], ct_lora_module_tensor(i));
+            for (int64_t j = 0; j < ct_tensor_numel(W); j++)
+                ((float *)W->data)[j] = ct_bf16_to_f32(ct_f32_to_bf16(((float *)W->data)[j]));
+        }
+    ct_method_cfg mc = {.method = CT_METHOD_LORA, .lora_rank = 2};
+    tbatch tb;
+    make_batch(&tb, 2, 8, m.cfg.vocab_size, false, false, 4);
+    double l1, l2;
+    float *g1 = run_grads(&m, &mc, &tb.b, 1, false, &l1);
+    void *saved[2][CT_LORA_MODULES];
+    for (int l = 0; l < m.cfg.num_layers; l++)
+        for (int i = 0; i < CT_LORA_MODULES; i++) {
+            ct_tensor *W = ct_layer_tensor(&m.w.layers[l], ct_lora_module_tensor(i));
+            size_t n = (size_t)ct_tensor_numel(W);
+            uint16_t *b = malloc(n * 2);
+            for (size_t j = 0; j < n; j++) b[j] = ct_f32_to_bf16(((float *)W->data)[j]);
+            saved[l][i] = W->data;
+            W->data = b;
+            W->dtype = CT_DTYPE_BF16;
+        }
+    float *g2 = run_grads(&m, &mc, &tb.b, 1, false, &l2);
+    size_t n = params_total(&m, &mc);
+    CHECK_NEAR(l1, l2, 1e-6 * l1);
+    CHECK_MSG(max_rel_diff(g1, g2, n) < 1e-5, "bf16 base grads differ: %.3g", max_rel_diff(g1, g2, n));
+    for (int l = 0; l < m.cfg.num_layers; l++)
+        for (int i = 0; i < CT_LORA_MODULES; i++) {
+            ct_tensor *W = ct_layer_tensor(&m.w.layers[l], ct_lora_module_tensor(i));
+            free(W->data);
+            W->data = saved[l][i];
+            W->dtype = CT_DTYPE_F32;
+        }
+    free(g1);
+    free(g2);
     tiny_model_free(&m);
 }

@@ -301,3 +301,73 @@ TEST(grad_all_finite) {
     a[2] = INFINITY;
     CHECK(!ct_all_finite(a, 4));
 }
+
+/* ---- LoRA linear with dropout (mask from the counter RNG, recomputed in the backward) ---- */
+#include "peft/lora.h"
+#include "train/rng.h"
+typedef struct { double *x, *A, *B, *R; size_t N, in, out; int r; double s, p; } lo_ctx;
+static double lo_loss(void *c_) {
+    lo_ctx *c = c_;
+    double L = 0;
+    for (size_t t = 0; t < c->N; t++)
+        for (size_t o = 0; o < c->out; o++) {
+            double y = 0;
+            for (int k = 0; k < c->r; k++) {
+                double u = 0;
+                for (size_t i = 0; i < c->in; i++) {
+                    size_t e = t * c->in + i;
+                    double xd = ct_rng_uniform(7, 99, e) < c->p ? 0.0 : c->x[e] / (1.0 - c->p);
+                    u += xd * c->A[(size_t)k * c->in + i];
+                }
+                y += c->s * c->B[o * (size_t)c->r + (size_t)k] * u;
+            }
+            L += y * c->R[t * c->out + o];
+        }
+    return L;
+}
+TEST(grad_lora_dropout_fd) {
+    size_t N = 4, in = 6, out = 5;
+    int r = 3;
+    lo_ctx c = {drand_vec(N * in, 1), drand_vec((size_t)r * in, 1), drand_vec(out * (size_t)r, 1),
+                drand_vec(N * out, 1), N, in, out, r, 1.5, 0.3};
+    float *x = to_f(c.x, N * in), *A = to_f(c.A, (size_t)r * in), *B = to_f(c.B, out * (size_t)r);
+    float *R = to_f(c.R, N * out);
+    float *dx = calloc(N * in, 4), *dA = calloc((size_t)r * in, 4), *dB = calloc(out * (size_t)r, 4);
+    float *y = calloc(N * out, 4);
+    ct_lora_forward(y, x, A, B, N, in, out, r, 1.5f, 0.3f, 7, 99);
+    double L = 0;
+    for (size_t i = 0; i < N * out; i++) L += (double)y[i] * c.R[i];
+    CHECK_NEAR(L, lo_loss(&c), 1e-4);
+    ct_lora_backward(dx, dA, dB, R, x, A, B, N, in, out, r, 1.5f, 0.3f, 7, 99);
+    fd_check("lora dropout dx", c.x, N * in, dx, lo_loss, &c, 1e-5);
+    fd_check("lora dropout dA", c.A, (size_t)r * in, dA, lo_loss, &c, 1e-5);
+    fd_check("lora dropout dB", c.B, out * (size_t)r, dB, lo_loss, &c, 1e-5);
+    size_t zeros = 0;
+    for (size_t i = 0; i < N * in; i++) zeros += dx[i] == 0.0f;
+    CHECK(zeros > 0 && zeros < N * in); /* some inputs dropped, not all */
+    free(c.x); free(c.A); free(c.B); free(c.R); free(x); free(A); free(B); free(R);
+    free(dx); free(dA); free(dB); free(y);
+}
+
+TEST(grad_linear_bf16_blocks) {
+    /* N > GRAD_BLOCK_ROWS: the bf16 path converts W in several row blocks */
+    size_t T = 5, K = 7, N = 600;
+    double *xd = drand_vec(T * K, 1), *Wd = drand_vec(N * K, 1), *Rd = drand_vec(T * N, 1);
+    float *x = to_f(xd, T * K), *R = to_f(Rd, T * N), *Wr = malloc(N * K * 4);
+    uint16_t *Wb = malloc(N * K * 2);
+    for (size_t i = 0; i < N * K; i++) {
+        Wb[i] = ct_f32_to_bf16((float)Wd[i]);
+        Wr[i] = ct_bf16_to_f32(Wb[i]);
+    }
+    ct_tensor Wbt = {.dtype = CT_DTYPE_BF16, .ndim = 2, .shape = {N, K}, .data = Wb};
+    float *dx1 = calloc(T * K, 4), *dx2 = calloc(T * K, 4);
+    ct_linear_backward(dx1, NULL, NULL, R, x, &Wbt, T, K, N);
+    for (size_t t = 0; t < T; t++)
+        for (size_t k = 0; k < K; k++) {
+            double s = 0;
+            for (size_t n = 0; n < N; n++) s += (double)R[t * N + n] * Wr[n * K + k];
+            dx2[t * K + k] = (float)s;
+        }
+    for (size_t i = 0; i < T * K; i++) CHECK_NEAR(dx1[i], dx2[i], 1e-4);
+    free(xd); free(Wd); free(Rd); free(x); free(R); free(Wr); free(Wb); free(dx1); free(dx2);
+}

@@ -195,6 +195,13 @@ size_t ct_batch_count_tokens(const ct_batch *b) {
     return n;
 }
 
+size_t ct_train_count_tokens(const ct_train_model *tm, const ct_batch *b) {
+    size_t n = ct_batch_count_tokens(b);
+    if (tm->n_virtual > 0)
+        for (size_t r = 0; r < b->B; r++) n += b->labels[r * b->T] >= 0;
+    return n;
+}
+
 /* Builds the flattened inputs (prompt tuning prepends virtual tokens). */
 static ct_status ctx_init(step_ctx *c, ct_train_model *tm, const ct_batch *b, bool train, ct_err *err) {
     const ct_model *m = tm->model;

@@ -136,6 +136,9 @@ typedef struct ct_batch {
 
 /* Number of (shifted) targets that contribute to the loss: labels[b,t+1] >= 0. */
 size_t ct_batch_count_tokens(const ct_batch *b);
+/* The same for this method: with prompt tuning labels[b,0] is trained too (the last virtual
+ * token predicts it, as in PEFT). Use this for norm_tokens. */
+size_t ct_train_count_tokens(const ct_train_model *tm, const ct_batch *b);
 
 /* Forward (+ backward when `backward`) of one micro-batch. *loss = sum_t w_t CE_t / norm_tokens.
  * Gradients ACCUMULATE into tm->params.grad. Errors: bad token id / shape (CT_ERR_ARG),

@@ -399,6 +399,17 @@ TEST(grad_lora_bf16_base_matches_rounded_f32) {
     float *g2 = run_grads(&m, &mc, &tb.b, 1, false, &l2);
     size_t n = params_total(&m, &mc);
     CHECK_NEAR(l1, l2, 1e-6 * l1);
+    /* the f32 cache of frozen bf16 weights gives the same result and restores the views */
+    {
+        ct_err err = {0};
+        ct_train_model tm;
+        CHECK_OK(ct_train_model_init(&tm, &m, &mc, &err), &err);
+        CHECK_OK(ct_train_model_cache_frozen_f32(&tm, &err), &err);
+        CHECK(m.w.layers[0].wq.dtype == CT_DTYPE_F32);
+        ct_train_model_free(&tm);
+        CHECK(m.w.layers[0].wq.dtype == CT_DTYPE_BF16);
+        CHECK(m.w.layers[0].wq.data == NULL || m.w.layers[0].wq.data != saved[0][0]);
+    }
     CHECK_MSG(max_rel_diff(g1, g2, n) < 1e-5, "bf16 base grads differ: %.3g", max_rel_diff(g1, g2, n));
     for (int l = 0; l < m.cfg.num_layers; l++)
         for (int i = 0; i < CT_LORA_MODULES; i++) {

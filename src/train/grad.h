@@ -113,6 +113,9 @@ typedef struct ct_train_model {
     ct_lora_state lora;             /* r == 0 when unused */
     int n_virtual;                  /* prompt tuning: virtual tokens; param index prompt_param */
     int prompt_param;
+    /* frozen bf16/f16 weights converted once to f32 (ct_train_model_cache_frozen_f32) */
+    struct ct_frozen_f32 { ct_tensor *view; ct_tensor orig; } *cache;
+    size_t n_cache;
     /* options */
     bool checkpointing;   /* recompute each layer's forward in the backward (identical grads) */
     size_t xent_chunk;    /* tokens per LM-head chunk (default 64) */
@@ -121,6 +124,10 @@ typedef struct ct_train_model {
 } ct_train_model;
 
 ct_status ct_train_model_init(ct_train_model *tm, ct_model *m, const ct_method_cfg *cfg, ct_err *err);
+/* Speed option: converts every frozen non-f32 weight the step reads (linear weights, embedding,
+ * LM head, norms) to an f32 copy owned by tm, so no bf16->f32 conversion runs per matmul.
+ * Costs 4 bytes per frozen parameter (what a float32 PyTorch model holds anyway). */
+ct_status ct_train_model_cache_frozen_f32(ct_train_model *tm, ct_err *err);
 /* Restores the model's original weight views and frees everything tm owns. */
 void ct_train_model_free(ct_train_model *tm);
 

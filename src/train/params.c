@@ -366,7 +366,50 @@ ct_status ct_train_model_init(ct_train_model *tm, ct_model *m, const ct_method_c
     return CT_OK;
 }
 
+static ct_status cache_one(ct_train_model *tm, ct_tensor *t, ct_err *err) {
+    if (!t->data || t->dtype == CT_DTYPE_F32) return CT_OK;
+    size_t n = (size_t)ct_tensor_numel(t);
+    float *f = malloc(n * sizeof(float));
+    if (!f) return ct_err_set(err, CT_ERR_NOMEM, "cannot allocate %zu MiB for an f32 weight copy", (n * 4) >> 20);
+    size_t blk = 1 << 16;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i += blk) ct_tensor_to_f32(t, i, n - i < blk ? n - i : blk, f + i);
+    tm->cache = realloc(tm->cache, (tm->n_cache + 1) * sizeof *tm->cache);
+    tm->cache[tm->n_cache].view = t;
+    tm->cache[tm->n_cache].orig = *t;
+    tm->n_cache++;
+    t->dtype = CT_DTYPE_F32;
+    t->data = f;
+    return CT_OK;
+}
+
+ct_status ct_train_model_cache_frozen_f32(ct_train_model *tm, ct_err *err) {
+    ct_model *m = tm->model;
+    bool tied = m->w.lm_head.data == m->w.embed.data;
+    ct_status st = cache_one(tm, &m->w.embed, err);
+    if (!st && tied) {
+        m->w.lm_head.dtype = m->w.embed.dtype;
+        m->w.lm_head.data = m->w.embed.data;
+    } else if (!st) {
+        st = cache_one(tm, &m->w.lm_head, err);
+    }
+    if (!st) st = cache_one(tm, &m->w.final_norm, err);
+    for (int l = 0; !st && l < m->cfg.num_layers; l++)
+        for (int id = 0; !st && id < CT_LT_COUNT; id++) st = cache_one(tm, ct_layer_tensor(&m->w.layers[l], id), err);
+    return st;
+}
+
 void ct_train_model_free(ct_train_model *tm) {
+    if (tm->model) {
+        ct_model *m = tm->model;
+        for (size_t i = tm->n_cache; i-- > 0;) {
+            ct_tensor *v = tm->cache[i].view;
+            if (v == &m->w.embed && m->w.lm_head.data == v->data) m->w.lm_head = tm->cache[i].orig;
+            free(v->data);
+            *v = tm->cache[i].orig;
+        }
+    }
+    free(tm->cache);
     if (tm->model) {
         ct_model *m = tm->model;
         for (size_t i = tm->params.n; i-- > 0;) {

@@ -160,6 +160,7 @@ typedef struct ct_risk_score {
     bool is_refusal_sample;
     bool json_valid, refused, label_exact, product_ok, approval_ok, limit_ok, rate_ok, drivers_ok;
     bool refusal_ok;
+    uint32_t labels; /* predicted risk_labels as bits (0 for an invalid output) */
 } ct_risk_score;
 
 void ct_risk_eval_report_init(ct_risk_eval_report *r);
@@ -168,7 +169,7 @@ void ct_risk_eval_report_init(ct_risk_eval_report *r);
 void ct_risk_score_output(const ct_risk_profile *p, bool refusal_sample, const char *output,
                           ct_risk_score *s);
 void ct_risk_eval_add_score(ct_risk_eval_report *r, const ct_risk_profile *p,
-                            const ct_risk_score *s, const char *output);
+                            const ct_risk_score *s);
 /* Scores one generated record (one JSONL line in any of the three formats, with its "meta"). */
 ct_status ct_risk_eval_add(ct_risk_eval_report *r, const char *record_json, const char *output,
                            ct_err *err);
@@ -193,6 +194,8 @@ ct_status ct_risk_eval_prompt(const char *record_json, char **prompt_json, ct_er
 /* The reference output (the target assistant content, <think> block included when the record has
  * reasoning) — what a perfect model would write. */
 ct_status ct_risk_eval_reference(const char *record_json, char **output, ct_err *err);
+/* The same as a prediction line: {"id": <record id>, "output": <reference>} (no newline). */
+ct_status ct_risk_eval_reference_pred(const char *record_json, char **line, ct_err *err);
 
 #ifdef __cplusplus
 }

@@ -129,7 +129,7 @@ void ct_risk_decide(const ct_risk_profile *p, ct_risk_decision *d) {
         d->rate_hi_bps = d->rate_lo_bps + 150;
     }
     d->needs_human_approval =
-        prod == CT_RISK_PRODUCT_NONE || d->n_labels >= 3 || d->credit_limit_yuan > 10000000;
+        prod == CT_RISK_PRODUCT_NONE || d->n_labels >= 3 || d->credit_limit_yuan > 20000000;
 
     /* Evidence: the facts behind the product choice, every raised label and the top drivers. */
     ev |= d->labels;
@@ -250,8 +250,8 @@ void ct_risk_reasons(const ct_risk_profile *p, const ct_risk_decision *d, bool e
         else if (d->n_labels >= 3)
             why = en ? "Human approval required: 3 or more risk labels" : "需人工审批：风险标签≥3个";
         else
-            why = en ? "Human approval required: limit above CNY 10 million"
-                     : "需人工审批：额度超过1000万元";
+            why = en ? "Human approval required: limit above CNY 20 million"
+                     : "需人工审批：额度超过2000万元";
         emit(ctx, why);
     } else {
         emit(ctx, en ? "Within automatic approval limits" : "额度与风险标签均在自动审批范围内");

@@ -86,7 +86,7 @@ static ct_status load_merges(ct_tokenizer *t, const json_t *merges, const char *
     size_t n = json_array_size(merges);
     if (ct_pairmap_init(&t->bpe.merges, n, err)) return err->code;
     size_t plen = t->bpe.cont_prefix ? strlen(t->bpe.cont_prefix) : 0;
-    ct_buf cat = {0};
+    ct_tbuf cat = {0};
     ct_status st = CT_OK;
     for (size_t i = 0; i < n && !st; i++) {
         const json_t *m = json_array_get(merges, i);
@@ -119,11 +119,11 @@ static ct_status load_merges(ct_tokenizer *t, const json_t *merges, const char *
         const char *bs = b;
         size_t bsl = bl;
         if (plen && bl >= plen && !memcmp(b, t->bpe.cont_prefix, plen)) bs += plen, bsl -= plen;
-        if ((st = ct_buf_append(&cat, a, al, err)) || (st = ct_buf_append(&cat, bs, bsl, err))) break;
+        if ((st = ct_tbuf_append(&cat, a, al, err)) || (st = ct_tbuf_append(&cat, bs, bsl, err))) break;
         if ((st = merge_part(t, cat.data, cat.len, i, path, &im, err))) break;
         ct_pairmap_put(&t->bpe.merges, ia, ib, (int32_t)i, im);
     }
-    ct_buf_free(&cat);
+    ct_tbuf_free(&cat);
     return st;
 }
 
@@ -197,7 +197,7 @@ static ct_status load_added(ct_tokenizer *t, const json_t *root, const char *pat
     t->n_added = json_array_size(arr);
     t->added = calloc(t->n_added ? t->n_added : 1, sizeof *t->added);
     if (!t->added) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    ct_buf norm = {0};
+    ct_tbuf norm = {0};
     ct_status st = CT_OK;
     for (size_t i = 0; i < t->n_added && !st; i++) {
         const json_t *a = json_array_get(arr, i);
@@ -244,7 +244,7 @@ static ct_status load_added(ct_tokenizer *t, const json_t *root, const char *pat
             }
         }
     }
-    ct_buf_free(&norm);
+    ct_tbuf_free(&norm);
     return st;
 }
 

@@ -1,0 +1,27 @@
+/* A JSON Schema (draft 2020-12) validator for the subset of keywords ctune's schemas use, over
+ * jansson. Supported: type (name or list), enum, const, properties, required,
+ * additionalProperties (bool or schema), minProperties, maxProperties, items (bool or schema),
+ * prefixItems, minItems, maxItems, uniqueItems, minimum, maximum, exclusiveMinimum,
+ * exclusiveMaximum, minLength, maxLength (in Unicode code points); annotations $schema, $id,
+ * $comment, title, description, default, examples are ignored. Any other keyword makes loading
+ * fail (CT_ERR_UNSUPPORTED) instead of being silently ignored. Numbers compare by value
+ * (1 == 1.0), as the spec requires. */
+#ifndef CT_EVAL_JSON_SCHEMA_H
+#define CT_EVAL_JSON_SCHEMA_H
+
+#include <jansson.h>
+
+#include "ctune/err.h"
+
+typedef struct ct_json_schema {
+    json_t *root;
+} ct_json_schema;
+
+/* Parses and checks a schema text; `what` names it in messages. */
+ct_status ct_json_schema_load(ct_json_schema *s, const char *text, const char *what, ct_err *err);
+void ct_json_schema_free(ct_json_schema *s);
+/* CT_OK if `inst` is valid; else CT_ERR_FORMAT with the first violation and its path, e.g.
+ * "$.top_drivers[1].impact: value is not one of the enum values". */
+ct_status ct_json_schema_validate(const ct_json_schema *s, const json_t *inst, ct_err *err);
+
+#endif

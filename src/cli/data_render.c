@@ -1,10 +1,134 @@
-/* Placeholder: replaced by the real `ctune data render`. */
+/* `ctune data render --template NAME [--tokenizer DIR] [--enable-thinking true|false]`
+ * stdin: JSONL lines {"messages": [...], "tools": [...]?, "add_generation_prompt": bool?,
+ * "enable_thinking": bool?} (OpenAI message format; a line's flags win over the options).
+ * stdout: one JSON string per line, the rendered text (equal to the Jinja template's output).
+ * --labels prints the text with trained spans between « and » instead (for humans). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "base/file.h"
+#include "base/json.h"
+#include "cli/cli.h"
 #include "cli/data.h"
+#include "cli/data_common.h"
+#include "ctune/data.h"
+#include "data/tojson.h"
+
+/* Picks the template from --template, else from DIR/tokenizer_config.json's chat_template. */
+int ct_cli_pick_template(const char *name, const char *tok_dir, const ct_template **out, bool quiet) {
+    ct_err err = {0};
+    if (name) {
+        if (ct_template_lookup(name, out, &err)) return ct_cli_error(&err);
+        return 0;
+    }
+    if (!tok_dir) return ct_cli_errorf("give --template NAME (or --tokenizer DIR to detect it)");
+    char *p = ct_path_join(tok_dir, "tokenizer_config.json");
+    json_t *cfg = NULL;
+    ct_status st = ct_json_load_file(p, &cfg, &err);
+    free(p);
+    if (st) return ct_cli_error(&err);
+    const char *src = ct_json_get_str(cfg, "chat_template");
+    *out = ct_template_detect(src);
+    json_decref(cfg);
+    if (!*out)
+        return ct_cli_errorf("%s/tokenizer_config.json: chat_template not recognised; give --template NAME", tok_dir);
+    if (!quiet) fprintf(stderr, "ctune: template %s (detected from %s/tokenizer_config.json)\n", ct_template_name(*out), tok_dir);
+    return 0;
+}
+
+static void print_labels(const ct_render *r) {
+    for (size_t i = 0; i < r->n_segs; i++) {
+        const ct_segment *s = &r->segs[i];
+        if (s->weight > 0) fputs("\xc2\xab", stdout);
+        fwrite(r->text + s->off, 1, s->len, stdout);
+        if (s->weight > 0) fputs("\xc2\xbb", stdout);
+    }
+    fputs("\n", stdout);
+}
 
 int ct_cli_data_render(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "ctune data render: not implemented yet\n");
-    return 1;
+    static const char *const flags[] = {"labels", "help", NULL};
+    ct_args a;
+    if (ct_args_parse(&a, argc, argv, flags)) return 2;
+    if (ct_args_flag(&a, "help")) {
+        printf("usage: ctune data render --template NAME [--tokenizer DIR] [--enable-thinking true|false] [--labels]\n"
+               "  reads JSONL {\"messages\", \"tools\"?, \"add_generation_prompt\"?, \"enable_thinking\"?} on stdin,\n"
+               "  prints the rendered text of each line as a JSON string (--labels: raw text, trained spans in «»)\n");
+        ct_args_free(&a);
+        return 0;
+    }
+    const char *tname = ct_args_get(&a, "template"), *tok = ct_args_get(&a, "tokenizer");
+    const char *et = ct_args_get(&a, "enable-thinking");
+    bool labels = ct_args_flag(&a, "labels");
+    int rc = 0;
+    if (ct_args_check_unknown(&a, "data render")) {
+        ct_args_free(&a);
+        return 2;
+    }
+    ct_think think = CT_THINK_NULL;
+    if (et) {
+        if (!strcmp(et, "true")) think = CT_THINK_TRUE;
+        else if (!strcmp(et, "false")) think = CT_THINK_FALSE;
+        else {
+            ct_args_free(&a);
+            return ct_cli_errorf("--enable-thinking: expected true or false, got '%s'", et);
+        }
+    }
+    const ct_template *t = NULL;
+    if ((rc = ct_cli_pick_template(tname, tok, &t, false))) {
+        ct_args_free(&a);
+        return rc;
+    }
+    ct_render r;
+    ct_render_init(&r);
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t n;
+    ct_buf out = {0};
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        lineno++;
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        if (!n) continue;
+        char where[64];
+        snprintf(where, sizeof where, "stdin:%zu", lineno);
+        ct_err err = {0};
+        json_t *row = NULL;
+        if (ct_json_load_buf(line, (size_t)n, where, &row, &err)) {
+            rc = ct_cli_error(&err);
+            break;
+        }
+        ct_render_opts o = ct_render_opts_default();
+        o.jinja = true;
+        o.enable_thinking = think;
+        bool b;
+        json_t *v = json_object_get(row, "add_generation_prompt");
+        if (v && json_is_boolean(v)) o.add_generation_prompt = json_is_true(v);
+        v = json_object_get(row, "enable_thinking");
+        if (v && json_is_boolean(v)) o.enable_thinking = json_is_true(v) ? CT_THINK_TRUE : CT_THINK_FALSE;
+        (void)b;
+        ct_conv c;
+        ct_status st = ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, where, &c, &err);
+        json_decref(row);
+        if (!st) st = ct_template_render(t, &c, &o, &r, &err);
+        ct_conv_free(&c);
+        if (st) {
+            if (!err.msg[0] || !strstr(err.msg, "stdin:")) ct_err_prefix(&err, "%s", where);
+            rc = ct_cli_error(&err);
+            break;
+        }
+        if (labels) {
+            print_labels(&r);
+        } else {
+            out.n = 0;
+            ct_tojson_string(&out, r.text, r.len);
+            fwrite(out.p, 1, out.n, stdout);
+            fputc('\n', stdout);
+        }
+    }
+    free(line);
+    ct_buf_free(&out);
+    ct_render_free(&r);
+    ct_args_free(&a);
+    return rc;
 }

@@ -1,0 +1,133 @@
+/* ctune — training configuration: LlamaFactory's YAML keys (model, data, method, training,
+ * logging) with LlamaFactory / HF TrainingArguments defaults.
+ *
+ *   ct_train_config cfg;
+ *   ct_train_config_init(&cfg);                       // defaults
+ *   ct_train_config_load(&cfg, "train.yaml", &err);   // YAML: errors name file:line and key
+ *   ct_train_config_set(&cfg, "learning_rate", "1e-4", "--learning_rate", &err); // overrides
+ *   ct_train_config_validate(&cfg, &err);             // choices and ranges
+ *   ...
+ *   ct_train_config_free(&cfg);
+ *
+ * Unknown keys are errors that suggest the closest known key. Keys LlamaFactory accepts but
+ * ctune does not use (bf16, ddp_timeout, preprocessing_num_workers, ...) are accepted and listed
+ * in `ignored` so the caller can say so. */
+#ifndef CTUNE_CONFIG_H
+#define CTUNE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctune/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ct_strlist {
+    char **v;
+    size_t n;
+} ct_strlist;
+
+typedef struct ct_train_config {
+    /* ---- model */
+    char *model_name_or_path;
+    char *adapter_name_or_path;  /* comma list in LlamaFactory; kept as one string */
+    char *stage;                 /* "sft" | "pt" */
+    /* ---- data */
+    char *template_name;         /* key `template`; NULL = detect from tokenizer_config.json */
+    ct_strlist dataset;          /* `dataset: a,b` or a YAML list */
+    ct_strlist eval_dataset;
+    char *dataset_dir;           /* "data" */
+    int64_t cutoff_len;          /* 2048 */
+    int64_t max_samples;         /* -1 = all (per dataset, as LlamaFactory) */
+    double val_size;             /* 0; < 1 fraction, >= 1 count */
+    bool packing;                /* default false for sft, true for pt (packing_set says if given) */
+    bool packing_set;
+    bool neat_packing;
+    bool train_on_prompt;
+    bool mask_history;
+    int enable_thinking;         /* 1 true (default), 0 false, -1 null */
+    bool preserve_thinking;
+    char *mix_strategy;          /* concat | interleave_under | interleave_over */
+    ct_strlist interleave_probs; /* numbers as strings; see ct_train_config_probs */
+    char *default_system;        /* overrides the template's default system prompt (not yet used) */
+    char *on_bad_sample;         /* "fail" | "skip" */
+    char *tokenized_path;        /* cache directory; NULL = output_dir/.cache */
+    bool overwrite_cache;
+    /* ---- method */
+    char *finetuning_type;       /* full | freeze | lora | prompt ("lora") */
+    int64_t freeze_trainable_layers;  /* 2; positive = last N, negative = first N */
+    ct_strlist freeze_trainable_modules; /* ["all"] */
+    ct_strlist freeze_extra_modules;
+    int64_t lora_rank;           /* 8 */
+    double lora_alpha;           /* -1 = unset → 2 * lora_rank (LlamaFactory) */
+    double lora_dropout;         /* 0 */
+    ct_strlist lora_target;      /* ["all"] */
+    ct_strlist additional_target;
+    bool use_rslora;
+    bool use_dora;
+    int64_t num_virtual_tokens;  /* 20 */
+    char *prompt_tuning_init;    /* random | vocab | text */
+    char *prompt_tuning_init_text;
+    /* ---- training */
+    double learning_rate;        /* 5e-5 */
+    double num_train_epochs;     /* 3.0 */
+    int64_t max_steps;           /* -1 */
+    int64_t per_device_train_batch_size; /* 8 */
+    int64_t per_device_eval_batch_size;  /* 8 */
+    int64_t gradient_accumulation_steps; /* 1 */
+    char *lr_scheduler_type;     /* linear | cosine | constant | constant_with_warmup | cosine_with_min_lr */
+    double min_lr_rate;          /* cosine_with_min_lr (lr_scheduler_kwargs.min_lr_rate), 0 */
+    double warmup_ratio;         /* 0 */
+    int64_t warmup_steps;        /* 0 */
+    double weight_decay;         /* 0 */
+    double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */
+    double max_grad_norm;        /* 1.0 */
+    int64_t seed;                /* 42 */
+    bool gradient_checkpointing; /* false (disable_gradient_checkpointing: true forces false) */
+    bool bf16, fp16;
+    /* ---- logging / output */
+    int64_t logging_steps;       /* 500 (HF) */
+    int64_t eval_steps;          /* -1 = logging_steps */
+    char *eval_strategy;         /* "no" | "steps" | "epoch" */
+    int64_t save_steps;          /* 500 */
+    int64_t save_total_limit;    /* -1 = keep all */
+    char *output_dir;            /* required for train */
+    bool overwrite_output_dir;
+    char *resume_from_checkpoint;
+    bool plot_loss;
+    ct_strlist report_to;        /* ["none"] | ["tensorboard"] */
+    int64_t threads;             /* 0 = all cores */
+    /* ---- bookkeeping */
+    ct_strlist ignored;          /* accepted LlamaFactory keys that ctune does not use */
+    ct_strlist set_keys;         /* keys given by the YAML or overrides, in order */
+} ct_train_config;
+
+void ct_train_config_init(ct_train_config *c);
+void ct_train_config_free(ct_train_config *c);
+/* Loads a YAML mapping of keys on top of the current values. Errors: "PATH:LINE: key 'K': ..." */
+ct_status ct_train_config_load(ct_train_config *c, const char *path, ct_err *err);
+/* Sets one key from its text form (typed: ints, floats, YAML 1.1 booleans, null, comma lists).
+ * `where` names the origin in messages ("train.yaml:12", "--learning_rate"). */
+ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *value, const char *where,
+                              ct_err *err);
+/* Applies "--key value" / "--key=value" pairs from argv[0..argc) (every argument must be one). */
+ct_status ct_train_config_apply_args(ct_train_config *c, int argc, char **argv, ct_err *err);
+/* Checks choices and ranges (finetuning_type, lr_scheduler_type, mix_strategy, ...). */
+ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err);
+bool ct_train_config_is_set(const ct_train_config *c, const char *key);
+/* Known key closest to `key` by edit distance (NULL if none within 4 edits). */
+const char *ct_train_config_suggest(const char *key);
+/* interleave_probs as doubles (malloc'd, *n entries; NULL when unset). */
+ct_status ct_train_config_probs(const ct_train_config *c, double **out, size_t *n, ct_err *err);
+/* Effective LoRA alpha (lora_alpha, or 2 * lora_rank when unset). */
+double ct_train_config_lora_alpha(const ct_train_config *c);
+/* Writes every key with its value as YAML (malloc'd, NUL-terminated). */
+char *ct_train_config_dump(const ct_train_config *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

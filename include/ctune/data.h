@@ -1,0 +1,367 @@
+/* ctune — training data: dataset formats → unified conversation → chat template (segments with
+ * trained flags) → token ids + labels → mixing / splitting / packing → batches.
+ *
+ * Pipeline, each stage usable on its own:
+ *   ct_conv            one sample in memory (system, tools, messages; or plain text; or ids)
+ *   ct_reader_*        alpaca / sharegpt / OpenAI messages / pre-tokenized / text rows → ct_conv
+ *   ct_template        qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty: renders a ct_conv
+ *                      to text byte-identical to the model's HF Jinja chat_template, split into
+ *                      segments that say which bytes are trained (ct_render)
+ *   ct_encode          segments → input_ids + labels (-100 = masked) + loss weights, cutoff_len
+ *   ct_dataset         every configured dataset encoded, mixed, split (train/val), packed
+ *   ct_batch           what the trainer consumes: B sequences of T tokens
+ * See docs/data.md for the exact rules (label masks, truncation, think handling, packing). */
+#ifndef CTUNE_DATA_H
+#define CTUNE_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctune/err.h"
+#include "ctune/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CT_IGNORE_INDEX (-100)
+
+/* ---------------------------------------------------------------- conversation */
+
+typedef enum ct_role {
+    CT_ROLE_SYSTEM = 0,
+    CT_ROLE_USER,
+    CT_ROLE_ASSISTANT,
+    CT_ROLE_TOOL, /* a tool result (sharegpt "observation", OpenAI "tool") */
+} ct_role;
+
+const char *ct_role_name(ct_role r); /* "system", "user", "assistant", "tool" */
+
+typedef struct ct_tool_call {
+    char *name;
+    /* The arguments as given: when args_is_string the raw JSON string value (rendered verbatim
+     * by qwen3, JSON-quoted by qwen's tojson); otherwise the object serialised with Jinja tojson
+     * semantics (key order kept, ", " and ": " separators, non-ASCII kept). */
+    char *arguments;
+    bool args_is_string;
+} ct_tool_call;
+
+typedef struct ct_message {
+    ct_role role;
+    char *content;        /* never NULL ("" when absent or null) */
+    char *reasoning;      /* reasoning_content; NULL when not given (then <think> in content counts) */
+    ct_tool_call *tool_calls;
+    size_t n_tool_calls;
+    float weight;         /* loss weight of this message when trained: 1 default, 0 = "loss": false */
+} ct_message;
+
+typedef enum ct_conv_kind {
+    CT_CONV_MESSAGES = 0, /* chat: messages (+ tools) */
+    CT_CONV_TEXT,         /* plain text (continued pre-training): text */
+    CT_CONV_TOKENS,       /* pre-tokenized: ids (+ labels) */
+} ct_conv_kind;
+
+typedef struct ct_conv {
+    ct_conv_kind kind;
+    ct_message *msgs;     /* a system message, when present, is msgs[0] */
+    size_t n_msgs, cap_msgs;
+    char **tools;         /* each tool serialised with tojson semantics (rendered one per line) */
+    size_t n_tools;
+    char *text;           /* CT_CONV_TEXT */
+    int32_t *ids;         /* CT_CONV_TOKENS: input_ids */
+    int32_t *labels;      /* CT_CONV_TOKENS: labels or NULL (= train every token) */
+    size_t n_ids;
+} ct_conv;
+
+void ct_conv_init(ct_conv *c);
+void ct_conv_free(ct_conv *c);
+/* Appends a message (strings copied; content NULL → ""). Returns the new message or NULL (OOM). */
+ct_message *ct_conv_add(ct_conv *c, ct_role role, const char *content, ct_err *err);
+ct_status ct_message_add_tool_call(ct_message *m, const char *name, const char *arguments,
+                                   bool args_is_string, ct_err *err);
+ct_status ct_conv_add_tool(ct_conv *c, const char *tool_json, ct_err *err);
+
+/* Splits "<think>R</think>C" as Qwen3's template does: reasoning = text before the last
+ * "</think>" after its last "<think>", newlines trimmed; content = text after "</think>" with
+ * leading newlines removed. Returns false (outputs untouched) when content has no "</think>".
+ * Outputs are malloc'd. */
+bool ct_split_think(const char *content, char **reasoning, char **rest);
+
+/* ---------------------------------------------------------------- readers */
+
+typedef enum ct_format {
+    CT_FORMAT_AUTO = 0, /* from the row's keys: messages | conversations | instruction | input_ids | text */
+    CT_FORMAT_ALPACA,
+    CT_FORMAT_SHAREGPT, /* also OpenAI messages through tags (role/content/user/assistant/...) */
+    CT_FORMAT_OPENAI,
+    CT_FORMAT_TOKENS,
+    CT_FORMAT_TEXT,
+} ct_format;
+
+/* Column and tag names, LlamaFactory dataset_info.json semantics. NULL = the format's default. */
+typedef struct ct_columns {
+    const char *prompt, *query, *response, *history;        /* alpaca */
+    const char *messages, *system, *tools;                   /* sharegpt / openai */
+    const char *role_tag, *content_tag, *user_tag, *assistant_tag, *observation_tag,
+        *function_tag, *system_tag;
+} ct_columns;
+
+/* Converts one parsed JSON row (a jansson json_t*, passed as void* to keep jansson out of this
+ * header) to a conversation. `where` names the row in errors ("file.jsonl:12"). */
+ct_status ct_conv_from_json(const void *row, ct_format fmt, const ct_columns *cols,
+                            const char *where, ct_conv *out, ct_err *err);
+/* Same from a JSON text (one JSONL line). */
+ct_status ct_conv_from_text(const char *json, size_t len, ct_format fmt, const ct_columns *cols,
+                            const char *where, ct_conv *out, ct_err *err);
+
+/* Structural checks for training data: system only first, user/assistant alternate, tool
+ * results follow an assistant message with tool_calls, tool calls need tools. */
+ct_status ct_conv_check(const ct_conv *c, const char *where, ct_err *err);
+
+/* Streams the rows of a .json (array) or .jsonl file, or every such file in a directory (sorted
+ * by name). The callback gets each converted row; return non-CT_OK from it to stop. JSONL is
+ * read line by line (memory stays bounded by the longest line). Malformed rows: with
+ * skip_bad the row is counted in *n_bad and skipped, else the error names file:line. */
+typedef ct_status (*ct_conv_fn)(void *user, ct_conv *conv, const char *where, ct_err *err);
+ct_status ct_read_dataset_file(const char *path, ct_format fmt, const ct_columns *cols,
+                               bool skip_bad, size_t *n_bad, ct_conv_fn fn, void *user,
+                               ct_err *err);
+
+/* LlamaFactory dataset_info.json entry for a local file. */
+typedef struct ct_dataset_info {
+    char *name;
+    char *path;        /* dataset_dir/file_name */
+    ct_format format;  /* alpaca (default) | sharegpt; a sharegpt entry whose tags say role/content is openai-like */
+    ct_columns cols;   /* strings owned by the entry */
+    int64_t num_samples; /* -1 = all */
+} ct_dataset_info;
+
+/* Looks `name` up in DIR/dataset_info.json. If the file has no such entry but DIR/name (or name
+ * itself) is a .json/.jsonl file or a directory, returns an auto-format entry for it. */
+ct_status ct_dataset_info_find(const char *dataset_dir, const char *name, ct_dataset_info *out,
+                               ct_err *err);
+void ct_dataset_info_free(ct_dataset_info *d);
+
+/* ---------------------------------------------------------------- templates */
+
+typedef struct ct_template ct_template;
+
+/* Names: qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty. NULL if unknown. */
+const ct_template *ct_template_get(const char *name);
+const char *ct_template_name(const ct_template *t);
+/* Error message for an unknown name lists the known ones and suggests the closest. */
+ct_status ct_template_lookup(const char *name, const ct_template **out, ct_err *err);
+/* Recognises a Jinja chat_template source (tokenizer_config.json). NULL if unrecognised. */
+const ct_template *ct_template_detect(const char *jinja_source);
+/* The template's end-of-turn string ("<|im_end|>", "<|eot_id|>", "</s>", "" for empty). */
+const char *ct_template_eos(const ct_template *t);
+/* NULL-terminated list of the template's control strings (added tokens such as <|im_start|>). */
+const char *const *ct_template_controls(const ct_template *t);
+
+/* A segment is a byte range of the rendered text with its loss weight (0 = not trained). */
+enum {
+    CT_SEG_END = 1,    /* the answer's end token(s): kept by truncation */
+    CT_SEG_ANSWER = 2, /* part of an answer (target side of a turn), trained or not */
+};
+typedef struct ct_segment {
+    size_t off, len;
+    float weight;
+    uint32_t flags;
+    int32_t turn;   /* index of the (prompt, answer) pair it belongs to, from 0 */
+} ct_segment;
+
+typedef struct ct_render {
+    char *text;     /* NUL-terminated */
+    size_t len, cap;
+    ct_segment *segs; /* cover text[0..len) in order */
+    size_t n_segs, cap_segs;
+} ct_render;
+
+void ct_render_init(ct_render *r);
+void ct_render_free(ct_render *r);
+void ct_render_reset(ct_render *r);
+
+typedef enum ct_think { CT_THINK_NULL = -1, CT_THINK_FALSE = 0, CT_THINK_TRUE = 1 } ct_think;
+
+typedef struct ct_render_opts {
+    bool add_generation_prompt;
+    /* Jinja `enable_thinking`: FALSE drops reasoning from answers (training) and appends an empty
+     * think block to the generation prompt; TRUE trains the (possibly empty) think block; NULL
+     * (undefined) renders as the Jinja does with enable_thinking undefined, training reasoning
+     * where the data has it and masking the empty think block where it does not. */
+    ct_think enable_thinking;
+    bool preserve_thinking; /* keep reasoning of answers before the last user query (training) */
+    bool train_on_prompt;   /* train every segment (system, user, tool text too) */
+    bool mask_history;      /* train only the last answer */
+    /* Render exactly what the Jinja template renders for these messages: enable_thinking only
+     * changes the generation prompt and preserve_thinking is ignored (`ctune data render`).
+     * When false (training), enable_thinking FALSE also removes reasoning from the answers, as
+     * LlamaFactory's ReasoningTemplate does. */
+    bool jinja;
+} ct_render_opts;
+
+/* Default options: no generation prompt, enable_thinking TRUE (LlamaFactory default), rest off. */
+ct_render_opts ct_render_opts_default(void);
+
+/* Renders a CT_CONV_MESSAGES conversation. With default flags and enable_thinking NULL (render
+ * mode) the text equals HF apply_chat_template(messages, tools=tools, add_generation_prompt)
+ * byte for byte. Errors: tool calls without tools (only when the template needs them), a
+ * template that cannot express a role, empty conversation. */
+ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct_render_opts *o,
+                             ct_render *out, ct_err *err);
+
+/* ---------------------------------------------------------------- encoding */
+
+/* One encoded sample. labels[i] is the target for position i (already aligned with input ids:
+ * labels[i] = input_ids[i] when trained, else CT_IGNORE_INDEX; the trainer shifts by one as HF
+ * does). weights[i] is the loss weight of token i (0 where masked). */
+typedef struct ct_example {
+    int32_t *input_ids;
+    int32_t *labels;
+    float *weights;
+    size_t n;
+    int32_t source;  /* dataset index */
+    bool truncated;  /* cutoff_len cut something */
+} ct_example;
+
+void ct_example_free(ct_example *e);
+
+typedef struct ct_encode_opts {
+    ct_render_opts render;
+    size_t cutoff_len;   /* 0 = no limit */
+    bool pretrain;       /* stage pt: text + eos, every token trained */
+} ct_encode_opts;
+
+typedef enum ct_drop_reason {
+    CT_DROP_NONE = 0,
+    CT_DROP_ALL_MASKED,   /* no trained token left (after truncation) */
+    CT_DROP_EMPTY,        /* nothing to encode */
+    CT_DROP_BAD,          /* malformed row skipped (--on-bad-sample skip) */
+    CT_DROP_COUNT
+} ct_drop_reason;
+const char *ct_drop_reason_name(ct_drop_reason r);
+
+/* Renders + tokenizes + labels one conversation. Sets *dropped (and returns CT_OK) when the
+ * sample has no trained token; then *out is empty. Token ids equal ct_tokenizer_encode of the
+ * whole rendered text (segments are tokenized in runs that start and end at the template's
+ * control tokens; see docs/data.md "Segment boundaries"). */
+ct_status ct_encode(const ct_tokenizer *tok, const ct_template *t, const ct_conv *conv,
+                    const ct_encode_opts *o, ct_example *out, ct_drop_reason *dropped,
+                    ct_err *err);
+
+/* LlamaFactory infer_seqlen: budget for a (source, target) pair under cutoff. */
+void ct_infer_seqlen(size_t source_len, size_t target_len, size_t cutoff_len,
+                     size_t *new_source, size_t *new_target);
+
+/* ---------------------------------------------------------------- datasets */
+
+typedef enum ct_mix { CT_MIX_CONCAT = 0, CT_MIX_INTERLEAVE_UNDER, CT_MIX_INTERLEAVE_OVER } ct_mix;
+
+struct ct_train_config; /* include/ctune/config.h */
+
+/* Encoded examples (one flat id array + offsets) of one split. */
+typedef struct ct_example_set {
+    int32_t *ids, *labels;
+    float *weights;
+    size_t n_tokens, cap_tokens;
+    size_t *offsets;   /* example i = [offsets[i], offsets[i+1]) */
+    int32_t *source;   /* dataset index per example */
+    size_t n, cap;
+} ct_example_set;
+
+void ct_example_set_free(ct_example_set *s);
+ct_status ct_example_set_push(ct_example_set *s, const ct_example *e, ct_err *err);
+/* View of example i (pointers into the set; do not free). */
+ct_example ct_example_set_get(const ct_example_set *s, size_t i);
+
+typedef struct ct_dataset_stats {
+    size_t n_sources;
+    char **source_names;
+    size_t *read;           /* rows read per dataset */
+    size_t *kept;           /* examples kept per dataset (after mixing) */
+    size_t dropped[CT_DROP_COUNT];
+    size_t n_truncated;
+    size_t n_train, n_val;
+    size_t train_tokens, trained_tokens;
+    size_t n_packed_seqs;   /* 0 when packing is off */
+    double packing_efficiency; /* real tokens / (n_packed_seqs * cutoff_len) */
+    bool from_cache;
+    const char *template_name;
+    char template_note[256]; /* e.g. "detected qwen3 from tokenizer_config.json" */
+} ct_dataset_stats;
+
+typedef struct ct_dataset {
+    ct_example_set train, val;
+    ct_dataset_stats stats;
+} ct_dataset;
+
+/* Loads every dataset of cfg->dataset (and eval_dataset), encodes, mixes, splits by val_size
+ * (seeded), and uses / writes the tokenized cache in cache_dir (NULL = no cache). */
+ct_status ct_dataset_build(const struct ct_train_config *cfg, const ct_tokenizer *tok,
+                           const char *cache_dir, ct_dataset *out, ct_err *err);
+void ct_dataset_free(ct_dataset *d);
+
+/* Deterministic mixing of per-dataset example lists (LlamaFactory merge_dataset semantics):
+ * concat appends; interleave_under stops when the first dataset is exhausted; interleave_over
+ * restarts exhausted datasets until all have been seen once. probs may be NULL (uniform).
+ * Writes the chosen (dataset, index) order to out_src/out_idx (malloc'd, *n_out entries). */
+ct_status ct_mix_order(const size_t *counts, size_t n_sets, ct_mix mix, const double *probs,
+                       uint64_t seed, int32_t **out_src, size_t **out_idx, size_t *n_out,
+                       ct_err *err);
+
+/* ---------------------------------------------------------------- batches */
+
+/* What the trainer consumes: B rows of T tokens, padded with pad_id (labels -100, weight 0,
+ * segment id 0 for padding). Row r, position t at [r*T + t]. position_ids restart at 0 for every
+ * packed sample; segment_ids number the samples of a row from 1 (0 = padding); attention must
+ * not cross segment ids when neat_packing (ct_attention_forward's seg_q/seg_k).
+ * labels are NOT shifted (HF convention): the logits at position t-1 predict labels[t]. The
+ * first token of every sample has label -100, so shifting never predicts across samples and a
+ * packed row has exactly the targets of its samples unpacked. Normalise the loss by n_trained
+ * (sum over the whole accumulated batch), weighting each target by weights[t]. */
+typedef struct ct_batch {
+    size_t B, T;
+    int32_t *input_ids;     /* [B*T] */
+    int32_t *labels;        /* [B*T]; CT_IGNORE_INDEX where not trained (not shifted) */
+    int32_t *position_ids;  /* [B*T] */
+    int32_t *segment_ids;   /* [B*T] */
+    float *weights;         /* [B*T] loss weight per label position */
+    size_t n_trained;       /* count of labels != CT_IGNORE_INDEX */
+} ct_batch;
+
+void ct_batch_free(ct_batch *b);
+
+/* Packing plan: which examples share a row. Greedy first-fit-decreasing over lengths (stable
+ * for equal lengths), each sequence <= cutoff_len tokens. */
+typedef struct ct_pack_plan {
+    size_t n_seqs;
+    size_t *seq_off;    /* sequence s = members[seq_off[s] .. seq_off[s+1]) */
+    size_t *members;    /* example indices */
+} ct_pack_plan;
+
+ct_status ct_pack(const ct_example_set *s, size_t cutoff_len, ct_pack_plan *out, ct_err *err);
+void ct_pack_plan_free(ct_pack_plan *p);
+
+/* Builds a batch. Unpacked: rows are examples idx[0..B) (T = longest, or `T` when non-zero).
+ * Packed: rows are packed sequences plan->seq[idx[r]]. */
+ct_status ct_batch_make(const ct_example_set *s, const ct_pack_plan *plan, const size_t *idx,
+                        size_t B, size_t T, int32_t pad_id, ct_batch *out, ct_err *err);
+
+/* ---------------------------------------------------------------- tokenized cache */
+
+/* File: "CTDC" magic, u32 version, u64 key hash, payload, u64 FNV-1a checksum. The key hashes
+ * the config keys that affect encoding, the template, the tokenizer files and each dataset
+ * file's size, mtime and content hash. */
+#define CT_CACHE_VERSION 1u
+ct_status ct_cache_write(const char *path, uint64_t key, const ct_dataset *d, ct_err *err);
+/* CT_OK and *hit=true when the file exists and matches key, version and checksum. A corrupt
+ * file is an error naming it; a key mismatch is a miss. */
+ct_status ct_cache_read(const char *path, uint64_t key, ct_dataset *d, bool *hit, ct_err *err);
+
+uint64_t ct_hash_bytes(uint64_t h, const void *data, size_t n); /* FNV-1a 64, h=0 to start */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

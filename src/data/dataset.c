@@ -1,0 +1,341 @@
+/* ct_dataset_build: every configured dataset → encoded examples → mixed → split → cached.
+ * Rows are read streaming and encoded in chunks of CHUNK conversations (OpenMP over a chunk,
+ * results appended in row order), so memory is bounded by the encoded result. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/file.h"
+#include "ctune/config.h"
+#include "ctune/data.h"
+
+#define CHUNK 512
+
+typedef struct build_ctx {
+    const ct_tokenizer *tok;
+    const ct_template *tmpl;
+    ct_encode_opts opts;
+    ct_conv convs[CHUNK];
+    size_t n;
+    ct_example_set *dst;
+    int32_t source;
+    int64_t limit;      /* max rows, -1 all */
+    size_t read;
+    size_t *dropped;    /* [CT_DROP_COUNT] */
+    size_t *truncated;
+    bool stop;
+} build_ctx;
+
+static ct_status flush_chunk(build_ctx *b, ct_err *err) {
+    ct_example ex[CHUNK];
+    ct_drop_reason why[CHUNK];
+    ct_status sts[CHUNK];
+    ct_err errs_first = {0};
+    int n = (int)b->n;
+#pragma omp parallel for schedule(dynamic, 8)
+    for (int i = 0; i < n; i++) {
+        ct_err e = {0};
+        sts[i] = ct_encode(b->tok, b->tmpl, &b->convs[i], &b->opts, &ex[i], &why[i], &e);
+        if (sts[i]) {
+#pragma omp critical
+            if (!errs_first.code) errs_first = e;
+        }
+    }
+    ct_status st = CT_OK;
+    for (int i = 0; i < n; i++) {
+        if (!st && sts[i]) st = sts[i];
+        if (!st && !sts[i]) {
+            if (why[i] != CT_DROP_NONE) b->dropped[why[i]]++;
+            else {
+                ex[i].source = b->source;
+                if (ex[i].truncated) (*b->truncated)++;
+                st = ct_example_set_push(b->dst, &ex[i], err);
+            }
+        }
+        if (!sts[i]) ct_example_free(&ex[i]);
+        ct_conv_free(&b->convs[i]);
+    }
+    if (errs_first.code && err) *err = errs_first;
+    b->n = 0;
+    return st ? st : errs_first.code;
+}
+
+static ct_status on_conv(void *user, ct_conv *conv, const char *where, ct_err *err) {
+    (void)where;
+    build_ctx *b = user;
+    if (b->limit >= 0 && (int64_t)b->read >= b->limit) return CT_ERR_INTERRUPTED; /* stop reading */
+    b->read++;
+    b->convs[b->n++] = *conv;
+    ct_conv_init(conv); /* ownership moved */
+    if (b->n == CHUNK) return flush_chunk(b, err);
+    return CT_OK;
+}
+
+/* Hash of everything that changes the encoded result: config keys, template, tokenizer files,
+ * dataset files (size, mtime and contents). */
+static uint64_t cache_key(const ct_train_config *cfg, const ct_template *t, const ct_dataset_info *infos, size_t n) {
+    char buf[1024];
+    int len = snprintf(buf, sizeof buf, "v%u|%s|%s|%lld|%lld|%g|%d|%d|%d|%d|%d|%s|%s|%s|%lld", CT_CACHE_VERSION,
+                       ct_template_name(t), cfg->stage, (long long)cfg->cutoff_len, (long long)cfg->max_samples,
+                       cfg->val_size, cfg->train_on_prompt, cfg->mask_history, cfg->enable_thinking,
+                       cfg->preserve_thinking, cfg->packing, cfg->mix_strategy, cfg->on_bad_sample,
+                       cfg->model_name_or_path ? cfg->model_name_or_path : "", (long long)cfg->seed);
+    uint64_t h = ct_hash_bytes(0, buf, (size_t)len);
+    for (size_t i = 0; i < cfg->interleave_probs.n; i++)
+        h = ct_hash_bytes(h, cfg->interleave_probs.v[i], strlen(cfg->interleave_probs.v[i]));
+    for (size_t i = 0; i < cfg->eval_dataset.n; i++) h = ct_hash_bytes(h, cfg->eval_dataset.v[i], strlen(cfg->eval_dataset.v[i]));
+    const char *tokfiles[] = {"tokenizer.json", "tokenizer_config.json"};
+    for (size_t i = 0; i < 2 && cfg->model_name_or_path; i++) {
+        char *p = ct_path_join(cfg->model_name_or_path, tokfiles[i]);
+        struct stat sb;
+        if (!stat(p, &sb)) {
+            h = ct_hash_bytes(h, &sb.st_size, sizeof sb.st_size);
+            h = ct_hash_bytes(h, &sb.st_mtime, sizeof sb.st_mtime);
+        }
+        free(p);
+    }
+    for (size_t i = 0; i < n; i++) {
+        h = ct_hash_bytes(h, infos[i].path, strlen(infos[i].path));
+        struct stat sb;
+        if (!stat(infos[i].path, &sb)) {
+            h = ct_hash_bytes(h, &sb.st_size, sizeof sb.st_size);
+            h = ct_hash_bytes(h, &sb.st_mtime, sizeof sb.st_mtime);
+            ct_mmap m = {0};
+            if (S_ISREG(sb.st_mode) && !ct_mmap_open(&m, infos[i].path, NULL)) {
+                h = ct_hash_bytes(h, m.data, m.size);
+                ct_mmap_close(&m);
+            }
+        }
+    }
+    return h;
+}
+
+void ct_dataset_free(ct_dataset *d) {
+    ct_example_set_free(&d->train);
+    ct_example_set_free(&d->val);
+    for (size_t i = 0; i < d->stats.n_sources; i++) free(d->stats.source_names[i]);
+    free(d->stats.source_names);
+    free(d->stats.read);
+    free(d->stats.kept);
+    memset(d, 0, sizeof *d);
+}
+
+static ct_status load_sources(const ct_train_config *cfg, const ct_tokenizer *tok, const ct_template *t,
+                              const ct_strlist *names, size_t src0, ct_dataset_info *infos, ct_example_set *sets,
+                              ct_dataset_stats *stats, ct_err *err) {
+    ct_status st = CT_OK;
+    bool skip = cfg->on_bad_sample && !strcmp(cfg->on_bad_sample, "skip");
+    build_ctx *b = calloc(1, sizeof *b);
+    if (!b) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < names->n && !st; i++) {
+        size_t s = src0 + i;
+        b->tok = tok;
+        b->tmpl = t;
+        b->opts.render = ct_render_opts_default();
+        b->opts.render.enable_thinking = (ct_think)cfg->enable_thinking;
+        b->opts.render.preserve_thinking = cfg->preserve_thinking;
+        b->opts.render.train_on_prompt = cfg->train_on_prompt;
+        b->opts.render.mask_history = cfg->mask_history;
+        b->opts.cutoff_len = (size_t)cfg->cutoff_len;
+        b->opts.pretrain = cfg->stage && !strcmp(cfg->stage, "pt");
+        b->dst = &sets[s];
+        b->source = (int32_t)s;
+        b->limit = cfg->max_samples >= 0 ? cfg->max_samples : infos[s].num_samples;
+        b->read = 0;
+        b->n = 0;
+        b->dropped = stats->dropped;
+        b->truncated = &stats->n_truncated;
+        size_t n_bad = 0;
+        st = ct_read_dataset_file(infos[s].path, infos[s].format, &infos[s].cols, skip, &n_bad, on_conv, b, err);
+        if (st == CT_ERR_INTERRUPTED) st = CT_OK; /* max_samples reached */
+        if (!st && b->n) st = flush_chunk(b, err);
+        for (size_t k = 0; k < b->n; k++) ct_conv_free(&b->convs[k]);
+        b->n = 0;
+        stats->dropped[CT_DROP_BAD] += n_bad;
+        stats->read[s] = b->read + n_bad;
+        if (st) ct_err_prefix(err, "dataset '%s'", names->v[i]);
+    }
+    free(b);
+    return st;
+}
+
+ct_status ct_dataset_build(const ct_train_config *cfg, const ct_tokenizer *tok, const char *cache_dir, ct_dataset *out,
+                           ct_err *err) {
+    memset(out, 0, sizeof *out);
+    ct_dataset_stats *stats = &out->stats;
+    const ct_template *t = NULL;
+    ct_status st = CT_OK;
+    if (cfg->template_name) {
+        if ((st = ct_template_lookup(cfg->template_name, &t, err))) return st;
+        snprintf(stats->template_note, sizeof stats->template_note, "template %s (from config)", ct_template_name(t));
+    } else {
+        t = ct_template_detect(ct_tokenizer_chat_template(tok));
+        if (!t)
+            return ct_err_set(err, CT_ERR_ARG,
+                              "no template: set `template:` (qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty); "
+                              "the tokenizer's chat_template was not recognised");
+        snprintf(stats->template_note, sizeof stats->template_note,
+                 "template %s (detected from tokenizer_config.json chat_template)", ct_template_name(t));
+    }
+    stats->template_name = ct_template_name(t);
+    size_t nd = cfg->dataset.n, ne = cfg->eval_dataset.n, ns = nd + ne;
+    if (!nd) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");
+    ct_dataset_info *infos = calloc(ns, sizeof *infos);
+    ct_example_set *sets = calloc(ns, sizeof *sets);
+    stats->n_sources = ns;
+    stats->source_names = calloc(ns, sizeof(char *));
+    stats->read = calloc(ns, sizeof(size_t));
+    stats->kept = calloc(ns, sizeof(size_t));
+    if (!infos || !sets || !stats->source_names || !stats->read || !stats->kept) {
+        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < ns && !st; i++) {
+        const char *name = i < nd ? cfg->dataset.v[i] : cfg->eval_dataset.v[i - nd];
+        stats->source_names[i] = strdup(name);
+        st = ct_dataset_info_find(cfg->dataset_dir, name, &infos[i], err);
+    }
+    if (st) goto done;
+    uint64_t key = cache_key(cfg, t, infos, ns);
+    char *cache_path = NULL;
+    if (cache_dir) {
+        char name[64];
+        snprintf(name, sizeof name, "dataset-%016llx.ctdc", (unsigned long long)key);
+        cache_path = ct_path_join(cache_dir, name);
+        bool hit = false;
+        if (!cfg->overwrite_cache && ct_file_exists(cache_path)) {
+            ct_dataset cached;
+            if ((st = ct_cache_read(cache_path, key, &cached, &hit, err))) {
+                free(cache_path);
+                goto done;
+            }
+            if (hit) {
+                out->train = cached.train;
+                out->val = cached.val;
+                memcpy(stats->dropped, cached.stats.dropped, sizeof stats->dropped);
+                stats->n_truncated = cached.stats.n_truncated;
+                for (size_t i = 0; i < ns && i < cached.stats.n_sources; i++) {
+                    stats->read[i] = cached.stats.read[i];
+                    stats->kept[i] = cached.stats.kept[i];
+                }
+                cached.train = (ct_example_set){0};
+                cached.val = (ct_example_set){0};
+                ct_dataset_free(&cached);
+                stats->from_cache = true;
+                free(cache_path);
+                goto stats_out;
+            }
+        }
+    }
+    /* encode */
+    if ((st = load_sources(cfg, tok, t, &cfg->dataset, 0, infos, sets, stats, err))) {
+        free(cache_path);
+        goto done;
+    }
+    if (ne && (st = load_sources(cfg, tok, t, &cfg->eval_dataset, nd, infos, sets, stats, err))) {
+        free(cache_path);
+        goto done;
+    }
+    {
+        /* mix the training datasets */
+        ct_mix mix = CT_MIX_CONCAT;
+        if (cfg->mix_strategy && !strcmp(cfg->mix_strategy, "interleave_under")) mix = CT_MIX_INTERLEAVE_UNDER;
+        if (cfg->mix_strategy && !strcmp(cfg->mix_strategy, "interleave_over")) mix = CT_MIX_INTERLEAVE_OVER;
+        double *probs = NULL;
+        size_t np = 0;
+        if ((st = ct_train_config_probs(cfg, &probs, &np, err))) {
+            free(cache_path);
+            goto done;
+        }
+        size_t *counts = calloc(nd, sizeof *counts);
+        for (size_t i = 0; i < nd; i++) counts[i] = sets[i].n;
+        int32_t *osrc = NULL;
+        size_t *oidx = NULL, on = 0;
+        st = ct_mix_order(counts, nd, mix, np == nd ? probs : NULL, (uint64_t)cfg->seed, &osrc, &oidx, &on, err);
+        free(counts);
+        free(probs);
+        ct_example_set mixed = {0};
+        for (size_t k = 0; k < on && !st; k++) {
+            ct_example e = ct_example_set_get(&sets[osrc[k]], oidx[k]);
+            st = ct_example_set_push(&mixed, &e, err);
+        }
+        free(osrc);
+        free(oidx);
+        /* split: eval_dataset, or val_size (fraction → ceil(f * n) as HF train_test_split, or count) */
+        size_t n = mixed.n, n_val = 0;
+        if (!st && ne) {
+            for (size_t i = nd; i < ns && !st; i++)
+                for (size_t k = 0; k < sets[i].n && !st; k++) {
+                    ct_example e = ct_example_set_get(&sets[i], k);
+                    st = ct_example_set_push(&out->val, &e, err);
+                }
+        } else if (cfg->val_size > 0) {
+            n_val = cfg->val_size < 1 ? (size_t)__builtin_ceil(cfg->val_size * (double)n) : (size_t)cfg->val_size;
+            if (n_val >= n && n)
+                st = ct_err_set(err, CT_ERR_ARG, "val_size %g leaves no training sample (%zu samples)", cfg->val_size, n);
+        }
+        bool *is_val = calloc(n ? n : 1, sizeof *is_val);
+        if (!st && n_val) {
+            size_t *perm = malloc(n * sizeof *perm);
+            uint64_t rs = (uint64_t)cfg->seed ^ 0x5eed5eedull;
+            for (size_t i = 0; i < n; i++) perm[i] = i;
+            for (size_t i = n - 1; i > 0; i--) {
+                uint64_t z = (rs += 0x9e3779b97f4a7c15ull);
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+                z ^= z >> 31;
+                size_t j = (size_t)(z % (i + 1));
+                size_t tmp = perm[i];
+                perm[i] = perm[j];
+                perm[j] = tmp;
+            }
+            for (size_t i = 0; i < n_val; i++) is_val[perm[i]] = true;
+            free(perm);
+        }
+        for (size_t k = 0; k < n && !st; k++) {
+            ct_example e = ct_example_set_get(&mixed, k);
+            st = ct_example_set_push(is_val[k] ? &out->val : &out->train, &e, err);
+        }
+        free(is_val);
+        ct_example_set_free(&mixed);
+    }
+    if (!st) {
+        for (size_t i = 0; i < out->train.n; i++) stats->kept[out->train.source[i]]++;
+        for (size_t i = 0; i < out->val.n; i++) stats->kept[out->val.source[i]]++;
+    }
+    if (!st && cache_path) {
+        ct_err werr = {0};
+        if (!ct_mkdir_p(cache_dir, &werr)) ct_cache_write(cache_path, key, out, &werr); /* best effort */
+    }
+    free(cache_path);
+    if (st) goto done;
+stats_out:
+    stats->n_train = out->train.n;
+    stats->n_val = out->val.n;
+    stats->train_tokens = out->train.n_tokens;
+    for (size_t i = 0; i < out->train.n_tokens; i++) stats->trained_tokens += out->train.labels[i] != CT_IGNORE_INDEX;
+    if (cfg->packing || cfg->neat_packing || (!cfg->packing_set && cfg->stage && !strcmp(cfg->stage, "pt"))) {
+        ct_pack_plan plan;
+        if (!(st = ct_pack(&out->train, (size_t)cfg->cutoff_len, &plan, err))) {
+            stats->n_packed_seqs = plan.n_seqs;
+            stats->packing_efficiency =
+                plan.n_seqs ? (double)out->train.n_tokens / ((double)plan.n_seqs * (double)cfg->cutoff_len) : 0;
+            ct_pack_plan_free(&plan);
+        }
+    }
+done:
+    for (size_t i = 0; i < ns && infos; i++) {
+        ct_dataset_info_free(&infos[i]);
+        if (sets) ct_example_set_free(&sets[i]);
+    }
+    free(infos);
+    free(sets);
+    if (st) {
+        const char *tn = stats->template_name;
+        ct_dataset_free(out);
+        out->stats.template_name = tn;
+    }
+    return st;
+}

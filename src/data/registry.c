@@ -1,0 +1,124 @@
+/* LlamaFactory dataset_info.json for local files: file_name, formatting (alpaca | sharegpt),
+ * columns, tags, num_samples. Remote entries (hf_hub_url, ms_hub_url, script_url) are refused
+ * with a hint, since ctune reads local files only. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "ctune/data.h"
+#include "data/strutil.h"
+
+static const char **col_slot(ct_columns *c, const char *key) {
+    static const char *const names[] = {"prompt", "query", "response", "history", "messages", "system", "tools",
+                                        "role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag",
+                                        "function_tag", "system_tag", NULL};
+    const char **slots[] = {&c->prompt, &c->query, &c->response, &c->history, &c->messages, &c->system, &c->tools,
+                            &c->role_tag, &c->content_tag, &c->user_tag, &c->assistant_tag, &c->observation_tag,
+                            &c->function_tag, &c->system_tag};
+    for (size_t i = 0; names[i]; i++)
+        if (!strcmp(names[i], key)) return slots[i];
+    return NULL;
+}
+
+void ct_dataset_info_free(ct_dataset_info *d) {
+    free(d->name);
+    free(d->path);
+    const char **slots[] = {&d->cols.prompt, &d->cols.query, &d->cols.response, &d->cols.history, &d->cols.messages,
+                            &d->cols.system, &d->cols.tools, &d->cols.role_tag, &d->cols.content_tag,
+                            &d->cols.user_tag, &d->cols.assistant_tag, &d->cols.observation_tag,
+                            &d->cols.function_tag, &d->cols.system_tag};
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) free((char *)*slots[i]);
+    memset(d, 0, sizeof *d);
+}
+
+static ct_status fill_cols(const json_t *obj, const char *what, const char *where, ct_columns *c, ct_err *err) {
+    if (!obj) return CT_OK;
+    if (!json_is_object(obj)) return ct_err_set(err, CT_ERR_FORMAT, "%s: '%s' must be an object", where, what);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        const char **slot = col_slot(c, k);
+        if (!slot) return ct_err_set(err, CT_ERR_FORMAT, "%s: %s: unknown name '%s'", where, what, k);
+        if (!json_is_string(v)) return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.%s must be a string", where, what, k);
+        free((char *)*slot);
+        *slot = strdup(json_string_value(v));
+    }
+    return CT_OK;
+}
+
+ct_status ct_dataset_info_find(const char *dir, const char *name, ct_dataset_info *out, ct_err *err) {
+    memset(out, 0, sizeof *out);
+    out->num_samples = -1;
+    out->name = strdup(name);
+    char *info = ct_path_join(dir ? dir : ".", "dataset_info.json");
+    json_t *root = NULL;
+    ct_status st = CT_OK;
+    if (ct_file_exists(info)) {
+        if ((st = ct_json_load_file(info, &root, err))) goto done;
+        json_t *e = json_object_get(root, name);
+        if (e) {
+            char where[4200];
+            snprintf(where, sizeof where, "%s: dataset '%s'", info, name);
+            const char *fn = ct_json_get_str(e, "file_name");
+            if (!fn) {
+                st = ct_err_set(err, CT_ERR_UNSUPPORTED,
+                                "%s: only local files are supported (no file_name; download the data and set file_name)",
+                                where);
+                goto done;
+            }
+            out->path = ct_path_join(dir, fn);
+            const char *fmt = ct_json_get_str(e, "formatting");
+            if (!fmt && !json_object_get(e, "columns")) out->format = CT_FORMAT_AUTO; /* detect per row */
+            else if (!fmt || !strcmp(fmt, "alpaca")) out->format = CT_FORMAT_ALPACA;
+            else if (!strcmp(fmt, "sharegpt")) out->format = CT_FORMAT_SHAREGPT;
+            else if (!strcmp(fmt, "openai")) out->format = CT_FORMAT_OPENAI;
+            else {
+                st = ct_err_set(err, CT_ERR_FORMAT, "%s: formatting '%s' (alpaca, sharegpt)", where, fmt);
+                goto done;
+            }
+            if ((st = fill_cols(json_object_get(e, "columns"), "columns", where, &out->cols, err))) goto done;
+            if ((st = fill_cols(json_object_get(e, "tags"), "tags", where, &out->cols, err))) goto done;
+            int64_t ns = -1;
+            ct_json_get_int(e, "num_samples", &ns);
+            out->num_samples = ns;
+            if (!ct_file_exists(out->path) && !ct_dir_exists(out->path))
+                st = ct_err_set(err, CT_ERR_IO, "%s: file_name '%s' not found", where, out->path);
+            goto done;
+        }
+    }
+    /* not registered: a file or directory by that name */
+    char *p = ct_path_join(dir ? dir : ".", name);
+    if (ct_file_exists(p) || ct_dir_exists(p)) {
+        out->path = p;
+        out->format = CT_FORMAT_AUTO;
+        goto done;
+    }
+    free(p);
+    if (ct_file_exists(name) || ct_dir_exists(name)) {
+        out->path = strdup(name);
+        out->format = CT_FORMAT_AUTO;
+        goto done;
+    }
+    {
+        const char *best = NULL;
+        int bd = 4;
+        const char *k;
+        json_t *v;
+        if (root)
+            json_object_foreach(root, k, v) {
+                int d = ct_str_distance(name, k);
+                if (d < bd) bd = d, best = k;
+            }
+        if (best)
+            st = ct_err_set(err, CT_ERR_ARG, "dataset '%s' not found in %s (did you mean '%s'?)", name, info, best);
+        else
+            st = ct_err_set(err, CT_ERR_ARG, "dataset '%s' not found: no entry in %s and no such file", name, info);
+    }
+done:
+    json_decref(root);
+    free(info);
+    if (st) ct_dataset_info_free(out);
+    return st;
+}

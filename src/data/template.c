@@ -1,0 +1,463 @@
+/* Chat templates as data + one renderer per template family. Every renderer reproduces the
+ * model's own Jinja chat_template byte for byte (HF apply_chat_template; references in
+ * tests/gen/node/make_template_fixtures.mjs) and tags each piece of text with its loss weight:
+ *   prompt pieces (system, user, tool results, "<|im_start|>assistant\n") → 0
+ *   answer pieces (assistant content, tool calls, kept reasoning) → the message's weight
+ *   the answer's end ("<|im_end|>\n", "<|eot_id|>", "</s>") → weight, flagged CT_SEG_END
+ * (LlamaFactory: the qwen assistant slot is "{{content}}<|im_end|>\n", so the newline after
+ * <|im_end|> is trained too.) */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/types.h>
+
+#include "data/strutil.h"
+#include "ctune/data.h"
+#include "data/tojson.h"
+
+typedef enum tfamily { TF_QWEN, TF_QWEN3, TF_QWEN3_NOTHINK, TF_LLAMA3, TF_LLAMA2, TF_CHATML, TF_EMPTY } tfamily;
+
+struct ct_template {
+    const char *name;
+    tfamily family;
+    const char *eos;            /* end of an answer */
+    const char *default_system; /* NULL: none */
+    const char *controls[12];   /* control strings (added tokens): hard tokenization boundaries */
+};
+
+static const ct_template TEMPLATES[] = {
+    {"qwen", TF_QWEN, "<|im_end|>", "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+     {"<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", NULL}},
+    {"qwen3", TF_QWEN3, "<|im_end|>", NULL,
+     {"<|im_start|>", "<|im_end|>", "<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>",
+      "</tool_response>", NULL}},
+    {"qwen3_nothink", TF_QWEN3_NOTHINK, "<|im_end|>", NULL,
+     {"<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", NULL}},
+    {"llama3", TF_LLAMA3, "<|eot_id|>", NULL,
+     {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", NULL}},
+    {"llama2", TF_LLAMA2, "</s>", NULL, {"<s>", "</s>", NULL}},
+    {"chatml", TF_CHATML, "<|im_end|>", NULL, {"<|im_start|>", "<|im_end|>", NULL}},
+    {"empty", TF_EMPTY, "", NULL, {NULL}},
+};
+#define N_TEMPLATES (sizeof TEMPLATES / sizeof TEMPLATES[0])
+
+const ct_template *ct_template_get(const char *name) {
+    for (size_t i = 0; i < N_TEMPLATES; i++)
+        if (!strcmp(TEMPLATES[i].name, name)) return &TEMPLATES[i];
+    if (!strcmp(name, "qwen2") || !strcmp(name, "qwen2.5")) return &TEMPLATES[0];
+    return NULL;
+}
+
+const char *ct_template_name(const ct_template *t) { return t->name; }
+const char *ct_template_eos(const ct_template *t) { return t->eos; }
+const char *const *ct_template_controls(const ct_template *t) { return t->controls; }
+
+ct_status ct_template_lookup(const char *name, const ct_template **out, ct_err *err) {
+    *out = ct_template_get(name);
+    if (*out) return CT_OK;
+    const char *best = NULL;
+    int bd = 1 << 30;
+    char list[256] = "";
+    for (size_t i = 0; i < N_TEMPLATES; i++) {
+        int d = ct_str_distance(name, TEMPLATES[i].name);
+        if (d < bd) bd = d, best = TEMPLATES[i].name;
+        strcat(list, i ? ", " : "");
+        strcat(list, TEMPLATES[i].name);
+    }
+    if (bd <= 3)
+        return ct_err_set(err, CT_ERR_ARG, "unknown template '%s' (did you mean '%s'? known: %s)", name, best, list);
+    return ct_err_set(err, CT_ERR_ARG, "unknown template '%s' (known: %s)", name, list);
+}
+
+const ct_template *ct_template_detect(const char *src) {
+    if (!src) return NULL;
+    if (strstr(src, "<|im_start|>")) {
+        if (strstr(src, "<think>") && strstr(src, "enable_thinking")) return ct_template_get("qwen3");
+        if (strstr(src, "You are Qwen, created by Alibaba Cloud")) return ct_template_get("qwen");
+        if (strstr(src, "<tool_response>")) return ct_template_get("qwen3_nothink");
+        return ct_template_get("chatml");
+    }
+    if (strstr(src, "<|start_header_id|>")) return ct_template_get("llama3");
+    if (strstr(src, "[INST]")) return ct_template_get("llama2");
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- render buffer */
+
+void ct_render_init(ct_render *r) { memset(r, 0, sizeof *r); }
+void ct_render_free(ct_render *r) {
+    free(r->text);
+    free(r->segs);
+    memset(r, 0, sizeof *r);
+}
+void ct_render_reset(ct_render *r) {
+    r->len = 0;
+    r->n_segs = 0;
+    if (r->text) r->text[0] = 0;
+}
+
+ct_render_opts ct_render_opts_default(void) {
+    ct_render_opts o = {0};
+    o.enable_thinking = CT_THINK_TRUE;
+    return o;
+}
+
+typedef struct rctx {
+    ct_render *r;
+    const ct_render_opts *o;
+    const ct_conv *c;
+    int32_t turn;
+    bool answer_seen; /* an answer segment was emitted in the current turn */
+    bool oom;
+    ssize_t last_answer; /* index of the last assistant message (mask_history) */
+} rctx;
+
+static void emit(rctx *x, const char *s, size_t n, float w, uint32_t flags) {
+    if (x->oom || n == 0) return;
+    bool prompt = !(flags & CT_SEG_ANSWER);
+    if (prompt && x->answer_seen) x->turn++, x->answer_seen = false;
+    if (!prompt) x->answer_seen = true;
+    if (x->o->train_on_prompt && prompt) w = 1.0f;
+    ct_render *r = x->r;
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 256;
+        while (cap < r->len + n + 1) cap *= 2;
+        char *t = realloc(r->text, cap);
+        if (!t) { x->oom = true; return; }
+        r->text = t;
+        r->cap = cap;
+    }
+    memcpy(r->text + r->len, s, n);
+    ct_segment *last = r->n_segs ? &r->segs[r->n_segs - 1] : NULL;
+    if (last && last->weight == w && last->flags == flags && last->turn == x->turn) {
+        last->len += n;
+    } else {
+        if (r->n_segs == r->cap_segs) {
+            size_t cap = r->cap_segs ? r->cap_segs * 2 : 16;
+            ct_segment *sg = realloc(r->segs, cap * sizeof *sg);
+            if (!sg) { x->oom = true; return; }
+            r->segs = sg;
+            r->cap_segs = cap;
+        }
+        r->segs[r->n_segs++] = (ct_segment){r->len, n, w, flags, x->turn};
+    }
+    r->len += n;
+    r->text[r->len] = 0;
+}
+static void P(rctx *x, const char *s) { emit(x, s, strlen(s), 0, 0); }              /* prompt */
+static void Pn(rctx *x, const char *s, size_t n) { emit(x, s, n, 0, 0); }
+static void A(rctx *x, const char *s, float w) { emit(x, s, strlen(s), w, CT_SEG_ANSWER); } /* answer */
+static void An(rctx *x, const char *s, size_t n, float w) { emit(x, s, n, w, CT_SEG_ANSWER); }
+static void E(rctx *x, const char *s, float w) { emit(x, s, strlen(s), w, CT_SEG_END | CT_SEG_ANSWER); } /* end */
+
+/* Weight of assistant message i's answer text. */
+static float answer_w(rctx *x, size_t i) {
+    if (x->o->mask_history && (ssize_t)i != x->last_answer) return 0;
+    return x->c->msgs[i].weight;
+}
+
+static void tool_call_text(rctx *x, const ct_tool_call *tc, bool args_tojson, float w) {
+    A(x, "<tool_call>\n{\"name\": \"", w);
+    A(x, tc->name, w);
+    A(x, "\", \"arguments\": ", w);
+    if (tc->args_is_string && args_tojson) {
+        ct_buf b = {0};
+        if (ct_tojson_string(&b, tc->arguments, strlen(tc->arguments))) x->oom = true;
+        else An(x, b.p, b.n, w);
+        ct_buf_free(&b);
+    } else {
+        A(x, tc->arguments, w);
+    }
+    A(x, "}\n</tool_call>", w);
+}
+
+static const char TOOLS_HEAD[] =
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided "
+    "with function signatures within <tools></tools> XML tags:\n<tools>";
+static const char TOOLS_TAIL[] =
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+    "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+    "<args-json-object>}\n</tool_call><|im_end|>\n";
+
+static void tools_block(rctx *x) {
+    P(x, TOOLS_HEAD);
+    for (size_t i = 0; i < x->c->n_tools; i++) {
+        P(x, "\n");
+        P(x, x->c->tools[i]);
+    }
+    P(x, TOOLS_TAIL);
+}
+
+/* Tool results: consecutive ones merge into one user turn (Qwen2.5 and Qwen3 templates). */
+static void tool_result(rctx *x, size_t i) {
+    const ct_conv *c = x->c;
+    if (i == 0 || c->msgs[i - 1].role != CT_ROLE_TOOL) P(x, "<|im_start|>user");
+    P(x, "\n<tool_response>\n");
+    P(x, c->msgs[i].content);
+    P(x, "\n</tool_response>");
+    if (i + 1 == c->n_msgs || c->msgs[i + 1].role != CT_ROLE_TOOL) P(x, "<|im_end|>\n");
+}
+
+static void plain_turn(rctx *x, const char *role, const char *content) {
+    P(x, "<|im_start|>");
+    P(x, role);
+    P(x, "\n");
+    P(x, content);
+    P(x, "<|im_end|>\n");
+}
+
+/* Qwen2.5-Instruct (tests/fixtures/data/templates_qwen.jsonl). */
+static void render_qwen(rctx *x, const ct_template *t) {
+    const ct_conv *c = x->c;
+    bool sys0 = c->msgs[0].role == CT_ROLE_SYSTEM;
+    if (c->n_tools) {
+        P(x, "<|im_start|>system\n");
+        P(x, sys0 ? c->msgs[0].content : t->default_system);
+        P(x, "\n\n");
+        tools_block(x);
+    } else {
+        P(x, "<|im_start|>system\n");
+        P(x, sys0 ? c->msgs[0].content : t->default_system);
+        P(x, "<|im_end|>\n");
+    }
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        const ct_message *m = &c->msgs[i];
+        if (m->role == CT_ROLE_USER || (m->role == CT_ROLE_SYSTEM && i > 0)) {
+            plain_turn(x, ct_role_name(m->role), m->content);
+        } else if (m->role == CT_ROLE_ASSISTANT) {
+            float w = answer_w(x, i);
+            P(x, "<|im_start|>assistant\n");
+            A(x, m->content, w);
+            for (size_t k = 0; k < m->n_tool_calls; k++) {
+                if (k > 0 || m->content[0]) A(x, "\n", w);
+                tool_call_text(x, &m->tool_calls[k], true, w);
+            }
+            E(x, "<|im_end|>\n", w);
+        } else if (m->role == CT_ROLE_TOOL) {
+            tool_result(x, i);
+        }
+    }
+    if (x->o->add_generation_prompt) P(x, "<|im_start|>assistant\n");
+}
+
+static bool starts_with(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
+static bool ends_with(const char *s, const char *p) {
+    size_t n = strlen(s), k = strlen(p);
+    return n >= k && !strcmp(s + n - k, p);
+}
+
+/* Qwen3 (thinking) and Qwen3 no-think. */
+static void render_qwen3(rctx *x, bool nothink) {
+    const ct_conv *c = x->c;
+    const ct_render_opts *o = x->o;
+    bool sys0 = c->msgs[0].role == CT_ROLE_SYSTEM;
+    if (c->n_tools) {
+        P(x, "<|im_start|>system\n");
+        if (sys0) {
+            P(x, c->msgs[0].content);
+            P(x, "\n\n");
+        }
+        tools_block(x);
+    } else if (sys0) {
+        plain_turn(x, "system", c->msgs[0].content);
+    }
+    /* last_query_index: the last user message that is not a wrapped tool response. */
+    size_t last_query = c->n_msgs - 1;
+    for (size_t k = c->n_msgs; k-- > 0;) {
+        const ct_message *m = &c->msgs[k];
+        if (m->role == CT_ROLE_USER &&
+            !(starts_with(m->content, "<tool_response>") && ends_with(m->content, "</tool_response>"))) {
+            last_query = k;
+            break;
+        }
+    }
+    bool drop_reasoning = !o->jinja && o->enable_thinking == CT_THINK_FALSE;
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        const ct_message *m = &c->msgs[i];
+        if (m->role == CT_ROLE_USER || (m->role == CT_ROLE_SYSTEM && i > 0)) {
+            plain_turn(x, ct_role_name(m->role), m->content);
+        } else if (m->role == CT_ROLE_ASSISTANT) {
+            float w = answer_w(x, i);
+            char *split_r = NULL, *split_c = NULL;
+            const char *content = m->content, *reasoning = "";
+            if (m->reasoning) reasoning = m->reasoning;
+            else if (ct_split_think(m->content, &split_r, &split_c)) content = split_c, reasoning = split_r;
+            if (drop_reasoning || nothink) reasoning = "";
+            bool after = i > last_query || (!o->jinja && o->preserve_thinking && reasoning[0]);
+            P(x, "<|im_start|>assistant\n");
+            if (!nothink && after && (i + 1 == c->n_msgs || reasoning[0])) {
+                /* reasoning.strip('\n') and content.lstrip('\n') */
+                const char *r0 = reasoning, *r1 = reasoning + strlen(reasoning);
+                while (r0 < r1 && *r0 == '\n') r0++;
+                while (r1 > r0 && r1[-1] == '\n') r1--;
+                /* The think block is trained when enable_thinking is true, or when it holds
+                 * reasoning and enable_thinking is null (LlamaFactory ReasoningTemplate). */
+                bool empty = r0 == r1;
+                float tw = o->enable_thinking == CT_THINK_TRUE ? w
+                           : (o->enable_thinking == CT_THINK_NULL && !empty) ? w : 0;
+                uint32_t tf = tw > 0 ? CT_SEG_ANSWER : 0; /* masked think block = prompt side */
+                emit(x, "<think>\n", 8, tw, tf);
+                emit(x, r0, (size_t)(r1 - r0), tw, tf);
+                emit(x, "\n</think>\n\n", 11, tw, tf);
+                const char *cc = content;
+                while (*cc == '\n') cc++;
+                A(x, cc, w);
+            } else {
+                A(x, content, w);
+            }
+            for (size_t k = 0; k < m->n_tool_calls; k++) {
+                if (k > 0 || content[0]) A(x, "\n", w);
+                tool_call_text(x, &m->tool_calls[k], false, w);
+            }
+            E(x, "<|im_end|>\n", w);
+            free(split_r);
+            free(split_c);
+        } else if (m->role == CT_ROLE_TOOL) {
+            tool_result(x, i);
+        }
+    }
+    if (o->add_generation_prompt) {
+        P(x, "<|im_start|>assistant\n");
+        if (!nothink && o->enable_thinking == CT_THINK_FALSE) P(x, "<think>\n\n</think>\n\n");
+    }
+}
+
+/* Python str.strip() on ASCII whitespace (see docs/data.md). */
+static void trimmed(const char *s, const char **b, size_t *n) {
+    const char *e = s + strlen(s);
+    while (*s && strchr(" \t\n\r\v\f", *s)) s++;
+    while (e > s && strchr(" \t\n\r\v\f", e[-1])) e--;
+    *b = s;
+    *n = (size_t)(e - s);
+}
+
+/* Meta-Llama-3-Instruct: bos + per message header + content|trim + <|eot_id|>. */
+static void render_llama3(rctx *x) {
+    const ct_conv *c = x->c;
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        const ct_message *m = &c->msgs[i];
+        const char *b;
+        size_t n;
+        trimmed(m->content, &b, &n);
+        if (i == 0) P(x, "<|begin_of_text|>");
+        P(x, "<|start_header_id|>");
+        P(x, ct_role_name(m->role));
+        P(x, "<|end_header_id|>\n\n");
+        if (m->role == CT_ROLE_ASSISTANT) {
+            float w = answer_w(x, i);
+            An(x, b, n, w);
+            E(x, "<|eot_id|>", w);
+        } else {
+            Pn(x, b, n);
+            P(x, "<|eot_id|>");
+        }
+    }
+    if (x->o->add_generation_prompt) P(x, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+/* Llama-2-chat: <s>[INST] (<<SYS>>\n..\n<</SYS>>\n\n)user [/INST] answer </s> */
+static void render_llama2(rctx *x) {
+    const ct_conv *c = x->c;
+    size_t start = c->msgs[0].role == CT_ROLE_SYSTEM ? 1 : 0;
+    for (size_t i = start; i < c->n_msgs; i++) {
+        const ct_message *m = &c->msgs[i];
+        const char *b;
+        size_t n;
+        if (m->role == CT_ROLE_USER) {
+            P(x, "<s>[INST] ");
+            if (i == start && start) {
+                /* ('<<SYS>>\n' + system + '\n<</SYS>>\n\n' + content).strip() */
+                ct_buf t = {0};
+                ct_buf_puts(&t, "<<SYS>>\n");
+                ct_buf_puts(&t, c->msgs[0].content);
+                ct_buf_puts(&t, "\n<</SYS>>\n\n");
+                ct_buf_puts(&t, m->content);
+                if (!t.p) { x->oom = true; return; }
+                trimmed(t.p, &b, &n);
+                Pn(x, b, n);
+                ct_buf_free(&t);
+            } else {
+                trimmed(m->content, &b, &n);
+                Pn(x, b, n);
+            }
+            P(x, " [/INST]");
+        } else if (m->role == CT_ROLE_ASSISTANT) {
+            float w = answer_w(x, i);
+            trimmed(m->content, &b, &n);
+            P(x, " ");
+            An(x, b, n, w);
+            A(x, " ", w);
+            E(x, "</s>", w);
+        }
+    }
+}
+
+static void render_chatml(rctx *x) {
+    const ct_conv *c = x->c;
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        const ct_message *m = &c->msgs[i];
+        if (m->role == CT_ROLE_ASSISTANT) {
+            float w = answer_w(x, i);
+            P(x, "<|im_start|>assistant\n");
+            A(x, m->content, w);
+            E(x, "<|im_end|>\n", w);
+        } else {
+            plain_turn(x, ct_role_name(m->role), m->content);
+        }
+    }
+    if (x->o->add_generation_prompt) P(x, "<|im_start|>assistant\n");
+}
+
+/* LlamaFactory `empty`: contents concatenated, answers trained. */
+static void render_empty(rctx *x) {
+    const ct_conv *c = x->c;
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        const ct_message *m = &c->msgs[i];
+        if (m->role == CT_ROLE_ASSISTANT) A(x, m->content, answer_w(x, i));
+        else P(x, m->content);
+    }
+}
+
+ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct_render_opts *o,
+                             ct_render *out, ct_err *err) {
+    ct_render_reset(out);
+    ct_render_opts def = ct_render_opts_default();
+    if (!o) o = &def;
+    if (conv->kind != CT_CONV_MESSAGES)
+        return ct_err_set(err, CT_ERR_ARG, "template %s: only chat samples can be rendered", t->name);
+    if (conv->n_msgs == 0) return ct_err_set(err, CT_ERR_FORMAT, "template %s: conversation has no messages", t->name);
+    bool tool_ok = t->family == TF_QWEN || t->family == TF_QWEN3 || t->family == TF_QWEN3_NOTHINK;
+    for (size_t i = 0; i < conv->n_msgs; i++) {
+        const ct_message *m = &conv->msgs[i];
+        if (!tool_ok && m->n_tool_calls)
+            return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                              "template %s cannot render tool calls (message %zu); use qwen or qwen3", t->name, i);
+        if (t->family == TF_LLAMA2) {
+            size_t start = conv->msgs[0].role == CT_ROLE_SYSTEM;
+            if (i >= start && (m->role == CT_ROLE_USER) != ((i - start) % 2 == 0))
+                return ct_err_set(err, CT_ERR_FORMAT,
+                                  "template llama2: conversation roles must alternate user/assistant (message %zu is %s)",
+                                  i, ct_role_name(m->role));
+        }
+    }
+    if (!tool_ok && conv->n_tools)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "template %s cannot render tools; use qwen or qwen3", t->name);
+    rctx x = {.r = out, .o = o, .c = conv, .last_answer = -1};
+    for (size_t i = 0; i < conv->n_msgs; i++)
+        if (conv->msgs[i].role == CT_ROLE_ASSISTANT) x.last_answer = (ssize_t)i;
+    switch (t->family) {
+    case TF_QWEN: render_qwen(&x, t); break;
+    case TF_QWEN3: render_qwen3(&x, false); break;
+    case TF_QWEN3_NOTHINK: render_qwen3(&x, true); break;
+    case TF_LLAMA3: render_llama3(&x); break;
+    case TF_LLAMA2: render_llama2(&x); break;
+    case TF_CHATML: render_chatml(&x); break;
+    case TF_EMPTY: render_empty(&x); break;
+    }
+    if (x.oom) return ct_err_set(err, CT_ERR_NOMEM, "out of memory rendering a conversation");
+    if (!out->text) { /* nothing rendered: keep text a valid empty string */
+        out->text = calloc(1, 1);
+        if (!out->text) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    return CT_OK;
+}

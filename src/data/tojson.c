@@ -1,0 +1,152 @@
+/* Jinja tojson serialisation (see tojson.h). Mirrors Python json.dumps(ensure_ascii=False) with
+ * default separators, which is what transformers' chat template `tojson` filter calls. */
+#include "data/tojson.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ct_buf_put(ct_buf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return 0;
+}
+
+int ct_buf_puts(ct_buf *b, const char *s) { return ct_buf_put(b, s, strlen(s)); }
+
+void ct_buf_free(ct_buf *b) {
+    free(b->p);
+    b->p = NULL;
+    b->n = b->cap = 0;
+}
+
+int ct_tojson_string(ct_buf *b, const char *s, size_t n) {
+    if (ct_buf_put(b, "\"", 1)) return -1;
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char tmp[8];
+        if (c == '"') esc = "\\\"";
+        else if (c == '\\') esc = "\\\\";
+        else if (c == '\n') esc = "\\n";
+        else if (c == '\r') esc = "\\r";
+        else if (c == '\t') esc = "\\t";
+        else if (c == '\b') esc = "\\b";
+        else if (c == '\f') esc = "\\f";
+        else if (c < 0x20) {
+            snprintf(tmp, sizeof tmp, "\\u%04x", c);
+            esc = tmp;
+        }
+        if (esc) {
+            if (ct_buf_put(b, s + start, i - start) || ct_buf_puts(b, esc)) return -1;
+            start = i + 1;
+        }
+    }
+    if (ct_buf_put(b, s + start, n - start)) return -1;
+    return ct_buf_put(b, "\"", 1);
+}
+
+/* Python float repr: shortest digits that round-trip; fixed notation when -4 <= exp10 < 16
+ * (always with a fractional part), else d[.ddd]e[+-]XX. */
+static int put_real(ct_buf *b, double x) {
+    char tmp[64];
+    if (x != x) return ct_buf_puts(b, "NaN");
+    if (x > 1.7976931348623157e308) return ct_buf_puts(b, "Infinity");
+    if (x < -1.7976931348623157e308) return ct_buf_puts(b, "-Infinity");
+    int p = 1;
+    for (; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, x);
+        if (strtod(tmp, NULL) == x) break;
+    }
+    /* tmp = [-]d.ddde[+-]XX with p significant digits */
+    char digits[32];
+    size_t nd = 0;
+    const char *q = tmp;
+    bool neg = false;
+    if (*q == '-') neg = true, q++;
+    for (; *q && *q != 'e'; q++)
+        if (*q >= '0' && *q <= '9') digits[nd++] = *q;
+    int e10 = atoi(q + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    ct_buf o = {0};
+    if (neg && ct_buf_put(&o, "-", 1)) return -1;
+    int rc = 0;
+    if (e10 >= -4 && e10 < 16) {
+        if (e10 < 0) {
+            rc |= ct_buf_puts(&o, "0.");
+            for (int i = 0; i < -e10 - 1; i++) rc |= ct_buf_put(&o, "0", 1);
+            rc |= ct_buf_put(&o, digits, nd);
+        } else {
+            size_t ip = (size_t)e10 + 1; /* integer digits */
+            for (size_t i = 0; i < ip; i++) rc |= ct_buf_put(&o, i < nd ? &digits[i] : "0", 1);
+            rc |= ct_buf_put(&o, ".", 1);
+            if (nd > ip) rc |= ct_buf_put(&o, digits + ip, nd - ip);
+            else rc |= ct_buf_put(&o, "0", 1);
+        }
+    } else {
+        rc |= ct_buf_put(&o, digits, 1);
+        if (nd > 1) rc |= ct_buf_put(&o, ".", 1), rc |= ct_buf_put(&o, digits + 1, nd - 1);
+        snprintf(tmp, sizeof tmp, "e%c%02d", e10 < 0 ? '-' : '+', e10 < 0 ? -e10 : e10);
+        rc |= ct_buf_puts(&o, tmp);
+    }
+    if (!rc) rc = ct_buf_put(b, o.p, o.n);
+    ct_buf_free(&o);
+    return rc;
+}
+
+int ct_tojson(ct_buf *b, const json_t *v) {
+    char tmp[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        if (ct_buf_put(b, "{", 1)) return -1;
+        const char *k;
+        json_t *x;
+        bool first = true;
+        json_object_foreach((json_t *)v, k, x) {
+            if (!first && ct_buf_put(b, ", ", 2)) return -1;
+            first = false;
+            if (ct_tojson_string(b, k, strlen(k)) || ct_buf_put(b, ": ", 2) || ct_tojson(b, x))
+                return -1;
+        }
+        return ct_buf_put(b, "}", 1);
+    }
+    case JSON_ARRAY: {
+        if (ct_buf_put(b, "[", 1)) return -1;
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i && ct_buf_put(b, ", ", 2)) return -1;
+            if (ct_tojson(b, json_array_get(v, i))) return -1;
+        }
+        return ct_buf_put(b, "]", 1);
+    }
+    case JSON_STRING: return ct_tojson_string(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return ct_buf_puts(b, tmp);
+    case JSON_REAL: return put_real(b, json_real_value(v));
+    case JSON_TRUE: return ct_buf_puts(b, "true");
+    case JSON_FALSE: return ct_buf_puts(b, "false");
+    case JSON_NULL: return ct_buf_puts(b, "null");
+    }
+    return -1;
+}
+
+char *ct_tojson_dup(const json_t *v) {
+    ct_buf b = {0};
+    if (ct_tojson(&b, v)) {
+        ct_buf_free(&b);
+        return NULL;
+    }
+    if (!b.p) return strdup("");
+    return b.p;
+}

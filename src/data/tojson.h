@@ -1,0 +1,27 @@
+/* Jinja `tojson` as HF transformers and @huggingface/jinja render it: key order kept, ", " and
+ * ": " separators, non-ASCII kept as UTF-8, control characters escaped (\n, \t, \u001f ...).
+ * Reals print as Python repr (shortest round-trip; 1.0 stays "1.0"). */
+#ifndef CT_DATA_TOJSON_H
+#define CT_DATA_TOJSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "ctune/err.h"
+
+/* Growable byte buffer used across src/data. */
+typedef struct ct_buf {
+    char *p;
+    size_t n, cap;
+} ct_buf;
+
+int ct_buf_put(ct_buf *b, const char *s, size_t n);  /* 0 ok, -1 OOM; keeps p NUL-terminated */
+int ct_buf_puts(ct_buf *b, const char *s);
+void ct_buf_free(ct_buf *b);
+
+int ct_tojson(ct_buf *b, const json_t *v);                 /* 0 ok, -1 OOM */
+int ct_tojson_string(ct_buf *b, const char *s, size_t n);  /* quoted + escaped */
+/* malloc'd tojson text of v, NULL on OOM. */
+char *ct_tojson_dup(const json_t *v);
+
+#endif

@@ -1,0 +1,244 @@
+/* Chat templates rendered byte for byte like the HF Jinja templates (fixtures made by
+ * tests/gen/node/make_template_fixtures.mjs with @huggingface/jinja, strip() patched to Python
+ * semantics). Also segment (label) invariants on the same conversations. */
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "ctune/data.h"
+#include "harness.h"
+
+static int check_fixture(const char *tname, int *n_cases) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "tests/fixtures/data/templates_%s.jsonl", tname);
+    FILE *f = fopen(ct_test_path(rel), "rb");
+    if (!f) {
+        ct_test_fail(__FILE__, __LINE__, "cannot open %s", rel);
+        return 1;
+    }
+    const ct_template *t = ct_template_get(tname);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int bad = 0, lineno = 0;
+    ct_render r;
+    ct_render_init(&r);
+    while ((n = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        json_error_t je;
+        json_t *row = json_loadb(line, (size_t)n, 0, &je);
+        if (!row) { bad++; continue; }
+        ct_err err = {0};
+        ct_conv c;
+        ct_render_opts o = ct_render_opts_default();
+        o.jinja = true;
+        o.enable_thinking = CT_THINK_NULL;
+        o.add_generation_prompt = json_is_true(json_object_get(row, "add_generation_prompt"));
+        json_t *et = json_object_get(row, "enable_thinking");
+        if (et) o.enable_thinking = json_is_true(et) ? CT_THINK_TRUE : CT_THINK_FALSE;
+        int st = ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, rel, &c, &err);
+        if (!st) st = ct_template_render(t, &c, &o, &r, &err);
+        const char *exp = json_string_value(json_object_get(row, "expected"));
+        if (st) {
+            ct_test_fail(__FILE__, __LINE__, "%s line %d: %s", rel, lineno, err.msg);
+            bad++;
+        } else if (strlen(exp) != r.len || memcmp(exp, r.text, r.len)) {
+            size_t k = 0;
+            while (k < r.len && exp[k] == r.text[k]) k++;
+            ct_test_fail(__FILE__, __LINE__, "%s line %d differs at byte %zu: got \"%.40s\" expected \"%.40s\"", rel,
+                         lineno, k, r.text + k, exp + k);
+            bad++;
+        } else {
+            /* segments tile the text exactly */
+            size_t off = 0;
+            for (size_t i = 0; i < r.n_segs; i++) {
+                if (r.segs[i].off != off) bad++;
+                off += r.segs[i].len;
+            }
+            CHECK_EQ_INT(off, r.len);
+        }
+        ct_conv_free(&c);
+        json_decref(row);
+    }
+    *n_cases = lineno;
+    ct_render_free(&r);
+    free(line);
+    fclose(f);
+    return bad;
+}
+
+TEST(data_template_qwen25_matches_jinja) {
+    int n = 0;
+    CHECK_EQ_INT(check_fixture("qwen", &n), 0);
+    CHECK(n >= 60);
+}
+TEST(data_template_qwen3_matches_jinja) {
+    int n = 0;
+    CHECK_EQ_INT(check_fixture("qwen3", &n), 0);
+    CHECK(n >= 60);
+}
+TEST(data_template_llama3_llama2_chatml_match_jinja) {
+    int n = 0;
+    CHECK_EQ_INT(check_fixture("llama3", &n), 0);
+    CHECK(n >= 30);
+    CHECK_EQ_INT(check_fixture("llama2", &n), 0);
+    CHECK(n >= 30);
+    CHECK_EQ_INT(check_fixture("chatml", &n), 0);
+    CHECK(n >= 30);
+}
+
+/* Renders a JSON conversation with training options and returns the trained text joined. */
+static char *trained_text(const char *tname, const char *json, ct_render_opts o, char **full) {
+    ct_err err = {0};
+    ct_conv c;
+    ct_render r;
+    ct_render_init(&r);
+    if (ct_conv_from_text(json, strlen(json), CT_FORMAT_AUTO, NULL, "t", &c, &err) ||
+        ct_template_render(ct_template_get(tname), &c, &o, &r, &err)) {
+        ct_test_fail(__FILE__, __LINE__, "render: %s", err.msg);
+        ct_conv_free(&c);
+        ct_render_free(&r);
+        return strdup("");
+    }
+    char *out = calloc(1, r.len + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < r.n_segs; i++)
+        if (r.segs[i].weight > 0) memcpy(out + k, r.text + r.segs[i].off, r.segs[i].len), k += r.segs[i].len;
+    if (full) *full = strdup(r.text);
+    ct_conv_free(&c);
+    ct_render_free(&r);
+    return out;
+}
+
+TEST(data_labels_default_trains_answers_and_end) {
+    const char *j = "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"Q1\"},"
+                    "{\"role\":\"assistant\",\"content\":\"A1\"},{\"role\":\"user\",\"content\":\"Q2\"},"
+                    "{\"role\":\"assistant\",\"content\":\"A2\"}]}";
+    ct_render_opts o = ct_render_opts_default();
+    char *t = trained_text("qwen", j, o, NULL);
+    CHECK_STREQ(t, "A1<|im_end|>\nA2<|im_end|>\n");
+    free(t);
+    o.mask_history = true;
+    t = trained_text("qwen", j, o, NULL);
+    CHECK_STREQ(t, "A2<|im_end|>\n");
+    free(t);
+    o.mask_history = false;
+    o.train_on_prompt = true;
+    char *full = NULL;
+    t = trained_text("qwen", j, o, &full);
+    CHECK_STREQ(t, full);
+    free(t);
+    free(full);
+    /* llama3: answer + <|eot_id|>; llama2: answer + " </s>" */
+    o = ct_render_opts_default();
+    t = trained_text("llama3", j, o, NULL);
+    CHECK_STREQ(t, "A1<|eot_id|>A2<|eot_id|>");
+    free(t);
+    t = trained_text("llama2", j, o, NULL);
+    CHECK_STREQ(t, "A1 </s>A2 </s>");
+    free(t);
+}
+
+TEST(data_labels_qwen3_thinking_modes) {
+    const char *j = "{\"messages\":[{\"role\":\"user\",\"content\":\"Q1\"},"
+                    "{\"role\":\"assistant\",\"content\":\"<think>\\nR1\\n</think>\\n\\nA1\"},"
+                    "{\"role\":\"user\",\"content\":\"Q2\"},{\"role\":\"assistant\",\"content\":\"A2\"}]}";
+    ct_render_opts o = ct_render_opts_default(); /* enable_thinking true: empty think trained */
+    char *full = NULL;
+    char *t = trained_text("qwen3", j, o, &full);
+    CHECK_STREQ(t, "A1<|im_end|>\n<think>\n\n</think>\n\nA2<|im_end|>\n");
+    /* earlier-turn reasoning is dropped (Jinja rule) */
+    CHECK(strstr(full, "R1") == NULL);
+    free(t);
+    free(full);
+    o.enable_thinking = CT_THINK_FALSE; /* empty think in the prompt, not trained */
+    t = trained_text("qwen3", j, o, &full);
+    CHECK_STREQ(t, "A1<|im_end|>\nA2<|im_end|>\n");
+    CHECK(strstr(full, "<think>\n\n</think>\n\nA2") != NULL);
+    free(t);
+    free(full);
+    o.enable_thinking = CT_THINK_TRUE;
+    o.preserve_thinking = true;
+    t = trained_text("qwen3", j, o, &full);
+    CHECK_STREQ(t, "<think>\nR1\n</think>\n\nA1<|im_end|>\n<think>\n\n</think>\n\nA2<|im_end|>\n");
+    free(t);
+    free(full);
+    /* enable_thinking null: reasoning trained where present, empty think masked */
+    const char *j2 = "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},"
+                     "{\"role\":\"assistant\",\"content\":\"A\",\"reasoning_content\":\"R\"}]}";
+    o = ct_render_opts_default();
+    o.enable_thinking = CT_THINK_NULL;
+    t = trained_text("qwen3", j2, o, NULL);
+    CHECK_STREQ(t, "<think>\nR\n</think>\n\nA<|im_end|>\n");
+    free(t);
+    const char *j3 = "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"A\"}]}";
+    t = trained_text("qwen3", j3, o, NULL);
+    CHECK_STREQ(t, "A<|im_end|>\n");
+    free(t);
+    /* enable_thinking false removes reasoning from the answer (training only) */
+    o.enable_thinking = CT_THINK_FALSE;
+    t = trained_text("qwen3", j2, o, &full);
+    CHECK_STREQ(t, "A<|im_end|>\n");
+    CHECK(strstr(full, "R") == NULL || strstr(full, "\nR\n") == NULL);
+    free(t);
+    free(full);
+}
+
+TEST(data_labels_tool_calls_and_loss_flags) {
+    const char *j =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},"
+        "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":{\"x\":1}}}]},"
+        "{\"role\":\"tool\",\"content\":\"R\"},{\"role\":\"assistant\",\"content\":\"A\",\"loss\":false}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}";
+    ct_render_opts o = ct_render_opts_default();
+    char *t = trained_text("qwen", j, o, NULL);
+    CHECK_STREQ(t, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}}\n</tool_call><|im_end|>\n");
+    free(t);
+}
+
+TEST(data_template_lookup_and_detect) {
+    ct_err err = {0};
+    const ct_template *t = NULL;
+    CHECK(ct_template_lookup("qwen4", &t, &err) == CT_ERR_ARG);
+    CHECK_MSG(strstr(err.msg, "did you mean") != NULL, "%s", err.msg);
+    CHECK_OK(ct_template_lookup("llama3", &t, &err), &err);
+    const char *p = ct_test_shared("tokenizers/qwen3/tokenizer_config.json");
+    if (!p) {
+        ct_test_skip("../shared/tokenizers/qwen3 absent");
+        return;
+    }
+    json_t *cfg = json_load_file(p, 0, NULL);
+    REQUIRE(cfg);
+    t = ct_template_detect(json_string_value(json_object_get(cfg, "chat_template")));
+    REQUIRE(t);
+    CHECK_STREQ(ct_template_name(t), "qwen3");
+    json_decref(cfg);
+    char *src = NULL;
+    const char *p2 = ct_test_shared("tokenizers/qwen2.5/chat_template.jinja");
+    REQUIRE(p2);
+    FILE *f = fopen(p2, "rb");
+    REQUIRE(f);
+    size_t cap = 0;
+    ssize_t n = getdelim(&src, &cap, 0, f);
+    fclose(f);
+    CHECK(n > 0);
+    t = ct_template_detect(src);
+    REQUIRE(t);
+    CHECK_STREQ(ct_template_name(t), "qwen");
+    free(src);
+}
+
+TEST(data_template_errors) {
+    ct_err err = {0};
+    ct_conv c;
+    ct_render r;
+    ct_render_init(&r);
+    const char *j = "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"\","
+                    "\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}]}";
+    CHECK_OK(ct_conv_from_text(j, strlen(j), CT_FORMAT_AUTO, NULL, "x:1", &c, &err), &err);
+    CHECK(ct_template_render(ct_template_get("llama3"), &c, NULL, &r, &err) == CT_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "tool calls") != NULL);
+    CHECK(ct_conv_check(&c, "x:1", &err) == CT_ERR_FORMAT);
+    CHECK_MSG(strstr(err.msg, "x:1") && strstr(err.msg, "no tools"), "%s", err.msg);
+    ct_conv_free(&c);
+    ct_render_free(&r);
+}

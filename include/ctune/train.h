@@ -1,0 +1,84 @@
+/* ctune — the training loop: `ctune train CONFIG.yaml` as a library call.
+ *
+ *   ct_train_config cfg;  ct_train_config_init(&cfg);  ct_train_config_load(&cfg, path, &err);
+ *   ct_train_result res;
+ *   ct_train_run(&cfg, &my_callbacks, &res, &err);     // callbacks may be NULL
+ *
+ * What one run does (docs/training.md): load the model + tokenizer (model_name_or_path), the
+ * datasets (train + val_size split or eval_dataset), set up the method (full | freeze | lora |
+ * prompt), then per optimizer step: gradient_accumulation_steps micro-batches of
+ * per_device_train_batch_size rows (padded to the longest row, or packed), loss normalised by the
+ * trained tokens of the whole step, clip by max_grad_norm, AdamW, scheduler with warmup.
+ * The row order of epoch e is a seeded permutation that depends only on (seed, e).
+ * Outputs in output_dir: the adapter (PEFT) or the HF model, checkpoints, trainer_log.jsonl,
+ * TensorBoard events, training_loss.svg, all_results.json. Resuming from a checkpoint continues
+ * the same run: the losses after resuming are bitwise those of an uninterrupted run. */
+#ifndef CTUNE_TRAIN_H
+#define CTUNE_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctune/callback.h"
+#include "ctune/config.h"
+#include "ctune/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ct_train_result {
+    int64_t global_step, total_steps;
+    double epoch;
+    double train_loss;       /* mean of the step losses of this run (HF train_loss) */
+    double eval_loss;        /* last evaluation (NAN if none) */
+    double runtime_s;
+    double samples_per_s, steps_per_s, tokens_per_s;
+    int64_t total_tokens;    /* input tokens seen (including resumed ones) */
+    int64_t trainable_params, total_params;
+    bool interrupted;        /* stopped early (Ctrl-C or a callback's should_stop): checkpoint saved */
+    char last_checkpoint[1024]; /* "" when none was saved */
+} ct_train_result;
+
+/* Extra options for library users and tests. */
+typedef struct ct_train_opts {
+    /* Informational messages (dataset stats, method, resume). NULL: dropped. */
+    void (*message)(void *user, const char *msg);
+    void *message_user;
+    /* Poll the Ctrl-C flag (src/train/progress.h ct_sigint_*): the CLI installs the handler. */
+    bool handle_sigint;
+} ct_train_opts;
+
+ct_status ct_train_run(const ct_train_config *cfg, ct_callbacks *callbacks, ct_train_result *res,
+                       ct_err *err);
+ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks,
+                          const ct_train_opts *opts, ct_train_result *res, ct_err *err);
+
+/* ---- A model initialised from scratch (`ctune init-model`). ---- */
+typedef struct ct_init_model_opts {
+    const char *arch;             /* "qwen3" (also "qwen2", "llama") */
+    int32_t hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, head_dim;
+    int32_t vocab_size;           /* 0: from the tokenizer (rounded up to a multiple of 64) */
+    int32_t max_position_embeddings; /* 0: 4096 */
+    double rope_theta;            /* 0: 1e6 */
+    double rms_norm_eps;          /* 0: 1e-6 */
+    double initializer_range;     /* 0: 0.02 */
+    bool tie_word_embeddings;
+    const char *tokenizer_dir;    /* tokenizer files copied from here; vocab + eos ids from it */
+    const char *out_dir;
+    uint64_t seed;
+    const char *dtype;            /* "bf16" (default) | "f32" */
+} ct_init_model_opts;
+
+void ct_init_model_opts_default(ct_init_model_opts *o);
+/* Writes a randomly initialised HF model directory: config.json, model.safetensors,
+ * generation_config.json (eos = <|im_end|> and <|endoftext|> when the tokenizer has them),
+ * tokenizer files. HF _init_weights: linear and embedding weights ~ N(0, initializer_range),
+ * biases 0, RMSNorm weights 1 (our seeded RNG, not torch's). */
+ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,113 @@
+/* `ctune train CONFIG.yaml [--key value ...]`: LlamaFactory-style training run (ct_train_run).
+ * Progress goes to stderr (a bar on a terminal, one line per logging step otherwise); the final
+ * summary to stdout. Exit status: 0 done, 1 error, 130 interrupted by Ctrl-C (checkpoint saved). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "ctune/train.h"
+#include "train/progress.h"
+
+static const char *usage_text =
+    "usage: ctune train CONFIG.yaml [--key value ...]\n"
+    "       ctune train --model_name_or_path DIR --dataset NAME --output_dir DIR [--key value ...]\n"
+    "Keys are LlamaFactory's (docs/config.md); command-line values override the YAML.\n"
+    "  --print-config   print the effective configuration and exit\n"
+    "Examples:\n"
+    "  ctune train examples/risk/lora_stories.yaml\n"
+    "  ctune train cfg.yaml --learning_rate 1e-4 --resume_from_checkpoint true\n";
+
+typedef struct msg_ctx {
+    ct_progress *prog;
+} msg_ctx;
+
+static void on_message(void *user, const char *msg) {
+    msg_ctx *m = user;
+    char line[2200];
+    snprintf(line, sizeof line, "ctune train: %s", msg);
+    ct_progress_message(m->prog, line);
+}
+
+CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFactory keys)") {
+    int first = 1;
+    const char *cfg_path = NULL;
+    bool print_cfg = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    }
+    if (argc > 1 && strncmp(argv[1], "--", 2)) {
+        cfg_path = argv[1];
+        first = 2;
+    }
+    /* pull out our own flags; the rest are config overrides */
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    for (int i = first; i < argc; i++) {
+        if (!strcmp(argv[i], "--print-config")) print_cfg = true;
+        else rest[nrest++] = argv[i];
+    }
+    ct_train_config cfg;
+    ct_train_config_init(&cfg);
+    ct_err err = {0};
+    int rc = 1;
+    ct_callbacks cbs = {0};
+    if (cfg_path && ct_train_config_load(&cfg, cfg_path, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    if (ct_train_config_apply_args(&cfg, nrest, rest, &err) || ct_train_config_validate(&cfg, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    if (print_cfg) {
+        char *s = ct_train_config_dump(&cfg);
+        if (s) fputs(s, stdout);
+        free(s);
+        rc = 0;
+        goto out;
+    }
+    if (!cfg_path && !cfg.model_name_or_path) {
+        fputs(usage_text, stderr);
+        goto out;
+    }
+    for (size_t i = 0; i < cfg.ignored.n; i++)
+        fprintf(stderr, "ctune train: note: key '%s' is accepted for LlamaFactory compatibility and ignored\n",
+                cfg.ignored.v[i]);
+    ct_callback pcb;
+    if (ct_callback_progress(&pcb, stderr, -1, &err) || ct_callbacks_add(&cbs, &pcb, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    msg_ctx mc = {cbs.items[0].user};
+    ct_train_opts opts = {on_message, &mc, true};
+    ct_train_result res;
+    ct_sigint_install();
+    ct_status st = ct_train_run_ex(&cfg, &cbs, &opts, &res, &err);
+    ct_sigint_uninstall();
+    if (st) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    if (res.interrupted) {
+        printf("interrupted at step %lld of %lld; checkpoint: %s\n"
+               "resume with: ctune train %s --resume_from_checkpoint true\n",
+               (long long)res.global_step, (long long)res.total_steps,
+               res.last_checkpoint[0] ? res.last_checkpoint : "(none)", cfg_path ? cfg_path : "...");
+        rc = 130;
+        goto out;
+    }
+    printf("done: %lld steps, %.2f epochs, train_loss %.4f", (long long)res.global_step, res.epoch, res.train_loss);
+    if (!isnan(res.eval_loss)) printf(", eval_loss %.4f", res.eval_loss);
+    printf(", %.1f s, %.0f tokens/s\noutputs in %s\n", res.runtime_s, res.tokens_per_s, cfg.output_dir);
+    rc = 0;
+out:
+    ct_callbacks_free(&cbs);
+    ct_train_config_free(&cfg);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,536 @@
+/* The training loop (ct_train_run): setup, the step loop, evaluation, logging, stopping.
+ * Checkpoints and final outputs are in trainer_save.c, the data bridge in trainer_data.c.
+ *
+ * Step arithmetic (HF Trainer, transformers >= 4.46): an epoch is ceil(rows / B) micro-batches;
+ * an optimizer step takes gradient_accumulation_steps of them (the last step of an epoch may take
+ * fewer); steps per epoch = ceil(micro / GA); total = max_steps, or
+ * ceil(num_train_epochs * steps_per_epoch). */
+#include "train/trainer_internal.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/file.h"
+#include "io/hf_export.h"
+#include "model/model.h"
+#include "train/checkpoint.h"
+#include "train/log.h"
+#include "train/progress.h"
+
+double ct_trainer_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void ct_trainer_msg(ct_trainer *t, const char *fmt, ...) {
+    if (!t->opts.message) return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    t->opts.message(t->opts.message_user, buf);
+}
+
+double ct_trainer_epoch_at(const ct_trainer *t, int64_t step) {
+    return t->steps_per_epoch ? (double)step / (double)t->steps_per_epoch : 0.0;
+}
+
+static char *join_list(const ct_strlist *l, const char *dflt) {
+    if (!l->n) return dflt ? strdup(dflt) : NULL;
+    size_t len = 1;
+    for (size_t i = 0; i < l->n; i++) len += strlen(l->v[i]) + 1;
+    char *s = malloc(len);
+    if (!s) return NULL;
+    s[0] = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (i) strcat(s, ",");
+        strcat(s, l->v[i]);
+    }
+    return s;
+}
+
+static bool list_has(const ct_strlist *l, const char *s) {
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i], s)) return true;
+    return false;
+}
+
+/* ---- output_dir policy (HF overwrite_output_dir / LlamaFactory) ---- */
+static bool dir_has_outputs(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strncmp(n, "checkpoint-", 11) || !strcmp(n, "adapter_model.safetensors") ||
+            !strcmp(n, "model.safetensors") || !strcmp(n, "model.safetensors.index.json") ||
+            !strcmp(n, CT_TRAINER_LOG))
+            found = true;
+    }
+    closedir(d);
+    return found;
+}
+
+static ct_status clear_outputs(const char *dir, ct_err *err) {
+    DIR *d = opendir(dir);
+    if (!d) return CT_OK;
+    ct_status st = CT_OK;
+    struct dirent *de;
+    while (!st && (de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strncmp(n, "checkpoint-", 11) || !strcmp(n, CT_TRAINER_LOG) || !strcmp(n, "all_results.json") ||
+            !strncmp(n, "events.out.tfevents.", 20) || !strcmp(n, "training_loss.svg")) {
+            char *p = ct_path_join(dir, n);
+            st = p ? ct_rm_rf(p, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            free(p);
+        }
+    }
+    closedir(d);
+    return st;
+}
+
+/* ---- setup ---- */
+static ct_status setup_method(ct_trainer *t, ct_err *err) {
+    const ct_train_config *c = t->cfg;
+    ct_method_cfg mc;
+    memset(&mc, 0, sizeof mc);
+    const char *ft = c->finetuning_type ? c->finetuning_type : "lora";
+    if (!strcmp(ft, "full")) mc.method = CT_METHOD_FULL;
+    else if (!strcmp(ft, "freeze")) mc.method = CT_METHOD_FREEZE;
+    else if (!strcmp(ft, "lora")) mc.method = CT_METHOD_LORA;
+    else if (!strcmp(ft, "prompt")) mc.method = CT_METHOD_PROMPT;
+    else return ct_err_set(err, CT_ERR_ARG, "finetuning_type '%s' is not one of full, freeze, lora, prompt", ft);
+    if (c->use_dora) return ct_err_set(err, CT_ERR_UNSUPPORTED, "use_dora: DoRA is not implemented yet");
+    if (mc.method == CT_METHOD_LORA && c->additional_target.n)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "additional_target (PEFT modules_to_save) is not supported by the adapter writer yet");
+    if (c->adapter_name_or_path)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "adapter_name_or_path: continuing from an existing adapter is not supported yet");
+    mc.seed = (uint64_t)c->seed;
+    mc.freeze_trainable_layers = (int)c->freeze_trainable_layers;
+    char *fmods = join_list(&c->freeze_trainable_modules, "all");
+    char *fextra = join_list(&c->freeze_extra_modules, NULL);
+    char *ltarget = join_list(&c->lora_target, "all");
+    mc.freeze_trainable_modules = fmods;
+    mc.freeze_extra_modules = fextra;
+    mc.lora_rank = (int)c->lora_rank;
+    mc.lora_alpha = ct_train_config_lora_alpha(c);
+    mc.lora_dropout = c->lora_dropout;
+    mc.lora_target = ltarget;
+    mc.use_rslora = c->use_rslora;
+    mc.num_virtual_tokens = (int)c->num_virtual_tokens;
+    ct_ids init_ids = {0};
+    ct_status st = CT_OK;
+    const char *pinit = c->prompt_tuning_init ? c->prompt_tuning_init : "random";
+    if (!strcmp(pinit, "vocab")) mc.prompt_init = CT_PROMPT_INIT_VOCAB;
+    else if (!strcmp(pinit, "text")) {
+        mc.prompt_init = CT_PROMPT_INIT_TEXT;
+        if (!c->prompt_tuning_init_text || !*c->prompt_tuning_init_text)
+            st = ct_err_set(err, CT_ERR_ARG, "prompt_tuning_init: text needs prompt_tuning_init_text");
+        else
+            st = ct_tokenizer_encode(t->tok, c->prompt_tuning_init_text, strlen(c->prompt_tuning_init_text), false,
+                                     &init_ids, err);
+        mc.prompt_init_ids = init_ids.data;
+        mc.n_prompt_init_ids = init_ids.n;
+    } else {
+        mc.prompt_init = CT_PROMPT_INIT_RANDOM;
+    }
+    if (!st) st = ct_train_model_init(&t->tm, t->model, &mc, err);
+    if (!st) t->tm_ready = true;
+    free(fmods);
+    free(fextra);
+    free(ltarget);
+    ct_ids_free(&init_ids);
+    if (st) return st;
+    t->tm.checkpointing = c->gradient_checkpointing;
+    /* f32 copies of frozen bf16/f16 weights: no conversion per matmul (what a float32 PyTorch
+     * model holds anyway); skipped for models above 8 GiB of f32 weights */
+    if (ct_model_config(t->model)->dtype != CT_DTYPE_F32 &&
+        (double)ct_model_param_count(t->model) * 4.0 < 8.0 * 1073741824.0)
+        st = ct_train_model_cache_frozen_f32(&t->tm, err);
+    return st;
+}
+
+static ct_status setup(ct_trainer *t, ct_err *err) {
+    const ct_train_config *c = t->cfg;
+    ct_status st;
+    if (!c->model_name_or_path) return ct_err_set(err, CT_ERR_ARG, "model_name_or_path is required");
+    if (!c->output_dir) return ct_err_set(err, CT_ERR_ARG, "output_dir is required");
+    if (c->stage && strcmp(c->stage, "sft") && strcmp(c->stage, "pt"))
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "stage '%s' is not supported (sft | pt)", c->stage);
+    if (c->per_device_train_batch_size < 1 || c->gradient_accumulation_steps < 1)
+        return ct_err_set(err, CT_ERR_ARG, "per_device_train_batch_size and gradient_accumulation_steps must be >= 1");
+    if (c->threads > 0) omp_set_num_threads((int)c->threads);
+    if (!ct_dir_exists(c->model_name_or_path))
+        return ct_err_set(err, CT_ERR_IO,
+                          "model_name_or_path '%s' is not a directory (ctune reads local HF model directories)",
+                          c->model_name_or_path);
+    t->model_dir = strdup(c->model_name_or_path);
+    if ((st = ct_model_load(c->model_name_or_path, &t->model, err))) return st;
+    if ((st = ct_tokenizer_load(c->model_name_or_path, &t->tok, err))) return st;
+    int32_t pad = ct_tokenizer_pad_id(t->tok);
+    if (pad < 0) pad = ct_model_config(t->model)->pad_token_id;
+    if (pad < 0) pad = ct_tokenizer_eos_id(t->tok);
+    if (pad < 0) pad = 0; /* padding positions carry label -100: the id only has to be valid */
+    if ((st = ct_loader_init(&t->loader, c, t->tok, NULL, pad, err))) return st;
+    ct_loader_get_info(t->loader, &t->info);
+    ct_trainer_msg(t, "data: %zu train / %zu val examples, %zu train tokens, %s%s; %zu dropped, %zu truncated",
+                   t->info.n_train_examples, t->info.n_val_examples, t->info.train_tokens, t->info.template_note,
+                   t->info.packed ? ", packed" : "", t->info.n_dropped, t->info.n_truncated);
+    if ((st = setup_method(t, err))) return st;
+    t->B = (size_t)c->per_device_train_batch_size;
+    t->GA = (size_t)c->gradient_accumulation_steps;
+    t->n_micro = (t->info.n_train_rows + t->B - 1) / t->B;
+    t->steps_per_epoch = (int64_t)((t->n_micro + t->GA - 1) / t->GA);
+    if (c->max_steps > 0) t->total_steps = c->max_steps;
+    else t->total_steps = (int64_t)ceil(c->num_train_epochs * (double)t->steps_per_epoch - 1e-9);
+    if (t->total_steps < 1) return ct_err_set(err, CT_ERR_ARG, "no training steps (num_train_epochs %g, max_steps %" PRId64 ")", c->num_train_epochs, c->max_steps);
+    ct_adamw_init(&t->opt, c->adam_beta1, c->adam_beta2, c->adam_epsilon, c->weight_decay);
+    if ((st = ct_scheduler_init(&t->sched, c->lr_scheduler_type ? c->lr_scheduler_type : "linear", c->learning_rate,
+                                t->total_steps, c->warmup_steps, c->warmup_ratio, c->min_lr_rate, err)))
+        return st;
+    t->perm = malloc((t->info.n_train_rows ? t->info.n_train_rows : 1) * sizeof *t->perm);
+    if (!t->perm) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    t->perm_epoch = -1;
+    t->last_grad_norm = NAN;
+    t->last_eval_loss = NAN;
+    t->last_eval_step = -1;
+    ct_trainer_msg(t, "method %s: %zu trainable parameters of %" PRId64 " (%.4f%%); %" PRId64
+                      " steps (%" PRId64 " per epoch, batch %zu x %zu accumulation)",
+                   c->finetuning_type, t->tm.params.total, ct_model_param_count(t->model),
+                   100.0 * (double)t->tm.params.total / (double)ct_model_param_count(t->model), t->total_steps,
+                   t->steps_per_epoch, t->B, t->GA);
+    return CT_OK;
+}
+
+/* Resolves resume_from_checkpoint ("true" / "latest" = newest valid checkpoint in output_dir) and
+ * applies the output_dir policy. *resume gets the checkpoint dir or NULL. */
+static ct_status resolve_output_dir(ct_trainer *t, char **resume, ct_err *err) {
+    const ct_train_config *c = t->cfg;
+    *resume = NULL;
+    const char *r = c->resume_from_checkpoint;
+    bool want = r && *r && strcmp(r, "false") && strcmp(r, "False") && strcmp(r, "null");
+    ct_status st;
+    if (want && (!strcmp(r, "true") || !strcmp(r, "True") || !strcmp(r, "latest"))) {
+        int64_t s;
+        if ((st = ct_ckpt_find_latest(c->output_dir, resume, &s, err))) return st;
+        if (!*resume)
+            return ct_err_set(err, CT_ERR_ARG, "resume_from_checkpoint: no valid checkpoint in %s", c->output_dir);
+    } else if (want) {
+        if (!ct_dir_exists(r)) return ct_err_set(err, CT_ERR_IO, "resume_from_checkpoint: %s is not a directory", r);
+        *resume = strdup(r);
+    }
+    if (!*resume && dir_has_outputs(c->output_dir)) {
+        if (!c->overwrite_output_dir)
+            return ct_err_set(err, CT_ERR_ARG,
+                              "output_dir %s already holds a training run (checkpoints / trainer_log.jsonl / "
+                              "weights); set overwrite_output_dir: true to start afresh, or "
+                              "resume_from_checkpoint: true to continue it",
+                              c->output_dir);
+        if ((st = clear_outputs(c->output_dir, err))) return st;
+    }
+    return ct_mkdir_p(c->output_dir, err);
+}
+
+static ct_status add_sinks(ct_trainer *t, ct_err *err) {
+    const ct_train_config *c = t->cfg;
+    ct_callback cb;
+    ct_status st = ct_callback_jsonl_log(&cb, c->output_dir, err);
+    if (!st) st = ct_callbacks_add(&t->sinks, &cb, err);
+    if (!st && list_has(&c->report_to, "tensorboard")) {
+        if (!(st = ct_callback_tensorboard(&cb, c->output_dir, err))) st = ct_callbacks_add(&t->sinks, &cb, err);
+    }
+    if (!st && c->plot_loss) {
+        if (!(st = ct_callback_loss_plot(&cb, c->output_dir, err))) st = ct_callbacks_add(&t->sinks, &cb, err);
+    }
+    return st;
+}
+
+static ct_status dispatch(ct_trainer *t, ct_event_kind kind, ct_train_event *ev, ct_err *err) {
+    ct_status st = ct_callbacks_dispatch(&t->sinks, kind, ev, err);
+    if (!st && t->user_cbs) st = ct_callbacks_dispatch(t->user_cbs, kind, ev, err);
+    return st;
+}
+
+static void fill_event(const ct_trainer *t, ct_train_event *ev) {
+    ct_train_event_init(ev);
+    ev->step = t->step;
+    ev->total_steps = t->total_steps;
+    ev->epoch = ct_trainer_epoch_at(t, t->step);
+    ev->learning_rate = ct_scheduler_lr(&t->sched, t->step < t->total_steps ? t->step : t->total_steps - 1);
+    ev->elapsed_s = ct_trainer_now() - t->t0;
+    ev->total_tokens = t->total_tokens;
+    ev->tokens_per_s = ev->elapsed_s > 0 ? (double)t->run_tokens / ev->elapsed_s : 0;
+    ev->output_dir = t->cfg->output_dir;
+}
+
+/* ---- one micro-batch through the step ---- */
+static ct_batch as_grad_batch(const ct_mbatch *mb, bool packed_neat) {
+    ct_batch b;
+    memset(&b, 0, sizeof b);
+    b.B = mb->B;
+    b.T = mb->T;
+    b.input_ids = mb->input_ids;
+    b.labels = mb->labels;
+    b.loss_weights = mb->weights;
+    if (packed_neat) {
+        b.position_ids = mb->position_ids;
+        b.segment_ids = mb->segment_ids;
+    }
+    return b;
+}
+
+static size_t real_tokens(const ct_mbatch *mb) {
+    size_t n = 0;
+    for (size_t i = 0; i < mb->B * mb->T; i++) n += mb->segment_ids[i] != 0;
+    return n;
+}
+
+/* Mean eval loss over the validation set: sum of weighted CE / trained tokens (token-weighted
+ * over the whole set, not a mean of batch means). */
+static ct_status evaluate(ct_trainer *t, double *out, ct_err *err) {
+    *out = NAN;
+    size_t n = t->info.n_val_examples;
+    if (!n) return CT_OK;
+    size_t EB = t->cfg->per_device_eval_batch_size > 0 ? (size_t)t->cfg->per_device_eval_batch_size : 8;
+    double sum = 0, ntok = 0;
+    ct_status st = CT_OK;
+    for (size_t s = 0; s < n && !st; s += EB) {
+        ct_mbatch mb;
+        if ((st = ct_loader_val_batch(t->loader, s, EB, &mb, err))) break;
+        ct_batch b = as_grad_batch(&mb, false);
+        size_t k = ct_train_count_tokens(&t->tm, &b);
+        double loss = 0;
+        if (k) {
+            st = ct_train_step(&t->tm, &b, 1.0, false, &loss, err);
+            sum += loss;
+            ntok += (double)k;
+        }
+        ct_mbatch_free(&mb);
+    }
+    if (st) return ct_err_prefix(err, "evaluation at step %" PRId64, t->step);
+    *out = ntok > 0 ? sum / ntok : NAN;
+    return CT_OK;
+}
+
+/* Runs one optimizer step. *step_loss = mean CE over the step's trained tokens. */
+static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
+    if (t->micro_pos >= t->n_micro) {
+        t->epoch++;
+        t->micro_pos = 0;
+    }
+    if (t->perm_epoch != t->epoch) {
+        ct_loader_epoch_order(t->loader, (uint64_t)t->cfg->seed, t->epoch, t->perm);
+        t->perm_epoch = t->epoch;
+    }
+    size_t m0 = t->micro_pos, m1 = m0 + t->GA;
+    if (m1 > t->n_micro) m1 = t->n_micro;
+    size_t nm = m1 - m0;
+    ct_mbatch *mbs = calloc(nm, sizeof *mbs);
+    if (!mbs) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_status st = CT_OK;
+    bool neat = t->info.packed && t->cfg->neat_packing;
+    double norm = 0;
+    size_t rows = t->info.n_train_rows;
+    for (size_t i = 0; i < nm && !st; i++) {
+        size_t r0 = (m0 + i) * t->B, nb = rows - r0 < t->B ? rows - r0 : t->B;
+        st = ct_loader_train_batch(t->loader, t->perm + r0, nb, &mbs[i], err);
+        if (!st) {
+            ct_batch b = as_grad_batch(&mbs[i], neat);
+            norm += (double)ct_train_count_tokens(&t->tm, &b);
+        }
+    }
+    if (!st) {
+        ct_params_zero_grad(&t->tm.params);
+        double total = 0;
+        if (norm <= 0) norm = 1; /* a step with no trained target: zero loss and gradients */
+        for (size_t i = 0; i < nm && !st; i++) {
+            ct_batch b = as_grad_batch(&mbs[i], neat);
+            double l = 0;
+            st = ct_train_step(&t->tm, &b, norm, true, &l, err);
+            total += l;
+            size_t rt = real_tokens(&mbs[i]);
+            t->total_tokens += (int64_t)rt;
+            t->run_tokens += (int64_t)rt;
+            t->run_samples += (int64_t)mbs[i].B;
+        }
+        *step_loss = total;
+        if (st && err && err->code == CT_ERR_NUMERIC)
+            st = ct_err_prefix(err, "step %" PRId64 " of %" PRId64, t->step + 1, t->total_steps);
+    }
+    for (size_t i = 0; i < nm; i++) ct_mbatch_free(&mbs[i]);
+    free(mbs);
+    if (st) return st;
+    double gn = ct_clip_grad_norm(&t->tm.params, t->cfg->max_grad_norm);
+    if (!isfinite(gn) || !isfinite(*step_loss))
+        return ct_err_set(err, CT_ERR_NUMERIC, "step %" PRId64 " of %" PRId64 ": %s is %g (non-finite)", t->step + 1,
+                          t->total_steps, isfinite(*step_loss) ? "gradient norm" : "loss",
+                          isfinite(*step_loss) ? gn : *step_loss);
+    t->last_grad_norm = gn;
+    ct_adamw_step(&t->opt, &t->tm.params, ct_scheduler_lr(&t->sched, t->step));
+    t->micro_pos = m1;
+    t->step++;
+    return CT_OK;
+}
+
+static void trainer_free(ct_trainer *t) {
+    if (t->tm_ready) ct_train_model_free(&t->tm);
+    ct_loader_free(t->loader);
+    ct_tokenizer_free(t->tok);
+    ct_model_free(t->model);
+    ct_callbacks_free(&t->sinks);
+    free(t->perm);
+    free(t->model_dir);
+}
+
+static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
+    const ct_train_config *c = t->cfg;
+    ct_status st;
+    ct_train_event ev;
+    fill_event(t, &ev);
+    if ((st = dispatch(t, CT_EVENT_TRAIN_BEGIN, &ev, err))) return st;
+    int64_t log_every = c->logging_steps > 0 ? c->logging_steps : 500;
+    int64_t eval_every = c->eval_steps > 0 ? c->eval_steps : log_every;
+    bool eval_on = t->info.n_val_examples > 0 && c->eval_strategy && strcmp(c->eval_strategy, "no");
+    bool eval_epoch = eval_on && !strcmp(c->eval_strategy, "epoch");
+    int64_t save_every = c->save_steps;
+    bool stop = false;
+    while (t->step < t->total_steps && !stop) {
+        double loss = 0;
+        if ((st = train_one_step(t, &loss, err))) {
+            if (st == CT_ERR_NUMERIC)
+                ct_err_prefix(err, "training stopped (NaN/Inf); %s%s", t->last_ckpt[0] ? "last good checkpoint: " : "no checkpoint was saved",
+                              t->last_ckpt);
+            return st;
+        }
+        t->log_loss_sum += loss;
+        t->log_count++;
+        t->run_loss_sum += loss;
+        t->run_steps++;
+        fill_event(t, &ev);
+        ev.loss = loss;
+        ev.grad_norm = t->last_grad_norm;
+        if ((st = dispatch(t, CT_EVENT_STEP_END, &ev, err))) return st;
+        if (ev.should_stop) stop = true;
+        if (t->step % log_every == 0 || t->step == t->total_steps) {
+            fill_event(t, &ev);
+            ev.loss = t->log_loss_sum / (double)t->log_count;
+            ev.grad_norm = t->last_grad_norm;
+            t->log_loss_sum = 0;
+            t->log_count = 0;
+            if ((st = dispatch(t, CT_EVENT_LOG, &ev, err))) return st;
+            if (ev.should_stop) stop = true;
+        }
+        bool epoch_end = t->step % t->steps_per_epoch == 0;
+        if (eval_on && ((!eval_epoch && t->step % eval_every == 0) || (eval_epoch && epoch_end))) {
+            double el;
+            if ((st = evaluate(t, &el, err))) return st;
+            t->last_eval_loss = el;
+            t->last_eval_step = t->step;
+            fill_event(t, &ev);
+            ev.eval_loss = el;
+            if ((st = dispatch(t, CT_EVENT_EVALUATE, &ev, err))) return st;
+            if (ev.should_stop) stop = true;
+        }
+        if (t->opts.handle_sigint && ct_sigint_requested()) stop = true;
+        bool periodic = save_every > 0 && t->step % save_every == 0;
+        if (periodic || (stop && t->step < t->total_steps)) {
+            if ((st = ct_trainer_save_checkpoint(t, err))) return st;
+            fill_event(t, &ev);
+            ev.checkpoint_dir = t->last_ckpt;
+            if ((st = dispatch(t, CT_EVENT_SAVE, &ev, err))) return st;
+        }
+    }
+    res->interrupted = t->step < t->total_steps;
+    if (!res->interrupted) {
+        if (t->info.n_val_examples > 0 && t->last_eval_step != t->step) {
+            double el;
+            if ((st = evaluate(t, &el, err))) return st;
+            t->last_eval_loss = el;
+            t->last_eval_step = t->step;
+            fill_event(t, &ev);
+            ev.eval_loss = el;
+            if ((st = dispatch(t, CT_EVENT_EVALUATE, &ev, err))) return st;
+        }
+        if ((st = ct_trainer_save_final(t, err))) return st;
+    }
+    double runtime = ct_trainer_now() - t->t0;
+    res->global_step = t->step;
+    res->total_steps = t->total_steps;
+    res->epoch = ct_trainer_epoch_at(t, t->step);
+    res->train_loss = t->run_steps ? t->run_loss_sum / (double)t->run_steps : NAN;
+    res->eval_loss = t->last_eval_loss;
+    res->runtime_s = runtime;
+    res->samples_per_s = runtime > 0 ? (double)t->run_samples / runtime : 0;
+    res->steps_per_s = runtime > 0 ? (double)t->run_steps / runtime : 0;
+    res->tokens_per_s = runtime > 0 ? (double)t->run_tokens / runtime : 0;
+    res->total_tokens = t->total_tokens;
+    snprintf(res->last_checkpoint, sizeof res->last_checkpoint, "%s", t->last_ckpt);
+    if (!res->interrupted) {
+        ct_all_results ar;
+        ct_all_results_init(&ar);
+        ar.epoch = res->epoch;
+        ar.train_loss = res->train_loss;
+        ar.eval_loss = res->eval_loss;
+        ar.train_runtime = runtime;
+        ar.train_samples_per_second = res->samples_per_s;
+        ar.train_steps_per_second = res->steps_per_s;
+        ar.train_tokens_per_second = res->tokens_per_s;
+        ar.peak_memory_mb = ct_peak_rss_mb();
+        if ((st = ct_write_all_results(c->output_dir, &ar, err))) return st;
+    }
+    fill_event(t, &ev);
+    ev.loss = res->train_loss;
+    ev.eval_loss = res->eval_loss;
+    return dispatch(t, CT_EVENT_TRAIN_END, &ev, err);
+}
+
+ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, const ct_train_opts *opts,
+                          ct_train_result *res, ct_err *err) {
+    ct_train_result dummy;
+    if (!res) res = &dummy;
+    memset(res, 0, sizeof *res);
+    res->eval_loss = NAN;
+    res->train_loss = NAN;
+    ct_status st = ct_train_config_validate(cfg, err);
+    if (st) return st;
+    ct_trainer t;
+    memset(&t, 0, sizeof t);
+    t.cfg = cfg;
+    if (opts) t.opts = *opts;
+    t.user_cbs = callbacks;
+    char *resume = NULL;
+    if (!cfg->output_dir) return ct_err_set(err, CT_ERR_ARG, "output_dir is required");
+    if (!(st = resolve_output_dir(&t, &resume, err)) && !(st = setup(&t, err))) {
+        if (resume) {
+            st = ct_trainer_load_checkpoint(&t, resume, err);
+            if (!st) st = ct_trainer_trim_log(cfg->output_dir, t.step, err);
+            if (!st) ct_trainer_msg(&t, "resumed from %s at step %" PRId64 " of %" PRId64, resume, t.step, t.total_steps);
+        }
+        if (!st) st = add_sinks(&t, err);
+        res->trainable_params = (int64_t)t.tm.params.total;
+        res->total_params = t.model ? ct_model_param_count(t.model) : 0;
+        if (!st) {
+            t.t0 = ct_trainer_now();
+            st = run_loop(&t, res, err);
+        }
+    }
+    free(resume);
+    trainer_free(&t);
+    return st;
+}
+
+ct_status ct_train_run(const ct_train_config *cfg, ct_callbacks *callbacks, ct_train_result *res, ct_err *err) {
+    return ct_train_run_ex(cfg, callbacks, NULL, res, err);
+}

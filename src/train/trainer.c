@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
-#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "base/file.h"
 #include "io/hf_export.h"
 #include "model/model.h"
+#include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/log.h"
 #include "train/progress.h"
@@ -171,7 +171,6 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
         return ct_err_set(err, CT_ERR_UNSUPPORTED, "stage '%s' is not supported (sft | pt)", c->stage);
     if (c->per_device_train_batch_size < 1 || c->gradient_accumulation_steps < 1)
         return ct_err_set(err, CT_ERR_ARG, "per_device_train_batch_size and gradient_accumulation_steps must be >= 1");
-    if (c->threads > 0) omp_set_num_threads((int)c->threads);
     if (!ct_dir_exists(c->model_name_or_path))
         return ct_err_set(err, CT_ERR_IO,
                           "model_name_or_path '%s' is not a directory (ctune reads local HF model directories)",
@@ -512,6 +511,8 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     t.user_cbs = callbacks;
     char *resume = NULL;
     if (!cfg->output_dir) return ct_err_set(err, CT_ERR_ARG, "output_dir is required");
+    int prev_threads = ct_ops_get_threads();
+    if (cfg->threads > 0) ct_ops_set_threads((int)cfg->threads);
     if (!(st = resolve_output_dir(&t, &resume, err)) && !(st = setup(&t, err))) {
         if (resume) {
             st = ct_trainer_load_checkpoint(&t, resume, err);
@@ -528,6 +529,7 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     }
     free(resume);
     trainer_free(&t);
+    if (cfg->threads > 0) ct_ops_set_threads(prev_threads);
     return st;
 }
 

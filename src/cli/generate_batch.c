@@ -1,0 +1,202 @@
+/* `ctune generate-batch`: one greedy (or sampled) answer per JSONL line, for evaluation.
+ *   input lines:  {"id", "messages" | "conversations" | "instruction", "tools"?}  chat, rendered
+ *                 with the template and a generation prompt (a trailing assistant message is
+ *                 dropped, so evaluation data can be fed as is), or {"id"?, "prompt": "raw text"}
+ *   output lines: {"id": ..., "output": "decoded answer"} ("index": i when the line has no id),
+ *                 what `ctune eval-risk score --pred` reads.
+ * --adapter DIR merges a PEFT LoRA adapter into f32 copies of the weights first. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/model_common.h"
+#include "ctune/data.h"
+#include "ctune/generate.h"
+#include "io/pyjson.h"
+#include "model/model.h"
+#include "train/trainer_adapter.h"
+
+static const char *usage_text =
+    "usage: ctune generate-batch --model DIR --input IN.jsonl --output OUT.jsonl [options]\n"
+    "  --adapter DIR           PEFT LoRA adapter to apply (merged in memory)\n"
+    "  --template NAME         chat template (default: detected from tokenizer_config.json)\n"
+    "  --enable-thinking B     true | false (Qwen3 templates; default true)\n"
+    "  --max-new-tokens N      default 256\n"
+    "  --temperature T         0 = greedy (default)\n"
+    "  --seed S                sampling seed\n"
+    "  --limit N               only the first N lines\n"
+    "  --threads N             compute threads\n";
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Prompt ids of one input line. */
+static ct_status line_prompt(const char *line, size_t len, const char *where, const ct_tokenizer *tok,
+                             const ct_template *t, ct_think think, ct_ids *ids, ct_err *err) {
+    json_error_t je;
+    json_t *o = json_loadb(line, len, 0, &je);
+    if (!o) return ct_err_set(err, CT_ERR_FORMAT, "%s: invalid JSON: %s", where, je.text);
+    ct_status st;
+    const char *raw = json_string_value(json_object_get(o, "prompt"));
+    if (raw) {
+        st = ct_cli_encode(tok, raw, strlen(raw), ids, err);
+        json_decref(o);
+        return st;
+    }
+    ct_conv conv;
+    ct_conv_init(&conv);
+    st = ct_conv_from_json(o, CT_FORMAT_AUTO, NULL, where, &conv, err);
+    json_decref(o);
+    if (!st && conv.kind != CT_CONV_MESSAGES)
+        st = ct_err_set(err, CT_ERR_FORMAT, "%s: expected a chat sample (messages / instruction) or \"prompt\"", where);
+    if (!st && conv.n_msgs && conv.msgs[conv.n_msgs - 1].role == CT_ROLE_ASSISTANT) {
+        conv.n_msgs--; /* drop the reference answer */
+        ct_message *m = &conv.msgs[conv.n_msgs];
+        free(m->content);
+        free(m->reasoning);
+        for (size_t i = 0; i < m->n_tool_calls; i++) free(m->tool_calls[i].name), free(m->tool_calls[i].arguments);
+        free(m->tool_calls);
+    }
+    ct_render r;
+    ct_render_init(&r);
+    if (!st) {
+        ct_render_opts ro = ct_render_opts_default();
+        ro.add_generation_prompt = true;
+        ro.enable_thinking = think;
+        st = ct_template_render(t, &conv, &ro, &r, err);
+    }
+    if (!st) st = ct_tokenizer_encode(tok, r.text, r.len, false, ids, err);
+    ct_render_free(&r);
+    ct_conv_free(&conv);
+    return st;
+}
+
+CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL file (evaluation predictions)") {
+    ct_args a;
+    static const char *const flags[] = {"help", NULL};
+    if (ct_args_parse(&a, argc, argv, flags)) return 1;
+    if (ct_args_flag(&a, "help")) {
+        fputs(usage_text, stdout);
+        ct_args_free(&a);
+        return 0;
+    }
+    int rc = 1;
+    ct_err err = {0};
+    ct_model *m = NULL;
+    ct_tokenizer *tok = NULL;
+    ct_applied_adapter *ad = NULL;
+    FILE *in = NULL, *outf = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    const char *dir = ct_args_get(&a, "model"), *adir = ct_args_get(&a, "adapter");
+    const char *inp = ct_args_get(&a, "input"), *outp = ct_args_get(&a, "output");
+    const char *tname = ct_args_get(&a, "template"), *think_s = ct_args_get(&a, "enable-thinking");
+    long long max_new = 256, seed = 0, limit = -1;
+    double temp = 0;
+    if (!ct_args_int(&a, "max-new-tokens", &max_new) || !ct_args_int(&a, "seed", &seed) ||
+        !ct_args_int(&a, "limit", &limit) || !ct_args_double(&a, "temperature", &temp) || !ct_cli_threads(&a))
+        goto out;
+    if (ct_args_check_unknown(&a, "generate-batch")) goto out;
+    if (!dir || !inp || !outp) {
+        rc = ct_cli_errorf("generate-batch: --model, --input and --output are required");
+        goto out;
+    }
+    ct_think think = CT_THINK_TRUE;
+    if (think_s && (!strcmp(think_s, "false") || !strcmp(think_s, "False"))) think = CT_THINK_FALSE;
+    if (ct_model_load(dir, &m, &err) || ct_tokenizer_load(dir, &tok, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    if (adir && ct_adapter_apply(m, adir, &ad, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    const ct_template *t = NULL;
+    if (tname) {
+        if (ct_template_lookup(tname, &t, &err)) {
+            rc = ct_cli_error(&err);
+            goto out;
+        }
+    } else if (!(t = ct_template_detect(ct_tokenizer_chat_template(tok)))) {
+        rc = ct_cli_errorf("generate-batch: the tokenizer's chat template was not recognised; give --template");
+        goto out;
+    }
+    ct_gen_params p;
+    ct_gen_params_init(&p, ct_model_config(m));
+    p.max_new_tokens = (int32_t)max_new;
+    p.do_sample = temp > 0;
+    if (temp > 0) p.temperature = (float)temp;
+    p.seed = (uint64_t)seed;
+    /* the template's end-of-turn token stops generation too */
+    const char *eos = ct_template_eos(t);
+    int32_t eid = eos && *eos ? ct_tokenizer_token_to_id(tok, eos) : -1;
+    bool have = false;
+    for (int i = 0; i < p.num_eos; i++) have |= p.eos_ids[i] == eid;
+    if (eid >= 0 && !have && p.num_eos < CT_GEN_MAX_EOS) p.eos_ids[p.num_eos++] = eid;
+    if (!(in = fopen(inp, "r"))) {
+        rc = ct_cli_errorf("generate-batch: cannot open %s", inp);
+        goto out;
+    }
+    if (!(outf = fopen(outp, "w"))) {
+        rc = ct_cli_errorf("generate-batch: cannot write %s", outp);
+        goto out;
+    }
+    double t0 = now_s();
+    size_t n_gen = 0, n_lines = 0;
+    ssize_t len;
+    int lineno = 0;
+    while ((len = getline(&line, &cap, in)) > 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (!len) continue;
+        if (limit >= 0 && (long long)n_lines >= limit) break;
+        char where[1100];
+        snprintf(where, sizeof where, "%s:%d", inp, lineno);
+        ct_ids ids = {0}, outi = {0};
+        if (line_prompt(line, (size_t)len, where, tok, t, think, &ids, &err) ||
+            ct_generate(m, ids.data, ids.n, &p, &outi, NULL, &err)) {
+            ct_ids_free(&ids);
+            ct_ids_free(&outi);
+            rc = ct_cli_error(&err);
+            goto out;
+        }
+        char *text = NULL;
+        size_t tl = 0;
+        ct_tokenizer_decode(tok, outi.data, outi.n, true, &text, &tl, &err);
+        json_t *src = json_loadb(line, (size_t)len, 0, NULL);
+        json_t *o = json_object();
+        json_t *id = src ? json_object_get(src, "id") : NULL;
+        if (id) json_object_set(o, "id", id);
+        else json_object_set_new(o, "index", json_integer((json_int_t)n_lines));
+        json_object_set_new(o, "output", json_stringn(text ? text : "", text ? tl : 0));
+        char *s = ct_pyjson_dumps(o, -1, false);
+        fprintf(outf, "%s\n", s ? s : "{}");
+        free(s);
+        json_decref(o);
+        json_decref(src);
+        free(text);
+        n_gen += outi.n;
+        n_lines++;
+        ct_ids_free(&ids);
+        ct_ids_free(&outi);
+        fprintf(stderr, "\rgenerate-batch: %zu answers, %zu tokens, %.1f tokens/s", n_lines, n_gen,
+                (double)n_gen / (now_s() - t0 + 1e-9));
+    }
+    fprintf(stderr, "\n");
+    rc = 0;
+out:
+    free(line);
+    if (in) fclose(in);
+    if (outf && fclose(outf) && !rc) rc = ct_cli_errorf("generate-batch: write to %s failed", outp);
+    ct_adapter_unapply(ad);
+    ct_tokenizer_free(tok);
+    ct_model_free(m);
+    ct_args_free(&a);
+    return rc;
+}

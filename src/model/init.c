@@ -1,0 +1,203 @@
+/* A randomly initialised HF model directory (`ctune init-model`, ct_init_model).
+ * Initialisation mirrors transformers' PreTrainedModel._init_weights for these decoders:
+ * nn.Linear / nn.Embedding weights ~ N(0, initializer_range), biases 0, RMSNorm weights 1
+ * (q_norm / k_norm too). Draws come from our counter RNG (src/train/rng.h), seeded, one stream
+ * per tensor, so the same seed gives the same bytes on every machine (not torch's numbers). */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "ctune/tokenizer.h"
+#include "ctune/train.h"
+#include "io/hf_export.h"
+#include "io/pyjson.h"
+#include "train/rng.h"
+
+void ct_init_model_opts_default(ct_init_model_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->arch = "qwen3";
+    o->tie_word_embeddings = true;
+    o->dtype = "bf16";
+}
+
+typedef struct tbuf {
+    char name[160];
+    ct_tensor t;
+} tbuf;
+
+static ct_status add_tensor(tbuf *v, size_t *n, const char *name, int64_t d0, int64_t d1, int kind, double std,
+                            uint64_t seed, ct_err *err) {
+    tbuf *b = &v[*n];
+    snprintf(b->name, sizeof b->name, "%s", name);
+    memset(&b->t, 0, sizeof b->t);
+    b->t.dtype = CT_DTYPE_F32;
+    b->t.ndim = d1 ? 2 : 1;
+    b->t.shape[0] = d0;
+    if (d1) b->t.shape[1] = d1;
+    size_t numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    float *f = malloc(numel * sizeof(float));
+    if (!f) return ct_err_set(err, CT_ERR_NOMEM, "out of memory for %s", name);
+    uint64_t stream = 0x496e6974ull + (uint64_t)*n * 0x9e3779b97f4a7c15ull;
+    if (kind == 0) { /* normal */
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < numel; i++) f[i] = (float)(std * ct_rng_normal(seed, stream, i));
+    } else {
+        for (size_t i = 0; i < numel; i++) f[i] = kind == 1 ? 1.0f : 0.0f;
+    }
+    b->t.data = f;
+    (*n)++;
+    return CT_OK;
+}
+
+ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
+    if (!o->out_dir || !o->tokenizer_dir) return ct_err_set(err, CT_ERR_ARG, "init-model: --out and --tokenizer are required");
+    const char *arch = o->arch ? o->arch : "qwen3";
+    bool qwen3 = !strcmp(arch, "qwen3"), qwen2 = !strcmp(arch, "qwen2"), llama = !strcmp(arch, "llama");
+    if (!qwen3 && !qwen2 && !llama)
+        return ct_err_set(err, CT_ERR_ARG, "init-model: --arch must be qwen3, qwen2 or llama (got '%s')", arch);
+    int32_t C = o->hidden_size, L = o->num_layers, H = o->num_heads, K = o->num_kv_heads ? o->num_kv_heads : o->num_heads,
+            I = o->intermediate_size;
+    if (C <= 0 || L <= 0 || H <= 0 || K <= 0 || I <= 0 || H % K)
+        return ct_err_set(err, CT_ERR_ARG,
+                          "init-model: hidden size, layers, heads, kv heads and intermediate size must be positive "
+                          "and heads a multiple of kv heads (got %d, %d, %d, %d, %d)",
+                          C, L, H, K, I);
+    int32_t D = o->head_dim > 0 ? o->head_dim : C / H;
+    if (!qwen3 && D * H != C)
+        return ct_err_set(err, CT_ERR_ARG, "init-model: %s needs hidden_size = heads * head_dim", arch);
+    if (D <= 0 || D % 2) return ct_err_set(err, CT_ERR_ARG, "init-model: head_dim must be even and positive (got %d)", D);
+    bool f32 = o->dtype && (!strcmp(o->dtype, "f32") || !strcmp(o->dtype, "float32"));
+    if (o->dtype && !f32 && strcmp(o->dtype, "bf16") && strcmp(o->dtype, "bfloat16"))
+        return ct_err_set(err, CT_ERR_ARG, "init-model: --dtype must be bf16 or f32 (got '%s')", o->dtype);
+    ct_tokenizer *tok = NULL;
+    ct_status st = ct_tokenizer_load(o->tokenizer_dir, &tok, err);
+    if (st) return st;
+    int32_t V = o->vocab_size;
+    if (V <= 0) V = (ct_tokenizer_vocab_size(tok) + 63) / 64 * 64;
+    if (V < ct_tokenizer_vocab_size(tok)) {
+        ct_tokenizer_free(tok);
+        return ct_err_set(err, CT_ERR_ARG, "init-model: vocab size %d is smaller than the tokenizer's %d", V,
+                          ct_tokenizer_vocab_size(tok));
+    }
+    int32_t eos1 = ct_tokenizer_token_to_id(tok, "<|im_end|>"), eos2 = ct_tokenizer_token_to_id(tok, "<|endoftext|>");
+    int32_t teos = ct_tokenizer_eos_id(tok), tbos = ct_tokenizer_bos_id(tok), tpad = ct_tokenizer_pad_id(tok);
+    ct_tokenizer_free(tok);
+    double std = o->initializer_range > 0 ? o->initializer_range : 0.02;
+    uint64_t seed = o->seed;
+
+    size_t cap = 3 + (size_t)L * 16, n = 0;
+    tbuf *tv = calloc(cap, sizeof *tv);
+    if (!tv) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    char nm[160];
+    bool bias = qwen2;
+    st = add_tensor(tv, &n, "model.embed_tokens.weight", V, C, 0, std, seed, err);
+    for (int l = 0; l < L && !st; l++) {
+#define T(suffix, d0, d1, kind)                                                   \
+    if (!st) {                                                                    \
+        snprintf(nm, sizeof nm, "model.layers.%d.%s", l, suffix);                 \
+        st = add_tensor(tv, &n, nm, d0, d1, kind, std, seed, err);                \
+    }
+        T("input_layernorm.weight", C, 0, 1);
+        T("self_attn.q_proj.weight", (int64_t)H * D, C, 0);
+        T("self_attn.k_proj.weight", (int64_t)K * D, C, 0);
+        T("self_attn.v_proj.weight", (int64_t)K * D, C, 0);
+        T("self_attn.o_proj.weight", C, (int64_t)H * D, 0);
+        if (bias) {
+            T("self_attn.q_proj.bias", (int64_t)H * D, 0, 2);
+            T("self_attn.k_proj.bias", (int64_t)K * D, 0, 2);
+            T("self_attn.v_proj.bias", (int64_t)K * D, 0, 2);
+        }
+        if (qwen3) {
+            T("self_attn.q_norm.weight", D, 0, 1);
+            T("self_attn.k_norm.weight", D, 0, 1);
+        }
+        T("post_attention_layernorm.weight", C, 0, 1);
+        T("mlp.gate_proj.weight", I, C, 0);
+        T("mlp.up_proj.weight", I, C, 0);
+        T("mlp.down_proj.weight", C, I, 0);
+#undef T
+    }
+    if (!st) st = add_tensor(tv, &n, "model.norm.weight", C, 0, 1, std, seed, err);
+    if (!st && !o->tie_word_embeddings) st = add_tensor(tv, &n, "lm_head.weight", V, C, 0, std, seed, err);
+
+    json_t *cfg = json_object();
+    const char *archname = qwen3 ? "Qwen3ForCausalLM" : qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    json_t *archs = json_array();
+    json_array_append_new(archs, json_string(archname));
+    json_object_set_new(cfg, "architectures", archs);
+    json_object_set_new(cfg, "model_type", json_string(arch));
+    json_object_set_new(cfg, "attention_bias", json_boolean(bias));
+    json_object_set_new(cfg, "attention_dropout", json_real(0.0));
+    int32_t bos = tbos >= 0 ? tbos : eos2 >= 0 ? eos2 : teos;
+    int32_t eos_main = eos1 >= 0 ? eos1 : teos;
+    if (bos >= 0) json_object_set_new(cfg, "bos_token_id", json_integer(bos));
+    if (eos_main >= 0) json_object_set_new(cfg, "eos_token_id", json_integer(eos_main));
+    json_object_set_new(cfg, "head_dim", json_integer(D));
+    json_object_set_new(cfg, "hidden_act", json_string("silu"));
+    json_object_set_new(cfg, "hidden_size", json_integer(C));
+    json_object_set_new(cfg, "initializer_range", json_real(std));
+    json_object_set_new(cfg, "intermediate_size", json_integer(I));
+    json_object_set_new(cfg, "max_position_embeddings",
+                        json_integer(o->max_position_embeddings > 0 ? o->max_position_embeddings : 4096));
+    if (!llama) json_object_set_new(cfg, "max_window_layers", json_integer(L));
+    json_object_set_new(cfg, "num_attention_heads", json_integer(H));
+    json_object_set_new(cfg, "num_hidden_layers", json_integer(L));
+    json_object_set_new(cfg, "num_key_value_heads", json_integer(K));
+    json_object_set_new(cfg, "rms_norm_eps", json_real(o->rms_norm_eps > 0 ? o->rms_norm_eps : 1e-6));
+    json_object_set_new(cfg, "rope_scaling", json_null());
+    json_object_set_new(cfg, "rope_theta", json_real(o->rope_theta > 0 ? o->rope_theta : 1000000.0));
+    if (!llama) {
+        json_object_set_new(cfg, "sliding_window", json_null());
+        json_object_set_new(cfg, "use_sliding_window", json_false());
+    }
+    json_object_set_new(cfg, "tie_word_embeddings", json_boolean(o->tie_word_embeddings));
+    json_object_set_new(cfg, "torch_dtype", json_string(f32 ? "float32" : "bfloat16"));
+    json_object_set_new(cfg, "use_cache", json_true());
+    json_object_set_new(cfg, "vocab_size", json_integer(V));
+
+    if (!st) {
+        ct_st_item *items = calloc(n, sizeof *items);
+        if (!items) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !st && i < n; i++) items[i] = ct_st_item_of(tv[i].name, tv[i].t);
+        ct_hf_export_opts eo;
+        memset(&eo, 0, sizeof eo);
+        eo.out_dir = o->out_dir;
+        eo.config = cfg;
+        eo.dtype = f32 ? CT_DTYPE_F32 : CT_DTYPE_BF16;
+        eo.tokenizer_dir = o->tokenizer_dir;
+        if (!st) st = ct_hf_export(&eo, items, n, err);
+        free(items);
+    }
+    if (!st) { /* generation_config.json: greedy by default, stop at <|im_end|> and <|endoftext|> */
+        json_t *g = json_object();
+        if (bos >= 0) json_object_set_new(g, "bos_token_id", json_integer(bos));
+        json_t *e = json_array();
+        if (eos1 >= 0) json_array_append_new(e, json_integer(eos1));
+        if (eos2 >= 0 && eos2 != eos1) json_array_append_new(e, json_integer(eos2));
+        if (!json_array_size(e) && teos >= 0) json_array_append_new(e, json_integer(teos));
+        json_object_set_new(g, "eos_token_id", e);
+        int32_t pad = tpad >= 0 ? tpad : eos2;
+        if (pad >= 0) json_object_set_new(g, "pad_token_id", json_integer(pad));
+        char *s = ct_pyjson_dumps(g, 2, true);
+        char *p = ct_path_join(o->out_dir, "generation_config.json");
+        if (s && p) {
+            size_t len = strlen(s);
+            s = realloc(s, len + 2);
+            s[len] = '\n';
+            s[len + 1] = 0;
+            st = ct_write_file_atomic(p, s, len + 1, err);
+        } else {
+            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        }
+        free(s);
+        free(p);
+        json_decref(g);
+    }
+    json_decref(cfg);
+    for (size_t i = 0; i < n; i++) free(tv[i].t.data);
+    free(tv);
+    return st;
+}

@@ -48,6 +48,9 @@ typedef struct ct_train_opts {
     void *message_user;
     /* Poll the Ctrl-C flag (src/train/progress.h ct_sigint_*): the CLI installs the handler. */
     bool handle_sigint;
+    /* Evaluate only: load the model (+ adapter_name_or_path, a LoRA merged in memory) and the
+     * validation split (eval_dataset or val_size), compute res->eval_loss, write nothing. */
+    bool eval_only;
 } ct_train_opts;
 
 ct_status ct_train_run(const ct_train_config *cfg, ct_callbacks *callbacks, ct_train_result *res,

@@ -15,6 +15,8 @@ static const char *usage_text =
     "       ctune train --model_name_or_path DIR --dataset NAME --output_dir DIR [--key value ...]\n"
     "Keys are LlamaFactory's (docs/config.md); command-line values override the YAML.\n"
     "  --print-config   print the effective configuration and exit\n"
+    "  --eval-only      only compute the loss on the validation split (eval_dataset / val_size) of\n"
+    "                   model_name_or_path (+ adapter_name_or_path, LoRA) and print {\"eval_loss\": ...}\n"
     "Examples:\n"
     "  ctune train examples/risk/lora_stories.yaml\n"
     "  ctune train cfg.yaml --learning_rate 1e-4 --resume_from_checkpoint true\n";
@@ -33,7 +35,7 @@ static void on_message(void *user, const char *msg) {
 CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFactory keys)") {
     int first = 1;
     const char *cfg_path = NULL;
-    bool print_cfg = false;
+    bool print_cfg = false, eval_only = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage_text, stdout);
@@ -49,6 +51,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     int nrest = 0;
     for (int i = first; i < argc; i++) {
         if (!strcmp(argv[i], "--print-config")) print_cfg = true;
+        else if (!strcmp(argv[i], "--eval-only")) eval_only = true;
         else rest[nrest++] = argv[i];
     }
     ct_train_config cfg;
@@ -84,13 +87,18 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         goto out;
     }
     msg_ctx mc = {cbs.items[0].user};
-    ct_train_opts opts = {on_message, &mc, true};
+    ct_train_opts opts = {on_message, &mc, true, eval_only};
     ct_train_result res;
     ct_sigint_install();
     ct_status st = ct_train_run_ex(&cfg, &cbs, &opts, &res, &err);
     ct_sigint_uninstall();
     if (st) {
         rc = ct_cli_error(&err);
+        goto out;
+    }
+    if (eval_only) {
+        printf("{\"eval_loss\": %.6f, \"runtime\": %.2f}\n", res.eval_loss, res.runtime_s);
+        rc = 0;
         goto out;
     }
     if (res.interrupted) {

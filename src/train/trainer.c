@@ -23,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/log.h"
 #include "train/progress.h"
+#include "train/trainer_adapter.h"
 
 double ct_trainer_now(void) {
     struct timespec ts;
@@ -104,20 +105,30 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     const ct_train_config *c = t->cfg;
     ct_method_cfg mc;
     memset(&mc, 0, sizeof mc);
+    ct_status st0;
     const char *ft = c->finetuning_type ? c->finetuning_type : "lora";
     if (!strcmp(ft, "full")) mc.method = CT_METHOD_FULL;
     else if (!strcmp(ft, "freeze")) mc.method = CT_METHOD_FREEZE;
     else if (!strcmp(ft, "lora")) mc.method = CT_METHOD_LORA;
     else if (!strcmp(ft, "prompt")) mc.method = CT_METHOD_PROMPT;
     else return ct_err_set(err, CT_ERR_ARG, "finetuning_type '%s' is not one of full, freeze, lora, prompt", ft);
+    mc.seed = (uint64_t)c->seed;
     if (c->use_dora) return ct_err_set(err, CT_ERR_UNSUPPORTED, "use_dora: DoRA is not implemented yet");
     if (mc.method == CT_METHOD_LORA && c->additional_target.n)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "additional_target (PEFT modules_to_save) is not supported by the adapter writer yet");
+    if (t->opts.eval_only) { /* an identity LoRA: r 1 on q_proj, B = 0 (no prompt/full copies) */
+        mc.method = CT_METHOD_LORA;
+        mc.lora_rank = 1;
+        mc.lora_target = "q_proj";
+        mc.seed = 0;
+        st0 = ct_train_model_init(&t->tm, t->model, &mc, err);
+        if (!st0) t->tm_ready = true;
+        return st0;
+    }
     if (c->adapter_name_or_path)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "adapter_name_or_path: continuing from an existing adapter is not supported yet");
-    mc.seed = (uint64_t)c->seed;
     mc.freeze_trainable_layers = (int)c->freeze_trainable_layers;
     char *fmods = join_list(&c->freeze_trainable_modules, "all");
     char *fextra = join_list(&c->freeze_extra_modules, NULL);
@@ -178,11 +189,14 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     t->model_dir = strdup(c->model_name_or_path);
     if ((st = ct_model_load(c->model_name_or_path, &t->model, err))) return st;
     if ((st = ct_tokenizer_load(c->model_name_or_path, &t->tok, err))) return st;
+    if (t->opts.eval_only && c->adapter_name_or_path &&
+        (st = ct_adapter_apply(t->model, c->adapter_name_or_path, &t->adapter, err)))
+        return st;
     int32_t pad = ct_tokenizer_pad_id(t->tok);
     if (pad < 0) pad = ct_model_config(t->model)->pad_token_id;
     if (pad < 0) pad = ct_tokenizer_eos_id(t->tok);
     if (pad < 0) pad = 0; /* padding positions carry label -100: the id only has to be valid */
-    if ((st = ct_loader_init(&t->loader, c, t->tok, NULL, pad, err))) return st;
+    if ((st = ct_loader_init(&t->loader, c, t->tok, t->opts.eval_only ? "" : NULL, pad, err))) return st;
     ct_loader_get_info(t->loader, &t->info);
     ct_trainer_msg(t, "data: %zu train / %zu val examples, %zu train tokens, %s%s; %zu dropped, %zu truncated",
                    t->info.n_train_examples, t->info.n_val_examples, t->info.train_tokens, t->info.template_note,
@@ -387,6 +401,7 @@ static void trainer_free(ct_trainer *t) {
     if (t->tm_ready) ct_train_model_free(&t->tm);
     ct_loader_free(t->loader);
     ct_tokenizer_free(t->tok);
+    ct_adapter_unapply(t->adapter);
     ct_model_free(t->model);
     ct_callbacks_free(&t->sinks);
     free(t->perm);
@@ -513,6 +528,19 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     if (!cfg->output_dir) return ct_err_set(err, CT_ERR_ARG, "output_dir is required");
     int prev_threads = ct_ops_get_threads();
     if (cfg->threads > 0) ct_ops_set_threads((int)cfg->threads);
+    if (t.opts.eval_only) {
+        if (!(st = setup(&t, err))) {
+            double t0 = ct_trainer_now();
+            if (!t.info.n_val_examples)
+                st = ct_err_set(err, CT_ERR_ARG, "evaluation needs a validation split: set eval_dataset or val_size");
+            else
+                st = evaluate(&t, &res->eval_loss, err);
+            res->runtime_s = ct_trainer_now() - t0;
+        }
+        trainer_free(&t);
+        if (cfg->threads > 0) ct_ops_set_threads(prev_threads);
+        return st;
+    }
     if (!(st = resolve_output_dir(&t, &resume, err)) && !(st = setup(&t, err))) {
         if (resume) {
             st = ct_trainer_load_checkpoint(&t, resume, err);

@@ -175,7 +175,7 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
         if (id) json_object_set(o, "id", id);
         else json_object_set_new(o, "index", json_integer((json_int_t)n_lines));
         json_object_set_new(o, "output", json_stringn(text ? text : "", text ? tl : 0));
-        char *s = ct_pyjson_dumps(o, -1, false);
+        char *s = json_dumps(o, JSON_PRESERVE_ORDER);
         fprintf(outf, "%s\n", s ? s : "{}");
         free(s);
         json_decref(o);

@@ -293,7 +293,7 @@ static ct_status scan(const char *output_dir, bool valid_only, int64_t **steps, 
         *n = 0;
         return st;
     }
-    qsort(*steps, *n, sizeof **steps, cmp_i64);
+    if (*n > 1) qsort(*steps, *n, sizeof **steps, cmp_i64); /* qsort(NULL, 0) is UB */
     return CT_OK;
 }
 

@@ -12,8 +12,8 @@
 #   4. before/after on held-out samples of examples/risk/risk_eval.jsonl: eval loss (all 60),
 #      JSON-valid rate and risk-label accuracy from `ctune eval-risk` (first DEMO_EVAL_N samples),
 #      an HTML report, the loss plot, and one chat answer.
-# Environment: MODEL=DIR, DEMO_DIR (default .cache/demo), DEMO_EVAL_N (default 12),
-# DEMO_MAX_NEW (default 200 new tokens per answer), THREADS (default: all cores).
+# Environment: MODEL=DIR, DEMO_DIR (default .cache/demo), DEMO_EVAL_N (default 8),
+# DEMO_MAX_NEW (default 160 new tokens per answer), THREADS (default: all cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t_start=$(date +%s)
@@ -25,8 +25,8 @@ bash scripts/deps.sh
 make -j"$(nproc)" all >/dev/null
 bin=build/ctune
 work=${DEMO_DIR:-.cache/demo}
-n_eval=${DEMO_EVAL_N:-12}
-max_new=${DEMO_MAX_NEW:-200}
+n_eval=${DEMO_EVAL_N:-8}
+max_new=${DEMO_MAX_NEW:-160}
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
 mkdir -p "$work"

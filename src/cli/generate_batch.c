@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/model_common.h"
@@ -148,6 +149,7 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
         goto out;
     }
     double t0 = now_s();
+    bool tty = isatty(2);
     size_t n_gen = 0, n_lines = 0;
     ssize_t len;
     int lineno = 0;
@@ -185,10 +187,12 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
         n_lines++;
         ct_ids_free(&ids);
         ct_ids_free(&outi);
-        fprintf(stderr, "\rgenerate-batch: %zu answers, %zu tokens, %.1f tokens/s", n_lines, n_gen,
-                (double)n_gen / (now_s() - t0 + 1e-9));
+        if (tty)
+            fprintf(stderr, "\rgenerate-batch: %zu answers, %zu tokens, %.1f tokens/s", n_lines, n_gen,
+                    (double)n_gen / (now_s() - t0 + 1e-9));
     }
-    fprintf(stderr, "\n");
+    fprintf(stderr, "%sgenerate-batch: %zu answers, %zu tokens in %.1f s (%.1f tokens/s, prompt prefill included)\n",
+            tty ? "\r" : "", n_lines, n_gen, now_s() - t0, (double)n_gen / (now_s() - t0 + 1e-9));
     rc = 0;
 out:
     free(line);

@@ -219,7 +219,8 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     t->last_grad_norm = NAN;
     t->last_eval_loss = NAN;
     t->last_eval_step = -1;
-    ct_trainer_msg(t, "method %s: %zu trainable parameters of %" PRId64 " (%.4f%%); %" PRId64
+    if (!t->opts.eval_only)
+        ct_trainer_msg(t, "method %s: %zu trainable parameters of %" PRId64 " (%.4f%%); %" PRId64
                       " steps (%" PRId64 " per epoch, batch %zu x %zu accumulation)",
                    c->finetuning_type, t->tm.params.total, ct_model_param_count(t->model),
                    100.0 * (double)t->tm.params.total / (double)ct_model_param_count(t->model), t->total_steps,

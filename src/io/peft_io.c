@@ -227,11 +227,25 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
         const ct_tensor *t = ct_st_get(sb, name);
         int layer;
         char module[32], ab;
-        if (!parse_lora_key(name, &layer, module, sizeof module, &ab))
-            return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                              "%s: tensor %s is not a LoRA A/B weight of a decoder linear "
-                              "(modules_to_save, DoRA and embedding LoRA are not supported)",
-                              wpath, name);
+        if (!parse_lora_key(name, &layer, module, sizeof module, &ab)) {
+            const char *pre = "base_model.model.";
+            if (strncmp(name, pre, strlen(pre)) != 0 || strstr(name, "lora_") ||
+                strlen(name + strlen(pre)) >= sizeof a->saved[0].name || !is_float_dt(t->dtype))
+                return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                                  "%s: tensor %s is neither a LoRA A/B weight of a decoder linear "
+                                  "nor a modules_to_save weight (DoRA and embedding LoRA are not "
+                                  "supported)",
+                                  wpath, name);
+            if (!a->saved && !(a->saved = calloc(nt, sizeof *a->saved)))
+                return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            ct_peft_saved_tensor *sv = &a->saved[a->n_saved];
+            snprintf(sv->name, sizeof sv->name, "%s", name + strlen(pre));
+            sv->t = *t;
+            sv->t.dtype = CT_DTYPE_F32;
+            if (!(sv->t.data = to_f32(t))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            a->n_saved++;
+            continue;
+        }
         if (t->ndim != 2 || !is_float_dt(t->dtype))
             return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s: expected a 2-D float tensor", wpath, name);
         ct_peft_lora_tensors *p = NULL;
@@ -259,7 +273,8 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
             return ct_err_set(err, CT_ERR_FORMAT, "%s: layer %d %s has lora_%c but not lora_%c", wpath,
                               a->lora[k].layer, a->lora[k].module, a->lora[k].A ? 'A' : 'B',
                               a->lora[k].A ? 'B' : 'A');
-    if (a->n_lora == 0) return ct_err_set(err, CT_ERR_FORMAT, "%s: no LoRA tensors", wpath);
+    if (a->n_lora == 0 && a->n_saved == 0)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: no LoRA tensors", wpath);
     qsort(a->lora, a->n_lora, sizeof *a->lora, cmp_lora);
     return CT_OK;
 }
@@ -345,6 +360,8 @@ void ct_peft_free(ct_peft_adapter *a) {
         free(a->lora[i].B);
     }
     free(a->lora);
+    for (size_t i = 0; i < a->n_saved; i++) free(a->saved[i].t.data);
+    free(a->saved);
     free(a->prompt_embeddings);
     json_decref(a->config);
     memset(a, 0, sizeof *a);

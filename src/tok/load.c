@@ -25,13 +25,25 @@ static char *dupn(const char *s, size_t n) {
 static ct_status ensure_id(ct_tokenizer *t, int32_t id, ct_err *err) {
     if (id < t->n_ids) return CT_OK;
     size_t n = (size_t)id + 1;
-    char **a = realloc(t->id_to_token, n * sizeof *a);
+    if (n <= t->ids_cap) {
+        for (size_t i = (size_t)t->n_ids; i < n; i++) {
+            t->id_to_token[i] = NULL;
+            t->id_len[i] = 0;
+            t->id_flags[i] = 0;
+        }
+        t->n_ids = (int32_t)n;
+        return CT_OK;
+    }
+    size_t cap = t->ids_cap ? t->ids_cap : 1024;
+    while (cap < n) cap *= 2; /* geometric growth: vocab ids arrive in hash order */
+    char **a = realloc(t->id_to_token, cap * sizeof *a);
     if (a) t->id_to_token = a;
-    uint32_t *l = a ? realloc(t->id_len, n * sizeof *l) : NULL;
+    uint32_t *l = a ? realloc(t->id_len, cap * sizeof *l) : NULL;
     if (l) t->id_len = l;
-    uint8_t *f = l ? realloc(t->id_flags, n) : NULL;
+    uint8_t *f = l ? realloc(t->id_flags, cap) : NULL;
     if (f) t->id_flags = f;
     if (!f) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    t->ids_cap = cap;
     for (size_t i = (size_t)t->n_ids; i < n; i++) {
         t->id_to_token[i] = NULL;
         t->id_len[i] = 0;

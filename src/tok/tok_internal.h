@@ -250,6 +250,7 @@ struct ct_tokenizer {
     uint32_t *id_len;
     uint8_t *id_flags;       /* CT_TOK_FLAG_* */
     int32_t n_ids;
+    size_t ids_cap;
 
     int32_t bos_id, eos_id, pad_id, unk_id;
     bool add_bos, add_eos, clean_up_spaces;

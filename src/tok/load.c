@@ -272,6 +272,7 @@ static ct_status token_id(const ct_tokenizer *t, const char *name, const char *p
 
 static ct_status ids_append(int32_t **v, size_t *n, const int32_t *src, size_t k, bool front,
                             ct_err *err) {
+    if (!k) return CT_OK;
     int32_t *d = realloc(*v, (*n + k + 1) * sizeof *d);
     if (!d) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     if (front) {

@@ -51,6 +51,36 @@ int32_t ct_tokenizer_pad_id(const ct_tokenizer *tok);
 bool ct_tokenizer_add_bos(const ct_tokenizer *tok);               /* add_bos_token */
 const char *ct_tokenizer_chat_template(const ct_tokenizer *tok);   /* Jinja source or NULL */
 
+int64_t ct_tokenizer_model_max_length(const ct_tokenizer *tok);  /* -1 when not configured */
+
+/* Encodes n texts in parallel over texts (OpenMP, n_threads ≥ 1): outs[i] gets texts[i]'s ids
+ * appended, exactly as ct_tokenizer_encode. lens may be NULL (NUL-terminated texts). On error
+ * the message names the first failing text index. */
+ct_status ct_tokenizer_encode_batch(const ct_tokenizer *tok, const char *const *texts,
+                                    const size_t *lens, size_t n, bool add_special, ct_ids *outs,
+                                    int n_threads, ct_err *err);
+
+/* Streaming decode for generation (HF tokenizers DecodeStream): push ids one at a time; each
+ * step returns the newly completed text (malloc'd, NUL-terminated) or *text == NULL while a
+ * UTF-8 character is still incomplete. The concatenation of all step texts plus the final
+ * ct_detok_flush equals ct_tokenizer_decode of all ids. */
+typedef struct ct_detok {
+    int32_t *ids;        /* current window of ids */
+    size_t n, cap;
+    size_t prefix_index; /* ids[0..prefix_index) decode to `prefix` */
+    char *prefix;
+    size_t prefix_len;
+    bool skip_special;
+} ct_detok;
+
+void ct_detok_init(ct_detok *d, bool skip_special);
+ct_status ct_detok_step(ct_detok *d, const ct_tokenizer *tok, int32_t id, char **text,
+                        size_t *len, ct_err *err);
+/* Returns any pending text (possibly ending in U+FFFD) and resets the window. */
+ct_status ct_detok_flush(ct_detok *d, const ct_tokenizer *tok, char **text, size_t *len,
+                         ct_err *err);
+void ct_detok_free(ct_detok *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,31 +23,6 @@ void ct_ids_free(ct_ids *v) {
     v->n = v->cap = 0;
 }
 
-/* ---- ct_buf ---- */
-ct_status ct_buf_reserve(ct_buf *b, size_t extra, ct_err *err) {
-    if (b->len + extra + 1 <= b->cap) return CT_OK;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1) cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    b->data = d;
-    b->cap = cap;
-    return CT_OK;
-}
-
-ct_status ct_buf_append(ct_buf *b, const void *data, size_t n, ct_err *err) {
-    if (ct_buf_reserve(b, n, err)) return err->code;
-    if (n) memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = 0;
-    return CT_OK;
-}
-
-void ct_buf_free(ct_buf *b) {
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
 /* ---- ct_pieces ---- */
 ct_status ct_pieces_add_tail(ct_pieces *p, size_t len, ct_err *err) {
     if (p->n == p->cap) {

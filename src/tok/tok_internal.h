@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "ctune/tokenizer.h"
 
 /* ---- string → int32 hash map (open addressing; keys point into caller-owned memory) ---- */
@@ -46,14 +47,6 @@ void ct_pairmap_free(ct_pairmap *m);
 bool ct_pairmap_put(ct_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t merged);
 bool ct_pairmap_get(const ct_pairmap *m, int32_t a, int32_t b, int32_t *rank, int32_t *merged);
 
-/* ---- growable byte buffer ---- */
-typedef struct ct_buf {
-    char *data;
-    size_t len, cap;
-} ct_buf;
-ct_status ct_buf_reserve(ct_buf *b, size_t extra, ct_err *err);
-ct_status ct_buf_append(ct_buf *b, const void *data, size_t n, ct_err *err);
-void ct_buf_free(ct_buf *b);
 
 /* ---- list of string pieces stored back to back in one buffer ---- */
 typedef struct ct_pieces {

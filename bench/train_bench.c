@@ -1,0 +1,151 @@
+/* Training-step benchmark on a random bf16 Qwen2.5-0.5B-shaped model (hidden 896, 24 layers,
+ * 14 heads, 2 kv heads, intermediate 4864, vocab 151936, tied) at sequence length T.
+ *   train_bench lora|full [T] [layers]   one warm-up step (T=32) then one timed step at T
+ *   train_bench sgemm                      measured sgemm peak (GFLOP/s)
+ * Prints one JSON line: mode, tokens/s, step seconds, model GFLOP, GFLOP/s, peak RSS MiB. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "model/model.h"
+#include "ops/ops.h"
+#include "train/grad.h"
+#include "train/optim.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+static uint64_t g_state = 0x9e3779b97f4a7c15ull;
+static ct_tensor rnd_bf16(int64_t a, int64_t b, float scale, float offset) {
+    size_t n = (size_t)a * (size_t)(b ? b : 1);
+    uint16_t *d = malloc(n * 2);
+    uint64_t s0 = g_state;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = s0 + i * 0x9e3779b97f4a7c15ull;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        float u = (float)(z >> 40) / 16777216.0f * 2.0f - 1.0f;
+        d[i] = ct_f32_to_bf16(offset + scale * u);
+    }
+    g_state += n * 0x9e3779b97f4a7c15ull + 1;
+    ct_tensor t = {.dtype = CT_DTYPE_BF16, .ndim = b ? 2 : 1, .shape = {a, b}, .data = d};
+    return t;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "lora";
+    int T = argc > 2 ? atoi(argv[2]) : 512;
+    int L = argc > 3 ? atoi(argv[3]) : 24;
+    ct_ops_set_threads(0);
+    if (strcmp(mode, "sgemm") == 0) {
+        int n = 2048;
+        float *a = malloc((size_t)n * n * 4), *b = malloc((size_t)n * n * 4), *c = malloc((size_t)n * n * 4);
+        for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double best = 0;
+        for (int r = 0; r < 3; r++) {
+            double t0 = now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+            double g = 2.0 * n * n * (double)n / (now() - t0) / 1e9;
+            best = g > best ? g : best;
+        }
+        printf("{\"mode\": \"sgemm\", \"n\": %d, \"threads\": %d, \"gflops\": %.1f}\n", n, ct_ops_get_threads(), best);
+        return 0;
+    }
+    int C = 896, Hq = 14, Hkv = 2, D = 64, FF = 4864, V = 151936;
+    ct_model m;
+    memset(&m, 0, sizeof m);
+    ct_config *k = &m.cfg;
+    k->arch = CT_ARCH_QWEN2;
+    k->hidden_size = C;
+    k->intermediate_size = FF;
+    k->num_layers = L;
+    k->num_heads = Hq;
+    k->num_kv_heads = Hkv;
+    k->head_dim = D;
+    k->vocab_size = V;
+    k->rms_norm_eps = 1e-6;
+    k->rope_theta = 1e6;
+    k->tie_word_embeddings = true;
+    k->attention_bias = true;
+    k->dtype = CT_DTYPE_BF16;
+    float ws = 0.02f;
+    m.w.embed = rnd_bf16(V, C, ws, 0);
+    m.w.lm_head = m.w.embed;
+    m.w.final_norm = rnd_bf16(C, 0, 0.1f, 1.0f);
+    m.w.layers = calloc((size_t)L, sizeof(ct_layer_weights));
+    for (int l = 0; l < L; l++) {
+        ct_layer_weights *w = &m.w.layers[l];
+        w->attn_norm = rnd_bf16(C, 0, 0.1f, 1.0f);
+        w->mlp_norm = rnd_bf16(C, 0, 0.1f, 1.0f);
+        w->wq = rnd_bf16(Hq * D, C, ws, 0);
+        w->wk = rnd_bf16(Hkv * D, C, ws, 0);
+        w->wv = rnd_bf16(Hkv * D, C, ws, 0);
+        w->wo = rnd_bf16(C, Hq * D, ws, 0);
+        w->bq = rnd_bf16(Hq * D, 0, ws, 0);
+        w->bk = rnd_bf16(Hkv * D, 0, ws, 0);
+        w->bv = rnd_bf16(Hkv * D, 0, ws, 0);
+        w->w_gate = rnd_bf16(FF, C, ws, 0);
+        w->w_up = rnd_bf16(FF, C, ws, 0);
+        w->w_down = rnd_bf16(C, FF, ws, 0);
+    }
+    ct_method_cfg mc = {.method = strcmp(mode, "full") == 0 ? CT_METHOD_FULL : CT_METHOD_LORA,
+                        .lora_rank = 16, .lora_alpha = 32, .lora_target = "all", .seed = 1};
+    ct_train_model tm;
+    ct_err err = {0};
+    if (ct_train_model_init(&tm, &m, &mc, &err)) {
+        fprintf(stderr, "init: %s\n", err.msg);
+        return 1;
+    }
+    tm.checkpointing = getenv("CKPT") != NULL;
+    bool cache = getenv("NOCACHE") == NULL;
+    if (cache && ct_train_model_cache_frozen_f32(&tm, &err)) {
+        fprintf(stderr, "cache: %s\n", err.msg);
+        return 1;
+    }
+    if (getenv("XENT_CHUNK")) tm.xent_chunk = (size_t)atol(getenv("XENT_CHUNK"));
+    ct_adamw opt;
+    ct_adamw_init(&opt, 0.9, 0.999, 1e-8, 0.0);
+    int32_t *ids = malloc((size_t)T * 4);
+    for (int t = 0; t < T; t++) ids[t] = (int32_t)((t * 7919u + 13u) % (unsigned)V);
+    double loss = 0, t_step = 0;
+    for (int rep = 0; rep < 2; rep++) {
+        ct_batch b = {.B = 1, .T = rep == 0 ? 32 : (size_t)T, .input_ids = ids, .labels = ids};
+        double t0 = now();
+        ct_params_zero_grad(&tm.params);
+        if (ct_train_step(&tm, &b, (double)ct_batch_count_tokens(&b), true, &loss, &err)) {
+            fprintf(stderr, "step: %s\n", err.msg);
+            return 1;
+        }
+        ct_clip_grad_norm(&tm.params, 1.0);
+        ct_adamw_step(&opt, &tm.params, 1e-5);
+        t_step = now() - t0;
+    }
+    /* model FLOPs: forward = 2*T*(linear params + lm head) + causal attention; LoRA step =
+     * forward + input-grad backward (2x), full = 3x forward. */
+    double lin = (double)L * ((double)C * (Hq * D) * 2 + (double)C * (Hkv * D) * 2 + 3.0 * C * FF);
+    double fwd = 2.0 * T * (lin + (double)V * C) + 2.0 * (double)L * Hq * D * (double)T * T;
+    double flops = fwd * (mc.method == CT_METHOD_FULL ? 3.0 : 2.0);
+    printf("{\"mode\": \"ctune_%s\", \"T\": %d, \"layers\": %d, \"threads\": %d, \"checkpointing\": %s, \"f32_cache\": %s, "
+           "\"loss\": %.4f, \"step_s\": %.3f, \"tokens_per_s\": %.1f, \"gflop\": %.1f, \"gflops\": %.1f, "
+           "\"peak_rss_mib\": %.0f}\n",
+           mode, T, L, ct_ops_get_threads(), tm.checkpointing ? "true" : "false", cache ? "true" : "false", loss, t_step, T / t_step,
+           flops / 1e9, flops / t_step / 1e9, peak_rss_mib());
+    ct_train_model_free(&tm);
+    return 0;
+}

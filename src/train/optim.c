@@ -1,0 +1,88 @@
+/* AdamW, HF schedules, global-norm clipping (see optim.h). */
+#include "train/optim.h"
+
+#include <math.h>
+#include <string.h>
+
+void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double weight_decay) {
+    o->beta1 = beta1;
+    o->beta2 = beta2;
+    o->eps = eps;
+    o->weight_decay = weight_decay;
+    o->step = 0;
+}
+
+void ct_adamw_step(ct_adamw *o, ct_params *ps, double lr) {
+    o->step++;
+    double bc1 = 1.0 - pow(o->beta1, (double)o->step);
+    double bc2 = 1.0 - pow(o->beta2, (double)o->step);
+    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
+    for (size_t k = 0; k < ps->n; k++) {
+        ct_param *p = &ps->p[k];
+        float decay = p->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
+        float *x = p->data, *g = p->grad, *m = p->m, *v = p->v;
+        size_t n = p->numel;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i];
+            x[i] *= decay;
+            m[i] = b1 * m[i] + (1.0f - b1) * gi;
+            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+            x[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+        }
+    }
+}
+
+double ct_clip_grad_norm(ct_params *ps, double max_norm) {
+    double norm = ct_params_grad_norm(ps);
+    if (max_norm > 0 && isfinite(norm)) {
+        double coef = max_norm / (norm + 1e-6);
+        if (coef < 1.0) {
+            float c = (float)coef;
+#pragma omp parallel for schedule(static) if (ps->total > 65536)
+            for (size_t i = 0; i < ps->total; i++) ps->grad[i] *= c;
+        }
+    }
+    return norm;
+}
+
+ct_status ct_scheduler_init(ct_scheduler *s, const char *name, double base_lr, int64_t total_steps,
+                            int64_t warmup_steps, double warmup_ratio, double min_lr_rate, ct_err *err) {
+    static const char *names[] = {"linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"};
+    memset(s, 0, sizeof *s);
+    int found = -1;
+    for (int i = 0; i < 5; i++)
+        if (name && strcmp(name, names[i]) == 0) found = i;
+    if (found < 0)
+        return ct_err_set(err, CT_ERR_ARG,
+                          "lr_scheduler_type: unknown '%s' (expected linear, cosine, constant, "
+                          "constant_with_warmup, cosine_with_min_lr)", name ? name : "(null)");
+    if (warmup_ratio < 0 || warmup_ratio > 1)
+        return ct_err_set(err, CT_ERR_ARG, "warmup_ratio must be in [0, 1] (got %g)", warmup_ratio);
+    s->type = (ct_sched_type)found;
+    s->base_lr = base_lr;
+    s->total_steps = total_steps;
+    s->warmup_steps = warmup_steps > 0 ? warmup_steps : (int64_t)ceil(warmup_ratio * (double)total_steps);
+    s->min_lr_rate = min_lr_rate;
+    s->num_cycles = 0.5;
+    return CT_OK;
+}
+
+double ct_scheduler_lr(const ct_scheduler *s, int64_t k) {
+    double W = (double)s->warmup_steps, T = (double)s->total_steps, f;
+    if (s->type == CT_SCHED_CONSTANT) return s->base_lr;
+    if (k < s->warmup_steps) {
+        f = (double)k / fmax(1.0, W);
+    } else if (s->type == CT_SCHED_CONSTANT_WITH_WARMUP) {
+        f = 1.0;
+    } else if (s->type == CT_SCHED_LINEAR) {
+        f = fmax(0.0, (T - (double)k) / fmax(1.0, T - W));
+    } else {
+        double progress = ((double)k - W) / fmax(1.0, T - W);
+        f = 0.5 * (1.0 + cos(M_PI * s->num_cycles * 2.0 * progress));
+        if (s->type == CT_SCHED_COSINE_WITH_MIN_LR) f = f * (1.0 - s->min_lr_rate) + s->min_lr_rate;
+        f = fmax(0.0, f);
+    }
+    return s->base_lr * f;
+}

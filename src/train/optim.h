@@ -1,0 +1,53 @@
+/* Optimizer, learning-rate schedules and gradient clipping, mirroring PyTorch / HF exactly:
+ *  - ct_adamw_step = torch.optim.AdamW (decoupled decay p -= lr*wd*p, bias-corrected moments,
+ *    eps added outside the sqrt), over the flat registry; params with decay == false (biases,
+ *    norm weights: HF Trainer rule) get no weight decay.
+ *  - ct_scheduler = transformers get_scheduler (LambdaLR factor times the base lr).
+ *  - ct_clip_grad_norm = torch.nn.utils.clip_grad_norm_ (total L2 norm over all grads; grads
+ *    scaled by min(1, max_norm / (norm + 1e-6))). */
+#ifndef CT_TRAIN_OPTIM_H
+#define CT_TRAIN_OPTIM_H
+
+#include <stdint.h>
+
+#include "ctune/err.h"
+#include "train/grad.h"
+
+typedef struct ct_adamw {
+    double beta1, beta2, eps, weight_decay;
+    int64_t step; /* updates done so far (torch's state["step"]) */
+} ct_adamw;
+
+/* HF TrainingArguments defaults: beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0. */
+void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double weight_decay);
+/* One update of every parameter with learning rate lr; increments o->step. */
+void ct_adamw_step(ct_adamw *o, ct_params *ps, double lr);
+
+/* Returns the total grad norm (before clipping). max_norm <= 0: no clipping (norm only). */
+double ct_clip_grad_norm(ct_params *ps, double max_norm);
+
+typedef enum ct_sched_type {
+    CT_SCHED_LINEAR = 0,
+    CT_SCHED_COSINE,
+    CT_SCHED_CONSTANT,
+    CT_SCHED_CONSTANT_WITH_WARMUP,
+    CT_SCHED_COSINE_WITH_MIN_LR,
+} ct_sched_type;
+
+typedef struct ct_scheduler {
+    ct_sched_type type;
+    double base_lr;
+    int64_t total_steps, warmup_steps;
+    double min_lr_rate; /* cosine_with_min_lr: floor as a fraction of base_lr */
+    double num_cycles;  /* cosine: 0.5 (HF default) */
+} ct_scheduler;
+
+/* name: linear | cosine | constant | constant_with_warmup | cosine_with_min_lr.
+ * warmup_steps > 0 wins, else ceil(warmup_ratio * total_steps) (HF get_warmup_steps).
+ * min_lr_rate is used by cosine_with_min_lr only (HF: min_lr / learning_rate). */
+ct_status ct_scheduler_init(ct_scheduler *s, const char *name, double base_lr, int64_t total_steps,
+                            int64_t warmup_steps, double warmup_ratio, double min_lr_rate, ct_err *err);
+/* Learning rate of update number `step` (0-based: the first optimizer step uses step 0). */
+double ct_scheduler_lr(const ct_scheduler *s, int64_t step);
+
+#endif

@@ -1,0 +1,332 @@
+/* Golden parity with PyTorch autograd (float64; tests/gen/make_train_fixtures.py) on tiny Qwen3
+ * (q/k norm, explicit head_dim, tied, one packed row) and Qwen2 (q/k/v bias, untied) models:
+ * loss and every LoRA gradient (all 7 linear modules, non-zero B), every full fine-tuning
+ * gradient, and 20 AdamW steps with cosine schedule + warmup + clipping (LoRA and full). */
+#include <stdlib.h>
+
+#include "base/file.h"
+#include "harness.h"
+#include "train/grad.h"
+#include "train/optim.h"
+
+typedef struct fx_array {
+    char name[200];
+    int ndim;
+    uint64_t dims[4];
+    size_t n;
+    const double *data; /* into the file buffer (8-byte aligned copy) */
+} fx_array;
+
+typedef struct fixture {
+    char *buf;
+    double *aligned;
+    fx_array *a;
+    size_t n;
+} fixture;
+
+static int fx_load(fixture *fx, const char *path) {
+    ct_err err = {0};
+    size_t len = 0;
+    memset(fx, 0, sizeof *fx);
+    if (ct_read_file(path, &fx->buf, &len, &err)) return -1;
+    if (len < 12 || memcmp(fx->buf, "CTFX", 4) != 0) return -1;
+    uint32_t ver, cnt;
+    memcpy(&ver, fx->buf + 4, 4);
+    memcpy(&cnt, fx->buf + 8, 4);
+    if (ver != 1) return -1;
+    fx->a = calloc(cnt, sizeof(fx_array));
+    fx->aligned = malloc(len);
+    size_t off = 12, doff = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        fx_array *a = &fx->a[i];
+        uint32_t nl, nd;
+        memcpy(&nl, fx->buf + off, 4);
+        off += 4;
+        if (nl >= sizeof a->name) return -1;
+        memcpy(a->name, fx->buf + off, nl);
+        off += nl;
+        memcpy(&nd, fx->buf + off, 4);
+        off += 4;
+        a->ndim = (int)nd;
+        a->n = 1;
+        for (uint32_t d = 0; d < nd; d++) {
+            memcpy(&a->dims[d], fx->buf + off, 8);
+            off += 8;
+            a->n *= a->dims[d];
+        }
+        if (off + a->n * 8 > len) return -1;
+        memcpy(fx->aligned + doff, fx->buf + off, a->n * 8);
+        a->data = fx->aligned + doff;
+        doff += a->n;
+        off += a->n * 8;
+    }
+    fx->n = cnt;
+    return 0;
+}
+
+static void fx_free(fixture *fx) {
+    free(fx->buf);
+    free(fx->aligned);
+    free(fx->a);
+}
+
+static const fx_array *fx_get(const fixture *fx, const char *name) {
+    for (size_t i = 0; i < fx->n; i++)
+        if (strcmp(fx->a[i].name, name) == 0) return &fx->a[i];
+    return NULL;
+}
+
+/* Builds an F32 ct_model from the fixture's "w.<hf name>" arrays. */
+static ct_tensor fx_tensor(const fixture *fx, const char *hf) {
+    char key[256];
+    snprintf(key, sizeof key, "w.%s", hf);
+    const fx_array *a = fx_get(fx, key);
+    ct_tensor t = {.dtype = CT_DTYPE_F32};
+    if (!a) return t;
+    float *d = malloc(a->n * sizeof(float));
+    for (size_t i = 0; i < a->n; i++) d[i] = (float)a->data[i];
+    t.ndim = a->ndim;
+    for (int i = 0; i < a->ndim; i++) t.shape[i] = (int64_t)a->dims[i];
+    t.data = d;
+    return t;
+}
+
+static void fx_model(const fixture *fx, ct_model *m) {
+    const double *c = fx_get(fx, "config")->data;
+    memset(m, 0, sizeof *m);
+    ct_config *k = &m->cfg;
+    k->hidden_size = (int)c[0];
+    k->num_heads = (int)c[1];
+    k->num_kv_heads = (int)c[2];
+    k->head_dim = (int)c[3];
+    k->intermediate_size = (int)c[4];
+    k->num_layers = (int)c[5];
+    k->vocab_size = (int)c[6];
+    k->rope_theta = c[7];
+    k->rms_norm_eps = c[8];
+    k->tie_word_embeddings = c[9] != 0;
+    k->qk_norm = c[10] != 0;
+    k->attention_bias = c[11] != 0;
+    k->arch = k->qk_norm ? CT_ARCH_QWEN3 : CT_ARCH_QWEN2;
+    k->dtype = CT_DTYPE_F32;
+    m->w.embed = fx_tensor(fx, "model.embed_tokens.weight");
+    m->w.final_norm = fx_tensor(fx, "model.norm.weight");
+    m->w.lm_head = k->tie_word_embeddings ? m->w.embed : fx_tensor(fx, "lm_head.weight");
+    m->w.layers = calloc((size_t)k->num_layers, sizeof(ct_layer_weights));
+    char name[256];
+    for (int l = 0; l < k->num_layers; l++)
+        for (int id = 0; id < CT_LT_COUNT; id++) {
+            snprintf(name, sizeof name, "model.layers.%d.%s", l, ct_layer_tensor_name(id));
+            *ct_layer_tensor(&m->w.layers[l], id) = fx_tensor(fx, name);
+        }
+}
+
+static void fx_model_free(ct_model *m) {
+    if (m->w.lm_head.data != m->w.embed.data) free(m->w.lm_head.data);
+    free(m->w.embed.data);
+    free(m->w.final_norm.data);
+    for (int l = 0; l < m->cfg.num_layers; l++)
+        for (int id = 0; id < CT_LT_COUNT; id++) free(ct_layer_tensor(&m->w.layers[l], id)->data);
+    free(m->w.layers);
+}
+
+typedef struct fx_batch {
+    int32_t *ids, *lab, *pos, *seg;
+    ct_batch b;
+} fx_batch;
+
+static int32_t *fx_ints(const fixture *fx, const char *name) {
+    const fx_array *a = fx_get(fx, name);
+    int32_t *v = malloc(a->n * sizeof(int32_t));
+    for (size_t i = 0; i < a->n; i++) v[i] = (int32_t)a->data[i];
+    return v;
+}
+
+static void fx_batch_init(const fixture *fx, fx_batch *fb) {
+    const double *c = fx_get(fx, "config")->data;
+    fb->ids = fx_ints(fx, "batch.input_ids");
+    fb->lab = fx_ints(fx, "batch.labels");
+    fb->pos = fx_ints(fx, "batch.position_ids");
+    fb->seg = fx_ints(fx, "batch.segment_ids");
+    ct_batch b = {.B = (size_t)c[14], .T = (size_t)c[15], .input_ids = fb->ids, .labels = fb->lab,
+                  .position_ids = fb->pos, .segment_ids = fb->seg};
+    fb->b = b;
+}
+
+static void fx_batch_free(fx_batch *fb) {
+    free(fb->ids);
+    free(fb->lab);
+    free(fb->pos);
+    free(fb->seg);
+}
+
+/* Copies the fixture's LoRA init (non-zero B) into the registry. */
+static void fx_set_lora(const fixture *fx, ct_train_model *tm) {
+    char key[256];
+    for (size_t i = 0; i < tm->params.n; i++) {
+        ct_param *p = &tm->params.p[i];
+        snprintf(key, sizeof key, "lora_init.%s", p->name);
+        const fx_array *a = fx_get(fx, key);
+        CHECK_MSG(a && a->n == p->numel, "fixture has no %s of %zu values", key, p->numel);
+        if (a && a->n == p->numel)
+            for (size_t j = 0; j < a->n; j++) p->data[j] = (float)a->data[j];
+    }
+}
+
+/* Compares every registered gradient with "<prefix><name>"; returns the worst relative error. */
+static double compare_grads(const fixture *fx, ct_train_model *tm, const char *prefix, double tol) {
+    char key[256];
+    double worst = 0;
+    size_t found = 0;
+    for (size_t i = 0; i < tm->params.n; i++) {
+        ct_param *p = &tm->params.p[i];
+        snprintf(key, sizeof key, "%s%s", prefix, p->name);
+        const fx_array *a = fx_get(fx, key);
+        CHECK_MSG(a && a->n == p->numel, "no reference gradient %s", key);
+        if (!a || a->n != p->numel) continue;
+        found++;
+        double mx = 0, d = 0;
+        for (size_t j = 0; j < a->n; j++) {
+            mx = fmax(mx, fabs(a->data[j]));
+            d = fmax(d, fabs(a->data[j] - p->grad[j]));
+        }
+        double rel = d / fmax(mx, 1e-12);
+        worst = fmax(worst, rel);
+        CHECK_MSG(rel <= tol, "%s: max |grad - torch| = %.3g (rel %.3g of max %.3g)", p->name, d, rel, mx);
+    }
+    CHECK(found == tm->params.n);
+    return worst;
+}
+
+static void golden_arch(const char *file) {
+    fixture fx;
+    const char *path = ct_test_path(file);
+    REQUIRE(fx_load(&fx, path) == 0);
+    ct_model m;
+    fx_model(&fx, &m);
+    fx_batch fb;
+    fx_batch_init(&fx, &fb);
+    const double *cfg = fx_get(&fx, "config")->data;
+    ct_err err = {0};
+    double norm = (double)ct_batch_count_tokens(&fb.b), loss = 0;
+    bool verbose = getenv("CT_TEST_VERBOSE") != NULL;
+
+    /* LoRA on all linear modules */
+    ct_method_cfg lc = {.method = CT_METHOD_LORA, .lora_rank = (int)cfg[12], .lora_alpha = cfg[13],
+                        .lora_target = "all", .seed = 1};
+    ct_train_model tm;
+    CHECK_OK(ct_train_model_init(&tm, &m, &lc, &err), &err);
+    CHECK_EQ_INT(tm.params.n, (size_t)(2 * 7 * m.cfg.num_layers));
+    fx_set_lora(&fx, &tm);
+    CHECK_OK(ct_train_step(&tm, &fb.b, norm, true, &loss, &err), &err);
+    double ref = fx_get(&fx, "lora.loss")->data[0];
+    CHECK_MSG(fabs(loss - ref) <= 1e-5 * fabs(ref), "%s LoRA loss %.9g vs torch %.9g", file, loss, ref);
+    double w = compare_grads(&fx, &tm, "lora.grad.", 1e-4);
+    if (verbose) printf("    %s lora: loss %.8f (torch %.8f), worst grad rel err %.2e\n", file, loss, ref, w);
+
+    /* 20 AdamW steps (cosine, warmup 3, clip 1.0, wd 0.01) from the same init */
+    const char *runs[2] = {"train_lora", "train_full"};
+    for (int run = 0; run < 2; run++) {
+        if (run == 1) {
+            ct_train_model_free(&tm);
+            ct_method_cfg fc = {.method = CT_METHOD_FULL};
+            CHECK_OK(ct_train_model_init(&tm, &m, &fc, &err), &err);
+            ct_params_zero_grad(&tm.params);
+            CHECK_OK(ct_train_step(&tm, &fb.b, norm, true, &loss, &err), &err);
+            ref = fx_get(&fx, "full.loss")->data[0];
+            CHECK_MSG(fabs(loss - ref) <= 1e-5 * fabs(ref), "%s full loss %.9g vs torch %.9g", file, loss, ref);
+            w = compare_grads(&fx, &tm, "full.grad.", 1e-4);
+            if (verbose) printf("    %s full: loss %.8f (torch %.8f), worst grad rel err %.2e\n", file, loss, ref, w);
+        } else {
+            fx_set_lora(&fx, &tm);
+        }
+        char key[64];
+        snprintf(key, sizeof key, "%s.losses", runs[run]);
+        const fx_array *rl = fx_get(&fx, key);
+        snprintf(key, sizeof key, "%s.grad_norms", runs[run]);
+        const fx_array *rn = fx_get(&fx, key);
+        snprintf(key, sizeof key, "%s.lrs", runs[run]);
+        const fx_array *rlr = fx_get(&fx, key);
+        REQUIRE(rl && rn && rlr);
+        ct_adamw opt;
+        ct_adamw_init(&opt, 0.9, 0.999, 1e-8, 0.01);
+        ct_scheduler sch;
+        CHECK_OK(ct_scheduler_init(&sch, "cosine", run ? 1e-3 : 5e-3, (int64_t)rl->n, 3, 0.0, 0.0, &err), &err);
+        double worst = 0;
+        for (size_t s = 0; s < rl->n; s++) {
+            ct_params_zero_grad(&tm.params);
+            CHECK_OK(ct_train_step(&tm, &fb.b, norm, true, &loss, &err), &err);
+            double gn = ct_clip_grad_norm(&tm.params, 1.0);
+            double lr = ct_scheduler_lr(&sch, (int64_t)s);
+            ct_adamw_step(&opt, &tm.params, lr);
+            double rel = fabs(loss - rl->data[s]) / fabs(rl->data[s]);
+            worst = fmax(worst, rel);
+            CHECK_MSG(rel <= 1e-4, "%s %s step %zu: loss %.9g vs torch %.9g", file, runs[run], s, loss, rl->data[s]);
+            CHECK_MSG(fabs(gn - rn->data[s]) <= 1e-3 * rn->data[s], "%s step %zu grad norm %.6g vs %.6g", runs[run],
+                      s, gn, rn->data[s]);
+            CHECK_MSG(fabs(lr - rlr->data[s]) <= 1e-12, "%s step %zu lr %.9g vs %.9g", runs[run], s, lr, rlr->data[s]);
+        }
+        if (verbose)
+            printf("    %s %s: 20 steps %.5f -> %.5f, worst loss rel err %.2e\n", file, runs[run], rl->data[0],
+                   rl->data[rl->n - 1], worst);
+    }
+    ct_train_model_free(&tm);
+    fx_batch_free(&fb);
+    fx_model_free(&m);
+    fx_free(&fx);
+}
+
+TEST(grad_golden_qwen3) { golden_arch("tests/fixtures/train/qwen3.bin"); }
+TEST(grad_golden_qwen2) { golden_arch("tests/fixtures/train/qwen2.bin"); }
+
+TEST(optim_schedulers_hf) {
+    ct_scheduler s;
+    ct_err err = {0};
+    /* linear, 10 steps, warmup 2: 0, .5, 1, 7/8, ... */
+    CHECK_OK(ct_scheduler_init(&s, "linear", 1.0, 10, 2, 0.0, 0.0, &err), &err);
+    CHECK_NEAR(ct_scheduler_lr(&s, 0), 0.0, 1e-15);
+    CHECK_NEAR(ct_scheduler_lr(&s, 1), 0.5, 1e-15);
+    CHECK_NEAR(ct_scheduler_lr(&s, 2), 1.0, 1e-15);
+    CHECK_NEAR(ct_scheduler_lr(&s, 3), 7.0 / 8.0, 1e-15);
+    CHECK_NEAR(ct_scheduler_lr(&s, 10), 0.0, 1e-15);
+    /* warmup_ratio: ceil(0.15 * 10) = 2 */
+    CHECK_OK(ct_scheduler_init(&s, "cosine", 2.0, 10, 0, 0.15, 0.0, &err), &err);
+    CHECK_EQ_INT(s.warmup_steps, 2);
+    CHECK_NEAR(ct_scheduler_lr(&s, 6), 2.0 * 0.5 * (1 + cos(M_PI * 0.5)), 1e-12);
+    CHECK_OK(ct_scheduler_init(&s, "cosine_with_min_lr", 1.0, 10, 0, 0.0, 0.1, &err), &err);
+    CHECK_NEAR(ct_scheduler_lr(&s, 10), 0.1, 1e-12);
+    CHECK_NEAR(ct_scheduler_lr(&s, 0), 1.0, 1e-12);
+    CHECK_OK(ct_scheduler_init(&s, "constant_with_warmup", 1.0, 10, 4, 0.0, 0.0, &err), &err);
+    CHECK_NEAR(ct_scheduler_lr(&s, 1), 0.25, 1e-15);
+    CHECK_NEAR(ct_scheduler_lr(&s, 9), 1.0, 1e-15);
+    CHECK_OK(ct_scheduler_init(&s, "constant", 3.0, 10, 4, 0.0, 0.0, &err), &err);
+    CHECK_NEAR(ct_scheduler_lr(&s, 0), 3.0, 1e-15);
+    CHECK(ct_scheduler_init(&s, "cosin", 1.0, 10, 0, 0.0, 0.0, &err) == CT_ERR_ARG);
+    CHECK(strstr(err.msg, "cosin") != NULL);
+}
+
+TEST(optim_adamw_torch_formula) {
+    /* one parameter, two steps, hand-computed torch.optim.AdamW */
+    float data[2] = {1.0f, -2.0f}, grad[2] = {0.5f, 0.25f}, mm[2] = {0}, vv[2] = {0};
+    ct_param p = {.name = "w", .ndim = 1, .shape = {2}, .numel = 2, .data = data, .grad = grad, .m = mm, .v = vv,
+                  .decay = true};
+    ct_params ps = {.p = &p, .n = 1, .total = 2, .data = data, .grad = grad, .m = mm, .v = vv};
+    ct_adamw o;
+    ct_adamw_init(&o, 0.9, 0.999, 1e-8, 0.1);
+    double x = 1.0, m1 = 0, v1 = 0, lr = 0.01;
+    for (int t = 1; t <= 2; t++) {
+        ct_adamw_step(&o, &ps, lr);
+        x *= 1 - lr * 0.1;
+        m1 = 0.9 * m1 + 0.1 * 0.5;
+        v1 = 0.999 * v1 + 0.001 * 0.25;
+        x -= lr / (1 - pow(0.9, t)) * m1 / (sqrt(v1) / sqrt(1 - pow(0.999, t)) + 1e-8);
+        CHECK_NEAR(data[0], x, 1e-6);
+    }
+    /* clipping: norm sqrt(.5^2+.25^2); scaled to max_norm / (norm + 1e-6) */
+    double n = ct_clip_grad_norm(&ps, 0.1);
+    CHECK_NEAR(n, sqrt(0.3125), 1e-7);
+    CHECK_NEAR(sqrt(grad[0] * grad[0] + grad[1] * grad[1]), 0.1 * n / (n + 1e-6), 1e-7);
+    double n2 = ct_clip_grad_norm(&ps, 10.0); /* no change below max_norm */
+    CHECK_NEAR(n2, 0.1 * n / (n + 1e-6), 1e-7);
+    CHECK_NEAR(sqrt(grad[0] * grad[0] + grad[1] * grad[1]), n2, 1e-7);
+}

@@ -315,7 +315,11 @@ ct_status ct_mix_order(const size_t *counts, size_t n_sets, ct_mix mix, const do
 /* What the trainer consumes: B rows of T tokens, padded with pad_id (labels -100, weight 0,
  * segment id 0 for padding). Row r, position t at [r*T + t]. position_ids restart at 0 for every
  * packed sample; segment_ids number the samples of a row from 1 (0 = padding); attention must
- * not cross segment ids when neat_packing (ct_attention_forward's seg_q/seg_k). */
+ * not cross segment ids when neat_packing (ct_attention_forward's seg_q/seg_k).
+ * labels are NOT shifted (HF convention): the logits at position t-1 predict labels[t]. The
+ * first token of every sample has label -100, so shifting never predicts across samples and a
+ * packed row has exactly the targets of its samples unpacked. Normalise the loss by n_trained
+ * (sum over the whole accumulated batch), weighting each target by weights[t]. */
 typedef struct ct_batch {
     size_t B, T;
     int32_t *input_ids;     /* [B*T] */

@@ -116,6 +116,7 @@ typedef struct ct_train_model {
     /* frozen bf16/f16 weights converted once to f32 (ct_train_model_cache_frozen_f32) */
     struct ct_frozen_f32 { ct_tensor *view; ct_tensor orig; } *cache;
     size_t n_cache;
+    void *ws;             /* step workspace (grad.c), kept between steps */
     /* options */
     bool checkpointing;   /* recompute each layer's forward in the backward (identical grads) */
     size_t xent_chunk;    /* tokens per LM-head chunk (default 64) */
@@ -130,6 +131,9 @@ ct_status ct_train_model_init(ct_train_model *tm, ct_model *m, const ct_method_c
 ct_status ct_train_model_cache_frozen_f32(ct_train_model *tm, ct_err *err);
 /* Restores the model's original weight views and frees everything tm owns. */
 void ct_train_model_free(ct_train_model *tm);
+
+/* Frees the step workspace (called by ct_train_model_free; lets a caller drop it early). */
+void ct_train_ws_free(ct_train_model *tm);
 
 /* ---- batches and the step ---- */
 typedef struct ct_batch {

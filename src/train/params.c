@@ -410,6 +410,7 @@ void ct_train_model_free(ct_train_model *tm) {
         }
     }
     free(tm->cache);
+    ct_train_ws_free(tm);
     if (tm->model) {
         ct_model *m = tm->model;
         for (size_t i = tm->params.n; i-- > 0;) {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Data pipeline benchmark: encode (parse + render + tokenize + labels) of N alpaca + sharegpt
+# samples with the qwen3 template and the Qwen3 tokenizer, ctune on 1 and 2 threads vs the JS
+# reference (tests/gen/node/bench_encode_template.mjs: @huggingface/jinja + @lenml/tokenizers).
+# Usage: bench/data.sh [BUILD_DIR] [N=100000]. Needs ../shared/tokenizers/qwen3.
+set -u
+build=${1:-build}
+N=${2:-100000}
+cd "$(dirname "$0")/.."
+bin=$build/ctune
+tokdir=$(cd ../shared/tokenizers/qwen3 2>/dev/null && pwd) || { echo "bench data: ../shared/tokenizers/qwen3 absent"; exit 0; }
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+python3 - "$work" "$N" <<'PY'
+import json, random, sys
+d, n = sys.argv[1], int(sys.argv[2])
+r = random.Random(1)
+words = "the a credit limit receivable overdue payment term customer revenue trend collateral risk bank loan supply chain 应收账款 逾期 授信 风险 客户 营收".split()
+def sent(k): return " ".join(r.choice(words) for _ in range(k))
+with open(f"{d}/alpaca.jsonl", "w") as f:
+    for i in range(n // 2):
+        f.write(json.dumps({"instruction": sent(r.randint(5, 30)), "input": sent(r.randint(0, 20)), "output": sent(r.randint(10, 80))}, ensure_ascii=False) + "\n")
+with open(f"{d}/sharegpt.jsonl", "w") as f:
+    for i in range(n - n // 2):
+        conv = []
+        for t in range(r.randint(1, 3)):
+            conv += [{"from": "human", "value": sent(r.randint(5, 30))}, {"from": "gpt", "value": sent(r.randint(10, 60))}]
+        f.write(json.dumps({"conversations": conv}, ensure_ascii=False) + "\n")
+json.dump({"a": {"file_name": "alpaca.jsonl"}, "s": {"file_name": "sharegpt.jsonl", "formatting": "sharegpt"}}, open(f"{d}/dataset_info.json", "w"))
+PY
+bytes=$(cat "$work"/*.jsonl | wc -c)
+cat > "$work/cfg.yaml" <<YAML
+model_name_or_path: $tokdir
+dataset: a,s
+dataset_dir: $work
+template: qwen3
+cutoff_len: 4096
+YAML
+echo "## data pipeline: encode $N samples ($((bytes / 1000000)) MB JSONL), qwen3 template + tokenizer"
+for th in 1 2; do
+  start=$(date +%s%N)
+  if ! OMP_NUM_THREADS=$th "$bin" data preview "$work/cfg.yaml" -n 0 --color never > "$work/out.txt" 2>&1; then
+    echo "ctune ($th thread): failed: $(tail -1 "$work/out.txt")"; continue
+  fi
+  ns=$(( $(date +%s%N) - start ))
+  awk -v n="$N" -v b="$bytes" -v ns="$ns" -v th="$th" 'BEGIN { s = ns / 1e9; printf "ctune  %d thread(s): %.2f s  %.0f samples/s  %.1f MB/s\n", th, s, n / s, b / s / 1e6 }'
+done
+if [ -d tests/gen/node/node_modules/@lenml/tokenizers ]; then
+  read -r n secs b toks < <(cd tests/gen/node && node bench_encode_template.mjs "$tokdir" "$work/alpaca.jsonl" "$work/sharegpt.jsonl")
+  awk -v n="$n" -v s="$secs" -v b="$b" 'BEGIN { printf "js ref 1 thread   : %.2f s  %.0f samples/s  %.1f MB/s\n", s, n / s, b / s / 1e6 }'
+else
+  echo "js ref: run (cd tests/gen/node && npm install) first"
+fi

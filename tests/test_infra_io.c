@@ -127,8 +127,15 @@ TEST(infra_peft_reader_errors) {
     ct_st_item it = ct_st_item_of("base_model.model.lm_head.weight", t2(z, 2, 4));
     char *wp = ct_path_join(d, "adapter_model.safetensors");
     CHECK_OK(ct_st_write(wp, &it, 1, CT_ST_META_PT, &err), &err);
+    /* modules_to_save tensors load as full replacements */
+    CHECK_OK(ct_peft_load(d, &a, &err), &err);
+    CHECK(a.n_saved == 1 && !strcmp(a.saved[0].name, "lm_head.weight") && a.n_lora == 0);
+    ct_peft_free(&a);
+    /* embedding LoRA is not supported: the error names the tensor */
+    it.name = "base_model.model.model.embed_tokens.lora_embedding_A";
+    CHECK_OK(ct_st_write(wp, &it, 1, CT_ST_META_PT, &err), &err);
     CHECK(ct_peft_load(d, &a, &err) == CT_ERR_UNSUPPORTED);
-    CHECK(strstr(err.msg, "lm_head") != NULL);
+    CHECK(strstr(err.msg, "embed_tokens.lora_embedding_A") != NULL);
     /* rank disagreeing with config */
     it.name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
     it.src.shape[0] = 3, it.src.shape[1] = 2;

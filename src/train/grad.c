@@ -171,8 +171,8 @@ static void layer_forward(const step_ctx *c, int l, layer_acts *a, const float *
     ct_rope_forward(a->k, c->pos, N, Hkv, D, c->m->cfg.rope_theta);
     for (size_t b = 0; b < c->B; b++) {
         const int32_t *sg = c->seg ? c->seg + b * T : NULL;
-        ct_attention_forward(a->att + b * T * Hq * D, NULL, a->q + b * T * Hq * D,
-                             a->k + b * T * Hkv * D, a->v + b * T * Hkv * D, sg, sg, T, T, Hq, Hkv, D);
+        ct_attention_forward_blocked(a->att + b * T * Hq * D, a->q + b * T * Hq * D,
+                                     a->k + b * T * Hkv * D, a->v + b * T * Hkv * D, sg, T, Hq, Hkv, D);
     }
     linear_fwd(c, l, CT_LT_WO, 3, a->h, a->att, &w->wo, &w->bo);
     ct_add_inplace(a->h, x, N * C);

@@ -433,3 +433,33 @@ TEST(grad_lora_bf16_base_matches_rounded_f32) {
     free(g2);
     tiny_model_free(&m);
 }
+
+TEST(grad_lora_merge_unmerge) {
+    ct_model m;
+    ct_err err = {0};
+    tiny_model_init(&m, &k_qwen2, 101);
+    ct_method_cfg mc = {.method = CT_METHOD_LORA, .lora_rank = 3, .lora_alpha = 6};
+    ct_train_model tm;
+    CHECK_OK(ct_train_model_init(&tm, &m, &mc, &err), &err);
+    for (size_t i = 0; i < tm.params.n; i++)
+        for (size_t j = 0; j < tm.params.p[i].numel; j++)
+            if (strstr(tm.params.p[i].name, "lora_B")) tm.params.p[i].data[j] = (float)(0.2 * tiny_urand());
+    tbatch tb;
+    make_batch(&tb, 2, 8, m.cfg.vocab_size, false, false, 12);
+    double norm = (double)ct_batch_count_tokens(&tb.b), l0, l1, l2;
+    CHECK_OK(ct_train_step(&tm, &tb.b, norm, false, &l0, &err), &err);
+    void *wq = m.w.layers[1].wq.data;
+    CHECK_OK(ct_train_model_merge_lora(&tm, &err), &err);
+    CHECK(m.w.layers[1].wq.data != wq);
+    CHECK_OK(ct_train_step(&tm, &tb.b, norm, false, &l1, &err), &err);
+    CHECK_MSG(fabs(l0 - l1) <= 1e-5 * l0, "merged loss %.9g vs adapter loss %.9g", l1, l0);
+    CHECK(ct_train_step(&tm, &tb.b, norm, true, &l1, &err) == CT_ERR_ARG);
+    ct_train_model_unmerge_lora(&tm);
+    CHECK(m.w.layers[1].wq.data == wq);
+    CHECK_OK(ct_train_step(&tm, &tb.b, norm, false, &l2, &err), &err);
+    CHECK(l2 == l0);
+    CHECK_OK(ct_train_model_merge_lora(&tm, &err), &err); /* freed by ct_train_model_free */
+    ct_train_model_free(&tm);
+    CHECK(m.w.layers[1].wq.data == wq);
+    tiny_model_free(&m);
+}

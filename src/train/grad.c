@@ -128,7 +128,7 @@ static void linear_fwd(const step_ctx *c, int l, int tid, int mod, float *y, con
     ct_linear_forward(y, x, W, b, c->N, K, Nout);
     const ct_lora_state *lo = &c->tm->lora;
     (void)tid;
-    if (lo->r && mod >= 0) {
+    if (lo->r && mod >= 0 && !c->tm->lora_merged) {
         int ia = lo->idx_a[l * CT_LORA_MODULES + mod];
         if (ia >= 0) {
             const ct_param *A = &c->tm->params.p[ia], *B = &c->tm->params.p[lo->idx_b[l * CT_LORA_MODULES + mod]];
@@ -316,6 +316,8 @@ static void ctx_free(step_ctx *c) {
 
 ct_status ct_train_step(ct_train_model *tm, const ct_batch *b, double norm_tokens, bool backward,
                         double *loss, ct_err *err) {
+    if (backward && tm->lora_merged)
+        return ct_err_set(err, CT_ERR_ARG, "LoRA is merged into the weights: call ct_train_model_unmerge_lora before training");
     step_ctx c;
     ct_status st = ctx_init(&c, tm, b, backward, err);
     if (st) {

@@ -2,6 +2,7 @@
  * Full/freeze/modules_to_save tensors get an f32 master copy and the model's ct_tensor view is
  * repointed at it, so the forward reads the master weights and the export converts them back to
  * the stored dtype (param.orig). LoRA/prompt tensors exist only in the registry. */
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,7 +400,50 @@ ct_status ct_train_model_cache_frozen_f32(ct_train_model *tm, ct_err *err) {
     return st;
 }
 
+ct_status ct_train_model_merge_lora(ct_train_model *tm, ct_err *err) {
+    if (!tm->lora.r || tm->lora_merged) return CT_OK;
+    ct_model *m = tm->model;
+    int r = tm->lora.r;
+    for (int l = 0; l < m->cfg.num_layers; l++)
+        for (int i = 0; i < CT_LORA_MODULES; i++) {
+            int ia = tm->lora.idx_a[l * CT_LORA_MODULES + i];
+            if (ia < 0) continue;
+            const ct_param *A = &tm->params.p[ia], *B = &tm->params.p[tm->lora.idx_b[l * CT_LORA_MODULES + i]];
+            ct_tensor *W = ct_layer_tensor(&m->w.layers[l], k_lora_tensor[i]);
+            size_t out = (size_t)W->shape[0], in = (size_t)W->shape[1];
+            float *f = malloc(out * in * sizeof(float));
+            if (!f) {
+                ct_train_model_unmerge_lora(tm);
+                return ct_err_set(err, CT_ERR_NOMEM, "merge LoRA: cannot allocate %zu MiB", (out * in * 4) >> 20);
+            }
+            ct_tensor_to_f32(W, 0, out * in, f);
+            /* W'[out,in] += scaling * B[out,r] A[r,in] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)out, (int)in, r, tm->lora.scaling, B->data,
+                        r, A->data, (int)in, 1.0f, f, (int)in);
+            tm->merged = realloc(tm->merged, (tm->n_merged + 1) * sizeof *tm->merged);
+            tm->merged[tm->n_merged].view = W;
+            tm->merged[tm->n_merged].orig = *W;
+            tm->n_merged++;
+            W->dtype = CT_DTYPE_F32;
+            W->data = f;
+        }
+    tm->lora_merged = true;
+    return CT_OK;
+}
+
+void ct_train_model_unmerge_lora(ct_train_model *tm) {
+    for (size_t i = tm->n_merged; i-- > 0;) {
+        free(tm->merged[i].view->data);
+        *tm->merged[i].view = tm->merged[i].orig;
+    }
+    free(tm->merged);
+    tm->merged = NULL;
+    tm->n_merged = 0;
+    tm->lora_merged = false;
+}
+
 void ct_train_model_free(ct_train_model *tm) {
+    ct_train_model_unmerge_lora(tm);
     if (tm->model) {
         ct_model *m = tm->model;
         for (size_t i = tm->n_cache; i-- > 0;) {

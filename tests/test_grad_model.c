@@ -103,6 +103,16 @@ TEST(grad_model_lora_fd) {
         ct_train_model tm;
         CHECK_OK(ct_train_model_init(&tm, &m, &mc, &err), &err);
         CHECK_EQ_INT(tm.params.n, (size_t)(2 * 7 * 2 + 1));
+        CHECK(ct_params_find(&tm.params, arch ? "base_model.model.model.norm.weight" : "base_model.model.lm_head.weight"));
+        ct_param *qa = ct_params_find(&tm.params, "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight");
+        ct_param *db = ct_params_find(&tm.params, "base_model.model.model.layers.0.mlp.down_proj.lora_B.weight");
+        CHECK(qa && qa->shape[0] == 3 && qa->shape[1] == m.cfg.hidden_size && qa->decay);
+        CHECK(db && db->shape[0] == m.cfg.hidden_size && db->shape[1] == 3);
+        if (qa) { /* kaiming_uniform(a=sqrt(5)) bound 1/sqrt(in), not all zero */
+            double mx = 0;
+            for (size_t j = 0; j < qa->numel; j++) mx = fmax(mx, fabs(qa->data[j]));
+            CHECK(mx > 0 && mx <= 1.0 / sqrt((double)m.cfg.hidden_size));
+        }
         /* B starts at zero (PEFT); make it non-zero so A gradients are non-trivial */
         for (size_t i = 0; i < tm.params.n; i++)
             if (strstr(tm.params.p[i].name, "lora_B"))

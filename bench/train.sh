@@ -8,14 +8,15 @@ build=${1:-build}
 cd "$(dirname "$0")/.."
 T=${T:-512}
 LAYERS=${LAYERS:-24}
-# libgomp's default spin-wait starves OpenBLAS's pthreads (measured 20x slower on 2 cores).
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# train_bench re-executes itself with the environment of src/train/runtime.h (OMP_WAIT_POLICY,
+# OPENBLAS_CORETYPE); CTUNE_BENCH_RAW=1 measures without it. PyTorch runs with its defaults.
 make -s "$build/libctune.a" >/dev/null || exit 1
 PKGS="libpcre2-8 libutf8proc jansson yaml-0.1 openblas"
 ${CC:-cc} -O2 -march=native -std=c17 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc $(pkg-config --cflags $PKGS) \
   bench/train_bench.c "$build/libctune.a" $(pkg-config --libs $PKGS) -lm -o "$build/train_bench" || exit 1
 echo "# train bench: T=$T layers=$LAYERS threads=$(nproc) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 "$build/train_bench" sgemm
+CTUNE_BENCH_RAW=1 "$build/train_bench" sgemm
 "$build/train_bench" lora "$T" "$LAYERS"
 [ -z "${SKIP_FULL:-}" ] && "$build/train_bench" full "$T" "$LAYERS"
 if [ -z "${SKIP_TORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then

@@ -385,6 +385,15 @@ TEST(grad_attention_blocked_matches_naive) {
         float *a[3], *b[3];
         size_t n[3] = {T * Hq * D, T * Hkv * D, T * Hkv * D};
         for (int i = 0; i < 3; i++) a[i] = calloc(n[i], 4), b[i] = calloc(n[i], 4);
+        /* blocked forward == reference forward */
+        float *o1 = malloc(n[0] * 4), *o2 = malloc(n[0] * 4);
+        ct_attention_forward_blocked(o1, q, k, v, sg, T, Hq, Hkv, D);
+        ct_attention_forward(o2, NULL, q, k, v, sg, sg, T, T, Hq, Hkv, D);
+        double fmx = 0, fd = 0;
+        for (size_t j = 0; j < n[0]; j++) fmx = fmax(fmx, fabs(o2[j])), fd = fmax(fd, fabs(o1[j] - o2[j]));
+        CHECK_MSG(fd <= 1e-5 * fmx, "blocked attention forward differs: %.3g of %.3g", fd, fmx);
+        free(o1);
+        free(o2);
         ct_attention_backward(a[0], a[1], a[2], R, q, k, v, sg, T, Hq, Hkv, D);
         ct_attention_backward_naive(b[0], b[1], b[2], R, q, k, v, sg, T, Hq, Hkv, D);
         for (int i = 0; i < 3; i++) {

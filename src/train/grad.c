@@ -122,13 +122,12 @@ static uint64_t lora_stream(const step_ctx *c, int l, int i) {
 }
 
 /* y = x W^T + b (+ LoRA of module `mod` when present). */
-static void linear_fwd(const step_ctx *c, int l, int tid, int mod, float *y, const float *x,
+static void linear_fwd(const step_ctx *c, int l, int mod, float *y, const float *x,
                        const ct_tensor *W, const ct_tensor *b) {
     size_t K = (size_t)W->shape[1], Nout = (size_t)W->shape[0];
     ct_linear_forward(y, x, W, b, c->N, K, Nout);
     const ct_lora_state *lo = &c->tm->lora;
-    (void)tid;
-    if (lo->r && mod >= 0) {
+    if (lo->r && mod >= 0 && !c->tm->lora_merged) {
         int ia = lo->idx_a[l * CT_LORA_MODULES + mod];
         if (ia >= 0) {
             const ct_param *A = &c->tm->params.p[ia], *B = &c->tm->params.p[lo->idx_b[l * CT_LORA_MODULES + mod]];
@@ -160,9 +159,9 @@ static void layer_forward(const step_ctx *c, int l, layer_acts *a, const float *
     size_t N = c->N, C = c->C, Hq = c->Hq, Hkv = c->Hkv, D = c->D, T = c->T;
     bool qk = c->m->cfg.qk_norm && w->q_norm.data;
     ct_rmsnorm_forward(a->xn1, a->rstd1, x, &w->attn_norm, N, C, c->eps);
-    linear_fwd(c, l, CT_LT_WQ, 0, qk ? a->qraw : a->q, a->xn1, &w->wq, &w->bq);
-    linear_fwd(c, l, CT_LT_WK, 1, qk ? a->kraw : a->k, a->xn1, &w->wk, &w->bk);
-    linear_fwd(c, l, CT_LT_WV, 2, a->v, a->xn1, &w->wv, &w->bv);
+    linear_fwd(c, l, 0, qk ? a->qraw : a->q, a->xn1, &w->wq, &w->bq);
+    linear_fwd(c, l, 1, qk ? a->kraw : a->k, a->xn1, &w->wk, &w->bk);
+    linear_fwd(c, l, 2, a->v, a->xn1, &w->wv, &w->bv);
     if (qk) {
         ct_rmsnorm_forward(a->q, a->qrstd, a->qraw, &w->q_norm, N * Hq, D, c->eps);
         ct_rmsnorm_forward(a->k, a->krstd, a->kraw, &w->k_norm, N * Hkv, D, c->eps);
@@ -171,16 +170,16 @@ static void layer_forward(const step_ctx *c, int l, layer_acts *a, const float *
     ct_rope_forward(a->k, c->pos, N, Hkv, D, c->m->cfg.rope_theta);
     for (size_t b = 0; b < c->B; b++) {
         const int32_t *sg = c->seg ? c->seg + b * T : NULL;
-        ct_attention_forward(a->att + b * T * Hq * D, NULL, a->q + b * T * Hq * D,
-                             a->k + b * T * Hkv * D, a->v + b * T * Hkv * D, sg, sg, T, T, Hq, Hkv, D);
+        ct_attention_forward_blocked(a->att + b * T * Hq * D, a->q + b * T * Hq * D,
+                                     a->k + b * T * Hkv * D, a->v + b * T * Hkv * D, sg, T, Hq, Hkv, D);
     }
-    linear_fwd(c, l, CT_LT_WO, 3, a->h, a->att, &w->wo, &w->bo);
+    linear_fwd(c, l, 3, a->h, a->att, &w->wo, &w->bo);
     ct_add_inplace(a->h, x, N * C);
     ct_rmsnorm_forward(a->xn2, a->rstd2, a->h, &w->mlp_norm, N, C, c->eps);
-    linear_fwd(c, l, CT_LT_GATE, 4, a->gate, a->xn2, &w->w_gate, &w->b_gate);
-    linear_fwd(c, l, CT_LT_UP, 5, a->up, a->xn2, &w->w_up, &w->b_up);
+    linear_fwd(c, l, 4, a->gate, a->xn2, &w->w_gate, &w->b_gate);
+    linear_fwd(c, l, 5, a->up, a->xn2, &w->w_up, &w->b_up);
     ct_swiglu_forward(a->act, a->gate, a->up, N * c->I);
-    linear_fwd(c, l, CT_LT_DOWN, 6, xout, a->act, &w->w_down, &w->b_down);
+    linear_fwd(c, l, 6, xout, a->act, &w->w_down, &w->b_down);
     ct_add_inplace(xout, a->h, N * C);
 }
 
@@ -316,6 +315,8 @@ static void ctx_free(step_ctx *c) {
 
 ct_status ct_train_step(ct_train_model *tm, const ct_batch *b, double norm_tokens, bool backward,
                         double *loss, ct_err *err) {
+    if (backward && tm->lora_merged)
+        return ct_err_set(err, CT_ERR_ARG, "LoRA is merged into the weights: call ct_train_model_unmerge_lora before training");
     step_ctx c;
     ct_status st = ctx_init(&c, tm, b, backward, err);
     if (st) {

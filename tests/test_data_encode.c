@@ -48,7 +48,9 @@ TEST(data_encode_ids_equal_whole_text_encoding) {
             ct_encode_opts o = {0};
             o.render = ct_render_opts_default();
             o.render.jinja = true;
-            o.render.enable_thinking = CT_THINK_NULL;
+            json_t *et = json_object_get(row, "enable_thinking");
+            o.render.enable_thinking = json_is_boolean(et) ? (json_is_true(et) ? CT_THINK_TRUE : CT_THINK_FALSE)
+                                                           : CT_THINK_NULL;
             o.render.train_on_prompt = true; /* keep every sample (no drop) */
             o.render.add_generation_prompt = json_is_true(json_object_get(row, "add_generation_prompt"));
             ct_example e;

@@ -9,8 +9,8 @@ static const tiny_spec k_qwen3 = {.C = 16, .Hq = 4, .Hkv = 2, .D = 8, .I = 24, .
 static const tiny_spec k_qwen2 = {.C = 16, .Hq = 4, .Hkv = 2, .D = 4, .I = 20, .L = 2, .V = 23, .qwen3 = 0};
 
 typedef struct tbatch {
-    int32_t ids[64], lab[64], pos[64], seg[64];
-    float wt[64];
+    int32_t ids[128], lab[128], pos[128], seg[128];
+    float wt[128];
     ct_batch b;
 } tbatch;
 
@@ -103,6 +103,16 @@ TEST(grad_model_lora_fd) {
         ct_train_model tm;
         CHECK_OK(ct_train_model_init(&tm, &m, &mc, &err), &err);
         CHECK_EQ_INT(tm.params.n, (size_t)(2 * 7 * 2 + 1));
+        CHECK(ct_params_find(&tm.params, arch ? "base_model.model.model.norm.weight" : "base_model.model.lm_head.weight"));
+        ct_param *qa = ct_params_find(&tm.params, "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight");
+        ct_param *db = ct_params_find(&tm.params, "base_model.model.model.layers.0.mlp.down_proj.lora_B.weight");
+        CHECK(qa && qa->shape[0] == 3 && qa->shape[1] == m.cfg.hidden_size && qa->decay);
+        CHECK(db && db->shape[0] == m.cfg.hidden_size && db->shape[1] == 3);
+        if (qa) { /* kaiming_uniform(a=sqrt(5)) bound 1/sqrt(in), not all zero */
+            double mx = 0;
+            for (size_t j = 0; j < qa->numel; j++) mx = fmax(mx, fabs(qa->data[j]));
+            CHECK(mx > 0 && mx <= 1.0 / sqrt((double)m.cfg.hidden_size));
+        }
         /* B starts at zero (PEFT); make it non-zero so A gradients are non-trivial */
         for (size_t i = 0; i < tm.params.n; i++)
             if (strstr(tm.params.p[i].name, "lora_B"))
@@ -288,18 +298,20 @@ TEST(grad_accumulation_equals_big_batch) {
 }
 
 TEST(grad_packed_equals_unpacked) {
+    /* 2 x 40 tokens: long enough for the sgemm-blocked attention (T >= 32) in both layouts */
     ct_model m;
     tiny_model_init(&m, &k_qwen3, 61);
     ct_method_cfg mc = {.method = CT_METHOD_LORA, .lora_rank = 2};
+    size_t H = 40;
     tbatch pk;
-    make_batch(&pk, 1, 12, m.cfg.vocab_size, true, false, 11); /* samples [0,6) and [6,12) */
+    make_batch(&pk, 1, 2 * H, m.cfg.vocab_size, true, false, 11); /* samples [0,H) and [H,2H) */
     tbatch a, b;
-    memcpy(a.ids, pk.ids, 6 * sizeof(int32_t));
-    memcpy(a.lab, pk.lab, 6 * sizeof(int32_t));
-    memcpy(b.ids, pk.ids + 6, 6 * sizeof(int32_t));
-    memcpy(b.lab, pk.lab + 6, 6 * sizeof(int32_t));
-    ct_batch un[2] = {{.B = 1, .T = 6, .input_ids = a.ids, .labels = a.lab},
-                      {.B = 1, .T = 6, .input_ids = b.ids, .labels = b.lab}};
+    memcpy(a.ids, pk.ids, H * sizeof(int32_t));
+    memcpy(a.lab, pk.lab, H * sizeof(int32_t));
+    memcpy(b.ids, pk.ids + H, H * sizeof(int32_t));
+    memcpy(b.lab, pk.lab + H, H * sizeof(int32_t));
+    ct_batch un[2] = {{.B = 1, .T = H, .input_ids = a.ids, .labels = a.lab},
+                      {.B = 1, .T = H, .input_ids = b.ids, .labels = b.lab}};
     double l1, l2;
     float *g1 = run_grads(&m, &mc, &pk.b, 1, false, &l1);
     float *g2 = run_grads(&m, &mc, un, 2, false, &l2);
@@ -309,6 +321,15 @@ TEST(grad_packed_equals_unpacked) {
     CHECK_MSG(rd <= 1e-5, "packed grads differ from unpacked: max rel %.3g", rd);
     free(g1);
     free(g2);
+    /* and the blocked path agrees with the double reference on the packed row */
+    ct_err err = {0};
+    ct_train_model tm;
+    CHECK_OK(ct_train_model_init(&tm, &m, &mc, &err), &err);
+    double loss = 0, norm = (double)ct_batch_count_tokens(&pk.b);
+    CHECK_OK(ct_train_step(&tm, &pk.b, norm, false, &loss, &err), &err);
+    double ref = ref_loss(&tm, &pk.b, norm);
+    CHECK_MSG(fabs(loss - ref) <= 1e-5 * ref, "packed T=80 loss %.9g vs double reference %.9g", loss, ref);
+    ct_train_model_free(&tm);
     tiny_model_free(&m);
 }
 
@@ -420,5 +441,35 @@ TEST(grad_lora_bf16_base_matches_rounded_f32) {
         }
     free(g1);
     free(g2);
+    tiny_model_free(&m);
+}
+
+TEST(grad_lora_merge_unmerge) {
+    ct_model m;
+    ct_err err = {0};
+    tiny_model_init(&m, &k_qwen2, 101);
+    ct_method_cfg mc = {.method = CT_METHOD_LORA, .lora_rank = 3, .lora_alpha = 6};
+    ct_train_model tm;
+    CHECK_OK(ct_train_model_init(&tm, &m, &mc, &err), &err);
+    for (size_t i = 0; i < tm.params.n; i++)
+        for (size_t j = 0; j < tm.params.p[i].numel; j++)
+            if (strstr(tm.params.p[i].name, "lora_B")) tm.params.p[i].data[j] = (float)(0.2 * tiny_urand());
+    tbatch tb;
+    make_batch(&tb, 2, 8, m.cfg.vocab_size, false, false, 12);
+    double norm = (double)ct_batch_count_tokens(&tb.b), l0, l1, l2;
+    CHECK_OK(ct_train_step(&tm, &tb.b, norm, false, &l0, &err), &err);
+    void *wq = m.w.layers[1].wq.data;
+    CHECK_OK(ct_train_model_merge_lora(&tm, &err), &err);
+    CHECK(m.w.layers[1].wq.data != wq);
+    CHECK_OK(ct_train_step(&tm, &tb.b, norm, false, &l1, &err), &err);
+    CHECK_MSG(fabs(l0 - l1) <= 1e-5 * l0, "merged loss %.9g vs adapter loss %.9g", l1, l0);
+    CHECK(ct_train_step(&tm, &tb.b, norm, true, &l1, &err) == CT_ERR_ARG);
+    ct_train_model_unmerge_lora(&tm);
+    CHECK(m.w.layers[1].wq.data == wq);
+    CHECK_OK(ct_train_step(&tm, &tb.b, norm, false, &l2, &err), &err);
+    CHECK(l2 == l0);
+    CHECK_OK(ct_train_model_merge_lora(&tm, &err), &err); /* freed by ct_train_model_free */
+    ct_train_model_free(&tm);
+    CHECK(m.w.layers[1].wq.data == wq);
     tiny_model_free(&m);
 }

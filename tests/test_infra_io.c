@@ -10,7 +10,7 @@
 #include "harness.h"
 #include "io/hf_export.h"
 #include "io/peft_io.h"
-#include "io/st_load.h"
+#include "io/safetensors.h"
 #include "train/checkpoint.h"
 
 static ct_tensor t2(float *d, int64_t a, int64_t b) {
@@ -69,13 +69,13 @@ TEST(infra_peft_lora_config_exact_text) {
     ct_peft_free(&a);
 
     /* Keys as PEFT names them. */
-    ct_stbuf sb;
+    ct_st *sb = NULL;
     char *wp = ct_path_join(ad, "adapter_model.safetensors");
-    CHECK_OK(ct_stbuf_open(&sb, wp, &err), &err);
-    CHECK(ct_stbuf_find(&sb, "base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight") != NULL);
-    CHECK(ct_stbuf_find(&sb, "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight") != NULL);
-    CHECK_STREQ(json_string_value(json_object_get(sb.meta, "format")), "pt");
-    ct_stbuf_close(&sb);
+    CHECK_OK(ct_st_open(wp, &sb, &err), &err);
+    CHECK(ct_st_get(sb, "base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight") != NULL);
+    CHECK(ct_st_get(sb, "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight") != NULL);
+    CHECK_STREQ(ct_st_metadata(sb, "format"), "pt");
+    ct_st_close(sb);
     free(wp);
     free(ad);
 }
@@ -127,8 +127,15 @@ TEST(infra_peft_reader_errors) {
     ct_st_item it = ct_st_item_of("base_model.model.lm_head.weight", t2(z, 2, 4));
     char *wp = ct_path_join(d, "adapter_model.safetensors");
     CHECK_OK(ct_st_write(wp, &it, 1, CT_ST_META_PT, &err), &err);
+    /* modules_to_save tensors load as full replacements */
+    CHECK_OK(ct_peft_load(d, &a, &err), &err);
+    CHECK(a.n_saved == 1 && !strcmp(a.saved[0].name, "lm_head.weight") && a.n_lora == 0);
+    ct_peft_free(&a);
+    /* embedding LoRA is not supported: the error names the tensor */
+    it.name = "base_model.model.model.embed_tokens.lora_embedding_A";
+    CHECK_OK(ct_st_write(wp, &it, 1, CT_ST_META_PT, &err), &err);
     CHECK(ct_peft_load(d, &a, &err) == CT_ERR_UNSUPPORTED);
-    CHECK(strstr(err.msg, "lm_head") != NULL);
+    CHECK(strstr(err.msg, "embed_tokens.lora_embedding_A") != NULL);
     /* rank disagreeing with config */
     it.name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
     it.src.shape[0] = 3, it.src.shape[1] = 2;
@@ -216,14 +223,14 @@ TEST(infra_hf_export_sharded_and_single) {
     t = slurp(out, "generation_config.json");
     CHECK_STREQ(t, "{\"eos\": 2}");
     free(t);
-    ct_stbuf sb;
+    ct_st *sb = NULL;
     char *s2 = ct_path_join(out, "model-00002-of-00002.safetensors");
-    CHECK_OK(ct_stbuf_open(&sb, s2, &err), &err);
-    const ct_stbuf_entry *e = ct_stbuf_find(&sb, "model.layers.0.self_attn.q_proj.weight");
+    CHECK_OK(ct_st_open(s2, &sb, &err), &err);
+    const ct_tensor *e = ct_st_get(sb, "model.layers.0.self_attn.q_proj.weight");
     REQUIRE(e);
-    CHECK(e->t.dtype == CT_DTYPE_BF16);
-    CHECK_EQ_INT(((const uint16_t *)e->t.data)[5], ct_f32_to_bf16(q[5]));
-    ct_stbuf_close(&sb);
+    CHECK(e->dtype == CT_DTYPE_BF16);
+    CHECK_EQ_INT(((const uint16_t *)e->data)[5], ct_f32_to_bf16(q[5]));
+    ct_st_close(sb);
     free(s2);
     /* no temp dir left beside it */
     char tmpname[512];

@@ -7,8 +7,17 @@
 #include "harness.h"
 #include "io/crc32c.h"
 #include "io/pyjson.h"
-#include "io/st_load.h"
+#include "io/safetensors.h"
 #include "io/st_writer.h"
+
+/* Writes buf[0..n) to a fresh file in the test's temp dir and opens it with the reader. */
+static ct_status open_bytes(const uint8_t *buf, size_t n, const char *name, ct_st **out, ct_err *err) {
+    char *path = ct_path_join(ct_test_tmpdir(), name);
+    ct_status s = ct_write_file_atomic(path, buf, n, err);
+    if (!s) s = ct_st_open(path, out, err);
+    free(path);
+    return s;
+}
 
 static ct_tensor f32_tensor(float *data, int ndim, const int64_t *shape) {
     ct_tensor t = {0};
@@ -91,18 +100,23 @@ TEST(infra_st_order_alignment_then_name) {
     uint64_t hl = 0;
     for (int i = 0; i < 8; i++) hl |= (uint64_t)buf[i] << (8 * i);
     CHECK_EQ_INT(hl % 8, 0);
-    ct_stbuf sb = {0};
-    CHECK_OK(ct_stbuf_parse(&sb, buf, n, "mem", &err), &err);
-    CHECK_EQ_INT(sb.n, 4);
-    CHECK_STREQ(json_string_value(json_object_get(sb.meta, "format")), "pt");
-    const ct_stbuf_entry *e = ct_stbuf_find(&sb, "a.bf16");
+    /* every tensor's data offset (8 + header + begin) is 8-byte aligned in the file */
+    const char *zo = strstr(hdr, "\"z.ids\"");
+    REQUIRE(zo);
+    CHECK_EQ_INT((8 + hl) % 8, 0);
+    ct_st *sb = NULL;
+    CHECK_OK(open_bytes(buf, n, "order.safetensors", &sb, &err), &err);
+    REQUIRE(sb);
+    CHECK_EQ_INT(ct_st_count(sb), 4);
+    CHECK_STREQ(ct_st_metadata(sb, "format"), "pt");
+    const ct_tensor *e = ct_st_get(sb, "a.bf16");
     REQUIRE(e);
-    CHECK(e->t.dtype == CT_DTYPE_BF16 && memcmp(e->t.data, h, 4) == 0);
-    e = ct_stbuf_find(&sb, "z.ids");
+    CHECK(e->dtype == CT_DTYPE_BF16 && memcmp(e->data, h, 4) == 0);
+    e = ct_st_get(sb, "z.ids");
     REQUIRE(e);
-    CHECK_EQ_INT(((const int64_t *)e->t.data)[0], 7);
-    CHECK_EQ_INT(((uintptr_t)e->t.data - (uintptr_t)buf) % 8, 0);
-    ct_stbuf_close(&sb);
+    CHECK_EQ_INT(((const int64_t *)e->data)[0], 7);
+    CHECK_EQ_INT((uintptr_t)e->data % 8, 0);
+    ct_st_close(sb);
     free(buf);
 }
 
@@ -119,16 +133,16 @@ TEST(infra_st_convert_bf16_rne_roundtrip_file) {
     CHECK_OK(ct_st_file_size(&it, 1, CT_ST_META_PT, &expect, &err), &err);
     struct stat st;
     CHECK(stat(path, &st) == 0 && (uint64_t)st.st_size == expect);
-    ct_stbuf sb = {0};
-    CHECK_OK(ct_stbuf_open(&sb, path, &err), &err);
-    const ct_stbuf_entry *e = ct_stbuf_find(&sb, "w");
+    ct_st *sb = NULL;
+    CHECK_OK(ct_st_open(path, &sb, &err), &err);
+    const ct_tensor *e = sb ? ct_st_get(sb, "w") : NULL;
     REQUIRE(e);
-    CHECK(e->t.dtype == CT_DTYPE_BF16 && e->t.shape[0] == 400 && e->t.shape[1] == 500);
-    const uint16_t *h = e->t.data;
+    CHECK(e->dtype == CT_DTYPE_BF16 && e->shape[0] == 400 && e->shape[1] == 500);
+    const uint16_t *h = e->data;
     int bad = 0;
     for (int i = 0; i < N; i++) bad += h[i] != ct_f32_to_bf16(v[i]);
     CHECK_EQ_INT(bad, 0);
-    ct_stbuf_close(&sb);
+    ct_st_close(sb);
     free(path);
     free(v);
 }
@@ -164,14 +178,13 @@ TEST(infra_st_loader_rejects_corrupt) {
     uint8_t *buf;
     size_t n;
     CHECK_OK(ct_st_serialize(&it, 1, NULL, &buf, &n, &err), &err);
-    ct_stbuf sb = {0};
-    CHECK(ct_stbuf_parse(&sb, buf, n - 1, "trunc", &err) != CT_OK); /* truncated data */
-    ct_stbuf_close(&sb);
+    ct_st *sb = NULL;
+    CHECK(open_bytes(buf, n - 1, "trunc.safetensors", &sb, &err) != CT_OK); /* truncated data */
+    CHECK(sb == NULL);
     CHECK(strstr(err.msg, "trunc") != NULL);
     buf[0] = 0xff; /* header length beyond the file */
-    CHECK(ct_stbuf_parse(&sb, buf, n, "badlen", &err) == CT_ERR_FORMAT);
-    ct_stbuf_close(&sb);
-    CHECK(ct_stbuf_parse(&sb, buf, 4, "tiny", &err) == CT_ERR_FORMAT);
+    CHECK(open_bytes(buf, n, "badlen.safetensors", &sb, &err) == CT_ERR_FORMAT);
+    CHECK(open_bytes(buf, 4, "tiny.safetensors", &sb, &err) == CT_ERR_FORMAT);
     free(buf);
 }
 

@@ -112,6 +112,10 @@ void ct_kv_cache_free(ct_kv_cache *kv);
 void ct_kv_cache_reset(ct_kv_cache *kv);       /* length back to 0 */
 size_t ct_kv_cache_len(const ct_kv_cache *kv); /* tokens already in the cache */
 size_t ct_kv_cache_capacity(const ct_kv_cache *kv);
+/* Drops cached positions >= len (no-op when len >= current length). */
+void ct_kv_cache_truncate(ct_kv_cache *kv, size_t len);
+/* Enlarges the capacity to at least `capacity` tokens, keeping the cached positions. */
+ct_status ct_kv_cache_grow(ct_kv_cache *kv, size_t capacity, ct_err *err);
 
 /* Runs T tokens at positions len..len+T-1 of the cache and appends their keys/values (prefill
  * when T > 1, decode when T == 1). kv may be NULL: a fresh sequence at positions 0..T-1 with no
@@ -121,6 +125,11 @@ size_t ct_kv_cache_capacity(const ct_kv_cache *kv);
  *   logits_last [V] logits of the last position. */
 ct_status ct_model_forward(const ct_model *m, ct_kv_cache *kv, const int32_t *ids, size_t T,
                            float *hidden, float *logits, float *logits_last, ct_err *err);
+
+/* As ct_model_forward but the T inputs are given as input embeddings embeds[T, C] (e.g. PEFT
+ * prompt-tuning virtual tokens) instead of token ids; they take positions len..len+T-1. */
+ct_status ct_model_forward_embeds(const ct_model *m, ct_kv_cache *kv, const float *embeds,
+                                  size_t T, float *hidden, float *logits_last, ct_err *err);
 
 /* Sum of next-token negative log-likelihoods -log p(ids[t+1] | ids[..t]) over t = 0..T-2
  * (f64 accumulation) and the number of predicted tokens (T-1, or 0 when T < 2). The LM head

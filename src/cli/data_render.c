@@ -120,9 +120,9 @@ int ct_cli_data_render(int argc, char **argv) {
         if (labels) {
             print_labels(&r);
         } else {
-            out.n = 0;
+            out.len = 0;
             ct_tojson_string(&out, r.text, r.len);
-            fwrite(out.p, 1, out.n, stdout);
+            fwrite(out.data, 1, out.len, stdout);
             fputc('\n', stdout);
         }
     }

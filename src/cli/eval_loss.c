@@ -17,7 +17,9 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     static const char *const flags[] = {"help", NULL};
     if (ct_args_parse(&a, argc, argv, flags)) return 1;
     if (ct_args_flag(&a, "help")) {
-        printf("usage: ctune eval-loss --model DIR --data FILE.jsonl [--threads N]\n"
+        printf("usage: ctune eval-loss --model DIR --data FILE.jsonl [--adapter DIR] [--threads N]\n"
+               "  --adapter DIR: apply a PEFT adapter (LoRA, or prompt tuning: the virtual tokens\n"
+               "  precede every line and also predict its first token, as PEFT's loss does)\n"
                "  each line: {\"input_ids\": [..]} or {\"text\": \"..\"} (text needs the "
                "tokenizer; BOS added as tokenizer_config.json says)\n"
                "  prints {\"loss\": mean NLL over all predicted tokens, \"tokens\": N, "
@@ -27,24 +29,26 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     }
     int rc = 1;
     ct_err err = {0};
-    ct_model *m = NULL;
+    ct_cli_model cm = {0};
     ct_tokenizer *tok = NULL;
     ct_err terr = {0};
     bool tok_tried = false;
     char *buf = NULL;
     ct_ids ids = {0};
     const char *dir = ct_args_get(&a, "model"), *data = ct_args_get(&a, "data");
+    const char *adapter = ct_args_get(&a, "adapter");
     if (!ct_cli_threads(&a) || ct_args_check_unknown(&a, "eval-loss")) goto out;
     if (!dir || !data) {
         rc = ct_cli_errorf("eval-loss: --model DIR and --data FILE.jsonl are required");
         goto out;
     }
     size_t len = 0;
-    if (ct_read_file(data, &buf, &len, &err) || ct_model_load(dir, &m, &err)) {
+    if (ct_read_file(data, &buf, &len, &err)) {
         rc = ct_cli_error(&err);
         goto out;
     }
-    int32_t V = ct_model_config(m)->vocab_size;
+    if (!ct_cli_model_load(dir, adapter, &cm)) goto out;
+    int32_t V = ct_model_config(cm.m)->vocab_size;
     double total = 0.0;
     size_t count = 0, lineno = 0;
     for (char *line = buf; line && line < buf + len;) {
@@ -82,7 +86,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
         } else if (text) {
             if (!tok_tried) {
                 tok_tried = true;
-                if (ct_tokenizer_load(dir, &tok, &terr)) tok = NULL;
+                ct_cli_tokenizer_load(dir, adapter, &tok, &terr);
             }
             if (!tok) {
                 json_decref(o);
@@ -102,7 +106,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
         json_decref(o);
         double nll = 0.0;
         size_t np = 0;
-        if (ct_model_nll(m, ids.data, ids.n, &nll, &np, &err)) {
+        if (ct_adapted_nll(cm.base, cm.ad, ids.data, ids.n, &nll, &np, &err)) {
             rc = ct_cli_errorf("%s: %s", what, err.msg);
             goto out;
         }
@@ -120,7 +124,7 @@ out:
     free(buf);
     ct_ids_free(&ids);
     ct_tokenizer_free(tok);
-    ct_model_free(m);
+    ct_cli_model_free(&cm);
     ct_args_free(&a);
     return rc;
 }

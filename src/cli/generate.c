@@ -11,6 +11,7 @@
 
 static const char *usage_text =
     "usage: ctune generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [options]\n"
+    "  --adapter DIR           apply a PEFT adapter (LoRA or prompt tuning) without merging\n"
     "  --max-new-tokens N      default 256\n"
     "  --temperature T         T > 0 samples, 0 is greedy (default: generation_config.json)\n"
     "  --top-k K --top-p P     sampling filters (0 / 1 turn them off)\n"
@@ -76,13 +77,14 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
     }
     int rc = 1;
     ct_err err = {0};
-    ct_model *m = NULL;
+    ct_cli_model cm = {0};
     ct_tokenizer *tok = NULL;
     ct_ids prompt = {0}, out = {0};
     const char **stops = calloc((size_t)a.n + 1, sizeof *stops);
     size_t nstop = 0;
     stream st = {0};
     const char *dir = ct_args_get(&a, "model");
+    const char *adapter = ct_args_get(&a, "adapter");
     const char *text = ct_args_get(&a, "prompt");
     const char *pids = ct_args_get(&a, "prompt-ids");
     const char *fmt = ct_args_get(&a, "format");
@@ -119,12 +121,10 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
                            "repetition-penalty > 0, temperature >= 0, top-k >= 0)");
         goto out;
     }
-    if (ct_model_load(dir, &m, &err)) {
-        rc = ct_cli_error(&err);
-        goto out;
-    }
+    if (!ct_cli_model_load(dir, adapter, &cm)) goto out;
+    const ct_model *m = cm.m;
     ct_err terr = {0};
-    if (ct_tokenizer_load(dir, &tok, &terr)) tok = NULL;
+    ct_cli_tokenizer_load(dir, adapter, &tok, &terr);
     if (text) {
         if (!tok) {
             rc = ct_cli_error(&terr);
@@ -175,7 +175,7 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
         p.user = &st;
     }
     ct_gen_stop why;
-    if (ct_generate(m, prompt.data, prompt.n, &p, &out, &why, &err)) {
+    if (ct_adapted_generate(cm.base, cm.ad, prompt.data, prompt.n, &p, &out, &why, &err)) {
         if (streaming) putchar('\n');
         rc = ct_cli_error(&err);
         goto out;
@@ -209,7 +209,7 @@ out:
     ct_ids_free(&out);
     ct_ids_free(&st.ids);
     ct_tokenizer_free(tok);
-    ct_model_free(m);
+    ct_cli_model_free(&cm);
     ct_args_free(&a);
     return rc;
 }

@@ -46,3 +46,36 @@ ct_status ct_cli_encode(const ct_tokenizer *tok, const char *text, size_t len, c
     }
     return CT_OK;
 }
+
+bool ct_cli_model_load(const char *model_dir, const char *adapter_dir, ct_cli_model *cm) {
+    memset(cm, 0, sizeof *cm);
+    ct_err err = {0};
+    if (ct_model_load(model_dir, &cm->base, &err)) {
+        ct_cli_error(&err);
+        return false;
+    }
+    if (adapter_dir && ct_adapter_load(adapter_dir, cm->base, &cm->ad, &err)) {
+        ct_cli_error(&err);
+        ct_cli_model_free(cm);
+        return false;
+    }
+    cm->m = ct_adapted_model(cm->base, cm->ad);
+    return true;
+}
+
+void ct_cli_model_free(ct_cli_model *cm) {
+    ct_adapter_free(cm->ad);
+    ct_model_free(cm->base);
+    memset(cm, 0, sizeof *cm);
+}
+
+ct_status ct_cli_tokenizer_load(const char *model_dir, const char *adapter_dir,
+                                ct_tokenizer **tok, ct_err *err) {
+    ct_status s = ct_tokenizer_load(model_dir, tok, err);
+    if (s && adapter_dir) {
+        ct_err e2 = {0};
+        if (ct_tokenizer_load(adapter_dir, tok, &e2) == CT_OK) return CT_OK;
+    }
+    if (s) *tok = NULL;
+    return s;
+}

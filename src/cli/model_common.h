@@ -6,7 +6,24 @@
 #include <stdint.h>
 
 #include "cli/cli.h"
+#include "ctune/adapter.h"
+#include "ctune/model.h"
 #include "ctune/tokenizer.h"
+
+/* A base model with an optional PEFT adapter applied (--model DIR [--adapter DIR]). */
+typedef struct ct_cli_model {
+    ct_model *base;
+    ct_adapter *ad;    /* NULL without --adapter */
+    const ct_model *m; /* what to run: the base or the adapted model */
+} ct_cli_model;
+
+/* Loads the model and the adapter (adapter may be NULL); prints the error and returns false. */
+bool ct_cli_model_load(const char *model_dir, const char *adapter_dir, ct_cli_model *cm);
+void ct_cli_model_free(ct_cli_model *cm);
+/* The tokenizer of model_dir, else of adapter_dir (trainers copy it next to adapters). On
+ * failure *tok is NULL and err holds the model dir's error. */
+ct_status ct_cli_tokenizer_load(const char *model_dir, const char *adapter_dir,
+                                ct_tokenizer **tok, ct_err *err);
 
 /* --threads N (absent: all cores). Returns false after printing an error. */
 bool ct_cli_threads(ct_args *a);

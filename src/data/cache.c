@@ -35,12 +35,12 @@ ct_status ct_cache_write(const char *path, uint64_t key, const ct_dataset *d, ct
     for (size_t i = 0; i < CT_DROP_COUNT; i++) rc |= put64(&b, d->stats.dropped[i]);
     rc |= put64(&b, d->stats.n_truncated);
     rc |= put_set(&b, &d->train) | put_set(&b, &d->val);
-    if (!rc) rc = put64(&b, ct_hash_bytes(0, b.p, b.n));
+    if (!rc) rc = put64(&b, ct_hash_bytes(0, b.data, b.len));
     if (rc) {
         ct_buf_free(&b);
         return ct_err_set(err, CT_ERR_NOMEM, "out of memory writing %s", path);
     }
-    ct_status st = ct_write_file_atomic(path, b.p, b.n, err);
+    ct_status st = ct_write_file_atomic(path, b.data, b.len, err);
     ct_buf_free(&b);
     return st;
 }

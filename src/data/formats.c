@@ -28,7 +28,7 @@ static ct_status oom(ct_err *err) { return ct_err_set(err, CT_ERR_NOMEM, "out of
 /* Content: string, null, or a list of {"type": "text", "text": ...} parts (joined). */
 static ct_status get_content(const json_t *v, const char *where, const char *what, ct_buf *b,
                              ct_err *err) {
-    b->n = 0;
+    b->len = 0;
     if (ct_buf_put(b, "", 0)) return oom(err);
     if (!v || json_is_null(v)) return CT_OK;
     if (json_is_string(v)) {
@@ -179,7 +179,7 @@ static ct_status read_openai(const json_t *row, const ct_columns *cols, const ch
             break;
         }
         if ((st = get_content(json_object_get(msg, "content"), where, "content", &b, err))) break;
-        ct_message *m = ct_conv_add(c, r, b.p, err);
+        ct_message *m = ct_conv_add(c, r, b.data, err);
         if (!m) {
             st = CT_ERR_NOMEM;
             break;
@@ -210,7 +210,7 @@ static ct_status read_sharegpt(const json_t *row, const ct_columns *cols, const 
     const char *r0 = m0 ? ct_json_get_str(m0, role_tag) : NULL;
     if (r0 && !strcmp(r0, sys)) {
         if ((st = get_content(json_object_get(m0, content_tag), where, content_tag, &b, err))) goto done;
-        if (!ct_conv_add(c, CT_ROLE_SYSTEM, b.p, err)) { st = CT_ERR_NOMEM; goto done; }
+        if (!ct_conv_add(c, CT_ROLE_SYSTEM, b.data, err)) { st = CT_ERR_NOMEM; goto done; }
         start = 1;
     } else if (json_is_string(json_object_get(row, DEF(cols->system, "system")))) {
         const char *s = json_string_value(json_object_get(row, DEF(cols->system, "system")));
@@ -247,12 +247,12 @@ static ct_status read_sharegpt(const json_t *row, const ct_columns *cols, const 
             goto done;
         }
         if ((st = get_content(json_object_get(msg, content_tag), where, content_tag, &b, err))) goto done;
-        ct_message *m = ct_conv_add(c, r, is_fn ? "" : b.p, err);
+        ct_message *m = ct_conv_add(c, r, is_fn ? "" : b.data, err);
         if (!m) { st = CT_ERR_NOMEM; goto done; }
         if ((st = read_extras(msg, m, where, i, err))) goto done;
         if (is_fn) {
             json_error_t je;
-            json_t *calls = json_loadb(b.p, b.n, 0, &je);
+            json_t *calls = json_loadb(b.data, b.len, 0, &je);
             if (!calls || !(json_is_object(calls) || json_is_array(calls))) {
                 json_decref(calls);
                 st = ct_err_set(err, CT_ERR_FORMAT,
@@ -311,10 +311,10 @@ static ct_status read_alpaca(const json_t *row, const ct_columns *cols, const ch
     ct_buf b = {0};
     if (p && json_is_string(p) && json_string_length(p)) ct_buf_puts(&b, json_string_value(p));
     if (q && json_is_string(q) && json_string_length(q)) {
-        if (b.n) ct_buf_put(&b, "\n", 1);
+        if (b.len) ct_buf_put(&b, "\n", 1);
         ct_buf_puts(&b, json_string_value(q));
     }
-    ct_message *um = ct_conv_add(c, CT_ROLE_USER, b.p ? b.p : "", err);
+    ct_message *um = ct_conv_add(c, CT_ROLE_USER, b.data ? b.data : "", err);
     ct_buf_free(&b);
     if (!um || !ct_conv_add(c, CT_ROLE_ASSISTANT, json_string_value(r), err)) return CT_ERR_NOMEM;
     return read_tools(json_object_get(row, DEF(cols->tools, "tools")), true, where, c, err);

@@ -163,7 +163,7 @@ static void tool_call_text(rctx *x, const ct_tool_call *tc, bool args_tojson, fl
     if (tc->args_is_string && args_tojson) {
         ct_buf b = {0};
         if (ct_tojson_string(&b, tc->arguments, strlen(tc->arguments))) x->oom = true;
-        else An(x, b.p, b.n, w);
+        else An(x, b.data, b.len, w);
         ct_buf_free(&b);
     } else {
         A(x, tc->arguments, w);
@@ -372,8 +372,8 @@ static void render_llama2(rctx *x) {
                 ct_buf_puts(&t, c->msgs[0].content);
                 ct_buf_puts(&t, "\n<</SYS>>\n\n");
                 ct_buf_puts(&t, m->content);
-                if (!t.p) { x->oom = true; return; }
-                trimmed(t.p, &b, &n);
+                if (!t.data) { x->oom = true; return; }
+                trimmed(t.data, &b, &n);
                 Pn(x, b, n);
                 ct_buf_free(&t);
             } else {

@@ -7,29 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ct_buf_put(ct_buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return 0;
-}
-
-int ct_buf_puts(ct_buf *b, const char *s) { return ct_buf_put(b, s, strlen(s)); }
-
-void ct_buf_free(ct_buf *b) {
-    free(b->p);
-    b->p = NULL;
-    b->n = b->cap = 0;
-}
-
 int ct_tojson_string(ct_buf *b, const char *s, size_t n) {
     if (ct_buf_put(b, "\"", 1)) return -1;
     size_t start = 0;
@@ -100,7 +77,7 @@ static int put_real(ct_buf *b, double x) {
         snprintf(tmp, sizeof tmp, "e%c%02d", e10 < 0 ? '-' : '+', e10 < 0 ? -e10 : e10);
         rc |= ct_buf_puts(&o, tmp);
     }
-    if (!rc) rc = ct_buf_put(b, o.p, o.n);
+    if (!rc) rc = ct_buf_put(b, o.data, o.len);
     ct_buf_free(&o);
     return rc;
 }
@@ -147,6 +124,6 @@ char *ct_tojson_dup(const json_t *v) {
         ct_buf_free(&b);
         return NULL;
     }
-    if (!b.p) return strdup("");
-    return b.p;
+    if (!b.data) return strdup("");
+    return b.data;
 }

@@ -7,17 +7,9 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "base/buf.h"
 #include "ctune/err.h"
 
-/* Growable byte buffer used across src/data. */
-typedef struct ct_buf {
-    char *p;
-    size_t n, cap;
-} ct_buf;
-
-int ct_buf_put(ct_buf *b, const char *s, size_t n);  /* 0 ok, -1 OOM; keeps p NUL-terminated */
-int ct_buf_puts(ct_buf *b, const char *s);
-void ct_buf_free(ct_buf *b);
 
 int ct_tojson(ct_buf *b, const json_t *v);                 /* 0 ok, -1 OOM */
 int ct_tojson_string(ct_buf *b, const char *s, size_t n);  /* quoted + escaped */

@@ -8,7 +8,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "io/pyjson.h"
-#include "io/st_load.h"
+#include "io/safetensors.h"
 #include "io/st_writer.h"
 
 static const char *const ATTN[] = {"q_proj", "k_proj", "v_proj", "o_proj", NULL};
@@ -218,20 +218,36 @@ static bool is_float_dt(ct_dtype d) {
     return d == CT_DTYPE_F32 || d == CT_DTYPE_BF16 || d == CT_DTYPE_F16 || d == CT_DTYPE_F64;
 }
 
-static ct_status load_lora(ct_peft_adapter *a, const ct_stbuf *sb, const char *wpath, ct_err *err) {
-    a->lora = calloc(sb->n ? sb->n : 1, sizeof *a->lora);
+static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpath, ct_err *err) {
+    size_t nt = ct_st_count(sb);
+    a->lora = calloc(nt ? nt : 1, sizeof *a->lora);
     if (!a->lora) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < sb->n; i++) {
-        const ct_stbuf_entry *e = &sb->e[i];
+    for (size_t i = 0; i < nt; i++) {
+        const char *name = ct_st_name(sb, i);
+        const ct_tensor *t = ct_st_get(sb, name);
         int layer;
         char module[32], ab;
-        if (!parse_lora_key(e->name, &layer, module, sizeof module, &ab))
-            return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                              "%s: tensor %s is not a LoRA A/B weight of a decoder linear "
-                              "(modules_to_save, DoRA and embedding LoRA are not supported)",
-                              wpath, e->name);
-        if (e->t.ndim != 2 || !is_float_dt(e->t.dtype))
-            return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s: expected a 2-D float tensor", wpath, e->name);
+        if (!parse_lora_key(name, &layer, module, sizeof module, &ab)) {
+            const char *pre = "base_model.model.";
+            if (strncmp(name, pre, strlen(pre)) != 0 || strstr(name, "lora_") ||
+                strlen(name + strlen(pre)) >= sizeof a->saved[0].name || !is_float_dt(t->dtype))
+                return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                                  "%s: tensor %s is neither a LoRA A/B weight of a decoder linear "
+                                  "nor a modules_to_save weight (DoRA and embedding LoRA are not "
+                                  "supported)",
+                                  wpath, name);
+            if (!a->saved && !(a->saved = calloc(nt, sizeof *a->saved)))
+                return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            ct_peft_saved_tensor *sv = &a->saved[a->n_saved];
+            snprintf(sv->name, sizeof sv->name, "%s", name + strlen(pre));
+            sv->t = *t;
+            sv->t.dtype = CT_DTYPE_F32;
+            if (!(sv->t.data = to_f32(t))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            a->n_saved++;
+            continue;
+        }
+        if (t->ndim != 2 || !is_float_dt(t->dtype))
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s: expected a 2-D float tensor", wpath, name);
         ct_peft_lora_tensors *p = NULL;
         for (size_t k = 0; k < a->n_lora; k++)
             if (a->lora[k].layer == layer && strcmp(a->lora[k].module, module) == 0) p = &a->lora[k];
@@ -241,15 +257,15 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_stbuf *sb, const char *w
             snprintf(p->module, sizeof p->module, "%s", module);
         }
         float **dst = ab == 'A' ? &p->A : &p->B;
-        if (*dst) return ct_err_set(err, CT_ERR_FORMAT, "%s: duplicate tensor %s", wpath, e->name);
-        int64_t r = ab == 'A' ? e->t.shape[0] : e->t.shape[1];
+        if (*dst) return ct_err_set(err, CT_ERR_FORMAT, "%s: duplicate tensor %s", wpath, name);
+        int64_t r = ab == 'A' ? t->shape[0] : t->shape[1];
         if (r != a->r)
             return ct_err_set(err, CT_ERR_SHAPE, "%s: tensor %s has rank %lld but adapter_config.json says r=%d",
-                              wpath, e->name, (long long)r, a->r);
-        if (ab == 'A') p->in = e->t.shape[1];
-        else p->out = e->t.shape[0];
+                              wpath, name, (long long)r, a->r);
+        if (ab == 'A') p->in = t->shape[1];
+        else p->out = t->shape[0];
         p->r = r;
-        *dst = to_f32(&e->t);
+        *dst = to_f32(t);
         if (!*dst) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     }
     for (size_t k = 0; k < a->n_lora; k++)
@@ -257,7 +273,8 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_stbuf *sb, const char *w
             return ct_err_set(err, CT_ERR_FORMAT, "%s: layer %d %s has lora_%c but not lora_%c", wpath,
                               a->lora[k].layer, a->lora[k].module, a->lora[k].A ? 'A' : 'B',
                               a->lora[k].A ? 'B' : 'A');
-    if (a->n_lora == 0) return ct_err_set(err, CT_ERR_FORMAT, "%s: no LoRA tensors", wpath);
+    if (a->n_lora == 0 && a->n_saved == 0)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: no LoRA tensors", wpath);
     qsort(a->lora, a->n_lora, sizeof *a->lora, cmp_lora);
     return CT_OK;
 }
@@ -266,7 +283,7 @@ ct_status ct_peft_load(const char *dir, ct_peft_adapter *a, ct_err *err) {
     memset(a, 0, sizeof *a);
     char *cpath = ct_path_join(dir, "adapter_config.json");
     char *wpath = ct_path_join(dir, "adapter_model.safetensors");
-    ct_stbuf sb = {0};
+    ct_st *sb = NULL;
     ct_status st = (!cpath || !wpath) ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
     if (!st && !ct_file_exists(cpath))
         st = ct_err_set(err, CT_ERR_IO, "%s: not found (is %s a PEFT adapter directory?)", cpath, dir);
@@ -287,7 +304,7 @@ ct_status ct_peft_load(const char *dir, ct_peft_adapter *a, ct_err *err) {
         st = ct_err_set(err, has_bin ? CT_ERR_UNSUPPORTED : CT_ERR_IO, "%s: not found%s", wpath,
                         has_bin ? " (only adapter_model.bin: re-save with safe_serialization=True)" : "");
     }
-    if (!st) st = ct_stbuf_open(&sb, wpath, err);
+    if (!st) st = ct_st_open(wpath, &sb, err);
     if (!st && a->type == CT_PEFT_LORA) {
         int64_t r = 8;
         a->lora_alpha = 8;
@@ -310,27 +327,27 @@ ct_status ct_peft_load(const char *dir, ct_peft_adapter *a, ct_err *err) {
                 st = ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: bias=\"%s\" is not supported (only \"none\")", cpath, bias);
         }
         a->r = (int)r;
-        if (!st) st = load_lora(a, &sb, wpath, err);
+        if (!st) st = load_lora(a, sb, wpath, err);
     } else if (!st) {
-        const ct_stbuf_entry *e = ct_stbuf_find(&sb, "prompt_embeddings");
+        const ct_tensor *e = ct_st_get(sb, "prompt_embeddings");
         int64_t nv = 0, td = 0;
         ct_json_get_int(a->config, "num_virtual_tokens", &nv);
         ct_json_get_int(a->config, "token_dim", &td);
         if (!e) st = ct_err_set(err, CT_ERR_FORMAT, "%s: missing tensor prompt_embeddings", wpath);
-        else if (e->t.ndim != 2 || !is_float_dt(e->t.dtype))
+        else if (e->ndim != 2 || !is_float_dt(e->dtype))
             st = ct_err_set(err, CT_ERR_FORMAT, "%s: prompt_embeddings must be a 2-D float tensor", wpath);
-        else if ((nv && e->t.shape[0] != nv) || (td && e->t.shape[1] != td))
+        else if ((nv && e->shape[0] != nv) || (td && e->shape[1] != td))
             st = ct_err_set(err, CT_ERR_SHAPE,
                             "%s: prompt_embeddings is [%lld, %lld] but adapter_config.json says [%lld, %lld]",
-                            wpath, (long long)e->t.shape[0], (long long)e->t.shape[1], (long long)nv, (long long)td);
+                            wpath, (long long)e->shape[0], (long long)e->shape[1], (long long)nv, (long long)td);
         else {
-            a->num_virtual_tokens = e->t.shape[0];
-            a->token_dim = e->t.shape[1];
-            a->prompt_embeddings = to_f32(&e->t);
+            a->num_virtual_tokens = e->shape[0];
+            a->token_dim = e->shape[1];
+            a->prompt_embeddings = to_f32(e);
             if (!a->prompt_embeddings) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         }
     }
-    ct_stbuf_close(&sb);
+    ct_st_close(sb);
     free(cpath);
     free(wpath);
     if (st) ct_peft_free(a);
@@ -343,6 +360,8 @@ void ct_peft_free(ct_peft_adapter *a) {
         free(a->lora[i].B);
     }
     free(a->lora);
+    for (size_t i = 0; i < a->n_saved; i++) free(a->saved[i].t.data);
+    free(a->saved);
     free(a->prompt_embeddings);
     json_decref(a->config);
     memset(a, 0, sizeof *a);

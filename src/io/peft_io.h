@@ -73,6 +73,13 @@ typedef struct ct_peft_lora_tensors {
     float *B; /* [out, r] */
 } ct_peft_lora_tensors;
 
+/* A full tensor saved by PEFT modules_to_save (e.g. lm_head, embed_tokens): key
+ * "base_model.model.<HF parameter name>". */
+typedef struct ct_peft_saved_tensor {
+    char name[192];  /* HF parameter name, e.g. "lm_head.weight" */
+    ct_tensor t;     /* f32 copy (owned) with the stored shape */
+} ct_peft_saved_tensor;
+
 typedef struct ct_peft_adapter {
     ct_peft_type type;
     json_t *config;                 /* the whole adapter_config.json */
@@ -83,6 +90,8 @@ typedef struct ct_peft_adapter {
     bool use_rslora;
     ct_peft_lora_tensors *lora;     /* sorted by (layer, module) */
     size_t n_lora;
+    ct_peft_saved_tensor *saved;    /* modules_to_save tensors */
+    size_t n_saved;
     /* prompt tuning */
     int64_t num_virtual_tokens, token_dim;
     float *prompt_embeddings;       /* [num_virtual_tokens, token_dim] f32 */

@@ -44,12 +44,39 @@ void ct_kv_cache_free(ct_kv_cache *kv) {
 }
 
 void ct_kv_cache_reset(ct_kv_cache *kv) { kv->len = 0; }
+
+void ct_kv_cache_truncate(ct_kv_cache *kv, size_t len) {
+    if (len < kv->len) kv->len = len;
+}
+
+ct_status ct_kv_cache_grow(ct_kv_cache *kv, size_t capacity, ct_err *err) {
+    if (capacity <= kv->cap) return CT_OK;
+    size_t n = kv->L * capacity * kv->KV;
+    float *k = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory growing the KV cache to %zu tokens",
+                          capacity);
+    }
+    for (size_t l = 0; l < kv->L; l++) { /* [L, cap, KV]: re-stride each layer's rows */
+        memcpy(k + l * capacity * kv->KV, kv->k + l * kv->cap * kv->KV, kv->len * kv->KV * sizeof(float));
+        memcpy(v + l * capacity * kv->KV, kv->v + l * kv->cap * kv->KV, kv->len * kv->KV * sizeof(float));
+    }
+    free(kv->k);
+    free(kv->v);
+    kv->k = k;
+    kv->v = v;
+    kv->cap = capacity;
+    return CT_OK;
+}
 size_t ct_kv_cache_len(const ct_kv_cache *kv) { return kv->len; }
 size_t ct_kv_cache_capacity(const ct_kv_cache *kv) { return kv->cap; }
 
-/* Runs the layers over T tokens; hidden[T, C] receives the final-normed hidden states. */
-static ct_status run_layers(const ct_model *m, ct_kv_cache *kv, const int32_t *ids, size_t T,
-                            float *hidden, ct_err *err) {
+/* Runs the layers over T tokens given by ids, or (ids == NULL) by their input embeddings
+ * embeds[T, C]; hidden[T, C] receives the final-normed hidden states. */
+static ct_status run_layers(const ct_model *m, ct_kv_cache *kv, const int32_t *ids,
+                            const float *embeds, size_t T, float *hidden, ct_err *err) {
     const ct_config *c = &m->cfg;
     size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
     size_t D = (size_t)c->head_dim, Hq = (size_t)c->num_heads, Hkv = (size_t)c->num_kv_heads;
@@ -61,7 +88,7 @@ static ct_status run_layers(const ct_model *m, ct_kv_cache *kv, const int32_t *i
         return ct_err_set(err, CT_ERR_ARG,
                           "forward: %zu + %zu tokens exceed the KV cache capacity %zu", start, T,
                           kv->cap);
-    for (size_t t = 0; t < T; t++)
+    for (size_t t = 0; ids && t < T; t++)
         if (ids[t] < 0 || (size_t)ids[t] >= V)
             return ct_err_set(err, CT_ERR_ARG, "forward: token id %d out of range [0, %zu)",
                               ids[t], V);
@@ -78,7 +105,8 @@ static ct_status run_layers(const ct_model *m, ct_kv_cache *kv, const int32_t *i
     float *v = k + T * KV, *g = v + T * KV, *u = g + T * I;
     for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(start + t);
 
-    ct_embedding_forward(x, ids, &m->w.embed, T, C);
+    if (ids) ct_embedding_forward(x, ids, &m->w.embed, T, C);
+    else memcpy(x, embeds, T * C * sizeof(float));
     for (size_t l = 0; l < (size_t)c->num_layers; l++) {
         const ct_layer_weights *w = &m->w.layers[l];
         ct_rmsnorm_forward(xn, NULL, x, &w->attn_norm, T, C, eps);
@@ -123,12 +151,24 @@ ct_status ct_model_forward(const ct_model *m, ct_kv_cache *kv, const int32_t *id
     size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
     float *h = hidden ? hidden : malloc((T ? T : 1) * C * sizeof(float));
     if (!h) return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
-    ct_status s = run_layers(m, kv, ids, T, h, err);
+    ct_status s = run_layers(m, kv, ids, NULL, T, h, err);
     if (!s && logits) ct_linear_forward(logits, h, &m->w.lm_head, NULL, T, C, V);
     if (!s && logits_last) {
         if (logits) memcpy(logits_last, logits + (T - 1) * V, V * sizeof(float));
         else ct_linear_forward(logits_last, h + (T - 1) * C, &m->w.lm_head, NULL, 1, C, V);
     }
+    if (!hidden) free(h);
+    return s;
+}
+
+ct_status ct_model_forward_embeds(const ct_model *m, ct_kv_cache *kv, const float *embeds,
+                                  size_t T, float *hidden, float *logits_last, ct_err *err) {
+    size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    float *h = hidden ? hidden : malloc((T ? T : 1) * C * sizeof(float));
+    if (!h) return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
+    ct_status s = run_layers(m, kv, NULL, embeds, T, h, err);
+    if (!s && logits_last)
+        ct_linear_forward(logits_last, h + (T - 1) * C, &m->w.lm_head, NULL, 1, C, V);
     if (!hidden) free(h);
     return s;
 }
@@ -149,7 +189,7 @@ ct_status ct_model_nll(const ct_model *m, const int32_t *ids, size_t T, double *
         free(lg);
         return ct_err_set(err, CT_ERR_NOMEM, "nll: out of memory");
     }
-    ct_status s = run_layers(m, NULL, ids, T, h, err);
+    ct_status s = run_layers(m, NULL, ids, NULL, T, h, err);
     double total = 0.0;
     for (size_t t0 = 0; !s && t0 + 1 < T; t0 += NLL_CHUNK) {
         size_t n = T - 1 - t0 < NLL_CHUNK ? T - 1 - t0 : NLL_CHUNK;

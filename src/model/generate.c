@@ -33,30 +33,37 @@ static bool hit_stop_string(const ct_gen_params *p, const ct_ids *out, size_t fi
     return hit;
 }
 
-ct_status ct_generate(const ct_model *m, const int32_t *prompt, size_t n_prompt,
-                      const ct_gen_params *p, ct_ids *out, ct_gen_stop *stop, ct_err *err) {
+ct_status ct_generate_cached(const ct_model *m, ct_kv_cache *kv, size_t n_prefix,
+                             const int32_t *ids, size_t n_ids, const ct_gen_params *p,
+                             ct_ids *out, ct_gen_stop *stop, ct_err *err) {
     if (stop) *stop = CT_GEN_STOP_LENGTH;
-    if (n_prompt == 0) return ct_err_set(err, CT_ERR_ARG, "generate: empty prompt");
+    size_t cached = ct_kv_cache_len(kv);
+    if (cached < n_prefix || cached - n_prefix >= n_ids)
+        return ct_err_set(err, CT_ERR_ARG,
+                          "generate: the KV cache holds %zu positions but %zu prefix + %zu ids "
+                          "leave nothing new to run",
+                          cached, n_prefix, n_ids);
     if (p->max_new_tokens < 0) return ct_err_set(err, CT_ERR_ARG, "generate: max_new_tokens < 0");
     if (p->num_stop && !p->tok)
         return ct_err_set(err, CT_ERR_ARG, "generate: stop strings need a tokenizer");
     if (p->max_new_tokens == 0) return CT_OK;
     size_t V = (size_t)m->cfg.vocab_size, first = out->n;
-    size_t cap = n_prompt + (size_t)p->max_new_tokens;
-    ct_kv_cache *kv = NULL;
-    ct_status s = ct_kv_cache_init(&kv, &m->cfg, cap, err);
+    size_t done_ids = cached - n_prefix;
+    size_t need = n_prefix + n_ids + (size_t)p->max_new_tokens;
+    ct_status s = ct_kv_cache_grow(kv, need, err);
     if (s) return s;
     float *logits = malloc(V * sizeof(float));
-    int32_t *hist = malloc(cap * sizeof(int32_t));
+    int32_t *hist = malloc((n_ids + (size_t)p->max_new_tokens) * sizeof(int32_t));
     if (!logits || !hist) {
         s = ct_err_set(err, CT_ERR_NOMEM, "generate: out of memory");
         goto done;
     }
-    memcpy(hist, prompt, n_prompt * sizeof(int32_t));
-    size_t nh = n_prompt;
+    memcpy(hist, ids, n_ids * sizeof(int32_t));
+    size_t nh = n_ids;
     ct_gen_rng rng;
     ct_gen_rng_seed(&rng, p->seed);
-    if ((s = ct_model_forward(m, kv, prompt, n_prompt, NULL, NULL, logits, err))) goto done;
+    if ((s = ct_model_forward(m, kv, ids + done_ids, n_ids - done_ids, NULL, NULL, logits, err)))
+        goto done;
     for (int32_t i = 0; i < p->max_new_tokens; i++) {
         int32_t id = ct_gen_sample(logits, V, p, hist, nh, &rng);
         hist[nh++] = id;
@@ -86,6 +93,19 @@ ct_status ct_generate(const ct_model *m, const int32_t *prompt, size_t n_prompt,
 done:
     free(logits);
     free(hist);
+    return s;
+}
+
+ct_status ct_generate(const ct_model *m, const int32_t *prompt, size_t n_prompt,
+                      const ct_gen_params *p, ct_ids *out, ct_gen_stop *stop, ct_err *err) {
+    if (stop) *stop = CT_GEN_STOP_LENGTH;
+    if (n_prompt == 0) return ct_err_set(err, CT_ERR_ARG, "generate: empty prompt");
+    if (p->max_new_tokens < 0) return ct_err_set(err, CT_ERR_ARG, "generate: max_new_tokens < 0");
+    if (p->max_new_tokens == 0) return CT_OK;
+    ct_kv_cache *kv = NULL;
+    ct_status s = ct_kv_cache_init(&kv, &m->cfg, n_prompt + (size_t)p->max_new_tokens, err);
+    if (s) return s;
+    s = ct_generate_cached(m, kv, 0, prompt, n_prompt, p, out, stop, err);
     ct_kv_cache_free(kv);
     return s;
 }

@@ -35,6 +35,16 @@ void ct_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                            const float *k, const float *v, const int32_t *seg, size_t T,
                            size_t Hq, size_t Hkv, size_t D);
 
+/* Plain per-row reference of the same (used by tests and for short sequences). */
+void ct_attention_backward_naive(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                 const float *k, const float *v, const int32_t *seg, size_t T,
+                                 size_t Hq, size_t Hkv, size_t D);
+
+/* Training forward of the same attention (T == S) computed per 256-query block with sgemm
+ * (ct_attention_forward semantics, no probs output); falls back to it for short sequences. */
+void ct_attention_forward_blocked(float *out, const float *q, const float *k, const float *v,
+                                  const int32_t *seg, size_t T, size_t Hq, size_t Hkv, size_t D);
+
 /* out = silu(g) * u.  dg[n] += dout*u*silu'(g);  du[n] += dout*silu(g). */
 void ct_swiglu_backward(float *dg, float *du, const float *dout, const float *g, const float *u,
                         size_t n);

@@ -109,7 +109,8 @@ static ct_status word_add(word *w, int32_t id, uint32_t len, ct_err *err) {
     return CT_OK;
 }
 
-ct_status ct_bpe_tokenize(const ct_bpe *m, const char *text, size_t len, ct_ids *out, ct_err *err) {
+/* BPE of one word without the cache. */
+static ct_status bpe_word(const ct_bpe *m, const char *text, size_t len, ct_ids *out, ct_err *err) {
     if (!len) return CT_OK;
     if (m->ignore_merges) {
         int32_t id = ct_strmap_get(&m->vocab, text, len);
@@ -227,10 +228,114 @@ done:
     return st;
 }
 
-ct_status ct_bpe_cache_init(ct_bpe *m, ct_err *err) {
-    (void)err;
-    m->cache = NULL;
+/* ---- word cache: pre-token → ids (HF BPE keeps a similar cache) ----
+ * 16 shards, each a mutex-protected open-addressing table of CACHE_SLOTS entries; a full shard is
+ * simply cleared. Only words shorter than CACHE_MAX_WORD bytes are cached. */
+#define CACHE_SHARDS 16
+#define CACHE_SLOTS 4096 /* per shard, power of two; filled to at most 3/4 */
+#define CACHE_MAX_WORD 128
+
+typedef struct cache_entry {
+    uint64_t hash; /* 0 = empty */
+    char *key;     /* key bytes followed by the ids (int32, aligned by construction) */
+    uint32_t klen, n;
+    int32_t *ids;
+} cache_entry;
+
+typedef struct cache_shard {
+    pthread_mutex_t mu;
+    cache_entry *e;
+    size_t used;
+} cache_shard;
+
+struct ct_bpe_cache {
+    cache_shard shard[CACHE_SHARDS];
+};
+
+static void shard_clear(cache_shard *sh) {
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        free(sh->e[i].key);
+        sh->e[i] = (cache_entry){0};
+    }
+    sh->used = 0;
+}
+
+/* Returns true and appends the cached ids when found. */
+static bool cache_get(ct_bpe_cache *c, uint64_t h, const char *w, size_t len, ct_ids *out,
+                      ct_err *err, ct_status *st) {
+    cache_shard *sh = &c->shard[h % CACHE_SHARDS];
+    bool found = false;
+    pthread_mutex_lock(&sh->mu);
+    for (size_t i = (h >> 4) & (CACHE_SLOTS - 1);; i = (i + 1) & (CACHE_SLOTS - 1)) {
+        cache_entry *e = &sh->e[i];
+        if (!e->hash) break;
+        if (e->hash == h && e->klen == len && !memcmp(e->key, w, len)) {
+            found = true;
+            for (uint32_t k = 0; k < e->n && !*st; k++) *st = ct_ids_push(out, e->ids[k], err);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return found;
+}
+
+static void cache_put(ct_bpe_cache *c, uint64_t h, const char *w, size_t len, const int32_t *ids,
+                      size_t n) {
+    size_t ids_off = (len + 3) & ~(size_t)3;
+    char *blob = malloc(ids_off + n * sizeof(int32_t) + 1);
+    if (!blob) return; /* the cache is best effort */
+    memcpy(blob, w, len);
+    memcpy(blob + ids_off, ids, n * sizeof(int32_t));
+    cache_shard *sh = &c->shard[h % CACHE_SHARDS];
+    pthread_mutex_lock(&sh->mu);
+    if (sh->used >= CACHE_SLOTS * 3 / 4) shard_clear(sh);
+    size_t i = (h >> 4) & (CACHE_SLOTS - 1);
+    while (sh->e[i].hash) {
+        if (sh->e[i].hash == h && sh->e[i].klen == len && !memcmp(sh->e[i].key, w, len)) {
+            pthread_mutex_unlock(&sh->mu); /* another thread cached it */
+            free(blob);
+            return;
+        }
+        i = (i + 1) & (CACHE_SLOTS - 1);
+    }
+    sh->e[i] = (cache_entry){h, blob, (uint32_t)len, (uint32_t)n, (int32_t *)(void *)(blob + ids_off)};
+    sh->used++;
+    pthread_mutex_unlock(&sh->mu);
+}
+
+ct_status ct_bpe_tokenize(const ct_bpe *m, const char *text, size_t len, ct_ids *out, ct_err *err) {
+    if (!m->cache || len >= CACHE_MAX_WORD || !len) return bpe_word(m, text, len, out, err);
+    uint64_t h = ct_tok_hash(text, len) | 1;
+    ct_status st = CT_OK;
+    if (cache_get(m->cache, h, text, len, out, err, &st)) return st;
+    size_t start = out->n;
+    if ((st = bpe_word(m, text, len, out, err))) return st;
+    cache_put(m->cache, h, text, len, out->data + start, out->n - start);
     return CT_OK;
 }
 
-void ct_bpe_cache_free(ct_bpe *m) { m->cache = NULL; }
+ct_status ct_bpe_cache_init(ct_bpe *m, ct_err *err) {
+    m->cache = calloc(1, sizeof *m->cache);
+    if (!m->cache) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < CACHE_SHARDS; i++) {
+        pthread_mutex_init(&m->cache->shard[i].mu, NULL);
+        m->cache->shard[i].e = calloc(CACHE_SLOTS, sizeof(cache_entry));
+        if (!m->cache->shard[i].e) {
+            ct_bpe_cache_free(m);
+            return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        }
+    }
+    return CT_OK;
+}
+
+void ct_bpe_cache_free(ct_bpe *m) {
+    if (!m->cache) return;
+    for (int i = 0; i < CACHE_SHARDS; i++) {
+        cache_shard *sh = &m->cache->shard[i];
+        if (sh->e) shard_clear(sh);
+        free(sh->e);
+        pthread_mutex_destroy(&sh->mu);
+    }
+    free(m->cache);
+    m->cache = NULL;
+}

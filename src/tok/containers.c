@@ -23,31 +23,6 @@ void ct_ids_free(ct_ids *v) {
     v->n = v->cap = 0;
 }
 
-/* ---- ct_tbuf ---- */
-ct_status ct_tbuf_reserve(ct_tbuf *b, size_t extra, ct_err *err) {
-    if (b->len + extra + 1 <= b->cap) return CT_OK;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1) cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    b->data = d;
-    b->cap = cap;
-    return CT_OK;
-}
-
-ct_status ct_tbuf_append(ct_tbuf *b, const void *data, size_t n, ct_err *err) {
-    if (ct_tbuf_reserve(b, n, err)) return err->code;
-    if (n) memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = 0;
-    return CT_OK;
-}
-
-void ct_tbuf_free(ct_tbuf *b) {
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
 /* ---- ct_pieces ---- */
 ct_status ct_pieces_add_tail(ct_pieces *p, size_t len, ct_err *err) {
     if (p->n == p->cap) {
@@ -68,7 +43,7 @@ ct_status ct_pieces_add_tail(ct_pieces *p, size_t len, ct_err *err) {
 }
 
 ct_status ct_pieces_add(ct_pieces *p, const char *s, size_t len, ct_err *err) {
-    if (ct_tbuf_reserve(&p->text, len, err)) return err->code;
+    if (ct_buf_reserve(&p->text, len, err)) return err->code;
     if (len) memcpy(p->text.data + p->text.len, s, len);
     return ct_pieces_add_tail(p, len, err);
 }
@@ -79,7 +54,7 @@ void ct_pieces_clear(ct_pieces *p) {
 }
 
 void ct_pieces_free(ct_pieces *p) {
-    ct_tbuf_free(&p->text);
+    ct_buf_free(&p->text);
     free(p->off);
     free(p->len);
     memset(p, 0, sizeof *p);
@@ -318,15 +293,15 @@ static size_t maximal_subpart(const unsigned char *s, size_t len) {
     return i;
 }
 
-ct_status ct_utf8_lossy_append(ct_tbuf *out, const char *s, size_t len, ct_err *err) {
+ct_status ct_utf8_lossy_append(ct_buf *out, const char *s, size_t len, ct_err *err) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
         size_t ok = ct_utf8_validate(s + i, len - i);
-        if (ct_tbuf_append(out, s + i, ok, err)) return err->code;
+        if (ct_buf_append(out, s + i, ok, err)) return err->code;
         i += ok;
         if (i >= len) break;
-        if (ct_tbuf_append(out, "\xEF\xBF\xBD", 3, err)) return err->code;
+        if (ct_buf_append(out, "\xEF\xBF\xBD", 3, err)) return err->code;
         i += maximal_subpart(p + i, len - i);
     }
     return CT_OK;

@@ -133,7 +133,7 @@ static ct_status toklist_push(toklist *l, const char *s, size_t len, ct_err *err
     return toklist_push_owned(l, c, len, err);
 }
 
-static ct_status push_buf(toklist *l, ct_tbuf *b, ct_err *err) {
+static ct_status push_buf(toklist *l, ct_buf *b, ct_err *err) {
     ct_status st = toklist_push(l, b->data ? b->data : "", b->len, err);
     b->len = 0;
     return st;
@@ -147,7 +147,7 @@ static int hexval(char c) {
 }
 
 static ct_status run(const ct_decoder *d, const toklist *in, toklist *out, ct_err *err) {
-    ct_tbuf b = {0};
+    ct_buf b = {0};
     ct_status st = CT_OK;
     switch (d->type) {
     case CT_DEC_SEQUENCE: {
@@ -166,7 +166,7 @@ static ct_status run(const ct_decoder *d, const toklist *in, toklist *out, ct_er
     case CT_DEC_BYTELEVEL: {
         /* HF: a token made only of byte-map characters becomes those bytes; any other token
          * passes through as its UTF-8; the whole is decoded with from_utf8_lossy. */
-        ct_tbuf raw = {0};
+        ct_buf raw = {0};
         for (size_t i = 0; i < in->n && !st; i++) {
             const unsigned char *p = (const unsigned char *)in->s[i];
             size_t len = in->len[i], mark = raw.len, k = 0;
@@ -180,17 +180,17 @@ static ct_status run(const ct_decoder *d, const toklist *in, toklist *out, ct_er
                     break;
                 }
                 char c = (char)byte;
-                st = ct_tbuf_append(&raw, &c, 1, err);
+                st = ct_buf_append(&raw, &c, 1, err);
                 k += cl;
             }
             if (!st && !ok) {
                 raw.len = mark;
-                st = ct_tbuf_append(&raw, in->s[i], len, err);
+                st = ct_buf_append(&raw, in->s[i], len, err);
             }
         }
         if (!st) st = ct_utf8_lossy_append(&b, raw.data ? raw.data : "", raw.len, err);
         if (!st) st = push_buf(out, &b, err);
-        ct_tbuf_free(&raw);
+        ct_buf_free(&raw);
         break;
     }
     case CT_DEC_REPLACE:
@@ -202,16 +202,16 @@ static ct_status run(const ct_decoder *d, const toklist *in, toklist *out, ct_er
                                     ? memmem(s + k, len - k, d->pattern, d->pattern_len)
                                     : NULL;
                 if (!f) break;
-                st = ct_tbuf_append(&b, s + k, (size_t)(f - (s + k)), err);
-                if (!st) st = ct_tbuf_append(&b, d->content, d->content_len, err);
+                st = ct_buf_append(&b, s + k, (size_t)(f - (s + k)), err);
+                if (!st) st = ct_buf_append(&b, d->content, d->content_len, err);
                 k = (size_t)(f - s) + d->pattern_len;
             }
-            if (!st) st = ct_tbuf_append(&b, s + k, len - k, err);
+            if (!st) st = ct_buf_append(&b, s + k, len - k, err);
             if (!st) st = push_buf(out, &b, err);
         }
         break;
     case CT_DEC_BYTEFALLBACK: {
-        ct_tbuf bytes = {0};
+        ct_buf bytes = {0};
         for (size_t i = 0; i <= in->n && !st; i++) {
             const char *s = i < in->n ? in->s[i] : NULL;
             int hi = -1, lo = -1;
@@ -221,7 +221,7 @@ static ct_status run(const ct_decoder *d, const toklist *in, toklist *out, ct_er
             }
             if (hi >= 0 && lo >= 0) {
                 char c = (char)(hi * 16 + lo);
-                st = ct_tbuf_append(&bytes, &c, 1, err);
+                st = ct_buf_append(&bytes, &c, 1, err);
                 continue;
             }
             if (bytes.len) {
@@ -234,11 +234,11 @@ static ct_status run(const ct_decoder *d, const toklist *in, toklist *out, ct_er
             }
             if (s && !st) st = toklist_push(out, s, in->len[i], err);
         }
-        ct_tbuf_free(&bytes);
+        ct_buf_free(&bytes);
         break;
     }
     case CT_DEC_FUSE:
-        for (size_t i = 0; i < in->n && !st; i++) st = ct_tbuf_append(&b, in->s[i], in->len[i], err);
+        for (size_t i = 0; i < in->n && !st; i++) st = ct_buf_append(&b, in->s[i], in->len[i], err);
         if (!st) st = push_buf(out, &b, err);
         break;
     case CT_DEC_STRIP:
@@ -258,10 +258,10 @@ static ct_status run(const ct_decoder *d, const toklist *in, toklist *out, ct_er
             size_t len = in->len[i], r = d->replacement_len;
             for (size_t k = 0; k < len && !st;) {
                 if (len - k >= r && !memcmp(s + k, d->replacement, r)) {
-                    st = ct_tbuf_append(&b, " ", 1, err);
+                    st = ct_buf_append(&b, " ", 1, err);
                     k += r;
                 } else
-                    st = ct_tbuf_append(&b, s + k++, 1, err);
+                    st = ct_buf_append(&b, s + k++, 1, err);
             }
             if (st) break;
             if (i == 0 && d->prepend && b.len && b.data[0] == ' ') {
@@ -272,7 +272,7 @@ static ct_status run(const ct_decoder *d, const toklist *in, toklist *out, ct_er
         }
         break;
     }
-    ct_tbuf_free(&b);
+    ct_buf_free(&b);
     if (st) toklist_free(out);
     return st;
 }
@@ -310,22 +310,22 @@ ct_status ct_tokenizer_decode(const ct_tokenizer *tok, const int32_t *ids, size_
         if (skip_special && (tok->id_flags[id] & CT_TOK_FLAG_SPECIAL)) continue;
         st = toklist_push(&in, tok->id_to_token[id], tok->id_len[id], err);
     }
-    ct_tbuf res = {0};
+    ct_buf res = {0};
     if (!st) {
         if (tok->has_decoder) {
             st = run(&tok->decoder, &in, &dec, err);
-            for (size_t i = 0; i < dec.n && !st; i++) st = ct_tbuf_append(&res, dec.s[i], dec.len[i], err);
+            for (size_t i = 0; i < dec.n && !st; i++) st = ct_buf_append(&res, dec.s[i], dec.len[i], err);
         } else /* HF without a decoder joins tokens with spaces */
             for (size_t i = 0; i < in.n && !st; i++) {
-                if (i) st = ct_tbuf_append(&res, " ", 1, err);
-                if (!st) st = ct_tbuf_append(&res, in.s[i], in.len[i], err);
+                if (i) st = ct_buf_append(&res, " ", 1, err);
+                if (!st) st = ct_buf_append(&res, in.s[i], in.len[i], err);
             }
     }
-    if (!st) st = ct_tbuf_reserve(&res, 0, err);
+    if (!st) st = ct_buf_reserve(&res, 0, err);
     toklist_free(&in);
     toklist_free(&dec);
     if (st) {
-        ct_tbuf_free(&res);
+        ct_buf_free(&res);
         return st;
     }
     res.data[res.len] = 0;

@@ -10,12 +10,12 @@
 
 /* Per-call scratch buffers, reused across segments. */
 typedef struct scratch {
-    ct_tbuf norm;
+    ct_buf norm;
     ct_pieces a, b;
 } scratch;
 
 static void scratch_free(scratch *s) {
-    ct_tbuf_free(&s->norm);
+    ct_buf_free(&s->norm);
     ct_pieces_free(&s->a);
     ct_pieces_free(&s->b);
 }

@@ -25,13 +25,25 @@ static char *dupn(const char *s, size_t n) {
 static ct_status ensure_id(ct_tokenizer *t, int32_t id, ct_err *err) {
     if (id < t->n_ids) return CT_OK;
     size_t n = (size_t)id + 1;
-    char **a = realloc(t->id_to_token, n * sizeof *a);
+    if (n <= t->ids_cap) {
+        for (size_t i = (size_t)t->n_ids; i < n; i++) {
+            t->id_to_token[i] = NULL;
+            t->id_len[i] = 0;
+            t->id_flags[i] = 0;
+        }
+        t->n_ids = (int32_t)n;
+        return CT_OK;
+    }
+    size_t cap = t->ids_cap ? t->ids_cap : 1024;
+    while (cap < n) cap *= 2; /* geometric growth: vocab ids arrive in hash order */
+    char **a = realloc(t->id_to_token, cap * sizeof *a);
     if (a) t->id_to_token = a;
-    uint32_t *l = a ? realloc(t->id_len, n * sizeof *l) : NULL;
+    uint32_t *l = a ? realloc(t->id_len, cap * sizeof *l) : NULL;
     if (l) t->id_len = l;
-    uint8_t *f = l ? realloc(t->id_flags, n) : NULL;
+    uint8_t *f = l ? realloc(t->id_flags, cap) : NULL;
     if (f) t->id_flags = f;
     if (!f) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    t->ids_cap = cap;
     for (size_t i = (size_t)t->n_ids; i < n; i++) {
         t->id_to_token[i] = NULL;
         t->id_len[i] = 0;
@@ -86,7 +98,7 @@ static ct_status load_merges(ct_tokenizer *t, const json_t *merges, const char *
     size_t n = json_array_size(merges);
     if (ct_pairmap_init(&t->bpe.merges, n, err)) return err->code;
     size_t plen = t->bpe.cont_prefix ? strlen(t->bpe.cont_prefix) : 0;
-    ct_tbuf cat = {0};
+    ct_buf cat = {0};
     ct_status st = CT_OK;
     for (size_t i = 0; i < n && !st; i++) {
         const json_t *m = json_array_get(merges, i);
@@ -119,11 +131,11 @@ static ct_status load_merges(ct_tokenizer *t, const json_t *merges, const char *
         const char *bs = b;
         size_t bsl = bl;
         if (plen && bl >= plen && !memcmp(b, t->bpe.cont_prefix, plen)) bs += plen, bsl -= plen;
-        if ((st = ct_tbuf_append(&cat, a, al, err)) || (st = ct_tbuf_append(&cat, bs, bsl, err))) break;
+        if ((st = ct_buf_append(&cat, a, al, err)) || (st = ct_buf_append(&cat, bs, bsl, err))) break;
         if ((st = merge_part(t, cat.data, cat.len, i, path, &im, err))) break;
         ct_pairmap_put(&t->bpe.merges, ia, ib, (int32_t)i, im);
     }
-    ct_tbuf_free(&cat);
+    ct_buf_free(&cat);
     return st;
 }
 
@@ -197,7 +209,7 @@ static ct_status load_added(ct_tokenizer *t, const json_t *root, const char *pat
     t->n_added = json_array_size(arr);
     t->added = calloc(t->n_added ? t->n_added : 1, sizeof *t->added);
     if (!t->added) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    ct_tbuf norm = {0};
+    ct_buf norm = {0};
     ct_status st = CT_OK;
     for (size_t i = 0; i < t->n_added && !st; i++) {
         const json_t *a = json_array_get(arr, i);
@@ -244,7 +256,7 @@ static ct_status load_added(ct_tokenizer *t, const json_t *root, const char *pat
             }
         }
     }
-    ct_tbuf_free(&norm);
+    ct_buf_free(&norm);
     return st;
 }
 
@@ -260,6 +272,7 @@ static ct_status token_id(const ct_tokenizer *t, const char *name, const char *p
 
 static ct_status ids_append(int32_t **v, size_t *n, const int32_t *src, size_t k, bool front,
                             ct_err *err) {
+    if (!k) return CT_OK;
     int32_t *d = realloc(*v, (*n + k + 1) * sizeof *d);
     if (!d) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     if (front) {

@@ -106,9 +106,9 @@ static bool all_ascii(const char *s, size_t len) {
     return true;
 }
 
-static ct_status unicode_norm(ct_norm_type t, const char *in, size_t len, ct_tbuf *out,
+static ct_status unicode_norm(ct_norm_type t, const char *in, size_t len, ct_buf *out,
                               ct_err *err) {
-    if (all_ascii(in, len)) return ct_tbuf_append(out, in, len, err); /* ASCII is invariant */
+    if (all_ascii(in, len)) return ct_buf_append(out, in, len, err); /* ASCII is invariant */
     int opt = UTF8PROC_STABLE;
     if (t == CT_NORM_NFC || t == CT_NORM_NFKC) opt |= UTF8PROC_COMPOSE;
     else opt |= UTF8PROC_DECOMPOSE;
@@ -121,12 +121,12 @@ static ct_status unicode_norm(ct_norm_type t, const char *in, size_t len, ct_tbu
         return ct_err_set(err, CT_ERR_ARG, "unicode normalization failed: %s",
                           utf8proc_errmsg(n));
     }
-    ct_status st = ct_tbuf_append(out, dst, (size_t)n, err);
+    ct_status st = ct_buf_append(out, dst, (size_t)n, err);
     free(dst);
     return st;
 }
 
-static ct_status lowercase(const char *in, size_t len, ct_tbuf *out, ct_err *err) {
+static ct_status lowercase(const char *in, size_t len, ct_buf *out, ct_err *err) {
     const unsigned char *p = (const unsigned char *)in;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
@@ -140,25 +140,25 @@ static ct_status lowercase(const char *in, size_t len, ct_tbuf *out, ct_err *err
             bl = 3;
         } else
             bl = ct_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), b);
-        if (ct_tbuf_append(out, b, bl, err)) return err->code;
+        if (ct_buf_append(out, b, bl, err)) return err->code;
     }
     return CT_OK;
 }
 
-static ct_status replace(const ct_normalizer *n, const char *in, size_t len, ct_tbuf *out,
+static ct_status replace(const ct_normalizer *n, const char *in, size_t len, ct_buf *out,
                          ct_err *err) {
     if (!n->re) {
-        if (!n->str_len) return ct_tbuf_append(out, in, len, err);
+        if (!n->str_len) return ct_buf_append(out, in, len, err);
         size_t i = 0;
         while (i < len) {
             const char *f = len - i >= n->str_len ? memmem(in + i, len - i, n->str, n->str_len) : NULL;
             if (!f) break;
-            if (ct_tbuf_append(out, in + i, (size_t)(f - (in + i)), err) ||
-                ct_tbuf_append(out, n->content, n->content_len, err))
+            if (ct_buf_append(out, in + i, (size_t)(f - (in + i)), err) ||
+                ct_buf_append(out, n->content, n->content_len, err))
                 return err->code;
             i = (size_t)(f - in) + n->str_len;
         }
-        return ct_tbuf_append(out, in + i, len - i, err);
+        return ct_buf_append(out, in + i, len - i, err);
     }
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(n->re, NULL);
     if (!md) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
@@ -174,17 +174,17 @@ static ct_status replace(const ct_normalizer *n, const char *in, size_t len, ct_
             from += cl ? cl : 1;
             continue;
         }
-        if ((st = ct_tbuf_append(out, in + i, ov[0] - i, err)) ||
-            (st = ct_tbuf_append(out, n->content, n->content_len, err)))
+        if ((st = ct_buf_append(out, in + i, ov[0] - i, err)) ||
+            (st = ct_buf_append(out, n->content, n->content_len, err)))
             break;
         i = from = ov[1];
     }
     pcre2_match_data_free(md);
     if (st) return st;
-    return ct_tbuf_append(out, in + i, len - i, err);
+    return ct_buf_append(out, in + i, len - i, err);
 }
 
-static ct_status strip(const ct_normalizer *n, const char *in, size_t len, ct_tbuf *out,
+static ct_status strip(const ct_normalizer *n, const char *in, size_t len, ct_buf *out,
                        ct_err *err) {
     const unsigned char *p = (const unsigned char *)in;
     size_t a = 0, b = len;
@@ -204,26 +204,26 @@ static ct_status strip(const ct_normalizer *n, const char *in, size_t len, ct_tb
             if (!cl || !ct_unicode_is_space(cp)) break;
             b = s;
         }
-    return ct_tbuf_append(out, in + a, b - a, err);
+    return ct_buf_append(out, in + a, b - a, err);
 }
 
-ct_status ct_normalizer_apply(const ct_normalizer *n, const char *in, size_t len, ct_tbuf *out,
+ct_status ct_normalizer_apply(const ct_normalizer *n, const char *in, size_t len, ct_buf *out,
                               ct_err *err) {
     out->len = 0;
     switch (n->type) {
     case CT_NORM_SEQUENCE: {
-        if (ct_tbuf_append(out, in, len, err)) return err->code;
-        ct_tbuf tmp = {0};
+        if (ct_buf_append(out, in, len, err)) return err->code;
+        ct_buf tmp = {0};
         for (size_t i = 0; i < n->n_items; i++) {
             if (ct_normalizer_apply(&n->items[i], out->data, out->len, &tmp, err)) {
-                ct_tbuf_free(&tmp);
+                ct_buf_free(&tmp);
                 return err->code;
             }
-            ct_tbuf s = *out;
+            ct_buf s = *out;
             *out = tmp;
             tmp = s;
         }
-        ct_tbuf_free(&tmp);
+        ct_buf_free(&tmp);
         return CT_OK;
     }
     case CT_NORM_NFC:
@@ -232,8 +232,8 @@ ct_status ct_normalizer_apply(const ct_normalizer *n, const char *in, size_t len
     case CT_NORM_NFKD: return unicode_norm(n->type, in, len, out, err);
     case CT_NORM_LOWERCASE: return lowercase(in, len, out, err);
     case CT_NORM_PREPEND:
-        if (len && ct_tbuf_append(out, n->str, n->str_len, err)) return err->code;
-        return ct_tbuf_append(out, in, len, err);
+        if (len && ct_buf_append(out, n->str, n->str_len, err)) return err->code;
+        return ct_buf_append(out, in, len, err);
     case CT_NORM_REPLACE: return replace(n, in, len, out, err);
     case CT_NORM_STRIP: return strip(n, in, len, out, err);
     }

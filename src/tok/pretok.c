@@ -250,7 +250,7 @@ static ct_status emit_split(const char *s, spans *sp, ct_split_behavior beh, boo
 static ct_status bytelevel_map(const char *s, size_t len, ct_pieces *out, ct_err *err) {
     /* each byte becomes one code point < U+0144: at most 2 UTF-8 bytes, written in place */
     if (!len) return CT_OK;
-    if (ct_tbuf_reserve(&out->text, len * 2, err)) return err->code;
+    if (ct_buf_reserve(&out->text, len * 2, err)) return err->code;
     char *b = out->text.data + out->text.len;
     size_t k = 0;
     for (size_t i = 0; i < len; i++) k += ct_utf8_encode(ct_bytelevel_char((uint8_t)s[i]), b + k);
@@ -283,7 +283,7 @@ static ct_status apply_one(const ct_pretok *p, const ct_pieces *in, bool first_s
         md = pcre2_match_data_create_from_pattern(p->re, NULL);
         if (!md) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     }
-    ct_tbuf tmp = {0};
+    ct_buf tmp = {0};
     for (size_t i = 0; i < in->n && !st; i++) {
         const char *s = in->text.data + in->off[i];
         size_t len = in->len[i];
@@ -296,7 +296,7 @@ static ct_status apply_one(const ct_pretok *p, const ct_pieces *in, bool first_s
         case CT_PRETOK_BYTELEVEL:
             if (p->add_prefix_space && (len == 0 || s[0] != ' ')) {
                 tmp.len = 0;
-                if ((st = ct_tbuf_append(&tmp, " ", 1, err)) || (st = ct_tbuf_append(&tmp, s, len, err)))
+                if ((st = ct_buf_append(&tmp, " ", 1, err)) || (st = ct_buf_append(&tmp, s, len, err)))
                     break;
                 s = tmp.data;
                 len = tmp.len;
@@ -317,10 +317,10 @@ static ct_status apply_one(const ct_pretok *p, const ct_pieces *in, bool first_s
             bool starts = (len && s[0] == ' ') ||
                           (len >= p->replacement_len && !memcmp(s, p->replacement, p->replacement_len));
             if (prepend && !starts)
-                st = ct_tbuf_append(&tmp, p->replacement, p->replacement_len, err);
+                st = ct_buf_append(&tmp, p->replacement, p->replacement_len, err);
             for (size_t k = 0; k < len && !st; k++)
-                st = s[k] == ' ' ? ct_tbuf_append(&tmp, p->replacement, p->replacement_len, err)
-                                 : ct_tbuf_append(&tmp, s + k, 1, err);
+                st = s[k] == ' ' ? ct_buf_append(&tmp, p->replacement, p->replacement_len, err)
+                                 : ct_buf_append(&tmp, s + k, 1, err);
             if (st) break;
             if (!p->split) {
                 st = ct_pieces_add(out, tmp.data ? tmp.data : "", tmp.len, err);
@@ -359,7 +359,7 @@ static ct_status apply_one(const ct_pretok *p, const ct_pieces *in, bool first_s
         case CT_PRETOK_SEQUENCE: break;
         }
     }
-    ct_tbuf_free(&tmp);
+    ct_buf_free(&tmp);
     free(sp.v);
     if (md) pcre2_match_data_free(md);
     return st;

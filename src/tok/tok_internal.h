@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "ctune/tokenizer.h"
 
 /* ---- string → int32 hash map (open addressing; keys point into caller-owned memory) ---- */
@@ -46,23 +47,15 @@ void ct_pairmap_free(ct_pairmap *m);
 bool ct_pairmap_put(ct_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t merged);
 bool ct_pairmap_get(const ct_pairmap *m, int32_t a, int32_t b, int32_t *rank, int32_t *merged);
 
-/* ---- growable byte buffer ---- */
-typedef struct ct_tbuf {
-    char *data;
-    size_t len, cap;
-} ct_tbuf;
-ct_status ct_tbuf_reserve(ct_tbuf *b, size_t extra, ct_err *err);
-ct_status ct_tbuf_append(ct_tbuf *b, const void *data, size_t n, ct_err *err);
-void ct_tbuf_free(ct_tbuf *b);
 
 /* ---- list of string pieces stored back to back in one buffer ---- */
 typedef struct ct_pieces {
-    ct_tbuf text;
+    ct_buf text;
     size_t *off, *len;
     size_t n, cap;
 } ct_pieces;
 ct_status ct_pieces_add(ct_pieces *p, const char *s, size_t len, ct_err *err);
-/* Registers the `len` bytes already written (after ct_tbuf_reserve) at text.data + text.len. */
+/* Registers the `len` bytes already written (after ct_buf_reserve) at text.data + text.len. */
 ct_status ct_pieces_add_tail(ct_pieces *p, size_t len, ct_err *err);
 void ct_pieces_clear(ct_pieces *p);
 void ct_pieces_free(ct_pieces *p);
@@ -95,7 +88,7 @@ typedef struct ct_normalizer {
 ct_status ct_normalizer_parse(ct_normalizer *n, const void *json, const char *where, ct_err *err);
 void ct_normalizer_free(ct_normalizer *n);
 /* Normalizes in[0..len) into *out (cleared first). */
-ct_status ct_normalizer_apply(const ct_normalizer *n, const char *in, size_t len, ct_tbuf *out,
+ct_status ct_normalizer_apply(const ct_normalizer *n, const char *in, size_t len, ct_buf *out,
                               ct_err *err);
 
 /* ---- pre-tokenizers (HF pre_tokenizers/) ---- */
@@ -250,6 +243,7 @@ struct ct_tokenizer {
     uint32_t *id_len;
     uint8_t *id_flags;       /* CT_TOK_FLAG_* */
     int32_t n_ids;
+    size_t ids_cap;
 
     int32_t bos_id, eos_id, pad_id, unk_id;
     bool add_bos, add_eos, clean_up_spaces;
@@ -270,6 +264,6 @@ size_t ct_utf8_encode(uint32_t cp, char out[4]);
 size_t ct_utf8_validate(const char *s, size_t len);
 /* Appends s[0..len) with invalid sequences replaced by U+FFFD (maximal subparts, as Rust's
  * String::from_utf8_lossy and WHATWG TextDecoder). */
-ct_status ct_utf8_lossy_append(ct_tbuf *out, const char *s, size_t len, ct_err *err);
+ct_status ct_utf8_lossy_append(ct_buf *out, const char *s, size_t len, ct_err *err);
 
 #endif

@@ -15,7 +15,7 @@
 #include "io/crc32c.h"
 #include "io/hf_export.h"
 #include "io/pyjson.h"
-#include "io/st_load.h"
+#include "io/safetensors.h"
 
 static char *ckpt_path(const char *output_dir, int64_t step, const char *suffix) {
     char name[96];
@@ -197,27 +197,27 @@ ct_status ct_ckpt_restore(const char *dir, const ct_ckpt_file *files, size_t n_f
     ct_status st = ct_ckpt_verify(dir, err);
     for (size_t f = 0; !st && f < n_files; f++) {
         char *p = ct_path_join(dir, files[f].filename);
-        ct_stbuf sb = {0};
-        st = p ? ct_stbuf_open(&sb, p, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        if (!st && sb.n != files[f].n)
+        ct_st *sb = NULL;
+        st = p ? ct_st_open(p, &sb, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        if (!st && ct_st_count(sb) != files[f].n)
             st = ct_err_set(err, CT_ERR_SHAPE, "%s: holds %zu tensors, the run expects %zu (different trainable set?)",
-                            p, sb.n, files[f].n);
+                            p, ct_st_count(sb), files[f].n);
         for (size_t i = 0; !st && i < files[f].n; i++) {
             const ct_st_item *it = &files[f].items[i];
-            const ct_stbuf_entry *e = ct_stbuf_find(&sb, it->name);
+            const ct_tensor *e = ct_st_get(sb, it->name);
             if (!e) {
                 st = ct_err_set(err, CT_ERR_FORMAT, "%s: missing tensor %s", p, it->name);
                 break;
             }
-            bool same = e->t.dtype == it->src.dtype && e->t.ndim == it->src.ndim;
-            for (int d = 0; same && d < e->t.ndim; d++) same = e->t.shape[d] == it->src.shape[d];
+            bool same = e->dtype == it->src.dtype && e->ndim == it->src.ndim;
+            for (int d = 0; same && d < e->ndim; d++) same = e->shape[d] == it->src.shape[d];
             if (!same) {
                 st = ct_err_set(err, CT_ERR_SHAPE, "%s: tensor %s has a different dtype or shape than the run", p, it->name);
                 break;
             }
-            memcpy(it->src.data, e->t.data, e->nbytes);
+            memcpy(it->src.data, e->data, ct_tensor_nbytes(e));
         }
-        ct_stbuf_close(&sb);
+        ct_st_close(sb);
         free(p);
     }
     if (!st && state) {

@@ -37,37 +37,84 @@ typedef struct step_ctx {
     bool train;    /* dropout on */
 } step_ctx;
 
-static float *falloc(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
-static float *fzalloc(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+/* Step workspace: one grow-only block kept in tm between steps, so the ~GB of activations is
+ * not mmap'd, page-faulted and unmapped again on every micro-batch. Buffers are carved in order
+ * during a step; when a step needed more than the block holds, the extra buffers are malloc'd
+ * and the block is enlarged to the step's total at the next reset. */
+typedef struct ct_train_ws {
+    char *base;
+    size_t cap, used, want;
+    void **extra;
+    size_t n_extra, cap_extra;
+} ct_train_ws;
+
+static void ws_reset(ct_train_model *tm) {
+    ct_train_ws *w = tm->ws;
+    if (!w) w = tm->ws = calloc(1, sizeof(ct_train_ws));
+    for (size_t i = 0; i < w->n_extra; i++) free(w->extra[i]);
+    w->n_extra = 0;
+#ifdef __SANITIZE_ADDRESS__
+    w->want = 0; /* under ASan every buffer is its own allocation, so overflows are caught */
+#endif
+    if (w->want > w->cap) {
+        free(w->base);
+        w->base = aligned_alloc(64, w->want);
+        w->cap = w->base ? w->want : 0;
+    }
+    w->used = 0;
+    w->want = 0;
+}
+
+static float *ws_get(ct_train_model *tm, size_t n, bool zero) {
+    ct_train_ws *w = tm->ws;
+    size_t bytes = (((n ? n : 1) * sizeof(float)) + 63) & ~(size_t)63;
+    w->want += bytes;
+    float *p;
+    if (w->used + bytes <= w->cap) {
+        p = (float *)(w->base + w->used);
+        w->used += bytes;
+    } else {
+        p = aligned_alloc(64, bytes);
+        if (w->n_extra == w->cap_extra) {
+            w->cap_extra = w->cap_extra ? 2 * w->cap_extra : 64;
+            w->extra = realloc(w->extra, w->cap_extra * sizeof(void *));
+        }
+        w->extra[w->n_extra++] = p;
+    }
+    if (zero) memset(p, 0, n * sizeof(float));
+    return p;
+}
+
+void ct_train_ws_free(ct_train_model *tm) {
+    ct_train_ws *w = tm->ws;
+    if (!w) return;
+    for (size_t i = 0; i < w->n_extra; i++) free(w->extra[i]);
+    free(w->extra);
+    free(w->base);
+    free(w);
+    tm->ws = NULL;
+}
 
 static void acts_alloc(layer_acts *a, const step_ctx *c, bool qk) {
     size_t N = c->N, C = c->C, QD = c->Hq * c->D, KD = c->Hkv * c->D, I = c->I;
-    a->xn1 = falloc(N * C);
-    a->rstd1 = falloc(N);
-    a->qraw = qk ? falloc(N * QD) : NULL;
-    a->qrstd = qk ? falloc(N * c->Hq) : NULL;
-    a->kraw = qk ? falloc(N * KD) : NULL;
-    a->krstd = qk ? falloc(N * c->Hkv) : NULL;
-    a->q = falloc(N * QD);
-    a->k = falloc(N * KD);
-    a->v = falloc(N * KD);
-    a->att = falloc(N * QD);
-    a->h = falloc(N * C);
-    a->xn2 = falloc(N * C);
-    a->rstd2 = falloc(N);
-    a->gate = falloc(N * I);
-    a->up = falloc(N * I);
-    a->act = falloc(N * I);
+    a->xn1 = ws_get(c->tm, N * C, false);
+    a->rstd1 = ws_get(c->tm, N, false);
+    a->qraw = qk ? ws_get(c->tm, N * QD, false) : NULL;
+    a->qrstd = qk ? ws_get(c->tm, N * c->Hq, false) : NULL;
+    a->kraw = qk ? ws_get(c->tm, N * KD, false) : NULL;
+    a->krstd = qk ? ws_get(c->tm, N * c->Hkv, false) : NULL;
+    a->q = ws_get(c->tm, N * QD, false);
+    a->k = ws_get(c->tm, N * KD, false);
+    a->v = ws_get(c->tm, N * KD, false);
+    a->att = ws_get(c->tm, N * QD, false);
+    a->h = ws_get(c->tm, N * C, false);
+    a->xn2 = ws_get(c->tm, N * C, false);
+    a->rstd2 = ws_get(c->tm, N, false);
+    a->gate = ws_get(c->tm, N * I, false);
+    a->up = ws_get(c->tm, N * I, false);
+    a->act = ws_get(c->tm, N * I, false);
 }
 
-static void acts_free(layer_acts *a) {
-    float **f[] = {&a->xn1, &a->rstd1, &a->qraw, &a->qrstd, &a->kraw, &a->krstd, &a->q, &a->k,
-                   &a->v, &a->att, &a->h, &a->xn2, &a->rstd2, &a->gate, &a->up, &a->act};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        free(*f[i]);
-        *f[i] = NULL;
-    }
-}
 
 /* Dropout stream of (micro-step, layer, module): identical when a layer is recomputed. */
 static uint64_t lora_stream(const step_ctx *c, int l, int i) {
@@ -75,13 +122,12 @@ static uint64_t lora_stream(const step_ctx *c, int l, int i) {
 }
 
 /* y = x W^T + b (+ LoRA of module `mod` when present). */
-static void linear_fwd(const step_ctx *c, int l, int tid, int mod, float *y, const float *x,
+static void linear_fwd(const step_ctx *c, int l, int mod, float *y, const float *x,
                        const ct_tensor *W, const ct_tensor *b) {
     size_t K = (size_t)W->shape[1], Nout = (size_t)W->shape[0];
     ct_linear_forward(y, x, W, b, c->N, K, Nout);
     const ct_lora_state *lo = &c->tm->lora;
-    (void)tid;
-    if (lo->r && mod >= 0) {
+    if (lo->r && mod >= 0 && !c->tm->lora_merged) {
         int ia = lo->idx_a[l * CT_LORA_MODULES + mod];
         if (ia >= 0) {
             const ct_param *A = &c->tm->params.p[ia], *B = &c->tm->params.p[lo->idx_b[l * CT_LORA_MODULES + mod]];
@@ -113,9 +159,9 @@ static void layer_forward(const step_ctx *c, int l, layer_acts *a, const float *
     size_t N = c->N, C = c->C, Hq = c->Hq, Hkv = c->Hkv, D = c->D, T = c->T;
     bool qk = c->m->cfg.qk_norm && w->q_norm.data;
     ct_rmsnorm_forward(a->xn1, a->rstd1, x, &w->attn_norm, N, C, c->eps);
-    linear_fwd(c, l, CT_LT_WQ, 0, qk ? a->qraw : a->q, a->xn1, &w->wq, &w->bq);
-    linear_fwd(c, l, CT_LT_WK, 1, qk ? a->kraw : a->k, a->xn1, &w->wk, &w->bk);
-    linear_fwd(c, l, CT_LT_WV, 2, a->v, a->xn1, &w->wv, &w->bv);
+    linear_fwd(c, l, 0, qk ? a->qraw : a->q, a->xn1, &w->wq, &w->bq);
+    linear_fwd(c, l, 1, qk ? a->kraw : a->k, a->xn1, &w->wk, &w->bk);
+    linear_fwd(c, l, 2, a->v, a->xn1, &w->wv, &w->bv);
     if (qk) {
         ct_rmsnorm_forward(a->q, a->qrstd, a->qraw, &w->q_norm, N * Hq, D, c->eps);
         ct_rmsnorm_forward(a->k, a->krstd, a->kraw, &w->k_norm, N * Hkv, D, c->eps);
@@ -124,16 +170,16 @@ static void layer_forward(const step_ctx *c, int l, layer_acts *a, const float *
     ct_rope_forward(a->k, c->pos, N, Hkv, D, c->m->cfg.rope_theta);
     for (size_t b = 0; b < c->B; b++) {
         const int32_t *sg = c->seg ? c->seg + b * T : NULL;
-        ct_attention_forward(a->att + b * T * Hq * D, NULL, a->q + b * T * Hq * D,
-                             a->k + b * T * Hkv * D, a->v + b * T * Hkv * D, sg, sg, T, T, Hq, Hkv, D);
+        ct_attention_forward_blocked(a->att + b * T * Hq * D, a->q + b * T * Hq * D,
+                                     a->k + b * T * Hkv * D, a->v + b * T * Hkv * D, sg, T, Hq, Hkv, D);
     }
-    linear_fwd(c, l, CT_LT_WO, 3, a->h, a->att, &w->wo, &w->bo);
+    linear_fwd(c, l, 3, a->h, a->att, &w->wo, &w->bo);
     ct_add_inplace(a->h, x, N * C);
     ct_rmsnorm_forward(a->xn2, a->rstd2, a->h, &w->mlp_norm, N, C, c->eps);
-    linear_fwd(c, l, CT_LT_GATE, 4, a->gate, a->xn2, &w->w_gate, &w->b_gate);
-    linear_fwd(c, l, CT_LT_UP, 5, a->up, a->xn2, &w->w_up, &w->b_up);
+    linear_fwd(c, l, 4, a->gate, a->xn2, &w->w_gate, &w->b_gate);
+    linear_fwd(c, l, 5, a->up, a->xn2, &w->w_up, &w->b_up);
     ct_swiglu_forward(a->act, a->gate, a->up, N * c->I);
-    linear_fwd(c, l, CT_LT_DOWN, 6, xout, a->act, &w->w_down, &w->b_down);
+    linear_fwd(c, l, 6, xout, a->act, &w->w_down, &w->b_down);
     ct_add_inplace(xout, a->h, N * C);
 }
 
@@ -269,6 +315,8 @@ static void ctx_free(step_ctx *c) {
 
 ct_status ct_train_step(ct_train_model *tm, const ct_batch *b, double norm_tokens, bool backward,
                         double *loss, ct_err *err) {
+    if (backward && tm->lora_merged)
+        return ct_err_set(err, CT_ERR_ARG, "LoRA is merged into the weights: call ct_train_model_unmerge_lora before training");
     step_ctx c;
     ct_status st = ctx_init(&c, tm, b, backward, err);
     if (st) {
@@ -280,9 +328,11 @@ ct_status ct_train_step(ct_train_model *tm, const ct_batch *b, double norm_token
     size_t N = c.N, C = c.C, L = (size_t)m->cfg.num_layers;
     bool qk = m->cfg.qk_norm;
     bool keep_all = backward && !tm->checkpointing;
+    ws_reset(tm);
+
     /* xs[l]: input of layer l (xs[L]: output of the last layer) */
     float **xs = calloc(L + 1, sizeof(float *));
-    for (size_t l = 0; l <= L; l++) xs[l] = falloc(N * C);
+    for (size_t l = 0; l <= L; l++) xs[l] = ws_get(tm, N * C, false);
     size_t nacts = keep_all ? (L ? L : 1) : 1;
     layer_acts *acts = calloc(nacts, sizeof(layer_acts));
     for (size_t i = 0; i < nacts; i++) acts_alloc(&acts[i], &c, qk);
@@ -297,7 +347,7 @@ ct_status ct_train_step(ct_train_model *tm, const ct_batch *b, double norm_token
             ct_tensor_to_f32(&m->w.embed, (size_t)c.ids[i] * C, C, xs[0] + i * C);
     }
     for (size_t l = 0; l < L; l++) layer_forward(&c, (int)l, &acts[keep_all ? l : 0], xs[l], xs[l + 1]);
-    float *xf = falloc(N * C), *rstdf = falloc(N), *dxf = fzalloc(N * C);
+    float *xf = ws_get(tm, N * C, false), *rstdf = ws_get(tm, N, false), *dxf = ws_get(tm, N * C, true);
     ct_rmsnorm_forward(xf, rstdf, xs[L], &m->w.final_norm, N, C, c.eps);
     float scale = backward ? (float)(1.0 / norm_tokens) : 0.0f;
     double lsum = ct_lm_head_xent(dxf, backward ? tm->g_lm_head : NULL, xf, &m->w.lm_head, c.tgt, c.wts, N,
@@ -306,20 +356,20 @@ ct_status ct_train_step(ct_train_model *tm, const ct_batch *b, double norm_token
     if (!isfinite(lsum)) st = ct_err_set(err, CT_ERR_NUMERIC, "loss is %g (non-finite) in the forward pass", lsum);
 
     if (!st && backward) {
-        float *dres = fzalloc(N * C);
+        float *dres = ws_get(tm, N * C, true);
         ct_rmsnorm_backward(dres, tm->g_final_norm, dxf, xs[L], rstdf, &m->w.final_norm, N, C);
         layer_grads g;
         size_t QD = c.Hq * c.D, KD = c.Hkv * c.D;
-        g.dact = falloc(N * c.I);
-        g.dgate = falloc(N * c.I);
-        g.dup = falloc(N * c.I);
-        g.dxn = falloc(N * C);
-        g.datt = falloc(N * QD);
-        g.dq = falloc(N * QD);
-        g.dk = falloc(N * KD);
-        g.dv = falloc(N * KD);
-        g.dqraw = qk ? falloc(N * QD) : NULL;
-        g.dkraw = qk ? falloc(N * KD) : NULL;
+        g.dact = ws_get(tm, N * c.I, false);
+        g.dgate = ws_get(tm, N * c.I, false);
+        g.dup = ws_get(tm, N * c.I, false);
+        g.dxn = ws_get(tm, N * C, false);
+        g.datt = ws_get(tm, N * QD, false);
+        g.dq = ws_get(tm, N * QD, false);
+        g.dk = ws_get(tm, N * KD, false);
+        g.dv = ws_get(tm, N * KD, false);
+        g.dqraw = qk ? ws_get(tm, N * QD, false) : NULL;
+        g.dkraw = qk ? ws_get(tm, N * KD, false) : NULL;
         for (size_t l = L; l-- > 0;) {
             layer_acts *a = &acts[keep_all ? l : 0];
             if (!keep_all) layer_forward(&c, (int)l, a, xs[l], xs[l + 1]); /* recompute (checkpointing) */
@@ -338,18 +388,10 @@ ct_status ct_train_step(ct_train_model *tm, const ct_batch *b, double norm_token
                     }
                 }
         }
-        float *gb[] = {g.dact, g.dgate, g.dup, g.dxn, g.datt, g.dq, g.dk, g.dv, g.dqraw, g.dkraw};
-        for (size_t i = 0; i < sizeof gb / sizeof gb[0]; i++) free(gb[i]);
-        free(dres);
         tm->rng_step++;
     }
-    for (size_t i = 0; i < nacts; i++) acts_free(&acts[i]);
     free(acts);
-    for (size_t l = 0; l <= L; l++) free(xs[l]);
     free(xs);
-    free(xf);
-    free(rstdf);
-    free(dxf);
     ctx_free(&c);
     return st;
 }

@@ -116,6 +116,10 @@ typedef struct ct_train_model {
     /* frozen bf16/f16 weights converted once to f32 (ct_train_model_cache_frozen_f32) */
     struct ct_frozen_f32 { ct_tensor *view; ct_tensor orig; } *cache;
     size_t n_cache;
+    void *ws;             /* step workspace (grad.c), kept between steps */
+    struct ct_frozen_f32 *merged; /* ct_train_model_merge_lora: merged f32 copies + original views */
+    size_t n_merged;
+    bool lora_merged;
     /* options */
     bool checkpointing;   /* recompute each layer's forward in the backward (identical grads) */
     size_t xent_chunk;    /* tokens per LM-head chunk (default 64) */
@@ -128,8 +132,17 @@ ct_status ct_train_model_init(ct_train_model *tm, ct_model *m, const ct_method_c
  * LM head, norms) to an f32 copy owned by tm, so no bf16->f32 conversion runs per matmul.
  * Costs 4 bytes per frozen parameter (what a float32 PyTorch model holds anyway). */
 ct_status ct_train_model_cache_frozen_f32(ct_train_model *tm, ct_err *err);
+/* For inference with the adapters through the plain model forward (generation, chat, eval):
+ * every LoRA target gets its own f32 copy W' = W + scaling * B A and the model view points at
+ * it. While merged, ct_train_step skips the LoRA path and refuses backward (CT_ERR_ARG).
+ * Unmerge restores the original views and frees the copies. No-ops without LoRA. */
+ct_status ct_train_model_merge_lora(ct_train_model *tm, ct_err *err);
+void ct_train_model_unmerge_lora(ct_train_model *tm);
 /* Restores the model's original weight views and frees everything tm owns. */
 void ct_train_model_free(ct_train_model *tm);
+
+/* Frees the step workspace (called by ct_train_model_free; lets a caller drop it early). */
+void ct_train_ws_free(ct_train_model *tm);
 
 /* ---- batches and the step ---- */
 typedef struct ct_batch {

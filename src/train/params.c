@@ -2,6 +2,7 @@
  * Full/freeze/modules_to_save tensors get an f32 master copy and the model's ct_tensor view is
  * repointed at it, so the forward reads the master weights and the export converts them back to
  * the stored dtype (param.orig). LoRA/prompt tensors exist only in the registry. */
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +237,32 @@ static void link_grads(ct_train_model *tm, bool keep_tie) {
     }
 }
 
+/* PEFT modules_to_save (LlamaFactory additional_target): whole non-layer modules trained in full
+ * and saved as "base_model.model.<hf name>". Names are validated like freeze extra modules
+ * (embed_tokens, norm, lm_head when untied) but matched as whole modules, as PEFT does. */
+static ct_status add_modules_to_save(ct_train_model *tm, const char *list, ct_err *err) {
+    ct_freeze_patterns fp; /* layer count 0: only the validated extra names */
+    ct_status st = ct_freeze_patterns_init(&fp, &tm->model->cfg, 0, "all", list, err);
+    if (st) return st;
+    static const char *prefix = "base_model.model.";
+    size_t before = tm->params.n, keep = before;
+    reg_model_tensors(tm, NULL, prefix);
+    for (size_t i = before; i < tm->params.n; i++) {
+        const char *hf = tm->params.p[i].name + strlen(prefix);
+        bool wanted = false;
+        for (size_t k = 0; k < fp.n; k++) {
+            const char *mod = strcmp(fp.pat[k], "lm_head") == 0 ? "lm_head.weight"
+                              : strcmp(fp.pat[k], "norm") == 0 ? "model.norm.weight"
+                                                               : "model.embed_tokens.weight";
+            wanted = wanted || strcmp(hf, mod) == 0;
+        }
+        if (wanted) tm->params.p[keep++] = tm->params.p[i];
+    }
+    tm->params.n = keep;
+    ct_freeze_patterns_free(&fp);
+    return CT_OK;
+}
+
 ct_status ct_train_model_init(ct_train_model *tm, ct_model *m, const ct_method_cfg *cfg, ct_err *err) {
     memset(tm, 0, sizeof *tm);
     tm->model = m;
@@ -293,35 +320,8 @@ ct_status ct_train_model_init(ct_train_model *tm, ct_model *m, const ct_method_c
                          grp, k_lora_names[i]);
                 tm->lora.idx_b[l * CT_LORA_MODULES + i] = reg_add(&tm->params, name, 2, W->shape[0], r, NULL);
             }
-        if (cfg->additional_target && *cfg->additional_target) {
-            ct_freeze_patterns fp;
-            /* reuse the freeze "extra modules" validation: embed_tokens, norm, lm_head */
-            st = ct_freeze_patterns_init(&fp, &m->cfg, 0, "all", cfg->additional_target, err);
-            if (st) break;
-            /* modules_to_save match whole module names (PEFT), not substrings */
-            ct_freeze_patterns exact = {0};
-            for (size_t i = 0; i < fp.n; i++) {
-                const char *mod = fp.pat[i];
-                const char *full = strcmp(mod, "lm_head") == 0 ? "lm_head." : strcmp(mod, "norm") == 0 ? "model.norm." : "model.embed_tokens.";
-                exact.pat = realloc(exact.pat, (exact.n + 1) * sizeof(char *));
-                exact.pat[exact.n] = malloc(strlen(full) + 2);
-                snprintf(exact.pat[exact.n++], strlen(full) + 2, "^%s", full);
-            }
-            ct_freeze_patterns_free(&fp);
-            /* anchor: match only names that start with the module path */
-            size_t before = tm->params.n;
-            reg_model_tensors(tm, NULL, "base_model.model.");
-            size_t w = before;
-            for (size_t i = before; i < tm->params.n; i++) {
-                const char *hf = tm->params.p[i].name + strlen("base_model.model.");
-                bool keep = false;
-                for (size_t k = 0; k < exact.n; k++)
-                    if (strncmp(hf, exact.pat[k] + 1, strlen(exact.pat[k] + 1)) == 0) keep = true;
-                if (keep) tm->params.p[w++] = tm->params.p[i];
-            }
-            tm->params.n = w;
-            ct_freeze_patterns_free(&exact);
-        }
+        if (cfg->additional_target && *cfg->additional_target)
+            st = add_modules_to_save(tm, cfg->additional_target, err);
         break;
     }
     case CT_METHOD_PROMPT:
@@ -399,7 +399,50 @@ ct_status ct_train_model_cache_frozen_f32(ct_train_model *tm, ct_err *err) {
     return st;
 }
 
+ct_status ct_train_model_merge_lora(ct_train_model *tm, ct_err *err) {
+    if (!tm->lora.r || tm->lora_merged) return CT_OK;
+    ct_model *m = tm->model;
+    int r = tm->lora.r;
+    for (int l = 0; l < m->cfg.num_layers; l++)
+        for (int i = 0; i < CT_LORA_MODULES; i++) {
+            int ia = tm->lora.idx_a[l * CT_LORA_MODULES + i];
+            if (ia < 0) continue;
+            const ct_param *A = &tm->params.p[ia], *B = &tm->params.p[tm->lora.idx_b[l * CT_LORA_MODULES + i]];
+            ct_tensor *W = ct_layer_tensor(&m->w.layers[l], k_lora_tensor[i]);
+            size_t out = (size_t)W->shape[0], in = (size_t)W->shape[1];
+            float *f = malloc(out * in * sizeof(float));
+            if (!f) {
+                ct_train_model_unmerge_lora(tm);
+                return ct_err_set(err, CT_ERR_NOMEM, "merge LoRA: cannot allocate %zu MiB", (out * in * 4) >> 20);
+            }
+            ct_tensor_to_f32(W, 0, out * in, f);
+            /* W'[out,in] += scaling * B[out,r] A[r,in] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)out, (int)in, r, tm->lora.scaling, B->data,
+                        r, A->data, (int)in, 1.0f, f, (int)in);
+            tm->merged = realloc(tm->merged, (tm->n_merged + 1) * sizeof *tm->merged);
+            tm->merged[tm->n_merged].view = W;
+            tm->merged[tm->n_merged].orig = *W;
+            tm->n_merged++;
+            W->dtype = CT_DTYPE_F32;
+            W->data = f;
+        }
+    tm->lora_merged = true;
+    return CT_OK;
+}
+
+void ct_train_model_unmerge_lora(ct_train_model *tm) {
+    for (size_t i = tm->n_merged; i-- > 0;) {
+        free(tm->merged[i].view->data);
+        *tm->merged[i].view = tm->merged[i].orig;
+    }
+    free(tm->merged);
+    tm->merged = NULL;
+    tm->n_merged = 0;
+    tm->lora_merged = false;
+}
+
 void ct_train_model_free(ct_train_model *tm) {
+    ct_train_model_unmerge_lora(tm);
     if (tm->model) {
         ct_model *m = tm->model;
         for (size_t i = tm->n_cache; i-- > 0;) {
@@ -410,6 +453,7 @@ void ct_train_model_free(ct_train_model *tm) {
         }
     }
     free(tm->cache);
+    ct_train_ws_free(tm);
     if (tm->model) {
         ct_model *m = tm->model;
         for (size_t i = tm->params.n; i-- > 0;) {

@@ -26,7 +26,8 @@ if [ $rc -ne 0 ]; then
 fi
 echo "$out"
 case "$out" in *"sample 0 (demo_alpaca)"*) ;; *) fail "no sample header";; esac
-case "$out" in *"«Bonjour"*) ;; *) fail "trained span not marked";; esac
+# enable_thinking defaults to true (LlamaFactory): the empty think block is trained with the answer.
+case "$out" in *"«<think>"*"Bonjour<|im_end|>"*"»"*) ;; *) fail "trained span not marked";; esac
 case "$out" in *"dataset demo_sharegpt"*"read 3"*) ;; *) fail "per-dataset counts";; esac
 case "$out" in *"packing (off)"*"efficiency"*) ;; *) fail "packing efficiency";; esac
 case "$out" in *"ignored keys"*"do_train"*) ;; *) fail "ignored keys not reported";; esac

@@ -24,4 +24,13 @@ want='"output_ids":[432,383,286,261,376,298,315,421,395,317,426,338,401,396,267,
 echo "$out" | grep -qF "$want" || fail "got $out, want $want"
 echo "$out" | grep -qF '"prompt_ids":[1,403,407,261,378]' || fail "prompt ids: $out"
 echo "$out" | grep -qF '"stop":"length"' || fail "stop: $out"
+# The same case from the text prompt: the tokenizer adds BOS (add_bos_token) and gives run.c's ids;
+# "text" is the decoded continuation (run.c prints ", there was a little girl named Lily.").
+out=$($bin generate --model "$model" --prompt "Once upon a time" --max-new-tokens 16 --format json) || fail "text prompt failed"
+echo "$out" | grep -qF '"prompt_ids":[1,403,407,261,378]' || fail "text prompt ids: $out"
+echo "$out" | grep -qF "$want" || fail "text prompt output: $out"
+echo "$out" | grep -qF '"text":", there was a little girl named Lily.' || fail "decoded text: $out"
+# Stop strings end generation at the first occurrence.
+out=$($bin generate --model "$model" --prompt "Once upon a time" --max-new-tokens 40 --stop "Lily" --format json) || fail "stop string"
+echo "$out" | grep -qF '"stop":"stop_string"' || fail "stop string not reported: $out"
 echo ok

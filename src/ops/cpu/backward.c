@@ -97,9 +97,9 @@ void ct_rope_backward(float *dx, const int32_t *pos, size_t T, size_t H, size_t 
     }
 }
 
-void ct_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                           const float *k, const float *v, const int32_t *seg, size_t T,
-                           size_t Hq, size_t Hkv, size_t D) {
+void ct_attention_backward_naive(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                 const float *k, const float *v, const int32_t *seg, size_t T,
+                                 size_t Hq, size_t Hkv, size_t D) {
     size_t group = Hq / Hkv;
     float scale = 1.0f / sqrtf((float)D);
     /* Per query head dk/dv scratch [Hq][T][D] so heads run in parallel without races; the
@@ -181,6 +181,102 @@ void ct_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
     free(sdv);
 }
 
+/* Blocked version: per head, the score / probability matrices of a block of query rows are
+ * recomputed with sgemm and all products are sgemm calls (causal + segment mask applied to P).
+ * Heads run one after another; the BLAS threads parallelise each product. */
+#define ATT_QBLOCK 256
+void ct_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                           const float *k, const float *v, const int32_t *seg, size_t T,
+                           size_t Hq, size_t Hkv, size_t D) {
+    if (T < 32) {
+        ct_attention_backward_naive(dq, dk, dv, dout, q, k, v, seg, T, Hq, Hkv, D);
+        return;
+    }
+    size_t group = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D;
+    float scale = 1.0f / sqrtf((float)D);
+    size_t qb = T < ATT_QBLOCK ? T : ATT_QBLOCK;
+    float *P = malloc(qb * T * sizeof(float)), *dP = malloc(qb * T * sizeof(float));
+    for (size_t h = 0; h < Hq; h++) {
+        size_t kh = h / group;
+        const float *qh = q + h * D, *kh_ = k + kh * D, *vh = v + kh * D, *doh = dout + h * D;
+        float *dqh = dq + h * D, *dkh = dk + kh * D, *dvh = dv + kh * D;
+        for (size_t t0 = 0; t0 < T; t0 += qb) {
+            size_t nb = T - t0 < qb ? T - t0 : qb, S = t0 + nb; /* keys 0..S-1 are visible */
+            /* P = Q_blk K^T * scale; dP = dO_blk V^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)S, (int)D, scale,
+                        qh + t0 * ldq, (int)ldq, kh_, (int)ldk, 0.0f, P, (int)S);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)S, (int)D, 1.0f,
+                        doh + t0 * ldq, (int)ldq, vh, (int)ldk, 0.0f, dP, (int)S);
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < nb; i++) {
+                size_t t = t0 + i;
+                float *p = P + i * S, *dp = dP + i * S, mx = -INFINITY;
+                for (size_t j = 0; j <= t; j++)
+                    if (!seg || seg[j] == seg[t]) mx = p[j] > mx ? p[j] : mx;
+                float sum = 0.0f;
+                for (size_t j = 0; j < S; j++) {
+                    p[j] = (j <= t && (!seg || seg[j] == seg[t])) ? expf(p[j] - mx) : 0.0f;
+                    sum += p[j];
+                }
+                float inv = 1.0f / sum, pd = 0.0f;
+                for (size_t j = 0; j < S; j++) {
+                    p[j] *= inv;
+                    pd += p[j] * dp[j];
+                }
+                /* dP becomes dS = P * (dP - sum(P dP)) * scale */
+                for (size_t j = 0; j < S; j++) dp[j] = p[j] * (dp[j] - pd) * scale;
+            }
+            /* dQ_blk += dS K;  dK += dS^T Q_blk;  dV += P^T dO_blk */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)D, (int)S, 1.0f, dP,
+                        (int)S, kh_, (int)ldk, 1.0f, dqh + t0 * ldq, (int)ldq);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)nb, 1.0f, dP,
+                        (int)S, qh + t0 * ldq, (int)ldq, 1.0f, dkh, (int)ldk);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)nb, 1.0f, P,
+                        (int)S, doh + t0 * ldq, (int)ldq, 1.0f, dvh, (int)ldk);
+        }
+    }
+    free(P);
+    free(dP);
+}
+
+void ct_attention_forward_blocked(float *out, const float *q, const float *k, const float *v,
+                                  const int32_t *seg, size_t T, size_t Hq, size_t Hkv, size_t D) {
+    if (T < 32) {
+        ct_attention_forward(out, NULL, q, k, v, seg, seg, T, T, Hq, Hkv, D);
+        return;
+    }
+    size_t group = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D;
+    float scale = 1.0f / sqrtf((float)D);
+    size_t qb = T < ATT_QBLOCK ? T : ATT_QBLOCK;
+    float *P = malloc(qb * T * sizeof(float));
+    for (size_t h = 0; h < Hq; h++) {
+        size_t kh = h / group;
+        const float *qh = q + h * D, *kh_ = k + kh * D, *vh = v + kh * D;
+        for (size_t t0 = 0; t0 < T; t0 += qb) {
+            size_t nb = T - t0 < qb ? T - t0 : qb, S = t0 + nb;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)S, (int)D, scale,
+                        qh + t0 * ldq, (int)ldq, kh_, (int)ldk, 0.0f, P, (int)S);
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < nb; i++) {
+                size_t t = t0 + i;
+                float *p = P + i * S, mx = -INFINITY;
+                for (size_t j = 0; j <= t; j++)
+                    if (!seg || seg[j] == seg[t]) mx = p[j] > mx ? p[j] : mx;
+                float sum = 0.0f;
+                for (size_t j = 0; j < S; j++) {
+                    p[j] = (j <= t && (!seg || seg[j] == seg[t])) ? expf(p[j] - mx) : 0.0f;
+                    sum += p[j];
+                }
+                float inv = 1.0f / sum;
+                for (size_t j = 0; j < S; j++) p[j] *= inv;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)D, (int)S, 1.0f, P,
+                        (int)S, vh, (int)ldk, 0.0f, out + t0 * ldq + h * D, (int)ldq);
+        }
+    }
+    free(P);
+}
+
 void ct_swiglu_backward(float *dg, float *du, const float *dout, const float *g, const float *u,
                         size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -224,15 +320,22 @@ double ct_lm_head_xent(float *dh, float *dW, const float *h, const ct_tensor *W,
             float *lg = logits + i * V;
             float mx = -INFINITY;
             for (size_t j = 0; j < V; j++) mx = lg[j] > mx ? lg[j] : mx;
+            /* f32 exponentials (as torch's f32 log_softmax), summed in blocks in double */
             double se = 0.0;
-            for (size_t j = 0; j < V; j++) se += exp((double)(lg[j] - mx));
+            for (size_t j0 = 0; j0 < V; j0 += 1024) {
+                size_t j1 = j0 + 1024 < V ? j0 + 1024 : V;
+                float part = 0.0f;
+                for (size_t j = j0; j < j1; j++) part += expf(lg[j] - mx);
+                se += part;
+            }
             double lse = (double)mx + log(se);
             double wt = weight ? (double)weight[t] : 1.0;
             chunk_loss += wt * (lse - (double)lg[labels[t]]);
             if (grad_scale != 0.0f) {
                 /* d(loss_t)/d(logit_j) = softmax_j - [j == label] */
                 float gs = (float)(wt * grad_scale);
-                for (size_t j = 0; j < V; j++) lg[j] = (float)exp((double)lg[j] - lse) * gs;
+                float lsef = (float)lse, off = mx - lsef; /* exp(l - lse) = exp((l - mx) + off) */
+                for (size_t j = 0; j < V; j++) lg[j] = expf((lg[j] - mx) + off) * gs;
                 lg[labels[t]] -= gs;
             }
         }

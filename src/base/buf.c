@@ -1,0 +1,43 @@
+#include "base/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ct_buf_put(ct_buf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+int ct_buf_puts(ct_buf *b, const char *s) { return ct_buf_put(b, s, strlen(s)); }
+
+ct_status ct_buf_reserve(ct_buf *b, size_t extra, ct_err *err) {
+    if (b->len + extra + 1 <= b->cap) return CT_OK;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1) cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (!d) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    b->data = d;
+    b->cap = cap;
+    return CT_OK;
+}
+
+ct_status ct_buf_append(ct_buf *b, const void *data, size_t n, ct_err *err) {
+    if (ct_buf_put(b, data, n)) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    return CT_OK;
+}
+
+void ct_buf_free(ct_buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

@@ -1,0 +1,22 @@
+/* Growable byte buffer, always NUL-terminated (data[len] == 0 once anything was appended). */
+#ifndef CT_BASE_BUF_H
+#define CT_BASE_BUF_H
+
+#include <stddef.h>
+
+#include "ctune/err.h"
+
+typedef struct ct_buf {
+    char *data;
+    size_t len, cap;
+} ct_buf;
+
+/* Error-reporting forms (library code that returns ct_status). */
+ct_status ct_buf_reserve(ct_buf *b, size_t extra, ct_err *err);
+ct_status ct_buf_append(ct_buf *b, const void *data, size_t n, ct_err *err);
+/* Compact forms for builders that check OOM once at the end: 0 ok, -1 out of memory. */
+int ct_buf_put(ct_buf *b, const char *s, size_t n);
+int ct_buf_puts(ct_buf *b, const char *s);
+void ct_buf_free(ct_buf *b);
+
+#endif

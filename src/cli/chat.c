@@ -1,0 +1,234 @@
+/* `ctune chat`: interactive multi-turn chat over stdin (one user message per line; works with a
+ * pipe), streaming answers; <think> reasoning dimmed on a terminal; tool calls printed as JSON. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/model_common.h"
+#include "ctune/chat.h"
+
+static const char *usage_text =
+    "usage: ctune chat --model DIR [options]   (then type; one message per line)\n"
+    "  --adapter DIR            apply a PEFT adapter (LoRA or prompt tuning)\n"
+    "  --template NAME          qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty\n"
+    "                           (default: recognised from tokenizer_config.json's chat_template)\n"
+    "  --system TEXT            system message\n"
+    "  --enable-thinking true|false   Qwen3 thinking switch (default: the template's default)\n"
+    "  --max-new-tokens N       per answer (default 512)\n"
+    "  --temperature T          0 = greedy (default: generation_config.json)\n"
+    "  --top-k K --top-p P --repetition-penalty R --seed S\n"
+    "  --stats                  per-turn token counts and speed on stderr\n"
+    "  --no-cache-reuse         re-run the whole conversation each turn (debugging)\n"
+    "  --threads N              compute threads (default: all cores)\n"
+    "commands: /reset (new conversation), /exit\n";
+
+typedef struct display {
+    const ct_tokenizer *tok;
+    ct_ids ids;
+    ct_chat_splitter sp;
+    bool color;
+    int last; /* span kind last printed, -1 none */
+} display;
+
+static void close_span(display *d) {
+    if (d->last == CT_CHAT_SPAN_THINK) fputs(d->color ? "\033[0m" : "</think>", stdout);
+    d->last = -1;
+}
+
+static void emit(ct_chat_span kind, const char *text, size_t len, void *user) {
+    display *d = user;
+    if ((int)kind != d->last) {
+        close_span(d);
+        if (kind == CT_CHAT_SPAN_THINK) fputs(d->color ? "\033[2m" : "<think>", stdout);
+        d->last = (int)kind;
+    }
+    if (kind == CT_CHAT_SPAN_TOOL_CALL) {
+        json_error_t je;
+        json_t *j = json_loadb(text, len, 0, &je);
+        char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (s) printf("%s[tool_call] %s%s\n", d->color ? "\033[36m" : "", s, d->color ? "\033[0m" : "");
+        else printf("[tool_call, not JSON] %.*s\n", (int)len, text);
+        free(s);
+        json_decref(j);
+        d->last = -1;
+    } else {
+        fwrite(text, 1, len, stdout);
+    }
+    fflush(stdout);
+}
+
+static void display_flush(display *d, bool final) {
+    char *text = NULL;
+    size_t len = 0;
+    if (ct_tokenizer_decode(d->tok, d->ids.data, d->ids.n, true, &text, &len, NULL) || !text) return;
+    /* hold back an incomplete UTF-8 character (decoded as U+FFFD) until the next token */
+    if (!final && len >= 3 && !memcmp(text + len - 3, "\xEF\xBF\xBD", 3)) len -= 3;
+    if (len >= d->sp.pos) ct_chat_splitter_feed(&d->sp, text, len, final, emit, d);
+    if (final) close_span(d);
+    free(text);
+}
+
+static bool on_token(int32_t id, void *user) {
+    display *d = user;
+    if (ct_ids_push(&d->ids, id, NULL) == CT_OK) display_flush(d, false);
+    return true;
+}
+
+static const char *stop_name(ct_gen_stop s) {
+    return s == CT_GEN_STOP_EOS ? "eos" : s == CT_GEN_STOP_STRING ? "stop_string" : "length";
+}
+
+CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template") {
+    ct_args a;
+    static const char *const flags[] = {"help", "stats", "no-cache-reuse", NULL};
+    if (ct_args_parse(&a, argc, argv, flags)) return 1;
+    if (ct_args_flag(&a, "help")) {
+        fputs(usage_text, stdout);
+        ct_args_free(&a);
+        return 0;
+    }
+    int rc = 1;
+    ct_err err = {0};
+    ct_cli_model cm = {0};
+    ct_tokenizer *tok = NULL;
+    ct_chat *chat = NULL;
+    char *line = NULL;
+    display d = {0};
+    const char *dir = ct_args_get(&a, "model"), *adapter = ct_args_get(&a, "adapter");
+    const char *tname = ct_args_get(&a, "template"), *system = ct_args_get(&a, "system");
+    const char *think = ct_args_get(&a, "enable-thinking");
+    bool stats = ct_args_flag(&a, "stats"), no_reuse = ct_args_flag(&a, "no-cache-reuse");
+    long long max_new = 512, top_k = -1, seed = 0;
+    double temp = -1, top_p = -1, rep = -1;
+    if (!ct_args_int(&a, "max-new-tokens", &max_new) || !ct_args_int(&a, "top-k", &top_k) ||
+        !ct_args_int(&a, "seed", &seed) || !ct_args_double(&a, "temperature", &temp) ||
+        !ct_args_double(&a, "top-p", &top_p) ||
+        !ct_args_double(&a, "repetition-penalty", &rep) || !ct_cli_threads(&a))
+        goto out;
+    if (ct_args_check_unknown(&a, "chat")) goto out;
+    if (!dir) {
+        rc = ct_cli_errorf("chat: --model DIR is required");
+        goto out;
+    }
+    ct_think th = CT_THINK_NULL;
+    if (think && !strcmp(think, "true")) th = CT_THINK_TRUE;
+    else if (think && !strcmp(think, "false")) th = CT_THINK_FALSE;
+    else if (think) {
+        rc = ct_cli_errorf("chat: --enable-thinking must be true or false, got '%s'", think);
+        goto out;
+    }
+    if (max_new < 1 || max_new > 1000000 || (top_p != -1 && (top_p <= 0 || top_p > 1)) ||
+        (rep != -1 && rep <= 0) || (temp != -1 && temp < 0) || top_k < -1) {
+        rc = ct_cli_errorf("chat: option out of range (max-new-tokens >= 1, 0 < top-p <= 1, "
+                           "repetition-penalty > 0, temperature >= 0, top-k >= 0)");
+        goto out;
+    }
+    if (ct_cli_tokenizer_load(dir, adapter, &tok, &err)) {
+        rc = ct_cli_errorf("chat: needs the tokenizer: %s", err.msg);
+        goto out;
+    }
+    const ct_template *tmpl = NULL;
+    if (tname) {
+        if (ct_template_lookup(tname, &tmpl, &err)) {
+            rc = ct_cli_error(&err);
+            goto out;
+        }
+    } else {
+        const char *src = ct_tokenizer_chat_template(tok);
+        tmpl = src ? ct_template_detect(src) : NULL;
+        if (!tmpl) {
+            rc = ct_cli_errorf("chat: %s; pass --template NAME (qwen, qwen3, qwen3_nothink, llama3, "
+                               "llama2, chatml, empty)",
+                               src ? "the tokenizer's chat_template is not one ctune knows"
+                                   : "the tokenizer has no chat_template");
+            goto out;
+        }
+    }
+    if (!ct_cli_model_load(dir, adapter, &cm)) goto out;
+    ct_chat_opts o = {.tmpl = tmpl, .system = system, .enable_thinking = th,
+                      .no_cache_reuse = no_reuse};
+    ct_gen_params_init(&o.gen, ct_model_config(cm.m));
+    o.gen.max_new_tokens = (int32_t)max_new;
+    o.gen.seed = (uint64_t)seed;
+    if (temp == 0) o.gen.do_sample = false;
+    else if (temp > 0) o.gen.do_sample = true, o.gen.temperature = (float)temp;
+    if (top_k >= 0) o.gen.top_k = (int32_t)top_k;
+    if (top_p > 0) o.gen.top_p = (float)top_p;
+    if (rep > 0) o.gen.repetition_penalty = (float)rep;
+    o.gen.on_token = on_token;
+    o.gen.user = &d;
+    o.gen.tok = tok;
+    d.tok = tok;
+    d.color = isatty(STDOUT_FILENO);
+    bool interactive = isatty(STDIN_FILENO);
+    if (ct_chat_init(&chat, cm.base, cm.ad, tok, &o, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    if (interactive)
+        fprintf(stderr, "ctune chat (%s template%s) - /reset starts over, /exit or Ctrl-D quits\n",
+                ct_template_name(tmpl), adapter ? ", adapter applied" : "");
+    size_t cap = 0;
+    int turn = 0;
+    for (;;) {
+        if (interactive) {
+            fputs(d.color ? "\033[1m> \033[0m" : "> ", stdout);
+            fflush(stdout);
+        }
+        ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0) break;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        if (n == 0) continue;
+        if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) break;
+        if (!strcmp(line, "/reset")) {
+            ct_chat_reset(chat);
+            if (interactive) fputs("(new conversation)\n", stderr);
+            continue;
+        }
+        if (line[0] == '/' && line[1] != '/') {
+            fprintf(stderr, "ctune chat: unknown command '%s' (/reset, /exit; start with // to "
+                            "send a message beginning with /)\n", line);
+            continue;
+        }
+        const char *msg = line[0] == '/' ? line + 1 : line;
+        d.ids.n = 0;
+        ct_chat_splitter_init(&d.sp);
+        d.last = -1;
+        char *answer = NULL;
+        ct_chat_stats cs;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ct_status s = ct_chat_send(chat, msg, &answer, &cs, &err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        display_flush(&d, true);
+        fputs("\n", stdout);
+        fflush(stdout);
+        free(answer);
+        if (s) {
+            rc = ct_cli_error(&err);
+            goto out;
+        }
+        turn++;
+        if (stats) {
+            double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            fprintf(stderr,
+                    "[chat] turn %d: prompt %zu tokens (%zu reused from the cache), generated "
+                    "%zu (stop: %s), %.1f tokens/s\n",
+                    turn, cs.prompt_tokens, cs.reused_tokens, cs.new_tokens, stop_name(cs.stop),
+                    sec > 0 ? (double)cs.new_tokens / sec : 0.0);
+        }
+    }
+    rc = 0;
+out:
+    free(line);
+    ct_ids_free(&d.ids);
+    ct_chat_free(chat);
+    ct_cli_model_free(&cm);
+    ct_tokenizer_free(tok);
+    ct_args_free(&a);
+    return rc;
+}

@@ -68,12 +68,12 @@ wait $pid
 rc=$?
 [ $rc = 130 ] || fail "Ctrl-C exit status $rc: $(cat "$tmp/ilog")"
 grep -q "interrupted at step" "$tmp/ilog" || fail "no interrupt message"
-ck=$(ls -d "$tmp/int"/checkpoint-* | head -1)
+ck=$(ls -d "$tmp/int"/checkpoint-* 2>/dev/null | head -1)
 [ -f "$ck/ctune_checkpoint.json" ] && [ -f "$ck/adapter_model.safetensors" ] || fail "interrupt checkpoint $ck"
 # kill -9 while training with frequent saves: the newest complete checkpoint still resumes
 $bin train "$tmp/memo.yaml" --output_dir "$tmp/k9" --num_train_epochs 100000 --save_steps 3 > /dev/null 2>&1 &
 pid=$!
-for _ in $(seq 100); do ls -d "$tmp/k9"/checkpoint-[0-9]* >/dev/null 2>&1 && [ "$(ls -d "$tmp/k9"/checkpoint-* | wc -l)" -ge 3 ] && break; sleep 0.1; done
+for _ in $(seq 100); do ls -d "$tmp/k9"/checkpoint-[0-9]* >/dev/null 2>&1 && [ "$(ls -d "$tmp/k9"/checkpoint-* 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.1; done
 sleep 0.3
 kill -9 $pid
 wait $pid 2>/dev/null

@@ -29,3 +29,4 @@ TEST(robust_tokens_labels_range) {
     CHECK(strstr(err.msg, "labels[0]"));
     CHECK_EQ_INT(row_status("{\"input_ids\": [1, 2], \"labels\": [1, 2.5]}", CT_FORMAT_TOKENS, &err), CT_ERR_FORMAT);
 }
+

@@ -30,3 +30,23 @@ TEST(robust_tokens_labels_range) {
     CHECK_EQ_INT(row_status("{\"input_ids\": [1, 2], \"labels\": [1, 2.5]}", CT_FORMAT_TOKENS, &err), CT_ERR_FORMAT);
 }
 
+/* fuzz_conv: an unknown role containing a newline made a two-line error message; every
+ * ct_err message is now one line (control characters escaped). */
+TEST(robust_error_messages_are_one_line) {
+    ct_err err;
+    CHECK_EQ_INT(row_status("{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, "
+                            "{\"role\": \"as\\nsistant\\t\\u0001\", \"content\": \"A\"}]}",
+                            CT_FORMAT_AUTO, &err),
+                 CT_ERR_FORMAT);
+    CHECK(!strchr(err.msg, '\n') && !strchr(err.msg, '\t') && !strchr(err.msg, 1));
+    CHECK_MSG(strstr(err.msg, "as\\nsistant\\t\\x01"), "message: %s", err.msg);
+    ct_err_set(&err, CT_ERR_FORMAT, "%s", "a\nb");
+    ct_err_prefix(&err, "x\r");
+    CHECK_STREQ(err.msg, "x\\r: a\\nb");
+    /* a message at the size limit stays NUL-terminated when escaping grows it */
+    char big[CT_ERR_MSG_MAX + 8];
+    memset(big, '\n', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    ct_err_set(&err, CT_ERR_FORMAT, "%s", big);
+    CHECK(strlen(err.msg) < CT_ERR_MSG_MAX && !strchr(err.msg, '\n'));
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/json.h"
 #include "ctune/data.h"
 #include "harness.h"
 
@@ -50,3 +51,55 @@ TEST(robust_error_messages_are_one_line) {
     ct_err_set(&err, CT_ERR_FORMAT, "%s", big);
     CHECK(strlen(err.msg) < CT_ERR_MSG_MAX && !strchr(err.msg, '\n'));
 }
+
+/* ---- tokenized cache ---- */
+typedef struct cbuf {
+    unsigned char b[512];
+    size_t n;
+} cbuf;
+static void c64(cbuf *c, uint64_t v) { memcpy(c->b + c->n, &v, 8), c->n += 8; }
+static void c32(cbuf *c, uint32_t v) { memcpy(c->b + c->n, &v, 4), c->n += 4; }
+
+/* One source; train = one example [off0, off1) of 2 tokens with source `src`; empty val. */
+static const char *write_cache(const char *name, uint64_t off0, uint64_t off1, int32_t src) {
+    cbuf c = {.n = 0};
+    memcpy(c.b, "CTDC", 4), c.n = 4;
+    c32(&c, CT_CACHE_VERSION), c64(&c, 77);
+    c64(&c, 1), c64(&c, 3), c64(&c, 1);
+    for (int i = 0; i < CT_DROP_COUNT; i++) c64(&c, 0);
+    c64(&c, 0);
+    c64(&c, 1), c64(&c, 2), c64(&c, off0), c64(&c, off1), c32(&c, (uint32_t)src);
+    c32(&c, 5), c32(&c, 6), c32(&c, (uint32_t)-100), c32(&c, 6);
+    float w[2] = {0, 1};
+    memcpy(c.b + c.n, w, 8), c.n += 8;
+    c64(&c, 0), c64(&c, 0), c64(&c, 0);
+    c64(&c, ct_hash_bytes(0, c.b, c.n));
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", ct_test_tmpdir(), name);
+    ct_err err = {0};
+    CHECK_OK(ct_write_file_atomic(path, c.b, c.n, &err), &err);
+    return path;
+}
+
+/* fuzz_cache: offsets were only checked at the end (offsets[n] == n_tokens), so a corrupt
+ * cache with offsets [5, 2] or an unknown source index was a hit and later read out of bounds. */
+TEST(robust_cache_offsets_and_sources) {
+    ct_dataset d;
+    bool hit = false;
+    ct_err err = {0};
+    CHECK_OK(ct_cache_read(write_cache("ok.bin", 0, 2, 0), 77, &d, &hit, &err), &err);
+    CHECK(hit && d.train.n == 1 && d.train.n_tokens == 2 && d.val.n == 0);
+    if (hit) ct_dataset_free(&d);
+    const struct {
+        uint64_t a, b;
+        int32_t src;
+    } bad[] = {{5, 2, 0}, {1, 2, 0}, {0, 2, 1}, {0, 2, -1}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "bad%zu.bin", i);
+        ct_status st = ct_cache_read(write_cache(name, bad[i].a, bad[i].b, bad[i].src), 77, &d, &hit, &err);
+        CHECK_EQ_INT(st, CT_ERR_FORMAT);
+        CHECK(!hit && strstr(err.msg, name) && strstr(err.msg, "malformed"));
+    }
+}
+

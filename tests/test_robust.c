@@ -103,3 +103,29 @@ TEST(robust_cache_offsets_and_sources) {
     }
 }
 
+/* dataset_info.json: num_samples of the wrong type was silently ignored (all rows used). */
+TEST(robust_dataset_info_num_samples) {
+    const char *dir = ct_test_tmpdir();
+    char *p = ct_path_join(dir, "dataset_info.json");
+    const char *json = "{\"a\": {\"file_name\": \"x.jsonl\", \"num_samples\": \"10\"},"
+                       " \"b\": {\"file_name\": \"x.jsonl\", \"num_samples\": -3},"
+                       " \"c\": {\"file_name\": \"x.jsonl\", \"num_samples\": null},"
+                       " \"d\": {\"file_name\": \"x.jsonl\", \"num_samples\": 4}}";
+    ct_err err = {0};
+    CHECK_OK(ct_write_file_atomic(p, json, strlen(json), &err), &err);
+    free(p);
+    p = ct_path_join(dir, "x.jsonl");
+    CHECK_OK(ct_write_file_atomic(p, "{\"text\": \"t\"}\n", 14, &err), &err);
+    free(p);
+    ct_dataset_info info;
+    CHECK_EQ_INT(ct_dataset_info_find(dir, "a", &info, &err), CT_ERR_FORMAT);
+    CHECK(strstr(err.msg, "dataset_info.json") && strstr(err.msg, "'a'") && strstr(err.msg, "num_samples"));
+    CHECK_EQ_INT(ct_dataset_info_find(dir, "b", &info, &err), CT_ERR_FORMAT);
+    CHECK_OK(ct_dataset_info_find(dir, "c", &info, &err), &err);
+    CHECK_EQ_INT(info.num_samples, -1);
+    ct_dataset_info_free(&info);
+    CHECK_OK(ct_dataset_info_find(dir, "d", &info, &err), &err);
+    CHECK_EQ_INT(info.num_samples, 4);
+    ct_dataset_info_free(&info);
+}
+

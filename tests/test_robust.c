@@ -129,3 +129,14 @@ TEST(robust_dataset_info_num_samples) {
     ct_dataset_info_free(&info);
 }
 
+/* ct_json_get_int cast any real to int64_t before checking it was integral: 1e300 (e.g.
+ * "hidden_size": 1e300) was undefined behaviour (UBSan float-cast-overflow). */
+TEST(robust_json_int_from_huge_real) {
+    json_t *o = json_pack("{sf sf sf sf}", "a", 1e300, "b", -1e19, "c", 4096.0, "d", 2.5);
+    int64_t v = 7;
+    CHECK(!ct_json_get_int(o, "a", &v) && v == 7);
+    CHECK(!ct_json_get_int(o, "b", &v) && v == 7);
+    CHECK(ct_json_get_int(o, "c", &v) && v == 4096);
+    CHECK(!ct_json_get_int(o, "d", &v));
+    json_decref(o);
+}

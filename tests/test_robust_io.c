@@ -2,6 +2,7 @@
  * writes (RLIMIT_FSIZE in a forked child makes write() fail with EFBIG part way through a
  * file, as a nearly full disk does), and device targets that must not be renamed over. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,20 @@ TEST(robust_io_dev_full_is_enospc) {
     }
     ct_err err = {0};
     char data[100] = "x";
+    /* first a FIFO of our own: if the writer still renamed over special files, stop here
+     * rather than replace /dev/full and /dev/null */
+    const char *dir = ct_test_tmpdir();
+    char *fifo = ct_path_join(dir, "fifo");
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    int fd = open(fifo, O_RDWR | O_NONBLOCK); /* keeps a reader so the writer's open succeeds */
+    REQUIRE(fd >= 0);
+    CHECK_OK(ct_write_file_atomic(fifo, "abc", 3, &err), &err);
+    struct stat sb;
+    char got[8] = {0};
+    bool in_place = stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode) && read(fd, got, sizeof got) == 3;
+    close(fd);
+    free(fifo);
+    REQUIRE(in_place && memcmp(got, "abc", 3) == 0);
     CHECK_EQ_INT(ct_write_file_atomic("/dev/full", data, sizeof data, &err), CT_ERR_IO);
     CHECK_MSG(strstr(err.msg, "/dev/full") && strstr(err.msg, "No space left"), "message: %s", err.msg);
     CHECK_OK(ct_write_file_atomic("/dev/null", data, sizeof data, &err), &err);
@@ -55,7 +70,6 @@ TEST(robust_io_dev_full_is_enospc) {
     CHECK_MSG(strstr(err.msg, "/dev/full"), "message: %s", err.msg);
     CHECK(is_chardev("/dev/full"));
     /* a directory target is refused, naming it */
-    const char *dir = ct_test_tmpdir();
     CHECK(ct_write_file_atomic(dir, data, 1, &err) == CT_ERR_IO && strstr(err.msg, dir));
     CHECK(no_tmp_left(dir));
 }

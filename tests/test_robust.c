@@ -7,6 +7,8 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "ctune/data.h"
+#include "ctune/model.h"
+#include "ctune/risk.h"
 #include "harness.h"
 
 /* Parses one row; returns its status and leaves the message in *err. */
@@ -140,3 +142,26 @@ TEST(robust_json_int_from_huge_real) {
     CHECK(!ct_json_get_int(o, "d", &v));
     json_decref(o);
 }
+
+/* config.json with rms_norm_eps <= 0 or rope_theta <= 0 loaded fine and gave NaN losses
+ * ("loss is not finite" blamed on the data file). */
+TEST(robust_config_eps_theta) {
+    const char *dir = ct_test_tmpdir();
+    char *p = ct_path_join(dir, "config.json");
+    static const char *const bad[] = {"\"rms_norm_eps\": -1", "\"rms_norm_eps\": 0", "\"rope_theta\": -10000",
+                                      "\"rope_theta\": 0"};
+    for (size_t i = 0; i < 4; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"model_type\": \"llama\", \"hidden_size\": 32, \"intermediate_size\": 64, "
+                 "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 128, %s}", bad[i]);
+        ct_err err = {0};
+        CHECK_OK(ct_write_file_atomic(p, json, strlen(json), &err), &err);
+        ct_config cfg;
+        CHECK_EQ_INT(ct_config_load(dir, &cfg, &err), CT_ERR_FORMAT);
+        CHECK_MSG(strstr(err.msg, "config.json") && strstr(err.msg, i < 2 ? "rms_norm_eps" : "rope_theta"),
+                  "%s: %s", bad[i], err.msg);
+    }
+    free(p);
+}
+

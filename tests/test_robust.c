@@ -165,3 +165,17 @@ TEST(robust_config_eps_theta) {
     free(p);
 }
 
+/* ct_risk_eval_files on an empty eval file reported all-zero metrics as a valid result. */
+TEST(robust_risk_eval_empty_data) {
+    const char *dir = ct_test_tmpdir();
+    char *d = ct_path_join(dir, "eval.jsonl"), *p = ct_path_join(dir, "pred.jsonl");
+    ct_err err = {0};
+    CHECK_OK(ct_write_file_atomic(d, "\n  \n", 4, &err), &err);
+    CHECK_OK(ct_write_file_atomic(p, "", 0, &err), &err);
+    ct_risk_eval_report r;
+    ct_risk_eval_report_init(&r);
+    CHECK_EQ_INT(ct_risk_eval_files(d, p, &r, &err), CT_ERR_FORMAT);
+    CHECK(strstr(err.msg, "eval.jsonl") && strstr(err.msg, "no eval records"));
+    free(d);
+    free(p);
+}

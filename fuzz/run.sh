@@ -17,10 +17,15 @@ seeds_for() {
     fuzz_model_config) ls tests/fixtures/tiny-*/config.json ;;
     fuzz_conv|fuzz_dataset_file)
       ls tests/fixtures/data/*.jsonl tests/fixtures/data/alpaca.json tests/fixtures/model/eval.jsonl ;;
-    fuzz_dataset_info) ls tests/fixtures/data/dataset_info.json ;;
-    fuzz_risk_eval) ls tests/fixtures/model/eval.jsonl ;;
+    fuzz_risk_eval) ls examples/risk/risk_eval.jsonl ;;
+    fuzz_tokenizer_json) ls ../shared/models/stories260k/tokenizer.json ;;
+    fuzz_json_schema) ls examples/risk/answer.schema.json ;;
+    fuzz_dataset_info) ls tests/fixtures/data/dataset_info.json examples/dataset_info.json ;;
   esac 2>/dev/null
 }
+
+# generated seeds (small synthetic adapters, caches, configs, ...) for every harness
+python3 fuzz/gen_seeds.py "$out/corpus" || echo "fuzz: could not generate seeds (python3?)"
 
 fail=0
 for bin in "$out"/fuzz_*; do
@@ -36,13 +41,15 @@ for bin in "$out"/fuzz_*; do
         i=0; while IFS= read -r line && [ $i -lt 200 ]; do
           for b in 0 2; do printf "\\x0$b\\x$((i % 7))$((i % 10))%s" "$line" >"$corpus/seed-$(basename "$f")-$i-$b"; done
           i=$((i + 1)); done <"$f" ;;
-      fuzz_risk_eval:*.jsonl) split -l 1 -a 4 "$f" "$corpus/seed-$(basename "$f")-" ;;
+      fuzz_risk_eval:*.jsonl)  # byte 0 = 0: a record (its reference answer is scored)
+        head -n 40 "$f" | split -l 1 -a 3 --filter='{ printf "\\x00"; cat; } >$FILE' - "$corpus/seed-risk-" ;;
       fuzz_model_config:*)  # byte 0 picks the weights: llama, qwen2, qwen3
         for b in 0 1 2; do { printf "\\x0$b"; cat "$f"; } >"$corpus/seed-$b-$(echo "$f" | tr / _)"; done ;;
+      fuzz_dataset_file:*.jsonl) { printf '\x00'; cat "$f"; } >"$corpus/seed-$(basename "$f")" ;;
+      fuzz_dataset_file:*.json) { printf '\x01'; cat "$f"; } >"$corpus/seed-$(basename "$f")" ;;
       *) cp "$f" "$corpus/seed-$(echo "$f" | tr / _)" ;;
     esac
   done
-  [ -d "fuzz/seeds/$name" ] && cp fuzz/seeds/"$name"/* "$corpus/" 2>/dev/null
   dict=""
   [ -f "fuzz/$name.dict" ] && dict="-dict=fuzz/$name.dict"
   [ -z "$dict" ] && [ -f fuzz/json.dict ] && dict="-dict=fuzz/json.dict"

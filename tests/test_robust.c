@@ -179,3 +179,23 @@ TEST(robust_risk_eval_empty_data) {
     free(d);
     free(p);
 }
+
+/* fuzz_tokenizer_json: a TemplateProcessing special token id outside the vocab loaded fine
+ * and encode(add_special) emitted it (later an out-of-range embedding row). */
+TEST(robust_tokenizer_post_processor_id_in_vocab) {
+    const char *dir = ct_test_tmpdir();
+    char *p = ct_path_join(dir, "tokenizer.json");
+    const char *json =
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": []},"
+        " \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<X>\"}},"
+        " {\"Sequence\": {\"id\": \"A\"}}], \"special_tokens\": {\"<X>\": {\"id\": \"<X>\", \"ids\": [9]}}}}";
+    ct_err err = {0};
+    CHECK_OK(ct_write_file_atomic(p, json, strlen(json), &err), &err);
+    free(p);
+    ct_tokenizer *tok = NULL;
+    CHECK_EQ_INT(ct_tokenizer_load(dir, &tok, &err), CT_ERR_FORMAT);
+    CHECK_MSG(strstr(err.msg, "tokenizer.json") && strstr(err.msg, "special_tokens[\"<X>\"].ids[0]") &&
+                  strstr(err.msg, "not in the vocab"),
+              "message: %s", err.msg);
+    CHECK(tok == NULL);
+}

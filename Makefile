@@ -76,8 +76,12 @@ FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fopenmp -
 FUZZ_SRC     := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/%.o)
-.PHONY: fuzz fuzz-build
-fuzz-build: $(FUZZ_BIN)
+.PHONY: fuzz fuzz-build fuzz-check fuzz-clean
+fuzz-check:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) not found; run scripts/deps.sh --fuzz"; exit 1; }
+fuzz-build: fuzz-check $(FUZZ_BIN)
+fuzz-clean:
+	rm -rf build-fuzz
 fuzz: fuzz-build
 	@bash fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ)
 build-fuzz/src/%.o: src/%.c

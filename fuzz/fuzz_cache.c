@@ -14,7 +14,11 @@ static void walk(const ct_example_set *s, size_t n_sources) {
         if (s->source[i] < 0 || (size_t)s->source[i] >= (n_sources ? n_sources : 1)) abort();
         ct_example e = ct_example_set_get(s, i);
         int64_t x = 0;
-        for (size_t t = 0; t < e.n; t++) x += e.input_ids[t] + e.labels[t] + (int64_t)e.weights[t];
+        for (size_t t = 0; t < e.n; t++) {
+            uint32_t w;
+            memcpy(&w, &e.weights[t], 4);
+            x += (int64_t)e.input_ids[t] + e.labels[t] + w;
+        }
         sink = x;
     }
 }

@@ -10,6 +10,7 @@
 #include "ctune/model.h"
 #include "ctune/risk.h"
 #include "harness.h"
+#include "io/safetensors.h"
 
 /* Parses one row; returns its status and leaves the message in *err. */
 static ct_status row_status(const char *json, ct_format fmt, ct_err *err) {
@@ -199,3 +200,20 @@ TEST(robust_tokenizer_post_processor_id_in_vocab) {
               "message: %s", err.msg);
     CHECK(tok == NULL);
 }
+
+/* fuzz_safetensors: a file with no tensors ("{}" header) called qsort(NULL, 0, ...) (UBSan:
+ * null pointer passed as argument declared nonnull). It is a valid, empty file. */
+TEST(robust_safetensors_no_tensors) {
+    char *p = ct_path_join(ct_test_tmpdir(), "empty.safetensors");
+    ct_err err = {0};
+    CHECK_OK(ct_write_file_atomic(p, "\x02\0\0\0\0\0\0\0{}", 10, &err), &err);
+    ct_st *st = NULL;
+    CHECK_OK(ct_st_open(p, &st, &err), &err);
+    if (st) {
+        CHECK_EQ_INT(ct_st_count(st), 0);
+        CHECK(ct_st_get(st, "x") == NULL);
+        ct_st_close(st);
+    }
+    free(p);
+}
+

@@ -217,3 +217,27 @@ TEST(robust_safetensors_no_tensors) {
     free(p);
 }
 
+/* fuzz_tokenizer_json: a word of characters outside a vocab without unk_token encodes to no
+ * ids (as HF drops them); caching that empty result did pointer arithmetic on NULL (UBSan). */
+TEST(robust_tokenizer_word_without_ids) {
+    const char *dir = ct_test_tmpdir();
+    char *p = ct_path_join(dir, "tokenizer.json");
+    const char *json = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \" \": 1}, \"merges\": []},"
+                       " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\s+|\\\\p{L}+\"},"
+                       " \"behavior\": \"Isolated\", \"invert\": false}}";
+    ct_err err = {0};
+    CHECK_OK(ct_write_file_atomic(p, json, strlen(json), &err), &err);
+    free(p);
+    ct_tokenizer *tok = NULL;
+    CHECK_OK(ct_tokenizer_load(dir, &tok, &err), &err);
+    REQUIRE(tok);
+    for (int round = 0; round < 2; round++) { /* second round hits the word cache */
+        ct_ids ids = {0};
+        CHECK_OK(ct_tokenizer_encode(tok, "xyz", 3, false, &ids, &err), &err);
+        CHECK_EQ_INT(ids.n, 0);
+        CHECK_OK(ct_tokenizer_encode(tok, "xyz a", 5, false, &ids, &err), &err);
+        CHECK_EQ_INT(ids.n, 2);
+        ct_ids_free(&ids);
+    }
+    ct_tokenizer_free(tok);
+}

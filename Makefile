@@ -64,3 +64,32 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 examples: $(EXAMPLES)
 $(BUILD)/%: examples/%.c $(BUILD)/libctune.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctune.a $(LDLIBS)
+
+# ---- Fuzzing (`make fuzz`, docs/robustness.md): one libFuzzer harness per parser (fuzz/fuzz_*.c),
+# built with clang + ASan + UBSan into build-fuzz/ and run one after the other for FUZZ_SECONDS
+# each (FUZZ=name runs one). Needs clang's libFuzzer runtime: `scripts/deps.sh --fuzz`.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fopenmp -Iinclude -Isrc \
+                $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_SRC     := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/%.o)
+.PHONY: fuzz fuzz-build fuzz-check fuzz-clean
+fuzz-check:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) not found; run scripts/deps.sh --fuzz"; exit 1; }
+fuzz-build: fuzz-check $(FUZZ_BIN)
+fuzz-clean:
+	rm -rf build-fuzz
+fuzz: fuzz-build
+	@bash fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ)
+build-fuzz/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+build-fuzz/libctune.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build-fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h build-fuzz/libctune.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libctune.a $(PKG_LIBS) -lm
+-include $(FUZZ_LIB_OBJ:.o=.d)

@@ -149,8 +149,39 @@ TEST(infra_peft_reader_errors) {
     CHECK_OK(ct_st_write(wp, &it, 1, CT_ST_META_PT, &err), &err);
     CHECK(ct_peft_load(d, &a, &err) == CT_ERR_FORMAT);
     CHECK(strstr(err.msg, "lora_B") != NULL);
+    /* out-of-range hyper-parameters and wrong-typed prompt-tuning sizes are errors, not ignored */
+    const char *bad_cfgs[] = {
+        "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 0}",
+        "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 4, \"lora_dropout\": 1.5}",
+        "{\"peft_type\": \"PROMPT_TUNING\", \"num_virtual_tokens\": \"3\"}",
+        "{\"peft_type\": \"PROMPT_TUNING\", \"num_virtual_tokens\": 3, \"token_dim\": -4}",
+    };
+    for (size_t i = 0; i < sizeof bad_cfgs / sizeof bad_cfgs[0]; i++) {
+        CHECK_OK(ct_write_file_atomic(cp, bad_cfgs[i], strlen(bad_cfgs[i]), &err), &err);
+        CHECK_MSG(ct_peft_load(d, &a, &err) == CT_ERR_FORMAT, "config %zu accepted", i);
+        CHECK(strstr(err.msg, "adapter_config.json") != NULL);
+    }
     free(wp);
     free(cp);
+    free(d);
+}
+
+TEST(infra_ckpt_manifest_names_stay_inside) {
+    ct_err err = {0};
+    char *d = ct_path_join(ct_test_tmpdir(), "checkpoint-1");
+    CHECK_OK(ct_mkdir_p(d, &err), &err);
+    char *mp = ct_path_join(d, CT_CKPT_MANIFEST);
+    const char *names[] = {"../x", "/etc/passwd", "a/../../x", ".."};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char buf[256];
+        snprintf(buf, sizeof buf,
+                 "{\"format\": \"%s\", \"version\": %d, \"step\": 1, \"files\": {\"%s\": {}}}",
+                 CT_CKPT_FORMAT, CT_CKPT_VERSION, names[i]);
+        CHECK_OK(ct_write_file_atomic(mp, buf, strlen(buf), &err), &err);
+        CHECK_MSG(ct_ckpt_verify(d, &err) == CT_ERR_FORMAT, "manifest name %s accepted", names[i]);
+        CHECK(strstr(err.msg, "outside the checkpoint") != NULL);
+    }
+    free(mp);
     free(d);
 }
 

@@ -129,6 +129,20 @@ ct_status ct_atomic_open(ct_atomic_file *af, const char *path, ct_err *err) {
         return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     }
     snprintf(af->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    /* An existing non-regular target (/dev/stdout, /dev/null, a FIFO) is written in place:
+     * renaming a temp file over it would replace the device node (as root) or fail. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        free(af->tmp_path);
+        af->tmp_path = NULL;
+        af->fp = fopen(path, "wb");
+        if (!af->fp) {
+            ct_status st = ct_err_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            ct_atomic_abort(af);
+            return st;
+        }
+        return CT_OK;
+    }
     af->fp = fopen(af->tmp_path, "wb");
     if (!af->fp) {
         ct_status st = ct_err_set(err, CT_ERR_IO, "%s: cannot create: %s", af->tmp_path,
@@ -160,6 +174,14 @@ static void fsync_parent_dir(const char *path) {
 
 ct_status ct_atomic_commit(ct_atomic_file *af, ct_err *err) {
     ct_status st = CT_OK;
+    if (!af->tmp_path) { /* in place (device or FIFO): flush and close, nothing to rename */
+        if (fflush(af->fp) != 0) st = ct_err_set(err, CT_ERR_IO, "%s: write failed: %s", af->path, strerror(errno));
+        if (fclose(af->fp) != 0 && st == CT_OK)
+            st = ct_err_set(err, CT_ERR_IO, "%s: close failed: %s", af->path, strerror(errno));
+        free(af->path);
+        memset(af, 0, sizeof *af);
+        return st;
+    }
     if (fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0)
         st = ct_err_set(err, CT_ERR_IO, "%s: write failed: %s", af->path, strerror(errno));
     if (fclose(af->fp) != 0 && st == CT_OK)

@@ -29,8 +29,11 @@ bool ct_json_get_int(const json_t *obj, const char *key, int64_t *out) {
         *out = json_integer_value(v);
         return true;
     }
-    if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v)) {
-        *out = (int64_t)json_real_value(v);
+    /* 4096.0 counts as an integer; the range check comes first because casting an
+     * out-of-range double (1e300) to int64_t is undefined behaviour */
+    double d = json_is_real(v) ? json_real_value(v) : 0.5;
+    if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d) {
+        *out = (int64_t)d;
         return true;
     }
     return false;

@@ -17,7 +17,10 @@ int ct_args_parse(ct_args *a, int argc, char **argv, const char *const *flags) {
     a->keys = calloc((size_t)argc + 1, sizeof(char *));
     a->vals = calloc((size_t)argc + 1, sizeof(char *));
     a->used = calloc((size_t)argc + 1, sizeof(bool));
-    if (!a->keys || !a->vals || !a->used) return -1;
+    if (!a->keys || !a->vals || !a->used) {
+        ct_args_free(a);
+        return -1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (s[0] == '-' && s[1] == '-' && s[2]) {
@@ -30,6 +33,8 @@ int ct_args_parse(ct_args *a, int argc, char **argv, const char *const *flags) {
                 if (!in_list(flags, s + 2)) {
                     if (i + 1 >= argc) {
                         fprintf(stderr, "ctune %s: option --%s needs a value\n", argv[0], s + 2);
+                        a->n++; /* free the key just added too */
+                        ct_args_free(a);
                         return -1;
                     }
                     a->vals[a->n] = strdup(argv[++i]);

@@ -18,6 +18,7 @@
 /* Picks the template from --template, else from DIR/tokenizer_config.json's chat_template. */
 int ct_cli_pick_template(const char *name, const char *tok_dir, const ct_template **out, bool quiet) {
     ct_err err = {0};
+    if (tok_dir && !ct_dir_exists(tok_dir)) return ct_cli_errorf("--tokenizer %s: no such directory", tok_dir);
     if (name) {
         if (ct_template_lookup(name, out, &err)) return ct_cli_error(&err);
         return 0;

@@ -53,7 +53,7 @@ static void print_metrics(const ct_risk_eval_report *r) {
 /* Applies fn to every non-blank line of a JSONL file, appending its result + "\n" to w. */
 static int map_lines(const char *path, ct_status (*fn)(const char *, char **, ct_err *), ct_rjw *w) {
     char *buf;
-    size_t n, lineno = 0;
+    size_t n, lineno = 0, records = 0;
     ct_err err = {0};
     if (ct_read_file(path, &buf, &n, &err)) return ct_cli_error(&err);
     int rc = 0;
@@ -75,7 +75,9 @@ static int map_lines(const char *path, ct_status (*fn)(const char *, char **, ct
             free(out);
         }
         s = nl ? nl + 1 : NULL;
+        records += !rc && *t;
     }
+    if (!rc && records == 0) rc = ct_cli_errorf("%s: no eval records", path);
     free(buf);
     return rc;
 }

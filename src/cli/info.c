@@ -32,6 +32,10 @@ CT_CLI_COMMAND(info, "info", "show a model's architecture, parameters, dtype and
     int rc = 1;
     ct_model *m = NULL;
     if (!ct_args_int(&a, "context", &ctx) || !ct_cli_threads(&a)) goto out;
+    if (ct_args_get(&a, "context") && ctx <= 0) {
+        rc = ct_cli_errorf("info: --context must be a positive number of tokens, got %lld", ctx);
+        goto out;
+    }
     if (ct_args_check_unknown(&a, "info")) goto out;
     if (!dir) {
         rc = ct_cli_errorf("info: --model DIR is required");

@@ -77,7 +77,9 @@ static void *get_arr(rd *r, size_t count, size_t size) {
     return a;
 }
 
-static void get_set(rd *r, ct_example_set *s) {
+/* A set is usable only if example i = [offsets[i], offsets[i+1]) lies inside the token arrays
+ * and names a known source (a corrupt offset would otherwise read out of bounds later). */
+static void get_set(rd *r, ct_example_set *s, size_t n_sources) {
     memset(s, 0, sizeof *s);
     size_t n = get64(r), nt = get64(r);
     if (r->bad || n > r->n || nt > r->n) {
@@ -91,7 +93,10 @@ static void get_set(rd *r, ct_example_set *s) {
     s->weights = get_arr(r, nt, 4);
     s->n = s->cap = n;
     s->n_tokens = s->cap_tokens = nt;
-    if (!r->bad && s->offsets[n] != nt) r->bad = true;
+    if (r->bad) return;
+    if (s->offsets[0] != 0 || s->offsets[n] != nt) r->bad = true;
+    for (size_t i = 0; i < n && !r->bad; i++)
+        if (s->offsets[i] > s->offsets[i + 1] || s->source[i] < 0 || (size_t)s->source[i] >= n_sources) r->bad = true;
 }
 
 ct_status ct_cache_read(const char *path, uint64_t key, ct_dataset *d, bool *hit, ct_err *err) {
@@ -132,8 +137,8 @@ ct_status ct_cache_read(const char *path, uint64_t key, ct_dataset *d, bool *hit
         for (size_t i = 0; i < ns; i++) d->stats.read[i] = get64(&r), d->stats.kept[i] = get64(&r);
         for (size_t i = 0; i < CT_DROP_COUNT; i++) d->stats.dropped[i] = get64(&r);
         d->stats.n_truncated = get64(&r);
-        get_set(&r, &d->train);
-        get_set(&r, &d->val);
+        get_set(&r, &d->train, ns);
+        get_set(&r, &d->val, ns);
     }
     ct_mmap_close(&m);
     if (r.bad || r.off != r.n) {

@@ -336,8 +336,12 @@ static ct_status read_tokens(const json_t *row, const char *where, ct_conv *c, c
         c->ids[i] = (int32_t)json_integer_value(v);
         if (c->labels) {
             const json_t *l = json_array_get(lab, i);
-            if (!json_is_integer(l))
-                return ct_err_set(err, CT_ERR_FORMAT, "%s: labels[%zu] is not an integer", where, i);
+            /* -100 (masked) or a token id; anything else would be truncated to int32 or
+             * silently treated as masked */
+            if (!json_is_integer(l) ||
+                (json_integer_value(l) != CT_IGNORE_INDEX &&
+                 (json_integer_value(l) < 0 || json_integer_value(l) > INT32_MAX)))
+                return ct_err_set(err, CT_ERR_FORMAT, "%s: labels[%zu] is not a token id or -100", where, i);
             c->labels[i] = (int32_t)json_integer_value(l);
         }
     }

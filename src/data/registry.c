@@ -81,7 +81,11 @@ ct_status ct_dataset_info_find(const char *dir, const char *name, ct_dataset_inf
             if ((st = fill_cols(json_object_get(e, "columns"), "columns", where, &out->cols, err))) goto done;
             if ((st = fill_cols(json_object_get(e, "tags"), "tags", where, &out->cols, err))) goto done;
             int64_t ns = -1;
-            ct_json_get_int(e, "num_samples", &ns);
+            const json_t *nsv = json_object_get(e, "num_samples");
+            if (!ct_json_get_int(e, "num_samples", &ns) || (nsv && !json_is_null(nsv) && ns < 0)) {
+                st = ct_err_set(err, CT_ERR_FORMAT, "%s: num_samples must be a non-negative integer", where);
+                goto done;
+            }
             out->num_samples = ns;
             if (!ct_file_exists(out->path) && !ct_dir_exists(out->path))
                 st = ct_err_set(err, CT_ERR_IO, "%s: file_name '%s' not found", where, out->path);

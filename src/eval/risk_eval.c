@@ -257,6 +257,8 @@ ct_status ct_risk_eval_files(const char *data_path, const char *pred_path, ct_ri
         }
         s = nl ? nl + 1 : NULL;
     }
+    /* an empty eval file would print all-zero metrics as if the model got everything wrong */
+    if (!st && r->n == 0) st = ct_err_set(err, CT_ERR_FORMAT, "%s: no eval records", data_path);
     if (!st && json_object_size(preds) > 0) {
         const char *k = json_object_iter_key(json_object_iter(preds));
         st = ct_err_set(err, CT_ERR_FORMAT, "%s: %zu prediction(s) match no eval record (first: %s)", pred_path,

@@ -317,6 +317,10 @@ ct_status ct_peft_load(const char *dir, ct_peft_adapter *a, ct_err *err) {
                  !ct_json_get_bool(a->config, "use_rslora", &a->use_rslora) ||
                  !ct_json_get_bool(a->config, "use_dora", &dora))
             st = ct_err_set(err, CT_ERR_FORMAT, "%s: lora_alpha/lora_dropout/use_rslora/use_dora has the wrong type", cpath);
+        else if (!isfinite(a->lora_alpha) || a->lora_alpha <= 0 || !(a->lora_dropout >= 0) ||
+                 a->lora_dropout >= 1)
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s: lora_alpha must be > 0 and lora_dropout in [0, 1)",
+                            cpath);
         else if (dora)
             st = ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: use_dora=true is not supported", cpath);
         else if ((rp && json_object_size(rp)) || (ap && json_object_size(ap)))
@@ -331,9 +335,11 @@ ct_status ct_peft_load(const char *dir, ct_peft_adapter *a, ct_err *err) {
     } else if (!st) {
         const ct_tensor *e = ct_st_get(sb, "prompt_embeddings");
         int64_t nv = 0, td = 0;
-        ct_json_get_int(a->config, "num_virtual_tokens", &nv);
-        ct_json_get_int(a->config, "token_dim", &td);
-        if (!e) st = ct_err_set(err, CT_ERR_FORMAT, "%s: missing tensor prompt_embeddings", wpath);
+        if (!ct_json_get_int(a->config, "num_virtual_tokens", &nv) || nv < 0 ||
+            !ct_json_get_int(a->config, "token_dim", &td) || td < 0)
+            st = ct_err_set(err, CT_ERR_FORMAT,
+                            "%s: num_virtual_tokens/token_dim must be non-negative integers", cpath);
+        else if (!e) st = ct_err_set(err, CT_ERR_FORMAT, "%s: missing tensor prompt_embeddings", wpath);
         else if (e->ndim != 2 || !is_float_dt(e->dtype))
             st = ct_err_set(err, CT_ERR_FORMAT, "%s: prompt_embeddings must be a 2-D float tensor", wpath);
         else if ((nv && e->shape[0] != nv) || (td && e->shape[1] != td))

@@ -243,7 +243,7 @@ static ct_st *st_new(size_t nfiles) {
 
 /* Sorts by name and rejects a name present twice (possible across shards). */
 static ct_status finish(ct_st *st, ct_err *err) {
-    qsort(st->e, st->n, sizeof *st->e, cmp_name);
+    if (st->n > 1) qsort(st->e, st->n, sizeof *st->e, cmp_name); /* e is NULL for a file with no tensors */
     for (size_t i = 1; i < st->n; i++)
         if (!strcmp(st->e[i].name, st->e[i - 1].name))
             return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor '%s' also appears in %s",

@@ -2,6 +2,7 @@
  * (LlamaConfig, Qwen2Config, Qwen3Config) for absent keys. */
 #include <jansson.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +163,11 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
         (s = check_rope(path, root, "rope_scaling", NULL, err)) ||
         (s = check_rope(path, root, "rope_parameters", &cfg->rope_theta, err)))
         return s;
+    /* eps <= 0 makes RMSNorm divide by zero (NaN logits), theta <= 0 makes NaN rotations */
+    if (!(cfg->rms_norm_eps > 0) || !isfinite(cfg->rms_norm_eps))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: rms_norm_eps %g must be positive", path, cfg->rms_norm_eps);
+    if (!(cfg->rope_theta > 0) || !isfinite(cfg->rope_theta))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: rope_theta %g must be positive", path, cfg->rope_theta);
     cfg->tie_word_embeddings = false;
     bool attn_bias = false, mlp_bias = false;
     if ((s = get_bool(path, root, "tie_word_embeddings", &cfg->tie_word_embeddings, err)) ||

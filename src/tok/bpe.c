@@ -310,7 +310,8 @@ ct_status ct_bpe_tokenize(const ct_bpe *m, const char *text, size_t len, ct_ids 
     if (cache_get(m->cache, h, text, len, out, err, &st)) return st;
     size_t start = out->n;
     if ((st = bpe_word(m, text, len, out, err))) return st;
-    cache_put(m->cache, h, text, len, out->data + start, out->n - start);
+    /* a word of unknown characters without unk_token has no ids (and out->data may be NULL) */
+    if (out->n > start) cache_put(m->cache, h, text, len, out->data + start, out->n - start);
     return CT_OK;
 }
 

@@ -351,6 +351,11 @@ static ct_status parse_post(ct_tokenizer *t, const json_t *j, const char *path, 
                 if (!json_is_integer(json_array_get(ids, k)) || v < 0 || v >= MAX_ID)
                     return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.special_tokens[\"%s\"].ids[%zu]: bad id",
                                       path, where, name, k);
+                /* an id outside the vocab would reach the model's embedding lookup */
+                if (!ct_tokenizer_id_to_token(t, id))
+                    return ct_err_set(err, CT_ERR_FORMAT,
+                                      "%s: %s.special_tokens[\"%s\"].ids[%zu]: id %d is not in the vocab",
+                                      path, where, name, k, id);
                 if (seen_a ? ids_append(&pp->suffix, &pp->n_suffix, &id, 1, false, err)
                            : ids_append(&pp->prefix, &pp->n_prefix, &id, 1, false, err))
                     return err->code;

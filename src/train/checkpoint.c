@@ -165,6 +165,12 @@ ct_status ct_ckpt_verify(const char *dir, ct_err *err) {
     const char *name;
     json_t *v;
     if (!st) json_object_foreach(files, name, v) {
+        /* Manifest names are files inside the checkpoint: no absolute paths, no ".." escapes. */
+        if (name[0] == '/' || !strcmp(name, "..") || !strncmp(name, "../", 3) || strstr(name, "/../") ||
+            (strlen(name) >= 3 && !strcmp(name + strlen(name) - 3, "/.."))) {
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s: file name '%s' points outside the checkpoint", mp, name);
+            break;
+        }
         char *p = ct_path_join(dir, name);
         uint32_t crc = 0;
         uint64_t size = 0;

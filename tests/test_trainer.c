@@ -15,7 +15,7 @@
 #include "io/peft_io.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
-#include "train/trainer_adapter.h"
+#include "ctune/adapter.h"
 
 static const char *stories(void) {
     const char *m = ct_test_shared("models/stories260k");
@@ -167,11 +167,11 @@ TEST(trainer_lora_memorises_and_generates) {
     /* greedy generation with the merged adapter reproduces a trained answer */
     ct_model *m = NULL;
     ct_tokenizer *tok = NULL;
-    ct_applied_adapter *aa = NULL;
+    ct_adapter *aa = NULL;
     REQUIRE(ct_model_load(model, &m, &err) == CT_OK);
     REQUIRE(ct_tokenizer_load(model, &tok, &err) == CT_OK);
-    st = ct_adapter_apply(m, out, &aa, &err);
-    CHECK_MSG(st == CT_OK, "apply adapter: %s", err.msg);
+    st = ct_adapter_load(out, m, &aa, &err);
+    CHECK_MSG(st == CT_OK, "load adapter: %s", err.msg);
     const char *q = "Who found the key?", *ans = "Lily found the key under the tree.";
     ct_ids ids = {0}, gen = {0};
     ct_tokenizer_encode(tok, q, strlen(q), false, &ids, &err);
@@ -179,7 +179,7 @@ TEST(trainer_lora_memorises_and_generates) {
     ct_gen_params_init(&p, ct_model_config(m));
     p.do_sample = false;
     p.max_new_tokens = 20;
-    st = ct_generate(m, ids.data, ids.n, &p, &gen, NULL, &err);
+    st = ct_adapted_generate(m, aa, ids.data, ids.n, &p, &gen, NULL, &err);
     CHECK_MSG(st == CT_OK, "generate: %s", err.msg);
     char *text = NULL;
     size_t tl = 0;
@@ -189,7 +189,7 @@ TEST(trainer_lora_memorises_and_generates) {
     free(text);
     ct_ids_free(&ids);
     ct_ids_free(&gen);
-    ct_adapter_unapply(aa);
+    ct_adapter_free(aa);
     ct_tokenizer_free(tok);
     ct_model_free(m);
     ct_callbacks_free(&cbs);

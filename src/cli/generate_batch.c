@@ -4,7 +4,8 @@
  *                 dropped, so evaluation data can be fed as is), or {"id"?, "prompt": "raw text"}
  *   output lines: {"id": ..., "output": "decoded answer"} ("index": i when the line has no id),
  *                 what `ctune eval-risk score --pred` reads.
- * --adapter DIR merges a PEFT LoRA adapter into f32 copies of the weights first. */
+ * --adapter DIR applies a PEFT adapter as ctune/adapter.h does (LoRA merged in memory, or prompt
+ * tuning virtual tokens). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +19,10 @@
 #include "ctune/generate.h"
 #include "io/pyjson.h"
 #include "model/model.h"
-#include "train/trainer_adapter.h"
 
 static const char *usage_text =
     "usage: ctune generate-batch --model DIR --input IN.jsonl --output OUT.jsonl [options]\n"
-    "  --adapter DIR           PEFT LoRA adapter to apply (merged in memory)\n"
+    "  --adapter DIR           PEFT adapter to apply (LoRA merged in memory, or prompt tuning)\n"
     "  --template NAME         chat template (default: detected from tokenizer_config.json)\n"
     "  --enable-thinking B     true | false (Qwen3 templates; default true)\n"
     "  --max-new-tokens N      default 256\n"
@@ -89,9 +89,8 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     }
     int rc = 1;
     ct_err err = {0};
-    ct_model *m = NULL;
+    ct_cli_model cm = {0};
     ct_tokenizer *tok = NULL;
-    ct_applied_adapter *ad = NULL;
     FILE *in = NULL, *outf = NULL;
     char *line = NULL;
     size_t cap = 0;
@@ -110,11 +109,8 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     }
     ct_think think = CT_THINK_TRUE;
     if (think_s && (!strcmp(think_s, "false") || !strcmp(think_s, "False"))) think = CT_THINK_FALSE;
-    if (ct_model_load(dir, &m, &err) || ct_tokenizer_load(dir, &tok, &err)) {
-        rc = ct_cli_error(&err);
-        goto out;
-    }
-    if (adir && ct_adapter_apply(m, adir, &ad, &err)) {
+    if (!ct_cli_model_load(dir, adir, &cm)) goto out;
+    if (ct_cli_tokenizer_load(dir, adir, &tok, &err)) {
         rc = ct_cli_error(&err);
         goto out;
     }
@@ -129,7 +125,7 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
         goto out;
     }
     ct_gen_params p;
-    ct_gen_params_init(&p, ct_model_config(m));
+    ct_gen_params_init(&p, ct_model_config(cm.m));
     p.max_new_tokens = (int32_t)max_new;
     p.do_sample = temp > 0;
     if (temp > 0) p.temperature = (float)temp;
@@ -162,7 +158,7 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
         snprintf(where, sizeof where, "%s:%d", inp, lineno);
         ct_ids ids = {0}, outi = {0};
         if (line_prompt(line, (size_t)len, where, tok, t, think, &ids, &err) ||
-            ct_generate(m, ids.data, ids.n, &p, &outi, NULL, &err)) {
+            ct_adapted_generate(cm.base, cm.ad, ids.data, ids.n, &p, &outi, NULL, &err)) {
             ct_ids_free(&ids);
             ct_ids_free(&outi);
             rc = ct_cli_error(&err);
@@ -198,9 +194,8 @@ out:
     free(line);
     if (in) fclose(in);
     if (outf && fclose(outf) && !rc) rc = ct_cli_errorf("generate-batch: write to %s failed", outp);
-    ct_adapter_unapply(ad);
     ct_tokenizer_free(tok);
-    ct_model_free(m);
+    ct_cli_model_free(&cm);
     ct_args_free(&a);
     return rc;
 }

@@ -135,7 +135,9 @@ ct_status ct_train_model_cache_frozen_f32(ct_train_model *tm, ct_err *err);
 /* For inference with the adapters through the plain model forward (generation, chat, eval):
  * every LoRA target gets its own f32 copy W' = W + scaling * B A and the model view points at
  * it. While merged, ct_train_step skips the LoRA path and refuses backward (CT_ERR_ARG).
- * Unmerge restores the original views and frees the copies. No-ops without LoRA. */
+ * Unmerge restores the original views and frees the copies. No-ops without LoRA.
+ * This merges the live, in-training A/B of tm (reversibly, in place); a saved PEFT adapter
+ * directory is applied with ct_adapter_load (include/ctune/adapter.h) instead. */
 ct_status ct_train_model_merge_lora(ct_train_model *tm, ct_err *err);
 void ct_train_model_unmerge_lora(ct_train_model *tm);
 /* Restores the model's original weight views and frees everything tm owns. */

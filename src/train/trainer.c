@@ -17,13 +17,13 @@
 #include <time.h>
 
 #include "base/file.h"
+#include "ctune/adapter.h"
 #include "io/hf_export.h"
 #include "model/model.h"
 #include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/log.h"
 #include "train/progress.h"
-#include "train/trainer_adapter.h"
 
 double ct_trainer_now(void) {
     struct timespec ts;
@@ -101,6 +101,15 @@ static ct_status clear_outputs(const char *dir, ct_err *err) {
 }
 
 /* ---- setup ---- */
+
+/* The model eval_only runs: the base with adapter_name_or_path merged (ct_adapter_load), else
+ * the base. The adapted model is the adapter's own shallow copy of the base; the train model
+ * only swaps tensor views in it and restores them in ct_train_model_free, which runs before
+ * ct_adapter_free. */
+static ct_model *eval_model(ct_trainer *t) {
+    return t->adapter ? (ct_model *)ct_adapter_model(t->adapter) : t->model;
+}
+
 static ct_status setup_method(ct_trainer *t, ct_err *err) {
     const ct_train_config *c = t->cfg;
     ct_method_cfg mc;
@@ -122,7 +131,7 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
         mc.lora_rank = 1;
         mc.lora_target = "q_proj";
         mc.seed = 0;
-        st0 = ct_train_model_init(&t->tm, t->model, &mc, err);
+        st0 = ct_train_model_init(&t->tm, eval_model(t), &mc, err);
         if (!st0) t->tm_ready = true;
         return st0;
     }
@@ -189,9 +198,13 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     t->model_dir = strdup(c->model_name_or_path);
     if ((st = ct_model_load(c->model_name_or_path, &t->model, err))) return st;
     if ((st = ct_tokenizer_load(c->model_name_or_path, &t->tok, err))) return st;
-    if (t->opts.eval_only && c->adapter_name_or_path &&
-        (st = ct_adapter_apply(t->model, c->adapter_name_or_path, &t->adapter, err)))
-        return st;
+    if (t->opts.eval_only && c->adapter_name_or_path) {
+        if ((st = ct_adapter_load(c->adapter_name_or_path, t->model, &t->adapter, err))) return st;
+        if (ct_adapter_type(t->adapter) != CT_ADAPTER_LORA)
+            return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                              "%s: only LoRA adapters can be evaluated here (prompt tuning changes the inputs)",
+                              c->adapter_name_or_path);
+    }
     int32_t pad = ct_tokenizer_pad_id(t->tok);
     if (pad < 0) pad = ct_model_config(t->model)->pad_token_id;
     if (pad < 0) pad = ct_tokenizer_eos_id(t->tok);
@@ -402,7 +415,7 @@ static void trainer_free(ct_trainer *t) {
     if (t->tm_ready) ct_train_model_free(&t->tm);
     ct_loader_free(t->loader);
     ct_tokenizer_free(t->tok);
-    ct_adapter_unapply(t->adapter);
+    ct_adapter_free(t->adapter);
     ct_model_free(t->model);
     ct_callbacks_free(&t->sinks);
     free(t->perm);

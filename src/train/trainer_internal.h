@@ -23,7 +23,7 @@ typedef struct ct_trainer {
     ct_callbacks sinks;      /* built-in: trainer_log.jsonl, TensorBoard, loss plot */
     char *model_dir;
     ct_model *model;
-    struct ct_applied_adapter *adapter; /* eval_only + adapter_name_or_path */
+    struct ct_adapter *adapter; /* eval_only + adapter_name_or_path (ctune/adapter.h) */
     ct_tokenizer *tok;
     ct_loader *loader;
     ct_loader_info info;

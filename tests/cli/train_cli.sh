@@ -52,6 +52,12 @@ echo '{"id": "q1", "instruction": "What color was the bird?", "output": ""}' > "
 $bin generate-batch --model "$model" --adapter "$tmp/out" --template empty --input "$tmp/q.jsonl" \
   --output "$tmp/a.jsonl" --max-new-tokens 20 --threads 1 2>/dev/null || fail "generate-batch"
 grep -q '"id": "q1", "output": "The bird was blue and very small.' "$tmp/a.jsonl" || fail "answer: $(cat "$tmp/a.jsonl")"
+# --eval-only with adapter_name_or_path: the memorised data has a far lower loss with the adapter
+e0=$($bin train "$tmp/memo.yaml" --eval-only --val_size 0.5 --output_dir "$tmp/ev0" 2>/dev/null) || fail "eval-only"
+e1=$($bin train "$tmp/memo.yaml" --eval-only --val_size 0.5 --output_dir "$tmp/ev1" \
+  --adapter_name_or_path "$tmp/out" 2>/dev/null) || fail "eval-only with adapter"
+l0=$(echo "$e0" | sed 's/.*"eval_loss": \([^,]*\),.*/\1/'); l1=$(echo "$e1" | sed 's/.*"eval_loss": \([^,]*\),.*/\1/')
+awk -v a="$l1" -v b="$l0" 'BEGIN{exit !(a < 0.2 && b > 1)}' || fail "eval-only losses: base $l0, adapter $l1"
 # refusing a used output_dir, overriding keys on the command line
 err=$($bin train "$tmp/memo.yaml" 2>&1) && fail "reused output_dir accepted"
 echo "$err" | grep -q "overwrite_output_dir" || fail "message: $err"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/str.h"
 #include "cli/cli.h"
 
 static bool in_list(const char *const *list, const char *s) {
@@ -119,7 +120,7 @@ int ct_args_check_unknown(ct_args *a, const char *cmd) {
             int bd = 1 << 30;
             for (int j = 0; j < a->n; j++)
                 if (a->used[j] && a->keys[j]) {
-                    int d = ct_edit_distance(a->keys[i], a->keys[j]);
+                    int d = ct_str_distance(a->keys[i], a->keys[j]);
                     if (d < bd) bd = d, best = a->keys[j];
                 }
             (void)best;
@@ -148,29 +149,3 @@ int ct_cli_errorf(const char *fmt, ...) {
     return 1;
 }
 
-int ct_edit_distance(const char *a, const char *b) {
-    size_t n = strlen(a), m = strlen(b);
-    int *prev = malloc((m + 1) * sizeof(int)), *cur = malloc((m + 1) * sizeof(int));
-    if (!prev || !cur) {
-        free(prev);
-        free(cur);
-        return 1 << 20;
-    }
-    for (size_t j = 0; j <= m; j++) prev[j] = (int)j;
-    for (size_t i = 1; i <= n; i++) {
-        cur[0] = (int)i;
-        for (size_t j = 1; j <= m; j++) {
-            int c = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            if (prev[j] + 1 < c) c = prev[j] + 1;
-            if (cur[j - 1] + 1 < c) c = cur[j - 1] + 1;
-            cur[j] = c;
-        }
-        int *t = prev;
-        prev = cur;
-        cur = t;
-    }
-    int d = prev[m];
-    free(prev);
-    free(cur);
-    return d;
-}

@@ -42,7 +42,4 @@ int ct_args_check_unknown(ct_args *a, const char *cmd);
 int ct_cli_error(const ct_err *err);
 int ct_cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Edit distance, used to suggest the closest known key/name. */
-int ct_edit_distance(const char *a, const char *b);
-
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/str.h"
 #include "cli/cli.h"
 
 #define MAX_COMMANDS 64
@@ -50,7 +51,7 @@ int main(int argc, char **argv) {
     const char *best = NULL;
     int bd = 1 << 30;
     for (int i = 0; i < n_commands; i++) {
-        int d = ct_edit_distance(argv[1], commands[i].name);
+        int d = ct_str_distance(argv[1], commands[i].name);
         if (d < bd) bd = d, best = commands[i].name;
     }
     if (best && bd <= 3)

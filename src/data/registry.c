@@ -8,7 +8,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "ctune/data.h"
-#include "data/strutil.h"
+#include "base/str.h"
 
 static const char **col_slot(ct_columns *c, const char *key) {
     static const char *const names[] = {"prompt", "query", "response", "history", "messages", "system", "tools",

@@ -11,7 +11,7 @@
 
 #include <sys/types.h>
 
-#include "data/strutil.h"
+#include "base/str.h"
 #include "ctune/data.h"
 #include "data/tojson.h"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "data/strutil.h"
+#include "base/str.h"
 
 typedef enum ktype { K_STR, K_INT, K_DBL, K_BOOL, K_LIST, K_THINK } ktype;
 

@@ -1,11 +1,17 @@
-#include "data/strutil.h"
+#include "base/str.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int ct_str_distance(const char *a, const char *b) {
     size_t n = strlen(a), m = strlen(b);
-    if (n > 255 || m > 255) return 1 << 20;
-    int prev[256], cur[256];
+    /* two rows of the DP table: prev = row i-1, cur = row i */
+    int *prev = malloc((m + 1) * sizeof(int)), *cur = malloc((m + 1) * sizeof(int));
+    if (!prev || !cur) {
+        free(prev);
+        free(cur);
+        return 1 << 20;
+    }
     for (size_t j = 0; j <= m; j++) prev[j] = (int)j;
     for (size_t i = 1; i <= n; i++) {
         cur[0] = (int)i;
@@ -15,7 +21,12 @@ int ct_str_distance(const char *a, const char *b) {
             if (cur[j - 1] + 1 < c) c = cur[j - 1] + 1;
             cur[j] = c;
         }
-        memcpy(prev, cur, (m + 1) * sizeof(int));
+        int *t = prev;
+        prev = cur;
+        cur = t;
     }
-    return prev[m];
+    int d = prev[m];
+    free(prev);
+    free(cur);
+    return d;
 }

@@ -1,8 +1,10 @@
 #include "base/file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -161,14 +163,18 @@ ct_status ct_atomic_write(ct_atomic_file *af, const void *data, size_t n, ct_err
     return CT_OK;
 }
 
-static void fsync_parent_dir(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+void ct_fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
+}
+
+static void fsync_parent_dir(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return;
+    ct_fsync_dir(dirname(copy));
     free(copy);
 }
 
@@ -214,4 +220,72 @@ ct_status ct_write_file_atomic(const char *path, const void *data, size_t n, ct_
         return st;
     }
     return ct_atomic_commit(&af, err);
+}
+
+ct_status ct_rm_rf(const char *path, ct_err *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? CT_OK : ct_err_set(err, CT_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", path, strerror(errno));
+        struct dirent *de;
+        ct_status s = CT_OK;
+        while (!s && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char *p = ct_path_join(path, de->d_name);
+            s = p ? ct_rm_rf(p, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            free(p);
+        }
+        closedir(d);
+        if (s) return s;
+        if (rmdir(path) != 0) return ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+        return CT_OK;
+    }
+    if (unlink(path) != 0) return ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+    return CT_OK;
+}
+
+ct_status ct_dir_fresh(const char *tmp, ct_err *err) {
+    ct_status st = ct_rm_rf(tmp, err);
+    return st ? st : ct_mkdir_p(tmp, err);
+}
+
+ct_status ct_dir_publish(const char *tmp, const char *path, ct_err *err) {
+    ct_fsync_dir(tmp);
+    bool had = ct_dir_exists(path);
+    char *old = NULL;
+    ct_status st = CT_OK;
+    if (had) {
+        size_t n = strlen(path) + 5;
+        if (!(old = malloc(n))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        snprintf(old, n, "%s.old", path);
+        st = ct_rm_rf(old, err);
+        if (!st && rename(path, old) != 0)
+            st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
+    }
+    if (!st && rename(tmp, path) != 0) {
+        st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
+        if (had) rename(old, path); /* put the previous directory back */
+    }
+    if (!st) {
+        fsync_parent_dir(path);
+        if (had) st = ct_rm_rf(old, err);
+    }
+    free(old);
+    return st;
+}
+
+ct_status ct_copy_if_exists(const char *src_dir, const char *dst_dir, const char *name, ct_err *err) {
+    char *s = ct_path_join(src_dir, name), *d = ct_path_join(dst_dir, name);
+    char *buf = NULL;
+    size_t n = 0;
+    ct_status st = (!s || !d) ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
+    if (!st && ct_file_exists(s)) {
+        st = ct_read_file(s, &buf, &n, err);
+        if (!st) st = ct_write_file_atomic(d, buf, n, err);
+    }
+    free(buf);
+    free(s);
+    free(d);
+    return st;
 }

@@ -41,4 +41,23 @@ void ct_atomic_abort(ct_atomic_file *af);
 /* One-shot: write `n` bytes to `path` atomically. */
 ct_status ct_write_file_atomic(const char *path, const void *data, size_t n, ct_err *err);
 
+/* Copies src_dir/name to dst_dir/name (atomic write) when it exists; nothing otherwise. */
+ct_status ct_copy_if_exists(const char *src_dir, const char *dst_dir, const char *name, ct_err *err);
+/* Removes a file or a directory tree (like `rm -rf`); a missing path is not an error. */
+ct_status ct_rm_rf(const char *path, ct_err *err);
+/* fsync of a directory (its entries), best effort. */
+void ct_fsync_dir(const char *dir);
+
+/* Atomic directory write (checkpoints, exported models), in two steps:
+ *   ct_dir_fresh(tmp)            removes any leftover tmp and creates it empty;
+ *   ... write every file into tmp ...
+ *   ct_dir_publish(tmp, path)    fsyncs tmp and renames it to path. An existing path is first
+ *                                renamed to "<path>.old" and removed after the new one is in
+ *                                place; the parent directory is fsynced.
+ * A crash at any point leaves the old directory or the new one at `path` (plus a stale tmp or
+ * "<path>.old" that the next writer or a cleanup removes), never a half-written one. On a
+ * failure the caller removes tmp (ct_rm_rf). */
+ct_status ct_dir_fresh(const char *tmp, ct_err *err);
+ct_status ct_dir_publish(const char *tmp, const char *path, ct_err *err);
+
 #endif

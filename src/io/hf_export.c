@@ -15,50 +15,9 @@ const char *const CT_HF_TOKENIZER_FILES[] = {
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
     "merges.txt", "tokenizer.model", "added_tokens.json", "chat_template.jinja", NULL};
 
-ct_status ct_rm_rf(const char *path, ct_err *err) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return errno == ENOENT ? CT_OK : ct_err_set(err, CT_ERR_IO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", path, strerror(errno));
-        struct dirent *de;
-        ct_status s = CT_OK;
-        while (!s && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char *p = ct_path_join(path, de->d_name);
-            s = p ? ct_rm_rf(p, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            free(p);
-        }
-        closedir(d);
-        if (s) return s;
-        if (rmdir(path) != 0) return ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
-        return CT_OK;
-    }
-    if (unlink(path) != 0) return ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
-    return CT_OK;
-}
-
-static ct_status copy_file(const char *src, const char *dst, ct_err *err) {
-    char *buf = NULL;
-    size_t n = 0;
-    ct_status st = ct_read_file(src, &buf, &n, err);
-    if (!st) st = ct_write_file_atomic(dst, buf, n, err);
-    free(buf);
-    return st;
-}
-
-static ct_status copy_named(const char *src_dir, const char *dst_dir, const char *name, ct_err *err) {
-    char *s = ct_path_join(src_dir, name), *d = ct_path_join(dst_dir, name);
-    ct_status st = (!s || !d) ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
-    if (!st && ct_file_exists(s)) st = copy_file(s, d, err);
-    free(s);
-    free(d);
-    return st;
-}
-
 ct_status ct_hf_copy_tokenizer(const char *src_dir, const char *dst_dir, ct_err *err) {
     for (int i = 0; CT_HF_TOKENIZER_FILES[i]; i++) {
-        ct_status st = copy_named(src_dir, dst_dir, CT_HF_TOKENIZER_FILES[i], err);
+        ct_status st = ct_copy_if_exists(src_dir, dst_dir, CT_HF_TOKENIZER_FILES[i], err);
         if (st) return st;
     }
     return CT_OK;
@@ -151,7 +110,7 @@ static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, siz
     free(items);
     free(shard_of);
     if (!st && o->tokenizer_dir) st = ct_hf_copy_tokenizer(o->tokenizer_dir, dir, err);
-    if (!st && o->generation_config_dir) st = copy_named(o->generation_config_dir, dir, "generation_config.json", err);
+    if (!st && o->generation_config_dir) st = ct_copy_if_exists(o->generation_config_dir, dir, "generation_config.json", err);
     if (!st && o->config) {
         json_t *cfg = json_deep_copy(o->config);
         const char *dn = torch_dtype_name(o->dtype);
@@ -228,16 +187,13 @@ ct_status ct_hf_export(const ct_hf_export_opts *o, const ct_st_item *tensors, si
     for (size_t k = strlen(trimmed); k > 1 && trimmed[k - 1] == '/'; k--) trimmed[k - 1] = 0;
     if (existing) snprintf(tmp, len, "%s/.export.tmp.%ld", trimmed, (long)getpid());
     else snprintf(tmp, len, "%s.tmp.%ld", trimmed, (long)getpid());
-    ct_status st = ct_rm_rf(tmp, err);
-    if (!st) st = ct_mkdir_p(tmp, err);
+    ct_status st = ct_dir_fresh(tmp, err);
     if (!st) st = write_all(o, tensors, n, tmp, err);
-    if (!st) {
-        if (existing) {
-            st = move_files_into(tmp, trimmed, err);
-            if (!st) rmdir(tmp);
-        } else if (rename(tmp, trimmed) != 0) {
-            st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", trimmed, strerror(errno));
-        }
+    if (!st && existing) {
+        st = move_files_into(tmp, trimmed, err);
+        if (!st) rmdir(tmp);
+    } else if (!st) {
+        st = ct_dir_publish(tmp, trimmed, err);
     }
     if (st) {
         ct_err e2;

@@ -9,7 +9,8 @@
  *                             than the limit gets its own shard), like huggingface_hub's
  *                             split_torch_state_dict_into_shards
  *   generation_config.json, tokenizer files   copied from src dirs when present
- * Directory atomicity: a new directory is built as "<dir>.tmp.<pid>" and renamed into place,
+ * Directory atomicity: a new directory is built as "<dir>.tmp.<pid>" and renamed into place
+ * (ct_dir_fresh / ct_dir_publish of base/file.h),
  * so an interrupted export leaves nothing at <dir>. Exporting into an existing directory
  * (e.g. output_dir with checkpoints) builds the files in "<dir>/.export.tmp.<pid>/" and then
  * renames them in one by one: weights and index first, config.json last. */
@@ -42,7 +43,5 @@ ct_status ct_hf_export(const ct_hf_export_opts *opts, const ct_st_item *tensors,
 extern const char *const CT_HF_TOKENIZER_FILES[];
 /* Copies the tokenizer files that exist in src_dir into dst_dir (atomic per file). */
 ct_status ct_hf_copy_tokenizer(const char *src_dir, const char *dst_dir, ct_err *err);
-/* Removes a directory tree (used for temp dirs and checkpoint rotation). */
-ct_status ct_rm_rf(const char *path, ct_err *err);
 
 #endif

@@ -39,14 +39,6 @@ static ct_status write_json_file(const char *path, const json_t *v, ct_err *err)
     return st;
 }
 
-static void fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* Manifest over every regular file in dir (except the manifest itself). */
 static ct_status write_manifest(const char *dir, int64_t step, ct_err *err) {
     DIR *d = opendir(dir);
@@ -95,10 +87,8 @@ ct_status ct_ckpt_save(const ct_ckpt_save_opts *o, char **saved_dir, ct_err *err
     if (st) return st;
     char *final = ckpt_path(o->output_dir, o->step, "");
     char *tmp = ckpt_path(o->output_dir, o->step, ".tmp");
-    char *old = ckpt_path(o->output_dir, o->step, ".old");
-    if (!final || !tmp || !old) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    if (!st) st = ct_rm_rf(tmp, err);
-    if (!st) st = ct_mkdir_p(tmp, err);
+    if (!final || !tmp) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (!st) st = ct_dir_fresh(tmp, err);
     for (size_t i = 0; !st && i < o->n_files; i++) {
         char *p = ct_path_join(tmp, o->files[i].filename);
         st = p ? ct_st_write(p, o->files[i].items, o->files[i].n, CT_ST_META_PT, err)
@@ -112,21 +102,7 @@ ct_status ct_ckpt_save(const ct_ckpt_save_opts *o, char **saved_dir, ct_err *err
         free(p);
     }
     if (!st) st = write_manifest(tmp, o->step, err);
-    if (!st) {
-        fsync_dir(tmp);
-        bool had = ct_dir_exists(final);
-        if (had) {
-            st = ct_rm_rf(old, err);
-            if (!st && rename(final, old) != 0)
-                st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", final, strerror(errno));
-        }
-        if (!st && rename(tmp, final) != 0)
-            st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", final, strerror(errno));
-        if (!st) {
-            fsync_dir(o->output_dir);
-            if (had) st = ct_rm_rf(old, err);
-        }
-    }
+    if (!st) st = ct_dir_publish(tmp, final, err); /* an existing checkpoint-N is replaced via .old */
     if (st) {
         ct_err e2;
         if (tmp) ct_rm_rf(tmp, &e2);
@@ -139,7 +115,6 @@ ct_status ct_ckpt_save(const ct_ckpt_save_opts *o, char **saved_dir, ct_err *err
     }
     free(final);
     free(tmp);
-    free(old);
     return st;
 }
 

@@ -205,21 +205,6 @@ static ct_status save_hf_model(ct_trainer *t, const char *dir, ct_err *err) {
     return st;
 }
 
-static ct_status copy_file(const char *src_dir, const char *dst_dir, const char *name, ct_err *err) {
-    char *s = ct_path_join(src_dir, name), *d = ct_path_join(dst_dir, name);
-    char *buf = NULL;
-    size_t len = 0;
-    ct_status st = CT_OK;
-    if (s && d && ct_file_exists(s)) {
-        st = ct_read_file(s, &buf, &len, err);
-        if (!st) st = ct_write_file_atomic(d, buf, len, err);
-    }
-    free(buf);
-    free(s);
-    free(d);
-    return st;
-}
-
 static ct_status ckpt_extra(const char *tmp_dir, void *user, ct_err *err) {
     ct_trainer *t = user;
     ct_status st = CT_OK;
@@ -227,8 +212,8 @@ static ct_status ckpt_extra(const char *tmp_dir, void *user, ct_err *err) {
     case CT_METHOD_LORA: st = save_lora(t, tmp_dir, err); break;
     case CT_METHOD_PROMPT: st = save_prompt(t, tmp_dir, err); break;
     case CT_METHOD_FULL:
-        st = copy_file(t->model_dir, tmp_dir, "config.json", err);
-        if (!st) st = copy_file(t->model_dir, tmp_dir, "generation_config.json", err);
+        st = ct_copy_if_exists(t->model_dir, tmp_dir, "config.json", err);
+        if (!st) st = ct_copy_if_exists(t->model_dir, tmp_dir, "generation_config.json", err);
         break;
     default: break;
     }

@@ -37,22 +37,6 @@ static bool is_float(ct_dtype d) {
     return d == CT_DTYPE_F32 || d == CT_DTYPE_BF16 || d == CT_DTYPE_F16 || d == CT_DTYPE_F64;
 }
 
-static ct_status write_json(const char *path, const json_t *v, ct_err *err) {
-    char *s = ct_pyjson_dumps(v, 2, true);
-    if (!s) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    size_t n = strlen(s);
-    char *t = realloc(s, n + 2);
-    if (!t) {
-        free(s);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
-    t[n] = '\n';
-    t[n + 1] = 0;
-    ct_status st = ct_write_file_atomic(path, t, n + 1, err);
-    free(t);
-    return st;
-}
-
 /* Writes all files into `dir` (which exists and is empty). */
 static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, size_t n, const char *dir,
                            ct_err *err) {
@@ -101,7 +85,7 @@ static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, siz
         json_t *idx = json_pack("{s:{s:I}, s:O}", "metadata", "total_size", (json_int_t)total,
                                 "weight_map", weight_map);
         char *p = ct_path_join(dir, "model.safetensors.index.json");
-        st = (idx && p) ? write_json(p, idx, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        st = (idx && p) ? ct_pyjson_write_file(p, idx, 2, true, true, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         json_decref(idx);
         free(p);
     }
@@ -120,7 +104,7 @@ static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, siz
             if (json_object_get(cfg, "dtype")) json_object_set_new(cfg, "dtype", json_string(dn));
         }
         char *p = ct_path_join(dir, "config.json");
-        if (!st) st = p ? write_json(p, cfg, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        if (!st) st = p ? ct_pyjson_write_file(p, cfg, 2, true, true, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         free(p);
         json_decref(cfg);
     }

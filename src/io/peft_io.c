@@ -107,12 +107,10 @@ json_t *ct_peft_prompt_config_json(const ct_prompt_config *c) {
 
 static ct_status write_config(const char *dir, json_t *cfg, ct_err *err) {
     if (!cfg) return ct_err_set(err, CT_ERR_NOMEM, "adapter_config.json: out of memory");
-    char *text = ct_pyjson_dumps(cfg, 2, true);
-    json_decref(cfg);
     char *path = ct_path_join(dir, "adapter_config.json");
-    ct_status st = (!text || !path) ? ct_err_set(err, CT_ERR_NOMEM, "out of memory")
-                                    : ct_write_file_atomic(path, text, strlen(text), err);
-    free(text);
+    ct_status st = !path ? ct_err_set(err, CT_ERR_NOMEM, "out of memory")
+                         : ct_pyjson_write_file(path, cfg, 2, true, false, err);
+    json_decref(cfg);
     free(path);
     return st;
 }

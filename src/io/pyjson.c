@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
+
 typedef struct sbuf {
     char *p;
     size_t n, cap;
@@ -229,4 +231,24 @@ char *ct_pyjson_dumps(const json_t *v, int indent, bool sort_keys) {
     }
     if (!b.p) return strdup("");
     return b.p;
+}
+
+ct_status ct_pyjson_write_file(const char *path, const json_t *v, int indent, bool sort_keys,
+                               bool newline, ct_err *err) {
+    char *s = ct_pyjson_dumps(v, indent, sort_keys);
+    if (!s) return ct_err_set(err, CT_ERR_NOMEM, "%s: out of memory", path);
+    size_t n = strlen(s);
+    if (newline) {
+        char *t = realloc(s, n + 2);
+        if (!t) {
+            free(s);
+            return ct_err_set(err, CT_ERR_NOMEM, "%s: out of memory", path);
+        }
+        s = t;
+        s[n++] = '\n';
+        s[n] = 0;
+    }
+    ct_status st = ct_write_file_atomic(path, s, n, err);
+    free(s);
+    return st;
 }

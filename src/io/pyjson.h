@@ -12,8 +12,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ctune/err.h"
+
 /* Returns a malloc'd NUL-terminated string, or NULL when out of memory. */
 char *ct_pyjson_dumps(const json_t *v, int indent, bool sort_keys);
+/* Writes ct_pyjson_dumps(v, indent, sort_keys) to path atomically, plus "\n" when `newline`
+ * (transformers' to_json_file adds one; PEFT's adapter_config.json and HF Trainer's
+ * all_results.json have none). */
+ct_status ct_pyjson_write_file(const char *path, const json_t *v, int indent, bool sort_keys,
+                               bool newline, ct_err *err);
 /* Python repr(float) into buf (at least 32 bytes). */
 void ct_pyjson_float(double x, char *buf, size_t n);
 

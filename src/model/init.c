@@ -181,18 +181,9 @@ ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
         json_object_set_new(g, "eos_token_id", e);
         int32_t pad = tpad >= 0 ? tpad : eos2;
         if (pad >= 0) json_object_set_new(g, "pad_token_id", json_integer(pad));
-        char *s = ct_pyjson_dumps(g, 2, true);
         char *p = ct_path_join(o->out_dir, "generation_config.json");
-        if (s && p) {
-            size_t len = strlen(s);
-            s = realloc(s, len + 2);
-            s[len] = '\n';
-            s[len + 1] = 0;
-            st = ct_write_file_atomic(p, s, len + 1, err);
-        } else {
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        }
-        free(s);
+        st = p ? ct_pyjson_write_file(p, g, 2, true, true, err)
+               : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         free(p);
         json_decref(g);
     }

@@ -23,22 +23,6 @@ static char *ckpt_path(const char *output_dir, int64_t step, const char *suffix)
     return ct_path_join(output_dir, name);
 }
 
-static ct_status write_json_file(const char *path, const json_t *v, ct_err *err) {
-    char *s = ct_pyjson_dumps(v, 2, true);
-    if (!s) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    size_t n = strlen(s);
-    char *t = realloc(s, n + 2);
-    if (!t) {
-        free(s);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
-    t[n] = '\n';
-    t[n + 1] = 0;
-    ct_status st = ct_write_file_atomic(path, t, n + 1, err);
-    free(t);
-    return st;
-}
-
 /* Manifest over every regular file in dir (except the manifest itself). */
 static ct_status write_manifest(const char *dir, int64_t step, ct_err *err) {
     DIR *d = opendir(dir);
@@ -71,7 +55,7 @@ static ct_status write_manifest(const char *dir, int64_t step, ct_err *err) {
         json_t *m = json_pack("{s:s, s:i, s:I, s:O}", "format", CT_CKPT_FORMAT, "version", CT_CKPT_VERSION,
                               "step", (json_int_t)step, "files", files);
         char *p = ct_path_join(dir, CT_CKPT_MANIFEST);
-        st = (m && p) ? write_json_file(p, m, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        st = (m && p) ? ct_pyjson_write_file(p, m, 2, true, true, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         json_decref(m);
         free(p);
     }
@@ -98,7 +82,7 @@ ct_status ct_ckpt_save(const ct_ckpt_save_opts *o, char **saved_dir, ct_err *err
     if (!st && o->extra) st = o->extra(tmp, o->extra_user, err);
     if (!st) {
         char *p = ct_path_join(tmp, CT_CKPT_STATE);
-        st = p ? write_json_file(p, o->state, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        st = p ? ct_pyjson_write_file(p, o->state, 2, true, true, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         free(p);
     }
     if (!st) st = write_manifest(tmp, o->step, err);

@@ -91,12 +91,10 @@ ct_status ct_write_all_results(const char *output_dir, const ct_all_results *r, 
     PUT(epoch); PUT(train_loss); PUT(eval_loss); PUT(train_runtime); PUT(train_samples_per_second);
     PUT(train_steps_per_second); PUT(train_tokens_per_second); PUT(peak_memory_mb);
 #undef PUT
-    char *s = ct_pyjson_dumps(o, 4, true);
-    json_decref(o);
     char *p = ct_path_join(output_dir, "all_results.json");
-    ct_status st = (!s || !p) ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : ct_mkdir_p(output_dir, err);
-    if (!st) st = ct_write_file_atomic(p, s, strlen(s), err);
-    free(s);
+    ct_status st = !p ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : ct_mkdir_p(output_dir, err);
+    if (!st) st = ct_pyjson_write_file(p, o, 4, true, false, err);
+    json_decref(o);
     free(p);
     return st;
 }

@@ -1,14 +1,20 @@
 #include "base/buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int ct_buf_put(ct_buf *b, const char *s, size_t n) {
+    if (b->oom) return -1;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->len + n + 1) cap *= 2;
         char *d = realloc(b->data, cap);
-        if (!d) return -1;
+        if (!d) {
+            b->oom = true;
+            return -1;
+        }
         b->data = d;
         b->cap = cap;
     }
@@ -19,6 +25,28 @@ int ct_buf_put(ct_buf *b, const char *s, size_t n) {
 }
 
 int ct_buf_puts(ct_buf *b, const char *s) { return ct_buf_put(b, s, strlen(s)); }
+
+int ct_buf_printf(ct_buf *b, const char *fmt, ...) {
+    if (b->oom) return -1;
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (k < 0) return -1;
+    if ((size_t)k < sizeof small) return ct_buf_put(b, small, (size_t)k);
+    char *big = malloc((size_t)k + 1);
+    if (!big) {
+        b->oom = true;
+        return -1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    int r = ct_buf_put(b, big, (size_t)k);
+    free(big);
+    return r;
+}
 
 ct_status ct_buf_reserve(ct_buf *b, size_t extra, ct_err *err) {
     if (b->len + extra + 1 <= b->cap) return CT_OK;
@@ -40,4 +68,5 @@ void ct_buf_free(ct_buf *b) {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->oom = false;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/pyjson.h"
+
 int ct_tojson_string(ct_buf *b, const char *s, size_t n) {
     if (ct_buf_put(b, "\"", 1)) return -1;
     size_t start = 0;
@@ -32,54 +34,6 @@ int ct_tojson_string(ct_buf *b, const char *s, size_t n) {
     }
     if (ct_buf_put(b, s + start, n - start)) return -1;
     return ct_buf_put(b, "\"", 1);
-}
-
-/* Python float repr: shortest digits that round-trip; fixed notation when -4 <= exp10 < 16
- * (always with a fractional part), else d[.ddd]e[+-]XX. */
-static int put_real(ct_buf *b, double x) {
-    char tmp[64];
-    if (x != x) return ct_buf_puts(b, "NaN");
-    if (x > 1.7976931348623157e308) return ct_buf_puts(b, "Infinity");
-    if (x < -1.7976931348623157e308) return ct_buf_puts(b, "-Infinity");
-    int p = 1;
-    for (; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, x);
-        if (strtod(tmp, NULL) == x) break;
-    }
-    /* tmp = [-]d.ddde[+-]XX with p significant digits */
-    char digits[32];
-    size_t nd = 0;
-    const char *q = tmp;
-    bool neg = false;
-    if (*q == '-') neg = true, q++;
-    for (; *q && *q != 'e'; q++)
-        if (*q >= '0' && *q <= '9') digits[nd++] = *q;
-    int e10 = atoi(q + 1);
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
-    ct_buf o = {0};
-    if (neg && ct_buf_put(&o, "-", 1)) return -1;
-    int rc = 0;
-    if (e10 >= -4 && e10 < 16) {
-        if (e10 < 0) {
-            rc |= ct_buf_puts(&o, "0.");
-            for (int i = 0; i < -e10 - 1; i++) rc |= ct_buf_put(&o, "0", 1);
-            rc |= ct_buf_put(&o, digits, nd);
-        } else {
-            size_t ip = (size_t)e10 + 1; /* integer digits */
-            for (size_t i = 0; i < ip; i++) rc |= ct_buf_put(&o, i < nd ? &digits[i] : "0", 1);
-            rc |= ct_buf_put(&o, ".", 1);
-            if (nd > ip) rc |= ct_buf_put(&o, digits + ip, nd - ip);
-            else rc |= ct_buf_put(&o, "0", 1);
-        }
-    } else {
-        rc |= ct_buf_put(&o, digits, 1);
-        if (nd > 1) rc |= ct_buf_put(&o, ".", 1), rc |= ct_buf_put(&o, digits + 1, nd - 1);
-        snprintf(tmp, sizeof tmp, "e%c%02d", e10 < 0 ? '-' : '+', e10 < 0 ? -e10 : e10);
-        rc |= ct_buf_puts(&o, tmp);
-    }
-    if (!rc) rc = ct_buf_put(b, o.data, o.len);
-    ct_buf_free(&o);
-    return rc;
 }
 
 int ct_tojson(ct_buf *b, const json_t *v) {
@@ -110,7 +64,9 @@ int ct_tojson(ct_buf *b, const json_t *v) {
     case JSON_INTEGER:
         snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return ct_buf_puts(b, tmp);
-    case JSON_REAL: return put_real(b, json_real_value(v));
+    case JSON_REAL: /* Python repr (shortest round-trip; 1.0 stays "1.0") */
+        ct_pyjson_float(json_real_value(v), tmp, sizeof tmp);
+        return ct_buf_puts(b, tmp);
     case JSON_TRUE: return ct_buf_puts(b, "true");
     case JSON_FALSE: return ct_buf_puts(b, "false");
     case JSON_NULL: return ct_buf_puts(b, "null");

@@ -5,32 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/file.h"
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 void ct_pyjson_float(double x, char *buf, size_t n) {
     if (isnan(x)) {
@@ -116,8 +93,8 @@ static size_t utf8_next(const unsigned char *s, size_t len, unsigned *cp) {
     return need + 1;
 }
 
-static void put_string(sbuf *b, const char *str, size_t len) {
-    sb_put(b, "\"", 1);
+static void put_string(ct_buf *b, const char *str, size_t len) {
+    ct_buf_put(b, "\"", 1);
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     char esc[16];
@@ -126,74 +103,74 @@ static void put_string(sbuf *b, const char *str, size_t len) {
         size_t k = utf8_next(s + i, len - i, &cp);
         i += k;
         switch (cp) {
-        case '"': sb_puts(b, "\\\""); continue;
-        case '\\': sb_puts(b, "\\\\"); continue;
-        case '\n': sb_puts(b, "\\n"); continue;
-        case '\r': sb_puts(b, "\\r"); continue;
-        case '\t': sb_puts(b, "\\t"); continue;
-        case '\b': sb_puts(b, "\\b"); continue;
-        case '\f': sb_puts(b, "\\f"); continue;
+        case '"': ct_buf_puts(b, "\\\""); continue;
+        case '\\': ct_buf_puts(b, "\\\\"); continue;
+        case '\n': ct_buf_puts(b, "\\n"); continue;
+        case '\r': ct_buf_puts(b, "\\r"); continue;
+        case '\t': ct_buf_puts(b, "\\t"); continue;
+        case '\b': ct_buf_puts(b, "\\b"); continue;
+        case '\f': ct_buf_puts(b, "\\f"); continue;
         default: break;
         }
         if (cp >= 0x20 && cp < 0x7f) {
             char c = (char)cp;
-            sb_put(b, &c, 1);
+            ct_buf_put(b, &c, 1);
         } else if (cp < 0x10000) {
             snprintf(esc, sizeof esc, "\\u%04x", cp);
-            sb_puts(b, esc);
+            ct_buf_puts(b, esc);
         } else {
             unsigned v = cp - 0x10000;
             snprintf(esc, sizeof esc, "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
-            sb_puts(b, esc);
+            ct_buf_puts(b, esc);
         }
     }
-    sb_put(b, "\"", 1);
+    ct_buf_put(b, "\"", 1);
 }
 
 static int cmp_keys(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void newline(sbuf *b, int indent, int depth) {
-    sb_put(b, "\n", 1);
-    for (int i = 0; i < indent * depth; i++) sb_put(b, " ", 1);
+static void newline(ct_buf *b, int indent, int depth) {
+    ct_buf_put(b, "\n", 1);
+    for (int i = 0; i < indent * depth; i++) ct_buf_put(b, " ", 1);
 }
 
-static void dump(sbuf *b, const json_t *v, int indent, bool sort, int depth) {
+static void dump(ct_buf *b, const json_t *v, int indent, bool sort, int depth) {
     char num[64];
     switch (json_typeof(v)) {
-    case JSON_NULL: sb_puts(b, "null"); break;
-    case JSON_TRUE: sb_puts(b, "true"); break;
-    case JSON_FALSE: sb_puts(b, "false"); break;
+    case JSON_NULL: ct_buf_puts(b, "null"); break;
+    case JSON_TRUE: ct_buf_puts(b, "true"); break;
+    case JSON_FALSE: ct_buf_puts(b, "false"); break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-        sb_puts(b, num);
+        ct_buf_puts(b, num);
         break;
     case JSON_REAL:
         ct_pyjson_float(json_real_value(v), num, sizeof num);
-        sb_puts(b, num);
+        ct_buf_puts(b, num);
         break;
     case JSON_STRING: put_string(b, json_string_value(v), json_string_length(v)); break;
     case JSON_ARRAY: {
         size_t n = json_array_size(v);
         if (!n) {
-            sb_puts(b, "[]");
+            ct_buf_puts(b, "[]");
             break;
         }
-        sb_put(b, "[", 1);
+        ct_buf_put(b, "[", 1);
         for (size_t i = 0; i < n; i++) {
-            if (i) sb_puts(b, indent >= 0 ? "," : ", ");
+            if (i) ct_buf_puts(b, indent >= 0 ? "," : ", ");
             if (indent >= 0) newline(b, indent, depth + 1);
             dump(b, json_array_get(v, i), indent, sort, depth + 1);
         }
         if (indent >= 0) newline(b, indent, depth);
-        sb_put(b, "]", 1);
+        ct_buf_put(b, "]", 1);
         break;
     }
     case JSON_OBJECT: {
         size_t n = json_object_size(v);
         if (!n) {
-            sb_puts(b, "{}");
+            ct_buf_puts(b, "{}");
             break;
         }
         const char **keys = malloc(n * sizeof *keys);
@@ -206,31 +183,31 @@ static void dump(sbuf *b, const json_t *v, int indent, bool sort, int depth) {
         json_t *val;
         json_object_foreach((json_t *)v, key, val) keys[k++] = key;
         if (sort) qsort(keys, k, sizeof *keys, cmp_keys);
-        sb_put(b, "{", 1);
+        ct_buf_put(b, "{", 1);
         for (size_t i = 0; i < k; i++) {
-            if (i) sb_puts(b, indent >= 0 ? "," : ", ");
+            if (i) ct_buf_puts(b, indent >= 0 ? "," : ", ");
             if (indent >= 0) newline(b, indent, depth + 1);
             put_string(b, keys[i], strlen(keys[i]));
-            sb_puts(b, ": ");
+            ct_buf_puts(b, ": ");
             dump(b, json_object_get(v, keys[i]), indent, sort, depth + 1);
         }
         free(keys);
         if (indent >= 0) newline(b, indent, depth);
-        sb_put(b, "}", 1);
+        ct_buf_put(b, "}", 1);
         break;
     }
     }
 }
 
 char *ct_pyjson_dumps(const json_t *v, int indent, bool sort_keys) {
-    sbuf b = {0};
+    ct_buf b = {0};
     dump(&b, v, indent, sort_keys, 0);
     if (b.oom) {
-        free(b.p);
+        free(b.data);
         return NULL;
     }
-    if (!b.p) return strdup("");
-    return b.p;
+    if (!b.data) return strdup("");
+    return b.data;
 }
 
 ct_status ct_pyjson_write_file(const char *path, const json_t *v, int indent, bool sort_keys,

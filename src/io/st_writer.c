@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/file.h"
 
 const char *const CT_ST_META_PT[] = {"format", "pt", NULL};
@@ -33,54 +34,30 @@ size_t ct_st_item_nbytes(const ct_st_item *it) {
     return (size_t)ct_tensor_numel(&it->src) * ct_dtype_size(it->dtype);
 }
 
-typedef struct hbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} hbuf;
-
-static void hb_put(hbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-static void hb_puts(hbuf *b, const char *s) { hb_put(b, s, strlen(s)); }
 
 /* serde_json string escaping: ", \, control chars; everything else (UTF-8) raw. */
-static void hb_string(hbuf *b, const char *s) {
-    hb_put(b, "\"", 1);
+static void json_string_raw(ct_buf *b, const char *s) {
+    ct_buf_put(b, "\"", 1);
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         char esc[8];
         switch (*c) {
-        case '"': hb_puts(b, "\\\""); break;
-        case '\\': hb_puts(b, "\\\\"); break;
-        case '\n': hb_puts(b, "\\n"); break;
-        case '\r': hb_puts(b, "\\r"); break;
-        case '\t': hb_puts(b, "\\t"); break;
-        case '\b': hb_puts(b, "\\b"); break;
-        case '\f': hb_puts(b, "\\f"); break;
+        case '"': ct_buf_puts(b, "\\\""); break;
+        case '\\': ct_buf_puts(b, "\\\\"); break;
+        case '\n': ct_buf_puts(b, "\\n"); break;
+        case '\r': ct_buf_puts(b, "\\r"); break;
+        case '\t': ct_buf_puts(b, "\\t"); break;
+        case '\b': ct_buf_puts(b, "\\b"); break;
+        case '\f': ct_buf_puts(b, "\\f"); break;
         default:
             if (*c < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *c);
-                hb_puts(b, esc);
+                ct_buf_puts(b, esc);
             } else {
-                hb_put(b, (const char *)c, 1);
+                ct_buf_put(b, (const char *)c, 1);
             }
         }
     }
-    hb_put(b, "\"", 1);
+    ct_buf_put(b, "\"", 1);
 }
 
 typedef struct plan {
@@ -135,50 +112,50 @@ static ct_status make_plan(const ct_st_item *items, size_t n, const char *const 
             pl->order = NULL;
             return CT_ERR_ARG;
         }
-    hbuf b = {0};
-    hb_put(&b, "{", 1);
+    ct_buf b = {0};
+    ct_buf_put(&b, "{", 1);
     bool first = true;
     if (meta) {
-        hb_puts(&b, "\"__metadata__\":{");
+        ct_buf_puts(&b, "\"__metadata__\":{");
         for (size_t k = 0; meta[k] && meta[k + 1]; k += 2) {
-            if (k) hb_put(&b, ",", 1);
-            hb_string(&b, meta[k]);
-            hb_put(&b, ":", 1);
-            hb_string(&b, meta[k + 1]);
+            if (k) ct_buf_put(&b, ",", 1);
+            json_string_raw(&b, meta[k]);
+            ct_buf_put(&b, ":", 1);
+            json_string_raw(&b, meta[k + 1]);
         }
-        hb_put(&b, "}", 1);
+        ct_buf_put(&b, "}", 1);
         first = false;
     }
     uint64_t off = 0;
     char num[64];
     for (size_t i = 0; i < n; i++) {
         const ct_st_item *it = &items[pl->order[i]];
-        if (!first) hb_put(&b, ",", 1);
+        if (!first) ct_buf_put(&b, ",", 1);
         first = false;
-        hb_string(&b, it->name);
-        hb_puts(&b, ":{\"dtype\":\"");
-        hb_puts(&b, ct_dtype_name(it->dtype));
-        hb_puts(&b, "\",\"shape\":[");
+        json_string_raw(&b, it->name);
+        ct_buf_puts(&b, ":{\"dtype\":\"");
+        ct_buf_puts(&b, ct_dtype_name(it->dtype));
+        ct_buf_puts(&b, "\",\"shape\":[");
         for (int d = 0; d < it->src.ndim; d++) {
             snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)it->src.shape[d]);
-            hb_puts(&b, num);
+            ct_buf_puts(&b, num);
         }
         uint64_t nb = ct_st_item_nbytes(it);
         snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
                  (unsigned long long)(off + nb));
-        hb_puts(&b, num);
+        ct_buf_puts(&b, num);
         off += nb;
     }
-    hb_put(&b, "}", 1);
-    while (b.n % 8) hb_put(&b, " ", 1);
+    ct_buf_put(&b, "}", 1);
+    while (b.len % 8) ct_buf_put(&b, " ", 1);
     if (b.oom) {
-        free(b.p);
+        free(b.data);
         free(pl->order);
         pl->order = NULL;
         return ct_err_set(err, CT_ERR_NOMEM, "safetensors: out of memory");
     }
-    pl->header = b.p;
-    pl->header_len = b.n;
+    pl->header = b.data;
+    pl->header_len = b.len;
     pl->data_len = off;
     return CT_OK;
 }

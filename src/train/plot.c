@@ -1,11 +1,11 @@
 #include "train/plot.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "ctune/callback.h"
@@ -17,37 +17,6 @@ void ct_plot_smooth(const double *x, size_t n, double *out) {
     for (size_t i = 0; i < n; i++) {
         out[i] = last * w + (1.0 - w) * x[i];
         last = out[i];
-    }
-}
-
-typedef struct sb {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sb;
-
-static void sb_printf(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sb *b, const char *fmt, ...) {
-    if (b->oom) return;
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->n + (size_t)k + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
     }
 }
 
@@ -64,14 +33,14 @@ static void fmt_tick(char *buf, size_t n, double v, double step) {
     snprintf(buf, n, "%.*f", dec, fabs(v) < step * 1e-6 ? 0.0 : v);
 }
 
-static void escape_xml(sb *b, const char *s) {
+static void escape_xml(ct_buf *b, const char *s) {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': sb_printf(b, "&lt;"); break;
-        case '>': sb_printf(b, "&gt;"); break;
-        case '&': sb_printf(b, "&amp;"); break;
-        case '"': sb_printf(b, "&quot;"); break;
-        default: sb_printf(b, "%c", *s);
+        case '<': ct_buf_printf(b, "&lt;"); break;
+        case '>': ct_buf_printf(b, "&gt;"); break;
+        case '&': ct_buf_printf(b, "&amp;"); break;
+        case '"': ct_buf_printf(b, "&quot;"); break;
+        default: ct_buf_printf(b, "%c", *s);
         }
     }
 }
@@ -92,29 +61,29 @@ char *ct_plot_loss_svg(const double *steps, const double *loss, size_t n, const 
     double pw = W - L - R, ph = H - T - B;
 #define PX(v) (L + ((v) - x0) / (x1 - x0) * pw)
 #define PY(v) (T + (y1 - (v)) / (y1 - y0) * ph)
-    sb b = {0};
-    sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+    ct_buf b = {0};
+    ct_buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
                   "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n", W, H, W, H);
-    sb_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">",
+    ct_buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">",
               L + pw / 2);
     escape_xml(&b, title ? title : "training loss");
-    sb_printf(&b, "</text>\n<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
+    ct_buf_printf(&b, "</text>\n<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
     char lab[64];
-    for (double y = y0; y <= y1 + ys * 1e-6; y += ys) sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, PY(y), L + pw, PY(y));
+    for (double y = y0; y <= y1 + ys * 1e-6; y += ys) ct_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, PY(y), L + pw, PY(y));
     double xt0 = ceil(x0 / xs) * xs;
-    for (double x = xt0; x <= x1 + xs * 1e-6; x += xs) sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(x), T, PX(x), T + ph);
-    sb_printf(&b, "</g>\n<g fill=\"#333\">\n");
+    for (double x = xt0; x <= x1 + xs * 1e-6; x += xs) ct_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(x), T, PX(x), T + ph);
+    ct_buf_printf(&b, "</g>\n<g fill=\"#333\">\n");
     for (double y = y0; y <= y1 + ys * 1e-6; y += ys) {
         fmt_tick(lab, sizeof lab, y, ys);
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", L - 8, PY(y) + 4, lab);
+        ct_buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", L - 8, PY(y) + 4, lab);
     }
     for (double x = xt0; x <= x1 + xs * 1e-6; x += xs) {
         fmt_tick(lab, sizeof lab, x, xs);
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", PX(x), T + ph + 18, lab);
+        ct_buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", PX(x), T + ph + 18, lab);
     }
-    sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">step</text>\n", L + pw / 2, H - 12);
-    sb_printf(&b, "<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">loss</text>\n</g>\n", T + ph / 2);
-    sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n", L, T, pw, ph);
+    ct_buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">step</text>\n", L + pw / 2, H - 12);
+    ct_buf_printf(&b, "<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">loss</text>\n</g>\n", T + ph / 2);
+    ct_buf_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n", L, T, pw, ph);
     if (n) {
         double *sm = malloc(n * sizeof *sm);
         if (!sm) b.oom = true;
@@ -123,47 +92,47 @@ char *ct_plot_loss_svg(const double *steps, const double *loss, size_t n, const 
             const double *series[2] = {loss, sm};
             const char *style[2] = {"stroke=\"#1f77b4\" stroke-opacity=\"0.4\"", "stroke=\"#1f77b4\" stroke-width=\"2\""};
             for (int s = 0; s < 2; s++) {
-                sb_printf(&b, "<polyline fill=\"none\" %s points=\"", style[s]);
+                ct_buf_printf(&b, "<polyline fill=\"none\" %s points=\"", style[s]);
                 for (size_t i = 0; i < n; i++)
-                    if (isfinite(series[s][i])) sb_printf(&b, "%.1f,%.1f ", PX(steps[i]), PY(series[s][i]));
-                sb_printf(&b, "\"/>\n");
+                    if (isfinite(series[s][i])) ct_buf_printf(&b, "%.1f,%.1f ", PX(steps[i]), PY(series[s][i]));
+                ct_buf_printf(&b, "\"/>\n");
             }
             free(sm);
         }
     }
     if (ne) {
-        sb_printf(&b, "<polyline fill=\"none\" stroke=\"#ff7f0e\" stroke-dasharray=\"4 3\" points=\"");
+        ct_buf_printf(&b, "<polyline fill=\"none\" stroke=\"#ff7f0e\" stroke-dasharray=\"4 3\" points=\"");
         for (size_t i = 0; i < ne; i++)
-            if (isfinite(el[i])) sb_printf(&b, "%.1f,%.1f ", PX(es[i]), PY(el[i]));
-        sb_printf(&b, "\"/>\n<g fill=\"#ff7f0e\">\n");
+            if (isfinite(el[i])) ct_buf_printf(&b, "%.1f,%.1f ", PX(es[i]), PY(el[i]));
+        ct_buf_printf(&b, "\"/>\n<g fill=\"#ff7f0e\">\n");
         for (size_t i = 0; i < ne; i++)
-            if (isfinite(el[i])) sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"/>\n", PX(es[i]), PY(el[i]));
-        sb_printf(&b, "</g>\n");
+            if (isfinite(el[i])) ct_buf_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"/>\n", PX(es[i]), PY(el[i]));
+        ct_buf_printf(&b, "</g>\n");
     }
     /* legend (top right) */
     double lx = L + pw - 150, ly = T + 12;
     int rows = (n ? 2 : 0) + (ne ? 1 : 0);
-    if (rows) sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"142\" height=\"%d\" fill=\"white\" stroke=\"#ccc\"/>\n", lx - 6, ly - 10, rows * 18 + 6);
+    if (rows) ct_buf_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"142\" height=\"%d\" fill=\"white\" stroke=\"#ccc\"/>\n", lx - 6, ly - 10, rows * 18 + 6);
     int row = 0;
     if (n) {
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" stroke-opacity=\"0.4\"/><text x=\"%.1f\" y=\"%.1f\">original</text>\n",
+        ct_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" stroke-opacity=\"0.4\"/><text x=\"%.1f\" y=\"%.1f\">original</text>\n",
                   lx, ly + 18 * row, lx + 24, ly + 18 * row, lx + 30, ly + 18 * row + 4);
         row++;
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">smoothed</text>\n",
+        ct_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">smoothed</text>\n",
                   lx, ly + 18 * row, lx + 24, ly + 18 * row, lx + 30, ly + 18 * row + 4);
         row++;
     }
     if (ne)
-        sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#ff7f0e\"/><text x=\"%.1f\" y=\"%.1f\">eval loss</text>\n",
+        ct_buf_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#ff7f0e\"/><text x=\"%.1f\" y=\"%.1f\">eval loss</text>\n",
                   lx + 12, ly + 18 * row, lx + 30, ly + 18 * row + 4);
-    sb_printf(&b, "</svg>\n");
+    ct_buf_printf(&b, "</svg>\n");
 #undef PX
 #undef PY
     if (b.oom) {
-        free(b.p);
+        free(b.data);
         return NULL;
     }
-    return b.p;
+    return b.data;
 }
 
 ct_status ct_plot_loss_svg_file(const char *path, const double *steps, const double *loss, size_t n,

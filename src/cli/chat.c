@@ -102,13 +102,8 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
     const char *tname = ct_args_get(&a, "template"), *system = ct_args_get(&a, "system");
     const char *think = ct_args_get(&a, "enable-thinking");
     bool stats = ct_args_flag(&a, "stats"), no_reuse = ct_args_flag(&a, "no-cache-reuse");
-    long long max_new = 512, top_k = -1, seed = 0;
-    double temp = -1, top_p = -1, rep = -1;
-    if (!ct_args_int(&a, "max-new-tokens", &max_new) || !ct_args_int(&a, "top-k", &top_k) ||
-        !ct_args_int(&a, "seed", &seed) || !ct_args_double(&a, "temperature", &temp) ||
-        !ct_args_double(&a, "top-p", &top_p) ||
-        !ct_args_double(&a, "repetition-penalty", &rep) || !ct_cli_threads(&a))
-        goto out;
+    ct_cli_sampling smp;
+    if (!ct_cli_sampling_parse(&a, "chat", 512, 1, &smp) || !ct_cli_threads(&a)) goto out;
     if (ct_args_check_unknown(&a, "chat")) goto out;
     if (!dir) {
         rc = ct_cli_errorf("chat: --model DIR is required");
@@ -121,44 +116,17 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
         rc = ct_cli_errorf("chat: --enable-thinking must be true or false, got '%s'", think);
         goto out;
     }
-    if (max_new < 1 || max_new > 1000000 || (top_p != -1 && (top_p <= 0 || top_p > 1)) ||
-        (rep != -1 && rep <= 0) || (temp != -1 && temp < 0) || top_k < -1) {
-        rc = ct_cli_errorf("chat: option out of range (max-new-tokens >= 1, 0 < top-p <= 1, "
-                           "repetition-penalty > 0, temperature >= 0, top-k >= 0)");
-        goto out;
-    }
     if (ct_cli_tokenizer_load(dir, adapter, &tok, &err)) {
         rc = ct_cli_errorf("chat: needs the tokenizer: %s", err.msg);
         goto out;
     }
-    const ct_template *tmpl = NULL;
-    if (tname) {
-        if (ct_template_lookup(tname, &tmpl, &err)) {
-            rc = ct_cli_error(&err);
-            goto out;
-        }
-    } else {
-        const char *src = ct_tokenizer_chat_template(tok);
-        tmpl = src ? ct_template_detect(src) : NULL;
-        if (!tmpl) {
-            rc = ct_cli_errorf("chat: %s; pass --template NAME (qwen, qwen3, qwen3_nothink, llama3, "
-                               "llama2, chatml, empty)",
-                               src ? "the tokenizer's chat_template is not one ctune knows"
-                                   : "the tokenizer has no chat_template");
-            goto out;
-        }
-    }
+    const ct_template *tmpl = ct_cli_template(tok, tname, "chat");
+    if (!tmpl) goto out;
     if (!ct_cli_model_load(dir, adapter, &cm)) goto out;
     ct_chat_opts o = {.tmpl = tmpl, .system = system, .enable_thinking = th,
                       .no_cache_reuse = no_reuse};
     ct_gen_params_init(&o.gen, ct_model_config(cm.m));
-    o.gen.max_new_tokens = (int32_t)max_new;
-    o.gen.seed = (uint64_t)seed;
-    if (temp == 0) o.gen.do_sample = false;
-    else if (temp > 0) o.gen.do_sample = true, o.gen.temperature = (float)temp;
-    if (top_k >= 0) o.gen.top_k = (int32_t)top_k;
-    if (top_p > 0) o.gen.top_p = (float)top_p;
-    if (rep > 0) o.gen.repetition_penalty = (float)rep;
+    ct_cli_sampling_apply(&smp, &o.gen);
     o.gen.on_token = on_token;
     o.gen.user = &d;
     o.gen.tok = tok;

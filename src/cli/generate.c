@@ -90,18 +90,13 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
     const char *fmt = ct_args_get(&a, "format");
     bool json = fmt && !strcmp(fmt, "json");
     bool greedy = ct_args_flag(&a, "greedy"), sample = ct_args_flag(&a, "do-sample");
-    long long max_new = 256, top_k = -1, seed = 0;
-    double temp = -1, top_p = -1, rep = -1;
+    ct_cli_sampling smp;
     for (int i = 0; i < a.n; i++)
         if (a.keys[i] && !strcmp(a.keys[i], "stop")) {
             a.used[i] = true;
             if (a.vals[i]) stops[nstop++] = a.vals[i];
         }
-    if (!ct_args_int(&a, "max-new-tokens", &max_new) || !ct_args_int(&a, "top-k", &top_k) ||
-        !ct_args_int(&a, "seed", &seed) || !ct_args_double(&a, "temperature", &temp) ||
-        !ct_args_double(&a, "top-p", &top_p) ||
-        !ct_args_double(&a, "repetition-penalty", &rep) || !ct_cli_threads(&a))
-        goto out;
+    if (!ct_cli_sampling_parse(&a, "generate", 256, 0, &smp) || !ct_cli_threads(&a)) goto out;
     if (ct_args_check_unknown(&a, "generate")) goto out;
     if (!dir) {
         rc = ct_cli_errorf("generate: --model DIR is required");
@@ -113,12 +108,6 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
     }
     if (fmt && !json && strcmp(fmt, "text")) {
         rc = ct_cli_errorf("generate: --format must be text or json, got '%s'", fmt);
-        goto out;
-    }
-    if (max_new < 0 || max_new > 1000000 || (top_p != -1 && (top_p <= 0 || top_p > 1)) ||
-        (rep != -1 && rep <= 0) || (temp != -1 && temp < 0) || top_k < -1) {
-        rc = ct_cli_errorf("generate: option out of range (max-new-tokens >= 0, 0 < top-p <= 1, "
-                           "repetition-penalty > 0, temperature >= 0, top-k >= 0)");
         goto out;
     }
     if (!ct_cli_model_load(dir, adapter, &cm)) goto out;
@@ -156,13 +145,7 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
     }
     ct_gen_params p;
     ct_gen_params_init(&p, c);
-    p.max_new_tokens = (int32_t)max_new;
-    p.seed = (uint64_t)seed;
-    if (temp == 0) p.do_sample = false;
-    else if (temp > 0) p.do_sample = true, p.temperature = (float)temp;
-    if (top_k >= 0) p.top_k = (int32_t)top_k;
-    if (top_p > 0) p.top_p = (float)top_p;
-    if (rep > 0) p.repetition_penalty = (float)rep;
+    ct_cli_sampling_apply(&smp, &p);
     if (sample) p.do_sample = true;
     if (greedy) p.do_sample = false;
     p.stop_strings = stops;

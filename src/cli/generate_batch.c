@@ -114,16 +114,8 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
         rc = ct_cli_error(&err);
         goto out;
     }
-    const ct_template *t = NULL;
-    if (tname) {
-        if (ct_template_lookup(tname, &t, &err)) {
-            rc = ct_cli_error(&err);
-            goto out;
-        }
-    } else if (!(t = ct_template_detect(ct_tokenizer_chat_template(tok)))) {
-        rc = ct_cli_errorf("generate-batch: the tokenizer's chat template was not recognised; give --template");
-        goto out;
-    }
+    const ct_template *t = ct_cli_template(tok, tname, "generate-batch");
+    if (!t) goto out;
     ct_gen_params p;
     ct_gen_params_init(&p, ct_model_config(cm.m));
     p.max_new_tokens = (int32_t)max_new;

@@ -79,3 +79,47 @@ ct_status ct_cli_tokenizer_load(const char *model_dir, const char *adapter_dir,
     if (s) *tok = NULL;
     return s;
 }
+
+bool ct_cli_sampling_parse(ct_args *a, const char *cmd, long long max_new_default, long long min_new,
+                           ct_cli_sampling *s) {
+    *s = (ct_cli_sampling){.max_new = max_new_default, .top_k = -1, .seed = 0, .temp = -1, .top_p = -1, .rep = -1};
+    if (!ct_args_int(a, "max-new-tokens", &s->max_new) || !ct_args_int(a, "top-k", &s->top_k) ||
+        !ct_args_int(a, "seed", &s->seed) || !ct_args_double(a, "temperature", &s->temp) ||
+        !ct_args_double(a, "top-p", &s->top_p) || !ct_args_double(a, "repetition-penalty", &s->rep))
+        return false;
+    if (s->max_new < min_new || s->max_new > 1000000 || (s->top_p != -1 && (s->top_p <= 0 || s->top_p > 1)) ||
+        (s->rep != -1 && s->rep <= 0) || (s->temp != -1 && s->temp < 0) || s->top_k < -1) {
+        ct_cli_errorf("%s: option out of range (max-new-tokens >= %lld, 0 < top-p <= 1, "
+                      "repetition-penalty > 0, temperature >= 0, top-k >= 0)",
+                      cmd, min_new);
+        return false;
+    }
+    return true;
+}
+
+void ct_cli_sampling_apply(const ct_cli_sampling *s, ct_gen_params *p) {
+    p->max_new_tokens = (int32_t)s->max_new;
+    p->seed = (uint64_t)s->seed;
+    if (s->temp == 0) p->do_sample = false;
+    else if (s->temp > 0) p->do_sample = true, p->temperature = (float)s->temp;
+    if (s->top_k >= 0) p->top_k = (int32_t)s->top_k;
+    if (s->top_p > 0) p->top_p = (float)s->top_p;
+    if (s->rep > 0) p->repetition_penalty = (float)s->rep;
+}
+
+const ct_template *ct_cli_template(const ct_tokenizer *tok, const char *name, const char *cmd) {
+    const ct_template *t = NULL;
+    if (name) {
+        ct_err err = {0};
+        if (ct_template_lookup(name, &t, &err)) {
+            ct_cli_error(&err);
+            return NULL;
+        }
+        return t;
+    }
+    const char *src = ct_tokenizer_chat_template(tok);
+    if (!(t = src ? ct_template_detect(src) : NULL))
+        ct_cli_errorf("%s: %s; pass --template NAME (qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty)",
+                      cmd, src ? "the tokenizer's chat_template is not one ctune knows" : "the tokenizer has no chat_template");
+    return t;
+}

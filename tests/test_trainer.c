@@ -197,6 +197,55 @@ TEST(trainer_lora_memorises_and_generates) {
     free(out);
 }
 
+/* LoRA with additional_target (PEFT modules_to_save): the trained final norm is saved as
+ * "base_model.model.model.norm.weight", listed in adapter_config.json, and replaces the base's
+ * norm when the adapter is loaded for inference. */
+TEST(trainer_lora_additional_target_saved) {
+    const char *model = stories();
+    if (!model) return;
+    char *out = tmp_sub("mts");
+    ct_train_config c;
+    base_cfg(&c, model, out);
+    set(&c, "max_steps", "3");
+    set(&c, "additional_target", "norm");
+    ct_train_result res;
+    ct_err err = {0};
+    ct_status st = ct_train_run(&c, NULL, &res, &err);
+    CHECK_MSG(st == CT_OK, "train: %s", err.msg);
+    ct_peft_adapter ad;
+    st = ct_peft_load(out, &ad, &err);
+    CHECK_MSG(st == CT_OK, "peft load: %s", err.msg);
+    if (!st) {
+        CHECK_EQ_INT(ad.n_lora, 35);
+        CHECK_EQ_INT(ad.n_saved, 1);
+        if (ad.n_saved == 1) CHECK_STREQ(ad.saved[0].name, "model.norm.weight");
+        ct_peft_free(&ad);
+    }
+    char *cfgp = ct_path_join(out, "adapter_config.json"), *text = NULL;
+    size_t n = 0;
+    CHECK_OK(ct_read_file(cfgp, &text, &n, &err), &err);
+    CHECK_MSG(text && strstr(text, "\"modules_to_save\": [\n    \"norm\"\n  ]"), "config: %s", text ? text : "");
+    free(text);
+    free(cfgp);
+    ct_model *m = NULL;
+    ct_adapter *aa = NULL;
+    REQUIRE(ct_model_load(model, &m, &err) == CT_OK);
+    st = ct_adapter_load(out, m, &aa, &err);
+    CHECK_MSG(st == CT_OK, "load adapter: %s", err.msg);
+    if (!st) {
+        CHECK_EQ_INT(ct_adapter_num_replaced(aa), 36); /* 35 LoRA-merged weights + the norm */
+        const ct_model *am = ct_adapted_model(m, aa);
+        float a0, b0;
+        ct_tensor_to_f32(&ct_model_weights(am)->final_norm, 0, 1, &a0);
+        ct_tensor_to_f32(&ct_model_weights(m)->final_norm, 0, 1, &b0);
+        CHECK_MSG(a0 != b0, "the trained norm did not replace the base's (%g)", a0);
+        ct_adapter_free(aa);
+    }
+    ct_model_free(m);
+    ct_train_config_free(&c);
+    free(out);
+}
+
 /* Resume: a run interrupted at step 4 (callback should_stop -> checkpoint) and resumed with
  * `resume_from_checkpoint: true` logs exactly the losses and grad norms of an uninterrupted run,
  * bit for bit (LoRA dropout on, so the dropout RNG position is restored too). A second resume

@@ -71,7 +71,12 @@ json_t *ct_peft_lora_config_json(const ct_lora_config *c) {
     json_object_set_new(o, "lora_dropout", json_real(c->lora_dropout));
     json_object_set_new(o, "megatron_config", json_null());
     json_object_set_new(o, "megatron_core", json_string("megatron.core"));
-    json_object_set_new(o, "modules_to_save", json_null());
+    json_t *mts = json_null();
+    if (c->n_modules_to_save) {
+        mts = json_array();
+        for (size_t i = 0; i < c->n_modules_to_save; i++) json_array_append_new(mts, json_string(c->modules_to_save[i]));
+    }
+    json_object_set_new(o, "modules_to_save", mts);
     json_object_set_new(o, "peft_type", json_string("LORA"));
     json_object_set_new(o, "r", json_integer(c->r));
     json_object_set_new(o, "rank_pattern", json_object());
@@ -120,7 +125,7 @@ ct_status ct_peft_save_lora(const char *dir, const ct_lora_config *cfg, const ct
     if (cfg->r <= 0) return ct_err_set(err, CT_ERR_ARG, "LoRA adapter: r must be > 0 (got %d)", cfg->r);
     ct_status st = ct_mkdir_p(dir, err);
     if (st) return st;
-    ct_st_item *items = calloc(2 * n + 1, sizeof *items);
+    ct_st_item *items = calloc(2 * n + cfg->n_saved + 1, sizeof *items);
     char *names = malloc((2 * n + 1) * 128);
     if (!items || !names) {
         free(items);
@@ -145,8 +150,12 @@ ct_status ct_peft_save_lora(const char *dir, const ct_lora_config *cfg, const ct
             items[2 * i + (size_t)k] = (ct_st_item){nm, *t, dtype};
         }
     }
+    for (size_t i = 0; i < cfg->n_saved && !st; i++) {
+        items[2 * n + i] = cfg->saved[i];
+        items[2 * n + i].dtype = dtype;
+    }
     char *path = ct_path_join(dir, "adapter_model.safetensors");
-    if (!st) st = path ? ct_st_write(path, items, 2 * n, CT_ST_META_PT, err)
+    if (!st) st = path ? ct_st_write(path, items, 2 * n + cfg->n_saved, CT_ST_META_PT, err)
                        : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     free(path);
     free(items);

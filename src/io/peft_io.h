@@ -16,6 +16,7 @@
 
 #include "ctune/err.h"
 #include "ctune/tensor.h"
+#include "io/st_writer.h"
 
 typedef struct ct_lora_config {
     const char *base_model_name_or_path; /* NULL writes null */
@@ -26,6 +27,13 @@ typedef struct ct_lora_config {
     size_t n_target_modules;
     bool use_rslora;
     const char *task_type;               /* NULL -> "CAUSAL_LM" */
+    /* PEFT modules_to_save (LlamaFactory additional_target): module names written to the config
+     * ("lm_head", "embed_tokens", "norm") and their full tensors, each named with its PEFT key
+     * "base_model.model.<hf name>" (e.g. "base_model.model.lm_head.weight"). */
+    const char *const *modules_to_save;
+    size_t n_modules_to_save;
+    const ct_st_item *saved;
+    size_t n_saved;
 } ct_lora_config;
 
 /* One adapted linear: layer index, module name (q_proj k_proj v_proj o_proj gate_proj

@@ -123,9 +123,6 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     else return ct_err_set(err, CT_ERR_ARG, "finetuning_type '%s' is not one of full, freeze, lora, prompt", ft);
     mc.seed = (uint64_t)c->seed;
     if (c->use_dora) return ct_err_set(err, CT_ERR_UNSUPPORTED, "use_dora: DoRA is not implemented yet");
-    if (mc.method == CT_METHOD_LORA && c->additional_target.n)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                          "additional_target (PEFT modules_to_save) is not supported by the adapter writer yet");
     if (t->opts.eval_only) { /* an identity LoRA: r 1 on q_proj, B = 0 (no prompt/full copies) */
         mc.method = CT_METHOD_LORA;
         mc.lora_rank = 1;
@@ -142,12 +139,14 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     char *fmods = join_list(&c->freeze_trainable_modules, "all");
     char *fextra = join_list(&c->freeze_extra_modules, NULL);
     char *ltarget = join_list(&c->lora_target, "all");
+    char *atarget = join_list(&c->additional_target, NULL);
     mc.freeze_trainable_modules = fmods;
     mc.freeze_extra_modules = fextra;
     mc.lora_rank = (int)c->lora_rank;
     mc.lora_alpha = ct_train_config_lora_alpha(c);
     mc.lora_dropout = c->lora_dropout;
     mc.lora_target = ltarget;
+    if (mc.method == CT_METHOD_LORA) mc.additional_target = atarget;
     mc.use_rslora = c->use_rslora;
     mc.num_virtual_tokens = (int)c->num_virtual_tokens;
     ct_ids init_ids = {0};
@@ -171,6 +170,7 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     free(fmods);
     free(fextra);
     free(ltarget);
+    free(atarget);
     ct_ids_free(&init_ids);
     if (st) return st;
     t->tm.checkpointing = c->gradient_checkpointing;

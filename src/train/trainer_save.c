@@ -131,7 +131,22 @@ static ct_status save_lora(ct_trainer *t, const char *dir, ct_err *err) {
     lc.target_modules = mods;
     lc.n_target_modules = nm;
     lc.use_rslora = t->cfg->use_rslora;
+    /* modules_to_save: the non-LoRA trainable tensors, already named with their PEFT keys */
+    ct_st_item *saved = calloc(tm->params.n + 1, sizeof *saved);
+    if (!saved) {
+        free(pairs);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < tm->params.n; i++) {
+        ct_param *p = &tm->params.p[i];
+        if (strstr(p->name, ".lora_")) continue;
+        saved[lc.n_saved++] = ct_st_item_of(p->name, f32_tensor(p->data, p));
+    }
+    lc.saved = saved;
+    lc.modules_to_save = (const char *const *)t->cfg->additional_target.v;
+    lc.n_modules_to_save = t->cfg->additional_target.n;
     ct_status st = ct_peft_save_lora(dir, &lc, pairs, np, CT_DTYPE_F32, err);
+    free(saved);
     free(pairs);
     return st;
 }

@@ -1,8 +1,10 @@
 /* Training-step benchmark on a random bf16 Qwen2.5-0.5B-shaped model (hidden 896, 24 layers,
  * 14 heads, 2 kv heads, intermediate 4864, vocab 151936, tied) at sequence length T.
- *   train_bench lora|full [T] [layers]   one warm-up step then one timed step at T
+ *   train_bench lora|full [T] [layers]   one warm-up step then STEPS (3) timed steps at T: median
  *   train_bench sgemm                      measured sgemm peak (GFLOP/s)
- * Prints one JSON line: mode, tokens/s, step seconds, model GFLOP, GFLOP/s, peak RSS MiB. */
+ * Prints one JSON line (mode, tokens/s, step seconds, model GFLOP, GFLOP/s, peak RSS MiB) and
+ * "@ KEY VALUE" lines for bench/summary.sh. Env: THREADS (default all cores), STEPS, CKPT=1
+ * (gradient checkpointing), NOCACHE=1 (no f32 copy of frozen weights), XENT_CHUNK. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -16,8 +18,6 @@
 #include "ops/ops.h"
 #include "train/grad.h"
 #include "train/optim.h"
-#include "train/runtime.h"
-#include <unistd.h>
 
 static double now(void) {
     struct timespec ts;
@@ -50,25 +50,26 @@ static ct_tensor rnd_bf16(int64_t a, int64_t b, float scale, float offset) {
 }
 
 int main(int argc, char **argv) {
-    if (!getenv("CTUNE_BENCH_RAW") && ct_runtime_tune_env()) execv("/proc/self/exe", argv);
     const char *mode = argc > 1 ? argv[1] : "lora";
     int T = argc > 2 ? atoi(argv[2]) : 512;
     int L = argc > 3 ? atoi(argv[3]) : 24;
-    ct_ops_set_threads(0);
+    ct_ops_set_threads(getenv("THREADS") ? atoi(getenv("THREADS")) : 0);
     if (strcmp(mode, "sgemm") == 0) {
+        /* sgemm peak through ct_sgemm (the library's only GEMM path): best of 3 at n^3 */
         int n = 2048;
         float *a = malloc((size_t)n * n * 4), *b = malloc((size_t)n * n * 4), *c = malloc((size_t)n * n * 4);
         for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        ct_sgemm_nt(c, a, b, n, n, n);
         double best = 0;
         for (int r = 0; r < 3; r++) {
             double t0 = now();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+            ct_sgemm_nt(c, a, b, n, n, n);
             double g = 2.0 * n * n * (double)n / (now() - t0) / 1e9;
             best = g > best ? g : best;
         }
         printf("{\"mode\": \"sgemm\", \"n\": %d, \"threads\": %d, \"openblas_core\": \"%s\", \"gflops\": %.1f}\n", n,
                ct_ops_get_threads(), openblas_get_corename(), best);
+        printf("@ sgemm_%s %.1f\n", ct_ops_get_threads() == 1 ? "1t" : "all", best);
         return 0;
     }
     int C = 896, Hq = 14, Hkv = 2, D = 64, FF = 4864, V = 151936;
@@ -127,9 +128,11 @@ int main(int argc, char **argv) {
     ct_adamw_init(&opt, 0.9, 0.999, 1e-8, 0.0);
     int32_t *ids = malloc((size_t)T * 4);
     for (int t = 0; t < T; t++) ids[t] = (int32_t)((t * 7919u + 13u) % (unsigned)V);
-    double loss = 0, t_step = 0;
-    for (int rep = 0; rep < 2; rep++) {
-        /* warm-up at full length so the timed step sees the steady-state workspace */
+    /* one warm-up step at full length (steady-state workspace), then STEPS timed steps: median */
+    int steps = getenv("STEPS") ? atoi(getenv("STEPS")) : 3;
+    if (steps < 1) steps = 1;
+    double loss = 0, *ts = calloc((size_t)steps, sizeof(double));
+    for (int rep = 0; rep <= steps; rep++) {
         ct_batch b = {.B = 1, .T = (size_t)T, .input_ids = ids, .labels = ids};
         double t0 = now();
         ct_params_zero_grad(&tm.params);
@@ -139,8 +142,16 @@ int main(int argc, char **argv) {
         }
         ct_clip_grad_norm(&tm.params, 1.0);
         ct_adamw_step(&opt, &tm.params, 1e-5);
-        t_step = now() - t0;
+        if (rep) ts[rep - 1] = now() - t0;
     }
+    for (int i = 1; i < steps; i++) /* insertion sort for the median */
+        for (int j = i; j > 0 && ts[j] < ts[j - 1]; j--) {
+            double x = ts[j];
+            ts[j] = ts[j - 1];
+            ts[j - 1] = x;
+        }
+    double t_step = steps % 2 ? ts[steps / 2] : 0.5 * (ts[steps / 2 - 1] + ts[steps / 2]);
+    free(ts);
     /* model FLOPs: forward = 2*T*(linear params + lm head) + causal attention; LoRA step =
      * forward + input-grad backward (2x), full = 3x forward. */
     double lin = (double)L * ((double)C * (Hq * D) * 2 + (double)C * (Hkv * D) * 2 + 3.0 * C * FF);
@@ -151,6 +162,8 @@ int main(int argc, char **argv) {
            "\"peak_rss_mib\": %.0f}\n",
            mode, T, L, ct_ops_get_threads(), tm.checkpointing ? "true" : "false", cache ? "true" : "false", loss, t_step, T / t_step,
            flops / 1e9, flops / t_step / 1e9, peak_rss_mib());
+    printf("@ train_ctune_%s_tok_s %.1f\n@ train_ctune_%s_gflops %.1f\n@ train_ctune_%s_rss_mib %.0f\n", mode,
+           T / t_step, mode, flops / t_step / 1e9, mode, peak_rss_mib());
     ct_train_model_free(&tm);
     return 0;
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Prints the summary table of a bench/run.sh results file (lines "KEY VALUE").
+# ratio = ctune / baseline: > 1 means ctune is faster for throughputs; for peak RSS < 1 means
+# ctune uses less memory.
+set -u
+awk '
+{ v[$1] = $2 }
+function row(what, unit, ck, base, bk,   c, b, r) {
+  c = (ck in v) ? v[ck] : "";
+  b = (bk in v) ? v[bk] : "";
+  if (c == "") { printf "| %-40s | %-7s | %10s | %-24s | %20s | %7s |\n", what, unit, "missing", base, b == "" ? "-" : b, "-"; return }
+  if (b == "" || b + 0 == 0) { printf "| %-40s | %-7s | %10s | %-24s | %20s | %7s |\n", what, unit, c, base, "baseline unavailable", "-"; return }
+  printf "| %-40s | %-7s | %10s | %-24s | %20s | %6.2fx |\n", what, unit, c, base, b, c / b
+}
+END {
+  printf "| %-40s | %-7s | %10s | %-24s | %20s | %7s |\n", "measurement", "unit", "ctune", "baseline", "baseline value", "ratio"
+  print "|------------------------------------------|---------|-----------:|--------------------------|---------------------:|--------:|"
+  row("tokenizer encode, 1 thread", "MB/s", "tok_ctune_1t", "JS @lenml/tokenizers", "tok_js")
+  row("tokenizer encode, 2 threads", "MB/s", "tok_ctune_2t", "JS @lenml/tokenizers", "tok_js")
+  row("data encode (render+tokenize), 1 thread", "smp/s", "data_ctune_1t", "JS jinja+tokenizers", "data_js")
+  row("data encode, 2 threads", "smp/s", "data_ctune_2t", "JS jinja+tokenizers", "data_js")
+  for (t = 1; t <= 2; t++) for (p = 0; p < 2; p++) {
+    prec = p ? "bf16" : "fp32"
+    row(sprintf("prefill, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_ctune_prefill_" t "t", "PyTorch " prec, "fwd_torch_" prec "_prefill_" t "t")
+    row(sprintf("decode, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_ctune_decode_" t "t", "PyTorch " prec, "fwd_torch_" prec "_decode_" t "t")
+  }
+  for (m = 0; m < 2; m++) for (p = 0; p < 2; p++) {
+    meth = m ? "full" : "lora"; prec = p ? "bf16 autocast" : "fp32 eager"; pk = p ? "bf16" : "fp32"
+    name = m ? "full fine-tuning" : "LoRA r=16"
+    row("train step " name, "tok/s", "train_ctune_" meth "_tok_s", "PyTorch " prec, "train_torch_" pk "_" meth "_tok_s")
+    row("train step " name ", peak RSS", "MiB", "train_ctune_" meth "_rss_mib", "PyTorch " prec, "train_torch_" pk "_" meth "_rss_mib")
+  }
+  row("sgemm 2048^3 (ct_sgemm), all threads", "GFLOP/s", "sgemm_all", "1 thread", "sgemm_1t")
+  row("train step LoRA, achieved", "GFLOP/s", "train_ctune_lora_gflops", "sgemm peak (all threads)", "sgemm_all")
+  row("train step full, achieved", "GFLOP/s", "train_ctune_full_gflops", "sgemm peak (all threads)", "sgemm_all")
+  if ("tok_same_ids" in v) printf "\ntokenizer ids identical to the JS reference: %s\n", v["tok_same_ids"] == 1 ? "yes" : "NO"
+}' "$1"

@@ -1,0 +1,21 @@
+/* Internal helpers shared by the CPU kernels (not part of the ops interface). */
+#ifndef CT_OPS_CPU_CPU_H
+#define CT_OPS_CPU_CPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctune/tensor.h"
+
+/* Switches OpenBLAS to one thread (once per process); called before every BLAS call. */
+void ct_cpu_blas_init(void);
+
+/* out[i] = f32(in[i]) for n bf16 values (exact widening, vectorised). */
+void ct_cpu_bf16_to_f32(float *out, const uint16_t *in, size_t n);
+
+/* out[r, :] = f32(W[r0 + r, k0 : k0 + kw]) for r < nr: a block of rows / columns of W[., K]
+ * widened to f32 into a dense [nr, kw] buffer (any float dtype). */
+void ct_cpu_block_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, size_t K, size_t k0,
+                         size_t kw);
+
+#endif

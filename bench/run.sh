@@ -13,11 +13,14 @@ start=$(date +%s)
 echo "# ctune bench $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)," \
   "load $(cut -d' ' -f1-3 /proc/loadavg), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}${BENCH_QUICK:+, BENCH_QUICK}"
 for b in tokenizer data forward train; do
-  bash "bench/$b.sh" "$build" 2>&1 | awk -v res="$res" '/^@ /{print $2, $3 >> res; next} {print; fflush()}'
+  # a shell loop, not awk: mawk reads a pipe in blocks, which would hold back the progress lines
+  bash "bench/$b.sh" "$build" 2>&1 | while IFS= read -r line; do
+    case $line in "@ "*) echo "${line#@ }" >> "$res" ;; *) printf '%s\n' "$line" ;; esac
+  done
   [ "${PIPESTATUS[0]}" = 0 ] || echo "bench: bench/$b.sh failed (its rows show as missing)"
 done
 echo
-echo "# total bench time: $(( $(date +%s) - start )) s"
+echo "# total bench time: $(( $(date +%s) - start )) s, load at the end $(cut -d" " -f1-3 /proc/loadavg)"
 bash bench/summary.sh "$res"
 [ -n "${BENCH_RESULTS:-}" ] || rm -f "$res"
 exit 0

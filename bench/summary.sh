@@ -8,13 +8,13 @@ awk '
 function row(what, unit, ck, base, bk,   c, b, r) {
   c = (ck in v) ? v[ck] : "";
   b = (bk in v) ? v[bk] : "";
-  if (c == "") { printf "| %-40s | %-7s | %10s | %-24s | %20s | %7s |\n", what, unit, "missing", base, b == "" ? "-" : b, "-"; return }
-  if (b == "" || b + 0 == 0) { printf "| %-40s | %-7s | %10s | %-24s | %20s | %7s |\n", what, unit, c, base, "baseline unavailable", "-"; return }
-  printf "| %-40s | %-7s | %10s | %-24s | %20s | %6.2fx |\n", what, unit, c, base, b, c / b
+  if (c == "") { printf "| %-44s | %-7s | %10s | %-24s | %20s | %7s |\n", what, unit, "missing", base, b == "" ? "-" : b, "-"; return }
+  if (b == "" || b + 0 == 0) { printf "| %-44s | %-7s | %10s | %-24s | %20s | %7s |\n", what, unit, c, base, "baseline unavailable", "-"; return }
+  printf "| %-44s | %-7s | %10s | %-24s | %20s | %6.2fx |\n", what, unit, c, base, b, c / b
 }
 END {
-  printf "| %-40s | %-7s | %10s | %-24s | %20s | %7s |\n", "measurement", "unit", "ctune", "baseline", "baseline value", "ratio"
-  print "|------------------------------------------|---------|-----------:|--------------------------|---------------------:|--------:|"
+  printf "| %-44s | %-7s | %10s | %-24s | %20s | %7s |\n", "measurement", "unit", "ctune", "baseline", "baseline value", "ratio"
+  print "|----------------------------------------------|---------|-----------:|--------------------------|---------------------:|--------:|"
   row("tokenizer encode, 1 thread", "MB/s", "tok_ctune_1t", "JS @lenml/tokenizers", "tok_js")
   row("tokenizer encode, 2 threads", "MB/s", "tok_ctune_2t", "JS @lenml/tokenizers", "tok_js")
   row("data encode (render+tokenize), 1 thread", "smp/s", "data_ctune_1t", "JS jinja+tokenizers", "data_js")
@@ -24,6 +24,8 @@ END {
     row(sprintf("prefill, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_ctune_prefill_" t "t", "PyTorch " prec, "fwd_torch_" prec "_prefill_" t "t")
     row(sprintf("decode, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_ctune_decode_" t "t", "PyTorch " prec, "fwd_torch_" prec "_decode_" t "t")
   }
+  row("prefill, 2 threads, OMP_WAIT_POLICY=PASSIVE", "tok/s", "fwd_passive_prefill_2t", "ctune default wait", "fwd_ctune_prefill_2t")
+  row("decode, 2 threads, OMP_WAIT_POLICY=PASSIVE", "tok/s", "fwd_passive_decode_2t", "ctune default wait", "fwd_ctune_decode_2t")
   for (m = 0; m < 2; m++) for (p = 0; p < 2; p++) {
     meth = m ? "full" : "lora"; prec = p ? "bf16 autocast" : "fp32 eager"; pk = p ? "bf16" : "fp32"
     name = m ? "full fine-tuning" : "LoRA r=16"

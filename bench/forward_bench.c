@@ -185,6 +185,29 @@ int main(int argc, char **argv) {
         printf("@ fwd_ctune_prefill_%dt %.1f\n@ fwd_ctune_decode_%dt %.2f\n", th, np / tp, th, nd / td);
         ct_kv_cache_free(kv);
     }
+    /* opt-in bf16 compute (ct_ops_set_bf16_compute): prefill only (decode is unchanged) */
+    if (ct_ops_set_bf16_compute(true)) {
+        for (int a = 4; a < argc; a++) {
+            int th = atoi(argv[a]);
+            ct_ops_set_threads(th);
+            ct_kv_cache *kv = NULL;
+            ct_kv_cache_init(&kv, c, (size_t)(np + nd), &err);
+            double tps[REPS];
+            for (int r = 0; r < REPS; r++) {
+                ct_kv_cache_reset(kv);
+                double t0 = now();
+                ct_model_forward(m, kv, ids, (size_t)np, NULL, NULL, logits, &err);
+                tps[r] = now() - t0;
+            }
+            double tp = median(tps, REPS);
+            printf("threads %d, bf16 compute: prefill %d tokens %.1f tok/s (median of %d)\n", th, np, np / tp, REPS);
+            printf("@ fwd_bf16c_prefill_%dt %.1f\n", th, np / tp);
+            ct_kv_cache_free(kv);
+        }
+        ct_ops_set_bf16_compute(false);
+    } else {
+        printf("bf16 compute: unavailable (CPU lacks AVX512-BF16)\n");
+    }
     free(ids);
     free(logits);
     ct_model_free(m);

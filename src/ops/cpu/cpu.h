@@ -2,6 +2,7 @@
 #ifndef CT_OPS_CPU_CPU_H
 #define CT_OPS_CPU_CPU_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,5 +18,12 @@ void ct_cpu_bf16_to_f32(float *out, const uint16_t *in, size_t n);
  * widened to f32 into a dense [nr, kw] buffer (any float dtype). */
 void ct_cpu_block_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, size_t K, size_t k0,
                          size_t kw);
+
+/* True when the CPU has AVX-512 F/BW/VL and AVX512-BF16 (runtime check). */
+bool ct_cpu_has_avx512bf16(void);
+
+/* y[T,N] = bf16(x)[T,K] · W[N,K]^T (bf16 W) with AVX512-BF16 dot products when the opt-in
+ * bf16 compute mode is on (ct_ops_set_bf16_compute); returns false (nothing done) otherwise. */
+bool ct_cpu_linear_bf16(float *y, const float *x, const uint16_t *W, size_t T, size_t K, size_t N);
 
 #endif

@@ -210,6 +210,8 @@ void ct_linear_forward(float *y, const float *x, const ct_tensor *W, const ct_te
         ct_sgemm_nt(y, x, (const float *)W->data, T, N, K);
     } else if (T <= LINEAR_MATVEC_MAX_T && W->dtype == CT_DTYPE_BF16) {
         matvec_bf16(y, x, (const uint16_t *)W->data, T, K, N);
+    } else if (W->dtype == CT_DTYPE_BF16 && ct_cpu_linear_bf16(y, x, (const uint16_t *)W->data, T, K, N)) {
+        /* opt-in bf16 compute (ops.h ct_ops_set_bf16_compute) */
     } else {
         /* Prefill (and f16/f64 weights): each thread widens blocks of LINEAR_BLOCK_ROWS rows to
          * f32 in its own buffer and runs a single-threaded sgemm on them. */

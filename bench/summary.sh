@@ -34,6 +34,8 @@ END {
     row("train step " name, "tok/s", "train_ctune_" meth "_tok_s", "PyTorch " prec, "train_torch_" pk "_" meth "_tok_s")
     row("train step " name ", peak RSS", "MiB", "train_ctune_" meth "_rss_mib", "PyTorch " prec, "train_torch_" pk "_" meth "_rss_mib")
   }
+  row("train step LoRA r=16, bf16 compute (opt-in)", "tok/s", "train_ctune_lora_bf16_tok_s", "PyTorch bf16 autocast", "train_torch_bf16_lora_tok_s")
+  row("train step LoRA r=16, bf16 compute, peak RSS", "MiB", "train_ctune_lora_bf16_rss_mib", "PyTorch bf16 autocast", "train_torch_bf16_lora_rss_mib")
   row("sgemm 2048^3 (ct_sgemm), all threads", "GFLOP/s", "sgemm_all", "1 thread", "sgemm_1t")
   row("train step LoRA, achieved", "GFLOP/s", "train_ctune_lora_gflops", "sgemm peak (all threads)", "sgemm_all")
   row("train step full, achieved", "GFLOP/s", "train_ctune_full_gflops", "sgemm peak (all threads)", "sgemm_all")

@@ -4,7 +4,8 @@
  *   train_bench sgemm                      measured sgemm peak (GFLOP/s)
  * Prints one JSON line (mode, tokens/s, step seconds, model GFLOP, GFLOP/s, peak RSS MiB) and
  * "@ KEY VALUE" lines for bench/summary.sh. Env: THREADS (default all cores), STEPS, CKPT=1
- * (gradient checkpointing), NOCACHE=1 (no f32 copy of frozen weights), XENT_CHUNK. */
+ * (gradient checkpointing), NOCACHE=1 (no f32 copy of frozen weights), XENT_CHUNK, BF16=1
+ * (opt-in bf16 compute on the bf16 frozen weights; LoRA). */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -118,7 +119,14 @@ int main(int argc, char **argv) {
         return 1;
     }
     tm.checkpointing = getenv("CKPT") != NULL;
-    bool cache = getenv("NOCACHE") == NULL;
+    /* BF16=1: opt-in bf16 compute (ct_ops_set_bf16_compute) on the bf16 frozen weights, so no
+     * f32 copy of them (the copy would route every product to the exact f32 path) */
+    bool bf16 = getenv("BF16") && atoi(getenv("BF16")) && ct_ops_set_bf16_compute(true);
+    if (getenv("BF16") && atoi(getenv("BF16")) && !bf16) {
+        printf("bf16 compute: unavailable (CPU lacks AVX512-BF16)\n");
+        return 0;
+    }
+    bool cache = getenv("NOCACHE") == NULL && !bf16;
     if (cache && ct_train_model_cache_frozen_f32(&tm, &err)) {
         fprintf(stderr, "cache: %s\n", err.msg);
         return 1;
@@ -157,13 +165,14 @@ int main(int argc, char **argv) {
     double lin = (double)L * ((double)C * (Hq * D) * 2 + (double)C * (Hkv * D) * 2 + 3.0 * C * FF);
     double fwd = 2.0 * T * (lin + (double)V * C) + 2.0 * (double)L * Hq * D * (double)T * T;
     double flops = fwd * (mc.method == CT_METHOD_FULL ? 3.0 : 2.0);
-    printf("{\"mode\": \"ctune_%s\", \"T\": %d, \"layers\": %d, \"threads\": %d, \"checkpointing\": %s, \"f32_cache\": %s, "
+    printf("{\"mode\": \"ctune_%s%s\", \"T\": %d, \"layers\": %d, \"threads\": %d, \"checkpointing\": %s, \"f32_cache\": %s, "
            "\"loss\": %.4f, \"step_s\": %.3f, \"tokens_per_s\": %.1f, \"gflop\": %.1f, \"gflops\": %.1f, "
            "\"peak_rss_mib\": %.0f}\n",
-           mode, T, L, ct_ops_get_threads(), tm.checkpointing ? "true" : "false", cache ? "true" : "false", loss, t_step, T / t_step,
+           mode, bf16 ? "_bf16" : "", T, L, ct_ops_get_threads(), tm.checkpointing ? "true" : "false", cache ? "true" : "false", loss, t_step, T / t_step,
            flops / 1e9, flops / t_step / 1e9, peak_rss_mib());
-    printf("@ train_ctune_%s_tok_s %.1f\n@ train_ctune_%s_gflops %.1f\n@ train_ctune_%s_rss_mib %.0f\n", mode,
-           T / t_step, mode, flops / t_step / 1e9, mode, peak_rss_mib());
+    const char *tag = bf16 ? "_bf16" : "";
+    printf("@ train_ctune_%s%s_tok_s %.1f\n@ train_ctune_%s%s_gflops %.1f\n@ train_ctune_%s%s_rss_mib %.0f\n", mode,
+           tag, T / t_step, mode, tag, flops / t_step / 1e9, mode, tag, peak_rss_mib());
     ct_train_model_free(&tm);
     return 0;
 }

@@ -64,8 +64,9 @@ void ct_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float al
 void ct_sgemm_nt(float *C, const float *A, const float *B, size_t M, size_t N, size_t K);
 
 /* Opt-in bf16 compute (like torch.autocast(bfloat16)): linear layers with bf16 weights and more
- * than 4 tokens (prefill) round the activations to bf16 (nearest even) and use AVX512-BF16 dot
- * products with f32 accumulation. Default off: the exact f32 path (bf16 weights widened
+ * than 4 tokens (prefill, training) round the activations (forward) and the output gradients
+ * (input-gradient backward) to bf16 (nearest even) and use AVX512-BF16 dot products with f32
+ * accumulation. Default off: the exact f32 path (bf16 weights widened
  * exactly). Returns false, leaving the mode off, when the CPU lacks AVX512-BF16. Global. */
 bool ct_ops_set_bf16_compute(bool on);
 bool ct_ops_get_bf16_compute(void);

@@ -23,6 +23,9 @@ void ct_linear_backward(float *dx, float *dW, float *db, const float *dy, const 
     if (dx) {
         if (W->dtype == CT_DTYPE_F32) {
             ct_matmul_dx_f32(dx, dy, (const float *)W->data, T, K, N);
+        } else if (W->dtype == CT_DTYPE_BF16 && T > 4 &&
+                   ct_cpu_linear_bf16_dx(dx, dy, (const uint16_t *)W->data, T, K, N)) {
+            /* opt-in bf16 compute (ops.h ct_ops_set_bf16_compute): dy rounded to bf16 */
         } else {
             ct_cpu_blas_init();
             size_t nkb = (K + DX_BLOCK_COLS - 1) / DX_BLOCK_COLS;

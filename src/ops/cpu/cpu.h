@@ -26,4 +26,7 @@ bool ct_cpu_has_avx512bf16(void);
  * bf16 compute mode is on (ct_ops_set_bf16_compute); returns false (nothing done) otherwise. */
 bool ct_cpu_linear_bf16(float *y, const float *x, const uint16_t *W, size_t T, size_t K, size_t N);
 
+/* dx[T,K] += bf16(dy)[T,N] · W[N,K] (bf16 W), same mode and kernel; false when the mode is off. */
+bool ct_cpu_linear_bf16_dx(float *dx, const float *dy, const uint16_t *W, size_t T, size_t K, size_t N);
+
 #endif

@@ -2,15 +2,18 @@
 # Data pipeline benchmark: encode (parse + render + tokenize + labels) of N alpaca + sharegpt
 # samples with the qwen3 template and the Qwen3 tokenizer, ctune on 1 and 2 threads vs the JS
 # reference (tests/gen/node/bench_encode_template.mjs: @huggingface/jinja + @lenml/tokenizers).
-# Usage: bench/data.sh [BUILD_DIR] [N=100000]. Needs ../shared/tokenizers/qwen3.
+# Usage: bench/data.sh [BUILD_DIR] [N=20000 (BENCH_QUICK: 4000)]. Needs ../shared/tokenizers/qwen3.
 set -u
 build=${1:-build}
-N=${2:-100000}
 cd "$(dirname "$0")/.."
+. bench/lib.sh
+N=${2:-$(bench_quick && echo 4000 || echo 20000)}
 bin=$build/ctune
-tokdir=$(cd ../shared/tokenizers/qwen3 2>/dev/null && pwd) || { echo "bench data: ../shared/tokenizers/qwen3 absent"; exit 0; }
+echo "== data pipeline: encode $N alpaca + sharegpt samples, qwen3 template + tokenizer =="
+make -s "$bin" BUILD="$build" >/dev/null || exit 1
+tokdir=$(cd ../shared/tokenizers/qwen3 2>/dev/null && pwd) || { echo "skipped: ../shared/tokenizers/qwen3 absent"; exit 0; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-python3 - "$work" "$N" <<'PY'
+/usr/bin/python3 - "$work" "$N" <<'PY'
 import json, random, sys
 d, n = sys.argv[1], int(sys.argv[2])
 r = random.Random(1)
@@ -35,18 +38,28 @@ dataset_dir: $work
 template: qwen3
 cutoff_len: 4096
 YAML
-echo "## data pipeline: encode $N samples ($((bytes / 1000000)) MB JSONL), qwen3 template + tokenizer"
+echo "$((bytes / 1000000)) MB JSONL"
+# The JS timer starts after loading the tokenizer; for the same footing ctune's fixed cost
+# (process start + tokenizer.json load, measured on a 2-row copy of the data) is subtracted.
+mkdir -p "$work/tiny"
+head -1 "$work/alpaca.jsonl" > "$work/tiny/alpaca.jsonl"
+head -1 "$work/sharegpt.jsonl" > "$work/tiny/sharegpt.jsonl"
+cp "$work/dataset_info.json" "$work/tiny/"
+sed "s|dataset_dir: .*|dataset_dir: $work/tiny|" "$work/cfg.yaml" > "$work/tiny.yaml"
+run_ns() { # CONFIG THREADS -> wall ns of `ctune data preview` (all rows encoded, none printed)
+  local start; start=$(date +%s%N)
+  OMP_NUM_THREADS=$2 "$bin" data preview "$1" -n 0 --color never > "$work/out.txt" 2>&1 || return 1
+  echo $(( $(date +%s%N) - start ))
+}
 for th in 1 2; do
-  start=$(date +%s%N)
-  if ! OMP_NUM_THREADS=$th "$bin" data preview "$work/cfg.yaml" -n 0 --color never > "$work/out.txt" 2>&1; then
-    echo "ctune ($th thread): failed: $(tail -1 "$work/out.txt")"; continue
-  fi
-  ns=$(( $(date +%s%N) - start ))
-  awk -v n="$N" -v b="$bytes" -v ns="$ns" -v th="$th" 'BEGIN { s = ns / 1e9; printf "ctune  %d thread(s): %.2f s  %.0f samples/s  %.1f MB/s\n", th, s, n / s, b / s / 1e6 }'
+  ns=$(run_ns "$work/cfg.yaml" $th) || { echo "ctune ($th thread): failed: $(tail -1 "$work/out.txt")"; continue; }
+  ns0=$(run_ns "$work/tiny.yaml" $th) || ns0=0
+  awk -v n="$N" -v b="$bytes" -v ns="$ns" -v ns0="$ns0" -v th="$th" 'BEGIN { s = (ns - ns0) / 1e9; printf "ctune  %d thread(s): %.2f s (+ %.2f s start/load)  %.0f samples/s  %.1f MB/s\n@ data_ctune_%dt %.0f\n", th, s, ns0 / 1e9, n / s, b / s / 1e6, th, n / s }'
 done
-if [ -d tests/gen/node/node_modules/@lenml/tokenizers ]; then
+if have_js_ref; then
   read -r n secs b toks < <(cd tests/gen/node && node bench_encode_template.mjs "$tokdir" "$work/alpaca.jsonl" "$work/sharegpt.jsonl")
-  awk -v n="$n" -v s="$secs" -v b="$b" 'BEGIN { printf "js ref 1 thread   : %.2f s  %.0f samples/s  %.1f MB/s\n", s, n / s, b / s / 1e6 }'
+  awk -v n="$n" -v s="$secs" -v b="$b" 'BEGIN { printf "js ref 1 thread   : %.2f s  %.0f samples/s  %.1f MB/s\n@ data_js %.0f\n", s, n / s, b / s / 1e6, n / s }'
 else
-  echo "js ref: run (cd tests/gen/node && npm install) first"
+  echo "JS reference: baseline unavailable (scripts/deps.sh --bench installs it)"
 fi
+exit 0

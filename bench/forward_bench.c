@@ -15,6 +15,18 @@
 
 enum { C = 896, L = 24, HQ = 14, HKV = 2, D = 64, I = 4864, V = 151936 };
 
+enum { REPS = 3 };
+
+static double median(double *v, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -151,21 +163,50 @@ int main(int argc, char **argv) {
         ct_kv_cache_init(&kv, c, (size_t)(np + nd), &err);
         /* warm-up: touch every weight page once */
         ct_model_forward(m, kv, ids, 1, NULL, NULL, logits, &err);
-        ct_kv_cache_reset(kv);
-        double t0 = now();
-        if (ct_model_forward(m, kv, ids, (size_t)np, NULL, NULL, logits, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return 1;
+        /* prefill: median of REPS runs (the machine is shared; see docs/perf.md "Method") */
+        double tps[REPS];
+        for (int r = 0; r < REPS; r++) {
+            ct_kv_cache_reset(kv);
+            double t0 = now();
+            if (ct_model_forward(m, kv, ids, (size_t)np, NULL, NULL, logits, &err)) {
+                fprintf(stderr, "%s\n", err.msg);
+                return 1;
+            }
+            tps[r] = now() - t0;
         }
-        double tp = now() - t0;
-        t0 = now();
+        double tp = median(tps, REPS);
+        double t0 = now();
         for (int i = 0; i < nd; i++) ct_model_forward(m, kv, ids + np + i, 1, NULL, NULL, logits, &err);
         double td = now() - t0;
         /* decode reads every weight once per token (the tied embedding serves as lm_head) */
-        printf("threads %d: prefill %d tokens %.1f tok/s | decode %d tokens %.2f tok/s, "
+        printf("threads %d: prefill %d tokens %.1f tok/s (median of %d) | decode %d tokens %.2f tok/s, "
                "%.1f ms/token, %.2f GB/s of weights\n",
-               th, np, np / tp, nd, nd / td, 1e3 * td / nd, (double)wb * nd / td / 1e9);
+               th, np, np / tp, REPS, nd, nd / td, 1e3 * td / nd, (double)wb * nd / td / 1e9);
+        printf("@ fwd_ctune_prefill_%dt %.1f\n@ fwd_ctune_decode_%dt %.2f\n", th, np / tp, th, nd / td);
         ct_kv_cache_free(kv);
+    }
+    /* opt-in bf16 compute (ct_ops_set_bf16_compute): prefill only (decode is unchanged) */
+    if (ct_ops_set_bf16_compute(true)) {
+        for (int a = 4; a < argc; a++) {
+            int th = atoi(argv[a]);
+            ct_ops_set_threads(th);
+            ct_kv_cache *kv = NULL;
+            ct_kv_cache_init(&kv, c, (size_t)(np + nd), &err);
+            double tps[REPS];
+            for (int r = 0; r < REPS; r++) {
+                ct_kv_cache_reset(kv);
+                double t0 = now();
+                ct_model_forward(m, kv, ids, (size_t)np, NULL, NULL, logits, &err);
+                tps[r] = now() - t0;
+            }
+            double tp = median(tps, REPS);
+            printf("threads %d, bf16 compute: prefill %d tokens %.1f tok/s (median of %d)\n", th, np, np / tp, REPS);
+            printf("@ fwd_bf16c_prefill_%dt %.1f\n", th, np / tp);
+            ct_kv_cache_free(kv);
+        }
+        ct_ops_set_bf16_compute(false);
+    } else {
+        printf("bf16 compute: unavailable (CPU lacks AVX512-BF16)\n");
     }
     free(ids);
     free(logits);

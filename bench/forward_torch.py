@@ -8,6 +8,7 @@ import time
 import torch
 
 C, L, HQ, HKV, D, I, V = 896, 24, 14, 2, 64, 4864, 151936
+REPS = 3
 
 
 def make(dtype):
@@ -70,9 +71,12 @@ def main():
                           torch.zeros(npre + ndec + 1, HKV, D, dtype=dtype)) for _ in range(L)]
                 ids = torch.arange(npre + ndec) * 7919 % V
                 forward(model, ids[:1], cache, 0)
-                t0 = time.time()
-                forward(model, ids[:npre], cache, 0)
-                tp = time.time() - t0
+                tps = []
+                for _ in range(REPS):  # median of REPS prefills, as forward_bench.c
+                    t0 = time.time()
+                    forward(model, ids[:npre], cache, 0)
+                    tps.append(time.time() - t0)
+                tp = sorted(tps)[REPS // 2]
                 t0 = time.time()
                 for i in range(ndec):
                     forward(model, ids[npre + i:npre + i + 1], cache, npre + i)
@@ -80,6 +84,8 @@ def main():
             print(f"pytorch {torch.__version__} {str(dtype)[6:]} threads {th}: prefill {npre} tokens "
                   f"{npre / tp:.1f} tok/s | decode {ndec} tokens {ndec / td:.2f} tok/s, "
                   f"{nbytes * ndec / td / 1e9:.2f} GB/s of weights")
+            name = "bf16" if dtype == torch.bfloat16 else "fp32"
+            print(f"@ fwd_torch_{name}_prefill_{th}t {npre / tp:.1f}\n@ fwd_torch_{name}_decode_{th}t {ndec / td:.2f}")
         del model
 
 

@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
-# Training-step benchmark (docs/perf.md "Training"): one LoRA (r=16, all linear) and one full
-# fine-tuning step on a random bf16 Qwen2.5-0.5B-shaped model at T=512, next to the same step in
-# PyTorch (float32 eager, bf16 autocast) in the same run, plus the measured sgemm peak.
-# Usage: bench/train.sh [BUILD_DIR]   env: T=512 LAYERS=24 SKIP_TORCH=1 SKIP_FULL=1
-set -u
-build=${1:-build}
+# Training-step benchmark (docs/perf.md): LoRA (r=16, all linear) and full fine-tuning steps on a
+# random bf16 Qwen2.5-0.5B-shaped model, next to the same step in PyTorch (float32 eager and bf16
+# autocast) in the same run, plus the sgemm peak through ct_sgemm on 1 and all threads.
+# Each engine: one warm-up step, then STEPS timed steps (median); ctune and PyTorch alternate
+# per method so both see the same machine load.
+# Usage: bench/train.sh [BUILD_DIR]   env: T (512; quick 128) LAYERS (24; quick 6) STEPS (3; quick 1)
+#        SKIP_TORCH=1 SKIP_FULL=1
+set -uo pipefail
 cd "$(dirname "$0")/.."
-T=${T:-512}
-LAYERS=${LAYERS:-24}
-# train_bench re-executes itself with the environment of src/train/runtime.h (OMP_WAIT_POLICY,
-# OPENBLAS_CORETYPE); CTUNE_BENCH_RAW=1 measures without it. PyTorch runs with its defaults.
-make -s "$build/libctune.a" >/dev/null || exit 1
-PKGS="libpcre2-8 libutf8proc jansson yaml-0.1 openblas"
-${CC:-cc} -O2 -march=native -std=c17 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc $(pkg-config --cflags $PKGS) \
-  bench/train_bench.c "$build/libctune.a" $(pkg-config --libs $PKGS) -lm -o "$build/train_bench" || exit 1
-echo "# train bench: T=$T layers=$LAYERS threads=$(nproc) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+build=${1:-build}
+. bench/lib.sh
+T=${T:-$(bench_quick && echo 128 || echo 512)}
+LAYERS=${LAYERS:-$(bench_quick && echo 6 || echo 24)}
+export STEPS=${STEPS:-$(bench_quick && echo 1 || echo 3)}
+echo "== training step: T=$T, $LAYERS layers, median of $STEPS steps, $(nproc) threads =="
+bench_cc "$build/train_bench" bench/train_bench.c || exit 1
+THREADS=1 "$build/train_bench" sgemm
 "$build/train_bench" sgemm
-CTUNE_BENCH_RAW=1 "$build/train_bench" sgemm
-"$build/train_bench" lora "$T" "$LAYERS"
-[ -z "${SKIP_FULL:-}" ] && "$build/train_bench" full "$T" "$LAYERS"
-if [ -z "${SKIP_TORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  for prec in fp32 bf16; do
-    /usr/bin/python3 bench/train_torch.py lora $prec "$T" "$LAYERS"
-    [ -z "${SKIP_FULL:-}" ] && /usr/bin/python3 bench/train_torch.py full $prec "$T" "$LAYERS"
-  done
-else
-  echo "# PyTorch baseline skipped (SKIP_TORCH set or python3-torch missing)"
-fi
+torch_ok=0
+if [ -z "${SKIP_TORCH:-}" ] && have_torch; then torch_ok=1; fi
+[ $torch_ok = 1 ] || echo "PyTorch: baseline unavailable (scripts/deps.sh --bench installs python3-torch)"
+methods="lora"
+[ -z "${SKIP_FULL:-}" ] && methods="lora full"
+for m in $methods; do
+  "$build/train_bench" "$m" "$T" "$LAYERS"
+  # opt-in bf16 compute (ct_ops_set_bf16_compute) next to PyTorch's bf16 autocast: LoRA only
+  # (full fine-tuning trains f32 master weights)
+  [ "$m" = lora ] && BF16=1 "$build/train_bench" lora "$T" "$LAYERS"
+  if [ $torch_ok = 1 ]; then
+    for prec in fp32 bf16; do /usr/bin/python3 bench/train_torch.py "$m" "$prec" "$T" "$LAYERS"; done
+  fi
+done
 exit 0

@@ -1,8 +1,11 @@
 /* Training-step benchmark on a random bf16 Qwen2.5-0.5B-shaped model (hidden 896, 24 layers,
  * 14 heads, 2 kv heads, intermediate 4864, vocab 151936, tied) at sequence length T.
- *   train_bench lora|full [T] [layers]   one warm-up step then one timed step at T
+ *   train_bench lora|full [T] [layers]   one warm-up step then STEPS (3) timed steps at T: median
  *   train_bench sgemm                      measured sgemm peak (GFLOP/s)
- * Prints one JSON line: mode, tokens/s, step seconds, model GFLOP, GFLOP/s, peak RSS MiB. */
+ * Prints one JSON line (mode, tokens/s, step seconds, model GFLOP, GFLOP/s, peak RSS MiB) and
+ * "@ KEY VALUE" lines for bench/summary.sh. Env: THREADS (default all cores), STEPS, CKPT=1
+ * (gradient checkpointing), NOCACHE=1 (no f32 copy of frozen weights), XENT_CHUNK, BF16=1
+ * (opt-in bf16 compute on the bf16 frozen weights; LoRA). */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -16,8 +19,6 @@
 #include "ops/ops.h"
 #include "train/grad.h"
 #include "train/optim.h"
-#include "train/runtime.h"
-#include <unistd.h>
 
 static double now(void) {
     struct timespec ts;
@@ -50,25 +51,26 @@ static ct_tensor rnd_bf16(int64_t a, int64_t b, float scale, float offset) {
 }
 
 int main(int argc, char **argv) {
-    if (!getenv("CTUNE_BENCH_RAW") && ct_runtime_tune_env()) execv("/proc/self/exe", argv);
     const char *mode = argc > 1 ? argv[1] : "lora";
     int T = argc > 2 ? atoi(argv[2]) : 512;
     int L = argc > 3 ? atoi(argv[3]) : 24;
-    ct_ops_set_threads(0);
+    ct_ops_set_threads(getenv("THREADS") ? atoi(getenv("THREADS")) : 0);
     if (strcmp(mode, "sgemm") == 0) {
+        /* sgemm peak through ct_sgemm (the library's only GEMM path): best of 3 at n^3 */
         int n = 2048;
         float *a = malloc((size_t)n * n * 4), *b = malloc((size_t)n * n * 4), *c = malloc((size_t)n * n * 4);
         for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        ct_sgemm_nt(c, a, b, n, n, n);
         double best = 0;
         for (int r = 0; r < 3; r++) {
             double t0 = now();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+            ct_sgemm_nt(c, a, b, n, n, n);
             double g = 2.0 * n * n * (double)n / (now() - t0) / 1e9;
             best = g > best ? g : best;
         }
         printf("{\"mode\": \"sgemm\", \"n\": %d, \"threads\": %d, \"openblas_core\": \"%s\", \"gflops\": %.1f}\n", n,
                ct_ops_get_threads(), openblas_get_corename(), best);
+        printf("@ sgemm_%s %.1f\n", ct_ops_get_threads() == 1 ? "1t" : "all", best);
         return 0;
     }
     int C = 896, Hq = 14, Hkv = 2, D = 64, FF = 4864, V = 151936;
@@ -117,7 +119,14 @@ int main(int argc, char **argv) {
         return 1;
     }
     tm.checkpointing = getenv("CKPT") != NULL;
-    bool cache = getenv("NOCACHE") == NULL;
+    /* BF16=1: opt-in bf16 compute (ct_ops_set_bf16_compute) on the bf16 frozen weights, so no
+     * f32 copy of them (the copy would route every product to the exact f32 path) */
+    bool bf16 = getenv("BF16") && atoi(getenv("BF16")) && ct_ops_set_bf16_compute(true);
+    if (getenv("BF16") && atoi(getenv("BF16")) && !bf16) {
+        printf("bf16 compute: unavailable (CPU lacks AVX512-BF16)\n");
+        return 0;
+    }
+    bool cache = getenv("NOCACHE") == NULL && !bf16;
     if (cache && ct_train_model_cache_frozen_f32(&tm, &err)) {
         fprintf(stderr, "cache: %s\n", err.msg);
         return 1;
@@ -127,9 +136,11 @@ int main(int argc, char **argv) {
     ct_adamw_init(&opt, 0.9, 0.999, 1e-8, 0.0);
     int32_t *ids = malloc((size_t)T * 4);
     for (int t = 0; t < T; t++) ids[t] = (int32_t)((t * 7919u + 13u) % (unsigned)V);
-    double loss = 0, t_step = 0;
-    for (int rep = 0; rep < 2; rep++) {
-        /* warm-up at full length so the timed step sees the steady-state workspace */
+    /* one warm-up step at full length (steady-state workspace), then STEPS timed steps: median */
+    int steps = getenv("STEPS") ? atoi(getenv("STEPS")) : 3;
+    if (steps < 1) steps = 1;
+    double loss = 0, *ts = calloc((size_t)steps, sizeof(double));
+    for (int rep = 0; rep <= steps; rep++) {
         ct_batch b = {.B = 1, .T = (size_t)T, .input_ids = ids, .labels = ids};
         double t0 = now();
         ct_params_zero_grad(&tm.params);
@@ -139,18 +150,29 @@ int main(int argc, char **argv) {
         }
         ct_clip_grad_norm(&tm.params, 1.0);
         ct_adamw_step(&opt, &tm.params, 1e-5);
-        t_step = now() - t0;
+        if (rep) ts[rep - 1] = now() - t0;
     }
+    for (int i = 1; i < steps; i++) /* insertion sort for the median */
+        for (int j = i; j > 0 && ts[j] < ts[j - 1]; j--) {
+            double x = ts[j];
+            ts[j] = ts[j - 1];
+            ts[j - 1] = x;
+        }
+    double t_step = steps % 2 ? ts[steps / 2] : 0.5 * (ts[steps / 2 - 1] + ts[steps / 2]);
+    free(ts);
     /* model FLOPs: forward = 2*T*(linear params + lm head) + causal attention; LoRA step =
      * forward + input-grad backward (2x), full = 3x forward. */
     double lin = (double)L * ((double)C * (Hq * D) * 2 + (double)C * (Hkv * D) * 2 + 3.0 * C * FF);
     double fwd = 2.0 * T * (lin + (double)V * C) + 2.0 * (double)L * Hq * D * (double)T * T;
     double flops = fwd * (mc.method == CT_METHOD_FULL ? 3.0 : 2.0);
-    printf("{\"mode\": \"ctune_%s\", \"T\": %d, \"layers\": %d, \"threads\": %d, \"checkpointing\": %s, \"f32_cache\": %s, "
+    printf("{\"mode\": \"ctune_%s%s\", \"T\": %d, \"layers\": %d, \"threads\": %d, \"checkpointing\": %s, \"f32_cache\": %s, "
            "\"loss\": %.4f, \"step_s\": %.3f, \"tokens_per_s\": %.1f, \"gflop\": %.1f, \"gflops\": %.1f, "
            "\"peak_rss_mib\": %.0f}\n",
-           mode, T, L, ct_ops_get_threads(), tm.checkpointing ? "true" : "false", cache ? "true" : "false", loss, t_step, T / t_step,
+           mode, bf16 ? "_bf16" : "", T, L, ct_ops_get_threads(), tm.checkpointing ? "true" : "false", cache ? "true" : "false", loss, t_step, T / t_step,
            flops / 1e9, flops / t_step / 1e9, peak_rss_mib());
+    const char *tag = bf16 ? "_bf16" : "";
+    printf("@ train_ctune_%s%s_tok_s %.1f\n@ train_ctune_%s%s_gflops %.1f\n@ train_ctune_%s%s_rss_mib %.0f\n", mode,
+           tag, T / t_step, mode, tag, flops / t_step / 1e9, mode, tag, peak_rss_mib());
     ct_train_model_free(&tm);
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """PyTorch baseline for bench/train.sh: the same training step as bench/train_bench.c (random
 Qwen2.5-0.5B-shaped model, one sequence of T tokens, LoRA r=16 on all linear modules or full
-fine-tuning, AdamW step) in float32 eager or with bf16 autocast. Plain PyTorch modules written
+fine-tuning, AdamW step; one warm-up step then STEPS (env, 3) timed steps, median) in float32
+eager or with bf16 autocast. Plain PyTorch modules written
 from the HF math (transformers is not installed). Prints one JSON line like train_bench.
     train_torch.py lora|full fp32|bf16 [T] [layers]"""
 import json
@@ -101,11 +102,16 @@ def step(ids):
 ids = (torch.arange(T) * 7919 + 13) % V
 ids = ids[None]
 ctx = torch.autocast("cpu", dtype=torch.bfloat16) if prec == "bf16" else torch.autocast("cpu", enabled=False)
-with ctx:
-    step(ids[:, :32])
-    t0 = time.time()
-    loss = step(ids)
-    dt = time.time() - t0
+STEPS = max(1, int(os.environ.get("STEPS", "3")))
+with ctx:  # one warm-up step at full length, then STEPS timed steps: median (as train_bench.c)
+    step(ids)
+    ts = []
+    for _ in range(STEPS):
+        t0 = time.time()
+        loss = step(ids)
+        ts.append(time.time() - t0)
+ts.sort()
+dt = ts[STEPS // 2] if STEPS % 2 else 0.5 * (ts[STEPS // 2 - 1] + ts[STEPS // 2])
 lin_p = L * (C * Hq * D * 2 + C * Hkv * D * 2 + 3 * C * FF)
 fwd = 2 * T * (lin_p + V * C) + 2 * L * Hq * D * T * T
 flops = fwd * (3 if full else 2)
@@ -113,3 +119,6 @@ print(json.dumps({"mode": f"torch_{prec}_{mode}", "T": T, "layers": L, "threads"
                   "loss": round(loss, 4), "step_s": round(dt, 3), "tokens_per_s": round(T / dt, 1),
                   "gflop": round(flops / 1e9, 1), "gflops": round(flops / dt / 1e9, 1),
                   "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+key = f"train_torch_{prec}_{mode}"
+print(f"@ {key}_tok_s {T / dt:.1f}\n@ {key}_gflops {flops / dt / 1e9:.1f}\n"
+      f"@ {key}_rss_mib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")

@@ -5,6 +5,7 @@
 #ifndef CT_OPS_OPS_H
 #define CT_OPS_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,12 +43,35 @@ void ct_embedding_forward(float *out, const int32_t *ids, const ct_tensor *E, si
 /* out[n] += a[n] (residual add). */
 void ct_add_inplace(float *out, const float *a, size_t n);
 
-/* C[M,N] = A[M,K] · B[N,K]^T (f32, row-major): column blocks of C split over the OpenMP threads,
- * one single-threaded OpenBLAS sgemm each. Use this instead of a bare cblas_sgemm call. */
+/* ---- Threading model (one pool for the whole library) ----
+ * All parallelism is OpenMP. OpenBLAS is switched to ONE thread the first time libctune calls
+ * it, and every large GEMM is split by ct_sgemm into column (or row) blocks that OpenMP threads
+ * run as independent single-threaded sgemm calls. Two pools (OpenMP + OpenBLAS pthreads) on the
+ * same cores spin against each other: measured 30x slower decode and 20x slower training steps
+ * (docs/perf.md). Nothing reads or sets OMP_* / OPENBLAS_* environment variables.
+ * Every C element is computed by one sgemm call whatever the thread count, so results do not
+ * depend on the number of threads. */
+
+/* C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C[M,N]  (f32, row-major, leading
+ * dimensions in elements). op(A) = A[M,K] (lda >= K), or A^T with A stored [K,M] when trans_a
+ * (lda >= M); op(B) = B[K,N] (ldb >= N), or B^T with B stored [N,K] when trans_b (ldb >= K).
+ * Split over the OpenMP threads when large and not already inside a parallel region. Use this
+ * instead of a bare cblas_sgemm call. */
+void ct_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha, const float *A,
+              size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
+
+/* C[M,N] = A[M,K] · B[N,K]^T (contiguous): ct_sgemm(false, true, ...). */
 void ct_sgemm_nt(float *C, const float *A, const float *B, size_t M, size_t N, size_t K);
 
-/* Threads used by the kernels. n <= 0: all cores. All parallelism is OpenMP; OpenBLAS is set to
- * one thread (its own pool would fight the OpenMP threads for the cores). */
+/* Opt-in bf16 compute (like torch.autocast(bfloat16)): linear layers with bf16 weights and more
+ * than 4 tokens (prefill, training) round the activations (forward) and the output gradients
+ * (input-gradient backward) to bf16 (nearest even) and use AVX512-BF16 dot products with f32
+ * accumulation. Default off: the exact f32 path (bf16 weights widened
+ * exactly). Returns false, leaving the mode off, when the CPU lacks AVX512-BF16. Global. */
+bool ct_ops_set_bf16_compute(bool on);
+bool ct_ops_get_bf16_compute(void);
+
+/* Threads used by the kernels (the OpenMP thread count). n <= 0: all cores. */
 void ct_ops_set_threads(int n);
 int ct_ops_get_threads(void);
 

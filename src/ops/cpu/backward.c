@@ -1,19 +1,21 @@
 /* CPU backward kernels (see src/ops/ops_grad.h for semantics; all accumulate into grads). */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops.h"
+#include "ops/cpu/cpu.h"
 #include "ops/ops_grad.h"
 
-/* Rows of W converted to f32 at a time when W is bf16/f16 (same idea as forward.c). */
-#define GRAD_BLOCK_ROWS 256
+/* dx for bf16/f16 weights: each OpenMP thread owns a block of DX_BLOCK_COLS columns of dx and
+ * walks W's rows in blocks of DX_BLOCK_ROWS, widening W[rows, its columns] into its own
+ * buffer (every weight converted once, no shared scratch, no race on dx). */
+#define DX_BLOCK_ROWS 256
+#define DX_BLOCK_COLS 128
 
 void ct_matmul_dx_f32(float *dx, const float *dy, const float *A, size_t T, size_t K, size_t N) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)K, (int)N, 1.0f, dy,
-                (int)N, A, (int)K, 1.0f, dx, (int)K);
+    ct_sgemm(false, false, T, K, N, 1.0f, dy, N, A, K, 1.0f, dx, K);
 }
 
 void ct_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
@@ -21,22 +23,31 @@ void ct_linear_backward(float *dx, float *dW, float *db, const float *dy, const 
     if (dx) {
         if (W->dtype == CT_DTYPE_F32) {
             ct_matmul_dx_f32(dx, dy, (const float *)W->data, T, K, N);
+        } else if (W->dtype == CT_DTYPE_BF16 && T > 4 &&
+                   ct_cpu_linear_bf16_dx(dx, dy, (const uint16_t *)W->data, T, K, N)) {
+            /* opt-in bf16 compute (ops.h ct_ops_set_bf16_compute): dy rounded to bf16 */
         } else {
-            float *blk = malloc((size_t)GRAD_BLOCK_ROWS * K * sizeof(float));
-            for (size_t n0 = 0; n0 < N; n0 += GRAD_BLOCK_ROWS) {
-                size_t nb = N - n0 < GRAD_BLOCK_ROWS ? N - n0 : GRAD_BLOCK_ROWS;
-#pragma omp parallel for schedule(static)
-                for (size_t r = 0; r < nb; r++) ct_tensor_to_f32(W, (n0 + r) * K, K, blk + r * K);
-                /* dx[T,K] += dy[:, n0:n0+nb] · blk[nb,K] */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)K, (int)nb,
-                            1.0f, dy + n0, (int)N, blk, (int)K, 1.0f, dx, (int)K);
+            ct_cpu_blas_init();
+            size_t nkb = (K + DX_BLOCK_COLS - 1) / DX_BLOCK_COLS;
+#pragma omp parallel if (T * N * K > (1u << 21))
+            {
+                float *blk = malloc((size_t)DX_BLOCK_ROWS * DX_BLOCK_COLS * sizeof(float));
+#pragma omp for schedule(dynamic, 1)
+                for (size_t kb = 0; kb < nkb; kb++) {
+                    size_t k0 = kb * DX_BLOCK_COLS, kw = K - k0 < DX_BLOCK_COLS ? K - k0 : DX_BLOCK_COLS;
+                    for (size_t n0 = 0; n0 < N; n0 += DX_BLOCK_ROWS) {
+                        size_t nb = N - n0 < DX_BLOCK_ROWS ? N - n0 : DX_BLOCK_ROWS;
+                        ct_cpu_block_to_f32(blk, W, n0, nb, K, k0, kw);
+                        /* dx[:, k0:k0+kw] += dy[:, n0:n0+nb] · blk[nb, kw] */
+                        ct_sgemm(false, false, T, kw, nb, 1.0f, dy + n0, N, blk, kw, 1.0f, dx + k0, K);
+                    }
+                }
+                free(blk);
             }
-            free(blk);
         }
     }
     if (dW) /* dW[N,K] += dy^T[N,T] · x[T,K] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)K, (int)T, 1.0f, dy,
-                    (int)N, x, (int)K, 1.0f, dW, (int)K);
+        ct_sgemm(true, false, N, K, T, 1.0f, dy, N, x, K, 1.0f, dW, K);
     if (db) {
 #pragma omp parallel for schedule(static) if (T * N > 65536)
         for (size_t n = 0; n < N; n++) {
@@ -181,9 +192,26 @@ void ct_attention_backward_naive(float *dq, float *dk, float *dv, const float *d
     free(sdv);
 }
 
-/* Blocked version: per head, the score / probability matrices of a block of query rows are
- * recomputed with sgemm and all products are sgemm calls (causal + segment mask applied to P).
- * Heads run one after another; the BLAS threads parallelise each product. */
+/* Softmax of one row of scaled scores p[0..S) for query t in place: keys j <= t of the same
+ * segment are visible, the others get probability 0. */
+static void causal_softmax_row(float *p, size_t S, size_t t, const int32_t *seg) {
+    float mx = -INFINITY;
+    for (size_t j = 0; j <= t; j++)
+        if (!seg || seg[j] == seg[t]) mx = p[j] > mx ? p[j] : mx;
+    float sum = 0.0f;
+    for (size_t j = 0; j < S; j++) {
+        p[j] = (j <= t && (!seg || seg[j] == seg[t])) ? expf(p[j] - mx) : 0.0f;
+        sum += p[j];
+    }
+    float inv = 1.0f / sum;
+    for (size_t j = 0; j < S; j++) p[j] *= inv;
+}
+
+/* Blocked version: per query head (heads in parallel over the OpenMP threads, one
+ * single-threaded sgemm per product), the score / probability matrices of a block of
+ * ATT_QBLOCK query rows are recomputed with sgemm (causal + segment mask applied to P).
+ * dk/dv of a kv head are summed from its group's per-head scratch afterwards in head order,
+ * so the result does not depend on the thread count. */
 #define ATT_QBLOCK 256
 void ct_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                            const float *k, const float *v, const int32_t *seg, size_t T,
@@ -192,51 +220,52 @@ void ct_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
         ct_attention_backward_naive(dq, dk, dv, dout, q, k, v, seg, T, Hq, Hkv, D);
         return;
     }
+    ct_cpu_blas_init();
     size_t group = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D;
     float scale = 1.0f / sqrtf((float)D);
     size_t qb = T < ATT_QBLOCK ? T : ATT_QBLOCK;
-    float *P = malloc(qb * T * sizeof(float)), *dP = malloc(qb * T * sizeof(float));
-    for (size_t h = 0; h < Hq; h++) {
-        size_t kh = h / group;
-        const float *qh = q + h * D, *kh_ = k + kh * D, *vh = v + kh * D, *doh = dout + h * D;
-        float *dqh = dq + h * D, *dkh = dk + kh * D, *dvh = dv + kh * D;
-        for (size_t t0 = 0; t0 < T; t0 += qb) {
-            size_t nb = T - t0 < qb ? T - t0 : qb, S = t0 + nb; /* keys 0..S-1 are visible */
-            /* P = Q_blk K^T * scale; dP = dO_blk V^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)S, (int)D, scale,
-                        qh + t0 * ldq, (int)ldq, kh_, (int)ldk, 0.0f, P, (int)S);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)S, (int)D, 1.0f,
-                        doh + t0 * ldq, (int)ldq, vh, (int)ldk, 0.0f, dP, (int)S);
-#pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < nb; i++) {
-                size_t t = t0 + i;
-                float *p = P + i * S, *dp = dP + i * S, mx = -INFINITY;
-                for (size_t j = 0; j <= t; j++)
-                    if (!seg || seg[j] == seg[t]) mx = p[j] > mx ? p[j] : mx;
-                float sum = 0.0f;
-                for (size_t j = 0; j < S; j++) {
-                    p[j] = (j <= t && (!seg || seg[j] == seg[t])) ? expf(p[j] - mx) : 0.0f;
-                    sum += p[j];
+    float *sdk = calloc(Hq * T * D, sizeof(float)), *sdv = calloc(Hq * T * D, sizeof(float));
+#pragma omp parallel
+    {
+        float *P = malloc(qb * T * sizeof(float)), *dP = malloc(qb * T * sizeof(float));
+#pragma omp for schedule(dynamic, 1)
+        for (size_t h = 0; h < Hq; h++) {
+            size_t kh = h / group;
+            const float *qh = q + h * D, *kh_ = k + kh * D, *vh = v + kh * D, *doh = dout + h * D;
+            float *dqh = dq + h * D, *hdk = sdk + h * T * D, *hdv = sdv + h * T * D;
+            for (size_t t0 = 0; t0 < T; t0 += qb) {
+                size_t nb = T - t0 < qb ? T - t0 : qb, S = t0 + nb; /* keys 0..S-1 are visible */
+                /* P = Q_blk K^T * scale; dP = dO_blk V^T */
+                ct_sgemm(false, true, nb, S, D, scale, qh + t0 * ldq, ldq, kh_, ldk, 0.0f, P, S);
+                ct_sgemm(false, true, nb, S, D, 1.0f, doh + t0 * ldq, ldq, vh, ldk, 0.0f, dP, S);
+                for (size_t i = 0; i < nb; i++) {
+                    float *p = P + i * S, *dp = dP + i * S, pd = 0.0f;
+                    causal_softmax_row(p, S, t0 + i, seg);
+                    for (size_t j = 0; j < S; j++) pd += p[j] * dp[j];
+                    /* dP becomes dS = P * (dP - sum(P dP)) * scale */
+                    for (size_t j = 0; j < S; j++) dp[j] = p[j] * (dp[j] - pd) * scale;
                 }
-                float inv = 1.0f / sum, pd = 0.0f;
-                for (size_t j = 0; j < S; j++) {
-                    p[j] *= inv;
-                    pd += p[j] * dp[j];
-                }
-                /* dP becomes dS = P * (dP - sum(P dP)) * scale */
-                for (size_t j = 0; j < S; j++) dp[j] = p[j] * (dp[j] - pd) * scale;
+                /* dQ_blk += dS K;  dK_h += dS^T Q_blk;  dV_h += P^T dO_blk */
+                ct_sgemm(false, false, nb, D, S, 1.0f, dP, S, kh_, ldk, 1.0f, dqh + t0 * ldq, ldq);
+                ct_sgemm(true, false, S, D, nb, 1.0f, dP, S, qh + t0 * ldq, ldq, 1.0f, hdk, D);
+                ct_sgemm(true, false, S, D, nb, 1.0f, P, S, doh + t0 * ldq, ldq, 1.0f, hdv, D);
             }
-            /* dQ_blk += dS K;  dK += dS^T Q_blk;  dV += P^T dO_blk */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)D, (int)S, 1.0f, dP,
-                        (int)S, kh_, (int)ldk, 1.0f, dqh + t0 * ldq, (int)ldq);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)nb, 1.0f, dP,
-                        (int)S, qh + t0 * ldq, (int)ldq, 1.0f, dkh, (int)ldk);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)nb, 1.0f, P,
-                        (int)S, doh + t0 * ldq, (int)ldq, 1.0f, dvh, (int)ldk);
         }
+        free(P);
+        free(dP);
     }
-    free(P);
-    free(dP);
+#pragma omp parallel for schedule(static) if (T * Hkv * D > 65536)
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < Hq; h++) {
+            float *dkt = dk + t * ldk + (h / group) * D, *dvt = dv + t * ldk + (h / group) * D;
+            const float *a = sdk + (h * T + t) * D, *b = sdv + (h * T + t) * D;
+            for (size_t d = 0; d < D; d++) {
+                dkt[d] += a[d];
+                dvt[d] += b[d];
+            }
+        }
+    free(sdk);
+    free(sdv);
 }
 
 void ct_attention_forward_blocked(float *out, const float *q, const float *k, const float *v,
@@ -245,36 +274,24 @@ void ct_attention_forward_blocked(float *out, const float *q, const float *k, co
         ct_attention_forward(out, NULL, q, k, v, seg, seg, T, T, Hq, Hkv, D);
         return;
     }
+    ct_cpu_blas_init();
     size_t group = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D;
     float scale = 1.0f / sqrtf((float)D);
-    size_t qb = T < ATT_QBLOCK ? T : ATT_QBLOCK;
-    float *P = malloc(qb * T * sizeof(float));
-    for (size_t h = 0; h < Hq; h++) {
-        size_t kh = h / group;
-        const float *qh = q + h * D, *kh_ = k + kh * D, *vh = v + kh * D;
-        for (size_t t0 = 0; t0 < T; t0 += qb) {
+    size_t qb = T < ATT_QBLOCK ? T : ATT_QBLOCK, nblk = (T + qb - 1) / qb;
+#pragma omp parallel
+    {
+        float *P = malloc(qb * T * sizeof(float));
+        /* (head, query block) items are independent: each writes its own rows x head columns */
+#pragma omp for schedule(dynamic, 1)
+        for (size_t it = 0; it < Hq * nblk; it++) {
+            size_t h = it / nblk, t0 = (it % nblk) * qb, kh = h / group;
             size_t nb = T - t0 < qb ? T - t0 : qb, S = t0 + nb;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)S, (int)D, scale,
-                        qh + t0 * ldq, (int)ldq, kh_, (int)ldk, 0.0f, P, (int)S);
-#pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < nb; i++) {
-                size_t t = t0 + i;
-                float *p = P + i * S, mx = -INFINITY;
-                for (size_t j = 0; j <= t; j++)
-                    if (!seg || seg[j] == seg[t]) mx = p[j] > mx ? p[j] : mx;
-                float sum = 0.0f;
-                for (size_t j = 0; j < S; j++) {
-                    p[j] = (j <= t && (!seg || seg[j] == seg[t])) ? expf(p[j] - mx) : 0.0f;
-                    sum += p[j];
-                }
-                float inv = 1.0f / sum;
-                for (size_t j = 0; j < S; j++) p[j] *= inv;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)D, (int)S, 1.0f, P,
-                        (int)S, vh, (int)ldk, 0.0f, out + t0 * ldq + h * D, (int)ldq);
+            ct_sgemm(false, true, nb, S, D, scale, q + t0 * ldq + h * D, ldq, k + kh * D, ldk, 0.0f, P, S);
+            for (size_t i = 0; i < nb; i++) causal_softmax_row(P + i * S, S, t0 + i, seg);
+            ct_sgemm(false, false, nb, D, S, 1.0f, P, S, v + kh * D, ldk, 0.0f, out + t0 * ldq + h * D, ldq);
         }
+        free(P);
     }
-    free(P);
 }
 
 void ct_swiglu_backward(float *dg, float *du, const float *dout, const float *g, const float *u,

@@ -8,37 +8,71 @@
 #include <string.h>
 
 #include "ops/ops.h"
+#include "ops/cpu/cpu.h"
 
 void openblas_set_num_threads(int);
 
 static int g_threads = 0;
 static pthread_once_t g_blas_once = PTHREAD_ONCE_INIT;
 
-/* All parallelism is OpenMP; OpenBLAS runs single-threaded inside OpenMP work-sharing loops.
- * Mixing the two thread pools oversubscribes the cores (OpenBLAS workers spin after each call
- * while OpenMP regions run): measured 0.8 vs 18 decode tokens/s with 2 threads. */
+/* See "Threading model" in ops.h. */
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
+void ct_cpu_blas_init(void) { pthread_once(&g_blas_once, blas_single_thread); }
 
 void ct_ops_set_threads(int n) {
     if (n <= 0) n = omp_get_num_procs();
     g_threads = n;
     omp_set_num_threads(n);
-    pthread_once(&g_blas_once, blas_single_thread);
+    ct_cpu_blas_init();
 }
 
 int ct_ops_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
 
-void ct_sgemm_nt(float *C, const float *A, const float *B, size_t M, size_t N, size_t K) {
-    pthread_once(&g_blas_once, blas_single_thread);
-    /* Column blocks of C (rows of B) per thread; each block is one single-threaded sgemm. */
-    size_t nt = (size_t)ct_ops_get_threads(), bs = (N + nt - 1) / nt;
-    if (bs < 64) bs = 64;
-#pragma omp parallel for schedule(static) if (N > 64 && M * N * K > (1u << 20))
-    for (size_t n0 = 0; n0 < N; n0 += bs) {
-        size_t nb = N - n0 < bs ? N - n0 : bs;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)nb, (int)K, 1.0f, A,
-                    (int)K, B + n0 * K, (int)K, 0.0f, C + n0, (int)N);
+/* Below this many multiply-adds a GEMM runs on the calling thread (fork/join costs more). */
+#define SGEMM_SPLIT_MIN_WORK (1u << 21)
+/* Blocks per thread: more than one so a core slowed by another process is balanced out by the
+ * dynamic schedule; at least SGEMM_SPLIT_MIN_COLS wide so OpenBLAS packing stays amortised. */
+#define SGEMM_SPLIT_PER_THREAD 2
+#define SGEMM_LONG_K 8192
+#define SGEMM_SPLIT_MIN_COLS 64
+
+static void sgemm1(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+                   size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+
+void ct_sgemm(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+              size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    ct_cpu_blas_init();
+    if (M == 0 || N == 0) return;
+    size_t nt = (size_t)ct_ops_get_threads();
+    bool split_n = N >= M; /* split the longer side of C */
+    size_t dim = split_n ? N : M;
+    /* every block re-packs the shared operand (op(A) when splitting N): with a long K (the LM
+     * head's dx, K = vocab) one block per thread (measured 168 vs 200 ms at 64x896x151936) */
+    size_t per = K > SGEMM_LONG_K ? 1 : SGEMM_SPLIT_PER_THREAD;
+    size_t bs = (dim + nt * per - 1) / (nt * per);
+    bs = (bs + 15) / 16 * 16;
+    if (bs < SGEMM_SPLIT_MIN_COLS) bs = SGEMM_SPLIT_MIN_COLS;
+    size_t nb = (dim + bs - 1) / bs;
+    if (nt <= 1 || nb < 2 || omp_in_parallel() || (double)M * N * K < SGEMM_SPLIT_MIN_WORK) {
+        sgemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
     }
+#pragma omp parallel for schedule(dynamic, 1) num_threads((int)nt)
+    for (size_t b = 0; b < nb; b++) {
+        size_t o = b * bs, w = dim - o < bs ? dim - o : bs;
+        if (split_n) /* columns o..o+w of C: columns of op(B) */
+            sgemm1(ta, tb, M, w, K, alpha, A, lda, tb ? B + o * ldb : B + o, ldb, beta, C + o, ldc);
+        else /* rows o..o+w of C: rows of op(A) */
+            sgemm1(ta, tb, w, N, K, alpha, ta ? A + o : A + o * lda, lda, B, ldb, beta, C + o * ldc,
+                   ldc);
+    }
+}
+
+void ct_sgemm_nt(float *C, const float *A, const float *B, size_t M, size_t N, size_t K) {
+    ct_sgemm(false, true, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
 }
 
 /* Rows of W widened to f32 per block so sgemm can run on bf16/f16 weights. */
@@ -47,8 +81,7 @@ void ct_sgemm_nt(float *C, const float *A, const float *B, size_t M, size_t N, s
  * is streamed once and dotted with every token (decode). */
 #define LINEAR_MATVEC_MAX_T 4
 
-/* Widens n bf16 values to f32 (exact). */
-static void bf16_to_f32(float *out, const uint16_t *in, size_t n) {
+void ct_cpu_bf16_to_f32(float *out, const uint16_t *in, size_t n) {
     size_t i = 0;
 #if defined(__AVX512F__)
     for (; i + 16 <= n; i += 16) {
@@ -64,12 +97,22 @@ static void bf16_to_f32(float *out, const uint16_t *in, size_t n) {
     for (; i < n; i++) out[i] = ct_bf16_to_f32(in[i]);
 }
 
-/* Converts rows [r0, r0+nr) of W[N, K] to f32 rows of out. */
-static void rows_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, size_t K) {
-    if (W->dtype == CT_DTYPE_BF16)
-        bf16_to_f32(out, (const uint16_t *)W->data + r0 * K, nr * K);
-    else
-        ct_tensor_to_f32(W, r0 * K, nr * K, out);
+void ct_cpu_block_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, size_t K, size_t k0,
+                         size_t kw) {
+    if (k0 == 0 && kw == K) {
+        if (W->dtype == CT_DTYPE_BF16)
+            ct_cpu_bf16_to_f32(out, (const uint16_t *)W->data + r0 * K, nr * K);
+        else
+            ct_tensor_to_f32(W, r0 * K, nr * K, out);
+        return;
+    }
+    for (size_t r = 0; r < nr; r++) {
+        size_t off = (r0 + r) * K + k0;
+        if (W->dtype == CT_DTYPE_BF16)
+            ct_cpu_bf16_to_f32(out + r * kw, (const uint16_t *)W->data + off, kw);
+        else
+            ct_tensor_to_f32(W, off, kw, out + r * kw);
+    }
 }
 
 /* y[t, n] = dot(W[n, :], x[t, :]) for t < T <= LINEAR_MATVEC_MAX_T, bf16 W read directly:
@@ -167,19 +210,20 @@ void ct_linear_forward(float *y, const float *x, const ct_tensor *W, const ct_te
         ct_sgemm_nt(y, x, (const float *)W->data, T, N, K);
     } else if (T <= LINEAR_MATVEC_MAX_T && W->dtype == CT_DTYPE_BF16) {
         matvec_bf16(y, x, (const uint16_t *)W->data, T, K, N);
+    } else if (W->dtype == CT_DTYPE_BF16 && ct_cpu_linear_bf16(y, x, (const uint16_t *)W->data, T, K, N)) {
+        /* opt-in bf16 compute (ops.h ct_ops_set_bf16_compute) */
     } else {
         /* Prefill (and f16/f64 weights): each thread widens blocks of LINEAR_BLOCK_ROWS rows to
          * f32 in its own buffer and runs a single-threaded sgemm on them. */
-        pthread_once(&g_blas_once, blas_single_thread);
+        ct_cpu_blas_init();
 #pragma omp parallel
         {
             float *blk = malloc((size_t)LINEAR_BLOCK_ROWS * K * sizeof(float));
 #pragma omp for schedule(dynamic, 1)
             for (size_t n0 = 0; n0 < N; n0 += LINEAR_BLOCK_ROWS) {
                 size_t nb = N - n0 < LINEAR_BLOCK_ROWS ? N - n0 : LINEAR_BLOCK_ROWS;
-                rows_to_f32(blk, W, n0, nb, K);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)nb, (int)K,
-                            1.0f, x, (int)K, blk, (int)K, 0.0f, y + n0, (int)N);
+                ct_cpu_block_to_f32(blk, W, n0, nb, K, 0, K);
+                sgemm1(false, true, T, nb, K, 1.0f, x, K, blk, K, 0.0f, y + n0, N);
             }
             free(blk);
         }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Prints the summary table of a bench/run.sh results file (lines "KEY VALUE").
+# ratio = ctune / baseline: > 1 means ctune is faster for throughputs; for peak RSS < 1 means
+# ctune uses less memory.
+set -u
+awk '
+{ v[$1] = $2 }
+function row(what, unit, ck, base, bk,   c, b, r) {
+  c = (ck in v) ? v[ck] : "";
+  b = (bk in v) ? v[bk] : "";
+  if (c == "") { printf "| %-44s | %-7s | %10s | %-24s | %20s | %7s |\n", what, unit, "missing", base, b == "" ? "-" : b, "-"; return }
+  if (b == "" || b + 0 == 0) { printf "| %-44s | %-7s | %10s | %-24s | %20s | %7s |\n", what, unit, c, base, "baseline unavailable", "-"; return }
+  printf "| %-44s | %-7s | %10s | %-24s | %20s | %6.2fx |\n", what, unit, c, base, b, c / b
+}
+END {
+  printf "| %-44s | %-7s | %10s | %-24s | %20s | %7s |\n", "measurement", "unit", "ctune", "baseline", "baseline value", "ratio"
+  print "|----------------------------------------------|---------|-----------:|--------------------------|---------------------:|--------:|"
+  row("tokenizer encode, 1 thread", "MB/s", "tok_ctune_1t", "JS @lenml/tokenizers", "tok_js")
+  row("tokenizer encode, 2 threads", "MB/s", "tok_ctune_2t", "JS @lenml/tokenizers", "tok_js")
+  row("data encode (render+tokenize), 1 thread", "smp/s", "data_ctune_1t", "JS jinja+tokenizers", "data_js")
+  row("data encode, 2 threads", "smp/s", "data_ctune_2t", "JS jinja+tokenizers", "data_js")
+  for (t = 1; t <= 2; t++) for (p = 0; p < 2; p++) {
+    prec = p ? "bf16" : "fp32"
+    row(sprintf("prefill, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_ctune_prefill_" t "t", "PyTorch " prec, "fwd_torch_" prec "_prefill_" t "t")
+    row(sprintf("decode, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_ctune_decode_" t "t", "PyTorch " prec, "fwd_torch_" prec "_decode_" t "t")
+  }
+  row("prefill, 1 thread, bf16 compute (opt-in)", "tok/s", "fwd_bf16c_prefill_1t", "PyTorch bf16", "fwd_torch_bf16_prefill_1t")
+  row("prefill, 2 threads, bf16 compute (opt-in)", "tok/s", "fwd_bf16c_prefill_2t", "PyTorch bf16", "fwd_torch_bf16_prefill_2t")
+  row("prefill, 2 threads, OMP_WAIT_POLICY=PASSIVE", "tok/s", "fwd_passive_prefill_2t", "ctune default wait", "fwd_ctune_prefill_2t")
+  row("decode, 2 threads, OMP_WAIT_POLICY=PASSIVE", "tok/s", "fwd_passive_decode_2t", "ctune default wait", "fwd_ctune_decode_2t")
+  for (m = 0; m < 2; m++) for (p = 0; p < 2; p++) {
+    meth = m ? "full" : "lora"; prec = p ? "bf16 autocast" : "fp32 eager"; pk = p ? "bf16" : "fp32"
+    name = m ? "full fine-tuning" : "LoRA r=16"
+    row("train step " name, "tok/s", "train_ctune_" meth "_tok_s", "PyTorch " prec, "train_torch_" pk "_" meth "_tok_s")
+    row("train step " name ", peak RSS", "MiB", "train_ctune_" meth "_rss_mib", "PyTorch " prec, "train_torch_" pk "_" meth "_rss_mib")
+  }
+  row("train step LoRA r=16, bf16 compute (opt-in)", "tok/s", "train_ctune_lora_bf16_tok_s", "PyTorch bf16 autocast", "train_torch_bf16_lora_tok_s")
+  row("train step LoRA r=16, bf16 compute, peak RSS", "MiB", "train_ctune_lora_bf16_rss_mib", "PyTorch bf16 autocast", "train_torch_bf16_lora_rss_mib")
+  row("sgemm 2048^3 (ct_sgemm), all threads", "GFLOP/s", "sgemm_all", "1 thread", "sgemm_1t")
+  row("train step LoRA, achieved", "GFLOP/s", "train_ctune_lora_gflops", "sgemm peak (all threads)", "sgemm_all")
+  row("train step full, achieved", "GFLOP/s", "train_ctune_full_gflops", "sgemm peak (all threads)", "sgemm_all")
+  if ("tok_same_ids" in v) printf "\ntokenizer ids identical to the JS reference: %s\n", v["tok_same_ids"] == 1 ? "yes" : "NO"
+}' "$1"

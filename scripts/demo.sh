@@ -119,13 +119,13 @@ if [ "$kind" = scratch ]; then
 else
   echo "model: $MODEL + LoRA ($cfg) on generated demo data; held-out = another generator seed."
 fi
-printf '%-34s %10s %10s\n' "held-out metric" "before" "after"
-printf '%-34s %10.4f %10.4f\n' "eval loss ($(wc -l < "$work/data/demo_eval.jsonl") samples, answer tokens)" \
-  "$loss_before" "$loss_after"
+printf '%-40s %10s %10s\n' "held-out metric" "before" "after"
+printf '%-40s %10.4f %10.4f\n' "eval loss ($(wc -l < "$work/data/demo_eval.jsonl") samples, answer tokens)" \
+  "${loss_before:-nan}" "${loss_after:-nan}"
 row() { # key label
   local b a
   b=$(metric "$work/before.json" "$1"); a=$(metric "$work/after.json" "$1")
-  [ -n "$b$a" ] && printf '%-34s %10s %10s\n' "$2" "${b:-n/a}" "${a:-n/a}"
+  [ -n "$b$a" ] && printf '%-40s %10s %10s\n' "$2" "${b:-n/a}" "${a:-n/a}"
   return 0
 }
 row json_valid_rate "JSON-valid rate (${n_ans} answers)"
@@ -139,8 +139,8 @@ row refusal_accuracy "refusal accuracy (${n_ref} sensitive)"
 row over_refusal_rate "over-refusal rate"
 tps=$(sed -n 's/.*"train_tokens_per_second": *\([0-9.]*\).*/\1/p' "$out/all_results.json" | head -1)
 steps=$(sed -n 's/.*"current_steps": *\([0-9]*\).*/\1/p' "$out/trainer_log.jsonl" | tail -1)
-printf '%-34s %21s\n' "training" "${train_s} s, ${steps} steps"
-printf '%-34s %21.0f\n' "training tokens/s (all input tokens)" "${tps:-0}"
+printf '%-40s %21s\n' "training" "${train_s} s, ${steps} steps"
+printf '%-40s %21.0f\n' "training tokens/s (all input tokens)" "${tps:-0}"
 echo
 echo "full comparison: $work/compare.txt, HTML report: $work/eval_report.html"
 echo "loss plot: $out/training_loss.svg   trainer log: $out/trainer_log.jsonl   results: $out/all_results.json"
@@ -158,6 +158,6 @@ chat=(--model "$model")
 [ "$kind" = lora ] && chat+=(--adapter "$out") || chat=(--model "$out")
 echo "assistant:"
 printf '%s\n' "$user" | $bin chat "${chat[@]}" --system "$sys" --enable-thinking false --temperature 0 \
-  --max-new-tokens "$max_new" "${threads[@]}" 2>/dev/null | sed 's/^/  /'
+  --max-new-tokens "$max_new" "${threads[@]}" 2>/dev/null | awk 'NF && n < 30 { print "  " $0; n++ }'
 echo
 echo "demo finished in $(elapsed) s"

@@ -147,17 +147,22 @@ echo "loss plot: $out/training_loss.svg   trainer log: $out/trainer_log.jsonl   
 echo "generation: ${gen_before_s}s before, ${gen_after_s}s after for $n_eval answers of <= $max_new tokens (greedy)"
 
 echo
-say "one chat answer (held-out sample, greedy, after training)"
-# The first answer-kind held-out sample, sent through `ctune chat` as one line (chat reads one
-# message per line, so the request's line breaks become "；").
-line=$(grep -m1 '"kind":"answer"' "$work/eval_subset.jsonl" || head -1 "$work/eval_subset.jsonl")
-sys=$(printf '%s' "$line" | grep -o '"role":"system","content":"[^"]*' | sed 's/.*"content":"//')
-user=$(printf '%s' "$line" | grep -o '"role":"user","content":"[^"]*' | tail -1 | sed 's/.*"content":"//; s/\\n/；/g')
-echo "user: $user"
-chat=(--model "$model")
-[ "$kind" = lora ] && chat+=(--adapter "$out") || chat=(--model "$out")
-echo "assistant:"
-printf '%s\n' "$user" | $bin chat "${chat[@]}" --system "$sys" --enable-thinking false --temperature 0 \
-  --max-new-tokens "$max_new" "${threads[@]}" 2>/dev/null | awk 'NF && n < 30 { print "  " $0; n++ }'
+say "one chat answer (first held-out answer sample, greedy, after training)"
+# The answer generate-batch gave above (chat template + generation prompt, greedy), next to the
+# rules' reference answer. (`ctune chat` reads one message per line, and these requests are
+# multi-line, so the batch answer is shown rather than a retyped request.)
+id=$(grep -m1 '"kind":"answer"' "$work/eval_subset.jsonl" | sed 's/^{"id":"\([^"]*\)".*/\1/')
+[ -z "$id" ] && id=$(head -1 "$work/eval_subset.jsonl" | sed 's/^{"id":"\([^"]*\)".*/\1/')
+rec=$(grep -m1 "\"id\":\"$id\"" "$work/eval_subset.jsonl")
+echo "[$id] user:"
+printf '%s\n' "$rec" | grep -o '"role":"user","content":"[^"]*' | tail -1 |
+  sed 's/"role":"user","content":"//; s/\\n/\n/g' | sed 's/^/    /'
+echo "assistant (tuned model):"
+grep -m1 "\"id\": \"$id\"" "$work/pred_after.jsonl" | sed 's/^{"id": "[^"]*", "output": "//; s/"}$//; s/\\"/"/g; s/\\n/\n/g' |
+  sed -E 's/,"(reasons|evidence|risk_labels|top_drivers|needs_human_approval)"/,\n"\1"/g' | sed 's/^/    /'
+echo "reference (the rules):"
+printf '%s\n' "$rec" | grep -o '"role":"assistant","content":"\([^"\\]\|\\.\)*' | tail -1 |
+  sed 's/"role":"assistant","content":"//; s/\\"/"/g' |
+  sed -E 's/,"(reasons|evidence|risk_labels|top_drivers|needs_human_approval)"/,\n"\1"/g' | sed 's/^/    /'
 echo
 echo "demo finished in $(elapsed) s"

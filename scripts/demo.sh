@@ -9,7 +9,7 @@
 #      requests (refusals). Both sets use the same options; no sample is in both.
 #   4. model: MODEL=DIR (any supported HF model dir) is fine-tuned with LoRA
 #      (examples/risk/demo_lora.yaml); without MODEL a tiny Qwen3-architecture model is
-#      initialised FROM SCRATCH (random weights; 9.8M parameters, all but 0.3M of them the
+#      initialised FROM SCRATCH (random weights; 9.95M parameters, all but 0.25M of them the
 #      151k-token embedding) and fully fine-tuned (examples/risk/demo_scratch.yaml).
 #   5. before/after on the held-out set: eval loss (all DEMO_EVAL_LOSS_N samples), and greedy
 #      answers to the first DEMO_EVAL_N samples scored by `ctune eval-risk` (JSON-valid rate,

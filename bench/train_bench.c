@@ -141,10 +141,10 @@ int main(int argc, char **argv) {
     if (steps < 1) steps = 1;
     double loss = 0, *ts = calloc((size_t)steps, sizeof(double));
     for (int rep = 0; rep <= steps; rep++) {
-        ct_batch b = {.B = 1, .T = (size_t)T, .input_ids = ids, .labels = ids};
+        ct_train_batch b = {.B = 1, .T = (size_t)T, .input_ids = ids, .labels = ids};
         double t0 = now();
         ct_params_zero_grad(&tm.params);
-        if (ct_train_step(&tm, &b, (double)ct_batch_count_tokens(&b), true, &loss, &err)) {
+        if (ct_train_step(&tm, &b, (double)ct_train_batch_count_tokens(&b), true, &loss, &err)) {
             fprintf(stderr, "step: %s\n", err.msg);
             return 1;
         }

@@ -132,7 +132,7 @@ static void fx_model_free(ct_model *m) {
 
 typedef struct fx_batch {
     int32_t *ids, *lab, *pos, *seg;
-    ct_batch b;
+    ct_train_batch b;
 } fx_batch;
 
 static int32_t *fx_ints(const fixture *fx, const char *name) {
@@ -148,7 +148,7 @@ static void fx_batch_init(const fixture *fx, fx_batch *fb) {
     fb->lab = fx_ints(fx, "batch.labels");
     fb->pos = fx_ints(fx, "batch.position_ids");
     fb->seg = fx_ints(fx, "batch.segment_ids");
-    ct_batch b = {.B = (size_t)c[14], .T = (size_t)c[15], .input_ids = fb->ids, .labels = fb->lab,
+    ct_train_batch b = {.B = (size_t)c[14], .T = (size_t)c[15], .input_ids = fb->ids, .labels = fb->lab,
                   .position_ids = fb->pos, .segment_ids = fb->seg};
     fb->b = b;
 }
@@ -208,7 +208,7 @@ static void golden_arch(const char *file) {
     fx_batch_init(&fx, &fb);
     const double *cfg = fx_get(&fx, "config")->data;
     ct_err err = {0};
-    double norm = (double)ct_batch_count_tokens(&fb.b), loss = 0;
+    double norm = (double)ct_train_batch_count_tokens(&fb.b), loss = 0;
     bool verbose = getenv("CT_TEST_VERBOSE") != NULL;
 
     /* LoRA on all linear modules */

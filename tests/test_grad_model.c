@@ -11,7 +11,7 @@ static const tiny_spec k_qwen2 = {.C = 16, .Hq = 4, .Hkv = 2, .D = 4, .I = 20, .
 typedef struct tbatch {
     int32_t ids[128], lab[128], pos[128], seg[128];
     float wt[128];
-    ct_batch b;
+    ct_train_batch b;
 } tbatch;
 
 /* B rows of T tokens; packed rows hold two samples (segment 0 / 1, positions restart). */
@@ -28,14 +28,14 @@ static void make_batch(tbatch *tb, size_t B, size_t T, int V, bool packed, bool 
         tb->wt[i] = weights ? (float)(0.5 + 0.25 * (double)(t % 3)) : 1.0f;
     }
     tb->lab[0] = -100;
-    ct_batch b = {.B = B, .T = T, .input_ids = tb->ids, .labels = tb->lab,
+    ct_train_batch b = {.B = B, .T = T, .input_ids = tb->ids, .labels = tb->lab,
                   .position_ids = packed ? tb->pos : NULL, .segment_ids = packed ? tb->seg : NULL,
                   .loss_weights = weights ? tb->wt : NULL};
     tb->b = b;
 }
 
 /* Checks every registered parameter at its largest-gradient entry and a few random ones. */
-static void fd_whole(ct_train_model *tm, const ct_batch *b, const char *what) {
+static void fd_whole(ct_train_model *tm, const ct_train_batch *b, const char *what) {
     ct_err err = {0};
     double norm = (double)ct_train_count_tokens(tm, b);
     ct_params_zero_grad(&tm->params);
@@ -145,7 +145,7 @@ TEST(grad_model_prompt_fd) {
     tbatch tb;
     make_batch(&tb, 2, 6, m.cfg.vocab_size, false, false, 7);
     tb.lab[6] = tb.ids[6]; /* row 1's first label is predicted by the last virtual token */
-    CHECK_EQ_INT(ct_train_count_tokens(&tm, &tb.b), ct_batch_count_tokens(&tb.b) + 1);
+    CHECK_EQ_INT(ct_train_count_tokens(&tm, &tb.b), ct_train_batch_count_tokens(&tb.b) + 1);
     fd_whole(&tm, &tb.b, "prompt tuning");
     ct_train_model_free(&tm);
     tiny_model_free(&m);
@@ -204,7 +204,7 @@ TEST(grad_decay_names) {
 }
 
 /* Runs one step with the given options; returns loss and a malloc'd copy of the grads. */
-static float *run_grads(ct_model *m, const ct_method_cfg *mc, const ct_batch *bs, size_t nb, bool ckpt,
+static float *run_grads(ct_model *m, const ct_method_cfg *mc, const ct_train_batch *bs, size_t nb, bool ckpt,
                         double *loss_out) {
     ct_err err = {0};
     ct_train_model tm;
@@ -214,7 +214,7 @@ static float *run_grads(ct_model *m, const ct_method_cfg *mc, const ct_batch *bs
             for (size_t j = 0; j < tm.params.p[i].numel; j++) tm.params.p[i].data[j] = 0.01f * (float)(j % 7);
     tm.checkpointing = ckpt;
     size_t norm = 0;
-    for (size_t i = 0; i < nb; i++) norm += ct_batch_count_tokens(&bs[i]);
+    for (size_t i = 0; i < nb; i++) norm += ct_train_batch_count_tokens(&bs[i]);
     double total = 0;
     for (size_t i = 0; i < nb; i++) {
         double l = 0;
@@ -275,12 +275,12 @@ TEST(grad_accumulation_equals_big_batch) {
     /* different numbers of trained tokens per row make per-micro-batch averaging wrong */
     big.lab[9] = big.lab[10] = big.lab[11] = -100;
     tbatch small[4];
-    ct_batch bs[4];
+    ct_train_batch bs[4];
     for (int r = 0; r < 4; r++) {
         memcpy(small[r].ids, big.ids + r * 8, 8 * sizeof(int32_t));
         memcpy(small[r].lab, big.lab + r * 8, 8 * sizeof(int32_t));
         memcpy(small[r].wt, big.wt + r * 8, 8 * sizeof(float));
-        ct_batch b = {.B = 1, .T = 8, .input_ids = small[r].ids, .labels = small[r].lab, .loss_weights = small[r].wt};
+        ct_train_batch b = {.B = 1, .T = 8, .input_ids = small[r].ids, .labels = small[r].lab, .loss_weights = small[r].wt};
         bs[r] = b;
     }
     for (int k = 0; k < 2; k++) {
@@ -310,7 +310,7 @@ TEST(grad_packed_equals_unpacked) {
     memcpy(a.lab, pk.lab, H * sizeof(int32_t));
     memcpy(b.ids, pk.ids + H, H * sizeof(int32_t));
     memcpy(b.lab, pk.lab + H, H * sizeof(int32_t));
-    ct_batch un[2] = {{.B = 1, .T = H, .input_ids = a.ids, .labels = a.lab},
+    ct_train_batch un[2] = {{.B = 1, .T = H, .input_ids = a.ids, .labels = a.lab},
                       {.B = 1, .T = H, .input_ids = b.ids, .labels = b.lab}};
     double l1, l2;
     float *g1 = run_grads(&m, &mc, &pk.b, 1, false, &l1);
@@ -325,7 +325,7 @@ TEST(grad_packed_equals_unpacked) {
     ct_err err = {0};
     ct_train_model tm;
     CHECK_OK(ct_train_model_init(&tm, &m, &mc, &err), &err);
-    double loss = 0, norm = (double)ct_batch_count_tokens(&pk.b);
+    double loss = 0, norm = (double)ct_train_batch_count_tokens(&pk.b);
     CHECK_OK(ct_train_step(&tm, &pk.b, norm, false, &loss, &err), &err);
     double ref = ref_loss(&tm, &pk.b, norm);
     CHECK_MSG(fabs(loss - ref) <= 1e-5 * ref, "packed T=80 loss %.9g vs double reference %.9g", loss, ref);
@@ -341,7 +341,7 @@ TEST(grad_step_errors) {
     ct_train_model tm;
     CHECK_OK(ct_train_model_init(&tm, &m, &mc, &err), &err);
     int32_t ids[4] = {1, 2, 99, 3}, lab[4] = {1, 2, 3, 4};
-    ct_batch b = {.B = 1, .T = 4, .input_ids = ids, .labels = lab};
+    ct_train_batch b = {.B = 1, .T = 4, .input_ids = ids, .labels = lab};
     double loss;
     CHECK(ct_train_step(&tm, &b, 3, true, &loss, &err) == CT_ERR_ARG);
     CHECK(strstr(err.msg, "input_ids[0][2] = 99") != NULL);
@@ -456,7 +456,7 @@ TEST(grad_lora_merge_unmerge) {
             if (strstr(tm.params.p[i].name, "lora_B")) tm.params.p[i].data[j] = (float)(0.2 * tiny_urand());
     tbatch tb;
     make_batch(&tb, 2, 8, m.cfg.vocab_size, false, false, 12);
-    double norm = (double)ct_batch_count_tokens(&tb.b), l0, l1, l2;
+    double norm = (double)ct_train_batch_count_tokens(&tb.b), l0, l1, l2;
     CHECK_OK(ct_train_step(&tm, &tb.b, norm, false, &l0, &err), &err);
     void *wq = m.w.layers[1].wq.data;
     CHECK_OK(ct_train_model_merge_lora(&tm, &err), &err);

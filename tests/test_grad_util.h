@@ -139,7 +139,7 @@ static void ref_rope(double *x, const int32_t *pos, size_t N, size_t H, size_t D
 }
 
 /* Loss of the batch (sum_t w CE / norm) computed independently in double. */
-static double ref_loss(ct_train_model *tm, const ct_batch *bt, double norm) {
+static double ref_loss(ct_train_model *tm, const ct_train_batch *bt, double norm) {
     ct_model *m = tm->model;
     size_t P = (size_t)tm->n_virtual, T = bt->T + P, B = bt->B, N = B * T;
     size_t C = (size_t)m->cfg.hidden_size, Hq = (size_t)m->cfg.num_heads, Hkv = (size_t)m->cfg.num_kv_heads;

@@ -233,7 +233,7 @@ static void layer_backward(const step_ctx *c, int l, const layer_acts *a, const 
     ct_rmsnorm_backward(dres, gl[CT_LT_ATTN_NORM], g->dxn, x, a->rstd1, &w->attn_norm, N, C);
 }
 
-size_t ct_batch_count_tokens(const ct_batch *b) {
+size_t ct_train_batch_count_tokens(const ct_train_batch *b) {
     size_t n = 0;
     for (size_t r = 0; r < b->B; r++)
         for (size_t t = 0; t + 1 < b->T; t++)
@@ -241,15 +241,15 @@ size_t ct_batch_count_tokens(const ct_batch *b) {
     return n;
 }
 
-size_t ct_train_count_tokens(const ct_train_model *tm, const ct_batch *b) {
-    size_t n = ct_batch_count_tokens(b);
+size_t ct_train_count_tokens(const ct_train_model *tm, const ct_train_batch *b) {
+    size_t n = ct_train_batch_count_tokens(b);
     if (tm->n_virtual > 0)
         for (size_t r = 0; r < b->B; r++) n += b->labels[r * b->T] >= 0;
     return n;
 }
 
 /* Builds the flattened inputs (prompt tuning prepends virtual tokens). */
-static ct_status ctx_init(step_ctx *c, ct_train_model *tm, const ct_batch *b, bool train, ct_err *err) {
+static ct_status ctx_init(step_ctx *c, ct_train_model *tm, const ct_train_batch *b, bool train, ct_err *err) {
     const ct_model *m = tm->model;
     memset(c, 0, sizeof *c);
     c->tm = tm;
@@ -313,7 +313,7 @@ static void ctx_free(step_ctx *c) {
     free(c->wts);
 }
 
-ct_status ct_train_step(ct_train_model *tm, const ct_batch *b, double norm_tokens, bool backward,
+ct_status ct_train_step(ct_train_model *tm, const ct_train_batch *b, double norm_tokens, bool backward,
                         double *loss, ct_err *err) {
     if (backward && tm->lora_merged)
         return ct_err_set(err, CT_ERR_ARG, "LoRA is merged into the weights: call ct_train_model_unmerge_lora before training");

@@ -147,25 +147,25 @@ void ct_train_model_free(ct_train_model *tm);
 void ct_train_ws_free(ct_train_model *tm);
 
 /* ---- batches and the step ---- */
-typedef struct ct_batch {
+typedef struct ct_train_batch {
     size_t B, T;
     const int32_t *input_ids;    /* [B,T] */
     const int32_t *labels;       /* [B,T] unshifted, -100 ignored */
     const int32_t *position_ids; /* [B,T] or NULL: 0..T-1 per row (packing: restart per sample) */
     const int32_t *segment_ids;  /* [B,T] or NULL: packed samples attend only within a segment */
     const float *loss_weights;   /* [B,T] weight of labels[b,t], or NULL (all 1) */
-} ct_batch;
+} ct_train_batch;
 
 /* Number of (shifted) targets that contribute to the loss: labels[b,t+1] >= 0. */
-size_t ct_batch_count_tokens(const ct_batch *b);
+size_t ct_train_batch_count_tokens(const ct_train_batch *b);
 /* The same for this method: with prompt tuning labels[b,0] is trained too (the last virtual
  * token predicts it, as in PEFT). Use this for norm_tokens. */
-size_t ct_train_count_tokens(const ct_train_model *tm, const ct_batch *b);
+size_t ct_train_count_tokens(const ct_train_model *tm, const ct_train_batch *b);
 
 /* Forward (+ backward when `backward`) of one micro-batch. *loss = sum_t w_t CE_t / norm_tokens.
  * Gradients ACCUMULATE into tm->params.grad. Errors: bad token id / shape (CT_ERR_ARG),
  * non-finite loss (CT_ERR_NUMERIC). */
-ct_status ct_train_step(ct_train_model *tm, const ct_batch *b, double norm_tokens, bool backward,
+ct_status ct_train_step(ct_train_model *tm, const ct_train_batch *b, double norm_tokens, bool backward,
                         double *loss, ct_err *err);
 
 #endif

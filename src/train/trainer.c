@@ -303,8 +303,8 @@ static void fill_event(const ct_trainer *t, ct_train_event *ev) {
 }
 
 /* ---- one micro-batch through the step ---- */
-static ct_batch as_grad_batch(const ct_mbatch *mb, bool packed_neat) {
-    ct_batch b;
+static ct_train_batch as_grad_batch(const ct_batch *mb, bool packed_neat) {
+    ct_train_batch b;
     memset(&b, 0, sizeof b);
     b.B = mb->B;
     b.T = mb->T;
@@ -318,7 +318,7 @@ static ct_batch as_grad_batch(const ct_mbatch *mb, bool packed_neat) {
     return b;
 }
 
-static size_t real_tokens(const ct_mbatch *mb) {
+static size_t real_tokens(const ct_batch *mb) {
     size_t n = 0;
     for (size_t i = 0; i < mb->B * mb->T; i++) n += mb->segment_ids[i] != 0;
     return n;
@@ -334,9 +334,9 @@ static ct_status evaluate(ct_trainer *t, double *out, ct_err *err) {
     double sum = 0, ntok = 0;
     ct_status st = CT_OK;
     for (size_t s = 0; s < n && !st; s += EB) {
-        ct_mbatch mb;
+        ct_batch mb;
         if ((st = ct_loader_val_batch(t->loader, s, EB, &mb, err))) break;
-        ct_batch b = as_grad_batch(&mb, false);
+        ct_train_batch b = as_grad_batch(&mb, false);
         size_t k = ct_train_count_tokens(&t->tm, &b);
         double loss = 0;
         if (k) {
@@ -344,7 +344,7 @@ static ct_status evaluate(ct_trainer *t, double *out, ct_err *err) {
             sum += loss;
             ntok += (double)k;
         }
-        ct_mbatch_free(&mb);
+        ct_batch_free(&mb);
     }
     if (st) return ct_err_prefix(err, "evaluation at step %" PRId64, t->step);
     *out = ntok > 0 ? sum / ntok : NAN;
@@ -364,7 +364,7 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
     size_t m0 = t->micro_pos, m1 = m0 + t->GA;
     if (m1 > t->n_micro) m1 = t->n_micro;
     size_t nm = m1 - m0;
-    ct_mbatch *mbs = calloc(nm, sizeof *mbs);
+    ct_batch *mbs = calloc(nm, sizeof *mbs);
     if (!mbs) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     ct_status st = CT_OK;
     bool neat = t->info.packed && t->cfg->neat_packing;
@@ -374,7 +374,7 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
         size_t r0 = (m0 + i) * t->B, nb = rows - r0 < t->B ? rows - r0 : t->B;
         st = ct_loader_train_batch(t->loader, t->perm + r0, nb, &mbs[i], err);
         if (!st) {
-            ct_batch b = as_grad_batch(&mbs[i], neat);
+            ct_train_batch b = as_grad_batch(&mbs[i], neat);
             norm += (double)ct_train_count_tokens(&t->tm, &b);
         }
     }
@@ -383,7 +383,7 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
         double total = 0;
         if (norm <= 0) norm = 1; /* a step with no trained target: zero loss and gradients */
         for (size_t i = 0; i < nm && !st; i++) {
-            ct_batch b = as_grad_batch(&mbs[i], neat);
+            ct_train_batch b = as_grad_batch(&mbs[i], neat);
             double l = 0;
             st = ct_train_step(&t->tm, &b, norm, true, &l, err);
             total += l;
@@ -396,7 +396,7 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
         if (st && err && err->code == CT_ERR_NUMERIC)
             st = ct_err_prefix(err, "step %" PRId64 " of %" PRId64, t->step + 1, t->total_steps);
     }
-    for (size_t i = 0; i < nm; i++) ct_mbatch_free(&mbs[i]);
+    for (size_t i = 0; i < nm; i++) ct_batch_free(&mbs[i]);
     free(mbs);
     if (st) return st;
     double gn = ct_clip_grad_norm(&t->tm.params, t->cfg->max_grad_norm);

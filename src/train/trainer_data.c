@@ -15,15 +15,6 @@ struct ct_loader {
     int32_t pad_id;
 };
 
-void ct_mbatch_free(ct_mbatch *b) {
-    free(b->input_ids);
-    free(b->labels);
-    free(b->position_ids);
-    free(b->segment_ids);
-    free(b->weights);
-    memset(b, 0, sizeof *b);
-}
-
 ct_status ct_loader_init(ct_loader **out, const ct_train_config *cfg, const ct_tokenizer *tok,
                          const char *cache_dir, int32_t pad_id, ct_err *err) {
     *out = NULL;
@@ -87,28 +78,13 @@ void ct_loader_epoch_order(const ct_loader *l, uint64_t seed, int64_t epoch, siz
     }
 }
 
-static void take(ct_mbatch *dst, ct_batch *src) {
-    dst->B = src->B;
-    dst->T = src->T;
-    dst->input_ids = src->input_ids;
-    dst->labels = src->labels;
-    dst->position_ids = src->position_ids;
-    dst->segment_ids = src->segment_ids;
-    dst->weights = src->weights;
-    dst->n_trained = src->n_trained;
-}
-
-ct_status ct_loader_train_batch(const ct_loader *l, const size_t *rows, size_t B, ct_mbatch *out,
+ct_status ct_loader_train_batch(const ct_loader *l, const size_t *rows, size_t B, ct_batch *out,
                                 ct_err *err) {
     memset(out, 0, sizeof *out);
-    ct_batch b;
-    ct_status st = ct_batch_make(&l->ds.train, l->packed ? &l->plan : NULL, rows, B, 0, l->pad_id, &b, err);
-    if (st) return st;
-    take(out, &b);
-    return CT_OK;
+    return ct_batch_make(&l->ds.train, l->packed ? &l->plan : NULL, rows, B, 0, l->pad_id, out, err);
 }
 
-ct_status ct_loader_val_batch(const ct_loader *l, size_t start, size_t B, ct_mbatch *out,
+ct_status ct_loader_val_batch(const ct_loader *l, size_t start, size_t B, ct_batch *out,
                               ct_err *err) {
     memset(out, 0, sizeof *out);
     size_t n = l->ds.val.n;
@@ -117,10 +93,7 @@ ct_status ct_loader_val_batch(const ct_loader *l, size_t start, size_t B, ct_mba
     size_t *idx = malloc(B * sizeof *idx);
     if (!idx) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < B; i++) idx[i] = start + i;
-    ct_batch b;
-    ct_status st = ct_batch_make(&l->ds.val, NULL, idx, B, 0, l->pad_id, &b, err);
+    ct_status st = ct_batch_make(&l->ds.val, NULL, idx, B, 0, l->pad_id, out, err);
     free(idx);
-    if (st) return st;
-    take(out, &b);
-    return CT_OK;
+    return st;
 }

@@ -1,6 +1,6 @@
 /* Trainer data loader: the bridge between the data pipeline (include/ctune/data.h) and the
- * training step (src/train/grad.h). Both modules define a `ct_batch`, so this header exposes
- * neutral types and keeps data.h out of the files that include grad.h.
+ * training step (src/train/grad.h): datasets, epoch order, padded micro-batches (data.h's
+ * ct_batch, viewed by the step as a ct_train_batch).
  *
  * Order: every epoch visits the training rows (examples, or packed sequences when packing) in a
  * seeded permutation, Fisher-Yates driven by the counter RNG (seed, epoch), so the order of
@@ -13,20 +13,11 @@
 #include <stdint.h>
 
 #include "ctune/config.h"
+#include "ctune/data.h"
 #include "ctune/err.h"
 #include "ctune/tokenizer.h"
 
 typedef struct ct_loader ct_loader;
-
-/* One padded micro-batch, [B*T] arrays (row r, position t at r*T + t). */
-typedef struct ct_mbatch {
-    size_t B, T;
-    int32_t *input_ids, *labels, *position_ids, *segment_ids;
-    float *weights;
-    size_t n_trained; /* labels != -100 */
-} ct_mbatch;
-
-void ct_mbatch_free(ct_mbatch *b);
 
 typedef struct ct_loader_info {
     size_t n_train_rows;   /* rows per epoch (examples, or packed sequences) */
@@ -47,10 +38,10 @@ void ct_loader_get_info(const ct_loader *l, ct_loader_info *info);
 /* Row permutation of epoch `epoch` (0-based) into perm[n_train_rows]. */
 void ct_loader_epoch_order(const ct_loader *l, uint64_t seed, int64_t epoch, size_t *perm);
 /* Training micro-batch from rows rows[0..B). */
-ct_status ct_loader_train_batch(const ct_loader *l, const size_t *rows, size_t B, ct_mbatch *out,
+ct_status ct_loader_train_batch(const ct_loader *l, const size_t *rows, size_t B, ct_batch *out,
                                 ct_err *err);
 /* Validation micro-batch of examples [start, start+B) (clamped). */
-ct_status ct_loader_val_batch(const ct_loader *l, size_t start, size_t B, ct_mbatch *out,
+ct_status ct_loader_val_batch(const ct_loader *l, size_t start, size_t B, ct_batch *out,
                               ct_err *err);
 
 #endif

@@ -128,24 +128,7 @@ void ct_attention_backward_naive(float *dq, float *dk, float *dv, const float *d
             for (size_t t = 0; t < T; t++) {
                 const float *qt = q + (t * Hq + h) * D;
                 const float *dot = dout + (t * Hq + h) * D;
-                float mx = -INFINITY;
-                for (size_t j = 0; j <= t; j++) {
-                    if (seg && seg[t] != seg[j]) {
-                        p[j] = -INFINITY;
-                        continue;
-                    }
-                    const float *kj = k + (j * Hkv + kh) * D;
-                    float s = 0.0f;
-                    for (size_t d = 0; d < D; d++) s += qt[d] * kj[d];
-                    p[j] = s * scale;
-                    if (p[j] > mx) mx = p[j];
-                }
-                float sum = 0.0f;
-                for (size_t j = 0; j <= t; j++) {
-                    p[j] = p[j] == -INFINITY ? 0.0f : expf(p[j] - mx);
-                    sum += p[j];
-                }
-                float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+                float inv = ct_cpu_attn_row(p, qt, k, Hkv, kh, D, t, scale, seg, seg ? seg[t] : 0);
                 float pd = 0.0f; /* sum_j p_j dp_j */
                 for (size_t j = 0; j <= t; j++) {
                     p[j] *= inv;

@@ -2,6 +2,7 @@
 #ifndef CT_OPS_CPU_CPU_H
 #define CT_OPS_CPU_CPU_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,34 @@ void ct_cpu_bf16_to_f32(float *out, const uint16_t *in, size_t n);
  * widened to f32 into a dense [nr, kw] buffer (any float dtype). */
 void ct_cpu_block_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, size_t K, size_t k0,
                          size_t kw);
+
+/* One causal attention row (the plain per-row algorithm): p[j] = exp(q_t·k_j * scale - max) for
+ * keys j <= last of kv head kh (k is [S, Hkv*D]), 0 for keys of another segment (seg_k non-NULL
+ * and seg_k[j] != seg_t). Returns 1 / sum_j p[j] (0 when every key is masked); the caller
+ * normalises. Shared by the naive attention forward and the backward's recomputation so both
+ * see bit-identical probabilities. */
+static inline float ct_cpu_attn_row(float *p, const float *qt, const float *k, size_t Hkv, size_t kh,
+                                    size_t D, size_t last, float scale, const int32_t *seg_k,
+                                    int32_t seg_t) {
+    float mx = -INFINITY;
+    for (size_t j = 0; j <= last; j++) {
+        if (seg_k && seg_t != seg_k[j]) {
+            p[j] = -INFINITY;
+            continue;
+        }
+        const float *kj = k + (j * Hkv + kh) * D;
+        float s = 0.0f;
+        for (size_t d = 0; d < D; d++) s += qt[d] * kj[d];
+        p[j] = s * scale;
+        if (p[j] > mx) mx = p[j];
+    }
+    float sum = 0.0f;
+    for (size_t j = 0; j <= last; j++) {
+        p[j] = p[j] == -INFINITY ? 0.0f : expf(p[j] - mx);
+        sum += p[j];
+    }
+    return sum > 0.0f ? 1.0f / sum : 0.0f;
+}
 
 /* True when the CPU has AVX-512 F/BW/VL and AVX512-BF16 (runtime check). */
 bool ct_cpu_has_avx512bf16(void);

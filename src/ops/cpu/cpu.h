@@ -20,6 +20,12 @@ void ct_cpu_bf16_to_f32(float *out, const uint16_t *in, size_t n);
 void ct_cpu_block_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, size_t K, size_t k0,
                          size_t kw);
 
+/* In-place RoPE rotation of x[T, H, D] (HF rotate_half convention, f32 angle pos * inv_freq as HF
+ * computes it) by +angle (sign 1: ct_rope_forward) or -angle (sign -1: ct_rope_backward, the
+ * transpose). */
+void ct_cpu_rope_rotate(float *x, const int32_t *pos, size_t T, size_t H, size_t D, double theta,
+                        float sign);
+
 /* One causal attention row (the plain per-row algorithm): p[j] = exp(q_t·k_j * scale - max) for
  * keys j <= last of kv head kh (k is [S, Hkv*D]), 0 for keys of another segment (seg_k non-NULL
  * and seg_k[j] != seg_t). Returns 1 / sum_j p[j] (0 when every key is masked); the caller

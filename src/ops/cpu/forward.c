@@ -255,6 +255,11 @@ void ct_rmsnorm_forward(float *y, float *rstd, const float *x, const ct_tensor *
 }
 
 void ct_rope_forward(float *x, const int32_t *pos, size_t T, size_t H, size_t D, double theta) {
+    ct_cpu_rope_rotate(x, pos, T, H, D, theta, 1.0f);
+}
+
+void ct_cpu_rope_rotate(float *x, const int32_t *pos, size_t T, size_t H, size_t D, double theta,
+                        float sign) {
     size_t half = D / 2;
 #pragma omp parallel for schedule(static) if (T * H * D > 65536)
     for (size_t t = 0; t < T; t++) {
@@ -262,7 +267,7 @@ void ct_rope_forward(float *x, const int32_t *pos, size_t T, size_t H, size_t D,
             /* HF computes inv_freq in f32 and the angle as f32 pos * inv_freq. */
             float inv = (float)(1.0 / pow(theta, (double)(2 * i) / (double)D));
             float ang = (float)pos[t] * inv;
-            float c = cosf(ang), s = sinf(ang);
+            float c = cosf(ang), s = sign * sinf(ang);
             for (size_t h = 0; h < H; h++) {
                 float *xh = x + (t * H + h) * D;
                 float a = xh[i], b = xh[i + half];

@@ -9,8 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/data.h"
-#include "cli/data_common.h"
+#include "cli/cmd_data.h"
 #include "ctune/config.h"
 #include "ctune/data.h"
 #include "ctune/tokenizer.h"

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/data.h"
+#include "cli/cmd_data.h"
 
 CT_CLI_COMMAND(data, "data", "data tools: render (chat template), preview (config), synth (datasets)") {
     if (argc < 2 || !strcmp(argv[1], "--help")) {

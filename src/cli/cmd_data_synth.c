@@ -6,7 +6,7 @@
 
 #include "base/file.h"
 #include "cli/cli.h"
-#include "cli/data.h"
+#include "cli/cmd_data.h"
 #include "ctune/risk.h"
 
 static void usage(FILE *f) {

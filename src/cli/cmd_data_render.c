@@ -10,8 +10,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "cli/cli.h"
-#include "cli/data.h"
-#include "cli/data_common.h"
+#include "cli/cmd_data.h"
 #include "ctune/data.h"
 #include "data/tojson.h"
 

@@ -304,7 +304,7 @@ TEST(grad_all_finite) {
 
 /* ---- LoRA linear with dropout (mask from the counter RNG, recomputed in the backward) ---- */
 #include "peft/lora.h"
-#include "train/rng.h"
+#include "base/rng.h"
 typedef struct { double *x, *A, *B, *R; size_t N, in, out; int r; double s, p; } lo_ctx;
 static double lo_loss(void *c_) {
     lo_ctx *c = c_;

@@ -106,8 +106,8 @@ TEST(model_sample_topk_topp_and_seed) {
     p.do_sample = true;
     p.top_p = 0.7f;
     int counts[4] = {0};
-    ct_gen_rng rng;
-    ct_gen_rng_seed(&rng, 42);
+    ct_rng rng;
+    ct_rng_seed(&rng, 42);
     for (int i = 0; i < 4000; i++) {
         float l[4];
         memcpy(l, base, sizeof l);
@@ -134,10 +134,10 @@ TEST(model_sample_topk_topp_and_seed) {
     }
     CHECK(zero >= 199);
     /* same seed, same draws */
-    ct_gen_rng a, b;
-    ct_gen_rng_seed(&a, 7);
-    ct_gen_rng_seed(&b, 7);
-    for (int i = 0; i < 10; i++) CHECK(ct_gen_rng_next(&a) == ct_gen_rng_next(&b));
+    ct_rng a, b;
+    ct_rng_seed(&a, 7);
+    ct_rng_seed(&b, 7);
+    for (int i = 0; i < 10; i++) CHECK(ct_rng_u64(&a) == ct_rng_u64(&b));
 }
 
 static int n_cb;

@@ -11,6 +11,7 @@
 #include "ctune/generate.h"
 #include "ctune/model.h"
 #include "ctune/risk.h"
+#include "ctune/rng.h"
 #include "ctune/tensor.h"
 #include "ctune/tokenizer.h"
 #include "ctune/train.h"

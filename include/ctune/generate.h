@@ -11,6 +11,7 @@
 
 #include "ctune/err.h"
 #include "ctune/model.h"
+#include "ctune/rng.h"
 #include "ctune/tokenizer.h"
 
 #ifdef __cplusplus
@@ -68,18 +69,10 @@ ct_status ct_generate_cached(const ct_model *m, ct_kv_cache *kv, size_t n_prefix
 
 /* ---- Sampling pieces (used by ct_generate; exposed for tests and other decoders). ---- */
 
-/* xoshiro256** seeded through splitmix64. */
-typedef struct ct_gen_rng {
-    uint64_t s[4];
-} ct_gen_rng;
-void ct_gen_rng_seed(ct_gen_rng *r, uint64_t seed);
-uint64_t ct_gen_rng_next(ct_gen_rng *r);
-double ct_gen_rng_uniform(ct_gen_rng *r); /* [0, 1) with 53 random bits */
-
 /* Picks the next id from logits[V] (modified in place) given the ids so far (prompt + output,
  * for the repetition penalty). rng is used only when p->do_sample. Returns -1 when V == 0. */
 int32_t ct_gen_sample(float *logits, size_t V, const ct_gen_params *p, const int32_t *history,
-                      size_t n_history, ct_gen_rng *rng);
+                      size_t n_history, ct_rng *rng);
 
 #ifdef __cplusplus
 }

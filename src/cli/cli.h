@@ -1,4 +1,4 @@
-/* CLI plumbing: each subcommand lives in its own src/cli/<name>.c and registers itself with
+/* CLI plumbing: each subcommand lives in its own src/cli/cmd_<name>.c and registers itself with
  * CT_CLI_COMMAND. The CLI is a thin layer over the public API in include/ctune/. */
 #ifndef CT_CLI_CLI_H
 #define CT_CLI_CLI_H

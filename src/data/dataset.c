@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "base/file.h"
+#include "base/rng.h"
 #include "ctune/config.h"
 #include "ctune/data.h"
 
@@ -282,10 +283,7 @@ ct_status ct_dataset_build(const ct_train_config *cfg, const ct_tokenizer *tok, 
             uint64_t rs = (uint64_t)cfg->seed ^ 0x5eed5eedull;
             for (size_t i = 0; i < n; i++) perm[i] = i;
             for (size_t i = n - 1; i > 0; i--) {
-                uint64_t z = (rs += 0x9e3779b97f4a7c15ull);
-                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-                z ^= z >> 31;
+                uint64_t z = ct_splitmix64(&rs);
                 size_t j = (size_t)(z % (i + 1));
                 size_t tmp = perm[i];
                 perm[i] = perm[j];

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rng.h"
 #include "ctune/data.h"
 
 uint64_t ct_hash_bytes(uint64_t h, const void *data, size_t n) {
@@ -10,14 +11,6 @@ uint64_t ct_hash_bytes(uint64_t h, const void *data, size_t n) {
     for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
     return h;
 }
-
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double unif(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
 
 void ct_example_set_free(ct_example_set *s) {
     free(s->ids);
@@ -112,7 +105,7 @@ ct_status ct_mix_order(const size_t *counts, size_t n_sets, ct_mix mix, const do
     for (size_t step = 0; n < cap; step++) {
         size_t d;
         if (probs && psum > 0) {
-            double u = unif(&rs) * psum, acc = 0;
+            double u = ct_rng_unit(ct_splitmix64(&rs)) * psum, acc = 0;
             for (d = 0; d < n_sets - 1; d++) {
                 acc += probs[d];
                 if (u < acc) break;

@@ -11,34 +11,17 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/rng.h"
 
-/* ---- PRNG ---- */
+/* ---- PRNG: xoshiro256** per sample (base/rng.h) ---- */
 
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t rng_next(rng *r) { /* xoshiro256** */
-    uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t, s[3] = rotl(s[3], 45);
-    return res;
-}
+typedef ct_rng rng;
 
 static void rng_seed(rng *r, uint64_t seed, uint64_t index) {
-    uint64_t x = seed ^ (index * 0xD1B54A32D192ED03ull) ^ 0x6A09E667F3BCC909ull;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    ct_rng_seed(r, seed ^ (index * 0xD1B54A32D192ED03ull) ^ 0x6A09E667F3BCC909ull);
 }
 
-static uint64_t below(rng *r, uint64_t n) { return n ? (rng_next(r) >> 11) % n : 0; }
+static uint64_t below(rng *r, uint64_t n) { return n ? (ct_rng_u64(r) >> 11) % n : 0; }
 static int64_t range(rng *r, int64_t lo, int64_t hi) { return lo + (int64_t)below(r, (uint64_t)(hi - lo + 1)); }
 static bool chance(rng *r, uint32_t ppm) { return below(r, 1000000) < ppm; }
 

@@ -60,8 +60,8 @@ ct_status ct_generate_cached(const ct_model *m, ct_kv_cache *kv, size_t n_prefix
     }
     memcpy(hist, ids, n_ids * sizeof(int32_t));
     size_t nh = n_ids;
-    ct_gen_rng rng;
-    ct_gen_rng_seed(&rng, p->seed);
+    ct_rng rng;
+    ct_rng_seed(&rng, p->seed);
     if ((s = ct_model_forward(m, kv, ids + done_ids, n_ids - done_ids, NULL, NULL, logits, err)))
         goto done;
     for (int32_t i = 0; i < p->max_new_tokens; i++) {

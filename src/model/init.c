@@ -1,7 +1,7 @@
 /* A randomly initialised HF model directory (`ctune init-model`, ct_init_model).
  * Initialisation mirrors transformers' PreTrainedModel._init_weights for these decoders:
  * nn.Linear / nn.Embedding weights ~ N(0, initializer_range), biases 0, RMSNorm weights 1
- * (q_norm / k_norm too). Draws come from our counter RNG (src/train/rng.h), seeded, one stream
+ * (q_norm / k_norm too). Draws come from our counter RNG (src/base/rng.h), seeded, one stream
  * per tensor, so the same seed gives the same bytes on every machine (not torch's numbers). */
 #include <jansson.h>
 #include <math.h>
@@ -14,7 +14,7 @@
 #include "ctune/train.h"
 #include "io/hf_export.h"
 #include "io/pyjson.h"
-#include "train/rng.h"
+#include "base/rng.h"
 
 void ct_init_model_opts_default(ct_init_model_opts *o) {
     memset(o, 0, sizeof *o);
@@ -40,7 +40,7 @@ static ct_status add_tensor(tbuf *v, size_t *n, const char *name, int64_t d0, in
     size_t numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
     float *f = malloc(numel * sizeof(float));
     if (!f) return ct_err_set(err, CT_ERR_NOMEM, "out of memory for %s", name);
-    uint64_t stream = 0x496e6974ull + (uint64_t)*n * 0x9e3779b97f4a7c15ull;
+    uint64_t stream = 0x496e6974ull + (uint64_t)*n * CT_RNG_GOLDEN;
     if (kind == 0) { /* normal */
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < numel; i++) f[i] = (float)(std * ct_rng_normal(seed, stream, i));

@@ -5,32 +5,7 @@
 #include <string.h>
 
 #include "ctune/generate.h"
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void ct_gen_rng_seed(ct_gen_rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t ct_gen_rng_next(ct_gen_rng *r) {
-    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-double ct_gen_rng_uniform(ct_gen_rng *r) { return (double)(ct_gen_rng_next(r) >> 11) * 0x1.0p-53; }
+#include "ctune/rng.h"
 
 typedef struct cand {
     float logit;
@@ -73,7 +48,7 @@ static float kth_largest(const float *v, size_t n, size_t k) {
 }
 
 int32_t ct_gen_sample(float *logits, size_t V, const ct_gen_params *p, const int32_t *history,
-                      size_t n_history, ct_gen_rng *rng) {
+                      size_t n_history, ct_rng *rng) {
     if (V == 0) return -1;
     if (p->repetition_penalty != 1.0f && p->repetition_penalty > 0.0f) {
         unsigned char *seen = calloc(V, 1);
@@ -128,7 +103,7 @@ int32_t ct_gen_sample(float *logits, size_t V, const ct_gen_params *p, const int
         sum = 0.0;
         for (size_t i = 0; i < n; i++) sum += pr[i];
     }
-    double r = ct_gen_rng_uniform(rng) * sum, acc = 0.0;
+    double r = ct_rng_f64(rng) * sum, acc = 0.0;
     int32_t id = c[n - 1].id;
     for (size_t i = 0; i < n; i++) {
         acc += pr[i];

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ops/ops.h"
-#include "train/rng.h"
+#include "base/rng.h"
 
 /* Returns x itself, or a malloc'd dropped copy (caller frees when != x). */
 static const float *lora_drop(const float *x, size_t N, size_t in, float p, uint64_t seed,

@@ -1,6 +1,6 @@
 /* LoRA on a linear layer (PEFT semantics): y = W x + b + scaling * B (A dropout(x)).
  * A [r, in], B [out, r], f32. Dropout (nn.Dropout on the LoRA input, train mode) uses the
- * counter-based RNG (src/train/rng.h): element (t, i) of call `stream` is dropped when
+ * counter-based RNG (src/base/rng.h): element (t, i) of call `stream` is dropped when
  * uniform(seed, stream, t*in+i) < p, kept ones are scaled by 1/(1-p); the backward redraws the
  * same mask, so no mask is stored. */
 #ifndef CT_PEFT_LORA_H

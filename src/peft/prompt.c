@@ -2,7 +2,7 @@
 #include "peft/prompt.h"
 
 #include "train/grad.h"
-#include "train/rng.h"
+#include "base/rng.h"
 
 ct_status ct_prompt_init_embeddings(float *P, int n_virtual, const ct_model *m, int init,
                                     const int32_t *ids, size_t n_ids, uint64_t seed, ct_err *err) {

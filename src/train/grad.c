@@ -10,7 +10,7 @@
 #include "ops/ops_grad.h"
 #include "peft/lora.h"
 #include "train/grad.h"
-#include "train/rng.h"
+#include "base/rng.h"
 
 /* Saved activations of one layer ([N = B*T tokens] rows). */
 typedef struct layer_acts {

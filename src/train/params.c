@@ -12,7 +12,7 @@
 #include "peft/lora.h"
 #include "peft/prompt.h"
 #include "train/grad.h"
-#include "train/rng.h"
+#include "base/rng.h"
 
 static const char *k_lt_names[CT_LT_COUNT] = {
     "input_layernorm.weight",  "self_attn.q_proj.weight", "self_attn.k_proj.weight",

@@ -6,7 +6,7 @@
 
 #include "base/file.h"
 #include "ctune/data.h"
-#include "train/rng.h"
+#include "base/rng.h"
 
 struct ct_loader {
     ct_dataset ds;

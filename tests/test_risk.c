@@ -5,9 +5,9 @@
 
 #include "base/file.h"
 #include "ctune/risk.h"
-#include "data/risk_json.h"
-#include "data/synth_risk.h"
 #include "eval/json_schema.h"
+#include "risk/json_writer.h"
+#include "risk/synth.h"
 #include "harness.h"
 
 /* A profile with every factor comfortably inside its threshold. */

@@ -5,7 +5,7 @@
 
 #include "base/file.h"
 #include "ctune/risk.h"
-#include "eval/risk_eval.h"
+#include "risk/eval.h"
 #include "harness.h"
 
 static ct_risk_profile profile(void) {

@@ -11,7 +11,7 @@
 #include "base/file.h"
 #include "cli/cli.h"
 #include "ctune/risk.h"
-#include "data/risk_json.h"
+#include "risk/json_writer.h"
 
 static void usage(FILE *f) {
     fprintf(f,

@@ -1,7 +1,7 @@
 /* Risk-assistant evaluator: scores model outputs against the rules (ct_risk_decide) for the
  * profile stored in each eval record's "meta", validating answers with the committed schema.
  * Metric definitions: docs/risk-dataset.md, "Evaluation". */
-#include "eval/risk_eval.h"
+#include "risk/eval.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -12,9 +12,9 @@
 
 #include "base/file.h"
 #include "ctune/risk.h"
-#include "data/risk_json.h"
-#include "data/synth_risk.h"
 #include "eval/json_schema.h"
+#include "risk/json_writer.h"
+#include "risk/synth.h"
 
 const char *ct_risk_strip_think(const char *s, size_t *len) {
     while (*s && isspace((unsigned char)*s)) s++;

@@ -3,7 +3,7 @@
  * (seed, index) with splitmix64 -> xoshiro256**, every choice is drawn up front in a fixed order
  * (so sample i has the same profile in every output format), and all numbers are printed from
  * integers. The same seed therefore gives the same bytes on every machine. */
-#include "data/synth_risk.h"
+#include "risk/synth.h"
 
 #include <errno.h>
 #include <math.h>

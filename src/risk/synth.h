@@ -1,12 +1,12 @@
-/* Internal pieces of the risk dataset shared by the generator (synth_risk.c), the rules
- * (risk_rules.c) and the evaluator (src/eval/risk_eval.c). Public API: include/ctune/risk.h. */
-#ifndef CT_DATA_SYNTH_RISK_H
-#define CT_DATA_SYNTH_RISK_H
+/* Internal pieces of the risk dataset shared by the generator (synth.c), the rules (rules.c)
+ * and the evaluator (eval.c), all in src/risk/. Public API: include/ctune/risk.h. */
+#ifndef CT_RISK_SYNTH_H
+#define CT_RISK_SYNTH_H
 
 #include <jansson.h>
 
 #include "ctune/risk.h"
-#include "data/risk_json.h"
+#include "risk/json_writer.h"
 
 /* Writes factor f's profile value as a JSON number with its fixed decimals. */
 void ct_risk_factor_value(ct_rjw *w, const ct_risk_profile *p, int f);

@@ -1,6 +1,6 @@
 /* Internal helpers of the risk evaluator (public API: include/ctune/risk.h). */
-#ifndef CT_EVAL_RISK_EVAL_H
-#define CT_EVAL_RISK_EVAL_H
+#ifndef CT_RISK_EVAL_H
+#define CT_RISK_EVAL_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "data/risk_json.h"
+#include "risk/json_writer.h"
 
 #include <stdarg.h>
 #include <stdio.h>

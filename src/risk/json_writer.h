@@ -4,8 +4,8 @@
  * never through printf("%g"). Output is compact (no spaces), keys in insertion order, non-ASCII
  * UTF-8 written raw (like Python's json.dumps(ensure_ascii=False, separators=(",", ":"))).
  * Allocation failure (or nesting deeper than CT_RJW_MAX_DEPTH) is sticky: w->oom is set and later calls do nothing. */
-#ifndef CT_DATA_RISK_JSON_H
-#define CT_DATA_RISK_JSON_H
+#ifndef CT_RISK_JSON_WRITER_H
+#define CT_RISK_JSON_WRITER_H
 
 #include <stdbool.h>
 #include <stddef.h>

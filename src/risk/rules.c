@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "ctune/risk.h"
-#include "data/risk_json.h"
-#include "data/synth_risk.h"
+#include "risk/json_writer.h"
+#include "risk/synth.h"
 
 static const char *const LABELS[CT_RISK_LABEL_COUNT] = {
     "逾期", "账期过长", "单一客户依赖", "营收下滑", "抵押不足", "经营年限短", "应收覆盖不足",

@@ -154,6 +154,14 @@ const char *ct_template_name(const ct_template *t);
 ct_status ct_template_lookup(const char *name, const ct_template **out, ct_err *err);
 /* Recognises a Jinja chat_template source (tokenizer_config.json). NULL if unrecognised. */
 const ct_template *ct_template_detect(const char *jinja_source);
+/* The template to use: `name` when given (ct_template_lookup: an unknown name is an error that
+ * suggests the closest), else the one ct_template_detect recognises in chat_template_src (the
+ * tokenizer's chat_template, ct_tokenizer_chat_template; ignored when name is given). NULL or
+ * unrecognised source: CT_ERR_ARG asking for a template name and listing the known ones.
+ * note (optional, note_len bytes) receives "template qwen3 (from config)" or "template qwen3
+ * (detected from tokenizer_config.json chat_template)"; "" on error. */
+ct_status ct_template_resolve(const char *name, const char *chat_template_src,
+                              const ct_template **out, char *note, size_t note_len, ct_err *err);
 /* The template's end-of-turn string ("<|im_end|>", "<|eot_id|>", "</s>", "" for empty). */
 const char *ct_template_eos(const ct_template *t);
 /* NULL-terminated list of the template's control strings (added tokens such as <|im_start|>). */

@@ -167,19 +167,10 @@ ct_status ct_dataset_build(const ct_train_config *cfg, const ct_tokenizer *tok, 
     memset(out, 0, sizeof *out);
     ct_dataset_stats *stats = &out->stats;
     const ct_template *t = NULL;
-    ct_status st = CT_OK;
-    if (cfg->template_name) {
-        if ((st = ct_template_lookup(cfg->template_name, &t, err))) return st;
-        snprintf(stats->template_note, sizeof stats->template_note, "template %s (from config)", ct_template_name(t));
-    } else {
-        t = ct_template_detect(ct_tokenizer_chat_template(tok));
-        if (!t)
-            return ct_err_set(err, CT_ERR_ARG,
-                              "no template: set `template:` (qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty); "
-                              "the tokenizer's chat_template was not recognised");
-        snprintf(stats->template_note, sizeof stats->template_note,
-                 "template %s (detected from tokenizer_config.json chat_template)", ct_template_name(t));
-    }
+    const char *src = cfg->template_name ? NULL : ct_tokenizer_chat_template(tok);
+    ct_status st =
+        ct_template_resolve(cfg->template_name, src, &t, stats->template_note, sizeof stats->template_note, err);
+    if (st) return st;
     stats->template_name = ct_template_name(t);
     size_t nd = cfg->dataset.n, ne = cfg->eval_dataset.n, ns = nd + ne;
     if (!nd) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");

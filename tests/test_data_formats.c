@@ -175,6 +175,13 @@ static void tok_config(ct_train_config *c, const char *datasets) {
     ct_train_config_set(c, "cutoff_len", "64", NULL, &err);
 }
 
+/* ct_dataset_build on the data arguments of c (tok NULL: the tok_* fixtures are pre-tokenized). */
+static ct_status build(const ct_train_config *c, const char *cache, ct_dataset *d, ct_err *err) {
+    ct_data_args a;
+    ct_train_config_data_args(c, &a);
+    return ct_dataset_build(&a, NULL, cache, d, err);
+}
+
 TEST(data_build_split_pack_batch_cache) {
     ct_train_config cfg;
     ct_err err = {0};
@@ -182,7 +189,7 @@ TEST(data_build_split_pack_batch_cache) {
     ct_train_config_set(&cfg, "val_size", "0.1", NULL, &err);
     ct_dataset d;
     const char *cache = ct_test_tmpdir();
-    CHECK_OK(ct_dataset_build(&cfg, NULL, cache, &d, &err), &err);
+    CHECK_OK(build(&cfg, cache, &d, &err), &err);
     CHECK_EQ_INT(d.stats.read[0], 30);
     CHECK_EQ_INT(d.stats.read[1], 10); /* num_samples: 10 */
     CHECK_EQ_INT(d.val.n, 4);          /* ceil(0.1 * 40) */
@@ -229,16 +236,33 @@ TEST(data_build_split_pack_batch_cache) {
     ct_pack_plan_free(&plan);
     /* second build: from the cache, identical */
     ct_dataset d2;
-    CHECK_OK(ct_dataset_build(&cfg, NULL, cache, &d2, &err), &err);
+    CHECK_OK(build(&cfg, cache, &d2, &err), &err);
     CHECK(d2.stats.from_cache);
     CHECK_EQ_INT(d2.train.n, d.train.n);
     CHECK_EQ_INT(d2.train.n_tokens, d.train.n_tokens);
     CHECK(!memcmp(d2.train.ids, d.train.ids, d.train.n_tokens * 4));
     CHECK(!memcmp(d2.val.labels, d.val.labels, d.val.n_tokens * 4));
     ct_dataset_free(&d2);
+    /* data arguments written by hand (no config) with the same values: same key, same cache file */
+    const char *names[] = {"tok_a", "tok_b"};
+    ct_data_args a = {.dataset = names, .n_dataset = 2, .dataset_dir = ct_test_path("tests/fixtures/data"),
+                      .template_name = "qwen", .stage = "sft", .cutoff_len = 64, .max_samples = -1,
+                      .val_size = 0.1, .enable_thinking = CT_THINK_TRUE, .mix_strategy = "concat",
+                      .on_bad_sample = "fail", .seed = 42};
+    CHECK_OK(ct_dataset_build(&a, NULL, cache, &d2, &err), &err);
+    CHECK(d2.stats.from_cache);
+    CHECK_EQ_INT(d2.train.n, d.train.n);
+    CHECK_STREQ(d2.stats.template_note, "template qwen (from config)");
+    ct_dataset_free(&d2);
+    a.overwrite_cache = true; /* re-encodes: the same examples */
+    CHECK_OK(ct_dataset_build(&a, NULL, cache, &d2, &err), &err);
+    CHECK(!d2.stats.from_cache);
+    CHECK_EQ_INT(d2.train.n_tokens, d.train.n_tokens);
+    CHECK(!memcmp(d2.train.ids, d.train.ids, d.train.n_tokens * 4));
+    ct_dataset_free(&d2);
     /* a config change misses the cache */
     ct_train_config_set(&cfg, "cutoff_len", "16", NULL, &err);
-    CHECK_OK(ct_dataset_build(&cfg, NULL, cache, &d2, &err), &err);
+    CHECK_OK(build(&cfg, cache, &d2, &err), &err);
     CHECK(!d2.stats.from_cache);
     CHECK(d2.stats.n_truncated > 0);
     for (size_t i = 0; i < d2.train.n; i++) CHECK(d2.train.offsets[i + 1] - d2.train.offsets[i] <= 16);
@@ -248,7 +272,7 @@ TEST(data_build_split_pack_batch_cache) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "for f in %s/*.ctdc; do printf 'X' | dd of=$f bs=1 seek=100 conv=notrunc 2>/dev/null; done", cache);
     CHECK(system(cmd) == 0);
-    CHECK(ct_dataset_build(&cfg, NULL, cache, &d2, &err) == CT_ERR_FORMAT);
+    CHECK(build(&cfg, cache, &d2, &err) == CT_ERR_FORMAT);
     CHECK_MSG(strstr(err.msg, "checksum"), "%s", err.msg);
     ct_dataset_free(&d);
     ct_train_config_free(&cfg);

@@ -227,6 +227,33 @@ TEST(data_template_lookup_and_detect) {
     free(src);
 }
 
+TEST(data_template_resolve) {
+    ct_err err = {0};
+    const ct_template *t = NULL;
+    char note[256];
+    /* a name wins over the source */
+    CHECK_OK(ct_template_resolve("llama3", "<|im_start|>", &t, note, sizeof note, &err), &err);
+    CHECK_STREQ(ct_template_name(t), "llama3");
+    CHECK_STREQ(note, "template llama3 (from config)");
+    CHECK(ct_template_resolve("qwen4", NULL, &t, note, sizeof note, &err) == CT_ERR_ARG);
+    CHECK_MSG(strstr(err.msg, "did you mean 'qwen'") != NULL, "%s", err.msg);
+    CHECK(!t && !note[0]);
+    /* detected */
+    CHECK_OK(ct_template_resolve(NULL, "{{ '[INST] ' + content }}", &t, note, sizeof note, &err), &err);
+    CHECK_STREQ(ct_template_name(t), "llama2");
+    CHECK_STREQ(note, "template llama2 (detected from tokenizer_config.json chat_template)");
+    CHECK_OK(ct_template_resolve(NULL, "<|start_header_id|>", &t, NULL, 0, &err), &err); /* note optional */
+    CHECK_STREQ(ct_template_name(t), "llama3");
+    /* no source / unrecognised: ask for a name, list the known ones */
+    CHECK(ct_template_resolve(NULL, NULL, &t, note, sizeof note, &err) == CT_ERR_ARG);
+    CHECK_MSG(strstr(err.msg, "has no chat_template") != NULL, "%s", err.msg);
+    CHECK_MSG(strstr(err.msg, "qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty") != NULL, "%s", err.msg);
+    CHECK(!t && !note[0]);
+    CHECK(ct_template_resolve(NULL, "{{ messages }}", &t, NULL, 0, &err) == CT_ERR_ARG);
+    CHECK_MSG(strstr(err.msg, "not one ctune recognises") != NULL, "%s", err.msg);
+    CHECK_MSG(strstr(err.msg, "template name") != NULL, "%s", err.msg);
+}
+
 TEST(data_template_errors) {
     ct_err err = {0};
     ct_conv c;

@@ -122,6 +122,10 @@ bool ct_train_config_is_set(const ct_train_config *c, const char *key);
 const char *ct_train_config_suggest(const char *key);
 /* interleave_probs as doubles (malloc'd, *n entries; NULL when unset). */
 ct_status ct_train_config_probs(const ct_train_config *c, double **out, size_t *n, ct_err *err);
+/* The data arguments of c (include/ctune/data.h) for ct_dataset_build. A view: its strings and
+ * lists point into c (nothing to free), valid while c is neither changed nor freed. */
+struct ct_data_args;
+void ct_train_config_data_args(const ct_train_config *c, struct ct_data_args *out);
 /* Effective LoRA alpha (lora_alpha, or 2 * lora_rank when unset). */
 double ct_train_config_lora_alpha(const ct_train_config *c);
 /* Writes every key with its value as YAML (malloc'd, NUL-terminated). */

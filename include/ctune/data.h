@@ -154,6 +154,14 @@ const char *ct_template_name(const ct_template *t);
 ct_status ct_template_lookup(const char *name, const ct_template **out, ct_err *err);
 /* Recognises a Jinja chat_template source (tokenizer_config.json). NULL if unrecognised. */
 const ct_template *ct_template_detect(const char *jinja_source);
+/* The template to use: `name` when given (ct_template_lookup: an unknown name is an error that
+ * suggests the closest), else the one ct_template_detect recognises in chat_template_src (the
+ * tokenizer's chat_template, ct_tokenizer_chat_template; ignored when name is given). NULL or
+ * unrecognised source: CT_ERR_ARG asking for a template name and listing the known ones.
+ * note (optional, note_len bytes) receives "template qwen3 (from config)" or "template qwen3
+ * (detected from tokenizer_config.json chat_template)"; "" on error. */
+ct_status ct_template_resolve(const char *name, const char *chat_template_src,
+                              const ct_template **out, char *note, size_t note_len, ct_err *err);
 /* The template's end-of-turn string ("<|im_end|>", "<|eot_id|>", "</s>", "" for empty). */
 const char *ct_template_eos(const ct_template *t);
 /* NULL-terminated list of the template's control strings (added tokens such as <|im_start|>). */
@@ -258,7 +266,54 @@ void ct_infer_seqlen(size_t source_len, size_t target_len, size_t cutoff_len,
 
 typedef enum ct_mix { CT_MIX_CONCAT = 0, CT_MIX_INTERLEAVE_UNDER, CT_MIX_INTERLEAVE_OVER } ct_mix;
 
-struct ct_train_config; /* include/ctune/config.h */
+/* What ct_dataset_build reads: the data keys of a training config (LlamaFactory's DataArguments,
+ * plus `stage`, `seed` and the tokenizer directory, which change the encoded result too). Every
+ * field is also part of the tokenized cache key, except dataset / dataset_dir (the dataset files
+ * themselves are hashed), template_name (the resolved template is), neat_packing, packing_set and
+ * overwrite_cache. Strings and lists are borrowed: ct_dataset_build neither copies nor frees them.
+ * ct_train_config_data_args (include/ctune/config.h) fills one from a training config; the
+ * defaults in [brackets] are that config's. */
+typedef struct ct_data_args {
+    const char *const *dataset;      /* `dataset`: dataset_info.json names, or .json/.jsonl files or
+                                        directories; the training datasets, mixed (>= 1 required) */
+    size_t n_dataset;
+    const char *const *eval_dataset; /* `eval_dataset`: validation datasets, replace the val_size split */
+    size_t n_eval_dataset;
+    const char *dataset_dir;         /* `dataset_dir` ["data"]: holds dataset_info.json; relative files */
+    const char *template_name;       /* `template` [NULL = detected from the tokenizer's chat_template,
+                                        see ct_template_resolve] */
+    const char *stage;               /* `stage` ["sft"]: "pt" = plain text + eos, every token trained */
+    int64_t cutoff_len;              /* `cutoff_len` [2048]: max tokens of an example (and of a packed
+                                        sequence) */
+    int64_t max_samples;             /* `max_samples` [-1 = all]: first N rows of every dataset */
+    double val_size;                 /* `val_size` [0]: < 1 a fraction (ceil(f * n)), >= 1 a count */
+    bool train_on_prompt;            /* `train_on_prompt` [false]: train system, user and tool text too */
+    bool mask_history;               /* `mask_history` [false]: train only the last answer */
+    ct_think enable_thinking;        /* `enable_thinking` [CT_THINK_TRUE]: see ct_render_opts */
+    bool preserve_thinking;          /* `preserve_thinking` [false]: see ct_render_opts */
+    /* Packing: the training split counts as packed when packing or neat_packing, or stage is "pt"
+     * and packing_set is false (packing not given); then stats.n_packed_seqs and
+     * packing_efficiency are filled. The build itself does not pack (ct_pack does). */
+    bool packing;                    /* `packing` [false] */
+    bool packing_set;                /* `packing` was given explicitly */
+    bool neat_packing;               /* `neat_packing` [false]: no attention across packed samples */
+    const char *mix_strategy;        /* `mix_strategy` ["concat"]: concat | interleave_under |
+                                        interleave_over (ct_mix) */
+    const char *const *interleave_probs; /* `interleave_probs`: one number per dataset, as text
+                                            (parsed by ct_data_args_probs); none, or a
+                                            count other than n_dataset: uniform */
+    size_t n_interleave_probs;
+    const char *on_bad_sample;       /* `on_bad_sample` ["fail"]: "skip" counts malformed rows as
+                                        dropped (CT_DROP_BAD) instead of failing */
+    int64_t seed;                    /* `seed` [42]: interleave draws and the val_size split */
+    bool overwrite_cache;            /* `overwrite_cache` [false]: re-encode even on a cache hit */
+    const char *tokenizer_dir;       /* `model_name_or_path`: its tokenizer.json and
+                                        tokenizer_config.json (size, mtime) enter the cache key */
+} ct_data_args;
+
+/* interleave_probs as doubles (malloc'd, *n entries; NULL when none). Error: a value that is not
+ * a number >= 0. */
+ct_status ct_data_args_probs(const ct_data_args *a, double **out, size_t *n, ct_err *err);
 
 /* Encoded examples (one flat id array + offsets) of one split. */
 typedef struct ct_example_set {
@@ -296,9 +351,11 @@ typedef struct ct_dataset {
     ct_dataset_stats stats;
 } ct_dataset;
 
-/* Loads every dataset of cfg->dataset (and eval_dataset), encodes, mixes, splits by val_size
- * (seeded), and uses / writes the tokenized cache in cache_dir (NULL = no cache). */
-ct_status ct_dataset_build(const struct ct_train_config *cfg, const ct_tokenizer *tok,
+/* Resolves the template (args->template_name, else detected from tok's chat_template; tok may
+ * be NULL only when a template is named and every dataset is pre-tokenized), loads every
+ * dataset of args->dataset (and eval_dataset), encodes, mixes, splits by val_size (seeded), and
+ * uses / writes the tokenized cache in cache_dir (NULL = no cache). */
+ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok,
                            const char *cache_dir, ct_dataset *out, ct_err *err);
 void ct_dataset_free(ct_dataset *d);
 
@@ -351,7 +408,7 @@ ct_status ct_batch_make(const ct_example_set *s, const ct_pack_plan *plan, const
 /* ---------------------------------------------------------------- tokenized cache */
 
 /* File: "CTDC" magic, u32 version, u64 key hash, payload, u64 FNV-1a checksum. The key hashes
- * the config keys that affect encoding, the template, the tokenizer files and each dataset
+ * the ct_data_args fields that affect encoding, the template, the tokenizer files and each dataset
  * file's size, mtime and content hash. */
 #define CT_CACHE_VERSION 1u
 ct_status ct_cache_write(const char *path, uint64_t key, const ct_dataset *d, ct_err *err);

@@ -101,7 +101,9 @@ int ct_cli_data_preview(int argc, char **argv) {
         rc = ct_cli_error(&err);
         goto out;
     }
-    if (ct_dataset_build(&cfg, tok, cfg.tokenized_path, &d, &err)) {
+    ct_data_args args;
+    ct_train_config_data_args(&cfg, &args);
+    if (ct_dataset_build(&args, tok, cfg.tokenized_path, &d, &err)) {
         rc = ct_cli_error(&err);
         goto out;
     }

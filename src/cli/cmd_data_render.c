@@ -18,22 +18,22 @@
 int ct_cli_pick_template(const char *name, const char *tok_dir, const ct_template **out, bool quiet) {
     ct_err err = {0};
     if (tok_dir && !ct_dir_exists(tok_dir)) return ct_cli_errorf("--tokenizer %s: no such directory", tok_dir);
-    if (name) {
-        if (ct_template_lookup(name, out, &err)) return ct_cli_error(&err);
-        return 0;
-    }
-    if (!tok_dir) return ct_cli_errorf("give --template NAME (or --tokenizer DIR to detect it)");
-    char *p = ct_path_join(tok_dir, "tokenizer_config.json");
+    if (!name && !tok_dir) return ct_cli_errorf("give --template NAME (or --tokenizer DIR to detect it)");
     json_t *cfg = NULL;
-    ct_status st = ct_json_load_file(p, &cfg, &err);
-    free(p);
-    if (st) return ct_cli_error(&err);
-    const char *src = ct_json_get_str(cfg, "chat_template");
-    *out = ct_template_detect(src);
+    if (!name) {
+        char *p = ct_path_join(tok_dir, "tokenizer_config.json");
+        ct_status st = ct_json_load_file(p, &cfg, &err);
+        free(p);
+        if (st) return ct_cli_error(&err);
+    }
+    ct_status st = ct_template_resolve(name, cfg ? ct_json_get_str(cfg, "chat_template") : NULL, out, NULL, 0, &err);
     json_decref(cfg);
-    if (!*out)
-        return ct_cli_errorf("%s/tokenizer_config.json: chat_template not recognised; give --template NAME", tok_dir);
-    if (!quiet) fprintf(stderr, "ctune: template %s (detected from %s/tokenizer_config.json)\n", ct_template_name(*out), tok_dir);
+    if (st) {
+        if (!name) ct_err_prefix(&err, "%s/tokenizer_config.json", tok_dir);
+        return ct_cli_error(&err);
+    }
+    if (!name && !quiet)
+        fprintf(stderr, "ctune: template %s (detected from %s/tokenizer_config.json)\n", ct_template_name(*out), tok_dir);
     return 0;
 }
 

@@ -109,17 +109,11 @@ void ct_cli_sampling_apply(const ct_cli_sampling *s, ct_gen_params *p) {
 
 const ct_template *ct_cli_template(const ct_tokenizer *tok, const char *name, const char *cmd) {
     const ct_template *t = NULL;
-    if (name) {
-        ct_err err = {0};
-        if (ct_template_lookup(name, &t, &err)) {
-            ct_cli_error(&err);
-            return NULL;
-        }
-        return t;
+    ct_err err = {0};
+    if (ct_template_resolve(name, name ? NULL : ct_tokenizer_chat_template(tok), &t, NULL, 0, &err)) {
+        if (!name) ct_err_prefix(&err, "%s", cmd);
+        ct_cli_error(&err);
+        return NULL;
     }
-    const char *src = ct_tokenizer_chat_template(tok);
-    if (!(t = src ? ct_template_detect(src) : NULL))
-        ct_cli_errorf("%s: %s; pass --template NAME (qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty)",
-                      cmd, src ? "the tokenizer's chat_template is not one ctune knows" : "the tokenizer has no chat_template");
     return t;
 }

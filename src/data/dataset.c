@@ -9,7 +9,6 @@
 
 #include "base/file.h"
 #include "base/rng.h"
-#include "ctune/config.h"
 #include "ctune/data.h"
 
 #define CHUNK 512
@@ -74,22 +73,22 @@ static ct_status on_conv(void *user, ct_conv *conv, const char *where, ct_err *e
     return CT_OK;
 }
 
-/* Hash of everything that changes the encoded result: config keys, template, tokenizer files,
+/* Hash of everything that changes the encoded result: data arguments, template, tokenizer files,
  * dataset files (size, mtime and contents). */
-static uint64_t cache_key(const ct_train_config *cfg, const ct_template *t, const ct_dataset_info *infos, size_t n) {
+static uint64_t cache_key(const ct_data_args *a, const ct_template *t, const ct_dataset_info *infos, size_t n) {
     char buf[1024];
     int len = snprintf(buf, sizeof buf, "v%u|%s|%s|%lld|%lld|%g|%d|%d|%d|%d|%d|%s|%s|%s|%lld", CT_CACHE_VERSION,
-                       ct_template_name(t), cfg->stage, (long long)cfg->cutoff_len, (long long)cfg->max_samples,
-                       cfg->val_size, cfg->train_on_prompt, cfg->mask_history, cfg->enable_thinking,
-                       cfg->preserve_thinking, cfg->packing, cfg->mix_strategy, cfg->on_bad_sample,
-                       cfg->model_name_or_path ? cfg->model_name_or_path : "", (long long)cfg->seed);
+                       ct_template_name(t), a->stage, (long long)a->cutoff_len, (long long)a->max_samples,
+                       a->val_size, a->train_on_prompt, a->mask_history, (int)a->enable_thinking,
+                       a->preserve_thinking, a->packing, a->mix_strategy, a->on_bad_sample,
+                       a->tokenizer_dir ? a->tokenizer_dir : "", (long long)a->seed);
     uint64_t h = ct_hash_bytes(0, buf, (size_t)len);
-    for (size_t i = 0; i < cfg->interleave_probs.n; i++)
-        h = ct_hash_bytes(h, cfg->interleave_probs.v[i], strlen(cfg->interleave_probs.v[i]));
-    for (size_t i = 0; i < cfg->eval_dataset.n; i++) h = ct_hash_bytes(h, cfg->eval_dataset.v[i], strlen(cfg->eval_dataset.v[i]));
+    for (size_t i = 0; i < a->n_interleave_probs; i++)
+        h = ct_hash_bytes(h, a->interleave_probs[i], strlen(a->interleave_probs[i]));
+    for (size_t i = 0; i < a->n_eval_dataset; i++) h = ct_hash_bytes(h, a->eval_dataset[i], strlen(a->eval_dataset[i]));
     const char *tokfiles[] = {"tokenizer.json", "tokenizer_config.json"};
-    for (size_t i = 0; i < 2 && cfg->model_name_or_path; i++) {
-        char *p = ct_path_join(cfg->model_name_or_path, tokfiles[i]);
+    for (size_t i = 0; i < 2 && a->tokenizer_dir; i++) {
+        char *p = ct_path_join(a->tokenizer_dir, tokfiles[i]);
         struct stat sb;
         if (!stat(p, &sb)) {
             h = ct_hash_bytes(h, &sb.st_size, sizeof sb.st_size);
@@ -123,27 +122,27 @@ void ct_dataset_free(ct_dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
-static ct_status load_sources(const ct_train_config *cfg, const ct_tokenizer *tok, const ct_template *t,
-                              const ct_strlist *names, size_t src0, ct_dataset_info *infos, ct_example_set *sets,
-                              ct_dataset_stats *stats, ct_err *err) {
+static ct_status load_sources(const ct_data_args *a, const ct_tokenizer *tok, const ct_template *t,
+                              const char *const *names, size_t n_names, size_t src0, ct_dataset_info *infos,
+                              ct_example_set *sets, ct_dataset_stats *stats, ct_err *err) {
     ct_status st = CT_OK;
-    bool skip = cfg->on_bad_sample && !strcmp(cfg->on_bad_sample, "skip");
+    bool skip = a->on_bad_sample && !strcmp(a->on_bad_sample, "skip");
     build_ctx *b = calloc(1, sizeof *b);
     if (!b) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < names->n && !st; i++) {
+    for (size_t i = 0; i < n_names && !st; i++) {
         size_t s = src0 + i;
         b->tok = tok;
         b->tmpl = t;
         b->opts.render = ct_render_opts_default();
-        b->opts.render.enable_thinking = (ct_think)cfg->enable_thinking;
-        b->opts.render.preserve_thinking = cfg->preserve_thinking;
-        b->opts.render.train_on_prompt = cfg->train_on_prompt;
-        b->opts.render.mask_history = cfg->mask_history;
-        b->opts.cutoff_len = (size_t)cfg->cutoff_len;
-        b->opts.pretrain = cfg->stage && !strcmp(cfg->stage, "pt");
+        b->opts.render.enable_thinking = a->enable_thinking;
+        b->opts.render.preserve_thinking = a->preserve_thinking;
+        b->opts.render.train_on_prompt = a->train_on_prompt;
+        b->opts.render.mask_history = a->mask_history;
+        b->opts.cutoff_len = (size_t)a->cutoff_len;
+        b->opts.pretrain = a->stage && !strcmp(a->stage, "pt");
         b->dst = &sets[s];
         b->source = (int32_t)s;
-        b->limit = cfg->max_samples >= 0 ? cfg->max_samples : infos[s].num_samples;
+        b->limit = a->max_samples >= 0 ? a->max_samples : infos[s].num_samples;
         b->read = 0;
         b->n = 0;
         b->dropped = stats->dropped;
@@ -156,32 +155,42 @@ static ct_status load_sources(const ct_train_config *cfg, const ct_tokenizer *to
         b->n = 0;
         stats->dropped[CT_DROP_BAD] += n_bad;
         stats->read[s] = b->read + n_bad;
-        if (st) ct_err_prefix(err, "dataset '%s'", names->v[i]);
+        if (st) ct_err_prefix(err, "dataset '%s'", names[i]);
     }
     free(b);
     return st;
 }
 
-ct_status ct_dataset_build(const ct_train_config *cfg, const ct_tokenizer *tok, const char *cache_dir, ct_dataset *out,
+ct_status ct_data_args_probs(const ct_data_args *a, double **out, size_t *n, ct_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (!a->n_interleave_probs) return CT_OK;
+    double *p = malloc(a->n_interleave_probs * sizeof *p);
+    if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < a->n_interleave_probs; i++) {
+        char *end;
+        p[i] = strtod(a->interleave_probs[i], &end);
+        if (end == a->interleave_probs[i] || *end || p[i] < 0) {
+            free(p);
+            return ct_err_set(err, CT_ERR_ARG, "interleave_probs: '%s' is not a probability", a->interleave_probs[i]);
+        }
+    }
+    *out = p;
+    *n = a->n_interleave_probs;
+    return CT_OK;
+}
+
+ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok, const char *cache_dir, ct_dataset *out,
                            ct_err *err) {
     memset(out, 0, sizeof *out);
     ct_dataset_stats *stats = &out->stats;
     const ct_template *t = NULL;
-    ct_status st = CT_OK;
-    if (cfg->template_name) {
-        if ((st = ct_template_lookup(cfg->template_name, &t, err))) return st;
-        snprintf(stats->template_note, sizeof stats->template_note, "template %s (from config)", ct_template_name(t));
-    } else {
-        t = ct_template_detect(ct_tokenizer_chat_template(tok));
-        if (!t)
-            return ct_err_set(err, CT_ERR_ARG,
-                              "no template: set `template:` (qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty); "
-                              "the tokenizer's chat_template was not recognised");
-        snprintf(stats->template_note, sizeof stats->template_note,
-                 "template %s (detected from tokenizer_config.json chat_template)", ct_template_name(t));
-    }
+    const char *src = args->template_name ? NULL : ct_tokenizer_chat_template(tok);
+    ct_status st =
+        ct_template_resolve(args->template_name, src, &t, stats->template_note, sizeof stats->template_note, err);
+    if (st) return st;
     stats->template_name = ct_template_name(t);
-    size_t nd = cfg->dataset.n, ne = cfg->eval_dataset.n, ns = nd + ne;
+    size_t nd = args->n_dataset, ne = args->n_eval_dataset, ns = nd + ne;
     if (!nd) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");
     ct_dataset_info *infos = calloc(ns, sizeof *infos);
     ct_example_set *sets = calloc(ns, sizeof *sets);
@@ -194,19 +203,19 @@ ct_status ct_dataset_build(const ct_train_config *cfg, const ct_tokenizer *tok, 
         goto done;
     }
     for (size_t i = 0; i < ns && !st; i++) {
-        const char *name = i < nd ? cfg->dataset.v[i] : cfg->eval_dataset.v[i - nd];
+        const char *name = i < nd ? args->dataset[i] : args->eval_dataset[i - nd];
         stats->source_names[i] = strdup(name);
-        st = ct_dataset_info_find(cfg->dataset_dir, name, &infos[i], err);
+        st = ct_dataset_info_find(args->dataset_dir, name, &infos[i], err);
     }
     if (st) goto done;
-    uint64_t key = cache_key(cfg, t, infos, ns);
+    uint64_t key = cache_key(args, t, infos, ns);
     char *cache_path = NULL;
     if (cache_dir) {
         char name[64];
         snprintf(name, sizeof name, "dataset-%016llx.ctdc", (unsigned long long)key);
         cache_path = ct_path_join(cache_dir, name);
         bool hit = false;
-        if (!cfg->overwrite_cache && ct_file_exists(cache_path)) {
+        if (!args->overwrite_cache && ct_file_exists(cache_path)) {
             ct_dataset cached;
             if ((st = ct_cache_read(cache_path, key, &cached, &hit, err))) {
                 free(cache_path);
@@ -231,22 +240,22 @@ ct_status ct_dataset_build(const ct_train_config *cfg, const ct_tokenizer *tok, 
         }
     }
     /* encode */
-    if ((st = load_sources(cfg, tok, t, &cfg->dataset, 0, infos, sets, stats, err))) {
+    if ((st = load_sources(args, tok, t, args->dataset, nd, 0, infos, sets, stats, err))) {
         free(cache_path);
         goto done;
     }
-    if (ne && (st = load_sources(cfg, tok, t, &cfg->eval_dataset, nd, infos, sets, stats, err))) {
+    if (ne && (st = load_sources(args, tok, t, args->eval_dataset, ne, nd, infos, sets, stats, err))) {
         free(cache_path);
         goto done;
     }
     {
         /* mix the training datasets */
         ct_mix mix = CT_MIX_CONCAT;
-        if (cfg->mix_strategy && !strcmp(cfg->mix_strategy, "interleave_under")) mix = CT_MIX_INTERLEAVE_UNDER;
-        if (cfg->mix_strategy && !strcmp(cfg->mix_strategy, "interleave_over")) mix = CT_MIX_INTERLEAVE_OVER;
+        if (args->mix_strategy && !strcmp(args->mix_strategy, "interleave_under")) mix = CT_MIX_INTERLEAVE_UNDER;
+        if (args->mix_strategy && !strcmp(args->mix_strategy, "interleave_over")) mix = CT_MIX_INTERLEAVE_OVER;
         double *probs = NULL;
         size_t np = 0;
-        if ((st = ct_train_config_probs(cfg, &probs, &np, err))) {
+        if ((st = ct_data_args_probs(args, &probs, &np, err))) {
             free(cache_path);
             goto done;
         }
@@ -254,7 +263,7 @@ ct_status ct_dataset_build(const ct_train_config *cfg, const ct_tokenizer *tok, 
         for (size_t i = 0; i < nd; i++) counts[i] = sets[i].n;
         int32_t *osrc = NULL;
         size_t *oidx = NULL, on = 0;
-        st = ct_mix_order(counts, nd, mix, np == nd ? probs : NULL, (uint64_t)cfg->seed, &osrc, &oidx, &on, err);
+        st = ct_mix_order(counts, nd, mix, np == nd ? probs : NULL, (uint64_t)args->seed, &osrc, &oidx, &on, err);
         free(counts);
         free(probs);
         ct_example_set mixed = {0};
@@ -272,15 +281,15 @@ ct_status ct_dataset_build(const ct_train_config *cfg, const ct_tokenizer *tok, 
                     ct_example e = ct_example_set_get(&sets[i], k);
                     st = ct_example_set_push(&out->val, &e, err);
                 }
-        } else if (cfg->val_size > 0) {
-            n_val = cfg->val_size < 1 ? (size_t)__builtin_ceil(cfg->val_size * (double)n) : (size_t)cfg->val_size;
+        } else if (args->val_size > 0) {
+            n_val = args->val_size < 1 ? (size_t)__builtin_ceil(args->val_size * (double)n) : (size_t)args->val_size;
             if (n_val >= n && n)
-                st = ct_err_set(err, CT_ERR_ARG, "val_size %g leaves no training sample (%zu samples)", cfg->val_size, n);
+                st = ct_err_set(err, CT_ERR_ARG, "val_size %g leaves no training sample (%zu samples)", args->val_size, n);
         }
         bool *is_val = calloc(n ? n : 1, sizeof *is_val);
         if (!st && n_val) {
             size_t *perm = malloc(n * sizeof *perm);
-            uint64_t rs = (uint64_t)cfg->seed ^ 0x5eed5eedull;
+            uint64_t rs = (uint64_t)args->seed ^ 0x5eed5eedull;
             for (size_t i = 0; i < n; i++) perm[i] = i;
             for (size_t i = n - 1; i > 0; i--) {
                 uint64_t z = ct_splitmix64(&rs);
@@ -314,12 +323,12 @@ stats_out:
     stats->n_val = out->val.n;
     stats->train_tokens = out->train.n_tokens;
     for (size_t i = 0; i < out->train.n_tokens; i++) stats->trained_tokens += out->train.labels[i] != CT_IGNORE_INDEX;
-    if (cfg->packing || cfg->neat_packing || (!cfg->packing_set && cfg->stage && !strcmp(cfg->stage, "pt"))) {
+    if (args->packing || args->neat_packing || (!args->packing_set && args->stage && !strcmp(args->stage, "pt"))) {
         ct_pack_plan plan;
-        if (!(st = ct_pack(&out->train, (size_t)cfg->cutoff_len, &plan, err))) {
+        if (!(st = ct_pack(&out->train, (size_t)args->cutoff_len, &plan, err))) {
             stats->n_packed_seqs = plan.n_seqs;
             stats->packing_efficiency =
-                plan.n_seqs ? (double)out->train.n_tokens / ((double)plan.n_seqs * (double)cfg->cutoff_len) : 0;
+                plan.n_seqs ? (double)out->train.n_tokens / ((double)plan.n_seqs * (double)args->cutoff_len) : 0;
             ct_pack_plan_free(&plan);
         }
     }

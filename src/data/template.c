@@ -6,6 +6,7 @@
  *   the answer's end ("<|im_end|>\n", "<|eot_id|>", "</s>") → weight, flagged CT_SEG_END
  * (LlamaFactory: the qwen assistant slot is "{{content}}<|im_end|>\n", so the newline after
  * <|im_end|> is trained too.) */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,17 +53,25 @@ const char *ct_template_name(const ct_template *t) { return t->name; }
 const char *ct_template_eos(const ct_template *t) { return t->eos; }
 const char *const *ct_template_controls(const ct_template *t) { return t->controls; }
 
+/* "qwen, qwen3, ..., empty" into list (256 bytes fit every name). */
+static void known_names(char list[256]) {
+    list[0] = 0;
+    for (size_t i = 0; i < N_TEMPLATES; i++) {
+        strcat(list, i ? ", " : "");
+        strcat(list, TEMPLATES[i].name);
+    }
+}
+
 ct_status ct_template_lookup(const char *name, const ct_template **out, ct_err *err) {
     *out = ct_template_get(name);
     if (*out) return CT_OK;
     const char *best = NULL;
     int bd = 1 << 30;
-    char list[256] = "";
+    char list[256];
+    known_names(list);
     for (size_t i = 0; i < N_TEMPLATES; i++) {
         int d = ct_str_distance(name, TEMPLATES[i].name);
         if (d < bd) bd = d, best = TEMPLATES[i].name;
-        strcat(list, i ? ", " : "");
-        strcat(list, TEMPLATES[i].name);
     }
     if (bd <= 3)
         return ct_err_set(err, CT_ERR_ARG, "unknown template '%s' (did you mean '%s'? known: %s)", name, best, list);
@@ -80,6 +89,31 @@ const ct_template *ct_template_detect(const char *src) {
     if (strstr(src, "<|start_header_id|>")) return ct_template_get("llama3");
     if (strstr(src, "[INST]")) return ct_template_get("llama2");
     return NULL;
+}
+
+ct_status ct_template_resolve(const char *name, const char *chat_template_src, const ct_template **out, char *note,
+                              size_t note_len, ct_err *err) {
+    *out = NULL;
+    if (note && note_len) note[0] = 0;
+    if (name) {
+        ct_status st = ct_template_lookup(name, out, err);
+        if (st) return st;
+        if (note && note_len) snprintf(note, note_len, "template %s (from config)", ct_template_name(*out));
+        return CT_OK;
+    }
+    if (!(*out = ct_template_detect(chat_template_src))) {
+        char list[256];
+        known_names(list);
+        return ct_err_set(err, CT_ERR_ARG,
+                          "no template: %s; pass a template name (`template:` in the config, --template on the "
+                          "command line; known: %s)",
+                          chat_template_src ? "the tokenizer's chat_template is not one ctune recognises"
+                                            : "the tokenizer has no chat_template",
+                          list);
+    }
+    if (note && note_len)
+        snprintf(note, note_len, "template %s (detected from tokenizer_config.json chat_template)", ct_template_name(*out));
+    return CT_OK;
 }
 
 /* ---------------------------------------------------------------- render buffer */

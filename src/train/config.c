@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "base/str.h"
+#include "ctune/data.h"
 
 typedef enum ktype { K_STR, K_INT, K_DBL, K_BOOL, K_LIST, K_THINK } ktype;
 
@@ -513,22 +514,38 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
 }
 
 ct_status ct_train_config_probs(const ct_train_config *c, double **out, size_t *n, ct_err *err) {
-    *out = NULL;
-    *n = 0;
-    if (!c->interleave_probs.n) return CT_OK;
-    double *p = malloc(c->interleave_probs.n * sizeof *p);
-    if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < c->interleave_probs.n; i++) {
-        char *end;
-        p[i] = strtod(c->interleave_probs.v[i], &end);
-        if (end == c->interleave_probs.v[i] || *end || p[i] < 0) {
-            free(p);
-            return ct_err_set(err, CT_ERR_ARG, "interleave_probs: '%s' is not a probability", c->interleave_probs.v[i]);
-        }
-    }
-    *out = p;
-    *n = c->interleave_probs.n;
-    return CT_OK;
+    ct_data_args a;
+    ct_train_config_data_args(c, &a);
+    return ct_data_args_probs(&a, out, n, err);
+}
+
+void ct_train_config_data_args(const ct_train_config *c, ct_data_args *out) {
+    *out = (ct_data_args){
+        .dataset = (const char *const *)c->dataset.v,
+        .n_dataset = c->dataset.n,
+        .eval_dataset = (const char *const *)c->eval_dataset.v,
+        .n_eval_dataset = c->eval_dataset.n,
+        .dataset_dir = c->dataset_dir,
+        .template_name = c->template_name,
+        .stage = c->stage,
+        .cutoff_len = c->cutoff_len,
+        .max_samples = c->max_samples,
+        .val_size = c->val_size,
+        .train_on_prompt = c->train_on_prompt,
+        .mask_history = c->mask_history,
+        .enable_thinking = (ct_think)c->enable_thinking,
+        .preserve_thinking = c->preserve_thinking,
+        .packing = c->packing,
+        .packing_set = c->packing_set,
+        .neat_packing = c->neat_packing,
+        .mix_strategy = c->mix_strategy,
+        .interleave_probs = (const char *const *)c->interleave_probs.v,
+        .n_interleave_probs = c->interleave_probs.n,
+        .on_bad_sample = c->on_bad_sample,
+        .seed = c->seed,
+        .overwrite_cache = c->overwrite_cache,
+        .tokenizer_dir = c->model_name_or_path,
+    };
 }
 
 double ct_train_config_lora_alpha(const ct_train_config *c) {

@@ -25,7 +25,9 @@ ct_status ct_loader_init(ct_loader **out, const ct_train_config *cfg, const ct_t
     if (!cache_dir) cache_dir = cfg->tokenized_path;
     if (!cache_dir && cfg->output_dir) cache_dir = own_cache = ct_path_join(cfg->output_dir, ".cache");
     if (cache_dir && !*cache_dir) cache_dir = NULL;
-    ct_status st = ct_dataset_build(cfg, tok, cache_dir, &l->ds, err);
+    ct_data_args args;
+    ct_train_config_data_args(cfg, &args);
+    ct_status st = ct_dataset_build(&args, tok, cache_dir, &l->ds, err);
     free(own_cache);
     if (st) {
         free(l);

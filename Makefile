@@ -1,5 +1,6 @@
 # ctune build. `make` builds libctune.a and the ctune CLI; `make test` runs the whole suite;
-# `make test-asan` runs it under AddressSanitizer + UBSan; `make bench` runs benchmarks.
+# `make test-asan` runs it under AddressSanitizer + UBSan; `make bench` runs benchmarks;
+# `make bench-compare BASE=rev` benchmarks rev against this tree (bench/compare.sh, docs/perf.md).
 CC      ?= gcc
 BUILD   ?= build
 OPT     ?= -O2 -march=native
@@ -22,7 +23,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test test-asan bench demo clean
+.PHONY: all test test-asan bench bench-compare demo clean
 all: $(BUILD)/libctune.a $(BUILD)/ctune
 
 $(BUILD)/%.o: %.c
@@ -49,6 +50,10 @@ test-asan:
 
 bench: all
 	bash bench/run.sh $(BUILD)
+
+bench-compare: all
+	@[ -n "$(BASE)" ] || { echo "usage: make bench-compare BASE=<git rev> (env REPEAT, AGG, BENCH_QUICK)"; exit 2; }
+	bash bench/compare.sh '$(BASE)' $(BUILD)
 
 demo: all
 	bash scripts/demo.sh

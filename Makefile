@@ -43,6 +43,11 @@ $(BUILD)/ctune_tests: $(TEST_OBJ) $(BUILD)/libctune.a
 test: $(BUILD)/ctune $(BUILD)/ctune_tests
 	@CTUNE_BIN=$(BUILD)/ctune bash tests/run.sh $(BUILD)
 
+# The kernel table check alone: every linear kernel variant (and both attention algorithms)
+# against the exact f32 reference (tests/test_ops_kernels.c; also part of `make test`).
+test-ops: $(BUILD)/ctune_tests
+	@$(BUILD)/ctune_tests ops_kernels
+
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \

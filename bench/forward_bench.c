@@ -11,7 +11,6 @@
 
 #include "base/file.h"
 #include "ctune/model.h"
-#include "ops/ops.h"
 
 enum { C = 896, L = 24, HQ = 14, HKV = 2, D = 64, I = 4864, V = 151936 };
 
@@ -156,19 +155,24 @@ int main(int argc, char **argv) {
     int32_t *ids = malloc((size_t)(np + nd) * sizeof *ids);
     for (int i = 0; i < np + nd; i++) ids[i] = (i * 7919) % c->vocab_size;
     float *logits = malloc((size_t)c->vocab_size * sizeof(float));
+    ct_ctx *ctx = NULL;
+    if (ct_ctx_new(&ctx, 0, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
     for (int a = 4; a < argc; a++) {
         int th = atoi(argv[a]);
-        ct_ops_set_threads(th);
+        ct_ctx_set_threads(ctx, th);
         ct_kv_cache *kv = NULL;
         ct_kv_cache_init(&kv, c, (size_t)(np + nd), &err);
         /* warm-up: touch every weight page once */
-        ct_model_forward(m, kv, ids, 1, NULL, NULL, logits, &err);
+        ct_model_forward(ctx, m, NULL, kv, ids, 1, NULL, NULL, logits, &err);
         /* prefill: median of REPS runs (the machine is shared; see docs/perf.md "Method") */
         double tps[REPS];
         for (int r = 0; r < REPS; r++) {
             ct_kv_cache_reset(kv);
             double t0 = now();
-            if (ct_model_forward(m, kv, ids, (size_t)np, NULL, NULL, logits, &err)) {
+            if (ct_model_forward(ctx, m, NULL, kv, ids, (size_t)np, NULL, NULL, logits, &err)) {
                 fprintf(stderr, "%s\n", err.msg);
                 return 1;
             }
@@ -176,7 +180,7 @@ int main(int argc, char **argv) {
         }
         double tp = median(tps, REPS);
         double t0 = now();
-        for (int i = 0; i < nd; i++) ct_model_forward(m, kv, ids + np + i, 1, NULL, NULL, logits, &err);
+        for (int i = 0; i < nd; i++) ct_model_forward(ctx, m, NULL, kv, ids + np + i, 1, NULL, NULL, logits, &err);
         double td = now() - t0;
         /* decode reads every weight once per token (the tied embedding serves as lm_head) */
         printf("threads %d: prefill %d tokens %.1f tok/s (median of %d) | decode %d tokens %.2f tok/s, "
@@ -185,18 +189,18 @@ int main(int argc, char **argv) {
         printf("@ fwd_ctune_prefill_%dt %.1f\n@ fwd_ctune_decode_%dt %.2f\n", th, np / tp, th, nd / td);
         ct_kv_cache_free(kv);
     }
-    /* opt-in bf16 compute (ct_ops_set_bf16_compute): prefill only (decode is unchanged) */
-    if (ct_ops_set_bf16_compute(true)) {
+    /* opt-in bf16 compute (CT_PRECISION_BF16): prefill only (decode is unchanged) */
+    if (ct_ctx_set_precision(ctx, CT_PRECISION_BF16)) {
         for (int a = 4; a < argc; a++) {
             int th = atoi(argv[a]);
-            ct_ops_set_threads(th);
+            ct_ctx_set_threads(ctx, th);
             ct_kv_cache *kv = NULL;
             ct_kv_cache_init(&kv, c, (size_t)(np + nd), &err);
             double tps[REPS];
             for (int r = 0; r < REPS; r++) {
                 ct_kv_cache_reset(kv);
                 double t0 = now();
-                ct_model_forward(m, kv, ids, (size_t)np, NULL, NULL, logits, &err);
+                ct_model_forward(ctx, m, NULL, kv, ids, (size_t)np, NULL, NULL, logits, &err);
                 tps[r] = now() - t0;
             }
             double tp = median(tps, REPS);
@@ -204,12 +208,13 @@ int main(int argc, char **argv) {
             printf("@ fwd_bf16c_prefill_%dt %.1f\n", th, np / tp);
             ct_kv_cache_free(kv);
         }
-        ct_ops_set_bf16_compute(false);
+        ct_ctx_set_precision(ctx, CT_PRECISION_F32);
     } else {
         printf("bf16 compute: unavailable (CPU lacks AVX512-BF16)\n");
     }
     free(ids);
     free(logits);
+    ct_ctx_free(ctx);
     ct_model_free(m);
     return 0;
 }

@@ -17,8 +17,9 @@
 
 #include "model/model.h"
 #include "ops/ops.h"
-#include "train/grad.h"
+#include "peft/method.h"
 #include "train/optim.h"
+#include "train/step.h"
 
 static double now(void) {
     struct timespec ts;
@@ -54,29 +55,31 @@ int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "lora";
     int T = argc > 2 ? atoi(argv[2]) : 512;
     int L = argc > 3 ? atoi(argv[3]) : 24;
-    ct_ops_set_threads(getenv("THREADS") ? atoi(getenv("THREADS")) : 0);
+    ct_ctx *ctx = NULL;
+    if (ct_ctx_new(&ctx, getenv("THREADS") ? atoi(getenv("THREADS")) : 0, NULL)) return 1;
     if (strcmp(mode, "sgemm") == 0) {
         /* sgemm peak through ct_sgemm (the library's only GEMM path): best of 3 at n^3 */
         int n = 2048;
         float *a = malloc((size_t)n * n * 4), *b = malloc((size_t)n * n * 4), *c = malloc((size_t)n * n * 4);
         for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
-        ct_sgemm_nt(c, a, b, n, n, n);
+        ct_sgemm(ctx, false, true, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         double best = 0;
         for (int r = 0; r < 3; r++) {
             double t0 = now();
-            ct_sgemm_nt(c, a, b, n, n, n);
+            ct_sgemm(ctx, false, true, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
             double g = 2.0 * n * n * (double)n / (now() - t0) / 1e9;
             best = g > best ? g : best;
         }
         printf("{\"mode\": \"sgemm\", \"n\": %d, \"threads\": %d, \"openblas_core\": \"%s\", \"gflops\": %.1f}\n", n,
-               ct_ops_get_threads(), openblas_get_corename(), best);
-        printf("@ sgemm_%s %.1f\n", ct_ops_get_threads() == 1 ? "1t" : "all", best);
+               ct_ctx_threads(ctx), openblas_get_corename(), best);
+        printf("@ sgemm_%s %.1f\n", ct_ctx_threads(ctx) == 1 ? "1t" : "all", best);
         return 0;
     }
     int C = 896, Hq = 14, Hkv = 2, D = 64, FF = 4864, V = 151936;
     ct_model m;
     memset(&m, 0, sizeof m);
     ct_config *k = &m.cfg;
+    ct_tensor *g = m.w.g;
     k->arch = CT_ARCH_QWEN2;
     k->hidden_size = C;
     k->intermediate_size = FF;
@@ -91,24 +94,25 @@ int main(int argc, char **argv) {
     k->attention_bias = true;
     k->dtype = CT_DTYPE_BF16;
     float ws = 0.02f;
-    m.w.embed = rnd_bf16(V, C, ws, 0);
-    m.w.lm_head = m.w.embed;
-    m.w.final_norm = rnd_bf16(C, 0, 0.1f, 1.0f);
+    g[CT_GT_EMBED] = rnd_bf16(V, C, ws, 0);
+    g[CT_GT_LM_HEAD] = g[CT_GT_EMBED];
+    g[CT_GT_FINAL_NORM] = rnd_bf16(C, 0, 0.1f, 1.0f);
     m.w.layers = calloc((size_t)L, sizeof(ct_layer_weights));
+    m.w.n_layers = L;
     for (int l = 0; l < L; l++) {
-        ct_layer_weights *w = &m.w.layers[l];
-        w->attn_norm = rnd_bf16(C, 0, 0.1f, 1.0f);
-        w->mlp_norm = rnd_bf16(C, 0, 0.1f, 1.0f);
-        w->wq = rnd_bf16(Hq * D, C, ws, 0);
-        w->wk = rnd_bf16(Hkv * D, C, ws, 0);
-        w->wv = rnd_bf16(Hkv * D, C, ws, 0);
-        w->wo = rnd_bf16(C, Hq * D, ws, 0);
-        w->bq = rnd_bf16(Hq * D, 0, ws, 0);
-        w->bk = rnd_bf16(Hkv * D, 0, ws, 0);
-        w->bv = rnd_bf16(Hkv * D, 0, ws, 0);
-        w->w_gate = rnd_bf16(FF, C, ws, 0);
-        w->w_up = rnd_bf16(FF, C, ws, 0);
-        w->w_down = rnd_bf16(C, FF, ws, 0);
+        ct_tensor *w = m.w.layers[l].t;
+        w[CT_LT_ATTN_NORM] = rnd_bf16(C, 0, 0.1f, 1.0f);
+        w[CT_LT_MLP_NORM] = rnd_bf16(C, 0, 0.1f, 1.0f);
+        w[CT_LT_WQ] = rnd_bf16(Hq * D, C, ws, 0);
+        w[CT_LT_WK] = rnd_bf16(Hkv * D, C, ws, 0);
+        w[CT_LT_WV] = rnd_bf16(Hkv * D, C, ws, 0);
+        w[CT_LT_WO] = rnd_bf16(C, Hq * D, ws, 0);
+        w[CT_LT_BQ] = rnd_bf16(Hq * D, 0, ws, 0);
+        w[CT_LT_BK] = rnd_bf16(Hkv * D, 0, ws, 0);
+        w[CT_LT_BV] = rnd_bf16(Hkv * D, 0, ws, 0);
+        w[CT_LT_GATE] = rnd_bf16(FF, C, ws, 0);
+        w[CT_LT_UP] = rnd_bf16(FF, C, ws, 0);
+        w[CT_LT_DOWN] = rnd_bf16(C, FF, ws, 0);
     }
     ct_method_cfg mc = {.method = strcmp(mode, "full") == 0 ? CT_METHOD_FULL : CT_METHOD_LORA,
                         .lora_rank = 16, .lora_alpha = 32, .lora_target = "all", .seed = 1};
@@ -119,9 +123,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     tm.checkpointing = getenv("CKPT") != NULL;
-    /* BF16=1: opt-in bf16 compute (ct_ops_set_bf16_compute) on the bf16 frozen weights, so no
-     * f32 copy of them (the copy would route every product to the exact f32 path) */
-    bool bf16 = getenv("BF16") && atoi(getenv("BF16")) && ct_ops_set_bf16_compute(true);
+    /* BF16=1: opt-in bf16 compute (CT_PRECISION_BF16) on the bf16 frozen weights, so no f32
+     * copy of them (the copy would route every product to the exact f32 path) */
+    bool bf16 = getenv("BF16") && atoi(getenv("BF16")) && ct_ctx_set_precision(ctx, CT_PRECISION_BF16);
     if (getenv("BF16") && atoi(getenv("BF16")) && !bf16) {
         printf("bf16 compute: unavailable (CPU lacks AVX512-BF16)\n");
         return 0;
@@ -141,15 +145,15 @@ int main(int argc, char **argv) {
     if (steps < 1) steps = 1;
     double loss = 0, *ts = calloc((size_t)steps, sizeof(double));
     for (int rep = 0; rep <= steps; rep++) {
-        ct_train_batch b = {.B = 1, .T = (size_t)T, .input_ids = ids, .labels = ids};
+        ct_lm_batch b = {.B = 1, .T = (size_t)T, .input_ids = ids, .labels = ids};
         double t0 = now();
         ct_params_zero_grad(&tm.params);
-        if (ct_train_step(&tm, &b, (double)ct_train_batch_count_tokens(&b), true, &loss, &err)) {
+        if (ct_train_step(ctx, &tm, &b, (double)ct_lm_count_targets(&b, 0), true, &loss, &err)) {
             fprintf(stderr, "step: %s\n", err.msg);
             return 1;
         }
-        ct_clip_grad_norm(&tm.params, 1.0);
-        ct_adamw_step(&opt, &tm.params, 1e-5);
+        ct_clip_grad_norm(ctx, &tm.params, 1.0);
+        ct_adamw_step(ctx, &opt, &tm.params, 1e-5);
         if (rep) ts[rep - 1] = now() - t0;
     }
     for (int i = 1; i < steps; i++) /* insertion sort for the median */
@@ -168,11 +172,12 @@ int main(int argc, char **argv) {
     printf("{\"mode\": \"ctune_%s%s\", \"T\": %d, \"layers\": %d, \"threads\": %d, \"checkpointing\": %s, \"f32_cache\": %s, "
            "\"loss\": %.4f, \"step_s\": %.3f, \"tokens_per_s\": %.1f, \"gflop\": %.1f, \"gflops\": %.1f, "
            "\"peak_rss_mib\": %.0f}\n",
-           mode, bf16 ? "_bf16" : "", T, L, ct_ops_get_threads(), tm.checkpointing ? "true" : "false", cache ? "true" : "false", loss, t_step, T / t_step,
+           mode, bf16 ? "_bf16" : "", T, L, ct_ctx_threads(ctx), tm.checkpointing ? "true" : "false", cache ? "true" : "false", loss, t_step, T / t_step,
            flops / 1e9, flops / t_step / 1e9, peak_rss_mib());
     const char *tag = bf16 ? "_bf16" : "";
     printf("@ train_ctune_%s%s_tok_s %.1f\n@ train_ctune_%s%s_gflops %.1f\n@ train_ctune_%s%s_rss_mib %.0f\n", mode,
            tag, T / t_step, mode, tag, flops / t_step / 1e9, mode, tag, peak_rss_mib());
     ct_train_model_free(&tm);
+    ct_ctx_free(ctx);
     return 0;
 }

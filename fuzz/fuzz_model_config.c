@@ -49,7 +49,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     int32_t ids[3] = {1 % c->vocab_size, 2 % c->vocab_size, 0};
     double nll = 0;
     size_t np = 0;
-    st = ct_model_nll(m, ids, 3, &nll, &np, &err);
+    static ct_ctx *ctx;
+    if (!ctx) ct_ctx_new(&ctx, 1, NULL);
+    st = ct_model_nll(ctx, m, NULL, ids, 3, &nll, &np, &err);
     fz_check_err(st, &err);
     ct_model_free(m);
     return 0;

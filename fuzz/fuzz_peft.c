@@ -2,7 +2,7 @@
  * ct_peft_load must accept or refuse cleanly; an accepted LoRA adapter's A/B matrices are read
  * in full with the shapes it reports. */
 #include "fuzz_util.h"
-#include "io/peft_io.h"
+#include "peft/peft_io.h"
 
 static volatile float sink;
 

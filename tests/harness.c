@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include "ctune/ctx.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -56,6 +58,13 @@ const char *ct_test_shared(const char *rel) {
     return stat(b, &st) == 0 ? b : NULL;
 }
 
+static ct_ctx *g_ctx;
+
+struct ct_ctx *ct_test_ctx(void) {
+    if (!g_ctx) ct_ctx_new(&g_ctx, 0, NULL);
+    return g_ctx;
+}
+
 const char *ct_test_tmpdir(void) {
     static char buf[512];
     static int k;
@@ -91,6 +100,7 @@ int main(int argc, char **argv) {
         else if (cur_skipped) skipped++;
         else passed++;
     }
+    ct_ctx_free(g_ctx);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmp_root);

@@ -20,6 +20,9 @@ const char *ct_test_path(const char *rel);
 const char *ct_test_shared(const char *rel);
 /* A fresh empty temporary directory for this test (removed at exit). */
 const char *ct_test_tmpdir(void);
+/* The compute context tests run in (all cores, exact f32), created on first use. */
+struct ct_ctx;
+struct ct_ctx *ct_test_ctx(void);
 
 #define TEST(name)                                                                   \
     static void test_##name(void);                                                   \

@@ -7,9 +7,10 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "ctune/adapter.h"
+#include "ctune/generate.h"
 #include "harness.h"
-#include "io/peft_io.h"
 #include "model/model.h"
+#include "peft/peft_io.h"
 
 #define LOGIT_TOL 1e-4 /* f32 activations vs float64, |logit| < 30 (measured <= 4e-5) */
 #define LOSS_RTOL 1e-5
@@ -59,17 +60,16 @@ static void check_case(const char *name) {
         return;
     }
     CHECK_NEAR(ct_adapter_lora_scaling(ad), json_number_value(json_object_get(c, "scaling")), 1e-12);
-    const ct_model *m = ct_adapted_model(base, ad);
+    const ct_model *m = base;
     size_t V = (size_t)ct_model_config(m)->vocab_size;
-    /* logits of the real positions: prefix (prompt tuning) in the cache, then the ids */
+    /* logits of the real positions: the virtual tokens (prompt tuning) open the cache, then the ids */
     ct_kv_cache *kv = NULL;
     CHECK_OK(ct_kv_cache_init(&kv, ct_model_config(m), 4, &err), &err);
-    size_t n_prefix = 0;
-    CHECK_OK(ct_adapted_prefill(base, ad, kv, &n_prefix, &err), &err);
-    CHECK_EQ_INT(n_prefix, ct_adapter_num_virtual(ad));
+    size_t n_prefix = ct_adapter_num_virtual(ad);
     CHECK_OK(ct_kv_cache_grow(kv, n_prefix + T, &err), &err);
     float *logits = malloc(T * V * sizeof *logits);
-    CHECK_OK(ct_model_forward(m, kv, ids, T, NULL, logits, NULL, &err), &err);
+    CHECK_OK(ct_model_forward(ct_test_ctx(), base, ad, kv, ids, T, NULL, logits, NULL, &err), &err);
+    CHECK_EQ_INT(ct_kv_cache_len(kv), n_prefix + T);
     const json_t *el = json_object_get(c, "logits");
     double maxd = 0;
     for (size_t t = 0; t < T; t++)
@@ -82,13 +82,13 @@ static void check_case(const char *name) {
     /* loss */
     double nll = 0;
     size_t np = 0;
-    CHECK_OK(ct_adapted_nll(base, ad, ids, T, &nll, &np, &err), &err);
+    CHECK_OK(ct_model_nll(ct_test_ctx(), base, ad, ids, T, &nll, &np, &err), &err);
     CHECK_EQ_INT(np, json_integer_value(json_object_get(c, "n_predicted")));
     double loss = json_number_value(json_object_get(c, "loss"));
     CHECK_MSG(fabs(nll / (double)np - loss) <= LOSS_RTOL * fabs(loss), "%s: loss %.9g vs reference %.9g",
               name, nll / (double)np, loss);
     /* the base alone still gives the base loss (the adapter did not touch the base's views) */
-    CHECK_OK(ct_adapted_nll(base, NULL, ids, T, &nll, &np, &err), &err);
+    CHECK_OK(ct_model_nll(ct_test_ctx(), base, NULL, ids, T, &nll, &np, &err), &err);
     double bl = json_number_value(json_object_get(c, "base_loss"));
     CHECK_MSG(fabs(nll / (double)np - bl) <= LOSS_RTOL * fabs(bl), "%s: base loss %.9g vs %.9g", name,
               nll / (double)np, bl);
@@ -96,7 +96,7 @@ static void check_case(const char *name) {
     ct_gen_params p;
     greedy_params(&p, m, (int)nge);
     ct_ids out = {0};
-    CHECK_OK(ct_adapted_generate(base, ad, gp, ngp, &p, &out, NULL, &err), &err);
+    CHECK_OK(ct_generate(ct_test_ctx(), base, ad, gp, ngp, &p, &out, NULL, &err), &err);
     CHECK_EQ_INT(out.n, nge);
     for (size_t i = 0; i < out.n && i < nge; i++)
         CHECK_MSG(out.data[i] == gexp[i], "%s: greedy token %zu is %d, reference %d", name, i,
@@ -127,7 +127,7 @@ TEST(adapters_generate_cached_continues_like_fresh) {
     ct_kv_cache *kv = NULL;
     CHECK_OK(ct_kv_cache_init(&kv, ct_model_config(m), 2, &err), &err); /* grows on demand */
     ct_ids a = {0}, b = {0}, ref = {0};
-    CHECK_OK(ct_generate_cached(m, kv, 0, turn1, 5, &p, &a, NULL, &err), &err);
+    CHECK_OK(ct_generate_cached(ct_test_ctx(), m, NULL, kv, turn1, 5, &p, &a, NULL, &err), &err);
     REQUIRE(a.n == 4);
     CHECK_EQ_INT(ct_kv_cache_len(kv), 5 + 4 - 1);
     size_t n = 0;
@@ -135,20 +135,20 @@ TEST(adapters_generate_cached_continues_like_fresh) {
     for (size_t i = 0; i < a.n; i++) full[n++] = a.data[i];
     full[n++] = 7;
     full[n++] = 11;
-    CHECK_OK(ct_generate_cached(m, kv, 0, full, n, &p, &b, NULL, &err), &err);
-    CHECK_OK(ct_generate(m, full, n, &p, &ref, NULL, &err), &err);
+    CHECK_OK(ct_generate_cached(ct_test_ctx(), m, NULL, kv, full, n, &p, &b, NULL, &err), &err);
+    CHECK_OK(ct_generate(ct_test_ctx(), m, NULL, full, n, &p, &ref, NULL, &err), &err);
     CHECK_EQ_INT(b.n, ref.n);
     for (size_t i = 0; i < b.n && i < ref.n; i++) CHECK_EQ_INT(b.data[i], ref.data[i]);
     /* a changed history: truncate to the common prefix and rerun */
     full[3] = 40;
     ct_kv_cache_truncate(kv, 3);
     ct_ids c2 = {0}, ref2 = {0};
-    CHECK_OK(ct_generate_cached(m, kv, 0, full, n, &p, &c2, NULL, &err), &err);
-    CHECK_OK(ct_generate(m, full, n, &p, &ref2, NULL, &err), &err);
+    CHECK_OK(ct_generate_cached(ct_test_ctx(), m, NULL, kv, full, n, &p, &c2, NULL, &err), &err);
+    CHECK_OK(ct_generate(ct_test_ctx(), m, NULL, full, n, &p, &ref2, NULL, &err), &err);
     CHECK_EQ_INT(c2.n, ref2.n);
     for (size_t i = 0; i < c2.n && i < ref2.n; i++) CHECK_EQ_INT(c2.data[i], ref2.data[i]);
     /* nothing new to run is an error, not a crash */
-    CHECK(ct_generate_cached(m, kv, 0, full, 2, &p, &c2, NULL, &err) == CT_ERR_ARG);
+    CHECK(ct_generate_cached(ct_test_ctx(), m, NULL, kv, full, 2, &p, &c2, NULL, &err) == CT_ERR_ARG);
     ct_ids_free(&a);
     ct_ids_free(&b);
     ct_ids_free(&ref);
@@ -254,14 +254,14 @@ static void export_roundtrip(const char *base_dir, const char *ad_dir, const cha
     if (base) CHECK_OK(ct_adapter_load(ad_dir, base, &ad, &err), &err);
     REQUIRE(ad);
     char *out = ct_path_join(ct_test_tmpdir(), sub);
-    CHECK_OK(ct_adapter_export(ad, base_dir, ad_dir, out, CT_DTYPE_COUNT, &err), &err);
+    CHECK_OK(ct_adapter_export(ct_test_ctx(), ad, base_dir, ad_dir, out, CT_DTYPE_COUNT, &err), &err);
     CHECK_OK(ct_model_load(out, &merged, &err), &err);
     if (merged) {
         CHECK(ct_model_config(merged)->dtype == want_dtype);
         double a = 0, b = 0;
         size_t na = 0, nb = 0;
-        CHECK_OK(ct_adapted_nll(base, ad, ids, T, &a, &na, &err), &err);
-        CHECK_OK(ct_model_nll(merged, ids, T, &b, &nb, &err), &err);
+        CHECK_OK(ct_model_nll(ct_test_ctx(), base, ad, ids, T, &a, &na, &err), &err);
+        CHECK_OK(ct_model_nll(ct_test_ctx(), merged, NULL, ids, T, &b, &nb, &err), &err);
         CHECK_EQ_INT(na, nb);
         double rel = fabs(a - b) / fabs(a);
         CHECK_MSG(rel <= loss_rtol, "%s: merged loss %.9g vs adapted %.9g (rel %.3g)", sub, b / (double)nb,
@@ -271,8 +271,8 @@ static void export_roundtrip(const char *base_dir, const char *ad_dir, const cha
         ct_gen_params p;
         greedy_params(&p, base, 8);
         ct_ids ga = {0}, gb = {0};
-        CHECK_OK(ct_adapted_generate(base, ad, ids, 6, &p, &ga, NULL, &err), &err);
-        CHECK_OK(ct_generate(merged, ids, 6, &p, &gb, NULL, &err), &err);
+        CHECK_OK(ct_generate(ct_test_ctx(), base, ad, ids, 6, &p, &ga, NULL, &err), &err);
+        CHECK_OK(ct_generate(ct_test_ctx(), merged, NULL, ids, 6, &p, &gb, NULL, &err), &err);
         CHECK_EQ_INT(ga.n, gb.n);
         if (loss_rtol <= 1e-5)
             for (size_t i = 0; i < ga.n && i < gb.n; i++) CHECK_EQ_INT(ga.data[i], gb.data[i]);
@@ -307,9 +307,55 @@ TEST(adapters_export_prompt_tuning_refused) {
     if (base) CHECK_OK(ct_adapter_load("tests/fixtures/adapters/qwen3-prompt", base, &ad, &err), &err);
     REQUIRE(ad);
     char *out = ct_path_join(ct_test_tmpdir(), "nope");
-    CHECK(ct_adapter_export(ad, "tests/fixtures/tiny-qwen3", NULL, out, CT_DTYPE_COUNT, &err) == CT_ERR_UNSUPPORTED);
+    CHECK(ct_adapter_export(ct_test_ctx(), ad, "tests/fixtures/tiny-qwen3", NULL, out, CT_DTYPE_COUNT, &err) ==
+          CT_ERR_UNSUPPORTED);
     CHECK(!ct_dir_exists(out));
     free(out);
     ct_adapter_free(ad);
     ct_model_free(base);
+}
+
+/* LoRA at inference runs unmerged (the training path); merging it into f32 copies
+ * (ct_adapter_merge, the runtime's merge option) gives the same loss within 1e-6 relative, and
+ * the same greedy tokens. */
+TEST(adapters_unmerged_equals_merged) {
+    json_t *root = load_expected();
+    REQUIRE(root);
+    int32_t ids[64];
+    size_t T = json_ids(json_object_get(root, "ids"), ids, 64);
+    json_decref(root);
+    const char *cases[2][2] = {{"tests/fixtures/tiny-qwen3", "tests/fixtures/adapters/qwen3-lora"},
+                               {"tests/fixtures/tiny-qwen2", "tests/fixtures/adapters/qwen2-lora-layers"}};
+    for (int k = 0; k < 2; k++) {
+        ct_err err = {0};
+        ct_model *base = NULL;
+        ct_adapter *ad = NULL;
+        CHECK_OK(ct_model_load(cases[k][0], &base, &err), &err);
+        if (base) CHECK_OK(ct_adapter_load(cases[k][1], base, &ad, &err), &err);
+        REQUIRE(ad);
+        CHECK(!ct_adapter_is_merged(ad));
+        double a = 0, b = 0;
+        size_t na = 0, nb = 0;
+        ct_gen_params p;
+        greedy_params(&p, base, 8);
+        ct_ids ga = {0}, gb = {0};
+        CHECK_OK(ct_model_nll(ct_test_ctx(), base, ad, ids, T, &a, &na, &err), &err);
+        CHECK_OK(ct_generate(ct_test_ctx(), base, ad, ids, 6, &p, &ga, NULL, &err), &err);
+        CHECK_OK(ct_adapter_merge(ad, ct_test_ctx(), &err), &err);
+        CHECK(ct_adapter_is_merged(ad));
+        CHECK_OK(ct_model_nll(ct_test_ctx(), base, ad, ids, T, &b, &nb, &err), &err);
+        CHECK_OK(ct_generate(ct_test_ctx(), base, ad, ids, 6, &p, &gb, NULL, &err), &err);
+        CHECK_EQ_INT(na, nb);
+        double rel = fabs(a - b) / fabs(a);
+        CHECK_MSG(rel <= 1e-6, "%s: unmerged loss %.9g vs merged %.9g (rel %.3g)", cases[k][1], a / (double)na,
+                  b / (double)nb, rel);
+        printf("    %s: unmerged loss %.9g, merged %.9g, rel diff %.3g\n", cases[k][1], a / (double)na, b / (double)nb,
+               rel);
+        CHECK_EQ_INT(ga.n, gb.n);
+        for (size_t i = 0; i < ga.n && i < gb.n; i++) CHECK_EQ_INT(ga.data[i], gb.data[i]);
+        ct_ids_free(&ga);
+        ct_ids_free(&gb);
+        ct_adapter_free(ad);
+        ct_model_free(base);
+    }
 }

@@ -7,7 +7,7 @@
 #include "base/json.h"
 #include "ctune/chat.h"
 #include "harness.h"
-#include "io/peft_io.h"
+#include "peft/peft_io.h"
 #include "model/model.h"
 
 /* ---- splitter ---- */
@@ -105,43 +105,39 @@ static ct_model *tiny_qwen3(int32_t V) {
     c->gen_temperature = 1, c->gen_top_k = 50, c->gen_top_p = 1, c->gen_repetition_penalty = 1;
     uint64_t s = 99;
     int64_t C = 16, I = 32, Q = 16, KV = 8;
-    m->w.embed = rand_tensor(V, C, 1.0f, 0, &s);
-    m->w.final_norm = rand_tensor(C, 0, 0.1f, 1, &s);
-    m->w.lm_head = m->w.embed;
+    m->w.g[CT_GT_EMBED] = rand_tensor(V, C, 1.0f, 0, &s);
+    m->w.g[CT_GT_FINAL_NORM] = rand_tensor(C, 0, 0.1f, 1, &s);
+    m->w.g[CT_GT_LM_HEAD] = m->w.g[CT_GT_EMBED];
     m->w.layers = calloc(2, sizeof *m->w.layers);
+    m->w.n_layers = 2;
     for (int l = 0; l < 2; l++) {
-        ct_layer_weights *w = &m->w.layers[l];
-        w->attn_norm = rand_tensor(C, 0, 0.1f, 1, &s);
-        w->mlp_norm = rand_tensor(C, 0, 0.1f, 1, &s);
-        w->q_norm = rand_tensor(8, 0, 0.1f, 1, &s);
-        w->k_norm = rand_tensor(8, 0, 0.1f, 1, &s);
-        w->wq = rand_tensor(Q, C, 0.4f, 0, &s);
-        w->wk = rand_tensor(KV, C, 0.4f, 0, &s);
-        w->wv = rand_tensor(KV, C, 0.4f, 0, &s);
-        w->wo = rand_tensor(C, Q, 0.4f, 0, &s);
-        w->w_gate = rand_tensor(I, C, 0.4f, 0, &s);
-        w->w_up = rand_tensor(I, C, 0.4f, 0, &s);
-        w->w_down = rand_tensor(C, I, 0.4f, 0, &s);
+        ct_tensor *w = m->w.layers[l].t;
+        w[CT_LT_ATTN_NORM] = rand_tensor(C, 0, 0.1f, 1, &s);
+        w[CT_LT_MLP_NORM] = rand_tensor(C, 0, 0.1f, 1, &s);
+        w[CT_LT_Q_NORM] = rand_tensor(8, 0, 0.1f, 1, &s);
+        w[CT_LT_K_NORM] = rand_tensor(8, 0, 0.1f, 1, &s);
+        w[CT_LT_WQ] = rand_tensor(Q, C, 0.4f, 0, &s);
+        w[CT_LT_WK] = rand_tensor(KV, C, 0.4f, 0, &s);
+        w[CT_LT_WV] = rand_tensor(KV, C, 0.4f, 0, &s);
+        w[CT_LT_WO] = rand_tensor(C, Q, 0.4f, 0, &s);
+        w[CT_LT_GATE] = rand_tensor(I, C, 0.4f, 0, &s);
+        w[CT_LT_UP] = rand_tensor(I, C, 0.4f, 0, &s);
+        w[CT_LT_DOWN] = rand_tensor(C, I, 0.4f, 0, &s);
     }
     return m;
 }
 
 static void tiny_free(ct_model *m) {
     if (!m) return;
-    free(m->w.embed.data);
-    free(m->w.final_norm.data);
-    for (int l = 0; l < 2; l++) {
-        ct_layer_weights *w = &m->w.layers[l];
-        ct_tensor *all[] = {&w->attn_norm, &w->mlp_norm, &w->q_norm, &w->k_norm, &w->wq, &w->wk,
-                            &w->wv, &w->wo, &w->w_gate, &w->w_up, &w->w_down};
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]->data);
-    }
+    free(m->w.g[CT_GT_EMBED].data);
+    free(m->w.g[CT_GT_FINAL_NORM].data);
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < CT_LT_COUNT; i++) free(m->w.layers[l].t[i].data);
     ct_model_free(m); /* storage NULL: frees layers and m only */
 }
 
-static ct_chat_opts greedy_opts(const ct_model *m, const char *tmpl, bool no_reuse) {
-    ct_chat_opts o = {.tmpl = ct_template_get(tmpl), .system = "You are terse.",
-                      .enable_thinking = CT_THINK_FALSE, .no_cache_reuse = no_reuse};
+static ct_chat_opts greedy_opts(const ct_model *m, bool no_reuse) {
+    ct_chat_opts o = {.system = "You are terse.", .enable_thinking = CT_THINK_FALSE, .no_cache_reuse = no_reuse};
     ct_gen_params_init(&o.gen, ct_model_config(m));
     o.gen.do_sample = false;
     o.gen.max_new_tokens = 8;
@@ -161,10 +157,15 @@ TEST(adapters_chat_reuses_cache_and_matches_fresh_generation) {
     CHECK_OK(ct_tokenizer_load(tdir, &tok, &err), &err);
     REQUIRE(tok);
     ct_model *m = tiny_qwen3(ct_tokenizer_vocab_size(tok));
-    ct_chat_opts o1 = greedy_opts(m, "qwen3", false), o2 = greedy_opts(m, "qwen3", true);
+    ct_chat_opts o1 = greedy_opts(m, false), o2 = greedy_opts(m, true);
+    ct_runtime_opts ro = ct_runtime_opts_default();
+    ro.template_name = "qwen3";
+    ct_runtime *rt = NULL;
+    CHECK_OK(ct_runtime_borrow(m, NULL, tok, &ro, &rt, &err), &err);
+    REQUIRE(rt);
     ct_chat *a = NULL, *b = NULL;
-    CHECK_OK(ct_chat_init(&a, m, NULL, tok, &o1, &err), &err);
-    CHECK_OK(ct_chat_init(&b, m, NULL, tok, &o2, &err), &err);
+    CHECK_OK(ct_chat_init(&a, rt, &o1, &err), &err);
+    CHECK_OK(ct_chat_init(&b, rt, &o2, &err), &err);
     REQUIRE(a && b);
     size_t prev_prompt = 0;
     for (int t = 0; t < 3; t++) {
@@ -196,7 +197,7 @@ TEST(adapters_chat_reuses_cache_and_matches_fresh_generation) {
             CHECK_EQ_INT(ids.n, sa.prompt_tokens);
             ct_gen_params p = o1.gen;
             p.eos_ids[p.num_eos++] = ct_tokenizer_token_to_id(tok, "<|im_end|>");
-            CHECK_OK(ct_generate(m, ids.data, ids.n, &p, &out, NULL, &err), &err);
+            CHECK_OK(ct_generate(ct_test_ctx(), m, NULL, ids.data, ids.n, &p, &out, NULL, &err), &err);
             CHECK_EQ_INT(out.n, sa.new_tokens);
             char *txt = NULL;
             size_t len = 0;
@@ -230,6 +231,7 @@ TEST(adapters_chat_reuses_cache_and_matches_fresh_generation) {
     free(r1);
     ct_chat_free(a);
     ct_chat_free(b);
+    ct_runtime_free(rt);
     tiny_free(m);
     ct_tokenizer_free(tok);
 }
@@ -272,10 +274,16 @@ TEST(adapters_chat_with_lora_adapter) {
     free(dir);
     REQUIRE(ad);
     CHECK_EQ_INT(ct_adapter_num_replaced(ad), 1);
-    ct_chat_opts o = greedy_opts(m, "qwen3", false);
+    ct_chat_opts o = greedy_opts(m, false);
+    ct_runtime_opts ro = ct_runtime_opts_default();
+    ro.template_name = "qwen3";
+    ct_runtime *rta = NULL, *rtp = NULL;
+    CHECK_OK(ct_runtime_borrow(m, ad, tok, &ro, &rta, &err), &err);
+    CHECK_OK(ct_runtime_borrow(m, NULL, tok, &ro, &rtp, &err), &err);
+    REQUIRE(rta && rtp);
     ct_chat *c = NULL, *plain = NULL;
-    CHECK_OK(ct_chat_init(&c, m, ad, tok, &o, &err), &err);
-    CHECK_OK(ct_chat_init(&plain, m, NULL, tok, &o, &err), &err);
+    CHECK_OK(ct_chat_init(&c, rta, &o, &err), &err);
+    CHECK_OK(ct_chat_init(&plain, rtp, &o, &err), &err);
     REQUIRE(c && plain);
     char *ra = NULL, *rp = NULL;
     ct_chat_stats st;
@@ -287,6 +295,8 @@ TEST(adapters_chat_with_lora_adapter) {
     free(rp);
     ct_chat_free(c);
     ct_chat_free(plain);
+    ct_runtime_free(rta);
+    ct_runtime_free(rtp);
     ct_adapter_free(ad);
     tiny_free(m);
     ct_tokenizer_free(tok);

@@ -6,8 +6,9 @@
 
 #include "base/file.h"
 #include "harness.h"
-#include "train/grad.h"
+#include "peft/method.h"
 #include "train/optim.h"
+#include "train/step.h"
 
 typedef struct fx_array {
     char name[200];
@@ -109,30 +110,31 @@ static void fx_model(const fixture *fx, ct_model *m) {
     k->attention_bias = c[11] != 0;
     k->arch = k->qk_norm ? CT_ARCH_QWEN3 : CT_ARCH_QWEN2;
     k->dtype = CT_DTYPE_F32;
-    m->w.embed = fx_tensor(fx, "model.embed_tokens.weight");
-    m->w.final_norm = fx_tensor(fx, "model.norm.weight");
-    m->w.lm_head = k->tie_word_embeddings ? m->w.embed : fx_tensor(fx, "lm_head.weight");
+    m->w.g[CT_GT_EMBED] = fx_tensor(fx, "model.embed_tokens.weight");
+    m->w.g[CT_GT_FINAL_NORM] = fx_tensor(fx, "model.norm.weight");
+    m->w.g[CT_GT_LM_HEAD] = k->tie_word_embeddings ? m->w.g[CT_GT_EMBED] : fx_tensor(fx, "lm_head.weight");
     m->w.layers = calloc((size_t)k->num_layers, sizeof(ct_layer_weights));
+    m->w.n_layers = k->num_layers;
     char name[256];
     for (int l = 0; l < k->num_layers; l++)
         for (int id = 0; id < CT_LT_COUNT; id++) {
-            snprintf(name, sizeof name, "model.layers.%d.%s", l, ct_layer_tensor_name(id));
-            *ct_layer_tensor(&m->w.layers[l], id) = fx_tensor(fx, name);
+            snprintf(name, sizeof name, "model.layers.%d.%s", l, ct_layer_specs[id].hf);
+            m->w.layers[l].t[id] = fx_tensor(fx, name);
         }
 }
 
 static void fx_model_free(ct_model *m) {
-    if (m->w.lm_head.data != m->w.embed.data) free(m->w.lm_head.data);
-    free(m->w.embed.data);
-    free(m->w.final_norm.data);
+    if (!ct_weights_tied(&m->w)) free(m->w.g[CT_GT_LM_HEAD].data);
+    free(m->w.g[CT_GT_EMBED].data);
+    free(m->w.g[CT_GT_FINAL_NORM].data);
     for (int l = 0; l < m->cfg.num_layers; l++)
-        for (int id = 0; id < CT_LT_COUNT; id++) free(ct_layer_tensor(&m->w.layers[l], id)->data);
+        for (int id = 0; id < CT_LT_COUNT; id++) free(m->w.layers[l].t[id].data);
     free(m->w.layers);
 }
 
 typedef struct fx_batch {
     int32_t *ids, *lab, *pos, *seg;
-    ct_train_batch b;
+    ct_lm_batch b;
 } fx_batch;
 
 static int32_t *fx_ints(const fixture *fx, const char *name) {
@@ -148,7 +150,7 @@ static void fx_batch_init(const fixture *fx, fx_batch *fb) {
     fb->lab = fx_ints(fx, "batch.labels");
     fb->pos = fx_ints(fx, "batch.position_ids");
     fb->seg = fx_ints(fx, "batch.segment_ids");
-    ct_train_batch b = {.B = (size_t)c[14], .T = (size_t)c[15], .input_ids = fb->ids, .labels = fb->lab,
+    ct_lm_batch b = {.B = (size_t)c[14], .T = (size_t)c[15], .input_ids = fb->ids, .labels = fb->lab,
                   .position_ids = fb->pos, .segment_ids = fb->seg};
     fb->b = b;
 }
@@ -208,7 +210,7 @@ static void golden_arch(const char *file) {
     fx_batch_init(&fx, &fb);
     const double *cfg = fx_get(&fx, "config")->data;
     ct_err err = {0};
-    double norm = (double)ct_train_batch_count_tokens(&fb.b), loss = 0;
+    double norm = (double)ct_lm_count_targets(&fb.b, 0), loss = 0;
     bool verbose = getenv("CT_TEST_VERBOSE") != NULL;
 
     /* LoRA on all linear modules */
@@ -218,7 +220,7 @@ static void golden_arch(const char *file) {
     CHECK_OK(ct_train_model_init(&tm, &m, &lc, &err), &err);
     CHECK_EQ_INT(tm.params.n, (size_t)(2 * 7 * m.cfg.num_layers));
     fx_set_lora(&fx, &tm);
-    CHECK_OK(ct_train_step(&tm, &fb.b, norm, true, &loss, &err), &err);
+    CHECK_OK(ct_train_step(ct_test_ctx(), &tm, &fb.b, norm, true, &loss, &err), &err);
     double ref = fx_get(&fx, "lora.loss")->data[0];
     CHECK_MSG(fabs(loss - ref) <= 1e-5 * fabs(ref), "%s LoRA loss %.9g vs torch %.9g", file, loss, ref);
     double w = compare_grads(&fx, &tm, "lora.grad.", 1e-4);
@@ -232,7 +234,7 @@ static void golden_arch(const char *file) {
             ct_method_cfg fc = {.method = CT_METHOD_FULL};
             CHECK_OK(ct_train_model_init(&tm, &m, &fc, &err), &err);
             ct_params_zero_grad(&tm.params);
-            CHECK_OK(ct_train_step(&tm, &fb.b, norm, true, &loss, &err), &err);
+            CHECK_OK(ct_train_step(ct_test_ctx(), &tm, &fb.b, norm, true, &loss, &err), &err);
             ref = fx_get(&fx, "full.loss")->data[0];
             CHECK_MSG(fabs(loss - ref) <= 1e-5 * fabs(ref), "%s full loss %.9g vs torch %.9g", file, loss, ref);
             w = compare_grads(&fx, &tm, "full.grad.", 1e-4);
@@ -255,10 +257,10 @@ static void golden_arch(const char *file) {
         double worst = 0;
         for (size_t s = 0; s < rl->n; s++) {
             ct_params_zero_grad(&tm.params);
-            CHECK_OK(ct_train_step(&tm, &fb.b, norm, true, &loss, &err), &err);
-            double gn = ct_clip_grad_norm(&tm.params, 1.0);
+            CHECK_OK(ct_train_step(ct_test_ctx(), &tm, &fb.b, norm, true, &loss, &err), &err);
+            double gn = ct_clip_grad_norm(ct_test_ctx(), &tm.params, 1.0);
             double lr = ct_scheduler_lr(&sch, (int64_t)s);
-            ct_adamw_step(&opt, &tm.params, lr);
+            ct_adamw_step(ct_test_ctx(), &opt, &tm.params, lr);
             double rel = fabs(loss - rl->data[s]) / fabs(rl->data[s]);
             worst = fmax(worst, rel);
             CHECK_MSG(rel <= 1e-4, "%s %s step %zu: loss %.9g vs torch %.9g", file, runs[run], s, loss, rl->data[s]);
@@ -315,7 +317,7 @@ TEST(optim_adamw_torch_formula) {
     ct_adamw_init(&o, 0.9, 0.999, 1e-8, 0.1);
     double x = 1.0, m1 = 0, v1 = 0, lr = 0.01;
     for (int t = 1; t <= 2; t++) {
-        ct_adamw_step(&o, &ps, lr);
+        ct_adamw_step(ct_test_ctx(), &o, &ps, lr);
         x *= 1 - lr * 0.1;
         m1 = 0.9 * m1 + 0.1 * 0.5;
         v1 = 0.999 * v1 + 0.001 * 0.25;
@@ -323,10 +325,10 @@ TEST(optim_adamw_torch_formula) {
         CHECK_NEAR(data[0], x, 1e-6);
     }
     /* clipping: norm sqrt(.5^2+.25^2); scaled to max_norm / (norm + 1e-6) */
-    double n = ct_clip_grad_norm(&ps, 0.1);
+    double n = ct_clip_grad_norm(ct_test_ctx(), &ps, 0.1);
     CHECK_NEAR(n, sqrt(0.3125), 1e-7);
     CHECK_NEAR(sqrt(grad[0] * grad[0] + grad[1] * grad[1]), 0.1 * n / (n + 1e-6), 1e-7);
-    double n2 = ct_clip_grad_norm(&ps, 10.0); /* no change below max_norm */
+    double n2 = ct_clip_grad_norm(ct_test_ctx(), &ps, 10.0); /* no change below max_norm */
     CHECK_NEAR(n2, 0.1 * n / (n + 1e-6), 1e-7);
     CHECK_NEAR(sqrt(grad[0] * grad[0] + grad[1] * grad[1]), n2, 1e-7);
 }

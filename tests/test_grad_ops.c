@@ -1,4 +1,4 @@
-/* Finite-difference checks of every backward kernel in src/ops/ops_grad.h.
+/* Finite-difference checks of every backward kernel of src/ops/ops.h.
  * Each op has a double-precision reference forward here; the scalar test loss is
  * L = sum(y * R) for a fixed random R, so dL/dy = R is fed to the float backward, and every
  * input/weight gradient is compared with central differences of the double reference. */
@@ -6,7 +6,8 @@
 
 #include "harness.h"
 #include "ops/ops.h"
-#include "ops/ops_grad.h"
+
+#define TCTX ct_test_ctx()
 
 static uint64_t g_rng = 88172645463325252ull;
 static double urand(void) { /* xorshift64 in [-1, 1) */
@@ -71,7 +72,7 @@ TEST(grad_linear_fd) {
     float *x = to_f(c.x, T * K), *W = to_f(c.W, N * K), *R = to_f(c.R, T * N);
     float *dx = calloc(T * K, 4), *dW = calloc(N * K, 4), *db = calloc(N, 4);
     ct_tensor Wt = f32_tensor(W, N, K);
-    ct_linear_backward(dx, dW, db, R, x, &Wt, T, K, N);
+    ct_linear_backward(TCTX, dx, dW, db, R, x, &Wt, T, K, N);
     fd_check("linear dx", c.x, T * K, dx, lin_loss, &c, 1e-5);
     fd_check("linear dW", c.W, N * K, dW, lin_loss, &c, 1e-5);
     fd_check("linear db", c.b, N, db, lin_loss, &c, 1e-5);
@@ -85,13 +86,13 @@ TEST(grad_linear_fd) {
     ct_tensor Wbt = {.dtype = CT_DTYPE_BF16, .ndim = 2, .shape = {N, K}, .data = Wb};
     ct_tensor Wrt = f32_tensor(Wr, N, K);
     float *dx1 = calloc(T * K, 4), *dx2 = calloc(T * K, 4);
-    ct_linear_backward(dx1, NULL, NULL, R, x, &Wbt, T, K, N);
-    ct_linear_backward(dx2, NULL, NULL, R, x, &Wrt, T, K, N);
+    ct_linear_backward(TCTX, dx1, NULL, NULL, R, x, &Wbt, T, K, N);
+    ct_linear_backward(TCTX, dx2, NULL, NULL, R, x, &Wrt, T, K, N);
     for (size_t i = 0; i < T * K; i++) CHECK_NEAR(dx1[i], dx2[i], 1e-5);
     /* accumulation: a second call doubles the gradient */
     float db1[6];
     memcpy(db1, db, sizeof db1);
-    ct_linear_backward(NULL, NULL, db, R, x, &Wt, T, K, N);
+    ct_linear_backward(TCTX, NULL, NULL, db, R, x, &Wt, T, K, N);
     for (size_t i = 0; i < N; i++) CHECK_NEAR(db[i], 2 * db1[i], 1e-6);
     free(Wb); free(Wr); free(dx1); free(dx2);
     free(c.x); free(c.W); free(c.b); free(c.R); free(x); free(W); free(R); free(dx); free(dW); free(db);
@@ -116,8 +117,8 @@ TEST(grad_rmsnorm_fd) {
     float *x = to_f(c.x, T * C), *w = to_f(c.w, C), *R = to_f(c.R, T * C);
     float *y = malloc(T * C * 4), *rstd = malloc(T * 4), *dx = calloc(T * C, 4), *dw = calloc(C, 4);
     ct_tensor wt = f32_tensor(w, C, 0);
-    ct_rmsnorm_forward(y, rstd, x, &wt, T, C, 1e-6f);
-    ct_rmsnorm_backward(dx, dw, R, x, rstd, &wt, T, C);
+    ct_rmsnorm_forward(TCTX, y, rstd, x, &wt, T, C, 1e-6f);
+    ct_rmsnorm_backward(TCTX, dx, dw, R, x, rstd, &wt, T, C);
     fd_check("rmsnorm dx", c.x, T * C, dx, rms_loss, &c, 1e-4);
     fd_check("rmsnorm dw", c.w, C, dw, rms_loss, &c, 1e-4);
     free(c.x); free(c.w); free(c.R); free(x); free(w); free(R); free(y); free(rstd); free(dx); free(dw);
@@ -146,7 +147,7 @@ TEST(grad_rope_fd) {
     int32_t pos[3] = {0, 5, 17};
     rope_ctx c = {drand_vec(T * H * D, 1), drand_vec(T * H * D, 1), pos, T, H, D, 10000.0};
     float *dx = to_f(c.R, T * H * D);
-    ct_rope_backward(dx, pos, T, H, D, 1e4);
+    ct_rope_backward(TCTX, dx, pos, T, H, D, 1e4);
     fd_check("rope dx", c.x, T * H * D, dx, rope_loss, &c, 1e-5);
     free(c.x); free(c.R); free(dx);
 }
@@ -189,10 +190,10 @@ static void att_case(const int32_t *seg, const char *name) {
     float *q = to_f(c.q, T * Hq * D), *k = to_f(c.k, T * Hkv * D), *v = to_f(c.v, T * Hkv * D);
     float *R = to_f(c.R, T * Hq * D);
     float *dq = calloc(T * Hq * D, 4), *dk = calloc(T * Hkv * D, 4), *dv = calloc(T * Hkv * D, 4);
-    ct_attention_backward(dq, dk, dv, R, q, k, v, seg, T, Hq, Hkv, D);
+    ct_attention_backward(TCTX, dq, dk, dv, R, q, k, v, seg, T, Hq, Hkv, D);
     /* the forward kernel agrees with the double reference */
     float *out = malloc(T * Hq * D * 4);
-    ct_attention_forward(out, NULL, q, k, v, seg, seg, T, T, Hq, Hkv, D);
+    ct_attention_forward(TCTX, out, q, k, v, seg, seg, T, T, Hq, Hkv, D);
     double L = 0;
     for (size_t i = 0; i < T * Hq * D; i++) L += (double)out[i] * c.R[i];
     CHECK_NEAR(L, att_loss(&c), 1e-4);
@@ -225,7 +226,7 @@ TEST(grad_swiglu_fd) {
     sw_ctx c = {drand_vec(n, 4), drand_vec(n, 2), drand_vec(n, 1), n};
     float *g = to_f(c.g, n), *u = to_f(c.u, n), *R = to_f(c.R, n);
     float *dg = calloc(n, 4), *du = calloc(n, 4);
-    ct_swiglu_backward(dg, du, R, g, u, n);
+    ct_swiglu_backward(TCTX, dg, du, R, g, u, n);
     fd_check("swiglu dgate", c.g, n, dg, sw_loss, &c, 1e-5);
     fd_check("swiglu dup", c.u, n, du, sw_loss, &c, 1e-5);
     free(c.g); free(c.u); free(c.R); free(g); free(u); free(R); free(dg); free(du);
@@ -237,7 +238,7 @@ TEST(grad_embedding_scatter) {
     int32_t ids[4] = {1, 3, 1, 0};
     float dout[12], dE[15] = {0};
     for (int i = 0; i < 12; i++) dout[i] = (float)(i + 1);
-    ct_embedding_backward(dE, dout, ids, T, C);
+    ct_embedding_backward(TCTX, dE, NULL, dout, ids, T, C);
     for (size_t c = 0; c < C; c++) {
         CHECK_NEAR(dE[0 * C + c], dout[3 * C + c], 0);
         CHECK_NEAR(dE[1 * C + c], dout[0 * C + c] + dout[2 * C + c], 0);
@@ -276,7 +277,7 @@ TEST(grad_lm_head_xent_fd) {
     for (size_t chunk = 1; chunk <= 8; chunk += 3) { /* chunking never changes the result */
         float *dh = calloc(T * C, 4), *dW = calloc(V * C, 4);
         size_t nt = 0;
-        double L = ct_lm_head_xent(dh, dW, h, &Wt, lab, wt, T, C, V, 1.0f, chunk, &nt);
+        double L = ct_xent_forward_backward(TCTX, dh, dW, h, &Wt, lab, wt, T, C, V, 1.0f, chunk, &nt);
         CHECK_EQ_INT(nt, 5);
         CHECK_NEAR(L, xe_loss(&c), 1e-5 * fabs(L));
         fd_check("xent dh", c.h, T * C, dh, xe_loss, &c, 1e-5);
@@ -287,7 +288,7 @@ TEST(grad_lm_head_xent_fd) {
     }
     /* loss only: grad_scale 0 touches nothing */
     float dh0 = 123.0f;
-    double L0 = ct_lm_head_xent(&dh0, NULL, h, &Wt, lab, NULL, T, C, V, 0.0f, 4, NULL);
+    double L0 = ct_xent_forward_backward(TCTX, &dh0, NULL, h, &Wt, lab, NULL, T, C, V, 0.0f, 4, NULL);
     CHECK(dh0 == 123.0f);
     CHECK(L0 > 0);
     free(c.h); free(c.W); free(h); free(W);
@@ -295,15 +296,14 @@ TEST(grad_lm_head_xent_fd) {
 
 TEST(grad_all_finite) {
     float a[4] = {1, 2, 3, 4};
-    CHECK(ct_all_finite(a, 4));
+    CHECK(ct_all_finite(TCTX, a, 4));
     a[2] = NAN;
-    CHECK(!ct_all_finite(a, 4));
+    CHECK(!ct_all_finite(TCTX, a, 4));
     a[2] = INFINITY;
-    CHECK(!ct_all_finite(a, 4));
+    CHECK(!ct_all_finite(TCTX, a, 4));
 }
 
 /* ---- LoRA linear with dropout (mask from the counter RNG, recomputed in the backward) ---- */
-#include "peft/lora.h"
 #include "base/rng.h"
 typedef struct { double *x, *A, *B, *R; size_t N, in, out; int r; double s, p; } lo_ctx;
 static double lo_loss(void *c_) {
@@ -334,11 +334,13 @@ TEST(grad_lora_dropout_fd) {
     float *R = to_f(c.R, N * out);
     float *dx = calloc(N * in, 4), *dA = calloc((size_t)r * in, 4), *dB = calloc(out * (size_t)r, 4);
     float *y = calloc(N * out, 4);
-    ct_lora_forward(y, x, A, B, N, in, out, r, 1.5f, 0.3f, 7, 99);
+    ct_lora_ref lo = {A, B, dA, dB, r, 1.5f};
+    ct_dropout drop = {0.3f, 7, 99};
+    ct_lora_forward(TCTX, y, x, &lo, drop, N, in, out);
     double L = 0;
     for (size_t i = 0; i < N * out; i++) L += (double)y[i] * c.R[i];
     CHECK_NEAR(L, lo_loss(&c), 1e-4);
-    ct_lora_backward(dx, dA, dB, R, x, A, B, N, in, out, r, 1.5f, 0.3f, 7, 99);
+    ct_lora_backward(TCTX, dx, R, x, &lo, drop, N, in, out);
     fd_check("lora dropout dx", c.x, N * in, dx, lo_loss, &c, 1e-5);
     fd_check("lora dropout dA", c.A, (size_t)r * in, dA, lo_loss, &c, 1e-5);
     fd_check("lora dropout dB", c.B, out * (size_t)r, dB, lo_loss, &c, 1e-5);
@@ -361,7 +363,7 @@ TEST(grad_linear_bf16_blocks) {
     }
     ct_tensor Wbt = {.dtype = CT_DTYPE_BF16, .ndim = 2, .shape = {N, K}, .data = Wb};
     float *dx1 = calloc(T * K, 4), *dx2 = calloc(T * K, 4);
-    ct_linear_backward(dx1, NULL, NULL, R, x, &Wbt, T, K, N);
+    ct_linear_backward(TCTX, dx1, NULL, NULL, R, x, &Wbt, T, K, N);
     for (size_t t = 0; t < T; t++)
         for (size_t k = 0; k < K; k++) {
             double s = 0;
@@ -387,15 +389,15 @@ TEST(grad_attention_blocked_matches_naive) {
         for (int i = 0; i < 3; i++) a[i] = calloc(n[i], 4), b[i] = calloc(n[i], 4);
         /* blocked forward == reference forward */
         float *o1 = malloc(n[0] * 4), *o2 = malloc(n[0] * 4);
-        ct_attention_forward_blocked(o1, q, k, v, sg, T, Hq, Hkv, D);
-        ct_attention_forward(o2, NULL, q, k, v, sg, sg, T, T, Hq, Hkv, D);
+        ct_attention_forward(TCTX, o1, q, k, v, sg, sg, T, T, Hq, Hkv, D);
+        ct_attention_forward_rows(TCTX, o2, q, k, v, sg, sg, T, T, Hq, Hkv, D);
         double fmx = 0, fd = 0;
         for (size_t j = 0; j < n[0]; j++) fmx = fmax(fmx, fabs(o2[j])), fd = fmax(fd, fabs(o1[j] - o2[j]));
         CHECK_MSG(fd <= 1e-5 * fmx, "blocked attention forward differs: %.3g of %.3g", fd, fmx);
         free(o1);
         free(o2);
-        ct_attention_backward(a[0], a[1], a[2], R, q, k, v, sg, T, Hq, Hkv, D);
-        ct_attention_backward_naive(b[0], b[1], b[2], R, q, k, v, sg, T, Hq, Hkv, D);
+        ct_attention_backward(TCTX, a[0], a[1], a[2], R, q, k, v, sg, T, Hq, Hkv, D);
+        ct_attention_backward_rows(TCTX, b[0], b[1], b[2], R, q, k, v, sg, T, Hq, Hkv, D);
         for (int i = 0; i < 3; i++) {
             double mx = 0, d = 0;
             for (size_t j = 0; j < n[i]; j++) mx = fmax(mx, fabs(b[i][j])), d = fmax(d, fabs(a[i][j] - b[i][j]));

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 
 #include "model/model.h"
-#include "train/grad.h"
+#include "peft/method.h"
+#include "train/step.h"
 
 typedef struct tiny_spec {
     int C, Hq, Hkv, D, I, L, V;
@@ -49,38 +50,40 @@ static void tiny_model_init(ct_model *m, const tiny_spec *s, uint64_t seed) {
     c->qk_norm = s->qwen3;
     c->dtype = CT_DTYPE_F32;
     double ws = 0.35;
-    m->w.embed = tiny_tensor(s->V, s->C, 1.0, 0);
-    m->w.final_norm = tiny_tensor(s->C, 0, 0.2, 1.0);
-    m->w.lm_head = s->qwen3 ? m->w.embed : tiny_tensor(s->V, s->C, ws, 0);
+    ct_tensor *g = m->w.g;
+    g[CT_GT_EMBED] = tiny_tensor(s->V, s->C, 1.0, 0);
+    g[CT_GT_FINAL_NORM] = tiny_tensor(s->C, 0, 0.2, 1.0);
+    g[CT_GT_LM_HEAD] = s->qwen3 ? g[CT_GT_EMBED] : tiny_tensor(s->V, s->C, ws, 0);
     m->w.layers = calloc((size_t)s->L, sizeof(ct_layer_weights));
+    m->w.n_layers = s->L;
     for (int l = 0; l < s->L; l++) {
-        ct_layer_weights *w = &m->w.layers[l];
-        w->attn_norm = tiny_tensor(s->C, 0, 0.2, 1.0);
-        w->wq = tiny_tensor(s->Hq * s->D, s->C, ws, 0);
-        w->wk = tiny_tensor(s->Hkv * s->D, s->C, ws, 0);
-        w->wv = tiny_tensor(s->Hkv * s->D, s->C, ws, 0);
-        w->wo = tiny_tensor(s->C, s->Hq * s->D, ws, 0);
+        ct_tensor *w = m->w.layers[l].t;
+        w[CT_LT_ATTN_NORM] = tiny_tensor(s->C, 0, 0.2, 1.0);
+        w[CT_LT_WQ] = tiny_tensor(s->Hq * s->D, s->C, ws, 0);
+        w[CT_LT_WK] = tiny_tensor(s->Hkv * s->D, s->C, ws, 0);
+        w[CT_LT_WV] = tiny_tensor(s->Hkv * s->D, s->C, ws, 0);
+        w[CT_LT_WO] = tiny_tensor(s->C, s->Hq * s->D, ws, 0);
         if (!s->qwen3) {
-            w->bq = tiny_tensor(s->Hq * s->D, 0, 0.2, 0);
-            w->bk = tiny_tensor(s->Hkv * s->D, 0, 0.2, 0);
-            w->bv = tiny_tensor(s->Hkv * s->D, 0, 0.2, 0);
+            w[CT_LT_BQ] = tiny_tensor(s->Hq * s->D, 0, 0.2, 0);
+            w[CT_LT_BK] = tiny_tensor(s->Hkv * s->D, 0, 0.2, 0);
+            w[CT_LT_BV] = tiny_tensor(s->Hkv * s->D, 0, 0.2, 0);
         } else {
-            w->q_norm = tiny_tensor(s->D, 0, 0.2, 1.0);
-            w->k_norm = tiny_tensor(s->D, 0, 0.2, 1.0);
+            w[CT_LT_Q_NORM] = tiny_tensor(s->D, 0, 0.2, 1.0);
+            w[CT_LT_K_NORM] = tiny_tensor(s->D, 0, 0.2, 1.0);
         }
-        w->mlp_norm = tiny_tensor(s->C, 0, 0.2, 1.0);
-        w->w_gate = tiny_tensor(s->I, s->C, ws, 0);
-        w->w_up = tiny_tensor(s->I, s->C, ws, 0);
-        w->w_down = tiny_tensor(s->C, s->I, ws, 0);
+        w[CT_LT_MLP_NORM] = tiny_tensor(s->C, 0, 0.2, 1.0);
+        w[CT_LT_GATE] = tiny_tensor(s->I, s->C, ws, 0);
+        w[CT_LT_UP] = tiny_tensor(s->I, s->C, ws, 0);
+        w[CT_LT_DOWN] = tiny_tensor(s->C, s->I, ws, 0);
     }
 }
 
 static void tiny_model_free(ct_model *m) {
-    if (m->w.lm_head.data != m->w.embed.data) free(m->w.lm_head.data);
-    free(m->w.embed.data);
-    free(m->w.final_norm.data);
+    if (!ct_weights_tied(&m->w)) free(m->w.g[CT_GT_LM_HEAD].data);
+    free(m->w.g[CT_GT_EMBED].data);
+    free(m->w.g[CT_GT_FINAL_NORM].data);
     for (int l = 0; l < m->cfg.num_layers; l++)
-        for (int id = 0; id < CT_LT_COUNT; id++) free(ct_layer_tensor(&m->w.layers[l], id)->data);
+        for (int id = 0; id < CT_LT_COUNT; id++) free(m->w.layers[l].t[id].data);
     free(m->w.layers);
 }
 
@@ -138,16 +141,18 @@ static void ref_rope(double *x, const int32_t *pos, size_t N, size_t H, size_t D
         }
 }
 
-/* Loss of the batch (sum_t w CE / norm) computed independently in double. */
-static double ref_loss(ct_train_model *tm, const ct_train_batch *bt, double norm) {
-    ct_model *m = tm->model;
+/* Loss of the batch (sum_t w CE / norm) computed independently in double, with tm's current
+ * weights (trained masters included), LoRA and prompt embeddings. */
+static double ref_loss(ct_train_model *tm, const ct_lm_batch *bt, double norm) {
+    const ct_model *m = tm->model;
+    const ct_weights *Wt = &tm->w;
     size_t P = (size_t)tm->n_virtual, T = bt->T + P, B = bt->B, N = B * T;
     size_t C = (size_t)m->cfg.hidden_size, Hq = (size_t)m->cfg.num_heads, Hkv = (size_t)m->cfg.num_kv_heads;
     size_t D = (size_t)m->cfg.head_dim, I = (size_t)m->cfg.intermediate_size, V = (size_t)m->cfg.vocab_size;
     double eps = m->cfg.rms_norm_eps;
     int32_t *pos = malloc(N * sizeof(int32_t)), *seg = malloc(N * sizeof(int32_t));
     double *x = calloc(N * C, sizeof(double));
-    double *E = ref_get(&m->w.embed);
+    double *E = ref_get(&Wt->g[CT_GT_EMBED]);
     const float *Pe = tm->prompt_param >= 0 ? tm->params.p[tm->prompt_param].data : NULL;
     for (size_t r = 0; r < B; r++)
         for (size_t t = 0; t < T; t++) {
@@ -164,26 +169,24 @@ static double ref_loss(ct_train_model *tm, const ct_train_batch *bt, double norm
     double *g = malloc(N * I * sizeof(double)), *u = malloc(N * I * sizeof(double));
     double *sc = malloc(T * sizeof(double));
     for (int l = 0; l < m->cfg.num_layers; l++) {
-        ct_layer_weights *w = &m->w.layers[l];
-        const float *LA[7] = {0}, *LB[7] = {0};
-        if (tm->lora.r)
-            for (int i = 0; i < 7; i++) {
-                int ia = tm->lora.idx_a[l * 7 + i];
-                if (ia >= 0) {
-                    LA[i] = tm->params.p[ia].data;
-                    LB[i] = tm->params.p[tm->lora.idx_b[l * 7 + i]].data;
-                }
+        const ct_tensor *w = Wt->layers[l].t;
+        const float *LA[CT_LT_COUNT] = {0}, *LB[CT_LT_COUNT] = {0};
+        if (tm->lora_r)
+            for (int i = 0; i < CT_LT_COUNT; i++) {
+                const ct_lora_ref *lr = &tm->lora.ref[l * CT_LT_COUNT + i];
+                LA[i] = lr->A;
+                LB[i] = lr->B;
             }
-        int r = tm->lora.r;
-        double s = tm->lora.scaling;
-        double *wn = ref_get(&w->attn_norm);
+        int r = tm->lora_r;
+        double s = tm->lora_scaling;
+        double *wn = ref_get(&w[CT_LT_ATTN_NORM]);
         ref_rms(xn, x, wn, N, C, eps);
         free(wn);
-        ref_linear(q, xn, &w->wq, &w->bq, LA[0], LB[0], r, s, N);
-        ref_linear(k, xn, &w->wk, &w->bk, LA[1], LB[1], r, s, N);
-        ref_linear(v, xn, &w->wv, &w->bv, LA[2], LB[2], r, s, N);
-        if (w->q_norm.data) {
-            double *qn = ref_get(&w->q_norm), *kn = ref_get(&w->k_norm);
+        ref_linear(q, xn, &w[CT_LT_WQ], &w[CT_LT_BQ], LA[CT_LT_WQ], LB[CT_LT_WQ], r, s, N);
+        ref_linear(k, xn, &w[CT_LT_WK], &w[CT_LT_BK], LA[CT_LT_WK], LB[CT_LT_WK], r, s, N);
+        ref_linear(v, xn, &w[CT_LT_WV], &w[CT_LT_BV], LA[CT_LT_WV], LB[CT_LT_WV], r, s, N);
+        if (w[CT_LT_Q_NORM].data) {
+            double *qn = ref_get(&w[CT_LT_Q_NORM]), *kn = ref_get(&w[CT_LT_K_NORM]);
             ref_rms(q, q, qn, N * Hq, D, eps);
             ref_rms(k, k, kn, N * Hkv, D, eps);
             free(qn);
@@ -213,18 +216,18 @@ static double ref_loss(ct_train_model *tm, const ct_train_batch *bt, double norm
                         att[(qi * Hq + h) * D + e] = a;
                     }
                 }
-        ref_linear(o, att, &w->wo, &w->bo, LA[3], LB[3], r, s, N);
+        ref_linear(o, att, &w[CT_LT_WO], &w[CT_LT_BO], LA[CT_LT_WO], LB[CT_LT_WO], r, s, N);
         for (size_t i = 0; i < N * C; i++) x[i] += o[i];
-        wn = ref_get(&w->mlp_norm);
+        wn = ref_get(&w[CT_LT_MLP_NORM]);
         ref_rms(xn, x, wn, N, C, eps);
         free(wn);
-        ref_linear(g, xn, &w->w_gate, &w->b_gate, LA[4], LB[4], r, s, N);
-        ref_linear(u, xn, &w->w_up, &w->b_up, LA[5], LB[5], r, s, N);
+        ref_linear(g, xn, &w[CT_LT_GATE], &w[CT_LT_B_GATE], LA[CT_LT_GATE], LB[CT_LT_GATE], r, s, N);
+        ref_linear(u, xn, &w[CT_LT_UP], &w[CT_LT_B_UP], LA[CT_LT_UP], LB[CT_LT_UP], r, s, N);
         for (size_t i = 0; i < N * I; i++) g[i] = g[i] / (1 + exp(-g[i])) * u[i];
-        ref_linear(o, g, &w->w_down, &w->b_down, LA[6], LB[6], r, s, N);
+        ref_linear(o, g, &w[CT_LT_DOWN], &w[CT_LT_B_DOWN], LA[CT_LT_DOWN], LB[CT_LT_DOWN], r, s, N);
         for (size_t i = 0; i < N * C; i++) x[i] += o[i];
     }
-    double *fw = ref_get(&m->w.final_norm), *H = ref_get(&m->w.lm_head);
+    double *fw = ref_get(&Wt->g[CT_GT_FINAL_NORM]), *H = ref_get(&Wt->g[CT_GT_LM_HEAD]);
     ref_rms(xn, x, fw, N, C, eps);
     double L = 0, *lg = malloc(V * sizeof(double));
     for (size_t r = 0; r < B; r++)

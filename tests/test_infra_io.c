@@ -9,7 +9,7 @@
 #include "base/json.h"
 #include "harness.h"
 #include "io/hf_export.h"
-#include "io/peft_io.h"
+#include "peft/peft_io.h"
 #include "io/safetensors.h"
 #include "train/checkpoint.h"
 

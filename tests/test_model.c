@@ -65,7 +65,7 @@ static void check_variant(const char *name) {
     float *logits = malloc(T * V * sizeof(float));
     float *last = malloc(V * sizeof(float));
     /* 1. full sequence, no cache */
-    CHECK_OK(ct_model_forward(m, NULL, r.ids, T, NULL, logits, NULL, &err), &err);
+    CHECK_OK(ct_model_forward(ct_test_ctx(), m, NULL, NULL, r.ids, T, NULL, logits, NULL, &err), &err);
     double maxd = 0;
     for (size_t t = 0; t < T; t++)
         for (size_t j = 0; j < V; j++) {
@@ -76,7 +76,7 @@ static void check_variant(const char *name) {
     /* 2. loss */
     double nll = 0;
     size_t n = 0;
-    CHECK_OK(ct_model_nll(m, r.ids, T, &nll, &n, &err), &err);
+    CHECK_OK(ct_model_nll(ct_test_ctx(), m, NULL, r.ids, T, &nll, &n, &err), &err);
     CHECK_EQ_INT(n, T - 1);
     double loss = n ? nll / (double)n : 0;
     CHECK_MSG(fabs(loss - r.loss) <= LOSS_RTOL * fabs(r.loss), "%s: loss %.9g, reference %.9g",
@@ -86,9 +86,9 @@ static void check_variant(const char *name) {
     CHECK_OK(ct_kv_cache_init(&kv, c, T, &err), &err);
     double maxkv = 0;
     if (kv) {
-        CHECK_OK(ct_model_forward(m, kv, r.ids, 5, NULL, NULL, last, &err), &err);
+        CHECK_OK(ct_model_forward(ct_test_ctx(), m, NULL, kv, r.ids, 5, NULL, NULL, last, &err), &err);
         for (size_t t = 4; t < T; t++) {
-            if (t > 4) CHECK_OK(ct_model_forward(m, kv, r.ids + t, 1, NULL, NULL, last, &err), &err);
+            if (t > 4) CHECK_OK(ct_model_forward(ct_test_ctx(), m, NULL, kv, r.ids + t, 1, NULL, NULL, last, &err), &err);
             for (size_t j = 0; j < V; j++) {
                 double d = fabs(last[j] - logits[t * V + j]);
                 if (d > maxkv) maxkv = d;
@@ -96,7 +96,7 @@ static void check_variant(const char *name) {
         }
         CHECK_EQ_INT(ct_kv_cache_len(kv), T);
         /* cache full: one more token is an error, not an overflow */
-        CHECK(ct_model_forward(m, kv, r.ids, 1, NULL, NULL, last, &err) == CT_ERR_ARG);
+        CHECK(ct_model_forward(ct_test_ctx(), m, NULL, kv, r.ids, 1, NULL, NULL, last, &err) == CT_ERR_ARG);
         CHECK(strstr(err.msg, "capacity") != NULL);
     }
     CHECK_MSG(maxkv <= 5e-5, "%s: KV-cache decode differs from full forward by %.3g", name, maxkv);

@@ -43,7 +43,7 @@ TEST(model_stories260k_greedy_reference) {
         p.num_eos = 1;
         ct_ids out = {0};
         ct_gen_stop why;
-        CHECK_OK(ct_generate(m, prompt, np, &p, &out, &why, &err), &err);
+        CHECK_OK(ct_generate(ct_test_ctx(), m, NULL, prompt, np, &p, &out, &why, &err), &err);
         /* run.c does not print the stopping BOS; we keep it as the last id */
         size_t n = out.n;
         if (why == CT_GEN_STOP_EOS) n--;
@@ -66,7 +66,7 @@ TEST(model_stories260k_greedy_reference) {
     int32_t in[64];
     for (size_t k = 0; k < T && k < 64; k++) in[k] = (int32_t)json_integer_value(json_array_get(ids, k));
     float *last = malloc(V * sizeof(float));
-    CHECK_OK(ct_model_forward(m, NULL, in, T, NULL, NULL, last, &err), &err);
+    CHECK_OK(ct_model_forward(ct_test_ctx(), m, NULL, NULL, in, T, NULL, NULL, last, &err), &err);
     double maxd = 0;
     for (size_t j = 0; j < V && j < json_array_size(ll); j++) {
         double d = fabs(last[j] - json_number_value(json_array_get(ll, j)));
@@ -162,8 +162,8 @@ TEST(model_generate_sampled_deterministic_and_callback) {
     p.max_new_tokens = 12;
     p.num_eos = 0;
     ct_ids a = {0}, b = {0};
-    CHECK_OK(ct_generate(m, prompt, 3, &p, &a, NULL, &err), &err);
-    CHECK_OK(ct_generate(m, prompt, 3, &p, &b, NULL, &err), &err);
+    CHECK_OK(ct_generate(ct_test_ctx(), m, NULL, prompt, 3, &p, &a, NULL, &err), &err);
+    CHECK_OK(ct_generate(ct_test_ctx(), m, NULL, prompt, 3, &p, &b, NULL, &err), &err);
     CHECK_EQ_INT(a.n, 12);
     CHECK(a.n == b.n && memcmp(a.data, b.data, a.n * sizeof(int32_t)) == 0);
     /* the first id is an eos id: generation stops right after it */
@@ -171,19 +171,19 @@ TEST(model_generate_sampled_deterministic_and_callback) {
     p.num_eos = 1;
     ct_ids c = {0};
     ct_gen_stop why;
-    CHECK_OK(ct_generate(m, prompt, 3, &p, &c, &why, &err), &err);
+    CHECK_OK(ct_generate(ct_test_ctx(), m, NULL, prompt, 3, &p, &c, &why, &err), &err);
     CHECK(c.n == 1 && why == CT_GEN_STOP_EOS);
     p.num_eos = 0;
     p.on_token = stop_after_3;
     ct_ids d = {0};
-    CHECK_OK(ct_generate(m, prompt, 3, &p, &d, &why, &err), &err);
+    CHECK_OK(ct_generate(ct_test_ctx(), m, NULL, prompt, 3, &p, &d, &why, &err), &err);
     CHECK(d.n == 3 && why == CT_GEN_STOP_CALLBACK);
     /* stop strings without a tokenizer are refused */
     const char *stops[] = {"x"};
     p.stop_strings = stops;
     p.num_stop = 1;
-    CHECK(ct_generate(m, prompt, 3, &p, &d, &why, &err) == CT_ERR_ARG);
-    CHECK(ct_generate(m, prompt, 0, &p, &d, &why, &err) == CT_ERR_ARG);
+    CHECK(ct_generate(ct_test_ctx(), m, NULL, prompt, 3, &p, &d, &why, &err) == CT_ERR_ARG);
+    CHECK(ct_generate(ct_test_ctx(), m, NULL, prompt, 0, &p, &d, &why, &err) == CT_ERR_ARG);
     ct_ids_free(&a), ct_ids_free(&b), ct_ids_free(&c), ct_ids_free(&d);
     ct_model_free(m);
 }

@@ -1,4 +1,4 @@
-/* The one threading model (src/ops/ops.h "Threading model"): ct_sgemm in every layout against a
+/* The threading model (src/ops/ops.h, the context's thread count): ct_sgemm in every layout against a
  * double reference on 1 thread (one sgemm) and 2 threads (split, deterministic run to run), and
  * the training kernels that give bit-identical results whatever the thread count (1 vs 2). */
 #include <math.h>
@@ -7,7 +7,8 @@
 
 #include "harness.h"
 #include "ops/ops.h"
-#include "ops/ops_grad.h"
+
+#define TCTX ct_test_ctx()
 
 static uint64_t g_rng = 0x243f6a8885a308d3ull;
 static float frand(void) {
@@ -29,14 +30,14 @@ static void check_sgemm(bool ta, bool tb, size_t M, size_t N, size_t K) {
     float *A = rvec(ra * lda), *B = rvec(rb * ldb), *C0 = rvec(M * ldc);
     float *Cs[3];
     float alpha = 0.75f, beta = 0.5f;
-    int saved = ct_ops_get_threads();
+    int saved = ct_ctx_threads(TCTX);
     for (int i = 0; i < 3; i++) { /* 1 thread, 2 threads, 2 threads again */
         Cs[i] = malloc(M * ldc * sizeof(float));
         memcpy(Cs[i], C0, M * ldc * sizeof(float));
-        ct_ops_set_threads(i ? 2 : 1);
-        ct_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cs[i], ldc);
+        ct_ctx_set_threads(TCTX, i ? 2 : 1);
+        ct_sgemm(TCTX, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cs[i], ldc);
     }
-    ct_ops_set_threads(saved);
+    ct_ctx_set_threads(TCTX, saved);
     double maxerr = 0;
     for (size_t m = 0; m < M; m++)
         for (size_t n = 0; n < N; n++) {
@@ -49,12 +50,12 @@ static void check_sgemm(bool ta, bool tb, size_t M, size_t N, size_t K) {
             double ref = alpha * s + beta * C0[m * ldc + n];
             for (int i = 0; i < 2; i++) maxerr = fmax(maxerr, fabs(Cs[i][m * ldc + n] - ref));
         }
-    CHECK_MSG(maxerr < 1e-3, "ct_sgemm(%d,%d,%zu,%zu,%zu): max err %.3g", ta, tb, M, N, K, maxerr);
+    CHECK_MSG(maxerr < 1e-3, "ct_sgemm(TCTX, %d,%d,%zu,%zu,%zu): max err %.3g", ta, tb, M, N, K, maxerr);
     /* padding columns of C untouched; the split is deterministic */
     for (int i = 0; i < 2; i++)
         for (size_t m = 0; m < M; m++)
             for (size_t n = N; n < ldc; n++) CHECK(Cs[i][m * ldc + n] == C0[m * ldc + n]);
-    CHECK_MSG(memcmp(Cs[1], Cs[2], M * ldc * sizeof(float)) == 0, "ct_sgemm(%d,%d) not deterministic", ta, tb);
+    CHECK_MSG(memcmp(Cs[1], Cs[2], M * ldc * sizeof(float)) == 0, "ct_sgemm(TCTX, %d,%d) not deterministic", ta, tb);
     free(A); free(B); free(C0);
     for (int i = 0; i < 3; i++) free(Cs[i]);
 }
@@ -76,14 +77,14 @@ TEST(perf_linear_backward_threads_identical) {
     for (size_t i = 0; i < N * K; i++) Wb[i] = ct_f32_to_bf16(Wf[i] * 0.1f);
     ct_tensor W = {.dtype = CT_DTYPE_BF16, .ndim = 2, .shape = {(int64_t)N, (int64_t)K}, .data = Wb};
     float *dx[2], *dW[2];
-    int saved = ct_ops_get_threads();
+    int saved = ct_ctx_threads(TCTX);
     for (int i = 0; i < 2; i++) {
         dx[i] = calloc(T * K, sizeof(float));
         dW[i] = calloc(N * K, sizeof(float));
-        ct_ops_set_threads(i + 1);
-        ct_linear_backward(dx[i], dW[i], NULL, dy, x, &W, T, K, N);
+        ct_ctx_set_threads(TCTX, i + 1);
+        ct_linear_backward(TCTX, dx[i], dW[i], NULL, dy, x, &W, T, K, N);
     }
-    ct_ops_set_threads(saved);
+    ct_ctx_set_threads(TCTX, saved);
     /* dx: per-thread column blocks, each one sgemm chain => bit-identical; dW: split ct_sgemm */
     CHECK(memcmp(dx[0], dx[1], T * K * sizeof(float)) == 0);
     double dwerr = 0;
@@ -108,17 +109,17 @@ TEST(perf_attention_threads_identical) {
     int32_t *seg = malloc(T * sizeof(int32_t));
     for (size_t t = 0; t < T; t++) seg[t] = t < 120 ? 0 : 1;
     float *o[2], *g[2][3];
-    int saved = ct_ops_get_threads();
+    int saved = ct_ctx_threads(TCTX);
     for (int i = 0; i < 2; i++) {
-        ct_ops_set_threads(i + 1);
+        ct_ctx_set_threads(TCTX, i + 1);
         o[i] = malloc(T * Hq * D * sizeof(float));
         g[i][0] = calloc(T * Hq * D, sizeof(float));
         g[i][1] = calloc(T * Hkv * D, sizeof(float));
         g[i][2] = calloc(T * Hkv * D, sizeof(float));
-        ct_attention_forward_blocked(o[i], q, k, v, seg, T, Hq, Hkv, D);
-        ct_attention_backward(g[i][0], g[i][1], g[i][2], dout, q, k, v, seg, T, Hq, Hkv, D);
+        ct_attention_forward(TCTX, o[i], q, k, v, seg, seg, T, T, Hq, Hkv, D);
+        ct_attention_backward(TCTX, g[i][0], g[i][1], g[i][2], dout, q, k, v, seg, T, Hq, Hkv, D);
     }
-    ct_ops_set_threads(saved);
+    ct_ctx_set_threads(TCTX, saved);
     CHECK(memcmp(o[0], o[1], T * Hq * D * sizeof(float)) == 0);
     CHECK(memcmp(g[0][0], g[1][0], T * Hq * D * sizeof(float)) == 0);
     CHECK(memcmp(g[0][1], g[1][1], T * Hkv * D * sizeof(float)) == 0);

@@ -1,11 +1,11 @@
 /* ctune — PEFT adapters at inference time, without writing a merged model.
  *
- * LoRA (PEFT `LoraModel`): every adapted linear gets an in-memory merged copy
- *     W' = W + scaling * B A      (f32; scaling = lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA)
- * computed once at load and kept in f32, so a bf16/f16 base is not rounded after the merge (the
- * result equals PEFT's unmerged `base(x) + lora_B(lora_A(x)) * scaling` up to f32 rounding).
- * Untouched weights stay the base's mmap'd views; the memory cost is 4 bytes per parameter of
- * the adapted linears. modules_to_save tensors (lm_head, embed_tokens, norm) replace the base's.
+ * LoRA (PEFT `LoraModel`): every adapted linear runs unmerged, as PEFT does and as training
+ * does, through the decoder's one linear-with-LoRA path:
+ *     y = x W^T + b + scaling * (x A^T) B^T   (scaling = lora_alpha / r, or / sqrt(r) with rsLoRA)
+ * so the base stays untouched and one base model can serve several adapters at once. On request
+ * (ct_adapter_merge) the adapted linears get f32 merged copies W' = W + scaling * B A instead.
+ * modules_to_save tensors (lm_head, embed_tokens, norm) replace the base's.
  * Which modules must carry an adapter follows PEFT `check_target_module_exists`: target_modules
  * as a list (suffix match on "model.layers.N.self_attn.q_proj"; layers_to_transform and
  * layers_pattern apply), as a regex string (full match), "all-linear", or null (PEFT's default
@@ -17,11 +17,11 @@
 #ifndef CTUNE_ADAPTER_H
 #define CTUNE_ADAPTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ctune/err.h"
-#include "ctune/generate.h"
 #include "ctune/model.h"
 
 #ifdef __cplusplus
@@ -32,8 +32,9 @@ typedef struct ct_adapter ct_adapter;
 
 typedef enum ct_adapter_kind { CT_ADAPTER_LORA = 0, CT_ADAPTER_PROMPT } ct_adapter_kind;
 
-/* Loads the PEFT adapter in DIR (adapter_config.json + adapter_model.safetensors) and applies
- * it to `base` (which must outlive the adapter). Errors name the adapter file and the tensor:
+/* Loads the PEFT adapter in DIR (adapter_config.json + adapter_model.safetensors) for `base`
+ * (which must outlive the adapter; it is not modified). Run it by passing it to
+ * ct_model_forward / ct_model_nll / ct_generate (ctune/model.h, ctune/generate.h). Errors name the adapter file and the tensor:
  * shape mismatch with the base weight, a layer the base does not have, a tensor for a module
  * the config does not target, a targeted module without tensors, a prompt token_dim that is
  * not the base's hidden size, unsupported features (DoRA, rank/alpha patterns, bias != none). */
@@ -41,34 +42,22 @@ ct_status ct_adapter_load(const char *dir, const ct_model *base, ct_adapter **ou
 void ct_adapter_free(ct_adapter *ad);
 
 ct_adapter_kind ct_adapter_type(const ct_adapter *ad);
-/* The model to run: the base with the merged LoRA / modules_to_save weights (for prompt
- * tuning, the base's weights). Valid until ct_adapter_free. */
-const ct_model *ct_adapter_model(const ct_adapter *ad);
 /* Prompt tuning: number of virtual tokens P and their embeddings [P, C] (0 / NULL for LoRA). */
 size_t ct_adapter_num_virtual(const ct_adapter *ad);
 const float *ct_adapter_virtual_embeds(const ct_adapter *ad);
-/* Number of base weight tensors replaced (merged LoRA linears + modules_to_save). */
+/* Number of base weight tensors the adapter changes (adapted linears + modules_to_save). */
 size_t ct_adapter_num_replaced(const ct_adapter *ad);
 /* LoRA scaling actually used (0 for prompt tuning). */
 double ct_adapter_lora_scaling(const ct_adapter *ad);
+/* The weight the adapted model reads under HF name `name`: a modules_to_save replacement, a
+ * merged copy (after ct_adapter_merge), or the base's view; NULL when the model has none. */
+const ct_tensor *ct_adapter_tensor(const ct_adapter *ad, const char *name);
 
-/* ---- Running a base model with an optional adapter (ad may be NULL: the plain base). ---- */
-
-/* The model to run: ad ? ct_adapter_model(ad) : base. */
-const ct_model *ct_adapted_model(const ct_model *base, const ct_adapter *ad);
-/* Puts the adapter's virtual tokens into an EMPTY cache (no-op without prompt tuning) and
- * returns their count in *n_prefix (the n_prefix of ct_generate_cached). */
-ct_status ct_adapted_prefill(const ct_model *base, const ct_adapter *ad, ct_kv_cache *kv,
-                             size_t *n_prefix, ct_err *err);
-/* ct_generate with the adapter applied. */
-ct_status ct_adapted_generate(const ct_model *base, const ct_adapter *ad, const int32_t *prompt,
-                              size_t n_prompt, const ct_gen_params *p, ct_ids *out,
-                              ct_gen_stop *stop, ct_err *err);
-/* ct_model_nll with the adapter applied. With prompt tuning the first real token is predicted
- * too (from the last virtual token, as PEFT's loss does with labels = input_ids), so
- * *n_predicted is T instead of T - 1. */
-ct_status ct_adapted_nll(const ct_model *base, const ct_adapter *ad, const int32_t *ids,
-                         size_t T, double *nll_sum, size_t *n_predicted, ct_err *err);
+/* Merges the LoRA into f32 copies of the adapted linears (4 bytes per adapted parameter): the
+ * same numbers up to f32 rounding, no LoRA products per token. No-op for prompt tuning or when
+ * merged already. */
+ct_status ct_adapter_merge(ct_adapter *ad, ct_ctx *ctx, ct_err *err);
+bool ct_adapter_is_merged(const ct_adapter *ad);
 
 /* ---- Export ---- */
 
@@ -80,8 +69,8 @@ ct_status ct_adapted_nll(const ct_model *base, const ct_adapter *ad, const int32
  * A tied base whose embed_tokens or lm_head was replaced by modules_to_save is written untied
  * (tie_word_embeddings false + lm_head.weight), as PEFT keeps the two apart. Prompt-tuning
  * adapters cannot be merged (CT_ERR_UNSUPPORTED). */
-ct_status ct_adapter_export(const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
-                            const char *out_dir, ct_dtype dtype, ct_err *err);
+ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir,
+                            const char *adapter_dir, const char *out_dir, ct_dtype dtype, ct_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/* ctune — multi-turn chat sessions over a model (+ optional adapter) and a chat template.
+/* ctune — multi-turn chat sessions over a runtime (model + optional adapter + tokenizer + chat
+ * template, ctune/runtime.h).
  *
  * Each turn renders the whole conversation with the template (add_generation_prompt, as HF
  * apply_chat_template), tokenizes it without extra specials (the template text carries them),
@@ -12,9 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "ctune/adapter.h"
 #include "ctune/data.h"
 #include "ctune/generate.h"
+#include "ctune/runtime.h"
 #include "ctune/tokenizer.h"
 
 #ifdef __cplusplus
@@ -24,11 +25,11 @@ extern "C" {
 typedef struct ct_chat ct_chat;
 
 typedef struct ct_chat_opts {
-    const ct_template *tmpl;  /* required */
     const char *system;       /* system message or NULL */
     ct_think enable_thinking; /* Jinja enable_thinking (CT_THINK_NULL: undefined) */
-    ct_gen_params gen;        /* sampling, max_new_tokens, on_token streaming callback; the
-                                 template's end token is added to gen.eos_ids */
+    ct_gen_params gen;        /* sampling, max_new_tokens, on_token streaming callback (start from
+                                 ct_runtime_gen_params); the template's end token is added to
+                                 gen.eos_ids */
     bool no_cache_reuse;      /* re-run the whole prompt every turn (for tests/debugging) */
 } ct_chat_opts;
 
@@ -39,9 +40,8 @@ typedef struct ct_chat_stats {
     ct_gen_stop stop;
 } ct_chat_stats;
 
-/* base, ad (may be NULL), tok must outlive the session. */
-ct_status ct_chat_init(ct_chat **out, const ct_model *base, const ct_adapter *ad,
-                       const ct_tokenizer *tok, const ct_chat_opts *o, ct_err *err);
+/* rt (which needs a tokenizer and a chat template) must outlive the session. */
+ct_status ct_chat_init(ct_chat **out, ct_runtime *rt, const ct_chat_opts *o, ct_err *err);
 void ct_chat_free(ct_chat *c);
 /* Adds the user message, generates the answer (streamed through o->gen.on_token), appends it to
  * the history (reasoning split off with ct_split_think when the answer has "</think>") and

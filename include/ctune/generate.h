@@ -52,20 +52,20 @@ typedef struct ct_gen_params {
  * do_sample, temperature, top_k, top_p, repetition_penalty, eos ids; max_new_tokens 256, seed 0. */
 void ct_gen_params_init(ct_gen_params *p, const ct_config *cfg);
 
-/* Generates up to p->max_new_tokens ids after `prompt` (n_prompt >= 1), appending them to *out
+/* Generates up to p->max_new_tokens ids after `prompt` (n_prompt >= 1) with the model and the
+ * optional adapter (a prompt-tuning adapter's virtual tokens come first), appending them to *out
  * (the stopping EOS id included, as HF does). *stop (optional) says why generation ended. */
-ct_status ct_generate(const ct_model *m, const int32_t *prompt, size_t n_prompt,
-                      const ct_gen_params *p, ct_ids *out, ct_gen_stop *stop, ct_err *err);
+ct_status ct_generate(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *prompt,
+                      size_t n_prompt, const ct_gen_params *p, ct_ids *out, ct_gen_stop *stop, ct_err *err);
 
-/* Generation that continues a KV cache (multi-turn chat, prompt-tuning prefixes). The cache
- * holds n_prefix positions that are not token ids (prompt-tuning virtual tokens; usually 0)
- * followed by ids[0 .. len - n_prefix); the rest of ids (at least one) is run first, then up to
- * p->max_new_tokens ids are generated into *out. The cache grows as needed. On return it holds
- * the prefix, all of ids and every output id except the last (whose keys were never computed).
- * The repetition penalty sees all of ids plus the output. */
-ct_status ct_generate_cached(const ct_model *m, ct_kv_cache *kv, size_t n_prefix,
-                             const int32_t *ids, size_t n_ids, const ct_gen_params *p,
-                             ct_ids *out, ct_gen_stop *stop, ct_err *err);
+/* Generation that continues a KV cache (multi-turn chat). The cache is empty, or holds the
+ * adapter's virtual tokens (if any) followed by ids[0 .. k) for some k < n_ids; the rest of ids
+ * is run first, then up to p->max_new_tokens ids are generated into *out. The cache grows as
+ * needed. On return it holds the virtual tokens, all of ids and every output id except the last
+ * (whose keys were never computed). The repetition penalty sees all of ids plus the output. */
+ct_status ct_generate_cached(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *kv,
+                             const int32_t *ids, size_t n_ids, const ct_gen_params *p, ct_ids *out,
+                             ct_gen_stop *stop, ct_err *err);
 
 /* ---- Sampling pieces (used by ct_generate; exposed for tests and other decoders). ---- */
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctune/ctx.h"
 #include "ctune/err.h"
 #include "ctune/tensor.h"
 
@@ -50,30 +51,9 @@ typedef struct ct_config {
     float gen_repetition_penalty;
 } ct_config;
 
-/* Per-layer weights as views (data NULL when absent). Shapes in PyTorch Linear layout [out, in]. */
-typedef struct ct_layer_weights {
-    ct_tensor attn_norm; /* [C] */
-    ct_tensor wq;        /* [Hq*D, C] */
-    ct_tensor wk;        /* [Hkv*D, C] */
-    ct_tensor wv;        /* [Hkv*D, C] */
-    ct_tensor wo;        /* [C, Hq*D] */
-    ct_tensor bq, bk, bv, bo; /* [Hq*D], [Hkv*D], [Hkv*D], [C] or absent */
-    ct_tensor q_norm, k_norm; /* [D] (qwen3) */
-    ct_tensor mlp_norm;  /* [C] */
-    ct_tensor w_gate;    /* [I, C] */
-    ct_tensor w_up;      /* [I, C] */
-    ct_tensor w_down;    /* [C, I] */
-    ct_tensor b_gate, b_up, b_down; /* mlp_bias only */
-} ct_layer_weights;
-
-typedef struct ct_weights {
-    ct_tensor embed;       /* [V, C] */
-    ct_tensor final_norm;  /* [C] */
-    ct_tensor lm_head;     /* [V, C]; equals embed view when tied */
-    ct_layer_weights *layers; /* [L] */
-} ct_weights;
-
 typedef struct ct_model ct_model;
+/* A PEFT adapter applied at inference (ctune/adapter.h); NULL everywhere means the plain base. */
+typedef struct ct_adapter ct_adapter;
 
 const char *ct_arch_name(ct_arch arch); /* "llama", "qwen2", "qwen3" */
 
@@ -94,7 +74,9 @@ ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err);
  * (the builder owns it); w.layers, dir and m itself still are (all must be malloc'd). */
 void ct_model_free(ct_model *m);
 const ct_config *ct_model_config(const ct_model *m);
-const ct_weights *ct_model_weights(const ct_model *m);
+/* The weight with HF parameter name `name` ("model.layers.0.self_attn.q_proj.weight",
+ * "lm_head.weight": the embedding's view when tied), or NULL when the model has none. */
+const ct_tensor *ct_model_tensor(const ct_model *m, const char *name);
 /* Number of parameters (lm_head counted once when tied). */
 int64_t ct_model_param_count(const ct_model *m);
 /* Bytes of weights in their stored dtype. */
@@ -103,39 +85,75 @@ size_t ct_model_weight_bytes(const ct_model *m);
  * for a ctx_len-token chunk + one chunk of LM-head logits. */
 size_t ct_model_memory_estimate(const ct_model *m, size_t ctx_len);
 
-/* ---- Forward (f32 activations; weights converted on the fly). ---- */
+/* ---- Forward (f32 activations; weights read in their stored dtype). ----
+ * Every function runs in a compute context (ctune/ctx.h) and takes an optional adapter `ad`
+ * (ctune/adapter.h; NULL: the base model): LoRA runs unmerged through the same linear-with-LoRA
+ * path as training, modules_to_save tensors replace the base's, and a prompt-tuning adapter's
+ * virtual tokens come first: they fill the first positions of an empty KV cache (or of a
+ * cache-less pass) and the ids follow. One base model can serve several adapters at once. */
 
-/* KV cache: f32 keys/values for every layer, positions 0..capacity-1. */
+/* KV cache of one sequence: f32 keys/values for every layer, positions 0..capacity-1 (a
+ * prompt-tuning adapter's virtual tokens count as positions). */
 typedef struct ct_kv_cache ct_kv_cache;
 ct_status ct_kv_cache_init(ct_kv_cache **out, const ct_config *cfg, size_t capacity, ct_err *err);
 void ct_kv_cache_free(ct_kv_cache *kv);
 void ct_kv_cache_reset(ct_kv_cache *kv);       /* length back to 0 */
-size_t ct_kv_cache_len(const ct_kv_cache *kv); /* tokens already in the cache */
+size_t ct_kv_cache_len(const ct_kv_cache *kv); /* positions already in the cache */
 size_t ct_kv_cache_capacity(const ct_kv_cache *kv);
 /* Drops cached positions >= len (no-op when len >= current length). */
 void ct_kv_cache_truncate(ct_kv_cache *kv, size_t len);
-/* Enlarges the capacity to at least `capacity` tokens, keeping the cached positions. */
+/* Enlarges the capacity to at least `capacity` positions, keeping the cached ones. */
 ct_status ct_kv_cache_grow(ct_kv_cache *kv, size_t capacity, ct_err *err);
 
-/* Runs T tokens at positions len..len+T-1 of the cache and appends their keys/values (prefill
- * when T > 1, decode when T == 1). kv may be NULL: a fresh sequence at positions 0..T-1 with no
- * cache kept. Outputs (each optional, NULL to skip):
- *   hidden [T, C]  hidden states after the final norm (input of lm_head);
- *   logits [T, V]  logits of every position (only for small T*V; prefer logits_last);
+/* Runs T token ids after what kv holds and appends their keys/values (prefill when T > 1,
+ * decode when T == 1). kv may be NULL: a fresh sequence with no cache kept. With a
+ * prompt-tuning adapter and an empty (or no) cache, its virtual tokens run first (the cache then
+ * holds them too; the cache grows for them). Outputs, each optional (NULL to skip), cover the T
+ * ids only:
+ *   hidden [T, C]   hidden states after the final norm (input of lm_head);
+ *   logits [T, V]   logits of every position (only for small T*V; prefer logits_last);
  *   logits_last [V] logits of the last position. */
-ct_status ct_model_forward(const ct_model *m, ct_kv_cache *kv, const int32_t *ids, size_t T,
-                           float *hidden, float *logits, float *logits_last, ct_err *err);
+ct_status ct_model_forward(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *kv,
+                           const int32_t *ids, size_t T, float *hidden, float *logits,
+                           float *logits_last, ct_err *err);
 
-/* As ct_model_forward but the T inputs are given as input embeddings embeds[T, C] (e.g. PEFT
- * prompt-tuning virtual tokens) instead of token ids; they take positions len..len+T-1. */
-ct_status ct_model_forward_embeds(const ct_model *m, ct_kv_cache *kv, const float *embeds,
-                                  size_t T, float *hidden, float *logits_last, ct_err *err);
+/* Batched decode: B sequences, each with its own cache kv[b] (every cache already prefilled,
+ * e.g. by ct_model_forward), advance by T ids each (ids[b*T .. b*T+T)); logits_last[b*V ..]
+ * receives row b's last logits. One pass: every weight is read once for the B*T tokens. */
+ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad,
+                                 ct_kv_cache *const *kv, size_t B, const int32_t *ids, size_t T,
+                                 float *logits_last, ct_err *err);
 
-/* Sum of next-token negative log-likelihoods -log p(ids[t+1] | ids[..t]) over t = 0..T-2
- * (f64 accumulation) and the number of predicted tokens (T-1, or 0 when T < 2). The LM head
- * and log-softmax run in chunks of positions, never materialising [T, V]. */
-ct_status ct_model_nll(const ct_model *m, const int32_t *ids, size_t T, double *nll_sum,
-                       size_t *n_predicted, ct_err *err);
+/* Sum of next-token negative log-likelihoods -log p(ids[t+1] | ids[..t]) over t = 0..T-2 (f64
+ * sums) and the number of predicted tokens (T-1, or 0 when T < 2). With a prompt-tuning adapter
+ * the last virtual token predicts ids[0] too (PEFT's loss with labels = input_ids): T predicted.
+ * The LM head and log-softmax run in chunks of positions ([T, V] logits never exist): the same
+ * fused cross-entropy the training step uses. */
+ct_status ct_model_nll(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *ids,
+                       size_t T, double *nll_sum, size_t *n_predicted, ct_err *err);
+
+/* ---- A model initialised from scratch (`ctune init-model`). ---- */
+typedef struct ct_init_model_opts {
+    const char *arch;             /* "qwen3" (also "qwen2", "llama") */
+    int32_t hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, head_dim;
+    int32_t vocab_size;           /* 0: from the tokenizer (rounded up to a multiple of 64) */
+    int32_t max_position_embeddings; /* 0: 4096 */
+    double rope_theta;            /* 0: 1e6 */
+    double rms_norm_eps;          /* 0: 1e-6 */
+    double initializer_range;     /* 0: 0.02 */
+    bool tie_word_embeddings;
+    const char *tokenizer_dir;    /* tokenizer files copied from here; vocab + eos ids from it */
+    const char *out_dir;
+    uint64_t seed;
+    const char *dtype;            /* "bf16" (default) | "f32" */
+} ct_init_model_opts;
+
+void ct_init_model_opts_default(ct_init_model_opts *o);
+/* Writes a randomly initialised HF model directory: config.json, model.safetensors,
+ * generation_config.json (eos = <|im_end|> and <|endoftext|> when the tokenizer has them),
+ * tokenizer files. HF _init_weights: linear and embedding weights ~ N(0, initializer_range),
+ * biases 0, RMSNorm weights 1 (our seeded RNG, not torch's). */
+ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err);
 
 #ifdef __cplusplus
 }

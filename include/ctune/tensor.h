@@ -1,6 +1,10 @@
 /* ctune — dtypes and tensor views.
  * A ct_tensor is a non-owning view: dtype, shape (C order, PyTorch convention) and a data pointer
- * (often into an mmap'd safetensors file). Weights stay in their stored dtype; kernels convert. */
+ * (often into an mmap'd safetensors file). Weights stay in their stored dtype; kernels convert.
+ * What a dtype is lives in one table (ct_dtype_info): its storage block (elements and bytes per
+ * block: 1 element for plain dtypes, e.g. 64 4-bit codes + a scale for block-quantized ones) and
+ * its decoder to f32. A quantized tensor points at its block scales through `quant`; kernels that
+ * have no special path for a dtype decode blocks of it with the table's to_f32. */
 #ifndef CTUNE_TENSOR_H
 #define CTUNE_TENSOR_H
 
@@ -33,9 +37,25 @@ typedef struct ct_tensor {
     int ndim;
     int64_t shape[CT_MAX_DIMS];
     void *data; /* NULL: tensor absent (e.g. optional bias) */
+    const void *quant; /* quantized dtypes: block scales / quantization state in the layout its
+                          ct_dtype_traits expects; NULL for plain dtypes */
 } ct_tensor;
 
-size_t ct_dtype_size(ct_dtype dt);
+typedef struct ct_dtype_traits {
+    const char *name;      /* safetensors spelling: "BF16", "F32", ... */
+    uint32_t block;        /* elements per storage block (1 for plain dtypes) */
+    uint32_t block_bytes;  /* bytes per block */
+    /* out[i] = element offset + i as f32 for i < n (offset and n multiples of block unless the
+     * tensor ends there); NULL for dtypes that are not numbers a weight can hold (ints, bool). */
+    void (*to_f32)(const ct_tensor *t, size_t offset, size_t n, float *out);
+} ct_dtype_traits;
+
+/* The dtype table; NULL for values outside the enum. */
+const ct_dtype_traits *ct_dtype_info(ct_dtype dt);
+/* True when weights may have this dtype (it has a to_f32 decoder). */
+int ct_dtype_is_float(ct_dtype dt);
+
+size_t ct_dtype_size(ct_dtype dt); /* bytes per element of a plain dtype (block_bytes / block) */
 const char *ct_dtype_name(ct_dtype dt);           /* safetensors spelling: "BF16", "F32", ... */
 int ct_dtype_from_name(const char *name, ct_dtype *out); /* 0 on success, -1 unknown */
 int64_t ct_tensor_numel(const ct_tensor *t);
@@ -58,7 +78,8 @@ static inline uint16_t ct_f32_to_bf16(float f) {
 float ct_f16_to_f32(uint16_t h);
 uint16_t ct_f32_to_f16(float f);
 
-/* Converts n elements starting at element `offset` of any float dtype to f32. */
+/* Converts n elements starting at element `offset` of any float dtype to f32 (the dtype's
+ * to_f32; zeros for dtypes without one). */
 void ct_tensor_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out);
 /* Converts n f32 values to dtype dt into dst (F32/F16/BF16/F64 only). */
 void ct_f32_to_dtype(const float *src, size_t n, ct_dtype dt, void *dst);

@@ -35,6 +35,13 @@ void ct_tokenizer_free(ct_tokenizer *tok);
 ct_status ct_tokenizer_encode(const ct_tokenizer *tok, const char *text, size_t len,
                               bool add_special, ct_ids *out, ct_err *err);
 
+/* Encodes text as HF `tokenizer(text)` does for a plain prompt: ct_tokenizer_encode with
+ * add_special, then BOS in front when tokenizer_config.json says add_bos_token and the encoding
+ * does not already start with it (slow-tokenizer configs whose tokenizer.json has no
+ * post-processor). Appends to *out. */
+ct_status ct_tokenizer_encode_text(const ct_tokenizer *tok, const char *text, size_t len, ct_ids *out,
+                                   ct_err *err);
+
 /* Decodes ids to UTF-8 (malloc'd, NUL-terminated) as HF `decode(ids, skip_special_tokens)`. */
 ct_status ct_tokenizer_decode(const ct_tokenizer *tok, const int32_t *ids, size_t n,
                               bool skip_special, char **out, size_t *out_len, ct_err *err);

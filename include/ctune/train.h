@@ -58,29 +58,6 @@ ct_status ct_train_run(const ct_train_config *cfg, ct_callbacks *callbacks, ct_t
 ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks,
                           const ct_train_opts *opts, ct_train_result *res, ct_err *err);
 
-/* ---- A model initialised from scratch (`ctune init-model`). ---- */
-typedef struct ct_init_model_opts {
-    const char *arch;             /* "qwen3" (also "qwen2", "llama") */
-    int32_t hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, head_dim;
-    int32_t vocab_size;           /* 0: from the tokenizer (rounded up to a multiple of 64) */
-    int32_t max_position_embeddings; /* 0: 4096 */
-    double rope_theta;            /* 0: 1e6 */
-    double rms_norm_eps;          /* 0: 1e-6 */
-    double initializer_range;     /* 0: 0.02 */
-    bool tie_word_embeddings;
-    const char *tokenizer_dir;    /* tokenizer files copied from here; vocab + eos ids from it */
-    const char *out_dir;
-    uint64_t seed;
-    const char *dtype;            /* "bf16" (default) | "f32" */
-} ct_init_model_opts;
-
-void ct_init_model_opts_default(ct_init_model_opts *o);
-/* Writes a randomly initialised HF model directory: config.json, model.safetensors,
- * generation_config.json (eos = <|im_end|> and <|endoftext|> when the tokenizer has them),
- * tokenizer files. HF _init_weights: linear and embedding weights ~ N(0, initializer_range),
- * biases 0, RMSNorm weights 1 (our seeded RNG, not torch's). */
-ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err);
-
 #ifdef __cplusplus
 }
 #endif

@@ -1,27 +1,62 @@
 #include "ctune/tensor.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
-static const struct {
-    const char *name;
-    size_t size;
-} dtype_info[CT_DTYPE_COUNT] = {
-    [CT_DTYPE_F32] = {"F32", 4}, [CT_DTYPE_F16] = {"F16", 2}, [CT_DTYPE_BF16] = {"BF16", 2},
-    [CT_DTYPE_F64] = {"F64", 8}, [CT_DTYPE_I64] = {"I64", 8}, [CT_DTYPE_I32] = {"I32", 4},
-    [CT_DTYPE_I16] = {"I16", 2}, [CT_DTYPE_I8] = {"I8", 1},   [CT_DTYPE_U8] = {"U8", 1},
-    [CT_DTYPE_BOOL] = {"BOOL", 1},
+static void f32_to_f32(const ct_tensor *t, size_t off, size_t n, float *out) {
+    memcpy(out, (const float *)t->data + off, n * sizeof(float));
+}
+
+/* Exact widening (bf16 is the top half of an f32), vectorised. */
+static void bf16_to_f32(const ct_tensor *t, size_t off, size_t n, float *out) {
+    const uint16_t *in = (const uint16_t *)t->data + off;
+    size_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(in + i));
+        _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    }
+#elif defined(__AVX2__)
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm_loadu_si128((const __m128i *)(in + i));
+        _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+    }
+#endif
+    for (; i < n; i++) out[i] = ct_bf16_to_f32(in[i]);
+}
+
+static void f16_to_f32(const ct_tensor *t, size_t off, size_t n, float *out) {
+    const uint16_t *p = (const uint16_t *)t->data + off;
+    for (size_t i = 0; i < n; i++) out[i] = ct_f16_to_f32(p[i]);
+}
+
+static void f64_to_f32(const ct_tensor *t, size_t off, size_t n, float *out) {
+    const double *p = (const double *)t->data + off;
+    for (size_t i = 0; i < n; i++) out[i] = (float)p[i];
+}
+
+static const ct_dtype_traits k_dtypes[CT_DTYPE_COUNT] = {
+    [CT_DTYPE_F32] = {"F32", 1, 4, f32_to_f32},   [CT_DTYPE_F16] = {"F16", 1, 2, f16_to_f32},
+    [CT_DTYPE_BF16] = {"BF16", 1, 2, bf16_to_f32}, [CT_DTYPE_F64] = {"F64", 1, 8, f64_to_f32},
+    [CT_DTYPE_I64] = {"I64", 1, 8, NULL},         [CT_DTYPE_I32] = {"I32", 1, 4, NULL},
+    [CT_DTYPE_I16] = {"I16", 1, 2, NULL},         [CT_DTYPE_I8] = {"I8", 1, 1, NULL},
+    [CT_DTYPE_U8] = {"U8", 1, 1, NULL},           [CT_DTYPE_BOOL] = {"BOOL", 1, 1, NULL},
 };
 
-size_t ct_dtype_size(ct_dtype dt) { return (unsigned)dt < CT_DTYPE_COUNT ? dtype_info[dt].size : 0; }
+const ct_dtype_traits *ct_dtype_info(ct_dtype dt) { return (unsigned)dt < CT_DTYPE_COUNT ? &k_dtypes[dt] : NULL; }
 
-const char *ct_dtype_name(ct_dtype dt) {
-    return (unsigned)dt < CT_DTYPE_COUNT ? dtype_info[dt].name : "?";
+int ct_dtype_is_float(ct_dtype dt) { return (unsigned)dt < CT_DTYPE_COUNT && k_dtypes[dt].to_f32 != NULL; }
+
+size_t ct_dtype_size(ct_dtype dt) {
+    return (unsigned)dt < CT_DTYPE_COUNT ? k_dtypes[dt].block_bytes / k_dtypes[dt].block : 0;
 }
+
+const char *ct_dtype_name(ct_dtype dt) { return (unsigned)dt < CT_DTYPE_COUNT ? k_dtypes[dt].name : "?"; }
 
 int ct_dtype_from_name(const char *name, ct_dtype *out) {
     for (int i = 0; i < CT_DTYPE_COUNT; i++)
-        if (strcmp(name, dtype_info[i].name) == 0) {
+        if (strcmp(name, k_dtypes[i].name) == 0) {
             *out = (ct_dtype)i;
             return 0;
         }
@@ -35,7 +70,10 @@ int64_t ct_tensor_numel(const ct_tensor *t) {
 }
 
 size_t ct_tensor_nbytes(const ct_tensor *t) {
-    return (size_t)ct_tensor_numel(t) * ct_dtype_size(t->dtype);
+    const ct_dtype_traits *d = ct_dtype_info(t->dtype);
+    if (!d) return 0;
+    size_t n = (size_t)ct_tensor_numel(t);
+    return (n + d->block - 1) / d->block * d->block_bytes;
 }
 
 float ct_f16_to_f32(uint16_t h) {
@@ -78,25 +116,9 @@ uint16_t ct_f32_to_f16(float f) {
 }
 
 void ct_tensor_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out) {
-    switch (t->dtype) {
-    case CT_DTYPE_F32: memcpy(out, (const float *)t->data + offset, n * 4); break;
-    case CT_DTYPE_BF16: {
-        const uint16_t *p = (const uint16_t *)t->data + offset;
-        for (size_t i = 0; i < n; i++) out[i] = ct_bf16_to_f32(p[i]);
-        break;
-    }
-    case CT_DTYPE_F16: {
-        const uint16_t *p = (const uint16_t *)t->data + offset;
-        for (size_t i = 0; i < n; i++) out[i] = ct_f16_to_f32(p[i]);
-        break;
-    }
-    case CT_DTYPE_F64: {
-        const double *p = (const double *)t->data + offset;
-        for (size_t i = 0; i < n; i++) out[i] = (float)p[i];
-        break;
-    }
-    default: memset(out, 0, n * 4); break;
-    }
+    const ct_dtype_traits *d = ct_dtype_info(t->dtype);
+    if (d && d->to_f32) d->to_f32(t, offset, n, out);
+    else memset(out, 0, n * sizeof(float));
 }
 
 void ct_f32_to_dtype(const float *src, size_t n, ct_dtype dt, void *dst) {

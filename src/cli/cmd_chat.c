@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/model_common.h"
+#include "cli/options.h"
 #include "ctune/chat.h"
 
 static const char *usage_text =
@@ -93,22 +93,17 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
     }
     int rc = 1;
     ct_err err = {0};
-    ct_cli_model cm = {0};
-    ct_tokenizer *tok = NULL;
+    ct_runtime *rt = NULL;
+    ct_runtime_opts ro;
     ct_chat *chat = NULL;
     char *line = NULL;
     display d = {0};
-    const char *dir = ct_args_get(&a, "model"), *adapter = ct_args_get(&a, "adapter");
-    const char *tname = ct_args_get(&a, "template"), *system = ct_args_get(&a, "system");
+    const char *system = ct_args_get(&a, "system");
     const char *think = ct_args_get(&a, "enable-thinking");
     bool stats = ct_args_flag(&a, "stats"), no_reuse = ct_args_flag(&a, "no-cache-reuse");
     ct_cli_sampling smp;
-    if (!ct_cli_sampling_parse(&a, "chat", 512, 1, &smp) || !ct_cli_threads(&a)) goto out;
+    if (!ct_cli_sampling_parse(&a, "chat", 512, 1, &smp) || !ct_cli_runtime_opts(&a, "chat", true, &ro)) goto out;
     if (ct_args_check_unknown(&a, "chat")) goto out;
-    if (!dir) {
-        rc = ct_cli_errorf("chat: --model DIR is required");
-        goto out;
-    }
     ct_think th = CT_THINK_NULL;
     if (think && !strcmp(think, "true")) th = CT_THINK_TRUE;
     else if (think && !strcmp(think, "false")) th = CT_THINK_FALSE;
@@ -116,30 +111,31 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
         rc = ct_cli_errorf("chat: --enable-thinking must be true or false, got '%s'", think);
         goto out;
     }
-    if (ct_cli_tokenizer_load(dir, adapter, &tok, &err)) {
-        rc = ct_cli_errorf("chat: needs the tokenizer: %s", err.msg);
+    if (!ct_cli_runtime_open(&ro, &rt)) goto out;
+    const char *no_tok = NULL;
+    if (!ct_runtime_tokenizer(rt, &no_tok)) {
+        rc = ct_cli_errorf("chat: needs the tokenizer: %s", no_tok);
         goto out;
     }
-    const ct_template *tmpl = ct_cli_template(tok, tname, "chat");
-    if (!tmpl) goto out;
-    if (!ct_cli_model_load(dir, adapter, &cm)) goto out;
-    ct_chat_opts o = {.tmpl = tmpl, .system = system, .enable_thinking = th,
-                      .no_cache_reuse = no_reuse};
-    ct_gen_params_init(&o.gen, ct_model_config(cm.m));
+    const ct_template *tmpl = NULL;
+    ct_chat_opts o = {.system = system, .enable_thinking = th, .no_cache_reuse = no_reuse};
+    if (ct_runtime_template(rt, &tmpl, &err) || ct_runtime_gen_params(rt, false, &o.gen, &err)) {
+        rc = ct_cli_errorf("chat: %s", err.msg);
+        goto out;
+    }
     ct_cli_sampling_apply(&smp, &o.gen);
     o.gen.on_token = on_token;
     o.gen.user = &d;
-    o.gen.tok = tok;
-    d.tok = tok;
+    d.tok = ct_runtime_tokenizer(rt, NULL);
     d.color = isatty(STDOUT_FILENO);
     bool interactive = isatty(STDIN_FILENO);
-    if (ct_chat_init(&chat, cm.base, cm.ad, tok, &o, &err)) {
+    if (ct_chat_init(&chat, rt, &o, &err)) {
         rc = ct_cli_error(&err);
         goto out;
     }
     if (interactive)
         fprintf(stderr, "ctune chat (%s template%s) - /reset starts over, /exit or Ctrl-D quits\n",
-                ct_template_name(tmpl), adapter ? ", adapter applied" : "");
+                ct_template_name(tmpl), ro.adapter_dir ? ", adapter applied" : "");
     size_t cap = 0;
     int turn = 0;
     for (;;) {
@@ -195,8 +191,7 @@ out:
     free(line);
     ct_ids_free(&d.ids);
     ct_chat_free(chat);
-    ct_cli_model_free(&cm);
-    ct_tokenizer_free(tok);
+    ct_runtime_free(rt);
     ct_args_free(&a);
     return rc;
 }

@@ -9,7 +9,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "cli/cli.h"
-#include "cli/model_common.h"
+#include "cli/options.h"
 #include "ctune/model.h"
 
 CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over a JSONL file") {
@@ -29,15 +29,14 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     }
     int rc = 1;
     ct_err err = {0};
-    ct_cli_model cm = {0};
-    ct_tokenizer *tok = NULL;
-    ct_err terr = {0};
-    bool tok_tried = false;
+    ct_runtime *rt = NULL;
+    ct_runtime_opts ro = ct_runtime_opts_default();
     char *buf = NULL;
     ct_ids ids = {0};
     const char *dir = ct_args_get(&a, "model"), *data = ct_args_get(&a, "data");
-    const char *adapter = ct_args_get(&a, "adapter");
-    if (!ct_cli_threads(&a) || ct_args_check_unknown(&a, "eval-loss")) goto out;
+    ro.model_dir = dir;
+    ro.adapter_dir = ct_args_get(&a, "adapter");
+    if (!ct_cli_threads(&a, &ro.threads) || ct_args_check_unknown(&a, "eval-loss")) goto out;
     if (!dir || !data) {
         rc = ct_cli_errorf("eval-loss: --model DIR and --data FILE.jsonl are required");
         goto out;
@@ -47,8 +46,8 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
         rc = ct_cli_error(&err);
         goto out;
     }
-    if (!ct_cli_model_load(dir, adapter, &cm)) goto out;
-    int32_t V = ct_model_config(cm.m)->vocab_size;
+    if (!ct_cli_runtime_open(&ro, &rt)) goto out;
+    int32_t V = ct_model_config(ct_runtime_model(rt))->vocab_size;
     double total = 0.0;
     size_t count = 0, lineno = 0;
     for (char *line = buf; line && line < buf + len;) {
@@ -84,16 +83,13 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
                 ct_ids_push(&ids, (int32_t)json_integer_value(x), NULL);
             }
         } else if (text) {
-            if (!tok_tried) {
-                tok_tried = true;
-                ct_cli_tokenizer_load(dir, adapter, &tok, &terr);
-            }
-            if (!tok) {
+            const char *no_tok = NULL;
+            if (!ct_runtime_tokenizer(rt, &no_tok)) {
                 json_decref(o);
-                rc = ct_cli_errorf("%s: \"text\" needs the tokenizer: %s", what, terr.msg);
+                rc = ct_cli_errorf("%s: \"text\" needs the tokenizer: %s", what, no_tok);
                 goto out;
             }
-            if (ct_cli_encode(tok, text, strlen(text), &ids, &err)) {
+            if (ct_runtime_encode(rt, text, strlen(text), &ids, &err)) {
                 json_decref(o);
                 rc = ct_cli_errorf("%s: %s", what, err.msg);
                 goto out;
@@ -106,7 +102,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
         json_decref(o);
         double nll = 0.0;
         size_t np = 0;
-        if (ct_adapted_nll(cm.base, cm.ad, ids.data, ids.n, &nll, &np, &err)) {
+        if (ct_runtime_nll(rt, ids.data, ids.n, &nll, &np, &err)) {
             rc = ct_cli_errorf("%s: %s", what, err.msg);
             goto out;
         }
@@ -123,8 +119,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
 out:
     free(buf);
     ct_ids_free(&ids);
-    ct_tokenizer_free(tok);
-    ct_cli_model_free(&cm);
+    ct_runtime_free(rt);
     ct_args_free(&a);
     return rc;
 }

@@ -5,7 +5,7 @@
 
 #include "base/file.h"
 #include "cli/cli.h"
-#include "cli/model_common.h"
+#include "cli/options.h"
 #include "ctune/adapter.h"
 
 static const char *usage_text =
@@ -35,12 +35,13 @@ CT_CLI_COMMAND(export, "export", "merge a LoRA adapter into its base model (HF f
         return 0;
     }
     int rc = 1;
-    ct_cli_model cm = {0};
+    ct_runtime *rt = NULL;
+    ct_runtime_opts ro = ct_runtime_opts_default();
     const char *model = ct_args_get(&a, "model"), *adapter = ct_args_get(&a, "adapter");
     const char *out = ct_args_get(&a, "out"), *dts = ct_args_get(&a, "dtype");
     bool force = ct_args_flag(&a, "force");
     ct_dtype dt = CT_DTYPE_COUNT;
-    if (!ct_cli_threads(&a) || ct_args_check_unknown(&a, "export")) goto done;
+    if (!ct_cli_threads(&a, &ro.threads) || ct_args_check_unknown(&a, "export")) goto done;
     if (!model || !adapter || !out) {
         rc = ct_cli_errorf("export: --model BASE, --adapter DIR and --out DIR are required");
         goto done;
@@ -53,20 +54,23 @@ CT_CLI_COMMAND(export, "export", "merge a LoRA adapter into its base model (HF f
         rc = ct_cli_errorf("export: %s already exists (use --force to replace its files)", out);
         goto done;
     }
-    if (!ct_cli_model_load(model, adapter, &cm)) goto done;
+    ro.model_dir = model;
+    ro.adapter_dir = adapter;
+    if (!ct_cli_runtime_open(&ro, &rt)) goto done;
+    const ct_adapter *ad = ct_runtime_adapter(rt);
     ct_err err = {0};
-    if (ct_adapter_export(cm.ad, model, adapter, out, dt, &err)) {
+    if (ct_adapter_export(ct_runtime_ctx(rt), ad, model, adapter, out, dt, &err)) {
         rc = ct_cli_error(&err);
         goto done;
     }
-    const ct_config *c = ct_model_config(cm.base);
+    const ct_config *c = ct_model_config(ct_runtime_model(rt));
     if (dt == CT_DTYPE_COUNT) dt = c->dtype;
     printf("merged %zu tensor(s) of %s (scaling %g) into %s; wrote %s (%s, %lld parameters)\n",
-           ct_adapter_num_replaced(cm.ad), adapter, ct_adapter_lora_scaling(cm.ad), model, out,
-           ct_dtype_name(dt), (long long)ct_model_param_count(cm.base));
+           ct_adapter_num_replaced(ad), adapter, ct_adapter_lora_scaling(ad), model, out, ct_dtype_name(dt),
+           (long long)ct_model_param_count(ct_runtime_model(rt)));
     rc = 0;
 done:
-    ct_cli_model_free(&cm);
+    ct_runtime_free(rt);
     ct_args_free(&a);
     return rc;
 }

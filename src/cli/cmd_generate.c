@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/model_common.h"
+#include "cli/options.h"
 #include "ctune/generate.h"
 
 static const char *usage_text =
@@ -77,14 +77,12 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
     }
     int rc = 1;
     ct_err err = {0};
-    ct_cli_model cm = {0};
-    ct_tokenizer *tok = NULL;
+    ct_runtime *rt = NULL;
+    ct_runtime_opts ro;
     ct_ids prompt = {0}, out = {0};
     const char **stops = calloc((size_t)a.n + 1, sizeof *stops);
     size_t nstop = 0;
     stream st = {0};
-    const char *dir = ct_args_get(&a, "model");
-    const char *adapter = ct_args_get(&a, "adapter");
     const char *text = ct_args_get(&a, "prompt");
     const char *pids = ct_args_get(&a, "prompt-ids");
     const char *fmt = ct_args_get(&a, "format");
@@ -96,12 +94,9 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
             a.used[i] = true;
             if (a.vals[i]) stops[nstop++] = a.vals[i];
         }
-    if (!ct_cli_sampling_parse(&a, "generate", 256, 0, &smp) || !ct_cli_threads(&a)) goto out;
-    if (ct_args_check_unknown(&a, "generate")) goto out;
-    if (!dir) {
-        rc = ct_cli_errorf("generate: --model DIR is required");
+    if (!ct_cli_sampling_parse(&a, "generate", 256, 0, &smp) || !ct_cli_runtime_opts(&a, "generate", false, &ro))
         goto out;
-    }
+    if (ct_args_check_unknown(&a, "generate")) goto out;
     if (!text == !pids) {
         rc = ct_cli_errorf("generate: give exactly one of --prompt TEXT or --prompt-ids 1,2,3");
         goto out;
@@ -110,16 +105,11 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
         rc = ct_cli_errorf("generate: --format must be text or json, got '%s'", fmt);
         goto out;
     }
-    if (!ct_cli_model_load(dir, adapter, &cm)) goto out;
-    const ct_model *m = cm.m;
-    ct_err terr = {0};
-    ct_cli_tokenizer_load(dir, adapter, &tok, &terr);
+    if (!ct_cli_runtime_open(&ro, &rt)) goto out;
+    const char *no_tok = NULL;
+    const ct_tokenizer *tok = ct_runtime_tokenizer(rt, &no_tok);
     if (text) {
-        if (!tok) {
-            rc = ct_cli_error(&terr);
-            goto out;
-        }
-        if (ct_cli_encode(tok, text, strlen(text), &prompt, &err)) {
+        if (ct_runtime_encode(rt, text, strlen(text), &prompt, &err)) {
             rc = ct_cli_error(&err);
             goto out;
         }
@@ -128,7 +118,7 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
                            pids);
         goto out;
     }
-    const ct_config *c = ct_model_config(m);
+    const ct_config *c = ct_model_config(ct_runtime_model(rt));
     for (size_t i = 0; i < prompt.n; i++)
         if (prompt.data[i] >= c->vocab_size) {
             rc = ct_cli_errorf("generate: prompt id %d is outside the vocabulary (%d)",
@@ -140,17 +130,16 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
         goto out;
     }
     if (nstop && !tok) {
-        rc = ct_cli_errorf("generate: --stop needs the tokenizer: %s", terr.msg);
+        rc = ct_cli_errorf("generate: --stop needs the tokenizer: %s", no_tok);
         goto out;
     }
     ct_gen_params p;
-    ct_gen_params_init(&p, c);
+    ct_runtime_gen_params(rt, false, &p, NULL);
     ct_cli_sampling_apply(&smp, &p);
     if (sample) p.do_sample = true;
     if (greedy) p.do_sample = false;
     p.stop_strings = stops;
     p.num_stop = nstop;
-    p.tok = tok;
     st.tok = tok;
     bool streaming = !json && tok;
     if (streaming) {
@@ -158,7 +147,7 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
         p.user = &st;
     }
     ct_gen_stop why;
-    if (ct_adapted_generate(cm.base, cm.ad, prompt.data, prompt.n, &p, &out, &why, &err)) {
+    if (ct_runtime_generate(rt, prompt.data, prompt.n, &p, &out, &why, &err)) {
         if (streaming) putchar('\n');
         rc = ct_cli_error(&err);
         goto out;
@@ -181,7 +170,7 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
         stream_flush(&st, true);
         putchar('\n');
     } else { /* no tokenizer: print the ids */
-        fprintf(stderr, "ctune: generate: no tokenizer (%s); printing token ids\n", terr.msg);
+        fprintf(stderr, "ctune: generate: no tokenizer (%s); printing token ids\n", no_tok);
         for (size_t i = 0; i < out.n; i++) printf("%s%d", i ? " " : "", out.data[i]);
         putchar('\n');
     }
@@ -191,8 +180,7 @@ out:
     ct_ids_free(&prompt);
     ct_ids_free(&out);
     ct_ids_free(&st.ids);
-    ct_tokenizer_free(tok);
-    ct_cli_model_free(&cm);
+    ct_runtime_free(rt);
     ct_args_free(&a);
     return rc;
 }

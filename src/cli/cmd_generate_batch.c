@@ -4,8 +4,8 @@
  *                 dropped, so evaluation data can be fed as is), or {"id"?, "prompt": "raw text"}
  *   output lines: {"id": ..., "output": "decoded answer"} ("index": i when the line has no id),
  *                 what `ctune eval-risk score --pred` reads.
- * --adapter DIR applies a PEFT adapter as ctune/adapter.h does (LoRA merged in memory, or prompt
- * tuning virtual tokens). */
+ * --adapter DIR applies a PEFT adapter as ctune/adapter.h does (LoRA unmerged, or prompt tuning
+ * virtual tokens). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,15 +14,14 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/model_common.h"
+#include "cli/options.h"
 #include "ctune/data.h"
 #include "ctune/generate.h"
 #include "io/pyjson.h"
-#include "model/model.h"
 
 static const char *usage_text =
     "usage: ctune generate-batch --model DIR --input IN.jsonl --output OUT.jsonl [options]\n"
-    "  --adapter DIR           PEFT adapter to apply (LoRA merged in memory, or prompt tuning)\n"
+    "  --adapter DIR           PEFT adapter to apply (LoRA or prompt tuning)\n"
     "  --template NAME         chat template (default: detected from tokenizer_config.json)\n"
     "  --enable-thinking B     true | false (Qwen3 templates; default true)\n"
     "  --max-new-tokens N      default 256\n"
@@ -38,15 +37,15 @@ static double now_s(void) {
 }
 
 /* Prompt ids of one input line. */
-static ct_status line_prompt(const char *line, size_t len, const char *where, const ct_tokenizer *tok,
-                             const ct_template *t, ct_think think, ct_ids *ids, ct_err *err) {
+static ct_status line_prompt(ct_runtime *rt, const char *line, size_t len, const char *where, ct_think think,
+                             ct_ids *ids, ct_err *err) {
     json_error_t je;
     json_t *o = json_loadb(line, len, 0, &je);
     if (!o) return ct_err_set(err, CT_ERR_FORMAT, "%s: invalid JSON: %s", where, je.text);
     ct_status st;
     const char *raw = json_string_value(json_object_get(o, "prompt"));
     if (raw) {
-        st = ct_cli_encode(tok, raw, strlen(raw), ids, err);
+        st = ct_runtime_encode(rt, raw, strlen(raw), ids, err);
         json_decref(o);
         return st;
     }
@@ -64,16 +63,12 @@ static ct_status line_prompt(const char *line, size_t len, const char *where, co
         for (size_t i = 0; i < m->n_tool_calls; i++) free(m->tool_calls[i].name), free(m->tool_calls[i].arguments);
         free(m->tool_calls);
     }
-    ct_render r;
-    ct_render_init(&r);
     if (!st) {
         ct_render_opts ro = ct_render_opts_default();
         ro.add_generation_prompt = true;
         ro.enable_thinking = think;
-        st = ct_template_render(t, &conv, &ro, &r, err);
+        st = ct_runtime_encode_chat(rt, &conv, &ro, ids, err);
     }
-    if (!st) st = ct_tokenizer_encode(tok, r.text, r.len, false, ids, err);
-    ct_render_free(&r);
     ct_conv_free(&conv);
     return st;
 }
@@ -89,45 +84,46 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     }
     int rc = 1;
     ct_err err = {0};
-    ct_cli_model cm = {0};
-    ct_tokenizer *tok = NULL;
+    ct_runtime *rt = NULL;
+    ct_runtime_opts ro;
     FILE *in = NULL, *outf = NULL;
     char *line = NULL;
     size_t cap = 0;
-    const char *dir = ct_args_get(&a, "model"), *adir = ct_args_get(&a, "adapter");
     const char *inp = ct_args_get(&a, "input"), *outp = ct_args_get(&a, "output");
-    const char *tname = ct_args_get(&a, "template"), *think_s = ct_args_get(&a, "enable-thinking");
+    const char *think_s = ct_args_get(&a, "enable-thinking");
     long long max_new = 256, seed = 0, limit = -1;
     double temp = 0;
+    ro = ct_runtime_opts_default();
+    ro.model_dir = ct_args_get(&a, "model");
+    ro.adapter_dir = ct_args_get(&a, "adapter");
+    ro.template_name = ct_args_get(&a, "template");
     if (!ct_args_int(&a, "max-new-tokens", &max_new) || !ct_args_int(&a, "seed", &seed) ||
-        !ct_args_int(&a, "limit", &limit) || !ct_args_double(&a, "temperature", &temp) || !ct_cli_threads(&a))
+        !ct_args_int(&a, "limit", &limit) || !ct_args_double(&a, "temperature", &temp) ||
+        !ct_cli_threads(&a, &ro.threads))
         goto out;
     if (ct_args_check_unknown(&a, "generate-batch")) goto out;
-    if (!dir || !inp || !outp) {
+    if (!ro.model_dir || !inp || !outp) {
         rc = ct_cli_errorf("generate-batch: --model, --input and --output are required");
         goto out;
     }
     ct_think think = CT_THINK_TRUE;
     if (think_s && (!strcmp(think_s, "false") || !strcmp(think_s, "False"))) think = CT_THINK_FALSE;
-    if (!ct_cli_model_load(dir, adir, &cm)) goto out;
-    if (ct_cli_tokenizer_load(dir, adir, &tok, &err)) {
-        rc = ct_cli_error(&err);
+    if (!ct_cli_runtime_open(&ro, &rt)) goto out;
+    const char *no_tok = NULL;
+    const ct_tokenizer *tok = ct_runtime_tokenizer(rt, &no_tok);
+    if (!tok) {
+        rc = ct_cli_errorf("generate-batch: needs the tokenizer: %s", no_tok);
         goto out;
     }
-    const ct_template *t = ct_cli_template(tok, tname, "generate-batch");
-    if (!t) goto out;
     ct_gen_params p;
-    ct_gen_params_init(&p, ct_model_config(cm.m));
+    if (ct_runtime_gen_params(rt, true, &p, &err)) {
+        rc = ct_cli_errorf("generate-batch: %s", err.msg);
+        goto out;
+    }
     p.max_new_tokens = (int32_t)max_new;
     p.do_sample = temp > 0;
     if (temp > 0) p.temperature = (float)temp;
     p.seed = (uint64_t)seed;
-    /* the template's end-of-turn token stops generation too */
-    const char *eos = ct_template_eos(t);
-    int32_t eid = eos && *eos ? ct_tokenizer_token_to_id(tok, eos) : -1;
-    bool have = false;
-    for (int i = 0; i < p.num_eos; i++) have |= p.eos_ids[i] == eid;
-    if (eid >= 0 && !have && p.num_eos < CT_GEN_MAX_EOS) p.eos_ids[p.num_eos++] = eid;
     if (!(in = fopen(inp, "r"))) {
         rc = ct_cli_errorf("generate-batch: cannot open %s", inp);
         goto out;
@@ -149,8 +145,8 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
         char where[1100];
         snprintf(where, sizeof where, "%s:%d", inp, lineno);
         ct_ids ids = {0}, outi = {0};
-        if (line_prompt(line, (size_t)len, where, tok, t, think, &ids, &err) ||
-            ct_adapted_generate(cm.base, cm.ad, ids.data, ids.n, &p, &outi, NULL, &err)) {
+        if (line_prompt(rt, line, (size_t)len, where, think, &ids, &err) ||
+            ct_runtime_generate(rt, ids.data, ids.n, &p, &outi, NULL, &err)) {
             ct_ids_free(&ids);
             ct_ids_free(&outi);
             rc = ct_cli_error(&err);
@@ -186,8 +182,7 @@ out:
     free(line);
     if (in) fclose(in);
     if (outf && fclose(outf) && !rc) rc = ct_cli_errorf("generate-batch: write to %s failed", outp);
-    ct_tokenizer_free(tok);
-    ct_cli_model_free(&cm);
+    ct_runtime_free(rt);
     ct_args_free(&a);
     return rc;
 }

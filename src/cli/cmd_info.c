@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/model_common.h"
+#include "cli/options.h"
 #include "ctune/model.h"
 
 static void human(double v, const char *const *units, double step, char *buf, size_t n) {
@@ -31,7 +31,8 @@ CT_CLI_COMMAND(info, "info", "show a model's architecture, parameters, dtype and
     long long ctx = -1;
     int rc = 1;
     ct_model *m = NULL;
-    if (!ct_args_int(&a, "context", &ctx) || !ct_cli_threads(&a)) goto out;
+    int threads = 0;
+    if (!ct_args_int(&a, "context", &ctx) || !ct_cli_threads(&a, &threads)) goto out;
     if (ct_args_get(&a, "context") && ctx <= 0) {
         rc = ct_cli_errorf("info: --context must be a positive number of tokens, got %lld", ctx);
         goto out;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "ctune/train.h"
+#include "ctune/model.h"
 
 static const char *usage_text =
     "usage: ctune init-model --arch qwen3 --hidden-size H --layers L --heads N --kv-heads K\n"

@@ -1,5 +1,5 @@
 /* config.json / generation_config.json -> ct_config, with the defaults of the HF config classes
- * (LlamaConfig, Qwen2Config, Qwen3Config) for absent keys. */
+ * (LlamaConfig, Qwen2Config, Qwen3Config: the family rows of src/model/arch.c) for absent keys. */
 #include <jansson.h>
 #include <stdio.h>
 #include <math.h>
@@ -9,15 +9,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "ctune/model.h"
-
-const char *ct_arch_name(ct_arch arch) {
-    switch (arch) {
-    case CT_ARCH_LLAMA: return "llama";
-    case CT_ARCH_QWEN2: return "qwen2";
-    case CT_ARCH_QWEN3: return "qwen3";
-    }
-    return "?";
-}
+#include "model/arch.h"
 
 static ct_status get_i32(const char *path, json_t *root, const char *key, int32_t *out,
                          bool required, ct_err *err) {
@@ -100,18 +92,12 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
     json_t *archs = json_object_get(root, "architectures");
     if (json_is_array(archs) && json_array_size(archs) > 0)
         arch0 = json_string_value(json_array_get(archs, 0));
-    if (mt && !strcmp(mt, "llama")) cfg->arch = CT_ARCH_LLAMA;
-    else if (mt && !strcmp(mt, "qwen2")) cfg->arch = CT_ARCH_QWEN2;
-    else if (mt && !strcmp(mt, "qwen3")) cfg->arch = CT_ARCH_QWEN3;
-    else if (!mt && arch0 && !strcmp(arch0, "LlamaForCausalLM")) cfg->arch = CT_ARCH_LLAMA;
-    else if (!mt && arch0 && !strcmp(arch0, "Qwen2ForCausalLM")) cfg->arch = CT_ARCH_QWEN2;
-    else if (!mt && arch0 && !strcmp(arch0, "Qwen3ForCausalLM")) cfg->arch = CT_ARCH_QWEN3;
-    else if (mt)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                          "%s: model_type '%s' is not supported (llama, qwen2, qwen3)", path, mt);
-    else
-        return ct_err_set(err, CT_ERR_FORMAT, "%s: no \"model_type\" or known \"architectures\"",
-                          path);
+    const ct_arch_info *ai = mt ? ct_arch_by_type(mt) : ct_arch_by_class(arch0);
+    if (!ai && mt)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (%s)", path, mt,
+                          ct_arch_list());
+    if (!ai) return ct_err_set(err, CT_ERR_FORMAT, "%s: no \"model_type\" or known \"architectures\"", path);
+    cfg->arch = ai->arch;
     snprintf(cfg->model_type, sizeof cfg->model_type, "%s", ct_arch_name(cfg->arch));
 
     const char *act = ct_json_get_str(root, "hidden_act");
@@ -127,8 +113,7 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
                           "%s: use_sliding_window true is not supported", path);
 
     /* Defaults of the HF config classes. */
-    bool is_llama = cfg->arch == CT_ARCH_LLAMA;
-    cfg->max_position_embeddings = is_llama ? 2048 : 32768;
+    cfg->max_position_embeddings = ai->max_position;
     cfg->rms_norm_eps = 1e-6;
     cfg->rope_theta = 10000.0;
     cfg->bos_token_id = -1;
@@ -152,8 +137,7 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
         return ct_err_set(err, CT_ERR_FORMAT,
                           "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                           path, cfg->num_heads, cfg->num_kv_heads);
-    /* Qwen3Config defaults head_dim to 128; the others derive it. */
-    cfg->head_dim = cfg->arch == CT_ARCH_QWEN3 ? 128 : cfg->hidden_size / cfg->num_heads;
+    cfg->head_dim = ai->head_dim ? ai->head_dim : cfg->hidden_size / cfg->num_heads;
     if ((s = get_i32(path, root, "head_dim", &cfg->head_dim, false, err))) return s;
     if (cfg->head_dim <= 0 || cfg->head_dim % 2)
         return ct_err_set(err, CT_ERR_FORMAT, "%s: head_dim %d must be positive and even", path,
@@ -174,22 +158,10 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
         (s = get_bool(path, root, "attention_bias", &attn_bias, err)) ||
         (s = get_bool(path, root, "mlp_bias", &mlp_bias, err)))
         return s;
-    switch (cfg->arch) {
-    case CT_ARCH_QWEN2: /* Qwen2Attention: q/k/v always biased, o_proj never; MLP unbiased */
-        cfg->attention_bias = true;
-        cfg->o_bias = false;
-        cfg->mlp_bias = false;
-        break;
-    case CT_ARCH_QWEN3: /* Qwen3Attention: attention_bias on q/k/v/o; MLP unbiased */
-        cfg->attention_bias = cfg->o_bias = attn_bias;
-        cfg->mlp_bias = false;
-        break;
-    case CT_ARCH_LLAMA:
-        cfg->attention_bias = cfg->o_bias = attn_bias;
-        cfg->mlp_bias = mlp_bias;
-        break;
-    }
-    cfg->qk_norm = cfg->arch == CT_ARCH_QWEN3;
+    cfg->attention_bias = ai->qkv_bias == CT_BIAS_ALWAYS || (ai->qkv_bias == CT_BIAS_CONFIG && attn_bias);
+    cfg->o_bias = ai->o_bias == CT_BIAS_ALWAYS || (ai->o_bias == CT_BIAS_CONFIG && attn_bias);
+    cfg->mlp_bias = ai->mlp_bias == CT_BIAS_ALWAYS || (ai->mlp_bias == CT_BIAS_CONFIG && mlp_bias);
+    cfg->qk_norm = ai->qk_norm;
 
     const char *dt = ct_json_get_str(root, "torch_dtype");
     if (!dt) dt = ct_json_get_str(root, "dtype");

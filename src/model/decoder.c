@@ -1,214 +1,302 @@
-/* The decoder forward shared by qwen2 / qwen3 / llama (HF LlamaModel / Qwen2Model / Qwen3Model):
- *   x = embed(ids)
- *   per layer: h = x + o_proj(attn(rope(qk_norm(q/k/v_proj(rmsnorm(x))))))
- *              x = h + down(silu(gate(n)) * up(n)),  n = rmsnorm(h)
- *   hidden = rmsnorm(x); logits = lm_head(hidden)
- * Architecture differences are config flags (biases, q/k norm, head_dim, tied head). */
-#include <math.h>
-#include <stdlib.h>
+/* The one decoder: layer forward (training and inference) and backward (see decoder.h). */
+#include "model/decoder.h"
+
 #include <string.h>
 
-#include "model/model.h"
-#include "ops/ops.h"
+#include "base/rng.h"
 
-struct ct_kv_cache {
-    size_t L, KV, cap, len;
-    float *k, *v; /* [L, cap, Hkv*D] */
+/* What a layer computes, and in a train pass keeps for its backward ([N = B*T rows]). In an
+ * inference pass buffers that are dead by the time the next is written alias each other. */
+struct ct_dec_acts {
+    float *xn1, *rstd1;  /* [N,C], [N] attention RMSNorm output / rstd */
+    float *qraw, *qrstd; /* qk_norm: [N,Hq*D] projection before q_norm, [N*Hq] */
+    float *kraw, *krstd; /* [N,Hkv*D], [N*Hkv] */
+    float *q, *k, *v;    /* after norm + RoPE (v: projection) */
+    float *att;          /* [N,Hq*D] attention output (o_proj input) */
+    float *h;            /* [N,C] residual after attention */
+    float *xn2, *rstd2;  /* [N,C], [N] */
+    float *gate, *up, *act; /* [N,I] */
 };
 
-ct_status ct_kv_cache_init(ct_kv_cache **out, const ct_config *cfg, size_t capacity,
-                           ct_err *err) {
-    *out = NULL;
-    ct_kv_cache *kv = calloc(1, sizeof *kv);
-    if (!kv) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    kv->L = (size_t)cfg->num_layers;
-    kv->KV = (size_t)cfg->num_kv_heads * (size_t)cfg->head_dim;
-    kv->cap = capacity;
-    size_t n = kv->L * kv->cap * kv->KV;
-    kv->k = malloc((n ? n : 1) * sizeof(float));
-    kv->v = malloc((n ? n : 1) * sizeof(float));
-    if (!kv->k || !kv->v) {
-        ct_kv_cache_free(kv);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory for a KV cache of %zu tokens",
-                          capacity);
+static float *get(ct_dec *d, size_t n, ct_status *st) {
+    float *p = ct_arena_alloc(d->arena, (n ? n : 1) * sizeof(float));
+    if (!p) *st = CT_ERR_NOMEM;
+    return p;
+}
+
+static ct_status acts_alloc(ct_dec *d, ct_dec_acts *a) {
+    const ct_config *c = d->cfg;
+    size_t N = d->N, C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    size_t QD = (size_t)c->num_heads * (size_t)c->head_dim, KD = (size_t)c->num_kv_heads * (size_t)c->head_dim;
+    bool keep = d->opts.train, qk = c->qk_norm;
+    ct_status st = CT_OK;
+    memset(a, 0, sizeof *a);
+    a->xn1 = get(d, N * C, &st);
+    a->q = get(d, N * QD, &st);
+    a->k = get(d, N * KD, &st);
+    a->v = get(d, N * KD, &st);
+    a->att = get(d, N * QD, &st);
+    a->h = get(d, N * C, &st);
+    a->gate = get(d, N * I, &st);
+    a->up = get(d, N * I, &st);
+    if (keep) {
+        a->rstd1 = get(d, N, &st);
+        a->rstd2 = get(d, N, &st);
+        a->xn2 = get(d, N * C, &st);
+        a->act = get(d, N * I, &st);
+        if (qk) {
+            a->qraw = get(d, N * QD, &st);
+            a->kraw = get(d, N * KD, &st);
+            a->qrstd = get(d, N * (size_t)c->num_heads, &st);
+            a->krstd = get(d, N * (size_t)c->num_kv_heads, &st);
+        }
+    } else { /* in place: q/k normed where they were projected, xn2 over xn1, act over gate */
+        a->xn2 = a->xn1;
+        a->act = a->gate;
+        a->qraw = a->q;
+        a->kraw = a->k;
     }
-    *out = kv;
-    return CT_OK;
+    return st;
 }
 
-void ct_kv_cache_free(ct_kv_cache *kv) {
-    if (!kv) return;
-    free(kv->k);
-    free(kv->v);
-    free(kv);
+/* ---- linear with LoRA ---- */
+
+/* Index 0..6 of the LoRA modules (q, k, v, o, gate, up, down) in table order: the dropout
+ * stream of (step, layer, module). */
+static uint64_t lora_module_index(int id) {
+    uint64_t i = 0;
+    for (int j = 0; j < id; j++) i += ct_layer_specs[j].lora != NULL;
+    return i;
 }
 
-void ct_kv_cache_reset(ct_kv_cache *kv) { kv->len = 0; }
-
-void ct_kv_cache_truncate(ct_kv_cache *kv, size_t len) {
-    if (len < kv->len) kv->len = len;
+static const ct_lora_ref *lora_ref(const ct_dec *d, int l, int id) {
+    if (!d->lora || !d->lora->ref) return NULL;
+    const ct_lora_ref *r = &d->lora->ref[(size_t)l * CT_LT_COUNT + (size_t)id];
+    return r->A ? r : NULL;
 }
 
-ct_status ct_kv_cache_grow(ct_kv_cache *kv, size_t capacity, ct_err *err) {
-    if (capacity <= kv->cap) return CT_OK;
-    size_t n = kv->L * capacity * kv->KV;
-    float *k = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
-    if (!k || !v) {
-        free(k);
-        free(v);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory growing the KV cache to %zu tokens",
-                          capacity);
+static ct_dropout lora_dropout(const ct_dec *d, int l, int id) {
+    ct_dropout dr = {0.0f, d->opts.seed, 0};
+    if (d->opts.train && d->lora->dropout > 0.0f) {
+        dr.p = d->lora->dropout;
+        dr.stream = ct_rng_mix((d->opts.step << 24) ^ ((uint64_t)l << 4) ^ lora_module_index(id));
     }
-    for (size_t l = 0; l < kv->L; l++) { /* [L, cap, KV]: re-stride each layer's rows */
-        memcpy(k + l * capacity * kv->KV, kv->k + l * kv->cap * kv->KV, kv->len * kv->KV * sizeof(float));
-        memcpy(v + l * capacity * kv->KV, kv->v + l * kv->cap * kv->KV, kv->len * kv->KV * sizeof(float));
-    }
-    free(kv->k);
-    free(kv->v);
-    kv->k = k;
-    kv->v = v;
-    kv->cap = capacity;
-    return CT_OK;
+    return dr;
 }
-size_t ct_kv_cache_len(const ct_kv_cache *kv) { return kv->len; }
-size_t ct_kv_cache_capacity(const ct_kv_cache *kv) { return kv->cap; }
 
-/* Runs the layers over T tokens given by ids, or (ids == NULL) by their input embeddings
- * embeds[T, C]; hidden[T, C] receives the final-normed hidden states. */
-static ct_status run_layers(const ct_model *m, ct_kv_cache *kv, const int32_t *ids,
-                            const float *embeds, size_t T, float *hidden, ct_err *err) {
-    const ct_config *c = &m->cfg;
-    size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
-    size_t D = (size_t)c->head_dim, Hq = (size_t)c->num_heads, Hkv = (size_t)c->num_kv_heads;
-    size_t Q = Hq * D, KV = Hkv * D, V = (size_t)c->vocab_size;
-    size_t start = kv ? kv->len : 0;
+/* y = x W^T + b (+ LoRA). */
+static void linear_fwd(ct_dec *d, int l, int wid, int bid, float *y, const float *x) {
+    const ct_tensor *W = &d->w->layers[l].t[wid];
+    size_t K = (size_t)W->shape[1], Nout = (size_t)W->shape[0];
+    ct_linear_forward(d->ctx, y, x, W, bid >= 0 ? &d->w->layers[l].t[bid] : NULL, d->N, K, Nout);
+    const ct_lora_ref *r = lora_ref(d, l, wid);
+    if (r) ct_lora_forward(d->ctx, y, x, r, lora_dropout(d, l, wid), d->N, K, Nout);
+}
+
+static void linear_bwd(ct_dec *d, const ct_dec_grads *g, int l, int wid, int bid, float *dx, const float *dy,
+                       const float *x) {
+    const ct_tensor *W = &d->w->layers[l].t[wid];
+    size_t K = (size_t)W->shape[1], Nout = (size_t)W->shape[0];
+    float **gl = g->layer ? g->layer[l] : NULL;
+    ct_linear_backward(d->ctx, dx, gl ? gl[wid] : NULL, gl && bid >= 0 ? gl[bid] : NULL, dy, x, W, d->N, K, Nout);
+    const ct_lora_ref *r = lora_ref(d, l, wid);
+    if (r) ct_lora_backward(d->ctx, dx, dy, x, r, lora_dropout(d, l, wid), d->N, K, Nout);
+}
+
+/* ---- attention: within each row (training) or over each row's KV cache (inference) ---- */
+
+static void attend(ct_dec *d, int l, ct_dec_acts *a) {
+    const ct_config *c = d->cfg;
+    size_t T = d->rows.T, Hq = (size_t)c->num_heads, Hkv = (size_t)c->num_kv_heads, D = (size_t)c->head_dim;
+    size_t QD = Hq * D, KD = Hkv * D;
+    for (size_t b = 0; b < d->rows.B; b++) {
+        float *q = a->q + b * T * QD, *k = a->k + b * T * KD, *v = a->v + b * T * KD, *out = a->att + b * T * QD;
+        if (d->rows.kv) {
+            ct_kv_cache *kv = d->rows.kv[b];
+            float *kl = kv->k + (size_t)l * kv->cap * KD, *vl = kv->v + (size_t)l * kv->cap * KD;
+            memcpy(kl + kv->len * KD, k, T * KD * sizeof(float));
+            memcpy(vl + kv->len * KD, v, T * KD * sizeof(float));
+            ct_attention_forward(d->ctx, out, q, kl, vl, NULL, NULL, T, kv->len + T, Hq, Hkv, D);
+        } else {
+            const int32_t *seg = d->rows.seg ? d->rows.seg + b * T : NULL;
+            ct_attention_forward(d->ctx, out, q, k, v, seg, seg, T, T, Hq, Hkv, D);
+        }
+    }
+}
+
+/* ---- the layer ---- */
+
+/* Layer l: xout = h + mlp(norm(h)), h = x + attn(norm(x)). */
+static void layer_forward(ct_dec *d, int l, ct_dec_acts *a, const float *x, float *xout) {
+    const ct_config *c = d->cfg;
+    const ct_tensor *W = d->w->layers[l].t;
+    ct_ctx *ctx = d->ctx;
+    size_t N = d->N, C = (size_t)c->hidden_size, Hq = (size_t)c->num_heads, Hkv = (size_t)c->num_kv_heads;
+    size_t D = (size_t)c->head_dim;
     float eps = (float)c->rms_norm_eps;
-    if (T == 0) return ct_err_set(err, CT_ERR_ARG, "forward: no tokens");
-    if (kv && start + T > kv->cap)
-        return ct_err_set(err, CT_ERR_ARG,
-                          "forward: %zu + %zu tokens exceed the KV cache capacity %zu", start, T,
-                          kv->cap);
-    for (size_t t = 0; ids && t < T; t++)
-        if (ids[t] < 0 || (size_t)ids[t] >= V)
-            return ct_err_set(err, CT_ERR_ARG, "forward: token id %d out of range [0, %zu)",
-                              ids[t], V);
-    /* Scratch: x, xn [T,C]; q, att [T,Q]; k, v [T,KV]; g, u [T,I]; pos [T]. */
-    size_t nf = T * (2 * C + 2 * Q + 2 * KV + 2 * I);
-    float *buf = malloc(nf * sizeof(float));
-    int32_t *pos = malloc(T * sizeof(int32_t));
-    if (!buf || !pos) {
-        free(buf);
-        free(pos);
-        return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory for %zu tokens", T);
+    bool qk = c->qk_norm && W[CT_LT_Q_NORM].data;
+    ct_rmsnorm_forward(ctx, a->xn1, a->rstd1, x, &W[CT_LT_ATTN_NORM], N, C, eps);
+    linear_fwd(d, l, CT_LT_WQ, CT_LT_BQ, qk ? a->qraw : a->q, a->xn1);
+    linear_fwd(d, l, CT_LT_WK, CT_LT_BK, qk ? a->kraw : a->k, a->xn1);
+    linear_fwd(d, l, CT_LT_WV, CT_LT_BV, a->v, a->xn1);
+    if (qk) { /* Qwen3: RMSNorm over head_dim per head, before RoPE */
+        ct_rmsnorm_forward(ctx, a->q, a->qrstd, a->qraw, &W[CT_LT_Q_NORM], N * Hq, D, eps);
+        ct_rmsnorm_forward(ctx, a->k, a->krstd, a->kraw, &W[CT_LT_K_NORM], N * Hkv, D, eps);
     }
-    float *x = buf, *xn = x + T * C, *q = xn + T * C, *att = q + T * Q, *k = att + T * Q;
-    float *v = k + T * KV, *g = v + T * KV, *u = g + T * I;
-    for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(start + t);
+    ct_rope_forward(ctx, a->q, d->rows.pos, N, Hq, D, c->rope_theta);
+    ct_rope_forward(ctx, a->k, d->rows.pos, N, Hkv, D, c->rope_theta);
+    attend(d, l, a);
+    linear_fwd(d, l, CT_LT_WO, CT_LT_BO, a->h, a->att);
+    ct_add_inplace(ctx, a->h, x, N * C);
+    ct_rmsnorm_forward(ctx, a->xn2, a->rstd2, a->h, &W[CT_LT_MLP_NORM], N, C, eps);
+    linear_fwd(d, l, CT_LT_GATE, CT_LT_B_GATE, a->gate, a->xn2);
+    linear_fwd(d, l, CT_LT_UP, CT_LT_B_UP, a->up, a->xn2);
+    ct_swiglu_forward(ctx, a->act, a->gate, a->up, N * (size_t)c->intermediate_size);
+    linear_fwd(d, l, CT_LT_DOWN, CT_LT_B_DOWN, xout, a->act);
+    ct_add_inplace(ctx, xout, a->h, N * C);
+}
 
-    if (ids) ct_embedding_forward(x, ids, &m->w.embed, T, C);
-    else memcpy(x, embeds, T * C * sizeof(float));
-    for (size_t l = 0; l < (size_t)c->num_layers; l++) {
-        const ct_layer_weights *w = &m->w.layers[l];
-        ct_rmsnorm_forward(xn, NULL, x, &w->attn_norm, T, C, eps);
-        ct_linear_forward(q, xn, &w->wq, &w->bq, T, C, Q);
-        ct_linear_forward(k, xn, &w->wk, &w->bk, T, C, KV);
-        ct_linear_forward(v, xn, &w->wv, &w->bv, T, C, KV);
-        if (c->qk_norm) { /* Qwen3: RMSNorm over head_dim per head, before RoPE */
-            ct_rmsnorm_forward(q, NULL, q, &w->q_norm, T * Hq, D, eps);
-            ct_rmsnorm_forward(k, NULL, k, &w->k_norm, T * Hkv, D, eps);
-        }
-        ct_rope_forward(q, pos, T, Hq, D, c->rope_theta);
-        ct_rope_forward(k, pos, T, Hkv, D, c->rope_theta);
-        const float *ka = k, *va = v;
-        size_t S = T;
-        if (kv) {
-            float *kl = kv->k + l * kv->cap * KV, *vl = kv->v + l * kv->cap * KV;
-            memcpy(kl + start * KV, k, T * KV * sizeof(float));
-            memcpy(vl + start * KV, v, T * KV * sizeof(float));
-            ka = kl;
-            va = vl;
-            S = start + T;
-        }
-        ct_attention_forward(att, NULL, q, ka, va, NULL, NULL, T, S, Hq, Hkv, D);
-        ct_linear_forward(xn, att, &w->wo, &w->bo, T, Q, C);
-        ct_add_inplace(x, xn, T * C);
-        ct_rmsnorm_forward(xn, NULL, x, &w->mlp_norm, T, C, eps);
-        ct_linear_forward(g, xn, &w->w_gate, &w->b_gate, T, C, I);
-        ct_linear_forward(u, xn, &w->w_up, &w->b_up, T, C, I);
-        ct_swiglu_forward(g, g, u, T * I);
-        ct_linear_forward(xn, g, &w->w_down, &w->b_down, T, I, C);
-        ct_add_inplace(x, xn, T * C);
+/* Scratch gradients of one layer's backward. */
+typedef struct layer_grads {
+    float *dact, *dgate, *dup, *dxn, *datt, *dq, *dk, *dv, *dqraw, *dkraw;
+} layer_grads;
+
+/* dres: on entry d(xout), on exit d(x). */
+static void layer_backward(ct_dec *d, const ct_dec_grads *gr, int l, const ct_dec_acts *a, const float *x,
+                           float *dres, layer_grads *g) {
+    const ct_config *c = d->cfg;
+    const ct_tensor *W = d->w->layers[l].t;
+    ct_ctx *ctx = d->ctx;
+    float **gl = gr->layer ? gr->layer[l] : NULL;
+    size_t N = d->N, C = (size_t)c->hidden_size, Hq = (size_t)c->num_heads, Hkv = (size_t)c->num_kv_heads;
+    size_t D = (size_t)c->head_dim, T = d->rows.T, I = (size_t)c->intermediate_size;
+    bool qk = c->qk_norm && W[CT_LT_Q_NORM].data;
+    /* MLP */
+    memset(g->dact, 0, N * I * sizeof(float));
+    linear_bwd(d, gr, l, CT_LT_DOWN, CT_LT_B_DOWN, g->dact, dres, a->act);
+    memset(g->dgate, 0, N * I * sizeof(float));
+    memset(g->dup, 0, N * I * sizeof(float));
+    ct_swiglu_backward(ctx, g->dgate, g->dup, g->dact, a->gate, a->up, N * I);
+    memset(g->dxn, 0, N * C * sizeof(float));
+    linear_bwd(d, gr, l, CT_LT_GATE, CT_LT_B_GATE, g->dxn, g->dgate, a->xn2);
+    linear_bwd(d, gr, l, CT_LT_UP, CT_LT_B_UP, g->dxn, g->dup, a->xn2);
+    ct_rmsnorm_backward(ctx, dres, gl ? gl[CT_LT_MLP_NORM] : NULL, g->dxn, a->h, a->rstd2, &W[CT_LT_MLP_NORM], N, C);
+    /* attention; dres is now d(h) */
+    memset(g->datt, 0, N * Hq * D * sizeof(float));
+    linear_bwd(d, gr, l, CT_LT_WO, CT_LT_BO, g->datt, dres, a->att);
+    memset(g->dq, 0, N * Hq * D * sizeof(float));
+    memset(g->dk, 0, N * Hkv * D * sizeof(float));
+    memset(g->dv, 0, N * Hkv * D * sizeof(float));
+    for (size_t b = 0; b < d->rows.B; b++)
+        ct_attention_backward(ctx, g->dq + b * T * Hq * D, g->dk + b * T * Hkv * D, g->dv + b * T * Hkv * D,
+                              g->datt + b * T * Hq * D, a->q + b * T * Hq * D, a->k + b * T * Hkv * D,
+                              a->v + b * T * Hkv * D, d->rows.seg ? d->rows.seg + b * T : NULL, T, Hq, Hkv, D);
+    ct_rope_backward(ctx, g->dq, d->rows.pos, N, Hq, D, c->rope_theta);
+    ct_rope_backward(ctx, g->dk, d->rows.pos, N, Hkv, D, c->rope_theta);
+    float *dq = g->dq, *dk = g->dk;
+    if (qk) {
+        memset(g->dqraw, 0, N * Hq * D * sizeof(float));
+        memset(g->dkraw, 0, N * Hkv * D * sizeof(float));
+        ct_rmsnorm_backward(ctx, g->dqraw, gl ? gl[CT_LT_Q_NORM] : NULL, g->dq, a->qraw, a->qrstd, &W[CT_LT_Q_NORM],
+                            N * Hq, D);
+        ct_rmsnorm_backward(ctx, g->dkraw, gl ? gl[CT_LT_K_NORM] : NULL, g->dk, a->kraw, a->krstd, &W[CT_LT_K_NORM],
+                            N * Hkv, D);
+        dq = g->dqraw;
+        dk = g->dkraw;
     }
-    ct_rmsnorm_forward(hidden, NULL, x, &m->w.final_norm, T, C, eps);
-    if (kv) kv->len = start + T;
-    free(buf);
-    free(pos);
+    memset(g->dxn, 0, N * C * sizeof(float));
+    linear_bwd(d, gr, l, CT_LT_WQ, CT_LT_BQ, g->dxn, dq, a->xn1);
+    linear_bwd(d, gr, l, CT_LT_WK, CT_LT_BK, g->dxn, dk, a->xn1);
+    linear_bwd(d, gr, l, CT_LT_WV, CT_LT_BV, g->dxn, g->dv, a->xn1);
+    ct_rmsnorm_backward(ctx, dres, gl ? gl[CT_LT_ATTN_NORM] : NULL, g->dxn, x, a->rstd1, &W[CT_LT_ATTN_NORM], N, C);
+}
+
+/* ---- the pass ---- */
+
+ct_status ct_dec_forward(ct_dec *d, ct_ctx *ctx, const ct_model *m, const ct_dec_hooks *hooks,
+                         const ct_dec_opts *opts, ct_arena *arena, const ct_dec_rows *rows, ct_err *err) {
+    memset(d, 0, sizeof *d);
+    d->ctx = ctx;
+    d->cfg = &m->cfg;
+    d->w = hooks && hooks->w ? hooks->w : &m->w;
+    d->lora = hooks ? hooks->lora : NULL;
+    d->virt = hooks ? hooks->virt : NULL;
+    d->opts = *opts;
+    d->arena = arena;
+    d->mark = ct_arena_mark(arena);
+    d->rows = *rows;
+    d->N = rows->B * rows->T;
+    const ct_config *c = d->cfg;
+    size_t N = d->N, C = (size_t)c->hidden_size, L = (size_t)c->num_layers, V = (size_t)c->vocab_size;
+    size_t n_virt = hooks ? hooks->n_virt : 0;
+    if (N == 0) return ct_err_set(err, CT_ERR_ARG, "forward: no tokens");
+    for (size_t i = 0; i < N; i++) {
+        int32_t id = rows->ids[i];
+        if (id >= 0 ? (size_t)id >= V : (size_t)(-1 - (int64_t)id) >= n_virt)
+            return ct_err_set(err, CT_ERR_ARG, "forward: token id %d out of range [0, %zu)", id, V);
+    }
+    for (size_t b = 0; rows->kv && b < rows->B; b++)
+        if (rows->kv[b]->len + rows->T > rows->kv[b]->cap)
+            return ct_err_set(err, CT_ERR_ARG, "forward: %zu + %zu tokens exceed the KV cache capacity %zu",
+                              rows->kv[b]->len, rows->T, rows->kv[b]->cap);
+    bool train = opts->train;
+    size_t nx = train ? L + 1 : 2, nacts = train && !opts->checkpointing ? (L ? L : 1) : 1;
+    ct_status st = CT_OK;
+    d->xs = ct_arena_alloc(arena, nx * sizeof(float *));
+    d->acts = ct_arena_alloc(arena, nacts * sizeof(ct_dec_acts));
+    if (!d->xs || !d->acts) st = CT_ERR_NOMEM;
+    for (size_t i = 0; !st && i < nx; i++) d->xs[i] = get(d, N * C, &st);
+    for (size_t i = 0; !st && i < nacts; i++) st = acts_alloc(d, &d->acts[i]);
+    if (!st) d->hidden = get(d, N * C, &st);
+    if (!st) d->rstd = get(d, N, &st);
+    if (st) {
+        ct_dec_end(d);
+        return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory for the activations of %zu tokens", N);
+    }
+    ct_embedding_forward(ctx, d->xs[0], rows->ids, &d->w->g[CT_GT_EMBED], d->virt, N, C);
+    for (size_t l = 0; l < L; l++) {
+        float *x = train ? d->xs[l] : d->xs[l & 1], *xout = train ? d->xs[l + 1] : d->xs[(l + 1) & 1];
+        layer_forward(d, (int)l, &d->acts[nacts > 1 ? l : 0], x, xout);
+    }
+    ct_rmsnorm_forward(ctx, d->hidden, d->rstd, train ? d->xs[L] : d->xs[L & 1], &d->w->g[CT_GT_FINAL_NORM], N, C,
+                       (float)c->rms_norm_eps);
+    for (size_t b = 0; rows->kv && b < rows->B; b++) rows->kv[b]->len += rows->T;
     return CT_OK;
 }
 
-ct_status ct_model_forward(const ct_model *m, ct_kv_cache *kv, const int32_t *ids, size_t T,
-                           float *hidden, float *logits, float *logits_last, ct_err *err) {
-    size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
-    float *h = hidden ? hidden : malloc((T ? T : 1) * C * sizeof(float));
-    if (!h) return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
-    ct_status s = run_layers(m, kv, ids, NULL, T, h, err);
-    if (!s && logits) ct_linear_forward(logits, h, &m->w.lm_head, NULL, T, C, V);
-    if (!s && logits_last) {
-        if (logits) memcpy(logits_last, logits + (T - 1) * V, V * sizeof(float));
-        else ct_linear_forward(logits_last, h + (T - 1) * C, &m->w.lm_head, NULL, 1, C, V);
+ct_status ct_dec_backward(ct_dec *d, const float *dhidden, const ct_dec_grads *g) {
+    const ct_config *c = d->cfg;
+    ct_ctx *ctx = d->ctx;
+    size_t N = d->N, C = (size_t)c->hidden_size, L = (size_t)c->num_layers, I = (size_t)c->intermediate_size;
+    size_t QD = (size_t)c->num_heads * (size_t)c->head_dim, KD = (size_t)c->num_kv_heads * (size_t)c->head_dim;
+    bool qk = c->qk_norm;
+    size_t mk = ct_arena_mark(d->arena);
+    ct_status st = CT_OK;
+    float *dres = get(d, N * C, &st);
+    layer_grads lg = {
+        .dact = get(d, N * I, &st), .dgate = get(d, N * I, &st), .dup = get(d, N * I, &st),
+        .dxn = get(d, N * C, &st), .datt = get(d, N * QD, &st), .dq = get(d, N * QD, &st),
+        .dk = get(d, N * KD, &st), .dv = get(d, N * KD, &st),
+        .dqraw = qk ? get(d, N * QD, &st) : NULL, .dkraw = qk ? get(d, N * KD, &st) : NULL,
+    };
+    if (st) {
+        ct_arena_release(d->arena, mk);
+        return st;
     }
-    if (!hidden) free(h);
-    return s;
-}
-
-ct_status ct_model_forward_embeds(const ct_model *m, ct_kv_cache *kv, const float *embeds,
-                                  size_t T, float *hidden, float *logits_last, ct_err *err) {
-    size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
-    float *h = hidden ? hidden : malloc((T ? T : 1) * C * sizeof(float));
-    if (!h) return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
-    ct_status s = run_layers(m, kv, NULL, embeds, T, h, err);
-    if (!s && logits_last)
-        ct_linear_forward(logits_last, h + (T - 1) * C, &m->w.lm_head, NULL, 1, C, V);
-    if (!hidden) free(h);
-    return s;
-}
-
-/* Positions per LM-head chunk in ct_model_nll: bounds the [chunk, V] logits buffer. */
-#define NLL_CHUNK 32
-
-ct_status ct_model_nll(const ct_model *m, const int32_t *ids, size_t T, double *nll_sum,
-                       size_t *n_predicted, ct_err *err) {
-    *nll_sum = 0.0;
-    *n_predicted = 0;
-    if (T < 2) return CT_OK;
-    size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
-    float *h = malloc(T * C * sizeof(float));
-    float *lg = malloc((size_t)NLL_CHUNK * V * sizeof(float));
-    if (!h || !lg) {
-        free(h);
-        free(lg);
-        return ct_err_set(err, CT_ERR_NOMEM, "nll: out of memory");
+    memset(dres, 0, N * C * sizeof(float));
+    ct_rmsnorm_backward(ctx, dres, g->g[CT_GT_FINAL_NORM], dhidden, d->xs[L], d->rstd, &d->w->g[CT_GT_FINAL_NORM], N, C);
+    bool ckpt = d->opts.checkpointing;
+    for (size_t l = L; l-- > 0;) {
+        ct_dec_acts *a = &d->acts[ckpt ? 0 : l];
+        if (ckpt) layer_forward(d, (int)l, a, d->xs[l], d->xs[l + 1]); /* recompute */
+        layer_backward(d, g, (int)l, a, d->xs[l], dres, &lg);
     }
-    ct_status s = run_layers(m, NULL, ids, NULL, T, h, err);
-    double total = 0.0;
-    for (size_t t0 = 0; !s && t0 + 1 < T; t0 += NLL_CHUNK) {
-        size_t n = T - 1 - t0 < NLL_CHUNK ? T - 1 - t0 : NLL_CHUNK;
-        ct_linear_forward(lg, h + t0 * C, &m->w.lm_head, NULL, n, C, V);
-        for (size_t i = 0; i < n; i++) {
-            const float *row = lg + i * V;
-            float mx = row[0];
-            for (size_t j = 1; j < V; j++) mx = row[j] > mx ? row[j] : mx;
-            double se = 0.0;
-            for (size_t j = 0; j < V; j++) se += exp((double)(row[j] - mx));
-            total += (double)mx + log(se) - (double)row[ids[t0 + i + 1]];
-        }
-    }
-    free(h);
-    free(lg);
-    if (s) return s;
-    if (!isfinite(total))
-        return ct_err_set(err, CT_ERR_NUMERIC, "nll: loss is not finite");
-    *nll_sum = total;
-    *n_predicted = T - 1;
+    ct_embedding_backward(ctx, g->g[CT_GT_EMBED], g->virt, dres, d->rows.ids, N, C);
+    ct_arena_release(d->arena, mk);
     return CT_OK;
+}
+
+void ct_dec_end(ct_dec *d) {
+    if (d->arena) ct_arena_release(d->arena, d->mark);
+    d->arena = NULL;
 }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "ctune/generate.h"
-#include "model/model.h"
+#include "model/decoder.h"
 
 void ct_gen_params_init(ct_gen_params *p, const ct_config *cfg) {
     memset(p, 0, sizeof *p);
@@ -33,23 +33,25 @@ static bool hit_stop_string(const ct_gen_params *p, const ct_ids *out, size_t fi
     return hit;
 }
 
-ct_status ct_generate_cached(const ct_model *m, ct_kv_cache *kv, size_t n_prefix,
-                             const int32_t *ids, size_t n_ids, const ct_gen_params *p,
-                             ct_ids *out, ct_gen_stop *stop, ct_err *err) {
+ct_status ct_generate_cached(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *kv,
+                             const int32_t *ids, size_t n_ids, const ct_gen_params *p, ct_ids *out,
+                             ct_gen_stop *stop, ct_err *err) {
     if (stop) *stop = CT_GEN_STOP_LENGTH;
     size_t cached = ct_kv_cache_len(kv);
-    if (cached < n_prefix || cached - n_prefix >= n_ids)
+    /* a prompt-tuning adapter's virtual tokens open the cache (ct_model_forward puts them there) */
+    size_t P = ct_adapter_hooks(ad) ? ct_adapter_hooks(ad)->n_virt : 0;
+    if (n_ids == 0 || (cached && (cached < P || cached - P >= n_ids)))
         return ct_err_set(err, CT_ERR_ARG,
-                          "generate: the KV cache holds %zu positions but %zu prefix + %zu ids "
+                          "generate: the KV cache holds %zu positions but %zu virtual + %zu ids "
                           "leave nothing new to run",
-                          cached, n_prefix, n_ids);
+                          cached, P, n_ids);
     if (p->max_new_tokens < 0) return ct_err_set(err, CT_ERR_ARG, "generate: max_new_tokens < 0");
     if (p->num_stop && !p->tok)
         return ct_err_set(err, CT_ERR_ARG, "generate: stop strings need a tokenizer");
     if (p->max_new_tokens == 0) return CT_OK;
     size_t V = (size_t)m->cfg.vocab_size, first = out->n;
-    size_t done_ids = cached - n_prefix;
-    size_t need = n_prefix + n_ids + (size_t)p->max_new_tokens;
+    size_t done_ids = cached ? cached - P : 0;
+    size_t need = P + n_ids + (size_t)p->max_new_tokens;
     ct_status s = ct_kv_cache_grow(kv, need, err);
     if (s) return s;
     float *logits = malloc(V * sizeof(float));
@@ -62,7 +64,7 @@ ct_status ct_generate_cached(const ct_model *m, ct_kv_cache *kv, size_t n_prefix
     size_t nh = n_ids;
     ct_rng rng;
     ct_rng_seed(&rng, p->seed);
-    if ((s = ct_model_forward(m, kv, ids + done_ids, n_ids - done_ids, NULL, NULL, logits, err)))
+    if ((s = ct_model_forward(ctx, m, ad, kv, ids + done_ids, n_ids - done_ids, NULL, NULL, logits, err)))
         goto done;
     for (int32_t i = 0; i < p->max_new_tokens; i++) {
         int32_t id = ct_gen_sample(logits, V, p, hist, nh, &rng);
@@ -88,7 +90,7 @@ ct_status ct_generate_cached(const ct_model *m, ct_kv_cache *kv, size_t n_prefix
             break;
         }
         if (i + 1 == p->max_new_tokens) break;
-        if ((s = ct_model_forward(m, kv, &id, 1, NULL, NULL, logits, err))) goto done;
+        if ((s = ct_model_forward(ctx, m, ad, kv, &id, 1, NULL, NULL, logits, err))) goto done;
     }
 done:
     free(logits);
@@ -96,16 +98,17 @@ done:
     return s;
 }
 
-ct_status ct_generate(const ct_model *m, const int32_t *prompt, size_t n_prompt,
-                      const ct_gen_params *p, ct_ids *out, ct_gen_stop *stop, ct_err *err) {
+ct_status ct_generate(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *prompt,
+                      size_t n_prompt, const ct_gen_params *p, ct_ids *out, ct_gen_stop *stop, ct_err *err) {
     if (stop) *stop = CT_GEN_STOP_LENGTH;
     if (n_prompt == 0) return ct_err_set(err, CT_ERR_ARG, "generate: empty prompt");
     if (p->max_new_tokens < 0) return ct_err_set(err, CT_ERR_ARG, "generate: max_new_tokens < 0");
     if (p->max_new_tokens == 0) return CT_OK;
     ct_kv_cache *kv = NULL;
-    ct_status s = ct_kv_cache_init(&kv, &m->cfg, n_prompt + (size_t)p->max_new_tokens, err);
+    size_t P = ct_adapter_hooks(ad) ? ct_adapter_hooks(ad)->n_virt : 0;
+    ct_status s = ct_kv_cache_init(&kv, &m->cfg, P + n_prompt + (size_t)p->max_new_tokens, err);
     if (s) return s;
-    s = ct_generate_cached(m, kv, 0, prompt, n_prompt, p, out, stop, err);
+    s = ct_generate_cached(ctx, m, ad, kv, prompt, n_prompt, p, out, stop, err);
     ct_kv_cache_free(kv);
     return s;
 }

@@ -11,9 +11,9 @@
 
 #include "base/file.h"
 #include "ctune/tokenizer.h"
-#include "ctune/train.h"
 #include "io/hf_export.h"
 #include "io/pyjson.h"
+#include "model/arch.h"
 #include "base/rng.h"
 
 void ct_init_model_opts_default(ct_init_model_opts *o) {
@@ -28,7 +28,7 @@ typedef struct tbuf {
     ct_tensor t;
 } tbuf;
 
-static ct_status add_tensor(tbuf *v, size_t *n, const char *name, int64_t d0, int64_t d1, int kind, double std,
+static ct_status add_tensor(tbuf *v, size_t *n, const char *name, int64_t d0, int64_t d1, ct_init kind, double std,
                             uint64_t seed, ct_err *err) {
     tbuf *b = &v[*n];
     snprintf(b->name, sizeof b->name, "%s", name);
@@ -41,23 +41,40 @@ static ct_status add_tensor(tbuf *v, size_t *n, const char *name, int64_t d0, in
     float *f = malloc(numel * sizeof(float));
     if (!f) return ct_err_set(err, CT_ERR_NOMEM, "out of memory for %s", name);
     uint64_t stream = 0x496e6974ull + (uint64_t)*n * CT_RNG_GOLDEN;
-    if (kind == 0) { /* normal */
+    if (kind == CT_INIT_NORMAL) {
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < numel; i++) f[i] = (float)(std * ct_rng_normal(seed, stream, i));
     } else {
-        for (size_t i = 0; i < numel; i++) f[i] = kind == 1 ? 1.0f : 0.0f;
+        for (size_t i = 0; i < numel; i++) f[i] = kind == CT_INIT_ONES ? 1.0f : 0.0f;
     }
     b->t.data = f;
     (*n)++;
     return CT_OK;
 }
 
+typedef struct init_ctx {
+    tbuf *tv;
+    size_t n, cap;
+    const ct_config *cfg;
+    double std;
+    uint64_t seed;
+    ct_err *err;
+} init_ctx;
+
+static int init_one(const ct_tensor_spec *s, int layer, void *user) {
+    init_ctx *ic = user;
+    char name[160];
+    int64_t shape[2];
+    ct_spec_name(name, sizeof name, s, layer);
+    ct_spec_shape(s, ic->cfg, shape);
+    return add_tensor(ic->tv, &ic->n, name, shape[0], shape[1], s->init, ic->std, ic->seed, ic->err);
+}
+
 ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
     if (!o->out_dir || !o->tokenizer_dir) return ct_err_set(err, CT_ERR_ARG, "init-model: --out and --tokenizer are required");
     const char *arch = o->arch ? o->arch : "qwen3";
-    bool qwen3 = !strcmp(arch, "qwen3"), qwen2 = !strcmp(arch, "qwen2"), llama = !strcmp(arch, "llama");
-    if (!qwen3 && !qwen2 && !llama)
-        return ct_err_set(err, CT_ERR_ARG, "init-model: --arch must be qwen3, qwen2 or llama (got '%s')", arch);
+    const ct_arch_info *ai = ct_arch_by_type(arch);
+    if (!ai) return ct_err_set(err, CT_ERR_ARG, "init-model: --arch must be one of %s (got '%s')", ct_arch_list(), arch);
     int32_t C = o->hidden_size, L = o->num_layers, H = o->num_heads, K = o->num_kv_heads ? o->num_kv_heads : o->num_heads,
             I = o->intermediate_size;
     if (C <= 0 || L <= 0 || H <= 0 || K <= 0 || I <= 0 || H % K)
@@ -66,7 +83,7 @@ ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
                           "and heads a multiple of kv heads (got %d, %d, %d, %d, %d)",
                           C, L, H, K, I);
     int32_t D = o->head_dim > 0 ? o->head_dim : C / H;
-    if (!qwen3 && D * H != C)
+    if (!ai->head_dim && D * H != C)
         return ct_err_set(err, CT_ERR_ARG, "init-model: %s needs hidden_size = heads * head_dim", arch);
     if (D <= 0 || D % 2) return ct_err_set(err, CT_ERR_ARG, "init-model: head_dim must be even and positive (got %d)", D);
     bool f32 = o->dtype && (!strcmp(o->dtype, "f32") || !strcmp(o->dtype, "float32"));
@@ -88,43 +105,21 @@ ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
     double std = o->initializer_range > 0 ? o->initializer_range : 0.02;
     uint64_t seed = o->seed;
 
-    size_t cap = 3 + (size_t)L * 16, n = 0;
-    tbuf *tv = calloc(cap, sizeof *tv);
-    if (!tv) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    char nm[160];
-    bool bias = qwen2;
-    st = add_tensor(tv, &n, "model.embed_tokens.weight", V, C, 0, std, seed, err);
-    for (int l = 0; l < L && !st; l++) {
-#define T(suffix, d0, d1, kind)                                                   \
-    if (!st) {                                                                    \
-        snprintf(nm, sizeof nm, "model.layers.%d.%s", l, suffix);                 \
-        st = add_tensor(tv, &n, nm, d0, d1, kind, std, seed, err);                \
-    }
-        T("input_layernorm.weight", C, 0, 1);
-        T("self_attn.q_proj.weight", (int64_t)H * D, C, 0);
-        T("self_attn.k_proj.weight", (int64_t)K * D, C, 0);
-        T("self_attn.v_proj.weight", (int64_t)K * D, C, 0);
-        T("self_attn.o_proj.weight", C, (int64_t)H * D, 0);
-        if (bias) {
-            T("self_attn.q_proj.bias", (int64_t)H * D, 0, 2);
-            T("self_attn.k_proj.bias", (int64_t)K * D, 0, 2);
-            T("self_attn.v_proj.bias", (int64_t)K * D, 0, 2);
-        }
-        if (qwen3) {
-            T("self_attn.q_norm.weight", D, 0, 1);
-            T("self_attn.k_norm.weight", D, 0, 1);
-        }
-        T("post_attention_layernorm.weight", C, 0, 1);
-        T("mlp.gate_proj.weight", I, C, 0);
-        T("mlp.up_proj.weight", I, C, 0);
-        T("mlp.down_proj.weight", C, I, 0);
-#undef T
-    }
-    if (!st) st = add_tensor(tv, &n, "model.norm.weight", C, 0, 1, std, seed, err);
-    if (!st && !o->tie_word_embeddings) st = add_tensor(tv, &n, "lm_head.weight", V, C, 0, std, seed, err);
+    ct_config mc = {.arch = ai->arch, .hidden_size = C, .intermediate_size = I, .num_layers = L, .num_heads = H,
+                    .num_kv_heads = K, .head_dim = D, .vocab_size = V, .tie_word_embeddings = o->tie_word_embeddings,
+                    .attention_bias = ai->qkv_bias == CT_BIAS_ALWAYS, .o_bias = ai->o_bias == CT_BIAS_ALWAYS,
+                    .mlp_bias = ai->mlp_bias == CT_BIAS_ALWAYS, .qk_norm = ai->qk_norm};
+    bool bias = mc.attention_bias;
+    init_ctx ic = {.cap = 3 + (size_t)L * CT_LT_COUNT, .cfg = &mc, .std = std, .seed = seed, .err = err};
+    ic.tv = calloc(ic.cap, sizeof *ic.tv);
+    if (!ic.tv) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    /* one stream per tensor in the table's order (the same bytes for the same seed) */
+    st = (ct_status)ct_specs_each(&mc, init_one, &ic);
+    tbuf *tv = ic.tv;
+    size_t n = ic.n;
 
     json_t *cfg = json_object();
-    const char *archname = qwen3 ? "Qwen3ForCausalLM" : qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    const char *archname = ai->hf_class;
     json_t *archs = json_array();
     json_array_append_new(archs, json_string(archname));
     json_object_set_new(cfg, "architectures", archs);
@@ -142,14 +137,14 @@ ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
     json_object_set_new(cfg, "intermediate_size", json_integer(I));
     json_object_set_new(cfg, "max_position_embeddings",
                         json_integer(o->max_position_embeddings > 0 ? o->max_position_embeddings : 4096));
-    if (!llama) json_object_set_new(cfg, "max_window_layers", json_integer(L));
+    if (ai->qwen_keys) json_object_set_new(cfg, "max_window_layers", json_integer(L));
     json_object_set_new(cfg, "num_attention_heads", json_integer(H));
     json_object_set_new(cfg, "num_hidden_layers", json_integer(L));
     json_object_set_new(cfg, "num_key_value_heads", json_integer(K));
     json_object_set_new(cfg, "rms_norm_eps", json_real(o->rms_norm_eps > 0 ? o->rms_norm_eps : 1e-6));
     json_object_set_new(cfg, "rope_scaling", json_null());
     json_object_set_new(cfg, "rope_theta", json_real(o->rope_theta > 0 ? o->rope_theta : 1000000.0));
-    if (!llama) {
+    if (ai->qwen_keys) {
         json_object_set_new(cfg, "sliding_window", json_null());
         json_object_set_new(cfg, "use_sliding_window", json_false());
     }

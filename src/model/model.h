@@ -1,14 +1,57 @@
-/* Internal model definition shared by inference (src/model) and training (src/train, src/peft). */
+/* The model as the library sees it: config + weight views laid out by the architecture table
+ * (src/model/arch.h). Shared by src/model, src/peft, src/train. */
 #ifndef CT_MODEL_MODEL_H
 #define CT_MODEL_MODEL_H
 
 #include "ctune/model.h"
+#include "io/st_writer.h"
+#include "model/arch.h"
+
+/* Weight views, indexed by the table's ids (data NULL: the model has no such tensor). */
+typedef struct ct_layer_weights {
+    ct_tensor t[CT_LT_COUNT];
+} ct_layer_weights;
+
+typedef struct ct_weights {
+    ct_tensor g[CT_GT_COUNT]; /* embed, final norm, lm_head (the embedding's view when tied) */
+    ct_layer_weights *layers; /* [n_layers] */
+    int n_layers;
+} ct_weights;
 
 struct ct_model {
     ct_config cfg;
     ct_weights w;
     char *dir;        /* model directory (NULL for in-memory models) */
-    void *storage;    /* loader-owned: mmaps of safetensors files, or malloc'd weights */
+    void *storage;    /* loader-owned: mmaps of safetensors files (NULL: the builder owns the data) */
 };
+
+/* The view of (spec, layer) in w. */
+ct_tensor *ct_weights_at(ct_weights *w, const ct_tensor_spec *s, int layer);
+const ct_tensor *ct_weights_at_c(const ct_weights *w, const ct_tensor_spec *s, int layer);
+/* The view with HF name `name`; NULL when w has no present tensor of that name. */
+ct_tensor *ct_weights_find(ct_weights *w, const ct_config *cfg, const char *name);
+/* dst = a shallow copy of src (its own layers array, the same data pointers). */
+ct_status ct_weights_clone(ct_weights *dst, const ct_weights *src, ct_err *err);
+/* Frees the layers array of a clone (not the data). */
+void ct_weights_free(ct_weights *w);
+/* Allocates an empty weights struct for cfg->num_layers layers. */
+ct_status ct_weights_alloc(ct_weights *w, int n_layers, ct_err *err);
+/* True when lm_head is the embedding (tie_word_embeddings and the views share their data). */
+bool ct_weights_tied(const ct_weights *w);
+
+/* The tensors w stores for cfg (ct_specs_each order) as safetensors items named by their HF
+ * names, each to be written as `dtype` (the items point into w; the names are owned). */
+typedef struct ct_weights_items {
+    ct_st_item *items;
+    char (*names)[192];
+    size_t n;
+} ct_weights_items;
+ct_status ct_weights_items_make(ct_weights_items *out, const ct_weights *w, const ct_config *cfg, ct_dtype dtype,
+                                ct_err *err);
+void ct_weights_items_free(ct_weights_items *wi);
+
+/* Builds a model around weights the caller owns (tests, benchmarks): cfg + w are taken over
+ * (w.layers freed by ct_model_free, the tensor data not). */
+ct_model *ct_model_wrap(const ct_config *cfg, const ct_weights *w);
 
 #endif

@@ -1,7 +1,19 @@
-/* The compute interface the model calls. The only place with kernels (src/ops/cpu/ now, a CUDA
- * backend later behind the same signatures). Conventions (llm.c style): outputs first, then
- * inputs, then weights, then dimensions. Activations are f32, row-major; weights are ct_tensor
- * views in their stored dtype. Backward functions ACCUMULATE (+=) into gradient buffers. */
+/* The compute interface: every numeric kernel of ctune sits behind these functions (src/ops/cpu/
+ * now; another backend later behind the same signatures). Model, adapter and training code is
+ * written once against them.
+ *
+ * Conventions (llm.c style): each op is a pair <op>_forward / <op>_backward; outputs first, then
+ * inputs, then weights, then dimensions. Activations and gradients are f32, row-major; weights
+ * are ct_tensor views in any float dtype of the dtype table (ctune/tensor.h). Backward functions
+ * ACCUMULATE (+=) into gradient buffers (callers zero them once per optimizer step, so gradient
+ * accumulation is free); a NULL gradient output is skipped (frozen weights).
+ *
+ * Every call takes the compute context (ctune/ctx.h): its thread count bounds every parallel
+ * region, its precision selects the linear kernels, and its per-thread arenas provide all
+ * scratch memory (ct_ctx_arena), so steady-state calls do not allocate.
+ *
+ * Results do not depend on the thread count: every output element is computed by one thread in
+ * a fixed order (sums across threads are combined in a fixed order too). */
 #ifndef CT_OPS_OPS_H
 #define CT_OPS_OPS_H
 
@@ -9,70 +21,141 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/arena.h"
+#include "ctune/ctx.h"
 #include "ctune/tensor.h"
 
-/* y[T,N] = x[T,K] · W[N,K]^T (+ b[N] if b && b->data). W/b any float dtype. */
-void ct_linear_forward(float *y, const float *x, const ct_tensor *W, const ct_tensor *b, size_t T,
-                       size_t K, size_t N);
+/* ---- context internals used by kernels ---- */
 
-/* y[T,C] = x * rsqrt(mean(x^2) + eps) * w  (HF LlamaRMSNorm, f32 math, no +1 offset).
- * rstd[T] (optional) receives rsqrt(mean(x^2)+eps) for the backward pass. y may alias x. */
-void ct_rmsnorm_forward(float *y, float *rstd, const float *x, const ct_tensor *w, size_t T,
-                        size_t C, float eps);
+/* The scratch arena of the calling thread (outside or inside a parallel region of this ctx). */
+ct_arena *ct_ctx_arena(ct_ctx *c);
+/* n floats from arena a; prints a one-line message and aborts when memory is exhausted (scratch
+ * is small next to the weights and activations the caller already holds). */
+float *ct_scratch_f32(ct_arena *a, size_t n);
+void *ct_scratch(ct_arena *a, size_t bytes);
 
-/* In-place HF (non-interleaved, rotate_half) RoPE on x[T, H, D] at position ids pos[T]:
- * inv_freq[i] = theta^(-2i/D); x' = x*cos + rotate_half(x)*sin. */
-void ct_rope_forward(float *x, const int32_t *pos, size_t T, size_t H, size_t D, double theta);
+/* ---- matrix products ---- */
 
-/* Causal scaled-dot-product attention with GQA.
- * q[T, Hq*D]; k, v[S, Hkv*D] (S >= T: the last T keys are the queries' own positions, the first
- * S-T come from a KV cache); out[T, Hq*D]. Query t sits at key index t + (S - T) and sees key j
- * iff j <= t + (S - T) and (seg == NULL or seg_q[t] == seg_k[j]) (packed samples).
- * Scale 1/sqrt(D), softmax in f32. kv head of query head h is h / (Hq / Hkv).
- * probs (optional) [Hq, T, S] receives the softmax probabilities for the backward pass. */
-void ct_attention_forward(float *out, float *probs, const float *q, const float *k,
-                          const float *v, const int32_t *seg_q, const int32_t *seg_k, size_t T,
-                          size_t S, size_t Hq, size_t Hkv, size_t D);
+/* C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C (f32, row-major, leading dimensions in
+ * elements); op(A) = A[M,K] (lda >= K) or A^T with A stored [K,M] (trans_a, lda >= M); op(B) =
+ * B[K,N] (ldb >= N) or B^T with B stored [N,K] (trans_b). Split into column (or row) blocks over
+ * the context's threads when large and not already inside a parallel region, each block one
+ * single-threaded OpenBLAS call (OpenBLAS's own threads are switched off: two thread pools on
+ * the same cores spin against each other, docs/perf.md). The only GEMM entry point. */
+void ct_sgemm(ct_ctx *c, bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha,
+              const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
-/* out[n] = silu(gate[n]) * up[n]. out may alias gate or up. */
-void ct_swiglu_forward(float *out, const float *gate, const float *up, size_t n);
+/* Linear y[T,N] = x[T,K] W[N,K]^T (+ b[N] when b && b->data). The kernel is picked from the
+ * linear kernel table (src/ops/kernels.h) by W's dtype, T and the context's precision. */
+void ct_linear_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, const ct_tensor *b,
+                       size_t T, size_t K, size_t N);
+/* dx[T,K] += dy W;  dW[N,K] += dy^T x (W f32 or not: dW is an f32 buffer);  db[N] += sum_t dy. */
+void ct_linear_backward(ct_ctx *c, float *dx, float *dW, float *db, const float *dy, const float *x,
+                        const ct_tensor *W, size_t T, size_t K, size_t N);
 
-/* out[T, C] = E[ids[t], :] (E any float dtype). */
-void ct_embedding_forward(float *out, const int32_t *ids, const ct_tensor *E, size_t T, size_t C);
+/* ---- LoRA (PEFT LoraLayer): y += scaling * (dropout(x) A^T) B^T ---- */
+
+/* One adapted linear: A [r, in], B [out, r] (f32), their gradients (NULL: not trained). */
+typedef struct ct_lora_ref {
+    const float *A, *B;
+    float *dA, *dB;
+    int r;
+    float scaling; /* lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA */
+} ct_lora_ref;
+
+/* Dropout (nn.Dropout, train mode) on the LoRA input: element i of draw `stream` is zeroed when
+ * ct_rng_uniform(seed, stream, i) < p, kept ones are scaled by 1/(1-p); the backward redraws the
+ * same mask, so no mask is stored. p == 0: no dropout. */
+typedef struct ct_dropout {
+    float p;
+    uint64_t seed, stream;
+} ct_dropout;
+
+/* y[N,out] += scaling * (drop(x)[N,in] A^T) B^T. */
+void ct_lora_forward(ct_ctx *c, float *y, const float *x, const ct_lora_ref *lo, ct_dropout drop,
+                     size_t N, size_t in, size_t out);
+/* dx[N,in] += ..., lo->dA += ..., lo->dB += ... (NULL ones skipped). */
+void ct_lora_backward(ct_ctx *c, float *dx, const float *dy, const float *x, const ct_lora_ref *lo,
+                      ct_dropout drop, size_t N, size_t in, size_t out);
+/* W[out,in] += scaling * B A (f32, in place): PEFT get_delta_weight, the one LoRA merge. */
+void ct_lora_merge(ct_ctx *c, float *W, const ct_lora_ref *lo, size_t out, size_t in);
+/* out[n] = drop(x)[n] (elements 0..n of the draw). */
+void ct_dropout_forward(ct_ctx *c, float *out, const float *x, ct_dropout drop, size_t n);
+
+/* ---- normalisation, position encoding, activations ---- */
+
+/* y[T,C] = x * rsqrt(mean(x^2) + eps) * w (HF LlamaRMSNorm, f32 math). rstd[T] (optional)
+ * receives rsqrt(mean(x^2)+eps) for the backward. y may alias x. */
+void ct_rmsnorm_forward(ct_ctx *c, float *y, float *rstd, const float *x, const ct_tensor *w,
+                        size_t T, size_t C, float eps);
+/* dx[T,C] += r*(w*dy) - x r^3/C sum_c(w*dy*x);  dw[C] += sum_t dy x r. */
+void ct_rmsnorm_backward(ct_ctx *c, float *dx, float *dw, const float *dy, const float *x,
+                         const float *rstd, const ct_tensor *w, size_t T, size_t C);
+
+/* In-place HF RoPE (rotate_half, inv_freq[i] = theta^(-2i/D) in f32, angle pos * inv_freq in
+ * f32) on x[T, H, D] at positions pos[T]. The backward is the rotation by the negated angle. */
+void ct_rope_forward(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D, double theta);
+void ct_rope_backward(ct_ctx *c, float *dx, const int32_t *pos, size_t T, size_t H, size_t D, double theta);
+
+/* out[n] = silu(gate[n]) * up[n] (out may alias gate or up);
+ * dg += dout*u*silu'(g), du += dout*silu(g). */
+void ct_swiglu_forward(ct_ctx *c, float *out, const float *gate, const float *up, size_t n);
+void ct_swiglu_backward(ct_ctx *c, float *dg, float *du, const float *dout, const float *g,
+                        const float *u, size_t n);
 
 /* out[n] += a[n] (residual add). */
-void ct_add_inplace(float *out, const float *a, size_t n);
+void ct_add_inplace(ct_ctx *c, float *out, const float *a, size_t n);
 
-/* ---- Threading model (one pool for the whole library) ----
- * All parallelism is OpenMP. OpenBLAS is switched to ONE thread the first time libctune calls
- * it, and every large GEMM is split by ct_sgemm into column (or row) blocks that OpenMP threads
- * run as independent single-threaded sgemm calls. Two pools (OpenMP + OpenBLAS pthreads) on the
- * same cores spin against each other: measured 30x slower decode and 20x slower training steps
- * (docs/perf.md). Nothing reads or sets OMP_* / OPENBLAS_* environment variables.
- * Every C element is computed by one sgemm call whatever the thread count, so results do not
- * depend on the number of threads. */
+/* ---- attention ---- */
 
-/* C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C[M,N]  (f32, row-major, leading
- * dimensions in elements). op(A) = A[M,K] (lda >= K), or A^T with A stored [K,M] when trans_a
- * (lda >= M); op(B) = B[K,N] (ldb >= N), or B^T with B stored [N,K] when trans_b (ldb >= K).
- * Split over the OpenMP threads when large and not already inside a parallel region. Use this
- * instead of a bare cblas_sgemm call. */
-void ct_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha, const float *A,
-              size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
+/* Causal scaled-dot-product attention with GQA (kv head of query head h is h / (Hq / Hkv)).
+ * q[T, Hq*D]; k, v [S, Hkv*D] (S >= T: the last T keys are the queries' own positions, the
+ * first S-T come from a KV cache); out[T, Hq*D]. Query t sits at key index t + (S - T) and sees
+ * key j iff j <= t + (S - T) and (seg_q == NULL or seg_q[t] == seg_k[j]) (packed samples).
+ * Scale 1/sqrt(D), softmax in f32. Long query blocks run as sgemm per (head, 256-query block),
+ * short ones row by row; the choice depends only on T, so a sequence gives the same bits in
+ * training (no cache) and in a prefill of the same tokens. */
+void ct_attention_forward(ct_ctx *c, float *out, const float *q, const float *k, const float *v,
+                          const int32_t *seg_q, const int32_t *seg_k, size_t T, size_t S, size_t Hq,
+                          size_t Hkv, size_t D);
+/* Backward for T == S (training); probabilities are recomputed, no [H,T,T] buffer is kept.
+ * dq[T,Hq*D], dk, dv[T,Hkv*D] += ...; GQA sums the group's heads into their kv head. */
+void ct_attention_backward(ct_ctx *c, float *dq, float *dk, float *dv, const float *dout,
+                           const float *q, const float *k, const float *v, const int32_t *seg,
+                           size_t T, size_t Hq, size_t Hkv, size_t D);
+/* The plain per-row algorithms both of the above use for short T (exposed for the kernel tests). */
+void ct_attention_forward_rows(ct_ctx *c, float *out, const float *q, const float *k, const float *v,
+                               const int32_t *seg_q, const int32_t *seg_k, size_t T, size_t S,
+                               size_t Hq, size_t Hkv, size_t D);
+void ct_attention_backward_rows(ct_ctx *c, float *dq, float *dk, float *dv, const float *dout,
+                                const float *q, const float *k, const float *v, const int32_t *seg,
+                                size_t T, size_t Hq, size_t Hkv, size_t D);
 
-/* C[M,N] = A[M,K] · B[N,K]^T (contiguous): ct_sgemm(false, true, ...). */
-void ct_sgemm_nt(float *C, const float *A, const float *B, size_t M, size_t N, size_t K);
+/* ---- embeddings ---- */
 
-/* Opt-in bf16 compute (like torch.autocast(bfloat16)): linear layers with bf16 weights and more
- * than 4 tokens (prefill, training) round the activations (forward) and the output gradients
- * (input-gradient backward) to bf16 (nearest even) and use AVX512-BF16 dot products with f32
- * accumulation. Default off: the exact f32 path (bf16 weights widened
- * exactly). Returns false, leaving the mode off, when the CPU lacks AVX512-BF16. Global. */
-bool ct_ops_set_bf16_compute(bool on);
-bool ct_ops_get_bf16_compute(void);
+/* out[t] = E[ids[t]] for ids[t] >= 0, and virt[-1 - ids[t]] (f32 [P, C], prompt-tuning virtual
+ * tokens) for ids[t] < 0. The backward scatter-adds dout rows into dE[V,C] / dvirt[P,C]
+ * (either may be NULL). */
+void ct_embedding_forward(ct_ctx *c, float *out, const int32_t *ids, const ct_tensor *E,
+                          const float *virt, size_t T, size_t C);
+void ct_embedding_backward(ct_ctx *c, float *dE, float *dvirt, const float *dout, const int32_t *ids,
+                           size_t T, size_t C);
 
-/* Threads used by the kernels (the OpenMP thread count). n <= 0: all cores. */
-void ct_ops_set_threads(int n);
-int ct_ops_get_threads(void);
+/* ---- loss ---- */
+
+/* Cross-entropy fused with the LM head, in chunks of `chunk` labelled tokens so the logits
+ * [T, V] never exist whole. For token t with 0 <= label[t] < V:
+ *   loss_t = logsumexp(h_t W^T) - (h_t W^T)[label_t], weighted by weight[t] (NULL: 1)
+ * (f32 logits and exponentials as torch's f32 log_softmax, sums in double). Returns
+ * sum_t weight_t loss_t and the count of labelled tokens in *n_tokens (optional). With
+ * grad_scale != 0 it also accumulates the gradient of grad_scale * that sum: dh[T,C] += ...,
+ * dW[V,C] += ... (dW may be NULL). Other labels (HF ignore_index -100) are skipped entirely.
+ * The one negative log-likelihood of ctune: training, evaluation and eval-loss all use it. */
+double ct_xent_forward_backward(ct_ctx *c, float *dh, float *dW, const float *h, const ct_tensor *W,
+                                const int32_t *labels, const float *weight, size_t T, size_t C,
+                                size_t V, float grad_scale, size_t chunk, size_t *n_tokens);
+
+/* True when every value is finite. */
+bool ct_all_finite(ct_ctx *c, const float *x, size_t n);
 
 #endif

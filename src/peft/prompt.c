@@ -1,7 +1,7 @@
 /* Prompt-tuning embedding init (see prompt.h). */
 #include "peft/prompt.h"
 
-#include "train/grad.h"
+#include "peft/method.h"
 #include "base/rng.h"
 
 ct_status ct_prompt_init_embeddings(float *P, int n_virtual, const ct_model *m, int init,
@@ -23,7 +23,7 @@ ct_status ct_prompt_init_embeddings(float *P, int n_virtual, const ct_model *m, 
         if (id < 0 || (size_t)id >= V)
             return ct_err_set(err, CT_ERR_ARG, "prompt_tuning_init_text: token id %lld outside vocab %zu",
                               (long long)id, V);
-        ct_tensor_to_f32(&m->w.embed, (size_t)id * C, C, P + (size_t)i * C);
+        ct_tensor_to_f32(&m->w.g[CT_GT_EMBED], (size_t)id * C, C, P + (size_t)i * C);
     }
     return CT_OK;
 }

@@ -90,6 +90,20 @@ ct_status ct_tokenizer_encode(const ct_tokenizer *t, const char *text, size_t le
     return st;
 }
 
+ct_status ct_tokenizer_encode_text(const ct_tokenizer *t, const char *text, size_t len, ct_ids *out,
+                                   ct_err *err) {
+    size_t start = out->n;
+    ct_status s = ct_tokenizer_encode(t, text, len, true, out, err);
+    if (s) return s;
+    int32_t bos = ct_tokenizer_bos_id(t);
+    if (ct_tokenizer_add_bos(t) && bos >= 0 && (out->n == start || out->data[start] != bos)) {
+        if ((s = ct_ids_push(out, bos, err))) return s;
+        memmove(out->data + start + 1, out->data + start, (out->n - start - 1) * sizeof(int32_t));
+        out->data[start] = bos;
+    }
+    return CT_OK;
+}
+
 ct_status ct_tokenizer_encode_batch(const ct_tokenizer *t, const char *const *texts,
                                     const size_t *lens, size_t n, bool add_special, ct_ids *outs,
                                     int n_threads, ct_err *err) {

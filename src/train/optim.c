@@ -12,7 +12,7 @@ void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double w
     o->step = 0;
 }
 
-void ct_adamw_step(ct_adamw *o, ct_params *ps, double lr) {
+void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr) {
     o->step++;
     double bc1 = 1.0 - pow(o->beta1, (double)o->step);
     double bc2 = 1.0 - pow(o->beta2, (double)o->step);
@@ -23,7 +23,7 @@ void ct_adamw_step(ct_adamw *o, ct_params *ps, double lr) {
         float decay = p->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
         float *x = p->data, *g = p->grad, *m = p->m, *v = p->v;
         size_t n = p->numel;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
             float gi = g[i];
             x[i] *= decay;
@@ -34,14 +34,14 @@ void ct_adamw_step(ct_adamw *o, ct_params *ps, double lr) {
     }
 }
 
-double ct_clip_grad_norm(ct_params *ps, double max_norm) {
-    double norm = ct_params_grad_norm(ps);
+double ct_clip_grad_norm(ct_ctx *c, ct_params *ps, double max_norm) {
+    double norm = ct_params_grad_norm(c, ps);
     if (max_norm > 0 && isfinite(norm)) {
         double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0) {
-            float c = (float)coef;
-#pragma omp parallel for schedule(static) if (ps->total > 65536)
-            for (size_t i = 0; i < ps->total; i++) ps->grad[i] *= c;
+            float k = (float)coef;
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (ps->total > 65536)
+            for (size_t i = 0; i < ps->total; i++) ps->grad[i] *= k;
         }
     }
     return norm;

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "ctune/err.h"
-#include "train/grad.h"
+#include "peft/params.h"
 
 typedef struct ct_adamw {
     double beta1, beta2, eps, weight_decay;
@@ -21,10 +21,10 @@ typedef struct ct_adamw {
 /* HF TrainingArguments defaults: beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0. */
 void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double weight_decay);
 /* One update of every parameter with learning rate lr; increments o->step. */
-void ct_adamw_step(ct_adamw *o, ct_params *ps, double lr);
+void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr);
 
 /* Returns the total grad norm (before clipping). max_norm <= 0: no clipping (norm only). */
-double ct_clip_grad_norm(ct_params *ps, double max_norm);
+double ct_clip_grad_norm(ct_ctx *c, ct_params *ps, double max_norm);
 
 typedef enum ct_sched_type {
     CT_SCHED_LINEAR = 0,

@@ -19,8 +19,6 @@
 #include "base/file.h"
 #include "ctune/adapter.h"
 #include "io/hf_export.h"
-#include "model/model.h"
-#include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/log.h"
 #include "train/progress.h"
@@ -102,19 +100,10 @@ static ct_status clear_outputs(const char *dir, ct_err *err) {
 
 /* ---- setup ---- */
 
-/* The model eval_only runs: the base with adapter_name_or_path merged (ct_adapter_load), else
- * the base. The adapted model is the adapter's own shallow copy of the base; the train model
- * only swaps tensor views in it and restores them in ct_train_model_free, which runs before
- * ct_adapter_free. */
-static ct_model *eval_model(ct_trainer *t) {
-    return t->adapter ? (ct_model *)ct_adapter_model(t->adapter) : t->model;
-}
-
 static ct_status setup_method(ct_trainer *t, ct_err *err) {
     const ct_train_config *c = t->cfg;
     ct_method_cfg mc;
     memset(&mc, 0, sizeof mc);
-    ct_status st0;
     const char *ft = c->finetuning_type ? c->finetuning_type : "lora";
     if (!strcmp(ft, "full")) mc.method = CT_METHOD_FULL;
     else if (!strcmp(ft, "freeze")) mc.method = CT_METHOD_FREEZE;
@@ -123,15 +112,7 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     else return ct_err_set(err, CT_ERR_ARG, "finetuning_type '%s' is not one of full, freeze, lora, prompt", ft);
     mc.seed = (uint64_t)c->seed;
     if (c->use_dora) return ct_err_set(err, CT_ERR_UNSUPPORTED, "use_dora: DoRA is not implemented yet");
-    if (t->opts.eval_only) { /* an identity LoRA: r 1 on q_proj, B = 0 (no prompt/full copies) */
-        mc.method = CT_METHOD_LORA;
-        mc.lora_rank = 1;
-        mc.lora_target = "q_proj";
-        mc.seed = 0;
-        st0 = ct_train_model_init(&t->tm, eval_model(t), &mc, err);
-        if (!st0) t->tm_ready = true;
-        return st0;
-    }
+    if (t->opts.eval_only) return CT_OK; /* evaluates the base (+ adapter) as loaded */
     if (c->adapter_name_or_path)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "adapter_name_or_path: continuing from an existing adapter is not supported yet");
@@ -196,14 +177,11 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
                           "model_name_or_path '%s' is not a directory (ctune reads local HF model directories)",
                           c->model_name_or_path);
     t->model_dir = strdup(c->model_name_or_path);
+    if ((st = ct_ctx_new(&t->ctx, (int)c->threads, err))) return st;
     if ((st = ct_model_load(c->model_name_or_path, &t->model, err))) return st;
     if ((st = ct_tokenizer_load(c->model_name_or_path, &t->tok, err))) return st;
     if (t->opts.eval_only && c->adapter_name_or_path) {
         if ((st = ct_adapter_load(c->adapter_name_or_path, t->model, &t->adapter, err))) return st;
-        if (ct_adapter_type(t->adapter) != CT_ADAPTER_LORA)
-            return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                              "%s: only LoRA adapters can be evaluated here (prompt tuning changes the inputs)",
-                              c->adapter_name_or_path);
     }
     int32_t pad = ct_tokenizer_pad_id(t->tok);
     if (pad < 0) pad = ct_model_config(t->model)->pad_token_id;
@@ -303,8 +281,8 @@ static void fill_event(const ct_trainer *t, ct_train_event *ev) {
 }
 
 /* ---- one micro-batch through the step ---- */
-static ct_train_batch as_grad_batch(const ct_batch *mb, bool packed_neat) {
-    ct_train_batch b;
+static ct_lm_batch as_grad_batch(const ct_batch *mb, bool packed_neat) {
+    ct_lm_batch b;
     memset(&b, 0, sizeof b);
     b.B = mb->B;
     b.T = mb->T;
@@ -331,16 +309,21 @@ static ct_status evaluate(ct_trainer *t, double *out, ct_err *err) {
     size_t n = t->info.n_val_examples;
     if (!n) return CT_OK;
     size_t EB = t->cfg->per_device_eval_batch_size > 0 ? (size_t)t->cfg->per_device_eval_batch_size : 8;
+    /* the model being trained, or (eval_only) the base with its adapter */
+    ct_dec_hooks th = t->tm_ready ? ct_train_model_hooks(&t->tm) : (ct_dec_hooks){0};
+    const ct_dec_hooks *hk = t->tm_ready ? &th : ct_adapter_hooks(t->adapter);
+    ct_dec_opts o = {0};
+    size_t chunk = t->tm_ready ? t->tm.xent_chunk : 64;
     double sum = 0, ntok = 0;
     ct_status st = CT_OK;
     for (size_t s = 0; s < n && !st; s += EB) {
         ct_batch mb;
         if ((st = ct_loader_val_batch(t->loader, s, EB, &mb, err))) break;
-        ct_train_batch b = as_grad_batch(&mb, false);
-        size_t k = ct_train_count_tokens(&t->tm, &b);
+        ct_lm_batch b = as_grad_batch(&mb, false);
+        size_t k = ct_lm_count_targets(&b, hk ? hk->n_virt : 0);
         double loss = 0;
         if (k) {
-            st = ct_train_step(&t->tm, &b, 1.0, false, &loss, err);
+            st = ct_lm_loss(t->ctx, t->model, hk, &o, ct_ctx_arena(t->ctx), &b, 0.0f, NULL, chunk, &loss, NULL, err);
             sum += loss;
             ntok += (double)k;
         }
@@ -374,7 +357,7 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
         size_t r0 = (m0 + i) * t->B, nb = rows - r0 < t->B ? rows - r0 : t->B;
         st = ct_loader_train_batch(t->loader, t->perm + r0, nb, &mbs[i], err);
         if (!st) {
-            ct_train_batch b = as_grad_batch(&mbs[i], neat);
+            ct_lm_batch b = as_grad_batch(&mbs[i], neat);
             norm += (double)ct_train_count_tokens(&t->tm, &b);
         }
     }
@@ -383,9 +366,9 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
         double total = 0;
         if (norm <= 0) norm = 1; /* a step with no trained target: zero loss and gradients */
         for (size_t i = 0; i < nm && !st; i++) {
-            ct_train_batch b = as_grad_batch(&mbs[i], neat);
+            ct_lm_batch b = as_grad_batch(&mbs[i], neat);
             double l = 0;
-            st = ct_train_step(&t->tm, &b, norm, true, &l, err);
+            st = ct_train_step(t->ctx, &t->tm, &b, norm, true, &l, err);
             total += l;
             size_t rt = real_tokens(&mbs[i]);
             t->total_tokens += (int64_t)rt;
@@ -399,13 +382,13 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
     for (size_t i = 0; i < nm; i++) ct_batch_free(&mbs[i]);
     free(mbs);
     if (st) return st;
-    double gn = ct_clip_grad_norm(&t->tm.params, t->cfg->max_grad_norm);
+    double gn = ct_clip_grad_norm(t->ctx, &t->tm.params, t->cfg->max_grad_norm);
     if (!isfinite(gn) || !isfinite(*step_loss))
         return ct_err_set(err, CT_ERR_NUMERIC, "step %" PRId64 " of %" PRId64 ": %s is %g (non-finite)", t->step + 1,
                           t->total_steps, isfinite(*step_loss) ? "gradient norm" : "loss",
                           isfinite(*step_loss) ? gn : *step_loss);
     t->last_grad_norm = gn;
-    ct_adamw_step(&t->opt, &t->tm.params, ct_scheduler_lr(&t->sched, t->step));
+    ct_adamw_step(t->ctx, &t->opt, &t->tm.params, ct_scheduler_lr(&t->sched, t->step));
     t->micro_pos = m1;
     t->step++;
     return CT_OK;
@@ -417,6 +400,7 @@ static void trainer_free(ct_trainer *t) {
     ct_tokenizer_free(t->tok);
     ct_adapter_free(t->adapter);
     ct_model_free(t->model);
+    ct_ctx_free(t->ctx);
     ct_callbacks_free(&t->sinks);
     free(t->perm);
     free(t->model_dir);
@@ -540,8 +524,6 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     t.user_cbs = callbacks;
     char *resume = NULL;
     if (!cfg->output_dir) return ct_err_set(err, CT_ERR_ARG, "output_dir is required");
-    int prev_threads = ct_ops_get_threads();
-    if (cfg->threads > 0) ct_ops_set_threads((int)cfg->threads);
     if (t.opts.eval_only) {
         if (!(st = setup(&t, err))) {
             double t0 = ct_trainer_now();
@@ -552,7 +534,6 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
             res->runtime_s = ct_trainer_now() - t0;
         }
         trainer_free(&t);
-        if (cfg->threads > 0) ct_ops_set_threads(prev_threads);
         return st;
     }
     if (!(st = resolve_output_dir(&t, &resume, err)) && !(st = setup(&t, err))) {
@@ -571,7 +552,6 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     }
     free(resume);
     trainer_free(&t);
-    if (cfg->threads > 0) ct_ops_set_threads(prev_threads);
     return st;
 }
 

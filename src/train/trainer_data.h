@@ -1,6 +1,6 @@
 /* Trainer data loader: the bridge between the data pipeline (include/ctune/data.h) and the
- * training step (src/train/grad.h): datasets, epoch order, padded micro-batches (data.h's
- * ct_batch, viewed by the step as a ct_train_batch).
+ * training step (src/train/step.h): datasets, epoch order, padded micro-batches (data.h's
+ * ct_batch, viewed by the step as a ct_lm_batch).
  *
  * Order: every epoch visits the training rows (examples, or packed sequences when packing) in a
  * seeded permutation, Fisher-Yates driven by the counter RNG (seed, epoch), so the order of

@@ -10,8 +10,9 @@
 #include "ctune/config.h"
 #include "ctune/tokenizer.h"
 #include "ctune/train.h"
-#include "train/grad.h"
+#include "peft/method.h"
 #include "train/optim.h"
+#include "train/step.h"
 #include "train/trainer_data.h"
 
 #define CT_TRAINER_STATE_VERSION 1
@@ -22,6 +23,7 @@ typedef struct ct_trainer {
     ct_callbacks *user_cbs;  /* caller's callbacks (may be NULL) */
     ct_callbacks sinks;      /* built-in: trainer_log.jsonl, TensorBoard, loss plot */
     char *model_dir;
+    ct_ctx *ctx;             /* threads (config `threads`), precision, scratch */
     ct_model *model;
     struct ct_adapter *adapter; /* eval_only + adapter_name_or_path (ctune/adapter.h) */
     ct_tokenizer *tok;

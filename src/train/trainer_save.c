@@ -18,8 +18,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "io/hf_export.h"
-#include "io/peft_io.h"
-#include "model/model.h"
+#include "peft/peft_io.h"
 #include "train/checkpoint.h"
 #include "train/log.h"
 #include "train/trainer_internal.h"
@@ -104,28 +103,31 @@ static void free_lists(ckpt_lists *L) {
 /* ---- adapter / model writers (used by checkpoints and the final save) ---- */
 static ct_status save_lora(ct_trainer *t, const char *dir, ct_err *err) {
     ct_train_model *tm = &t->tm;
-    int L = ct_model_config(t->model)->num_layers;
-    ct_lora_pair *pairs = calloc((size_t)L * CT_LORA_MODULES + 1, sizeof *pairs);
-    const char *mods[CT_LORA_MODULES];
+    int L = tm->lora.n_layers;
+    ct_lora_pair *pairs = calloc((size_t)L * CT_LT_COUNT + 1, sizeof *pairs);
+    const char *mods[CT_LT_COUNT];
     size_t nm = 0, np = 0;
     if (!pairs) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < CT_LORA_MODULES; i++)
-        if (tm->lora.targets & (1u << i)) mods[nm++] = ct_lora_module_name(i);
-    for (int l = 0; l < L; l++)
-        for (int i = 0; i < CT_LORA_MODULES; i++) {
-            int ia = tm->lora.idx_a[l * CT_LORA_MODULES + i], ib = tm->lora.idx_b[l * CT_LORA_MODULES + i];
-            if (ia < 0 || ib < 0) continue;
-            ct_param *A = &tm->params.p[ia], *Bp = &tm->params.p[ib];
+    for (int id = 0; id < CT_LT_COUNT; id++) {
+        const ct_tensor_spec *s = &ct_layer_specs[id];
+        bool any = false;
+        for (int l = 0; l < L; l++) {
+            const ct_lora_ref *r = &tm->lora.ref[(size_t)l * CT_LT_COUNT + (size_t)id];
+            if (!r->A) continue;
+            const ct_tensor *W = &tm->w.layers[l].t[id];
             pairs[np].layer = l;
-            pairs[np].module = ct_lora_module_name(i);
-            pairs[np].A = f32_tensor(A->data, A);
-            pairs[np].B = f32_tensor(Bp->data, Bp);
+            pairs[np].module = s->lora;
+            pairs[np].A = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {r->r, W->shape[1]}, .data = (void *)r->A};
+            pairs[np].B = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {W->shape[0], r->r}, .data = (void *)r->B};
             np++;
+            any = true;
         }
+        if (any) mods[nm++] = s->lora;
+    }
     ct_lora_config lc;
     memset(&lc, 0, sizeof lc);
     lc.base_model_name_or_path = t->cfg->model_name_or_path;
-    lc.r = tm->lora.r;
+    lc.r = tm->lora_r;
     lc.lora_alpha = ct_train_config_lora_alpha(t->cfg);
     lc.lora_dropout = t->cfg->lora_dropout;
     lc.target_modules = mods;
@@ -169,37 +171,14 @@ static ct_status save_prompt(ct_trainer *t, const char *dir, ct_err *err) {
     return ct_peft_save_prompt(dir, &pc, t->tm.params.p[t->tm.prompt_param].data, CT_DTYPE_F32, err);
 }
 
-/* Every model tensor under its HF name, as the model views point now (trained f32 masters for
- * trainable tensors). */
+/* Every model tensor under its HF name as the train model's views point now (trained f32
+ * masters for trainable tensors), written in the model's dtype. */
 static ct_status save_hf_model(ct_trainer *t, const char *dir, ct_err *err) {
     const ct_config *c = ct_model_config(t->model);
-    ct_weights *w = &t->model->w;
-    size_t cap = 3 + (size_t)c->num_layers * CT_LT_COUNT, n = 0;
-    ct_st_item *items = calloc(cap, sizeof *items);
-    char **names = calloc(cap, sizeof *names);
+    ct_dtype dtype = c->dtype == CT_DTYPE_F16 || c->dtype == CT_DTYPE_BF16 ? c->dtype : CT_DTYPE_F32;
+    ct_weights_items wi = {0};
     json_t *config = NULL;
-    ct_status st = (!items || !names) ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
-    if (!st) {
-        names[n] = strdup("model.embed_tokens.weight");
-        items[n] = ct_st_item_of(names[n], w->embed), n++;
-        names[n] = strdup("model.norm.weight");
-        items[n] = ct_st_item_of(names[n], w->final_norm), n++;
-        if (!c->tie_word_embeddings && w->lm_head.data) {
-            names[n] = strdup("lm_head.weight");
-            items[n] = ct_st_item_of(names[n], w->lm_head), n++;
-        }
-        for (int l = 0; l < c->num_layers; l++)
-            for (int id = 0; id < CT_LT_COUNT; id++) {
-                ct_tensor *tt = ct_layer_tensor(&w->layers[l], id);
-                if (!tt->data) continue;
-                char buf[256];
-                snprintf(buf, sizeof buf, "model.layers.%d.%s", l, ct_layer_tensor_name(id));
-                names[n] = strdup(buf);
-                items[n] = ct_st_item_of(names[n], *tt), n++;
-            }
-        for (size_t i = 0; i < n; i++)
-            if (!names[i]) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
+    ct_status st = ct_weights_items_make(&wi, &t->tm.w, c, dtype, err);
     char *cpath = ct_path_join(t->model_dir, "config.json");
     if (!st) st = ct_json_load_file(cpath, &config, err);
     free(cpath);
@@ -208,15 +187,13 @@ static ct_status save_hf_model(ct_trainer *t, const char *dir, ct_err *err) {
         memset(&o, 0, sizeof o);
         o.out_dir = dir;
         o.config = config;
-        o.dtype = c->dtype == CT_DTYPE_F16 || c->dtype == CT_DTYPE_BF16 ? c->dtype : CT_DTYPE_F32;
+        o.dtype = dtype;
         o.tokenizer_dir = t->model_dir;
         o.generation_config_dir = t->model_dir;
-        st = ct_hf_export(&o, items, n, err);
+        st = ct_hf_export(&o, wi.items, wi.n, err);
     }
     json_decref(config);
-    for (size_t i = 0; names && i < n; i++) free(names[i]);
-    free(names);
-    free(items);
+    ct_weights_items_free(&wi);
     return st;
 }
 

@@ -1,5 +1,5 @@
-/* Opt-in bf16 compute for linear layers (ops.h ct_ops_set_bf16_compute): y[T,N] =
- * bf16(x)[T,K] · W[N,K]^T with AVX512-BF16 `vdpbf16ps` (pairs of bf16 products summed into f32
+/* Opt-in bf16 compute for linear layers (CT_PRECISION_BF16, a row of the linear kernel table):
+ * y[T,N] = bf16(x)[T,K] · W[N,K]^T with AVX512-BF16 `vdpbf16ps` (pairs of bf16 products summed into f32
  * lanes), f32 accumulation, activations rounded to bf16 with round-to-nearest-even as
  * torch.autocast does. The kernel is compiled with a target attribute and only called after a
  * runtime CPU check, so the library still runs on CPUs without AVX-512. */
@@ -9,16 +9,13 @@
 #include <string.h>
 
 #include "ops/cpu/cpu.h"
-#include "ops/ops.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #define CT_HAVE_BF16_KERNEL 1
 #include <immintrin.h>
 #endif
 
-static int g_bf16_compute = 0;
-
-bool ct_cpu_has_avx512bf16(void) {
+bool ct_cpu_has_bf16(void) {
 #ifdef CT_HAVE_BF16_KERNEL
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -27,13 +24,6 @@ bool ct_cpu_has_avx512bf16(void) {
     return false;
 #endif
 }
-
-bool ct_ops_set_bf16_compute(bool on) {
-    g_bf16_compute = on && ct_cpu_has_avx512bf16();
-    return g_bf16_compute == (int)on;
-}
-
-bool ct_ops_get_bf16_compute(void) { return g_bf16_compute != 0; }
 
 #ifdef CT_HAVE_BF16_KERNEL
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -125,16 +115,20 @@ BF16_TARGET static void kernel8x32(float *y, size_t ldy, const uint16_t *xb, siz
 }
 
 /* y[T, NC] (+)= bf16(x)[T, KX] · B[KX, NC] with B read from bf16 W as pack_b describes. */
-BF16_TARGET static void gemm_bf16(float *y, const float *x, const uint16_t *W, size_t ld, bool trans,
-                                  size_t T, size_t KX, size_t NC, bool acc) {
+BF16_TARGET static void gemm_bf16(ct_ctx *c, float *y, const float *x, const uint16_t *W, size_t ld,
+                                  bool trans, size_t T, size_t KX, size_t NC, bool acc) {
     size_t Kp = (KX + 31) / 32 * 32;
-    uint16_t *xb = aligned_alloc(64, T * Kp * sizeof(uint16_t));
+    ct_arena *ar0 = ct_ctx_arena(c);
+    size_t mk0 = ct_arena_mark(ar0);
+    uint16_t *xb = ct_scratch(ar0, T * Kp * sizeof(uint16_t));
     rows_to_bf16(xb, x, T, KX, Kp);
     size_t nblk = (NC + BF16_NB - 1) / BF16_NB;
-#pragma omp parallel if (T * NC * KX > (1u << 21))
+#pragma omp parallel num_threads(ct_ctx_threads(c)) if (T * NC * KX > (1u << 21))
     {
         size_t kcmax = Kp < BF16_KC ? Kp : BF16_KC;
-        uint16_t *P = aligned_alloc(64, kcmax * BF16_NB * sizeof(uint16_t));
+        ct_arena *ar = ct_ctx_arena(c);
+        size_t mk = ct_arena_mark(ar);
+        uint16_t *P = ct_scratch(ar, kcmax * BF16_NB * sizeof(uint16_t));
 #pragma omp for schedule(dynamic, 4)
         for (size_t b = 0; b < nblk; b++) {
             size_t c0 = b * BF16_NB, nb = NC - c0 < BF16_NB ? NC - c0 : BF16_NB;
@@ -146,30 +140,28 @@ BF16_TARGET static void gemm_bf16(float *y, const float *x, const uint16_t *W, s
                                T - t0 < BF16_TT ? T - t0 : BF16_TT, P, nb, acc || k0 > 0);
             }
         }
-        free(P);
+        ct_arena_release(ar, mk);
     }
-    free(xb);
+    ct_arena_release(ar0, mk0);
 }
 #endif
 
-bool ct_cpu_linear_bf16(float *y, const float *x, const uint16_t *W, size_t T, size_t K, size_t N) {
+/* The table only picks these rows after ct_cpu_has_bf16(); without the kernel they are never
+ * reached. */
+void ct_cpu_linear_bf16(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K,
+                        size_t N) {
 #ifdef CT_HAVE_BF16_KERNEL
-    if (!g_bf16_compute) return false;
-    gemm_bf16(y, x, W, K, true, T, K, N, false);
-    return true;
+    gemm_bf16(c, y, x, (const uint16_t *)W->data, K, true, T, K, N, false);
 #else
-    (void)y, (void)x, (void)W, (void)T, (void)K, (void)N;
-    return false;
+    (void)c, (void)y, (void)x, (void)W, (void)T, (void)K, (void)N;
 #endif
 }
 
-bool ct_cpu_linear_bf16_dx(float *dx, const float *dy, const uint16_t *W, size_t T, size_t K, size_t N) {
+void ct_cpu_linear_bf16_dx(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, size_t T,
+                           size_t K, size_t N) {
 #ifdef CT_HAVE_BF16_KERNEL
-    if (!g_bf16_compute) return false;
-    gemm_bf16(dx, dy, W, K, false, T, N, K, true);
-    return true;
+    gemm_bf16(c, dx, dy, (const uint16_t *)W->data, K, false, T, N, K, true);
 #else
-    (void)dx, (void)dy, (void)W, (void)T, (void)K, (void)N;
-    return false;
+    (void)c, (void)dx, (void)dy, (void)W, (void)T, (void)K, (void)N;
 #endif
 }

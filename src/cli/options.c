@@ -1,20 +1,40 @@
-#include "cli/model_common.h"
+#include "cli/options.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops.h"
-
-bool ct_cli_threads(ct_args *a) {
+bool ct_cli_threads(ct_args *a, int *threads) {
     long long n = 0;
     if (!ct_args_int(a, "threads", &n)) return false;
     if (n < 0 || n > 1024) {
         fprintf(stderr, "ctune: --threads: expected 0..1024, got %lld\n", n);
         return false;
     }
-    ct_ops_set_threads((int)n);
+    *threads = (int)n;
+    return true;
+}
+
+bool ct_cli_runtime_opts(ct_args *a, const char *cmd, bool with_template, ct_runtime_opts *o) {
+    *o = ct_runtime_opts_default();
+    o->model_dir = ct_args_get(a, "model");
+    o->adapter_dir = ct_args_get(a, "adapter");
+    if (with_template) o->template_name = ct_args_get(a, "template");
+    if (!ct_cli_threads(a, &o->threads)) return false;
+    if (!o->model_dir) {
+        ct_cli_errorf("%s: --model DIR is required", cmd);
+        return false;
+    }
+    return true;
+}
+
+bool ct_cli_runtime_open(const ct_runtime_opts *o, ct_runtime **rt) {
+    ct_err err = {0};
+    if (ct_runtime_open(o, rt, &err)) {
+        ct_cli_error(&err);
+        return false;
+    }
     return true;
 }
 
@@ -31,53 +51,6 @@ bool ct_cli_parse_ids(const char *s, ct_ids *out) {
         if (*s && *s != ',' && *s != ' ' && *s != ']') return false;
     }
     return out->n > 0;
-}
-
-ct_status ct_cli_encode(const ct_tokenizer *tok, const char *text, size_t len, ct_ids *out,
-                        ct_err *err) {
-    size_t start = out->n;
-    ct_status s = ct_tokenizer_encode(tok, text, len, true, out, err);
-    if (s) return s;
-    int32_t bos = ct_tokenizer_bos_id(tok);
-    if (ct_tokenizer_add_bos(tok) && bos >= 0 && (out->n == start || out->data[start] != bos)) {
-        if ((s = ct_ids_push(out, bos, err))) return s;
-        memmove(out->data + start + 1, out->data + start, (out->n - start - 1) * sizeof(int32_t));
-        out->data[start] = bos;
-    }
-    return CT_OK;
-}
-
-bool ct_cli_model_load(const char *model_dir, const char *adapter_dir, ct_cli_model *cm) {
-    memset(cm, 0, sizeof *cm);
-    ct_err err = {0};
-    if (ct_model_load(model_dir, &cm->base, &err)) {
-        ct_cli_error(&err);
-        return false;
-    }
-    if (adapter_dir && ct_adapter_load(adapter_dir, cm->base, &cm->ad, &err)) {
-        ct_cli_error(&err);
-        ct_cli_model_free(cm);
-        return false;
-    }
-    cm->m = ct_adapted_model(cm->base, cm->ad);
-    return true;
-}
-
-void ct_cli_model_free(ct_cli_model *cm) {
-    ct_adapter_free(cm->ad);
-    ct_model_free(cm->base);
-    memset(cm, 0, sizeof *cm);
-}
-
-ct_status ct_cli_tokenizer_load(const char *model_dir, const char *adapter_dir,
-                                ct_tokenizer **tok, ct_err *err) {
-    ct_status s = ct_tokenizer_load(model_dir, tok, err);
-    if (s && adapter_dir) {
-        ct_err e2 = {0};
-        if (ct_tokenizer_load(adapter_dir, tok, &e2) == CT_OK) return CT_OK;
-    }
-    if (s) *tok = NULL;
-    return s;
 }
 
 bool ct_cli_sampling_parse(ct_args *a, const char *cmd, long long max_new_default, long long min_new,
@@ -105,15 +78,4 @@ void ct_cli_sampling_apply(const ct_cli_sampling *s, ct_gen_params *p) {
     if (s->top_k >= 0) p->top_k = (int32_t)s->top_k;
     if (s->top_p > 0) p->top_p = (float)s->top_p;
     if (s->rep > 0) p->repetition_penalty = (float)s->rep;
-}
-
-const ct_template *ct_cli_template(const ct_tokenizer *tok, const char *name, const char *cmd) {
-    const ct_template *t = NULL;
-    ct_err err = {0};
-    if (ct_template_resolve(name, name ? NULL : ct_tokenizer_chat_template(tok), &t, NULL, 0, &err)) {
-        if (!name) ct_err_prefix(&err, "%s", cmd);
-        ct_cli_error(&err);
-        return NULL;
-    }
-    return t;
 }

@@ -6,8 +6,7 @@
 #include <string.h>
 
 struct ct_chat {
-    const ct_model *base, *m;
-    const ct_adapter *ad;
+    ct_runtime *rt;
     const ct_tokenizer *tok;
     ct_chat_opts o;
     char *system;
@@ -23,38 +22,30 @@ static ct_status add_system(ct_chat *c, ct_err *err) {
     return CT_OK;
 }
 
-ct_status ct_chat_init(ct_chat **out, const ct_model *base, const ct_adapter *ad,
-                       const ct_tokenizer *tok, const ct_chat_opts *o, ct_err *err) {
+ct_status ct_chat_init(ct_chat **out, ct_runtime *rt, const ct_chat_opts *o, ct_err *err) {
     *out = NULL;
-    if (!o->tmpl) return ct_err_set(err, CT_ERR_ARG, "chat: no template");
+    const ct_template *t;
+    ct_status st = ct_runtime_template(rt, &t, err);
+    if (st) return st;
+    const char *why = NULL;
+    const ct_tokenizer *tok = ct_runtime_tokenizer(rt, &why);
+    if (!tok) return ct_err_set(err, CT_ERR_IO, "chat: needs the tokenizer: %s", why);
     ct_chat *c = calloc(1, sizeof *c);
     if (!c) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    c->base = base;
-    c->ad = ad;
-    c->m = ct_adapted_model(base, ad);
+    c->rt = rt;
     c->tok = tok;
     c->o = *o;
     ct_conv_init(&c->conv);
-    ct_status st = CT_OK;
-    if (o->system && !(c->system = strdup(o->system)))
-        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (o->system && !(c->system = strdup(o->system))) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     c->o.system = c->system;
-    /* the template's end-of-turn token stops generation too */
-    const char *end = ct_template_eos(o->tmpl);
-    int32_t end_id = end && *end ? ct_tokenizer_token_to_id(tok, end) : -1;
-    bool have = false;
-    for (int32_t i = 0; i < c->o.gen.num_eos; i++) have |= c->o.gen.eos_ids[i] == end_id;
-    if (end_id >= 0 && !have && c->o.gen.num_eos < CT_GEN_MAX_EOS)
-        c->o.gen.eos_ids[c->o.gen.num_eos++] = end_id;
+    if (!st) st = ct_runtime_chat_stops(rt, &c->o.gen, err);
     if (!st) st = add_system(c, err);
-    if (!st) st = ct_kv_cache_init(&c->kv, ct_model_config(c->m), 256, err);
-    if (!st) st = ct_adapted_prefill(base, ad, c->kv, &c->n_prefix, err);
-    if (st) {
-        ct_chat_free(c);
-        return st;
-    }
-    *out = c;
-    return CT_OK;
+    if (!st) st = ct_kv_cache_init(&c->kv, ct_model_config(ct_runtime_model(rt)), 256, err);
+    const ct_adapter *ad = ct_runtime_adapter(rt);
+    c->n_prefix = ad ? ct_adapter_num_virtual(ad) : 0;
+    if (st) ct_chat_free(c);
+    else *out = c;
+    return st;
 }
 
 void ct_chat_free(ct_chat *c) {
@@ -91,15 +82,12 @@ ct_status ct_chat_send(ct_chat *c, const char *user, char **answer, ct_chat_stat
     ct_chat_stats st0 = {0};
     if (!ct_conv_add(&c->conv, CT_ROLE_USER, user, err))
         return err && err->code ? err->code : CT_ERR_NOMEM;
-    ct_render r;
-    ct_render_init(&r);
     ct_ids ids = {0}, out = {0};
     ct_render_opts ro = ct_render_opts_default();
     ro.add_generation_prompt = true;
     ro.enable_thinking = c->o.enable_thinking;
     ro.jinja = true;
-    ct_status s = ct_template_render(c->o.tmpl, &c->conv, &ro, &r, err);
-    if (!s) s = ct_tokenizer_encode(c->tok, r.text, r.len, false, &ids, err);
+    ct_status s = ct_runtime_encode_chat(c->rt, &c->conv, &ro, &ids, err);
     if (!s && ids.n == 0) s = ct_err_set(err, CT_ERR_ARG, "chat: the prompt encodes to no tokens");
     if (!s) {
         /* reuse the longest common prefix (at least one token must be run for fresh logits) */
@@ -111,8 +99,8 @@ ct_status ct_chat_send(ct_chat *c, const char *user, char **answer, ct_chat_stat
         c->cached.n = keep;
         st0.prompt_tokens = ids.n;
         st0.reused_tokens = keep;
-        s = ct_generate_cached(c->m, c->kv, c->n_prefix, ids.data, ids.n, &c->o.gen, &out,
-                               &st0.stop, err);
+        s = ct_generate_cached(ct_runtime_ctx(c->rt), ct_runtime_model(c->rt), ct_runtime_adapter(c->rt), c->kv,
+                               ids.data, ids.n, &c->o.gen, &out, &st0.stop, err);
     }
     if (!s) {
         /* the cache now holds ids + out[:-1] */
@@ -151,7 +139,6 @@ ct_status ct_chat_send(ct_chat *c, const char *user, char **answer, ct_chat_stat
     if (stats) *stats = st0;
     ct_ids_free(&ids);
     ct_ids_free(&out);
-    ct_render_free(&r);
     return s;
 }
 

@@ -1,4 +1,4 @@
-#include "io/peft_io.h"
+#include "peft/peft_io.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -10,23 +10,20 @@
 #include "io/pyjson.h"
 #include "io/safetensors.h"
 #include "io/st_writer.h"
-
-static const char *const ATTN[] = {"q_proj", "k_proj", "v_proj", "o_proj", NULL};
-static const char *const MLP[] = {"gate_proj", "up_proj", "down_proj", NULL};
+#include "model/arch.h"
 
 const char *ct_peft_module_parent(const char *module) {
-    for (int i = 0; ATTN[i]; i++)
-        if (strcmp(module, ATTN[i]) == 0) return "self_attn";
-    for (int i = 0; MLP[i]; i++)
-        if (strcmp(module, MLP[i]) == 0) return "mlp";
-    return NULL;
+    static char parents[CT_LT_COUNT][32];
+    const ct_tensor_spec *s = ct_spec_by_lora(module);
+    return s ? ct_spec_parent(s, parents[s->id], sizeof parents[s->id]) : NULL;
 }
 
 bool ct_peft_lora_key(char *buf, size_t n, int layer, const char *module, char ab) {
-    const char *parent = ct_peft_module_parent(module);
-    if (!parent || (ab != 'A' && ab != 'B') || layer < 0) return false;
-    int k = snprintf(buf, n, "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer, parent,
-                     module, ab);
+    const ct_tensor_spec *s = ct_spec_by_lora(module);
+    if (!s || (ab != 'A' && ab != 'B') || layer < 0) return false;
+    char mod[160];
+    ct_spec_module(mod, sizeof mod, s, layer);
+    int k = snprintf(buf, n, "base_model.model.%s.lora_%c.weight", mod, ab);
     return k > 0 && (size_t)k < n;
 }
 
@@ -221,10 +218,6 @@ static float *to_f32(const ct_tensor *t) {
     return f;
 }
 
-static bool is_float_dt(ct_dtype d) {
-    return d == CT_DTYPE_F32 || d == CT_DTYPE_BF16 || d == CT_DTYPE_F16 || d == CT_DTYPE_F64;
-}
-
 static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpath, ct_err *err) {
     size_t nt = ct_st_count(sb);
     a->lora = calloc(nt ? nt : 1, sizeof *a->lora);
@@ -237,7 +230,7 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
         if (!parse_lora_key(name, &layer, module, sizeof module, &ab)) {
             const char *pre = "base_model.model.";
             if (strncmp(name, pre, strlen(pre)) != 0 || strstr(name, "lora_") ||
-                strlen(name + strlen(pre)) >= sizeof a->saved[0].name || !is_float_dt(t->dtype))
+                strlen(name + strlen(pre)) >= sizeof a->saved[0].name || !ct_dtype_is_float(t->dtype))
                 return ct_err_set(err, CT_ERR_UNSUPPORTED,
                                   "%s: tensor %s is neither a LoRA A/B weight of a decoder linear "
                                   "nor a modules_to_save weight (DoRA and embedding LoRA are not "
@@ -253,7 +246,7 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
             a->n_saved++;
             continue;
         }
-        if (t->ndim != 2 || !is_float_dt(t->dtype))
+        if (t->ndim != 2 || !ct_dtype_is_float(t->dtype))
             return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s: expected a 2-D float tensor", wpath, name);
         ct_peft_lora_tensors *p = NULL;
         for (size_t k = 0; k < a->n_lora; k++)
@@ -347,7 +340,7 @@ ct_status ct_peft_load(const char *dir, ct_peft_adapter *a, ct_err *err) {
             st = ct_err_set(err, CT_ERR_FORMAT,
                             "%s: num_virtual_tokens/token_dim must be non-negative integers", cpath);
         else if (!e) st = ct_err_set(err, CT_ERR_FORMAT, "%s: missing tensor prompt_embeddings", wpath);
-        else if (e->ndim != 2 || !is_float_dt(e->dtype))
+        else if (e->ndim != 2 || !ct_dtype_is_float(e->dtype))
             st = ct_err_set(err, CT_ERR_FORMAT, "%s: prompt_embeddings must be a 2-D float tensor", wpath);
         else if ((nv && e->shape[0] != nv) || (td && e->shape[1] != td))
             st = ct_err_set(err, CT_ERR_SHAPE,

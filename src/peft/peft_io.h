@@ -6,8 +6,8 @@
  * Prompt tuning: one tensor "prompt_embeddings" [num_virtual_tokens, token_dim].
  * The LoRA key set mirrors PEFT 0.10-0.13 (understood by every PEFT >= 0.10; newer PEFT fills
  * its newer keys with defaults). See docs/outputs.md. */
-#ifndef CT_IO_PEFT_IO_H
-#define CT_IO_PEFT_IO_H
+#ifndef CT_PEFT_PEFT_IO_H
+#define CT_PEFT_PEFT_IO_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -44,7 +44,7 @@ typedef struct ct_lora_pair {
     ct_tensor A, B;
 } ct_lora_pair;
 
-/* "self_attn" or "mlp" for a module name, NULL if unknown. */
+/* "self_attn" or "mlp" for a LoRA module name of the architecture table, NULL if unknown. */
 const char *ct_peft_module_parent(const char *module);
 /* Writes the PEFT key of a LoRA tensor into buf; ab is 'A' or 'B'. Returns false if unknown module. */
 bool ct_peft_lora_key(char *buf, size_t n, int layer, const char *module, char ab);

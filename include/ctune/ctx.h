@@ -1,0 +1,42 @@
+/* ctune — compute contexts.
+ * A ct_ctx is what every computation runs in: the number of threads, the precision of matrix
+ * products, and the scratch memory the kernels use (so they never allocate on the hot path).
+ * Nothing about it is process-wide: two contexts with different settings can be used side by
+ * side, each by one caller at a time (a context is not thread-safe; give each concurrent caller
+ * its own). Models, adapters and tokenizers are read-only and can be shared between contexts. */
+#ifndef CTUNE_CTX_H
+#define CTUNE_CTX_H
+
+#include <stdbool.h>
+
+#include "ctune/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ct_ctx ct_ctx;
+
+typedef enum ct_precision {
+    CT_PRECISION_F32 = 0, /* exact: bf16/f16 weights widened to f32, f32 products (default) */
+    CT_PRECISION_BF16,    /* like torch.autocast(bfloat16): linear layers with bf16 weights and
+                             more than 4 tokens round activations (forward) and output gradients
+                             (input-gradient backward) to bf16 and use AVX512-BF16 dot products
+                             with f32 accumulation; needs a CPU with AVX512-BF16 */
+} ct_precision;
+
+/* n_threads <= 0: all cores. */
+ct_status ct_ctx_new(ct_ctx **out, int n_threads, ct_err *err);
+void ct_ctx_free(ct_ctx *c);
+void ct_ctx_set_threads(ct_ctx *c, int n_threads); /* <= 0: all cores */
+int ct_ctx_threads(const ct_ctx *c);
+/* Returns false (and leaves the precision unchanged) when this CPU cannot run it. */
+bool ct_ctx_set_precision(ct_ctx *c, ct_precision p);
+ct_precision ct_ctx_precision(const ct_ctx *c);
+/* True when the CPU has what CT_PRECISION_BF16 needs (AVX-512 F/BW/VL + AVX512-BF16). */
+bool ct_cpu_has_bf16(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,39 @@
+/* Options shared by the model subcommands (info, generate, generate-batch, chat, eval-loss,
+ * export): the runtime options, token-id lists and sampling options. Parsing and printing only;
+ * what they mean is decided in the library (ctune/runtime.h). */
+#ifndef CT_CLI_OPTIONS_H
+#define CT_CLI_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cli/cli.h"
+#include "ctune/generate.h"
+#include "ctune/runtime.h"
+
+/* --threads N (absent: all cores) into *threads. Returns false after printing an error. */
+bool ct_cli_threads(ct_args *a, int *threads);
+/* --model DIR, --adapter DIR, --template NAME (when `with_template`), --threads N into *o.
+ * Returns false after printing an error (--model is required). */
+bool ct_cli_runtime_opts(ct_args *a, const char *cmd, bool with_template, ct_runtime_opts *o);
+/* ct_runtime_open; prints the error and returns false on failure. */
+bool ct_cli_runtime_open(const ct_runtime_opts *o, ct_runtime **rt);
+/* Parses "1,2,3" (spaces allowed) into ids; false on a malformed list. */
+bool ct_cli_parse_ids(const char *s, ct_ids *out);
+
+/* Sampling options of generate and chat: --max-new-tokens N --top-k K --top-p P --temperature T
+ * --repetition-penalty R --seed S. Absent values (-1) keep generation_config.json's. */
+typedef struct ct_cli_sampling {
+    long long max_new, top_k, seed;
+    double temp, top_p, rep;
+} ct_cli_sampling;
+
+/* Parses them (max_new defaults to max_new_default) and checks the ranges (max-new-tokens
+ * >= min_new); prints "<cmd>: ..." and returns false on a bad value. */
+bool ct_cli_sampling_parse(ct_args *a, const char *cmd, long long max_new_default, long long min_new,
+                           ct_cli_sampling *s);
+/* Overrides p (from ct_runtime_gen_params) with the options given: temperature 0 = greedy,
+ * > 0 = sampling at that temperature. */
+void ct_cli_sampling_apply(const ct_cli_sampling *s, ct_gen_params *p);
+
+#endif

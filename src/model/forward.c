@@ -1,0 +1,96 @@
+/* Inference entry points over the one decoder (include/ctune/model.h): forward with a KV cache
+ * (prefill, decode, batched decode) and the next-token NLL, each with an optional adapter. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/decoder.h"
+
+/* Rows of B sequences: `ids` [B*T] after each cache's length (or from 0 without caches), with
+ * a prompt-tuning adapter's n_virt virtual tokens in front when `prefix`. */
+static ct_status run(ct_ctx *ctx, const ct_model *m, const ct_dec_hooks *hk, ct_kv_cache *const *kv, size_t B,
+                     const int32_t *ids, size_t T, bool prefix, ct_dec *d, ct_err *err) {
+    size_t P = prefix ? hk->n_virt : 0, TT = T + P, N = B * TT;
+    ct_arena *ar = ct_ctx_arena(ctx);
+    int32_t *rid = ct_arena_alloc(ar, N * sizeof(int32_t)), *pos = ct_arena_alloc(ar, N * sizeof(int32_t));
+    if (!rid || !pos) return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
+    for (size_t b = 0; b < B; b++) {
+        size_t start = kv ? kv[b]->len : 0;
+        for (size_t t = 0; t < TT; t++) {
+            rid[b * TT + t] = t < P ? -1 - (int32_t)t : ids[b * T + t - P];
+            pos[b * TT + t] = (int32_t)(start + t);
+        }
+    }
+    ct_dec_rows rows = {.B = B, .T = TT, .ids = rid, .pos = pos, .seg = NULL, .kv = kv};
+    ct_dec_opts o = {0};
+    return ct_dec_forward(d, ctx, m, hk, &o, ar, &rows, err);
+}
+
+ct_status ct_model_forward(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *kv,
+                           const int32_t *ids, size_t T, float *hidden, float *logits, float *logits_last,
+                           ct_err *err) {
+    const ct_dec_hooks *hk = ct_adapter_hooks(ad);
+    size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    if (T == 0) return ct_err_set(err, CT_ERR_ARG, "forward: no tokens");
+    bool prefix = hk && hk->n_virt && (!kv || kv->len == 0);
+    ct_status st = CT_OK;
+    if (prefix && kv) st = ct_kv_cache_grow(kv, hk->n_virt + T, err);
+    ct_arena *ar = ct_ctx_arena(ctx);
+    size_t mk = ct_arena_mark(ar);
+    ct_dec d = {0};
+    if (!st) st = run(ctx, m, hk, kv ? &kv : NULL, 1, ids, T, prefix, &d, err);
+    if (!st) {
+        const float *h = d.hidden + (d.N - T) * C; /* the ids' rows, after any virtual tokens */
+        const ct_tensor *head = &d.w->g[CT_GT_LM_HEAD];
+        if (hidden) memcpy(hidden, h, T * C * sizeof(float));
+        if (logits) ct_linear_forward(ctx, logits, h, head, NULL, T, C, V);
+        if (logits_last) {
+            if (logits) memcpy(logits_last, logits + (T - 1) * V, V * sizeof(float));
+            else ct_linear_forward(ctx, logits_last, h + (T - 1) * C, head, NULL, 1, C, V);
+        }
+    }
+    ct_dec_end(&d);
+    ct_arena_release(ar, mk);
+    return st;
+}
+
+ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *const *kv,
+                                 size_t B, const int32_t *ids, size_t T, float *logits_last, ct_err *err) {
+    const ct_dec_hooks *hk = ct_adapter_hooks(ad);
+    size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    if (B == 0 || T == 0) return ct_err_set(err, CT_ERR_ARG, "forward: no tokens");
+    for (size_t b = 0; b < B; b++)
+        if (hk && hk->n_virt && kv[b]->len == 0)
+            return ct_err_set(err, CT_ERR_ARG, "forward: batched sequence %zu has an empty cache (prefill it first)", b);
+    ct_arena *ar = ct_ctx_arena(ctx);
+    size_t mk = ct_arena_mark(ar);
+    ct_dec d = {0};
+    ct_status st = run(ctx, m, hk, kv, B, ids, T, false, &d, err);
+    if (!st && logits_last) {
+        float *last = ct_arena_alloc(ar, B * C * sizeof(float));
+        if (!last) st = ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
+        for (size_t b = 0; !st && b < B; b++) memcpy(last + b * C, d.hidden + (b * T + T - 1) * C, C * sizeof(float));
+        if (!st) ct_linear_forward(ctx, logits_last, last, &d.w->g[CT_GT_LM_HEAD], NULL, B, C, V);
+    }
+    ct_dec_end(&d);
+    ct_arena_release(ar, mk);
+    return st;
+}
+
+/* Tokens per LM-head chunk of the NLL (the [chunk, V] logits buffer). */
+#define NLL_CHUNK 32
+
+ct_status ct_model_nll(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *ids, size_t T,
+                       double *nll_sum, size_t *n_predicted, ct_err *err) {
+    const ct_dec_hooks *hk = ct_adapter_hooks(ad);
+    *nll_sum = 0.0;
+    *n_predicted = 0;
+    if (T < (hk && hk->n_virt ? 1u : 2u)) return CT_OK;
+    ct_lm_batch b = {.B = 1, .T = T, .input_ids = ids, .labels = ids};
+    ct_dec_opts o = {0};
+    size_t n = 0;
+    ct_status st = ct_lm_loss(ctx, m, hk, &o, ct_ctx_arena(ctx), &b, 0.0f, NULL, NLL_CHUNK, nll_sum, &n, err);
+    if (st == CT_ERR_NUMERIC) return ct_err_set(err, st, "nll: loss is not finite");
+    if (st) return ct_err_prefix(err, "nll");
+    *n_predicted = n;
+    return CT_OK;
+}

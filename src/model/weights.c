@@ -1,0 +1,97 @@
+/* Weight views by table id and by HF name; shallow copies for adapters and training. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+
+ct_tensor *ct_weights_at(ct_weights *w, const ct_tensor_spec *s, int layer) {
+    if (!s->per_layer) return &w->g[s->id];
+    return layer >= 0 && layer < w->n_layers ? &w->layers[layer].t[s->id] : NULL;
+}
+
+const ct_tensor *ct_weights_at_c(const ct_weights *w, const ct_tensor_spec *s, int layer) {
+    return ct_weights_at((ct_weights *)w, s, layer);
+}
+
+ct_tensor *ct_weights_find(ct_weights *w, const ct_config *cfg, const char *name) {
+    for (int i = 0; i < CT_GT_COUNT; i++)
+        if (!strcmp(name, ct_global_specs[i].hf)) return w->g[i].data ? &w->g[i] : NULL;
+    int l, n = 0;
+    if (sscanf(name, "model.layers.%d.%n", &l, &n) != 1 || n == 0 || l < 0 || l >= w->n_layers) return NULL;
+    for (int i = 0; i < CT_LT_COUNT; i++)
+        if (!strcmp(name + n, ct_layer_specs[i].hf) && ct_spec_present(&ct_layer_specs[i], cfg))
+            return w->layers[l].t[i].data ? &w->layers[l].t[i] : NULL;
+    return NULL;
+}
+
+ct_status ct_weights_alloc(ct_weights *w, int n_layers, ct_err *err) {
+    memset(w, 0, sizeof *w);
+    w->layers = calloc((size_t)(n_layers > 0 ? n_layers : 1), sizeof *w->layers);
+    if (!w->layers) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    w->n_layers = n_layers;
+    return CT_OK;
+}
+
+ct_status ct_weights_clone(ct_weights *dst, const ct_weights *src, ct_err *err) {
+    ct_status st = ct_weights_alloc(dst, src->n_layers, err);
+    if (st) return st;
+    memcpy(dst->g, src->g, sizeof dst->g);
+    memcpy(dst->layers, src->layers, (size_t)src->n_layers * sizeof *dst->layers);
+    return CT_OK;
+}
+
+void ct_weights_free(ct_weights *w) {
+    free(w->layers);
+    memset(w, 0, sizeof *w);
+}
+
+bool ct_weights_tied(const ct_weights *w) { return w->g[CT_GT_LM_HEAD].data == w->g[CT_GT_EMBED].data; }
+
+ct_model *ct_model_wrap(const ct_config *cfg, const ct_weights *w) {
+    ct_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->cfg = *cfg;
+    m->w = *w;
+    return m;
+}
+
+const ct_tensor *ct_model_tensor(const ct_model *m, const char *name) {
+    return ct_weights_find((ct_weights *)&m->w, &m->cfg, name);
+}
+
+typedef struct items_ctx {
+    ct_weights_items *wi;
+    const ct_weights *w;
+    ct_dtype dtype;
+} items_ctx;
+
+static int add_item(const ct_tensor_spec *s, int layer, void *user) {
+    items_ctx *c = user;
+    ct_weights_items *wi = c->wi;
+    ct_spec_name(wi->names[wi->n], sizeof wi->names[0], s, layer);
+    wi->items[wi->n] = (ct_st_item){wi->names[wi->n], *ct_weights_at_c(c->w, s, layer), c->dtype};
+    wi->n++;
+    return 0;
+}
+
+ct_status ct_weights_items_make(ct_weights_items *out, const ct_weights *w, const ct_config *cfg, ct_dtype dtype,
+                                ct_err *err) {
+    size_t cap = CT_GT_COUNT + (size_t)w->n_layers * CT_LT_COUNT;
+    out->n = 0;
+    out->items = calloc(cap, sizeof *out->items);
+    out->names = calloc(cap, sizeof *out->names);
+    if (!out->items || !out->names) {
+        ct_weights_items_free(out);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    items_ctx c = {out, w, dtype};
+    ct_specs_each(cfg, add_item, &c);
+    return CT_OK;
+}
+
+void ct_weights_items_free(ct_weights_items *wi) {
+    free(wi->items);
+    free(wi->names);
+    memset(wi, 0, sizeof *wi);
+}

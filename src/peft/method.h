@@ -1,0 +1,88 @@
+/* Fine-tuning methods applied to a model (full | freeze | lora | prompt): which tensors train,
+ * their f32 masters and gradients (src/peft/params.h), the LoRA adapters and prompt embeddings,
+ * and the hooks through which the one decoder (src/model/decoder.h) runs the adapted model.
+ *
+ *   ct_train_model tm;
+ *   ct_train_model_init(&tm, model, &method_cfg, &err);   // registry + LoRA / prompt init
+ *   ... ct_train_step (src/train/step.h) ... ct_adamw_step (src/train/optim.h)
+ *   ct_train_model_free(&tm);
+ *
+ * The base model is never modified: tm.w is a shallow copy of its weight views in which the
+ * trainable tensors point at their f32 masters (and, with ct_train_model_cache_frozen_f32, the
+ * frozen non-f32 tensors at f32 copies). */
+#ifndef CT_PEFT_METHOD_H
+#define CT_PEFT_METHOD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "ctune/err.h"
+#include "model/decoder.h"
+#include "peft/params.h"
+
+typedef enum ct_method { CT_METHOD_FULL = 0, CT_METHOD_FREEZE, CT_METHOD_LORA, CT_METHOD_PROMPT } ct_method;
+typedef enum ct_prompt_init { CT_PROMPT_INIT_RANDOM = 0, CT_PROMPT_INIT_VOCAB, CT_PROMPT_INIT_TEXT } ct_prompt_init;
+
+typedef struct ct_method_cfg {
+    ct_method method;
+    uint64_t seed;
+    /* freeze (LlamaFactory): N > 0 last N layers, N < 0 first |N|; modules "all" or
+     * comma list of layer children (self_attn, mlp, input_layernorm, post_attention_layernorm);
+     * extra: comma list of non-layer modules (embed_tokens, norm, lm_head). */
+    int freeze_trainable_layers;
+    const char *freeze_trainable_modules; /* NULL = "all" */
+    const char *freeze_extra_modules;     /* NULL = none */
+    /* lora (PEFT) */
+    int lora_rank;
+    double lora_alpha;           /* <= 0: 2 * rank (LlamaFactory default) */
+    double lora_dropout;
+    const char *lora_target;     /* "all" / NULL or comma list of the table's LoRA modules */
+    bool use_rslora;
+    const char *additional_target; /* comma list of non-layer modules trained fully (modules_to_save) */
+    /* prompt tuning (PEFT PROMPT_TUNING) */
+    int num_virtual_tokens;
+    ct_prompt_init prompt_init;
+    const int32_t *prompt_init_ids; /* TEXT: token ids of prompt_tuning_init_text */
+    size_t n_prompt_init_ids;
+} ct_method_cfg;
+
+typedef struct ct_train_model {
+    const ct_model *model;
+    ct_method method;
+    ct_params params;
+    ct_weights w;           /* what the decoder reads */
+    /* LoRA: ref[l * CT_LT_COUNT + id] points into params (A, B, dA, dB) */
+    ct_lora_set lora;
+    int lora_r;             /* 0 when unused */
+    float lora_scaling;     /* alpha / r, or alpha / sqrt(r) with rsLoRA */
+    ct_dec_grads grads;     /* views into params.grad */
+    int n_virtual;          /* prompt tuning: virtual tokens, their param index */
+    int prompt_param;
+    float **owned;          /* f32 copies of frozen weights */
+    size_t n_owned;
+    ct_arena acts;          /* step activations, kept between steps */
+    /* options */
+    bool checkpointing;     /* recompute each layer's forward in the backward (identical grads) */
+    size_t xent_chunk;      /* tokens per LM-head chunk (default 64) */
+    uint64_t seed;          /* dropout stream seed */
+    uint64_t rng_step;      /* dropout counter, advanced once per training step */
+} ct_train_model;
+
+ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_method_cfg *cfg, ct_err *err);
+/* Speed option: every frozen non-f32 weight the step reads gets an f32 copy owned by tm, so no
+ * conversion runs per matmul. Costs 4 bytes per frozen parameter (what a float32 PyTorch model
+ * holds anyway). */
+ct_status ct_train_model_cache_frozen_f32(ct_train_model *tm, ct_err *err);
+void ct_train_model_free(ct_train_model *tm);
+/* The hooks that run the model with tm's weights, LoRA and prompt embeddings. */
+ct_dec_hooks ct_train_model_hooks(const ct_train_model *tm);
+
+/* LoRA scaling: alpha / r, or alpha / sqrt(r) with rsLoRA (PEFT LoraLayer.update_layer). */
+float ct_lora_scaling(double alpha, int r, bool rslora);
+/* PEFT reset_lora_parameters: A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)) drawn
+ * from the counter RNG (seed, stream); B starts at zero. */
+void ct_lora_init_a(float *A, int r, size_t in, uint64_t seed, uint64_t stream);
+
+#endif

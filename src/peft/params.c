@@ -1,0 +1,114 @@
+/* Trainable-parameter registry (see params.h). */
+#include "peft/params.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops.h"
+
+static bool has_component(const char *name, const char *comp) {
+    size_t n = strlen(comp);
+    for (const char *p = strstr(name, comp); p; p = strstr(p + 1, comp))
+        if ((p == name || p[-1] == '.') && (p[n] == 0 || p[n] == '.')) return true;
+    return false;
+}
+
+bool ct_param_name_decays(const char *name) {
+    if (strstr(name, "bias") || strstr(name, "layernorm") || strstr(name, "rmsnorm")) return false;
+    if (has_component(name, "norm")) return false;
+    for (const char *p = strstr(name, "_norm"); p; p = strstr(p + 1, "_norm"))
+        if (p[5] == 0 || p[5] == '.') return false;
+    return true;
+}
+
+int ct_params_add(ct_params *ps, const char *name, int ndim, int64_t d0, int64_t d1, bool decay, ct_tensor *view) {
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? 2 * ps->cap : 64;
+        ct_param *p = realloc(ps->p, cap * sizeof *p);
+        if (!p) return -1;
+        ps->p = p;
+        ps->cap = cap;
+    }
+    ct_param *p = &ps->p[ps->n];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = ndim;
+    p->shape[0] = d0;
+    p->shape[1] = ndim > 1 ? d1 : 0;
+    p->numel = (size_t)d0 * (ndim > 1 ? (size_t)d1 : 1);
+    p->decay = decay;
+    p->view = view;
+    if (view) p->orig = *view;
+    return (int)ps->n++;
+}
+
+ct_status ct_params_alloc(ct_params *ps, ct_err *err) {
+    size_t total = 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        ps->p[i].offset = total;
+        total += (ps->p[i].numel + 15) & ~(size_t)15; /* 64-byte aligned tensors */
+    }
+    ps->total = total;
+    size_t n = total ? total : 16, bytes = 4 * n * sizeof(float);
+    if (!(ps->data = aligned_alloc(64, bytes)))
+        return ct_err_set(err, CT_ERR_NOMEM, "trainable parameters: cannot allocate 4 x %zu MiB", (bytes / 4) >> 20);
+    memset(ps->data, 0, bytes);
+    ps->grad = ps->data + n;
+    ps->m = ps->grad + n;
+    ps->v = ps->m + n;
+    for (size_t i = 0; i < ps->n; i++) {
+        ct_param *p = &ps->p[i];
+        p->data = ps->data + p->offset;
+        p->grad = ps->grad + p->offset;
+        p->m = ps->m + p->offset;
+        p->v = ps->v + p->offset;
+        if (p->view) {
+            ct_tensor_to_f32(&p->orig, 0, p->numel, p->data);
+            p->view->dtype = CT_DTYPE_F32;
+            p->view->data = p->data;
+            p->view->quant = NULL;
+        }
+    }
+    return CT_OK;
+}
+
+void ct_params_free(ct_params *ps) {
+    free(ps->p);
+    free(ps->data); /* the four roles share one allocation */
+    memset(ps, 0, sizeof *ps);
+}
+
+void ct_params_zero_grad(ct_params *ps) {
+    if (ps->grad) memset(ps->grad, 0, ps->total * sizeof(float));
+}
+
+ct_param *ct_params_find(ct_params *ps, const char *name) {
+    for (size_t i = 0; i < ps->n; i++)
+        if (strcmp(ps->p[i].name, name) == 0) return &ps->p[i];
+    return NULL;
+}
+
+#define NORM_BLOCK 65536
+
+double ct_params_grad_norm(ct_ctx *c, const ct_params *ps) {
+    size_t nb = (ps->total + NORM_BLOCK - 1) / NORM_BLOCK;
+    if (!nb) return 0.0;
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    double *part = ct_scratch(ar, nb * sizeof(double));
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (ps->total > NORM_BLOCK)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i1 = (b + 1) * NORM_BLOCK < ps->total ? (b + 1) * NORM_BLOCK : ps->total;
+        double ss = 0.0;
+        for (size_t i = b * NORM_BLOCK; i < i1; i++) ss += (double)ps->grad[i] * ps->grad[i];
+        part[b] = ss;
+    }
+    double ss = 0.0;
+    for (size_t b = 0; b < nb; b++) ss += part[b];
+    ct_arena_release(ar, mk);
+    return sqrt(ss);
+}
+
+bool ct_params_grads_finite(ct_ctx *c, const ct_params *ps) { return ct_all_finite(c, ps->grad, ps->total); }

@@ -1,0 +1,169 @@
+/* Every row of the linear kernel table (src/ops/kernels.h) against the exact f32 reference
+ * (weights decoded exactly, products summed in double) on random shapes, forward and input
+ * gradient, in each precision the row serves; and both attention algorithms (per row and
+ * blocked, with and without a KV-cache offset and packed segments) against a double reference.
+ * A new kernel (a 4-bit format, a GPU) is one more table row and is checked here unchanged. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ops/kernels.h"
+
+static uint64_t g_s = 0x853c49e6748fea9bull;
+static double urand(void) {
+    g_s = g_s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(g_s >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+static size_t irand(size_t lo, size_t hi) { return lo + (size_t)((urand() + 1.0) * 0.5 * (double)(hi - lo + 1)) % (hi - lo + 1); }
+
+/* A random [N, K] weight in dtype dt (values representable in it). */
+static ct_tensor rand_weight(ct_dtype dt, size_t N, size_t K) {
+    size_t n = N * K;
+    float *f = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) f[i] = (float)(0.2 * urand());
+    ct_tensor t = {.dtype = dt, .ndim = 2, .shape = {(int64_t)N, (int64_t)K}};
+    t.data = malloc(n * ct_dtype_size(dt) + 64);
+    ct_f32_to_dtype(f, n, dt, t.data);
+    free(f);
+    return t;
+}
+
+/* max |got - ref| / max |ref| of y[T,N] = x W^T (dx = false) or dx[T,K] = dy W (true). */
+static double rel_err(const float *got, const float *x, const ct_tensor *W, size_t T, size_t K, size_t N, bool dx) {
+    float *w = malloc(N * K * sizeof(float));
+    ct_tensor_to_f32(W, 0, N * K, w);
+    double mx = 0, err = 0;
+    size_t R = dx ? K : N, S = dx ? N : K;
+    for (size_t t = 0; t < T; t++)
+        for (size_t r = 0; r < R; r++) {
+            double s = 0;
+            for (size_t j = 0; j < S; j++) s += (double)x[t * S + j] * (dx ? w[j * K + r] : w[r * K + j]);
+            mx = fmax(mx, fabs(s));
+            err = fmax(err, fabs(s - got[t * R + r]));
+        }
+    free(w);
+    return err / fmax(mx, 1e-30);
+}
+
+static void check_row(const ct_linear_kernel *k, ct_dtype dt, ct_precision prec, ct_ctx *c) {
+    for (int rep = 0; rep < 4; rep++) {
+        size_t maxT = k->max_T < 70 ? k->max_T : 70;
+        size_t T = irand(k->min_T, maxT), K = irand(1, 300), N = irand(1, 300);
+        if (rep == 3) K = 1024 + irand(0, 40), N = 520; /* several blocks of every kernel */
+        ct_tensor W = rand_weight(dt, N, K);
+        float *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
+        float *dy = malloc(T * N * sizeof(float)), *dx = calloc(T * K, sizeof(float));
+        for (size_t i = 0; i < T * K; i++) x[i] = (float)urand();
+        for (size_t i = 0; i < T * N; i++) dy[i] = (float)urand();
+        if (k->forward) {
+            k->forward(c, y, x, &W, T, K, N);
+            double e = rel_err(y, x, &W, T, K, N, false);
+            CHECK_MSG(e <= k->tol, "%s %s %s forward T=%zu K=%zu N=%zu: rel err %.3g > %.3g", k->name,
+                      ct_dtype_name(dt), prec ? "bf16" : "f32", T, K, N, e, k->tol);
+        }
+        if (k->backward_dx) {
+            k->backward_dx(c, dx, dy, &W, T, K, N);
+            double e = rel_err(dx, dy, &W, T, K, N, true);
+            CHECK_MSG(e <= k->tol, "%s %s %s dx T=%zu K=%zu N=%zu: rel err %.3g > %.3g", k->name, ct_dtype_name(dt),
+                      prec ? "bf16" : "f32", T, K, N, e, k->tol);
+        }
+        free(W.data);
+        free(x), free(y), free(dy), free(dx);
+    }
+}
+
+TEST(ops_kernels_linear_table) {
+    ct_ctx *c = NULL;
+    ct_err err = {0};
+    CHECK_OK(ct_ctx_new(&c, 0, &err), &err);
+    REQUIRE(c);
+    size_t n = 0, ran = 0;
+    const ct_linear_kernel *rows = ct_linear_kernels(&n);
+    static const ct_dtype floats[] = {CT_DTYPE_F32, CT_DTYPE_BF16, CT_DTYPE_F16, CT_DTYPE_F64};
+    for (size_t i = 0; i < n; i++) {
+        const ct_linear_kernel *k = &rows[i];
+        if (k->available && !k->available()) {
+            printf("    %s: not available on this CPU\n", k->name);
+            continue;
+        }
+        for (int p = 0; p < 2; p++) {
+            if (!(k->precisions & (1u << p)) || !ct_ctx_set_precision(c, (ct_precision)p)) continue;
+            for (size_t d = 0; d < sizeof floats / sizeof floats[0]; d++)
+                if (k->wtype == floats[d] || (k->wtype == CT_DTYPE_ANY_FLOAT && floats[d] != CT_DTYPE_F32)) {
+                    check_row(k, floats[d], (ct_precision)p, c);
+                    ran++;
+                }
+        }
+        ct_ctx_set_precision(c, CT_PRECISION_F32);
+    }
+    CHECK(ran >= 3);
+    /* the dispatcher picks the first serving row */
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 100, false)->name, "f32-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, false)->name, "bf16-matvec");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, true)->name, "decode-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 64, false)->name, "decode-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F16, 2, false)->name, "decode-sgemm");
+    CHECK(ct_linear_pick(c, CT_DTYPE_I32, 2, false) == NULL);
+    if (ct_ctx_set_precision(c, CT_PRECISION_BF16)) {
+        CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 64, false)->name, "bf16-avx512bf16");
+        CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 4, false)->name, "bf16-matvec");
+        CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 64, false)->name, "f32-sgemm");
+    }
+    ct_ctx_free(c);
+}
+
+/* Double-precision causal GQA attention with a cache offset (S >= T) and segments. */
+static void ref_attention(double *out, const float *q, const float *k, const float *v, const int32_t *sq,
+                          const int32_t *sk, size_t T, size_t S, size_t Hq, size_t Hkv, size_t D) {
+    double *p = malloc(S * sizeof(double));
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < Hq; h++) {
+            size_t kh = h / (Hq / Hkv), last = t + S - T;
+            double mx = -INFINITY, sum = 0;
+            for (size_t j = 0; j <= last; j++) {
+                p[j] = -INFINITY;
+                if (sq && sq[t] != sk[j]) continue;
+                double s = 0;
+                for (size_t d = 0; d < D; d++) s += (double)q[(t * Hq + h) * D + d] * k[(j * Hkv + kh) * D + d];
+                p[j] = s / sqrt((double)D);
+                mx = fmax(mx, p[j]);
+            }
+            for (size_t j = 0; j <= last; j++) sum += p[j] == -INFINITY ? 0 : exp(p[j] - mx);
+            for (size_t d = 0; d < D; d++) {
+                double o = 0;
+                for (size_t j = 0; j <= last; j++)
+                    if (p[j] != -INFINITY) o += exp(p[j] - mx) / sum * v[(j * Hkv + kh) * D + d];
+                out[(t * Hq + h) * D + d] = o;
+            }
+        }
+    free(p);
+}
+
+TEST(ops_kernels_attention_variants) {
+    ct_ctx *c = ct_test_ctx();
+    /* T < 32: per row; T >= 32: blocked (and > 256: several query blocks); S > T: cache offset */
+    const size_t shapes[][2] = {{1, 1}, {1, 57}, {7, 7}, {9, 40}, {40, 40}, {45, 100}, {300, 300}, {260, 330}};
+    size_t Hq = 6, Hkv = 2, D = 8;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t T = shapes[s][0], S = shapes[s][1];
+        for (int withseg = 0; withseg < 2; withseg++) {
+            float *q = malloc(T * Hq * D * 4), *k = malloc(S * Hkv * D * 4), *v = malloc(S * Hkv * D * 4);
+            float *o = malloc(T * Hq * D * 4), *o2 = malloc(T * Hq * D * 4);
+            double *ref = malloc(T * Hq * D * 8);
+            int32_t *sk = malloc(S * 4);
+            for (size_t i = 0; i < T * Hq * D; i++) q[i] = (float)urand();
+            for (size_t i = 0; i < S * Hkv * D; i++) k[i] = (float)urand(), v[i] = (float)urand();
+            for (size_t j = 0; j < S; j++) sk[j] = (int32_t)(j / 23);
+            const int32_t *sq = withseg ? sk + (S - T) : NULL;
+            ct_attention_forward(c, o, q, k, v, sq, withseg ? sk : NULL, T, S, Hq, Hkv, D);
+            ct_attention_forward_rows(c, o2, q, k, v, sq, withseg ? sk : NULL, T, S, Hq, Hkv, D);
+            ref_attention(ref, q, k, v, sq, sk, T, S, Hq, Hkv, D);
+            double e1 = 0, e2 = 0;
+            for (size_t i = 0; i < T * Hq * D; i++) e1 = fmax(e1, fabs(o[i] - ref[i])), e2 = fmax(e2, fabs(o2[i] - ref[i]));
+            CHECK_MSG(e1 < 1e-5 && e2 < 1e-5, "attention T=%zu S=%zu seg %d: err %.3g (dispatch) %.3g (rows)", T, S,
+                      withseg, e1, e2);
+            free(q), free(k), free(v), free(o), free(o2), free(ref), free(sk);
+        }
+    }
+}

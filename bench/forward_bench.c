@@ -2,7 +2,9 @@
  * 14 heads, 2 kv heads, intermediate 4864, vocab 151936, tied head, q/k/v bias) as a Hugging
  * Face directory (config.json + model.safetensors, ~1 GB) under /tmp, loads it through
  * ct_model_load (mmap) and measures prefill tokens/s, decode tokens/s and decode GB/s of weights
- * read, for each thread count given. Usage: forward_bench DIR PREFILL DECODE THREADS... */
+ * read, for each thread count given; then decode with a random LoRA adapter (r=16 on all seven
+ * linears, written once to DIR/lora) run unmerged (the default: the training path) and merged
+ * into f32 copies (ct_adapter_merge). Usage: forward_bench DIR PREFILL DECODE THREADS... */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +12,9 @@
 #include <time.h>
 
 #include "base/file.h"
+#include "ctune/adapter.h"
 #include "ctune/model.h"
+#include "peft/peft_io.h"
 
 enum { C = 896, L = 24, HQ = 14, HKV = 2, D = 64, I = 4864, V = 151936 };
 
@@ -123,6 +127,50 @@ static int write_model(const char *dir) {
     return 0;
 }
 
+/* A random PEFT LoRA adapter (r 16, alpha 32, all seven linears of every layer) in dir. */
+static int write_lora(const char *dir) {
+    static const char *mods[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    const int64_t in[7] = {C, C, C, HQ * D, C, C, I}, out[7] = {HQ * D, HKV * D, HKV * D, C, I, I, C};
+    enum { R = 16 };
+    ct_lora_pair *pairs = calloc(7 * L, sizeof *pairs);
+    float **bufs = calloc(14 * L, sizeof *bufs);
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    for (int l = 0; l < L; l++)
+        for (int m = 0; m < 7; m++) {
+            ct_lora_pair *p = &pairs[l * 7 + m];
+            float *a = bufs[2 * (l * 7 + m)] = malloc((size_t)(R * in[m]) * 4);
+            float *b = bufs[2 * (l * 7 + m) + 1] = malloc((size_t)(out[m] * R) * 4);
+            for (int64_t i = 0; i < R * in[m]; i++) x ^= x << 13, x ^= x >> 7, x ^= x << 17, a[i] = ((float)(x >> 40) / 16777216.0f - 0.5f) * 0.05f;
+            for (int64_t i = 0; i < out[m] * R; i++) x ^= x << 13, x ^= x >> 7, x ^= x << 17, b[i] = ((float)(x >> 40) / 16777216.0f - 0.5f) * 0.05f;
+            p->layer = l;
+            p->module = mods[m];
+            p->A = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {R, in[m]}, .data = a};
+            p->B = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {out[m], R}, .data = b};
+        }
+    ct_lora_config lc = {.r = R, .lora_alpha = 32, .target_modules = mods, .n_target_modules = 7};
+    ct_err err = {0};
+    int rc = ct_peft_save_lora(dir, &lc, pairs, 7 * L, CT_DTYPE_F32, &err) ? -1 : 0;
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    for (int i = 0; i < 14 * L; i++) free(bufs[i]);
+    free(bufs);
+    free(pairs);
+    return rc;
+}
+
+/* Decode tokens/s over nd tokens after a 1-token prefill, with adapter ad (NULL: base). */
+static double decode_tps(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *ids, int nd,
+                         float *logits) {
+    ct_err err = {0};
+    ct_kv_cache *kv = NULL;
+    ct_kv_cache_init(&kv, ct_model_config(m), (size_t)nd + 1, &err);
+    ct_model_forward(ctx, m, ad, kv, ids, 1, NULL, NULL, logits, &err);
+    double t0 = now();
+    for (int i = 0; i < nd; i++) ct_model_forward(ctx, m, ad, kv, ids + 1 + i, 1, NULL, NULL, logits, &err);
+    double t = now() - t0;
+    ct_kv_cache_free(kv);
+    return nd / t;
+}
+
 int main(int argc, char **argv) {
     if (argc < 5) {
         fprintf(stderr, "usage: %s DIR PREFILL_TOKENS DECODE_TOKENS THREADS...\n", argv[0]);
@@ -212,6 +260,35 @@ int main(int argc, char **argv) {
     } else {
         printf("bf16 compute: unavailable (CPU lacks AVX512-BF16)\n");
     }
+    /* LoRA at decode: unmerged (default) vs merged f32 copies; base in the same loop for the ratio */
+    char lora[512];
+    snprintf(lora, sizeof lora, "%s/lora", dir);
+    snprintf(cfg, sizeof cfg, "%s/adapter_model.safetensors", lora);
+    ct_adapter *un = NULL, *mg = NULL;
+    if ((ct_file_exists(cfg) || !write_lora(lora)) && !ct_adapter_load(lora, m, &un, &err) &&
+        !ct_adapter_load(lora, m, &mg, &err) && !ct_adapter_merge(mg, ctx, &err)) {
+        for (int a = 4; a < argc; a++) {
+            int th = atoi(argv[a]);
+            ct_ctx_set_threads(ctx, th);
+            double b[REPS], u[REPS], g[REPS];
+            for (int r = 0; r < REPS; r++) { /* interleaved so all three see the same load */
+                b[r] = decode_tps(ctx, m, NULL, ids, nd, logits);
+                u[r] = decode_tps(ctx, m, un, ids, nd, logits);
+                g[r] = decode_tps(ctx, m, mg, ids, nd, logits);
+            }
+            double mb = median(b, REPS), mu = median(u, REPS), mgd = median(g, REPS);
+            printf("threads %d, LoRA r=16 all linears: decode base %.2f | unmerged %.2f (%.2fx) | merged f32 %.2f "
+                   "(%.2fx) tok/s (medians of %d)\n",
+                   th, mb, mu, mu / mb, mgd, mgd / mb, REPS);
+            printf("@ fwd_lora_base_decode_%dt %.2f\n@ fwd_lora_unmerged_decode_%dt %.2f\n@ fwd_lora_merged_decode_%dt "
+                   "%.2f\n",
+                   th, mb, th, mu, th, mgd);
+        }
+    } else {
+        fprintf(stderr, "LoRA decode rows skipped: %s\n", err.msg);
+    }
+    ct_adapter_free(un);
+    ct_adapter_free(mg);
     free(ids);
     free(logits);
     ct_ctx_free(ctx);

@@ -24,7 +24,7 @@ methods="lora"
 [ -z "${SKIP_FULL:-}" ] && methods="lora full"
 for m in $methods; do
   "$build/train_bench" "$m" "$T" "$LAYERS"
-  # opt-in bf16 compute (ct_ops_set_bf16_compute) next to PyTorch's bf16 autocast: LoRA only
+  # opt-in bf16 compute (CT_PRECISION_BF16) next to PyTorch's bf16 autocast: LoRA only
   # (full fine-tuning trains f32 master weights)
   [ "$m" = lora ] && BF16=1 "$build/train_bench" lora "$T" "$LAYERS"
   if [ $torch_ok = 1 ]; then

@@ -60,6 +60,10 @@ const char *ct_tokenizer_chat_template(const ct_tokenizer *tok);   /* Jinja sour
 
 int64_t ct_tokenizer_model_max_length(const ct_tokenizer *tok);  /* -1 when not configured */
 
+/* DIR/tokenizer_config.json's chat_template without loading the tokenizer (a string, or the
+ * "default" entry of a list); *out (malloc'd) NULL when the file has none. Errors name the file. */
+ct_status ct_tokenizer_read_chat_template(const char *dir, char **out, ct_err *err);
+
 /* Encodes n texts in parallel over texts (OpenMP, n_threads ≥ 1): outs[i] gets texts[i]'s ids
  * appended, exactly as ct_tokenizer_encode. lens may be NULL (NUL-terminated texts). On error
  * the message names the first failing text index. */

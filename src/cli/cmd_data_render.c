@@ -19,15 +19,10 @@ int ct_cli_pick_template(const char *name, const char *tok_dir, const ct_templat
     ct_err err = {0};
     if (tok_dir && !ct_dir_exists(tok_dir)) return ct_cli_errorf("--tokenizer %s: no such directory", tok_dir);
     if (!name && !tok_dir) return ct_cli_errorf("give --template NAME (or --tokenizer DIR to detect it)");
-    json_t *cfg = NULL;
-    if (!name) {
-        char *p = ct_path_join(tok_dir, "tokenizer_config.json");
-        ct_status st = ct_json_load_file(p, &cfg, &err);
-        free(p);
-        if (st) return ct_cli_error(&err);
-    }
-    ct_status st = ct_template_resolve(name, cfg ? ct_json_get_str(cfg, "chat_template") : NULL, out, NULL, 0, &err);
-    json_decref(cfg);
+    char *src = NULL;
+    if (!name && ct_tokenizer_read_chat_template(tok_dir, &src, &err)) return ct_cli_error(&err);
+    ct_status st = ct_template_resolve(name, src, out, NULL, 0, &err);
+    free(src);
     if (st) {
         if (!name) ct_err_prefix(&err, "%s/tokenizer_config.json", tok_dir);
         return ct_cli_error(&err);

@@ -375,6 +375,45 @@ static int32_t config_token(const ct_tokenizer *t, const json_t *cfg, const char
     return s ? ct_tokenizer_token_to_id(t, s) : -1;
 }
 
+/* chat_template of a parsed tokenizer_config.json: a string, or a list of {name, template} of
+ * which "default" is taken (transformers' choice without a name); *out NULL when absent. */
+static ct_status config_chat_template(const json_t *cfg, const char *path, char **out, ct_err *err) {
+    *out = NULL;
+    const json_t *ct = json_object_get(cfg, "chat_template");
+    if (json_is_string(ct)) {
+        *out = dupn(json_string_value(ct), json_string_length(ct));
+    } else if (json_is_array(ct)) {
+        for (size_t i = 0; i < json_array_size(ct); i++) {
+            const json_t *e = json_array_get(ct, i);
+            const char *name = json_string_value(json_object_get(e, "name"));
+            const json_t *tpl = json_object_get(e, "template");
+            if (!name || !json_is_string(tpl)) {
+                free(*out);
+                *out = NULL;
+                return ct_err_set(err, CT_ERR_FORMAT, "%s: chat_template[%zu]: expected {\"name\", \"template\"}",
+                                  path, i);
+            }
+            if (!strcmp(name, "default") && !*out) *out = dupn(json_string_value(tpl), json_string_length(tpl));
+        }
+    } else if (ct && !json_is_null(ct)) {
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: chat_template: expected a string or a list", path);
+    }
+    return CT_OK;
+}
+
+ct_status ct_tokenizer_read_chat_template(const char *dir, char **out, ct_err *err) {
+    *out = NULL;
+    char *path = ct_path_join(dir, "tokenizer_config.json");
+    if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    json_t *cfg = NULL;
+    ct_status st = ct_json_load_file(path, &cfg, err);
+    if (!st && !json_is_object(cfg)) st = ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", path);
+    if (!st) st = config_chat_template(cfg, path, out, err);
+    json_decref(cfg);
+    free(path);
+    return st;
+}
+
 static ct_status load_config(ct_tokenizer *t, const char *dir, ct_err *err) {
     char *path = ct_path_join(dir, "tokenizer_config.json");
     if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
@@ -407,26 +446,7 @@ static ct_status load_config(ct_tokenizer *t, const char *dir, ct_err *err) {
         double v = json_number_value(mml);
         t->model_max_length = v >= 9.2e18 ? INT64_MAX : (int64_t)v;
     }
-    const json_t *ct = json_object_get(cfg, "chat_template");
-    if (json_is_string(ct)) {
-        t->chat_template = dupn(json_string_value(ct), json_string_length(ct));
-    } else if (json_is_array(ct)) {
-        /* [{name, template}, ...]: take "default" (transformers' choice without a name) */
-        for (size_t i = 0; i < json_array_size(ct); i++) {
-            const json_t *e = json_array_get(ct, i);
-            const char *name = json_string_value(json_object_get(e, "name"));
-            const json_t *tpl = json_object_get(e, "template");
-            if (!name || !json_is_string(tpl)) {
-                st = ct_err_set(err, CT_ERR_FORMAT, "%s: chat_template[%zu]: expected {\"name\", \"template\"}",
-                                path, i);
-                goto done;
-            }
-            if (!strcmp(name, "default"))
-                t->chat_template = dupn(json_string_value(tpl), json_string_length(tpl));
-        }
-    } else if (ct && !json_is_null(ct)) {
-        st = ct_err_set(err, CT_ERR_FORMAT, "%s: chat_template: expected a string or a list", path);
-    }
+    st = config_chat_template(cfg, path, &t->chat_template, err);
 done:
     json_decref(cfg);
     free(path);

@@ -309,6 +309,8 @@ typedef struct ct_data_args {
     bool overwrite_cache;            /* `overwrite_cache` [false]: re-encode even on a cache hit */
     const char *tokenizer_dir;       /* `model_name_or_path`: its tokenizer.json and
                                         tokenizer_config.json (size, mtime) enter the cache key */
+    int threads;                     /* `threads` [0 = all cores]: encoding threads (the result
+                                        does not depend on it) */
 } ct_data_args;
 
 /* interleave_probs as doubles (malloc'd, *n entries; NULL when none). Error: a value that is not

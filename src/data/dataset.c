@@ -26,6 +26,7 @@ typedef struct build_ctx {
     size_t *dropped;    /* [CT_DROP_COUNT] */
     size_t *truncated;
     bool stop;
+    int threads;
 } build_ctx;
 
 static ct_status flush_chunk(build_ctx *b, ct_err *err) {
@@ -34,7 +35,7 @@ static ct_status flush_chunk(build_ctx *b, ct_err *err) {
     ct_status sts[CHUNK];
     ct_err errs_first = {0};
     int n = (int)b->n;
-#pragma omp parallel for schedule(dynamic, 8)
+#pragma omp parallel for schedule(dynamic, 8) num_threads(b->threads > 0 ? b->threads : omp_get_num_procs())
     for (int i = 0; i < n; i++) {
         ct_err e = {0};
         sts[i] = ct_encode(b->tok, b->tmpl, &b->convs[i], &b->opts, &ex[i], &why[i], &e);
@@ -137,6 +138,7 @@ static ct_status load_sources(const ct_data_args *a, const ct_tokenizer *tok, co
         b->opts.render.enable_thinking = a->enable_thinking;
         b->opts.render.preserve_thinking = a->preserve_thinking;
         b->opts.render.train_on_prompt = a->train_on_prompt;
+        b->threads = a->threads;
         b->opts.render.mask_history = a->mask_history;
         b->opts.cutoff_len = (size_t)a->cutoff_len;
         b->opts.pretrain = a->stage && !strcmp(a->stage, "pt");

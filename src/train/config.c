@@ -545,6 +545,7 @@ void ct_train_config_data_args(const ct_train_config *c, ct_data_args *out) {
         .seed = c->seed,
         .overwrite_cache = c->overwrite_cache,
         .tokenizer_dir = c->model_name_or_path,
+        .threads = (int)c->threads,
     };
 }
 

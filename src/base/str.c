@@ -1,5 +1,6 @@
 #include "base/str.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,4 +30,21 @@ int ct_str_distance(const char *a, const char *b) {
     free(prev);
     free(cur);
     return d;
+}
+
+ct_status ct_each_line(char *buf, ct_line_fn fn, void *ctx, ct_err *err) {
+    size_t lineno = 0;
+    for (char *s = buf; s && *s;) {
+        char *nl = strchr(s, '\n');
+        if (nl) *nl = 0;
+        lineno++;
+        char *t = s;
+        while (*t && isspace((unsigned char)*t)) t++;
+        if (*t) {
+            ct_status st = fn(ctx, s, lineno, err);
+            if (st) return st;
+        }
+        s = nl ? nl + 1 : NULL;
+    }
+    return CT_OK;
 }

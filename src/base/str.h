@@ -2,9 +2,18 @@
 #ifndef CT_BASE_STR_H
 #define CT_BASE_STR_H
 
+#include <stddef.h>
+
+#include "ctune/err.h"
+
 /* Levenshtein distance (insert / delete / substitute, bytes), for "did you mean" suggestions:
  * config keys, CLI options and commands, template and dataset names. Returns a huge value
  * (1 << 20) when out of memory. */
 int ct_str_distance(const char *a, const char *b);
+
+/* Calls fn(ctx, line, lineno) for every non-blank line of the NUL-terminated buf (1-based line
+ * numbers; buf is modified: line ends become NULs). Stops at, and returns, fn's first error. */
+typedef ct_status (*ct_line_fn)(void *ctx, char *line, size_t lineno, ct_err *err);
+ct_status ct_each_line(char *buf, ct_line_fn fn, void *ctx, ct_err *err);
 
 #endif

@@ -149,3 +149,15 @@ int ct_cli_errorf(const char *fmt, ...) {
     return 1;
 }
 
+
+bool ct_args_start(ct_args *a, int argc, char **argv, const char *const *flags, const char *usage, int *rc) {
+    if (ct_args_parse(a, argc, argv, flags)) {
+        *rc = 1;
+        return true;
+    }
+    if (!ct_args_flag(a, "help")) return false;
+    fputs(usage, stdout);
+    ct_args_free(a);
+    *rc = 0;
+    return true;
+}

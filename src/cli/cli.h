@@ -28,6 +28,10 @@ typedef struct ct_args {
 
 /* `flags` lists boolean options (no value), NULL-terminated; every other option takes a value. */
 int ct_args_parse(ct_args *a, int argc, char **argv, const char *const *flags);
+/* The start of every subcommand: ct_args_parse, then --help (which `flags` must list) prints
+ * `usage`. Returns true when the command is done and must return *rc (1 after a parse error, 0
+ * after the help), false to go on with the parsed *a. */
+bool ct_args_start(ct_args *a, int argc, char **argv, const char *const *flags, const char *usage, int *rc);
 void ct_args_free(ct_args *a);
 const char *ct_args_get(ct_args *a, const char *key);          /* NULL if absent */
 bool ct_args_flag(ct_args *a, const char *key);

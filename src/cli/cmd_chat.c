@@ -85,13 +85,8 @@ static const char *stop_name(ct_gen_stop s) {
 CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template") {
     ct_args a;
     static const char *const flags[] = {"help", "stats", "no-cache-reuse", NULL};
-    if (ct_args_parse(&a, argc, argv, flags)) return 1;
-    if (ct_args_flag(&a, "help")) {
-        fputs(usage_text, stdout);
-        ct_args_free(&a);
-        return 0;
-    }
     int rc = 1;
+    if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_err err = {0};
     ct_runtime *rt = NULL;
     ct_runtime_opts ro;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/str.h"
 #include "cli/cli.h"
 #include "ctune/risk.h"
 #include "risk/json_writer.h"
@@ -50,34 +51,34 @@ static void print_metrics(const ct_risk_eval_report *r) {
     printf("  over_refusal_rate          %.4f\n", m.over_refusal_rate);
 }
 
+/* map_lines: fn's result for every non-blank line, each followed by "\n". */
+typedef struct map_ctx {
+    const char *path;
+    ct_status (*fn)(const char *, char **, ct_err *);
+    ct_rjw *w;
+    size_t records;
+} map_ctx;
+
+static ct_status map_one(void *ctx, char *line, size_t lineno, ct_err *err) {
+    map_ctx *m = ctx;
+    char *out;
+    if (m->fn(line, &out, err)) return ct_err_prefix(err, "%s:%zu", m->path, lineno);
+    ct_rjw_rawz(m->w, out);
+    ct_rjw_raw(m->w, "\n", 1);
+    free(out);
+    m->records++;
+    return CT_OK;
+}
+
 /* Applies fn to every non-blank line of a JSONL file, appending its result + "\n" to w. */
 static int map_lines(const char *path, ct_status (*fn)(const char *, char **, ct_err *), ct_rjw *w) {
     char *buf;
-    size_t n, lineno = 0, records = 0;
+    size_t n;
     ct_err err = {0};
     if (ct_read_file(path, &buf, &n, &err)) return ct_cli_error(&err);
-    int rc = 0;
-    for (char *s = buf; s && *s;) {
-        char *nl = strchr(s, '\n');
-        if (nl) *nl = 0;
-        lineno++;
-        char *t = s;
-        while (*t && isspace((unsigned char)*t)) t++;
-        if (*t) {
-            char *out;
-            if (fn(s, &out, &err)) {
-                ct_err_prefix(&err, "%s:%zu", path, lineno);
-                rc = ct_cli_error(&err);
-                break;
-            }
-            ct_rjw_rawz(w, out);
-            ct_rjw_raw(w, "\n", 1);
-            free(out);
-        }
-        s = nl ? nl + 1 : NULL;
-        records += !rc && *t;
-    }
-    if (!rc && records == 0) rc = ct_cli_errorf("%s: no eval records", path);
+    map_ctx m = {path, fn, w, 0};
+    int rc = ct_each_line(buf, map_one, &m, &err) ? ct_cli_error(&err) : 0;
+    if (!rc && m.records == 0) rc = ct_cli_errorf("%s: no eval records", path);
     free(buf);
     return rc;
 }

@@ -28,13 +28,8 @@ static bool parse_dtype(const char *s, ct_dtype *out) {
 CT_CLI_COMMAND(export, "export", "merge a LoRA adapter into its base model (HF format)") {
     ct_args a;
     static const char *const flags[] = {"help", "force", NULL};
-    if (ct_args_parse(&a, argc, argv, flags)) return 1;
-    if (ct_args_flag(&a, "help")) {
-        fputs(usage_text, stdout);
-        ct_args_free(&a);
-        return 0;
-    }
     int rc = 1;
+    if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_runtime *rt = NULL;
     ct_runtime_opts ro = ct_runtime_opts_default();
     const char *model = ct_args_get(&a, "model"), *adapter = ct_args_get(&a, "adapter");

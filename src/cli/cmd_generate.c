@@ -69,13 +69,8 @@ static json_t *ids_json(const ct_ids *v) {
 CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sampled)") {
     ct_args a;
     static const char *const flags[] = {"help", "greedy", "do-sample", NULL};
-    if (ct_args_parse(&a, argc, argv, flags)) return 1;
-    if (ct_args_flag(&a, "help")) {
-        fputs(usage_text, stdout);
-        ct_args_free(&a);
-        return 0;
-    }
     int rc = 1;
+    if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_err err = {0};
     ct_runtime *rt = NULL;
     ct_runtime_opts ro;

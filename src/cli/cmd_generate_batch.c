@@ -76,13 +76,8 @@ static ct_status line_prompt(ct_runtime *rt, const char *line, size_t len, const
 CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL file (evaluation predictions)") {
     ct_args a;
     static const char *const flags[] = {"help", NULL};
-    if (ct_args_parse(&a, argc, argv, flags)) return 1;
-    if (ct_args_flag(&a, "help")) {
-        fputs(usage_text, stdout);
-        ct_args_free(&a);
-        return 0;
-    }
     int rc = 1;
+    if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_err err = {0};
     ct_runtime *rt = NULL;
     ct_runtime_opts ro;

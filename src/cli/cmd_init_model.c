@@ -17,17 +17,12 @@ static const char *usage_text =
 CT_CLI_COMMAND(init_model, "init-model", "create a small randomly initialised model (qwen3 | qwen2 | llama)") {
     ct_args a;
     static const char *const flags[] = {"help", "untied", NULL};
-    if (ct_args_parse(&a, argc, argv, flags)) return 1;
-    if (ct_args_flag(&a, "help")) {
-        fputs(usage_text, stdout);
-        ct_args_free(&a);
-        return 0;
-    }
+    int rc = 1;
+    if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_init_model_opts o;
     ct_init_model_opts_default(&o);
     long long hs = 0, ly = 0, hd = 0, kv = 0, is = 0, dim = 0, seed = 0, vs = 0, mp = 0;
     double theta = 0, irange = 0;
-    int rc = 1;
     if (!ct_args_int(&a, "hidden-size", &hs) || !ct_args_int(&a, "layers", &ly) || !ct_args_int(&a, "heads", &hd) ||
         !ct_args_int(&a, "kv-heads", &kv) || !ct_args_int(&a, "intermediate-size", &is) ||
         !ct_args_int(&a, "head-dim", &dim) || !ct_args_int(&a, "seed", &seed) || !ct_args_int(&a, "vocab-size", &vs) ||

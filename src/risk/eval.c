@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/str.h"
 #include "ctune/risk.h"
 #include "eval/json_schema.h"
 #include "risk/json_writer.h"
@@ -156,25 +157,6 @@ ct_status ct_risk_eval_add(ct_risk_eval_report *r, const char *record_json, cons
     return CT_OK;
 }
 
-/* Calls fn(line, lineno) for each non-empty line of a whole-file buffer (modified in place). */
-typedef ct_status (*line_fn)(void *ctx, char *line, size_t lineno, ct_err *err);
-static ct_status each_line(char *buf, line_fn fn, void *ctx, ct_err *err) {
-    size_t lineno = 0;
-    for (char *s = buf; s && *s;) {
-        char *nl = strchr(s, '\n');
-        if (nl) *nl = 0;
-        lineno++;
-        char *t = s;
-        while (*t && isspace((unsigned char)*t)) t++;
-        if (*t) {
-            ct_status st = fn(ctx, s, lineno, err);
-            if (st) return st;
-        }
-        s = nl ? nl + 1 : NULL;
-    }
-    return CT_OK;
-}
-
 typedef struct pred_ctx {
     const char *path;
     json_t *by_key; /* "id:<id>" or "#<index>" -> output string */
@@ -213,7 +195,7 @@ ct_status ct_risk_eval_files(const char *data_path, const char *pred_path, ct_ri
     json_t *preds = json_object();
     if (!st && !preds) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     pred_ctx pc = {pred_path, preds};
-    if (!st) st = each_line(pbuf, pred_line, &pc, err);
+    if (!st) st = ct_each_line(pbuf, pred_line, &pc, err);
     size_t index = 0;
     for (char *s = dbuf; !st && s && *s;) {
         char *nl = strchr(s, '\n');

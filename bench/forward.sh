@@ -16,7 +16,7 @@ bench_cc "$build/forward_bench" bench/forward_bench.c || exit 1
 "$build/forward_bench" /tmp/ctune_bench_qwen05b "$pre" "$dec" ${THREADS:-1 2} || exit 1
 # The same 2-thread run with libgomp's passive wait (a user setting, never set by ctune): shows
 # how much of the 2-thread figure other processes on the cores cost (docs/perf.md, Threading).
-OMP_WAIT_POLICY=PASSIVE "$build/forward_bench" /tmp/ctune_bench_qwen05b "$pre" "$dec" 2 |
+NO_LORA=1 OMP_WAIT_POLICY=PASSIVE "$build/forward_bench" /tmp/ctune_bench_qwen05b "$pre" "$dec" 2 |
   sed -e 's/^threads/OMP_WAIT_POLICY=PASSIVE threads/' -e 's/^@ fwd_ctune_/@ fwd_passive_/' -e 's/^@ fwd_bf16c_/@ fwd_passive_bf16c_/'
 if have_torch; then
   echo "-- PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (same shape, HF Qwen2 math by hand, KV cache) --"

@@ -4,7 +4,8 @@
  * ct_model_load (mmap) and measures prefill tokens/s, decode tokens/s and decode GB/s of weights
  * read, for each thread count given; then decode with a random LoRA adapter (r=16 on all seven
  * linears, written once to DIR/lora) run unmerged (the default: the training path) and merged
- * into f32 copies (ct_adapter_merge). Usage: forward_bench DIR PREFILL DECODE THREADS... */
+ * into f32 copies (ct_adapter_merge; NO_LORA=1 skips these rows).
+ * Usage: forward_bench DIR PREFILL DECODE THREADS... */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,7 +266,9 @@ int main(int argc, char **argv) {
     snprintf(lora, sizeof lora, "%s/lora", dir);
     snprintf(cfg, sizeof cfg, "%s/adapter_model.safetensors", lora);
     ct_adapter *un = NULL, *mg = NULL;
-    if ((ct_file_exists(cfg) || !write_lora(lora)) && !ct_adapter_load(lora, m, &un, &err) &&
+    if (getenv("NO_LORA")) {
+        /* the caller only wants the base rows */
+    } else if ((ct_file_exists(cfg) || !write_lora(lora)) && !ct_adapter_load(lora, m, &un, &err) &&
         !ct_adapter_load(lora, m, &mg, &err) && !ct_adapter_merge(mg, ctx, &err)) {
         for (int a = 4; a < argc; a++) {
             int th = atoi(argv[a]);

@@ -24,6 +24,10 @@ END {
     row(sprintf("prefill, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_ctune_prefill_" t "t", "PyTorch " prec, "fwd_torch_" prec "_prefill_" t "t")
     row(sprintf("decode, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_ctune_decode_" t "t", "PyTorch " prec, "fwd_torch_" prec "_decode_" t "t")
   }
+  for (t = 1; t <= 2; t++) {
+    row(sprintf("decode + LoRA r=16 unmerged, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_lora_unmerged_decode_" t "t", "ctune base model", "fwd_lora_base_decode_" t "t")
+    row(sprintf("decode + LoRA r=16 merged f32, %d thread%s", t, t > 1 ? "s" : ""), "tok/s", "fwd_lora_merged_decode_" t "t", "ctune base model", "fwd_lora_base_decode_" t "t")
+  }
   row("prefill, 1 thread, bf16 compute (opt-in)", "tok/s", "fwd_bf16c_prefill_1t", "PyTorch bf16", "fwd_torch_bf16_prefill_1t")
   row("prefill, 2 threads, bf16 compute (opt-in)", "tok/s", "fwd_bf16c_prefill_2t", "PyTorch bf16", "fwd_torch_bf16_prefill_2t")
   row("prefill, 2 threads, OMP_WAIT_POLICY=PASSIVE", "tok/s", "fwd_passive_prefill_2t", "ctune default wait", "fwd_ctune_prefill_2t")

@@ -27,3 +27,24 @@ TEST(base_str_distance) {
     free(a);
     free(b);
 }
+
+static int collect(const char *item, void *ctx) {
+    char *out = ctx;
+    if (!strcmp(item, "stop")) return 7;
+    strcat(out, "[");
+    strcat(out, item);
+    strcat(out, "]");
+    return 0;
+}
+
+TEST(base_str_each_item) {
+    char out[128] = "";
+    CHECK_EQ_INT(ct_each_item(" q_proj, ,v_proj ,  down_proj,", collect, out), 0);
+    CHECK(!strcmp(out, "[q_proj][v_proj][down_proj]"));
+    out[0] = 0;
+    CHECK_EQ_INT(ct_each_item("a,stop,b", collect, out), 7); /* fn's first non-zero ends the walk */
+    CHECK(!strcmp(out, "[a]"));
+    out[0] = 0;
+    CHECK_EQ_INT(ct_each_item(" , ", collect, out), 0);
+    CHECK(!strcmp(out, ""));
+}

@@ -2,10 +2,12 @@
  * logits of every position, mean next-token loss, KV-cache decode == full-sequence logits,
  * for qwen2 / qwen3 / llama in F32, BF16, F16 and a sharded checkpoint. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/json.h"
 #include "ctune/model.h"
 #include "harness.h"
+#include "model/arch.h"
 #include "model/model.h"
 
 typedef struct ref {
@@ -154,4 +156,24 @@ TEST(model_info_numbers) {
     CHECK_EQ_INT(ct_model_weight_bytes(m), 2 * ct_model_param_count(m));
     CHECK(ct_model_memory_estimate(m, 256) > ct_model_weight_bytes(m));
     ct_model_free(m);
+}
+
+TEST(model_lora_module_index) {
+    /* the table's LoRA targets in order: a target mask's bits and the LoRA init / dropout streams */
+    static const char *order[CT_LORA_MODULES] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    int seen = 0;
+    for (int id = 0; id < CT_LT_COUNT; id++) {
+        int k = ct_spec_lora_index(id);
+        if (!ct_layer_specs[id].lora) {
+            CHECK_EQ_INT(k, -1);
+            continue;
+        }
+        CHECK_EQ_INT(k, seen);
+        CHECK(k < CT_LORA_MODULES && !strcmp(ct_layer_specs[id].lora, order[k]));
+        CHECK(ct_spec_by_lora(order[k]) == &ct_layer_specs[id]);
+        seen++;
+    }
+    CHECK_EQ_INT(seen, CT_LORA_MODULES);
+    CHECK_EQ_INT(ct_spec_lora_index(-1), -1);
+    CHECK_EQ_INT(ct_spec_lora_index(CT_LT_COUNT), -1);
 }

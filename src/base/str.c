@@ -48,3 +48,17 @@ ct_status ct_each_line(char *buf, ct_line_fn fn, void *ctx, ct_err *err) {
     }
     return CT_OK;
 }
+
+int ct_each_item(const char *list, int (*fn)(const char *item, void *ctx), void *ctx) {
+    char *copy = strdup(list), *save = NULL;
+    if (!copy) return -1;
+    int rc = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && end[-1] == ' ') *--end = 0;
+        if (*tok) rc = fn(tok, ctx);
+    }
+    free(copy);
+    return rc;
+}

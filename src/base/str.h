@@ -11,6 +11,11 @@
  * (1 << 20) when out of memory. */
 int ct_str_distance(const char *a, const char *b);
 
+/* Calls fn(item, ctx) for each item of a comma-separated list, spaces around items trimmed and
+ * empty items skipped. Returns 0, or fn's first non-zero return (which stops the walk); -1 when
+ * out of memory. */
+int ct_each_item(const char *list, int (*fn)(const char *item, void *ctx), void *ctx);
+
 /* Calls fn(ctx, line, lineno) for every non-blank line of the NUL-terminated buf (1-based line
  * numbers; buf is modified: line ends become NULs). Stops at, and returns, fn's first error. */
 typedef ct_status (*ct_line_fn)(void *ctx, char *line, size_t lineno, ct_err *err);

@@ -64,6 +64,13 @@ void ct_spec_module(char *buf, size_t n, const ct_tensor_spec *s, int layer) {
     snprintf(buf, n, "%s", name);
 }
 
+int ct_spec_lora_index(int id) {
+    if (id < 0 || id >= CT_LT_COUNT || !ct_layer_specs[id].lora) return -1;
+    int k = 0;
+    for (int j = 0; j < id; j++) k += ct_layer_specs[j].lora != NULL;
+    return k;
+}
+
 const ct_tensor_spec *ct_spec_by_lora(const char *module) {
     for (int i = 0; i < CT_LT_COUNT; i++)
         if (ct_layer_specs[i].lora && !strcmp(ct_layer_specs[i].lora, module)) return &ct_layer_specs[i];

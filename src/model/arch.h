@@ -82,6 +82,11 @@ int ct_spec_shape(const ct_tensor_spec *s, const ct_config *cfg, int64_t shape[2
 void ct_spec_name(char *buf, size_t n, const ct_tensor_spec *s, int layer);
 /* PEFT module path of a LoRA target ("model.layers.3.self_attn.q_proj"). */
 void ct_spec_module(char *buf, size_t n, const ct_tensor_spec *s, int layer);
+/* Rank of per-layer tensor `id` among the table's LoRA targets (q 0, k 1, v 2, o 3, gate 4,
+ * up 5, down 6), -1 when LoRA cannot adapt it: the module's bit in a target mask and its
+ * stream in the LoRA init and dropout draws. CT_LORA_MODULES is their number. */
+int ct_spec_lora_index(int id);
+#define CT_LORA_MODULES 7
 /* The per-layer spec whose PEFT LoRA module name is `module` (NULL if none). */
 const ct_tensor_spec *ct_spec_by_lora(const char *module);
 /* "self_attn" / "mlp": the HF submodule a per-layer tensor belongs to (NULL for the layer norms). */

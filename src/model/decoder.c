@@ -61,14 +61,6 @@ static ct_status acts_alloc(ct_dec *d, ct_dec_acts *a) {
 
 /* ---- linear with LoRA ---- */
 
-/* Index 0..6 of the LoRA modules (q, k, v, o, gate, up, down) in table order: the dropout
- * stream of (step, layer, module). */
-static uint64_t lora_module_index(int id) {
-    uint64_t i = 0;
-    for (int j = 0; j < id; j++) i += ct_layer_specs[j].lora != NULL;
-    return i;
-}
-
 static const ct_lora_ref *lora_ref(const ct_dec *d, int l, int id) {
     if (!d->lora || !d->lora->ref) return NULL;
     const ct_lora_ref *r = &d->lora->ref[(size_t)l * CT_LT_COUNT + (size_t)id];
@@ -79,7 +71,8 @@ static ct_dropout lora_dropout(const ct_dec *d, int l, int id) {
     ct_dropout dr = {0.0f, d->opts.seed, 0};
     if (d->opts.train && d->lora->dropout > 0.0f) {
         dr.p = d->lora->dropout;
-        dr.stream = ct_rng_mix((d->opts.step << 24) ^ ((uint64_t)l << 4) ^ lora_module_index(id));
+        /* the stream of (step, layer, module): identical when a layer is recomputed */
+        dr.stream = ct_rng_mix((d->opts.step << 24) ^ ((uint64_t)l << 4) ^ (uint64_t)ct_spec_lora_index(id));
     }
     return dr;
 }

@@ -5,23 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/str.h"
+
 static void push(ct_freeze_patterns *fp, const char *s) {
     fp->pat = realloc(fp->pat, (fp->n + 1) * sizeof(char *));
     fp->pat[fp->n++] = strdup(s);
-}
-
-/* Calls fn for each trimmed, non-empty item of a comma list. Returns 0 or fn's non-zero. */
-static int each_item(const char *list, int (*fn)(const char *item, void *ctx), void *ctx) {
-    char *copy = strdup(list), *save = NULL;
-    int rc = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ') tok++;
-        char *end = tok + strlen(tok);
-        while (end > tok && end[-1] == ' ') *--end = 0;
-        if (*tok) rc = fn(tok, ctx);
-    }
-    free(copy);
-    return rc;
 }
 
 typedef struct {
@@ -81,8 +69,8 @@ ct_status ct_freeze_patterns_init(ct_freeze_patterns *fp, const ct_config *cfg, 
         c.lo = 0;
         c.hi = -trainable_layers < L ? -trainable_layers : L;
     }
-    if (each_item(modules && *modules ? modules : "all", add_module, &c) ||
-        (extra && each_item(extra, add_extra, &c))) {
+    if (ct_each_item(modules && *modules ? modules : "all", add_module, &c) ||
+        (extra && ct_each_item(extra, add_extra, &c))) {
         ct_freeze_patterns_free(fp);
         return err ? err->code : CT_ERR_ARG;
     }

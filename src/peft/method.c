@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "base/str.h"
 #include "peft/freeze.h"
 #include "peft/prompt.h"
 
@@ -23,45 +24,36 @@ void ct_lora_init_a(float *A, int r, size_t in, uint64_t seed, uint64_t stream) 
 
 /* ---- LoRA targets ---- */
 
-/* mask bit i: the i-th LoRA-capable row of the table (q, k, v, o, gate, up, down) */
-static int lora_targets(const char *list, uint32_t *mask, ct_err *err) {
-    uint32_t all = 0;
-    int nmod = 0;
-    for (int i = 0; i < CT_LT_COUNT; i++)
-        if (ct_layer_specs[i].lora) all |= 1u << nmod++;
-    *mask = 0;
-    if (!list || !*list || !strcmp(list, "all") || !strcmp(list, "all-linear")) {
-        *mask = all;
+/* One lora_target item into the mask (bit ct_spec_lora_index of the module). */
+typedef struct target_ctx {
+    uint32_t mask;
+    ct_err *err;
+} target_ctx;
+
+static int add_target(const char *item, void *user) {
+    target_ctx *t = user;
+    const ct_tensor_spec *s = ct_spec_by_lora(item);
+    if (!strcmp(item, "all")) {
+        t->mask = (1u << CT_LORA_MODULES) - 1;
         return 0;
     }
-    char *copy = strdup(list), *save = NULL;
-    int rc = copy ? 0 : -1;
-    for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ') tok++;
-        char *end = tok + strlen(tok);
-        while (end > tok && end[-1] == ' ') *--end = 0;
-        if (!*tok) continue;
-        if (!strcmp(tok, "all")) {
-            *mask = all;
-            continue;
-        }
-        int found = -1, k = 0;
-        for (int i = 0; i < CT_LT_COUNT; i++)
-            if (ct_layer_specs[i].lora) {
-                if (!strcmp(tok, ct_layer_specs[i].lora)) found = k;
-                k++;
-            }
-        if (found < 0) {
-            ct_err_set(err, CT_ERR_ARG,
-                       "lora_target: unknown module '%s' (expected all or q_proj, k_proj, v_proj, o_proj, gate_proj, "
-                       "up_proj, down_proj)",
-                       tok);
-            rc = -1;
-            break;
-        }
-        *mask |= 1u << found;
+    if (!s) {
+        ct_err_set(t->err, CT_ERR_ARG,
+                   "lora_target: unknown module '%s' (expected all or q_proj, k_proj, v_proj, o_proj, gate_proj, "
+                   "up_proj, down_proj)",
+                   item);
+        return -1;
     }
-    free(copy);
+    t->mask |= 1u << ct_spec_lora_index(s->id);
+    return 0;
+}
+
+static int lora_targets(const char *list, uint32_t *mask, ct_err *err) {
+    target_ctx t = {0, err};
+    int rc = 0;
+    if (!list || !*list || !strcmp(list, "all") || !strcmp(list, "all-linear")) t.mask = (1u << CT_LORA_MODULES) - 1;
+    else rc = ct_each_item(list, add_target, &t);
+    *mask = t.mask;
     return rc;
 }
 
@@ -158,14 +150,12 @@ static ct_status setup_lora(ct_train_model *tm, const ct_method_cfg *cfg, int32_
     if (!tm->lora.ref) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     char name[192];
     for (int l = 0; l < L; l++) {
-        int k = 0;
         for (int id = 0; id < CT_LT_COUNT; id++) {
             const ct_tensor_spec *s = &ct_layer_specs[id];
+            int k = ct_spec_lora_index(id);
             idx_a[l * CT_LT_COUNT + id] = idx_b[l * CT_LT_COUNT + id] = -1;
-            if (!s->lora) continue;
-            bool on = targets & (1u << k++);
             const ct_tensor *W = &tm->w.layers[l].t[id];
-            if (!on || !W->data) continue;
+            if (k < 0 || !(targets & (1u << k)) || !W->data) continue;
             char mod[160];
             ct_spec_module(mod, sizeof mod, s, l);
             snprintf(name, sizeof name, "base_model.model.%s.lora_A.weight", mod);
@@ -183,17 +173,14 @@ static ct_status setup_lora(ct_train_model *tm, const ct_method_cfg *cfg, int32_
 /* After the registry is allocated: LoRA refs into it and A's init (B stays 0). */
 static void link_lora(ct_train_model *tm, const int32_t *idx_a, const int32_t *idx_b) {
     for (int l = 0; l < tm->w.n_layers; l++) {
-        uint64_t k = 0;
         for (int id = 0; id < CT_LT_COUNT; id++) {
-            if (!ct_layer_specs[id].lora) continue;
-            uint64_t module = k++;
             int ia = idx_a[l * CT_LT_COUNT + id], ib = idx_b[l * CT_LT_COUNT + id];
             if (ia < 0) continue;
             ct_param *A = &tm->params.p[ia], *B = &tm->params.p[ib];
             tm->lora.ref[l * CT_LT_COUNT + id] =
                 (ct_lora_ref){A->data, B->data, A->grad, B->grad, tm->lora_r, tm->lora_scaling};
             ct_lora_init_a(A->data, tm->lora_r, (size_t)A->shape[1], tm->seed,
-                           0x4c6f5241ull + (uint64_t)l * 7 + module);
+                           0x4c6f5241ull + (uint64_t)l * CT_LORA_MODULES + (uint64_t)ct_spec_lora_index(id));
         }
     }
 }

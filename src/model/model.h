@@ -36,6 +36,9 @@ ct_status ct_weights_clone(ct_weights *dst, const ct_weights *src, ct_err *err);
 void ct_weights_free(ct_weights *w);
 /* Allocates an empty weights struct for cfg->num_layers layers. */
 ct_status ct_weights_alloc(ct_weights *w, int n_layers, ct_err *err);
+/* Replaces the view *t (any dtype) by an f32 copy of its values, malloc'ed and appended to the list
+ * (*owned)[*n_owned] that the caller frees. */
+ct_status ct_tensor_own_f32(ct_tensor *t, float ***owned, size_t *n_owned, ct_err *err);
 /* True when lm_head is the embedding (tie_word_embeddings and the views share their data). */
 bool ct_weights_tied(const ct_weights *w);
 

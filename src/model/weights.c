@@ -46,6 +46,25 @@ void ct_weights_free(ct_weights *w) {
     memset(w, 0, sizeof *w);
 }
 
+ct_status ct_tensor_own_f32(ct_tensor *t, float ***owned, size_t *n_owned, ct_err *err) {
+    size_t n = (size_t)ct_tensor_numel(t);
+    float **o = realloc(*owned, (*n_owned + 1) * sizeof *o);
+    float *f = malloc(n * sizeof(float));
+    if (o) *owned = o;
+    if (!o || !f) {
+        free(f);
+        return ct_err_set(err, CT_ERR_NOMEM, "cannot allocate %zu MiB for an f32 weight copy", (n * 4) >> 20);
+    }
+    size_t blk = 1 << 16;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i += blk) ct_tensor_to_f32(t, i, n - i < blk ? n - i : blk, f + i);
+    (*owned)[(*n_owned)++] = f;
+    t->dtype = CT_DTYPE_F32;
+    t->data = f;
+    t->quant = NULL;
+    return CT_OK;
+}
+
 bool ct_weights_tied(const ct_weights *w) { return w->g[CT_GT_LM_HEAD].data == w->g[CT_GT_EMBED].data; }
 
 ct_model *ct_model_wrap(const ct_config *cfg, const ct_weights *w) {

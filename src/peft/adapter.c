@@ -308,20 +308,9 @@ static ct_status merge_into(ct_ctx *ctx, const ct_adapter *ad, ct_weights *w, fl
             const ct_lora_ref *r = &ad->lora.ref[(size_t)l * CT_LT_COUNT + (size_t)id];
             if (!r->A) continue;
             ct_tensor *W = &w->layers[l].t[id];
-            size_t out = (size_t)W->shape[0], in = (size_t)W->shape[1];
-            float **o = realloc(*owned, (*n_owned + 1) * sizeof *o);
-            float *f = malloc(out * in * sizeof *f);
-            if (o) *owned = o;
-            if (!o || !f) {
-                free(f);
-                return ct_err_set(err, CT_ERR_NOMEM, "out of memory merging layer %d %s", l, ct_layer_specs[id].lora);
-            }
-            (*owned)[(*n_owned)++] = f;
-            ct_tensor_to_f32(W, 0, out * in, f);
-            ct_lora_merge(ctx, f, r, out, in);
-            W->dtype = CT_DTYPE_F32;
-            W->data = f;
-            W->quant = NULL;
+            ct_status st = ct_tensor_own_f32(W, owned, n_owned, err);
+            if (st) return st;
+            ct_lora_merge(ctx, W->data, r, (size_t)W->shape[0], (size_t)W->shape[1]);
         }
     return CT_OK;
 }

@@ -255,22 +255,7 @@ ct_dec_hooks ct_train_model_hooks(const ct_train_model *tm) {
 /* Replaces view t (not trainable, not f32) by an f32 copy owned by tm. */
 static ct_status cache_one(ct_train_model *tm, ct_tensor *t, ct_err *err) {
     if (!t->data || t->dtype == CT_DTYPE_F32) return CT_OK;
-    size_t n = (size_t)ct_tensor_numel(t);
-    float **o = realloc(tm->owned, (tm->n_owned + 1) * sizeof *o);
-    float *f = malloc(n * sizeof(float));
-    if (o) tm->owned = o;
-    if (!o || !f) {
-        free(f);
-        return ct_err_set(err, CT_ERR_NOMEM, "cannot allocate %zu MiB for an f32 weight copy", (n * 4) >> 20);
-    }
-    size_t blk = 1 << 16;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i += blk) ct_tensor_to_f32(t, i, n - i < blk ? n - i : blk, f + i);
-    tm->owned[tm->n_owned++] = f;
-    t->dtype = CT_DTYPE_F32;
-    t->data = f;
-    t->quant = NULL;
-    return CT_OK;
+    return ct_tensor_own_f32(t, &tm->owned, &tm->n_owned, err);
 }
 
 ct_status ct_train_model_cache_frozen_f32(ct_train_model *tm, ct_err *err) {

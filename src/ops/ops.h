@@ -143,6 +143,9 @@ void ct_embedding_backward(ct_ctx *c, float *dE, float *dvirt, const float *dout
 
 /* ---- loss ---- */
 
+/* Labelled tokens per LM-head chunk of the training loss (chunk 0 below means this). */
+#define CT_XENT_CHUNK 64
+
 /* Cross-entropy fused with the LM head, in chunks of `chunk` labelled tokens so the logits
  * [T, V] never exist whole. For token t with 0 <= label[t] < V:
  *   loss_t = logsumexp(h_t W^T) - (h_t W^T)[label_t], weighted by weight[t] (NULL: 1)

@@ -97,7 +97,11 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
     const char *think = ct_args_get(&a, "enable-thinking");
     bool stats = ct_args_flag(&a, "stats"), no_reuse = ct_args_flag(&a, "no-cache-reuse");
     ct_cli_sampling smp;
-    if (!ct_cli_sampling_parse(&a, "chat", 512, 1, &smp) || !ct_cli_runtime_opts(&a, "chat", true, &ro)) goto out;
+    if (!ct_cli_sampling_parse(&a, "chat", 512, 1, &smp) || !ct_cli_runtime_opts(&a, true, &ro)) goto out;
+    if (!ro.model_dir) {
+        rc = ct_cli_errorf("chat: --model DIR is required");
+        goto out;
+    }
     if (ct_args_check_unknown(&a, "chat")) goto out;
     ct_think th = CT_THINK_NULL;
     if (think && !strcmp(think, "true")) th = CT_THINK_TRUE;

@@ -30,14 +30,12 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     int rc = 1;
     ct_err err = {0};
     ct_runtime *rt = NULL;
-    ct_runtime_opts ro = ct_runtime_opts_default();
+    ct_runtime_opts ro;
     char *buf = NULL;
     ct_ids ids = {0};
-    const char *dir = ct_args_get(&a, "model"), *data = ct_args_get(&a, "data");
-    ro.model_dir = dir;
-    ro.adapter_dir = ct_args_get(&a, "adapter");
-    if (!ct_cli_threads(&a, &ro.threads) || ct_args_check_unknown(&a, "eval-loss")) goto out;
-    if (!dir || !data) {
+    const char *data = ct_args_get(&a, "data");
+    if (!ct_cli_runtime_opts(&a, false, &ro) || ct_args_check_unknown(&a, "eval-loss")) goto out;
+    if (!ro.model_dir || !data) {
         rc = ct_cli_errorf("eval-loss: --model DIR and --data FILE.jsonl are required");
         goto out;
     }

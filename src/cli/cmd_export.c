@@ -31,13 +31,12 @@ CT_CLI_COMMAND(export, "export", "merge a LoRA adapter into its base model (HF f
     int rc = 1;
     if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_runtime *rt = NULL;
-    ct_runtime_opts ro = ct_runtime_opts_default();
-    const char *model = ct_args_get(&a, "model"), *adapter = ct_args_get(&a, "adapter");
+    ct_runtime_opts ro;
     const char *out = ct_args_get(&a, "out"), *dts = ct_args_get(&a, "dtype");
     bool force = ct_args_flag(&a, "force");
     ct_dtype dt = CT_DTYPE_COUNT;
-    if (!ct_cli_threads(&a, &ro.threads) || ct_args_check_unknown(&a, "export")) goto done;
-    if (!model || !adapter || !out) {
+    if (!ct_cli_runtime_opts(&a, false, &ro) || ct_args_check_unknown(&a, "export")) goto done;
+    if (!ro.model_dir || !ro.adapter_dir || !out) {
         rc = ct_cli_errorf("export: --model BASE, --adapter DIR and --out DIR are required");
         goto done;
     }
@@ -49,19 +48,17 @@ CT_CLI_COMMAND(export, "export", "merge a LoRA adapter into its base model (HF f
         rc = ct_cli_errorf("export: %s already exists (use --force to replace its files)", out);
         goto done;
     }
-    ro.model_dir = model;
-    ro.adapter_dir = adapter;
     if (!ct_cli_runtime_open(&ro, &rt)) goto done;
     const ct_adapter *ad = ct_runtime_adapter(rt);
     ct_err err = {0};
-    if (ct_adapter_export(ct_runtime_ctx(rt), ad, model, adapter, out, dt, &err)) {
+    if (ct_adapter_export(ct_runtime_ctx(rt), ad, ro.model_dir, ro.adapter_dir, out, dt, &err)) {
         rc = ct_cli_error(&err);
         goto done;
     }
     const ct_config *c = ct_model_config(ct_runtime_model(rt));
     if (dt == CT_DTYPE_COUNT) dt = c->dtype;
     printf("merged %zu tensor(s) of %s (scaling %g) into %s; wrote %s (%s, %lld parameters)\n",
-           ct_adapter_num_replaced(ad), adapter, ct_adapter_lora_scaling(ad), model, out, ct_dtype_name(dt),
+           ct_adapter_num_replaced(ad), ro.adapter_dir, ct_adapter_lora_scaling(ad), ro.model_dir, out, ct_dtype_name(dt),
            (long long)ct_model_param_count(ct_runtime_model(rt)));
     rc = 0;
 done:

@@ -89,8 +89,12 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
             a.used[i] = true;
             if (a.vals[i]) stops[nstop++] = a.vals[i];
         }
-    if (!ct_cli_sampling_parse(&a, "generate", 256, 0, &smp) || !ct_cli_runtime_opts(&a, "generate", false, &ro))
+    if (!ct_cli_sampling_parse(&a, "generate", 256, 0, &smp) || !ct_cli_runtime_opts(&a, false, &ro))
         goto out;
+    if (!ro.model_dir) {
+        rc = ct_cli_errorf("generate: --model DIR is required");
+        goto out;
+    }
     if (ct_args_check_unknown(&a, "generate")) goto out;
     if (!text == !pids) {
         rc = ct_cli_errorf("generate: give exactly one of --prompt TEXT or --prompt-ids 1,2,3");

@@ -88,13 +88,9 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     const char *think_s = ct_args_get(&a, "enable-thinking");
     long long max_new = 256, seed = 0, limit = -1;
     double temp = 0;
-    ro = ct_runtime_opts_default();
-    ro.model_dir = ct_args_get(&a, "model");
-    ro.adapter_dir = ct_args_get(&a, "adapter");
-    ro.template_name = ct_args_get(&a, "template");
-    if (!ct_args_int(&a, "max-new-tokens", &max_new) || !ct_args_int(&a, "seed", &seed) ||
-        !ct_args_int(&a, "limit", &limit) || !ct_args_double(&a, "temperature", &temp) ||
-        !ct_cli_threads(&a, &ro.threads))
+    if (!ct_cli_runtime_opts(&a, true, &ro) || !ct_args_int(&a, "max-new-tokens", &max_new) ||
+        !ct_args_int(&a, "seed", &seed) || !ct_args_int(&a, "limit", &limit) ||
+        !ct_args_double(&a, "temperature", &temp))
         goto out;
     if (ct_args_check_unknown(&a, "generate-batch")) goto out;
     if (!ro.model_dir || !inp || !outp) {

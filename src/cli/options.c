@@ -16,17 +16,12 @@ bool ct_cli_threads(ct_args *a, int *threads) {
     return true;
 }
 
-bool ct_cli_runtime_opts(ct_args *a, const char *cmd, bool with_template, ct_runtime_opts *o) {
+bool ct_cli_runtime_opts(ct_args *a, bool with_template, ct_runtime_opts *o) {
     *o = ct_runtime_opts_default();
     o->model_dir = ct_args_get(a, "model");
     o->adapter_dir = ct_args_get(a, "adapter");
     if (with_template) o->template_name = ct_args_get(a, "template");
-    if (!ct_cli_threads(a, &o->threads)) return false;
-    if (!o->model_dir) {
-        ct_cli_errorf("%s: --model DIR is required", cmd);
-        return false;
-    }
-    return true;
+    return ct_cli_threads(a, &o->threads);
 }
 
 bool ct_cli_runtime_open(const ct_runtime_opts *o, ct_runtime **rt) {

@@ -25,6 +25,7 @@ static float *pass_logits(const ct_model *m, const ct_dec_hooks *hk, const int32
     float *lg = malloc(T * V * sizeof *lg);
     CHECK_OK(ct_dec_forward(&d, c, m, hk, &o, &ar, &rows, &err), &err);
     ct_linear_forward(c, lg, d.hidden, &d.w->g[CT_GT_LM_HEAD], NULL, T, C, V);
+    if (!train) CHECK(ct_dec_backward(&d, d.hidden, NULL) == CT_ERR_ARG); /* no activations were kept */
     ct_dec_end(&d);
     ct_arena_free(&ar);
     ct_kv_cache_free(kv);

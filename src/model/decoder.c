@@ -258,6 +258,7 @@ ct_status ct_dec_forward(ct_dec *d, ct_ctx *ctx, const ct_model *m, const ct_dec
 }
 
 ct_status ct_dec_backward(ct_dec *d, const float *dhidden, const ct_dec_grads *g) {
+    if (!d->opts.train) return CT_ERR_ARG; /* an inference pass kept no activations */
     const ct_config *c = d->cfg;
     ct_ctx *ctx = d->ctx;
     size_t N = d->N, C = (size_t)c->hidden_size, L = (size_t)c->num_layers, I = (size_t)c->intermediate_size;

@@ -98,7 +98,8 @@ typedef struct ct_dec {
 ct_status ct_dec_forward(ct_dec *d, ct_ctx *ctx, const ct_model *m, const ct_dec_hooks *hooks,
                          const ct_dec_opts *opts, ct_arena *arena, const ct_dec_rows *rows, ct_err *err);
 /* Backward of a train pass from dhidden [N, C] (the gradient of the loss w.r.t. d->hidden):
- * accumulates into g and into the LoRA refs' dA / dB. CT_ERR_NOMEM when its scratch does not fit. */
+ * accumulates into g and into the LoRA refs' dA / dB. CT_ERR_NOMEM when its scratch does not fit,
+ * CT_ERR_ARG after an inference pass (opts->train false: no activations were kept). */
 ct_status ct_dec_backward(ct_dec *d, const float *dhidden, const ct_dec_grads *g);
 /* Releases the pass's activations. */
 void ct_dec_end(ct_dec *d);

@@ -78,10 +78,6 @@ static bool on_token(int32_t id, void *user) {
     return true;
 }
 
-static const char *stop_name(ct_gen_stop s) {
-    return s == CT_GEN_STOP_EOS ? "eos" : s == CT_GEN_STOP_STRING ? "stop_string" : "length";
-}
-
 CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template") {
     ct_args a;
     static const char *const flags[] = {"help", "stats", "no-cache-reuse", NULL};
@@ -181,7 +177,7 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
             fprintf(stderr,
                     "[chat] turn %d: prompt %zu tokens (%zu reused from the cache), generated "
                     "%zu (stop: %s), %.1f tokens/s\n",
-                    turn, cs.prompt_tokens, cs.reused_tokens, cs.new_tokens, stop_name(cs.stop),
+                    turn, cs.prompt_tokens, cs.reused_tokens, cs.new_tokens, ct_cli_stop_name(cs.stop),
                     sec > 0 ? (double)cs.new_tokens / sec : 0.0);
         }
     }

@@ -51,15 +51,6 @@ static bool on_token(int32_t id, void *user) {
     return true;
 }
 
-static const char *stop_name(ct_gen_stop s) {
-    switch (s) {
-    case CT_GEN_STOP_EOS: return "eos";
-    case CT_GEN_STOP_STRING: return "stop_string";
-    case CT_GEN_STOP_CALLBACK: return "callback";
-    default: return "length";
-    }
-}
-
 static json_t *ids_json(const ct_ids *v) {
     json_t *a = json_array();
     for (size_t i = 0; i < v->n; i++) json_array_append_new(a, json_integer(v->data[i]));
@@ -160,7 +151,7 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
         if (tok && !ct_tokenizer_decode(tok, out.data, out.n, true, &dec, &len, &err) && dec)
             json_object_set_new(o, "text", json_stringn(dec, len));
         free(dec);
-        json_object_set_new(o, "stop", json_string(stop_name(why)));
+        json_object_set_new(o, "stop", json_string(ct_cli_stop_name(why)));
         char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         printf("%s\n", s);
         free(s);

@@ -74,3 +74,12 @@ void ct_cli_sampling_apply(const ct_cli_sampling *s, ct_gen_params *p) {
     if (s->top_p > 0) p->top_p = (float)s->top_p;
     if (s->rep > 0) p->repetition_penalty = (float)s->rep;
 }
+
+const char *ct_cli_stop_name(ct_gen_stop s) {
+    switch (s) {
+    case CT_GEN_STOP_EOS: return "eos";
+    case CT_GEN_STOP_STRING: return "stop_string";
+    case CT_GEN_STOP_CALLBACK: return "callback";
+    default: return "length";
+    }
+}

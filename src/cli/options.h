@@ -36,5 +36,7 @@ bool ct_cli_sampling_parse(ct_args *a, const char *cmd, long long max_new_defaul
 /* Overrides p (from ct_runtime_gen_params) with the options given: temperature 0 = greedy,
  * > 0 = sampling at that temperature. */
 void ct_cli_sampling_apply(const ct_cli_sampling *s, ct_gen_params *p);
+/* Why generation stopped, as printed: "eos", "stop_string", "callback" or "length". */
+const char *ct_cli_stop_name(ct_gen_stop s);
 
 #endif

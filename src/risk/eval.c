@@ -187,6 +187,46 @@ static ct_status pred_line(void *vctx, char *line, size_t lineno, ct_err *err) {
     return st;
 }
 
+typedef struct data_ctx {
+    const char *path;
+    json_t *preds; /* pred_line's map; each matched prediction is removed */
+    ct_risk_eval_report *r;
+} data_ctx;
+
+/* One eval record: scores its prediction, matched by the record's id, else by its 0-based line
+ * index (a missing prediction scores as an empty answer). */
+static ct_status data_line(void *vctx, char *line, size_t lineno, ct_err *err) {
+    data_ctx *c = vctx;
+    json_error_t je;
+    json_t *rec = json_loads(line, 0, &je);
+    if (!rec) return ct_err_set(err, CT_ERR_FORMAT, "%s:%zu:%d: invalid JSON: %s", c->path, lineno, je.column, je.text);
+    ct_risk_profile p;
+    bool refusal;
+    ct_status st = record_meta(rec, &p, &refusal, err);
+    if (st) {
+        ct_err_prefix(err, "%s:%zu", c->path, lineno);
+        json_decref(rec);
+        return st;
+    }
+    char key[300];
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    json_t *out = NULL;
+    if (id) {
+        snprintf(key, sizeof key, "id:%s", id);
+        out = json_object_get(c->preds, key);
+    }
+    if (!out) snprintf(key, sizeof key, "#%zu", lineno - 1), out = json_object_get(c->preds, key);
+    char *text = out ? strdup(json_string_value(out)) : NULL;
+    if (out) json_object_del(c->preds, key);
+    else c->r->n_missing++;
+    ct_risk_score sc;
+    ct_risk_score_output(&p, refusal, text, &sc);
+    ct_risk_eval_add_score(c->r, &p, &sc);
+    free(text);
+    json_decref(rec);
+    return CT_OK;
+}
+
 ct_status ct_risk_eval_files(const char *data_path, const char *pred_path, ct_risk_eval_report *r, ct_err *err) {
     char *pbuf = NULL, *dbuf = NULL;
     size_t n;
@@ -196,49 +236,8 @@ ct_status ct_risk_eval_files(const char *data_path, const char *pred_path, ct_ri
     if (!st && !preds) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     pred_ctx pc = {pred_path, preds};
     if (!st) st = ct_each_line(pbuf, pred_line, &pc, err);
-    size_t index = 0;
-    for (char *s = dbuf; !st && s && *s;) {
-        char *nl = strchr(s, '\n');
-        if (nl) *nl = 0;
-        index++;
-        char *t = s;
-        while (*t && isspace((unsigned char)*t)) t++;
-        if (*t) {
-            json_error_t je;
-            json_t *rec = json_loads(s, 0, &je);
-            if (!rec) {
-                st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu:%d: invalid JSON: %s", data_path, index, je.column, je.text);
-                break;
-            }
-            ct_risk_profile p;
-            bool refusal;
-            st = record_meta(rec, &p, &refusal, err);
-            if (st) {
-                ct_err_prefix(err, "%s:%zu", data_path, index);
-                json_decref(rec);
-                break;
-            }
-            /* A prediction is matched by the record's id, else by its 0-based line index. */
-            char key[300], ikey[32];
-            const char *id = json_string_value(json_object_get(rec, "id"));
-            snprintf(ikey, sizeof ikey, "#%zu", index - 1);
-            json_t *out = NULL;
-            if (id) {
-                snprintf(key, sizeof key, "id:%s", id);
-                out = json_object_get(preds, key);
-            }
-            if (!out) snprintf(key, sizeof key, "%s", ikey), out = json_object_get(preds, key);
-            char *text = out ? strdup(json_string_value(out)) : NULL;
-            if (out) json_object_del(preds, key);
-            if (!out) r->n_missing++;
-            ct_risk_score sc;
-            ct_risk_score_output(&p, refusal, text, &sc);
-            ct_risk_eval_add_score(r, &p, &sc);
-            free(text);
-            json_decref(rec);
-        }
-        s = nl ? nl + 1 : NULL;
-    }
+    data_ctx dc = {data_path, preds, r};
+    if (!st) st = ct_each_line(dbuf, data_line, &dc, err);
     /* an empty eval file would print all-zero metrics as if the model got everything wrong */
     if (!st && r->n == 0) st = ct_err_set(err, CT_ERR_FORMAT, "%s: no eval records", data_path);
     if (!st && json_object_size(preds) > 0) {

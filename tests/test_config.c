@@ -113,3 +113,41 @@ TEST(config_errors_name_file_line_and_key) {
     CHECK(ct_train_config_validate(&c, &err) == CT_ERR_ARG);
     ct_train_config_free(&c);
 }
+
+/* QLoRA and precision keys (LlamaFactory ModelArguments / FinetuningArguments): defaults nf4 +
+ * double quantization + bnb; 3 bits, another method or a full fine-tune of a quantized model are
+ * refused naming the key (and the line). */
+TEST(config_quantization_keys) {
+    ct_train_config c;
+    ct_err err = {0};
+    ct_train_config_init(&c);
+    CHECK_EQ_INT(c.quantization_bit, 0);
+    CHECK_STREQ(c.quantization_type, "nf4");
+    CHECK_STREQ(c.quantization_method, "bnb");
+    CHECK(c.double_quantization && !c.bf16 && !c.pure_bf16);
+    const char *p = write_tmp("q.yaml", "quantization_bit: 4\nquantization_type: fp4\ndouble_quantization: false\n"
+                                        "pure_bf16: true\n");
+    CHECK_OK(ct_train_config_load(&c, p, &err), &err);
+    CHECK_EQ_INT(c.quantization_bit, 4);
+    CHECK_STREQ(c.quantization_type, "fp4");
+    CHECK(!c.double_quantization && c.pure_bf16);
+    CHECK_OK(ct_train_config_validate(&c, &err), &err);
+    CHECK_EQ_INT(c.ignored.n, 0);
+    CHECK_OK(ct_train_config_set(&c, "quantization_bit", "null", NULL, &err), &err);
+    CHECK_EQ_INT(c.quantization_bit, 0);
+    p = write_tmp("q3.yaml", "model_name_or_path: x\nquantization_bit: 3\n");
+    CHECK(ct_train_config_load(&c, p, &err) == CT_ERR_ARG);
+    CHECK_MSG(strstr(err.msg, "q3.yaml:2") && strstr(err.msg, "'quantization_bit'") && strstr(err.msg, "4|8"), "%s",
+              err.msg);
+    p = write_tmp("qm.yaml", "quantization_method: gptq\n");
+    CHECK(ct_train_config_load(&c, p, &err) == CT_ERR_ARG);
+    CHECK_MSG(strstr(err.msg, "qm.yaml:1") && strstr(err.msg, "'gptq'"), "%s", err.msg);
+    p = write_tmp("qt.yaml", "quantization_type: int4\n");
+    CHECK(ct_train_config_load(&c, p, &err) == CT_ERR_ARG);
+    CHECK_MSG(strstr(err.msg, "'quantization_type'") && strstr(err.msg, "nf4|fp4"), "%s", err.msg);
+    CHECK_OK(ct_train_config_set(&c, "quantization_bit", "8", NULL, &err), &err);
+    CHECK_OK(ct_train_config_set(&c, "finetuning_type", "full", NULL, &err), &err);
+    CHECK(ct_train_config_validate(&c, &err) == CT_ERR_ARG);
+    CHECK_MSG(strstr(err.msg, "quantization_bit") && strstr(err.msg, "lora"), "%s", err.msg);
+    ct_train_config_free(&c);
+}

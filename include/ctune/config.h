@@ -87,7 +87,14 @@ typedef struct ct_train_config {
     double max_grad_norm;        /* 1.0 */
     int64_t seed;                /* 42 */
     bool gradient_checkpointing; /* false (disable_gradient_checkpointing: true forces false) */
-    bool bf16, fp16;
+    bool bf16;                   /* torch.autocast(bfloat16) compute (CT_PRECISION_BF16) */
+    bool pure_bf16;              /* bf16 compute and trainable weights kept bf16-valued */
+    bool fp16;                   /* no f16 compute on CPUs: runs as bf16 (said at start) */
+    /* ---- quantization (QLoRA, bitsandbytes semantics; LoRA only) */
+    int64_t quantization_bit;    /* 0 (null) = none | 4 | 8 */
+    char *quantization_method;   /* "bnb" (others are refused by name) */
+    char *quantization_type;     /* nf4 | fp4 (4-bit) */
+    bool double_quantization;    /* true: absmax quantized again (blocks of 256, 8-bit) */
     /* ---- logging / output */
     int64_t logging_steps;       /* 500 (HF) */
     int64_t eval_steps;          /* -1 = logging_steps */

@@ -86,7 +86,13 @@ static const key_def KEYS[] = {
     {"seed", K_INT, F(seed), "42", NULL},
     {"gradient_checkpointing", K_BOOL, F(gradient_checkpointing), "false", NULL},
     {"bf16", K_BOOL, F(bf16), "false", NULL},
+    {"pure_bf16", K_BOOL, F(pure_bf16), "false", NULL},
     {"fp16", K_BOOL, F(fp16), "false", NULL},
+    /* quantization (QLoRA: bitsandbytes semantics) */
+    {"quantization_bit", K_INT, F(quantization_bit), NULL, "4|8"},
+    {"quantization_method", K_STR, F(quantization_method), "bnb", "bnb"},
+    {"quantization_type", K_STR, F(quantization_type), "nf4", "nf4|fp4"},
+    {"double_quantization", K_BOOL, F(double_quantization), "true", NULL},
     /* logging / output */
     {"logging_steps", K_INT, F(logging_steps), "500", NULL},
     {"eval_steps", K_INT, F(eval_steps), "-1", NULL},
@@ -106,11 +112,11 @@ static const key_def KEYS[] = {
 static const char *const IGNORED[] = {
     "do_train", "do_eval", "do_predict", "trust_remote_code", "ddp_timeout", "preprocessing_num_workers",
     "dataloader_num_workers", "save_only_model", "flash_attn", "logging_dir", "run_name", "deepspeed",
-    "quantization_bit", "quantization_method", "tool_format", "streaming", "buffer_size",
+    "tool_format", "streaming", "buffer_size",
     "eval_on_each_dataset", "media_dir", "image_max_pixels", "video_max_pixels", "predict_with_generate",
     "max_new_tokens", "use_fast_tokenizer", "ddp_find_unused_parameters", "include_num_input_tokens_seen",
     "torch_compile", "optim", "save_strategy", "load_best_model_at_end", "metric_for_best_model",
-    "greater_is_better", "pure_bf16", "upcast_layernorm", "enable_liger_kernel", "use_unsloth",
+    "greater_is_better", "upcast_layernorm", "enable_liger_kernel", "use_unsloth",
     "resize_vocab", "split_special_tokens", "tf32", "dataloader_pin_memory", "remove_unused_columns",
     "eval_accumulation_steps", "logging_first_step", "disable_tqdm", "lora_bias", "loraplus_lr_ratio",
     "pissa_init", "create_new_adapter", "use_llama_pro", "export_dir", "cache_dir", "hf_hub_token",
@@ -203,6 +209,10 @@ static ct_status set_typed(ct_train_config *c, const key_def *k, const char *v, 
         return CT_OK;
     }
     case K_INT: {
+        if (is_null(v) && k->choices && !k->def) { /* an optional choice: null = none (0) */
+            *(int64_t *)p = 0;
+            return CT_OK;
+        }
         if (is_null(v)) v = k->def ? k->def : "0";
         errno = 0;
         long long x = strtoll(v, &end, 10);
@@ -212,6 +222,13 @@ static ct_status set_typed(ct_train_config *c, const key_def *k, const char *v, 
             if (end == v || *end || d != floor(d) || fabs(d) > 9e18)
                 return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': expected an integer, got '%s'", where, k->name, v);
             x = (long long)d;
+        }
+        if (k->choices) {
+            char buf[128], pat[32];
+            snprintf(buf, sizeof buf, "|%s|", k->choices);
+            snprintf(pat, sizeof pat, "|%lld|", x);
+            if (!strstr(buf, pat))
+                return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': %lld is not one of %s", where, k->name, x, k->choices);
         }
         *(int64_t *)p = x;
         return CT_OK;
@@ -496,6 +513,9 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
     if (c->per_device_train_batch_size <= 0) return ct_err_set(err, CT_ERR_ARG, "per_device_train_batch_size must be > 0");
     if (c->gradient_accumulation_steps <= 0) return ct_err_set(err, CT_ERR_ARG, "gradient_accumulation_steps must be > 0");
     if (c->warmup_ratio < 0 || c->warmup_ratio > 1) return ct_err_set(err, CT_ERR_ARG, "warmup_ratio must be in [0, 1]");
+    if (c->quantization_bit && c->finetuning_type && strcmp(c->finetuning_type, "lora"))
+        return ct_err_set(err, CT_ERR_ARG, "quantization_bit: quantization is only compatible with finetuning_type "
+                                           "lora (got '%s'), as in LlamaFactory", c->finetuning_type);
     if (c->neat_packing && !c->packing && c->packing_set)
         return ct_err_set(err, CT_ERR_ARG, "neat_packing needs packing (packing: false was given)");
     for (size_t i = 0; i < c->report_to.n; i++)

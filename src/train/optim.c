@@ -10,6 +10,7 @@ void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double w
     o->eps = eps;
     o->weight_decay = weight_decay;
     o->step = 0;
+    o->bf16_params = false;
 }
 
 void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr) {
@@ -32,6 +33,14 @@ void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr) {
             x[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
         }
     }
+    if (o->bf16_params) ct_params_round_bf16(c, ps);
+}
+
+void ct_params_round_bf16(ct_ctx *c, ct_params *ps) {
+    float *x = ps->data;
+    size_t n = ps->total;
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > 65536)
+    for (size_t i = 0; i < n; i++) x[i] = ct_bf16_to_f32(ct_f32_to_bf16(x[i]));
 }
 
 double ct_clip_grad_norm(ct_ctx *c, ct_params *ps, double max_norm) {

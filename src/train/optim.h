@@ -8,6 +8,7 @@
 #ifndef CT_TRAIN_OPTIM_H
 #define CT_TRAIN_OPTIM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctune/err.h"
@@ -16,11 +17,16 @@
 typedef struct ct_adamw {
     double beta1, beta2, eps, weight_decay;
     int64_t step; /* updates done so far (torch's state["step"]) */
+    bool bf16_params; /* pure_bf16: parameters are rounded to bf16 (nearest even) after each update,
+                         as bf16 parameters store them; moments stay f32 (torch keeps them in the
+                         parameter's dtype: bf16) */
 } ct_adamw;
 
 /* HF TrainingArguments defaults: beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0. */
 void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double weight_decay);
 /* One update of every parameter with learning rate lr; increments o->step. */
+/* Rounds every parameter to bf16 (nearest even), in place (pure_bf16 at start). */
+void ct_params_round_bf16(ct_ctx *c, ct_params *ps);
 void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr);
 
 /* Returns the total grad norm (before clipping). max_norm <= 0: no clipping (norm only). */

@@ -156,11 +156,24 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     if (st) return st;
     t->tm.checkpointing = c->gradient_checkpointing;
     /* f32 copies of frozen bf16/f16 weights: no conversion per matmul (what a float32 PyTorch
-     * model holds anyway); skipped for models above 8 GiB of f32 weights */
-    if (ct_model_config(t->model)->dtype != CT_DTYPE_F32 &&
+     * model holds anyway); skipped for models above 8 GiB of f32 weights, and in bf16 compute,
+     * whose kernels read the stored weights directly */
+    if (ct_ctx_precision(t->ctx) == CT_PRECISION_F32 && ct_model_config(t->model)->dtype != CT_DTYPE_F32 &&
         (double)ct_model_param_count(t->model) * 4.0 < 8.0 * 1073741824.0)
         st = ct_train_model_cache_frozen_f32(&t->tm, err);
     return st;
+}
+
+/* bf16 / pure_bf16 / fp16 -> the context's precision (torch.autocast(bfloat16) semantics for the
+ * linear layers); fp16 runs as bf16: ctune has no f16 matmul path on CPUs. */
+static ct_status setup_precision(ct_trainer *t, ct_err *err) {
+    const ct_train_config *c = t->cfg;
+    if (!c->bf16 && !c->pure_bf16 && !c->fp16) return CT_OK;
+    if (c->fp16 && !c->bf16 && !c->pure_bf16)
+        ct_trainer_msg(t, "fp16: true runs as bf16 mixed precision (CPUs have no f16 matmul path in ctune)");
+    if (!ct_ctx_set_precision(t->ctx, CT_PRECISION_BF16))
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "bf16: this CPU cannot run bf16 compute");
+    return CT_OK;
 }
 
 static ct_status setup(ct_trainer *t, ct_err *err) {
@@ -176,8 +189,11 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
         return ct_err_set(err, CT_ERR_IO,
                           "model_name_or_path '%s' is not a directory (ctune reads local HF model directories)",
                           c->model_name_or_path);
+    if (c->quantization_bit)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "quantization_bit: QLoRA training is not implemented yet");
     t->model_dir = strdup(c->model_name_or_path);
     if ((st = ct_ctx_new(&t->ctx, (int)c->threads, err))) return st;
+    if ((st = setup_precision(t, err))) return st;
     if ((st = ct_model_load(c->model_name_or_path, &t->model, err))) return st;
     if ((st = ct_tokenizer_load(c->model_name_or_path, &t->tok, err))) return st;
     if (t->opts.eval_only && c->adapter_name_or_path) {
@@ -201,6 +217,7 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     else t->total_steps = (int64_t)ceil(c->num_train_epochs * (double)t->steps_per_epoch - 1e-9);
     if (t->total_steps < 1) return ct_err_set(err, CT_ERR_ARG, "no training steps (num_train_epochs %g, max_steps %" PRId64 ")", c->num_train_epochs, c->max_steps);
     ct_adamw_init(&t->opt, c->adam_beta1, c->adam_beta2, c->adam_epsilon, c->weight_decay);
+    if ((t->opt.bf16_params = c->pure_bf16)) ct_params_round_bf16(t->ctx, &t->tm.params); /* bf16 from the start */
     if ((st = ct_scheduler_init(&t->sched, c->lr_scheduler_type ? c->lr_scheduler_type : "linear", c->learning_rate,
                                 t->total_steps, c->warmup_steps, c->warmup_ratio, c->min_lr_rate, err)))
         return st;

@@ -20,7 +20,8 @@ static const char *usage_text =
     "  --seed S                sampling seed (default 0)\n"
     "  --stop STR              stop when STR appears in the output (repeatable)\n"
     "  --format text|json      text streams tokens as they come (default)\n"
-    "  --threads N             compute threads (default: all cores)\n";
+    "  --threads N             compute threads (default: all cores)\n"
+    CT_CLI_PRECISION_HELP;
 
 typedef struct stream {
     const ct_tokenizer *tok;

@@ -28,7 +28,8 @@ static const char *usage_text =
     "  --temperature T         0 = greedy (default)\n"
     "  --seed S                sampling seed\n"
     "  --limit N               only the first N lines\n"
-    "  --threads N             compute threads\n";
+    "  --threads N             compute threads\n"
+    CT_CLI_PRECISION_HELP;
 
 static double now_s(void) {
     struct timespec ts;

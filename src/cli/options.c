@@ -21,6 +21,12 @@ bool ct_cli_runtime_opts(ct_args *a, bool with_template, ct_runtime_opts *o) {
     o->model_dir = ct_args_get(a, "model");
     o->adapter_dir = ct_args_get(a, "adapter");
     if (with_template) o->template_name = ct_args_get(a, "template");
+    const char *prec = ct_args_get(a, "precision");
+    if (prec && !strcmp(prec, "bf16")) o->precision = CT_PRECISION_BF16;
+    else if (prec && strcmp(prec, "f32")) {
+        fprintf(stderr, "ctune: --precision: expected f32 or bf16, got '%s'\n", prec);
+        return false;
+    }
     return ct_cli_threads(a, &o->threads);
 }
 

@@ -15,6 +15,8 @@ err=$($bin generate --model tests/fixtures/tiny-qwen2 --prompt-ids 5,x 2>&1) && 
 [ "$(echo "$err" | wc -l)" = 1 ] && echo "$err" | grep -q '^ctune: generate: --prompt-ids' || fail "bad ids message: $err"
 err=$($bin generate --model tests/fixtures/tiny-qwen2 --prompt-ids 500 2>&1) && fail "out-of-vocab id accepted"
 echo "$err" | grep -q 'outside the vocabulary' || fail "vocab message: $err"
+err=$($bin generate --model tests/fixtures/tiny-qwen2 --prompt-ids 5 --precision f16 2>&1) && fail "--precision f16 accepted"
+echo "$err" | grep -q '^ctune: --precision: expected f32 or bf16' || fail "precision message: $err"
 err=$($bin generate --model /nonexistent --prompt-ids 1 2>&1) && fail "missing model accepted"
 echo "$err" | grep -q '^ctune: /nonexistent' || fail "missing model message: $err"
 if [ ! -d "$model" ]; then echo "stories260k not found at $model (../shared absent)"; exit 77; fi
@@ -30,6 +32,9 @@ out=$($bin generate --model "$model" --prompt "Once upon a time" --max-new-token
 echo "$out" | grep -qF '"prompt_ids":[1,403,407,261,378]' || fail "text prompt ids: $out"
 echo "$out" | grep -qF "$want" || fail "text prompt output: $out"
 echo "$out" | grep -qF '"text":", there was a little girl named Lily.' || fail "decoded text: $out"
+# bf16 compute (autocast linears) on a 5-token prompt: the same greedy story on this tiny model.
+out=$($bin generate --model "$model" --prompt-ids 1,403,407,261,378 --max-new-tokens 16 --format json --precision bf16) || fail "bf16"
+echo "$out" | grep -qF "$want" || fail "bf16 output: $out"
 # Stop strings end generation at the first occurrence.
 out=$($bin generate --model "$model" --prompt "Once upon a time" --max-new-tokens 40 --stop "Lily" --format json) || fail "stop string"
 echo "$out" | grep -qF '"stop":"stop_string"' || fail "stop string not reported: $out"

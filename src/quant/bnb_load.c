@@ -100,7 +100,8 @@ static ct_status parse_state(const ct_tensor *t, const char *key, const char *su
 static ct_status bind_nested(const ct_st *st, const char *name, const char *qskey, const qs_info *qi,
                              const ct_tensor *absmax, ct_quant4 *q, ct_err *err) {
     char key[KEY_MAX];
-    ct_status s = expect(absmax, (snprintf(key, KEY_MAX, "%s.absmax", name), key), CT_DTYPE_U8, q->nblocks, err);
+    snprintf(key, KEY_MAX, "%s.absmax", name);
+    ct_status s = expect(absmax, key, CT_DTYPE_U8, q->nblocks, err);
     if (s != CT_OK) return s;
     if (!qi->has_offset || qi->nested_blocksize <= 0)
         return ct_err_set(err, CT_ERR_FORMAT, "%s: double-quantized weight without nested_offset / nested_blocksize", qskey);
@@ -164,7 +165,8 @@ ct_status ct_bnb4_bind(const ct_st *st, const char *name, const int64_t want_sha
     if (companion(st, name, "nested_absmax", key)) {
         s = bind_nested(st, name, qskey, &qi, absmax, q, err);
     } else {
-        s = expect(absmax, (snprintf(key, KEY_MAX, "%s.absmax", name), key), CT_DTYPE_F32, q->nblocks, err);
+        snprintf(key, KEY_MAX, "%s.absmax", name);
+        s = expect(absmax, key, CT_DTYPE_F32, q->nblocks, err);
         q->absmax = absmax ? absmax->data : NULL;
     }
     if (s != CT_OK) {

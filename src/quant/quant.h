@@ -12,7 +12,7 @@
  *    +0). An all-zero block gives inv = inf, x * inv = NaN, and the tree sends NaN to code 0
  *    (NF4 -1.0, FP4 +0.0): decoding gives -0.0 / +0.0. Two codes per byte, FIRST in the HIGH nibble.
  *    The pivots are kernels.cu's float literals rounded once to f32 (as the compiler does): 4 of
- *    NF4's 15 (below -0.848, 0.120, 0.389, 0.643) are 1 ulp off the f32 midpoints of the table, and
+ *    NF4's 15 (-0.848, 0.120, 0.502, 0.861) are 1 ulp off the f32 midpoints of the table, and
  *    FP4 uses 0.583333f, not 7/12, so a value exactly on a midpoint may code differently than in
  *    bnb's torch/CPU path (bucketize on midpoints).
  *    Decoding (kDequantizeBlockwise) is code[q] * absmax in f32; bnb then casts to the original

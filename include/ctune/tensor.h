@@ -27,6 +27,11 @@ typedef enum ct_dtype {
     CT_DTYPE_I8,
     CT_DTYPE_U8,
     CT_DTYPE_BOOL,
+    /* Quantized weights (not safetensors dtypes: ct_dtype_from_name never returns them); the
+     * state behind `quant` is described in src/quant/quant.h. */
+    CT_DTYPE_NF4,     /* bitsandbytes NF4: 2 codes per byte (first in the high nibble), absmax per 64 */
+    CT_DTYPE_FP4,     /* bitsandbytes FP4: same layout, FP4 code table */
+    CT_DTYPE_INT8ROW, /* LLM.int8 row-wise: int8 per element, one f32 scale per row */
     CT_DTYPE_COUNT
 } ct_dtype;
 
@@ -55,10 +60,13 @@ const ct_dtype_traits *ct_dtype_info(ct_dtype dt);
 /* True when weights may have this dtype (it has a to_f32 decoder). */
 int ct_dtype_is_float(ct_dtype dt);
 
-size_t ct_dtype_size(ct_dtype dt); /* bytes per element of a plain dtype (block_bytes / block) */
+size_t ct_dtype_size(ct_dtype dt); /* bytes per element of a plain dtype (block_bytes / block;
+                                      0 for the 4-bit dtypes) */
 const char *ct_dtype_name(ct_dtype dt);           /* safetensors spelling: "BF16", "F32", ... */
 int ct_dtype_from_name(const char *name, ct_dtype *out); /* 0 on success, -1 unknown */
 int64_t ct_tensor_numel(const ct_tensor *t);
+/* Bytes of `data`: ceil(numel * block_bytes / block) (4-bit: (numel + 1) / 2). Scales kept out of
+ * line behind `quant` are not counted. */
 size_t ct_tensor_nbytes(const ct_tensor *t);
 
 /* bf16 / f16 <-> f32 scalar conversions (round-to-nearest-even, NaN preserved). */

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "quant/quant.h"
+
 static void f32_to_f32(const ct_tensor *t, size_t off, size_t n, float *out) {
     memcpy(out, (const float *)t->data + off, n * sizeof(float));
 }
@@ -42,7 +44,12 @@ static const ct_dtype_traits k_dtypes[CT_DTYPE_COUNT] = {
     [CT_DTYPE_I64] = {"I64", 1, 8, NULL},         [CT_DTYPE_I32] = {"I32", 1, 4, NULL},
     [CT_DTYPE_I16] = {"I16", 1, 2, NULL},         [CT_DTYPE_I8] = {"I8", 1, 1, NULL},
     [CT_DTYPE_U8] = {"U8", 1, 1, NULL},           [CT_DTYPE_BOOL] = {"BOOL", 1, 1, NULL},
+    [CT_DTYPE_NF4] = {"NF4", CT_Q4_BLOCK, CT_Q4_BLOCK / 2, ct_quant4_to_f32},
+    [CT_DTYPE_FP4] = {"FP4", CT_Q4_BLOCK, CT_Q4_BLOCK / 2, ct_quant4_to_f32},
+    [CT_DTYPE_INT8ROW] = {"INT8ROW", 1, 1, ct_quant8_to_f32},
 };
+/* The first dtype that is not a safetensors dtype (the quantized ones follow it). */
+#define CT_DTYPE_FIRST_QUANT CT_DTYPE_NF4
 
 const ct_dtype_traits *ct_dtype_info(ct_dtype dt) { return (unsigned)dt < CT_DTYPE_COUNT ? &k_dtypes[dt] : NULL; }
 
@@ -55,7 +62,7 @@ size_t ct_dtype_size(ct_dtype dt) {
 const char *ct_dtype_name(ct_dtype dt) { return (unsigned)dt < CT_DTYPE_COUNT ? k_dtypes[dt].name : "?"; }
 
 int ct_dtype_from_name(const char *name, ct_dtype *out) {
-    for (int i = 0; i < CT_DTYPE_COUNT; i++)
+    for (int i = 0; i < CT_DTYPE_FIRST_QUANT; i++)
         if (strcmp(name, k_dtypes[i].name) == 0) {
             *out = (ct_dtype)i;
             return 0;
@@ -73,7 +80,7 @@ size_t ct_tensor_nbytes(const ct_tensor *t) {
     const ct_dtype_traits *d = ct_dtype_info(t->dtype);
     if (!d) return 0;
     size_t n = (size_t)ct_tensor_numel(t);
-    return (n + d->block - 1) / d->block * d->block_bytes;
+    return (n * d->block_bytes + d->block - 1) / d->block;
 }
 
 float ct_f16_to_f32(uint16_t h) {

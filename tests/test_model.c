@@ -119,6 +119,47 @@ TEST(model_tiny_qwen3_bf16) { check_variant("tiny-qwen3-bf16"); }
 TEST(model_tiny_llama_f32) { check_variant("tiny-llama"); }
 TEST(model_tiny_llama_bf16) { check_variant("tiny-llama-bf16"); }
 TEST(model_tiny_llama_sharded) { check_variant("tiny-llama-sharded"); }
+/* A bitsandbytes NF4 + double-quant checkpoint (tests/gen/make_quant_fixtures.py): the reference is
+ * the float64 forward of the dequantized weights. */
+TEST(model_tiny_llama_bnb_4bit) { check_variant("tiny-llama-bnb-4bit"); }
+
+/* Quantization on load gives the checkpoint's weights bit for bit: tiny-llama quantized here
+ * (NF4, double quant) has the same logits as the bnb-4bit checkpoint made from it. */
+TEST(model_quantize_on_load_equals_checkpoint) {
+    ct_err err = {0};
+    ct_model *a = NULL, *b = NULL;
+    REQUIRE(ct_model_load("tests/fixtures/tiny-llama", &a, &err) == CT_OK);
+    REQUIRE(ct_model_load("tests/fixtures/tiny-llama-bnb-4bit", &b, &err) == CT_OK);
+    ct_quant_opts q = {.bits = 4, .fp4 = false, .double_quant = true};
+    CHECK_OK(ct_model_quantize(a, &q, &err), &err);
+    CHECK_EQ_INT(ct_model_linear_dtype(a), CT_DTYPE_NF4);
+    CHECK_EQ_INT(ct_model_linear_dtype(b), CT_DTYPE_NF4);
+    CHECK_EQ_INT(ct_model_config(a)->dtype, CT_DTYPE_F32); /* embeddings, norms, head as stored */
+    int32_t ids[8] = {1, 5, 9, 17, 33, 65, 100, 2};
+    size_t V = (size_t)ct_model_config(a)->vocab_size;
+    float *la = malloc(8 * V * sizeof(float)), *lb = malloc(8 * V * sizeof(float));
+    CHECK_OK(ct_model_forward(ct_test_ctx(), a, NULL, NULL, ids, 8, NULL, la, NULL, &err), &err);
+    CHECK_OK(ct_model_forward(ct_test_ctx(), b, NULL, NULL, ids, 8, NULL, lb, NULL, &err), &err);
+    CHECK(!memcmp(la, lb, 8 * V * sizeof(float)));
+    /* 8-bit row-wise and FP4 run too (a second call on a quantized model is a no-op) */
+    CHECK_OK(ct_model_quantize(a, &(ct_quant_opts){.bits = 8}, &err), &err);
+    CHECK_EQ_INT(ct_model_linear_dtype(a), CT_DTYPE_NF4);
+    free(la), free(lb);
+    ct_model_free(a);
+    ct_model_free(b);
+    const char *kinds[][2] = {{"8", "INT8ROW"}, {"4", "FP4"}};
+    for (int i = 0; i < 2; i++) {
+        REQUIRE(ct_model_load("tests/fixtures/tiny-llama", &a, &err) == CT_OK);
+        ct_quant_opts o = {.bits = atoi(kinds[i][0]), .fp4 = i == 1, .double_quant = false};
+        CHECK_OK(ct_model_quantize(a, &o, &err), &err);
+        CHECK_STREQ(ct_dtype_name(ct_model_linear_dtype(a)), kinds[i][1]);
+        double nll = 0;
+        size_t n = 0;
+        CHECK_OK(ct_model_nll(ct_test_ctx(), a, NULL, ids, 8, &nll, &n, &err), &err);
+        CHECK(n == 7 && isfinite(nll));
+        ct_model_free(a);
+    }
+}
 
 TEST(model_config_flags) {
     ct_err err = {0};

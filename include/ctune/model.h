@@ -74,6 +74,23 @@ ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err);
  * (the builder owns it); w.layers, dir and m itself still are (all must be malloc'd). */
 void ct_model_free(ct_model *m);
 const ct_config *ct_model_config(const ct_model *m);
+
+/* Weight quantization of the decoder's linear layers (q/k/v/o/gate/up/down projections), as
+ * bitsandbytes does it for QLoRA (LlamaFactory quantization_bit): 4-bit NF4/FP4 in blocks of 64
+ * (double quantization: the block absmax quantized again to 8 bits in blocks of 256), or 8-bit
+ * row-wise int8 (LLM.int8 weights); embeddings, norms, biases and the LM head stay as stored.
+ * Kernels dequantize blocks on the fly; no 16-bit copy of a quantized weight is kept. */
+typedef struct ct_quant_opts {
+    int bits;          /* 0: none, 4, 8 */
+    bool fp4;          /* 4-bit: FP4 instead of NF4 */
+    bool double_quant; /* 4-bit: double quantization (LlamaFactory's default: true) */
+} ct_quant_opts;
+/* Quantizes m's linear weights in place (bit-identical to bitsandbytes' quantize_4bit /
+ * Int8Params). A model loaded pre-quantized (a *-bnb-4bit checkpoint) is left as it is. */
+ct_status ct_model_quantize(ct_model *m, const ct_quant_opts *q, ct_err *err);
+/* The dtype of m's linear weights: NF4 / FP4 / INT8ROW when quantized (loaded pre-quantized or
+ * by ct_model_quantize), else the stored dtype. */
+ct_dtype ct_model_linear_dtype(const ct_model *m);
 /* The weight with HF parameter name `name` ("model.layers.0.self_attn.q_proj.weight",
  * "lm_head.weight": the embedding's view when tied), or NULL when the model has none. */
 const ct_tensor *ct_model_tensor(const ct_model *m, const char *name);

@@ -72,6 +72,7 @@ CT_CLI_COMMAND(info, "info", "show a model's architecture, parameters, dtype and
         json_object_set_new(o, "attention_bias", json_boolean(c->attention_bias));
         json_object_set_new(o, "qk_norm", json_boolean(c->qk_norm));
         json_object_set_new(o, "dtype", json_string(ct_dtype_name(c->dtype)));
+        json_object_set_new(o, "linear_dtype", json_string(ct_dtype_name(ct_model_linear_dtype(m))));
         json_object_set_new(o, "parameters", json_integer(np));
         json_object_set_new(o, "weight_bytes", json_integer((json_int_t)wb));
         json_object_set_new(o, "context", json_integer(ctx));
@@ -98,7 +99,9 @@ CT_CLI_COMMAND(info, "info", "show a model's architecture, parameters, dtype and
                c->tie_word_embeddings ? "tied" : "separate");
         printf("rope_theta    %g, max positions %d\n", c->rope_theta, c->max_position_embeddings);
         printf("parameters    %lld (%s)\n", (long long)np, p);
-        printf("dtype         %s\n", ct_dtype_name(c->dtype));
+        printf("dtype         %s", ct_dtype_name(c->dtype));
+        if (ct_model_linear_dtype(m) != c->dtype) printf(" (linear layers %s)", ct_dtype_name(ct_model_linear_dtype(m)));
+        printf("\n");
         printf("weights       %s\n", w);
         printf("memory        %s for %lld tokens of context (weights + f32 KV cache + "
                "activations)\n", mm, ctx);

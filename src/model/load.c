@@ -7,6 +7,7 @@
 #include "base/file.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "quant/bnb_load.h"
 
 typedef struct bind_ctx {
     const ct_st *st;
@@ -23,6 +24,11 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     ct_spec_name(name, sizeof name, s, layer);
     ct_tensor *out = ct_weights_at(&b->m->w, s, layer);
     memset(out, 0, sizeof *out);
+    int64_t want[2];
+    int ndim = ct_spec_shape(s, c, want);
+    bool bound = false;
+    ct_status qs = ndim == 2 ? ct_model_bind_bnb(b->m, b->st, name, want, out, &bound, b->err) : CT_OK;
+    if (qs || bound) return qs;
     const ct_tensor *t = ct_st_get(b->st, name);
     if (!t) {
         if (s->presence == CT_PRESENT_UNTIED)
@@ -31,8 +37,6 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
         return ct_err_set(b->err, CT_ERR_SHAPE, "%s: missing tensor '%s' (required by config.json)", b->dir, name);
     }
     const char *file = ct_st_file_of(b->st, name);
-    int64_t want[2];
-    int ndim = ct_spec_shape(s, c, want);
     if (t->ndim != ndim || t->shape[0] != want[0] || (ndim == 2 && t->shape[1] != want[1])) {
         char got[128] = "", ws[64];
         size_t n = 0;
@@ -50,6 +54,20 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     return CT_OK;
 }
 
+/* config.json's quantization_config: bitsandbytes 4-bit checkpoints load (their weights bind in
+ * bind()); other methods and 8-bit checkpoints are refused by name. */
+static ct_status check_quantization_config(const char *dir, ct_err *err) {
+    ct_bnb_config q;
+    ct_status s = ct_bnb_config_load(dir, &q, err);
+    if (s) return ct_err_prefix(err, "%s", dir);
+    if (q.present && !q.load_in_4bit)
+        s = ct_err_set(err, CT_ERR_UNSUPPORTED,
+                       "%s/config.json: quantization_config: only 4-bit bitsandbytes checkpoints load (load_in_4bit); "
+                       "quantize an unquantized model on load instead (quantization_bit: 8)", dir);
+    ct_bnb_config_free(&q);
+    return s;
+}
+
 ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err) {
     *out = NULL;
     if (!ct_dir_exists(dir)) return ct_err_set(err, CT_ERR_IO, "%s: model directory not found", dir);
@@ -59,6 +77,7 @@ ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err) {
         return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     }
     ct_status s = ct_config_load(dir, &m->cfg, err);
+    if (!s) s = check_quantization_config(dir, err);
     ct_st *st = NULL;
     if (!s) s = ct_st_open_dir(dir, &st, err);
     m->storage = st;
@@ -80,6 +99,7 @@ ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err) {
 
 void ct_model_free(ct_model *m) {
     if (!m) return;
+    ct_model_quant_free(m);
     ct_st_close(m->storage);
     ct_weights_free(&m->w);
     free(m->dir);

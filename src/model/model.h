@@ -23,7 +23,16 @@ struct ct_model {
     ct_weights w;
     char *dir;        /* model directory (NULL for in-memory models) */
     void *storage;    /* loader-owned: mmaps of safetensors files (NULL: the builder owns the data) */
+    void **quant_owned; /* quantization states / codes of quantized weights (src/model/quantize.c) */
+    size_t n_quant_owned;
 };
+
+/* Loader hook (src/model/quantize.c): when the files hold a bitsandbytes 4-bit state for weight
+ * `name`, binds *out to it (shape-checked against want) and returns CT_OK with *bound true. */
+ct_status ct_model_bind_bnb(ct_model *m, const void *st, const char *name, const int64_t want[2], ct_tensor *out,
+                            bool *bound, ct_err *err);
+/* Frees what quantization added to m. */
+void ct_model_quant_free(ct_model *m);
 
 /* The view of (spec, layer) in w. */
 ct_tensor *ct_weights_at(ct_weights *w, const ct_tensor_spec *s, int layer);

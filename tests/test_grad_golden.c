@@ -7,6 +7,7 @@
 #include "base/file.h"
 #include "harness.h"
 #include "peft/method.h"
+#include "quant/quant.h"
 #include "train/optim.h"
 #include "train/step.h"
 
@@ -200,6 +201,38 @@ static double compare_grads(const fixture *fx, ct_train_model *tm, const char *p
     return worst;
 }
 
+/* Quantizes m's linear weights to NF4 with double quantization, runs one LoRA step and compares
+ * with the float64 autograd of the dequantized model ("qlora.*"); restores m. */
+static void check_qlora(const fixture *fx, ct_model *m, fx_batch *fb, ct_method_cfg lc, double norm, const char *file) {
+    ct_err err = {0};
+    int L = m->cfg.num_layers;
+    ct_tensor *orig = calloc((size_t)L * CT_LT_COUNT, sizeof *orig);
+    ct_quant4_owner **own = calloc((size_t)L * CT_LT_COUNT, sizeof *own);
+    for (int l = 0; l < L; l++)
+        for (int id = 0; id < CT_LT_COUNT; id++) {
+            ct_tensor *t = &m->w.layers[l].t[id];
+            orig[l * CT_LT_COUNT + id] = *t;
+            if (ct_spec_lora_index(id) < 0 || !t->data) continue;
+            CHECK_OK(ct_quant4_quantize(t, CT_DTYPE_NF4, true, &own[l * CT_LT_COUNT + id], t, &err), &err);
+        }
+    ct_train_model tm;
+    double loss = 0;
+    CHECK_OK(ct_train_model_init(&tm, m, &lc, &err), &err);
+    fx_set_lora(fx, &tm);
+    CHECK_OK(ct_train_step(ct_test_ctx(), &tm, &fb->b, norm, true, &loss, &err), &err);
+    double ref = fx_get(fx, "qlora.loss")->data[0];
+    CHECK_MSG(fabs(loss - ref) <= 1e-5 * fabs(ref), "%s QLoRA loss %.9g vs torch %.9g", file, loss, ref);
+    double w = compare_grads(fx, &tm, "qlora.grad.", 1e-4);
+    if (getenv("CT_TEST_VERBOSE")) printf("    %s qlora: loss %.8f (torch %.8f), worst grad rel err %.2e\n", file, loss, ref, w);
+    ct_train_model_free(&tm);
+    for (int i = 0; i < L * CT_LT_COUNT; i++) {
+        m->w.layers[i / CT_LT_COUNT].t[i % CT_LT_COUNT] = orig[i];
+        ct_quant4_owner_free(own[i]);
+    }
+    free(orig);
+    free(own);
+}
+
 static void golden_arch(const char *file) {
     fixture fx;
     const char *path = ct_test_path(file);
@@ -225,6 +258,9 @@ static void golden_arch(const char *file) {
     CHECK_MSG(fabs(loss - ref) <= 1e-5 * fabs(ref), "%s LoRA loss %.9g vs torch %.9g", file, loss, ref);
     double w = compare_grads(&fx, &tm, "lora.grad.", 1e-4);
     if (verbose) printf("    %s lora: loss %.8f (torch %.8f), worst grad rel err %.2e\n", file, loss, ref, w);
+
+    /* QLoRA: the same LoRA over NF4 + double-quant linear weights (quantized here, bnb-exact) */
+    check_qlora(&fx, &m, &fb, lc, norm, file);
 
     /* 20 AdamW steps (cosine, warmup 3, clip 1.0, wd 0.01) from the same init */
     const char *runs[2] = {"train_lora", "train_full"};

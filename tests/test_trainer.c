@@ -477,6 +477,12 @@ TEST(trainer_rejects_bad_setups) {
     CHECK(ct_train_run(&c, NULL, &res, &err) == CT_ERR_ARG);
     CHECK_MSG(strstr(err.msg, "no valid checkpoint") != NULL, "msg: %s", err.msg);
     ct_train_config_free(&c);
+    /* a pre-quantized (bnb-4bit) base trains LoRA only */
+    base_cfg(&c, "tests/fixtures/tiny-llama-bnb-4bit", out);
+    set(&c, "finetuning_type", "full");
+    CHECK(ct_train_run(&c, NULL, &res, &err) == CT_ERR_ARG);
+    CHECK_MSG(strstr(err.msg, "quantized") && strstr(err.msg, "lora"), "msg: %s", err.msg);
+    ct_train_config_free(&c);
     free(out);
 }
 
@@ -541,4 +547,39 @@ TEST(trainer_bf16_follows_f32) {
     CHECK_MSG(not_bf16 == 0 && nonzero > 0, "pure_bf16: %zu values not bf16 (%zu nonzero B)", not_bf16, nonzero);
     ct_peft_free(&ad);
     free(p);
+}
+
+/* QLoRA (quantization_bit 4: NF4 + double quantization of the base's linear layers) memorises the
+ * lines as LoRA does; the adapter is a plain PEFT LoRA adapter. */
+TEST(trainer_qlora_memorises) {
+    const char *model = stories();
+    if (!model) return;
+    const char *bits[] = {"4", "8"};
+    for (int i = 0; i < 2; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "qlora%s", bits[i]);
+        char *out = tmp_sub(name);
+        ct_train_config c;
+        base_cfg(&c, model, out);
+        set(&c, "num_train_epochs", "30");
+        set(&c, "per_device_train_batch_size", "6");
+        set(&c, "lr_scheduler_type", "constant");
+        set(&c, "logging_steps", "5");
+        set(&c, "quantization_bit", bits[i]);
+        rec r = {0};
+        ct_callbacks cbs;
+        rec_callbacks(&cbs, &r);
+        ct_train_result res;
+        ct_err err = {0};
+        CHECK_MSG(ct_train_run(&c, &cbs, &res, &err) == CT_OK, "qlora %s: %s", bits[i], err.msg);
+        CHECK_EQ_INT(res.global_step, 30);
+        CHECK_MSG(r.last_loss < 0.05, "qlora %s: final logged train loss %g, expected < 0.05", bits[i], r.last_loss);
+        ct_peft_adapter ad;
+        CHECK_MSG(ct_peft_load(out, &ad, &err) == CT_OK, "%s", err.msg);
+        CHECK_EQ_INT(ad.n_lora, 35);
+        ct_peft_free(&ad);
+        ct_callbacks_free(&cbs);
+        ct_train_config_free(&c);
+        free(out);
+    }
 }

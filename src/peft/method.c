@@ -254,7 +254,7 @@ ct_dec_hooks ct_train_model_hooks(const ct_train_model *tm) {
 
 /* Replaces view t (not trainable, not f32) by an f32 copy owned by tm. */
 static ct_status cache_one(ct_train_model *tm, ct_tensor *t, ct_err *err) {
-    if (!t->data || t->dtype == CT_DTYPE_F32) return CT_OK;
+    if (!t->data || (t->dtype != CT_DTYPE_BF16 && t->dtype != CT_DTYPE_F16)) return CT_OK; /* quantized stay */
     return ct_tensor_own_f32(t, &tm->owned, &tm->n_owned, err);
 }
 

@@ -9,7 +9,7 @@
  *
  * The base model is never modified: tm.w is a shallow copy of its weight views in which the
  * trainable tensors point at their f32 masters (and, with ct_train_model_cache_frozen_f32, the
- * frozen non-f32 tensors at f32 copies). */
+ * frozen bf16/f16 tensors at f32 copies; quantized ones stay quantized). */
 #ifndef CT_PEFT_METHOD_H
 #define CT_PEFT_METHOD_H
 

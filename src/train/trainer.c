@@ -176,6 +176,31 @@ static ct_status setup_precision(ct_trainer *t, ct_err *err) {
     return CT_OK;
 }
 
+/* QLoRA: quantization_bit quantizes the base on load (bitsandbytes semantics); a checkpoint
+ * that is already quantized (*-bnb-4bit) is used as it is, as in LlamaFactory. Either way only
+ * LoRA trains on a quantized base. */
+static ct_status setup_quantization(ct_trainer *t, ct_err *err) {
+    const ct_train_config *c = t->cfg;
+    ct_dtype ld = ct_model_linear_dtype(t->model);
+    bool pre = ld == CT_DTYPE_NF4 || ld == CT_DTYPE_FP4 || ld == CT_DTYPE_INT8ROW;
+    if (pre && c->quantization_bit)
+        ct_trainer_msg(t, "quantization_bit: the model is already quantized (%s); its quantization is used",
+                       ct_dtype_name(ld));
+    if (pre && strcmp(c->finetuning_type, "lora"))
+        return ct_err_set(err, CT_ERR_ARG, "%s: a quantized model trains with finetuning_type lora only (got '%s')",
+                          c->model_name_or_path, c->finetuning_type);
+    if (pre || !c->quantization_bit) return CT_OK;
+    ct_quant_opts q = {.bits = (int)c->quantization_bit,
+                       .fp4 = c->quantization_type && !strcmp(c->quantization_type, "fp4"),
+                       .double_quant = c->double_quantization};
+    ct_status st = ct_model_quantize(t->model, &q, err);
+    if (!st)
+        ct_trainer_msg(t, "quantization: linear layers in %s%s (bitsandbytes semantics), %.1f MiB of weights",
+                       ct_dtype_name(ct_model_linear_dtype(t->model)), q.bits == 4 && q.double_quant ? " + double quant" : "",
+                       (double)ct_model_weight_bytes(t->model) / 1048576.0);
+    return st;
+}
+
 static ct_status setup(ct_trainer *t, ct_err *err) {
     const ct_train_config *c = t->cfg;
     ct_status st;
@@ -189,12 +214,11 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
         return ct_err_set(err, CT_ERR_IO,
                           "model_name_or_path '%s' is not a directory (ctune reads local HF model directories)",
                           c->model_name_or_path);
-    if (c->quantization_bit)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED, "quantization_bit: QLoRA training is not implemented yet");
     t->model_dir = strdup(c->model_name_or_path);
     if ((st = ct_ctx_new(&t->ctx, (int)c->threads, err))) return st;
     if ((st = setup_precision(t, err))) return st;
     if ((st = ct_model_load(c->model_name_or_path, &t->model, err))) return st;
+    if ((st = setup_quantization(t, err))) return st;
     if ((st = ct_tokenizer_load(c->model_name_or_path, &t->tok, err))) return st;
     if (t->opts.eval_only && c->adapter_name_or_path) {
         if ((st = ct_adapter_load(c->adapter_name_or_path, t->model, &t->adapter, err))) return st;

@@ -5,7 +5,8 @@
 An independent float64 PyTorch implementation of the HF decoder math (Qwen2: q/k/v bias,
 untied; Qwen3: q_norm/k_norm before RoPE, explicit head_dim, tied embeddings), PEFT LoRA
 (y = W x + b + scaling * B A x) and HF causal-LM loss (shifted labels, -100 ignored, mean over
-trained tokens). Autograd gives the reference loss and gradients; torch.optim.AdamW +
+trained tokens). Autograd gives the reference loss and gradients (also for QLoRA: LoRA over the
+NF4 + double-quant dequantized linear weights); torch.optim.AdamW +
 transformers' cosine-with-warmup LambdaLR + clip_grad_norm_ give 20 reference training steps.
 
 Output: <arch>.bin, a list of named float64 arrays:
@@ -13,10 +14,15 @@ Output: <arch>.bin, a list of named float64 arrays:
   u32 ndim, ndim x u64 dims, float64 data (little endian, C order).
 Weights are drawn as float32 and stored exactly, so the C side loads identical values."""
 import math
+import os
 import struct
 import sys
 
+import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_quant_fixtures as mq  # noqa: E402  (the bitsandbytes NF4 reference)
 
 torch.set_default_dtype(torch.float64)
 
@@ -188,6 +194,16 @@ def write_fixture(path, arrays):
             f.write(t.numpy().astype("<f8").tobytes())
 
 
+def dequant_nf4_dq(t):
+    """dequant(quantize_4bit(t, nf4, compress_statistics=True)) of a tensor of f32 values."""
+    x = t.numpy().astype(np.float32).reshape(-1)
+    packed, absmax, table = mq.quantize4(x, "nf4")
+    code8 = mq.dynamic_map()
+    q, nabs, offset = mq.nest(absmax, code8)
+    am = mq.unnest(q, nabs, offset, code8)
+    return torch.from_numpy(mq.dequant4(packed, am, table, len(x)).astype(np.float64)).reshape(t.shape)
+
+
 def make(arch, outdir):
     qwen3 = arch == "qwen3"
     cfg = dict(C=32, Hq=4, Hkv=2, D=16 if qwen3 else 8, I=48, L=2, V=64, theta=10000.0, eps=1e-6,
@@ -234,6 +250,15 @@ def make(arch, outdir):
     out["full.loss"] = torch.tensor([loss.item()])
     for k, v in fp.items():
         out["full.grad." + k] = v.grad
+    # QLoRA: the same LoRA on the NF4 + double-quant dequantized linear weights (bitsandbytes
+    # semantics, the reference in make_quant_fixtures.py); the C test quantizes w.* itself
+    wq = {k: (dequant_nf4_dq(v) if k.endswith("proj.weight") else v) for k, v in w.items()}
+    lp = {k: v.clone().requires_grad_(True) for k, v in lora.items()}
+    loss = forward_loss(cfg, wq, lp, batch, scaling)
+    loss.backward()
+    out["qlora.loss"] = torch.tensor([loss.item()])
+    for k, v in lp.items():
+        out["qlora.grad." + k] = v.grad
     # 20 AdamW steps, cosine + warmup + clipping (LoRA; and full fine-tuning)
     for tag, lo, lr in (("train_lora", lora, 5e-3), ("train_full", None, 1e-3)):
         losses, norms, lrs = train_steps(cfg, w, lo, batch, scaling, 20, lr, 3, 0.01, 1.0)

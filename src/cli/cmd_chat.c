@@ -24,7 +24,7 @@ static const char *usage_text =
     "  --stats                  per-turn token counts and speed on stderr\n"
     "  --no-cache-reuse         re-run the whole conversation each turn (debugging)\n"
     "  --threads N              compute threads (default: all cores)\n"
-    CT_CLI_PRECISION_HELP
+    CT_CLI_COMPUTE_HELP
     "commands: /reset (new conversation), /exit\n";
 
 typedef struct display {

@@ -18,7 +18,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     if (ct_args_parse(&a, argc, argv, flags)) return 1;
     if (ct_args_flag(&a, "help")) {
         printf("usage: ctune eval-loss --model DIR --data FILE.jsonl [--adapter DIR] [--threads N]\n"
-               CT_CLI_PRECISION_HELP
+               CT_CLI_COMPUTE_HELP
                "  --adapter DIR: apply a PEFT adapter (LoRA, or prompt tuning: the virtual tokens\n"
                "  precede every line and also predict its first token, as PEFT's loss does)\n"
                "  each line: {\"input_ids\": [..]} or {\"text\": \"..\"} (text needs the "

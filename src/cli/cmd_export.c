@@ -15,7 +15,11 @@ static const char *usage_text =
     "  5 GB), generation_config.json and the tokenizer files. The directory appears atomically.\n"
     "  --dtype        stored dtype of the weights (default: the base model's)\n"
     "  --force        replace files in an existing --out directory\n"
-    "  --threads N    compute threads (default: all cores)\n";
+    "  --threads N    compute threads (default: all cores)\n"
+    "  QLoRA adapters: --model the original 16-bit base gives W + BA (LlamaFactory's way);\n"
+    "  --quantization-bit 4|8 (and --quantization-type / --double-quantization as in training)\n"
+    "  merges into dequant(quantized W) + BA instead: the weights the adapter saw in training.\n"
+    "  A pre-quantized (bnb-4bit) --model is dequantized the same way.\n";
 
 static bool parse_dtype(const char *s, ct_dtype *out) {
     if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16")) *out = CT_DTYPE_BF16;

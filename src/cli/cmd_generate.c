@@ -21,7 +21,7 @@ static const char *usage_text =
     "  --stop STR              stop when STR appears in the output (repeatable)\n"
     "  --format text|json      text streams tokens as they come (default)\n"
     "  --threads N             compute threads (default: all cores)\n"
-    CT_CLI_PRECISION_HELP;
+    CT_CLI_COMPUTE_HELP;
 
 typedef struct stream {
     const ct_tokenizer *tok;

@@ -29,7 +29,7 @@ static const char *usage_text =
     "  --seed S                sampling seed\n"
     "  --limit N               only the first N lines\n"
     "  --threads N             compute threads\n"
-    CT_CLI_PRECISION_HELP;
+    CT_CLI_COMPUTE_HELP;
 
 static double now_s(void) {
     struct timespec ts;

@@ -27,6 +27,15 @@ bool ct_cli_runtime_opts(ct_args *a, bool with_template, ct_runtime_opts *o) {
         fprintf(stderr, "ctune: --precision: expected f32 or bf16, got '%s'\n", prec);
         return false;
     }
+    long long bits = 0;
+    if (!ct_args_int(a, "quantization-bit", &bits)) return false;
+    const char *qt = ct_args_get(a, "quantization-type"), *dq = ct_args_get(a, "double-quantization");
+    if ((bits && bits != 4 && bits != 8) || (qt && strcmp(qt, "nf4") && strcmp(qt, "fp4")) ||
+        (dq && strcmp(dq, "true") && strcmp(dq, "false"))) {
+        fprintf(stderr, "ctune: --quantization-bit 4|8, --quantization-type nf4|fp4, --double-quantization true|false\n");
+        return false;
+    }
+    o->quant = (ct_quant_opts){.bits = (int)bits, .fp4 = qt && !strcmp(qt, "fp4"), .double_quant = !dq || !strcmp(dq, "true")};
     return ct_cli_threads(a, &o->threads);
 }
 

@@ -33,10 +33,6 @@ static const char *torch_dtype_name(ct_dtype dt) {
     }
 }
 
-static bool is_float(ct_dtype d) {
-    return d == CT_DTYPE_F32 || d == CT_DTYPE_BF16 || d == CT_DTYPE_F16 || d == CT_DTYPE_F64;
-}
-
 /* Writes all files into `dir` (which exists and is empty). */
 static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, size_t n, const char *dir,
                            ct_err *err) {
@@ -53,7 +49,7 @@ static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, siz
     size_t nshards = 0;
     for (size_t i = 0; i < n; i++) {
         items[i] = in[i];
-        if (is_float(in[i].src.dtype)) items[i].dtype = o->dtype;
+        if (ct_dtype_is_float(in[i].src.dtype)) items[i].dtype = o->dtype;
         uint64_t b = ct_st_item_nbytes(&items[i]);
         if (nshards == 0 || (cur > 0 && cur + b > limit)) {
             nshards++;
@@ -99,6 +95,8 @@ static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, siz
         json_t *cfg = json_deep_copy(o->config);
         const char *dn = torch_dtype_name(o->dtype);
         if (!cfg) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        /* the weights written are plain floats: a bitsandbytes source's quantization_config goes */
+        if (cfg) json_object_del(cfg, "quantization_config");
         if (!st && dn) {
             json_object_set_new(cfg, "torch_dtype", json_string(dn));
             if (json_object_get(cfg, "dtype")) json_object_set_new(cfg, "dtype", json_string(dn));

@@ -26,7 +26,8 @@ static int dtype_rank(ct_dtype dt) {
     }
 }
 
-static bool is_float(ct_dtype dt) {
+/* dtypes a safetensors file can hold as floats (the target of a conversion) */
+static bool is_plain_float(ct_dtype dt) {
     return dt == CT_DTYPE_F32 || dt == CT_DTYPE_F16 || dt == CT_DTYPE_BF16 || dt == CT_DTYPE_F64;
 }
 
@@ -86,7 +87,7 @@ static ct_status make_plan(const ct_st_item *items, size_t n, const char *const 
         if (dtype_rank(it->dtype) < 0 || it->dtype >= CT_DTYPE_COUNT)
             return ct_err_set(err, CT_ERR_UNSUPPORTED, "safetensors: tensor %s: unsupported dtype",
                               it->name);
-        if (it->src.dtype != it->dtype && !(is_float(it->src.dtype) && is_float(it->dtype)))
+        if (it->src.dtype != it->dtype && !(ct_dtype_is_float(it->src.dtype) && is_plain_float(it->dtype)))
             return ct_err_set(err, CT_ERR_ARG,
                               "safetensors: tensor %s: cannot convert %s to %s", it->name,
                               ct_dtype_name(it->src.dtype), ct_dtype_name(it->dtype));

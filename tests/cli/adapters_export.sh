@@ -21,6 +21,16 @@ awk -v x="$(loss "$a")" -v y="$(loss "$m")" 'BEGIN { d = x - y; if (d < 0) d = -
 g1=$($bin generate --model $base --adapter $ad --prompt-ids 5,9,17 --max-new-tokens 10 --greedy --format json)
 g2=$($bin generate --model "$tmp/merged" --prompt-ids 5,9,17 --max-new-tokens 10 --greedy --format json)
 [ "$g1" = "$g2" ] || fail "generation differs: $g1 / $g2"
+# QLoRA: export into dequant(NF4 base) gives the loss the adapter has on the quantized base
+q=$($bin eval-loss --model $base --adapter $ad --data "$tmp/eval.jsonl" --quantization-bit 4) || fail "4-bit eval-loss"
+[ "$(loss "$q")" != "$(loss "$a")" ] || fail "--quantization-bit changed nothing ($q)"
+$bin export --model $base --adapter $ad --out "$tmp/merged4" --quantization-bit 4 --dtype f32 >/dev/null || fail "4-bit export"
+grep -q quantization_config "$tmp/merged4/config.json" && fail "exported config keeps quantization_config"
+m=$($bin eval-loss --model "$tmp/merged4" --data "$tmp/eval.jsonl") || fail "merged4 eval-loss"
+awk -v x="$(loss "$q")" -v y="$(loss "$m")" 'BEGIN { d = x - y; if (d < 0) d = -d; exit !(d <= 1e-5 * x) }' \
+  || fail "dequant(W4) merged loss $(loss "$m") != QLoRA loss $(loss "$q")"
+err=$($bin eval-loss --model $base --data "$tmp/eval.jsonl" --quantization-bit 3 2>&1) && fail "3 bits accepted"
+echo "$err" | grep -q -- "--quantization-bit 4|8" || fail "3-bit message: $err"
 # prompt tuning at inference changes the output; its export is refused
 p=$($bin generate --model $base --adapter tests/fixtures/adapters/qwen3-prompt --prompt-ids 5,9,17 --max-new-tokens 10 --greedy --format json)
 [ "$p" != "$($bin generate --model $base --prompt-ids 5,9,17 --max-new-tokens 10 --greedy --format json)" ] || fail "prompt adapter changed nothing"

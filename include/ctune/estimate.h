@@ -23,8 +23,9 @@
  *                vocab f32 logits + the chunk's hidden states and their gradient.
  *   scratch      per-thread kernel scratch beyond the LM-head buffers (attention backward's per-head
  *                dk / dv, widened weight blocks).
- *   overhead     the process baseline (binary, libraries, OpenBLAS / OpenMP buffers, tokenizer,
- *                dataset), measured once (see the constant in src/train/estimate.c).
+ *   overhead     the process baseline (binary, libraries, OpenBLAS / OpenMP buffers, dataset),
+ *                measured once (see the constants in src/train/estimate.c), + the tokenizer's
+ *                parsed vocabulary and merges (~384 bytes per vocabulary entry).
  *   peak         the sum.
  *   kv_cache     inference only (ct_estimate_inference): f32 keys and values for ctx_len tokens.
  *
@@ -37,7 +38,11 @@
  *                                                         trainable ones)
  *   lora, qlora, prompt   2 F                            (dx through the frozen layers; the
  *                                                         adapters' FLOPs are negligible)
- *   gradient checkpointing adds one more F (the recomputed forward). */
+ *   gradient checkpointing adds one more F (the recomputed forward).
+ * The calibration keeps the best of repeated GEMM pairs (other processes only slow a pair down),
+ * so the rate is what the matmuls reach, not the elementwise ops, attention and the optimizer:
+ * treat tokens/s as an upper bound (the 25M-parameter test model on 2 shared cores trains at
+ * 0.4-0.7 of it at T 512). */
 #ifndef CTUNE_ESTIMATE_H
 #define CTUNE_ESTIMATE_H
 
@@ -104,9 +109,10 @@ size_t ct_estimate_inference(const ct_config *cfg, size_t ctx_len, size_t *kv_ca
 /* Parameter count of cfg's model (what ct_model_param_count gives once loaded). */
 int64_t ct_config_param_count(const ct_config *cfg);
 
-/* Achieved f32 GEMM rate of this machine in GFLOP/s: times ct_sgemm on a few training-like
- * shapes ([256 x 1024] x [1024 x 1024] and [256 x 1024] x [1024 x 2816]) for about `seconds`
- * (0: 0.3 s) on `threads` threads (0: all cores). */
+/* Achieved f32 GEMM rate of this machine in GFLOP/s: the best rate of pairs of ct_sgemm calls of
+ * training-like shapes ([256 x 1024] x [1024 x 1024] and [256 x 1024] x [1024 x 2816]) repeated
+ * for about `seconds` (0: 0.3 s) on `threads` threads (0: all cores). Its buffers come from mmap,
+ * not malloc, so a training run in the same process afterwards allocates as it would without. */
 double ct_estimate_calibrate(int threads, double seconds);
 /* Fills e->gflops and e->tokens_per_s from a calibrated rate. */
 void ct_estimate_set_speed(ct_estimate *e, double gflops);

@@ -16,12 +16,16 @@
 
 /* The process baseline beyond the terms below: the ctune binary and its shared libraries
  * (OpenBLAS, libgomp, jansson, pcre2, utf8proc, libyaml), OpenBLAS's and OpenMP's per-thread
- * buffers, the tokenizer and a small dataset. Measured once with tests/cli/estimate_agreement.sh's
- * set-up: `ctune train` of a 2-layer hidden-64 model on the stories260k tokenizer (every other term
- * < 1 MiB) reports peak_memory_mb (ru_maxrss) 17-18 MiB with threads 1 and 2; the remainder per
- * thread is below 1 MiB. A large tokenizer (Qwen's 11 MB tokenizer.json) adds ~40 MiB. */
+ * buffers, the dataset, and the tokenizer. Measured with ru_maxrss (all_results.json
+ * peak_memory_mb) of `ctune train` (2 LoRA steps, T 128) on init-model models:
+ *   hidden 64, 2 layers, stories260k tokenizer (vocab 512; every other term < 3 MiB):
+ *     9.0 MiB at threads 1, 10.3 MiB at threads 2  ->  ~6 MiB + ~1 MiB per thread;
+ *   the same with the Qwen3 tokenizer (vocab 151680, 11 MB tokenizer.json): +61 MiB, and
+ *   hidden 512, 8 layers with it: +53 MiB over the prediction without a tokenizer term -> the
+ *   parsed vocabulary and merges stay resident at ~384 bytes per vocabulary entry. */
 #define EST_OVERHEAD_BASE ((size_t)6 << 20)
 #define EST_OVERHEAD_PER_THREAD ((size_t)1 << 20)
+#define EST_TOKENIZER_PER_TOKEN ((size_t)384)
 
 /* The trainer caches frozen non-f32 weights in f32 below this many bytes of f32 parameters
  * (src/train/trainer.c setup_method). */
@@ -288,7 +292,7 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
         per_thread = per_thread > wb ? per_thread : wb;
     }
     e->scratch = (att0 > e->lm_head ? att0 - e->lm_head : 0) + (size_t)(threads - 1) * per_thread;
-    e->overhead = EST_OVERHEAD_BASE + (size_t)threads * EST_OVERHEAD_PER_THREAD;
+    e->overhead = EST_OVERHEAD_BASE + (size_t)threads * EST_OVERHEAD_PER_THREAD + V * EST_TOKENIZER_PER_TOKEN;
     e->peak = e->weights + e->frozen_f32 + e->masters + e->grads + e->adam + e->activations + e->lm_head +
               e->scratch + e->overhead;
     e->inference = (size_t)w.weights + ct_estimate_inference(c, o->cutoff_len, &e->kv_cache) + e->overhead;

@@ -36,7 +36,7 @@ echo "$json" | grep -q '"params": 494032768' || fail "config params: $json"
 # ctune train refuses a run whose estimated peak exceeds MemAvailable, unless --force
 model=${CTUNE_SHARED:-../shared}/models/stories260k
 if [ -f "$model/config.json" ]; then
-  printf 'model_name_or_path: %s\ntemplate: empty\ndataset: nope\ncutoff_len: 100000\nper_device_train_batch_size: 100000\nfinetuning_type: full\noutput_dir: %s/out\n' "$model" "$tmp" > "$tmp/big.yaml"
+  printf 'model_name_or_path: %s\ntemplate: empty\ndataset: nope\ncutoff_len: 65536\nper_device_train_batch_size: 4096\nfinetuning_type: full\noutput_dir: %s/out\n' "$model" "$tmp" > "$tmp/big.yaml"
   out=$($bin train "$tmp/big.yaml" 2>&1 >/dev/null) && fail "huge run accepted"
   echo "$out" | grep -q "exceeds the .* GiB available" || fail "refusal: $out"
   out=$($bin train "$tmp/big.yaml" --force 2>&1 >/dev/null) && fail "missing dataset accepted"

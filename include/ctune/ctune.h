@@ -8,6 +8,7 @@
 #include "ctune/config.h"
 #include "ctune/data.h"
 #include "ctune/err.h"
+#include "ctune/estimate.h"
 #include "ctune/generate.h"
 #include "ctune/model.h"
 #include "ctune/ctx.h"

@@ -63,6 +63,8 @@ const char *ct_arch_name(ct_arch arch); /* "llama", "qwen2", "qwen3" */
  * hidden_act other than silu, rope_scaling with a type other than "default",
  * use_sliding_window true. */
 ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err);
+/* One config.json file at `path` (no generation_config.json), same rules and errors. */
+ct_status ct_config_load_file(const char *path, ct_config *cfg, ct_err *err);
 
 /* Loads a Hugging Face model directory: config.json, generation_config.json (optional),
  * model.safetensors or model.safetensors.index.json + shards. Weights are mmap'd and stay in

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ctune/estimate.h"
 #include "ctune/train.h"
 #include "train/progress.h"
 
@@ -17,6 +18,8 @@ static const char *usage_text =
     "  --print-config   print the effective configuration and exit\n"
     "  --eval-only      only compute the loss on the validation split (eval_dataset / val_size) of\n"
     "                   model_name_or_path (+ adapter_name_or_path, LoRA) and print {\"eval_loss\": ...}\n"
+    "  --force          train even when the estimated peak memory (`ctune estimate`) exceeds the\n"
+    "                   machine's available memory (MemAvailable), which is otherwise refused\n"
     "Examples:\n"
     "  ctune train examples/risk/lora_stories.yaml\n"
     "  ctune train cfg.yaml --learning_rate 1e-4 --resume_from_checkpoint true\n";
@@ -32,10 +35,32 @@ static void on_message(void *user, const char *msg) {
     ct_progress_message(m->prog, line);
 }
 
+/* The pre-flight check: prints the estimate (peak vs MemAvailable, tokens/s) and returns false,
+ * after a one-line error, when the peak does not fit and --force was not given. A model the
+ * estimator cannot read is left to the trainer's own errors. */
+static bool preflight(const ct_train_config *cfg, bool force) {
+    ct_config mc;
+    ct_estimate_opts o;
+    ct_estimate e;
+    ct_err err = {0};
+    if (!cfg->model_name_or_path || ct_config_load(cfg->model_name_or_path, &mc, &err) ||
+        ct_estimate_opts_from_train(cfg, 0, &o, &err) || ct_estimate_train(&mc, &o, &e, &err))
+        return true;
+    ct_estimate_set_speed(&e, ct_estimate_calibrate(o.threads, 0.15));
+    double gib = 1073741824.0, avail = (double)ct_mem_available();
+    fprintf(stderr, "ctune train: estimate: peak %.2f GiB of %.2f GiB available, ~%.0f tokens/s (`ctune estimate` for the breakdown)\n",
+            (double)e.peak / gib, avail / gib, e.tokens_per_s);
+    if (avail <= 0 || (double)e.peak <= avail || force) return true;
+    ct_cli_errorf("train: estimated peak memory %.2f GiB exceeds the %.2f GiB available (MemAvailable); lower "
+                  "cutoff_len / per_device_train_batch_size, use gradient_checkpointing or lora, or pass --force",
+                  (double)e.peak / gib, avail / gib);
+    return false;
+}
+
 CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFactory keys)") {
     int first = 1;
     const char *cfg_path = NULL;
-    bool print_cfg = false, eval_only = false;
+    bool print_cfg = false, eval_only = false, force = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage_text, stdout);
@@ -52,6 +77,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     for (int i = first; i < argc; i++) {
         if (!strcmp(argv[i], "--print-config")) print_cfg = true;
         else if (!strcmp(argv[i], "--eval-only")) eval_only = true;
+        else if (!strcmp(argv[i], "--force")) force = true;
         else rest[nrest++] = argv[i];
     }
     ct_train_config cfg;
@@ -81,6 +107,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     for (size_t i = 0; i < cfg.ignored.n; i++)
         fprintf(stderr, "ctune train: note: key '%s' is accepted for LlamaFactory compatibility and ignored\n",
                 cfg.ignored.v[i]);
+    if (!eval_only && !preflight(&cfg, force)) goto out;
     ct_callback pcb;
     if (ct_callback_progress(&pcb, stderr, -1, &err) || ct_callbacks_add(&cbs, &pcb, &err)) {
         rc = ct_cli_error(&err);

@@ -204,6 +204,16 @@ static ct_status parse_generation_config(const char *path, json_t *root, ct_conf
     return CT_OK;
 }
 
+ct_status ct_config_load_file(const char *path, ct_config *cfg, ct_err *err) {
+    memset(cfg, 0, sizeof *cfg);
+    json_t *root = NULL;
+    ct_status s;
+    if (!ct_file_exists(path)) s = ct_err_set(err, CT_ERR_IO, "%s: file not found", path);
+    else if (!(s = ct_json_load_file(path, &root, err))) s = parse_config(path, root, cfg, err);
+    json_decref(root);
+    return s;
+}
+
 ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err) {
     memset(cfg, 0, sizeof *cfg);
     char *path = ct_path_join(dir, "config.json");

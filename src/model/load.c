@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "ctune/estimate.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "quant/bnb_load.h"
@@ -135,14 +136,5 @@ size_t ct_model_weight_bytes(const ct_model *m) {
 }
 
 size_t ct_model_memory_estimate(const ct_model *m, size_t ctx_len) {
-    const ct_config *c = &m->cfg;
-    size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
-    size_t Q = (size_t)c->num_heads * (size_t)c->head_dim;
-    size_t KV = (size_t)c->num_kv_heads * (size_t)c->head_dim;
-    size_t kv = 2 * (size_t)c->num_layers * ctx_len * KV * sizeof(float);
-    /* prefill activations of the decoder for a ctx_len-token chunk: layer input and output,
-     * normed input, q, k, v, attention output, residual, gate, up (src/model/decoder.c) */
-    size_t act = ctx_len * (4 * C + 2 * Q + 2 * KV + 2 * I) * sizeof(float);
-    size_t head = 32 * (size_t)c->vocab_size * sizeof(float);
-    return ct_model_weight_bytes(m) + kv + act + head;
+    return ct_model_weight_bytes(m) + ct_estimate_inference(&m->cfg, ctx_len, NULL); /* src/train/estimate.c */
 }

@@ -1,0 +1,326 @@
+/* The memory model of a fine-tuning run (include/ctune/estimate.h): what the trainer allocates,
+ * computed from the config alone. Each term names the code whose allocations it mirrors; a
+ * change there needs the same change here (tests/cli/estimate_agreement.sh measures both). */
+#include "ctune/estimate.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/str.h"
+#include "model/arch.h"
+#include "ops/ops.h"
+#include "peft/freeze.h"
+
+/* The process baseline beyond the terms below: the ctune binary and its shared libraries
+ * (OpenBLAS, libgomp, jansson, pcre2, utf8proc, libyaml), OpenBLAS's and OpenMP's per-thread
+ * buffers, the dataset, and the tokenizer. Measured with ru_maxrss (all_results.json
+ * peak_memory_mb) of `ctune train` (2 LoRA steps, T 128) on init-model models:
+ *   hidden 64, 2 layers, stories260k tokenizer (vocab 512; every other term < 3 MiB):
+ *     9.0 MiB at threads 1, 10.3 MiB at threads 2  ->  ~6 MiB + ~1 MiB per thread;
+ *   the same with the Qwen3 tokenizer (vocab 151680, 11 MB tokenizer.json): +61 MiB, and
+ *   hidden 512, 8 layers with it: +53 MiB over the prediction without a tokenizer term -> the
+ *   parsed vocabulary and merges stay resident at ~384 bytes per vocabulary entry. */
+#define EST_OVERHEAD_BASE ((size_t)6 << 20)
+#define EST_OVERHEAD_PER_THREAD ((size_t)1 << 20)
+#define EST_TOKENIZER_PER_TOKEN ((size_t)384)
+
+/* The trainer caches frozen non-f32 weights in f32 below this many bytes of f32 parameters
+ * (src/train/trainer.c setup_method). */
+#define EST_F32_CACHE_LIMIT (8.0 * 1073741824.0)
+
+static const char *k_method[CT_EST_METHODS] = {"full", "freeze", "lora", "qlora8", "qlora4", "prompt"};
+
+const char *ct_est_method_name(ct_est_method m) { return (unsigned)m < CT_EST_METHODS ? k_method[m] : "?"; }
+
+bool ct_est_method_parse(const char *name, ct_est_method *m) {
+    for (int i = 0; name && i < CT_EST_METHODS; i++)
+        if (!strcasecmp(name, k_method[i])) {
+            *m = (ct_est_method)i;
+            return true;
+        }
+    return false;
+}
+
+void ct_estimate_opts_default(ct_estimate_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->method = CT_EST_LORA;
+    o->cutoff_len = 2048;
+    o->batch = 1;
+    o->lora_rank = 8;
+    o->freeze_trainable_layers = 2;
+    o->num_virtual_tokens = 20;
+}
+
+ct_status ct_estimate_opts_from_train(const ct_train_config *c, int quant_bit, ct_estimate_opts *o, ct_err *err) {
+    ct_estimate_opts_default(o);
+    const char *ft = c->finetuning_type ? c->finetuning_type : "lora";
+    if (!ct_est_method_parse(ft, &o->method) || o->method == CT_EST_QLORA4 || o->method == CT_EST_QLORA8)
+        return ct_err_set(err, CT_ERR_ARG, "finetuning_type '%s' is not one of full, freeze, lora, prompt", ft);
+    if (quant_bit && quant_bit != 4 && quant_bit != 8)
+        return ct_err_set(err, CT_ERR_ARG, "quantization_bit %d is not 4 or 8", quant_bit);
+    if (quant_bit && o->method != CT_EST_LORA)
+        return ct_err_set(err, CT_ERR_ARG, "quantization_bit needs finetuning_type lora (QLoRA)");
+    if (quant_bit) o->method = quant_bit == 4 ? CT_EST_QLORA4 : CT_EST_QLORA8;
+    if (c->cutoff_len > 0) o->cutoff_len = (size_t)c->cutoff_len;
+    if (c->per_device_train_batch_size > 0) o->batch = (size_t)c->per_device_train_batch_size;
+    o->checkpointing = c->gradient_checkpointing;
+    if (c->lora_rank > 0) o->lora_rank = (int)c->lora_rank;
+    o->freeze_trainable_layers = (int)c->freeze_trainable_layers;
+    if (c->num_virtual_tokens > 0) o->num_virtual_tokens = (int)c->num_virtual_tokens;
+    o->threads = (int)c->threads;
+    size_t n = 0;
+    for (size_t i = 0; i < c->lora_target.n && n < sizeof o->lora_target; i++)
+        n += (size_t)snprintf(o->lora_target + n, sizeof o->lora_target - n, "%s%s", i ? "," : "", c->lora_target.v[i]);
+    return CT_OK;
+}
+
+/* ---- parameters ---- */
+
+static size_t pad16(size_t n) { return (n + 15) & ~(size_t)15; } /* ct_params_alloc's tensor padding */
+
+static size_t numel_of(const ct_tensor_spec *s, const ct_config *c) {
+    int64_t sh[2];
+    int nd = ct_spec_shape(s, c, sh);
+    return (size_t)sh[0] * (nd > 1 ? (size_t)sh[1] : 1);
+}
+
+static bool is_qlora(ct_est_method m) { return m == CT_EST_QLORA4 || m == CT_EST_QLORA8; }
+static bool is_lora(ct_est_method m) { return m == CT_EST_LORA || is_qlora(m); }
+
+typedef struct walk {
+    const ct_config *cfg;
+    const ct_estimate_opts *o;
+    const ct_freeze_patterns *fp; /* freeze: the trainable tensors */
+    uint32_t lora_mask;
+    int64_t params, trainable;
+    size_t trainable_padded;      /* floats */
+    double weights, frozen;       /* bytes stored / f32-copied numel */
+    size_t embed_numel;
+    bool embed_trainable;
+    double linear_all, linear_trainable; /* matmul weights (FLOPs) */
+} walk;
+
+static bool quantized(const walk *w, const ct_tensor_spec *s) {
+    return is_qlora(w->o->method) && s->per_layer && s->dim[1] != CT_DIM_NONE;
+}
+
+static int walk_one(const ct_tensor_spec *s, int layer, void *user) {
+    walk *w = user;
+    const ct_config *c = w->cfg;
+    int64_t sh[2];
+    int nd = ct_spec_shape(s, c, sh);
+    size_t n = numel_of(s, c);
+    w->params += (int64_t)n;
+    bool linear = nd == 2 && (s->per_layer || s->id == CT_GT_LM_HEAD || (s->id == CT_GT_EMBED && c->tie_word_embeddings));
+    if (linear) w->linear_all += (double)n;
+    bool train = false;
+    if (w->o->method == CT_EST_FULL) {
+        train = true;
+    } else if (w->o->method == CT_EST_FREEZE) {
+        char name[192];
+        ct_spec_name(name, sizeof name, s, layer);
+        train = ct_freeze_match(w->fp, name);
+    }
+    if (train) {
+        w->trainable += (int64_t)n;
+        w->trainable_padded += pad16(n);
+        if (linear) w->linear_trainable += (double)n;
+    }
+    /* stored bytes */
+    double esz = c->dtype == CT_DTYPE_F32 ? 4.0 : 2.0;
+    if (quantized(w, s)) {
+        if (w->o->method == CT_EST_QLORA4) /* nf4: 2 per byte, uint8 absmax per 64, f32 absmax per 256 blocks */
+            w->weights += (double)n / 2.0 + (double)n / 64.0 + 4.0 * (double)n / (64.0 * 256.0);
+        else /* int8 + one f32 scale per output row */
+            w->weights += (double)n + 4.0 * (double)sh[0];
+    } else {
+        w->weights += (double)n * (is_qlora(w->o->method) ? 2.0 : esz); /* QLoRA keeps the rest 16-bit */
+    }
+    if (s->id == CT_GT_EMBED && !s->per_layer) {
+        w->embed_numel = n;
+        w->embed_trainable = train;
+    }
+    if (!train && !quantized(w, s)) w->frozen += (double)n;
+    /* LoRA adapters: A [r, in] and B [out, r] on each targeted linear */
+    if (is_lora(w->o->method) && s->per_layer) {
+        int k = ct_spec_lora_index(s->id);
+        if (k >= 0 && (w->lora_mask & (1u << k))) {
+            size_t r = (size_t)w->o->lora_rank, a = r * (size_t)sh[1], b = (size_t)sh[0] * r;
+            w->trainable += (int64_t)(a + b);
+            w->trainable_padded += pad16(a) + pad16(b);
+        }
+    }
+    return 0;
+}
+
+typedef struct mask_ctx {
+    uint32_t mask;
+    ct_err *err;
+} mask_ctx;
+
+static int add_target(const char *item, void *user) {
+    mask_ctx *m = user;
+    if (!strcmp(item, "all") || !strcmp(item, "all-linear")) {
+        m->mask = (1u << CT_LORA_MODULES) - 1;
+        return 0;
+    }
+    const ct_tensor_spec *s = ct_spec_by_lora(item);
+    if (!s) {
+        ct_err_set(m->err, CT_ERR_ARG, "lora_target: unknown module '%s' (all or q_proj, k_proj, v_proj, o_proj, "
+                   "gate_proj, up_proj, down_proj)", item);
+        return -1;
+    }
+    m->mask |= 1u << ct_spec_lora_index(s->id);
+    return 0;
+}
+
+int64_t ct_config_param_count(const ct_config *cfg) {
+    ct_estimate_opts o;
+    ct_estimate_opts_default(&o);
+    o.method = CT_EST_PROMPT; /* nothing of the model trains: a plain walk */
+    walk w = {.cfg = cfg, .o = &o};
+    ct_specs_each(cfg, walk_one, &w);
+    return w.params;
+}
+
+/* ---- activations (src/model/decoder.c, src/model/lm_loss.c) ---- */
+
+static size_t ar(size_t bytes) { return (bytes + 63) & ~(size_t)63; } /* ct_arena_alloc's rounding */
+static size_t arf(size_t floats) { return ar(floats * sizeof(float)); }
+
+/* The step arena's peak for N = B * T' tokens (T' = T + virtual tokens). */
+static size_t activation_bytes(const ct_config *c, size_t N, bool ckpt) {
+    size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, L = (size_t)c->num_layers;
+    size_t Q = (size_t)c->num_heads * (size_t)c->head_dim, KV = (size_t)c->num_kv_heads * (size_t)c->head_dim;
+    bool qk = c->qk_norm;
+    size_t rows = 4 * ar(N * sizeof(int32_t));                  /* build_rows: ids, pos, tgt, weights */
+    size_t xs = (L + 1) * arf(N * C) + ar((L + 1) * sizeof(float *));
+    /* acts_alloc of a train pass: xn1 q k v att h gate up rstd1 rstd2 xn2 act (+ qraw kraw qrstd krstd) */
+    size_t layer = 3 * arf(N * C) + 2 * arf(N * Q) + 2 * arf(N * KV) + 3 * arf(N * I) + 2 * arf(N);
+    if (qk) layer += arf(N * Q) + arf(N * KV) + arf(N * (size_t)c->num_heads) + arf(N * (size_t)c->num_kv_heads);
+    size_t nacts = ckpt ? 1 : L;
+    size_t final = arf(N * C) + arf(N); /* hidden, rstd */
+    size_t dh = arf(N * C);             /* lm_loss: d(hidden) */
+    /* ct_dec_backward: dres dact dgate dup dxn datt dq dk dv (+ dqraw dkraw) */
+    size_t bwd = 2 * arf(N * C) + 3 * arf(N * I) + 2 * arf(N * Q) + 2 * arf(N * KV);
+    if (qk) bwd += arf(N * Q) + arf(N * KV);
+    return rows + xs + nacts * layer + ar(nacts * 18 * sizeof(float *)) /* the ct_dec_acts array */ + final + dh + bwd;
+}
+
+/* Attention's per-thread scratch (src/ops/cpu/attention.c): s0 + s1 of the backward. */
+static size_t attn_thread_bytes(size_t T) {
+    size_t sn = T < 32 ? T : (T < 256 ? T : 256) * T;
+    return 2 * arf(sn);
+}
+
+size_t ct_estimate_inference(const ct_config *c, size_t ctx_len, size_t *kv_cache) {
+    size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    size_t Q = (size_t)c->num_heads * (size_t)c->head_dim;
+    size_t KV = (size_t)c->num_kv_heads * (size_t)c->head_dim;
+    size_t kv = 2 * (size_t)c->num_layers * ctx_len * KV * sizeof(float);
+    /* prefill activations of the decoder for a ctx_len-token chunk: layer input and output,
+     * normed input, q, k, v, attention output, residual, gate, up (src/model/decoder.c) */
+    size_t act = ctx_len * (4 * C + 2 * Q + 2 * KV + 2 * I) * sizeof(float);
+    size_t head = 32 * (size_t)c->vocab_size * sizeof(float);
+    if (kv_cache) *kv_cache = kv;
+    return kv + act + head;
+}
+
+ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_estimate *e, ct_err *err) {
+    memset(e, 0, sizeof *e);
+    if ((unsigned)o->method >= CT_EST_METHODS) return ct_err_set(err, CT_ERR_ARG, "estimate: unknown method %d", (int)o->method);
+    if (o->cutoff_len < 1 || o->batch < 1)
+        return ct_err_set(err, CT_ERR_ARG, "estimate: cutoff_len and batch must be >= 1");
+    if (o->cutoff_len > ((size_t)1 << 24) || o->batch > ((size_t)1 << 24) || o->cutoff_len * o->batch > ((size_t)1 << 32))
+        return ct_err_set(err, CT_ERR_ARG, "estimate: cutoff_len %zu x batch %zu is out of range", o->cutoff_len, o->batch);
+    bool lora = is_lora(o->method);
+    if (lora && o->lora_rank < 1) return ct_err_set(err, CT_ERR_ARG, "estimate: lora_rank must be >= 1 (got %d)", o->lora_rank);
+    if (o->method == CT_EST_PROMPT && o->num_virtual_tokens < 1)
+        return ct_err_set(err, CT_ERR_ARG, "estimate: num_virtual_tokens must be >= 1 (got %d)", o->num_virtual_tokens);
+    walk w = {.cfg = c, .o = o};
+    ct_freeze_patterns fp = {0};
+    if (o->method == CT_EST_FREEZE) {
+        ct_status st = ct_freeze_patterns_init(&fp, c, o->freeze_trainable_layers, "all", NULL, err);
+        if (st) return st;
+        w.fp = &fp;
+    }
+    if (lora) {
+        mask_ctx m = {0, err};
+        if (!o->lora_target[0]) m.mask = (1u << CT_LORA_MODULES) - 1;
+        else if (ct_each_item(o->lora_target, add_target, &m)) return err ? err->code : CT_ERR_ARG;
+        w.lora_mask = m.mask;
+    }
+    ct_specs_each(c, walk_one, &w);
+    ct_freeze_patterns_free(&fp);
+    if (o->method == CT_EST_PROMPT) {
+        size_t n = (size_t)o->num_virtual_tokens * (size_t)c->hidden_size;
+        w.trainable += (int64_t)n;
+        w.trainable_padded += pad16(n);
+    }
+    if (w.trainable == 0) return ct_err_set(err, CT_ERR_ARG, "estimate: no trainable parameters selected");
+    int threads = o->threads > 0 ? o->threads : omp_get_num_procs();
+    size_t P = o->method == CT_EST_PROMPT ? (size_t)o->num_virtual_tokens : 0;
+    size_t Tr = o->cutoff_len + P, N = o->batch * Tr;
+    size_t C = (size_t)c->hidden_size, V = (size_t)c->vocab_size, I = (size_t)c->intermediate_size;
+    e->params = w.params;
+    e->trainable = w.trainable;
+    /* f32 copies of frozen weights: trainer.c's rule (non-f32 model below 8 GiB in f32) */
+    bool cached = c->dtype != CT_DTYPE_F32 && (double)w.params * 4.0 < EST_F32_CACHE_LIMIT;
+    e->frozen_f32 = cached ? (size_t)(w.frozen * 4.0) : 0;
+    /* An untied embedding neither trained nor cached is only read at the batch's rows; the
+     * kernel maps ~128 KiB of the file around each (fault-around + readahead: measured 20 MiB
+     * for 128 rows of an f32 hidden-512 model) */
+    double weights = w.weights;
+    if (!c->tie_word_embeddings && !w.embed_trainable && !cached) {
+        double esz = c->dtype == CT_DTYPE_F32 ? 4.0 : 2.0, row = (double)C * esz, all = (double)w.embed_numel * esz;
+        double touched = (double)N * (row > 131072.0 ? row : 131072.0);
+        weights -= all - (touched < all ? touched : all);
+    }
+    e->weights = (size_t)weights;
+    size_t tp = w.trainable_padded ? w.trainable_padded : 16;
+    e->masters = e->grads = e->adam = tp * sizeof(float);
+    e->adam *= 2;
+    e->activations = activation_bytes(c, N, o->checkpointing);
+    size_t cmax = N < CT_XENT_CHUNK ? N : CT_XENT_CHUNK;
+    e->lm_head = ar(N * sizeof(size_t)) + 2 * arf(cmax * C) + arf(cmax * V) + ar(cmax * sizeof(double));
+    /* thread 0's arena serves the LM head and attention backward's per-head dk / dv in turn: its
+     * block is the larger of the two; the other threads hold their attention scratch */
+    size_t Hq = (size_t)c->num_heads, D = (size_t)c->head_dim;
+    size_t att0 = 2 * arf(Hq * Tr * D) + attn_thread_bytes(Tr);
+    size_t per_thread = attn_thread_bytes(Tr);
+    if (!cached && c->dtype != CT_DTYPE_F32) { /* decode-sgemm's widened weight block */
+        size_t wb = arf(128 * (I > C ? I : C));
+        per_thread = per_thread > wb ? per_thread : wb;
+    }
+    e->scratch = (att0 > e->lm_head ? att0 - e->lm_head : 0) + (size_t)(threads - 1) * per_thread;
+    e->overhead = EST_OVERHEAD_BASE + (size_t)threads * EST_OVERHEAD_PER_THREAD + V * EST_TOKENIZER_PER_TOKEN;
+    e->peak = e->weights + e->frozen_f32 + e->masters + e->grads + e->adam + e->activations + e->lm_head +
+              e->scratch + e->overhead;
+    e->inference = (size_t)w.weights + ct_estimate_inference(c, o->cutoff_len, &e->kv_cache) + e->overhead;
+    /* FLOPs per token (see estimate.h) */
+    double fwd = 2.0 * w.linear_all + 2.0 * (double)Tr * (double)c->num_layers * (double)(Hq * D);
+    double f = o->method == CT_EST_FULL ? 3.0 * fwd : 2.0 * fwd;
+    if (o->method == CT_EST_FREEZE) f += 2.0 * w.linear_trainable;
+    if (o->checkpointing) f += fwd;
+    e->flops_per_token = f;
+    return CT_OK;
+}
+
+void ct_estimate_set_speed(ct_estimate *e, double gflops) {
+    e->gflops = gflops;
+    e->tokens_per_s = gflops > 0 && e->flops_per_token > 0 ? gflops * 1e9 / e->flops_per_token : 0;
+}
+
+size_t ct_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (size_t)kb * 1024;
+}

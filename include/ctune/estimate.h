@@ -10,9 +10,9 @@
  *                qlora8: 1 byte per linear weight + 1 f32 scale per row. Embeddings, norms, biases
  *                and the LM head stay 16-bit. An f32 model's untied, frozen embedding is only
  *                touched at the rows of the batch's tokens.
- *   frozen_f32   the trainer's f32 copies of frozen non-f32 weights (ct_train_model_cache_frozen_f32),
- *                made when all parameters in f32 would fit in 8 GiB; quantized linears are never
- *                copied.
+ *   frozen_f32   the trainer's f32 copies of frozen bf16/f16 weights (ct_train_model_cache_frozen_f32),
+ *                made in exact f32 compute when all parameters in f32 would fit in 8 GiB; quantized
+ *                linears are never copied, and bf16 compute makes no copies.
  *   masters, grads, adam   the trainable f32 parameters, their gradients and the two AdamW
  *                moments: 4 x 4 bytes per trainable parameter (each tensor padded to 16 floats).
  *   activations  the step arena: the layer inputs, what every layer saves for its backward (one
@@ -78,14 +78,16 @@ typedef struct ct_estimate_opts {
     int freeze_trainable_layers; /* 2 (LlamaFactory): last N layers, -N first N */
     int num_virtual_tokens;      /* prompt tuning: 20 */
     int threads;                 /* 0: all cores */
+    bool bf16;                   /* bf16 compute (bf16 / pure_bf16 / fp16): the kernels read the
+                                    stored weights, no f32 copies of frozen ones (false: exact f32) */
 } ct_estimate_opts;
 
 void ct_estimate_opts_default(ct_estimate_opts *o);
 /* The options of a LlamaFactory training config: finetuning_type (+ quantization_bit 4 / 8 with
  * lora: qlora4 / qlora8), cutoff_len, per_device_train_batch_size, gradient_checkpointing,
- * lora_rank, lora_target, freeze_trainable_layers, num_virtual_tokens, threads. quant_bit: the
- * YAML's quantization_bit (0: none), which the config struct does not keep. */
-ct_status ct_estimate_opts_from_train(const ct_train_config *c, int quant_bit, ct_estimate_opts *o, ct_err *err);
+ * bf16 / pure_bf16 / fp16, lora_rank, lora_target, freeze_trainable_layers, num_virtual_tokens,
+ * threads. */
+ct_status ct_estimate_opts_from_train(const ct_train_config *c, ct_estimate_opts *o, ct_err *err);
 
 typedef struct ct_estimate {
     int64_t params;              /* all parameters (a tied LM head once) */

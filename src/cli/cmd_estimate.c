@@ -19,7 +19,8 @@ static const char *usage_text =
     "  --cutoff-len T           tokens per row (default 2048)\n"
     "  --batch B                rows per micro-batch (default 1)\n"
     "  --gradient-checkpointing recompute each layer's forward in the backward\n"
-    "  --bf16 | --f32           weights stored in bf16 / f32 (default: the model's; sizes: bf16)\n"
+    "  --precision f32|bf16     compute: exact f32 (default; frozen 16-bit weights get f32 copies)\n"
+    "                           or bf16 (YAML: bf16 / pure_bf16 / fp16); weights as the model stores them\n"
     "  --lora-rank R            LoRA rank (default 8; targets: every linear layer)\n"
     "  --freeze-layers N        freeze: trainable layers (default 2: the last two)\n"
     "  --virtual-tokens N       prompt tuning: virtual tokens (default 20)\n"
@@ -28,25 +29,12 @@ static const char *usage_text =
     "  --json                   one JSON object\n"
     "  --table                  peak GiB of every named size x method (full freeze lora qlora8 qlora4)\n"
     "A TRAIN.yaml (LlamaFactory) gives model_name_or_path, finetuning_type, cutoff_len,\n"
-    "per_device_train_batch_size, gradient_checkpointing, lora_rank, lora_target, quantization_bit;\n"
+    "per_device_train_batch_size, gradient_checkpointing, bf16, lora_rank, lora_target, quantization_bit;\n"
     "options given here override it. Sizes: qwen2.5-{0.5b,1.5b,3b,7b,14b,32b,72b},\n"
     "qwen3-{0.6b,1.7b,4b,8b,14b,32b}.\n";
 
 #define GIB 1073741824.0
 #define MIB 1048576.0
-
-/* quantization_bit of a LlamaFactory YAML (the config struct lists it as accepted and ignored
- * until QLoRA lands): a top-level "quantization_bit: N" line, 0 when absent. */
-static int yaml_quant_bit(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char line[512];
-    int bits = 0;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "quantization_bit:", 17)) bits = atoi(line + 17);
-    fclose(f);
-    return bits;
-}
 
 static void row(const char *what, size_t bytes, const char *note) {
     printf("  %-22s %10.1f MiB  %s\n", what, (double)bytes / MIB, note);
@@ -59,8 +47,8 @@ static void print_text(const char *model, const ct_config *c, const ct_estimate_
     printf("run       %s", ct_est_method_name(o->method));
     if (o->method == CT_EST_LORA || o->method == CT_EST_QLORA4 || o->method == CT_EST_QLORA8)
         printf(" (rank %d)", o->lora_rank);
-    printf(", cutoff_len %zu, batch %zu, gradient checkpointing %s; %lld trainable (%.3f %%)\n", o->cutoff_len,
-           o->batch, o->checkpointing ? "on" : "off", (long long)e->trainable,
+    printf(", %s compute, cutoff_len %zu, batch %zu, gradient checkpointing %s; %lld trainable (%.3f %%)\n",
+           o->bf16 ? "bf16" : "f32", o->cutoff_len, o->batch, o->checkpointing ? "on" : "off", (long long)e->trainable,
            100.0 * (double)e->trainable / (double)e->params);
     row("weights", e->weights, "as stored (mmap)");
     row("frozen f32 copies", e->frozen_f32, "the trainer's f32 cache of frozen weights");
@@ -109,7 +97,7 @@ static void print_json(const char *model, const ct_estimate_opts *o, const ct_es
     json_decref(j);
 }
 
-static int print_table(const ct_estimate_opts *base, bool f32, bool json) {
+static int print_table(const ct_estimate_opts *base, bool json) {
     static const ct_est_method cols[] = {CT_EST_FULL, CT_EST_FREEZE, CT_EST_LORA, CT_EST_QLORA8, CT_EST_QLORA4};
     enum { NC = sizeof cols / sizeof cols[0] };
     json_t *j = json ? json_object() : NULL;
@@ -123,7 +111,6 @@ static int print_table(const ct_estimate_opts *base, bool f32, bool json) {
         ct_config c;
         ct_err err = {0};
         ct_size_config(ct_size_name(i), &c, &err);
-        if (f32) c.dtype = CT_DTYPE_F32;
         json_t *r = json ? json_object() : NULL;
         if (!json) printf("%-14s", ct_size_name(i));
         for (int k = 0; k < NC; k++) {
@@ -152,8 +139,7 @@ static int print_table(const ct_estimate_opts *base, bool f32, bool json) {
 
 CT_CLI_COMMAND(estimate, "estimate", "memory and speed estimate of a fine-tuning run (or a size x method table)") {
     ct_args a;
-    static const char *const flags[] = {"help", "gradient-checkpointing", "bf16", "f32", "no-calibrate", "json",
-                                        "table", NULL};
+    static const char *const flags[] = {"help", "gradient-checkpointing", "no-calibrate", "json", "table", NULL};
     int rc = 1;
     if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_estimate_opts o;
@@ -172,8 +158,9 @@ CT_CLI_COMMAND(estimate, "estimate", "memory and speed estimate of a fine-tuning
         goto out;
     const char *method = ct_args_get(&a, "method"), *dir = ct_args_get(&a, "model"), *file = ct_args_get(&a, "config");
     const char *size = ct_args_get(&a, "size");
-    bool table = ct_args_flag(&a, "table"), json = ct_args_flag(&a, "json"), f32 = ct_args_flag(&a, "f32");
-    bool bf16 = ct_args_flag(&a, "bf16"), ckpt = ct_args_flag(&a, "gradient-checkpointing");
+    bool table = ct_args_flag(&a, "table"), json = ct_args_flag(&a, "json");
+    bool ckpt = ct_args_flag(&a, "gradient-checkpointing");
+    const char *prec = ct_args_get(&a, "precision");
     bool calibrate = !ct_args_flag(&a, "no-calibrate");
     if (ct_args_check_unknown(&a, "estimate")) goto out;
     if ((dir != NULL) + (file != NULL) + (size != NULL) + (yaml != NULL) + table != 1) {
@@ -181,14 +168,14 @@ CT_CLI_COMMAND(estimate, "estimate", "memory and speed estimate of a fine-tuning
         rc = ct_cli_errorf("estimate: give exactly one of --model DIR, --config FILE, --size NAME, TRAIN.yaml, --table");
         goto out;
     }
-    if (T < 0 || B < 0 || rank < 0 || nv < 0 || (bf16 && f32)) {
+    if (T < 0 || B < 0 || rank < 0 || nv < 0 || (prec && strcmp(prec, "f32") && strcmp(prec, "bf16"))) {
         rc = ct_cli_errorf("estimate: --cutoff-len, --batch, --lora-rank, --virtual-tokens must be positive; "
-                           "--bf16 and --f32 exclude each other");
+                           "--precision is f32 or bf16");
         goto out;
     }
     if (yaml) { /* the YAML first, the options over it */
         if (ct_train_config_load(&tc, yaml, &err) ||
-            ct_estimate_opts_from_train(&tc, yaml_quant_bit(yaml), &o, &err)) {
+            ct_estimate_opts_from_train(&tc, &o, &err)) {
             rc = ct_cli_error(&err);
             goto out;
         }
@@ -208,8 +195,9 @@ CT_CLI_COMMAND(estimate, "estimate", "memory and speed estimate of a fine-tuning
     if (has_fl) o.freeze_trainable_layers = (int)fl;
     if (nv) o.num_virtual_tokens = (int)nv;
     if (threads) o.threads = threads;
+    if (prec) o.bf16 = !strcmp(prec, "bf16");
     if (table) {
-        rc = print_table(&o, f32, json);
+        rc = print_table(&o, json);
         goto out;
     }
     if (!model) model = dir ? dir : file ? file : size;
@@ -217,8 +205,6 @@ CT_CLI_COMMAND(estimate, "estimate", "memory and speed estimate of a fine-tuning
         rc = ct_cli_error(&err);
         goto out;
     }
-    if (bf16) c.dtype = CT_DTYPE_BF16;
-    if (f32) c.dtype = CT_DTYPE_F32;
     ct_estimate e;
     if (ct_estimate_train(&c, &o, &e, &err)) {
         rc = ct_cli_error(&err);

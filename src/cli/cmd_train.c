@@ -44,7 +44,7 @@ static bool preflight(const ct_train_config *cfg, bool force) {
     ct_estimate e;
     ct_err err = {0};
     if (!cfg->model_name_or_path || ct_config_load(cfg->model_name_or_path, &mc, &err) ||
-        ct_estimate_opts_from_train(cfg, 0, &o, &err) || ct_estimate_train(&mc, &o, &e, &err))
+        ct_estimate_opts_from_train(cfg, &o, &err) || ct_estimate_train(&mc, &o, &e, &err))
         return true;
     ct_estimate_set_speed(&e, ct_estimate_calibrate(o.threads, 0.15));
     double gib = 1073741824.0, avail = (double)ct_mem_available();

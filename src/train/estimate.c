@@ -54,8 +54,10 @@ void ct_estimate_opts_default(ct_estimate_opts *o) {
     o->num_virtual_tokens = 20;
 }
 
-ct_status ct_estimate_opts_from_train(const ct_train_config *c, int quant_bit, ct_estimate_opts *o, ct_err *err) {
+ct_status ct_estimate_opts_from_train(const ct_train_config *c, ct_estimate_opts *o, ct_err *err) {
     ct_estimate_opts_default(o);
+    int quant_bit = (int)c->quantization_bit;
+    o->bf16 = c->bf16 || c->pure_bf16 || c->fp16;
     const char *ft = c->finetuning_type ? c->finetuning_type : "lora";
     if (!ct_est_method_parse(ft, &o->method) || o->method == CT_EST_QLORA4 || o->method == CT_EST_QLORA8)
         return ct_err_set(err, CT_ERR_ARG, "finetuning_type '%s' is not one of full, freeze, lora, prompt", ft);
@@ -267,8 +269,8 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
     size_t C = (size_t)c->hidden_size, V = (size_t)c->vocab_size, I = (size_t)c->intermediate_size;
     e->params = w.params;
     e->trainable = w.trainable;
-    /* f32 copies of frozen weights: trainer.c's rule (non-f32 model below 8 GiB in f32) */
-    bool cached = c->dtype != CT_DTYPE_F32 && (double)w.params * 4.0 < EST_F32_CACHE_LIMIT;
+    /* f32 copies of frozen weights: trainer.c's rule (exact compute, non-f32 model below 8 GiB in f32) */
+    bool cached = !o->bf16 && c->dtype != CT_DTYPE_F32 && (double)w.params * 4.0 < EST_F32_CACHE_LIMIT;
     e->frozen_f32 = cached ? (size_t)(w.frozen * 4.0) : 0;
     /* An untied embedding neither trained nor cached is only read at the batch's rows; the
      * kernel maps ~128 KiB of the file around each (fault-around + readahead: measured 20 MiB

@@ -23,7 +23,9 @@ cases=(
   "lora|"
   "prompt|"
   "lora|gradient_checkpointing: true"
-  # "lora|quantization_bit: 4"   (QLoRA: add once the trainer loads quantized weights)
+  "lora|quantization_bit: 4"
+  "lora|quantization_bit: 8"
+  "lora|bf16: true"
 )
 for c in "${cases[@]}"; do
   ft=${c%%|*} extra=${c#*|}

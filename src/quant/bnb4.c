@@ -1,6 +1,7 @@
 /* 4-bit NF4 / FP4 blockwise quantization with bitsandbytes' CUDA semantics (see quant.h): code
  * tables, the quantizer decision trees, double quantization of the absmax and the decoders the
  * dtype table and the kernels use. */
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,20 @@ float ct_quant4_absmax(const ct_quant4 *q, int64_t b) {
     return q->nested_code[q->qabsmax[b]] * q->nested_absmax[b / q->nested_blocksize] + q->offset;
 }
 
+#if defined(__AVX512F__)
+/* 16 packed bytes -> 32 values code[nibble] * am, in element order (high nibble first): the
+ * 16-entry code table is one register, looked up with a lane permute. */
+static inline void decode32_avx512(float *out, const uint8_t *p, __m512 code, __m512 am) {
+    __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+    __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), code);
+    __m512 lo = _mm512_permutexvar_ps(_mm512_and_si512(b, _mm512_set1_epi32(15)), code);
+    const __m512i i0 = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i i1 = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(hi, i0, lo), am));
+    _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(hi, i1, lo), am));
+}
+#endif
+
 void ct_quant4_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out) {
     const ct_quant4 *q = t->quant;
     const uint8_t *p = t->data;
@@ -174,6 +189,12 @@ void ct_quant4_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out) {
             out[i++] = q->code[p[e >> 1] & 15] * am;
             e++;
         }
+#if defined(__AVX512F__)
+        if (i + 32 <= end) {
+            __m512 code = _mm512_loadu_ps(q->code), amv = _mm512_set1_ps(am);
+            for (; i + 32 <= end; i += 32, e += 32) decode32_avx512(out + i, p + (e >> 1), code, amv);
+        }
+#endif
         for (; i + 1 < end; i += 2, e += 2) {
             uint8_t byte = p[e >> 1];
             out[i] = q->code[byte >> 4] * am;

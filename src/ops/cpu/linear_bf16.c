@@ -1,8 +1,11 @@
 /* Opt-in bf16 compute for linear layers (CT_PRECISION_BF16, a row of the linear kernel table):
- * y[T,N] = bf16(x)[T,K] · W[N,K]^T with AVX512-BF16 `vdpbf16ps` (pairs of bf16 products summed into f32
- * lanes), f32 accumulation, activations rounded to bf16 with round-to-nearest-even as
- * torch.autocast does. The kernel is compiled with a target attribute and only called after a
- * runtime CPU check, so the library still runs on CPUs without AVX-512. */
+ * y[T,N] = bf16(x)[T,K] · bf16(W)[N,K]^T, dx += bf16(dy) · bf16(W) and dW += bf16(dy)^T · bf16(x)
+ * with AVX512-BF16 `vdpbf16ps` (pairs of bf16 products summed into f32 lanes), f32 accumulation,
+ * operands rounded to bf16 with round-to-nearest-even as torch.autocast does. Weights of any
+ * float dtype: bf16 used as stored, f32 rounded while packed, others (f16, quantized formats)
+ * decoded block by block through the dtype table into a small scratch and rounded there. The
+ * kernel is compiled with a target attribute and only called after a runtime CPU check, so the
+ * library still runs on CPUs without AVX-512 (they get the bf16-round-sgemm row, linear.c). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,31 +53,90 @@ BF16_TARGET static void rows_to_bf16(uint16_t *xb, const float *x, size_t T, siz
     }
 }
 
+/* xb[r, 0:Kp] = bf16(a[0:K, r]) for r < R (a stored [K, lda]: dW's dy^T), zero-padded to Kp; in
+ * 32 x 32 tiles so reads and writes both stay in L1. Elementwise, so splitting it over threads
+ * does not change a bit. */
+BF16_TARGET static void cols_to_bf16(ct_ctx *c, uint16_t *xb, const float *a, size_t lda, size_t R, size_t K,
+                                     size_t Kp) {
+    size_t nrt = (R + 31) / 32;
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (R * K > CT_PAR_MIN_ELEMS)
+    for (size_t rt = 0; rt < nrt; rt++) {
+        size_t r0 = rt * 32, r1 = r0 + 32 < R ? r0 + 32 : R;
+        for (size_t k0 = 0; k0 < Kp; k0 += 32)
+            for (size_t r = r0; r < r1; r++) {
+                uint16_t *o = xb + r * Kp;
+                for (size_t k = k0; k < k0 + 32; k++) o[k] = k < K ? ct_f32_to_bf16(a[k * lda + r]) : 0;
+            }
+    }
+}
+
 /* Contraction elements packed at a time (the packed block, KC*64 bytes, stays in L2). */
 #define BF16_KC 4096
 
+/* dst[0:n] = bf16(src[0:n]) (nearest even, as torch's f32 -> bf16 cast). */
+BF16_TARGET static void round_to_bf16(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
+    }
+}
+
+/* The operand B is read from: a weight of any float dtype, or f32 activations (dW's x). */
+typedef struct bsrc {
+    const ct_tensor *W; /* B(k, c) = W[c * ld + k] (trans) or W[k * ld + c] */
+    size_t ld;
+    bool trans;
+    size_t block; /* the dtype's storage block: decoder calls start and end on block bounds */
+} bsrc;
+
+/* Scratch a thread's packing needs: f32 decode buffer and two bf16 rows (see pack_b). */
+#define SEG_F32(kcmax, block) ((kcmax) + 2 * (block))
+#define SEG_U16(kcmax) ((kcmax) + 2 * BF16_NB)
+
+/* Elements [off, off + n) of W as bf16: bf16 weights are used in place, f32 ones rounded into u,
+ * every other float dtype (f16, and block-quantized formats) decoded by the dtype table into f
+ * (the enclosing block-aligned span, so a 4-bit block is dequantised on the fly and the weight
+ * never exists as a whole 16-bit copy) and rounded into u. */
+BF16_TARGET static const uint16_t *seg_bf16(const bsrc *b, size_t off, size_t n, float *f, uint16_t *u) {
+    const ct_tensor *W = b->W;
+    if (W->dtype == CT_DTYPE_BF16) return (const uint16_t *)W->data + off;
+    if (W->dtype == CT_DTYPE_F32) {
+        round_to_bf16(u, (const float *)W->data + off, n);
+        return u;
+    }
+    size_t a0 = off / b->block * b->block, a1 = (off + n + b->block - 1) / b->block * b->block;
+    size_t numel = (size_t)ct_tensor_numel(W);
+    if (a1 > numel) a1 = numel;
+    ct_tensor_to_f32(W, a0, a1 - a0, f);
+    round_to_bf16(u, f + (off - a0), n);
+    return u;
+}
+
 /* Packs B(k, c) for k in [k0, k0 + kc) (kc even, zero past kmax) and c in [c0, c0 + nb) (zero
- * past nb) as P[((k - k0) / 2 * 32 + j) * 2 + (k & 1)]. trans: B(k, c) = W[c * ld + k] (the
- * forward, W[N,K]); else B(k, c) = W[k * ld + c] (dx = dy W). */
-static void pack_b(uint16_t *P, const uint16_t *W, size_t ld, bool trans, size_t k0, size_t kc,
-                   size_t kmax, size_t c0, size_t nb) {
+ * past nb) as P[((k - k0) / 2 * 32 + j) * 2 + (k & 1)], rounding to bf16 as seg_bf16 does. */
+BF16_TARGET static void pack_b(uint16_t *P, const bsrc *b, size_t k0, size_t kc, size_t kmax, size_t c0,
+                               size_t nb, float *f, uint16_t *u) {
     size_t k1 = k0 + kc < kmax ? k0 + kc : kmax, np = (k1 - k0) / 2; /* full pairs */
     bool odd = (k1 - k0) & 1;
     if (nb < BF16_NB || np * 2 < kc) memset(P, 0, kc * BF16_NB * sizeof(uint16_t));
-    if (trans) { /* each output column's row of W is contiguous: copy 32-bit pairs */
+    if (b->trans) { /* each output column's row of W is contiguous: copy 32-bit pairs */
         for (size_t j = 0; j < nb; j++) {
-            const uint16_t *w = W + (c0 + j) * ld + k0;
+            const uint16_t *w = seg_bf16(b, (c0 + j) * b->ld + k0, k1 - k0, f, u);
             for (size_t p = 0; p < np; p++) memcpy(P + (p * BF16_NB + j) * 2, w + 2 * p, 4);
             if (odd) P[(np * BF16_NB + j) * 2] = w[2 * np];
         }
     } else { /* two rows of W give one row of pairs */
         for (size_t p = 0; p < np; p++) {
-            const uint16_t *w0 = W + (k0 + 2 * p) * ld + c0, *w1 = w0 + ld;
+            const uint16_t *w0 = seg_bf16(b, (k0 + 2 * p) * b->ld + c0, nb, f, u);
+            const uint16_t *w1 = seg_bf16(b, (k0 + 2 * p + 1) * b->ld + c0, nb, f, u + BF16_NB);
             uint32_t *d = (uint32_t *)(void *)(P + p * BF16_NB * 2);
             for (size_t j = 0; j < nb; j++) d[j] = (uint32_t)w0[j] | (uint32_t)w1[j] << 16;
         }
         if (odd) {
-            const uint16_t *w0 = W + (k0 + 2 * np) * ld + c0;
+            const uint16_t *w0 = seg_bf16(b, (k0 + 2 * np) * b->ld + c0, nb, f, u);
             for (size_t j = 0; j < nb; j++) P[(np * BF16_NB + j) * 2] = w0[j];
         }
     }
@@ -114,44 +176,55 @@ BF16_TARGET static void kernel8x32(float *y, size_t ldy, const uint16_t *xb, siz
     }
 }
 
-/* y[T, NC] (+)= bf16(x)[T, KX] · B[KX, NC] with B read from bf16 W as pack_b describes. */
-BF16_TARGET static void gemm_bf16(ct_ctx *c, float *y, const float *x, const uint16_t *W, size_t ld,
-                                  bool trans, size_t T, size_t KX, size_t NC, bool acc) {
+/* y[R, NC] (+)= bf16(A)[R, KX] · bf16(B)[KX, NC]: A is f32, a[r * lda + k] or (a_trans)
+ * a[k * lda + r]; B is read through pack_b. Each 32-column block of y is one thread's, computed
+ * in a fixed order, so the result does not depend on the thread count. */
+BF16_TARGET static void gemm_bf16(ct_ctx *c, float *y, const float *a, size_t lda, bool a_trans,
+                                  const bsrc *B, size_t R, size_t KX, size_t NC, bool acc) {
     size_t Kp = (KX + 31) / 32 * 32;
     ct_arena *ar0 = ct_ctx_arena(c);
     size_t mk0 = ct_arena_mark(ar0);
-    uint16_t *xb = ct_scratch(ar0, T * Kp * sizeof(uint16_t));
-    rows_to_bf16(xb, x, T, KX, Kp);
+    uint16_t *xb = ct_scratch(ar0, R * Kp * sizeof(uint16_t));
+    if (a_trans) cols_to_bf16(c, xb, a, lda, R, KX, Kp);
+    else rows_to_bf16(xb, a, R, KX, Kp);
     size_t nblk = (NC + BF16_NB - 1) / BF16_NB;
-#pragma omp parallel num_threads(ct_ctx_threads(c)) if (T * NC * KX > (1u << 21))
+#pragma omp parallel num_threads(ct_ctx_threads(c)) if (R * NC * KX > (1u << 21))
     {
         size_t kcmax = Kp < BF16_KC ? Kp : BF16_KC;
         ct_arena *ar = ct_ctx_arena(c);
         size_t mk = ct_arena_mark(ar);
         uint16_t *P = ct_scratch(ar, kcmax * BF16_NB * sizeof(uint16_t));
+        float *f = ct_scratch_f32(ar, SEG_F32(kcmax, B->block));
+        uint16_t *u = ct_scratch(ar, SEG_U16(kcmax) * sizeof(uint16_t));
 #pragma omp for schedule(dynamic, 4)
         for (size_t b = 0; b < nblk; b++) {
             size_t c0 = b * BF16_NB, nb = NC - c0 < BF16_NB ? NC - c0 : BF16_NB;
             for (size_t k0 = 0; k0 < Kp; k0 += BF16_KC) {
                 size_t kc = Kp - k0 < BF16_KC ? Kp - k0 : BF16_KC;
-                pack_b(P, W, ld, trans, k0, kc, KX, c0, nb);
-                for (size_t t0 = 0; t0 < T; t0 += BF16_TT)
+                pack_b(P, B, k0, kc, KX, c0, nb, f, u);
+                for (size_t t0 = 0; t0 < R; t0 += BF16_TT)
                     kernel8x32(y + t0 * NC + c0, NC, xb + t0 * Kp + k0, Kp, kc,
-                               T - t0 < BF16_TT ? T - t0 : BF16_TT, P, nb, acc || k0 > 0);
+                               R - t0 < BF16_TT ? R - t0 : BF16_TT, P, nb, acc || k0 > 0);
             }
         }
         ct_arena_release(ar, mk);
     }
     ct_arena_release(ar0, mk0);
 }
+
+static bsrc weight_src(const ct_tensor *W, size_t K, bool trans) {
+    const ct_dtype_traits *tr = ct_dtype_info(W->dtype);
+    return (bsrc){W, K, trans, tr && tr->block > 1 ? tr->block : 1};
+}
 #endif
 
 /* The table only picks these rows after ct_cpu_has_bf16(); without the kernel they are never
- * reached. */
+ * reached. W may have any float dtype (pack_b rounds or decodes it). */
 void ct_cpu_linear_bf16(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K,
                         size_t N) {
 #ifdef CT_HAVE_BF16_KERNEL
-    gemm_bf16(c, y, x, (const uint16_t *)W->data, K, true, T, K, N, false);
+    bsrc b = weight_src(W, K, true);
+    gemm_bf16(c, y, x, K, false, &b, T, K, N, false);
 #else
     (void)c, (void)y, (void)x, (void)W, (void)T, (void)K, (void)N;
 #endif
@@ -160,8 +233,22 @@ void ct_cpu_linear_bf16(ct_ctx *c, float *y, const float *x, const ct_tensor *W,
 void ct_cpu_linear_bf16_dx(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, size_t T,
                            size_t K, size_t N) {
 #ifdef CT_HAVE_BF16_KERNEL
-    gemm_bf16(c, dx, dy, (const uint16_t *)W->data, K, false, T, N, K, true);
+    bsrc b = weight_src(W, K, false);
+    gemm_bf16(c, dx, dy, N, false, &b, T, N, K, true);
 #else
     (void)c, (void)dx, (void)dy, (void)W, (void)T, (void)K, (void)N;
+#endif
+}
+
+/* dW[N,K] += bf16(dy)^T[N,T] · bf16(x)[T,K], f32 accumulation: rows of the product are dW's
+ * rows, the contraction runs over tokens, and x (f32 activations) is B, rounded while packed. */
+void ct_cpu_linear_bf16_dw(ct_ctx *c, float *dW, const float *dy, const float *x, size_t T, size_t K,
+                           size_t N) {
+#ifdef CT_HAVE_BF16_KERNEL
+    ct_tensor xt = {.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {(int64_t)T, (int64_t)K}, .data = (void *)x};
+    bsrc b = {&xt, K, false, 1};
+    gemm_bf16(c, dW, dy, N, true, &b, N, T, K, true);
+#else
+    (void)c, (void)dW, (void)dy, (void)x, (void)T, (void)K, (void)N;
 #endif
 }

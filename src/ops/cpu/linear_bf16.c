@@ -38,35 +38,33 @@ bool ct_cpu_has_bf16(void) {
 #define BF16_TT 8
 #define BF16_NB 32
 
-/* xb[t, 0:Kp] = bf16(x[t, 0:K]) (nearest even), zero-padded to Kp (a multiple of 32). */
-BF16_TARGET static void rows_to_bf16(uint16_t *xb, const float *x, size_t T, size_t K, size_t Kp) {
-    for (size_t t = 0; t < T; t++) {
-        const float *xr = x + t * K;
-        uint16_t *o = xb + t * Kp;
-        for (size_t k = 0; k < Kp; k += 32) {
-            size_t r = K > k ? K - k : 0;
-            __mmask16 m0 = r >= 16 ? 0xffff : (__mmask16)((1u << r) - 1);
-            __mmask16 m1 = r >= 32 ? 0xffff : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
-            __m512 lo = _mm512_maskz_loadu_ps(m0, xr + k), hi = _mm512_maskz_loadu_ps(m1, xr + k + 16);
-            _mm512_storeu_si512((void *)(o + k), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-        }
+/* o[0:Kp] = bf16(x[0:K]) (nearest even), zero-padded to Kp (a multiple of 32). */
+BF16_TARGET static void row_to_bf16(uint16_t *o, const float *xr, size_t K, size_t Kp) {
+    for (size_t k = 0; k < Kp; k += 32) {
+        size_t r = K > k ? K - k : 0;
+        __mmask16 m0 = r >= 16 ? 0xffff : (__mmask16)((1u << r) - 1);
+        __mmask16 m1 = r >= 32 ? 0xffff : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
+        __m512 lo = _mm512_maskz_loadu_ps(m0, xr + k), hi = _mm512_maskz_loadu_ps(m1, xr + k + 16);
+        _mm512_storeu_si512((void *)(o + k), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }
 }
 
-/* xb[r, 0:Kp] = bf16(a[0:K, r]) for r < R (a stored [K, lda]: dW's dy^T), zero-padded to Kp; in
- * 32 x 32 tiles so reads and writes both stay in L1. Elementwise, so splitting it over threads
- * does not change a bit. */
-BF16_TARGET static void cols_to_bf16(ct_ctx *c, uint16_t *xb, const float *a, size_t lda, size_t R, size_t K,
-                                     size_t Kp) {
-    size_t nrt = (R + 31) / 32;
-#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (R * K > CT_PAR_MIN_ELEMS)
-    for (size_t rt = 0; rt < nrt; rt++) {
-        size_t r0 = rt * 32, r1 = r0 + 32 < R ? r0 + 32 : R;
-        for (size_t k0 = 0; k0 < Kp; k0 += 32)
-            for (size_t r = r0; r < r1; r++) {
-                uint16_t *o = xb + r * Kp;
-                for (size_t k = k0; k < k0 + 32; k++) o[k] = k < K ? ct_f32_to_bf16(a[k * lda + r]) : 0;
-            }
+/* xb[r, 0:Kp] = bf16(a[0:K, r]) for r in [r0, r0 + 16) below R (a stored [K, lda]: dW's dy^T),
+ * zero-padded to Kp: two rows of a at a time give the 16 bf16 pairs (a[k, r], a[k + 1, r]),
+ * scattered into the 16 rows of xb (each row is filled front to back, so writes stay local). */
+BF16_TARGET static void cols16_to_bf16(uint16_t *xb, const float *a, size_t lda, size_t r0, size_t R, size_t K,
+                                       size_t Kp) {
+    size_t n = R - r0 < 16 ? R - r0 : 16;
+    __mmask16 m = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+    __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                     _mm512_set1_epi32((int)(Kp / 2)));
+    int *base = (int *)(void *)(xb + r0 * Kp);
+    for (size_t k = 0; k < Kp; k += 2) {
+        __m512 v0 = k < K ? _mm512_maskz_loadu_ps(m, a + k * lda + r0) : _mm512_setzero_ps();
+        __m512 v1 = k + 1 < K ? _mm512_maskz_loadu_ps(m, a + (k + 1) * lda + r0) : _mm512_setzero_ps();
+        __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v0));
+        __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v1)), 16);
+        _mm512_mask_i32scatter_epi32(base + k / 2, m, idx, _mm512_or_si512(lo, hi), 4);
     }
 }
 
@@ -133,7 +131,13 @@ BF16_TARGET static void pack_b(uint16_t *P, const bsrc *b, size_t k0, size_t kc,
             const uint16_t *w0 = seg_bf16(b, (k0 + 2 * p) * b->ld + c0, nb, f, u);
             const uint16_t *w1 = seg_bf16(b, (k0 + 2 * p + 1) * b->ld + c0, nb, f, u + BF16_NB);
             uint32_t *d = (uint32_t *)(void *)(P + p * BF16_NB * 2);
-            for (size_t j = 0; j < nb; j++) d[j] = (uint32_t)w0[j] | (uint32_t)w1[j] << 16;
+            size_t j = 0;
+            for (; j + 16 <= nb; j += 16) {
+                __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w0 + j)));
+                __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w1 + j)));
+                _mm512_storeu_si512((void *)(d + j), _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+            }
+            for (; j < nb; j++) d[j] = (uint32_t)w0[j] | (uint32_t)w1[j] << 16;
         }
         if (odd) {
             const uint16_t *w0 = seg_bf16(b, (k0 + 2 * np) * b->ld + c0, nb, f, u);
@@ -177,26 +181,32 @@ BF16_TARGET static void kernel8x32(float *y, size_t ldy, const uint16_t *xb, siz
 }
 
 /* y[R, NC] (+)= bf16(A)[R, KX] · bf16(B)[KX, NC]: A is f32, a[r * lda + k] or (a_trans)
- * a[k * lda + r]; B is read through pack_b. Each 32-column block of y is one thread's, computed
- * in a fixed order, so the result does not depend on the thread count. */
+ * a[k * lda + r]; B is read through pack_b. The threads first round A into xb together, then
+ * take 32-column blocks of y one at a time; each block is one thread's, computed in a fixed
+ * order, so the result does not depend on the thread count. */
 BF16_TARGET static void gemm_bf16(ct_ctx *c, float *y, const float *a, size_t lda, bool a_trans,
                                   const bsrc *B, size_t R, size_t KX, size_t NC, bool acc) {
     size_t Kp = (KX + 31) / 32 * 32;
     ct_arena *ar0 = ct_ctx_arena(c);
     size_t mk0 = ct_arena_mark(ar0);
     uint16_t *xb = ct_scratch(ar0, R * Kp * sizeof(uint16_t));
-    if (a_trans) cols_to_bf16(c, xb, a, lda, R, KX, Kp);
-    else rows_to_bf16(xb, a, R, KX, Kp);
-    size_t nblk = (NC + BF16_NB - 1) / BF16_NB;
+    size_t nblk = (NC + BF16_NB - 1) / BF16_NB, nrt = (R + 15) / 16;
 #pragma omp parallel num_threads(ct_ctx_threads(c)) if (R * NC * KX > (1u << 21))
     {
+        if (a_trans) {
+#pragma omp for schedule(static)
+            for (size_t rt = 0; rt < nrt; rt++) cols16_to_bf16(xb, a, lda, rt * 16, R, KX, Kp);
+        } else {
+#pragma omp for schedule(static)
+            for (size_t r = 0; r < R; r++) row_to_bf16(xb + r * Kp, a + r * lda, KX, Kp);
+        }
         size_t kcmax = Kp < BF16_KC ? Kp : BF16_KC;
         ct_arena *ar = ct_ctx_arena(c);
         size_t mk = ct_arena_mark(ar);
         uint16_t *P = ct_scratch(ar, kcmax * BF16_NB * sizeof(uint16_t));
         float *f = ct_scratch_f32(ar, SEG_F32(kcmax, B->block));
         uint16_t *u = ct_scratch(ar, SEG_U16(kcmax) * sizeof(uint16_t));
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(dynamic, 1)
         for (size_t b = 0; b < nblk; b++) {
             size_t c0 = b * BF16_NB, nb = NC - c0 < BF16_NB ? NC - c0 : BF16_NB;
             for (size_t k0 = 0; k0 < Kp; k0 += BF16_KC) {

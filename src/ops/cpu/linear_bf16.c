@@ -49,22 +49,19 @@ BF16_TARGET static void row_to_bf16(uint16_t *o, const float *xr, size_t K, size
     }
 }
 
-/* xb[r, 0:Kp] = bf16(a[0:K, r]) for r in [r0, r0 + 16) below R (a stored [K, lda]: dW's dy^T),
- * zero-padded to Kp: two rows of a at a time give the 16 bf16 pairs (a[k, r], a[k + 1, r]),
- * scattered into the 16 rows of xb (each row is filled front to back, so writes stay local). */
-BF16_TARGET static void cols16_to_bf16(uint16_t *xb, const float *a, size_t lda, size_t r0, size_t R, size_t K,
-                                       size_t Kp) {
-    size_t n = R - r0 < 16 ? R - r0 : 16;
-    __mmask16 m = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
-    __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                     _mm512_set1_epi32((int)(Kp / 2)));
-    int *base = (int *)(void *)(xb + r0 * Kp);
-    for (size_t k = 0; k < Kp; k += 2) {
-        __m512 v0 = k < K ? _mm512_maskz_loadu_ps(m, a + k * lda + r0) : _mm512_setzero_ps();
-        __m512 v1 = k + 1 < K ? _mm512_maskz_loadu_ps(m, a + (k + 1) * lda + r0) : _mm512_setzero_ps();
+/* Pair row p of dW's dy^T (a stored [K, lda], K = tokens): q[r] = (bf16(a[2p, r]), bf16(a[2p + 1, r]))
+ * for r < R, zero past K. In this layout the pair the kernel broadcasts for row r at pair step
+ * p is q[p * R + r]: dy^T never needs a transpose, two rows of dy give one contiguous row of q. */
+BF16_TARGET static void pairs_to_bf16(uint16_t *q, const float *a, size_t lda, size_t R, size_t K, size_t p) {
+    const float *a0 = a + 2 * p * lda, *a1 = a0 + lda;
+    bool h0 = 2 * p < K, h1 = 2 * p + 1 < K;
+    for (size_t r = 0; r < R; r += 16) {
+        __mmask16 m = R - r >= 16 ? 0xffff : (__mmask16)((1u << (R - r)) - 1);
+        __m512 v0 = h0 ? _mm512_maskz_loadu_ps(m, a0 + r) : _mm512_setzero_ps();
+        __m512 v1 = h1 ? _mm512_maskz_loadu_ps(m, a1 + r) : _mm512_setzero_ps();
         __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v0));
         __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v1)), 16);
-        _mm512_mask_i32scatter_epi32(base + k / 2, m, idx, _mm512_or_si512(lo, hi), 4);
+        _mm512_mask_storeu_epi32(q + 2 * r, m, _mm512_or_si512(lo, hi));
     }
 }
 
@@ -146,10 +143,12 @@ BF16_TARGET static void pack_b(uint16_t *P, const bsrc *b, size_t k0, size_t kc,
     }
 }
 
-/* y[t, 0:nb] (+)= sum_{k < kc} xr_t[k] B(k, .) for t < tt <= BF16_TT (rows past tt reuse row 0
- * and are not stored), nb <= 32 columns (masked), P packed by pack_b. */
-BF16_TARGET static void kernel8x32(float *y, size_t ldy, const uint16_t *xb, size_t ldx, size_t kc,
-                                   size_t tt, const uint16_t *P, size_t nb, bool acc) {
+/* y[t, 0:nb] (+)= sum_{k < kc} A(t, k) B(k, .) for t < tt <= BF16_TT (rows past tt reuse row 0
+ * and are not stored), nb <= 32 columns (masked), P packed by pack_b; the bf16 pair
+ * (A(t, 2 k2), A(t, 2 k2 + 1)) is at xb + t * ldx + k2 * skx. */
+BF16_TARGET static inline __attribute__((always_inline)) void
+kernel8x32_body(float *y, size_t ldy, const uint16_t *xb, size_t ldx, size_t skx, size_t kc, size_t tt,
+                const uint16_t *P, size_t nb, bool acc) {
     const uint16_t *xr[BF16_TT];
     for (size_t i = 0; i < BF16_TT; i++) xr[i] = xb + (i < tt ? i : 0) * ldx;
     __m512 a0[BF16_TT], a1[BF16_TT];
@@ -161,7 +160,7 @@ BF16_TARGET static void kernel8x32(float *y, size_t ldy, const uint16_t *xb, siz
 #pragma GCC unroll 8
         for (size_t i = 0; i < BF16_TT; i++) {
             int32_t pair;
-            memcpy(&pair, xr[i] + 2 * k2, sizeof pair);
+            memcpy(&pair, xr[i] + skx * k2, sizeof pair);
             __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
             a0[i] = _mm512_dpbf16_ps(a0[i], xv, w0);
             a1[i] = _mm512_dpbf16_ps(a1[i], xv, w1);
@@ -180,8 +179,21 @@ BF16_TARGET static void kernel8x32(float *y, size_t ldy, const uint16_t *xb, siz
     }
 }
 
-/* y[R, NC] (+)= bf16(A)[R, KX] · bf16(B)[KX, NC]: A is f32, a[r * lda + k] or (a_trans)
- * a[k * lda + r]; B is read through pack_b. The threads first round A into xb together, then
+/* Row-major bf16 A (xb[t * ldx + k]): the pair stride is a constant. */
+BF16_TARGET static void kernel8x32(float *y, size_t ldy, const uint16_t *xb, size_t ldx, size_t kc, size_t tt,
+                                   const uint16_t *P, size_t nb, bool acc) {
+    kernel8x32_body(y, ldy, xb, ldx, 2, kc, tt, P, nb, acc);
+}
+
+/* Pair-interleaved A (pairs_to_bf16, R rows): row t's pairs R pairs apart. */
+BF16_TARGET static void kernel8x32_pairs(float *y, size_t ldy, const uint16_t *q, size_t R, size_t kc, size_t tt,
+                                         const uint16_t *P, size_t nb, bool acc) {
+    kernel8x32_body(y, ldy, q, 2, 2 * R, kc, tt, P, nb, acc);
+}
+
+/* y[R, NC] (+)= bf16(A)[R, KX] · bf16(B)[KX, NC]: A is f32, a[r * lda + k] (rounded into xb
+ * row by row) or (a_trans) a[k * lda + r] (into xb as pair rows, pairs_to_bf16); B is read
+ * through pack_b. The threads first round A into xb together, then
  * take 32-column blocks of y one at a time; each block is one thread's, computed in a fixed
  * order, so the result does not depend on the thread count. */
 BF16_TARGET static void gemm_bf16(ct_ctx *c, float *y, const float *a, size_t lda, bool a_trans,
@@ -190,12 +202,12 @@ BF16_TARGET static void gemm_bf16(ct_ctx *c, float *y, const float *a, size_t ld
     ct_arena *ar0 = ct_ctx_arena(c);
     size_t mk0 = ct_arena_mark(ar0);
     uint16_t *xb = ct_scratch(ar0, R * Kp * sizeof(uint16_t));
-    size_t nblk = (NC + BF16_NB - 1) / BF16_NB, nrt = (R + 15) / 16;
+    size_t nblk = (NC + BF16_NB - 1) / BF16_NB;
 #pragma omp parallel num_threads(ct_ctx_threads(c)) if (R * NC * KX > (1u << 21))
     {
         if (a_trans) {
 #pragma omp for schedule(static)
-            for (size_t rt = 0; rt < nrt; rt++) cols16_to_bf16(xb, a, lda, rt * 16, R, KX, Kp);
+            for (size_t p = 0; p < Kp / 2; p++) pairs_to_bf16(xb + 2 * p * R, a, lda, R, KX, p);
         } else {
 #pragma omp for schedule(static)
             for (size_t r = 0; r < R; r++) row_to_bf16(xb + r * Kp, a + r * lda, KX, Kp);
@@ -212,9 +224,14 @@ BF16_TARGET static void gemm_bf16(ct_ctx *c, float *y, const float *a, size_t ld
             for (size_t k0 = 0; k0 < Kp; k0 += BF16_KC) {
                 size_t kc = Kp - k0 < BF16_KC ? Kp - k0 : BF16_KC;
                 pack_b(P, B, k0, kc, KX, c0, nb, f, u);
-                for (size_t t0 = 0; t0 < R; t0 += BF16_TT)
-                    kernel8x32(y + t0 * NC + c0, NC, xb + t0 * Kp + k0, Kp, kc,
-                               R - t0 < BF16_TT ? R - t0 : BF16_TT, P, nb, acc || k0 > 0);
+                for (size_t t0 = 0; t0 < R; t0 += BF16_TT) {
+                    size_t tt = R - t0 < BF16_TT ? R - t0 : BF16_TT;
+                    if (a_trans)
+                        kernel8x32_pairs(y + t0 * NC + c0, NC, xb + (k0 / 2 * R + t0) * 2, R, kc, tt, P, nb,
+                                         acc || k0 > 0);
+                    else
+                        kernel8x32(y + t0 * NC + c0, NC, xb + t0 * Kp + k0, Kp, kc, tt, P, nb, acc || k0 > 0);
+                }
             }
         }
         ct_arena_release(ar, mk);

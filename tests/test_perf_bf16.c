@@ -132,6 +132,7 @@ TEST(perf_bf16_compute_linear) {
     check_shape(c, fb, 67, 900, 130); /* several column blocks, threaded */
     check_shape(c, fb, 9, 40, 5000);  /* dx: two contraction blocks */
     check_shape(c, fb, 33, 1, 3);     /* K = 1 */
+    check_shape(c, fb, 4101, 3, 17);  /* dW: two contraction blocks over tokens, odd tail */
     /* the mode belongs to this context only */
     CHECK(ct_ctx_precision(ct_test_ctx()) == CT_PRECISION_F32);
     ct_ctx_set_precision(c, CT_PRECISION_F32);

@@ -65,8 +65,9 @@ BF16_TARGET static void pairs_to_bf16(uint16_t *q, const float *a, size_t lda, s
     }
 }
 
-/* Contraction elements packed at a time (the packed block, KC*64 bytes, stays in L2). */
-#define BF16_KC 4096
+/* Contraction elements packed at a time (a group of packed blocks, 8 * KC * 64 bytes, stays in
+ * L2). */
+#define BF16_KC 2048
 
 /* dst[0:n] = bf16(src[0:n]) (nearest even, as torch's f32 -> bf16 cast). */
 BF16_TARGET static void round_to_bf16(uint16_t *dst, const float *src, size_t n) {
@@ -191,18 +192,27 @@ BF16_TARGET static void kernel8x32_pairs(float *y, size_t ldy, const uint16_t *q
     kernel8x32_body(y, ldy, q, 2, 2 * R, kc, tt, P, nb, acc);
 }
 
+/* Column blocks packed together into one panel group that all threads share, and rows of y
+ * per work item (a work item is one row chunk times one block of the group). */
+#define BF16_GROUP 8
+#define BF16_RC 64
+
 /* y[R, NC] (+)= bf16(A)[R, KX] · bf16(B)[KX, NC]: A is f32, a[r * lda + k] (rounded into xb
  * row by row) or (a_trans) a[k * lda + r] (into xb as pair rows, pairs_to_bf16); B is read
- * through pack_b. The threads first round A into xb together, then
- * take 32-column blocks of y one at a time; each block is one thread's, computed in a fixed
- * order, so the result does not depend on the thread count. */
+ * through pack_b. The threads first round A into xb together; then, per group of BF16_GROUP
+ * 32-column blocks and per contraction block, they pack the group's panels together (one
+ * panel each) and split the (row chunk, block) work items of the group. Every element of y is
+ * computed by one work item in a fixed order, so the result does not depend on the thread
+ * count; the group's packed panels (at most BF16_GROUP * BF16_KC * 64 bytes) are the only copy
+ * of B, so a quantized weight never exists as a whole 16-bit copy. */
 BF16_TARGET static void gemm_bf16(ct_ctx *c, float *y, const float *a, size_t lda, bool a_trans,
                                   const bsrc *B, size_t R, size_t KX, size_t NC, bool acc) {
-    size_t Kp = (KX + 31) / 32 * 32;
+    size_t Kp = (KX + 31) / 32 * 32, kcmax = Kp < BF16_KC ? Kp : BF16_KC;
+    size_t nblk = (NC + BF16_NB - 1) / BF16_NB, nrc = (R + BF16_RC - 1) / BF16_RC;
     ct_arena *ar0 = ct_ctx_arena(c);
     size_t mk0 = ct_arena_mark(ar0);
     uint16_t *xb = ct_scratch(ar0, R * Kp * sizeof(uint16_t));
-    size_t nblk = (NC + BF16_NB - 1) / BF16_NB;
+    uint16_t *Pg = ct_scratch(ar0, BF16_GROUP * kcmax * BF16_NB * sizeof(uint16_t));
 #pragma omp parallel num_threads(ct_ctx_threads(c)) if (R * NC * KX > (1u << 21))
     {
         if (a_trans) {
@@ -212,25 +222,32 @@ BF16_TARGET static void gemm_bf16(ct_ctx *c, float *y, const float *a, size_t ld
 #pragma omp for schedule(static)
             for (size_t r = 0; r < R; r++) row_to_bf16(xb + r * Kp, a + r * lda, KX, Kp);
         }
-        size_t kcmax = Kp < BF16_KC ? Kp : BF16_KC;
         ct_arena *ar = ct_ctx_arena(c);
         size_t mk = ct_arena_mark(ar);
-        uint16_t *P = ct_scratch(ar, kcmax * BF16_NB * sizeof(uint16_t));
         float *f = ct_scratch_f32(ar, SEG_F32(kcmax, B->block));
         uint16_t *u = ct_scratch(ar, SEG_U16(kcmax) * sizeof(uint16_t));
-#pragma omp for schedule(dynamic, 1)
-        for (size_t b = 0; b < nblk; b++) {
-            size_t c0 = b * BF16_NB, nb = NC - c0 < BF16_NB ? NC - c0 : BF16_NB;
+        for (size_t g0 = 0; g0 < nblk; g0 += BF16_GROUP) {
+            size_t ng = nblk - g0 < BF16_GROUP ? nblk - g0 : BF16_GROUP;
             for (size_t k0 = 0; k0 < Kp; k0 += BF16_KC) {
                 size_t kc = Kp - k0 < BF16_KC ? Kp - k0 : BF16_KC;
-                pack_b(P, B, k0, kc, KX, c0, nb, f, u);
-                for (size_t t0 = 0; t0 < R; t0 += BF16_TT) {
-                    size_t tt = R - t0 < BF16_TT ? R - t0 : BF16_TT;
-                    if (a_trans)
-                        kernel8x32_pairs(y + t0 * NC + c0, NC, xb + (k0 / 2 * R + t0) * 2, R, kc, tt, P, nb,
-                                         acc || k0 > 0);
-                    else
-                        kernel8x32(y + t0 * NC + c0, NC, xb + t0 * Kp + k0, Kp, kc, tt, P, nb, acc || k0 > 0);
+#pragma omp for schedule(static)
+                for (size_t b = 0; b < ng; b++) {
+                    size_t c0 = (g0 + b) * BF16_NB, nb = NC - c0 < BF16_NB ? NC - c0 : BF16_NB;
+                    pack_b(Pg + b * kcmax * BF16_NB, B, k0, kc, KX, c0, nb, f, u);
+                }
+#pragma omp for schedule(static)
+                for (size_t it = 0; it < nrc * ng; it++) {
+                    size_t b = it % ng, r0 = it / ng * BF16_RC, r1 = r0 + BF16_RC < R ? r0 + BF16_RC : R;
+                    size_t c0 = (g0 + b) * BF16_NB, nb = NC - c0 < BF16_NB ? NC - c0 : BF16_NB;
+                    const uint16_t *P = Pg + b * kcmax * BF16_NB;
+                    for (size_t t0 = r0; t0 < r1; t0 += BF16_TT) {
+                        size_t tt = r1 - t0 < BF16_TT ? r1 - t0 : BF16_TT;
+                        if (a_trans)
+                            kernel8x32_pairs(y + t0 * NC + c0, NC, xb + (k0 / 2 * R + t0) * 2, R, kc, tt, P, nb,
+                                             acc || k0 > 0);
+                        else
+                            kernel8x32(y + t0 * NC + c0, NC, xb + t0 * Kp + k0, Kp, kc, tt, P, nb, acc || k0 > 0);
+                    }
                 }
             }
         }

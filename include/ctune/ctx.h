@@ -23,11 +23,12 @@ typedef enum ct_precision {
                              tokens, whatever the weight's float dtype (bf16, f32, f16, quantized):
                              activations, weights and output gradients are rounded to bf16
                              (nearest even) for the forward, input-gradient and weight-gradient
-                             products, which accumulate in f32; the weight gradient stays f32
-                             (torch rounds it to bf16 once more). Runs on every CPU: AVX512-BF16
-                             dot products where the CPU has them (ct_cpu_has_bf16), otherwise the
-                             same bf16 products through f32 sgemm (only the summation order
-                             differs). Other ops stay f32. */
+                             products, which accumulate in f32; their results stay f32 (torch
+                             rounds y, dx and the weight gradient to bf16 once more). Runs on
+                             every CPU: AVX512-BF16 dot products where the CPU has them
+                             (ct_cpu_has_bf16), otherwise the same bf16 products through f32
+                             sgemm (only the summation order differs; no faster than f32
+                             there). Other ops stay f32. */
 } ct_precision;
 
 /* n_threads <= 0: all cores. */

@@ -11,8 +11,10 @@
  * never a whole 16-bit copy of W), products are exact in f32 and summed in f32. Row
  * bf16-avx512bf16 runs that with vdpbf16ps; row bf16-round-sgemm, on every CPU, rounds the
  * operands to bf16 values in f32 storage and runs sgemm: the same products, another summation
- * order. dW stays f32 (torch also rounds the bf16 weight copy's gradient to bf16 before adding
- * it to the f32 .grad; we skip that rounding). T <= 4 (decode) stays exact in both modes. */
+ * order (it gives autocast's numbers, not its speed: it is slower than the f32 rows). The
+ * outputs stay f32: torch's autocast linear returns y and dx in bf16, and the bf16 weight copy's
+ * gradient is rounded to bf16 before it is added to the f32 .grad; we skip those three
+ * roundings. T <= 4 (decode) stays exact in both modes. */
 #ifndef CT_OPS_KERNELS_H
 #define CT_OPS_KERNELS_H
 

@@ -259,7 +259,7 @@ int main(int argc, char **argv) {
         }
         ct_ctx_set_precision(ctx, CT_PRECISION_F32);
     } else {
-        printf("bf16 compute: unavailable (CPU lacks AVX512-BF16)\n");
+        printf("bf16 compute: unavailable\n");
     }
     /* LoRA at decode: unmerged (default) vs merged f32 copies; base in the same loop for the ratio */
     char lora[512];

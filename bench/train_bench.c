@@ -124,10 +124,10 @@ int main(int argc, char **argv) {
     }
     tm.checkpointing = getenv("CKPT") != NULL;
     /* BF16=1: opt-in bf16 compute (CT_PRECISION_BF16) on the bf16 frozen weights, so no f32
-     * copy of them (the copy would route every product to the exact f32 path) */
+     * copy of them (the bf16 kernels would only round the copy back to bf16 while packing) */
     bool bf16 = getenv("BF16") && atoi(getenv("BF16")) && ct_ctx_set_precision(ctx, CT_PRECISION_BF16);
     if (getenv("BF16") && atoi(getenv("BF16")) && !bf16) {
-        printf("bf16 compute: unavailable (CPU lacks AVX512-BF16)\n");
+        printf("bf16 compute: unavailable\n");
         return 0;
     }
     bool cache = getenv("NOCACHE") == NULL && !bf16;
@@ -169,10 +169,11 @@ int main(int argc, char **argv) {
     double lin = (double)L * ((double)C * (Hq * D) * 2 + (double)C * (Hkv * D) * 2 + 3.0 * C * FF);
     double fwd = 2.0 * T * (lin + (double)V * C) + 2.0 * (double)L * Hq * D * (double)T * T;
     double flops = fwd * (mc.method == CT_METHOD_FULL ? 3.0 : 2.0);
-    printf("{\"mode\": \"ctune_%s%s\", \"T\": %d, \"layers\": %d, \"threads\": %d, \"checkpointing\": %s, \"f32_cache\": %s, "
+    printf("{\"mode\": \"ctune_%s%s\", \"T\": %d, \"layers\": %d, \"threads\": %d, \"checkpointing\": %s, \"f32_cache\": %s, \"bf16_kernel\": \"%s\", "
            "\"loss\": %.4f, \"step_s\": %.3f, \"tokens_per_s\": %.1f, \"gflop\": %.1f, \"gflops\": %.1f, "
            "\"peak_rss_mib\": %.0f}\n",
-           mode, bf16 ? "_bf16" : "", T, L, ct_ctx_threads(ctx), tm.checkpointing ? "true" : "false", cache ? "true" : "false", loss, t_step, T / t_step,
+           mode, bf16 ? "_bf16" : "", T, L, ct_ctx_threads(ctx), tm.checkpointing ? "true" : "false", cache ? "true" : "false",
+           !bf16 ? "none" : ct_cpu_has_bf16() ? "avx512bf16" : "round-sgemm", loss, t_step, T / t_step,
            flops / 1e9, flops / t_step / 1e9, peak_rss_mib());
     const char *tag = bf16 ? "_bf16" : "";
     printf("@ train_ctune_%s%s_tok_s %.1f\n@ train_ctune_%s%s_gflops %.1f\n@ train_ctune_%s%s_rss_mib %.0f\n", mode,

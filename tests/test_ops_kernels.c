@@ -1,6 +1,7 @@
-/* Every row of the linear kernel table (src/ops/kernels.h) against the exact f32 reference
- * (weights decoded exactly, products summed in double) on random shapes, forward and input
- * gradient, in each precision the row serves; and both attention algorithms (per row and
+/* Every row of the linear kernel table (src/ops/kernels.h), called directly (so a fallback row
+ * runs even where the dispatcher would pick a faster one), against the exact f32 reference
+ * (weights decoded exactly, products summed in double) on random shapes, forward, input gradient
+ * and weight gradient, in each precision the row serves; and both attention algorithms (per row and
  * blocked, with and without a KV-cache offset and packed segments) against a double reference.
  * A new kernel (a 4-bit format, a GPU) is one more table row and is checked here unchanged. */
 #include <math.h>
@@ -46,6 +47,19 @@ static double rel_err(const float *got, const float *x, const ct_tensor *W, size
     return err / fmax(mx, 1e-30);
 }
 
+/* The same for dW[N,K] = dy[T,N]^T x[T,K]. */
+static double rel_err_dw(const float *got, const float *dy, const float *x, size_t T, size_t K, size_t N) {
+    double mx = 0, err = 0;
+    for (size_t n = 0; n < N; n++)
+        for (size_t k = 0; k < K; k++) {
+            double s = 0;
+            for (size_t t = 0; t < T; t++) s += (double)dy[t * N + n] * x[t * K + k];
+            mx = fmax(mx, fabs(s));
+            err = fmax(err, fabs(s - got[n * K + k]));
+        }
+    return err / fmax(mx, 1e-30);
+}
+
 static void check_row(const ct_linear_kernel *k, ct_dtype dt, ct_precision prec, ct_ctx *c) {
     for (int rep = 0; rep < 4; rep++) {
         size_t maxT = k->max_T < 70 ? k->max_T : 70;
@@ -54,6 +68,7 @@ static void check_row(const ct_linear_kernel *k, ct_dtype dt, ct_precision prec,
         ct_tensor W = rand_weight(dt, N, K);
         float *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
         float *dy = malloc(T * N * sizeof(float)), *dx = calloc(T * K, sizeof(float));
+        float *dW = calloc(N * K, sizeof(float));
         for (size_t i = 0; i < T * K; i++) x[i] = (float)urand();
         for (size_t i = 0; i < T * N; i++) dy[i] = (float)urand();
         if (k->forward) {
@@ -68,8 +83,14 @@ static void check_row(const ct_linear_kernel *k, ct_dtype dt, ct_precision prec,
             CHECK_MSG(e <= k->tol, "%s %s %s dx T=%zu K=%zu N=%zu: rel err %.3g > %.3g", k->name, ct_dtype_name(dt),
                       prec ? "bf16" : "f32", T, K, N, e, k->tol);
         }
+        if (k->backward_dw) {
+            k->backward_dw(c, dW, dy, x, T, K, N);
+            double e = rel_err_dw(dW, dy, x, T, K, N);
+            CHECK_MSG(e <= k->tol, "%s %s %s dW T=%zu K=%zu N=%zu: rel err %.3g > %.3g", k->name, ct_dtype_name(dt),
+                      prec ? "bf16" : "f32", T, K, N, e, k->tol);
+        }
         free(W.data);
-        free(x), free(y), free(dy), free(dx);
+        free(x), free(y), free(dy), free(dx), free(dW);
     }
 }
 
@@ -90,26 +111,33 @@ TEST(ops_kernels_linear_table) {
         for (int p = 0; p < 2; p++) {
             if (!(k->precisions & (1u << p)) || !ct_ctx_set_precision(c, (ct_precision)p)) continue;
             for (size_t d = 0; d < sizeof floats / sizeof floats[0]; d++)
-                if (k->wtype == floats[d] || (k->wtype == CT_DTYPE_ANY_FLOAT && floats[d] != CT_DTYPE_F32)) {
+                if (k->wtype == floats[d] || k->wtype == CT_DTYPE_ANY_FLOAT) {
                     check_row(k, floats[d], (ct_precision)p, c);
                     ran++;
                 }
         }
         ct_ctx_set_precision(c, CT_PRECISION_F32);
     }
-    CHECK(ran >= 3);
+    CHECK(ran >= 5);
     /* the dispatcher picks the first serving row */
-    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 100, false)->name, "f32-sgemm");
-    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, false)->name, "bf16-matvec");
-    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, true)->name, "decode-sgemm");
-    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 64, false)->name, "decode-sgemm");
-    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F16, 2, false)->name, "decode-sgemm");
-    CHECK(ct_linear_pick(c, CT_DTYPE_I32, 2, false) == NULL);
-    if (ct_ctx_set_precision(c, CT_PRECISION_BF16)) {
-        CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 64, false)->name, "bf16-avx512bf16");
-        CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 4, false)->name, "bf16-matvec");
-        CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 64, false)->name, "f32-sgemm");
-    }
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 100, CT_LINEAR_FWD)->name, "f32-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 100, CT_LINEAR_DW)->name, "f32-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, CT_LINEAR_FWD)->name, "bf16-matvec");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, CT_LINEAR_DX)->name, "decode-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, CT_LINEAR_DW)->name, "decode-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 64, CT_LINEAR_FWD)->name, "decode-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F16, 2, CT_LINEAR_FWD)->name, "decode-sgemm");
+    CHECK(ct_linear_pick(c, CT_DTYPE_I32, 2, CT_LINEAR_FWD) == NULL);
+    CHECK(ct_ctx_set_precision(c, CT_PRECISION_BF16));
+    const char *bf = ct_cpu_has_bf16() ? "bf16-avx512bf16" : "bf16-round-sgemm";
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 64, CT_LINEAR_FWD)->name, bf);
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 64, CT_LINEAR_DX)->name, bf);
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F16, 64, CT_LINEAR_DW)->name, bf);
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F64, 5, CT_LINEAR_FWD)->name, bf);
+    /* decode (T <= 4) stays exact */
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 4, CT_LINEAR_FWD)->name, "bf16-matvec");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 4, CT_LINEAR_FWD)->name, "f32-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 4, CT_LINEAR_DW)->name, "decode-sgemm");
     ct_ctx_free(c);
 }
 

@@ -19,10 +19,16 @@ typedef struct ct_ctx ct_ctx;
 
 typedef enum ct_precision {
     CT_PRECISION_F32 = 0, /* exact: bf16/f16 weights widened to f32, f32 products (default) */
-    CT_PRECISION_BF16,    /* like torch.autocast(bfloat16): linear layers with bf16 weights and
-                             more than 4 tokens round activations (forward) and output gradients
-                             (input-gradient backward) to bf16 and use AVX512-BF16 dot products
-                             with f32 accumulation; needs a CPU with AVX512-BF16 */
+    CT_PRECISION_BF16,    /* like torch.autocast(bfloat16) for linear layers with more than 4
+                             tokens, whatever the weight's float dtype (bf16, f32, f16, quantized):
+                             activations, weights and output gradients are rounded to bf16
+                             (nearest even) for the forward, input-gradient and weight-gradient
+                             products, which accumulate in f32; their results stay f32 (torch
+                             rounds y, dx and the weight gradient to bf16 once more). Runs on
+                             every CPU: AVX512-BF16 dot products where the CPU has them
+                             (ct_cpu_has_bf16), otherwise the same bf16 products through f32
+                             sgemm (only the summation order differs; no faster than f32
+                             there). Other ops stay f32. */
 } ct_precision;
 
 /* n_threads <= 0: all cores. */
@@ -30,10 +36,11 @@ ct_status ct_ctx_new(ct_ctx **out, int n_threads, ct_err *err);
 void ct_ctx_free(ct_ctx *c);
 void ct_ctx_set_threads(ct_ctx *c, int n_threads); /* <= 0: all cores */
 int ct_ctx_threads(const ct_ctx *c);
-/* Returns false (and leaves the precision unchanged) when this CPU cannot run it. */
+/* Returns false (and leaves the precision unchanged) for a value outside ct_precision. */
 bool ct_ctx_set_precision(ct_ctx *c, ct_precision p);
 ct_precision ct_ctx_precision(const ct_ctx *c);
-/* True when the CPU has what CT_PRECISION_BF16 needs (AVX-512 F/BW/VL + AVX512-BF16). */
+/* True when the CPU has the AVX512-BF16 kernel of CT_PRECISION_BF16 (AVX-512 F/BW/VL +
+ * AVX512-BF16); without it that precision uses bf16-rounded operands with f32 sgemm. */
 bool ct_cpu_has_bf16(void);
 
 #ifdef __cplusplus

@@ -54,7 +54,6 @@ void ct_ctx_set_threads(ct_ctx *c, int n_threads) {
 int ct_ctx_threads(const ct_ctx *c) { return c->threads; }
 
 bool ct_ctx_set_precision(ct_ctx *c, ct_precision p) {
-    if (p == CT_PRECISION_BF16 && !ct_cpu_has_bf16()) return false;
     if (p != CT_PRECISION_F32 && p != CT_PRECISION_BF16) return false;
     c->precision = p;
     return true;

@@ -1,8 +1,20 @@
-/* The linear kernel table. ct_linear_forward / ct_linear_backward take the FIRST row that serves
- * the weight's dtype, the token count T and the context's precision (and whose CPU check
- * passes), so a new weight format (bf16 with AVX512-BF16, later 4-bit NF4/FP4 or int8 blocks, a
- * GPU) is one more row, not another `if`. The kernel test (tests/test_ops_kernels.c) runs every
- * row against the exact f32 reference on random shapes, within the row's tolerance. */
+/* The linear kernel table. ct_linear_forward / ct_linear_backward take, for each of the three
+ * products (forward, input gradient dx, weight gradient dW), the FIRST row that serves the
+ * weight's dtype, the token count T and the context's precision (and whose CPU check passes) and
+ * has that product, so a new weight format (4-bit NF4/FP4 or int8 blocks, a GPU) is one more row,
+ * not another `if`. The kernel test (tests/test_ops_kernels.c) runs every row directly (CPU
+ * checks aside) against the exact f32 reference on random shapes, within the row's tolerance.
+ *
+ * CT_PRECISION_BF16 (torch.autocast(bfloat16) for linear layers), T > 4 tokens, any float
+ * weight dtype: x (forward), dy (dx) and dy, x (dW) are rounded to bf16 (nearest even), W is
+ * rounded to bf16 (f32 weights) or decoded block by block and rounded (f16, quantized formats;
+ * never a whole 16-bit copy of W), products are exact in f32 and summed in f32. Row
+ * bf16-avx512bf16 runs that with vdpbf16ps; row bf16-round-sgemm, on every CPU, rounds the
+ * operands to bf16 values in f32 storage and runs sgemm: the same products, another summation
+ * order (it gives autocast's numbers, not its speed: it is slower than the f32 rows). The
+ * outputs stay f32: torch's autocast linear returns y and dx in bf16, and the bf16 weight copy's
+ * gradient is rounded to bf16 before it is added to the f32 .grad; we skip those three
+ * roundings. T <= 4 (decode) stays exact in both modes. */
 #ifndef CT_OPS_KERNELS_H
 #define CT_OPS_KERNELS_H
 
@@ -17,6 +29,12 @@ typedef void (*ct_linear_fwd_fn)(ct_ctx *c, float *y, const float *x, const ct_t
 /* dx[T,K] += dy[T,N] W[N,K]. */
 typedef void (*ct_linear_dx_fn)(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, size_t T,
                                 size_t K, size_t N);
+/* dW[N,K] += dy[T,N]^T x[T,K] (f32 buffer, whatever W's dtype). */
+typedef void (*ct_linear_dw_fn)(ct_ctx *c, float *dW, const float *dy, const float *x, size_t T,
+                                size_t K, size_t N);
+
+/* The three products of a linear layer, for ct_linear_pick. */
+typedef enum ct_linear_op { CT_LINEAR_FWD, CT_LINEAR_DX, CT_LINEAR_DW } ct_linear_op;
 
 #define CT_DTYPE_ANY_FLOAT CT_DTYPE_COUNT /* a row for every dtype with a to_f32 decoder */
 #define CT_PREC_ALL ((1u << CT_PRECISION_F32) | (1u << CT_PRECISION_BF16))
@@ -29,12 +47,14 @@ typedef struct ct_linear_kernel {
     bool (*available)(void);   /* CPU feature check; NULL: always */
     ct_linear_fwd_fn forward;  /* NULL: this row has no forward (the next matching row serves) */
     ct_linear_dx_fn backward_dx; /* NULL: likewise for the input gradient */
+    ct_linear_dw_fn backward_dw; /* NULL: likewise for the weight gradient */
     double tol;                /* max |err| / max |ref| against the exact f32 reference */
 } ct_linear_kernel;
 
 /* The table, in the order the dispatcher tries it. */
 const ct_linear_kernel *ct_linear_kernels(size_t *n);
-/* The row ct_linear_forward (backward false) or ct_linear_backward's dx (true) uses. */
-const ct_linear_kernel *ct_linear_pick(const ct_ctx *c, ct_dtype wtype, size_t T, bool backward);
+/* The row that computes product `op` for a weight of dtype wtype and T tokens in c's precision
+ * (NULL: none, e.g. an integer dtype). */
+const ct_linear_kernel *ct_linear_pick(const ct_ctx *c, ct_dtype wtype, size_t T, ct_linear_op op);
 
 #endif

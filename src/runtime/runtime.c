@@ -39,7 +39,7 @@ static ct_status rt_new(const ct_runtime_opts *o, ct_runtime **out, ct_err *err)
         if (in[i]) *dst[i] = strcpy(p, in[i]), p += strlen(in[i]) + 1;
     ct_status st = ct_ctx_new(&rt->ctx, o->threads, err);
     if (!st && o->precision != CT_PRECISION_F32 && !ct_ctx_set_precision(rt->ctx, o->precision))
-        st = ct_err_set(err, CT_ERR_UNSUPPORTED, "bf16 compute needs a CPU with AVX512-BF16");
+        st = ct_err_set(err, CT_ERR_UNSUPPORTED, "unknown compute precision %d", (int)o->precision);
     return st;
 }
 

@@ -56,5 +56,7 @@ void ct_cpu_linear_bf16(ct_ctx *c, float *y, const float *x, const ct_tensor *W,
                         size_t N);
 void ct_cpu_linear_bf16_dx(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, size_t T,
                            size_t K, size_t N);
+void ct_cpu_linear_bf16_dw(ct_ctx *c, float *dW, const float *dy, const float *x, size_t T, size_t K,
+                           size_t N);
 
 #endif

@@ -27,6 +27,11 @@ static void f32_dx(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, si
     ct_sgemm(c, false, false, T, K, N, 1.0f, dy, N, (const float *)W->data, K, 1.0f, dx, K);
 }
 
+/* dW[N,K] += dy^T[N,T] · x[T,K] (every f32-precision row, whatever W's dtype). */
+static void f32_dw(ct_ctx *c, float *dW, const float *dy, const float *x, size_t T, size_t K, size_t N) {
+    ct_sgemm(c, true, false, N, K, T, 1.0f, dy, N, x, K, 1.0f, dW, K);
+}
+
 /* ---- bf16 weights, few tokens (decode): memory-bound matrix-vector products ---- */
 
 /* Up to this many tokens a linear layer streams each weight row once and dots it with every
@@ -129,9 +134,27 @@ static void matvec_bf16(ct_ctx *c, float *y, const float *x, const ct_tensor *Wt
 #define DX_BLOCK_ROWS 256
 #define DX_BLOCK_COLS 128
 
-static void widen_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K,
-                          size_t N) {
+/* dst[i] = bf16(src[i]) as an f32 value (nearest even): the bf16 operand of CT_PRECISION_BF16
+ * in f32 storage. dst may be src. */
+static void round_bf16_values(ct_ctx *c, float *dst, const float *src, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > CT_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) dst[i] = ct_bf16_to_f32(ct_f32_to_bf16(src[i]));
+}
+
+/* An f32 activation operand, rounded to bf16 values into scratch of the caller's arena when bf16. */
+static const float *operand(ct_ctx *c, const float *x, size_t n, bool bf16) {
+    if (!bf16) return x;
+    float *r = ct_scratch_f32(ct_ctx_arena(c), n);
+    round_bf16_values(c, r, x, n);
+    return r;
+}
+
+static void decode_forward(ct_ctx *c, float *y, const float *x0, const ct_tensor *W, size_t T, size_t K,
+                           size_t N, bool bf16) {
     ct_cpu_blas_init();
+    ct_arena *ar0 = ct_ctx_arena(c);
+    size_t mk0 = ct_arena_mark(ar0);
+    const float *x = operand(c, x0, T * K, bf16);
 #pragma omp parallel num_threads(ct_ctx_threads(c))
     {
         ct_arena *ar = ct_ctx_arena(c);
@@ -141,15 +164,21 @@ static void widen_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *
         for (size_t n0 = 0; n0 < N; n0 += WIDEN_BLOCK_ROWS) {
             size_t nb = N - n0 < WIDEN_BLOCK_ROWS ? N - n0 : WIDEN_BLOCK_ROWS;
             ct_cpu_block_to_f32(blk, W, n0, nb, K, 0, K);
+            if (bf16)
+                for (size_t i = 0; i < nb * K; i++) blk[i] = ct_bf16_to_f32(ct_f32_to_bf16(blk[i]));
             ct_cpu_sgemm1(false, true, T, nb, K, 1.0f, x, K, blk, K, 0.0f, y + n0, N);
         }
         ct_arena_release(ar, mk);
     }
+    ct_arena_release(ar0, mk0);
 }
 
-static void widen_dx(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, size_t T, size_t K,
-                     size_t N) {
+static void decode_dx(ct_ctx *c, float *dx, const float *dy0, const ct_tensor *W, size_t T, size_t K,
+                      size_t N, bool bf16) {
     ct_cpu_blas_init();
+    ct_arena *ar0 = ct_ctx_arena(c);
+    size_t mk0 = ct_arena_mark(ar0);
+    const float *dy = operand(c, dy0, T * N, bf16);
     size_t nkb = (K + DX_BLOCK_COLS - 1) / DX_BLOCK_COLS;
 #pragma omp parallel num_threads(ct_ctx_threads(c)) if (T * N * K > (1u << 21))
     {
@@ -162,12 +191,47 @@ static void widen_dx(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, 
             for (size_t n0 = 0; n0 < N; n0 += DX_BLOCK_ROWS) {
                 size_t nb = N - n0 < DX_BLOCK_ROWS ? N - n0 : DX_BLOCK_ROWS;
                 ct_cpu_block_to_f32(blk, W, n0, nb, K, k0, kw);
+                if (bf16)
+                    for (size_t i = 0; i < nb * kw; i++) blk[i] = ct_bf16_to_f32(ct_f32_to_bf16(blk[i]));
                 /* dx[:, k0:k0+kw] += dy[:, n0:n0+nb] · blk[nb, kw] */
                 ct_sgemm(c, false, false, T, kw, nb, 1.0f, dy + n0, N, blk, kw, 1.0f, dx + k0, K);
             }
         }
         ct_arena_release(ar, mk);
     }
+    ct_arena_release(ar0, mk0);
+}
+
+static void widen_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K,
+                          size_t N) {
+    decode_forward(c, y, x, W, T, K, N, false);
+}
+
+static void widen_dx(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, size_t T, size_t K,
+                     size_t N) {
+    decode_dx(c, dx, dy, W, T, K, N, false);
+}
+
+/* ---- CT_PRECISION_BF16 on any CPU: bf16-rounded operands in f32 storage, sgemm ---- */
+
+/* A product of two bf16 values is exact in f32, so these give the AVX512-BF16 row's products;
+ * only the summation order (OpenBLAS's) differs. */
+static void round_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K,
+                          size_t N) {
+    decode_forward(c, y, x, W, T, K, N, true);
+}
+
+static void round_dx(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, size_t T, size_t K,
+                     size_t N) {
+    decode_dx(c, dx, dy, W, T, K, N, true);
+}
+
+static void round_dw(ct_ctx *c, float *dW, const float *dy0, const float *x0, size_t T, size_t K, size_t N) {
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    const float *dy = operand(c, dy0, T * N, true), *x = operand(c, x0, T * K, true);
+    f32_dw(c, dW, dy, x, T, K, N);
+    ct_arena_release(ar, mk);
 }
 
 /* ---- the table ---- */
@@ -175,12 +239,15 @@ static void widen_dx(ct_ctx *c, float *dx, const float *dy, const ct_tensor *W, 
 static bool has_bf16(void) { return ct_cpu_has_bf16(); }
 
 static const ct_linear_kernel k_linear[] = {
-    {"f32-sgemm", CT_DTYPE_F32, CT_PREC_ALL, 1, SIZE_MAX, NULL, f32_forward, f32_dx, 1e-5},
-    {"bf16-matvec", CT_DTYPE_BF16, CT_PREC_ALL, 1, MATVEC_MAX_T, NULL, matvec_bf16, NULL, 1e-5},
-    /* opt-in bf16 compute: activations / output gradients rounded to bf16 (2^-9 relative) */
-    {"bf16-avx512bf16", CT_DTYPE_BF16, 1u << CT_PRECISION_BF16, MATVEC_MAX_T + 1, SIZE_MAX, has_bf16,
-     ct_cpu_linear_bf16, ct_cpu_linear_bf16_dx, 2e-2},
-    {"decode-sgemm", CT_DTYPE_ANY_FLOAT, CT_PREC_ALL, 1, SIZE_MAX, NULL, widen_forward, widen_dx, 1e-5},
+    /* CT_PRECISION_BF16 (torch.autocast): operands rounded to bf16 (2^-9 relative), f32 sums */
+    {"bf16-avx512bf16", CT_DTYPE_ANY_FLOAT, 1u << CT_PRECISION_BF16, MATVEC_MAX_T + 1, SIZE_MAX, has_bf16,
+     ct_cpu_linear_bf16, ct_cpu_linear_bf16_dx, ct_cpu_linear_bf16_dw, 2e-2},
+    {"bf16-round-sgemm", CT_DTYPE_ANY_FLOAT, 1u << CT_PRECISION_BF16, MATVEC_MAX_T + 1, SIZE_MAX, NULL,
+     round_forward, round_dx, round_dw, 2e-2},
+    /* exact: f32 products of the weights as stored */
+    {"f32-sgemm", CT_DTYPE_F32, CT_PREC_ALL, 1, SIZE_MAX, NULL, f32_forward, f32_dx, f32_dw, 1e-5},
+    {"bf16-matvec", CT_DTYPE_BF16, CT_PREC_ALL, 1, MATVEC_MAX_T, NULL, matvec_bf16, NULL, NULL, 1e-5},
+    {"decode-sgemm", CT_DTYPE_ANY_FLOAT, CT_PREC_ALL, 1, SIZE_MAX, NULL, widen_forward, widen_dx, f32_dw, 1e-5},
 };
 
 const ct_linear_kernel *ct_linear_kernels(size_t *n) {
@@ -188,13 +255,15 @@ const ct_linear_kernel *ct_linear_kernels(size_t *n) {
     return k_linear;
 }
 
-const ct_linear_kernel *ct_linear_pick(const ct_ctx *c, ct_dtype wtype, size_t T, bool backward) {
+const ct_linear_kernel *ct_linear_pick(const ct_ctx *c, ct_dtype wtype, size_t T, ct_linear_op op) {
     unsigned prec = 1u << ct_ctx_precision(c);
     for (size_t i = 0; i < sizeof k_linear / sizeof k_linear[0]; i++) {
         const ct_linear_kernel *k = &k_linear[i];
         if ((k->wtype != wtype && !(k->wtype == CT_DTYPE_ANY_FLOAT && ct_dtype_is_float(wtype))) ||
             !(k->precisions & prec) || T < k->min_T || T > k->max_T || (k->available && !k->available()) ||
-            !(backward ? k->backward_dx != NULL : k->forward != NULL))
+            !(op == CT_LINEAR_FWD ? k->forward != NULL
+              : op == CT_LINEAR_DX ? k->backward_dx != NULL
+                                   : k->backward_dw != NULL))
             continue;
         return k;
     }
@@ -215,16 +284,15 @@ static void add_bias(ct_ctx *c, float *y, const ct_tensor *b, size_t T, size_t N
 void ct_linear_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, const ct_tensor *b,
                        size_t T, size_t K, size_t N) {
     if (T == 0) return;
-    ct_linear_pick(c, W->dtype, T, false)->forward(c, y, x, W, T, K, N);
+    ct_linear_pick(c, W->dtype, T, CT_LINEAR_FWD)->forward(c, y, x, W, T, K, N);
     add_bias(c, y, b, T, N);
 }
 
 void ct_linear_backward(ct_ctx *c, float *dx, float *dW, float *db, const float *dy, const float *x,
                         const ct_tensor *W, size_t T, size_t K, size_t N) {
     if (T == 0) return;
-    if (dx) ct_linear_pick(c, W->dtype, T, true)->backward_dx(c, dx, dy, W, T, K, N);
-    if (dW) /* dW[N,K] += dy^T[N,T] · x[T,K] */
-        ct_sgemm(c, true, false, N, K, T, 1.0f, dy, N, x, K, 1.0f, dW, K);
+    if (dx) ct_linear_pick(c, W->dtype, T, CT_LINEAR_DX)->backward_dx(c, dx, dy, W, T, K, N);
+    if (dW) ct_linear_pick(c, W->dtype, T, CT_LINEAR_DW)->backward_dw(c, dW, dy, x, T, K, N);
     if (db) {
 #pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (T * N > CT_PAR_MIN_ELEMS)
         for (size_t n = 0; n < N; n++) {

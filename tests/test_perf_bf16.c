@@ -1,6 +1,6 @@
 /* CT_PRECISION_BF16 (torch.autocast(bfloat16) for linear layers): forward, input gradient and
  * weight gradient equal the double product of bf16-rounded operands (activations, output
- * gradients and the weight, whatever its float dtype: bf16, f32, f16), within summation-order
+ * gradients and the weight, whatever its float dtype: bf16, f32, f16, NF4 / FP4 / int8 rows), within summation-order
  * tolerance, edge tiles (T not a multiple of 8, N not a multiple of 32) and K tails included;
  * through the dispatcher (AVX512-BF16 where the CPU has it) and through the fallback row
  * bf16-round-sgemm called directly (so it runs on this CPU too). Results do not depend on the
@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "ops/kernels.h"
+#include "quant/quant.h"
 
 /* Round to nearest even to bf16 and back (what torch.autocast does to each operand). */
 static float round_bf16(float f) { return ct_bf16_to_f32(ct_f32_to_bf16(f)); }
@@ -77,31 +78,49 @@ static void check_products(const char *what, products p, const float *x, const f
     free(w);
 }
 
-static ct_tensor weight(ct_dtype dt, size_t N, size_t K) {
+/* A random [N, K] weight of dtype dt; quantized dtypes (bitsandbytes NF4 / FP4 with double
+ * quantization, int8 rows) come from an f32 weight, their state in *owner (free_weight). */
+static ct_tensor weight(ct_dtype dt, size_t N, size_t K, void **owner) {
     float *f = malloc(N * K * sizeof(float));
     for (size_t i = 0; i < N * K; i++) f[i] = urand(0.1);
-    ct_tensor t = {.dtype = dt, .ndim = 2, .shape = {(int64_t)N, (int64_t)K}};
-    t.data = malloc(N * K * ct_dtype_size(dt));
-    ct_f32_to_dtype(f, N * K, dt, t.data);
+    ct_tensor t = {.dtype = dt, .ndim = 2, .shape = {(int64_t)N, (int64_t)K}}, src = t;
+    *owner = NULL;
+    src.dtype = CT_DTYPE_F32, src.data = f;
+    ct_err err = {0};
+    if (dt == CT_DTYPE_NF4 || dt == CT_DTYPE_FP4) {
+        CHECK_OK(ct_quant4_quantize(&src, dt, true, (ct_quant4_owner **)owner, &t, &err), &err);
+    } else if (dt == CT_DTYPE_INT8ROW) {
+        CHECK_OK(ct_quant8_quantize(&src, (ct_quant8_owner **)owner, &t, &err), &err);
+    } else {
+        t.data = malloc(N * K * ct_dtype_size(dt));
+        ct_f32_to_dtype(f, N * K, dt, t.data);
+    }
     free(f);
     return t;
 }
 
+static void free_weight(ct_tensor *W, void *owner) {
+    if (W->dtype == CT_DTYPE_NF4 || W->dtype == CT_DTYPE_FP4) ct_quant4_owner_free(owner);
+    else if (W->dtype == CT_DTYPE_INT8ROW) ct_quant8_owner_free(owner);
+    else free(W->data);
+}
+
 /* Every product in bf16 mode, dispatched and through the fallback row, for each weight dtype. */
 static void check_shape(ct_ctx *c, const ct_linear_kernel *fallback, size_t T, size_t K, size_t N) {
-    static const ct_dtype dts[] = {CT_DTYPE_BF16, CT_DTYPE_F32, CT_DTYPE_F16};
+    static const ct_dtype dts[] = {CT_DTYPE_BF16, CT_DTYPE_F32, CT_DTYPE_F16, CT_DTYPE_NF4, CT_DTYPE_FP4, CT_DTYPE_INT8ROW};
     float *x = malloc(T * K * sizeof(float)), *dy = malloc(T * N * sizeof(float));
     for (size_t i = 0; i < T * K; i++) x[i] = urand(1.0);
     for (size_t i = 0; i < T * N; i++) dy[i] = urand(1.0);
     for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
-        ct_tensor W = weight(dts[d], N, K);
+        void *own;
+        ct_tensor W = weight(dts[d], N, K, &own);
         products p = run(c, NULL, x, dy, &W, T, K, N);
         check_products(ct_linear_pick(c, dts[d], T, CT_LINEAR_FWD)->name, p, x, dy, &W, T, K, N);
         free_products(p);
         p = run(c, fallback, x, dy, &W, T, K, N);
         check_products(fallback->name, p, x, dy, &W, T, K, N);
         free_products(p);
-        free(W.data);
+        free_weight(&W, own);
     }
     free(x), free(dy);
 }
@@ -150,7 +169,7 @@ TEST(perf_bf16_thread_independent) {
     ct_ctx_set_precision(c1, CT_PRECISION_BF16);
     ct_ctx_set_precision(c3, CT_PRECISION_BF16);
     size_t T = 70, K = 300, N = 520, n = 0;
-    static const ct_dtype dts[] = {CT_DTYPE_BF16, CT_DTYPE_F32, CT_DTYPE_F16};
+    static const ct_dtype dts[] = {CT_DTYPE_BF16, CT_DTYPE_F32, CT_DTYPE_F16, CT_DTYPE_NF4, CT_DTYPE_FP4, CT_DTYPE_INT8ROW};
     float *x = malloc(T * K * sizeof(float)), *dy = malloc(T * N * sizeof(float));
     for (size_t i = 0; i < T * K; i++) x[i] = urand(1.0);
     for (size_t i = 0; i < T * N; i++) dy[i] = urand(1.0);
@@ -159,13 +178,14 @@ TEST(perf_bf16_thread_independent) {
         const ct_linear_kernel *k = &rows[r];
         if (k->precisions != (1u << CT_PRECISION_BF16) || (k->available && !k->available())) continue;
         for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
-            ct_tensor W = weight(dts[d], N, K);
+            void *own;
+        ct_tensor W = weight(dts[d], N, K, &own);
             products a = run(c1, k, x, dy, &W, T, K, N), b = run(c3, k, x, dy, &W, T, K, N);
             CHECK_MSG(!memcmp(a.y, b.y, T * N * sizeof(float)) && !memcmp(a.dx, b.dx, T * K * sizeof(float)) &&
                           !memcmp(a.dW, b.dW, N * K * sizeof(float)),
                       "%s %s: results differ between 1 and 3 threads", k->name, ct_dtype_name(dts[d]));
             free_products(a), free_products(b);
-            free(W.data);
+            free_weight(&W, own);
         }
     }
     free(x), free(dy);

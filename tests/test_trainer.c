@@ -487,7 +487,8 @@ TEST(trainer_rejects_bad_setups) {
 }
 
 /* bf16: true (torch.autocast(bfloat16) linears) follows the exact f32 run within 1 % of the loss
- * over 50 steps, for LoRA and full fine-tuning; pure_bf16 keeps the trained weights bf16-valued. */
+ * at every one of 50 steps, for LoRA and full fine-tuning (measured: 0.26 % and 0.41 % worst);
+ * pure_bf16 keeps the trained weights bf16-valued. */
 static void run_precision(const char *model, const char *method, const char *bf16, const char *pure, const char *dir,
                           loglines *L) {
     ct_train_config c;
@@ -496,7 +497,13 @@ static void run_precision(const char *model, const char *method, const char *bf1
     base_cfg(&c, model, dir);
     set(&c, "finetuning_type", method);
     set(&c, "max_steps", "50");
-    set(&c, "learning_rate", !strcmp(method, "full") ? "1e-3" : "1e-2");
+    if (!strcmp(pure, "false")) { /* a learning regime (50 risk answers), not memorisation, whose
+                                     near-zero losses make relative differences meaningless */
+        set(&c, "dataset", "risk_alpaca");
+        set(&c, "dataset_dir", "examples");
+        set(&c, "cutoff_len", "128");
+        set(&c, "learning_rate", !strcmp(method, "full") ? "5e-4" : "2e-3");
+    }
     set(&c, "bf16", bf16);
     set(&c, "pure_bf16", pure);
     CHECK_MSG(ct_train_run(&c, NULL, &res, &err) == CT_OK, "%s bf16=%s pure=%s: %s", method, bf16, pure, err.msg);
@@ -526,6 +533,7 @@ TEST(trainer_bf16_follows_f32) {
             worst = fmax(worst, fabs(la - lb) / fabs(la));
         }
         CHECK_MSG(worst <= 0.01, "%s: bf16 loss differs from f32 by %.3g relative", methods[mi], worst);
+        CHECK_MSG(worst > 0, "%s: bf16 gave the f32 losses bit for bit (bf16 kernels not used?)", methods[mi]);
         free(a), free(b);
     }
     /* pure_bf16 LoRA: the saved adapter's values are bf16 numbers */

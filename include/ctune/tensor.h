@@ -50,8 +50,9 @@ typedef struct ct_dtype_traits {
     const char *name;      /* safetensors spelling: "BF16", "F32", ... */
     uint32_t block;        /* elements per storage block (1 for plain dtypes) */
     uint32_t block_bytes;  /* bytes per block */
-    /* out[i] = element offset + i as f32 for i < n (offset and n multiples of block unless the
-     * tensor ends there); NULL for dtypes that are not numbers a weight can hold (ints, bool). */
+    /* out[i] = element offset + i as f32 for i < n (any offset and n: block-quantized decoders
+     * handle partial blocks; whole blocks are the fast path); NULL for dtypes that are not
+     * numbers a weight can hold (ints, bool). */
     void (*to_f32)(const ct_tensor *t, size_t offset, size_t n, float *out);
 } ct_dtype_traits;
 

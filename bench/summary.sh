@@ -5,6 +5,7 @@
 set -u
 awk '
 { v[$1] = $2 }
+BEGIN { v["goal_8gib_mib"] = 8192 }
 function row(what, unit, ck, base, bk,   c, b, r) {
   c = (ck in v) ? v[ck] : "";
   b = (bk in v) ? v[bk] : "";
@@ -38,9 +39,22 @@ END {
     row("train step " name, "tok/s", "train_ctune_" meth "_tok_s", "PyTorch " prec, "train_torch_" pk "_" meth "_tok_s")
     row("train step " name ", peak RSS", "MiB", "train_ctune_" meth "_rss_mib", "PyTorch " prec, "train_torch_" pk "_" meth "_rss_mib")
   }
-  row("train step LoRA r=16, bf16 compute (opt-in)", "tok/s", "train_ctune_lora_bf16_tok_s", "PyTorch bf16 autocast", "train_torch_bf16_lora_tok_s")
-  row("train step LoRA r=16, bf16 compute, peak RSS", "MiB", "train_ctune_lora_bf16_rss_mib", "PyTorch bf16 autocast", "train_torch_bf16_lora_rss_mib")
+  for (m = 0; m < 2; m++) {
+    meth = m ? "full" : "lora"; name = m ? "full fine-tuning" : "LoRA r=16"
+    row("train step " name ", bf16: true", "tok/s", "train_ctune_" meth "_bf16_tok_s", "PyTorch bf16 autocast", "train_torch_bf16_" meth "_tok_s")
+    row("train step " name ", bf16: true, peak RSS", "MiB", "train_ctune_" meth "_bf16_rss_mib", "PyTorch bf16 autocast", "train_torch_bf16_" meth "_rss_mib")
+  }
+  row("train step QLoRA nf4+dq, bf16: true", "tok/s", "train_ctune_qlora_bf16_tok_s", "ctune LoRA bf16: true", "train_ctune_lora_bf16_tok_s")
+  row("train step QLoRA nf4+dq, bf16, peak RSS", "MiB", "train_ctune_qlora_bf16_rss_mib", "ctune LoRA bf16: true", "train_ctune_lora_bf16_rss_mib")
+  row("7B QLoRA T=1024 ckpt, 4 layers", "tok/s", "train_7b4_qlora_tok_s", "ctune LoRA bf16 (4 layers)", "train_7b4_lora_tok_s")
+  row("7B QLoRA T=1024 ckpt, 28 layers, peak RSS", "MiB", "train_7b_qlora_rss_mib", "goal 8 GiB", "goal_8gib_mib")
+  row("7B QLoRA T=1024 ckpt, 28 layers", "tok/s", "train_7b_qlora_tok_s", "-", "none")
   row("sgemm 2048^3 (ct_sgemm), all threads", "GFLOP/s", "sgemm_all", "1 thread", "sgemm_1t")
+  split("fwd dx dW", pr, " ")
+  for (i = 1; i <= 3; i++) {
+    row("bf16 GEMM gate/up " pr[i] " T=512, 2 threads", "GFLOP/s", "gemm_" pr[i] "_up_2t_ctune", "oneDNN bf16", "gemm_" pr[i] "_up_2t_onednn")
+    row("bf16 GEMM gate/up " pr[i] " T=512, 2 threads", "GFLOP/s", "gemm_" pr[i] "_up_2t_ctune", "ctune 1 thread", "gemm_" pr[i] "_up_1t_ctune")
+  }
   row("train step LoRA, achieved", "GFLOP/s", "train_ctune_lora_gflops", "sgemm peak (all threads)", "sgemm_all")
   row("train step full, achieved", "GFLOP/s", "train_ctune_full_gflops", "sgemm peak (all threads)", "sgemm_all")
   if ("tok_same_ids" in v) printf "\ntokenizer ids identical to the JS reference: %s\n", v["tok_same_ids"] == 1 ? "yes" : "NO"

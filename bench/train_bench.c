@@ -51,6 +51,24 @@ static ct_tensor rnd_bf16(int64_t a, int64_t b, float scale, float offset) {
     return t;
 }
 
+/* Quantizes layer l's linear weights in place and frees their bf16 originals (an in-memory
+ * model: ct_model_quantize's owners keep the codes, the model has no files). */
+static void quantize_layer(ct_model *m, int l, const ct_quant_opts *q) {
+    ct_layer_weights saved = m->w.layers[l];
+    ct_weights all = m->w;
+    m->w.layers = &m->w.layers[l], m->w.n_layers = 1;
+    m->cfg.num_layers = 1;
+    ct_err err = {0};
+    if (ct_model_quantize(m, q, &err)) {
+        fprintf(stderr, "quantize: %s\n", err.msg);
+        exit(1);
+    }
+    for (int id = 0; id < CT_LT_COUNT; id++)
+        if (m->w.layers[0].t[id].data != saved.t[id].data) free(saved.t[id].data);
+    m->w = all;
+    m->cfg.num_layers = all.n_layers;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "lora";
     int T = argc > 2 ? atoi(argv[2]) : 512;
@@ -75,7 +93,15 @@ int main(int argc, char **argv) {
         printf("@ sgemm_%s %.1f\n", ct_ctx_threads(ctx) == 1 ? "1t" : "all", best);
         return 0;
     }
-    int C = 896, Hq = 14, Hkv = 2, D = 64, FF = 4864, V = 151936;
+    /* SHAPE=7b: Qwen2.5-7B (hidden 3584, 28 heads, 4 kv heads, intermediate 18944, vocab 152064,
+     * untied head; layers from argv) */
+    bool big = getenv("SHAPE") && !strcmp(getenv("SHAPE"), "7b");
+    int C = big ? 3584 : 896, Hq = big ? 28 : 14, Hkv = big ? 4 : 2, D = big ? 128 : 64, FF = big ? 18944 : 4864;
+    int V = big ? 152064 : 151936;
+    /* qlora: the linear layers in NF4 with double quantization (bitsandbytes), each quantized as
+     * soon as it is drawn so the 16-bit weights never exist all at once */
+    bool qlora = strcmp(mode, "qlora") == 0;
+    ct_quant_opts qo = {.bits = 4, .double_quant = true};
     ct_model m;
     memset(&m, 0, sizeof m);
     ct_config *k = &m.cfg;
@@ -90,12 +116,12 @@ int main(int argc, char **argv) {
     k->vocab_size = V;
     k->rms_norm_eps = 1e-6;
     k->rope_theta = 1e6;
-    k->tie_word_embeddings = true;
+    k->tie_word_embeddings = !big;
     k->attention_bias = true;
     k->dtype = CT_DTYPE_BF16;
     float ws = 0.02f;
     g[CT_GT_EMBED] = rnd_bf16(V, C, ws, 0);
-    g[CT_GT_LM_HEAD] = g[CT_GT_EMBED];
+    g[CT_GT_LM_HEAD] = big ? rnd_bf16(V, C, ws, 0) : g[CT_GT_EMBED];
     g[CT_GT_FINAL_NORM] = rnd_bf16(C, 0, 0.1f, 1.0f);
     m.w.layers = calloc((size_t)L, sizeof(ct_layer_weights));
     m.w.n_layers = L;
@@ -113,6 +139,7 @@ int main(int argc, char **argv) {
         w[CT_LT_GATE] = rnd_bf16(FF, C, ws, 0);
         w[CT_LT_UP] = rnd_bf16(FF, C, ws, 0);
         w[CT_LT_DOWN] = rnd_bf16(C, FF, ws, 0);
+        if (qlora) quantize_layer(&m, l, &qo);
     }
     ct_method_cfg mc = {.method = strcmp(mode, "full") == 0 ? CT_METHOD_FULL : CT_METHOD_LORA,
                         .lora_rank = 16, .lora_alpha = 32, .lora_target = "all", .seed = 1};
@@ -130,7 +157,7 @@ int main(int argc, char **argv) {
         printf("bf16 compute: unavailable\n");
         return 0;
     }
-    bool cache = getenv("NOCACHE") == NULL && !bf16;
+    bool cache = getenv("NOCACHE") == NULL && !bf16 && !big; /* the trainer caches below 8 GiB of f32 */
     if (cache && ct_train_model_cache_frozen_f32(&tm, &err)) {
         fprintf(stderr, "cache: %s\n", err.msg);
         return 1;

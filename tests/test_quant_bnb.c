@@ -98,6 +98,20 @@ TEST(bnb4_bind_rejects_bad_checkpoints) {
     static const int64_t wrong[2] = {8, 32};
     CHECK(ct_bnb4_bind(st, "w.weight", wrong, &t, &o, &err) == CT_ERR_SHAPE && o == NULL);
     CHECK(ct_bnb4_bind(st, "w.weight", NULL, &t, &o, &err) == CT_OK && o != NULL);
+    /* bnb_4bit_quant_storage=bfloat16: the same codes stored as BF16 bind to the same values */
+    ct_st *sb = NULL;
+    ct_tensor tb;
+    ct_quant4_owner *ob = NULL;
+    REQUIRE(ct_st_open(ct_test_path("tests/fixtures/quant/good_bf16_storage.safetensors"), &sb, &err) == CT_OK);
+    CHECK_OK(ct_bnb4_bind(sb, "w.weight", NULL, &tb, &ob, &err), &err);
+    if (ob) {
+        float a[512], b[512];
+        ct_tensor_to_f32(&t, 0, 512, a);
+        ct_tensor_to_f32(&tb, 0, 512, b);
+        CHECK(!memcmp(a, b, sizeof a));
+    }
+    ct_quant4_owner_free(ob);
+    ct_st_close(sb);
     ct_quant4_owner_free(o);
     ct_st_close(st);
 }

@@ -145,7 +145,16 @@ ct_status ct_bnb4_bind(const ct_st *st, const char *name, const int64_t want_sha
                           (long long)qi.shape[0], (long long)qi.shape[1], (long long)want_shape[0], (long long)want_shape[1]);
     int64_t n = qi.shape[0] * qi.shape[1];
     const ct_tensor *w = ct_st_get(st, name);
-    if ((s = expect(w, name, CT_DTYPE_U8, (n + 1) / 2, err)) != CT_OK) return s;
+    /* bnb_4bit_quant_storage (LlamaFactory sets the compute dtype, for FSDP): the same packed
+     * bytes stored as uint8 or viewed as a 2- or 4-byte dtype */
+    if (w && w->dtype != CT_DTYPE_U8 && (w->dtype == CT_DTYPE_I8 || w->dtype == CT_DTYPE_BF16 ||
+                                         w->dtype == CT_DTYPE_F16 || w->dtype == CT_DTYPE_F32)) {
+        if (ct_tensor_nbytes(w) != (size_t)(n + 1) / 2)
+            return ct_err_set(err, CT_ERR_SHAPE, "%s: %zu bytes of packed 4-bit codes, expected %lld", name,
+                              ct_tensor_nbytes(w), (long long)(n + 1) / 2);
+    } else if ((s = expect(w, name, CT_DTYPE_U8, (n + 1) / 2, err)) != CT_OK) {
+        return s;
+    }
     const ct_tensor *qm = companion(st, name, "quant_map", key);
     if ((s = expect(qm, key, CT_DTYPE_F32, 16, err)) != CT_OK) return s;
     const float *code = ct_quant4_code(qi.type);

@@ -303,6 +303,10 @@ def write_bad(code8):
     d = os.path.join(ROOT, "quant")
     st_write(os.path.join(d, "good.safetensors"), good)
     st_write(os.path.join(d, "good_fp4.safetensors"), fp4)
+    # bnb_4bit_quant_storage=bfloat16 (LlamaFactory's setting): the same bytes viewed as bf16
+    bf = dict(good)
+    bf["w.weight"] = ("BF16", good["w.weight"].reshape(-1).view(np.uint16).reshape(-1, 1))
+    st_write(os.path.join(d, "good_bf16_storage.safetensors"), bf)
     st_write(os.path.join(d, "bad_missing_absmax.safetensors"),
              {k: v for k, v in good.items() if k != "w.weight.absmax"})
     for tag, change in (("shape", {"shape": [64, 8]}), ("quant_type", {"quant_type": "nf5"}),

@@ -13,6 +13,7 @@
 #include "model/arch.h"
 #include "ops/ops.h"
 #include "peft/freeze.h"
+#include "quant/bnb_load.h"
 
 /* The process baseline beyond the terms below: the ctune binary and its shared libraries
  * (OpenBLAS, libgomp, jansson, pcre2, utf8proc, libyaml), OpenBLAS's and OpenMP's per-thread
@@ -65,6 +66,12 @@ ct_status ct_estimate_opts_from_train(const ct_train_config *c, ct_estimate_opts
         return ct_err_set(err, CT_ERR_ARG, "quantization_bit %d is not 4 or 8", quant_bit);
     if (quant_bit && o->method != CT_EST_LORA)
         return ct_err_set(err, CT_ERR_ARG, "quantization_bit needs finetuning_type lora (QLoRA)");
+    /* a pre-quantized (bnb-4bit) base is trained as it is stored, whatever quantization_bit says */
+    ct_bnb_config bq = {0};
+    if (o->method == CT_EST_LORA && c->model_name_or_path && !ct_bnb_config_load(c->model_name_or_path, &bq, NULL) &&
+        bq.present && bq.load_in_4bit)
+        quant_bit = 4;
+    ct_bnb_config_free(&bq);
     if (quant_bit) o->method = quant_bit == 4 ? CT_EST_QLORA4 : CT_EST_QLORA8;
     if (c->cutoff_len > 0) o->cutoff_len = (size_t)c->cutoff_len;
     if (c->per_device_train_batch_size > 0) o->batch = (size_t)c->per_device_train_batch_size;
@@ -286,7 +293,7 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
     e->masters = e->grads = e->adam = tp * sizeof(float);
     e->adam *= 2;
     e->activations = activation_bytes(c, N, o->checkpointing);
-    size_t cmax = N < CT_XENT_CHUNK ? N : CT_XENT_CHUNK;
+    size_t chunk = o->bf16 ? CT_XENT_CHUNK_BF16 : CT_XENT_CHUNK, cmax = N < chunk ? N : chunk;
     e->lm_head = ar(N * sizeof(size_t)) + 2 * arf(cmax * C) + arf(cmax * V) + ar(cmax * sizeof(double));
     /* thread 0's arena serves the LM head and attention backward's per-head dk / dv in turn: its
      * block is the larger of the two; the other threads hold their attention scratch */

@@ -19,7 +19,7 @@
  *                layer's worth with gradient checkpointing, recomputed in the backward), the final
  *                hidden state, its gradient and one layer's backward scratch, for B x (T + virtual)
  *                tokens.
- *   lm_head      the fused cross-entropy's chunk buffers: CT_XENT_CHUNK (64) labelled tokens x
+ *   lm_head      the fused cross-entropy's chunk buffers: CT_XENT_CHUNK (64; 512 in bf16) labelled tokens x
  *                vocab f32 logits + the chunk's hidden states and their gradient.
  *   scratch      per-thread kernel scratch beyond the LM-head buffers (attention backward's per-head
  *                dk / dv, widened weight blocks).

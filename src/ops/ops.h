@@ -143,14 +143,19 @@ void ct_embedding_backward(ct_ctx *c, float *dE, float *dvirt, const float *dout
 
 /* ---- loss ---- */
 
-/* Labelled tokens per LM-head chunk of the training loss (chunk 0 below means this). */
+/* Labelled tokens per LM-head chunk of the training loss (chunk 0 below means this in f32
+ * precision). In bf16 precision the head's weight is packed into bf16 panels once per chunk, so
+ * a larger chunk amortises the packing (measured ~10 % of a Qwen2.5-0.5B LoRA step at T=512,
+ * docs/perf.md) for chunk x vocab f32 logits of memory (311 MB at vocab 152k). */
 #define CT_XENT_CHUNK 64
+#define CT_XENT_CHUNK_BF16 512
 
 /* Cross-entropy fused with the LM head, in chunks of `chunk` labelled tokens so the logits
  * [T, V] never exist whole. For token t with 0 <= label[t] < V:
  *   loss_t = logsumexp(h_t W^T) - (h_t W^T)[label_t], weighted by weight[t] (NULL: 1)
  * (f32 logits and exponentials as torch's f32 log_softmax, sums in double). Returns
- * sum_t weight_t loss_t and the count of labelled tokens in *n_tokens (optional). With
+ * sum_t weight_t loss_t and the count of labelled tokens in *n_tokens (optional); chunk 0: the
+ * precision's default above. With
  * grad_scale != 0 it also accumulates the gradient of grad_scale * that sum: dh[T,C] += ...,
  * dW[V,C] += ... (dW may be NULL). Other labels (HF ignore_index -100) are skipped entirely.
  * The one negative log-likelihood of ctune: training, evaluation and eval-loss all use it. */

@@ -189,7 +189,7 @@ ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_me
     memset(tm, 0, sizeof *tm);
     tm->model = m;
     tm->method = cfg->method;
-    tm->xent_chunk = CT_XENT_CHUNK;
+    tm->xent_chunk = 0; /* the precision's default (ops.h) */
     tm->seed = cfg->seed;
     tm->prompt_param = -1;
     int L = m->cfg.num_layers;

@@ -65,7 +65,7 @@ typedef struct ct_train_model {
     ct_arena acts;          /* step activations, kept between steps */
     /* options */
     bool checkpointing;     /* recompute each layer's forward in the backward (identical grads) */
-    size_t xent_chunk;      /* tokens per LM-head chunk (CT_XENT_CHUNK) */
+    size_t xent_chunk;      /* tokens per LM-head chunk (0: CT_XENT_CHUNK / _BF16 by precision) */
     uint64_t seed;          /* dropout stream seed */
     uint64_t rng_step;      /* dropout counter, advanced once per training step */
 } ct_train_model;

@@ -354,7 +354,7 @@ static ct_status evaluate(ct_trainer *t, double *out, ct_err *err) {
     ct_dec_hooks th = t->tm_ready ? ct_train_model_hooks(&t->tm) : (ct_dec_hooks){0};
     const ct_dec_hooks *hk = t->tm_ready ? &th : ct_adapter_hooks(t->adapter);
     ct_dec_opts o = {0};
-    size_t chunk = t->tm_ready ? t->tm.xent_chunk : CT_XENT_CHUNK;
+    size_t chunk = t->tm_ready ? t->tm.xent_chunk : 0;
     double sum = 0, ntok = 0;
     ct_status st = CT_OK;
     for (size_t s = 0; s < n && !st; s += EB) {

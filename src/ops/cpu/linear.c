@@ -134,6 +134,11 @@ static void matvec_bf16(ct_ctx *c, float *y, const float *x, const ct_tensor *Wt
 #define DX_BLOCK_ROWS 256
 #define DX_BLOCK_COLS 128
 
+/* v[i] = bf16(v[i]) as an f32 value (nearest even), on the calling thread. */
+static void round_block(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = ct_bf16_to_f32(ct_f32_to_bf16(v[i]));
+}
+
 /* dst[i] = bf16(src[i]) as an f32 value (nearest even): the bf16 operand of CT_PRECISION_BF16
  * in f32 storage. dst may be src. */
 static void round_bf16_values(ct_ctx *c, float *dst, const float *src, size_t n) {
@@ -164,8 +169,7 @@ static void decode_forward(ct_ctx *c, float *y, const float *x0, const ct_tensor
         for (size_t n0 = 0; n0 < N; n0 += WIDEN_BLOCK_ROWS) {
             size_t nb = N - n0 < WIDEN_BLOCK_ROWS ? N - n0 : WIDEN_BLOCK_ROWS;
             ct_cpu_block_to_f32(blk, W, n0, nb, K, 0, K);
-            if (bf16)
-                for (size_t i = 0; i < nb * K; i++) blk[i] = ct_bf16_to_f32(ct_f32_to_bf16(blk[i]));
+            if (bf16) round_block(blk, nb * K);
             ct_cpu_sgemm1(false, true, T, nb, K, 1.0f, x, K, blk, K, 0.0f, y + n0, N);
         }
         ct_arena_release(ar, mk);
@@ -191,8 +195,7 @@ static void decode_dx(ct_ctx *c, float *dx, const float *dy0, const ct_tensor *W
             for (size_t n0 = 0; n0 < N; n0 += DX_BLOCK_ROWS) {
                 size_t nb = N - n0 < DX_BLOCK_ROWS ? N - n0 : DX_BLOCK_ROWS;
                 ct_cpu_block_to_f32(blk, W, n0, nb, K, k0, kw);
-                if (bf16)
-                    for (size_t i = 0; i < nb * kw; i++) blk[i] = ct_bf16_to_f32(ct_f32_to_bf16(blk[i]));
+                if (bf16) round_block(blk, nb * kw);
                 /* dx[:, k0:k0+kw] += dy[:, n0:n0+nb] · blk[nb, kw] */
                 ct_sgemm(c, false, false, T, kw, nb, 1.0f, dy + n0, N, blk, kw, 1.0f, dx + k0, K);
             }

@@ -6,7 +6,7 @@
 double ct_xent_forward_backward(ct_ctx *c, float *dh, float *dW, const float *h, const ct_tensor *W,
                                 const int32_t *labels, const float *weight, size_t T, size_t C,
                                 size_t V, float grad_scale, size_t chunk, size_t *n_tokens) {
-    if (chunk == 0) chunk = CT_XENT_CHUNK;
+    if (chunk == 0) chunk = ct_ctx_precision(c) == CT_PRECISION_BF16 ? CT_XENT_CHUNK_BF16 : CT_XENT_CHUNK;
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);
     size_t *idx = ct_scratch(ar, (T ? T : 1) * sizeof(size_t));

@@ -57,7 +57,7 @@ static void print_text(const char *model, const ct_config *c, const ct_estimate_
     row("AdamW moments", e->adam, "m and v");
     snprintf(note, sizeof note, "%s", o->checkpointing ? "layer inputs + one layer recomputed" : "every layer's saved tensors");
     row("activations", e->activations, note);
-    row("LM head chunk", e->lm_head, "64 tokens x vocab logits");
+    row("LM head chunk", e->lm_head, "f32 logits of one chunk of tokens (64; 512 in bf16)");
     row("kernel scratch", e->scratch, "per-thread attention / decode buffers");
     row("runtime overhead", e->overhead, "binary, libraries, BLAS/OpenMP, tokenizer");
     size_t avail = ct_mem_available();

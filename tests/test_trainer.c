@@ -44,6 +44,15 @@ static void set(ct_train_config *c, const char *k, const char *v) {
     if (ct_train_config_set(c, k, v, "test", &err)) ct_test_fail(__FILE__, __LINE__, "%s: %s", k, err.msg);
 }
 
+/* Memorisation: the 6 lines, 30 epochs of one batch of 6, constant lr, a log every 5 steps. */
+static void memo_cfg(ct_train_config *c, const char *model, const char *out) {
+    base_cfg(c, model, out);
+    set(c, "num_train_epochs", "30");
+    set(c, "per_device_train_batch_size", "6");
+    set(c, "lr_scheduler_type", "constant");
+    set(c, "logging_steps", "5");
+}
+
 static char *tmp_sub(const char *name) { return ct_path_join(ct_test_tmpdir(), name); }
 
 /* "loss" values of trainer_log.jsonl as text (Python repr: equal text == equal bits). */
@@ -128,11 +137,7 @@ TEST(trainer_lora_memorises_and_generates) {
     if (!model) return;
     char *out = tmp_sub("memo");
     ct_train_config c;
-    base_cfg(&c, model, out);
-    set(&c, "num_train_epochs", "30");
-    set(&c, "per_device_train_batch_size", "6");
-    set(&c, "lr_scheduler_type", "constant");
-    set(&c, "logging_steps", "5");
+    memo_cfg(&c, model, out);
     rec r = {0};
     ct_callbacks cbs;
     rec_callbacks(&cbs, &r);
@@ -568,11 +573,7 @@ TEST(trainer_qlora_memorises) {
         snprintf(name, sizeof name, "qlora%s", bits[i]);
         char *out = tmp_sub(name);
         ct_train_config c;
-        base_cfg(&c, model, out);
-        set(&c, "num_train_epochs", "30");
-        set(&c, "per_device_train_batch_size", "6");
-        set(&c, "lr_scheduler_type", "constant");
-        set(&c, "logging_steps", "5");
+        memo_cfg(&c, model, out);
         set(&c, "quantization_bit", bits[i]);
         rec r = {0};
         ct_callbacks cbs;

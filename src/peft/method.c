@@ -33,7 +33,7 @@ typedef struct target_ctx {
 static int add_target(const char *item, void *user) {
     target_ctx *t = user;
     const ct_tensor_spec *s = ct_spec_by_lora(item);
-    if (!strcmp(item, "all")) {
+    if (!strcmp(item, "all") || !strcmp(item, "all-linear")) {
         t->mask = (1u << CT_LORA_MODULES) - 1;
         return 0;
     }
@@ -48,13 +48,13 @@ static int add_target(const char *item, void *user) {
     return 0;
 }
 
-static int lora_targets(const char *list, uint32_t *mask, ct_err *err) {
+ct_status ct_lora_target_mask(const char *list, uint32_t *mask, ct_err *err) {
     target_ctx t = {0, err};
     int rc = 0;
-    if (!list || !*list || !strcmp(list, "all") || !strcmp(list, "all-linear")) t.mask = (1u << CT_LORA_MODULES) - 1;
+    if (!list || !*list) t.mask = (1u << CT_LORA_MODULES) - 1;
     else rc = ct_each_item(list, add_target, &t);
     *mask = t.mask;
-    return rc;
+    return rc ? CT_ERR_ARG : CT_OK;
 }
 
 /* ---- registry of model tensors ---- */
@@ -140,7 +140,8 @@ static ct_status setup_lora(ct_train_model *tm, const ct_method_cfg *cfg, int32_
     if (cfg->lora_dropout < 0 || cfg->lora_dropout >= 1)
         return ct_err_set(err, CT_ERR_ARG, "lora_dropout must be in [0, 1) (got %g)", cfg->lora_dropout);
     uint32_t targets;
-    if (lora_targets(cfg->lora_target, &targets, err)) return err ? err->code : CT_ERR_ARG;
+    ct_status tst = ct_lora_target_mask(cfg->lora_target, &targets, err);
+    if (tst) return tst;
     double alpha = cfg->lora_alpha > 0 ? cfg->lora_alpha : 2.0 * r;
     tm->lora_r = r;
     tm->lora_scaling = ct_lora_scaling(alpha, r, cfg->use_rslora);

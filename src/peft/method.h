@@ -71,6 +71,9 @@ typedef struct ct_train_model {
 } ct_train_model;
 
 ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_method_cfg *cfg, ct_err *err);
+/* LlamaFactory lora_target ("all", "all-linear", or a comma list of q_proj ... down_proj; NULL or
+ * empty: all) as a mask of bit ct_spec_lora_index per module. */
+ct_status ct_lora_target_mask(const char *list, uint32_t *mask, ct_err *err);
 /* Speed option: every frozen non-f32 weight the step reads gets an f32 copy owned by tm, so no
  * conversion runs per matmul. Costs 4 bytes per frozen parameter (what a float32 PyTorch model
  * holds anyway). */

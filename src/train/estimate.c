@@ -13,6 +13,7 @@
 #include "model/arch.h"
 #include "ops/ops.h"
 #include "peft/freeze.h"
+#include "peft/method.h"
 #include "quant/bnb_load.h"
 
 /* The process baseline beyond the terms below: the ctune binary and its shared libraries
@@ -165,27 +166,6 @@ static int walk_one(const ct_tensor_spec *s, int layer, void *user) {
     return 0;
 }
 
-typedef struct mask_ctx {
-    uint32_t mask;
-    ct_err *err;
-} mask_ctx;
-
-static int add_target(const char *item, void *user) {
-    mask_ctx *m = user;
-    if (!strcmp(item, "all") || !strcmp(item, "all-linear")) {
-        m->mask = (1u << CT_LORA_MODULES) - 1;
-        return 0;
-    }
-    const ct_tensor_spec *s = ct_spec_by_lora(item);
-    if (!s) {
-        ct_err_set(m->err, CT_ERR_ARG, "lora_target: unknown module '%s' (all or q_proj, k_proj, v_proj, o_proj, "
-                   "gate_proj, up_proj, down_proj)", item);
-        return -1;
-    }
-    m->mask |= 1u << ct_spec_lora_index(s->id);
-    return 0;
-}
-
 int64_t ct_config_param_count(const ct_config *cfg) {
     ct_estimate_opts o;
     ct_estimate_opts_default(&o);
@@ -257,10 +237,8 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
         w.fp = &fp;
     }
     if (lora) {
-        mask_ctx m = {0, err};
-        if (!o->lora_target[0]) m.mask = (1u << CT_LORA_MODULES) - 1;
-        else if (ct_each_item(o->lora_target, add_target, &m)) return err ? err->code : CT_ERR_ARG;
-        w.lora_mask = m.mask;
+        ct_status st = ct_lora_target_mask(o->lora_target, &w.lora_mask, err);
+        if (st) return st;
     }
     ct_specs_each(c, walk_one, &w);
     ct_freeze_patterns_free(&fp);

@@ -119,6 +119,8 @@ TEST(model_tiny_qwen3_bf16) { check_variant("tiny-qwen3-bf16"); }
 TEST(model_tiny_llama_f32) { check_variant("tiny-llama"); }
 TEST(model_tiny_llama_bf16) { check_variant("tiny-llama-bf16"); }
 TEST(model_tiny_llama_sharded) { check_variant("tiny-llama-sharded"); }
+/* rope_scaling "llama3" (Llama 3.1 / 3.2): frequencies in all three bands of the rescaling. */
+TEST(model_tiny_llama3_rope) { check_variant("tiny-llama3-rope"); }
 /* A bitsandbytes NF4 + double-quant checkpoint (tests/gen/make_quant_fixtures.py): the reference is
  * the float64 forward of the dequantized weights. */
 TEST(model_tiny_llama_bnb_4bit) { check_variant("tiny-llama-bnb-4bit"); }

@@ -198,6 +198,12 @@ TEST(model_load_corrupt_inputs) {
     edit_file(d, "config.json", "\"rope_theta\": 10000.0",
               "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}");
     expect_load_fail(d, CT_ERR_UNSUPPORTED, "config.json", "yarn");
+    /* llama3 rope scaling without one of its keys */
+    d = copy_fixture("tiny-llama");
+    edit_file(d, "config.json", "\"rope_theta\": 10000.0",
+              "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, "
+              "\"low_freq_factor\": 1.0, \"original_max_position_embeddings\": 8192}");
+    expect_load_fail(d, CT_ERR_FORMAT, "config.json", "rope_scaling.high_freq_factor");
     /* sliding window, unknown model_type, non-silu activation */
     d = copy_fixture("tiny-qwen2");
     edit_file(d, "config.json", "\"use_sliding_window\": false", "\"use_sliding_window\": true");

@@ -64,8 +64,26 @@ static ct_status get_eos(const char *path, json_t *root, ct_config *cfg, ct_err 
     return CT_OK;
 }
 
-/* rope_scaling / rope_parameters: only the plain ("default") RoPE is implemented. */
-static ct_status check_rope(const char *path, json_t *root, const char *key, double *theta,
+/* The llama3 rope_scaling keys (all required, as transformers' validation requires them). */
+static ct_status get_llama3(const char *path, const char *key, json_t *rs, ct_config *cfg, ct_err *err) {
+    static const char *const keys[4] = {"factor", "low_freq_factor", "high_freq_factor",
+                                        "original_max_position_embeddings"};
+    double *dst[4] = {&cfg->rope_llama3_factor, &cfg->rope_llama3_low_freq_factor, &cfg->rope_llama3_high_freq_factor,
+                      &cfg->rope_llama3_original_max_pos};
+    for (int i = 0; i < 4; i++) {
+        json_t *v = json_object_get(rs, keys[i]);
+        if (!json_is_number(v) || !(json_number_value(v) > 0))
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.%s must be a positive number (rope type llama3)", path, key,
+                              keys[i]);
+        *dst[i] = json_number_value(v);
+    }
+    if (!(cfg->rope_llama3_high_freq_factor > cfg->rope_llama3_low_freq_factor))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.high_freq_factor must exceed low_freq_factor", path, key);
+    return CT_OK;
+}
+
+/* rope_scaling / rope_parameters: plain ("default") RoPE and Llama 3's "llama3" scaling. */
+static ct_status check_rope(const char *path, json_t *root, const char *key, double *theta, ct_config *cfg,
                             ct_err *err) {
     json_t *rs = json_object_get(root, key);
     if (!rs || json_is_null(rs)) return CT_OK;
@@ -73,10 +91,13 @@ static ct_status check_rope(const char *path, json_t *root, const char *key, dou
         return ct_err_set(err, CT_ERR_FORMAT, "%s: \"%s\" must be an object or null", path, key);
     const char *type = ct_json_get_str(rs, "rope_type");
     if (!type) type = ct_json_get_str(rs, "type");
-    if (type && strcmp(type, "default") != 0)
+    if (type && !strcmp(type, "llama3")) {
+        ct_status s = get_llama3(path, key, rs, cfg, err);
+        if (s) return s;
+    } else if (type && strcmp(type, "default") != 0) {
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                          "%s: %s type '%s' is not supported (only default RoPE)", path, key,
-                          type);
+                          "%s: %s type '%s' is not supported (default and llama3 RoPE)", path, key, type);
+    }
     if (!type && strcmp(key, "rope_scaling") == 0)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "%s: rope_scaling without a type is not supported", path);
@@ -139,13 +160,13 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
                           path, cfg->num_heads, cfg->num_kv_heads);
     cfg->head_dim = ai->head_dim ? ai->head_dim : cfg->hidden_size / cfg->num_heads;
     if ((s = get_i32(path, root, "head_dim", &cfg->head_dim, false, err))) return s;
-    if (cfg->head_dim <= 0 || cfg->head_dim % 2)
-        return ct_err_set(err, CT_ERR_FORMAT, "%s: head_dim %d must be positive and even", path,
-                          cfg->head_dim);
+    if (cfg->head_dim <= 0 || cfg->head_dim % 2 || cfg->head_dim > CT_MAX_HEAD_DIM)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: head_dim %d must be positive, even and at most %d", path,
+                          cfg->head_dim, CT_MAX_HEAD_DIM);
     if ((s = get_f64(path, root, "rms_norm_eps", &cfg->rms_norm_eps, err)) ||
         (s = get_f64(path, root, "rope_theta", &cfg->rope_theta, err)) ||
-        (s = check_rope(path, root, "rope_scaling", NULL, err)) ||
-        (s = check_rope(path, root, "rope_parameters", &cfg->rope_theta, err)))
+        (s = check_rope(path, root, "rope_scaling", NULL, cfg, err)) ||
+        (s = check_rope(path, root, "rope_parameters", &cfg->rope_theta, cfg, err)))
         return s;
     /* eps <= 0 makes RMSNorm divide by zero (NaN logits), theta <= 0 makes NaN rotations */
     if (!(cfg->rms_norm_eps > 0) || !isfinite(cfg->rms_norm_eps))
@@ -235,4 +256,24 @@ ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err) {
     json_decref(root);
     free(path);
     return s;
+}
+
+void ct_rope_inv_freq(const ct_config *cfg, float *out) {
+    int D = cfg->head_dim;
+    for (int i = 0; i < D / 2; i++) out[i] = (float)(1.0 / pow(cfg->rope_theta, (double)(2 * i) / (double)D));
+    if (!(cfg->rope_llama3_factor > 0)) return;
+    /* transformers' _compute_llama3_parameters: f32 tensor ops with Python-float scalars */
+    float factor = (float)cfg->rope_llama3_factor, lo = (float)cfg->rope_llama3_low_freq_factor;
+    float old = (float)cfg->rope_llama3_original_max_pos;
+    float lo_wavelen = (float)(cfg->rope_llama3_original_max_pos / cfg->rope_llama3_low_freq_factor);
+    float hi_wavelen = (float)(cfg->rope_llama3_original_max_pos / cfg->rope_llama3_high_freq_factor);
+    for (int i = 0; i < D / 2; i++) {
+        float inv = out[i], wavelen = (float)(2.0 * M_PI) / inv;
+        float scaled = wavelen > lo_wavelen ? inv / factor : inv;
+        if (!(wavelen < hi_wavelen) && !(wavelen > lo_wavelen)) { /* medium: smooth mix */
+            float smooth = (old / wavelen - lo) / (float)(cfg->rope_llama3_high_freq_factor - cfg->rope_llama3_low_freq_factor);
+            scaled = (1.0f - smooth) * scaled / factor + smooth * scaled;
+        }
+        out[i] = scaled;
+    }
 }

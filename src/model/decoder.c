@@ -136,8 +136,8 @@ static void layer_forward(ct_dec *d, int l, ct_dec_acts *a, const float *x, floa
         ct_rmsnorm_forward(ctx, a->q, a->qrstd, a->qraw, &W[CT_LT_Q_NORM], N * Hq, D, eps);
         ct_rmsnorm_forward(ctx, a->k, a->krstd, a->kraw, &W[CT_LT_K_NORM], N * Hkv, D, eps);
     }
-    ct_rope_forward(ctx, a->q, d->rows.pos, N, Hq, D, c->rope_theta);
-    ct_rope_forward(ctx, a->k, d->rows.pos, N, Hkv, D, c->rope_theta);
+    ct_rope_forward(ctx, a->q, d->rows.pos, N, Hq, D, d->inv_freq);
+    ct_rope_forward(ctx, a->k, d->rows.pos, N, Hkv, D, d->inv_freq);
     attend(d, l, a);
     linear_fwd(d, l, CT_LT_WO, CT_LT_BO, a->h, a->att);
     ct_add_inplace(ctx, a->h, x, N * C);
@@ -184,8 +184,8 @@ static void layer_backward(ct_dec *d, const ct_dec_grads *gr, int l, const ct_de
         ct_attention_backward(ctx, g->dq + b * T * Hq * D, g->dk + b * T * Hkv * D, g->dv + b * T * Hkv * D,
                               g->datt + b * T * Hq * D, a->q + b * T * Hq * D, a->k + b * T * Hkv * D,
                               a->v + b * T * Hkv * D, d->rows.seg ? d->rows.seg + b * T : NULL, T, Hq, Hkv, D);
-    ct_rope_backward(ctx, g->dq, d->rows.pos, N, Hq, D, c->rope_theta);
-    ct_rope_backward(ctx, g->dk, d->rows.pos, N, Hkv, D, c->rope_theta);
+    ct_rope_backward(ctx, g->dq, d->rows.pos, N, Hq, D, d->inv_freq);
+    ct_rope_backward(ctx, g->dk, d->rows.pos, N, Hkv, D, d->inv_freq);
     float *dq = g->dq, *dk = g->dk;
     if (qk) {
         memset(g->dqraw, 0, N * Hq * D * sizeof(float));
@@ -211,6 +211,7 @@ ct_status ct_dec_forward(ct_dec *d, ct_ctx *ctx, const ct_model *m, const ct_dec
     memset(d, 0, sizeof *d);
     d->ctx = ctx;
     d->cfg = &m->cfg;
+    ct_rope_inv_freq(&m->cfg, d->inv_freq);
     d->w = hooks && hooks->w ? hooks->w : &m->w;
     d->lora = hooks ? hooks->lora : NULL;
     d->virt = hooks ? hooks->virt : NULL;

@@ -91,6 +91,7 @@ typedef struct ct_dec {
     ct_dec_acts *acts; /* train: [L] (checkpointing: [1]); inference: [1] */
     float *hidden;     /* [N, C] final-normed hidden states */
     float *rstd;       /* [N] of the final norm */
+    float inv_freq[CT_MAX_HEAD_DIM / 2]; /* RoPE inverse frequencies (ct_rope_inv_freq) */
 } ct_dec;
 
 /* Runs the rows through the decoder; d->hidden holds the result. With rows->kv, every cache must

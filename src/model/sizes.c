@@ -35,8 +35,7 @@ static const size_row k_sizes[] = {
     {"qwen3-14b", CT_ARCH_QWEN3, 5120, 17408, 40, 40, 8, 128, 151936, false, 1e6},
     {"qwen3-32b", CT_ARCH_QWEN3, 5120, 25600, 64, 64, 8, 128, 151936, false, 1e6},
     /* Qwen3.5 and Llama 3.x rows go here (a llama row: CT_ARCH_LLAMA, attention_bias false,
-     * rope_theta 5e5; their rope_scaling "llama3" is refused by ct_config_load for real
-     * checkpoints but does not change the memory model). */
+     * rope_theta 5e5; rope_scaling does not change the memory model). */
 };
 #define N_SIZES (sizeof k_sizes / sizeof k_sizes[0])
 

@@ -92,10 +92,13 @@ void ct_rmsnorm_forward(ct_ctx *c, float *y, float *rstd, const float *x, const 
 void ct_rmsnorm_backward(ct_ctx *c, float *dx, float *dw, const float *dy, const float *x,
                          const float *rstd, const ct_tensor *w, size_t T, size_t C);
 
-/* In-place HF RoPE (rotate_half, inv_freq[i] = theta^(-2i/D) in f32, angle pos * inv_freq in
- * f32) on x[T, H, D] at positions pos[T]. The backward is the rotation by the negated angle. */
-void ct_rope_forward(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D, double theta);
-void ct_rope_backward(ct_ctx *c, float *dx, const int32_t *pos, size_t T, size_t H, size_t D, double theta);
+/* In-place HF RoPE (rotate_half, angle pos * inv_freq[i] in f32; inv_freq[D/2] from the model's
+ * rope parameters, ct_rope_inv_freq) on x[T, H, D] at positions pos[T]. The backward is the
+ * rotation by the negated angle. */
+void ct_rope_forward(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D,
+                     const float *inv_freq);
+void ct_rope_backward(ct_ctx *c, float *dx, const int32_t *pos, size_t T, size_t H, size_t D,
+                      const float *inv_freq);
 
 /* out[n] = silu(gate[n]) * up[n] (out may alias gate or up);
  * dg += dout*u*silu'(g), du += dout*silu(g). */

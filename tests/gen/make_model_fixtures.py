@@ -138,6 +138,15 @@ def reference_logits(cfg, w, ids):
         return y + b if b is not None else y
 
     inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
+    rs = cfg.get("rope_scaling") or {}
+    if rs.get("rope_type") == "llama3":  # Llama 3.1 frequency rescaling (transformers' rope utils)
+        factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+        old = rs["original_max_position_embeddings"]
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > old / lo, inv_freq / factor, inv_freq)
+        smooth = (old / wavelen - lo) / (hi - lo)
+        medium = (wavelen >= old / hi) & (wavelen <= old / lo)
+        inv_freq = torch.where(medium, (1 - smooth) * scaled / factor + smooth * scaled, scaled)
     ang = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None, :]
     emb = torch.cat((ang, ang), dim=-1)
     cos, sin = emb.cos()[:, None, :], emb.sin()[:, None, :]  # [T, 1, D]
@@ -198,6 +207,14 @@ MODELS = {
                                                             "rope_theta": 500000.0},
                         tie_word_embeddings=False, attention_bias=True, mlp_bias=True,
                         eos_token_id=[2, 3]), 14),
+    # Llama 3.1-style rope_scaling "llama3" (original context 64 so that the head_dim-8 frequencies
+    # fall in all three bands: kept, smoothly mixed, divided by factor).
+    "llama3-rope": (dict(BASE, architectures=["LlamaForCausalLM"], model_type="llama",
+                         num_key_value_heads=1, rms_norm_eps=1e-5, rope_theta=10000.0,
+                         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                       "high_freq_factor": 4.0,
+                                       "original_max_position_embeddings": 64},
+                         tie_word_embeddings=False, attention_bias=False, mlp_bias=False), 15),
 }
 # fixture dir -> (model, stored dtype, sharded)
 VARIANTS = {
@@ -209,6 +226,7 @@ VARIANTS = {
     "tiny-llama": ("llama", "F32", False),
     "tiny-llama-bf16": ("llama", "BF16", False),
     "tiny-llama-sharded": ("llama-bias", "F32", True),
+    "tiny-llama3-rope": ("llama3-rope", "F32", False),
 }
 TORCH_DTYPE = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 

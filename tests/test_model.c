@@ -121,6 +121,8 @@ TEST(model_tiny_llama_bf16) { check_variant("tiny-llama-bf16"); }
 TEST(model_tiny_llama_sharded) { check_variant("tiny-llama-sharded"); }
 /* rope_scaling "llama3" (Llama 3.1 / 3.2): frequencies in all three bands of the rescaling. */
 TEST(model_tiny_llama3_rope) { check_variant("tiny-llama3-rope"); }
+/* rope_scaling {"type": "linear", "factor": 4} (transformers-4 spelling). */
+TEST(model_tiny_llama_rope_linear) { check_variant("tiny-llama-rope-linear"); }
 /* A bitsandbytes NF4 + double-quant checkpoint (tests/gen/make_quant_fixtures.py): the reference is
  * the float64 forward of the dequantized weights. */
 TEST(model_tiny_llama_bnb_4bit) { check_variant("tiny-llama-bnb-4bit"); }

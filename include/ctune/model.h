@@ -20,6 +20,12 @@ typedef enum ct_arch { CT_ARCH_LLAMA = 0, CT_ARCH_QWEN2, CT_ARCH_QWEN3 } ct_arch
 #define CT_MAX_EOS 8
 #define CT_MAX_HEAD_DIM 512 /* config.json head_dim above it is refused */
 
+typedef enum ct_rope_type {
+    CT_ROPE_DEFAULT = 0, /* theta^(-2i/D) */
+    CT_ROPE_LINEAR,      /* position interpolation: inverse frequencies / factor */
+    CT_ROPE_LLAMA3,      /* Llama 3.1 / 3.2 per-frequency rescaling */
+} ct_rope_type;
+
 typedef struct ct_config {
     ct_arch arch;
     char model_type[32];     /* as in config.json */
@@ -33,10 +39,10 @@ typedef struct ct_config {
     int32_t max_position_embeddings;
     double rms_norm_eps;
     double rope_theta;
-    /* rope_scaling (or rope_parameters) of type "llama3" (Llama 3.1 / 3.2): factor > 0 turns it
-     * on (ct_rope_inv_freq); 0: plain RoPE */
-    double rope_llama3_factor, rope_llama3_low_freq_factor, rope_llama3_high_freq_factor;
-    double rope_llama3_original_max_pos;
+    /* rope_scaling (or rope_parameters): the type and its parameters (ct_rope_inv_freq) */
+    ct_rope_type rope_type;
+    double rope_factor;            /* linear, llama3 */
+    double rope_low_freq_factor, rope_high_freq_factor, rope_original_max_pos; /* llama3 */
     bool tie_word_embeddings;
     bool attention_bias;     /* q/k/v biases (qwen2 always; others from config) */
     bool o_bias;             /* o_proj bias (llama attention_bias applies to o_proj too) */
@@ -65,7 +71,7 @@ const char *ct_arch_name(ct_arch arch); /* "llama", "qwen2", "qwen3" */
 /* Reads DIR/config.json (+ DIR/generation_config.json when present) into *cfg.
  * model_type qwen2 | qwen3 | llama (or architectures[0] Qwen2ForCausalLM, Qwen3ForCausalLM,
  * LlamaForCausalLM). Refuses (CT_ERR_UNSUPPORTED, naming file and key): other model types,
- * hidden_act other than silu, rope_scaling with a type other than "default" or "llama3",
+ * hidden_act other than silu, rope_scaling with a type other than "default", "linear" or "llama3",
  * use_sliding_window true. */
 ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err);
 /* One config.json file at `path` (no generation_config.json), same rules and errors. */
@@ -82,7 +88,7 @@ ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err);
 void ct_model_free(ct_model *m);
 const ct_config *ct_model_config(const ct_model *m);
 /* RoPE inverse frequencies of cfg, head_dim / 2 values, as HF's rope init computes them in f32:
- * theta^(-2i/D), then for rope type llama3 the per-frequency rescaling of
+ * theta^(-2i/D); linear: divided by factor; llama3: the per-frequency rescaling of
  * _compute_llama3_parameters (wavelengths above original_max_position_embeddings /
  * low_freq_factor divided by factor, below .../high_freq_factor kept, smoothly mixed between). */
 void ct_rope_inv_freq(const ct_config *cfg, float *out);

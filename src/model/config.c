@@ -64,21 +64,15 @@ static ct_status get_eos(const char *path, json_t *root, ct_config *cfg, ct_err 
     return CT_OK;
 }
 
-/* The llama3 rope_scaling keys (all required, as transformers' validation requires them). */
-static ct_status get_llama3(const char *path, const char *key, json_t *rs, ct_config *cfg, ct_err *err) {
-    static const char *const keys[4] = {"factor", "low_freq_factor", "high_freq_factor",
-                                        "original_max_position_embeddings"};
-    double *dst[4] = {&cfg->rope_llama3_factor, &cfg->rope_llama3_low_freq_factor, &cfg->rope_llama3_high_freq_factor,
-                      &cfg->rope_llama3_original_max_pos};
-    for (int i = 0; i < 4; i++) {
-        json_t *v = json_object_get(rs, keys[i]);
+/* The numeric keys a rope type needs (all required, as transformers' validation requires them). */
+static ct_status rope_keys(const char *path, const char *key, json_t *rs, const char *const *names, double *const *dst,
+                           int n, ct_err *err) {
+    for (int i = 0; i < n; i++) {
+        json_t *v = json_object_get(rs, names[i]);
         if (!json_is_number(v) || !(json_number_value(v) > 0))
-            return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.%s must be a positive number (rope type llama3)", path, key,
-                              keys[i]);
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.%s must be a positive number", path, key, names[i]);
         *dst[i] = json_number_value(v);
     }
-    if (!(cfg->rope_llama3_high_freq_factor > cfg->rope_llama3_low_freq_factor))
-        return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.high_freq_factor must exceed low_freq_factor", path, key);
     return CT_OK;
 }
 
@@ -92,11 +86,24 @@ static ct_status check_rope(const char *path, json_t *root, const char *key, dou
     const char *type = ct_json_get_str(rs, "rope_type");
     if (!type) type = ct_json_get_str(rs, "type");
     if (type && !strcmp(type, "llama3")) {
-        ct_status s = get_llama3(path, key, rs, cfg, err);
+        static const char *const names[4] = {"factor", "low_freq_factor", "high_freq_factor",
+                                             "original_max_position_embeddings"};
+        double *const dst[4] = {&cfg->rope_factor, &cfg->rope_low_freq_factor, &cfg->rope_high_freq_factor,
+                                &cfg->rope_original_max_pos};
+        ct_status s = rope_keys(path, key, rs, names, dst, 4, err);
         if (s) return s;
+        if (!(cfg->rope_high_freq_factor > cfg->rope_low_freq_factor))
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.high_freq_factor must exceed low_freq_factor", path, key);
+        cfg->rope_type = CT_ROPE_LLAMA3;
+    } else if (type && !strcmp(type, "linear")) {
+        static const char *const names[1] = {"factor"};
+        double *const dst[1] = {&cfg->rope_factor};
+        ct_status s = rope_keys(path, key, rs, names, dst, 1, err);
+        if (s) return s;
+        cfg->rope_type = CT_ROPE_LINEAR;
     } else if (type && strcmp(type, "default") != 0) {
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                          "%s: %s type '%s' is not supported (default and llama3 RoPE)", path, key, type);
+                          "%s: %s type '%s' is not supported (default, linear and llama3 RoPE)", path, key, type);
     }
     if (!type && strcmp(key, "rope_scaling") == 0)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
@@ -261,17 +268,22 @@ ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err) {
 void ct_rope_inv_freq(const ct_config *cfg, float *out) {
     int D = cfg->head_dim;
     for (int i = 0; i < D / 2; i++) out[i] = (float)(1.0 / pow(cfg->rope_theta, (double)(2 * i) / (double)D));
-    if (!(cfg->rope_llama3_factor > 0)) return;
+    if (cfg->rope_type == CT_ROPE_LINEAR) {
+        for (int i = 0; i < D / 2; i++) out[i] /= (float)cfg->rope_factor;
+        return;
+    }
+    if (cfg->rope_type != CT_ROPE_LLAMA3) return;
     /* transformers' _compute_llama3_parameters: f32 tensor ops with Python-float scalars */
-    float factor = (float)cfg->rope_llama3_factor, lo = (float)cfg->rope_llama3_low_freq_factor;
-    float old = (float)cfg->rope_llama3_original_max_pos;
-    float lo_wavelen = (float)(cfg->rope_llama3_original_max_pos / cfg->rope_llama3_low_freq_factor);
-    float hi_wavelen = (float)(cfg->rope_llama3_original_max_pos / cfg->rope_llama3_high_freq_factor);
+    float factor = (float)cfg->rope_factor, lo = (float)cfg->rope_low_freq_factor;
+    float old = (float)cfg->rope_original_max_pos;
+    float lo_wavelen = (float)(cfg->rope_original_max_pos / cfg->rope_low_freq_factor);
+    float hi_wavelen = (float)(cfg->rope_original_max_pos / cfg->rope_high_freq_factor);
+    float span = (float)(cfg->rope_high_freq_factor - cfg->rope_low_freq_factor);
     for (int i = 0; i < D / 2; i++) {
         float inv = out[i], wavelen = (float)(2.0 * M_PI) / inv;
         float scaled = wavelen > lo_wavelen ? inv / factor : inv;
         if (!(wavelen < hi_wavelen) && !(wavelen > lo_wavelen)) { /* medium: smooth mix */
-            float smooth = (old / wavelen - lo) / (float)(cfg->rope_llama3_high_freq_factor - cfg->rope_llama3_low_freq_factor);
+            float smooth = (old / wavelen - lo) / span;
             scaled = (1.0f - smooth) * scaled / factor + smooth * scaled;
         }
         out[i] = scaled;

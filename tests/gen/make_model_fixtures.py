@@ -139,6 +139,8 @@ def reference_logits(cfg, w, ids):
 
     inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
     rs = cfg.get("rope_scaling") or {}
+    if rs.get("type", rs.get("rope_type")) == "linear":  # position interpolation
+        inv_freq = inv_freq / rs["factor"]
     if rs.get("rope_type") == "llama3":  # Llama 3.1 frequency rescaling (transformers' rope utils)
         factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
         old = rs["original_max_position_embeddings"]
@@ -215,6 +217,11 @@ MODELS = {
                                        "high_freq_factor": 4.0,
                                        "original_max_position_embeddings": 64},
                          tie_word_embeddings=False, attention_bias=False, mlp_bias=False), 15),
+    # rope_scaling "linear" in the transformers-4 spelling ("type").
+    "llama-rope-linear": (dict(BASE, architectures=["LlamaForCausalLM"], model_type="llama",
+                               num_key_value_heads=1, rms_norm_eps=1e-5, rope_theta=10000.0,
+                               rope_scaling={"type": "linear", "factor": 4.0},
+                               tie_word_embeddings=False, attention_bias=False, mlp_bias=False), 16),
 }
 # fixture dir -> (model, stored dtype, sharded)
 VARIANTS = {
@@ -227,6 +234,7 @@ VARIANTS = {
     "tiny-llama-bf16": ("llama", "BF16", False),
     "tiny-llama-sharded": ("llama-bias", "F32", True),
     "tiny-llama3-rope": ("llama3-rope", "F32", False),
+    "tiny-llama-rope-linear": ("llama-rope-linear", "F32", False),
 }
 TORCH_DTYPE = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 

@@ -8,6 +8,7 @@ TEST(estimate_named_sizes_param_counts) {
     static const struct { const char *name; long long n; } k[] = {
         {"qwen2.5-0.5b", 494032768LL}, {"qwen2.5-1.5b", 1543714304LL}, {"qwen2.5-7b", 7615616512LL},
         {"qwen2.5-72b", 72706203648LL}, {"qwen3-0.6b", 596049920LL}, {"qwen3-8b", 8190735360LL},
+        {"llama-3.2-1b", 1235814400LL}, {"llama-3.2-3b", 3212749824LL}, {"llama-3.1-8b", 8030261248LL},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         ct_config c;
@@ -85,4 +86,24 @@ TEST(estimate_breakdown_qwen25_05b) {
     CHECK(fabs(e.tokens_per_s * e.flops_per_token - 100e9) < 1.0);
     ct_est_method m;
     CHECK(ct_est_method_parse("qlora4", &m) && m == CT_EST_QLORA4 && !ct_est_method_parse("dora", &m));
+}
+
+/* Llama 3.x config.json as shipped (transformers-4 layout) and in the transformers-5 layout
+ * (rope_parameters with rope_theta inside, dtype): llama3 rope scaling, the eos list, the
+ * parameter counts of the checkpoints. */
+TEST(estimate_llama3_configs_as_shipped) {
+    static const struct { const char *file; long long n; double factor; bool tied; } k[] = {
+        {"tests/fixtures/configs/llama-3.1-8b-instruct.json", 8030261248LL, 8.0, false},
+        {"tests/fixtures/configs/llama-3.2-1b-instruct.json", 1235814400LL, 32.0, true},
+        {"tests/fixtures/configs/llama-3.2-1b-instruct-tf5.json", 1235814400LL, 32.0, true},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        ct_config c;
+        ct_err err = {0};
+        CHECK_OK(ct_estimate_config(k[i].file, &c, &err), &err);
+        CHECK_MSG(ct_config_param_count(&c) == k[i].n, "%s: %lld", k[i].file, (long long)ct_config_param_count(&c));
+        CHECK(c.arch == CT_ARCH_LLAMA && c.rope_type == CT_ROPE_LLAMA3 && c.rope_factor == k[i].factor);
+        CHECK(c.rope_theta == 5e5 && c.rope_original_max_pos == 8192 && c.dtype == CT_DTYPE_BF16);
+        CHECK(c.tie_word_embeddings == k[i].tied && c.num_eos == 3 && c.eos_token_ids[2] == 128009);
+    }
 }

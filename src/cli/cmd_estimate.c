@@ -31,7 +31,7 @@ static const char *usage_text =
     "A TRAIN.yaml (LlamaFactory) gives model_name_or_path, finetuning_type, cutoff_len,\n"
     "per_device_train_batch_size, gradient_checkpointing, bf16, lora_rank, lora_target, quantization_bit;\n"
     "options given here override it. Sizes: qwen2.5-{0.5b,1.5b,3b,7b,14b,32b,72b},\n"
-    "qwen3-{0.6b,1.7b,4b,8b,14b,32b}.\n";
+    "qwen3-{0.6b,1.7b,4b,8b,14b,32b}, llama-3.2-{1b,3b}, llama-3.1-8b.\n";
 
 #define GIB 1073741824.0
 #define MIB 1048576.0

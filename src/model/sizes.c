@@ -1,6 +1,7 @@
 /* Named model sizes (include/ctune/estimate.h ct_size_config): the architecture fields of each
  * published model's config.json, for estimates without the weights at hand. Values from the
- * Hugging Face repos' config.json (Qwen/Qwen2.5-*, Qwen/Qwen3-*); all bf16, rms_norm_eps 1e-6,
+ * Hugging Face repos' config.json (Qwen/Qwen2.5-*, Qwen/Qwen3-*, meta-llama/Llama-3.x-*); all bf16,
+ * rms_norm_eps 1e-6 (Llama's 1e-5 changes no estimate),
  * no sliding window. Qwen2 models have q/k/v biases (Qwen2Attention), Qwen3 q_norm / k_norm and
  * head_dim 128. */
 #include <stdio.h>
@@ -34,8 +35,12 @@ static const size_row k_sizes[] = {
     {"qwen3-8b", CT_ARCH_QWEN3, 4096, 12288, 36, 32, 8, 128, 151936, false, 1e6},
     {"qwen3-14b", CT_ARCH_QWEN3, 5120, 17408, 40, 40, 8, 128, 151936, false, 1e6},
     {"qwen3-32b", CT_ARCH_QWEN3, 5120, 25600, 64, 64, 8, 128, 151936, false, 1e6},
-    /* Qwen3.5 and Llama 3.x rows go here (a llama row: CT_ARCH_LLAMA, attention_bias false,
-     * rope_theta 5e5; rope_scaling does not change the memory model). */
+    /* Llama 3.x (meta-llama/Llama-3.2-1B, -3B, Llama-3.1-8B config.json; rope_scaling llama3
+     * does not change the memory model) */
+    {"llama-3.2-1b", CT_ARCH_LLAMA, 2048, 8192, 16, 32, 8, 64, 128256, true, 5e5},
+    {"llama-3.2-3b", CT_ARCH_LLAMA, 3072, 8192, 28, 24, 8, 128, 128256, true, 5e5},
+    {"llama-3.1-8b", CT_ARCH_LLAMA, 4096, 14336, 32, 32, 8, 128, 128256, false, 5e5},
+    /* Qwen3.5 rows go here (issue 9) */
 };
 #define N_SIZES (sizeof k_sizes / sizeof k_sizes[0])
 

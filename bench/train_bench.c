@@ -179,8 +179,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "step: %s\n", err.msg);
             return 1;
         }
-        ct_clip_grad_norm(ctx, &tm.params, 1.0);
-        ct_adamw_step(ctx, &opt, &tm.params, 1e-5);
+        float clip = 1.0f;
+        ct_clip_grad_norm(ctx, &tm.params, 1.0, &clip);
+        ct_adamw_step(ctx, &opt, &tm.params, 1e-5, clip);
         if (rep) ts[rep - 1] = now() - t0;
     }
     for (int i = 1; i < steps; i++) /* insertion sort for the median */

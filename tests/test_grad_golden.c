@@ -294,9 +294,10 @@ static void golden_arch(const char *file) {
         for (size_t s = 0; s < rl->n; s++) {
             ct_params_zero_grad(&tm.params);
             CHECK_OK(ct_train_step(ct_test_ctx(), &tm, &fb.b, norm, true, &loss, &err), &err);
-            double gn = ct_clip_grad_norm(ct_test_ctx(), &tm.params, 1.0);
+            float clip = 1.0f;
+            double gn = ct_clip_grad_norm(ct_test_ctx(), &tm.params, 1.0, &clip);
             double lr = ct_scheduler_lr(&sch, (int64_t)s);
-            ct_adamw_step(ct_test_ctx(), &opt, &tm.params, lr);
+            ct_adamw_step(ct_test_ctx(), &opt, &tm.params, lr, clip);
             double rel = fabs(loss - rl->data[s]) / fabs(rl->data[s]);
             worst = fmax(worst, rel);
             CHECK_MSG(rel <= 1e-4, "%s %s step %zu: loss %.9g vs torch %.9g", file, runs[run], s, loss, rl->data[s]);
@@ -353,18 +354,33 @@ TEST(optim_adamw_torch_formula) {
     ct_adamw_init(&o, 0.9, 0.999, 1e-8, 0.1);
     double x = 1.0, m1 = 0, v1 = 0, lr = 0.01;
     for (int t = 1; t <= 2; t++) {
-        ct_adamw_step(ct_test_ctx(), &o, &ps, lr);
+        ct_adamw_step(ct_test_ctx(), &o, &ps, lr, 1.0f);
         x *= 1 - lr * 0.1;
         m1 = 0.9 * m1 + 0.1 * 0.5;
         v1 = 0.999 * v1 + 0.001 * 0.25;
         x -= lr / (1 - pow(0.9, t)) * m1 / (sqrt(v1) / sqrt(1 - pow(0.999, t)) + 1e-8);
         CHECK_NEAR(data[0], x, 1e-6);
     }
-    /* clipping: norm sqrt(.5^2+.25^2); scaled to max_norm / (norm + 1e-6) */
-    double n = ct_clip_grad_norm(ct_test_ctx(), &ps, 0.1);
+    /* clipping: norm sqrt(.5^2+.25^2); factor max_norm / (norm + 1e-6), 1 below max_norm; the
+     * update with the factor equals the update of the scaled gradients */
+    float k = 0;
+    double n = ct_clip_grad_norm(ct_test_ctx(), &ps, 0.1, &k);
     CHECK_NEAR(n, sqrt(0.3125), 1e-7);
-    CHECK_NEAR(sqrt(grad[0] * grad[0] + grad[1] * grad[1]), 0.1 * n / (n + 1e-6), 1e-7);
-    double n2 = ct_clip_grad_norm(ct_test_ctx(), &ps, 10.0); /* no change below max_norm */
-    CHECK_NEAR(n2, 0.1 * n / (n + 1e-6), 1e-7);
-    CHECK_NEAR(sqrt(grad[0] * grad[0] + grad[1] * grad[1]), n2, 1e-7);
+    CHECK_NEAR(k, 0.1 / (n + 1e-6), 1e-7);
+    float k2 = 0;
+    CHECK_NEAR(ct_clip_grad_norm(ct_test_ctx(), &ps, 10.0, &k2), n, 1e-12);
+    CHECK(k2 == 1.0f && grad[0] == 0.5f);
+    float d2[2] = {1.0f, -2.0f}, g2[2] = {0.5f * k, 0.25f * k}, m2[2] = {0}, v2[2] = {0};
+    float d3[2] = {1.0f, -2.0f}, m3[2] = {0}, v3[2] = {0};
+    ct_param p2 = p, p3 = p;
+    p2.data = d2, p2.grad = g2, p2.m = m2, p2.v = v2;
+    p3.data = d3, p3.m = m3, p3.v = v3;
+    ct_params s2 = {.p = &p2, .n = 1, .total = 2, .data = d2, .grad = g2, .m = m2, .v = v2};
+    ct_params s3 = {.p = &p3, .n = 1, .total = 2, .data = d3, .grad = grad, .m = m3, .v = v3};
+    ct_adamw o2, o3;
+    ct_adamw_init(&o2, 0.9, 0.999, 1e-8, 0.1);
+    ct_adamw_init(&o3, 0.9, 0.999, 1e-8, 0.1);
+    ct_adamw_step(ct_test_ctx(), &o2, &s2, lr, 1.0f);
+    ct_adamw_step(ct_test_ctx(), &o3, &s3, lr, k);
+    CHECK(!memcmp(d2, d3, sizeof d2) && !memcmp(m2, m3, sizeof m2) && !memcmp(v2, v3, sizeof v2));
 }

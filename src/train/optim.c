@@ -13,7 +13,7 @@ void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double w
     o->bf16_params = false;
 }
 
-void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr) {
+void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr, float grad_scale) {
     o->step++;
     double bc1 = 1.0 - pow(o->beta1, (double)o->step);
     double bc2 = 1.0 - pow(o->beta2, (double)o->step);
@@ -26,7 +26,7 @@ void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr) {
         size_t n = p->numel;
 #pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
-            float gi = g[i];
+            float gi = g[i] * grad_scale;
             x[i] *= decay;
             m[i] = b1 * m[i] + (1.0f - b1) * gi;
             v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -43,15 +43,12 @@ void ct_params_round_bf16(ct_ctx *c, ct_params *ps) {
     for (size_t i = 0; i < n; i++) x[i] = ct_bf16_to_f32(ct_f32_to_bf16(x[i]));
 }
 
-double ct_clip_grad_norm(ct_ctx *c, ct_params *ps, double max_norm) {
-    double norm = ct_params_grad_norm(c, ps);
+double ct_clip_grad_norm(ct_ctx *c, const ct_params *ps, double max_norm, float *scale) {
+    double norm = ct_params_grad_norm(c, (ct_params *)ps);
+    *scale = 1.0f;
     if (max_norm > 0 && isfinite(norm)) {
         double coef = max_norm / (norm + 1e-6);
-        if (coef < 1.0) {
-            float k = (float)coef;
-#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (ps->total > 65536)
-            for (size_t i = 0; i < ps->total; i++) ps->grad[i] *= k;
-        }
+        if (coef < 1.0) *scale = (float)coef;
     }
     return norm;
 }

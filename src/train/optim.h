@@ -3,8 +3,10 @@
  *    eps added outside the sqrt), over the flat registry; params with decay == false (biases,
  *    norm weights: HF Trainer rule) get no weight decay.
  *  - ct_scheduler = transformers get_scheduler (LambdaLR factor times the base lr).
- *  - ct_clip_grad_norm = torch.nn.utils.clip_grad_norm_ (total L2 norm over all grads; grads
- *    scaled by min(1, max_norm / (norm + 1e-6))). */
+ *  - ct_clip_grad_norm + ct_adamw_step = torch.nn.utils.clip_grad_norm_ then AdamW: the total L2
+ *    norm over all grads gives the factor min(1, max_norm / (norm + 1e-6)) (f32) that AdamW
+ *    multiplies each gradient by as it reads it (the same f32 products as scaling the grads in
+ *    place first, one pass over them fewer). */
 #ifndef CT_TRAIN_OPTIM_H
 #define CT_TRAIN_OPTIM_H
 
@@ -24,13 +26,15 @@ typedef struct ct_adamw {
 
 /* HF TrainingArguments defaults: beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0. */
 void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double weight_decay);
-/* One update of every parameter with learning rate lr; increments o->step. */
+/* One update of every parameter with learning rate lr and gradients grad * grad_scale (the clip
+ * factor of ct_clip_grad_norm; 1: as they are); increments o->step. */
 /* Rounds every parameter to bf16 (nearest even), in place (pure_bf16 at start). */
 void ct_params_round_bf16(ct_ctx *c, ct_params *ps);
-void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr);
+void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr, float grad_scale);
 
-/* Returns the total grad norm (before clipping). max_norm <= 0: no clipping (norm only). */
-double ct_clip_grad_norm(ct_ctx *c, ct_params *ps, double max_norm);
+/* Returns the total grad norm (before clipping) and in *scale the clip factor for ct_adamw_step
+ * (1 when max_norm <= 0, the norm is below it or not finite). The grads are not modified. */
+double ct_clip_grad_norm(ct_ctx *c, const ct_params *ps, double max_norm, float *scale);
 
 typedef enum ct_sched_type {
     CT_SCHED_LINEAR = 0,

@@ -423,13 +423,14 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
     for (size_t i = 0; i < nm; i++) ct_batch_free(&mbs[i]);
     free(mbs);
     if (st) return st;
-    double gn = ct_clip_grad_norm(t->ctx, &t->tm.params, t->cfg->max_grad_norm);
+    float clip = 1.0f;
+    double gn = ct_clip_grad_norm(t->ctx, &t->tm.params, t->cfg->max_grad_norm, &clip);
     if (!isfinite(gn) || !isfinite(*step_loss))
         return ct_err_set(err, CT_ERR_NUMERIC, "step %" PRId64 " of %" PRId64 ": %s is %g (non-finite)", t->step + 1,
                           t->total_steps, isfinite(*step_loss) ? "gradient norm" : "loss",
                           isfinite(*step_loss) ? gn : *step_loss);
     t->last_grad_norm = gn;
-    ct_adamw_step(t->ctx, &t->opt, &t->tm.params, ct_scheduler_lr(&t->sched, t->step));
+    ct_adamw_step(t->ctx, &t->opt, &t->tm.params, ct_scheduler_lr(&t->sched, t->step), clip);
     t->micro_pos = m1;
     t->step++;
     return CT_OK;

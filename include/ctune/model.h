@@ -24,6 +24,7 @@ typedef enum ct_rope_type {
     CT_ROPE_DEFAULT = 0, /* theta^(-2i/D) */
     CT_ROPE_LINEAR,      /* position interpolation: inverse frequencies / factor */
     CT_ROPE_LLAMA3,      /* Llama 3.1 / 3.2 per-frequency rescaling */
+    CT_ROPE_DYNAMIC,     /* dynamic NTK: a larger base for sequences beyond max_position_embeddings */
 } ct_rope_type;
 
 typedef struct ct_config {
@@ -41,7 +42,7 @@ typedef struct ct_config {
     double rope_theta;
     /* rope_scaling (or rope_parameters): the type and its parameters (ct_rope_inv_freq) */
     ct_rope_type rope_type;
-    double rope_factor;            /* linear, llama3 */
+    double rope_factor;            /* linear, llama3, dynamic */
     double rope_low_freq_factor, rope_high_freq_factor, rope_original_max_pos; /* llama3 */
     bool tie_word_embeddings;
     bool attention_bias;     /* q/k/v biases (qwen2 always; others from config) */
@@ -90,8 +91,11 @@ const ct_config *ct_model_config(const ct_model *m);
 /* RoPE inverse frequencies of cfg, head_dim / 2 values, as HF's rope init computes them in f32:
  * theta^(-2i/D); linear: divided by factor; llama3: the per-frequency rescaling of
  * _compute_llama3_parameters (wavelengths above original_max_position_embeddings /
- * low_freq_factor divided by factor, below .../high_freq_factor kept, smoothly mixed between). */
-void ct_rope_inv_freq(const ct_config *cfg, float *out);
+ * low_freq_factor divided by factor, below .../high_freq_factor kept, smoothly mixed between);
+ * dynamic: for seq_len (the highest position + 1 of the pass) above max_position_embeddings, the
+ * base theta * (factor * seq_len / max_pos - (factor - 1))^(D / (D - 2)) (HF recomputes it per
+ * forward the same way; a KV cache keeps the keys rotated as they were). */
+void ct_rope_inv_freq(const ct_config *cfg, size_t seq_len, float *out);
 
 /* Weight quantization of the decoder's linear layers (q/k/v/o/gate/up/down projections), as
  * bitsandbytes does it for QLoRA (LlamaFactory quantization_bit): 4-bit NF4/FP4 in blocks of 64

@@ -95,15 +95,15 @@ static ct_status check_rope(const char *path, json_t *root, const char *key, dou
         if (!(cfg->rope_high_freq_factor > cfg->rope_low_freq_factor))
             return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.high_freq_factor must exceed low_freq_factor", path, key);
         cfg->rope_type = CT_ROPE_LLAMA3;
-    } else if (type && !strcmp(type, "linear")) {
+    } else if (type && (!strcmp(type, "linear") || !strcmp(type, "dynamic"))) {
         static const char *const names[1] = {"factor"};
         double *const dst[1] = {&cfg->rope_factor};
         ct_status s = rope_keys(path, key, rs, names, dst, 1, err);
         if (s) return s;
-        cfg->rope_type = CT_ROPE_LINEAR;
+        cfg->rope_type = !strcmp(type, "linear") ? CT_ROPE_LINEAR : CT_ROPE_DYNAMIC;
     } else if (type && strcmp(type, "default") != 0) {
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                          "%s: %s type '%s' is not supported (default, linear and llama3 RoPE)", path, key, type);
+                          "%s: %s type '%s' is not supported (default, linear, dynamic and llama3 RoPE)", path, key, type);
     }
     if (!type && strcmp(key, "rope_scaling") == 0)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
@@ -265,9 +265,12 @@ ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err) {
     return s;
 }
 
-void ct_rope_inv_freq(const ct_config *cfg, float *out) {
+void ct_rope_inv_freq(const ct_config *cfg, size_t seq_len, float *out) {
     int D = cfg->head_dim;
-    for (int i = 0; i < D / 2; i++) out[i] = (float)(1.0 / pow(cfg->rope_theta, (double)(2 * i) / (double)D));
+    double base = cfg->rope_theta, maxpos = (double)cfg->max_position_embeddings;
+    if (cfg->rope_type == CT_ROPE_DYNAMIC && maxpos > 0 && (double)seq_len > maxpos) /* NTK: Python floats */
+        base *= pow(cfg->rope_factor * (double)seq_len / maxpos - (cfg->rope_factor - 1.0), (double)D / (double)(D - 2));
+    for (int i = 0; i < D / 2; i++) out[i] = (float)(1.0 / pow(base, (double)(2 * i) / (double)D));
     if (cfg->rope_type == CT_ROPE_LINEAR) {
         for (int i = 0; i < D / 2; i++) out[i] /= (float)cfg->rope_factor;
         return;

@@ -211,7 +211,10 @@ ct_status ct_dec_forward(ct_dec *d, ct_ctx *ctx, const ct_model *m, const ct_dec
     memset(d, 0, sizeof *d);
     d->ctx = ctx;
     d->cfg = &m->cfg;
-    ct_rope_inv_freq(&m->cfg, d->inv_freq);
+    size_t seq_len = 0; /* the highest position + 1 (dynamic NTK RoPE) */
+    for (size_t i = 0; i < rows->B * rows->T; i++)
+        if ((size_t)rows->pos[i] + 1 > seq_len) seq_len = (size_t)rows->pos[i] + 1;
+    ct_rope_inv_freq(&m->cfg, seq_len, d->inv_freq);
     d->w = hooks && hooks->w ? hooks->w : &m->w;
     d->lora = hooks ? hooks->lora : NULL;
     d->virt = hooks ? hooks->virt : NULL;

@@ -137,8 +137,11 @@ def reference_logits(cfg, w, ids):
         b = get(name + ".bias")
         return y + b if b is not None else y
 
-    inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
     rs = cfg.get("rope_scaling") or {}
+    if rs.get("type", rs.get("rope_type")) == "dynamic" and T > cfg["max_position_embeddings"]:
+        f, mp = rs["factor"], cfg["max_position_embeddings"]  # dynamic NTK: seq_len = T
+        theta = theta * ((f * T / mp) - (f - 1)) ** (D / (D - 2))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
     if rs.get("type", rs.get("rope_type")) == "linear":  # position interpolation
         inv_freq = inv_freq / rs["factor"]
     if rs.get("rope_type") == "llama3":  # Llama 3.1 frequency rescaling (transformers' rope utils)
@@ -222,6 +225,12 @@ MODELS = {
                                num_key_value_heads=1, rms_norm_eps=1e-5, rope_theta=10000.0,
                                rope_scaling={"type": "linear", "factor": 4.0},
                                tie_word_embeddings=False, attention_bias=False, mlp_bias=False), 16),
+    # rope_scaling "dynamic" (NTK) with max_position_embeddings 8 < the 16 test positions.
+    "llama-rope-dynamic": (dict(BASE, architectures=["LlamaForCausalLM"], model_type="llama",
+                                num_key_value_heads=1, rms_norm_eps=1e-5, rope_theta=10000.0,
+                                max_position_embeddings=8,
+                                rope_scaling={"rope_type": "dynamic", "factor": 2.0},
+                                tie_word_embeddings=False, attention_bias=False, mlp_bias=False), 17),
 }
 # fixture dir -> (model, stored dtype, sharded)
 VARIANTS = {
@@ -235,6 +244,7 @@ VARIANTS = {
     "tiny-llama-sharded": ("llama-bias", "F32", True),
     "tiny-llama3-rope": ("llama3-rope", "F32", False),
     "tiny-llama-rope-linear": ("llama-rope-linear", "F32", False),
+    "tiny-llama-rope-dynamic": ("llama-rope-dynamic", "F32", False),
 }
 TORCH_DTYPE = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 

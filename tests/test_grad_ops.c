@@ -125,7 +125,7 @@ TEST(grad_rmsnorm_fd) {
 }
 
 /* ---- rope ---- */
-typedef struct { double *x, *R; const int32_t *pos; size_t T, H, D; double theta; } rope_ctx;
+typedef struct { double *x, *R; const int32_t *pos; size_t T, H, D; double theta, scale; } rope_ctx;
 static double rope_loss(void *c_) {
     rope_ctx *c = c_;
     double L = 0;
@@ -138,20 +138,24 @@ static double rope_loss(void *c_) {
                 const double *xh = c->x + (t * c->H + h) * c->D;
                 const double *rh = c->R + (t * c->H + h) * c->D;
                 double a = xh[i], b = xh[i + half];
-                L += (a * cos(ang) - b * sin(ang)) * rh[i] + (b * cos(ang) + a * sin(ang)) * rh[i + half];
+                double cs = cos(ang) * c->scale, sn = sin(ang) * c->scale;
+                L += (a * cs - b * sn) * rh[i] + (b * cs + a * sn) * rh[i + half];
             }
     return L;
 }
 TEST(grad_rope_fd) {
     size_t T = 3, H = 2, D = 8;
     int32_t pos[3] = {0, 5, 17};
-    rope_ctx c = {drand_vec(T * H * D, 1), drand_vec(T * H * D, 1), pos, T, H, D, 10000.0};
-    float *dx = to_f(c.R, T * H * D);
     float inv[4];
     for (int i = 0; i < 4; i++) inv[i] = (float)(1.0 / pow(1e4, 2.0 * i / 8.0));
-    ct_rope_backward(TCTX, dx, pos, T, H, D, inv);
-    fd_check("rope dx", c.x, T * H * D, dx, rope_loss, &c, 1e-5);
-    free(c.x); free(c.R); free(dx);
+    for (int k = 0; k < 2; k++) { /* plain, and YaRN's attention factor on cos / sin */
+        double scale = k ? 1.1386294361119891 : 1.0;
+        rope_ctx c = {drand_vec(T * H * D, 1), drand_vec(T * H * D, 1), pos, T, H, D, 10000.0, scale};
+        float *dx = to_f(c.R, T * H * D);
+        ct_rope_backward(TCTX, dx, pos, T, H, D, inv, (float)scale);
+        fd_check("rope dx", c.x, T * H * D, dx, rope_loss, &c, 1e-5);
+        free(c.x); free(c.R); free(dx);
+    }
 }
 
 /* ---- attention (GQA, causal, packed segments) ---- */

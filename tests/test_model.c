@@ -131,6 +131,9 @@ TEST(model_tiny_llama_rope_linear) { check_variant("tiny-llama-rope-linear"); }
 /* rope_scaling "dynamic" (NTK): 16 positions past max_position_embeddings 8, the base grown for
  * seq_len 16 in the full pass (decode steps grow it token by token instead). */
 TEST(model_tiny_llama_rope_dynamic) { check_variant_kv("tiny-llama-rope-dynamic", false); }
+/* rope_parameters "yarn" (transformers-5 layout): the ramp over the frequencies and the attention
+ * factor 0.1 ln(factor) + 1 on cos / sin. */
+TEST(model_tiny_llama_rope_yarn) { check_variant("tiny-llama-rope-yarn"); }
 /* A bitsandbytes NF4 + double-quant checkpoint (tests/gen/make_quant_fixtures.py): the reference is
  * the float64 forward of the dequantized weights. */
 TEST(model_tiny_llama_bnb_4bit) { check_variant("tiny-llama-bnb-4bit"); }

@@ -196,8 +196,8 @@ TEST(model_load_corrupt_inputs) {
     /* unsupported rope_scaling */
     d = copy_fixture("tiny-llama");
     edit_file(d, "config.json", "\"rope_theta\": 10000.0",
-              "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}");
-    expect_load_fail(d, CT_ERR_UNSUPPORTED, "config.json", "yarn");
+              "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"longrope\", \"factor\": 4}");
+    expect_load_fail(d, CT_ERR_UNSUPPORTED, "config.json", "longrope");
     /* llama3 rope scaling without one of its keys */
     d = copy_fixture("tiny-llama");
     edit_file(d, "config.json", "\"rope_theta\": 10000.0",

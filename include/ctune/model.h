@@ -25,6 +25,7 @@ typedef enum ct_rope_type {
     CT_ROPE_LINEAR,      /* position interpolation: inverse frequencies / factor */
     CT_ROPE_LLAMA3,      /* Llama 3.1 / 3.2 per-frequency rescaling */
     CT_ROPE_DYNAMIC,     /* dynamic NTK: a larger base for sequences beyond max_position_embeddings */
+    CT_ROPE_YARN,        /* YaRN: per-frequency ramp between interpolation and extrapolation */
 } ct_rope_type;
 
 typedef struct ct_config {
@@ -42,8 +43,12 @@ typedef struct ct_config {
     double rope_theta;
     /* rope_scaling (or rope_parameters): the type and its parameters (ct_rope_inv_freq) */
     ct_rope_type rope_type;
-    double rope_factor;            /* linear, llama3, dynamic */
-    double rope_low_freq_factor, rope_high_freq_factor, rope_original_max_pos; /* llama3 */
+    double rope_factor;            /* linear, llama3, dynamic, yarn */
+    double rope_low_freq_factor, rope_high_freq_factor; /* llama3 */
+    double rope_original_max_pos;  /* llama3, yarn */
+    double rope_beta_fast, rope_beta_slow; /* yarn (32, 1) */
+    bool rope_truncate;            /* yarn: floor / ceil the correction range (true) */
+    double rope_attention_scale;   /* cos / sin multiplier (yarn's attention factor); 1 otherwise */
     bool tie_word_embeddings;
     bool attention_bias;     /* q/k/v biases (qwen2 always; others from config) */
     bool o_bias;             /* o_proj bias (llama attention_bias applies to o_proj too) */

@@ -76,6 +76,45 @@ static ct_status rope_keys(const char *path, const char *key, json_t *rs, const 
     return CT_OK;
 }
 
+/* An optional positive number; *out keeps its default when the key is absent or null. */
+static ct_status opt_positive(const char *path, const char *key, json_t *rs, const char *name, double *out, ct_err *err) {
+    json_t *v = json_object_get(rs, name);
+    if (!v || json_is_null(v)) return CT_OK;
+    if (!json_is_number(v) || !(json_number_value(v) > 0))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.%s must be a positive number", path, key, name);
+    *out = json_number_value(v);
+    return CT_OK;
+}
+
+/* YaRN (transformers' _compute_yarn_parameters): factor and original_max_position_embeddings
+ * required; beta_fast 32, beta_slow 1, truncate true; attention_factor, else from mscale /
+ * mscale_all_dim, else 0.1 ln(factor) + 1. */
+static double yarn_mscale(double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * log(scale) + 1.0; }
+
+static ct_status get_yarn(const char *path, const char *key, json_t *rs, ct_config *cfg, ct_err *err) {
+    static const char *const names[2] = {"factor", "original_max_position_embeddings"};
+    double *const dst[2] = {&cfg->rope_factor, &cfg->rope_original_max_pos};
+    ct_status s = rope_keys(path, key, rs, names, dst, 2, err);
+    double att = 0, mscale = 0, mscale_all = 0;
+    cfg->rope_beta_fast = 32, cfg->rope_beta_slow = 1;
+    if (!s) s = opt_positive(path, key, rs, "beta_fast", &cfg->rope_beta_fast, err);
+    if (!s) s = opt_positive(path, key, rs, "beta_slow", &cfg->rope_beta_slow, err);
+    if (!s) s = opt_positive(path, key, rs, "attention_factor", &att, err);
+    if (!s) s = opt_positive(path, key, rs, "mscale", &mscale, err);
+    if (!s) s = opt_positive(path, key, rs, "mscale_all_dim", &mscale_all, err);
+    if (s) return s;
+    json_t *tr = json_object_get(rs, "truncate");
+    if (tr && !json_is_null(tr) && !json_is_boolean(tr))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.truncate must be true or false", path, key);
+    cfg->rope_truncate = !tr || json_is_null(tr) || json_is_true(tr);
+    if (att > 0) cfg->rope_attention_scale = att;
+    else if (mscale > 0 && mscale_all > 0)
+        cfg->rope_attention_scale = yarn_mscale(cfg->rope_factor, mscale) / yarn_mscale(cfg->rope_factor, mscale_all);
+    else cfg->rope_attention_scale = yarn_mscale(cfg->rope_factor, 1.0);
+    cfg->rope_type = CT_ROPE_YARN;
+    return CT_OK;
+}
+
 /* rope_scaling / rope_parameters: plain ("default") RoPE and Llama 3's "llama3" scaling. */
 static ct_status check_rope(const char *path, json_t *root, const char *key, double *theta, ct_config *cfg,
                             ct_err *err) {
@@ -101,9 +140,13 @@ static ct_status check_rope(const char *path, json_t *root, const char *key, dou
         ct_status s = rope_keys(path, key, rs, names, dst, 1, err);
         if (s) return s;
         cfg->rope_type = !strcmp(type, "linear") ? CT_ROPE_LINEAR : CT_ROPE_DYNAMIC;
+    } else if (type && !strcmp(type, "yarn")) {
+        ct_status s = get_yarn(path, key, rs, cfg, err);
+        if (s) return s;
     } else if (type && strcmp(type, "default") != 0) {
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                          "%s: %s type '%s' is not supported (default, linear, dynamic and llama3 RoPE)", path, key, type);
+                          "%s: %s type '%s' is not supported (default, linear, dynamic, llama3 and yarn RoPE)", path,
+                          key, type);
     }
     if (!type && strcmp(key, "rope_scaling") == 0)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
@@ -271,6 +314,25 @@ void ct_rope_inv_freq(const ct_config *cfg, size_t seq_len, float *out) {
     if (cfg->rope_type == CT_ROPE_DYNAMIC && maxpos > 0 && (double)seq_len > maxpos) /* NTK: Python floats */
         base *= pow(cfg->rope_factor * (double)seq_len / maxpos - (cfg->rope_factor - 1.0), (double)D / (double)(D - 2));
     for (int i = 0; i < D / 2; i++) out[i] = (float)(1.0 / pow(base, (double)(2 * i) / (double)D));
+    if (cfg->rope_type == CT_ROPE_YARN) {
+        /* f32 tensors as transformers builds them, Python-float scalars for the correction range */
+        double dim = D, lnb = 2.0 * log(cfg->rope_theta);
+        double lo = dim * log(cfg->rope_original_max_pos / (cfg->rope_beta_fast * 2.0 * M_PI)) / lnb;
+        double hi = dim * log(cfg->rope_original_max_pos / (cfg->rope_beta_slow * 2.0 * M_PI)) / lnb;
+        if (cfg->rope_truncate) lo = floor(lo), hi = ceil(hi);
+        if (lo < 0) lo = 0;
+        if (hi > dim - 1) hi = dim - 1;
+        if (lo == hi) hi += 0.001;
+        for (int i = 0; i < D / 2; i++) {
+            float pos_freq = (float)pow(cfg->rope_theta, (double)(2 * i) / dim);
+            float extra = 1.0f / pos_freq, inter = 1.0f / ((float)cfg->rope_factor * pos_freq);
+            float ramp = ((float)i - (float)lo) / (float)(hi - lo);
+            ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+            float ef = 1.0f - ramp;
+            out[i] = inter * (1.0f - ef) + extra * ef;
+        }
+        return;
+    }
     if (cfg->rope_type == CT_ROPE_LINEAR) {
         for (int i = 0; i < D / 2; i++) out[i] /= (float)cfg->rope_factor;
         return;

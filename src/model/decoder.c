@@ -136,8 +136,8 @@ static void layer_forward(ct_dec *d, int l, ct_dec_acts *a, const float *x, floa
         ct_rmsnorm_forward(ctx, a->q, a->qrstd, a->qraw, &W[CT_LT_Q_NORM], N * Hq, D, eps);
         ct_rmsnorm_forward(ctx, a->k, a->krstd, a->kraw, &W[CT_LT_K_NORM], N * Hkv, D, eps);
     }
-    ct_rope_forward(ctx, a->q, d->rows.pos, N, Hq, D, d->inv_freq);
-    ct_rope_forward(ctx, a->k, d->rows.pos, N, Hkv, D, d->inv_freq);
+    ct_rope_forward(ctx, a->q, d->rows.pos, N, Hq, D, d->inv_freq, d->rope_scale);
+    ct_rope_forward(ctx, a->k, d->rows.pos, N, Hkv, D, d->inv_freq, d->rope_scale);
     attend(d, l, a);
     linear_fwd(d, l, CT_LT_WO, CT_LT_BO, a->h, a->att);
     ct_add_inplace(ctx, a->h, x, N * C);
@@ -184,8 +184,8 @@ static void layer_backward(ct_dec *d, const ct_dec_grads *gr, int l, const ct_de
         ct_attention_backward(ctx, g->dq + b * T * Hq * D, g->dk + b * T * Hkv * D, g->dv + b * T * Hkv * D,
                               g->datt + b * T * Hq * D, a->q + b * T * Hq * D, a->k + b * T * Hkv * D,
                               a->v + b * T * Hkv * D, d->rows.seg ? d->rows.seg + b * T : NULL, T, Hq, Hkv, D);
-    ct_rope_backward(ctx, g->dq, d->rows.pos, N, Hq, D, d->inv_freq);
-    ct_rope_backward(ctx, g->dk, d->rows.pos, N, Hkv, D, d->inv_freq);
+    ct_rope_backward(ctx, g->dq, d->rows.pos, N, Hq, D, d->inv_freq, d->rope_scale);
+    ct_rope_backward(ctx, g->dk, d->rows.pos, N, Hkv, D, d->inv_freq, d->rope_scale);
     float *dq = g->dq, *dk = g->dk;
     if (qk) {
         memset(g->dqraw, 0, N * Hq * D * sizeof(float));
@@ -215,6 +215,7 @@ ct_status ct_dec_forward(ct_dec *d, ct_ctx *ctx, const ct_model *m, const ct_dec
     for (size_t i = 0; i < rows->B * rows->T; i++)
         if ((size_t)rows->pos[i] + 1 > seq_len) seq_len = (size_t)rows->pos[i] + 1;
     ct_rope_inv_freq(&m->cfg, seq_len, d->inv_freq);
+    d->rope_scale = m->cfg.rope_type == CT_ROPE_YARN ? (float)m->cfg.rope_attention_scale : 1.0f;
     d->w = hooks && hooks->w ? hooks->w : &m->w;
     d->lora = hooks ? hooks->lora : NULL;
     d->virt = hooks ? hooks->virt : NULL;

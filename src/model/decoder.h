@@ -92,6 +92,7 @@ typedef struct ct_dec {
     float *hidden;     /* [N, C] final-normed hidden states */
     float *rstd;       /* [N] of the final norm */
     float inv_freq[CT_MAX_HEAD_DIM / 2]; /* RoPE inverse frequencies (ct_rope_inv_freq) */
+    float rope_scale;  /* cos / sin multiplier: YaRN's attention factor, else 1 */
 } ct_dec;
 
 /* Runs the rows through the decoder; d->hidden holds the result. With rows->kv, every cache must

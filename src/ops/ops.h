@@ -93,12 +93,13 @@ void ct_rmsnorm_backward(ct_ctx *c, float *dx, float *dw, const float *dy, const
                          const float *rstd, const ct_tensor *w, size_t T, size_t C);
 
 /* In-place HF RoPE (rotate_half, angle pos * inv_freq[i] in f32; inv_freq[D/2] from the model's
- * rope parameters, ct_rope_inv_freq) on x[T, H, D] at positions pos[T]. The backward is the
- * rotation by the negated angle. */
+ * rope parameters, ct_rope_inv_freq; cos and sin multiplied by `scale`, HF's attention_scaling:
+ * 1 but for YaRN) on x[T, H, D] at positions pos[T]. The backward is the transpose: the rotation
+ * by the negated angle, times scale. */
 void ct_rope_forward(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D,
-                     const float *inv_freq);
+                     const float *inv_freq, float scale);
 void ct_rope_backward(ct_ctx *c, float *dx, const int32_t *pos, size_t T, size_t H, size_t D,
-                      const float *inv_freq);
+                      const float *inv_freq, float scale);
 
 /* out[n] = silu(gate[n]) * up[n] (out may alias gate or up);
  * dg += dout*u*silu'(g), du += dout*silu(g). */

@@ -137,7 +137,7 @@ def reference_logits(cfg, w, ids):
         b = get(name + ".bias")
         return y + b if b is not None else y
 
-    rs = cfg.get("rope_scaling") or {}
+    rs = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
     if rs.get("type", rs.get("rope_type")) == "dynamic" and T > cfg["max_position_embeddings"]:
         f, mp = rs["factor"], cfg["max_position_embeddings"]  # dynamic NTK: seq_len = T
         theta = theta * ((f * T / mp) - (f - 1)) ** (D / (D - 2))
@@ -152,9 +152,21 @@ def reference_logits(cfg, w, ids):
         smooth = (old / wavelen - lo) / (hi - lo)
         medium = (wavelen >= old / hi) & (wavelen <= old / lo)
         inv_freq = torch.where(medium, (1 - smooth) * scaled / factor + smooth * scaled, scaled)
+    att = 1.0
+    if rs.get("rope_type") == "yarn":  # YaRN (transformers' rope utils), truncate true
+        f, omp = rs["factor"], rs["original_max_position_embeddings"]
+        bf, bs = rs.get("beta_fast") or 32, rs.get("beta_slow") or 1
+        att = rs.get("attention_factor") or (0.1 * math.log(f) + 1.0)
+        cdim = lambda rot: D * math.log(omp / (rot * 2 * math.pi)) / (2 * math.log(theta))
+        lo, hi = max(math.floor(cdim(bf)), 0), min(math.ceil(cdim(bs)), D - 1)
+        hi = hi + 0.001 if lo == hi else hi
+        ramp = ((torch.arange(D // 2, dtype=torch.float64) - lo) / (hi - lo)).clamp(0, 1)
+        extra = 1 - ramp
+        pos_freqs = theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D)
+        inv_freq = (1.0 / (f * pos_freqs)) * (1 - extra) + (1.0 / pos_freqs) * extra
     ang = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None, :]
     emb = torch.cat((ang, ang), dim=-1)
-    cos, sin = emb.cos()[:, None, :], emb.sin()[:, None, :]  # [T, 1, D]
+    cos, sin = emb.cos()[:, None, :] * att, emb.sin()[:, None, :] * att  # [T, 1, D]
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
 
     x = w["model.embed_tokens.weight"][torch.tensor(ids)]
@@ -231,6 +243,14 @@ MODELS = {
                                 max_position_embeddings=8,
                                 rope_scaling={"rope_type": "dynamic", "factor": 2.0},
                                 tie_word_embeddings=False, attention_bias=False, mlp_bias=False), 17),
+    # rope_parameters "yarn" (transformers-5 layout: rope_theta inside), original context 64: the
+    # head_dim-8 frequencies span extrapolation, the ramp and interpolation; attention factor
+    # 0.1 ln 4 + 1 on cos / sin.
+    "llama-rope-yarn": (dict(BASE, architectures=["LlamaForCausalLM"], model_type="llama",
+                             num_key_value_heads=1, rms_norm_eps=1e-5,
+                             rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                                              "original_max_position_embeddings": 64},
+                             tie_word_embeddings=False, attention_bias=False, mlp_bias=False), 18),
 }
 # fixture dir -> (model, stored dtype, sharded)
 VARIANTS = {
@@ -245,6 +265,7 @@ VARIANTS = {
     "tiny-llama3-rope": ("llama3-rope", "F32", False),
     "tiny-llama-rope-linear": ("llama-rope-linear", "F32", False),
     "tiny-llama-rope-dynamic": ("llama-rope-dynamic", "F32", False),
+    "tiny-llama-rope-yarn": ("llama-rope-yarn", "F32", False),
 }
 TORCH_DTYPE = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 

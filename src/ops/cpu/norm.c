@@ -60,13 +60,13 @@ void ct_rmsnorm_backward(ct_ctx *c, float *dx, float *dw, const float *dy, const
 /* In-place rotation of x[T, H, D] (HF rotate_half, f32 angle pos * inv_freq as HF computes it)
  * by +angle (sign 1: the forward) or -angle (sign -1: the backward, the transpose). */
 static void rope_rotate(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D,
-                        const float *inv_freq, float sign) {
+                        const float *inv_freq, float scale, float sign) {
     size_t half = D / 2;
 #pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (T * H * D > CT_PAR_MIN_ELEMS)
     for (size_t t = 0; t < T; t++) {
         for (size_t i = 0; i < half; i++) {
             float ang = (float)pos[t] * inv_freq[i];
-            float cs = cosf(ang), sn = sign * sinf(ang);
+            float cs = cosf(ang) * scale, sn = sign * (sinf(ang) * scale);
             for (size_t h = 0; h < H; h++) {
                 float *xh = x + (t * H + h) * D;
                 float a = xh[i], b = xh[i + half];
@@ -78,11 +78,11 @@ static void rope_rotate(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_
 }
 
 void ct_rope_forward(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D,
-                     const float *inv_freq) {
-    rope_rotate(c, x, pos, T, H, D, inv_freq, 1.0f);
+                     const float *inv_freq, float scale) {
+    rope_rotate(c, x, pos, T, H, D, inv_freq, scale, 1.0f);
 }
 
 void ct_rope_backward(ct_ctx *c, float *dx, const int32_t *pos, size_t T, size_t H, size_t D,
-                      const float *inv_freq) {
-    rope_rotate(c, dx, pos, T, H, D, inv_freq, -1.0f);
+                      const float *inv_freq, float scale) {
+    rope_rotate(c, dx, pos, T, H, D, inv_freq, scale, -1.0f);
 }

@@ -236,29 +236,20 @@ def make(arch, outdir):
     for k, v in lora.items():
         out["lora_init." + k] = v
 
-    # LoRA loss + grads
-    lp = {k: v.clone().requires_grad_(True) for k, v in lora.items()}
-    loss = forward_loss(cfg, w, lp, batch, scaling)
-    loss.backward()
-    out["lora.loss"] = torch.tensor([loss.item()])
-    for k, v in lp.items():
-        out["lora.grad." + k] = v.grad
-    # full fine-tuning loss + grads
-    fp = {k: v.clone().requires_grad_(True) for k, v in w.items()}
-    loss = forward_loss(cfg, fp, None, batch, scaling)
-    loss.backward()
-    out["full.loss"] = torch.tensor([loss.item()])
-    for k, v in fp.items():
-        out["full.grad." + k] = v.grad
+    def grads(tag, weights, trained, lora_of):
+        """tag.loss and tag.grad.<name> of the params `trained` (LoRA when lora_of)."""
+        ps = {k: v.clone().requires_grad_(True) for k, v in trained.items()}
+        loss = forward_loss(cfg, ps if not lora_of else weights, ps if lora_of else None, batch, scaling)
+        loss.backward()
+        out[tag + ".loss"] = torch.tensor([loss.item()])
+        for k, v in ps.items():
+            out[tag + ".grad." + k] = v.grad
+
+    grads("lora", w, lora, True)      # LoRA loss + grads
+    grads("full", None, w, False)     # full fine-tuning loss + grads
     # QLoRA: the same LoRA on the NF4 + double-quant dequantized linear weights (bitsandbytes
     # semantics, the reference in make_quant_fixtures.py); the C test quantizes w.* itself
-    wq = {k: (dequant_nf4_dq(v) if k.endswith("proj.weight") else v) for k, v in w.items()}
-    lp = {k: v.clone().requires_grad_(True) for k, v in lora.items()}
-    loss = forward_loss(cfg, wq, lp, batch, scaling)
-    loss.backward()
-    out["qlora.loss"] = torch.tensor([loss.item()])
-    for k, v in lp.items():
-        out["qlora.grad." + k] = v.grad
+    grads("qlora", {k: (dequant_nf4_dq(v) if k.endswith("proj.weight") else v) for k, v in w.items()}, lora, True)
     # 20 AdamW steps, cosine + warmup + clipping (LoRA; and full fine-tuning)
     for tag, lo, lr in (("train_lora", lora, 5e-3), ("train_full", None, 1e-3)):
         losses, norms, lrs = train_steps(cfg, w, lo, batch, scaling, 20, lr, 3, 0.01, 1.0)

@@ -118,6 +118,8 @@ ct_status ct_model_quantize(ct_model *m, const ct_quant_opts *q, ct_err *err);
 /* The dtype of m's linear weights: NF4 / FP4 / INT8ROW when quantized (loaded pre-quantized or
  * by ct_model_quantize), else the stored dtype. */
 ct_dtype ct_model_linear_dtype(const ct_model *m);
+/* True when m's linear weights are quantized (ct_model_linear_dtype is NF4, FP4 or INT8ROW). */
+bool ct_model_is_quantized(const ct_model *m);
 /* The weight with HF parameter name `name` ("model.layers.0.self_attn.q_proj.weight",
  * "lm_head.weight": the embedding's view when tied), or NULL when the model has none. */
 const ct_tensor *ct_model_tensor(const ct_model *m, const char *name);

@@ -97,9 +97,7 @@ static int quantize_one(const ct_tensor_spec *s, int layer, void *user) {
 }
 
 ct_status ct_model_quantize(ct_model *m, const ct_quant_opts *q, ct_err *err) {
-    ct_dtype now = ct_model_linear_dtype(m);
-    if (!q || !q->bits || now == CT_DTYPE_NF4 || now == CT_DTYPE_FP4 || now == CT_DTYPE_INT8ROW)
-        return CT_OK; /* nothing asked, or pre-quantized / already quantized */
+    if (!q || !q->bits || ct_model_is_quantized(m)) return CT_OK; /* nothing asked, or already quantized */
     if (q->bits != 4 && q->bits != 8)
         return ct_err_set(err, CT_ERR_ARG, "quantization_bit: %d is not 4 or 8 (bitsandbytes)", q->bits);
     qwalk w = {m, q, err};
@@ -109,4 +107,9 @@ ct_status ct_model_quantize(ct_model *m, const ct_quant_opts *q, ct_err *err) {
 ct_dtype ct_model_linear_dtype(const ct_model *m) {
     const ct_tensor_spec *s = ct_spec_by_lora("q_proj");
     return m->w.n_layers > 0 && s ? m->w.layers[0].t[s->id].dtype : m->cfg.dtype;
+}
+
+bool ct_model_is_quantized(const ct_model *m) {
+    ct_dtype d = ct_model_linear_dtype(m);
+    return d == CT_DTYPE_NF4 || d == CT_DTYPE_FP4 || d == CT_DTYPE_INT8ROW;
 }

@@ -181,11 +181,10 @@ static ct_status setup_precision(ct_trainer *t, ct_err *err) {
  * LoRA trains on a quantized base. */
 static ct_status setup_quantization(ct_trainer *t, ct_err *err) {
     const ct_train_config *c = t->cfg;
-    ct_dtype ld = ct_model_linear_dtype(t->model);
-    bool pre = ld == CT_DTYPE_NF4 || ld == CT_DTYPE_FP4 || ld == CT_DTYPE_INT8ROW;
+    bool pre = ct_model_is_quantized(t->model);
     if (pre && c->quantization_bit)
         ct_trainer_msg(t, "quantization_bit: the model is already quantized (%s); its quantization is used",
-                       ct_dtype_name(ld));
+                       ct_dtype_name(ct_model_linear_dtype(t->model)));
     if (pre && strcmp(c->finetuning_type, "lora"))
         return ct_err_set(err, CT_ERR_ARG, "%s: a quantized model trains with finetuning_type lora only (got '%s')",
                           c->model_name_or_path, c->finetuning_type);

@@ -1,4 +1,5 @@
-/* Finite-difference checks of every backward kernel of src/ops/ops.h.
+/* Finite-difference checks of every backward kernel of src/ops/ops.h (the Gated DeltaNet ones:
+ * test_grad_deltanet.c).
  * Each op has a double-precision reference forward here; the scalar test loss is
  * L = sum(y * R) for a fixed random R, so dL/dy = R is fed to the float backward, and every
  * input/weight gradient is compared with central differences of the double reference. */
@@ -6,52 +7,9 @@
 
 #include "harness.h"
 #include "ops/ops.h"
+#include "test_fd.h"
 
 #define TCTX ct_test_ctx()
-
-static uint64_t g_rng = 88172645463325252ull;
-static double urand(void) { /* xorshift64 in [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-}
-static double *drand_vec(size_t n, double s) {
-    double *v = malloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) v[i] = urand() * s;
-    return v;
-}
-static float *to_f(const double *d, size_t n) {
-    float *f = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) f[i] = (float)d[i];
-    return f;
-}
-static ct_tensor f32_tensor(float *data, int64_t a, int64_t b) {
-    ct_tensor t = {.dtype = CT_DTYPE_F32, .ndim = b ? 2 : 1, .shape = {a, b}, .data = data};
-    return t;
-}
-
-/* Compares analytic grad g (float) with central differences of loss(p) over p[0..n). */
-typedef double (*loss_fn)(void *ctx);
-static double fd_check(const char *what, double *p, size_t n, const float *g, loss_fn f, void *ctx,
-                       double tol) {
-    double maxabs = 0, maxerr = 0;
-    for (size_t i = 0; i < n; i++) maxabs = fmax(maxabs, fabs(g[i]));
-    for (size_t i = 0; i < n; i++) {
-        double h = 1e-5 * fmax(1.0, fabs(p[i])), old = p[i];
-        p[i] = old + h;
-        double lp = f(ctx);
-        p[i] = old - h;
-        double lm = f(ctx);
-        p[i] = old;
-        double fd = (lp - lm) / (2 * h);
-        maxerr = fmax(maxerr, fabs(fd - g[i]));
-    }
-    double rel = maxerr / fmax(maxabs, 1e-12);
-    CHECK_MSG(rel < tol, "%s: max |fd - grad| = %.3g (rel %.3g, max |grad| %.3g)", what, maxerr, rel,
-              maxabs);
-    return rel;
-}
 
 /* ---- linear ---- */
 typedef struct { double *x, *W, *b, *R; size_t T, K, N; } lin_ctx;

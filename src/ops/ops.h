@@ -135,6 +135,63 @@ void ct_attention_backward_rows(ct_ctx *c, float *dq, float *dk, float *dv, cons
                                 const float *q, const float *k, const float *v, const int32_t *seg,
                                 size_t T, size_t Hq, size_t Hkv, size_t D);
 
+/* ---- Gated DeltaNet (Qwen3.5 linear attention) ---- */
+/* The kernels behind HF transformers' Qwen3_5GatedDeltaNet (modeling_qwen3_5.py): the causal
+ * depthwise conv over q|k|v, their SiLU, the q/k L2 norm, the decay / write-strength gates, the
+ * gated RMSNorm of the delta rule's output, and the sigmoid output gate of Qwen3_5Attention. Nothing model-specific: the decoder
+ * layer slices its projections into the views these take. */
+
+/* y[n] = silu(x[n]) = x sigmoid(x) (y may alias x);  dx += dy * silu'(x). */
+void ct_silu_forward(ct_ctx *c, float *y, const float *x, size_t n);
+void ct_silu_backward(ct_ctx *c, float *dx, const float *dy, const float *x, size_t n);
+/* Output gate of Qwen3.5 attention: y[n] = x[n] * sigmoid(g[n]) (y may alias x);
+ * dx += dy*sigmoid(g), dg += dy*x*sigmoid(g)*(1-sigmoid(g)) (NULL skipped). */
+void ct_sigmoid_gate_forward(ct_ctx *c, float *y, const float *x, const float *g, size_t n);
+void ct_sigmoid_gate_backward(ct_ctx *c, float *dx, float *dg, const float *dy, const float *x, const float *g, size_t n);
+
+/* Causal depthwise conv1d (nn.Conv1d groups=channels, no bias, left padding K-1; HF
+ * causal_conv1d_fn / causal_conv1d_update without the activation):
+ *   y[t,ch] = sum_{j<K} w[ch,j] * xx[t + j - (K-1), ch]   (summed in j order)
+ * where xx is x preceded by `prev` [K-1, CH] (the conv state of inference: the last K-1 inputs
+ * seen before, oldest first; NULL: zeros). w: ct_tensor [CH, K] in any float dtype (HF's
+ * conv1d.weight [CH,1,K] viewed 2-D). x, y [T, CH] (row stride CH); y must not alias x.
+ * Updating the conv state for the next call is the caller's (the last K-1 rows of prev|x). */
+void ct_conv1d_causal_forward(ct_ctx *c, float *y, const float *x, const float *prev, const ct_tensor *w,
+                              size_t T, size_t CH, size_t K);
+/* Training backward (prev = zeros): dx[T,CH] += ..., dw[CH,K] += ... (f32; NULL skipped). */
+void ct_conv1d_causal_backward(ct_ctx *c, float *dx, float *dw, const float *dy, const float *x,
+                               const ct_tensor *w, size_t T, size_t CH, size_t K);
+
+/* L2 normalisation (FLA / HF l2norm) of rows*per_row vectors of length D:
+ *   y = x * rsqrt(sum(x^2) + eps);  inv[rows*per_row] (optional) receives the rsqrt.
+ * Vector i starts at x + (i / per_row) * ld + (i % per_row) * D (rows of per_row vectors at row
+ * stride ld, e.g. the q heads of a [T, q|k|v] row); y and dx share that layout; y may alias x.
+ * The backward needs the forward's inv: dx += inv*dy - inv^3 (x.dy) x. */
+void ct_l2norm_forward(ct_ctx *c, float *y, float *inv, const float *x, size_t rows, size_t per_row,
+                       size_t D, size_t ld, float eps);
+void ct_l2norm_backward(ct_ctx *c, float *dx, const float *dy, const float *x, const float *inv,
+                        size_t rows, size_t per_row, size_t D, size_t ld);
+
+/* Gated RMSNorm (Qwen3_5RMSNormGated, norm before gate) of n contiguous vectors of length D:
+ *   y = w * (x * rsqrt(mean(x^2) + eps)) * silu(z);  rstd[n] (optional) receives the rsqrt.
+ * w: ct_tensor [D] in any float dtype (a plain weight, not 1 + w). The backward needs the
+ * forward's rstd: dx, dz [n, D] += ...; dw[D] += ... (NULL skipped). */
+void ct_rmsnorm_gated_forward(ct_ctx *c, float *y, float *rstd, const float *x, const float *z,
+                              const ct_tensor *w, size_t n, size_t D, float eps);
+void ct_rmsnorm_gated_backward(ct_ctx *c, float *dx, float *dz, float *dw, const float *dy, const float *x,
+                               const float *z, const float *rstd, const ct_tensor *w, size_t n, size_t D);
+
+/* The decay and write strength of Gated DeltaNet per token and value head:
+ *   g[t,h] = -exp(A_log[h]) * softplus(a[t,h] + dt_bias[h])   (torch softplus: beta 1, threshold 20)
+ *   beta[t,h] = sigmoid(b[t,h]);  a, b, g, beta [T, H]; A_log, dt_bias ct_tensor [H] any float dtype.
+ * backward: da, db [T,H] += ..., dA_log, ddt_bias [H] += ... (f32; NULL skipped) from dg, dbeta
+ * (either may be NULL: no gradient flows from it). */
+void ct_deltanet_gates_forward(ct_ctx *c, float *g, float *beta, const float *a, const float *b,
+                               const ct_tensor *A_log, const ct_tensor *dt_bias, size_t T, size_t H);
+void ct_deltanet_gates_backward(ct_ctx *c, float *da, float *db, float *dA_log, float *ddt_bias,
+                                const float *dg, const float *dbeta, const float *a, const float *b,
+                                const ct_tensor *A_log, const ct_tensor *dt_bias, size_t T, size_t H);
+
 /* ---- embeddings ---- */
 
 /* out[t] = E[ids[t]] for ids[t] >= 0, and virt[-1 - ids[t]] (f32 [P, C], prompt-tuning virtual

@@ -1,0 +1,273 @@
+/* Gated DeltaNet (Qwen3.5 linear attention), see ops.h: the small ops around the delta rule
+ * (SiLU, sigmoid gate, causal depthwise conv1d, L2 norm, gated RMSNorm, decay / beta gates). */
+#include <math.h>
+#include <string.h>
+
+#include "ops/cpu/cpu.h"
+
+/* Vectors per block of the gated RMSNorm's dw partial sums, channels per block of the conv's
+ * dw: fixed sizes, so the reductions do not depend on the thread count. */
+#define DN_NORM_BLOCK 64
+#define DN_CONV_BLOCK 64
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* ---- element-wise ---- */
+
+void ct_silu_forward(ct_ctx *c, float *y, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > CT_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void ct_silu_backward(ct_ctx *c, float *dx, const float *dy, const float *x, size_t n) {
+    if (!dx) return;
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > CT_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) {
+        float s = sigmoidf(x[i]);
+        dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+
+void ct_sigmoid_gate_forward(ct_ctx *c, float *y, const float *x, const float *g, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > CT_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoidf(g[i]);
+}
+
+void ct_sigmoid_gate_backward(ct_ctx *c, float *dx, float *dg, const float *dy, const float *x, const float *g,
+                              size_t n) {
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > CT_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) {
+        float s = sigmoidf(g[i]);
+        if (dx) dx[i] += dy[i] * s;
+        if (dg) dg[i] += dy[i] * x[i] * s * (1.0f - s);
+    }
+}
+
+/* ---- causal depthwise conv1d ---- */
+
+/* wT[K, CH] = w[CH, K]^T in f32, from the calling thread's arena a. */
+static float *conv_weight_t(ct_arena *a, const ct_tensor *w, size_t CH, size_t K) {
+    float *wf = ct_scratch_f32(a, CH * K), *wT = ct_scratch_f32(a, CH * K);
+    ct_tensor_to_f32(w, 0, CH * K, wf);
+    for (size_t ch = 0; ch < CH; ch++)
+        for (size_t j = 0; j < K; j++) wT[j * CH + ch] = wf[ch * K + j];
+    return wT;
+}
+
+void ct_conv1d_causal_forward(ct_ctx *c, float *y, const float *x, const float *prev, const ct_tensor *w,
+                              size_t T, size_t CH, size_t K) {
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    const float *wT = conv_weight_t(ar, w, CH, K);
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (T * CH * K > CT_PAR_MIN_ELEMS)
+    for (size_t t = 0; t < T; t++) {
+        float *yt = y + t * CH;
+        memset(yt, 0, CH * sizeof(float));
+        for (size_t j = 0; j < K; j++) {
+            /* input row t + j - (K-1): of x, of prev, or a zero of the padding */
+            size_t back = K - 1 - j;
+            const float *src = t >= back ? x + (t - back) * CH : prev ? prev + (K - 1 - (back - t)) * CH : NULL;
+            if (!src) continue;
+            const float *wj = wT + j * CH;
+            for (size_t ch = 0; ch < CH; ch++) yt[ch] += wj[ch] * src[ch];
+        }
+    }
+    ct_arena_release(ar, mk);
+}
+
+void ct_conv1d_causal_backward(ct_ctx *c, float *dx, float *dw, const float *dy, const float *x,
+                               const ct_tensor *w, size_t T, size_t CH, size_t K) {
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    const float *wT = dx ? conv_weight_t(ar, w, CH, K) : NULL;
+    int nth = T * CH * K > CT_PAR_MIN_ELEMS ? ct_ctx_threads(c) : 1;
+    size_t nblk = (CH + DN_CONV_BLOCK - 1) / DN_CONV_BLOCK;
+#pragma omp parallel num_threads(nth)
+    {
+        /* dx[s, ch] += sum_j w[ch, j] dy[s + (K-1) - j, ch] */
+        if (dx) {
+#pragma omp for schedule(static)
+            for (size_t s = 0; s < T; s++) {
+                float *dxs = dx + s * CH;
+                for (size_t j = 0; j < K; j++) {
+                    size_t t = s + (K - 1) - j;
+                    if (t >= T) continue;
+                    const float *wj = wT + j * CH, *dyt = dy + t * CH;
+                    for (size_t ch = 0; ch < CH; ch++) dxs[ch] += wj[ch] * dyt[ch];
+                }
+            }
+        }
+        /* dw[ch, j] += sum_t dy[t, ch] x[t + j - (K-1), ch]: one channel block per item */
+        if (dw) {
+            ct_arena *ta = ct_ctx_arena(c);
+            size_t tmk = ct_arena_mark(ta);
+            float *acc = ct_scratch_f32(ta, K * DN_CONV_BLOCK);
+#pragma omp for schedule(static)
+            for (size_t b = 0; b < nblk; b++) {
+                size_t c0 = b * DN_CONV_BLOCK, nc = CH - c0 < DN_CONV_BLOCK ? CH - c0 : DN_CONV_BLOCK;
+                memset(acc, 0, K * DN_CONV_BLOCK * sizeof(float));
+                for (size_t t = 0; t < T; t++) {
+                    const float *dyt = dy + t * CH + c0;
+                    for (size_t j = 0; j < K; j++) {
+                        size_t back = K - 1 - j;
+                        if (t < back) continue;
+                        const float *xs = x + (t - back) * CH + c0;
+                        float *aj = acc + j * DN_CONV_BLOCK;
+                        for (size_t i = 0; i < nc; i++) aj[i] += dyt[i] * xs[i];
+                    }
+                }
+                for (size_t i = 0; i < nc; i++)
+                    for (size_t j = 0; j < K; j++) dw[(c0 + i) * K + j] += acc[j * DN_CONV_BLOCK + i];
+            }
+            ct_arena_release(ta, tmk);
+        }
+    }
+    ct_arena_release(ar, mk);
+}
+
+/* ---- L2 norm, gated RMSNorm ---- */
+
+void ct_l2norm_forward(ct_ctx *c, float *y, float *inv, const float *x, size_t rows, size_t per_row,
+                       size_t D, size_t ld, float eps) {
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (rows * per_row * D > CT_PAR_MIN_ELEMS)
+    for (size_t r = 0; r < rows; r++)
+        for (size_t p = 0; p < per_row; p++) {
+            size_t off = r * ld + p * D;
+            const float *xi = x + off;
+            float *yi = y + off;
+            double ss = 0.0;
+            for (size_t d = 0; d < D; d++) ss += (double)xi[d] * xi[d];
+            float s = 1.0f / sqrtf((float)ss + eps);
+            if (inv) inv[r * per_row + p] = s;
+            for (size_t d = 0; d < D; d++) yi[d] = xi[d] * s;
+        }
+}
+
+void ct_l2norm_backward(ct_ctx *c, float *dx, const float *dy, const float *x, const float *inv,
+                        size_t rows, size_t per_row, size_t D, size_t ld) {
+    if (!dx) return;
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (rows * per_row * D > CT_PAR_MIN_ELEMS)
+    for (size_t r = 0; r < rows; r++)
+        for (size_t p = 0; p < per_row; p++) {
+            size_t off = r * ld + p * D;
+            const float *xi = x + off, *dyi = dy + off;
+            float *dxi = dx + off;
+            float s = inv[r * per_row + p];
+            double dot = 0.0;
+            for (size_t d = 0; d < D; d++) dot += (double)xi[d] * dyi[d];
+            float k = (float)dot * s * s * s;
+            for (size_t d = 0; d < D; d++) dxi[d] += s * dyi[d] - k * xi[d];
+        }
+}
+
+void ct_rmsnorm_gated_forward(ct_ctx *c, float *y, float *rstd, const float *x, const float *z,
+                              const ct_tensor *w, size_t n, size_t D, float eps) {
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    float *wf = ct_scratch_f32(ar, D);
+    ct_tensor_to_f32(w, 0, D, wf);
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n * D > CT_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * D, *zi = z + i * D;
+        float *yi = y + i * D;
+        double ss = 0.0;
+        for (size_t d = 0; d < D; d++) ss += (double)xi[d] * xi[d];
+        float r = 1.0f / sqrtf((float)(ss / (double)D) + eps);
+        if (rstd) rstd[i] = r;
+        for (size_t d = 0; d < D; d++) yi[d] = wf[d] * (xi[d] * r) * (zi[d] * sigmoidf(zi[d]));
+    }
+    ct_arena_release(ar, mk);
+}
+
+/* With xn = x r and s = silu(z): dxn = dy w s, dx = r dxn - r^3/D (x.dxn) x,
+ * dz = dy w xn silu'(z), dw = sum dy xn s (per fixed block of vectors, then in block order). */
+void ct_rmsnorm_gated_backward(ct_ctx *c, float *dx, float *dz, float *dw, const float *dy, const float *x,
+                               const float *z, const float *rstd, const ct_tensor *w, size_t n, size_t D) {
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    float *wf = ct_scratch_f32(ar, D);
+    ct_tensor_to_f32(w, 0, D, wf);
+    size_t nblk = (n + DN_NORM_BLOCK - 1) / DN_NORM_BLOCK;
+    float *part = dw ? ct_scratch_f32(ar, nblk * D) : NULL;
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n * D > CT_PAR_MIN_ELEMS)
+    for (size_t b = 0; b < nblk; b++) {
+        float *pw = part ? part + b * D : NULL;
+        if (pw) memset(pw, 0, D * sizeof(float));
+        size_t i1 = (b + 1) * DN_NORM_BLOCK < n ? (b + 1) * DN_NORM_BLOCK : n;
+        for (size_t i = b * DN_NORM_BLOCK; i < i1; i++) {
+            const float *xi = x + i * D, *zi = z + i * D, *dyi = dy + i * D;
+            float r = rstd[i];
+            double dot = 0.0; /* x . dxn */
+            for (size_t d = 0; d < D; d++) dot += (double)xi[d] * dyi[d] * wf[d] * (zi[d] * sigmoidf(zi[d]));
+            float k = (float)(dot / (double)D) * r * r * r;
+            for (size_t d = 0; d < D; d++) {
+                float sg = sigmoidf(zi[d]), s = zi[d] * sg, xn = xi[d] * r;
+                if (dx) dx[i * D + d] += r * (dyi[d] * wf[d] * s) - k * xi[d];
+                if (dz) dz[i * D + d] += dyi[d] * wf[d] * xn * sg * (1.0f + zi[d] * (1.0f - sg));
+                if (pw) pw[d] += dyi[d] * xn * s;
+            }
+        }
+    }
+    if (dw)
+        for (size_t b = 0; b < nblk; b++)
+            for (size_t d = 0; d < D; d++) dw[d] += part[b * D + d];
+    ct_arena_release(ar, mk);
+}
+
+/* ---- decay and beta gates ---- */
+
+/* torch.nn.functional.softplus (beta 1, threshold 20) and its derivative. */
+static inline float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+static inline float softplus_grad(float x) { return x > 20.0f ? 1.0f : sigmoidf(x); }
+
+void ct_deltanet_gates_forward(ct_ctx *c, float *g, float *beta, const float *a, const float *b,
+                               const ct_tensor *A_log, const ct_tensor *dt_bias, size_t T, size_t H) {
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    float *negA = ct_scratch_f32(ar, H), *dt = ct_scratch_f32(ar, H);
+    ct_tensor_to_f32(A_log, 0, H, negA);
+    ct_tensor_to_f32(dt_bias, 0, H, dt);
+    for (size_t h = 0; h < H; h++) negA[h] = -expf(negA[h]);
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (T * H > CT_PAR_MIN_ELEMS)
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < H; h++) {
+            size_t i = t * H + h;
+            if (g) g[i] = negA[h] * softplusf(a[i] + dt[h]);
+            if (beta) beta[i] = sigmoidf(b[i]);
+        }
+    ct_arena_release(ar, mk);
+}
+
+/* One thread per head h: da, db of its column and the head's dA_log / ddt_bias sums over t. */
+void ct_deltanet_gates_backward(ct_ctx *c, float *da, float *db, float *dA_log, float *ddt_bias,
+                                const float *dg, const float *dbeta, const float *a, const float *b,
+                                const ct_tensor *A_log, const ct_tensor *dt_bias, size_t T, size_t H) {
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    float *negA = ct_scratch_f32(ar, H), *dt = ct_scratch_f32(ar, H);
+    ct_tensor_to_f32(A_log, 0, H, negA);
+    ct_tensor_to_f32(dt_bias, 0, H, dt);
+    for (size_t h = 0; h < H; h++) negA[h] = -expf(negA[h]);
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (T * H > CT_PAR_MIN_ELEMS)
+    for (size_t h = 0; h < H; h++) {
+        double sA = 0.0, sdt = 0.0;
+        for (size_t t = 0; t < T; t++) {
+            size_t i = t * H + h;
+            if (dg) {
+                float x = a[i] + dt[h];
+                /* g = -exp(A_log) softplus(x): dg/dA_log = g, dg/dx = -exp(A_log) softplus'(x) */
+                float dx = dg[i] * negA[h] * softplus_grad(x);
+                if (da) da[i] += dx;
+                sdt += dx;
+                sA += (double)dg[i] * (negA[h] * softplusf(x));
+            }
+            if (dbeta && db) {
+                float s = sigmoidf(b[i]);
+                db[i] += dbeta[i] * s * (1.0f - s);
+            }
+        }
+        if (dA_log) dA_log[h] += (float)sA;
+        if (ddt_bias) ddt_bias[h] += (float)sdt;
+    }
+    ct_arena_release(ar, mk);
+}

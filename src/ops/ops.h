@@ -138,7 +138,8 @@ void ct_attention_backward_rows(ct_ctx *c, float *dq, float *dk, float *dv, cons
 /* ---- Gated DeltaNet (Qwen3.5 linear attention) ---- */
 /* The kernels behind HF transformers' Qwen3_5GatedDeltaNet (modeling_qwen3_5.py): the causal
  * depthwise conv over q|k|v, their SiLU, the q/k L2 norm, the decay / write-strength gates, the
- * gated RMSNorm of the delta rule's output, and the sigmoid output gate of Qwen3_5Attention. Nothing model-specific: the decoder
+ * gated delta rule itself (chunked like torch_chunk_gated_delta_rule), the gated RMSNorm of its
+ * output, and the sigmoid output gate of Qwen3_5Attention. Nothing model-specific: the decoder
  * layer slices its projections into the views these take. */
 
 /* y[n] = silu(x[n]) = x sigmoid(x) (y may alias x);  dx += dy * silu'(x). */
@@ -191,6 +192,32 @@ void ct_deltanet_gates_forward(ct_ctx *c, float *g, float *beta, const float *a,
 void ct_deltanet_gates_backward(ct_ctx *c, float *da, float *db, float *dA_log, float *ddt_bias,
                                 const float *dg, const float *dbeta, const float *a, const float *b,
                                 const ct_tensor *A_log, const ct_tensor *dt_bias, size_t T, size_t H);
+
+/* The gated delta rule over one sequence of T tokens (no packing inside: the caller splits
+ * packed rows into segments), grouped value heads (Hv a multiple of Hk): value head h reads q/k
+ * head h / (Hv/Hk).
+ * q, k: rows of Hk*Dk at row stride ld_qk (vector (t,h) at q + t*ld_qk + h*Dk), already
+ * L2-normalised; the kernel scales q by 1/sqrt(Dk) itself. v: rows of Hv*Dv at stride ld_v.
+ * g (log decay, <= 0), beta [T, Hv]. out [T, Hv*Dv] (contiguous). Per token, with S [Dk, Dv]
+ * per value head (transformers' torch_recurrent_gated_delta_rule, the reference):
+ *   S = exp(g_t) S;  S += k_t (beta_t (v_t - S^T k_t))^T;  out_t = S^T q_t / sqrt(Dk).
+ * state [Hv, Dk, Dv]: in/out (the recurrent state of inference; NULL: start from zeros, final
+ * state discarded). saved: NULL, or room for ct_deltanet_saved_floats(T, Hv, Dk, Dv) floats
+ * receiving what the backward needs (the state at the start of every chunk).
+ * The computation is chunked (CT_DELTANET_CHUNK tokens; the UT/WY form of
+ * torch_chunk_gated_delta_rule: intra-chunk matrices with a unit-lower-triangular solve, then a
+ * scan over chunks; a last chunk shorter than CT_DELTANET_CHUNK, T == 1 included, is not
+ * padded); it agrees with the per-token recurrence to rounding. In-chunk cumulative decays are
+ * summed in double. Value heads run in parallel. */
+#define CT_DELTANET_CHUNK 64
+size_t ct_deltanet_saved_floats(size_t T, size_t Hv, size_t Dk, size_t Dv);
+void ct_deltanet_forward(ct_ctx *c, float *out, float *state, float *saved, const float *q, const float *k,
+                         size_t ld_qk, const float *v, size_t ld_v, const float *g, const float *beta,
+                         size_t T, size_t Hk, size_t Hv, size_t Dk, size_t Dv);
+/* The per-token recurrence itself (reference for tests; same arguments, no saved). */
+void ct_deltanet_recurrent_forward(ct_ctx *c, float *out, float *state, const float *q, const float *k,
+                                   size_t ld_qk, const float *v, size_t ld_v, const float *g,
+                                   const float *beta, size_t T, size_t Hk, size_t Hv, size_t Dk, size_t Dv);
 
 /* ---- embeddings ---- */
 

@@ -51,6 +51,32 @@ static inline float ct_cpu_attn_row(float *p, const float *qt, const float *k, s
     return sum > 0.0f ? 1.0f / sum : 0.0f;
 }
 
+/* One chunk (n <= CT_DELTANET_CHUNK tokens) of one value head of the gated delta rule, the
+ * UT/WY form of torch_chunk_gated_delta_rule (src/ops/cpu/deltanet.c). Matrices are row-major
+ * with leading dimension n ([n, n]), Dk ([n, Dk]) or Dv ([n, Dv]). */
+typedef struct ct_dn_chunk {
+    size_t n, Dk, Dv;
+    double *G;   /* [n] in-chunk cumulative log decay G_i = g_0 + ... + g_i */
+    float *E;    /* [n] exp(G_i) */
+    float *Gam;  /* [n, n] exp(G_i - G_j) for j <= i, else 0 */
+    float *Q;    /* [n, Dk] q / sqrt(Dk) */
+    float *K;    /* [n, Dk] k */
+    float *KB;   /* [n, Dk] beta k */
+    float *A;    /* [n, n] strictly lower part of (KB K^T) * Gam; M = I + A */
+    float *P;    /* [n, n] (Q K^T) * Gam (lower, diagonal included) */
+    float *U;    /* [n, Dv] M^-1 (beta v) */
+    float *W;    /* [n, Dk] M^-1 (E * KB) */
+    float *Vn;   /* [n, Dv] U - W S0: the values the chunk writes into the state */
+} ct_dn_chunk;
+
+/* Scratch for a chunk of up to CT_DELTANET_CHUNK tokens from arena a. */
+void ct_dn_chunk_alloc(ct_dn_chunk *ck, ct_arena *a, size_t Dk, size_t Dv);
+/* Fills every field for the n tokens at q, k (row stride ld_qk), v (ld_v), g, beta (stride Hv)
+ * and the state S0 [Dk, Dv] at the chunk start. */
+void ct_dn_chunk_compute(ct_dn_chunk *ck, size_t n, const float *q, const float *k, size_t ld_qk,
+                         const float *v, size_t ld_v, const float *g, const float *beta, size_t Hv,
+                         const float *S0);
+
 /* AVX512-BF16 kernels of the linear table (src/ops/cpu/linear_bf16.c). */
 void ct_cpu_linear_bf16(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K,
                         size_t N);

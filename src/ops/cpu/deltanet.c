@@ -1,5 +1,7 @@
 /* Gated DeltaNet (Qwen3.5 linear attention), see ops.h: the small ops around the delta rule
- * (SiLU, sigmoid gate, causal depthwise conv1d, L2 norm, gated RMSNorm, decay / beta gates). */
+ * (SiLU, sigmoid gate, causal depthwise conv1d, L2 norm, gated RMSNorm, decay / beta gates)
+ * and the delta rule's forward, chunked (the UT/WY form of transformers'
+ * torch_chunk_gated_delta_rule) and per token (torch_recurrent_gated_delta_rule). */
 #include <math.h>
 #include <string.h>
 
@@ -270,4 +272,161 @@ void ct_deltanet_gates_backward(ct_ctx *c, float *da, float *db, float *dA_log, 
         if (ddt_bias) ddt_bias[h] += (float)sdt;
     }
     ct_arena_release(ar, mk);
+}
+
+/* ---- the gated delta rule: per token ---- */
+
+void ct_deltanet_recurrent_forward(ct_ctx *c, float *out, float *state, const float *q, const float *k,
+                                   size_t ld_qk, const float *v, size_t ld_v, const float *g,
+                                   const float *beta, size_t T, size_t Hk, size_t Hv, size_t Dk, size_t Dv) {
+    size_t group = Hv / Hk, ldo = Hv * Dv, SS = Dk * Dv;
+    float scale = 1.0f / sqrtf((float)Dk);
+#pragma omp parallel num_threads(ct_ctx_threads(c))
+    {
+        ct_arena *ar = ct_ctx_arena(c);
+        size_t mk = ct_arena_mark(ar);
+        float *Sl = state ? NULL : ct_scratch_f32(ar, SS), *delta = ct_scratch_f32(ar, Dv);
+#pragma omp for schedule(static)
+        for (size_t h = 0; h < Hv; h++) {
+            size_t kh = h / group;
+            float *S = state ? state + h * SS : Sl;
+            if (!state) memset(S, 0, SS * sizeof(float));
+            for (size_t t = 0; t < T; t++) {
+                const float *qt = q + t * ld_qk + kh * Dk, *kt = k + t * ld_qk + kh * Dk;
+                const float *vt = v + t * ld_v + h * Dv;
+                float decay = expf(g[t * Hv + h]), bt = beta[t * Hv + h];
+                float *ot = out + t * ldo + h * Dv;
+                for (size_t i = 0; i < SS; i++) S[i] *= decay;
+                /* delta = beta (v - S^T k) */
+                memset(delta, 0, Dv * sizeof(float));
+                for (size_t d = 0; d < Dk; d++)
+                    for (size_t e = 0; e < Dv; e++) delta[e] += S[d * Dv + e] * kt[d];
+                for (size_t e = 0; e < Dv; e++) delta[e] = (vt[e] - delta[e]) * bt;
+                memset(ot, 0, Dv * sizeof(float));
+                for (size_t d = 0; d < Dk; d++) {
+                    float *Sd = S + d * Dv, qd = qt[d] * scale;
+                    for (size_t e = 0; e < Dv; e++) {
+                        Sd[e] += kt[d] * delta[e];
+                        ot[e] += Sd[e] * qd;
+                    }
+                }
+            }
+        }
+        ct_arena_release(ar, mk);
+    }
+}
+
+/* ---- the gated delta rule: chunked ---- */
+
+void ct_dn_chunk_alloc(ct_dn_chunk *ck, ct_arena *a, size_t Dk, size_t Dv) {
+    size_t C = CT_DELTANET_CHUNK;
+    ck->n = 0;
+    ck->Dk = Dk;
+    ck->Dv = Dv;
+    ck->G = ct_scratch(a, C * sizeof(double));
+    ck->E = ct_scratch_f32(a, C);
+    ck->Gam = ct_scratch_f32(a, C * C);
+    ck->A = ct_scratch_f32(a, C * C);
+    ck->P = ct_scratch_f32(a, C * C);
+    ck->Q = ct_scratch_f32(a, C * Dk);
+    ck->K = ct_scratch_f32(a, C * Dk);
+    ck->KB = ct_scratch_f32(a, C * Dk);
+    ck->W = ct_scratch_f32(a, C * Dk);
+    ck->U = ct_scratch_f32(a, C * Dv);
+    ck->Vn = ct_scratch_f32(a, C * Dv);
+}
+
+/* (I + A) X = B in place (X = B on entry) for A [n, n] strictly lower: forward substitution. */
+static void solve_unit_lower(const float *A, size_t n, float *X, size_t d) {
+    for (size_t i = 1; i < n; i++) {
+        float *xi = X + i * d;
+        for (size_t j = 0; j < i; j++) {
+            float a = A[i * n + j];
+            const float *xj = X + j * d;
+            for (size_t e = 0; e < d; e++) xi[e] -= a * xj[e];
+        }
+    }
+}
+
+void ct_dn_chunk_compute(ct_dn_chunk *ck, size_t n, const float *q, const float *k, size_t ld_qk,
+                         const float *v, size_t ld_v, const float *g, const float *beta, size_t Hv,
+                         const float *S0) {
+    size_t Dk = ck->Dk, Dv = ck->Dv;
+    float scale = 1.0f / sqrtf((float)Dk);
+    ck->n = n;
+    double G = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        G += g[i * Hv];
+        ck->G[i] = G;
+        ck->E[i] = (float)exp(G);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) ck->Gam[i * n + j] = j <= i ? (float)exp(ck->G[i] - ck->G[j]) : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        const float *qi = q + i * ld_qk, *ki = k + i * ld_qk, *vi = v + i * ld_v;
+        float b = beta[i * Hv], e = ck->E[i];
+        for (size_t d = 0; d < Dk; d++) {
+            ck->Q[i * Dk + d] = qi[d] * scale;
+            ck->K[i * Dk + d] = ki[d];
+            ck->KB[i * Dk + d] = b * ki[d];
+            ck->W[i * Dk + d] = e * ck->KB[i * Dk + d];
+        }
+        for (size_t d = 0; d < Dv; d++) ck->U[i * Dv + d] = b * vi[d];
+    }
+    ct_cpu_sgemm1(false, true, n, n, Dk, 1.0f, ck->KB, Dk, ck->K, Dk, 0.0f, ck->A, n);
+    ct_cpu_sgemm1(false, true, n, n, Dk, 1.0f, ck->Q, Dk, ck->K, Dk, 0.0f, ck->P, n);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            float gm = ck->Gam[i * n + j];
+            ck->A[i * n + j] = j < i ? ck->A[i * n + j] * gm : 0.0f;
+            ck->P[i * n + j] = j <= i ? ck->P[i * n + j] * gm : 0.0f;
+        }
+    solve_unit_lower(ck->A, n, ck->U, Dv);
+    solve_unit_lower(ck->A, n, ck->W, Dk);
+    memcpy(ck->Vn, ck->U, n * Dv * sizeof(float));
+    ct_cpu_sgemm1(false, false, n, Dv, Dk, -1.0f, ck->W, Dk, S0, Dv, 1.0f, ck->Vn, Dv);
+}
+
+size_t ct_deltanet_saved_floats(size_t T, size_t Hv, size_t Dk, size_t Dv) {
+    return (T + CT_DELTANET_CHUNK - 1) / CT_DELTANET_CHUNK * Hv * Dk * Dv;
+}
+
+/* Per value head (in parallel), chunk after chunk: O = (E Q) S0 + P Vn, then
+ * S = E_last S0 + (K exp(G_last - G))^T Vn. saved[chunk, head] holds S0. */
+void ct_deltanet_forward(ct_ctx *c, float *out, float *state, float *saved, const float *q, const float *k,
+                         size_t ld_qk, const float *v, size_t ld_v, const float *g, const float *beta,
+                         size_t T, size_t Hk, size_t Hv, size_t Dk, size_t Dv) {
+    if (T == 0) return;
+    ct_cpu_blas_init();
+    size_t C = CT_DELTANET_CHUNK, nch = (T + C - 1) / C, group = Hv / Hk, ldo = Hv * Dv, SS = Dk * Dv;
+#pragma omp parallel num_threads(ct_ctx_threads(c))
+    {
+        ct_arena *ar = ct_ctx_arena(c);
+        size_t mk = ct_arena_mark(ar);
+        ct_dn_chunk ck;
+        ct_dn_chunk_alloc(&ck, ar, Dk, Dv);
+        float *Sl = state ? NULL : ct_scratch_f32(ar, SS);
+#pragma omp for schedule(dynamic, 1)
+        for (size_t h = 0; h < Hv; h++) {
+            size_t kh = h / group;
+            float *S = state ? state + h * SS : Sl;
+            if (!state) memset(S, 0, SS * sizeof(float));
+            for (size_t ci = 0; ci < nch; ci++) {
+                size_t t0 = ci * C, n = T - t0 < C ? T - t0 : C, last = n - 1;
+                if (saved) memcpy(saved + (ci * Hv + h) * SS, S, SS * sizeof(float));
+                ct_dn_chunk_compute(&ck, n, q + t0 * ld_qk + kh * Dk, k + t0 * ld_qk + kh * Dk, ld_qk,
+                                    v + t0 * ld_v + h * Dv, ld_v, g + t0 * Hv + h, beta + t0 * Hv + h, Hv, S);
+                float *o = out + t0 * ldo + h * Dv;
+                for (size_t i = 0; i < n; i++)
+                    for (size_t d = 0; d < Dk; d++) ck.Q[i * Dk + d] *= ck.E[i];
+                ct_cpu_sgemm1(false, false, n, Dv, Dk, 1.0f, ck.Q, Dk, S, Dv, 0.0f, o, ldo);
+                ct_cpu_sgemm1(false, false, n, Dv, n, 1.0f, ck.P, n, ck.Vn, Dv, 1.0f, o, ldo);
+                for (size_t j = 0; j < n; j++)
+                    for (size_t d = 0; d < Dk; d++) ck.K[j * Dk + d] *= ck.Gam[last * n + j];
+                for (size_t i = 0; i < SS; i++) S[i] *= ck.E[last];
+                ct_cpu_sgemm1(true, false, Dk, Dv, n, 1.0f, ck.K, Dk, ck.Vn, Dv, 1.0f, S, Dv);
+            }
+        }
+        ct_arena_release(ar, mk);
+    }
 }

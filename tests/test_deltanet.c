@@ -1,7 +1,8 @@
 /* The chunked gated delta rule (ct_deltanet_forward) against the per-token recurrence
  * (transformers' torch_recurrent_gated_delta_rule, ct_deltanet_recurrent_forward): short, exact
- * multiple and multi-chunk lengths, GQA, strong decays; and a sequence run at once vs in pieces
- * carrying the recurrent state (prefill + decode). */
+ * multiple and multi-chunk lengths, GQA, strong decays; a sequence run at once vs in pieces
+ * carrying the recurrent state (prefill + decode); and bit-identical results of every Gated
+ * DeltaNet kernel on 1 and 2 threads. Gradients: test_grad_deltanet.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,5 +125,54 @@ TEST(deltanet_state_carry) {
     dn_run(&in, 0, ob, sb, 0, 64);
     CHECK(memcmp(saved + ns, sb, ns * 4) == 0);
     free(s0); free(sa); free(sb); free(sr); free(oa); free(ob); free(orr); free(saved);
+    dn_free(&in);
+}
+
+/* The delta rule forward / backward and the parallel paths of the small ops (sizes above the
+ * fork threshold), on 1 and 2 threads: bitwise equal. */
+TEST(deltanet_threads_identical) {
+    dn_in in = dn_make(130, 2, 4, 16, 12, 1);
+    size_t T = in.T, nqk = T * in.Hk * in.Dk, nv = T * in.Hv * in.Dv, ng = T * in.Hv;
+    size_t ns = ct_deltanet_saved_floats(T, in.Hv, in.Dk, in.Dv), ldqk = in.Hk * in.Dk, ldv = in.Hv * in.Dv;
+    float *dout = rvec(nv, 1);
+    size_t CT = 64, CH = 600, K = 4, nrg = 1100, D = 64, GT = 2100, GH = 32;
+    float *cx = rvec(CT * CH, 1), *cw = rvec(CH * K, 1), *cdy = rvec(CT * CH, 1);
+    float *rx = rvec(nrg * D, 1), *rz = rvec(nrg * D, 2), *rw = rvec(D, 1), *rdy = rvec(nrg * D, 1);
+    float *ga = rvec(GT * GH, 3), *gb = rvec(GT * GH, 3), *gal = rvec(GH, 1), *gdt = rvec(GH, 1);
+    float *gdg = rvec(GT * GH, 1), *gdb = rvec(GT * GH, 1);
+    ct_tensor cwt = {.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {(int64_t)CH, (int64_t)K}, .data = cw};
+    ct_tensor rwt = {.dtype = CT_DTYPE_F32, .ndim = 1, .shape = {(int64_t)D}, .data = rw};
+    ct_tensor galt = {.dtype = CT_DTYPE_F32, .ndim = 1, .shape = {(int64_t)GH}, .data = gal};
+    ct_tensor gdtt = {.dtype = CT_DTYPE_F32, .ndim = 1, .shape = {(int64_t)GH}, .data = gdt};
+    enum { N_OUT = 16 };
+    size_t sz[N_OUT] = {nv, ns, nqk, nqk, nv, ng, ng, CT * CH, CT * CH, CH * K, nrg * D, nrg, nrg * D, nrg * D, D,
+                        4 * GT * GH + 2 * GH};
+    float *r[2][N_OUT];
+    int saved_threads = ct_ctx_threads(TCTX);
+    for (int th = 0; th < 2; th++) {
+        ct_ctx_set_threads(TCTX, th + 1);
+        float **o = r[th];
+        for (int i = 0; i < N_OUT; i++) o[i] = calloc(sz[i], 4);
+        ct_deltanet_forward(TCTX, o[0], NULL, o[1], in.q, in.k, ldqk, in.v, ldv, in.g, in.beta, T, in.Hk, in.Hv,
+                            in.Dk, in.Dv);
+        ct_deltanet_backward(TCTX, o[2], o[3], ldqk, o[4], ldv, o[5], o[6], dout, o[1], in.q, in.k, in.v, in.g,
+                             in.beta, T, in.Hk, in.Hv, in.Dk, in.Dv);
+        ct_conv1d_causal_forward(TCTX, o[7], cx, NULL, &cwt, CT, CH, K);
+        ct_conv1d_causal_backward(TCTX, o[8], o[9], cdy, cx, &cwt, CT, CH, K);
+        ct_rmsnorm_gated_forward(TCTX, o[10], o[11], rx, rz, &rwt, nrg, D, 1e-6f);
+        ct_rmsnorm_gated_backward(TCTX, o[12], o[13], o[14], rdy, rx, rz, o[11], &rwt, nrg, D);
+        float *gg = o[15], *gbeta = gg + GT * GH, *gda = gbeta + GT * GH, *gdbb = gda + GT * GH;
+        ct_deltanet_gates_forward(TCTX, gg, gbeta, ga, gb, &galt, &gdtt, GT, GH);
+        ct_deltanet_gates_backward(TCTX, gda, gdbb, gdbb + GT * GH, gdbb + GT * GH + GH, gdg, gdb, ga, gb, &galt,
+                                   &gdtt, GT, GH);
+    }
+    ct_ctx_set_threads(TCTX, saved_threads);
+    for (int i = 0; i < N_OUT; i++) {
+        CHECK_MSG(memcmp(r[0][i], r[1][i], sz[i] * 4) == 0, "output %d differs between 1 and 2 threads", i);
+        free(r[0][i]);
+        free(r[1][i]);
+    }
+    free(dout); free(cx); free(cw); free(cdy); free(rx); free(rz); free(rw); free(rdy);
+    free(ga); free(gb); free(gal); free(gdt); free(gdg); free(gdb);
     dn_free(&in);
 }

@@ -191,3 +191,92 @@ TEST(grad_deltanet_gates_fd) {
     free(a); free(b); free(Al); free(dt); free(R1); free(R2); free(g); free(beta);
     free(da); free(db); free(dAl); free(ddt);
 }
+
+/* ---- the gated delta rule (chunked forward + backward vs a double per-token recurrence) ---- */
+typedef struct { double *q, *k, *v, *g, *beta, *R; size_t T, Hk, Hv, Dk, Dv; } dn_ctx;
+static double dn_loss(void *c_) {
+    dn_ctx *c = c_;
+    size_t Dk = c->Dk, Dv = c->Dv, ldqk = c->Hk * Dk, ldv = c->Hv * Dv;
+    double *S = malloc(Dk * Dv * sizeof(double)), *delta = malloc(Dv * sizeof(double)), L = 0;
+    for (size_t h = 0; h < c->Hv; h++) {
+        size_t kh = h / (c->Hv / c->Hk);
+        memset(S, 0, Dk * Dv * sizeof(double));
+        for (size_t t = 0; t < c->T; t++) {
+            const double *q = c->q + t * ldqk + kh * Dk, *k = c->k + t * ldqk + kh * Dk;
+            const double *v = c->v + t * ldv + h * Dv, *R = c->R + t * ldv + h * Dv;
+            double decay = exp(c->g[t * c->Hv + h]), b = c->beta[t * c->Hv + h];
+            for (size_t i = 0; i < Dk * Dv; i++) S[i] *= decay;
+            for (size_t e = 0; e < Dv; e++) {
+                double m = 0;
+                for (size_t d = 0; d < Dk; d++) m += S[d * Dv + e] * k[d];
+                delta[e] = b * (v[e] - m);
+            }
+            for (size_t d = 0; d < Dk; d++)
+                for (size_t e = 0; e < Dv; e++) S[d * Dv + e] += k[d] * delta[e];
+            for (size_t e = 0; e < Dv; e++) {
+                double o = 0;
+                for (size_t d = 0; d < Dk; d++) o += S[d * Dv + e] * q[d];
+                L += o / sqrt((double)Dk) * R[e];
+            }
+        }
+    }
+    free(S);
+    free(delta);
+    return L;
+}
+/* Realistic inputs: unit q/k vectors, beta = sigmoid(U(-3,3)) and
+ * g = -exp(U(-1,1)) softplus(U(-3,1)) times a per-head scale: fast-forgetting heads and slow
+ * ones, whose state (and its gradient) crosses chunk boundaries. */
+static const double dn_head_scale[4] = {1.0, 0.02, 0.2, 0.005};
+static void dn_inputs(dn_ctx *c) {
+    size_t nqk = c->T * c->Hk * c->Dk, nv = c->T * c->Hv * c->Dv, ng = c->T * c->Hv;
+    c->q = drand_vec(nqk, 1);
+    c->k = drand_vec(nqk, 1);
+    c->v = drand_vec(nv, 1);
+    c->R = drand_vec(nv, 1);
+    c->g = malloc(ng * sizeof(double));
+    c->beta = malloc(ng * sizeof(double));
+    for (size_t i = 0; i < ng; i++) {
+        c->g[i] = -exp(urand()) * log1p(exp(2 * urand() - 1)) * dn_head_scale[i % c->Hv % 4];
+        c->beta[i] = sigm(3 * urand());
+    }
+    for (size_t i = 0; i < nqk; i += c->Dk) {
+        double sq = 0, sk = 0;
+        for (size_t d = 0; d < c->Dk; d++) sq += c->q[i + d] * c->q[i + d], sk += c->k[i + d] * c->k[i + d];
+        for (size_t d = 0; d < c->Dk; d++) c->q[i + d] /= sqrt(sq), c->k[i + d] /= sqrt(sk);
+    }
+}
+static void dn_case(size_t T) {
+    dn_ctx c = {.T = T, .Hk = 2, .Hv = 4, .Dk = 8, .Dv = 6};
+    dn_inputs(&c);
+    size_t nqk = T * c.Hk * c.Dk, nv = T * c.Hv * c.Dv, ng = T * c.Hv;
+    float *q = to_f(c.q, nqk), *k = to_f(c.k, nqk), *v = to_f(c.v, nv), *g = to_f(c.g, ng);
+    float *beta = to_f(c.beta, ng), *R = to_f(c.R, nv), *out = malloc(nv * 4);
+    float *saved = malloc(ct_deltanet_saved_floats(T, c.Hv, c.Dk, c.Dv) * 4);
+    float *dq = calloc(nqk, 4), *dk = calloc(nqk, 4), *dv = calloc(nv, 4), *dg = calloc(ng, 4);
+    float *dbeta = calloc(ng, 4);
+    size_t ldqk = c.Hk * c.Dk, ldv = c.Hv * c.Dv;
+    ct_deltanet_forward(TCTX, out, NULL, saved, q, k, ldqk, v, ldv, g, beta, T, c.Hk, c.Hv, c.Dk, c.Dv);
+    double L = 0;
+    for (size_t i = 0; i < nv; i++) L += (double)out[i] * c.R[i];
+    double Lref = dn_loss(&c);
+    CHECK_MSG(fabs(L - Lref) <= 1e-5 * fmax(1.0, fabs(Lref)), "deltanet T=%zu loss %.9g vs %.9g", T, L, Lref);
+    ct_deltanet_backward(TCTX, dq, dk, ldqk, dv, ldv, dg, dbeta, R, saved, q, k, v, g, beta, T, c.Hk, c.Hv,
+                         c.Dk, c.Dv);
+    char buf[64];
+    const char *nm[5] = {"dq", "dk", "dv", "dg", "dbeta"};
+    double *p[5] = {c.q, c.k, c.v, c.g, c.beta};
+    float *gr[5] = {dq, dk, dv, dg, dbeta};
+    size_t n[5] = {nqk, nqk, nv, ng, ng};
+    for (int i = 0; i < 5; i++) {
+        snprintf(buf, sizeof buf, "deltanet T=%zu %s", T, nm[i]);
+        fd_check(buf, p[i], n[i], gr[i], dn_loss, &c, 1e-4);
+    }
+    free(c.q); free(c.k); free(c.v); free(c.g); free(c.beta); free(c.R);
+    free(q); free(k); free(v); free(g); free(beta); free(R); free(out); free(saved);
+    free(dq); free(dk); free(dv); free(dg); free(dbeta);
+}
+TEST(grad_deltanet_fd) {
+    dn_case(130); /* chunks of 64, 64 and 2, GQA (2 value heads per k head) */
+    dn_case(1);   /* one token */
+}

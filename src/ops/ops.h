@@ -218,6 +218,15 @@ void ct_deltanet_forward(ct_ctx *c, float *out, float *state, float *saved, cons
 void ct_deltanet_recurrent_forward(ct_ctx *c, float *out, float *state, const float *q, const float *k,
                                    size_t ld_qk, const float *v, size_t ld_v, const float *g,
                                    const float *beta, size_t T, size_t Hk, size_t Hv, size_t Dk, size_t Dv);
+/* Backward of ct_deltanet_forward (training: the forward started from zeros; the gradient of a
+ * nonzero initial state is not computed), chunk by chunk in reverse from the saved chunk-start
+ * states (required): dq, dk (stride ld_qk), dv (stride ld_v), dg, dbeta [T,Hv] all += (NULL
+ * skipped). One thread per k head and its value heads, so dq/dk of a k head sum over its value
+ * heads in head order. */
+void ct_deltanet_backward(ct_ctx *c, float *dq, float *dk, size_t ld_qk, float *dv, size_t ld_v, float *dg,
+                          float *dbeta, const float *dout, const float *saved, const float *q, const float *k,
+                          const float *v, const float *g, const float *beta, size_t T, size_t Hk, size_t Hv,
+                          size_t Dk, size_t Dv);
 
 /* ---- embeddings ---- */
 

@@ -1,7 +1,8 @@
 /* Gated DeltaNet (Qwen3.5 linear attention), see ops.h: the small ops around the delta rule
  * (SiLU, sigmoid gate, causal depthwise conv1d, L2 norm, gated RMSNorm, decay / beta gates)
  * and the delta rule's forward, chunked (the UT/WY form of transformers'
- * torch_chunk_gated_delta_rule) and per token (torch_recurrent_gated_delta_rule). */
+ * torch_chunk_gated_delta_rule) and per token (torch_recurrent_gated_delta_rule). The chunked
+ * backward is in deltanet_bwd.c. */
 #include <math.h>
 #include <string.h>
 

@@ -318,6 +318,54 @@ static void golden_arch(const char *file) {
 TEST(grad_golden_qwen3) { golden_arch("tests/fixtures/train/qwen3.bin"); }
 TEST(grad_golden_qwen2) { golden_arch("tests/fixtures/train/qwen2.bin"); }
 
+/* Qwen3.5 (tests/gen/make_qwen35_fixtures.py, float64 autograd through the per-token delta rule):
+ * tiny-qwen3_5 (2 Gated DeltaNet layers + 1 gated attention layer) on a packed batch whose
+ * segments span two DeltaNet chunks and restart mid-row. Full fine-tuning (every gradient,
+ * A_log / dt_bias / conv included; with and without activation checkpointing) and LoRA on all
+ * 12 linear modules with non-zero B. */
+TEST(grad_golden_qwen3_5) {
+    fixture fx;
+    REQUIRE(fx_load(&fx, ct_test_path("tests/fixtures/train/qwen3_5.bin")) == 0);
+    ct_err err = {0};
+    ct_model *m = NULL;
+    REQUIRE(ct_model_load("tests/fixtures/tiny-qwen3_5", &m, &err) == CT_OK);
+    const double *c = fx_get(&fx, "config")->data;
+    fx_batch fb = {fx_ints(&fx, "batch.input_ids"), fx_ints(&fx, "batch.labels"), fx_ints(&fx, "batch.position_ids"),
+                   fx_ints(&fx, "batch.segment_ids"), {0}};
+    ct_lm_batch b = {.B = (size_t)c[2], .T = (size_t)c[3], .input_ids = fb.ids, .labels = fb.lab,
+                     .position_ids = fb.pos, .segment_ids = fb.seg};
+    double norm = (double)ct_lm_count_targets(&b, 0), loss = 0, w;
+    bool verbose = getenv("CT_TEST_VERBOSE") != NULL;
+    for (int ckpt = 0; ckpt < 2; ckpt++) {
+        ct_method_cfg fc = {.method = CT_METHOD_FULL};
+        ct_train_model tm;
+        CHECK_OK(ct_train_model_init(&tm, m, &fc, &err), &err);
+        tm.checkpointing = ckpt;
+        ct_params_zero_grad(&tm.params);
+        CHECK_OK(ct_train_step(ct_test_ctx(), &tm, &b, norm, true, &loss, &err), &err);
+        double ref = fx_get(&fx, "full.loss")->data[0];
+        CHECK_MSG(fabs(loss - ref) <= 1e-5 * fabs(ref), "qwen3_5 full loss %.9g vs torch %.9g", loss, ref);
+        w = compare_grads(&fx, &tm, "full.grad.", 1e-4);
+        if (verbose) printf("    qwen3_5 full (ckpt %d): loss %.8f (torch %.8f), worst grad rel err %.2e\n", ckpt, loss, ref, w);
+        ct_train_model_free(&tm);
+    }
+    ct_method_cfg lc = {.method = CT_METHOD_LORA, .lora_rank = (int)c[0], .lora_alpha = c[1], .lora_target = "all",
+                        .seed = 1};
+    ct_train_model tm;
+    CHECK_OK(ct_train_model_init(&tm, m, &lc, &err), &err);
+    CHECK_EQ_INT(tm.params.n, (size_t)(2 * (2 * 8 + 1 * 7))); /* DeltaNet layers: 5 + 3 modules, attention: 4 + 3 */
+    fx_set_lora(&fx, &tm);
+    CHECK_OK(ct_train_step(ct_test_ctx(), &tm, &b, norm, true, &loss, &err), &err);
+    double ref = fx_get(&fx, "lora.loss")->data[0];
+    CHECK_MSG(fabs(loss - ref) <= 1e-5 * fabs(ref), "qwen3_5 LoRA loss %.9g vs torch %.9g", loss, ref);
+    w = compare_grads(&fx, &tm, "lora.grad.", 1e-4);
+    if (verbose) printf("    qwen3_5 lora: loss %.8f (torch %.8f), worst grad rel err %.2e\n", loss, ref, w);
+    ct_train_model_free(&tm);
+    fx_batch_free(&fb);
+    ct_model_free(m);
+    fx_free(&fx);
+}
+
 TEST(optim_schedulers_hf) {
     ct_scheduler s;
     ct_err err = {0};

@@ -398,7 +398,7 @@ TEST(grad_lora_bf16_base_matches_rounded_f32) {
     for (int l = 0; l < m.cfg.num_layers; l++)
         for (int i = 0; i < CT_LT_COUNT; i++) {
             ct_tensor *W = &m.w.layers[l].t[i];
-            if (!ct_layer_specs[i].lora) continue;
+            if (!ct_layer_specs[i].lora || !m.w.layers[l].t[i].data) continue;
             for (int64_t j = 0; j < ct_tensor_numel(W); j++)
                 ((float *)W->data)[j] = ct_bf16_to_f32(ct_f32_to_bf16(((float *)W->data)[j]));
         }
@@ -411,7 +411,7 @@ TEST(grad_lora_bf16_base_matches_rounded_f32) {
     for (int l = 0; l < m.cfg.num_layers; l++)
         for (int i = 0; i < CT_LT_COUNT; i++) {
             ct_tensor *W = &m.w.layers[l].t[i];
-            if (!ct_layer_specs[i].lora) continue;
+            if (!ct_layer_specs[i].lora || !m.w.layers[l].t[i].data) continue;
             size_t n = (size_t)ct_tensor_numel(W);
             uint16_t *b = malloc(n * 2);
             for (size_t j = 0; j < n; j++) b[j] = ct_f32_to_bf16(((float *)W->data)[j]);
@@ -438,7 +438,7 @@ TEST(grad_lora_bf16_base_matches_rounded_f32) {
     for (int l = 0; l < m.cfg.num_layers; l++)
         for (int i = 0; i < CT_LT_COUNT; i++) {
             ct_tensor *W = &m.w.layers[l].t[i];
-            if (!ct_layer_specs[i].lora) continue;
+            if (!ct_layer_specs[i].lora || !m.w.layers[l].t[i].data) continue;
             free(W->data);
             W->data = saved[l][i];
             W->dtype = CT_DTYPE_F32;

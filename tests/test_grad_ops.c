@@ -57,7 +57,7 @@ TEST(grad_linear_fd) {
 }
 
 /* ---- rmsnorm ---- */
-typedef struct { double *x, *w, *R; size_t T, C; double eps; } rms_ctx;
+typedef struct { double *x, *w, *R; size_t T, C; double eps; int w_add; } rms_ctx;
 static double rms_loss(void *c_) {
     rms_ctx *c = c_;
     double L = 0;
@@ -65,33 +65,41 @@ static double rms_loss(void *c_) {
         double ss = 0;
         for (size_t i = 0; i < c->C; i++) ss += c->x[t * c->C + i] * c->x[t * c->C + i];
         double r = 1.0 / sqrt(ss / c->C + c->eps);
-        for (size_t i = 0; i < c->C; i++) L += c->x[t * c->C + i] * r * c->w[i] * c->R[t * c->C + i];
+        for (size_t i = 0; i < c->C; i++) L += c->x[t * c->C + i] * r * (c->w_add + c->w[i]) * c->R[t * c->C + i];
     }
     return L;
 }
 TEST(grad_rmsnorm_fd) {
     size_t T = 4, C = 9;
-    rms_ctx c = {drand_vec(T * C, 2), drand_vec(C, 1), drand_vec(T * C, 1), T, C, 1e-6};
-    float *x = to_f(c.x, T * C), *w = to_f(c.w, C), *R = to_f(c.R, T * C);
-    float *y = malloc(T * C * 4), *rstd = malloc(T * 4), *dx = calloc(T * C, 4), *dw = calloc(C, 4);
-    ct_tensor wt = f32_tensor(w, C, 0);
-    ct_rmsnorm_forward(TCTX, y, rstd, x, &wt, T, C, 1e-6f);
-    ct_rmsnorm_backward(TCTX, dx, dw, R, x, rstd, &wt, T, C);
-    fd_check("rmsnorm dx", c.x, T * C, dx, rms_loss, &c, 1e-4);
-    fd_check("rmsnorm dw", c.w, C, dw, rms_loss, &c, 1e-4);
-    free(c.x); free(c.w); free(c.R); free(x); free(w); free(R); free(y); free(rstd); free(dx); free(dw);
+    for (int k = 0; k < 2; k++) { /* plain, and Qwen3.5's 1 + w */
+        rms_ctx c = {drand_vec(T * C, 2), drand_vec(C, 1), drand_vec(T * C, 1), T, C, 1e-6, k};
+        float *x = to_f(c.x, T * C), *w = to_f(c.w, C), *R = to_f(c.R, T * C);
+        float *y = malloc(T * C * 4), *rstd = malloc(T * 4), *dx = calloc(T * C, 4), *dw = calloc(C, 4);
+        ct_tensor wt = f32_tensor(w, C, 0);
+        ct_rmsnorm_forward(TCTX, y, rstd, x, &wt, (float)k, T, C, 1e-6f);
+        double L = 0;
+        for (size_t i = 0; i < T * C; i++) L += (double)y[i] * c.R[i];
+        CHECK_NEAR(L, rms_loss(&c), 1e-4);
+        ct_rmsnorm_backward(TCTX, dx, dw, R, x, rstd, &wt, (float)k, T, C);
+        fd_check("rmsnorm dx", c.x, T * C, dx, rms_loss, &c, 1e-4);
+        fd_check("rmsnorm dw", c.w, C, dw, rms_loss, &c, 1e-4);
+        free(c.x); free(c.w); free(c.R); free(x); free(w); free(R); free(y); free(rstd); free(dx); free(dw);
+    }
 }
 
 /* ---- rope ---- */
-typedef struct { double *x, *R; const int32_t *pos; size_t T, H, D; double theta, scale; } rope_ctx;
+typedef struct { double *x, *R; const int32_t *pos; size_t T, H, D, Rd; double theta, scale; } rope_ctx;
 static double rope_loss(void *c_) {
     rope_ctx *c = c_;
     double L = 0;
-    size_t half = c->D / 2;
+    size_t half = c->Rd / 2;
+    for (size_t t = 0; t < c->T; t++) /* the dims past Rd pass unchanged */
+        for (size_t h = 0; h < c->H; h++)
+            for (size_t i = c->Rd; i < c->D; i++) L += c->x[(t * c->H + h) * c->D + i] * c->R[(t * c->H + h) * c->D + i];
     for (size_t t = 0; t < c->T; t++)
         for (size_t h = 0; h < c->H; h++)
             for (size_t i = 0; i < half; i++) {
-                double inv = (float)(1.0 / pow(c->theta, (double)(2 * i) / (double)c->D));
+                double inv = (float)(1.0 / pow(c->theta, (double)(2 * i) / (double)c->Rd));
                 double ang = (float)((float)c->pos[t] * (float)inv);
                 const double *xh = c->x + (t * c->H + h) * c->D;
                 const double *rh = c->R + (t * c->H + h) * c->D;
@@ -106,13 +114,19 @@ TEST(grad_rope_fd) {
     int32_t pos[3] = {0, 5, 17};
     float inv[4];
     for (int i = 0; i < 4; i++) inv[i] = (float)(1.0 / pow(1e4, 2.0 * i / 8.0));
-    for (int k = 0; k < 2; k++) { /* plain, and YaRN's attention factor on cos / sin */
-        double scale = k ? 1.1386294361119891 : 1.0;
-        rope_ctx c = {drand_vec(T * H * D, 1), drand_vec(T * H * D, 1), pos, T, H, D, 10000.0, scale};
-        float *dx = to_f(c.R, T * H * D);
-        ct_rope_backward(TCTX, dx, pos, T, H, D, inv, (float)scale);
+    for (int k = 0; k < 3; k++) { /* plain, YaRN's attention factor on cos / sin, partial rotary (4 of 8) */
+        double scale = k == 1 ? 1.1386294361119891 : 1.0;
+        size_t Rd = k == 2 ? 4 : D;
+        for (size_t i = 0; i < Rd / 2; i++) inv[i] = (float)(1.0 / pow(1e4, 2.0 * (double)i / (double)Rd));
+        rope_ctx c = {drand_vec(T * H * D, 1), drand_vec(T * H * D, 1), pos, T, H, D, Rd, 10000.0, scale};
+        float *dx = to_f(c.R, T * H * D), *y = to_f(c.x, T * H * D);
+        ct_rope_backward(TCTX, dx, pos, T, H, D, Rd, inv, (float)scale);
+        ct_rope_forward(TCTX, y, pos, T, H, D, Rd, inv, (float)scale);
+        double L = 0;
+        for (size_t i = 0; i < T * H * D; i++) L += (double)y[i] * c.R[i];
+        CHECK_NEAR(L, rope_loss(&c), 1e-4);
         fd_check("rope dx", c.x, T * H * D, dx, rope_loss, &c, 1e-5);
-        free(c.x); free(c.R); free(dx);
+        free(c.x); free(c.R); free(dx); free(y);
     }
 }
 

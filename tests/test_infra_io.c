@@ -82,9 +82,12 @@ TEST(infra_peft_lora_config_exact_text) {
 
 TEST(infra_peft_rslora_and_mlp_keys) {
     char k[128];
-    CHECK(ct_peft_lora_key(k, sizeof k, 3, "down_proj", 'B'));
+    CHECK(ct_peft_lora_key(k, sizeof k, NULL, 3, "down_proj", 'B'));
     CHECK_STREQ(k, "base_model.model.model.layers.3.mlp.down_proj.lora_B.weight");
-    CHECK(!ct_peft_lora_key(k, sizeof k, 3, "lm_head", 'A'));
+    CHECK(!ct_peft_lora_key(k, sizeof k, NULL, 3, "lm_head", 'A'));
+    /* Qwen3.5: the DeltaNet's projections, and a vision-language base's text model */
+    CHECK(ct_peft_lora_key(k, sizeof k, "model.language_model.", 2, "in_proj_qkv", 'A'));
+    CHECK_STREQ(k, "base_model.model.model.language_model.layers.2.linear_attn.in_proj_qkv.lora_A.weight");
     const char *targets[] = {"gate_proj"};
     ct_lora_config c = {.r = 4, .lora_alpha = 8, .target_modules = targets, .n_target_modules = 1,
                         .use_rslora = true};

@@ -1,10 +1,16 @@
 /* Model forward against the float64 PyTorch reference (tests/gen/make_model_fixtures.py):
  * logits of every position, mean next-token loss, KV-cache decode == full-sequence logits,
  * for qwen2 / qwen3 / llama in F32, BF16, F16 and a sharded checkpoint. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "base/file.h"
 #include "base/json.h"
+#include "ctune/estimate.h"
 #include "ctune/model.h"
 #include "harness.h"
 #include "model/arch.h"
@@ -134,6 +140,108 @@ TEST(model_tiny_llama_rope_dynamic) { check_variant_kv("tiny-llama-rope-dynamic"
 /* rope_parameters "yarn" (transformers-5 layout): the ramp over the frequencies and the attention
  * factor 0.1 ln(factor) + 1 on cos / sin. */
 TEST(model_tiny_llama_rope_yarn) { check_variant("tiny-llama-rope-yarn"); }
+/* Qwen3.5 (tests/gen/make_qwen35_fixtures.py): Gated DeltaNet layers (conv, L2-normalised q/k,
+ * gates, delta rule, gated norm) and gated attention (partial RoPE, 1 + w norms); decode carries
+ * the conv and recurrent states token by token. */
+TEST(model_tiny_qwen3_5) { check_variant("tiny-qwen3_5"); }
+/* The text model of a Qwen3_5ForConditionalGeneration checkpoint: text_config, tied,
+ * full_attention_interval, tensors under model.language_model. (vision tower and MTP head not
+ * loaded). */
+TEST(model_tiny_qwen3_5_vl) { check_variant("tiny-qwen3_5-vl"); }
+/* A checkpoint for `cfg` in dir: every tensor of the architecture table under its HF name, bf16,
+ * the data a sparse hole (zeros: the shapes, names and loading are what is tested). */
+typedef struct hdr_ctx {
+    json_t *h;
+    const ct_config *cfg;
+    size_t off;
+} hdr_ctx;
+
+static int hdr_one(const ct_tensor_spec *s, int layer, void *user) {
+    hdr_ctx *x = user;
+    char name[192];
+    int64_t sh[3];
+    int nd = ct_spec_shape(s, x->cfg, sh);
+    ct_spec_name(name, sizeof name, x->cfg, s, layer);
+    json_t *shape = json_array();
+    size_t n = 2;
+    for (int i = 0; i < nd; i++) {
+        json_array_append_new(shape, json_integer(sh[i]));
+        n *= (size_t)sh[i];
+    }
+    json_object_set_new(x->h, name, json_pack("{s:s, s:o, s:[I, I]}", "dtype", "BF16", "shape", shape, "data_offsets",
+                                              (json_int_t)x->off, (json_int_t)(x->off + n)));
+    x->off += n;
+    return 0;
+}
+
+static void sparse_checkpoint(const char *dir, const char *config_file, const ct_config *cfg) {
+    ct_err err = {0};
+    char *buf = NULL, *p = ct_path_join(dir, "config.json");
+    size_t n = 0;
+    CHECK_OK(ct_read_file(config_file, &buf, &n, &err), &err);
+    CHECK_OK(ct_write_file_atomic(p, buf, n, &err), &err);
+    free(buf);
+    free(p);
+    hdr_ctx x = {json_object(), cfg, 0};
+    ct_specs_each(cfg, hdr_one, &x);
+    char *js = json_dumps(x.h, JSON_COMPACT);
+    size_t hl = (strlen(js) + 7) / 8 * 8;
+    p = ct_path_join(dir, "model.safetensors");
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    uint64_t le = hl;
+    char *pad = malloc(hl);
+    memset(pad, ' ', hl);
+    memcpy(pad, js, strlen(js));
+    CHECK(write(fd, &le, 8) == 8 && write(fd, pad, hl) == (ssize_t)hl);
+    CHECK(ftruncate(fd, (off_t)(8 + hl + x.off)) == 0);
+    close(fd);
+    free(pad);
+    free(js);
+    free(p);
+    json_decref(x.h);
+}
+
+/* Qwen3.5-0.8B and -4B config.json as shipped (Qwen3_5ForConditionalGeneration: text_config with
+ * layer_types, rope_parameters with partial_rotary_factor and mrope keys, a vision_config): the
+ * text model's schedule and sizes, and a full-size checkpoint under model.language_model. loads
+ * (bf16 weights, a sparse file) and runs a 3-token forward with the real shapes (0.8B). */
+TEST(model_qwen3_5_real_configs_load) {
+    static const struct { const char *file; int L, C, Hv, n_dn; } k[] = {
+        {"tests/fixtures/configs/qwen3.5-0.8b.json", 24, 1024, 16, 18},
+        {"tests/fixtures/configs/qwen3.5-4b.json", 32, 2560, 32, 24},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        ct_config c;
+        ct_err err = {0};
+        CHECK_OK(ct_estimate_config(k[i].file, &c, &err), &err);
+        CHECK(c.arch == CT_ARCH_QWEN3_5 && !strcmp(c.model_type, "qwen3_5"));
+        CHECK(c.num_layers == k[i].L && c.hidden_size == k[i].C && c.lin_v_heads == k[i].Hv);
+        CHECK(c.n_deltanet == k[i].n_dn && c.layer_kind[3] == CT_LAYER_ATTENTION && c.layer_kind[4] == CT_LAYER_DELTANET);
+        CHECK(c.head_dim == 256 && c.rotary_dim == 64 && c.rope_theta == 1e7 && c.attn_output_gate && c.norm_offset);
+        CHECK(c.lin_k_heads == 16 && c.lin_k_dim == 128 && c.lin_v_dim == 128 && c.lin_conv == 4);
+        CHECK(c.vocab_size == 248320 && c.tie_word_embeddings && c.num_eos == 1 && c.eos_token_ids[0] == 248044);
+        CHECK(!strcmp(c.weight_prefix, "model.language_model.") && c.vision_tower);
+        const char *dir = ct_test_tmpdir();
+        sparse_checkpoint(dir, k[i].file, &c);
+        ct_model *m = NULL;
+        CHECK_OK(ct_model_load(dir, &m, &err), &err);
+        if (!m) continue;
+        CHECK(ct_model_param_count(m) == ct_config_param_count(&c));
+        fprintf(stderr, "    %s: %.3f B text parameters\n", k[i].file, (double)ct_model_param_count(m) / 1e9);
+        if (i == 0) {
+            int32_t ids[3] = {9707, 11, 1879};
+            float *logits = malloc((size_t)c.vocab_size * sizeof(float));
+            CHECK_OK(ct_model_forward(ct_test_ctx(), m, NULL, NULL, ids, 3, NULL, NULL, logits, &err), &err);
+            bool finite = true;
+            for (int32_t j = 0; j < c.vocab_size; j++) finite &= isfinite(logits[j]) != 0;
+            CHECK(finite);
+            free(logits);
+        }
+        ct_model_free(m);
+    }
+}
+
 /* A bitsandbytes NF4 + double-quant checkpoint (tests/gen/make_quant_fixtures.py): the reference is
  * the float64 forward of the dequantized weights. */
 TEST(model_tiny_llama_bnb_4bit) { check_variant("tiny-llama-bnb-4bit"); }
@@ -216,7 +324,9 @@ TEST(model_info_numbers) {
 
 TEST(model_lora_module_index) {
     /* the table's LoRA targets in order: a target mask's bits and the LoRA init / dropout streams */
-    static const char *order[CT_LORA_MODULES] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    static const char *order[CT_LORA_MODULES] = {"q_proj",      "k_proj",    "v_proj",    "o_proj",
+                                                 "gate_proj",   "up_proj",   "down_proj", "in_proj_qkv",
+                                                 "in_proj_z",   "in_proj_b", "in_proj_a", "out_proj"};
     int seen = 0;
     for (int id = 0; id < CT_LT_COUNT; id++) {
         int k = ct_spec_lora_index(id);

@@ -253,3 +253,46 @@ TEST(model_load_corrupt_inputs) {
     free(w);
     expect_load_fail(d, CT_ERR_FORMAT, "model.safetensors", "truncated");
 }
+
+/* Qwen3.5 configs and checkpoints that do not fit: one-line errors naming the key or tensor. */
+TEST(model_load_qwen3_5_bad_inputs) {
+    const char *d;
+    /* a layer_types entry ctune does not run, and a schedule of the wrong length */
+    d = copy_fixture("tiny-qwen3_5");
+    edit_file(d, "config.json", "\"linear_attention\"", "\"sliding_attention\"");
+    expect_load_fail(d, CT_ERR_UNSUPPORTED, "layer_types[0]", "sliding_attention");
+    d = copy_fixture("tiny-qwen3_5");
+    edit_file(d, "config.json", "\"layer_types\": [", "\"layer_types\": [\"full_attention\", ");
+    expect_load_fail(d, CT_ERR_FORMAT, "layer_types", "num_hidden_layers (3)");
+    /* linear_attention in a family without Gated DeltaNet layers */
+    d = copy_fixture("tiny-qwen3");
+    edit_file(d, "config.json", "\"head_dim\": 16", "\"head_dim\": 16, \"layer_types\": [\"linear_attention\", \"full_attention\"]");
+    expect_load_fail(d, CT_ERR_UNSUPPORTED, "layer_types[0]", "model_type qwen3");
+    /* a DeltaNet tensor of the wrong shape: the conv kernel the config implies is 3, stored 4 */
+    d = copy_fixture("tiny-qwen3_5");
+    edit_file(d, "config.json", "\"linear_conv_kernel_dim\": 4", "\"linear_conv_kernel_dim\": 3");
+    expect_load_fail(d, CT_ERR_SHAPE, "'model.layers.0.linear_attn.conv1d.weight' has shape [56, 1, 4]", "[56, 1, 3]");
+    d = copy_fixture("tiny-qwen3_5");
+    edit_file(d, "model.safetensors", "\"model.layers.1.linear_attn.conv1d.weight\":{\"dtype\":\"F32\",\"shape\":[56,1,4]",
+              "\"model.layers.1.linear_attn.conv1d.weight\":{\"dtype\":\"F32\",\"shape\":[56,4,1]");
+    expect_load_fail(d, CT_ERR_SHAPE, "'model.layers.1.linear_attn.conv1d.weight' has shape [56, 4, 1]", "[56, 1, 4]");
+    /* a missing DeltaNet parameter */
+    d = copy_fixture("tiny-qwen3_5");
+    edit_file(d, "model.safetensors", "\"model.layers.0.linear_attn.A_log\"", "\"model.layers.0.linear_attn.A_lgg\"");
+    expect_load_fail(d, CT_ERR_SHAPE, "missing tensor 'model.layers.0.linear_attn.A_log'", NULL);
+    /* value heads that do not group the key heads; an odd partial rotary width */
+    d = copy_fixture("tiny-qwen3_5");
+    edit_file(d, "config.json", "\"linear_num_value_heads\": 4", "\"linear_num_value_heads\": 3");
+    expect_load_fail(d, CT_ERR_FORMAT, "linear_num_value_heads 3", "linear_num_key_heads 2");
+    d = copy_fixture("tiny-qwen3_5");
+    edit_file(d, "config.json", "\"partial_rotary_factor\": 0.25", "\"partial_rotary_factor\": 0.1");
+    expect_load_fail(d, CT_ERR_FORMAT, "partial_rotary_factor", "head_dim 16");
+    /* Qwen3_5ForConditionalGeneration without its text_config */
+    d = copy_fixture("tiny-qwen3_5-vl");
+    edit_file(d, "config.json", "\"text_config\"", "\"text_cfg\"");
+    expect_load_fail(d, CT_ERR_FORMAT, "config.json", "text_config");
+    /* the text model's keys are read from text_config: an error there names it */
+    d = copy_fixture("tiny-qwen3_5-vl");
+    edit_file(d, "config.json", "\"hidden_size\": 32", "\"hidden_size\": \"32\"");
+    expect_load_fail(d, CT_ERR_FORMAT, "text_config", "hidden_size");
+}

@@ -15,10 +15,17 @@
 extern "C" {
 #endif
 
-typedef enum ct_arch { CT_ARCH_LLAMA = 0, CT_ARCH_QWEN2, CT_ARCH_QWEN3 } ct_arch;
+typedef enum ct_arch { CT_ARCH_LLAMA = 0, CT_ARCH_QWEN2, CT_ARCH_QWEN3, CT_ARCH_QWEN3_5 } ct_arch;
 
 #define CT_MAX_EOS 8
 #define CT_MAX_HEAD_DIM 512 /* config.json head_dim above it is refused */
+#define CT_MAX_LAYERS 256   /* num_hidden_layers above it is refused */
+
+/* The token mixer of a layer (config.json layer_types). */
+typedef enum ct_layer_kind {
+    CT_LAYER_ATTENTION = 0, /* "full_attention": softmax attention with a KV cache */
+    CT_LAYER_DELTANET,      /* "linear_attention": Qwen3.5's Gated DeltaNet with a recurrent state */
+} ct_layer_kind;
 
 typedef enum ct_rope_type {
     CT_ROPE_DEFAULT = 0, /* theta^(-2i/D) */
@@ -54,6 +61,18 @@ typedef struct ct_config {
     bool o_bias;             /* o_proj bias (llama attention_bias applies to o_proj too) */
     bool mlp_bias;
     bool qk_norm;            /* qwen3 q_norm / k_norm over head_dim */
+    int32_t rotary_dim;      /* the leading dims of a head RoPE rotates: head_dim * partial_rotary_factor */
+    bool attn_output_gate;   /* qwen3.5: q_proj also yields a per-head gate, att *= sigmoid(gate) */
+    bool norm_offset;        /* qwen3.5: RMSNorm weights are offsets, y = norm(x) * (1 + w) */
+    /* layer_types: the mixer of every layer (all attention but for hybrid models) */
+    uint8_t layer_kind[CT_MAX_LAYERS];
+    int32_t n_deltanet;      /* layers of kind CT_LAYER_DELTANET */
+    /* Gated DeltaNet sizes (qwen3.5 linear_*): key heads, value heads, their dims, conv kernel */
+    int32_t lin_k_heads, lin_v_heads, lin_k_dim, lin_v_dim, lin_conv;
+    /* Where the decoder's tensors live: "model." (…ForCausalLM) or "model.language_model."
+     * (Qwen3_5ForConditionalGeneration: the text model of a vision-language checkpoint). */
+    char weight_prefix[24];
+    bool vision_tower;       /* the checkpoint also holds a vision tower, which ctune does not load */
     ct_dtype dtype;          /* torch_dtype / dtype from config.json */
     int32_t bos_token_id;    /* -1 if none */
     int32_t eos_token_ids[CT_MAX_EOS];
@@ -101,6 +120,9 @@ const ct_config *ct_model_config(const ct_model *m);
  * base theta * (factor * seq_len / max_pos - (factor - 1))^(D / (D - 2)) (HF recomputes it per
  * forward the same way; a KV cache keeps the keys rotated as they were). */
 void ct_rope_inv_freq(const ct_config *cfg, size_t seq_len, float *out);
+/* The dims RoPE rotates at the start of every head: head_dim * partial_rotary_factor (0 in a
+ * hand-built config means all of head_dim). ct_rope_inv_freq writes half as many values. */
+static inline int32_t ct_rotary_dim(const ct_config *cfg) { return cfg->rotary_dim ? cfg->rotary_dim : cfg->head_dim; }
 
 /* Weight quantization of the decoder's linear layers (q/k/v/o/gate/up/down projections), as
  * bitsandbytes does it for QLoRA (LlamaFactory quantization_bit): 4-bit NF4/FP4 in blocks of 64
@@ -138,15 +160,18 @@ size_t ct_model_memory_estimate(const ct_model *m, size_t ctx_len);
  * virtual tokens come first: they fill the first positions of an empty KV cache (or of a
  * cache-less pass) and the ids follow. One base model can serve several adapters at once. */
 
-/* KV cache of one sequence: f32 keys/values for every layer, positions 0..capacity-1 (a
- * prompt-tuning adapter's virtual tokens count as positions). */
+/* KV cache of one sequence: f32 keys/values for every attention layer, positions 0..capacity-1
+ * (a prompt-tuning adapter's virtual tokens count as positions), and the conv and recurrent
+ * states of Gated DeltaNet layers. */
 typedef struct ct_kv_cache ct_kv_cache;
 ct_status ct_kv_cache_init(ct_kv_cache **out, const ct_config *cfg, size_t capacity, ct_err *err);
 void ct_kv_cache_free(ct_kv_cache *kv);
 void ct_kv_cache_reset(ct_kv_cache *kv);       /* length back to 0 */
 size_t ct_kv_cache_len(const ct_kv_cache *kv); /* positions already in the cache */
 size_t ct_kv_cache_capacity(const ct_kv_cache *kv);
-/* Drops cached positions >= len (no-op when len >= current length). */
+/* Drops cached positions >= len (no-op when len >= current length). A model with Gated DeltaNet
+ * layers cannot rewind their recurrent state: its cache is reset to length 0 instead (callers
+ * read ct_kv_cache_len afterwards and run what is no longer cached). */
 void ct_kv_cache_truncate(ct_kv_cache *kv, size_t len);
 /* Enlarges the capacity to at least `capacity` positions, keeping the cached ones. */
 ct_status ct_kv_cache_grow(ct_kv_cache *kv, size_t capacity, ct_err *err);

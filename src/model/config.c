@@ -155,6 +155,14 @@ static ct_status check_rope(const char *path, json_t *root, const char *key, dou
     return CT_OK;
 }
 
+static ct_status parse_body(const char *path, json_t *root, const ct_arch_info *ai, ct_config *cfg, ct_err *err);
+
+/* Qwen3_5ForConditionalGeneration (model_type qwen3_5): the text model is text_config, its
+ * tensors live under model.language_model.; the vision tower (model.visual.*) is not loaded. */
+static bool is_qwen3_5_vl(const char *mt, const char *arch0) {
+    return mt ? !strcmp(mt, "qwen3_5") : arch0 && !strcmp(arch0, "Qwen3_5ForConditionalGeneration");
+}
+
 static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct_err *err) {
     if (!json_is_object(root))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: not a JSON object", path);
@@ -163,11 +171,99 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
     json_t *archs = json_object_get(root, "architectures");
     if (json_is_array(archs) && json_array_size(archs) > 0)
         arch0 = json_string_value(json_array_get(archs, 0));
+    snprintf(cfg->weight_prefix, sizeof cfg->weight_prefix, "model.");
+    if (is_qwen3_5_vl(mt, arch0)) {
+        json_t *text = json_object_get(root, "text_config");
+        if (!json_is_object(text))
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: model_type qwen3_5 needs a \"text_config\" object", path);
+        char tpath[1200];
+        snprintf(tpath, sizeof tpath, "%s: text_config", path);
+        ct_status s = parse_body(tpath, text, ct_arch_get(CT_ARCH_QWEN3_5), cfg, err);
+        if (s) return s;
+        snprintf(cfg->model_type, sizeof cfg->model_type, "qwen3_5");
+        snprintf(cfg->weight_prefix, sizeof cfg->weight_prefix, "model.language_model.");
+        cfg->vision_tower = json_object_get(root, "vision_config") != NULL;
+        /* the composite's own keys win where transformers reads them from the top level */
+        if ((s = get_bool(path, root, "tie_word_embeddings", &cfg->tie_word_embeddings, err))) return s;
+        if (!cfg->num_eos && (s = get_eos(path, root, cfg, err))) return s;
+        return CT_OK;
+    }
     const ct_arch_info *ai = mt ? ct_arch_by_type(mt) : ct_arch_by_class(arch0);
     if (!ai && mt)
         return ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (%s)", path, mt,
                           ct_arch_list());
     if (!ai) return ct_err_set(err, CT_ERR_FORMAT, "%s: no \"model_type\" or known \"architectures\"", path);
+    return parse_body(path, root, ai, cfg, err);
+}
+
+/* layer_types (transformers 5; legacy "attention" / "mamba" remapped as transformers does), else
+ * Qwen3.5's full_attention_interval schedule (every 4th layer attention), else all attention. */
+static ct_status parse_layer_types(const char *path, json_t *root, const ct_arch_info *ai, ct_config *cfg,
+                                   ct_err *err) {
+    json_t *lt = json_object_get(root, "layer_types");
+    int L = cfg->num_layers;
+    if (lt && !json_is_null(lt)) {
+        if (!json_is_array(lt) || json_array_size(lt) != (size_t)L)
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: \"layer_types\" must be a list of num_hidden_layers (%d) names",
+                              path, L);
+        for (int l = 0; l < L; l++) {
+            const char *t = json_string_value(json_array_get(lt, (size_t)l));
+            if (t && (!strcmp(t, "full_attention") || !strcmp(t, "attention"))) cfg->layer_kind[l] = CT_LAYER_ATTENTION;
+            else if (t && ai->hybrid && (!strcmp(t, "linear_attention") || !strcmp(t, "mamba")))
+                cfg->layer_kind[l] = CT_LAYER_DELTANET;
+            else
+                return ct_err_set(err, t ? CT_ERR_UNSUPPORTED : CT_ERR_FORMAT,
+                                  "%s: layer_types[%d] '%s' is not supported for model_type %s (%s)", path, l,
+                                  t ? t : "(not a string)", ai->model_type,
+                                  ai->hybrid ? "full_attention, linear_attention" : "full_attention");
+        }
+    } else if (ai->hybrid) {
+        int32_t every = 4;
+        ct_status s = get_i32(path, root, "full_attention_interval", &every, false, err);
+        if (s) return s;
+        if (every <= 0) return ct_err_set(err, CT_ERR_FORMAT, "%s: \"full_attention_interval\" must be positive", path);
+        for (int l = 0; l < L; l++) cfg->layer_kind[l] = (l + 1) % every ? CT_LAYER_DELTANET : CT_LAYER_ATTENTION;
+    }
+    cfg->n_deltanet = 0;
+    for (int l = 0; l < L; l++) cfg->n_deltanet += cfg->layer_kind[l] == CT_LAYER_DELTANET;
+    if (!cfg->n_deltanet) return CT_OK;
+    /* Qwen3_5TextConfig defaults */
+    cfg->lin_k_heads = 16, cfg->lin_v_heads = 32, cfg->lin_k_dim = 128, cfg->lin_v_dim = 128, cfg->lin_conv = 4;
+    ct_status s;
+    if ((s = get_i32(path, root, "linear_num_key_heads", &cfg->lin_k_heads, false, err)) ||
+        (s = get_i32(path, root, "linear_num_value_heads", &cfg->lin_v_heads, false, err)) ||
+        (s = get_i32(path, root, "linear_key_head_dim", &cfg->lin_k_dim, false, err)) ||
+        (s = get_i32(path, root, "linear_value_head_dim", &cfg->lin_v_dim, false, err)) ||
+        (s = get_i32(path, root, "linear_conv_kernel_dim", &cfg->lin_conv, false, err)))
+        return s;
+    if (cfg->lin_k_heads <= 0 || cfg->lin_v_heads <= 0 || cfg->lin_k_dim <= 0 || cfg->lin_v_dim <= 0 ||
+        cfg->lin_conv <= 0 || cfg->lin_conv > 64)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: linear_* sizes must be positive (linear_conv_kernel_dim at most 64)",
+                          path);
+    if (cfg->lin_v_heads % cfg->lin_k_heads)
+        return ct_err_set(err, CT_ERR_FORMAT,
+                          "%s: linear_num_value_heads %d is not a multiple of linear_num_key_heads %d", path,
+                          cfg->lin_v_heads, cfg->lin_k_heads);
+    return CT_OK;
+}
+
+/* partial_rotary_factor: top level (transformers 4) or in rope_parameters (5); Qwen3.5 defaults
+ * to 0.25. RoPE turns the first int(head_dim * factor) dims of every head. */
+static ct_status parse_rotary(const char *path, json_t *root, const ct_arch_info *ai, ct_config *cfg, ct_err *err) {
+    double f = ai->hybrid ? 0.25 : 1.0;
+    json_t *rp = json_object_get(root, "rope_parameters");
+    ct_status s = get_f64(path, root, "partial_rotary_factor", &f, err);
+    if (!s && json_is_object(rp)) s = get_f64(path, rp, "partial_rotary_factor", &f, err);
+    if (s) return s;
+    cfg->rotary_dim = (int32_t)(cfg->head_dim * f);
+    if (!(f > 0 && f <= 1) || cfg->rotary_dim < 2 || cfg->rotary_dim % 2)
+        return ct_err_set(err, CT_ERR_FORMAT,
+                          "%s: partial_rotary_factor %g gives %d rotary dims of head_dim %d (need an even number > 0)",
+                          path, f, cfg->rotary_dim, cfg->head_dim);
+    return CT_OK;
+}
+
+static ct_status parse_body(const char *path, json_t *root, const ct_arch_info *ai, ct_config *cfg, ct_err *err) {
     cfg->arch = ai->arch;
     snprintf(cfg->model_type, sizeof cfg->model_type, "%s", ct_arch_name(cfg->arch));
 
@@ -204,6 +300,9 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
     if (cfg->hidden_size <= 0 || cfg->num_heads <= 0 || cfg->num_kv_heads <= 0 ||
         cfg->num_layers <= 0 || cfg->vocab_size <= 0 || cfg->intermediate_size <= 0)
         return ct_err_set(err, CT_ERR_FORMAT, "%s: sizes must be positive", path);
+    if (cfg->num_layers > CT_MAX_LAYERS)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: num_hidden_layers %d exceeds %d", path, cfg->num_layers,
+                          CT_MAX_LAYERS);
     if (cfg->num_heads % cfg->num_kv_heads)
         return ct_err_set(err, CT_ERR_FORMAT,
                           "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
@@ -216,7 +315,8 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
     if ((s = get_f64(path, root, "rms_norm_eps", &cfg->rms_norm_eps, err)) ||
         (s = get_f64(path, root, "rope_theta", &cfg->rope_theta, err)) ||
         (s = check_rope(path, root, "rope_scaling", NULL, cfg, err)) ||
-        (s = check_rope(path, root, "rope_parameters", &cfg->rope_theta, cfg, err)))
+        (s = check_rope(path, root, "rope_parameters", &cfg->rope_theta, cfg, err)) ||
+        (s = parse_rotary(path, root, ai, cfg, err)) || (s = parse_layer_types(path, root, ai, cfg, err)))
         return s;
     /* eps <= 0 makes RMSNorm divide by zero (NaN logits), theta <= 0 makes NaN rotations */
     if (!(cfg->rms_norm_eps > 0) || !isfinite(cfg->rms_norm_eps))
@@ -233,6 +333,9 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
     cfg->o_bias = ai->o_bias == CT_BIAS_ALWAYS || (ai->o_bias == CT_BIAS_CONFIG && attn_bias);
     cfg->mlp_bias = ai->mlp_bias == CT_BIAS_ALWAYS || (ai->mlp_bias == CT_BIAS_CONFIG && mlp_bias);
     cfg->qk_norm = ai->qk_norm;
+    cfg->attn_output_gate = ai->hybrid;
+    cfg->norm_offset = ai->hybrid;
+    if (ai->hybrid && (s = get_bool(path, root, "attn_output_gate", &cfg->attn_output_gate, err))) return s;
 
     const char *dt = ct_json_get_str(root, "torch_dtype");
     if (!dt) dt = ct_json_get_str(root, "dtype");
@@ -309,7 +412,7 @@ ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err) {
 }
 
 void ct_rope_inv_freq(const ct_config *cfg, size_t seq_len, float *out) {
-    int D = cfg->head_dim;
+    int D = ct_rotary_dim(cfg);
     double base = cfg->rope_theta, maxpos = (double)cfg->max_position_embeddings;
     if (cfg->rope_type == CT_ROPE_DYNAMIC && maxpos > 0 && (double)seq_len > maxpos) /* NTK: Python floats */
         base *= pow(cfg->rope_factor * (double)seq_len / maxpos - (cfg->rope_factor - 1.0), (double)D / (double)(D - 2));

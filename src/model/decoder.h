@@ -1,10 +1,14 @@
-/* The one decoder of ctune (HF LlamaModel / Qwen2Model / Qwen3Model), for training and inference:
+/* The one decoder of ctune (HF LlamaModel / Qwen2Model / Qwen3Model / Qwen3_5TextModel), for
+ * training and inference:
  *   x = embed(ids)                    (virtual-token rows from the prompt-tuning embeddings)
- *   per layer: h = x + o_proj(attn(rope(qk_norm(q/k/v_proj(rmsnorm(x))))))
+ *   per layer: h = x + mixer(rmsnorm(x)), the token mixer of the layer's kind (layer_types):
+ *                attention: o_proj(gate(attn(rope(qk_norm(q/k/v_proj(.))))))
+ *                Gated DeltaNet (Qwen3.5 linear attention, src/model/deltanet.c)
  *              x = h + down(silu(gate(n)) * up(n)),  n = rmsnorm(h)
  *   hidden = rmsnorm(x)
  * Architecture differences are config flags and table rows (biases, q/k norm, head_dim, tied
- * head). One layer function serves every use; what differs between uses are hooks:
+ * head, partial RoPE, the attention's output gate, 1 + w norms, layer kinds). One layer function
+ * serves every use; what differs between uses are hooks:
  *   - rows: B rows of T positions; in training every row attends within itself (packed samples
  *     within their segment), in inference row b continues its KV cache kv[b] (prefill, decode,
  *     batched decode);
@@ -28,7 +32,11 @@
 
 struct ct_kv_cache {
     size_t L, KV, cap, len;
-    float *k, *v; /* [L, cap, Hkv*D] */
+    size_t *slot;           /* [L]: the layer's index among the attention (or DeltaNet) layers */
+    size_t n_attn, n_dn;
+    float *k, *v;           /* [n_attn, cap, Hkv*D] */
+    size_t conv_floats, ssm_floats; /* per DeltaNet layer */
+    float *conv, *ssm;      /* [n_dn, K-1, conv channels], [n_dn, Hv, Dk, Dv] */
 };
 
 /* LoRA on the decoder's linears: ref[l * CT_LT_COUNT + id] adapts linear `id` of layer l
@@ -93,6 +101,7 @@ typedef struct ct_dec {
     float *rstd;       /* [N] of the final norm */
     float inv_freq[CT_MAX_HEAD_DIM / 2]; /* RoPE inverse frequencies (ct_rope_inv_freq) */
     float rope_scale;  /* cos / sin multiplier: YaRN's attention factor, else 1 */
+    float norm_add;    /* 1 where RMSNorm weights are offsets from 1 (Qwen3.5), else 0 */
 } ct_dec;
 
 /* Runs the rows through the decoder; d->hidden holds the result. With rows->kv, every cache must

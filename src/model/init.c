@@ -28,24 +28,25 @@ typedef struct tbuf {
     ct_tensor t;
 } tbuf;
 
-static ct_status add_tensor(tbuf *v, size_t *n, const char *name, int64_t d0, int64_t d1, ct_init kind, double std,
-                            uint64_t seed, ct_err *err) {
+static ct_status add_tensor(tbuf *v, size_t *n, const char *name, int ndim, const int64_t *shape, ct_init kind,
+                            double std, uint64_t seed, ct_err *err) {
     tbuf *b = &v[*n];
     snprintf(b->name, sizeof b->name, "%s", name);
     memset(&b->t, 0, sizeof b->t);
     b->t.dtype = CT_DTYPE_F32;
-    b->t.ndim = d1 ? 2 : 1;
-    b->t.shape[0] = d0;
-    if (d1) b->t.shape[1] = d1;
-    size_t numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    b->t.ndim = ndim;
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= (size_t)(b->t.shape[i] = shape[i]);
     float *f = malloc(numel * sizeof(float));
     if (!f) return ct_err_set(err, CT_ERR_NOMEM, "out of memory for %s", name);
     uint64_t stream = 0x496e6974ull + (uint64_t)*n * CT_RNG_GOLDEN;
     if (kind == CT_INIT_NORMAL) {
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < numel; i++) f[i] = (float)(std * ct_rng_normal(seed, stream, i));
+    } else if (kind == CT_INIT_A_LOG) { /* Qwen3.5: A ~ U(0.01, 16), stored as log A */
+        for (size_t i = 0; i < numel; i++) f[i] = (float)log(0.01 + 15.99 * ct_rng_uniform(seed, stream, i));
     } else {
-        for (size_t i = 0; i < numel; i++) f[i] = kind == CT_INIT_ONES ? 1.0f : 0.0f;
+        for (size_t i = 0; i < numel; i++) f[i] = kind == CT_INIT_ONES || kind == CT_INIT_DT_BIAS ? 1.0f : 0.0f;
     }
     b->t.data = f;
     (*n)++;
@@ -64,10 +65,12 @@ typedef struct init_ctx {
 static int init_one(const ct_tensor_spec *s, int layer, void *user) {
     init_ctx *ic = user;
     char name[160];
-    int64_t shape[2];
-    ct_spec_name(name, sizeof name, s, layer);
-    ct_spec_shape(s, ic->cfg, shape);
-    return add_tensor(ic->tv, &ic->n, name, shape[0], shape[1], s->init, ic->std, ic->seed, ic->err);
+    int64_t shape[3];
+    ct_spec_name(name, sizeof name, ic->cfg, s, layer);
+    int nd = ct_spec_shape(s, ic->cfg, shape);
+    ct_init kind = s->init; /* RMSNorm weights: 1, or 0 where they are offsets from 1 (Qwen3.5) */
+    if (kind == CT_INIT_NORM) kind = ic->cfg->norm_offset ? CT_INIT_ZEROS : CT_INIT_ONES;
+    return add_tensor(ic->tv, &ic->n, name, nd, shape, kind, ic->std, ic->seed, ic->err);
 }
 
 ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
@@ -108,7 +111,15 @@ ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
     ct_config mc = {.arch = ai->arch, .hidden_size = C, .intermediate_size = I, .num_layers = L, .num_heads = H,
                     .num_kv_heads = K, .head_dim = D, .vocab_size = V, .tie_word_embeddings = o->tie_word_embeddings,
                     .attention_bias = ai->qkv_bias == CT_BIAS_ALWAYS, .o_bias = ai->o_bias == CT_BIAS_ALWAYS,
-                    .mlp_bias = ai->mlp_bias == CT_BIAS_ALWAYS, .qk_norm = ai->qk_norm};
+                    .mlp_bias = ai->mlp_bias == CT_BIAS_ALWAYS, .qk_norm = ai->qk_norm,
+                    .attn_output_gate = ai->hybrid, .norm_offset = ai->hybrid};
+    if (ai->hybrid) { /* Qwen3.5's schedule (every 4th layer attention); DeltaNet heads like the attention's */
+        for (int l = 0; l < L; l++) mc.layer_kind[l] = (l + 1) % 4 ? CT_LAYER_DELTANET : CT_LAYER_ATTENTION;
+        mc.lin_k_heads = mc.lin_v_heads = H;
+        mc.lin_k_dim = mc.lin_v_dim = D;
+        mc.lin_conv = 4;
+        mc.rotary_dim = D / 4 >= 2 && D % 8 == 0 ? D / 4 : D;
+    }
     bool bias = mc.attention_bias;
     init_ctx ic = {.cap = 3 + (size_t)L * CT_LT_COUNT, .cfg = &mc, .std = std, .seed = seed, .err = err};
     ic.tv = calloc(ic.cap, sizeof *ic.tv);
@@ -152,6 +163,19 @@ ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
     json_object_set_new(cfg, "torch_dtype", json_string(f32 ? "float32" : "bfloat16"));
     json_object_set_new(cfg, "use_cache", json_true());
     json_object_set_new(cfg, "vocab_size", json_integer(V));
+    if (ai->hybrid) {
+        json_t *lt = json_array();
+        for (int l = 0; l < L; l++)
+            json_array_append_new(lt, json_string(mc.layer_kind[l] == CT_LAYER_DELTANET ? "linear_attention"
+                                                                                          : "full_attention"));
+        json_object_set_new(cfg, "layer_types", lt);
+        json_object_set_new(cfg, "linear_conv_kernel_dim", json_integer(mc.lin_conv));
+        json_object_set_new(cfg, "linear_key_head_dim", json_integer(mc.lin_k_dim));
+        json_object_set_new(cfg, "linear_num_key_heads", json_integer(mc.lin_k_heads));
+        json_object_set_new(cfg, "linear_num_value_heads", json_integer(mc.lin_v_heads));
+        json_object_set_new(cfg, "linear_value_head_dim", json_integer(mc.lin_v_dim));
+        json_object_set_new(cfg, "partial_rotary_factor", json_real((double)mc.rotary_dim / D));
+    }
 
     if (!st) {
         ct_st_item *items = calloc(n, sizeof *items);

@@ -22,10 +22,10 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     bind_ctx *b = user;
     const ct_config *c = &b->m->cfg;
     char name[192];
-    ct_spec_name(name, sizeof name, s, layer);
+    ct_spec_name(name, sizeof name, c, s, layer);
     ct_tensor *out = ct_weights_at(&b->m->w, s, layer);
     memset(out, 0, sizeof *out);
-    int64_t want[2];
+    int64_t want[3];
     int ndim = ct_spec_shape(s, c, want);
     bool bound = false;
     ct_status qs = ndim == 2 ? ct_model_bind_bnb(b->m, b->st, name, want, out, &bound, b->err) : CT_OK;
@@ -38,13 +38,15 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
         return ct_err_set(b->err, CT_ERR_SHAPE, "%s: missing tensor '%s' (required by config.json)", b->dir, name);
     }
     const char *file = ct_st_file_of(b->st, name);
-    if (t->ndim != ndim || t->shape[0] != want[0] || (ndim == 2 && t->shape[1] != want[1])) {
-        char got[128] = "", ws[64];
-        size_t n = 0;
+    bool same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == want[i];
+    if (!same) {
+        char got[128] = "", ws[96] = "";
+        size_t n = 0, k = 0;
         for (int i = 0; i < t->ndim && n < sizeof got - 24; i++)
             n += (size_t)snprintf(got + n, sizeof got - n, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
-        if (ndim == 2) snprintf(ws, sizeof ws, "%lld, %lld", (long long)want[0], (long long)want[1]);
-        else snprintf(ws, sizeof ws, "%lld", (long long)want[0]);
+        for (int i = 0; i < ndim; i++)
+            k += (size_t)snprintf(ws + k, sizeof ws - k, "%s%lld", i ? ", " : "", (long long)want[i]);
         return ct_err_set(b->err, CT_ERR_SHAPE, "%s: tensor '%s' has shape [%s] but config.json implies [%s]", file,
                           name, got, ws);
     }

@@ -88,7 +88,7 @@ static int quantize_one(const ct_tensor_spec *s, int layer, void *user) {
     }
     if (st) {
         char name[192];
-        ct_spec_name(name, sizeof name, s, layer);
+        ct_spec_name(name, sizeof name, &w->m->cfg, s, layer);
         return ct_err_prefix(w->err, "quantizing %s", name);
     }
     release_pages(w->m, t);
@@ -105,7 +105,7 @@ ct_status ct_model_quantize(ct_model *m, const ct_quant_opts *q, ct_err *err) {
 }
 
 ct_dtype ct_model_linear_dtype(const ct_model *m) {
-    const ct_tensor_spec *s = ct_spec_by_lora("q_proj");
+    const ct_tensor_spec *s = ct_spec_by_lora("gate_proj"); /* every layer has an MLP */
     return m->w.n_layers > 0 && s ? m->w.layers[0].t[s->id].dtype : m->cfg.dtype;
 }
 

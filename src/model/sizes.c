@@ -18,29 +18,35 @@ typedef struct size_row {
     int32_t hidden, intermediate, layers, heads, kv_heads, head_dim, vocab;
     bool tied;
     double rope_theta;
+    int32_t lin_v_heads; /* Qwen3.5: Gated DeltaNet value heads (16 key heads of 128, every 4th layer attention) */
 } size_row;
 
 static const size_row k_sizes[] = {
-    /* name            arch           hidden  inter  layers heads kv  hd   vocab   tied  theta */
-    {"qwen2.5-0.5b", CT_ARCH_QWEN2, 896, 4864, 24, 14, 2, 64, 151936, true, 1e6},
-    {"qwen2.5-1.5b", CT_ARCH_QWEN2, 1536, 8960, 28, 12, 2, 128, 151936, true, 1e6},
-    {"qwen2.5-3b", CT_ARCH_QWEN2, 2048, 11008, 36, 16, 2, 128, 151936, true, 1e6},
-    {"qwen2.5-7b", CT_ARCH_QWEN2, 3584, 18944, 28, 28, 4, 128, 152064, false, 1e6},
-    {"qwen2.5-14b", CT_ARCH_QWEN2, 5120, 13824, 48, 40, 8, 128, 152064, false, 1e6},
-    {"qwen2.5-32b", CT_ARCH_QWEN2, 5120, 27648, 64, 40, 8, 128, 152064, false, 1e6},
-    {"qwen2.5-72b", CT_ARCH_QWEN2, 8192, 29568, 80, 64, 8, 128, 152064, false, 1e6},
-    {"qwen3-0.6b", CT_ARCH_QWEN3, 1024, 3072, 28, 16, 8, 128, 151936, true, 1e6},
-    {"qwen3-1.7b", CT_ARCH_QWEN3, 2048, 6144, 28, 16, 8, 128, 151936, true, 1e6},
-    {"qwen3-4b", CT_ARCH_QWEN3, 2560, 9728, 36, 32, 8, 128, 151936, true, 1e6},
-    {"qwen3-8b", CT_ARCH_QWEN3, 4096, 12288, 36, 32, 8, 128, 151936, false, 1e6},
-    {"qwen3-14b", CT_ARCH_QWEN3, 5120, 17408, 40, 40, 8, 128, 151936, false, 1e6},
-    {"qwen3-32b", CT_ARCH_QWEN3, 5120, 25600, 64, 64, 8, 128, 151936, false, 1e6},
+    /* name            arch           hidden  inter  layers heads kv  hd   vocab   tied  theta  Hv */
+    {"qwen2.5-0.5b", CT_ARCH_QWEN2, 896, 4864, 24, 14, 2, 64, 151936, true, 1e6, 0},
+    {"qwen2.5-1.5b", CT_ARCH_QWEN2, 1536, 8960, 28, 12, 2, 128, 151936, true, 1e6, 0},
+    {"qwen2.5-3b", CT_ARCH_QWEN2, 2048, 11008, 36, 16, 2, 128, 151936, true, 1e6, 0},
+    {"qwen2.5-7b", CT_ARCH_QWEN2, 3584, 18944, 28, 28, 4, 128, 152064, false, 1e6, 0},
+    {"qwen2.5-14b", CT_ARCH_QWEN2, 5120, 13824, 48, 40, 8, 128, 152064, false, 1e6, 0},
+    {"qwen2.5-32b", CT_ARCH_QWEN2, 5120, 27648, 64, 40, 8, 128, 152064, false, 1e6, 0},
+    {"qwen2.5-72b", CT_ARCH_QWEN2, 8192, 29568, 80, 64, 8, 128, 152064, false, 1e6, 0},
+    {"qwen3-0.6b", CT_ARCH_QWEN3, 1024, 3072, 28, 16, 8, 128, 151936, true, 1e6, 0},
+    {"qwen3-1.7b", CT_ARCH_QWEN3, 2048, 6144, 28, 16, 8, 128, 151936, true, 1e6, 0},
+    {"qwen3-4b", CT_ARCH_QWEN3, 2560, 9728, 36, 32, 8, 128, 151936, true, 1e6, 0},
+    {"qwen3-8b", CT_ARCH_QWEN3, 4096, 12288, 36, 32, 8, 128, 151936, false, 1e6, 0},
+    {"qwen3-14b", CT_ARCH_QWEN3, 5120, 17408, 40, 40, 8, 128, 151936, false, 1e6, 0},
+    {"qwen3-32b", CT_ARCH_QWEN3, 5120, 25600, 64, 64, 8, 128, 151936, false, 1e6, 0},
     /* Llama 3.x (meta-llama/Llama-3.2-1B, -3B, Llama-3.1-8B config.json; rope_scaling llama3
      * does not change the memory model) */
-    {"llama-3.2-1b", CT_ARCH_LLAMA, 2048, 8192, 16, 32, 8, 64, 128256, true, 5e5},
-    {"llama-3.2-3b", CT_ARCH_LLAMA, 3072, 8192, 28, 24, 8, 128, 128256, true, 5e5},
-    {"llama-3.1-8b", CT_ARCH_LLAMA, 4096, 14336, 32, 32, 8, 128, 128256, false, 5e5},
-    /* Qwen3.5 rows go here (issue 9) */
+    {"llama-3.2-1b", CT_ARCH_LLAMA, 2048, 8192, 16, 32, 8, 64, 128256, true, 5e5, 0},
+    {"llama-3.2-3b", CT_ARCH_LLAMA, 3072, 8192, 28, 24, 8, 128, 128256, true, 5e5, 0},
+    {"llama-3.1-8b", CT_ARCH_LLAMA, 4096, 14336, 32, 32, 8, 128, 128256, false, 5e5, 0},
+    /* Qwen3.5 (Qwen/Qwen3.5-0.8B, -4B text_config; -9B = Qwen3_5TextConfig's defaults): Gated
+     * DeltaNet layers with 16 key heads of 128 and the value heads below, conv kernel 4; partial
+     * rotary 0.25 */
+    {"qwen3.5-0.8b", CT_ARCH_QWEN3_5, 1024, 3584, 24, 8, 2, 256, 248320, true, 1e7, 16},
+    {"qwen3.5-4b", CT_ARCH_QWEN3_5, 2560, 9216, 32, 16, 4, 256, 248320, true, 1e7, 32},
+    {"qwen3.5-9b", CT_ARCH_QWEN3_5, 4096, 12288, 32, 16, 4, 256, 248320, false, 1e7, 32},
 };
 #define N_SIZES (sizeof k_sizes / sizeof k_sizes[0])
 
@@ -78,6 +84,15 @@ ct_status ct_size_config(const char *name, ct_config *cfg, ct_err *err) {
     cfg->qk_norm = ai->qk_norm;
     cfg->dtype = CT_DTYPE_BF16;
     cfg->bos_token_id = cfg->pad_token_id = -1;
+    cfg->rotary_dim = ai->hybrid ? r->head_dim / 4 : r->head_dim;
+    cfg->attn_output_gate = cfg->norm_offset = ai->hybrid;
+    if (ai->hybrid) {
+        for (int l = 0; l < r->layers; l++) cfg->layer_kind[l] = (l + 1) % 4 ? CT_LAYER_DELTANET : CT_LAYER_ATTENTION;
+        cfg->n_deltanet = r->layers - r->layers / 4;
+        cfg->lin_k_heads = 16, cfg->lin_k_dim = cfg->lin_v_dim = 128, cfg->lin_conv = 4;
+        cfg->lin_v_heads = r->lin_v_heads;
+        snprintf(cfg->weight_prefix, sizeof cfg->weight_prefix, "model.language_model.");
+    }
     return CT_OK;
 }
 

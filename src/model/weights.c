@@ -15,12 +15,19 @@ const ct_tensor *ct_weights_at_c(const ct_weights *w, const ct_tensor_spec *s, i
 }
 
 ct_tensor *ct_weights_find(ct_weights *w, const ct_config *cfg, const char *name) {
-    for (int i = 0; i < CT_GT_COUNT; i++)
-        if (!strcmp(name, ct_global_specs[i].hf)) return w->g[i].data ? &w->g[i] : NULL;
+    char full[192];
+    for (int i = 0; i < CT_GT_COUNT; i++) {
+        ct_spec_name(full, sizeof full, cfg, &ct_global_specs[i], -1);
+        if (!strcmp(name, full)) return w->g[i].data ? &w->g[i] : NULL;
+    }
+    const char *prefix = cfg->weight_prefix[0] ? cfg->weight_prefix : "model.";
+    size_t pn = strlen(prefix);
     int l, n = 0;
-    if (sscanf(name, "model.layers.%d.%n", &l, &n) != 1 || n == 0 || l < 0 || l >= w->n_layers) return NULL;
+    if (strncmp(name, prefix, pn) || sscanf(name + pn, "layers.%d.%n", &l, &n) != 1 || n == 0 || l < 0 ||
+        l >= w->n_layers)
+        return NULL;
     for (int i = 0; i < CT_LT_COUNT; i++)
-        if (!strcmp(name + n, ct_layer_specs[i].hf) && ct_spec_present(&ct_layer_specs[i], cfg))
+        if (!strcmp(name + pn + n, ct_layer_specs[i].hf) && ct_spec_present(&ct_layer_specs[i], cfg, l))
             return w->layers[l].t[i].data ? &w->layers[l].t[i] : NULL;
     return NULL;
 }
@@ -82,13 +89,14 @@ const ct_tensor *ct_model_tensor(const ct_model *m, const char *name) {
 typedef struct items_ctx {
     ct_weights_items *wi;
     const ct_weights *w;
+    const ct_config *cfg;
     ct_dtype dtype;
 } items_ctx;
 
 static int add_item(const ct_tensor_spec *s, int layer, void *user) {
     items_ctx *c = user;
     ct_weights_items *wi = c->wi;
-    ct_spec_name(wi->names[wi->n], sizeof wi->names[0], s, layer);
+    ct_spec_name(wi->names[wi->n], sizeof wi->names[0], c->cfg, s, layer);
     wi->items[wi->n] = (ct_st_item){wi->names[wi->n], *ct_weights_at_c(c->w, s, layer), c->dtype};
     wi->n++;
     return 0;
@@ -104,7 +112,7 @@ ct_status ct_weights_items_make(ct_weights_items *out, const ct_weights *w, cons
         ct_weights_items_free(out);
         return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     }
-    items_ctx c = {out, w, dtype};
+    items_ctx c = {out, w, cfg, dtype};
     ct_specs_each(cfg, add_item, &c);
     return CT_OK;
 }

@@ -84,21 +84,23 @@ void ct_dropout_forward(ct_ctx *c, float *out, const float *x, ct_dropout drop, 
 
 /* ---- normalisation, position encoding, activations ---- */
 
-/* y[T,C] = x * rsqrt(mean(x^2) + eps) * w (HF LlamaRMSNorm, f32 math). rstd[T] (optional)
+/* y[T,C] = x * rsqrt(mean(x^2) + eps) * (w + w_add) (HF LlamaRMSNorm with w_add 0; Qwen3.5's
+ * RMSNorm, whose weight is an offset from 1, with w_add 1; f32 math). rstd[T] (optional)
  * receives rsqrt(mean(x^2)+eps) for the backward. y may alias x. */
-void ct_rmsnorm_forward(ct_ctx *c, float *y, float *rstd, const float *x, const ct_tensor *w,
+void ct_rmsnorm_forward(ct_ctx *c, float *y, float *rstd, const float *x, const ct_tensor *w, float w_add,
                         size_t T, size_t C, float eps);
-/* dx[T,C] += r*(w*dy) - x r^3/C sum_c(w*dy*x);  dw[C] += sum_t dy x r. */
+/* With s = w + w_add: dx[T,C] += r*(s*dy) - x r^3/C sum_c(s*dy*x);  dw[C] += sum_t dy x r. */
 void ct_rmsnorm_backward(ct_ctx *c, float *dx, float *dw, const float *dy, const float *x,
-                         const float *rstd, const ct_tensor *w, size_t T, size_t C);
+                         const float *rstd, const ct_tensor *w, float w_add, size_t T, size_t C);
 
-/* In-place HF RoPE (rotate_half, angle pos * inv_freq[i] in f32; inv_freq[D/2] from the model's
+/* In-place HF RoPE (rotate_half, angle pos * inv_freq[i] in f32; inv_freq[R/2] from the model's
  * rope parameters, ct_rope_inv_freq; cos and sin multiplied by `scale`, HF's attention_scaling:
- * 1 but for YaRN) on x[T, H, D] at positions pos[T]. The backward is the transpose: the rotation
- * by the negated angle, times scale. */
-void ct_rope_forward(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D,
+ * 1 but for YaRN) on the first R dims of every head of x[T, H, D] (R < D: partial rotary, the
+ * rest passes unchanged) at positions pos[T]. The backward is the transpose: the rotation by the
+ * negated angle, times scale. */
+void ct_rope_forward(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D, size_t R,
                      const float *inv_freq, float scale);
-void ct_rope_backward(ct_ctx *c, float *dx, const int32_t *pos, size_t T, size_t H, size_t D,
+void ct_rope_backward(ct_ctx *c, float *dx, const int32_t *pos, size_t T, size_t H, size_t D, size_t R,
                       const float *inv_freq, float scale);
 
 /* out[n] = silu(gate[n]) * up[n] (out may alias gate or up);

@@ -171,18 +171,29 @@ static ct_status apply_lora(ct_adapter *ad, const char *cpath, const char *wpath
     for (size_t i = 0; !st && i < ad->peft.n_lora; i++) {
         const ct_peft_lora_tensors *p = &ad->peft.lora[i];
         char key[160];
-        ct_peft_lora_key(key, sizeof key, p->layer, p->module, 'A');
+        ct_peft_lora_key(key, sizeof key, mc->weight_prefix, p->layer, p->module, 'A');
         if (p->layer >= mc->num_layers) {
             st = ct_err_set(err, CT_ERR_SHAPE, "%s: tensor %s: the base model has only %d layers", wpath, key,
                             mc->num_layers);
             break;
         }
         const ct_tensor_spec *s = ct_spec_by_lora(p->module);
+        if (ad->peft.language_model != !strcmp(mc->weight_prefix, "model.language_model.")) {
+            st = ct_err_set(err, CT_ERR_SHAPE, "%s: tensor %s: the base model keeps its layers under %slayers "
+                            "(adapter for a different model class?)", wpath, key, mc->weight_prefix);
+            break;
+        }
+        if (!ct_spec_present(s, mc, p->layer)) {
+            st = ct_err_set(err, CT_ERR_SHAPE, "%s: tensor %s: layer %d of the base model has no %s (%s layer)", wpath,
+                            key, p->layer, p->module,
+                            mc->layer_kind[p->layer] == CT_LAYER_DELTANET ? "linear_attention" : "full_attention");
+            break;
+        }
         const ct_tensor *W = ct_weights_at_c(&ad->w, s, p->layer);
         if (p->in != W->shape[1] || p->out != W->shape[0]) {
             char kb[160];
             bool a_bad = p->in != W->shape[1];
-            ct_peft_lora_key(kb, sizeof kb, p->layer, p->module, a_bad ? 'A' : 'B');
+            ct_peft_lora_key(kb, sizeof kb, mc->weight_prefix, p->layer, p->module, a_bad ? 'A' : 'B');
             st = ct_err_set(err, CT_ERR_SHAPE,
                             "%s: tensor %s has shape [%lld, %lld] but the base weight is [%lld, %lld] (adapter for a "
                             "different model?)",
@@ -191,7 +202,7 @@ static ct_status apply_lora(ct_adapter *ad, const char *cpath, const char *wpath
             break;
         }
         char mod[128];
-        ct_spec_module(mod, sizeof mod, s, p->layer);
+        ct_spec_module(mod, sizeof mod, mc, s, p->layer);
         if (!spec_match(&tgt, mod, p->layer, true) || spec_match(&exc, mod, p->layer, false)) {
             st = ct_err_set(err, CT_ERR_FORMAT,
                             "%s: tensor %s adapts %s, which adapter_config.json's target_modules / "
@@ -205,9 +216,9 @@ static ct_status apply_lora(ct_adapter *ad, const char *cpath, const char *wpath
     for (int l = 0; !st && l < mc->num_layers; l++)
         for (int id = 0; !st && id < CT_LT_COUNT; id++) {
             const ct_tensor_spec *s = &ct_layer_specs[id];
-            if (!s->lora) continue;
+            if (!s->lora || !ct_spec_present(s, mc, l)) continue;
             char mod[128];
-            ct_spec_module(mod, sizeof mod, s, l);
+            ct_spec_module(mod, sizeof mod, mc, s, l);
             bool saved = false;
             size_t k;
             json_t *x;
@@ -216,7 +227,7 @@ static ct_status apply_lora(ct_adapter *ad, const char *cpath, const char *wpath
             if (saved || !spec_match(&tgt, mod, l, true) || spec_match(&exc, mod, l, false)) continue;
             if (!ct_peft_find_lora(&ad->peft, l, s->lora)) {
                 char key[160];
-                ct_peft_lora_key(key, sizeof key, l, s->lora, 'A');
+                ct_peft_lora_key(key, sizeof key, mc->weight_prefix, l, s->lora, 'A');
                 st = ct_err_set(err, CT_ERR_FORMAT,
                                 "%s: missing tensor %s (adapter_config.json's target_modules select %s)", wpath, key,
                                 mod);

@@ -69,7 +69,7 @@ typedef struct reg_ctx {
 static int reg_one(const ct_tensor_spec *s, int layer, void *user) {
     reg_ctx *r = user;
     char hf[192], name[256];
-    ct_spec_name(hf, sizeof hf, s, layer);
+    ct_spec_name(hf, sizeof hf, &r->tm->model->cfg, s, layer);
     if (r->keep && !ct_freeze_match(r->keep, hf)) return 0;
     ct_tensor *t = ct_weights_at(&r->tm->w, s, layer);
     if (!t->data) return 0;
@@ -158,7 +158,7 @@ static ct_status setup_lora(ct_train_model *tm, const ct_method_cfg *cfg, int32_
             const ct_tensor *W = &tm->w.layers[l].t[id];
             if (k < 0 || !(targets & (1u << k)) || !W->data) continue;
             char mod[160];
-            ct_spec_module(mod, sizeof mod, s, l);
+            ct_spec_module(mod, sizeof mod, &tm->model->cfg, s, l);
             snprintf(name, sizeof name, "base_model.model.%s.lora_A.weight", mod);
             idx_a[l * CT_LT_COUNT + id] = ct_params_add(&tm->params, name, 2, r, W->shape[1], true, NULL);
             snprintf(name, sizeof name, "base_model.model.%s.lora_B.weight", mod);

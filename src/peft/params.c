@@ -38,6 +38,11 @@ int ct_params_add(ct_params *ps, const char *name, int ndim, int64_t d0, int64_t
     p->shape[0] = d0;
     p->shape[1] = ndim > 1 ? d1 : 0;
     p->numel = (size_t)d0 * (ndim > 1 ? (size_t)d1 : 1);
+    if (view && view->ndim == 3) { /* a weight's shape is its view's (the DeltaNet conv: [C, 1, K]) */
+        p->ndim = 3;
+        for (int i = 0; i < 3; i++) p->shape[i] = view->shape[i];
+        p->numel = (size_t)view->shape[0] * (size_t)view->shape[1] * (size_t)view->shape[2];
+    }
     p->decay = decay;
     p->view = view;
     if (view) p->orig = *view;

@@ -17,7 +17,7 @@ typedef struct ct_param {
                             PEFT ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
                             "prompt_embeddings") for adapters */
     int ndim;
-    int64_t shape[2];
+    int64_t shape[3];
     size_t numel, offset; /* offset of this tensor in the flat arrays */
     float *data, *grad, *m, *v; /* views into ct_params' flat arrays */
     bool decay;          /* AdamW weight decay applies */

@@ -18,11 +18,13 @@ const char *ct_peft_module_parent(const char *module) {
     return s ? ct_spec_parent(s, parents[s->id], sizeof parents[s->id]) : NULL;
 }
 
-bool ct_peft_lora_key(char *buf, size_t n, int layer, const char *module, char ab) {
+bool ct_peft_lora_key(char *buf, size_t n, const char *weight_prefix, int layer, const char *module, char ab) {
     const ct_tensor_spec *s = ct_spec_by_lora(module);
     if (!s || (ab != 'A' && ab != 'B') || layer < 0) return false;
+    ct_config pc = {0};
+    snprintf(pc.weight_prefix, sizeof pc.weight_prefix, "%s", weight_prefix ? weight_prefix : "model.");
     char mod[160];
-    ct_spec_module(mod, sizeof mod, s, layer);
+    ct_spec_module(mod, sizeof mod, &pc, s, layer);
     int k = snprintf(buf, n, "base_model.model.%s.lora_%c.weight", mod, ab);
     return k > 0 && (size_t)k < n;
 }
@@ -133,7 +135,7 @@ ct_status ct_peft_save_lora(const char *dir, const ct_lora_config *cfg, const ct
         const ct_lora_pair *p = &pairs[i];
         for (int k = 0; k < 2; k++) {
             char *nm = names + (2 * i + (size_t)k) * 128;
-            if (!ct_peft_lora_key(nm, 128, p->layer, p->module, k ? 'B' : 'A')) {
+            if (!ct_peft_lora_key(nm, 128, cfg->weight_prefix, p->layer, p->module, k ? 'B' : 'A')) {
                 st = ct_err_set(err, CT_ERR_ARG, "LoRA adapter: unknown module \"%s\" (layer %d)",
                                 p->module ? p->module : "(null)", p->layer);
                 break;
@@ -179,11 +181,14 @@ ct_status ct_peft_save_prompt(const char *dir, const ct_prompt_config *cfg, cons
 
 /* ---- reader ---- */
 
-/* Parses "base_model.model.model.layers.<L>.<parent>.<module>.lora_<A|B>.weight". */
-static bool parse_lora_key(const char *name, int *layer, char *module, size_t msz, char *ab) {
-    const char *pre = "base_model.model.model.layers.";
+/* Parses "base_model.model.<prefix>layers.<L>.<parent>.<module>.lora_<A|B>.weight", prefix "model."
+ * or "model.language_model." (Qwen3_5ForConditionalGeneration), into *vl for the latter. */
+static bool parse_lora_key(const char *name, int *layer, char *module, size_t msz, char *ab, bool *vl) {
+    const char *pre = "base_model.model.model.layers.", *pre_vl = "base_model.model.model.language_model.layers.";
     size_t pl = strlen(pre);
-    if (strncmp(name, pre, pl) != 0) return false;
+    *vl = !strncmp(name, pre_vl, strlen(pre_vl));
+    if (*vl) pl = strlen(pre_vl);
+    else if (strncmp(name, pre, pl) != 0) return false;
     const char *s = name + pl;
     char *end;
     long l = strtol(s, &end, 10);
@@ -227,7 +232,8 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
         const ct_tensor *t = ct_st_get(sb, name);
         int layer;
         char module[32], ab;
-        if (!parse_lora_key(name, &layer, module, sizeof module, &ab)) {
+        bool vl = false;
+        if (!parse_lora_key(name, &layer, module, sizeof module, &ab, &vl)) {
             const char *pre = "base_model.model.";
             if (strncmp(name, pre, strlen(pre)) != 0 || strstr(name, "lora_") ||
                 strlen(name + strlen(pre)) >= sizeof a->saved[0].name || !ct_dtype_is_float(t->dtype))
@@ -248,6 +254,10 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
         }
         if (t->ndim != 2 || !ct_dtype_is_float(t->dtype))
             return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s: expected a 2-D float tensor", wpath, name);
+        if (a->n_lora && vl != a->language_model)
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s mixes model.layers and model.language_model.layers keys",
+                              wpath, name);
+        a->language_model = vl;
         ct_peft_lora_tensors *p = NULL;
         for (size_t k = 0; k < a->n_lora; k++)
             if (a->lora[k].layer == layer && strcmp(a->lora[k].module, module) == 0) p = &a->lora[k];

@@ -34,6 +34,7 @@ typedef struct ct_lora_config {
     size_t n_modules_to_save;
     const ct_st_item *saved;
     size_t n_saved;
+    const char *weight_prefix;           /* the base's ct_config.weight_prefix (NULL: "model.") */
 } ct_lora_config;
 
 /* One adapted linear: layer index, module name (q_proj k_proj v_proj o_proj gate_proj
@@ -47,7 +48,7 @@ typedef struct ct_lora_pair {
 /* "self_attn" or "mlp" for a LoRA module name of the architecture table, NULL if unknown. */
 const char *ct_peft_module_parent(const char *module);
 /* Writes the PEFT key of a LoRA tensor into buf; ab is 'A' or 'B'. Returns false if unknown module. */
-bool ct_peft_lora_key(char *buf, size_t n, int layer, const char *module, char ab);
+bool ct_peft_lora_key(char *buf, size_t n, const char *weight_prefix, int layer, const char *module, char ab);
 
 /* adapter_config.json as a JSON object (caller decrefs) / as the exact file text. */
 json_t *ct_peft_lora_config_json(const ct_lora_config *cfg);
@@ -99,6 +100,7 @@ typedef struct ct_peft_adapter {
     ct_peft_lora_tensors *lora;     /* sorted by (layer, module) */
     size_t n_lora;
     ct_peft_saved_tensor *saved;    /* modules_to_save tensors */
+    bool language_model;            /* LoRA keys under model.language_model. (a vision-language base) */
     size_t n_saved;
     /* prompt tuning */
     int64_t num_virtual_tokens, token_dim;

@@ -96,6 +96,7 @@ ct_status ct_chat_send(ct_chat *c, const char *user, char **answer, ct_chat_stat
             while (keep < c->cached.n && keep < ids.n && c->cached.data[keep] == ids.data[keep]) keep++;
         if (keep >= ids.n) keep = ids.n - 1;
         ct_kv_cache_truncate(c->kv, c->n_prefix + keep);
+        if (ct_kv_cache_len(c->kv) < c->n_prefix + keep) keep = 0; /* a recurrent state starts over */
         c->cached.n = keep;
         st0.prompt_tokens = ids.n;
         st0.reused_tokens = keep;

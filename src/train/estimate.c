@@ -11,6 +11,7 @@
 
 #include "base/str.h"
 #include "model/arch.h"
+#include "model/decoder_int.h"
 #include "ops/ops.h"
 #include "peft/freeze.h"
 #include "peft/method.h"
@@ -92,9 +93,11 @@ ct_status ct_estimate_opts_from_train(const ct_train_config *c, ct_estimate_opts
 static size_t pad16(size_t n) { return (n + 15) & ~(size_t)15; } /* ct_params_alloc's tensor padding */
 
 static size_t numel_of(const ct_tensor_spec *s, const ct_config *c) {
-    int64_t sh[2];
+    int64_t sh[3];
     int nd = ct_spec_shape(s, c, sh);
-    return (size_t)sh[0] * (nd > 1 ? (size_t)sh[1] : 1);
+    size_t n = 1;
+    for (int i = 0; i < nd; i++) n *= (size_t)sh[i];
+    return n;
 }
 
 static bool is_qlora(ct_est_method m) { return m == CT_EST_QLORA4 || m == CT_EST_QLORA8; }
@@ -114,13 +117,13 @@ typedef struct walk {
 } walk;
 
 static bool quantized(const walk *w, const ct_tensor_spec *s) {
-    return is_qlora(w->o->method) && s->per_layer && s->dim[1] != CT_DIM_NONE;
+    return is_qlora(w->o->method) && s->per_layer && ct_spec_lora_index(s->id) >= 0; /* as ct_model_quantize */
 }
 
 static int walk_one(const ct_tensor_spec *s, int layer, void *user) {
     walk *w = user;
     const ct_config *c = w->cfg;
-    int64_t sh[2];
+    int64_t sh[3];
     int nd = ct_spec_shape(s, c, sh);
     size_t n = numel_of(s, c);
     w->params += (int64_t)n;
@@ -131,7 +134,7 @@ static int walk_one(const ct_tensor_spec *s, int layer, void *user) {
         train = true;
     } else if (w->o->method == CT_EST_FREEZE) {
         char name[192];
-        ct_spec_name(name, sizeof name, s, layer);
+        ct_spec_name(name, sizeof name, c, s, layer);
         train = ct_freeze_match(w->fp, name);
     }
     if (train) {
@@ -180,23 +183,58 @@ int64_t ct_config_param_count(const ct_config *cfg) {
 static size_t ar(size_t bytes) { return (bytes + 63) & ~(size_t)63; } /* ct_arena_alloc's rounding */
 static size_t arf(size_t floats) { return ar(floats * sizeof(float)); }
 
-/* The step arena's peak for N = B * T' tokens (T' = T + virtual tokens). */
-static size_t activation_bytes(const ct_config *c, size_t N, bool ckpt) {
+/* Gated DeltaNet sizes: conv channels, value dim, value heads, one recurrent state (floats). */
+typedef struct dn_sizes {
+    size_t CD, VD, Hv, Hk, S;
+} dn_sizes;
+
+static dn_sizes dn_of(const ct_config *c) {
+    dn_sizes z = {0};
+    if (!c->n_deltanet) return z;
+    size_t KD = (size_t)c->lin_k_heads * (size_t)c->lin_k_dim;
+    z.VD = (size_t)c->lin_v_heads * (size_t)c->lin_v_dim;
+    z.CD = 2 * KD + z.VD;
+    z.Hv = (size_t)c->lin_v_heads;
+    z.Hk = (size_t)c->lin_k_heads;
+    z.S = z.Hv * (size_t)c->lin_k_dim * (size_t)c->lin_v_dim;
+    return z;
+}
+
+/* The step arena's peak for B rows of T' tokens (T' = T + virtual tokens), N = B * T'. */
+static size_t activation_bytes(const ct_config *c, size_t B, size_t Tr, bool ckpt) {
+    size_t N = B * Tr;
     size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, L = (size_t)c->num_layers;
     size_t Q = (size_t)c->num_heads * (size_t)c->head_dim, KV = (size_t)c->num_kv_heads * (size_t)c->head_dim;
-    bool qk = c->qk_norm;
+    size_t n_dn = (size_t)c->n_deltanet, n_attn = L - n_dn;
+    bool qk = c->qk_norm, og = c->attn_output_gate;
+    dn_sizes z = dn_of(c);
     size_t rows = 4 * ar(N * sizeof(int32_t));                  /* build_rows: ids, pos, tgt, weights */
     size_t xs = (L + 1) * arf(N * C) + ar((L + 1) * sizeof(float *));
-    /* acts_alloc of a train pass: xn1 q k v att h gate up rstd1 rstd2 xn2 act (+ qraw kraw qrstd krstd) */
-    size_t layer = 3 * arf(N * C) + 2 * arf(N * Q) + 2 * arf(N * KV) + 3 * arf(N * I) + 2 * arf(N);
-    if (qk) layer += arf(N * Q) + arf(N * KV) + arf(N * (size_t)c->num_heads) + arf(N * (size_t)c->num_kv_heads);
+    /* acts_alloc of a train pass: xn1 h gate up rstd1 rstd2 xn2 act, then the mixer's */
+    size_t common = 3 * arf(N * C) + 3 * arf(N * I) + 2 * arf(N);
+    /* attention: q k v att (+ qraw kraw qrstd krstd; + qg ogate att0 with the output gate) */
+    size_t attn = 2 * arf(N * Q) + 2 * arf(N * KV);
+    if (qk) attn += arf(N * Q) + arf(N * KV) + arf(N * (size_t)c->num_heads) + arf(N * (size_t)c->num_kv_heads);
+    if (og) attn += 4 * arf(N * Q);
+    /* Gated DeltaNet (src/model/deltanet.c): mixed conv qkv, l2inv, z core o, a b g beta nrstd, the
+     * chunk-start states (one segment per row at most: packed rows add a chunk per segment) */
+    size_t dn = n_dn ? 3 * arf(N * z.CD) + arf(N * 2 * z.Hk) + 3 * arf(N * z.VD) + 5 * arf(N * z.Hv) +
+                           arf(B * ((Tr + 63) / 64) * z.S)
+                     : 0;
+    size_t acts = ckpt ? common + (n_attn ? attn : 0) + dn : L * common + n_attn * attn + n_dn * dn;
     size_t nacts = ckpt ? 1 : L;
     size_t final = arf(N * C) + arf(N); /* hidden, rstd */
     size_t dh = arf(N * C);             /* lm_loss: d(hidden) */
-    /* ct_dec_backward: dres dact dgate dup dxn datt dq dk dv (+ dqraw dkraw) */
-    size_t bwd = 2 * arf(N * C) + 3 * arf(N * I) + 2 * arf(N * Q) + 2 * arf(N * KV);
-    if (qk) bwd += arf(N * Q) + arf(N * KV);
-    return rows + xs + nacts * layer + ar(nacts * 18 * sizeof(float *)) /* the ct_dec_acts array */ + final + dh + bwd;
+    /* ct_dec_backward: dres dact dgate dup dxn; attention: datt dq dk dv (+ dqraw dkraw; + datt0
+     * dogate dqg); a DeltaNet layer's own: dO dcore dz dqkv act dact dg/dbeta/da/db */
+    size_t bwd = 2 * arf(N * C) + 3 * arf(N * I);
+    if (n_attn) {
+        bwd += 2 * arf(N * Q) + 2 * arf(N * KV);
+        if (qk) bwd += arf(N * Q) + arf(N * KV);
+        if (og) bwd += 4 * arf(N * Q);
+    }
+    if (n_dn) bwd += 3 * arf(N * z.VD) + 3 * arf(N * z.CD) + arf(4 * N * z.Hv);
+    return rows + xs + acts + ar(nacts * sizeof(struct ct_dec_acts)) + final + dh + bwd;
 }
 
 /* Attention's per-thread scratch (src/ops/cpu/attention.c): s0 + s1 of the backward. */
@@ -209,10 +247,17 @@ size_t ct_estimate_inference(const ct_config *c, size_t ctx_len, size_t *kv_cach
     size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
     size_t Q = (size_t)c->num_heads * (size_t)c->head_dim;
     size_t KV = (size_t)c->num_kv_heads * (size_t)c->head_dim;
-    size_t kv = 2 * (size_t)c->num_layers * ctx_len * KV * sizeof(float);
+    dn_sizes z = dn_of(c);
+    size_t n_dn = (size_t)c->n_deltanet, n_attn = (size_t)c->num_layers - n_dn;
+    /* KV of the attention layers; conv and recurrent states of the DeltaNet layers */
+    size_t kv = 2 * n_attn * ctx_len * KV * sizeof(float) +
+                n_dn * ((size_t)(c->lin_conv > 0 ? c->lin_conv - 1 : 0) * z.CD + z.S) * sizeof(float);
     /* prefill activations of the decoder for a ctx_len-token chunk: layer input and output,
-     * normed input, q, k, v, attention output, residual, gate, up (src/model/decoder.c) */
+     * normed input, q, k, v, attention output, residual, gate, up (src/model/decoder.c), and a
+     * DeltaNet layer's mixed, conv, z, a, b, g, beta, core, o */
     size_t act = ctx_len * (4 * C + 2 * Q + 2 * KV + 2 * I) * sizeof(float);
+    if (c->attn_output_gate) act += ctx_len * 3 * Q * sizeof(float);
+    if (n_dn) act += ctx_len * (2 * z.CD + 3 * z.VD + 5 * z.Hv) * sizeof(float);
     size_t head = 32 * (size_t)c->vocab_size * sizeof(float);
     if (kv_cache) *kv_cache = kv;
     return kv + act + head;
@@ -270,7 +315,7 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
     size_t tp = w.trainable_padded ? w.trainable_padded : 16;
     e->masters = e->grads = e->adam = tp * sizeof(float);
     e->adam *= 2;
-    e->activations = activation_bytes(c, N, o->checkpointing);
+    e->activations = activation_bytes(c, o->batch, Tr, o->checkpointing);
     size_t chunk = o->bf16 ? CT_XENT_CHUNK_BF16 : CT_XENT_CHUNK, cmax = N < chunk ? N : chunk;
     e->lm_head = ar(N * sizeof(size_t)) + 2 * arf(cmax * C) + arf(cmax * V) + ar(cmax * sizeof(double));
     /* thread 0's arena serves the LM head and attention backward's per-head dk / dv in turn: its
@@ -288,7 +333,14 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
               e->scratch + e->overhead;
     e->inference = (size_t)w.weights + ct_estimate_inference(c, o->cutoff_len, &e->kv_cache) + e->overhead;
     /* FLOPs per token (see estimate.h) */
-    double fwd = 2.0 * w.linear_all + 2.0 * (double)Tr * (double)c->num_layers * (double)(Hq * D);
+    /* attention scores and mixing over the attention layers; the DeltaNet's chunked delta rule
+     * per token and value head: q k^T and kb k^T rows (2 x 64 Dk), the solves and W S0 / P Vn
+     * (~2 x 64 Dv + 64 Dk), the state read and update (3 Dk Dv) */
+    double fwd = 2.0 * w.linear_all + 2.0 * (double)Tr * (double)(c->num_layers - c->n_deltanet) * (double)(Hq * D);
+    if (c->n_deltanet) {
+        double Dk = c->lin_k_dim, Dv = c->lin_v_dim;
+        fwd += 2.0 * (double)c->n_deltanet * (double)c->lin_v_heads * (3.0 * 64.0 * Dk + 2.0 * 64.0 * Dv + 3.0 * Dk * Dv);
+    }
     double f = o->method == CT_EST_FULL ? 3.0 * fwd : 2.0 * fwd;
     if (o->method == CT_EST_FREEZE) f += 2.0 * w.linear_trainable;
     if (o->checkpointing) f += fwd;

@@ -24,7 +24,7 @@ json=$($bin estimate --size qwen2.5-0.5b --method lora --json --no-calibrate) ||
 echo "$json" | grep -q '"trainable": 4399104' || fail "lora trainable: $json"
 out=$($bin estimate --table --cutoff-len 1024) || fail "table"
 echo "$out" | grep -q "qwen2.5-72b" && echo "$out" | head -2 | grep -q "qlora4" || fail "table: $out"
-[ "$(echo "$out" | wc -l)" -eq 18 ] || fail "table rows: $out"   # header lines + 16 sizes
+[ "$(echo "$out" | wc -l)" -eq 21 ] || fail "table rows: $out"   # header lines + 19 sizes
 # a LlamaFactory YAML naming a hub model: resolved to its size; quantization_bit 4 = qlora4
 printf 'model_name_or_path: Qwen/Qwen2.5-7B-Instruct\nfinetuning_type: lora\ncutoff_len: 1024\nquantization_bit: 4\n' > "$tmp/q.yaml"
 json=$($bin estimate "$tmp/q.yaml" --json --no-calibrate) || fail "yaml"

@@ -4,12 +4,20 @@
 
 #include "ops/cpu/cpu.h"
 
-void ct_rmsnorm_forward(ct_ctx *c, float *y, float *rstd, const float *x, const ct_tensor *w, size_t T,
+/* The norm's scale in f32: w, or 1 + w (HF's f32 `1.0 + weight.float()`). */
+static float *norm_scale(ct_arena *ar, const ct_tensor *w, float w_add, size_t C) {
+    float *wf = ct_scratch_f32(ar, C);
+    ct_tensor_to_f32(w, 0, C, wf);
+    if (w_add != 0.0f)
+        for (size_t i = 0; i < C; i++) wf[i] = w_add + wf[i];
+    return wf;
+}
+
+void ct_rmsnorm_forward(ct_ctx *c, float *y, float *rstd, const float *x, const ct_tensor *w, float w_add, size_t T,
                         size_t C, float eps) {
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);
-    float *wf = ct_scratch_f32(ar, C);
-    ct_tensor_to_f32(w, 0, C, wf);
+    float *wf = norm_scale(ar, w, w_add, C);
 #pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (T * C > CT_PAR_MIN_ELEMS)
     for (size_t t = 0; t < T; t++) {
         const float *xt = x + t * C;
@@ -24,11 +32,10 @@ void ct_rmsnorm_forward(ct_ctx *c, float *y, float *rstd, const float *x, const 
 }
 
 void ct_rmsnorm_backward(ct_ctx *c, float *dx, float *dw, const float *dy, const float *x,
-                         const float *rstd, const ct_tensor *w, size_t T, size_t C) {
+                         const float *rstd, const ct_tensor *w, float w_add, size_t T, size_t C) {
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);
-    float *wf = ct_scratch_f32(ar, C);
-    ct_tensor_to_f32(w, 0, C, wf);
+    float *wf = norm_scale(ar, w, w_add, C);
     /* dw: one partial sum per thread, added in thread order afterwards */
     int nth = T * C > CT_PAR_MIN_ELEMS ? ct_ctx_threads(c) : 1;
     float *dwl = dw ? ct_scratch_f32(ar, (size_t)nth * C) : NULL;
@@ -57,11 +64,12 @@ void ct_rmsnorm_backward(ct_ctx *c, float *dx, float *dw, const float *dy, const
     ct_arena_release(ar, mk);
 }
 
-/* In-place rotation of x[T, H, D] (HF rotate_half, f32 angle pos * inv_freq as HF computes it)
- * by +angle (sign 1: the forward) or -angle (sign -1: the backward, the transpose). */
-static void rope_rotate(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D,
+/* In-place rotation of the first R dims of every head of x[T, H, D] (HF rotate_half, f32 angle
+ * pos * inv_freq as HF computes it) by +angle (sign 1: the forward) or -angle (sign -1: the
+ * backward, the transpose). */
+static void rope_rotate(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D, size_t R,
                         const float *inv_freq, float scale, float sign) {
-    size_t half = D / 2;
+    size_t half = R / 2;
 #pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (T * H * D > CT_PAR_MIN_ELEMS)
     for (size_t t = 0; t < T; t++) {
         for (size_t i = 0; i < half; i++) {
@@ -77,12 +85,12 @@ static void rope_rotate(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_
     }
 }
 
-void ct_rope_forward(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D,
+void ct_rope_forward(ct_ctx *c, float *x, const int32_t *pos, size_t T, size_t H, size_t D, size_t R,
                      const float *inv_freq, float scale) {
-    rope_rotate(c, x, pos, T, H, D, inv_freq, scale, 1.0f);
+    rope_rotate(c, x, pos, T, H, D, R, inv_freq, scale, 1.0f);
 }
 
-void ct_rope_backward(ct_ctx *c, float *dx, const int32_t *pos, size_t T, size_t H, size_t D,
+void ct_rope_backward(ct_ctx *c, float *dx, const int32_t *pos, size_t T, size_t H, size_t D, size_t R,
                       const float *inv_freq, float scale) {
-    rope_rotate(c, dx, pos, T, H, D, inv_freq, scale, -1.0f);
+    rope_rotate(c, dx, pos, T, H, D, R, inv_freq, scale, -1.0f);
 }

@@ -7,7 +7,8 @@
 #include "ctune/data.h"
 #include "fuzz_tok.h"
 
-static const char *const kTemplates[] = {"qwen", "qwen3", "qwen3_nothink", "llama3", "llama2", "chatml", "empty"};
+static const char *const kTemplates[] = {"qwen",   "qwen3",  "qwen3_nothink", "qwen3_5",
+                                         "llama3", "llama2", "chatml",        "empty"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     static ct_tokenizer *tok;
@@ -24,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         st = ct_conv_check(&c, "fuzz.jsonl:1", &err);
         fz_check_err(st, &err);
     }
-    const ct_template *t = ct_template_get(kTemplates[(o >> 5) % 7]);
+    const ct_template *t = ct_template_get(kTemplates[(o >> 5) % (sizeof kTemplates / sizeof *kTemplates)]);
     if (st == CT_OK && c.kind == CT_CONV_MESSAGES) {
         ct_render_opts ro = ct_render_opts_default();
         ro.add_generation_prompt = o & 1;

@@ -1,5 +1,6 @@
-/* Token level: ids + labels with the real Qwen3 tokenizer (../shared/tokenizers/qwen3).
- * Skips only when ../shared is absent or the tokenizer is not built yet (CT_ERR_UNSUPPORTED). */
+/* Token level: ids + labels with the real Qwen3 tokenizer (../shared/tokenizers/qwen3; skips only
+ * when ../shared is absent or the tokenizer is not built yet, CT_ERR_UNSUPPORTED) and with the
+ * committed Qwen3.5-shaped tokenizer (tests/fixtures/tok/qwen3_5-synth). */
 #include <jansson.h>
 #include <stdlib.h>
 
@@ -24,56 +25,77 @@ static ct_tokenizer *load_qwen3(void) {
     return tok;
 }
 
+/* Encodes every fixture conversation of templates_<name>.jsonl segment-wise and compares with
+ * encoding the whole rendered text; returns the number of conversations that differ. */
+static int whole_text_mismatches(const ct_tokenizer *tok, const char *name) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "tests/fixtures/data/templates_%s.jsonl", name);
+    FILE *f = fopen(ct_test_path(rel), "rb");
+    if (!f) {
+        ct_test_fail(__FILE__, __LINE__, "cannot open %s", rel);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, bad = 0;
+    while (getline(&line, &cap, f) > 0) {
+        lineno++;
+        json_t *row = json_loads(line, 0, NULL);
+        ct_err err = {0};
+        ct_conv c;
+        if (!row) {
+            bad++;
+            continue;
+        }
+        CHECK_OK(ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, rel, &c, &err), &err);
+        ct_encode_opts o = {0};
+        o.render = ct_render_opts_default();
+        o.render.jinja = true;
+        json_t *et = json_object_get(row, "enable_thinking");
+        o.render.enable_thinking = json_is_boolean(et) ? (json_is_true(et) ? CT_THINK_TRUE : CT_THINK_FALSE)
+                                                       : CT_THINK_NULL;
+        o.render.train_on_prompt = true; /* keep every sample (no drop) */
+        o.render.add_generation_prompt = json_is_true(json_object_get(row, "add_generation_prompt"));
+        ct_example e;
+        ct_drop_reason why;
+        CHECK_OK(ct_encode(tok, ct_template_get(name), &c, &o, &e, &why, &err), &err);
+        const char *exp = json_string_value(json_object_get(row, "expected"));
+        ct_ids whole = {0};
+        CHECK_OK(ct_tokenizer_encode(tok, exp, strlen(exp), false, &whole, &err), &err);
+        if (whole.n != e.n || memcmp(whole.data, e.input_ids, e.n * sizeof(int32_t))) {
+            if (bad++ < 3)
+                ct_test_fail(__FILE__, __LINE__, "%s line %d: %zu ids vs %zu for the whole text", rel, lineno, e.n,
+                             whole.n);
+        }
+        ct_ids_free(&whole);
+        ct_example_free(&e);
+        ct_conv_free(&c);
+        json_decref(row);
+    }
+    free(line);
+    fclose(f);
+    return bad;
+}
+
 /* Segment-wise encoding gives the same ids as encoding the whole rendered text, for every
- * fixture conversation of both Qwen templates. */
+ * fixture conversation of the Qwen templates. */
 TEST(data_encode_ids_equal_whole_text_encoding) {
     ct_tokenizer *tok = load_qwen3();
     if (!tok) return;
-    const char *names[] = {"qwen", "qwen3"};
-    for (int ti = 0; ti < 2; ti++) {
-        char rel[128];
-        snprintf(rel, sizeof rel, "tests/fixtures/data/templates_%s.jsonl", names[ti]);
-        FILE *f = fopen(ct_test_path(rel), "rb");
-        REQUIRE(f);
-        char *line = NULL;
-        size_t cap = 0;
-        int lineno = 0, bad = 0;
-        while (getline(&line, &cap, f) > 0) {
-            lineno++;
-            json_t *row = json_loads(line, 0, NULL);
-            ct_err err = {0};
-            ct_conv c;
-            REQUIRE(row);
-            CHECK_OK(ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, rel, &c, &err), &err);
-            ct_encode_opts o = {0};
-            o.render = ct_render_opts_default();
-            o.render.jinja = true;
-            json_t *et = json_object_get(row, "enable_thinking");
-            o.render.enable_thinking = json_is_boolean(et) ? (json_is_true(et) ? CT_THINK_TRUE : CT_THINK_FALSE)
-                                                           : CT_THINK_NULL;
-            o.render.train_on_prompt = true; /* keep every sample (no drop) */
-            o.render.add_generation_prompt = json_is_true(json_object_get(row, "add_generation_prompt"));
-            ct_example e;
-            ct_drop_reason why;
-            const ct_template *t = ct_template_get(names[ti]);
-            CHECK_OK(ct_encode(tok, t, &c, &o, &e, &why, &err), &err);
-            const char *exp = json_string_value(json_object_get(row, "expected"));
-            ct_ids whole = {0};
-            CHECK_OK(ct_tokenizer_encode(tok, exp, strlen(exp), false, &whole, &err), &err);
-            if (whole.n != e.n || memcmp(whole.data, e.input_ids, e.n * sizeof(int32_t))) {
-                if (bad++ < 3)
-                    ct_test_fail(__FILE__, __LINE__, "%s line %d: %zu ids vs %zu for the whole text", rel, lineno, e.n,
-                                 whole.n);
-            }
-            ct_ids_free(&whole);
-            ct_example_free(&e);
-            ct_conv_free(&c);
-            json_decref(row);
-        }
-        CHECK_EQ_INT(bad, 0);
-        free(line);
-        fclose(f);
-    }
+    CHECK_EQ_INT(whole_text_mismatches(tok, "qwen"), 0);
+    CHECK_EQ_INT(whole_text_mismatches(tok, "qwen3"), 0);
+    CHECK_EQ_INT(whole_text_mismatches(tok, "qwen3_5"), 0);
+    ct_tokenizer_free(tok);
+}
+
+/* The same for qwen3_5 with a tokenizer shaped like Qwen3.5's (its pre-tokenizer regex and added
+ * token ids; tests/fixtures/tok/qwen3_5-synth), which needs nothing from ../shared. */
+TEST(data_encode_qwen3_5_ids_equal_whole_text_encoding) {
+    ct_tokenizer *tok = NULL;
+    ct_err err = {0};
+    CHECK_OK(ct_tokenizer_load(ct_test_path("tests/fixtures/tok/qwen3_5-synth"), &tok, &err), &err);
+    if (!tok) return;
+    CHECK_EQ_INT(whole_text_mismatches(tok, "qwen3_5"), 0);
     ct_tokenizer_free(tok);
 }
 

@@ -76,6 +76,64 @@ TEST(data_template_qwen3_matches_jinja) {
     CHECK_EQ_INT(check_fixture("qwen3", &n), 0);
     CHECK(n >= 60);
 }
+/* Python Jinja2 over the shipped Qwen3.5 template (tests/gen/make_template_fixtures_qwen3_5.py) */
+TEST(data_template_qwen3_5_matches_jinja) {
+    int n = 0;
+    CHECK_EQ_INT(check_fixture("qwen3_5", &n), 0);
+    CHECK(n >= 120);
+}
+/* What the Qwen3.5 template raises on is an error here too (templates_qwen3_5_errors.jsonl holds
+ * the Jinja message of each row). */
+TEST(data_template_qwen3_5_refuses_what_jinja_refuses) {
+    const char *rel = "tests/fixtures/data/templates_qwen3_5_errors.jsonl";
+    json_error_t je;
+    FILE *f = fopen(ct_test_path(rel), "rb");
+    REQUIRE(f);
+    char *line = NULL;
+    size_t cap = 0;
+    int rows = 0;
+    ct_render r;
+    ct_render_init(&r);
+    while (getline(&line, &cap, f) > 0) {
+        json_t *row = json_loads(line, 0, &je);
+        REQUIRE(row);
+        rows++;
+        ct_err err = {0};
+        ct_conv c;
+        ct_render_opts o = ct_render_opts_default();
+        o.jinja = true;
+        o.add_generation_prompt = json_is_true(json_object_get(row, "add_generation_prompt"));
+        CHECK_OK(ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, rel, &c, &err), &err);
+        const char *jinja_msg = json_string_value(json_object_get(row, "error"));
+        const char *want =
+            strstr(jinja_msg, "System message") ? "system message must be the first" : "no user query";
+        CHECK(ct_template_render(ct_template_get("qwen3_5"), &c, &o, &r, &err) == CT_ERR_FORMAT);
+        CHECK_MSG(strstr(err.msg, want) != NULL, "row %d: %s (jinja: %s)", rows, err.msg, jinja_msg);
+        ct_conv_free(&c);
+        json_decref(row);
+    }
+    CHECK(rows >= 5);
+    ct_render_free(&r);
+    free(line);
+    fclose(f);
+    /* arguments that are not a JSON object (Jinja's `items` filter raises on them) */
+    const char *bad[] = {"\"[1, 2]\"", "\"not json\"", "[1]", "\"42\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char j[512];
+        snprintf(j, sizeof j,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"\","
+                 "\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":%s}}]}]}",
+                 bad[i]);
+        ct_err err = {0};
+        ct_conv c;
+        CHECK_OK(ct_conv_from_text(j, strlen(j), CT_FORMAT_AUTO, NULL, "x:1", &c, &err), &err);
+        CHECK(ct_template_render(ct_template_get("qwen3_5"), &c, NULL, &r, &err) == CT_ERR_FORMAT);
+        CHECK_MSG(strstr(err.msg, "'f': arguments must be a JSON object") != NULL, "%s: %s", bad[i], err.msg);
+        ct_conv_free(&c);
+    }
+    ct_render_free(&r);
+}
+
 TEST(data_template_llama3_llama2_chatml_match_jinja) {
     int n = 0;
     CHECK_EQ_INT(check_fixture("llama3", &n), 0);
@@ -183,6 +241,61 @@ TEST(data_labels_qwen3_thinking_modes) {
     free(full);
 }
 
+TEST(data_labels_qwen3_5_thinking_modes) {
+    const char *j = "{\"messages\":[{\"role\":\"user\",\"content\":\"Q1\"},"
+                    "{\"role\":\"assistant\",\"content\":\"<think>\\nR1\\n</think>\\n\\nA1\"},"
+                    "{\"role\":\"user\",\"content\":\"Q2\"},{\"role\":\"assistant\",\"content\":\"A2\"}]}";
+    ct_render_opts o = ct_render_opts_default(); /* enable_thinking true: empty think trained */
+    char *full = NULL;
+    char *t = trained_text("qwen3_5", j, o, &full);
+    CHECK_STREQ(t, "A1<|im_end|>\n<think>\n\n</think>\n\nA2<|im_end|>\n");
+    CHECK(strstr(full, "R1") == NULL); /* before the last user query: dropped (Jinja rule) */
+    free(t);
+    free(full);
+    o.enable_thinking = CT_THINK_FALSE; /* empty think block on the prompt side */
+    t = trained_text("qwen3_5", j, o, &full);
+    CHECK_STREQ(t, "A1<|im_end|>\nA2<|im_end|>\n");
+    CHECK(strstr(full, "<|im_start|>assistant\n<think>\n\n</think>\n\nA2") != NULL);
+    free(t);
+    free(full);
+    o.enable_thinking = CT_THINK_TRUE;
+    o.preserve_thinking = true;
+    t = trained_text("qwen3_5", j, o, NULL);
+    CHECK_STREQ(t, "<think>\nR1\n</think>\n\nA1<|im_end|>\n<think>\n\n</think>\n\nA2<|im_end|>\n");
+    free(t);
+    /* null: reasoning trained where present (stripped as the template strips it) */
+    const char *j2 = "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},"
+                     "{\"role\":\"assistant\",\"content\":\" A \",\"reasoning_content\":\"\\n R \\n\"}]}";
+    o = ct_render_opts_default();
+    o.enable_thinking = CT_THINK_NULL;
+    t = trained_text("qwen3_5", j2, o, NULL);
+    CHECK_STREQ(t, "<think>\nR\n</think>\n\nA<|im_end|>\n");
+    free(t);
+    o.enable_thinking = CT_THINK_FALSE; /* reasoning removed from the answer (training only) */
+    t = trained_text("qwen3_5", j2, o, &full);
+    CHECK_STREQ(t, "A<|im_end|>\n");
+    CHECK(strstr(full, "R") == NULL);
+    free(t);
+    free(full);
+    /* every turn after the last query opens a think block, the tool-call turn too; tool calls are
+     * XML with Python str() values */
+    const char *j3 =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},"
+        "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+        "\"arguments\":{\"x\":1,\"ok\":true,\"r\":1.0,\"s\":\"v\",\"n\":null,\"l\":[1,\"é\"]}}}]},"
+        "{\"role\":\"tool\",\"content\":\"R\"},{\"role\":\"assistant\",\"content\":\"A\",\"loss\":false}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}";
+    o = ct_render_opts_default();
+    t = trained_text("qwen3_5", j3, o, &full);
+    CHECK_STREQ(t, "<think>\n\n</think>\n\n<tool_call>\n<function=f>\n<parameter=x>\n1\n</parameter>\n"
+                   "<parameter=ok>\nTrue\n</parameter>\n<parameter=r>\n1.0\n</parameter>\n<parameter=s>\nv\n"
+                   "</parameter>\n<parameter=n>\nNone\n</parameter>\n<parameter=l>\n[1, \"é\"]\n</parameter>\n"
+                   "</function>\n</tool_call><|im_end|>\n");
+    CHECK(strstr(full, "<|im_start|>user\n<tool_response>\nR\n</tool_response><|im_end|>\n") != NULL);
+    free(t);
+    free(full);
+}
+
 TEST(data_labels_tool_calls_and_loss_flags) {
     const char *j =
         "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},"
@@ -227,6 +340,31 @@ TEST(data_template_lookup_and_detect) {
     free(src);
 }
 
+/* The shipped Qwen3.5 template (a fixture, no shared/ needed) is detected as qwen3_5; lookalikes
+ * are not: Qwen3-Coder's XML tool calls without think blocks, ChatML thinking templates with XML
+ * calls but no vision tokens. */
+TEST(data_template_detect_qwen3_5) {
+    FILE *f = fopen(ct_test_path("tests/fixtures/data/qwen3_5_chat_template.jinja"), "rb");
+    REQUIRE(f);
+    char *src = NULL;
+    size_t cap = 0;
+    ssize_t n = getdelim(&src, &cap, 0, f);
+    fclose(f);
+    CHECK(n == 7756);
+    const ct_template *t = ct_template_detect(src);
+    REQUIRE(t);
+    CHECK_STREQ(ct_template_name(t), "qwen3_5");
+    free(src);
+    t = ct_template_detect("<|im_start|>{{ '<tool_call>\\n<function=' }}<parameter=<tool_response>");
+    REQUIRE(t);
+    CHECK_STREQ(ct_template_name(t), "qwen3_nothink");
+    t = ct_template_detect("<|im_start|><think> enable_thinking <function=<parameter=");
+    REQUIRE(t);
+    CHECK_STREQ(ct_template_name(t), "qwen3");
+    CHECK(ct_template_get("qwen3.5") == ct_template_get("qwen3_5"));
+    CHECK_STREQ(ct_template_eos(ct_template_get("qwen3_5")), "<|im_end|>");
+}
+
 TEST(data_template_resolve) {
     ct_err err = {0};
     const ct_template *t = NULL;
@@ -247,7 +385,8 @@ TEST(data_template_resolve) {
     /* no source / unrecognised: ask for a name, list the known ones */
     CHECK(ct_template_resolve(NULL, NULL, &t, note, sizeof note, &err) == CT_ERR_ARG);
     CHECK_MSG(strstr(err.msg, "has no chat_template") != NULL, "%s", err.msg);
-    CHECK_MSG(strstr(err.msg, "qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty") != NULL, "%s", err.msg);
+    CHECK_MSG(strstr(err.msg, "qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama2, chatml, empty") != NULL, "%s",
+              err.msg);
     CHECK(!t && !note[0]);
     CHECK(ct_template_resolve(NULL, "{{ messages }}", &t, NULL, 0, &err) == CT_ERR_ARG);
     CHECK_MSG(strstr(err.msg, "not one ctune recognises") != NULL, "%s", err.msg);

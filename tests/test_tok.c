@@ -111,6 +111,28 @@ TEST(tok_qwen3_corpus_matches_reference) {
     ct_tokenizer_free(tok);
 }
 
+/* A tokenizer.json shaped like Qwen3.5's (NFC; Split with the Qwen3.5 regex, whose letter runs take
+ * combining marks \p{M}; byte-level BPE; added tokens from 248044) with a small learned vocabulary
+ * (tests/gen/node/make_qwen3_5_tok_fixtures.mjs): the real one is not on the npm registry. Six of
+ * the texts tokenize differently under the Qwen3 regex, so this pins the \p{M} handling. */
+TEST(tok_qwen3_5_structure_matches_reference) {
+    ct_tokenizer *tok = NULL;
+    ct_err err = {0};
+    CHECK_OK(ct_tokenizer_load(ct_test_path("tests/fixtures/tok/qwen3_5-synth"), &tok, &err), &err);
+    if (!tok) return;
+    size_t n = run_corpus(tok, "tests/fixtures/tok/qwen3_5-synth_corpus.jsonl", true);
+    CHECK_MSG(n >= 25, "corpus has %zu texts, want >= 25", n);
+    CHECK_EQ_INT(ct_tokenizer_token_to_id(tok, "<|endoftext|>"), 248044);
+    CHECK_EQ_INT(ct_tokenizer_token_to_id(tok, "<|im_start|>"), 248045);
+    CHECK_EQ_INT(ct_tokenizer_token_to_id(tok, "<think>"), 248068);
+    CHECK_EQ_INT(ct_tokenizer_token_to_id(tok, "</think>"), 248069);
+    CHECK_EQ_INT(ct_tokenizer_eos_id(tok), 248046);
+    CHECK_EQ_INT(ct_tokenizer_pad_id(tok), 248044);
+    CHECK(ct_tokenizer_is_special(tok, 248046) && !ct_tokenizer_is_special(tok, 248068));
+    CHECK(!ct_tokenizer_add_bos(tok));
+    ct_tokenizer_free(tok);
+}
+
 TEST(tok_stories260k_corpus_matches_reference) {
     ct_tokenizer *tok = load_shared("models/stories260k");
     if (!tok) return;

@@ -4,9 +4,10 @@
  * Pipeline, each stage usable on its own:
  *   ct_conv            one sample in memory (system, tools, messages; or plain text; or ids)
  *   ct_reader_*        alpaca / sharegpt / OpenAI messages / pre-tokenized / text rows → ct_conv
- *   ct_template        qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty: renders a ct_conv
- *                      to text byte-identical to the model's HF Jinja chat_template, split into
- *                      segments that say which bytes are trained (ct_render)
+ *   ct_template        qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama2, chatml, empty:
+ *                      renders a ct_conv to text byte-identical to the model's HF Jinja
+ *                      chat_template, split into segments that say which bytes are trained
+ *                      (ct_render)
  *   ct_encode          segments → input_ids + labels (-100 = masked) + loss weights, cutoff_len
  *   ct_dataset         every configured dataset encoded, mixed, split (train/val), packed
  *   ct_batch           what the trainer consumes: B sequences of T tokens
@@ -147,7 +148,8 @@ void ct_dataset_info_free(ct_dataset_info *d);
 
 typedef struct ct_template ct_template;
 
-/* Names: qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty. NULL if unknown. */
+/* Names: qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama2, chatml, empty ("qwen2", "qwen2.5" and
+ * "qwen3.5" are aliases). NULL if unknown. */
 const ct_template *ct_template_get(const char *name);
 const char *ct_template_name(const ct_template *t);
 /* Error message for an unknown name lists the known ones and suggests the closest. */

@@ -14,10 +14,10 @@
 static const char *usage_text =
     "usage: ctune chat --model DIR [options]   (then type; one message per line)\n"
     "  --adapter DIR            apply a PEFT adapter (LoRA or prompt tuning)\n"
-    "  --template NAME          qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty\n"
+    "  --template NAME          qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama2, chatml, empty\n"
     "                           (default: recognised from tokenizer_config.json's chat_template)\n"
     "  --system TEXT            system message\n"
-    "  --enable-thinking true|false   Qwen3 thinking switch (default: the template's default)\n"
+    "  --enable-thinking true|false   Qwen3 / Qwen3.5 thinking switch (default: the template's default)\n"
     "  --max-new-tokens N       per answer (default 512)\n"
     "  --temperature T          0 = greedy (default: generation_config.json)\n"
     "  --top-k K --top-p P --repetition-penalty R --seed S\n"

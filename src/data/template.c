@@ -15,8 +15,18 @@
 #include "base/str.h"
 #include "ctune/data.h"
 #include "data/tojson.h"
+#include "io/pyjson.h"
 
-typedef enum tfamily { TF_QWEN, TF_QWEN3, TF_QWEN3_NOTHINK, TF_LLAMA3, TF_LLAMA2, TF_CHATML, TF_EMPTY } tfamily;
+typedef enum tfamily {
+    TF_QWEN,
+    TF_QWEN3,
+    TF_QWEN3_NOTHINK,
+    TF_QWEN3_5,
+    TF_LLAMA3,
+    TF_LLAMA2,
+    TF_CHATML,
+    TF_EMPTY
+} tfamily;
 
 struct ct_template {
     const char *name;
@@ -34,6 +44,9 @@ static const ct_template TEMPLATES[] = {
       "</tool_response>", NULL}},
     {"qwen3_nothink", TF_QWEN3_NOTHINK, "<|im_end|>", NULL,
      {"<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", NULL}},
+    {"qwen3_5", TF_QWEN3_5, "<|im_end|>", NULL,
+     {"<|im_start|>", "<|im_end|>", "<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>",
+      "</tool_response>", NULL}},
     {"llama3", TF_LLAMA3, "<|eot_id|>", NULL,
      {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", NULL}},
     {"llama2", TF_LLAMA2, "</s>", NULL, {"<s>", "</s>", NULL}},
@@ -46,6 +59,7 @@ const ct_template *ct_template_get(const char *name) {
     for (size_t i = 0; i < N_TEMPLATES; i++)
         if (!strcmp(TEMPLATES[i].name, name)) return &TEMPLATES[i];
     if (!strcmp(name, "qwen2") || !strcmp(name, "qwen2.5")) return &TEMPLATES[0];
+    if (!strcmp(name, "qwen3.5")) return ct_template_get("qwen3_5");
     return NULL;
 }
 
@@ -81,6 +95,11 @@ ct_status ct_template_lookup(const char *name, const ct_template **out, ct_err *
 const ct_template *ct_template_detect(const char *src) {
     if (!src) return NULL;
     if (strstr(src, "<|im_start|>")) {
+        /* Qwen3.5: XML tool calls, think blocks, vision placeholders (Qwen3-Coder has the XML calls
+         * but no <think>; NVIDIA's Nemotron-3 ChatML templates have both but no vision tokens) */
+        if (strstr(src, "<function=") && strstr(src, "<parameter=") && strstr(src, "<think>") &&
+            strstr(src, "<|vision_start|>"))
+            return ct_template_get("qwen3_5");
         if (strstr(src, "<think>") && strstr(src, "enable_thinking")) return ct_template_get("qwen3");
         if (strstr(src, "You are Qwen, created by Alibaba Cloud")) return ct_template_get("qwen");
         if (strstr(src, "<tool_response>")) return ct_template_get("qwen3_nothink");
@@ -356,6 +375,263 @@ static void render_qwen3(rctx *x, bool nothink) {
     }
 }
 
+/* ---------------------------------------------------------------- Qwen3.5 */
+
+/* Python str.isspace(): what Jinja's `trim` (str.strip()) removes. */
+static bool py_space(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
+           c == 0x3000;
+}
+
+/* Code point of the UTF-8 sequence at s[0..n) (n >= 1) and its length; a byte that starts no
+ * valid sequence counts as itself (never whitespace above 0x7f). */
+static uint32_t utf8_cp(const unsigned char *s, size_t n, size_t *len) {
+    unsigned char c = s[0];
+    size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (k == 0 || k > n) {
+        *len = 1;
+        return 0xfffd;
+    }
+    uint32_t cp = k == 1 ? c : k == 2 ? c & 0x1fu : k == 3 ? c & 0x0fu : c & 0x07u;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            *len = 1;
+            return 0xfffd;
+        }
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    *len = k;
+    return cp;
+}
+
+/* Python str.strip() (Unicode whitespace): *b, *n is the stripped slice of s. */
+static void py_strip(const char *s, const char **b, size_t *n) {
+    const unsigned char *p = (const unsigned char *)s, *e = p + strlen(s);
+    size_t k;
+    while (p < e && py_space(utf8_cp(p, (size_t)(e - p), &k))) p += k;
+    while (e > p) {
+        const unsigned char *q = e - 1;
+        while (q > p && (*q & 0xc0) == 0x80 && e - q < 4) q--;
+        if (!py_space(utf8_cp(q, (size_t)(e - q), &k)) || q + k != e) break;
+        e = q;
+    }
+    *b = (const char *)p;
+    *n = (size_t)(e - p);
+}
+
+/* Index of the last user message whose stripped content is not "<tool_response>...</tool_response>"
+ * (the template's ns.last_query_index); -1 when there is none (the template refuses). */
+static ssize_t q35_last_query(const ct_conv *c) {
+    for (size_t k = c->n_msgs; k-- > 0;) {
+        if (c->msgs[k].role != CT_ROLE_USER) continue;
+        const char *b;
+        size_t n;
+        py_strip(c->msgs[k].content, &b, &n);
+        bool wrapped = n >= 15 && !strncmp(b, "<tool_response>", 15) && n >= 16 &&
+                       !memcmp(b + n - 16, "</tool_response>", 16);
+        if (!wrapped) return (ssize_t)k;
+    }
+    return -1;
+}
+
+/* A tool call's arguments as the JSON object the template iterates (`arguments|items`). String
+ * arguments (OpenAI wire format) are parsed first, as vLLM does before templating; blank means
+ * none. NULL with *bad set when they are not an object, NULL alone when out of memory. */
+static json_t *q35_args(const ct_tool_call *tc, bool *bad) {
+    *bad = false;
+    const char *s = tc->arguments;
+    while (*s && strchr(" \t\n\r", *s)) s++;
+    if (!*s) return json_object();
+    json_error_t je;
+    json_t *a = json_loads(s, JSON_DECODE_ANY, &je);
+    if (a && json_is_object(a)) return a;
+    json_decref(a);
+    *bad = true;
+    return NULL;
+}
+
+/* A parameter value as the template prints it: objects and lists with tojson, everything else
+ * with Python str() (strings raw, True / False / None, floats as repr). */
+static int q35_param(ct_buf *b, const json_t *v) {
+    char num[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+    case JSON_ARRAY: return ct_tojson(b, v);
+    case JSON_STRING: return ct_buf_put(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return ct_buf_puts(b, num);
+    case JSON_REAL:
+        ct_pyjson_float(json_real_value(v), num, sizeof num);
+        return ct_buf_puts(b, num);
+    case JSON_TRUE: return ct_buf_puts(b, "True");
+    case JSON_FALSE: return ct_buf_puts(b, "False");
+    case JSON_NULL: return ct_buf_puts(b, "None");
+    }
+    return -1;
+}
+
+/* <tool_call>\n<function=NAME>\n(<parameter=KEY>\nVALUE\n</parameter>\n)*</function>\n</tool_call> */
+static void q35_tool_call(rctx *x, const ct_tool_call *tc, float w) {
+    A(x, tc->name, w);
+    A(x, ">\n", w);
+    bool bad;
+    json_t *args = q35_args(tc, &bad);
+    if (!args) { /* bad arguments were refused before rendering */
+        x->oom = true;
+        return;
+    }
+    const char *key;
+    json_t *v;
+    ct_buf b = {0};
+    json_object_foreach(args, key, v) {
+        b.len = 0;
+        if (ct_buf_puts(&b, "<parameter=") || ct_buf_puts(&b, key) || ct_buf_puts(&b, ">\n") || q35_param(&b, v) ||
+            ct_buf_puts(&b, "\n</parameter>\n")) {
+            x->oom = true;
+            break;
+        }
+        An(x, b.data, b.len, w);
+    }
+    ct_buf_free(&b);
+    json_decref(args);
+    A(x, "</function>\n</tool_call>", w);
+}
+
+static const char Q35_TOOLS_HEAD[] =
+    "<|im_start|>system\n# Tools\n\nYou have access to the following functions:\n\n<tools>";
+static const char Q35_TOOLS_TAIL[] =
+    "\n</tools>\n\nIf you choose to call a function ONLY reply in the following format with NO suffix:\n\n"
+    "<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n"
+    "<parameter=example_parameter_2>\nThis is the value for the second parameter\nthat can span\nmultiple "
+    "lines\n</parameter>\n</function>\n</tool_call>\n\n<IMPORTANT>\nReminder:\n- Function calls MUST follow "
+    "the specified format: an inner <function=...></function> block must be nested within "
+    "<tool_call></tool_call> XML tags\n- Required parameters MUST be specified\n- You may provide optional "
+    "reasoning for your function call in natural language BEFORE the function call, but NOT after\n- If there "
+    "is no function call available, answer the question like normal with your current knowledge and do not "
+    "tell the user about function calls\n</IMPORTANT>";
+
+/* Qwen3.5 (tests/fixtures/data/qwen3_5_chat_template.jinja). Unlike Qwen3: every content is
+ * stripped (Python str.strip), the system text goes after the tools block, every assistant turn
+ * after the last real user query opens with a think block (tool-call turns too, reasoning or
+ * not), tool calls are XML with one <parameter=...> per argument, and the generation prompt opens
+ * "<think>\n" unless enable_thinking is false. ct_template_render has checked what the template
+ * would refuse (a late system message, no user query, arguments that are not an object). */
+static void render_qwen3_5(rctx *x) {
+    const ct_conv *c = x->c;
+    const ct_render_opts *o = x->o;
+    const char *b;
+    size_t n;
+    if (c->n_tools) {
+        P(x, Q35_TOOLS_HEAD);
+        for (size_t i = 0; i < c->n_tools; i++) {
+            P(x, "\n");
+            P(x, c->tools[i]);
+        }
+        P(x, Q35_TOOLS_TAIL);
+        if (c->msgs[0].role == CT_ROLE_SYSTEM) {
+            py_strip(c->msgs[0].content, &b, &n);
+            if (n) {
+                P(x, "\n\n");
+                Pn(x, b, n);
+            }
+        }
+        P(x, "<|im_end|>\n");
+    } else if (c->msgs[0].role == CT_ROLE_SYSTEM) {
+        py_strip(c->msgs[0].content, &b, &n);
+        P(x, "<|im_start|>system\n");
+        Pn(x, b, n);
+        P(x, "<|im_end|>\n");
+    }
+    ssize_t last_query = q35_last_query(c);
+    bool drop_reasoning = !o->jinja && o->enable_thinking == CT_THINK_FALSE;
+    for (size_t i = 0; i < c->n_msgs && !x->oom; i++) {
+        const ct_message *m = &c->msgs[i];
+        py_strip(m->content, &b, &n);
+        if (m->role == CT_ROLE_USER) {
+            P(x, "<|im_start|>user\n");
+            Pn(x, b, n);
+            P(x, "<|im_end|>\n");
+        } else if (m->role == CT_ROLE_ASSISTANT) {
+            float w = answer_w(x, i);
+            char *stripped = strndup(b, n), *split_r = NULL, *split_c = NULL;
+            if (!stripped) {
+                x->oom = true;
+                return;
+            }
+            const char *content = stripped, *reasoning = "";
+            if (m->reasoning) reasoning = m->reasoning;
+            else if (ct_split_think(stripped, &split_r, &split_c)) content = split_c, reasoning = split_r;
+            const char *rb;
+            size_t rn;
+            py_strip(reasoning, &rb, &rn);
+            if (drop_reasoning) rn = 0;
+            bool after = (ssize_t)i > last_query || (!o->jinja && o->preserve_thinking && rn);
+            P(x, "<|im_start|>assistant\n");
+            if (after) {
+                /* think block weight: as qwen3 (trained when enable_thinking is true, or when it
+                 * holds reasoning and enable_thinking is null) */
+                float tw = o->enable_thinking == CT_THINK_TRUE ? w
+                           : (o->enable_thinking == CT_THINK_NULL && rn) ? w : 0;
+                uint32_t tf = tw > 0 ? CT_SEG_ANSWER : 0;
+                emit(x, "<think>\n", 8, tw, tf);
+                emit(x, rb, rn, tw, tf);
+                emit(x, "\n</think>\n\n", 11, tw, tf);
+            }
+            A(x, content, w);
+            const char *cb;
+            size_t cn;
+            py_strip(content, &cb, &cn);
+            for (size_t k = 0; k < m->n_tool_calls; k++) {
+                const char *open = k ? "\n<tool_call>\n<function=" : cn ? "\n\n<tool_call>\n<function="
+                                                                         : "<tool_call>\n<function=";
+                A(x, open, w);
+                q35_tool_call(x, &m->tool_calls[k], w);
+            }
+            E(x, "<|im_end|>\n", w);
+            free(stripped);
+            free(split_r);
+            free(split_c);
+        } else if (m->role == CT_ROLE_TOOL) {
+            /* loop.previtem is undefined for the first message: no user header then */
+            if (i > 0 && c->msgs[i - 1].role != CT_ROLE_TOOL) P(x, "<|im_start|>user");
+            P(x, "\n<tool_response>\n");
+            Pn(x, b, n);
+            P(x, "\n</tool_response>");
+            if (i + 1 == c->n_msgs || c->msgs[i + 1].role != CT_ROLE_TOOL) P(x, "<|im_end|>\n");
+        }
+    }
+    if (o->add_generation_prompt) {
+        P(x, "<|im_start|>assistant\n");
+        P(x, o->enable_thinking == CT_THINK_FALSE ? "<think>\n\n</think>\n\n" : "<think>\n");
+    }
+}
+
+/* What the Qwen3.5 template raises on (raise_exception), as errors before rendering. */
+static ct_status q35_check(const ct_conv *c, ct_err *err) {
+    for (size_t i = 1; i < c->n_msgs; i++)
+        if (c->msgs[i].role == CT_ROLE_SYSTEM)
+            return ct_err_set(err, CT_ERR_FORMAT,
+                              "template qwen3_5: a system message must be the first (message %zu is system)", i);
+    if (q35_last_query(c) < 0)
+        return ct_err_set(err, CT_ERR_FORMAT,
+                          "template qwen3_5: no user query (it needs a user message that is not a wrapped "
+                          "<tool_response>)");
+    for (size_t i = 0; i < c->n_msgs; i++)
+        for (size_t k = 0; k < c->msgs[i].n_tool_calls; k++) {
+            bool bad;
+            json_t *a = q35_args(&c->msgs[i].tool_calls[k], &bad);
+            if (bad)
+                return ct_err_set(err, CT_ERR_FORMAT,
+                                  "template qwen3_5: message %zu: tool call '%s': arguments must be a JSON object",
+                                  i, c->msgs[i].tool_calls[k].name);
+            if (!a) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            json_decref(a);
+        }
+    return CT_OK;
+}
+
 /* Python str.strip() on ASCII whitespace (see docs/data.md). */
 static void trimmed(const char *s, const char **b, size_t *n) {
     const char *e = s + strlen(s);
@@ -460,12 +736,14 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
     if (conv->kind != CT_CONV_MESSAGES)
         return ct_err_set(err, CT_ERR_ARG, "template %s: only chat samples can be rendered", t->name);
     if (conv->n_msgs == 0) return ct_err_set(err, CT_ERR_FORMAT, "template %s: conversation has no messages", t->name);
-    bool tool_ok = t->family == TF_QWEN || t->family == TF_QWEN3 || t->family == TF_QWEN3_NOTHINK;
+    bool tool_ok = t->family == TF_QWEN || t->family == TF_QWEN3 || t->family == TF_QWEN3_NOTHINK ||
+                   t->family == TF_QWEN3_5;
     for (size_t i = 0; i < conv->n_msgs; i++) {
         const ct_message *m = &conv->msgs[i];
         if (!tool_ok && m->n_tool_calls)
             return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                              "template %s cannot render tool calls (message %zu); use qwen or qwen3", t->name, i);
+                              "template %s cannot render tool calls (message %zu); use qwen, qwen3 or qwen3_5", t->name,
+                              i);
         if (t->family == TF_LLAMA2) {
             size_t start = conv->msgs[0].role == CT_ROLE_SYSTEM;
             if (i >= start && (m->role == CT_ROLE_USER) != ((i - start) % 2 == 0))
@@ -475,7 +753,12 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
         }
     }
     if (!tool_ok && conv->n_tools)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED, "template %s cannot render tools; use qwen or qwen3", t->name);
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "template %s cannot render tools; use qwen, qwen3 or qwen3_5",
+                          t->name);
+    if (t->family == TF_QWEN3_5) {
+        ct_status st = q35_check(conv, err);
+        if (st) return st;
+    }
     rctx x = {.r = out, .o = o, .c = conv, .last_answer = -1};
     for (size_t i = 0; i < conv->n_msgs; i++)
         if (conv->msgs[i].role == CT_ROLE_ASSISTANT) x.last_answer = (ssize_t)i;
@@ -483,6 +766,7 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
     case TF_QWEN: render_qwen(&x, t); break;
     case TF_QWEN3: render_qwen3(&x, false); break;
     case TF_QWEN3_NOTHINK: render_qwen3(&x, true); break;
+    case TF_QWEN3_5: render_qwen3_5(&x); break;
     case TF_LLAMA3: render_llama3(&x); break;
     case TF_LLAMA2: render_llama2(&x); break;
     case TF_CHATML: render_chatml(&x); break;

@@ -46,6 +46,10 @@ END {
   }
   row("train step QLoRA nf4+dq, bf16: true", "tok/s", "train_ctune_qlora_bf16_tok_s", "ctune LoRA bf16: true", "train_ctune_lora_bf16_tok_s")
   row("train step QLoRA nf4+dq, bf16, peak RSS", "MiB", "train_ctune_qlora_bf16_rss_mib", "ctune LoRA bf16: true", "train_ctune_lora_bf16_rss_mib")
+  row("Qwen3.5-0.8B shape LoRA (vs Qwen2.5-0.5B)", "tok/s", "train_q35_lora_tok_s", "ctune Qwen2.5-0.5B LoRA", "train_ctune_lora_tok_s")
+  row("Qwen3.5-0.8B shape LoRA, bf16: true", "tok/s", "train_q35_lora_bf16_tok_s", "ctune Qwen2.5-0.5B bf16", "train_ctune_lora_bf16_tok_s")
+  row("Qwen3.5-0.8B LoRA: delta rule share of step", "frac", "train_q35_lora_delta_rule_share", "-", "none")
+  row("Qwen3.5-0.8B LoRA bf16: delta rule share", "frac", "train_q35_lora_bf16_delta_rule_share", "-", "none")
   row("7B QLoRA T=1024 ckpt, 4 layers", "tok/s", "train_7b4_qlora_tok_s", "ctune LoRA bf16 (4 layers)", "train_7b4_lora_tok_s")
   row("7B QLoRA T=1024 ckpt, 28 layers, peak RSS", "MiB", "train_7b_qlora_rss_mib", "goal 8 GiB", "goal_8gib_mib")
   row("7B QLoRA T=1024 ckpt, 28 layers", "tok/s", "train_7b_qlora_tok_s", "-", "none")

@@ -30,6 +30,10 @@ for m in $methods; do
     for prec in fp32 bf16; do /usr/bin/python3 bench/train_torch.py "$m" "$prec" "$T" "$LAYERS"; done
   fi
 done
+# Qwen3.5-0.8B shapes (18 Gated DeltaNet + 6 gated attention layers of 24; LAYERS of them), next
+# to the Qwen2.5-0.5B rows above, with the chunked delta rule's share of the step
+SHAPE=qwen3.5-0.8b "$build/train_bench" lora "$T" "$LAYERS"
+SHAPE=qwen3.5-0.8b BF16=1 "$build/train_bench" lora "$T" "$LAYERS"
 # QLoRA (NF4 + double quantization, bf16 compute) next to the bf16 LoRA step on the same shapes
 BF16=1 "$build/train_bench" qlora "$T" "$LAYERS"
 # Qwen2.5-7B shapes, cutoff 1024, batch 1, gradient checkpointing: QLoRA's peak RSS with all 28

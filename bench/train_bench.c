@@ -1,5 +1,9 @@
 /* Training-step benchmark on a random bf16 Qwen2.5-0.5B-shaped model (hidden 896, 24 layers,
- * 14 heads, 2 kv heads, intermediate 4864, vocab 151936, tied) at sequence length T.
+ * 14 heads, 2 kv heads, intermediate 4864, vocab 151936, tied) at sequence length T; SHAPE=7b a
+ * Qwen2.5-7B-shaped one, SHAPE=qwen3.5-0.8b a Qwen3.5-0.8B-shaped one (ctune's qwen3.5-0.8b size:
+ * 18 Gated DeltaNet + 6 gated attention layers of 24, vocab 248320), whose run also times the
+ * chunked delta rule alone (forward + backward at T, all DeltaNet layers) to report its share
+ * of the step.
  *   train_bench lora|full [T] [layers]   one warm-up step then STEPS (3) timed steps at T: median
  *   train_bench sgemm                      measured sgemm peak (GFLOP/s)
  * Prints one JSON line (mode, tokens/s, step seconds, model GFLOP, GFLOP/s, peak RSS MiB) and
@@ -15,6 +19,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "ctune/estimate.h"
+#include "model/arch.h"
 #include "model/model.h"
 #include "ops/ops.h"
 #include "peft/method.h"
@@ -69,6 +75,54 @@ static void quantize_layer(ct_model *m, int l, const ct_quant_opts *q) {
     m->cfg.num_layers = all.n_layers;
 }
 
+/* Random bf16 weights for every tensor of the table under m->cfg (norm offsets near 0, the
+ * DeltaNet's gated norm near 1, A_log and dt_bias of the init's range). */
+static int draw_one(const ct_tensor_spec *s, int layer, void *user) {
+    ct_model *m = user;
+    int64_t sh[3];
+    int nd = ct_spec_shape(s, &m->cfg, sh);
+    ct_tensor *t = ct_weights_at(&m->w, s, layer);
+    bool norm = s->init == CT_INIT_NORM || s->init == CT_INIT_ONES;
+    float scale = s->init == CT_INIT_A_LOG ? 1.0f : norm ? 0.1f : 0.02f;
+    float off = s->init == CT_INIT_ONES || s->init == CT_INIT_DT_BIAS || (norm && !m->cfg.norm_offset) ? 1.0f : 0.0f;
+    *t = rnd_bf16(sh[0] * (nd == 3 ? sh[1] * sh[2] : 1), nd == 2 ? sh[1] : 0, scale, off);
+    t->ndim = nd;
+    for (int i = 0; i < nd; i++) t->shape[i] = sh[i];
+    return 0;
+}
+
+/* Seconds of the chunked delta rule's forward + backward over T tokens of one layer. */
+static double time_delta_rule(ct_ctx *ctx, const ct_config *c, int T) {
+    size_t Hk = (size_t)c->lin_k_heads, Hv = (size_t)c->lin_v_heads, Dk = (size_t)c->lin_k_dim, Dv = (size_t)c->lin_v_dim;
+    size_t ld = 2 * Hk * Dk + Hv * Dv, n = (size_t)T * ld;
+    float *qkv = malloc(n * 4), *d = calloc(n, 4), *g = malloc((size_t)T * Hv * 4), *beta = malloc((size_t)T * Hv * 4);
+    float *out = malloc((size_t)T * Hv * Dv * 4), *dout = malloc((size_t)T * Hv * Dv * 4);
+    float *dg = calloc((size_t)T * Hv, 4), *db = calloc((size_t)T * Hv, 4);
+    float *saved = malloc(ct_deltanet_saved_floats((size_t)T, Hv, Dk, Dv) * 4);
+    for (size_t i = 0; i < n; i++) qkv[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    for (size_t t = 0; t < (size_t)T; t++) { /* unit q, k rows */
+        for (size_t h = 0; h < 2 * Hk; h++) {
+            float *v = qkv + t * ld + h * Dk, ss = 0;
+            for (size_t i = 0; i < Dk; i++) ss += v[i] * v[i];
+            for (size_t i = 0; i < Dk; i++) v[i] /= sqrtf(ss);
+        }
+    }
+    for (size_t i = 0; i < (size_t)T * Hv; i++) g[i] = -0.05f * (float)(1 + i % 7), beta[i] = 0.5f;
+    for (size_t i = 0; i < (size_t)T * Hv * Dv; i++) dout[i] = 1e-3f * (float)(i % 13);
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        ct_deltanet_forward(ctx, out, NULL, saved, qkv, qkv + Hk * Dk, ld, qkv + 2 * Hk * Dk, ld, g, beta, (size_t)T, Hk,
+                            Hv, Dk, Dv);
+        ct_deltanet_backward(ctx, d, d + Hk * Dk, ld, d + 2 * Hk * Dk, ld, dg, db, dout, saved, qkv, qkv + Hk * Dk,
+                             qkv + 2 * Hk * Dk, g, beta, (size_t)T, Hk, Hv, Dk, Dv);
+        double dt = now() - t0;
+        best = dt < best ? dt : best;
+    }
+    free(qkv), free(d), free(g), free(beta), free(out), free(dout), free(dg), free(db), free(saved);
+    return best;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "lora";
     int T = argc > 2 ? atoi(argv[2]) : 512;
@@ -96,6 +150,7 @@ int main(int argc, char **argv) {
     /* SHAPE=7b: Qwen2.5-7B (hidden 3584, 28 heads, 4 kv heads, intermediate 18944, vocab 152064,
      * untied head; layers from argv) */
     bool big = getenv("SHAPE") && !strcmp(getenv("SHAPE"), "7b");
+    bool q35 = getenv("SHAPE") && !strcmp(getenv("SHAPE"), "qwen3.5-0.8b");
     int C = big ? 3584 : 896, Hq = big ? 28 : 14, Hkv = big ? 4 : 2, D = big ? 128 : 64, FF = big ? 18944 : 4864;
     int V = big ? 152064 : 151936;
     /* qlora: the linear layers in NF4 with double quantization (bitsandbytes), each quantized as
@@ -120,12 +175,25 @@ int main(int argc, char **argv) {
     k->attention_bias = true;
     k->dtype = CT_DTYPE_BF16;
     float ws = 0.02f;
-    g[CT_GT_EMBED] = rnd_bf16(V, C, ws, 0);
-    g[CT_GT_LM_HEAD] = big ? rnd_bf16(V, C, ws, 0) : g[CT_GT_EMBED];
-    g[CT_GT_FINAL_NORM] = rnd_bf16(C, 0, 0.1f, 1.0f);
     m.w.layers = calloc((size_t)L, sizeof(ct_layer_weights));
     m.w.n_layers = L;
-    for (int l = 0; l < L; l++) {
+    if (q35) { /* the table-driven draw of every Qwen3.5 tensor, first L layers of the 0.8B schedule */
+        ct_err e0 = {0};
+        if (ct_size_config("qwen3.5-0.8b", k, &e0)) return 1;
+        k->num_layers = L;
+        k->n_deltanet = 0;
+        for (int l = 0; l < L; l++) k->n_deltanet += k->layer_kind[l] == CT_LAYER_DELTANET;
+        ct_specs_each(k, draw_one, &m);
+        g[CT_GT_LM_HEAD] = g[CT_GT_EMBED];
+        C = k->hidden_size, Hq = k->num_heads, Hkv = k->num_kv_heads, D = k->head_dim, FF = k->intermediate_size;
+        V = k->vocab_size;
+    }
+    if (!q35) {
+        g[CT_GT_EMBED] = rnd_bf16(V, C, ws, 0);
+        g[CT_GT_LM_HEAD] = big ? rnd_bf16(V, C, ws, 0) : g[CT_GT_EMBED];
+        g[CT_GT_FINAL_NORM] = rnd_bf16(C, 0, 0.1f, 1.0f);
+    }
+    for (int l = 0; !q35 && l < L; l++) {
         ct_tensor *w = m.w.layers[l].t;
         w[CT_LT_ATTN_NORM] = rnd_bf16(C, 0, 0.1f, 1.0f);
         w[CT_LT_MLP_NORM] = rnd_bf16(C, 0, 0.1f, 1.0f);
@@ -141,6 +209,7 @@ int main(int argc, char **argv) {
         w[CT_LT_DOWN] = rnd_bf16(C, FF, ws, 0);
         if (qlora) quantize_layer(&m, l, &qo);
     }
+
     ct_method_cfg mc = {.method = strcmp(mode, "full") == 0 ? CT_METHOD_FULL : CT_METHOD_LORA,
                         .lora_rank = 16, .lora_alpha = 32, .lora_target = "all", .seed = 1};
     ct_train_model tm;
@@ -197,6 +266,14 @@ int main(int argc, char **argv) {
     double lin = (double)L * ((double)C * (Hq * D) * 2 + (double)C * (Hkv * D) * 2 + 3.0 * C * FF);
     double fwd = 2.0 * T * (lin + (double)V * C) + 2.0 * (double)L * Hq * D * (double)T * T;
     double flops = fwd * (mc.method == CT_METHOD_FULL ? 3.0 : 2.0);
+    if (q35) { /* the estimator's model of the hybrid (DeltaNet projections and delta rule included) */
+        ct_estimate_opts eo;
+        ct_estimate_opts_default(&eo);
+        eo.method = mc.method == CT_METHOD_FULL ? CT_EST_FULL : CT_EST_LORA;
+        eo.cutoff_len = (size_t)T;
+        ct_estimate est;
+        if (!ct_estimate_train(k, &eo, &est, &err)) flops = est.flops_per_token * T;
+    }
     printf("{\"mode\": \"ctune_%s%s\", \"T\": %d, \"layers\": %d, \"threads\": %d, \"checkpointing\": %s, \"f32_cache\": %s, \"bf16_kernel\": \"%s\", "
            "\"loss\": %.4f, \"step_s\": %.3f, \"tokens_per_s\": %.1f, \"gflop\": %.1f, \"gflops\": %.1f, "
            "\"peak_rss_mib\": %.0f}\n",
@@ -204,6 +281,16 @@ int main(int argc, char **argv) {
            !bf16 ? "none" : ct_cpu_has_bf16() ? "avx512bf16" : "round-sgemm", loss, t_step, T / t_step,
            flops / 1e9, flops / t_step / 1e9, peak_rss_mib());
     const char *tag = bf16 ? "_bf16" : "";
+    if (q35) { /* the Qwen3.5 rows, and the delta rule's share of the step */
+        double dn = time_delta_rule(ctx, k, T) * k->n_deltanet;
+        printf("{\"mode\": \"delta_rule\", \"layers\": %d, \"seconds\": %.3f, \"share_of_step\": %.3f}\n",
+               k->n_deltanet, dn, dn / t_step);
+        printf("@ train_q35_%s%s_tok_s %.1f\n@ train_q35_%s%s_rss_mib %.0f\n@ train_q35_%s%s_delta_rule_share %.3f\n",
+               mode, tag, T / t_step, mode, tag, peak_rss_mib(), mode, tag, dn / t_step);
+        ct_train_model_free(&tm);
+        ct_ctx_free(ctx);
+        return 0;
+    }
     printf("@ train_ctune_%s%s_tok_s %.1f\n@ train_ctune_%s%s_gflops %.1f\n@ train_ctune_%s%s_rss_mib %.0f\n", mode,
            tag, T / t_step, mode, tag, flops / t_step / 1e9, mode, tag, peak_rss_mib());
     ct_train_model_free(&tm);

@@ -242,6 +242,26 @@ TEST(model_qwen3_5_real_configs_load) {
     }
 }
 
+/* The shipped Llama 3.x config.json (transformers-4 and -5 layouts) load with a full-size
+ * checkpoint (a sparse bf16 file) whose tensors the config implies. */
+TEST(model_llama3_real_configs_load) {
+    static const char *const files[] = {"tests/fixtures/configs/llama-3.1-8b-instruct.json",
+                                        "tests/fixtures/configs/llama-3.2-1b-instruct.json",
+                                        "tests/fixtures/configs/llama-3.2-1b-instruct-tf5.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        ct_config c;
+        ct_err err = {0};
+        CHECK_OK(ct_estimate_config(files[i], &c, &err), &err);
+        const char *dir = ct_test_tmpdir();
+        sparse_checkpoint(dir, files[i], &c);
+        ct_model *m = NULL;
+        CHECK_OK(ct_model_load(dir, &m, &err), &err);
+        if (!m) continue;
+        CHECK(ct_model_param_count(m) == ct_config_param_count(&c) && ct_model_config(m)->rope_type == CT_ROPE_LLAMA3);
+        ct_model_free(m);
+    }
+}
+
 /* A bitsandbytes NF4 + double-quant checkpoint (tests/gen/make_quant_fixtures.py): the reference is
  * the float64 forward of the dequantized weights. */
 TEST(model_tiny_llama_bnb_4bit) { check_variant("tiny-llama-bnb-4bit"); }

@@ -14,21 +14,28 @@
 #include "ctune/data.h"
 #include "data/tojson.h"
 
-/* Picks the template from --template, else from DIR/tokenizer_config.json's chat_template. */
+/* Picks the template from --template, else from DIR's chat template (chat_template.jinja, or
+ * tokenizer_config.json's chat_template). */
 int ct_cli_pick_template(const char *name, const char *tok_dir, const ct_template **out, bool quiet) {
     ct_err err = {0};
     if (tok_dir && !ct_dir_exists(tok_dir)) return ct_cli_errorf("--tokenizer %s: no such directory", tok_dir);
     if (!name && !tok_dir) return ct_cli_errorf("give --template NAME (or --tokenizer DIR to detect it)");
     char *src = NULL;
     if (!name && ct_tokenizer_read_chat_template(tok_dir, &src, &err)) return ct_cli_error(&err);
+    const char *file = "tokenizer_config.json";
+    if (!name) {
+        char *side = ct_path_join(tok_dir, "chat_template.jinja");
+        if (side && ct_file_exists(side)) file = "chat_template.jinja";
+        free(side);
+    }
     ct_status st = ct_template_resolve(name, src, out, NULL, 0, &err);
     free(src);
     if (st) {
-        if (!name) ct_err_prefix(&err, "%s/tokenizer_config.json", tok_dir);
+        if (!name) ct_err_prefix(&err, "%s/%s", tok_dir, file);
         return ct_cli_error(&err);
     }
     if (!name && !quiet)
-        fprintf(stderr, "ctune: template %s (detected from %s/tokenizer_config.json)\n", ct_template_name(*out), tok_dir);
+        fprintf(stderr, "ctune: template %s (detected from %s/%s)\n", ct_template_name(*out), tok_dir, file);
     return 0;
 }
 

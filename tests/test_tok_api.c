@@ -296,6 +296,24 @@ TEST(tok_chat_template_jinja_sidecar_wins) {
     free(p);
 }
 
+/* transformers writes model_max_length = int(1e30) when a model sets none (VERY_LARGE_INTEGER;
+ * Llama 3's tokenizer_config.json has it): beyond int64, it loads as "no limit". */
+TEST(tok_config_model_max_length_1e30) {
+    const char *json = "{\"version\": \"1.0\", " MINI_MODEL ", \"added_tokens\": [], \"normalizer\": null, "
+                       "\"pre_tokenizer\": null, \"decoder\": null, \"post_processor\": null}";
+    const char *dir = write_tok("big_mml", json,
+                                "{\"model_max_length\": 1000000000000000019884624838656, \"chat_template\": \"T\"}");
+    ct_tokenizer *tok = load_dir(dir);
+    REQUIRE(tok);
+    CHECK(ct_tokenizer_model_max_length(tok) == INT64_MAX);
+    ct_tokenizer_free(tok);
+    ct_err err = {0};
+    char *src = NULL;
+    CHECK_OK(ct_tokenizer_read_chat_template(dir, &src, &err), &err);
+    CHECK_STREQ(src, "T");
+    free(src);
+}
+
 TEST(tok_synthetic_metaspace_and_post) {
     const char *json =
         "{" MINI_MODEL ", \"added_tokens\": [{\"id\": 9, \"content\": \"<s>\", \"special\": true, \"normalized\": false}],"

@@ -420,7 +420,7 @@ ct_status ct_tokenizer_read_chat_template(const char *dir, char **out, ct_err *e
     char *path = ct_path_join(dir, "tokenizer_config.json");
     if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     json_t *cfg = NULL;
-    ct_status st = ct_json_load_file(path, &cfg, err);
+    ct_status st = ct_json_load_file_flags(path, JSON_DECODE_INT_AS_REAL, &cfg, err);
     if (!st && !json_is_object(cfg)) st = ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", path);
     if (!st) st = config_chat_template(cfg, path, out, err);
     json_decref(cfg);
@@ -438,8 +438,8 @@ static ct_status load_config(ct_tokenizer *t, const char *dir, ct_err *err) {
         free(path);
         return sidecar_chat_template(dir, &t->chat_template, err);
     }
-    json_t *cfg = NULL;
-    if (ct_json_load_file(path, &cfg, err)) {
+    json_t *cfg = NULL; /* model_max_length may be int(1e30) (transformers' VERY_LARGE_INTEGER) */
+    if (ct_json_load_file_flags(path, JSON_DECODE_INT_AS_REAL, &cfg, err)) {
         free(path);
         return err->code;
     }

@@ -14,7 +14,7 @@
 static const char *usage_text =
     "usage: ctune chat --model DIR [options]   (then type; one message per line)\n"
     "  --adapter DIR            apply a PEFT adapter (LoRA or prompt tuning)\n"
-    "  --template NAME          qwen, qwen3, qwen3_nothink, llama3, llama2, chatml, empty\n"
+    "  --template NAME          qwen, qwen3, qwen3_nothink, llama3, llama3_1, llama2, chatml, empty\n"
     "                           (default: recognised from tokenizer_config.json's chat_template)\n"
     "  --system TEXT            system message\n"
     "  --enable-thinking true|false   Qwen3 thinking switch (default: the template's default)\n"

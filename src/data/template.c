@@ -16,7 +16,16 @@
 #include "ctune/data.h"
 #include "data/tojson.h"
 
-typedef enum tfamily { TF_QWEN, TF_QWEN3, TF_QWEN3_NOTHINK, TF_LLAMA3, TF_LLAMA2, TF_CHATML, TF_EMPTY } tfamily;
+typedef enum tfamily {
+    TF_QWEN,
+    TF_QWEN3,
+    TF_QWEN3_NOTHINK,
+    TF_LLAMA3,
+    TF_LLAMA3_1,
+    TF_LLAMA2,
+    TF_CHATML,
+    TF_EMPTY
+} tfamily;
 
 struct ct_template {
     const char *name;
@@ -36,6 +45,9 @@ static const ct_template TEMPLATES[] = {
      {"<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", NULL}},
     {"llama3", TF_LLAMA3, "<|eot_id|>", NULL,
      {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", NULL}},
+    {"llama3_1", TF_LLAMA3_1, "<|eot_id|>", NULL,
+     {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>",
+      NULL}},
     {"llama2", TF_LLAMA2, "</s>", NULL, {"<s>", "</s>", NULL}},
     {"chatml", TF_CHATML, "<|im_end|>", NULL, {"<|im_start|>", "<|im_end|>", NULL}},
     {"empty", TF_EMPTY, "", NULL, {NULL}},
@@ -46,6 +58,7 @@ const ct_template *ct_template_get(const char *name) {
     for (size_t i = 0; i < N_TEMPLATES; i++)
         if (!strcmp(TEMPLATES[i].name, name)) return &TEMPLATES[i];
     if (!strcmp(name, "qwen2") || !strcmp(name, "qwen2.5")) return &TEMPLATES[0];
+    if (!strcmp(name, "llama3.1")) return ct_template_get("llama3_1");
     return NULL;
 }
 
@@ -86,7 +99,18 @@ const ct_template *ct_template_detect(const char *src) {
         if (strstr(src, "<tool_response>")) return ct_template_get("qwen3_nothink");
         return ct_template_get("chatml");
     }
-    if (strstr(src, "<|start_header_id|>")) return ct_template_get("llama3");
+    if (strstr(src, "<|start_header_id|>")) {
+        /* Llama 3.1 (Meta-Llama-3.1-Instruct): the dated system header, tools, builtin tools.
+         * Llama 3.2's variant dates it with strftime_now (today) and has no builtin tools; it
+         * and other dated templates are not rendered by llama3_1 nor llama3: unrecognised. */
+        if (strstr(src, "Cutting Knowledge Date")) {
+            if (strstr(src, "builtin_tools") && strstr(src, "tools_in_user_message") && !strstr(src, "strftime_now") &&
+                !strstr(src, "<|image|>"))
+                return ct_template_get("llama3_1");
+            return NULL;
+        }
+        return ct_template_get("llama3");
+    }
     if (strstr(src, "[INST]")) return ct_template_get("llama2");
     return NULL;
 }
@@ -144,10 +168,12 @@ typedef struct rctx {
     bool answer_seen; /* an answer segment was emitted in the current turn */
     bool oom;
     ssize_t last_answer; /* index of the last assistant message (mask_history) */
+    ct_err *err;
+    ct_status st;        /* a conversation the template refuses (set once; rendering stops) */
 } rctx;
 
 static void emit(rctx *x, const char *s, size_t n, float w, uint32_t flags) {
-    if (x->oom || n == 0) return;
+    if (x->oom || x->st || n == 0) return;
     bool prompt = !(flags & CT_SEG_ANSWER);
     if (prompt && x->answer_seen) x->turn++, x->answer_seen = false;
     if (!prompt) x->answer_seen = true;
@@ -356,11 +382,34 @@ static void render_qwen3(rctx *x, bool nothink) {
     }
 }
 
-/* Python str.strip() on ASCII whitespace (see docs/data.md). */
+/* Bytes of the character at s (n bytes available) when Python's str.isspace() holds for it,
+ * else 0: ASCII \t \n \v \f \r, \x1c-\x1f, space; U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028,
+ * U+2029, U+202F, U+205F, U+3000 (UTF-8). */
+static size_t py_space(const char *p, size_t n) {
+    const unsigned char *s = (const unsigned char *)p;
+    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20))) return 1;
+    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2;
+    if (n < 3) return 0;
+    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3;
+    if (s[0] == 0xe2 && s[1] == 0x80 && (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf) && s[2] >= 0x80)
+        return 3;
+    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3;
+    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3;
+    return 0;
+}
+
+/* Python str.strip() without arguments, as Jinja's `trim` (Unicode whitespace, see py_space). */
 static void trimmed(const char *s, const char **b, size_t *n) {
     const char *e = s + strlen(s);
-    while (*s && strchr(" \t\n\r\v\f", *s)) s++;
-    while (e > s && strchr(" \t\n\r\v\f", e[-1])) e--;
+    size_t k;
+    while (s < e && (k = py_space(s, (size_t)(e - s)))) s += k;
+    while (e > s) {
+        size_t back = 0;
+        for (size_t j = 1; j <= 3 && !back && j <= (size_t)(e - s); j++)
+            if (py_space(e - j, j) == j) back = j;
+        if (!back) break;
+        e -= back;
+    }
     *b = s;
     *n = (size_t)(e - s);
 }
@@ -387,6 +436,194 @@ static void render_llama3(rctx *x) {
         }
     }
     if (x->o->add_generation_prompt) P(x, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+static void llama_header(rctx *x, const char *role) {
+    P(x, "<|start_header_id|>");
+    P(x, role);
+    P(x, "<|end_header_id|>\n\n");
+}
+
+static const char L31_FORMAT[] =
+    "Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its "
+    "value}.Do not use variables.\n\n";
+static const char L31_SYSTEM_TOOLS[] =
+    "You have access to the following functions. To call a function, please respond with JSON for a function "
+    "call.";
+static const char L31_USER_TOOLS[] =
+    "Given the following functions, please respond with a JSON for a function call with its proper arguments "
+    "that best answers the given prompt.\n\n";
+
+/* Each tool as `tojson(indent=4)` followed by a blank line. */
+static void llama31_tools(rctx *x) {
+    const ct_conv *c = x->c;
+    for (size_t i = 0; i < c->n_tools && !x->st; i++) {
+        json_error_t je;
+        json_t *v = json_loads(c->tools[i], JSON_DECODE_ANY, &je);
+        if (!v) {
+            x->st = ct_err_set(x->err, CT_ERR_FORMAT, "template llama3_1: tool %zu is not valid JSON: %s", i, je.text);
+            return;
+        }
+        ct_buf b = {0};
+        if (ct_tojson_indent(&b, v, 4)) x->oom = true;
+        else Pn(x, b.data, b.len);
+        P(x, "\n\n");
+        ct_buf_free(&b);
+        json_decref(v);
+    }
+}
+
+static void emit_s(rctx *x, const char *s, float w, uint32_t flags) { emit(x, s, strlen(s), w, flags); }
+
+static bool llama31_builtin(const ct_render_opts *o, const char *name) {
+    for (size_t i = 0; o->builtin_tools && o->builtin_tools[i]; i++)
+        if (!strcmp(o->builtin_tools[i], name)) return true;
+    return false;
+}
+
+/* A builtin tool call: <|python_tag|>name.call(k1="v1", k2="v2") with the values inserted as
+ * they are; the template concatenates strings, so anything but an object of strings raises. */
+static void llama31_builtin_call(rctx *x, size_t i, const ct_tool_call *tc, float w, uint32_t fl) {
+    json_t *v = tc->args_is_string ? NULL : json_loads(tc->arguments, JSON_DECODE_ANY, NULL);
+    if (!json_is_object(v)) {
+        x->st = ct_err_set(x->err, CT_ERR_FORMAT,
+                           "template llama3_1: message %zu: builtin tool call '%s' needs its arguments as an object "
+                           "of strings (the template renders name.call(key=\"value\", ...))",
+                           i, tc->name);
+        json_decref(v);
+        return;
+    }
+    emit_s(x, "<|python_tag|>", w, fl);
+    emit(x, tc->name, strlen(tc->name), w, fl);
+    emit_s(x, ".call(", w, fl);
+    const char *k;
+    json_t *a;
+    bool first = true;
+    json_object_foreach(v, k, a) {
+        if (!json_is_string(a)) {
+            x->st = ct_err_set(x->err, CT_ERR_FORMAT,
+                               "template llama3_1: message %zu: builtin tool call '%s': argument '%s' is not a string "
+                               "(the template renders name.call(key=\"value\", ...))",
+                               i, tc->name, k);
+            break;
+        }
+        if (!first) emit_s(x, ", ", w, fl);
+        first = false;
+        emit(x, k, strlen(k), w, fl);
+        emit_s(x, "=\"", w, fl);
+        emit(x, json_string_value(a), json_string_length(a), w, fl);
+        emit_s(x, "\"", w, fl);
+    }
+    emit_s(x, ")", w, fl);
+    json_decref(v);
+}
+
+/* Meta-Llama-3.1-Instruct (tests/fixtures/data/templates_llama3_1.jsonl, made by
+ * tests/gen/make_llama31_template_fixtures.py with Python Jinja2): bos, a system message that
+ * always carries the knowledge cutoff and date (plus "Environment: ipython" with tools, the
+ * builtin tools' line, the tool specs when tools_in_system), the tool specs prefixed to the first
+ * message after the system one, then header + trimmed content + <|eot_id|> per message; a tool
+ * call is {"name": ..., "parameters": tojson(arguments)} (the content is not rendered), tool
+ * results are ipython messages holding tojson(content). */
+static void render_llama3_1(rctx *x) {
+    const ct_conv *c = x->c;
+    const ct_render_opts *o = x->o;
+    bool tools = c->n_tools > 0, builtin = o->builtin_tools != NULL;
+    size_t i = 0;
+    const char *b = "";
+    size_t n = 0;
+    if (c->msgs[0].role == CT_ROLE_SYSTEM) trimmed(c->msgs[i++].content, &b, &n);
+    P(x, "<|begin_of_text|>");
+    llama_header(x, "system");
+    if (builtin || tools) P(x, "Environment: ipython\n");
+    if (builtin) {
+        P(x, "Tools: ");
+        bool first = true;
+        for (size_t k = 0; o->builtin_tools[k]; k++) {
+            if (!strcmp(o->builtin_tools[k], "code_interpreter")) continue;
+            if (!first) P(x, ", ");
+            first = false;
+            P(x, o->builtin_tools[k]);
+        }
+        P(x, "\n\n");
+    }
+    P(x, "Cutting Knowledge Date: December 2023\nToday Date: ");
+    P(x, o->date_string ? o->date_string : "26 Jul 2024");
+    P(x, "\n\n");
+    if (tools && o->tools_in_system) {
+        P(x, L31_SYSTEM_TOOLS);
+        P(x, L31_FORMAT);
+        llama31_tools(x);
+    }
+    Pn(x, b, n);
+    P(x, "<|eot_id|>");
+    if (tools && !o->tools_in_system) {
+        if (i == c->n_msgs) {
+            x->st = ct_err_set(x->err, CT_ERR_FORMAT,
+                               "template llama3_1: the tools go into the first user message (tools_in_user_message) "
+                               "but the conversation has no message after the system prompt");
+            return;
+        }
+        /* the message after the system prompt, whatever its role, holds the specs */
+        trimmed(c->msgs[i++].content, &b, &n);
+        llama_header(x, "user");
+        P(x, L31_USER_TOOLS);
+        P(x, L31_FORMAT);
+        llama31_tools(x);
+        Pn(x, b, n);
+        P(x, "<|eot_id|>");
+    }
+    for (; i < c->n_msgs && !x->st; i++) {
+        const ct_message *m = &c->msgs[i];
+        bool ans = m->role == CT_ROLE_ASSISTANT;
+        float w = ans ? answer_w(x, i) : 0;
+        uint32_t fl = ans ? CT_SEG_ANSWER : 0;
+        if (m->role == CT_ROLE_TOOL) {
+            llama_header(x, "ipython");
+            ct_buf t = {0};
+            if (ct_tojson_string(&t, m->content, strlen(m->content))) x->oom = true;
+            else Pn(x, t.data, t.len);
+            ct_buf_free(&t);
+            P(x, "<|eot_id|>");
+        } else if (m->n_tool_calls) {
+            if (m->n_tool_calls != 1) {
+                x->st = ct_err_set(x->err, CT_ERR_FORMAT,
+                                   "template llama3_1: message %zu has %zu tool calls; the Llama 3.1 template takes "
+                                   "one per message (\"This model only supports single tool-calls at once!\")",
+                                   i, m->n_tool_calls);
+                return;
+            }
+            const ct_tool_call *tc = &m->tool_calls[0];
+            llama_header(x, "assistant");
+            if (builtin && llama31_builtin(o, tc->name)) {
+                llama31_builtin_call(x, i, tc, w, fl);
+            } else {
+                emit_s(x, "{\"name\": \"", w, fl);
+                emit(x, tc->name, strlen(tc->name), w, fl);
+                emit_s(x, "\", \"parameters\": ", w, fl);
+                ct_buf t = {0};
+                int bad = tc->args_is_string ? ct_tojson_string(&t, tc->arguments, strlen(tc->arguments))
+                                             : ct_buf_puts(&t, tc->arguments);
+                if (bad) x->oom = true;
+                else emit(x, t.data, t.len, w, fl);
+                ct_buf_free(&t);
+                emit_s(x, "}", w, fl);
+            }
+            const char *end = builtin ? "<|eom_id|>" : "<|eot_id|>";
+            emit(x, end, strlen(end), w, ans ? CT_SEG_END | CT_SEG_ANSWER : 0);
+        } else {
+            trimmed(m->content, &b, &n);
+            llama_header(x, ct_role_name(m->role));
+            if (ans) {
+                An(x, b, n, w);
+                E(x, "<|eot_id|>", w);
+            } else {
+                Pn(x, b, n);
+                P(x, "<|eot_id|>");
+            }
+        }
+    }
+    if (o->add_generation_prompt) llama_header(x, "assistant");
 }
 
 /* Llama-2-chat: <s>[INST] (<<SYS>>\n..\n<</SYS>>\n\n)user [/INST] answer </s> */
@@ -460,12 +697,14 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
     if (conv->kind != CT_CONV_MESSAGES)
         return ct_err_set(err, CT_ERR_ARG, "template %s: only chat samples can be rendered", t->name);
     if (conv->n_msgs == 0) return ct_err_set(err, CT_ERR_FORMAT, "template %s: conversation has no messages", t->name);
-    bool tool_ok = t->family == TF_QWEN || t->family == TF_QWEN3 || t->family == TF_QWEN3_NOTHINK;
+    bool tool_ok =
+        t->family == TF_QWEN || t->family == TF_QWEN3 || t->family == TF_QWEN3_NOTHINK || t->family == TF_LLAMA3_1;
     for (size_t i = 0; i < conv->n_msgs; i++) {
         const ct_message *m = &conv->msgs[i];
         if (!tool_ok && m->n_tool_calls)
             return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                              "template %s cannot render tool calls (message %zu); use qwen or qwen3", t->name, i);
+                              "template %s cannot render tool calls (message %zu); use qwen, qwen3 or llama3_1",
+                              t->name, i);
         if (t->family == TF_LLAMA2) {
             size_t start = conv->msgs[0].role == CT_ROLE_SYSTEM;
             if (i >= start && (m->role == CT_ROLE_USER) != ((i - start) % 2 == 0))
@@ -475,8 +714,9 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
         }
     }
     if (!tool_ok && conv->n_tools)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED, "template %s cannot render tools; use qwen or qwen3", t->name);
-    rctx x = {.r = out, .o = o, .c = conv, .last_answer = -1};
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "template %s cannot render tools; use qwen, qwen3 or llama3_1",
+                          t->name);
+    rctx x = {.r = out, .o = o, .c = conv, .last_answer = -1, .err = err};
     for (size_t i = 0; i < conv->n_msgs; i++)
         if (conv->msgs[i].role == CT_ROLE_ASSISTANT) x.last_answer = (ssize_t)i;
     switch (t->family) {
@@ -484,11 +724,16 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
     case TF_QWEN3: render_qwen3(&x, false); break;
     case TF_QWEN3_NOTHINK: render_qwen3(&x, true); break;
     case TF_LLAMA3: render_llama3(&x); break;
+    case TF_LLAMA3_1: render_llama3_1(&x); break;
     case TF_LLAMA2: render_llama2(&x); break;
     case TF_CHATML: render_chatml(&x); break;
     case TF_EMPTY: render_empty(&x); break;
     }
     if (x.oom) return ct_err_set(err, CT_ERR_NOMEM, "out of memory rendering a conversation");
+    if (x.st) {
+        ct_render_reset(out);
+        return x.st;
+    }
     if (!out->text) { /* nothing rendered: keep text a valid empty string */
         out->text = calloc(1, 1);
         if (!out->text) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");

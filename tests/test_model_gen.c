@@ -1,10 +1,13 @@
 /* Generation: stories260k greedy parity with llama2.c run.c (../shared/models/stories260k/
- * reference.json), logits parity, and the sampler's logits processors on hand-made logits. */
+ * reference.json), logits parity, the sampler's logits processors on hand-made logits, and
+ * stopping on every id of an eos_token_id list (Llama 3.1's). */
 #include <stdlib.h>
 
+#include "base/file.h"
 #include "base/json.h"
 #include "ctune/generate.h"
 #include "harness.h"
+#include "io/st_writer.h"
 
 TEST(model_stories260k_greedy_reference) {
     const char *dir = ct_test_shared("models/stories260k");
@@ -186,4 +189,88 @@ TEST(model_generate_sampled_deterministic_and_callback) {
     CHECK(ct_generate(ct_test_ctx(), m, NULL, prompt, 0, &p, &d, &why, &err) == CT_ERR_ARG);
     ct_ids_free(&a), ct_ids_free(&b), ct_ids_free(&c), ct_ids_free(&d);
     ct_model_free(m);
+}
+
+/* A Llama with Llama 3's vocabulary (128,256 ids) whose greedy choice is always `next`: every
+ * embedding is all ones, the layer's projections are zero (the residual stream stays ones) and
+ * lm_head's only non-zero row is `next`. */
+static void write_constant_llama(const char *dir, int32_t next, const char *config, const char *gen_config) {
+    enum { V = 128256, H = 4 };
+    ct_err err = {0};
+    CHECK_OK(ct_mkdir_p(dir, &err), &err);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK_OK(ct_write_file_atomic(path, config, strlen(config), &err), &err);
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    remove(path);
+    if (gen_config) CHECK_OK(ct_write_file_atomic(path, gen_config, strlen(gen_config), &err), &err);
+    float *emb = malloc((size_t)V * H * sizeof(float)), *head = calloc((size_t)V * H, sizeof(float));
+    float ones[H] = {1, 1, 1, 1}, zeros[H * H] = {0};
+    for (size_t i = 0; i < (size_t)V * H; i++) emb[i] = 1.0f;
+    for (int j = 0; j < H; j++) head[(size_t)next * H + j] = 1.0f;
+    const char *square[] = {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
+                            "model.layers.0.self_attn.v_proj.weight", "model.layers.0.self_attn.o_proj.weight",
+                            "model.layers.0.mlp.gate_proj.weight",    "model.layers.0.mlp.up_proj.weight",
+                            "model.layers.0.mlp.down_proj.weight"};
+    const char *norms[] = {"model.layers.0.input_layernorm.weight", "model.layers.0.post_attention_layernorm.weight",
+                           "model.norm.weight"};
+    ct_st_item items[12];
+    size_t n = 0;
+    items[n++] = ct_st_item_of("model.embed_tokens.weight", (ct_tensor){CT_DTYPE_F32, 2, {V, H}, emb, NULL});
+    items[n++] = ct_st_item_of("lm_head.weight", (ct_tensor){CT_DTYPE_F32, 2, {V, H}, head, NULL});
+    for (int i = 0; i < 7; i++) items[n++] = ct_st_item_of(square[i], (ct_tensor){CT_DTYPE_F32, 2, {H, H}, zeros, NULL});
+    for (int i = 0; i < 3; i++) items[n++] = ct_st_item_of(norms[i], (ct_tensor){CT_DTYPE_F32, 1, {H}, ones, NULL});
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK_OK(ct_st_write(path, items, n, CT_ST_META_PT, &err), &err);
+    free(emb);
+    free(head);
+}
+
+#define LLAMA31_CONFIG(EOS)                                                                                   \
+    "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"vocab_size\": 128256, "         \
+    "\"hidden_size\": 4, \"intermediate_size\": 4, \"num_hidden_layers\": 1, \"num_attention_heads\": 1, "   \
+    "\"num_key_value_heads\": 1, \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-05, "                 \
+    "\"rope_theta\": 500000.0, \"tie_word_embeddings\": false, \"bos_token_id\": 128000, "                  \
+    "\"eos_token_id\": " EOS ", \"torch_dtype\": \"float32\"}"
+
+/* Llama 3.1 ships eos_token_id [128001, 128008, 128009] (<|end_of_text|>, <|eom_id|>, <|eot_id|>)
+ * in config.json and generation_config.json: generation stops on each of them, the stopping id
+ * kept as the last one (HF keeps it too); another id (128000) runs to max_new_tokens. */
+TEST(model_generate_stops_on_each_eos_of_a_list) {
+    const char *list = "[128001, 128008, 128009]";
+    const char *gen_list = "{\"eos_token_id\": [128001, 128008, 128009], \"do_sample\": false}";
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/llama31-eos", ct_test_tmpdir());
+    const int32_t nexts[] = {128001, 128008, 128009, 128000};
+    for (int variant = 0; variant < 2; variant++) { /* the list in config.json; in generation_config.json */
+        for (int k = 0; k < 4; k++) {
+            if (variant == 0) write_constant_llama(dir, nexts[k], LLAMA31_CONFIG("[128001, 128008, 128009]"), NULL);
+            else write_constant_llama(dir, nexts[k], LLAMA31_CONFIG("128001"), gen_list);
+            ct_err err = {0};
+            ct_model *m = NULL;
+            CHECK_OK(ct_model_load(dir, &m, &err), &err);
+            if (!m) return;
+            const ct_config *c = ct_model_config(m);
+            CHECK_MSG(c->num_eos == 3 && c->eos_token_ids[0] == 128001 && c->eos_token_ids[1] == 128008 &&
+                          c->eos_token_ids[2] == 128009,
+                      "variant %d: eos ids %d of %s", variant, c->num_eos, list);
+            ct_gen_params p;
+            ct_gen_params_init(&p, c);
+            p.do_sample = false;
+            p.max_new_tokens = 5;
+            int32_t prompt[] = {128000, 9906};
+            ct_ids out = {0};
+            ct_gen_stop why;
+            CHECK_OK(ct_generate(ct_test_ctx(), m, NULL, prompt, 2, &p, &out, &why, &err), &err);
+            if (k < 3) {
+                CHECK_MSG(out.n == 1 && out.data[0] == nexts[k] && why == CT_GEN_STOP_EOS,
+                          "variant %d, next %d: %zu ids, stop %d", variant, nexts[k], out.n, (int)why);
+            } else {
+                CHECK_MSG(out.n == 5 && out.data[4] == 128000 && why == CT_GEN_STOP_LENGTH,
+                          "variant %d, next %d: %zu ids, stop %d", variant, nexts[k], out.n, (int)why);
+            }
+            ct_ids_free(&out);
+            ct_model_free(m);
+        }
+    }
 }

@@ -263,6 +263,57 @@ TEST(tok_synthetic_added_tokens_and_unk) {
     ct_tokenizer_free(tok);
 }
 
+/* chat_template.jinja beside tokenizer_config.json wins over its chat_template (transformers
+ * >= 4.47 writes and reads the template there), for a loaded tokenizer and for the file-only
+ * reader; without tokenizer_config.json it is still found. */
+TEST(tok_chat_template_jinja_sidecar_wins) {
+    const char *json = "{\"version\": \"1.0\", " MINI_MODEL ", \"added_tokens\": [], \"normalizer\": null, "
+                       "\"pre_tokenizer\": null, \"decoder\": null, \"post_processor\": null}";
+    ct_err err = {0};
+    const char *dir = write_tok("sidecar", json, "{\"chat_template\": \"inline\"}");
+    char *p = ct_path_join(dir, "chat_template.jinja");
+    CHECK_OK(ct_write_file_atomic(p, "side\n", 5, &err), &err);
+    ct_tokenizer *tok = load_dir(dir);
+    REQUIRE(tok);
+    CHECK_STREQ(ct_tokenizer_chat_template(tok), "side\n");
+    ct_tokenizer_free(tok);
+    char *src = NULL;
+    CHECK_OK(ct_tokenizer_read_chat_template(dir, &src, &err), &err);
+    CHECK_STREQ(src, "side\n");
+    free(src);
+    char *cfg = ct_path_join(dir, "tokenizer_config.json");
+    CHECK(remove(cfg) == 0);
+    tok = load_dir(dir);
+    REQUIRE(tok);
+    CHECK_STREQ(ct_tokenizer_chat_template(tok), "side\n");
+    ct_tokenizer_free(tok);
+    CHECK(remove(p) == 0); /* neither file: no template */
+    tok = load_dir(dir);
+    REQUIRE(tok);
+    CHECK(ct_tokenizer_chat_template(tok) == NULL);
+    ct_tokenizer_free(tok);
+    free(cfg);
+    free(p);
+}
+
+/* transformers writes model_max_length = int(1e30) when a model sets none (VERY_LARGE_INTEGER;
+ * Llama 3's tokenizer_config.json has it): beyond int64, it loads as "no limit". */
+TEST(tok_config_model_max_length_1e30) {
+    const char *json = "{\"version\": \"1.0\", " MINI_MODEL ", \"added_tokens\": [], \"normalizer\": null, "
+                       "\"pre_tokenizer\": null, \"decoder\": null, \"post_processor\": null}";
+    const char *dir = write_tok("big_mml", json,
+                                "{\"model_max_length\": 1000000000000000019884624838656, \"chat_template\": \"T\"}");
+    ct_tokenizer *tok = load_dir(dir);
+    REQUIRE(tok);
+    CHECK(ct_tokenizer_model_max_length(tok) == INT64_MAX);
+    ct_tokenizer_free(tok);
+    ct_err err = {0};
+    char *src = NULL;
+    CHECK_OK(ct_tokenizer_read_chat_template(dir, &src, &err), &err);
+    CHECK_STREQ(src, "T");
+    free(src);
+}
+
 TEST(tok_synthetic_metaspace_and_post) {
     const char *json =
         "{" MINI_MODEL ", \"added_tokens\": [{\"id\": 9, \"content\": \"<s>\", \"special\": true, \"normalized\": false}],"

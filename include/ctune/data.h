@@ -4,7 +4,7 @@
  * Pipeline, each stage usable on its own:
  *   ct_conv            one sample in memory (system, tools, messages; or plain text; or ids)
  *   ct_reader_*        alpaca / sharegpt / OpenAI messages / pre-tokenized / text rows → ct_conv
- *   ct_template        qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama2, chatml, empty:
+ *   ct_template        qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama3_1, llama2, chatml, empty:
  *                      renders a ct_conv to text byte-identical to the model's HF Jinja
  *                      chat_template, split into segments that say which bytes are trained
  *                      (ct_render)
@@ -148,8 +148,8 @@ void ct_dataset_info_free(ct_dataset_info *d);
 
 typedef struct ct_template ct_template;
 
-/* Names: qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama2, chatml, empty ("qwen2", "qwen2.5" and
- * "qwen3.5" are aliases). NULL if unknown. */
+/* Names: qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama3_1, llama2, chatml, empty (aliases qwen2,
+ * qwen2.5, qwen3.5, llama3.1). NULL if unknown. */
 const ct_template *ct_template_get(const char *name);
 const char *ct_template_name(const ct_template *t);
 /* Error message for an unknown name lists the known ones and suggests the closest. */
@@ -209,6 +209,17 @@ typedef struct ct_render_opts {
      * When false (training), enable_thinking FALSE also removes reasoning from the answers, as
      * LlamaFactory's ReasoningTemplate does. */
     bool jinja;
+    /* Keyword arguments of the Llama 3.1 template (llama3_1; the other templates ignore them):
+     * tools_in_system: tools_in_user_message=false, the tool specs go into the system message
+     *   instead of the first user message (the template's default);
+     * date_string: the "Today Date:" text (NULL: the template's "26 Jul 2024");
+     * builtin_tools: NULL-terminated names (brave_search, wolfram_alpha, code_interpreter), NULL
+     *   when not given. Given, even empty: "Environment: ipython" and a "Tools:" line in the
+     *   system message, calls of those names as <|python_tag|>name.call(k="v", ...), and every
+     *   tool call ends with <|eom_id|>. */
+    bool tools_in_system;
+    const char *date_string;
+    const char *const *builtin_tools;
 } ct_render_opts;
 
 /* Default options: no generation prompt, enable_thinking TRUE (LlamaFactory default), rest off. */

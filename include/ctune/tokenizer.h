@@ -56,12 +56,15 @@ int32_t ct_tokenizer_bos_id(const ct_tokenizer *tok);
 int32_t ct_tokenizer_eos_id(const ct_tokenizer *tok);
 int32_t ct_tokenizer_pad_id(const ct_tokenizer *tok);
 bool ct_tokenizer_add_bos(const ct_tokenizer *tok);               /* add_bos_token */
-const char *ct_tokenizer_chat_template(const ct_tokenizer *tok);   /* Jinja source or NULL */
+/* Jinja source or NULL: DIR/chat_template.jinja when present (it wins, as in transformers >= 4.47),
+ * else tokenizer_config.json's chat_template. */
+const char *ct_tokenizer_chat_template(const ct_tokenizer *tok);
 
 int64_t ct_tokenizer_model_max_length(const ct_tokenizer *tok);  /* -1 when not configured */
 
-/* DIR/tokenizer_config.json's chat_template without loading the tokenizer (a string, or the
- * "default" entry of a list); *out (malloc'd) NULL when the file has none. Errors name the file. */
+/* The chat template without loading the tokenizer: DIR/chat_template.jinja when present, else
+ * DIR/tokenizer_config.json's chat_template (a string, or the "default" entry of a list); *out
+ * (malloc'd) NULL when there is none. Errors name the file. */
 ct_status ct_tokenizer_read_chat_template(const char *dir, char **out, ct_err *err);
 
 /* Encodes n texts in parallel over texts (OpenMP, n_threads ≥ 1): outs[i] gets texts[i]'s ids

@@ -1,8 +1,12 @@
 #include "base/json.h"
 
 ct_status ct_json_load_file(const char *path, json_t **out, ct_err *err) {
+    return ct_json_load_file_flags(path, 0, out, err);
+}
+
+ct_status ct_json_load_file_flags(const char *path, size_t flags, json_t **out, ct_err *err) {
     json_error_t je;
-    *out = json_load_file(path, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    *out = json_load_file(path, JSON_DECODE_ANY | JSON_ALLOW_NUL | flags, &je);
     if (!*out) {
         if (je.line <= 0 && je.position == 0)
             return ct_err_set(err, CT_ERR_IO, "%s: %s", path, je.text);

@@ -10,6 +10,9 @@
 
 /* Parses a JSON file; on error names "path:line:column: reason". */
 ct_status ct_json_load_file(const char *path, json_t **out, ct_err *err);
+/* Same with extra jansson decoding flags (JSON_DECODE_INT_AS_REAL: integers beyond int64, such as
+ * tokenizer_config.json's model_max_length 1000000000000000019884624838656, load as reals). */
+ct_status ct_json_load_file_flags(const char *path, size_t flags, json_t **out, ct_err *err);
 /* Parses a buffer; `what` names the source in messages (e.g. "data.jsonl:12"). */
 ct_status ct_json_load_buf(const char *buf, size_t len, const char *what, json_t **out, ct_err *err);
 

@@ -14,7 +14,8 @@
 static const char *usage_text =
     "usage: ctune chat --model DIR [options]   (then type; one message per line)\n"
     "  --adapter DIR            apply a PEFT adapter (LoRA or prompt tuning)\n"
-    "  --template NAME          qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama2, chatml, empty\n"
+    "  --template NAME          qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama3_1, llama2, chatml,\n"
+    "                           empty\n"
     "                           (default: recognised from tokenizer_config.json's chat_template)\n"
     "  --system TEXT            system message\n"
     "  --enable-thinking true|false   Qwen3 / Qwen3.5 thinking switch (default: the template's default)\n"

@@ -7,7 +7,8 @@
  *            {"name", "arguments"} (or a list of them) and become tool calls. Bare function specs
  *            in `tools` are wrapped as {"type": "function", "function": spec} (LlamaFactory's qwen
  *            tool formatter does the same).
- *  openai:   messages with role system/user/assistant/tool, content, reasoning_content,
+ *  openai:   messages with role system/user/assistant/tool (ipython, Llama 3.1's name for a tool
+ *            result, and observation are read as tool), content, reasoning_content,
  *            tool_calls [{type, function: {name, arguments}}]; tools as given.
  *  tokens:   input_ids [+ labels];  text: text. */
 #include <dirent.h>
@@ -172,7 +173,7 @@ static ct_status read_openai(const json_t *row, const ct_columns *cols, const ch
         if (!strcmp(role, "system")) r = CT_ROLE_SYSTEM;
         else if (!strcmp(role, "user")) r = CT_ROLE_USER;
         else if (!strcmp(role, "assistant")) r = CT_ROLE_ASSISTANT;
-        else if (!strcmp(role, "tool") || !strcmp(role, "observation")) r = CT_ROLE_TOOL;
+        else if (!strcmp(role, "tool") || !strcmp(role, "observation") || !strcmp(role, "ipython")) r = CT_ROLE_TOOL;
         else {
             st = ct_err_set(err, CT_ERR_FORMAT,
                             "%s: message %zu: unknown role '%s' (system, user, assistant, tool)", where, i, role);

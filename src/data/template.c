@@ -23,6 +23,7 @@ typedef enum tfamily {
     TF_QWEN3_NOTHINK,
     TF_QWEN3_5,
     TF_LLAMA3,
+    TF_LLAMA3_1,
     TF_LLAMA2,
     TF_CHATML,
     TF_EMPTY
@@ -49,6 +50,9 @@ static const ct_template TEMPLATES[] = {
       "</tool_response>", NULL}},
     {"llama3", TF_LLAMA3, "<|eot_id|>", NULL,
      {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", NULL}},
+    {"llama3_1", TF_LLAMA3_1, "<|eot_id|>", NULL,
+     {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>",
+      NULL}},
     {"llama2", TF_LLAMA2, "</s>", NULL, {"<s>", "</s>", NULL}},
     {"chatml", TF_CHATML, "<|im_end|>", NULL, {"<|im_start|>", "<|im_end|>", NULL}},
     {"empty", TF_EMPTY, "", NULL, {NULL}},
@@ -60,6 +64,7 @@ const ct_template *ct_template_get(const char *name) {
         if (!strcmp(TEMPLATES[i].name, name)) return &TEMPLATES[i];
     if (!strcmp(name, "qwen2") || !strcmp(name, "qwen2.5")) return &TEMPLATES[0];
     if (!strcmp(name, "qwen3.5")) return ct_template_get("qwen3_5");
+    if (!strcmp(name, "llama3.1")) return ct_template_get("llama3_1");
     return NULL;
 }
 
@@ -105,7 +110,18 @@ const ct_template *ct_template_detect(const char *src) {
         if (strstr(src, "<tool_response>")) return ct_template_get("qwen3_nothink");
         return ct_template_get("chatml");
     }
-    if (strstr(src, "<|start_header_id|>")) return ct_template_get("llama3");
+    if (strstr(src, "<|start_header_id|>")) {
+        /* Llama 3.1 (Meta-Llama-3.1-Instruct): the dated system header, tools, builtin tools.
+         * Llama 3.2's variant dates it with strftime_now (today) and has no builtin tools; it
+         * and other dated templates are not rendered by llama3_1 nor llama3: unrecognised. */
+        if (strstr(src, "Cutting Knowledge Date")) {
+            if (strstr(src, "builtin_tools") && strstr(src, "tools_in_user_message") && !strstr(src, "strftime_now") &&
+                !strstr(src, "<|image|>"))
+                return ct_template_get("llama3_1");
+            return NULL;
+        }
+        return ct_template_get("llama3");
+    }
     if (strstr(src, "[INST]")) return ct_template_get("llama2");
     return NULL;
 }
@@ -163,10 +179,12 @@ typedef struct rctx {
     bool answer_seen; /* an answer segment was emitted in the current turn */
     bool oom;
     ssize_t last_answer; /* index of the last assistant message (mask_history) */
+    ct_err *err;
+    ct_status st;        /* a conversation the template refuses (set once; rendering stops) */
 } rctx;
 
 static void emit(rctx *x, const char *s, size_t n, float w, uint32_t flags) {
-    if (x->oom || n == 0) return;
+    if (x->oom || x->st || n == 0) return;
     bool prompt = !(flags & CT_SEG_ANSWER);
     if (prompt && x->answer_seen) x->turn++, x->answer_seen = false;
     if (!prompt) x->answer_seen = true;
@@ -375,50 +393,39 @@ static void render_qwen3(rctx *x, bool nothink) {
     }
 }
 
-/* ---------------------------------------------------------------- Qwen3.5 */
-
-/* Python str.isspace(): what Jinja's `trim` (str.strip()) removes. */
-static bool py_space(uint32_t c) {
-    return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
-           c == 0x3000;
+/* Bytes of the character at s (n bytes available) when Python's str.isspace() holds for it,
+ * else 0: ASCII \t \n \v \f \r, \x1c-\x1f, space; U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028,
+ * U+2029, U+202F, U+205F, U+3000 (UTF-8). */
+static size_t py_space(const char *p, size_t n) {
+    const unsigned char *s = (const unsigned char *)p;
+    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20))) return 1;
+    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2;
+    if (n < 3) return 0;
+    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3;
+    if (s[0] == 0xe2 && s[1] == 0x80 && (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf) && s[2] >= 0x80)
+        return 3;
+    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3;
+    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3;
+    return 0;
 }
 
-/* Code point of the UTF-8 sequence at s[0..n) (n >= 1) and its length; a byte that starts no
- * valid sequence counts as itself (never whitespace above 0x7f). */
-static uint32_t utf8_cp(const unsigned char *s, size_t n, size_t *len) {
-    unsigned char c = s[0];
-    size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (k == 0 || k > n) {
-        *len = 1;
-        return 0xfffd;
-    }
-    uint32_t cp = k == 1 ? c : k == 2 ? c & 0x1fu : k == 3 ? c & 0x0fu : c & 0x07u;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            *len = 1;
-            return 0xfffd;
-        }
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    *len = k;
-    return cp;
-}
-
-/* Python str.strip() (Unicode whitespace): *b, *n is the stripped slice of s. */
-static void py_strip(const char *s, const char **b, size_t *n) {
-    const unsigned char *p = (const unsigned char *)s, *e = p + strlen(s);
+/* Python str.strip() without arguments, as Jinja's `trim` (Unicode whitespace, see py_space). */
+static void trimmed(const char *s, const char **b, size_t *n) {
+    const char *e = s + strlen(s);
     size_t k;
-    while (p < e && py_space(utf8_cp(p, (size_t)(e - p), &k))) p += k;
-    while (e > p) {
-        const unsigned char *q = e - 1;
-        while (q > p && (*q & 0xc0) == 0x80 && e - q < 4) q--;
-        if (!py_space(utf8_cp(q, (size_t)(e - q), &k)) || q + k != e) break;
-        e = q;
+    while (s < e && (k = py_space(s, (size_t)(e - s)))) s += k;
+    while (e > s) {
+        size_t back = 0;
+        for (size_t j = 1; j <= 3 && !back && j <= (size_t)(e - s); j++)
+            if (py_space(e - j, j) == j) back = j;
+        if (!back) break;
+        e -= back;
     }
-    *b = (const char *)p;
-    *n = (size_t)(e - p);
+    *b = s;
+    *n = (size_t)(e - s);
 }
+
+/* ---------------------------------------------------------------- Qwen3.5 */
 
 /* Index of the last user message whose stripped content is not "<tool_response>...</tool_response>"
  * (the template's ns.last_query_index); -1 when there is none (the template refuses). */
@@ -427,7 +434,7 @@ static ssize_t q35_last_query(const ct_conv *c) {
         if (c->msgs[k].role != CT_ROLE_USER) continue;
         const char *b;
         size_t n;
-        py_strip(c->msgs[k].content, &b, &n);
+        trimmed(c->msgs[k].content, &b, &n);
         bool wrapped = n >= 15 && !strncmp(b, "<tool_response>", 15) && n >= 16 &&
                        !memcmp(b + n - 16, "</tool_response>", 16);
         if (!wrapped) return (ssize_t)k;
@@ -531,7 +538,7 @@ static void render_qwen3_5(rctx *x) {
         }
         P(x, Q35_TOOLS_TAIL);
         if (c->msgs[0].role == CT_ROLE_SYSTEM) {
-            py_strip(c->msgs[0].content, &b, &n);
+            trimmed(c->msgs[0].content, &b, &n);
             if (n) {
                 P(x, "\n\n");
                 Pn(x, b, n);
@@ -539,7 +546,7 @@ static void render_qwen3_5(rctx *x) {
         }
         P(x, "<|im_end|>\n");
     } else if (c->msgs[0].role == CT_ROLE_SYSTEM) {
-        py_strip(c->msgs[0].content, &b, &n);
+        trimmed(c->msgs[0].content, &b, &n);
         P(x, "<|im_start|>system\n");
         Pn(x, b, n);
         P(x, "<|im_end|>\n");
@@ -548,7 +555,7 @@ static void render_qwen3_5(rctx *x) {
     bool drop_reasoning = !o->jinja && o->enable_thinking == CT_THINK_FALSE;
     for (size_t i = 0; i < c->n_msgs && !x->oom; i++) {
         const ct_message *m = &c->msgs[i];
-        py_strip(m->content, &b, &n);
+        trimmed(m->content, &b, &n);
         if (m->role == CT_ROLE_USER) {
             P(x, "<|im_start|>user\n");
             Pn(x, b, n);
@@ -565,7 +572,7 @@ static void render_qwen3_5(rctx *x) {
             else if (ct_split_think(stripped, &split_r, &split_c)) content = split_c, reasoning = split_r;
             const char *rb;
             size_t rn;
-            py_strip(reasoning, &rb, &rn);
+            trimmed(reasoning, &rb, &rn);
             if (drop_reasoning) rn = 0;
             bool after = (ssize_t)i > last_query || (!o->jinja && o->preserve_thinking && rn);
             P(x, "<|im_start|>assistant\n");
@@ -582,7 +589,7 @@ static void render_qwen3_5(rctx *x) {
             A(x, content, w);
             const char *cb;
             size_t cn;
-            py_strip(content, &cb, &cn);
+            trimmed(content, &cb, &cn);
             for (size_t k = 0; k < m->n_tool_calls; k++) {
                 const char *open = k ? "\n<tool_call>\n<function=" : cn ? "\n\n<tool_call>\n<function="
                                                                          : "<tool_call>\n<function=";
@@ -632,15 +639,6 @@ static ct_status q35_check(const ct_conv *c, ct_err *err) {
     return CT_OK;
 }
 
-/* Python str.strip() on ASCII whitespace (see docs/data.md). */
-static void trimmed(const char *s, const char **b, size_t *n) {
-    const char *e = s + strlen(s);
-    while (*s && strchr(" \t\n\r\v\f", *s)) s++;
-    while (e > s && strchr(" \t\n\r\v\f", e[-1])) e--;
-    *b = s;
-    *n = (size_t)(e - s);
-}
-
 /* Meta-Llama-3-Instruct: bos + per message header + content|trim + <|eot_id|>. */
 static void render_llama3(rctx *x) {
     const ct_conv *c = x->c;
@@ -663,6 +661,194 @@ static void render_llama3(rctx *x) {
         }
     }
     if (x->o->add_generation_prompt) P(x, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+static void llama_header(rctx *x, const char *role) {
+    P(x, "<|start_header_id|>");
+    P(x, role);
+    P(x, "<|end_header_id|>\n\n");
+}
+
+static const char L31_FORMAT[] =
+    "Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its "
+    "value}.Do not use variables.\n\n";
+static const char L31_SYSTEM_TOOLS[] =
+    "You have access to the following functions. To call a function, please respond with JSON for a function "
+    "call.";
+static const char L31_USER_TOOLS[] =
+    "Given the following functions, please respond with a JSON for a function call with its proper arguments "
+    "that best answers the given prompt.\n\n";
+
+/* Each tool as `tojson(indent=4)` followed by a blank line. */
+static void llama31_tools(rctx *x) {
+    const ct_conv *c = x->c;
+    for (size_t i = 0; i < c->n_tools && !x->st; i++) {
+        json_error_t je;
+        json_t *v = json_loads(c->tools[i], JSON_DECODE_ANY, &je);
+        if (!v) {
+            x->st = ct_err_set(x->err, CT_ERR_FORMAT, "template llama3_1: tool %zu is not valid JSON: %s", i, je.text);
+            return;
+        }
+        ct_buf b = {0};
+        if (ct_tojson_indent(&b, v, 4)) x->oom = true;
+        else Pn(x, b.data, b.len);
+        P(x, "\n\n");
+        ct_buf_free(&b);
+        json_decref(v);
+    }
+}
+
+static void emit_s(rctx *x, const char *s, float w, uint32_t flags) { emit(x, s, strlen(s), w, flags); }
+
+static bool llama31_builtin(const ct_render_opts *o, const char *name) {
+    for (size_t i = 0; o->builtin_tools && o->builtin_tools[i]; i++)
+        if (!strcmp(o->builtin_tools[i], name)) return true;
+    return false;
+}
+
+/* A builtin tool call: <|python_tag|>name.call(k1="v1", k2="v2") with the values inserted as
+ * they are; the template concatenates strings, so anything but an object of strings raises. */
+static void llama31_builtin_call(rctx *x, size_t i, const ct_tool_call *tc, float w, uint32_t fl) {
+    json_t *v = tc->args_is_string ? NULL : json_loads(tc->arguments, JSON_DECODE_ANY, NULL);
+    if (!json_is_object(v)) {
+        x->st = ct_err_set(x->err, CT_ERR_FORMAT,
+                           "template llama3_1: message %zu: builtin tool call '%s' needs its arguments as an object "
+                           "of strings (the template renders name.call(key=\"value\", ...))",
+                           i, tc->name);
+        json_decref(v);
+        return;
+    }
+    emit_s(x, "<|python_tag|>", w, fl);
+    emit(x, tc->name, strlen(tc->name), w, fl);
+    emit_s(x, ".call(", w, fl);
+    const char *k;
+    json_t *a;
+    bool first = true;
+    json_object_foreach(v, k, a) {
+        if (!json_is_string(a)) {
+            x->st = ct_err_set(x->err, CT_ERR_FORMAT,
+                               "template llama3_1: message %zu: builtin tool call '%s': argument '%s' is not a string "
+                               "(the template renders name.call(key=\"value\", ...))",
+                               i, tc->name, k);
+            break;
+        }
+        if (!first) emit_s(x, ", ", w, fl);
+        first = false;
+        emit(x, k, strlen(k), w, fl);
+        emit_s(x, "=\"", w, fl);
+        emit(x, json_string_value(a), json_string_length(a), w, fl);
+        emit_s(x, "\"", w, fl);
+    }
+    emit_s(x, ")", w, fl);
+    json_decref(v);
+}
+
+/* Meta-Llama-3.1-Instruct (tests/fixtures/data/templates_llama3_1.jsonl, made by
+ * tests/gen/make_llama31_template_fixtures.py with Python Jinja2): bos, a system message that
+ * always carries the knowledge cutoff and date (plus "Environment: ipython" with tools, the
+ * builtin tools' line, the tool specs when tools_in_system), the tool specs prefixed to the first
+ * message after the system one, then header + trimmed content + <|eot_id|> per message; a tool
+ * call is {"name": ..., "parameters": tojson(arguments)} (the content is not rendered), tool
+ * results are ipython messages holding tojson(content). */
+static void render_llama3_1(rctx *x) {
+    const ct_conv *c = x->c;
+    const ct_render_opts *o = x->o;
+    bool tools = c->n_tools > 0, builtin = o->builtin_tools != NULL;
+    size_t i = 0;
+    const char *b = "";
+    size_t n = 0;
+    if (c->msgs[0].role == CT_ROLE_SYSTEM) trimmed(c->msgs[i++].content, &b, &n);
+    P(x, "<|begin_of_text|>");
+    llama_header(x, "system");
+    if (builtin || tools) P(x, "Environment: ipython\n");
+    if (builtin) {
+        P(x, "Tools: ");
+        bool first = true;
+        for (size_t k = 0; o->builtin_tools[k]; k++) {
+            if (!strcmp(o->builtin_tools[k], "code_interpreter")) continue;
+            if (!first) P(x, ", ");
+            first = false;
+            P(x, o->builtin_tools[k]);
+        }
+        P(x, "\n\n");
+    }
+    P(x, "Cutting Knowledge Date: December 2023\nToday Date: ");
+    P(x, o->date_string ? o->date_string : "26 Jul 2024");
+    P(x, "\n\n");
+    if (tools && o->tools_in_system) {
+        P(x, L31_SYSTEM_TOOLS);
+        P(x, L31_FORMAT);
+        llama31_tools(x);
+    }
+    Pn(x, b, n);
+    P(x, "<|eot_id|>");
+    if (tools && !o->tools_in_system) {
+        if (i == c->n_msgs) {
+            x->st = ct_err_set(x->err, CT_ERR_FORMAT,
+                               "template llama3_1: the tools go into the first user message (tools_in_user_message) "
+                               "but the conversation has no message after the system prompt");
+            return;
+        }
+        /* the message after the system prompt, whatever its role, holds the specs */
+        trimmed(c->msgs[i++].content, &b, &n);
+        llama_header(x, "user");
+        P(x, L31_USER_TOOLS);
+        P(x, L31_FORMAT);
+        llama31_tools(x);
+        Pn(x, b, n);
+        P(x, "<|eot_id|>");
+    }
+    for (; i < c->n_msgs && !x->st; i++) {
+        const ct_message *m = &c->msgs[i];
+        bool ans = m->role == CT_ROLE_ASSISTANT;
+        float w = ans ? answer_w(x, i) : 0;
+        uint32_t fl = ans ? CT_SEG_ANSWER : 0;
+        if (m->n_tool_calls) { /* tested before the role, as the template does */
+            if (m->n_tool_calls != 1) {
+                x->st = ct_err_set(x->err, CT_ERR_FORMAT,
+                                   "template llama3_1: message %zu has %zu tool calls; the Llama 3.1 template takes "
+                                   "one per message (\"This model only supports single tool-calls at once!\")",
+                                   i, m->n_tool_calls);
+                return;
+            }
+            const ct_tool_call *tc = &m->tool_calls[0];
+            llama_header(x, "assistant");
+            if (builtin && llama31_builtin(o, tc->name)) {
+                llama31_builtin_call(x, i, tc, w, fl);
+            } else {
+                emit_s(x, "{\"name\": \"", w, fl);
+                emit(x, tc->name, strlen(tc->name), w, fl);
+                emit_s(x, "\", \"parameters\": ", w, fl);
+                ct_buf t = {0};
+                int bad = tc->args_is_string ? ct_tojson_string(&t, tc->arguments, strlen(tc->arguments))
+                                             : ct_buf_puts(&t, tc->arguments);
+                if (bad) x->oom = true;
+                else emit(x, t.data, t.len, w, fl);
+                ct_buf_free(&t);
+                emit_s(x, "}", w, fl);
+            }
+            const char *end = builtin ? "<|eom_id|>" : "<|eot_id|>";
+            emit(x, end, strlen(end), w, ans ? CT_SEG_END | CT_SEG_ANSWER : 0);
+        } else if (m->role == CT_ROLE_TOOL) {
+            llama_header(x, "ipython");
+            ct_buf t = {0};
+            if (ct_tojson_string(&t, m->content, strlen(m->content))) x->oom = true;
+            else Pn(x, t.data, t.len);
+            ct_buf_free(&t);
+            P(x, "<|eot_id|>");
+        } else {
+            trimmed(m->content, &b, &n);
+            llama_header(x, ct_role_name(m->role));
+            if (ans) {
+                An(x, b, n, w);
+                E(x, "<|eot_id|>", w);
+            } else {
+                Pn(x, b, n);
+                P(x, "<|eot_id|>");
+            }
+        }
+    }
+    if (o->add_generation_prompt) llama_header(x, "assistant");
 }
 
 /* Llama-2-chat: <s>[INST] (<<SYS>>\n..\n<</SYS>>\n\n)user [/INST] answer </s> */
@@ -737,13 +923,13 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
         return ct_err_set(err, CT_ERR_ARG, "template %s: only chat samples can be rendered", t->name);
     if (conv->n_msgs == 0) return ct_err_set(err, CT_ERR_FORMAT, "template %s: conversation has no messages", t->name);
     bool tool_ok = t->family == TF_QWEN || t->family == TF_QWEN3 || t->family == TF_QWEN3_NOTHINK ||
-                   t->family == TF_QWEN3_5;
+                   t->family == TF_QWEN3_5 || t->family == TF_LLAMA3_1;
     for (size_t i = 0; i < conv->n_msgs; i++) {
         const ct_message *m = &conv->msgs[i];
         if (!tool_ok && m->n_tool_calls)
             return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                              "template %s cannot render tool calls (message %zu); use qwen, qwen3 or qwen3_5", t->name,
-                              i);
+                              "template %s cannot render tool calls (message %zu); use qwen, qwen3, qwen3_5 or llama3_1",
+                              t->name, i);
         if (t->family == TF_LLAMA2) {
             size_t start = conv->msgs[0].role == CT_ROLE_SYSTEM;
             if (i >= start && (m->role == CT_ROLE_USER) != ((i - start) % 2 == 0))
@@ -753,13 +939,13 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
         }
     }
     if (!tool_ok && conv->n_tools)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED, "template %s cannot render tools; use qwen, qwen3 or qwen3_5",
-                          t->name);
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "template %s cannot render tools; use qwen, qwen3, qwen3_5 or llama3_1", t->name);
     if (t->family == TF_QWEN3_5) {
         ct_status st = q35_check(conv, err);
         if (st) return st;
     }
-    rctx x = {.r = out, .o = o, .c = conv, .last_answer = -1};
+    rctx x = {.r = out, .o = o, .c = conv, .last_answer = -1, .err = err};
     for (size_t i = 0; i < conv->n_msgs; i++)
         if (conv->msgs[i].role == CT_ROLE_ASSISTANT) x.last_answer = (ssize_t)i;
     switch (t->family) {
@@ -768,11 +954,16 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
     case TF_QWEN3_NOTHINK: render_qwen3(&x, true); break;
     case TF_QWEN3_5: render_qwen3_5(&x); break;
     case TF_LLAMA3: render_llama3(&x); break;
+    case TF_LLAMA3_1: render_llama3_1(&x); break;
     case TF_LLAMA2: render_llama2(&x); break;
     case TF_CHATML: render_chatml(&x); break;
     case TF_EMPTY: render_empty(&x); break;
     }
     if (x.oom) return ct_err_set(err, CT_ERR_NOMEM, "out of memory rendering a conversation");
+    if (x.st) {
+        ct_render_reset(out);
+        return x.st;
+    }
     if (!out->text) { /* nothing rendered: keep text a valid empty string */
         out->text = calloc(1, 1);
         if (!out->text) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");

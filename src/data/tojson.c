@@ -74,6 +74,44 @@ int ct_tojson(ct_buf *b, const json_t *v) {
     return -1;
 }
 
+static int newline_indent(ct_buf *b, int n) {
+    if (ct_buf_put(b, "\n", 1)) return -1;
+    for (int i = 0; i < n; i++)
+        if (ct_buf_put(b, " ", 1)) return -1;
+    return 0;
+}
+
+static int tojson_indent(ct_buf *b, const json_t *v, int indent, int level) {
+    if (json_is_object(v) && json_object_size(v)) {
+        if (ct_buf_put(b, "{", 1)) return -1;
+        const char *k;
+        json_t *x;
+        bool first = true;
+        json_object_foreach((json_t *)v, k, x) {
+            if (!first && ct_buf_put(b, ",", 1)) return -1;
+            first = false;
+            if (newline_indent(b, indent * (level + 1)) || ct_tojson_string(b, k, strlen(k)) ||
+                ct_buf_put(b, ": ", 2) || tojson_indent(b, x, indent, level + 1))
+                return -1;
+        }
+        if (newline_indent(b, indent * level)) return -1;
+        return ct_buf_put(b, "}", 1);
+    }
+    if (json_is_array(v) && json_array_size(v)) {
+        if (ct_buf_put(b, "[", 1)) return -1;
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i && ct_buf_put(b, ",", 1)) return -1;
+            if (newline_indent(b, indent * (level + 1)) || tojson_indent(b, json_array_get(v, i), indent, level + 1))
+                return -1;
+        }
+        if (newline_indent(b, indent * level)) return -1;
+        return ct_buf_put(b, "]", 1);
+    }
+    return ct_tojson(b, v); /* scalars, {} and [] */
+}
+
+int ct_tojson_indent(ct_buf *b, const json_t *v, int indent) { return tojson_indent(b, v, indent, 0); }
+
 char *ct_tojson_dup(const json_t *v) {
     ct_buf b = {0};
     if (ct_tojson(&b, v)) {

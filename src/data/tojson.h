@@ -13,6 +13,9 @@
 
 int ct_tojson(ct_buf *b, const json_t *v);                 /* 0 ok, -1 OOM */
 int ct_tojson_string(ct_buf *b, const char *s, size_t n);  /* quoted + escaped */
+/* tojson(indent=N): json.dumps(v, ensure_ascii=False, indent=N), i.e. one member per line
+ * indented N spaces per level, "," and ": " separators, empty containers as {} and []. */
+int ct_tojson_indent(ct_buf *b, const json_t *v, int indent); /* 0 ok, -1 OOM */
 /* malloc'd tojson text of v, NULL on OOM. */
 char *ct_tojson_dup(const json_t *v);
 

@@ -401,12 +401,26 @@ static ct_status config_chat_template(const json_t *cfg, const char *path, char 
     return CT_OK;
 }
 
-ct_status ct_tokenizer_read_chat_template(const char *dir, char **out, ct_err *err) {
+/* DIR/chat_template.jinja, which wins over tokenizer_config.json's chat_template (transformers
+ * >= 4.47 saves the template there and reads it back first). *out NULL when absent. */
+static ct_status sidecar_chat_template(const char *dir, char **out, ct_err *err) {
     *out = NULL;
+    char *path = ct_path_join(dir, "chat_template.jinja");
+    if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_status st = CT_OK;
+    size_t len;
+    if (ct_file_exists(path)) st = ct_read_file(path, out, &len, err);
+    free(path);
+    return st;
+}
+
+ct_status ct_tokenizer_read_chat_template(const char *dir, char **out, ct_err *err) {
+    ct_status sst = sidecar_chat_template(dir, out, err);
+    if (sst || *out) return sst;
     char *path = ct_path_join(dir, "tokenizer_config.json");
     if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     json_t *cfg = NULL;
-    ct_status st = ct_json_load_file(path, &cfg, err);
+    ct_status st = ct_json_load_file_flags(path, JSON_DECODE_INT_AS_REAL, &cfg, err);
     if (!st && !json_is_object(cfg)) st = ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", path);
     if (!st) st = config_chat_template(cfg, path, out, err);
     json_decref(cfg);
@@ -422,10 +436,10 @@ static ct_status load_config(ct_tokenizer *t, const char *dir, ct_err *err) {
     t->model_max_length = -1;
     if (!ct_file_exists(path)) {
         free(path);
-        return CT_OK;
+        return sidecar_chat_template(dir, &t->chat_template, err);
     }
-    json_t *cfg = NULL;
-    if (ct_json_load_file(path, &cfg, err)) {
+    json_t *cfg = NULL; /* model_max_length may be int(1e30) (transformers' VERY_LARGE_INTEGER) */
+    if (ct_json_load_file_flags(path, JSON_DECODE_INT_AS_REAL, &cfg, err)) {
         free(path);
         return err->code;
     }
@@ -447,6 +461,11 @@ static ct_status load_config(ct_tokenizer *t, const char *dir, ct_err *err) {
         t->model_max_length = v >= 9.2e18 ? INT64_MAX : (int64_t)v;
     }
     st = config_chat_template(cfg, path, &t->chat_template, err);
+    if (!st) {
+        char *side = NULL;
+        st = sidecar_chat_template(dir, &side, err);
+        if (side) free(t->chat_template), t->chat_template = side;
+    }
 done:
     json_decref(cfg);
     free(path);

@@ -6,6 +6,7 @@
 
 #include "base/str.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 
 static bool in_list(const char *const *list, const char *s) {
     for (; list && *list; list++)
@@ -113,6 +114,9 @@ bool ct_args_double(ct_args *a, const char *key, double *out) {
 }
 
 int ct_args_check_unknown(ct_args *a, const char *cmd) {
+    /* --threads N is every command's option (one rule, ct_cli_threads) */
+    int threads = 0;
+    if (ct_args_get(a, "threads") && !ct_cli_threads(a, &threads)) return -1;
     for (int i = 0; i < a->n; i++) {
         if (a->used[i]) continue;
         if (a->keys[i]) {

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "base/str.h"
+#include "ctune/ctx.h"
 #include "ctune/data.h"
 
 typedef enum ktype { K_STR, K_INT, K_DBL, K_BOOL, K_LIST, K_THINK } ktype;
@@ -504,6 +505,9 @@ ct_status ct_train_config_apply_args(ct_train_config *c, int argc, char **argv, 
 
 ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
     if (c->cutoff_len <= 0) return ct_err_set(err, CT_ERR_ARG, "cutoff_len must be > 0 (got %lld)", (long long)c->cutoff_len);
+    if (c->threads < 0 || c->threads > CT_MAX_THREADS)
+        return ct_err_set(err, CT_ERR_ARG, "threads must be 0..%d (0: all cores), got %lld", CT_MAX_THREADS,
+                          (long long)c->threads);
     if (c->val_size < 0) return ct_err_set(err, CT_ERR_ARG, "val_size must be >= 0");
     if (c->val_size >= 1 && c->val_size != floor(c->val_size))
         return ct_err_set(err, CT_ERR_ARG, "val_size: a count (>= 1) must be an integer, got %g", c->val_size);

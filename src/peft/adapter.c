@@ -361,6 +361,7 @@ ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_
     ec.tie_word_embeddings = mc->tie_word_embeddings && !untie;
     ct_weights_items wi = {0};
     if (!st) st = ct_weights_items_make(&wi, &w, &ec, dtype, err);
+    if (!st) st = ct_weights_items_add_unloaded(&wi, ad->base, err);
     char *tk = ct_path_join(adapter_dir, "tokenizer.json");
     bool ad_tok = adapter_dir && tk && ct_file_exists(tk);
     free(tk);

@@ -133,6 +133,7 @@ static ct_status save_lora(ct_trainer *t, const char *dir, ct_err *err) {
     lc.target_modules = mods;
     lc.n_target_modules = nm;
     lc.use_rslora = t->cfg->use_rslora;
+    lc.weight_prefix = ct_model_config(t->model)->weight_prefix; /* model.language_model. for a VL base */
     /* modules_to_save: the non-LoRA trainable tensors, already named with their PEFT keys */
     ct_st_item *saved = calloc(tm->params.n + 1, sizeof *saved);
     if (!saved) {
@@ -179,6 +180,7 @@ static ct_status save_hf_model(ct_trainer *t, const char *dir, ct_err *err) {
     ct_weights_items wi = {0};
     json_t *config = NULL;
     ct_status st = ct_weights_items_make(&wi, &t->tm.w, c, dtype, err);
+    if (!st) st = ct_weights_items_add_unloaded(&wi, t->model, err);
     char *cpath = ct_path_join(t->model_dir, "config.json");
     if (!st) st = ct_json_load_file(cpath, &config, err);
     free(cpath);

@@ -105,7 +105,13 @@ typedef struct ct_train_config {
     bool overwrite_output_dir;
     char *resume_from_checkpoint;
     bool plot_loss;
-    ct_strlist report_to;        /* ["none"] | ["tensorboard"] */
+    ct_strlist report_to;        /* none | all | tensorboard | wandb | mlflow | swanlab (docs/outputs.md) */
+    char *run_name;              /* W&B display name / MLflow run name (default: output_dir, as HF) */
+    /* LlamaFactory's SwanLab keys: use_swanlab = report_to swanlab; the others shape the printed
+     * `swanlab convert` command (api key and Lark secrets are never written anywhere) */
+    bool use_swanlab;
+    char *swanlab_project, *swanlab_workspace, *swanlab_run_name, *swanlab_mode, *swanlab_api_key,
+        *swanlab_logdir, *swanlab_lark_webhook_url, *swanlab_lark_secret;
     int64_t threads;             /* 0 = all cores */
     /* ---- bookkeeping */
     ct_strlist ignored;          /* accepted LlamaFactory keys that ctune does not use */
@@ -137,6 +143,10 @@ void ct_train_config_data_args(const ct_train_config *c, struct ct_data_args *ou
 double ct_train_config_lora_alpha(const ct_train_config *c);
 /* Writes every key with its value as YAML (malloc'd, NUL-terminated). */
 char *ct_train_config_dump(const ct_train_config *c);
+/* Every key with its typed value as one JSON object (malloc'd text; NULL when out of memory):
+ * strings or null, integers, numbers, booleans, lists as arrays of strings (null when empty).
+ * The hyperparameters the experiment trackers record (src/train/tracker.h). */
+char *ct_train_config_dump_json(const ct_train_config *c);
 
 #ifdef __cplusplus
 }

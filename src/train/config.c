@@ -15,6 +15,7 @@
 #include "base/str.h"
 #include "ctune/ctx.h"
 #include "ctune/data.h"
+#include "io/pyjson.h"
 
 typedef enum ktype { K_STR, K_INT, K_DBL, K_BOOL, K_LIST, K_THINK } ktype;
 
@@ -104,7 +105,18 @@ static const key_def KEYS[] = {
     {"overwrite_output_dir", K_BOOL, F(overwrite_output_dir), "false", NULL},
     {"resume_from_checkpoint", K_STR, F(resume_from_checkpoint), NULL, NULL},
     {"plot_loss", K_BOOL, F(plot_loss), "false", NULL},
-    {"report_to", K_LIST, F(report_to), "none", NULL},
+    {"report_to", K_LIST, F(report_to), "none", "none|all|tensorboard|wandb|mlflow|swanlab"},
+    {"run_name", K_STR, F(run_name), NULL, NULL},
+    /* LlamaFactory's SwanLabArguments: the W&B run + the SwanLab import command (src/train/tracker.h) */
+    {"use_swanlab", K_BOOL, F(use_swanlab), "false", NULL},
+    {"swanlab_project", K_STR, F(swanlab_project), "llamafactory", NULL},
+    {"swanlab_workspace", K_STR, F(swanlab_workspace), NULL, NULL},
+    {"swanlab_run_name", K_STR, F(swanlab_run_name), NULL, NULL},
+    {"swanlab_mode", K_STR, F(swanlab_mode), "cloud", "cloud|local"},
+    {"swanlab_api_key", K_STR, F(swanlab_api_key), NULL, NULL},
+    {"swanlab_logdir", K_STR, F(swanlab_logdir), NULL, NULL},
+    {"swanlab_lark_webhook_url", K_STR, F(swanlab_lark_webhook_url), NULL, NULL},
+    {"swanlab_lark_secret", K_STR, F(swanlab_lark_secret), NULL, NULL},
     {"threads", K_INT, F(threads), "0", NULL},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
@@ -112,7 +124,7 @@ static const key_def KEYS[] = {
 /* LlamaFactory / HF keys accepted without effect (reported in cfg->ignored). */
 static const char *const IGNORED[] = {
     "do_train", "do_eval", "do_predict", "trust_remote_code", "ddp_timeout", "preprocessing_num_workers",
-    "dataloader_num_workers", "save_only_model", "flash_attn", "logging_dir", "run_name", "deepspeed",
+    "dataloader_num_workers", "save_only_model", "flash_attn", "logging_dir", "deepspeed",
     "tool_format", "streaming", "buffer_size",
     "eval_on_each_dataset", "media_dir", "image_max_pixels", "video_max_pixels", "predict_with_generate",
     "max_new_tokens", "use_fast_tokenizer", "ddp_find_unused_parameters", "include_num_input_tokens_seen",
@@ -270,6 +282,13 @@ static ct_status set_typed(ct_train_config *c, const key_def *k, const char *v, 
             if (list_add(l, s, n)) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
             if (!comma) break;
             s = comma + 1;
+        }
+        for (size_t i = 0; k->choices && i < l->n; i++) {
+            char buf[256], pat[160];
+            snprintf(buf, sizeof buf, "|%s|", k->choices);
+            snprintf(pat, sizeof pat, "|%s|", l->v[i]);
+            if (!strstr(buf, pat))
+                return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': '%s' is not one of %s", where, k->name, l->v[i], k->choices);
         }
         return CT_OK;
     }
@@ -522,9 +541,6 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
                                            "lora (got '%s'), as in LlamaFactory", c->finetuning_type);
     if (c->neat_packing && !c->packing && c->packing_set)
         return ct_err_set(err, CT_ERR_ARG, "neat_packing needs packing (packing: false was given)");
-    for (size_t i = 0; i < c->report_to.n; i++)
-        if (strcmp(c->report_to.v[i], "none") && strcmp(c->report_to.v[i], "tensorboard"))
-            return ct_err_set(err, CT_ERR_UNSUPPORTED, "report_to: '%s' is not supported (none, tensorboard)", c->report_to.v[i]);
     if (c->interleave_probs.n) {
         double *p = NULL;
         size_t n = 0;
@@ -618,5 +634,34 @@ char *ct_train_config_dump(const ct_train_config *c) {
         memcpy(s + n, line, ln + 1);
         n += ln;
     }
+    return s;
+}
+
+char *ct_train_config_dump_json(const ct_train_config *c) {
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < N_KEYS; i++) {
+        const key_def *k = &KEYS[i];
+        const char *p = (const char *)c + k->off;
+        json_t *v = NULL;
+        switch (k->type) {
+        case K_STR: v = *(char *const *)p ? json_string(*(char *const *)p) : json_null(); break;
+        case K_INT: v = json_integer(*(const int64_t *)p); break;
+        case K_DBL: v = json_real(*(const double *)p); break;
+        case K_BOOL: v = json_boolean(*(const bool *)p); break;
+        case K_THINK: v = *(const int *)p < 0 ? json_null() : json_boolean(*(const int *)p); break;
+        case K_LIST: {
+            const ct_strlist *l = (const ct_strlist *)p;
+            v = l->n ? json_array() : json_null();
+            for (size_t j = 0; v && j < l->n; j++) json_array_append_new(v, json_string(l->v[j]));
+            break;
+        }
+        }
+        if (!v || json_object_set_new(o, k->name, v)) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    char *s = o ? ct_pyjson_dumps(o, -1, false) : NULL;
+    json_decref(o);
     return s;
 }

@@ -22,6 +22,7 @@
 #include "train/checkpoint.h"
 #include "train/log.h"
 #include "train/progress.h"
+#include "train/tracker.h"
 
 double ct_trainer_now(void) {
     struct timespec ts;
@@ -55,12 +56,6 @@ static char *join_list(const ct_strlist *l, const char *dflt) {
         strcat(s, l->v[i]);
     }
     return s;
-}
-
-static bool list_has(const ct_strlist *l, const char *s) {
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->v[i], s)) return true;
-    return false;
 }
 
 /* ---- output_dir policy (HF overwrite_output_dir / LlamaFactory) ---- */
@@ -293,8 +288,14 @@ static ct_status add_sinks(ct_trainer *t, ct_err *err) {
     ct_callback cb;
     ct_status st = ct_callback_jsonl_log(&cb, c->output_dir, err);
     if (!st) st = ct_callbacks_add(&t->sinks, &cb, err);
-    if (!st && list_has(&c->report_to, "tensorboard")) {
+    if (!st && ct_report_to_has(&c->report_to, "tensorboard")) {
         if (!(st = ct_callback_tensorboard(&cb, c->output_dir, err))) st = ct_callbacks_add(&t->sinks, &cb, err);
+    }
+    if (!st && ct_trackers_wanted(c)) {
+        json_t *hp = NULL;
+        st = ct_tracker_hparams(c, t->model_dir, ct_model_param_count(t->model), &hp, err);
+        if (!st) st = ct_trackers_add(&t->sinks, c, hp, t->opts.message, t->opts.message_user, err);
+        json_decref(hp);
     }
     if (!st && c->plot_loss) {
         if (!(st = ct_callback_loss_plot(&cb, c->output_dir, err))) st = ct_callbacks_add(&t->sinks, &cb, err);
@@ -546,6 +547,9 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     fill_event(t, &ev);
     ev.loss = res->train_loss;
     ev.eval_loss = res->eval_loss;
+    ev.elapsed_s = runtime;
+    ev.samples_per_s = res->samples_per_s;
+    ev.steps_per_s = res->steps_per_s;
     return dispatch(t, CT_EVENT_TRAIN_END, &ev, err);
 }
 

@@ -195,7 +195,7 @@ ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok, co
     if (st) return st;
     stats->template_name = ct_template_name(t);
     size_t nd = args->n_dataset, ne = args->n_eval_dataset, ns = nd + ne;
-    if (!nd) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");
+    if (!nd && !ne) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");
     ct_dataset_info *infos = calloc(ns, sizeof *infos);
     ct_example_set *sets = calloc(ns, sizeof *sets);
     stats->n_sources = ns;

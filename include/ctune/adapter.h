@@ -71,6 +71,9 @@ bool ct_adapter_is_merged(const ct_adapter *ad);
  * adapters cannot be merged (CT_ERR_UNSUPPORTED). */
 ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir,
                             const char *adapter_dir, const char *out_dir, ct_dtype dtype, ct_err *err);
+/* ct_adapter_export with a shard size (ct_export_opts; o->dtype as `dtype` above). */
+ct_status ct_adapter_export_ex(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
+                               const char *out_dir, const ct_export_opts *o, ct_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -136,6 +137,14 @@ int ct_args_check_unknown(ct_args *a, const char *cmd) {
         return -1;
     }
     return 0;
+}
+
+bool ct_cli_is_override(const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) return false;
+    for (const char *p = arg; p < eq; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.') return false;
+    return true;
 }
 
 int ct_cli_error(const ct_err *err) {

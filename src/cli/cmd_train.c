@@ -12,9 +12,10 @@
 #include "train/progress.h"
 
 static const char *usage_text =
-    "usage: ctune train CONFIG.yaml [--key value ...]\n"
+    "usage: ctune train CONFIG.yaml [--key value | --key=value | --flag | key=value ...]\n"
     "       ctune train --model_name_or_path DIR --dataset NAME --output_dir DIR [--key value ...]\n"
-    "Keys are LlamaFactory's (docs/config.md); command-line values override the YAML.\n"
+    "Keys are LlamaFactory's (docs/config.md); command-line values override the YAML. A bare\n"
+    "boolean (--plot_loss) means true; key=value after the YAML works as in llamafactory-cli.\n"
     "  --print-config   print the effective configuration and exit\n"
     "  --eval-only      only compute the loss on the validation split (eval_dataset / val_size) of\n"
     "                   model_name_or_path (+ adapter_name_or_path, LoRA) and print {\"eval_loss\": ...}\n"
@@ -22,7 +23,8 @@ static const char *usage_text =
     "                   machine's available memory (MemAvailable), which is otherwise refused\n"
     "Examples:\n"
     "  ctune train examples/risk/lora_stories.yaml\n"
-    "  ctune train cfg.yaml --learning_rate 1e-4 --resume_from_checkpoint true\n";
+    "  ctune train cfg.yaml --learning_rate 1e-4 --resume_from_checkpoint true\n"
+    "  ctune train cfg.yaml max_steps=3 learning_rate=1e-5 --plot_loss\n";
 
 typedef struct msg_ctx {
     ct_progress *prog;
@@ -67,7 +69,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
             return 0;
         }
     }
-    if (argc > 1 && strncmp(argv[1], "--", 2)) {
+    if (argc > 1 && strncmp(argv[1], "--", 2) && !ct_cli_is_override(argv[1])) {
         cfg_path = argv[1];
         first = 2;
     }
@@ -104,9 +106,9 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         fputs(usage_text, stderr);
         goto out;
     }
-    for (size_t i = 0; i < cfg.ignored.n; i++)
-        fprintf(stderr, "ctune train: note: key '%s' is accepted for LlamaFactory compatibility and ignored\n",
-                cfg.ignored.v[i]);
+    char *ign = ct_train_config_ignored_line(&cfg);
+    if (ign) fprintf(stderr, "ctune train: note: %s\n", ign);
+    free(ign);
     if (!eval_only && !preflight(&cfg, force)) goto out;
     ct_callback pcb;
     if (ct_callback_progress(&pcb, stderr, -1, &err) || ct_callbacks_add(&cbs, &pcb, &err)) {

@@ -87,6 +87,7 @@ static uint64_t cache_key(const ct_data_args *a, const ct_template *t, const ct_
     for (size_t i = 0; i < a->n_interleave_probs; i++)
         h = ct_hash_bytes(h, a->interleave_probs[i], strlen(a->interleave_probs[i]));
     for (size_t i = 0; i < a->n_eval_dataset; i++) h = ct_hash_bytes(h, a->eval_dataset[i], strlen(a->eval_dataset[i]));
+    if (a->default_system) h = ct_hash_bytes(h, a->default_system, strlen(a->default_system) + 1);
     const char *tokfiles[] = {"tokenizer.json", "tokenizer_config.json"};
     for (size_t i = 0; i < 2 && a->tokenizer_dir; i++) {
         char *p = ct_path_join(a->tokenizer_dir, tokfiles[i]);
@@ -140,6 +141,7 @@ static ct_status load_sources(const ct_data_args *a, const ct_tokenizer *tok, co
         b->opts.render.train_on_prompt = a->train_on_prompt;
         b->threads = a->threads;
         b->opts.render.mask_history = a->mask_history;
+        b->opts.render.default_system = a->default_system;
         b->opts.cutoff_len = (size_t)a->cutoff_len;
         b->opts.pretrain = a->stage && !strcmp(a->stage, "pt");
         b->dst = &sets[s];
@@ -193,7 +195,7 @@ ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok, co
     if (st) return st;
     stats->template_name = ct_template_name(t);
     size_t nd = args->n_dataset, ne = args->n_eval_dataset, ns = nd + ne;
-    if (!nd) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");
+    if (!nd && !ne) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");
     ct_dataset_info *infos = calloc(ns, sizeof *infos);
     ct_example_set *sets = calloc(ns, sizeof *sets);
     stats->n_sources = ns;

@@ -337,6 +337,13 @@ ct_status ct_adapter_merge(ct_adapter *ad, ct_ctx *ctx, ct_err *err) {
 
 ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
                             const char *out_dir, ct_dtype dtype, ct_err *err) {
+    ct_export_opts o = {.dtype = dtype};
+    return ct_adapter_export_ex(ctx, ad, base_dir, adapter_dir, out_dir, &o, err);
+}
+
+ct_status ct_adapter_export_ex(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
+                               const char *out_dir, const ct_export_opts *eo, ct_err *err) {
+    ct_dtype dtype = eo->dtype;
     if (ad->kind == CT_ADAPTER_PROMPT)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "export: a prompt-tuning adapter has no weights to merge (use --adapter at inference instead)");
@@ -369,7 +376,8 @@ ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_
                            .config = cfg,
                            .dtype = dtype,
                            .tokenizer_dir = ad_tok ? adapter_dir : base_dir,
-                           .generation_config_dir = base_dir};
+                           .generation_config_dir = base_dir,
+                           .max_shard_bytes = eo->max_shard_bytes};
     if (!st) st = ct_hf_export(&o, wi.items, wi.n, err);
     ct_weights_items_free(&wi);
     for (size_t i = 0; i < n_owned; i++) free(owned[i]);

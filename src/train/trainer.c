@@ -200,6 +200,8 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     ct_status st;
     if (!c->model_name_or_path) return ct_err_set(err, CT_ERR_ARG, "model_name_or_path is required");
     if (!c->output_dir) return ct_err_set(err, CT_ERR_ARG, "output_dir is required");
+    if (!c->dataset.n && !t->opts.eval_only)
+        return ct_err_set(err, CT_ERR_ARG, "dataset is required to train (eval_dataset alone works with --eval-only)");
     if (c->stage && strcmp(c->stage, "sft") && strcmp(c->stage, "pt"))
         return ct_err_set(err, CT_ERR_UNSUPPORTED, "stage '%s' is not supported (sft | pt)", c->stage);
     if (c->per_device_train_batch_size < 1 || c->gradient_accumulation_steps < 1)
@@ -233,7 +235,9 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     t->steps_per_epoch = (int64_t)((t->n_micro + t->GA - 1) / t->GA);
     if (c->max_steps > 0) t->total_steps = c->max_steps;
     else t->total_steps = (int64_t)ceil(c->num_train_epochs * (double)t->steps_per_epoch - 1e-9);
-    if (t->total_steps < 1) return ct_err_set(err, CT_ERR_ARG, "no training steps (num_train_epochs %g, max_steps %" PRId64 ")", c->num_train_epochs, c->max_steps);
+    if (t->total_steps < 1 && !t->opts.eval_only) return ct_err_set(err, CT_ERR_ARG, "no training steps (num_train_epochs %g, max_steps %" PRId64 ")", c->num_train_epochs, c->max_steps);
+    char onote[512];
+    if (!t->opts.eval_only && ct_train_config_optim_note(c, onote, sizeof onote)) ct_trainer_msg(t, "%s", onote);
     ct_adamw_init(&t->opt, c->adam_beta1, c->adam_beta2, c->adam_epsilon, c->weight_decay);
     if ((t->opt.bf16_params = c->pure_bf16)) ct_params_round_bf16(t->ctx, &t->tm.params); /* bf16 from the start */
     if ((st = ct_scheduler_init(&t->sched, c->lr_scheduler_type ? c->lr_scheduler_type : "linear", c->learning_rate,
@@ -458,7 +462,11 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     int64_t eval_every = c->eval_steps > 0 ? c->eval_steps : log_every;
     bool eval_on = t->info.n_val_examples > 0 && c->eval_strategy && strcmp(c->eval_strategy, "no");
     bool eval_epoch = eval_on && !strcmp(c->eval_strategy, "epoch");
-    int64_t save_every = c->save_steps;
+    /* save_strategy (HF DefaultFlowCallback): steps = every save_steps; epoch = at each epoch end,
+     * which includes the last step (HF runs on_epoch_end when training stops mid-epoch); no = none */
+    const char *save_strategy = c->save_strategy ? c->save_strategy : "steps";
+    bool save_epoch = !strcmp(save_strategy, "epoch");
+    int64_t save_every = !strcmp(save_strategy, "steps") ? c->save_steps : 0;
     bool stop = false;
     while (t->step < t->total_steps && !stop) {
         double loss = 0;
@@ -498,7 +506,8 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
             if (ev.should_stop) stop = true;
         }
         if (t->opts.handle_sigint && ct_sigint_requested()) stop = true;
-        bool periodic = save_every > 0 && t->step % save_every == 0;
+        bool periodic = (save_every > 0 && t->step % save_every == 0) ||
+                        (save_epoch && (epoch_end || t->step == t->total_steps));
         if (periodic || (stop && t->step < t->total_steps)) {
             if ((st = ct_trainer_save_checkpoint(t, err))) return st;
             fill_event(t, &ev);

@@ -14,6 +14,7 @@
 
 #include "base/str.h"
 #include "ctune/data.h"
+#include "train/config_peft.h"
 
 typedef enum ktype { K_STR, K_INT, K_DBL, K_BOOL, K_LIST, K_THINK } ktype;
 
@@ -63,6 +64,13 @@ static const key_def KEYS[] = {
     {"additional_target", K_LIST, F(additional_target), NULL, NULL},
     {"use_rslora", K_BOOL, F(use_rslora), "false", NULL},
     {"use_dora", K_BOOL, F(use_dora), "false", NULL},
+    {"loraplus_lr_ratio", K_DBL, F(loraplus_lr_ratio), "0", NULL},
+    {"loraplus_lr_embedding", K_DBL, F(loraplus_lr_embedding), "1e-6", NULL},
+    {"pissa_init", K_BOOL, F(pissa_init), "false", NULL},
+    {"pissa_iter", K_INT, F(pissa_iter), "16", NULL},
+    {"pissa_convert", K_BOOL, F(pissa_convert), "false", NULL},
+    {"create_new_adapter", K_BOOL, F(create_new_adapter), "false", NULL},
+    {"neftune_noise_alpha", K_DBL, F(neftune_noise_alpha), "0", NULL},
     {"num_virtual_tokens", K_INT, F(num_virtual_tokens), "20", NULL},
     {"prompt_tuning_init", K_STR, F(prompt_tuning_init), "random", "random|vocab|text"},
     {"prompt_tuning_init_text", K_STR, F(prompt_tuning_init_text), NULL, NULL},
@@ -118,8 +126,8 @@ static const char *const IGNORED[] = {
     "torch_compile", "optim", "save_strategy", "load_best_model_at_end", "metric_for_best_model",
     "greater_is_better", "upcast_layernorm", "enable_liger_kernel", "use_unsloth",
     "resize_vocab", "split_special_tokens", "tf32", "dataloader_pin_memory", "remove_unused_columns",
-    "eval_accumulation_steps", "logging_first_step", "disable_tqdm", "lora_bias", "loraplus_lr_ratio",
-    "pissa_init", "create_new_adapter", "use_llama_pro", "export_dir", "cache_dir", "hf_hub_token",
+    "eval_accumulation_steps", "logging_first_step", "disable_tqdm", "lora_bias",
+    "use_llama_pro", "export_dir", "cache_dir", "hf_hub_token",
     "ignore_pad_token_for_loss", "image_min_pixels", "video_fps", "video_maxlen", "freeze_vision_tower",
     "freeze_multi_modal_projector", "low_cpu_mem_usage", "infer_backend", "rope_scaling", "use_cache",
     NULL};
@@ -313,6 +321,7 @@ ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *v
         return ct_err_set(err, CT_ERR_ARG, "%s: unknown key '%s'", where, key);
     }
     ct_status st = set_typed(c, k, value, where, err);
+    if (!st) st = ct_config_check_peft_key(c, key, value, where, err);
     if (st) return st;
     if (!strcmp(key, "packing")) c->packing_set = !is_null(value);
     mark_set(c, key);
@@ -530,7 +539,7 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
         if (c->dataset.n && n != c->dataset.n)
             return ct_err_set(err, CT_ERR_ARG, "interleave_probs has %zu values for %zu datasets", n, c->dataset.n);
     }
-    return CT_OK;
+    return ct_config_validate_peft(c, err);
 }
 
 ct_status ct_train_config_probs(const ct_train_config *c, double **out, size_t *n, ct_err *err) {

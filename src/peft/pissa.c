@@ -88,7 +88,7 @@ ct_status ct_pissa_init(ct_ctx *c, const ct_tensor *W, int r, float scaling, int
     size_t m = (size_t)W->shape[0], n = (size_t)W->shape[1], q = (size_t)r;
     if (r <= 0 || q >= n || q > m)
         return ct_err_set(err, CT_ERR_ARG, "%s: PiSSA rank %d must be below the input size %zu and at most the output "
-                          "size %zu", what, r, n, m);
+                          "size %zu (leave this module out of lora_target)", what, r, n, m);
     ct_tensor_to_f32(W, 0, m * n, Wres); /* W in f32, then the residual in place */
     double *U = malloc(m * q * sizeof *U), *S = malloc(q * sizeof *S), *Vt = malloc(q * n * sizeof *Vt);
     bool ok = U && S && Vt;

@@ -8,14 +8,17 @@
  *          param groups, modules_to_save included;
  *   continuing a DoRA adapter: 3 steps, save, load, 3 steps with a fresh optimizer and schedule;
  *   PiSSA: A, B and the residual of the exact and the randomized SVD (same test matrix), and the
- *          PiSSA-initialised model computes the base model's loss. */
+ *          PiSSA-initialised model computes the base model's loss;
+ *   the DoRA op on BF16 and NF4 weights equals the op on their f32 decoding. */
 #include <stdlib.h>
 
 #include "base/file.h"
+#include "base/rng.h"
 #include "ctfx.h"
 #include "harness.h"
 #include "peft/peft_io.h"
 #include "peft/pissa.h"
+#include "quant/quant.h"
 #include "train/optim.h"
 #include "train/step.h"
 
@@ -365,3 +368,64 @@ static void pissa(const char *arch) {
 }
 TEST(peft_golden_pissa_qwen3) { pissa("qwen3"); }
 TEST(peft_golden_pissa_qwen2) { pissa("qwen2"); }
+
+/* The DoRA op reads any weight dtype through the dtype table: a BF16 or NF4 weight gives what its
+ * f32 decoding gives (forward, every gradient; with bias and dropout). */
+static void dora_run(const ct_tensor *W, const ct_tensor *b, const float *x, const float *dy, const float *A,
+                     const float *B, const float *mag, size_t N, size_t in, size_t out, int r, float *y, float *dx,
+                     float *dA, float *dB, float *dm) {
+    float *wn = calloc(out, sizeof *wn);
+    ct_lora_ref lo = {.A = A, .B = B, .dA = dA, .dB = dB, .r = r, .scaling = 2.0f, .mag = mag, .dmag = dm, .wnorm = wn};
+    ct_dropout drop = {0.2f, 5, 77};
+    ct_dora_forward(ct_test_ctx(), y, x, W, b, &lo, drop, N, in, out);
+    ct_dora_backward(ct_test_ctx(), dx, dy, x, W, &lo, drop, N, in, out);
+    free(wn);
+}
+
+TEST(peft_dora_weight_dtypes_agree) {
+    size_t N = 5, in = 128, out = 24;
+    int r = 3;
+    float *Wf = malloc(out * in * 4), *x = malloc(N * in * 4), *dy = malloc(N * out * 4), *A = malloc(r * in * 4);
+    float *B = malloc(out * r * 4), *mag = malloc(out * 4), *bias = malloc(out * 4), *Wd = malloc(out * in * 4);
+    uint16_t *Wb = malloc(out * in * 2);
+    uint64_t s = 99;
+    for (size_t i = 0; i < out * in; i++) Wf[i] = (float)(ct_rng_uniform(1, s, i) - 0.5);
+    for (size_t i = 0; i < N * in; i++) x[i] = (float)(ct_rng_uniform(2, s, i) - 0.5);
+    for (size_t i = 0; i < N * out; i++) dy[i] = (float)(ct_rng_uniform(3, s, i) - 0.5);
+    for (size_t i = 0; i < (size_t)r * in; i++) A[i] = (float)(ct_rng_uniform(4, s, i) - 0.5) * 0.2f;
+    for (size_t i = 0; i < out * (size_t)r; i++) B[i] = (float)(ct_rng_uniform(5, s, i) - 0.5) * 0.2f;
+    for (size_t i = 0; i < out; i++) mag[i] = (float)(2.0 + ct_rng_uniform(6, s, i)), bias[i] = (float)ct_rng_uniform(7, s, i);
+    ct_tensor bt = {.dtype = CT_DTYPE_F32, .ndim = 1, .shape = {(int64_t)out}, .data = bias};
+    ct_tensor wsrc = {.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {(int64_t)out, (int64_t)in}, .data = Wf};
+    ct_quant4_owner *own = NULL;
+    ct_tensor wq;
+    ct_err err = {0};
+    CHECK_OK(ct_quant4_quantize(&wsrc, CT_DTYPE_NF4, true, &own, &wq, &err), &err);
+    for (size_t i = 0; i < out * in; i++) Wb[i] = ct_f32_to_bf16(Wf[i]);
+    ct_tensor wb = {.dtype = CT_DTYPE_BF16, .ndim = 2, .shape = {(int64_t)out, (int64_t)in}, .data = Wb};
+    const ct_tensor *ws[2] = {&wb, &wq};
+    for (int k = 0; k < 2; k++) {
+        ct_tensor_to_f32(ws[k], 0, out * in, Wd);
+        ct_tensor wdf = {.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {(int64_t)out, (int64_t)in}, .data = Wd};
+        float *o[2][5];
+        for (int v = 0; v < 2; v++) {
+            size_t sz[5] = {N * out, N * in, (size_t)r * in, out * (size_t)r, out};
+            for (int j = 0; j < 5; j++) o[v][j] = calloc(sz[j], 4);
+            dora_run(v ? &wdf : ws[k], &bt, x, dy, A, B, mag, N, in, out, r, o[v][0], o[v][1], o[v][2], o[v][3], o[v][4]);
+        }
+        size_t sz[5] = {N * out, N * in, (size_t)r * in, out * (size_t)r, out};
+        const char *what[5] = {"y", "dx", "dA", "dB", "dmag"};
+        for (int j = 0; j < 5; j++) {
+            double d = 0, mx = 0;
+            for (size_t i = 0; i < sz[j]; i++) {
+                d = fmax(d, fabs(o[0][j][i] - o[1][j][i]));
+                mx = fmax(mx, fabs(o[1][j][i]));
+            }
+            CHECK_MSG(d <= 1e-5 * mx && mx > 0, "%s weight: %s differs by %.3g (max %.3g)", k ? "NF4" : "BF16", what[j], d, mx);
+            free(o[0][j]);
+            free(o[1][j]);
+        }
+    }
+    ct_quant4_owner_free(own);
+    free(Wf), free(x), free(dy), free(A), free(B), free(mag), free(bias), free(Wd), free(Wb);
+}

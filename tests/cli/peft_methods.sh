@@ -99,6 +99,11 @@ grep -q '"use_dora": false' "$tmp/new/adapter_config.json" || fail "new adapter 
 run two $ex/qwen3_lora_sft.yaml --adapter_name_or_path "$tmp/dora,$tmp/new" --lora_rank 4
 grep -q "merged $tmp/dora into the base" "$tmp/two.log" || fail "no merge message"
 grep -q '"r": 4' "$tmp/two/adapter_config.json" || fail "continued second adapter"
+# --eval-only with two adapters: the first merged, the second applied (LlamaFactory's inference loading)
+e2=$($bin train "$tmp/eval.yaml" --eval-only --adapter_name_or_path "$tmp/dora,$tmp/new" 2>/dev/null |
+  sed 's/.*"eval_loss": \([^,}]*\).*/\1/')
+awk -v a="$e2" 'BEGIN{exit !(a > 0)}' || fail "eval-only with two adapters: '$e2'"
+close "$e2" "$e" 1e-6 && fail "the second adapter changed nothing ($e2)"
 # a key that disagrees with the continued adapter
 err=$($bin train $ex/qwen3_lora_sft.yaml --model_name_or_path "$model" --dataset memo.jsonl \
   --dataset_dir tests/fixtures/trainer --template empty --output_dir "$tmp/bad" --threads 1 \

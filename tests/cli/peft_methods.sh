@@ -126,4 +126,11 @@ err=$($bin train $ex/pissa_llama3_lora_sft.yaml --model_name_or_path "$model" --
 echo "$err" | grep -q "^ctune: --pissa_iter: key 'pissa_iter': must be -1" || fail "$err"
 err=$($bin train $ex/loraplus_llama3_lora_sft.yaml --model_name_or_path "$model" --loraplus_lr_ratio x 2>&1) && fail "ratio x"
 echo "$err" | grep -q "key 'loraplus_lr_ratio': expected a number" || fail "$err"
+err=$($bin train $ex/qwen3_lora_sft.yaml --model_name_or_path "$model" --dataset memo.jsonl --dataset_dir tests/fixtures/trainer \
+  --template empty --output_dir "$tmp/x" --threads 1 --adapter_name_or_path "$tmp/nope" 2>&1) && fail "missing adapter accepted"
+echo "$err" | grep -q "adapter_name_or_path: $tmp/nope/adapter_config.json: not found" || fail "$err"
+err=$($bin train $ex/qwen3_lora_sft.yaml --model_name_or_path "$model" --dataset memo.jsonl --dataset_dir tests/fixtures/trainer \
+  --template empty --output_dir "$tmp/x" --threads 1 --adapter_name_or_path "$tmp/dora" --finetuning_type freeze 2>&1) &&
+  fail "freeze + adapter accepted"
+echo "$err" | grep -q "adapter_name_or_path: continuing training needs finetuning_type lora" || fail "$err"
 echo "ok"

@@ -108,7 +108,6 @@ TEST(config_guarded_keys_refused_with_reason) {
         {"load_best_model_at_end: true\n", "load_best_model_at_end"},
         {"do_predict: true\n", "do_predict"},
         {"label_smoothing_factor: 0.1\n", "label_smoothing_factor"},
-        {"loraplus_lr_ratio: 16.0\n", "loraplus_lr_ratio"},
         {"tool_format: glm4\n", "tool_format"},
         {"resize_vocab: yes\n", "resize_vocab"},
     };

@@ -69,7 +69,14 @@ typedef struct ct_train_config {
     ct_strlist lora_target;      /* ["all"] */
     ct_strlist additional_target;
     bool use_rslora;
-    bool use_dora;
+    bool use_dora;               /* DoRA (PEFT use_dora): magnitude vector per adapted linear */
+    double loraplus_lr_ratio;    /* LoRA+: lr of lora_B and 1-D params = learning_rate * ratio; 0 = off */
+    double loraplus_lr_embedding; /* LoRA+: lr of lora_embedding_B (1e-6; ctune has no embedding LoRA) */
+    bool pissa_init;             /* PiSSA init of A, B from the SVD of W; W keeps the residual */
+    int64_t pissa_iter;          /* 16: randomized SVD with that many subspace iterations; -1: exact */
+    bool pissa_convert;          /* also save the adapter converted to plain LoRA (pissa_converted/) */
+    bool create_new_adapter;     /* adapter_name_or_path: merge every adapter, train a new one */
+    double neftune_noise_alpha;  /* NEFTune: uniform noise alpha/sqrt(L*d) on input embeddings; 0 = off */
     int64_t num_virtual_tokens;  /* 20 */
     char *prompt_tuning_init;    /* random | vocab | text */
     char *prompt_tuning_init_text;

@@ -16,6 +16,7 @@
 #include "ctune/data.h"
 #include "io/pyjson.h"
 #include "train/config_compat.h"
+#include "train/config_peft.h"
 
 typedef ct_cfg_key key_def;
 #define K_STR CT_CFG_STR
@@ -63,6 +64,13 @@ static const key_def KEYS[] = {
     {"additional_target", K_LIST, F(additional_target), NULL, NULL},
     {"use_rslora", K_BOOL, F(use_rslora), "false", NULL},
     {"use_dora", K_BOOL, F(use_dora), "false", NULL},
+    {"loraplus_lr_ratio", K_DBL, F(loraplus_lr_ratio), "0", NULL},
+    {"loraplus_lr_embedding", K_DBL, F(loraplus_lr_embedding), "1e-6", NULL},
+    {"pissa_init", K_BOOL, F(pissa_init), "false", NULL},
+    {"pissa_iter", K_INT, F(pissa_iter), "16", NULL},
+    {"pissa_convert", K_BOOL, F(pissa_convert), "false", NULL},
+    {"create_new_adapter", K_BOOL, F(create_new_adapter), "false", NULL},
+    {"neftune_noise_alpha", K_DBL, F(neftune_noise_alpha), "0", NULL},
     {"num_virtual_tokens", K_INT, F(num_virtual_tokens), "20", NULL},
     {"prompt_tuning_init", K_STR, F(prompt_tuning_init), "random", "random|vocab|text"},
     {"prompt_tuning_init_text", K_STR, F(prompt_tuning_init_text), NULL, NULL},
@@ -228,6 +236,7 @@ ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *v
     }
     if ((st = check_value(key, value, where, err))) return st;
     if ((st = ct_cfg_set_typed(c, k, value, where, err))) return st;
+    if ((st = ct_config_check_peft_key(c, key, value, where, err))) return st;
     if (!strcmp(key, "packing")) c->packing_set = !ct_cfg_is_null(value);
     mark_set(c, key);
     return CT_OK;
@@ -319,7 +328,7 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
         if (c->dataset.n && n != c->dataset.n)
             return ct_err_set(err, CT_ERR_ARG, "interleave_probs has %zu values for %zu datasets", n, c->dataset.n);
     }
-    return CT_OK;
+    return ct_config_validate_peft(c, err);
 }
 
 ct_status ct_train_config_probs(const ct_train_config *c, double **out, size_t *n, ct_err *err) {

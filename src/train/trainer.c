@@ -106,11 +106,7 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     else if (!strcmp(ft, "prompt")) mc.method = CT_METHOD_PROMPT;
     else return ct_err_set(err, CT_ERR_ARG, "finetuning_type '%s' is not one of full, freeze, lora, prompt", ft);
     mc.seed = (uint64_t)c->seed;
-    if (c->use_dora) return ct_err_set(err, CT_ERR_UNSUPPORTED, "use_dora: DoRA is not implemented yet");
     if (t->opts.eval_only) return CT_OK; /* evaluates the base (+ adapter) as loaded */
-    if (c->adapter_name_or_path)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                          "adapter_name_or_path: continuing from an existing adapter is not supported yet");
     mc.freeze_trainable_layers = (int)c->freeze_trainable_layers;
     char *fmods = join_list(&c->freeze_trainable_modules, "all");
     char *fextra = join_list(&c->freeze_extra_modules, NULL);
@@ -126,10 +122,17 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     mc.use_rslora = c->use_rslora;
     mc.num_virtual_tokens = (int)c->num_virtual_tokens;
     ct_ids init_ids = {0};
-    ct_status st = CT_OK;
+    const ct_model *base = t->model; /* or the base with adapters merged (adapter_name_or_path) */
+    ct_status st = ct_trainer_peft_setup(t, &mc, &base, err);
+    char *mts = NULL;
+    if (!st && mc.method == CT_METHOD_LORA && t->lora.resume) { /* the continued adapter's modules_to_save */
+        free(atarget);
+        atarget = NULL;
+        mc.additional_target = mts = join_list(&(ct_strlist){t->lora.mts, t->lora.n_mts}, NULL);
+    }
     const char *pinit = c->prompt_tuning_init ? c->prompt_tuning_init : "random";
-    if (!strcmp(pinit, "vocab")) mc.prompt_init = CT_PROMPT_INIT_VOCAB;
-    else if (!strcmp(pinit, "text")) {
+    if (!st && !strcmp(pinit, "vocab")) mc.prompt_init = CT_PROMPT_INIT_VOCAB;
+    else if (!st && !strcmp(pinit, "text")) {
         mc.prompt_init = CT_PROMPT_INIT_TEXT;
         if (!c->prompt_tuning_init_text || !*c->prompt_tuning_init_text)
             st = ct_err_set(err, CT_ERR_ARG, "prompt_tuning_init: text needs prompt_tuning_init_text");
@@ -141,8 +144,9 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     } else {
         mc.prompt_init = CT_PROMPT_INIT_RANDOM;
     }
-    if (!st) st = ct_train_model_init(&t->tm, t->model, &mc, err);
+    if (!st) st = ct_train_model_init(&t->tm, base, &mc, err);
     if (!st) t->tm_ready = true;
+    free(mts);
     free(fmods);
     free(fextra);
     free(ltarget);
@@ -150,6 +154,10 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     ct_ids_free(&init_ids);
     if (st) return st;
     t->tm.checkpointing = c->gradient_checkpointing;
+    /* NEFTune: LlamaFactory's SFT collator pads every batch to a multiple of 8, the length the
+     * noise scale sees; pre-training rows are used as they are */
+    t->tm.neftune_alpha = c->neftune_noise_alpha;
+    t->tm.neftune_pad = c->stage && !strcmp(c->stage, "pt") ? 1 : 8;
     /* f32 copies of frozen bf16/f16 weights: no conversion per matmul (what a float32 PyTorch
      * model holds anyway); skipped for models above 8 GiB of f32 weights, and in bf16 compute,
      * whose kernels read the stored weights directly */
@@ -217,7 +225,7 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     if ((st = setup_quantization(t, err))) return st;
     if ((st = ct_tokenizer_load(c->model_name_or_path, &t->tok, err))) return st;
     if (t->opts.eval_only && c->adapter_name_or_path) {
-        if ((st = ct_adapter_load(c->adapter_name_or_path, t->model, &t->adapter, err))) return st;
+        if ((st = ct_trainer_peft_eval_adapter(t, err))) return st;
     }
     int32_t pad = ct_tokenizer_pad_id(t->tok);
     if (pad < 0) pad = ct_model_config(t->model)->pad_token_id;
@@ -445,6 +453,7 @@ static void trainer_free(ct_trainer *t) {
     ct_loader_free(t->loader);
     ct_tokenizer_free(t->tok);
     ct_adapter_free(t->adapter);
+    ct_trainer_peft_free(t);
     ct_model_free(t->model);
     ct_ctx_free(t->ctx);
     ct_callbacks_free(&t->sinks);
@@ -527,6 +536,7 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
             if ((st = dispatch(t, CT_EVENT_EVALUATE, &ev, err))) return st;
         }
         if ((st = ct_trainer_save_final(t, err))) return st;
+        if ((st = ct_trainer_peft_end(t, err))) return st;
     }
     double runtime = ct_trainer_now() - t->t0;
     res->global_step = t->step;
@@ -596,6 +606,7 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
             if (!st) st = ct_trainer_trim_log(cfg->output_dir, t.step, err);
             if (!st) ct_trainer_msg(&t, "resumed from %s at step %" PRId64 " of %" PRId64, resume, t.step, t.total_steps);
         }
+        if (!st) st = ct_trainer_peft_begin(&t, err);
         if (!st) st = add_sinks(&t, err);
         res->trainable_params = (int64_t)t.tm.params.total;
         res->total_params = t.model ? ct_model_param_count(t.model) : 0;

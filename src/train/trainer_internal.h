@@ -10,12 +10,28 @@
 #include "ctune/config.h"
 #include "ctune/tokenizer.h"
 #include "ctune/train.h"
+#include "model/model.h"
 #include "peft/method.h"
 #include "train/optim.h"
 #include "train/step.h"
 #include "train/trainer_data.h"
 
 #define CT_TRAINER_STATE_VERSION 1
+
+struct ct_peft_adapter;
+
+/* LoRA settings in effect and the adapters around the run (src/train/trainer_peft.c). */
+typedef struct ct_trainer_lora {
+    double alpha, dropout;           /* from the config, or from the adapter training continues */
+    bool rslora;
+    char **mts;                      /* modules_to_save names */
+    size_t n_mts;
+    struct ct_peft_adapter *resume;  /* the adapter training continues (adapter_name_or_path), or NULL */
+    struct ct_adapter **merged;      /* adapters merged into the base first (all but the last one, or all
+                                        with create_new_adapter) */
+    ct_model *views;                 /* views[i]: the base with merged[0..i] merged in */
+    size_t n_merged;
+} ct_trainer_lora;
 
 typedef struct ct_trainer {
     const ct_train_config *cfg;
@@ -31,6 +47,7 @@ typedef struct ct_trainer {
     ct_loader_info info;
     ct_train_model tm;
     bool tm_ready;
+    ct_trainer_lora lora;
     ct_adamw opt;
     ct_scheduler sched;
     size_t B, GA;
@@ -69,5 +86,24 @@ ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err
 ct_status ct_trainer_save_final(ct_trainer *t, ct_err *err);
 /* Keeps the lines of output_dir/trainer_log.jsonl with current_steps <= step. */
 ct_status ct_trainer_trim_log(const char *output_dir, int64_t step, ct_err *err);
+/* Writes the LoRA adapter in dir: init_true writes init_lora_weights true whatever the method
+ * (PiSSA's saved-as-is copies); convert_from (PiSSA -> LoRA, PEFT's
+ * path_initial_model_for_weight_conversion): A' = [A; A0], B' = [B, -B0], r and alpha doubled. */
+ct_status ct_trainer_save_lora(ct_trainer *t, const char *dir, bool init_true, const struct ct_peft_adapter *convert_from,
+                               ct_err *err);
+
+/* trainer_peft.c: the LoRA-family keys of the config. */
+/* Fills mc's DoRA / LoRA+ / PiSSA / adapter fields and t->lora; merges the adapters to merge and
+ * loads the one to continue; *base: the model the method trains on (the base, or the view with
+ * merged adapters). */
+ct_status ct_trainer_peft_setup(ct_trainer *t, ct_method_cfg *mc, const ct_model **base, ct_err *err);
+/* eval_only: adapter_name_or_path as LlamaFactory loads it for inference (all but the last merged,
+ * the last one as t->adapter). */
+ct_status ct_trainer_peft_eval_adapter(ct_trainer *t, ct_err *err);
+/* At train begin of a fresh run: pissa_convert keeps the initial adapter in output_dir/pissa_init. */
+ct_status ct_trainer_peft_begin(ct_trainer *t, ct_err *err);
+/* After the final save: pissa_convert writes output_dir/pissa_backup and pissa_converted. */
+ct_status ct_trainer_peft_end(ct_trainer *t, ct_err *err);
+void ct_trainer_peft_free(ct_trainer *t);
 
 #endif

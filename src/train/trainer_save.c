@@ -101,24 +101,62 @@ static void free_lists(ckpt_lists *L) {
 }
 
 /* ---- adapter / model writers (used by checkpoints and the final save) ---- */
-static ct_status save_lora(ct_trainer *t, const char *dir, ct_err *err) {
+
+/* The [rows x (c0 + c1)] concatenation of X0 [rows, c0] and sign * X1 [rows, c1] along columns
+ * (malloc'd): PEFT's torch.cat of the trained and the initial PiSSA factors. */
+static float *cat_cols(const float *X0, size_t c0, const float *X1, size_t c1, float sign, size_t rows) {
+    size_t n = rows * (c0 + c1);
+    float *o = malloc((n ? n : 1) * sizeof *o);
+    if (!o) return NULL;
+    for (size_t i = 0; i < rows; i++) {
+        memcpy(o + i * (c0 + c1), X0 + i * c0, c0 * sizeof *o);
+        for (size_t k = 0; k < c1; k++) o[i * (c0 + c1) + c0 + k] = sign * X1[i * c1 + k];
+    }
+    return o;
+}
+
+ct_status ct_trainer_save_lora(ct_trainer *t, const char *dir, bool init_true, const ct_peft_adapter *convert_from,
+                               ct_err *err) {
     ct_train_model *tm = &t->tm;
-    int L = tm->lora.n_layers;
+    int L = tm->lora.n_layers, r = tm->lora_r;
     ct_lora_pair *pairs = calloc((size_t)L * CT_LT_COUNT + 1, sizeof *pairs);
+    ct_tensor *mags = calloc((size_t)L * CT_LT_COUNT + 1, sizeof *mags);
+    float **conv = calloc(2 * (size_t)L * CT_LT_COUNT + 1, sizeof *conv); /* converted A', B' */
     const char *mods[CT_LT_COUNT];
     size_t nm = 0, np = 0;
-    if (!pairs) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    for (int id = 0; id < CT_LT_COUNT; id++) {
+    ct_status st = pairs && mags && conv ? CT_OK : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (int id = 0; id < CT_LT_COUNT && !st; id++) {
         const ct_tensor_spec *s = &ct_layer_specs[id];
         bool any = false;
-        for (int l = 0; l < L; l++) {
-            const ct_lora_ref *r = &tm->lora.ref[(size_t)l * CT_LT_COUNT + (size_t)id];
-            if (!r->A) continue;
+        for (int l = 0; l < L && !st; l++) {
+            const ct_lora_ref *ref = &tm->lora.ref[(size_t)l * CT_LT_COUNT + (size_t)id];
+            if (!ref->A) continue;
             const ct_tensor *W = &tm->w.layers[l].t[id];
+            int64_t in = W->shape[1], out = W->shape[0];
+            const float *A = ref->A, *B = ref->B;
+            int64_t rr = r;
+            if (convert_from) { /* A' = [A; A0] [2r, in], B' = [B, -B0] [out, 2r] */
+                const ct_peft_lora_tensors *p0 = ct_peft_find_lora(convert_from, l, s->lora);
+                if (!p0 || p0->r != r || p0->in != in || p0->out != out) {
+                    st = ct_err_set(err, CT_ERR_FORMAT, "pissa_convert: the initial adapter has no [%d x %lld] layer %d %s",
+                                    r, (long long)in, l, s->lora);
+                    break;
+                }
+                float *A2 = cat_cols(A, (size_t)(r * in), p0->A, (size_t)(r * in), 1.0f, 1); /* rows stack */
+                float *B2 = cat_cols(B, (size_t)r, p0->B, (size_t)r, -1.0f, (size_t)out);
+                conv[2 * np] = A2;
+                conv[2 * np + 1] = B2;
+                if (!A2 || !B2) {
+                    st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                A = A2, B = B2, rr = 2 * r;
+            }
             pairs[np].layer = l;
             pairs[np].module = s->lora;
-            pairs[np].A = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {r->r, W->shape[1]}, .data = (void *)r->A};
-            pairs[np].B = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {W->shape[0], r->r}, .data = (void *)r->B};
+            pairs[np].A = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {rr, in}, .data = (void *)A};
+            pairs[np].B = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {out, rr}, .data = (void *)B};
+            if (ref->mag) mags[np] = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 1, .shape = {out}, .data = (void *)ref->mag};
             np++;
             any = true;
         }
@@ -127,29 +165,34 @@ static ct_status save_lora(ct_trainer *t, const char *dir, ct_err *err) {
     ct_lora_config lc;
     memset(&lc, 0, sizeof lc);
     lc.base_model_name_or_path = t->cfg->model_name_or_path;
-    lc.r = tm->lora_r;
-    lc.lora_alpha = ct_train_config_lora_alpha(t->cfg);
-    lc.lora_dropout = t->cfg->lora_dropout;
+    lc.r = convert_from ? 2 * r : r;
+    /* the conversion keeps scaling: alpha doubles (times sqrt(2) with rsLoRA), as PEFT writes it */
+    lc.lora_alpha = !convert_from ? t->lora.alpha : t->lora.rslora ? t->lora.alpha * sqrt(2.0) : 2 * t->lora.alpha;
+    lc.lora_dropout = t->lora.dropout;
     lc.target_modules = mods;
     lc.n_target_modules = nm;
-    lc.use_rslora = t->cfg->use_rslora;
-    lc.weight_prefix = ct_model_config(t->model)->weight_prefix; /* model.language_model. for a VL base */
+    lc.use_rslora = t->lora.rslora;
+    lc.use_dora = tm->dora;
+    lc.mags = mags;
+    lc.init_lora_weights = !init_true && tm->init_lora_weights[0] ? tm->init_lora_weights : NULL;
+    lc.targets_from = t->lora.resume ? t->lora.resume->config : NULL;
+    lc.weight_prefix = ct_model_config(t->model)->weight_prefix;
     /* modules_to_save: the non-LoRA trainable tensors, already named with their PEFT keys */
-    ct_st_item *saved = calloc(tm->params.n + 1, sizeof *saved);
-    if (!saved) {
-        free(pairs);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < tm->params.n; i++) {
+    ct_st_item *saved = st ? NULL : calloc(tm->params.n + 1, sizeof *saved);
+    if (!st && !saved) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < tm->params.n; i++) {
         ct_param *p = &tm->params.p[i];
         if (strstr(p->name, ".lora_")) continue;
         saved[lc.n_saved++] = ct_st_item_of(p->name, f32_tensor(p->data, p));
     }
     lc.saved = saved;
-    lc.modules_to_save = (const char *const *)t->cfg->additional_target.v;
-    lc.n_modules_to_save = t->cfg->additional_target.n;
-    ct_status st = ct_peft_save_lora(dir, &lc, pairs, np, CT_DTYPE_F32, err);
+    lc.modules_to_save = (const char *const *)t->lora.mts;
+    lc.n_modules_to_save = t->lora.n_mts;
+    if (!st) st = ct_peft_save_lora(dir, &lc, pairs, np, CT_DTYPE_F32, err);
+    for (size_t i = 0; conv && i < 2 * np; i++) free(conv[i]);
+    free(conv);
     free(saved);
+    free(mags);
     free(pairs);
     return st;
 }
@@ -203,7 +246,7 @@ static ct_status ckpt_extra(const char *tmp_dir, void *user, ct_err *err) {
     ct_trainer *t = user;
     ct_status st = CT_OK;
     switch (t->tm.method) {
-    case CT_METHOD_LORA: st = save_lora(t, tmp_dir, err); break;
+    case CT_METHOD_LORA: st = ct_trainer_save_lora(t, tmp_dir, false, NULL, err); break;
     case CT_METHOD_PROMPT: st = save_prompt(t, tmp_dir, err); break;
     case CT_METHOD_FULL:
         st = ct_copy_if_exists(t->model_dir, tmp_dir, "config.json", err);
@@ -335,7 +378,7 @@ ct_status ct_trainer_save_final(ct_trainer *t, ct_err *err) {
     const char *dir = t->cfg->output_dir;
     ct_status st;
     switch (t->tm.method) {
-    case CT_METHOD_LORA: st = save_lora(t, dir, err); break;
+    case CT_METHOD_LORA: st = ct_trainer_save_lora(t, dir, false, NULL, err); break;
     case CT_METHOD_PROMPT: st = save_prompt(t, dir, err); break;
     default: return save_hf_model(t, dir, err); /* copies tokenizer + generation config */
     }

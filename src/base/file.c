@@ -411,6 +411,8 @@ ct_status ct_dir_lock_take(ct_dir_lock *lk, const char *dir, const char *name, c
                 lk->holder = pid;
                 if (pid > 0) st = ct_err_set(err, CT_ERR_BUSY, "%s: held by another process (pid %ld)", lk->path, pid);
                 else st = ct_err_set(err, CT_ERR_BUSY, "%s: held by another process", lk->path);
+            } else if (e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS) {
+                st = ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: this filesystem has no file locks (%s)", lk->path, strerror(e));
             } else {
                 st = ct_err_set(err, CT_ERR_IO, "%s: cannot lock: %s", lk->path, strerror(e));
             }

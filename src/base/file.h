@@ -76,7 +76,8 @@ ct_status ct_dir_move_into(const char *tmp, const char *dst, const char *const *
 /* Exclusive lock on a directory (one training run per output_dir): flock(LOCK_EX) on dir/name,
  * created if missing, holding the holder's pid as text. Released by ct_dir_lock_release (which
  * unlinks the file) or by the kernel when the process dies, kill -9 included. A lock held by
- * another process is CT_ERR_BUSY: "<dir>/<name>: held by another process (pid N)". */
+ * another process is CT_ERR_BUSY: "<dir>/<name>: held by another process (pid N)"; a filesystem
+ * without flock support (some network and FUSE mounts) is CT_ERR_UNSUPPORTED. */
 typedef struct ct_dir_lock {
     int fd;
     char *path;

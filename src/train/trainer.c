@@ -75,25 +75,22 @@ static bool nonempty_file(const char *dir, const char *name) {
     return yes;
 }
 
-/* The first file or directory that marks a training run in dir (NULL: none). A log left empty
- * by a run stopped before its first step does not count. */
-static const char *run_marker(const char *dir) {
+/* The first file or directory that marks a training run in dir, into found[n] (false: none). A
+ * log left empty by a run stopped before its first step does not count. */
+static bool run_marker(const char *dir, char *found, size_t n) {
     static const char *const weights[] = {"adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json", NULL};
-    static char found[300];
     DIR *d = opendir(dir);
-    if (!d) return NULL;
-    const char *res = NULL;
+    if (!d) return false;
+    bool hit = false;
     struct dirent *de;
-    while (!res && (de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strncmp(n, "checkpoint-", 11)) res = n;
-        for (size_t i = 0; !res && weights[i]; i++)
-            if (!strcmp(n, weights[i])) res = n;
-        if (!res && !strcmp(n, CT_TRAINER_LOG) && nonempty_file(dir, n)) res = n;
-        if (res) snprintf(found, sizeof found, "%s", res), res = found;
+    while (!hit && (de = readdir(d))) {
+        const char *name = de->d_name;
+        hit = !strncmp(name, "checkpoint-", 11) || (!strcmp(name, CT_TRAINER_LOG) && nonempty_file(dir, name));
+        for (size_t i = 0; !hit && weights[i]; i++) hit = !strcmp(name, weights[i]);
+        if (hit) snprintf(found, n, "%s", name);
     }
     closedir(d);
-    return res;
+    return hit;
 }
 
 static ct_status clear_outputs(const char *dir, ct_err *err) {
@@ -328,8 +325,8 @@ static ct_status resolve_output_dir(ct_trainer *t, char **resume, ct_err *err) {
         if (!ct_dir_exists(r)) return ct_err_set(err, CT_ERR_IO, "resume_from_checkpoint: %s is not a directory", r);
         *resume = strdup(r);
     }
-    const char *marker = *resume ? NULL : run_marker(c->output_dir);
-    if (marker) {
+    char marker[256];
+    if (!*resume && run_marker(c->output_dir, marker, sizeof marker)) {
         if (!c->overwrite_output_dir) return occupied_error(c->output_dir, marker, err);
         if ((st = clear_outputs(c->output_dir, err))) return st;
     }
@@ -350,6 +347,11 @@ static ct_status lock_output_dir(ct_trainer *t, ct_err *err) {
         if (t->lock.holder > 0) snprintf(pid, sizeof pid, "pid %ld", t->lock.holder);
         return ct_err_set(err, CT_ERR_BUSY, "output_dir %s is in use by another training run (%s holds %s/%s); wait "
                           "for it to finish, stop it, or choose another output_dir", out, pid, out, CT_TRAINER_LOCK);
+    }
+    if (st == CT_ERR_UNSUPPORTED) { /* run, but say that a second run would not be stopped */
+        ct_trainer_msg(t, "warning: %s; a second run into this output_dir at the same time would not be refused",
+                       err->msg);
+        st = CT_OK;
     }
     if (st) return st;
     st = ct_ckpt_cleanup(out, err);

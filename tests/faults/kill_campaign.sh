@@ -9,9 +9,9 @@
 # until each chain of kills is let run to the end, where
 #   - the whole trainer_log.jsonl (losses, grad norms, lr) and the final adapter are bitwise the
 #     uninterrupted run's.
-# Where each kill landed is classified from what it left: during setup (no step yet), before the
-# first checkpoint, mid-save (checkpoint-N.tmp), mid-rotation (checkpoint-N.trash), in the final
-# save (.final.tmp), or between saves. Env: KILLS (default 30), FAULT_SEED (random moments;
+# Where each kill landed is classified from what it left: during setup (no step yet), after a
+# step but before the first checkpoint was in place, mid-save (checkpoint-N.tmp), mid-rotation
+# (checkpoint-N.trash), in the final save (.final.tmp), or between saves. Env: KILLS (default 30), FAULT_SEED (random moments;
 # printed, so a failing campaign can be replayed), CTUNE_BIN, CTUNE_SHARED.
 set -u
 bin=${CTUNE_BIN:-build/ctune}
@@ -105,11 +105,12 @@ while [ $kills -lt "$kills_wanted" ]; do
   [ $rc = 137 ] || fail "$dir: exit $rc before the kill: $(tail -3 "$dir.log")"
   kills=$((kills + 1))
   check_ckpts "$dir"
-  if compgen -G "$dir/checkpoint-*.tmp" > /dev/null; then midsave=$((midsave + 1))
+  if ! compgen -G "$dir/checkpoint-*[0-9]" > /dev/null; then
+    if grep -q '"current_steps"' "$dir/trainer_log.jsonl" 2>/dev/null; then first=$((first + 1)) # (or in the first save)
+    else setup=$((setup + 1)); fi
+  elif compgen -G "$dir/checkpoint-*.tmp" > /dev/null; then midsave=$((midsave + 1))
   elif compgen -G "$dir/checkpoint-*.trash" > /dev/null; then rotation=$((rotation + 1))
   elif [ -e "$dir/.final.tmp" ]; then final=$((final + 1))
-  elif ! grep -q '"current_steps"' "$dir/trainer_log.jsonl" 2>/dev/null && ! compgen -G "$dir/checkpoint-*[0-9]" > /dev/null; then setup=$((setup + 1))
-  elif ! compgen -G "$dir/checkpoint-*[0-9]" > /dev/null; then first=$((first + 1))
   else between=$((between + 1)); fi
   # a chain takes 4 kills, then runs to the end
   if [ $((kills % 4)) = 0 ]; then finish "$dir"; chain=$((chain + 1)); fi

@@ -109,51 +109,6 @@ static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, siz
     return st;
 }
 
-static int cmp_move(const void *a, const void *b) {
-    /* config.json last so a reader never sees a config without its weights. */
-    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-    int cx = strcmp(x, "config.json") == 0, cy = strcmp(y, "config.json") == 0;
-    if (cx != cy) return cx - cy;
-    return strcmp(x, y);
-}
-
-static ct_status move_files_into(const char *tmp, const char *out, ct_err *err) {
-    DIR *d = opendir(tmp);
-    if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", tmp, strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    ct_status st = CT_OK;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn) {
-                st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-                break;
-            }
-            names = nn;
-        }
-        names[n++] = strdup(de->d_name);
-    }
-    closedir(d);
-    if (!st) qsort(names, n, sizeof *names, cmp_move);
-    for (size_t i = 0; i < n; i++) {
-        if (!st) {
-            char *s = ct_path_join(tmp, names[i]), *t = ct_path_join(out, names[i]);
-            if (!s || !t) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            else if (rename(s, t) != 0)
-                st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", t, strerror(errno));
-            free(s);
-            free(t);
-        }
-        free(names[i]);
-    }
-    free(names);
-    return st;
-}
-
 ct_status ct_hf_export(const ct_hf_export_opts *o, const ct_st_item *tensors, size_t n, ct_err *err) {
     if (!o->out_dir || !*o->out_dir) return ct_err_set(err, CT_ERR_ARG, "export: no output directory");
     if (!torch_dtype_name(o->dtype)) return ct_err_set(err, CT_ERR_ARG, "export: dtype must be a float type");
@@ -172,8 +127,9 @@ ct_status ct_hf_export(const ct_hf_export_opts *o, const ct_st_item *tensors, si
     ct_status st = ct_dir_fresh(tmp, err);
     if (!st) st = write_all(o, tensors, n, tmp, err);
     if (!st && existing) {
-        st = move_files_into(tmp, trimmed, err);
-        if (!st) rmdir(tmp);
+        /* config.json last so a reader never sees a config without its weights */
+        static const char *const last[] = {"config.json", NULL};
+        st = ct_dir_move_into(tmp, trimmed, last, err);
     } else if (!st) {
         st = ct_dir_publish(tmp, trimmed, err);
     }

@@ -14,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "base/fault.h"
 #include "base/file.h"
 #include "ctune/adapter.h"
 #include "io/hf_export.h"
@@ -59,20 +62,30 @@ static char *join_list(const ct_strlist *l, const char *dflt) {
 }
 
 /* ---- output_dir policy (HF overwrite_output_dir / LlamaFactory) ---- */
-static bool dir_has_outputs(const char *dir) {
+static bool nonempty_file(const char *dir, const char *name) {
+    char *p = ct_path_join(dir, name);
+    struct stat sb;
+    bool yes = p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
+    free(p);
+    return yes;
+}
+
+/* The first file or directory that marks a training run in dir, into found[n] (false: none). A
+ * log left empty by a run stopped before its first step does not count. */
+static bool run_marker(const char *dir, char *found, size_t n) {
+    static const char *const weights[] = {"adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json", NULL};
     DIR *d = opendir(dir);
     if (!d) return false;
-    bool found = false;
+    bool hit = false;
     struct dirent *de;
-    while (!found && (de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strncmp(n, "checkpoint-", 11) || !strcmp(n, "adapter_model.safetensors") ||
-            !strcmp(n, "model.safetensors") || !strcmp(n, "model.safetensors.index.json") ||
-            !strcmp(n, CT_TRAINER_LOG))
-            found = true;
+    while (!hit && (de = readdir(d))) {
+        const char *name = de->d_name;
+        hit = !strncmp(name, "checkpoint-", 11) || (!strcmp(name, CT_TRAINER_LOG) && nonempty_file(dir, name));
+        for (size_t i = 0; !hit && weights[i]; i++) hit = !strcmp(name, weights[i]);
+        if (hit) snprintf(found, n, "%s", name);
     }
     closedir(d);
-    return found;
+    return hit;
 }
 
 static ct_status clear_outputs(const char *dir, ct_err *err) {
@@ -266,6 +279,43 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     return CT_OK;
 }
 
+/* resume_from_checkpoint: true found nothing to resume: say what is there and what to do. */
+static ct_status no_checkpoint_error(const char *out, ct_err *err) {
+    char *bad = NULL;
+    ct_err why = {0};
+    ct_ckpt_newest_invalid(out, &bad, &why);
+    ct_status st;
+    if (bad)
+        st = ct_err_set(err, CT_ERR_ARG, "resume_from_checkpoint: no valid checkpoint in %s (the newest, %s, is incomplete "
+                        "or damaged: %s); start afresh with overwrite_output_dir: true and without resume_from_checkpoint",
+                        out, bad, why.msg);
+    else
+        st = ct_err_set(err, CT_ERR_ARG, "resume_from_checkpoint: no valid checkpoint in %s: none was saved (the run "
+                        "there stopped before its first save, or none ran); start afresh with "
+                        "overwrite_output_dir: true and without resume_from_checkpoint", out);
+    free(bad);
+    return st;
+}
+
+/* output_dir holds a run and neither resume nor overwrite was asked for. */
+static ct_status occupied_error(const char *out, const char *marker, ct_err *err) {
+    char *latest = NULL;
+    int64_t step = 0;
+    ct_err e2;
+    ct_ckpt_find_latest(out, &latest, &step, &e2);
+    ct_status st;
+    if (latest)
+        st = ct_err_set(err, CT_ERR_ARG, "output_dir %s already holds a training run (newest valid checkpoint: %s, step %"
+                        PRId64 "); continue it with resume_from_checkpoint: true, or start afresh with "
+                        "overwrite_output_dir: true (deletes its checkpoints and logs)", out, latest, step);
+    else
+        st = ct_err_set(err, CT_ERR_ARG, "output_dir %s already holds a training run (%s) with no valid checkpoint to "
+                        "resume from; start afresh with overwrite_output_dir: true (deletes its checkpoints and logs) "
+                        "or choose another output_dir", out, marker);
+    free(latest);
+    return st;
+}
+
 /* Resolves resume_from_checkpoint ("true" / "latest" = newest valid checkpoint in output_dir) and
  * applies the output_dir policy. *resume gets the checkpoint dir or NULL. */
 static ct_status resolve_output_dir(ct_trainer *t, char **resume, ct_err *err) {
@@ -277,22 +327,48 @@ static ct_status resolve_output_dir(ct_trainer *t, char **resume, ct_err *err) {
     if (want && (!strcmp(r, "true") || !strcmp(r, "True") || !strcmp(r, "latest"))) {
         int64_t s;
         if ((st = ct_ckpt_find_latest(c->output_dir, resume, &s, err))) return st;
-        if (!*resume)
-            return ct_err_set(err, CT_ERR_ARG, "resume_from_checkpoint: no valid checkpoint in %s", c->output_dir);
+        if (!*resume) return no_checkpoint_error(c->output_dir, err);
     } else if (want) {
         if (!ct_dir_exists(r)) return ct_err_set(err, CT_ERR_IO, "resume_from_checkpoint: %s is not a directory", r);
         *resume = strdup(r);
     }
-    if (!*resume && dir_has_outputs(c->output_dir)) {
-        if (!c->overwrite_output_dir)
-            return ct_err_set(err, CT_ERR_ARG,
-                              "output_dir %s already holds a training run (checkpoints / trainer_log.jsonl / "
-                              "weights); set overwrite_output_dir: true to start afresh, or "
-                              "resume_from_checkpoint: true to continue it",
-                              c->output_dir);
+    char marker[256];
+    if (!*resume && run_marker(c->output_dir, marker, sizeof marker)) {
+        if (!c->overwrite_output_dir) return occupied_error(c->output_dir, marker, err);
         if ((st = clear_outputs(c->output_dir, err))) return st;
     }
-    return ct_mkdir_p(c->output_dir, err);
+    return CT_OK;
+}
+
+/* One run per output_dir: the lock is taken before anything in it is read or written, and held
+ * to the end (the kernel drops it if the process dies). Leftovers of a killed run (temp and
+ * trash directories of checkpoints, a half-moved final save) are removed under the lock. */
+static ct_status lock_output_dir(ct_trainer *t, ct_err *err) {
+    const char *out = t->cfg->output_dir;
+    t->created_output_dir = !ct_dir_exists(out);
+    ct_status st = ct_mkdir_p(out, err);
+    if (st) return st;
+    st = ct_dir_lock_take(&t->lock, out, CT_TRAINER_LOCK, err);
+    if (st == CT_ERR_BUSY) {
+        char pid[48] = "another process";
+        if (t->lock.holder > 0) snprintf(pid, sizeof pid, "pid %ld", t->lock.holder);
+        return ct_err_set(err, CT_ERR_BUSY, "output_dir %s is in use by another training run (%s holds %s/%s); wait "
+                          "for it to finish, stop it, or choose another output_dir", out, pid, out, CT_TRAINER_LOCK);
+    }
+    if (st == CT_ERR_UNSUPPORTED) { /* run, but say that a second run would not be stopped */
+        ct_trainer_msg(t, "warning: %s; a second run into this output_dir at the same time would not be refused",
+                       err->msg);
+        st = CT_OK;
+    }
+    if (st) return st;
+    st = ct_ckpt_cleanup(out, err);
+    if (!st) st = ct_trainer_final_cleanup(out, err);
+    return st;
+}
+
+static void unlock_output_dir(ct_trainer *t, ct_status st) {
+    if (t->lock.path) ct_dir_lock_release(&t->lock);
+    if (st && t->created_output_dir) rmdir(t->cfg->output_dir); /* a refused run leaves no empty dir */
 }
 
 static ct_status add_sinks(ct_trainer *t, ct_err *err) {
@@ -478,6 +554,8 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     int64_t save_every = !strcmp(save_strategy, "steps") ? c->save_steps : 0;
     bool stop = false;
     while (t->step < t->total_steps && !stop) {
+        /* a signal that came during setup or a save: nothing new to save, stop before the step */
+        if (t->opts.handle_sigint && ct_sigint_requested()) break;
         double loss = 0;
         if ((st = train_one_step(t, &loss, err))) {
             if (st == CT_ERR_NUMERIC)
@@ -485,6 +563,7 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
                               t->last_ckpt);
             return st;
         }
+        ct_fault_point("train.step");
         t->log_loss_sum += loss;
         t->log_count++;
         t->run_loss_sum += loss;
@@ -517,7 +596,7 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
         if (t->opts.handle_sigint && ct_sigint_requested()) stop = true;
         bool periodic = (save_every > 0 && t->step % save_every == 0) ||
                         (save_epoch && (epoch_end || t->step == t->total_steps));
-        if (periodic || (stop && t->step < t->total_steps)) {
+        if ((periodic || (stop && t->step < t->total_steps)) && t->step != t->saved_step) {
             if ((st = ct_trainer_save_checkpoint(t, err))) return st;
             fill_event(t, &ev);
             ev.checkpoint_dir = t->last_ckpt;
@@ -535,7 +614,14 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
             ev.eval_loss = el;
             if ((st = dispatch(t, CT_EVENT_EVALUATE, &ev, err))) return st;
         }
-        if ((st = ct_trainer_save_final(t, err))) return st;
+        if ((st = ct_trainer_save_final(t, err))) {
+            if (t->last_ckpt[0])
+                return ct_err_prefix(err, "final save of step %" PRId64 " failed (no final file was left in %s; the "
+                                     "newest checkpoint %s is kept, resume_from_checkpoint: true continues from it)",
+                                     t->step, c->output_dir, t->last_ckpt);
+            return ct_err_prefix(err, "final save of step %" PRId64 " failed (no final file was left in %s; no "
+                                 "checkpoint was saved)", t->step, c->output_dir);
+        }
         if ((st = ct_trainer_peft_end(t, err))) return st;
     }
     double runtime = ct_trainer_now() - t->t0;
@@ -600,7 +686,8 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
         trainer_free(&t);
         return st;
     }
-    if (!(st = resolve_output_dir(&t, &resume, err)) && !(st = setup(&t, err))) {
+    t.saved_step = -1;
+    if (!(st = lock_output_dir(&t, err)) && !(st = resolve_output_dir(&t, &resume, err)) && !(st = setup(&t, err))) {
         if (resume) {
             st = ct_trainer_load_checkpoint(&t, resume, err);
             if (!st) st = ct_trainer_trim_log(cfg->output_dir, t.step, err);
@@ -617,6 +704,7 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     }
     free(resume);
     trainer_free(&t);
+    unlock_output_dir(&t, st);
     return st;
 }
 

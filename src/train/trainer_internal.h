@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/file.h"
 #include "ctune/callback.h"
 #include "ctune/config.h"
 #include "ctune/tokenizer.h"
@@ -15,8 +16,7 @@
 #include "train/optim.h"
 #include "train/step.h"
 #include "train/trainer_data.h"
-
-#define CT_TRAINER_STATE_VERSION 1
+#include "train/trainer_state.h"
 
 struct ct_peft_adapter;
 
@@ -71,9 +71,17 @@ typedef struct ct_trainer {
     double last_eval_loss;
     int64_t last_eval_step;
     double t0;               /* monotonic start of this run */
+    int64_t saved_step;      /* step of the newest checkpoint saved or resumed from; -1: none */
     char last_ckpt[1024];
     char resumed_from[1024];
+    ct_dir_lock lock;        /* on output_dir/CT_TRAINER_LOCK while the run lasts */
+    bool created_output_dir;
 } ct_trainer;
+
+/* The lock file of a training run in output_dir (ct_dir_lock_take). */
+#define CT_TRAINER_LOCK ".ctune-train.lock"
+/* The final outputs are built here and moved into output_dir once all are written. */
+#define CT_TRAINER_FINAL_TMP ".final.tmp"
 
 double ct_trainer_now(void);
 void ct_trainer_msg(ct_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -83,7 +91,14 @@ double ct_trainer_epoch_at(const ct_trainer *t, int64_t step);
 /* trainer_save.c */
 ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err);
 ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err);
+/* What a checkpoint's trainer_state.json must agree with to resume this run. */
+void ct_trainer_layout_of(const ct_trainer *t, ct_trainer_layout *L);
+/* The final outputs (adapter or HF model dir, tokenizer files), written into
+ * output_dir/CT_TRAINER_FINAL_TMP and moved into output_dir when all are written (configs last):
+ * a failure (disk full) or a kill while writing leaves none of them in output_dir. */
 ct_status ct_trainer_save_final(ct_trainer *t, ct_err *err);
+/* Removes a final-save temp dir left by a killed run. */
+ct_status ct_trainer_final_cleanup(const char *output_dir, ct_err *err);
 /* Keeps the lines of output_dir/trainer_log.jsonl with current_steps <= step. */
 ct_status ct_trainer_trim_log(const char *output_dir, int64_t step, ct_err *err);
 /* Writes the LoRA adapter in dir: init_true writes init_lora_weights true whatever the method

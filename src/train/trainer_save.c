@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "io/hf_export.h"
@@ -22,32 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/log.h"
 #include "train/trainer_internal.h"
-
-static void hex_double(char *buf, size_t n, double x) {
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    snprintf(buf, n, "%016" PRIx64, u);
-}
-
-static bool parse_hex_double(const json_t *o, const char *key, double *out) {
-    const char *s = ct_json_get_str(o, key);
-    if (!s) return false;
-    char *end;
-    errno = 0;
-    uint64_t u = strtoull(s, &end, 16);
-    if (errno || *end) return false;
-    memcpy(out, &u, sizeof u);
-    return true;
-}
-
-static bool parse_hex_u64(const json_t *o, const char *key, uint64_t *out) {
-    const char *s = ct_json_get_str(o, key);
-    if (!s) return false;
-    char *end;
-    errno = 0;
-    *out = strtoull(s, &end, 16);
-    return !errno && !*end;
-}
+#include "train/trainer_state.h"
 
 /* Tensor lists of the two checkpoint files; names are malloc'd into *names. */
 typedef struct ckpt_lists {
@@ -259,33 +235,43 @@ static ct_status ckpt_extra(const char *tmp_dir, void *user, ct_err *err) {
 }
 
 static json_t *state_json(ct_trainer *t) {
-    json_t *s = json_object();
-    char hx[32];
-    json_object_set_new(s, "format", json_string("ctune-trainer-state"));
-    json_object_set_new(s, "version", json_integer(CT_TRAINER_STATE_VERSION));
-    json_object_set_new(s, "global_step", json_integer(t->step));
-    json_object_set_new(s, "max_steps", json_integer(t->total_steps));
-    json_object_set_new(s, "epoch", json_real(ct_trainer_epoch_at(t, t->step)));
-    json_object_set_new(s, "steps_per_epoch", json_integer(t->steps_per_epoch));
-    json_object_set_new(s, "data_epoch", json_integer(t->epoch));
-    json_object_set_new(s, "data_micro_pos", json_integer((json_int_t)t->micro_pos));
-    json_object_set_new(s, "data_rows", json_integer((json_int_t)t->info.n_train_rows));
-    json_object_set_new(s, "seed", json_integer(t->cfg->seed));
-    json_object_set_new(s, "optimizer_step", json_integer(t->opt.step));
-    snprintf(hx, sizeof hx, "%016" PRIx64, t->tm.rng_step);
-    json_object_set_new(s, "dropout_rng_step", json_string(hx));
-    hex_double(hx, sizeof hx, t->log_loss_sum);
-    json_object_set_new(s, "log_loss_sum", json_string(hx));
-    json_object_set_new(s, "log_count", json_integer(t->log_count));
-    hex_double(hx, sizeof hx, t->last_grad_norm);
-    json_object_set_new(s, "last_grad_norm", json_string(hx));
-    json_object_set_new(s, "num_input_tokens_seen", json_integer(t->total_tokens));
-    json_object_set_new(s, "finetuning_type", json_string(t->cfg->finetuning_type));
-    json_object_set_new(s, "trainable_params", json_integer((json_int_t)t->tm.params.total));
-    json_object_set_new(s, "learning_rate", json_real(t->cfg->learning_rate));
-    json_object_set_new(s, "lr_scheduler_type", json_string(t->cfg->lr_scheduler_type ? t->cfg->lr_scheduler_type : "linear"));
-    if (!isnan(t->last_eval_loss)) json_object_set_new(s, "eval_loss", json_real(t->last_eval_loss));
-    return s;
+    ct_trainer_state s;
+    memset(&s, 0, sizeof s);
+    s.global_step = t->step;
+    s.max_steps = t->total_steps;
+    s.epoch = ct_trainer_epoch_at(t, t->step);
+    s.steps_per_epoch = t->steps_per_epoch;
+    s.data_epoch = t->epoch;
+    s.data_micro_pos = (int64_t)t->micro_pos;
+    s.data_rows = (int64_t)t->info.n_train_rows;
+    s.seed = t->cfg->seed;
+    s.optimizer_step = t->opt.step;
+    s.dropout_rng_step = t->tm.rng_step;
+    s.log_loss_sum = t->log_loss_sum;
+    s.log_count = t->log_count;
+    s.last_grad_norm = t->last_grad_norm;
+    s.num_input_tokens_seen = t->total_tokens;
+    snprintf(s.finetuning_type, sizeof s.finetuning_type, "%s", t->cfg->finetuning_type);
+    s.trainable_params = (int64_t)t->tm.params.total;
+    s.learning_rate = t->cfg->learning_rate;
+    snprintf(s.lr_scheduler_type, sizeof s.lr_scheduler_type, "%s",
+             t->cfg->lr_scheduler_type ? t->cfg->lr_scheduler_type : "linear");
+    s.eval_loss = t->last_eval_loss;
+    return ct_trainer_state_json(&s);
+}
+
+void ct_trainer_layout_of(const ct_trainer *t, ct_trainer_layout *L) {
+    memset(L, 0, sizeof *L);
+    L->total_steps = t->total_steps;
+    L->steps_per_epoch = t->steps_per_epoch;
+    L->n_micro = t->n_micro;
+    L->GA = t->GA;
+    L->rows = t->info.n_train_rows;
+    L->seed = t->cfg->seed;
+    L->finetuning_type = t->cfg->finetuning_type;
+    L->trainable_params = t->tm.params.total;
+    int64_t per;
+    if (!__builtin_mul_overflow((int64_t)(t->GA * t->B), t->cfg->cutoff_len, &per)) L->max_tokens_per_step = per;
 }
 
 ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
@@ -310,6 +296,7 @@ ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
         st = ct_ckpt_save(&o, &saved, err);
     }
     if (!st && saved) snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", saved);
+    if (!st) t->saved_step = t->step;
     if (st) ct_err_prefix(err, "saving checkpoint-%" PRId64, t->step);
     free(saved);
     json_decref(state);
@@ -327,62 +314,62 @@ ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err
     }
     free_lists(&L);
     if (st) return ct_err_prefix(err, "resume_from_checkpoint %s", dir);
-    int64_t step = 0, dep = 0, dpos = 0, rows = 0, ostep = 0, lcount = 0, tokens = 0, spe = 0;
-    uint64_t rng = 0;
-    double lsum = 0, gn = NAN;
-    const char *fmt = ct_json_get_str(s, "format");
-    bool ok = fmt && !strcmp(fmt, "ctune-trainer-state") && ct_json_get_int(s, "global_step", &step) &&
-              ct_json_get_int(s, "data_epoch", &dep) && ct_json_get_int(s, "data_micro_pos", &dpos) &&
-              ct_json_get_int(s, "data_rows", &rows) && ct_json_get_int(s, "optimizer_step", &ostep) &&
-              ct_json_get_int(s, "log_count", &lcount) && ct_json_get_int(s, "num_input_tokens_seen", &tokens) &&
-              ct_json_get_int(s, "steps_per_epoch", &spe) && parse_hex_u64(s, "dropout_rng_step", &rng) &&
-              parse_hex_double(s, "log_loss_sum", &lsum);
-    parse_hex_double(s, "last_grad_norm", &gn);
-    int64_t ver = 0;
-    ct_json_get_int(s, "version", &ver);
-    const char *ft = ct_json_get_str(s, "finetuning_type");
-    if (!ok) st = ct_err_set(err, CT_ERR_FORMAT, "%s/%s: not a ctune trainer state (missing or malformed keys)", dir, CT_CKPT_STATE);
-    else if (ver != CT_TRAINER_STATE_VERSION)
-        st = ct_err_set(err, CT_ERR_FORMAT, "%s/%s: trainer state version %" PRId64 ", this ctune reads version %d", dir,
-                        CT_CKPT_STATE, ver, CT_TRAINER_STATE_VERSION);
-    else if (ft && t->cfg->finetuning_type && strcmp(ft, t->cfg->finetuning_type))
-        st = ct_err_set(err, CT_ERR_ARG, "%s: checkpoint was trained with finetuning_type %s, config says %s", dir, ft,
-                        t->cfg->finetuning_type);
-    else if ((size_t)rows != t->info.n_train_rows || spe != t->steps_per_epoch)
-        st = ct_err_set(err, CT_ERR_ARG,
-                        "%s: the data layout changed since the checkpoint (%" PRId64 " rows / %" PRId64
-                        " steps per epoch then, %zu / %" PRId64 " now): same dataset, cutoff_len, packing, "
-                        "batch size and gradient_accumulation_steps are needed to resume",
-                        dir, rows, spe, t->info.n_train_rows, t->steps_per_epoch);
-    else if (step > t->total_steps)
-        st = ct_err_set(err, CT_ERR_ARG, "%s: checkpoint step %" PRId64 " is beyond the planned %" PRId64 " steps", dir, step,
-                        t->total_steps);
+    ct_trainer_layout lay;
+    ct_trainer_layout_of(t, &lay);
+    ct_trainer_state ts;
+    char *path = ct_path_join(dir, CT_CKPT_STATE);
+    st = path ? ct_trainer_state_parse(s, path, &lay, &ts, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    free(path);
     json_decref(s);
     if (st) return st;
-    t->step = step;
-    t->epoch = dep;
-    t->micro_pos = (size_t)dpos;
+    t->step = ts.global_step;
+    t->epoch = ts.data_epoch;
+    t->micro_pos = (size_t)ts.data_micro_pos;
     t->perm_epoch = -1;
-    t->opt.step = ostep;
-    t->tm.rng_step = rng;
-    t->log_loss_sum = lsum;
-    t->log_count = lcount;
-    t->last_grad_norm = gn;
-    t->total_tokens = tokens;
+    t->opt.step = ts.optimizer_step;
+    t->tm.rng_step = ts.dropout_rng_step;
+    t->log_loss_sum = ts.log_loss_sum;
+    t->log_count = ts.log_count;
+    t->last_grad_norm = ts.last_grad_norm;
+    t->total_tokens = ts.num_input_tokens_seen;
+    t->saved_step = ts.global_step;
     snprintf(t->resumed_from, sizeof t->resumed_from, "%s", dir);
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
     return CT_OK;
 }
 
+ct_status ct_trainer_final_cleanup(const char *output_dir, ct_err *err) {
+    char *tmp = ct_path_join(output_dir, CT_TRAINER_FINAL_TMP);
+    ct_status st = tmp ? ct_rm_rf(tmp, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    free(tmp);
+    return st;
+}
+
 ct_status ct_trainer_save_final(ct_trainer *t, ct_err *err) {
-    const char *dir = t->cfg->output_dir;
-    ct_status st;
-    switch (t->tm.method) {
-    case CT_METHOD_LORA: st = ct_trainer_save_lora(t, dir, false, NULL, err); break;
-    case CT_METHOD_PROMPT: st = save_prompt(t, dir, err); break;
-    default: return save_hf_model(t, dir, err); /* copies tokenizer + generation config */
+    /* configs last: a reader of output_dir never sees a new config without its weights */
+    static const char *const last[] = {"adapter_config.json", "config.json", NULL};
+    char *tmp = ct_path_join(t->cfg->output_dir, CT_TRAINER_FINAL_TMP);
+    if (!tmp) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_status st = ct_dir_fresh(tmp, err);
+    if (!st) {
+        switch (t->tm.method) {
+        case CT_METHOD_LORA: st = ct_trainer_save_lora(t, tmp, false, NULL, err); break;
+        case CT_METHOD_PROMPT: st = save_prompt(t, tmp, err); break;
+        default: st = save_hf_model(t, tmp, err); break; /* copies tokenizer + generation config */
+        }
+        if (!st && (t->tm.method == CT_METHOD_LORA || t->tm.method == CT_METHOD_PROMPT))
+            st = ct_hf_copy_tokenizer(t->model_dir, tmp, err);
     }
-    if (!st) st = ct_hf_copy_tokenizer(t->model_dir, dir, err);
+    if (!st) {
+        ct_fsync_dir(tmp);
+        ct_fault_point("final.written");
+        st = ct_dir_move_into(tmp, t->cfg->output_dir, last, err);
+    }
+    if (st) {
+        ct_err e2;
+        ct_rm_rf(tmp, &e2);
+    }
+    free(tmp);
     return st;
 }
 

@@ -52,7 +52,9 @@ test-ops: $(BUILD)/ctune_tests
 # every resume bitwise equal to the uninterrupted run (~1-2 minutes). The fast fault tests
 # (tests/cli/train_faults.sh, test_trainer_state.c) are part of `make test`.
 test-faults: $(BUILD)/ctune
-	@CTUNE_BIN=$(BUILD)/ctune bash tests/faults/kill_campaign.sh
+	@CTUNE_BIN=$(BUILD)/ctune bash tests/faults/kill_campaign.sh; rc=$$?; \
+	if [ $$rc -eq 77 ]; then echo "test-faults: SKIP (the campaign needs ../shared/models/stories260k)"; \
+	else exit $$rc; fi
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \

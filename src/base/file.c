@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -380,14 +381,21 @@ ct_status ct_dir_move_into(const char *tmp, const char *dst, const char *const *
 
 /* ---- exclusive directory lock ---- */
 
-/* The pid recorded in a lock file, or 0 when unreadable (taken, not yet written). */
+/* The pid recorded in a lock file, or 0 when unreadable. The holder writes its pid right after
+ * flock succeeds, so a refused run that looks in between finds the file empty: it looks again for
+ * up to ~2 s (a loaded machine) before giving up on naming the holder. */
 static long lock_holder(const char *path) {
-    char buf[32] = {0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    return n > 0 ? strtol(buf, NULL, 10) : 0;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char buf[32] = {0};
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) return 0;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+        if (pid > 0) return pid;
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000}, NULL);
+    }
+    return 0;
 }
 
 ct_status ct_dir_lock_take(ct_dir_lock *lk, const char *dir, const char *name, ct_err *err) {

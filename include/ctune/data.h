@@ -125,6 +125,11 @@ ct_status ct_conv_check(const ct_conv *c, const char *where, ct_err *err);
  * read line by line (memory stays bounded by the longest line). Malformed rows: with
  * skip_bad the row is counted in *n_bad and skipped, else the error names file:line. */
 typedef ct_status (*ct_conv_fn)(void *user, ct_conv *conv, const char *where, ct_err *err);
+/* The size limit of one row: a JSONL line longer than this, or a row whose text (contents,
+ * reasoning, tool calls, tools, plain text) is longer, is an error naming file:line rather than
+ * minutes of tokenization and gigabytes for one sample (docs/robustness.md). 16 MiB is about
+ * 4 M tokens, far beyond any cutoff_len. */
+#define CT_DATA_MAX_ROW ((size_t)16 << 20)
 ct_status ct_read_dataset_file(const char *path, ct_format fmt, const ct_columns *cols,
                                bool skip_bad, size_t *n_bad, ct_conv_fn fn, void *user,
                                ct_err *err);

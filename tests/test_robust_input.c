@@ -238,3 +238,141 @@ TEST(robust_input_fifo_and_device_in_dataset_dir) {
     free(dir);
 }
 
+/* ---- the tokenized-cache key ---- */
+
+typedef struct key_case {
+    const char *what, *info; /* dataset_info.json text for dataset "d" */
+} key_case;
+
+static void write_file(const char *dir, const char *name, const char *text) {
+    char *p = ct_path_join(dir, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+    free(p);
+}
+
+/* The key ignored dataset_info.json: changing num_samples, columns, formatting or tags reused the
+ * old encoding. Each variant below must miss the cache on its first build and hit on its second,
+ * and must encode differently from the base entry. */
+TEST(robust_input_cache_key_covers_dataset_info) {
+    ct_tokenizer *tok = NULL;
+    ct_err err = {0};
+    REQUIRE(ct_tokenizer_load(ct_test_path("tests/fixtures/tok/qwen3_5-synth"), &tok, &err) == CT_OK);
+    char *dir = ct_path_join(ct_test_tmpdir(), "keyds"), *cache = ct_path_join(ct_test_tmpdir(), "keycache");
+    REQUIRE(mkdir(dir, 0755) == 0);
+    write_file(dir, "alpaca.jsonl",
+               "{\"q\": \"hello\", \"x\": \"other question\", \"a\": \"hi\", \"b\": \"bye now\"}\n"
+               "{\"q\": \"two\", \"x\": \"second other\", \"a\": \"2\", \"b\": \"deux\"}\n");
+    write_file(dir, "chat.jsonl",
+               "{\"m\": [{\"from\": \"human\", \"value\": \"one\", \"role\": \"user\", \"content\": \"uno\"}, "
+               "{\"from\": \"gpt\", \"value\": \"two\", \"role\": \"assistant\", \"content\": \"dos\"}]}\n");
+    static const key_case cases[] = {
+        {"base", "{\"d\": {\"file_name\": \"alpaca.jsonl\", \"columns\": {\"prompt\": \"q\", \"response\": \"a\"}}}"},
+        {"num_samples", "{\"d\": {\"file_name\": \"alpaca.jsonl\", \"num_samples\": 1, "
+                        "\"columns\": {\"prompt\": \"q\", \"response\": \"a\"}}}"},
+        {"columns", "{\"d\": {\"file_name\": \"alpaca.jsonl\", \"columns\": {\"prompt\": \"x\", \"response\": \"b\"}}}"},
+        {"formatting", "{\"d\": {\"file_name\": \"chat.jsonl\", \"formatting\": \"sharegpt\", \"columns\": {\"messages\": \"m\"}}}"},
+        {"tags", "{\"d\": {\"file_name\": \"chat.jsonl\", \"formatting\": \"sharegpt\", \"columns\": {\"messages\": \"m\"}, "
+                 "\"tags\": {\"role_tag\": \"role\", \"content_tag\": \"content\", \"user_tag\": \"user\", "
+                 "\"assistant_tag\": \"assistant\"}}}"},
+    };
+    const char *names[] = {"d"};
+    ct_data_args a = {.dataset = names, .n_dataset = 1, .dataset_dir = dir, .template_name = "qwen", .stage = "sft",
+                      .cutoff_len = 64, .max_samples = -1, .enable_thinking = CT_THINK_TRUE, .mix_strategy = "concat",
+                      .on_bad_sample = "fail", .seed = 42};
+    size_t n_tokens[5] = {0};
+    int32_t first_trained[5] = {0};
+    for (size_t i = 0; i < 5; i++) {
+        write_file(dir, "dataset_info.json", cases[i].info);
+        for (int pass = 0; pass < 2; pass++) {
+            ct_dataset d;
+            if (ct_dataset_build(&a, tok, cache, &d, &err)) {
+                CHECK_MSG(false, "%s: %s", cases[i].what, err.msg);
+                continue;
+            }
+            CHECK_MSG(d.stats.from_cache == (pass == 1), "%s: pass %d from_cache %d", cases[i].what, pass,
+                      d.stats.from_cache);
+            n_tokens[i] = d.train.n_tokens;
+            for (size_t k = 0; k < d.train.n_tokens; k++)
+                if (d.train.labels[k] != CT_IGNORE_INDEX) {
+                    first_trained[i] = d.train.labels[k];
+                    break;
+                }
+            ct_dataset_free(&d);
+        }
+    }
+    for (size_t i = 1; i < 5; i++)
+        CHECK_MSG(n_tokens[i] != n_tokens[i - 1] || first_trained[i] != first_trained[i - 1],
+                  "%s encodes like %s", cases[i].what, cases[i - 1].what);
+    /* back to the base entry: its cache file is still valid */
+    write_file(dir, "dataset_info.json", cases[0].info);
+    ct_dataset d;
+    CHECK_OK(ct_dataset_build(&a, tok, cache, &d, &err), &err);
+    CHECK(d.stats.from_cache && d.train.n_tokens == n_tokens[0]);
+    ct_dataset_free(&d);
+    ct_tokenizer_free(tok);
+    free(dir);
+    free(cache);
+}
+
+/* A directory dataset hashed only its own path and stat: editing a file inside it (same size, the
+ * directory's mtime unchanged) reused the old encoding. Now the files' names and contents count. */
+TEST(robust_input_cache_key_covers_directory_contents) {
+    char *dir = ct_path_join(ct_test_tmpdir(), "dirds"), *cache = ct_path_join(ct_test_tmpdir(), "dircache");
+    REQUIRE(mkdir(dir, 0755) == 0);
+    write_file(dir, "a.jsonl", "{\"input_ids\": [1, 2, 3]}\n");
+    const char *names[] = {dir};
+    ct_data_args a = {.dataset = names, .n_dataset = 1, .dataset_dir = ct_test_tmpdir(), .template_name = "qwen",
+                      .stage = "sft", .cutoff_len = 64, .max_samples = -1, .enable_thinking = CT_THINK_TRUE,
+                      .mix_strategy = "concat", .on_bad_sample = "fail", .seed = 42};
+    const char *contents[] = {"{\"input_ids\": [1, 2, 3]}\n", "{\"input_ids\": [7, 8, 9]}\n"};
+    ct_err err = {0};
+    for (int k = 0; k < 2; k++) {
+        write_file(dir, "a.jsonl", contents[k]);
+        ct_dataset d;
+        CHECK_OK(ct_dataset_build(&a, NULL, cache, &d, &err), &err);
+        CHECK_MSG(!d.stats.from_cache, "edit %d: stale cache hit", k);
+        CHECK(d.train.n == 1 && d.train.ids[0] == (k ? 7 : 1));
+        ct_dataset_free(&d);
+    }
+    /* a new file in the directory */
+    write_file(dir, "b.jsonl", "{\"input_ids\": [4, 5]}\n");
+    ct_dataset d;
+    CHECK_OK(ct_dataset_build(&a, NULL, cache, &d, &err), &err);
+    CHECK(!d.stats.from_cache && d.train.n == 2);
+    ct_dataset_free(&d);
+    free(dir);
+    free(cache);
+}
+
+/* The key was formatted with snprintf into a 1 KiB stack buffer and hashed with the untruncated
+ * length: a ~1 KiB model path read past the buffer (ASan), and two paths differing after the
+ * first KiB shared a key. */
+TEST(robust_input_cache_key_long_paths) {
+    size_t off = 0;
+    char *path = tokens_file("long.jsonl", 1, &off);
+    char *cache = ct_path_join(ct_test_tmpdir(), "longcache");
+    char tdir[3000];
+    memset(tdir, 'm', sizeof tdir - 1);
+    tdir[0] = '/';
+    tdir[sizeof tdir - 1] = 0;
+    const char *names[] = {path};
+    ct_data_args a = {.dataset = names, .n_dataset = 1, .dataset_dir = ct_test_tmpdir(), .template_name = "qwen",
+                      .stage = "sft", .cutoff_len = 64, .max_samples = -1, .enable_thinking = CT_THINK_TRUE,
+                      .mix_strategy = "concat", .on_bad_sample = "fail", .seed = 42, .tokenizer_dir = tdir};
+    ct_err err = {0};
+    ct_dataset d;
+    CHECK_OK(ct_dataset_build(&a, NULL, cache, &d, &err), &err);
+    CHECK(!d.stats.from_cache);
+    ct_dataset_free(&d);
+    CHECK_OK(ct_dataset_build(&a, NULL, cache, &d, &err), &err);
+    CHECK(d.stats.from_cache);
+    ct_dataset_free(&d);
+    tdir[2500] = 'n'; /* differs only after the first 2 KiB */
+    CHECK_OK(ct_dataset_build(&a, NULL, cache, &d, &err), &err);
+    CHECK(!d.stats.from_cache);
+    ct_dataset_free(&d);
+    free(cache);
+    free(path);
+}

@@ -286,9 +286,10 @@ typedef enum ct_mix { CT_MIX_CONCAT = 0, CT_MIX_INTERLEAVE_UNDER, CT_MIX_INTERLE
 
 /* What ct_dataset_build reads: the data keys of a training config (LlamaFactory's DataArguments,
  * plus `stage`, `seed` and the tokenizer directory, which change the encoded result too). Every
- * field is also part of the tokenized cache key, except dataset / dataset_dir (the dataset files
- * themselves are hashed), template_name (the resolved template is), neat_packing, packing_set and
- * overwrite_cache. Strings and lists are borrowed: ct_dataset_build neither copies nor frees them.
+ * field is also part of the tokenized cache key, except dataset / dataset_dir (each dataset's
+ * dataset_info.json entry as resolved is hashed instead: file, formatting, columns, tags,
+ * num_samples, and the data files' names and contents), template_name (the resolved template is),
+ * neat_packing, packing_set, threads and overwrite_cache. Strings and lists are borrowed: ct_dataset_build neither copies nor frees them.
  * ct_train_config_data_args (include/ctune/config.h) fills one from a training config; the
  * defaults in [brackets] are that config's. */
 typedef struct ct_data_args {
@@ -326,7 +327,7 @@ typedef struct ct_data_args {
     int64_t seed;                    /* `seed` [42]: interleave draws and the val_size split */
     bool overwrite_cache;            /* `overwrite_cache` [false]: re-encode even on a cache hit */
     const char *tokenizer_dir;       /* `model_name_or_path`: its tokenizer.json and
-                                        tokenizer_config.json (size, mtime) enter the cache key */
+                                        tokenizer_config.json (contents) enter the cache key */
     int threads;                     /* `threads` [0 = all cores]: encoding threads (the result
                                         does not depend on it) */
 } ct_data_args;
@@ -428,8 +429,9 @@ ct_status ct_batch_make(const ct_example_set *s, const ct_pack_plan *plan, const
 /* ---------------------------------------------------------------- tokenized cache */
 
 /* File: "CTDC" magic, u32 version, u64 key hash, payload, u64 FNV-1a checksum. The key hashes
- * the ct_data_args fields that affect encoding, the template, the tokenizer files and each dataset
- * file's size, mtime and content hash. */
+ * the ct_data_args fields that affect encoding, the template, the tokenizer files' contents and
+ * each dataset's resolved dataset_info.json entry with its files' names and contents. No cache is
+ * written when reading or encoding failed. */
 #define CT_CACHE_VERSION 1u
 ct_status ct_cache_write(const char *path, uint64_t key, const ct_dataset *d, ct_err *err);
 /* CT_OK and *hit=true when the file exists and matches key, version and checksum. A corrupt

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "base/file.h"
 #include "base/str.h"
 #include "ctune/data.h"
 
@@ -262,11 +263,19 @@ static ct_status set_typed(ct_train_config *c, const key_def *k, const char *v, 
         ct_strlist *l = (ct_strlist *)p;
         list_free(l);
         if (is_null(v)) return CT_OK;
+        size_t items = 1; /* one allocation for the whole list: linear in its length */
+        for (const char *q = v; (q = strchr(q, ',')); q++) items++;
+        if (!(l->v = malloc(items * sizeof *l->v))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         const char *s = v;
         for (;;) {
             const char *comma = strchr(s, ',');
             size_t n = comma ? (size_t)(comma - s) : strlen(s);
-            if (list_add(l, s, n)) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            while (n && isspace((unsigned char)*s)) s++, n--;
+            while (n && isspace((unsigned char)s[n - 1])) n--;
+            if (n && !(l->v[l->n++] = strndup(s, n))) {
+                l->n--;
+                return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            }
             if (!comma) break;
             s = comma + 1;
         }
@@ -344,12 +353,24 @@ typedef struct yparse {
     const char *path;
 } yparse;
 
+/* The next event; an alias (*name) is refused here, wherever it appears: a config is a flat
+ * mapping, and expanding aliases is how a few lines of YAML become gigabytes. */
 static ct_status next_event(yparse *y, yaml_event_t *ev, ct_err *err) {
     if (!yaml_parser_parse(&y->p, ev))
         return ct_err_set(err, CT_ERR_FORMAT, "%s:%zu:%zu: invalid YAML: %s", y->path, y->p.problem_mark.line + 1,
                           y->p.problem_mark.column + 1, y->p.problem ? y->p.problem : "parse error");
+    if (ev->type == YAML_ALIAS_EVENT) {
+        ct_status st = ct_err_set(err, CT_ERR_UNSUPPORTED,
+                                  "%s:%zu: YAML aliases (*%s) are not supported in a config; write the value out",
+                                  y->path, ev->start_mark.line + 1, (const char *)ev->data.alias.anchor);
+        yaml_event_delete(ev);
+        return st;
+    }
     return CT_OK;
 }
+
+static ct_status read_value_at(yparse *y, ct_train_config *c, const char *key, yaml_event_t *first, const char *where,
+                               ct_err *err);
 
 /* Reads a value node: scalar → text; sequence of scalars → comma-joined; mapping → only for
  * lr_scheduler_kwargs (min_lr_rate). */
@@ -357,8 +378,22 @@ static ct_status read_value(yparse *y, ct_train_config *c, const char *key, size
     yaml_event_t ev;
     ct_status st = next_event(y, &ev, err);
     if (st) return st;
-    char where[4200];
-    snprintf(where, sizeof where, "%s:%zu", y->path, line);
+    size_t wn = strlen(y->path) + 24;
+    char *where = malloc(wn);
+    if (!where) {
+        yaml_event_delete(&ev);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    snprintf(where, wn, "%s:%zu", y->path, line);
+    st = read_value_at(y, c, key, &ev, where, err);
+    free(where);
+    return st;
+}
+
+static ct_status read_value_at(yparse *y, ct_train_config *c, const char *key, yaml_event_t *first, const char *where,
+                               ct_err *err) {
+    yaml_event_t ev = *first;
+    ct_status st = CT_OK;
     if (ev.type == YAML_SCALAR_EVENT) {
         const char *v = (const char *)ev.data.scalar.value;
         /* a quoted "" or 'null' stays a string; plain empty/null is null */
@@ -373,9 +408,10 @@ static ct_status read_value(yparse *y, ct_train_config *c, const char *key, size
     }
     if (ev.type == YAML_SEQUENCE_START_EVENT) {
         yaml_event_delete(&ev);
-        char *joined = calloc(1, 1);
-        size_t len = 0;
-        for (;;) {
+        size_t len = 0, cap = 64;
+        char *joined = calloc(1, cap);
+        if (!joined) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        for (;;) { /* the buffer doubles: a list of 1 M items is joined in linear time */
             if ((st = next_event(y, &ev, err))) break;
             if (ev.type == YAML_SEQUENCE_END_EVENT) {
                 yaml_event_delete(&ev);
@@ -387,13 +423,16 @@ static ct_status read_value(yparse *y, ct_train_config *c, const char *key, size
                 break;
             }
             size_t n = strlen((char *)ev.data.scalar.value);
-            char *j = realloc(joined, len + n + 2);
-            if (!j) {
-                yaml_event_delete(&ev);
-                st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-                break;
+            if (len + n + 2 > cap) {
+                while (len + n + 2 > cap) cap *= 2;
+                char *j = realloc(joined, cap);
+                if (!j) {
+                    yaml_event_delete(&ev);
+                    st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                joined = j;
             }
-            joined = j;
             if (len) joined[len++] = ',';
             memcpy(joined + len, ev.data.scalar.value, n + 1);
             len += n;
@@ -433,22 +472,24 @@ static ct_status read_value(yparse *y, ct_train_config *c, const char *key, size
 }
 
 ct_status ct_train_config_load(ct_train_config *c, const char *path, ct_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_err_set(err, CT_ERR_IO, "%s: %s", path, strerror(errno));
+    /* read through ct_read_file: a FIFO or a device is refused, a read error is not a short file */
+    char *text = NULL;
+    size_t text_len = 0;
+    ct_status st = ct_read_file(path, &text, &text_len, err);
+    if (st) return st;
     yparse y = {.path = path};
     yaml_parser_initialize(&y.p);
-    yaml_parser_set_input_file(&y.p, f);
-    ct_status st = CT_OK;
+    yaml_parser_set_input_string(&y.p, (const unsigned char *)text, text_len);
     yaml_event_t ev;
     int depth = 0; /* 0 before the top mapping, 1 inside it */
-    bool done = false;
+    bool done = false, ended = false;
     while (!done && !st) {
         if ((st = next_event(&y, &ev, err))) break;
         switch (ev.type) {
         case YAML_STREAM_START_EVENT:
         case YAML_DOCUMENT_START_EVENT: break;
-        case YAML_DOCUMENT_END_EVENT:
-        case YAML_STREAM_END_EVENT: done = true; break;
+        case YAML_DOCUMENT_END_EVENT: done = true; break;
+        case YAML_STREAM_END_EVENT: done = ended = true; break;
         case YAML_MAPPING_START_EVENT:
             if (depth) st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: unexpected nested mapping", path, ev.start_mark.line + 1);
             depth = 1;
@@ -460,8 +501,14 @@ ct_status ct_train_config_load(ct_train_config *c, const char *path, ct_err *err
                 st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: expected 'key: value' lines", path, ev.start_mark.line + 1);
                 break;
             }
-            char *key = strdup((char *)ev.data.scalar.value);
             size_t line = ev.start_mark.line + 1;
+            if (!strcmp((char *)ev.data.scalar.value, "<<")) {
+                st = ct_err_set(err, CT_ERR_UNSUPPORTED,
+                                "%s:%zu: YAML merge keys (<<) are not supported in a config; write the keys out", path,
+                                line);
+                break;
+            }
+            char *key = strdup((char *)ev.data.scalar.value);
             if (!key) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
             else st = read_value(&y, c, key, line, err);
             free(key);
@@ -472,8 +519,22 @@ ct_status ct_train_config_load(ct_train_config *c, const char *path, ct_err *err
         }
         yaml_event_delete(&ev);
     }
+    /* the rest of the stream: the end of this document, then the end of the stream; a second
+     * document ("---") would be silently ignored, so it is an error */
+    while (!st && !ended) {
+        if ((st = next_event(&y, &ev, err))) break;
+        yaml_event_type_t t = ev.type;
+        size_t line = ev.start_mark.line + 1;
+        yaml_event_delete(&ev);
+        if (t == YAML_STREAM_END_EVENT) break;
+        if (t == YAML_DOCUMENT_START_EVENT)
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: a second YAML document; a config file holds one mapping",
+                            path, line);
+        else if (t != YAML_DOCUMENT_END_EVENT && t != YAML_MAPPING_END_EVENT)
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: unexpected content after the config mapping", path, line);
+    }
     yaml_parser_delete(&y.p);
-    fclose(f);
+    free(text);
     return st;
 }
 

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Hostile and broken inputs through the CLI (docs/robustness.md, "Inputs"): a FIFO or a device
+# among the data files, overwrite_output_dir and the tokenized cache. Each error is one line
+# naming the file; nothing blocks (every command runs under `timeout`).
+set -u
+bin=${CTUNE_BIN:-build/ctune}
+model=${CTUNE_SHARED:-../shared}/models/stories260k
+fail() { echo "FAIL: $*" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# one_error CMD...: exits 1 or 2 within 20 s with one stderr error line "ctune..." (train may
+# print its memory estimate before it); prints the error line
+one_error() {
+  timeout 20 "$@" >/dev/null 2>"$tmp/err"
+  local rc=$?
+  [ $rc -eq 124 ] && fail "blocked: $*"
+  [ $rc -eq 1 ] || [ $rc -eq 2 ] || fail "rc $rc: $* ($(cat "$tmp/err"))"
+  grep -v '^ctune train: estimate:' "$tmp/err" > "$tmp/err1"
+  [ "$(wc -l < "$tmp/err1")" = 1 ] && grep -q '^ctune' "$tmp/err1" || fail "not one line: $(cat "$tmp/err")"
+  cat "$tmp/err1"
+}
+
+if [ ! -d "$model" ]; then echo "stories260k not found at $model (../shared absent)"; exit 77; fi
+mkdir -p "$tmp/ds"
+cp tests/fixtures/trainer/memo.jsonl "$tmp/ds/a.jsonl"
+cat > "$tmp/c.yaml" <<EOC
+model_name_or_path: $model
+template: empty
+dataset: ds
+dataset_dir: $tmp
+cutoff_len: 64
+finetuning_type: lora
+max_steps: 1
+per_device_train_batch_size: 2
+save_steps: 0
+output_dir: $tmp/out
+threads: 1
+EOC
+
+# a FIFO in the dataset directory: named as such, no hang
+mkfifo "$tmp/ds/b.jsonl"
+msg=$(one_error $bin data preview "$tmp/c.yaml") || exit 1
+echo "$msg" | grep -q "b.jsonl: is a FIFO" || fail "FIFO: $msg"
+msg=$(one_error $bin train "$tmp/c.yaml") || exit 1
+echo "$msg" | grep -q "b.jsonl: is a FIFO" || fail "FIFO (train): $msg"
+[ -e "$tmp/out/.cache" ] && [ -n "$(ls "$tmp/out/.cache")" ] && fail "a cache was written after the error"
+rm "$tmp/ds/b.jsonl"
+# /dev/zero linked in: refused at once instead of read until memory runs out
+ln -s /dev/zero "$tmp/ds/z.jsonl"
+msg=$(one_error $bin data preview "$tmp/c.yaml") || exit 1
+echo "$msg" | grep -q "z.jsonl: is a character device" || fail "/dev/zero: $msg"
+rm "$tmp/ds/z.jsonl"
+# a FIFO as the config file and as --data
+mkfifo "$tmp/fifo.yaml"
+msg=$(one_error $bin train "$tmp/fifo.yaml") || exit 1
+echo "$msg" | grep -q "is a FIFO" || fail "FIFO config: $msg"
+msg=$(one_error $bin eval-loss --model "$model" --data "$tmp/fifo.yaml") || exit 1
+echo "$msg" | grep -q "is a FIFO" || fail "FIFO --data: $msg"
+
+# overwrite_output_dir removes the old run's tokenized cache with its outputs
+timeout 120 $bin train "$tmp/c.yaml" >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "train"; }
+ls "$tmp/out/.cache"/dataset-*.ctdc >/dev/null 2>&1 || fail "no cache written: $(ls -a "$tmp/out")"
+touch "$tmp/out/.cache/dataset-0000000000000000.ctdc"
+timeout 120 $bin train "$tmp/c.yaml" --overwrite_output_dir true >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "overwrite"; }
+[ -e "$tmp/out/.cache/dataset-0000000000000000.ctdc" ] && fail "stale .cache kept by overwrite_output_dir"
+grep -q "from cache" "$tmp/log" && fail "overwrite_output_dir used the old cache: $(cat "$tmp/log")"
+echo "robust_inputs: all cases passed"

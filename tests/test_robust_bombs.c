@@ -1,0 +1,102 @@
+/* Memory and time bombs in the inputs, and YAML features a config does not support. Bounds are
+ * loose on purpose (tens of times above what the code needs, under ASan too): they catch a
+ * quadratic or per-byte-kilobyte regression, not a slow machine. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "ctune/config.h"
+#include "harness.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *tmp_file(const char *name, const char *text, size_t len) {
+    char *p = ct_path_join(ct_test_tmpdir(), name);
+    FILE *f = fopen(p, "wb");
+    fwrite(text, 1, len, f);
+    fclose(f);
+    return p;
+}
+
+static ct_status load_yaml(const char *name, const char *text, ct_train_config *c, ct_err *err) {
+    char *p = tmp_file(name, text, strlen(text));
+    ct_train_config_init(c);
+    ct_status st = ct_train_config_load(c, p, err);
+    free(p);
+    return st;
+}
+
+/* A YAML list of 1 M items was joined with a realloc per item (quadratic wherever realloc copies,
+ * e.g. under ASan: > 30 s). Block and flow lists of 1 M items now load in linear time. */
+TEST(robust_bombs_yaml_million_item_list) {
+    const size_t n = 1000000;
+    for (int flow = 0; flow < 2; flow++) {
+        char *text = malloc(n * 16 + 64), *p = text;
+        p += sprintf(p, "lora_target:%s", flow ? " [" : "\n");
+        for (size_t i = 0; i < n; i++) {
+            if (flow) p += sprintf(p, "%sm%zu", i ? ", " : "", i);
+            else p += sprintf(p, "  - m%zu\n", i);
+        }
+        if (flow) sprintf(p, "]\n");
+        ct_train_config c;
+        ct_err err = {0};
+        double t0 = now_s();
+        ct_status st = load_yaml("big.yaml", text, &c, &err);
+        double dt = now_s() - t0;
+        CHECK_MSG(st == CT_OK, "%s", err.msg);
+        CHECK_EQ_INT(c.lora_target.n, n);
+        if (c.lora_target.n == n) CHECK_STREQ(c.lora_target.v[n - 1], "m999999");
+        CHECK_MSG(dt < 60, "%s list of 1 M items took %.1f s", flow ? "flow" : "block", dt);
+        printf("    %s list of 1 M items: %.2f s\n", flow ? "flow" : "block", dt);
+        ct_train_config_free(&c);
+        free(text);
+    }
+}
+
+/* Aliases and merge keys were half-handled (an alias value was "expected a value", a merge key
+ * an unknown key); a second document was silently ignored. Each now says what is not supported. */
+TEST(robust_bombs_yaml_aliases_merge_keys_documents) {
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"learning_rate: &lr 1.0e-4\nwarmup_ratio: *lr\n", "a.yaml:2: YAML aliases (*lr) are not supported"},
+        {"lora_target: &t [q_proj]\nadditional_target: *t\n", "a.yaml:2: YAML aliases (*t) are not supported"},
+        {"dataset:\n  - &d x\n  - *d\n", "a.yaml:3: YAML aliases (*d) are not supported"},
+        {"learning_rate: 1.0e-4\n<<: {cutoff_len: 8}\n", "a.yaml:2: YAML merge keys (<<) are not supported"},
+        {"learning_rate: 1.0e-4\n---\nlearning_rate: 2.0e-4\n", "a.yaml:2: a second YAML document"},
+        {"learning_rate: 1.0e-4\n...\n---\n", "a.yaml:3: a second YAML document"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ct_train_config c;
+        ct_err err = {0};
+        CHECK_MSG(load_yaml("a.yaml", cases[i].text, &c, &err) != CT_OK, "case %zu accepted", i);
+        CHECK_MSG(strstr(err.msg, cases[i].want), "case %zu: '%s' lacks '%s'", i, err.msg, cases[i].want);
+        ct_train_config_free(&c);
+    }
+    /* still fine: an anchor nobody refers to, an explicit document start and end */
+    ct_train_config c;
+    ct_err err = {0};
+    CHECK_OK(load_yaml("a.yaml", "---\nlearning_rate: &lr 2.0e-4\n...\n", &c, &err), &err);
+    CHECK_NEAR(c.learning_rate, 2e-4, 1e-12);
+    ct_train_config_free(&c);
+    CHECK_OK(load_yaml("a.yaml", "", &c, &err), &err);
+    ct_train_config_free(&c);
+    /* a FIFO as the config: refused at once (was: open() blocked) */
+    char *fifo = ct_path_join(ct_test_tmpdir(), "cfg.fifo");
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    alarm(60);
+    ct_train_config_init(&c);
+    CHECK_EQ_INT(ct_train_config_load(&c, fifo, &err), CT_ERR_IO);
+    alarm(0);
+    CHECK_MSG(strstr(err.msg, "is a FIFO"), "%s", err.msg);
+    ct_train_config_free(&c);
+    free(fifo);
+}
+

@@ -1,6 +1,7 @@
 /* Memory and time bombs in the inputs, and YAML features a config does not support. Bounds are
  * loose on purpose (tens of times above what the code needs, under ASan too): they catch a
  * quadratic or per-byte-kilobyte regression, not a slow machine. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,8 +9,10 @@
 #include <unistd.h>
 
 #include "base/file.h"
+#include "base/json.h"
 #include "ctune/config.h"
 #include "harness.h"
+#include "tok/tok_internal.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -98,5 +101,75 @@ TEST(robust_bombs_yaml_aliases_merge_keys_documents) {
     CHECK_MSG(strstr(err.msg, "is a FIFO"), "%s", err.msg);
     ct_train_config_free(&c);
     free(fifo);
+}
+
+/* tokenizer.json of the synthetic Qwen3.5 tokenizer with one more added token of `len` bytes. */
+static char *tokenizer_with_added(const char *name, size_t len, int32_t *id) {
+    ct_err err = {0};
+    json_t *j = NULL;
+    if (ct_json_load_file(ct_test_path("tests/fixtures/tok/qwen3_5-synth/tokenizer.json"), &j, &err)) return NULL;
+    json_t *added = json_object_get(j, "added_tokens");
+    char *content = malloc(len + 1);
+    for (size_t i = 0; i < len; i++) content[i] = (char)('a' + (i * 7 + i / 26) % 26);
+    content[0] = '<';
+    content[len] = 0;
+    *id = 260000;
+    json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", (int)*id, "content", content,
+                                           "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 1));
+    free(content);
+    char *dir = ct_path_join(ct_test_tmpdir(), name);
+    mkdir(dir, 0755);
+    char *p = ct_path_join(dir, "tokenizer.json");
+    json_dump_file(j, p, 0);
+    json_decref(j);
+    free(p);
+    char *buf = NULL;
+    size_t n = 0;
+    if (!ct_read_file(ct_test_path("tests/fixtures/tok/qwen3_5-synth/tokenizer_config.json"), &buf, &n, &err)) {
+        p = ct_path_join(dir, "tokenizer_config.json");
+        ct_write_file_atomic(p, buf, n, &err);
+        free(p);
+        free(buf);
+    }
+    return dir;
+}
+
+/* An added token of 4 MB cost 4.2 GB: the added-token trie had a 1 KiB node per byte. The trie
+ * is now 16 bytes a node, and an added token is at most CT_ADDED_MAX_BYTES (clear error). */
+TEST(robust_bombs_added_token_trie) {
+    int32_t id;
+    char *big = tokenizer_with_added("tok_big", (size_t)4 << 20, &id);
+    REQUIRE(big);
+    ct_tokenizer *tok = NULL;
+    ct_err err = {0};
+    CHECK_EQ_INT(ct_tokenizer_load(big, &tok, &err), CT_ERR_FORMAT);
+    CHECK_MSG(strstr(err.msg, "added_tokens[26] (id 260000): content is 4194304 bytes") &&
+                  strstr(err.msg, "at most 65536 bytes"),
+              "%s", err.msg);
+    /* at the limit: loads, the trie holds ~one 16-byte node per byte, and the token is matched */
+    size_t len = CT_ADDED_MAX_BYTES;
+    char *max = tokenizer_with_added("tok_max", len, &id);
+    REQUIRE(max);
+    REQUIRE(ct_tokenizer_load(max, &tok, &err) == CT_OK);
+    size_t trie_bytes = tok->trie_raw.cap * sizeof(ct_trie_node) + tok->trie_norm.cap * sizeof(ct_trie_node);
+    CHECK_MSG(trie_bytes < 64 * len, "trie of %zu bytes for a %zu-byte token", trie_bytes, len);
+    const char *content = tok->id_to_token[id];
+    size_t tl = 3 * len + 2;
+    char *text = malloc(tl);
+    memcpy(text, content, len);
+    text[len] = ' ';
+    memcpy(text + len + 1, content, len);
+    memcpy(text + 2 * len + 1, content, len - 1); /* the last copy is one byte short: no match */
+    text[tl - 1] = 'x';
+    ct_ids ids = {0};
+    CHECK_OK(ct_tokenizer_encode(tok, text, tl, false, &ids, &err), &err);
+    size_t hits = 0;
+    for (size_t i = 0; i < ids.n; i++) hits += ids.data[i] == id;
+    CHECK_EQ_INT(hits, 2);
+    ct_ids_free(&ids);
+    free(text);
+    ct_tokenizer_free(tok);
+    free(big);
+    free(max);
 }
 

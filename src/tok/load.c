@@ -223,6 +223,11 @@ static ct_status load_added(ct_tokenizer *t, const json_t *root, const char *pat
         ct_added_token *x = &t->added[i];
         x->id = (int32_t)json_integer_value(id);
         x->len = json_string_length(content);
+        if (x->len > CT_ADDED_MAX_BYTES) {
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s: added_tokens[%zu] (id %d): content is %zu bytes; an added token may "
+                            "be at most %zu bytes", path, i, x->id, x->len, CT_ADDED_MAX_BYTES);
+            break;
+        }
         x->content = dupn(json_string_value(content), x->len);
         if (!x->content) {
             st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");

@@ -187,9 +187,13 @@ ct_status ct_lines_next(ct_lines *r, bool *got, ct_err *err) {
     for (;;) {
         c = getc_unlocked(r->f);
         if (c == EOF || c == '\n') break;
-        if (r->max_len && r->len >= r->max_len)
+        if (r->max_len && r->len >= r->max_len) {
+            if (r->max_len % (1u << 20) == 0)
+                return ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: line longer than %zu MiB (the limit for one line)",
+                                  r->name, at, r->max_len >> 20);
             return ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: line longer than %zu bytes (the limit for one line)",
                               r->name, at, r->max_len);
+        }
         if (r->len + 1 >= r->cap && !lines_grow(r))
             return ct_err_set(err, CT_ERR_NOMEM, "%s:%zu: out of memory for a line of %zu bytes", r->name, at,
                               r->len);

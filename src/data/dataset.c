@@ -63,10 +63,27 @@ static ct_status flush_chunk(build_ctx *b, ct_err *err) {
     return st ? st : errs_first.code;
 }
 
+/* Bytes of text a row hands to the template and the tokenizer. */
+static size_t conv_text_bytes(const ct_conv *c) {
+    size_t n = c->text ? strlen(c->text) : 0;
+    for (size_t i = 0; i < c->n_tools; i++) n += strlen(c->tools[i]);
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        const ct_message *m = &c->msgs[i];
+        n += strlen(m->content) + (m->reasoning ? strlen(m->reasoning) : 0);
+        for (size_t k = 0; k < m->n_tool_calls; k++)
+            n += strlen(m->tool_calls[k].name) + strlen(m->tool_calls[k].arguments);
+    }
+    return n;
+}
+
 static ct_status on_conv(void *user, ct_conv *conv, const char *where, ct_err *err) {
-    (void)where;
     build_ctx *b = user;
     if (b->limit >= 0 && (int64_t)b->read >= b->limit) return CT_ERR_INTERRUPTED; /* stop reading */
+    /* a row of tens of MB costs seconds and GBs to tokenize, for a sample cut to cutoff_len */
+    size_t bytes = conv_text_bytes(conv);
+    if (bytes > CT_DATA_MAX_ROW)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: the row holds %.1f MiB of text; one row may hold at most %zu MiB",
+                          where, (double)bytes / (1 << 20), CT_DATA_MAX_ROW >> 20);
     b->read++;
     b->convs[b->n++] = *conv;
     ct_conv_init(conv); /* ownership moved */

@@ -97,6 +97,9 @@ static ct_status load_merges(ct_tokenizer *t, const json_t *merges, const char *
         return ct_err_set(err, CT_ERR_FORMAT, "%s: model.merges: expected an array", path);
     size_t n = json_array_size(merges);
     if (ct_pairmap_init(&t->bpe.merges, n, err)) return err->code;
+    free(t->bpe.merge_id);
+    if (!(t->bpe.merge_id = malloc((n ? n : 1) * sizeof *t->bpe.merge_id)))
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     size_t plen = t->bpe.cont_prefix ? strlen(t->bpe.cont_prefix) : 0;
     ct_buf cat = {0};
     ct_status st = CT_OK;
@@ -134,6 +137,7 @@ static ct_status load_merges(ct_tokenizer *t, const json_t *merges, const char *
         if ((st = ct_buf_append(&cat, a, al, err)) || (st = ct_buf_append(&cat, bs, bsl, err))) break;
         if ((st = merge_part(t, cat.data, cat.len, i, path, &im, err))) break;
         ct_pairmap_put(&t->bpe.merges, ia, ib, (int32_t)i, im);
+        t->bpe.merge_id[i] = im;
     }
     ct_buf_free(&cat);
     return st;
@@ -539,6 +543,7 @@ void ct_tokenizer_free(ct_tokenizer *t) {
     ct_strmap_free(&t->bpe.vocab);
     free(t->bpe.vocab_arena);
     ct_pairmap_free(&t->bpe.merges);
+    free(t->bpe.merge_id);
     free(t->bpe.cont_prefix);
     free(t->bpe.end_suffix);
     if (t->has_normalizer) ct_normalizer_free(&t->normalizer);

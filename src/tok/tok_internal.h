@@ -151,6 +151,7 @@ typedef struct ct_bpe {
     ct_strmap vocab;          /* model vocab token → id (keys in vocab_arena) */
     char *vocab_arena;
     ct_pairmap merges;
+    int32_t *merge_id;        /* [n merges] merge rank → the id it produces (the heap keeps ranks) */
     int32_t unk_id;           /* -1 when no unk_token */
     bool fuse_unk, byte_fallback, ignore_merges;
     char *cont_prefix, *end_suffix; /* continuing_subword_prefix / end_of_word_suffix or NULL */

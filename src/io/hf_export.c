@@ -117,6 +117,35 @@ static int cmp_move(const void *a, const void *b) {
     return strcmp(x, y);
 }
 
+/* model.safetensors, model-00001-of-00002.safetensors, model.safetensors.index.json */
+static bool is_weight_file(const char *n) {
+    size_t l = strlen(n);
+    return !strcmp(n, "model.safetensors.index.json") ||
+           (!strncmp(n, "model", 5) && l > 12 && !strcmp(n + l - 12, ".safetensors"));
+}
+
+/* Weight files of a previous model in `out` that this export did not write (names[0..n)): a
+ * stale model.safetensors.index.json next to a new model.safetensors would load the old
+ * shards. */
+static ct_status remove_stale_weights(const char *out, char *const *names, size_t n, ct_err *err) {
+    DIR *d = opendir(out);
+    if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", out, strerror(errno));
+    ct_status st = CT_OK;
+    struct dirent *de;
+    while (!st && (de = readdir(d))) {
+        if (!is_weight_file(de->d_name)) continue;
+        bool ours = false;
+        for (size_t i = 0; i < n && !ours; i++) ours = !strcmp(names[i], de->d_name);
+        if (ours) continue;
+        char *p = ct_path_join(out, de->d_name);
+        if (!p) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        else if (unlink(p) != 0) st = ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", p, strerror(errno));
+        free(p);
+    }
+    closedir(d);
+    return st;
+}
+
 static ct_status move_files_into(const char *tmp, const char *out, ct_err *err) {
     DIR *d = opendir(tmp);
     if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", tmp, strerror(errno));
@@ -135,21 +164,28 @@ static ct_status move_files_into(const char *tmp, const char *out, ct_err *err) 
             }
             names = nn;
         }
-        names[n++] = strdup(de->d_name);
+        if (!(names[n] = strdup(de->d_name))) {
+            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        n++;
     }
     closedir(d);
-    if (!st) qsort(names, n, sizeof *names, cmp_move);
-    for (size_t i = 0; i < n; i++) {
-        if (!st) {
-            char *s = ct_path_join(tmp, names[i]), *t = ct_path_join(out, names[i]);
-            if (!s || !t) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            else if (rename(s, t) != 0)
-                st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", t, strerror(errno));
-            free(s);
-            free(t);
+    if (!st && n) qsort(names, n, sizeof *names, cmp_move);
+    bool swept = false; /* before config.json, the last file: a reader never sees the mix */
+    for (size_t i = 0; i < n && !st; i++) {
+        if (!strcmp(names[i], "config.json")) {
+            swept = true;
+            if ((st = remove_stale_weights(out, names, n, err))) break;
         }
-        free(names[i]);
+        char *s = ct_path_join(tmp, names[i]), *t = ct_path_join(out, names[i]);
+        if (!s || !t) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        else if (rename(s, t) != 0) st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", t, strerror(errno));
+        free(s);
+        free(t);
     }
+    if (!st && !swept) st = remove_stale_weights(out, names, n, err);
+    for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     return st;
 }

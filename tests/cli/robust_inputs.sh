@@ -64,4 +64,34 @@ touch "$tmp/out/.cache/dataset-0000000000000000.ctdc"
 timeout 120 $bin train "$tmp/c.yaml" --overwrite_output_dir true >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "overwrite"; }
 [ -e "$tmp/out/.cache/dataset-0000000000000000.ctdc" ] && fail "stale .cache kept by overwrite_output_dir"
 grep -q "from cache" "$tmp/log" && fail "overwrite_output_dir used the old cache: $(cat "$tmp/log")"
+# init-model: an existing model directory is refused without --force; with --force its model
+# files are replaced (a stale sharded index removed); invalid values are errors, not defaults
+tok=$model
+iargs=(--arch qwen3 --hidden-size 64 --layers 1 --heads 4 --kv-heads 2 --head-dim 16 --intermediate-size 64 --tokenizer "$tok")
+cp -r tests/fixtures/tiny-llama-sharded "$tmp/pre"
+cp -r tests/fixtures/tiny-llama "$tmp/pre1"
+for d in pre pre1; do
+  sum=$(cat "$tmp/$d"/*.safetensors | md5sum)
+  msg=$(one_error $bin init-model "${iargs[@]}" --out "$tmp/$d") || exit 1
+  echo "$msg" | grep -q "$tmp/$d already exists.*--force" || fail "init-model over $d: $msg"
+  [ "$(cat "$tmp/$d"/*.safetensors | md5sum)" = "$sum" ] || fail "init-model changed $d without --force"
+  timeout 60 $bin init-model "${iargs[@]}" --out "$tmp/$d" --force >/dev/null || fail "init-model --force over $d"
+  info=$($bin info --model "$tmp/$d" --format json) || fail "info after --force over $d"
+  echo "$info" | grep -q '"hidden_size": 64' || fail "not the new model in $d: $info"
+done
+[ -e "$tmp/pre/model.safetensors.index.json" ] && fail "stale shard index left by --force: $(ls "$tmp/pre")"
+ls "$tmp/pre"/model-0000*-of-*.safetensors >/dev/null 2>&1 && fail "stale shards left by --force: $(ls "$tmp/pre")"
+mkdir "$tmp/empty"
+timeout 60 $bin init-model "${iargs[@]}" --out "$tmp/empty" >/dev/null || fail "init-model into an empty directory"
+for bad in "--rope-theta -1" "--rope-theta 0" "--rope-theta nan" "--initializer-range nan" "--initializer-range inf" \
+           "--initializer-range -0.02" "--max-position-embeddings 0" "--max-position-embeddings -5" "--vocab-size 0" \
+           "--head-dim 0" "--kv-heads 0" "--layers 0" "--seed -1"; do
+  opt=${bad%% *}
+  msg=$(one_error $bin init-model "${iargs[@]}" $bad --out "$tmp/bad") || exit 1
+  echo "$msg" | grep -q -- "$opt" || fail "init-model $bad: $msg"
+  [ -e "$tmp/bad" ] && fail "init-model $bad wrote $tmp/bad"
+done
+# --vocab-size below the tokenizer's (512): the message used the freed tokenizer (ASan: use after free)
+msg=$(one_error $bin init-model "${iargs[@]}" --vocab-size 100 --out "$tmp/bad") || exit 1
+echo "$msg" | grep -q "vocab size 100 is smaller than the tokenizer's 512" || fail "small vocab: $msg"
 echo "robust_inputs: all cases passed"

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "ctune/chat.h"
@@ -89,7 +90,7 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
     ct_runtime *rt = NULL;
     ct_runtime_opts ro;
     ct_chat *chat = NULL;
-    char *line = NULL;
+    ct_lines in = {0};
     display d = {0};
     const char *system = ct_args_get(&a, "system");
     const char *think = ct_args_get(&a, "enable-thinking");
@@ -133,17 +134,24 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
     if (interactive)
         fprintf(stderr, "ctune chat (%s template%s) - /reset starts over, /exit or Ctrl-D quits\n",
                 ct_template_name(tmpl), ro.adapter_dir ? ", adapter applied" : "");
-    size_t cap = 0;
     int turn = 0;
+    if (ct_lines_from(&in, stdin, "stdin", 0, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
     for (;;) {
         if (interactive) {
             fputs(d.color ? "\033[1m> \033[0m" : "> ", stdout);
             fflush(stdout);
         }
-        ssize_t n = getline(&line, &cap, stdin);
-        if (n < 0) break;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-        if (n == 0) continue;
+        bool got;
+        if (ct_lines_next(&in, &got, &err)) { /* a read error is not the end of the conversation */
+            rc = ct_cli_error(&err);
+            goto out;
+        }
+        if (!got) break;
+        char *line = in.line;
+        if (in.len == 0) continue;
         if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) break;
         if (!strcmp(line, "/reset")) {
             ct_chat_reset(chat);
@@ -185,7 +193,7 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
     }
     rc = 0;
 out:
-    free(line);
+    ct_lines_close(&in);
     ct_ids_free(&d.ids);
     ct_chat_free(chat);
     ct_runtime_free(rt);

@@ -57,6 +57,17 @@ echo "$msg" | grep -q "is a FIFO" || fail "FIFO config: $msg"
 msg=$(one_error $bin eval-loss --model "$model" --data "$tmp/fifo.yaml") || exit 1
 echo "$msg" | grep -q "is a FIFO" || fail "FIFO --data: $msg"
 
+# a read error on stdin (a directory as stdin: read() fails with EISDIR) is an error naming the
+# line, not an early end of input that exits 0 with a short output
+mkdir "$tmp/adir"
+for cmd in "tokenize --model $model --jsonl" "tokenize --model $model" "tokenize --model $model --decode" \
+           "data render --template qwen" "chat --model $model --template empty"; do
+  msg=$(one_error $bin $cmd < "$tmp/adir") || exit 1
+  echo "$msg" | grep -q "stdin.*read error.*Is a directory" || fail "$cmd < dir: $msg"
+done
+msg=$(one_error $bin generate-batch --model "$model" --template empty --input "$tmp/adir" --output "$tmp/o.jsonl") || exit 1
+echo "$msg" | grep -q "adir: is a directory" || fail "generate-batch --input dir: $msg"
+
 # overwrite_output_dir removes the old run's tokenized cache with its outputs
 timeout 120 $bin train "$tmp/c.yaml" >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "train"; }
 ls "$tmp/out/.cache"/dataset-*.ctdc >/dev/null 2>&1 || fail "no cache written: $(ls -a "$tmp/out")"

@@ -488,6 +488,7 @@ ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err) {
     t->bpe.unk_id = -1;
     t->path = ct_path_join(dir, "tokenizer.json");
     json_t *root = NULL;
+    char *where = NULL;
     ct_status st = CT_OK;
     if (!t->path) {
         st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
@@ -503,23 +504,28 @@ ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err) {
         st = ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", t->path);
         goto fail;
     }
-    char where[600];
+    size_t wn = strlen(t->path) + 32;
+    where = malloc(wn);
+    if (!where) {
+        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if ((st = load_model(t, root, t->path, err))) goto fail;
     const json_t *j = json_object_get(root, "normalizer");
     if (j && !json_is_null(j)) {
-        snprintf(where, sizeof where, "%s: normalizer", t->path);
+        snprintf(where, wn, "%s: normalizer", t->path);
         t->has_normalizer = true; /* set first: a partial parse is freed by ct_tokenizer_free */
         if ((st = ct_normalizer_parse(&t->normalizer, j, where, err))) goto fail;
     }
     j = json_object_get(root, "pre_tokenizer");
     if (j && !json_is_null(j)) {
-        snprintf(where, sizeof where, "%s: pre_tokenizer", t->path);
+        snprintf(where, wn, "%s: pre_tokenizer", t->path);
         t->has_pretok = true;
         if ((st = ct_pretok_parse(&t->pretok, j, where, err))) goto fail;
     }
     j = json_object_get(root, "decoder");
     if (j && !json_is_null(j)) {
-        snprintf(where, sizeof where, "%s: decoder", t->path);
+        snprintf(where, wn, "%s: decoder", t->path);
         t->has_decoder = true;
         if ((st = ct_decoder_parse(&t->decoder, j, where, err))) goto fail;
     }
@@ -528,10 +534,12 @@ ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err) {
     if (j && !json_is_null(j) && (st = parse_post(t, j, t->path, "post_processor", &t->post, err)))
         goto fail;
     if ((st = load_config(t, dir, err))) goto fail;
+    free(where);
     json_decref(root);
     *out = t;
     return CT_OK;
 fail:
+    free(where);
     json_decref(root);
     ct_tokenizer_free(t);
     return st;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "base/buf.h"
 #include "base/file.h"
 #include "base/str.h"
 #include "ctune/data.h"
@@ -543,21 +544,23 @@ ct_status ct_train_config_apply_args(ct_train_config *c, int argc, char **argv, 
         const char *a = argv[i];
         if (strncmp(a, "--", 2) || !a[2])
             return ct_err_set(err, CT_ERR_ARG, "unexpected argument '%s' (overrides are --key value)", a);
-        char key[256];
         const char *eq = strchr(a + 2, '='), *val;
-        if (eq) {
-            snprintf(key, sizeof key, "%.*s", (int)(eq - a - 2), a + 2);
-            val = eq + 1;
-        } else {
-            snprintf(key, sizeof key, "%s", a + 2);
-            if (i + 1 >= argc) return ct_err_set(err, CT_ERR_ARG, "--%s needs a value", key);
-            val = argv[++i];
-        }
-        for (char *p = key; *p; p++)
+        size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        char *where = malloc(kl + 3); /* "--" + key: the key is where[2..] */
+        if (!where) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        memcpy(where, "--", 2);
+        memcpy(where + 2, a + 2, kl);
+        where[kl + 2] = 0;
+        for (char *p = where + 2; *p; p++)
             if (*p == '-') *p = '_';
-        char where[300];
-        snprintf(where, sizeof where, "--%s", key);
-        ct_status st = ct_train_config_set(c, key, val, where, err);
+        if (eq) val = eq + 1;
+        else if (i + 1 >= argc) {
+            ct_status st = ct_err_set(err, CT_ERR_ARG, "%s needs a value", where);
+            free(where);
+            return st;
+        } else val = argv[++i];
+        ct_status st = ct_train_config_set(c, where + 2, val, where, err);
+        free(where);
         if (st) return st;
     }
     return CT_OK;
@@ -635,45 +638,35 @@ double ct_train_config_lora_alpha(const ct_train_config *c) {
 }
 
 char *ct_train_config_dump(const ct_train_config *c) {
-    size_t cap = 8192, n = 0;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    s[0] = 0;
+    ct_buf b = {0}; /* grows: long paths and long lists are written whole */
     for (size_t i = 0; i < N_KEYS; i++) {
         const key_def *k = &KEYS[i];
         const char *p = (const char *)c + k->off;
-        char line[1024];
         switch (k->type) {
-        case K_STR: snprintf(line, sizeof line, "%s: %s\n", k->name, *(char *const *)p ? *(char *const *)p : "null"); break;
-        case K_INT: snprintf(line, sizeof line, "%s: %lld\n", k->name, (long long)*(const int64_t *)p); break;
-        case K_DBL: snprintf(line, sizeof line, "%s: %.17g\n", k->name, *(const double *)p); break;
-        case K_BOOL: snprintf(line, sizeof line, "%s: %s\n", k->name, *(const bool *)p ? "true" : "false"); break;
+        case K_STR: ct_buf_printf(&b, "%s: %s\n", k->name, *(char *const *)p ? *(char *const *)p : "null"); break;
+        case K_INT: ct_buf_printf(&b, "%s: %lld\n", k->name, (long long)*(const int64_t *)p); break;
+        case K_DBL: ct_buf_printf(&b, "%s: %.17g\n", k->name, *(const double *)p); break;
+        case K_BOOL: ct_buf_printf(&b, "%s: %s\n", k->name, *(const bool *)p ? "true" : "false"); break;
         case K_THINK: {
             int t = *(const int *)p;
-            snprintf(line, sizeof line, "%s: %s\n", k->name, t < 0 ? "null" : t ? "true" : "false");
+            ct_buf_printf(&b, "%s: %s\n", k->name, t < 0 ? "null" : t ? "true" : "false");
             break;
         }
         case K_LIST: {
             const ct_strlist *l = (const ct_strlist *)p;
-            size_t m = (size_t)snprintf(line, sizeof line, "%s: %s", k->name, l->n ? "" : "null");
-            for (size_t j = 0; j < l->n && m < sizeof line; j++)
-                m += (size_t)snprintf(line + m, sizeof line - m, "%s%s", j ? "," : "", l->v[j]);
-            if (m < sizeof line - 1) strcat(line, "\n");
+            ct_buf_printf(&b, "%s: %s", k->name, l->n ? "" : "null");
+            for (size_t j = 0; j < l->n; j++) {
+                if (j) ct_buf_put(&b, ",", 1);
+                ct_buf_puts(&b, l->v[j]);
+            }
+            ct_buf_put(&b, "\n", 1);
             break;
         }
         }
-        size_t ln = strlen(line);
-        if (n + ln + 1 > cap) {
-            cap = (n + ln + 1) * 2;
-            char *t = realloc(s, cap);
-            if (!t) {
-                free(s);
-                return NULL;
-            }
-            s = t;
-        }
-        memcpy(s + n, line, ln + 1);
-        n += ln;
     }
-    return s;
+    if (b.oom || !b.data) {
+        ct_buf_free(&b);
+        return b.oom ? NULL : strdup("");
+    }
+    return b.data;
 }

@@ -10,6 +10,7 @@
 
 #include "base/file.h"
 #include "base/json.h"
+#include "base/str.h"
 #include "ctune/config.h"
 #include "ctune/data.h"
 #include "harness.h"
@@ -216,4 +217,52 @@ TEST(robust_bombs_huge_rows) {
     free(text);
     free(jl);
     free(js);
+}
+
+/* The full Levenshtein table, the reference for the banded ct_str_distance. */
+static int naive_distance(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b);
+    int *t = malloc((n + 1) * (m + 1) * sizeof *t);
+    for (size_t i = 0; i <= n; i++)
+        for (size_t j = 0; j <= m; j++) {
+            int v;
+            if (!i || !j) v = (int)(i + j);
+            else {
+                v = t[(i - 1) * (m + 1) + j - 1] + (a[i - 1] != b[j - 1]);
+                if (t[(i - 1) * (m + 1) + j] + 1 < v) v = t[(i - 1) * (m + 1) + j] + 1;
+                if (t[i * (m + 1) + j - 1] + 1 < v) v = t[i * (m + 1) + j - 1] + 1;
+            }
+            t[i * (m + 1) + j] = v;
+        }
+    int d = t[n * (m + 1) + m];
+    free(t);
+    return d;
+}
+
+/* "Did you mean" suggestions computed the whole table: an unknown 64 KiB option or dataset name
+ * against every key cost n * m each. The band keeps it linear and exact where it matters. */
+TEST(robust_bombs_suggestion_distance_banded) {
+    uint64_t s = 12345;
+    char a[200], b[200];
+    for (int round = 0; round < 2000; round++) {
+        size_t n = (s = s * 6364136223846793005ull + 1442695040888963407ull) >> 57, m = (s >> 33) % 140;
+        for (size_t i = 0; i < n; i++) a[i] = (char)('a' + ((s = s * 6364136223846793005ull + 1) >> 61));
+        for (size_t i = 0; i < m; i++) b[i] = i < n && ((s >> 40) & 3) ? a[i] : (char)('a' + ((s = s * 6364136223846793005ull + 1) >> 61));
+        a[n] = b[m] = 0;
+        int want = naive_distance(a, b), got = ct_str_distance(a, b);
+        if (want <= CT_STR_DISTANCE_MAX) CHECK_MSG(got == want, "'%s' vs '%s': %d, want %d", a, b, got, want);
+        else CHECK_MSG(got > CT_STR_DISTANCE_MAX, "'%s' vs '%s': %d, want > %d", a, b, got, CT_STR_DISTANCE_MAX);
+    }
+    size_t big = (size_t)1 << 20;
+    char *x = malloc(big + 1), *y = malloc(big + 1);
+    memset(x, 'q', big);
+    memset(y, 'q', big);
+    x[big] = y[big] = 0;
+    y[big / 2] = 'r';
+    double t0 = now_s();
+    CHECK_EQ_INT(ct_str_distance(x, y), 1);
+    CHECK(ct_str_distance(x, "learning_rate") > CT_STR_DISTANCE_MAX);
+    CHECK_MSG(now_s() - t0 < 30, "1 MiB names took %.1f s", now_s() - t0);
+    free(x);
+    free(y);
 }

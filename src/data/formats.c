@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/file.h"
 #include "base/json.h"
@@ -523,16 +522,10 @@ ct_status ct_read_dataset_file(const char *path, ct_format fmt, const ct_columns
         if (!st && !n) st = ct_err_set(err, CT_ERR_IO, "%s: directory has no .json/.jsonl files", path);
         for (size_t i = 0; i < n; i++) {
             if (!st) {
-                /* only regular files are data files: a FIFO would block, /dev/zero never end */
+                /* a FIFO or a device among the files is refused by ct_open_read ("is a FIFO") */
                 char *full = ct_path_join(path, names[i]);
-                struct stat sb;
-                const char *kind = NULL;
-                if (!full) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-                else if (stat(full, &sb) != 0) st = ct_err_set(err, CT_ERR_IO, "%s: %s", full, strerror(errno));
-                else if ((kind = ct_file_kind(sb.st_mode)))
-                    st = ct_err_set(err, CT_ERR_IO, "%s: is %s, not a regular file (only regular files are read as data)",
-                                    full, kind);
-                else st = ct_read_dataset_file(full, fmt, cols, skip_bad, n_bad, fn, user, err);
+                st = full ? ct_read_dataset_file(full, fmt, cols, skip_bad, n_bad, fn, user, err)
+                          : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
                 free(full);
             }
             free(names[i]);

@@ -225,6 +225,12 @@ TEST(robust_input_fifo_and_device_in_dataset_dir) {
     CHECK_MSG(strstr(err.msg, "file_name") && strstr(err.msg, "is a FIFO"), "%s", err.msg);
     CHECK_EQ_INT(ct_dataset_info_find(dir, "b.jsonl", &di, &err), CT_ERR_IO);
     CHECK_MSG(strstr(err.msg, "is a FIFO"), "%s", err.msg);
+    /* dataset_info.json itself a FIFO: named, not skipped as if absent */
+    unlink(info);
+    REQUIRE(mkfifo(info, 0600) == 0);
+    CHECK_EQ_INT(ct_dataset_info_find(dir, "a.jsonl", &di, &err), CT_ERR_IO);
+    CHECK_MSG(strstr(err.msg, "dataset_info.json: is a FIFO"), "%s", err.msg);
+    unlink(info);
     unlink(b);
     /* /dev/zero linked into the directory */
     if (symlink("/dev/zero", b) == 0) {

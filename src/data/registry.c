@@ -60,6 +60,11 @@ ct_status ct_dataset_info_find(const char *dir, const char *name, ct_dataset_inf
         ct_dataset_info_free(out);
         return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     }
+    struct stat isb;
+    if (stat(info, &isb) == 0 && !S_ISREG(isb.st_mode)) { /* a FIFO here would be skipped silently */
+        st = ct_err_set(err, CT_ERR_IO, "%s: is %s, not a regular file", info, ct_file_kind(isb.st_mode));
+        goto done;
+    }
     if (ct_file_exists(info)) {
         if ((st = ct_json_load_file(info, &root, err))) goto done;
         json_t *e = json_object_get(root, name);

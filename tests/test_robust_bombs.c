@@ -156,7 +156,7 @@ TEST(robust_bombs_added_token_trie) {
     size_t trie_bytes = tok->trie_raw.cap * sizeof(ct_trie_node) + tok->trie_norm.cap * sizeof(ct_trie_node);
     CHECK_MSG(trie_bytes < 64 * len, "trie of %zu bytes for a %zu-byte token", trie_bytes, len);
     const char *content = tok->id_to_token[id];
-    size_t tl = 3 * len + 2;
+    size_t tl = 3 * len + 1; /* content, space, content, content less its last byte, "x" */
     char *text = malloc(tl);
     memcpy(text, content, len);
     text[len] = ' ';

@@ -104,6 +104,7 @@ void ct_mmap_close(ct_mmap *m) {
 
 ct_status ct_read_stream(FILE *f, const char *name, char **out, size_t *len, ct_err *err) {
     *out = NULL;
+    errno = 0;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     if (!buf) return ct_err_set(err, CT_ERR_NOMEM, "%s: out of memory", name);
@@ -120,7 +121,9 @@ ct_status ct_read_stream(FILE *f, const char *name, char **out, size_t *len, ct_
         cap *= 2;
     }
     if (ferror(f)) {
-        ct_status s = ct_err_set(err, CT_ERR_IO, "%s: read error after %zu bytes: %s", name, n, strerror(errno));
+        int e = errno ? errno : EIO;
+        ct_status s = ct_err_set(err, e == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO, "%s: read error after %zu bytes: %s",
+                                 name, n, strerror(e));
         free(buf);
         return s;
     }
@@ -135,7 +138,6 @@ ct_status ct_read_file(const char *path, char **out, size_t *len, ct_err *err) {
     FILE *f;
     ct_status s = ct_open_read(path, &f, err);
     if (s) return s;
-    errno = 0;
     s = ct_read_stream(f, path, out, len, err);
     fclose(f);
     return s;

@@ -23,7 +23,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test test-asan bench bench-compare demo clean
+.PHONY: all test test-asan test-faults bench bench-compare demo clean
 all: $(BUILD)/libctune.a $(BUILD)/ctune
 
 $(BUILD)/%.o: %.c
@@ -47,6 +47,14 @@ test: $(BUILD)/ctune $(BUILD)/ctune_tests
 # against the exact f32 reference (tests/test_ops_kernels.c; also part of `make test`).
 test-ops: $(BUILD)/ctune_tests
 	@$(BUILD)/ctune_tests ops_kernels
+
+# The longer fault campaigns (docs/robustness.md): KILLS random kill -9 moments of a training run,
+# every resume bitwise equal to the uninterrupted run (~1-2 minutes). The fast fault tests
+# (tests/cli/train_faults.sh, test_trainer_state.c) are part of `make test`.
+test-faults: $(BUILD)/ctune
+	@CTUNE_BIN=$(BUILD)/ctune bash tests/faults/kill_campaign.sh; rc=$$?; \
+	if [ $$rc -eq 77 ]; then echo "test-faults: SKIP (the campaign needs ../shared/models/stories260k)"; \
+	else exit $$rc; fi
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \

@@ -65,6 +65,20 @@ man = {"format": "ctune-checkpoint", "version": 1, "step": 7,
        "files": {"a.bin": {"bytes": 5, "crc32c": "%08x" % crc32c(b"hello")}}}
 state = {"global_step": 7, "epoch": 0.5, "log_history": [{"loss": 1.5, "step": 7}]}
 put("fuzz_checkpoint", "ok", json.dumps(man) + "\0" + json.dumps(state))
+# a trainer state the trainer accepts (step 5 of the memo set at batch 2 x 2 accumulation, the
+# layout fuzz_checkpoint reads it against) and one at step 0
+ts = {"format": "ctune-trainer-state", "version": 1, "global_step": 5, "max_steps": 40, "epoch": 2.5,
+      "steps_per_epoch": 2, "data_epoch": 2, "data_micro_pos": 2, "data_rows": 6, "seed": 42,
+      "optimizer_step": 5, "dropout_rng_step": "%016x" % 8, "log_loss_sum": struct.pack(">d", 0.75).hex(),
+      "log_count": 1, "last_grad_norm": struct.pack(">d", 1.5).hex(), "num_input_tokens_seen": 430,
+      "finetuning_type": "lora", "trainable_params": 46240, "learning_rate": 0.01,
+      "lr_scheduler_type": "cosine", "eval_loss": 1.25}
+put("fuzz_checkpoint", "trainer-state", json.dumps(man) + "\0" + json.dumps(ts, indent=2, sort_keys=True))
+ts0 = dict(ts, global_step=0, epoch=0.0, data_epoch=0, data_micro_pos=0, optimizer_step=0,
+           dropout_rng_step="%016x" % 0, log_loss_sum="%016x" % 0, log_count=0,
+           last_grad_norm=struct.pack(">d", float("nan")).hex(), num_input_tokens_seen=0)
+del ts0["eval_loss"]
+put("fuzz_checkpoint", "trainer-state-0", json.dumps(man) + "\0" + json.dumps(ts0))
 
 # YAML training configs
 put("fuzz_yaml_config", "lora", """### model

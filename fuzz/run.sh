@@ -21,6 +21,7 @@ seeds_for() {
     fuzz_tokenizer_json) ls ../shared/models/stories260k/tokenizer.json ;;
     fuzz_json_schema) ls examples/risk/answer.schema.json ;;
     fuzz_dataset_info) ls tests/fixtures/data/dataset_info.json examples/dataset_info.json ;;
+    fuzz_yaml_config) ls examples/risk/*.yaml tests/fixtures/lf_examples/*/*.yaml ;;
   esac 2>/dev/null
 }
 

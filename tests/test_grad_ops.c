@@ -312,7 +312,7 @@ TEST(grad_lora_dropout_fd) {
     float *R = to_f(c.R, N * out);
     float *dx = calloc(N * in, 4), *dA = calloc((size_t)r * in, 4), *dB = calloc(out * (size_t)r, 4);
     float *y = calloc(N * out, 4);
-    ct_lora_ref lo = {A, B, dA, dB, r, 1.5f};
+    ct_lora_ref lo = {.A = A, .B = B, .dA = dA, .dB = dB, .r = r, .scaling = 1.5f};
     ct_dropout drop = {0.3f, 7, 99};
     ct_lora_forward(TCTX, y, x, &lo, drop, N, in, out);
     double L = 0;

@@ -37,7 +37,10 @@ typedef enum ct_adapter_kind { CT_ADAPTER_LORA = 0, CT_ADAPTER_PROMPT } ct_adapt
  * ct_model_forward / ct_model_nll / ct_generate (ctune/model.h, ctune/generate.h). Errors name the adapter file and the tensor:
  * shape mismatch with the base weight, a layer the base does not have, a tensor for a module
  * the config does not target, a targeted module without tensors, a prompt token_dim that is
- * not the base's hidden size, unsupported features (DoRA, rank/alpha patterns, bias != none). */
+ * not the base's hidden size, unsupported features (rank/alpha patterns, bias != none, init_lora_weights
+ * other than true / false / gaussian / pissa*). DoRA adapters (use_dora) run PEFT's magnitude
+ * scaling; PiSSA adapters (init_lora_weights "pissa*") first turn the adapted weights into the
+ * SVD residual, as PEFT does on load (src/peft/pissa.h). */
 ct_status ct_adapter_load(const char *dir, const ct_model *base, ct_adapter **out, ct_err *err);
 void ct_adapter_free(ct_adapter *ad);
 
@@ -71,6 +74,9 @@ bool ct_adapter_is_merged(const ct_adapter *ad);
  * adapters cannot be merged (CT_ERR_UNSUPPORTED). */
 ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir,
                             const char *adapter_dir, const char *out_dir, ct_dtype dtype, ct_err *err);
+/* ct_adapter_export with a shard size (ct_export_opts; o->dtype as `dtype` above). */
+ct_status ct_adapter_export_ex(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
+                               const char *out_dir, const ct_export_opts *o, ct_err *err);
 
 #ifdef __cplusplus
 }

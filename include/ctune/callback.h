@@ -30,6 +30,8 @@ typedef struct ct_train_event {
     double elapsed_s;        /* wall seconds since train begin (excluding resumed time) */
     int64_t total_tokens;    /* input tokens seen (num_input_tokens_seen) */
     double tokens_per_s;     /* throughput over the run so far */
+    double samples_per_s;    /* on_train_end: train_samples_per_second of this run (NAN otherwise) */
+    double steps_per_s;      /* on_train_end: train_steps_per_second of this run (NAN otherwise) */
     const char *output_dir;
     const char *checkpoint_dir; /* on_save: the checkpoint just written */
     bool should_stop;        /* set by a callback to request a clean stop */

@@ -9,9 +9,11 @@
  *   ...
  *   ct_train_config_free(&cfg);
  *
- * Unknown keys are errors that suggest the closest known key. Keys LlamaFactory accepts but
- * ctune does not use (bf16, ddp_timeout, preprocessing_num_workers, ...) are accepted and listed
- * in `ignored` so the caller can say so. */
+ * Unknown keys are errors that suggest the closest known key. Keys LlamaFactory accepts that
+ * change nothing ctune computes (ddp_timeout, preprocessing_num_workers, flash_attn, ...) are
+ * accepted and listed in `ignored` (one summary line: ct_train_config_ignored_line); keys that
+ * would change training without being implemented are refused with the reason (streaming: true,
+ * rope_scaling, lora_bias, ...; docs/compat.md "Commands and config"). */
 #ifndef CTUNE_CONFIG_H
 #define CTUNE_CONFIG_H
 
@@ -52,7 +54,7 @@ typedef struct ct_train_config {
     bool preserve_thinking;
     char *mix_strategy;          /* concat | interleave_under | interleave_over */
     ct_strlist interleave_probs; /* numbers as strings; see ct_train_config_probs */
-    char *default_system;        /* overrides the template's default system prompt (not yet used) */
+    char *default_system;        /* system prompt of conversations without one (LlamaFactory's) */
     char *on_bad_sample;         /* "fail" | "skip" */
     char *tokenized_path;        /* cache directory; NULL = output_dir/.cache */
     bool overwrite_cache;
@@ -67,7 +69,14 @@ typedef struct ct_train_config {
     ct_strlist lora_target;      /* ["all"] */
     ct_strlist additional_target;
     bool use_rslora;
-    bool use_dora;
+    bool use_dora;               /* DoRA (PEFT use_dora): magnitude vector per adapted linear */
+    double loraplus_lr_ratio;    /* LoRA+: lr of lora_B and 1-D params = learning_rate * ratio; 0 = off */
+    double loraplus_lr_embedding; /* LoRA+: lr of lora_embedding_B (1e-6; ctune has no embedding LoRA) */
+    bool pissa_init;             /* PiSSA init of A, B from the SVD of W; W keeps the residual */
+    int64_t pissa_iter;          /* 16: randomized SVD with that many subspace iterations; -1: exact */
+    bool pissa_convert;          /* also save the adapter converted to plain LoRA (pissa_converted/) */
+    bool create_new_adapter;     /* adapter_name_or_path: merge every adapter, train a new one */
+    double neftune_noise_alpha;  /* NEFTune: uniform noise alpha/sqrt(L*d) on input embeddings; 0 = off */
     int64_t num_virtual_tokens;  /* 20 */
     char *prompt_tuning_init;    /* random | vocab | text */
     char *prompt_tuning_init_text;
@@ -84,6 +93,8 @@ typedef struct ct_train_config {
     int64_t warmup_steps;        /* 0 */
     double weight_decay;         /* 0 */
     double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */
+    char *optim;                 /* "adamw_torch"; AdamW variants (8-bit ones run 32-bit AdamW, see
+                                    ct_train_config_optim_note); other optimizers are refused */
     double max_grad_norm;        /* 1.0 */
     int64_t seed;                /* 42 */
     bool gradient_checkpointing; /* false (disable_gradient_checkpointing: true forces false) */
@@ -99,16 +110,23 @@ typedef struct ct_train_config {
     int64_t logging_steps;       /* 500 (HF) */
     int64_t eval_steps;          /* -1 = logging_steps */
     char *eval_strategy;         /* "no" | "steps" | "epoch" */
+    char *save_strategy;         /* "steps" | "epoch" (every epoch end) | "no" */
     int64_t save_steps;          /* 500 */
     int64_t save_total_limit;    /* -1 = keep all */
     char *output_dir;            /* required for train */
     bool overwrite_output_dir;
     char *resume_from_checkpoint;
     bool plot_loss;
-    ct_strlist report_to;        /* ["none"] | ["tensorboard"] */
+    ct_strlist report_to;        /* none | all | tensorboard | wandb | mlflow | swanlab (docs/outputs.md) */
+    char *run_name;              /* W&B display name / MLflow run name (default: output_dir, as HF) */
+    /* LlamaFactory's SwanLab keys: use_swanlab = report_to swanlab; the others shape the printed
+     * `swanlab convert` command (api key and Lark secrets are never written anywhere) */
+    bool use_swanlab;
+    char *swanlab_project, *swanlab_workspace, *swanlab_run_name, *swanlab_mode, *swanlab_api_key,
+        *swanlab_logdir, *swanlab_lark_webhook_url, *swanlab_lark_secret;
     int64_t threads;             /* 0 = all cores */
     /* ---- bookkeeping */
-    ct_strlist ignored;          /* accepted LlamaFactory keys that ctune does not use */
+    ct_strlist ignored;          /* accepted LlamaFactory keys that change nothing ctune computes */
     ct_strlist set_keys;         /* keys given by the YAML or overrides, in order */
 } ct_train_config;
 
@@ -120,11 +138,22 @@ ct_status ct_train_config_load(ct_train_config *c, const char *path, ct_err *err
  * `where` names the origin in messages ("train.yaml:12", "--learning_rate"). */
 ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *value, const char *where,
                               ct_err *err);
-/* Applies "--key value" / "--key=value" pairs from argv[0..argc) (every argument must be one). */
+/* Applies overrides from argv[0..argc) in LlamaFactory's command-line styles: "--key value",
+ * "--key=value", a bare boolean "--plot_loss" (= true) and "key=value" (every argument must be
+ * one of them; '-' reads as '_' in keys). */
 ct_status ct_train_config_apply_args(ct_train_config *c, int argc, char **argv, ct_err *err);
 /* Checks choices and ranges (finetuning_type, lr_scheduler_type, mix_strategy, ...). */
 ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err);
 bool ct_train_config_is_set(const ct_train_config *c, const char *key);
+/* True for any key ct_train_config_set accepts (a field, an alias or a LlamaFactory key that is
+ * harmless or guarded). */
+bool ct_train_config_knows(const char *key);
+/* "accepted for LlamaFactory compatibility, no effect in ctune: k1, k2" (malloc'd), or NULL when
+ * no such key was given. */
+char *ct_train_config_ignored_line(const ct_train_config *c);
+/* One line saying what runs when `optim` names a variant ctune does not implement exactly (the
+ * low-bit AdamW states), written into buf; NULL when the optimizer is AdamW as named. */
+const char *ct_train_config_optim_note(const ct_train_config *c, char *buf, size_t n);
 /* Known key closest to `key` by edit distance (NULL if none within 4 edits). */
 const char *ct_train_config_suggest(const char *key);
 /* interleave_probs as doubles (malloc'd, *n entries; NULL when unset). */
@@ -137,6 +166,10 @@ void ct_train_config_data_args(const ct_train_config *c, struct ct_data_args *ou
 double ct_train_config_lora_alpha(const ct_train_config *c);
 /* Writes every key with its value as YAML (malloc'd, NUL-terminated). */
 char *ct_train_config_dump(const ct_train_config *c);
+/* Every key with its typed value as one JSON object (malloc'd text; NULL when out of memory):
+ * strings or null, integers, numbers, booleans, lists as arrays of strings (null when empty).
+ * The hyperparameters the experiment trackers record (src/train/tracker.h). */
+char *ct_train_config_dump_json(const ct_train_config *c);
 
 #ifdef __cplusplus
 }

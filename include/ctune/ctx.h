@@ -31,10 +31,11 @@ typedef enum ct_precision {
                              there). Other ops stay f32. */
 } ct_precision;
 
-/* n_threads <= 0: all cores. */
+/* n_threads <= 0: all cores; above CT_MAX_THREADS: CT_ERR_ARG. */
+#define CT_MAX_THREADS 1024
 ct_status ct_ctx_new(ct_ctx **out, int n_threads, ct_err *err);
 void ct_ctx_free(ct_ctx *c);
-void ct_ctx_set_threads(ct_ctx *c, int n_threads); /* <= 0: all cores */
+void ct_ctx_set_threads(ct_ctx *c, int n_threads); /* <= 0: all cores; capped at CT_MAX_THREADS */
 int ct_ctx_threads(const ct_ctx *c);
 /* Returns false (and leaves the precision unchanged) for a value outside ct_precision. */
 bool ct_ctx_set_precision(ct_ctx *c, ct_precision p);

@@ -209,6 +209,10 @@ typedef struct ct_render_opts {
     bool preserve_thinking; /* keep reasoning of answers before the last user query (training) */
     bool train_on_prompt;   /* train every segment (system, user, tool text too) */
     bool mask_history;      /* train only the last answer */
+    /* LlamaFactory's `default_system`: a conversation without a system message, or with an
+     * empty one, is rendered as if its first message were this system message (LlamaFactory:
+     * `system or default_system`, replacing the template's own default). NULL: as given. */
+    const char *default_system;
     /* Render exactly what the Jinja template renders for these messages: enable_thinking only
      * changes the generation prompt and preserve_thinking is ignored (`ctune data render`).
      * When false (training), enable_thinking FALSE also removes reasoning from the answers, as
@@ -324,6 +328,8 @@ typedef struct ct_data_args {
     size_t n_interleave_probs;
     const char *on_bad_sample;       /* `on_bad_sample` ["fail"]: "skip" counts malformed rows as
                                         dropped (CT_DROP_BAD) instead of failing */
+    const char *default_system;      /* `default_system` [NULL]: the system prompt of conversations
+                                        that have none (see ct_render_opts) */
     int64_t seed;                    /* `seed` [42]: interleave draws and the val_size split */
     bool overwrite_cache;            /* `overwrite_cache` [false]: re-encode even on a cache hit */
     const char *tokenizer_dir;       /* `model_name_or_path`: its tokenizer.json and

@@ -19,6 +19,7 @@ typedef enum ct_status {
     CT_ERR_SHAPE = -6,       /* tensor shape disagrees with config */
     CT_ERR_NUMERIC = -7,     /* NaN/Inf loss or gradient */
     CT_ERR_INTERRUPTED = -8, /* stopped by a signal (Ctrl-C) */
+    CT_ERR_BUSY = -9,        /* in use by another process (an output_dir locked by another run) */
 } ct_status;
 
 #define CT_ERR_MSG_MAX 1024

@@ -75,6 +75,7 @@ typedef struct ct_estimate_opts {
     bool checkpointing;          /* gradient checkpointing (false) */
     int lora_rank;               /* 8 (LlamaFactory) */
     char lora_target[256];       /* "" / "all": every linear layer, or a comma list (q_proj, ...) */
+    bool use_dora;               /* DoRA: a magnitude vector [out] per adapted linear as well */
     int freeze_trainable_layers; /* 2 (LlamaFactory): last N layers, -N first N */
     int num_virtual_tokens;      /* prompt tuning: 20 */
     int threads;                 /* 0: all cores */

@@ -142,6 +142,20 @@ ct_status ct_model_quantize(ct_model *m, const ct_quant_opts *q, ct_err *err);
 ct_dtype ct_model_linear_dtype(const ct_model *m);
 /* True when m's linear weights are quantized (ct_model_linear_dtype is NF4, FP4 or INT8ROW). */
 bool ct_model_is_quantized(const ct_model *m);
+/* Export options of a Hugging Face model directory (ct_model_export, ct_adapter_export_ex). */
+typedef struct ct_export_opts {
+    ct_dtype dtype;           /* stored dtype of float weights: BF16 / F16 / F32; CT_DTYPE_COUNT =
+                                 the model's own */
+    uint64_t max_shard_bytes; /* shard size (transformers' max_shard_size; LlamaFactory export_size
+                                 GB = 10^9 bytes); 0 = 5 GB */
+} ct_export_opts;
+/* Re-exports the model as loaded (no adapter; LlamaFactory's export of a full model): config.json
+ * of model_dir with the dtype keys updated, the weights in o->dtype sharded at o->max_shard_bytes,
+ * generation_config.json and the tokenizer files copied from model_dir. Atomic like
+ * ct_adapter_export. A quantized model is refused (CT_ERR_UNSUPPORTED): its float weights would
+ * be dequantized copies, where LlamaFactory saves the quantized ones. */
+ct_status ct_model_export(const ct_model *m, const char *model_dir, const char *out_dir, const ct_export_opts *o,
+                          ct_err *err);
 /* The weight with HF parameter name `name` ("model.layers.0.self_attn.q_proj.weight",
  * "lm_head.weight": the embedding's view when tied), or NULL when the model has none. */
 const ct_tensor *ct_model_tensor(const ct_model *m, const char *name);

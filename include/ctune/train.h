@@ -12,7 +12,8 @@
  * The row order of epoch e is a seeded permutation that depends only on (seed, e).
  * Outputs in output_dir: the adapter (PEFT) or the HF model, checkpoints, trainer_log.jsonl,
  * TensorBoard events, training_loss.svg, all_results.json. Resuming from a checkpoint continues
- * the same run: the losses after resuming are bitwise those of an uninterrupted run. */
+ * the same run: the losses after resuming are bitwise those of an uninterrupted run. A run holds
+ * an exclusive lock on output_dir (a second run into it fails with CT_ERR_BUSY naming the pid). */
 #ifndef CTUNE_TRAIN_H
 #define CTUNE_TRAIN_H
 
@@ -37,7 +38,8 @@ typedef struct ct_train_result {
     double samples_per_s, steps_per_s, tokens_per_s;
     int64_t total_tokens;    /* input tokens seen (including resumed ones) */
     int64_t trainable_params, total_params;
-    bool interrupted;        /* stopped early (Ctrl-C or a callback's should_stop): checkpoint saved */
+    bool interrupted;        /* stopped early (Ctrl-C / SIGTERM or a callback's should_stop): a checkpoint of
+                                the last step is saved (none when it stopped before its first step) */
     char last_checkpoint[1024]; /* "" when none was saved */
 } ct_train_result;
 
@@ -46,7 +48,7 @@ typedef struct ct_train_opts {
     /* Informational messages (dataset stats, method, resume). NULL: dropped. */
     void (*message)(void *user, const char *msg);
     void *message_user;
-    /* Poll the Ctrl-C flag (src/train/progress.h ct_sigint_*): the CLI installs the handler. */
+    /* Poll the Ctrl-C / SIGTERM flag (src/train/progress.h ct_sigint_*): the CLI installs the handler. */
     bool handle_sigint;
     /* Evaluate only: load the model (+ adapter_name_or_path, a LoRA merged in memory) and the
      * validation split (eval_dataset or val_size), compute res->eval_loss, write nothing. */

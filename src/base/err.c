@@ -71,6 +71,7 @@ const char *ct_status_name(ct_status code) {
     case CT_ERR_SHAPE: return "shape mismatch";
     case CT_ERR_NUMERIC: return "numeric error";
     case CT_ERR_INTERRUPTED: return "interrupted";
+    case CT_ERR_BUSY: return "busy";
     }
     return "unknown error";
 }

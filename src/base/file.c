@@ -8,9 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "base/fault.h"
 
 FILE *(*ct_test_stream_hook)(FILE *real, const char *path);
 
@@ -63,15 +66,6 @@ ct_status ct_open_read(const char *path, FILE **out, ct_err *err) {
         if (w) f = w; /* the wrapper owns and closes the real stream */
     }
     *out = f;
-    return CT_OK;
-}
-
-ct_status ct_check_data_path(const char *path, ct_err *err) {
-    struct stat st;
-    if (stat(path, &st) != 0) return ct_err_set(err, CT_ERR_IO, "%s: %s", path, strerror(errno));
-    const char *kind = ct_file_kind(st.st_mode);
-    if (kind && !S_ISDIR(st.st_mode))
-        return ct_err_set(err, CT_ERR_IO, "%s: is %s, not a regular file or a directory", path, kind);
     return CT_OK;
 }
 
@@ -393,15 +387,34 @@ ct_status ct_dir_fresh(const char *tmp, ct_err *err) {
     return st ? st : ct_mkdir_p(tmp, err);
 }
 
+static char *with_suffix(const char *path, const char *suffix) {
+    size_t a = strlen(path), b = strlen(suffix);
+    char *s = malloc(a + b + 1);
+    if (!s) return NULL;
+    memcpy(s, path, a);
+    memcpy(s + a, suffix, b + 1);
+    return s;
+}
+
 ct_status ct_dir_publish(const char *tmp, const char *path, ct_err *err) {
     ct_fsync_dir(tmp);
     bool had = ct_dir_exists(path);
-    char *old = NULL;
-    ct_status st = CT_OK;
     if (had) {
-        size_t n = strlen(path) + 5;
-        if (!(old = malloc(n))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        snprintf(old, n, "%s.old", path);
+        /* One atomic step where the filesystem can: tmp and path swap names, so `path` holds the
+         * old directory or the new one at every instant; tmp (now the old one) is then removed. */
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
+            fsync_parent_dir(path);
+            return ct_rm_rf(tmp, err);
+        }
+        if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+            return ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
+    }
+    /* No exchange: path -> "<path>.old", tmp -> path. Between the two renames only "<path>.old"
+     * exists; ct_dir_publish_recover puts it back. */
+    char *old = had ? with_suffix(path, ".old") : NULL;
+    ct_status st = CT_OK;
+    if (had && !old) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (had) {
         st = ct_rm_rf(old, err);
         if (!st && rename(path, old) != 0)
             st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
@@ -416,6 +429,156 @@ ct_status ct_dir_publish(const char *tmp, const char *path, ct_err *err) {
     }
     free(old);
     return st;
+}
+
+ct_status ct_dir_publish_recover(const char *path, ct_err *err) {
+    char *old = with_suffix(path, ".old");
+    if (!old) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_status st = CT_OK;
+    if (ct_dir_exists(old)) {
+        if (!ct_dir_exists(path) && rename(old, path) == 0) fsync_parent_dir(path);
+        else st = ct_rm_rf(old, err);
+    }
+    free(old);
+    return st;
+}
+
+ct_status ct_dir_remove(const char *path, ct_err *err) {
+    char *trash = with_suffix(path, ".trash");
+    if (!trash) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_status st = ct_rm_rf(trash, err);
+    if (!st && rename(path, trash) != 0 && errno != ENOENT)
+        st = ct_err_set(err, CT_ERR_IO, "%s: cannot rename to %s: %s", path, trash, strerror(errno));
+    if (!st) {
+        fsync_parent_dir(path);
+        ct_fault_point("dir.remove.renamed");
+        st = ct_rm_rf(trash, err);
+    }
+    free(trash);
+    return st;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Rank of a name in `last` (its position + 1), 0 when absent. */
+static size_t last_rank(const char *name, const char *const *last) {
+    for (size_t i = 0; last && last[i]; i++)
+        if (!strcmp(name, last[i])) return i + 1;
+    return 0;
+}
+
+ct_status ct_dir_move_into(const char *tmp, const char *dst, const char *const *last, ct_err *err) {
+    DIR *d = opendir(tmp);
+    if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", tmp, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    ct_status st = CT_OK;
+    while (!st && (de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) {
+                st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[n] = strdup(de->d_name))) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        else n++;
+    }
+    closedir(d);
+    if (n > 1) qsort(names, n, sizeof *names, cmp_str);
+    /* two passes: everything not in `last`, then `last` in its order */
+    size_t nl = 0;
+    while (last && last[nl]) nl++;
+    for (size_t pass = 0; pass <= nl && !st; pass++) {
+        for (size_t i = 0; i < n && !st; i++) {
+            if (last_rank(names[i], last) != pass) continue;
+            char *s = ct_path_join(tmp, names[i]), *t = ct_path_join(dst, names[i]);
+            if (!s || !t) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            else if (rename(s, t) != 0) st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", t, strerror(errno));
+            free(s);
+            free(t);
+        }
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    if (!st) {
+        ct_fsync_dir(dst);
+        if (rmdir(tmp) != 0) st = ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", tmp, strerror(errno));
+    }
+    return st;
+}
+
+/* ---- exclusive directory lock ---- */
+
+/* The pid recorded in a lock file, or 0 when unreadable (taken, not yet written). */
+static long lock_holder(const char *path) {
+    char buf[32] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return n > 0 ? strtol(buf, NULL, 10) : 0;
+}
+
+ct_status ct_dir_lock_take(ct_dir_lock *lk, const char *dir, const char *name, ct_err *err) {
+    lk->fd = -1;
+    lk->holder = 0;
+    lk->path = ct_path_join(dir, name);
+    if (!lk->path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = open(lk->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0) {
+            ct_status st = ct_err_set(err, CT_ERR_IO, "%s: cannot open lock file: %s", lk->path, strerror(errno));
+            ct_dir_lock_release(lk);
+            return st;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            ct_status st;
+            if (e == EWOULDBLOCK) {
+                long pid = lock_holder(lk->path);
+                lk->holder = pid;
+                if (pid > 0) st = ct_err_set(err, CT_ERR_BUSY, "%s: held by another process (pid %ld)", lk->path, pid);
+                else st = ct_err_set(err, CT_ERR_BUSY, "%s: held by another process", lk->path);
+            } else if (e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS) {
+                st = ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: this filesystem has no file locks (%s)", lk->path, strerror(e));
+            } else {
+                st = ct_err_set(err, CT_ERR_IO, "%s: cannot lock: %s", lk->path, strerror(e));
+            }
+            ct_dir_lock_release(lk);
+            return st;
+        }
+        /* The holder unlinks the file when it releases: a lock on an unlinked (or replaced) file
+         * protects nothing, so take it again on whatever file is at the path now. */
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(lk->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            char pid[32];
+            int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            bool wrote = ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) == len;
+            (void)wrote; /* the pid is informational (named in the refusal of a second run) */
+            lk->fd = fd;
+            return CT_OK;
+        }
+        close(fd);
+    }
+    ct_status st = ct_err_set(err, CT_ERR_BUSY, "%s: the lock file keeps being replaced", lk->path);
+    ct_dir_lock_release(lk);
+    return st;
+}
+
+void ct_dir_lock_release(ct_dir_lock *lk) {
+    if (lk->fd >= 0) {
+        unlink(lk->path); /* while still holding it: see ct_dir_lock_take */
+        close(lk->fd);
+    }
+    free(lk->path);
+    lk->path = NULL;
+    lk->fd = -1;
 }
 
 ct_status ct_copy_if_exists(const char *src_dir, const char *dst_dir, const char *name, ct_err *err) {

@@ -29,9 +29,6 @@ ct_status ct_read_file(const char *path, char **out, size_t *len, ct_err *err);
 ct_status ct_open_read(const char *path, FILE **out, ct_err *err);
 /* "a FIFO", "a character device", ... for a st_mode that is not a regular file; NULL for one. */
 const char *ct_file_kind(unsigned mode);
-/* CT_OK when `path` is a regular file or a directory; otherwise CT_ERR_IO naming what it is
- * (a FIFO, a device) or that it is missing. */
-ct_status ct_check_data_path(const char *path, ct_err *err);
 
 /* Test seam (fault injection without LD_PRELOAD): when non-NULL, every stream ct_open_read opens
  * is handed to this hook, which returns the stream to read instead (a fopencookie wrapper that
@@ -92,13 +89,39 @@ void ct_fsync_dir(const char *dir);
 /* Atomic directory write (checkpoints, exported models), in two steps:
  *   ct_dir_fresh(tmp)            removes any leftover tmp and creates it empty;
  *   ... write every file into tmp ...
- *   ct_dir_publish(tmp, path)    fsyncs tmp and renames it to path. An existing path is first
- *                                renamed to "<path>.old" and removed after the new one is in
- *                                place; the parent directory is fsynced.
- * A crash at any point leaves the old directory or the new one at `path` (plus a stale tmp or
- * "<path>.old" that the next writer or a cleanup removes), never a half-written one. On a
- * failure the caller removes tmp (ct_rm_rf). */
+ *   ct_dir_publish(tmp, path)    fsyncs tmp and renames it to path; the parent directory is
+ *                                fsynced.
+ * An existing path is swapped with tmp in one renameat2(RENAME_EXCHANGE) and the old tree
+ * removed; where the filesystem lacks it, path is first renamed to "<path>.old".
+ * A crash at any point leaves the old directory or the new one at `path` (plus a stale tmp, or
+ * only "<path>.old" in the fallback's window: ct_dir_publish_recover), never a half-written
+ * one. On a failure the caller removes tmp (ct_rm_rf). */
 ct_status ct_dir_fresh(const char *tmp, ct_err *err);
 ct_status ct_dir_publish(const char *tmp, const char *path, ct_err *err);
+/* After a crash inside ct_dir_publish's fallback (filesystems without RENAME_EXCHANGE): a
+ * "<path>.old" without `path` is renamed back to `path`; one next to `path` is removed. */
+ct_status ct_dir_publish_recover(const char *path, ct_err *err);
+/* Removes a directory so that a crash never leaves a partial one under its name: `path` is
+ * renamed to "<path>.trash" (one atomic step) and the trash is then deleted; a leftover trash
+ * is the caller's to clean up. A missing path is not an error. */
+ct_status ct_dir_remove(const char *path, ct_err *err);
+/* Renames every file of tmp (names not starting with '.') into dst, then removes tmp: names
+ * listed in `last` (NULL-terminated, may be NULL) are moved after all others, in that order,
+ * so a reader never sees them without the rest (config.json after the weights). Each rename is
+ * atomic, the whole move is not: a crash part-way leaves some files in dst, the rest in tmp. */
+ct_status ct_dir_move_into(const char *tmp, const char *dst, const char *const *last, ct_err *err);
+
+/* Exclusive lock on a directory (one training run per output_dir): flock(LOCK_EX) on dir/name,
+ * created if missing, holding the holder's pid as text. Released by ct_dir_lock_release (which
+ * unlinks the file) or by the kernel when the process dies, kill -9 included. A lock held by
+ * another process is CT_ERR_BUSY: "<dir>/<name>: held by another process (pid N)"; a filesystem
+ * without flock support (some network and FUSE mounts) is CT_ERR_UNSUPPORTED. */
+typedef struct ct_dir_lock {
+    int fd;
+    char *path;
+    long holder; /* after CT_ERR_BUSY: the holder's pid (0: not known yet) */
+} ct_dir_lock;
+ct_status ct_dir_lock_take(ct_dir_lock *lk, const char *dir, const char *name, ct_err *err);
+void ct_dir_lock_release(ct_dir_lock *lk);
 
 #endif

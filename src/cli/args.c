@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 
 #include "base/str.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 
 static bool in_list(const char *const *list, const char *s) {
     for (; list && *list; list++)
@@ -113,6 +115,9 @@ bool ct_args_double(ct_args *a, const char *key, double *out) {
 }
 
 int ct_args_check_unknown(ct_args *a, const char *cmd) {
+    /* --threads N is every command's option (one rule, ct_cli_threads) */
+    int threads = 0;
+    if (ct_args_get(a, "threads") && !ct_cli_threads(a, &threads)) return -1;
     for (int i = 0; i < a->n; i++) {
         if (a->used[i]) continue;
         if (a->keys[i]) {
@@ -132,6 +137,14 @@ int ct_args_check_unknown(ct_args *a, const char *cmd) {
         return -1;
     }
     return 0;
+}
+
+bool ct_cli_is_override(const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) return false;
+    for (const char *p = arg; p < eq; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.') return false;
+    return true;
 }
 
 int ct_cli_error(const ct_err *err) {

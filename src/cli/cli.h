@@ -42,6 +42,10 @@ bool ct_args_double(ct_args *a, const char *key, double *out);
 /* Returns 0 if every option was consumed; otherwise prints the first unknown one. */
 int ct_args_check_unknown(ct_args *a, const char *cmd);
 
+/* True for a "key=value" config override (OmegaConf style) rather than a file path: text before
+ * the first '=' is a non-empty key of letters, digits, '_', '-' and '.'. */
+bool ct_cli_is_override(const char *arg);
+
 /* Prints "ctune: <msg>" to stderr and returns 1 (the CLI's exit status for errors). */
 int ct_cli_error(const ct_err *err);
 int ct_cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,5 +1,6 @@
 /* `ctune chat`: interactive multi-turn chat over stdin (one user message per line; works with a
- * pipe), streaming answers; <think> reasoning dimmed on a terminal; tool calls printed as JSON. */
+ * pipe), streaming answers; <think> reasoning dimmed on a terminal; tool calls printed as JSON.
+ * Options as flags, or LlamaFactory's inference YAML (ctune/infer_config.h). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +12,15 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "ctune/chat.h"
+#include "ctune/infer_config.h"
 
 static const char *usage_text =
     "usage: ctune chat --model DIR [options]   (then type; one message per line)\n"
+    "       ctune chat INFER.yaml [--stats] [overrides]   LlamaFactory's inference YAML (model_name_or_path,\n"
+    "                           adapter_name_or_path, template, default_system, enable_thinking, do_sample,\n"
+    "                           temperature, top_p, top_k, max_new_tokens, repetition_penalty, ...) with its\n"
+    "                           defaults (temperature 0.95, top_p 0.7, top_k 50, max_new_tokens 1024);\n"
+    "                           overrides: --key value, --flag, key=value (docs/inference.md)\n"
     "  --adapter DIR            apply a PEFT adapter (LoRA or prompt tuning)\n"
     "  --template NAME          qwen, qwen3, qwen3_nothink, qwen3_5, llama3, llama3_1, llama2, chatml,\n"
     "                           empty\n"
@@ -81,47 +88,37 @@ static bool on_token(int32_t id, void *user) {
     return true;
 }
 
-CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template") {
-    ct_args a;
-    static const char *const flags[] = {"help", "stats", "no-cache-reuse", NULL};
-    int rc = 1;
-    if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
+/* What a chat session starts from: the flag form fills smp, the YAML form ic. */
+typedef struct chat_setup {
+    ct_runtime_opts ro;
+    const char *system;
+    ct_think think;
+    bool stats, no_reuse;
+    const ct_cli_sampling *smp;   /* flags: over generation_config.json */
+    const ct_infer_config *ic;    /* YAML: LlamaFactory's generation keys and defaults */
+} chat_setup;
+
+static int run_chat(const chat_setup *cs) {
     ct_err err = {0};
     ct_runtime *rt = NULL;
-    ct_runtime_opts ro;
     ct_chat *chat = NULL;
     ct_lines in = {0};
     display d = {0};
-    const char *system = ct_args_get(&a, "system");
-    const char *think = ct_args_get(&a, "enable-thinking");
-    bool stats = ct_args_flag(&a, "stats"), no_reuse = ct_args_flag(&a, "no-cache-reuse");
-    ct_cli_sampling smp;
-    if (!ct_cli_sampling_parse(&a, "chat", 512, 1, &smp) || !ct_cli_runtime_opts(&a, true, &ro)) goto out;
-    if (!ro.model_dir) {
-        rc = ct_cli_errorf("chat: --model DIR is required");
-        goto out;
-    }
-    if (ct_args_check_unknown(&a, "chat")) goto out;
-    ct_think th = CT_THINK_NULL;
-    if (think && !strcmp(think, "true")) th = CT_THINK_TRUE;
-    else if (think && !strcmp(think, "false")) th = CT_THINK_FALSE;
-    else if (think) {
-        rc = ct_cli_errorf("chat: --enable-thinking must be true or false, got '%s'", think);
-        goto out;
-    }
-    if (!ct_cli_runtime_open(&ro, &rt)) goto out;
+    int rc = 1;
+    if (!ct_cli_runtime_open(&cs->ro, &rt)) goto out;
     const char *no_tok = NULL;
     if (!ct_runtime_tokenizer(rt, &no_tok)) {
         rc = ct_cli_errorf("chat: needs the tokenizer: %s", no_tok);
         goto out;
     }
     const ct_template *tmpl = NULL;
-    ct_chat_opts o = {.system = system, .enable_thinking = th, .no_cache_reuse = no_reuse};
+    ct_chat_opts o = {.system = cs->system, .enable_thinking = cs->think, .no_cache_reuse = cs->no_reuse};
     if (ct_runtime_template(rt, &tmpl, &err) || ct_runtime_gen_params(rt, false, &o.gen, &err)) {
         rc = ct_cli_errorf("chat: %s", err.msg);
         goto out;
     }
-    ct_cli_sampling_apply(&smp, &o.gen);
+    if (cs->ic) ct_infer_config_gen_params(cs->ic, &o.gen);
+    if (cs->smp) ct_cli_sampling_apply(cs->smp, &o.gen);
     o.gen.on_token = on_token;
     o.gen.user = &d;
     d.tok = ct_runtime_tokenizer(rt, NULL);
@@ -133,7 +130,7 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
     }
     if (interactive)
         fprintf(stderr, "ctune chat (%s template%s) - /reset starts over, /exit or Ctrl-D quits\n",
-                ct_template_name(tmpl), ro.adapter_dir ? ", adapter applied" : "");
+                ct_template_name(tmpl), cs->ro.adapter_dir ? ", adapter applied" : "");
     int turn = 0;
     if (ct_lines_from(&in, stdin, "stdin", 0, &err)) {
         rc = ct_cli_error(&err);
@@ -168,10 +165,10 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
         ct_chat_splitter_init(&d.sp);
         d.last = -1;
         char *answer = NULL;
-        ct_chat_stats cs;
+        ct_chat_stats st;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        ct_status s = ct_chat_send(chat, msg, &answer, &cs, &err);
+        ct_status s = ct_chat_send(chat, msg, &answer, &st, &err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         display_flush(&d, true);
         fputs("\n", stdout);
@@ -182,13 +179,13 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
             goto out;
         }
         turn++;
-        if (stats) {
+        if (cs->stats) {
             double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
             fprintf(stderr,
                     "[chat] turn %d: prompt %zu tokens (%zu reused from the cache), generated "
                     "%zu (stop: %s), %.1f tokens/s\n",
-                    turn, cs.prompt_tokens, cs.reused_tokens, cs.new_tokens, ct_cli_stop_name(cs.stop),
-                    sec > 0 ? (double)cs.new_tokens / sec : 0.0);
+                    turn, st.prompt_tokens, st.reused_tokens, st.new_tokens, ct_cli_stop_name(st.stop),
+                    sec > 0 ? (double)st.new_tokens / sec : 0.0);
         }
     }
     rc = 0;
@@ -197,6 +194,78 @@ out:
     ct_ids_free(&d.ids);
     ct_chat_free(chat);
     ct_runtime_free(rt);
+    return rc;
+}
+
+/* `ctune chat infer.yaml [overrides]`: LlamaFactory's inference YAML (llamafactory-cli chat). */
+static int chat_yaml(int argc, char **argv) {
+    ct_infer_config c;
+    ct_infer_config_init(&c);
+    ct_err err = {0};
+    int rc = 1, nrest = 0;
+    chat_setup cs = {.ic = &c};
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest) goto out;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--stats")) cs.stats = true;
+        else if (!strcmp(argv[i], "--no-cache-reuse")) cs.no_reuse = true;
+        else rest[nrest++] = argv[i];
+    }
+    if (ct_infer_config_load(&c, argv[1], &err) || ct_infer_config_apply_args(&c, nrest, rest, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    if (ct_infer_config_validate(&c, CT_INFER_CHAT, &err)) {
+        ct_err_prefix(&err, "%s", argv[1]);
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    char *notes = ct_infer_config_notes(&c, CT_INFER_CHAT);
+    for (char *l = notes ? strtok(notes, "\n") : NULL; l; l = strtok(NULL, "\n")) fprintf(stderr, "ctune chat: note: %s\n", l);
+    free(notes);
+    ct_infer_config_runtime_opts(&c, &cs.ro);
+    cs.system = c.default_system;
+    cs.think = (ct_think)c.enable_thinking;
+    rc = run_chat(&cs);
+out:
+    ct_infer_config_free(&c);
+    free(rest);
+    return rc;
+}
+
+CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template") {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    if (argc > 1 && argv[1][0] != '-' && !ct_cli_is_override(argv[1])) return chat_yaml(argc, argv);
+    ct_args a;
+    static const char *const flags[] = {"help", "stats", "no-cache-reuse", NULL};
+    int rc = 1;
+    if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
+    chat_setup cs = {0};
+    ct_cli_sampling smp;
+    cs.system = ct_args_get(&a, "system");
+    const char *think = ct_args_get(&a, "enable-thinking");
+    cs.stats = ct_args_flag(&a, "stats");
+    cs.no_reuse = ct_args_flag(&a, "no-cache-reuse");
+    cs.smp = &smp;
+    if (!ct_cli_sampling_parse(&a, "chat", 512, 1, &smp) || !ct_cli_runtime_opts(&a, true, &cs.ro)) goto out;
+    if (!cs.ro.model_dir) {
+        rc = ct_cli_errorf("chat: --model DIR is required (or give an inference YAML: ctune chat infer.yaml)");
+        goto out;
+    }
+    if (ct_args_check_unknown(&a, "chat")) goto out;
+    cs.think = CT_THINK_NULL;
+    if (think && !strcmp(think, "true")) cs.think = CT_THINK_TRUE;
+    else if (think && !strcmp(think, "false")) cs.think = CT_THINK_FALSE;
+    else if (think) {
+        rc = ct_cli_errorf("chat: --enable-thinking must be true or false, got '%s'", think);
+        goto out;
+    }
+    rc = run_chat(&cs);
+out:
     ct_args_free(&a);
     return rc;
 }

@@ -15,9 +15,10 @@
 #include "ctune/tokenizer.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ctune data preview CONFIG.yaml [-n 3] [--tokenizer DIR] [--color auto|always|never] [--KEY VALUE ...]\n"
+    fprintf(f, "usage: ctune data preview CONFIG.yaml [-n 3] [--tokenizer DIR] [--color auto|always|never] [overrides]\n"
                "  shows the first samples as they will be trained (trained spans highlighted) and a summary\n"
-               "  any config key can be overridden, e.g. --cutoff_len 512 --template qwen3\n");
+               "  any config key can be overridden as in ctune train: --cutoff_len 512, --template=qwen3,\n"
+               "  cutoff_len=512, a bare --train_on_prompt\n");
 }
 
 static void print_span(const ct_tokenizer *tok, const int32_t *ids, size_t n, bool trained, bool color) {
@@ -60,7 +61,9 @@ int ct_cli_data_preview(int argc, char **argv) {
     ct_tokenizer *tok = NULL;
     ct_dataset d = {0};
     bool built = false;
-    for (int i = 1; i < argc; i++) {
+    int first = 1;
+    if (argc > 1 && argv[1][0] != '-' && !ct_cli_is_override(argv[1])) cfg_path = argv[first++];
+    for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
@@ -71,14 +74,8 @@ int ct_cli_data_preview(int argc, char **argv) {
             tok_dir = argv[++i];
         } else if (!strcmp(a, "--color") && i + 1 < argc) {
             color_opt = argv[++i];
-        } else if (!strncmp(a, "--", 2)) {
-            over[n_over++] = argv[i];
-            if (!strchr(a, '=') && i + 1 < argc) over[n_over++] = argv[++i];
-        } else if (!cfg_path) {
-            cfg_path = a;
         } else {
-            rc = ct_cli_errorf("data preview: unexpected argument '%s'", a);
-            goto out;
+            over[n_over++] = argv[i]; /* ct_train_config_apply_args pairs keys with their values */
         }
     }
     if (!cfg_path) {
@@ -147,11 +144,9 @@ int ct_cli_data_preview(int argc, char **argv) {
                cfg.packing ? "on" : "off", d.train.n, plan.n_seqs, (long long)cfg.cutoff_len, 100.0 * eff);
         ct_pack_plan_free(&plan);
     }
-    if (cfg.ignored.n) {
-        printf("  ignored keys (accepted for LlamaFactory compatibility):");
-        for (size_t i = 0; i < cfg.ignored.n; i++) printf(" %s", cfg.ignored.v[i]);
-        printf("\n");
-    }
+    char *ign = ct_train_config_ignored_line(&cfg);
+    if (ign) printf("  %s\n", ign);
+    free(ign);
 out:
     if (built) ct_dataset_free(&d);
     if (tok) ct_tokenizer_free(tok);

@@ -1,21 +1,30 @@
-/* `ctune export --model BASE --adapter DIR --out DIR [--dtype bf16|f16|f32]`: merges a PEFT LoRA
- * adapter into its base and writes a Hugging Face model directory (see ct_adapter_export). */
+/* `ctune export`: merges a PEFT LoRA adapter into its base, or re-exports a model alone, and
+ * writes a Hugging Face model directory (ct_adapter_export_ex, ct_model_export). Options as
+ * flags, or LlamaFactory's merge YAML (llamafactory-cli export; ctune/infer_config.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/file.h"
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "ctune/adapter.h"
+#include "ctune/infer_config.h"
 
 static const char *usage_text =
-    "usage: ctune export --model BASE --adapter DIR --out DIR [--dtype bf16|f16|f32]\n"
+    "usage: ctune export --model BASE [--adapter DIR] --out DIR [--dtype bf16|f16|f32] [--export-size GB]\n"
+    "       ctune export MERGE.yaml [--force] [overrides]\n"
     "  merges the LoRA adapter (W + scaling * B A, computed in f32) into the base model and\n"
     "  writes a Hugging Face model directory: config.json, model.safetensors (sharded above\n"
-    "  5 GB), generation_config.json and the tokenizer files. The directory appears atomically.\n"
+    "  --export-size GB, default 5), generation_config.json and the tokenizer files. Without\n"
+    "  --adapter the model is re-exported as it is (another dtype, another shard size).\n"
+    "  The directory appears atomically.\n"
     "  --dtype        stored dtype of the weights (default: the base model's)\n"
     "  --force        replace files in an existing --out directory\n"
     "  --threads N    compute threads (default: all cores)\n"
+    "  MERGE.yaml: LlamaFactory's export keys (model_name_or_path, adapter_name_or_path, export_dir,\n"
+    "  export_size, infer_dtype, export_device, export_legacy_format, template, ...);\n"
+    "  overrides: --key value, --flag, key=value (docs/inference.md)\n"
     "  QLoRA adapters: --model the original 16-bit base gives W + BA (LlamaFactory's way);\n"
     "  --quantization-bit 4|8 (and --quantization-type / --double-quantization as in training)\n"
     "  merges into dequant(quantized W) + BA instead: the weights the adapter saw in training.\n"
@@ -29,44 +38,111 @@ static bool parse_dtype(const char *s, ct_dtype *out) {
     return true;
 }
 
-CT_CLI_COMMAND(export, "export", "merge a LoRA adapter into its base model (HF format)") {
+/* Opens the runtime and writes out_dir; prints one summary line. */
+static int do_export(const ct_runtime_opts *ro, const char *out, const ct_export_opts *eo, bool force) {
+    if (ct_dir_exists(out) && !force)
+        return ct_cli_errorf("export: %s already exists (use --force to replace its files)", out);
+    ct_runtime *rt = NULL;
+    if (!ct_cli_runtime_open(ro, &rt)) return 1;
+    ct_err err = {0};
+    const ct_adapter *ad = ct_runtime_adapter(rt);
+    const ct_model *m = ct_runtime_model(rt);
+    ct_status st = ad ? ct_adapter_export_ex(ct_runtime_ctx(rt), ad, ro->model_dir, ro->adapter_dir, out, eo, &err)
+                      : ct_model_export(m, ro->model_dir, out, eo, &err);
+    int rc = 1;
+    if (st) {
+        rc = ct_cli_error(&err);
+    } else {
+        ct_dtype dt = eo->dtype == CT_DTYPE_COUNT ? ct_model_config(m)->dtype : eo->dtype;
+        if (ad)
+            printf("merged %zu tensor(s) of %s (scaling %g) into %s; wrote %s (%s, %lld parameters)\n",
+                   ct_adapter_num_replaced(ad), ro->adapter_dir, ct_adapter_lora_scaling(ad), ro->model_dir, out,
+                   ct_dtype_name(dt), (long long)ct_model_param_count(m));
+        else
+            printf("re-exported %s without an adapter; wrote %s (%s, %lld parameters)\n", ro->model_dir, out,
+                   ct_dtype_name(dt), (long long)ct_model_param_count(m));
+        rc = 0;
+    }
+    ct_runtime_free(rt);
+    return rc;
+}
+
+/* `ctune export merge.yaml [--force] [overrides]` (llamafactory-cli export). */
+static int export_yaml(int argc, char **argv) {
+    ct_infer_config c;
+    ct_infer_config_init(&c);
+    ct_err err = {0};
+    int rc = 1, nrest = 0;
+    bool force = false;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest) goto out;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--force")) force = true;
+        else rest[nrest++] = argv[i];
+    }
+    if (ct_infer_config_load(&c, argv[1], &err) || ct_infer_config_apply_args(&c, nrest, rest, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    if (ct_infer_config_validate(&c, CT_INFER_EXPORT, &err)) {
+        ct_err_prefix(&err, "%s", argv[1]);
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    char *notes = ct_infer_config_notes(&c, CT_INFER_EXPORT);
+    for (char *l = notes ? strtok(notes, "\n") : NULL; l; l = strtok(NULL, "\n"))
+        fprintf(stderr, "ctune export: note: %s\n", l);
+    free(notes);
+    ct_runtime_opts ro;
+    ct_export_opts eo;
+    ct_infer_config_runtime_opts(&c, &ro);
+    ro.precision = CT_PRECISION_F32; /* the merge is computed in f32 whatever the stored dtype */
+    ct_infer_config_export_opts(&c, &eo);
+    rc = do_export(&ro, c.export_dir, &eo, force);
+out:
+    ct_infer_config_free(&c);
+    free(rest);
+    return rc;
+}
+
+CT_CLI_COMMAND(export, "export", "merge a LoRA adapter into its base model, or re-export a model (HF format)") {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    if (argc > 1 && argv[1][0] != '-' && !ct_cli_is_override(argv[1])) return export_yaml(argc, argv);
     ct_args a;
     static const char *const flags[] = {"help", "force", NULL};
     int rc = 1;
     if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
-    ct_runtime *rt = NULL;
     ct_runtime_opts ro;
     const char *out = ct_args_get(&a, "out"), *dts = ct_args_get(&a, "dtype");
     bool force = ct_args_flag(&a, "force");
-    ct_dtype dt = CT_DTYPE_COUNT;
-    if (!ct_cli_runtime_opts(&a, false, &ro) || ct_args_check_unknown(&a, "export")) goto done;
-    if (!ro.model_dir || !ro.adapter_dir || !out) {
-        rc = ct_cli_errorf("export: --model BASE, --adapter DIR and --out DIR are required");
+    ct_export_opts eo = {.dtype = CT_DTYPE_COUNT};
+    long long gb = 5;
+    if (!ct_cli_runtime_opts(&a, false, &ro) || !ct_args_int(&a, "export-size", &gb) ||
+        ct_args_check_unknown(&a, "export"))
+        goto done;
+    if (!ro.model_dir || !out) {
+        rc = ct_cli_errorf("export: --model DIR and --out DIR are required (--adapter DIR to merge a LoRA)");
         goto done;
     }
-    if (dts && !parse_dtype(dts, &dt)) {
+    if (dts && !parse_dtype(dts, &eo.dtype)) {
         rc = ct_cli_errorf("export: --dtype must be bf16, f16 or f32, got '%s'", dts);
         goto done;
     }
-    if (ct_dir_exists(out) && !force) {
-        rc = ct_cli_errorf("export: %s already exists (use --force to replace its files)", out);
+    if (gb < 1 || gb > 1000000) {
+        rc = ct_cli_errorf("export: --export-size must be a whole number of GB >= 1, got %lld", gb);
         goto done;
     }
-    if (!ct_cli_runtime_open(&ro, &rt)) goto done;
-    const ct_adapter *ad = ct_runtime_adapter(rt);
-    ct_err err = {0};
-    if (ct_adapter_export(ct_runtime_ctx(rt), ad, ro.model_dir, ro.adapter_dir, out, dt, &err)) {
-        rc = ct_cli_error(&err);
+    eo.max_shard_bytes = (uint64_t)gb * 1000000000ull;
+    if (!ro.adapter_dir && ro.quant.bits) {
+        rc = ct_cli_errorf("export: --quantization-bit without --adapter: exporting a quantized model is not supported");
         goto done;
     }
-    const ct_config *c = ct_model_config(ct_runtime_model(rt));
-    if (dt == CT_DTYPE_COUNT) dt = c->dtype;
-    printf("merged %zu tensor(s) of %s (scaling %g) into %s; wrote %s (%s, %lld parameters)\n",
-           ct_adapter_num_replaced(ad), ro.adapter_dir, ct_adapter_lora_scaling(ad), ro.model_dir, out, ct_dtype_name(dt),
-           (long long)ct_model_param_count(ct_runtime_model(rt)));
-    rc = 0;
+    rc = do_export(&ro, out, &eo, force);
 done:
-    ct_runtime_free(rt);
     ct_args_free(&a);
     return rc;
 }

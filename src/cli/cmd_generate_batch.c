@@ -25,6 +25,7 @@ static const char *usage_text =
     "  --adapter DIR           PEFT adapter to apply (LoRA or prompt tuning)\n"
     "  --template NAME         chat template (default: detected from tokenizer_config.json)\n"
     "  --enable-thinking B     true | false (Qwen3 templates; default true)\n"
+    "  --default-system TEXT   system prompt of chat lines without one (LlamaFactory default_system)\n"
     "  --max-new-tokens N      default 256\n"
     "  --temperature T         0 = greedy (default)\n"
     "  --seed S                sampling seed\n"
@@ -40,7 +41,7 @@ static double now_s(void) {
 
 /* Prompt ids of one input line. */
 static ct_status line_prompt(ct_runtime *rt, const char *line, size_t len, const char *where, ct_think think,
-                             ct_ids *ids, ct_err *err) {
+                             const char *default_system, ct_ids *ids, ct_err *err) {
     json_error_t je;
     json_t *o = json_loadb(line, len, 0, &je);
     if (!o) return ct_err_set(err, CT_ERR_FORMAT, "%s: invalid JSON: %s", where, je.text);
@@ -69,6 +70,7 @@ static ct_status line_prompt(ct_runtime *rt, const char *line, size_t len, const
         ct_render_opts ro = ct_render_opts_default();
         ro.add_generation_prompt = true;
         ro.enable_thinking = think;
+        ro.default_system = default_system;
         st = ct_runtime_encode_chat(rt, &conv, &ro, ids, err);
     }
     ct_conv_free(&conv);
@@ -88,6 +90,7 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     char *where = NULL;
     const char *inp = ct_args_get(&a, "input"), *outp = ct_args_get(&a, "output");
     const char *think_s = ct_args_get(&a, "enable-thinking");
+    const char *default_system = ct_args_get(&a, "default-system");
     long long max_new = 256, seed = 0, limit = -1;
     double temp = 0;
     if (!ct_cli_runtime_opts(&a, true, &ro) || !ct_args_int(&a, "max-new-tokens", &max_new) ||
@@ -147,7 +150,7 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
         if (limit >= 0 && (long long)n_lines >= limit) break;
         snprintf(where, wn, "%s:%zu", inp, in.lineno);
         ct_ids ids = {0}, outi = {0};
-        if (line_prompt(rt, line, len, where, think, &ids, &err) ||
+        if (line_prompt(rt, line, len, where, think, default_system, &ids, &err) ||
             ct_runtime_generate(rt, ids.data, ids.n, &p, &outi, NULL, &err)) {
             ct_ids_free(&ids);
             ct_ids_free(&outi);

@@ -7,7 +7,9 @@
 
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "ctune/data.h"
 #include "ctune/model.h"
+#include "ctune/tokenizer.h"
 
 static void human(double v, const char *const *units, double step, char *buf, size_t n) {
     int u = 0;
@@ -53,6 +55,16 @@ CT_CLI_COMMAND(info, "info", "show a model's architecture, parameters, dtype and
     }
     const ct_config *c = ct_model_config(m);
     if (ctx < 0) ctx = c->max_position_embeddings < 4096 ? c->max_position_embeddings : 4096;
+    /* the chat template the tokenizer's chat_template is recognised as (what train / chat /
+     * generate-batch use without a template name), or none */
+    char *src = NULL;
+    ct_err terr = {0};
+    const ct_template *tmpl = ct_tokenizer_read_chat_template(dir, &src, &terr) ? NULL : ct_template_detect(src);
+    const char *tmpl_name = tmpl ? ct_template_name(tmpl) : NULL;
+    const char *tmpl_why = tmpl ? "recognised from the tokenizer's chat_template"
+                           : src ? "the tokenizer's chat_template is not recognised: name one with --template"
+                                 : "the tokenizer has no chat_template: name one with --template";
+    free(src);
     int64_t np = ct_model_param_count(m);
     size_t wb = ct_model_weight_bytes(m), mem = ct_model_memory_estimate(m, (size_t)ctx);
     if (fmt && !strcmp(fmt, "json")) {
@@ -77,6 +89,8 @@ CT_CLI_COMMAND(info, "info", "show a model's architecture, parameters, dtype and
         json_object_set_new(o, "weight_bytes", json_integer((json_int_t)wb));
         json_object_set_new(o, "context", json_integer(ctx));
         json_object_set_new(o, "memory_bytes", json_integer((json_int_t)mem));
+        json_object_set_new(o, "layer_types_deltanet", json_integer(c->n_deltanet));
+        json_object_set_new(o, "chat_template", tmpl_name ? json_string(tmpl_name) : json_null());
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", s);
         free(s);
@@ -90,8 +104,10 @@ CT_CLI_COMMAND(info, "info", "show a model's architecture, parameters, dtype and
         human((double)mem, by, 1024, mm, sizeof mm);
         printf("model         %s\n", dir);
         printf("architecture  %s\n", ct_arch_name(c->arch));
-        printf("layers        %d, hidden %d, intermediate %d\n", c->num_layers, c->hidden_size,
-               c->intermediate_size);
+        printf("layers        %d, hidden %d, intermediate %d", c->num_layers, c->hidden_size, c->intermediate_size);
+        if (c->n_deltanet)
+            printf(" (%d Gated DeltaNet, %d attention)", c->n_deltanet, c->num_layers - c->n_deltanet);
+        printf("\n");
         printf("attention     %d heads, %d kv heads, head_dim %d%s%s\n", c->num_heads,
                c->num_kv_heads, c->head_dim, c->attention_bias ? ", qkv bias" : "",
                c->qk_norm ? ", q/k norm" : "");
@@ -105,6 +121,7 @@ CT_CLI_COMMAND(info, "info", "show a model's architecture, parameters, dtype and
         printf("weights       %s\n", w);
         printf("memory        %s for %lld tokens of context (weights + f32 KV cache + "
                "activations)\n", mm, ctx);
+        printf("template      %s (%s)\n", tmpl_name ? tmpl_name : "none", tmpl_why);
     }
     rc = 0;
 out:

@@ -1,6 +1,7 @@
 /* `ctune train CONFIG.yaml [--key value ...]`: LlamaFactory-style training run (ct_train_run).
  * Progress goes to stderr (a bar on a terminal, one line per logging step otherwise); the final
- * summary to stdout. Exit status: 0 done, 1 error, 130 interrupted by Ctrl-C (checkpoint saved). */
+ * summary to stdout. Exit status: 0 done, 1 error, 130 / 143 stopped by Ctrl-C / SIGTERM (checkpoint
+ * saved, and the command that resumes the run printed). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +13,10 @@
 #include "train/progress.h"
 
 static const char *usage_text =
-    "usage: ctune train CONFIG.yaml [--key value ...]\n"
+    "usage: ctune train CONFIG.yaml [--key value | --key=value | --flag | key=value ...]\n"
     "       ctune train --model_name_or_path DIR --dataset NAME --output_dir DIR [--key value ...]\n"
-    "Keys are LlamaFactory's (docs/config.md); command-line values override the YAML.\n"
+    "Keys are LlamaFactory's (docs/config.md); command-line values override the YAML. A bare\n"
+    "boolean (--plot_loss) means true; key=value after the YAML works as in llamafactory-cli.\n"
     "  --print-config   print the effective configuration and exit\n"
     "  --eval-only      only compute the loss on the validation split (eval_dataset / val_size) of\n"
     "                   model_name_or_path (+ adapter_name_or_path, LoRA) and print {\"eval_loss\": ...}\n"
@@ -22,7 +24,8 @@ static const char *usage_text =
     "                   machine's available memory (MemAvailable), which is otherwise refused\n"
     "Examples:\n"
     "  ctune train examples/risk/lora_stories.yaml\n"
-    "  ctune train cfg.yaml --learning_rate 1e-4 --resume_from_checkpoint true\n";
+    "  ctune train cfg.yaml --learning_rate 1e-4 --resume_from_checkpoint true\n"
+    "  ctune train cfg.yaml max_steps=3 learning_rate=1e-5 --plot_loss\n";
 
 typedef struct msg_ctx {
     ct_progress *prog;
@@ -57,6 +60,53 @@ static bool preflight(const ct_train_config *cfg, bool force) {
     return false;
 }
 
+/* One shell word: as is when it holds only safe characters, else in single quotes. */
+static void put_word(FILE *f, const char *w) {
+    bool plain = *w != 0;
+    for (const char *p = w; *p && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_./:,=+@%", *p);
+    fputc(' ', f);
+    if (plain) {
+        fputs(w, f);
+        return;
+    }
+    fputc('\'', f);
+    for (const char *p = w; *p; p++) {
+        if (*p == '\'') fputs("'\\''", f);
+        else fputc(*p, f);
+    }
+    fputc('\'', f);
+}
+
+/* The override's key as the config sees it ("--output-dir=x" -> "output_dir"). */
+static bool override_is(const char *arg, const char *key) {
+    if (strncmp(arg, "--", 2)) return false;
+    const char *a = arg + 2, *k = key;
+    for (; *a && *a != '=' && *k; a++, k++)
+        if (*a != *k && !(*a == '-' && *k == '_')) return false;
+    return !*k && (!*a || *a == '=');
+}
+
+/* The command that continues an interrupted run: the same config and overrides (so the same
+ * output_dir, data and hyper-parameters), resume_from_checkpoint true in place of any
+ * resume_from_checkpoint / overwrite_output_dir given. */
+static void print_resume_command(FILE *f, const char *cfg_path, char **rest, int nrest, bool force, bool resume) {
+    fputs("ctune train", f);
+    if (cfg_path) put_word(f, cfg_path);
+    for (int i = 0; i < nrest; i++) {
+        bool drop = resume && (override_is(rest[i], "resume_from_checkpoint") || override_is(rest[i], "overwrite_output_dir"));
+        bool has_value = !strchr(rest[i], '=') && i + 1 < nrest;
+        if (!drop) put_word(f, rest[i]);
+        if (has_value) {
+            i++;
+            if (!drop) put_word(f, rest[i]);
+        }
+    }
+    if (force) fputs(" --force", f);
+    if (resume) fputs(" --resume_from_checkpoint true", f);
+    fputc('\n', f);
+}
+
 CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFactory keys)") {
     int first = 1;
     const char *cfg_path = NULL;
@@ -67,7 +117,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
             return 0;
         }
     }
-    if (argc > 1 && strncmp(argv[1], "--", 2)) {
+    if (argc > 1 && strncmp(argv[1], "--", 2) && !ct_cli_is_override(argv[1])) {
         cfg_path = argv[1];
         first = 2;
     }
@@ -104,9 +154,9 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         fputs(usage_text, stderr);
         goto out;
     }
-    for (size_t i = 0; i < cfg.ignored.n; i++)
-        fprintf(stderr, "ctune train: note: key '%s' is accepted for LlamaFactory compatibility and ignored\n",
-                cfg.ignored.v[i]);
+    char *ign = ct_train_config_ignored_line(&cfg);
+    if (ign) fprintf(stderr, "ctune train: note: %s\n", ign);
+    free(ign);
     if (!eval_only && !preflight(&cfg, force)) goto out;
     ct_callback pcb;
     if (ct_callback_progress(&pcb, stderr, -1, &err) || ct_callbacks_add(&cbs, &pcb, &err)) {
@@ -118,6 +168,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     ct_train_result res;
     ct_sigint_install();
     ct_status st = ct_train_run_ex(&cfg, &cbs, &opts, &res, &err);
+    int sig = ct_sigint_signal();
     ct_sigint_uninstall();
     if (st) {
         rc = ct_cli_error(&err);
@@ -129,11 +180,15 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         goto out;
     }
     if (res.interrupted) {
-        printf("interrupted at step %lld of %lld; checkpoint: %s\n"
-               "resume with: ctune train %s --resume_from_checkpoint true\n",
-               (long long)res.global_step, (long long)res.total_steps,
-               res.last_checkpoint[0] ? res.last_checkpoint : "(none)", cfg_path ? cfg_path : "...");
-        rc = 130;
+        if (res.last_checkpoint[0]) {
+            printf("interrupted at step %lld of %lld; checkpoint: %s\nresume with: ", (long long)res.global_step,
+                   (long long)res.total_steps, res.last_checkpoint);
+            print_resume_command(stdout, cfg_path, rest, nrest, force, true);
+        } else {
+            printf("interrupted before the first step; nothing was saved\nstart again with: ");
+            print_resume_command(stdout, cfg_path, rest, nrest, force, false);
+        }
+        rc = sig ? 128 + sig : 130;
         goto out;
     }
     printf("done: %lld steps, %.2f epochs, train_loss %.4f", (long long)res.global_step, res.epoch, res.train_loss);

@@ -1,6 +1,7 @@
 #include "cli/options.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,11 +9,12 @@
 bool ct_cli_threads(ct_args *a, int *threads) {
     long long n = 0;
     if (!ct_args_int(a, "threads", &n)) return false;
-    if (n < 0 || n > 1024) {
-        fprintf(stderr, "ctune: --threads: expected 0..1024, got %lld\n", n);
+    if (n < 0 || n > CT_MAX_THREADS) {
+        fprintf(stderr, "ctune: --threads: expected 0..%d (0: all cores), got %lld\n", CT_MAX_THREADS, n);
         return false;
     }
     *threads = (int)n;
+    if (n > 0) omp_set_num_threads((int)n); /* OpenMP regions outside a compute context too */
     return true;
 }
 

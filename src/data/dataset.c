@@ -188,6 +188,7 @@ static uint64_t cache_key(const ct_data_args *a, const ct_template *t, const ct_
     h = h_u64(h, a->n_dataset);
     h = h_u64(h, a->n_eval_dataset);
     for (size_t i = 0; i < a->n_eval_dataset; i++) h = h_str(h, a->eval_dataset[i]);
+    h = h_str(h, a->default_system);
     h = h_str(h, a->tokenizer_dir);
     static const char *const tokfiles[] = {"tokenizer.json", "tokenizer_config.json"};
     for (size_t i = 0; i < 2 && a->tokenizer_dir; i++) {
@@ -226,6 +227,7 @@ static ct_status load_sources(const ct_data_args *a, const ct_tokenizer *tok, co
         b->opts.render.train_on_prompt = a->train_on_prompt;
         b->threads = a->threads;
         b->opts.render.mask_history = a->mask_history;
+        b->opts.render.default_system = a->default_system;
         b->opts.cutoff_len = (size_t)a->cutoff_len;
         b->opts.pretrain = a->stage && !strcmp(a->stage, "pt");
         b->dst = &sets[s];
@@ -279,7 +281,7 @@ ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok, co
     if (st) return st;
     stats->template_name = ct_template_name(t);
     size_t nd = args->n_dataset, ne = args->n_eval_dataset, ns = nd + ne;
-    if (!nd) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");
+    if (!nd && !ne) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");
     ct_dataset_info *infos = calloc(ns, sizeof *infos);
     ct_example_set *sets = calloc(ns, sizeof *sets);
     stats->n_sources = ns;

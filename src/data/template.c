@@ -914,8 +914,8 @@ static void render_empty(rctx *x) {
     }
 }
 
-ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct_render_opts *o,
-                             ct_render *out, ct_err *err) {
+static ct_status render_conv(const ct_template *t, const ct_conv *conv, const ct_render_opts *o, ct_render *out,
+                             ct_err *err) {
     ct_render_reset(out);
     ct_render_opts def = ct_render_opts_default();
     if (!o) o = &def;
@@ -969,4 +969,26 @@ ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct
         if (!out->text) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     }
     return CT_OK;
+}
+
+/* default_system (LlamaFactory `system or default_system`): the conversation is rendered with
+ * the default in place of a missing or empty first system message (a shallow copy: the
+ * message array is new, the strings are the caller's). */
+ct_status ct_template_render(const ct_template *t, const ct_conv *conv, const ct_render_opts *o, ct_render *out,
+                             ct_err *err) {
+    const char *ds = o ? o->default_system : NULL;
+    if (!ds || !*ds || conv->kind != CT_CONV_MESSAGES || conv->n_msgs == 0 ||
+        (conv->msgs[0].role == CT_ROLE_SYSTEM && conv->msgs[0].content[0]))
+        return render_conv(t, conv, o, out, err);
+    size_t has = conv->msgs[0].role == CT_ROLE_SYSTEM, n = conv->n_msgs + 1 - has;
+    ct_message *msgs = malloc(n * sizeof *msgs);
+    if (!msgs) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    msgs[0] = (ct_message){.role = CT_ROLE_SYSTEM, .content = (char *)ds, .weight = 1.0f};
+    memcpy(msgs + 1, conv->msgs + has, (conv->n_msgs - has) * sizeof *msgs);
+    ct_conv c = *conv;
+    c.msgs = msgs;
+    c.n_msgs = c.cap_msgs = n;
+    ct_status st = render_conv(t, &c, o, out, err);
+    free(msgs);
+    return st;
 }

@@ -109,14 +109,6 @@ static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, siz
     return st;
 }
 
-static int cmp_move(const void *a, const void *b) {
-    /* config.json last so a reader never sees a config without its weights. */
-    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-    int cx = strcmp(x, "config.json") == 0, cy = strcmp(y, "config.json") == 0;
-    if (cx != cy) return cx - cy;
-    return strcmp(x, y);
-}
-
 /* model.safetensors, model-00001-of-00002.safetensors, model.safetensors.index.json */
 static bool is_weight_file(const char *n) {
     size_t l = strlen(n);
@@ -124,69 +116,26 @@ static bool is_weight_file(const char *n) {
            (!strncmp(n, "model", 5) && l > 12 && !strcmp(n + l - 12, ".safetensors"));
 }
 
-/* Weight files of a previous model in `out` that this export did not write (names[0..n)): a
- * stale model.safetensors.index.json next to a new model.safetensors would load the old
- * shards. */
-static ct_status remove_stale_weights(const char *out, char *const *names, size_t n, ct_err *err) {
+/* Removes the weight files of a previous model in `out` that the new export (in tmp) does not
+ * replace: a stale model.safetensors.index.json next to a new model.safetensors would load the
+ * old shards. Done before the new files move in, so a crash in between leaves a directory that
+ * fails to load (missing weights) rather than one that loads the wrong ones. */
+static ct_status remove_stale_weights(const char *out, const char *tmp, ct_err *err) {
     DIR *d = opendir(out);
     if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", out, strerror(errno));
     ct_status st = CT_OK;
     struct dirent *de;
     while (!st && (de = readdir(d))) {
         if (!is_weight_file(de->d_name)) continue;
-        bool ours = false;
-        for (size_t i = 0; i < n && !ours; i++) ours = !strcmp(names[i], de->d_name);
-        if (ours) continue;
-        char *p = ct_path_join(out, de->d_name);
-        if (!p) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        else if (unlink(p) != 0) st = ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", p, strerror(errno));
+        char *p = ct_path_join(out, de->d_name), *q = ct_path_join(tmp, de->d_name);
+        struct stat sb;
+        if (!p || !q) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        else if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && !ct_file_exists(q) && unlink(p) != 0)
+            st = ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", p, strerror(errno));
         free(p);
+        free(q);
     }
     closedir(d);
-    return st;
-}
-
-static ct_status move_files_into(const char *tmp, const char *out, ct_err *err) {
-    DIR *d = opendir(tmp);
-    if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", tmp, strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    ct_status st = CT_OK;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn) {
-                st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-                break;
-            }
-            names = nn;
-        }
-        if (!(names[n] = strdup(de->d_name))) {
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (!st && n) qsort(names, n, sizeof *names, cmp_move);
-    bool swept = false; /* before config.json, the last file: a reader never sees the mix */
-    for (size_t i = 0; i < n && !st; i++) {
-        if (!strcmp(names[i], "config.json")) {
-            swept = true;
-            if ((st = remove_stale_weights(out, names, n, err))) break;
-        }
-        char *s = ct_path_join(tmp, names[i]), *t = ct_path_join(out, names[i]);
-        if (!s || !t) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        else if (rename(s, t) != 0) st = ct_err_set(err, CT_ERR_IO, "%s: rename failed: %s", t, strerror(errno));
-        free(s);
-        free(t);
-    }
-    if (!st && !swept) st = remove_stale_weights(out, names, n, err);
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
     return st;
 }
 
@@ -208,8 +157,10 @@ ct_status ct_hf_export(const ct_hf_export_opts *o, const ct_st_item *tensors, si
     ct_status st = ct_dir_fresh(tmp, err);
     if (!st) st = write_all(o, tensors, n, tmp, err);
     if (!st && existing) {
-        st = move_files_into(tmp, trimmed, err);
-        if (!st) rmdir(tmp);
+        /* config.json last so a reader never sees a config without its weights */
+        static const char *const last[] = {"config.json", NULL};
+        st = remove_stale_weights(trimmed, tmp, err);
+        if (!st) st = ct_dir_move_into(tmp, trimmed, last, err);
     } else if (!st) {
         st = ct_dir_publish(tmp, trimmed, err);
     }

@@ -78,10 +78,14 @@ static ct_dropout lora_dropout(const ct_dec *d, int l, int id) {
 }
 
 void ct_dec_linear_fwd(ct_dec *d, int l, int wid, int bid, float *y, const float *x) {
-    const ct_tensor *W = &d->w->layers[l].t[wid];
+    const ct_tensor *W = &d->w->layers[l].t[wid], *b = bid >= 0 ? &d->w->layers[l].t[bid] : NULL;
     size_t K = (size_t)W->shape[1], Nout = (size_t)W->shape[0];
-    ct_linear_forward(d->ctx, y, x, W, bid >= 0 ? &d->w->layers[l].t[bid] : NULL, d->N, K, Nout);
     const ct_lora_ref *r = lora_ref(d, l, wid);
+    if (r && r->mag) { /* DoRA: the whole adapted linear is one op */
+        ct_dora_forward(d->ctx, y, x, W, b, r, lora_dropout(d, l, wid), d->N, K, Nout);
+        return;
+    }
+    ct_linear_forward(d->ctx, y, x, W, b, d->N, K, Nout);
     if (r) ct_lora_forward(d->ctx, y, x, r, lora_dropout(d, l, wid), d->N, K, Nout);
 }
 
@@ -90,8 +94,12 @@ void ct_dec_linear_bwd(ct_dec *d, const ct_dec_grads *g, int l, int wid, int bid
     const ct_tensor *W = &d->w->layers[l].t[wid];
     size_t K = (size_t)W->shape[1], Nout = (size_t)W->shape[0];
     float **gl = g->layer ? g->layer[l] : NULL;
-    ct_linear_backward(d->ctx, dx, gl ? gl[wid] : NULL, gl && bid >= 0 ? gl[bid] : NULL, dy, x, W, d->N, K, Nout);
     const ct_lora_ref *r = lora_ref(d, l, wid);
+    if (r && r->mag) { /* DoRA: W and its bias are frozen (LoRA methods train neither) */
+        ct_dora_backward(d->ctx, dx, dy, x, W, r, lora_dropout(d, l, wid), d->N, K, Nout);
+        return;
+    }
+    ct_linear_backward(d->ctx, dx, gl ? gl[wid] : NULL, gl && bid >= 0 ? gl[bid] : NULL, dy, x, W, d->N, K, Nout);
     if (r) ct_lora_backward(d->ctx, dx, dy, x, r, lora_dropout(d, l, wid), d->N, K, Nout);
 }
 #define linear_fwd ct_dec_linear_fwd
@@ -282,6 +290,22 @@ static ct_status layer_backward(ct_dec *d, const ct_dec_grads *gr, int l, const 
 
 /* ---- the pass ---- */
 
+/* NEFTune on the embedding output x[N, C]: x[i, c] += mag * (2u - 1), u = ct_rng_uniform(seed,
+ * stream of the step, i * C + c), real tokens only (prompt-tuning rows are concatenated after
+ * the embedding module in PEFT, so its hook never sees them). The noise is additive: the
+ * backward is unchanged. */
+#define NEFTUNE_STREAM 0x4e4546ull /* "NEF" */
+static void neftune(ct_dec *d, float *x, size_t N, size_t C) {
+    float mag = d->opts.neftune_mag;
+    uint64_t seed = d->opts.seed, stream = ct_rng_mix((d->opts.step << 24) ^ NEFTUNE_STREAM);
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(d->ctx)) if (N * C > 65536)
+    for (size_t i = 0; i < N; i++) {
+        if (d->rows.ids[i] < 0) continue;
+        for (size_t c = 0; c < C; c++)
+            x[i * C + c] += mag * (float)(2.0 * ct_rng_uniform(seed, stream, i * C + c) - 1.0);
+    }
+}
+
 ct_status ct_dec_forward(ct_dec *d, ct_ctx *ctx, const ct_model *m, const ct_dec_hooks *hooks,
                          const ct_dec_opts *opts, ct_arena *arena, const ct_dec_rows *rows, ct_err *err) {
     memset(d, 0, sizeof *d);
@@ -331,6 +355,7 @@ ct_status ct_dec_forward(ct_dec *d, ct_ctx *ctx, const ct_model *m, const ct_dec
         return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory for the activations of %zu tokens", N);
     }
     ct_embedding_forward(ctx, d->xs[0], rows->ids, &d->w->g[CT_GT_EMBED], d->virt, N, C);
+    if (train && opts->neftune_mag > 0.0f) neftune(d, d->xs[0], N, C);
     for (size_t l = 0; l < L; l++) {
         float *x = train ? d->xs[l] : d->xs[l & 1], *xout = train ? d->xs[l + 1] : d->xs[(l + 1) & 1];
         layer_forward(d, (int)l, &d->acts[nacts > 1 ? l : 0], x, xout);

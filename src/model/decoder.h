@@ -79,6 +79,8 @@ typedef struct ct_dec_opts {
     bool train;           /* keep activations for ct_dec_backward; LoRA dropout on */
     bool checkpointing;   /* train: keep only layer inputs and recompute each layer in the backward */
     uint64_t seed, step;  /* LoRA dropout streams of (seed, step, layer, module) */
+    float neftune_mag;    /* train: NEFTune noise U(-mag, mag) on every real token's embedding (transformers'
+                             neftune_post_forward_hook with mag = alpha / sqrt(L d)), drawn from (seed, step) */
 } ct_dec_opts;
 
 typedef struct ct_dec_acts ct_dec_acts;

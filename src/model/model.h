@@ -61,6 +61,10 @@ typedef struct ct_weights_items {
 ct_status ct_weights_items_make(ct_weights_items *out, const ct_weights *w, const ct_config *cfg, ct_dtype dtype,
                                 ct_err *err);
 void ct_weights_items_free(ct_weights_items *wi);
+/* Appends, as stored, the tensors of m's checkpoint files that the decoder does not load (the
+ * vision tower and MTP head of a Qwen3_5ForConditionalGeneration checkpoint), so a saved or
+ * exported model is whole; nothing for a model built in memory. */
+ct_status ct_weights_items_add_unloaded(ct_weights_items *wi, const ct_model *m, ct_err *err);
 
 /* Builds a model around weights the caller owns (tests, benchmarks): cfg + w are taken over
  * (w.layers freed by ct_model_free, the tensor data not). */

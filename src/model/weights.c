@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/safetensors.h"
 #include "model/model.h"
 
 ct_tensor *ct_weights_at(ct_weights *w, const ct_tensor_spec *s, int layer) {
@@ -114,6 +115,25 @@ ct_status ct_weights_items_make(ct_weights_items *out, const ct_weights *w, cons
     }
     items_ctx c = {out, w, cfg, dtype};
     ct_specs_each(cfg, add_item, &c);
+    return CT_OK;
+}
+
+ct_status ct_weights_items_add_unloaded(ct_weights_items *wi, const ct_model *m, ct_err *err) {
+    const ct_st *st = m->storage;
+    size_t n = st ? ct_st_count(st) : 0, extra = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = ct_st_name(st, i);
+        bool have = false;
+        for (size_t j = 0; j < wi->n && !have; j++) have = !strcmp(wi->items[j].name, name);
+        if (have) continue;
+        if (!extra++) {
+            ct_st_item *it = realloc(wi->items, (wi->n + n) * sizeof *it);
+            if (!it) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            wi->items = it;
+        }
+        const ct_tensor *t = ct_st_get(st, name);
+        wi->items[wi->n++] = (ct_st_item){name, *t, t->dtype};
+    }
     return CT_OK;
 }
 

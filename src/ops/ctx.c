@@ -27,6 +27,8 @@ static ct_status alloc_arenas(ct_ctx *c, int n, ct_err *err) {
 
 ct_status ct_ctx_new(ct_ctx **out, int n_threads, ct_err *err) {
     *out = NULL;
+    if (n_threads > CT_MAX_THREADS) /* the one check every command's --threads / `threads:` meets */
+        return ct_err_set(err, CT_ERR_ARG, "threads: %d exceeds %d", n_threads, CT_MAX_THREADS);
     ct_ctx *c = calloc(1, sizeof *c);
     if (!c) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     /* kernels open one level of parallelism; a nested region runs on the calling thread */
@@ -47,7 +49,7 @@ void ct_ctx_free(ct_ctx *c) {
 }
 
 void ct_ctx_set_threads(ct_ctx *c, int n_threads) {
-    int n = n_threads > 0 ? n_threads : all_cores();
+    int n = n_threads > 0 ? (n_threads < CT_MAX_THREADS ? n_threads : CT_MAX_THREADS) : all_cores();
     if (alloc_arenas(c, n, NULL) == CT_OK) c->threads = n;
 }
 

@@ -45,6 +45,16 @@ void *ct_scratch(ct_arena *a, size_t bytes);
 void ct_sgemm(ct_ctx *c, bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha,
               const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
+/* ---- dense factorizations: LAPACK (OpenBLAS's, single-threaded), f64, row-major ---- */
+
+/* Thin SVD A[m,n] = U diag(S) Vt: U [m,k], S [k] descending, Vt [k,n], k = min(m,n) (dgesdd on
+ * a column-major copy of A, as torch.linalg.svd(full_matrices=False) does on a CPU). False when
+ * LAPACK reports no convergence or memory runs out. */
+bool ct_svd_f64(ct_ctx *c, const double *A, size_t m, size_t n, double *U, double *S, double *Vt);
+/* A[m,n] (m >= n) := Q of its reduced QR decomposition (dgeqrf + dorgqr, Householder, as
+ * torch.linalg.qr(A).Q). False on a LAPACK error or when memory runs out. */
+bool ct_qr_q_f64(ct_ctx *c, double *A, size_t m, size_t n);
+
 /* Linear y[T,N] = x[T,K] W[N,K]^T (+ b[N] when b && b->data). The kernel is picked from the
  * linear kernel table (src/ops/kernels.h) by W's dtype, T and the context's precision. */
 void ct_linear_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, const ct_tensor *b,
@@ -55,12 +65,19 @@ void ct_linear_backward(ct_ctx *c, float *dx, float *dW, float *db, const float 
 
 /* ---- LoRA (PEFT LoraLayer): y += scaling * (dropout(x) A^T) B^T ---- */
 
-/* One adapted linear: A [r, in], B [out, r] (f32), their gradients (NULL: not trained). */
+/* One adapted linear: A [r, in], B [out, r] (f32), their gradients (NULL: not trained).
+ * DoRA (PEFT use_dora) when mag != NULL: the magnitude vector m [out], its gradient, and wnorm
+ * [out], the row norms ||W + scaling B A|| the forward computes (PEFT recomputes them every
+ * forward from the current A and B; wnorm_fixed: computed once, A and B no longer change). */
 typedef struct ct_lora_ref {
     const float *A, *B;
     float *dA, *dB;
     int r;
     float scaling; /* lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA */
+    const float *mag;
+    float *dmag;
+    float *wnorm;
+    bool wnorm_fixed;
 } ct_lora_ref;
 
 /* Dropout (nn.Dropout, train mode) on the LoRA input: element i of draw `stream` is zeroed when
@@ -79,6 +96,25 @@ void ct_lora_backward(ct_ctx *c, float *dx, const float *dy, const float *x, con
                       ct_dropout drop, size_t N, size_t in, size_t out);
 /* W[out,in] += scaling * B A (f32, in place): PEFT get_delta_weight, the one LoRA merge. */
 void ct_lora_merge(ct_ctx *c, float *W, const ct_lora_ref *lo, size_t out, size_t in);
+
+/* ---- DoRA (PEFT DoraLinearLayer): the whole adapted linear ----
+ * With xd = drop(x), g = m / ||W + s B A||_row (the norm detached, as PEFT and the DoRA paper's
+ * section 4.3 do) and s = scaling:
+ *   y = x W^T + b + (g - 1) * (xd W^T) + g * s * (xd A^T) B^T
+ * (without dropout: y = g * (x W^T + s (x A^T) B^T) + b). */
+
+/* norm[out] = ||W[j] + scaling * (B A)[j]|| per output row j (PEFT get_weight_norm). */
+void ct_dora_weight_norm(ct_ctx *c, float *norm, const ct_tensor *W, const ct_lora_ref *lo, size_t out, size_t in);
+/* y[N,out] = the adapted linear of x[N,in] (bias b optional); sets lo->wnorm unless wnorm_fixed. */
+void ct_dora_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, const ct_tensor *b,
+                     const ct_lora_ref *lo, ct_dropout drop, size_t N, size_t in, size_t out);
+/* Backward of ct_dora_forward (lo->wnorm as its forward left it; W and b are frozen, as under
+ * every LoRA method): dx += ..., lo->dA, dB, dmag += ... (NULL ones skipped). */
+void ct_dora_backward(ct_ctx *c, float *dx, const float *dy, const float *x, const ct_tensor *W,
+                      const ct_lora_ref *lo, ct_dropout drop, size_t N, size_t in, size_t out);
+/* W[out,in] = (m / ||W + s B A||_row) * (W + s B A) (f32, in place): PEFT's DoRA merge. */
+void ct_dora_merge(ct_ctx *c, float *W, const ct_lora_ref *lo, size_t out, size_t in);
+
 /* out[n] = drop(x)[n] (elements 0..n of the draw). */
 void ct_dropout_forward(ct_ctx *c, float *out, const float *x, ct_dropout drop, size_t n);
 

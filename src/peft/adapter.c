@@ -16,6 +16,7 @@
 #include "io/hf_export.h"
 #include "model/decoder.h"
 #include "peft/peft_io.h"
+#include "peft/pissa.h"
 
 struct ct_adapter {
     ct_dec_hooks hooks;  /* first: what the decoder reads (model/decoder.h ct_adapter_hooks) */
@@ -25,8 +26,9 @@ struct ct_adapter {
     ct_weights w;        /* the base's views with modules_to_save (and merged linears) replaced */
     ct_lora_set lora;    /* unmerged LoRA: refs into peft's A / B */
     size_t n_lora;       /* adapted linears */
-    float **owned;       /* merged f32 copies */
+    float **owned;       /* merged f32 copies, PiSSA residuals */
     size_t n_owned;
+    float *wnorm;        /* DoRA: ||W + scaling B A|| per row of every adapted linear, computed once */
     double scaling;
 };
 
@@ -148,6 +150,26 @@ static ct_status apply_saved(ct_adapter *ad, const char *wpath, ct_err *err) {
     return CT_OK;
 }
 
+/* A PiSSA adapter (init_lora_weights "pissa*"): PEFT's from_pretrained re-runs the PiSSA
+ * decomposition, so the adapted weight becomes W - scaling B0 A0 (peft/pissa.h; the same fixed
+ * draws as training, so a ctune-trained adapter finds its residual bit for bit). */
+static ct_status pissa_residual(ct_adapter *ad, ct_ctx *ctx, const ct_peft_lora_tensors *p, ct_tensor *W,
+                                const char *wpath, ct_err *err) {
+    ct_tensor orig = *W;
+    char what[320];
+    snprintf(what, sizeof what, "%s: layer %d %s", wpath, p->layer, p->module);
+    float *A0 = malloc((size_t)(p->r * p->in) * sizeof *A0), *B0 = malloc((size_t)(p->out * p->r) * sizeof *B0);
+    ct_status st = A0 && B0 ? ct_tensor_own_f32(W, &ad->owned, &ad->n_owned, err)
+                            : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = ct_pissa_init(ctx, &orig, (int)p->r, (float)ad->scaling, ad->peft.pissa_niter,
+                           ct_pissa_stream(p->layer, ct_spec_lora_index(ct_spec_by_lora(p->module)->id)), A0, B0,
+                           W->data, what, err);
+    free(A0);
+    free(B0);
+    return st;
+}
+
 /* Checks every LoRA tensor against the base and the config's target selection, then points the
  * refs at them. */
 static ct_status apply_lora(ct_adapter *ad, const char *cpath, const char *wpath, ct_err *err) {
@@ -237,16 +259,33 @@ static ct_status apply_lora(ct_adapter *ad, const char *cpath, const char *wpath
     spec_free(&exc);
     json_decref(deflt);
     if (st) return st;
-    size_t L = (size_t)mc->num_layers;
+    size_t L = (size_t)mc->num_layers, n_out = 0;
     ad->lora.n_layers = mc->num_layers;
     ad->lora.ref = calloc((L ? L : 1) * CT_LT_COUNT, sizeof *ad->lora.ref);
     if (!ad->lora.ref) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < ad->peft.n_lora; i++) {
+    for (size_t i = 0; i < ad->peft.n_lora; i++) n_out += (size_t)ad->peft.lora[i].out;
+    if (ad->peft.use_dora && !(ad->wnorm = malloc((n_out ? n_out : 1) * sizeof *ad->wnorm)))
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_ctx *ctx = NULL; /* DoRA norms and PiSSA residuals are computed once, here */
+    if ((ad->peft.use_dora || ad->peft.pissa) && (st = ct_ctx_new(&ctx, 0, err))) return st;
+    size_t off = 0;
+    for (size_t i = 0; i < ad->peft.n_lora && !st; i++) {
         const ct_peft_lora_tensors *p = &ad->peft.lora[i];
         int id = ct_spec_by_lora(p->module)->id;
-        ad->lora.ref[(size_t)p->layer * CT_LT_COUNT + (size_t)id] =
-            (ct_lora_ref){p->A, p->B, NULL, NULL, (int)p->r, (float)ad->scaling};
+        ct_lora_ref *ref = &ad->lora.ref[(size_t)p->layer * CT_LT_COUNT + (size_t)id];
+        *ref = (ct_lora_ref){.A = p->A, .B = p->B, .r = (int)p->r, .scaling = (float)ad->scaling};
+        ct_tensor *W = &ad->w.layers[p->layer].t[id];
+        if (ad->peft.pissa) st = pissa_residual(ad, ctx, p, W, wpath, err);
+        if (!st && p->M) {
+            ref->mag = p->M;
+            ref->wnorm = ad->wnorm + off;
+            ref->wnorm_fixed = true;
+            off += (size_t)p->out;
+            ct_dora_weight_norm(ctx, ref->wnorm, W, ref, (size_t)p->out, (size_t)p->in);
+        }
     }
+    ct_ctx_free(ctx);
+    if (st) return st;
     ad->n_lora = ad->peft.n_lora;
     ad->hooks.lora = ad->n_lora ? &ad->lora : NULL;
     return CT_OK;
@@ -293,6 +332,7 @@ void ct_adapter_free(ct_adapter *ad) {
     for (size_t i = 0; i < ad->n_owned; i++) free(ad->owned[i]);
     free(ad->owned);
     free(ad->lora.ref);
+    free(ad->wnorm);
     ct_weights_free(&ad->w);
     ct_peft_free(&ad->peft);
     free(ad);
@@ -321,7 +361,8 @@ static ct_status merge_into(ct_ctx *ctx, const ct_adapter *ad, ct_weights *w, fl
             ct_tensor *W = &w->layers[l].t[id];
             ct_status st = ct_tensor_own_f32(W, owned, n_owned, err);
             if (st) return st;
-            ct_lora_merge(ctx, W->data, r, (size_t)W->shape[0], (size_t)W->shape[1]);
+            if (r->mag) ct_dora_merge(ctx, W->data, r, (size_t)W->shape[0], (size_t)W->shape[1]);
+            else ct_lora_merge(ctx, W->data, r, (size_t)W->shape[0], (size_t)W->shape[1]);
         }
     return CT_OK;
 }
@@ -337,6 +378,13 @@ ct_status ct_adapter_merge(ct_adapter *ad, ct_ctx *ctx, ct_err *err) {
 
 ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
                             const char *out_dir, ct_dtype dtype, ct_err *err) {
+    ct_export_opts o = {.dtype = dtype};
+    return ct_adapter_export_ex(ctx, ad, base_dir, adapter_dir, out_dir, &o, err);
+}
+
+ct_status ct_adapter_export_ex(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
+                               const char *out_dir, const ct_export_opts *eo, ct_err *err) {
+    ct_dtype dtype = eo->dtype;
     if (ad->kind == CT_ADAPTER_PROMPT)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "export: a prompt-tuning adapter has no weights to merge (use --adapter at inference instead)");
@@ -361,6 +409,7 @@ ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_
     ec.tie_word_embeddings = mc->tie_word_embeddings && !untie;
     ct_weights_items wi = {0};
     if (!st) st = ct_weights_items_make(&wi, &w, &ec, dtype, err);
+    if (!st) st = ct_weights_items_add_unloaded(&wi, ad->base, err);
     char *tk = ct_path_join(adapter_dir, "tokenizer.json");
     bool ad_tok = adapter_dir && tk && ct_file_exists(tk);
     free(tk);
@@ -368,7 +417,8 @@ ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_
                            .config = cfg,
                            .dtype = dtype,
                            .tokenizer_dir = ad_tok ? adapter_dir : base_dir,
-                           .generation_config_dir = base_dir};
+                           .generation_config_dir = base_dir,
+                           .max_shard_bytes = eo->max_shard_bytes};
     if (!st) st = ct_hf_export(&o, wi.items, wi.n, err);
     ct_weights_items_free(&wi);
     for (size_t i = 0; i < n_owned; i++) free(owned[i]);

@@ -11,6 +11,7 @@
 #include "base/rng.h"
 #include "base/str.h"
 #include "peft/freeze.h"
+#include "peft/peft_io.h"
 #include "peft/prompt.h"
 
 float ct_lora_scaling(double alpha, int r, bool rslora) {
@@ -134,13 +135,13 @@ static ct_status add_modules_to_save(ct_train_model *tm, const char *list, ct_er
 }
 
 static ct_status setup_lora(ct_train_model *tm, const ct_method_cfg *cfg, int32_t *idx_a, int32_t *idx_b,
-                            ct_err *err) {
+                            int32_t *idx_m, ct_err *err) {
     int r = cfg->lora_rank, L = tm->w.n_layers;
     if (r <= 0) return ct_err_set(err, CT_ERR_ARG, "lora_rank must be positive (got %d)", r);
     if (cfg->lora_dropout < 0 || cfg->lora_dropout >= 1)
         return ct_err_set(err, CT_ERR_ARG, "lora_dropout must be in [0, 1) (got %g)", cfg->lora_dropout);
     uint32_t targets;
-    ct_status tst = ct_lora_target_mask(cfg->lora_target, &targets, err);
+    ct_status tst = ct_lora_target_mask(cfg->init_adapter ? "all" : cfg->lora_target, &targets, err);
     if (tst) return tst;
     double alpha = cfg->lora_alpha > 0 ? cfg->lora_alpha : 2.0 * r;
     tm->lora_r = r;
@@ -149,20 +150,26 @@ static ct_status setup_lora(ct_train_model *tm, const ct_method_cfg *cfg, int32_
     tm->lora.dropout = (float)cfg->lora_dropout;
     tm->lora.ref = calloc((size_t)(L > 0 ? L : 1) * CT_LT_COUNT, sizeof *tm->lora.ref);
     if (!tm->lora.ref) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    char name[192];
+    char name[224];
     for (int l = 0; l < L; l++) {
         for (int id = 0; id < CT_LT_COUNT; id++) {
             const ct_tensor_spec *s = &ct_layer_specs[id];
             int k = ct_spec_lora_index(id);
-            idx_a[l * CT_LT_COUNT + id] = idx_b[l * CT_LT_COUNT + id] = -1;
+            idx_a[l * CT_LT_COUNT + id] = idx_b[l * CT_LT_COUNT + id] = idx_m[l * CT_LT_COUNT + id] = -1;
             const ct_tensor *W = &tm->w.layers[l].t[id];
             if (k < 0 || !(targets & (1u << k)) || !W->data) continue;
+            if (cfg->init_adapter && !ct_peft_find_lora(cfg->init_adapter, l, s->lora)) continue;
             char mod[160];
             ct_spec_module(mod, sizeof mod, &tm->model->cfg, s, l);
             snprintf(name, sizeof name, "base_model.model.%s.lora_A.weight", mod);
             idx_a[l * CT_LT_COUNT + id] = ct_params_add(&tm->params, name, 2, r, W->shape[1], true, NULL);
             snprintf(name, sizeof name, "base_model.model.%s.lora_B.weight", mod);
             idx_b[l * CT_LT_COUNT + id] = ct_params_add(&tm->params, name, 2, W->shape[0], r, true, NULL);
+            if (cfg->use_dora) { /* PEFT's key: no ".weight" */
+                snprintf(name, sizeof name, "base_model.model.%s.lora_magnitude_vector", mod);
+                if ((idx_m[l * CT_LT_COUNT + id] = ct_params_add(&tm->params, name, 1, W->shape[0], 0, true, NULL)) < 0)
+                    return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            }
             if (idx_a[l * CT_LT_COUNT + id] < 0 || idx_b[l * CT_LT_COUNT + id] < 0)
                 return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         }
@@ -171,19 +178,37 @@ static ct_status setup_lora(ct_train_model *tm, const ct_method_cfg *cfg, int32_
     return CT_OK;
 }
 
-/* After the registry is allocated: LoRA refs into it and A's init (B stays 0). */
-static void link_lora(ct_train_model *tm, const int32_t *idx_a, const int32_t *idx_b) {
+/* After the registry is allocated: LoRA refs into it (DoRA: magnitudes and a row-norm slice
+ * each) and A's init (B stays 0). */
+static ct_status link_lora(ct_train_model *tm, const int32_t *idx_a, const int32_t *idx_b, const int32_t *idx_m,
+                           ct_err *err) {
+    size_t n_out = 0;
+    for (int i = 0; i < tm->w.n_layers * CT_LT_COUNT; i++)
+        if (idx_m[i] >= 0) n_out += tm->params.p[idx_m[i]].numel;
+    tm->dora = n_out > 0;
+    if (tm->dora && !(tm->dora_wnorm = calloc(n_out, sizeof *tm->dora_wnorm)))
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    size_t off = 0;
     for (int l = 0; l < tm->w.n_layers; l++) {
         for (int id = 0; id < CT_LT_COUNT; id++) {
-            int ia = idx_a[l * CT_LT_COUNT + id], ib = idx_b[l * CT_LT_COUNT + id];
+            int ia = idx_a[l * CT_LT_COUNT + id], ib = idx_b[l * CT_LT_COUNT + id], im = idx_m[l * CT_LT_COUNT + id];
             if (ia < 0) continue;
             ct_param *A = &tm->params.p[ia], *B = &tm->params.p[ib];
-            tm->lora.ref[l * CT_LT_COUNT + id] =
-                (ct_lora_ref){A->data, B->data, A->grad, B->grad, tm->lora_r, tm->lora_scaling};
+            ct_lora_ref *ref = &tm->lora.ref[l * CT_LT_COUNT + id];
+            *ref = (ct_lora_ref){.A = A->data, .B = B->data, .dA = A->grad, .dB = B->grad, .r = tm->lora_r,
+                                 .scaling = tm->lora_scaling};
+            if (im >= 0) {
+                ct_param *M = &tm->params.p[im];
+                ref->mag = M->data;
+                ref->dmag = M->grad;
+                ref->wnorm = tm->dora_wnorm + off;
+                off += M->numel;
+            }
             ct_lora_init_a(A->data, tm->lora_r, (size_t)A->shape[1], tm->seed,
                            0x4c6f5241ull + (uint64_t)l * CT_LORA_MODULES + (uint64_t)ct_spec_lora_index(id));
         }
     }
+    return CT_OK;
 }
 
 ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_method_cfg *cfg, ct_err *err) {
@@ -199,7 +224,8 @@ ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_me
     tm->grads.layer = calloc((size_t)(L > 0 ? L : 1), sizeof *tm->grads.layer);
     int32_t *idx_a = malloc((size_t)(L > 0 ? L : 1) * CT_LT_COUNT * sizeof *idx_a);
     int32_t *idx_b = malloc((size_t)(L > 0 ? L : 1) * CT_LT_COUNT * sizeof *idx_b);
-    if (!tm->grads.layer || !idx_a || !idx_b) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    int32_t *idx_m = malloc((size_t)(L > 0 ? L : 1) * CT_LT_COUNT * sizeof *idx_m);
+    if (!tm->grads.layer || !idx_a || !idx_b || !idx_m) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     switch (st ? -1 : (int)cfg->method) {
     case -1: break;
     case CT_METHOD_FULL: st = reg_model_tensors(tm, NULL, "", err); break;
@@ -212,7 +238,7 @@ ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_me
         ct_freeze_patterns_free(&fp);
         break;
     }
-    case CT_METHOD_LORA: st = setup_lora(tm, cfg, idx_a, idx_b, err); break;
+    case CT_METHOD_LORA: st = setup_lora(tm, cfg, idx_a, idx_b, idx_m, err); break;
     case CT_METHOD_PROMPT:
         if (cfg->num_virtual_tokens <= 0) {
             st = ct_err_set(err, CT_ERR_ARG, "num_virtual_tokens must be positive (got %d)", cfg->num_virtual_tokens);
@@ -230,7 +256,8 @@ ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_me
     if (!st) st = ct_params_alloc(&tm->params, err);
     if (!st) {
         link_grads(tm, cfg->method == CT_METHOD_FULL || cfg->method == CT_METHOD_FREEZE);
-        if (tm->lora_r) link_lora(tm, idx_a, idx_b);
+        if (tm->lora_r) st = link_lora(tm, idx_a, idx_b, idx_m, err);
+        if (!st && tm->lora_r) st = ct_lora_init_variants(tm, cfg, err);
     }
     if (!st && tm->prompt_param >= 0) {
         ct_param *P = &tm->params.p[tm->prompt_param];
@@ -240,6 +267,7 @@ ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_me
     }
     free(idx_a);
     free(idx_b);
+    free(idx_m);
     if (st) ct_train_model_free(tm);
     return st;
 }
@@ -278,5 +306,6 @@ void ct_train_model_free(ct_train_model *tm) {
     ct_weights_free(&tm->w);
     free(tm->grads.layer);
     free(tm->lora.ref);
+    free(tm->dora_wnorm);
     memset(tm, 0, sizeof *tm);
 }

@@ -41,6 +41,15 @@ typedef struct ct_method_cfg {
     const char *lora_target;     /* "all" / NULL or comma list of the table's LoRA modules */
     bool use_rslora;
     const char *additional_target; /* comma list of non-layer modules trained fully (modules_to_save) */
+    bool use_dora;               /* DoRA: a magnitude vector per adapted linear (PEFT use_dora) */
+    double loraplus_lr_ratio;    /* > 0: LoRA+ param groups (LlamaFactory create_loraplus_optimizer) */
+    bool pissa_init;             /* PiSSA init (peft/pissa.h) with pissa_iter: -1 exact SVD, else niter */
+    int pissa_iter;
+    /* Continuing training (LlamaFactory adapter_name_or_path): A, B, DoRA magnitudes and
+     * modules_to_save start from this adapter, whose (layer, module) set replaces lora_target; a
+     * PiSSA adapter first turns the base into its residual, as PEFT does when it loads one. */
+    const struct ct_peft_adapter *init_adapter;
+    ct_ctx *ctx;                 /* compute for DoRA norms and PiSSA (NULL: a one-off context) */
     /* prompt tuning (PEFT PROMPT_TUNING) */
     int num_virtual_tokens;
     ct_prompt_init prompt_init;
@@ -57,6 +66,9 @@ typedef struct ct_train_model {
     ct_lora_set lora;
     int lora_r;             /* 0 when unused */
     float lora_scaling;     /* alpha / r, or alpha / sqrt(r) with rsLoRA */
+    bool dora;              /* LoRA refs carry DoRA magnitudes */
+    float *dora_wnorm;      /* DoRA row norms, one [out] slice per adapted linear */
+    char init_lora_weights[32]; /* "" (true) or "pissa" / "pissa_niter_<n>", as adapter_config.json says */
     ct_dec_grads grads;     /* views into params.grad */
     int n_virtual;          /* prompt tuning: virtual tokens, their param index */
     int prompt_param;
@@ -68,6 +80,9 @@ typedef struct ct_train_model {
     size_t xent_chunk;      /* tokens per LM-head chunk (0: CT_XENT_CHUNK / _BF16 by precision) */
     uint64_t seed;          /* dropout stream seed */
     uint64_t rng_step;      /* dropout counter, advanced once per training step */
+    double neftune_alpha;   /* NEFTune noise alpha (0: off; transformers neftune_post_forward_hook) */
+    size_t neftune_pad;     /* L of alpha / sqrt(L d): the batch length rounded up to this multiple (LlamaFactory's
+                               SFT collator pads to 8; 0 or 1: the length as padded) */
 } ct_train_model;
 
 ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_method_cfg *cfg, ct_err *err);
@@ -87,5 +102,11 @@ float ct_lora_scaling(double alpha, int r, bool rslora);
 /* PEFT reset_lora_parameters: A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)) drawn
  * from the counter RNG (seed, stream); B starts at zero. */
 void ct_lora_init_a(float *A, int r, size_t in, uint64_t seed, uint64_t stream);
+
+/* src/peft/lora_init.c: after the default init, the LoRA variants of cfg: values from
+ * cfg->init_adapter (and its PiSSA residual), PiSSA, DoRA magnitudes, LoRA+ groups. */
+ct_status ct_lora_init_variants(ct_train_model *tm, const ct_method_cfg *cfg, ct_err *err);
+/* PEFT's DoRA magnitude init: m = ||W + scaling B A|| per output row of every adapted linear. */
+void ct_lora_dora_init_magnitudes(ct_train_model *tm, ct_ctx *c);
 
 #endif

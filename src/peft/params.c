@@ -44,6 +44,7 @@ int ct_params_add(ct_params *ps, const char *name, int ndim, int64_t d0, int64_t
         p->numel = (size_t)view->shape[0] * (size_t)view->shape[1] * (size_t)view->shape[2];
     }
     p->decay = decay;
+    p->lr_scale = 1.0;
     p->view = view;
     if (view) p->orig = *view;
     return (int)ps->n++;

@@ -21,6 +21,8 @@ typedef struct ct_param {
     size_t numel, offset; /* offset of this tensor in the flat arrays */
     float *data, *grad, *m, *v; /* views into ct_params' flat arrays */
     bool decay;          /* AdamW weight decay applies */
+    double lr_scale;     /* its learning rate = the schedule's * lr_scale (1, and 0 counts as 1; LoRA+
+                            lora_B and 1-D tensors: loraplus_lr_ratio) */
     ct_tensor *view;     /* full/freeze/modules_to_save: the weights view now pointing at data */
     ct_tensor orig;      /* that view's original (stored dtype, data) for export */
 } ct_param;

@@ -20,12 +20,13 @@ const char *ct_peft_module_parent(const char *module) {
 
 bool ct_peft_lora_key(char *buf, size_t n, const char *weight_prefix, int layer, const char *module, char ab) {
     const ct_tensor_spec *s = ct_spec_by_lora(module);
-    if (!s || (ab != 'A' && ab != 'B') || layer < 0) return false;
+    if (!s || (ab != 'A' && ab != 'B' && ab != 'M') || layer < 0) return false;
     ct_config pc = {0};
     snprintf(pc.weight_prefix, sizeof pc.weight_prefix, "%s", weight_prefix ? weight_prefix : "model.");
     char mod[160];
     ct_spec_module(mod, sizeof mod, &pc, s, layer);
-    int k = snprintf(buf, n, "base_model.model.%s.lora_%c.weight", mod, ab);
+    int k = ab == 'M' ? snprintf(buf, n, "base_model.model.%s.lora_magnitude_vector", mod)
+                      : snprintf(buf, n, "base_model.model.%s.lora_%c.weight", mod, ab);
     return k > 0 && (size_t)k < n;
 }
 
@@ -61,7 +62,8 @@ json_t *ct_peft_lora_config_json(const ct_lora_config *c) {
     json_object_set_new(o, "bias", json_string("none"));
     json_object_set_new(o, "fan_in_fan_out", json_false());
     json_object_set_new(o, "inference_mode", json_true());
-    json_object_set_new(o, "init_lora_weights", json_true());
+    json_object_set_new(o, "init_lora_weights",
+                        c->init_lora_weights ? json_string(c->init_lora_weights) : json_true());
     json_object_set_new(o, "layer_replication", json_null());
     json_object_set_new(o, "layers_pattern", json_null());
     json_object_set_new(o, "layers_to_transform", json_null());
@@ -82,8 +84,15 @@ json_t *ct_peft_lora_config_json(const ct_lora_config *c) {
     json_object_set_new(o, "revision", json_null());
     json_object_set_new(o, "target_modules", targets);
     json_object_set_new(o, "task_type", json_string(c->task_type ? c->task_type : "CAUSAL_LM"));
-    json_object_set_new(o, "use_dora", json_false());
+    json_object_set_new(o, "use_dora", json_boolean(c->use_dora));
     json_object_set_new(o, "use_rslora", json_boolean(c->use_rslora));
+    if (c->targets_from) { /* the continued adapter's own selection */
+        static const char *const keys[] = {"target_modules", "layers_to_transform", "layers_pattern", "exclude_modules"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            json_t *v = json_object_get(c->targets_from, keys[i]);
+            if (v) json_object_set_new(o, keys[i], json_deep_copy(v));
+        }
+    }
     return o;
 }
 
@@ -124,8 +133,9 @@ ct_status ct_peft_save_lora(const char *dir, const ct_lora_config *cfg, const ct
     if (cfg->r <= 0) return ct_err_set(err, CT_ERR_ARG, "LoRA adapter: r must be > 0 (got %d)", cfg->r);
     ct_status st = ct_mkdir_p(dir, err);
     if (st) return st;
-    ct_st_item *items = calloc(2 * n + cfg->n_saved + 1, sizeof *items);
-    char *names = malloc((2 * n + 1) * 128);
+    size_t per = cfg->use_dora ? 3 : 2; /* A, B (, magnitude) per pair */
+    ct_st_item *items = calloc(per * n + cfg->n_saved + 1, sizeof *items);
+    char *names = malloc((per * n + 1) * 128);
     if (!items || !names) {
         free(items);
         free(names);
@@ -133,12 +143,21 @@ ct_status ct_peft_save_lora(const char *dir, const ct_lora_config *cfg, const ct
     }
     for (size_t i = 0; i < n && !st; i++) {
         const ct_lora_pair *p = &pairs[i];
-        for (int k = 0; k < 2; k++) {
-            char *nm = names + (2 * i + (size_t)k) * 128;
-            if (!ct_peft_lora_key(nm, 128, cfg->weight_prefix, p->layer, p->module, k ? 'B' : 'A')) {
+        for (int k = 0; k < (int)per; k++) {
+            char *nm = names + (per * i + (size_t)k) * 128;
+            if (!ct_peft_lora_key(nm, 128, cfg->weight_prefix, p->layer, p->module, "ABM"[k])) {
                 st = ct_err_set(err, CT_ERR_ARG, "LoRA adapter: unknown module \"%s\" (layer %d)",
                                 p->module ? p->module : "(null)", p->layer);
                 break;
+            }
+            if (k == 2) { /* DoRA magnitude [out] */
+                const ct_tensor *m = &cfg->mags[i];
+                if (m->ndim != 1 || m->shape[0] != p->B.shape[0]) {
+                    st = ct_err_set(err, CT_ERR_SHAPE, "LoRA adapter: %s: expected [%lld]", nm, (long long)p->B.shape[0]);
+                    break;
+                }
+                items[per * i + 2] = (ct_st_item){nm, *m, dtype};
+                continue;
             }
             const ct_tensor *t = k ? &p->B : &p->A;
             if (t->ndim != 2 || (k == 0 && t->shape[0] != cfg->r) || (k == 1 && t->shape[1] != cfg->r)) {
@@ -146,15 +165,15 @@ ct_status ct_peft_save_lora(const char *dir, const ct_lora_config *cfg, const ct
                                 k ? "[out, r]" : "[r, in]", cfg->r);
                 break;
             }
-            items[2 * i + (size_t)k] = (ct_st_item){nm, *t, dtype};
+            items[per * i + (size_t)k] = (ct_st_item){nm, *t, dtype};
         }
     }
     for (size_t i = 0; i < cfg->n_saved && !st; i++) {
-        items[2 * n + i] = cfg->saved[i];
-        items[2 * n + i].dtype = dtype;
+        items[per * n + i] = cfg->saved[i];
+        items[per * n + i].dtype = dtype;
     }
     char *path = ct_path_join(dir, "adapter_model.safetensors");
-    if (!st) st = path ? ct_st_write(path, items, 2 * n + cfg->n_saved, CT_ST_META_PT, err)
+    if (!st) st = path ? ct_st_write(path, items, per * n + cfg->n_saved, CT_ST_META_PT, err)
                        : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     free(path);
     free(items);
@@ -204,8 +223,12 @@ static bool parse_lora_key(const char *name, int *layer, char *module, size_t ms
     module[lora - mod] = 0;
     const char *parent = ct_peft_module_parent(module);
     if (!parent || strlen(parent) != parent_len || strncmp(parent, s, parent_len) != 0) return false;
-    if ((lora[6] != 'A' && lora[6] != 'B') || strcmp(lora + 7, ".weight") != 0) return false;
     *layer = (int)l;
+    if (!strcmp(lora, ".lora_magnitude_vector")) { /* DoRA: PEFT saves it without ".weight" */
+        *ab = 'M';
+        return true;
+    }
+    if ((lora[6] != 'A' && lora[6] != 'B') || strcmp(lora + 7, ".weight") != 0) return false;
     *ab = lora[6];
     return true;
 }
@@ -223,6 +246,33 @@ static float *to_f32(const ct_tensor *t) {
     return f;
 }
 
+/* init_lora_weights: true / false / "gaussian" (A, B as saved), "pissa" (-1) or
+ * "pissa_niter_<n>" (n): PEFT re-runs the PiSSA decomposition of the base when it loads such an
+ * adapter, so the base must become the residual. Non-zero for values ctune does not know
+ * (olora, loftq, corda, eva, ...: each changes the base in its own way). */
+static int parse_init(const json_t *cfg, bool *pissa, int *pissa_niter) {
+    const json_t *v = json_object_get(cfg, "init_lora_weights");
+    *pissa = false;
+    *pissa_niter = -1;
+    if (!v || json_is_boolean(v) || json_is_null(v)) return 0;
+    if (!json_is_string(v)) return -1;
+    const char *s = json_string_value(v);
+    if (!strcmp(s, "gaussian")) return 0;
+    if (!strcmp(s, "pissa")) return *pissa = true, 0;
+    char *end;
+    if (strncmp(s, "pissa_niter_", 12) || !s[12]) return -1;
+    long n = strtol(s + 12, &end, 10);
+    if (*end || n < 0 || n > 100000) return -1;
+    *pissa = true;
+    *pissa_niter = (int)n;
+    return 0;
+}
+
+static const char *init_text(const json_t *cfg) {
+    const json_t *v = json_object_get(cfg, "init_lora_weights");
+    return v && json_is_string(v) ? json_string_value(v) : "(not a string or boolean)";
+}
+
 static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpath, ct_err *err) {
     size_t nt = ct_st_count(sb);
     a->lora = calloc(nt ? nt : 1, sizeof *a->lora);
@@ -238,8 +288,8 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
             if (strncmp(name, pre, strlen(pre)) != 0 || strstr(name, "lora_") ||
                 strlen(name + strlen(pre)) >= sizeof a->saved[0].name || !ct_dtype_is_float(t->dtype))
                 return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                                  "%s: tensor %s is neither a LoRA A/B weight of a decoder linear "
-                                  "nor a modules_to_save weight (DoRA and embedding LoRA are not "
+                                  "%s: tensor %s is neither a LoRA A/B weight (or DoRA magnitude) of a "
+                                  "decoder linear nor a modules_to_save weight (embedding LoRA is not "
                                   "supported)",
                                   wpath, name);
             if (!a->saved && !(a->saved = calloc(nt, sizeof *a->saved)))
@@ -252,8 +302,12 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
             a->n_saved++;
             continue;
         }
-        if (t->ndim != 2 || !ct_dtype_is_float(t->dtype))
-            return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s: expected a 2-D float tensor", wpath, name);
+        if (t->ndim != (ab == 'M' ? 1 : 2) || !ct_dtype_is_float(t->dtype))
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s: expected a %d-D float tensor", wpath, name,
+                              ab == 'M' ? 1 : 2);
+        if (ab == 'M' && !a->use_dora)
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s is a DoRA magnitude but adapter_config.json has "
+                              "use_dora false", wpath, name);
         if (a->n_lora && vl != a->language_model)
             return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor %s mixes model.layers and model.language_model.layers keys",
                               wpath, name);
@@ -266,8 +320,13 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
             p->layer = layer;
             snprintf(p->module, sizeof p->module, "%s", module);
         }
-        float **dst = ab == 'A' ? &p->A : &p->B;
+        float **dst = ab == 'A' ? &p->A : ab == 'B' ? &p->B : &p->M;
         if (*dst) return ct_err_set(err, CT_ERR_FORMAT, "%s: duplicate tensor %s", wpath, name);
+        if (ab == 'M') {
+            p->n_mag = t->shape[0];
+            if (!(*dst = to_f32(t))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            continue;
+        }
         int64_t r = ab == 'A' ? t->shape[0] : t->shape[1];
         if (r != a->r)
             return ct_err_set(err, CT_ERR_SHAPE, "%s: tensor %s has rank %lld but adapter_config.json says r=%d",
@@ -278,11 +337,18 @@ static ct_status load_lora(ct_peft_adapter *a, const ct_st *sb, const char *wpat
         *dst = to_f32(t);
         if (!*dst) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     }
-    for (size_t k = 0; k < a->n_lora; k++)
-        if (!a->lora[k].A || !a->lora[k].B)
-            return ct_err_set(err, CT_ERR_FORMAT, "%s: layer %d %s has lora_%c but not lora_%c", wpath,
-                              a->lora[k].layer, a->lora[k].module, a->lora[k].A ? 'A' : 'B',
-                              a->lora[k].A ? 'B' : 'A');
+    for (size_t k = 0; k < a->n_lora; k++) {
+        const ct_peft_lora_tensors *p = &a->lora[k];
+        if (!p->A || !p->B)
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: layer %d %s has %s but not lora_%c", wpath, p->layer,
+                              p->module, p->A ? "lora_A" : p->B ? "lora_B" : "lora_magnitude_vector", p->A ? 'B' : 'A');
+        if (a->use_dora && !p->M)
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: layer %d %s has no lora_magnitude_vector (use_dora is true)",
+                              wpath, p->layer, p->module);
+        if (p->M && p->n_mag != p->out)
+            return ct_err_set(err, CT_ERR_SHAPE, "%s: layer %d %s: lora_magnitude_vector has %lld values for %lld "
+                              "outputs", wpath, p->layer, p->module, (long long)p->n_mag, (long long)p->out);
+    }
     if (a->n_lora == 0 && a->n_saved == 0)
         return ct_err_set(err, CT_ERR_FORMAT, "%s: no LoRA tensors", wpath);
     qsort(a->lora, a->n_lora, sizeof *a->lora, cmp_lora);
@@ -331,8 +397,10 @@ ct_status ct_peft_load(const char *dir, ct_peft_adapter *a, ct_err *err) {
                  a->lora_dropout >= 1)
             st = ct_err_set(err, CT_ERR_FORMAT, "%s: lora_alpha must be > 0 and lora_dropout in [0, 1)",
                             cpath);
-        else if (dora)
-            st = ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: use_dora=true is not supported", cpath);
+        else if (parse_init(a->config, &a->pissa, &a->pissa_niter))
+            st = ct_err_set(err, CT_ERR_UNSUPPORTED,
+                            "%s: init_lora_weights %s is not supported (true, false, gaussian, pissa, pissa_niter_<n>)",
+                            cpath, init_text(a->config));
         else if ((rp && json_object_size(rp)) || (ap && json_object_size(ap)))
             st = ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: rank_pattern/alpha_pattern are not supported", cpath);
         else {
@@ -341,6 +409,7 @@ ct_status ct_peft_load(const char *dir, ct_peft_adapter *a, ct_err *err) {
                 st = ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: bias=\"%s\" is not supported (only \"none\")", cpath, bias);
         }
         a->r = (int)r;
+        a->use_dora = dora;
         if (!st) st = load_lora(a, sb, wpath, err);
     } else if (!st) {
         const ct_tensor *e = ct_st_get(sb, "prompt_embeddings");
@@ -374,6 +443,7 @@ void ct_peft_free(ct_peft_adapter *a) {
     for (size_t i = 0; i < a->n_lora; i++) {
         free(a->lora[i].A);
         free(a->lora[i].B);
+        free(a->lora[i].M);
     }
     free(a->lora);
     for (size_t i = 0; i < a->n_saved; i++) free(a->saved[i].t.data);

@@ -35,6 +35,14 @@ typedef struct ct_lora_config {
     const ct_st_item *saved;
     size_t n_saved;
     const char *weight_prefix;           /* the base's ct_config.weight_prefix (NULL: "model.") */
+    /* DoRA (use_dora): mags[i] is the magnitude vector [out] of pairs[i], saved as
+     * "base_model.model.<module>.lora_magnitude_vector" (PEFT's key, no ".weight"). */
+    bool use_dora;
+    const ct_tensor *mags;
+    const char *init_lora_weights;       /* NULL: true; "pissa" / "pissa_niter_<n>" (PEFT's values) */
+    /* Continuing an adapter: its adapter_config.json, whose target selection (target_modules,
+     * layers_to_transform, layers_pattern, exclude_modules) is written unchanged. NULL: none. */
+    const json_t *targets_from;
 } ct_lora_config;
 
 /* One adapted linear: layer index, module name (q_proj k_proj v_proj o_proj gate_proj
@@ -47,7 +55,8 @@ typedef struct ct_lora_pair {
 
 /* "self_attn" or "mlp" for a LoRA module name of the architecture table, NULL if unknown. */
 const char *ct_peft_module_parent(const char *module);
-/* Writes the PEFT key of a LoRA tensor into buf; ab is 'A' or 'B'. Returns false if unknown module. */
+/* Writes the PEFT key of a LoRA tensor into buf; ab is 'A', 'B' or 'M' (the DoRA magnitude
+ * "...<module>.lora_magnitude_vector"). Returns false if unknown module. */
 bool ct_peft_lora_key(char *buf, size_t n, const char *weight_prefix, int layer, const char *module, char ab);
 
 /* adapter_config.json as a JSON object (caller decrefs) / as the exact file text. */
@@ -80,6 +89,8 @@ typedef struct ct_peft_lora_tensors {
     int64_t r, in, out;
     float *A; /* [r, in], f32 copy */
     float *B; /* [out, r] */
+    float *M; /* [out] DoRA magnitude (use_dora), else NULL */
+    int64_t n_mag;
 } ct_peft_lora_tensors;
 
 /* A full tensor saved by PEFT modules_to_save (e.g. lm_head, embed_tokens): key
@@ -97,6 +108,10 @@ typedef struct ct_peft_adapter {
     int r;
     double lora_alpha, lora_dropout;
     bool use_rslora;
+    bool use_dora;                  /* every adapted linear has a magnitude vector M */
+    bool pissa;                     /* init_lora_weights "pissa" / "pissa_niter_<n>": the base must be
+                                       replaced by the PiSSA residual first (as PEFT does on load) */
+    int pissa_niter;                /* -1: exact SVD ("pissa"), else n */
     ct_peft_lora_tensors *lora;     /* sorted by (layer, module) */
     size_t n_lora;
     ct_peft_saved_tensor *saved;    /* modules_to_save tensors */

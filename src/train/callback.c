@@ -12,6 +12,8 @@ void ct_train_event_init(ct_train_event *ev) {
     ev->learning_rate = NAN;
     ev->eval_loss = NAN;
     ev->tokens_per_s = NAN;
+    ev->samples_per_s = NAN;
+    ev->steps_per_s = NAN;
 }
 
 ct_status ct_callbacks_add(ct_callbacks *reg, const ct_callback *cb, ct_err *err) {

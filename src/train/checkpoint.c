@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "io/crc32c.h"
@@ -85,8 +86,10 @@ ct_status ct_ckpt_save(const ct_ckpt_save_opts *o, char **saved_dir, ct_err *err
         st = p ? ct_pyjson_write_file(p, o->state, 2, true, true, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         free(p);
     }
+    if (!st) ct_fault_point("ckpt.save.written");
     if (!st) st = write_manifest(tmp, o->step, err);
-    if (!st) st = ct_dir_publish(tmp, final, err); /* an existing checkpoint-N is replaced via .old */
+    if (!st) ct_fault_point("ckpt.save.sealed");
+    if (!st) st = ct_dir_publish(tmp, final, err); /* an existing checkpoint-N is swapped out whole */
     if (st) {
         ct_err e2;
         if (tmp) ct_rm_rf(tmp, &e2);
@@ -294,34 +297,67 @@ static bool same_dir(const char *a, const char *b) {
     return strcmp(ra, rb) == 0;
 }
 
-ct_status ct_ckpt_rotate(const char *output_dir, int limit, const char *keep_dir, ct_err *err) {
-    /* Stale temp dirs from interrupted saves. */
-    DIR *d = opendir(output_dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            size_t l = strlen(de->d_name);
-            if (strncmp(de->d_name, "checkpoint-", 11) == 0 && l > 4 &&
-                (strcmp(de->d_name + l - 4, ".tmp") == 0 || strcmp(de->d_name + l - 4, ".old") == 0)) {
-                char *p = ct_path_join(output_dir, de->d_name);
-                ct_err e2;
-                if (p) ct_rm_rf(p, &e2);
-                free(p);
-            }
-        }
-        closedir(d);
+/* "checkpoint-<digits><suffix>" with suffix one of .tmp .trash .old: *base gets the name without it. */
+static const char *leftover_kind(const char *name, char *base, size_t nbase) {
+    static const char *const kinds[] = {".tmp", ".trash", ".old"};
+    size_t l = strlen(name);
+    for (size_t k = 0; k < 3; k++) {
+        size_t kl = strlen(kinds[k]);
+        int64_t step;
+        if (l <= kl || l - kl >= nbase || strcmp(name + l - kl, kinds[k])) continue;
+        memcpy(base, name, l - kl);
+        base[l - kl] = 0;
+        if (parse_ckpt_name(base, &step)) return kinds[k];
     }
-    if (limit <= 0) return CT_OK;
+    return NULL;
+}
+
+ct_status ct_ckpt_cleanup(const char *output_dir, ct_err *err) {
+    DIR *d = opendir(output_dir);
+    if (!d) return CT_OK;
+    ct_status st = CT_OK;
+    struct dirent *de;
+    while (!st && (de = readdir(d))) {
+        char base[256];
+        const char *kind = leftover_kind(de->d_name, base, sizeof base);
+        if (!kind) continue;
+        char *p = ct_path_join(output_dir, !strcmp(kind, ".old") ? base : de->d_name);
+        if (!p) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        else if (!strcmp(kind, ".old")) st = ct_dir_publish_recover(p, err);
+        else st = ct_rm_rf(p, err);
+        free(p);
+    }
+    closedir(d);
+    return st;
+}
+
+ct_status ct_ckpt_newest_invalid(const char *output_dir, char **dir, ct_err *why) {
+    *dir = NULL;
     int64_t *steps;
     size_t n;
-    ct_status st = scan(output_dir, false, &steps, &n, err);
-    if (st) return st;
+    ct_err e2;
+    if (scan(output_dir, false, &steps, &n, &e2)) return CT_OK;
+    for (size_t i = n; i-- > 0 && !*dir;) {
+        char *p = ckpt_path(output_dir, steps[i], "");
+        if (p && ct_ckpt_verify(p, why) != CT_OK) *dir = p;
+        else free(p);
+    }
+    free(steps);
+    return *dir ? CT_ERR_FORMAT : CT_OK;
+}
+
+ct_status ct_ckpt_rotate(const char *output_dir, int limit, const char *keep_dir, ct_err *err) {
+    ct_status st = ct_ckpt_cleanup(output_dir, err); /* leftovers of interrupted saves and removals */
+    if (st || limit <= 0) return st;
+    int64_t *steps;
+    size_t n;
+    if ((st = scan(output_dir, false, &steps, &n, err))) return st;
     size_t excess = n > (size_t)limit ? n - (size_t)limit : 0;
     for (size_t i = 0; !st && i < n && excess > 0; i++) {
         char *p = ckpt_path(output_dir, steps[i], "");
         if (!p) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         else if (!same_dir(p, keep_dir)) {
-            st = ct_rm_rf(p, err);
+            st = ct_dir_remove(p, err); /* renamed out of the checkpoint-N names first, then deleted */
             excess--;
         }
         free(p);

@@ -8,7 +8,9 @@
  *                              "version": 1, "step": N, "files": {name: {"bytes", "crc32c"}}}
  * The directory is built as checkpoint-<step>.tmp and renamed into place, so a crash (kill -9)
  * mid-save leaves the previous checkpoints untouched and no directory named checkpoint-<step>;
- * a checkpoint without a valid manifest is never picked for resume. */
+ * a checkpoint without a valid manifest is never picked for resume. Rotation renames a
+ * checkpoint to checkpoint-<step>.trash before deleting it. One process per output_dir (the
+ * trainer holds a lock): the temp names are fixed. */
 #ifndef CT_TRAIN_CHECKPOINT_H
 #define CT_TRAIN_CHECKPOINT_H
 
@@ -60,7 +62,16 @@ ct_status ct_ckpt_restore(const char *ckpt_dir, const ct_ckpt_file *files, size_
 ct_status ct_ckpt_list(const char *output_dir, int64_t **steps, size_t *n, ct_err *err);
 /* Latest valid checkpoint (resume_from_checkpoint: true). *dir = NULL when there is none. */
 ct_status ct_ckpt_find_latest(const char *output_dir, char **dir, int64_t *step, ct_err *err);
-/* Deletes the oldest checkpoints beyond `limit` (never keep_dir), and stale *.tmp dirs. */
+/* Deletes the oldest checkpoints beyond `limit` (never keep_dir), after ct_ckpt_cleanup. Each is
+ * renamed to checkpoint-N.trash before it is deleted (ct_dir_remove), so a kill part-way never
+ * leaves a partial directory named checkpoint-N. */
 ct_status ct_ckpt_rotate(const char *output_dir, int limit, const char *keep_dir, ct_err *err);
+/* Leftovers of interrupted saves and removals: checkpoint-N.tmp and checkpoint-N.trash are
+ * deleted; checkpoint-N.old (ct_dir_publish's fallback) is renamed back when checkpoint-N is
+ * missing. Only the process that owns output_dir may call it (the trainer's lock). */
+ct_status ct_ckpt_cleanup(const char *output_dir, ct_err *err);
+/* The newest checkpoint-N directory that fails ct_ckpt_verify (*dir malloc'd, *why its error;
+ * returns CT_ERR_FORMAT), or *dir = NULL and CT_OK when there is none. For messages. */
+ct_status ct_ckpt_newest_invalid(const char *output_dir, char **dir, ct_err *why);
 
 #endif

@@ -1,31 +1,30 @@
 /* YAML training config with LlamaFactory keys (include/ctune/config.h). Table-driven: every key
  * has a type, a field and a default given in text form, so YAML values, CLI overrides and
- * defaults go through the same typed parser (ct_train_config_set). */
+ * defaults go through the same typed parser (base/cfgfile.h). Keys without a field of their own
+ * (harmless, guarded, optim) are sorted in train/config_compat.c. */
 #include "ctune/config.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
-#include "base/buf.h"
-#include "base/file.h"
+#include "base/cfgfile.h"
 #include "base/str.h"
+#include "ctune/ctx.h"
 #include "ctune/data.h"
+#include "io/pyjson.h"
+#include "train/config_compat.h"
+#include "train/config_peft.h"
 
-typedef enum ktype { K_STR, K_INT, K_DBL, K_BOOL, K_LIST, K_THINK } ktype;
-
-typedef struct key_def {
-    const char *name;
-    ktype type;
-    size_t off;
-    const char *def;      /* text default; NULL = unset */
-    const char *choices;  /* "a|b|c" for strings, NULL = free */
-} key_def;
+typedef ct_cfg_key key_def;
+#define K_STR CT_CFG_STR
+#define K_INT CT_CFG_INT
+#define K_DBL CT_CFG_DBL
+#define K_BOOL CT_CFG_BOOL
+#define K_LIST CT_CFG_LIST
+#define K_THINK CT_CFG_THINK
 
 #define F(field) offsetof(ct_train_config, field)
 static const key_def KEYS[] = {
@@ -65,6 +64,13 @@ static const key_def KEYS[] = {
     {"additional_target", K_LIST, F(additional_target), NULL, NULL},
     {"use_rslora", K_BOOL, F(use_rslora), "false", NULL},
     {"use_dora", K_BOOL, F(use_dora), "false", NULL},
+    {"loraplus_lr_ratio", K_DBL, F(loraplus_lr_ratio), "0", NULL},
+    {"loraplus_lr_embedding", K_DBL, F(loraplus_lr_embedding), "1e-6", NULL},
+    {"pissa_init", K_BOOL, F(pissa_init), "false", NULL},
+    {"pissa_iter", K_INT, F(pissa_iter), "16", NULL},
+    {"pissa_convert", K_BOOL, F(pissa_convert), "false", NULL},
+    {"create_new_adapter", K_BOOL, F(create_new_adapter), "false", NULL},
+    {"neftune_noise_alpha", K_DBL, F(neftune_noise_alpha), "0", NULL},
     {"num_virtual_tokens", K_INT, F(num_virtual_tokens), "20", NULL},
     {"prompt_tuning_init", K_STR, F(prompt_tuning_init), "random", "random|vocab|text"},
     {"prompt_tuning_init_text", K_STR, F(prompt_tuning_init_text), NULL, NULL},
@@ -84,6 +90,7 @@ static const key_def KEYS[] = {
     {"adam_beta1", K_DBL, F(adam_beta1), "0.9", NULL},
     {"adam_beta2", K_DBL, F(adam_beta2), "0.999", NULL},
     {"adam_epsilon", K_DBL, F(adam_epsilon), "1e-8", NULL},
+    {"optim", K_STR, F(optim), "adamw_torch", NULL},
     {"max_grad_norm", K_DBL, F(max_grad_norm), "1.0", NULL},
     {"seed", K_INT, F(seed), "42", NULL},
     {"gradient_checkpointing", K_BOOL, F(gradient_checkpointing), "false", NULL},
@@ -99,42 +106,39 @@ static const key_def KEYS[] = {
     {"logging_steps", K_INT, F(logging_steps), "500", NULL},
     {"eval_steps", K_INT, F(eval_steps), "-1", NULL},
     {"eval_strategy", K_STR, F(eval_strategy), "no", "no|steps|epoch"},
+    {"save_strategy", K_STR, F(save_strategy), "steps", "no|steps|epoch"},
     {"save_steps", K_INT, F(save_steps), "500", NULL},
     {"save_total_limit", K_INT, F(save_total_limit), "-1", NULL},
     {"output_dir", K_STR, F(output_dir), NULL, NULL},
     {"overwrite_output_dir", K_BOOL, F(overwrite_output_dir), "false", NULL},
     {"resume_from_checkpoint", K_STR, F(resume_from_checkpoint), NULL, NULL},
     {"plot_loss", K_BOOL, F(plot_loss), "false", NULL},
-    {"report_to", K_LIST, F(report_to), "none", NULL},
+    {"report_to", K_LIST, F(report_to), "none", "none|all|tensorboard|wandb|mlflow|swanlab"},
+    {"run_name", K_STR, F(run_name), NULL, NULL},
+    /* LlamaFactory's SwanLabArguments: the W&B run + the SwanLab import command (src/train/tracker.h) */
+    {"use_swanlab", K_BOOL, F(use_swanlab), "false", NULL},
+    {"swanlab_project", K_STR, F(swanlab_project), "llamafactory", NULL},
+    {"swanlab_workspace", K_STR, F(swanlab_workspace), NULL, NULL},
+    {"swanlab_run_name", K_STR, F(swanlab_run_name), NULL, NULL},
+    {"swanlab_mode", K_STR, F(swanlab_mode), "cloud", "cloud|local"},
+    {"swanlab_api_key", K_STR, F(swanlab_api_key), NULL, NULL},
+    {"swanlab_logdir", K_STR, F(swanlab_logdir), NULL, NULL},
+    {"swanlab_lark_webhook_url", K_STR, F(swanlab_lark_webhook_url), NULL, NULL},
+    {"swanlab_lark_secret", K_STR, F(swanlab_lark_secret), NULL, NULL},
     {"threads", K_INT, F(threads), "0", NULL},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
-/* LlamaFactory / HF keys accepted without effect (reported in cfg->ignored). */
-static const char *const IGNORED[] = {
-    "do_train", "do_eval", "do_predict", "trust_remote_code", "ddp_timeout", "preprocessing_num_workers",
-    "dataloader_num_workers", "save_only_model", "flash_attn", "logging_dir", "run_name", "deepspeed",
-    "tool_format", "streaming", "buffer_size",
-    "eval_on_each_dataset", "media_dir", "image_max_pixels", "video_max_pixels", "predict_with_generate",
-    "max_new_tokens", "use_fast_tokenizer", "ddp_find_unused_parameters", "include_num_input_tokens_seen",
-    "torch_compile", "optim", "save_strategy", "load_best_model_at_end", "metric_for_best_model",
-    "greater_is_better", "upcast_layernorm", "enable_liger_kernel", "use_unsloth",
-    "resize_vocab", "split_special_tokens", "tf32", "dataloader_pin_memory", "remove_unused_columns",
-    "eval_accumulation_steps", "logging_first_step", "disable_tqdm", "lora_bias", "loraplus_lr_ratio",
-    "pissa_init", "create_new_adapter", "use_llama_pro", "export_dir", "cache_dir", "hf_hub_token",
-    "ignore_pad_token_for_loss", "image_min_pixels", "video_fps", "video_maxlen", "freeze_vision_tower",
-    "freeze_multi_modal_projector", "low_cpu_mem_usage", "infer_backend", "rope_scaling", "use_cache",
-    NULL};
+static const key_def *find_key(const char *name) { return ct_cfg_find(KEYS, N_KEYS, name); }
 
-static const key_def *find_key(const char *name) {
-    for (size_t i = 0; i < N_KEYS; i++)
-        if (!strcmp(KEYS[i].name, name)) return &KEYS[i];
-    return NULL;
-}
+/* Spellings of keys that have no row of their own. */
+static const char *const ALIASES[] = {"disable_gradient_checkpointing", "lr_scheduler_kwargs", "evaluation_strategy",
+                                      NULL};
 
-static bool is_ignored(const char *name) {
-    for (size_t i = 0; IGNORED[i]; i++)
-        if (!strcmp(IGNORED[i], name)) return true;
+bool ct_train_config_knows(const char *key) {
+    if (find_key(key) || ct_compat_known(key)) return true;
+    for (size_t i = 0; ALIASES[i]; i++)
+        if (!strcmp(ALIASES[i], key)) return true;
     return false;
 }
 
@@ -145,165 +149,79 @@ const char *ct_train_config_suggest(const char *key) {
         int d = ct_str_distance(key, KEYS[i].name);
         if (d < bd) bd = d, best = KEYS[i].name;
     }
-    static const char *const aliases[] = {"disable_gradient_checkpointing", "lr_scheduler_kwargs", NULL};
-    for (size_t i = 0; aliases[i]; i++) {
-        int d = ct_str_distance(key, aliases[i]);
-        if (d < bd) bd = d, best = aliases[i];
+    for (size_t i = 0; ALIASES[i]; i++) {
+        int d = ct_str_distance(key, ALIASES[i]);
+        if (d < bd) bd = d, best = ALIASES[i];
     }
     return best;
 }
 
-static void list_free(ct_strlist *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
+static void mark_set(ct_train_config *c, const char *key) {
+    if (!ct_strlist_has(&c->set_keys, key)) ct_strlist_add(&c->set_keys, key, strlen(key));
 }
 
-static int list_add(ct_strlist *l, const char *s, size_t n) {
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
-    if (!n) return 0;
-    char **v = realloc(l->v, (l->n + 1) * sizeof *v);
-    if (!v) return -1;
-    l->v = v;
-    if (!(v[l->n] = strndup(s, n))) return -1;
-    l->n++;
-    return 0;
-}
+bool ct_train_config_is_set(const ct_train_config *c, const char *key) { return ct_strlist_has(&c->set_keys, key); }
 
-static bool is_null(const char *v) { return !v || !*v || !strcmp(v, "null") || !strcmp(v, "~") || !strcmp(v, "None"); }
-
-/* YAML 1.1 booleans (what PyYAML accepts). */
-static int parse_bool(const char *v, bool *out) {
-    static const char *const t[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "1", NULL};
-    static const char *const f[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "0", NULL};
-    for (size_t i = 0; t[i]; i++)
-        if (!strcmp(v, t[i])) return *out = true, 0;
-    for (size_t i = 0; f[i]; i++)
-        if (!strcmp(v, f[i])) return *out = false, 0;
-    return -1;
-}
-
-static ct_status set_typed(ct_train_config *c, const key_def *k, const char *v, const char *where, ct_err *err) {
-    char *p = (char *)c + k->off;
-    char *end;
-    switch (k->type) {
-    case K_STR: {
-        char **s = (char **)p;
-        if (is_null(v)) {
-            free(*s);
-            *s = NULL;
-            return CT_OK;
-        }
-        if (k->choices) {
-            char buf[256];
-            snprintf(buf, sizeof buf, "|%s|", k->choices);
-            char pat[128];
-            snprintf(pat, sizeof pat, "|%s|", v);
-            if (!strstr(buf, pat))
-                return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': '%s' is not one of %s", where, k->name, v, k->choices);
-        }
-        char *d = strdup(v);
-        if (!d) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        free(*s);
-        *s = d;
-        return CT_OK;
-    }
-    case K_INT: {
-        if (is_null(v) && k->choices && !k->def) { /* an optional choice: null = none (0) */
-            *(int64_t *)p = 0;
-            return CT_OK;
-        }
-        if (is_null(v)) v = k->def ? k->def : "0";
-        errno = 0;
-        long long x = strtoll(v, &end, 10);
-        if (errno || end == v || *end) {
-            /* allow "1e3"-style or "2.0" integers written as floats */
-            double d = strtod(v, &end);
-            if (end == v || *end || d != floor(d) || fabs(d) > 9e18)
-                return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': expected an integer, got '%s'", where, k->name, v);
-            x = (long long)d;
-        }
-        if (k->choices) {
-            char buf[128], pat[32];
-            snprintf(buf, sizeof buf, "|%s|", k->choices);
-            snprintf(pat, sizeof pat, "|%lld|", x);
-            if (!strstr(buf, pat))
-                return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': %lld is not one of %s", where, k->name, x, k->choices);
-        }
-        *(int64_t *)p = x;
-        return CT_OK;
-    }
-    case K_DBL: {
-        if (is_null(v)) v = k->def ? k->def : "0";
-        errno = 0;
-        double x = strtod(v, &end);
-        if (errno || end == v || *end || !isfinite(x))
-            return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': expected a number, got '%s'", where, k->name, v);
-        *(double *)p = x;
-        return CT_OK;
-    }
-    case K_BOOL: {
-        bool b;
-        if (is_null(v)) v = k->def ? k->def : "false";
-        if (parse_bool(v, &b))
-            return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': expected true or false, got '%s'", where, k->name, v);
-        *(bool *)p = b;
-        return CT_OK;
-    }
-    case K_THINK: {
-        bool b;
-        if (is_null(v)) *(int *)p = -1;
-        else if (parse_bool(v, &b))
-            return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': expected true, false or null, got '%s'", where, k->name, v);
-        else *(int *)p = b ? 1 : 0;
-        return CT_OK;
-    }
-    case K_LIST: {
-        ct_strlist *l = (ct_strlist *)p;
-        list_free(l);
-        if (is_null(v)) return CT_OK;
-        size_t items = 1; /* one allocation for the whole list: linear in its length */
-        for (const char *q = v; (q = strchr(q, ',')); q++) items++;
-        if (!(l->v = malloc(items * sizeof *l->v))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        const char *s = v;
-        for (;;) {
-            const char *comma = strchr(s, ',');
-            size_t n = comma ? (size_t)(comma - s) : strlen(s);
-            while (n && isspace((unsigned char)*s)) s++, n--;
-            while (n && isspace((unsigned char)s[n - 1])) n--;
-            if (n && !(l->v[l->n++] = strndup(s, n))) {
-                l->n--;
-                return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            }
-            if (!comma) break;
-            s = comma + 1;
-        }
-        return CT_OK;
-    }
-    }
+static ct_status add_ignored(ct_train_config *c, const char *key, ct_err *err) {
+    if (!ct_strlist_has(&c->ignored, key) && ct_strlist_add(&c->ignored, key, strlen(key)))
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     return CT_OK;
 }
 
-static void mark_set(ct_train_config *c, const char *key) {
-    for (size_t i = 0; i < c->set_keys.n; i++)
-        if (!strcmp(c->set_keys.v[i], key)) return;
-    list_add(&c->set_keys, key, strlen(key));
+static ct_status unknown_key(const char *key, const char *where, ct_err *err) {
+    const char *s = ct_train_config_suggest(key);
+    if (s) return ct_err_set(err, CT_ERR_ARG, "%s: unknown key '%s' (did you mean '%s'?)", where, key, s);
+    return ct_err_set(err, CT_ERR_ARG, "%s: unknown key '%s'", where, key);
 }
 
-bool ct_train_config_is_set(const ct_train_config *c, const char *key) {
-    for (size_t i = 0; i < c->set_keys.n; i++)
-        if (!strcmp(c->set_keys.v[i], key)) return true;
-    return false;
+/* "parent.child" from a nested YAML mapping: lr_scheduler_kwargs.min_lr_rate, or any entry of a
+ * harmless mapping key (gradient_checkpointing_kwargs); *key becomes the key to set, or NULL
+ * when the entry is done with. */
+static ct_status nested_key(ct_train_config *c, const char **key, const char *value, const char *where, ct_err *err) {
+    const char *dot = strchr(*key, '.');
+    char parent[256];
+    snprintf(parent, sizeof parent, "%.*s", (int)(dot - *key), *key);
+    if (!strcmp(parent, "lr_scheduler_kwargs")) {
+        if (strcmp(dot + 1, "min_lr_rate"))
+            return ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: lr_scheduler_kwargs: only min_lr_rate is supported (got '%s')",
+                              where, dot + 1);
+        *key = "min_lr_rate";
+        return CT_OK;
+    }
+    *key = NULL;
+    if (ct_compat_known(parent)) {
+        ct_status st = ct_compat_check(parent, value, where, err);
+        return st ? st : add_ignored(c, parent, err);
+    }
+    if (find_key(parent)) return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': expected a value, not a mapping", where, parent);
+    return unknown_key(parent, where, err);
+}
+
+/* Checks that a key's type alone does not make. */
+static ct_status check_value(const char *key, const char *v, const char *where, ct_err *err) {
+    if (!strcmp(key, "optim")) return ct_compat_optim_check(v, where, err);
+    if (!strcmp(key, "save_strategy") && !strcmp(v, "best"))
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "%s: key 'save_strategy': 'best' is not supported: it needs metric_for_best_model and "
+                          "load_best_model_at_end, which are not implemented (no|steps|epoch)", where);
+    return CT_OK;
 }
 
 ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *value, const char *where, ct_err *err) {
     if (!where) where = "config";
+    if (!value) value = "";
+    ct_status st;
+    if (strchr(key, '.')) {
+        if ((st = nested_key(c, &key, value, where, err)) || !key) return st;
+    }
+    if (!strcmp(key, "lr_scheduler_kwargs")) {
+        if (ct_cfg_is_null(value)) return CT_OK;
+        return ct_err_set(err, CT_ERR_ARG, "%s: key 'lr_scheduler_kwargs': expected a mapping (min_lr_rate: x)", where);
+    }
     if (!strcmp(key, "disable_gradient_checkpointing")) {
         bool b;
-        if (is_null(value)) return CT_OK;
-        if (parse_bool(value, &b))
+        if (ct_cfg_is_null(value)) return CT_OK;
+        if (ct_cfg_parse_bool(value, &b))
             return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': expected true or false, got '%s'", where, key, value);
         c->gradient_checkpointing = !b;
         mark_set(c, "gradient_checkpointing");
@@ -312,265 +230,84 @@ ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *v
     if (!strcmp(key, "evaluation_strategy")) key = "eval_strategy";
     const key_def *k = find_key(key);
     if (!k) {
-        if (is_ignored(key)) {
-            for (size_t i = 0; i < c->ignored.n; i++)
-                if (!strcmp(c->ignored.v[i], key)) return CT_OK;
-            if (list_add(&c->ignored, key, strlen(key))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            return CT_OK;
-        }
-        const char *s = ct_train_config_suggest(key);
-        if (s) return ct_err_set(err, CT_ERR_ARG, "%s: unknown key '%s' (did you mean '%s'?)", where, key, s);
-        return ct_err_set(err, CT_ERR_ARG, "%s: unknown key '%s'", where, key);
+        if (!ct_compat_known(key)) return unknown_key(key, where, err);
+        if ((st = ct_compat_check(key, value, where, err))) return st;
+        return add_ignored(c, key, err);
     }
-    ct_status st = set_typed(c, k, value, where, err);
-    if (st) return st;
-    if (!strcmp(key, "packing")) c->packing_set = !is_null(value);
+    if ((st = check_value(key, value, where, err))) return st;
+    if ((st = ct_cfg_set_typed(c, k, value, where, err))) return st;
+    if ((st = ct_config_check_peft_key(c, key, value, where, err))) return st;
+    if (!strcmp(key, "packing")) c->packing_set = !ct_cfg_is_null(value);
     mark_set(c, key);
     return CT_OK;
 }
 
 void ct_train_config_init(ct_train_config *c) {
     memset(c, 0, sizeof *c);
-    for (size_t i = 0; i < N_KEYS; i++)
-        if (KEYS[i].def) set_typed(c, &KEYS[i], KEYS[i].def, "defaults", NULL);
+    ct_cfg_defaults(c, KEYS, N_KEYS);
     c->max_samples = -1;
 }
 
 void ct_train_config_free(ct_train_config *c) {
-    for (size_t i = 0; i < N_KEYS; i++) {
-        char *p = (char *)c + KEYS[i].off;
-        if (KEYS[i].type == K_STR) free(*(char **)p);
-        if (KEYS[i].type == K_LIST) list_free((ct_strlist *)p);
-    }
-    list_free(&c->ignored);
-    list_free(&c->set_keys);
+    ct_cfg_free_fields(c, KEYS, N_KEYS);
+    ct_strlist_free(&c->ignored);
+    ct_strlist_free(&c->set_keys);
     memset(c, 0, sizeof *c);
 }
 
-/* ---------------------------------------------------------------- YAML */
-
-typedef struct yparse {
-    yaml_parser_t p;
-    const char *path;
-} yparse;
-
-/* The next event; an alias (*name) is refused here, wherever it appears: a config is a flat
- * mapping, and expanding aliases is how a few lines of YAML become gigabytes. */
-static ct_status next_event(yparse *y, yaml_event_t *ev, ct_err *err) {
-    if (!yaml_parser_parse(&y->p, ev))
-        return ct_err_set(err, CT_ERR_FORMAT, "%s:%zu:%zu: invalid YAML: %s", y->path, y->p.problem_mark.line + 1,
-                          y->p.problem_mark.column + 1, y->p.problem ? y->p.problem : "parse error");
-    if (ev->type == YAML_ALIAS_EVENT) {
-        ct_status st = ct_err_set(err, CT_ERR_UNSUPPORTED,
-                                  "%s:%zu: YAML aliases (*%s) are not supported in a config; write the value out",
-                                  y->path, ev->start_mark.line + 1, (const char *)ev->data.alias.anchor);
-        yaml_event_delete(ev);
-        return st;
-    }
-    return CT_OK;
-}
-
-static ct_status read_value_at(yparse *y, ct_train_config *c, const char *key, yaml_event_t *first, const char *where,
-                               ct_err *err);
-
-/* Reads a value node: scalar → text; sequence of scalars → comma-joined; mapping → only for
- * lr_scheduler_kwargs (min_lr_rate). */
-static ct_status read_value(yparse *y, ct_train_config *c, const char *key, size_t line, ct_err *err) {
-    yaml_event_t ev;
-    ct_status st = next_event(y, &ev, err);
-    if (st) return st;
-    size_t wn = strlen(y->path) + 24;
-    char *where = malloc(wn);
-    if (!where) {
-        yaml_event_delete(&ev);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
-    snprintf(where, wn, "%s:%zu", y->path, line);
-    st = read_value_at(y, c, key, &ev, where, err);
-    free(where);
-    return st;
-}
-
-static ct_status read_value_at(yparse *y, ct_train_config *c, const char *key, yaml_event_t *first, const char *where,
-                               ct_err *err) {
-    yaml_event_t ev = *first;
-    ct_status st = CT_OK;
-    if (ev.type == YAML_SCALAR_EVENT) {
-        const char *v = (const char *)ev.data.scalar.value;
-        /* a quoted "" or 'null' stays a string; plain empty/null is null */
-        bool plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-        if (!plain && is_null(v) && *v) {
-            st = ct_train_config_set(c, key, v, where, err); /* quoted "null": still text; keys treat it as null */
-        } else {
-            st = ct_train_config_set(c, key, v, where, err);
-        }
-        yaml_event_delete(&ev);
-        return st;
-    }
-    if (ev.type == YAML_SEQUENCE_START_EVENT) {
-        yaml_event_delete(&ev);
-        size_t len = 0, cap = 64;
-        char *joined = calloc(1, cap);
-        if (!joined) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        for (;;) { /* the buffer doubles: a list of 1 M items is joined in linear time */
-            if ((st = next_event(y, &ev, err))) break;
-            if (ev.type == YAML_SEQUENCE_END_EVENT) {
-                yaml_event_delete(&ev);
-                break;
-            }
-            if (ev.type != YAML_SCALAR_EVENT) {
-                yaml_event_delete(&ev);
-                st = ct_err_set(err, CT_ERR_FORMAT, "%s: key '%s': list items must be plain values", where, key);
-                break;
-            }
-            size_t n = strlen((char *)ev.data.scalar.value);
-            if (len + n + 2 > cap) {
-                while (len + n + 2 > cap) cap *= 2;
-                char *j = realloc(joined, cap);
-                if (!j) {
-                    yaml_event_delete(&ev);
-                    st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-                    break;
-                }
-                joined = j;
-            }
-            if (len) joined[len++] = ',';
-            memcpy(joined + len, ev.data.scalar.value, n + 1);
-            len += n;
-            yaml_event_delete(&ev);
-        }
-        if (!st) st = ct_train_config_set(c, key, joined, where, err);
-        free(joined);
-        return st;
-    }
-    if (ev.type == YAML_MAPPING_START_EVENT && !strcmp(key, "lr_scheduler_kwargs")) {
-        yaml_event_delete(&ev);
-        for (;;) {
-            if ((st = next_event(y, &ev, err))) return st;
-            if (ev.type == YAML_MAPPING_END_EVENT) {
-                yaml_event_delete(&ev);
-                return CT_OK;
-            }
-            if (ev.type != YAML_SCALAR_EVENT) {
-                yaml_event_delete(&ev);
-                return ct_err_set(err, CT_ERR_FORMAT, "%s: lr_scheduler_kwargs: expected name: value pairs", where);
-            }
-            char *sub = strdup((char *)ev.data.scalar.value);
-            size_t sl = ev.start_mark.line + 1;
-            yaml_event_delete(&ev);
-            if (!sub) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            if (strcmp(sub, "min_lr_rate")) {
-                free(sub);
-                return ct_err_set(err, CT_ERR_UNSUPPORTED, "%s:%zu: lr_scheduler_kwargs: only min_lr_rate is supported",
-                                  y->path, sl);
-            }
-            free(sub);
-            if ((st = read_value(y, c, "min_lr_rate", sl, err))) return st;
-        }
-    }
-    yaml_event_delete(&ev);
-    return ct_err_set(err, CT_ERR_FORMAT, "%s: key '%s': expected a value or a list", where, key);
+static ct_status set_cb(void *user, const char *key, const char *value, const char *where, ct_err *err) {
+    return ct_train_config_set(user, key, value, where, err);
 }
 
 ct_status ct_train_config_load(ct_train_config *c, const char *path, ct_err *err) {
-    /* read through ct_read_file: a FIFO or a device is refused, a read error is not a short file */
-    char *text = NULL;
-    size_t text_len = 0;
-    ct_status st = ct_read_file(path, &text, &text_len, err);
-    if (st) return st;
-    yparse y = {.path = path};
-    yaml_parser_initialize(&y.p);
-    yaml_parser_set_input_string(&y.p, (const unsigned char *)text, text_len);
-    yaml_event_t ev;
-    int depth = 0; /* 0 before the top mapping, 1 inside it */
-    bool done = false, ended = false;
-    while (!done && !st) {
-        if ((st = next_event(&y, &ev, err))) break;
-        switch (ev.type) {
-        case YAML_STREAM_START_EVENT:
-        case YAML_DOCUMENT_START_EVENT: break;
-        case YAML_DOCUMENT_END_EVENT: done = true; break;
-        case YAML_STREAM_END_EVENT: done = ended = true; break;
-        case YAML_MAPPING_START_EVENT:
-            if (depth) st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: unexpected nested mapping", path, ev.start_mark.line + 1);
-            depth = 1;
-            break;
-        case YAML_MAPPING_END_EVENT: done = true; break;
-        case YAML_SCALAR_EVENT: {
-            if (!depth) {
-                if (ev.data.scalar.length == 0) { done = true; break; } /* empty file */
-                st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: expected 'key: value' lines", path, ev.start_mark.line + 1);
-                break;
-            }
-            size_t line = ev.start_mark.line + 1;
-            if (!strcmp((char *)ev.data.scalar.value, "<<")) {
-                st = ct_err_set(err, CT_ERR_UNSUPPORTED,
-                                "%s:%zu: YAML merge keys (<<) are not supported in a config; write the keys out", path,
-                                line);
-                break;
-            }
-            char *key = strdup((char *)ev.data.scalar.value);
-            if (!key) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            else st = read_value(&y, c, key, line, err);
-            free(key);
-            break;
-        }
-        default:
-            st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: expected a mapping of keys", path, ev.start_mark.line + 1);
-        }
-        yaml_event_delete(&ev);
-    }
-    /* the rest of the stream: the end of this document, then the end of the stream; a second
-     * document ("---") would be silently ignored, so it is an error */
-    while (!st && !ended) {
-        if ((st = next_event(&y, &ev, err))) break;
-        yaml_event_type_t t = ev.type;
-        size_t line = ev.start_mark.line + 1;
-        yaml_event_delete(&ev);
-        if (t == YAML_STREAM_END_EVENT) break;
-        if (t == YAML_DOCUMENT_START_EVENT)
-            st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: a second YAML document; a config file holds one mapping",
-                            path, line);
-        else if (t != YAML_DOCUMENT_END_EVENT && t != YAML_MAPPING_END_EVENT)
-            st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: unexpected content after the config mapping", path, line);
-    }
-    yaml_parser_delete(&y.p);
-    free(text);
-    return st;
+    return ct_cfg_load_yaml(path, set_cb, c, err);
+}
+
+static ct_cfg_arg_kind arg_kind(void *user, const char *key) {
+    (void)user;
+    const key_def *k = find_key(key);
+    if (k) return k->type == K_BOOL || k->type == K_THINK ? CT_CFG_ARG_BOOL : CT_CFG_ARG_VALUE;
+    if (!strcmp(key, "disable_gradient_checkpointing")) return CT_CFG_ARG_BOOL;
+    if (ct_compat_known(key)) return ct_compat_is_flag(key) ? CT_CFG_ARG_BOOL : CT_CFG_ARG_VALUE;
+    return ct_train_config_knows(key) ? CT_CFG_ARG_VALUE : CT_CFG_ARG_UNKNOWN;
 }
 
 ct_status ct_train_config_apply_args(ct_train_config *c, int argc, char **argv, ct_err *err) {
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2) || !a[2])
-            return ct_err_set(err, CT_ERR_ARG, "unexpected argument '%s' (overrides are --key value)", a);
-        const char *eq = strchr(a + 2, '='), *val;
-        size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        char *where = malloc(kl + 3); /* "--" + key: the key is where[2..] */
-        if (!where) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        memcpy(where, "--", 2);
-        memcpy(where + 2, a + 2, kl);
-        where[kl + 2] = 0;
-        for (char *p = where + 2; *p; p++)
-            if (*p == '-') *p = '_';
-        if (eq) val = eq + 1;
-        else if (i + 1 >= argc) {
-            ct_status st = ct_err_set(err, CT_ERR_ARG, "%s needs a value", where);
-            free(where);
-            return st;
-        } else val = argv[++i];
-        ct_status st = ct_train_config_set(c, where + 2, val, where, err);
-        free(where);
-        if (st) return st;
+    return ct_cfg_apply_args(argc, argv, arg_kind, set_cb, c, err);
+}
+
+char *ct_train_config_ignored_line(const ct_train_config *c) {
+    if (!c->ignored.n) return NULL;
+    static const char head[] = "accepted for LlamaFactory compatibility, no effect in ctune:";
+    size_t n = sizeof head;
+    for (size_t i = 0; i < c->ignored.n; i++) n += strlen(c->ignored.v[i]) + 2;
+    char *s = malloc(n);
+    if (!s) return NULL;
+    strcpy(s, head);
+    for (size_t i = 0; i < c->ignored.n; i++) {
+        strcat(s, i ? ", " : " ");
+        strcat(s, c->ignored.v[i]);
     }
-    return CT_OK;
+    return s;
+}
+
+const char *ct_train_config_optim_note(const ct_train_config *c, char *buf, size_t n) {
+    return ct_compat_optim_note(c->optim, buf, n);
 }
 
 ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
     if (c->cutoff_len <= 0) return ct_err_set(err, CT_ERR_ARG, "cutoff_len must be > 0 (got %lld)", (long long)c->cutoff_len);
+    if (c->threads < 0 || c->threads > CT_MAX_THREADS)
+        return ct_err_set(err, CT_ERR_ARG, "threads must be 0..%d (0: all cores), got %lld", CT_MAX_THREADS,
+                          (long long)c->threads);
     if (c->val_size < 0) return ct_err_set(err, CT_ERR_ARG, "val_size must be >= 0");
     if (c->val_size >= 1 && c->val_size != floor(c->val_size))
         return ct_err_set(err, CT_ERR_ARG, "val_size: a count (>= 1) must be an integer, got %g", c->val_size);
+    if (c->val_size > 1e-6 && c->eval_dataset.n)
+        return ct_err_set(err, CT_ERR_ARG, "val_size cannot be used with eval_dataset (eval_dataset is the validation "
+                                           "set; LlamaFactory refuses the pair too)");
+    if (c->val_size > 1e-6 && !c->dataset.n)
+        return ct_err_set(err, CT_ERR_ARG, "val_size needs dataset (it splits the training data)");
     if (c->lora_rank <= 0) return ct_err_set(err, CT_ERR_ARG, "lora_rank must be > 0");
     if (c->lora_dropout < 0 || c->lora_dropout >= 1) return ct_err_set(err, CT_ERR_ARG, "lora_dropout must be in [0, 1)");
     if (c->learning_rate < 0) return ct_err_set(err, CT_ERR_ARG, "learning_rate must be >= 0");
@@ -582,9 +319,6 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
                                            "lora (got '%s'), as in LlamaFactory", c->finetuning_type);
     if (c->neat_packing && !c->packing && c->packing_set)
         return ct_err_set(err, CT_ERR_ARG, "neat_packing needs packing (packing: false was given)");
-    for (size_t i = 0; i < c->report_to.n; i++)
-        if (strcmp(c->report_to.v[i], "none") && strcmp(c->report_to.v[i], "tensorboard"))
-            return ct_err_set(err, CT_ERR_UNSUPPORTED, "report_to: '%s' is not supported (none, tensorboard)", c->report_to.v[i]);
     if (c->interleave_probs.n) {
         double *p = NULL;
         size_t n = 0;
@@ -594,7 +328,7 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
         if (c->dataset.n && n != c->dataset.n)
             return ct_err_set(err, CT_ERR_ARG, "interleave_probs has %zu values for %zu datasets", n, c->dataset.n);
     }
-    return CT_OK;
+    return ct_config_validate_peft(c, err);
 }
 
 ct_status ct_train_config_probs(const ct_train_config *c, double **out, size_t *n, ct_err *err) {
@@ -626,6 +360,7 @@ void ct_train_config_data_args(const ct_train_config *c, ct_data_args *out) {
         .interleave_probs = (const char *const *)c->interleave_probs.v,
         .n_interleave_probs = c->interleave_probs.n,
         .on_bad_sample = c->on_bad_sample,
+        .default_system = c->default_system,
         .seed = c->seed,
         .overwrite_cache = c->overwrite_cache,
         .tokenizer_dir = c->model_name_or_path,
@@ -637,36 +372,33 @@ double ct_train_config_lora_alpha(const ct_train_config *c) {
     return c->lora_alpha > 0 ? c->lora_alpha : 2.0 * (double)c->lora_rank;
 }
 
-char *ct_train_config_dump(const ct_train_config *c) {
-    ct_buf b = {0}; /* grows: long paths and long lists are written whole */
-    for (size_t i = 0; i < N_KEYS; i++) {
+char *ct_train_config_dump(const ct_train_config *c) { return ct_cfg_dump(c, KEYS, N_KEYS); }
+
+char *ct_train_config_dump_json(const ct_train_config *c) {
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < N_KEYS; i++) {
         const key_def *k = &KEYS[i];
         const char *p = (const char *)c + k->off;
+        json_t *v = NULL;
         switch (k->type) {
-        case K_STR: ct_buf_printf(&b, "%s: %s\n", k->name, *(char *const *)p ? *(char *const *)p : "null"); break;
-        case K_INT: ct_buf_printf(&b, "%s: %lld\n", k->name, (long long)*(const int64_t *)p); break;
-        case K_DBL: ct_buf_printf(&b, "%s: %.17g\n", k->name, *(const double *)p); break;
-        case K_BOOL: ct_buf_printf(&b, "%s: %s\n", k->name, *(const bool *)p ? "true" : "false"); break;
-        case K_THINK: {
-            int t = *(const int *)p;
-            ct_buf_printf(&b, "%s: %s\n", k->name, t < 0 ? "null" : t ? "true" : "false");
-            break;
-        }
+        case K_STR: v = *(char *const *)p ? json_string(*(char *const *)p) : json_null(); break;
+        case K_INT: v = json_integer(*(const int64_t *)p); break;
+        case K_DBL: v = json_real(*(const double *)p); break;
+        case K_BOOL: v = json_boolean(*(const bool *)p); break;
+        case K_THINK: v = *(const int *)p < 0 ? json_null() : json_boolean(*(const int *)p); break;
         case K_LIST: {
             const ct_strlist *l = (const ct_strlist *)p;
-            ct_buf_printf(&b, "%s: %s", k->name, l->n ? "" : "null");
-            for (size_t j = 0; j < l->n; j++) {
-                if (j) ct_buf_put(&b, ",", 1);
-                ct_buf_puts(&b, l->v[j]);
-            }
-            ct_buf_put(&b, "\n", 1);
+            v = l->n ? json_array() : json_null();
+            for (size_t j = 0; v && j < l->n; j++) json_array_append_new(v, json_string(l->v[j]));
             break;
         }
         }
+        if (!v || json_object_set_new(o, k->name, v)) {
+            json_decref(o);
+            o = NULL;
+        }
     }
-    if (b.oom || !b.data) {
-        ct_buf_free(&b);
-        return b.oom ? NULL : strdup("");
-    }
-    return b.data;
+    char *s = o ? ct_pyjson_dumps(o, -1, false) : NULL;
+    json_decref(o);
+    return s;
 }

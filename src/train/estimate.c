@@ -79,6 +79,7 @@ ct_status ct_estimate_opts_from_train(const ct_train_config *c, ct_estimate_opts
     if (c->per_device_train_batch_size > 0) o->batch = (size_t)c->per_device_train_batch_size;
     o->checkpointing = c->gradient_checkpointing;
     if (c->lora_rank > 0) o->lora_rank = (int)c->lora_rank;
+    o->use_dora = c->use_dora;
     o->freeze_trainable_layers = (int)c->freeze_trainable_layers;
     if (c->num_virtual_tokens > 0) o->num_virtual_tokens = (int)c->num_virtual_tokens;
     o->threads = (int)c->threads;
@@ -162,8 +163,9 @@ static int walk_one(const ct_tensor_spec *s, int layer, void *user) {
         int k = ct_spec_lora_index(s->id);
         if (k >= 0 && (w->lora_mask & (1u << k))) {
             size_t r = (size_t)w->o->lora_rank, a = r * (size_t)sh[1], b = (size_t)sh[0] * r;
-            w->trainable += (int64_t)(a + b);
-            w->trainable_padded += pad16(a) + pad16(b);
+            size_t m = w->o->use_dora ? (size_t)sh[0] : 0; /* DoRA magnitude */
+            w->trainable += (int64_t)(a + b + m);
+            w->trainable_padded += pad16(a) + pad16(b) + (m ? pad16(m) : 0);
         }
     }
     return 0;

@@ -17,11 +17,13 @@ void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr, float grad_
     o->step++;
     double bc1 = 1.0 - pow(o->beta1, (double)o->step);
     double bc2 = 1.0 - pow(o->beta2, (double)o->step);
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    float bc2_sqrt = (float)sqrt(bc2);
     float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
     for (size_t k = 0; k < ps->n; k++) {
         ct_param *p = &ps->p[k];
-        float decay = p->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
+        double plr = p->lr_scale > 0 ? lr * p->lr_scale : lr; /* its group's lr (LoRA+: lora_B) */
+        float step_size = (float)(plr / bc1);
+        float decay = p->decay ? (float)(1.0 - plr * o->weight_decay) : 1.0f;
         float *x = p->data, *g = p->grad, *m = p->m, *v = p->v;
         size_t n = p->numel;
 #pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > 65536)

@@ -1,7 +1,8 @@
 /* Optimizer, learning-rate schedules and gradient clipping, mirroring PyTorch / HF exactly:
  *  - ct_adamw_step = torch.optim.AdamW (decoupled decay p -= lr*wd*p, bias-corrected moments,
  *    eps added outside the sqrt), over the flat registry; params with decay == false (biases,
- *    norm weights: HF Trainer rule) get no weight decay.
+ *    norm weights: HF Trainer rule) get no weight decay; each parameter's lr is the schedule's
+ *    times its lr_scale (torch param groups whose initial lr differ, under one LambdaLR: LoRA+).
  *  - ct_scheduler = transformers get_scheduler (LambdaLR factor times the base lr).
  *  - ct_clip_grad_norm + ct_adamw_step = torch.nn.utils.clip_grad_norm_ then AdamW: the total L2
  *    norm over all grads gives the factor min(1, max_norm / (norm + 1e-6)) (f32) that AdamW

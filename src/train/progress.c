@@ -159,39 +159,56 @@ ct_status ct_callback_progress(ct_callback *cb, FILE *fp, int tty, ct_err *err) 
     return CT_OK;
 }
 
-/* ---- Ctrl-C ---- */
-static volatile sig_atomic_t g_sigint_count;
-static struct sigaction g_old_sigint;
+/* ---- Ctrl-C and SIGTERM ---- */
+static volatile sig_atomic_t g_stop_count, g_stop_signal;
+static struct sigaction g_old_sigint, g_old_sigterm;
 static bool g_installed;
 
-static void on_sigint(int sig) {
-    (void)sig;
-    if (g_sigint_count++ > 0) {
+/* The first signal only sets the flag (the trainer finishes its step, saves, returns); a second
+ * one exits at once: a save it cuts short leaves checkpoint-N.tmp, never a checkpoint-N that is
+ * half written (src/train/checkpoint.h), and the previous checkpoints as they were. */
+static void on_stop_signal(int sig) {
+    if (g_stop_count++ > 0) {
         static const char msg[] = "\ninterrupted again: exiting without saving\n";
         ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
         (void)w;
-        _exit(130);
+        _exit(128 + sig);
     }
-    static const char msg[] = "\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to quit now)\n";
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    g_stop_signal = sig;
+    static const char msg_int[] = "\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to quit now)\n";
+    static const char msg_term[] = "\nSIGTERM: saving a checkpoint and stopping (a second signal quits now)\n";
+    ssize_t w = sig == SIGTERM ? write(STDERR_FILENO, msg_term, sizeof msg_term - 1)
+                               : write(STDERR_FILENO, msg_int, sizeof msg_int - 1);
     (void)w;
 }
 
 void ct_sigint_install(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
     sa.sa_flags = SA_RESTART;
-    g_sigint_count = 0;
-    if (sigaction(SIGINT, &sa, g_installed ? NULL : &g_old_sigint) == 0) g_installed = true;
+    g_stop_count = 0;
+    g_stop_signal = 0;
+    bool ok = sigaction(SIGINT, &sa, g_installed ? NULL : &g_old_sigint) == 0;
+    ok = sigaction(SIGTERM, &sa, g_installed ? NULL : &g_old_sigterm) == 0 && ok;
+    if (ok) g_installed = true;
 }
 
-bool ct_sigint_requested(void) { return g_sigint_count > 0; }
-void ct_sigint_reset(void) { g_sigint_count = 0; }
+bool ct_sigint_requested(void) { return g_stop_count > 0; }
+int ct_sigint_signal(void) { return g_stop_signal; }
+void ct_sigint_reset(void) {
+    g_stop_count = 0;
+    g_stop_signal = 0;
+}
 
 void ct_sigint_uninstall(void) {
-    if (g_installed) sigaction(SIGINT, &g_old_sigint, NULL);
+    if (g_installed) {
+        sigaction(SIGINT, &g_old_sigint, NULL);
+        sigaction(SIGTERM, &g_old_sigterm, NULL);
+    }
     g_installed = false;
-    g_sigint_count = 0;
+    ct_sigint_reset();
 }

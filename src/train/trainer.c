@@ -14,14 +14,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "base/fault.h"
 #include "base/file.h"
 #include "ctune/adapter.h"
 #include "io/hf_export.h"
 #include "train/checkpoint.h"
 #include "train/log.h"
 #include "train/progress.h"
+#include "train/tracker.h"
 
 double ct_trainer_now(void) {
     struct timespec ts;
@@ -57,27 +61,31 @@ static char *join_list(const ct_strlist *l, const char *dflt) {
     return s;
 }
 
-static bool list_has(const ct_strlist *l, const char *s) {
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->v[i], s)) return true;
-    return false;
+/* ---- output_dir policy (HF overwrite_output_dir / LlamaFactory) ---- */
+static bool nonempty_file(const char *dir, const char *name) {
+    char *p = ct_path_join(dir, name);
+    struct stat sb;
+    bool yes = p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
+    free(p);
+    return yes;
 }
 
-/* ---- output_dir policy (HF overwrite_output_dir / LlamaFactory) ---- */
-static bool dir_has_outputs(const char *dir) {
+/* The first file or directory that marks a training run in dir, into found[n] (false: none). A
+ * log left empty by a run stopped before its first step does not count. */
+static bool run_marker(const char *dir, char *found, size_t n) {
+    static const char *const weights[] = {"adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json", NULL};
     DIR *d = opendir(dir);
     if (!d) return false;
-    bool found = false;
+    bool hit = false;
     struct dirent *de;
-    while (!found && (de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strncmp(n, "checkpoint-", 11) || !strcmp(n, "adapter_model.safetensors") ||
-            !strcmp(n, "model.safetensors") || !strcmp(n, "model.safetensors.index.json") ||
-            !strcmp(n, CT_TRAINER_LOG))
-            found = true;
+    while (!hit && (de = readdir(d))) {
+        const char *name = de->d_name;
+        hit = !strncmp(name, "checkpoint-", 11) || (!strcmp(name, CT_TRAINER_LOG) && nonempty_file(dir, name));
+        for (size_t i = 0; !hit && weights[i]; i++) hit = !strcmp(name, weights[i]);
+        if (hit) snprintf(found, n, "%s", name);
     }
     closedir(d);
-    return found;
+    return hit;
 }
 
 static ct_status clear_outputs(const char *dir, ct_err *err) {
@@ -111,11 +119,7 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     else if (!strcmp(ft, "prompt")) mc.method = CT_METHOD_PROMPT;
     else return ct_err_set(err, CT_ERR_ARG, "finetuning_type '%s' is not one of full, freeze, lora, prompt", ft);
     mc.seed = (uint64_t)c->seed;
-    if (c->use_dora) return ct_err_set(err, CT_ERR_UNSUPPORTED, "use_dora: DoRA is not implemented yet");
     if (t->opts.eval_only) return CT_OK; /* evaluates the base (+ adapter) as loaded */
-    if (c->adapter_name_or_path)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                          "adapter_name_or_path: continuing from an existing adapter is not supported yet");
     mc.freeze_trainable_layers = (int)c->freeze_trainable_layers;
     char *fmods = join_list(&c->freeze_trainable_modules, "all");
     char *fextra = join_list(&c->freeze_extra_modules, NULL);
@@ -131,10 +135,17 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     mc.use_rslora = c->use_rslora;
     mc.num_virtual_tokens = (int)c->num_virtual_tokens;
     ct_ids init_ids = {0};
-    ct_status st = CT_OK;
+    const ct_model *base = t->model; /* or the base with adapters merged (adapter_name_or_path) */
+    ct_status st = ct_trainer_peft_setup(t, &mc, &base, err);
+    char *mts = NULL;
+    if (!st && mc.method == CT_METHOD_LORA && t->lora.resume) { /* the continued adapter's modules_to_save */
+        free(atarget);
+        atarget = NULL;
+        mc.additional_target = mts = join_list(&(ct_strlist){t->lora.mts, t->lora.n_mts}, NULL);
+    }
     const char *pinit = c->prompt_tuning_init ? c->prompt_tuning_init : "random";
-    if (!strcmp(pinit, "vocab")) mc.prompt_init = CT_PROMPT_INIT_VOCAB;
-    else if (!strcmp(pinit, "text")) {
+    if (!st && !strcmp(pinit, "vocab")) mc.prompt_init = CT_PROMPT_INIT_VOCAB;
+    else if (!st && !strcmp(pinit, "text")) {
         mc.prompt_init = CT_PROMPT_INIT_TEXT;
         if (!c->prompt_tuning_init_text || !*c->prompt_tuning_init_text)
             st = ct_err_set(err, CT_ERR_ARG, "prompt_tuning_init: text needs prompt_tuning_init_text");
@@ -146,8 +157,9 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     } else {
         mc.prompt_init = CT_PROMPT_INIT_RANDOM;
     }
-    if (!st) st = ct_train_model_init(&t->tm, t->model, &mc, err);
+    if (!st) st = ct_train_model_init(&t->tm, base, &mc, err);
     if (!st) t->tm_ready = true;
+    free(mts);
     free(fmods);
     free(fextra);
     free(ltarget);
@@ -155,6 +167,10 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     ct_ids_free(&init_ids);
     if (st) return st;
     t->tm.checkpointing = c->gradient_checkpointing;
+    /* NEFTune: LlamaFactory's SFT collator pads every batch to a multiple of 8, the length the
+     * noise scale sees; pre-training rows are used as they are */
+    t->tm.neftune_alpha = c->neftune_noise_alpha;
+    t->tm.neftune_pad = c->stage && !strcmp(c->stage, "pt") ? 1 : 8;
     /* f32 copies of frozen bf16/f16 weights: no conversion per matmul (what a float32 PyTorch
      * model holds anyway); skipped for models above 8 GiB of f32 weights, and in bf16 compute,
      * whose kernels read the stored weights directly */
@@ -205,6 +221,8 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     ct_status st;
     if (!c->model_name_or_path) return ct_err_set(err, CT_ERR_ARG, "model_name_or_path is required");
     if (!c->output_dir) return ct_err_set(err, CT_ERR_ARG, "output_dir is required");
+    if (!c->dataset.n && !t->opts.eval_only)
+        return ct_err_set(err, CT_ERR_ARG, "dataset is required to train (eval_dataset alone works with --eval-only)");
     if (c->stage && strcmp(c->stage, "sft") && strcmp(c->stage, "pt"))
         return ct_err_set(err, CT_ERR_UNSUPPORTED, "stage '%s' is not supported (sft | pt)", c->stage);
     if (c->per_device_train_batch_size < 1 || c->gradient_accumulation_steps < 1)
@@ -220,7 +238,7 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     if ((st = setup_quantization(t, err))) return st;
     if ((st = ct_tokenizer_load(c->model_name_or_path, &t->tok, err))) return st;
     if (t->opts.eval_only && c->adapter_name_or_path) {
-        if ((st = ct_adapter_load(c->adapter_name_or_path, t->model, &t->adapter, err))) return st;
+        if ((st = ct_trainer_peft_eval_adapter(t, err))) return st;
     }
     int32_t pad = ct_tokenizer_pad_id(t->tok);
     if (pad < 0) pad = ct_model_config(t->model)->pad_token_id;
@@ -238,7 +256,9 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     t->steps_per_epoch = (int64_t)((t->n_micro + t->GA - 1) / t->GA);
     if (c->max_steps > 0) t->total_steps = c->max_steps;
     else t->total_steps = (int64_t)ceil(c->num_train_epochs * (double)t->steps_per_epoch - 1e-9);
-    if (t->total_steps < 1) return ct_err_set(err, CT_ERR_ARG, "no training steps (num_train_epochs %g, max_steps %" PRId64 ")", c->num_train_epochs, c->max_steps);
+    if (t->total_steps < 1 && !t->opts.eval_only) return ct_err_set(err, CT_ERR_ARG, "no training steps (num_train_epochs %g, max_steps %" PRId64 ")", c->num_train_epochs, c->max_steps);
+    char onote[512];
+    if (!t->opts.eval_only && ct_train_config_optim_note(c, onote, sizeof onote)) ct_trainer_msg(t, "%s", onote);
     ct_adamw_init(&t->opt, c->adam_beta1, c->adam_beta2, c->adam_epsilon, c->weight_decay);
     if ((t->opt.bf16_params = c->pure_bf16)) ct_params_round_bf16(t->ctx, &t->tm.params); /* bf16 from the start */
     if ((st = ct_scheduler_init(&t->sched, c->lr_scheduler_type ? c->lr_scheduler_type : "linear", c->learning_rate,
@@ -259,6 +279,43 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     return CT_OK;
 }
 
+/* resume_from_checkpoint: true found nothing to resume: say what is there and what to do. */
+static ct_status no_checkpoint_error(const char *out, ct_err *err) {
+    char *bad = NULL;
+    ct_err why = {0};
+    ct_ckpt_newest_invalid(out, &bad, &why);
+    ct_status st;
+    if (bad)
+        st = ct_err_set(err, CT_ERR_ARG, "resume_from_checkpoint: no valid checkpoint in %s (the newest, %s, is incomplete "
+                        "or damaged: %s); start afresh with overwrite_output_dir: true and without resume_from_checkpoint",
+                        out, bad, why.msg);
+    else
+        st = ct_err_set(err, CT_ERR_ARG, "resume_from_checkpoint: no valid checkpoint in %s: none was saved (the run "
+                        "there stopped before its first save, or none ran); start afresh with "
+                        "overwrite_output_dir: true and without resume_from_checkpoint", out);
+    free(bad);
+    return st;
+}
+
+/* output_dir holds a run and neither resume nor overwrite was asked for. */
+static ct_status occupied_error(const char *out, const char *marker, ct_err *err) {
+    char *latest = NULL;
+    int64_t step = 0;
+    ct_err e2;
+    ct_ckpt_find_latest(out, &latest, &step, &e2);
+    ct_status st;
+    if (latest)
+        st = ct_err_set(err, CT_ERR_ARG, "output_dir %s already holds a training run (newest valid checkpoint: %s, step %"
+                        PRId64 "); continue it with resume_from_checkpoint: true, or start afresh with "
+                        "overwrite_output_dir: true (deletes its checkpoints and logs)", out, latest, step);
+    else
+        st = ct_err_set(err, CT_ERR_ARG, "output_dir %s already holds a training run (%s) with no valid checkpoint to "
+                        "resume from; start afresh with overwrite_output_dir: true (deletes its checkpoints and logs) "
+                        "or choose another output_dir", out, marker);
+    free(latest);
+    return st;
+}
+
 /* Resolves resume_from_checkpoint ("true" / "latest" = newest valid checkpoint in output_dir) and
  * applies the output_dir policy. *resume gets the checkpoint dir or NULL. */
 static ct_status resolve_output_dir(ct_trainer *t, char **resume, ct_err *err) {
@@ -270,22 +327,48 @@ static ct_status resolve_output_dir(ct_trainer *t, char **resume, ct_err *err) {
     if (want && (!strcmp(r, "true") || !strcmp(r, "True") || !strcmp(r, "latest"))) {
         int64_t s;
         if ((st = ct_ckpt_find_latest(c->output_dir, resume, &s, err))) return st;
-        if (!*resume)
-            return ct_err_set(err, CT_ERR_ARG, "resume_from_checkpoint: no valid checkpoint in %s", c->output_dir);
+        if (!*resume) return no_checkpoint_error(c->output_dir, err);
     } else if (want) {
         if (!ct_dir_exists(r)) return ct_err_set(err, CT_ERR_IO, "resume_from_checkpoint: %s is not a directory", r);
         *resume = strdup(r);
     }
-    if (!*resume && dir_has_outputs(c->output_dir)) {
-        if (!c->overwrite_output_dir)
-            return ct_err_set(err, CT_ERR_ARG,
-                              "output_dir %s already holds a training run (checkpoints / trainer_log.jsonl / "
-                              "weights); set overwrite_output_dir: true to start afresh, or "
-                              "resume_from_checkpoint: true to continue it",
-                              c->output_dir);
+    char marker[256];
+    if (!*resume && run_marker(c->output_dir, marker, sizeof marker)) {
+        if (!c->overwrite_output_dir) return occupied_error(c->output_dir, marker, err);
         if ((st = clear_outputs(c->output_dir, err))) return st;
     }
-    return ct_mkdir_p(c->output_dir, err);
+    return CT_OK;
+}
+
+/* One run per output_dir: the lock is taken before anything in it is read or written, and held
+ * to the end (the kernel drops it if the process dies). Leftovers of a killed run (temp and
+ * trash directories of checkpoints, a half-moved final save) are removed under the lock. */
+static ct_status lock_output_dir(ct_trainer *t, ct_err *err) {
+    const char *out = t->cfg->output_dir;
+    t->created_output_dir = !ct_dir_exists(out);
+    ct_status st = ct_mkdir_p(out, err);
+    if (st) return st;
+    st = ct_dir_lock_take(&t->lock, out, CT_TRAINER_LOCK, err);
+    if (st == CT_ERR_BUSY) {
+        char pid[48] = "another process";
+        if (t->lock.holder > 0) snprintf(pid, sizeof pid, "pid %ld", t->lock.holder);
+        return ct_err_set(err, CT_ERR_BUSY, "output_dir %s is in use by another training run (%s holds %s/%s); wait "
+                          "for it to finish, stop it, or choose another output_dir", out, pid, out, CT_TRAINER_LOCK);
+    }
+    if (st == CT_ERR_UNSUPPORTED) { /* run, but say that a second run would not be stopped */
+        ct_trainer_msg(t, "warning: %s; a second run into this output_dir at the same time would not be refused",
+                       err->msg);
+        st = CT_OK;
+    }
+    if (st) return st;
+    st = ct_ckpt_cleanup(out, err);
+    if (!st) st = ct_trainer_final_cleanup(out, err);
+    return st;
+}
+
+static void unlock_output_dir(ct_trainer *t, ct_status st) {
+    if (t->lock.path) ct_dir_lock_release(&t->lock);
+    if (st && t->created_output_dir) rmdir(t->cfg->output_dir); /* a refused run leaves no empty dir */
 }
 
 static ct_status add_sinks(ct_trainer *t, ct_err *err) {
@@ -293,8 +376,14 @@ static ct_status add_sinks(ct_trainer *t, ct_err *err) {
     ct_callback cb;
     ct_status st = ct_callback_jsonl_log(&cb, c->output_dir, err);
     if (!st) st = ct_callbacks_add(&t->sinks, &cb, err);
-    if (!st && list_has(&c->report_to, "tensorboard")) {
+    if (!st && ct_report_to_has(&c->report_to, "tensorboard")) {
         if (!(st = ct_callback_tensorboard(&cb, c->output_dir, err))) st = ct_callbacks_add(&t->sinks, &cb, err);
+    }
+    if (!st && ct_trackers_wanted(c)) {
+        json_t *hp = NULL;
+        st = ct_tracker_hparams(c, t->model_dir, ct_model_param_count(t->model), &hp, err);
+        if (!st) st = ct_trackers_add(&t->sinks, c, hp, t->opts.message, t->opts.message_user, err);
+        json_decref(hp);
     }
     if (!st && c->plot_loss) {
         if (!(st = ct_callback_loss_plot(&cb, c->output_dir, err))) st = ct_callbacks_add(&t->sinks, &cb, err);
@@ -440,6 +529,7 @@ static void trainer_free(ct_trainer *t) {
     ct_loader_free(t->loader);
     ct_tokenizer_free(t->tok);
     ct_adapter_free(t->adapter);
+    ct_trainer_peft_free(t);
     ct_model_free(t->model);
     ct_ctx_free(t->ctx);
     ct_callbacks_free(&t->sinks);
@@ -457,9 +547,15 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     int64_t eval_every = c->eval_steps > 0 ? c->eval_steps : log_every;
     bool eval_on = t->info.n_val_examples > 0 && c->eval_strategy && strcmp(c->eval_strategy, "no");
     bool eval_epoch = eval_on && !strcmp(c->eval_strategy, "epoch");
-    int64_t save_every = c->save_steps;
+    /* save_strategy (HF DefaultFlowCallback): steps = every save_steps; epoch = at each epoch end,
+     * which includes the last step (HF runs on_epoch_end when training stops mid-epoch); no = none */
+    const char *save_strategy = c->save_strategy ? c->save_strategy : "steps";
+    bool save_epoch = !strcmp(save_strategy, "epoch");
+    int64_t save_every = !strcmp(save_strategy, "steps") ? c->save_steps : 0;
     bool stop = false;
     while (t->step < t->total_steps && !stop) {
+        /* a signal that came during setup or a save: nothing new to save, stop before the step */
+        if (t->opts.handle_sigint && ct_sigint_requested()) break;
         double loss = 0;
         if ((st = train_one_step(t, &loss, err))) {
             if (st == CT_ERR_NUMERIC)
@@ -467,6 +563,7 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
                               t->last_ckpt);
             return st;
         }
+        ct_fault_point("train.step");
         t->log_loss_sum += loss;
         t->log_count++;
         t->run_loss_sum += loss;
@@ -497,8 +594,9 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
             if (ev.should_stop) stop = true;
         }
         if (t->opts.handle_sigint && ct_sigint_requested()) stop = true;
-        bool periodic = save_every > 0 && t->step % save_every == 0;
-        if (periodic || (stop && t->step < t->total_steps)) {
+        bool periodic = (save_every > 0 && t->step % save_every == 0) ||
+                        (save_epoch && (epoch_end || t->step == t->total_steps));
+        if ((periodic || (stop && t->step < t->total_steps)) && t->step != t->saved_step) {
             if ((st = ct_trainer_save_checkpoint(t, err))) return st;
             fill_event(t, &ev);
             ev.checkpoint_dir = t->last_ckpt;
@@ -516,7 +614,15 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
             ev.eval_loss = el;
             if ((st = dispatch(t, CT_EVENT_EVALUATE, &ev, err))) return st;
         }
-        if ((st = ct_trainer_save_final(t, err))) return st;
+        if ((st = ct_trainer_save_final(t, err))) {
+            if (t->last_ckpt[0])
+                return ct_err_prefix(err, "final save of step %" PRId64 " failed (no final file was left in %s; the "
+                                     "newest checkpoint %s is kept, resume_from_checkpoint: true continues from it)",
+                                     t->step, c->output_dir, t->last_ckpt);
+            return ct_err_prefix(err, "final save of step %" PRId64 " failed (no final file was left in %s; no "
+                                 "checkpoint was saved)", t->step, c->output_dir);
+        }
+        if ((st = ct_trainer_peft_end(t, err))) return st;
     }
     double runtime = ct_trainer_now() - t->t0;
     res->global_step = t->step;
@@ -546,6 +652,9 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     fill_event(t, &ev);
     ev.loss = res->train_loss;
     ev.eval_loss = res->eval_loss;
+    ev.elapsed_s = runtime;
+    ev.samples_per_s = res->samples_per_s;
+    ev.steps_per_s = res->steps_per_s;
     return dispatch(t, CT_EVENT_TRAIN_END, &ev, err);
 }
 
@@ -577,12 +686,14 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
         trainer_free(&t);
         return st;
     }
-    if (!(st = resolve_output_dir(&t, &resume, err)) && !(st = setup(&t, err))) {
+    t.saved_step = -1;
+    if (!(st = lock_output_dir(&t, err)) && !(st = resolve_output_dir(&t, &resume, err)) && !(st = setup(&t, err))) {
         if (resume) {
             st = ct_trainer_load_checkpoint(&t, resume, err);
             if (!st) st = ct_trainer_trim_log(cfg->output_dir, t.step, err);
             if (!st) ct_trainer_msg(&t, "resumed from %s at step %" PRId64 " of %" PRId64, resume, t.step, t.total_steps);
         }
+        if (!st) st = ct_trainer_peft_begin(&t, err);
         if (!st) st = add_sinks(&t, err);
         res->trainable_params = (int64_t)t.tm.params.total;
         res->total_params = t.model ? ct_model_param_count(t.model) : 0;
@@ -593,6 +704,7 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     }
     free(resume);
     trainer_free(&t);
+    unlock_output_dir(&t, st);
     return st;
 }
 

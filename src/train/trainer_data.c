@@ -33,13 +33,13 @@ ct_status ct_loader_init(ct_loader **out, const ct_train_config *cfg, const ct_t
         free(l);
         return st;
     }
-    if (l->ds.train.n == 0) {
+    if (l->ds.train.n == 0 && cfg->dataset.n) { /* no dataset at all: evaluation of eval_dataset only */
         ct_loader_free(l);
         return ct_err_set(err, CT_ERR_ARG, "the training split is empty (every sample was dropped or val_size took all)");
     }
     l->packed = cfg->packing || cfg->neat_packing ||
                 (!cfg->packing_set && cfg->stage && !strcmp(cfg->stage, "pt"));
-    if (l->packed && (st = ct_pack(&l->ds.train, (size_t)cfg->cutoff_len, &l->plan, err))) {
+    if (l->packed && l->ds.train.n && (st = ct_pack(&l->ds.train, (size_t)cfg->cutoff_len, &l->plan, err))) {
         ct_loader_free(l);
         return st;
     }

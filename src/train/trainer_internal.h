@@ -6,16 +6,32 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/file.h"
 #include "ctune/callback.h"
 #include "ctune/config.h"
 #include "ctune/tokenizer.h"
 #include "ctune/train.h"
+#include "model/model.h"
 #include "peft/method.h"
 #include "train/optim.h"
 #include "train/step.h"
 #include "train/trainer_data.h"
+#include "train/trainer_state.h"
 
-#define CT_TRAINER_STATE_VERSION 1
+struct ct_peft_adapter;
+
+/* LoRA settings in effect and the adapters around the run (src/train/trainer_peft.c). */
+typedef struct ct_trainer_lora {
+    double alpha, dropout;           /* from the config, or from the adapter training continues */
+    bool rslora;
+    char **mts;                      /* modules_to_save names */
+    size_t n_mts;
+    struct ct_peft_adapter *resume;  /* the adapter training continues (adapter_name_or_path), or NULL */
+    struct ct_adapter **merged;      /* adapters merged into the base first (all but the last one, or all
+                                        with create_new_adapter) */
+    ct_model *views;                 /* views[i]: the base with merged[0..i] merged in */
+    size_t n_merged;
+} ct_trainer_lora;
 
 typedef struct ct_trainer {
     const ct_train_config *cfg;
@@ -31,6 +47,7 @@ typedef struct ct_trainer {
     ct_loader_info info;
     ct_train_model tm;
     bool tm_ready;
+    ct_trainer_lora lora;
     ct_adamw opt;
     ct_scheduler sched;
     size_t B, GA;
@@ -54,9 +71,17 @@ typedef struct ct_trainer {
     double last_eval_loss;
     int64_t last_eval_step;
     double t0;               /* monotonic start of this run */
+    int64_t saved_step;      /* step of the newest checkpoint saved or resumed from; -1: none */
     char last_ckpt[1024];
     char resumed_from[1024];
+    ct_dir_lock lock;        /* on output_dir/CT_TRAINER_LOCK while the run lasts */
+    bool created_output_dir;
 } ct_trainer;
+
+/* The lock file of a training run in output_dir (ct_dir_lock_take). */
+#define CT_TRAINER_LOCK ".ctune-train.lock"
+/* The final outputs are built here and moved into output_dir once all are written. */
+#define CT_TRAINER_FINAL_TMP ".final.tmp"
 
 double ct_trainer_now(void);
 void ct_trainer_msg(ct_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -66,8 +91,34 @@ double ct_trainer_epoch_at(const ct_trainer *t, int64_t step);
 /* trainer_save.c */
 ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err);
 ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err);
+/* What a checkpoint's trainer_state.json must agree with to resume this run. */
+void ct_trainer_layout_of(const ct_trainer *t, ct_trainer_layout *L);
+/* The final outputs (adapter or HF model dir, tokenizer files), written into
+ * output_dir/CT_TRAINER_FINAL_TMP and moved into output_dir when all are written (configs last):
+ * a failure (disk full) or a kill while writing leaves none of them in output_dir. */
 ct_status ct_trainer_save_final(ct_trainer *t, ct_err *err);
+/* Removes a final-save temp dir left by a killed run. */
+ct_status ct_trainer_final_cleanup(const char *output_dir, ct_err *err);
 /* Keeps the lines of output_dir/trainer_log.jsonl with current_steps <= step. */
 ct_status ct_trainer_trim_log(const char *output_dir, int64_t step, ct_err *err);
+/* Writes the LoRA adapter in dir: init_true writes init_lora_weights true whatever the method
+ * (PiSSA's saved-as-is copies); convert_from (PiSSA -> LoRA, PEFT's
+ * path_initial_model_for_weight_conversion): A' = [A; A0], B' = [B, -B0], r and alpha doubled. */
+ct_status ct_trainer_save_lora(ct_trainer *t, const char *dir, bool init_true, const struct ct_peft_adapter *convert_from,
+                               ct_err *err);
+
+/* trainer_peft.c: the LoRA-family keys of the config. */
+/* Fills mc's DoRA / LoRA+ / PiSSA / adapter fields and t->lora; merges the adapters to merge and
+ * loads the one to continue; *base: the model the method trains on (the base, or the view with
+ * merged adapters). */
+ct_status ct_trainer_peft_setup(ct_trainer *t, ct_method_cfg *mc, const ct_model **base, ct_err *err);
+/* eval_only: adapter_name_or_path as LlamaFactory loads it for inference (all but the last merged,
+ * the last one as t->adapter). */
+ct_status ct_trainer_peft_eval_adapter(ct_trainer *t, ct_err *err);
+/* At train begin of a fresh run: pissa_convert keeps the initial adapter in output_dir/pissa_init. */
+ct_status ct_trainer_peft_begin(ct_trainer *t, ct_err *err);
+/* After the final save: pissa_convert writes output_dir/pissa_backup and pissa_converted. */
+ct_status ct_trainer_peft_end(ct_trainer *t, ct_err *err);
+void ct_trainer_peft_free(ct_trainer *t);
 
 #endif

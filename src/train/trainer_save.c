@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "io/hf_export.h"
@@ -22,32 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/log.h"
 #include "train/trainer_internal.h"
-
-static void hex_double(char *buf, size_t n, double x) {
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    snprintf(buf, n, "%016" PRIx64, u);
-}
-
-static bool parse_hex_double(const json_t *o, const char *key, double *out) {
-    const char *s = ct_json_get_str(o, key);
-    if (!s) return false;
-    char *end;
-    errno = 0;
-    uint64_t u = strtoull(s, &end, 16);
-    if (errno || *end) return false;
-    memcpy(out, &u, sizeof u);
-    return true;
-}
-
-static bool parse_hex_u64(const json_t *o, const char *key, uint64_t *out) {
-    const char *s = ct_json_get_str(o, key);
-    if (!s) return false;
-    char *end;
-    errno = 0;
-    *out = strtoull(s, &end, 16);
-    return !errno && !*end;
-}
+#include "train/trainer_state.h"
 
 /* Tensor lists of the two checkpoint files; names are malloc'd into *names. */
 typedef struct ckpt_lists {
@@ -101,24 +77,62 @@ static void free_lists(ckpt_lists *L) {
 }
 
 /* ---- adapter / model writers (used by checkpoints and the final save) ---- */
-static ct_status save_lora(ct_trainer *t, const char *dir, ct_err *err) {
+
+/* The [rows x (c0 + c1)] concatenation of X0 [rows, c0] and sign * X1 [rows, c1] along columns
+ * (malloc'd): PEFT's torch.cat of the trained and the initial PiSSA factors. */
+static float *cat_cols(const float *X0, size_t c0, const float *X1, size_t c1, float sign, size_t rows) {
+    size_t n = rows * (c0 + c1);
+    float *o = malloc((n ? n : 1) * sizeof *o);
+    if (!o) return NULL;
+    for (size_t i = 0; i < rows; i++) {
+        memcpy(o + i * (c0 + c1), X0 + i * c0, c0 * sizeof *o);
+        for (size_t k = 0; k < c1; k++) o[i * (c0 + c1) + c0 + k] = sign * X1[i * c1 + k];
+    }
+    return o;
+}
+
+ct_status ct_trainer_save_lora(ct_trainer *t, const char *dir, bool init_true, const ct_peft_adapter *convert_from,
+                               ct_err *err) {
     ct_train_model *tm = &t->tm;
-    int L = tm->lora.n_layers;
+    int L = tm->lora.n_layers, r = tm->lora_r;
     ct_lora_pair *pairs = calloc((size_t)L * CT_LT_COUNT + 1, sizeof *pairs);
+    ct_tensor *mags = calloc((size_t)L * CT_LT_COUNT + 1, sizeof *mags);
+    float **conv = calloc(2 * (size_t)L * CT_LT_COUNT + 1, sizeof *conv); /* converted A', B' */
     const char *mods[CT_LT_COUNT];
     size_t nm = 0, np = 0;
-    if (!pairs) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    for (int id = 0; id < CT_LT_COUNT; id++) {
+    ct_status st = pairs && mags && conv ? CT_OK : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (int id = 0; id < CT_LT_COUNT && !st; id++) {
         const ct_tensor_spec *s = &ct_layer_specs[id];
         bool any = false;
-        for (int l = 0; l < L; l++) {
-            const ct_lora_ref *r = &tm->lora.ref[(size_t)l * CT_LT_COUNT + (size_t)id];
-            if (!r->A) continue;
+        for (int l = 0; l < L && !st; l++) {
+            const ct_lora_ref *ref = &tm->lora.ref[(size_t)l * CT_LT_COUNT + (size_t)id];
+            if (!ref->A) continue;
             const ct_tensor *W = &tm->w.layers[l].t[id];
+            int64_t in = W->shape[1], out = W->shape[0];
+            const float *A = ref->A, *B = ref->B;
+            int64_t rr = r;
+            if (convert_from) { /* A' = [A; A0] [2r, in], B' = [B, -B0] [out, 2r] */
+                const ct_peft_lora_tensors *p0 = ct_peft_find_lora(convert_from, l, s->lora);
+                if (!p0 || p0->r != r || p0->in != in || p0->out != out) {
+                    st = ct_err_set(err, CT_ERR_FORMAT, "pissa_convert: the initial adapter has no [%d x %lld] layer %d %s",
+                                    r, (long long)in, l, s->lora);
+                    break;
+                }
+                float *A2 = cat_cols(A, (size_t)(r * in), p0->A, (size_t)(r * in), 1.0f, 1); /* rows stack */
+                float *B2 = cat_cols(B, (size_t)r, p0->B, (size_t)r, -1.0f, (size_t)out);
+                conv[2 * np] = A2;
+                conv[2 * np + 1] = B2;
+                if (!A2 || !B2) {
+                    st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                A = A2, B = B2, rr = 2 * r;
+            }
             pairs[np].layer = l;
             pairs[np].module = s->lora;
-            pairs[np].A = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {r->r, W->shape[1]}, .data = (void *)r->A};
-            pairs[np].B = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {W->shape[0], r->r}, .data = (void *)r->B};
+            pairs[np].A = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {rr, in}, .data = (void *)A};
+            pairs[np].B = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {out, rr}, .data = (void *)B};
+            if (ref->mag) mags[np] = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 1, .shape = {out}, .data = (void *)ref->mag};
             np++;
             any = true;
         }
@@ -127,28 +141,34 @@ static ct_status save_lora(ct_trainer *t, const char *dir, ct_err *err) {
     ct_lora_config lc;
     memset(&lc, 0, sizeof lc);
     lc.base_model_name_or_path = t->cfg->model_name_or_path;
-    lc.r = tm->lora_r;
-    lc.lora_alpha = ct_train_config_lora_alpha(t->cfg);
-    lc.lora_dropout = t->cfg->lora_dropout;
+    lc.r = convert_from ? 2 * r : r;
+    /* the conversion keeps scaling: alpha doubles (times sqrt(2) with rsLoRA), as PEFT writes it */
+    lc.lora_alpha = !convert_from ? t->lora.alpha : t->lora.rslora ? t->lora.alpha * sqrt(2.0) : 2 * t->lora.alpha;
+    lc.lora_dropout = t->lora.dropout;
     lc.target_modules = mods;
     lc.n_target_modules = nm;
-    lc.use_rslora = t->cfg->use_rslora;
+    lc.use_rslora = t->lora.rslora;
+    lc.use_dora = tm->dora;
+    lc.mags = mags;
+    lc.init_lora_weights = !init_true && tm->init_lora_weights[0] ? tm->init_lora_weights : NULL;
+    lc.targets_from = t->lora.resume ? t->lora.resume->config : NULL;
+    lc.weight_prefix = ct_model_config(t->model)->weight_prefix;
     /* modules_to_save: the non-LoRA trainable tensors, already named with their PEFT keys */
-    ct_st_item *saved = calloc(tm->params.n + 1, sizeof *saved);
-    if (!saved) {
-        free(pairs);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < tm->params.n; i++) {
+    ct_st_item *saved = st ? NULL : calloc(tm->params.n + 1, sizeof *saved);
+    if (!st && !saved) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < tm->params.n; i++) {
         ct_param *p = &tm->params.p[i];
         if (strstr(p->name, ".lora_")) continue;
         saved[lc.n_saved++] = ct_st_item_of(p->name, f32_tensor(p->data, p));
     }
     lc.saved = saved;
-    lc.modules_to_save = (const char *const *)t->cfg->additional_target.v;
-    lc.n_modules_to_save = t->cfg->additional_target.n;
-    ct_status st = ct_peft_save_lora(dir, &lc, pairs, np, CT_DTYPE_F32, err);
+    lc.modules_to_save = (const char *const *)t->lora.mts;
+    lc.n_modules_to_save = t->lora.n_mts;
+    if (!st) st = ct_peft_save_lora(dir, &lc, pairs, np, CT_DTYPE_F32, err);
+    for (size_t i = 0; conv && i < 2 * np; i++) free(conv[i]);
+    free(conv);
     free(saved);
+    free(mags);
     free(pairs);
     return st;
 }
@@ -179,6 +199,7 @@ static ct_status save_hf_model(ct_trainer *t, const char *dir, ct_err *err) {
     ct_weights_items wi = {0};
     json_t *config = NULL;
     ct_status st = ct_weights_items_make(&wi, &t->tm.w, c, dtype, err);
+    if (!st) st = ct_weights_items_add_unloaded(&wi, t->model, err);
     char *cpath = ct_path_join(t->model_dir, "config.json");
     if (!st) st = ct_json_load_file(cpath, &config, err);
     free(cpath);
@@ -201,7 +222,7 @@ static ct_status ckpt_extra(const char *tmp_dir, void *user, ct_err *err) {
     ct_trainer *t = user;
     ct_status st = CT_OK;
     switch (t->tm.method) {
-    case CT_METHOD_LORA: st = save_lora(t, tmp_dir, err); break;
+    case CT_METHOD_LORA: st = ct_trainer_save_lora(t, tmp_dir, false, NULL, err); break;
     case CT_METHOD_PROMPT: st = save_prompt(t, tmp_dir, err); break;
     case CT_METHOD_FULL:
         st = ct_copy_if_exists(t->model_dir, tmp_dir, "config.json", err);
@@ -214,33 +235,43 @@ static ct_status ckpt_extra(const char *tmp_dir, void *user, ct_err *err) {
 }
 
 static json_t *state_json(ct_trainer *t) {
-    json_t *s = json_object();
-    char hx[32];
-    json_object_set_new(s, "format", json_string("ctune-trainer-state"));
-    json_object_set_new(s, "version", json_integer(CT_TRAINER_STATE_VERSION));
-    json_object_set_new(s, "global_step", json_integer(t->step));
-    json_object_set_new(s, "max_steps", json_integer(t->total_steps));
-    json_object_set_new(s, "epoch", json_real(ct_trainer_epoch_at(t, t->step)));
-    json_object_set_new(s, "steps_per_epoch", json_integer(t->steps_per_epoch));
-    json_object_set_new(s, "data_epoch", json_integer(t->epoch));
-    json_object_set_new(s, "data_micro_pos", json_integer((json_int_t)t->micro_pos));
-    json_object_set_new(s, "data_rows", json_integer((json_int_t)t->info.n_train_rows));
-    json_object_set_new(s, "seed", json_integer(t->cfg->seed));
-    json_object_set_new(s, "optimizer_step", json_integer(t->opt.step));
-    snprintf(hx, sizeof hx, "%016" PRIx64, t->tm.rng_step);
-    json_object_set_new(s, "dropout_rng_step", json_string(hx));
-    hex_double(hx, sizeof hx, t->log_loss_sum);
-    json_object_set_new(s, "log_loss_sum", json_string(hx));
-    json_object_set_new(s, "log_count", json_integer(t->log_count));
-    hex_double(hx, sizeof hx, t->last_grad_norm);
-    json_object_set_new(s, "last_grad_norm", json_string(hx));
-    json_object_set_new(s, "num_input_tokens_seen", json_integer(t->total_tokens));
-    json_object_set_new(s, "finetuning_type", json_string(t->cfg->finetuning_type));
-    json_object_set_new(s, "trainable_params", json_integer((json_int_t)t->tm.params.total));
-    json_object_set_new(s, "learning_rate", json_real(t->cfg->learning_rate));
-    json_object_set_new(s, "lr_scheduler_type", json_string(t->cfg->lr_scheduler_type ? t->cfg->lr_scheduler_type : "linear"));
-    if (!isnan(t->last_eval_loss)) json_object_set_new(s, "eval_loss", json_real(t->last_eval_loss));
-    return s;
+    ct_trainer_state s;
+    memset(&s, 0, sizeof s);
+    s.global_step = t->step;
+    s.max_steps = t->total_steps;
+    s.epoch = ct_trainer_epoch_at(t, t->step);
+    s.steps_per_epoch = t->steps_per_epoch;
+    s.data_epoch = t->epoch;
+    s.data_micro_pos = (int64_t)t->micro_pos;
+    s.data_rows = (int64_t)t->info.n_train_rows;
+    s.seed = t->cfg->seed;
+    s.optimizer_step = t->opt.step;
+    s.dropout_rng_step = t->tm.rng_step;
+    s.log_loss_sum = t->log_loss_sum;
+    s.log_count = t->log_count;
+    s.last_grad_norm = t->last_grad_norm;
+    s.num_input_tokens_seen = t->total_tokens;
+    snprintf(s.finetuning_type, sizeof s.finetuning_type, "%s", t->cfg->finetuning_type);
+    s.trainable_params = (int64_t)t->tm.params.total;
+    s.learning_rate = t->cfg->learning_rate;
+    snprintf(s.lr_scheduler_type, sizeof s.lr_scheduler_type, "%s",
+             t->cfg->lr_scheduler_type ? t->cfg->lr_scheduler_type : "linear");
+    s.eval_loss = t->last_eval_loss;
+    return ct_trainer_state_json(&s);
+}
+
+void ct_trainer_layout_of(const ct_trainer *t, ct_trainer_layout *L) {
+    memset(L, 0, sizeof *L);
+    L->total_steps = t->total_steps;
+    L->steps_per_epoch = t->steps_per_epoch;
+    L->n_micro = t->n_micro;
+    L->GA = t->GA;
+    L->rows = t->info.n_train_rows;
+    L->seed = t->cfg->seed;
+    L->finetuning_type = t->cfg->finetuning_type;
+    L->trainable_params = t->tm.params.total;
+    int64_t per;
+    if (!__builtin_mul_overflow((int64_t)(t->GA * t->B), t->cfg->cutoff_len, &per)) L->max_tokens_per_step = per;
 }
 
 ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
@@ -265,6 +296,7 @@ ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
         st = ct_ckpt_save(&o, &saved, err);
     }
     if (!st && saved) snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", saved);
+    if (!st) t->saved_step = t->step;
     if (st) ct_err_prefix(err, "saving checkpoint-%" PRId64, t->step);
     free(saved);
     json_decref(state);
@@ -282,62 +314,62 @@ ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err
     }
     free_lists(&L);
     if (st) return ct_err_prefix(err, "resume_from_checkpoint %s", dir);
-    int64_t step = 0, dep = 0, dpos = 0, rows = 0, ostep = 0, lcount = 0, tokens = 0, spe = 0;
-    uint64_t rng = 0;
-    double lsum = 0, gn = NAN;
-    const char *fmt = ct_json_get_str(s, "format");
-    bool ok = fmt && !strcmp(fmt, "ctune-trainer-state") && ct_json_get_int(s, "global_step", &step) &&
-              ct_json_get_int(s, "data_epoch", &dep) && ct_json_get_int(s, "data_micro_pos", &dpos) &&
-              ct_json_get_int(s, "data_rows", &rows) && ct_json_get_int(s, "optimizer_step", &ostep) &&
-              ct_json_get_int(s, "log_count", &lcount) && ct_json_get_int(s, "num_input_tokens_seen", &tokens) &&
-              ct_json_get_int(s, "steps_per_epoch", &spe) && parse_hex_u64(s, "dropout_rng_step", &rng) &&
-              parse_hex_double(s, "log_loss_sum", &lsum);
-    parse_hex_double(s, "last_grad_norm", &gn);
-    int64_t ver = 0;
-    ct_json_get_int(s, "version", &ver);
-    const char *ft = ct_json_get_str(s, "finetuning_type");
-    if (!ok) st = ct_err_set(err, CT_ERR_FORMAT, "%s/%s: not a ctune trainer state (missing or malformed keys)", dir, CT_CKPT_STATE);
-    else if (ver != CT_TRAINER_STATE_VERSION)
-        st = ct_err_set(err, CT_ERR_FORMAT, "%s/%s: trainer state version %" PRId64 ", this ctune reads version %d", dir,
-                        CT_CKPT_STATE, ver, CT_TRAINER_STATE_VERSION);
-    else if (ft && t->cfg->finetuning_type && strcmp(ft, t->cfg->finetuning_type))
-        st = ct_err_set(err, CT_ERR_ARG, "%s: checkpoint was trained with finetuning_type %s, config says %s", dir, ft,
-                        t->cfg->finetuning_type);
-    else if ((size_t)rows != t->info.n_train_rows || spe != t->steps_per_epoch)
-        st = ct_err_set(err, CT_ERR_ARG,
-                        "%s: the data layout changed since the checkpoint (%" PRId64 " rows / %" PRId64
-                        " steps per epoch then, %zu / %" PRId64 " now): same dataset, cutoff_len, packing, "
-                        "batch size and gradient_accumulation_steps are needed to resume",
-                        dir, rows, spe, t->info.n_train_rows, t->steps_per_epoch);
-    else if (step > t->total_steps)
-        st = ct_err_set(err, CT_ERR_ARG, "%s: checkpoint step %" PRId64 " is beyond the planned %" PRId64 " steps", dir, step,
-                        t->total_steps);
+    ct_trainer_layout lay;
+    ct_trainer_layout_of(t, &lay);
+    ct_trainer_state ts;
+    char *path = ct_path_join(dir, CT_CKPT_STATE);
+    st = path ? ct_trainer_state_parse(s, path, &lay, &ts, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    free(path);
     json_decref(s);
     if (st) return st;
-    t->step = step;
-    t->epoch = dep;
-    t->micro_pos = (size_t)dpos;
+    t->step = ts.global_step;
+    t->epoch = ts.data_epoch;
+    t->micro_pos = (size_t)ts.data_micro_pos;
     t->perm_epoch = -1;
-    t->opt.step = ostep;
-    t->tm.rng_step = rng;
-    t->log_loss_sum = lsum;
-    t->log_count = lcount;
-    t->last_grad_norm = gn;
-    t->total_tokens = tokens;
+    t->opt.step = ts.optimizer_step;
+    t->tm.rng_step = ts.dropout_rng_step;
+    t->log_loss_sum = ts.log_loss_sum;
+    t->log_count = ts.log_count;
+    t->last_grad_norm = ts.last_grad_norm;
+    t->total_tokens = ts.num_input_tokens_seen;
+    t->saved_step = ts.global_step;
     snprintf(t->resumed_from, sizeof t->resumed_from, "%s", dir);
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
     return CT_OK;
 }
 
+ct_status ct_trainer_final_cleanup(const char *output_dir, ct_err *err) {
+    char *tmp = ct_path_join(output_dir, CT_TRAINER_FINAL_TMP);
+    ct_status st = tmp ? ct_rm_rf(tmp, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    free(tmp);
+    return st;
+}
+
 ct_status ct_trainer_save_final(ct_trainer *t, ct_err *err) {
-    const char *dir = t->cfg->output_dir;
-    ct_status st;
-    switch (t->tm.method) {
-    case CT_METHOD_LORA: st = save_lora(t, dir, err); break;
-    case CT_METHOD_PROMPT: st = save_prompt(t, dir, err); break;
-    default: return save_hf_model(t, dir, err); /* copies tokenizer + generation config */
+    /* configs last: a reader of output_dir never sees a new config without its weights */
+    static const char *const last[] = {"adapter_config.json", "config.json", NULL};
+    char *tmp = ct_path_join(t->cfg->output_dir, CT_TRAINER_FINAL_TMP);
+    if (!tmp) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_status st = ct_dir_fresh(tmp, err);
+    if (!st) {
+        switch (t->tm.method) {
+        case CT_METHOD_LORA: st = ct_trainer_save_lora(t, tmp, false, NULL, err); break;
+        case CT_METHOD_PROMPT: st = save_prompt(t, tmp, err); break;
+        default: st = save_hf_model(t, tmp, err); break; /* copies tokenizer + generation config */
+        }
+        if (!st && (t->tm.method == CT_METHOD_LORA || t->tm.method == CT_METHOD_PROMPT))
+            st = ct_hf_copy_tokenizer(t->model_dir, tmp, err);
     }
-    if (!st) st = ct_hf_copy_tokenizer(t->model_dir, dir, err);
+    if (!st) {
+        ct_fsync_dir(tmp);
+        ct_fault_point("final.written");
+        st = ct_dir_move_into(tmp, t->cfg->output_dir, last, err);
+    }
+    if (st) {
+        ct_err e2;
+        ct_rm_rf(tmp, &e2);
+    }
+    free(tmp);
     return st;
 }
 

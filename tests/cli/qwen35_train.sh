@@ -44,4 +44,22 @@ grep -q "merged 31 tensor" "$tmp/log" || fail "export: $(cat "$tmp/log")"
 $bin generate-batch --model "$tmp/merged" --template empty --input "$tmp/q.jsonl" --output "$tmp/c.jsonl" \
   --max-new-tokens 10 2>/dev/null || fail "generate-batch merged"
 cmp -s "$tmp/b.jsonl" "$tmp/c.jsonl" || fail "adapter $(cat "$tmp/b.jsonl") vs merged $(cat "$tmp/c.jsonl")"
+# A Qwen3_5ForConditionalGeneration checkpoint (tiny-qwen3_5-vl: text_config, tensors under
+# model.language_model., a vision tower and MTP head ctune does not run): the LoRA adapter's keys
+# are PEFT's for that class, and the merged export keeps the tensors ctune did not load.
+mkdir -p "$tmp/vl" "$tmp/tok"
+cp tests/fixtures/tiny-qwen3_5-vl/* tests/fixtures/tok/qwen3_5-synth/* "$tmp/vl/"
+for i in 1 2 3 4 5 6; do echo "{\"input_ids\": [$((i + 3)), 17, 23, 41, $((i + 50)), 77, 90, 101], \"labels\": [$((i + 3)), 17, 23, 41, $((i + 50)), 77, 90, 101]}"; done > "$tmp/tok/ids.jsonl"
+printf 'model_name_or_path: %s\nstage: sft\ntemplate: empty\ndataset: ids.jsonl\ndataset_dir: %s\ncutoff_len: 16\nfinetuning_type: lora\nlora_target: all\nmax_steps: 2\nper_device_train_batch_size: 2\noutput_dir: %s\n' \
+  "$tmp/vl" "$tmp/tok" "$tmp/vl_lora" > "$tmp/vl.yaml"
+$bin train "$tmp/vl.yaml" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "LoRA on the VL checkpoint failed"; }
+grep -aq "base_model.model.model.language_model.layers.0.linear_attn.in_proj_qkv.lora_A.weight" \
+  "$tmp/vl_lora/adapter_model.safetensors" || fail "adapter keys are not PEFT's for Qwen3_5ForConditionalGeneration"
+$bin export --model "$tmp/vl" --adapter "$tmp/vl_lora" --out "$tmp/vl_merged" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "VL export"; }
+for k in model.visual.patch_embed.proj.weight mtp.fc.weight model.language_model.layers.1.self_attn.q_proj.weight; do
+  grep -aq "\"$k\"" "$tmp/vl_merged/model.safetensors" || fail "merged VL checkpoint lacks $k"
+done
+a=$($bin generate --model "$tmp/vl" --adapter "$tmp/vl_lora" --prompt-ids 1,2,3 --max-new-tokens 6 2>/dev/null)
+b=$($bin generate --model "$tmp/vl_merged" --prompt-ids 1,2,3 --max-new-tokens 6 2>/dev/null)
+[ -n "$a" ] && [ "$a" = "$b" ] || fail "VL adapter '$a' vs merged '$b'"
 echo "ok"

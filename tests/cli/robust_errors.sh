@@ -157,6 +157,15 @@ fi
 expect "unknown command" "frobnicate" -- frobnicate
 expect "unknown option" "--bogus" -- info --bogus
 expect "missing option value" "--model" -- info --model
+# --threads: every command takes it, one range for all (train's `threads` key too)
+expect "threads out of range (tokenize)" "expected 0..1024" -- tokenize --model x --text hi --threads 5000
+expect "threads out of range (data render)" "expected 0..1024" -- data render --template empty --threads -1
+expect "threads out of range (train)" "threads must be 0..1024" -- train --model_name_or_path x --dataset y --output_dir "$t/o" --threads 100000
+if [ -d "${CTUNE_SHARED:-../shared}/models/stories260k" ]; then
+  for c in "tokenize --text hi" "info"; do
+    $bin $c --model "${CTUNE_SHARED:-../shared}/models/stories260k" --threads 2 > /dev/null 2>&1 || { echo "FAIL: $c --threads 2 rejected"; fails=$((fails + 1)); }
+  done
+fi
 
 echo "$n cases, $fails failed"
 [ $fails -eq 0 ]

@@ -7,6 +7,11 @@ adapter_model.safetensors with PEFT key names, non-zero lora_B) and expected.jso
 logits of every position and the mean loss, from a float64 forward written here from the HF
 modeling math with PEFT's LoRA formula applied UNMERGED:
     y = x W^T + b + (x A^T) B^T * scaling,   scaling = lora_alpha / r  (rsLoRA: / sqrt(r))
+DoRA (use_dora; PEFT DoraLinearLayer.forward in eval mode), with m = lora_magnitude_vector and
+the row norm taken of the adapted weight:
+    y = x W^T + b + (m / ||W + scaling B A||_row - 1) * (x W^T) + (m / ||.||) * scaling (x A^T) B^T
+PiSSA (init_lora_weights "pissa"): PEFT re-runs pissa_init on load, so every adapted W becomes
+W - scaling B0 A0 with B0 A0 from the top-r SVD of W (torch.linalg.svd) before the LoRA applies,
 and PEFT prompt tuning: the virtual-token embeddings precede the input embeddings, position ids
 run 0..P+T-1, and the loss (labels = input_ids, -100 over the virtual tokens) counts T
 predictions: the last virtual token predicts input_ids[0].
@@ -80,8 +85,14 @@ def forward(cfg, w, lora, scaling, x):
         if name + ".bias" in w:
             y = y + w[name + ".bias"]
         if (l, module) in lora:
-            A, B = lora[(l, module)]
-            y = y + (h @ A.T) @ B.T * scaling
+            A, B = lora[(l, module)][:2]
+            mag = lora[(l, module)][2] if len(lora[(l, module)]) > 2 else None
+            if mag is None:
+                y = y + (h @ A.T) @ B.T * scaling
+            else:  # DoRA
+                W = w[name + ".weight"]
+                g = mag / torch.linalg.norm(W + scaling * B @ A, dim=1)
+                y = y + (g - 1) * (h @ W.T) + g * ((h @ A.T) @ B.T) * scaling
         return y
 
     inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
@@ -195,6 +206,56 @@ def make_lora(name, base, r, alpha, selected, seed, dtype="F32", rslora=False, t
     return cfg, w, lora, scaling, None
 
 
+def make_dora(name, base, r, alpha, selected, seed):
+    """A DoRA adapter: A, B non-zero, magnitudes 0.5..1.5 times the adapted rows' norms."""
+    cfg, w = load_base(base)
+    g = torch.Generator().manual_seed(seed)
+    scaling = alpha / r
+    lora, tensors = {}, {}
+    for (l, m) in selected:
+        W = w[f"model.layers.{l}.{PARENT[m]}.{m}.weight"]
+        A = round_to(torch.randn(r, W.shape[1], generator=g, dtype=torch.float64) * 0.3, "F32")
+        B = round_to(torch.randn(W.shape[0], r, generator=g, dtype=torch.float64) * 0.3, "F32")
+        norm = torch.linalg.norm(W + scaling * B @ A, dim=1)
+        M = round_to(norm * (0.5 + torch.rand(W.shape[0], generator=g, dtype=torch.float64)), "F32")
+        lora[(l, m)] = (A, B, M)
+        key = f"base_model.model.model.layers.{l}.{PARENT[m]}.{m}"
+        tensors[key + ".lora_A.weight"] = A
+        tensors[key + ".lora_B.weight"] = B
+        tensors[key + ".lora_magnitude_vector"] = M  # PEFT's key: no ".weight"
+    config = lora_config(f"tests/fixtures/{base}", r, alpha, sorted({m for _, m in selected}))
+    config["use_dora"] = True
+    write_adapter(name, config, tensors, "F32")
+    return cfg, w, lora, scaling, None
+
+
+def make_pissa(name, base, r, alpha, selected, seed):
+    """A PiSSA adapter as PEFT saves one trained from init_lora_weights="pissa": trained A, B
+    (random here) whose base is W - scaling B0 A0, B0 A0 the top-r SVD part of W."""
+    cfg, w = load_base(base)
+    g = torch.Generator().manual_seed(seed)
+    scaling = alpha / r
+    lora, tensors, wres = {}, {}, dict(w)
+    for (l, m) in selected:
+        hf = f"model.layers.{l}.{PARENT[m]}.{m}.weight"
+        W = w[hf]
+        U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+        Sr = S[:r] / scaling
+        A0 = torch.diag(torch.sqrt(Sr)) @ Vh[:r]
+        B0 = U[:, :r] @ torch.diag(torch.sqrt(Sr))
+        wres[hf] = W - scaling * B0 @ A0
+        A = round_to(A0 + torch.randn(A0.shape, generator=g, dtype=torch.float64) * 0.05, "F32")
+        B = round_to(B0 + torch.randn(B0.shape, generator=g, dtype=torch.float64) * 0.05, "F32")
+        lora[(l, m)] = (A, B)
+        key = f"base_model.model.model.layers.{l}.{PARENT[m]}.{m}"
+        tensors[key + ".lora_A.weight"] = A
+        tensors[key + ".lora_B.weight"] = B
+    config = lora_config(f"tests/fixtures/{base}", r, alpha, sorted({m for _, m in selected}))
+    config["init_lora_weights"] = "pissa"
+    write_adapter(name, config, tensors, "F32")
+    return cfg, wres, lora, scaling, None
+
+
 def make_prompt(name, base, P, seed):
     cfg, w = load_base(base)
     g = torch.Generator().manual_seed(seed)
@@ -235,6 +296,16 @@ def main():
             [(1, m) for m in ("q_proj", "v_proj", "down_proj")], 24,
             targets=["down_proj", "q_proj", "v_proj"], layers=[1],
             saved=[("lm_head.weight", "lm_head")])),
+        # DoRA on every linear (magnitude vectors), r=4, alpha=8
+        "qwen3-dora": ("tiny-qwen3", make_dora("qwen3-dora", "tiny-qwen3", 4, 8, every, 26)),
+        # DoRA on a model with biases, three modules
+        "qwen2-dora": ("tiny-qwen2", make_dora(
+            "qwen2-dora", "tiny-qwen2", 2, 8,
+            [(l, m) for l in range(L) for m in ("q_proj", "v_proj", "down_proj")], 27)),
+        # PiSSA (exact SVD): the base becomes the residual on load
+        "qwen2-pissa": ("tiny-qwen2", make_pissa(
+            "qwen2-pissa", "tiny-qwen2", 4, 8,
+            [(l, m) for l in range(L) for m in ("q_proj", "o_proj", "gate_proj", "down_proj")], 28)),
         # prompt tuning, 3 virtual tokens
         "qwen3-prompt": ("tiny-qwen3", make_prompt("qwen3-prompt", "tiny-qwen3", 3, 25)),
     }

@@ -4,7 +4,7 @@
  * parsers (runtime options, sampling options, id lists) and the train command's --key value
  * overrides (ct_train_config_apply_args). Checked beyond "no crash, no leak": the last value of
  * a repeated option wins, ct_args_int agrees with strtoll, and once every option and positional
- * was read nothing is reported unknown. The CLI sources are compiled in (src/cli is not part of
+ * was read nothing is reported unknown (ct_args_check_unknown fails only for an invalid --threads). The CLI sources are compiled in (src/cli is not part of
  * libctune); their messages go to /dev/null (libFuzzer and the sanitizers keep the real stderr). */
 #include "../src/cli/args.c"
 #include "../src/cli/options.c"
@@ -72,7 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         }
         for (int i = 0; ct_args_positional(&a, i); i++) {
         }
-        if (ct_args_check_unknown(&a, "fuzzcmd")) abort(); /* everything was read */
+        /* everything was read: only an invalid --threads (checked there for every command) fails */
+        int threads = 0;
+        bool threads_ok = !ct_args_get(&a, "threads") || ct_cli_threads(&a, &threads);
+        if (ct_args_check_unknown(&a, "fuzzcmd") != (threads_ok ? 0 : -1)) abort();
         /* the shared option parsers on the same arguments */
         ct_runtime_opts ro;
         (void)ct_cli_runtime_opts(&a, true, &ro);

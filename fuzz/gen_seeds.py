@@ -152,3 +152,14 @@ for i, t in enumerate(["Hello the world", "  leading\n\ttabs  ", "日本語 ün�
                        "it's 12345 don't", "a\r\n\r\nb"]):
     put("fuzz_tok_roundtrip", "t%d-0" % i, b"\0" + t.encode())
     put("fuzz_tok_roundtrip", "t%d-1" % i, b"\1" + t.encode())
+
+# CLI argument vectors (NUL-separated; fuzz_cli_args)
+for i, args in enumerate([
+        ["--model", "m", "--adapter", "a", "--template", "qwen3", "--threads", "2", "--precision", "bf16"],
+        ["--max-new-tokens", "8", "--top-k", "5", "--top-p", "0.9", "--temperature", "0.7", "--seed", "1",
+         "--repetition-penalty", "1.1", "--prompt-ids", "1,2, 3"],
+        ["--force", "--untied", "pos1", "--rope-theta=1e6", "--layers", "-3", "pos2", "--help"],
+        ["--quantization-bit", "4", "--quantization-type", "fp4", "--double-quantization", "false", "--x=", "--="],
+        ["--learning_rate", "1e-4", "--dataset", "a,b", "--cutoff-len=64", "--stage", "pt", "--lora_rank", "8"],
+        ["--model", "--model", "--model", "last", "--jsonl", "--decode", "--threads", "99999999999999999999"]]):
+    put("fuzz_cli_args", "argv%d" % i, "\0".join(args))

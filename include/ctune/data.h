@@ -125,6 +125,11 @@ ct_status ct_conv_check(const ct_conv *c, const char *where, ct_err *err);
  * read line by line (memory stays bounded by the longest line). Malformed rows: with
  * skip_bad the row is counted in *n_bad and skipped, else the error names file:line. */
 typedef ct_status (*ct_conv_fn)(void *user, ct_conv *conv, const char *where, ct_err *err);
+/* The size limit of one row: a JSONL line longer than this, or a row whose text (contents,
+ * reasoning, tool calls, tools, plain text) is longer, is an error naming file:line rather than
+ * minutes of tokenization and gigabytes for one sample (docs/robustness.md). 16 MiB is about
+ * 4 M tokens, far beyond any cutoff_len. */
+#define CT_DATA_MAX_ROW ((size_t)16 << 20)
 ct_status ct_read_dataset_file(const char *path, ct_format fmt, const ct_columns *cols,
                                bool skip_bad, size_t *n_bad, ct_conv_fn fn, void *user,
                                ct_err *err);
@@ -285,9 +290,10 @@ typedef enum ct_mix { CT_MIX_CONCAT = 0, CT_MIX_INTERLEAVE_UNDER, CT_MIX_INTERLE
 
 /* What ct_dataset_build reads: the data keys of a training config (LlamaFactory's DataArguments,
  * plus `stage`, `seed` and the tokenizer directory, which change the encoded result too). Every
- * field is also part of the tokenized cache key, except dataset / dataset_dir (the dataset files
- * themselves are hashed), template_name (the resolved template is), neat_packing, packing_set and
- * overwrite_cache. Strings and lists are borrowed: ct_dataset_build neither copies nor frees them.
+ * field is also part of the tokenized cache key, except dataset / dataset_dir (each dataset's
+ * dataset_info.json entry as resolved is hashed instead: file, formatting, columns, tags,
+ * num_samples, and the data files' names and contents), template_name (the resolved template is),
+ * neat_packing, packing_set, threads and overwrite_cache. Strings and lists are borrowed: ct_dataset_build neither copies nor frees them.
  * ct_train_config_data_args (include/ctune/config.h) fills one from a training config; the
  * defaults in [brackets] are that config's. */
 typedef struct ct_data_args {
@@ -327,7 +333,7 @@ typedef struct ct_data_args {
     int64_t seed;                    /* `seed` [42]: interleave draws and the val_size split */
     bool overwrite_cache;            /* `overwrite_cache` [false]: re-encode even on a cache hit */
     const char *tokenizer_dir;       /* `model_name_or_path`: its tokenizer.json and
-                                        tokenizer_config.json (size, mtime) enter the cache key */
+                                        tokenizer_config.json (contents) enter the cache key */
     int threads;                     /* `threads` [0 = all cores]: encoding threads (the result
                                         does not depend on it) */
 } ct_data_args;
@@ -429,8 +435,9 @@ ct_status ct_batch_make(const ct_example_set *s, const ct_pack_plan *plan, const
 /* ---------------------------------------------------------------- tokenized cache */
 
 /* File: "CTDC" magic, u32 version, u64 key hash, payload, u64 FNV-1a checksum. The key hashes
- * the ct_data_args fields that affect encoding, the template, the tokenizer files and each dataset
- * file's size, mtime and content hash. */
+ * the ct_data_args fields that affect encoding, the template, the tokenizer files' contents and
+ * each dataset's resolved dataset_info.json entry with its files' names and contents. No cache is
+ * written when reading or encoding failed. */
 #define CT_CACHE_VERSION 1u
 ct_status ct_cache_write(const char *path, uint64_t key, const ct_dataset *d, ct_err *err);
 /* CT_OK and *hit=true when the file exists and matches key, version and checksum. A corrupt

@@ -229,6 +229,8 @@ typedef struct ct_init_model_opts {
     bool tie_word_embeddings;
     const char *tokenizer_dir;    /* tokenizer files copied from here; vocab + eos ids from it */
     const char *out_dir;
+    bool overwrite;               /* replace the files of a non-empty out_dir (CLI --force); false:
+                                     refused, so a pretrained model is never replaced by accident */
     uint64_t seed;
     const char *dtype;            /* "bf16" (default) | "f32" */
 } ct_init_model_opts;
@@ -237,7 +239,9 @@ void ct_init_model_opts_default(ct_init_model_opts *o);
 /* Writes a randomly initialised HF model directory: config.json, model.safetensors,
  * generation_config.json (eos = <|im_end|> and <|endoftext|> when the tokenizer has them),
  * tokenizer files. HF _init_weights: linear and embedding weights ~ N(0, initializer_range),
- * biases 0, RMSNorm weights 1 (our seeded RNG, not torch's). */
+ * biases 0, RMSNorm weights 1 (our seeded RNG, not torch's). 0 selects a default; a negative,
+ * NaN or infinite value is an error (never silently replaced by the default), as is a vocab
+ * size below the tokenizer's. */
 ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err);
 
 #ifdef __cplusplus

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "base/buf.h"
+#include "base/file.h"
+
 /* ---------------------------------------------------------------- lists and scalars */
 
 void ct_strlist_free(ct_strlist *l) {
@@ -140,10 +143,16 @@ ct_status ct_cfg_set_typed(void *base, const ct_cfg_key *k, const char *v, const
             v++;
             n -= 2;
         }
+        size_t items = 1; /* one allocation for the whole list: linear in its length (1 M items) */
+        for (const char *q = v; (q = memchr(q, ',', (size_t)(v + n - q))); q++) items++;
+        if (!(l->v = malloc(items * sizeof *l->v))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         for (const char *s = v, *stop = v + n; s <= stop;) {
             const char *comma = memchr(s, ',', (size_t)(stop - s));
             size_t len = comma ? (size_t)(comma - s) : (size_t)(stop - s);
-            if (ct_strlist_add(l, s, len)) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            while (len && isspace((unsigned char)*s)) s++, len--;
+            while (len && isspace((unsigned char)s[len - 1])) len--;
+            if (len && !(l->v[l->n] = strndup(s, len))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            if (len) l->n++;
             if (!comma) break;
             s = comma + 1;
         }
@@ -184,47 +193,38 @@ const ct_cfg_key *ct_cfg_find(const ct_cfg_key *keys, size_t n, const char *name
 }
 
 char *ct_cfg_dump(const void *base, const ct_cfg_key *keys, size_t nk) {
-    size_t cap = 8192, n = 0;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    s[0] = 0;
+    ct_buf b = {0}; /* grows: long paths and long lists are written whole */
     for (size_t i = 0; i < nk; i++) {
         const ct_cfg_key *k = &keys[i];
         const char *p = (const char *)base + k->off;
-        char line[1024];
         switch (k->type) {
-        case CT_CFG_STR: snprintf(line, sizeof line, "%s: %s\n", k->name, *(char *const *)p ? *(char *const *)p : "null"); break;
-        case CT_CFG_INT: snprintf(line, sizeof line, "%s: %lld\n", k->name, (long long)*(const int64_t *)p); break;
-        case CT_CFG_DBL: snprintf(line, sizeof line, "%s: %.17g\n", k->name, *(const double *)p); break;
-        case CT_CFG_BOOL: snprintf(line, sizeof line, "%s: %s\n", k->name, *(const bool *)p ? "true" : "false"); break;
+        case CT_CFG_STR: ct_buf_printf(&b, "%s: %s\n", k->name, *(char *const *)p ? *(char *const *)p : "null"); break;
+        case CT_CFG_INT: ct_buf_printf(&b, "%s: %lld\n", k->name, (long long)*(const int64_t *)p); break;
+        case CT_CFG_DBL: ct_buf_printf(&b, "%s: %.17g\n", k->name, *(const double *)p); break;
+        case CT_CFG_BOOL: ct_buf_printf(&b, "%s: %s\n", k->name, *(const bool *)p ? "true" : "false"); break;
         case CT_CFG_THINK: {
             int t = *(const int *)p;
-            snprintf(line, sizeof line, "%s: %s\n", k->name, t < 0 ? "null" : t ? "true" : "false");
+            ct_buf_printf(&b, "%s: %s\n", k->name, t < 0 ? "null" : t ? "true" : "false");
             break;
         }
         case CT_CFG_LIST: {
             const ct_strlist *l = (const ct_strlist *)p;
-            size_t m = (size_t)snprintf(line, sizeof line, "%s: %s", k->name, l->n ? "" : "null");
-            for (size_t j = 0; j < l->n && m < sizeof line; j++)
-                m += (size_t)snprintf(line + m, sizeof line - m, "%s%s", j ? "," : "", l->v[j]);
-            if (m < sizeof line - 1) strcat(line, "\n");
+            ct_buf_printf(&b, "%s: %s", k->name, l->n ? "" : "null");
+            for (size_t j = 0; j < l->n; j++) {
+                if (j) ct_buf_put(&b, ",", 1);
+                ct_buf_puts(&b, l->v[j]);
+            }
+            ct_buf_put(&b, "\n", 1);
             break;
         }
         }
-        size_t ln = strlen(line);
-        if (n + ln + 1 > cap) {
-            cap = (n + ln + 1) * 2;
-            char *t = realloc(s, cap);
-            if (!t) {
-                free(s);
-                return NULL;
-            }
-            s = t;
-        }
-        memcpy(s + n, line, ln + 1);
-        n += ln;
     }
-    return s;
+    if (b.oom || !b.data) {
+        bool oom = b.oom;
+        ct_buf_free(&b);
+        return oom ? NULL : strdup("");
+    }
+    return b.data;
 }
 
 /* ---------------------------------------------------------------- YAML */
@@ -236,10 +236,19 @@ typedef struct yparse {
     void *user;
 } yparse;
 
+/* The next event; an alias (*name) is refused here, wherever it appears: a config is a flat
+ * mapping, and expanding aliases is how a few lines of YAML become gigabytes. */
 static ct_status next_event(yparse *y, yaml_event_t *ev, ct_err *err) {
     if (!yaml_parser_parse(&y->p, ev))
         return ct_err_set(err, CT_ERR_FORMAT, "%s:%zu:%zu: invalid YAML: %s", y->path, y->p.problem_mark.line + 1,
                           y->p.problem_mark.column + 1, y->p.problem ? y->p.problem : "parse error");
+    if (ev->type == YAML_ALIAS_EVENT) {
+        ct_status st = ct_err_set(err, CT_ERR_UNSUPPORTED,
+                                  "%s:%zu: YAML aliases (*%s) are not supported in a config; write the value out",
+                                  y->path, ev->start_mark.line + 1, (const char *)ev->data.alias.anchor);
+        yaml_event_delete(ev);
+        return st;
+    }
     return CT_OK;
 }
 
@@ -247,10 +256,10 @@ static ct_status next_event(yparse *y, yaml_event_t *ev, ct_err *err) {
 static ct_status read_list(yparse *y, const char *key, const char *where, ct_err *err) {
     yaml_event_t ev;
     ct_status st = CT_OK;
-    char *joined = calloc(1, 1);
-    size_t len = 0;
+    size_t len = 0, cap = 64;
+    char *joined = calloc(1, cap);
     if (!joined) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    for (;;) {
+    for (;;) { /* the buffer doubles: a list of 1 M items is joined in linear time */
         if ((st = next_event(y, &ev, err))) break;
         if (ev.type == YAML_SEQUENCE_END_EVENT) {
             yaml_event_delete(&ev);
@@ -262,13 +271,16 @@ static ct_status read_list(yparse *y, const char *key, const char *where, ct_err
             break;
         }
         size_t n = strlen((char *)ev.data.scalar.value);
-        char *j = realloc(joined, len + n + 2);
-        if (!j) {
-            yaml_event_delete(&ev);
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            break;
+        if (len + n + 2 > cap) {
+            while (len + n + 2 > cap) cap *= 2;
+            char *j = realloc(joined, cap);
+            if (!j) {
+                yaml_event_delete(&ev);
+                st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            joined = j;
         }
-        joined = j;
         if (len) joined[len++] = ',';
         memcpy(joined + len, ev.data.scalar.value, n + 1);
         len += n;
@@ -285,57 +297,69 @@ static ct_status read_value(yparse *y, const char *key, size_t line, int depth, 
     yaml_event_t ev;
     ct_status st = next_event(y, &ev, err);
     if (st) return st;
-    char where[4200];
-    snprintf(where, sizeof where, "%s:%zu", y->path, line);
+    size_t wn = strlen(y->path) + 24;
+    char *where = malloc(wn);
+    if (!where) {
+        yaml_event_delete(&ev);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    snprintf(where, wn, "%s:%zu", y->path, line);
     if (ev.type == YAML_SCALAR_EVENT) {
         st = y->set(y->user, key, (const char *)ev.data.scalar.value, where, err);
         yaml_event_delete(&ev);
-        return st;
-    }
-    if (ev.type == YAML_SEQUENCE_START_EVENT) {
+    } else if (ev.type == YAML_SEQUENCE_START_EVENT) {
         yaml_event_delete(&ev);
-        return read_list(y, key, where, err);
-    }
-    if (ev.type == YAML_MAPPING_START_EVENT && depth == 0) {
+        st = read_list(y, key, where, err);
+    } else if (ev.type == YAML_MAPPING_START_EVENT && depth == 0) {
         yaml_event_delete(&ev);
         for (;;) {
-            if ((st = next_event(y, &ev, err))) return st;
+            if ((st = next_event(y, &ev, err))) break;
             if (ev.type == YAML_MAPPING_END_EVENT) {
                 yaml_event_delete(&ev);
-                return CT_OK;
+                break;
             }
             if (ev.type != YAML_SCALAR_EVENT) {
                 yaml_event_delete(&ev);
-                return ct_err_set(err, CT_ERR_FORMAT, "%s: key '%s': expected name: value pairs", where, key);
+                st = ct_err_set(err, CT_ERR_FORMAT, "%s: key '%s': expected name: value pairs", where, key);
+                break;
             }
-            char sub[512];
-            snprintf(sub, sizeof sub, "%s.%s", key, (char *)ev.data.scalar.value);
+            const char *name = (const char *)ev.data.scalar.value;
+            size_t sn = strlen(key) + strlen(name) + 2;
+            char *sub = malloc(sn);
+            if (sub) snprintf(sub, sn, "%s.%s", key, name);
             size_t sl = ev.start_mark.line + 1;
             yaml_event_delete(&ev);
-            if ((st = read_value(y, sub, sl, depth + 1, err))) return st;
+            st = sub ? read_value(y, sub, sl, depth + 1, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            free(sub);
+            if (st) break;
         }
+    } else {
+        yaml_event_delete(&ev);
+        st = ct_err_set(err, CT_ERR_FORMAT, "%s: key '%s': expected a value or a list", where, key);
     }
-    yaml_event_delete(&ev);
-    return ct_err_set(err, CT_ERR_FORMAT, "%s: key '%s': expected a value or a list", where, key);
+    free(where);
+    return st;
 }
 
 ct_status ct_cfg_load_yaml(const char *path, ct_cfg_set_fn set, void *user, ct_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_err_set(err, CT_ERR_IO, "%s: %s", path, strerror(errno));
+    /* read through ct_read_file: a FIFO or a device is refused, a read error is not a short file */
+    char *text = NULL;
+    size_t text_len = 0;
+    ct_status st = ct_read_file(path, &text, &text_len, err);
+    if (st) return st;
     yparse y = {.path = path, .set = set, .user = user};
     yaml_parser_initialize(&y.p);
-    yaml_parser_set_input_file(&y.p, f);
-    ct_status st = CT_OK;
+    yaml_parser_set_input_string(&y.p, (const unsigned char *)text, text_len);
     yaml_event_t ev;
     int depth = 0; /* 0 before the top mapping, 1 inside it */
-    bool done = false;
+    bool done = false, ended = false;
     while (!done && !st) {
         if ((st = next_event(&y, &ev, err))) break;
         switch (ev.type) {
         case YAML_STREAM_START_EVENT:
         case YAML_DOCUMENT_START_EVENT: break;
-        case YAML_DOCUMENT_END_EVENT:
-        case YAML_STREAM_END_EVENT: done = true; break;
+        case YAML_DOCUMENT_END_EVENT: done = true; break;
+        case YAML_STREAM_END_EVENT: done = ended = true; break;
         case YAML_MAPPING_START_EVENT:
             if (depth) st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: unexpected nested mapping", path, ev.start_mark.line + 1);
             depth = 1;
@@ -347,8 +371,14 @@ ct_status ct_cfg_load_yaml(const char *path, ct_cfg_set_fn set, void *user, ct_e
                 st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: expected 'key: value' lines", path, ev.start_mark.line + 1);
                 break;
             }
-            char *key = strdup((char *)ev.data.scalar.value);
             size_t line = ev.start_mark.line + 1;
+            if (!strcmp((char *)ev.data.scalar.value, "<<")) {
+                st = ct_err_set(err, CT_ERR_UNSUPPORTED,
+                                "%s:%zu: YAML merge keys (<<) are not supported in a config; write the keys out", path,
+                                line);
+                break;
+            }
+            char *key = strdup((char *)ev.data.scalar.value);
             if (!key) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
             else st = read_value(&y, key, line, 0, err);
             free(key);
@@ -359,8 +389,22 @@ ct_status ct_cfg_load_yaml(const char *path, ct_cfg_set_fn set, void *user, ct_e
         }
         yaml_event_delete(&ev);
     }
+    /* the rest of the stream: the end of this document, then the end of the stream; a second
+     * document ("---") would be silently ignored, so it is an error */
+    while (!st && !ended) {
+        if ((st = next_event(&y, &ev, err))) break;
+        yaml_event_type_t t = ev.type;
+        size_t line = ev.start_mark.line + 1;
+        yaml_event_delete(&ev);
+        if (t == YAML_STREAM_END_EVENT) break;
+        if (t == YAML_DOCUMENT_START_EVENT)
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: a second YAML document; a config file holds one mapping",
+                            path, line);
+        else if (t != YAML_DOCUMENT_END_EVENT && t != YAML_MAPPING_END_EVENT)
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: unexpected content after the config mapping", path, line);
+    }
     yaml_parser_delete(&y.p);
-    fclose(f);
+    free(text);
     return st;
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,28 +16,76 @@
 
 #include "base/fault.h"
 
-ct_status ct_mmap_open(ct_mmap *m, const char *path, ct_err *err) {
-    m->data = NULL;
-    m->size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+FILE *(*ct_test_stream_hook)(FILE *real, const char *path);
+
+const char *ct_file_kind(unsigned mode) {
+    if (S_ISREG(mode)) return NULL;
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
+}
+
+/* Opens a regular file read-only. O_NONBLOCK keeps open() of a FIFO from waiting for a writer;
+ * the file type is then checked on the descriptor (no race with a rename in between). */
+static ct_status open_regular(const char *path, int *out, size_t *size, ct_err *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return ct_err_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
+        ct_status s = ct_err_set(err, CT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
         close(fd);
-        return ct_err_set(err, CT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        return s;
     }
-    if (!S_ISREG(st.st_mode)) {
+    const char *kind = ct_file_kind(st.st_mode);
+    if (kind) {
         close(fd);
-        return ct_err_set(err, CT_ERR_IO, "%s: not a regular file", path);
+        return ct_err_set(err, CT_ERR_IO, "%s: is %s, not a regular file", path, kind);
     }
-    if (st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *out = fd;
+    if (size) *size = (size_t)st.st_size;
+    return CT_OK;
+}
+
+ct_status ct_open_read(const char *path, FILE **out, ct_err *err) {
+    *out = NULL;
+    int fd;
+    ct_status s = open_regular(path, &fd, NULL, err);
+    if (s) return s;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        s = ct_err_set(err, CT_ERR_NOMEM, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        return s;
+    }
+    if (ct_test_stream_hook) {
+        FILE *w = ct_test_stream_hook(f, path);
+        if (w) f = w; /* the wrapper owns and closes the real stream */
+    }
+    *out = f;
+    return CT_OK;
+}
+
+ct_status ct_mmap_open(ct_mmap *m, const char *path, ct_err *err) {
+    m->data = NULL;
+    m->size = 0;
+    int fd;
+    size_t size;
+    ct_status s = open_regular(path, &fd, &size, err);
+    if (s) return s;
+    if (size > 0) {
+        void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
+            s = ct_err_set(err, CT_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
             close(fd);
-            return ct_err_set(err, CT_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+            return s;
         }
         m->data = p;
-        m->size = (size_t)st.st_size;
+        m->size = size;
     }
     close(fd);
     return CT_OK;
@@ -48,39 +97,124 @@ void ct_mmap_close(ct_mmap *m) {
     m->size = 0;
 }
 
-ct_status ct_read_file(const char *path, char **out, size_t *len, ct_err *err) {
+ct_status ct_read_stream(FILE *f, const char *name, char **out, size_t *len, ct_err *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_err_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    errno = 0;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
-    if (!buf) {
-        fclose(f);
-        return ct_err_set(err, CT_ERR_NOMEM, "%s: out of memory", path);
-    }
+    if (!buf) return ct_err_set(err, CT_ERR_NOMEM, "%s: out of memory", name);
     for (;;) {
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
-        if (n < cap) break;
-        cap *= 2;
-        char *nb = realloc(buf, cap + 1);
+        if (n < cap) break; /* end of file or an error: ferror tells */
+        char *nb = cap <= SIZE_MAX / 4 ? realloc(buf, cap * 2 + 1) : NULL;
         if (!nb) {
             free(buf);
-            fclose(f);
-            return ct_err_set(err, CT_ERR_NOMEM, "%s: out of memory", path);
+            return ct_err_set(err, CT_ERR_NOMEM, "%s: out of memory after %zu bytes", name, n);
         }
         buf = nb;
+        cap *= 2;
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
+    if (ferror(f)) {
+        int e = errno ? errno : EIO;
+        ct_status s = ct_err_set(err, e == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO, "%s: read error after %zu bytes: %s",
+                                 name, n, strerror(e));
         free(buf);
-        return ct_err_set(err, CT_ERR_IO, "%s: read error", path);
+        return s;
     }
     buf[n] = 0;
     *out = buf;
     if (len) *len = n;
     return CT_OK;
+}
+
+ct_status ct_read_file(const char *path, char **out, size_t *len, ct_err *err) {
+    *out = NULL;
+    FILE *f;
+    ct_status s = ct_open_read(path, &f, err);
+    if (s) return s;
+    s = ct_read_stream(f, path, out, len, err);
+    fclose(f);
+    return s;
+}
+
+/* ---- line reader ---- */
+
+static ct_status lines_init(ct_lines *r, FILE *f, const char *name, size_t max_len, bool own, ct_err *err) {
+    memset(r, 0, sizeof *r);
+    r->f = f;
+    r->own = own;
+    r->max_len = max_len;
+    r->name = strdup(name);
+    if (!r->name) {
+        if (own) fclose(f);
+        memset(r, 0, sizeof *r);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    return CT_OK;
+}
+
+ct_status ct_lines_open(ct_lines *r, const char *path, size_t max_len, ct_err *err) {
+    memset(r, 0, sizeof *r);
+    FILE *f;
+    ct_status s = ct_open_read(path, &f, err);
+    return s ? s : lines_init(r, f, path, max_len, true, err);
+}
+
+ct_status ct_lines_from(ct_lines *r, FILE *f, const char *name, size_t max_len, ct_err *err) {
+    return lines_init(r, f, name, max_len, false, err);
+}
+
+static bool lines_grow(ct_lines *r) {
+    size_t cap = r->cap ? r->cap * 2 : 256;
+    if (cap < r->cap) return false;
+    char *l = realloc(r->line, cap);
+    if (!l) return false;
+    r->line = l;
+    r->cap = cap;
+    return true;
+}
+
+ct_status ct_lines_next(ct_lines *r, bool *got, ct_err *err) {
+    *got = false;
+    r->len = 0;
+    size_t at = r->lineno + 1;
+    int c = EOF;
+    errno = 0;
+    for (;;) {
+        c = getc_unlocked(r->f);
+        if (c == EOF || c == '\n') break;
+        if (r->max_len && r->len >= r->max_len) {
+            if (r->max_len % (1u << 20) == 0)
+                return ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: line longer than %zu MiB (the limit for one line)",
+                                  r->name, at, r->max_len >> 20);
+            return ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: line longer than %zu bytes (the limit for one line)",
+                              r->name, at, r->max_len);
+        }
+        if (r->len + 1 >= r->cap && !lines_grow(r))
+            return ct_err_set(err, CT_ERR_NOMEM, "%s:%zu: out of memory for a line of %zu bytes", r->name, at,
+                              r->len);
+        r->line[r->len++] = (char)c;
+    }
+    if (c == EOF && ferror(r->f)) {
+        int e = errno ? errno : EIO;
+        return ct_err_set(err, e == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO, "%s:%zu: read error: %s", r->name, at,
+                          strerror(e));
+    }
+    if (c == EOF && r->len == 0) return CT_OK; /* end of file */
+    if (!r->line && !lines_grow(r)) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (r->len && r->line[r->len - 1] == '\r') r->len--;
+    r->line[r->len] = 0;
+    r->lineno = at;
+    *got = true;
+    return CT_OK;
+}
+
+void ct_lines_close(ct_lines *r) {
+    if (r->f && r->own) fclose(r->f);
+    free(r->line);
+    free(r->name);
+    memset(r, 0, sizeof *r);
 }
 
 bool ct_file_exists(const char *path) {

@@ -17,8 +17,46 @@ typedef struct ct_mmap {
 ct_status ct_mmap_open(ct_mmap *m, const char *path, ct_err *err);
 void ct_mmap_close(ct_mmap *m);
 
-/* Reads a whole file into a NUL-terminated malloc'd buffer. */
+/* Reads a whole regular file into a NUL-terminated malloc'd buffer (ct_open_read: a FIFO or a
+ * device is refused; a read error is an error, never a short file). */
 ct_status ct_read_file(const char *path, char **out, size_t *len, ct_err *err);
+
+/* ---- reading streams: only regular files, EOF told apart from a read error ----
+ * ct_open_read opens `path` for reading without blocking on a FIFO's open() and refuses anything
+ * but a regular file, saying what it found ("is a FIFO", "is a character device", "is a
+ * directory"): a FIFO in a dataset directory would block forever and /dev/zero would be read
+ * until memory runs out. */
+ct_status ct_open_read(const char *path, FILE **out, ct_err *err);
+/* "a FIFO", "a character device", ... for a st_mode that is not a regular file; NULL for one. */
+const char *ct_file_kind(unsigned mode);
+
+/* Test seam (fault injection without LD_PRELOAD): when non-NULL, every stream ct_open_read opens
+ * is handed to this hook, which returns the stream to read instead (a fopencookie wrapper that
+ * fails with EIO or ENOMEM part way) or NULL to keep the real one. NULL in production. */
+extern FILE *(*ct_test_stream_hook)(FILE *real, const char *path);
+
+/* Line reader with a place in every error. ct_lines_next gives the next line in r->line
+ * (r->len bytes, '\n' and a trailing '\r' removed, NUL-terminated) and sets *got; at the end of
+ * the file *got is false. A read error (EIO, ENOMEM, ...) is an error naming "path:line", never
+ * an early end of file; so is a line longer than max_len bytes (0 = no limit). */
+typedef struct ct_lines {
+    FILE *f;
+    char *name;         /* the path, or what the stream is ("<stdin>"), for messages */
+    char *line;
+    size_t len, cap;
+    size_t lineno;      /* number of the line last returned, from 1 */
+    size_t max_len;
+    bool own;           /* ct_lines_close closes f */
+} ct_lines;
+
+ct_status ct_lines_open(ct_lines *r, const char *path, size_t max_len, ct_err *err);
+/* Reads an already open stream (stdin); `name` is used in messages. */
+ct_status ct_lines_from(ct_lines *r, FILE *f, const char *name, size_t max_len, ct_err *err);
+ct_status ct_lines_next(ct_lines *r, bool *got, ct_err *err);
+void ct_lines_close(ct_lines *r);
+/* Reads the rest of a stream into a NUL-terminated malloc'd buffer; a read error is an error
+ * naming `name`. */
+ct_status ct_read_stream(FILE *f, const char *name, char **out, size_t *len, ct_err *err);
 bool ct_file_exists(const char *path);
 bool ct_dir_exists(const char *path);
 ct_status ct_mkdir_p(const char *path, ct_err *err);

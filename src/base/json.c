@@ -1,18 +1,26 @@
 #include "base/json.h"
 
+#include <stdlib.h>
+
+#include "base/file.h"
+
 ct_status ct_json_load_file(const char *path, json_t **out, ct_err *err) {
     return ct_json_load_file_flags(path, 0, out, err);
 }
 
 ct_status ct_json_load_file_flags(const char *path, size_t flags, json_t **out, ct_err *err) {
+    /* read through ct_read_file (regular files only, read errors reported as such), then parse:
+     * jansson's own file reader takes a read error for the end of the file */
+    *out = NULL;
+    char *buf;
+    size_t len;
+    ct_status st = ct_read_file(path, &buf, &len, err);
+    if (st) return st;
     json_error_t je;
-    *out = json_load_file(path, JSON_DECODE_ANY | JSON_ALLOW_NUL | flags, &je);
-    if (!*out) {
-        if (je.line <= 0 && je.position == 0)
-            return ct_err_set(err, CT_ERR_IO, "%s: %s", path, je.text);
-        return ct_err_set(err, CT_ERR_FORMAT, "%s:%d:%d: invalid JSON: %s", path, je.line,
-                          je.column, je.text);
-    }
+    *out = json_loadb(buf, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | flags, &je);
+    free(buf);
+    if (!*out)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
     return CT_OK;
 }
 

@@ -5,23 +5,29 @@
 #include <string.h>
 
 int ct_str_distance(const char *a, const char *b) {
-    size_t n = strlen(a), m = strlen(b);
-    /* two rows of the DP table: prev = row i-1, cur = row i */
+    size_t n = strlen(a), m = strlen(b), K = CT_STR_DISTANCE_MAX;
+    if ((n > m ? n - m : m - n) > K) return (int)K + 1; /* the distance is at least |n - m| */
+    /* Ukkonen's band: only cells with |i - j| <= K can hold a distance <= K; the others count as
+     * K + 1. Two rows of the table: prev = row i-1, cur = row i. */
     int *prev = malloc((m + 1) * sizeof(int)), *cur = malloc((m + 1) * sizeof(int));
     if (!prev || !cur) {
         free(prev);
         free(cur);
         return 1 << 20;
     }
-    for (size_t j = 0; j <= m; j++) prev[j] = (int)j;
+    const int big = (int)K + 1;
+    for (size_t j = 0; j <= m; j++) prev[j] = j <= K ? (int)j : big;
     for (size_t i = 1; i <= n; i++) {
-        cur[0] = (int)i;
-        for (size_t j = 1; j <= m; j++) {
+        size_t lo = i > K ? i - K : 1, hi = i + K < m ? i + K : m;
+        cur[0] = i <= K ? (int)i : big;
+        if (lo > 1) cur[lo - 1] = big;
+        for (size_t j = lo; j <= hi; j++) {
             int c = prev[j - 1] + (a[i - 1] != b[j - 1]);
             if (prev[j] + 1 < c) c = prev[j] + 1;
             if (cur[j - 1] + 1 < c) c = cur[j - 1] + 1;
-            cur[j] = c;
+            cur[j] = c < big ? c : big;
         }
+        if (hi < m) cur[hi + 1] = big;
         int *t = prev;
         prev = cur;
         cur = t;

@@ -7,8 +7,11 @@
 #include "ctune/err.h"
 
 /* Levenshtein distance (insert / delete / substitute, bytes), for "did you mean" suggestions:
- * config keys, CLI options and commands, template and dataset names. Returns a huge value
- * (1 << 20) when out of memory. */
+ * config keys, CLI options and commands, template and dataset names. Exact up to
+ * CT_STR_DISTANCE_MAX; a larger distance is reported as some value above it (the work is a band
+ * of the table, linear in the lengths: a 64 KiB option name costs microseconds, not seconds).
+ * Returns a huge value (1 << 20) when out of memory. */
+#define CT_STR_DISTANCE_MAX 64
 int ct_str_distance(const char *a, const char *b);
 
 /* Calls fn(item, ctx) for each item of a comma-separated list, spaces around items trimmed and

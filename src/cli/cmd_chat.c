@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "ctune/chat.h"
@@ -101,7 +102,7 @@ static int run_chat(const chat_setup *cs) {
     ct_err err = {0};
     ct_runtime *rt = NULL;
     ct_chat *chat = NULL;
-    char *line = NULL;
+    ct_lines in = {0};
     display d = {0};
     int rc = 1;
     if (!ct_cli_runtime_open(&cs->ro, &rt)) goto out;
@@ -130,17 +131,24 @@ static int run_chat(const chat_setup *cs) {
     if (interactive)
         fprintf(stderr, "ctune chat (%s template%s) - /reset starts over, /exit or Ctrl-D quits\n",
                 ct_template_name(tmpl), cs->ro.adapter_dir ? ", adapter applied" : "");
-    size_t cap = 0;
     int turn = 0;
+    if (ct_lines_from(&in, stdin, "stdin", 0, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
     for (;;) {
         if (interactive) {
             fputs(d.color ? "\033[1m> \033[0m" : "> ", stdout);
             fflush(stdout);
         }
-        ssize_t n = getline(&line, &cap, stdin);
-        if (n < 0) break;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-        if (n == 0) continue;
+        bool got;
+        if (ct_lines_next(&in, &got, &err)) { /* a read error is not the end of the conversation */
+            rc = ct_cli_error(&err);
+            goto out;
+        }
+        if (!got) break;
+        char *line = in.line;
+        if (in.len == 0) continue;
         if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) break;
         if (!strcmp(line, "/reset")) {
             ct_chat_reset(chat);
@@ -182,7 +190,7 @@ static int run_chat(const chat_setup *cs) {
     }
     rc = 0;
 out:
-    free(line);
+    ct_lines_close(&in);
     ct_ids_free(&d.ids);
     ct_chat_free(chat);
     ct_runtime_free(rt);

@@ -112,19 +112,26 @@ int ct_cli_data_render(int argc, char **argv) {
     }
     ct_render r;
     ct_render_init(&r);
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t n;
     ct_buf out = {0};
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        lineno++;
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+    ct_lines in;
+    ct_err lerr = {0};
+    bool got = false;
+    if (ct_lines_from(&in, stdin, "stdin", 0, &lerr)) rc = ct_cli_error(&lerr);
+    /* a read error stops with an error naming the line instead of ending the output early */
+    while (!rc) {
+        if (ct_lines_next(&in, &got, &lerr)) {
+            rc = ct_cli_error(&lerr);
+            break;
+        }
+        if (!got) break;
+        char *line = in.line;
+        size_t n = in.len;
         if (!n) continue;
         char where[64];
-        snprintf(where, sizeof where, "stdin:%zu", lineno);
+        snprintf(where, sizeof where, "stdin:%zu", in.lineno);
         ct_err err = {0};
         json_t *row = NULL;
-        if (ct_json_load_buf(line, (size_t)n, where, &row, &err)) {
+        if (ct_json_load_buf(line, n, where, &row, &err)) {
             rc = ct_cli_error(&err);
             break;
         }
@@ -160,7 +167,7 @@ int ct_cli_data_render(int argc, char **argv) {
             fputc('\n', stdout);
         }
     }
-    free(line);
+    ct_lines_close(&in);
     ct_buf_free(&out);
     ct_render_free(&r);
     ct_args_free(&a);

@@ -32,7 +32,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     ct_err err = {0};
     ct_runtime *rt = NULL;
     ct_runtime_opts ro;
-    char *buf = NULL;
+    char *buf = NULL, *what = NULL;
     ct_ids ids = {0};
     const char *data = ct_args_get(&a, "data");
     if (!ct_cli_runtime_opts(&a, false, &ro) || ct_args_check_unknown(&a, "eval-loss")) goto out;
@@ -43,6 +43,11 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     size_t len = 0;
     if (ct_read_file(data, &buf, &len, &err)) {
         rc = ct_cli_error(&err);
+        goto out;
+    }
+    size_t wn = strlen(data) + 24;
+    if (!(what = malloc(wn))) {
+        rc = ct_cli_errorf("eval-loss: out of memory");
         goto out;
     }
     if (!ct_cli_runtime_open(&ro, &rt)) goto out;
@@ -58,8 +63,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
         size_t k = 0;
         while (k < n && (cur[k] == ' ' || cur[k] == '\t' || cur[k] == '\r')) k++;
         if (k == n) continue;
-        char what[1200];
-        snprintf(what, sizeof what, "%s:%zu", data, lineno);
+        snprintf(what, wn, "%s:%zu", data, lineno);
         json_t *o = NULL;
         if (ct_json_load_buf(cur, n, what, &o, &err)) {
             rc = ct_cli_error(&err);
@@ -117,6 +121,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     rc = 0;
 out:
     free(buf);
+    free(what);
     ct_ids_free(&ids);
     ct_runtime_free(rt);
     ct_args_free(&a);

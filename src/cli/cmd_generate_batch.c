@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "base/file.h"
 #include "cli/options.h"
 #include "ctune/data.h"
 #include "ctune/generate.h"
@@ -84,9 +85,9 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     ct_err err = {0};
     ct_runtime *rt = NULL;
     ct_runtime_opts ro;
-    FILE *in = NULL, *outf = NULL;
-    char *line = NULL;
-    size_t cap = 0;
+    FILE *outf = NULL;
+    ct_lines in = {0};
+    char *where = NULL;
     const char *inp = ct_args_get(&a, "input"), *outp = ct_args_get(&a, "output");
     const char *think_s = ct_args_get(&a, "enable-thinking");
     const char *default_system = ct_args_get(&a, "default-system");
@@ -119,8 +120,14 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     p.do_sample = temp > 0;
     if (temp > 0) p.temperature = (float)temp;
     p.seed = (uint64_t)seed;
-    if (!(in = fopen(inp, "r"))) {
-        rc = ct_cli_errorf("generate-batch: cannot open %s", inp);
+    /* ct_lines: a regular file only, and a read error is an error naming the line, not the end */
+    if (ct_lines_open(&in, inp, 0, &err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    size_t wn = strlen(inp) + 24;
+    if (!(where = malloc(wn))) {
+        rc = ct_cli_errorf("generate-batch: out of memory");
         goto out;
     }
     if (!(outf = fopen(outp, "w"))) {
@@ -130,17 +137,20 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     double t0 = now_s();
     bool tty = isatty(2);
     size_t n_gen = 0, n_lines = 0;
-    ssize_t len;
-    int lineno = 0;
-    while ((len = getline(&line, &cap, in)) > 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+    bool got;
+    for (;;) {
+        if (ct_lines_next(&in, &got, &err)) {
+            rc = ct_cli_error(&err);
+            goto out;
+        }
+        if (!got) break;
+        char *line = in.line;
+        size_t len = in.len;
         if (!len) continue;
         if (limit >= 0 && (long long)n_lines >= limit) break;
-        char where[1100];
-        snprintf(where, sizeof where, "%s:%d", inp, lineno);
+        snprintf(where, wn, "%s:%zu", inp, in.lineno);
         ct_ids ids = {0}, outi = {0};
-        if (line_prompt(rt, line, (size_t)len, where, think, default_system, &ids, &err) ||
+        if (line_prompt(rt, line, len, where, think, default_system, &ids, &err) ||
             ct_runtime_generate(rt, ids.data, ids.n, &p, &outi, NULL, &err)) {
             ct_ids_free(&ids);
             ct_ids_free(&outi);
@@ -150,7 +160,7 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
         char *text = NULL;
         size_t tl = 0;
         ct_tokenizer_decode(tok, outi.data, outi.n, true, &text, &tl, &err);
-        json_t *src = json_loadb(line, (size_t)len, 0, NULL);
+        json_t *src = json_loadb(line, len, 0, NULL);
         json_t *o = json_object();
         json_t *id = src ? json_object_get(src, "id") : NULL;
         if (id) json_object_set(o, "id", id);
@@ -174,9 +184,9 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
             tty ? "\r" : "", n_lines, n_gen, now_s() - t0, (double)n_gen / (now_s() - t0 + 1e-9));
     rc = 0;
 out:
-    free(line);
-    if (in) fclose(in);
-    if (outf && fclose(outf) && !rc) rc = ct_cli_errorf("generate-batch: write to %s failed", outp);
+    free(where);
+    ct_lines_close(&in);
+    if (outf && (ferror(outf) | fclose(outf)) && !rc) rc = ct_cli_errorf("generate-batch: write to %s failed", outp);
     ct_runtime_free(rt);
     ct_args_free(&a);
     return rc;

@@ -1,4 +1,6 @@
 /* `ctune init-model`: a small randomly initialised model directory (ct_init_model). */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +13,14 @@ static const char *usage_text =
     "                        --intermediate-size I [--head-dim D] --tokenizer DIR --out DIR\n"
     "                        [--seed S] [--dtype bf16|f32] [--vocab-size V] [--untied]\n"
     "                        [--max-position-embeddings P] [--rope-theta T] [--initializer-range R]\n"
+    "                        [--force]\n"
     "Writes config.json, model.safetensors, generation_config.json and the tokenizer files.\n"
+    "An --out directory that is not empty is refused unless --force (replace its model files).\n"
     "Weights: N(0, initializer_range) for linear and embedding, 1 for norms, 0 for biases (seeded).\n";
 
 CT_CLI_COMMAND(init_model, "init-model", "create a small randomly initialised model (qwen3 | qwen2 | llama)") {
     ct_args a;
-    static const char *const flags[] = {"help", "untied", NULL};
+    static const char *const flags[] = {"help", "untied", "force", NULL};
     int rc = 1;
     if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_init_model_opts o;
@@ -34,15 +38,37 @@ CT_CLI_COMMAND(init_model, "init-model", "create a small randomly initialised mo
     o.tokenizer_dir = ct_args_get(&a, "tokenizer");
     o.out_dir = ct_args_get(&a, "out");
     o.tie_word_embeddings = !ct_args_flag(&a, "untied");
+    o.overwrite = ct_args_flag(&a, "force");
     if (ct_args_check_unknown(&a, "init-model")) goto out;
+    /* a value given must be valid: 0, negative, nan or inf is an error, never the default */
+    static const char *const positive_int[] = {"hidden-size", "layers", "heads", "kv-heads", "intermediate-size",
+                                               "head-dim", "vocab-size", "max-position-embeddings", NULL};
+    const long long *ival[] = {&hs, &ly, &hd, &kv, &is, &dim, &vs, &mp};
+    for (int i = 0; positive_int[i]; i++)
+        if (ct_args_get(&a, positive_int[i]) && *ival[i] <= 0) {
+            rc = ct_cli_errorf("init-model: --%s must be positive (got %lld)", positive_int[i], *ival[i]);
+            goto out;
+        }
+    static const char *const positive_real[] = {"rope-theta", "initializer-range", NULL};
+    const double *dval[] = {&theta, &irange};
+    for (int i = 0; positive_real[i]; i++)
+        if (ct_args_get(&a, positive_real[i]) && !(isfinite(*dval[i]) && *dval[i] > 0)) {
+            rc = ct_cli_errorf("init-model: --%s must be a positive number (got %g)", positive_real[i], *dval[i]);
+            goto out;
+        }
+    if (ct_args_get(&a, "seed") && seed < 0) {
+        rc = ct_cli_errorf("init-model: --seed must be >= 0 (got %lld)", seed);
+        goto out;
+    }
     if (!hs || !ly || !hd || !is || !o.tokenizer_dir || !o.out_dir) {
         fputs(usage_text, stderr);
         rc = ct_cli_errorf("init-model: --hidden-size, --layers, --heads, --intermediate-size, --tokenizer and --out are required");
         goto out;
     }
-    if (hs > 65536 || ly > 512 || hd > 1024 || kv > 1024 || is > 1 << 20 || dim > 4096 || vs > 1 << 24 || hs < 0 ||
-        ly < 0 || hd < 0 || kv < 0 || is < 0 || dim < 0 || vs < 0 || mp < 0) {
-        rc = ct_cli_errorf("init-model: a size is out of range");
+    if (hs > 65536 || ly > 512 || hd > 1024 || kv > 1024 || is > 1 << 20 || dim > 4096 || vs > 1 << 24 ||
+        mp > INT32_MAX) {
+        rc = ct_cli_errorf("init-model: a size is out of range (hidden-size <= 65536, layers <= 512, heads and kv-heads "
+                           "<= 1024, intermediate-size <= 1048576, head-dim <= 4096, vocab-size <= 16777216)");
         goto out;
     }
     o.hidden_size = (int32_t)hs;

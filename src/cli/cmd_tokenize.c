@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "cli/cli.h"
 #include "ctune/tokenizer.h"
 
@@ -77,28 +78,6 @@ static int parse_ids(const char *s, ct_ids *ids, const char *what) {
     return 0;
 }
 
-static char *read_all(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    if (!b) return NULL;
-    size_t r;
-    while ((r = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                return NULL;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    b[n] = 0;
-    *len = n;
-    return b;
-}
-
 CT_CLI_COMMAND(tokenize, "tokenize", "encode text to token ids or decode ids (HF tokenizer.json)") {
     static const char *const flags[] = {"jsonl", "decode", "add-special-tokens",
                                         "skip-special-tokens", "help", NULL};
@@ -139,16 +118,21 @@ CT_CLI_COMMAND(tokenize, "tokenize", "encode text to token ids or decode ids (HF
         if (!rc) rc = decode_one(tok, &ids, skip);
         ct_ids_free(&ids);
     } else if (decode || jsonl) {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
-        long lineno = 0;
-        while (!rc && (n = getline(&line, &cap, stdin)) >= 0) {
-            lineno++;
-            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        ct_lines in;
+        bool got = false;
+        if (ct_lines_from(&in, stdin, "stdin", 0, &err)) rc = ct_cli_error(&err);
+        /* a read error ends with an error naming the line, not as if stdin had ended */
+        while (!rc) {
+            if (ct_lines_next(&in, &got, &err)) {
+                rc = ct_cli_error(&err);
+                break;
+            }
+            if (!got) break;
+            char *line = in.line;
+            size_t n = in.len;
             if (n == 0) continue;
             char what[64];
-            snprintf(what, sizeof what, "stdin:%ld", lineno);
+            snprintf(what, sizeof what, "stdin:%zu", in.lineno);
             if (decode) {
                 ct_ids ids = {0};
                 rc = parse_ids(line, &ids, what);
@@ -157,20 +141,19 @@ CT_CLI_COMMAND(tokenize, "tokenize", "encode text to token ids or decode ids (HF
                 continue;
             }
             json_error_t je;
-            json_t *j = json_loadb(line, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+            json_t *j = json_loadb(line, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
             if (!json_is_string(j)) {
                 rc = ct_cli_errorf("tokenize --jsonl: %s: expected a JSON string per line", what);
             } else
                 rc = encode_one(tok, json_string_value(j), json_string_length(j), special);
             json_decref(j);
         }
-        free(line);
+        ct_lines_close(&in);
     } else {
         size_t len = 0;
         char *buf = NULL;
         if (!text) {
-            buf = read_all(stdin, &len);
-            if (!buf) rc = ct_cli_errorf("tokenize: cannot read stdin");
+            if (ct_read_stream(stdin, "stdin", &buf, &len, &err)) rc = ct_cli_error(&err);
             text = buf;
         } else
             len = strlen(text);

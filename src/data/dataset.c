@@ -1,11 +1,11 @@
 /* ct_dataset_build: every configured dataset → encoded examples → mixed → split → cached.
  * Rows are read streaming and encoded in chunks of CHUNK conversations (OpenMP over a chunk,
  * results appended in row order), so memory is bounded by the encoded result. */
+#include <dirent.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/file.h"
 #include "base/rng.h"
@@ -63,10 +63,27 @@ static ct_status flush_chunk(build_ctx *b, ct_err *err) {
     return st ? st : errs_first.code;
 }
 
+/* Bytes of text a row hands to the template and the tokenizer. */
+static size_t conv_text_bytes(const ct_conv *c) {
+    size_t n = c->text ? strlen(c->text) : 0;
+    for (size_t i = 0; i < c->n_tools; i++) n += strlen(c->tools[i]);
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        const ct_message *m = &c->msgs[i];
+        n += strlen(m->content) + (m->reasoning ? strlen(m->reasoning) : 0);
+        for (size_t k = 0; k < m->n_tool_calls; k++)
+            n += strlen(m->tool_calls[k].name) + strlen(m->tool_calls[k].arguments);
+    }
+    return n;
+}
+
 static ct_status on_conv(void *user, ct_conv *conv, const char *where, ct_err *err) {
-    (void)where;
     build_ctx *b = user;
     if (b->limit >= 0 && (int64_t)b->read >= b->limit) return CT_ERR_INTERRUPTED; /* stop reading */
+    /* a row of tens of MB costs seconds and GBs to tokenize, for a sample cut to cutoff_len */
+    size_t bytes = conv_text_bytes(conv);
+    if (bytes > CT_DATA_MAX_ROW)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: the row holds %.1f MiB of text; one row may hold at most %zu MiB",
+                          where, (double)bytes / (1 << 20), CT_DATA_MAX_ROW >> 20);
     b->read++;
     b->convs[b->n++] = *conv;
     ct_conv_init(conv); /* ownership moved */
@@ -74,43 +91,112 @@ static ct_status on_conv(void *user, ct_conv *conv, const char *where, ct_err *e
     return CT_OK;
 }
 
-/* Hash of everything that changes the encoded result: data arguments, template, tokenizer files,
- * dataset files (size, mtime and contents). */
+/* ---- the tokenized-cache key: a hash of everything that changes the encoded result ---- */
+
+static uint64_t h_u64(uint64_t h, uint64_t v) { return ct_hash_bytes(h, &v, sizeof v); }
+
+/* A string with its length first (no two field lists hash alike); NULL differs from "". */
+static uint64_t h_str(uint64_t h, const char *s) {
+    if (!s) return h_u64(h, UINT64_MAX);
+    size_t n = strlen(s);
+    return ct_hash_bytes(h_u64(h, n), s, n);
+}
+
+/* A file's size and contents (mtime is not enough: an edit within the same second, or a copy
+ * that keeps it, would reuse the old encoding). Missing or unreadable: a marker, so the key
+ * differs from any readable state; reading the data reports the error. */
+static uint64_t h_file(uint64_t h, const char *path) {
+    ct_mmap m = {0};
+    if (ct_mmap_open(&m, path, NULL)) return h_u64(h, UINT64_MAX - 1);
+    h = h_u64(h, m.size);
+    h = ct_hash_bytes(h, m.data, m.size);
+    ct_mmap_close(&m);
+    return h;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool data_file_name(const char *n) {
+    size_t l = strlen(n);
+    return n[0] != '.' && strcmp(n, "dataset_info.json") &&
+           ((l > 5 && !strcmp(n + l - 5, ".json")) || (l > 6 && !strcmp(n + l - 6, ".jsonl")));
+}
+
+/* A dataset path: a file, or a directory's data files in the order ct_read_dataset_file reads
+ * them (names and contents). */
+static uint64_t h_data_path(uint64_t h, const char *path) {
+    h = h_str(h, path);
+    DIR *d = opendir(path);
+    if (!d) return h_file(h, path);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    bool oom = false;
+    while (!oom && (e = readdir(d))) {
+        if (!data_file_name(e->d_name)) continue;
+        if (n == cap) {
+            char **nn = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof *nn);
+            if (!nn) oom = true;
+            else names = nn;
+        }
+        if (!oom && !(names[n] = strdup(e->d_name))) oom = true;
+        if (!oom) n++;
+    }
+    closedir(d);
+    if (n) qsort(names, n, sizeof *names, cmp_name);
+    h = h_u64(h, oom ? UINT64_MAX : n);
+    for (size_t i = 0; i < n; i++) {
+        char *full = ct_path_join(path, names[i]);
+        h = h_str(h, names[i]);
+        h = full ? h_file(h, full) : h_u64(h, UINT64_MAX);
+        free(full);
+        free(names[i]);
+    }
+    free(names);
+    return h;
+}
+
+/* A dataset_info.json entry as resolved: its file, formatting, every column and tag name, and
+ * num_samples (each changes which rows are read or how they are understood). */
+static uint64_t h_info(uint64_t h, const ct_dataset_info *d) {
+    const ct_columns *c = &d->cols;
+    const char *cols[] = {c->prompt,       c->query,       c->response,      c->history,       c->messages,
+                          c->system,       c->tools,       c->role_tag,      c->content_tag,   c->user_tag,
+                          c->assistant_tag, c->observation_tag, c->function_tag, c->system_tag};
+    h = h_data_path(h, d->path);
+    h = h_u64(h, (uint64_t)d->format);
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) h = h_str(h, cols[i]);
+    return h_u64(h, (uint64_t)d->num_samples);
+}
+
 static uint64_t cache_key(const ct_data_args *a, const ct_template *t, const ct_dataset_info *infos, size_t n) {
-    char buf[1024];
-    int len = snprintf(buf, sizeof buf, "v%u|%s|%s|%lld|%lld|%g|%d|%d|%d|%d|%d|%s|%s|%s|%lld", CT_CACHE_VERSION,
-                       ct_template_name(t), a->stage, (long long)a->cutoff_len, (long long)a->max_samples,
-                       a->val_size, a->train_on_prompt, a->mask_history, (int)a->enable_thinking,
-                       a->preserve_thinking, a->packing, a->mix_strategy, a->on_bad_sample,
-                       a->tokenizer_dir ? a->tokenizer_dir : "", (long long)a->seed);
-    uint64_t h = ct_hash_bytes(0, buf, (size_t)len);
-    for (size_t i = 0; i < a->n_interleave_probs; i++)
-        h = ct_hash_bytes(h, a->interleave_probs[i], strlen(a->interleave_probs[i]));
-    for (size_t i = 0; i < a->n_eval_dataset; i++) h = ct_hash_bytes(h, a->eval_dataset[i], strlen(a->eval_dataset[i]));
-    if (a->default_system) h = ct_hash_bytes(h, a->default_system, strlen(a->default_system) + 1);
-    const char *tokfiles[] = {"tokenizer.json", "tokenizer_config.json"};
+    uint64_t h = h_u64(0, CT_CACHE_VERSION);
+    h = h_str(h, ct_template_name(t));
+    h = h_str(h, a->stage);
+    h = h_u64(h, (uint64_t)a->cutoff_len);
+    h = h_u64(h, (uint64_t)a->max_samples);
+    h = ct_hash_bytes(h, &a->val_size, sizeof a->val_size);
+    uint64_t flags = (uint64_t)a->train_on_prompt | (uint64_t)a->mask_history << 1 | (uint64_t)a->preserve_thinking << 2 |
+                     (uint64_t)a->packing << 3;
+    h = h_u64(h, flags);
+    h = h_u64(h, (uint64_t)(int64_t)a->enable_thinking);
+    h = h_str(h, a->mix_strategy);
+    h = h_str(h, a->on_bad_sample);
+    h = h_u64(h, (uint64_t)a->seed);
+    h = h_u64(h, a->n_interleave_probs);
+    for (size_t i = 0; i < a->n_interleave_probs; i++) h = h_str(h, a->interleave_probs[i]);
+    h = h_u64(h, a->n_dataset);
+    h = h_u64(h, a->n_eval_dataset);
+    for (size_t i = 0; i < a->n_eval_dataset; i++) h = h_str(h, a->eval_dataset[i]);
+    h = h_str(h, a->default_system);
+    h = h_str(h, a->tokenizer_dir);
+    static const char *const tokfiles[] = {"tokenizer.json", "tokenizer_config.json"};
     for (size_t i = 0; i < 2 && a->tokenizer_dir; i++) {
         char *p = ct_path_join(a->tokenizer_dir, tokfiles[i]);
-        struct stat sb;
-        if (!stat(p, &sb)) {
-            h = ct_hash_bytes(h, &sb.st_size, sizeof sb.st_size);
-            h = ct_hash_bytes(h, &sb.st_mtime, sizeof sb.st_mtime);
-        }
+        h = p ? h_file(h, p) : h_u64(h, UINT64_MAX);
         free(p);
     }
-    for (size_t i = 0; i < n; i++) {
-        h = ct_hash_bytes(h, infos[i].path, strlen(infos[i].path));
-        struct stat sb;
-        if (!stat(infos[i].path, &sb)) {
-            h = ct_hash_bytes(h, &sb.st_size, sizeof sb.st_size);
-            h = ct_hash_bytes(h, &sb.st_mtime, sizeof sb.st_mtime);
-            ct_mmap m = {0};
-            if (S_ISREG(sb.st_mode) && !ct_mmap_open(&m, infos[i].path, NULL)) {
-                h = ct_hash_bytes(h, m.data, m.size);
-                ct_mmap_close(&m);
-            }
-        }
-    }
+    for (size_t i = 0; i < n; i++) h = h_info(h, &infos[i]);
     return h;
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "base/json.h"
 #include "ctune/data.h"
 #include "data/tojson.h"
@@ -462,19 +463,20 @@ static ct_status emit_row(const json_t *row, ct_format fmt, const ct_columns *co
 
 static ct_status read_jsonl(const char *path, ct_format fmt, const ct_columns *cols, bool skip_bad,
                             size_t *n_bad, ct_conv_fn fn, void *user, ct_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_err_set(err, CT_ERR_IO, "%s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t n;
-    ct_status st = CT_OK;
-    char where[4200];
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        size_t k = (size_t)n;
-        while (k && (line[k - 1] == '\n' || line[k - 1] == '\r' || line[k - 1] == ' ')) k--;
+    ct_lines lr;
+    ct_status st = ct_lines_open(&lr, path, CT_DATA_MAX_ROW, err);
+    if (st) return st;
+    size_t wn = strlen(path) + 24;
+    char *where = malloc(wn);
+    if (!where) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    bool got;
+    /* a read error is an error (ct_lines_next), never the end of the file */
+    while (!st && !(st = ct_lines_next(&lr, &got, err)) && got) {
+        char *line = lr.line;
+        size_t k = lr.len;
+        while (k && (line[k - 1] == '\r' || line[k - 1] == ' ')) k--;
         if (!k) continue;
-        snprintf(where, sizeof where, "%s:%zu", path, lineno);
+        snprintf(where, wn, "%s:%zu", path, lr.lineno);
         json_error_t je;
         json_t *row = json_loadb(line, k, JSON_ALLOW_NUL, &je);
         if (!row) {
@@ -487,10 +489,9 @@ static ct_status read_jsonl(const char *path, ct_format fmt, const ct_columns *c
         }
         st = emit_row(row, fmt, cols, where, skip_bad, n_bad, fn, user, err);
         json_decref(row);
-        if (st) break;
     }
-    free(line);
-    fclose(f);
+    free(where);
+    ct_lines_close(&lr);
     return st;
 }
 
@@ -503,22 +504,29 @@ ct_status ct_read_dataset_file(const char *path, ct_format fmt, const ct_columns
         char **names = NULL;
         size_t n = 0;
         struct dirent *e;
-        while ((e = readdir(d))) {
+        ct_status st = CT_OK;
+        while (!st && (e = readdir(d))) {
             if (e->d_name[0] == '.' || !(has_ext(e->d_name, ".json") || has_ext(e->d_name, ".jsonl"))) continue;
             if (!strcmp(e->d_name, "dataset_info.json")) continue;
             char **nn = realloc(names, (n + 1) * sizeof *nn);
-            if (!nn) break;
+            if (!nn || !(nn[n] = strdup(e->d_name))) {
+                if (nn) names = nn;
+                st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                break;
+            }
             names = nn;
-            names[n++] = strdup(e->d_name);
+            n++;
         }
         closedir(d);
-        qsort(names, n, sizeof *names, cmp_str);
-        ct_status st = n ? CT_OK : ct_err_set(err, CT_ERR_IO, "%s: directory has no .json/.jsonl files", path);
+        if (n) qsort(names, n, sizeof *names, cmp_str);
+        if (!st && !n) st = ct_err_set(err, CT_ERR_IO, "%s: directory has no .json/.jsonl files", path);
         for (size_t i = 0; i < n; i++) {
             if (!st) {
-                char full[4096];
-                snprintf(full, sizeof full, "%s/%s", path, names[i]);
-                st = ct_read_dataset_file(full, fmt, cols, skip_bad, n_bad, fn, user, err);
+                /* a FIFO or a device among the files is refused by ct_open_read ("is a FIFO") */
+                char *full = ct_path_join(path, names[i]);
+                st = full ? ct_read_dataset_file(full, fmt, cols, skip_bad, n_bad, fn, user, err)
+                          : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                free(full);
             }
             free(names[i]);
         }
@@ -534,13 +542,17 @@ ct_status ct_read_dataset_file(const char *path, ct_format fmt, const ct_columns
     } else if (!json_is_array(root)) {
         st = ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON array of rows", path);
     } else {
-        char where[4200];
+        size_t wn = strlen(path) + 32;
+        char *where = malloc(wn);
         size_t i;
         json_t *row;
-        json_array_foreach(root, i, row) {
-            snprintf(where, sizeof where, "%s: row %zu", path, i);
-            if ((st = emit_row(row, fmt, cols, where, skip_bad, n_bad, fn, user, err))) break;
-        }
+        if (!where) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        else
+            json_array_foreach(root, i, row) {
+                snprintf(where, wn, "%s: row %zu", path, i);
+                if ((st = emit_row(row, fmt, cols, where, skip_bad, n_bad, fn, user, err))) break;
+            }
+        free(where);
     }
     json_decref(root);
     return st;

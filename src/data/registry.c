@@ -54,13 +54,27 @@ ct_status ct_dataset_info_find(const char *dir, const char *name, ct_dataset_inf
     out->name = strdup(name);
     char *info = ct_path_join(dir ? dir : ".", "dataset_info.json");
     json_t *root = NULL;
+    char *where = NULL;
     ct_status st = CT_OK;
+    if (!info) {
+        ct_dataset_info_free(out);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    struct stat isb;
+    if (stat(info, &isb) == 0 && !S_ISREG(isb.st_mode)) { /* a FIFO here would be skipped silently */
+        st = ct_err_set(err, CT_ERR_IO, "%s: is %s, not a regular file", info, ct_file_kind(isb.st_mode));
+        goto done;
+    }
     if (ct_file_exists(info)) {
         if ((st = ct_json_load_file(info, &root, err))) goto done;
         json_t *e = json_object_get(root, name);
         if (e) {
-            char where[4200];
-            snprintf(where, sizeof where, "%s: dataset '%s'", info, name);
+            size_t wn = strlen(info) + strlen(name) + 16;
+            if (!(where = malloc(wn))) {
+                st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            snprintf(where, wn, "%s: dataset '%s'", info, name);
             const char *fn = ct_json_get_str(e, "file_name");
             if (!fn) {
                 st = ct_err_set(err, CT_ERR_UNSUPPORTED,
@@ -87,23 +101,35 @@ ct_status ct_dataset_info_find(const char *dir, const char *name, ct_dataset_inf
                 goto done;
             }
             out->num_samples = ns;
-            if (!ct_file_exists(out->path) && !ct_dir_exists(out->path))
+            struct stat sb;
+            if (stat(out->path, &sb) != 0)
                 st = ct_err_set(err, CT_ERR_IO, "%s: file_name '%s' not found", where, out->path);
+            else if (!S_ISDIR(sb.st_mode) && ct_file_kind(sb.st_mode))
+                st = ct_err_set(err, CT_ERR_IO, "%s: file_name '%s' is %s, not a regular file or a directory", where,
+                                out->path, ct_file_kind(sb.st_mode));
             goto done;
         }
     }
-    /* not registered: a file or directory by that name */
-    char *p = ct_path_join(dir ? dir : ".", name);
-    if (ct_file_exists(p) || ct_dir_exists(p)) {
-        out->path = p;
-        out->format = CT_FORMAT_AUTO;
-        goto done;
-    }
-    free(p);
-    if (ct_file_exists(name) || ct_dir_exists(name)) {
-        out->path = strdup(name);
-        out->format = CT_FORMAT_AUTO;
-        goto done;
+    /* not registered: a file or directory by that name (anything else there is named) */
+    for (int k = 0; k < 2; k++) {
+        char *p = k ? strdup(name) : ct_path_join(dir ? dir : ".", name);
+        struct stat sb;
+        if (!p) {
+            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        if (stat(p, &sb) == 0 && (S_ISDIR(sb.st_mode) || !ct_file_kind(sb.st_mode))) {
+            out->path = p;
+            out->format = CT_FORMAT_AUTO;
+            goto done;
+        }
+        if (stat(p, &sb) == 0) {
+            st = ct_err_set(err, CT_ERR_IO, "dataset '%s': %s is %s, not a regular file or a directory", name, p,
+                            ct_file_kind(sb.st_mode));
+            free(p);
+            goto done;
+        }
+        free(p);
     }
     {
         const char *best = NULL;
@@ -122,6 +148,7 @@ ct_status ct_dataset_info_find(const char *dir, const char *name, ct_dataset_inf
     }
 done:
     json_decref(root);
+    free(where);
     free(info);
     if (st) ct_dataset_info_free(out);
     return st;

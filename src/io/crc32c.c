@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
+
 static uint32_t table[8][256];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
@@ -39,8 +41,9 @@ uint32_t ct_crc32c_update(uint32_t crc, const void *data, size_t n) {
 }
 
 ct_status ct_crc32c_file(const char *path, uint32_t *crc, uint64_t *size, ct_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_err_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    ct_status s = ct_open_read(path, &f, err); /* a regular file: a FIFO would block the verify */
+    if (s) return s;
     enum { CHUNK = 1 << 20 };
     unsigned char *buf = malloc(CHUNK);
     if (!buf) {
@@ -54,10 +57,11 @@ ct_status ct_crc32c_file(const char *path, uint32_t *crc, uint64_t *size, ct_err
         c = ct_crc32c_update(c, buf, got);
         total += got;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), e = errno;
     fclose(f);
     free(buf);
-    if (bad) return ct_err_set(err, CT_ERR_IO, "%s: read error", path);
+    if (bad) return ct_err_set(err, CT_ERR_IO, "%s: read error after %llu bytes: %s", path, (unsigned long long)total,
+                               strerror(e));
     *crc = c;
     if (size) *size = total;
     return CT_OK;

@@ -109,6 +109,36 @@ static ct_status write_all(const ct_hf_export_opts *o, const ct_st_item *in, siz
     return st;
 }
 
+/* model.safetensors, model-00001-of-00002.safetensors, model.safetensors.index.json */
+static bool is_weight_file(const char *n) {
+    size_t l = strlen(n);
+    return !strcmp(n, "model.safetensors.index.json") ||
+           (!strncmp(n, "model", 5) && l > 12 && !strcmp(n + l - 12, ".safetensors"));
+}
+
+/* Removes the weight files of a previous model in `out` that the new export (in tmp) does not
+ * replace: a stale model.safetensors.index.json next to a new model.safetensors would load the
+ * old shards. Done before the new files move in, so a crash in between leaves a directory that
+ * fails to load (missing weights) rather than one that loads the wrong ones. */
+static ct_status remove_stale_weights(const char *out, const char *tmp, ct_err *err) {
+    DIR *d = opendir(out);
+    if (!d) return ct_err_set(err, CT_ERR_IO, "%s: cannot open directory: %s", out, strerror(errno));
+    ct_status st = CT_OK;
+    struct dirent *de;
+    while (!st && (de = readdir(d))) {
+        if (!is_weight_file(de->d_name)) continue;
+        char *p = ct_path_join(out, de->d_name), *q = ct_path_join(tmp, de->d_name);
+        struct stat sb;
+        if (!p || !q) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        else if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && !ct_file_exists(q) && unlink(p) != 0)
+            st = ct_err_set(err, CT_ERR_IO, "%s: cannot remove: %s", p, strerror(errno));
+        free(p);
+        free(q);
+    }
+    closedir(d);
+    return st;
+}
+
 ct_status ct_hf_export(const ct_hf_export_opts *o, const ct_st_item *tensors, size_t n, ct_err *err) {
     if (!o->out_dir || !*o->out_dir) return ct_err_set(err, CT_ERR_ARG, "export: no output directory");
     if (!torch_dtype_name(o->dtype)) return ct_err_set(err, CT_ERR_ARG, "export: dtype must be a float type");
@@ -129,7 +159,8 @@ ct_status ct_hf_export(const ct_hf_export_opts *o, const ct_st_item *tensors, si
     if (!st && existing) {
         /* config.json last so a reader never sees a config without its weights */
         static const char *const last[] = {"config.json", NULL};
-        st = ct_dir_move_into(tmp, trimmed, last, err);
+        st = remove_stale_weights(trimmed, tmp, err);
+        if (!st) st = ct_dir_move_into(tmp, trimmed, last, err);
     } else if (!st) {
         st = ct_dir_publish(tmp, trimmed, err);
     }

@@ -176,9 +176,12 @@ static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct
         json_t *text = json_object_get(root, "text_config");
         if (!json_is_object(text))
             return ct_err_set(err, CT_ERR_FORMAT, "%s: model_type qwen3_5 needs a \"text_config\" object", path);
-        char tpath[1200];
-        snprintf(tpath, sizeof tpath, "%s: text_config", path);
+        size_t tn = strlen(path) + 16;
+        char *tpath = malloc(tn);
+        if (!tpath) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        snprintf(tpath, tn, "%s: text_config", path);
         ct_status s = parse_body(tpath, text, ct_arch_get(CT_ARCH_QWEN3_5), cfg, err);
+        free(tpath);
         if (s) return s;
         snprintf(cfg->model_type, sizeof cfg->model_type, "qwen3_5");
         snprintf(cfg->weight_prefix, sizeof cfg->weight_prefix, "model.language_model.");

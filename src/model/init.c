@@ -3,6 +3,7 @@
  * nn.Linear / nn.Embedding weights ~ N(0, initializer_range), biases 0, RMSNorm weights 1
  * (q_norm / k_norm too). Draws come from our counter RNG (src/base/rng.h), seeded, one stream
  * per tensor, so the same seed gives the same bytes on every machine (not torch's numbers). */
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -73,6 +74,33 @@ static int init_one(const ct_tensor_spec *s, int layer, void *user) {
     return add_tensor(ic->tv, &ic->n, name, nd, shape, kind, ic->std, ic->seed, ic->err);
 }
 
+/* 0 means "the default" for these; anything else must be a valid value. */
+static ct_status check_values(const ct_init_model_opts *o, ct_err *err) {
+    static const char *const names[] = {"rope_theta (--rope-theta)", "rms_norm_eps",
+                                        "initializer_range (--initializer-range)"};
+    const double v[] = {o->rope_theta, o->rms_norm_eps, o->initializer_range};
+    for (int i = 0; i < 3; i++)
+        if (!isfinite(v[i]) || v[i] < 0)
+            return ct_err_set(err, CT_ERR_ARG, "init-model: %s must be a positive number (got %g)", names[i], v[i]);
+    if (o->max_position_embeddings < 0)
+        return ct_err_set(err, CT_ERR_ARG, "init-model: max_position_embeddings must be positive (got %d)",
+                          o->max_position_embeddings);
+    if (o->vocab_size < 0 || o->head_dim < 0 || o->num_kv_heads < 0)
+        return ct_err_set(err, CT_ERR_ARG, "init-model: vocab size, head_dim and kv heads must be positive (got %d, %d, %d)",
+                          o->vocab_size, o->head_dim, o->num_kv_heads);
+    return CT_OK;
+}
+
+static bool dir_has_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return ct_file_exists(dir); /* a file in the way counts too */
+    struct dirent *e;
+    bool any = false;
+    while (!any && (e = readdir(d))) any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return any;
+}
+
 ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
     if (!o->out_dir || !o->tokenizer_dir) return ct_err_set(err, CT_ERR_ARG, "init-model: --out and --tokenizer are required");
     const char *arch = o->arch ? o->arch : "qwen3";
@@ -92,20 +120,23 @@ ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
     bool f32 = o->dtype && (!strcmp(o->dtype, "f32") || !strcmp(o->dtype, "float32"));
     if (o->dtype && !f32 && strcmp(o->dtype, "bf16") && strcmp(o->dtype, "bfloat16"))
         return ct_err_set(err, CT_ERR_ARG, "init-model: --dtype must be bf16 or f32 (got '%s')", o->dtype);
-    ct_tokenizer *tok = NULL;
-    ct_status st = ct_tokenizer_load(o->tokenizer_dir, &tok, err);
+    ct_status st = check_values(o, err);
     if (st) return st;
-    int32_t V = o->vocab_size;
-    if (V <= 0) V = (ct_tokenizer_vocab_size(tok) + 63) / 64 * 64;
-    if (V < ct_tokenizer_vocab_size(tok)) {
+    if (!o->overwrite && dir_has_entries(o->out_dir))
+        return ct_err_set(err, CT_ERR_ARG, "init-model: %s already exists and is not empty (use --force to replace its "
+                          "model files)", o->out_dir);
+    ct_tokenizer *tok = NULL;
+    if ((st = ct_tokenizer_load(o->tokenizer_dir, &tok, err))) return st;
+    int32_t V = o->vocab_size, tok_vocab = ct_tokenizer_vocab_size(tok);
+    if (V <= 0) V = (tok_vocab + 63) / 64 * 64;
+    if (V < tok_vocab) {
         ct_tokenizer_free(tok);
-        return ct_err_set(err, CT_ERR_ARG, "init-model: vocab size %d is smaller than the tokenizer's %d", V,
-                          ct_tokenizer_vocab_size(tok));
+        return ct_err_set(err, CT_ERR_ARG, "init-model: vocab size %d is smaller than the tokenizer's %d", V, tok_vocab);
     }
     int32_t eos1 = ct_tokenizer_token_to_id(tok, "<|im_end|>"), eos2 = ct_tokenizer_token_to_id(tok, "<|endoftext|>");
     int32_t teos = ct_tokenizer_eos_id(tok), tbos = ct_tokenizer_bos_id(tok), tpad = ct_tokenizer_pad_id(tok);
     ct_tokenizer_free(tok);
-    double std = o->initializer_range > 0 ? o->initializer_range : 0.02;
+    double std = o->initializer_range > 0 ? o->initializer_range : 0.02; /* 0: the default (checked above) */
     uint64_t seed = o->seed;
 
     ct_config mc = {.arch = ai->arch, .hidden_size = C, .intermediate_size = I, .num_layers = L, .num_heads = H,

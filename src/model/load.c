@@ -14,8 +14,32 @@ typedef struct bind_ctx {
     const ct_st *st;
     const char *dir;
     ct_model *m;
+    bool *used;         /* [ct_st_count] tensors bound (with their bitsandbytes companions) */
     ct_err *err;
 } bind_ctx;
+
+/* Index of the first checkpoint tensor >= name (ct_st names are sorted). */
+static size_t st_lower_bound(const ct_st *st, const char *name) {
+    size_t lo = 0, hi = ct_st_count(st);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ct_st_name(st, mid), name) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Marks `name` used and, for a 4-bit weight, every "name.*" companion (absmax, quant_map,
+ * quant_state...): names sharing a prefix are contiguous in sorted order. */
+static void mark_used(bind_ctx *b, const char *name, bool companions) {
+    size_t n = ct_st_count(b->st), len = strlen(name);
+    for (size_t i = st_lower_bound(b->st, name); i < n; i++) {
+        const char *x = ct_st_name(b->st, i);
+        if (!strcmp(x, name)) b->used[i] = true;
+        else if (companions && !strncmp(x, name, len) && x[len] == '.') b->used[i] = true;
+        else break;
+    }
+}
 
 /* Binds the view of (spec, layer) to its tensor in the files, checking shape and dtype. */
 static int bind(const ct_tensor_spec *s, int layer, void *user) {
@@ -29,6 +53,7 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     int ndim = ct_spec_shape(s, c, want);
     bool bound = false;
     ct_status qs = ndim == 2 ? ct_model_bind_bnb(b->m, b->st, name, want, out, &bound, b->err) : CT_OK;
+    if (!qs && bound) mark_used(b, name, true);
     if (qs || bound) return qs;
     const ct_tensor *t = ct_st_get(b->st, name);
     if (!t) {
@@ -54,7 +79,51 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
         return ct_err_set(b->err, CT_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (need a float)", file, name,
                           ct_dtype_name(t->dtype));
     *out = *t;
+    mark_used(b, name, false);
     return CT_OK;
+}
+
+/* Checkpoint tensors transformers also leaves unused when loading this causal LM: the vision
+ * tower and multi-token-prediction head of a Qwen3.5 checkpoint (Qwen3_5ForCausalLM's
+ * _keys_to_ignore_on_load_unexpected), old checkpoints' RoPE buffers, and lm_head.weight next to
+ * tied embeddings (the tied head is the embedding). */
+static bool unused_is_expected(const ct_config *c, const char *name) {
+    static const char rope[] = ".rotary_emb.inv_freq";
+    size_t n = strlen(name), r = sizeof rope - 1;
+    if (c->arch == CT_ARCH_QWEN3_5 && (!strncmp(name, "mtp.", 4) || !strncmp(name, "model.visual.", 13))) return true;
+    if (n > r && !strcmp(name + n - r, rope)) return true;
+    return c->tie_word_embeddings && !strcmp(name, "lm_head.weight");
+}
+
+/* A checkpoint holding tensors the config does not use (config.json with fewer
+ * num_hidden_layers than the weights) loaded silently without them: an error naming them. */
+static ct_status check_unused(const ct_model *m, const ct_st *st, const bool *used, const char *dir, ct_err *err) {
+    const ct_config *c = &m->cfg;
+    const char *prefix = c->weight_prefix[0] ? c->weight_prefix : "model.";
+    size_t pn = strlen(prefix), n_unused = 0, listed = 0;
+    long max_layer = -1;
+    char names[384] = "";
+    for (size_t i = 0; i < ct_st_count(st); i++) {
+        const char *x = ct_st_name(st, i);
+        if (used[i] || unused_is_expected(c, x)) continue;
+        n_unused++;
+        long l;
+        int k = 0;
+        if (!strncmp(x, prefix, pn) && sscanf(x + pn, "layers.%ld.%n", &l, &k) == 1 && k > 0 && l > max_layer)
+            max_layer = l;
+        if (listed < sizeof names - 64) {
+            listed += (size_t)snprintf(names + listed, sizeof names - listed, "%s'%s'", n_unused > 1 ? ", " : "", x);
+            if (listed >= sizeof names - 64) listed += (size_t)snprintf(names + listed, sizeof names - listed, ", ...");
+        }
+    }
+    if (!n_unused) return CT_OK;
+    if (max_layer >= c->num_layers)
+        return ct_err_set(err, CT_ERR_SHAPE,
+                          "%s: config.json has num_hidden_layers %d but the weights hold layers up to %ld: %zu tensor(s) "
+                          "would be dropped (%s)",
+                          dir, c->num_layers, max_layer, n_unused, names);
+    return ct_err_set(err, CT_ERR_SHAPE, "%s: %zu tensor(s) in the weights are not used by config.json (%s)", dir,
+                      n_unused, names);
 }
 
 /* config.json's quantization_config: bitsandbytes 4-bit checkpoints load (their weights bind in
@@ -86,8 +155,11 @@ ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err) {
     m->storage = st;
     if (!s) s = ct_weights_alloc(&m->w, m->cfg.num_layers, err);
     if (!s) {
-        bind_ctx b = {st, dir, m, err};
-        s = (ct_status)ct_specs_each(&m->cfg, bind, &b);
+        bind_ctx b = {st, dir, m, calloc(ct_st_count(st) + 1, sizeof(bool)), err};
+        if (!b.used) s = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        if (!s) s = (ct_status)ct_specs_each(&m->cfg, bind, &b);
+        if (!s) s = check_unused(m, st, b.used, dir, err);
+        free(b.used);
     }
     if (s) {
         ct_model_free(m);

@@ -157,6 +157,15 @@ ct_status ct_risk_eval_add(ct_risk_eval_report *r, const char *record_json, cons
     return CT_OK;
 }
 
+/* "id:<id>", or "#<index>" when id is NULL (malloc'd; NULL when out of memory). */
+static char *pred_key(const char *id, size_t index) {
+    size_t n = id ? strlen(id) + 4 : 32;
+    char *k = malloc(n);
+    if (k && id) snprintf(k, n, "id:%s", id);
+    else if (k) snprintf(k, n, "#%zu", index);
+    return k;
+}
+
 typedef struct pred_ctx {
     const char *path;
     json_t *by_key; /* "id:<id>" or "#<index>" -> output string */
@@ -170,19 +179,20 @@ static ct_status pred_line(void *vctx, char *line, size_t lineno, ct_err *err) {
         json_decref(o);
         return ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: not a JSON object", c->path, lineno);
     }
-    char key[300];
+    char *key = NULL; /* allocated: two long ids must not share a truncated key */
     const char *id = json_string_value(json_object_get(o, "id"));
     json_t *idx = json_object_get(o, "index");
     json_t *out = json_object_get(o, "output");
     ct_status st = CT_OK;
-    if (id) snprintf(key, sizeof key, "id:%s", id);
-    else if (json_is_integer(idx) && json_integer_value(idx) >= 0)
-        snprintf(key, sizeof key, "#%lld", (long long)json_integer_value(idx));
+    if (id) key = pred_key(id, 0);
+    else if (json_is_integer(idx) && json_integer_value(idx) >= 0) key = pred_key(NULL, (size_t)json_integer_value(idx));
     else st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: needs \"id\" (string) or \"index\" (integer >= 0)", c->path, lineno);
+    if (!st && !key) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     if (!st && !json_is_string(out)) st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: \"output\" must be a string", c->path, lineno);
     if (!st && json_object_get(c->by_key, key))
         st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: duplicate prediction for %s", c->path, lineno, key);
     if (!st) json_object_set(c->by_key, key, out);
+    free(key);
     json_decref(o);
     return st;
 }
@@ -208,17 +218,22 @@ static ct_status data_line(void *vctx, char *line, size_t lineno, ct_err *err) {
         json_decref(rec);
         return st;
     }
-    char key[300];
     const char *id = json_string_value(json_object_get(rec, "id"));
     json_t *out = NULL;
-    if (id) {
-        snprintf(key, sizeof key, "id:%s", id);
-        out = json_object_get(c->preds, key);
+    char *key = id ? pred_key(id, 0) : NULL;
+    if (key) out = json_object_get(c->preds, key);
+    if (!out) {
+        free(key);
+        if ((key = pred_key(NULL, lineno - 1))) out = json_object_get(c->preds, key);
     }
-    if (!out) snprintf(key, sizeof key, "#%zu", lineno - 1), out = json_object_get(c->preds, key);
+    if (!key) {
+        json_decref(rec);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
     char *text = out ? strdup(json_string_value(out)) : NULL;
     if (out) json_object_del(c->preds, key);
     else c->r->n_missing++;
+    free(key);
     ct_risk_score sc;
     ct_risk_score_output(&p, refusal, text, &sc);
     ct_risk_eval_add_score(c->r, &p, &sc);

@@ -2,51 +2,60 @@
  * leftmost-longest match (aho-corasick MatchKind::LeftmostLongest), non-overlapping; then
  * single_word drops matches glued to word characters, lstrip/rstrip widen the span over
  * adjacent whitespace. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
 #include "tok/tok_internal.h"
 
-static ct_status trie_node(ct_trie *t, int32_t *out, ct_err *err) {
+static ct_status trie_node(ct_trie *t, uint8_t byte, int32_t *out, ct_err *err) {
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
-        int32_t(*next)[256] = realloc(t->next, cap * sizeof *next);
-        if (!next) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        t->next = next;
-        int32_t *tok = realloc(t->token, cap * sizeof *tok);
-        if (!tok) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        t->token = tok;
+        if (cap > INT32_MAX) return ct_err_set(err, CT_ERR_NOMEM, "added tokens: too many trie nodes");
+        ct_trie_node *nn = realloc(t->node, cap * sizeof *nn);
+        if (!nn) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        t->node = nn;
         t->cap = cap;
     }
-    memset(t->next[t->n], 0, sizeof t->next[t->n]);
-    t->token[t->n] = -1;
+    t->node[t->n] = (ct_trie_node){0, 0, -1, byte};
     *out = (int32_t)t->n++;
     return CT_OK;
 }
 
+/* Child of `node` along `byte`, 0 when none. */
+static int32_t trie_child(const ct_trie *t, int32_t node, uint8_t byte) {
+    if (!node) return t->root[byte];
+    for (int32_t c = t->node[node].child; c; c = t->node[c].sibling)
+        if (t->node[c].byte == byte) return c;
+    return 0;
+}
+
 ct_status ct_trie_add(ct_trie *t, const char *s, size_t len, int32_t token, ct_err *err) {
     int32_t node;
-    if (!t->n && trie_node(t, &node, err)) return err->code;
+    ct_status st;
+    if (!t->n && (st = trie_node(t, 0, &node, err))) return st;
     if (!len) return CT_OK; /* HF ignores empty added tokens when matching */
     node = 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!t->next[node][c]) {
-            int32_t nn;
-            if (trie_node(t, &nn, err)) return err->code;
-            t->next[node][c] = nn;
+        uint8_t c = (uint8_t)s[i];
+        int32_t next = trie_child(t, node, c);
+        if (!next) {
+            if ((st = trie_node(t, c, &next, err))) return st;
+            if (!node) t->root[c] = next;
+            else {
+                t->node[next].sibling = t->node[node].child;
+                t->node[node].child = next;
+            }
         }
-        node = t->next[node][c];
+        node = next;
     }
-    t->token[node] = token;
-    t->first[(unsigned char)s[0]] = true;
+    t->node[node].token = token;
     return CT_OK;
 }
 
 void ct_trie_free(ct_trie *t) {
-    free(t->next);
-    free(t->token);
+    free(t->node);
     memset(t, 0, sizeof *t);
 }
 
@@ -78,16 +87,16 @@ ct_status ct_added_find(const ct_trie *t, const ct_added_token *added, const cha
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        if (!t->first[p[i]]) {
+        if (!t->root[p[i]]) {
             i++;
             continue;
         }
         int32_t node = 0, best = -1;
         size_t best_end = 0;
         for (size_t k = i; k < len; k++) {
-            node = t->next[node][p[k]];
+            node = trie_child(t, node, p[k]);
             if (!node) break;
-            if (t->token[node] >= 0) best = t->token[node], best_end = k + 1;
+            if (t->node[node].token >= 0) best = t->node[node].token, best_end = k + 1;
         }
         if (best < 0) {
             i++;

@@ -37,47 +37,42 @@ int ct_bytelevel_byte(uint32_t cp) {
 }
 
 typedef struct sym {
-    int32_t id;
+    int32_t id;         /* -1 = merged away */
     int32_t prev, next; /* indices in the symbol array, -1 at the ends */
-    uint32_t len;       /* 0 = merged away */
 } sym;
 
-typedef struct merge {
-    int32_t rank, pos, new_id;
-} merge;
+/* A candidate merge: (rank << 32) | pos, so comparing the integers orders by rank, then leftmost
+ * position (HF's Merge ordering). 8 bytes, with 12-byte symbols: a long word costs at most
+ * 12 + 2 * 8 bytes per symbol (the heap holds at most 2n entries). */
+typedef uint64_t merge;
 
-/* Min-heap on (rank, pos). */
-static bool merge_less(const merge *a, const merge *b) {
-    return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos;
-}
+static merge merge_make(int32_t rank, int32_t pos) { return (uint64_t)(uint32_t)rank << 32 | (uint32_t)pos; }
+static int32_t merge_rank(merge m) { return (int32_t)(m >> 32); }
+static int32_t merge_pos(merge m) { return (int32_t)(uint32_t)m; }
 
 static void heap_push(merge *h, size_t *n, merge m) {
     size_t i = (*n)++;
-    h[i] = m;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!merge_less(&h[i], &h[p])) break;
-        merge t = h[i];
+        if (h[p] <= m) break;
         h[i] = h[p];
-        h[p] = t;
         i = p;
     }
+    h[i] = m;
 }
 
 static merge heap_pop(merge *h, size_t *n) {
-    merge top = h[0];
-    h[0] = h[--*n];
-    size_t i = 0;
+    merge top = h[0], last = h[--*n];
+    size_t i = 0, len = *n;
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < *n && merge_less(&h[l], &h[m])) m = l;
-        if (r < *n && merge_less(&h[r], &h[m])) m = r;
-        if (m == i) break;
-        merge t = h[i];
+        size_t l = 2 * i + 1, r = l + 1, m = l;
+        if (l >= len) break;
+        if (r < len && h[r] < h[l]) m = r;
+        if (h[m] >= last) break;
         h[i] = h[m];
-        h[m] = t;
         i = m;
     }
+    if (len) h[i] = last;
     return top;
 }
 
@@ -86,7 +81,7 @@ typedef struct word {
     size_t n, cap;
 } word;
 
-static ct_status word_add(word *w, int32_t id, uint32_t len, ct_err *err) {
+static ct_status word_add(word *w, int32_t id, ct_err *err) {
     if (w->n == w->cap) {
         size_t cap = w->cap * 2;
         sym *s = w->s;
@@ -99,9 +94,9 @@ static ct_status word_add(word *w, int32_t id, uint32_t len, ct_err *err) {
         w->s = s;
         w->cap = cap;
     }
+    if (w->n >= INT32_MAX) return ct_err_set(err, CT_ERR_ARG, "a word of more than 2^31 symbols");
     sym *x = &w->s[w->n];
     x->id = id;
-    x->len = len;
     x->prev = (int32_t)w->n - 1;
     x->next = -1;
     if (w->n) w->s[w->n - 1].next = (int32_t)w->n;
@@ -158,10 +153,10 @@ static ct_status bpe_word(const ct_bpe *m, const char *text, size_t len, ct_ids 
         int32_t id = ct_strmap_get(&m->vocab, s, sl);
         if (id >= 0) {
             if (unk_id >= 0) {
-                if ((st = word_add(&w, unk_id, unk_len, err))) goto done;
+                if ((st = word_add(&w, unk_id, err))) goto done;
                 unk_id = -1;
             }
-            if ((st = word_add(&w, id, (uint32_t)cl, err))) goto done;
+            if ((st = word_add(&w, id, err))) goto done;
             continue;
         }
         if (m->byte_fallback) {
@@ -170,7 +165,7 @@ static ct_status bpe_word(const ct_bpe *m, const char *text, size_t len, ct_ids 
                 if (m->byte_ids[(unsigned char)s[k]] < 0) all = false;
             if (all) {
                 for (size_t k = 0; k < sl; k++)
-                    if ((st = word_add(&w, m->byte_ids[(unsigned char)s[k]], 1, err))) goto done;
+                    if ((st = word_add(&w, m->byte_ids[(unsigned char)s[k]], err))) goto done;
                 continue;
             }
         }
@@ -178,14 +173,14 @@ static ct_status bpe_word(const ct_bpe *m, const char *text, size_t len, ct_ids 
             if (unk_id >= 0 && m->fuse_unk) {
                 unk_len += (uint32_t)cl;
             } else {
-                if (unk_id >= 0 && (st = word_add(&w, unk_id, unk_len, err))) goto done;
+                if (unk_id >= 0 && (st = word_add(&w, unk_id, err))) goto done;
                 unk_id = m->unk_id;
                 unk_len = (uint32_t)cl;
             }
         }
         /* no unk token: the character is dropped, as HF does */
     }
-    if (unk_id >= 0 && (st = word_add(&w, unk_id, unk_len, err))) goto done;
+    if (unk_id >= 0 && (st = word_add(&w, unk_id, err))) goto done;
 
     if (w.n > 64) {
         heap = malloc(w.n * 2 * sizeof *heap); /* ≤ n initial + ≤ 2 per merge, bounded by 2n */
@@ -198,29 +193,29 @@ static ct_status bpe_word(const ct_bpe *m, const char *text, size_t len, ct_ids 
     for (size_t k = 0; k + 1 < w.n; k++) {
         int32_t rank, nid;
         if (ct_pairmap_get(&m->merges, w.s[k].id, w.s[k + 1].id, &rank, &nid))
-            heap_push(heap, &hn, (merge){rank, (int32_t)k, nid});
+            heap_push(heap, &hn, merge_make(rank, (int32_t)k));
     }
     while (hn) {
         merge top = heap_pop(heap, &hn);
-        sym *cur = &w.s[top.pos];
-        if (cur->len == 0 || cur->next < 0) continue;
+        int32_t pos = merge_pos(top);
+        sym *cur = &w.s[pos];
+        if (cur->id < 0 || cur->next < 0) continue;
         sym *right = &w.s[cur->next];
         int32_t rank, nid;
-        if (!ct_pairmap_get(&m->merges, cur->id, right->id, &rank, &nid) || nid != top.new_id)
+        /* stale entry: the pair at pos no longer makes the popped merge's token (HF's test) */
+        if (!ct_pairmap_get(&m->merges, cur->id, right->id, &rank, &nid) || nid != m->merge_id[merge_rank(top)])
             continue;
-        cur->id = top.new_id;
-        cur->len += right->len;
+        cur->id = nid;
         cur->next = right->next;
-        right->len = 0;
-        if (cur->next >= 0) w.s[cur->next].prev = top.pos;
-        if (cur->prev >= 0 &&
-            ct_pairmap_get(&m->merges, w.s[cur->prev].id, cur->id, &rank, &nid))
-            heap_push(heap, &hn, (merge){rank, cur->prev, nid});
+        right->id = -1;
+        if (cur->next >= 0) w.s[cur->next].prev = pos;
+        if (cur->prev >= 0 && ct_pairmap_get(&m->merges, w.s[cur->prev].id, cur->id, &rank, &nid))
+            heap_push(heap, &hn, merge_make(rank, cur->prev));
         if (cur->next >= 0 && ct_pairmap_get(&m->merges, cur->id, w.s[cur->next].id, &rank, &nid))
-            heap_push(heap, &hn, (merge){rank, top.pos, nid});
+            heap_push(heap, &hn, merge_make(rank, pos));
     }
     for (size_t k = 0; k < w.n; k++)
-        if (w.s[k].len && (st = ct_ids_push(out, w.s[k].id, err))) goto done;
+        if (w.s[k].id >= 0 && (st = ct_ids_push(out, w.s[k].id, err))) goto done;
 done:
     if (w.s != stack_syms) free(w.s);
     if (heap != stack_heap) free(heap);

@@ -97,6 +97,9 @@ static ct_status load_merges(ct_tokenizer *t, const json_t *merges, const char *
         return ct_err_set(err, CT_ERR_FORMAT, "%s: model.merges: expected an array", path);
     size_t n = json_array_size(merges);
     if (ct_pairmap_init(&t->bpe.merges, n, err)) return err->code;
+    free(t->bpe.merge_id);
+    if (!(t->bpe.merge_id = malloc((n ? n : 1) * sizeof *t->bpe.merge_id)))
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     size_t plen = t->bpe.cont_prefix ? strlen(t->bpe.cont_prefix) : 0;
     ct_buf cat = {0};
     ct_status st = CT_OK;
@@ -134,6 +137,7 @@ static ct_status load_merges(ct_tokenizer *t, const json_t *merges, const char *
         if ((st = ct_buf_append(&cat, a, al, err)) || (st = ct_buf_append(&cat, bs, bsl, err))) break;
         if ((st = merge_part(t, cat.data, cat.len, i, path, &im, err))) break;
         ct_pairmap_put(&t->bpe.merges, ia, ib, (int32_t)i, im);
+        t->bpe.merge_id[i] = im;
     }
     ct_buf_free(&cat);
     return st;
@@ -223,6 +227,11 @@ static ct_status load_added(ct_tokenizer *t, const json_t *root, const char *pat
         ct_added_token *x = &t->added[i];
         x->id = (int32_t)json_integer_value(id);
         x->len = json_string_length(content);
+        if (x->len > CT_ADDED_MAX_BYTES) {
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s: added_tokens[%zu] (id %d): content is %zu bytes; an added token may "
+                            "be at most %zu bytes", path, i, x->id, x->len, CT_ADDED_MAX_BYTES);
+            break;
+        }
         x->content = dupn(json_string_value(content), x->len);
         if (!x->content) {
             st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
@@ -479,6 +488,7 @@ ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err) {
     t->bpe.unk_id = -1;
     t->path = ct_path_join(dir, "tokenizer.json");
     json_t *root = NULL;
+    char *where = NULL;
     ct_status st = CT_OK;
     if (!t->path) {
         st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
@@ -494,23 +504,28 @@ ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err) {
         st = ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", t->path);
         goto fail;
     }
-    char where[600];
+    size_t wn = strlen(t->path) + 32;
+    where = malloc(wn);
+    if (!where) {
+        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if ((st = load_model(t, root, t->path, err))) goto fail;
     const json_t *j = json_object_get(root, "normalizer");
     if (j && !json_is_null(j)) {
-        snprintf(where, sizeof where, "%s: normalizer", t->path);
+        snprintf(where, wn, "%s: normalizer", t->path);
         t->has_normalizer = true; /* set first: a partial parse is freed by ct_tokenizer_free */
         if ((st = ct_normalizer_parse(&t->normalizer, j, where, err))) goto fail;
     }
     j = json_object_get(root, "pre_tokenizer");
     if (j && !json_is_null(j)) {
-        snprintf(where, sizeof where, "%s: pre_tokenizer", t->path);
+        snprintf(where, wn, "%s: pre_tokenizer", t->path);
         t->has_pretok = true;
         if ((st = ct_pretok_parse(&t->pretok, j, where, err))) goto fail;
     }
     j = json_object_get(root, "decoder");
     if (j && !json_is_null(j)) {
-        snprintf(where, sizeof where, "%s: decoder", t->path);
+        snprintf(where, wn, "%s: decoder", t->path);
         t->has_decoder = true;
         if ((st = ct_decoder_parse(&t->decoder, j, where, err))) goto fail;
     }
@@ -519,10 +534,12 @@ ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err) {
     if (j && !json_is_null(j) && (st = parse_post(t, j, t->path, "post_processor", &t->post, err)))
         goto fail;
     if ((st = load_config(t, dir, err))) goto fail;
+    free(where);
     json_decref(root);
     *out = t;
     return CT_OK;
 fail:
+    free(where);
     json_decref(root);
     ct_tokenizer_free(t);
     return st;
@@ -534,6 +551,7 @@ void ct_tokenizer_free(ct_tokenizer *t) {
     ct_strmap_free(&t->bpe.vocab);
     free(t->bpe.vocab_arena);
     ct_pairmap_free(&t->bpe.merges);
+    free(t->bpe.merge_id);
     free(t->bpe.cont_prefix);
     free(t->bpe.end_suffix);
     if (t->has_normalizer) ct_normalizer_free(&t->normalizer);

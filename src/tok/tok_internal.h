@@ -151,6 +151,7 @@ typedef struct ct_bpe {
     ct_strmap vocab;          /* model vocab token → id (keys in vocab_arena) */
     char *vocab_arena;
     ct_pairmap merges;
+    int32_t *merge_id;        /* [n merges] merge rank → the id it produces (the heap keeps ranks) */
     int32_t unk_id;           /* -1 when no unk_token */
     bool fuse_unk, byte_fallback, ignore_merges;
     char *cont_prefix, *end_suffix; /* continuing_subword_prefix / end_of_word_suffix or NULL */
@@ -171,13 +172,27 @@ typedef struct ct_added_token {
     bool special, lstrip, rstrip, single_word, normalized;
 } ct_added_token;
 
-/* Byte trie over added-token contents for leftmost-longest matching. */
+/* Byte trie over added-token contents for leftmost-longest matching. Sparse: a node is 16 bytes
+ * (first child, next sibling, token, edge byte), so memory is proportional to the tokens' total
+ * length (a dense 256-way node per byte cost 1 KiB per byte of token text: 4 GB for a 4 MB token);
+ * the root's children are a direct table, the first and hottest step of every match. */
+typedef struct ct_trie_node {
+    int32_t child;   /* first child (0 = none; node 0 is the root) */
+    int32_t sibling; /* next child of the same parent (0 = none) */
+    int32_t token;   /* index into added[] of the token ending here, -1 if none */
+    uint8_t byte;    /* label of the edge from the parent */
+} ct_trie_node;
+
 typedef struct ct_trie {
-    int32_t (*next)[256]; /* node → child node (0 = none; node 0 is the root) */
-    int32_t *token;       /* node → index into added[] of the token ending here, -1 if none */
+    ct_trie_node *node;
     size_t n, cap;
-    bool first[256];
+    int32_t root[256]; /* root's child per first byte (0 = none) */
 } ct_trie;
+
+/* Longest added token ctune loads (tokenizer.json added_tokens[].content): matching costs up to
+ * this many steps per text position, so it bounds the work per byte of text. Real tokenizers'
+ * added tokens are tens of bytes. */
+#define CT_ADDED_MAX_BYTES ((size_t)64 << 10)
 
 typedef struct ct_match {
     size_t start, end;  /* span covered (including stripped whitespace) */

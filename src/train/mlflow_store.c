@@ -36,11 +36,12 @@ static long long ms_of(double unix_s) { return llround(unix_s * 1000.0); }
 
 /* os.path.abspath: absolute, "." and ".." folded, no symlink resolution. */
 static char *abspath(const char *p) {
-    char cwd[4096];
     ct_buf b = {0};
     if (p[0] != '/') {
-        if (!getcwd(cwd, sizeof cwd)) return NULL;
+        char *cwd = getcwd(NULL, 0); /* allocated to size: no PATH_MAX buffer */
+        if (!cwd) return NULL;
         ct_buf_puts(&b, cwd);
+        free(cwd);
     }
     ct_buf_puts(&b, "/");
     ct_buf_puts(&b, p);
@@ -151,13 +152,14 @@ static ct_status write_buf(const char *dir, const char *name, ct_buf *b, ct_err 
 /* Top-level scalars of a meta.yaml (libyaml): *out = {key: text}. */
 static ct_status read_meta(const char *path, json_t **out, ct_err *err) {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return ct_err_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *text = NULL; /* ct_read_file: a regular file, and a read error is not a short file */
+    size_t len = 0;
+    ct_status st = ct_read_file(path, &text, &len, err);
+    if (st) return st;
     yaml_parser_t p;
     yaml_document_t doc;
     yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, fp);
-    ct_status st = CT_OK;
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &doc)) {
         st = ct_err_set(err, CT_ERR_FORMAT, "%s: invalid YAML: %s", path, p.problem ? p.problem : "parse error");
     } else {
@@ -174,7 +176,7 @@ static ct_status read_meta(const char *path, json_t **out, ct_err *err) {
         yaml_document_delete(&doc);
     }
     yaml_parser_delete(&p);
-    fclose(fp);
+    free(text);
     return st;
 }
 
@@ -491,6 +493,23 @@ static ct_status create_run(ml_run *r, const ct_mlflow_opts *o, ct_err *err) {
     return st ? st : write_run_meta(r, RUNNING, true, -1, err);
 }
 
+/* readlink("/proc/self/exe") into a buffer that grows until the path fits (malloc'd; NULL when
+ * unreadable). */
+static char *self_exe(void) {
+    for (size_t cap = 256; cap <= ((size_t)1 << 20); cap *= 2) {
+        char *b = malloc(cap);
+        if (!b) return NULL;
+        ssize_t n = readlink("/proc/self/exe", b, cap);
+        if (n >= 0 && (size_t)n < cap) {
+            b[n] = 0;
+            return b;
+        }
+        free(b);
+        if (n < 0) return NULL;
+    }
+    return NULL;
+}
+
 static ct_status log_params_and_tags(ml_run *r, const ct_mlflow_opts *o, ct_err *err) {
     ct_status st = CT_OK;
     if (o->params) {
@@ -508,14 +527,13 @@ static ct_status log_params_and_tags(ml_run *r, const ct_mlflow_opts *o, ct_err 
         }
         free(keys);
     }
-    char exe[1024] = "";
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = 0;
-    const char *src = o->source_name ? o->source_name : exe;
+    char *exe = self_exe(); /* mlflow.source.name: the whole path, however long */
+    const char *src = o->source_name ? o->source_name : exe ? exe : "";
     if (!st) st = put_file(r, "tags", "mlflow.runName", r->run_name, err);
     if (!st) st = put_file(r, "tags", "mlflow.source.name", src, err);
     if (!st) st = put_file(r, "tags", "mlflow.source.type", "LOCAL", err);
     if (!st) st = put_file(r, "tags", "mlflow.user", r->user, err);
+    free(exe);
     const char *k;
     json_t *v;
     if (o->tags) json_object_foreach((json_t *)o->tags, k, v) {

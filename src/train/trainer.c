@@ -96,7 +96,7 @@ static ct_status clear_outputs(const char *dir, ct_err *err) {
     while (!st && (de = readdir(d))) {
         const char *n = de->d_name;
         if (!strncmp(n, "checkpoint-", 11) || !strcmp(n, CT_TRAINER_LOG) || !strcmp(n, "all_results.json") ||
-            !strncmp(n, "events.out.tfevents.", 20) || !strcmp(n, "training_loss.svg")) {
+            !strncmp(n, "events.out.tfevents.", 20) || !strcmp(n, "training_loss.svg") || !strcmp(n, ".cache")) {
             char *p = ct_path_join(dir, n);
             st = p ? ct_rm_rf(p, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
             free(p);

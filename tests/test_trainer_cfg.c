@@ -68,6 +68,7 @@ TEST(trainer_save_strategy_epoch_and_no) {
         ct_train_result res;
         ct_err err = {0};
         CHECK_MSG(ct_train_run(&c, NULL, &res, &err) == CT_OK, "%s: %s", cases[i].strategy, err.msg);
+        ct_train_result_clear(&res);
         checkpoints(out, got, sizeof got);
         CHECK_MSG(!strcmp(got, cases[i].want), "save_strategy %s: [%s], expected [%s]", cases[i].strategy, got,
                   cases[i].want);
@@ -105,10 +106,13 @@ TEST(trainer_eval_dataset_alone_eval_only) {
     CHECK_MSG(ct_train_run_ex(&c, NULL, &o, &r2, &err) == CT_OK, "eval_dataset alone: %s", err.msg);
     CHECK(isfinite(r1.eval_loss) && r1.eval_loss > 0);
     CHECK_MSG(r1.eval_loss == r2.eval_loss, "%.9g != %.9g", r1.eval_loss, r2.eval_loss);
+    ct_train_result_clear(&r2);
     CHECK(ct_train_run(&c, NULL, &r2, &err) == CT_ERR_ARG);
     CHECK_MSG(strstr(err.msg, "dataset is required") && strstr(err.msg, "--eval-only"), "%s", err.msg);
     ct_train_config_free(&c);
     free(out);
+    ct_train_result_clear(&r1);
+    ct_train_result_clear(&r2);
 }
 
 /* default_system changes the trained data (the eval loss of the same rows changes) and equals
@@ -142,6 +146,7 @@ TEST(trainer_default_system_and_optim_note) {
         ct_train_opts o = {.eval_only = true};
         ct_train_result r;
         CHECK_MSG(ct_train_run_ex(&c, NULL, &o, &r, &err) == CT_OK, "%d: %s", i, err.msg);
+        ct_train_result_clear(&r);
         loss[i] = r.eval_loss;
         ct_train_config_free(&c);
         free(out);
@@ -164,4 +169,5 @@ TEST(trainer_default_system_and_optim_note) {
     free(plain);
     free(sys);
     free(dir);
+    ct_train_result_clear(&r);
 }

@@ -320,6 +320,7 @@ TEST(trainer_resume_rejects_tampered_state) {
         free(txt);
         json_decref(s);
         reseal(ck, CT_CKPT_STATE);
+        ct_train_result_clear(&res);
         ct_status st = ct_train_run(&c, NULL, &res, &err);
         CHECK_MSG(st == CT_ERR_FORMAT && strstr(err.msg, "checkpoint-4/trainer_state.json: ") &&
                       strstr(err.msg, cases[i].key),
@@ -328,9 +329,11 @@ TEST(trainer_resume_rejects_tampered_state) {
     /* the untouched state resumes */
     CHECK_OK(ct_write_file_atomic(sp, orig, strlen(orig), &err), &err);
     reseal(ck, CT_CKPT_STATE);
+    ct_train_result_clear(&res);
     CHECK_OK(ct_train_run(&c, NULL, &res, &err), &err);
     CHECK_EQ_INT(res.global_step, 6);
     free(orig);
     ct_train_config_free(&c);
     free(sp), free(ck), free(out);
+    ct_train_result_clear(&res);
 }

@@ -22,7 +22,7 @@ typedef enum ct_status {
     CT_ERR_BUSY = -9,        /* in use by another process (an output_dir locked by another run) */
 } ct_status;
 
-#define CT_ERR_MSG_MAX 1024
+#define CT_ERR_MSG_MAX 8192 /* room for a message naming two long paths */
 
 typedef struct ct_err {
     ct_status code;

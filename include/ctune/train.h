@@ -3,6 +3,7 @@
  *   ct_train_config cfg;  ct_train_config_init(&cfg);  ct_train_config_load(&cfg, path, &err);
  *   ct_train_result res;
  *   ct_train_run(&cfg, &my_callbacks, &res, &err);     // callbacks may be NULL
+ *   ct_train_result_clear(&res);
  *
  * What one run does (docs/training.md): load the model + tokenizer (model_name_or_path), the
  * datasets (train + val_size split or eval_dataset), set up the method (full | freeze | lora |
@@ -40,8 +41,11 @@ typedef struct ct_train_result {
     int64_t trainable_params, total_params;
     bool interrupted;        /* stopped early (Ctrl-C / SIGTERM or a callback's should_stop): a checkpoint of
                                 the last step is saved (none when it stopped before its first step) */
-    char last_checkpoint[1024]; /* "" when none was saved */
+    char *last_checkpoint;   /* newest checkpoint directory (NULL when none was saved); owned by the result */
 } ct_train_result;
+
+/* Frees what a ct_train_run filled in (safe on a result of a failed run, and twice). */
+void ct_train_result_clear(ct_train_result *res);
 
 /* Extra options for library users and tests. */
 typedef struct ct_train_opts {

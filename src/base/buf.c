@@ -26,26 +26,46 @@ int ct_buf_put(ct_buf *b, const char *s, size_t n) {
 
 int ct_buf_puts(ct_buf *b, const char *s) { return ct_buf_put(b, s, strlen(s)); }
 
-int ct_buf_printf(ct_buf *b, const char *fmt, ...) {
+int ct_buf_vprintf(ct_buf *b, const char *fmt, va_list ap) {
     if (b->oom) return -1;
     char small[256];
-    va_list ap;
-    va_start(ap, fmt);
+    va_list again;
+    va_copy(again, ap);
     int k = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (k < 0) return -1;
-    if ((size_t)k < sizeof small) return ct_buf_put(b, small, (size_t)k);
+    if (k < 0 || (size_t)k < sizeof small) {
+        va_end(again);
+        return k < 0 ? -1 : ct_buf_put(b, small, (size_t)k);
+    }
     char *big = malloc((size_t)k + 1);
     if (!big) {
+        va_end(again);
         b->oom = true;
         return -1;
     }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)k + 1, fmt, ap);
-    va_end(ap);
+    vsnprintf(big, (size_t)k + 1, fmt, again);
+    va_end(again);
     int r = ct_buf_put(b, big, (size_t)k);
     free(big);
     return r;
+}
+
+int ct_buf_printf(ct_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = ct_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int ct_buf_shell_word(ct_buf *b, const char *s) {
+    bool plain = *s != 0;
+    for (const char *p = s; *p && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr("-_./:,=+@%", *p) != NULL;
+    if (plain) return ct_buf_puts(b, s);
+    int r = ct_buf_put(b, "'", 1);
+    for (const char *p = s; *p; p++) r |= *p == '\'' ? ct_buf_put(b, "'\\''", 4) : ct_buf_put(b, p, 1);
+    return r | ct_buf_put(b, "'", 1);
 }
 
 ct_status ct_buf_reserve(ct_buf *b, size_t extra, ct_err *err) {

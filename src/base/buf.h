@@ -2,6 +2,7 @@
 #ifndef CT_BASE_BUF_H
 #define CT_BASE_BUF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -21,6 +22,10 @@ ct_status ct_buf_append(ct_buf *b, const void *data, size_t n, ct_err *err);
 int ct_buf_put(ct_buf *b, const char *s, size_t n);
 int ct_buf_puts(ct_buf *b, const char *s);
 int ct_buf_printf(ct_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ct_buf_vprintf(ct_buf *b, const char *fmt, va_list ap);
+/* Appends s as one POSIX shell word: as it is when it holds only characters no shell treats
+ * specially, else in single quotes (a quote inside written '\''). */
+int ct_buf_shell_word(ct_buf *b, const char *s);
 void ct_buf_free(ct_buf *b);
 
 #endif

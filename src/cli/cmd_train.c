@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "cli/cli.h"
 #include "ctune/estimate.h"
 #include "ctune/train.h"
@@ -62,20 +63,10 @@ static bool preflight(const ct_train_config *cfg, bool force) {
 
 /* One shell word: as is when it holds only safe characters, else in single quotes. */
 static void put_word(FILE *f, const char *w) {
-    bool plain = *w != 0;
-    for (const char *p = w; *p && plain; p++)
-        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_./:,=+@%", *p);
-    fputc(' ', f);
-    if (plain) {
-        fputs(w, f);
-        return;
-    }
-    fputc('\'', f);
-    for (const char *p = w; *p; p++) {
-        if (*p == '\'') fputs("'\\''", f);
-        else fputc(*p, f);
-    }
-    fputc('\'', f);
+    ct_buf b = {0};
+    ct_buf_shell_word(&b, w);
+    fprintf(f, " %s", b.oom || !b.data ? "(out of memory)" : b.data);
+    ct_buf_free(&b);
 }
 
 /* The override's key as the config sees it ("--output-dir=x" -> "output_dir"). */
@@ -135,6 +126,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     ct_err err = {0};
     int rc = 1;
     ct_callbacks cbs = {0};
+    ct_train_result res = {0};
     if (cfg_path && ct_train_config_load(&cfg, cfg_path, &err)) {
         rc = ct_cli_error(&err);
         goto out;
@@ -165,7 +157,6 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     }
     msg_ctx mc = {cbs.items[0].user};
     ct_train_opts opts = {on_message, &mc, true, eval_only};
-    ct_train_result res;
     ct_sigint_install();
     ct_status st = ct_train_run_ex(&cfg, &cbs, &opts, &res, &err);
     int sig = ct_sigint_signal();
@@ -180,7 +171,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         goto out;
     }
     if (res.interrupted) {
-        if (res.last_checkpoint[0]) {
+        if (res.last_checkpoint) {
             printf("interrupted at step %lld of %lld; checkpoint: %s\nresume with: ", (long long)res.global_step,
                    (long long)res.total_steps, res.last_checkpoint);
             print_resume_command(stdout, cfg_path, rest, nrest, force, true);
@@ -196,6 +187,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     printf(", %.1f s, %.0f tokens/s\noutputs in %s\n", res.runtime_s, res.tokens_per_s, cfg.output_dir);
     rc = 0;
 out:
+    ct_train_result_clear(&res);
     ct_callbacks_free(&cbs);
     ct_train_config_free(&cfg);
     free(rest);

@@ -178,28 +178,23 @@ void ct_tracker_random(char *out, size_t n, const char *alphabet) {
 static void say(void (*msg)(void *, const char *), void *u, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(void (*msg)(void *, const char *), void *u, const char *fmt, ...) {
     if (!msg) return;
-    char buf[2048];
+    ct_buf b = {0};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    ct_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    msg(u, buf);
+    msg(u, b.oom || !b.data ? "(out of memory)" : b.data);
+    ct_buf_free(&b);
 }
 
-/* s as one shell word: as it is when plain, else in single quotes ('\'' for a quote). */
-static const char *shq(const char *s, char *buf, size_t n) {
-    bool plain = *s != 0;
-    for (const char *p = s; *p; p++) plain &= isalnum((unsigned char)*p) || strchr("_./:@%+=,-", *p) != NULL;
-    if (plain) return s;
-    size_t k = 0;
-    if (n) buf[k++] = '\'';
-    for (const char *p = s; *p && k + 5 < n; p++) {
-        if (*p == '\'') memcpy(buf + k, "'\\''", 4), k += 4;
-        else buf[k++] = *p;
+/* s as one shell word (ct_buf_shell_word), in a string the caller frees; NULL when out of memory. */
+static char *shq(const char *s) {
+    ct_buf b = {0};
+    if (ct_buf_shell_word(&b, s)) {
+        ct_buf_free(&b);
+        return NULL;
     }
-    if (k + 1 < n) buf[k++] = '\'';
-    buf[k < n ? k : n - 1] = 0;
-    return buf;
+    return b.data;
 }
 
 static ct_status add_wandb(ct_callbacks *sinks, const ct_train_config *c, const json_t *hp, bool swan,
@@ -227,22 +222,24 @@ static ct_status add_wandb(ct_callbacks *sinks, const ct_train_config *c, const 
     if (!st) {
         const char *dir = ct_wandb_run_dir(cb.user);
         if (swan) {
-            char opt[1024] = "", q[4][512];
-            size_t k = 0;
-            if (c->swanlab_project) k += (size_t)snprintf(opt + k, sizeof opt - k, " -p %s", shq(c->swanlab_project, q[0], 512));
-            if (c->swanlab_workspace && k < sizeof opt)
-                k += (size_t)snprintf(opt + k, sizeof opt - k, " -w %s", shq(c->swanlab_workspace, q[0], 512));
-            if (c->swanlab_mode && !strcmp(c->swanlab_mode, "local") && k < sizeof opt)
-                k += (size_t)snprintf(opt + k, sizeof opt - k, " --mode local");
-            if (c->swanlab_logdir && k < sizeof opt) snprintf(opt + k, sizeof opt - k, " -l %s", shq(c->swanlab_logdir, q[0], 512));
+            ct_buf opt = {0};
+            if (c->swanlab_project) ct_buf_puts(&opt, " -p "), ct_buf_shell_word(&opt, c->swanlab_project);
+            if (c->swanlab_workspace) ct_buf_puts(&opt, " -w "), ct_buf_shell_word(&opt, c->swanlab_workspace);
+            if (c->swanlab_mode && !strcmp(c->swanlab_mode, "local")) ct_buf_puts(&opt, " --mode local");
+            if (c->swanlab_logdir) ct_buf_puts(&opt, " -l "), ct_buf_shell_word(&opt, c->swanlab_logdir);
+            char *wd = shq(o.wandb_dir), *rd = shq(dir);
             say(msg, mu, "report_to swanlab: ctune does not write SwanLab's own log format; import this W&B run "
-                         "with: swanlab convert -t wandb-local%s --wb-dir %s --wb-run-dir %s%s%s", opt,
-                shq(o.wandb_dir, q[1], 512), shq(dir, q[2], 512),
+                         "with: swanlab convert -t wandb-local%s --wb-dir %s --wb-run-dir %s%s%s", opt.data ? opt.data : "",
+                wd ? wd : "?", rd ? rd : "?",
                 c->swanlab_api_key ? " (after `swanlab login`: swanlab_api_key is not stored)" : "",
                 c->swanlab_lark_webhook_url ? " (swanlab_lark_*: no Lark notification is sent)" : "");
+            free(wd);
+            free(rd);
+            ct_buf_free(&opt);
         }
-        char q[512];
-        say(msg, mu, "report_to wandb: offline run %s (upload with: wandb sync %s)", dir, shq(dir, q, sizeof q));
+        char *q = shq(dir);
+        say(msg, mu, "report_to wandb: offline run %s (upload with: wandb sync %s)", dir, q ? q : "?");
+        free(q);
         st = ct_callbacks_add(sinks, &cb, err);
         if (st) cb.free_user(cb.user);
     }
@@ -266,9 +263,10 @@ static ct_status add_mlflow(ct_callbacks *sinks, const ct_train_config *c, const
     st = ct_callback_mlflow(&cb, &o, err);
     json_decref(params);
     if (!st) {
-        char q[512];
+        char *q = shq(ct_mlflow_root(cb.user));
         say(msg, mu, "report_to mlflow: run %s in %s (view with: mlflow ui --backend-store-uri %s)",
-            ct_mlflow_run_id(cb.user), ct_mlflow_run_dir(cb.user), shq(ct_mlflow_root(cb.user), q, sizeof q));
+            ct_mlflow_run_id(cb.user), ct_mlflow_run_dir(cb.user), q ? q : "?");
+        free(q);
         if (ct_mlflow_kept_params(cb.user))
             say(msg, mu, "report_to mlflow: continuing run %s: changed params keep their first value (MLflow params "
                          "cannot change): %s", ct_mlflow_run_id(cb.user), ct_mlflow_kept_params(cb.user));

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/fault.h"
 #include "base/file.h"
 #include "ctune/adapter.h"
@@ -35,12 +36,13 @@ double ct_trainer_now(void) {
 
 void ct_trainer_msg(ct_trainer *t, const char *fmt, ...) {
     if (!t->opts.message) return;
-    char buf[2048];
+    ct_buf b = {0};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    ct_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    t->opts.message(t->opts.message_user, buf);
+    t->opts.message(t->opts.message_user, b.oom || !b.data ? "(out of memory)" : b.data);
+    ct_buf_free(&b);
 }
 
 double ct_trainer_epoch_at(const ct_trainer *t, int64_t step) {
@@ -535,6 +537,8 @@ static void trainer_free(ct_trainer *t) {
     ct_callbacks_free(&t->sinks);
     free(t->perm);
     free(t->model_dir);
+    free(t->last_ckpt);
+    free(t->resumed_from);
 }
 
 static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
@@ -559,8 +563,8 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
         double loss = 0;
         if ((st = train_one_step(t, &loss, err))) {
             if (st == CT_ERR_NUMERIC)
-                ct_err_prefix(err, "training stopped (NaN/Inf); %s%s", t->last_ckpt[0] ? "last good checkpoint: " : "no checkpoint was saved",
-                              t->last_ckpt);
+                ct_err_prefix(err, "training stopped (NaN/Inf); %s%s", t->last_ckpt ? "last good checkpoint: " : "no checkpoint was saved",
+                              t->last_ckpt ? t->last_ckpt : "");
             return st;
         }
         ct_fault_point("train.step");
@@ -615,7 +619,7 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
             if ((st = dispatch(t, CT_EVENT_EVALUATE, &ev, err))) return st;
         }
         if ((st = ct_trainer_save_final(t, err))) {
-            if (t->last_ckpt[0])
+            if (t->last_ckpt)
                 return ct_err_prefix(err, "final save of step %" PRId64 " failed (no final file was left in %s; the "
                                      "newest checkpoint %s is kept, resume_from_checkpoint: true continues from it)",
                                      t->step, c->output_dir, t->last_ckpt);
@@ -635,7 +639,7 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     res->steps_per_s = runtime > 0 ? (double)t->run_steps / runtime : 0;
     res->tokens_per_s = runtime > 0 ? (double)t->run_tokens / runtime : 0;
     res->total_tokens = t->total_tokens;
-    snprintf(res->last_checkpoint, sizeof res->last_checkpoint, "%s", t->last_ckpt);
+    if (t->last_ckpt && !(res->last_checkpoint = strdup(t->last_ckpt))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     if (!res->interrupted) {
         ct_all_results ar;
         ct_all_results_init(&ar);
@@ -706,6 +710,11 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     trainer_free(&t);
     unlock_output_dir(&t, st);
     return st;
+}
+
+void ct_train_result_clear(ct_train_result *res) {
+    free(res->last_checkpoint);
+    res->last_checkpoint = NULL;
 }
 
 ct_status ct_train_run(const ct_train_config *cfg, ct_callbacks *callbacks, ct_train_result *res, ct_err *err) {

@@ -72,8 +72,8 @@ typedef struct ct_trainer {
     int64_t last_eval_step;
     double t0;               /* monotonic start of this run */
     int64_t saved_step;      /* step of the newest checkpoint saved or resumed from; -1: none */
-    char last_ckpt[1024];
-    char resumed_from[1024];
+    char *last_ckpt;    /* newest checkpoint directory of this run (NULL: none yet) */
+    char *resumed_from; /* the checkpoint this run resumed from (NULL: a fresh run) */
     ct_dir_lock lock;        /* on output_dir/CT_TRAINER_LOCK while the run lasts */
     bool created_output_dir;
 } ct_trainer;

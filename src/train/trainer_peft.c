@@ -232,7 +232,7 @@ ct_status ct_trainer_peft_eval_adapter(ct_trainer *t, ct_err *err) {
 static char *out_path(const ct_trainer *t, const char *name) { return ct_path_join(t->cfg->output_dir, name); }
 
 ct_status ct_trainer_peft_begin(ct_trainer *t, ct_err *err) {
-    if (!t->cfg->pissa_convert || t->tm.method != CT_METHOD_LORA || t->resumed_from[0]) return CT_OK;
+    if (!t->cfg->pissa_convert || t->tm.method != CT_METHOD_LORA || t->resumed_from) return CT_OK;
     char *dir = out_path(t, "pissa_init");
     ct_status st = dir ? ct_trainer_save_lora(t, dir, true, NULL, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     if (!st) ct_trainer_msg(t, "pissa_convert: initial adapter saved in %s", dir);

@@ -292,10 +292,14 @@ ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
         o.extra = ckpt_extra;
         o.extra_user = t;
         o.save_total_limit = t->cfg->save_total_limit > 0 ? (int)t->cfg->save_total_limit : 0;
-        o.keep_dir = t->resumed_from[0] ? t->resumed_from : NULL;
+        o.keep_dir = t->resumed_from;
         st = ct_ckpt_save(&o, &saved, err);
     }
-    if (!st && saved) snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", saved);
+    if (!st && saved) {
+        free(t->last_ckpt);
+        t->last_ckpt = saved;
+        saved = NULL;
+    }
     if (!st) t->saved_step = t->step;
     if (st) ct_err_prefix(err, "saving checkpoint-%" PRId64, t->step);
     free(saved);
@@ -333,8 +337,11 @@ ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err
     t->last_grad_norm = ts.last_grad_norm;
     t->total_tokens = ts.num_input_tokens_seen;
     t->saved_step = ts.global_step;
-    snprintf(t->resumed_from, sizeof t->resumed_from, "%s", dir);
-    snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
+    free(t->resumed_from);
+    free(t->last_ckpt);
+    t->resumed_from = strdup(dir);
+    t->last_ckpt = strdup(dir);
+    if (!t->resumed_from || !t->last_ckpt) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     return CT_OK;
 }
 

@@ -343,16 +343,14 @@ static ct_status write_json(wb_run *w, const char *name, const json_t *v, int in
 }
 
 static ct_status write_metadata(wb_run *w, const ct_wandb_opts *o, ct_err *err) {
-    char host[256] = "", osname[512] = "", exe[1024] = "", cwd[1024] = "", when[64];
+    char host[256] = "", osname[512] = "", when[64];
     struct utsname u;
     if (!o->os && !uname(&u)) snprintf(osname, sizeof osname, "%s-%s-%s", u.sysname, u.release, u.machine);
     if (!o->host && gethostname(host, sizeof host)) host[0] = 0;
     host[sizeof host - 1] = 0;
-    if (!o->executable) {
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = 0;
-    }
-    if (!o->root && !getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+    /* allocated by libc at whatever length the paths have ("" when unknown) */
+    char *exe = o->executable ? NULL : realpath("/proc/self/exe", NULL);
+    char *cwd = o->root ? NULL : getcwd(NULL, 0);
     time_t secs = (time_t)floor(w->t0);
     struct tm tm;
     gmtime_r(&secs, &tm);
@@ -362,8 +360,10 @@ static ct_status write_metadata(wb_run *w, const ct_wandb_opts *o, ct_err *err) 
     long cpus = o->cpu_count ? o->cpu_count : sysconf(_SC_NPROCESSORS_ONLN);
     json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "os", o->os ? o->os : osname, "startedAt",
                           when, "program", "ctune", "host", o->host ? o->host : host, "username", user, "executable",
-                          o->executable ? o->executable : exe, "root", o->root ? o->root : cwd, "cpu_count",
-                          (json_int_t)cpus, "cpu_count_logical", (json_int_t)cpus);
+                          o->executable ? o->executable : exe ? exe : "", "root", o->root ? o->root : cwd ? cwd : "",
+                          "cpu_count", (json_int_t)cpus, "cpu_count_logical", (json_int_t)cpus);
+    free(exe);
+    free(cwd);
     if (!m) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     ct_status st = write_json(w, "wandb-metadata.json", m, 4, err);
     json_decref(m);

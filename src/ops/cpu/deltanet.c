@@ -223,14 +223,22 @@ void ct_rmsnorm_gated_backward(ct_ctx *c, float *dx, float *dz, float *dw, const
 static inline float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 static inline float softplus_grad(float x) { return x > 20.0f ? 1.0f : sigmoidf(x); }
 
+/* The per-head gate parameters in f32 scratch of ar: -exp(A_log) and dt_bias. */
+static void gate_params(ct_arena *ar, const ct_tensor *A_log, const ct_tensor *dt_bias, size_t H, float **negA,
+                        float **dt) {
+    *negA = ct_scratch_f32(ar, H);
+    *dt = ct_scratch_f32(ar, H);
+    ct_tensor_to_f32(A_log, 0, H, *negA);
+    ct_tensor_to_f32(dt_bias, 0, H, *dt);
+    for (size_t h = 0; h < H; h++) (*negA)[h] = -expf((*negA)[h]);
+}
+
 void ct_deltanet_gates_forward(ct_ctx *c, float *g, float *beta, const float *a, const float *b,
                                const ct_tensor *A_log, const ct_tensor *dt_bias, size_t T, size_t H) {
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);
-    float *negA = ct_scratch_f32(ar, H), *dt = ct_scratch_f32(ar, H);
-    ct_tensor_to_f32(A_log, 0, H, negA);
-    ct_tensor_to_f32(dt_bias, 0, H, dt);
-    for (size_t h = 0; h < H; h++) negA[h] = -expf(negA[h]);
+    float *negA, *dt;
+    gate_params(ar, A_log, dt_bias, H, &negA, &dt);
 #pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (T * H > CT_PAR_MIN_ELEMS)
     for (size_t t = 0; t < T; t++)
         for (size_t h = 0; h < H; h++) {
@@ -247,10 +255,8 @@ void ct_deltanet_gates_backward(ct_ctx *c, float *da, float *db, float *dA_log, 
                                 const ct_tensor *A_log, const ct_tensor *dt_bias, size_t T, size_t H) {
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);
-    float *negA = ct_scratch_f32(ar, H), *dt = ct_scratch_f32(ar, H);
-    ct_tensor_to_f32(A_log, 0, H, negA);
-    ct_tensor_to_f32(dt_bias, 0, H, dt);
-    for (size_t h = 0; h < H; h++) negA[h] = -expf(negA[h]);
+    float *negA, *dt;
+    gate_params(ar, A_log, dt_bias, H, &negA, &dt);
 #pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (T * H > CT_PAR_MIN_ELEMS)
     for (size_t h = 0; h < H; h++) {
         double sA = 0.0, sdt = 0.0;

@@ -14,6 +14,7 @@
 
 #include "base/str.h"
 #include "ctune/data.h"
+#include "train/config_methods.h"
 
 typedef enum ktype { K_STR, K_INT, K_DBL, K_BOOL, K_LIST, K_THINK } ktype;
 
@@ -66,6 +67,22 @@ static const key_def KEYS[] = {
     {"num_virtual_tokens", K_INT, F(num_virtual_tokens), "20", NULL},
     {"prompt_tuning_init", K_STR, F(prompt_tuning_init), "random", "random|vocab|text"},
     {"prompt_tuning_init_text", K_STR, F(prompt_tuning_init_text), NULL, NULL},
+    {"use_badam", K_BOOL, F(use_badam), "false", NULL},
+    {"badam_mode", K_STR, F(badam_mode), "layer", "layer|ratio"},
+    {"badam_start_block", K_INT, F(badam_start_block), "-1", NULL},
+    {"badam_switch_mode", K_STR, F(badam_switch_mode), "ascending", "ascending|descending|random|fixed"},
+    {"badam_switch_interval", K_INT, F(badam_switch_interval), "50", NULL},
+    {"badam_update_ratio", K_DBL, F(badam_update_ratio), "0.05", NULL},
+    {"badam_mask_mode", K_STR, F(badam_mask_mode), "adjacent", "adjacent|scatter"},
+    {"badam_verbose", K_INT, F(badam_verbose), "0", NULL},
+    {"use_llama_pro", K_BOOL, F(use_llama_pro), "false", NULL},
+    {"use_galore", K_BOOL, F(use_galore), "false", NULL},
+    {"galore_target", K_LIST, F(galore_target), "all", NULL},
+    {"galore_rank", K_INT, F(galore_rank), "16", NULL},
+    {"galore_update_interval", K_INT, F(galore_update_interval), "200", NULL},
+    {"galore_scale", K_DBL, F(galore_scale), "2.0", NULL},
+    {"galore_proj_type", K_STR, F(galore_proj_type), "std", "std|reverse_std|right|left|full"},
+    {"galore_layerwise", K_BOOL, F(galore_layerwise), "false", NULL},
     /* training */
     {"learning_rate", K_DBL, F(learning_rate), "5e-5", NULL},
     {"num_train_epochs", K_DBL, F(num_train_epochs), "3.0", NULL},
@@ -119,7 +136,7 @@ static const char *const IGNORED[] = {
     "greater_is_better", "upcast_layernorm", "enable_liger_kernel", "use_unsloth",
     "resize_vocab", "split_special_tokens", "tf32", "dataloader_pin_memory", "remove_unused_columns",
     "eval_accumulation_steps", "logging_first_step", "disable_tqdm", "lora_bias", "loraplus_lr_ratio",
-    "pissa_init", "create_new_adapter", "use_llama_pro", "export_dir", "cache_dir", "hf_hub_token",
+    "pissa_init", "create_new_adapter", "export_dir", "cache_dir", "hf_hub_token",
     "ignore_pad_token_for_loss", "image_min_pixels", "video_fps", "video_maxlen", "freeze_vision_tower",
     "freeze_multi_modal_projector", "low_cpu_mem_usage", "infer_backend", "rope_scaling", "use_cache",
     NULL};
@@ -313,6 +330,7 @@ ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *v
         return ct_err_set(err, CT_ERR_ARG, "%s: unknown key '%s'", where, key);
     }
     ct_status st = set_typed(c, k, value, where, err);
+    if (!st) st = ct_train_config_check_method_key(c, key, value, where, err);
     if (st) return st;
     if (!strcmp(key, "packing")) c->packing_set = !is_null(value);
     mark_set(c, key);
@@ -521,6 +539,8 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
     for (size_t i = 0; i < c->report_to.n; i++)
         if (strcmp(c->report_to.v[i], "none") && strcmp(c->report_to.v[i], "tensorboard"))
             return ct_err_set(err, CT_ERR_UNSUPPORTED, "report_to: '%s' is not supported (none, tensorboard)", c->report_to.v[i]);
+    ct_status mst = ct_train_config_validate_methods(c, err);
+    if (mst) return mst;
     if (c->interleave_probs.n) {
         double *p = NULL;
         size_t n = 0;

@@ -265,4 +265,16 @@ double ct_xent_forward_backward(ct_ctx *c, float *dh, float *dW, const float *h,
 /* True when every value is finite. */
 bool ct_all_finite(ct_ctx *c, const float *x, size_t n);
 
+/* ---- decompositions ---- */
+
+/* The leading r singular vectors of A [m, n] (f32, row-major; r <= min(m, n)): U [m, r] (the
+ * first r columns of the thin U) and Vh [r, n] (the first r rows of V^T), either may be NULL.
+ * Computed in f64 by LAPACK dgesdd (OpenBLAS's LAPACK; torch.linalg.svd calls gesdd on CPUs
+ * too). LAPACK's signs are arbitrary (they differ between libraries, CPU and GPU), so each
+ * returned vector is flipped to make its largest-magnitude component positive (the first one
+ * on ties); U's columns and Vh's rows are fixed independently, so they are bases of the
+ * singular subspaces, not one factorisation. Errors: CT_ERR_NOMEM, CT_ERR_NUMERIC (no
+ * convergence or a non-finite input), CT_ERR_ARG (sizes). */
+ct_status ct_svd_basis(const float *A, size_t m, size_t n, size_t r, float *U, float *Vh, ct_err *err);
+
 #endif

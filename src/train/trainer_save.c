@@ -53,7 +53,7 @@ static bool parse_hex_u64(const json_t *o, const char *key, uint64_t *out) {
 typedef struct ckpt_lists {
     ct_st_item *w, *o;
     char **names;
-    size_t n, n_names;
+    size_t n, n_names, n_opt;
 } ckpt_lists;
 
 static ct_tensor f32_tensor(float *data, const ct_param *p) {
@@ -66,13 +66,26 @@ static ct_tensor f32_tensor(float *data, const ct_param *p) {
     return t;
 }
 
+/* A moment of p: the parameter's shape, or the optimizer's own (GaLore: the projected one). */
+static ct_tensor state_tensor(float *data, const ct_param *p) {
+    if (p->state_numel == p->numel) return f32_tensor(data, p);
+    ct_tensor t = {.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {p->state_shape[0], p->state_shape[1]}, .data = data};
+    return t;
+}
+
+static ct_tensor mat_tensor(float *data, int64_t d0, int64_t d1) {
+    ct_tensor t = {.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {d0, d1}, .data = data};
+    return t;
+}
+
 static ct_status make_lists(ct_trainer *t, ckpt_lists *L, ct_err *err) {
     memset(L, 0, sizeof *L);
     ct_params *ps = &t->tm.params;
+    size_t ng = t->galore_on ? t->galore.n : 0; /* GaLore: + each projector (U, Vh) */
     L->n = ps->n;
     L->w = calloc(ps->n ? ps->n : 1, sizeof *L->w);
-    L->o = calloc(2 * (ps->n ? ps->n : 1), sizeof *L->o);
-    L->names = calloc(2 * (ps->n ? ps->n : 1), sizeof *L->names);
+    L->o = calloc(2 * (ps->n + ng) + 1, sizeof *L->o);
+    L->names = calloc(2 * (ps->n + ng) + 1, sizeof *L->names);
     if (!L->w || !L->o || !L->names) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < ps->n; i++) {
         ct_param *p = &ps->p[i];
@@ -87,8 +100,23 @@ static ct_status make_lists(ct_trainer *t, ckpt_lists *L, ct_err *err) {
         snprintf(b, len, "exp_avg_sq.%s", p->name);
         L->names[L->n_names++] = a;
         L->names[L->n_names++] = b;
-        L->o[2 * i] = ct_st_item_of(a, f32_tensor(p->m, p));
-        L->o[2 * i + 1] = ct_st_item_of(b, f32_tensor(p->v, p));
+        L->o[2 * i] = ct_st_item_of(a, state_tensor(p->m, p));
+        L->o[2 * i + 1] = ct_st_item_of(b, state_tensor(p->v, p));
+    }
+    L->n_opt = 2 * ps->n;
+    for (size_t j = 0; j < ng; j++) {
+        const ct_galore_param *q = &t->galore.p[j];
+        const char *pn = ps->p[q->index].name;
+        for (int side = 0; side < 2; side++) {
+            float *d = side ? q->Vh : q->U;
+            if (!d) continue;
+            size_t len = strlen(pn) + 16;
+            char *nm = malloc(len);
+            if (!nm) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            snprintf(nm, len, "galore_%s.%s", side ? "Vh" : "U", pn);
+            L->names[L->n_names++] = nm;
+            L->o[L->n_opt++] = ct_st_item_of(nm, side ? mat_tensor(d, q->r, q->n) : mat_tensor(d, q->m, q->r));
+        }
     }
     return CT_OK;
 }
@@ -240,6 +268,8 @@ static json_t *state_json(ct_trainer *t) {
     json_object_set_new(s, "learning_rate", json_real(t->cfg->learning_rate));
     json_object_set_new(s, "lr_scheduler_type", json_string(t->cfg->lr_scheduler_type ? t->cfg->lr_scheduler_type : "linear"));
     if (!isnan(t->last_eval_loss)) json_object_set_new(s, "eval_loss", json_real(t->last_eval_loss));
+    json_t *badam = ct_trainer_method_state(t);
+    if (badam) json_object_set_new(s, "badam", badam);
     return s;
 }
 
@@ -249,14 +279,19 @@ ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
     json_t *state = st ? NULL : state_json(t);
     if (!st && !state) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     char *saved = NULL;
+    ct_st_item *blocks = NULL;
+    char (*block_names)[192] = NULL;
+    size_t n_blocks = 0;
+    if (!st) st = ct_trainer_method_blocks(t, &blocks, &block_names, &n_blocks, err);
     if (!st) {
-        ct_ckpt_file files[2] = {{"model.safetensors", L.w, L.n}, {"optimizer.safetensors", L.o, 2 * L.n}};
+        ct_ckpt_file files[3] = {{"model.safetensors", L.w, L.n}, {"optimizer.safetensors", L.o, L.n_opt},
+                                 {CT_CKPT_BLOCKS, blocks, n_blocks}};
         ct_ckpt_save_opts o;
         memset(&o, 0, sizeof o);
         o.output_dir = t->cfg->output_dir;
         o.step = t->step;
         o.files = files;
-        o.n_files = 2;
+        o.n_files = t->badam_on ? 3 : 2;
         o.state = state;
         o.extra = ckpt_extra;
         o.extra_user = t;
@@ -267,17 +302,34 @@ ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
     if (!st && saved) snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", saved);
     if (st) ct_err_prefix(err, "saving checkpoint-%" PRId64, t->step);
     free(saved);
+    free(blocks);
+    free(block_names);
     json_decref(state);
     free_lists(&L);
     return st;
 }
 
+/* BAdam's block (and the blocks trained before it) come first: the registry to restore is the
+ * checkpoint's active block. */
+static ct_status resume_method(ct_trainer *t, const char *dir, ct_err *err) {
+    json_t *s = NULL;
+    char *p = ct_path_join(dir, CT_CKPT_STATE);
+    ct_status st = p ? ct_ckpt_verify(dir, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (!st) st = ct_json_load_file(p, &s, err);
+    if (!st) st = ct_trainer_method_resume(t, dir, s, err);
+    json_decref(s);
+    free(p);
+    return st;
+}
+
 ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err) {
     ckpt_lists L;
-    ct_status st = make_lists(t, &L, err);
+    memset(&L, 0, sizeof L);
+    ct_status st = resume_method(t, dir, err);
+    if (!st) st = make_lists(t, &L, err);
     json_t *s = NULL;
     if (!st) {
-        ct_ckpt_file files[2] = {{"model.safetensors", L.w, L.n}, {"optimizer.safetensors", L.o, 2 * L.n}};
+        ct_ckpt_file files[2] = {{"model.safetensors", L.w, L.n}, {"optimizer.safetensors", L.o, L.n_opt}};
         st = ct_ckpt_restore(dir, files, 2, &s, err);
     }
     free_lists(&L);

@@ -160,6 +160,17 @@ static ct_status save_lora(ct_trainer *t, const char *dir, ct_err *err) {
     lc.lora_dropout = t->cfg->lora_dropout;
     lc.target_modules = mods;
     lc.n_target_modules = nm;
+    /* LLaMA Pro: LlamaFactory's find_expanded_modules lists every adapted module by its full name */
+    char (*full)[160] = t->cfg->use_llama_pro ? calloc(np + 1, sizeof *full) : NULL;
+    const char **fmods = full ? calloc(np + 1, sizeof *fmods) : NULL;
+    if (fmods) {
+        for (size_t i = 0; i < np; i++) {
+            ct_spec_module(full[i], sizeof full[i], &tm->model->cfg, ct_spec_by_lora(pairs[i].module), pairs[i].layer);
+            fmods[i] = full[i];
+        }
+        lc.target_modules = fmods;
+        lc.n_target_modules = np;
+    }
     lc.use_rslora = t->cfg->use_rslora;
     /* modules_to_save: the non-LoRA trainable tensors, already named with their PEFT keys */
     ct_st_item *saved = calloc(tm->params.n + 1, sizeof *saved);
@@ -175,7 +186,10 @@ static ct_status save_lora(ct_trainer *t, const char *dir, ct_err *err) {
     lc.saved = saved;
     lc.modules_to_save = (const char *const *)t->cfg->additional_target.v;
     lc.n_modules_to_save = t->cfg->additional_target.n;
-    ct_status st = ct_peft_save_lora(dir, &lc, pairs, np, CT_DTYPE_F32, err);
+    ct_status st = t->cfg->use_llama_pro && !fmods ? ct_err_set(err, CT_ERR_NOMEM, "out of memory")
+                                                   : ct_peft_save_lora(dir, &lc, pairs, np, CT_DTYPE_F32, err);
+    free(fmods);
+    free(full);
     free(saved);
     free(pairs);
     return st;

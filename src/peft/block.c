@@ -1,8 +1,12 @@
 /* Switching the trainable block of a train model (see block.h). */
 #include "peft/block.h"
 
+#include <malloc.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "peft/freeze.h"
 
@@ -10,6 +14,15 @@ static bool owned_by(const ct_train_model *tm, const void *data) {
     for (size_t i = 0; i < tm->n_owned; i++)
         if (tm->owned[i] == data) return true;
     return false;
+}
+
+/* Drops the pages of a checkpoint weight that now has a copy of its own from the resident
+ * memory: the mmap'd original is not read again (a touch would fault it back from the file). */
+static void release_pages(const ct_train_model *tm, const ct_tensor *t) {
+    if (!tm->model->storage || !t->data) return;
+    uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data, b = a + ct_tensor_nbytes(t);
+    uintptr_t a2 = (a + ps - 1) / ps * ps, b2 = b / ps * ps;
+    if (b2 > a2) madvise((void *)a2, b2 - a2, MADV_DONTNEED);
 }
 
 /* Points *t at a new buffer owned by tm (f32, or t's dtype); its values are written next. */
@@ -24,6 +37,7 @@ static ct_status own_storage(ct_train_model *tm, ct_tensor *t, bool f32, ct_err 
     void *buf = o ? malloc((n ? n : 1) * ct_dtype_size(dt)) : NULL;
     if (!buf) return ct_err_set(err, CT_ERR_NOMEM, "cannot allocate %zu MiB for a trained weight", (n * ct_dtype_size(dt)) >> 20);
     tm->owned[tm->n_owned++] = buf;
+    release_pages(tm, t);
     t->dtype = dt;
     t->data = buf;
     t->quant = NULL;
@@ -69,6 +83,9 @@ ct_status ct_train_model_switch_layers(ct_train_model *tm, const int *ids, size_
         for (int id = 0; id < CT_LT_COUNT; id++) tm->grads.layer[l][id] = NULL;
     for (int g = 0; g < CT_GT_COUNT; g++) tm->grads.g[g] = NULL;
     ct_params_free(ps);
+    /* glibc raises its mmap threshold after the first large free, so later registries come from
+     * the heap: hand the freed block back to the system before allocating the next one */
+    malloc_trim(0);
     ct_freeze_patterns fp;
     st = ct_freeze_patterns_layers(&fp, &tm->model->cfg, ids, n, "all", NULL, err);
     if (st) return st;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "peft/block.h"
 
 #define BADAM_RNG_STREAM 0x42416461ull /* "BAda" */
 
@@ -87,4 +88,20 @@ bool ct_badam_step_done(ct_badam *b) {
     if ((b->step + 1) % b->switch_every) return false;
     switch_block(b);
     return true;
+}
+
+void ct_badam_reset_optimizer(ct_ctx *c, ct_adamw *o, ct_params *ps) {
+    for (size_t i = 0; i < ps->n; i++) ps->p[i].decay = true;
+    o->weight_decay = CT_BADAM_WEIGHT_DECAY;
+    o->step = 0;
+    if (o->bf16_params) ct_params_round_bf16(c, ps);
+}
+
+ct_status ct_badam_apply(ct_ctx *c, const ct_badam *b, ct_train_model *tm, ct_adamw *o, bool f32_copies,
+                         ct_err *err) {
+    int id = b->active;
+    ct_status st = ct_train_model_switch_layers(tm, &id, 1, f32_copies, err);
+    if (st) return ct_err_prefix(err, "badam: switching to block %d", id);
+    ct_badam_reset_optimizer(c, o, &tm->params);
+    return CT_OK;
 }

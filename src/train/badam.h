@@ -19,7 +19,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ctune/ctx.h"
 #include "ctune/err.h"
+#include "peft/method.h"
+#include "train/optim.h"
 
 typedef enum ct_badam_order {
     CT_BADAM_ASCENDING = 0,
@@ -53,5 +56,20 @@ ct_status ct_badam_init(ct_badam *b, int n_blocks, ct_badam_order order, int64_t
                         uint64_t seed, ct_err *err);
 /* After an optimizer step: true when the schedule switches now (b->active is the new block). */
 bool ct_badam_step_done(ct_badam *b);
+
+/* torch.optim.AdamW's default weight_decay. BlockOptimizer builds its groups as
+ * {"weight_decay": ..., **base_optimizer.defaults} and HF passes weight_decay per group, not in
+ * the defaults, so under LlamaFactory every active parameter (norms and biases too) decays with
+ * it, whatever weight_decay says. */
+#define CT_BADAM_WEIGHT_DECAY 0.01
+
+/* BAdam's optimizer over a new active block: every parameter decays (o->weight_decay =
+ * CT_BADAM_WEIGHT_DECAY), the step count restarts (the state was cleared), and pure_bf16's
+ * rounding of the masters (o->bf16_params). */
+void ct_badam_reset_optimizer(ct_ctx *c, ct_adamw *o, ct_params *ps);
+/* Makes b->active tm's trainable layer (src/peft/block.h; f32_copies as there) and resets the
+ * optimizer for it: what BlockOptimizer.switch_trainable_params does. */
+ct_status ct_badam_apply(ct_ctx *c, const ct_badam *b, ct_train_model *tm, ct_adamw *o, bool f32_copies,
+                         ct_err *err);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ops/ops.h"
@@ -28,6 +29,82 @@ static void sides(ct_galore_proj proj, int64_t m, int64_t n, bool *left, bool *r
     case CT_GALORE_LEFT: *left = true, *right = false; break;
     case CT_GALORE_FULL: *left = *right = true; break;
     }
+}
+
+/* ---- which weights: LlamaFactory _create_galore_optimizer ---- */
+
+/* Module name of a linear weight view of tm ("model.layers.0.self_attn.q_proj"), or false when
+ * the view is not an nn.Linear weight (embedding, norms, biases, the DeltaNet's conv). A tied
+ * embedding is the weight of the lm_head module too, as in HF. */
+static bool linear_module(const ct_train_model *tm, const ct_tensor *view, char *mod, size_t n, bool *is_head) {
+    const ct_config *c = &tm->model->cfg;
+    *is_head = false;
+    if (view == &tm->w.g[CT_GT_LM_HEAD] || (view == &tm->w.g[CT_GT_EMBED] && c->tie_word_embeddings)) {
+        snprintf(mod, n, "lm_head");
+        *is_head = true;
+        return true;
+    }
+    for (int l = 0; l < tm->w.n_layers; l++)
+        for (int id = 0; id < CT_LT_COUNT; id++)
+            if (view == &tm->w.layers[l].t[id] && ct_spec_lora_index(id) >= 0) {
+                ct_spec_module(mod, n, c, &ct_layer_specs[id], l);
+                return true;
+            }
+    return false;
+}
+
+typedef struct target_scan {
+    const ct_config *cfg;
+    const char *target;
+    bool found;
+} target_scan;
+
+static int scan_linear(const ct_tensor_spec *s, int layer, void *user) {
+    target_scan *ts = user;
+    char mod[192];
+    if (s->per_layer && ct_spec_lora_index(s->id) >= 0) {
+        ct_spec_module(mod, sizeof mod, ts->cfg, s, layer);
+        if (strstr(mod, ts->target)) ts->found = true;
+    }
+    return 0;
+}
+
+/* A galore_target that names no linear module of the model is an error (LlamaFactory would
+ * silently project nothing). Matching is LlamaFactory's: the target is a substring of the
+ * module's name. */
+static ct_status check_targets(const ct_config *mc, const char *const *targets, size_t n_targets, ct_err *err) {
+    for (size_t i = 0; i < n_targets; i++) {
+        const char *x = targets[i];
+        if (!strcmp(x, "all")) continue;
+        target_scan ts = {mc, x, strstr("lm_head", x) != NULL};
+        ct_specs_each(mc, scan_linear, &ts);
+        if (!ts.found)
+            return ct_err_set(err, CT_ERR_ARG,
+                              "galore_target: '%s' matches no linear module of the model (q_proj, k_proj, v_proj, "
+                              "o_proj, gate_proj, up_proj, down_proj, lm_head, or all)",
+                              x);
+    }
+    return CT_OK;
+}
+
+ct_status ct_galore_select(const ct_train_model *tm, const char *const *targets, size_t n_targets, bool *sel,
+                          size_t *n_sel, ct_err *err) {
+    *n_sel = 0;
+    if (!n_targets) return ct_err_set(err, CT_ERR_ARG, "galore_target: empty (use all or module names)");
+    ct_status st = check_targets(&tm->model->cfg, targets, n_targets, err);
+    if (st) return st;
+    bool all = n_targets == 1 && !strcmp(targets[0], "all");
+    for (size_t i = 0; i < tm->params.n; i++) {
+        const ct_param *p = &tm->params.p[i];
+        char mod[192];
+        bool head, hit = false;
+        sel[i] = false;
+        if (!p->view || p->ndim != 2 || !linear_module(tm, p->view, mod, sizeof mod, &head)) continue;
+        for (size_t k = 0; !hit && k < n_targets; k++) hit = all ? !head : strstr(mod, targets[k]) != NULL;
+        if (hit) sel[i] = true, (*n_sel)++;
+    }
+    if (!*n_sel) return ct_err_set(err, CT_ERR_ARG, "use_galore: no trainable linear weight matches galore_target");
+    return CT_OK;
 }
 
 ct_status ct_galore_init(ct_galore *g, ct_params *ps, const bool *is_galore, int64_t rank, int64_t update_gap,

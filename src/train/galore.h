@@ -26,6 +26,7 @@
 
 #include "ctune/ctx.h"
 #include "ctune/err.h"
+#include "peft/method.h"
 #include "peft/params.h"
 #include "train/optim.h"
 
@@ -64,6 +65,13 @@ typedef struct ct_galore {
     size_t n_params;
 } ct_galore;
 
+/* The trainable parameters of tm that GaLore projects (sel[tm->params.n], *n_sel of them):
+ * the 2-D weights of nn.Linear modules (the decoder's projections; lm_head, which a tied
+ * embedding is too) whose module name ("model.layers.0.self_attn.q_proj") contains one of
+ * the targets; "all": every decoder projection, not lm_head (find_all_linear_modules). A target
+ * that names no linear module of the model, or nothing selected, is an error (CT_ERR_ARG). */
+ct_status ct_galore_select(const ct_train_model *tm, const char *const *targets, size_t n_targets, bool *sel,
+                          size_t *n_sel, ct_err *err);
 /* Makes the registry parameters flagged in is_galore[ps->n] GaLore parameters: gives their
  * moments the projected shape (ct_params_set_state_shape; call before ct_params_alloc_state)
  * and allocates the projectors. Each must be a 2-D weight. */

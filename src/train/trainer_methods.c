@@ -15,11 +15,6 @@
 #include "train/checkpoint.h"
 #include "train/trainer_internal.h"
 
-/* torch.optim.AdamW's default weight_decay: BAdam's BlockOptimizer builds its parameter groups
- * as {"weight_decay": ..., **base_optimizer.defaults}, and HF passes weight_decay per group, not
- * in the defaults, so every active parameter decays with it under LlamaFactory. */
-#define BADAM_WEIGHT_DECAY 0.01
-
 ct_status ct_trainer_method_cfg(ct_trainer *t, ct_method_cfg *mc, ct_err *err) {
     const ct_train_config *c = t->cfg;
     const ct_config *mcfg = ct_model_config(t->model);
@@ -58,90 +53,25 @@ ct_status ct_trainer_method_cfg(ct_trainer *t, ct_method_cfg *mc, ct_err *err) {
     return CT_OK;
 }
 
-/* ---- GaLore parameter selection (LlamaFactory _create_galore_optimizer) ---- */
-
-/* Module name of a linear weight view of tm ("model.layers.0.self_attn.q_proj"), or false when
- * the view is not an nn.Linear weight (embedding, norms, biases, the DeltaNet's conv). A tied
- * embedding is the weight of the lm_head module too, as in HF. */
-static bool linear_module(const ct_train_model *tm, const ct_tensor *view, char *mod, size_t n, bool *is_head) {
-    const ct_config *c = &tm->model->cfg;
-    *is_head = false;
-    if (view == &tm->w.g[CT_GT_LM_HEAD] || (view == &tm->w.g[CT_GT_EMBED] && c->tie_word_embeddings)) {
-        snprintf(mod, n, "lm_head");
-        *is_head = true;
-        return true;
-    }
-    for (int l = 0; l < tm->w.n_layers; l++)
-        for (int id = 0; id < CT_LT_COUNT; id++)
-            if (view == &tm->w.layers[l].t[id] && ct_spec_lora_index(id) >= 0) {
-                ct_spec_module(mod, n, c, &ct_layer_specs[id], l);
-                return true;
-            }
-    return false;
-}
-
-typedef struct target_scan {
-    const ct_config *cfg;
-    const char *target;
-    bool found;
-} target_scan;
-
-static int scan_linear(const ct_tensor_spec *s, int layer, void *user) {
-    target_scan *ts = user;
-    char mod[192];
-    if (s->per_layer && ct_spec_lora_index(s->id) >= 0) {
-        ct_spec_module(mod, sizeof mod, ts->cfg, s, layer);
-        if (strstr(mod, ts->target)) ts->found = true;
-    }
-    return 0;
-}
-
-/* A galore_target that names no linear module of the model is an error (LlamaFactory would
- * silently project nothing). Matching is LlamaFactory's: the target is a substring of the
- * module's name. */
-static ct_status check_targets(const ct_trainer *t, ct_err *err) {
-    const ct_train_config *c = t->cfg;
-    const ct_config *mc = ct_model_config(t->model);
-    for (size_t i = 0; i < c->galore_target.n; i++) {
-        const char *x = c->galore_target.v[i];
-        if (!strcmp(x, "all")) continue;
-        target_scan ts = {mc, x, strstr("lm_head", x) != NULL};
-        ct_specs_each(mc, scan_linear, &ts);
-        if (!ts.found)
-            return ct_err_set(err, CT_ERR_ARG,
-                              "galore_target: '%s' matches no linear module of the model (q_proj, k_proj, v_proj, "
-                              "o_proj, gate_proj, up_proj, down_proj, lm_head, or all)",
-                              x);
-    }
-    return CT_OK;
-}
-
 static ct_status setup_galore(ct_trainer *t, ct_err *err) {
     const ct_train_config *c = t->cfg;
     ct_train_model *tm = &t->tm;
     ct_galore_proj proj;
     if (!ct_galore_proj_parse(c->galore_proj_type, &proj))
         return ct_err_set(err, CT_ERR_ARG, "galore_proj_type: unknown '%s'", c->galore_proj_type);
-    ct_status st = check_targets(t, err);
-    if (st) return st;
-    bool all = c->galore_target.n == 1 && !strcmp(c->galore_target.v[0], "all");
     bool *sel = calloc(tm->params.n ? tm->params.n : 1, sizeof *sel);
-    if (!sel) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     size_t n_sel = 0, sel_numel = 0;
-    for (size_t i = 0; i < tm->params.n; i++) {
-        const ct_param *p = &tm->params.p[i];
-        char mod[192];
-        bool head;
-        if (!p->view || p->ndim != 2 || !linear_module(tm, p->view, mod, sizeof mod, &head)) continue;
-        bool hit = false;
-        for (size_t k = 0; !hit && k < c->galore_target.n; k++)
-            hit = all ? !head : strstr(mod, c->galore_target.v[k]) != NULL;
-        if (hit) sel[i] = true, n_sel++, sel_numel += p->numel;
-    }
-    if (!n_sel) {
+    ct_status st = sel ? ct_galore_select(tm, (const char *const *)c->galore_target.v, c->galore_target.n, sel, &n_sel, err)
+                       : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (st) {
         free(sel);
-        return ct_err_set(err, CT_ERR_ARG, "use_galore: no trainable linear weight matches galore_target");
+        return st;
     }
+    for (size_t i = 0; i < tm->params.n; i++)
+        if (sel[i]) sel_numel += tm->params.p[i].numel;
+    /* LlamaFactory's _get_decay_parameter_names for its GaLore groups: every parameter outside
+     * nn.LayerNorm modules (RMSNorm is not one) without "bias" in its name decays */
+    for (size_t i = 0; i < tm->params.n; i++) tm->params.p[i].decay = !strstr(tm->params.p[i].name, "bias");
     st = ct_galore_init(&t->galore, &tm->params, sel, c->galore_rank, c->galore_update_interval, c->galore_scale, proj,
                         err);
     free(sel);
@@ -162,12 +92,6 @@ static ct_status setup_galore(ct_trainer *t, ct_err *err) {
     return CT_OK;
 }
 
-static void badam_prepare(ct_trainer *t) {
-    for (size_t i = 0; i < t->tm.params.n; i++) t->tm.params.p[i].decay = true;
-    t->opt.step = 0;
-    if (t->opt.bf16_params) ct_params_round_bf16(t->ctx, &t->tm.params);
-}
-
 static void badam_announce(ct_trainer *t) {
     if (t->cfg->badam_verbose < 1) return;
     const ct_config *mc = ct_model_config(t->model);
@@ -181,15 +105,14 @@ ct_status ct_trainer_method_setup(ct_trainer *t, ct_err *err) {
     if (!t->tm_ready) return CT_OK;
     const ct_train_config *c = t->cfg;
     if (t->badam_on) {
-        t->opt.weight_decay = BADAM_WEIGHT_DECAY;
-        badam_prepare(t);
+        ct_badam_reset_optimizer(t->ctx, &t->opt, &t->tm.params);
         ct_trainer_msg(t, "use_badam: layer-wise BAdam over %d blocks (the decoder layers; embeddings, final norm and "
                           "LM head stay frozen), %s from block %d, switching every %lld steps (the first block trains "
                           "%lld); weight decay %g on every active parameter as BAdam's BlockOptimizer under "
                           "LlamaFactory%s",
                        t->badam.n_blocks, ct_badam_order_name(t->badam.order), t->badam.active,
                        (long long)c->badam_switch_interval, (long long)(c->badam_switch_interval - 1),
-                       BADAM_WEIGHT_DECAY, ct_train_config_is_set(c, "weight_decay") ? " (weight_decay is not used)" : "");
+                       CT_BADAM_WEIGHT_DECAY, ct_train_config_is_set(c, "weight_decay") ? " (weight_decay is not used)" : "");
         badam_announce(t);
     }
     if (c->use_galore) return setup_galore(t, err);
@@ -204,10 +127,8 @@ ct_status ct_trainer_optimizer_step(ct_trainer *t, double lr, float clip, ct_err
         ct_adamw_step(t->ctx, &t->opt, &t->tm.params, lr, clip);
     }
     if (t->badam_on && ct_badam_step_done(&t->badam)) {
-        t->layer_ids[0] = t->badam.active;
-        ct_status st = ct_train_model_switch_layers(&t->tm, t->layer_ids, 1, t->frozen_f32, err);
-        if (st) return ct_err_prefix(err, "badam: switching to block %d", t->badam.active);
-        badam_prepare(t);
+        ct_status st = ct_badam_apply(t->ctx, &t->badam, &t->tm, &t->opt, t->frozen_f32, err);
+        if (st) return st;
         t->step++; /* announce with the step just finished */
         badam_announce(t);
         t->step--;
@@ -297,9 +218,7 @@ ct_status ct_trainer_method_resume(ct_trainer *t, const char *dir, const json_t 
     memset(b.visited, 0, sizeof b.visited);
     for (int i = 0; i < nv; i++) b.visited[visited[i]] = true;
     t->badam = b;
-    t->layer_ids[0] = b.active;
-    ct_status st = ct_train_model_switch_layers(&t->tm, t->layer_ids, 1, t->frozen_f32, err);
-    if (!st) badam_prepare(t);
+    ct_status st = ct_badam_apply(t->ctx, &t->badam, &t->tm, &t->opt, t->frozen_f32, err);
     char *path = st ? NULL : ct_path_join(dir, CT_CKPT_BLOCKS);
     ct_st *sf = NULL;
     if (!st && !path) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");

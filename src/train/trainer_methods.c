@@ -95,7 +95,7 @@ static ct_status setup_galore(ct_trainer *t, ct_err *err) {
 static void badam_announce(ct_trainer *t) {
     if (t->cfg->badam_verbose < 1) return;
     const ct_config *mc = ct_model_config(t->model);
-    ct_trainer_msg(t, "badam: step %" PRId64 ": block %d (%slayers.%d.) trainable, %zu parameters", t->step,
+    ct_trainer_msg(t, "badam: from step %" PRId64 ": block %d (%slayers.%d.) trainable, %zu parameters", t->step + 1,
                    t->badam.active, mc->weight_prefix, t->badam.active, t->tm.params.total);
     for (size_t i = 0; t->cfg->badam_verbose >= 2 && i < t->tm.params.n; i++)
         ct_trainer_msg(t, "badam:   %s", t->tm.params.p[i].name);
@@ -129,7 +129,7 @@ ct_status ct_trainer_optimizer_step(ct_trainer *t, double lr, float clip, ct_err
     if (t->badam_on && ct_badam_step_done(&t->badam)) {
         ct_status st = ct_badam_apply(t->ctx, &t->badam, &t->tm, &t->opt, t->frozen_f32, err);
         if (st) return st;
-        t->step++; /* announce with the step just finished */
+        t->step++; /* the step just taken: the block trains from the next one */
         badam_announce(t);
         t->step--;
     }

@@ -47,7 +47,7 @@ TEST(methods_config_bad_values_name_file_line_and_key) {
         {"badam_mode: columns", "badam_mode", "layer|ratio"},
         {"badam_start_block: first", "badam_start_block", "integer"},
         {"badam_start_block: -2", "badam_start_block", ">= 0"},
-        {"badam_start_block: -1", "badam_start_block", ">= 0"},
+        {"badam_start_block: -7", "badam_start_block", ">= 0"},
         {"badam_switch_mode: sideways", "badam_switch_mode", "ascending|descending|random|fixed"},
         {"badam_switch_interval: often", "badam_switch_interval", "integer"},
         {"badam_switch_interval: 0", "badam_switch_interval", ">= 1"},

@@ -14,7 +14,8 @@ static bool is_null_text(const char *v) {
 
 ct_status ct_train_config_check_method_key(const ct_train_config *c, const char *key, const char *value,
                                            const char *where, ct_err *err) {
-    if (!strcmp(key, "badam_start_block") && !is_null_text(value) && c->badam_start_block < 0)
+    /* -1 is null (what --print-config writes for it) */
+    if (!strcmp(key, "badam_start_block") && !is_null_text(value) && c->badam_start_block < -1)
         return ct_err_set(err, CT_ERR_ARG, "%s: key 'badam_start_block': must be a block index >= 0 (or null), got %lld",
                           where, (long long)c->badam_start_block);
     if (!strcmp(key, "badam_switch_interval") && c->badam_switch_interval == -1)

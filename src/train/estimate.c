@@ -411,8 +411,9 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
     e->scratch = (att0 > e->lm_head ? att0 - e->lm_head : 0) + (size_t)(threads - 1) * per_thread;
     if (o->galore) { /* galore.c's 3 x m n scratch; dgesdd's copy, U, V^T, S and workspace in f64 */
         size_t mn = w.galore_max_mn, k = w.galore_max_k, mx = k ? mn / k : 0;
+        /* a copy [m n], U and V^T [k (m + n) = m n + k^2], S [k], dgesdd's optimal work (4 k^2 + 7 k + max(m, n)) */
         e->scratch += 3 * mn * sizeof(float) +
-                      (mn + 2 * mx * k + k + 4 * k * k + 7 * k + mx) * sizeof(double) + 8 * k * sizeof(int);
+                      (2 * mn + 5 * k * k + 8 * k + mx) * sizeof(double) + 8 * k * sizeof(int);
     }
     e->overhead = EST_OVERHEAD_BASE + (size_t)threads * EST_OVERHEAD_PER_THREAD + V * EST_TOKENIZER_PER_TOKEN;
     e->peak = e->weights + e->frozen_f32 + e->masters + e->grads + e->adam + e->activations + e->lm_head +

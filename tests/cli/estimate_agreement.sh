@@ -28,7 +28,7 @@ cases=(
   "lora|bf16: true"
   "full|use_badam: true\nbadam_switch_interval: 1"
   "full|use_badam: true\nbadam_switch_interval: 1\nbf16: true"
-  "full|use_galore: true\ngalore_rank: 32\ngalore_update_interval: 1"
+  "full|use_galore: true\ngalore_rank: 32"
   "freeze|use_llama_pro: true"
 )
 for c in "${cases[@]}"; do

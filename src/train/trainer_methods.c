@@ -196,10 +196,7 @@ static ct_status json_ints(const json_t *a, int *out, int max, int lo, int hi, i
  * (CT_CKPT_BLOCKS, in the model's dtype) into the weights, before the registry is restored. */
 ct_status ct_trainer_method_resume(ct_trainer *t, const char *dir, const json_t *state, ct_err *err) {
     const json_t *o = json_object_get(state, "badam");
-    if (!t->badam_on) {
-        if (o) return ct_err_set(err, CT_ERR_ARG, "%s: the checkpoint was trained with use_badam, the config has not", dir);
-        return CT_OK;
-    }
+    if (!t->badam_on) return CT_OK;
     ct_badam b = t->badam;
     int64_t blocks = 0, active = -1, next = -1, step = 0, perms = 0;
     int visited[CT_BADAM_MAX_BLOCKS], nv = 0;

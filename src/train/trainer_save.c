@@ -339,7 +339,7 @@ static ct_status resume_method(ct_trainer *t, const char *dir, ct_err *err) {
 ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err) {
     ckpt_lists L;
     memset(&L, 0, sizeof L);
-    ct_status st = resume_method(t, dir, err);
+    ct_status st = t->badam_on ? resume_method(t, dir, err) : CT_OK;
     if (!st) st = make_lists(t, &L, err);
     json_t *s = NULL;
     if (!st) {
@@ -366,6 +366,8 @@ ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err
     else if (ver != CT_TRAINER_STATE_VERSION)
         st = ct_err_set(err, CT_ERR_FORMAT, "%s/%s: trainer state version %" PRId64 ", this ctune reads version %d", dir,
                         CT_CKPT_STATE, ver, CT_TRAINER_STATE_VERSION);
+    else if (json_object_get(s, "badam") && !t->badam_on)
+        st = ct_err_set(err, CT_ERR_ARG, "%s: the checkpoint was trained with use_badam, the config has not", dir);
     else if (ft && t->cfg->finetuning_type && strcmp(ft, t->cfg->finetuning_type))
         st = ct_err_set(err, CT_ERR_ARG, "%s: checkpoint was trained with finetuning_type %s, config says %s", dir, ft,
                         t->cfg->finetuning_type);

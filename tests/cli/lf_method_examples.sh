@@ -26,7 +26,8 @@ run badam/llama3_full_sft.yaml badam "$tmp/m"
 grep -q "use_badam: layer-wise BAdam over 8 blocks" "$tmp/log" || fail "badam: $(cat "$tmp/log")"
 grep -q "badam:   model.layers.0.mlp.down_proj.weight" "$tmp/log" || fail "badam_verbose 2 lists no tensors"
 grep -q '"use_badam"\|badam' "$tmp/badam/config.json" && fail "badam leaked into config.json"
-$bin eval-loss --model "$tmp/badam" --data <(echo '{"text": "Hello, I am an assistant."}') > /dev/null || fail "badam output does not load"
+echo '{"text": "Hello, I am an assistant."}' > "$tmp/hello.jsonl" # data files are regular files
+$bin eval-loss --model "$tmp/badam" --data "$tmp/hello.jsonl" > /dev/null || fail "badam output does not load"
 # GaLore (layerwise, pure_bf16): every decoder linear projected to rank 128 (= min(m, n) here)
 run galore/llama3_full_sft.yaml galore "$tmp/m"
 grep -q "use_galore: 56 linear weights" "$tmp/log" || fail "galore: $(cat "$tmp/log")"
@@ -56,7 +57,7 @@ bad "badam_start_block 9 is out of range: the model has 8 blocks" $bin train "$y
 bad "key 'galore_rank': must be in \[1, 65536\]" $bin train "$ex/examples/extras/galore/llama3_full_sft.yaml" --galore_rank 0
 bad "galore_target: 'qproj' matches no linear module" $bin train "$ex/examples/extras/galore/llama3_full_sft.yaml" \
   --model_name_or_path "$tmp/m" --dataset_dir "$ex/data" --output_dir "$tmp/x2" --galore_target qproj
-bad "key 'use_llama_pro': expected true or false" $bin train "$ex/examples/extras/llama_pro/llama3_freeze_sft.yaml" --use_llama_pro maybe
+bad "key 'use_llama_pro': expected true or false" $bin train "$ex/examples/extras/llama_pro/llama3_freeze_sft.yaml" --use_llama_pro=maybe
 bad "layers should be divisible by freeze_trainable_layers 3" $bin train "$ex/examples/extras/llama_pro/llama3_freeze_sft.yaml" \
   --model_name_or_path "$tmp/pro" --dataset_dir "$ex/data" --output_dir "$tmp/x3" --freeze_trainable_layers 3
 bad "num_expand 3: the model's 8 layers should be divisible by it" $bin llama-pro --model "$tmp/m" --out "$tmp/x4" --num_expand 3

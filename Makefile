@@ -48,13 +48,15 @@ test: $(BUILD)/ctune $(BUILD)/ctune_tests
 test-ops: $(BUILD)/ctune_tests
 	@$(BUILD)/ctune_tests ops_kernels
 
-# The longer fault campaigns (docs/robustness.md): KILLS random kill -9 moments of a training run,
-# every resume bitwise equal to the uninterrupted run (~1-2 minutes). The fast fault tests
+# The longer fault campaigns (docs/robustness.md): KILLS random kill -9 moments of a LoRA training
+# run, then BADAM_KILLS (12) of a BAdam one, every resume bitwise equal to the uninterrupted run
+# (~2-3 minutes). The fast fault tests
 # (tests/cli/train_faults.sh, test_trainer_state.c) are part of `make test`.
 test-faults: $(BUILD)/ctune
 	@CTUNE_BIN=$(BUILD)/ctune bash tests/faults/kill_campaign.sh; rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "test-faults: SKIP (the campaign needs ../shared/models/stories260k)"; \
-	else exit $$rc; fi
+	elif [ $$rc -ne 0 ]; then exit $$rc; \
+	else CTUNE_BIN=$(BUILD)/ctune FAULT_METHOD=badam KILLS=$${BADAM_KILLS:-12} bash tests/faults/kill_campaign.sh; fi
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \

@@ -79,6 +79,12 @@ ts0 = dict(ts, global_step=0, epoch=0.0, data_epoch=0, data_micro_pos=0, optimiz
            last_grad_norm=struct.pack(">d", float("nan")).hex(), num_input_tokens_seen=0)
 del ts0["eval_loss"]
 put("fuzz_checkpoint", "trainer-state-0", json.dumps(man) + "\0" + json.dumps(ts0))
+# the same step of a use_badam run (the harness's second layout: full, 8 blocks ascending, a switch
+# every 2 steps: after steps 1, 3 and 5 block 3 is active, the optimizer state just restarted)
+tsb = dict(ts, finetuning_type="full", optimizer_step=0,
+           badam={"switch_mode": "ascending", "blocks": 8, "active": 3, "next": 4, "step": 5, "permutations": 0,
+                  "permutation_left": [], "visited": [0, 1, 2, 3]})
+put("fuzz_checkpoint", "trainer-state-badam", json.dumps(man) + "\0" + json.dumps(tsb))
 
 # YAML training configs
 put("fuzz_yaml_config", "lora", """### model

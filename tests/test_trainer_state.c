@@ -155,6 +155,145 @@ TEST(trainer_state_rejects_out_of_range) {
     json_decref(arr);
 }
 
+/* ---- BAdam's schedule ("badam") ---- */
+
+/* memo_layout as a use_badam run: 8 blocks, random order, a switch every 2 steps. */
+static ct_badam badam_start(ct_badam_order order, int64_t every, int start) {
+    ct_badam b;
+    ct_err err = {0};
+    CHECK_MSG(ct_badam_init(&b, 8, order, every, start, 42, &err) == CT_OK, "%s", err.msg);
+    return b;
+}
+
+/* The state the trainer writes after `step` steps: the schedule stepped as the trainer does. */
+static ct_trainer_state badam_state(const ct_badam *b0, int64_t step) {
+    ct_trainer_state s = memo_state(step);
+    snprintf(s.finetuning_type, sizeof s.finetuning_type, "full");
+    s.has_badam = true;
+    s.badam = *b0;
+    int64_t last = 0;
+    for (int64_t k = 1; k <= step; k++)
+        if (ct_badam_step_done(&s.badam)) last = k;
+    s.optimizer_step = step - last;
+    return s;
+}
+
+TEST(badam_advance_equals_stepping) {
+    const ct_badam_order orders[] = {CT_BADAM_ASCENDING, CT_BADAM_DESCENDING, CT_BADAM_RANDOM, CT_BADAM_FIXED};
+    for (size_t o = 0; o < 4; o++)
+        for (int64_t every = 1; every <= 5; every++)
+            for (int64_t from = 0; from <= 7; from += 7)
+                for (int64_t steps = 0; steps <= 60; steps++) {
+                    ct_badam b0 = badam_start(orders[o], every, orders[o] == CT_BADAM_RANDOM ? -1 : 3), a, s;
+                    int64_t la, ls = from, k;
+                    for (k = 0; k < from; k++) ct_badam_step_done(&b0);
+                    a = s = b0;
+                    ct_badam_advance(&a, steps, &la);
+                    for (k = 1; k <= steps; k++)
+                        if (ct_badam_step_done(&s)) ls = from + k;
+                    CHECK_MSG(a.step == s.step && a.active == s.active && a.next == s.next && a.n_perms == s.n_perms &&
+                                  a.n_left == s.n_left && !memcmp(a.perm, s.perm, sizeof a.perm) &&
+                                  !memcmp(a.visited, s.visited, sizeof a.visited) && la == ls,
+                              "order %zu every %lld: %lld steps from %lld differ", o, (long long)every,
+                              (long long)steps, (long long)from);
+                }
+}
+
+TEST(trainer_state_badam_round_trip_and_checks) {
+    ct_badam b0 = badam_start(CT_BADAM_RANDOM, 2, -1);
+    ct_trainer_layout L = memo_layout(), plain = memo_layout();
+    L.finetuning_type = plain.finetuning_type = "full";
+    L.badam = &b0;
+    int64_t steps[] = {0, 1, 2, 3, 4, 5, 39, 40};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        ct_trainer_state s = badam_state(&b0, steps[i]), back;
+        json_t *j = ct_trainer_state_json(&s);
+        REQUIRE(j);
+        ct_err err = {0};
+        CHECK_MSG(ct_trainer_state_parse(j, "ts.json", &L, &back, &err) == CT_OK, "step %lld: %s", (long long)steps[i],
+                  err.msg);
+        CHECK(back.has_badam && back.badam.active == s.badam.active && back.badam.next == s.badam.next &&
+              back.badam.n_left == s.badam.n_left && !memcmp(back.badam.visited, s.badam.visited, sizeof s.badam.visited));
+        CHECK_EQ_INT(back.optimizer_step, s.optimizer_step);
+        /* a run without use_badam refuses it by name */
+        CHECK(ct_trainer_state_parse(j, "ts.json", &plain, &back, &err) == CT_ERR_ARG && strstr(err.msg, "use_badam"));
+        json_decref(j);
+    }
+    /* a use_badam run refuses a checkpoint without the schedule */
+    ct_trainer_state s = badam_state(&b0, 5), out;
+    s.has_badam = false;
+    s.optimizer_step = 5;
+    json_t *j = ct_trainer_state_json(&s);
+    ct_err err = {0};
+    CHECK(ct_trainer_state_parse(j, "ts.json", &L, &out, &err) == CT_ERR_ARG && strstr(err.msg, "badam is missing"));
+    json_decref(j);
+
+    /* each case edits one key of a valid step-5 state (active block 0-based, visited ascending) */
+    static const struct {
+        const char *key, *json, *want;
+    } cases[] = {
+        {"active", "-1", "badam.active"},       {"active", "8", "badam.active"},
+        {"active", "\"2\"", "badam.active"},  {"next", "99", "badam.next"},
+        {"step", "4", "badam.step"},            {"step", "1.5", "badam.step"},
+        {"permutations", "7", "badam.permutations"},
+        {"permutation_left", "[]", "badam.permutation_left"},
+        {"permutation_left", "[8]", "badam.permutation_left"},
+        {"permutation_left", "[0,1,2,3,4,5,6,7,0]", "badam.permutation_left"},
+        {"permutation_left", "{}", "badam.permutation_left"},
+        {"visited", "[]", "badam.visited"},     {"visited", "[7, 1]", "badam.visited"},
+        {"visited", "[1, 1]", "badam.visited"}, {"visited", "[-1]", "badam.visited"},
+        {"switch_mode", "\"ascending\"", "badam_switch_mode"},
+        {"switch_mode", "3", "badam.switch_mode"},
+        {"blocks", "9", "badam.blocks"},        {"surprise", "1", "badam.surprise"},
+    };
+    s = badam_state(&b0, 5);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        j = ct_trainer_state_json(&s);
+        json_error_t je;
+        json_t *v = json_loads(cases[i].json, JSON_DECODE_ANY, &je);
+        REQUIRE(j && v);
+        json_object_set_new(json_object_get(j, "badam"), cases[i].key, v);
+        CHECK_MSG(ct_trainer_state_parse(j, "ck/trainer_state.json", &L, &out, &err) != CT_OK, "%s = %s accepted",
+                  cases[i].key, cases[i].json);
+        CHECK_MSG(strstr(err.msg, cases[i].want) && strstr(err.msg, "ck/trainer_state.json") && !strchr(err.msg, '\n'),
+                  "%s = %s: message does not name it: %s", cases[i].key, cases[i].json, err.msg);
+        json_decref(j);
+    }
+    /* the value the schedule does not reach: another active block, the steps since the switch */
+    for (int a = 0; a < 8; a++) {
+        if (a == s.badam.active) continue;
+        j = ct_trainer_state_json(&s);
+        json_object_set_new(json_object_get(j, "badam"), "active", json_integer(a));
+        CHECK(ct_trainer_state_parse(j, "ts.json", &L, &out, &err) == CT_ERR_FORMAT && strstr(err.msg, "badam.active"));
+        json_decref(j);
+    }
+    j = ct_trainer_state_json(&s);
+    json_object_set_new(j, "optimizer_step", json_integer(5));
+    CHECK(ct_trainer_state_parse(j, "ts.json", &L, &out, &err) == CT_ERR_FORMAT && strstr(err.msg, "optimizer_step"));
+    json_decref(j);
+    /* a changed schedule (interval, start block, seed) cannot resume */
+    ct_badam other = badam_start(CT_BADAM_RANDOM, 3, -1);
+    L.badam = &other;
+    j = ct_trainer_state_json(&s);
+    CHECK(ct_trainer_state_parse(j, "ts.json", &L, &out, &err) != CT_OK && strstr(err.msg, "badam."));
+    json_decref(j);
+    /* every key of the object is required */
+    L.badam = &b0;
+    json_t *full = ct_trainer_state_json(&s);
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(full, "badam"), key, v) {
+        json_t *c = json_deep_copy(full);
+        json_object_del(json_object_get(c, "badam"), key);
+        CHECK_MSG(ct_trainer_state_parse(c, "ts.json", &L, &out, &err) != CT_OK && strstr(err.msg, key),
+                  "without badam.%s: %s", key, err.msg);
+        json_decref(c);
+    }
+    json_object_set_new(full, "badam", json_integer(1));
+    CHECK(ct_trainer_state_parse(full, "ts.json", &L, &out, &err) == CT_ERR_FORMAT && strstr(err.msg, "badam"));
+    json_decref(full);
+}
+
 /* ---- file mechanisms ---- */
 
 TEST(trainer_dir_lock_is_exclusive_and_released) {

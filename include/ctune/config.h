@@ -80,6 +80,24 @@ typedef struct ct_train_config {
     int64_t num_virtual_tokens;  /* 20 */
     char *prompt_tuning_init;    /* random | vocab | text */
     char *prompt_tuning_init_text;
+    /* layer-wise / low-rank full fine-tuning (LlamaFactory BAdam, LLaMA Pro, GaLore keys;
+     * docs/training.md "BAdam, LLaMA Pro, GaLore") */
+    bool use_badam;              /* one block (decoder layer) trainable at a time */
+    char *badam_mode;            /* layer | ratio (refused) */
+    int64_t badam_start_block;   /* -1 = unset (null) */
+    char *badam_switch_mode;     /* ascending | descending | random | fixed */
+    int64_t badam_switch_interval; /* 50 */
+    double badam_update_ratio;   /* 0.05 (ratio mode only) */
+    char *badam_mask_mode;       /* adjacent | scatter (ratio mode only) */
+    int64_t badam_verbose;       /* 0 | 1 | 2 */
+    bool use_llama_pro;          /* train only the expanded blocks (freeze / lora) */
+    bool use_galore;
+    ct_strlist galore_target;    /* ["all"] */
+    int64_t galore_rank;         /* 16 */
+    int64_t galore_update_interval; /* 200 */
+    double galore_scale;         /* 2.0 */
+    char *galore_proj_type;      /* std | reverse_std | right | left | full */
+    bool galore_layerwise;
     /* ---- training */
     double learning_rate;        /* 5e-5 */
     double num_train_epochs;     /* 3.0 */

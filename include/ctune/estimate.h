@@ -15,6 +15,13 @@
  *                linears are never copied, and bf16 compute makes no copies.
  *   masters, grads, adam   the trainable f32 parameters, their gradients and the two AdamW
  *                moments: 4 x 4 bytes per trainable parameter (each tensor padded to 16 floats).
+ *                badam: the largest decoder layer (one block trains at a time); frozen_f32 then
+ *                also holds the trained blocks' values: an f32 copy of every weight when the
+ *                trainer caches frozen weights in f32, else a stored-dtype copy of every layer
+ *                weight once each block has trained (the steady state after one sweep).
+ *                GaLore (`galore`): a targeted weight [m, n] keeps moments of its projected
+ *                gradient ([m, r] / [r, n] / [r, r]) and its projector (adam); the step's scratch
+ *                holds 3 x m n f32 values and the SVD's f64 LAPACK work of the largest target.
  *   activations  the step arena: the layer inputs, what every layer saves for its backward (one
  *                layer's worth with gradient checkpointing, recomputed in the backward), the final
  *                hidden state, its gradient and one layer's backward scratch, for B x (T + virtual)
@@ -34,7 +41,7 @@
  *   forward   F = 2 * P_linear + 2 * T * L * q_dim       (P_linear: every matmul weight including
  *             the LM head; attention QK^T + PV over a causal half: 4 * T/2 * q_dim per layer)
  *   full      3 F                                        (backward = dx + dW = 2 F)
- *   freeze    2 F + 2 * P_trainable_linear               (dx through every layer, dW of the
+ *   freeze, badam   2 F + 2 * P_trainable_linear         (dx through every layer, dW of the
  *                                                         trainable ones)
  *   lora, qlora, prompt   2 F                            (dx through the frozen layers; the
  *                                                         adapters' FLOPs are negligible)
@@ -60,10 +67,12 @@ extern "C" {
 #endif
 
 typedef enum ct_est_method {
-    CT_EST_FULL = 0, CT_EST_FREEZE, CT_EST_LORA, CT_EST_QLORA8, CT_EST_QLORA4, CT_EST_PROMPT, CT_EST_METHODS
+    CT_EST_FULL = 0, CT_EST_FREEZE, CT_EST_LORA, CT_EST_QLORA8, CT_EST_QLORA4, CT_EST_PROMPT, CT_EST_BADAM,
+    CT_EST_METHODS
 } ct_est_method;
 
-/* "full", "freeze", "lora", "qlora8", "qlora4", "prompt". */
+/* "full", "freeze", "lora", "qlora8", "qlora4", "prompt", "badam" (full fine-tuning with
+ * use_badam: one decoder layer trainable at a time). */
 const char *ct_est_method_name(ct_est_method m);
 /* Parses one of those names; false when unknown. */
 bool ct_est_method_parse(const char *name, ct_est_method *m);
@@ -81,6 +90,14 @@ typedef struct ct_estimate_opts {
     int threads;                 /* 0: all cores */
     bool bf16;                   /* bf16 compute (bf16 / pure_bf16 / fp16): the kernels read the
                                     stored weights, no f32 copies of frozen ones (false: exact f32) */
+    bool llama_pro;              /* freeze / lora: only LLaMA Pro's expanded blocks (use_llama_pro;
+                                    freeze_trainable_layers = their count) */
+    bool galore;                 /* full / freeze with use_galore: the targeted trainable linear
+                                    weights keep low-rank moments + a projector */
+    int galore_rank;             /* 16 */
+    char galore_target[256];     /* "" / "all" (every decoder linear) or a comma list of substrings
+                                    of module names, as LlamaFactory matches them */
+    char galore_proj_type[16];   /* "" / "std", reverse_std, right, left, full */
 } ct_estimate_opts;
 
 void ct_estimate_opts_default(ct_estimate_opts *o);

@@ -244,6 +244,24 @@ void ct_init_model_opts_default(ct_init_model_opts *o);
  * size below the tokenizer's. */
 ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err);
 
+/* ---- LLaMA Pro block expansion (`ctune llama-pro`, LlamaFactory scripts/llama_pro.py) ---- */
+typedef struct ct_llama_pro_opts {
+    const char *model_dir;        /* the model to expand (llama / qwen2 / qwen3 layouts) */
+    const char *out_dir;          /* a new HF model directory */
+    int32_t num_expand;           /* blocks to add; the layer count must be a multiple of it */
+    uint64_t max_shard_bytes;     /* 0: "5GB" (HF: 5 * 10^9) */
+} ct_llama_pro_opts;
+
+/* Grows an L-layer model to L + num_expand layers: after every L / num_expand original layers
+ * comes a copy of the last of them whose o_proj and down_proj (weights and biases) are zero, so
+ * the new block starts as the identity and the expanded model computes what the original did.
+ * Writes config.json (num_hidden_layers, and layer_types when present, updated), the weights in
+ * the model's dtype (sharded above max_shard_bytes), generation_config.json and the tokenizer
+ * files. Train it with finetuning_type freeze, freeze_trainable_layers num_expand and
+ * use_llama_pro true. Errors: the layer count not a multiple of num_expand, a quantized or
+ * hybrid (Gated DeltaNet) model, the usual loading / writing errors. */
+ct_status ct_llama_pro_expand(const ct_llama_pro_opts *o, ct_err *err);
+
 #ifdef __cplusplus
 }
 #endif

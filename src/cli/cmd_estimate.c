@@ -15,7 +15,9 @@ static const char *usage_text =
     "       ctune estimate --table [--cutoff-len T] [--batch B] [options]\n"
     "Memory breakdown, peak and expected tokens/s of a fine-tuning run (`ctune train` refuses a run\n"
     "whose peak exceeds the available memory unless --force).\n"
-    "  --method M               full | freeze | lora | qlora8 | qlora4 | prompt (default lora)\n"
+    "  --method M               full | freeze | lora | qlora8 | qlora4 | prompt | badam (default lora;\n"
+    "                           badam: full fine-tuning one decoder layer at a time, use_badam)\n"
+    "  --galore-rank R          full / freeze with GaLore (use_galore) on every decoder linear, rank R\n"
     "  --cutoff-len T           tokens per row (default 2048)\n"
     "  --batch B                rows per micro-batch (default 1)\n"
     "  --gradient-checkpointing recompute each layer's forward in the backward\n"
@@ -27,9 +29,10 @@ static const char *usage_text =
     "  --threads N              threads (default: all cores)\n"
     "  --no-calibrate           skip the ~0.3 s kernel timing (no tokens/s)\n"
     "  --json                   one JSON object\n"
-    "  --table                  peak GiB of every named size x method (full freeze lora qlora8 qlora4)\n"
+    "  --table                  peak GiB of every named size x method (full freeze lora qlora8 qlora4 badam)\n"
     "A TRAIN.yaml (LlamaFactory) gives model_name_or_path, finetuning_type, cutoff_len,\n"
-    "per_device_train_batch_size, gradient_checkpointing, bf16, lora_rank, lora_target, quantization_bit;\n"
+    "per_device_train_batch_size, gradient_checkpointing, bf16, lora_rank, lora_target, quantization_bit,\n"
+    "use_badam, use_llama_pro, use_galore (galore_rank, galore_target, galore_proj_type);\n"
     "options given here override it. Sizes: qwen2.5-{0.5b,1.5b,3b,7b,14b,32b,72b},\n"
     "qwen3-{0.6b,1.7b,4b,8b,14b,32b}, llama-3.2-{1b,3b}, llama-3.1-8b.\n";
 
@@ -51,10 +54,13 @@ static void print_text(const char *model, const ct_config *c, const ct_estimate_
            o->bf16 ? "bf16" : "f32", o->cutoff_len, o->batch, o->checkpointing ? "on" : "off", (long long)e->trainable,
            100.0 * (double)e->trainable / (double)e->params);
     row("weights", e->weights, "as stored (mmap)");
-    row("frozen f32 copies", e->frozen_f32, "the trainer's f32 cache of frozen weights");
+    if (o->method == CT_EST_BADAM)
+        row("weight copies", e->frozen_f32, "f32 cache of frozen weights / trained blocks' values");
+    else
+        row("frozen f32 copies", e->frozen_f32, "the trainer's f32 cache of frozen weights");
     row("trainable f32", e->masters, "");
     row("gradients", e->grads, "");
-    row("AdamW moments", e->adam, "m and v");
+    row("AdamW moments", e->adam, o->galore ? "m and v (GaLore targets: projected, + projectors)" : "m and v");
     snprintf(note, sizeof note, "%s", o->checkpointing ? "layer inputs + one layer recomputed" : "every layer's saved tensors");
     row("activations", e->activations, note);
     row("LM head chunk", e->lm_head, "f32 logits of one chunk of tokens (64; 512 in bf16)");
@@ -98,7 +104,8 @@ static void print_json(const char *model, const ct_estimate_opts *o, const ct_es
 }
 
 static int print_table(const ct_estimate_opts *base, bool json) {
-    static const ct_est_method cols[] = {CT_EST_FULL, CT_EST_FREEZE, CT_EST_LORA, CT_EST_QLORA8, CT_EST_QLORA4};
+    static const ct_est_method cols[] = {CT_EST_FULL, CT_EST_FREEZE, CT_EST_LORA, CT_EST_QLORA8, CT_EST_QLORA4,
+                                         CT_EST_BADAM};
     enum { NC = sizeof cols / sizeof cols[0] };
     json_t *j = json ? json_object() : NULL;
     if (!json) {
@@ -149,11 +156,12 @@ CT_CLI_COMMAND(estimate, "estimate", "memory and speed estimate of a fine-tuning
     ct_train_config tc;
     ct_train_config_init(&tc);
     const char *yaml = ct_args_positional(&a, 0), *model = NULL;
-    long long T = 0, B = 0, rank = 0, fl = 0, nv = 0;
+    long long T = 0, B = 0, rank = 0, fl = 0, nv = 0, grank = 0;
     int threads = 0;
     bool has_fl = ct_args_get(&a, "freeze-layers") != NULL;
     if (!ct_args_int(&a, "cutoff-len", &T) || !ct_args_int(&a, "batch", &B) || !ct_args_int(&a, "lora-rank", &rank) ||
         !ct_args_int(&a, "freeze-layers", &fl) || !ct_args_int(&a, "virtual-tokens", &nv) ||
+        !ct_args_int(&a, "galore-rank", &grank) ||
         !ct_cli_threads(&a, &threads))
         goto out;
     const char *method = ct_args_get(&a, "method"), *dir = ct_args_get(&a, "model"), *file = ct_args_get(&a, "config");
@@ -168,9 +176,10 @@ CT_CLI_COMMAND(estimate, "estimate", "memory and speed estimate of a fine-tuning
         rc = ct_cli_errorf("estimate: give exactly one of --model DIR, --config FILE, --size NAME, TRAIN.yaml, --table");
         goto out;
     }
-    if (T < 0 || B < 0 || rank < 0 || nv < 0 || (prec && strcmp(prec, "f32") && strcmp(prec, "bf16"))) {
-        rc = ct_cli_errorf("estimate: --cutoff-len, --batch, --lora-rank, --virtual-tokens must be positive; "
-                           "--precision is f32 or bf16");
+    if (T < 0 || B < 0 || rank < 0 || nv < 0 || grank < 0 || grank > 65536 ||
+        (prec && strcmp(prec, "f32") && strcmp(prec, "bf16"))) {
+        rc = ct_cli_errorf("estimate: --cutoff-len, --batch, --lora-rank, --virtual-tokens, --galore-rank must be "
+                           "positive; --precision is f32 or bf16");
         goto out;
     }
     if (yaml) { /* the YAML first, the options over it */
@@ -185,7 +194,16 @@ CT_CLI_COMMAND(estimate, "estimate", "memory and speed estimate of a fine-tuning
         }
     }
     if (method && !ct_est_method_parse(method, &o.method)) {
-        rc = ct_cli_errorf("estimate: --method '%s' is not one of full, freeze, lora, qlora8, qlora4, prompt", method);
+        rc = ct_cli_errorf("estimate: --method '%s' is not one of full, freeze, lora, qlora8, qlora4, prompt, badam",
+                           method);
+        goto out;
+    }
+    if (grank) {
+        o.galore = true;
+        o.galore_rank = (int)grank;
+    }
+    if (o.galore && o.method != CT_EST_FULL && o.method != CT_EST_FREEZE) {
+        rc = ct_cli_errorf("estimate: GaLore needs --method full or freeze (got %s)", ct_est_method_name(o.method));
         goto out;
     }
     if (T) o.cutoff_len = (size_t)T;

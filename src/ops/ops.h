@@ -54,6 +54,15 @@ bool ct_svd_f64(ct_ctx *c, const double *A, size_t m, size_t n, double *U, doubl
 /* A[m,n] (m >= n) := Q of its reduced QR decomposition (dgeqrf + dorgqr, Householder, as
  * torch.linalg.qr(A).Q). False on a LAPACK error or when memory runs out. */
 bool ct_qr_q_f64(ct_ctx *c, double *A, size_t m, size_t n);
+/* The leading r singular vectors of A [m, n] (f32, row-major; r <= min(m, n)): U [m, r] (the
+ * first r columns of the thin U) and Vh [r, n] (the first r rows of V^T), either may be NULL.
+ * Computed in f64 by LAPACK dgesdd (OpenBLAS's LAPACK; torch.linalg.svd calls gesdd on CPUs
+ * too). LAPACK's signs are arbitrary (they differ between libraries, CPU and GPU), so each
+ * returned vector is flipped to make its largest-magnitude component positive (the first one
+ * on ties); U's columns and Vh's rows are fixed independently, so they are bases of the
+ * singular subspaces, not one factorisation. Errors: CT_ERR_NOMEM, CT_ERR_NUMERIC (no
+ * convergence or a non-finite input), CT_ERR_ARG (sizes). */
+ct_status ct_svd_basis(const float *A, size_t m, size_t n, size_t r, float *U, float *Vh, ct_err *err);
 
 /* Linear y[T,N] = x[T,K] W[N,K]^T (+ b[N] when b && b->data). The kernel is picked from the
  * linear kernel table (src/ops/kernels.h) by W's dtype, T and the context's precision. */

@@ -15,7 +15,8 @@ static void push(ct_freeze_patterns *fp, const char *s) {
 typedef struct {
     ct_freeze_patterns *fp;
     const ct_config *cfg;
-    int lo, hi;
+    const int *ids;
+    size_t n_ids;
     ct_err *err;
 } ctx_t;
 
@@ -24,16 +25,16 @@ static int add_module(const char *m, void *c_) {
     static const char *hidden[] = {"self_attn", "mlp", "input_layernorm", "post_attention_layernorm"};
     char buf[128];
     if (strcmp(m, "all") == 0) {
-        for (int i = c->lo; i < c->hi; i++) {
-            snprintf(buf, sizeof buf, ".%d.", i);
+        for (size_t i = 0; i < c->n_ids; i++) {
+            snprintf(buf, sizeof buf, ".%d.", c->ids[i]);
             push(c->fp, buf);
         }
         return 0;
     }
     for (size_t k = 0; k < sizeof hidden / sizeof hidden[0]; k++)
         if (strcmp(m, hidden[k]) == 0) {
-            for (int i = c->lo; i < c->hi; i++) {
-                snprintf(buf, sizeof buf, ".%d.%s", i, m);
+            for (size_t i = 0; i < c->n_ids; i++) {
+                snprintf(buf, sizeof buf, ".%d.%s", c->ids[i], m);
                 push(c->fp, buf);
             }
             return 0;
@@ -57,24 +58,44 @@ static int add_extra(const char *m, void *c_) {
     return -1;
 }
 
-ct_status ct_freeze_patterns_init(ct_freeze_patterns *fp, const ct_config *cfg, int trainable_layers,
-                                  const char *modules, const char *extra, ct_err *err) {
+ct_status ct_freeze_patterns_layers(ct_freeze_patterns *fp, const ct_config *cfg, const int *ids, size_t n_ids,
+                                    const char *modules, const char *extra, ct_err *err) {
     memset(fp, 0, sizeof *fp);
-    int L = cfg->num_layers;
-    ctx_t c = {fp, cfg, 0, 0, err};
-    if (trainable_layers > 0) {
-        c.lo = L - trainable_layers > 0 ? L - trainable_layers : 0;
-        c.hi = L;
-    } else {
-        c.lo = 0;
-        c.hi = -trainable_layers < L ? -trainable_layers : L;
-    }
+    ctx_t c = {fp, cfg, ids, n_ids, err};
     if (ct_each_item(modules && *modules ? modules : "all", add_module, &c) ||
         (extra && ct_each_item(extra, add_extra, &c))) {
         ct_freeze_patterns_free(fp);
         return err ? err->code : CT_ERR_ARG;
     }
     return CT_OK;
+}
+
+ct_status ct_freeze_patterns_init(ct_freeze_patterns *fp, const ct_config *cfg, int trainable_layers,
+                                  const char *modules, const char *extra, ct_err *err) {
+    int L = cfg->num_layers, lo, hi, ids[CT_MAX_LAYERS];
+    if (trainable_layers > 0) {
+        lo = L - trainable_layers > 0 ? L - trainable_layers : 0;
+        hi = L;
+    } else {
+        lo = 0;
+        hi = -trainable_layers < L ? -trainable_layers : L;
+    }
+    size_t n = 0;
+    for (int i = lo; i < hi && n < CT_MAX_LAYERS; i++) ids[n++] = i;
+    return ct_freeze_patterns_layers(fp, cfg, ids, n, modules, extra, err);
+}
+
+int ct_llama_pro_layers(int num_layers, int num_expanded, int *ids, ct_err *err) {
+    if (num_expanded <= 0 || num_layers <= 0 || num_layers % num_expanded) {
+        ct_err_set(err, CT_ERR_ARG,
+                   "use_llama_pro: the model's %d layers should be divisible by freeze_trainable_layers %d (the "
+                   "number of expanded blocks)",
+                   num_layers, num_expanded);
+        return -1;
+    }
+    int stride = num_layers / num_expanded, n = 0;
+    for (int i = stride - 1; i < num_layers + stride - 1 && n < CT_MAX_LAYERS; i += stride) ids[n++] = i;
+    return n;
 }
 
 bool ct_freeze_match(const ct_freeze_patterns *fp, const char *name) {

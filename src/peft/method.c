@@ -134,6 +134,13 @@ static ct_status add_modules_to_save(ct_train_model *tm, const char *list, ct_er
     return st;
 }
 
+static bool layer_listed(const ct_method_cfg *cfg, int layer) {
+    if (!cfg->layer_ids) return true;
+    for (size_t i = 0; i < cfg->n_layer_ids; i++)
+        if (cfg->layer_ids[i] == layer) return true;
+    return false;
+}
+
 static ct_status setup_lora(ct_train_model *tm, const ct_method_cfg *cfg, int32_t *idx_a, int32_t *idx_b,
                             int32_t *idx_m, ct_err *err) {
     int r = cfg->lora_rank, L = tm->w.n_layers;
@@ -157,7 +164,7 @@ static ct_status setup_lora(ct_train_model *tm, const ct_method_cfg *cfg, int32_
             int k = ct_spec_lora_index(id);
             idx_a[l * CT_LT_COUNT + id] = idx_b[l * CT_LT_COUNT + id] = idx_m[l * CT_LT_COUNT + id] = -1;
             const ct_tensor *W = &tm->w.layers[l].t[id];
-            if (k < 0 || !(targets & (1u << k)) || !W->data) continue;
+            if (k < 0 || !(targets & (1u << k)) || !W->data || !layer_listed(cfg, l)) continue;
             if (cfg->init_adapter && !ct_peft_find_lora(cfg->init_adapter, l, s->lora)) continue;
             char mod[160];
             ct_spec_module(mod, sizeof mod, &tm->model->cfg, s, l);
@@ -231,8 +238,10 @@ ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_me
     case CT_METHOD_FULL: st = reg_model_tensors(tm, NULL, "", err); break;
     case CT_METHOD_FREEZE: {
         ct_freeze_patterns fp;
-        st = ct_freeze_patterns_init(&fp, &m->cfg, cfg->freeze_trainable_layers, cfg->freeze_trainable_modules,
-                                     cfg->freeze_extra_modules, err);
+        st = cfg->layer_ids ? ct_freeze_patterns_layers(&fp, &m->cfg, cfg->layer_ids, cfg->n_layer_ids,
+                                                        cfg->freeze_trainable_modules, cfg->freeze_extra_modules, err)
+                            : ct_freeze_patterns_init(&fp, &m->cfg, cfg->freeze_trainable_layers,
+                                                      cfg->freeze_trainable_modules, cfg->freeze_extra_modules, err);
         if (st) break;
         st = reg_model_tensors(tm, &fp, "", err);
         ct_freeze_patterns_free(&fp);
@@ -253,7 +262,7 @@ ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_me
     }
     if (!st && tm->params.n == 0)
         st = ct_err_set(err, CT_ERR_ARG, "no trainable parameters selected (check freeze_trainable_* / lora_target)");
-    if (!st) st = ct_params_alloc(&tm->params, err);
+    if (!st) st = cfg->defer_state ? ct_params_alloc_data(&tm->params, err) : ct_params_alloc(&tm->params, err);
     if (!st) {
         link_grads(tm, cfg->method == CT_METHOD_FULL || cfg->method == CT_METHOD_FREEZE);
         if (tm->lora_r) st = link_lora(tm, idx_a, idx_b, idx_m, err);
@@ -269,6 +278,13 @@ ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_me
     free(idx_b);
     free(idx_m);
     if (st) ct_train_model_free(tm);
+    return st;
+}
+
+ct_status ct_train_model_register(ct_train_model *tm, const ct_freeze_patterns *keep, ct_err *err) {
+    ct_status st = reg_model_tensors(tm, keep, "", err);
+    if (!st) st = ct_params_alloc(&tm->params, err);
+    if (!st) link_grads(tm, true);
     return st;
 }
 

@@ -34,6 +34,10 @@ typedef struct ct_method_cfg {
     int freeze_trainable_layers;
     const char *freeze_trainable_modules; /* NULL = "all" */
     const char *freeze_extra_modules;     /* NULL = none */
+    /* explicit layers (LLaMA Pro's expanded blocks, BAdam's active block): freeze trains these
+     * layers instead of freeze_trainable_layers' range, LoRA adapts only these; NULL: unused */
+    const int *layer_ids;
+    size_t n_layer_ids;
     /* lora (PEFT) */
     int lora_rank;
     double lora_alpha;           /* <= 0: 2 * rank (LlamaFactory default) */
@@ -50,6 +54,9 @@ typedef struct ct_method_cfg {
      * PiSSA adapter first turns the base into its residual, as PEFT does when it loads one. */
     const struct ct_peft_adapter *init_adapter;
     ct_ctx *ctx;                 /* compute for DoRA norms and PiSSA (NULL: a one-off context) */
+    /* allocate masters and gradients only; the caller gives the optimizer state its shapes and
+     * allocates it (ct_params_alloc_state: GaLore keeps low-rank moments) */
+    bool defer_state;
     /* prompt tuning (PEFT PROMPT_TUNING) */
     int num_virtual_tokens;
     ct_prompt_init prompt_init;
@@ -86,6 +93,11 @@ typedef struct ct_train_model {
 } ct_train_model;
 
 ct_status ct_train_model_init(ct_train_model *tm, const ct_model *m, const ct_method_cfg *cfg, ct_err *err);
+/* Makes the model tensors whose HF names match keep (a freeze pattern set) tm's registry, which
+ * must be empty: adds them, allocates masters, gradients and moments and points the decoder's
+ * gradient views at them (src/peft/block.c moves BAdam's active block with it). */
+struct ct_freeze_patterns;
+ct_status ct_train_model_register(ct_train_model *tm, const struct ct_freeze_patterns *keep, ct_err *err);
 /* LlamaFactory lora_target ("all", "all-linear", or a comma list of q_proj ... down_proj; NULL or
  * empty: all) as a mask of bit ct_spec_lora_index per module. */
 ct_status ct_lora_target_mask(const char *list, uint32_t *mask, ct_err *err);

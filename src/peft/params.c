@@ -50,26 +50,22 @@ int ct_params_add(ct_params *ps, const char *name, int ndim, int64_t d0, int64_t
     return (int)ps->n++;
 }
 
-ct_status ct_params_alloc(ct_params *ps, ct_err *err) {
+ct_status ct_params_alloc_data(ct_params *ps, ct_err *err) {
     size_t total = 0;
     for (size_t i = 0; i < ps->n; i++) {
         ps->p[i].offset = total;
         total += (ps->p[i].numel + 15) & ~(size_t)15; /* 64-byte aligned tensors */
     }
     ps->total = total;
-    size_t n = total ? total : 16, bytes = 4 * n * sizeof(float);
+    size_t n = total ? total : 16, bytes = 2 * n * sizeof(float);
     if (!(ps->data = aligned_alloc(64, bytes)))
-        return ct_err_set(err, CT_ERR_NOMEM, "trainable parameters: cannot allocate 4 x %zu MiB", (bytes / 4) >> 20);
+        return ct_err_set(err, CT_ERR_NOMEM, "trainable parameters: cannot allocate 2 x %zu MiB", (bytes / 2) >> 20);
     memset(ps->data, 0, bytes);
     ps->grad = ps->data + n;
-    ps->m = ps->grad + n;
-    ps->v = ps->m + n;
     for (size_t i = 0; i < ps->n; i++) {
         ct_param *p = &ps->p[i];
         p->data = ps->data + p->offset;
         p->grad = ps->grad + p->offset;
-        p->m = ps->m + p->offset;
-        p->v = ps->v + p->offset;
         if (p->view) {
             ct_tensor_to_f32(&p->orig, 0, p->numel, p->data);
             p->view->dtype = CT_DTYPE_F32;
@@ -80,9 +76,45 @@ ct_status ct_params_alloc(ct_params *ps, ct_err *err) {
     return CT_OK;
 }
 
+void ct_params_set_state_shape(ct_params *ps, size_t i, int64_t d0, int64_t d1) {
+    ct_param *p = &ps->p[i];
+    p->state_shape[0] = d0;
+    p->state_shape[1] = d1;
+    p->state_numel = (size_t)d0 * (size_t)d1;
+}
+
+ct_status ct_params_alloc_state(ct_params *ps, ct_err *err) {
+    size_t total = 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        ct_param *p = &ps->p[i];
+        if (!p->state_numel) p->state_numel = p->numel;
+        p->state_offset = total;
+        total += (p->state_numel + 15) & ~(size_t)15;
+    }
+    ps->state_total = total;
+    size_t n = total ? total : 16, bytes = 2 * n * sizeof(float);
+    free(ps->m);
+    if (!(ps->m = aligned_alloc(64, bytes)))
+        return ct_err_set(err, CT_ERR_NOMEM, "optimizer state: cannot allocate 2 x %zu MiB", (bytes / 2) >> 20);
+    memset(ps->m, 0, bytes);
+    ps->v = ps->m + n;
+    for (size_t i = 0; i < ps->n; i++) {
+        ct_param *p = &ps->p[i];
+        p->m = ps->m + p->state_offset;
+        p->v = ps->v + p->state_offset;
+    }
+    return CT_OK;
+}
+
+ct_status ct_params_alloc(ct_params *ps, ct_err *err) {
+    ct_status st = ct_params_alloc_data(ps, err);
+    return st ? st : ct_params_alloc_state(ps, err);
+}
+
 void ct_params_free(ct_params *ps) {
     free(ps->p);
-    free(ps->data); /* the four roles share one allocation */
+    free(ps->data); /* masters and gradients share one allocation, */
+    free(ps->m);    /* the two moments another */
     memset(ps, 0, sizeof *ps);
 }
 

@@ -16,6 +16,7 @@
 #include "ctune/data.h"
 #include "io/pyjson.h"
 #include "train/config_compat.h"
+#include "train/config_methods.h"
 #include "train/config_peft.h"
 
 typedef ct_cfg_key key_def;
@@ -74,6 +75,22 @@ static const key_def KEYS[] = {
     {"num_virtual_tokens", K_INT, F(num_virtual_tokens), "20", NULL},
     {"prompt_tuning_init", K_STR, F(prompt_tuning_init), "random", "random|vocab|text"},
     {"prompt_tuning_init_text", K_STR, F(prompt_tuning_init_text), NULL, NULL},
+    {"use_badam", K_BOOL, F(use_badam), "false", NULL},
+    {"badam_mode", K_STR, F(badam_mode), "layer", "layer|ratio"},
+    {"badam_start_block", K_INT, F(badam_start_block), "-1", NULL},
+    {"badam_switch_mode", K_STR, F(badam_switch_mode), "ascending", "ascending|descending|random|fixed"},
+    {"badam_switch_interval", K_INT, F(badam_switch_interval), "50", NULL},
+    {"badam_update_ratio", K_DBL, F(badam_update_ratio), "0.05", NULL},
+    {"badam_mask_mode", K_STR, F(badam_mask_mode), "adjacent", "adjacent|scatter"},
+    {"badam_verbose", K_INT, F(badam_verbose), "0", NULL},
+    {"use_llama_pro", K_BOOL, F(use_llama_pro), "false", NULL},
+    {"use_galore", K_BOOL, F(use_galore), "false", NULL},
+    {"galore_target", K_LIST, F(galore_target), "all", NULL},
+    {"galore_rank", K_INT, F(galore_rank), "16", NULL},
+    {"galore_update_interval", K_INT, F(galore_update_interval), "200", NULL},
+    {"galore_scale", K_DBL, F(galore_scale), "2.0", NULL},
+    {"galore_proj_type", K_STR, F(galore_proj_type), "std", "std|reverse_std|right|left|full"},
+    {"galore_layerwise", K_BOOL, F(galore_layerwise), "false", NULL},
     /* training */
     {"learning_rate", K_DBL, F(learning_rate), "5e-5", NULL},
     {"num_train_epochs", K_DBL, F(num_train_epochs), "3.0", NULL},
@@ -237,6 +254,7 @@ ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *v
     if ((st = check_value(key, value, where, err))) return st;
     if ((st = ct_cfg_set_typed(c, k, value, where, err))) return st;
     if ((st = ct_config_check_peft_key(c, key, value, where, err))) return st;
+    if ((st = ct_train_config_check_method_key(c, key, value, where, err))) return st;
     if (!strcmp(key, "packing")) c->packing_set = !ct_cfg_is_null(value);
     mark_set(c, key);
     return CT_OK;
@@ -319,6 +337,8 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
                                            "lora (got '%s'), as in LlamaFactory", c->finetuning_type);
     if (c->neat_packing && !c->packing && c->packing_set)
         return ct_err_set(err, CT_ERR_ARG, "neat_packing needs packing (packing: false was given)");
+    ct_status mst = ct_train_config_validate_methods(c, err);
+    if (mst) return mst;
     if (c->interleave_probs.n) {
         double *p = NULL;
         size_t n = 0;

@@ -92,7 +92,6 @@ static const guarded_key GUARDED[] = {
     {"tool_format", false, "null", "tools are rendered in the template's own format (the model's Jinja)"},
     {"freeze_language_model", true, "false", "multimodal freezing is not implemented"},
     {"lora_bias", true, "false", "LoRA bias terms are not implemented"},
-    {"use_llama_pro", true, "false", "LLaMA Pro block expansion is not implemented"},
     {"use_adam_mini", true, "false", "Adam-mini is not implemented (AdamW is)"},
     {"use_muon", true, "false", "Muon is not implemented (AdamW is)"},
     {"use_dft_loss", true, "false", "the DFT loss is not implemented"},

@@ -34,7 +34,7 @@
  * (src/train/trainer.c setup_method). */
 #define EST_F32_CACHE_LIMIT (8.0 * 1073741824.0)
 
-static const char *k_method[CT_EST_METHODS] = {"full", "freeze", "lora", "qlora8", "qlora4", "prompt"};
+static const char *k_method[CT_EST_METHODS] = {"full", "freeze", "lora", "qlora8", "qlora4", "prompt", "badam"};
 
 const char *ct_est_method_name(ct_est_method m) { return (unsigned)m < CT_EST_METHODS ? k_method[m] : "?"; }
 
@@ -55,6 +55,7 @@ void ct_estimate_opts_default(ct_estimate_opts *o) {
     o->lora_rank = 8;
     o->freeze_trainable_layers = 2;
     o->num_virtual_tokens = 20;
+    o->galore_rank = 16;
 }
 
 ct_status ct_estimate_opts_from_train(const ct_train_config *c, ct_estimate_opts *o, ct_err *err) {
@@ -75,6 +76,15 @@ ct_status ct_estimate_opts_from_train(const ct_train_config *c, ct_estimate_opts
         quant_bit = 4;
     ct_bnb_config_free(&bq);
     if (quant_bit) o->method = quant_bit == 4 ? CT_EST_QLORA4 : CT_EST_QLORA8;
+    if (c->use_badam && o->method == CT_EST_FULL) o->method = CT_EST_BADAM;
+    o->llama_pro = c->use_llama_pro && (o->method == CT_EST_FREEZE || o->method == CT_EST_LORA);
+    o->galore = c->use_galore && (o->method == CT_EST_FULL || o->method == CT_EST_FREEZE);
+    if (c->galore_rank > 0) o->galore_rank = (int)c->galore_rank;
+    snprintf(o->galore_proj_type, sizeof o->galore_proj_type, "%s", c->galore_proj_type ? c->galore_proj_type : "std");
+    size_t gn = 0;
+    for (size_t i = 0; i < c->galore_target.n && gn < sizeof o->galore_target; i++)
+        gn += (size_t)snprintf(o->galore_target + gn, sizeof o->galore_target - gn, "%s%s", i ? "," : "",
+                               c->galore_target.v[i]);
     if (c->cutoff_len > 0) o->cutoff_len = (size_t)c->cutoff_len;
     if (c->per_device_train_batch_size > 0) o->batch = (size_t)c->per_device_train_batch_size;
     o->checkpointing = c->gradient_checkpointing;
@@ -109,16 +119,56 @@ typedef struct walk {
     const ct_estimate_opts *o;
     const ct_freeze_patterns *fp; /* freeze: the trainable tensors */
     uint32_t lora_mask;
+    const bool *lora_layers;      /* LLaMA Pro + LoRA: the adapted layers (NULL: all) */
     int64_t params, trainable;
     size_t trainable_padded;      /* floats */
     double weights, frozen;       /* bytes stored / f32-copied numel */
     size_t embed_numel;
     bool embed_trainable;
     double linear_all, linear_trainable; /* matmul weights (FLOPs) */
+    /* badam: each layer's tensors (numel, padded floats, linear numel) */
+    double layer_numel[CT_MAX_LAYERS], layer_linear[CT_MAX_LAYERS], layers_numel;
+    size_t layer_padded[CT_MAX_LAYERS];
+    /* GaLore: moments of the targets as projected, their projectors, the largest target */
+    size_t galore_full_padded, galore_state_padded, galore_proj, galore_max_mn, galore_max_k;
 } walk;
 
 static bool quantized(const walk *w, const ct_tensor_spec *s) {
     return is_qlora(w->o->method) && s->per_layer && ct_spec_lora_index(s->id) >= 0; /* as ct_model_quantize */
+}
+
+/* Whether galore_target selects a linear module (LlamaFactory: a target is a substring of the
+ * module name; "all": every decoder linear, not the LM head). */
+static bool galore_selects(const walk *w, const ct_tensor_spec *s, int layer) {
+    const ct_config *c = w->cfg;
+    bool head = s->id == CT_GT_LM_HEAD || (s->id == CT_GT_EMBED && c->tie_word_embeddings);
+    if (s->per_layer ? ct_spec_lora_index(s->id) < 0 : !head) return false;
+    char mod[192], item[256];
+    if (s->per_layer) ct_spec_module(mod, sizeof mod, c, s, layer);
+    else snprintf(mod, sizeof mod, "lm_head");
+    const char *t = w->o->galore_target;
+    if (!*t || !strcmp(t, "all")) return s->per_layer;
+    for (const char *p = t; *p;) {
+        size_t n = strcspn(p, ",");
+        snprintf(item, sizeof item, "%.*s", (int)n, p);
+        if (*item && strstr(mod, item)) return true;
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
+/* GaLore's moments, projector and scratch of a trained [m, n] target (src/train/galore.c). */
+static void galore_add(walk *w, size_t m, size_t n) {
+    const char *pt = w->o->galore_proj_type;
+    size_t k = m < n ? m : n, r = (size_t)w->o->galore_rank < k ? (size_t)w->o->galore_rank : k;
+    bool left, right;
+    if (!*pt || !strcmp(pt, "std")) right = m >= n, left = !right;
+    else if (!strcmp(pt, "reverse_std")) left = m >= n, right = !left;
+    else left = !strcmp(pt, "left") || !strcmp(pt, "full"), right = !strcmp(pt, "right") || !strcmp(pt, "full");
+    w->galore_full_padded += pad16(m * n);
+    w->galore_state_padded += pad16((left ? r : m) * (right ? r : n));
+    w->galore_proj += (left ? m * r : 0) + (right ? r * n : 0);
+    if (m * n > w->galore_max_mn) w->galore_max_mn = m * n, w->galore_max_k = k;
 }
 
 static int walk_one(const ct_tensor_spec *s, int layer, void *user) {
@@ -142,6 +192,13 @@ static int walk_one(const ct_tensor_spec *s, int layer, void *user) {
         w->trainable += (int64_t)n;
         w->trainable_padded += pad16(n);
         if (linear) w->linear_trainable += (double)n;
+        if (w->o->galore && nd == 2 && galore_selects(w, s, layer)) galore_add(w, (size_t)sh[0], (size_t)sh[1]);
+    }
+    if (w->o->method == CT_EST_BADAM && s->per_layer) {
+        w->layer_numel[layer] += (double)n;
+        w->layer_padded[layer] += pad16(n);
+        if (linear) w->layer_linear[layer] += (double)n;
+        w->layers_numel += (double)n;
     }
     /* stored bytes */
     double esz = c->dtype == CT_DTYPE_F32 ? 4.0 : 2.0;
@@ -161,7 +218,7 @@ static int walk_one(const ct_tensor_spec *s, int layer, void *user) {
     /* LoRA adapters: A [r, in] and B [out, r] on each targeted linear */
     if (is_lora(w->o->method) && s->per_layer) {
         int k = ct_spec_lora_index(s->id);
-        if (k >= 0 && (w->lora_mask & (1u << k))) {
+        if (k >= 0 && (w->lora_mask & (1u << k)) && (!w->lora_layers || w->lora_layers[layer])) {
             size_t r = (size_t)w->o->lora_rank, a = r * (size_t)sh[1], b = (size_t)sh[0] * r;
             size_t m = w->o->use_dora ? (size_t)sh[0] : 0; /* DoRA magnitude */
             w->trainable += (int64_t)(a + b + m);
@@ -278,8 +335,15 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
         return ct_err_set(err, CT_ERR_ARG, "estimate: num_virtual_tokens must be >= 1 (got %d)", o->num_virtual_tokens);
     walk w = {.cfg = c, .o = o};
     ct_freeze_patterns fp = {0};
+    int ids[CT_MAX_LAYERS];
+    bool pro_layers[CT_MAX_LAYERS] = {0};
+    int n_ids = o->llama_pro ? ct_llama_pro_layers(c->num_layers, o->freeze_trainable_layers, ids, err) : 0;
+    if (n_ids < 0) return err ? err->code : CT_ERR_ARG;
+    for (int i = 0; i < n_ids; i++) pro_layers[ids[i]] = true;
+    if (o->llama_pro && lora) w.lora_layers = pro_layers;
     if (o->method == CT_EST_FREEZE) {
-        ct_status st = ct_freeze_patterns_init(&fp, c, o->freeze_trainable_layers, "all", NULL, err);
+        ct_status st = o->llama_pro ? ct_freeze_patterns_layers(&fp, c, ids, (size_t)n_ids, "all", NULL, err)
+                                    : ct_freeze_patterns_init(&fp, c, o->freeze_trainable_layers, "all", NULL, err);
         if (st) return st;
         w.fp = &fp;
     }
@@ -294,7 +358,17 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
         w.trainable += (int64_t)n;
         w.trainable_padded += pad16(n);
     }
+    if (o->method == CT_EST_BADAM) { /* the largest layer is the block that costs most */
+        int big = 0;
+        for (int l = 1; l < c->num_layers; l++)
+            if (w.layer_padded[l] > w.layer_padded[big]) big = l;
+        w.trainable = (int64_t)w.layer_numel[big];
+        w.trainable_padded = w.layer_padded[big];
+        w.linear_trainable = w.layer_linear[big];
+    }
     if (w.trainable == 0) return ct_err_set(err, CT_ERR_ARG, "estimate: no trainable parameters selected");
+    if (o->galore && !w.galore_full_padded)
+        return ct_err_set(err, CT_ERR_ARG, "estimate: galore_target selects no trainable linear weight");
     int threads = o->threads > 0 ? o->threads : omp_get_num_procs();
     size_t P = o->method == CT_EST_PROMPT ? (size_t)o->num_virtual_tokens : 0;
     size_t Tr = o->cutoff_len + P, N = o->batch * Tr;
@@ -304,6 +378,11 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
     /* f32 copies of frozen weights: trainer.c's rule (exact compute, non-f32 model below 8 GiB in f32) */
     bool cached = !o->bf16 && c->dtype != CT_DTYPE_F32 && (double)w.params * 4.0 < EST_F32_CACHE_LIMIT;
     e->frozen_f32 = cached ? (size_t)(w.frozen * 4.0) : 0;
+    double badam_copies = 0; /* trained blocks' copies in the stored dtype: their mmap'd pages are released */
+    if (o->method == CT_EST_BADAM && !cached) {
+        badam_copies = w.layers_numel * (c->dtype == CT_DTYPE_F32 ? 4.0 : 2.0);
+        e->frozen_f32 = (size_t)badam_copies;
+    }
     /* An untied embedding neither trained nor cached is only read at the batch's rows; the
      * kernel maps ~128 KiB of the file around each (fault-around + readahead: measured 20 MiB
      * for 128 rows of an f32 hidden-512 model) */
@@ -313,10 +392,12 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
         double touched = (double)N * (row > 131072.0 ? row : 131072.0);
         weights -= all - (touched < all ? touched : all);
     }
-    e->weights = (size_t)weights;
+    e->weights = (size_t)(weights - badam_copies);
     size_t tp = w.trainable_padded ? w.trainable_padded : 16;
     e->masters = e->grads = e->adam = tp * sizeof(float);
     e->adam *= 2;
+    if (o->galore) /* low-rank moments and the projectors (src/train/galore.c) */
+        e->adam = 2 * (tp - w.galore_full_padded + w.galore_state_padded) * sizeof(float) + w.galore_proj * sizeof(float);
     e->activations = activation_bytes(c, o->batch, Tr, o->checkpointing);
     size_t chunk = o->bf16 ? CT_XENT_CHUNK_BF16 : CT_XENT_CHUNK, cmax = N < chunk ? N : chunk;
     e->lm_head = ar(N * sizeof(size_t)) + 2 * arf(cmax * C) + arf(cmax * V) + ar(cmax * sizeof(double));
@@ -330,6 +411,12 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
         per_thread = per_thread > wb ? per_thread : wb;
     }
     e->scratch = (att0 > e->lm_head ? att0 - e->lm_head : 0) + (size_t)(threads - 1) * per_thread;
+    if (o->galore) { /* galore.c's 3 x m n scratch; dgesdd's copy, U, V^T, S and workspace in f64 */
+        size_t mn = w.galore_max_mn, k = w.galore_max_k, mx = k ? mn / k : 0;
+        /* a copy [m n], U and V^T [k (m + n) = m n + k^2], S [k], dgesdd's optimal work (4 k^2 + 7 k + max(m, n)) */
+        e->scratch += 3 * mn * sizeof(float) +
+                      (2 * mn + 5 * k * k + 8 * k + mx) * sizeof(double) + 8 * k * sizeof(int);
+    }
     e->overhead = EST_OVERHEAD_BASE + (size_t)threads * EST_OVERHEAD_PER_THREAD + V * EST_TOKENIZER_PER_TOKEN;
     e->peak = e->weights + e->frozen_f32 + e->masters + e->grads + e->adam + e->activations + e->lm_head +
               e->scratch + e->overhead;
@@ -344,7 +431,7 @@ ct_status ct_estimate_train(const ct_config *c, const ct_estimate_opts *o, ct_es
         fwd += 2.0 * (double)c->n_deltanet * (double)c->lin_v_heads * (3.0 * 64.0 * Dk + 2.0 * 64.0 * Dv + 3.0 * Dk * Dv);
     }
     double f = o->method == CT_EST_FULL ? 3.0 * fwd : 2.0 * fwd;
-    if (o->method == CT_EST_FREEZE) f += 2.0 * w.linear_trainable;
+    if (o->method == CT_EST_FREEZE || o->method == CT_EST_BADAM) f += 2.0 * w.linear_trainable;
     if (o->checkpointing) f += fwd;
     e->flops_per_token = f;
     return CT_OK;

@@ -159,6 +159,7 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     } else {
         mc.prompt_init = CT_PROMPT_INIT_RANDOM;
     }
+    if (!st) st = ct_trainer_method_cfg(t, &mc, err);
     if (!st) st = ct_train_model_init(&t->tm, base, &mc, err);
     if (!st) t->tm_ready = true;
     free(mts);
@@ -176,9 +177,9 @@ static ct_status setup_method(ct_trainer *t, ct_err *err) {
     /* f32 copies of frozen bf16/f16 weights: no conversion per matmul (what a float32 PyTorch
      * model holds anyway); skipped for models above 8 GiB of f32 weights, and in bf16 compute,
      * whose kernels read the stored weights directly */
-    if (ct_ctx_precision(t->ctx) == CT_PRECISION_F32 && ct_model_config(t->model)->dtype != CT_DTYPE_F32 &&
-        (double)ct_model_param_count(t->model) * 4.0 < 8.0 * 1073741824.0)
-        st = ct_train_model_cache_frozen_f32(&t->tm, err);
+    t->frozen_f32 = ct_ctx_precision(t->ctx) == CT_PRECISION_F32 && ct_model_config(t->model)->dtype != CT_DTYPE_F32 &&
+                    (double)ct_model_param_count(t->model) * 4.0 < 8.0 * 1073741824.0;
+    if (t->frozen_f32) st = ct_train_model_cache_frozen_f32(&t->tm, err);
     return st;
 }
 
@@ -263,6 +264,7 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     if (!t->opts.eval_only && ct_train_config_optim_note(c, onote, sizeof onote)) ct_trainer_msg(t, "%s", onote);
     ct_adamw_init(&t->opt, c->adam_beta1, c->adam_beta2, c->adam_epsilon, c->weight_decay);
     if ((t->opt.bf16_params = c->pure_bf16)) ct_params_round_bf16(t->ctx, &t->tm.params); /* bf16 from the start */
+    if ((st = ct_trainer_method_setup(t, err))) return st;
     if ((st = ct_scheduler_init(&t->sched, c->lr_scheduler_type ? c->lr_scheduler_type : "linear", c->learning_rate,
                                 t->total_steps, c->warmup_steps, c->warmup_ratio, c->min_lr_rate, err)))
         return st;
@@ -520,13 +522,14 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
                           t->total_steps, isfinite(*step_loss) ? "gradient norm" : "loss",
                           isfinite(*step_loss) ? gn : *step_loss);
     t->last_grad_norm = gn;
-    ct_adamw_step(t->ctx, &t->opt, &t->tm.params, ct_scheduler_lr(&t->sched, t->step), clip);
+    if ((st = ct_trainer_optimizer_step(t, ct_scheduler_lr(&t->sched, t->step), clip, err))) return st;
     t->micro_pos = m1;
     t->step++;
     return CT_OK;
 }
 
 static void trainer_free(ct_trainer *t) {
+    ct_trainer_method_free(t);
     if (t->tm_ready) ct_train_model_free(&t->tm);
     ct_loader_free(t->loader);
     ct_tokenizer_free(t->tok);

@@ -12,7 +12,10 @@
 #include "ctune/tokenizer.h"
 #include "ctune/train.h"
 #include "model/model.h"
+#include "io/st_writer.h"
 #include "peft/method.h"
+#include "train/badam.h"
+#include "train/galore.h"
 #include "train/optim.h"
 #include "train/step.h"
 #include "train/trainer_data.h"
@@ -48,8 +51,17 @@ typedef struct ct_trainer {
     ct_train_model tm;
     bool tm_ready;
     ct_trainer_lora lora;
+    bool frozen_f32;         /* frozen weights were given f32 copies (ct_train_model_cache_frozen_f32) */
     ct_adamw opt;
     ct_scheduler sched;
+    /* BAdam / LLaMA Pro / GaLore (trainer_methods.c) */
+    int layer_ids[CT_MAX_LAYERS]; /* LLaMA Pro's expanded blocks, or BAdam's active block */
+    size_t n_layer_ids;
+    bool badam_on;
+    ct_badam badam;
+    ct_badam badam_start;    /* the schedule before step 1: what a checkpoint's is replayed from */
+    bool galore_on;
+    ct_galore galore;
     size_t B, GA;
     size_t n_micro;          /* micro-batches per epoch */
     int64_t steps_per_epoch, total_steps;
@@ -87,6 +99,21 @@ double ct_trainer_now(void);
 void ct_trainer_msg(ct_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Fractional epoch after `step` optimizer steps. */
 double ct_trainer_epoch_at(const ct_trainer *t, int64_t step);
+
+/* trainer_methods.c: BAdam, LLaMA Pro and GaLore. Before ct_train_model_init: their part of
+ * the method set-up; after the optimizer is initialised: their state and messages; per step:
+ * the optimizer update (GaLore's or AdamW) and BAdam's block switch. */
+ct_status ct_trainer_method_cfg(ct_trainer *t, ct_method_cfg *mc, ct_err *err);
+ct_status ct_trainer_method_setup(ct_trainer *t, ct_err *err);
+ct_status ct_trainer_optimizer_step(ct_trainer *t, double lr, float clip, ct_err *err);
+void ct_trainer_method_free(ct_trainer *t);
+/* Checkpoints (BAdam's schedule is trainer_state.json's "badam", src/train/trainer_state.h): the
+ * items of CT_CKPT_BLOCKS (the non-active blocks that trained, in the model's dtype; the active
+ * block is the registry); before the registry is restored from a checkpoint: the checked
+ * schedule `b` made the run's, its block active and the other trained blocks reloaded. */
+#define CT_CKPT_BLOCKS "badam_blocks.safetensors"
+ct_status ct_trainer_method_blocks(ct_trainer *t, ct_st_item **items, char (**names)[192], size_t *n, ct_err *err);
+ct_status ct_trainer_method_resume(ct_trainer *t, const char *dir, const ct_badam *b, ct_err *err);
 
 /* trainer_save.c */
 ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err);

@@ -29,7 +29,7 @@
 typedef struct ckpt_lists {
     ct_st_item *w, *o;
     char **names;
-    size_t n, n_names;
+    size_t n, n_names, n_opt;
 } ckpt_lists;
 
 static ct_tensor f32_tensor(float *data, const ct_param *p) {
@@ -42,13 +42,26 @@ static ct_tensor f32_tensor(float *data, const ct_param *p) {
     return t;
 }
 
+/* A moment of p: the parameter's shape, or the optimizer's own (GaLore: the projected one). */
+static ct_tensor state_tensor(float *data, const ct_param *p) {
+    if (p->state_numel == p->numel) return f32_tensor(data, p);
+    ct_tensor t = {.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {p->state_shape[0], p->state_shape[1]}, .data = data};
+    return t;
+}
+
+static ct_tensor mat_tensor(float *data, int64_t d0, int64_t d1) {
+    ct_tensor t = {.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {d0, d1}, .data = data};
+    return t;
+}
+
 static ct_status make_lists(ct_trainer *t, ckpt_lists *L, ct_err *err) {
     memset(L, 0, sizeof *L);
     ct_params *ps = &t->tm.params;
+    size_t ng = t->galore_on ? t->galore.n : 0; /* GaLore: + each projector (U, Vh) */
     L->n = ps->n;
     L->w = calloc(ps->n ? ps->n : 1, sizeof *L->w);
-    L->o = calloc(2 * (ps->n ? ps->n : 1), sizeof *L->o);
-    L->names = calloc(2 * (ps->n ? ps->n : 1), sizeof *L->names);
+    L->o = calloc(2 * (ps->n + ng) + 1, sizeof *L->o);
+    L->names = calloc(2 * (ps->n + ng) + 1, sizeof *L->names);
     if (!L->w || !L->o || !L->names) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < ps->n; i++) {
         ct_param *p = &ps->p[i];
@@ -63,8 +76,23 @@ static ct_status make_lists(ct_trainer *t, ckpt_lists *L, ct_err *err) {
         snprintf(b, len, "exp_avg_sq.%s", p->name);
         L->names[L->n_names++] = a;
         L->names[L->n_names++] = b;
-        L->o[2 * i] = ct_st_item_of(a, f32_tensor(p->m, p));
-        L->o[2 * i + 1] = ct_st_item_of(b, f32_tensor(p->v, p));
+        L->o[2 * i] = ct_st_item_of(a, state_tensor(p->m, p));
+        L->o[2 * i + 1] = ct_st_item_of(b, state_tensor(p->v, p));
+    }
+    L->n_opt = 2 * ps->n;
+    for (size_t j = 0; j < ng; j++) {
+        const ct_galore_param *q = &t->galore.p[j];
+        const char *pn = ps->p[q->index].name;
+        for (int side = 0; side < 2; side++) {
+            float *d = side ? q->Vh : q->U;
+            if (!d) continue;
+            size_t len = strlen(pn) + 16;
+            char *nm = malloc(len);
+            if (!nm) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            snprintf(nm, len, "galore_%s.%s", side ? "Vh" : "U", pn);
+            L->names[L->n_names++] = nm;
+            L->o[L->n_opt++] = ct_st_item_of(nm, side ? mat_tensor(d, q->r, q->n) : mat_tensor(d, q->m, q->r));
+        }
     }
     return CT_OK;
 }
@@ -153,6 +181,19 @@ ct_status ct_trainer_save_lora(ct_trainer *t, const char *dir, bool init_true, c
     lc.init_lora_weights = !init_true && tm->init_lora_weights[0] ? tm->init_lora_weights : NULL;
     lc.targets_from = t->lora.resume ? t->lora.resume->config : NULL;
     lc.weight_prefix = ct_model_config(t->model)->weight_prefix;
+    /* LLaMA Pro: LlamaFactory's find_expanded_modules lists every adapted module by its full name */
+    char (*full)[160] = !st && t->cfg->use_llama_pro ? calloc(np + 1, sizeof *full) : NULL;
+    const char **fmods = full ? calloc(np + 1, sizeof *fmods) : NULL;
+    if (fmods) {
+        for (size_t i = 0; i < np; i++) {
+            ct_spec_module(full[i], sizeof full[i], &tm->model->cfg, ct_spec_by_lora(pairs[i].module), pairs[i].layer);
+            fmods[i] = full[i];
+        }
+        lc.target_modules = fmods;
+        lc.n_target_modules = np;
+    } else if (!st && t->cfg->use_llama_pro) {
+        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
     /* modules_to_save: the non-LoRA trainable tensors, already named with their PEFT keys */
     ct_st_item *saved = st ? NULL : calloc(tm->params.n + 1, sizeof *saved);
     if (!st && !saved) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
@@ -167,6 +208,8 @@ ct_status ct_trainer_save_lora(ct_trainer *t, const char *dir, bool init_true, c
     if (!st) st = ct_peft_save_lora(dir, &lc, pairs, np, CT_DTYPE_F32, err);
     for (size_t i = 0; conv && i < 2 * np; i++) free(conv[i]);
     free(conv);
+    free(fmods);
+    free(full);
     free(saved);
     free(mags);
     free(pairs);
@@ -257,6 +300,7 @@ static json_t *state_json(ct_trainer *t) {
     snprintf(s.lr_scheduler_type, sizeof s.lr_scheduler_type, "%s",
              t->cfg->lr_scheduler_type ? t->cfg->lr_scheduler_type : "linear");
     s.eval_loss = t->last_eval_loss;
+    if ((s.has_badam = t->badam_on)) s.badam = t->badam;
     return ct_trainer_state_json(&s);
 }
 
@@ -270,6 +314,7 @@ void ct_trainer_layout_of(const ct_trainer *t, ct_trainer_layout *L) {
     L->seed = t->cfg->seed;
     L->finetuning_type = t->cfg->finetuning_type;
     L->trainable_params = t->tm.params.total;
+    L->badam = t->badam_on ? &t->badam_start : NULL;
     int64_t per;
     if (!__builtin_mul_overflow((int64_t)(t->GA * t->B), t->cfg->cutoff_len, &per)) L->max_tokens_per_step = per;
 }
@@ -280,14 +325,19 @@ ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
     json_t *state = st ? NULL : state_json(t);
     if (!st && !state) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     char *saved = NULL;
+    ct_st_item *blocks = NULL;
+    char (*block_names)[192] = NULL;
+    size_t n_blocks = 0;
+    if (!st) st = ct_trainer_method_blocks(t, &blocks, &block_names, &n_blocks, err);
     if (!st) {
-        ct_ckpt_file files[2] = {{"model.safetensors", L.w, L.n}, {"optimizer.safetensors", L.o, 2 * L.n}};
+        ct_ckpt_file files[3] = {{"model.safetensors", L.w, L.n}, {"optimizer.safetensors", L.o, L.n_opt},
+                                 {CT_CKPT_BLOCKS, blocks, n_blocks}};
         ct_ckpt_save_opts o;
         memset(&o, 0, sizeof o);
         o.output_dir = t->cfg->output_dir;
         o.step = t->step;
         o.files = files;
-        o.n_files = 2;
+        o.n_files = t->badam_on ? 3 : 2;
         o.state = state;
         o.extra = ckpt_extra;
         o.extra_user = t;
@@ -303,17 +353,47 @@ ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
     if (!st) t->saved_step = t->step;
     if (st) ct_err_prefix(err, "saving checkpoint-%" PRId64, t->step);
     free(saved);
+    free(blocks);
+    free(block_names);
     json_decref(state);
     free_lists(&L);
     return st;
 }
 
+/* BAdam's block (and the blocks trained before it) come first: the registry to restore is the
+ * checkpoint's active block. The state is read and checked as below, but for trainable_params
+ * (the registry is still the first block's), which the read after the switch checks. */
+static ct_status resume_method(ct_trainer *t, const char *dir, ct_err *err) {
+    json_t *s = NULL;
+    char *p = ct_path_join(dir, CT_CKPT_STATE);
+    ct_status st = p ? ct_ckpt_verify(dir, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (!st) st = ct_json_load_file(p, &s, err);
+    ct_trainer_layout lay;
+    ct_trainer_layout_of(t, &lay);
+    lay.trainable_params_later = true;
+    ct_trainer_state ts;
+    if (!st) st = ct_trainer_state_parse(s, p, &lay, &ts, err);
+    if (!st) st = ct_trainer_method_resume(t, dir, &ts.badam, err);
+    json_decref(s);
+    free(p);
+    return st;
+}
+
 ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err) {
     ckpt_lists L;
-    ct_status st = make_lists(t, &L, err);
+    memset(&L, 0, sizeof L);
+    ct_status st = t->badam_on ? resume_method(t, dir, err) : CT_OK;
+    if (!t->badam_on) { /* its registry is one block: name the reason before the restore fails on it */
+        char *bp = ct_path_join(dir, CT_CKPT_BLOCKS);
+        if (!bp) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        else if (ct_file_exists(bp))
+            st = ct_err_set(err, CT_ERR_ARG, "%s: the checkpoint was trained with use_badam, the config has not", dir);
+        free(bp);
+    }
+    if (!st) st = make_lists(t, &L, err);
     json_t *s = NULL;
     if (!st) {
-        ct_ckpt_file files[2] = {{"model.safetensors", L.w, L.n}, {"optimizer.safetensors", L.o, 2 * L.n}};
+        ct_ckpt_file files[2] = {{"model.safetensors", L.w, L.n}, {"optimizer.safetensors", L.o, L.n_opt}};
         st = ct_ckpt_restore(dir, files, 2, &s, err);
     }
     free_lists(&L);

@@ -10,10 +10,47 @@ static const char *const state_keys[] = {
     "format", "version", "global_step", "max_steps", "epoch", "steps_per_epoch", "data_epoch",
     "data_micro_pos", "data_rows", "seed", "optimizer_step", "dropout_rng_step", "log_loss_sum",
     "log_count", "last_grad_norm", "num_input_tokens_seen", "finetuning_type", "trainable_params",
-    "learning_rate", "lr_scheduler_type", "eval_loss", NULL,
+    "learning_rate", "lr_scheduler_type", "eval_loss", "badam", NULL,
 };
 
+static const char *const badam_keys[] = {
+    "switch_mode", "blocks", "active", "next", "step", "permutations", "permutation_left", "visited", NULL,
+};
+
+static bool in_keys(const char *const *keys, const char *key) {
+    for (size_t i = 0; keys[i]; i++)
+        if (!strcmp(key, keys[i])) return true;
+    return false;
+}
+
 static void hex64(char *buf, size_t n, uint64_t u) { snprintf(buf, n, "%016" PRIx64, u); }
+
+static json_t *badam_json(const ct_badam *b) {
+    json_t *o = json_object(), *perm = json_array(), *visited = json_array();
+    int bad = !o || !perm || !visited;
+    for (int i = 0; !bad && i < b->n_left; i++) bad |= json_array_append_new(perm, json_integer(b->perm[i]));
+    for (int i = 0; !bad && i < b->n_blocks; i++)
+        if (b->visited[i]) bad |= json_array_append_new(visited, json_integer(i));
+    if (bad) {
+        json_decref(o);
+        json_decref(perm);
+        json_decref(visited);
+        return NULL;
+    }
+    bad |= json_object_set_new(o, "switch_mode", json_string(ct_badam_order_name(b->order)));
+    bad |= json_object_set_new(o, "blocks", json_integer(b->n_blocks));
+    bad |= json_object_set_new(o, "active", json_integer(b->active));
+    bad |= json_object_set_new(o, "next", json_integer(b->next));
+    bad |= json_object_set_new(o, "step", json_integer(b->step));
+    bad |= json_object_set_new(o, "permutations", json_integer(b->n_perms));
+    bad |= json_object_set_new(o, "permutation_left", perm);
+    bad |= json_object_set_new(o, "visited", visited);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
 
 json_t *ct_trainer_state_json(const ct_trainer_state *s) {
     json_t *j = json_object();
@@ -47,6 +84,7 @@ json_t *ct_trainer_state_json(const ct_trainer_state *s) {
     bad |= json_object_set_new(j, "learning_rate", json_real(s->learning_rate));
     bad |= json_object_set_new(j, "lr_scheduler_type", json_string(s->lr_scheduler_type));
     if (isfinite(s->eval_loss)) bad |= json_object_set_new(j, "eval_loss", json_real(s->eval_loss));
+    if (s->has_badam) bad |= json_object_set_new(j, "badam", badam_json(&s->badam));
     if (bad) {
         json_decref(j);
         return NULL;
@@ -61,10 +99,11 @@ typedef struct reader {
     const char *path;
     ct_err *err;
     ct_status st;
+    const char *prefix; /* of the key in messages: "badam." inside that object */
 } reader;
 
 static bool fail(reader *r, const char *key, const char *what) {
-    if (!r->st) r->st = ct_err_set(r->err, CT_ERR_FORMAT, "%s: %s %s", r->path, key, what);
+    if (!r->st) r->st = ct_err_set(r->err, CT_ERR_FORMAT, "%s: %s%s %s", r->path, r->prefix, key, what);
     return false;
 }
 
@@ -150,9 +189,85 @@ static bool position_at(const ct_trainer_layout *L, int64_t k, int64_t *dep, int
            !__builtin_add_overflow(full, pos, rng);
 }
 
+/* A list of block indices in [0, blocks): at most `max` of them, strictly ascending if `sorted`. */
+static bool get_blocks(reader *r, const char *key, int blocks, int max, bool sorted, int *out, int *n) {
+    json_t *a = json_object_get(r->j, key), *x;
+    if (r->st) return false;
+    if (!a) return fail(r, key, "is missing");
+    if (!json_is_array(a) || json_array_size(a) > (size_t)max) return fail(r, key, "is not a list of block indices");
+    size_t i;
+    *n = 0;
+    json_array_foreach(a, i, x) {
+        int64_t v;
+        if (!int_value(x, &v) || v < 0 || v >= blocks || (sorted && *n && v <= out[*n - 1]))
+            return fail(r, key, sorted ? "is not an ascending list of block indices" : "is not a list of block indices");
+        out[(*n)++] = (int)v;
+    }
+    return true;
+}
+
+/* The "badam" object against the run's schedule replayed to global_step k; *opt_steps: the
+ * optimizer steps since the last switch. */
+static ct_status parse_badam(const json_t *j, const char *path, const ct_trainer_layout *L, int64_t k,
+                             ct_trainer_state *s, int64_t *opt_steps, ct_err *err) {
+    const json_t *o = json_object_get(j, "badam");
+    if (!L->badam) {
+        if (o) return ct_err_set(err, CT_ERR_ARG, "%s: the checkpoint was trained with use_badam, the config has not", path);
+        return CT_OK;
+    }
+    const ct_badam *b0 = L->badam;
+    if (!o)
+        return ct_err_set(err, CT_ERR_ARG, "%s: badam is missing: the config has use_badam, the checkpoint was not "
+                          "trained with it", path);
+    if (!json_is_object(o)) return ct_err_set(err, CT_ERR_FORMAT, "%s: badam is not an object", path);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v) {
+        if (!in_keys(badam_keys, key)) return ct_err_set(err, CT_ERR_FORMAT, "%s: unknown key 'badam.%s'", path, key);
+    }
+    reader r = {o, path, err, CT_OK, "badam."};
+    int64_t blocks = 0, active = 0, next = 0, step = 0, perms = 0;
+    int perm[CT_BADAM_MAX_BLOCKS], visited[CT_BADAM_MAX_BLOCKS], n_left = 0, n_visited = 0;
+    const char *mode = get_str(&r, "switch_mode");
+    get_int(&r, "blocks", &blocks);
+    get_int(&r, "active", &active);
+    get_int(&r, "next", &next);
+    get_int(&r, "step", &step);
+    get_int(&r, "permutations", &perms);
+    if (r.st) return r.st;
+    if (strcmp(mode, ct_badam_order_name(b0->order)))
+        return ct_err_set(err, CT_ERR_ARG, "%s: badam.switch_mode: the checkpoint used badam_switch_mode %s, the config "
+                          "says %s", path, mode, ct_badam_order_name(b0->order));
+    if (blocks != b0->n_blocks)
+        return ct_err_set(err, CT_ERR_ARG, "%s: badam.blocks %" PRId64 " then, %d now (a different model?)", path, blocks,
+                          b0->n_blocks);
+    get_blocks(&r, "permutation_left", b0->n_blocks, b0->n_blocks, false, perm, &n_left);
+    get_blocks(&r, "visited", b0->n_blocks, b0->n_blocks, true, visited, &n_visited);
+    if (r.st) return r.st;
+
+    ct_badam b = *b0;
+    int64_t last;
+    ct_badam_advance(&b, k - b.step, &last);
+    bool seen[CT_BADAM_MAX_BLOCKS] = {false};
+    for (int i = 0; i < n_visited; i++) seen[visited[i]] = true;
+    const char *bad = step != b.step ? "step" : active != b.active ? "active" : next != b.next ? "next"
+                    : perms != b.n_perms ? "permutations"
+                    : n_left != b.n_left || memcmp(perm, b.perm, (size_t)n_left * sizeof *perm) ? "permutation_left"
+                    : memcmp(seen, b.visited, (size_t)b.n_blocks * sizeof *seen) ? "visited" : NULL;
+    if (bad)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: badam.%s disagrees with the block schedule at global_step %" PRId64
+                          " (%s from block %d, switching every %" PRId64 " steps, seed %" PRIu64
+                          "; a changed badam_start_block, badam_switch_interval or seed cannot resume)",
+                          path, bad, k, ct_badam_order_name(b0->order), b0->active, b0->switch_every, b0->seed);
+    s->has_badam = true;
+    s->badam = b;
+    *opt_steps = k - last;
+    return CT_OK;
+}
+
 ct_status ct_trainer_state_parse(const json_t *j, const char *path, const ct_trainer_layout *L,
                                  ct_trainer_state *s, ct_err *err) {
-    reader r = {j, path, err, CT_OK};
+    reader r = {j, path, err, CT_OK, ""};
     memset(s, 0, sizeof *s);
     s->eval_loss = NAN;
     if (!json_is_object(j)) return ct_err_set(err, CT_ERR_FORMAT, "%s: not a JSON object", path);
@@ -166,9 +281,7 @@ ct_status ct_trainer_state_parse(const json_t *j, const char *path, const ct_tra
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)j, key, v) {
-        bool known = false;
-        for (size_t i = 0; state_keys[i] && !known; i++) known = !strcmp(key, state_keys[i]);
-        if (!known) return ct_err_set(err, CT_ERR_FORMAT, "%s: unknown key '%s'", path, key);
+        if (!in_keys(state_keys, key)) return ct_err_set(err, CT_ERR_FORMAT, "%s: unknown key '%s'", path, key);
     }
     get_int(&r, "global_step", &s->global_step);
     get_int(&r, "max_steps", &s->max_steps);
@@ -205,7 +318,7 @@ ct_status ct_trainer_state_parse(const json_t *j, const char *path, const ct_tra
     if (s->seed != L->seed)
         return ct_err_set(err, CT_ERR_ARG, "%s: seed %" PRId64 " then, %" PRId64 " now: the epoch order and dropout "
                           "depend on it, resume with the same seed", path, s->seed, L->seed);
-    if (s->trainable_params < 0 || (uint64_t)s->trainable_params != L->trainable_params)
+    if (!L->trainable_params_later && (s->trainable_params < 0 || (uint64_t)s->trainable_params != L->trainable_params))
         return ct_err_set(err, CT_ERR_ARG, "%s: trainable_params %" PRId64 " then, %zu now (different lora_rank, "
                           "lora_target or freeze settings?)", path, s->trainable_params, L->trainable_params);
 
@@ -230,9 +343,13 @@ ct_status ct_trainer_state_parse(const json_t *j, const char *path, const ct_tra
         return ct_err_set(err, CT_ERR_FORMAT, "%s: data_epoch %" PRId64 " / data_micro_pos %" PRId64 " are out of range: "
                           "global_step %" PRId64 " puts the data at epoch %" PRId64 ", micro-batch %" PRId64,
                           path, s->data_epoch, s->data_micro_pos, k, dep, dpos);
-    if (s->optimizer_step != k)
-        return ct_err_set(err, CT_ERR_FORMAT, "%s: optimizer_step %" PRId64 " is not global_step %" PRId64, path,
-                          s->optimizer_step, k);
+    int64_t opt_steps = k; /* BAdam: the steps since the last switch */
+    ct_status st = parse_badam(j, path, L, k, s, &opt_steps, err);
+    if (st) return st;
+    if (s->optimizer_step != opt_steps)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: optimizer_step %" PRId64 " is not %s %" PRId64, path,
+                          s->optimizer_step, s->has_badam ? "the steps since BAdam's last block switch," : "global_step",
+                          opt_steps);
     if (s->dropout_rng_step != rng)
         return ct_err_set(err, CT_ERR_FORMAT, "%s: dropout_rng_step %" PRIu64 " is not the %" PRIu64
                           " micro-batches of global_step %" PRId64, path, s->dropout_rng_step, rng, k);

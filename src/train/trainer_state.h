@@ -20,7 +20,19 @@
  *   log_count              steps in that sum, in [0, global_step]
  *   last_grad_norm         hex double: grad norm of the last step (finite >= 0; NaN at step 0)
  *   num_input_tokens_seen  >= 0, at most global_step x the most tokens one step can hold
- *   finetuning_type, trainable_params, learning_rate, lr_scheduler_type, eval_loss (optional) */
+ *   finetuning_type, trainable_params, learning_rate, lr_scheduler_type, eval_loss (optional)
+ *   badam                  use_badam runs only (required then, refused otherwise): BAdam's block
+ *                          schedule (src/train/badam.h), an object of
+ *       switch_mode        the run's badam_switch_mode
+ *       blocks             decoder layers of the model
+ *       active, next       the block training now and the one the next switch activates
+ *       step               schedule steps (== global_step)
+ *       permutations       random order: permutations drawn
+ *       permutation_left   random order: the blocks left in the current permutation
+ *       visited            ascending block indices that have trained
+ *     each equal to the run's schedule replayed to global_step (same badam_switch_interval,
+ *     badam_start_block and seed); optimizer_step is then the steps since the last switch (the
+ *     optimizer state restarts at every switch) */
 #ifndef CT_TRAIN_TRAINER_STATE_H
 #define CT_TRAIN_TRAINER_STATE_H
 
@@ -29,6 +41,7 @@
 #include <stdint.h>
 
 #include "ctune/err.h"
+#include "train/badam.h"
 
 #define CT_TRAINER_STATE_FORMAT "ctune-trainer-state"
 #define CT_TRAINER_STATE_VERSION 1
@@ -42,6 +55,8 @@ typedef struct ct_trainer_state {
     double eval_loss; /* NAN: none (the key is then absent) */
     char finetuning_type[16];
     char lr_scheduler_type[64];
+    bool has_badam;
+    ct_badam badam; /* has_badam: the schedule at global_step */
 } ct_trainer_state;
 
 /* The resuming run's facts that a checkpoint must agree with. */
@@ -54,6 +69,10 @@ typedef struct ct_trainer_layout {
     const char *finetuning_type;
     size_t trainable_params;
     int64_t max_tokens_per_step;  /* GA x batch x cutoff_len; 0: no bound */
+    const ct_badam *badam;        /* use_badam: the run's schedule before step 1; NULL: none */
+    /* BAdam's first read: the registry is not the checkpoint's block yet, trainable_params is
+     * checked by the read after the switch */
+    bool trainable_params_later;
 } ct_trainer_layout;
 
 /* The JSON object written to trainer_state.json (NULL: out of memory). */

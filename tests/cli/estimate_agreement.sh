@@ -26,6 +26,10 @@ cases=(
   "lora|quantization_bit: 4"
   "lora|quantization_bit: 8"
   "lora|bf16: true"
+  "full|use_badam: true\nbadam_switch_interval: 1"
+  "full|use_badam: true\nbadam_switch_interval: 1\nbf16: true"
+  "full|use_galore: true\ngalore_rank: 32"
+  "freeze|use_llama_pro: true"
 )
 for c in "${cases[@]}"; do
   ft=${c%%|*} extra=${c#*|}
@@ -51,9 +55,10 @@ EOC
   meas=$(sed -n 's/.*"peak_memory_mb": *\([0-9.]*\).*/\1/p' "$tmp/out/all_results.json")
   pred=$($bin estimate "$tmp/t.yaml" --json --no-calibrate | sed -n 's/^ *"peak": *\([0-9]*\),.*/\1/p')
   [ -n "$meas" ] && [ -n "$pred" ] || fail "$c: no numbers (measured '$meas', predicted '$pred')"
-  awk -v m="$meas" -v p="$pred" -v c="$c" 'BEGIN {
+  label=$(printf '%s' "$c" | sed 's/\\n/; /g')
+  awk -v m="$meas" -v p="$pred" -v c="$label" 'BEGIN {
     p /= 1048576; r = (p - m) / m
-    printf "%-40s measured %7.1f MiB  predicted %7.1f MiB  (%+.1f %%)\n", c, m, p, 100 * r
+    printf "%-58s measured %7.1f MiB  predicted %7.1f MiB  (%+.1f %%)\n", c, m, p, 100 * r
     exit (r > 0.15 || r < -0.15) }' || fail "$c: predicted peak off by more than 15 %"
 done
 echo ok

@@ -12,12 +12,22 @@
 # Where each kill landed is classified from what it left: during setup (no step yet), after a
 # step but before the first checkpoint was in place, mid-save (checkpoint-N.tmp), mid-rotation
 # (checkpoint-N.trash), in the final save (.final.tmp), or between saves. Env: KILLS (default 30), FAULT_SEED (random moments;
-# printed, so a failing campaign can be replayed), CTUNE_BIN, CTUNE_SHARED.
+# printed, so a failing campaign can be replayed), FAULT_METHOD (lora, the default, or badam:
+# full fine-tuning with BAdam's random block order switching every 3 steps, whose checkpoints
+# also hold the schedule and the blocks trained before; the final model.safetensors is compared
+# then), CTUNE_BIN, CTUNE_SHARED.
 set -u
 bin=${CTUNE_BIN:-build/ctune}
 model=${CTUNE_SHARED:-../shared}/models/stories260k
 kills_wanted=${KILLS:-30}
 seed=${FAULT_SEED:-$(( $(date +%s) % 100000 ))}
+method=${FAULT_METHOD:-lora}
+case "$method" in
+  lora) method_yaml=$'finetuning_type: lora\nlora_rank: 8\nlora_dropout: 0.1' final_file=adapter_model.safetensors ;;
+  badam) method_yaml=$'finetuning_type: full\nuse_badam: true\nbadam_switch_mode: random\nbadam_switch_interval: 3'
+         final_file=model.safetensors ;;
+  *) echo "FAULT_METHOD: lora or badam, not '$method'"; exit 2 ;;
+esac
 RANDOM=$seed
 fail() { echo "FAIL (FAULT_SEED=$seed): $*"; exit 1; }
 if [ ! -d "$model" ]; then echo "stories260k not found at $model (../shared absent)"; exit 77; fi
@@ -30,9 +40,7 @@ template: empty
 dataset: memo.jsonl
 dataset_dir: tests/fixtures/trainer
 cutoff_len: 64
-finetuning_type: lora
-lora_rank: 8
-lora_dropout: 0.1
+$method_yaml
 learning_rate: 0.01
 max_steps: 16
 per_device_train_batch_size: 2
@@ -48,7 +56,7 @@ numbers() { sed 's/, "elapsed_time".*"total_tokens"/, "total_tokens"/' "$1/train
 start=$(date +%s%N)
 "$bin" train "$tmp/run.yaml" --output_dir "$tmp/ref" > "$tmp/ref.log" 2>&1 || { cat "$tmp/ref.log"; fail "reference run"; }
 ref_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-echo "kill campaign: FAULT_SEED=$seed, $kills_wanted kills; uninterrupted run: 16 steps, a checkpoint per step, ${ref_ms} ms"
+echo "kill campaign ($method): FAULT_SEED=$seed, $kills_wanted kills; uninterrupted run: 16 steps, a checkpoint per step, ${ref_ms} ms"
 
 check_ckpts() { # DIR: every checkpoint-N is the reference's checkpoint-N
   for c in "$1"/checkpoint-*; do
@@ -76,7 +84,7 @@ finish() { # DIR: run to the end and compare with the reference
   launch "$1"
   wait $pid || fail "$1: the final resume failed: $(tail -3 "$1.log")"
   [ "$(numbers "$1")" = "$(numbers "$tmp/ref")" ] || fail "$1: log differs from the uninterrupted run: $(diff <(numbers "$1") <(numbers "$tmp/ref") | head -4)"
-  cmp -s "$1/adapter_model.safetensors" "$tmp/ref/adapter_model.safetensors" || fail "$1: final adapter differs"
+  cmp -s "$1/$final_file" "$tmp/ref/$final_file" || fail "$1: final $final_file differs"
   check_ckpts "$1"
   chains_done=$((chains_done + 1))
 }
@@ -97,7 +105,7 @@ while [ $kills -lt "$kills_wanted" ]; do
   if [ $rc = 0 ]; then # finished before the kill: this chain is complete
     finished_early=$((finished_early + 1))
     [ "$(numbers "$dir")" = "$(numbers "$tmp/ref")" ] || fail "$dir: log differs from the uninterrupted run"
-    cmp -s "$dir/adapter_model.safetensors" "$tmp/ref/adapter_model.safetensors" || fail "$dir: final adapter differs"
+    cmp -s "$dir/$final_file" "$tmp/ref/$final_file" || fail "$dir: final $final_file differs"
     chains_done=$((chains_done + 1))
     chain=$((chain + 1))
     continue

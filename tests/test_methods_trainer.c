@@ -91,11 +91,13 @@ static char *resume_equals_uninterrupted(const char *model, void (*extra)(ct_tra
     extra(&c);
     set(&c, "max_steps", "10");
     set(&c, "resume_from_checkpoint", ck);
+    ct_train_result_clear(&res);
     CHECK_MSG(ct_train_run(&c, NULL, &res, &err) == CT_OK, "%s resumed: %s", what, err.msg);
     ct_train_config_free(&c);
     CHECK_MSG(same_log_tail(a, b, 4), "%s: the resumed run's log differs", what);
     CHECK_MSG(same_file(a, b, "model.safetensors"), "%s: the resumed run's model differs", what);
     free(b), free(ck);
+    ct_train_result_clear(&res);
     return a;
 }
 
@@ -128,6 +130,7 @@ static void badam_resume_refused(const char *model, const char *ck, const char *
     CHECK_MSG(ct_train_run(&c, NULL, &res, &err) != CT_OK && strstr(err.msg, want), "%s: %s: %s", key, value, err.msg);
     ct_train_config_free(&c);
     free(out);
+    ct_train_result_clear(&res);
 }
 
 TEST(badam_trainer_resume_is_bitwise_identical) {
@@ -175,6 +178,7 @@ TEST(badam_trainer_leaves_inactive_layers_as_they_were) {
     ct_model_free(base);
     ct_model_free(m);
     free(out);
+    ct_train_result_clear(&res);
 }
 
 TEST(llama_pro_trainer_expanded_blocks_only) {
@@ -209,6 +213,7 @@ TEST(llama_pro_trainer_expanded_blocks_only) {
     set(&c, "freeze_trainable_layers", "5");
     set(&c, "use_llama_pro", "true");
     set(&c, "max_steps", "2");
+    ct_train_result_clear(&res);
     CHECK_MSG(ct_train_run(&c, NULL, &res, &err) == CT_OK, "%s", err.msg);
     ct_train_config_free(&c);
     size_t n;
@@ -222,4 +227,5 @@ TEST(llama_pro_trainer_expanded_blocks_only) {
     ct_adapter_free(ad);
     ct_model_free(base);
     free(pro), free(out), free(lo);
+    ct_train_result_clear(&res);
 }

@@ -1,14 +1,27 @@
 // Runs an exported GGUF through llama.cpp (npm node-llama-cpp 3.21.1, its prebuilt CPU build,
 // offline) and prints what tests/cli/export_gguf.sh compares with ctune:
-//   node llama_cpp_check.mjs NLC_DIR MODEL.gguf [--lora ADAPTER.gguf] tokenize CORPUS.jsonl
-//        one line per corpus text: the ids of model.tokenize(text) (no BOS, special tokens as text
-//        pieces are NOT parsed: ctune's ids for texts without added tokens)
+//   node llama_cpp_check.mjs texts CORPUS.jsonl [gpt2]
+//        the corpus texts as JSON strings, one a line (input of `ctune tokenize --jsonl`); with
+//        gpt2, only those llama.cpp can tokenize as HF does: llama.cpp has no NFC normalizer and
+//        turns a plain vocabulary token "</s>" into a control token (llama-vocab.cpp)
+//   node llama_cpp_check.mjs NLC_DIR MODEL.gguf [--lora ADAPTER.gguf] tokenize TEXTS
+//        one line per text of TEXTS (JSON strings): the ids of model.tokenize(text, true)
+//        (added tokens in the text parsed, no BOS: ctune tokenize without --add-special-tokens)
 //   ... generate IDS N        greedy continuation of the comma-separated ids, N tokens
 //   ... nll IDS               -log p(ids[t+1] | ids[..t]) summed over t (teacher forcing)
 import fs from "node:fs";
 import path from "node:path";
 import {pathToFileURL} from "node:url";
 
+if (process.argv[2] === "texts") {
+    for (const line of fs.readFileSync(process.argv[3], "utf8").split("\n")) {
+        if (!line.trim()) continue;
+        const {text} = JSON.parse(line);
+        if (process.argv[4] === "gpt2" && (text.normalize("NFC") !== text || text.includes("</s>"))) continue;
+        console.log(JSON.stringify(text));
+    }
+    process.exit(0);
+}
 const [nlcDir, modelPath, ...rest] = process.argv.slice(2);
 let lora = null;
 if (rest[0] === "--lora") { lora = rest[1]; rest.splice(0, 2); }
@@ -26,12 +39,10 @@ async function sequence() {
     return ctx.getSequence();
 }
 
-const special = cmd === "tokenize-special";
-if (cmd === "tokenize" || special) {
+if (cmd === "tokenize") {
     for (const line of fs.readFileSync(arg, "utf8").split("\n")) {
         if (!line.trim()) continue;
-        const {text} = JSON.parse(line);
-        console.log(JSON.stringify(Array.from(model.tokenize(text, special))));
+        console.log("[" + Array.from(model.tokenize(JSON.parse(line), true)).join(", ") + "]"); // ctune's spelling
     }
 } else if (cmd === "generate") {
     const seq = await sequence();

@@ -126,7 +126,9 @@ static int export_yaml(int argc, char **argv) {
     ct_infer_config_runtime_opts(&c, &ro);
     ro.precision = CT_PRECISION_F32; /* the merge is computed in f32 whatever the stored dtype */
     ct_infer_config_export_opts(&c, &eo);
-    rc = do_export(&ro, c.export_dir, &eo, force);
+    ct_gguf_export_opts go;
+    if (ct_infer_config_gguf_opts(&c, &go)) rc = do_export_gguf(&ro, c.export_dir, &go, c.export_gguf_lora, force);
+    else rc = do_export(&ro, c.export_dir, &eo, force);
 out:
     ct_infer_config_free(&c);
     free(rest);

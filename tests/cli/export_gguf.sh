@@ -37,6 +37,12 @@ refuse "use_dora" --format gguf --gguf-lora --model tests/fixtures/tiny-qwen3 --
   --out "$tmp/x4"
 refuse "prompt-tuning" --format gguf --model tests/fixtures/tiny-qwen3 --adapter tests/fixtures/adapters/qwen3-prompt \
   --out "$tmp/x5"
+# the merge YAML's keys (export_format / export_quantization / export_gguf_lora, docs/export.md)
+printf 'model_name_or_path: tests/fixtures/tiny-qwen3\nexport_dir: %s\nexport_quantization: q8_0\n' "$tmp/y" > "$tmp/m.yaml"
+refuse "needs export_format: gguf" "$tmp/m.yaml"
+refuse "not one of f32|f16|bf16|q8_0|q4_0" "$tmp/m.yaml" export_format=gguf export_quantization=q5_k
+refuse "export_gguf_lora needs adapter_name_or_path" "$tmp/m.yaml" export_format=gguf export_gguf_lora=true
+refuse "Qwen3.5" "$tmp/m.yaml" export_format=gguf model_name_or_path=tests/fixtures/tiny-qwen3_5
 
 if [ ! -d "$model" ]; then echo "stories260k not found at $model (../shared absent)"; exit 77; fi
 if ! command -v node >/dev/null || [ ! -f "$nlc/node_modules/node-llama-cpp/package.json" ]; then
@@ -67,7 +73,10 @@ export_gguf() { # OUT DTYPE MODEL [more args]
 }
 
 # ---- stories260k (llama, SentencePiece-style tokenizer, tied head, GQA) ----
-for dt in f32 f16 q8_0 q4_0; do export_gguf "$tmp/s_$dt" $dt "$model"; done
+for dt in f32 f16 q4_0; do export_gguf "$tmp/s_$dt" $dt "$model"; done
+printf 'model_name_or_path: %s\nexport_dir: %s\nexport_format: gguf\nexport_quantization: q8_0\n' "$model" \
+  "$tmp/s_q8_0" > "$tmp/s.yaml"
+"$bin" export "$tmp/s.yaml" > /dev/null || fail "YAML gguf export"
 "$bin" export --model "$model" --out "$tmp/s_hf16" --dtype f16 >/dev/null || fail "HF f16 export"
 grep -q '^FROM ./model.gguf$' "$tmp/s_f32/Modelfile" || fail "Modelfile FROM"
 grep -q '^PARAMETER stop "</s>"$' "$tmp/s_f32/Modelfile" || fail "Modelfile stop"

@@ -50,7 +50,10 @@ if ! command -v node >/dev/null || [ ! -f "$nlc/node_modules/node-llama-cpp/pack
   exit 77
 fi
 
-llama() { node "$check" "$nlc" "$@" || fail "llama.cpp: $*"; }
+# llama.cpp runs once, over a queue of jobs: job OUT MODEL LORA|- COMMAND ARGS (tests/gguf/llama_cpp_check.mjs)
+: > "$tmp/jobs"
+job() { echo "$tmp/r_$1 ${*:2}" >> "$tmp/jobs"; }
+res() { cat "$tmp/r_$1"; }
 ctune_gen() { # MODEL [ADAPTER] IDS N
   local m=$1 a=""
   [ $# -eq 4 ] && { a="--adapter $2"; shift; }
@@ -61,7 +64,7 @@ ctune_nll() { # MODEL [ADAPTER]: loss * tokens over $tmp/seq.jsonl
   "$bin" eval-loss --model "$1" ${2:+--adapter "$2"} --data "$tmp/seq.jsonl" --threads 1 |
     sed 's/.*"loss": \([^,]*\), "tokens": \([0-9]*\).*/\1 \2/' | awk '{printf "%.9f\n", $1 * $2}'
 }
-llama_nll() { llama "$@" nll "$seq" | sed 's/.*"nll":\([^,]*\),.*/\1/'; }
+llama_nll() { res "$1" | sed 's/.*"nll":\([^,]*\),.*/\1/'; }
 close() { # A B PER_TOKEN_TOL N WHAT
   awk -v a="$1" -v b="$2" -v t="$3" -v n="$4" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(d <= t*n)}' ||
     fail "$5: llama.cpp $1, ctune $2 (tolerance $3 per token over $4 tokens)"
@@ -82,23 +85,20 @@ grep -q '^FROM ./model.gguf$' "$tmp/s_f32/Modelfile" || fail "Modelfile FROM"
 grep -q '^PARAMETER stop "</s>"$' "$tmp/s_f32/Modelfile" || fail "Modelfile stop"
 node "$check" texts tests/fixtures/tok/stories260k_corpus.jsonl > "$tmp/s_texts"
 "$bin" tokenize --model "$model" --jsonl < "$tmp/s_texts" > "$tmp/s_ct" || fail "ctune tokenize"
-llama "$tmp/s_f32/model.gguf" tokenize "$tmp/s_texts" > "$tmp/s_ll"
-cmp -s "$tmp/s_ct" "$tmp/s_ll" || fail "stories260k tokenization differs: $(diff "$tmp/s_ct" "$tmp/s_ll" | head -4)"
+job s_tok "$tmp/s_f32/model.gguf" - tokenize "$tmp/s_texts"
 prompt=1,403,407,261,378
 want=$(ctune_gen "$model" $prompt 40)
 want16=$(ctune_gen "$tmp/s_hf16" $prompt 40)
-[ "$(llama "$tmp/s_f32/model.gguf" generate $prompt 40)" = "$want" ] || fail "f32 greedy differs"
-[ "$(llama "$tmp/s_f16/model.gguf" generate $prompt 40)" = "$want16" ] || fail "f16 greedy differs"
-[ "$(llama "$tmp/s_q8_0/model.gguf" generate $prompt 40)" = "$want" ] || fail "q8_0 greedy differs"
 seq=$prompt,$want
 echo "{\"input_ids\": [$seq]}" > "$tmp/seq.jsonl"
 n=$(( $(echo "$seq" | tr ',' '\n' | wc -l) - 1 ))
 c32=$(ctune_nll "$model")
 c16=$(ctune_nll "$tmp/s_hf16")
-close "$(llama_nll "$tmp/s_f32/model.gguf")" "$c32" 1e-3 $n "f32 log-probabilities"
-close "$(llama_nll "$tmp/s_f16/model.gguf")" "$c16" 1e-3 $n "f16 log-probabilities"
-close "$(llama_nll "$tmp/s_q8_0/model.gguf")" "$c32" 5e-3 $n "q8_0 log-probabilities"
-llama "$tmp/s_q4_0/model.gguf" generate $prompt 4 > /dev/null
+for dt in f32 f16 q8_0; do
+  job s_gen_$dt "$tmp/s_$dt/model.gguf" - generate $prompt 40
+  job s_nll_$dt "$tmp/s_$dt/model.gguf" - nll $seq
+done
+job s_gen_q4_0 "$tmp/s_q4_0/model.gguf" - generate $prompt 4
 
 # ---- LoRA: unmerged (adapter.gguf) and merged, plain and rsLoRA ----
 for v in plain rs; do
@@ -110,17 +110,16 @@ for v in plain rs; do
   export_gguf "$tmp/gl_$v" f32 "$model" --adapter "$tmp/lora_$v" --gguf-lora
   export_gguf "$tmp/gm_$v" f32 "$model" --adapter "$tmp/lora_$v"
   grep -q '^ADAPTER ./adapter.gguf$' "$tmp/gl_$v/Modelfile" || fail "Modelfile ADAPTER"
-  want=$(ctune_gen "$model" "$tmp/lora_$v" $prompt 30)
-  [ "$(llama "$tmp/gl_$v/model.gguf" --lora "$tmp/gl_$v/adapter.gguf" generate $prompt 30)" = "$want" ] ||
-    fail "$v LoRA GGUF greedy differs"
-  [ "$(llama "$tmp/gm_$v/model.gguf" generate $prompt 30)" = "$want" ] || fail "$v merged GGUF greedy differs"
-  cl=$(ctune_nll "$model" "$tmp/lora_$v")
-  awk -v a="$cl" -v b="$c32" 'BEGIN{d=a-b; exit !(d > 0.05 || d < -0.05)}' || fail "$v: the adapter changes nothing"
-  close "$(llama_nll "$tmp/gl_$v/model.gguf" --lora "$tmp/gl_$v/adapter.gguf")" "$cl" 1e-3 $n "$v LoRA log-probabilities"
+  ctune_gen "$model" "$tmp/lora_$v" $prompt 30 > "$tmp/want_$v"
+  ctune_nll "$model" "$tmp/lora_$v" > "$tmp/nll_$v"
+  job l_gen_$v "$tmp/gl_$v/model.gguf" "$tmp/gl_$v/adapter.gguf" generate $prompt 30
+  job m_gen_$v "$tmp/gm_$v/model.gguf" - generate $prompt 30
+  job l_nll_$v "$tmp/gl_$v/model.gguf" "$tmp/gl_$v/adapter.gguf" nll $seq
 done
 
 # ---- a Qwen3 model with the real Qwen3 tokenizer (byte-level BPE, q/k norms) ----
 tok=$shared/tokenizers/qwen3
+qp=9707,11,1879,0
 if [ -f "$tok/tokenizer.json" ]; then
   "$bin" init-model --arch qwen3 --hidden-size 64 --layers 2 --heads 4 --kv-heads 2 --intermediate-size 128 \
     --head-dim 32 --tokenizer "$tok" --out "$tmp/q3" --dtype f32 --initializer-range 0.5 --seed 3 >/dev/null ||
@@ -131,11 +130,31 @@ if [ -f "$tok/tokenizer.json" ]; then
   node "$check" texts tests/fixtures/tok/qwen3_corpus.jsonl gpt2 > "$tmp/q_texts"
   [ "$(wc -l < "$tmp/q_texts")" -gt 300 ] || fail "too few comparable texts"
   "$bin" tokenize --model "$tmp/q3" --jsonl < "$tmp/q_texts" > "$tmp/q_ct" || fail "ctune tokenize"
-  llama "$tmp/q_f32/model.gguf" tokenize "$tmp/q_texts" > "$tmp/q_ll"
-  cmp -s "$tmp/q_ct" "$tmp/q_ll" || fail "Qwen3 tokenization differs: $(diff "$tmp/q_ct" "$tmp/q_ll" | head -4)"
-  qp=9707,11,1879,0
-  [ "$(llama "$tmp/q_f32/model.gguf" generate $qp 24)" = "$(ctune_gen "$tmp/q3" $qp 24)" ] || fail "Qwen3 f32 greedy"
-  [ "$(llama "$tmp/q_f16/model.gguf" generate $qp 24)" = "$(ctune_gen "$tmp/q3_hf16" $qp 24)" ] || fail "Qwen3 f16 greedy"
+  job q_tok "$tmp/q_f32/model.gguf" - tokenize "$tmp/q_texts"
+  for dt in f32 f16; do job q_gen_$dt "$tmp/q_$dt/model.gguf" - generate $qp 24; done
+fi
+
+node "$check" "$nlc" batch "$tmp/jobs" || fail "llama.cpp could not run the exported files"
+
+cmp -s "$tmp/s_ct" "$tmp/r_s_tok" || fail "stories260k tokenization differs: $(diff "$tmp/s_ct" "$tmp/r_s_tok" | head -4)"
+[ "$(res s_gen_f32)" = "$want" ] || fail "f32 greedy differs"
+[ "$(res s_gen_f16)" = "$want16" ] || fail "f16 greedy differs"
+[ "$(res s_gen_q8_0)" = "$want" ] || fail "q8_0 greedy differs"
+close "$(llama_nll s_nll_f32)" "$c32" 1e-3 $n "f32 log-probabilities"
+close "$(llama_nll s_nll_f16)" "$c16" 1e-3 $n "f16 log-probabilities"
+close "$(llama_nll s_nll_q8_0)" "$c32" 5e-3 $n "q8_0 log-probabilities"
+[ -n "$(res s_gen_q4_0)" ] || fail "q4_0 generated nothing"
+for v in plain rs; do
+  [ "$(res l_gen_$v)" = "$(cat "$tmp/want_$v")" ] || fail "$v LoRA GGUF greedy differs"
+  [ "$(res m_gen_$v)" = "$(cat "$tmp/want_$v")" ] || fail "$v merged GGUF greedy differs"
+  cl=$(cat "$tmp/nll_$v")
+  awk -v a="$cl" -v b="$c32" 'BEGIN{d=a-b; exit !(d > 0.05 || d < -0.05)}' || fail "$v: the adapter changes nothing"
+  close "$(llama_nll l_nll_$v)" "$cl" 1e-3 $n "$v LoRA log-probabilities"
+done
+if [ -f "$tok/tokenizer.json" ]; then
+  cmp -s "$tmp/q_ct" "$tmp/r_q_tok" || fail "Qwen3 tokenization differs: $(diff "$tmp/q_ct" "$tmp/r_q_tok" | head -4)"
+  [ "$(res q_gen_f32)" = "$(ctune_gen "$tmp/q3" $qp 24)" ] || fail "Qwen3 f32 greedy"
+  [ "$(res q_gen_f16)" = "$(ctune_gen "$tmp/q3_hf16" $qp 24)" ] || fail "Qwen3 f16 greedy"
 else
   echo "note: $tok absent, the Qwen3 part was not run"
 fi

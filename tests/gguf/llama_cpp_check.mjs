@@ -22,46 +22,64 @@ if (process.argv[2] === "texts") {
     }
     process.exit(0);
 }
-const [nlcDir, modelPath, ...rest] = process.argv.slice(2);
-let lora = null;
-if (rest[0] === "--lora") { lora = rest[1]; rest.splice(0, 2); }
-const [cmd, arg, arg2] = rest;
+// Batch form (one process for many checks; tests/cli/export_gguf.sh):
+//   node llama_cpp_check.mjs NLC_DIR batch JOBS
+//        each line of JOBS: OUT MODEL.gguf LORA.gguf|- COMMAND ARGS...; the result goes to file OUT
+const [nlcDir, ...argv] = process.argv.slice(2);
 const {getLlama, LlamaLogLevel} = await import(
     pathToFileURL(path.join(nlcDir, "node_modules/node-llama-cpp/dist/index.js")).href);
 const llama = await getLlama({gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true,
                               progressLogs: false, logLevel: LlamaLogLevel.error});
-const model = await llama.loadModel({modelPath});
 const ids = (s) => s.split(",").filter((x) => x !== "").map(Number);
+const models = new Map();
 
-async function sequence() {
-    const ctx = await model.createContext({contextSize: 512, sequences: 1, threads: 1,
-                                           lora: lora ? {adapters: [{filePath: lora}]} : undefined});
-    return ctx.getSequence();
-}
-
-if (cmd === "tokenize") {
-    for (const line of fs.readFileSync(arg, "utf8").split("\n")) {
-        if (!line.trim()) continue;
-        console.log("[" + Array.from(model.tokenize(JSON.parse(line), true)).join(", ") + "]"); // ctune's spelling
-    }
-} else if (cmd === "generate") {
-    const seq = await sequence();
+async function run(modelPath, lora, cmd, arg, arg2) {
+    if (!models.has(modelPath)) models.set(modelPath, await llama.loadModel({modelPath}));
+    const model = models.get(modelPath);
+    const sequence = async () => {
+        const ctx = await model.createContext({contextSize: 512, sequences: 1, threads: 1,
+                                               lora: lora ? {adapters: [{filePath: lora}]} : undefined});
+        return [ctx, ctx.getSequence()];
+    };
     const out = [];
-    for await (const t of seq.evaluate(ids(arg), {temperature: 0})) {
-        out.push(t);
-        if (out.length >= Number(arg2)) break;
+    if (cmd === "tokenize") {
+        for (const line of fs.readFileSync(arg, "utf8").split("\n")) {
+            if (!line.trim()) continue;
+            out.push("[" + Array.from(model.tokenize(JSON.parse(line), true)).join(", ") + "]"); // ctune's spelling
+        }
+    } else if (cmd === "generate") {
+        const [ctx, seq] = await sequence();
+        const got = [];
+        for await (const t of seq.evaluate(ids(arg), {temperature: 0})) {
+            got.push(t);
+            if (got.length >= Number(arg2)) break;
+        }
+        out.push(got.join(","));
+        await ctx.dispose();
+    } else if (cmd === "nll") {
+        const [ctx, seq] = await sequence();
+        const x = ids(arg);
+        const res = await seq.controlledEvaluate(x.slice(0, -1).map((t) => [t, {generateNext: {probabilities: true}}]));
+        let nll = 0;
+        for (let t = 0; t + 1 < x.length; t++) nll -= Math.log(res[t].next.probabilities.get(x[t + 1]));
+        out.push(JSON.stringify({nll, tokens: x.length - 1}));
+        await ctx.dispose();
+    } else {
+        throw new Error(`unknown command ${cmd}`);
     }
-    console.log(out.join(","));
-} else if (cmd === "nll") {
-    const seq = await sequence();
-    const x = ids(arg);
-    const input = x.slice(0, -1).map((t) => [t, {generateNext: {probabilities: true}}]);
-    const res = await seq.controlledEvaluate(input);
-    let nll = 0;
-    for (let t = 0; t + 1 < x.length; t++) nll -= Math.log(res[t].next.probabilities.get(x[t + 1]));
-    console.log(JSON.stringify({nll, tokens: x.length - 1}));
-} else {
-    throw new Error(`unknown command ${cmd}`);
+    return out.join("\n") + "\n";
 }
-await model.dispose();
+
+if (argv[0] === "batch") {
+    for (const line of fs.readFileSync(argv[1], "utf8").split("\n")) {
+        if (!line.trim()) continue;
+        const [outFile, modelPath, lora, cmd, arg, arg2] = line.split(" ");
+        fs.writeFileSync(outFile, await run(modelPath, lora === "-" ? null : lora, cmd, arg, arg2));
+    }
+} else {
+    let [modelPath, ...rest] = argv, lora = null;
+    if (rest[0] === "--lora") { lora = rest[1]; rest = rest.slice(2); }
+    process.stdout.write(await run(modelPath, lora, ...rest));
+}
+for (const m of models.values()) await m.dispose();
 await llama.dispose();

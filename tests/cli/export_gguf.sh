@@ -9,6 +9,7 @@
 #    ctune's (eval-loss): f32 / f16 1e-3 per token, q8_0 5e-3 per token,
 #  - applies an unmerged LoRA GGUF (plain and rsLoRA) as ctune applies the PEFT adapter, and the
 #    merged GGUF gives the same tokens.
+# Also qwen2, and llama with an untied head and llama3 rope scaling (random models: greedy tokens).
 # Also the refusals (unknown dtype, Qwen3.5, DoRA as a LoRA GGUF, --gguf-lora without adapter).
 set -u
 bin=${CTUNE_BIN:-build/ctune}
@@ -132,7 +133,20 @@ if [ -f "$tok/tokenizer.json" ]; then
   "$bin" tokenize --model "$tmp/q3" --jsonl < "$tmp/q_texts" > "$tmp/q_ct" || fail "ctune tokenize"
   job q_tok "$tmp/q_f32/model.gguf" - tokenize "$tmp/q_texts"
   for dt in f32 f16; do job q_gen_$dt "$tmp/q_$dt/model.gguf" - generate $qp 24; done
+  # qwen2 (q/k/v biases: init-model draws them as zeros, so this checks their names and shapes)
+  "$bin" init-model --arch qwen2 --hidden-size 64 --layers 2 --heads 4 --kv-heads 2 --intermediate-size 128 \
+    --tokenizer "$tok" --out "$tmp/q2" --dtype f32 --initializer-range 0.5 --seed 5 >/dev/null || fail "init-model qwen2"
+  export_gguf "$tmp/q2_f32" f32 "$tmp/q2"
+  job q2_gen "$tmp/q2_f32/model.gguf" - generate $qp 24
 fi
+# llama with an untied head and llama3 rope scaling (the rope_freqs.weight tensor)
+"$bin" init-model --arch llama --hidden-size 64 --layers 2 --heads 4 --kv-heads 2 --intermediate-size 128 \
+  --tokenizer "$model" --out "$tmp/l3" --dtype f32 --initializer-range 0.5 --seed 4 --untied --rope-theta 10000 \
+  >/dev/null || fail "init-model llama"
+sed -i 's/"rope_scaling": null/"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 48}/' \
+  "$tmp/l3/config.json"
+export_gguf "$tmp/l3_f32" f32 "$tmp/l3"
+job l3_gen "$tmp/l3_f32/model.gguf" - generate $prompt 24
 
 node "$check" "$nlc" batch "$tmp/jobs" || fail "llama.cpp could not run the exported files"
 
@@ -155,7 +169,9 @@ if [ -f "$tok/tokenizer.json" ]; then
   cmp -s "$tmp/q_ct" "$tmp/r_q_tok" || fail "Qwen3 tokenization differs: $(diff "$tmp/q_ct" "$tmp/r_q_tok" | head -4)"
   [ "$(res q_gen_f32)" = "$(ctune_gen "$tmp/q3" $qp 24)" ] || fail "Qwen3 f32 greedy"
   [ "$(res q_gen_f16)" = "$(ctune_gen "$tmp/q3_hf16" $qp 24)" ] || fail "Qwen3 f16 greedy"
+  [ "$(res q2_gen)" = "$(ctune_gen "$tmp/q2" $qp 24)" ] || fail "Qwen2 f32 greedy"
 else
   echo "note: $tok absent, the Qwen3 part was not run"
 fi
+[ "$(res l3_gen)" = "$(ctune_gen "$tmp/l3" $prompt 24)" ] || fail "llama (untied, llama3 rope) f32 greedy"
 echo "ok"

@@ -196,6 +196,7 @@ TEST(gguf_export_stories260k) {
     free(s);
     CHECK(tg_u32(&f, "tokenizer.ggml.bos_token_id") == 1 && tg_u32(&f, "tokenizer.ggml.eos_token_id") == 2);
     CHECK(tg_bool(&f, "tokenizer.ggml.add_bos_token") == 1 && tg_bool(&f, "tokenizer.ggml.add_eos_token") == 0);
+    CHECK(tg_bool(&f, "tokenizer.ggml.add_space_prefix") == 1); /* the Prepend("▁") normalizer */
     const tg_kv *tt = tg_find(&f, "tokenizer.ggml.token_type");
     REQUIRE(tt && tt->n == 512);
     int32_t t0, t1, t3, t300;

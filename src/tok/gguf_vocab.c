@@ -56,6 +56,28 @@ static const char *find_split_regex(const json_t *pt, bool *byte_level) {
     return found;
 }
 
+/* SentencePiece's dummy prefix: a Prepend("▁") normalizer (Llama-2 legacy) or a Metaspace
+ * pre-tokenizer that prepends (prepend_scheme "first" / "always", or add_prefix_space). */
+static bool has_space_prefix(const json_t *node) {
+    if (!json_is_object(node)) return false;
+    const char *type = ct_json_get_str(node, "type");
+    if (type && !strcmp(type, "Prepend")) {
+        const char *p = ct_json_get_str(node, "prepend");
+        return p && !strcmp(p, "\xe2\x96\x81");
+    }
+    if (type && !strcmp(type, "Metaspace")) {
+        const char *scheme = ct_json_get_str(node, "prepend_scheme");
+        return scheme ? strcmp(scheme, "never") != 0 : json_is_true(json_object_get(node, "add_prefix_space"));
+    }
+    const char *lists[2] = {"normalizers", "pretokenizers"};
+    for (int k = 0; k < 2; k++) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(json_object_get(node, lists[k]), i, e) if (has_space_prefix(e)) return true;
+    }
+    return false;
+}
+
 static bool looks_special(const char *t) {
     size_t n = strlen(t);
     if (!strcmp(t, "<pad>") || !strcmp(t, "<mask>") || !strcmp(t, "<2mass>") || !strcmp(t, "[@BOS@]")) return true;
@@ -266,6 +288,11 @@ ct_status ct_gguf_vocab_add(ct_gguf_writer *w, const ct_gguf_vocab_opts *o, cons
         st = ct_err_set(err, CT_ERR_FORMAT, "%s: model.merges is missing or not a list", path);
     if (!st) st = ct_gguf_set_str(w, "tokenizer.ggml.model", spm ? "llama" : "gpt2", err);
     if (!st && pre) st = ct_gguf_set_str(w, "tokenizer.ggml.pre", pre, err);
+    if (!st && spm) /* llama.cpp's SentencePiece path prepends a space unless told not to */
+        st = ct_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix",
+                              has_space_prefix(json_object_get(v.root, "normalizer")) ||
+                                  has_space_prefix(json_object_get(v.root, "pre_tokenizer")),
+                              err);
     if (!st) st = ct_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, (size_t)v.n, err);
     if (!st && spm) st = spm_scores(&v, merges, err);
     if (!st && spm) st = ct_gguf_set_arr_f32(w, "tokenizer.ggml.scores", v.scores, (size_t)v.n, err);

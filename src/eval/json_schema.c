@@ -119,7 +119,7 @@ static ct_status check_schema(const json_t *root, const json_t *s, const char *p
 
 ct_status ct_json_schema_load(ct_json_schema *s, const char *text, const char *what, ct_err *err) {
     json_error_t je;
-    s->root = json_loads(text, 0, &je);
+    s->root = json_loads(text, JSON_DECODE_ANY, &je);
     if (!s->root)
         return ct_err_set(err, CT_ERR_FORMAT, "%s:%d:%d: invalid JSON: %s", what, je.line, je.column, je.text);
     ct_status st = check_schema(s->root, s->root, "#", what, err);

@@ -555,3 +555,32 @@ bool jg_complete(const jg_grammar *g, const jg_state *st) {
     static _Thread_local jg_state tmp;
     return jg_step(g, st, JG_END, &tmp);
 }
+
+/* The canonical completion: from st, repeatedly the first allowed byte in a fixed preference
+ * order (end, then closing bytes and a digit, then every other non-whitespace byte in order),
+ * finishing a think block first. Deterministic, so for its first byte b,
+ * canon(st) = b + canon(st . b): following it keeps shrinking it by one byte per byte. */
+int jg_canon(const jg_grammar *g, const jg_state *st, uint8_t *out, int max) {
+    static const uint8_t PREF[] = {'"', '}', ']', '0', '1'};
+    static _Thread_local jg_state a, b;
+    memcpy(&a, st, sizeof(uint32_t) + st->len);
+    int n = 0;
+    for (;;) {
+        if (jg_step(g, &a, JG_END, &b)) return n;
+        if (n >= max) return -1;
+        int pick = -1;
+        /* inside a think block: finish its marker */
+        const fr *root = (const fr *)(a.b + 2);
+        if (a.b[0] == 1 && root->kind == F_ROOT && (root->ph == R_THINK || root->ph == R_TOPEN))
+            pick = root->ph == R_TOPEN ? THINK_OPEN[root->n] : THINK_CLOSE[root->n];
+        for (size_t i = 0; pick < 0 && i < sizeof PREF; i++)
+            if (jg_step(g, &a, PREF[i], &b)) pick = PREF[i];
+        for (int c = 0x21; pick < 0 && c < 256; c++)
+            if (jg_step(g, &a, c, &b)) pick = c;
+        if (pick < 0) return -1;
+        jg_step(g, &a, pick, &b);
+        if (out) out[n] = (uint8_t)pick;
+        n++;
+        memcpy(&a, &b, sizeof(uint32_t) + b.len);
+    }
+}

@@ -21,8 +21,11 @@ typedef struct centry {
     uint64_t hash;
     uint8_t *key;
     uint32_t klen;
+    int32_t canon; /* canonical completion length of the state (-1: over CANON_MAX) */
     uint64_t *mask;
 } centry;
+
+#define CANON_MAX 4096
 
 struct ct_json_constraint {
     ct_json_schema schema;
@@ -41,7 +44,10 @@ struct ct_json_constraint {
     size_t cap, used, cache_max;
     uint64_t *scratch;  /* mask of the current state when it was not cached */
     const uint64_t *mask_now;
+    int32_t canon_now;
     bool mask_valid;
+    uint8_t canon[CANON_MAX];
+    uint64_t *forced;   /* the mask while the token budget forces the canonical completion */
     ct_json_constraint_stats st;
 };
 
@@ -80,6 +86,7 @@ void ct_json_constraint_free(ct_json_constraint *c) {
     }
     free(c->tab);
     free(c->scratch);
+    free(c->forced);
     jg_free(&c->g);
     if (c->schema.root) ct_json_schema_free(&c->schema);
     free(c);
@@ -112,7 +119,8 @@ ct_status ct_json_constraint_new(const ct_json_constraint_opts *o, const ct_toke
     c->lcp = calloc((size_t)vocab_size, sizeof *c->lcp);
     c->tab = calloc(c->cap, sizeof *c->tab);
     c->scratch = calloc(c->words, sizeof *c->scratch);
-    if (!c->bytes || !c->blen || !c->sorted || !c->lcp || !c->tab || !c->scratch) {
+    c->forced = calloc(c->words, sizeof *c->forced);
+    if (!c->forced || !c->bytes || !c->blen || !c->sorted || !c->lcp || !c->tab || !c->scratch) {
         ct_json_constraint_free(c);
         return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
     }
@@ -206,6 +214,7 @@ const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
         if (e->hash == h && e->klen == c->cur.len && !memcmp(e->key, c->cur.b, e->klen)) {
             c->st.cache_hits++;
             c->mask_now = e->mask;
+            c->canon_now = e->canon;
             c->mask_valid = true;
             return e->mask;
         }
@@ -222,12 +231,14 @@ const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
         free(mask);
         compute_mask(c, &c->cur, c->scratch);
         c->mask_now = c->scratch;
+        c->canon_now = jg_canon(&c->g, &c->cur, NULL, CANON_MAX);
         c->mask_valid = true;
         return c->scratch;
     }
     compute_mask(c, &c->cur, mask);
     memcpy(key, c->cur.b, c->cur.len);
-    c->tab[at] = (centry){h, key, c->cur.len, mask};
+    c->canon_now = jg_canon(&c->g, &c->cur, NULL, CANON_MAX);
+    c->tab[at] = (centry){h, key, c->cur.len, c->canon_now, mask};
     c->used++;
     c->mask_now = mask;
     c->mask_valid = true;
@@ -236,11 +247,37 @@ const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
 
 bool ct_json_constraint_complete(const ct_json_constraint *c) { return jg_complete(&c->g, &c->cur); }
 
+/* Tokens whose bytes are a prefix of the canonical completion (sorted order: binary search
+ * for the first token >= its first byte, then scan while tokens start with it). */
+static void forced_mask(ct_json_constraint *c, const uint8_t *canon, int n, uint64_t *mask) {
+    memset(mask, 0, c->words * sizeof *mask);
+    size_t lo = 0, hi = c->n_sorted;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->sorted[mid].b[0] < canon[0]) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t i = lo; i < c->n_sorted && c->sorted[i].b[0] == canon[0]; i++) {
+        const vtok *t = &c->sorted[i];
+        if (t->len <= (uint32_t)n && !memcmp(t->b, canon, t->len)) mask[(size_t)t->id / 64] |= 1ull << (t->id % 64);
+    }
+}
+
 ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t V, const int32_t *eos, size_t n_eos,
-                                   ct_err *err) {
+                                   int64_t tokens_left, ct_err *err) {
     double t0 = now();
     const uint64_t *m = ct_json_constraint_mask(c);
     bool done = ct_json_constraint_complete(c);
+    /* budget: when the canonical completion plus the end-of-sequence id only just fit in the
+     * tokens left, follow it (every byte has a token in byte-level / byte-fallback vocabularies) */
+    if (tokens_left >= 0 && !done && c->canon_now >= 0 && (int64_t)c->canon_now + 1 >= tokens_left) {
+        int n = jg_canon(&c->g, &c->cur, c->canon, CANON_MAX);
+        if (n > 0) {
+            forced_mask(c, c->canon, n, c->forced);
+            m = c->forced;
+            c->st.forced++;
+        }
+    }
     size_t allowed = 0;
     for (size_t j = 0; j < V; j++) {
         bool ok = j < (size_t)c->V && (m[j / 64] >> (j % 64) & 1);

@@ -93,6 +93,9 @@ typedef struct jg_state {
 void jg_start(const jg_grammar *g, bool think, jg_state *st);
 /* out = in advanced by byte c (0..255, or JG_END); false (out empty) when c is not allowed. */
 bool jg_step(const jg_grammar *g, const jg_state *in, int c, jg_state *out);
+/* The length of the canonical (shortest-minded, deterministic) completion of st, its bytes in out
+ * (optional, max bytes); -1 when longer than max or none is found. */
+int jg_canon(const jg_grammar *g, const jg_state *st, uint8_t *out, int max);
 /* True when the output may end here (a complete value). */
 bool jg_complete(const jg_grammar *g, const jg_state *st);
 

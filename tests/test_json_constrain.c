@@ -353,3 +353,42 @@ TEST(jc_masks_brute_force) {
     walk_check(tok, ct_risk_answer_schema_json(), false, 5, 40);
     ct_tokenizer_free(tok);
 }
+
+/* A "model" that prefers to go on forever still ends with a complete value when the token budget
+ * allows the canonical completion: the budget forces it once it only just fits. */
+TEST(jc_budget_forces_completion) {
+    ct_tokenizer *tok = NULL;
+    ct_err err = {0};
+    REQUIRE(ct_tokenizer_load(ct_test_path("tests/fixtures/tok/qwen3_5-synth"), &tok, &err) == CT_OK);
+    int32_t V = ct_tokenizer_vocab_size(tok) + 1, eos = V - 1; /* an id without text as eos */
+    ct_json_constraint_opts o = ct_json_constraint_opts_default();
+    o.schema = ct_risk_answer_schema_json();
+    ct_json_constraint *c = NULL;
+    REQUIRE(ct_json_constraint_new(&o, tok, V, &c, &err) == CT_OK);
+    float *logits = malloc((size_t)V * sizeof *logits);
+    for (int budget = 450; budget <= 450; budget += 150) {
+        ct_json_constraint_reset(c);
+        unsigned seed = (unsigned)budget;
+        int used = 0;
+        bool ended = false;
+        for (int i = 0; i < budget && !ended; i++) {
+            for (int32_t j = 0; j < V; j++) {
+                seed = seed * 1103515245u + 12345u;
+                logits[j] = (float)((seed >> 8) % 1000) / 100.0f;
+            }
+            logits[eos] = -100.0f; /* never wants to stop */
+            REQUIRE(ct_json_constraint_apply(c, logits, (size_t)V, &eos, 1, budget - i, &err) == CT_OK);
+            int32_t best = 0;
+            for (int32_t j = 1; j < V; j++)
+                if (logits[j] > logits[best]) best = j;
+            used++;
+            if (best == eos) ended = true;
+            else REQUIRE(ct_json_constraint_accept(c, best, &err) == CT_OK);
+        }
+        CHECK_MSG(ended && ct_json_constraint_complete(c), "budget %d: ended %d after %d tokens", budget, ended, used);
+    }
+    CHECK(ct_json_constraint_stats_get(c).forced > 0);
+    free(logits);
+    ct_json_constraint_free(c);
+    ct_tokenizer_free(tok);
+}

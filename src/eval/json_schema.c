@@ -49,6 +49,8 @@ const json_t *ct_json_schema_ref(const json_t *root, const char *ref) {
 }
 
 /* Checks that every keyword is supported, recursively through subschemas. */
+static bool jeq(const json_t *a, const json_t *b);
+
 static ct_status check_schema(const json_t *root, const json_t *s, const char *path, const char *what,
                               ct_err *err) {
     if (json_is_boolean(s)) return CT_OK;
@@ -131,6 +133,8 @@ void ct_json_schema_free(ct_json_schema *s) {
     json_decref(s->root);
     s->root = NULL;
 }
+
+bool ct_json_equal_value(const json_t *a, const json_t *b) { return jeq(a, b); }
 
 /* Equality with numbers compared by value (JSON Schema's rule), recursively. */
 static bool jeq(const json_t *a, const json_t *b) {

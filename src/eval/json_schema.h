@@ -11,6 +11,7 @@
 #define CT_EVAL_JSON_SCHEMA_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "ctune/err.h"
 
@@ -27,6 +28,9 @@ ct_status ct_json_schema_validate(const ct_json_schema *s, const json_t *inst, c
 
 /* As ct_json_schema_validate with `sub`, a subschema inside s (its $refs resolve against s). */
 ct_status ct_json_schema_validate_at(const ct_json_schema *s, const json_t *sub, const json_t *inst, ct_err *err);
+/* JSON equality with numbers compared by value (1 == 1.0), recursively: JSON Schema's rule for
+ * enum / const / uniqueItems. */
+bool ct_json_equal_value(const json_t *a, const json_t *b);
 /* The schema a local reference ("#", "#/$defs/x", JSON-pointer escapes ~0 ~1) names inside root,
  * or NULL. */
 const json_t *ct_json_schema_ref(const json_t *root, const char *ref);

@@ -205,6 +205,10 @@ TEST(jc_ref_anyof) {
     const char *obj2 = "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"k\":{\"type\":\"integer\"}},\"additionalProperties\":false},"
                        "{\"type\":\"object\",\"properties\":{\"k\":{\"type\":\"string\"}},\"additionalProperties\":false}]}";
     FULL(obj2, "{\"k\":1}");
+    /* anyOf that refers to itself without a value in between: no endless expansion */
+    const char *self = "{\"anyOf\":[{\"$ref\":\"#\"},{\"$ref\":\"#\"},{\"type\":\"null\"}]}";
+    FULL(self, "null");
+    REJECT(self, "1");
     FULL(obj2, "{\"k\":\"s\"}");
     REJECT(obj2, "{\"k\":true");
 }

@@ -419,6 +419,7 @@ static int root_step(const jg_grammar *g, fr *f, int c, int32_t *push) {
 typedef struct sink {
     jg_state *out;
     uint32_t count;
+    uint32_t work; /* alternatives expanded in this step; capped (self-referencing anyOf) */
 } sink;
 
 static void emit(sink *k, const stk *s) {
@@ -440,12 +441,15 @@ static void emit(sink *k, const stk *s) {
 
 static void run(const jg_grammar *g, stk *s, int c, sink *k);
 
-static void push_node(const jg_grammar *g, stk *s, int32_t node, int c, sink *k) {
+/* alts: alternatives expanded on the way here; a cycle of anyOf / $ref without a value in
+ * between ({"anyOf": [{"$ref": "#"}, ...]}) stops at JG_MAX_DEPTH. */
+static void push_node(const jg_grammar *g, stk *s, int32_t node, int c, sink *k, int alts) {
     const jg_node *nd = &g->nodes[node];
     if (nd->kind == JG_ALT) {
+        if (alts >= JG_MAX_DEPTH || ++k->work > 4096) return;
         for (uint32_t i = 0; i < nd->n_alts; i++) {
             stk t = *s;
-            push_node(g, &t, nd->alts[i], c, k);
+            push_node(g, &t, nd->alts[i], c, k, alts + 1);
         }
         return;
     }
@@ -517,7 +521,7 @@ static void run(const jg_grammar *g, stk *s, int c, sink *k) {
                 kf->m = on->n_names;
                 continue;
             }
-            push_node(g, s, push, c, k);
+            push_node(g, s, push, c, k, 0);
             return;
         }
         return;
@@ -537,7 +541,7 @@ void jg_start(const jg_grammar *g, bool think, jg_state *st) {
 }
 
 bool jg_step(const jg_grammar *g, const jg_state *in, int c, jg_state *out) {
-    sink k = {out, 0};
+    sink k = {out, 0, 0};
     out->len = 1;
     out->b[0] = 0;
     size_t at = 1;

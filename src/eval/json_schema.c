@@ -188,15 +188,18 @@ static ct_status fail(ct_err *err, const char *path, const char *msg) {
     return ct_err_set(err, CT_ERR_FORMAT, "%s: %s", path, msg);
 }
 
+/* depth bounds $ref chains; *work bounds the whole validation (anyOf over self-references
+ * branches exponentially). */
 static ct_status validate(const json_t *root, const json_t *s, const json_t *v, const char *path, int depth,
-                          ct_err *err) {
+                          long *work, ct_err *err) {
     if (depth > 64) return fail(err, path, "schema references nest deeper than 64 levels");
+    if (--*work < 0) return fail(err, path, "validation gave up: more than 1000000 schema checks");
     if (json_is_true(s)) return CT_OK;
     if (json_is_false(s)) return fail(err, path, "no value is allowed here");
     char sub[512];
     json_t *k;
     if ((k = json_object_get(s, "$ref"))) {
-        ct_status st = validate(root, ct_json_schema_ref(root, json_string_value(k)), v, path, depth + 1, err);
+        ct_status st = validate(root, ct_json_schema_ref(root, json_string_value(k)), v, path, depth + 1, work, err);
         if (st) return st;
     }
     if ((k = json_object_get(s, "anyOf"))) {
@@ -204,7 +207,7 @@ static ct_status validate(const json_t *root, const json_t *s, const json_t *v, 
         ct_err first = {0};
         for (size_t i = 0; i < json_array_size(k) && !ok; i++) {
             ct_err e = {0};
-            ok = validate(root, json_array_get(k, i), v, path, depth + 1, &e) == CT_OK;
+            ok = validate(root, json_array_get(k, i), v, path, depth + 1, work, &e) == CT_OK;
             if (i == 0) first = e;
         }
         if (!ok) {
@@ -269,7 +272,7 @@ static ct_status validate(const json_t *root, const json_t *s, const json_t *v, 
             json_t *ps = props ? json_object_get(props, key) : NULL;
             snprintf(sub, sizeof sub, "%s.%s", path, key);
             if (ps) {
-                ct_status st = validate(root, ps, val, sub, depth + 1, err);
+                ct_status st = validate(root, ps, val, sub, depth + 1, work, err);
                 if (st) return st;
             } else if (addl) {
                 if (json_is_false(addl)) {
@@ -277,7 +280,7 @@ static ct_status validate(const json_t *root, const json_t *s, const json_t *v, 
                     snprintf(m, sizeof m, "unknown key '%s'", key);
                     return fail(err, path, m);
                 }
-                ct_status st = validate(root, addl, val, sub, depth + 1, err);
+                ct_status st = validate(root, addl, val, sub, depth + 1, work, err);
                 if (st) return st;
             }
         }
@@ -292,7 +295,7 @@ static ct_status validate(const json_t *root, const json_t *s, const json_t *v, 
             json_t *is = i < npre ? json_array_get(pre, i) : items;
             if (!is) continue;
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-            ct_status st = validate(root, is, json_array_get(v, i), sub, depth + 1, err);
+            ct_status st = validate(root, is, json_array_get(v, i), sub, depth + 1, work, err);
             if (st) return st;
         }
         if (json_is_true(json_object_get(s, "uniqueItems")))
@@ -305,10 +308,12 @@ static ct_status validate(const json_t *root, const json_t *s, const json_t *v, 
 
 ct_status ct_json_schema_validate_at(const ct_json_schema *s, const json_t *sub, const json_t *inst, ct_err *err) {
     if (!s->root) return ct_err_set(err, CT_ERR_ARG, "json schema: not loaded");
-    return validate(s->root, sub, inst, "$", 0, err);
+    long work = 1000000;
+    return validate(s->root, sub, inst, "$", 0, &work, err);
 }
 
 ct_status ct_json_schema_validate(const ct_json_schema *s, const json_t *inst, ct_err *err) {
     if (!s->root) return ct_err_set(err, CT_ERR_ARG, "json schema: not loaded");
-    return validate(s->root, s->root, inst, "$", 0, err);
+    long work = 1000000;
+    return validate(s->root, s->root, inst, "$", 0, &work, err);
 }

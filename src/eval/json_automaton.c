@@ -574,9 +574,10 @@ int jg_canon(const jg_grammar *g, const jg_state *st, uint8_t *out, int max) {
         if (n >= max) return -1;
         int pick = -1;
         /* inside a think block: finish its marker */
-        const fr *root = (const fr *)(a.b + 2);
-        if (a.b[0] == 1 && root->kind == F_ROOT && (root->ph == R_THINK || root->ph == R_TOPEN))
-            pick = root->ph == R_TOPEN ? THINK_OPEN[root->n] : THINK_CLOSE[root->n];
+        fr root;
+        memcpy(&root, a.b + 2, sizeof root); /* state bytes are unaligned */
+        if (a.b[0] == 1 && root.kind == F_ROOT && (root.ph == R_THINK || root.ph == R_TOPEN))
+            pick = root.ph == R_TOPEN ? THINK_OPEN[root.n] : THINK_CLOSE[root.n];
         for (size_t i = 0; pick < 0 && i < sizeof PREF; i++)
             if (jg_step(g, &a, PREF[i], &b)) pick = PREF[i];
         for (int c = 0x21; pick < 0 && c < 256; c++)

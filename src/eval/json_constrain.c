@@ -280,8 +280,9 @@ ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t 
     }
     size_t allowed = 0;
     for (size_t j = 0; j < V; j++) {
-        bool ok = j < (size_t)c->V && (m[j / 64] >> (j % 64) & 1);
-        for (size_t e = 0; e < n_eos && !ok && done; e++) ok = eos[e] == (int32_t)j;
+        bool ok = j < (size_t)c->V && (m[j / 64] >> (j % 64) & 1), is_eos = false;
+        for (size_t e = 0; e < n_eos && !is_eos; e++) is_eos = eos[e] == (int32_t)j;
+        if (is_eos) ok = done; /* an eos token with text (not special) still only ends the value */
         if (!ok) logits[j] = -INFINITY;
         else allowed++;
     }

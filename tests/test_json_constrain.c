@@ -238,6 +238,33 @@ TEST(jc_whitespace_and_think) {
     CHECK_EQ_INT(run_text(NULL, "[1]"), 0);
 }
 
+/* The validator side of $ref / $defs / anyOf (the automaton compiles from the same schema). */
+TEST(jc_validator_ref_anyof) {
+    ct_json_schema s;
+    ct_err err = {0};
+    REQUIRE(ct_json_schema_load(&s, "{\"definitions\":{\"p\":{\"type\":\"integer\",\"minimum\":0}},"
+                                    "\"type\":\"array\",\"items\":{\"anyOf\":[{\"$ref\":\"#/definitions/p\"},{\"type\":\"string\"}]}}",
+                                "v.json", &err) == CT_OK);
+    json_t *ok = json_loads("[1,\"a\",0]", 0, NULL), *bad = json_loads("[1,-2]", 0, NULL);
+    CHECK(ct_json_schema_validate(&s, ok, &err) == CT_OK);
+    CHECK(ct_json_schema_validate(&s, bad, &err) == CT_ERR_FORMAT && strstr(err.msg, "$[1]: matches none of the anyOf"));
+    json_decref(ok);
+    json_decref(bad);
+    ct_json_schema_free(&s);
+    /* JSON-pointer escapes; a self-referencing anyOf terminates */
+    REQUIRE(ct_json_schema_load(&s, "{\"$defs\":{\"a/b~c\":{\"const\":1}},\"$ref\":\"#/$defs/a~1b~0c\"}", "v.json", &err) == CT_OK);
+    json_t *one = json_integer(1), *two = json_integer(2);
+    CHECK(ct_json_schema_validate(&s, one, &err) == CT_OK);
+    CHECK(ct_json_schema_validate(&s, two, &err) != CT_OK);
+    ct_json_schema_free(&s);
+    REQUIRE(ct_json_schema_load(&s, "{\"anyOf\":[{\"$ref\":\"#\"},{\"$ref\":\"#\"}]}", "v.json", &err) == CT_OK);
+    CHECK(ct_json_schema_validate(&s, one, &err) != CT_OK);
+    ct_json_schema_free(&s);
+    json_decref(one);
+    json_decref(two);
+    CHECK(ct_json_schema_load(&s, "{\"$ref\":\"http://x/y\"}", "v.json", &err) == CT_ERR_FORMAT && strstr(err.msg, "only local"));
+}
+
 TEST(jc_schema_errors) {
     static const char *const bad[][2] = {
         {"{\"type\":\"string\",\"pattern\":\"a\"}", "pattern"},

@@ -121,6 +121,13 @@ schema = {"type": "object", "required": ["a"], "additionalProperties": False, "m
                                "prefixItems": [{"const": "x"}], "maxItems": 3},
                          "c": {"type": "string", "minLength": 1, "maxLength": 3}}}
 put("fuzz_json_schema", "kw", json.dumps(schema) + "\0" + json.dumps({"a": 3, "b": ["x", 1], "c": "日本"}))
+# constrained decoding: a schema the automaton compiles, and a prefix of an instance
+cschema = {"$defs": {"n": {"anyOf": [{"type": "integer", "minimum": -5, "maximum": 250}, {"type": "null"}]}},
+           "type": "object", "required": ["a"], "additionalProperties": False, "maxProperties": 3,
+           "properties": {"a": {"$ref": "#/$defs/n"}, "b": {"type": "array", "items": {"enum": ["x", "y"]},
+                                                              "uniqueItems": True},
+                          "c": {"type": "string", "minLength": 1, "maxLength": 3}, "d": {"type": "number", "maximum": 1.5}}}
+put("fuzz_json_constrain", "kw", json.dumps(cschema) + "\0" + '{"b": ["x", "y"], "c": "\\u00e9\u65e5", "a": 2')
 
 # risk eval report
 rep = {"metrics": {}, "counts": {k: 1 for k in ["n", "n_answer", "json_valid", "label_exact", "product_ok",

@@ -19,7 +19,7 @@ seeds_for() {
       ls tests/fixtures/data/*.jsonl tests/fixtures/data/alpaca.json tests/fixtures/model/eval.jsonl ;;
     fuzz_risk_eval) ls examples/risk/risk_eval.jsonl ;;
     fuzz_tokenizer_json) ls ../shared/models/stories260k/tokenizer.json ;;
-    fuzz_json_schema) ls examples/risk/answer.schema.json ;;
+    fuzz_json_schema|fuzz_json_constrain) ls examples/risk/answer.schema.json ;;
     fuzz_dataset_info) ls tests/fixtures/data/dataset_info.json examples/dataset_info.json ;;
     fuzz_yaml_config) ls examples/risk/*.yaml tests/fixtures/lf_examples/*/*.yaml ;;
   esac 2>/dev/null

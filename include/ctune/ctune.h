@@ -6,6 +6,7 @@
 #include "ctune/callback.h"
 #include "ctune/chat.h"
 #include "ctune/config.h"
+#include "ctune/constrain.h"
 #include "ctune/data.h"
 #include "ctune/err.h"
 #include "ctune/estimate.h"

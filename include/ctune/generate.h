@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctune/constrain.h"
 #include "ctune/err.h"
 #include "ctune/model.h"
 #include "ctune/rng.h"
@@ -44,6 +45,8 @@ typedef struct ct_gen_params {
     const char *const *stop_strings; /* stop when one occurs in the decoded output */
     size_t num_stop;
     const ct_tokenizer *tok;  /* required for stop_strings */
+    ct_json_constraint *constraint; /* optional: JSON-Schema-constrained output (reset at the start
+                                       of each generation; tokens it forbids get -inf logits) */
     ct_gen_token_fn on_token; /* optional streaming callback */
     void *user;
 } ct_gen_params;

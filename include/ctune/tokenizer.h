@@ -50,6 +50,11 @@ int32_t ct_tokenizer_vocab_size(const ct_tokenizer *tok);       /* incl. added t
 int32_t ct_tokenizer_token_to_id(const ct_tokenizer *tok, const char *token); /* -1 if none */
 const char *ct_tokenizer_id_to_token(const ct_tokenizer *tok, int32_t id);    /* NULL if none */
 bool ct_tokenizer_is_special(const ct_tokenizer *tok, int32_t id);
+/* The raw bytes token `id` adds in the middle of a decoded text (malloc'd, NUL-terminated; may be
+ * part of a UTF-8 character): the tokenizer.json decoder on that token alone, without Strip,
+ * Metaspace's first-token prepend or UTF-8 repair. *out NULL for ids without a token. */
+ct_status ct_tokenizer_token_bytes(const ct_tokenizer *tok, int32_t id, char **out, size_t *len,
+                                   ct_err *err);
 
 /* From tokenizer_config.json (ids are -1 / strings NULL when not configured). */
 int32_t ct_tokenizer_bos_id(const ct_tokenizer *tok);

@@ -33,6 +33,7 @@ static const char *usage_text =
     "  --stats                  per-turn token counts and speed on stderr\n"
     "  --no-cache-reuse         re-run the whole conversation each turn (debugging)\n"
     "  --threads N              compute threads (default: all cores)\n"
+    CT_CLI_JSON_HELP
     CT_CLI_COMPUTE_HELP
     "commands: /reset (new conversation), /exit\n";
 
@@ -96,6 +97,7 @@ typedef struct chat_setup {
     bool stats, no_reuse;
     const ct_cli_sampling *smp;   /* flags: over generation_config.json */
     const ct_infer_config *ic;    /* YAML: LlamaFactory's generation keys and defaults */
+    ct_cli_json json;             /* every answer constrained to JSON (flags form) */
 } chat_setup;
 
 static int run_chat(const chat_setup *cs) {
@@ -104,6 +106,7 @@ static int run_chat(const chat_setup *cs) {
     ct_chat *chat = NULL;
     ct_lines in = {0};
     display d = {0};
+    ct_json_constraint *jc = NULL;
     int rc = 1;
     if (!ct_cli_runtime_open(&cs->ro, &rt)) goto out;
     const char *no_tok = NULL;
@@ -119,6 +122,8 @@ static int run_chat(const chat_setup *cs) {
     }
     if (cs->ic) ct_infer_config_gen_params(cs->ic, &o.gen);
     if (cs->smp) ct_cli_sampling_apply(cs->smp, &o.gen);
+    if (!ct_cli_json_open(&cs->json, "chat", rt, cs->think != CT_THINK_FALSE, &jc)) goto out;
+    o.gen.constraint = jc;
     o.gen.on_token = on_token;
     o.gen.user = &d;
     d.tok = ct_runtime_tokenizer(rt, NULL);
@@ -190,9 +195,11 @@ static int run_chat(const chat_setup *cs) {
     }
     rc = 0;
 out:
+    ct_cli_json_report(&cs->json, "chat", jc, 0, 0);
     ct_lines_close(&in);
     ct_ids_free(&d.ids);
     ct_chat_free(chat);
+    ct_json_constraint_free(jc);
     ct_runtime_free(rt);
     return rc;
 }
@@ -241,7 +248,7 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
         }
     if (argc > 1 && argv[1][0] != '-' && !ct_cli_is_override(argv[1])) return chat_yaml(argc, argv);
     ct_args a;
-    static const char *const flags[] = {"help", "stats", "no-cache-reuse", NULL};
+    static const char *const flags[] = {"help", "stats", "no-cache-reuse", "json-object", "json-stats", NULL};
     int rc = 1;
     if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     chat_setup cs = {0};
@@ -251,7 +258,9 @@ CT_CLI_COMMAND(chat, "chat", "interactive multi-turn chat with a chat template")
     cs.stats = ct_args_flag(&a, "stats");
     cs.no_reuse = ct_args_flag(&a, "no-cache-reuse");
     cs.smp = &smp;
-    if (!ct_cli_sampling_parse(&a, "chat", 512, 1, &smp) || !ct_cli_runtime_opts(&a, true, &cs.ro)) goto out;
+    if (!ct_cli_sampling_parse(&a, "chat", 512, 1, &smp) || !ct_cli_runtime_opts(&a, true, &cs.ro) ||
+        !ct_cli_json_parse(&a, "chat", &cs.json))
+        goto out;
     if (!cs.ro.model_dir) {
         rc = ct_cli_errorf("chat: --model DIR is required (or give an inference YAML: ctune chat infer.yaml)");
         goto out;

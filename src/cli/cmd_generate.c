@@ -21,6 +21,7 @@ static const char *usage_text =
     "  --stop STR              stop when STR appears in the output (repeatable)\n"
     "  --format text|json      text streams tokens as they come (default)\n"
     "  --threads N             compute threads (default: all cores)\n"
+    CT_CLI_JSON_HELP
     CT_CLI_COMPUTE_HELP;
 
 typedef struct stream {
@@ -60,7 +61,7 @@ static json_t *ids_json(const ct_ids *v) {
 
 CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sampled)") {
     ct_args a;
-    static const char *const flags[] = {"help", "greedy", "do-sample", NULL};
+    static const char *const flags[] = {"help", "greedy", "do-sample", "json-object", "json-stats", NULL};
     int rc = 1;
     if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_err err = {0};
@@ -76,12 +77,15 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
     bool json = fmt && !strcmp(fmt, "json");
     bool greedy = ct_args_flag(&a, "greedy"), sample = ct_args_flag(&a, "do-sample");
     ct_cli_sampling smp;
+    ct_cli_json js;
+    ct_json_constraint *jc = NULL;
     for (int i = 0; i < a.n; i++)
         if (a.keys[i] && !strcmp(a.keys[i], "stop")) {
             a.used[i] = true;
             if (a.vals[i]) stops[nstop++] = a.vals[i];
         }
-    if (!ct_cli_sampling_parse(&a, "generate", 256, 0, &smp) || !ct_cli_runtime_opts(&a, false, &ro))
+    if (!ct_cli_sampling_parse(&a, "generate", 256, 0, &smp) || !ct_cli_runtime_opts(&a, false, &ro) ||
+        !ct_cli_json_parse(&a, "generate", &js))
         goto out;
     if (!ro.model_dir) {
         rc = ct_cli_errorf("generate: --model DIR is required");
@@ -131,6 +135,8 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
     if (greedy) p.do_sample = false;
     p.stop_strings = stops;
     p.num_stop = nstop;
+    if (!ct_cli_json_open(&js, "generate", rt, false, &jc)) goto out;
+    p.constraint = jc;
     st.tok = tok;
     bool streaming = !json && tok;
     if (streaming) {
@@ -138,11 +144,13 @@ CT_CLI_COMMAND(generate, "generate", "generate text from a prompt (greedy or sam
         p.user = &st;
     }
     ct_gen_stop why;
+    double t0 = ct_cli_now();
     if (ct_runtime_generate(rt, prompt.data, prompt.n, &p, &out, &why, &err)) {
         if (streaming) putchar('\n');
         rc = ct_cli_error(&err);
         goto out;
     }
+    ct_cli_json_report(&js, "generate", jc, out.n, ct_cli_now() - t0);
     if (json) {
         json_t *o = json_object();
         json_object_set_new(o, "prompt_ids", ids_json(&prompt));
@@ -171,6 +179,7 @@ out:
     ct_ids_free(&prompt);
     ct_ids_free(&out);
     ct_ids_free(&st.ids);
+    ct_json_constraint_free(jc);
     ct_runtime_free(rt);
     ct_args_free(&a);
     return rc;

@@ -31,6 +31,7 @@ static const char *usage_text =
     "  --seed S                sampling seed\n"
     "  --limit N               only the first N lines\n"
     "  --threads N             compute threads\n"
+    CT_CLI_JSON_HELP
     CT_CLI_COMPUTE_HELP;
 
 static double now_s(void) {
@@ -79,7 +80,7 @@ static ct_status line_prompt(ct_runtime *rt, const char *line, size_t len, const
 
 CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL file (evaluation predictions)") {
     ct_args a;
-    static const char *const flags[] = {"help", NULL};
+    static const char *const flags[] = {"help", "json-object", "json-stats", NULL};
     int rc = 1;
     if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_err err = {0};
@@ -93,7 +94,9 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     const char *default_system = ct_args_get(&a, "default-system");
     long long max_new = 256, seed = 0, limit = -1;
     double temp = 0;
-    if (!ct_cli_runtime_opts(&a, true, &ro) || !ct_args_int(&a, "max-new-tokens", &max_new) ||
+    ct_cli_json js;
+    ct_json_constraint *jc = NULL;
+    if (!ct_cli_runtime_opts(&a, true, &ro) || !ct_cli_json_parse(&a, "generate-batch", &js) || !ct_args_int(&a, "max-new-tokens", &max_new) ||
         !ct_args_int(&a, "seed", &seed) || !ct_args_int(&a, "limit", &limit) ||
         !ct_args_double(&a, "temperature", &temp))
         goto out;
@@ -120,6 +123,8 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     p.do_sample = temp > 0;
     if (temp > 0) p.temperature = (float)temp;
     p.seed = (uint64_t)seed;
+    if (!ct_cli_json_open(&js, "generate-batch", rt, think != CT_THINK_FALSE, &jc)) goto out;
+    p.constraint = jc;
     /* ct_lines: a regular file only, and a read error is an error naming the line, not the end */
     if (ct_lines_open(&in, inp, 0, &err)) {
         rc = ct_cli_error(&err);
@@ -180,12 +185,14 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
             fprintf(stderr, "\rgenerate-batch: %zu answers, %zu tokens, %.1f tokens/s", n_lines, n_gen,
                     (double)n_gen / (now_s() - t0 + 1e-9));
     }
+    ct_cli_json_report(&js, "generate-batch", jc, n_gen, now_s() - t0);
     fprintf(stderr, "%sgenerate-batch: %zu answers, %zu tokens in %.1f s (%.1f tokens/s, prompt prefill included)\n",
             tty ? "\r" : "", n_lines, n_gen, now_s() - t0, (double)n_gen / (now_s() - t0 + 1e-9));
     rc = 0;
 out:
     free(where);
     ct_lines_close(&in);
+    ct_json_constraint_free(jc);
     if (outf && (ferror(outf) | fclose(outf)) && !rc) rc = ct_cli_errorf("generate-batch: write to %s failed", outp);
     ct_runtime_free(rt);
     ct_args_free(&a);

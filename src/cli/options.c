@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "base/file.h"
 
 bool ct_cli_threads(ct_args *a, int *threads) {
     long long n = 0;
@@ -99,4 +102,75 @@ const char *ct_cli_stop_name(ct_gen_stop s) {
     case CT_GEN_STOP_CALLBACK: return "callback";
     default: return "length";
     }
+}
+
+bool ct_cli_json_parse(ct_args *a, const char *cmd, ct_cli_json *j) {
+    memset(j, 0, sizeof *j);
+    j->schema_file = ct_args_get(a, "json-schema");
+    j->object = ct_args_flag(a, "json-object");
+    j->stats = ct_args_flag(a, "json-stats");
+    j->ws = 16;
+    if (!ct_args_int(a, "json-ws", &j->ws)) return false;
+    if (j->ws < 0 || j->ws > 200) {
+        ct_cli_errorf("%s: --json-ws must be 0..200, got %lld", cmd, j->ws);
+        return false;
+    }
+    if (j->schema_file && j->object) {
+        ct_cli_errorf("%s: give one of --json-schema FILE and --json-object", cmd);
+        return false;
+    }
+    return true;
+}
+
+bool ct_cli_json_open(const ct_cli_json *j, const char *cmd, ct_runtime *rt, bool think, ct_json_constraint **out) {
+    *out = NULL;
+    if (!j->schema_file && !j->object) return true;
+    ct_err err = {0};
+    const char *no_tok = NULL;
+    const ct_tokenizer *tok = ct_runtime_tokenizer(rt, &no_tok);
+    if (!tok) {
+        ct_cli_errorf("%s: constrained decoding needs the tokenizer: %s", cmd, no_tok);
+        return false;
+    }
+    char *text = NULL;
+    if (j->schema_file && ct_read_file(j->schema_file, &text, NULL, &err)) {
+        ct_cli_errorf("%s: --json-schema: %s", cmd, err.msg);
+        return false;
+    }
+    ct_json_constraint_opts o = ct_json_constraint_opts_default();
+    o.schema = text;
+    o.what = j->schema_file;
+    o.max_ws = (int)j->ws;
+    o.think = think;
+    ct_status st = ct_json_constraint_new(&o, tok, ct_model_config(ct_runtime_model(rt))->vocab_size, out, &err);
+    free(text);
+    if (st) {
+        ct_cli_errorf("%s: %s", cmd, err.msg);
+        return false;
+    }
+    return true;
+}
+
+void ct_cli_json_report(const ct_cli_json *j, const char *cmd, const ct_json_constraint *c, size_t tokens,
+                        double seconds) {
+    if (!c || !j->stats) return;
+    ct_json_constraint_stats s = ct_json_constraint_stats_get(c);
+    double per = s.masks ? 1e3 * s.mask_seconds / (double)s.masks : 0;
+    double total = tokens ? 1e3 * seconds / (double)tokens : 0;
+    if (!tokens) {
+        fprintf(stderr, "%s: constrained decoding: %llu masks (%llu from the cache), mask %.3f ms/token\n", cmd,
+                (unsigned long long)s.masks, (unsigned long long)s.cache_hits, per);
+        return;
+    }
+    fprintf(stderr,
+            "%s: constrained decoding: %llu masks (%llu from the cache), mask %.3f ms/token, "
+            "generation %.3f ms/token (mask included, %.1f %%), vocabulary prepared in %.3f s\n",
+            cmd, (unsigned long long)s.masks, (unsigned long long)s.cache_hits, per, total,
+            total > 0 ? 100.0 * per / total : 0.0, s.build_seconds);
+}
+
+double ct_cli_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

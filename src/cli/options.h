@@ -44,4 +44,29 @@ void ct_cli_sampling_apply(const ct_cli_sampling *s, ct_gen_params *p);
 /* Why generation stopped, as printed: "eos", "stop_string", "callback" or "length". */
 const char *ct_cli_stop_name(ct_gen_stop s);
 
+/* Monotonic seconds. */
+double ct_cli_now(void);
+
+/* Constrained decoding options of generate, generate-batch and chat: --json-schema FILE,
+ * --json-object (any JSON object), --json-ws N (longest whitespace run, default 16),
+ * --json-stats (mask time per token on stderr). The commands list "json-object" and "json-stats"
+ * among their flags. */
+typedef struct ct_cli_json {
+    const char *schema_file;
+    bool object, stats;
+    long long ws;
+} ct_cli_json;
+#define CT_CLI_JSON_HELP                                                                                \
+    "  --json-schema FILE      constrain the output to JSON valid against FILE (JSON Schema subset)\n"    \
+    "  --json-object           constrain the output to any JSON object\n"                                 \
+    "  --json-ws N             longest whitespace run inside the JSON (default 16; 0: compact)\n"         \
+    "  --json-stats            print the mask time per token on stderr\n"
+bool ct_cli_json_parse(ct_args *a, const char *cmd, ct_cli_json *j);
+/* The constraint (NULL when neither option is given); think: an optional <think> block may come
+ * first. Prints the error and returns false on failure. */
+bool ct_cli_json_open(const ct_cli_json *j, const char *cmd, ct_runtime *rt, bool think, ct_json_constraint **out);
+/* With --json-stats: masks, cache hits, mask ms/token against the generation's ms/token. */
+void ct_cli_json_report(const ct_cli_json *j, const char *cmd, const ct_json_constraint *c, size_t tokens,
+                        double seconds);
+
 #endif

@@ -3,13 +3,15 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const KNOWN[] = {
     "$schema", "$id", "$comment", "title", "description", "default", "examples", "type", "enum",
     "const", "properties", "required", "additionalProperties", "minProperties", "maxProperties",
     "items", "prefixItems", "minItems", "maxItems", "uniqueItems", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", NULL,
+    "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "$ref", "$defs", "definitions",
+    "anyOf", NULL,
 };
 static const char *const TYPES[] = {"null", "boolean", "object", "array", "number", "string", "integer", NULL};
 
@@ -19,8 +21,38 @@ static bool in_list(const char *const *l, const char *s) {
     return false;
 }
 
+const json_t *ct_json_schema_ref(const json_t *root, const char *ref) {
+    if (!ref || ref[0] != '#') return NULL;
+    const json_t *cur = root;
+    const char *p = ref + 1;
+    if (*p && *p != '/') return NULL;
+    while (*p == '/' && cur) {
+        p++;
+        char tok[256];
+        size_t n = 0;
+        for (; *p && *p != '/'; p++) {
+            char c = *p;
+            if (c == '~' && (p[1] == '0' || p[1] == '1')) c = *++p == '0' ? '~' : '/';
+            if (n + 1 >= sizeof tok) return NULL;
+            tok[n++] = c;
+        }
+        tok[n] = 0;
+        if (json_is_object(cur)) cur = json_object_get(cur, tok);
+        else if (json_is_array(cur)) {
+            char *end;
+            unsigned long i = strtoul(tok, &end, 10);
+            cur = n && !*end ? json_array_get(cur, i) : NULL;
+        } else
+            cur = NULL;
+    }
+    return cur;
+}
+
 /* Checks that every keyword is supported, recursively through subschemas. */
-static ct_status check_schema(const json_t *s, const char *path, const char *what, ct_err *err) {
+static bool jeq(const json_t *a, const json_t *b);
+
+static ct_status check_schema(const json_t *root, const json_t *s, const char *path, const char *what,
+                              ct_err *err) {
     if (json_is_boolean(s)) return CT_OK;
     if (!json_is_object(s)) return ct_err_set(err, CT_ERR_FORMAT, "%s: schema at %s is not an object or boolean", what, path);
     const char *k;
@@ -44,20 +76,36 @@ static ct_status check_schema(const json_t *s, const char *path, const char *wha
             json_t *pv;
             json_object_foreach(v, pk, pv) {
                 snprintf(sub, sizeof sub, "%s/properties/%s", path, pk);
-                ct_status st = check_schema(pv, sub, what, err);
+                ct_status st = check_schema(root, pv, sub, what, err);
                 if (st) return st;
             }
         } else if (!strcmp(k, "additionalProperties") || !strcmp(k, "items")) {
             snprintf(sub, sizeof sub, "%s/%s", path, k);
-            ct_status st = check_schema(v, sub, what, err);
+            ct_status st = check_schema(root, v, sub, what, err);
             if (st) return st;
-        } else if (!strcmp(k, "prefixItems")) {
-            if (!json_is_array(v)) return ct_err_set(err, CT_ERR_FORMAT, "%s: 'prefixItems' at %s is not an array", what, path);
+        } else if (!strcmp(k, "$defs") || !strcmp(k, "definitions")) {
+            if (!json_is_object(v)) return ct_err_set(err, CT_ERR_FORMAT, "%s: '%s' at %s is not an object", what, k, path);
+            const char *pk;
+            json_t *pv;
+            json_object_foreach(v, pk, pv) {
+                snprintf(sub, sizeof sub, "%s/%s/%s", path, k, pk);
+                ct_status st = check_schema(root, pv, sub, what, err);
+                if (st) return st;
+            }
+        } else if (!strcmp(k, "$ref")) {
+            if (!json_is_string(v) || !ct_json_schema_ref(root, json_string_value(v)))
+                return ct_err_set(err, CT_ERR_FORMAT, "%s: '$ref' at %s does not name a schema in this document (only local '#/...' references are supported)", what, path);
+            const json_t *t = ct_json_schema_ref(root, json_string_value(v));
+            if (!json_is_object(t) && !json_is_boolean(t))
+                return ct_err_set(err, CT_ERR_FORMAT, "%s: '$ref' at %s points at something that is not a schema", what, path);
+        } else if (!strcmp(k, "prefixItems") || !strcmp(k, "anyOf")) {
+            if (!json_is_array(v) || (!strcmp(k, "anyOf") && !json_array_size(v)))
+                return ct_err_set(err, CT_ERR_FORMAT, "%s: '%s' at %s is not a non-empty array", what, k, path);
             size_t i;
             json_t *pv;
             json_array_foreach(v, i, pv) {
                 snprintf(sub, sizeof sub, "%s/prefixItems/%zu", path, i);
-                ct_status st = check_schema(pv, sub, what, err);
+                ct_status st = check_schema(root, pv, sub, what, err);
                 if (st) return st;
             }
         } else if (!strcmp(k, "required") || !strcmp(k, "enum")) {
@@ -73,10 +121,10 @@ static ct_status check_schema(const json_t *s, const char *path, const char *wha
 
 ct_status ct_json_schema_load(ct_json_schema *s, const char *text, const char *what, ct_err *err) {
     json_error_t je;
-    s->root = json_loads(text, 0, &je);
+    s->root = json_loads(text, JSON_DECODE_ANY, &je);
     if (!s->root)
         return ct_err_set(err, CT_ERR_FORMAT, "%s:%d:%d: invalid JSON: %s", what, je.line, je.column, je.text);
-    ct_status st = check_schema(s->root, "#", what, err);
+    ct_status st = check_schema(s->root, s->root, "#", what, err);
     if (st) ct_json_schema_free(s);
     return st;
 }
@@ -85,6 +133,8 @@ void ct_json_schema_free(ct_json_schema *s) {
     json_decref(s->root);
     s->root = NULL;
 }
+
+bool ct_json_equal_value(const json_t *a, const json_t *b) { return jeq(a, b); }
 
 /* Equality with numbers compared by value (JSON Schema's rule), recursively. */
 static bool jeq(const json_t *a, const json_t *b) {
@@ -138,11 +188,34 @@ static ct_status fail(ct_err *err, const char *path, const char *msg) {
     return ct_err_set(err, CT_ERR_FORMAT, "%s: %s", path, msg);
 }
 
-static ct_status validate(const json_t *s, const json_t *v, const char *path, ct_err *err) {
+/* depth bounds $ref chains; *work bounds the whole validation (anyOf over self-references
+ * branches exponentially). */
+static ct_status validate(const json_t *root, const json_t *s, const json_t *v, const char *path, int depth,
+                          long *work, ct_err *err) {
+    if (depth > 64) return fail(err, path, "schema references nest deeper than 64 levels");
+    if (--*work < 0) return fail(err, path, "validation gave up: more than 1000000 schema checks");
     if (json_is_true(s)) return CT_OK;
     if (json_is_false(s)) return fail(err, path, "no value is allowed here");
     char sub[512];
     json_t *k;
+    if ((k = json_object_get(s, "$ref"))) {
+        ct_status st = validate(root, ct_json_schema_ref(root, json_string_value(k)), v, path, depth + 1, work, err);
+        if (st) return st;
+    }
+    if ((k = json_object_get(s, "anyOf"))) {
+        bool ok = false;
+        ct_err first = {0};
+        for (size_t i = 0; i < json_array_size(k) && !ok; i++) {
+            ct_err e = {0};
+            ok = validate(root, json_array_get(k, i), v, path, depth + 1, work, &e) == CT_OK;
+            if (i == 0) first = e;
+        }
+        if (!ok) {
+            char m[300];
+            snprintf(m, sizeof m, "matches none of the anyOf schemas (first: %.200s)", first.msg);
+            return fail(err, path, m);
+        }
+    }
     if ((k = json_object_get(s, "type"))) {
         bool ok = false;
         if (json_is_string(k)) ok = is_type(v, json_string_value(k));
@@ -199,7 +272,7 @@ static ct_status validate(const json_t *s, const json_t *v, const char *path, ct
             json_t *ps = props ? json_object_get(props, key) : NULL;
             snprintf(sub, sizeof sub, "%s.%s", path, key);
             if (ps) {
-                ct_status st = validate(ps, val, sub, err);
+                ct_status st = validate(root, ps, val, sub, depth + 1, work, err);
                 if (st) return st;
             } else if (addl) {
                 if (json_is_false(addl)) {
@@ -207,7 +280,7 @@ static ct_status validate(const json_t *s, const json_t *v, const char *path, ct
                     snprintf(m, sizeof m, "unknown key '%s'", key);
                     return fail(err, path, m);
                 }
-                ct_status st = validate(addl, val, sub, err);
+                ct_status st = validate(root, addl, val, sub, depth + 1, work, err);
                 if (st) return st;
             }
         }
@@ -222,7 +295,7 @@ static ct_status validate(const json_t *s, const json_t *v, const char *path, ct
             json_t *is = i < npre ? json_array_get(pre, i) : items;
             if (!is) continue;
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-            ct_status st = validate(is, json_array_get(v, i), sub, err);
+            ct_status st = validate(root, is, json_array_get(v, i), sub, depth + 1, work, err);
             if (st) return st;
         }
         if (json_is_true(json_object_get(s, "uniqueItems")))
@@ -233,7 +306,14 @@ static ct_status validate(const json_t *s, const json_t *v, const char *path, ct
     return CT_OK;
 }
 
+ct_status ct_json_schema_validate_at(const ct_json_schema *s, const json_t *sub, const json_t *inst, ct_err *err) {
+    if (!s->root) return ct_err_set(err, CT_ERR_ARG, "json schema: not loaded");
+    long work = 1000000;
+    return validate(s->root, sub, inst, "$", 0, &work, err);
+}
+
 ct_status ct_json_schema_validate(const ct_json_schema *s, const json_t *inst, ct_err *err) {
     if (!s->root) return ct_err_set(err, CT_ERR_ARG, "json schema: not loaded");
-    return validate(s->root, inst, "$", err);
+    long work = 1000000;
+    return validate(s->root, s->root, inst, "$", 0, &work, err);
 }

@@ -66,13 +66,19 @@ ct_status ct_generate_cached(ct_ctx *ctx, const ct_model *m, const ct_adapter *a
     ct_rng_seed(&rng, p->seed);
     if ((s = ct_model_forward(ctx, m, ad, kv, ids + done_ids, n_ids - done_ids, NULL, NULL, logits, err)))
         goto done;
+    if (p->constraint) ct_json_constraint_reset(p->constraint);
     for (int32_t i = 0; i < p->max_new_tokens; i++) {
+        if (p->constraint &&
+            (s = ct_json_constraint_apply(p->constraint, logits, V, p->eos_ids, (size_t)p->num_eos,
+                                          (int64_t)(p->max_new_tokens - i), err)))
+            goto done;
         int32_t id = ct_gen_sample(logits, V, p, hist, nh, &rng);
         hist[nh++] = id;
         if ((s = ct_ids_push(out, id, err))) goto done;
-        bool go_on = !p->on_token || p->on_token(id, p->user);
         bool eos = false;
         for (int32_t e = 0; e < p->num_eos; e++) eos |= p->eos_ids[e] == id;
+        if (p->constraint && !eos && (s = ct_json_constraint_accept(p->constraint, id, err))) goto done;
+        bool go_on = !p->on_token || p->on_token(id, p->user);
         if (eos) {
             if (stop) *stop = CT_GEN_STOP_EOS;
             break;

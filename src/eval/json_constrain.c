@@ -1,0 +1,322 @@
+/* JSON-Schema-constrained decoding over a tokenizer's vocabulary (include/ctune/constrain.h):
+ * token bytes sorted once, masks computed by walking them with the automaton of
+ * json_automaton.c, one mask cached per automaton state. */
+#include "ctune/constrain.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eval/json_grammar.h"
+#include "eval/json_schema.h"
+
+typedef struct vtok {
+    const uint8_t *b;
+    uint32_t len;
+    int32_t id;
+} vtok;
+
+typedef struct centry {
+    uint64_t hash;
+    uint8_t *key;
+    uint32_t klen;
+    int32_t canon; /* canonical completion length of the state (-1: over CANON_MAX) */
+    uint64_t *mask;
+} centry;
+
+#define CANON_MAX 4096
+
+struct ct_json_constraint {
+    ct_json_schema schema;
+    jg_grammar g;
+    bool think;
+    int32_t V;
+    size_t words;       /* mask words */
+    uint8_t **bytes;    /* [V] token bytes (NULL: never allowed) */
+    uint32_t *blen;     /* [V] their lengths */
+    vtok *sorted;       /* allowed-ever tokens sorted by bytes */
+    uint32_t *lcp;      /* common prefix with the previous sorted token */
+    size_t n_sorted, max_len;
+    jg_state *walk;     /* [max_len + 1] states of the prefix being walked */
+    jg_state cur, tmp;
+    centry *tab;        /* open addressing, cap slots */
+    size_t cap, used, cache_max;
+    uint64_t *scratch;  /* mask of the current state when it was not cached */
+    const uint64_t *mask_now;
+    int32_t canon_now;
+    bool mask_valid;
+    uint8_t canon[CANON_MAX];
+    uint64_t *forced;   /* the mask while the token budget forces the canonical completion */
+    ct_json_constraint_stats st;
+};
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+ct_json_constraint_opts ct_json_constraint_opts_default(void) {
+    return (ct_json_constraint_opts){.schema = NULL, .what = "json schema", .max_ws = 16, .think = false,
+                                     .cache_max = 1024};
+}
+
+static int cmp_vtok(const void *a, const void *b) {
+    const vtok *x = a, *y = b;
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int r = memcmp(x->b, y->b, n);
+    if (r) return r;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+void ct_json_constraint_free(ct_json_constraint *c) {
+    if (!c) return;
+    if (c->bytes)
+        for (int32_t i = 0; i < c->V; i++) free(c->bytes[i]);
+    free(c->bytes);
+    free(c->blen);
+    free(c->sorted);
+    free(c->lcp);
+    free(c->walk);
+    for (size_t i = 0; c->tab && i < c->cap; i++) {
+        free(c->tab[i].key);
+        free(c->tab[i].mask);
+    }
+    free(c->tab);
+    free(c->scratch);
+    free(c->forced);
+    jg_free(&c->g);
+    if (c->schema.root) ct_json_schema_free(&c->schema);
+    free(c);
+}
+
+ct_status ct_json_constraint_new(const ct_json_constraint_opts *o, const ct_tokenizer *tok, int32_t vocab_size,
+                                 ct_json_constraint **out, ct_err *err) {
+    *out = NULL;
+    if (vocab_size <= 0) return ct_err_set(err, CT_ERR_ARG, "json constraint: vocabulary size %d", vocab_size);
+    double t0 = now();
+    ct_json_constraint *c = calloc(1, sizeof *c);
+    if (!c) return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
+    const char *what = o->what ? o->what : "json schema";
+    ct_status s = CT_OK;
+    if (o->schema) s = ct_json_schema_load(&c->schema, o->schema, what, err);
+    if (!s) s = jg_compile(&c->g, o->schema ? &c->schema : NULL, o->max_ws, what, err);
+    if (s) {
+        ct_json_constraint_free(c);
+        return s;
+    }
+    c->think = o->think;
+    c->V = vocab_size;
+    c->words = ((size_t)vocab_size + 63) / 64;
+    c->cache_max = o->cache_max ? o->cache_max : 1024;
+    c->cap = 1;
+    while (c->cap < 2 * c->cache_max) c->cap *= 2;
+    c->bytes = calloc((size_t)vocab_size, sizeof *c->bytes);
+    c->blen = calloc((size_t)vocab_size, sizeof *c->blen);
+    c->sorted = calloc((size_t)vocab_size, sizeof *c->sorted);
+    c->lcp = calloc((size_t)vocab_size, sizeof *c->lcp);
+    c->tab = calloc(c->cap, sizeof *c->tab);
+    c->scratch = calloc(c->words, sizeof *c->scratch);
+    c->forced = calloc(c->words, sizeof *c->forced);
+    if (!c->forced || !c->bytes || !c->blen || !c->sorted || !c->lcp || !c->tab || !c->scratch) {
+        ct_json_constraint_free(c);
+        return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
+    }
+    for (int32_t id = 0; id < vocab_size && tok; id++) {
+        if (ct_tokenizer_is_special(tok, id)) continue;
+        char *b = NULL;
+        size_t len = 0;
+        if ((s = ct_tokenizer_token_bytes(tok, id, &b, &len, err))) {
+            ct_json_constraint_free(c);
+            return s;
+        }
+        if (!b || !len) {
+            free(b);
+            continue;
+        }
+        c->bytes[id] = (uint8_t *)b;
+        c->blen[id] = (uint32_t)len;
+        c->sorted[c->n_sorted++] = (vtok){(const uint8_t *)b, (uint32_t)len, id};
+        if (len > c->max_len) c->max_len = len;
+    }
+    qsort(c->sorted, c->n_sorted, sizeof *c->sorted, cmp_vtok);
+    for (size_t i = 1; i < c->n_sorted; i++) {
+        const vtok *a = &c->sorted[i - 1], *b = &c->sorted[i];
+        uint32_t k = 0, n = a->len < b->len ? a->len : b->len;
+        while (k < n && a->b[k] == b->b[k]) k++;
+        c->lcp[i] = k;
+    }
+    c->walk = malloc((c->max_len + 1) * sizeof *c->walk);
+    if (!c->walk) {
+        ct_json_constraint_free(c);
+        return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
+    }
+    ct_json_constraint_reset(c);
+    c->st.build_seconds = now() - t0;
+    *out = c;
+    return CT_OK;
+}
+
+void ct_json_constraint_reset(ct_json_constraint *c) {
+    jg_start(&c->g, c->think, &c->cur);
+    c->mask_valid = false;
+}
+
+/* The mask of state s by walking the sorted tokens: states[d] is the state after the first d
+ * bytes of the current token; a token sharing lcp bytes with the previous one reuses them. */
+static void compute_mask(ct_json_constraint *c, const jg_state *s, uint64_t *mask) {
+    memset(mask, 0, c->words * sizeof *mask);
+    jg_state *w = c->walk;
+    memcpy(&w[0], s, sizeof(uint32_t) + s->len);
+    size_t valid = 0, i = 0;
+    while (i < c->n_sorted) {
+        const vtok *t = &c->sorted[i];
+        if (c->lcp[i] < valid) valid = c->lcp[i];
+        size_t d = valid;
+        while (d < t->len && jg_step(&c->g, &w[d], t->b[d], &w[d + 1])) d++;
+        if (d < t->len) { /* the prefix t->b[0..d] is dead: skip every token that starts with it */
+            valid = d;
+            size_t j = i + 1;
+            while (j < c->n_sorted && c->lcp[j] >= d + 1) j++;
+            i = j;
+            continue;
+        }
+        valid = t->len;
+        mask[(size_t)t->id / 64] |= 1ull << (t->id % 64);
+        i++;
+    }
+}
+
+static uint64_t hash_state(const jg_state *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (uint32_t i = 0; i < s->len; i++) h = (h ^ s->b[i]) * 1099511628211ull;
+    return h;
+}
+
+static void cache_clear(ct_json_constraint *c) {
+    for (size_t i = 0; i < c->cap; i++) {
+        free(c->tab[i].key);
+        free(c->tab[i].mask);
+        memset(&c->tab[i], 0, sizeof c->tab[i]);
+    }
+    c->used = 0;
+}
+
+const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
+    if (c->mask_valid) return c->mask_now;
+    c->st.masks++;
+    uint64_t h = hash_state(&c->cur);
+    size_t at = (size_t)h & (c->cap - 1);
+    while (c->tab[at].key) {
+        centry *e = &c->tab[at];
+        if (e->hash == h && e->klen == c->cur.len && !memcmp(e->key, c->cur.b, e->klen)) {
+            c->st.cache_hits++;
+            c->mask_now = e->mask;
+            c->canon_now = e->canon;
+            c->mask_valid = true;
+            return e->mask;
+        }
+        at = (at + 1) & (c->cap - 1);
+    }
+    if (c->used >= c->cache_max) {
+        cache_clear(c);
+        at = (size_t)h & (c->cap - 1);
+    }
+    uint8_t *key = malloc(c->cur.len);
+    uint64_t *mask = malloc(c->words * sizeof *mask);
+    if (!key || !mask) { /* no room to cache: compute into scratch */
+        free(key);
+        free(mask);
+        compute_mask(c, &c->cur, c->scratch);
+        c->mask_now = c->scratch;
+        c->canon_now = jg_canon(&c->g, &c->cur, NULL, CANON_MAX);
+        c->mask_valid = true;
+        return c->scratch;
+    }
+    compute_mask(c, &c->cur, mask);
+    memcpy(key, c->cur.b, c->cur.len);
+    c->canon_now = jg_canon(&c->g, &c->cur, NULL, CANON_MAX);
+    c->tab[at] = (centry){h, key, c->cur.len, c->canon_now, mask};
+    c->used++;
+    c->mask_now = mask;
+    c->mask_valid = true;
+    return mask;
+}
+
+bool ct_json_constraint_complete(const ct_json_constraint *c) { return jg_complete(&c->g, &c->cur); }
+
+/* Tokens whose bytes are a prefix of the canonical completion (sorted order: binary search
+ * for the first token >= its first byte, then scan while tokens start with it). */
+static void forced_mask(ct_json_constraint *c, const uint8_t *canon, int n, uint64_t *mask) {
+    memset(mask, 0, c->words * sizeof *mask);
+    size_t lo = 0, hi = c->n_sorted;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->sorted[mid].b[0] < canon[0]) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t i = lo; i < c->n_sorted && c->sorted[i].b[0] == canon[0]; i++) {
+        const vtok *t = &c->sorted[i];
+        if (t->len <= (uint32_t)n && !memcmp(t->b, canon, t->len)) mask[(size_t)t->id / 64] |= 1ull << (t->id % 64);
+    }
+}
+
+ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t V, const int32_t *eos, size_t n_eos,
+                                   int64_t tokens_left, ct_err *err) {
+    double t0 = now();
+    const uint64_t *m = ct_json_constraint_mask(c);
+    bool done = ct_json_constraint_complete(c);
+    /* budget: when the canonical completion plus the end-of-sequence id only just fit in the
+     * tokens left, follow it (every byte has a token in byte-level / byte-fallback vocabularies) */
+    if (tokens_left >= 0 && !done && c->canon_now >= 0 && (int64_t)c->canon_now + 1 >= tokens_left) {
+        int n = jg_canon(&c->g, &c->cur, c->canon, CANON_MAX);
+        if (n > 0) {
+            forced_mask(c, c->canon, n, c->forced);
+            m = c->forced;
+            c->st.forced++;
+        }
+    }
+    size_t allowed = 0;
+    for (size_t j = 0; j < V; j++) {
+        bool ok = j < (size_t)c->V && (m[j / 64] >> (j % 64) & 1), is_eos = false;
+        for (size_t e = 0; e < n_eos && !is_eos; e++) is_eos = eos[e] == (int32_t)j;
+        if (is_eos) ok = done; /* an eos token with text (not special) still only ends the value */
+        if (!ok) logits[j] = -INFINITY;
+        else allowed++;
+    }
+    c->st.mask_seconds += now() - t0;
+    if (!allowed)
+        return ct_err_set(err, CT_ERR_FORMAT,
+                          done ? "constrained decoding: the JSON is complete but no end-of-sequence id is configured"
+                               : "constrained decoding: no token of the vocabulary continues the JSON here");
+    return CT_OK;
+}
+
+bool ct_json_constraint_accept_bytes(ct_json_constraint *c, const char *bytes, size_t len) {
+    jg_state *a = &c->walk[0], *b = &c->tmp;
+    memcpy(a, &c->cur, sizeof(uint32_t) + c->cur.len);
+    for (size_t i = 0; i < len; i++) {
+        if (!jg_step(&c->g, a, (uint8_t)bytes[i], b)) return false;
+        jg_state *t = a;
+        a = b;
+        b = t;
+    }
+    memcpy(&c->cur, a, sizeof(uint32_t) + a->len);
+    c->mask_valid = false;
+    return true;
+}
+
+ct_status ct_json_constraint_accept(ct_json_constraint *c, int32_t id, ct_err *err) {
+    if (id < 0 || id >= c->V) return ct_err_set(err, CT_ERR_ARG, "json constraint: id %d outside the vocabulary", id);
+    if (!c->bytes[id]) {
+        if (ct_json_constraint_complete(c)) return CT_OK; /* an end-of-sequence id */
+        return ct_err_set(err, CT_ERR_ARG, "json constraint: token %d has no text and the JSON is not complete", id);
+    }
+    if (!ct_json_constraint_accept_bytes(c, (const char *)c->bytes[id], c->blen[id]))
+        return ct_err_set(err, CT_ERR_ARG, "json constraint: token %d does not continue the JSON", id);
+    return CT_OK;
+}
+
+ct_json_constraint_stats ct_json_constraint_stats_get(const ct_json_constraint *c) { return c->st; }

@@ -61,7 +61,7 @@ ct_status ct_metric_json_score(const char *output, const ct_json_schema *schema,
     json_error_t je;
     json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
     json_t *o = json_object();
-    char why[1200] = "";
+    char why[CT_ERR_MSG_MAX + 64] = "";
     json_object_set_new(o, "parsed", json_boolean(v != NULL));
     if (!v) snprintf(why, sizeof why, "not JSON: %s (column %d)", je.text, je.column);
     bool valid = v != NULL;

@@ -4,8 +4,8 @@
  * context runs only from the first token where it differs (a shared few-shot prefix is computed
  * once per subset), and every option of a question shares its context's pass (a one-token
  * continuation needs no pass of its own). Without reuse every (context, option) pair runs from
- * an empty cache, as a plain implementation does. Both give the same numbers (the decoder's
- * prefill with a cache offset equals a full pass). */
+ * an empty cache, as a plain implementation does. Both agree to f32 rounding (~1e-7 here): a pass
+ * over fewer queries may take the other attention algorithm, which sums in another order. */
 #ifndef CT_EVAL_LOGLIK_H
 #define CT_EVAL_LOGLIK_H
 

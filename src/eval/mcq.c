@@ -158,8 +158,10 @@ int ct_mcq_extract(const char *out, int n_opts) {
     while (*p == ' ' || *p == '*' || *p == '(' || *p == '\n' || *p == '\t') p++;
     if (*p < 'A' || *p >= 'A' + n_opts) return -1;
     char next = p[1];
-    bool alone = !next || next == '.' || next == ')' || next == ':' || next == ' ' || next == '\n' || next == '*' ||
-                 next == ',' || (unsigned char)next >= 0x80;
+    /* after a marker any non-letter may follow ("B。", "B because"); a bare reply must be just
+     * the letter ("A little girl..." is not an answer) */
+    bool alone = best ? !((next >= 'A' && next <= 'Z') || (next >= 'a' && next <= 'z'))
+                      : !next || next == '.' || next == ')' || next == ':' || next == ',' || next == '\n';
     return alone ? *p - 'A' : -1;
 }
 

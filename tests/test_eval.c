@@ -71,13 +71,20 @@ TEST(eval_text_empty_and_garbage_score_zero) {
 }
 
 TEST(eval_mcq_extract) {
-    CHECK_EQ_INT(ct_mcq_extract("Answer: B", 4), 1);
-    CHECK_EQ_INT(ct_mcq_extract("我认为答案：C。", 4), 2);
-    CHECK_EQ_INT(ct_mcq_extract("Answer: A ... no wait. Answer: (D)", 4), 3);
-    CHECK_EQ_INT(ct_mcq_extract("D.", 4), 3);
-    CHECK_EQ_INT(ct_mcq_extract("A little girl went home", 4), -1);
-    CHECK_EQ_INT(ct_mcq_extract("Answer: E", 4), -1);
-    CHECK_EQ_INT(ct_mcq_extract("", 4), -1);
+    /* EvalScope's parse_answers / parse_answers_zh, single answer */
+    CHECK_EQ_INT(ct_mcq_extract("ANSWER: B", 4, false), 1);
+    CHECK_EQ_INT(ct_mcq_extract("answer : **C**", 4, false), 2);
+    CHECK_EQ_INT(ct_mcq_extract("ANSWER: [LETTER] ... so ANSWER: (D)", 4, false), 3);
+    CHECK_EQ_INT(ct_mcq_extract("ANSWER: B, not C", 4, false), 1);
+    CHECK_EQ_INT(ct_mcq_extract("ANSWER: BC", 4, false), -1);     /* two letters: no single answer */
+    CHECK_EQ_INT(ct_mcq_extract("ANSWER: E", 4, false), -1);      /* not an option; fallback: E */
+    CHECK_EQ_INT(ct_mcq_extract("我认为答案：C。", 4, true), 2);
+    CHECK_EQ_INT(ct_mcq_extract("答案:（B）", 4, true), 1);
+    CHECK_EQ_INT(ct_mcq_extract("答案：B", 4, false), 1);          /* no ANSWER marker: last capital */
+    CHECK_EQ_INT(ct_mcq_extract("D.", 4, false), 3);               /* fallback: the last capital */
+    CHECK_EQ_INT(ct_mcq_extract("A cat. Then Lily", 4, false), -1); /* last capital L: no option */
+    CHECK_EQ_INT(ct_mcq_extract("", 4, true), -1);
+    CHECK_EQ_INT(ct_mcq_extract("\xff\xfe garbage 123", 4, true), -1);
 }
 
 static void write(const char *dir, const char *name, const char *text) {

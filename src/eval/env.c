@@ -11,7 +11,7 @@
 #include "eval/task.h"
 
 static const ct_eval_task *const k_tasks[] = {&ct_eval_task_mcq, &ct_eval_task_qa, &ct_eval_task_loss,
-                                              &ct_eval_task_think};
+                                              &ct_eval_task_think, &ct_eval_task_risk};
 
 const ct_eval_task *ct_eval_task_find(const char *name) {
     for (size_t i = 0; i < sizeof k_tasks / sizeof *k_tasks; i++)
@@ -20,7 +20,7 @@ const ct_eval_task *ct_eval_task_find(const char *name) {
     return NULL;
 }
 
-const char *ct_eval_task_names(void) { return "general_mcq (mcq), general_qa (qa), loss, think"; }
+const char *ct_eval_task_names(void) { return "general_mcq (mcq), general_qa (qa), loss, think, risk"; }
 
 ct_status ct_eval_generate_ids(ct_eval_env *e, const int32_t *ids, size_t n, bool chat, char **text, ct_err *err) {
     ct_gen_params p = e->gen;

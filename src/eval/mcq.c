@@ -18,8 +18,8 @@ typedef struct mcq_args {
     char *local_path;
     ct_strlist subset_list;
     int64_t few_shot_num;
-    char *prompt_template; /* the question block: {subject} {question} {choices} */
-    char *prompt_style;    /* mmlu | ceval | cmmlu */
+    char *prompt_template; /* the question: {subject} {question} {choices} {letters} */
+    char *prompt_style;    /* evalscope | mmlu | ceval | cmmlu; NULL: evalscope (generation), mmlu (loglik) */
     char *eval_mode;       /* loglik | generation */
     bool prefix_reuse;
 } mcq_args;
@@ -30,7 +30,7 @@ static const ct_cfg_key k_keys[] = {
     {"subset_list", CT_CFG_LIST, F(subset_list), NULL, NULL},
     {"few_shot_num", CT_CFG_INT, F(few_shot_num), "0", NULL},
     {"prompt_template", CT_CFG_STR, F(prompt_template), NULL, NULL},
-    {"prompt_style", CT_CFG_STR, F(prompt_style), "mmlu", "mmlu|ceval|cmmlu"},
+    {"prompt_style", CT_CFG_STR, F(prompt_style), NULL, "evalscope|mmlu|ceval|cmmlu"},
     {"eval_mode", CT_CFG_STR, F(eval_mode), "loglik", "loglik|generation"},
     {"prefix_reuse", CT_CFG_BOOL, F(prefix_reuse), "true", NULL},
 };
@@ -40,7 +40,10 @@ typedef struct mcq_state {
     const mcq_args *a;
     ct_mcq_subset *subsets;
     size_t n_subsets;
-    bool zh;         /* C-Eval / CMMLU style */
+    const char *style;
+    bool zh;         /* C-Eval / CMMLU style: "答案：" and no space before the letter */
+    bool evalscope;  /* EvalScope's general_mcq template */
+    bool zh_parse;   /* generated answers parsed with the "答案：" marker */
     bool generation;
 } mcq_state;
 
@@ -52,8 +55,19 @@ static ct_status mcq_load(const void *args, const char *where, void **out, ct_er
     mcq_state *s = calloc(1, sizeof *s);
     if (!s) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     s->a = a;
-    s->zh = strcmp(a->prompt_style, "mmlu") != 0;
     s->generation = !strcmp(a->eval_mode, "generation");
+    s->style = a->prompt_style ? a->prompt_style : s->generation ? "evalscope" : "mmlu";
+    s->evalscope = !strcmp(s->style, "evalscope");
+    s->zh = !strcmp(s->style, "ceval") || !strcmp(s->style, "cmmlu");
+    /* EvalScope parses "答案：" for its Chinese templates and "ANSWER:" for any other template */
+    s->zh_parse = s->zh || (s->evalscope && !a->prompt_template);
+    if (s->evalscope && !s->generation) {
+        free(s);
+        return ct_err_set(err, CT_ERR_ARG,
+                          "%s: dataset_args.general_mcq: prompt_style evalscope needs eval_mode generation (its template "
+                          "has no answer slot to score; use mmlu, ceval or cmmlu for loglik)",
+                          where);
+    }
     ct_status st = ct_mcq_load_dir(a->local_path, &a->subset_list, a->few_shot_num > 0, &s->subsets, &s->n_subsets, err);
     for (size_t i = 0; !st && i < s->n_subsets; i++)
         if (s->subsets[i].n_dev < (size_t)a->few_shot_num)
@@ -91,8 +105,10 @@ static void put_subject(ct_buf *b, const char *name) {
 }
 
 static void put_header(ct_buf *b, const mcq_state *s, const char *subject) {
-    const char *style = s->a->prompt_style;
-    if (!strcmp(style, "mmlu")) {
+    const char *style = s->style;
+    if (s->evalscope) {
+        if (s->a->few_shot_num > 0) ct_buf_puts(b, "Here are some examples of how to answer similar questions:\n\n");
+    } else if (!strcmp(style, "mmlu")) {
         ct_buf_puts(b, "The following are multiple choice questions (with answers) about ");
         put_subject(b, subject);
         ct_buf_puts(b, ".\n\n");
@@ -107,18 +123,28 @@ static void put_header(ct_buf *b, const mcq_state *s, const char *subject) {
     }
 }
 
-/* The question block: prompt_template with {subject}, {question}, {choices} ("A. ...\nB. ...")
- * replaced, default "{question}\n{choices}\nAnswer:" (MMLU) or "...\n答案：" (C-Eval, CMMLU). */
-static void put_block(ct_buf *b, const mcq_state *s, const char *subject, const ct_mcq_item *it) {
-    const char *tpl = s->a->prompt_template ? s->a->prompt_template
-                      : s->zh                ? "{question}\n{choices}\n答案："
-                                             : "{question}\n{choices}\nAnswer:";
+/* EvalScope's default general_mcq template (CHINESE_SINGLE_ANSWER_TEMPLATE). */
+static const char k_evalscope_tpl[] =
+    "回答下面的单项选择题，请选出其中的正确答案。你的回答的全部内容应该是这样的格式：\"答案：[LETTER]\"（不带引号），"
+    "其中 [LETTER] 是 {letters} 中的一个。\n\n问题：{question}\n选项：\n{choices}\n";
+
+static void put_choices(ct_buf *b, const mcq_state *s, const ct_mcq_item *it) {
+    for (int i = 0; i < it->n_opts; i++)
+        ct_buf_printf(b, "%s%c%s %s", i ? "\n" : "", 'A' + i, s->evalscope ? ")" : ".", it->opts[i]);
+}
+
+/* A template with {subject}, {question}, {choices} ("A. ..." lines; "A) ..." in the evalscope
+ * style) and {letters} ("A,B,C,D") replaced. */
+static void put_template(ct_buf *b, const mcq_state *s, const char *tpl, const char *subject, const ct_mcq_item *it) {
     for (const char *p = tpl; *p;) {
         if (!strncmp(p, "{question}", 10)) {
             ct_buf_puts(b, it->question);
             p += 10;
         } else if (!strncmp(p, "{choices}", 9)) {
-            for (int i = 0; i < it->n_opts; i++) ct_buf_printf(b, "%s%c. %s", i ? "\n" : "", 'A' + i, it->opts[i]);
+            put_choices(b, s, it);
+            p += 9;
+        } else if (!strncmp(p, "{letters}", 9)) {
+            for (int i = 0; i < it->n_opts; i++) ct_buf_printf(b, "%s%c", i ? "," : "", 'A' + i);
             p += 9;
         } else if (!strncmp(p, "{subject}", 9)) {
             put_subject(b, subject);
@@ -129,40 +155,42 @@ static void put_block(ct_buf *b, const mcq_state *s, const char *subject, const 
     }
 }
 
+/* The question: prompt_template, else the style's: "{question}\n{choices}\nAnswer:" (MMLU),
+ * "...\n答案：" (C-Eval, CMMLU), EvalScope's template (evalscope). */
+static void put_block(ct_buf *b, const mcq_state *s, const char *subject, const ct_mcq_item *it) {
+    const char *tpl = s->a->prompt_template ? s->a->prompt_template
+                      : s->evalscope         ? k_evalscope_tpl
+                      : s->zh                ? "{question}\n{choices}\n答案："
+                                             : "{question}\n{choices}\nAnswer:";
+    put_template(b, s, tpl, subject, it);
+}
+
 /* The continuation of an option: " A" (MMLU: lm-eval's target_delimiter) or "A" (after "答案："). */
 static void continuation(const mcq_state *s, int opt, char *out) {
     if (s->zh) snprintf(out, 4, "%c", 'A' + opt);
     else snprintf(out, 4, " %c", 'A' + opt);
 }
 
+/* The prompt before the question: the style's header and the k-shot examples (EvalScope:
+ * "question\nA) ..\nANSWER: X" joined by blank lines; the others: each question block followed
+ * by its answer's continuation and a blank line). Shared by every question of the subset. */
 static void put_shots(ct_buf *b, const mcq_state *s, const ct_mcq_subset *sub) {
     put_header(b, s, sub->name);
     for (int64_t k = 0; k < s->a->few_shot_num; k++) {
+        const ct_mcq_item *it = &sub->dev[k];
+        if (s->evalscope) {
+            ct_buf_printf(b, "%s%s\n", k ? "\n\n" : "", it->question);
+            put_choices(b, s, it);
+            ct_buf_printf(b, "\nANSWER: %c", 'A' + it->answer);
+            if (k + 1 == s->a->few_shot_num) ct_buf_puts(b, "\n\n");
+            continue;
+        }
         char c[4];
-        put_block(b, s, sub->name, &sub->dev[k]);
-        continuation(s, sub->dev[k].answer, c);
+        put_block(b, s, sub->name, it);
+        continuation(s, it->answer, c);
         ct_buf_puts(b, c);
         ct_buf_puts(b, "\n\n");
     }
-}
-
-/* The letter after the last "Answer:" / "答案：" marker (spaces, '*', '(' skipped), else a reply
- * that is just a letter (optionally followed by '.', ')' or ':'); -1 when none is an option. */
-int ct_mcq_extract(const char *out, int n_opts) {
-    const char *marks[] = {"答案：", "答案:", "Answer:", "answer:", "ANSWER:"};
-    const char *best = NULL;
-    for (size_t m = 0; m < sizeof marks / sizeof *marks; m++)
-        for (const char *p = strstr(out, marks[m]); p; p = strstr(p + 1, marks[m]))
-            if (!best || p + strlen(marks[m]) > best) best = p + strlen(marks[m]);
-    const char *p = best ? best : out;
-    while (*p == ' ' || *p == '*' || *p == '(' || *p == '\n' || *p == '\t') p++;
-    if (*p < 'A' || *p >= 'A' + n_opts) return -1;
-    char next = p[1];
-    /* after a marker any non-letter may follow ("B。", "B because"); a bare reply must be just
-     * the letter ("A little girl..." is not an answer) */
-    bool alone = best ? !((next >= 'A' && next <= 'Z') || (next >= 'a' && next <= 'z'))
-                      : !next || next == '.' || next == ')' || next == ':' || next == ',' || next == '\n';
-    return alone ? *p - 'A' : -1;
 }
 
 static size_t utf8_chars(const char *s) {
@@ -221,7 +249,7 @@ static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env 
             if (!st) st = ct_eval_generate_chat(env, &conv, CT_THINK_FALSE, &text, err);
             ct_conv_free(&conv);
             if (!st) {
-                choice = ct_mcq_extract(text, it->n_opts);
+                choice = ct_mcq_extract(text, it->n_opts, s->zh_parse);
                 json_object_set_new(pred, "output", json_string(text ? text : ""));
             }
             free(text);

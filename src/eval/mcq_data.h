@@ -5,6 +5,7 @@
 #ifndef CT_EVAL_MCQ_DATA_H
 #define CT_EVAL_MCQ_DATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ctune/config.h"
@@ -33,7 +34,8 @@ void ct_mcq_subsets_free(ct_mcq_subset *s, size_t n);
 
 
 
-/* The option a generated answer names (general_mcq generation mode): the letter after the last
- * "Answer:" / "答案：" marker, else a reply that starts with a lone letter; -1 when none. */
-int ct_mcq_extract(const char *output, int n_opts);
+/* The option a generated answer names (general_mcq generation mode), EvalScope's parser:
+ * src/eval/mcq_extract.c; zh: the Chinese templates' "答案：" marker, else "ANSWER:". -1: none. */
+int ct_mcq_extract(const char *output, int n_opts, bool zh);
+
 #endif

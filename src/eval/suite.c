@@ -149,7 +149,7 @@ ct_status ct_eval_add(ct_eval_env *e, const char *metric, const char *subset, do
 
 static ct_status write_line(ct_atomic_file *f, json_t *o, const char *subset, ct_err *err) {
     json_object_set_new(o, "subset", json_string(subset));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(o);
     if (!s) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     ct_status st = ct_atomic_write(f, s, strlen(s), err);
@@ -263,9 +263,9 @@ static void table_add(table *t, const char *model, const char *task, const suite
 
 static void table_print(const table *t, FILE *f) {
     if (!f) return;
-    fprintf(f, "%-28s %-14s %-20s %12s %8s\n", "model", "task", "metric", "score", "num");
+    fprintf(f, "%-28s %-14s %-28s %12s %8s\n", "model", "task", "metric", "score", "num");
     for (size_t i = 0; i < t->n; i++)
-        fprintf(f, "%-28s %-14s %-20s %12.4f %8zu\n", t->v[i].model ? t->v[i].model : "?", t->v[i].task ? t->v[i].task : "?",
+        fprintf(f, "%-28s %-14s %-28s %12.4f %8zu\n", t->v[i].model ? t->v[i].model : "?", t->v[i].task ? t->v[i].task : "?",
                 t->v[i].metric ? t->v[i].metric : "?", t->v[i].score, t->v[i].num);
 }
 

@@ -84,6 +84,7 @@ ct_status ct_eval_generate_chat(ct_eval_env *e, const ct_conv *conv, ct_think th
 typedef ct_status (*ct_eval_row_fn)(void *user, json_t *row, const char *where, ct_err *err);
 ct_status ct_eval_read_jsonl(const char *path, ct_eval_row_fn fn, void *user, ct_err *err);
 
-extern const ct_eval_task ct_eval_task_mcq, ct_eval_task_qa, ct_eval_task_loss, ct_eval_task_think;
+extern const ct_eval_task ct_eval_task_mcq, ct_eval_task_qa, ct_eval_task_loss, ct_eval_task_think,
+    ct_eval_task_risk;
 
 #endif

@@ -199,32 +199,40 @@ static size_t utf8_chars(const char *s) {
     return n;
 }
 
-/* lm-eval's _encode_pair: trailing spaces of the context move to the continuation; the
- * continuation's ids are those of context+continuation after the context's ids. */
-static ct_status encode_pair(ct_runtime *rt, const char *ctx, const char *cont, ct_ids *cids, ct_ids *oids,
-                             ct_err *err) {
-    size_t n = strlen(ctx), sp = 0;
+/* lm-eval's _encode_pair: trailing spaces of the context move to the continuation; the context
+ * is encoded alone (cids, once per question) and the continuation's ids are those of
+ * context+continuation after the context's ids. */
+static size_t trailing_spaces(const char *ctx, size_t n) {
+    size_t sp = 0;
     while (sp < n && ctx[n - 1 - sp] == ' ') sp++;
-    size_t nc = strlen(cont);
-    char *whole = malloc(n + nc + 1);
-    if (!whole) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    memcpy(whole, ctx, n);
-    memcpy(whole + n, cont, nc + 1);
-    ct_ids w = {0};
+    return sp;
+}
+
+static ct_status encode_context(ct_runtime *rt, const char *ctx, ct_ids *cids, ct_err *err) {
+    size_t n = strlen(ctx);
     cids->n = 0;
+    ct_status st = ct_runtime_encode(rt, ctx, n - trailing_spaces(ctx, n), cids, err);
+    if (!st && cids->n == 0) st = ct_err_set(err, CT_ERR_FORMAT, "the prompt has no tokens");
+    return st;
+}
+
+static ct_status encode_option(ct_runtime *rt, ct_buf *whole, const char *ctx, const char *cont, const ct_ids *cids,
+                               ct_ids *oids, ct_ids *scratch, ct_err *err) {
+    whole->len = 0;
+    ct_buf_puts(whole, ctx);
+    ct_buf_puts(whole, cont);
+    if (whole->oom) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    scratch->n = 0;
     oids->n = 0;
-    ct_status st = ct_runtime_encode(rt, ctx, n - sp, cids, err);
-    if (!st) st = ct_runtime_encode(rt, whole, n + nc, &w, err);
-    for (size_t i = cids->n; !st && i < w.n; i++) st = ct_ids_push(oids, w.data[i], err);
-    if (!st && (cids->n == 0 || oids->n == 0))
-        st = ct_err_set(err, CT_ERR_FORMAT, "option '%s' has no tokens of its own after the context", cont);
-    free(whole);
-    ct_ids_free(&w);
+    ct_status st = ct_runtime_encode(rt, whole->data, whole->len, scratch, err);
+    for (size_t i = cids->n; !st && i < scratch->n; i++) st = ct_ids_push(oids, scratch->data[i], err);
+    if (!st && oids->n == 0) st = ct_err_set(err, CT_ERR_FORMAT, "option '%s' has no tokens of its own after the context", cont);
     return st;
 }
 
 static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env *env, ct_loglik *L, ct_err *err) {
-    ct_buf shots = {0}, prompt = {0};
+    ct_buf shots = {0}, prompt = {0}, whole = {0};
+    ct_ids scratch = {0};
     put_shots(&shots, s, sub);
     ct_ids cids = {0}, oids[CT_MCQ_MAX_OPTS] = {{0}};
     ct_status st = shots.oom ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
@@ -258,10 +266,11 @@ static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env 
             double ll[CT_MCQ_MAX_OPTS];
             const int32_t *conts[CT_MCQ_MAX_OPTS];
             size_t nconts[CT_MCQ_MAX_OPTS];
+            st = encode_context(env->rt, prompt.data, &cids, err);
             for (int o = 0; o < it->n_opts && !st; o++) {
                 char c[4];
                 continuation(s, o, c);
-                st = encode_pair(env->rt, prompt.data, c, &cids, &oids[o], err);
+                st = encode_option(env->rt, &whole, prompt.data, c, &cids, &oids[o], &scratch, err);
                 conts[o] = oids[o].data;
                 nconts[o] = oids[o].n;
             }
@@ -309,6 +318,8 @@ static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env 
     }
     ct_buf_free(&shots);
     ct_buf_free(&prompt);
+    ct_buf_free(&whole);
+    ct_ids_free(&scratch);
     ct_ids_free(&cids);
     for (int o = 0; o < CT_MCQ_MAX_OPTS; o++) ct_ids_free(&oids[o]);
     return st;

@@ -2,7 +2,8 @@
 # Evaluation suite benchmark: general_mcq by log-likelihood on N questions (4 options) of one
 # subset with a shared 5-shot MMLU-style prefix, on ../shared/models/stories260k, 1 thread, with
 # KV-cache prefix reuse (the default) and without (every option runs context + option from an
-# empty cache, as a plain implementation does). Both must give the same accuracy.
+# empty cache, as a plain implementation does). Both must give the same accuracy. Rates are per
+# CPU second (user + sys of the process), which a loaded machine disturbs less than wall time.
 # Usage: bench/eval_mcq.sh [BUILD_DIR] [N=1000 (BENCH_QUICK: 200)].
 set -u
 build=${1:-build}
@@ -45,12 +46,12 @@ dataset_args:
     prompt_style: mmlu
     prefix_reuse: $reuse
 YAML
-  t0=$(date +%s.%N)
-  out=$($bin eval "$work/$reuse.yaml" --threads 1 2>/dev/null) || { echo "ctune eval failed"; exit 1; }
-  t1=$(date +%s.%N)
-  acc=$(echo "$out" | awk '$3 == "acc" { print $4 }')
-  qps=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.1f", n / (b - a) }')
-  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-  echo "prefix_reuse $reuse: $secs s, $qps questions/s, acc $acc (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  /usr/bin/time -f "%e %U %S" -o "$work/time" $bin eval "$work/$reuse.yaml" --threads 1 > "$work/out" 2>/dev/null \
+    || { echo "ctune eval failed"; exit 1; }
+  read -r wall usr sys < "$work/time"
+  acc=$(awk '$3 == "acc" { print $4 }' "$work/out")
+  cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+  qps=$(awk -v c="$cpu" -v n="$N" 'BEGIN { printf "%.1f", n / c }')
+  echo "prefix_reuse $reuse: ${cpu} s CPU (${wall} s wall), $qps questions per CPU second, acc $acc (load $(cut -d' ' -f1-3 /proc/loadavg))"
   echo "@ eval_mcq_reuse_${reuse}_q_s $qps"
 done

@@ -131,6 +131,8 @@ TEST(eval_mcq_files_and_errors) {
     CHECK_MSG(m && strstr(m, "s_val.jsonl:1: missing column 'question'"), "got %s", m ? m : "(ok)");
     m = load_error("s_val.jsonl", "\n\n", &err);
     CHECK_MSG(m && strstr(m, "no records"), "got %s", m ? m : "(ok)");
+    m = load_error("s_val.csv", "id,question,A,B,answer\n1,q,a,b,A\n2,q\xff,a,b,A\n", &err);
+    CHECK_MSG(m && strstr(m, "s_val.csv:3: not valid UTF-8"), "got %s", m ? m : "(ok)");
     m = load_error("nothing.txt", "x", &err);
     CHECK_MSG(m && strstr(m, "no {subset}_val"), "got %s", m ? m : "(ok)");
 }

@@ -26,7 +26,9 @@ ct_status ct_eval_generate_ids(ct_eval_env *e, const int32_t *ids, size_t n, boo
     ct_gen_params p = e->gen;
     ct_status st = chat ? ct_runtime_chat_stops(e->rt, &p, err) : CT_OK;
     ct_ids out = {0};
-    const ct_tokenizer *tok = ct_runtime_tokenizer(e->rt, NULL);
+    const char *why = NULL;
+    const ct_tokenizer *tok = ct_runtime_tokenizer(e->rt, &why);
+    if (!st && !tok) st = ct_err_set(err, CT_ERR_ARG, "generation needs the tokenizer: %s", why);
     if (!st) st = ct_runtime_generate(e->rt, ids, n, &p, &out, NULL, err);
     size_t len = 0;
     *text = NULL;

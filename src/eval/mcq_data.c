@@ -12,6 +12,7 @@
 #include "base/file.h"
 #include "eval/csv.h"
 #include "eval/task.h"
+#include "tok/tok_internal.h" /* ct_utf8_validate */
 
 typedef struct items {
     ct_mcq_item *v;
@@ -179,7 +180,17 @@ static ct_status load_split(const char *dir, const char *subset, const char *spl
         s.path = path;
         char *text = NULL;
         size_t len = 0;
-        if (!(st = ct_read_file(path, &text, &len, err))) st = ct_csv_parse(text, len, path, csv_row, &s, err);
+        if (!(st = ct_read_file(path, &text, &len, err))) {
+            /* the rows go into JSON lines and prompts: text must be UTF-8 (JSONL is, once parsed) */
+            size_t bad = ct_utf8_validate(text, len);
+            if (bad < len) {
+                size_t line = 1;
+                for (size_t i = 0; i < bad; i++) line += text[i] == '\n';
+                st = ct_err_set(err, CT_ERR_FORMAT, "%s:%zu: not valid UTF-8", path, line);
+            } else {
+                st = ct_csv_parse(text, len, path, csv_row, &s, err);
+            }
+        }
         free(text);
         if (!st && s.n == 0) st = ct_err_set(err, CT_ERR_FORMAT, "%s: no rows", path);
     }

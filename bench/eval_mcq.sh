@@ -46,10 +46,10 @@ dataset_args:
     prompt_style: mmlu
     prefix_reuse: $reuse
 YAML
-  /usr/bin/time -f "%e %U %S" -o "$work/time" $bin eval "$work/$reuse.yaml" --threads 1 > "$work/out" 2>/dev/null \
+  /usr/bin/time -f "%e %U %S" -o "$work/time" $bin eval "$work/$reuse.yaml" --threads 1 > "$work/stdout" 2>/dev/null \
     || { echo "ctune eval failed"; exit 1; }
   read -r wall usr sys < "$work/time"
-  acc=$(awk '$3 == "acc" { print $4 }' "$work/out")
+  acc=$(awk '$3 == "acc" { print $4 }' "$work/stdout")
   cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
   qps=$(awk -v c="$cpu" -v n="$N" 'BEGIN { printf "%.1f", n / c }')
   echo "prefix_reuse $reuse: ${cpu} s CPU (${wall} s wall), $qps questions per CPU second, acc $acc (load $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -265,9 +265,11 @@ ct_status ct_mcq_load_dir(const char *dir, const ct_strlist *subsets, int need_d
             break;
         }
     }
+    /* on an error the failing subset (index n) is partly filled; names may be &found */
+    size_t filled = n + (v && n < names->n ? 1 : 0);
     ct_strlist_free(&found);
     if (st) {
-        ct_mcq_subsets_free(v, n + (v && n < names->n ? 1 : 0));
+        ct_mcq_subsets_free(v, filled);
         return st;
     }
     *out = v;

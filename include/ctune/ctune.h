@@ -13,6 +13,7 @@
 #include "ctune/generate.h"
 #include "ctune/model.h"
 #include "ctune/ctx.h"
+#include "ctune/eval.h"
 #include "ctune/risk.h"
 #include "ctune/rng.h"
 #include "ctune/runtime.h"

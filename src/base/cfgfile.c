@@ -234,6 +234,7 @@ typedef struct yparse {
     const char *path;
     ct_cfg_set_fn set;
     void *user;
+    int max_depth; /* nested mappings below the top one that arrive as "a.b" keys */
 } yparse;
 
 /* The next event; an alias (*name) is refused here, wherever it appears: a config is a flat
@@ -310,7 +311,7 @@ static ct_status read_value(yparse *y, const char *key, size_t line, int depth, 
     } else if (ev.type == YAML_SEQUENCE_START_EVENT) {
         yaml_event_delete(&ev);
         st = read_list(y, key, where, err);
-    } else if (ev.type == YAML_MAPPING_START_EVENT && depth == 0) {
+    } else if (ev.type == YAML_MAPPING_START_EVENT && depth < y->max_depth) {
         yaml_event_delete(&ev);
         for (;;) {
             if ((st = next_event(y, &ev, err))) break;
@@ -342,12 +343,16 @@ static ct_status read_value(yparse *y, const char *key, size_t line, int depth, 
 }
 
 ct_status ct_cfg_load_yaml(const char *path, ct_cfg_set_fn set, void *user, ct_err *err) {
+    return ct_cfg_load_yaml_nested(path, 1, set, user, err);
+}
+
+ct_status ct_cfg_load_yaml_nested(const char *path, int max_depth, ct_cfg_set_fn set, void *user, ct_err *err) {
     /* read through ct_read_file: a FIFO or a device is refused, a read error is not a short file */
     char *text = NULL;
     size_t text_len = 0;
     ct_status st = ct_read_file(path, &text, &text_len, err);
     if (st) return st;
-    yparse y = {.path = path, .set = set, .user = user};
+    yparse y = {.path = path, .set = set, .user = user, .max_depth = max_depth};
     yaml_parser_initialize(&y.p);
     yaml_parser_set_input_string(&y.p, (const unsigned char *)text, text_len);
     yaml_event_t ev;

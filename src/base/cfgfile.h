@@ -62,6 +62,9 @@ typedef ct_status (*ct_cfg_set_fn)(void *user, const char *key, const char *valu
 /* Reads a YAML mapping of `key: value` lines. A list value arrives comma-joined; a nested mapping
  * of plain values (lr_scheduler_kwargs) arrives as "parent.child" keys. Errors name file:line. */
 ct_status ct_cfg_load_yaml(const char *path, ct_cfg_set_fn set, void *user, ct_err *err);
+/* The same with mappings nested up to max_depth levels below the top one ("a.b.c" keys for 2):
+ * the evaluation config's dataset_args: {task: {key: value}}. */
+ct_status ct_cfg_load_yaml_nested(const char *path, int max_depth, ct_cfg_set_fn set, void *user, ct_err *err);
 
 typedef enum ct_cfg_arg_kind {
     CT_CFG_ARG_VALUE = 0, /* the key takes a value: --key VALUE */

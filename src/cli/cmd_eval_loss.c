@@ -10,6 +10,7 @@
 #include "base/json.h"
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "eval/loss.h"
 #include "ctune/model.h"
 
 CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over a JSONL file") {
@@ -51,7 +52,6 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
         goto out;
     }
     if (!ct_cli_runtime_open(&ro, &rt)) goto out;
-    int32_t V = ct_model_config(ct_runtime_model(rt))->vocab_size;
     double total = 0.0;
     size_t count = 0, lineno = 0;
     for (char *line = buf; line && line < buf + len;) {
@@ -69,44 +69,12 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
             rc = ct_cli_error(&err);
             goto out;
         }
-        ids.n = 0;
-        json_t *ij = json_object_get(o, "input_ids");
-        const char *text = ct_json_get_str(o, "text");
-        if (json_is_array(ij)) {
-            size_t i;
-            json_t *x;
-            json_array_foreach(ij, i, x) {
-                if (!json_is_integer(x) || json_integer_value(x) < 0 ||
-                    json_integer_value(x) >= V) {
-                    json_decref(o);
-                    rc = ct_cli_errorf("%s: input_ids[%zu] is not a token id in [0, %d)", what,
-                                       i, V);
-                    goto out;
-                }
-                ct_ids_push(&ids, (int32_t)json_integer_value(x), NULL);
-            }
-        } else if (text) {
-            const char *no_tok = NULL;
-            if (!ct_runtime_tokenizer(rt, &no_tok)) {
-                json_decref(o);
-                rc = ct_cli_errorf("%s: \"text\" needs the tokenizer: %s", what, no_tok);
-                goto out;
-            }
-            if (ct_runtime_encode(rt, text, strlen(text), &ids, &err)) {
-                json_decref(o);
-                rc = ct_cli_errorf("%s: %s", what, err.msg);
-                goto out;
-            }
-        } else {
-            json_decref(o);
-            rc = ct_cli_errorf("%s: expected an object with \"input_ids\" or \"text\"", what);
-            goto out;
-        }
-        json_decref(o);
         double nll = 0.0;
         size_t np = 0;
-        if (ct_runtime_nll(rt, ids.data, ids.n, &nll, &np, &err)) {
-            rc = ct_cli_errorf("%s: %s", what, err.msg);
+        ct_status lst = ct_eval_loss_line(rt, o, what, &ids, &nll, &np, &err);
+        json_decref(o);
+        if (lst) {
+            rc = ct_cli_error(&err);
             goto out;
         }
         total += nll;

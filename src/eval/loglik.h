@@ -1,0 +1,35 @@
+/* Log-likelihood of continuations after a context, as lm-eval's `loglikelihood` requests score
+ * them: ll = sum over the continuation's tokens of log p(token | context, previous tokens), f64
+ * log-softmax of the f32 logits. With prefix reuse the KV cache keeps the last context: the next
+ * context runs only from the first token where it differs (a shared few-shot prefix is computed
+ * once per subset), and every option of a question shares its context's pass (a one-token
+ * continuation needs no pass of its own). Without reuse every (context, option) pair runs from
+ * an empty cache, as a plain implementation does. Both agree to f32 rounding (~1e-7 here): a pass
+ * over fewer queries may take the other attention algorithm, which sums in another order. */
+#ifndef CT_EVAL_LOGLIK_H
+#define CT_EVAL_LOGLIK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctune/adapter.h"
+#include "ctune/ctx.h"
+#include "ctune/err.h"
+#include "ctune/model.h"
+
+typedef struct ct_loglik ct_loglik;
+
+ct_status ct_loglik_init(ct_loglik **out, ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, bool reuse,
+                         ct_err *err);
+void ct_loglik_free(ct_loglik *L);
+
+/* ll[i] = log-likelihood of conts[i][0 .. n_conts[i]) after ctx_ids[0 .. n_ctx) (n_ctx >= 1,
+ * every n_conts[i] >= 1); greedy[i] (optional) = every continuation token is the argmax. */
+ct_status ct_loglik_score(ct_loglik *L, const int32_t *ctx_ids, size_t n_ctx, const int32_t *const *conts,
+                          const size_t *n_conts, size_t n_opts, double *ll, bool *greedy, ct_err *err);
+
+/* Positions run through the model so far (the cost the reuse saves). */
+size_t ct_loglik_tokens_run(const ct_loglik *L);
+
+#endif

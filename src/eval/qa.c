@@ -1,0 +1,224 @@
+/* The `general_qa` task (alias qa): EvalScope general_qa files ({subset}.jsonl in local_path with
+ * query / question + response / answer, optional system, or messages + response), answered with
+ * the model's chat template and scored by exact match, BLEU-1..4 and ROUGE-1/2/L P/R/F
+ * (text_metrics.h); the main score is Rouge-L-R, as EvalScope's. docs/eval.md, "qa". */
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/json.h"
+#include "eval/task.h"
+#include "eval/text_metrics.h"
+
+typedef struct qa_args {
+    char *local_path;
+    ct_strlist subset_list;
+    char *prompt_template; /* {question} */
+    char *system_prompt;
+    int64_t few_shot_num;
+} qa_args;
+
+#define F(x) offsetof(qa_args, x)
+static const ct_cfg_key k_keys[] = {
+    {"local_path", CT_CFG_STR, F(local_path), NULL, NULL},
+    {"subset_list", CT_CFG_LIST, F(subset_list), "default", NULL},
+    {"prompt_template", CT_CFG_STR, F(prompt_template), "请回答问题\n{question}", NULL},
+    {"system_prompt", CT_CFG_STR, F(system_prompt), NULL, NULL},
+    {"few_shot_num", CT_CFG_INT, F(few_shot_num), "0", "0"},
+};
+#undef F
+
+typedef struct qa_item {
+    ct_conv conv;
+    char *target, *id;
+} qa_item;
+
+typedef struct qa_subset {
+    char *name;
+    qa_item *v;
+    size_t n, cap;
+} qa_subset;
+
+typedef struct qa_state {
+    const qa_args *a;
+    qa_subset *subsets;
+    size_t n_subsets;
+} qa_state;
+
+static void put_question(ct_buf *b, const char *tpl, const char *q) {
+    for (const char *p = tpl; *p;) {
+        if (!strncmp(p, "{question}", 10)) {
+            ct_buf_puts(b, q);
+            p += 10;
+        } else {
+            ct_buf_put(b, p++, 1);
+        }
+    }
+}
+
+static const char *str_any(const json_t *row, const char *a, const char *b) {
+    const char *s = ct_json_get_str(row, a);
+    return s ? s : ct_json_get_str(row, b);
+}
+
+static ct_status qa_row(void *user, json_t *row, const char *where, ct_err *err) {
+    qa_state *s = user;
+    qa_subset *sub = &s->subsets[s->n_subsets - 1];
+    if (!json_is_object(row)) return ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", where);
+    const char *q = str_any(row, "question", "query");
+    const char *ans = str_any(row, "answer", "response");
+    json_t *msgs = json_object_get(row, "messages");
+    if (!ans) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"response\" (or \"answer\")", where);
+    if (!q && !json_is_array(msgs))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: expected \"query\" (or \"question\") or \"messages\"", where);
+    if (sub->n == sub->cap) {
+        size_t nc = sub->cap ? sub->cap * 2 : 32;
+        qa_item *p = realloc(sub->v, nc * sizeof *p);
+        if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        sub->v = p;
+        sub->cap = nc;
+    }
+    qa_item *it = &sub->v[sub->n];
+    memset(it, 0, sizeof *it);
+    ct_conv_init(&it->conv);
+    ct_status st = CT_OK;
+    if (json_is_array(msgs)) {
+        st = ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, where, &it->conv, err);
+        if (!st && (it->conv.n_msgs == 0 || it->conv.msgs[it->conv.n_msgs - 1].role != CT_ROLE_USER))
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s: \"messages\" must end with a user message", where);
+    } else {
+        const char *sys = ct_json_get_str(row, "system");
+        if (!sys) sys = s->a->system_prompt;
+        ct_buf b = {0};
+        put_question(&b, s->a->prompt_template, q);
+        if (sys && !ct_conv_add(&it->conv, CT_ROLE_SYSTEM, sys, err)) st = CT_ERR_NOMEM;
+        if (!st && (b.oom || !ct_conv_add(&it->conv, CT_ROLE_USER, b.data ? b.data : "", err)))
+            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        ct_buf_free(&b);
+    }
+    char idbuf[32];
+    const char *id = ct_json_get_str(row, "id");
+    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", sub->n);
+    if (!st && (!(it->target = strdup(ans)) || !(it->id = strdup(id ? id : idbuf))))
+        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (st) {
+        ct_conv_free(&it->conv);
+        free(it->target);
+        free(it->id);
+        return st;
+    }
+    sub->n++;
+    return CT_OK;
+}
+
+static void qa_free(void *p) {
+    qa_state *s = p;
+    if (!s) return;
+    for (size_t i = 0; i < s->n_subsets; i++) {
+        for (size_t j = 0; j < s->subsets[i].n; j++) {
+            ct_conv_free(&s->subsets[i].v[j].conv);
+            free(s->subsets[i].v[j].target);
+            free(s->subsets[i].v[j].id);
+        }
+        free(s->subsets[i].v);
+        free(s->subsets[i].name);
+    }
+    free(s->subsets);
+    free(s);
+}
+
+static ct_status qa_load(const void *args, const char *where, void **out, ct_err *err) {
+    const qa_args *a = args;
+    if (!a->local_path) return ct_err_set(err, CT_ERR_ARG, "%s: dataset_args.general_qa.local_path is required", where);
+    qa_state *s = calloc(1, sizeof *s);
+    if (!s || !(s->subsets = calloc(a->subset_list.n, sizeof *s->subsets))) {
+        free(s);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    s->a = a;
+    ct_status st = CT_OK;
+    for (size_t i = 0; i < a->subset_list.n && !st; i++) {
+        s->n_subsets = i + 1;
+        if (!(s->subsets[i].name = strdup(a->subset_list.v[i]))) {
+            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        size_t pn = strlen(a->local_path) + strlen(a->subset_list.v[i]) + 8;
+        char *path = malloc(pn);
+        if (!path) {
+            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(path, pn, "%s/%s.jsonl", a->local_path, a->subset_list.v[i]);
+        st = ct_eval_read_jsonl(path, qa_row, s, err);
+        free(path);
+    }
+    if (st) {
+        qa_free(s);
+        return st;
+    }
+    *out = s;
+    return CT_OK;
+}
+
+static size_t take(size_t n, int64_t limit) { return limit >= 0 && (size_t)limit < n ? (size_t)limit : n; }
+
+static size_t qa_count(const void *p, int64_t limit) {
+    const qa_state *s = p;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_subsets; i++) n += take(s->subsets[i].n, limit);
+    return n;
+}
+
+static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
+    qa_state *s = p;
+    ct_status st = CT_OK;
+    for (size_t i = 0; i < s->n_subsets && !st; i++) {
+        qa_subset *sub = &s->subsets[i];
+        size_t n = take(sub->n, env->limit);
+        for (size_t j = 0; j < n && !st; j++) {
+            qa_item *it = &sub->v[j];
+            char *text = NULL;
+            if ((st = ct_eval_generate_chat(env, &it->conv, CT_THINK_FALSE, &text, err))) break;
+            ct_text_scores sc;
+            if ((st = ct_text_score(text, it->target, &sc, err))) {
+                free(text);
+                break;
+            }
+            json_t *scores = json_object();
+            st = ct_eval_add(env, "Rouge-L-R", sub->name, sc.rouge[2][1], err);
+            for (int m = 0; m < CT_TEXT_N_METRICS && !st; m++) {
+                double v = ct_text_metric_value(&sc, m);
+                json_object_set_new(scores, ct_text_metric_name(m), json_real(v));
+                if (m != 11) st = ct_eval_add(env, ct_text_metric_name(m), sub->name, v, err);
+            }
+            const ct_message *last = &it->conv.msgs[it->conv.n_msgs - 1];
+            json_t *pred = json_pack("{s:s, s:s, s:s}", "id", it->id, "input", last->content, "output", text);
+            json_t *rev = json_pack("{s:s, s:s, s:o, s:s}", "id", it->id, "target", it->target, "scores", scores, "why",
+                                    sc.exact_match ? "exact match" : "scored by overlap with the reference");
+            free(text);
+            if (!st) st = ct_eval_emit(env, sub->name, pred, rev, err);
+            else {
+                json_decref(pred);
+                json_decref(rev);
+            }
+            ct_eval_tick(env);
+        }
+    }
+    return st;
+}
+
+const ct_eval_task ct_eval_task_qa = {
+    .name = "general_qa",
+    .alias = "qa",
+    .keys = k_keys,
+    .n_keys = sizeof k_keys / sizeof *k_keys,
+    .args_size = sizeof(qa_args),
+    .load = qa_load,
+    .count = qa_count,
+    .run = qa_run,
+    .free = qa_free,
+};

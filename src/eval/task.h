@@ -1,0 +1,90 @@
+/* The evaluation suite's task interface: what a benchmark module (mcq, qa, loss, think, risk, and
+ * later json / fc) implements to run under `ctune eval`, and the services the suite gives it.
+ *
+ * A task is a constant ct_eval_task: its dataset name ("general_mcq", as EvalScope's `datasets`
+ * list names it) and a short alias ("mcq"), the key table of its `dataset_args.<name>` mapping
+ * (filled into a zeroed struct of args_size bytes through src/base/cfgfile.c, so an unknown key
+ * is an error naming file:line), and four functions:
+ *
+ *   load   checks the args and reads the benchmark files once (errors name file:line);
+ *   count  the samples `run` will evaluate under a limit (sizes the progress bar);
+ *   run    evaluates every sample on one model (env): for each sample it calls ct_eval_emit
+ *          (a predictions/ line and a reviews/ line), ct_eval_add for each metric value and
+ *          ct_eval_tick; it may run once per model on the same state;
+ *   free   releases the state.
+ *
+ * The suite (src/eval/suite.c) turns the ct_eval_add values into EvalScope's report layout:
+ * per metric, score = the mean over all samples, macro_score = the mean of the per-subset means;
+ * the first metric a task adds is its main score. To add a task: write src/eval/<task>.c with a
+ * `const ct_eval_task ct_eval_task_<x>` and list it in k_tasks (src/eval/registry.c). */
+#ifndef CT_EVAL_TASK_H
+#define CT_EVAL_TASK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/cfgfile.h"
+#include "ctune/data.h"
+#include "ctune/err.h"
+#include "ctune/generate.h"
+#include "ctune/runtime.h"
+
+typedef struct ct_eval_env ct_eval_env;
+
+typedef struct ct_eval_task {
+    const char *name;  /* dataset name in configs, file names and reports */
+    const char *alias; /* accepted in `datasets` too; NULL: none */
+    const ct_cfg_key *keys;
+    size_t n_keys;
+    size_t args_size;
+    /* `where` names the config ("eval.yaml") for messages about the args. */
+    ct_status (*load)(const void *args, const char *where, void **state, ct_err *err);
+    size_t (*count)(const void *state, int64_t limit);
+    ct_status (*run)(void *state, ct_eval_env *env, ct_err *err);
+    void (*free)(void *state);
+} ct_eval_task;
+
+const ct_eval_task *ct_eval_task_find(const char *name); /* by name or alias; NULL if none */
+/* The names of every task, ", "-separated (for messages). */
+const char *ct_eval_task_names(void);
+
+/* ---- services for a running task ---- */
+struct ct_eval_env {
+    ct_runtime *rt;
+    const char *model_name;
+    ct_gen_params gen;     /* generation_config over the model's defaults (no stop ids added) */
+    int64_t limit;         /* at most this many samples per subset; < 0: all */
+    void *suite;           /* the suite's sinks (src/eval/suite.c) */
+};
+
+/* One sample's record: `prediction` goes to predictions/<model>/<task>.jsonl and `review` to
+ * reviews/<model>/<task>.jsonl, each with "subset" added; both are consumed (decref'd). */
+ct_status ct_eval_emit(ct_eval_env *e, const char *subset, json_t *prediction, json_t *review, ct_err *err);
+/* One sample's value of a metric in a subset (averaged by the report). */
+ct_status ct_eval_add(ct_eval_env *e, const char *metric, const char *subset, double value, ct_err *err);
+/* A weighted contribution: the subset's score is sum(values) / sum(weights) (a token-weighted
+ * loss adds a line's NLL sum with its token count). */
+ct_status ct_eval_add_sum(ct_eval_env *e, const char *metric, const char *subset, double sum, double weight,
+                          ct_err *err);
+/* One sample done (progress bar). */
+void ct_eval_tick(ct_eval_env *e);
+
+/* Greedy / configured generation for a prompt of ids; the decoded text (special tokens skipped)
+ * in *text (malloc'd). chat: the template's end-of-turn token stops too. */
+ct_status ct_eval_generate_ids(ct_eval_env *e, const int32_t *ids, size_t n, bool chat, char **text, ct_err *err);
+/* The conversation rendered with the model's chat template (generation prompt added,
+ * enable_thinking as given), then generated as above. */
+ct_status ct_eval_generate_chat(ct_eval_env *e, const ct_conv *conv, ct_think think, char **text, ct_err *err);
+
+/* ---- shared file reading ---- */
+/* Calls fn for every non-blank line of a JSONL file with the parsed object; errors name
+ * "path:line". An empty file is an error. */
+typedef ct_status (*ct_eval_row_fn)(void *user, json_t *row, const char *where, ct_err *err);
+ct_status ct_eval_read_jsonl(const char *path, ct_eval_row_fn fn, void *user, ct_err *err);
+
+extern const ct_eval_task ct_eval_task_mcq, ct_eval_task_qa, ct_eval_task_loss, ct_eval_task_think,
+    ct_eval_task_risk;
+
+#endif

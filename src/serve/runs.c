@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "base/file.h"
+#include "data/tojson.h"
 #include "serve/serve.h"
 
 static char *join(const char *a, const char *b, const char *c) {
@@ -27,7 +28,7 @@ static bool has_log(const char *dir, const char *name, double *mtime) {
 }
 
 static char *dump(json_t *o, srv_error *e) {
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *s = o ? ct_tojson_dup(o) : NULL; /* reals as Python writes them (2.1, not 2.1000000000000001) */
     json_decref(o);
     if (!s) srv_fail(e, 500, "server_error", NULL, NULL, "out of memory");
     return s;

@@ -378,8 +378,9 @@ TEST(serve_http_errors) {
     CHECK_MSG(read(slow, &c, 1) <= 0, "the slow client should be disconnected");
     close(slow);
     CHECK_EQ_INT(http(f.port, "POST", "/v1/completions", ok, auth, &body), 200);
-    CHECK(body && answer_text(body, false, NULL) != NULL);
-    free(body);
+    char *text = body ? answer_text(body, false, NULL) : NULL;
+    CHECK(text != NULL);
+    free(text), free(body);
     stop(&f);
 }
 

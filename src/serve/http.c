@@ -181,9 +181,9 @@ static json_t *chunk(stream *st, json_t *delta, const char *finish) {
     const char *model = st->s->models.v[st->j->req.model].name;
     if (st->j->req.kind == SRV_COMPLETION) {
         json_t *t = json_object_get(delta, "content");
-        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:O, s:n, s:o}]}", "id", st->sid, "object",
+        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:o}]}", "id", st->sid, "object",
                               "text_completion", "created", st->created, "model", model, "choices", "index", 0, "text",
-                              t ? t : json_string(""), "logprobs", "finish_reason",
+                              t ? json_incref(t) : json_string(""), "logprobs", "finish_reason",
                               finish ? json_string(finish) : json_null());
         json_decref(delta);
         return o;
@@ -450,12 +450,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why) {
     ct_server *s = cls;
     conn *k = *con_cls;
-    (void)why;
     if (!k) return;
     if (s->o.log_requests) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
         fprintf(stderr, "ctune serve: %u %.0f ms\n", ci ? ci->http_status : 0, 1e3 * (srv_now() - k->t0));
     }
+    /* a kept-alive connection waits for its next request under the read timeout again */
+    if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK && s->o.read_timeout_s > 0)
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)(s->o.read_timeout_s + 0.999));
     ct_buf_free(&k->body);
     free(k);
     *con_cls = NULL;

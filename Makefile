@@ -29,7 +29,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test test-asan test-faults bench bench-compare demo clean
+.PHONY: all test test-asan test-faults test-serve-stress bench bench-compare demo clean
 all: $(BUILD)/libctune.a $(BUILD)/ctune
 
 $(BUILD)/%.o: %.c
@@ -52,6 +52,11 @@ $(BUILD)/ctune_tests: $(TEST_OBJ) $(BUILD)/libctune.a
 
 test: $(BUILD)/ctune $(BUILD)/ctune_tests
 	@CTUNE_BIN=$(BUILD)/ctune bash tests/run.sh $(BUILD)
+
+# The server's reliability run: 1,008 requests from 16 concurrent clients over loopback, every
+# answer checked against ct_generate (tests/test_serve_http.c; a 48-request run is in `make test`).
+test-serve-stress: $(BUILD)/ctune_tests
+	@CT_SERVE_STRESS=1 $(BUILD)/ctune_tests serve_http_concurrent
 
 # The kernel table check alone: every linear kernel variant (and both attention algorithms)
 # against the exact f32 reference (tests/test_ops_kernels.c; also part of `make test`).

@@ -186,7 +186,8 @@ typedef struct fixture_srv {
     int port;
 } fixture_srv;
 
-static bool start(fixture_srv *f, const char *api_key, size_t max_body, double read_timeout) {
+static bool start_ex(fixture_srv *f, const char *api_key, size_t max_body, double read_timeout, int parallel, int queue,
+                     double timeout) {
     memset(f, 0, sizeof *f);
     const char *dir = ct_test_shared("models/stories260k");
     if (!dir) return false;
@@ -206,8 +207,9 @@ static bool start(fixture_srv *f, const char *api_key, size_t max_body, double r
     ct_serve_adapter ads[] = {{"lora", adir}};
     o.adapters = ads;
     o.n_adapters = 1;
-    o.parallel = 4;
-    o.queue = 64;
+    o.parallel = parallel;
+    o.queue = queue;
+    if (timeout > 0) o.timeout_s = timeout;
     o.api_key = api_key;
     if (max_body) o.max_body = max_body;
     if (read_timeout > 0) o.read_timeout_s = read_timeout;
@@ -218,6 +220,10 @@ static bool start(fixture_srv *f, const char *api_key, size_t max_body, double r
     if (!f->srv) return false;
     f->port = ct_server_port(f->srv);
     return f->port > 0;
+}
+
+static bool start(fixture_srv *f, const char *api_key, size_t max_body, double read_timeout) {
+    return start_ex(f, api_key, max_body, read_timeout, 4, 64, 0);
 }
 
 static void stop(fixture_srv *f) {
@@ -410,6 +416,35 @@ TEST(serve_http_cancel_and_shutdown) {
         if (!idle) usleep(50000);
     }
     CHECK_MSG(idle, "the hung-up request kept running");
+    stop(&f);
+    /* one slot, no queue: a second request while one runs gets 503; a request past its
+     * deadline (--timeout) gets 504 */
+    REQUIRE(start_ex(&f, NULL, 0, 0, 1, 0, 0));
+    fd = connect_to(f.port);
+    REQUIRE(fd >= 0);
+    CHECK(write(fd, req, (size_t)n) == n);
+    CHECK(read(fd, buf, sizeof buf) > 0);
+    char *body = NULL;
+    const char *small = "{\"prompt\":\"Once\",\"max_tokens\":2}";
+    CHECK_EQ_INT(http(f.port, "POST", "/v1/completions", small, NULL, &body), 503);
+    CHECK(body && strstr(body, "server_busy") && is_error(body, NULL));
+    free(body);
+    close(fd);
+    bool served = false; /* the slot frees once the hung-up request is cancelled */
+    for (int i = 0; i < 100 && !served; i++) {
+        served = http(f.port, "POST", "/v1/completions", small, NULL, &body) == 200;
+        free(body);
+        if (!served) usleep(50000);
+    }
+    CHECK_MSG(served, "the slot never came free");
+    stop(&f);
+    REQUIRE(start_ex(&f, NULL, 0, 0, 1, 0, 0.2));
+    const char *longer = "{\"prompt\":\"Once upon a time\",\"max_tokens\":480,\"temperature\":0,\"stop\":\"@@@\"}";
+    int st = http(f.port, "POST", "/v1/completions", longer, NULL, &body);
+    bool eos = st == 200 && body && strstr(body, "\"finish_reason\":\"stop\""); /* ended before the deadline */
+    CHECK_MSG(st == 504 || eos, "past the deadline: HTTP %d %s", st, body ? body : "");
+    CHECK(st != 504 || (body && strstr(body, "\"timeout\"") && is_error(body, NULL)));
+    free(body);
     stop(&f);
 }
 

@@ -112,7 +112,8 @@ void srv_engine_load(srv_engine *g, int *running, int *queued) {
 bool srv_engine_submit(srv_engine *g, srv_job *j, bool *stopping) {
     pthread_mutex_lock(&g->mu);
     *stopping = g->stopping;
-    bool ok = !g->stopping && g->n_queued < g->max_queue;
+    /* free slots first, then up to max_queue waiting */
+    bool ok = !g->stopping && g->n_active + g->n_queued < g->parallel + g->max_queue;
     if (ok) {
         j->refs++;
         j->link = NULL;

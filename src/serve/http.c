@@ -55,6 +55,7 @@ struct ct_server {
     struct MHD_Daemon *d;
     int port;
     volatile int stopping;
+    int inflight; /* requests between their first byte and their response's last (atomic) */
 };
 
 typedef struct conn {
@@ -428,6 +429,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!(k = calloc(1, sizeof *k))) return MHD_NO;
         k->t0 = srv_now();
         *con_cls = k;
+        __atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
             k->too_big = true;
@@ -461,6 +463,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     ct_buf_free(&k->body);
     free(k);
     *con_cls = NULL;
+    __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -543,6 +546,13 @@ void ct_server_stop(ct_server *s, double grace_s) {
     if (!s) return;
     s->stopping = 1;
     srv_engine_stop(s->eng, grace_s);
+    /* the finished (or cancelled) requests still have their last bytes to write: closing the
+     * connections now would cut the streams before [DONE] */
+    double until = srv_now() + 5.0;
+    while (s->d && __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST) > 0 && srv_now() < until) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     if (s->d) MHD_stop_daemon(s->d);
     s->d = NULL;
 }

@@ -112,6 +112,16 @@ TEST(serve_request_parse) {
     CHECK_EQ_INT(r.n_stop, 2);
     CHECK(r.prompt.n > 3);
     srv_req_free(&r);
+    /* "developer" is the system role; text-part lists are text */
+    const char *dev = "{\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},{\"role\":\"user\","
+                      "\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}]}";
+    const char *sys = "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Hi\"}]}";
+    srv_req r2;
+    REQUIRE(srv_req_parse(&c, SRV_CHAT, dev, strlen(dev), &r, &e));
+    REQUIRE(srv_req_parse(&c, SRV_CHAT, sys, strlen(sys), &r2, &e));
+    CHECK(r.prompt.n == r2.prompt.n && !memcmp(r.prompt.data, r2.prompt.data, r.prompt.n * sizeof(int32_t)));
+    srv_req_free(&r);
+    srv_req_free(&r2);
     const char *comp = "{\"prompt\":\"Once upon\",\"temperature\":0.5}";
     REQUIRE(srv_req_parse(&c, SRV_COMPLETION, comp, strlen(comp), &r, &e));
     CHECK(r.gen.do_sample && r.gen.temperature == 0.5f);

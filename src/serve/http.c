@@ -383,7 +383,7 @@ static enum MHD_Result route(ct_server *s, struct MHD_Connection *c, const char 
     }
     if (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/completions")) {
         if (!post) return fail(c, 405, "invalid_request_error", "method_not_allowed", "%s only takes POST", url);
-        return completion(s, c, url[4] == 'c' && url[5] == 'h' ? SRV_CHAT : SRV_COMPLETION, k);
+        return completion(s, c, !strcmp(url, "/v1/chat/completions") ? SRV_CHAT : SRV_COMPLETION, k);
     }
     if (!get && (!strcmp(url, "/") || !strcmp(url, "/health") || !strncmp(url, "/v1/models", 10) || !strncmp(url, "/api/runs", 9)))
         return fail(c, 405, "invalid_request_error", "method_not_allowed", "%s only takes GET", url);

@@ -189,9 +189,19 @@ static bool chat_prompt(const srv_ctx *c, const json_t *o, srv_req *r, srv_error
             think = json_is_true(v) ? CT_THINK_TRUE : CT_THINK_FALSE;
         }
     }
-    json_t *row = json_object();
+    json_t *row = json_object(), *copy = NULL;
     if (!row) return srv_fail(e, 500, "server_error", NULL, NULL, "out of memory");
-    json_object_set(row, "messages", (json_t *)msgs);
+    /* OpenAI's "developer" role is the system message of newer models */
+    size_t i;
+    const json_t *m;
+    json_array_foreach(msgs, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (!role || strcmp(role, "developer")) continue;
+        if (!copy && !(copy = json_deep_copy(msgs))) break;
+        json_object_set_new(json_array_get(copy, i), "role", json_string("system"));
+    }
+    json_object_set(row, "messages", copy ? copy : (json_t *)msgs);
+    json_decref(copy);
     if (with_tools) json_object_set(row, "tools", (json_t *)tools);
     ct_conv conv;
     ct_conv_init(&conv);

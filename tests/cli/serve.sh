@@ -21,6 +21,7 @@ if ! $bin serve --help | grep -q "adapter NAME=DIR"; then fail "help"; fi
 $bin init-model --arch qwen3 --hidden-size 32 --layers 1 --heads 2 --kv-heads 1 --head-dim 16 --intermediate-size 64 \
   --tokenizer "$qtok" --out "$tmp/m" --dtype f32 >/dev/null || fail "init-model"
 err=$($bin serve --model "$tmp/m" --host localhost --port 0 2>&1) && fail "a host name accepted"
+if echo "$err" | grep -q "without libmicrohttpd"; then echo "ctune built without libmicrohttpd (scripts/deps.sh)"; exit 77; fi
 echo "$err" | grep -q "IPv4" || fail "host message: $err"
 cat > "$tmp/infer.yaml" <<EOC
 model_name_or_path: $tmp/m

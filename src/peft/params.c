@@ -57,19 +57,19 @@ ct_status ct_params_alloc(ct_params *ps, ct_err *err) {
         total += (ps->p[i].numel + 15) & ~(size_t)15; /* 64-byte aligned tensors */
     }
     ps->total = total;
-    size_t n = total ? total : 16, bytes = 4 * n * sizeof(float);
-    if (!(ps->data = aligned_alloc(64, bytes)))
-        return ct_err_set(err, CT_ERR_NOMEM, "trainable parameters: cannot allocate 4 x %zu MiB", (bytes / 4) >> 20);
+    size_t n = total ? total : 16, bytes = 2 * n * sizeof(float);
+    if (!(ps->data = aligned_alloc(64, bytes)) || !(ps->moments = calloc(2 * n, sizeof(float)))) {
+        free(ps->data);
+        ps->data = NULL;
+        return ct_err_set(err, CT_ERR_NOMEM, "trainable parameters: cannot allocate 4 x %zu MiB", (bytes / 2) >> 20);
+    }
     memset(ps->data, 0, bytes);
     ps->grad = ps->data + n;
-    ps->m = ps->grad + n;
-    ps->v = ps->m + n;
+    ct_params_point_moments(ps, ps->moments, ps->moments + n);
     for (size_t i = 0; i < ps->n; i++) {
         ct_param *p = &ps->p[i];
         p->data = ps->data + p->offset;
         p->grad = ps->grad + p->offset;
-        p->m = ps->m + p->offset;
-        p->v = ps->v + p->offset;
         if (p->view) {
             ct_tensor_to_f32(&p->orig, 0, p->numel, p->data);
             p->view->dtype = CT_DTYPE_F32;
@@ -82,8 +82,24 @@ ct_status ct_params_alloc(ct_params *ps, ct_err *err) {
 
 void ct_params_free(ct_params *ps) {
     free(ps->p);
-    free(ps->data); /* the four roles share one allocation */
+    free(ps->data); /* data and grad share one allocation */
+    free(ps->moments);
     memset(ps, 0, sizeof *ps);
+}
+
+void ct_params_point_moments(ct_params *ps, float *m, float *v) {
+    ps->m = m;
+    ps->v = v;
+    for (size_t i = 0; i < ps->n; i++) {
+        ps->p[i].m = m ? m + ps->p[i].offset : NULL;
+        ps->p[i].v = v ? v + ps->p[i].offset : NULL;
+    }
+}
+
+void ct_params_drop_moments(ct_params *ps) {
+    free(ps->moments);
+    ps->moments = NULL;
+    ct_params_point_moments(ps, NULL, NULL);
 }
 
 void ct_params_zero_grad(ct_params *ps) {

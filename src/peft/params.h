@@ -31,7 +31,8 @@ typedef struct ct_params {
     ct_param *p;
     size_t n, cap;
     size_t total;                /* sum of numel (each tensor padded to 64 bytes) */
-    float *data, *grad, *m, *v;  /* flat [total] each, one allocation (data owns it) */
+    float *data, *grad, *m, *v;  /* flat [total] each; data owns data + grad, `moments` m + v */
+    float *moments;              /* the owned m + v allocation (NULL: dropped, ZeRO-1 shards them) */
 } ct_params;
 
 /* Adds a tensor (before ct_params_alloc); view (optional): the weights view it trains. Returns
@@ -41,6 +42,11 @@ int ct_params_add(ct_params *ps, const char *name, int ndim, int64_t d0, int64_t
  * points the view at the master (f32). */
 ct_status ct_params_alloc(ct_params *ps, ct_err *err);
 void ct_params_free(ct_params *ps);
+/* Points ps->m, ps->v and every tensor's m, v into the flat [total] arrays m and v (NULL: none);
+ * the caller keeps them alive. */
+void ct_params_point_moments(ct_params *ps, float *m, float *v);
+/* Frees the owned AdamW moments (ZeRO-1: each rank keeps its shard, src/train/trainer_dist.c). */
+void ct_params_drop_moments(ct_params *ps);
 void ct_params_zero_grad(ct_params *ps);
 ct_param *ct_params_find(ct_params *ps, const char *name);
 /* HF Trainer get_decay_parameter_names rule on a name: false for names with "bias",

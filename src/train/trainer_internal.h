@@ -16,6 +16,7 @@
 #include "train/optim.h"
 #include "train/step.h"
 #include "train/trainer_data.h"
+#include "train/trainer_dist.h"
 #include "train/trainer_state.h"
 
 struct ct_peft_adapter;
@@ -74,7 +75,8 @@ typedef struct ct_trainer {
     int64_t saved_step;      /* step of the newest checkpoint saved or resumed from; -1: none */
     char last_ckpt[1024];
     char resumed_from[1024];
-    ct_dir_lock lock;        /* on output_dir/CT_TRAINER_LOCK while the run lasts */
+    ct_trainer_dist dist;    /* MPI data parallel: rank, ranks, ZeRO-1 shard (trainer_dist.h) */
+    ct_dir_lock lock;        /* on output_dir/CT_TRAINER_LOCK while the run lasts (rank 0) */
     bool created_output_dir;
 } ct_trainer;
 

@@ -245,7 +245,6 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         ct_dist_abort(rc); /* the other ranks may wait in a collective: end the job */
         goto out;
     }
-    ct_dist_finalize();
     if (!rank0) {
         rc = res.interrupted ? (sig ? 128 + sig : 130) : 0;
         goto out;
@@ -259,6 +258,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         if (res.last_checkpoint[0]) {
             printf("interrupted at step %lld of %lld; checkpoint: %s\nresume with: ", (long long)res.global_step,
                    (long long)res.total_steps, res.last_checkpoint);
+            if (ct_dist_size() > 1) printf("mpirun -np %d ", ct_dist_size()); /* or any number of ranks */
             print_resume_command(stdout, cfg_path, rest, nrest, force, true);
         } else {
             printf("interrupted before the first step; nothing was saved\nstart again with: ");
@@ -272,6 +272,8 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     printf(", %.1f s, %.0f tokens/s\noutputs in %s\n", res.runtime_s, res.tokens_per_s, cfg.output_dir);
     rc = 0;
 out:
+    fflush(stdout); /* before MPI_Finalize: mpirun may end the job soon after a rank leaves it */
+    ct_dist_finalize();
     ct_callbacks_free(&cbs);
     ct_train_config_free(&cfg);
     free(rest);

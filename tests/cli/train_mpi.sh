@@ -6,7 +6,7 @@
 #   zero_stage 1 = plain data parallel within 1e-6 (log, weights, gathered moments), each rank
 #   holding half of the moments; a DeepSpeed stage-2 JSON read as zero_stage 1;
 #   a 2-rank checkpoint (plain and ZeRO-1) resumed with 2 ranks and with 1 rank continues the
-#   uninterrupted run's losses; `ctune train --nproc 2` launches mpirun;
+#   uninterrupted run's losses; `ctune train --nproc 2` launches mpirun; SIGINT to mpirun saves;
 #   kill -9 of one rank: the job ends within seconds naming the rank, the last checkpoint resumes.
 # Learning rates: full/freeze 1e-4, prompt 3e-4, LoRA 1e-3, where the f32 rounding of different batch
 # shapes (1 x 4 and 1 x 2 x 2 differ by as much in one process) stays below 1e-6 over 10 steps;
@@ -154,6 +154,22 @@ same "$tmp/z1" "$tmp/rz" "resume of a ZeRO-1 checkpoint with 1 rank" checkpoint-
 one --nproc 2 --per_device_train_batch_size 2 --output_dir "$tmp/np" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "--nproc 2"; }
 grep -q "data parallel: 2 ranks" "$tmp/log" || { cat "$tmp/log"; fail "--nproc 2 did not run 2 ranks"; }
 same "$tmp/lora.2x2" "$tmp/np" "--nproc 2 = mpirun -np 2"
+
+# ---- SIGINT to mpirun (Ctrl-C): every rank stops at the same step, rank 0 saves and says how to resume
+mpirun -np 2 --bind-to none "$bin" train "$tmp/run.yaml" --per_device_train_batch_size 2 --max_steps 100000 \
+  --save_steps 100000 --output_dir "$tmp/int" > "$tmp/ilog" 2>&1 &
+job=$!
+for _ in $(seq 300); do grep -q '"current_steps": 20,' "$tmp/int/trainer_log.jsonl" 2>/dev/null && break; sleep 0.1; done
+kill -INT "$job"
+for _ in $(seq 300); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$job" 2>/dev/null && fail "SIGINT: the job still runs 30 s later"
+wait "$job"
+job=""
+grep -q "^resume with: mpirun -np 2 ctune train" "$tmp/ilog" || { cat "$tmp/ilog"; fail "SIGINT: no resume command"; }
+n=$(sed -n 's/^interrupted at step \([0-9]*\) of .*/\1/p' "$tmp/ilog")
+[ -n "$n" ] && [ -d "$tmp/int/checkpoint-$n" ] || { cat "$tmp/ilog"; fail "SIGINT: no checkpoint of the step it stopped at"; }
+[ "$(grep -c 'SIGTERM: saving a checkpoint' "$tmp/ilog")" = 1 ] || fail "SIGINT: not one message (rank 0's)"
+echo "  SIGINT to mpirun: saved checkpoint-$n"
 
 # ---- kill -9 of one rank: the job ends within seconds, naming the rank; checkpoints intact
 timeout 120 mpirun -np 2 --bind-to none "$bin" train "$tmp/run.yaml" --per_device_train_batch_size 2 --max_steps 100000 \

@@ -71,12 +71,12 @@ static bool preflight(const ct_train_config *cfg, bool force) {
 static int launch_mpirun(const char *nproc, int argc, char **argv) {
     char *end = NULL;
     long n = strtol(nproc, &end, 10);
-    if (!*nproc || *end || n < 1 || n > 4096) {
-        ct_cli_errorf("train: --nproc '%s' is not a number of processes (1..4096)", nproc);
-        return 2;
-    }
     if (!ct_dist_built()) {
         ct_cli_errorf("train: --nproc needs the MPI build of ctune (install libopenmpi-dev, scripts/deps.sh, and rebuild)");
+        return 2;
+    }
+    if (!*nproc || *end || n < 1 || n > 4096) {
+        ct_cli_errorf("train: --nproc '%s' is not a number of processes (1..4096)", nproc);
         return 2;
     }
     if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK")) {

@@ -12,14 +12,7 @@
 #endif
 
 static int g_rank = 0, g_size = 1;
-static bool g_joined = false;
 static double g_comm_s = 0;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 bool ct_dist_built(void) {
 #ifdef CT_HAVE_MPI
@@ -41,6 +34,14 @@ void ct_dist_shard(size_t n, int r, size_t *lo, size_t *hi) {
 }
 
 #ifdef CT_HAVE_MPI
+static bool g_joined = false;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* mpirun (OpenMPI ORTE / PMIx, MPICH Hydra) marks the processes it starts. */
 static bool launched_by_mpirun(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");

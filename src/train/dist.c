@@ -156,13 +156,18 @@ static ct_status shard_table(size_t n, int **counts, int **displs, ct_err *err) 
     return CT_OK;
 }
 
-ct_status ct_dist_reduce_scatter_f32(const float *in, float *out, size_t n, ct_err *err) {
+/* One MPI_Reduce per shard, rooted at its owner, in place: no buffer of the whole size (Open MPI's
+ * MPI_Reduce_scatter takes one as scratch, which would cancel ZeRO-1's saving). */
+ct_status ct_dist_reduce_scatter_f32(float *buf, size_t n, ct_err *err) {
+    if (g_size == 1) return CT_OK;
     int *counts = NULL, *displs = NULL;
     ct_status st = shard_table(n, &counts, &displs, err);
     double t0 = now_s();
-    if (!st && g_size == 1) memcpy(out, in, n * sizeof *out);
-    else if (!st)
-        st = mpi_check(MPI_Reduce_scatter(in, out, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Reduce_scatter", err);
+    for (int r = 0; r < g_size && !st; r++) {
+        float *p = buf + displs[r];
+        st = mpi_check(MPI_Reduce(r == g_rank ? MPI_IN_PLACE : p, r == g_rank ? p : NULL, counts[r], MPI_FLOAT, MPI_SUM, r,
+                                  MPI_COMM_WORLD), "MPI_Reduce (reduce-scatter)", err);
+    }
     g_comm_s += now_s() - t0;
     free(counts);
     free(displs);
@@ -213,11 +218,7 @@ ct_status ct_dist_bcast(void *buf, size_t bytes, int root, ct_err *err) {
     (void)buf, (void)bytes, (void)root, (void)err;
     return CT_OK;
 }
-ct_status ct_dist_reduce_scatter_f32(const float *in, float *out, size_t n, ct_err *err) {
-    (void)err;
-    memcpy(out, in, n * sizeof *out);
-    return CT_OK;
-}
+ct_status ct_dist_reduce_scatter_f32(float *buf, size_t n, ct_err *err) { (void)buf, (void)n, (void)err; return CT_OK; }
 ct_status ct_dist_allgather_f32(float *buf, size_t n, ct_err *err) { (void)buf, (void)n, (void)err; return CT_OK; }
 ct_status ct_dist_gather_f32(const float *shard, float *full, size_t n, int root, ct_err *err) {
     (void)root, (void)err;

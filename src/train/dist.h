@@ -21,8 +21,9 @@ ct_status ct_dist_bcast(void *buf, size_t bytes, int root, ct_err *err);
 /* The flat range of rank r when n elements are split in ct_dist_size() contiguous parts:
  * [n*r/size, n*(r+1)/size). */
 void ct_dist_shard(size_t n, int r, size_t *lo, size_t *hi);
-/* out[0..hi-lo) = this rank's shard (ct_dist_shard) of the sum over ranks of in[0..n). */
-ct_status ct_dist_reduce_scatter_f32(const float *in, float *out, size_t n, ct_err *err);
+/* In place: buf[lo..hi) of this rank's shard (ct_dist_shard) becomes the sum over ranks of it;
+ * the rest of buf is left undefined. */
+ct_status ct_dist_reduce_scatter_f32(float *buf, size_t n, ct_err *err);
 /* buf[0..n): every rank's shard (ct_dist_shard) from its owner, in place. */
 ct_status ct_dist_allgather_f32(float *buf, size_t n, ct_err *err);
 /* full[0..n) on rank `root` = the shards (ct_dist_shard) of every rank; shard: this rank's. */

@@ -61,10 +61,9 @@ ct_status ct_trainer_dist_setup(ct_trainer *t, ct_err *err) {
     d->zero = 1;
     ct_dist_shard(ps->total, d->rank, &d->lo, &d->hi);
     size_t n = d->hi - d->lo ? d->hi - d->lo : 1;
-    d->g = malloc(n * sizeof *d->g);
     d->m = calloc(n, sizeof *d->m);
     d->v = calloc(n, sizeof *d->v);
-    if (!d->g || !d->m || !d->v) return ct_err_set(err, CT_ERR_NOMEM, "zero_stage 1: out of memory for the shard");
+    if (!d->m || !d->v) return ct_err_set(err, CT_ERR_NOMEM, "zero_stage 1: out of memory for the shard");
     ct_params_drop_moments(ps);
     ct_trainer_msg(t, "zero_stage 1: rank %d holds AdamW moments of %zu of %zu values (%.2f MiB of %.2f MiB)", d->rank,
                    d->hi - d->lo, ps->total, 8.0 * (double)(d->hi - d->lo) / 1048576.0, 8.0 * (double)ps->total / 1048576.0);
@@ -72,7 +71,6 @@ ct_status ct_trainer_dist_setup(ct_trainer *t, ct_err *err) {
 }
 
 void ct_trainer_dist_free(ct_trainer_dist *d) {
-    free(d->g);
     free(d->m);
     free(d->v);
     free(d->full);
@@ -102,9 +100,10 @@ ct_status ct_trainer_dist_reduce(ct_trainer *t, double *loss, double *gn, float 
         if (!st && d->size > 1) st = ct_dist_sum_f32(ps->grad, ps->total, err);
         if (!st) *gn = ct_clip_grad_norm(t->ctx, ps, t->cfg->max_grad_norm, clip);
     } else {
-        if (!st) st = ct_dist_reduce_scatter_f32(ps->grad, d->g, ps->total, err);
+        if (!st) st = ct_dist_reduce_scatter_f32(ps->grad, ps->total, err);
+        const float *g = ps->grad + d->lo;
         double ss = 0; /* the global norm: each rank's shard sum of squares, summed */
-        for (size_t i = 0; !st && i < d->hi - d->lo; i++) ss += (double)d->g[i] * (double)d->g[i];
+        for (size_t i = 0; !st && i < d->hi - d->lo; i++) ss += (double)g[i] * (double)g[i];
         if (!st) st = ct_dist_sum_f64(&ss, 1, err);
         *gn = sqrt(ss);
         *clip = ct_clip_factor(*gn, t->cfg->max_grad_norm);
@@ -121,7 +120,7 @@ ct_status ct_trainer_dist_adamw(ct_trainer *t, double lr, float clip, ct_err *er
         ct_adamw_step(t->ctx, &t->opt, ps, lr, clip);
         return CT_OK;
     }
-    ct_adamw_step_range(t->ctx, &t->opt, ps, lr, clip, d->lo, d->hi, d->g, d->m, d->v);
+    ct_adamw_step_range(t->ctx, &t->opt, ps, lr, clip, d->lo, d->hi, ps->grad + d->lo, d->m, d->v);
     double c0 = now_comm();
     ct_status st = ct_dist_allgather_f32(ps->data, ps->total, err);
     d->comm_s += now_comm() - c0;
@@ -132,17 +131,19 @@ ct_status ct_trainer_dist_moments_gather(ct_trainer *t, bool for_load, ct_err *e
     ct_trainer_dist *d = &t->dist;
     ct_params *ps = &t->tm.params;
     if (!d->zero) return CT_OK;
+    /* the whole moments: m in the gradient buffer (free between steps: the next step zeroes it),
+     * v in one temporary array */
     size_t n = ps->total;
     bool need = for_load || d->rank == 0;
-    if (need && !(d->full = calloc(2 * (n ? n : 1), sizeof *d->full)))
-        return ct_err_set(err, CT_ERR_NOMEM, "zero_stage 1: out of memory for the whole AdamW moments of a checkpoint");
+    if (need && !(d->full = calloc(n ? n : 1, sizeof *d->full)))
+        return ct_err_set(err, CT_ERR_NOMEM, "zero_stage 1: out of memory for the AdamW moments of a checkpoint");
     if (for_load) {
-        ct_params_point_moments(ps, d->full, d->full + n);
+        ct_params_point_moments(ps, ps->grad, d->full);
         return CT_OK;
     }
-    ct_status st = ct_dist_gather_f32(d->m, d->full, n, 0, err);
-    if (!st) st = ct_dist_gather_f32(d->v, d->full ? d->full + n : NULL, n, 0, err);
-    if (!st && need) ct_params_point_moments(ps, d->full, d->full + n);
+    ct_status st = ct_dist_gather_f32(d->m, need ? ps->grad : NULL, n, 0, err);
+    if (!st) st = ct_dist_gather_f32(d->v, d->full, n, 0, err);
+    if (!st && need) ct_params_point_moments(ps, ps->grad, d->full);
     return st;
 }
 
@@ -151,8 +152,8 @@ void ct_trainer_dist_moments_release(ct_trainer *t, bool loaded) {
     ct_params *ps = &t->tm.params;
     if (!d->zero) return;
     if (loaded && d->full) {
-        memcpy(d->m, d->full + d->lo, (d->hi - d->lo) * sizeof *d->m);
-        memcpy(d->v, d->full + ps->total + d->lo, (d->hi - d->lo) * sizeof *d->v);
+        memcpy(d->m, ps->grad + d->lo, (d->hi - d->lo) * sizeof *d->m);
+        memcpy(d->v, d->full + d->lo, (d->hi - d->lo) * sizeof *d->v);
     }
     ct_params_point_moments(ps, NULL, NULL);
     free(d->full);

@@ -17,8 +17,10 @@ typedef struct ct_trainer_dist {
     int rank, size;
     int zero;           /* 1: each rank holds the moments of its shard [lo, hi) only */
     size_t lo, hi;      /* this rank's shard of the flat trainable values (zero 1) */
-    float *g, *m, *v;   /* [hi - lo]: the shard of the summed gradients, and its moments */
-    float *full;        /* [2 x total] while a checkpoint is saved or loaded (zero 1), else NULL */
+    float *m, *v;       /* [hi - lo]: the moments of the shard (its summed gradients are reduced in
+                           place into params.grad[lo, hi)) */
+    float *full;        /* [total]: v while a checkpoint is saved or loaded (m goes through
+                           params.grad, free between steps), else NULL */
     double comm_s;      /* seconds in gradient collectives (the step's all-reduce) */
     int64_t comm_steps;
 } ct_trainer_dist;

@@ -149,6 +149,10 @@ same "$tmp/lora.2x2" "$tmp/r1" "resume of a 2-rank checkpoint with 1 rank x batc
 resume_from "$tmp/z1" "$tmp/rz"
 one --finetuning_type full --learning_rate 0.0001 --resume_from_checkpoint true --overwrite_output_dir false --output_dir "$tmp/rz" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "resume ZeRO-1 with 1 rank"; }
 same "$tmp/z1" "$tmp/rz" "resume of a ZeRO-1 checkpoint with 1 rank" checkpoint-10/model.safetensors
+resume_from "$tmp/z1" "$tmp/rz2"
+two --finetuning_type full --learning_rate 0.0001 --per_device_train_batch_size 2 --zero_stage 1 --resume_from_checkpoint true \
+  --overwrite_output_dir false --output_dir "$tmp/rz2" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "resume ZeRO-1 with 2 ranks"; }
+same "$tmp/z1" "$tmp/rz2" "resume of a ZeRO-1 checkpoint with 2 ranks, ZeRO-1" checkpoint-10/optimizer.safetensors
 
 # ---- the --nproc launcher
 one --nproc 2 --per_device_train_batch_size 2 --output_dir "$tmp/np" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "--nproc 2"; }

@@ -767,7 +767,7 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     free(resume);
     trainer_free(&t);
     unlock_output_dir(&t, st);
-    if (st && t.dist.size > 1) ct_err_prefix(err, "rank %d of %d", t.dist.rank, t.dist.size);
+    if (st && ct_dist_size() > 1) ct_err_prefix(err, "rank %d of %d", ct_dist_rank(), ct_dist_size());
     return st;
 }
 

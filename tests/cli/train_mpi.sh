@@ -7,6 +7,7 @@
 #   holding half of the moments; a DeepSpeed stage-2 JSON read as zero_stage 1;
 #   a 2-rank checkpoint (plain and ZeRO-1) resumed with 2 ranks and with 1 rank continues the
 #   uninterrupted run's losses; `ctune train --nproc 2` launches mpirun; SIGINT to mpirun saves;
+#   a setup failure or a SIGTERM on rank 1 alone stops every rank (its message / a checkpoint);
 #   kill -9 of one rank: the job ends within seconds naming the rank, the last checkpoint resumes.
 # Learning rates: full/freeze 1e-4, prompt 3e-4, LoRA 1e-3, where the f32 rounding of different batch
 # shapes (1 x 4 and 1 x 2 x 2 differ by as much in one process) stays below 1e-6 over 10 steps;
@@ -174,6 +175,20 @@ n=$(sed -n 's/^interrupted at step \([0-9]*\) of .*/\1/p' "$tmp/ilog")
 [ -n "$n" ] && [ -d "$tmp/int/checkpoint-$n" ] || { cat "$tmp/ilog"; fail "SIGINT: no checkpoint of the step it stopped at"; }
 [ "$(grep -c 'SIGTERM: saving a checkpoint' "$tmp/ilog")" = 1 ] || fail "SIGINT: not one message (rank 0's)"
 echo "  SIGINT to mpirun: saved checkpoint-$n"
+
+# ---- one rank fails at setup (its model directory is missing): every rank stops, naming it
+timeout 60 mpirun --bind-to none -np 1 "$bin" train "$tmp/run.yaml" --per_device_train_batch_size 2 --output_dir "$tmp/f" : \
+  -np 1 "$bin" train "$tmp/run.yaml" --per_device_train_batch_size 2 --output_dir "$tmp/f" --model_name_or_path "$tmp/absent" \
+  > "$tmp/flog" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || { cat "$tmp/flog"; fail "setup failure on rank 1: rc $rc"; }
+grep -q "rank 1 of 2: model_name_or_path '$tmp/absent' is not a directory" "$tmp/flog" || { cat "$tmp/flog"; fail "setup failure: rank 1's message"; }
+grep -q "rank 0 of 2: stopped: rank 1 failed (setup)" "$tmp/flog" || { cat "$tmp/flog"; fail "setup failure: rank 0's message"; }
+# ---- a SIGTERM that only rank 1 receives (at its 7th step): all ranks stop at step 7, rank 0 saves it
+timeout 60 mpirun --bind-to none -np 1 "$bin" train "$tmp/run.yaml" --per_device_train_batch_size 2 --max_steps 40 --output_dir "$tmp/t1" : \
+  -np 1 -x CTUNE_FAULT=train.step@7:term "$bin" train "$tmp/run.yaml" --per_device_train_batch_size 2 --max_steps 40 \
+  --output_dir "$tmp/t1" > "$tmp/tlog" 2>&1
+grep -q "^interrupted at step 7 of 40" "$tmp/tlog" && [ -d "$tmp/t1/checkpoint-7" ] || { cat "$tmp/tlog"; fail "SIGTERM on rank 1 only"; }
 
 # ---- kill -9 of one rank: the job ends within seconds, naming the rank; checkpoints intact
 timeout 120 mpirun -np 2 --bind-to none "$bin" train "$tmp/run.yaml" --per_device_train_batch_size 2 --max_steps 100000 \

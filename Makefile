@@ -18,6 +18,13 @@ ifeq ($(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo yes),yes)
   PKG_CFLAGS += -DCT_HAVE_MHD $(shell pkg-config --cflags libmicrohttpd)
   PKG_LIBS   += $(shell pkg-config --libs libmicrohttpd)
 endif
+# MPI (data-parallel training, docs/distributed.md): on where libopenmpi-dev is installed;
+# `make MPI=0` builds the single-process ctune (the dist.c fallbacks).
+MPI     ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+  PKG_CFLAGS += -DCT_HAVE_MPI $(shell pkg-config --cflags ompi-c)
+  PKG_LIBS   += $(shell pkg-config --libs ompi-c)
+endif
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Iinclude -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -fopenmp -lm $(EXTRA_LDFLAGS)

@@ -10,6 +10,7 @@ have_js_ref() {
 # bench_cc OUT SRC: compiles a bench program against $build/libctune.a with the Makefile's flags.
 bench_cc() {
   local pk="libpcre2-8 libutf8proc jansson yaml-0.1 openblas"
+  pkg-config --exists ompi-c 2>/dev/null && pk="$pk ompi-c" # the MPI build's libctune (Makefile MPI)
   make -s "$build/libctune.a" BUILD="$build" >/dev/null || return 1
   # shellcheck disable=SC2046
   ${CC:-cc} -O2 -march=native -std=c17 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc $(pkg-config --cflags $pk) \

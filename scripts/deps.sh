@@ -15,7 +15,8 @@
 #                            dependency's integrity) into .cache/node-llama-cpp, install scripts off
 set -euo pipefail
 pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-dev libopenblas-dev libomp-dev
-      libmicrohttpd-dev curl)
+      libmicrohttpd-dev curl
+      libopenmpi-dev openmpi-bin)  # serve: HTTP (docs/serve.md); MPI: data-parallel training (docs/distributed.md)
 if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
   pkgs+=(python3 python3-torch python3-numpy python3-jinja2 libdnnl-dev)
   # node/npm may come from a nodejs build that bundles npm (the Debian npm package conflicts)

@@ -143,6 +143,9 @@ typedef struct ct_train_config {
     char *swanlab_project, *swanlab_workspace, *swanlab_run_name, *swanlab_mode, *swanlab_api_key,
         *swanlab_logdir, *swanlab_lark_webhook_url, *swanlab_lark_secret;
     int64_t threads;             /* 0 = all cores */
+    /* data parallel (docs/distributed.md): 1 = AdamW moments sharded over the MPI ranks (ZeRO-1) */
+    int64_t zero_stage;
+    char *deepspeed;             /* a DeepSpeed JSON config: its zero_optimization.stage read as intent */
     /* ---- bookkeeping */
     ct_strlist ignored;          /* accepted LlamaFactory keys that change nothing ctune computes */
     ct_strlist set_keys;         /* keys given by the YAML or overrides, in order */

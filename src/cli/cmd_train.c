@@ -2,13 +2,16 @@
  * Progress goes to stderr (a bar on a terminal, one line per logging step otherwise); the final
  * summary to stdout. Exit status: 0 done, 1 error, 130 / 143 stopped by Ctrl-C / SIGTERM (checkpoint
  * saved, and the command that resumes the run printed). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "cli/cli.h"
+#include "ctune/dist.h"
 #include "ctune/estimate.h"
 #include "ctune/train.h"
 #include "train/progress.h"
@@ -21,6 +24,8 @@ static const char *usage_text =
     "  --print-config   print the effective configuration and exit\n"
     "  --eval-only      only compute the loss on the validation split (eval_dataset / val_size) of\n"
     "                   model_name_or_path (+ adapter_name_or_path, LoRA) and print {\"eval_loss\": ...}\n"
+    "  --nproc N        data parallel on this machine: runs `mpirun -np N` of this command, N ranks\n"
+    "                   of `threads` threads each (docs/distributed.md; needs the MPI build)\n"
     "  --force          train even when the estimated peak memory (`ctune estimate`) exceeds the\n"
     "                   machine's available memory (MemAvailable), which is otherwise refused\n"
     "Examples:\n"
@@ -59,6 +64,55 @@ static bool preflight(const ct_train_config *cfg, bool force) {
                   "cutoff_len / per_device_train_batch_size, use gradient_checkpointing or lora, or pass --force",
                   (double)e.peak / gib, avail / gib);
     return false;
+}
+
+/* --nproc N: this command again under `mpirun -np N` (local ranks; --bind-to none lets each rank
+ * run its `threads`, --oversubscribe allows more ranks than cores). Returns only on failure. */
+static int launch_mpirun(const char *nproc, int argc, char **argv) {
+    char *end = NULL;
+    long n = strtol(nproc, &end, 10);
+    if (!ct_dist_built()) {
+        ct_cli_errorf("train: --nproc needs the MPI build of ctune (install libopenmpi-dev, scripts/deps.sh, and rebuild)");
+        return 2;
+    }
+    if (!*nproc || *end || n < 1 || n > 4096) {
+        ct_cli_errorf("train: --nproc '%s' is not a number of processes (1..4096)", nproc);
+        return 2;
+    }
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK")) {
+        ct_cli_errorf("train: --nproc inside an mpirun job; use one or the other");
+        return 2;
+    }
+    char *self = realpath("/proc/self/exe", NULL); /* the path mpirun's children run, any length */
+    if (!self) {
+        ct_cli_errorf("train: --nproc: cannot find this executable (/proc/self/exe: %s)", strerror(errno));
+        return 1;
+    }
+    char **av = calloc((size_t)argc + 12, sizeof *av);
+    if (!av) {
+        free(self);
+        return 1;
+    }
+    int k = 0;
+    av[k++] = "mpirun";
+    av[k++] = "-np";
+    av[k++] = (char *)nproc;
+    av[k++] = "--bind-to";
+    av[k++] = "none";
+    av[k++] = "--oversubscribe";
+    av[k++] = self;
+    av[k++] = "train";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--nproc")) i++;
+        else if (strncmp(argv[i], "--nproc=", 8)) av[k++] = argv[i];
+    }
+    av[k] = NULL;
+    fflush(NULL);
+    execvp(av[0], av);
+    ct_cli_errorf("train: --nproc: cannot run mpirun (%s); install openmpi-bin (scripts/deps.sh)", strerror(errno));
+    free(av);
+    free(self);
+    return 1;
 }
 
 /* One shell word: as is when it holds only safe characters, else in single quotes. */
@@ -108,6 +162,16 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
             return 0;
         }
     }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--nproc")) {
+            if (i + 1 >= argc) {
+                ct_cli_errorf("train: --nproc needs a number of processes");
+                return 2;
+            }
+            return launch_mpirun(argv[i + 1], argc, argv);
+        }
+        if (!strncmp(argv[i], "--nproc=", 8)) return launch_mpirun(argv[i] + 8, argc, argv);
+    }
     if (argc > 1 && strncmp(argv[1], "--", 2) && !ct_cli_is_override(argv[1])) {
         cfg_path = argv[1];
         first = 2;
@@ -146,10 +210,18 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         fputs(usage_text, stderr);
         goto out;
     }
-    char *ign = ct_train_config_ignored_line(&cfg);
+    if (ct_dist_init(&err)) {
+        rc = ct_cli_error(&err);
+        goto out;
+    }
+    bool rank0 = ct_dist_rank() == 0; /* only rank 0 of an MPI job prints */
+    char *ign = rank0 ? ct_train_config_ignored_line(&cfg) : NULL;
     if (ign) fprintf(stderr, "ctune train: note: %s\n", ign);
     free(ign);
-    if (!eval_only && !preflight(&cfg, force)) goto out;
+    if (!eval_only && rank0 && !preflight(&cfg, force)) {
+        ct_dist_abort(1);
+        goto out;
+    }
     ct_callback pcb;
     if (ct_callback_progress(&pcb, stderr, -1, &err) || ct_callbacks_add(&cbs, &pcb, &err)) {
         rc = ct_cli_error(&err);
@@ -163,6 +235,11 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     ct_sigint_uninstall();
     if (st) {
         rc = ct_cli_error(&err);
+        ct_dist_abort(rc); /* the other ranks may wait in a collective: end the job */
+        goto out;
+    }
+    if (!rank0) {
+        rc = res.interrupted ? (sig ? 128 + sig : 130) : 0;
         goto out;
     }
     if (eval_only) {
@@ -174,6 +251,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         if (res.last_checkpoint) {
             printf("interrupted at step %lld of %lld; checkpoint: %s\nresume with: ", (long long)res.global_step,
                    (long long)res.total_steps, res.last_checkpoint);
+            if (ct_dist_size() > 1) printf("mpirun -np %d ", ct_dist_size()); /* or any number of ranks */
             print_resume_command(stdout, cfg_path, rest, nrest, force, true);
         } else {
             printf("interrupted before the first step; nothing was saved\nstart again with: ");
@@ -188,6 +266,8 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
     rc = 0;
 out:
     ct_train_result_clear(&res);
+    fflush(stdout); /* before MPI_Finalize: mpirun may end the job soon after a rank leaves it */
+    ct_dist_finalize();
     ct_callbacks_free(&cbs);
     ct_train_config_free(&cfg);
     free(rest);

@@ -93,16 +93,13 @@ ct_status ct_params_alloc_state(ct_params *ps, ct_err *err) {
     }
     ps->state_total = total;
     size_t n = total ? total : 16, bytes = 2 * n * sizeof(float);
-    free(ps->m);
-    if (!(ps->m = aligned_alloc(64, bytes)))
+    free(ps->moments);
+    if (!(ps->moments = aligned_alloc(64, bytes))) {
+        ct_params_point_moments(ps, NULL, NULL);
         return ct_err_set(err, CT_ERR_NOMEM, "optimizer state: cannot allocate 2 x %zu MiB", (bytes / 2) >> 20);
-    memset(ps->m, 0, bytes);
-    ps->v = ps->m + n;
-    for (size_t i = 0; i < ps->n; i++) {
-        ct_param *p = &ps->p[i];
-        p->m = ps->m + p->state_offset;
-        p->v = ps->v + p->state_offset;
     }
+    memset(ps->moments, 0, bytes);
+    ct_params_point_moments(ps, ps->moments, ps->moments + n);
     return CT_OK;
 }
 
@@ -114,8 +111,23 @@ ct_status ct_params_alloc(ct_params *ps, ct_err *err) {
 void ct_params_free(ct_params *ps) {
     free(ps->p);
     free(ps->data); /* masters and gradients share one allocation, */
-    free(ps->m);    /* the two moments another */
+    free(ps->moments); /* the two moments another */
     memset(ps, 0, sizeof *ps);
+}
+
+void ct_params_point_moments(ct_params *ps, float *m, float *v) {
+    ps->m = m;
+    ps->v = v;
+    for (size_t i = 0; i < ps->n; i++) {
+        ps->p[i].m = m ? m + ps->p[i].state_offset : NULL;
+        ps->p[i].v = v ? v + ps->p[i].state_offset : NULL;
+    }
+}
+
+void ct_params_drop_moments(ct_params *ps) {
+    free(ps->moments);
+    ps->moments = NULL;
+    ct_params_point_moments(ps, NULL, NULL);
 }
 
 void ct_params_zero_grad(ct_params *ps) {

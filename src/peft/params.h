@@ -37,8 +37,8 @@ typedef struct ct_params {
     size_t total;                /* sum of numel (each tensor padded to 64 bytes) */
     size_t state_total;          /* sum of state_numel (padded the same way) */
     float *data, *grad;          /* flat [total] each, one allocation (data owns it) */
-    float *m, *v;                /* flat [state_total] each, one allocation (m owns it); NULL until
-                                    the state is allocated */
+    float *m, *v;                /* flat [state_total] each; NULL until the state is allocated */
+    float *moments;              /* the owned m + v allocation (NULL: dropped, ZeRO-1 shards them) */
 } ct_params;
 
 /* Adds a tensor (before ct_params_alloc); view (optional): the weights view it trains. Returns
@@ -55,6 +55,11 @@ ct_status ct_params_alloc_state(ct_params *ps, ct_err *err);
 /* Before ct_params_alloc_state: parameter i keeps m and v as [d0, d1]. */
 void ct_params_set_state_shape(ct_params *ps, size_t i, int64_t d0, int64_t d1);
 void ct_params_free(ct_params *ps);
+/* Points ps->m, ps->v and every tensor's m, v into the flat [state_total] arrays m and v (NULL: none);
+ * the caller keeps them alive. */
+void ct_params_point_moments(ct_params *ps, float *m, float *v);
+/* Frees the owned AdamW moments (ZeRO-1: each rank keeps its shard, src/train/trainer_dist.c). */
+void ct_params_drop_moments(ct_params *ps);
 void ct_params_zero_grad(ct_params *ps);
 ct_param *ct_params_find(ct_params *ps, const char *name);
 /* HF Trainer get_decay_parameter_names rule on a name: false for names with "bias",

@@ -143,6 +143,9 @@ static const key_def KEYS[] = {
     {"swanlab_lark_webhook_url", K_STR, F(swanlab_lark_webhook_url), NULL, NULL},
     {"swanlab_lark_secret", K_STR, F(swanlab_lark_secret), NULL, NULL},
     {"threads", K_INT, F(threads), "0", NULL},
+    /* data parallel over MPI ranks (docs/distributed.md) */
+    {"zero_stage", K_INT, F(zero_stage), "0", NULL},
+    {"deepspeed", K_STR, F(deepspeed), NULL, NULL},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -318,6 +321,9 @@ ct_status ct_train_config_validate(const ct_train_config *c, ct_err *err) {
     if (c->threads < 0 || c->threads > CT_MAX_THREADS)
         return ct_err_set(err, CT_ERR_ARG, "threads must be 0..%d (0: all cores), got %lld", CT_MAX_THREADS,
                           (long long)c->threads);
+    if (c->zero_stage < 0 || c->zero_stage > 1)
+        return ct_err_set(err, CT_ERR_ARG, "zero_stage must be 0 or 1 (got %lld; ctune shards the AdamW moments only)",
+                          (long long)c->zero_stage);
     if (c->val_size < 0) return ct_err_set(err, CT_ERR_ARG, "val_size must be >= 0");
     if (c->val_size >= 1 && c->val_size != floor(c->val_size))
         return ct_err_set(err, CT_ERR_ARG, "val_size: a count (>= 1) must be an integer, got %g", c->val_size);

@@ -21,7 +21,7 @@ static const harmless_key HARMLESS[] = {
     {"ddp_find_unused_parameters", true}, {"ddp_backend", false}, {"local_rank", false},
     {"preprocessing_num_workers", false}, {"preprocessing_batch_size", false}, {"dataloader_num_workers", false},
     {"dataloader_pin_memory", true}, {"dataloader_persistent_workers", true}, {"data_shared_file_system", true},
-    {"deepspeed", false}, {"flash_attn", false}, {"torch_compile", true}, {"tf32", true},
+    {"flash_attn", false}, {"torch_compile", true}, {"tf32", true},
     {"enable_liger_kernel", true}, {"use_unsloth", true}, {"use_unsloth_gc", true}, {"use_reentrant_gc", true},
     {"gradient_checkpointing_kwargs", false}, {"upcast_layernorm", true}, {"upcast_lmhead_output", true},
     {"low_cpu_mem_usage", true}, {"use_fast_tokenizer", true}, {"use_cache", true}, {"use_kv_cache", true},

@@ -13,7 +13,8 @@ void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double w
     o->bf16_params = false;
 }
 
-void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr, float grad_scale) {
+void ct_adamw_step_range(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr, float grad_scale, size_t lo, size_t hi,
+                         const float *g, float *m, float *v) {
     o->step++;
     double bc1 = 1.0 - pow(o->beta1, (double)o->step);
     double bc2 = 1.0 - pow(o->beta2, (double)o->step);
@@ -21,21 +22,29 @@ void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr, float grad_
     float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
     for (size_t k = 0; k < ps->n; k++) {
         ct_param *p = &ps->p[k];
+        size_t a = p->offset > lo ? p->offset : lo, b = p->offset + p->numel < hi ? p->offset + p->numel : hi;
+        if (a >= b) continue;
         double plr = p->lr_scale > 0 ? lr * p->lr_scale : lr; /* its group's lr (LoRA+: lora_B) */
         float step_size = (float)(plr / bc1);
         float decay = p->decay ? (float)(1.0 - plr * o->weight_decay) : 1.0f;
-        float *x = p->data, *g = p->grad, *m = p->m, *v = p->v;
-        size_t n = p->numel;
+        float *x = ps->data + a, *gg = (float *)g + (a - lo), *mm = m + (a - lo), *vv = v + (a - lo);
+        size_t n = b - a;
 #pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
-            float gi = g[i] * grad_scale;
+            float gi = gg[i] * grad_scale;
             x[i] *= decay;
-            m[i] = b1 * m[i] + (1.0f - b1) * gi;
-            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-            x[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+            mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
+            vv[i] = b2 * vv[i] + (1.0f - b2) * gi * gi;
+            x[i] -= step_size * mm[i] / (sqrtf(vv[i]) / bc2_sqrt + eps);
         }
+        if (o->bf16_params) /* pure_bf16: stored as bf16 parameters store it */
+#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c)) if (n > 65536)
+            for (size_t i = 0; i < n; i++) x[i] = ct_bf16_to_f32(ct_f32_to_bf16(x[i]));
     }
-    if (o->bf16_params) ct_params_round_bf16(c, ps);
+}
+
+void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr, float grad_scale) {
+    ct_adamw_step_range(c, o, ps, lr, grad_scale, 0, ps->total, ps->grad, ps->m, ps->v);
 }
 
 void ct_params_round_bf16(ct_ctx *c, ct_params *ps) {
@@ -45,13 +54,17 @@ void ct_params_round_bf16(ct_ctx *c, ct_params *ps) {
     for (size_t i = 0; i < n; i++) x[i] = ct_bf16_to_f32(ct_f32_to_bf16(x[i]));
 }
 
-double ct_clip_grad_norm(ct_ctx *c, const ct_params *ps, double max_norm, float *scale) {
-    double norm = ct_params_grad_norm(c, (ct_params *)ps);
-    *scale = 1.0f;
+float ct_clip_factor(double norm, double max_norm) {
     if (max_norm > 0 && isfinite(norm)) {
         double coef = max_norm / (norm + 1e-6);
-        if (coef < 1.0) *scale = (float)coef;
+        if (coef < 1.0) return (float)coef;
     }
+    return 1.0f;
+}
+
+double ct_clip_grad_norm(ct_ctx *c, const ct_params *ps, double max_norm, float *scale) {
+    double norm = ct_params_grad_norm(c, (ct_params *)ps);
+    *scale = ct_clip_factor(norm, max_norm);
     return norm;
 }
 

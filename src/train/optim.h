@@ -32,10 +32,17 @@ void ct_adamw_init(ct_adamw *o, double beta1, double beta2, double eps, double w
 /* Rounds every parameter to bf16 (nearest even), in place (pure_bf16 at start). */
 void ct_params_round_bf16(ct_ctx *c, ct_params *ps);
 void ct_adamw_step(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr, float grad_scale);
+/* The same update of the flat range [lo, hi) of ps->data only, reading gradients g and moments
+ * m, v indexed from lo (ZeRO-1: this rank's shard); increments o->step. */
+void ct_adamw_step_range(ct_ctx *c, ct_adamw *o, ct_params *ps, double lr, float grad_scale, size_t lo, size_t hi,
+                         const float *g, float *m, float *v);
 
 /* Returns the total grad norm (before clipping) and in *scale the clip factor for ct_adamw_step
  * (1 when max_norm <= 0, the norm is below it or not finite). The grads are not modified. */
 double ct_clip_grad_norm(ct_ctx *c, const ct_params *ps, double max_norm, float *scale);
+/* The clip factor min(1, max_norm / (norm + 1e-6)) (f32) of a total norm; 1 when max_norm <= 0
+ * or the norm is not finite. */
+float ct_clip_factor(double norm, double max_norm);
 
 typedef enum ct_sched_type {
     CT_SCHED_LINEAR = 0,

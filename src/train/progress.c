@@ -1,5 +1,7 @@
 #include "train/progress.h"
 
+#include "ctune/dist.h"
+
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -175,6 +177,7 @@ static void on_stop_signal(int sig) {
         _exit(128 + sig);
     }
     g_stop_signal = sig;
+    if (ct_dist_rank() != 0) return; /* mpirun signals every rank: rank 0 says it */
     static const char msg_int[] = "\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to quit now)\n";
     static const char msg_term[] = "\nSIGTERM: saving a checkpoint and stopping (a second signal quits now)\n";
     ssize_t w = sig == SIGTERM ? write(STDERR_FILENO, msg_term, sizeof msg_term - 1)

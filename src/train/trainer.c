@@ -24,6 +24,7 @@
 #include "ctune/adapter.h"
 #include "io/hf_export.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/log.h"
 #include "train/progress.h"
 #include "train/tracker.h"
@@ -255,7 +256,8 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     if ((st = setup_method(t, err))) return st;
     t->B = (size_t)c->per_device_train_batch_size;
     t->GA = (size_t)c->gradient_accumulation_steps;
-    t->n_micro = (t->info.n_train_rows + t->B - 1) / t->B;
+    size_t G = t->B * (size_t)(t->dist.size > 0 ? t->dist.size : 1); /* rows of a global micro-batch */
+    t->n_micro = (t->info.n_train_rows + G - 1) / G;
     t->steps_per_epoch = (int64_t)((t->n_micro + t->GA - 1) / t->GA);
     if (c->max_steps > 0) t->total_steps = c->max_steps;
     else t->total_steps = (int64_t)ceil(c->num_train_epochs * (double)t->steps_per_epoch - 1e-9);
@@ -449,7 +451,8 @@ static ct_status evaluate(ct_trainer *t, double *out, ct_err *err) {
     size_t chunk = t->tm_ready ? t->tm.xent_chunk : 0;
     double sum = 0, ntok = 0;
     ct_status st = CT_OK;
-    for (size_t s = 0; s < n && !st; s += EB) {
+    size_t R = t->dist.size > 1 ? (size_t)t->dist.size : 1; /* ranks take every R-th batch */
+    for (size_t s = (size_t)t->dist.rank * EB; s < n && !st; s += R * EB) {
         ct_batch mb;
         if ((st = ct_loader_val_batch(t->loader, s, EB, &mb, err))) break;
         ct_lm_batch b = as_grad_batch(&mb, false);
@@ -462,8 +465,10 @@ static ct_status evaluate(ct_trainer *t, double *out, ct_err *err) {
         }
         ct_batch_free(&mb);
     }
+    double sums[2] = {sum, ntok};
+    if (!st) st = ct_trainer_dist_counts(t, sums, 2, err);
     if (st) return ct_err_prefix(err, "evaluation at step %" PRId64, t->step);
-    *out = ntok > 0 ? sum / ntok : NAN;
+    *out = sums[1] > 0 ? sums[0] / sums[1] : NAN;
     return CT_OK;
 }
 
@@ -484,30 +489,38 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
     if (!mbs) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     ct_status st = CT_OK;
     bool neat = t->info.packed && t->cfg->neat_packing;
-    double norm = 0;
-    size_t rows = t->info.n_train_rows;
+    /* counts[0]: trained targets (the loss normaliser), [1]: tokens, [2]: samples; summed over
+     * the ranks (trainer_dist.h) before the backward, so every rank scales by the global count */
+    double counts[3] = {0, 0, 0};
     for (size_t i = 0; i < nm && !st; i++) {
-        size_t r0 = (m0 + i) * t->B, nb = rows - r0 < t->B ? rows - r0 : t->B;
+        size_t r0, nb;
+        ct_trainer_dist_rows(t, m0 + i, &r0, &nb);
+        if (!nb) continue; /* this rank has no row of the epoch's last global micro-batch */
         st = ct_loader_train_batch(t->loader, t->perm + r0, nb, &mbs[i], err);
         if (!st) {
             ct_lm_batch b = as_grad_batch(&mbs[i], neat);
-            norm += (double)ct_train_count_tokens(&t->tm, &b);
+            counts[0] += (double)ct_train_count_tokens(&t->tm, &b);
+            counts[1] += (double)real_tokens(&mbs[i]);
+            counts[2] += (double)mbs[i].B;
         }
     }
+    if (!st) st = ct_trainer_dist_counts(t, counts, 3, err);
     if (!st) {
         ct_params_zero_grad(&t->tm.params);
-        double total = 0;
-        if (norm <= 0) norm = 1; /* a step with no trained target: zero loss and gradients */
+        double total = 0, norm = counts[0] > 0 ? counts[0] : 1; /* no trained target: zero loss and gradients */
         for (size_t i = 0; i < nm && !st; i++) {
+            if (!mbs[i].B) {
+                t->tm.rng_step++; /* the dropout counter counts global micro-batches on every rank */
+                continue;
+            }
             ct_lm_batch b = as_grad_batch(&mbs[i], neat);
             double l = 0;
             st = ct_train_step(t->ctx, &t->tm, &b, norm, true, &l, err);
             total += l;
-            size_t rt = real_tokens(&mbs[i]);
-            t->total_tokens += (int64_t)rt;
-            t->run_tokens += (int64_t)rt;
-            t->run_samples += (int64_t)mbs[i].B;
         }
+        t->total_tokens += (int64_t)counts[1];
+        t->run_tokens += (int64_t)counts[1];
+        t->run_samples += (int64_t)counts[2];
         *step_loss = total;
         if (st && err && err->code == CT_ERR_NUMERIC)
             st = ct_err_prefix(err, "step %" PRId64 " of %" PRId64, t->step + 1, t->total_steps);
@@ -516,13 +529,15 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
     free(mbs);
     if (st) return st;
     float clip = 1.0f;
-    double gn = ct_clip_grad_norm(t->ctx, &t->tm.params, t->cfg->max_grad_norm, &clip);
+    double gn = NAN;
+    /* the one place where a step's gradients are complete: made global here */
+    if ((st = ct_trainer_dist_reduce(t, step_loss, &gn, &clip, err))) return st;
     if (!isfinite(gn) || !isfinite(*step_loss))
         return ct_err_set(err, CT_ERR_NUMERIC, "step %" PRId64 " of %" PRId64 ": %s is %g (non-finite)", t->step + 1,
                           t->total_steps, isfinite(*step_loss) ? "gradient norm" : "loss",
                           isfinite(*step_loss) ? gn : *step_loss);
     t->last_grad_norm = gn;
-    if ((st = ct_trainer_optimizer_step(t, ct_scheduler_lr(&t->sched, t->step), clip, err))) return st;
+    if ((st = ct_trainer_dist_adamw(t, ct_scheduler_lr(&t->sched, t->step), clip, err))) return st;
     t->micro_pos = m1;
     t->step++;
     return CT_OK;
@@ -530,6 +545,7 @@ static ct_status train_one_step(ct_trainer *t, double *step_loss, ct_err *err) {
 
 static void trainer_free(ct_trainer *t) {
     ct_trainer_method_free(t);
+    ct_trainer_dist_free(&t->dist);
     if (t->tm_ready) ct_train_model_free(&t->tm);
     ct_loader_free(t->loader);
     ct_tokenizer_free(t->tok);
@@ -562,7 +578,9 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     bool stop = false;
     while (t->step < t->total_steps && !stop) {
         /* a signal that came during setup or a save: nothing new to save, stop before the step */
-        if (t->opts.handle_sigint && ct_sigint_requested()) break;
+        bool sig = t->opts.handle_sigint && ct_sigint_requested();
+        if ((st = ct_dist_any(&sig, err))) return st; /* every rank stops at the same step */
+        if (sig) break;
         double loss = 0;
         if ((st = train_one_step(t, &loss, err))) {
             if (st == CT_ERR_NUMERIC)
@@ -601,6 +619,7 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
             if (ev.should_stop) stop = true;
         }
         if (t->opts.handle_sigint && ct_sigint_requested()) stop = true;
+        if ((st = ct_dist_any(&stop, err))) return st; /* rank 0's callbacks or any rank's signal */
         bool periodic = (save_every > 0 && t->step % save_every == 0) ||
                         (save_epoch && (epoch_end || t->step == t->total_steps));
         if ((periodic || (stop && t->step < t->total_steps)) && t->step != t->saved_step) {
@@ -621,7 +640,8 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
             ev.eval_loss = el;
             if ((st = dispatch(t, CT_EVENT_EVALUATE, &ev, err))) return st;
         }
-        if ((st = ct_trainer_save_final(t, err))) {
+        bool writer = ct_trainer_dist_writer(t);
+        if (writer && (st = ct_trainer_save_final(t, err))) {
             if (t->last_ckpt)
                 return ct_err_prefix(err, "final save of step %" PRId64 " failed (no final file was left in %s; the "
                                      "newest checkpoint %s is kept, resume_from_checkpoint: true continues from it)",
@@ -629,9 +649,13 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
             return ct_err_prefix(err, "final save of step %" PRId64 " failed (no final file was left in %s; no "
                                  "checkpoint was saved)", t->step, c->output_dir);
         }
-        if ((st = ct_trainer_peft_end(t, err))) return st;
+        if (writer && (st = ct_trainer_peft_end(t, err))) return st;
     }
     double runtime = ct_trainer_now() - t->t0;
+    if (t->dist.size > 1 && t->dist.comm_steps)
+        ct_trainer_msg(t, "data parallel: %d ranks, gradient all-reduce %.2f ms per step (%.1f%% of %.1f s)", t->dist.size,
+                       1e3 * t->dist.comm_s / (double)t->dist.comm_steps, runtime > 0 ? 100.0 * t->dist.comm_s / runtime : 0.0,
+                       runtime);
     res->global_step = t->step;
     res->total_steps = t->total_steps;
     res->epoch = ct_trainer_epoch_at(t, t->step);
@@ -654,7 +678,7 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
         ar.train_steps_per_second = res->steps_per_s;
         ar.train_tokens_per_second = res->tokens_per_s;
         ar.peak_memory_mb = ct_peak_rss_mb();
-        if ((st = ct_write_all_results(c->output_dir, &ar, err))) return st;
+        if (ct_trainer_dist_writer(t) && (st = ct_write_all_results(c->output_dir, &ar, err))) return st;
     }
     fill_event(t, &ev);
     ev.loss = res->train_loss;
@@ -665,6 +689,30 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     return dispatch(t, CT_EVENT_TRAIN_END, &ev, err);
 }
 
+/* Collective: CT_OK on every rank when st is CT_OK on every rank; else the failing ranks keep
+ * their error and the others get one naming the lowest failing rank. */
+static ct_status agree(ct_trainer *t, ct_status st, const char *what, ct_err *err) {
+    if (t->dist.size <= 1) return st;
+    int first = st ? t->dist.rank : t->dist.size;
+    ct_err e2 = {0};
+    if (ct_dist_min_int(&first, &e2)) return st ? st : ct_err_set(err, e2.code, "%s", e2.msg);
+    if (st || first == t->dist.size) return st;
+    return ct_err_set(err, CT_ERR_IO, "stopped: rank %d failed (%s); its message says why", first, what);
+}
+
+/* rank 0's resume_from_checkpoint resolution to every rank. */
+static ct_status bcast_resume(ct_trainer *t, char **resume, ct_err *err) {
+    if (t->dist.size <= 1) return CT_OK;
+    int64_t len = *resume ? (int64_t)strlen(*resume) : -1;
+    ct_status st = ct_dist_bcast(&len, sizeof len, 0, err);
+    if (st || len < 0) return st;
+    if (t->dist.rank != 0) {
+        free(*resume);
+        if (!(*resume = calloc((size_t)len + 1, 1))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    return ct_dist_bcast(*resume, (size_t)len, 0, err);
+}
+
 ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, const ct_train_opts *opts,
                           ct_train_result *res, ct_err *err) {
     ct_train_result dummy;
@@ -673,12 +721,20 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
     res->eval_loss = NAN;
     res->train_loss = NAN;
     ct_status st = ct_train_config_validate(cfg, err);
+    if (!st) st = ct_dist_init(err);
     if (st) return st;
     ct_trainer t;
     memset(&t, 0, sizeof t);
     t.cfg = cfg;
     if (opts) t.opts = *opts;
     t.user_cbs = callbacks;
+    t.dist.rank = ct_dist_rank();
+    t.dist.size = ct_dist_size();
+    bool writer = t.dist.rank == 0;
+    if (!writer) { /* only rank 0 prints, logs and calls back */
+        t.opts.message = NULL;
+        t.user_cbs = NULL;
+    }
     char *resume = NULL;
     if (!cfg->output_dir) return ct_err_set(err, CT_ERR_ARG, "output_dir is required");
     if (t.opts.eval_only) {
@@ -694,24 +750,31 @@ ct_status ct_train_run_ex(const ct_train_config *cfg, ct_callbacks *callbacks, c
         return st;
     }
     t.saved_step = -1;
-    if (!(st = lock_output_dir(&t, err)) && !(st = resolve_output_dir(&t, &resume, err)) && !(st = setup(&t, err))) {
-        if (resume) {
-            st = ct_trainer_load_checkpoint(&t, resume, err);
-            if (!st) st = ct_trainer_trim_log(cfg->output_dir, t.step, err);
-            if (!st) ct_trainer_msg(&t, "resumed from %s at step %" PRId64 " of %" PRId64, resume, t.step, t.total_steps);
-        }
-        if (!st) st = ct_trainer_peft_begin(&t, err);
-        if (!st) st = add_sinks(&t, err);
-        res->trainable_params = (int64_t)t.tm.params.total;
-        res->total_params = t.model ? ct_model_param_count(t.model) : 0;
-        if (!st) {
-            t.t0 = ct_trainer_now();
-            st = run_loop(&t, res, err);
-        }
+    /* rank 0 takes output_dir and builds the tokenized cache; the other ranks then set up from it */
+    if (writer && !(st = lock_output_dir(&t, err)) && !(st = resolve_output_dir(&t, &resume, err))) st = setup(&t, err);
+    st = agree(&t, st, "preparing output_dir and the data", err);
+    if (!st) st = bcast_resume(&t, &resume, err);
+    if (!st && !writer) st = setup(&t, err);
+    st = agree(&t, st, "setup", err);
+    if (!st) st = ct_trainer_dist_setup(&t, err);
+    if (!st && resume) {
+        st = ct_trainer_load_checkpoint(&t, resume, err);
+        if (!st && writer) st = ct_trainer_trim_log(cfg->output_dir, t.step, err);
+        if (!st) ct_trainer_msg(&t, "resumed from %s at step %" PRId64 " of %" PRId64, resume, t.step, t.total_steps);
+    }
+    if (!st && writer) st = ct_trainer_peft_begin(&t, err);
+    if (!st && writer) st = add_sinks(&t, err);
+    st = agree(&t, st, "resume", err);
+    res->trainable_params = (int64_t)t.tm.params.total;
+    res->total_params = t.model ? ct_model_param_count(t.model) : 0;
+    if (!st) {
+        t.t0 = ct_trainer_now();
+        st = run_loop(&t, res, err);
     }
     free(resume);
     trainer_free(&t);
     unlock_output_dir(&t, st);
+    if (st && ct_dist_size() > 1) ct_err_prefix(err, "rank %d of %d", ct_dist_rank(), ct_dist_size());
     return st;
 }
 

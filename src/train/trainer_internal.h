@@ -19,6 +19,7 @@
 #include "train/optim.h"
 #include "train/step.h"
 #include "train/trainer_data.h"
+#include "train/trainer_dist.h"
 #include "train/trainer_state.h"
 
 struct ct_peft_adapter;
@@ -86,7 +87,8 @@ typedef struct ct_trainer {
     int64_t saved_step;      /* step of the newest checkpoint saved or resumed from; -1: none */
     char *last_ckpt;    /* newest checkpoint directory of this run (NULL: none yet) */
     char *resumed_from; /* the checkpoint this run resumed from (NULL: a fresh run) */
-    ct_dir_lock lock;        /* on output_dir/CT_TRAINER_LOCK while the run lasts */
+    ct_trainer_dist dist;    /* MPI data parallel: rank, ranks, ZeRO-1 shard (trainer_dist.h) */
+    ct_dir_lock lock;        /* on output_dir/CT_TRAINER_LOCK while the run lasts (rank 0) */
     bool created_output_dir;
 } ct_trainer;
 

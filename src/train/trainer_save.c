@@ -316,12 +316,32 @@ void ct_trainer_layout_of(const ct_trainer *t, ct_trainer_layout *L) {
     L->trainable_params = t->tm.params.total;
     L->badam = t->badam_on ? &t->badam_start : NULL;
     int64_t per;
-    if (!__builtin_mul_overflow((int64_t)(t->GA * t->B), t->cfg->cutoff_len, &per)) L->max_tokens_per_step = per;
+    size_t ranks = t->dist.size > 1 ? (size_t)t->dist.size : 1;
+    if (!__builtin_mul_overflow((int64_t)(t->GA * t->B * ranks), t->cfg->cutoff_len, &per)) L->max_tokens_per_step = per;
+}
+
+/* A rank other than 0 writes nothing: it takes part in gathering the ZeRO-1 moments and
+ * records the checkpoint rank 0 writes (rank 0's failure ends the job, ct_dist_abort). */
+static ct_status save_follow(ct_trainer *t, ct_err *err) {
+    ct_status st = ct_trainer_dist_moments_gather(t, false, err);
+    ct_trainer_dist_moments_release(t, false);
+    if (st) return ct_err_prefix(err, "saving checkpoint-%" PRId64, t->step);
+    char name[40];
+    snprintf(name, sizeof name, "checkpoint-%" PRId64, t->step);
+    char *path = ct_path_join(t->cfg->output_dir, name);
+    if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    free(t->last_ckpt);
+    t->last_ckpt = path;
+    t->saved_step = t->step;
+    return CT_OK;
 }
 
 ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
+    if (!ct_trainer_dist_writer(t)) return save_follow(t, err);
     ckpt_lists L;
-    ct_status st = make_lists(t, &L, err);
+    ct_status st = ct_trainer_dist_moments_gather(t, false, err);
+    if (!st) st = make_lists(t, &L, err);
+    else memset(&L, 0, sizeof L);
     json_t *state = st ? NULL : state_json(t);
     if (!st && !state) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     char *saved = NULL;
@@ -357,6 +377,7 @@ ct_status ct_trainer_save_checkpoint(ct_trainer *t, ct_err *err) {
     free(block_names);
     json_decref(state);
     free_lists(&L);
+    ct_trainer_dist_moments_release(t, false);
     return st;
 }
 
@@ -390,6 +411,7 @@ ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err
             st = ct_err_set(err, CT_ERR_ARG, "%s: the checkpoint was trained with use_badam, the config has not", dir);
         free(bp);
     }
+    if (!st) st = ct_trainer_dist_moments_gather(t, true, err); /* ZeRO-1: room for all, keep the shard */
     if (!st) st = make_lists(t, &L, err);
     json_t *s = NULL;
     if (!st) {
@@ -397,6 +419,7 @@ ct_status ct_trainer_load_checkpoint(ct_trainer *t, const char *dir, ct_err *err
         st = ct_ckpt_restore(dir, files, 2, &s, err);
     }
     free_lists(&L);
+    ct_trainer_dist_moments_release(t, !st);
     if (st) return ct_err_prefix(err, "resume_from_checkpoint %s", dir);
     ct_trainer_layout lay;
     ct_trainer_layout_of(t, &lay);

@@ -48,7 +48,9 @@ static const key_def KEYS[] = {
     {"mix_strategy", K_STR, F(mix_strategy), "concat", "concat|interleave_under|interleave_over"},
     {"interleave_probs", K_LIST, F(interleave_probs), NULL, NULL},
     {"default_system", K_STR, F(default_system), NULL, NULL},
-    {"on_bad_sample", K_STR, F(on_bad_sample), "fail", "fail|skip"},
+    {"on_bad_sample", K_STR, F(on_bad_sample), "skip", "skip|fail"},
+    {"think_per_turn", K_BOOL, F(think_per_turn), "false", NULL},
+    {"preprocessing_batch_size", K_INT, F(preprocessing_batch_size), "1000", NULL},
     {"tokenized_path", K_STR, F(tokenized_path), NULL, NULL},
     {"overwrite_cache", K_BOOL, F(overwrite_cache), "false", NULL},
     /* method */
@@ -315,6 +317,9 @@ ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *v
     ct_status st = set_typed(c, k, value, where, err);
     if (st) return st;
     if (!strcmp(key, "packing")) c->packing_set = !is_null(value);
+    if (!strcmp(key, "preprocessing_batch_size") && c->preprocessing_batch_size < 1)
+        return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': must be >= 1, got %lld", where, key,
+                          (long long)c->preprocessing_batch_size);
     mark_set(c, key);
     return CT_OK;
 }
@@ -562,6 +567,8 @@ void ct_train_config_data_args(const ct_train_config *c, ct_data_args *out) {
         .interleave_probs = (const char *const *)c->interleave_probs.v,
         .n_interleave_probs = c->interleave_probs.n,
         .on_bad_sample = c->on_bad_sample,
+        .think_per_turn = c->think_per_turn,
+        .preprocessing_batch_size = c->preprocessing_batch_size,
         .seed = c->seed,
         .overwrite_cache = c->overwrite_cache,
         .tokenizer_dir = c->model_name_or_path,

@@ -37,8 +37,7 @@ ct_status ct_loader_init(ct_loader **out, const ct_train_config *cfg, const ct_t
         ct_loader_free(l);
         return ct_err_set(err, CT_ERR_ARG, "the training split is empty (every sample was dropped or val_size took all)");
     }
-    l->packed = cfg->packing || cfg->neat_packing ||
-                (!cfg->packing_set && cfg->stage && !strcmp(cfg->stage, "pt"));
+    l->packed = ct_data_args_packed(&args);
     if (l->packed && (st = ct_pack(&l->ds.train, (size_t)cfg->cutoff_len, &l->plan, err))) {
         ct_loader_free(l);
         return st;
@@ -64,6 +63,7 @@ void ct_loader_get_info(const ct_loader *l, ct_loader_info *info) {
     snprintf(info->template_note, sizeof info->template_note, "%s", l->ds.stats.template_note);
     for (int i = 0; i < CT_DROP_COUNT; i++) info->n_dropped += l->ds.stats.dropped[i];
     info->n_truncated = l->ds.stats.n_truncated;
+    info->n_bad = ct_dataset_stats_bad_summary(&l->ds.stats, info->bad_rows, sizeof info->bad_rows);
 }
 
 void ct_loader_epoch_order(const ct_loader *l, uint64_t seed, int64_t epoch, size_t *perm) {

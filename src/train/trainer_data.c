@@ -34,7 +34,18 @@ ct_status ct_loader_init(ct_loader **out, const ct_train_config *cfg, const ct_t
         return st;
     }
     if (l->ds.train.n == 0) {
+        size_t short_tokens = l->ds.stats.group_dropped_tokens, bad = l->ds.stats.bad_rows.n;
         ct_loader_free(l);
+        if (short_tokens)
+            return ct_err_set(err, CT_ERR_ARG,
+                              "the training split is empty: stage pt groups the texts into blocks of cutoff_len %lld "
+                              "tokens and there are only %zu (as LlamaFactory; lower cutoff_len or add text)",
+                              (long long)cfg->cutoff_len, short_tokens);
+        if (bad)
+            return ct_err_set(err, CT_ERR_ARG,
+                              "the training split is empty: all %zu rows were malformed and skipped (on_bad_sample: "
+                              "fail shows the first error)",
+                              bad);
         return ct_err_set(err, CT_ERR_ARG, "the training split is empty (every sample was dropped or val_size took all)");
     }
     l->packed = ct_data_args_packed(&args);

@@ -412,6 +412,15 @@ TEST(data_lf_pretrain_build) {
     a.on_bad_sample = "skip", a.think_per_turn = true;
     CHECK(ct_dataset_build(&a, tok, NULL, &d, &err) == CT_ERR_ARG);
     CHECK_MSG(strstr(err.msg, "think_per_turn") && strstr(err.msg, "qwen3_nothink"), "%s", err.msg);
+    /* tool_format: the template's own format only (LlamaFactory's override of it is not implemented) */
+    a.think_per_turn = false, a.tool_format = "llama3";
+    CHECK(ct_dataset_build(&a, tok, NULL, &d, &err) == CT_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(err.msg, "tool_format: 'llama3' is not supported with template qwen3_nothink") &&
+                  strstr(err.msg, "'qwen'"),
+              "%s", err.msg);
+    a.tool_format = "qwen";
+    CHECK_OK(ct_dataset_build(&a, tok, NULL, &d, &err), &err);
+    ct_dataset_free(&d);
     rows_free(&r);
     ct_ids_free(&all);
     ct_tokenizer_free(tok);

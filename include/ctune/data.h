@@ -192,6 +192,9 @@ ct_status ct_template_resolve(const char *name, const char *chat_template_src,
                               const ct_template **out, char *note, size_t note_len, ct_err *err);
 /* The template's end-of-turn string ("<|im_end|>", "<|eot_id|>", "</s>", "" for empty). */
 const char *ct_template_eos(const ct_template *t);
+/* LlamaFactory's name of the tool format the template renders ("qwen" for qwen / qwen3 /
+ * qwen3_nothink, "qwen3_5", "llama3"), NULL for templates without LlamaFactory's tool syntax. */
+const char *ct_template_tool_format(const ct_template *t);
 /* The date the template renders into training text today ("05 Mar 2026": llama3 with tools dates
  * its tool prompt with the current day, as LlamaFactory's does), "" for templates whose text does
  * not depend on the day. Part of the tokenized cache key. */
@@ -362,6 +365,9 @@ typedef struct ct_data_args {
                                         in stats.bad_rows, as LlamaFactory skips them; "fail"
                                         stops at the first one with its error */
     bool think_per_turn;             /* `think_per_turn` [false]: see ct_render_opts */
+    const char *tool_format;         /* `tool_format` [NULL]: LlamaFactory's override of the
+                                        template's tool format; only the template's own
+                                        (ct_template_tool_format) is accepted, others are refused */
     int64_t preprocessing_batch_size; /* `preprocessing_batch_size` [1000]: stage pt packing groups
                                         the texts of this many consecutive rows (ct_group_texts) */
     int64_t seed;                    /* `seed` [42]: interleave draws and the val_size split */

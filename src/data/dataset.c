@@ -257,6 +257,12 @@ ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok, co
     if (pt) /* the template only picks LlamaFactory's llama3 eos */
         snprintf(stats->template_note, sizeof stats->template_note, "stage pt: plain text + %s, no chat template",
                  strcmp(ct_template_name(t), "llama3") ? "eos" : "<|end_of_text|> (template llama3, as LlamaFactory)");
+    const char *tf = ct_template_tool_format(t);
+    if (args->tool_format && !(tf && !strcmp(args->tool_format, tf)))
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "tool_format: '%s' is not supported with template %s (ctune renders the template's own tool "
+                          "format%s%s%s; leave tool_format unset)",
+                          args->tool_format, ct_template_name(t), tf ? ", '" : ": none", tf ? tf : "", tf ? "'" : "");
     if (args->think_per_turn && strcmp(ct_template_name(t), "qwen3") && strcmp(ct_template_name(t), "qwen3_5"))
         return ct_err_set(err, CT_ERR_ARG, "think_per_turn: template %s has no think blocks (it applies to qwen3 and qwen3_5)",
                           ct_template_name(t));

@@ -73,6 +73,17 @@ const char *ct_template_name(const ct_template *t) { return t->name; }
 const char *ct_template_eos(const ct_template *t) { return t->eos; }
 const char *const *ct_template_controls(const ct_template *t) { return t->controls; }
 
+const char *ct_template_tool_format(const ct_template *t) {
+    switch (t->family) {
+    case TF_QWEN:
+    case TF_QWEN3:
+    case TF_QWEN3_NOTHINK: return "qwen";
+    case TF_QWEN3_5: return "qwen3_5";
+    case TF_LLAMA3: return "llama3";
+    default: return NULL;
+    }
+}
+
 const char *ct_template_render_date(const ct_template *t, char buf[32]) {
     return t->family == TF_LLAMA3 ? ct_template_today(buf) : "";
 }

@@ -26,7 +26,7 @@ static void check_lf_case(json_t *row, int lineno) {
     if (et) o.enable_thinking = json_is_null(et) ? CT_THINK_NULL : json_is_true(et) ? CT_THINK_TRUE : CT_THINK_FALSE;
     o.mask_history = json_is_true(json_object_get(row, "mask_history"));
     o.preserve_thinking = json_is_true(json_object_get(row, "preserve_thinking"));
-    o.think_per_turn = !strcmp(tname, "qwen3");
+    o.think_per_turn = !strcmp(tname, "qwen3") || !strcmp(tname, "qwen3_5");
     o.date_string = json_string_value(json_object_get(row, "date"));
     ct_err err = {0};
     ct_conv c;
@@ -82,7 +82,7 @@ TEST(data_lf_templates_match_llamafactory) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    int lineno = 0, llama3 = 0, qwen3 = 0, nothink = 0;
+    int lineno = 0, llama3 = 0, qwen3 = 0, qwen35 = 0, nothink = 0;
     while ((n = getline(&line, &cap, f)) > 0) {
         lineno++;
         json_error_t je;
@@ -90,6 +90,7 @@ TEST(data_lf_templates_match_llamafactory) {
         REQUIRE(row);
         const char *t = json_string_value(json_object_get(row, "template"));
         llama3 += !strcmp(t, "llama3"), qwen3 += !strcmp(t, "qwen3"), nothink += !strcmp(t, "qwen3_nothink");
+        qwen35 += !strcmp(t, "qwen3_5");
         check_lf_case(row, lineno);
         json_decref(row);
     }
@@ -97,6 +98,7 @@ TEST(data_lf_templates_match_llamafactory) {
     fclose(f);
     CHECK_EQ_INT(llama3, 7);
     CHECK_EQ_INT(qwen3, 13);
+    CHECK_EQ_INT(qwen35, 7);
     CHECK_EQ_INT(nothink, 3);
 }
 

@@ -13,7 +13,8 @@ tool prompt's date (datetime.now() in tool_utils) is pinned to DATE.
 Cases: llama3 (plain chats; tools, function calls, parallel calls, observations, an observation
 after a plain answer as in glaive_toolcall_zh_demo), qwen3 (ReasoningTemplate: think blocks per
 turn, enable_thinking true / false / null, mask_history with and without preserve_thinking),
-qwen3_nothink (answers as given, <think> text included).
+qwen3_5 (the same ReasoningTemplate on plain chats), qwen3_nothink (answers as given, <think>
+text included).
 
 Each line: {"template", "row" (a sharegpt row: conversations from/value, system?, tools?),
 "enable_thinking"?, "mask_history"?, "preserve_thinking"?, "date", "pairs": [[prompt, answer],
@@ -211,6 +212,11 @@ def main():
     for r in (think2, think3):
         rows.append(case(template, "qwen3", r, mask_history=True))
         rows.append(case(template, "qwen3", r, mask_history=True, preserve_thinking=True))
+    # qwen3_5: the same ReasoningTemplate (plain chats; its tool format is the Jinja's XML)
+    for r in (plain1, think2, think3):
+        for et in (True, None):
+            rows.append(case(template, "qwen3_5", r, enable_thinking=et))
+    rows.append(case(template, "qwen3_5", think3, mask_history=True))
     # qwen3_nothink: the answer as given
     for r in (plain2, think2, think3):
         rows.append(case(template, "qwen3_nothink", r))

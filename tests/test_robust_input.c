@@ -192,6 +192,54 @@ TEST(robust_input_read_error_writes_no_cache) {
     free(path);
 }
 
+/* LlamaFactory's .txt datasets (one row per line) and the .jsonl-holding-an-array check read
+ * through the same layer: a read error ends with the error, never as a short file, even with
+ * skip_bad; a FIFO named .txt or .jsonl is refused without blocking. */
+TEST(robust_input_txt_and_jsonl_sniff) {
+    char *text = malloc(100 * 16);
+    size_t n = 0, off = 0;
+    for (int i = 1; i <= 100; i++) {
+        if (i == 51) off = n;
+        n += (size_t)sprintf(text + n, "line %d\n", i);
+    }
+    char *path = write_tmp("rows.txt", text);
+    free(text);
+    ct_bad_rows bad = {0};
+    ct_read_opts skip = ct_read_opts_default();
+    skip.skip_bad = true, skip.bad = &bad;
+    ct_err err = {0};
+    size_t rows = 0;
+    inject(off + 2, EIO);
+    CHECK_EQ_INT(ct_read_dataset_file(path, &skip, count_row, &rows, &err), CT_ERR_IO);
+    no_injection();
+    CHECK_MSG(strstr(err.msg, "rows.txt:51: read error: Input/output error"), "%s", err.msg);
+    CHECK_EQ_INT(rows, 50);
+    CHECK_EQ_INT(bad.n, 0);
+    rows = 0;
+    CHECK_OK(ct_read_dataset_file(path, &skip, count_row, &rows, &err), &err);
+    CHECK_EQ_INT(rows, 100);
+    /* the first byte of a .jsonl (array or lines?) unreadable */
+    char *jl = tokens_file("sniff.jsonl", 1, &off);
+    inject(0, EIO);
+    CHECK_EQ_INT(ct_read_dataset_file(jl, NULL, count_row, &rows, &err), CT_ERR_IO);
+    no_injection();
+    CHECK_MSG(strstr(err.msg, "sniff.jsonl:1: read error"), "%s", err.msg);
+    /* FIFOs with data-file names */
+    const char *names[] = {"pipe.txt", "pipe.jsonl"};
+    alarm(60);
+    for (int k = 0; k < 2; k++) {
+        char *p = ct_path_join(ct_test_tmpdir(), names[k]);
+        REQUIRE(mkfifo(p, 0600) == 0);
+        CHECK_EQ_INT(ct_read_dataset_file(p, &skip, count_row, &rows, &err), CT_ERR_IO);
+        CHECK_MSG(strstr(err.msg, "is a FIFO"), "%s", err.msg);
+        unlink(p);
+        free(p);
+    }
+    alarm(0);
+    free(jl);
+    free(path);
+}
+
 /* A FIFO among the data files blocked open() forever, /dev/zero linked in was read until 4 GB
  * were gone. Only regular files are data files, and the error says what was found. The alarm
  * turns a regression (a blocking open) into a failure instead of a hung suite. */

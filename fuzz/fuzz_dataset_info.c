@@ -34,9 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         fz_check_err(st, &err);
         if (st == CT_OK) {
             if (!info.path) abort();
-            size_t rows = 0, bad = 0;
+            size_t rows = 0;
+            ct_bad_rows bad = {0};
             if (access(info.path, R_OK) == 0) {
-                st = ct_read_dataset_file(info.path, info.format, &info.cols, k & 1, &bad, on_row, &rows, &err);
+                ct_read_opts ro = ct_read_opts_default();
+                ro.format = info.format;
+                ro.cols = &info.cols;
+                ro.skip_bad = k & 1;
+                ro.bad = &bad;
+                st = ct_read_dataset_file(info.path, &ro, on_row, &rows, &err);
                 fz_check_err(st, &err);
             }
             ct_dataset_info_free(&info);

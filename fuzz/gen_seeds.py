@@ -53,8 +53,10 @@ pt_cfg = {"peft_type": "PROMPT_TUNING", "num_virtual_tokens": 2, "token_dim": 4,
 put("fuzz_peft", "prompt", json.dumps(pt_cfg).encode() + b"\0" + st_file({"prompt_embeddings": ("F32", [2, 4], f32(8))}))
 
 # tokenized cache: one source, train 1 example of 2 tokens, empty val (checksum fixed by the harness)
-c = b"CTDC" + struct.pack("<IQ", 1, 0) + struct.pack("<Q", 1) + struct.pack("<QQ", 3, 1)
-c += struct.pack("<4Q", 0, 1, 0, 0) + struct.pack("<Q", 0)
+# (version 2: per source read, kept, bad; dropped[4]; truncated, group-dropped tokens, bad rows and
+# the first three messages, 320 bytes each)
+c = b"CTDC" + struct.pack("<IQ", 2, 0) + struct.pack("<Q", 1) + struct.pack("<QQQ", 3, 1, 1)
+c += struct.pack("<4Q", 0, 1, 0, 1) + struct.pack("<QQQ", 0, 0, 1) + b"x.json: row 2: bad".ljust(960, b"\0")
 c += struct.pack("<QQ", 1, 2) + struct.pack("<QQ", 0, 2) + struct.pack("<i", 0) + struct.pack("<ii", 5, 6)
 c += struct.pack("<ii", -100, 6) + struct.pack("<ff", 0, 1)
 c += struct.pack("<QQ", 0, 0) + struct.pack("<Q", 0) + b"\0" * 8

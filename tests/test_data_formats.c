@@ -31,10 +31,20 @@ static void collected_free(collected *c) {
     c->n = 0;
 }
 
+static ct_status read_rows(const char *path, ct_format fmt, const ct_columns *cols, bool skip, ct_bad_rows *bad,
+                           ct_conv_fn fn, void *user, ct_err *err) {
+    ct_read_opts o = ct_read_opts_default();
+    o.format = fmt;
+    o.cols = cols;
+    o.skip_bad = skip;
+    o.bad = bad;
+    return ct_read_dataset_file(path, &o, fn, user, err);
+}
+
 TEST(data_reader_alpaca_like_llamafactory) {
     collected col = {0};
     ct_err err = {0};
-    CHECK_OK(ct_read_dataset_file(ct_test_path("tests/fixtures/data/alpaca.json"), CT_FORMAT_ALPACA, NULL, false, NULL,
+    CHECK_OK(read_rows(ct_test_path("tests/fixtures/data/alpaca.json"), CT_FORMAT_ALPACA, NULL, false, NULL,
                                   collect, &col, &err), &err);
     REQUIRE(col.n == 3);
     ct_conv *c = &col.convs[0];
@@ -54,10 +64,10 @@ TEST(data_reader_alpaca_like_llamafactory) {
 TEST(data_reader_sharegpt_tools_and_function_calls) {
     collected col = {0};
     ct_err err = {0};
-    CHECK_OK(ct_read_dataset_file(ct_test_path("tests/fixtures/data/sharegpt.jsonl"), CT_FORMAT_SHAREGPT, NULL, false,
+    CHECK_OK(read_rows(ct_test_path("tests/fixtures/data/sharegpt.jsonl"), CT_FORMAT_SHAREGPT, NULL, false,
                                   NULL, collect, &col, &err), &err);
     REQUIRE(col.n == 3);
-    CHECK_MSG(strstr(col.where[2], "sharegpt.jsonl:4") != NULL, "%s", col.where[2]); /* blank line 3 skipped */
+    CHECK_MSG(strstr(col.where[2], "sharegpt.jsonl: row 4") != NULL, "%s", col.where[2]); /* blank line 3 skipped */
     ct_conv *c = &col.convs[0];
     REQUIRE(c->n_msgs == 5);
     CHECK(c->msgs[0].role == CT_ROLE_SYSTEM);
@@ -93,7 +103,7 @@ TEST(data_reader_openai_think_and_registry) {
     const char *dir = ct_test_path("tests/fixtures/data");
     CHECK_OK(ct_dataset_info_find(dir, "demo_openai", &info, &err), &err);
     collected col = {0};
-    CHECK_OK(ct_read_dataset_file(info.path, info.format, &info.cols, false, NULL, collect, &col, &err), &err);
+    CHECK_OK(read_rows(info.path, info.format, &info.cols, false, NULL, collect, &col, &err), &err);
     REQUIRE(col.n == 2);
     CHECK_STREQ(col.convs[0].msgs[2].reasoning, "R");
     ct_conv *c = &col.convs[1];
@@ -122,13 +132,16 @@ TEST(data_reader_bad_lines_fail_or_skip) {
     ct_err err = {0};
     collected col = {0};
     const char *p = ct_test_path("tests/fixtures/data/bad.jsonl");
-    CHECK(ct_read_dataset_file(p, CT_FORMAT_AUTO, NULL, false, NULL, collect, &col, &err) == CT_ERR_FORMAT);
-    CHECK_MSG(strstr(err.msg, "bad.jsonl:2"), "%s", err.msg);
+    CHECK(read_rows(p, CT_FORMAT_AUTO, NULL, false, NULL, collect, &col, &err) == CT_ERR_FORMAT);
+    CHECK_MSG(strstr(err.msg, "bad.jsonl: row 2"), "%s", err.msg);
     collected_free(&col);
-    size_t n_bad = 0;
-    CHECK_OK(ct_read_dataset_file(p, CT_FORMAT_AUTO, NULL, true, &n_bad, collect, &col, &err), &err);
+    ct_bad_rows bad = {0};
+    CHECK_OK(read_rows(p, CT_FORMAT_AUTO, NULL, true, &bad, collect, &col, &err), &err);
     CHECK_EQ_INT(col.n, 2);
-    CHECK_EQ_INT(n_bad, 3);
+    CHECK_EQ_INT(bad.n, 3);
+    CHECK_MSG(strstr(bad.first[0], "bad.jsonl: row 2: invalid JSON"), "%s", bad.first[0]);
+    CHECK_MSG(strstr(bad.first[1], "bad.jsonl: row 3: message 0: unknown role 'wizard'"), "%s", bad.first[1]);
+    CHECK_MSG(strstr(bad.first[2], "bad.jsonl: row 4: message 1 (user): non-alternating turns"), "%s", bad.first[2]);
     CHECK_STREQ(col.convs[1].msgs[0].content, "ok2");
     collected_free(&col);
 }
@@ -248,7 +261,7 @@ TEST(data_build_split_pack_batch_cache) {
     ct_data_args a = {.dataset = names, .n_dataset = 2, .dataset_dir = ct_test_path("tests/fixtures/data"),
                       .template_name = "qwen", .stage = "sft", .cutoff_len = 64, .max_samples = -1,
                       .val_size = 0.1, .enable_thinking = CT_THINK_TRUE, .mix_strategy = "concat",
-                      .on_bad_sample = "fail", .seed = 42};
+                      .on_bad_sample = "skip", .preprocessing_batch_size = 1000, .seed = 42};
     CHECK_OK(ct_dataset_build(&a, NULL, cache, &d2, &err), &err);
     CHECK(d2.stats.from_cache);
     CHECK_EQ_INT(d2.train.n, d.train.n);

@@ -434,10 +434,10 @@ TEST(data_template_errors) {
     const char *j = "{\"messages\":[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":\"assistant\",\"content\":\"\","
                     "\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}]}";
     CHECK_OK(ct_conv_from_text(j, strlen(j), CT_FORMAT_AUTO, NULL, "x:1", &c, &err), &err);
-    CHECK(ct_template_render(ct_template_get("llama3"), &c, NULL, &r, &err) == CT_ERR_UNSUPPORTED);
+    CHECK(ct_template_render(ct_template_get("llama2"), &c, NULL, &r, &err) == CT_ERR_UNSUPPORTED);
     CHECK_MSG(strstr(err.msg, "tool calls") && strstr(err.msg, "llama3_1"), "%s", err.msg);
-    CHECK(ct_conv_check(&c, "x:1", &err) == CT_ERR_FORMAT);
-    CHECK_MSG(strstr(err.msg, "x:1") && strstr(err.msg, "no tools"), "%s", err.msg);
+    /* tool calls without a tools list: accepted, as LlamaFactory's converters accept them */
+    CHECK_OK(ct_conv_check(&c, "x:1", &err), &err);
     ct_conv_free(&c);
     ct_render_free(&r);
 }

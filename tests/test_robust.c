@@ -57,7 +57,7 @@ TEST(robust_error_messages_are_one_line) {
 
 /* ---- tokenized cache ---- */
 typedef struct cbuf {
-    unsigned char b[512];
+    unsigned char b[2048];
     size_t n;
 } cbuf;
 static void c64(cbuf *c, uint64_t v) { memcpy(c->b + c->n, &v, 8), c->n += 8; }
@@ -68,9 +68,10 @@ static const char *write_cache(const char *name, uint64_t off0, uint64_t off1, i
     cbuf c = {.n = 0};
     memcpy(c.b, "CTDC", 4), c.n = 4;
     c32(&c, CT_CACHE_VERSION), c64(&c, 77);
-    c64(&c, 1), c64(&c, 3), c64(&c, 1);
+    c64(&c, 1), c64(&c, 3), c64(&c, 1), c64(&c, 0);     /* 1 source: read 3, kept 1, bad 0 */
     for (int i = 0; i < CT_DROP_COUNT; i++) c64(&c, 0);
-    c64(&c, 0);
+    c64(&c, 0), c64(&c, 0), c64(&c, 0);                   /* truncated, group-dropped tokens, bad rows */
+    memset(c.b + c.n, 0, sizeof(((ct_bad_rows *)0)->first)), c.n += sizeof(((ct_bad_rows *)0)->first);
     c64(&c, 1), c64(&c, 2), c64(&c, off0), c64(&c, off1), c32(&c, (uint32_t)src);
     c32(&c, 5), c32(&c, 6), c32(&c, (uint32_t)-100), c32(&c, 6);
     float w[2] = {0, 1};

@@ -195,7 +195,7 @@ TEST(robust_bombs_huge_rows) {
     ct_err err = {0};
     size_t rows = 0;
     double t0 = now_s();
-    CHECK_EQ_INT(ct_read_dataset_file(jl, CT_FORMAT_AUTO, NULL, false, NULL, count_row, &rows, &err), CT_ERR_FORMAT);
+    CHECK_EQ_INT(ct_read_dataset_file(jl, NULL, count_row, &rows, &err), CT_ERR_FORMAT);
     CHECK_MSG(strstr(err.msg, "huge.jsonl:2: line longer than 16 MiB"), "%s", err.msg);
     CHECK_EQ_INT(rows, 1);
     /* the same row in a .json array: read (the file is memory anyway), refused before encoding */
@@ -210,8 +210,12 @@ TEST(robust_bombs_huge_rows) {
                       .mix_strategy = "concat", .on_bad_sample = "fail", .seed = 42};
     ct_dataset d;
     CHECK(ct_dataset_build(&a, NULL, NULL, &d, &err) == CT_ERR_FORMAT);
-    CHECK_MSG(strstr(err.msg, "huge.json: row 1: the row holds 16.0 MiB of text; one row may hold at most 16 MiB"), "%s",
+    CHECK_MSG(strstr(err.msg, "huge.json: row 2 (line 1): the row holds 16.0 MiB of text; one row may hold at most 16 MiB"), "%s",
               err.msg);
+    /* not a malformed row that on_bad_sample: skip passes over: still an error */
+    a.on_bad_sample = "skip";
+    CHECK(ct_dataset_build(&a, NULL, NULL, &d, &err) == CT_ERR_FORMAT);
+    CHECK_MSG(strstr(err.msg, "huge.json: row 2 (line 1): the row holds"), "%s", err.msg);
     double dt = now_s() - t0;
     CHECK_MSG(dt < 60, "refusing two 16 MiB rows took %.1f s", dt);
     free(text);

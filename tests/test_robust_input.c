@@ -96,9 +96,12 @@ TEST(robust_input_jsonl_read_error_is_an_error) {
     const ct_status codes[] = {CT_ERR_IO, CT_ERR_NOMEM};
     for (int k = 0; k < 2; k++) {
         ct_err err = {0};
-        size_t rows = 0, bad = 0;
+        size_t rows = 0;
+        ct_bad_rows bad = {0};
+        ct_read_opts ro = ct_read_opts_default(), skip = ro;
+        skip.skip_bad = true, skip.bad = &bad;
         inject(off + 5, errs[k]); /* in the middle of line 51 */
-        ct_status st = ct_read_dataset_file(path, CT_FORMAT_AUTO, NULL, false, &bad, count_row, &rows, &err);
+        ct_status st = ct_read_dataset_file(path, &ro, count_row, &rows, &err);
         no_injection();
         CHECK_EQ_INT(st, codes[k]);
         CHECK_EQ_INT(rows, 50);
@@ -108,20 +111,20 @@ TEST(robust_input_jsonl_read_error_is_an_error) {
         /* skip_bad does not turn a read error into skipped rows */
         rows = 0;
         inject(off + 5, errs[k]);
-        st = ct_read_dataset_file(path, CT_FORMAT_AUTO, NULL, true, &bad, count_row, &rows, &err);
+        st = ct_read_dataset_file(path, &skip, count_row, &rows, &err);
         no_injection();
         CHECK_EQ_INT(st, codes[k]);
-        CHECK_EQ_INT(bad, 0);
+        CHECK_EQ_INT(bad.n, 0);
     }
     /* a fault at the very first byte, and none at all */
     ct_err err = {0};
     size_t rows = 0;
     inject(0, EIO);
-    CHECK_EQ_INT(ct_read_dataset_file(path, CT_FORMAT_AUTO, NULL, false, NULL, count_row, &rows, &err), CT_ERR_IO);
+    CHECK_EQ_INT(ct_read_dataset_file(path, NULL, count_row, &rows, &err), CT_ERR_IO);
     no_injection();
     CHECK(strstr(err.msg, "rows.jsonl:1: read error"));
     rows = 0;
-    CHECK_OK(ct_read_dataset_file(path, CT_FORMAT_AUTO, NULL, false, NULL, count_row, &rows, &err), &err);
+    CHECK_OK(ct_read_dataset_file(path, NULL, count_row, &rows, &err), &err);
     CHECK_EQ_INT(rows, 100);
     free(path);
 }
@@ -133,7 +136,7 @@ TEST(robust_input_json_read_error_is_an_error) {
     ct_err err = {0};
     size_t rows = 0;
     inject(10, EIO);
-    CHECK_EQ_INT(ct_read_dataset_file(path, CT_FORMAT_AUTO, NULL, false, NULL, count_row, &rows, &err), CT_ERR_IO);
+    CHECK_EQ_INT(ct_read_dataset_file(path, NULL, count_row, &rows, &err), CT_ERR_IO);
     CHECK_MSG(strstr(err.msg, "rows.json: read error after 10 bytes: Input/output error"), "%s", err.msg);
     json_t *j = NULL;
     CHECK_EQ_INT(ct_json_load_file(path, &j, &err), CT_ERR_IO);
@@ -189,6 +192,54 @@ TEST(robust_input_read_error_writes_no_cache) {
     free(path);
 }
 
+/* LlamaFactory's .txt datasets (one row per line) and the .jsonl-holding-an-array check read
+ * through the same layer: a read error ends with the error, never as a short file, even with
+ * skip_bad; a FIFO named .txt or .jsonl is refused without blocking. */
+TEST(robust_input_txt_and_jsonl_sniff) {
+    char *text = malloc(100 * 16);
+    size_t n = 0, off = 0;
+    for (int i = 1; i <= 100; i++) {
+        if (i == 51) off = n;
+        n += (size_t)sprintf(text + n, "line %d\n", i);
+    }
+    char *path = write_tmp("rows.txt", text);
+    free(text);
+    ct_bad_rows bad = {0};
+    ct_read_opts skip = ct_read_opts_default();
+    skip.skip_bad = true, skip.bad = &bad;
+    ct_err err = {0};
+    size_t rows = 0;
+    inject(off + 2, EIO);
+    CHECK_EQ_INT(ct_read_dataset_file(path, &skip, count_row, &rows, &err), CT_ERR_IO);
+    no_injection();
+    CHECK_MSG(strstr(err.msg, "rows.txt:51: read error: Input/output error"), "%s", err.msg);
+    CHECK_EQ_INT(rows, 50);
+    CHECK_EQ_INT(bad.n, 0);
+    rows = 0;
+    CHECK_OK(ct_read_dataset_file(path, &skip, count_row, &rows, &err), &err);
+    CHECK_EQ_INT(rows, 100);
+    /* the first byte of a .jsonl (array or lines?) unreadable */
+    char *jl = tokens_file("sniff.jsonl", 1, &off);
+    inject(0, EIO);
+    CHECK_EQ_INT(ct_read_dataset_file(jl, NULL, count_row, &rows, &err), CT_ERR_IO);
+    no_injection();
+    CHECK_MSG(strstr(err.msg, "sniff.jsonl:1: read error"), "%s", err.msg);
+    /* FIFOs with data-file names */
+    const char *names[] = {"pipe.txt", "pipe.jsonl"};
+    alarm(60);
+    for (int k = 0; k < 2; k++) {
+        char *p = ct_path_join(ct_test_tmpdir(), names[k]);
+        REQUIRE(mkfifo(p, 0600) == 0);
+        CHECK_EQ_INT(ct_read_dataset_file(p, &skip, count_row, &rows, &err), CT_ERR_IO);
+        CHECK_MSG(strstr(err.msg, "is a FIFO"), "%s", err.msg);
+        unlink(p);
+        free(p);
+    }
+    alarm(0);
+    free(jl);
+    free(path);
+}
+
 /* A FIFO among the data files blocked open() forever, /dev/zero linked in was read until 4 GB
  * were gone. Only regular files are data files, and the error says what was found. The alarm
  * turns a regression (a blocking open) into a failure instead of a hung suite. */
@@ -204,10 +255,10 @@ TEST(robust_input_fifo_and_device_in_dataset_dir) {
     ct_err err = {0};
     size_t rows = 0;
     alarm(60);
-    CHECK_EQ_INT(ct_read_dataset_file(dir, CT_FORMAT_AUTO, NULL, false, NULL, count_row, &rows, &err), CT_ERR_IO);
+    CHECK_EQ_INT(ct_read_dataset_file(dir, NULL, count_row, &rows, &err), CT_ERR_IO);
     CHECK_MSG(strstr(err.msg, "b.jsonl: is a FIFO, not a regular file"), "%s", err.msg);
     /* the FIFO named directly, through every reader */
-    CHECK_EQ_INT(ct_read_dataset_file(b, CT_FORMAT_AUTO, NULL, false, NULL, count_row, &rows, &err), CT_ERR_IO);
+    CHECK_EQ_INT(ct_read_dataset_file(b, NULL, count_row, &rows, &err), CT_ERR_IO);
     CHECK_MSG(strstr(err.msg, "is a FIFO"), "%s", err.msg);
     char *buf = NULL;
     CHECK_EQ_INT(ct_read_file(b, &buf, NULL, &err), CT_ERR_IO);
@@ -234,7 +285,7 @@ TEST(robust_input_fifo_and_device_in_dataset_dir) {
     unlink(b);
     /* /dev/zero linked into the directory */
     if (symlink("/dev/zero", b) == 0) {
-        CHECK_EQ_INT(ct_read_dataset_file(dir, CT_FORMAT_AUTO, NULL, false, NULL, count_row, &rows, &err), CT_ERR_IO);
+        CHECK_EQ_INT(ct_read_dataset_file(dir, NULL, count_row, &rows, &err), CT_ERR_IO);
         CHECK_MSG(strstr(err.msg, "b.jsonl: is a character device"), "%s", err.msg);
     }
     alarm(0);

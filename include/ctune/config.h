@@ -55,7 +55,10 @@ typedef struct ct_train_config {
     char *mix_strategy;          /* concat | interleave_under | interleave_over */
     ct_strlist interleave_probs; /* numbers as strings; see ct_train_config_probs */
     char *default_system;        /* system prompt of conversations without one (LlamaFactory's) */
-    char *on_bad_sample;         /* "fail" | "skip" */
+    char *on_bad_sample;         /* "skip" (default: skip and name malformed rows) | "fail" */
+    bool think_per_turn;         /* qwen3 / qwen3_5: LlamaFactory's think block on every turn */
+    char *tool_format;           /* NULL, or the template's own tool format (others refused) */
+    int64_t preprocessing_batch_size; /* 1000: stage pt packing groups this many rows at a time */
     char *tokenized_path;        /* cache directory; NULL = output_dir/.cache */
     bool overwrite_cache;
     /* ---- method */

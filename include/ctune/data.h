@@ -116,22 +116,50 @@ ct_status ct_conv_from_json(const void *row, ct_format fmt, const ct_columns *co
 ct_status ct_conv_from_text(const char *json, size_t len, ct_format fmt, const ct_columns *cols,
                             const char *where, ct_conv *out, ct_err *err);
 
-/* Structural checks for training data: system only first, user/assistant alternate, tool
- * results follow an assistant message with tool_calls, tool calls need tools. */
+/* Structural checks for training data, as LlamaFactory's converters check them: a system
+ * message only first; after it, user-side turns (user, or a tool result; consecutive tool results
+ * count as one) and assistant turns alternate, starting with the user side. A tool result may
+ * follow any assistant message; tool calls need no tools list. Whether the conversation ends with
+ * an answer is the dataset build's check (stage sft only). */
 ct_status ct_conv_check(const ct_conv *c, const char *where, ct_err *err);
 
-/* Streams the rows of a .json (array) or .jsonl file, or every such file in a directory (sorted
- * by name). The callback gets each converted row; return non-CT_OK from it to stop. JSONL is
- * read line by line (memory stays bounded by the longest line). Malformed rows: with
- * skip_bad the row is counted in *n_bad and skipped, else the error names file:line. */
+/* Malformed rows that were skipped: how many, and the messages of the first CT_BAD_ROWS_KEEP
+ * ("data.json: row 12 (line 240): message 3: unknown role 'bot' ..."). */
+#define CT_BAD_ROWS_KEEP 3
+typedef struct ct_bad_rows {
+    size_t n;
+    char first[CT_BAD_ROWS_KEEP][320];
+} ct_bad_rows;
+void ct_bad_rows_add(ct_bad_rows *b, const char *msg); /* b may be NULL */
+
+/* How ct_read_dataset_file reads. */
+typedef struct ct_read_opts {
+    ct_format format;        /* CT_FORMAT_AUTO: from each row's keys */
+    const ct_columns *cols;  /* NULL: the format's default names */
+    bool skip_bad;           /* skip malformed rows (recorded in *bad) instead of failing */
+    int64_t max_rows;        /* stop after this many rows, malformed ones included; -1 = all */
+    ct_bad_rows *bad;        /* may be NULL */
+} ct_read_opts;
+ct_read_opts ct_read_opts_default(void); /* auto format, fail on bad rows, all rows */
+
+/* Streams the rows of a dataset file: .json (an array of rows, one object, or JSON Lines), .jsonl
+ * (one row per line), .txt (one {"text": line} row per line, empty lines included), or every such
+ * file in a directory (sorted by name); .csv / .parquet / .arrow are refused. The callback gets
+ * each converted row and its place, `where`: "file: row N" counted from 1 in every kind of file
+ * (a .jsonl / .txt row is its line number; a .json row adds "(line L)", the line it starts on).
+ * Return non-CT_OK from it to stop. Lines are read one at a time (memory stays bounded by the
+ * longest line). Malformed rows (CT_ERR_FORMAT: invalid JSON line, unconvertible row, failed
+ * ct_conv_check): with skip_bad they are recorded and skipped, else the read stops with the row's
+ * error. Always errors, whatever skip_bad says: a file that is not valid JSON as a whole (naming its
+ * line and column), a read error (never taken for the end of the file: "file:line: read error"),
+ * a line over CT_DATA_MAX_ROW, and a data file that is not a regular file (a FIFO, a device). */
 typedef ct_status (*ct_conv_fn)(void *user, ct_conv *conv, const char *where, ct_err *err);
-/* The size limit of one row: a JSONL line longer than this, or a row whose text (contents,
+/* The size limit of one row: a JSONL / .txt line longer than this, or a row whose text (contents,
  * reasoning, tool calls, tools, plain text) is longer, is an error naming file:line rather than
- * minutes of tokenization and gigabytes for one sample (docs/robustness.md). 16 MiB is about
- * 4 M tokens, far beyond any cutoff_len. */
+ * minutes of tokenization and gigabytes for one sample (docs/robustness.md); it is not a
+ * malformed row that on_bad_sample skips. 16 MiB is about 4 M tokens, far beyond any cutoff_len. */
 #define CT_DATA_MAX_ROW ((size_t)16 << 20)
-ct_status ct_read_dataset_file(const char *path, ct_format fmt, const ct_columns *cols,
-                               bool skip_bad, size_t *n_bad, ct_conv_fn fn, void *user,
+ct_status ct_read_dataset_file(const char *path, const ct_read_opts *o, ct_conv_fn fn, void *user,
                                ct_err *err);
 
 /* LlamaFactory dataset_info.json entry for a local file. */
@@ -171,6 +199,16 @@ ct_status ct_template_resolve(const char *name, const char *chat_template_src,
                               const ct_template **out, char *note, size_t note_len, ct_err *err);
 /* The template's end-of-turn string ("<|im_end|>", "<|eot_id|>", "</s>", "" for empty). */
 const char *ct_template_eos(const ct_template *t);
+/* LlamaFactory's name of the tool format the template renders ("qwen" for qwen / qwen3 /
+ * qwen3_nothink, "qwen3_5", "llama3"), NULL for templates without LlamaFactory's tool syntax. */
+const char *ct_template_tool_format(const ct_template *t);
+/* Every tool format some template renders, once each in template order, into out[0..max);
+ * returns how many there are. `tool_format` names one of these or is refused. */
+size_t ct_tool_formats(const char **out, size_t max);
+/* The date the template renders into training text today ("05 Mar 2026": llama3 with tools dates
+ * its tool prompt with the current day, as LlamaFactory's does), "" for templates whose text does
+ * not depend on the day. Part of the tokenized cache key. */
+const char *ct_template_render_date(const ct_template *t, char buf[32]);
 /* NULL-terminated list of the template's control strings (added tokens such as <|im_start|>). */
 const char *const *ct_template_controls(const ct_template *t);
 
@@ -207,6 +245,11 @@ typedef struct ct_render_opts {
      * where the data has it and masking the empty think block where it does not. */
     ct_think enable_thinking;
     bool preserve_thinking; /* keep reasoning of answers before the last user query (training) */
+    /* LlamaFactory's ReasoningTemplate (qwen3, qwen3_5; training only): every assistant turn opens
+     * with a think block, empty when the message has no reasoning, and earlier turns keep their
+     * reasoning (with mask_history and not preserve_thinking, only the last turn's). The default
+     * renders the think blocks as the model's Jinja does. */
+    bool think_per_turn;
     bool train_on_prompt;   /* train every segment (system, user, tool text too) */
     bool mask_history;      /* train only the last answer */
     /* LlamaFactory's `default_system`: a conversation without a system message, or with an
@@ -260,7 +303,13 @@ void ct_example_free(ct_example *e);
 typedef struct ct_encode_opts {
     ct_render_opts render;
     size_t cutoff_len;   /* 0 = no limit */
-    bool pretrain;       /* stage pt: text + eos, every token trained */
+    /* stage pt (LlamaFactory's pretrain processor): the row's text (a text row's `text`, else the
+     * first message after the system prompt) + eos, every token trained; bos first when the
+     * tokenizer has add_bos_token. */
+    bool pretrain;
+    bool group_texts;       /* pt with packing: no cutoff and no bos here (ct_dataset_build cuts
+                               the concatenated texts into cutoff_len blocks) */
+    const char *eos_token;  /* pt: the eos appended (NULL or unknown: the tokenizer's eos) */
 } ct_encode_opts;
 
 typedef enum ct_drop_reason {
@@ -326,8 +375,16 @@ typedef struct ct_data_args {
                                             (parsed by ct_data_args_probs); none, or a
                                             count other than n_dataset: uniform */
     size_t n_interleave_probs;
-    const char *on_bad_sample;       /* `on_bad_sample` ["fail"]: "skip" counts malformed rows as
-                                        dropped (CT_DROP_BAD) instead of failing */
+    const char *on_bad_sample;       /* `on_bad_sample` ["skip"]: malformed rows are skipped,
+                                        counted as dropped (CT_DROP_BAD) and the first ones named
+                                        in stats.bad_rows, as LlamaFactory skips them; "fail"
+                                        stops at the first one with its error */
+    bool think_per_turn;             /* `think_per_turn` [false]: see ct_render_opts */
+    const char *tool_format;         /* `tool_format` [NULL]: LlamaFactory's override of the
+                                        template's tool format; only the template's own
+                                        (ct_template_tool_format) is accepted, others are refused */
+    int64_t preprocessing_batch_size; /* `preprocessing_batch_size` [1000]: stage pt packing groups
+                                        the texts of this many consecutive rows (ct_group_texts) */
     const char *default_system;      /* `default_system` [NULL]: the system prompt of conversations
                                         that have none (see ct_render_opts) */
     int64_t seed;                    /* `seed` [42]: interleave draws and the val_size split */
@@ -337,6 +394,10 @@ typedef struct ct_data_args {
     int threads;                     /* `threads` [0 = all cores]: encoding threads (the result
                                         does not depend on it) */
 } ct_data_args;
+
+/* Whether the training split is packed: packing or neat_packing, or stage "pt" with packing
+ * not given. */
+bool ct_data_args_packed(const ct_data_args *a);
 
 /* interleave_probs as doubles (malloc'd, *n entries; NULL when none). Error: a value that is not
  * a number >= 0. */
@@ -366,6 +427,9 @@ typedef struct ct_dataset_stats {
     size_t n_truncated;
     size_t n_train, n_val;
     size_t train_tokens, trained_tokens;
+    size_t *bad;            /* malformed rows skipped per dataset (on_bad_sample: skip) */
+    ct_bad_rows bad_rows;   /* every dataset's skipped rows: total and the first messages */
+    size_t group_dropped_tokens; /* stage pt packing: tokens of the partial last blocks dropped */
     size_t n_packed_seqs;   /* 0 when packing is off */
     double packing_efficiency; /* real tokens / (n_packed_seqs * cutoff_len) */
     bool from_cache;
@@ -377,6 +441,11 @@ typedef struct ct_dataset {
     ct_example_set train, val;
     ct_dataset_stats stats;
 } ct_dataset;
+
+/* The skipped rows as one line for a warning: "skipped 2 malformed rows (on_bad_sample: fail
+ * stops at the first instead): data.json: row 198 (line 2345): ...; ...". Returns the count
+ * (0: nothing written but ""). */
+size_t ct_dataset_stats_bad_summary(const ct_dataset_stats *s, char *buf, size_t n);
 
 /* Resolves the template (args->template_name, else detected from tok's chat_template; tok may
  * be NULL only when a template is named and every dataset is pre-tokenized), loads every
@@ -425,6 +494,13 @@ typedef struct ct_pack_plan {
 } ct_pack_plan;
 
 ct_status ct_pack(const ct_example_set *s, size_t cutoff_len, ct_pack_plan *out, ct_err *err);
+
+/* Stage pt with packing, as LlamaFactory's pretrain processor groups texts: the tokens of every
+ * batch of batch_rows consecutive examples are concatenated and cut into blocks of exactly
+ * `block` tokens (the batch's last partial block is dropped, counted in *dropped_tokens); with
+ * bos >= 0 each block's first token is replaced by bos. Blocks are the examples of *out. */
+ct_status ct_group_texts(const ct_example_set *in, size_t block, size_t batch_rows, int32_t bos,
+                         ct_example_set *out, size_t *dropped_tokens, ct_err *err);
 void ct_pack_plan_free(ct_pack_plan *p);
 
 /* Builds a batch. Unpacked: rows are examples idx[0..B) (T = longest, or `T` when non-zero).
@@ -435,10 +511,12 @@ ct_status ct_batch_make(const ct_example_set *s, const ct_pack_plan *plan, const
 /* ---------------------------------------------------------------- tokenized cache */
 
 /* File: "CTDC" magic, u32 version, u64 key hash, payload, u64 FNV-1a checksum. The key hashes
- * the ct_data_args fields that affect encoding, the template, the tokenizer files' contents and
- * each dataset's resolved dataset_info.json entry with its files' names and contents. No cache is
- * written when reading or encoding failed. */
-#define CT_CACHE_VERSION 1u
+ * the ct_data_args fields that affect encoding, the template (and the date it renders, for
+ * llama3 with tools), the tokenizer files' contents and each dataset's resolved dataset_info.json
+ * entry with its files' names and contents. No cache is written when reading or encoding failed.
+ * Version 2: the stats carry the skipped rows (count per dataset and the first messages) and the
+ * tokens stage pt grouping dropped. */
+#define CT_CACHE_VERSION 2u
 ct_status ct_cache_write(const char *path, uint64_t key, const ct_dataset *d, ct_err *err);
 /* CT_OK and *hit=true when the file exists and matches key, version and checksum. A corrupt
  * file is an error naming it; a key mismatch is a miss. */

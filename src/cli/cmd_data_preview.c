@@ -113,8 +113,20 @@ int ct_cli_data_preview(int argc, char **argv) {
         show_example(tok, &e, i, s->source_names[e.source], color);
     }
     printf("summary\n");
-    for (size_t i = 0; i < s->n_sources; i++)
-        printf("  dataset %-24s read %zu, kept %zu\n", s->source_names[i], s->read[i], s->kept[i]);
+    for (size_t i = 0; i < s->n_sources; i++) {
+        printf("  dataset %-24s read %zu, kept %zu", s->source_names[i], s->read[i], s->kept[i]);
+        if (s->bad && s->bad[i]) printf(", skipped %zu malformed", s->bad[i]);
+        printf("\n");
+    }
+    char bad[1200];
+    if (ct_dataset_stats_bad_summary(s, bad, sizeof bad)) {
+        printf("  warning: %s\n", bad);
+        fprintf(stderr, "warning: %s\n", bad);
+    }
+    if (s->group_dropped_tokens)
+        printf("  stage pt packing: texts grouped into blocks of %lld tokens, %zu tokens of partial last blocks "
+               "dropped (as LlamaFactory)\n",
+               (long long)cfg.cutoff_len, s->group_dropped_tokens);
     printf("  train %zu samples, val %zu samples\n", s->n_train, s->n_val);
     printf("  tokens %zu, trained %zu (%.1f%%)\n", s->train_tokens, s->trained_tokens,
            s->train_tokens ? 100.0 * (double)s->trained_tokens / (double)s->train_tokens : 0.0);
@@ -141,7 +153,7 @@ int ct_cli_data_preview(int argc, char **argv) {
     if (d.train.n && !ct_pack(&d.train, (size_t)cfg.cutoff_len, &plan, &err)) {
         double eff = (double)d.train.n_tokens / ((double)plan.n_seqs * (double)cfg.cutoff_len);
         printf("  packing (%s): %zu samples -> %zu sequences of %lld, efficiency %.1f%% (unpacked rows pad to their batch)\n",
-               cfg.packing ? "on" : "off", d.train.n, plan.n_seqs, (long long)cfg.cutoff_len, 100.0 * eff);
+               ct_data_args_packed(&args) ? "on" : "off", d.train.n, plan.n_seqs, (long long)cfg.cutoff_len, 100.0 * eff);
         ct_pack_plan_free(&plan);
     }
     char *ign = ct_train_config_ignored_line(&cfg);

@@ -1,7 +1,8 @@
 /* Tokenized dataset cache. Layout (little-endian):
  *   "CTDC" | u32 version | u64 key
- *   u64 n_sources | per source: u64 read, u64 kept
- *   u64 dropped[CT_DROP_COUNT] | u64 n_truncated
+ *   u64 n_sources | per source: u64 read, u64 kept, u64 bad
+ *   u64 dropped[CT_DROP_COUNT] | u64 n_truncated | u64 group_dropped_tokens
+ *   u64 bad rows | CT_BAD_ROWS_KEEP x char[320] their first messages (NUL-padded)
  *   2 x example set: u64 n, u64 n_tokens, u64 offsets[n+1], i32 source[n], i32 ids[n_tokens],
  *                    i32 labels[n_tokens], f32 weights[n_tokens]
  *   u64 FNV-1a checksum of everything before it. */
@@ -31,9 +32,11 @@ ct_status ct_cache_write(const char *path, uint64_t key, const ct_dataset *d, ct
     uint32_t ver = CT_CACHE_VERSION;
     int rc = ct_buf_put(&b, "CTDC", 4) | ct_buf_put(&b, (const char *)&ver, 4) | put64(&b, key);
     rc |= put64(&b, d->stats.n_sources);
-    for (size_t i = 0; i < d->stats.n_sources; i++) rc |= put64(&b, d->stats.read[i]) | put64(&b, d->stats.kept[i]);
+    for (size_t i = 0; i < d->stats.n_sources; i++)
+        rc |= put64(&b, d->stats.read[i]) | put64(&b, d->stats.kept[i]) | put64(&b, d->stats.bad ? d->stats.bad[i] : 0);
     for (size_t i = 0; i < CT_DROP_COUNT; i++) rc |= put64(&b, d->stats.dropped[i]);
-    rc |= put64(&b, d->stats.n_truncated);
+    rc |= put64(&b, d->stats.n_truncated) | put64(&b, d->stats.group_dropped_tokens);
+    rc |= put64(&b, d->stats.bad_rows.n) | ct_buf_put(&b, (const char *)d->stats.bad_rows.first, sizeof d->stats.bad_rows.first);
     rc |= put_set(&b, &d->train) | put_set(&b, &d->val);
     if (!rc) rc = put64(&b, ct_hash_bytes(0, b.data, b.len));
     if (rc) {
@@ -134,9 +137,20 @@ ct_status ct_cache_read(const char *path, uint64_t key, ct_dataset *d, bool *hit
         d->stats.source_names = calloc(ns ? ns : 1, sizeof(char *));
         d->stats.read = calloc(ns ? ns : 1, sizeof(size_t));
         d->stats.kept = calloc(ns ? ns : 1, sizeof(size_t));
-        for (size_t i = 0; i < ns; i++) d->stats.read[i] = get64(&r), d->stats.kept[i] = get64(&r);
+        d->stats.bad = calloc(ns ? ns : 1, sizeof(size_t));
+        if (!d->stats.source_names || !d->stats.read || !d->stats.kept || !d->stats.bad) r.bad = true;
+        for (size_t i = 0; i < ns && !r.bad; i++)
+            d->stats.read[i] = get64(&r), d->stats.kept[i] = get64(&r), d->stats.bad[i] = get64(&r);
         for (size_t i = 0; i < CT_DROP_COUNT; i++) d->stats.dropped[i] = get64(&r);
         d->stats.n_truncated = get64(&r);
+        d->stats.group_dropped_tokens = get64(&r);
+        d->stats.bad_rows.n = get64(&r);
+        char *first = get_arr(&r, 1, sizeof d->stats.bad_rows.first);
+        if (first) {
+            memcpy(d->stats.bad_rows.first, first, sizeof d->stats.bad_rows.first);
+            for (size_t i = 0; i < CT_BAD_ROWS_KEEP; i++) d->stats.bad_rows.first[i][sizeof d->stats.bad_rows.first[i] - 1] = 0;
+            free(first);
+        }
         get_set(&r, &d->train, ns);
         get_set(&r, &d->val, ns);
     }

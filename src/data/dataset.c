@@ -1,7 +1,6 @@
 /* ct_dataset_build: every configured dataset → encoded examples → mixed → split → cached.
  * Rows are read streaming and encoded in chunks of CHUNK conversations (OpenMP over a chunk,
  * results appended in row order), so memory is bounded by the encoded result. */
-#include <dirent.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "base/file.h"
 #include "base/rng.h"
 #include "ctune/data.h"
+#include "data/reader.h"
 
 #define CHUNK 512
 
@@ -18,35 +18,54 @@ typedef struct build_ctx {
     const ct_template *tmpl;
     ct_encode_opts opts;
     ct_conv convs[CHUNK];
+    char *where[CHUNK];  /* each conv's place ("file: row N"), for errors and skipped rows */
+    char *msgs[CHUNK];   /* the error of a conv that failed to encode (malloc'd), else NULL; not a
+                            ct_err per conv: CHUNK of them would be megabytes for a few messages */
     size_t n;
     ct_example_set *dst;
     int32_t source;
-    int64_t limit;      /* max rows, -1 all */
     size_t read;
     size_t *dropped;    /* [CT_DROP_COUNT] */
     size_t *truncated;
-    bool stop;
+    bool skip;          /* on_bad_sample: skip */
+    bool sft;           /* a conversation must end with an answer */
+    ct_bad_rows *bad;   /* every dataset's skipped rows */
+    size_t n_bad;       /* this dataset's rows skipped after reading (encode-time) */
     int threads;
 } build_ctx;
+
+/* A row that cannot be trained: skipped and recorded (on_bad_sample: skip), else its error
+ * naming the row. err->msg holds the reason; `where` is prefixed when it does not name it. */
+static ct_status row_error(build_ctx *b, ct_status st, const char *where, ct_err *err) {
+    if (where && !strstr(err->msg, where)) ct_err_prefix(err, "%s", where);
+    if (!(b->skip && st == CT_ERR_FORMAT)) return st;
+    ct_bad_rows_add(b->bad, err->msg);
+    b->n_bad++;
+    err->code = CT_OK;
+    err->msg[0] = 0;
+    return CT_OK;
+}
 
 static ct_status flush_chunk(build_ctx *b, ct_err *err) {
     ct_example ex[CHUNK];
     ct_drop_reason why[CHUNK];
     ct_status sts[CHUNK];
-    ct_err errs_first = {0};
     int n = (int)b->n;
 #pragma omp parallel for schedule(dynamic, 8) num_threads(b->threads > 0 ? b->threads : omp_get_num_procs())
     for (int i = 0; i < n; i++) {
         ct_err e = {0};
         sts[i] = ct_encode(b->tok, b->tmpl, &b->convs[i], &b->opts, &ex[i], &why[i], &e);
-        if (sts[i]) {
-#pragma omp critical
-            if (!errs_first.code) errs_first = e;
-        }
+        b->msgs[i] = sts[i] ? strdup(e.msg) : NULL;
     }
     ct_status st = CT_OK;
     for (int i = 0; i < n; i++) {
-        if (!st && sts[i]) st = sts[i];
+        if (!st && sts[i]) {
+            ct_err e = {.code = sts[i]};
+            snprintf(e.msg, sizeof e.msg, "%s", b->msgs[i] ? b->msgs[i] : "out of memory");
+            if ((st = row_error(b, sts[i], b->where[i], &e)) && err) *err = e;
+        }
+        free(b->msgs[i]);
+        b->msgs[i] = NULL;
         if (!st && !sts[i]) {
             if (why[i] != CT_DROP_NONE) b->dropped[why[i]]++;
             else {
@@ -57,10 +76,11 @@ static ct_status flush_chunk(build_ctx *b, ct_err *err) {
         }
         if (!sts[i]) ct_example_free(&ex[i]);
         ct_conv_free(&b->convs[i]);
+        free(b->where[i]);
+        b->where[i] = NULL;
     }
-    if (errs_first.code && err) *err = errs_first;
     b->n = 0;
-    return st ? st : errs_first.code;
+    return st;
 }
 
 /* Bytes of text a row hands to the template and the tokenizer. */
@@ -78,13 +98,21 @@ static size_t conv_text_bytes(const ct_conv *c) {
 
 static ct_status on_conv(void *user, ct_conv *conv, const char *where, ct_err *err) {
     build_ctx *b = user;
-    if (b->limit >= 0 && (int64_t)b->read >= b->limit) return CT_ERR_INTERRUPTED; /* stop reading */
-    /* a row of tens of MB costs seconds and GBs to tokenize, for a sample cut to cutoff_len */
+    /* a row of tens of MB costs seconds and GBs to tokenize, for a sample cut to cutoff_len: an
+     * error whatever on_bad_sample says (as a JSONL line over the limit, which the reader refuses) */
     size_t bytes = conv_text_bytes(conv);
     if (bytes > CT_DATA_MAX_ROW)
         return ct_err_set(err, CT_ERR_FORMAT, "%s: the row holds %.1f MiB of text; one row may hold at most %zu MiB",
                           where, (double)bytes / (1 << 20), CT_DATA_MAX_ROW >> 20);
     b->read++;
+    if (b->sft && conv->kind == CT_CONV_MESSAGES && conv->msgs[conv->n_msgs - 1].role != CT_ROLE_ASSISTANT) {
+        /* LlamaFactory's converters and supervised processor drop it ("Invalid message count",
+         * "Dropped invalid example"); a prompt-only row is pre-training data (stage pt) */
+        ct_status st = ct_err_set(err, CT_ERR_FORMAT, "%s: the conversation must end with an answer (it ends with a %s message)",
+                                  where, ct_role_name(conv->msgs[conv->n_msgs - 1].role));
+        return row_error(b, st, NULL, err);
+    }
+    if (!(b->where[b->n] = strdup(where))) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     b->convs[b->n++] = *conv;
     ct_conv_init(conv); /* ownership moved */
     if (b->n == CHUNK) return flush_chunk(b, err);
@@ -114,37 +142,15 @@ static uint64_t h_file(uint64_t h, const char *path) {
     return h;
 }
 
-static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static bool data_file_name(const char *n) {
-    size_t l = strlen(n);
-    return n[0] != '.' && strcmp(n, "dataset_info.json") &&
-           ((l > 5 && !strcmp(n + l - 5, ".json")) || (l > 6 && !strcmp(n + l - 6, ".jsonl")));
-}
-
 /* A dataset path: a file, or a directory's data files in the order ct_read_dataset_file reads
  * them (names and contents). */
 static uint64_t h_data_path(uint64_t h, const char *path) {
     h = h_str(h, path);
-    DIR *d = opendir(path);
-    if (!d) return h_file(h, path);
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    bool oom = false;
-    while (!oom && (e = readdir(d))) {
-        if (!data_file_name(e->d_name)) continue;
-        if (n == cap) {
-            char **nn = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof *nn);
-            if (!nn) oom = true;
-            else names = nn;
-        }
-        if (!oom && !(names[n] = strdup(e->d_name))) oom = true;
-        if (!oom) n++;
-    }
-    closedir(d);
-    if (n) qsort(names, n, sizeof *names, cmp_name);
-    h = h_u64(h, oom ? UINT64_MAX : n);
+    if (!ct_dir_exists(path)) return h_file(h, path);
+    char **names;
+    size_t n;
+    if (ct_data_dir_files(path, &names, &n, NULL)) return h_u64(h, UINT64_MAX);
+    h = h_u64(h, n);
     for (size_t i = 0; i < n; i++) {
         char *full = ct_path_join(path, names[i]);
         h = h_str(h, names[i]);
@@ -177,12 +183,15 @@ static uint64_t cache_key(const ct_data_args *a, const ct_template *t, const ct_
     h = h_u64(h, (uint64_t)a->max_samples);
     h = ct_hash_bytes(h, &a->val_size, sizeof a->val_size);
     uint64_t flags = (uint64_t)a->train_on_prompt | (uint64_t)a->mask_history << 1 | (uint64_t)a->preserve_thinking << 2 |
-                     (uint64_t)a->packing << 3;
+                     (uint64_t)a->packing << 3 | (uint64_t)ct_data_args_packed(a) << 4 | (uint64_t)a->think_per_turn << 5;
     h = h_u64(h, flags);
     h = h_u64(h, (uint64_t)(int64_t)a->enable_thinking);
     h = h_str(h, a->mix_strategy);
     h = h_str(h, a->on_bad_sample);
     h = h_u64(h, (uint64_t)a->seed);
+    h = h_u64(h, (uint64_t)a->preprocessing_batch_size);
+    char day[32]; /* llama3 with tools dates its text with today */
+    h = h_str(h, ct_template_render_date(t, day));
     h = h_u64(h, a->n_interleave_probs);
     for (size_t i = 0; i < a->n_interleave_probs; i++) h = h_str(h, a->interleave_probs[i]);
     h = h_u64(h, a->n_dataset);
@@ -207,6 +216,7 @@ void ct_dataset_free(ct_dataset *d) {
     free(d->stats.source_names);
     free(d->stats.read);
     free(d->stats.kept);
+    free(d->stats.bad);
     memset(d, 0, sizeof *d);
 }
 
@@ -214,7 +224,7 @@ static ct_status load_sources(const ct_data_args *a, const ct_tokenizer *tok, co
                               const char *const *names, size_t n_names, size_t src0, ct_dataset_info *infos,
                               ct_example_set *sets, ct_dataset_stats *stats, ct_err *err) {
     ct_status st = CT_OK;
-    bool skip = a->on_bad_sample && !strcmp(a->on_bad_sample, "skip");
+    bool pt = a->stage && !strcmp(a->stage, "pt");
     build_ctx *b = calloc(1, sizeof *b);
     if (!b) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n_names && !st; i++) {
@@ -224,31 +234,66 @@ static ct_status load_sources(const ct_data_args *a, const ct_tokenizer *tok, co
         b->opts.render = ct_render_opts_default();
         b->opts.render.enable_thinking = a->enable_thinking;
         b->opts.render.preserve_thinking = a->preserve_thinking;
+        b->opts.render.think_per_turn = a->think_per_turn;
         b->opts.render.train_on_prompt = a->train_on_prompt;
         b->threads = a->threads;
         b->opts.render.mask_history = a->mask_history;
         b->opts.render.default_system = a->default_system;
         b->opts.cutoff_len = (size_t)a->cutoff_len;
-        b->opts.pretrain = a->stage && !strcmp(a->stage, "pt");
+        b->opts.pretrain = pt;
+        b->opts.group_texts = pt && ct_data_args_packed(a);
+        /* LlamaFactory's pretrain processor ends llama3 texts with <|end_of_text|> */
+        b->opts.eos_token = pt && !strcmp(ct_template_name(t), "llama3") ? "<|end_of_text|>" : NULL;
+        b->skip = !(a->on_bad_sample && !strcmp(a->on_bad_sample, "fail"));
+        b->sft = !pt;
+        b->bad = &stats->bad_rows;
+        b->n_bad = 0;
         b->dst = &sets[s];
         b->source = (int32_t)s;
-        b->limit = a->max_samples >= 0 ? a->max_samples : infos[s].num_samples;
         b->read = 0;
         b->n = 0;
         b->dropped = stats->dropped;
         b->truncated = &stats->n_truncated;
-        size_t n_bad = 0;
-        st = ct_read_dataset_file(infos[s].path, infos[s].format, &infos[s].cols, skip, &n_bad, on_conv, b, err);
-        if (st == CT_ERR_INTERRUPTED) st = CT_OK; /* max_samples reached */
+        ct_read_opts ro = ct_read_opts_default();
+        ro.format = infos[s].format;
+        ro.cols = &infos[s].cols;
+        ro.skip_bad = b->skip;
+        ro.max_rows = a->max_samples >= 0 ? a->max_samples : infos[s].num_samples;
+        ro.bad = &stats->bad_rows;
+        size_t bad0 = stats->bad_rows.n;
+        st = ct_read_dataset_file(infos[s].path, &ro, on_conv, b, err);
         if (!st && b->n) st = flush_chunk(b, err);
-        for (size_t k = 0; k < b->n; k++) ct_conv_free(&b->convs[k]);
+        for (size_t k = 0; k < b->n; k++) {
+            ct_conv_free(&b->convs[k]);
+            free(b->where[k]);
+            b->where[k] = NULL;
+        }
         b->n = 0;
+        size_t n_bad = stats->bad_rows.n - bad0; /* reader and build together */
+        stats->bad[s] = n_bad;
         stats->dropped[CT_DROP_BAD] += n_bad;
-        stats->read[s] = b->read + n_bad;
+        stats->read[s] = b->read + (n_bad - b->n_bad);
         if (st) ct_err_prefix(err, "dataset '%s'", names[i]);
     }
     free(b);
     return st;
+}
+
+size_t ct_dataset_stats_bad_summary(const ct_dataset_stats *s, char *buf, size_t n) {
+    if (!n) return 0;
+    buf[0] = 0;
+    size_t k = s->bad_rows.n;
+    if (!k) return 0;
+    int len = snprintf(buf, n, "skipped %zu malformed row%s (on_bad_sample: fail stops at the first instead)", k,
+                       k == 1 ? "" : "s");
+    for (size_t i = 0; i < k && i < CT_BAD_ROWS_KEEP && len >= 0 && (size_t)len < n; i++)
+        len += snprintf(buf + len, n - (size_t)len, "%s%s", i ? "; " : ": ", s->bad_rows.first[i]);
+    if (len >= 0 && (size_t)len < n && k > CT_BAD_ROWS_KEEP) snprintf(buf + len, n - (size_t)len, "; ...");
+    return k;
+}
+
+bool ct_data_args_packed(const ct_data_args *a) {
+    return a->packing || a->neat_packing || (!a->packing_set && a->stage && !strcmp(a->stage, "pt"));
 }
 
 ct_status ct_data_args_probs(const ct_data_args *a, double **out, size_t *n, ct_err *err) {
@@ -276,10 +321,28 @@ ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok, co
     ct_dataset_stats *stats = &out->stats;
     const ct_template *t = NULL;
     const char *src = args->template_name ? NULL : ct_tokenizer_chat_template(tok);
+    bool pt = args->stage && !strcmp(args->stage, "pt");
     ct_status st =
         ct_template_resolve(args->template_name, src, &t, stats->template_note, sizeof stats->template_note, err);
+    if (st && pt && !args->template_name) { /* pre-training renders no template */
+        t = ct_template_get("empty");
+        if (err) err->code = CT_OK, err->msg[0] = 0;
+        st = CT_OK;
+    }
     if (st) return st;
     stats->template_name = ct_template_name(t);
+    if (pt) /* the template only picks LlamaFactory's llama3 eos */
+        snprintf(stats->template_note, sizeof stats->template_note, "stage pt: plain text + %s, no chat template",
+                 strcmp(ct_template_name(t), "llama3") ? "eos" : "<|end_of_text|> (template llama3, as LlamaFactory)");
+    const char *tf = ct_template_tool_format(t);
+    if (args->tool_format && !(tf && !strcmp(args->tool_format, tf)))
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "tool_format: '%s' is not supported with template %s (ctune renders the template's own tool "
+                          "format%s%s%s; leave tool_format unset)",
+                          args->tool_format, ct_template_name(t), tf ? ", '" : ": none", tf ? tf : "", tf ? "'" : "");
+    if (args->think_per_turn && strcmp(ct_template_name(t), "qwen3") && strcmp(ct_template_name(t), "qwen3_5"))
+        return ct_err_set(err, CT_ERR_ARG, "think_per_turn: template %s has no think blocks (it applies to qwen3 and qwen3_5)",
+                          ct_template_name(t));
     size_t nd = args->n_dataset, ne = args->n_eval_dataset, ns = nd + ne;
     if (!nd && !ne) return ct_err_set(err, CT_ERR_ARG, "no dataset: set `dataset:` (names from dataset_info.json or files)");
     ct_dataset_info *infos = calloc(ns, sizeof *infos);
@@ -288,7 +351,8 @@ ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok, co
     stats->source_names = calloc(ns, sizeof(char *));
     stats->read = calloc(ns, sizeof(size_t));
     stats->kept = calloc(ns, sizeof(size_t));
-    if (!infos || !sets || !stats->source_names || !stats->read || !stats->kept) {
+    stats->bad = calloc(ns, sizeof(size_t));
+    if (!infos || !sets || !stats->source_names || !stats->read || !stats->kept || !stats->bad) {
         st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -316,9 +380,12 @@ ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok, co
                 out->val = cached.val;
                 memcpy(stats->dropped, cached.stats.dropped, sizeof stats->dropped);
                 stats->n_truncated = cached.stats.n_truncated;
+                stats->bad_rows = cached.stats.bad_rows;
+                stats->group_dropped_tokens = cached.stats.group_dropped_tokens;
                 for (size_t i = 0; i < ns && i < cached.stats.n_sources; i++) {
                     stats->read[i] = cached.stats.read[i];
                     stats->kept[i] = cached.stats.kept[i];
+                    stats->bad[i] = cached.stats.bad[i];
                 }
                 cached.train = (ct_example_set){0};
                 cached.val = (ct_example_set){0};
@@ -363,14 +430,33 @@ ct_status ct_dataset_build(const ct_data_args *args, const ct_tokenizer *tok, co
         }
         free(osrc);
         free(oidx);
+        /* stage pt with packing: texts grouped into cutoff_len blocks (LlamaFactory's pretrain
+         * processor runs on the merged datasets, before the split) */
+        bool group = pt && ct_data_args_packed(args);
+        int32_t bos = group && ct_tokenizer_add_bos(tok) ? ct_tokenizer_bos_id(tok) : -1;
+        size_t rows = args->preprocessing_batch_size > 0 ? (size_t)args->preprocessing_batch_size : 1000;
+        if (!st && group) {
+            ct_example_set blocks;
+            size_t lost = 0;
+            st = ct_group_texts(&mixed, (size_t)args->cutoff_len, rows, bos, &blocks, &lost, err);
+            ct_example_set_free(&mixed);
+            mixed = blocks;
+            stats->group_dropped_tokens += lost;
+        }
         /* split: eval_dataset, or val_size (fraction → ceil(f * n) as HF train_test_split, or count) */
         size_t n = mixed.n, n_val = 0;
         if (!st && ne) {
+            ct_example_set ev = {0};
             for (size_t i = nd; i < ns && !st; i++)
                 for (size_t k = 0; k < sets[i].n && !st; k++) {
                     ct_example e = ct_example_set_get(&sets[i], k);
-                    st = ct_example_set_push(&out->val, &e, err);
+                    st = ct_example_set_push(&ev, &e, err);
                 }
+            size_t lost = 0;
+            if (!st && group) st = ct_group_texts(&ev, (size_t)args->cutoff_len, rows, bos, &out->val, &lost, err);
+            else out->val = ev, ev = (ct_example_set){0};
+            ct_example_set_free(&ev);
+            stats->group_dropped_tokens += lost;
         } else if (args->val_size > 0) {
             n_val = args->val_size < 1 ? (size_t)__builtin_ceil(args->val_size * (double)n) : (size_t)args->val_size;
             if (n_val >= n && n)
@@ -413,7 +499,7 @@ stats_out:
     stats->n_val = out->val.n;
     stats->train_tokens = out->train.n_tokens;
     for (size_t i = 0; i < out->train.n_tokens; i++) stats->trained_tokens += out->train.labels[i] != CT_IGNORE_INDEX;
-    if (args->packing || args->neat_packing || (!args->packing_set && args->stage && !strcmp(args->stage, "pt"))) {
+    if (ct_data_args_packed(args)) {
         ct_pack_plan plan;
         if (!(st = ct_pack(&out->train, (size_t)args->cutoff_len, &plan, err))) {
             stats->n_packed_seqs = plan.n_seqs;

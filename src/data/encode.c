@@ -283,17 +283,26 @@ ct_status ct_encode(const ct_tokenizer *tok, const ct_template *t, const ct_conv
         out->n = m;
         out->truncated = m < n;
     } else if (conv->kind == CT_CONV_TEXT || o->pretrain) {
-        /* LlamaFactory pretrain: text + eos_token, every token trained, no BOS */
+        /* LlamaFactory pretrain: the row's text (a text row, or the first message after the
+         * system prompt: LlamaFactory's _prompt[0]) + eos, every token trained; bos first when
+         * the tokenizer adds one (add_bos_token), except when grouping (the dataset build puts
+         * bos at the start of each block then) */
+        const char *text = conv->kind == CT_CONV_TEXT ? conv->text : "";
+        for (size_t i = 0; conv->kind != CT_CONV_TEXT && i < conv->n_msgs; i++)
+            if (conv->msgs[i].role != CT_ROLE_SYSTEM) {
+                text = conv->msgs[i].content;
+                break;
+            }
         ct_ids ids = {0};
-        if (conv->kind == CT_CONV_TEXT) st = ct_tokenizer_encode(tok, conv->text, strlen(conv->text), false, &ids, err);
-        else
-            for (size_t i = 0; i < conv->n_msgs && !st; i++)
-                st = ct_tokenizer_encode(tok, conv->msgs[i].content, strlen(conv->msgs[i].content), false, &ids, err);
-        int32_t eos = ct_tokenizer_eos_id(tok);
+        int32_t bos = ct_tokenizer_bos_id(tok);
+        if (!o->group_texts && ct_tokenizer_add_bos(tok) && bos >= 0) st = ct_ids_push(&ids, bos, err);
+        if (!st) st = ct_tokenizer_encode(tok, text, strlen(text), false, &ids, err);
+        int32_t eos = o->eos_token ? ct_tokenizer_token_to_id(tok, o->eos_token) : -1;
+        if (eos < 0) eos = ct_tokenizer_eos_id(tok);
         if (!st && eos >= 0) st = ct_ids_push(&ids, eos, err);
         if (!st) st = alloc_example(out, ids.n, err);
         if (!st) {
-            size_t m = cutoff && ids.n > cutoff ? cutoff : ids.n;
+            size_t m = cutoff && !o->group_texts && ids.n > cutoff ? cutoff : ids.n;
             for (size_t i = 0; i < m; i++) put_tok(out, ids.data[i], 1.0f);
             out->truncated = m < ids.n;
         }

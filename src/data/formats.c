@@ -11,14 +11,11 @@
  *            result, and observation are read as tool), content, reasoning_content,
  *            tool_calls [{type, function: {name, arguments}}]; tools as given.
  *  tokens:   input_ids [+ labels];  text: text. */
-#include <dirent.h>
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/file.h"
 #include "base/json.h"
 #include "ctune/data.h"
 #include "data/tojson.h"
@@ -289,11 +286,13 @@ static ct_status read_alpaca(const json_t *row, const ct_columns *cols, const ch
     const char *pk = DEF(cols->prompt, "instruction"), *qk = DEF(cols->query, "input");
     const char *rk = DEF(cols->response, "output"), *hk = DEF(cols->history, "history");
     const char *sk = DEF(cols->system, "system");
-    const json_t *p = json_object_get(row, pk), *q = json_object_get(row, qk);
-    const json_t *r = json_object_get(row, rk), *h = json_object_get(row, hk);
-    if (!p && !q) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing column '%s'", where, pk);
-    if (!r) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing column '%s'", where, rk);
-    if (!json_is_string(r)) return ct_err_set(err, CT_ERR_FORMAT, "%s: '%s' must be a string", where, rk);
+    /* a column named "" is none (dataset_info.json `columns` that leave it out): no answer
+     * without a response column, which is pre-training text (LlamaFactory's "unsupervised") */
+    const json_t *p = pk[0] ? json_object_get(row, pk) : NULL, *q = qk[0] ? json_object_get(row, qk) : NULL;
+    const json_t *r = rk[0] ? json_object_get(row, rk) : NULL, *h = hk[0] ? json_object_get(row, hk) : NULL;
+    if (!p && !q && (pk[0] || qk[0])) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing column '%s'", where, pk[0] ? pk : qk);
+    if (!r && rk[0]) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing column '%s'", where, rk);
+    if (r && !json_is_string(r)) return ct_err_set(err, CT_ERR_FORMAT, "%s: '%s' must be a string", where, rk);
     const json_t *s = json_object_get(row, sk);
     if (s && json_is_string(s) && json_string_length(s) && !ct_conv_add(c, CT_ROLE_SYSTEM, json_string_value(s), err))
         return CT_ERR_NOMEM;
@@ -318,7 +317,7 @@ static ct_status read_alpaca(const json_t *row, const ct_columns *cols, const ch
     }
     ct_message *um = ct_conv_add(c, CT_ROLE_USER, b.data ? b.data : "", err);
     ct_buf_free(&b);
-    if (!um || !ct_conv_add(c, CT_ROLE_ASSISTANT, json_string_value(r), err)) return CT_ERR_NOMEM;
+    if (!um || (r && !ct_conv_add(c, CT_ROLE_ASSISTANT, json_string_value(r), err))) return CT_ERR_NOMEM;
     return read_tools(json_object_get(row, DEF(cols->tools, "tools")), true, where, c, err);
 }
 
@@ -358,6 +357,16 @@ ct_status ct_conv_from_json(const void *rowp, ct_format fmt, const ct_columns *c
     ct_conv_init(out);
     if (!json_is_object(row)) return ct_err_set(err, CT_ERR_FORMAT, "%s: a row must be a JSON object", where);
     if (fmt == CT_FORMAT_AUTO) {
+        /* what a registry entry would refuse by its columns, refused per row for plain files */
+        static const char *const unsup[][2] = {{"images", "multimodal data"}, {"videos", "multimodal data"},
+                                               {"audios", "multimodal data"}, {"chosen", "preference data"},
+                                               {"rejected", "preference data"}};
+        for (size_t i = 0; i < sizeof unsup / sizeof unsup[0]; i++) {
+            const json_t *v = json_object_get(row, unsup[i][0]);
+            if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0))
+                return ct_err_set(err, CT_ERR_FORMAT, "%s: not supported: %s (column '%s')", where, unsup[i][1],
+                                  unsup[i][0]);
+        }
         if (json_object_get(row, "messages")) fmt = CT_FORMAT_OPENAI;
         else if (json_object_get(row, "conversations")) fmt = CT_FORMAT_SHAREGPT;
         else if (json_object_get(row, "instruction")) fmt = CT_FORMAT_ALPACA;
@@ -398,162 +407,38 @@ ct_status ct_conv_from_text(const char *text, size_t len, ct_format fmt, const c
     return st;
 }
 
+/* LlamaFactory's converters (data/converter.py) check positions only: after the system prompt,
+ * turn k is user or observation when k is even, assistant or function_call when odd; the openai
+ * converter first merges consecutive tool results into one observation. So a tool result may
+ * follow any answer (glaive_toolcall_zh_demo has observations after plain assistant turns) or
+ * open the conversation, and tool calls need no tools column. That the conversation ends with an
+ * answer is checked by the dataset build for stage sft (pre-training reads the first message). */
 ct_status ct_conv_check(const ct_conv *c, const char *where, ct_err *err) {
     if (c->kind != CT_CONV_MESSAGES) return CT_OK;
     if (c->n_msgs == 0) return ct_err_set(err, CT_ERR_FORMAT, "%s: conversation has no messages", where);
-    ct_role prev = CT_ROLE_SYSTEM;
-    bool prev_calls = false;
+    size_t turn = 0; /* position among the user-side and answer turns */
     for (size_t i = 0; i < c->n_msgs; i++) {
         const ct_message *m = &c->msgs[i];
-        const char *bad = NULL;
-        switch (m->role) {
-        case CT_ROLE_SYSTEM:
-            if (i) bad = "a system message must come first";
-            break;
-        case CT_ROLE_USER:
-            if (prev == CT_ROLE_USER) bad = "user follows user";
-            else if (i && prev == CT_ROLE_TOOL) bad = "user follows a tool result without an answer";
-            break;
-        case CT_ROLE_ASSISTANT:
-            if (prev == CT_ROLE_ASSISTANT) bad = "assistant follows assistant";
-            else if (prev == CT_ROLE_SYSTEM) bad = "assistant before any user message";
-            break;
-        case CT_ROLE_TOOL:
-            if (!(prev == CT_ROLE_TOOL || (prev == CT_ROLE_ASSISTANT && prev_calls)))
-                bad = "a tool result must follow an assistant message with tool_calls";
-            break;
+        char bad[96] = "";
+        if (m->role == CT_ROLE_SYSTEM) {
+            if (i) snprintf(bad, sizeof bad, "a system message must come first");
+        } else if (m->role == CT_ROLE_TOOL && i && c->msgs[i - 1].role == CT_ROLE_TOOL) {
+            continue; /* consecutive tool results are one observation */
+        } else {
+            bool user_side = m->role == CT_ROLE_USER || m->role == CT_ROLE_TOOL;
+            if (user_side != (turn % 2 == 0)) {
+                if (user_side)
+                    snprintf(bad, sizeof bad, "%s follows %s without an answer between", ct_role_name(m->role),
+                             ct_role_name(c->msgs[i - 1].role));
+                else
+                    snprintf(bad, sizeof bad, "%s", turn == 0 ? "assistant before any user message"
+                                                              : "assistant follows assistant");
+            }
+            turn++;
         }
-        if (bad)
+        if (bad[0])
             return ct_err_set(err, CT_ERR_FORMAT, "%s: message %zu (%s): non-alternating turns: %s", where, i,
                               ct_role_name(m->role), bad);
-        if (m->n_tool_calls && c->n_tools == 0)
-            return ct_err_set(err, CT_ERR_FORMAT,
-                              "%s: message %zu has tool_calls but the sample has no tools (add a \"tools\" column)",
-                              where, i);
-        prev = m->role;
-        prev_calls = m->n_tool_calls > 0;
     }
     return CT_OK;
-}
-
-/* ---------------------------------------------------------------- files */
-
-static bool has_ext(const char *p, const char *ext) {
-    size_t n = strlen(p), e = strlen(ext);
-    return n > e && !strcmp(p + n - e, ext);
-}
-
-static ct_status emit_row(const json_t *row, ct_format fmt, const ct_columns *cols, const char *where,
-                          bool skip_bad, size_t *n_bad, ct_conv_fn fn, void *user, ct_err *err) {
-    ct_conv c;
-    ct_status st = ct_conv_from_json(row, fmt, cols, where, &c, err);
-    if (!st) st = ct_conv_check(&c, where, err);
-    if (st) {
-        ct_conv_free(&c);
-        if (skip_bad && st == CT_ERR_FORMAT) {
-            if (n_bad) (*n_bad)++;
-            return CT_OK;
-        }
-        return st;
-    }
-    st = fn(user, &c, where, err);
-    ct_conv_free(&c);
-    return st;
-}
-
-static ct_status read_jsonl(const char *path, ct_format fmt, const ct_columns *cols, bool skip_bad,
-                            size_t *n_bad, ct_conv_fn fn, void *user, ct_err *err) {
-    ct_lines lr;
-    ct_status st = ct_lines_open(&lr, path, CT_DATA_MAX_ROW, err);
-    if (st) return st;
-    size_t wn = strlen(path) + 24;
-    char *where = malloc(wn);
-    if (!where) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    bool got;
-    /* a read error is an error (ct_lines_next), never the end of the file */
-    while (!st && !(st = ct_lines_next(&lr, &got, err)) && got) {
-        char *line = lr.line;
-        size_t k = lr.len;
-        while (k && (line[k - 1] == '\r' || line[k - 1] == ' ')) k--;
-        if (!k) continue;
-        snprintf(where, wn, "%s:%zu", path, lr.lineno);
-        json_error_t je;
-        json_t *row = json_loadb(line, k, JSON_ALLOW_NUL, &je);
-        if (!row) {
-            if (skip_bad) {
-                if (n_bad) (*n_bad)++;
-                continue;
-            }
-            st = ct_err_set(err, CT_ERR_FORMAT, "%s: invalid JSON at column %d: %s", where, je.column, je.text);
-            break;
-        }
-        st = emit_row(row, fmt, cols, where, skip_bad, n_bad, fn, user, err);
-        json_decref(row);
-    }
-    free(where);
-    ct_lines_close(&lr);
-    return st;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-ct_status ct_read_dataset_file(const char *path, ct_format fmt, const ct_columns *cols, bool skip_bad,
-                               size_t *n_bad, ct_conv_fn fn, void *user, ct_err *err) {
-    DIR *d = opendir(path);
-    if (d) {
-        char **names = NULL;
-        size_t n = 0;
-        struct dirent *e;
-        ct_status st = CT_OK;
-        while (!st && (e = readdir(d))) {
-            if (e->d_name[0] == '.' || !(has_ext(e->d_name, ".json") || has_ext(e->d_name, ".jsonl"))) continue;
-            if (!strcmp(e->d_name, "dataset_info.json")) continue;
-            char **nn = realloc(names, (n + 1) * sizeof *nn);
-            if (!nn || !(nn[n] = strdup(e->d_name))) {
-                if (nn) names = nn;
-                st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-                break;
-            }
-            names = nn;
-            n++;
-        }
-        closedir(d);
-        if (n) qsort(names, n, sizeof *names, cmp_str);
-        if (!st && !n) st = ct_err_set(err, CT_ERR_IO, "%s: directory has no .json/.jsonl files", path);
-        for (size_t i = 0; i < n; i++) {
-            if (!st) {
-                /* a FIFO or a device among the files is refused by ct_open_read ("is a FIFO") */
-                char *full = ct_path_join(path, names[i]);
-                st = full ? ct_read_dataset_file(full, fmt, cols, skip_bad, n_bad, fn, user, err)
-                          : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-                free(full);
-            }
-            free(names[i]);
-        }
-        free(names);
-        return st;
-    }
-    if (has_ext(path, ".jsonl")) return read_jsonl(path, fmt, cols, skip_bad, n_bad, fn, user, err);
-    json_t *root = NULL;
-    ct_status st = ct_json_load_file(path, &root, err);
-    if (st) return st;
-    if (json_is_object(root)) { /* a single-row .json file */
-        st = emit_row(root, fmt, cols, path, skip_bad, n_bad, fn, user, err);
-    } else if (!json_is_array(root)) {
-        st = ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON array of rows", path);
-    } else {
-        size_t wn = strlen(path) + 32;
-        char *where = malloc(wn);
-        size_t i;
-        json_t *row;
-        if (!where) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        else
-            json_array_foreach(root, i, row) {
-                snprintf(where, wn, "%s: row %zu", path, i);
-                if ((st = emit_row(row, fmt, cols, where, skip_bad, n_bad, fn, user, err))) break;
-            }
-        free(where);
-    }
-    json_decref(root);
-    return st;
 }

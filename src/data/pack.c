@@ -276,3 +276,42 @@ ct_status ct_batch_make(const ct_example_set *s, const ct_pack_plan *plan, const
     }
     return CT_OK;
 }
+
+/* LlamaFactory's pretrain processor with packing (its group_texts): the texts of every batch of
+ * batch_rows consecutive examples (datasets.map(batched=True), preprocessing_batch_size) are
+ * concatenated and cut into blocks of exactly `block` tokens; the batch's last partial block is
+ * dropped. With bos >= 0 (add_bos_token tokenizers) the first token of every block becomes bos,
+ * as LlamaFactory overwrites it. A block's source is the source of its first token. */
+ct_status ct_group_texts(const ct_example_set *in, size_t block, size_t batch_rows, int32_t bos,
+                         ct_example_set *out, size_t *dropped_tokens, ct_err *err) {
+    memset(out, 0, sizeof *out);
+    if (dropped_tokens) *dropped_tokens = 0;
+    if (!block) return ct_err_set(err, CT_ERR_ARG, "grouping texts needs a block size (cutoff_len) > 0");
+    if (!batch_rows) batch_rows = in->n ? in->n : 1;
+    ct_example e = {0};
+    if (!(e.input_ids = malloc(block * sizeof *e.input_ids)) || !(e.labels = malloc(block * sizeof *e.labels)) ||
+        !(e.weights = malloc(block * sizeof *e.weights))) {
+        ct_example_free(&e);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    e.n = block;
+    ct_status st = CT_OK;
+    for (size_t b0 = 0; b0 < in->n && !st; b0 += batch_rows) {
+        size_t b1 = b0 + batch_rows < in->n ? b0 + batch_rows : in->n;
+        size_t t0 = in->offsets[b0], t1 = in->offsets[b1], k = b0;
+        size_t full = (t1 - t0) / block * block;
+        for (size_t t = t0; t + block <= t0 + full && !st; t += block) {
+            while (in->offsets[k + 1] <= t) k++; /* example holding token t */
+            memcpy(e.input_ids, in->ids + t, block * sizeof *e.input_ids);
+            memcpy(e.labels, in->labels + t, block * sizeof *e.labels);
+            memcpy(e.weights, in->weights + t, block * sizeof *e.weights);
+            if (bos >= 0) e.input_ids[0] = e.labels[0] = bos;
+            e.source = in->source[k];
+            st = ct_example_set_push(out, &e, err);
+        }
+        if (dropped_tokens) *dropped_tokens += t1 - t0 - full;
+    }
+    ct_example_free(&e);
+    if (st) ct_example_set_free(out);
+    return st;
+}

@@ -33,6 +33,16 @@ void ct_dataset_info_free(ct_dataset_info *d) {
     memset(d, 0, sizeof *d);
 }
 
+/* Columns LlamaFactory knows that hold what ctune does not train on. */
+static const char *unsupported_col(const char *k) {
+    static const char *const mm[] = {"images", "videos", "audios", NULL}, *const pref[] = {"chosen", "rejected", "kto_tag", NULL};
+    for (size_t i = 0; mm[i]; i++)
+        if (!strcmp(k, mm[i])) return "multimodal data";
+    for (size_t i = 0; pref[i]; i++)
+        if (!strcmp(k, pref[i])) return "preference data";
+    return NULL;
+}
+
 static ct_status fill_cols(const json_t *obj, const char *what, const char *where, ct_columns *c, ct_err *err) {
     if (!obj) return CT_OK;
     if (!json_is_object(obj)) return ct_err_set(err, CT_ERR_FORMAT, "%s: '%s' must be an object", where, what);
@@ -40,6 +50,11 @@ static ct_status fill_cols(const json_t *obj, const char *what, const char *wher
     json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
         const char **slot = col_slot(c, k);
+        const char *unsup = slot ? NULL : unsupported_col(k);
+        if (unsup)
+            return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                              "%s: not supported: %s (column '%s'); ctune trains text-only data (stage sft or pt)",
+                              where, unsup, k);
         if (!slot) return ct_err_set(err, CT_ERR_FORMAT, "%s: %s: unknown name '%s'", where, what, k);
         if (!json_is_string(v)) return ct_err_set(err, CT_ERR_FORMAT, "%s: %s.%s must be a string", where, what, k);
         free((char *)*slot);
@@ -92,7 +107,23 @@ ct_status ct_dataset_info_find(const char *dir, const char *name, ct_dataset_inf
                 st = ct_err_set(err, CT_ERR_FORMAT, "%s: formatting '%s' (alpaca, sharegpt)", where, fmt);
                 goto done;
             }
-            if ((st = fill_cols(json_object_get(e, "columns"), "columns", where, &out->cols, err))) goto done;
+            if (json_is_true(json_object_get(e, "ranking"))) {
+                st = ct_err_set(err, CT_ERR_UNSUPPORTED,
+                                "%s: not supported: preference data (ranking: true); ctune trains text-only data "
+                                "(stage sft or pt)",
+                                where);
+                goto done;
+            }
+            const json_t *columns = json_object_get(e, "columns");
+            if ((st = fill_cols(columns, "columns", where, &out->cols, err))) goto done;
+            /* LlamaFactory's DatasetAttr: once `columns` is given, the alpaca columns it does not
+             * name are None (c4_demo's {"prompt": "text"} has no response: pre-training text) */
+            const char **alpaca[] = {&out->cols.prompt, &out->cols.query, &out->cols.response, &out->cols.history};
+            for (size_t k = 0; columns && out->format == CT_FORMAT_ALPACA && k < 4; k++)
+                if (!*alpaca[k] && !(*alpaca[k] = strdup(""))) {
+                    st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+                    goto done;
+                }
             if ((st = fill_cols(json_object_get(e, "tags"), "tags", where, &out->cols, err))) goto done;
             int64_t ns = -1;
             const json_t *nsv = json_object_get(e, "num_samples");

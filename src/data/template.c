@@ -14,6 +14,7 @@
 
 #include "base/str.h"
 #include "ctune/data.h"
+#include "data/render.h"
 #include "data/tojson.h"
 #include "io/pyjson.h"
 
@@ -71,6 +72,34 @@ const ct_template *ct_template_get(const char *name) {
 const char *ct_template_name(const ct_template *t) { return t->name; }
 const char *ct_template_eos(const ct_template *t) { return t->eos; }
 const char *const *ct_template_controls(const ct_template *t) { return t->controls; }
+
+const char *ct_template_tool_format(const ct_template *t) {
+    switch (t->family) {
+    case TF_QWEN:
+    case TF_QWEN3:
+    case TF_QWEN3_NOTHINK: return "qwen";
+    case TF_QWEN3_5: return "qwen3_5";
+    case TF_LLAMA3: return "llama3";
+    default: return NULL;
+    }
+}
+
+size_t ct_tool_formats(const char **out, size_t max) {
+    size_t n = 0;
+    for (size_t i = 0; i < N_TEMPLATES; i++) {
+        const char *f = ct_template_tool_format(&TEMPLATES[i]);
+        bool seen = !f;
+        for (size_t k = 0; k < n && k < max && !seen; k++) seen = !strcmp(out[k], f);
+        if (seen) continue;
+        if (n < max) out[n] = f;
+        n++;
+    }
+    return n;
+}
+
+const char *ct_template_render_date(const ct_template *t, char buf[32]) {
+    return t->family == TF_LLAMA3 ? ct_template_today(buf) : "";
+}
 
 /* "qwen, qwen3, ..., empty" into list (256 bytes fit every name). */
 static void known_names(char list[256]) {
@@ -169,62 +198,6 @@ ct_render_opts ct_render_opts_default(void) {
     ct_render_opts o = {0};
     o.enable_thinking = CT_THINK_TRUE;
     return o;
-}
-
-typedef struct rctx {
-    ct_render *r;
-    const ct_render_opts *o;
-    const ct_conv *c;
-    int32_t turn;
-    bool answer_seen; /* an answer segment was emitted in the current turn */
-    bool oom;
-    ssize_t last_answer; /* index of the last assistant message (mask_history) */
-    ct_err *err;
-    ct_status st;        /* a conversation the template refuses (set once; rendering stops) */
-} rctx;
-
-static void emit(rctx *x, const char *s, size_t n, float w, uint32_t flags) {
-    if (x->oom || x->st || n == 0) return;
-    bool prompt = !(flags & CT_SEG_ANSWER);
-    if (prompt && x->answer_seen) x->turn++, x->answer_seen = false;
-    if (!prompt) x->answer_seen = true;
-    if (x->o->train_on_prompt && prompt) w = 1.0f;
-    ct_render *r = x->r;
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 256;
-        while (cap < r->len + n + 1) cap *= 2;
-        char *t = realloc(r->text, cap);
-        if (!t) { x->oom = true; return; }
-        r->text = t;
-        r->cap = cap;
-    }
-    memcpy(r->text + r->len, s, n);
-    ct_segment *last = r->n_segs ? &r->segs[r->n_segs - 1] : NULL;
-    if (last && last->weight == w && last->flags == flags && last->turn == x->turn) {
-        last->len += n;
-    } else {
-        if (r->n_segs == r->cap_segs) {
-            size_t cap = r->cap_segs ? r->cap_segs * 2 : 16;
-            ct_segment *sg = realloc(r->segs, cap * sizeof *sg);
-            if (!sg) { x->oom = true; return; }
-            r->segs = sg;
-            r->cap_segs = cap;
-        }
-        r->segs[r->n_segs++] = (ct_segment){r->len, n, w, flags, x->turn};
-    }
-    r->len += n;
-    r->text[r->len] = 0;
-}
-static void P(rctx *x, const char *s) { emit(x, s, strlen(s), 0, 0); }              /* prompt */
-static void Pn(rctx *x, const char *s, size_t n) { emit(x, s, n, 0, 0); }
-static void A(rctx *x, const char *s, float w) { emit(x, s, strlen(s), w, CT_SEG_ANSWER); } /* answer */
-static void An(rctx *x, const char *s, size_t n, float w) { emit(x, s, n, w, CT_SEG_ANSWER); }
-static void E(rctx *x, const char *s, float w) { emit(x, s, strlen(s), w, CT_SEG_END | CT_SEG_ANSWER); } /* end */
-
-/* Weight of assistant message i's answer text. */
-static float answer_w(rctx *x, size_t i) {
-    if (x->o->mask_history && (ssize_t)i != x->last_answer) return 0;
-    return x->c->msgs[i].weight;
 }
 
 static void tool_call_text(rctx *x, const ct_tool_call *tc, bool args_tojson, float w) {
@@ -343,6 +316,10 @@ static void render_qwen3(rctx *x, bool nothink) {
         }
     }
     bool drop_reasoning = !o->jinja && o->enable_thinking == CT_THINK_FALSE;
+    /* think_per_turn: LlamaFactory's ReasoningTemplate.encode_multiturn (every turn gets a block;
+     * with mask_history and not preserve_thinking, discarding_history_cot: only the last) */
+    bool per_turn = o->think_per_turn && !o->jinja && !nothink;
+    bool discard = per_turn && o->mask_history && !o->preserve_thinking;
     for (size_t i = 0; i < c->n_msgs; i++) {
         const ct_message *m = &c->msgs[i];
         if (m->role == CT_ROLE_USER || (m->role == CT_ROLE_SYSTEM && i > 0)) {
@@ -351,12 +328,17 @@ static void render_qwen3(rctx *x, bool nothink) {
             float w = answer_w(x, i);
             char *split_r = NULL, *split_c = NULL;
             const char *content = m->content, *reasoning = "";
+            bool last = (ssize_t)i == x->last_answer;
+            /* qwen3_nothink in training is LlamaFactory's plain template: the answer as given,
+             * <think> text included (the Jinja, rendered for `data render`, splits it off) */
+            bool verbatim = nothink && !o->jinja;
             if (m->reasoning) reasoning = m->reasoning;
-            else if (ct_split_think(m->content, &split_r, &split_c)) content = split_c, reasoning = split_r;
-            if (drop_reasoning || nothink) reasoning = "";
+            else if (!verbatim && ct_split_think(m->content, &split_r, &split_c)) content = split_c, reasoning = split_r;
+            if (drop_reasoning || nothink || (discard && !last)) reasoning = "";
             bool after = i > last_query || (!o->jinja && o->preserve_thinking && reasoning[0]);
+            bool block = per_turn ? (!discard || last) : after && (i + 1 == c->n_msgs || reasoning[0]);
             P(x, "<|im_start|>assistant\n");
-            if (!nothink && after && (i + 1 == c->n_msgs || reasoning[0])) {
+            if (!nothink && block) {
                 /* reasoning.strip('\n') and content.lstrip('\n') */
                 const char *r0 = reasoning, *r1 = reasoning + strlen(reasoning);
                 while (r0 < r1 && *r0 == '\n') r0++;
@@ -391,38 +373,6 @@ static void render_qwen3(rctx *x, bool nothink) {
         P(x, "<|im_start|>assistant\n");
         if (!nothink && o->enable_thinking == CT_THINK_FALSE) P(x, "<think>\n\n</think>\n\n");
     }
-}
-
-/* Bytes of the character at s (n bytes available) when Python's str.isspace() holds for it,
- * else 0: ASCII \t \n \v \f \r, \x1c-\x1f, space; U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028,
- * U+2029, U+202F, U+205F, U+3000 (UTF-8). */
-static size_t py_space(const char *p, size_t n) {
-    const unsigned char *s = (const unsigned char *)p;
-    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20))) return 1;
-    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2;
-    if (n < 3) return 0;
-    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3;
-    if (s[0] == 0xe2 && s[1] == 0x80 && (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf) && s[2] >= 0x80)
-        return 3;
-    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3;
-    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3;
-    return 0;
-}
-
-/* Python str.strip() without arguments, as Jinja's `trim` (Unicode whitespace, see py_space). */
-static void trimmed(const char *s, const char **b, size_t *n) {
-    const char *e = s + strlen(s);
-    size_t k;
-    while (s < e && (k = py_space(s, (size_t)(e - s)))) s += k;
-    while (e > s) {
-        size_t back = 0;
-        for (size_t j = 1; j <= 3 && !back && j <= (size_t)(e - s); j++)
-            if (py_space(e - j, j) == j) back = j;
-        if (!back) break;
-        e -= back;
-    }
-    *b = s;
-    *n = (size_t)(e - s);
 }
 
 /* ---------------------------------------------------------------- Qwen3.5 */
@@ -553,6 +503,7 @@ static void render_qwen3_5(rctx *x) {
     }
     ssize_t last_query = q35_last_query(c);
     bool drop_reasoning = !o->jinja && o->enable_thinking == CT_THINK_FALSE;
+    bool per_turn = o->think_per_turn && !o->jinja, discard = per_turn && o->mask_history && !o->preserve_thinking;
     for (size_t i = 0; i < c->n_msgs && !x->oom; i++) {
         const ct_message *m = &c->msgs[i];
         trimmed(m->content, &b, &n);
@@ -573,8 +524,10 @@ static void render_qwen3_5(rctx *x) {
             const char *rb;
             size_t rn;
             trimmed(reasoning, &rb, &rn);
-            if (drop_reasoning) rn = 0;
+            bool last = (ssize_t)i == x->last_answer;
+            if (drop_reasoning || (discard && !last)) rn = 0;
             bool after = (ssize_t)i > last_query || (!o->jinja && o->preserve_thinking && rn);
+            if (per_turn) after = !discard || last; /* as qwen3's think_per_turn */
             P(x, "<|im_start|>assistant\n");
             if (after) {
                 /* think block weight: as qwen3 (trained when enable_thinking is true, or when it
@@ -637,218 +590,6 @@ static ct_status q35_check(const ct_conv *c, ct_err *err) {
             json_decref(a);
         }
     return CT_OK;
-}
-
-/* Meta-Llama-3-Instruct: bos + per message header + content|trim + <|eot_id|>. */
-static void render_llama3(rctx *x) {
-    const ct_conv *c = x->c;
-    for (size_t i = 0; i < c->n_msgs; i++) {
-        const ct_message *m = &c->msgs[i];
-        const char *b;
-        size_t n;
-        trimmed(m->content, &b, &n);
-        if (i == 0) P(x, "<|begin_of_text|>");
-        P(x, "<|start_header_id|>");
-        P(x, ct_role_name(m->role));
-        P(x, "<|end_header_id|>\n\n");
-        if (m->role == CT_ROLE_ASSISTANT) {
-            float w = answer_w(x, i);
-            An(x, b, n, w);
-            E(x, "<|eot_id|>", w);
-        } else {
-            Pn(x, b, n);
-            P(x, "<|eot_id|>");
-        }
-    }
-    if (x->o->add_generation_prompt) P(x, "<|start_header_id|>assistant<|end_header_id|>\n\n");
-}
-
-static void llama_header(rctx *x, const char *role) {
-    P(x, "<|start_header_id|>");
-    P(x, role);
-    P(x, "<|end_header_id|>\n\n");
-}
-
-static const char L31_FORMAT[] =
-    "Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its "
-    "value}.Do not use variables.\n\n";
-static const char L31_SYSTEM_TOOLS[] =
-    "You have access to the following functions. To call a function, please respond with JSON for a function "
-    "call.";
-static const char L31_USER_TOOLS[] =
-    "Given the following functions, please respond with a JSON for a function call with its proper arguments "
-    "that best answers the given prompt.\n\n";
-
-/* Each tool as `tojson(indent=4)` followed by a blank line. */
-static void llama31_tools(rctx *x) {
-    const ct_conv *c = x->c;
-    for (size_t i = 0; i < c->n_tools && !x->st; i++) {
-        json_error_t je;
-        json_t *v = json_loads(c->tools[i], JSON_DECODE_ANY, &je);
-        if (!v) {
-            x->st = ct_err_set(x->err, CT_ERR_FORMAT, "template llama3_1: tool %zu is not valid JSON: %s", i, je.text);
-            return;
-        }
-        ct_buf b = {0};
-        if (ct_tojson_indent(&b, v, 4)) x->oom = true;
-        else Pn(x, b.data, b.len);
-        P(x, "\n\n");
-        ct_buf_free(&b);
-        json_decref(v);
-    }
-}
-
-static void emit_s(rctx *x, const char *s, float w, uint32_t flags) { emit(x, s, strlen(s), w, flags); }
-
-static bool llama31_builtin(const ct_render_opts *o, const char *name) {
-    for (size_t i = 0; o->builtin_tools && o->builtin_tools[i]; i++)
-        if (!strcmp(o->builtin_tools[i], name)) return true;
-    return false;
-}
-
-/* A builtin tool call: <|python_tag|>name.call(k1="v1", k2="v2") with the values inserted as
- * they are; the template concatenates strings, so anything but an object of strings raises. */
-static void llama31_builtin_call(rctx *x, size_t i, const ct_tool_call *tc, float w, uint32_t fl) {
-    json_t *v = tc->args_is_string ? NULL : json_loads(tc->arguments, JSON_DECODE_ANY, NULL);
-    if (!json_is_object(v)) {
-        x->st = ct_err_set(x->err, CT_ERR_FORMAT,
-                           "template llama3_1: message %zu: builtin tool call '%s' needs its arguments as an object "
-                           "of strings (the template renders name.call(key=\"value\", ...))",
-                           i, tc->name);
-        json_decref(v);
-        return;
-    }
-    emit_s(x, "<|python_tag|>", w, fl);
-    emit(x, tc->name, strlen(tc->name), w, fl);
-    emit_s(x, ".call(", w, fl);
-    const char *k;
-    json_t *a;
-    bool first = true;
-    json_object_foreach(v, k, a) {
-        if (!json_is_string(a)) {
-            x->st = ct_err_set(x->err, CT_ERR_FORMAT,
-                               "template llama3_1: message %zu: builtin tool call '%s': argument '%s' is not a string "
-                               "(the template renders name.call(key=\"value\", ...))",
-                               i, tc->name, k);
-            break;
-        }
-        if (!first) emit_s(x, ", ", w, fl);
-        first = false;
-        emit(x, k, strlen(k), w, fl);
-        emit_s(x, "=\"", w, fl);
-        emit(x, json_string_value(a), json_string_length(a), w, fl);
-        emit_s(x, "\"", w, fl);
-    }
-    emit_s(x, ")", w, fl);
-    json_decref(v);
-}
-
-/* Meta-Llama-3.1-Instruct (tests/fixtures/data/templates_llama3_1.jsonl, made by
- * tests/gen/make_llama31_template_fixtures.py with Python Jinja2): bos, a system message that
- * always carries the knowledge cutoff and date (plus "Environment: ipython" with tools, the
- * builtin tools' line, the tool specs when tools_in_system), the tool specs prefixed to the first
- * message after the system one, then header + trimmed content + <|eot_id|> per message; a tool
- * call is {"name": ..., "parameters": tojson(arguments)} (the content is not rendered), tool
- * results are ipython messages holding tojson(content). */
-static void render_llama3_1(rctx *x) {
-    const ct_conv *c = x->c;
-    const ct_render_opts *o = x->o;
-    bool tools = c->n_tools > 0, builtin = o->builtin_tools != NULL;
-    size_t i = 0;
-    const char *b = "";
-    size_t n = 0;
-    if (c->msgs[0].role == CT_ROLE_SYSTEM) trimmed(c->msgs[i++].content, &b, &n);
-    P(x, "<|begin_of_text|>");
-    llama_header(x, "system");
-    if (builtin || tools) P(x, "Environment: ipython\n");
-    if (builtin) {
-        P(x, "Tools: ");
-        bool first = true;
-        for (size_t k = 0; o->builtin_tools[k]; k++) {
-            if (!strcmp(o->builtin_tools[k], "code_interpreter")) continue;
-            if (!first) P(x, ", ");
-            first = false;
-            P(x, o->builtin_tools[k]);
-        }
-        P(x, "\n\n");
-    }
-    P(x, "Cutting Knowledge Date: December 2023\nToday Date: ");
-    P(x, o->date_string ? o->date_string : "26 Jul 2024");
-    P(x, "\n\n");
-    if (tools && o->tools_in_system) {
-        P(x, L31_SYSTEM_TOOLS);
-        P(x, L31_FORMAT);
-        llama31_tools(x);
-    }
-    Pn(x, b, n);
-    P(x, "<|eot_id|>");
-    if (tools && !o->tools_in_system) {
-        if (i == c->n_msgs) {
-            x->st = ct_err_set(x->err, CT_ERR_FORMAT,
-                               "template llama3_1: the tools go into the first user message (tools_in_user_message) "
-                               "but the conversation has no message after the system prompt");
-            return;
-        }
-        /* the message after the system prompt, whatever its role, holds the specs */
-        trimmed(c->msgs[i++].content, &b, &n);
-        llama_header(x, "user");
-        P(x, L31_USER_TOOLS);
-        P(x, L31_FORMAT);
-        llama31_tools(x);
-        Pn(x, b, n);
-        P(x, "<|eot_id|>");
-    }
-    for (; i < c->n_msgs && !x->st; i++) {
-        const ct_message *m = &c->msgs[i];
-        bool ans = m->role == CT_ROLE_ASSISTANT;
-        float w = ans ? answer_w(x, i) : 0;
-        uint32_t fl = ans ? CT_SEG_ANSWER : 0;
-        if (m->n_tool_calls) { /* tested before the role, as the template does */
-            if (m->n_tool_calls != 1) {
-                x->st = ct_err_set(x->err, CT_ERR_FORMAT,
-                                   "template llama3_1: message %zu has %zu tool calls; the Llama 3.1 template takes "
-                                   "one per message (\"This model only supports single tool-calls at once!\")",
-                                   i, m->n_tool_calls);
-                return;
-            }
-            const ct_tool_call *tc = &m->tool_calls[0];
-            llama_header(x, "assistant");
-            if (builtin && llama31_builtin(o, tc->name)) {
-                llama31_builtin_call(x, i, tc, w, fl);
-            } else {
-                emit_s(x, "{\"name\": \"", w, fl);
-                emit(x, tc->name, strlen(tc->name), w, fl);
-                emit_s(x, "\", \"parameters\": ", w, fl);
-                ct_buf t = {0};
-                int bad = tc->args_is_string ? ct_tojson_string(&t, tc->arguments, strlen(tc->arguments))
-                                             : ct_buf_puts(&t, tc->arguments);
-                if (bad) x->oom = true;
-                else emit(x, t.data, t.len, w, fl);
-                ct_buf_free(&t);
-                emit_s(x, "}", w, fl);
-            }
-            const char *end = builtin ? "<|eom_id|>" : "<|eot_id|>";
-            emit(x, end, strlen(end), w, ans ? CT_SEG_END | CT_SEG_ANSWER : 0);
-        } else if (m->role == CT_ROLE_TOOL) {
-            llama_header(x, "ipython");
-            ct_buf t = {0};
-            if (ct_tojson_string(&t, m->content, strlen(m->content))) x->oom = true;
-            else Pn(x, t.data, t.len);
-            ct_buf_free(&t);
-            P(x, "<|eot_id|>");
-        } else {
-            trimmed(m->content, &b, &n);
-            llama_header(x, ct_role_name(m->role));
-            if (ans) {
-                An(x, b, n, w);
-                E(x, "<|eot_id|>", w);
-            } else {
-                Pn(x, b, n);
-                P(x, "<|eot_id|>");
-            }
-        }
-    }
-    if (o->add_generation_prompt) llama_header(x, "assistant");
 }
 
 /* Llama-2-chat: <s>[INST] (<<SYS>>\n..\n<</SYS>>\n\n)user [/INST] answer </s> */
@@ -923,12 +664,12 @@ static ct_status render_conv(const ct_template *t, const ct_conv *conv, const ct
         return ct_err_set(err, CT_ERR_ARG, "template %s: only chat samples can be rendered", t->name);
     if (conv->n_msgs == 0) return ct_err_set(err, CT_ERR_FORMAT, "template %s: conversation has no messages", t->name);
     bool tool_ok = t->family == TF_QWEN || t->family == TF_QWEN3 || t->family == TF_QWEN3_NOTHINK ||
-                   t->family == TF_QWEN3_5 || t->family == TF_LLAMA3_1;
+                   t->family == TF_QWEN3_5 || t->family == TF_LLAMA3 || t->family == TF_LLAMA3_1;
     for (size_t i = 0; i < conv->n_msgs; i++) {
         const ct_message *m = &conv->msgs[i];
         if (!tool_ok && m->n_tool_calls)
             return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                              "template %s cannot render tool calls (message %zu); use qwen, qwen3, qwen3_5 or llama3_1",
+                              "template %s cannot render tool calls (message %zu); use qwen, qwen3, qwen3_5, llama3 or llama3_1",
                               t->name, i);
         if (t->family == TF_LLAMA2) {
             size_t start = conv->msgs[0].role == CT_ROLE_SYSTEM;
@@ -940,7 +681,7 @@ static ct_status render_conv(const ct_template *t, const ct_conv *conv, const ct
     }
     if (!tool_ok && conv->n_tools)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                          "template %s cannot render tools; use qwen, qwen3, qwen3_5 or llama3_1", t->name);
+                          "template %s cannot render tools; use qwen, qwen3, qwen3_5, llama3 or llama3_1", t->name);
     if (t->family == TF_QWEN3_5) {
         ct_status st = q35_check(conv, err);
         if (st) return st;
@@ -953,8 +694,8 @@ static ct_status render_conv(const ct_template *t, const ct_conv *conv, const ct
     case TF_QWEN3: render_qwen3(&x, false); break;
     case TF_QWEN3_NOTHINK: render_qwen3(&x, true); break;
     case TF_QWEN3_5: render_qwen3_5(&x); break;
-    case TF_LLAMA3: render_llama3(&x); break;
-    case TF_LLAMA3_1: render_llama3_1(&x); break;
+    case TF_LLAMA3: ct_render_llama3(&x); break;
+    case TF_LLAMA3_1: ct_render_llama3_1(&x); break;
     case TF_LLAMA2: render_llama2(&x); break;
     case TF_CHATML: render_chatml(&x); break;
     case TF_EMPTY: render_empty(&x); break;

@@ -50,7 +50,10 @@ static const key_def KEYS[] = {
     {"mix_strategy", K_STR, F(mix_strategy), "concat", "concat|interleave_under|interleave_over"},
     {"interleave_probs", K_LIST, F(interleave_probs), NULL, NULL},
     {"default_system", K_STR, F(default_system), NULL, NULL},
-    {"on_bad_sample", K_STR, F(on_bad_sample), "fail", "fail|skip"},
+    {"on_bad_sample", K_STR, F(on_bad_sample), "skip", "skip|fail"},
+    {"think_per_turn", K_BOOL, F(think_per_turn), "false", NULL},
+    {"tool_format", K_STR, F(tool_format), NULL, NULL},
+    {"preprocessing_batch_size", K_INT, F(preprocessing_batch_size), "1000", NULL},
     {"tokenized_path", K_STR, F(tokenized_path), NULL, NULL},
     {"overwrite_cache", K_BOOL, F(overwrite_cache), "false", NULL},
     /* method */
@@ -217,13 +220,39 @@ static ct_status nested_key(ct_train_config *c, const char **key, const char *va
     return unknown_key(parent, where, err);
 }
 
+/* tool_format: LlamaFactory's override of the template's tool format. ctune renders each
+ * template's own format only, so a name no template renders is refused here, and one that is not
+ * the configured template's own when the data is built (ct_dataset_build). */
+static ct_status check_tool_format(const char *v, const char *where, ct_err *err) {
+    const char *fmts[16];
+    size_t n = ct_tool_formats(fmts, 16);
+    char list[160] = "";
+    for (size_t i = 0; i < n && i < 16; i++) {
+        if (!strcmp(fmts[i], v)) return CT_OK;
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", fmts[i]);
+    }
+    return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                      "%s: key 'tool_format': '%s' is not supported: ctune renders a template's own tool format only "
+                      "(%s; leave it unset for the template's)",
+                      where, v, list);
+}
+
 /* Checks that a key's type alone does not make. */
 static ct_status check_value(const char *key, const char *v, const char *where, ct_err *err) {
+    if (!strcmp(key, "tool_format") && !ct_cfg_is_null(v)) return check_tool_format(v, where, err);
     if (!strcmp(key, "optim")) return ct_compat_optim_check(v, where, err);
     if (!strcmp(key, "save_strategy") && !strcmp(v, "best"))
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "%s: key 'save_strategy': 'best' is not supported: it needs metric_for_best_model and "
                           "load_best_model_at_end, which are not implemented (no|steps|epoch)", where);
+    return CT_OK;
+}
+
+/* Range checks of data keys, after the typed parse. */
+static ct_status check_data_key(const ct_train_config *c, const char *key, const char *where, ct_err *err) {
+    if (!strcmp(key, "preprocessing_batch_size") && c->preprocessing_batch_size < 1)
+        return ct_err_set(err, CT_ERR_ARG, "%s: key '%s': must be >= 1, got %lld", where, key,
+                          (long long)c->preprocessing_batch_size);
     return CT_OK;
 }
 
@@ -259,6 +288,7 @@ ct_status ct_train_config_set(ct_train_config *c, const char *key, const char *v
     if ((st = ct_config_check_peft_key(c, key, value, where, err))) return st;
     if ((st = ct_train_config_check_method_key(c, key, value, where, err))) return st;
     if (!strcmp(key, "packing")) c->packing_set = !ct_cfg_is_null(value);
+    if ((st = check_data_key(c, key, where, err))) return st;
     mark_set(c, key);
     return CT_OK;
 }
@@ -387,6 +417,9 @@ void ct_train_config_data_args(const ct_train_config *c, ct_data_args *out) {
         .n_interleave_probs = c->interleave_probs.n,
         .on_bad_sample = c->on_bad_sample,
         .default_system = c->default_system,
+        .think_per_turn = c->think_per_turn,
+        .tool_format = c->tool_format,
+        .preprocessing_batch_size = c->preprocessing_batch_size,
         .seed = c->seed,
         .overwrite_cache = c->overwrite_cache,
         .tokenizer_dir = c->model_name_or_path,

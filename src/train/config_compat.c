@@ -19,7 +19,7 @@ static const harmless_key HARMLESS[] = {
     /* process, hardware, speed */
     {"do_train", true}, {"do_eval", true}, {"trust_remote_code", true}, {"ddp_timeout", false},
     {"ddp_find_unused_parameters", true}, {"ddp_backend", false}, {"local_rank", false},
-    {"preprocessing_num_workers", false}, {"preprocessing_batch_size", false}, {"dataloader_num_workers", false},
+    {"preprocessing_num_workers", false}, {"dataloader_num_workers", false},
     {"dataloader_pin_memory", true}, {"dataloader_persistent_workers", true}, {"data_shared_file_system", true},
     {"flash_attn", false}, {"torch_compile", true}, {"tf32", true},
     {"enable_liger_kernel", true}, {"use_unsloth", true}, {"use_unsloth_gc", true}, {"use_reentrant_gc", true},
@@ -89,7 +89,6 @@ static const guarded_key GUARDED[] = {
     {"rope_scaling", false, "null", "changing the RoPE scaling for training is not implemented (set it in config.json)"},
     {"shift_attn", true, "false", "LongLoRA shift short attention is not implemented"},
     {"mixture_of_depths", false, "null", "mixture-of-depths is not implemented"},
-    {"tool_format", false, "null", "tools are rendered in the template's own format (the model's Jinja)"},
     {"freeze_language_model", true, "false", "multimodal freezing is not implemented"},
     {"lora_bias", true, "false", "LoRA bias terms are not implemented"},
     {"use_adam_mini", true, "false", "Adam-mini is not implemented (AdamW is)"},

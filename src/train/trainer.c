@@ -253,6 +253,7 @@ static ct_status setup(ct_trainer *t, ct_err *err) {
     ct_trainer_msg(t, "data: %zu train / %zu val examples, %zu train tokens, %s%s; %zu dropped, %zu truncated",
                    t->info.n_train_examples, t->info.n_val_examples, t->info.train_tokens, t->info.template_note,
                    t->info.packed ? ", packed" : "", t->info.n_dropped, t->info.n_truncated);
+    if (t->info.n_bad) ct_trainer_msg(t, "warning: %s", t->info.bad_rows);
     if ((st = setup_method(t, err))) return st;
     t->B = (size_t)c->per_device_train_batch_size;
     t->GA = (size_t)c->gradient_accumulation_steps;

@@ -34,11 +34,21 @@ ct_status ct_loader_init(ct_loader **out, const ct_train_config *cfg, const ct_t
         return st;
     }
     if (l->ds.train.n == 0 && cfg->dataset.n) { /* no dataset at all: evaluation of eval_dataset only */
+        size_t short_tokens = l->ds.stats.group_dropped_tokens, bad = l->ds.stats.bad_rows.n;
         ct_loader_free(l);
+        if (short_tokens)
+            return ct_err_set(err, CT_ERR_ARG,
+                              "the training split is empty: stage pt groups the texts into blocks of cutoff_len %lld "
+                              "tokens and there are only %zu (as LlamaFactory; lower cutoff_len or add text)",
+                              (long long)cfg->cutoff_len, short_tokens);
+        if (bad)
+            return ct_err_set(err, CT_ERR_ARG,
+                              "the training split is empty: %zu malformed rows were skipped and no other row remains "
+                              "(on_bad_sample: fail shows the first error)",
+                              bad);
         return ct_err_set(err, CT_ERR_ARG, "the training split is empty (every sample was dropped or val_size took all)");
     }
-    l->packed = cfg->packing || cfg->neat_packing ||
-                (!cfg->packing_set && cfg->stage && !strcmp(cfg->stage, "pt"));
+    l->packed = ct_data_args_packed(&args);
     if (l->packed && l->ds.train.n && (st = ct_pack(&l->ds.train, (size_t)cfg->cutoff_len, &l->plan, err))) {
         ct_loader_free(l);
         return st;
@@ -64,6 +74,7 @@ void ct_loader_get_info(const ct_loader *l, ct_loader_info *info) {
     snprintf(info->template_note, sizeof info->template_note, "%s", l->ds.stats.template_note);
     for (int i = 0; i < CT_DROP_COUNT; i++) info->n_dropped += l->ds.stats.dropped[i];
     info->n_truncated = l->ds.stats.n_truncated;
+    info->n_bad = ct_dataset_stats_bad_summary(&l->ds.stats, info->bad_rows, sizeof info->bad_rows);
 }
 
 void ct_loader_epoch_order(const ct_loader *l, uint64_t seed, int64_t epoch, size_t *perm) {

@@ -26,6 +26,8 @@ typedef struct ct_loader_info {
     bool packed;
     char template_note[256];
     size_t n_dropped, n_truncated;
+    size_t n_bad;          /* malformed rows skipped (on_bad_sample: skip) */
+    char bad_rows[1200];   /* ct_dataset_stats_bad_summary: the count and the first rows */
 } ct_loader_info;
 
 /* Builds the datasets of cfg (cache in cfg->tokenized_path, or output_dir/.cache when

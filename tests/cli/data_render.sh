@@ -29,8 +29,12 @@ out=$(printf '%s\n' "$l31" | "$bin" data render --template llama3_1) || fail "re
 two='{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"","tool_calls":[{"function":{"name":"f","arguments":{}}},{"function":{"name":"f","arguments":{}}}]}],"custom_tools":[{"name":"f"}]}'
 err=$(printf '%s\n' "$two" | "$bin" data render --template llama3_1 2>&1) && fail "two tool calls accepted by llama3_1"
 case "$err" in *"stdin:1"*"message 1 has 2 tool calls"*) ;; *) fail "llama3_1 two calls message: $err";; esac
-err=$(printf '%s\n' "$two" | "$bin" data render --template llama3 2>&1) && fail "tool calls accepted by llama3"
-case "$err" in *"use qwen, qwen3, qwen3_5 or llama3_1"*) ;; *) fail "llama3 tool call message: $err";; esac
+# llama3: LlamaFactory's llama3 tool format (a JSON list for parallel calls, tools in the system message)
+out=$(printf '%s\n' "$two" | sed 's/}]}$/}],"date_string":"02 Feb 2025"}/' | "$bin" data render --template llama3) || fail "render llama3 tools"
+case "$out" in *'Today Date: 02 Feb 2025\n\nYou have access to the following functions.'*'assistant<|end_header_id|>\n\n[{\"name\": \"f\", \"parameters\": {}}, {\"name\": \"f\", \"parameters\": {}}]<|eot_id|>"') ;;
+  *) fail "llama3 tool calls: $out";; esac
+err=$(printf '%s\n' "$two" | "$bin" data render --template llama2 2>&1) && fail "tool calls accepted by llama2"
+case "$err" in *"use qwen, qwen3, qwen3_5, llama3 or llama3_1"*) ;; *) fail "llama2 tool call message: $err";; esac
 
 # trained spans
 out=$(printf '%s\n' '{"messages":[{"role":"user","content":"Q"},{"role":"assistant","content":"A"}]}' | "$bin" data render --template chatml --labels)

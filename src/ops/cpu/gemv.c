@@ -1,0 +1,322 @@
+/* Decode GEMV: y[T, N] = x[T, K] W[N, K]^T for 16-bit weights (bf16, f16) and few tokens
+ * (T <= CT_GEMV_MAX_T: one decode step, or one step of up to 8 sequences decoded together).
+ * Memory-bound: each weight row is streamed once per call and dotted with every token's row of
+ * x, widened exactly to f32 in registers (no f32 copy of W anywhere), products summed in f32.
+ *
+ * Dispatch levels, picked at run time (ct_gemv_level_best): AVX-512 (512-bit FMA; bf16 widened
+ * with a shift and a mask: a 64-byte load holds 32 bf16 whose even elements are the low halves
+ * of its 32-bit lanes and odd elements the high halves, so x is pre-arranged once per call as
+ * [16 even | 16 odd] per 32-element block), AVX2 (the same over 256 bits and 16-element blocks)
+ * and plain C. f16 is widened with vcvtph2ps, x used as is. The functions are compiled with target
+ * attributes, so the library runs on any x86-64 and on other CPUs (scalar level).
+ *
+ * The arithmetic of a row does not depend on which other rows share its tile or on the thread
+ * that computes it: results do not depend on the thread count nor on how rows are partitioned
+ * (so n matrices fused into one call give the same bits as n calls). */
+#include <omp.h>
+#include <string.h>
+
+#include "ops/cpu/cpu.h"
+#include "ops/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CT_GEMV_X86 1
+#include <immintrin.h>
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#endif
+
+bool ct_gemv_level_available(ct_gemv_level lv) {
+#ifdef CT_GEMV_X86
+    __builtin_cpu_init();
+    if (lv == CT_GEMV_AVX512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    if (lv == CT_GEMV_AVX2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#endif
+    return lv == CT_GEMV_SCALAR;
+}
+
+ct_gemv_level ct_gemv_level_best(void) {
+    static int best = -1;
+    int b = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    if (b < 0) {
+        b = ct_gemv_level_available(CT_GEMV_AVX512) ? CT_GEMV_AVX512
+            : ct_gemv_level_available(CT_GEMV_AVX2) ? CT_GEMV_AVX2
+                                                     : CT_GEMV_SCALAR;
+        __atomic_store_n(&best, b, __ATOMIC_RELAXED);
+    }
+    return (ct_gemv_level)b;
+}
+
+const char *ct_gemv_level_name(ct_gemv_level lv) {
+    return lv == CT_GEMV_AVX512 ? "avx512" : lv == CT_GEMV_AVX2 ? "avx2" : "scalar";
+}
+
+/* Elements per pre-arranged block of x at each level (0: x used as is). */
+static size_t perm_block(ct_gemv_level lv, ct_dtype dt) {
+    if (dt != CT_DTYPE_BF16) return 0;
+    return lv == CT_GEMV_AVX512 ? 32 : lv == CT_GEMV_AVX2 ? 16 : 0;
+}
+
+size_t ct_gemv_xp_floats(ct_gemv_level lv, ct_dtype dt, size_t T, size_t K) {
+    size_t B = perm_block(lv, dt);
+    return B ? T * (K / B * B) : 0;
+}
+
+void ct_gemv_prepare(ct_gemv_level lv, ct_dtype dt, float *xp, const float *x, size_t T, size_t K) {
+    size_t B = perm_block(lv, dt);
+    if (!B) return;
+    size_t Kb = K / B * B, h = B / 2;
+    for (size_t t = 0; t < T; t++)
+        for (size_t k0 = 0; k0 < Kb; k0 += B)
+            for (size_t i = 0; i < h; i++) {
+                xp[t * Kb + k0 + i] = x[t * K + k0 + 2 * i];
+                xp[t * Kb + k0 + h + i] = x[t * K + k0 + 2 * i + 1];
+            }
+}
+
+/* ---- plain C ---- */
+
+static inline float w_at(const uint16_t *w, size_t k, bool bf16) {
+    return bf16 ? ct_bf16_to_f32(w[k]) : ct_f16_to_f32(w[k]);
+}
+
+/* Row n, token t: sum over k in [k0, K) in order, added to s (the vector levels' tail). */
+static inline float tail_dot(float s, const uint16_t *w, const float *xt, size_t k0, size_t K, bool bf16) {
+    for (size_t k = k0; k < K; k++) s += w_at(w, k, bf16) * xt[k];
+    return s;
+}
+
+static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W, bool bf16, size_t T, size_t K,
+                        size_t n0, size_t n1) {
+    for (size_t n = n0; n < n1; n++) {
+        const uint16_t *w = W + n * K;
+        for (size_t t = 0; t < T; t++) y[t * ldy + n] = tail_dot(0.0f, w, x + t * K, 0, K, bf16);
+    }
+}
+
+/* ---- AVX-512 ---- */
+
+#ifdef CT_GEMV_X86
+/* R rows x TT tokens of y, columns [0, Kb) in 32-element blocks, then the scalar tail. Each
+ * (row, token) has one accumulator; within a block the even half is added before the odd. */
+#define AVX512_BODY(R, TT)                                                                            \
+    do {                                                                                              \
+        __m512 acc[R][TT];                                                                            \
+        _Pragma("GCC unroll 8") for (size_t r = 0; r < (R); r++)                                      \
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) acc[r][t] = _mm512_setzero_ps();                        \
+        for (size_t k = 0; k < Kb; k += 32) {                                                         \
+            __m512 lo[R], hi[R];                                                                      \
+            _Pragma("GCC unroll 8") for (size_t r = 0; r < (R); r++) {                                \
+                const uint16_t *wr = W + (n + r) * K + k;                                             \
+                if (bf16) {                                                                           \
+                    __m512i v = _mm512_loadu_si512((const void *)wr);                                 \
+                    lo[r] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));                            \
+                    hi[r] = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u))); \
+                } else {                                                                              \
+                    lo[r] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wr));                 \
+                    hi[r] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + 16)));          \
+                }                                                                                     \
+            }                                                                                         \
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) {                                                       \
+                const float *xt = xs + t * ldx + k;                                                   \
+                __m512 x0 = _mm512_loadu_ps(xt), x1 = _mm512_loadu_ps(xt + 16);                       \
+                _Pragma("GCC unroll 8") for (size_t r = 0; r < (R); r++) {                            \
+                    acc[r][t] = _mm512_fmadd_ps(lo[r], x0, acc[r][t]);                                \
+                    acc[r][t] = _mm512_fmadd_ps(hi[r], x1, acc[r][t]);                                \
+                }                                                                                     \
+            }                                                                                         \
+        }                                                                                             \
+        _Pragma("GCC unroll 8") for (size_t r = 0; r < (R); r++)                                      \
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++)                                                         \
+                y[t * ldy + n + r] =                                                                  \
+                    tail_dot(_mm512_reduce_add_ps(acc[r][t]), W + (n + r) * K, x + t * K, Kb, K, bf16); \
+    } while (0)
+
+/* TT tokens (a compile-time constant after inlining), rows [n0, n1): 4 rows at a time for one
+ * or two tokens, 2 rows for more (the accumulators stay in the 32 registers). */
+AVX512_TARGET static inline __attribute__((always_inline)) void
+avx512_tokens(float *y, size_t ldy, const float *x, const float *xs, size_t ldx, const uint16_t *W, bool bf16,
+              size_t TT, size_t K, size_t Kb, size_t n0, size_t n1) {
+    size_t n = n0;
+    if (TT <= 2) {
+        for (; n + 4 <= n1; n += 4) AVX512_BODY(4, TT);
+    } else {
+        for (; n + 2 <= n1; n += 2) AVX512_BODY(2, TT);
+    }
+    for (; n < n1; n++) AVX512_BODY(1, TT);
+}
+
+AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, const float *xp, const uint16_t *W,
+                                      bool bf16, size_t T, size_t K, size_t n0, size_t n1) {
+    size_t Kb = K / 32 * 32;
+    /* bf16 reads the pre-arranged x (stride Kb), f16 x itself (stride K) */
+    const float *xs = bf16 ? xp : x;
+    size_t ldx = bf16 ? Kb : K;
+    for (size_t t0 = 0; t0 < T; t0 += 8) {
+        size_t tt = T - t0 < 8 ? T - t0 : 8;
+        float *yt = y + t0 * ldy;
+        const float *xt = x + t0 * K, *xst = xs + t0 * ldx;
+#define T512(b, n) avx512_tokens(yt, ldy, xt, xst, ldx, W, b, n, K, Kb, n0, n1)
+        if (bf16) {
+            switch (tt) {
+            case 1: T512(true, 1); break;
+            case 2: T512(true, 2); break;
+            case 3: T512(true, 3); break;
+            case 4: T512(true, 4); break;
+            case 5: T512(true, 5); break;
+            case 6: T512(true, 6); break;
+            case 7: T512(true, 7); break;
+            default: T512(true, 8); break;
+            }
+            continue;
+        }
+        switch (tt) {
+        case 1: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 1, K, Kb, n0, n1); break;
+        case 2: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 2, K, Kb, n0, n1); break;
+        case 3: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 3, K, Kb, n0, n1); break;
+        case 4: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 4, K, Kb, n0, n1); break;
+        case 5: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 5, K, Kb, n0, n1); break;
+        case 6: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 6, K, Kb, n0, n1); break;
+        case 7: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 7, K, Kb, n0, n1); break;
+        default: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 8, K, Kb, n0, n1); break;
+        }
+    }
+}
+
+/* ---- AVX2: the same over 256 bits, 16-element blocks ---- */
+
+#define AVX2_BODY(R, TT)                                                                              \
+    do {                                                                                              \
+        __m256 acc[R][TT];                                                                            \
+        _Pragma("GCC unroll 8") for (size_t r = 0; r < (R); r++)                                      \
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) acc[r][t] = _mm256_setzero_ps();                        \
+        for (size_t k = 0; k < Kb; k += 16) {                                                         \
+            __m256 lo[R], hi[R];                                                                      \
+            _Pragma("GCC unroll 8") for (size_t r = 0; r < (R); r++) {                                \
+                const uint16_t *wr = W + (n + r) * K + k;                                             \
+                if (bf16) {                                                                           \
+                    __m256i v = _mm256_loadu_si256((const __m256i *)wr);                              \
+                    lo[r] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));                            \
+                    hi[r] = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u))); \
+                } else {                                                                              \
+                    lo[r] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wr));                    \
+                    hi[r] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + 8)));              \
+                }                                                                                     \
+            }                                                                                         \
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) {                                                       \
+                const float *xt = xs + t * ldx + k;                                                   \
+                __m256 x0 = _mm256_loadu_ps(xt), x1 = _mm256_loadu_ps(xt + 8);                        \
+                _Pragma("GCC unroll 8") for (size_t r = 0; r < (R); r++) {                            \
+                    acc[r][t] = _mm256_fmadd_ps(lo[r], x0, acc[r][t]);                                \
+                    acc[r][t] = _mm256_fmadd_ps(hi[r], x1, acc[r][t]);                                \
+                }                                                                                     \
+            }                                                                                         \
+        }                                                                                             \
+        _Pragma("GCC unroll 8") for (size_t r = 0; r < (R); r++)                                      \
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) {                                                       \
+                __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc[r][t]), _mm256_extractf128_ps(acc[r][t], 1)); \
+                s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));                                           \
+                s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));                                             \
+                y[t * ldy + n + r] = tail_dot(_mm_cvtss_f32(s4), W + (n + r) * K, x + t * K, Kb, K, bf16); \
+            }                                                                                         \
+    } while (0)
+
+AVX2_TARGET static inline __attribute__((always_inline)) void
+avx2_tokens(float *y, size_t ldy, const float *x, const float *xs, size_t ldx, const uint16_t *W, bool bf16,
+            size_t TT, size_t K, size_t Kb, size_t n0, size_t n1) {
+    size_t n = n0;
+    if (TT <= 2) {
+        for (; n + 2 <= n1; n += 2) AVX2_BODY(2, TT);
+    }
+    for (; n < n1; n++) AVX2_BODY(1, TT);
+}
+
+AVX2_TARGET static void rows_avx2(float *y, size_t ldy, const float *x, const float *xp, const uint16_t *W,
+                                  bool bf16, size_t T, size_t K, size_t n0, size_t n1) {
+    size_t Kb = K / 16 * 16;
+    const float *xs = bf16 ? xp : x;
+    size_t ldx = bf16 ? Kb : K;
+    for (size_t t0 = 0; t0 < T; t0 += 4) {
+        size_t tt = T - t0 < 4 ? T - t0 : 4;
+        float *yt = y + t0 * ldy;
+        const float *xt = x + t0 * K, *xst = xs + t0 * ldx;
+        if (bf16) {
+            switch (tt) {
+            case 1: avx2_tokens(yt, ldy, xt, xst, ldx, W, true, 1, K, Kb, n0, n1); break;
+            case 2: avx2_tokens(yt, ldy, xt, xst, ldx, W, true, 2, K, Kb, n0, n1); break;
+            case 3: avx2_tokens(yt, ldy, xt, xst, ldx, W, true, 3, K, Kb, n0, n1); break;
+            default: avx2_tokens(yt, ldy, xt, xst, ldx, W, true, 4, K, Kb, n0, n1); break;
+            }
+            continue;
+        }
+        switch (tt) {
+        case 1: avx2_tokens(yt, ldy, xt, xst, ldx, W, bf16, 1, K, Kb, n0, n1); break;
+        case 2: avx2_tokens(yt, ldy, xt, xst, ldx, W, bf16, 2, K, Kb, n0, n1); break;
+        case 3: avx2_tokens(yt, ldy, xt, xst, ldx, W, bf16, 3, K, Kb, n0, n1); break;
+        default: avx2_tokens(yt, ldy, xt, xst, ldx, W, bf16, 4, K, Kb, n0, n1); break;
+        }
+    }
+}
+#endif
+
+void ct_gemv_rows(ct_gemv_level lv, float *y, size_t ldy, const float *x, const float *xp, const ct_tensor *W,
+                  size_t T, size_t K, size_t n0, size_t n1) {
+    const uint16_t *w = (const uint16_t *)W->data;
+    bool bf16 = W->dtype == CT_DTYPE_BF16;
+    if (n0 >= n1) return;
+#ifdef CT_GEMV_X86
+    if (lv == CT_GEMV_AVX512) {
+        rows_avx512(y, ldy, x, xp, w, bf16, T, K, n0, n1);
+        return;
+    }
+    if (lv == CT_GEMV_AVX2) {
+        rows_avx2(y, ldy, x, xp, w, bf16, T, K, n0, n1);
+        return;
+    }
+#endif
+    (void)xp;
+    rows_scalar(y, ldy, x, w, bf16, T, K, n0, n1);
+}
+
+/* Bytes of weights below which a call runs on the calling thread (a fork costs more). */
+#define GEMV_PAR_MIN_BYTES (256u << 10)
+
+void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
+                     size_t n, size_t T, size_t K) {
+    size_t total = 0, xpn[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) total += (size_t)Ws[i]->shape[0];
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    /* x pre-arranged once per dtype (bf16 and f16 matrices may share a call) */
+    const float *xp[2] = {NULL, NULL};
+    static const ct_dtype dts[2] = {CT_DTYPE_BF16, CT_DTYPE_F16};
+    for (int d = 0; d < 2; d++) {
+        xpn[d] = ct_gemv_xp_floats(lv, dts[d], T, K);
+        if (!xpn[d]) continue;
+        bool used = false;
+        for (size_t i = 0; i < n; i++) used |= Ws[i]->dtype == dts[d];
+        if (!used) continue;
+        float *p = ct_scratch_f32(ar, xpn[d]);
+        ct_gemv_prepare(lv, dts[d], p, x, T, K);
+        xp[d] = p;
+    }
+    int nt = ct_ctx_threads(c);
+    if (total * K * 2 < GEMV_PAR_MIN_BYTES) nt = 1;
+    /* rows of all matrices, concatenated, split into equal static ranges (one per thread) */
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t th = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        size_t r0 = total * th / nth, r1 = total * (th + 1) / nth, base = 0;
+        for (size_t i = 0; i < n && base < r1; i++) {
+            size_t N = (size_t)Ws[i]->shape[0], a = r0 > base ? r0 - base : 0, b = r1 - base < N ? r1 - base : N;
+            if (a < b)
+                ct_gemv_rows(lv, ys[i], N, x, xp[Ws[i]->dtype == CT_DTYPE_F16], Ws[i], T, K, a, b);
+            base += N;
+        }
+    }
+    ct_arena_release(ar, mk);
+}

@@ -14,11 +14,11 @@ if (!threads.length) {
 }
 const np = +P, nd = +D, nb = +B;
 const require = createRequire(import.meta.url);
-const addon = require(path.join(addonDir, "llama-addon.node"));
+const addon = require(path.resolve(addonDir, "llama-addon.node"));
 addon.markLoaded();
 addon.setLogger(() => {});
 addon.setLoggerLogLevel(2); // errors only
-addon.loadBackends(addonDir);
+addon.loadBackends(path.resolve(addonDir));
 await addon.init();
 const m = new addon.AddonModel(model, { gpuLayers: 0, useMmap: true, addonExports: addon });
 if (!(await m.init())) throw new Error(`cannot load ${model}`);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctune/generate.h"
 #include "ctune/model.h"
 #include "harness.h"
 #include "ops/kernels.h"
@@ -141,4 +142,57 @@ TEST(decode_paths_stories260k_greedy_equal_exact) {
         ct_model_free(m16);
     }
     ct_model_free(m);
+}
+
+/* ct_generate_batch (generate-batch's path: up to 8 sequences per decode step, more in groups)
+ * gives every prompt what ct_generate gives it alone: greedy and sampled (own seeded generator
+ * per sequence), sequences stopping early on an eos id while the others go on; the hybrid
+ * Qwen3.5 fixture included (recurrent state per sequence). */
+TEST(decode_paths_generate_batch_equals_one_by_one) {
+    static const char *dirs[] = {"tests/fixtures/tiny-qwen2-bf16", "tests/fixtures/tiny-llama-bf16",
+                                 "tests/fixtures/tiny-qwen3_5"};
+    enum { NP = 11 };
+    for (size_t di = 0; di < sizeof dirs / sizeof dirs[0]; di++) {
+        ct_err err = {0};
+        ct_model *m = NULL;
+        CHECK_OK(ct_model_load(dirs[di], &m, &err), &err);
+        if (!m) continue;
+        ct_ctx *c = NULL;
+        CHECK_OK(ct_ctx_new(&c, 1, &err), &err);
+        size_t V = (size_t)ct_model_config(m)->vocab_size;
+        int32_t pr[NP][MAXP];
+        const int32_t *pp[NP];
+        size_t pn[NP];
+        for (int s = 0; s < NP; s++) pn[s] = prompt(pr[s], s, V) - (size_t)s % 5, pp[s] = pr[s];
+        for (int sampled = 0; sampled < 2; sampled++) {
+            ct_gen_params p;
+            ct_gen_params_init(&p, ct_model_config(m));
+            p.max_new_tokens = 12;
+            p.do_sample = sampled;
+            p.temperature = 1.0f, p.top_k = 0, p.top_p = 1.0f, p.repetition_penalty = 1.0f;
+            p.seed = 7;
+            p.num_eos = 1;
+            p.eos_ids[0] = (int32_t)(V / 3); /* some sequences stop on it */
+            ct_ids outs[NP], one[NP];
+            ct_gen_stop why[NP], why1;
+            memset(outs, 0, sizeof outs), memset(one, 0, sizeof one);
+            CHECK_OK(ct_generate_batch(c, m, NULL, pp, pn, NP, &p, outs, why, &err), &err);
+            for (int s = 0; s < NP; s++) {
+                CHECK_OK(ct_generate(c, m, NULL, pp[s], pn[s], &p, &one[s], &why1, &err), &err);
+                CHECK_MSG(one[s].n == outs[s].n && !memcmp(one[s].data, outs[s].data, one[s].n * sizeof(int32_t)) &&
+                              why1 == why[s],
+                          "%s %s prompt %d: batched %zu ids (stop %d), alone %zu ids (stop %d)", dirs[di],
+                          sampled ? "sampled" : "greedy", s, outs[s].n, (int)why[s], one[s].n, (int)why1);
+                ct_ids_free(&outs[s]), ct_ids_free(&one[s]);
+            }
+        }
+        ct_gen_params p;
+        ct_gen_params_init(&p, ct_model_config(m));
+        p.on_token = NULL;
+        ct_ids o = {0};
+        p.max_new_tokens = -1;
+        CHECK(ct_generate_batch(c, m, NULL, pp, pn, 1, &p, &o, NULL, &err) == CT_ERR_ARG);
+        ct_ctx_free(c);
+        ct_model_free(m);
+    }
 }

@@ -37,8 +37,10 @@ static void f32_dw(ct_ctx *c, float *dW, const float *dy, const float *x, size_t
 #define MATVEC_MAX_T 4
 
 static void gemv16(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K, size_t N) {
-    (void)N;
-    ct_gemv_forward(c, ct_gemv_level_best(), &y, x, &W, 1, T, K);
+    ct_tensor v = *W; /* the first N rows of K (the caller's view of W) */
+    v.ndim = 2, v.shape[0] = (int64_t)N, v.shape[1] = (int64_t)K;
+    const ct_tensor *vp = &v;
+    ct_gemv_forward(c, ct_gemv_level_best(), &y, x, &vp, 1, T, K);
 }
 
 /* ---- any float dtype: decode blocks of W to f32, then sgemm ---- */

@@ -136,19 +136,19 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
                     tail_dot(_mm512_reduce_add_ps(acc[r][t]), W + (n + r) * K, x + t * K, Kb, K, bf16); \
     } while (0)
 
-/* TT tokens (a compile-time constant after inlining), rows [n0, n1): 4 rows at a time for one
- * or two tokens, 2 rows for more (the accumulators stay in the 32 registers). */
+/* TT <= 4 tokens (a compile-time constant after inlining), rows [n0, n1), 4 rows at a time: 16
+ * accumulators, 8 widened weight vectors and 2 of x stay in the 32 registers. */
 AVX512_TARGET static inline __attribute__((always_inline)) void
 avx512_tokens(float *y, size_t ldy, const float *x, const float *xs, size_t ldx, const uint16_t *W, bool bf16,
               size_t TT, size_t K, size_t Kb, size_t n0, size_t n1) {
     size_t n = n0;
-    if (TT <= 2) {
-        for (; n + 4 <= n1; n += 4) AVX512_BODY(4, TT);
-    } else {
-        for (; n + 2 <= n1; n += 2) AVX512_BODY(2, TT);
-    }
+    for (; n + 4 <= n1; n += 4) AVX512_BODY(4, TT);
     for (; n < n1; n++) AVX512_BODY(1, TT);
 }
+
+/* Rows per chunk: a chunk's weights (at most GEMV_CHUNK_ROWS * K * 2 bytes) are streamed from
+ * memory by the first group of 4 tokens and re-read from the L2 cache by the next groups. */
+#define GEMV_CHUNK_ROWS 32
 
 AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, const float *xp, const uint16_t *W,
                                       bool bf16, size_t T, size_t K, size_t n0, size_t n1) {
@@ -156,33 +156,29 @@ AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, cons
     /* bf16 reads the pre-arranged x (stride Kb), f16 x itself (stride K) */
     const float *xs = bf16 ? xp : x;
     size_t ldx = bf16 ? Kb : K;
-    for (size_t t0 = 0; t0 < T; t0 += 8) {
-        size_t tt = T - t0 < 8 ? T - t0 : 8;
-        float *yt = y + t0 * ldy;
-        const float *xt = x + t0 * K, *xst = xs + t0 * ldx;
-#define T512(b, n) avx512_tokens(yt, ldy, xt, xst, ldx, W, b, n, K, Kb, n0, n1)
-        if (bf16) {
-            switch (tt) {
-            case 1: T512(true, 1); break;
-            case 2: T512(true, 2); break;
-            case 3: T512(true, 3); break;
-            case 4: T512(true, 4); break;
-            case 5: T512(true, 5); break;
-            case 6: T512(true, 6); break;
-            case 7: T512(true, 7); break;
-            default: T512(true, 8); break;
+    for (size_t c0 = n0; c0 < n1; c0 += GEMV_CHUNK_ROWS) {
+        size_t c1 = n1 - c0 < GEMV_CHUNK_ROWS ? n1 : c0 + GEMV_CHUNK_ROWS;
+        for (size_t t0 = 0; t0 < T; t0 += 4) {
+            size_t tt = T - t0 < 4 ? T - t0 : 4;
+            float *yt = y + t0 * ldy;
+            const float *xt = x + t0 * K, *xst = xs + t0 * ldx;
+#define T512(b, n) avx512_tokens(yt, ldy, xt, xst, ldx, W, b, n, K, Kb, c0, c1)
+            if (bf16) {
+                switch (tt) {
+                case 1: T512(true, 1); break;
+                case 2: T512(true, 2); break;
+                case 3: T512(true, 3); break;
+                default: T512(true, 4); break;
+                }
+            } else {
+                switch (tt) {
+                case 1: T512(false, 1); break;
+                case 2: T512(false, 2); break;
+                case 3: T512(false, 3); break;
+                default: T512(false, 4); break;
+                }
             }
-            continue;
-        }
-        switch (tt) {
-        case 1: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 1, K, Kb, n0, n1); break;
-        case 2: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 2, K, Kb, n0, n1); break;
-        case 3: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 3, K, Kb, n0, n1); break;
-        case 4: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 4, K, Kb, n0, n1); break;
-        case 5: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 5, K, Kb, n0, n1); break;
-        case 6: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 6, K, Kb, n0, n1); break;
-        case 7: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 7, K, Kb, n0, n1); break;
-        default: avx512_tokens(yt, ldy, xt, xst, ldx, W, bf16, 8, K, Kb, n0, n1); break;
+#undef T512
         }
     }
 }
@@ -240,24 +236,29 @@ AVX2_TARGET static void rows_avx2(float *y, size_t ldy, const float *x, const fl
     size_t Kb = K / 16 * 16;
     const float *xs = bf16 ? xp : x;
     size_t ldx = bf16 ? Kb : K;
-    for (size_t t0 = 0; t0 < T; t0 += 4) {
-        size_t tt = T - t0 < 4 ? T - t0 : 4;
-        float *yt = y + t0 * ldy;
-        const float *xt = x + t0 * K, *xst = xs + t0 * ldx;
-        if (bf16) {
-            switch (tt) {
-            case 1: avx2_tokens(yt, ldy, xt, xst, ldx, W, true, 1, K, Kb, n0, n1); break;
-            case 2: avx2_tokens(yt, ldy, xt, xst, ldx, W, true, 2, K, Kb, n0, n1); break;
-            case 3: avx2_tokens(yt, ldy, xt, xst, ldx, W, true, 3, K, Kb, n0, n1); break;
-            default: avx2_tokens(yt, ldy, xt, xst, ldx, W, true, 4, K, Kb, n0, n1); break;
+    for (size_t c0 = n0; c0 < n1; c0 += GEMV_CHUNK_ROWS) { /* as rows_avx512 */
+        size_t c1 = n1 - c0 < GEMV_CHUNK_ROWS ? n1 : c0 + GEMV_CHUNK_ROWS;
+        for (size_t t0 = 0; t0 < T; t0 += 4) {
+            size_t tt = T - t0 < 4 ? T - t0 : 4;
+            float *yt = y + t0 * ldy;
+            const float *xt = x + t0 * K, *xst = xs + t0 * ldx;
+#define T256(b, n) avx2_tokens(yt, ldy, xt, xst, ldx, W, b, n, K, Kb, c0, c1)
+            if (bf16) {
+                switch (tt) {
+                case 1: T256(true, 1); break;
+                case 2: T256(true, 2); break;
+                case 3: T256(true, 3); break;
+                default: T256(true, 4); break;
+                }
+            } else {
+                switch (tt) {
+                case 1: T256(false, 1); break;
+                case 2: T256(false, 2); break;
+                case 3: T256(false, 3); break;
+                default: T256(false, 4); break;
+                }
             }
-            continue;
-        }
-        switch (tt) {
-        case 1: avx2_tokens(yt, ldy, xt, xst, ldx, W, bf16, 1, K, Kb, n0, n1); break;
-        case 2: avx2_tokens(yt, ldy, xt, xst, ldx, W, bf16, 2, K, Kb, n0, n1); break;
-        case 3: avx2_tokens(yt, ldy, xt, xst, ldx, W, bf16, 3, K, Kb, n0, n1); break;
-        default: avx2_tokens(yt, ldy, xt, xst, ldx, W, bf16, 4, K, Kb, n0, n1); break;
+#undef T256
         }
     }
 }

@@ -94,7 +94,7 @@ void ct_dec_linear_fwd(ct_dec *d, int l, int wid, int bid, float *y, const float
  * module is the whole adapted linear, so a set with one runs matrix by matrix. */
 static void linear_multi_fwd(ct_dec *d, int l, size_t n, const int *wid, const int *bid, float *const *ys,
                              const float *x) {
-    const ct_tensor *Ws[4], *bs[4];
+    const ct_tensor *Ws[4] = {0}, *bs[4] = {0};
     for (size_t i = 0; i < n; i++) {
         const ct_lora_ref *r = lora_ref(d, l, wid[i]);
         if (r && r->mag) {

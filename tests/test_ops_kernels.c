@@ -122,11 +122,14 @@ TEST(ops_kernels_linear_table) {
     /* the dispatcher picks the first serving row */
     CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 100, CT_LINEAR_FWD)->name, "f32-sgemm");
     CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 100, CT_LINEAR_DW)->name, "f32-sgemm");
-    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, CT_LINEAR_FWD)->name, "bf16-matvec");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, CT_LINEAR_FWD)->name, "bf16-gemv");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, CT_GEMV_MAX_T, CT_LINEAR_FWD)->name, "bf16-gemv");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, CT_GEMV_MAX_T + 1, CT_LINEAR_FWD)->name, "decode-sgemm");
     CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, CT_LINEAR_DX)->name, "decode-sgemm");
     CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 1, CT_LINEAR_DW)->name, "decode-sgemm");
     CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 64, CT_LINEAR_FWD)->name, "decode-sgemm");
-    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F16, 2, CT_LINEAR_FWD)->name, "decode-sgemm");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F16, 2, CT_LINEAR_FWD)->name, "f16-gemv");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F16, 2, CT_LINEAR_DX)->name, "decode-sgemm");
     CHECK(ct_linear_pick(c, CT_DTYPE_I32, 2, CT_LINEAR_FWD) == NULL);
     CHECK(ct_ctx_set_precision(c, CT_PRECISION_BF16));
     const char *bf = ct_cpu_has_bf16() ? "bf16-avx512bf16" : "bf16-round-sgemm";
@@ -135,7 +138,7 @@ TEST(ops_kernels_linear_table) {
     CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F16, 64, CT_LINEAR_DW)->name, bf);
     CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F64, 5, CT_LINEAR_FWD)->name, bf);
     /* decode (T <= 4) stays exact */
-    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 4, CT_LINEAR_FWD)->name, "bf16-matvec");
+    CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 4, CT_LINEAR_FWD)->name, "bf16-gemv");
     CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_F32, 4, CT_LINEAR_FWD)->name, "f32-sgemm");
     CHECK_STREQ(ct_linear_pick(c, CT_DTYPE_BF16, 4, CT_LINEAR_DW)->name, "decode-sgemm");
     ct_ctx_free(c);
@@ -194,4 +197,81 @@ TEST(ops_kernels_attention_variants) {
             free(q), free(k), free(v), free(o), free(o2), free(ref), free(sk);
         }
     }
+}
+
+/* The decode GEMV at every dispatch level the CPU supports, bf16 and f16, odd sizes (tails of
+ * every block width), token counts past a tile, row ranges that start mid-tile: against a double
+ * reference, and the same bits whatever the row split. */
+TEST(ops_kernels_gemv_levels) {
+    static const size_t Ks[] = {1, 7, 15, 16, 17, 31, 32, 33, 63, 65, 100, 257, 1040};
+    static const size_t Ns[] = {1, 3, 5, 6, 37};
+    static const ct_dtype dts[] = {CT_DTYPE_BF16, CT_DTYPE_F16};
+    size_t ran = 0;
+    for (int lv = 0; lv < CT_GEMV_LEVELS; lv++) {
+        if (!ct_gemv_level_available((ct_gemv_level)lv)) {
+            printf("    gemv %s: not available on this CPU\n", ct_gemv_level_name((ct_gemv_level)lv));
+            continue;
+        }
+        for (size_t d = 0; d < 2; d++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+                for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++) {
+                    size_t K = Ks[ki], N = Ns[ni], T = 1 + (ki * 5 + ni) % 11; /* 1..11 tokens */
+                    ct_tensor W = rand_weight(dts[d], N, K);
+                    float *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
+                    float *y2 = malloc(T * N * sizeof(float));
+                    for (size_t i = 0; i < T * K; i++) x[i] = (float)urand();
+                    size_t nxp = ct_gemv_xp_floats((ct_gemv_level)lv, dts[d], T, K);
+                    float *xp = malloc((nxp ? nxp : 1) * sizeof(float));
+                    ct_gemv_prepare((ct_gemv_level)lv, dts[d], xp, x, T, K);
+                    ct_gemv_rows((ct_gemv_level)lv, y, N, x, xp, &W, T, K, 0, N);
+                    double e = rel_err(y, x, &W, T, K, N, false);
+                    CHECK_MSG(e <= 1e-5, "gemv %s %s T=%zu K=%zu N=%zu: rel err %.3g",
+                              ct_gemv_level_name((ct_gemv_level)lv), ct_dtype_name(dts[d]), T, K, N, e);
+                    /* rows one at a time, then from an odd start: the same bits */
+                    for (size_t n = 0; n < N; n++) ct_gemv_rows((ct_gemv_level)lv, y2, N, x, xp, &W, T, K, n, n + 1);
+                    CHECK(memcmp(y, y2, T * N * sizeof(float)) == 0);
+                    memset(y2, 0, T * N * sizeof(float));
+                    ct_gemv_rows((ct_gemv_level)lv, y2, N, x, xp, &W, T, K, 0, N / 2);
+                    ct_gemv_rows((ct_gemv_level)lv, y2, N, x, xp, &W, T, K, N / 2, N);
+                    CHECK(memcmp(y, y2, T * N * sizeof(float)) == 0);
+                    free(W.data), free(x), free(y), free(y2), free(xp);
+                    ran++;
+                }
+    }
+    CHECK(ran >= 2 * 13 * 5);
+}
+
+/* ct_linear_multi_forward (q/k/v, gate/up fused into one parallel region) equals one
+ * ct_linear_forward per matrix bit for bit, with biases, at 1, 2 and 3 threads; a mixed set
+ * (an f32 weight) takes the per-matrix path. */
+TEST(ops_kernels_linear_multi) {
+    ct_ctx *c = ct_test_ctx();
+    int th0 = ct_ctx_threads(c);
+    size_t K = 203, Nn[3] = {130, 31, 31};
+    for (int mixed = 0; mixed < 2; mixed++)
+        for (size_t T = 1; T <= CT_GEMV_MAX_T + 1; T += 4) {
+            ct_tensor W[3], b[3];
+            const ct_tensor *Wp[3], *bp[3];
+            float *ys[3], *yr[3], *x = malloc(T * K * sizeof(float));
+            for (size_t i = 0; i < T * K; i++) x[i] = (float)urand();
+            for (int i = 0; i < 3; i++) {
+                W[i] = rand_weight(mixed && i == 2 ? CT_DTYPE_F32 : i == 1 ? CT_DTYPE_F16 : CT_DTYPE_BF16, Nn[i], K);
+                b[i] = rand_weight(CT_DTYPE_F32, 1, Nn[i]);
+                b[i].ndim = 1, b[i].shape[0] = (int64_t)Nn[i];
+                Wp[i] = &W[i], bp[i] = i == 1 ? NULL : &b[i];
+                ys[i] = malloc(T * Nn[i] * sizeof(float)), yr[i] = malloc(T * Nn[i] * sizeof(float));
+            }
+            for (int th = 1; th <= 3; th++) {
+                ct_ctx_set_threads(c, th);
+                ct_linear_multi_forward(c, ys, x, Wp, bp, 3, T, K);
+                for (int i = 0; i < 3; i++) {
+                    ct_linear_forward(c, yr[i], x, Wp[i], bp[i], T, K, Nn[i]);
+                    CHECK_MSG(memcmp(ys[i], yr[i], T * Nn[i] * sizeof(float)) == 0,
+                              "linear_multi T=%zu threads %d matrix %d differs", T, th, i);
+                }
+            }
+            for (int i = 0; i < 3; i++) free(W[i].data), free(b[i].data), free(ys[i]), free(yr[i]);
+            free(x);
+        }
+    ct_ctx_set_threads(c, th0);
 }

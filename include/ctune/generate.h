@@ -70,6 +70,21 @@ ct_status ct_generate_cached(ct_ctx *ctx, const ct_model *m, const ct_adapter *a
                              const int32_t *ids, size_t n_ids, const ct_gen_params *p, ct_ids *out,
                              ct_gen_stop *stop, ct_err *err);
 
+/* Sequences one batched decode step advances together: the step reads every weight once for all
+ * of them (ct_model_forward_batch; the decode GEMV serves up to 8 tokens). */
+#define CT_GEN_BATCH 8
+
+/* ct_generate for n prompts (prompts[i], n_prompts[i] >= 1 ids) with the same parameters: each
+ * prompt is prefilled on its own, then up to CT_GEN_BATCH unfinished sequences are decoded
+ * together, one token each per step (larger n runs in groups). outs[i] and stops[i] (optional)
+ * receive what ct_generate would give for prompt i alone: every sequence samples with its own
+ * generator seeded by p->seed, and a batched step computes each sequence's logits exactly as a
+ * single decode step does. p->on_token is not supported (CT_ERR_ARG): it could not say which
+ * sequence a token belongs to. */
+ct_status ct_generate_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *const *prompts,
+                            const size_t *n_prompts, size_t n, const ct_gen_params *p, ct_ids *outs,
+                            ct_gen_stop *stops, ct_err *err);
+
 /* ---- Sampling pieces (used by ct_generate; exposed for tests and other decoders). ---- */
 
 /* Picks the next id from logits[V] (modified in place) given the ids so far (prompt + output,

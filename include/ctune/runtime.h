@@ -83,6 +83,9 @@ ct_status ct_runtime_encode_chat(ct_runtime *rt, const ct_conv *conv, const ct_r
 /* ct_generate / ct_model_nll with the runtime's model, adapter and context. */
 ct_status ct_runtime_generate(ct_runtime *rt, const int32_t *prompt, size_t n_prompt, const ct_gen_params *p,
                               ct_ids *out, ct_gen_stop *stop, ct_err *err);
+/* ct_generate_batch with the runtime's model, adapter and context (generate-batch, evaluation). */
+ct_status ct_runtime_generate_batch(ct_runtime *rt, const int32_t *const *prompts, const size_t *n_prompts, size_t n,
+                                    const ct_gen_params *p, ct_ids *outs, ct_gen_stop *stops, ct_err *err);
 ct_status ct_runtime_nll(ct_runtime *rt, const int32_t *ids, size_t T, double *nll_sum, size_t *n_predicted,
                          ct_err *err);
 

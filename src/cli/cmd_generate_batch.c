@@ -141,46 +141,58 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     }
     double t0 = now_s();
     bool tty = isatty(2);
-    size_t n_gen = 0, n_lines = 0;
-    bool got;
-    for (;;) {
+    size_t n_gen = 0, n_lines = 0, ng = 0;
+    /* up to CT_GEN_BATCH lines are answered together (one decode step reads the weights once for
+     * all of them); the answers are those of one line at a time, written in input order */
+    ct_ids ids[CT_GEN_BATCH], outi[CT_GEN_BATCH];
+    json_t *srcs[CT_GEN_BATCH];
+    memset(ids, 0, sizeof ids), memset(outi, 0, sizeof outi), memset(srcs, 0, sizeof srcs);
+    bool got = true;
+    while (got) {
         if (ct_lines_next(&in, &got, &err)) {
             rc = ct_cli_error(&err);
-            goto out;
+            goto batch_out;
         }
-        if (!got) break;
-        char *line = in.line;
-        size_t len = in.len;
-        if (!len) continue;
-        if (limit >= 0 && (long long)n_lines >= limit) break;
-        snprintf(where, wn, "%s:%zu", inp, in.lineno);
-        ct_ids ids = {0}, outi = {0};
-        if (line_prompt(rt, line, len, where, think, default_system, &ids, &err) ||
-            ct_runtime_generate(rt, ids.data, ids.n, &p, &outi, NULL, &err)) {
-            ct_ids_free(&ids);
-            ct_ids_free(&outi);
+        bool stop_now = !got || (limit >= 0 && (long long)(n_lines + ng) >= limit);
+        if (got && !stop_now && in.len) {
+            snprintf(where, wn, "%s:%zu", inp, in.lineno);
+            if (line_prompt(rt, in.line, in.len, where, think, default_system, &ids[ng], &err)) {
+                rc = ct_cli_error(&err);
+                goto batch_out;
+            }
+            srcs[ng++] = json_loadb(in.line, in.len, 0, NULL);
+        }
+        if (stop_now) got = false;
+        if (ng < CT_GEN_BATCH && got) continue;
+        const int32_t *pp[CT_GEN_BATCH];
+        size_t pn[CT_GEN_BATCH];
+        for (size_t i = 0; i < ng; i++) pp[i] = ids[i].data, pn[i] = ids[i].n;
+        if (ng && ct_runtime_generate_batch(rt, pp, pn, ng, &p, outi, NULL, &err)) {
             rc = ct_cli_error(&err);
-            goto out;
+            goto batch_out;
         }
-        char *text = NULL;
-        size_t tl = 0;
-        ct_tokenizer_decode(tok, outi.data, outi.n, true, &text, &tl, &err);
-        json_t *src = json_loadb(line, len, 0, NULL);
-        json_t *o = json_object();
-        json_t *id = src ? json_object_get(src, "id") : NULL;
-        if (id) json_object_set(o, "id", id);
-        else json_object_set_new(o, "index", json_integer((json_int_t)n_lines));
-        json_object_set_new(o, "output", json_stringn(text ? text : "", text ? tl : 0));
-        char *s = json_dumps(o, JSON_PRESERVE_ORDER);
-        fprintf(outf, "%s\n", s ? s : "{}");
-        free(s);
-        json_decref(o);
-        json_decref(src);
-        free(text);
-        n_gen += outi.n;
-        n_lines++;
-        ct_ids_free(&ids);
-        ct_ids_free(&outi);
+        for (size_t i = 0; i < ng; i++) {
+            char *text = NULL;
+            size_t tl = 0;
+            ct_tokenizer_decode(tok, outi[i].data, outi[i].n, true, &text, &tl, &err);
+            json_t *o = json_object();
+            json_t *id = srcs[i] ? json_object_get(srcs[i], "id") : NULL;
+            if (id) json_object_set(o, "id", id);
+            else json_object_set_new(o, "index", json_integer((json_int_t)n_lines));
+            json_object_set_new(o, "output", json_stringn(text ? text : "", text ? tl : 0));
+            char *s = json_dumps(o, JSON_PRESERVE_ORDER);
+            fprintf(outf, "%s\n", s ? s : "{}");
+            free(s);
+            json_decref(o);
+            free(text);
+            n_gen += outi[i].n;
+            n_lines++;
+        }
+        for (size_t i = 0; i < ng; i++) {
+            ct_ids_free(&ids[i]), ct_ids_free(&outi[i]);
+            json_decref(srcs[i]), srcs[i] = NULL;
+        }
+        ng = 0;
         if (tty)
             fprintf(stderr, "\rgenerate-batch: %zu answers, %zu tokens, %.1f tokens/s", n_lines, n_gen,
                     (double)n_gen / (now_s() - t0 + 1e-9));
@@ -189,6 +201,11 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     fprintf(stderr, "%sgenerate-batch: %zu answers, %zu tokens in %.1f s (%.1f tokens/s, prompt prefill included)\n",
             tty ? "\r" : "", n_lines, n_gen, now_s() - t0, (double)n_gen / (now_s() - t0 + 1e-9));
     rc = 0;
+batch_out:
+    for (size_t i = 0; i < CT_GEN_BATCH; i++) {
+        ct_ids_free(&ids[i]), ct_ids_free(&outi[i]);
+        json_decref(srcs[i]);
+    }
 out:
     free(where);
     ct_lines_close(&in);

@@ -89,6 +89,29 @@ void ct_dec_linear_fwd(ct_dec *d, int l, int wid, int bid, float *y, const float
     if (r) ct_lora_forward(d->ctx, y, x, r, lora_dropout(d, l, wid), d->N, K, Nout);
 }
 
+/* Several linears of layer l on the same input x (q/k/v, gate/up): the base products in one
+ * ct_linear_multi_forward (one parallel region at decode), then each matrix's LoRA; a DoRA
+ * module is the whole adapted linear, so a set with one runs matrix by matrix. */
+static void linear_multi_fwd(ct_dec *d, int l, size_t n, const int *wid, const int *bid, float *const *ys,
+                             const float *x) {
+    const ct_tensor *Ws[4] = {0}, *bs[4] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const ct_lora_ref *r = lora_ref(d, l, wid[i]);
+        if (r && r->mag) {
+            for (size_t j = 0; j < n; j++) ct_dec_linear_fwd(d, l, wid[j], bid[j], ys[j], x);
+            return;
+        }
+        Ws[i] = &d->w->layers[l].t[wid[i]];
+        bs[i] = bid[i] >= 0 ? &d->w->layers[l].t[bid[i]] : NULL;
+    }
+    size_t K = (size_t)Ws[0]->shape[1];
+    ct_linear_multi_forward(d->ctx, ys, x, Ws, bs, n, d->N, K);
+    for (size_t i = 0; i < n; i++) {
+        const ct_lora_ref *r = lora_ref(d, l, wid[i]);
+        if (r) ct_lora_forward(d->ctx, ys[i], x, r, lora_dropout(d, l, wid[i]), d->N, K, (size_t)Ws[i]->shape[0]);
+    }
+}
+
 void ct_dec_linear_bwd(ct_dec *d, const ct_dec_grads *g, int l, int wid, int bid, float *dx, const float *dy,
                        const float *x) {
     const ct_tensor *W = &d->w->layers[l].t[wid];
@@ -163,14 +186,10 @@ static void attn_forward(ct_dec *d, int l, ct_dec_acts *a) {
     size_t R = (size_t)ct_rotary_dim(c);
     float eps = (float)c->rms_norm_eps;
     bool qk = c->qk_norm && W[CT_LT_Q_NORM].data, og = c->attn_output_gate;
-    if (og) {
-        linear_fwd(d, l, CT_LT_WQ, CT_LT_BQ, a->qg, a->xn1);
-        split_qg(qk ? a->qraw : a->q, a->ogate, a->qg, N, Hq, D);
-    } else {
-        linear_fwd(d, l, CT_LT_WQ, CT_LT_BQ, qk ? a->qraw : a->q, a->xn1);
-    }
-    linear_fwd(d, l, CT_LT_WK, CT_LT_BK, qk ? a->kraw : a->k, a->xn1);
-    linear_fwd(d, l, CT_LT_WV, CT_LT_BV, a->v, a->xn1);
+    static const int wid[3] = {CT_LT_WQ, CT_LT_WK, CT_LT_WV}, bid[3] = {CT_LT_BQ, CT_LT_BK, CT_LT_BV};
+    float *ys[3] = {og ? a->qg : qk ? a->qraw : a->q, qk ? a->kraw : a->k, a->v};
+    linear_multi_fwd(d, l, 3, wid, bid, ys, a->xn1);
+    if (og) split_qg(qk ? a->qraw : a->q, a->ogate, a->qg, N, Hq, D);
     if (qk) { /* Qwen3: RMSNorm over head_dim per head, before RoPE */
         ct_rmsnorm_forward(ctx, a->q, a->qrstd, a->qraw, &W[CT_LT_Q_NORM], d->norm_add, N * Hq, D, eps);
         ct_rmsnorm_forward(ctx, a->k, a->krstd, a->kraw, &W[CT_LT_K_NORM], d->norm_add, N * Hkv, D, eps);
@@ -194,8 +213,9 @@ static void layer_forward(ct_dec *d, int l, ct_dec_acts *a, const float *x, floa
     else attn_forward(d, l, a);
     ct_add_inplace(ctx, a->h, x, N * C);
     ct_rmsnorm_forward(ctx, a->xn2, a->rstd2, a->h, &W[CT_LT_MLP_NORM], d->norm_add, N, C, eps);
-    linear_fwd(d, l, CT_LT_GATE, CT_LT_B_GATE, a->gate, a->xn2);
-    linear_fwd(d, l, CT_LT_UP, CT_LT_B_UP, a->up, a->xn2);
+    static const int wid[2] = {CT_LT_GATE, CT_LT_UP}, bid[2] = {CT_LT_B_GATE, CT_LT_B_UP};
+    float *ys[2] = {a->gate, a->up};
+    linear_multi_fwd(d, l, 2, wid, bid, ys, a->xn2);
     ct_swiglu_forward(ctx, a->act, a->gate, a->up, N * (size_t)c->intermediate_size);
     linear_fwd(d, l, CT_LT_DOWN, CT_LT_B_DOWN, xout, a->act);
     ct_add_inplace(ctx, xout, a->h, N * C);

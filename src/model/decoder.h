@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "ctune/generate.h"
 #include "model/model.h"
 #include "ops/ops.h"
 
@@ -116,6 +117,9 @@ ct_status ct_dec_forward(ct_dec *d, ct_ctx *ctx, const ct_model *m, const ct_dec
 ct_status ct_dec_backward(ct_dec *d, const float *dhidden, const ct_dec_grads *g);
 /* Releases the pass's activations. */
 void ct_dec_end(ct_dec *d);
+
+/* True when the text of out->data[first..] contains one of p's stop strings (generation). */
+bool ct_gen_hit_stop_string(const ct_gen_params *p, const ct_ids *out, size_t first, ct_status *st, ct_err *err);
 
 /* ---- language-model loss over token rows (training, evaluation, eval-loss: one path) ---- */
 

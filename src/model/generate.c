@@ -18,8 +18,7 @@ void ct_gen_params_init(ct_gen_params *p, const ct_config *cfg) {
         p->eos_ids[p->num_eos++] = cfg->eos_token_ids[i];
 }
 
-static bool hit_stop_string(const ct_gen_params *p, const ct_ids *out, size_t first,
-                            ct_status *st, ct_err *err) {
+bool ct_gen_hit_stop_string(const ct_gen_params *p, const ct_ids *out, size_t first, ct_status *st, ct_err *err) {
     char *text = NULL;
     size_t len = 0;
     *st = ct_tokenizer_decode(p->tok, out->data + first, out->n - first, false, &text, &len, err);
@@ -84,7 +83,7 @@ ct_status ct_generate_cached(ct_ctx *ctx, const ct_model *m, const ct_adapter *a
             break;
         }
         if (p->num_stop) {
-            bool hit = hit_stop_string(p, out, first, &s, err);
+            bool hit = ct_gen_hit_stop_string(p, out, first, &s, err);
             if (s) goto done;
             if (hit) {
                 if (stop) *stop = CT_GEN_STOP_STRING;

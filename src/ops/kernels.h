@@ -57,4 +57,26 @@ const ct_linear_kernel *ct_linear_kernels(size_t *n);
  * (NULL: none, e.g. an integer dtype). */
 const ct_linear_kernel *ct_linear_pick(const ct_ctx *c, ct_dtype wtype, size_t T, ct_linear_op op);
 
+/* ---- decode GEMV (src/ops/cpu/gemv.c): 16-bit weights, few tokens ----
+ * y[T, N] = x[T, K] W[N, K]^T for bf16 / f16 W and T <= CT_GEMV_MAX_T: every weight streamed
+ * once per call for all T tokens, widened exactly in registers, f32 sums. The linear table's
+ * rows bf16-gemv / f16-gemv and ct_linear_multi_forward run it at the best level the CPU has;
+ * the kernel test runs every level the CPU supports against a double reference. */
+#define CT_GEMV_MAX_T 8
+typedef enum ct_gemv_level { CT_GEMV_SCALAR, CT_GEMV_AVX2, CT_GEMV_AVX512, CT_GEMV_LEVELS } ct_gemv_level;
+bool ct_gemv_level_available(ct_gemv_level lv);
+ct_gemv_level ct_gemv_level_best(void);
+const char *ct_gemv_level_name(ct_gemv_level lv);
+/* The pre-arranged copy of x a level reads for dtype dt (ct_gemv_xp_floats floats; 0: none). */
+size_t ct_gemv_xp_floats(ct_gemv_level lv, ct_dtype dt, size_t T, size_t K);
+void ct_gemv_prepare(ct_gemv_level lv, ct_dtype dt, float *xp, const float *x, size_t T, size_t K);
+/* Rows [n0, n1) of y (row stride ldy) on the calling thread; xp from ct_gemv_prepare. */
+void ct_gemv_rows(ct_gemv_level lv, float *y, size_t ldy, const float *x, const float *xp, const ct_tensor *W,
+                  size_t T, size_t K, size_t n0, size_t n1);
+/* ys[i][T, N_i] = x W_i^T for n matrices sharing x (N_i = Ws[i]->shape[0], K columns each), in
+ * one parallel region: the rows of all matrices, concatenated, are split into one equal static
+ * range per thread. */
+void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
+                     size_t n, size_t T, size_t K);
+
 #endif

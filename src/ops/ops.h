@@ -68,6 +68,13 @@ ct_status ct_svd_basis(const float *A, size_t m, size_t n, size_t r, float *U, f
  * linear kernel table (src/ops/kernels.h) by W's dtype, T and the context's precision. */
 void ct_linear_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, const ct_tensor *b,
                        size_t T, size_t K, size_t N);
+/* Several linears of one input (q/k/v, gate/up): ys[i][T, N_i] = x[T,K] Ws[i]^T (+ bs[i] when bs
+ * and bs[i] and bs[i]->data), N_i = Ws[i]->shape[0]. When the table's decode GEMV serves every
+ * weight (16-bit, T <= CT_GEMV_MAX_T) the matrices run in one parallel region, the rows of all of
+ * them split statically over the threads (no thread waits between matrices); otherwise one
+ * ct_linear_forward each. Either way the results equal n ct_linear_forward calls bit for bit. */
+void ct_linear_multi_forward(ct_ctx *c, float *const *ys, const float *x, const ct_tensor *const *Ws,
+                             const ct_tensor *const *bs, size_t n, size_t T, size_t K);
 /* dx[T,K] += dy W;  dW[N,K] += dy^T x (W f32 or not: dW is an f32 buffer);  db[N] += sum_t dy. */
 void ct_linear_backward(ct_ctx *c, float *dx, float *dW, float *db, const float *dy, const float *x,
                         const ct_tensor *W, size_t T, size_t K, size_t N);

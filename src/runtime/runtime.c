@@ -162,6 +162,11 @@ ct_status ct_runtime_generate(ct_runtime *rt, const int32_t *prompt, size_t n_pr
     return ct_generate(rt->ctx, rt->model, rt->adapter, prompt, n_prompt, p, out, stop, err);
 }
 
+ct_status ct_runtime_generate_batch(ct_runtime *rt, const int32_t *const *prompts, const size_t *n_prompts, size_t n,
+                                    const ct_gen_params *p, ct_ids *outs, ct_gen_stop *stops, ct_err *err) {
+    return ct_generate_batch(rt->ctx, rt->model, rt->adapter, prompts, n_prompts, n, p, outs, stops, err);
+}
+
 ct_status ct_runtime_nll(ct_runtime *rt, const int32_t *ids, size_t T, double *nll_sum, size_t *n_predicted,
                          ct_err *err) {
     return ct_model_nll(rt->ctx, rt->model, rt->adapter, ids, T, nll_sum, n_predicted, err);

@@ -1,5 +1,4 @@
 /* Linear layers: the kernel table (src/ops/kernels.h), its CPU rows and the dispatch. */
-#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -32,97 +31,16 @@ static void f32_dw(ct_ctx *c, float *dW, const float *dy, const float *x, size_t
     ct_sgemm(c, true, false, N, K, T, 1.0f, dy, N, x, K, 1.0f, dW, K);
 }
 
-/* ---- bf16 weights, few tokens (decode): memory-bound matrix-vector products ---- */
+/* ---- 16-bit weights, few tokens (decode, batched decode): the GEMV of gemv.c ---- */
 
-/* Up to this many tokens a linear layer streams each weight row once and dots it with every
- * token: f32 FMA over 16 (AVX-512) or 8 (AVX2) lanes, summed per row. Exact widening. */
+/* In CT_PRECISION_BF16 up to this many tokens stay exact (the bf16 rows start above it). */
 #define MATVEC_MAX_T 4
 
-#if defined(__AVX512F__)
-static inline __m512 load_bf16x16(const uint16_t *p) {
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
-}
-
-/* Single token, 4 rows at a time: 4 independent FMA chains and 4 weight streams in flight. */
-static void matvec1_bf16_avx512(ct_ctx *c, float *y, const float *x, const uint16_t *W, size_t K,
-                                size_t N) {
-    size_t N4 = N / 4 * 4;
-#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c))
-    for (size_t n = 0; n < N4; n += 4) {
-        const uint16_t *w0 = W + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        size_t k = 0;
-        for (; k + 16 <= K; k += 16) {
-            __m512 xv = _mm512_loadu_ps(x + k);
-            a0 = _mm512_fmadd_ps(load_bf16x16(w0 + k), xv, a0);
-            a1 = _mm512_fmadd_ps(load_bf16x16(w1 + k), xv, a1);
-            a2 = _mm512_fmadd_ps(load_bf16x16(w2 + k), xv, a2);
-            a3 = _mm512_fmadd_ps(load_bf16x16(w3 + k), xv, a3);
-        }
-        float s0 = _mm512_reduce_add_ps(a0), s1 = _mm512_reduce_add_ps(a1);
-        float s2 = _mm512_reduce_add_ps(a2), s3 = _mm512_reduce_add_ps(a3);
-        for (; k < K; k++) {
-            s0 += ct_bf16_to_f32(w0[k]) * x[k];
-            s1 += ct_bf16_to_f32(w1[k]) * x[k];
-            s2 += ct_bf16_to_f32(w2[k]) * x[k];
-            s3 += ct_bf16_to_f32(w3[k]) * x[k];
-        }
-        y[n] = s0, y[n + 1] = s1, y[n + 2] = s2, y[n + 3] = s3;
-    }
-    for (size_t n = N4; n < N; n++) {
-        float s = 0.0f;
-        for (size_t k = 0; k < K; k++) s += ct_bf16_to_f32(W[n * K + k]) * x[k];
-        y[n] = s;
-    }
-}
-#endif
-
-static void matvec_bf16(ct_ctx *c, float *y, const float *x, const ct_tensor *Wt, size_t T, size_t K,
-                        size_t N) {
-    const uint16_t *W = (const uint16_t *)Wt->data;
-#if defined(__AVX512F__)
-    if (T == 1) {
-        matvec1_bf16_avx512(c, y, x, W, K, N);
-        return;
-    }
-#endif
-#pragma omp parallel for schedule(static) num_threads(ct_ctx_threads(c))
-    for (size_t n = 0; n < N; n++) {
-        const uint16_t *w = W + n * K;
-        float acc[MATVEC_MAX_T];
-        size_t k = 0;
-#if defined(__AVX512F__)
-        __m512 a[MATVEC_MAX_T];
-        for (size_t t = 0; t < T; t++) a[t] = _mm512_setzero_ps();
-        for (; k + 16 <= K; k += 16) {
-            __m512 wf = load_bf16x16(w + k);
-            for (size_t t = 0; t < T; t++) a[t] = _mm512_fmadd_ps(wf, _mm512_loadu_ps(x + t * K + k), a[t]);
-        }
-        for (size_t t = 0; t < T; t++) acc[t] = _mm512_reduce_add_ps(a[t]);
-#elif defined(__AVX2__)
-        __m256 a[MATVEC_MAX_T];
-        for (size_t t = 0; t < T; t++) a[t] = _mm256_setzero_ps();
-        for (; k + 8 <= K; k += 8) {
-            __m256 wf = _mm256_castsi256_ps(_mm256_slli_epi32(
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + k))), 16));
-            for (size_t t = 0; t < T; t++) a[t] = _mm256_fmadd_ps(wf, _mm256_loadu_ps(x + t * K + k), a[t]);
-        }
-        for (size_t t = 0; t < T; t++) {
-            __m128 s = _mm_add_ps(_mm256_castps256_ps128(a[t]), _mm256_extractf128_ps(a[t], 1));
-            s = _mm_hadd_ps(s, s);
-            s = _mm_hadd_ps(s, s);
-            acc[t] = _mm_cvtss_f32(s);
-        }
-#else
-        for (size_t t = 0; t < T; t++) acc[t] = 0.0f;
-#endif
-        for (; k < K; k++) {
-            float wk = ct_bf16_to_f32(w[k]);
-            for (size_t t = 0; t < T; t++) acc[t] += wk * x[t * K + k];
-        }
-        for (size_t t = 0; t < T; t++) y[t * N + n] = acc[t];
-    }
+static void gemv16(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K, size_t N) {
+    ct_tensor v = *W; /* the first N rows of K (the caller's view of W) */
+    v.ndim = 2, v.shape[0] = (int64_t)N, v.shape[1] = (int64_t)K;
+    const ct_tensor *vp = &v;
+    ct_gemv_forward(c, ct_gemv_level_best(), &y, x, &vp, 1, T, K);
 }
 
 /* ---- any float dtype: decode blocks of W to f32, then sgemm ---- */
@@ -249,7 +167,8 @@ static const ct_linear_kernel k_linear[] = {
      round_forward, round_dx, round_dw, 2e-2},
     /* exact: f32 products of the weights as stored */
     {"f32-sgemm", CT_DTYPE_F32, CT_PREC_ALL, 1, SIZE_MAX, NULL, f32_forward, f32_dx, f32_dw, 1e-5},
-    {"bf16-matvec", CT_DTYPE_BF16, CT_PREC_ALL, 1, MATVEC_MAX_T, NULL, matvec_bf16, NULL, NULL, 1e-5},
+    {"bf16-gemv", CT_DTYPE_BF16, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemv16, NULL, NULL, 1e-5},
+    {"f16-gemv", CT_DTYPE_F16, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemv16, NULL, NULL, 1e-5},
     {"decode-sgemm", CT_DTYPE_ANY_FLOAT, CT_PREC_ALL, 1, SIZE_MAX, NULL, widen_forward, widen_dx, f32_dw, 1e-5},
 };
 
@@ -289,6 +208,23 @@ void ct_linear_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, 
     if (T == 0) return;
     ct_linear_pick(c, W->dtype, T, CT_LINEAR_FWD)->forward(c, y, x, W, T, K, N);
     add_bias(c, y, b, T, N);
+}
+
+void ct_linear_multi_forward(ct_ctx *c, float *const *ys, const float *x, const ct_tensor *const *Ws,
+                             const ct_tensor *const *bs, size_t n, size_t T, size_t K) {
+    if (T == 0 || n == 0) return;
+    bool fused = true;
+    for (size_t i = 0; i < n && fused; i++) {
+        const ct_linear_kernel *k = ct_linear_pick(c, Ws[i]->dtype, T, CT_LINEAR_FWD);
+        fused = k && k->forward == gemv16 && (size_t)Ws[i]->shape[1] == K;
+    }
+    if (!fused) {
+        for (size_t i = 0; i < n; i++)
+            ct_linear_forward(c, ys[i], x, Ws[i], bs ? bs[i] : NULL, T, K, (size_t)Ws[i]->shape[0]);
+        return;
+    }
+    ct_gemv_forward(c, ct_gemv_level_best(), ys, x, Ws, n, T, K);
+    for (size_t i = 0; bs && i < n; i++) add_bias(c, ys[i], bs[i], T, (size_t)Ws[i]->shape[0]);
 }
 
 void ct_linear_backward(ct_ctx *c, float *dx, float *dW, float *db, const float *dy, const float *x,

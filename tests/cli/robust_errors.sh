@@ -127,9 +127,9 @@ if mkfifo "$t/fifo" 2>/dev/null; then
   timeout 20 cat "$t/fifo" >"$t/fifo.out" &
   reader=$!
   timeout 20 "$bin" data synth risk --n 3 --seed 1 --out "$t/fifo" >/dev/null 2>&1
+  wait $reader 2>/dev/null # cat ends when the writer closes the FIFO: its output is complete
   if [ -p "$t/fifo" ] && [ -s "$t/fifo.out" ]; then devices_ok=1
   else fails=$((fails + 1)); echo "FAIL: --out FIFO was replaced instead of written (skipping /dev/full cases)"; fi
-  kill $reader 2>/dev/null; wait $reader 2>/dev/null
 fi
 [ -c /dev/full ] || devices_ok=0
 if [ $devices_ok = 1 ]; then

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "train/dist.h"
 #include "train/trainer_internal.h"
 
@@ -27,9 +28,8 @@ static ct_status zero_stage(ct_trainer *t, int *stage, ct_err *err) {
     const ct_train_config *c = t->cfg;
     *stage = (int)c->zero_stage;
     if (!c->deepspeed || !*c->deepspeed) return CT_OK;
-    json_error_t je;
-    json_t *j = json_load_file(c->deepspeed, 0, &je);
-    if (!j) return ct_err_set(err, CT_ERR_FORMAT, "deepspeed: %s:%d: %s", c->deepspeed, je.line, je.text);
+    json_t *j = NULL;
+    if (ct_json_load_file(c->deepspeed, &j, err)) return ct_err_prefix(err, "deepspeed");
     json_t *zo = json_object_get(j, "zero_optimization"), *s = zo ? json_object_get(zo, "stage") : NULL;
     ct_status st = CT_OK;
     if (s && !json_is_integer(s)) st = ct_err_set(err, CT_ERR_FORMAT, "deepspeed: %s: zero_optimization.stage is not an integer", c->deepspeed);

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # LlamaFactory's own example configs (tests/fixtures/lf_examples, copied unchanged) run as they
-# are: `ctune data preview` on each and a 3-step `ctune train` on one of each kind (LoRA, full,
-# QLoRA, pre-training), the model replaced by a tiny random Qwen3 (ctune init-model with
+# are: `ctune data preview` and a 3-step `ctune train` on each (LoRA, full, QLoRA, pre-training;
+# BAdam / GaLore / LLaMA Pro: tests/cli/lf_method_examples.sh), the model replaced by a tiny random Qwen3 (ctune init-model with
 # ../shared/tokenizers/qwen3) and the datasets by tests/fixtures/lf_data (the shapes of
 # LlamaFactory's data/: identity / alpaca, glaive tool calls with an observation after a plain
 # answer, c4-style {prompt: text} JSON Lines, wiki-style .txt, multimodal and preference entries,
-# malformed rows, a broken .json). Kept to the essential cases for `make test`; training every
-# example and every LlamaFactory demo dataset is the sweep, scripts/lf_compat.py (docs/compat.md).
+# malformed rows, a broken .json). Every LlamaFactory example and demo dataset
+# against a LlamaFactory checkout is the sweep, scripts/lf_compat.py (docs/compat.md).
 set -u
 bin=${CTUNE_BIN:-build/ctune}
 tokdir=${CTUNE_SHARED:-../shared}/tokenizers/qwen3
@@ -16,28 +16,31 @@ fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$bin" init-model --arch qwen3 --hidden-size 32 --layers 1 --heads 2 --kv-heads 1 --intermediate-size 64 \
   --head-dim 16 --tokenizer "$tokdir" --out "$tmp/model" --seed 1 >/dev/null || fail "init-model"
+# trainings run where LlamaFactory users run them, the root of a checkout: the examples' relative
+# `deepspeed: examples/deepspeed/...` paths resolve there
+root=$(pwd)
+mkdir -p "$tmp/lfroot" && ln -s "$root/tests/fixtures/lf_examples" "$tmp/lfroot/examples"
+case $bin in /*) ;; *) bin=$root/$bin ;; esac
+data=$root/$data
 common=(--model_name_or_path "$tmp/model" --dataset_dir "$data" --tokenized_path "")
 train() { # CONFIG [overrides...]: 3 steps, prints the log
   local cfg=$1; shift
-  "$bin" train "$cfg" "${common[@]}" --output_dir "$tmp/out" --overwrite_output_dir true --max_steps 3 \
-    --save_steps 0 --logging_steps 1 --threads 2 "$@" 2>&1
+  case $cfg in /*) ;; *) cfg=$root/$cfg ;; esac
+  (cd "$tmp/lfroot" && "$bin" train "$cfg" "${common[@]}" --output_dir "$tmp/out" --overwrite_output_dir true \
+    --max_steps 3 --save_steps 0 --logging_steps 1 --threads 2 "$@" 2>&1)
 }
 n=0
 for y in $(find tests/fixtures/lf_examples -name '*.yaml' | sort); do
   grep -q '^stage:' "$y" || continue # merge_lora/ and inference/ configs: tests/cli/lf_commands.sh
   out=$("$bin" data preview "$y" "${common[@]}" -n 1 --color never 2>&1) || fail "preview $y: $out"
   case "$out" in *"summary"*"train "*" samples"*) ;; *) fail "preview $y summary: $out";; esac
-  n=$((n + 1))
-done
-[ $n -ge 11 ] || fail "only $n example configs"
-for y in train_lora/qwen3_lora_sft train_full/qwen3_full_sft train_qlora/qwen3_lora_sft_otfq \
-         train_lora/qwen3_lora_pretrain; do
-  y=tests/fixtures/lf_examples/$y.yaml
   extra=(); grep -q '^stage: pt' "$y" && extra=(--cutoff_len 32) # the fixture texts are shorter than 2048 tokens
   log=$(train "$y" "${extra[@]}") || fail "train $y: $log"
   case "$log" in *"done: 3 steps"*) ;; *) fail "train $y did not run 3 steps: $log";; esac
+  n=$((n + 1))
 done
-echo "$n LlamaFactory example configs previewed, 4 trained 3 steps"
+[ $n -ge 11 ] || fail "only $n example configs"
+echo "$n LlamaFactory example configs previewed and trained 3 steps"
 
 # the pretrain example as it is: the fixture's texts do not fill one 2048-token block
 err=$(train tests/fixtures/lf_examples/train_lora/qwen3_lora_pretrain.yaml) && fail "pt with too little text ran"

@@ -80,7 +80,8 @@ ct_status ct_generate_cached(ct_ctx *ctx, const ct_model *m, const ct_adapter *a
  * receive what ct_generate would give for prompt i alone: every sequence samples with its own
  * generator seeded by p->seed, and a batched step computes each sequence's logits exactly as a
  * single decode step does. p->on_token is not supported (CT_ERR_ARG): it could not say which
- * sequence a token belongs to. */
+ * sequence a token belongs to. With p->constraint (one automaton state) the prompts are decoded
+ * one after another through ct_generate. */
 ct_status ct_generate_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *const *prompts,
                             const size_t *n_prompts, size_t n, const ct_gen_params *p, ct_ids *outs,
                             ct_gen_stop *stops, ct_err *err);

@@ -88,6 +88,13 @@ ct_status ct_generate_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad
         if (n_prompts[i] == 0) return ct_err_set(err, CT_ERR_ARG, "generate: prompt %zu is empty", i);
     }
     if (p->max_new_tokens == 0) return CT_OK;
+    if (p->constraint) { /* one constraint state, one sequence at a time (the same outputs) */
+        for (size_t i = 0; i < n; i++) {
+            ct_status s = ct_generate(ctx, m, ad, prompts[i], n_prompts[i], p, &outs[i], stops ? &stops[i] : NULL, err);
+            if (s) return s;
+        }
+        return CT_OK;
+    }
     for (size_t i0 = 0; i0 < n; i0 += CT_GEN_BATCH) {
         size_t g = n - i0 < CT_GEN_BATCH ? n - i0 : CT_GEN_BATCH;
         ct_status s = group(ctx, m, ad, prompts + i0, n_prompts + i0, g, p, outs + i0, stops ? stops + i0 : NULL, err);

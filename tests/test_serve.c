@@ -98,6 +98,8 @@ TEST(serve_request_parse) {
     CHECK_OK(ct_runtime_gen_params(rt, false, &c.gen_plain, &err), &err);
     c.gen_chat = c.gen_plain;
     CHECK_OK(ct_runtime_chat_stops(rt, &c.gen_chat, &err), &err);
+    CHECK_OK(srv_schemas_new(ct_runtime_tokenizer(rt, NULL), (int32_t)ct_model_config(ct_runtime_model(rt))->vocab_size, 2,
+                             &c.schemas, &err), &err);
     srv_req r;
     srv_error e;
     const char *ok = "{\"model\":\"other\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"temperature\":0,"
@@ -147,7 +149,10 @@ TEST(serve_request_parse) {
         {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}", 400, "n"},
         {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true}", 400, "logprobs"},
         {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"presence_penalty\":0.5}", 400, "presence_penalty"},
-        {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"}}", 400, "response_format"},
+        {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"xml\"}}", 400, "response_format"},
+        {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\"}}}", 400, "response_format"},
+        {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\",\"schema\":{\"type\":\"string\",\"minLength\":5,\"maxLength\":2}}}}", 400, "response_format"},
+        {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":\"string\",\"pattern\":\"a+\"}}}}", 400, "response_format"},
         {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\",\"tools\":[]}", 400, "tool_choice"},
         {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":{\"foo\":1}}", 400, "chat_template_kwargs"},
         {SRV_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":{\"enable_thinking\":\"yes\"}}", 400, "chat_template_kwargs"},
@@ -168,5 +173,25 @@ TEST(serve_request_parse) {
                   bad[i].body, e.param, bad[i].param);
         CHECK_MSG(e.msg[0] && e.type, "case %zu: no message", i);
     }
+    /* response_format: a schema is compiled once and shared by the requests that send the same text;
+     * json_object is its own entry; entries nobody holds are evicted when the cache (2 here) is full */
+    unsigned long long before = srv_schemas_compiled(c.schemas);
+    const char *js = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\","
+                     "\"json_schema\":{\"name\":\"r\",\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
+                     "\"required\":[\"a\"]}}}}";
+    const char *jo = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"}}";
+    srv_req r3;
+    REQUIRE(srv_req_parse(&c, SRV_CHAT, js, strlen(js), &r, &e));
+    REQUIRE(srv_req_parse(&c, SRV_CHAT, js, strlen(js), &r2, &e));
+    REQUIRE(srv_req_parse(&c, SRV_CHAT, jo, strlen(jo), &r3, &e));
+    CHECK_MSG(r.schema && r.schema == r2.schema && r3.schema && r3.schema != r.schema, "%p %p %p", (void *)r.schema, (void *)r2.schema, (void *)r3.schema);
+    CHECK(srv_schemas_compiled(c.schemas) == before + 2);
+    srv_req_free(&r);
+    srv_req_free(&r2);
+    srv_req_free(&r3);
+    REQUIRE(srv_req_parse(&c, SRV_CHAT, js, strlen(js), &r, &e));
+    CHECK(srv_schemas_compiled(c.schemas) == before + 2); /* still cached */
+    srv_req_free(&r);
+    srv_schemas_free(c.schemas);
     ct_runtime_free(rt);
 }

@@ -17,7 +17,9 @@
 #include "base/buf.h"
 #include "base/file.h"
 #include "ctune/adapter.h"
+#include "ctune/constrain.h"
 #include "ctune/serve.h"
+#include "eval/json_schema.h"
 #include "harness.h"
 #include "io/st_writer.h"
 
@@ -140,6 +142,36 @@ static char *reference(ct_runtime *rt, const ct_adapter *ad, const char *prompt,
         size_t n = out.n - (stop == CT_GEN_STOP_EOS);
         ct_tokenizer_decode(ct_runtime_tokenizer(rt, NULL), out.data, n, true, &text, &len, &err);
     }
+    ct_ids_free(&ids);
+    ct_ids_free(&out);
+    return text;
+}
+
+/* Greedy reference with a JSON constraint (schema NULL: json_object; no think block, as the
+ * server's /v1/completions): ct_generate with p.constraint. */
+static char *reference_json(ct_runtime *rt, const char *prompt, int max_new, const char *schema) {
+    ct_err err = {0};
+    ct_json_constraint_opts o = ct_json_constraint_opts_default();
+    o.schema = schema;
+    ct_json_constraint *c = NULL;
+    if (ct_json_constraint_new(&o, ct_runtime_tokenizer(rt, NULL), (int32_t)ct_model_config(ct_runtime_model(rt))->vocab_size,
+                               &c, &err))
+        return NULL;
+    ct_ids ids = {0}, out = {0};
+    ct_gen_params p;
+    char *text = NULL;
+    size_t len = 0;
+    if (!ct_runtime_encode(rt, prompt, strlen(prompt), &ids, &err) && !ct_runtime_gen_params(rt, false, &p, &err)) {
+        p.do_sample = false;
+        p.max_new_tokens = max_new;
+        p.constraint = c;
+        ct_gen_stop stop;
+        if (!ct_generate(ct_runtime_ctx(rt), ct_runtime_model(rt), NULL, ids.data, ids.n, &p, &out, &stop, &err)) {
+            size_t n = out.n - (stop == CT_GEN_STOP_EOS);
+            ct_tokenizer_decode(ct_runtime_tokenizer(rt, NULL), out.data, n, true, &text, &len, &err);
+        }
+    }
+    ct_json_constraint_free(c);
     ct_ids_free(&ids);
     ct_ids_free(&out);
     return text;
@@ -453,6 +485,112 @@ typedef struct worker_arg {
     int bad;
     char *ref[2];
 } worker_arg;
+
+/* The content of a chat answer (plain or streamed) parses and validates against schema (NULL: any
+ * JSON object). */
+static bool content_valid(const char *content, const char *schema, char *why, size_t why_n) {
+    json_t *inst = json_loads(content, JSON_DECODE_ANY, NULL);
+    bool ok = inst && (schema || json_is_object(inst));
+    if (!ok) snprintf(why, why_n, "not a JSON %s", schema ? "text" : "object");
+    if (ok && schema) {
+        ct_json_schema s;
+        ct_err err = {0};
+        ok = !ct_json_schema_load(&s, schema, "schema", &err) && !ct_json_schema_validate(&s, inst, &err);
+        if (!ok) snprintf(why, why_n, "%.400s", err.msg);
+        ct_json_schema_free(&s);
+    }
+    json_decref(inst);
+    return ok;
+}
+
+typedef struct json_arg {
+    int port, id, bad;
+    const char *schema, *ref[2];
+} json_arg;
+
+/* Completions with response_format (json_schema for even ids, json_object for odd), some streamed,
+ * all sent at once: each answer must equal ct_generate's under the same constraint. */
+static void *json_client(void *p) {
+    json_arg *w = p;
+    bool obj = w->id % 2, stream = w->id % 3 == 1;
+    char rf[1024], req[2048], *body = NULL;
+    if (obj) snprintf(rf, sizeof rf, "{\"type\":\"json_object\"}");
+    else snprintf(rf, sizeof rf, "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"r\",\"schema\":%s}}", w->schema);
+    snprintf(req, sizeof req, "{\"prompt\":\"Once upon a time\",\"max_tokens\":160,\"temperature\":0,\"stream\":%s,"
+             "\"response_format\":%s}", stream ? "true" : "false", rf);
+    int st = http(w->port, "POST", "/v1/completions", req, NULL, &body);
+    bool usage;
+    char *got = st == 200 && body ? (stream ? stream_text(body, false, &usage) : answer_text(body, false, NULL)) : NULL;
+    if (!got || strcmp(got, w->ref[obj])) {
+        fprintf(stderr, "    json client %d: '%s' vs ct_generate '%s'\n", w->id, got ? got : body ? body : "(none)", w->ref[obj]);
+        w->bad++;
+    }
+    free(got), free(body);
+    return NULL;
+}
+
+TEST(serve_http_response_format) {
+    fixture_srv f;
+    if (!ct_test_shared("models/stories260k")) {
+        ct_test_skip("../shared/models/stories260k not found");
+        return;
+    }
+    REQUIRE(start(&f, NULL, 1 << 16, 1.0));
+    const char *schema = "{\"type\":\"object\",\"properties\":{\"risk\":{\"enum\":[\"low\",\"medium\",\"high\"]},"
+                         "\"score\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":10},\"tags\":{\"type\":\"array\","
+                         "\"items\":{\"type\":\"string\",\"maxLength\":8},\"maxItems\":3}},\"required\":[\"risk\",\"score\"],"
+                         "\"additionalProperties\":false}";
+    /* json_object and json_schema, greedy and sampled, plain and streamed, base model and adapter:
+     * every answer is valid */
+    for (int k = 0; k < 2; k++)
+        for (int v = 0; v < 4; v++) {
+            bool stream = v & 1, sampled = v & 2;
+            char rf[1024], req[2048], why[512] = "";
+            if (k) snprintf(rf, sizeof rf, "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"risk\",\"strict\":true,\"schema\":%s}}", schema);
+            else snprintf(rf, sizeof rf, "{\"type\":\"json_object\"}");
+            snprintf(req, sizeof req, "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Rate the risk\"}],"
+                     "\"max_tokens\":%d,\"temperature\":%s,\"seed\":%d,\"stream\":%s,\"response_format\":%s}",
+                     v == 3 ? "lora" : "stories", sampled ? 400 : 160, sampled ? "1.0" : "0", 7 + v, stream ? "true" : "false", rf);
+            char *body = NULL;
+            CHECK_EQ_INT(http(f.port, "POST", "/v1/chat/completions", req, NULL, &body), 200);
+            bool usage;
+            const char *finish = NULL;
+            char *got = !body ? NULL : stream ? stream_text(body, true, &usage) : answer_text(body, true, &finish);
+            CHECK_MSG(got && content_valid(got, k ? schema : NULL, why, sizeof why), "%s %d: '%s' (%s) %s",
+                      k ? "json_schema" : "json_object", v, got ? got : "(bad)", why, got ? "" : body ? body : "");
+            CHECK_MSG(stream || (finish && !strcmp(finish, "stop")), "case %d %d: finish %s", k, v, finish ? finish : "?");
+            free(got), free(body);
+        }
+    /* requests running together share one constraint (each with its own automaton state): greedy
+     * answers equal ct_generate's under the same constraint */
+    char *jref[2] = {reference_json(f.rt, "Once upon a time", 160, schema), reference_json(f.rt, "Once upon a time", 160, NULL)};
+    REQUIRE(jref[0] && jref[1]);
+    json_arg ja[6];
+    pthread_t jt[6];
+    for (int i = 0; i < 6; i++) {
+        ja[i] = (json_arg){.port = f.port, .id = i, .schema = schema, .ref = {jref[0], jref[1]}};
+        pthread_create(&jt[i], NULL, json_client, &ja[i]);
+    }
+    int jbad = 0;
+    for (int i = 0; i < 6; i++) pthread_join(jt[i], NULL), jbad += ja[i].bad;
+    CHECK_MSG(jbad == 0, "%d of 6 concurrent constrained answers differ from ct_generate", jbad);
+    free(jref[0]), free(jref[1]);
+    /* a schema that cannot be compiled: 400 naming response_format, and the server keeps serving */
+    const char *bad[] = {"{\"type\":\"string\",\"minLength\":3,\"maxLength\":1}", "{\"type\":\"string\",\"pattern\":\"^a\"}",
+                         "{\"type\":\"object\",\"required\":[\"x\"],\"additionalProperties\":false}"};
+    for (int i = 0; i < 3; i++) {
+        char req[1024], *body = NULL;
+        snprintf(req, sizeof req, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":"
+                 "\"json_schema\",\"json_schema\":{\"name\":\"b\",\"schema\":%s}}}", bad[i]);
+        CHECK_EQ_INT(http(f.port, "POST", "/v1/chat/completions", req, NULL, &body), 400);
+        CHECK_MSG(body && is_error(body, "response_format"), "bad schema %d: %s", i, body ? body : "(none)");
+        free(body);
+    }
+    char *body = NULL;
+    CHECK_EQ_INT(http(f.port, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}", NULL, &body), 200);
+    free(body);
+    stop(&f);
+}
 
 static void *client(void *p) {
     worker_arg *w = p;

@@ -59,6 +59,12 @@ ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t 
 ct_status ct_json_constraint_accept(ct_json_constraint *c, int32_t id, ct_err *err);
 /* Advances over raw bytes; false (state unchanged) if they do not keep the output a valid prefix. */
 bool ct_json_constraint_accept_bytes(ct_json_constraint *c, const char *bytes, size_t len);
+/* The current state, serialised: *len bytes, valid until the next call on c. With
+ * ct_json_constraint_set_state one constraint (and its mask cache) serves several generations
+ * interleaved on one thread: each keeps its own state bytes and sets them before apply / accept.
+ * set_state: false (state unchanged) when the bytes cannot be a state of this constraint. */
+const void *ct_json_constraint_state(const ct_json_constraint *c, size_t *len);
+bool ct_json_constraint_set_state(ct_json_constraint *c, const void *state, size_t len);
 /* True when the output so far is a complete valid value (an end-of-sequence id may come). */
 bool ct_json_constraint_complete(const ct_json_constraint *c);
 /* The allowed-token bitmask of the current state (bit j of words[j / 64]; eos not included);

@@ -3,6 +3,7 @@
 #define CTUNE_CTUNE_H
 
 #include "ctune/adapter.h"
+#include "ctune/bench_serve.h"
 #include "ctune/callback.h"
 #include "ctune/chat.h"
 #include "ctune/config.h"

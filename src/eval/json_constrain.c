@@ -245,6 +245,20 @@ const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
     return mask;
 }
 
+const void *ct_json_constraint_state(const ct_json_constraint *c, size_t *len) {
+    *len = c->cur.len;
+    return c->cur.b;
+}
+
+bool ct_json_constraint_set_state(ct_json_constraint *c, const void *state, size_t len) {
+    const uint8_t *b = state;
+    if (!len || len > JG_STATE_MAX || b[0] > JG_MAX_STACKS) return false;
+    memcpy(c->cur.b, b, len);
+    c->cur.len = (uint32_t)len;
+    c->mask_valid = false;
+    return true;
+}
+
 bool ct_json_constraint_complete(const ct_json_constraint *c) { return jg_complete(&c->g, &c->cur); }
 
 /* Tokens whose bytes are a prefix of the canonical completion (sorted order: binary search

@@ -3,7 +3,9 @@
  * admitted up to `parallel` and prefilled (ct_model_forward into their own KV cache); then every
  * running request advances by one token, one ct_model_forward_batch per adapter in use (the
  * weights are read once for all of them). Sampling is ct_gen_sample with each request's own
- * parameters and PRNG; text is decoded incrementally (ct_detok) and stop strings are cut off. */
+ * parameters and PRNG, after a response_format request's logits are masked by its (shared,
+ * cached) JSON constraint set to the request's own automaton state; text is decoded
+ * incrementally (ct_detok) and stop strings are cut off. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -57,6 +59,8 @@ static void job_free_private(srv_job *j) {
     ct_detok_free(&j->dt);
     free(j->hist);
     j->hist = NULL;
+    free(j->cstate);
+    j->cstate = NULL;
 }
 
 static void job_destroy(srv_job *j) {
@@ -214,6 +218,54 @@ static void take_token(srv_engine *g, srv_job *j, int32_t id) {
     j->next = id;
 }
 
+/* Worker: masks the logits of a job with a response_format to what keeps its output a valid
+ * prefix (its own automaton state set on the shared constraint first), samples, and advances the
+ * state over the sampled id. */
+static ct_status sample(srv_engine *g, srv_job *j, float *logits, int32_t *id, ct_err *err) {
+    ct_json_constraint *c = j->req.schema ? srv_schema_constraint(j->req.schema) : NULL;
+    const ct_gen_params *p = &j->req.gen;
+    ct_status st = CT_OK;
+    if (c) {
+        if (!j->cstate) { /* the first token: the start state, inside the think block the prompt opened */
+            ct_json_constraint_reset(c);
+            if (j->req.think_open && !ct_json_constraint_accept_bytes(c, "<think>", 7))
+                return ct_err_set(err, CT_ERR_FORMAT, "response_format: the think block cannot open here");
+        } else if (!ct_json_constraint_set_state(c, j->cstate, j->cstate_len)) {
+            return ct_err_set(err, CT_ERR_ARG, "response_format: bad automaton state");
+        }
+        int64_t left = (int64_t)p->max_new_tokens - (int64_t)j->out.n;
+        if ((st = ct_json_constraint_apply(c, logits, g->V, p->eos_ids, (size_t)p->num_eos, left, err))) return st;
+    }
+    *id = ct_gen_sample(logits, g->V, p, j->hist, j->n_hist, &j->rng);
+    if (!c) return CT_OK;
+    bool eos = false;
+    for (int32_t e = 0; e < p->num_eos; e++) eos |= p->eos_ids[e] == *id;
+    if (!eos && (st = ct_json_constraint_accept(c, *id, err))) return st;
+    size_t len = 0;
+    const void *state = ct_json_constraint_state(c, &len);
+    if (len > j->cstate_len || !j->cstate) {
+        uint8_t *b = realloc(j->cstate, len);
+        if (!b) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        j->cstate = b;
+    }
+    memcpy(j->cstate, state, len);
+    j->cstate_len = len;
+    return CT_OK;
+}
+
+/* Worker: the sampled token of job j, or its end with err's message. */
+static void sample_and_take(srv_engine *g, srv_job *j, float *logits) {
+    ct_err err = {0};
+    int32_t id = 0;
+    if (sample(g, j, logits, &id, &err)) {
+        pthread_mutex_lock(&g->mu);
+        finish_locked(j, SRV_FINISH_ERROR, err.msg);
+        pthread_mutex_unlock(&g->mu);
+        return;
+    }
+    take_token(g, j, id);
+}
+
 /* Worker: the prompt of a newly admitted job, and its first token. */
 static void prefill(srv_engine *g, srv_job *j, float *logits) {
     ct_err err = {0};
@@ -239,7 +291,7 @@ static void prefill(srv_engine *g, srv_job *j, float *logits) {
         pthread_mutex_unlock(&g->mu);
         return;
     }
-    take_token(g, j, ct_gen_sample(logits, g->V, &j->req.gen, j->hist, j->n_hist, &j->rng));
+    sample_and_take(g, j, logits);
 }
 
 /* Worker: one token for every running job of adapter `ad` (the jobs in g->group[0..B)). */
@@ -265,7 +317,7 @@ static void decode_group(srv_engine *g, int B) {
             continue;
         }
         float *row = g->logits + (size_t)b * g->V;
-        take_token(g, j, ct_gen_sample(row, g->V, &j->req.gen, j->hist, j->n_hist, &j->rng));
+        sample_and_take(g, j, row);
     }
 }
 

@@ -515,7 +515,9 @@ ct_status ct_server_start(ct_runtime *rt, const ct_serve_opts *o, ct_server **ou
     s->ctx.gen_plain = o->gen;
     s->ctx.gen_plain.tok = ct_runtime_tokenizer(rt, NULL);
     s->ctx.gen_chat = s->ctx.gen_plain;
-    if ((st = ct_runtime_chat_stops(rt, &s->ctx.gen_chat, err)) ||
+    if ((st = srv_schemas_new(s->ctx.gen_plain.tok, (int32_t)ct_model_config(m)->vocab_size, 16, &s->ctx.schemas,
+                              err)) ||
+        (st = ct_runtime_chat_stops(rt, &s->ctx.gen_chat, err)) ||
         (st = srv_engine_start(rt, o->parallel, o->queue, &s->eng, err))) {
         ct_server_free(s);
         return st;
@@ -561,6 +563,7 @@ void ct_server_free(ct_server *s) {
     if (!s) return;
     ct_server_stop(s, 0);
     srv_engine_free(s->eng);
+    srv_schemas_free(s->ctx.schemas);
     for (size_t i = 0; i < s->models.n; i++) free(s->models.v[i].name);
     for (size_t i = 0; s->owned && i < s->o.n_adapters; i++) ct_adapter_free(s->owned[i]);
     free(s->models.v);

@@ -33,6 +33,7 @@ int srv_models_find(const srv_models *m, const char *name) {
 }
 
 void srv_req_free(srv_req *r) {
+    srv_schema_release(r->schema);
     ct_ids_free(&r->prompt);
     for (size_t i = 0; i < r->n_stop; i++) free(r->stops[i]);
     free(r->stops);
@@ -92,15 +93,6 @@ static bool refuse_unimplemented(const json_t *o, srv_kind kind, srv_error *e) {
             return UNSUPPORTED(e, penalties[i], "'%s' is not supported (use repetition_penalty)", penalties[i]);
     if ((v = json_object_get(o, "logit_bias")) && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
         return UNSUPPORTED(e, "logit_bias", "'logit_bias' is not supported");
-    if ((v = json_object_get(o, "response_format")) && !json_is_null(v)) {
-        const char *t = json_is_object(v) ? json_string_value(json_object_get(v, "type")) : NULL;
-        if (!t) return BAD(e, "response_format", "'response_format' must be an object with a 'type'");
-        /* Hook for schema-constrained decoding: json_object / json_schema are refused until the
-         * constrained decoder is wired in here (docs/serve.md). */
-        if (strcmp(t, "text"))
-            return UNSUPPORTED(e, "response_format", "response_format type '%s' is not supported yet "
-                               "(schema-constrained decoding is not in this build)", t);
-    }
     if (kind == SRV_COMPLETION) {
         if ((v = json_object_get(o, "echo")) && json_is_true(v))
             return UNSUPPORTED(e, "echo", "'echo' is not supported");
@@ -108,6 +100,44 @@ static bool refuse_unimplemented(const json_t *o, srv_kind kind, srv_error *e) {
             return UNSUPPORTED(e, "suffix", "'suffix' is not supported");
     }
     return true;
+}
+
+/* response_format: "text", {"type": "json_object"} or {"type": "json_schema", "json_schema":
+ * {"name", "schema", "strict"}}; the schema is compiled (or found in the cache) here, so one that
+ * cannot be compiled is a 400 before anything is queued. Every schema is enforced, whatever
+ * "strict" says. */
+static bool parse_response_format(const srv_ctx *c, const json_t *o, srv_req *r, srv_error *e) {
+    const json_t *v = json_object_get(o, "response_format");
+    if (!v || json_is_null(v)) return true;
+    const char *t = json_is_object(v) ? json_string_value(json_object_get(v, "type")) : NULL;
+    if (!t) return BAD(e, "response_format", "'response_format' must be an object with a 'type'");
+    if (!strcmp(t, "text")) return true;
+    const json_t *schema = NULL;
+    if (!strcmp(t, "json_schema")) {
+        const json_t *js = json_object_get(v, "json_schema");
+        if (!json_is_object(js))
+            return BAD(e, "response_format", "response_format json_schema needs a 'json_schema' object");
+        const json_t *name = json_object_get(js, "name"), *strict = json_object_get(js, "strict");
+        if (name && !json_is_string(name))
+            return BAD(e, "response_format", "response_format.json_schema.name must be a string");
+        if (strict && !json_is_null(strict) && !json_is_boolean(strict))
+            return BAD(e, "response_format", "response_format.json_schema.strict must be a boolean");
+        schema = json_object_get(js, "schema");
+        if (!json_is_object(schema))
+            return BAD(e, "response_format", "response_format.json_schema.schema is required and must be an object");
+    } else if (strcmp(t, "json_object")) {
+        return BAD(e, "response_format", "response_format type '%s' is not one of text, json_object, json_schema", t);
+    }
+    if (r->parse_tools)
+        return UNSUPPORTED(e, "response_format", "response_format together with tools is not supported "
+                           "(give tool_choice \"none\" or no tools)");
+    char *text = schema ? json_dumps(schema, JSON_COMPACT) : NULL;
+    if (schema && !text) return srv_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+    /* a think block may come first unless the template's thinking is off for this chat */
+    bool think = r->think_open || (r->kind == SRV_CHAT && !r->think_off);
+    bool ok = srv_schemas_get(c->schemas, text, think, &r->schema, e);
+    free(text);
+    return ok;
 }
 
 static bool parse_stops(const json_t *o, srv_req *r, srv_error *e) {
@@ -225,6 +255,7 @@ static bool chat_prompt(const srv_ctx *c, const json_t *o, srv_req *r, srv_error
     const ct_template *t = NULL;
     if (ct_runtime_template(c->rt, &t, &err)) return srv_fail(e, 500, "server_error", NULL, NULL, "%s", err.msg);
     r->parse_tools = with_tools;
+    r->think_off = think == CT_THINK_FALSE;
     r->llama_tools = with_tools && !strncmp(ct_template_name(t), "llama3", 6);
     /* templates whose generation prompt opens the think block (Qwen3.5, Qwen3 thinking variants) */
     const ct_tokenizer *tok = ct_runtime_tokenizer(c->rt, NULL);
@@ -308,6 +339,7 @@ bool srv_req_parse(const srv_ctx *c, srv_kind kind, const char *body, size_t len
     if (!get_int(o, "max_tokens", 1, INT64_MAX, &mt, &have, e)) goto out;
     if (have) max_tokens = mt, mkey = "max_tokens";
     if (!(kind == SRV_CHAT ? chat_prompt(c, o, r, e) : completion_prompt(c, o, r, e))) goto out;
+    if (!parse_response_format(c, o, r, e)) goto out;
     long long ctx_len = (long long)c->max_model_len, np = (long long)r->prompt.n;
     if (np == 0) {
         BAD(e, kind == SRV_CHAT ? "messages" : "prompt", "the prompt encodes to no tokens");

@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 #include "ctune/chat.h"
+#include "ctune/constrain.h"
 #include "ctune/serve.h"
 
 /* ---- errors as OpenAI sends them: {"error": {"message", "type", "param", "code"}} ---- */
@@ -42,6 +43,25 @@ typedef struct srv_models {
 /* Index of `name`, or -1. */
 int srv_models_find(const srv_models *m, const char *name);
 
+/* ---- response_format: compiled schema constraints shared across requests (schemas.c) ---- */
+typedef struct srv_schemas srv_schemas;
+typedef struct srv_schema srv_schema;
+
+/* A cache of up to max compiled constraints over tok's vocabulary (tok NULL: response_format is
+ * refused). */
+ct_status srv_schemas_new(const ct_tokenizer *tok, int32_t vocab_size, size_t max, srv_schemas **out, ct_err *err);
+void srv_schemas_free(srv_schemas *c);
+/* A reference to the constraint of schema text (NULL: json_object mode) with or without an
+ * optional think block first, compiled on first use. false: e says why (400 naming
+ * response_format for a schema that cannot be compiled). */
+bool srv_schemas_get(srv_schemas *c, const char *text, bool think, srv_schema **out, srv_error *e);
+void srv_schema_release(srv_schema *s);
+/* The shared constraint: used by the engine's worker thread only, each request setting its own
+ * state (ct_json_constraint_set_state) first. */
+ct_json_constraint *srv_schema_constraint(const srv_schema *s);
+/* Constraints compiled so far (cache misses). */
+unsigned long long srv_schemas_compiled(srv_schemas *c);
+
 /* ---- a parsed request ---- */
 typedef enum srv_kind { SRV_CHAT = 0, SRV_COMPLETION } srv_kind;
 
@@ -56,6 +76,8 @@ typedef struct srv_req {
     bool parse_tools;     /* tools given and tool_choice not "none": tool calls are parsed */
     bool llama_tools;     /* the template's tool calls are Llama 3.1 JSON ({"name", "parameters"}) */
     bool think_open;      /* the prompt ends inside a <think> block (the answer starts reasoning) */
+    bool think_off;       /* enable_thinking is false for this chat */
+    srv_schema *schema;   /* response_format json_object / json_schema (a reference), or NULL */
 } srv_req;
 
 /* What the request parser needs from the server. */
@@ -65,6 +87,7 @@ typedef struct srv_ctx {
     const srv_models *models;
     int64_t max_model_len;
     ct_gen_params gen_chat, gen_plain; /* defaults: with / without the template's end-of-turn stop */
+    srv_schemas *schemas;              /* response_format constraints */
 } srv_ctx;
 
 /* Parses a /v1/chat/completions (kind SRV_CHAT) or /v1/completions body into r (srv_req_free
@@ -134,6 +157,8 @@ typedef struct srv_job {
     size_t n_hist, n_stop_max;
     ct_rng rng;
     int32_t next;          /* token to run next step */
+    uint8_t *cstate;       /* the request's automaton state (response_format) */
+    size_t cstate_len;
     struct srv_job *link;
 } srv_job;
 

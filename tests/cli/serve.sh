@@ -3,7 +3,8 @@
 # the Qwen3 tokenizer from ../shared), every endpoint over curl (tools, thinking switch, the web
 # page, the training-runs view), the official `openai` npm client (scripts/deps.sh --test-extra;
 # skipped with a message when absent), headless Chromium loading / and streaming a message in
-# (skipped when chromium is absent), and a graceful SIGTERM with a stream in flight.
+# (skipped when chromium is absent), `ctune bench-serve` against it, and a graceful SIGTERM with a
+# stream in flight.
 set -u
 bin=${CTUNE_BIN:-build/ctune}
 qtok=${CTUNE_SHARED:-../shared}/tokenizers/qwen3
@@ -66,6 +67,16 @@ echo "$out" | grep -q '"name": "run1"' || fail "runs: $out"
 out=$(c "$url/api/runs/run1")
 echo "$out" | grep -q '"eval_loss": 2.3}' && echo "$out" | grep -q '"current_steps": 2' || fail "run log: $out"
 c -w '%{http_code}' "$url/api/runs/..%2F..%2Fetc" | grep -q '404$' || fail "runs path escape"
+# the load generator: a prompts file (text and JSON lines), a few requests, the JSON report
+printf 'Hello there\n\n{"prompt": "Weather in Paris?"}\n' > "$tmp/prompts.txt"
+out=$($bin bench-serve --url "$url/v1" --model tiny --prompts "$tmp/prompts.txt" --requests 4 --concurrency 2 \
+  --max-tokens 4 --output "$tmp/bench.json") || fail "bench-serve: $out"
+echo "$out" | grep -q '^TTFT (ms)' && echo "$out" | grep -q 'succeeded 4, failed 0' || fail "bench-serve table: $out"
+grep -q '"succeeded": 4' "$tmp/bench.json" && grep -q '"prompts": 2' "$tmp/bench.json" &&
+  grep -q '"tpot_s"' "$tmp/bench.json" && grep -q '"output_tokens_per_s"' "$tmp/bench.json" || fail "bench-serve json: $(cat "$tmp/bench.json")"
+printf '{"text": 1}\n' > "$tmp/bad.txt"
+out=$($bin bench-serve --url "$url" --prompts "$tmp/bad.txt" 2>&1) && fail "a prompts line without prompt accepted"
+echo "$out" | grep -q "bad.txt:1:" || fail "bench-serve bad prompts message: $out"
 if [ -d tests/npm/node_modules/openai ] && command -v node >/dev/null; then
   node tests/cli/serve_openai.cjs "$PWD/tests/npm/node_modules/openai" "$(cat "$tmp/port")" tiny || fail "openai client"
 else

@@ -1,6 +1,6 @@
 // `ctune serve` through the official `openai` npm client (tests/cli/serve.sh runs it):
-// models, chat, streaming (same text as the plain answer, greedy), tools, errors as the client's
-// typed exceptions. Usage: node serve_openai.cjs OPENAI_PACKAGE_DIR PORT MODEL
+// models, chat, streaming (same text as the plain answer, greedy), tools, response_format
+// json_schema / json_object, errors as the client's typed exceptions. Usage: node serve_openai.cjs OPENAI_PACKAGE_DIR PORT MODEL
 const OpenAI = require(process.argv[2]).default;
 const port = process.argv[3], model = process.argv[4];
 const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "unused", maxRetries: 0 });
@@ -45,9 +45,28 @@ function check(cond, what) {
   } catch (e) {
     check(e instanceof OpenAI.NotFoundError && e.code === "model_not_found", "unknown model: " + e);
   }
+  // response_format: schema-constrained answers parse and follow the schema, plain and streamed;
+  // a schema that cannot be compiled is a BadRequestError naming response_format
+  const schema = { type: "object", properties: { risk: { enum: ["low", "medium", "high"] }, score: { type: "integer",
+    minimum: 0, maximum: 9 } }, required: ["risk", "score"], additionalProperties: false };
+  const response_format = { type: "json_schema", json_schema: { name: "risk", strict: true, schema } };
+  const rf = { model, messages, max_tokens: 64, temperature: 0, response_format,
+    chat_template_kwargs: { enable_thinking: false } };
+  const js = await client.chat.completions.create(rf);
+  const risk = JSON.parse(js.choices[0].message.content);
+  check(["low", "medium", "high"].includes(risk.risk) && Number.isInteger(risk.score) && risk.score >= 0 &&
+    risk.score <= 9 && Object.keys(risk).length === 2, "json_schema answer " + js.choices[0].message.content);
+  let jtext = "";
+  for await (const chunk of await client.chat.completions.create({ ...rf, stream: true }))
+    if (chunk.choices[0] && chunk.choices[0].delta.content) jtext += chunk.choices[0].delta.content;
+  check(jtext === js.choices[0].message.content, `json_schema stream ${JSON.stringify(jtext)}`);
+  const jo = await client.chat.completions.create({ ...rf, response_format: { type: "json_object" } });
+  const obj = JSON.parse(jo.choices[0].message.content);
+  check(obj && typeof obj === "object" && !Array.isArray(obj), "json_object answer " + jo.choices[0].message.content);
   try {
-    await client.chat.completions.create({ model, messages, response_format: { type: "json_object" } });
-    check(false, "json_object accepted");
+    await client.chat.completions.create({ model, messages, response_format: { type: "json_schema",
+      json_schema: { name: "bad", schema: { type: "string", minLength: 3, maxLength: 1 } } } });
+    check(false, "a schema that cannot be compiled was accepted");
   } catch (e) {
     check(e instanceof OpenAI.BadRequestError && e.param === "response_format", "response_format: " + e);
   }

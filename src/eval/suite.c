@@ -12,6 +12,7 @@
 #include "base/cfgfile.h"
 #include "base/file.h"
 #include "ctune/eval.h"
+#include "eval/report_html.h"
 #include "eval/task.h"
 
 #define MAX_TASKS 8
@@ -455,6 +456,13 @@ ct_status ct_eval_run(const ct_eval_opts *o, char **run_dir_out, ct_err *err) {
     }
     for (size_t i = 0; i < n_specs && !st; i++) st = run_model(&c, o, &specs[i], &l, states, run_dir, &tab, err);
     if (!st) table_print(&tab, o->console);
+    if (!st) {
+        const char *mn[64], *tn[MAX_TASKS];
+        size_t nt = 0;
+        for (size_t i = 0; i < n_specs; i++) mn[i] = specs[i].name;
+        for (size_t i = 0; i < c.datasets.n && nt < MAX_TASKS; i++) tn[nt++] = ct_eval_task_find(c.datasets.v[i])->name;
+        st = ct_eval_report_html(run_dir, mn, n_specs, tn, nt, err);
+    }
     table_free(&tab);
     for (size_t k = 0; k < l.n; k++) {
         if (states[k]) l.task[k]->free(states[k]);

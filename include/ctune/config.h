@@ -131,6 +131,7 @@ typedef struct ct_train_config {
     int64_t logging_steps;       /* 500 (HF) */
     int64_t eval_steps;          /* -1 = logging_steps */
     char *eval_strategy;         /* "no" | "steps" | "epoch" */
+    char *eval_tasks;            /* ctune: a `ctune eval` config run on the adapter at each evaluation */
     char *save_strategy;         /* "steps" | "epoch" (every epoch end) | "no" */
     int64_t save_steps;          /* 500 */
     int64_t save_total_limit;    /* -1 = keep all */

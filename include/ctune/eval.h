@@ -29,6 +29,10 @@ typedef struct ct_eval_opts {
     const char *timestamp;   /* the run directory's name; NULL: the local time, YYYYMMDD_HHMMSS */
     FILE *console;           /* the table (NULL: none) */
     FILE *progress;          /* progress bar on a terminal, else one line per task (NULL: none) */
+    /* Training (eval_tasks): when set, the run evaluates model + adapter only, named "eval"
+     * (the config's model, adapters, models and eval_base are not used; model overrides it). */
+    const char *model;
+    const char *adapter;
 } ct_eval_opts;
 
 ct_eval_opts ct_eval_opts_default(void);

@@ -90,3 +90,13 @@ void ct_buf_free(ct_buf *b) {
     b->len = b->cap = 0;
     b->oom = false;
 }
+
+int ct_buf_xml_escape(ct_buf *b, const char *s) {
+    for (const char *p = s; p && *p; p++) {
+        const char *e = *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : *p == '&' ? "&amp;" : *p == '"' ? "&quot;"
+                      : *p == '\'' ? "&#39;" : NULL;
+        if (e) ct_buf_puts(b, e);
+        else ct_buf_put(b, p, 1);
+    }
+    return b->oom ? -1 : 0;
+}

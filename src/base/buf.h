@@ -26,6 +26,8 @@ int ct_buf_vprintf(ct_buf *b, const char *fmt, va_list ap);
 /* Appends s as one POSIX shell word: as it is when it holds only characters no shell treats
  * specially, else in single quotes (a quote inside written '\''). */
 int ct_buf_shell_word(ct_buf *b, const char *s);
+/* s with < > & " ' escaped for XML / HTML text and attribute values. */
+int ct_buf_xml_escape(ct_buf *b, const char *s);
 void ct_buf_free(ct_buf *b);
 
 #endif

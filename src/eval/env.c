@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "base/str.h"
 #include "eval/task.h"
 
 static const ct_eval_task *const k_tasks[] = {&ct_eval_task_mcq, &ct_eval_task_qa, &ct_eval_task_loss,
-                                              &ct_eval_task_think, &ct_eval_task_risk};
+                                              &ct_eval_task_think, &ct_eval_task_risk, &ct_eval_task_json, &ct_eval_task_fc};
 
 const ct_eval_task *ct_eval_task_find(const char *name) {
     for (size_t i = 0; i < sizeof k_tasks / sizeof *k_tasks; i++)
@@ -20,7 +21,7 @@ const ct_eval_task *ct_eval_task_find(const char *name) {
     return NULL;
 }
 
-const char *ct_eval_task_names(void) { return "general_mcq (mcq), general_qa (qa), loss, think, risk"; }
+const char *ct_eval_task_names(void) { return "general_mcq (mcq), general_qa (qa), loss, think, risk, json, general_fc (fc)"; }
 
 ct_status ct_eval_generate_ids(ct_eval_env *e, const int32_t *ids, size_t n, bool chat, char **text, ct_err *err) {
     ct_gen_params p = e->gen;
@@ -48,6 +49,40 @@ ct_status ct_eval_generate_chat(ct_eval_env *e, const ct_conv *conv, ct_think th
     ct_status st = ct_runtime_encode_chat(e->rt, conv, &ro, &ids, err);
     if (!st) st = ct_eval_generate_ids(e, ids.data, ids.n, true, text, err);
     ct_ids_free(&ids);
+    return st;
+}
+
+static void put_question(ct_buf *b, const char *tpl, const char *q) {
+    for (const char *p = tpl; *p;) {
+        if (!strncmp(p, "{question}", 10)) {
+            ct_buf_puts(b, q);
+            p += 10;
+        } else {
+            ct_buf_put(b, p++, 1);
+        }
+    }
+}
+
+ct_status ct_eval_prompt_conv(const json_t *row, const char *tpl, const char *question, const char *system,
+                              const char *where, ct_conv *out, ct_err *err) {
+    ct_conv_init(out);
+    ct_status st = CT_OK;
+    if (json_is_array(json_object_get(row, "messages"))) {
+        st = ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, where, out, err);
+        ct_role last = out->n_msgs ? out->msgs[out->n_msgs - 1].role : CT_ROLE_SYSTEM;
+        if (!st && last != CT_ROLE_USER && last != CT_ROLE_TOOL)
+            st = ct_err_set(err, CT_ERR_FORMAT, "%s: \"messages\" must end with a user (or tool) message", where);
+        return st;
+    }
+    if (!question) return ct_err_set(err, CT_ERR_FORMAT, "%s: expected \"query\" (or \"question\") or \"messages\"", where);
+    const char *sys = ct_json_get_str(row, "system");
+    if (!sys) sys = system;
+    ct_buf b = {0};
+    put_question(&b, tpl ? tpl : "{question}", question);
+    if (sys && !ct_conv_add(out, CT_ROLE_SYSTEM, sys, err)) st = CT_ERR_NOMEM;
+    if (!st && (b.oom || !ct_conv_add(out, CT_ROLE_USER, b.data ? b.data : "", err)))
+        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_buf_free(&b);
     return st;
 }
 

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/buf.h"
 #include "base/json.h"
 #include "eval/task.h"
 #include "eval/text_metrics.h"
@@ -48,17 +47,6 @@ typedef struct qa_state {
     size_t n_subsets;
 } qa_state;
 
-static void put_question(ct_buf *b, const char *tpl, const char *q) {
-    for (const char *p = tpl; *p;) {
-        if (!strncmp(p, "{question}", 10)) {
-            ct_buf_puts(b, q);
-            p += 10;
-        } else {
-            ct_buf_put(b, p++, 1);
-        }
-    }
-}
-
 static const char *str_any(const json_t *row, const char *a, const char *b) {
     const char *s = ct_json_get_str(row, a);
     return s ? s : ct_json_get_str(row, b);
@@ -70,7 +58,7 @@ static ct_status qa_row(void *user, json_t *row, const char *where, ct_err *err)
     if (!json_is_object(row)) return ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", where);
     const char *q = str_any(row, "question", "query");
     const char *ans = str_any(row, "answer", "response");
-    json_t *msgs = json_object_get(row, "messages");
+    const json_t *msgs = json_object_get(row, "messages");
     if (!ans) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"response\" (or \"answer\")", where);
     if (!q && !json_is_array(msgs))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: expected \"query\" (or \"question\") or \"messages\"", where);
@@ -83,22 +71,7 @@ static ct_status qa_row(void *user, json_t *row, const char *where, ct_err *err)
     }
     qa_item *it = &sub->v[sub->n];
     memset(it, 0, sizeof *it);
-    ct_conv_init(&it->conv);
-    ct_status st = CT_OK;
-    if (json_is_array(msgs)) {
-        st = ct_conv_from_json(row, CT_FORMAT_OPENAI, NULL, where, &it->conv, err);
-        if (!st && (it->conv.n_msgs == 0 || it->conv.msgs[it->conv.n_msgs - 1].role != CT_ROLE_USER))
-            st = ct_err_set(err, CT_ERR_FORMAT, "%s: \"messages\" must end with a user message", where);
-    } else {
-        const char *sys = ct_json_get_str(row, "system");
-        if (!sys) sys = s->a->system_prompt;
-        ct_buf b = {0};
-        put_question(&b, s->a->prompt_template, q);
-        if (sys && !ct_conv_add(&it->conv, CT_ROLE_SYSTEM, sys, err)) st = CT_ERR_NOMEM;
-        if (!st && (b.oom || !ct_conv_add(&it->conv, CT_ROLE_USER, b.data ? b.data : "", err)))
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        ct_buf_free(&b);
-    }
+    ct_status st = ct_eval_prompt_conv(row, s->a->prompt_template, q, s->a->system_prompt, where, &it->conv, err);
     char idbuf[32];
     const char *id = ct_json_get_str(row, "id");
     if (!id) snprintf(idbuf, sizeof idbuf, "%zu", sub->n);
@@ -197,7 +170,8 @@ static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
             }
             const ct_message *last = &it->conv.msgs[it->conv.n_msgs - 1];
             json_t *pred = json_pack("{s:s, s:s, s:s}", "id", it->id, "input", last->content, "output", text);
-            json_t *rev = json_pack("{s:s, s:s, s:o, s:s}", "id", it->id, "target", it->target, "scores", scores, "why",
+            json_t *rev = json_pack("{s:s, s:s, s:b, s:o, s:s}", "id", it->id, "target", it->target, "passed",
+                                    sc.exact_match > 0, "scores", scores, "why",
                                     sc.exact_match ? "exact match" : "scored by overlap with the reference");
             free(text);
             if (!st) st = ct_eval_emit(env, sub->name, pred, rev, err);

@@ -12,6 +12,7 @@
 #include "base/cfgfile.h"
 #include "base/file.h"
 #include "ctune/eval.h"
+#include "eval/report_html.h"
 #include "eval/task.h"
 
 #define MAX_TASKS 8
@@ -385,11 +386,16 @@ ct_status ct_eval_run(const ct_eval_opts *o, char **run_dir_out, ct_err *err) {
     ct_status st = ct_cfg_load_yaml_nested(o->config_path, 2, set_key, &pc, err);
     if (!st && o->limit >= 0) c.limit = o->limit;
     if (!st && o->threads > 0) c.threads = o->threads;
-    if (!st && !c.model) st = ct_err_set(err, CT_ERR_ARG, "%s: 'model' is required (the base model directory)", o->config_path);
+    if (!st && o->adapter) {
+        c.eval_base = false;
+        c.adapters.n = c.models.n = 0;
+    }
+    const char *model = o->model ? o->model : c.model;
+    if (!st && !model) st = ct_err_set(err, CT_ERR_ARG, "%s: 'model' is required (the base model directory)", o->config_path);
     if (!st && c.datasets.n == 0) st = ct_err_set(err, CT_ERR_ARG, "%s: 'datasets' is required (%s)", o->config_path, ct_eval_task_names());
     if (!st && c.eval_batch_size < 1) st = ct_err_set(err, CT_ERR_ARG, "%s: eval_batch_size must be >= 1", o->config_path);
     if (!st && c.max_tokens < 1) st = ct_err_set(err, CT_ERR_ARG, "%s: generation_config.max_tokens must be >= 1", o->config_path);
-    if (!st && !c.eval_base && c.adapters.n == 0 && c.models.n == 0)
+    if (!st && !c.eval_base && c.adapters.n == 0 && c.models.n == 0 && !o->adapter)
         st = ct_err_set(err, CT_ERR_ARG, "%s: eval_base is false and there are no adapters or models to evaluate", o->config_path);
     /* every dataset known, once; its args (defaults when the config has none), loaded */
     for (size_t i = 0; !st && i < c.datasets.n; i++) {
@@ -419,13 +425,18 @@ ct_status ct_eval_run(const ct_eval_opts *o, char **run_dir_out, ct_err *err) {
     if (!st) {
         char b[128], a[128];
         if (c.eval_base) {
-            specs[n_specs] = (model_spec){c.model, NULL, {0}};
-            base_name(c.model, specs[n_specs++].name, sizeof specs[0].name);
+            specs[n_specs] = (model_spec){model, NULL, {0}};
+            base_name(model, specs[n_specs++].name, sizeof specs[0].name);
         }
         for (size_t i = 0; i < c.adapters.n && n_specs < 64; i++) {
-            specs[n_specs] = (model_spec){c.model, c.adapters.v[i], {0}};
-            snprintf(specs[n_specs++].name, sizeof specs[0].name, "%s+%s", base_name(c.model, b, sizeof b),
+            specs[n_specs] = (model_spec){model, c.adapters.v[i], {0}};
+            snprintf(specs[n_specs++].name, sizeof specs[0].name, "%s+%s", base_name(model, b, sizeof b),
                      base_name(c.adapters.v[i], a, sizeof a));
+        }
+        if (o->adapter && n_specs < 64) { /* the only model (eval_base false, no adapters) */
+            specs[n_specs] = (model_spec){model, o->adapter, {0}};
+            snprintf(specs[n_specs].name, sizeof specs[0].name, "eval");
+            n_specs++;
         }
         for (size_t i = 0; i < c.models.n && n_specs < 64; i++) {
             specs[n_specs] = (model_spec){c.models.v[i], NULL, {0}};
@@ -455,6 +466,13 @@ ct_status ct_eval_run(const ct_eval_opts *o, char **run_dir_out, ct_err *err) {
     }
     for (size_t i = 0; i < n_specs && !st; i++) st = run_model(&c, o, &specs[i], &l, states, run_dir, &tab, err);
     if (!st) table_print(&tab, o->console);
+    if (!st) {
+        const char *mn[64], *tn[MAX_TASKS];
+        size_t nt = 0;
+        for (size_t i = 0; i < n_specs; i++) mn[i] = specs[i].name;
+        for (size_t i = 0; i < c.datasets.n && nt < MAX_TASKS; i++) tn[nt++] = ct_eval_task_find(c.datasets.v[i])->name;
+        st = ct_eval_report_html(run_dir, mn, n_specs, tn, nt, err);
+    }
     table_free(&tab);
     for (size_t k = 0; k < l.n; k++) {
         if (states[k]) l.task[k]->free(states[k]);

@@ -1,5 +1,5 @@
 /* The evaluation suite's task interface: what a benchmark module (mcq, qa, loss, think, risk, and
- * later json / fc) implements to run under `ctune eval`, and the services the suite gives it.
+ * json, fc) implements to run under `ctune eval`, and the services the suite gives it.
  *
  * A task is a constant ct_eval_task: its dataset name ("general_mcq", as EvalScope's `datasets`
  * list names it) and a short alias ("mcq"), the key table of its `dataset_args.<name>` mapping
@@ -16,7 +16,7 @@
  * The suite (src/eval/suite.c) turns the ct_eval_add values into EvalScope's report layout:
  * per metric, score = the mean over all samples, macro_score = the mean of the per-subset means;
  * the first metric a task adds is its main score. To add a task: write src/eval/<task>.c with a
- * `const ct_eval_task ct_eval_task_<x>` and list it in k_tasks (src/eval/registry.c). */
+ * `const ct_eval_task ct_eval_task_<x>` and list it in k_tasks (src/eval/env.c). */
 #ifndef CT_EVAL_TASK_H
 #define CT_EVAL_TASK_H
 
@@ -78,6 +78,12 @@ ct_status ct_eval_generate_ids(ct_eval_env *e, const int32_t *ids, size_t n, boo
  * enable_thinking as given), then generated as above. */
 ct_status ct_eval_generate_chat(ct_eval_env *e, const ct_conv *conv, ct_think think, char **text, ct_err *err);
 
+/* A sample's prompt: its "messages" (OpenAI layout, "tools" included; must end with a user or
+ * tool message), else `question` put in tpl ("{question}"; NULL: as is) as the user message,
+ * after the row's "system" or `system` (NULL: none). *out is initialised even on error. */
+ct_status ct_eval_prompt_conv(const json_t *row, const char *tpl, const char *question, const char *system,
+                              const char *where, ct_conv *out, ct_err *err);
+
 /* ---- shared file reading ---- */
 /* Calls fn for every non-blank line of a JSONL file with the parsed object; errors name
  * "path:line". An empty file is an error. */
@@ -85,6 +91,6 @@ typedef ct_status (*ct_eval_row_fn)(void *user, json_t *row, const char *where, 
 ct_status ct_eval_read_jsonl(const char *path, ct_eval_row_fn fn, void *user, ct_err *err);
 
 extern const ct_eval_task ct_eval_task_mcq, ct_eval_task_qa, ct_eval_task_loss, ct_eval_task_think,
-    ct_eval_task_risk;
+    ct_eval_task_risk, ct_eval_task_json, ct_eval_task_fc;
 
 #endif

@@ -126,6 +126,7 @@ static const key_def KEYS[] = {
     {"logging_steps", K_INT, F(logging_steps), "500", NULL},
     {"eval_steps", K_INT, F(eval_steps), "-1", NULL},
     {"eval_strategy", K_STR, F(eval_strategy), "no", "no|steps|epoch"},
+    {"eval_tasks", K_STR, F(eval_tasks), NULL, NULL},
     {"save_strategy", K_STR, F(save_strategy), "steps", "no|steps|epoch"},
     {"save_steps", K_INT, F(save_steps), "500", NULL},
     {"save_total_limit", K_INT, F(save_total_limit), "-1", NULL},

@@ -28,6 +28,11 @@ json_t *ct_log_line_json(const ct_train_event *ev) {
     if (!isnan(ev->loss)) json_object_set_new(o, "loss", json_real(ev->loss));
     if (!isnan(ev->grad_norm)) json_object_set_new(o, "grad_norm", json_real(ev->grad_norm));
     if (!isnan(ev->eval_loss)) json_object_set_new(o, "eval_loss", json_real(ev->eval_loss));
+    for (size_t i = 0; i < ev->n_eval_metrics; i++) { /* eval_tasks: "eval_<task>/<metric>" */
+        char k[300];
+        snprintf(k, sizeof k, "eval_%s", ev->eval_metric_names[i]);
+        json_object_set_new(o, k, json_real(ev->eval_metric_values[i]));
+    }
     if (!isnan(ev->learning_rate)) json_object_set_new(o, "lr", json_real(ev->learning_rate));
     if (!isnan(ev->epoch)) json_object_set_new(o, "epoch", json_real(ev->epoch));
     double pct = ev->total_steps ? round2((double)ev->step / (double)ev->total_steps * 100.0) : 100.0;

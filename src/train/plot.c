@@ -33,18 +33,6 @@ static void fmt_tick(char *buf, size_t n, double v, double step) {
     snprintf(buf, n, "%.*f", dec, fabs(v) < step * 1e-6 ? 0.0 : v);
 }
 
-static void escape_xml(ct_buf *b, const char *s) {
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '<': ct_buf_printf(b, "&lt;"); break;
-        case '>': ct_buf_printf(b, "&gt;"); break;
-        case '&': ct_buf_printf(b, "&amp;"); break;
-        case '"': ct_buf_printf(b, "&quot;"); break;
-        default: ct_buf_printf(b, "%c", *s);
-        }
-    }
-}
-
 char *ct_plot_loss_svg(const double *steps, const double *loss, size_t n, const double *es,
                        const double *el, size_t ne, const char *title) {
     const double W = 720, H = 450, L = 70, R = 20, T = 40, B = 55;
@@ -66,7 +54,7 @@ char *ct_plot_loss_svg(const double *steps, const double *loss, size_t n, const 
                   "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n", W, H, W, H);
     ct_buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">",
               L + pw / 2);
-    escape_xml(&b, title ? title : "training loss");
+    ct_buf_xml_escape(&b, title ? title : "training loss");
     ct_buf_printf(&b, "</text>\n<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
     char lab[64];
     for (double y = y0; y <= y1 + ys * 1e-6; y += ys) ct_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, PY(y), L + pw, PY(y));

@@ -193,6 +193,12 @@ static ct_status tb_log(void *u, ct_train_event *ev, ct_err *err) {
     return CT_OK;
 }
 static ct_status tb_eval(void *u, ct_train_event *ev, ct_err *err) {
+    for (size_t i = 0; i < ev->n_eval_metrics; i++) { /* eval_tasks: "eval/<task>/<metric>" */
+        char tag[300];
+        snprintf(tag, sizeof tag, "eval/%s", ev->eval_metric_names[i]);
+        ct_status st = ct_tfevents_scalar(u, tag, ev->step, (float)ev->eval_metric_values[i], 0, err);
+        if (st) return st;
+    }
     if (isnan(ev->eval_loss)) return CT_OK;
     return ct_tfevents_scalar(u, "eval/loss", ev->step, (float)ev->eval_loss, 0, err);
 }

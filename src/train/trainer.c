@@ -5,6 +5,7 @@
  * an optimizer step takes gradient_accumulation_steps of them (the last step of an epoch may take
  * fewer); steps per epoch = ceil(micro / GA); total = max_steps, or
  * ceil(num_train_epochs * steps_per_epoch). */
+#include "train/eval_tasks.h"
 #include "train/trainer_internal.h"
 
 #include <dirent.h>
@@ -561,6 +562,29 @@ static void trainer_free(ct_trainer *t) {
     free(t->resumed_from);
 }
 
+/* One evaluation: the validation loss (when there is a split) and the eval_tasks scores, then
+ * the on_evaluate sinks. */
+static ct_status evaluate_all(ct_trainer *t, ct_train_event *ev, ct_err *err) {
+    double el;
+    ct_status st = evaluate(t, &el, err);
+    if (st) return st;
+    ct_eval_scores sc = {0};
+    if (t->cfg->eval_tasks && (st = ct_trainer_eval_tasks(t, &sc, err))) return st;
+    t->last_eval_loss = el;
+    t->last_eval_step = t->step;
+    fill_event(t, ev);
+    ev->eval_loss = el;
+    ev->n_eval_metrics = sc.n;
+    ev->eval_metric_names = (const char *const *)sc.names;
+    ev->eval_metric_values = sc.values;
+    st = dispatch(t, CT_EVENT_EVALUATE, ev, err);
+    ev->n_eval_metrics = 0;
+    ev->eval_metric_names = NULL;
+    ev->eval_metric_values = NULL;
+    ct_eval_scores_free(&sc);
+    return st;
+}
+
 static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     const ct_train_config *c = t->cfg;
     ct_status st;
@@ -569,7 +593,12 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     if ((st = dispatch(t, CT_EVENT_TRAIN_BEGIN, &ev, err))) return st;
     int64_t log_every = c->logging_steps > 0 ? c->logging_steps : 500;
     int64_t eval_every = c->eval_steps > 0 ? c->eval_steps : log_every;
-    bool eval_on = t->info.n_val_examples > 0 && c->eval_strategy && strcmp(c->eval_strategy, "no");
+    bool eval_on = (t->info.n_val_examples > 0 || c->eval_tasks) && c->eval_strategy && strcmp(c->eval_strategy, "no");
+    if (c->eval_tasks && !eval_on)
+        return ct_err_set(err, CT_ERR_ARG, "eval_tasks needs eval_strategy steps or epoch (it is '%s')",
+                          c->eval_strategy ? c->eval_strategy : "no");
+    if (c->eval_tasks && t->tm.method != CT_METHOD_LORA)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "eval_tasks needs finetuning_type lora (the adapter is what it evaluates)");
     bool eval_epoch = eval_on && !strcmp(c->eval_strategy, "epoch");
     /* save_strategy (HF DefaultFlowCallback): steps = every save_steps; epoch = at each epoch end,
      * which includes the last step (HF runs on_epoch_end when training stops mid-epoch); no = none */
@@ -610,13 +639,7 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
         }
         bool epoch_end = t->step % t->steps_per_epoch == 0;
         if (eval_on && ((!eval_epoch && t->step % eval_every == 0) || (eval_epoch && epoch_end))) {
-            double el;
-            if ((st = evaluate(t, &el, err))) return st;
-            t->last_eval_loss = el;
-            t->last_eval_step = t->step;
-            fill_event(t, &ev);
-            ev.eval_loss = el;
-            if ((st = dispatch(t, CT_EVENT_EVALUATE, &ev, err))) return st;
+            if ((st = evaluate_all(t, &ev, err))) return st;
             if (ev.should_stop) stop = true;
         }
         if (t->opts.handle_sigint && ct_sigint_requested()) stop = true;
@@ -632,14 +655,8 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     }
     res->interrupted = t->step < t->total_steps;
     if (!res->interrupted) {
-        if (t->info.n_val_examples > 0 && t->last_eval_step != t->step) {
-            double el;
-            if ((st = evaluate(t, &el, err))) return st;
-            t->last_eval_loss = el;
-            t->last_eval_step = t->step;
-            fill_event(t, &ev);
-            ev.eval_loss = el;
-            if ((st = dispatch(t, CT_EVENT_EVALUATE, &ev, err))) return st;
+        if ((t->info.n_val_examples > 0 || eval_on) && t->last_eval_step != t->step) {
+            if ((st = evaluate_all(t, &ev, err))) return st;
         }
         bool writer = ct_trainer_dist_writer(t);
         if (writer && (st = ct_trainer_save_final(t, err))) {

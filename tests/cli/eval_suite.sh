@@ -3,8 +3,10 @@
 # loss task (tiny-qwen3 fixtures: the merged model's loss equals the adapter's, the base differs);
 # config errors name file:line; malformed benchmark files name file:line; --compare flags a
 # regression. With ../shared/models/stories260k: examples/eval/smoke.yaml (mcq log-likelihood, qa,
-# loss) twice gives the same reports and the numbers recorded below; generation-mode mcq, think
-# and the risk task on that garbage-talking model score 0 without crashing.
+# loss, constrained json) twice gives the same reports and the numbers recorded below; generation-mode mcq, think
+# and the risk task on that garbage-talking model score 0 without crashing; examples/eval/tools.yaml
+# (general_fc, json) gives the floor scores; malformed fc / json files name file:line; report.html
+# is checked in the files and, with chromium installed, rendered headless (DOM and screenshot).
 set -u
 bin=${CTUNE_BIN:-build/ctune}
 fail() { echo "FAIL: $*"; exit 1; }
@@ -47,6 +49,31 @@ awk -v x="$a" -v y="$m" 'BEGIN { d = x - y; if (d < 0) d = -d; exit !(d <= 1e-5 
 grep -q '"dataset_name": "loss"' "$run/reports/merged/loss.json" && grep -q '"macro_score"' "$run/reports/merged/loss.json" \
   && grep -q '"subsets"' "$run/reports/merged/loss.json" || fail "report layout: $(cat "$run/reports/merged/loss.json")"
 ls -a "$run"/*/* | grep -q '\.tmp\.' && fail "temp files left"
+
+# ---- report.html: self-contained (no http(s) reference), one chart per metric with a bar per model,
+# the per-subset table; rendered in headless Chromium (DOM + screenshot) when it is installed
+html=$run/report.html
+[ -s "$html" ] || fail "no report.html"
+grep -Eq '(src|href)="https?:' "$html" && fail "report.html references the network"
+for m in tiny-qwen3 tiny-qwen3+qwen3-lora merged; do grep -q "<th class=\"model\">$m</th>" "$html" || fail "report.html: no column $m"; done
+chrome=$(command -v chromium || command -v chromium-browser || true)
+render() { # render HTML OUT.png: the DOM after scripts on stdout, a screenshot in OUT.png
+  timeout 120 "$chrome" --headless --no-sandbox --disable-gpu --user-data-dir="$tmp/chrome" --dump-dom "file://$(realpath "$1")" 2>/dev/null
+  timeout 120 "$chrome" --headless --no-sandbox --disable-gpu --user-data-dir="$tmp/chrome" --window-size=1200,1600 \
+    --screenshot="$2" "file://$(realpath "$1")" >/dev/null 2>&1
+}
+if [ -n "$chrome" ]; then
+  dom=$(render "$html" "$tmp/shot.png") || fail "chromium could not render report.html"
+  echo "$dom" | grep -q 'svg class="bars"[^>]*data-metric="loss"' || fail "DOM: no loss chart"
+  echo "$dom" | grep -q 'data-metric="ppl"' || fail "DOM: no ppl chart"
+  [ "$(echo "$dom" | grep -o '<rect class="bar"' | wc -l)" -eq 6 ] || fail "DOM: expected 2 charts x 3 bars"
+  echo "$dom" | grep -q '<table class="subsets">' || fail "DOM: no subset table"
+  echo "$dom" | grep -q 'class="model"[^>]*>tiny-qwen3+qwen3-lora<' || fail "DOM: no model label"
+  echo "$dom" | grep -q 'cursor: pointer' || fail "DOM: the legend script did not run"
+  [ -s "$tmp/shot.png" ] && [ "$(head -c 4 "$tmp/shot.png" | tail -c 3)" = PNG ] || fail "no screenshot"
+else
+  echo "chromium not installed (scripts/deps.sh --test-extra): report.html is not rendered"
+fi
 
 # ---- --compare: identical runs have no regression; a worse loss is one (exit 3)
 cp -r "$run" "$tmp/run2"
@@ -109,7 +136,49 @@ check "$r/general_mcq.json" acc_norm 0.5
 check "$r/general_qa.json" Rouge-L-R 0.416667
 check "$r/general_qa.json" bleu-1 0.2402
 check "$r/loss.json" loss 2.9076
+# json, constrained (smoke.yaml): the 24-token budget leaves one of seven answers complete
+check "$r/json.json" parse_rate 0.142857
+check "$r/json.json" schema_valid_rate 0.142857
+check "$r/json.json" pass_rate 0
+grep -q '"constrained":true' "$run1/predictions/stories260k/json.jsonl" || fail "json predictions not marked constrained"
+cmp -s "$run1/reports/stories260k/json.json" "$run2/reports/stories260k/json.json" || fail "json report differs between two runs"
 grep -q '"loglik": \[' "$run1/predictions/stories260k/general_mcq.jsonl" 2>/dev/null || grep -q '"loglik":\[' "$run1/predictions/stories260k/general_mcq.jsonl" || fail "no per-option log-likelihoods"
+
+# ---- general_fc and unconstrained json (examples/eval/tools.yaml, qwen template renders the tools):
+# stories260k never calls a tool, so tool_call_f1 is 0 and the irrelevance samples pass
+sed "s#\.\./shared/models/stories260k#$model#" examples/eval/tools.yaml > "$tmp/tools.yaml"
+out=$($bin eval "$tmp/tools.yaml" --work-dir "$tmp/t" --threads 2 2>"$tmp/err") || fail "tools run: $(cat "$tmp/err")"
+r=$(echo "$out" | sed -n 's/^outputs: //p')
+check "$r/reports/stories260k/general_fc.json" tool_call_f1 0
+check "$r/reports/stories260k/general_fc.json" irrelevance_accuracy 1
+check "$r/reports/stories260k/general_fc.json" pass_rate 0.4
+check "$r/reports/stories260k/json.json" parse_rate 0
+grep -q '"should_call_tool":false' "$r/reviews/stories260k/general_fc.jsonl" || fail "fc reviews: no should_call_tool"
+grep -q '"subset":"zh"' "$r/predictions/stories260k/general_fc.jsonl" || fail "fc predictions: no zh subset"
+# report.html lists the failed samples with the output next to the reference
+grep -q '3 failed of 5' "$r/report.html" || fail "report.html: fc failed count"
+grep -q '<td class="reference"><pre>\[{&quot;get_weather&quot;' "$r/report.html" || fail "report.html: fc reference"
+if [ -n "$chrome" ]; then
+  dom=$(render "$r/report.html" "$tmp/shot2.png") || fail "chromium could not render the fc report"
+  echo "$dom" | grep -q '<table class="failed">' || fail "DOM: no failed-sample table"
+  echo "$dom" | grep -q '<td class="output"><pre>' || fail "DOM: no model output cell"
+  [ -s "$tmp/shot2.png" ] || fail "no screenshot of the fc report"
+fi
+# malformed fc / json files name file:line; the empty template cannot render tools
+mkdir -p "$tmp/fc"
+head -1 examples/eval/fc/en.jsonl > "$tmp/fc/default.jsonl"
+echo '{"messages": [{"role": "user", "content": "hi"}], "tools": []}' >> "$tmp/fc/default.jsonl"
+printf 'model: %s\ntemplate: qwen\ndatasets: [fc]\ndataset_args:\n  fc:\n    local_path: %s\n' "$model" "$tmp/fc" > "$tmp/f.yaml"
+err=$($bin eval "$tmp/f.yaml" --work-dir "$tmp/o" 2>&1) && fail "fc without tools accepted"
+echo "$err" | grep -q "default.jsonl:2: missing \"tools\"" || fail "fc message: $err"
+sed -i 's/template: qwen/template: empty/' "$tmp/f.yaml"; sed -i '2d' "$tmp/fc/default.jsonl"
+err=$($bin eval "$tmp/f.yaml" --work-dir "$tmp/o" 2>&1) && fail "fc with the empty template accepted"
+echo "$err" | grep -q "cannot render tools" || fail "fc template message: $err"
+mkdir -p "$tmp/js"
+echo '{"query": "q", "schema": {"type": "object", "patternProperties": {}}}' > "$tmp/js/default.jsonl"
+printf 'model: %s\ndatasets: [json]\ndataset_args:\n  json:\n    local_path: %s\n' "$model" "$tmp/js" > "$tmp/j.yaml"
+err=$($bin eval "$tmp/j.yaml" --work-dir "$tmp/o" 2>&1) && fail "unsupported schema keyword accepted"
+echo "$err" | grep -q "default.jsonl:1: keyword 'patternProperties' at # is not supported" || fail "json schema message: $err"
 
 # ---- garbage outputs score 0, never crash: generation-mode mcq (EvalScope template), Chinese qa,
 # think on a model without a reasoning switch, the risk task

@@ -1,0 +1,220 @@
+/* The `general_fc` task (alias fc): EvalScope general_fc files ({subset}.jsonl in local_path,
+ * lines with "messages", "tools" (OpenAI function specs), "should_call_tool" and, for BFCL's AST
+ * checks, optional "expected_calls"). The tools are rendered through the model's chat template
+ * (its tools section), the answer is parsed for <tool_call> blocks and scored by metric_fc.h:
+ * tool_call_f1 (the main score, as EvalScope's), precision, recall, schema_accuracy,
+ * ast_accuracy, irrelevance_accuracy, pass_rate. docs/eval.md, "general_fc". */
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "eval/metric_fc.h"
+#include "eval/task.h"
+
+typedef struct fc_args {
+    char *local_path;
+    ct_strlist subset_list;
+} fc_args;
+
+#define F(x) offsetof(fc_args, x)
+static const ct_cfg_key k_keys[] = {
+    {"local_path", CT_CFG_STR, F(local_path), NULL, NULL},
+    {"subset_list", CT_CFG_LIST, F(subset_list), "default", NULL},
+};
+#undef F
+
+typedef struct fc_item {
+    ct_conv conv;
+    json_t *row;
+    char *id, *where;
+} fc_item;
+
+typedef struct fc_subset {
+    char *name;
+    fc_item *v;
+    size_t n, cap;
+} fc_subset;
+
+typedef struct fc_state {
+    const fc_args *a;
+    fc_subset *subsets;
+    size_t n_subsets;
+} fc_state;
+
+static void item_free(fc_item *it) {
+    ct_conv_free(&it->conv);
+    json_decref(it->row);
+    free(it->id);
+    free(it->where);
+}
+
+static ct_status fc_row(void *user, json_t *row, const char *where, ct_err *err) {
+    fc_state *s = user;
+    fc_subset *sub = &s->subsets[s->n_subsets - 1];
+    if (!json_is_object(row)) return ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", where);
+    if (!json_is_array(json_object_get(row, "messages")))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"messages\" (a list)", where);
+    if (!json_is_array(json_object_get(row, "tools")) || !json_array_size(json_object_get(row, "tools")))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"tools\" (a non-empty list of function specs)", where);
+    if (!json_is_boolean(json_object_get(row, "should_call_tool")))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"should_call_tool\" (true or false)", where);
+    const json_t *exp = json_object_get(row, "expected_calls");
+    if (!exp) exp = json_object_get(row, "ground_truth");
+    if (exp && !json_is_array(exp))
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: \"expected_calls\" must be a list of {name: {param: [values]}}", where);
+    if (sub->n == sub->cap) {
+        size_t nc = sub->cap ? sub->cap * 2 : 32;
+        fc_item *p = realloc(sub->v, nc * sizeof *p);
+        if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        sub->v = p;
+        sub->cap = nc;
+    }
+    fc_item *it = &sub->v[sub->n];
+    memset(it, 0, sizeof *it);
+    ct_status st = ct_eval_prompt_conv(row, NULL, NULL, NULL, where, &it->conv, err);
+    char idbuf[32];
+    const char *id = ct_json_get_str(row, "id");
+    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", sub->n);
+    it->row = json_incref(row);
+    if (!st && (!(it->id = strdup(id ? id : idbuf)) || !(it->where = strdup(where))))
+        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    if (st) {
+        item_free(it);
+        return st;
+    }
+    sub->n++;
+    return CT_OK;
+}
+
+static void fc_free(void *p) {
+    fc_state *s = p;
+    if (!s) return;
+    for (size_t i = 0; i < s->n_subsets; i++) {
+        for (size_t j = 0; j < s->subsets[i].n; j++) item_free(&s->subsets[i].v[j]);
+        free(s->subsets[i].v);
+        free(s->subsets[i].name);
+    }
+    free(s->subsets);
+    free(s);
+}
+
+static ct_status fc_load(const void *args, const char *where, void **out, ct_err *err) {
+    const fc_args *a = args;
+    if (!a->local_path) return ct_err_set(err, CT_ERR_ARG, "%s: dataset_args.general_fc.local_path is required", where);
+    fc_state *s = calloc(1, sizeof *s);
+    if (!s || !(s->subsets = calloc(a->subset_list.n ? a->subset_list.n : 1, sizeof *s->subsets))) {
+        free(s);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    s->a = a;
+    ct_status st = CT_OK;
+    for (size_t i = 0; i < a->subset_list.n && !st; i++) {
+        s->n_subsets = i + 1;
+        size_t pn = strlen(a->local_path) + strlen(a->subset_list.v[i]) + 8;
+        char *path = malloc(pn);
+        if (!(s->subsets[i].name = strdup(a->subset_list.v[i])) || !path) {
+            free(path);
+            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(path, pn, "%s/%s.jsonl", a->local_path, a->subset_list.v[i]);
+        st = ct_eval_read_jsonl(path, fc_row, s, err);
+        free(path);
+    }
+    if (st) {
+        fc_free(s);
+        return st;
+    }
+    *out = s;
+    return CT_OK;
+}
+
+static size_t take(size_t n, int64_t limit) { return limit >= 0 && (size_t)limit < n ? (size_t)limit : n; }
+
+static size_t fc_count(const void *p, int64_t limit) {
+    const fc_state *s = p;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_subsets; i++) n += take(s->subsets[i].n, limit);
+    return n;
+}
+
+/* A subset's aggregate as report values, each weighted by its own denominator (so the score over
+ * subsets is the micro rate; tool_call_f1 over subsets is their sample-weighted mean). */
+static ct_status add_aggregate(ct_eval_env *env, const char *subset, json_t *const *v, size_t n, ct_err *err) {
+    size_t called = 0, should = 0, ast = 0, irr = 0;
+    for (size_t i = 0; i < n; i++) {
+        called += json_is_true(json_object_get(v[i], "called"));
+        should += json_is_true(json_object_get(v[i], "should_call_tool"));
+        ast += json_is_boolean(json_object_get(v[i], "ast_valid"));
+        irr += !json_is_true(json_object_get(v[i], "should_call_tool"));
+    }
+    json_t *m = ct_metric_fc_aggregate(v, n);
+    if (!m) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    static const char *const names[] = {"tool_call_f1", "precision",    "recall",  "schema_accuracy",
+                                        "ast_accuracy", "irrelevance_accuracy", "pass_rate"};
+    size_t dens[] = {n, called, should, called, ast, irr, n};
+    ct_status st = CT_OK;
+    for (size_t k = 0; k < sizeof names / sizeof *names && !st; k++) {
+        const json_t *x = json_object_get(m, names[k]);
+        /* a metric without samples it applies to is left out of the subset, never counted as 0 */
+        if (dens[k] && json_is_number(x))
+            st = ct_eval_add_sum(env, names[k], subset, json_number_value(x) * (double)dens[k], (double)dens[k], err);
+    }
+    json_decref(m);
+    return st;
+}
+
+static ct_status fc_run(void *p, ct_eval_env *env, ct_err *err) {
+    fc_state *s = p;
+    ct_status st = CT_OK;
+    for (size_t i = 0; i < s->n_subsets && !st; i++) {
+        fc_subset *sub = &s->subsets[i];
+        size_t n = take(sub->n, env->limit), done = 0;
+        json_t **verdicts = calloc(n ? n : 1, sizeof *verdicts);
+        if (!verdicts) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        for (size_t j = 0; j < n && !st; j++) {
+            fc_item *it = &sub->v[j];
+            char *text = NULL;
+            if ((st = ct_eval_generate_chat(env, &it->conv, CT_THINK_FALSE, &text, err))) break;
+            json_t *verdict = NULL;
+            if ((st = ct_metric_fc_score(it->row, text, &verdict, err))) {
+                ct_err_prefix(err, "%s", it->where);
+                free(text);
+                break;
+            }
+            verdicts[done++] = verdict;
+            const json_t *exp = json_object_get(it->row, "expected_calls");
+            if (!exp) exp = json_object_get(it->row, "ground_truth");
+            const ct_message *last = &it->conv.msgs[it->conv.n_msgs - 1];
+            json_t *pred = json_pack("{s:s, s:s, s:s, s:O}", "id", it->id, "input", last->content, "output", text,
+                                     "calls", json_object_get(verdict, "calls"));
+            json_t *rev = json_pack("{s:s, s:O?, s:O, s:b, s:s?, s:O}", "id", it->id, "target", exp, "should_call_tool",
+                                    json_object_get(it->row, "should_call_tool"), "passed",
+                                    json_is_true(json_object_get(verdict, "passed")) &&
+                                        !json_is_false(json_object_get(verdict, "ast_valid")),
+                                    "why", json_string_value(json_object_get(verdict, "why")), "verdict", verdict);
+            free(text);
+            st = ct_eval_emit(env, sub->name, pred, rev, err);
+            ct_eval_tick(env);
+        }
+        if (!st) st = add_aggregate(env, sub->name, verdicts, done, err);
+        for (size_t j = 0; j < done; j++) json_decref(verdicts[j]);
+        free(verdicts);
+    }
+    return st;
+}
+
+const ct_eval_task ct_eval_task_fc = {
+    .name = "general_fc",
+    .alias = "fc",
+    .keys = k_keys,
+    .n_keys = sizeof k_keys / sizeof *k_keys,
+    .args_size = sizeof(fc_args),
+    .load = fc_load,
+    .count = fc_count,
+    .run = fc_run,
+    .free = fc_free,
+};

@@ -170,8 +170,10 @@ for _ in $(seq 300); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$job" 2>/dev/null && fail "SIGINT: the job still runs 30 s later"
 wait "$job"
 job=""
-grep -q "^resume with: mpirun -np 2 ctune train" "$tmp/ilog" || { cat "$tmp/ilog"; fail "SIGINT: no resume command"; }
-n=$(sed -n 's/^interrupted at step \([0-9]*\) of .*/\1/p' "$tmp/ilog")
+tr '\r' '\n' < "$tmp/ilog" | grep -q "resume with: mpirun -np 2 ctune train" || { cat "$tmp/ilog"; fail "SIGINT: no resume command"; }
+# rank 0's stdout and the progress bar share the log (mpirun forwards both): a progress line ended
+# by a carriage return may precede the message on the same line
+n=$(tr '\r' '\n' < "$tmp/ilog" | sed -n 's/.*interrupted at step \([0-9]*\) of .*/\1/p' | tail -1)
 [ -n "$n" ] && [ -d "$tmp/int/checkpoint-$n" ] || { cat "$tmp/ilog"; fail "SIGINT: no checkpoint of the step it stopped at"; }
 [ "$(grep -c 'SIGTERM: saving a checkpoint' "$tmp/ilog")" = 1 ] || fail "SIGINT: not one message (rank 0's)"
 echo "  SIGINT to mpirun: saved checkpoint-$n"

@@ -119,3 +119,13 @@ ct_status ct_eval_read_jsonl(const char *path, ct_eval_row_fn fn, void *user, ct
     if (!st && c.rows == 0) st = ct_err_set(err, CT_ERR_FORMAT, "%s: no records", path);
     return st;
 }
+
+ct_status ct_eval_read_subset(const char *dir, const char *subset, ct_eval_row_fn fn, void *user, ct_err *err) {
+    size_t pn = strlen(dir) + strlen(subset) + 8;
+    char *path = malloc(pn);
+    if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    snprintf(path, pn, "%s/%s.jsonl", dir, subset);
+    ct_status st = ct_eval_read_jsonl(path, fn, user, err);
+    free(path);
+    return st;
+}

@@ -113,16 +113,11 @@ static ct_status fc_load(const void *args, const char *where, void **out, ct_err
     ct_status st = CT_OK;
     for (size_t i = 0; i < a->subset_list.n && !st; i++) {
         s->n_subsets = i + 1;
-        size_t pn = strlen(a->local_path) + strlen(a->subset_list.v[i]) + 8;
-        char *path = malloc(pn);
-        if (!(s->subsets[i].name = strdup(a->subset_list.v[i])) || !path) {
-            free(path);
+        if (!(s->subsets[i].name = strdup(a->subset_list.v[i]))) {
             st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
             break;
         }
-        snprintf(path, pn, "%s/%s.jsonl", a->local_path, a->subset_list.v[i]);
-        st = ct_eval_read_jsonl(path, fc_row, s, err);
-        free(path);
+        st = ct_eval_read_subset(a->local_path, a->subset_list.v[i], fc_row, s, err);
     }
     if (st) {
         fc_free(s);
@@ -132,12 +127,10 @@ static ct_status fc_load(const void *args, const char *where, void **out, ct_err
     return CT_OK;
 }
 
-static size_t take(size_t n, int64_t limit) { return limit >= 0 && (size_t)limit < n ? (size_t)limit : n; }
-
 static size_t fc_count(const void *p, int64_t limit) {
     const fc_state *s = p;
     size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += take(s->subsets[i].n, limit);
+    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n, limit);
     return n;
 }
 
@@ -172,7 +165,7 @@ static ct_status fc_run(void *p, ct_eval_env *env, ct_err *err) {
     ct_status st = CT_OK;
     for (size_t i = 0; i < s->n_subsets && !st; i++) {
         fc_subset *sub = &s->subsets[i];
-        size_t n = take(sub->n, env->limit), done = 0;
+        size_t n = ct_eval_take(sub->n, env->limit), done = 0;
         json_t **verdicts = calloc(n ? n : 1, sizeof *verdicts);
         if (!verdicts) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         for (size_t j = 0; j < n && !st; j++) {

@@ -141,16 +141,11 @@ static ct_status json_load(const void *args, const char *where, void **out, ct_e
     }
     for (size_t i = 0; i < a->subset_list.n && !st; i++) {
         s->n_subsets = i + 1;
-        size_t pn = strlen(a->local_path) + strlen(a->subset_list.v[i]) + 8;
-        char *path = malloc(pn);
-        if (!(s->subsets[i].name = strdup(a->subset_list.v[i])) || !path) {
-            free(path);
+        if (!(s->subsets[i].name = strdup(a->subset_list.v[i]))) {
             st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
             break;
         }
-        snprintf(path, pn, "%s/%s.jsonl", a->local_path, a->subset_list.v[i]);
-        st = ct_eval_read_jsonl(path, json_row, s, err);
-        free(path);
+        st = ct_eval_read_subset(a->local_path, a->subset_list.v[i], json_row, s, err);
     }
     if (st) {
         json_task_free(s);
@@ -160,12 +155,10 @@ static ct_status json_load(const void *args, const char *where, void **out, ct_e
     return CT_OK;
 }
 
-static size_t take(size_t n, int64_t limit) { return limit >= 0 && (size_t)limit < n ? (size_t)limit : n; }
-
 static size_t json_count(const void *p, int64_t limit) {
     const json_state *s = p;
     size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += take(s->subsets[i].n, limit);
+    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n, limit);
     return n;
 }
 
@@ -203,7 +196,7 @@ static ct_status json_run(void *p, ct_eval_env *env, ct_err *err) {
     if (s->a->constrained) st = make_constraint(env, s->schema_text, s->a->schema, &shared, err);
     for (size_t i = 0; i < s->n_subsets && !st; i++) {
         json_subset *sub = &s->subsets[i];
-        size_t n = take(sub->n, env->limit);
+        size_t n = ct_eval_take(sub->n, env->limit);
         for (size_t j = 0; j < n && !st; j++) {
             json_item *it = &sub->v[j];
             ct_eval_env ge = *env;

@@ -117,12 +117,10 @@ static ct_status loss_load(const void *args, const char *where, void **out, ct_e
     return CT_OK;
 }
 
-static size_t take(size_t n, int64_t limit) { return limit >= 0 && (size_t)limit < n ? (size_t)limit : n; }
-
 static size_t loss_count(const void *p, int64_t limit) {
     const loss_state *s = p;
     size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += take(s->subsets[i].n, limit);
+    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n, limit);
     return n;
 }
 
@@ -133,7 +131,7 @@ static ct_status loss_run(void *p, ct_eval_env *env, ct_err *err) {
     for (size_t i = 0; i < s->n_subsets && !st; i++) {
         loss_subset *sub = &s->subsets[i];
         double total = 0.0;
-        size_t count = 0, n = take(sub->n, env->limit);
+        size_t count = 0, n = ct_eval_take(sub->n, env->limit);
         for (size_t j = 0; j < n && !st; j++) {
             double nll = 0.0;
             size_t np = 0;

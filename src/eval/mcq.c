@@ -89,12 +89,10 @@ static void mcq_free(void *p) {
     free(s);
 }
 
-static size_t take(size_t n, int64_t limit) { return limit >= 0 && (size_t)limit < n ? (size_t)limit : n; }
-
 static size_t mcq_count(const void *p, int64_t limit) {
     const mcq_state *s = p;
     size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += take(s->subsets[i].n_val, limit);
+    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n_val, limit);
     return n;
 }
 
@@ -236,7 +234,7 @@ static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env 
     put_shots(&shots, s, sub);
     ct_ids cids = {0}, oids[CT_MCQ_MAX_OPTS] = {{0}};
     ct_status st = shots.oom ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
-    size_t n = take(sub->n_val, env->limit);
+    size_t n = ct_eval_take(sub->n_val, env->limit);
     for (size_t q = 0; q < n && !st; q++) {
         const ct_mcq_item *it = &sub->val[q];
         prompt.len = 0;

@@ -119,15 +119,7 @@ static ct_status qa_load(const void *args, const char *where, void **out, ct_err
             st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
             break;
         }
-        size_t pn = strlen(a->local_path) + strlen(a->subset_list.v[i]) + 8;
-        char *path = malloc(pn);
-        if (!path) {
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        snprintf(path, pn, "%s/%s.jsonl", a->local_path, a->subset_list.v[i]);
-        st = ct_eval_read_jsonl(path, qa_row, s, err);
-        free(path);
+        st = ct_eval_read_subset(a->local_path, a->subset_list.v[i], qa_row, s, err);
     }
     if (st) {
         qa_free(s);
@@ -137,12 +129,10 @@ static ct_status qa_load(const void *args, const char *where, void **out, ct_err
     return CT_OK;
 }
 
-static size_t take(size_t n, int64_t limit) { return limit >= 0 && (size_t)limit < n ? (size_t)limit : n; }
-
 static size_t qa_count(const void *p, int64_t limit) {
     const qa_state *s = p;
     size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += take(s->subsets[i].n, limit);
+    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n, limit);
     return n;
 }
 
@@ -151,7 +141,7 @@ static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
     ct_status st = CT_OK;
     for (size_t i = 0; i < s->n_subsets && !st; i++) {
         qa_subset *sub = &s->subsets[i];
-        size_t n = take(sub->n, env->limit);
+        size_t n = ct_eval_take(sub->n, env->limit);
         for (size_t j = 0; j < n && !st; j++) {
             qa_item *it = &sub->v[j];
             char *text = NULL;

@@ -89,6 +89,10 @@ ct_status ct_eval_prompt_conv(const json_t *row, const char *tpl, const char *qu
  * "path:line". An empty file is an error. */
 typedef ct_status (*ct_eval_row_fn)(void *user, json_t *row, const char *where, ct_err *err);
 ct_status ct_eval_read_jsonl(const char *path, ct_eval_row_fn fn, void *user, ct_err *err);
+/* ct_eval_read_jsonl of DIR/SUBSET.jsonl (EvalScope's local_path + subset_list layout). */
+ct_status ct_eval_read_subset(const char *dir, const char *subset, ct_eval_row_fn fn, void *user, ct_err *err);
+/* How many of a subset's n samples run under --limit (negative: all). */
+static inline size_t ct_eval_take(size_t n, int64_t limit) { return limit >= 0 && (size_t)limit < n ? (size_t)limit : n; }
 
 extern const ct_eval_task ct_eval_task_mcq, ct_eval_task_qa, ct_eval_task_loss, ct_eval_task_think,
     ct_eval_task_risk, ct_eval_task_json, ct_eval_task_fc;

@@ -208,7 +208,6 @@ out:
 static int chat_yaml(int argc, char **argv) {
     ct_infer_config c;
     ct_infer_config_init(&c);
-    ct_err err = {0};
     int rc = 1, nrest = 0;
     chat_setup cs = {.ic = &c};
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
@@ -218,18 +217,10 @@ static int chat_yaml(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-cache-reuse")) cs.no_reuse = true;
         else rest[nrest++] = argv[i];
     }
-    if (ct_infer_config_load(&c, argv[1], &err) || ct_infer_config_apply_args(&c, nrest, rest, &err)) {
-        rc = ct_cli_error(&err);
+    if (!ct_cli_infer_yaml(&c, argv[1], nrest, rest, CT_INFER_CHAT, "chat")) {
+        rc = 1;
         goto out;
     }
-    if (ct_infer_config_validate(&c, CT_INFER_CHAT, &err)) {
-        ct_err_prefix(&err, "%s", argv[1]);
-        rc = ct_cli_error(&err);
-        goto out;
-    }
-    char *notes = ct_infer_config_notes(&c, CT_INFER_CHAT);
-    for (char *l = notes ? strtok(notes, "\n") : NULL; l; l = strtok(NULL, "\n")) fprintf(stderr, "ctune chat: note: %s\n", l);
-    free(notes);
     ct_infer_config_runtime_opts(&c, &cs.ro);
     cs.system = c.default_system;
     cs.think = (ct_think)c.enable_thinking;

@@ -99,7 +99,6 @@ static int do_export_gguf(const ct_runtime_opts *ro, const char *out, const ct_g
 static int export_yaml(int argc, char **argv) {
     ct_infer_config c;
     ct_infer_config_init(&c);
-    ct_err err = {0};
     int rc = 1, nrest = 0;
     bool force = false;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
@@ -108,19 +107,10 @@ static int export_yaml(int argc, char **argv) {
         if (!strcmp(argv[i], "--force")) force = true;
         else rest[nrest++] = argv[i];
     }
-    if (ct_infer_config_load(&c, argv[1], &err) || ct_infer_config_apply_args(&c, nrest, rest, &err)) {
-        rc = ct_cli_error(&err);
+    if (!ct_cli_infer_yaml(&c, argv[1], nrest, rest, CT_INFER_EXPORT, "export")) {
+        rc = 1;
         goto out;
     }
-    if (ct_infer_config_validate(&c, CT_INFER_EXPORT, &err)) {
-        ct_err_prefix(&err, "%s", argv[1]);
-        rc = ct_cli_error(&err);
-        goto out;
-    }
-    char *notes = ct_infer_config_notes(&c, CT_INFER_EXPORT);
-    for (char *l = notes ? strtok(notes, "\n") : NULL; l; l = strtok(NULL, "\n"))
-        fprintf(stderr, "ctune export: note: %s\n", l);
-    free(notes);
     ct_runtime_opts ro;
     ct_export_opts eo;
     ct_infer_config_runtime_opts(&c, &ro);

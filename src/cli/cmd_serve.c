@@ -186,7 +186,6 @@ static bool is_serve_key(const char *arg, bool *takes_value) {
 static int serve_yaml(int argc, char **argv) {
     ct_infer_config c;
     ct_infer_config_init(&c);
-    ct_err err = {0};
     int rc = 1, nrest = 0, nserve = 1;
     serve_setup ss = {.ic = &c};
     ct_args a = {0};
@@ -205,18 +204,10 @@ static int serve_yaml(int argc, char **argv) {
     if (ct_args_start(&a, nserve, sargv, SERVE_FLAGS, usage_text, &rc)) goto out;
     rc = 1;
     if (!parse_serve(&a, &ss) || ct_args_check_unknown(&a, "serve")) goto out;
-    if (ct_infer_config_load(&c, argv[1], &err) || ct_infer_config_apply_args(&c, nrest, rest, &err)) {
-        rc = ct_cli_error(&err);
+    if (!ct_cli_infer_yaml(&c, argv[1], nrest, rest, CT_INFER_CHAT, "serve")) {
+        rc = 1;
         goto out;
     }
-    if (ct_infer_config_validate(&c, CT_INFER_CHAT, &err)) {
-        ct_err_prefix(&err, "%s", argv[1]);
-        rc = ct_cli_error(&err);
-        goto out;
-    }
-    char *notes = ct_infer_config_notes(&c, CT_INFER_CHAT);
-    for (char *l = notes ? strtok(notes, "\n") : NULL; l; l = strtok(NULL, "\n")) fprintf(stderr, "ctune serve: note: %s\n", l);
-    free(notes);
     ct_infer_config_runtime_opts(&c, &ss.ro);
     ss.so.default_system = c.default_system;
     ss.so.enable_thinking = (ct_think)c.enable_thinking;

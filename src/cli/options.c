@@ -174,3 +174,20 @@ double ct_cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+
+bool ct_cli_infer_yaml(ct_infer_config *c, const char *path, int n, char **rest, ct_infer_use use, const char *cmd) {
+    ct_err err = {0};
+    if (ct_infer_config_load(c, path, &err) || ct_infer_config_apply_args(c, n, rest, &err)) {
+        ct_cli_error(&err);
+        return false;
+    }
+    if (ct_infer_config_validate(c, use, &err)) {
+        ct_err_prefix(&err, "%s", path);
+        ct_cli_error(&err);
+        return false;
+    }
+    char *notes = ct_infer_config_notes(c, use);
+    for (char *l = notes ? strtok(notes, "\n") : NULL; l; l = strtok(NULL, "\n")) fprintf(stderr, "ctune %s: note: %s\n", cmd, l);
+    free(notes);
+    return true;
+}

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "ctune/generate.h"
+#include "ctune/infer_config.h"
 #include "ctune/runtime.h"
 
 /* --threads N (absent: all cores) into *threads. Returns false after printing an error. */
@@ -24,6 +25,10 @@ bool ct_cli_runtime_opts(ct_args *a, bool with_template, ct_runtime_opts *o);
     "  --quantization-type nf4|fp4  --double-quantization true|false   4-bit options (nf4, true)\n"
 /* ct_runtime_open; prints the error and returns false on failure. */
 bool ct_cli_runtime_open(const ct_runtime_opts *o, ct_runtime **rt);
+/* A LlamaFactory inference / merge YAML at path with key=value overrides (rest[0..n)) into *c,
+ * validated for `use`; its notes printed as "ctune CMD: note: ...". Returns false after printing
+ * the error. */
+bool ct_cli_infer_yaml(ct_infer_config *c, const char *path, int n, char **rest, ct_infer_use use, const char *cmd);
 /* Parses "1,2,3" (spaces allowed) into ids; false on a malformed list. */
 bool ct_cli_parse_ids(const char *s, ct_ids *out);
 

@@ -84,8 +84,8 @@ else
 fi
 if command -v chromium >/dev/null; then
   # --virtual-time-budget does not wait for a streamed body: a dump can come before the last
-  # token, so a few tries (each a fresh page and request) until one shows the finished answer
-  for try in 1 2 3 4 5; do
+  # token, so up to 12 tries (each a fresh page and request) until one shows the finished answer
+  for try in $(seq 12); do
     dom=$(timeout 90 chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$tmp/chrome" \
           --virtual-time-budget=20000 --dump-dom "$url/#max=3&ask=Hello%20there" 2>/dev/null)
     echo "$dom" | grep -q 'class="msg user"' || fail "chromium: the message was not sent: $(echo "$dom" | tail -5)"

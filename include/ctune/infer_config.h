@@ -43,7 +43,7 @@ typedef struct ct_infer_config {
     char *infer_backend;        /* huggingface | vllm | sglang | ktransformers: ctune's engine runs */
     char *infer_dtype;          /* auto | float16 | bfloat16 | float32 */
     int64_t quantization_bit;   /* 0 = none | 4 | 8 (bitsandbytes on load; QLoRA adapters) */
-    char *quantization_method;  /* bnb */
+    char *quantization_method;  /* bnb | gguf (ctune: ggml Q8_0 / Q4_0 for inference, bit 8 / 4) */
     char *quantization_type;    /* nf4 | fp4 */
     bool double_quantization;   /* true */
     /* ---- generation (GeneratingArguments defaults, not generation_config.json's) */

@@ -128,19 +128,34 @@ static inline int32_t ct_rotary_dim(const ct_config *cfg) { return cfg->rotary_d
  * bitsandbytes does it for QLoRA (LlamaFactory quantization_bit): 4-bit NF4/FP4 in blocks of 64
  * (double quantization: the block absmax quantized again to 8 bits in blocks of 256), or 8-bit
  * row-wise int8 (LLM.int8 weights); embeddings, norms, biases and the LM head stay as stored.
- * Kernels dequantize blocks on the fly; no 16-bit copy of a quantized weight is kept. */
+ * Kernels dequantize blocks on the fly; no 16-bit copy of a quantized weight is kept.
+ * Or, for inference (format CT_QUANT_Q8_0 / CT_QUANT_Q4_0), ggml's Q8_0 / Q4_0 blocks, the codes
+ * llama.cpp's llama-quantize --pure writes, bit for bit: every 2-D weight whose rows are a
+ * multiple of 32 long (the linear projections of every layer kind, the token embedding and the
+ * LM head; a tied head is the quantized embedding); a weight with another row length stays as
+ * stored (as ctune's GGUF export keeps it 16-bit). Decode runs integer GEMV kernels on them
+ * (docs/inference.md "Quantized inference"). */
+typedef enum ct_quant_format {
+    CT_QUANT_BNB = 0, /* bitsandbytes, per bits / fp4 / double_quant */
+    CT_QUANT_Q8_0,    /* ggml Q8_0 (bits, fp4, double_quant unused) */
+    CT_QUANT_Q4_0,    /* ggml Q4_0 */
+} ct_quant_format;
 typedef struct ct_quant_opts {
-    int bits;          /* 0: none, 4, 8 */
+    int bits;          /* 0: none, 4, 8 (CT_QUANT_BNB) */
     bool fp4;          /* 4-bit: FP4 instead of NF4 */
     bool double_quant; /* 4-bit: double quantization (LlamaFactory's default: true) */
+    ct_quant_format format;
 } ct_quant_opts;
-/* Quantizes m's linear weights in place (bit-identical to bitsandbytes' quantize_4bit /
- * Int8Params). A model loaded pre-quantized (a *-bnb-4bit checkpoint) is left as it is. */
+/* Quantizes m's weights in place (bit-identical to bitsandbytes' quantize_4bit / Int8Params, or
+ * to ggml's reference quantizers). A model loaded pre-quantized (a *-bnb-4bit checkpoint) is left
+ * as it is when bnb is asked, and refused for Q8_0 / Q4_0. */
 ct_status ct_model_quantize(ct_model *m, const ct_quant_opts *q, ct_err *err);
-/* The dtype of m's linear weights: NF4 / FP4 / INT8ROW when quantized (loaded pre-quantized or
- * by ct_model_quantize), else the stored dtype. */
+/* "q8_0" / "q4_0" -> the format (false for any other name). */
+bool ct_quant_format_parse(const char *name, ct_quant_format *out);
+/* The dtype of m's linear weights: NF4 / FP4 / INT8ROW / Q8_0 / Q4_0 when quantized (loaded
+ * pre-quantized or by ct_model_quantize), else the stored dtype. */
 ct_dtype ct_model_linear_dtype(const ct_model *m);
-/* True when m's linear weights are quantized (ct_model_linear_dtype is NF4, FP4 or INT8ROW). */
+/* True when m's linear weights are quantized (ct_model_linear_dtype is a quantized dtype). */
 bool ct_model_is_quantized(const ct_model *m);
 /* Export options of a Hugging Face model directory (ct_model_export, ct_adapter_export_ex). */
 typedef struct ct_export_opts {

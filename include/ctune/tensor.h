@@ -32,6 +32,10 @@ typedef enum ct_dtype {
     CT_DTYPE_NF4,     /* bitsandbytes NF4: 2 codes per byte (first in the high nibble), absmax per 64 */
     CT_DTYPE_FP4,     /* bitsandbytes FP4: same layout, FP4 code table */
     CT_DTYPE_INT8ROW, /* LLM.int8 row-wise: int8 per element, one f32 scale per row */
+    /* ggml's block formats (GGUF types 8 and 2; src/quant/ggml_blocks.h): scales inline in the
+     * blocks, `quant` NULL; a row's length must be a multiple of 32 */
+    CT_DTYPE_Q8_0,    /* blocks of 32: f16 scale d + 32 int8 (34 bytes), x = q * d */
+    CT_DTYPE_Q4_0,    /* blocks of 32: f16 scale d + 16 bytes of 4-bit codes (18 bytes), x = (q - 8) * d */
     CT_DTYPE_COUNT
 } ct_dtype;
 
@@ -62,12 +66,12 @@ const ct_dtype_traits *ct_dtype_info(ct_dtype dt);
 int ct_dtype_is_float(ct_dtype dt);
 
 size_t ct_dtype_size(ct_dtype dt); /* bytes per element of a plain dtype (block_bytes / block;
-                                      0 for the 4-bit dtypes) */
+                                      0 for the 4-bit dtypes and Q8_0) */
 const char *ct_dtype_name(ct_dtype dt);           /* safetensors spelling: "BF16", "F32", ... */
 int ct_dtype_from_name(const char *name, ct_dtype *out); /* 0 on success, -1 unknown */
 int64_t ct_tensor_numel(const ct_tensor *t);
-/* Bytes of `data`: ceil(numel * block_bytes / block) (4-bit: (numel + 1) / 2). Scales kept out of
- * line behind `quant` are not counted. */
+/* Bytes of `data`: ceil(numel * block_bytes / block) (4-bit: (numel + 1) / 2; Q8_0 / Q4_0: whole
+ * blocks with their inline scales). Scales kept out of line behind `quant` are not counted. */
 size_t ct_tensor_nbytes(const ct_tensor *t);
 
 /* bf16 / f16 <-> f32 scalar conversions (round-to-nearest-even, NaN preserved). */

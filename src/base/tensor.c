@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "quant/ggml_blocks.h"
 #include "quant/quant.h"
 
 static void f32_to_f32(const ct_tensor *t, size_t off, size_t n, float *out) {
@@ -55,6 +56,8 @@ static const ct_dtype_traits k_dtypes[CT_DTYPE_COUNT] = {
     [CT_DTYPE_NF4] = {"NF4", CT_Q4_BLOCK, CT_Q4_BLOCK / 2, ct_quant4_to_f32},
     [CT_DTYPE_FP4] = {"FP4", CT_Q4_BLOCK, CT_Q4_BLOCK / 2, ct_quant4_to_f32},
     [CT_DTYPE_INT8ROW] = {"INT8ROW", 1, 1, ct_quant8_to_f32},
+    [CT_DTYPE_Q8_0] = {"Q8_0", CT_GGML_QK, CT_GGML_Q8_0_BYTES, ct_ggml_q8_0_to_f32},
+    [CT_DTYPE_Q4_0] = {"Q4_0", CT_GGML_QK, CT_GGML_Q4_0_BYTES, ct_ggml_q4_0_to_f32},
 };
 /* The first dtype that is not a safetensors dtype (the quantized ones follow it). */
 #define CT_DTYPE_FIRST_QUANT CT_DTYPE_NF4
@@ -64,7 +67,8 @@ const ct_dtype_traits *ct_dtype_info(ct_dtype dt) { return (unsigned)dt < CT_DTY
 int ct_dtype_is_float(ct_dtype dt) { return (unsigned)dt < CT_DTYPE_COUNT && k_dtypes[dt].to_f32 != NULL; }
 
 size_t ct_dtype_size(ct_dtype dt) {
-    return (unsigned)dt < CT_DTYPE_COUNT ? k_dtypes[dt].block_bytes / k_dtypes[dt].block : 0;
+    if ((unsigned)dt >= CT_DTYPE_COUNT || k_dtypes[dt].block_bytes % k_dtypes[dt].block) return 0;
+    return k_dtypes[dt].block_bytes / k_dtypes[dt].block;
 }
 
 const char *ct_dtype_name(ct_dtype dt) { return (unsigned)dt < CT_DTYPE_COUNT ? k_dtypes[dt].name : "?"; }

@@ -41,6 +41,17 @@ bool ct_cli_runtime_opts(ct_args *a, bool with_template, ct_runtime_opts *o) {
         return false;
     }
     o->quant = (ct_quant_opts){.bits = (int)bits, .fp4 = qt && !strcmp(qt, "fp4"), .double_quant = !dq || !strcmp(dq, "true")};
+    const char *fmt = ct_args_get(a, "quant");
+    if (fmt) {
+        if (!ct_quant_format_parse(fmt, &o->quant.format)) {
+            fprintf(stderr, "ctune: --quant: expected q8_0 or q4_0, got '%s'\n", fmt);
+            return false;
+        }
+        if (bits || qt || dq) {
+            fprintf(stderr, "ctune: --quant %s and --quantization-bit (bitsandbytes) exclude each other\n", fmt);
+            return false;
+        }
+    }
     return ct_cli_threads(a, &o->threads);
 }
 

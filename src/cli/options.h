@@ -15,14 +15,15 @@
 /* --threads N (absent: all cores) into *threads. Returns false after printing an error. */
 bool ct_cli_threads(ct_args *a, int *threads);
 /* --model DIR, --adapter DIR, --template NAME (when `with_template`), --threads N,
- * --precision, --quantization-bit/-type, --double-quantization (CT_CLI_COMPUTE_HELP) into *o
+ * --precision, --quantization-bit/-type, --double-quantization, --quant (CT_CLI_COMPUTE_HELP) into *o
  * (absent: NULL / the defaults; the command says which it requires). Returns false after
  * printing an error. */
 bool ct_cli_runtime_opts(ct_args *a, bool with_template, ct_runtime_opts *o);
 #define CT_CLI_COMPUTE_HELP                                                                             \
     "  --precision f32|bf16    f32: exact (default); bf16: torch.autocast(bfloat16) linear layers\n"      \
     "  --quantization-bit 4|8  quantize the base's linear layers on load (bitsandbytes; QLoRA bases)\n"   \
-    "  --quantization-type nf4|fp4  --double-quantization true|false   4-bit options (nf4, true)\n"
+    "  --quantization-type nf4|fp4  --double-quantization true|false   4-bit options (nf4, true)\n"        \
+    "  --quant q8_0|q4_0       quantize the weights on load to ggml's blocks for fast decode (inference)\n"
 /* ct_runtime_open; prints the error and returns false on failure. */
 bool ct_cli_runtime_open(const ct_runtime_opts *o, ct_runtime **rt);
 /* A LlamaFactory inference / merge YAML at path with key=value overrides (rest[0..n)) into *c,

@@ -1,6 +1,8 @@
-/* Quantized linear weights of a model: bitsandbytes checkpoints bound at load, or quantization
- * on load (ct_model_quantize, what LlamaFactory calls on-the-fly quantization). The codes and
- * scales live in src/quant; this file decides which weights are quantized and owns their memory. */
+/* Quantized weights of a model: bitsandbytes checkpoints bound at load, or quantization on load
+ * (ct_model_quantize: bitsandbytes, what LlamaFactory calls on-the-fly quantization, or ggml's
+ * Q8_0 / Q4_0 blocks for fast decode). The codes and scales live in src/quant; this file decides
+ * which weights are quantized and owns their memory. */
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,21 +11,27 @@
 
 #include "model/model.h"
 #include "quant/bnb_load.h"
+#include "quant/ggml_blocks.h"
 #include "quant/quant.h"
 
-/* Owned blocks are tagged so one list holds both kinds. */
+/* Owned blocks are tagged so one list holds every kind. */
 typedef struct owned {
-    int bits;
-    void *owner; /* ct_quant4_owner or ct_quant8_owner */
+    int bits;    /* 4, 8: bitsandbytes owners; 0: a malloc'd array of ggml blocks */
+    void *owner; /* ct_quant4_owner, ct_quant8_owner or the blocks */
 } owned;
+
+static void owner_free(int bits, void *owner) {
+    if (bits == 8) ct_quant8_owner_free(owner);
+    else if (bits == 4) ct_quant4_owner_free(owner);
+    else free(owner);
+}
 
 static ct_status keep(ct_model *m, int bits, void *owner, ct_err *err) {
     owned *o = malloc(sizeof *o);
     void **v = o ? realloc(m->quant_owned, (m->n_quant_owned + 1) * sizeof *v) : NULL;
     if (!v) {
         free(o);
-        if (bits == 8) ct_quant8_owner_free(owner);
-        else ct_quant4_owner_free(owner);
+        owner_free(bits, owner);
         return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     }
     o->bits = bits, o->owner = owner;
@@ -35,8 +43,7 @@ static ct_status keep(ct_model *m, int bits, void *owner, ct_err *err) {
 void ct_model_quant_free(ct_model *m) {
     for (size_t i = 0; i < m->n_quant_owned; i++) {
         owned *o = m->quant_owned[i];
-        if (o->bits == 8) ct_quant8_owner_free(o->owner);
-        else ct_quant4_owner_free(o->owner);
+        owner_free(o->bits, o->owner);
         free(o);
     }
     free(m->quant_owned);
@@ -96,7 +103,85 @@ static int quantize_one(const ct_tensor_spec *s, int layer, void *user) {
     return CT_OK;
 }
 
+/* ---- ggml Q8_0 / Q4_0 for inference ---- */
+
+/* *t (2-D, rows a multiple of 32 long) as ggml blocks of dtype dt, rows quantized in parallel. */
+static ct_status ggml_quantize(ct_model *m, ct_tensor *t, ct_dtype dt, ct_err *err) {
+    size_t rows = (size_t)t->shape[0], K = (size_t)t->shape[1];
+    size_t row_bytes = K / CT_GGML_QK * (dt == CT_DTYPE_Q8_0 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES);
+    uint8_t *q = malloc(rows * row_bytes);
+    if (!q) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    int bad = 0;
+#pragma omp parallel reduction(| : bad)
+    {
+        float *f = malloc(K * sizeof(float));
+        bad |= !f;
+#pragma omp for schedule(static)
+        for (size_t r = 0; r < rows; r++) {
+            if (!f) continue;
+            ct_tensor_to_f32(t, r * K, K, f);
+            bool ok = dt == CT_DTYPE_Q8_0 ? ct_ggml_quantize_q8_0(f, K, q + r * row_bytes)
+                                          : ct_ggml_quantize_q4_0(f, K, q + r * row_bytes);
+            bad |= ok ? 0 : 2;
+        }
+        free(f);
+    }
+    if (bad) {
+        free(q);
+        return bad & 1 ? ct_err_set(err, CT_ERR_NOMEM, "out of memory")
+                       : ct_err_set(err, CT_ERR_NUMERIC, "NaN or infinite weight");
+    }
+    ct_status st = keep(m, 0, q, err);
+    if (st) return st;
+    release_pages(m, t);
+    t->dtype = dt, t->data = q, t->quant = NULL;
+    return CT_OK;
+}
+
+typedef struct gwalk {
+    ct_model *m;
+    ct_dtype dt;
+    ct_err *err;
+} gwalk;
+
+static int ggml_one(const ct_tensor_spec *s, int layer, void *user) {
+    gwalk *w = user;
+    bool global = !s->per_layer;
+    if (global ? s->id != CT_GT_EMBED && s->id != CT_GT_LM_HEAD : ct_spec_lora_index(s->id) < 0) return CT_OK;
+    ct_tensor *t = ct_weights_at(&w->m->w, s, layer);
+    /* 2-D weights only; rows not a multiple of 32 long stay as stored; a tied head is done with
+     * the embedding */
+    if (!t || !t->data || t->ndim != 2 || t->shape[1] % CT_GGML_QK || !ct_dtype_is_float(t->dtype) ||
+        t->dtype == w->dt)
+        return CT_OK;
+    bool tied = s->id == CT_GT_EMBED && !s->per_layer && ct_weights_tied(&w->m->w);
+    ct_status st = ggml_quantize(w->m, t, w->dt, w->err);
+    if (st) {
+        char name[192];
+        ct_spec_name(name, sizeof name, &w->m->cfg, s, layer);
+        return ct_err_prefix(w->err, "quantizing %s", name);
+    }
+    if (tied) w->m->w.g[CT_GT_LM_HEAD] = *t;
+    return CT_OK;
+}
+
+bool ct_quant_format_parse(const char *name, ct_quant_format *out) {
+    if (!strcmp(name, "q8_0")) *out = CT_QUANT_Q8_0;
+    else if (!strcmp(name, "q4_0")) *out = CT_QUANT_Q4_0;
+    else return false;
+    return true;
+}
+
 ct_status ct_model_quantize(ct_model *m, const ct_quant_opts *q, ct_err *err) {
+    if (q && q->format != CT_QUANT_BNB) {
+        if (q->format != CT_QUANT_Q8_0 && q->format != CT_QUANT_Q4_0)
+            return ct_err_set(err, CT_ERR_ARG, "quantization format %d is not q8_0 or q4_0", (int)q->format);
+        if (ct_model_is_quantized(m))
+            return ct_err_set(err, CT_ERR_UNSUPPORTED, "q8_0 / q4_0: the model is already quantized (%s)",
+                              ct_dtype_name(ct_model_linear_dtype(m)));
+        gwalk w = {m, q->format == CT_QUANT_Q8_0 ? CT_DTYPE_Q8_0 : CT_DTYPE_Q4_0, err};
+        return (ct_status)ct_specs_each(&m->cfg, ggml_one, &w);
+    }
     if (!q || !q->bits || ct_model_is_quantized(m)) return CT_OK; /* nothing asked, or already quantized */
     if (q->bits != 4 && q->bits != 8)
         return ct_err_set(err, CT_ERR_ARG, "quantization_bit: %d is not 4 or 8 (bitsandbytes)", q->bits);
@@ -111,5 +196,5 @@ ct_dtype ct_model_linear_dtype(const ct_model *m) {
 
 bool ct_model_is_quantized(const ct_model *m) {
     ct_dtype d = ct_model_linear_dtype(m);
-    return d == CT_DTYPE_NF4 || d == CT_DTYPE_FP4 || d == CT_DTYPE_INT8ROW;
+    return d == CT_DTYPE_NF4 || d == CT_DTYPE_FP4 || d == CT_DTYPE_INT8ROW || d == CT_DTYPE_Q8_0 || d == CT_DTYPE_Q4_0;
 }

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ops/ops.h"
 
@@ -78,5 +79,28 @@ void ct_gemv_rows(ct_gemv_level lv, float *y, size_t ldy, const float *x, const 
  * range per thread. */
 void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
                      size_t n, size_t T, size_t K);
+
+/* ---- decode GEMV for ggml Q8_0 / Q4_0 weights (src/ops/cpu/gemv_quant.c) ----
+ * The same contract as above for W of dtype CT_DTYPE_Q8_0 / CT_DTYPE_Q4_0 (K a multiple of 32):
+ * x is quantized per token to blocks of 32 int8 (f32 scale) once per call, integer block dot
+ * products, f32 sums over blocks (the numerics are stated in gemv_quant.c). The AVX-512 level
+ * needs AVX512-VNNI on top of gemv.c's AVX-512. */
+typedef struct ct_gemvq_x {
+    int8_t *q;   /* [T, K] codes */
+    float *d;    /* [T, K / 32] block scales */
+    float *d8;   /* [T, K / 32, 8] each scale 8 times (the AVX-512 level's operand) */
+    size_t T, K;
+} ct_gemvq_x;
+bool ct_gemvq_level_available(ct_gemv_level lv);
+ct_gemv_level ct_gemvq_level_best(void);
+/* Bytes of `mem` ct_gemvq_prepare needs (16-byte aligned); xq points into it. */
+size_t ct_gemvq_x_bytes(size_t T, size_t K);
+void ct_gemvq_prepare(ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K);
+/* Rows [n0, n1) of y (row stride ldy) on the calling thread. */
+void ct_gemvq_rows(ct_gemv_level lv, float *y, size_t ldy, const ct_gemvq_x *xq, const ct_tensor *W, size_t n0,
+                   size_t n1);
+/* ys[i][T, N_i] = x W_i^T for n Q8_0 / Q4_0 matrices sharing x, as ct_gemv_forward. */
+void ct_gemvq_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
+                      size_t n, size_t T, size_t K);
 
 #endif

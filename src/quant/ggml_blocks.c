@@ -2,6 +2,7 @@
 #include "quant/ggml_blocks.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "ctune/tensor.h"
 
@@ -69,4 +70,32 @@ void ct_ggml_dequantize_q4_0(const uint8_t *blocks, size_t n, float *out) {
             out[CT_GGML_QK / 2 + j] = (float)((blocks[2 + j] >> 4) - 8) * d;
         }
     }
+}
+
+typedef void (*dequant_fn)(const uint8_t *blocks, size_t n, float *out);
+
+static void blocks_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out, size_t bytes, dequant_fn f) {
+    const uint8_t *base = (const uint8_t *)t->data;
+    while (n > 0) {
+        size_t b = offset / CT_GGML_QK, j = offset % CT_GGML_QK;
+        if (j == 0 && n >= CT_GGML_QK) { /* whole blocks straight into out */
+            size_t nb = n / CT_GGML_QK;
+            f(base + b * bytes, nb * CT_GGML_QK, out);
+            offset += nb * CT_GGML_QK, out += nb * CT_GGML_QK, n -= nb * CT_GGML_QK;
+            continue;
+        }
+        float blk[CT_GGML_QK];
+        f(base + b * bytes, CT_GGML_QK, blk);
+        size_t m = CT_GGML_QK - j < n ? CT_GGML_QK - j : n;
+        memcpy(out, blk + j, m * sizeof(float));
+        offset += m, out += m, n -= m;
+    }
+}
+
+void ct_ggml_q8_0_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out) {
+    blocks_to_f32(t, offset, n, out, CT_GGML_Q8_0_BYTES, ct_ggml_dequantize_q8_0);
+}
+
+void ct_ggml_q4_0_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out) {
+    blocks_to_f32(t, offset, n, out, CT_GGML_Q4_0_BYTES, ct_ggml_dequantize_q4_0);
 }

@@ -10,8 +10,9 @@
  *        id = d ? 1/d : 0, code = min(15, (int8_t)(x * id + 8.5f)) (truncation);
  *        byte j holds element j in its LOW nibble and element j + 16 in its HIGH nibble.
  * Everything is f32 arithmetic in ggml's order, so the codes are the reference's bit for bit.
- * Dequantization is ggml's dequantize_row_q8_0 / _q4_0. A future Q8_0 / Q4_0 decode kernel
- * reads blocks through the same functions. */
+ * Dequantization is ggml's dequantize_row_q8_0 / _q4_0. The dtypes CT_DTYPE_Q8_0 / CT_DTYPE_Q4_0
+ * (quantized inference, src/model/quantize.c) hold these blocks row after row; their decode GEMV
+ * is src/ops/cpu/gemv_quant.c. */
 #ifndef CT_QUANT_GGML_BLOCKS_H
 #define CT_QUANT_GGML_BLOCKS_H
 
@@ -30,5 +31,10 @@ bool ct_ggml_quantize_q4_0(const float *x, size_t n, uint8_t *out);
 /* Decodes n values (a multiple of 32) from n / 32 blocks. */
 void ct_ggml_dequantize_q8_0(const uint8_t *blocks, size_t n, float *out);
 void ct_ggml_dequantize_q4_0(const uint8_t *blocks, size_t n, float *out);
+/* The dtype table's to_f32 of CT_DTYPE_Q8_0 / CT_DTYPE_Q4_0: elements [offset, offset + n) of t
+ * (any offset and n; partial blocks at either end are decoded whole into a stack block). */
+struct ct_tensor;
+void ct_ggml_q8_0_to_f32(const struct ct_tensor *t, size_t offset, size_t n, float *out);
+void ct_ggml_q4_0_to_f32(const struct ct_tensor *t, size_t offset, size_t n, float *out);
 
 #endif

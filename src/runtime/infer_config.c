@@ -23,7 +23,7 @@ static const ct_cfg_key KEYS[] = {
     {"infer_backend", CT_CFG_STR, F(infer_backend), "huggingface", "huggingface|vllm|sglang|ktransformers"},
     {"infer_dtype", CT_CFG_STR, F(infer_dtype), "auto", "auto|float16|bfloat16|float32"},
     {"quantization_bit", CT_CFG_INT, F(quantization_bit), NULL, "4|8"},
-    {"quantization_method", CT_CFG_STR, F(quantization_method), "bnb", "bnb"},
+    {"quantization_method", CT_CFG_STR, F(quantization_method), "bnb", "bnb|gguf"},
     {"quantization_type", CT_CFG_STR, F(quantization_type), "nf4", "nf4|fp4"},
     {"double_quantization", CT_CFG_BOOL, F(double_quantization), "true", NULL},
     {"do_sample", CT_CFG_BOOL, F(do_sample), "true", NULL},
@@ -133,6 +133,10 @@ ct_status ct_infer_config_apply_args(ct_infer_config *c, int argc, char **argv, 
     return ct_cfg_apply_args(argc, argv, arg_kind, set_cb, c, err);
 }
 
+static bool gguf_quant(const ct_infer_config *c) {
+    return c->quantization_method && !strcmp(c->quantization_method, "gguf");
+}
+
 ct_status ct_infer_config_validate(const ct_infer_config *c, ct_infer_use use, ct_err *err) {
     if (!c->model_name_or_path) return ct_err_set(err, CT_ERR_ARG, "model_name_or_path is required");
     const char *ad = c->adapter_name_or_path;
@@ -148,6 +152,19 @@ ct_status ct_infer_config_validate(const ct_infer_config *c, ct_infer_use use, c
         return ct_err_set(err, CT_ERR_ARG, "quantization_bit needs finetuning_type: lora (got '%s'), as in LlamaFactory",
                           c->finetuning_type);
     if (c->threads < 0 || c->threads > 1024) return ct_err_set(err, CT_ERR_ARG, "threads: expected 0..1024");
+    if (gguf_quant(c)) { /* ctune's extension: ggml Q8_0 / Q4_0 blocks for inference */
+        if (c->quantization_bit != 4 && c->quantization_bit != 8)
+            return ct_err_set(err, CT_ERR_ARG, "quantization_method: gguf needs quantization_bit: 8 (q8_0) or 4 (q4_0)");
+        if (c->quantization_type && strcmp(c->quantization_type, "nf4"))
+            return ct_err_set(err, CT_ERR_ARG, "quantization_type: %s is a bitsandbytes type; quantization_method: gguf "
+                                               "uses Q8_0 / Q4_0 blocks", c->quantization_type);
+        if (!c->double_quantization)
+            return ct_err_set(err, CT_ERR_ARG, "double_quantization applies to bitsandbytes; quantization_method: gguf "
+                                               "has none");
+        if (use != CT_INFER_CHAT)
+            return ct_err_set(err, CT_ERR_UNSUPPORTED, "quantization_method: gguf is for inference; to export Q8_0 / "
+                                                       "Q4_0 use export_format: gguf with export_quantization");
+    }
     if (use == CT_INFER_CHAT) {
         if (c->num_beams != 1)
             return ct_err_set(err, CT_ERR_UNSUPPORTED, "num_beams: %lld is not supported: beam search is not "
@@ -246,6 +263,7 @@ void ct_infer_config_runtime_opts(const ct_infer_config *c, ct_runtime_opts *o) 
     o->quant = (ct_quant_opts){.bits = (int)c->quantization_bit,
                                .fp4 = c->quantization_type && !strcmp(c->quantization_type, "fp4"),
                                .double_quant = c->double_quantization};
+    if (gguf_quant(c)) o->quant = (ct_quant_opts){.format = c->quantization_bit == 4 ? CT_QUANT_Q4_0 : CT_QUANT_Q8_0};
 }
 
 void ct_infer_config_gen_params(const ct_infer_config *c, ct_gen_params *p) {

@@ -43,6 +43,15 @@ static void gemv16(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size
     ct_gemv_forward(c, ct_gemv_level_best(), &y, x, &vp, 1, T, K);
 }
 
+/* ---- ggml Q8_0 / Q4_0 weights, few tokens: the integer GEMV of gemv_quant.c ---- */
+
+static void gemvq(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K, size_t N) {
+    ct_tensor v = *W;
+    v.ndim = 2, v.shape[0] = (int64_t)N, v.shape[1] = (int64_t)K;
+    const ct_tensor *vp = &v;
+    ct_gemvq_forward(c, ct_gemvq_level_best(), &y, x, &vp, 1, T, K);
+}
+
 /* ---- any float dtype: decode blocks of W to f32, then sgemm ---- */
 
 /* Rows of W decoded per block in the forward. */
@@ -169,6 +178,9 @@ static const ct_linear_kernel k_linear[] = {
     {"f32-sgemm", CT_DTYPE_F32, CT_PREC_ALL, 1, SIZE_MAX, NULL, f32_forward, f32_dx, f32_dw, 1e-5},
     {"bf16-gemv", CT_DTYPE_BF16, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemv16, NULL, NULL, 1e-5},
     {"f16-gemv", CT_DTYPE_F16, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemv16, NULL, NULL, 1e-5},
+    /* x quantized to 8 bits per block of 32 (gemv_quant.c): ~2^-8 of each block's max |x| */
+    {"q8_0-gemv", CT_DTYPE_Q8_0, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvq, NULL, NULL, 2e-2},
+    {"q4_0-gemv", CT_DTYPE_Q4_0, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvq, NULL, NULL, 2e-2},
     {"decode-sgemm", CT_DTYPE_ANY_FLOAT, CT_PREC_ALL, 1, SIZE_MAX, NULL, widen_forward, widen_dx, f32_dw, 1e-5},
 };
 
@@ -213,10 +225,16 @@ void ct_linear_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, 
 void ct_linear_multi_forward(ct_ctx *c, float *const *ys, const float *x, const ct_tensor *const *Ws,
                              const ct_tensor *const *bs, size_t n, size_t T, size_t K) {
     if (T == 0 || n == 0) return;
-    bool fused = true;
-    for (size_t i = 0; i < n && fused; i++) {
+    bool fused = true, quant = true; /* every matrix on gemv16, or every one on gemvq */
+    for (size_t i = 0; i < n && (fused || quant); i++) {
         const ct_linear_kernel *k = ct_linear_pick(c, Ws[i]->dtype, T, CT_LINEAR_FWD);
-        fused = k && k->forward == gemv16 && (size_t)Ws[i]->shape[1] == K;
+        fused &= k && k->forward == gemv16 && (size_t)Ws[i]->shape[1] == K;
+        quant &= k && k->forward == gemvq && (size_t)Ws[i]->shape[1] == K;
+    }
+    if (quant) {
+        ct_gemvq_forward(c, ct_gemvq_level_best(), ys, x, Ws, n, T, K);
+        for (size_t i = 0; bs && i < n; i++) add_bias(c, ys[i], bs[i], T, (size_t)Ws[i]->shape[0]);
+        return;
     }
     if (!fused) {
         for (size_t i = 0; i < n; i++)

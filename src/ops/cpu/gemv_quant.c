@@ -1,0 +1,295 @@
+/* Decode GEMV for ggml's Q8_0 / Q4_0 weights (src/quant/ggml_blocks.h): y[T, N] = x[T, K] W[N, K]^T
+ * for T <= CT_GEMV_MAX_T tokens, as llama.cpp's ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0 do it:
+ *
+ *   1. each token's row of x is quantized once per call to Q8_0-like blocks of 32: amax = max |x|,
+ *      dx = amax / 127, q = round-half-even(x * 127 / amax) (ggml's AVX quantize_row_q8_0), but dx
+ *      is kept in f32 (ggml rounds it to f16); a block holding a NaN or an infinity gets dx = NaN
+ *      and q = 0, so the outputs it touches are NaN as on the f32 path;
+ *   2. per weight block b: isum_b = sum_j w_j q_j exactly in int32 (w_j = the int8 code, or
+ *      code - 8 for Q4_0), then y += (dw_b * dx_b) * isum_b in f32 (dw_b the block's f16 scale).
+ *
+ * So the result differs from the f32 product with the dequantized weights by the activation's
+ * rounding (|x - dx q| <= dx / 2 per element: about 2^-8 of the block's largest |x|) plus f32
+ * summation; tests/test_gemv_quant.c checks every level against the scalar level (same numerics,
+ * other summation order) and against the dequantized f32 reference within that bound.
+ *
+ * Levels: AVX-512 (needs AVX512-VNNI: two blocks per 512-bit vpdpbusd on |w| and x signed by w),
+ * AVX2 (ggml's own form: vpsign + vpmaddubsw + vpmaddwd per block) and plain C; each weight block
+ * is loaded and unpacked once per call for all T tokens. A row's arithmetic does not depend on
+ * the rows around it or the thread that computes it: results are identical for any thread count
+ * and partition (like gemv.c). */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "ops/cpu/cpu.h"
+#include "ops/kernels.h"
+#include "quant/ggml_blocks.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CT_GEMVQ_X86 1
+#include <immintrin.h>
+#define AVX512Q_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AVX2Q_TARGET __attribute__((target("avx2,fma,f16c")))
+#endif
+
+#define QK CT_GGML_QK
+
+bool ct_gemvq_level_available(ct_gemv_level lv) {
+#ifdef CT_GEMVQ_X86
+    __builtin_cpu_init();
+    if (lv == CT_GEMV_AVX512) return ct_gemv_level_available(CT_GEMV_AVX512) && __builtin_cpu_supports("avx512vnni");
+    if (lv == CT_GEMV_AVX2) return ct_gemv_level_available(CT_GEMV_AVX2);
+#endif
+    return lv == CT_GEMV_SCALAR;
+}
+
+ct_gemv_level ct_gemvq_level_best(void) {
+    static int best = -1;
+    int b = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    if (b < 0) {
+        b = ct_gemvq_level_available(CT_GEMV_AVX512) ? CT_GEMV_AVX512
+            : ct_gemvq_level_available(CT_GEMV_AVX2) ? CT_GEMV_AVX2
+                                                      : CT_GEMV_SCALAR;
+        __atomic_store_n(&best, b, __ATOMIC_RELAXED);
+    }
+    return (ct_gemv_level)b;
+}
+
+static size_t block_bytes(ct_dtype dt) { return dt == CT_DTYPE_Q8_0 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES; }
+
+/* ---- the quantized activations ---- */
+
+size_t ct_gemvq_x_bytes(size_t T, size_t K) {
+    size_t nb = K / QK;
+    return T * K + T * nb * sizeof(float) * (1 + 8) + 64;
+}
+
+void ct_gemvq_prepare(ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K) {
+    size_t nb = K / QK;
+    /* floats first (aligned), then the codes */
+    xq->d = (float *)mem;
+    xq->d8 = xq->d + T * nb;
+    xq->q = (int8_t *)(xq->d8 + T * nb * 8);
+    xq->T = T, xq->K = K;
+    for (size_t t = 0; t < T; t++)
+        for (size_t b = 0; b < nb; b++) {
+            const float *v = x + t * K + b * QK;
+            int8_t *q = xq->q + t * K + b * QK;
+            float amax = 0.0f;
+            bool finite = true;
+            for (int j = 0; j < QK; j++) {
+                finite &= isfinite(v[j]) != 0;
+                amax = fmaxf(amax, fabsf(v[j]));
+            }
+            float d = finite ? amax / 127.0f : NAN, id = finite && amax != 0.0f ? 127.0f / amax : 0.0f;
+            for (int j = 0; j < QK; j++) q[j] = finite ? (int8_t)nearbyintf(v[j] * id) : 0;
+            xq->d[t * nb + b] = d;
+            for (int j = 0; j < 8; j++) xq->d8[(t * nb + b) * 8 + j] = d;
+        }
+}
+
+/* ---- plain C ---- */
+
+static inline float f16_at(const uint8_t *p) { return ct_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+
+/* The 32 signed codes of a block. */
+static inline void block_codes(const uint8_t *blk, bool q8, int8_t w[QK]) {
+    if (q8) {
+        memcpy(w, blk + 2, QK);
+        return;
+    }
+    for (int j = 0; j < QK / 2; j++) {
+        w[j] = (int8_t)((blk[2 + j] & 0x0f) - 8);
+        w[j + QK / 2] = (int8_t)((blk[2 + j] >> 4) - 8);
+    }
+}
+
+static void rows_scalar(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *W, bool q8, size_t n0, size_t n1) {
+    size_t K = xq->K, nb = K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
+    for (size_t n = n0; n < n1; n++)
+        for (size_t t = 0; t < xq->T; t++) {
+            float s = 0.0f;
+            for (size_t b = 0; b < nb; b++) {
+                const uint8_t *blk = W + (n * nb + b) * bb;
+                int8_t w[QK];
+                block_codes(blk, q8, w);
+                const int8_t *x = xq->q + t * K + b * QK;
+                int32_t is = 0;
+                for (int j = 0; j < QK; j++) is += (int32_t)w[j] * x[j];
+                s += f16_at(blk) * xq->d[t * nb + b] * (float)is;
+            }
+            y[t * ldy + n] = s;
+        }
+}
+
+#ifdef CT_GEMVQ_X86
+/* ---- AVX2: one block at a time (ggml's mul_sum_i8_pairs_float) ---- */
+
+/* The block's 32 signed codes. */
+AVX2Q_TARGET static inline __m256i avx2_codes(const uint8_t *blk, bool q8) {
+    if (q8) return _mm256_loadu_si256((const __m256i *)(blk + 2));
+    __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+AVX2Q_TARGET static inline float avx2_hsum(__m256 a) {
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+    return _mm_cvtss_f32(s4);
+}
+
+AVX2Q_TARGET static inline __attribute__((always_inline)) void
+avx2_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, size_t TT, size_t n) {
+    size_t K = xq->K, nb = K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[CT_GEMV_MAX_T];
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm256_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *blk = wr + b * bb;
+        __m256i w = avx2_codes(blk, q8), aw = _mm256_sign_epi8(w, w);
+        float dw = _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8)));
+        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq->q + t * K + b * QK));
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), ones);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xq->d[t * nb + b]), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n] = avx2_hsum(acc[t]);
+}
+
+AVX2Q_TARGET static void rows_avx2(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *W, bool q8, size_t n0,
+                                   size_t n1) {
+    size_t rb = xq->K / QK * (q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES);
+#define ROWS(TT, Q)                                                                                                    \
+    for (size_t n = n0; n < n1; n++) avx2_row(y, ldy, xq, W + n * rb, Q, TT, n);                                     \
+    break
+#define BY_T(Q)                                                                                                        \
+    switch (xq->T) {                                                                                                   \
+    case 1: ROWS(1, Q); case 2: ROWS(2, Q); case 3: ROWS(3, Q); case 4: ROWS(4, Q);                                    \
+    case 5: ROWS(5, Q); case 6: ROWS(6, Q); case 7: ROWS(7, Q); default: ROWS(8, Q);                                   \
+    }
+    if (q8) {
+        BY_T(true)
+    } else {
+        BY_T(false)
+    }
+}
+
+/* ---- AVX-512 + VNNI: two blocks per 512-bit vector ---- */
+
+/* The 64 signed codes of blocks blk and blk + bb. */
+AVX512Q_TARGET static inline __m512i avx512_codes2(const uint8_t *blk, size_t bb, bool q8) {
+    if (q8)
+        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk + 2))),
+                                  _mm256_loadu_si256((const __m256i *)(blk + bb + 2)), 1);
+    __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(blk + bb + 2)),
+                                 _mm_loadu_si128((const __m128i *)(blk + 2)));
+    __m256i m = _mm256_set1_epi8(0x0f);
+    __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    /* [lo0 lo1 hi0 hi1] -> [lo0 hi0 lo1 hi1] (128-bit lanes) */
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm512_sub_epi8(z, _mm512_set1_epi8(8));
+}
+
+AVX512Q_TARGET static inline __attribute__((always_inline)) void
+avx512_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, size_t TT, size_t n) {
+    size_t K = xq->K, nb = K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc[CT_GEMV_MAX_T];
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm512_setzero_ps();
+    size_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const uint8_t *blk = wr + b * bb;
+        __m512i w = avx512_codes2(blk, bb, q8), aw = _mm512_abs_epi8(w);
+        __mmask64 neg = _mm512_movepi8_mask(w);
+        __m512 dw = _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)(blk[bb] | (blk[bb + 1] << 8))),
+                                                     _mm_set1_epi16((short)(blk[0] | (blk[1] << 8)))));
+        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+            __m512i x = _mm512_loadu_si512((const void *)(xq->q + t * K + b * QK));
+            __m512i p = _mm512_dpbusd_epi32(zero, aw, _mm512_mask_sub_epi8(x, neg, zero, x));
+            __m512 s = _mm512_mul_ps(dw, _mm512_loadu_ps(xq->d8 + (t * nb + b) * 8));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc[t]);
+        }
+    }
+    float tail[CT_GEMV_MAX_T] = {0};
+    if (b < nb) { /* a last lone block: 256 bits */
+        const uint8_t *blk = wr + b * bb;
+        __m256i w = avx2_codes(blk, q8), aw = _mm256_sign_epi8(w, w);
+        float dw = _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8)));
+        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq->q + t * K + b * QK));
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(x, w));
+            tail[t] = avx2_hsum(_mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xq->d[t * nb + b])));
+        }
+    }
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n] = _mm512_reduce_add_ps(acc[t]) + tail[t];
+}
+
+AVX512Q_TARGET static void rows_avx512(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *W, bool q8,
+                                       size_t n0, size_t n1) {
+    size_t rb = xq->K / QK * (q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES);
+#undef ROWS
+#define ROWS(TT, Q)                                                                                                    \
+    for (size_t n = n0; n < n1; n++) avx512_row(y, ldy, xq, W + n * rb, Q, TT, n);                                   \
+    break
+    if (q8) {
+        BY_T(true)
+    } else {
+        BY_T(false)
+    }
+#undef ROWS
+#undef BY_T
+}
+#endif
+
+void ct_gemvq_rows(ct_gemv_level lv, float *y, size_t ldy, const ct_gemvq_x *xq, const ct_tensor *W, size_t n0,
+                   size_t n1) {
+    const uint8_t *w = (const uint8_t *)W->data;
+    bool q8 = W->dtype == CT_DTYPE_Q8_0;
+    if (n0 >= n1 || xq->T == 0) return;
+#ifdef CT_GEMVQ_X86
+    if (lv == CT_GEMV_AVX512) {
+        rows_avx512(y, ldy, xq, w, q8, n0, n1);
+        return;
+    }
+    if (lv == CT_GEMV_AVX2) {
+        rows_avx2(y, ldy, xq, w, q8, n0, n1);
+        return;
+    }
+#endif
+    rows_scalar(y, ldy, xq, w, q8, n0, n1);
+}
+
+/* Bytes of weights below which a call runs on the calling thread (a fork costs more). */
+#define GEMVQ_PAR_MIN_BYTES (256u << 10)
+
+void ct_gemvq_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
+                      size_t n, size_t T, size_t K) {
+    size_t total = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += (size_t)Ws[i]->shape[0];
+        bytes += (size_t)Ws[i]->shape[0] * (K / QK) * block_bytes(Ws[i]->dtype);
+    }
+    ct_arena *ar = ct_ctx_arena(c);
+    size_t mk = ct_arena_mark(ar);
+    ct_gemvq_x xq;
+    ct_gemvq_prepare(&xq, ct_scratch_f32(ar, (ct_gemvq_x_bytes(T, K) + 3) / 4), x, T, K);
+    int nt = ct_ctx_threads(c);
+    if (bytes < GEMVQ_PAR_MIN_BYTES) nt = 1;
+    /* rows of all matrices, concatenated, split into equal static ranges (one per thread) */
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t th = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        size_t r0 = total * th / nth, r1 = total * (th + 1) / nth, base = 0;
+        for (size_t i = 0; i < n && base < r1; i++) {
+            size_t N = (size_t)Ws[i]->shape[0], a = r0 > base ? r0 - base : 0, b = r1 - base < N ? r1 - base : N;
+            if (a < b) ct_gemvq_rows(lv, ys[i], N, &xq, Ws[i], a, b);
+            base += N;
+        }
+    }
+    ct_arena_release(ar, mk);
+}

@@ -1,0 +1,198 @@
+/* The Q8_0 / Q4_0 decode GEMV (src/ops/cpu/gemv_quant.c): every dispatch level the CPU has
+ * against the scalar level (same integer block sums, another f32 summation order) for T = 1..8,
+ * odd row counts, even and odd block counts; against the dequantized f32 reference within the
+ * bound the activation quantization implies; the same bits for any row partition, thread count,
+ * and with several matrices fused in one call; the dtype table's to_f32 at any offset; prefill
+ * (T > 8) through the linear table exact on the dequantized weights. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ops/kernels.h"
+#include "quant/ggml_blocks.h"
+
+static uint64_t g_s = 0x2545f4914f6cdd1dull;
+static double urand(void) {
+    g_s = g_s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(g_s >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+/* A random [N, K] weight quantized to dt (ggml's reference quantizer), rows of mixed scale. */
+static ct_tensor qweight(ct_dtype dt, size_t N, size_t K) {
+    size_t bb = dt == CT_DTYPE_Q8_0 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
+    float *f = malloc(K * sizeof(float));
+    uint8_t *q = malloc(N * K / CT_GGML_QK * bb);
+    for (size_t n = 0; n < N; n++) {
+        double sc = 0.05 + 0.3 * fabs(urand());
+        for (size_t k = 0; k < K; k++) f[k] = (float)(sc * urand());
+        if (n % 7 == 3) memset(f, 0, CT_GGML_QK * sizeof(float)); /* an all-zero block: d = 0 */
+        bool ok = dt == CT_DTYPE_Q8_0 ? ct_ggml_quantize_q8_0(f, K, q + n * K / CT_GGML_QK * bb)
+                                      : ct_ggml_quantize_q4_0(f, K, q + n * K / CT_GGML_QK * bb);
+        CHECK(ok);
+    }
+    free(f);
+    return (ct_tensor){.dtype = dt, .ndim = 2, .shape = {(int64_t)N, (int64_t)K}, .data = q};
+}
+
+static void rand_x(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(urand() * (i % 11 == 0 ? 4.0 : 1.0));
+}
+
+static double max_rel(const float *a, const float *b, size_t n) {
+    double e = 0, mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        e = fmax(e, fabs((double)a[i] - b[i]));
+        mx = fmax(mx, fabs((double)b[i]));
+    }
+    return e / fmax(mx, 1e-30);
+}
+
+TEST(gemv_quant_levels_match_scalar) {
+    static const ct_dtype dts[2] = {CT_DTYPE_Q8_0, CT_DTYPE_Q4_0};
+    static const size_t Ks[3] = {32, 96, 1024 + 32 * 3}; /* 1, 3 and 35 blocks: the odd-block tail */
+    static const size_t Ns[2] = {1, 37};
+    for (int lv = CT_GEMV_AVX2; lv < CT_GEMV_LEVELS; lv++) {
+        if (!ct_gemvq_level_available((ct_gemv_level)lv)) {
+            printf("    gemv_quant %s: not available on this CPU\n", ct_gemv_level_name((ct_gemv_level)lv));
+            continue;
+        }
+        for (int d = 0; d < 2; d++)
+            for (int ki = 0; ki < 3; ki++)
+                for (int ni = 0; ni < 2; ni++)
+                    for (size_t T = 1; T <= CT_GEMV_MAX_T; T++) {
+                        size_t K = Ks[ki], N = Ns[ni];
+                        ct_tensor W = qweight(dts[d], N, K);
+                        float *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
+                        float *ref = malloc(T * N * sizeof(float)), *y2 = malloc(T * N * sizeof(float));
+                        void *mem = malloc(ct_gemvq_x_bytes(T, K));
+                        rand_x(x, T * K);
+                        ct_gemvq_x xq;
+                        ct_gemvq_prepare(&xq, mem, x, T, K);
+                        ct_gemvq_rows(CT_GEMV_SCALAR, ref, N, &xq, &W, 0, N);
+                        ct_gemvq_rows((ct_gemv_level)lv, y, N, &xq, &W, 0, N);
+                        double e = max_rel(y, ref, T * N);
+                        CHECK_MSG(e <= 1e-5, "gemv_quant %s %s T=%zu K=%zu N=%zu: rel err %.3g vs scalar",
+                                  ct_gemv_level_name((ct_gemv_level)lv), ct_dtype_name(dts[d]), T, K, N, e);
+                        /* any row partition: the same bits */
+                        for (size_t n = 0; n < N; n++) ct_gemvq_rows((ct_gemv_level)lv, y2, N, &xq, &W, n, n + 1);
+                        CHECK(memcmp(y, y2, T * N * sizeof(float)) == 0);
+                        free(W.data), free(x), free(y), free(ref), free(y2), free(mem);
+                    }
+    }
+}
+
+/* |y - x W~^T| <= sum_k |W~[n,k]| dx_b(k) / 2 (+ f32 rounding): the activation quantization's
+ * bound, W~ the dequantized weight, dx the token's block scale. */
+TEST(gemv_quant_within_activation_bound_of_dequantized) {
+    static const ct_dtype dts[2] = {CT_DTYPE_Q8_0, CT_DTYPE_Q4_0};
+    ct_err err = {0};
+    ct_ctx *c = NULL;
+    CHECK_OK(ct_ctx_new(&c, 1, &err), &err);
+    REQUIRE(c);
+    for (int d = 0; d < 2; d++)
+        for (size_t T = 1; T <= CT_GEMV_MAX_T; T += 3) {
+            size_t K = 320, N = 53;
+            ct_tensor W = qweight(dts[d], N, K);
+            float *w = malloc(N * K * sizeof(float)), *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
+            ct_tensor_to_f32(&W, 0, N * K, w);
+            rand_x(x, T * K);
+            ct_linear_forward(c, y, x, &W, NULL, T, K, N);
+            CHECK_STREQ(ct_linear_pick(c, dts[d], T, CT_LINEAR_FWD)->name,
+                        dts[d] == CT_DTYPE_Q8_0 ? "q8_0-gemv" : "q4_0-gemv");
+            int bad = 0;
+            for (size_t t = 0; t < T; t++)
+                for (size_t n = 0; n < N; n++) {
+                    double ref = 0, bound = 0, mag = 0;
+                    for (size_t b = 0; b < K / 32; b++) {
+                        double amax = 0;
+                        for (size_t j = 0; j < 32; j++) amax = fmax(amax, fabs(x[t * K + b * 32 + j]));
+                        for (size_t j = 0; j < 32; j++) {
+                            double wv = w[n * K + b * 32 + j];
+                            ref += wv * x[t * K + b * 32 + j];
+                            bound += fabs(wv) * amax / 127.0 / 2.0;
+                            mag += fabs(wv * x[t * K + b * 32 + j]);
+                        }
+                    }
+                    bad += fabs(y[t * N + n] - ref) > bound * 1.001 + 1e-6 * mag;
+                }
+            CHECK_MSG(bad == 0, "%s T=%zu: %d outputs outside the activation-rounding bound", ct_dtype_name(dts[d]), T,
+                      bad);
+            /* prefill (T > 8): the weights decoded to f32, sgemm: exact on the dequantized values */
+            size_t TP = 13;
+            float *xp = malloc(TP * K * sizeof(float)), *yp = malloc(TP * N * sizeof(float));
+            rand_x(xp, TP * K);
+            ct_linear_forward(c, yp, xp, &W, NULL, TP, K, N);
+            ct_tensor wf = {.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {(int64_t)N, (int64_t)K}, .data = w};
+            float *yr = malloc(TP * N * sizeof(float));
+            ct_linear_forward(c, yr, xp, &wf, NULL, TP, K, N);
+            CHECK(max_rel(yp, yr, TP * N) <= 1e-6);
+            free(xp), free(yp), free(yr);
+            free(W.data), free(w), free(x), free(y);
+        }
+    ct_ctx_free(c);
+}
+
+/* Non-finite activations give NaN outputs (not garbage codes), as the f32 path would. */
+TEST(gemv_quant_nonfinite_x) {
+    ct_tensor W = qweight(CT_DTYPE_Q8_0, 4, 64);
+    float x[64], y[4];
+    rand_x(x, 64);
+    x[40] = INFINITY;
+    for (int lv = 0; lv < CT_GEMV_LEVELS; lv++) {
+        if (!ct_gemvq_level_available((ct_gemv_level)lv)) continue;
+        void *mem = malloc(ct_gemvq_x_bytes(1, 64));
+        ct_gemvq_x xq;
+        ct_gemvq_prepare(&xq, mem, x, 1, 64);
+        ct_gemvq_rows((ct_gemv_level)lv, y, 4, &xq, &W, 0, 4);
+        for (int n = 0; n < 4; n++) CHECK(isnan(y[n]));
+        free(mem);
+    }
+    free(W.data);
+}
+
+/* Fused matrices (q/k/v, gate/up) and 1 vs 2 threads: bit for bit the single calls. */
+TEST(gemv_quant_fused_and_threads_bitwise) {
+    ct_err err = {0};
+    ct_ctx *c = NULL;
+    CHECK_OK(ct_ctx_new(&c, 1, &err), &err);
+    REQUIRE(c);
+    size_t K = 512, T = 3;
+    size_t Ns[3] = {700, 129, 129}; /* > 256 KiB of weights: the parallel region runs */
+    ct_tensor W[3];
+    const ct_tensor *Wp[3];
+    float *ys[3], *y1[3], *x = malloc(T * K * sizeof(float));
+    rand_x(x, T * K);
+    for (int i = 0; i < 3; i++) {
+        W[i] = qweight(i == 1 ? CT_DTYPE_Q4_0 : CT_DTYPE_Q8_0, Ns[i], K);
+        Wp[i] = &W[i];
+        ys[i] = malloc(T * Ns[i] * sizeof(float)), y1[i] = malloc(T * Ns[i] * sizeof(float));
+        ct_linear_forward(c, y1[i], x, &W[i], NULL, T, K, Ns[i]);
+    }
+    ct_ctx_set_threads(c, 2);
+    ct_linear_multi_forward(c, ys, x, Wp, NULL, 3, T, K);
+    for (int i = 0; i < 3; i++) {
+        CHECK_MSG(memcmp(ys[i], y1[i], T * Ns[i] * sizeof(float)) == 0, "matrix %d: fused 2-thread != single", i);
+        free(W[i].data), free(ys[i]), free(y1[i]);
+    }
+    free(x);
+    ct_ctx_free(c);
+}
+
+/* to_f32 at any offset and length equals the whole-row dequantization. */
+TEST(gemv_quant_to_f32_offsets) {
+    static const ct_dtype dts[2] = {CT_DTYPE_Q8_0, CT_DTYPE_Q4_0};
+    for (int d = 0; d < 2; d++) {
+        ct_tensor W = qweight(dts[d], 3, 96);
+        float all[288], part[288];
+        if (dts[d] == CT_DTYPE_Q8_0) ct_ggml_dequantize_q8_0(W.data, 288, all);
+        else ct_ggml_dequantize_q4_0(W.data, 288, all);
+        CHECK_EQ_INT((long long)ct_tensor_nbytes(&W), 288 / 32 * (dts[d] == CT_DTYPE_Q8_0 ? 34 : 18));
+        static const size_t offs[][2] = {{0, 288}, {5, 3}, {31, 2}, {30, 100}, {64, 32}, {250, 38}, {0, 1}};
+        for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+            ct_tensor_to_f32(&W, offs[i][0], offs[i][1], part);
+            CHECK(memcmp(part, all + offs[i][0], offs[i][1] * sizeof(float)) == 0);
+        }
+        free(W.data);
+    }
+}

@@ -110,7 +110,7 @@ TEST(gemv_quant_within_activation_bound_of_dequantized) {
                         for (size_t j = 0; j < 32; j++) {
                             double wv = w[n * K + b * 32 + j];
                             ref += wv * x[t * K + b * 32 + j];
-                            bound += fabs(wv) * amax / 127.0 / 2.0;
+                            bound += fabs(wv) * amax / 32767.0 / 2.0;
                             mag += fabs(wv * x[t * K + b * 32 + j]);
                         }
                     }

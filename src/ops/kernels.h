@@ -82,13 +82,12 @@ void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float 
 
 /* ---- decode GEMV for ggml Q8_0 / Q4_0 weights (src/ops/cpu/gemv_quant.c) ----
  * The same contract as above for W of dtype CT_DTYPE_Q8_0 / CT_DTYPE_Q4_0 (K a multiple of 32):
- * x is quantized per token to blocks of 32 int8 (f32 scale) once per call, integer block dot
- * products, f32 sums over blocks (the numerics are stated in gemv_quant.c). The AVX-512 level
- * needs AVX512-VNNI on top of gemv.c's AVX-512. */
+ * x is quantized per token to blocks of 32 int16 (f32 scale) once per call, integer block dot
+ * products, f32 sums over blocks (the numerics are stated in gemv_quant.c). Levels and their CPU
+ * checks are gemv.c's. */
 typedef struct ct_gemvq_x {
-    int8_t *q;   /* [T, K] codes */
+    int16_t *q;  /* [T, K] codes */
     float *d;    /* [T, K / 32] block scales */
-    float *d8;   /* [T, K / 32, 8] each scale 8 times (the AVX-512 level's operand) */
     size_t T, K;
 } ct_gemvq_x;
 bool ct_gemvq_level_available(ct_gemv_level lv);

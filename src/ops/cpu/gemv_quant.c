@@ -1,23 +1,27 @@
 /* Decode GEMV for ggml's Q8_0 / Q4_0 weights (src/quant/ggml_blocks.h): y[T, N] = x[T, K] W[N, K]^T
- * for T <= CT_GEMV_MAX_T tokens, as llama.cpp's ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0 do it:
+ * for T <= CT_GEMV_MAX_T tokens, integer block dot products as in llama.cpp's
+ * ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0, but with 16-bit activations where ggml uses 8-bit ones:
  *
- *   1. each token's row of x is quantized once per call to Q8_0-like blocks of 32: amax = max |x|,
- *      dx = amax / 127, q = round-half-even(x * 127 / amax) (ggml's AVX quantize_row_q8_0), but dx
- *      is kept in f32 (ggml rounds it to f16); a block holding a NaN or an infinity gets dx = NaN
+ *   1. each token's row of x is quantized once per call per block of 32: amax = max |x|,
+ *      dx = amax / 32767, q = round-half-even(x * 32767 / amax) as int16 (ggml: int8 codes,
+ *      amax / 127, the scale rounded to f16); a block holding a NaN or an infinity gets dx = NaN
  *      and q = 0, so the outputs it touches are NaN as on the f32 path;
  *   2. per weight block b: isum_b = sum_j w_j q_j exactly in int32 (w_j = the int8 code, or
- *      code - 8 for Q4_0), then y += (dw_b * dx_b) * isum_b in f32 (dw_b the block's f16 scale).
+ *      code - 8 for Q4_0; |isum| <= 32 * 128 * 32767 < 2^31), then y += (dw_b * dx_b) * isum_b in
+ *      f32 (dw_b the block's f16 scale).
  *
  * So the result differs from the f32 product with the dequantized weights by the activation's
- * rounding (|x - dx q| <= dx / 2 per element: about 2^-8 of the block's largest |x|) plus f32
- * summation; tests/test_gemv_quant.c checks every level against the scalar level (same numerics,
- * other summation order) and against the dequantized f32 reference within that bound.
+ * rounding (|x - dx q| <= dx / 2 per element: 2^-16 of the block's largest |x|, 256 times less
+ * than ggml's) plus f32 summation: greedy decoding follows the dequantized reference where
+ * ggml's 8-bit activations already flip near-ties (tests/test_quant_infer.c). The 16-bit codes
+ * cost a wider activation operand (read from cache), not weight bytes: decode stays bound by the
+ * weight stream. tests/test_gemv_quant.c checks every level against the scalar one and against
+ * the dequantized f32 reference within that bound.
  *
- * Levels: AVX-512 (needs AVX512-VNNI: two blocks per 512-bit vpdpbusd on |w| and x signed by w),
- * AVX2 (ggml's own form: vpsign + vpmaddubsw + vpmaddwd per block) and plain C; each weight block
- * is loaded and unpacked once per call for all T tokens. A row's arithmetic does not depend on
- * the rows around it or the thread that computes it: results are identical for any thread count
- * and partition (like gemv.c). */
+ * Levels: AVX-512 (BW: a block's codes widened to 32 int16, one vpmaddwd per token), AVX2 (two
+ * 16-element halves) and plain C; each weight block is loaded and unpacked once per call for all
+ * T tokens. A row's arithmetic does not depend on the rows around it or the thread that computes
+ * it: results are identical for any thread count and partition (like gemv.c). */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -29,7 +33,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CT_GEMVQ_X86 1
 #include <immintrin.h>
-#define AVX512Q_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AVX512Q_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define AVX2Q_TARGET __attribute__((target("avx2,fma,f16c")))
 #endif
 
@@ -38,10 +42,9 @@
 bool ct_gemvq_level_available(ct_gemv_level lv) {
 #ifdef CT_GEMVQ_X86
     __builtin_cpu_init();
-    if (lv == CT_GEMV_AVX512) return ct_gemv_level_available(CT_GEMV_AVX512) && __builtin_cpu_supports("avx512vnni");
-    if (lv == CT_GEMV_AVX2) return ct_gemv_level_available(CT_GEMV_AVX2);
+    (void)0;
 #endif
-    return lv == CT_GEMV_SCALAR;
+    return ct_gemv_level_available(lv); /* gemv.c's CPU checks */
 }
 
 ct_gemv_level ct_gemvq_level_best(void) {
@@ -60,32 +63,26 @@ static size_t block_bytes(ct_dtype dt) { return dt == CT_DTYPE_Q8_0 ? CT_GGML_Q8
 
 /* ---- the quantized activations ---- */
 
-size_t ct_gemvq_x_bytes(size_t T, size_t K) {
-    size_t nb = K / QK;
-    return T * K + T * nb * sizeof(float) * (1 + 8) + 64;
-}
+size_t ct_gemvq_x_bytes(size_t T, size_t K) { return T * K * sizeof(int16_t) + T * (K / QK) * sizeof(float) + 64; }
 
 void ct_gemvq_prepare(ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K) {
     size_t nb = K / QK;
-    /* floats first (aligned), then the codes */
-    xq->d = (float *)mem;
-    xq->d8 = xq->d + T * nb;
-    xq->q = (int8_t *)(xq->d8 + T * nb * 8);
+    xq->d = (float *)mem; /* scales first (aligned), then the codes */
+    xq->q = (int16_t *)(xq->d + T * nb);
     xq->T = T, xq->K = K;
     for (size_t t = 0; t < T; t++)
         for (size_t b = 0; b < nb; b++) {
             const float *v = x + t * K + b * QK;
-            int8_t *q = xq->q + t * K + b * QK;
+            int16_t *q = xq->q + t * K + b * QK;
             float amax = 0.0f;
             bool finite = true;
             for (int j = 0; j < QK; j++) {
                 finite &= isfinite(v[j]) != 0;
                 amax = fmaxf(amax, fabsf(v[j]));
             }
-            float d = finite ? amax / 127.0f : NAN, id = finite && amax != 0.0f ? 127.0f / amax : 0.0f;
-            for (int j = 0; j < QK; j++) q[j] = finite ? (int8_t)nearbyintf(v[j] * id) : 0;
-            xq->d[t * nb + b] = d;
-            for (int j = 0; j < 8; j++) xq->d8[(t * nb + b) * 8 + j] = d;
+            float id = finite && amax != 0.0f ? 32767.0f / amax : 0.0f;
+            for (int j = 0; j < QK; j++) q[j] = finite ? (int16_t)nearbyintf(v[j] * id) : 0;
+            xq->d[t * nb + b] = finite ? amax / 32767.0f : NAN;
         }
 }
 
@@ -114,7 +111,7 @@ static void rows_scalar(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_
                 const uint8_t *blk = W + (n * nb + b) * bb;
                 int8_t w[QK];
                 block_codes(blk, q8, w);
-                const int8_t *x = xq->q + t * K + b * QK;
+                const int16_t *x = xq->q + t * K + b * QK;
                 int32_t is = 0;
                 for (int j = 0; j < QK; j++) is += (int32_t)w[j] * x[j];
                 s += f16_at(blk) * xq->d[t * nb + b] * (float)is;
@@ -144,16 +141,17 @@ AVX2Q_TARGET static inline float avx2_hsum(__m256 a) {
 AVX2Q_TARGET static inline __attribute__((always_inline)) void
 avx2_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, size_t TT, size_t n) {
     size_t K = xq->K, nb = K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
-    const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[CT_GEMV_MAX_T];
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm256_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *blk = wr + b * bb;
-        __m256i w = avx2_codes(blk, q8), aw = _mm256_sign_epi8(w, w);
+        __m256i w = avx2_codes(blk, q8);
+        __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)), w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));
         float dw = _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8)));
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xq->q + t * K + b * QK));
-            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), ones);
+            const int16_t *x = xq->q + t * K + b * QK;
+            __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)x)),
+                                         _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(x + 16))));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xq->d[t * nb + b]), acc[t]);
         }
     }
@@ -178,55 +176,23 @@ AVX2Q_TARGET static void rows_avx2(float *y, size_t ldy, const ct_gemvq_x *xq, c
     }
 }
 
-/* ---- AVX-512 + VNNI: two blocks per 512-bit vector ---- */
-
-/* The 64 signed codes of blocks blk and blk + bb. */
-AVX512Q_TARGET static inline __m512i avx512_codes2(const uint8_t *blk, size_t bb, bool q8) {
-    if (q8)
-        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk + 2))),
-                                  _mm256_loadu_si256((const __m256i *)(blk + bb + 2)), 1);
-    __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(blk + bb + 2)),
-                                 _mm_loadu_si128((const __m128i *)(blk + 2)));
-    __m256i m = _mm256_set1_epi8(0x0f);
-    __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
-    /* [lo0 lo1 hi0 hi1] -> [lo0 hi0 lo1 hi1] (128-bit lanes) */
-    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
-    return _mm512_sub_epi8(z, _mm512_set1_epi8(8));
-}
+/* ---- AVX-512: a block's 32 codes widened to int16, one vpmaddwd per token ---- */
 
 AVX512Q_TARGET static inline __attribute__((always_inline)) void
 avx512_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, size_t TT, size_t n) {
     size_t K = xq->K, nb = K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
-    const __m512i zero = _mm512_setzero_si512();
     __m512 acc[CT_GEMV_MAX_T];
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm512_setzero_ps();
-    size_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
+    for (size_t b = 0; b < nb; b++) {
         const uint8_t *blk = wr + b * bb;
-        __m512i w = avx512_codes2(blk, bb, q8), aw = _mm512_abs_epi8(w);
-        __mmask64 neg = _mm512_movepi8_mask(w);
-        __m512 dw = _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)(blk[bb] | (blk[bb + 1] << 8))),
-                                                     _mm_set1_epi16((short)(blk[0] | (blk[1] << 8)))));
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            __m512i x = _mm512_loadu_si512((const void *)(xq->q + t * K + b * QK));
-            __m512i p = _mm512_dpbusd_epi32(zero, aw, _mm512_mask_sub_epi8(x, neg, zero, x));
-            __m512 s = _mm512_mul_ps(dw, _mm512_loadu_ps(xq->d8 + (t * nb + b) * 8));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc[t]);
-        }
-    }
-    float tail[CT_GEMV_MAX_T] = {0};
-    if (b < nb) { /* a last lone block: 256 bits */
-        const uint8_t *blk = wr + b * bb;
-        __m256i w = avx2_codes(blk, q8), aw = _mm256_sign_epi8(w, w);
+        __m512i w = _mm512_cvtepi8_epi16(avx2_codes(blk, q8));
         float dw = _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8)));
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xq->q + t * K + b * QK));
-            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(x, w));
-            tail[t] = avx2_hsum(_mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xq->d[t * nb + b])));
+            __m512i p = _mm512_madd_epi16(w, _mm512_loadu_si512((const void *)(xq->q + t * K + b * QK)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(dw * xq->d[t * nb + b]), acc[t]);
         }
     }
-    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n] = _mm512_reduce_add_ps(acc[t]) + tail[t];
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n] = _mm512_reduce_add_ps(acc[t]);
 }
 
 AVX512Q_TARGET static void rows_avx512(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *W, bool q8,

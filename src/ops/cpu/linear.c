@@ -178,9 +178,9 @@ static const ct_linear_kernel k_linear[] = {
     {"f32-sgemm", CT_DTYPE_F32, CT_PREC_ALL, 1, SIZE_MAX, NULL, f32_forward, f32_dx, f32_dw, 1e-5},
     {"bf16-gemv", CT_DTYPE_BF16, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemv16, NULL, NULL, 1e-5},
     {"f16-gemv", CT_DTYPE_F16, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemv16, NULL, NULL, 1e-5},
-    /* x quantized to 8 bits per block of 32 (gemv_quant.c): ~2^-8 of each block's max |x| */
-    {"q8_0-gemv", CT_DTYPE_Q8_0, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvq, NULL, NULL, 2e-2},
-    {"q4_0-gemv", CT_DTYPE_Q4_0, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvq, NULL, NULL, 2e-2},
+    /* x rounded to int16 per block of 32 (gemv_quant.c): 2^-16 of each block's max |x| */
+    {"q8_0-gemv", CT_DTYPE_Q8_0, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvq, NULL, NULL, 1e-4},
+    {"q4_0-gemv", CT_DTYPE_Q4_0, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvq, NULL, NULL, 1e-4},
     {"decode-sgemm", CT_DTYPE_ANY_FLOAT, CT_PREC_ALL, 1, SIZE_MAX, NULL, widen_forward, widen_dx, f32_dw, 1e-5},
 };
 

@@ -1,0 +1,208 @@
+/* Quantized inference (--quant q8_0 / q4_0, ct_model_quantize with a ggml format) against the
+ * dequantized reference: the same model whose quantized weights are replaced by f32 copies of
+ * their dequantized values, run on the exact f32 path. Prefill (more than CT_GEMV_MAX_T tokens:
+ * blocks decoded to f32, sgemm) matches it to f32 rounding; decode (the integer GEMV, activations
+ * quantized per block of 32) gives logits within QUANT_LOGIT_TOL of max |logit| at every step and
+ * the same greedy ids; batched decode (8 sequences, T = 8 GEMV) gives single decode's ids; 1 and
+ * 2 threads give the same bits. On the tiny Qwen2 (untied head, q/k/v bias), Qwen3 (tied head,
+ * q/k norm) and Qwen3.5 (Gated DeltaNet) fixtures and on stories260k (../shared: its MLP rows of
+ * 172 stay f32). Which weights are quantized is checked too. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctune/generate.h"
+#include "harness.h"
+#include "model/model.h"
+#include "ops/kernels.h"
+
+enum { GEN = 24, NSEQ = 8, MAXP = 16 };
+/* max |logit - reference| / max |reference| per decode step: the activations' 16-bit rounding in
+ * the GEMV (2^-16 of a block's largest |x| per element) through every layer; measured 5e-5 to
+ * 8e-5 on the attention models, 4e-4 to 6e-4 on the random Gated DeltaNet fixture */
+#define QUANT_LOGIT_TOL 2e-3
+
+static int32_t argmax(const float *l, size_t V) {
+    size_t b = 0;
+    for (size_t j = 1; j < V; j++)
+        if (l[j] > l[b]) b = j;
+    return (int32_t)b;
+}
+
+static size_t prompt(int32_t *p, int s, size_t V) {
+    size_t n = 9 + (size_t)s % 8;
+    for (size_t i = 0; i < n; i++) p[i] = (int32_t)((1 + (size_t)s * 31 + i * 7) % V);
+    return n;
+}
+
+typedef struct refmem {
+    float **owned;
+    size_t n;
+} refmem;
+
+static int dequant_one(const ct_tensor_spec *s, int layer, void *user) {
+    refmem *r = ((void **)user)[0];
+    ct_model *m = ((void **)user)[1];
+    ct_tensor *t = ct_weights_at(&m->w, s, layer);
+    if (!t || !t->data || (t->dtype != CT_DTYPE_Q8_0 && t->dtype != CT_DTYPE_Q4_0)) return 0;
+    bool tied = !s->per_layer && s->id == CT_GT_EMBED && ct_weights_tied(&m->w);
+    ct_err err = {0};
+    CHECK_OK(ct_tensor_own_f32(t, &r->owned, &r->n, &err), &err);
+    if (tied) m->w.g[CT_GT_LM_HEAD] = *t;
+    return 0;
+}
+
+/* Greedy ids of sequence s through the KV cache, one token per step; every step's logits. */
+static void greedy(ct_ctx *c, const ct_model *m, int s, int32_t *out, float *lg) {
+    ct_err err = {0};
+    size_t V = (size_t)ct_model_config(m)->vocab_size;
+    int32_t p[MAXP];
+    size_t n = prompt(p, s, V);
+    ct_kv_cache *kv = NULL;
+    CHECK_OK(ct_kv_cache_init(&kv, ct_model_config(m), n + GEN, &err), &err);
+    float *l = malloc(V * sizeof(float));
+    CHECK_OK(ct_model_forward(c, m, NULL, kv, p, n, NULL, NULL, l, &err), &err);
+    for (int i = 0; i < GEN; i++) {
+        memcpy(lg + (size_t)i * V, l, V * sizeof(float));
+        out[i] = argmax(l, V);
+        if (i + 1 < GEN) CHECK_OK(ct_model_forward(c, m, NULL, kv, &out[i], 1, NULL, NULL, l, &err), &err);
+    }
+    free(l);
+    ct_kv_cache_free(kv);
+}
+
+static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
+    ct_err err = {0};
+    ct_model *q = NULL, *r = NULL;
+    CHECK_OK(ct_model_load(dir, &q, &err), &err);
+    CHECK_OK(ct_model_load(dir, &r, &err), &err);
+    if (!q || !r) goto out;
+    ct_quant_opts o = {.format = fmt};
+    CHECK_OK(ct_model_quantize(q, &o, &err), &err);
+    CHECK_OK(ct_model_quantize(r, &o, &err), &err);
+    ct_dtype want = fmt == CT_QUANT_Q8_0 ? CT_DTYPE_Q8_0 : CT_DTYPE_Q4_0;
+    /* which weights: 2-D with rows a multiple of 32 (projections, embedding, head) */
+    const ct_config *cfg = ct_model_config(q);
+    CHECK_MSG(q->w.g[CT_GT_EMBED].dtype == (cfg->hidden_size % 32 ? cfg->dtype : want), "%s: embedding", name);
+    CHECK_MSG(q->w.g[CT_GT_LM_HEAD].dtype == q->w.g[CT_GT_EMBED].dtype || !cfg->tie_word_embeddings, "%s: head", name);
+    CHECK_MSG(q->w.g[CT_GT_FINAL_NORM].dtype != want, "%s: a norm was quantized", name);
+    CHECK(ct_model_is_quantized(q));
+    const ct_tensor *down = ct_weights_at_c(&q->w, ct_spec_by_lora("down_proj"), 0);
+    CHECK_MSG(down->dtype == (cfg->intermediate_size % 32 ? cfg->dtype : want), "%s: down_proj %s", name,
+              ct_dtype_name(down->dtype));
+    refmem rm = {0};
+    void *u[2] = {&rm, r};
+    ct_specs_each(&r->cfg, dequant_one, u);
+
+    ct_ctx *c = NULL;
+    CHECK_OK(ct_ctx_new(&c, 1, &err), &err);
+    REQUIRE(c);
+    size_t V = (size_t)cfg->vocab_size;
+    float *lq = malloc((GEN + MAXP) * V * sizeof(float)), *lr = malloc((GEN + MAXP) * V * sizeof(float));
+    int32_t oq[NSEQ][GEN], orf[GEN];
+    for (int s = 0; s < NSEQ; s++) {
+        /* prefill: both on the f32 sgemm path */
+        int32_t p[MAXP];
+        size_t n = prompt(p, s, V);
+        CHECK_OK(ct_model_forward(c, q, NULL, NULL, p, n, NULL, lq, NULL, &err), &err);
+        CHECK_OK(ct_model_forward(c, r, NULL, NULL, p, n, NULL, lr, NULL, &err), &err);
+        double e = 0, mx = 0;
+        for (size_t j = 0; j < n * V; j++) e = fmax(e, fabs(lq[j] - lr[j])), mx = fmax(mx, fabs(lr[j]));
+        CHECK_MSG(e <= 1e-5 * mx, "%s seq %d: prefill logits differ from the dequantized reference by %.3g of max",
+                  name, s, e / mx);
+        /* decode: the integer GEMV against the reference's f32 decode */
+        greedy(c, q, s, oq[s], lq);
+        greedy(c, r, s, orf, lr);
+        int same = 0;
+        while (same < GEN && oq[s][same] == orf[same]) same++;
+        CHECK_MSG(same == GEN, "%s seq %d: greedy ids leave the dequantized reference at token %d", name, s, same);
+        double worst = 0;
+        for (int i = 0; i < same; i++) {
+            double ei = 0, mi = 0;
+            for (size_t j = 0; j < V; j++) {
+                ei = fmax(ei, fabs(lq[i * V + j] - lr[i * V + j]));
+                mi = fmax(mi, fabs(lr[i * V + j]));
+            }
+            worst = fmax(worst, ei / mi);
+        }
+        CHECK_MSG(worst <= QUANT_LOGIT_TOL, "%s seq %d: decode logits off by %.3g of max |logit| (> %.3g)", name, s,
+                  worst, QUANT_LOGIT_TOL);
+        if (s == 0) printf("    %s: decode logits within %.2e of max |logit| of the dequantized reference\n", name, worst);
+    }
+    /* batched decode: 8 sequences per step (the T = 8 GEMV) give single decode's ids */
+    ct_kv_cache *kv[NSEQ];
+    int32_t next[NSEQ];
+    for (int s = 0; s < NSEQ; s++) {
+        int32_t p[MAXP];
+        size_t n = prompt(p, s, V);
+        CHECK_OK(ct_kv_cache_init(&kv[s], cfg, n + GEN, &err), &err);
+        CHECK_OK(ct_model_forward(c, q, NULL, kv[s], p, n, NULL, NULL, lq, &err), &err);
+        next[s] = argmax(lq, V);
+    }
+    int bad = -1;
+    for (int i = 1; i < GEN && bad < 0; i++) {
+        CHECK_OK(ct_model_forward_batch(c, q, NULL, kv, NSEQ, next, 1, lq, &err), &err);
+        for (int s = 0; s < NSEQ; s++) {
+            next[s] = argmax(lq + (size_t)s * V, V);
+            if (next[s] != oq[s][i] && bad < 0) bad = i;
+        }
+    }
+    CHECK_MSG(bad < 0, "%s: batched decode differs from single decode at token %d", name, bad);
+    for (int s = 0; s < NSEQ; s++) ct_kv_cache_free(kv[s]);
+    /* 1 and 2 threads: the same bits */
+    int32_t o2[GEN];
+    greedy(c, q, 5, o2, lr);
+    ct_ctx_set_threads(c, 2);
+    greedy(c, q, 5, o2, lq);
+    CHECK_MSG(memcmp(lq, lr, GEN * V * sizeof(float)) == 0, "%s: decode logits depend on the thread count", name);
+    ct_ctx_free(c);
+    free(lq), free(lr);
+    for (size_t i = 0; i < rm.n; i++) free(rm.owned[i]);
+    free(rm.owned);
+out:
+    ct_model_free(q);
+    ct_model_free(r);
+}
+
+TEST(quant_infer_fixtures_match_dequantized) {
+    static const char *dirs[] = {"tests/fixtures/tiny-qwen2-bf16", "tests/fixtures/tiny-qwen3-bf16",
+                                 "tests/fixtures/tiny-qwen3_5"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s q8_0", dirs[i]);
+        check_one(dirs[i], CT_QUANT_Q8_0, name);
+        snprintf(name, sizeof name, "%s q4_0", dirs[i]);
+        check_one(dirs[i], CT_QUANT_Q4_0, name);
+    }
+}
+
+TEST(quant_infer_stories260k_match_dequantized) {
+    const char *dir = ct_test_shared("models/stories260k");
+    if (!dir) {
+        ct_test_skip("../shared/models/stories260k not found (set CTUNE_SHARED)");
+        return;
+    }
+    char src[1024];
+    snprintf(src, sizeof src, "%s", dir);
+    check_one(src, CT_QUANT_Q8_0, "stories260k q8_0");
+    check_one(src, CT_QUANT_Q4_0, "stories260k q4_0");
+}
+
+/* Refusals: an unknown format value, a model already quantized (bitsandbytes). */
+TEST(quant_infer_refusals) {
+    ct_err err = {0};
+    ct_model *m = NULL;
+    CHECK_OK(ct_model_load("tests/fixtures/tiny-qwen3-bf16", &m, &err), &err);
+    if (!m) return;
+    ct_quant_opts bad = {.format = (ct_quant_format)7};
+    CHECK(ct_model_quantize(m, &bad, &err) == CT_ERR_ARG);
+    ct_quant_opts bnb = {.bits = 8};
+    CHECK_OK(ct_model_quantize(m, &bnb, &err), &err);
+    ct_quant_opts q8 = {.format = CT_QUANT_Q8_0};
+    CHECK(ct_model_quantize(m, &q8, &err) == CT_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "already quantized") != NULL);
+    ct_quant_format f;
+    CHECK(ct_quant_format_parse("q4_0", &f) && f == CT_QUANT_Q4_0);
+    CHECK(!ct_quant_format_parse("Q8_0", &f) && !ct_quant_format_parse("q5_0", &f));
+    ct_model_free(m);
+}

@@ -2,6 +2,7 @@
  * Qwen2.5-0.5B-shaped bench model, bf16 or its f16 copy), prefill tokens/s, single-sequence
  * decode tokens/s and GB/s of weights read, and batched decode: B sequences advanced together
  * (ct_model_forward_batch, one step = B tokens) in tokens/s, for each thread count.
+ * TAG q8_0 / q4_0 quantizes the weights on load (ct_model_quantize, ggml's blocks; bench/decode_quant.sh).
  * Usage: decode_bench DIR TAG PREFILL DECODE BATCH THREADS...  ("@ ctune_TAG_..." lines) */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +32,8 @@ int main(int argc, char **argv) {
     ct_err err = {0};
     ct_model *m = NULL;
     if (ct_model_load(argv[1], &m, &err)) return fail(&err);
+    ct_quant_opts q = {0};
+    if (ct_quant_format_parse(tag, &q.format) && ct_model_quantize(m, &q, &err)) return fail(&err);
     const ct_config *c = ct_model_config(m);
     size_t V = (size_t)c->vocab_size, wb = ct_model_weight_bytes(m);
     int32_t *ids = malloc((size_t)(np + nd + 64 * nb) * sizeof *ids);

@@ -50,7 +50,7 @@ static double max_rel(const float *a, const float *b, size_t n) {
 
 TEST(gemv_quant_levels_match_scalar) {
     static const ct_dtype dts[2] = {CT_DTYPE_Q8_0, CT_DTYPE_Q4_0};
-    static const size_t Ks[3] = {32, 96, 1024 + 32 * 3}; /* 1, 3 and 35 blocks: the odd-block tail */
+    static const size_t Ks[4] = {32, 96, 1024 + 32 * 3, 4864}; /* 1, 3, 35, 152 blocks: odd tails, groups of 16 */
     static const size_t Ns[2] = {1, 37};
     for (int lv = CT_GEMV_AVX2; lv < CT_GEMV_LEVELS; lv++) {
         if (!ct_gemvq_level_available((ct_gemv_level)lv)) {
@@ -58,18 +58,20 @@ TEST(gemv_quant_levels_match_scalar) {
             continue;
         }
         for (int d = 0; d < 2; d++)
-            for (int ki = 0; ki < 3; ki++)
+            for (int ki = 0; ki < 4; ki++)
                 for (int ni = 0; ni < 2; ni++)
                     for (size_t T = 1; T <= CT_GEMV_MAX_T; T++) {
                         size_t K = Ks[ki], N = Ns[ni];
                         ct_tensor W = qweight(dts[d], N, K);
                         float *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
                         float *ref = malloc(T * N * sizeof(float)), *y2 = malloc(T * N * sizeof(float));
-                        void *mem = malloc(ct_gemvq_x_bytes(T, K));
+                        void *mem = malloc(ct_gemvq_x_bytes((ct_gemv_level)lv, T, K));
+                        void *mem0 = malloc(ct_gemvq_x_bytes(CT_GEMV_SCALAR, T, K));
                         rand_x(x, T * K);
-                        ct_gemvq_x xq;
-                        ct_gemvq_prepare(&xq, mem, x, T, K);
-                        ct_gemvq_rows(CT_GEMV_SCALAR, ref, N, &xq, &W, 0, N);
+                        ct_gemvq_x xq, xq0;
+                        ct_gemvq_prepare(CT_GEMV_SCALAR, &xq0, mem0, x, T, K);
+                        ct_gemvq_prepare((ct_gemv_level)lv, &xq, mem, x, T, K);
+                        ct_gemvq_rows(CT_GEMV_SCALAR, ref, N, &xq0, &W, 0, N);
                         ct_gemvq_rows((ct_gemv_level)lv, y, N, &xq, &W, 0, N);
                         double e = max_rel(y, ref, T * N);
                         CHECK_MSG(e <= 1e-5, "gemv_quant %s %s T=%zu K=%zu N=%zu: rel err %.3g vs scalar",
@@ -77,7 +79,7 @@ TEST(gemv_quant_levels_match_scalar) {
                         /* any row partition: the same bits */
                         for (size_t n = 0; n < N; n++) ct_gemvq_rows((ct_gemv_level)lv, y2, N, &xq, &W, n, n + 1);
                         CHECK(memcmp(y, y2, T * N * sizeof(float)) == 0);
-                        free(W.data), free(x), free(y), free(ref), free(y2), free(mem);
+                        free(W.data), free(x), free(y), free(ref), free(y2), free(mem), free(mem0);
                     }
     }
 }
@@ -141,9 +143,9 @@ TEST(gemv_quant_nonfinite_x) {
     x[40] = INFINITY;
     for (int lv = 0; lv < CT_GEMV_LEVELS; lv++) {
         if (!ct_gemvq_level_available((ct_gemv_level)lv)) continue;
-        void *mem = malloc(ct_gemvq_x_bytes(1, 64));
+        void *mem = malloc(ct_gemvq_x_bytes((ct_gemv_level)lv, 1, 64));
         ct_gemvq_x xq;
-        ct_gemvq_prepare(&xq, mem, x, 1, 64);
+        ct_gemvq_prepare((ct_gemv_level)lv, &xq, mem, x, 1, 64);
         ct_gemvq_rows((ct_gemv_level)lv, y, 4, &xq, &W, 0, 4);
         for (int n = 0; n < 4; n++) CHECK(isnan(y[n]));
         free(mem);

@@ -86,16 +86,17 @@ void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float 
  * products, f32 sums over blocks (the numerics are stated in gemv_quant.c). Levels and their CPU
  * checks are gemv.c's. */
 typedef struct ct_gemvq_x {
-    int16_t *q;  /* [T, K] codes */
+    int16_t *q;  /* [T, ldq] codes, in the order the level reads them */
     float *d;    /* [T, K / 32] block scales */
-    size_t T, K;
+    int32_t *bias4; /* AVX-512 level: [T, ldq / 4] Q4_0's -8 * sum of each block's codes */
+    size_t T, K, ldq;
 } ct_gemvq_x;
 bool ct_gemvq_level_available(ct_gemv_level lv);
 ct_gemv_level ct_gemvq_level_best(void);
-/* Bytes of `mem` ct_gemvq_prepare needs (16-byte aligned); xq points into it. */
-size_t ct_gemvq_x_bytes(size_t T, size_t K);
-void ct_gemvq_prepare(ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K);
-/* Rows [n0, n1) of y (row stride ldy) on the calling thread. */
+/* Bytes of `mem` ct_gemvq_prepare needs at level lv (16-byte aligned); xq points into it. */
+size_t ct_gemvq_x_bytes(ct_gemv_level lv, size_t T, size_t K);
+void ct_gemvq_prepare(ct_gemv_level lv, ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K);
+/* Rows [n0, n1) of y (row stride ldy) on the calling thread; xq prepared for the same level. */
 void ct_gemvq_rows(ct_gemv_level lv, float *y, size_t ldy, const ct_gemvq_x *xq, const ct_tensor *W, size_t n0,
                    size_t n1);
 /* ys[i][T, N_i] = x W_i^T for n Q8_0 / Q4_0 matrices sharing x, as ct_gemv_forward. */

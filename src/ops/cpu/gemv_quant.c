@@ -18,8 +18,10 @@
  * weight stream. tests/test_gemv_quant.c checks every level against the scalar one and against
  * the dequantized f32 reference within that bound.
  *
- * Levels: AVX-512 (BW: a block's codes widened to 32 int16, one vpmaddwd per token), AVX2 (two
- * 16-element halves) and plain C; each weight block is loaded and unpacked once per call for all
+ * Levels: AVX-512 (BW + VNNI: two blocks' codes widened to int16 in two vectors, two vpdpwssd
+ * per token and pair, Q4_0's -8 folded into the first accumulator, the f16 scales of 16 blocks
+ * gathered and converted at once; x pre-arranged to match), AVX2 (per block, two 16-element
+ * halves) and plain C; each weight block is loaded and unpacked once per call for all
  * T tokens. A row's arithmetic does not depend on the rows around it or the thread that computes
  * it: results are identical for any thread count and partition (like gemv.c). */
 #include <math.h>
@@ -33,7 +35,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CT_GEMVQ_X86 1
 #include <immintrin.h>
-#define AVX512Q_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define AVX512Q_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define AVX2Q_TARGET __attribute__((target("avx2,fma,f16c")))
 #endif
 
@@ -42,7 +44,7 @@
 bool ct_gemvq_level_available(ct_gemv_level lv) {
 #ifdef CT_GEMVQ_X86
     __builtin_cpu_init();
-    (void)0;
+    if (lv == CT_GEMV_AVX512) return ct_gemv_level_available(lv) && __builtin_cpu_supports("avx512vnni");
 #endif
     return ct_gemv_level_available(lv); /* gemv.c's CPU checks */
 }
@@ -63,17 +65,34 @@ static size_t block_bytes(ct_dtype dt) { return dt == CT_DTYPE_Q8_0 ? CT_GGML_Q8
 
 /* ---- the quantized activations ---- */
 
-size_t ct_gemvq_x_bytes(size_t T, size_t K) { return T * K * sizeof(int16_t) + T * (K / QK) * sizeof(float) + 64; }
+/* int16 codes per token: K (x as is), or at the AVX-512 level ceil(K / 64) * 64 arranged per pair
+ * of blocks (b, b + 1) as [b 0..15 | b+1 0..15 | b 16..31 | b+1 16..31] (a missing b + 1: zeros),
+ * the order in which that level unpacks two weight blocks into two vectors of 32 int16. */
+static size_t codes_per_token(ct_gemv_level lv, size_t K) {
+    return lv == CT_GEMV_AVX512 ? (K / QK + 1) / 2 * 2 * QK : K;
+}
 
-void ct_gemvq_prepare(ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K) {
-    size_t nb = K / QK;
-    xq->d = (float *)mem; /* scales first (aligned), then the codes */
-    xq->q = (int16_t *)(xq->d + T * nb);
-    xq->T = T, xq->K = K;
+/* int32 per token at the AVX-512 level: per pair of blocks 16 lanes, -8 * (sum of the block's
+ * codes) in lanes 0 and 8 (Q4_0's offset: sum (c - 8) q = sum c q - 8 sum q, kept exact in int32). */
+static size_t bias_per_token(ct_gemv_level lv, size_t K) { return lv == CT_GEMV_AVX512 ? (K / QK + 1) / 2 * 16 : 0; }
+
+size_t ct_gemvq_x_bytes(ct_gemv_level lv, size_t T, size_t K) {
+    return T * (K / QK) * sizeof(float) + T * bias_per_token(lv, K) * sizeof(int32_t) +
+           T * codes_per_token(lv, K) * sizeof(int16_t) + 64;
+}
+
+void ct_gemvq_prepare(ct_gemv_level lv, ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K) {
+    size_t nb = K / QK, ld = codes_per_token(lv, K);
+    size_t ldb = bias_per_token(lv, K);
+    xq->d = (float *)mem; /* scales first (aligned), then the Q4_0 offsets, then the codes */
+    xq->bias4 = (int32_t *)(xq->d + T * nb);
+    xq->q = (int16_t *)(xq->bias4 + T * ldb);
+    xq->T = T, xq->K = K, xq->ldq = ld;
+    bool pairs = lv == CT_GEMV_AVX512;
+    if (pairs) memset(xq->q, 0, T * ld * sizeof(int16_t)), memset(xq->bias4, 0, T * ldb * sizeof(int32_t));
     for (size_t t = 0; t < T; t++)
         for (size_t b = 0; b < nb; b++) {
             const float *v = x + t * K + b * QK;
-            int16_t *q = xq->q + t * K + b * QK;
             float amax = 0.0f;
             bool finite = true;
             for (int j = 0; j < QK; j++) {
@@ -81,8 +100,17 @@ void ct_gemvq_prepare(ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_
                 amax = fmaxf(amax, fabsf(v[j]));
             }
             float id = finite && amax != 0.0f ? 32767.0f / amax : 0.0f;
-            for (int j = 0; j < QK; j++) q[j] = finite ? (int16_t)nearbyintf(v[j] * id) : 0;
+            int16_t *row = xq->q + t * ld;
+            int32_t sum = 0;
+            for (int j = 0; j < QK; j++) {
+                int16_t c = finite ? (int16_t)nearbyintf(v[j] * id) : 0;
+                sum += c;
+                size_t at = !pairs ? b * QK + (size_t)j
+                                   : b / 2 * 2 * QK + (size_t)(j / 16) * 32 + (b % 2) * 16 + (size_t)(j % 16);
+                row[at] = c;
+            }
             xq->d[t * nb + b] = finite ? amax / 32767.0f : NAN;
+            if (pairs) xq->bias4[t * ldb + b / 2 * 16 + (b % 2) * 8] = -8 * sum;
         }
 }
 
@@ -111,7 +139,7 @@ static void rows_scalar(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_
                 const uint8_t *blk = W + (n * nb + b) * bb;
                 int8_t w[QK];
                 block_codes(blk, q8, w);
-                const int16_t *x = xq->q + t * K + b * QK;
+                const int16_t *x = xq->q + t * xq->ldq + b * QK;
                 int32_t is = 0;
                 for (int j = 0; j < QK; j++) is += (int32_t)w[j] * x[j];
                 s += f16_at(blk) * xq->d[t * nb + b] * (float)is;
@@ -149,7 +177,7 @@ avx2_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8,
         __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)), w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));
         float dw = _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8)));
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            const int16_t *x = xq->q + t * K + b * QK;
+            const int16_t *x = xq->q + t * xq->ldq + b * QK;
             __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)x)),
                                          _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(x + 16))));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xq->d[t * nb + b]), acc[t]);
@@ -176,20 +204,61 @@ AVX2Q_TARGET static void rows_avx2(float *y, size_t ldy, const ct_gemvq_x *xq, c
     }
 }
 
-/* ---- AVX-512: a block's 32 codes widened to int16, one vpmaddwd per token ---- */
+/* ---- AVX-512: two blocks per pair of 32-int16 vectors, scales 16 blocks at a time ---- */
+
+/* The codes of blocks b0 and b1 (b1 NULL: zeros) as int16: *wa = [b0 0..15 | b1 0..15],
+ * *wb = [b0 16..31 | b1 16..31] (the activation layout of ct_gemvq_prepare); Q4_0's codes
+ * unsigned (0..15: the -8 is the activation's bias4). */
+AVX512Q_TARGET static inline void avx512_codes2(const uint8_t *b0, const uint8_t *b1, bool q8, __m512i *wa,
+                                                __m512i *wb) {
+    if (q8) {
+        __m256i a = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 2)));
+        __m256i c = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 18)));
+        if (b1) {
+            a = _mm256_inserti128_si256(a, _mm_loadu_si128((const __m128i *)(b1 + 2)), 1);
+            c = _mm256_inserti128_si256(c, _mm_loadu_si128((const __m128i *)(b1 + 18)), 1);
+        }
+        *wa = _mm512_cvtepi8_epi16(a), *wb = _mm512_cvtepi8_epi16(c);
+        return;
+    }
+    __m256i v = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 2)));
+    if (b1) v = _mm256_inserti128_si256(v, _mm_loadu_si128((const __m128i *)(b1 + 2)), 1);
+    __m512i z = _mm512_cvtepu8_epi16(v);
+    *wa = _mm512_and_si512(z, _mm512_set1_epi16(0x0f));
+    *wb = _mm512_srli_epi16(z, 4);
+}
 
 AVX512Q_TARGET static inline __attribute__((always_inline)) void
 avx512_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, size_t TT, size_t n) {
-    size_t K = xq->K, nb = K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
+    size_t nb = xq->K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
+    const __m512i boff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)bb));
+    const __m512i lo8 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), two = _mm512_set1_epi32(2);
     __m512 acc[CT_GEMV_MAX_T];
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm512_setzero_ps();
-    for (size_t b = 0; b < nb; b++) {
-        const uint8_t *blk = wr + b * bb;
-        __m512i w = _mm512_cvtepi8_epi16(avx2_codes(blk, q8));
-        float dw = _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8)));
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            __m512i p = _mm512_madd_epi16(w, _mm512_loadu_si512((const void *)(xq->q + t * K + b * QK)));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(dw * xq->d[t * nb + b]), acc[t]);
+    for (size_t g = 0; g < nb; g += 16) {
+        size_t ng = nb - g < 16 ? nb - g : 16;
+        __mmask16 m = (__mmask16)((1u << ng) - 1);
+        const uint8_t *gb = wr + g * bb;
+        /* the f16 scales of blocks g .. g + ng - 1 (4 bytes read at each block's start) */
+        __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, boff, (const void *)gb, 1);
+        __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+        __m512 sc[CT_GEMV_MAX_T];
+        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) sc[t] =
+            _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(m, xq->d + t * nb + g));
+        __m512i idx = lo8;
+        for (size_t p = 0; p < ng; p += 2, idx = _mm512_add_epi32(idx, two)) {
+            __m512i wa, wb;
+            avx512_codes2(gb + p * bb, p + 1 < ng ? gb + (p + 1) * bb : NULL, q8, &wa, &wb);
+            const int16_t *xp = xq->q + (g + p) * QK;
+            const int32_t *bp = xq->bias4 + (g + p) * 8;
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+                const int16_t *xt = xp + t * xq->ldq;
+                __m512i s0 = q8 ? _mm512_setzero_si512() : _mm512_loadu_si512((const void *)(bp + t * xq->ldq / 4));
+                __m512i s = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(s0, wa, _mm512_loadu_si512((const void *)xt)), wb,
+                                                _mm512_loadu_si512((const void *)(xt + 32)));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, sc[t]), acc[t]);
+            }
         }
     }
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n] = _mm512_reduce_add_ps(acc[t]);
@@ -243,7 +312,7 @@ void ct_gemvq_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);
     ct_gemvq_x xq;
-    ct_gemvq_prepare(&xq, ct_scratch_f32(ar, (ct_gemvq_x_bytes(T, K) + 3) / 4), x, T, K);
+    ct_gemvq_prepare(lv, &xq, ct_scratch_f32(ar, (ct_gemvq_x_bytes(lv, T, K) + 3) / 4), x, T, K);
     int nt = ct_ctx_threads(c);
     if (bytes < GEMVQ_PAR_MIN_BYTES) nt = 1;
     /* rows of all matrices, concatenated, split into equal static ranges (one per thread) */

@@ -26,6 +26,7 @@ typedef struct ct_eval_opts {
     int64_t limit;           /* > = 0: overrides the config's limit; -1: the config's */
     int threads;             /* > 0: overrides the config's threads */
     const char *work_dir;    /* overrides the config's work_dir */
+    const char *quant;       /* "q8_0" / "q4_0": overrides the config's quant (weights quantized on load) */
     const char *timestamp;   /* the run directory's name; NULL: the local time, YYYYMMDD_HHMMSS */
     FILE *console;           /* the table (NULL: none) */
     FILE *progress;          /* progress bar on a terminal, else one line per task (NULL: none) */

@@ -7,10 +7,10 @@
 #include "ctune/eval.h"
 
 static const char k_usage[] =
-    "usage: ctune eval CONFIG.yaml [--limit N] [--threads N] [--work-dir DIR]\n"
+    "usage: ctune eval CONFIG.yaml [--limit N] [--threads N] [--work-dir DIR] [--quant q8_0|q4_0]\n"
     "       ctune eval --compare RUN1 RUN2\n"
     "  CONFIG.yaml: EvalScope TaskConfig keys (model, datasets, dataset_args, generation_config, work_dir,\n"
-    "  limit, eval_batch_size) plus adapters, models, eval_base, template, threads (docs/eval.md).\n"
+    "  limit, eval_batch_size) plus adapters, models, eval_base, template, threads, quant (docs/eval.md).\n"
     "  Writes <work_dir>/<timestamp>/{predictions,reviews,reports}/<model>/<task>.* and prints a table.\n"
     "  --compare: per-metric differences RUN2 - RUN1, regressions marked; exit 3 when any.\n";
 
@@ -35,6 +35,7 @@ CT_CLI_COMMAND(eval, "eval", "EvalScope-style benchmarks (mcq, qa, loss, think) 
     ct_eval_opts o = ct_eval_opts_default();
     o.config_path = ct_args_positional(&a, 0);
     o.work_dir = ct_args_get(&a, "work-dir");
+    o.quant = ct_args_get(&a, "quant");
     o.console = stdout;
     o.progress = stderr;
     long long v;

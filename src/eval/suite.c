@@ -20,7 +20,7 @@
 typedef struct suite_cfg {
     char *model;
     ct_strlist datasets, adapters, models;
-    char *work_dir, *template_name;
+    char *work_dir, *template_name, *quant;
     int64_t limit, eval_batch_size, threads;
     bool eval_base;
     int64_t max_tokens, top_k, seed;
@@ -40,6 +40,7 @@ static const ct_cfg_key k_keys[] = {
     {"eval_base", CT_CFG_BOOL, F(eval_base), "true", NULL},
     {"template", CT_CFG_STR, F(template_name), NULL, NULL},
     {"threads", CT_CFG_INT, F(threads), "0", NULL},
+    {"quant", CT_CFG_STR, F(quant), NULL, "q8_0|q4_0"}, /* ctune: ggml blocks on load (docs/eval.md) */
     {"generation_config.max_tokens", CT_CFG_INT, F(max_tokens), "256", NULL},
     {"generation_config.max_new_tokens", CT_CFG_INT, F(max_tokens), NULL, NULL},
     {"generation_config.do_sample", CT_CFG_BOOL, F(do_sample), "false", NULL},
@@ -307,6 +308,7 @@ static ct_status run_model(const suite_cfg *c, const ct_eval_opts *o, const mode
     ro.adapter_dir = ms->adapter;
     ro.template_name = c->template_name;
     ro.threads = (int)c->threads;
+    if (c->quant) ct_quant_format_parse(c->quant, &ro.quant.format); /* checked by ct_eval_run */
     ct_runtime *rt = NULL;
     ct_status st = ct_runtime_open(&ro, &rt, err);
     if (st) return ct_err_prefix(err, "model %s", ms->name);
@@ -386,6 +388,13 @@ ct_status ct_eval_run(const ct_eval_opts *o, char **run_dir_out, ct_err *err) {
     ct_status st = ct_cfg_load_yaml_nested(o->config_path, 2, set_key, &pc, err);
     if (!st && o->limit >= 0) c.limit = o->limit;
     if (!st && o->threads > 0) c.threads = o->threads;
+    if (!st && o->quant) {
+        free(c.quant);
+        c.quant = strdup(o->quant);
+    }
+    ct_quant_format qf;
+    if (!st && c.quant && !ct_quant_format_parse(c.quant, &qf))
+        st = ct_err_set(err, CT_ERR_ARG, "%s: quant: expected q8_0 or q4_0, got '%s'", o->config_path, c.quant);
     if (!st && o->adapter) {
         c.eval_base = false;
         c.adapters.n = c.models.n = 0;

@@ -55,15 +55,20 @@ for p in "Once upon a time" "The cat" "Lily and Tom went" "One day" "A big dog" 
   printf '{"prompt": "%s"}\n' "$p" >> "$tmp/in.jsonl"
 done
 for q in q4_0; do
-  $bin generate-batch --model "$model" --input "$tmp/in.jsonl" --output "$tmp/out.jsonl" --max-new-tokens 12 --temperature 0 --template empty --quant $q >/dev/null || fail "$q generate-batch"
+  $bin generate-batch --model "$model" --input "$tmp/in.jsonl" --output "$tmp/out.jsonl" --max-new-tokens 12 --temperature 0 --template empty --threads 1 --quant $q >/dev/null || fail "$q generate-batch"
   i=0
   while IFS= read -r line; do
     p=$(echo "$line" | sed -n 's/.*"prompt": "\([^"]*\)".*/\1/p')
-    o=$($bin generate --model "$model" --prompt "$p" --max-new-tokens 12 --temperature 0 --quant $q --format json | sed -n 's/.*"text":\("[^"]*"\).*/\1/p')
+    o=$($bin generate --model "$model" --prompt "$p" --max-new-tokens 12 --temperature 0 --threads 1 --quant $q --format json | sed -n 's/.*"text":\("[^"]*"\).*/\1/p')
     i=$((i + 1))
     [ -n "$o" ] && sed -n "${i}p" "$tmp/out.jsonl" | grep -qF "\"output\": $o" || fail "$q prompt $i: batch $(sed -n "${i}p" "$tmp/out.jsonl") alone $o"
   done < "$tmp/in.jsonl"
 done
+# ctune eval --quant (the suite's runtime quantized on load); a bad value refused
+$bin eval examples/eval/smoke.yaml --work-dir "$tmp/ev" --limit 2 --threads 1 --quant q8_0 > "$tmp/ev.txt" 2>&1 || fail "eval --quant: $(cat "$tmp/ev.txt")"
+grep -q "general_mcq" "$tmp/ev.txt" || fail "eval --quant table: $(cat "$tmp/ev.txt")"
+err=$($bin eval examples/eval/smoke.yaml --work-dir "$tmp/ev" --quant q3 2>&1) && fail "eval --quant q3 accepted"
+one_line "$err" "quant: expected q8_0 or q4_0, got 'q3'" "eval --quant q3"
 # chat from an inference YAML with quantization_method: gguf
 printf 'model_name_or_path: %s\ntemplate: empty\nquantization_method: gguf\nquantization_bit: 4\nmax_new_tokens: 8\ntemperature: 0\n' "$model" > "$tmp/q4.yaml"
 out=$(echo "Once upon a time" | $bin chat "$tmp/q4.yaml" 2>&1) || fail "chat q4 yaml: $out"

@@ -151,6 +151,24 @@ TEST(gemv_quant_nonfinite_x) {
         free(mem);
     }
     free(W.data);
+    /* an odd block count (3) and a non-finite first block of token 1: token 0 is untouched */
+    ct_tensor W3 = qweight(CT_DTYPE_Q4_0, 5, 96);
+    float x2[192], y1[5], y2[10];
+    rand_x(x2, 192);
+    x2[96] = INFINITY;
+    for (int lv = 0; lv < CT_GEMV_LEVELS; lv++) {
+        if (!ct_gemvq_level_available((ct_gemv_level)lv)) continue;
+        void *m1 = malloc(ct_gemvq_x_bytes((ct_gemv_level)lv, 1, 96)), *m2 = malloc(ct_gemvq_x_bytes((ct_gemv_level)lv, 2, 96));
+        ct_gemvq_x a, b;
+        ct_gemvq_prepare((ct_gemv_level)lv, &a, m1, x2, 1, 96);
+        ct_gemvq_prepare((ct_gemv_level)lv, &b, m2, x2, 2, 96);
+        ct_gemvq_rows((ct_gemv_level)lv, y1, 5, &a, &W3, 0, 5);
+        ct_gemvq_rows((ct_gemv_level)lv, y2, 5, &b, &W3, 0, 5);
+        CHECK_MSG(memcmp(y1, y2, sizeof y1) == 0, "%s: token 0 depends on token 1", ct_gemv_level_name((ct_gemv_level)lv));
+        for (int n = 0; n < 5; n++) CHECK(isfinite(y1[n]) && isnan(y2[5 + n]));
+        free(m1), free(m2);
+    }
+    free(W3.data);
 }
 
 /* Fused matrices (q/k/v, gate/up) and 1 vs 2 threads: bit for bit the single calls. */

@@ -19,8 +19,8 @@
  * the dequantized f32 reference within that bound.
  *
  * Levels: AVX-512 (BW + VNNI: two blocks' codes widened to int16 in two vectors, two vpdpwssd
- * per token and pair, Q4_0's -8 folded into the first accumulator, the f16 scales of 16 blocks
- * gathered and converted at once; x pre-arranged to match), AVX2 (per block, two 16-element
+ * per token and pair, Q4_0's -8 folded into the first accumulator, the pair's two f16 scales
+ * converted together; x pre-arranged to match), AVX2 (per block, two 16-element
  * halves) and plain C; each weight block is loaded and unpacked once per call for all
  * T tokens. A row's arithmetic does not depend on the rows around it or the thread that computes
  * it: results are identical for any thread count and partition (like gemv.c). */
@@ -204,7 +204,7 @@ AVX2Q_TARGET static void rows_avx2(float *y, size_t ldy, const ct_gemvq_x *xq, c
     }
 }
 
-/* ---- AVX-512: two blocks per pair of 32-int16 vectors, scales 16 blocks at a time ---- */
+/* ---- AVX-512: two blocks per pair of 32-int16 vectors ---- */
 
 /* The codes of blocks b0 and b1 (b1 NULL: zeros) as int16: *wa = [b0 0..15 | b1 0..15],
  * *wb = [b0 16..31 | b1 16..31] (the activation layout of ct_gemvq_prepare); Q4_0's codes
@@ -231,34 +231,27 @@ AVX512Q_TARGET static inline void avx512_codes2(const uint8_t *b0, const uint8_t
 AVX512Q_TARGET static inline __attribute__((always_inline)) void
 avx512_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, size_t TT, size_t n) {
     size_t nb = xq->K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
-    const __m512i boff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32((int)bb));
-    const __m512i lo8 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), two = _mm512_set1_epi32(2);
+    const __m512i lo8 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     __m512 acc[CT_GEMV_MAX_T];
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm512_setzero_ps();
-    for (size_t g = 0; g < nb; g += 16) {
-        size_t ng = nb - g < 16 ? nb - g : 16;
-        __mmask16 m = (__mmask16)((1u << ng) - 1);
-        const uint8_t *gb = wr + g * bb;
-        /* the f16 scales of blocks g .. g + ng - 1 (4 bytes read at each block's start) */
-        __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, boff, (const void *)gb, 1);
-        __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
-        __m512 sc[CT_GEMV_MAX_T];
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) sc[t] =
-            _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(m, xq->d + t * nb + g));
-        __m512i idx = lo8;
-        for (size_t p = 0; p < ng; p += 2, idx = _mm512_add_epi32(idx, two)) {
-            __m512i wa, wb;
-            avx512_codes2(gb + p * bb, p + 1 < ng ? gb + (p + 1) * bb : NULL, q8, &wa, &wb);
-            const int16_t *xp = xq->q + (g + p) * QK;
-            const int32_t *bp = xq->bias4 + (g + p) * 8;
-            _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-                const int16_t *xt = xp + t * xq->ldq;
-                __m512i s0 = q8 ? _mm512_setzero_si512() : _mm512_loadu_si512((const void *)(bp + t * xq->ldq / 4));
-                __m512i s = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(s0, wa, _mm512_loadu_si512((const void *)xt)), wb,
-                                                _mm512_loadu_si512((const void *)(xt + 32)));
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, sc[t]), acc[t]);
-            }
+    for (size_t p = 0; p < nb; p += 2) {
+        const uint8_t *b0 = wr + p * bb;
+        bool two = p + 1 < nb;
+        __m512i wa, wb;
+        avx512_codes2(b0, two ? b0 + bb : NULL, q8, &wa, &wb);
+        /* the two f16 scales -> [dw0, dw1] */
+        uint32_t h = (uint32_t)(b0[0] | (b0[1] << 8)) | (two ? (uint32_t)(b0[bb] | (b0[bb + 1] << 8)) << 16 : 0u);
+        __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)h));
+        const int16_t *xp = xq->q + p * QK;
+        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+            const int16_t *xt = xp + t * xq->ldq;
+            __m512i s0 = q8 ? _mm512_setzero_si512() : _mm512_loadu_si512((const void *)(xq->bias4 + p * 8 + t * xq->ldq / 4));
+            __m512i s = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(s0, wa, _mm512_loadu_si512((const void *)xt)), wb,
+                                            _mm512_loadu_si512((const void *)(xt + 32)));
+            const float *d = xq->d + t * nb + p; /* a lone last block: [dx0, 0] (nothing read past it) */
+            __m128 dx = two ? _mm_castpd_ps(_mm_load_sd((const double *)d)) : _mm_load_ss(d);
+            __m512 sc = _mm512_permutexvar_ps(lo8, _mm512_castps128_ps512(_mm_mul_ps(dw, dx)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[t]);
         }
     }
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n] = _mm512_reduce_add_ps(acc[t]);

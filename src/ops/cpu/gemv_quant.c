@@ -249,7 +249,12 @@ avx512_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q
             __m512i s = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(s0, wa, _mm512_loadu_si512((const void *)xt)), wb,
                                             _mm512_loadu_si512((const void *)(xt + 32)));
             const float *d = xq->d + t * nb + p; /* a lone last block: [dx0, 0] (nothing read past it) */
-            __m128 dx = two ? _mm_castpd_ps(_mm_load_sd((const double *)d)) : _mm_load_ss(d);
+            __m128 dx = _mm_load_ss(d);
+            if (two) {
+                uint64_t u; /* d is only 4-byte aligned */
+                memcpy(&u, d, sizeof u);
+                dx = _mm_castsi128_ps(_mm_cvtsi64_si128((long long)u));
+            }
             __m512 sc = _mm512_permutexvar_ps(lo8, _mm512_castps128_ps512(_mm_mul_ps(dw, dx)));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[t]);
         }

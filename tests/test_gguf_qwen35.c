@@ -194,3 +194,39 @@ TEST(gguf_qwen35_export_vl_text_only) {
     tg_close(&f);
     ct_model_free(m);
 }
+
+/* rope_parameters.mrope_section: read (padded with zeros), malformed ones named. */
+TEST(gguf_qwen35_mrope_section_config) {
+    static const char *const cases[][2] = {
+        {"[2, 1, 1]", NULL},
+        {"\"11\"", "mrope_section must be a list"},
+        {"[1, 2, 3, 4, 5]", "mrope_section must be a list"},
+        {"[1, -1, 0]", "mrope_section[1] must be an integer"},
+    };
+    char path[512];
+    snprintf(path, sizeof path, "%s/q35_config.json", ct_test_tmpdir());
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"model_type\": \"qwen3_5_text\", \"architectures\": [\"Qwen3_5ForCausalLM\"], \"vocab_size\": 64, "
+                 "\"hidden_size\": 32, \"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, "
+                 "\"num_key_value_heads\": 1, \"head_dim\": 32, \"rms_norm_eps\": 1e-6, \"rope_parameters\": "
+                 "{\"rope_type\": \"default\", \"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.25, "
+                 "\"mrope_section\": %s}}",
+                 cases[i][0]);
+        FILE *fp = fopen(path, "w");
+        REQUIRE(fp);
+        fputs(text, fp);
+        fclose(fp);
+        ct_config c;
+        ct_err err = {0};
+        ct_status st = ct_config_load_file(path, &c, &err);
+        if (!cases[i][1]) {
+            CHECK_MSG(st == CT_OK, "%s", err.msg);
+            CHECK(c.mrope_section[0] == 2 && c.mrope_section[1] == 1 && c.mrope_section[2] == 1 && !c.mrope_section[3]);
+        } else {
+            CHECK_MSG(st == CT_ERR_FORMAT && strstr(err.msg, cases[i][1]) && strstr(err.msg, path), "%s: %s",
+                      cases[i][0], err.msg);
+        }
+    }
+}

@@ -32,29 +32,22 @@ typedef struct fc_item {
     char *id, *where;
 } fc_item;
 
-typedef struct fc_subset {
-    char *name;
-    fc_item *v;
-    size_t n, cap;
-} fc_subset;
-
 typedef struct fc_state {
     const fc_args *a;
-    fc_subset *subsets;
-    size_t n_subsets;
+    ct_eval_subsets subsets; /* of fc_item */
 } fc_state;
 
-static void item_free(fc_item *it) {
+static void item_free(void *p) {
+    fc_item *it = p;
     ct_conv_free(&it->conv);
     json_decref(it->row);
     free(it->id);
     free(it->where);
 }
 
-static ct_status fc_row(void *user, json_t *row, const char *where, ct_err *err) {
-    fc_state *s = user;
-    fc_subset *sub = &s->subsets[s->n_subsets - 1];
-    if (!json_is_object(row)) return ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", where);
+static ct_status fc_row(void *user, void *item, size_t index, json_t *row, const char *where, ct_err *err) {
+    (void)user;
+    fc_item *it = item;
     if (!json_is_array(json_object_get(row, "messages")))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"messages\" (a list)", where);
     if (!json_is_array(json_object_get(row, "tools")) || !json_array_size(json_object_get(row, "tools")))
@@ -65,39 +58,21 @@ static ct_status fc_row(void *user, json_t *row, const char *where, ct_err *err)
     if (!exp) exp = json_object_get(row, "ground_truth");
     if (exp && !json_is_array(exp))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: \"expected_calls\" must be a list of {name: {param: [values]}}", where);
-    if (sub->n == sub->cap) {
-        size_t nc = sub->cap ? sub->cap * 2 : 32;
-        fc_item *p = realloc(sub->v, nc * sizeof *p);
-        if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        sub->v = p;
-        sub->cap = nc;
-    }
-    fc_item *it = &sub->v[sub->n];
-    memset(it, 0, sizeof *it);
     ct_status st = ct_eval_prompt_conv(row, NULL, NULL, NULL, where, &it->conv, err);
     char idbuf[32];
     const char *id = ct_json_get_str(row, "id");
-    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", sub->n);
+    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", index);
     it->row = json_incref(row);
     if (!st && (!(it->id = strdup(id ? id : idbuf)) || !(it->where = strdup(where))))
         st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    if (st) {
-        item_free(it);
-        return st;
-    }
-    sub->n++;
-    return CT_OK;
+    if (st) item_free(it);
+    return st;
 }
 
 static void fc_free(void *p) {
     fc_state *s = p;
     if (!s) return;
-    for (size_t i = 0; i < s->n_subsets; i++) {
-        for (size_t j = 0; j < s->subsets[i].n; j++) item_free(&s->subsets[i].v[j]);
-        free(s->subsets[i].v);
-        free(s->subsets[i].name);
-    }
-    free(s->subsets);
+    ct_eval_subsets_free(&s->subsets);
     free(s);
 }
 
@@ -105,20 +80,11 @@ static ct_status fc_load(const void *args, const char *where, void **out, ct_err
     const fc_args *a = args;
     if (!a->local_path) return ct_err_set(err, CT_ERR_ARG, "%s: dataset_args.general_fc.local_path is required", where);
     fc_state *s = calloc(1, sizeof *s);
-    if (!s || !(s->subsets = calloc(a->subset_list.n ? a->subset_list.n : 1, sizeof *s->subsets))) {
-        free(s);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
+    if (!s) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     s->a = a;
-    ct_status st = CT_OK;
-    for (size_t i = 0; i < a->subset_list.n && !st; i++) {
-        s->n_subsets = i + 1;
-        if (!(s->subsets[i].name = strdup(a->subset_list.v[i]))) {
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        st = ct_eval_read_subset(a->local_path, a->subset_list.v[i], fc_row, s, err);
-    }
+    s->subsets.item_size = sizeof(fc_item);
+    s->subsets.item_free = item_free;
+    ct_status st = ct_eval_subsets_load(&s->subsets, a->local_path, &a->subset_list, fc_row, s, err);
     if (st) {
         fc_free(s);
         return st;
@@ -127,12 +93,7 @@ static ct_status fc_load(const void *args, const char *where, void **out, ct_err
     return CT_OK;
 }
 
-static size_t fc_count(const void *p, int64_t limit) {
-    const fc_state *s = p;
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n, limit);
-    return n;
-}
+static size_t fc_count(const void *p, int64_t limit) { return ct_eval_subsets_count(&((const fc_state *)p)->subsets, limit); }
 
 /* A subset's aggregate as report values, each weighted by its own denominator (so the score over
  * subsets is the micro rate; tool_call_f1 over subsets is their sample-weighted mean). */
@@ -163,15 +124,17 @@ static ct_status add_aggregate(ct_eval_env *env, const char *subset, json_t *con
 static ct_status fc_run(void *p, ct_eval_env *env, ct_err *err) {
     fc_state *s = p;
     ct_status st = CT_OK;
-    for (size_t i = 0; i < s->n_subsets && !st; i++) {
-        fc_subset *sub = &s->subsets[i];
+    for (size_t i = 0; i < s->subsets.n && !st; i++) {
+        ct_eval_subset *sub = &s->subsets.v[i];
         size_t n = ct_eval_take(sub->n, env->limit), done = 0;
         json_t **verdicts = calloc(n ? n : 1, sizeof *verdicts);
         if (!verdicts) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        ct_eval_gen g;
+        ct_eval_gen_subset(&g, env, &s->subsets, i, offsetof(fc_item, conv));
         for (size_t j = 0; j < n && !st; j++) {
-            fc_item *it = &sub->v[j];
+            fc_item *it = (fc_item *)sub->items + j;
             char *text = NULL;
-            if ((st = ct_eval_generate_chat(env, &it->conv, CT_THINK_FALSE, &text, err))) break;
+            if ((st = ct_eval_gen_text(&g, j, &text, err))) break;
             json_t *verdict = NULL;
             if ((st = ct_metric_fc_score(it->row, text, &verdict, err))) {
                 ct_err_prefix(err, "%s", it->where);
@@ -193,6 +156,7 @@ static ct_status fc_run(void *p, ct_eval_env *env, ct_err *err) {
             st = ct_eval_emit(env, sub->name, pred, rev, err);
             ct_eval_tick(env);
         }
+        ct_eval_gen_free(&g);
         if (!st) st = add_aggregate(env, sub->name, verdicts, done, err);
         for (size_t j = 0; j < done; j++) json_decref(verdicts[j]);
         free(verdicts);

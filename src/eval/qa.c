@@ -35,16 +35,9 @@ typedef struct qa_item {
     char *target, *id;
 } qa_item;
 
-typedef struct qa_subset {
-    char *name;
-    qa_item *v;
-    size_t n, cap;
-} qa_subset;
-
 typedef struct qa_state {
     const qa_args *a;
-    qa_subset *subsets;
-    size_t n_subsets;
+    ct_eval_subsets subsets; /* of qa_item */
 } qa_state;
 
 static const char *str_any(const json_t *row, const char *a, const char *b) {
@@ -52,54 +45,36 @@ static const char *str_any(const json_t *row, const char *a, const char *b) {
     return s ? s : ct_json_get_str(row, b);
 }
 
-static ct_status qa_row(void *user, json_t *row, const char *where, ct_err *err) {
+static void item_free(void *p) {
+    qa_item *it = p;
+    ct_conv_free(&it->conv);
+    free(it->target);
+    free(it->id);
+}
+
+static ct_status qa_row(void *user, void *item, size_t index, json_t *row, const char *where, ct_err *err) {
     qa_state *s = user;
-    qa_subset *sub = &s->subsets[s->n_subsets - 1];
-    if (!json_is_object(row)) return ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", where);
+    qa_item *it = item;
     const char *q = str_any(row, "question", "query");
     const char *ans = str_any(row, "answer", "response");
     const json_t *msgs = json_object_get(row, "messages");
     if (!ans) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"response\" (or \"answer\")", where);
     if (!q && !json_is_array(msgs))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: expected \"query\" (or \"question\") or \"messages\"", where);
-    if (sub->n == sub->cap) {
-        size_t nc = sub->cap ? sub->cap * 2 : 32;
-        qa_item *p = realloc(sub->v, nc * sizeof *p);
-        if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        sub->v = p;
-        sub->cap = nc;
-    }
-    qa_item *it = &sub->v[sub->n];
-    memset(it, 0, sizeof *it);
     ct_status st = ct_eval_prompt_conv(row, s->a->prompt_template, q, s->a->system_prompt, where, &it->conv, err);
     char idbuf[32];
     const char *id = ct_json_get_str(row, "id");
-    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", sub->n);
+    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", index);
     if (!st && (!(it->target = strdup(ans)) || !(it->id = strdup(id ? id : idbuf))))
         st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    if (st) {
-        ct_conv_free(&it->conv);
-        free(it->target);
-        free(it->id);
-        return st;
-    }
-    sub->n++;
-    return CT_OK;
+    if (st) item_free(it);
+    return st;
 }
 
 static void qa_free(void *p) {
     qa_state *s = p;
     if (!s) return;
-    for (size_t i = 0; i < s->n_subsets; i++) {
-        for (size_t j = 0; j < s->subsets[i].n; j++) {
-            ct_conv_free(&s->subsets[i].v[j].conv);
-            free(s->subsets[i].v[j].target);
-            free(s->subsets[i].v[j].id);
-        }
-        free(s->subsets[i].v);
-        free(s->subsets[i].name);
-    }
-    free(s->subsets);
+    ct_eval_subsets_free(&s->subsets);
     free(s);
 }
 
@@ -107,20 +82,11 @@ static ct_status qa_load(const void *args, const char *where, void **out, ct_err
     const qa_args *a = args;
     if (!a->local_path) return ct_err_set(err, CT_ERR_ARG, "%s: dataset_args.general_qa.local_path is required", where);
     qa_state *s = calloc(1, sizeof *s);
-    if (!s || !(s->subsets = calloc(a->subset_list.n, sizeof *s->subsets))) {
-        free(s);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
+    if (!s) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     s->a = a;
-    ct_status st = CT_OK;
-    for (size_t i = 0; i < a->subset_list.n && !st; i++) {
-        s->n_subsets = i + 1;
-        if (!(s->subsets[i].name = strdup(a->subset_list.v[i]))) {
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        st = ct_eval_read_subset(a->local_path, a->subset_list.v[i], qa_row, s, err);
-    }
+    s->subsets.item_size = sizeof(qa_item);
+    s->subsets.item_free = item_free;
+    ct_status st = ct_eval_subsets_load(&s->subsets, a->local_path, &a->subset_list, qa_row, s, err);
     if (st) {
         qa_free(s);
         return st;
@@ -129,23 +95,20 @@ static ct_status qa_load(const void *args, const char *where, void **out, ct_err
     return CT_OK;
 }
 
-static size_t qa_count(const void *p, int64_t limit) {
-    const qa_state *s = p;
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n, limit);
-    return n;
-}
+static size_t qa_count(const void *p, int64_t limit) { return ct_eval_subsets_count(&((const qa_state *)p)->subsets, limit); }
 
 static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
     qa_state *s = p;
     ct_status st = CT_OK;
-    for (size_t i = 0; i < s->n_subsets && !st; i++) {
-        qa_subset *sub = &s->subsets[i];
+    for (size_t i = 0; i < s->subsets.n && !st; i++) {
+        ct_eval_subset *sub = &s->subsets.v[i];
         size_t n = ct_eval_take(sub->n, env->limit);
+        ct_eval_gen g;
+        ct_eval_gen_subset(&g, env, &s->subsets, i, offsetof(qa_item, conv));
         for (size_t j = 0; j < n && !st; j++) {
-            qa_item *it = &sub->v[j];
+            qa_item *it = (qa_item *)sub->items + j;
             char *text = NULL;
-            if ((st = ct_eval_generate_chat(env, &it->conv, CT_THINK_FALSE, &text, err))) break;
+            if ((st = ct_eval_gen_text(&g, j, &text, err))) break;
             ct_text_scores sc;
             if ((st = ct_text_score(text, it->target, &sc, err))) {
                 free(text);
@@ -171,6 +134,7 @@ static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
             }
             ct_eval_tick(env);
         }
+        ct_eval_gen_free(&g);
     }
     return st;
 }

@@ -310,7 +310,7 @@ static ct_status run_model(const suite_cfg *c, const ct_eval_opts *o, const mode
     ct_runtime *rt = NULL;
     ct_status st = ct_runtime_open(&ro, &rt, err);
     if (st) return ct_err_prefix(err, "model %s", ms->name);
-    ct_eval_env env = {.rt = rt, .model_name = ms->name, .limit = c->limit};
+    ct_eval_env env = {.rt = rt, .model_name = ms->name, .limit = c->limit, .batch = (size_t)c->eval_batch_size};
     if ((st = ct_runtime_gen_params(rt, false, &env.gen, err))) {
         ct_runtime_free(rt);
         return st;

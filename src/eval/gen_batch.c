@@ -19,16 +19,15 @@ void ct_eval_gen_init(ct_eval_gen *g, ct_eval_env *e, size_t n, size_t batch, ct
 static ct_status item_conv(void *user, size_t i, const ct_conv **conv, ct_think *think, ct_err *err) {
     const ct_eval_gen *g = user;
     (void)err;
-    *conv = (const ct_conv *)(const void *)(g->items + i * g->stride + g->conv_offset);
+    *conv = &((const ct_eval_sample *)(const void *)(g->items + i * g->stride))->conv;
     *think = CT_THINK_FALSE;
     return CT_OK;
 }
 
-void ct_eval_gen_subset(ct_eval_gen *g, ct_eval_env *e, const ct_eval_subsets *s, size_t i, size_t conv_offset) {
+void ct_eval_gen_subset(ct_eval_gen *g, ct_eval_env *e, const ct_eval_subsets *s, size_t i) {
     ct_eval_gen_init(g, e, ct_eval_take(s->v[i].n, e->limit), e->batch, item_conv, g);
     g->items = s->v[i].items;
     g->stride = s->item_size;
-    g->conv_offset = conv_offset;
 }
 
 static void drop(ct_eval_gen *g) {

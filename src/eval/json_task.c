@@ -39,8 +39,8 @@ static const ct_cfg_key k_keys[] = {
 #undef F
 
 typedef struct json_item {
-    ct_conv conv;
-    char *id, *schema_text, *where; /* schema_text: the sample's own schema (NULL: the dataset's) */
+    ct_eval_sample h;
+    char *schema_text; /* the sample's own schema (NULL: the dataset's) */
     ct_json_schema schema;
     bool has_schema;
     json_t *reference;
@@ -56,15 +56,12 @@ typedef struct json_state {
 
 static void item_free(void *p) {
     json_item *it = p;
-    ct_conv_free(&it->conv);
-    free(it->id);
     free(it->schema_text);
-    free(it->where);
     if (it->has_schema) ct_json_schema_free(&it->schema);
     json_decref(it->reference);
 }
 
-static ct_status json_row(void *user, void *item, size_t index, json_t *row, const char *where, ct_err *err) {
+static ct_status json_row(void *user, void *item, json_t *row, const char *where, ct_err *err) {
     json_state *s = user;
     json_item *it = item;
     const json_t *schema = json_object_get(row, "schema"), *ref = json_object_get(row, "reference");
@@ -74,12 +71,7 @@ static ct_status json_row(void *user, void *item, size_t index, json_t *row, con
         return ct_err_set(err, CT_ERR_FORMAT, "%s: \"reference\" must be an object", where);
     const char *q = ct_json_get_str(row, "query");
     if (!q) q = ct_json_get_str(row, "question");
-    ct_status st = ct_eval_prompt_conv(row, s->a->prompt_template, q, s->a->system_prompt, where, &it->conv, err);
-    char idbuf[32];
-    const char *id = ct_json_get_str(row, "id");
-    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", index);
-    if (!st && (!(it->id = strdup(id ? id : idbuf)) || !(it->where = strdup(where))))
-        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_status st = ct_eval_prompt_conv(row, s->a->prompt_template, q, s->a->system_prompt, where, &it->h.conv, err);
     if (!st && schema) {
         if (!(it->schema_text = json_dumps(schema, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)))
             st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
@@ -164,16 +156,16 @@ static ct_status json_run(void *p, ct_eval_env *env, ct_err *err) {
         /* unconstrained answers decode eval_batch_size at a time; constrained ones one by one (a
          * constraint is one automaton state, and a sample may bring its own schema) */
         ct_eval_gen g;
-        ct_eval_gen_subset(&g, env, &s->subsets, i, offsetof(json_item, conv));
+        ct_eval_gen_subset(&g, env, &s->subsets, i);
         for (size_t j = 0; j < n && !st; j++) {
             json_item *it = (json_item *)sub->items + j;
             char *text = NULL;
             if (s->a->constrained) {
                 ct_eval_env ge = *env;
                 ct_json_constraint *own = NULL;
-                if (it->schema_text) st = make_constraint(env, it->schema_text, it->where, &own, err);
+                if (it->schema_text) st = make_constraint(env, it->schema_text, it->h.where, &own, err);
                 ge.gen.constraint = own ? own : shared;
-                if (!st) st = ct_eval_generate_chat(&ge, &it->conv, CT_THINK_FALSE, &text, err);
+                if (!st) st = ct_eval_generate_chat(&ge, &it->h.conv, CT_THINK_FALSE, &text, err);
                 ct_json_constraint_free(own);
             } else {
                 st = ct_eval_gen_text(&g, j, &text, err);
@@ -183,10 +175,10 @@ static ct_status json_run(void *p, ct_eval_env *env, ct_err *err) {
             json_t *verdict = NULL;
             st = ct_metric_json_score(text, schema, it->reference, &verdict, err);
             if (!st) st = add_verdict(env, sub->name, verdict, err);
-            const ct_message *last = &it->conv.msgs[it->conv.n_msgs - 1];
-            json_t *pred = json_pack("{s:s, s:s, s:s, s:b}", "id", it->id, "input", last->content, "output", text,
+            const ct_message *last = &it->h.conv.msgs[it->h.conv.n_msgs - 1];
+            json_t *pred = json_pack("{s:s, s:s, s:s, s:b}", "id", it->h.id, "input", last->content, "output", text,
                                      "constrained", s->a->constrained);
-            json_t *rev = json_pack("{s:s, s:O?, s:b, s:s?, s:o}", "id", it->id, "target", it->reference, "passed",
+            json_t *rev = json_pack("{s:s, s:O?, s:b, s:s?, s:o}", "id", it->h.id, "target", it->reference, "passed",
                                     json_is_true(json_object_get(verdict, "passed")), "why",
                                     json_string_value(json_object_get(verdict, "why")), "verdict", verdict);
             free(text);

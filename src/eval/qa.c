@@ -31,29 +31,19 @@ static const ct_cfg_key k_keys[] = {
 #undef F
 
 typedef struct qa_item {
-    ct_conv conv;
-    char *target, *id;
+    ct_eval_sample h;
+    char *target;
 } qa_item;
-
-typedef struct qa_state {
-    const qa_args *a;
-    ct_eval_subsets subsets; /* of qa_item */
-} qa_state;
 
 static const char *str_any(const json_t *row, const char *a, const char *b) {
     const char *s = ct_json_get_str(row, a);
     return s ? s : ct_json_get_str(row, b);
 }
 
-static void item_free(void *p) {
-    qa_item *it = p;
-    ct_conv_free(&it->conv);
-    free(it->target);
-    free(it->id);
-}
+static void item_free(void *p) { free(((qa_item *)p)->target); }
 
-static ct_status qa_row(void *user, void *item, size_t index, json_t *row, const char *where, ct_err *err) {
-    qa_state *s = user;
+static ct_status qa_row(void *user, void *item, json_t *row, const char *where, ct_err *err) {
+    const qa_args *a = ((ct_eval_subsets_state *)user)->args;
     qa_item *it = item;
     const char *q = str_any(row, "question", "query");
     const char *ans = str_any(row, "answer", "response");
@@ -61,50 +51,25 @@ static ct_status qa_row(void *user, void *item, size_t index, json_t *row, const
     if (!ans) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"response\" (or \"answer\")", where);
     if (!q && !json_is_array(msgs))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: expected \"query\" (or \"question\") or \"messages\"", where);
-    ct_status st = ct_eval_prompt_conv(row, s->a->prompt_template, q, s->a->system_prompt, where, &it->conv, err);
-    char idbuf[32];
-    const char *id = ct_json_get_str(row, "id");
-    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", index);
-    if (!st && (!(it->target = strdup(ans)) || !(it->id = strdup(id ? id : idbuf))))
-        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    if (st) item_free(it);
+    ct_status st = ct_eval_prompt_conv(row, a->prompt_template, q, a->system_prompt, where, &it->h.conv, err);
+    if (!st && !(it->target = strdup(ans))) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     return st;
-}
-
-static void qa_free(void *p) {
-    qa_state *s = p;
-    if (!s) return;
-    ct_eval_subsets_free(&s->subsets);
-    free(s);
 }
 
 static ct_status qa_load(const void *args, const char *where, void **out, ct_err *err) {
     const qa_args *a = args;
     if (!a->local_path) return ct_err_set(err, CT_ERR_ARG, "%s: dataset_args.general_qa.local_path is required", where);
-    qa_state *s = calloc(1, sizeof *s);
-    if (!s) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    s->a = a;
-    s->subsets.item_size = sizeof(qa_item);
-    s->subsets.item_free = item_free;
-    ct_status st = ct_eval_subsets_load(&s->subsets, a->local_path, &a->subset_list, qa_row, s, err);
-    if (st) {
-        qa_free(s);
-        return st;
-    }
-    *out = s;
-    return CT_OK;
+    return ct_eval_subsets_state_load(a, a->local_path, &a->subset_list, sizeof(qa_item), item_free, qa_row, out, err);
 }
 
-static size_t qa_count(const void *p, int64_t limit) { return ct_eval_subsets_count(&((const qa_state *)p)->subsets, limit); }
-
 static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
-    qa_state *s = p;
+    ct_eval_subsets_state *s = p;
     ct_status st = CT_OK;
     for (size_t i = 0; i < s->subsets.n && !st; i++) {
         ct_eval_subset *sub = &s->subsets.v[i];
         size_t n = ct_eval_take(sub->n, env->limit);
         ct_eval_gen g;
-        ct_eval_gen_subset(&g, env, &s->subsets, i, offsetof(qa_item, conv));
+        ct_eval_gen_subset(&g, env, &s->subsets, i);
         for (size_t j = 0; j < n && !st; j++) {
             qa_item *it = (qa_item *)sub->items + j;
             char *text = NULL;
@@ -121,9 +86,9 @@ static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
                 json_object_set_new(scores, ct_text_metric_name(m), json_real(v));
                 if (m != 11) st = ct_eval_add(env, ct_text_metric_name(m), sub->name, v, err);
             }
-            const ct_message *last = &it->conv.msgs[it->conv.n_msgs - 1];
-            json_t *pred = json_pack("{s:s, s:s, s:s}", "id", it->id, "input", last->content, "output", text);
-            json_t *rev = json_pack("{s:s, s:s, s:b, s:o, s:s}", "id", it->id, "target", it->target, "passed",
+            const ct_message *last = &it->h.conv.msgs[it->h.conv.n_msgs - 1];
+            json_t *pred = json_pack("{s:s, s:s, s:s}", "id", it->h.id, "input", last->content, "output", text);
+            json_t *rev = json_pack("{s:s, s:s, s:b, s:o, s:s}", "id", it->h.id, "target", it->target, "passed",
                                     sc.exact_match > 0, "scores", scores, "why",
                                     sc.exact_match ? "exact match" : "scored by overlap with the reference");
             free(text);
@@ -146,7 +111,7 @@ const ct_eval_task ct_eval_task_qa = {
     .n_keys = sizeof k_keys / sizeof *k_keys,
     .args_size = sizeof(qa_args),
     .load = qa_load,
-    .count = qa_count,
+    .count = ct_eval_subsets_state_count,
     .run = qa_run,
-    .free = qa_free,
+    .free = ct_eval_subsets_state_free,
 };

@@ -95,12 +95,12 @@ typedef struct ct_eval_gen {
     size_t n, batch, lo, hi; /* texts[k - lo] for samples lo <= k < hi */
     char **texts;
     const char *items; /* ct_eval_gen_subset */
-    size_t stride, conv_offset;
+    size_t stride;
 } ct_eval_gen;
 void ct_eval_gen_init(ct_eval_gen *g, ct_eval_env *e, size_t n, size_t batch, ct_eval_conv_fn fn, void *user);
-/* The cursor over subset i of s, whose items hold their ct_conv at conv_offset (enable_thinking
- * false), for the subset's samples under --limit, e->batch at a time. */
-void ct_eval_gen_subset(ct_eval_gen *g, ct_eval_env *e, const struct ct_eval_subsets *s, size_t i, size_t conv_offset);
+/* The cursor over subset i of s (each item's ct_eval_sample conv, enable_thinking false), for
+ * the subset's samples under --limit, e->batch at a time. */
+void ct_eval_gen_subset(ct_eval_gen *g, ct_eval_env *e, const struct ct_eval_subsets *s, size_t i);
 /* Sample i's answer (malloc'd, the caller's). */
 ct_status ct_eval_gen_text(ct_eval_gen *g, size_t i, char **text, ct_err *err);
 void ct_eval_gen_free(ct_eval_gen *g);
@@ -121,12 +121,16 @@ ct_status ct_eval_read_subset(const char *dir, const char *subset, ct_eval_row_f
 /* How many of a subset's n samples run under --limit (negative: all). */
 static inline size_t ct_eval_take(size_t n, int64_t limit) { return limit >= 0 && (size_t)limit < n ? (size_t)limit : n; }
 
-/* Subsets of one item type read from DIR/SUBSET.jsonl (src/eval/subsets.c). The task sets
- * item_size and item_free (frees what an item owns, may be NULL), then loads: fn fills the
- * zeroed item (index: its place in the subset) from a row that is a JSON object, and on error
- * frees what it allocated. */
-typedef ct_status (*ct_eval_item_fn)(void *user, void *item, size_t index, json_t *row, const char *where,
-                                     ct_err *err);
+/* Subsets of one item type read from DIR/SUBSET.jsonl (src/eval/subsets.c). Every item starts
+ * with a ct_eval_sample: the loader sets its id (the row's "id", else the item's index in the
+ * subset) and where ("path:line") and frees all of it. The task sets item_size and item_free
+ * (frees what the rest of an item owns, may be NULL), then loads: fn fills the item's conv and
+ * the rest from a row that is a JSON object, and on error frees what it allocated. */
+typedef struct ct_eval_sample {
+    ct_conv conv; /* the prompt (ct_eval_prompt_conv) */
+    char *id, *where;
+} ct_eval_sample;
+typedef ct_status (*ct_eval_item_fn)(void *user, void *item, json_t *row, const char *where, ct_err *err);
 typedef struct ct_eval_subset {
     char *name;
     void *items;
@@ -142,6 +146,16 @@ ct_status ct_eval_subsets_load(ct_eval_subsets *s, const char *dir, const ct_str
                                void *user, ct_err *err);
 void ct_eval_subsets_free(ct_eval_subsets *s); /* the items, names and arrays; s stays reusable */
 size_t ct_eval_subsets_count(const ct_eval_subsets *s, int64_t limit); /* samples under --limit */
+/* The whole state of a task that is its args plus subsets (qa, general_fc): load reads
+ * dir/names into a new state (fn gets the state as user), free and count fit ct_eval_task. */
+typedef struct ct_eval_subsets_state {
+    const void *args;
+    ct_eval_subsets subsets;
+} ct_eval_subsets_state;
+ct_status ct_eval_subsets_state_load(const void *args, const char *dir, const ct_strlist *names, size_t item_size,
+                                     void (*item_free)(void *), ct_eval_item_fn fn, void **out, ct_err *err);
+void ct_eval_subsets_state_free(void *state);
+size_t ct_eval_subsets_state_count(const void *state, int64_t limit);
 static inline void *ct_eval_subset_item(const ct_eval_subsets *s, size_t subset, size_t j) {
     return (char *)s->v[subset].items + j * s->item_size;
 }

@@ -597,8 +597,6 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     if (c->eval_tasks && !eval_on)
         return ct_err_set(err, CT_ERR_ARG, "eval_tasks needs eval_strategy steps or epoch (it is '%s')",
                           c->eval_strategy ? c->eval_strategy : "no");
-    if (c->eval_tasks && t->tm.method != CT_METHOD_LORA)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED, "eval_tasks needs finetuning_type lora (the adapter is what it evaluates)");
     bool eval_epoch = eval_on && !strcmp(c->eval_strategy, "epoch");
     /* save_strategy (HF DefaultFlowCallback): steps = every save_steps; epoch = at each epoch end,
      * which includes the last step (HF runs on_epoch_end when training stops mid-epoch); no = none */

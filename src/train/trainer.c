@@ -569,7 +569,9 @@ static ct_status evaluate_all(ct_trainer *t, ct_train_event *ev, ct_err *err) {
     ct_status st = evaluate(t, &el, err);
     if (st) return st;
     ct_eval_scores sc = {0};
-    if (t->cfg->eval_tasks && (st = ct_trainer_eval_tasks(t, &sc, err))) return st;
+    /* Data parallel: every rank holds the same weights, so rank 0 alone runs the tasks (it
+     * writes eval/step-N); the other ranks wait for it at the next all-reduce. */
+    if (t->cfg->eval_tasks && t->dist.rank == 0 && (st = ct_trainer_eval_tasks(t, &sc, err))) return st;
     t->last_eval_loss = el;
     t->last_eval_step = t->step;
     fill_event(t, ev);

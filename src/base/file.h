@@ -70,13 +70,7 @@ typedef struct ct_atomic_file {
     FILE *fp;
     char *path;
     char *tmp_path;
-    char *buf; /* fp's stdio buffer (CT_ATOMIC_BUF bytes), NULL: stdio's own */
 } ct_atomic_file;
-/* The writer's buffer: 4 MiB, so that large files (weights) reach the kernel in 2 MiB-aligned
- * multiples of 4 MiB, which the page cache keeps in huge folios; a model loaded right after
- * it was written is then mapped with 2 MiB pages (ct_mmap_open) and decodes at the memory's
- * read bandwidth (docs/perf.md). Untouched pages of the buffer cost nothing. */
-#define CT_ATOMIC_BUF ((size_t)4 << 20)
 
 ct_status ct_atomic_open(ct_atomic_file *af, const char *path, ct_err *err);
 ct_status ct_atomic_write(ct_atomic_file *af, const void *data, size_t n, ct_err *err);

@@ -148,6 +148,10 @@ TEST(model_tiny_qwen3_5) { check_variant("tiny-qwen3_5"); }
  * full_attention_interval, tensors under model.language_model. (vision tower and MTP head not
  * loaded). */
 TEST(model_tiny_qwen3_5_vl) { check_variant("tiny-qwen3_5-vl"); }
+/* The GGUF export's Qwen3.5 models (tests/gen/make_qwen35_gguf_fixtures.py): more value heads
+ * than key heads, equal key / value head dims, layer_types [L, F, L, L]; and a VL checkpoint. */
+TEST(model_tiny_qwen3_5_gguf) { check_variant("tiny-qwen3_5-gguf"); }
+TEST(model_tiny_qwen3_5_gguf_vl) { check_variant("tiny-qwen3_5-gguf-vl"); }
 /* A checkpoint for `cfg` in dir: every tensor of the architecture table under its HF name, bf16,
  * the data a sparse hole (zeros: the shapes, names and loading are what is tested). */
 typedef struct hdr_ctx {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "ctune/err.h"
+#include "ctune/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +35,9 @@ typedef struct ct_eval_opts {
      * (the config's model, adapters, models and eval_base are not used; model overrides it). */
     const char *model;
     const char *adapter;
+    /* Training (full / freeze): model's weights as held in memory at this step, evaluated (named
+     * "eval") instead of loading the directory; the tokenizer still comes from `model`. */
+    const ct_model *loaded;
 } ct_eval_opts;
 
 ct_eval_opts ct_eval_opts_default(void);

@@ -64,6 +64,8 @@ typedef struct ct_config {
     int32_t rotary_dim;      /* the leading dims of a head RoPE rotates: head_dim * partial_rotary_factor */
     bool attn_output_gate;   /* qwen3.5: q_proj also yields a per-head gate, att *= sigmoid(gate) */
     bool norm_offset;        /* qwen3.5: RMSNorm weights are offsets, y = norm(x) * (1 + w) */
+    int32_t mrope_section[4];/* qwen3.5: rope_parameters.mrope_section (t, h, w, 0); text positions
+                              * are equal in every section, so only the GGUF export writes it */
     /* layer_types: the mixer of every layer (all attention but for hybrid models) */
     uint8_t layer_kind[CT_MAX_LAYERS];
     int32_t n_deltanet;      /* layers of kind CT_LAYER_DELTANET */

@@ -38,15 +38,20 @@ ct_status ct_eval_generate_ids(ct_eval_env *e, const int32_t *ids, size_t n, boo
     return st;
 }
 
-ct_status ct_eval_generate_chat(ct_eval_env *e, const ct_conv *conv, ct_think think, char **text, ct_err *err) {
+ct_status ct_eval_encode_chat(ct_eval_env *e, const ct_conv *conv, ct_think think, ct_ids *ids, ct_err *err) {
     ct_render_opts ro = ct_render_opts_default();
     ro.add_generation_prompt = true;
     ro.enable_thinking = think;
     ro.jinja = true;
-    ct_ids ids = {0};
     const char *why = NULL;
     if (!ct_runtime_tokenizer(e->rt, &why)) return ct_err_set(err, CT_ERR_ARG, "generation needs the tokenizer: %s", why);
-    ct_status st = ct_runtime_encode_chat(e->rt, conv, &ro, &ids, err);
+    return ct_runtime_encode_chat(e->rt, conv, &ro, ids, err);
+}
+
+ct_status ct_eval_generate_chat(ct_eval_env *e, const ct_conv *conv, ct_think think, char **text, ct_err *err) {
+    ct_ids ids = {0};
+    *text = NULL;
+    ct_status st = ct_eval_encode_chat(e, conv, think, &ids, err);
     if (!st) st = ct_eval_generate_ids(e, ids.data, ids.n, true, text, err);
     ct_ids_free(&ids);
     return st;

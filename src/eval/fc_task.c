@@ -27,34 +27,15 @@ static const ct_cfg_key k_keys[] = {
 #undef F
 
 typedef struct fc_item {
-    ct_conv conv;
+    ct_eval_sample h;
     json_t *row;
-    char *id, *where;
 } fc_item;
 
-typedef struct fc_subset {
-    char *name;
-    fc_item *v;
-    size_t n, cap;
-} fc_subset;
+static void item_free(void *p) { json_decref(((fc_item *)p)->row); }
 
-typedef struct fc_state {
-    const fc_args *a;
-    fc_subset *subsets;
-    size_t n_subsets;
-} fc_state;
-
-static void item_free(fc_item *it) {
-    ct_conv_free(&it->conv);
-    json_decref(it->row);
-    free(it->id);
-    free(it->where);
-}
-
-static ct_status fc_row(void *user, json_t *row, const char *where, ct_err *err) {
-    fc_state *s = user;
-    fc_subset *sub = &s->subsets[s->n_subsets - 1];
-    if (!json_is_object(row)) return ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", where);
+static ct_status fc_row(void *user, void *item, json_t *row, const char *where, ct_err *err) {
+    (void)user;
+    fc_item *it = item;
     if (!json_is_array(json_object_get(row, "messages")))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"messages\" (a list)", where);
     if (!json_is_array(json_object_get(row, "tools")) || !json_array_size(json_object_get(row, "tools")))
@@ -65,73 +46,15 @@ static ct_status fc_row(void *user, json_t *row, const char *where, ct_err *err)
     if (!exp) exp = json_object_get(row, "ground_truth");
     if (exp && !json_is_array(exp))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: \"expected_calls\" must be a list of {name: {param: [values]}}", where);
-    if (sub->n == sub->cap) {
-        size_t nc = sub->cap ? sub->cap * 2 : 32;
-        fc_item *p = realloc(sub->v, nc * sizeof *p);
-        if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        sub->v = p;
-        sub->cap = nc;
-    }
-    fc_item *it = &sub->v[sub->n];
-    memset(it, 0, sizeof *it);
-    ct_status st = ct_eval_prompt_conv(row, NULL, NULL, NULL, where, &it->conv, err);
-    char idbuf[32];
-    const char *id = ct_json_get_str(row, "id");
-    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", sub->n);
-    it->row = json_incref(row);
-    if (!st && (!(it->id = strdup(id ? id : idbuf)) || !(it->where = strdup(where))))
-        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    if (st) {
-        item_free(it);
-        return st;
-    }
-    sub->n++;
-    return CT_OK;
-}
-
-static void fc_free(void *p) {
-    fc_state *s = p;
-    if (!s) return;
-    for (size_t i = 0; i < s->n_subsets; i++) {
-        for (size_t j = 0; j < s->subsets[i].n; j++) item_free(&s->subsets[i].v[j]);
-        free(s->subsets[i].v);
-        free(s->subsets[i].name);
-    }
-    free(s->subsets);
-    free(s);
+    ct_status st = ct_eval_prompt_conv(row, NULL, NULL, NULL, where, &it->h.conv, err);
+    if (!st) it->row = json_incref(row);
+    return st;
 }
 
 static ct_status fc_load(const void *args, const char *where, void **out, ct_err *err) {
     const fc_args *a = args;
     if (!a->local_path) return ct_err_set(err, CT_ERR_ARG, "%s: dataset_args.general_fc.local_path is required", where);
-    fc_state *s = calloc(1, sizeof *s);
-    if (!s || !(s->subsets = calloc(a->subset_list.n ? a->subset_list.n : 1, sizeof *s->subsets))) {
-        free(s);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
-    s->a = a;
-    ct_status st = CT_OK;
-    for (size_t i = 0; i < a->subset_list.n && !st; i++) {
-        s->n_subsets = i + 1;
-        if (!(s->subsets[i].name = strdup(a->subset_list.v[i]))) {
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        st = ct_eval_read_subset(a->local_path, a->subset_list.v[i], fc_row, s, err);
-    }
-    if (st) {
-        fc_free(s);
-        return st;
-    }
-    *out = s;
-    return CT_OK;
-}
-
-static size_t fc_count(const void *p, int64_t limit) {
-    const fc_state *s = p;
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n, limit);
-    return n;
+    return ct_eval_subsets_state_load(a, a->local_path, &a->subset_list, sizeof(fc_item), item_free, fc_row, out, err);
 }
 
 /* A subset's aggregate as report values, each weighted by its own denominator (so the score over
@@ -161,30 +84,32 @@ static ct_status add_aggregate(ct_eval_env *env, const char *subset, json_t *con
 }
 
 static ct_status fc_run(void *p, ct_eval_env *env, ct_err *err) {
-    fc_state *s = p;
+    ct_eval_subsets_state *s = p;
     ct_status st = CT_OK;
-    for (size_t i = 0; i < s->n_subsets && !st; i++) {
-        fc_subset *sub = &s->subsets[i];
+    for (size_t i = 0; i < s->subsets.n && !st; i++) {
+        ct_eval_subset *sub = &s->subsets.v[i];
         size_t n = ct_eval_take(sub->n, env->limit), done = 0;
         json_t **verdicts = calloc(n ? n : 1, sizeof *verdicts);
         if (!verdicts) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        ct_eval_gen g;
+        ct_eval_gen_subset(&g, env, &s->subsets, i);
         for (size_t j = 0; j < n && !st; j++) {
-            fc_item *it = &sub->v[j];
+            fc_item *it = (fc_item *)sub->items + j;
             char *text = NULL;
-            if ((st = ct_eval_generate_chat(env, &it->conv, CT_THINK_FALSE, &text, err))) break;
+            if ((st = ct_eval_gen_text(&g, j, &text, err))) break;
             json_t *verdict = NULL;
             if ((st = ct_metric_fc_score(it->row, text, &verdict, err))) {
-                ct_err_prefix(err, "%s", it->where);
+                ct_err_prefix(err, "%s", it->h.where);
                 free(text);
                 break;
             }
             verdicts[done++] = verdict;
             const json_t *exp = json_object_get(it->row, "expected_calls");
             if (!exp) exp = json_object_get(it->row, "ground_truth");
-            const ct_message *last = &it->conv.msgs[it->conv.n_msgs - 1];
-            json_t *pred = json_pack("{s:s, s:s, s:s, s:O}", "id", it->id, "input", last->content, "output", text,
+            const ct_message *last = &it->h.conv.msgs[it->h.conv.n_msgs - 1];
+            json_t *pred = json_pack("{s:s, s:s, s:s, s:O}", "id", it->h.id, "input", last->content, "output", text,
                                      "calls", json_object_get(verdict, "calls"));
-            json_t *rev = json_pack("{s:s, s:O?, s:O, s:b, s:s?, s:O}", "id", it->id, "target", exp, "should_call_tool",
+            json_t *rev = json_pack("{s:s, s:O?, s:O, s:b, s:s?, s:O}", "id", it->h.id, "target", exp, "should_call_tool",
                                     json_object_get(it->row, "should_call_tool"), "passed",
                                     json_is_true(json_object_get(verdict, "passed")) &&
                                         !json_is_false(json_object_get(verdict, "ast_valid")),
@@ -193,6 +118,7 @@ static ct_status fc_run(void *p, ct_eval_env *env, ct_err *err) {
             st = ct_eval_emit(env, sub->name, pred, rev, err);
             ct_eval_tick(env);
         }
+        ct_eval_gen_free(&g);
         if (!st) st = add_aggregate(env, sub->name, verdicts, done, err);
         for (size_t j = 0; j < done; j++) json_decref(verdicts[j]);
         free(verdicts);
@@ -207,7 +133,7 @@ const ct_eval_task ct_eval_task_fc = {
     .n_keys = sizeof k_keys / sizeof *k_keys,
     .args_size = sizeof(fc_args),
     .load = fc_load,
-    .count = fc_count,
+    .count = ct_eval_subsets_state_count,
     .run = fc_run,
-    .free = fc_free,
+    .free = ct_eval_subsets_state_free,
 };

@@ -39,63 +39,39 @@ static const ct_cfg_key k_keys[] = {
 #undef F
 
 typedef struct json_item {
-    ct_conv conv;
-    char *id, *schema_text, *where; /* schema_text: the sample's own schema (NULL: the dataset's) */
+    ct_eval_sample h;
+    char *schema_text; /* the sample's own schema (NULL: the dataset's) */
     ct_json_schema schema;
     bool has_schema;
     json_t *reference;
 } json_item;
-
-typedef struct json_subset {
-    char *name;
-    json_item *v;
-    size_t n, cap;
-} json_subset;
 
 typedef struct json_state {
     const json_args *a;
     char *schema_text; /* the dataset's schema file */
     ct_json_schema schema;
     bool has_schema;
-    json_subset *subsets;
-    size_t n_subsets;
+    ct_eval_subsets subsets; /* of json_item */
 } json_state;
 
-static void item_free(json_item *it) {
-    ct_conv_free(&it->conv);
-    free(it->id);
+static void item_free(void *p) {
+    json_item *it = p;
     free(it->schema_text);
-    free(it->where);
     if (it->has_schema) ct_json_schema_free(&it->schema);
     json_decref(it->reference);
 }
 
-static ct_status json_row(void *user, json_t *row, const char *where, ct_err *err) {
+static ct_status json_row(void *user, void *item, json_t *row, const char *where, ct_err *err) {
     json_state *s = user;
-    json_subset *sub = &s->subsets[s->n_subsets - 1];
-    if (!json_is_object(row)) return ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", where);
+    json_item *it = item;
     const json_t *schema = json_object_get(row, "schema"), *ref = json_object_get(row, "reference");
     if (schema && !json_is_object(schema) && !json_is_boolean(schema))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: \"schema\" must be a JSON Schema (an object)", where);
     if (ref && !json_is_object(ref) && !json_is_null(ref))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: \"reference\" must be an object", where);
-    if (sub->n == sub->cap) {
-        size_t nc = sub->cap ? sub->cap * 2 : 32;
-        json_item *p = realloc(sub->v, nc * sizeof *p);
-        if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        sub->v = p;
-        sub->cap = nc;
-    }
-    json_item *it = &sub->v[sub->n];
-    memset(it, 0, sizeof *it);
     const char *q = ct_json_get_str(row, "query");
     if (!q) q = ct_json_get_str(row, "question");
-    ct_status st = ct_eval_prompt_conv(row, s->a->prompt_template, q, s->a->system_prompt, where, &it->conv, err);
-    char idbuf[32];
-    const char *id = ct_json_get_str(row, "id");
-    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", sub->n);
-    if (!st && (!(it->id = strdup(id ? id : idbuf)) || !(it->where = strdup(where))))
-        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_status st = ct_eval_prompt_conv(row, s->a->prompt_template, q, s->a->system_prompt, where, &it->h.conv, err);
     if (!st && schema) {
         if (!(it->schema_text = json_dumps(schema, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)))
             st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
@@ -103,23 +79,14 @@ static ct_status json_row(void *user, json_t *row, const char *where, ct_err *er
             it->has_schema = true;
     }
     if (!st && json_is_object(ref)) it->reference = json_incref((json_t *)ref);
-    if (st) {
-        item_free(it);
-        return st;
-    }
-    sub->n++;
-    return CT_OK;
+    if (st) item_free(it);
+    return st;
 }
 
 static void json_task_free(void *p) {
     json_state *s = p;
     if (!s) return;
-    for (size_t i = 0; i < s->n_subsets; i++) {
-        for (size_t j = 0; j < s->subsets[i].n; j++) item_free(&s->subsets[i].v[j]);
-        free(s->subsets[i].v);
-        free(s->subsets[i].name);
-    }
-    free(s->subsets);
+    ct_eval_subsets_free(&s->subsets);
     if (s->has_schema) ct_json_schema_free(&s->schema);
     free(s->schema_text);
     free(s);
@@ -129,24 +96,16 @@ static ct_status json_load(const void *args, const char *where, void **out, ct_e
     const json_args *a = args;
     if (!a->local_path) return ct_err_set(err, CT_ERR_ARG, "%s: dataset_args.json.local_path is required", where);
     json_state *s = calloc(1, sizeof *s);
-    if (!s || !(s->subsets = calloc(a->subset_list.n ? a->subset_list.n : 1, sizeof *s->subsets))) {
-        free(s);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
+    if (!s) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     s->a = a;
+    s->subsets.item_size = sizeof(json_item);
+    s->subsets.item_free = item_free;
     ct_status st = CT_OK;
     if (a->schema) {
         st = ct_read_file(a->schema, &s->schema_text, NULL, err);
         if (!st && !(st = ct_json_schema_load(&s->schema, s->schema_text, a->schema, err))) s->has_schema = true;
     }
-    for (size_t i = 0; i < a->subset_list.n && !st; i++) {
-        s->n_subsets = i + 1;
-        if (!(s->subsets[i].name = strdup(a->subset_list.v[i]))) {
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        st = ct_eval_read_subset(a->local_path, a->subset_list.v[i], json_row, s, err);
-    }
+    if (!st) st = ct_eval_subsets_load(&s->subsets, a->local_path, &a->subset_list, json_row, s, err);
     if (st) {
         json_task_free(s);
         return st;
@@ -156,10 +115,7 @@ static ct_status json_load(const void *args, const char *where, void **out, ct_e
 }
 
 static size_t json_count(const void *p, int64_t limit) {
-    const json_state *s = p;
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n, limit);
-    return n;
+    return ct_eval_subsets_count(&((const json_state *)p)->subsets, limit);
 }
 
 /* The constraint of a schema text (NULL: json_object mode), built for this model's tokenizer. */
@@ -194,28 +150,35 @@ static ct_status json_run(void *p, ct_eval_env *env, ct_err *err) {
     ct_json_constraint *shared = NULL; /* for samples without their own schema */
     ct_status st = CT_OK;
     if (s->a->constrained) st = make_constraint(env, s->schema_text, s->a->schema, &shared, err);
-    for (size_t i = 0; i < s->n_subsets && !st; i++) {
-        json_subset *sub = &s->subsets[i];
+    for (size_t i = 0; i < s->subsets.n && !st; i++) {
+        ct_eval_subset *sub = &s->subsets.v[i];
         size_t n = ct_eval_take(sub->n, env->limit);
+        /* unconstrained answers decode eval_batch_size at a time; constrained ones one by one (a
+         * constraint is one automaton state, and a sample may bring its own schema) */
+        ct_eval_gen g;
+        ct_eval_gen_subset(&g, env, &s->subsets, i);
         for (size_t j = 0; j < n && !st; j++) {
-            json_item *it = &sub->v[j];
-            ct_eval_env ge = *env;
-            ct_json_constraint *own = NULL;
-            if (s->a->constrained && it->schema_text) st = make_constraint(env, it->schema_text, it->where, &own, err);
-            if (st) break;
-            if (s->a->constrained) ge.gen.constraint = own ? own : shared;
+            json_item *it = (json_item *)sub->items + j;
             char *text = NULL;
-            st = ct_eval_generate_chat(&ge, &it->conv, CT_THINK_FALSE, &text, err);
-            ct_json_constraint_free(own);
+            if (s->a->constrained) {
+                ct_eval_env ge = *env;
+                ct_json_constraint *own = NULL;
+                if (it->schema_text) st = make_constraint(env, it->schema_text, it->h.where, &own, err);
+                ge.gen.constraint = own ? own : shared;
+                if (!st) st = ct_eval_generate_chat(&ge, &it->h.conv, CT_THINK_FALSE, &text, err);
+                ct_json_constraint_free(own);
+            } else {
+                st = ct_eval_gen_text(&g, j, &text, err);
+            }
             if (st) break;
             const ct_json_schema *schema = it->has_schema ? &it->schema : s->has_schema ? &s->schema : NULL;
             json_t *verdict = NULL;
             st = ct_metric_json_score(text, schema, it->reference, &verdict, err);
             if (!st) st = add_verdict(env, sub->name, verdict, err);
-            const ct_message *last = &it->conv.msgs[it->conv.n_msgs - 1];
-            json_t *pred = json_pack("{s:s, s:s, s:s, s:b}", "id", it->id, "input", last->content, "output", text,
+            const ct_message *last = &it->h.conv.msgs[it->h.conv.n_msgs - 1];
+            json_t *pred = json_pack("{s:s, s:s, s:s, s:b}", "id", it->h.id, "input", last->content, "output", text,
                                      "constrained", s->a->constrained);
-            json_t *rev = json_pack("{s:s, s:O?, s:b, s:s?, s:o}", "id", it->id, "target", it->reference, "passed",
+            json_t *rev = json_pack("{s:s, s:O?, s:b, s:s?, s:o}", "id", it->h.id, "target", it->reference, "passed",
                                     json_is_true(json_object_get(verdict, "passed")), "why",
                                     json_string_value(json_object_get(verdict, "why")), "verdict", verdict);
             free(text);
@@ -226,6 +189,7 @@ static ct_status json_run(void *p, ct_eval_env *env, ct_err *err) {
             }
             ct_eval_tick(env);
         }
+        ct_eval_gen_free(&g);
     }
     ct_json_constraint_free(shared);
     return st;

@@ -228,6 +228,35 @@ static ct_status encode_option(ct_runtime *rt, ct_buf *whole, const char *ctx, c
     return st;
 }
 
+/* Question q's whole prompt: the subset's shots, then its block. */
+static ct_status build_prompt(ct_buf *prompt, const mcq_state *s, const ct_mcq_subset *sub, const ct_buf *shots,
+                              size_t q, ct_err *err) {
+    prompt->len = 0;
+    ct_buf_put(prompt, shots->data ? shots->data : "", shots->len);
+    put_block(prompt, s, sub->name, &sub->val[q]);
+    return prompt->oom ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
+}
+
+/* Generation mode: question q's prompt as the user message (ct_eval_gen). */
+typedef struct gen_prompts {
+    const mcq_state *s;
+    const ct_mcq_subset *sub;
+    const ct_buf *shots;
+    ct_buf prompt;
+    ct_conv conv;
+} gen_prompts;
+
+static ct_status conv_of(void *user, size_t q, const ct_conv **conv, ct_think *think, ct_err *err) {
+    gen_prompts *g = user;
+    ct_conv_free(&g->conv);
+    ct_conv_init(&g->conv);
+    ct_status st = build_prompt(&g->prompt, g->s, g->sub, g->shots, q, err);
+    if (!st && !ct_conv_add(&g->conv, CT_ROLE_USER, g->prompt.data, err)) st = CT_ERR_NOMEM;
+    *conv = &g->conv;
+    *think = CT_THINK_FALSE;
+    return st;
+}
+
 static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env *env, ct_loglik *L, ct_err *err) {
     ct_buf shots = {0}, prompt = {0}, whole = {0};
     ct_ids scratch = {0};
@@ -235,25 +264,19 @@ static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env 
     ct_ids cids = {0}, oids[CT_MCQ_MAX_OPTS] = {{0}};
     ct_status st = shots.oom ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
     size_t n = ct_eval_take(sub->n_val, env->limit);
+    gen_prompts gp = {.s = s, .sub = sub, .shots = &shots};
+    ct_conv_init(&gp.conv);
+    ct_eval_gen g;
+    ct_eval_gen_init(&g, env, n, env->batch, conv_of, &gp);
     for (size_t q = 0; q < n && !st; q++) {
         const ct_mcq_item *it = &sub->val[q];
-        prompt.len = 0;
-        ct_buf_put(&prompt, shots.data ? shots.data : "", shots.len);
-        put_block(&prompt, s, sub->name, it);
-        if (prompt.oom) {
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            break;
-        }
+        if ((st = build_prompt(&prompt, s, sub, &shots, q, err))) break;
         json_t *pred = json_pack("{s:s, s:s}", "id", it->id, "input", prompt.data);
         json_t *rev = json_pack("{s:s, s:s}", "id", it->id, "target", (char[]){(char)('A' + it->answer), 0});
         int choice = -1;
         if (s->generation) {
-            ct_conv conv;
-            ct_conv_init(&conv);
             char *text = NULL;
-            if (!ct_conv_add(&conv, CT_ROLE_USER, prompt.data, err)) st = CT_ERR_NOMEM;
-            if (!st) st = ct_eval_generate_chat(env, &conv, CT_THINK_FALSE, &text, err);
-            ct_conv_free(&conv);
+            st = ct_eval_gen_text(&g, q, &text, err);
             if (!st) {
                 choice = ct_mcq_extract(text, it->n_opts, s->zh_parse);
                 json_object_set_new(pred, "output", json_string(text ? text : ""));
@@ -314,6 +337,9 @@ static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env 
         st = ct_eval_emit(env, sub->name, pred, rev, err);
         ct_eval_tick(env);
     }
+    ct_eval_gen_free(&g);
+    ct_conv_free(&gp.conv);
+    ct_buf_free(&gp.prompt);
     ct_buf_free(&shots);
     ct_buf_free(&prompt);
     ct_buf_free(&whole);

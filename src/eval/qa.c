@@ -31,121 +31,49 @@ static const ct_cfg_key k_keys[] = {
 #undef F
 
 typedef struct qa_item {
-    ct_conv conv;
-    char *target, *id;
+    ct_eval_sample h;
+    char *target;
 } qa_item;
-
-typedef struct qa_subset {
-    char *name;
-    qa_item *v;
-    size_t n, cap;
-} qa_subset;
-
-typedef struct qa_state {
-    const qa_args *a;
-    qa_subset *subsets;
-    size_t n_subsets;
-} qa_state;
 
 static const char *str_any(const json_t *row, const char *a, const char *b) {
     const char *s = ct_json_get_str(row, a);
     return s ? s : ct_json_get_str(row, b);
 }
 
-static ct_status qa_row(void *user, json_t *row, const char *where, ct_err *err) {
-    qa_state *s = user;
-    qa_subset *sub = &s->subsets[s->n_subsets - 1];
-    if (!json_is_object(row)) return ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", where);
+static void item_free(void *p) { free(((qa_item *)p)->target); }
+
+static ct_status qa_row(void *user, void *item, json_t *row, const char *where, ct_err *err) {
+    const qa_args *a = ((ct_eval_subsets_state *)user)->args;
+    qa_item *it = item;
     const char *q = str_any(row, "question", "query");
     const char *ans = str_any(row, "answer", "response");
     const json_t *msgs = json_object_get(row, "messages");
     if (!ans) return ct_err_set(err, CT_ERR_FORMAT, "%s: missing \"response\" (or \"answer\")", where);
     if (!q && !json_is_array(msgs))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: expected \"query\" (or \"question\") or \"messages\"", where);
-    if (sub->n == sub->cap) {
-        size_t nc = sub->cap ? sub->cap * 2 : 32;
-        qa_item *p = realloc(sub->v, nc * sizeof *p);
-        if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-        sub->v = p;
-        sub->cap = nc;
-    }
-    qa_item *it = &sub->v[sub->n];
-    memset(it, 0, sizeof *it);
-    ct_status st = ct_eval_prompt_conv(row, s->a->prompt_template, q, s->a->system_prompt, where, &it->conv, err);
-    char idbuf[32];
-    const char *id = ct_json_get_str(row, "id");
-    if (!id) snprintf(idbuf, sizeof idbuf, "%zu", sub->n);
-    if (!st && (!(it->target = strdup(ans)) || !(it->id = strdup(id ? id : idbuf))))
-        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    if (st) {
-        ct_conv_free(&it->conv);
-        free(it->target);
-        free(it->id);
-        return st;
-    }
-    sub->n++;
-    return CT_OK;
-}
-
-static void qa_free(void *p) {
-    qa_state *s = p;
-    if (!s) return;
-    for (size_t i = 0; i < s->n_subsets; i++) {
-        for (size_t j = 0; j < s->subsets[i].n; j++) {
-            ct_conv_free(&s->subsets[i].v[j].conv);
-            free(s->subsets[i].v[j].target);
-            free(s->subsets[i].v[j].id);
-        }
-        free(s->subsets[i].v);
-        free(s->subsets[i].name);
-    }
-    free(s->subsets);
-    free(s);
+    ct_status st = ct_eval_prompt_conv(row, a->prompt_template, q, a->system_prompt, where, &it->h.conv, err);
+    if (!st && !(it->target = strdup(ans))) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    return st;
 }
 
 static ct_status qa_load(const void *args, const char *where, void **out, ct_err *err) {
     const qa_args *a = args;
     if (!a->local_path) return ct_err_set(err, CT_ERR_ARG, "%s: dataset_args.general_qa.local_path is required", where);
-    qa_state *s = calloc(1, sizeof *s);
-    if (!s || !(s->subsets = calloc(a->subset_list.n, sizeof *s->subsets))) {
-        free(s);
-        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    }
-    s->a = a;
-    ct_status st = CT_OK;
-    for (size_t i = 0; i < a->subset_list.n && !st; i++) {
-        s->n_subsets = i + 1;
-        if (!(s->subsets[i].name = strdup(a->subset_list.v[i]))) {
-            st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        st = ct_eval_read_subset(a->local_path, a->subset_list.v[i], qa_row, s, err);
-    }
-    if (st) {
-        qa_free(s);
-        return st;
-    }
-    *out = s;
-    return CT_OK;
-}
-
-static size_t qa_count(const void *p, int64_t limit) {
-    const qa_state *s = p;
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_subsets; i++) n += ct_eval_take(s->subsets[i].n, limit);
-    return n;
+    return ct_eval_subsets_state_load(a, a->local_path, &a->subset_list, sizeof(qa_item), item_free, qa_row, out, err);
 }
 
 static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
-    qa_state *s = p;
+    ct_eval_subsets_state *s = p;
     ct_status st = CT_OK;
-    for (size_t i = 0; i < s->n_subsets && !st; i++) {
-        qa_subset *sub = &s->subsets[i];
+    for (size_t i = 0; i < s->subsets.n && !st; i++) {
+        ct_eval_subset *sub = &s->subsets.v[i];
         size_t n = ct_eval_take(sub->n, env->limit);
+        ct_eval_gen g;
+        ct_eval_gen_subset(&g, env, &s->subsets, i);
         for (size_t j = 0; j < n && !st; j++) {
-            qa_item *it = &sub->v[j];
+            qa_item *it = (qa_item *)sub->items + j;
             char *text = NULL;
-            if ((st = ct_eval_generate_chat(env, &it->conv, CT_THINK_FALSE, &text, err))) break;
+            if ((st = ct_eval_gen_text(&g, j, &text, err))) break;
             ct_text_scores sc;
             if ((st = ct_text_score(text, it->target, &sc, err))) {
                 free(text);
@@ -158,9 +86,9 @@ static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
                 json_object_set_new(scores, ct_text_metric_name(m), json_real(v));
                 if (m != 11) st = ct_eval_add(env, ct_text_metric_name(m), sub->name, v, err);
             }
-            const ct_message *last = &it->conv.msgs[it->conv.n_msgs - 1];
-            json_t *pred = json_pack("{s:s, s:s, s:s}", "id", it->id, "input", last->content, "output", text);
-            json_t *rev = json_pack("{s:s, s:s, s:b, s:o, s:s}", "id", it->id, "target", it->target, "passed",
+            const ct_message *last = &it->h.conv.msgs[it->h.conv.n_msgs - 1];
+            json_t *pred = json_pack("{s:s, s:s, s:s}", "id", it->h.id, "input", last->content, "output", text);
+            json_t *rev = json_pack("{s:s, s:s, s:b, s:o, s:s}", "id", it->h.id, "target", it->target, "passed",
                                     sc.exact_match > 0, "scores", scores, "why",
                                     sc.exact_match ? "exact match" : "scored by overlap with the reference");
             free(text);
@@ -171,6 +99,7 @@ static ct_status qa_run(void *p, ct_eval_env *env, ct_err *err) {
             }
             ct_eval_tick(env);
         }
+        ct_eval_gen_free(&g);
     }
     return st;
 }
@@ -182,7 +111,7 @@ const ct_eval_task ct_eval_task_qa = {
     .n_keys = sizeof k_keys / sizeof *k_keys,
     .args_size = sizeof(qa_args),
     .load = qa_load,
-    .count = qa_count,
+    .count = ct_eval_subsets_state_count,
     .run = qa_run,
-    .free = qa_free,
+    .free = ct_eval_subsets_state_free,
 };

@@ -104,16 +104,25 @@ static ct_status add(ct_eval_env *e, const char *name, double value, size_t den,
     return den ? ct_eval_add_sum(e, name, "default", value * (double)den, (double)den, err) : CT_OK;
 }
 
+static ct_status conv_of(void *user, size_t i, const ct_conv **conv, ct_think *think, ct_err *err) {
+    (void)err;
+    *conv = &((risk_state *)user)->v[i].prompt;
+    *think = CT_THINK_FALSE;
+    return CT_OK;
+}
+
 static ct_status risk_run(void *p, ct_eval_env *env, ct_err *err) {
     risk_state *s = p;
     ct_risk_eval_report r;
     ct_risk_eval_report_init(&r);
     ct_status st = CT_OK;
     size_t n = risk_count(s, env->limit);
+    ct_eval_gen g;
+    ct_eval_gen_init(&g, env, n, env->batch, conv_of, s);
     for (size_t i = 0; i < n && !st; i++) {
         risk_rec *rec = &s->v[i];
         char *text = NULL;
-        if ((st = ct_eval_generate_chat(env, &rec->prompt, CT_THINK_FALSE, &text, err))) break;
+        if ((st = ct_eval_gen_text(&g, i, &text, err))) break;
         ct_risk_eval_report before = r;
         if ((st = ct_risk_eval_add(&r, rec->json, text, err))) {
             free(text);
@@ -135,6 +144,7 @@ static ct_status risk_run(void *p, ct_eval_env *env, ct_err *err) {
         st = ct_eval_emit(env, "default", pred, rev, err);
         ct_eval_tick(env);
     }
+    ct_eval_gen_free(&g);
     if (st) return st;
     ct_risk_eval_metrics m;
     ct_risk_eval_metrics_compute(&r, &m);

@@ -299,7 +299,19 @@ static ct_status ensure_dir(const char *a, const char *b, const char *c, ct_err 
 typedef struct model_spec {
     const char *dir, *adapter;
     char name[256];
+    const ct_model *mem; /* ct_eval_opts.loaded: evaluated as held, dir gives the tokenizer */
 } model_spec;
+
+/* A runtime over the spec's directories, or over its in-memory model (*tok: the tokenizer loaded
+ * for it, NULL when the directory has none; the caller frees it after the runtime). */
+static ct_status open_runtime(const ct_runtime_opts *ro, const model_spec *ms, ct_runtime **rt, ct_tokenizer **tok,
+                              ct_err *err) {
+    *tok = NULL;
+    if (!ms->mem) return ct_runtime_open(ro, rt, err);
+    ct_err e2 = {0};
+    if (ct_tokenizer_load(ms->dir, tok, &e2)) *tok = NULL; /* only the tasks that need text fail */
+    return ct_runtime_borrow(ms->mem, NULL, *tok, ro, rt, err);
+}
 
 static ct_status run_model(const suite_cfg *c, const ct_eval_opts *o, const model_spec *ms, loaded *l, void **states,
                            const char *run_dir, table *tab, ct_err *err) {
@@ -310,11 +322,16 @@ static ct_status run_model(const suite_cfg *c, const ct_eval_opts *o, const mode
     ro.threads = (int)c->threads;
     if (c->quant) ct_quant_format_parse(c->quant, &ro.quant.format); /* checked by ct_eval_run */
     ct_runtime *rt = NULL;
-    ct_status st = ct_runtime_open(&ro, &rt, err);
-    if (st) return ct_err_prefix(err, "model %s", ms->name);
-    ct_eval_env env = {.rt = rt, .model_name = ms->name, .limit = c->limit};
+    ct_tokenizer *tok = NULL;
+    ct_status st = open_runtime(&ro, ms, &rt, &tok, err);
+    if (st) {
+        ct_tokenizer_free(tok);
+        return ct_err_prefix(err, "model %s", ms->name);
+    }
+    ct_eval_env env = {.rt = rt, .model_name = ms->name, .limit = c->limit, .batch = (size_t)c->eval_batch_size};
     if ((st = ct_runtime_gen_params(rt, false, &env.gen, err))) {
         ct_runtime_free(rt);
+        ct_tokenizer_free(tok);
         return st;
     }
     env.gen.max_new_tokens = (int32_t)c->max_tokens;
@@ -372,6 +389,7 @@ static ct_status run_model(const suite_cfg *c, const ct_eval_opts *o, const mode
     run_reset(&r);
     free(r.cells);
     ct_runtime_free(rt);
+    ct_tokenizer_free(tok);
     return st;
 }
 
@@ -395,7 +413,10 @@ ct_status ct_eval_run(const ct_eval_opts *o, char **run_dir_out, ct_err *err) {
     ct_quant_format qf;
     if (!st && c.quant && !ct_quant_format_parse(c.quant, &qf))
         st = ct_err_set(err, CT_ERR_ARG, "%s: quant: expected q8_0 or q4_0, got '%s'", o->config_path, c.quant);
-    if (!st && o->adapter) {
+    if (!st && c.quant && o->loaded) /* the model in memory (eval_tasks) is evaluated as it is */
+        st = ct_err_set(err, CT_ERR_UNSUPPORTED, "%s: quant: the model being trained is evaluated as it is (remove quant)",
+                        o->config_path);
+    if (!st && (o->adapter || o->loaded)) {
         c.eval_base = false;
         c.adapters.n = c.models.n = 0;
     }
@@ -404,7 +425,7 @@ ct_status ct_eval_run(const ct_eval_opts *o, char **run_dir_out, ct_err *err) {
     if (!st && c.datasets.n == 0) st = ct_err_set(err, CT_ERR_ARG, "%s: 'datasets' is required (%s)", o->config_path, ct_eval_task_names());
     if (!st && c.eval_batch_size < 1) st = ct_err_set(err, CT_ERR_ARG, "%s: eval_batch_size must be >= 1", o->config_path);
     if (!st && c.max_tokens < 1) st = ct_err_set(err, CT_ERR_ARG, "%s: generation_config.max_tokens must be >= 1", o->config_path);
-    if (!st && !c.eval_base && c.adapters.n == 0 && c.models.n == 0 && !o->adapter)
+    if (!st && !c.eval_base && c.adapters.n == 0 && c.models.n == 0 && !o->adapter && !o->loaded)
         st = ct_err_set(err, CT_ERR_ARG, "%s: eval_base is false and there are no adapters or models to evaluate", o->config_path);
     /* every dataset known, once; its args (defaults when the config has none), loaded */
     for (size_t i = 0; !st && i < c.datasets.n; i++) {
@@ -434,21 +455,21 @@ ct_status ct_eval_run(const ct_eval_opts *o, char **run_dir_out, ct_err *err) {
     if (!st) {
         char b[128], a[128];
         if (c.eval_base) {
-            specs[n_specs] = (model_spec){model, NULL, {0}};
+            specs[n_specs] = (model_spec){model, NULL, {0}, NULL};
             base_name(model, specs[n_specs++].name, sizeof specs[0].name);
         }
         for (size_t i = 0; i < c.adapters.n && n_specs < 64; i++) {
-            specs[n_specs] = (model_spec){model, c.adapters.v[i], {0}};
+            specs[n_specs] = (model_spec){model, c.adapters.v[i], {0}, NULL};
             snprintf(specs[n_specs++].name, sizeof specs[0].name, "%s+%s", base_name(model, b, sizeof b),
                      base_name(c.adapters.v[i], a, sizeof a));
         }
-        if (o->adapter && n_specs < 64) { /* the only model (eval_base false, no adapters) */
-            specs[n_specs] = (model_spec){model, o->adapter, {0}};
+        if ((o->adapter || o->loaded) && n_specs < 64) { /* the only model (eval_base false, no adapters) */
+            specs[n_specs] = (model_spec){model, o->adapter, {0}, o->loaded};
             snprintf(specs[n_specs].name, sizeof specs[0].name, "eval");
             n_specs++;
         }
         for (size_t i = 0; i < c.models.n && n_specs < 64; i++) {
-            specs[n_specs] = (model_spec){c.models.v[i], NULL, {0}};
+            specs[n_specs] = (model_spec){c.models.v[i], NULL, {0}, NULL};
             base_name(c.models.v[i], specs[n_specs++].name, sizeof specs[0].name);
         }
         for (size_t i = 0; i < n_specs && !st; i++)

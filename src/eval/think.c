@@ -89,14 +89,24 @@ static size_t reasoning_chars(const char *open) {
     return n;
 }
 
+/* Answer 2i is prompt i with thinking on, 2i+1 with it off. */
+static ct_status conv_of(void *user, size_t k, const ct_conv **conv, ct_think *think, ct_err *err) {
+    (void)err;
+    *conv = &((think_state *)user)->v[k / 2];
+    *think = k % 2 ? CT_THINK_FALSE : CT_THINK_TRUE;
+    return CT_OK;
+}
+
 static ct_status think_run(void *p, ct_eval_env *env, ct_err *err) {
     think_state *s = p;
     ct_status st = CT_OK;
     size_t n = think_count(s, env->limit);
+    ct_eval_gen g;
+    ct_eval_gen_init(&g, env, 2 * n, env->batch, conv_of, s);
     for (size_t i = 0; i < n && !st; i++) {
         char *on = NULL, *off = NULL;
-        st = ct_eval_generate_chat(env, &s->v[i], CT_THINK_TRUE, &on, err);
-        if (!st) st = ct_eval_generate_chat(env, &s->v[i], CT_THINK_FALSE, &off, err);
+        st = ct_eval_gen_text(&g, 2 * i, &on, err);
+        if (!st) st = ct_eval_gen_text(&g, 2 * i + 1, &off, err);
         if (!st) {
             const char *t = on;
             while (*t == ' ' || *t == '\n') t++;
@@ -125,6 +135,7 @@ static ct_status think_run(void *p, ct_eval_env *env, ct_err *err) {
         free(off);
         ct_eval_tick(env);
     }
+    ct_eval_gen_free(&g);
     return st;
 }
 

@@ -263,6 +263,22 @@ static ct_status parse_rotary(const char *path, json_t *root, const ct_arch_info
         return ct_err_set(err, CT_ERR_FORMAT,
                           "%s: partial_rotary_factor %g gives %d rotary dims of head_dim %d (need an even number > 0)",
                           path, f, cfg->rotary_dim, cfg->head_dim);
+    if (!ai->hybrid) return CT_OK;
+    /* mrope_section (Qwen3_5TextConfig default [11, 11, 10]): up to 4 non-negative sizes */
+    static const int32_t def[4] = {11, 11, 10, 0};
+    memcpy(cfg->mrope_section, def, sizeof def);
+    json_t *ms = json_is_object(rp) ? json_object_get(rp, "mrope_section") : NULL;
+    if (!ms || json_is_null(ms)) return CT_OK;
+    if (!json_is_array(ms) || !json_array_size(ms) || json_array_size(ms) > 4)
+        return ct_err_set(err, CT_ERR_FORMAT, "%s: rope_parameters.mrope_section must be a list of 1 to 4 sizes", path);
+    memset(cfg->mrope_section, 0, sizeof cfg->mrope_section);
+    for (size_t i = 0; i < json_array_size(ms); i++) {
+        json_t *v = json_array_get(ms, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 4096)
+            return ct_err_set(err, CT_ERR_FORMAT, "%s: rope_parameters.mrope_section[%zu] must be an integer in [0, 4096]",
+                              path, i);
+        cfg->mrope_section[i] = (int32_t)json_integer_value(v);
+    }
     return CT_OK;
 }
 

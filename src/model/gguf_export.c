@@ -11,6 +11,7 @@
 #include "base/file.h"
 #include "ctune/tokenizer.h"
 #include "model/arch.h"
+#include "model/gguf_qwen35.h"
 #include "quant/ggml_blocks.h"
 #include "tok/gguf_vocab.h"
 
@@ -91,8 +92,11 @@ ct_status ct_gguf_fill_tensor(void *user, void *dst, size_t nbytes, ct_err *err)
     float *f = malloc((n ? n : 1) * sizeof *f);
     if (!f) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     ct_tensor_to_f32(t, 0, n, f);
-    ct_status st = CT_OK;
-    if (s->permute_heads) st = ct_gguf_llama_permute(f, t->shape[0], t->ndim > 1 ? row : 1, s->permute_heads, err);
+    for (size_t i = 0; s->add != 0 && i < n; i++) f[i] += s->add;
+    for (size_t i = 0; s->neg_exp && i < n; i++) f[i] = -expf(f[i]);
+    int64_t row_len = t->ndim > 1 ? row : 1; /* a 1-D tensor: rows of one element */
+    ct_status st = ct_gguf_reorder_v_heads(f, (int64_t)n / row_len, row_len, &s->vr, err);
+    if (!st && s->permute_heads) st = ct_gguf_llama_permute(f, t->shape[0], row_len, s->permute_heads, err);
     if (!st) switch (s->type) {
         case CT_GGML_F32: memcpy(dst, f, nbytes); break;
         case CT_GGML_F16: ct_f32_to_dtype(f, n, CT_DTYPE_F16, dst); break;
@@ -108,23 +112,26 @@ ct_status ct_gguf_fill_tensor(void *user, void *dst, size_t nbytes, ct_err *err)
     return st;
 }
 
+const char *ct_gguf_arch_name(const ct_config *cfg) {
+    return cfg->arch == CT_ARCH_QWEN3_5 ? "qwen35" : ct_arch_name(cfg->arch);
+}
+
 /* Keys of one architecture: "<arch>.<suffix>". */
 static const char *akey(char *buf, size_t n, const ct_config *cfg, const char *suffix) {
-    snprintf(buf, n, "%s.%s", ct_arch_name(cfg->arch), suffix);
+    snprintf(buf, n, "%s.%s", ct_gguf_arch_name(cfg), suffix);
     return buf;
 }
 
 ct_status ct_gguf_add_model_keys(ct_gguf_writer *w, const ct_config *cfg, const char *type, const char *name,
                                  ct_gguf_dtype dtype, ct_err *err) {
-    if (cfg->arch == CT_ARCH_QWEN3_5)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED, "gguf: Qwen3.5 (%s) is not exported: ctune writes llama, qwen2 and "
-                                                   "qwen3 GGUF files (docs/export.md)", cfg->model_type);
+    ct_status st = cfg->arch == CT_ARCH_QWEN3_5 ? ct_gguf_qwen35_check(cfg, err) : CT_OK;
+    if (st) return st;
     if (cfg->rope_type != CT_ROPE_DEFAULT && cfg->rope_type != CT_ROPE_LINEAR && cfg->rope_type != CT_ROPE_LLAMA3)
         return ct_err_set(err, CT_ERR_UNSUPPORTED, "gguf: rope_scaling type %s is not exported (linear and llama3 are)",
                           cfg->rope_type == CT_ROPE_DYNAMIC ? "dynamic" : "yarn");
     char k[96];
     const ct_config *c = cfg;
-    ct_status st = ct_gguf_set_str(w, "general.architecture", ct_arch_name(c->arch), err);
+    st = ct_gguf_set_str(w, "general.architecture", ct_gguf_arch_name(c), err);
     if (!st) st = ct_gguf_set_str(w, "general.type", type, err);
     if (!st && name) st = ct_gguf_set_str(w, "general.name", name, err);
     if (!st) st = ct_gguf_set_u32(w, "general.file_type", file_type(dtype), err);
@@ -147,6 +154,7 @@ ct_status ct_gguf_add_model_keys(ct_gguf_writer *w, const ct_config *cfg, const 
         st = ct_gguf_set_str(w, akey(k, sizeof k, c, "rope.scaling.type"), "linear", err);
         if (!st) st = ct_gguf_set_f32(w, akey(k, sizeof k, c, "rope.scaling.factor"), (float)c->rope_factor, err);
     }
+    if (!st && c->arch == CT_ARCH_QWEN3_5) st = ct_gguf_qwen35_keys(w, c, err);
     return st;
 }
 
@@ -179,18 +187,34 @@ typedef struct walk_ctx {
     ct_err *err;
 } walk_ctx;
 
-static int add_one(walk_ctx *c, const char *gname, const ct_tensor *t, int permute) {
+/* Adds tensor t under gname with the transforms of `tr` (NULL: none), written with shape
+ * (ndim, shape) when ndim > 0 (else t's own), F32 when f32. */
+static int add_as(walk_ctx *c, const char *gname, const ct_tensor *t, const ct_gguf_src *tr, int ndim,
+                  const int64_t *shape, bool f32) {
     if (!t || !t->data) return ct_err_set(c->err, CT_ERR_FORMAT, "gguf: the model has no %s", gname);
     ct_gguf_src *s = &c->src[c->n++];
+    if (tr) *s = *tr;
     s->t = t;
-    s->type = ct_gguf_tensor_type(c->o->dtype, t->ndim, t->shape[t->ndim - 1]);
-    s->permute_heads = permute;
-    return ct_gguf_add_tensor(c->gw, gname, t->ndim, t->shape, s->type, ct_gguf_fill_tensor, s, c->err);
+    if (ndim <= 0) ndim = t->ndim, shape = t->shape;
+    s->type = f32 ? CT_GGML_F32 : ct_gguf_tensor_type(c->o->dtype, ndim, shape[ndim - 1]);
+    return ct_gguf_add_tensor(c->gw, gname, ndim, shape, s->type, ct_gguf_fill_tensor, s, c->err);
+}
+
+static int add_one(walk_ctx *c, const char *gname, const ct_tensor *t, int permute) {
+    ct_gguf_src tr = {.permute_heads = permute};
+    return add_as(c, gname, t, &tr, 0, NULL, false);
 }
 
 static int walk_fn(const ct_tensor_spec *s, int layer, void *user) {
     walk_ctx *c = user;
     char gname[96];
+    if (c->cfg->arch == CT_ARCH_QWEN3_5) {
+        ct_gguf_src tr = {0};
+        int ndim = 0;
+        int64_t shape[3];
+        bool f32 = ct_gguf_qwen35_map(c->cfg, s, layer, gname, sizeof gname, &tr, &ndim, shape);
+        return add_as(c, gname, ct_weights_at_c(c->w, s, layer), &tr, ndim, shape, f32);
+    }
     snprintf(gname, sizeof gname, s->gguf, layer);
     int permute = 0;
     if (c->cfg->arch == CT_ARCH_LLAMA && s->per_layer) {

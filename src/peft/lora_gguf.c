@@ -9,6 +9,7 @@
 #include "io/gguf.h"
 #include "model/arch.h"
 #include "model/gguf_export.h"
+#include "model/gguf_qwen35.h"
 
 ct_status ct_lora_gguf_write(const ct_peft_adapter *a, const ct_config *cfg, const char *adapter_dir, const char *path,
                              const ct_gguf_export_opts *o, ct_err *err) {
@@ -47,6 +48,12 @@ ct_status ct_lora_gguf_write(const ct_peft_adapter *a, const ct_config *cfg, con
         if (cfg->arch == CT_ARCH_LLAMA && s->id == CT_LT_WK) permute = cfg->num_kv_heads;
         char base[96], name[112];
         snprintf(base, sizeof base, s->gguf, l->layer);
+        /* Qwen3.5: the base's value-head reorder applies to B's rows or A's columns */
+        ct_gguf_src q35 = {0};
+        int q35_ndim;
+        int64_t q35_shape[3];
+        if (cfg->arch == CT_ARCH_QWEN3_5)
+            ct_gguf_qwen35_map(cfg, s, l->layer, base, sizeof base, &q35, &q35_ndim, q35_shape);
         views[2 * i] = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {l->r, l->in}, .data = l->A};
         views[2 * i + 1] = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 2, .shape = {l->out, l->r}, .data = l->B};
         for (int k = 0; !st && k < 2; k++) {
@@ -55,6 +62,7 @@ ct_status ct_lora_gguf_write(const ct_peft_adapter *a, const ct_config *cfg, con
             g->t = t;
             g->type = ct_gguf_tensor_type(o->dtype, 2, t->shape[1]);
             g->permute_heads = k == 1 ? permute : 0;
+            if (q35.vr.axis == (k == 1 ? CT_GGUF_VROWS : CT_GGUF_VCOLS)) g->vr = q35.vr;
             snprintf(name, sizeof name, "%s.%s", base, k ? "lora_b" : "lora_a");
             st = ct_gguf_add_tensor(w, name, 2, t->shape, g->type, ct_gguf_fill_tensor, g, err);
         }

@@ -5,7 +5,9 @@
  * alpha / r, so an rsLoRA adapter (PEFT scale alpha / sqrt(r)) is written with alpha * sqrt(r).
  * llama only: lora_b of q_proj / k_proj gets the same per-head row permutation as the base
  * weights (convert_lora_to_gguf applies the model's permute to B). Refused: DoRA (magnitude
- * vectors), PiSSA (the base itself changes), modules_to_save tensors, Qwen3.5. */
+ * vectors), PiSSA (the base itself changes), modules_to_save tensors. Qwen3.5: names and the
+ * value-head reorder of the base (gguf_qwen35.h) on B's rows (in_proj_qkv / z / b / a) or A's
+ * columns (out_proj). */
 #ifndef CT_PEFT_LORA_GGUF_H
 #define CT_PEFT_LORA_GGUF_H
 

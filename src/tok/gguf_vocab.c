@@ -25,6 +25,10 @@ static const struct {
     {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
      "\\s+(?!\\S)|\\s+",
      "llama-bpe"},
+    /* Qwen3.5: letter runs take combining marks (llama.cpp LLAMA_VOCAB_PRE_TYPE_QWEN35) */
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+"
+     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+     "qwen35"},
 };
 
 typedef struct vocab_ctx {
@@ -262,8 +266,8 @@ ct_status ct_gguf_vocab_add(ct_gguf_writer *w, const ct_gguf_vocab_opts *o, cons
             if (!strcmp(regex, k_pre[i].regex)) pre = k_pre[i].pre;
         if (!byte_level || !pre) {
             st = ct_err_set(err, CT_ERR_UNSUPPORTED,
-                            "%s: GGUF export knows the byte-level pre-tokenizers of Qwen2/3 (\"qwen2\") and Llama-3 "
-                            "(\"llama-bpe\"); this tokenizer's %s is not one of them",
+                            "%s: GGUF export knows the byte-level pre-tokenizers of Qwen2/3 (\"qwen2\"), Qwen3.5 "
+                            "(\"qwen35\") and Llama-3 (\"llama-bpe\"); this tokenizer's %s is not one of them",
                             path, regex ? "Split regex" : "pre_tokenizer");
             goto out;
         }

@@ -1,6 +1,8 @@
-/* eval_tasks (docs/eval.md, "During training"): at each evaluation the adapter being trained is
- * written to <output_dir>/eval/step-N/adapter and the `ctune eval` config runs on base + that
- * adapter (include/ctune/eval.h) into <output_dir>/eval/step-N/ (EvalScope tree, report.html);
+/* eval_tasks (docs/eval.md, "During training"): at each evaluation the `ctune eval` config runs
+ * (include/ctune/eval.h) on the model as it is at this step, into <output_dir>/eval/step-N/
+ * (EvalScope tree, report.html): LoRA and prompt tuning write the adapter being trained to
+ * eval/step-N/adapter and evaluate base + that adapter; full and freeze fine-tuning (BAdam, GaLore,
+ * LLaMA Pro included) evaluate the weights the trainer holds, in memory (no model is written);
  * every report's metrics come back as "task/metric" scores for the on_evaluate sinks
  * (trainer_log.jsonl "eval_<task>/<metric>", TensorBoard "eval/<task>/<metric>"). */
 #include "train/eval_tasks.h"
@@ -14,6 +16,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "ctune/eval.h"
+#include "model/model.h"
 
 void ct_eval_scores_free(ct_eval_scores *s) {
     for (size_t i = 0; i < s->n; i++) free(s->names[i]);
@@ -89,11 +92,22 @@ static ct_status read_reports(const char *run, ct_eval_scores *out, ct_err *err)
     return st;
 }
 
+/* The model the trainer holds now: its decoder's weight views (trained masters, frozen weights
+ * as loaded) around the base's config. */
+static ct_status held_model(ct_trainer *t, ct_model **out, ct_err *err) {
+    ct_weights w;
+    ct_status st = ct_weights_clone(&w, &t->tm.w, err);
+    if (st) return st;
+    *out = ct_model_wrap(ct_model_config(t->model), &w);
+    if (*out) return CT_OK;
+    ct_weights_free(&w);
+    return ct_err_set(err, CT_ERR_NOMEM, "eval_tasks: out of memory");
+}
+
 ct_status ct_trainer_eval_tasks(ct_trainer *t, ct_eval_scores *out, ct_err *err) {
     memset(out, 0, sizeof *out);
     const ct_train_config *c = t->cfg;
-    if (t->tm.method != CT_METHOD_LORA)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED, "eval_tasks: needs finetuning_type lora (the adapter is evaluated)");
+    bool adapter_method = t->tm.method == CT_METHOD_LORA || t->tm.method == CT_METHOD_PROMPT;
     size_t n = strlen(c->output_dir) + 64;
     char *work = malloc(n), *adapter = malloc(n + 32), ts[40];
     ct_status st = work && adapter ? CT_OK : ct_err_set(err, CT_ERR_NOMEM, "eval_tasks: out of memory");
@@ -101,9 +115,12 @@ ct_status ct_trainer_eval_tasks(ct_trainer *t, ct_eval_scores *out, ct_err *err)
         snprintf(work, n, "%s/eval", c->output_dir);
         snprintf(ts, sizeof ts, "step-%" PRId64, t->step);
         snprintf(adapter, n + 32, "%s/%s/adapter", work, ts);
-        st = ct_mkdir_p(adapter, err);
+        st = ct_mkdir_p(adapter_method ? adapter : work, err);
     }
-    if (!st) st = ct_trainer_save_lora(t, adapter, false, NULL, err);
+    if (!st && t->tm.method == CT_METHOD_LORA) st = ct_trainer_save_lora(t, adapter, false, NULL, err);
+    if (!st && t->tm.method == CT_METHOD_PROMPT) st = ct_trainer_save_prompt(t, adapter, err);
+    ct_model *held = NULL;
+    if (!st && !adapter_method) st = held_model(t, &held, err);
     char *run = NULL;
     if (!st) {
         ct_eval_opts o = ct_eval_opts_default();
@@ -111,9 +128,11 @@ ct_status ct_trainer_eval_tasks(ct_trainer *t, ct_eval_scores *out, ct_err *err)
         o.work_dir = work;
         o.timestamp = ts;
         o.model = t->model_dir;
-        o.adapter = adapter;
+        o.adapter = adapter_method ? adapter : NULL;
+        o.loaded = held;
         st = ct_eval_run(&o, &run, err);
     }
+    ct_model_free(held);
     if (!st) st = read_reports(run, out, err);
     if (st) {
         ct_eval_scores_free(out);

@@ -569,7 +569,9 @@ static ct_status evaluate_all(ct_trainer *t, ct_train_event *ev, ct_err *err) {
     ct_status st = evaluate(t, &el, err);
     if (st) return st;
     ct_eval_scores sc = {0};
-    if (t->cfg->eval_tasks && (st = ct_trainer_eval_tasks(t, &sc, err))) return st;
+    /* Data parallel: every rank holds the same weights, so rank 0 alone runs the tasks (it
+     * writes eval/step-N); the other ranks wait for it at the next all-reduce. */
+    if (t->cfg->eval_tasks && t->dist.rank == 0 && (st = ct_trainer_eval_tasks(t, &sc, err))) return st;
     t->last_eval_loss = el;
     t->last_eval_step = t->step;
     fill_event(t, ev);
@@ -597,8 +599,6 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     if (c->eval_tasks && !eval_on)
         return ct_err_set(err, CT_ERR_ARG, "eval_tasks needs eval_strategy steps or epoch (it is '%s')",
                           c->eval_strategy ? c->eval_strategy : "no");
-    if (c->eval_tasks && t->tm.method != CT_METHOD_LORA)
-        return ct_err_set(err, CT_ERR_UNSUPPORTED, "eval_tasks needs finetuning_type lora (the adapter is what it evaluates)");
     bool eval_epoch = eval_on && !strcmp(c->eval_strategy, "epoch");
     /* save_strategy (HF DefaultFlowCallback): steps = every save_steps; epoch = at each epoch end,
      * which includes the last step (HF runs on_epoch_end when training stops mid-epoch); no = none */

@@ -135,6 +135,8 @@ ct_status ct_trainer_trim_log(const char *output_dir, int64_t step, ct_err *err)
  * path_initial_model_for_weight_conversion): A' = [A; A0], B' = [B, -B0], r and alpha doubled. */
 ct_status ct_trainer_save_lora(ct_trainer *t, const char *dir, bool init_true, const struct ct_peft_adapter *convert_from,
                                ct_err *err);
+/* Writes the prompt-tuning adapter (PEFT PROMPT_TUNING) in dir. */
+ct_status ct_trainer_save_prompt(ct_trainer *t, const char *dir, ct_err *err);
 
 /* trainer_peft.c: the LoRA-family keys of the config. */
 /* Fills mc's DoRA / LoRA+ / PiSSA / adapter fields and t->lora; merges the adapters to merge and

@@ -216,7 +216,7 @@ ct_status ct_trainer_save_lora(ct_trainer *t, const char *dir, bool init_true, c
     return st;
 }
 
-static ct_status save_prompt(ct_trainer *t, const char *dir, ct_err *err) {
+ct_status ct_trainer_save_prompt(ct_trainer *t, const char *dir, ct_err *err) {
     const ct_config *mc = ct_model_config(t->model);
     ct_prompt_config pc;
     memset(&pc, 0, sizeof pc);
@@ -266,7 +266,7 @@ static ct_status ckpt_extra(const char *tmp_dir, void *user, ct_err *err) {
     ct_status st = CT_OK;
     switch (t->tm.method) {
     case CT_METHOD_LORA: st = ct_trainer_save_lora(t, tmp_dir, false, NULL, err); break;
-    case CT_METHOD_PROMPT: st = save_prompt(t, tmp_dir, err); break;
+    case CT_METHOD_PROMPT: st = ct_trainer_save_prompt(t, tmp_dir, err); break;
     case CT_METHOD_FULL:
         st = ct_copy_if_exists(t->model_dir, tmp_dir, "config.json", err);
         if (!st) st = ct_copy_if_exists(t->model_dir, tmp_dir, "generation_config.json", err);
@@ -464,7 +464,7 @@ ct_status ct_trainer_save_final(ct_trainer *t, ct_err *err) {
     if (!st) {
         switch (t->tm.method) {
         case CT_METHOD_LORA: st = ct_trainer_save_lora(t, tmp, false, NULL, err); break;
-        case CT_METHOD_PROMPT: st = save_prompt(t, tmp, err); break;
+        case CT_METHOD_PROMPT: st = ct_trainer_save_prompt(t, tmp, err); break;
         default: st = save_hf_model(t, tmp, err); break; /* copies tokenizer + generation config */
         }
         if (!st && (t->tm.method == CT_METHOD_LORA || t->tm.method == CT_METHOD_PROMPT))

@@ -10,7 +10,7 @@
 #  - applies an unmerged LoRA GGUF (plain and rsLoRA) as ctune applies the PEFT adapter, and the
 #    merged GGUF gives the same tokens.
 # Also qwen2, and llama with an untied head and llama3 rope scaling (random models: greedy tokens).
-# Also the refusals (unknown dtype, Qwen3.5, DoRA as a LoRA GGUF, --gguf-lora without adapter).
+# Also the refusals (unknown dtype, a Qwen3.5 llama.cpp cannot hold, DoRA as a LoRA GGUF, --gguf-lora without adapter).
 set -u
 bin=${CTUNE_BIN:-build/ctune}
 shared=${CTUNE_SHARED:-../shared}
@@ -31,7 +31,7 @@ refuse() { # refuse PATTERN ARGS...: exit 1 and a one-line error matching PATTER
 }
 refuse "q8_0 or q4_0, got 'q5_k'" --format gguf --dtype q5_k --model tests/fixtures/tiny-qwen3 --out "$tmp/x"
 refuse "must be hf or gguf" --format onnx --model tests/fixtures/tiny-qwen3 --out "$tmp/x"
-refuse "Qwen3.5" --format gguf --model tests/fixtures/tiny-qwen3_5 --out "$tmp/x1"
+refuse "linear_key_head_dim = linear_value_head_dim" --format gguf --model tests/fixtures/tiny-qwen3_5 --out "$tmp/x1"
 refuse "needs --adapter" --format gguf --gguf-lora --model tests/fixtures/tiny-qwen3 --out "$tmp/x2"
 refuse "gguf-lora needs --format gguf" --gguf-lora --model tests/fixtures/tiny-qwen3 --out "$tmp/x3"
 refuse "use_dora" --format gguf --gguf-lora --model tests/fixtures/tiny-qwen3 --adapter tests/fixtures/adapters/qwen3-dora \
@@ -43,7 +43,7 @@ printf 'model_name_or_path: tests/fixtures/tiny-qwen3\nexport_dir: %s\nexport_qu
 refuse "needs export_format: gguf" "$tmp/m.yaml"
 refuse "not one of f32|f16|bf16|q8_0|q4_0" "$tmp/m.yaml" export_format=gguf export_quantization=q5_k
 refuse "export_gguf_lora needs adapter_name_or_path" "$tmp/m.yaml" export_format=gguf export_gguf_lora=true
-refuse "Qwen3.5" "$tmp/m.yaml" export_format=gguf model_name_or_path=tests/fixtures/tiny-qwen3_5
+refuse "linear_key_head_dim" "$tmp/m.yaml" export_format=gguf model_name_or_path=tests/fixtures/tiny-qwen3_5
 
 if [ ! -d "$model" ]; then echo "stories260k not found at $model (../shared absent)"; exit 77; fi
 if ! command -v node >/dev/null || [ ! -f "$nlc/node_modules/node-llama-cpp/package.json" ]; then

@@ -8,7 +8,8 @@
 #   a 2-rank checkpoint (plain and ZeRO-1) resumed with 2 ranks and with 1 rank continues the
 #   uninterrupted run's losses; `ctune train --nproc 2` launches mpirun; SIGINT to mpirun saves;
 #   a setup failure or a SIGTERM on rank 1 alone stops every rank (its message / a checkpoint);
-#   kill -9 of one rank: the job ends within seconds naming the rank, the last checkpoint resumes.
+#   kill -9 of one rank: the job ends within seconds naming the rank, the last checkpoint resumes;
+#   eval_tasks on 2 ranks: rank 0 alone runs them (one eval/step-N tree, metrics logged once).
 # Learning rates: full/freeze 1e-4, prompt 3e-4, LoRA 1e-3, where the f32 rounding of different batch
 # shapes (1 x 4 and 1 x 2 x 2 differ by as much in one process) stays below 1e-6 over 10 steps;
 # AdamW amplifies it at higher rates (its update divides by sqrt(v) of tiny gradients).
@@ -215,4 +216,21 @@ echo "  kill -9 of rank 1: job ended in $(( $(date +%s) - t0 )) s, rc $rc: $(gre
 last=$(ls -d "$tmp/k"/checkpoint-* | grep -E 'checkpoint-[0-9]+$' | sort -t- -k2 -n | tail -1)
 n=$(basename "$last" | cut -d- -f2)
 one --per_device_train_batch_size 4 --max_steps $((n + 1)) --save_steps 1000 --resume_from_checkpoint "$last" --overwrite_output_dir false --output_dir "$tmp/k" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "kill: the last checkpoint ($last) does not resume"; }
+# eval_tasks under data parallel: rank 0 evaluates, once per evaluation
+cat > "$tmp/ev.yaml" <<EOC
+model: $(realpath "$model")
+template: empty
+datasets: [general_qa]
+limit: 2
+generation_config:
+  max_tokens: 4
+dataset_args:
+  general_qa:
+    local_path: $(realpath examples/eval/qa)
+    prompt_template: "{question}"
+EOC
+"$bin" train "$tmp/run.yaml" --nproc 2 --finetuning_type full --learning_rate 0.0001 --max_steps 2 --save_steps 0 \
+  --eval_strategy steps --eval_steps 2 --eval_tasks "$tmp/ev.yaml" --output_dir "$tmp/ev" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "eval_tasks: train failed"; }
+[ "$(grep -c '"eval_general_qa/Rouge-L-R"' "$tmp/ev/trainer_log.jsonl")" = 1 ] || fail "eval_tasks: $(cat "$tmp/ev/trainer_log.jsonl")"
+[ -s "$tmp/ev/eval/step-2/reports/eval/general_qa.json" ] || fail "eval_tasks: no eval/step-2 report"
 echo "ok"

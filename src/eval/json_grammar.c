@@ -433,6 +433,7 @@ ct_status jg_compile(jg_grammar *g, const ct_json_schema *s, int max_ws, const c
     } else
         st = compile(&c, s->root, "#", &g->root);
     free(c.m);
+    if (!st) st = jg_shortest_prepare(g, err);
     if (st) jg_free(g);
     return st;
 }
@@ -451,5 +452,6 @@ void jg_free(jg_grammar *g) {
         free(n->pre);
     }
     free(g->nodes);
+    free(g->shortest);
     memset(g, 0, sizeof *g);
 }

@@ -64,6 +64,7 @@ typedef struct jg_grammar {
     size_t n, cap;
     int32_t root;
     int max_ws; /* longest whitespace run allowed between tokens (0: compact JSON only) */
+    int32_t *shortest; /* [n] bytes of each node's shortest complete value (JG_INF: none) */
 } jg_grammar;
 
 /* Compiles schema s (NULL: any JSON object, OpenAI's json_object mode). Keywords the automaton
@@ -98,5 +99,18 @@ bool jg_step(const jg_grammar *g, const jg_state *in, int c, jg_state *out);
 int jg_canon(const jg_grammar *g, const jg_state *st, uint8_t *out, int max);
 /* True when the output may end here (a complete value). */
 bool jg_complete(const jg_grammar *g, const jg_state *st);
+
+
+/* ---- shortest completions (json_shortest.c) ---- */
+
+#define JG_INF (1 << 28)
+
+/* Fills g->shortest (jg_compile calls it). */
+ct_status jg_shortest_prepare(jg_grammar *g, ct_err *err);
+/* The length in bytes of the shortest completion of st (compact: no whitespace); 0 exactly when
+ * st is complete, JG_INF when none fits the automaton's limits. Consistent: for 0 < d < JG_INF
+ * some byte b leads to a state of d - 1 (tests/test_json_constrain.c checks it along walks), so
+ * a budget of d tokens, each at least one byte, can always be met in a byte-level vocabulary. */
+int32_t jg_shortest(const jg_grammar *g, const jg_state *st);
 
 #endif

@@ -78,6 +78,23 @@ static int cmp_vtok(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Is (b, len) the bytes of a token that may ever be sampled? (binary search of the sorted ones) */
+static bool in_vocab(void *u, const uint8_t *b, size_t len) {
+    const ct_json_constraint *c = u;
+    size_t lo = 0, hi = c->n_sorted;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const vtok *t = &c->sorted[mid];
+        size_t n = t->len < len ? t->len : len;
+        int r = memcmp(t->b, b, n);
+        if (!r) r = t->len < len ? -1 : t->len > len ? 1 : 0;
+        if (!r) return true;
+        if (r < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return false;
+}
+
 void ct_json_constraint_free(ct_json_constraint *c) {
     if (!c) return;
     if (c->bytes)
@@ -162,6 +179,11 @@ ct_status ct_json_constraint_new(const ct_json_constraint_opts *o, const ct_toke
         ct_json_constraint_free(c);
         return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
     }
+    /* budgets in tokens: literal texts by the fewest tokens that spell them */
+    if (c->n_sorted && (s = jg_shortest_tokens(&c->g, in_vocab, c, c->max_len, err))) {
+        ct_json_constraint_free(c);
+        return s;
+    }
     ct_json_constraint_reset(c);
     c->st.build_seconds = now() - t0;
     *out = c;
@@ -173,14 +195,34 @@ void ct_json_constraint_reset(ct_json_constraint *c) {
     c->mask_valid = false;
 }
 
+/* 8 bytes a step (states are ~100 bytes; a byte-serial hash would cost more than the walk) */
 static uint64_t hash_bytes(const uint8_t *b, uint32_t len, uint64_t h) {
-    for (uint32_t i = 0; i < len; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
+    uint32_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    for (; i < len; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h ^ (h >> 32);
 }
 
+static bool same_state(const jg_state *a, const jg_state *b) { return a->len == b->len && !memcmp(a->b, b->b, a->len); }
+
 /* jg_shortest of a token's end state, remembered for the states met in one walk (in a string
- * most tokens end in the same few states). */
-static int32_t shortest_memo(ct_json_constraint *c, const jg_state *s) {
+ * most tokens end where they started, or in the same few states; whitespace runs, which the
+ * shortest completion does not depend on, are left out of the key). */
+static int32_t shortest_memo(ct_json_constraint *c, const jg_state *s, int32_t d0) {
+    if (same_state(s, &c->walk[0])) return d0;
+    jg_state *k = &c->tmp;
+    memcpy(k, s, sizeof(uint32_t) + s->len);
+    for (size_t at = 1, i = 0; i < k->b[0]; i++) {
+        size_t depth = k->b[at];
+        for (size_t f = 0; f < depth; f++) k->b[at + 1 + f * JG_FRAME_SIZE + JG_FRAME_WS] = 0;
+        at += 1 + depth * JG_FRAME_SIZE;
+    }
+    s = k;
     uint64_t h = hash_bytes(s->b, s->len, 1469598103934665603ull);
     size_t at = h % DMEMO;
     jg_state *m = &c->memo[at];
@@ -203,6 +245,7 @@ static void compute_mask(ct_json_constraint *c, const jg_state *s, uint64_t *mas
     *dmax = 0;
     jg_state *w = c->walk;
     memcpy(&w[0], s, sizeof(uint32_t) + s->len);
+    int32_t d0 = jg_shortest(&c->g, s);
     size_t valid = 0, i = 0;
     while (i < c->n_sorted) {
         const vtok *t = &c->sorted[i];
@@ -217,7 +260,7 @@ static void compute_mask(ct_json_constraint *c, const jg_state *s, uint64_t *mas
             continue;
         }
         valid = t->len;
-        int32_t rest = shortest_memo(c, &w[t->len]);
+        int32_t rest = shortest_memo(c, &w[t->len], d0);
         if (lim < 0 || rest <= lim) mask[(size_t)t->id / 64] |= 1ull << (t->id % 64);
         if (rest > *dmax) *dmax = rest;
         i++;

@@ -4,6 +4,7 @@
 #define CT_EVAL_JSON_FRAME_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "eval/json_grammar.h"
@@ -19,7 +20,7 @@ typedef struct fr {
     uint32_t m;   /* literal / key range lo<<16|hi; object: node of the pending value; \u value */
     uint64_t x;   /* object: keys written (bit per name); number: integer part magnitude */
 } fr;
-_Static_assert(sizeof(fr) == 24, "frame layout is serialised as is");
+_Static_assert(sizeof(fr) == JG_FRAME_SIZE && offsetof(fr, ws) == JG_FRAME_WS, "frame layout is serialised as is");
 
 typedef struct stk {
     uint8_t depth;

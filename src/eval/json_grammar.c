@@ -450,6 +450,10 @@ void jg_free(jg_grammar *g) {
         free(n->name_node);
         free(n->alts);
         free(n->pre);
+        for (uint32_t k = 0; n->lit_tok && k < n->n_lits; k++) free(n->lit_tok[k]);
+        for (uint32_t k = 0; n->name_tok && k < n->n_names; k++) free(n->name_tok[k]);
+        free(n->lit_tok);
+        free(n->name_tok);
     }
     free(g->nodes);
     free(g->shortest);

@@ -19,9 +19,17 @@ static int32_t add(int32_t a, int32_t b) {
 
 static int32_t node_min(const jg_grammar *g, int32_t node) { return node < 0 ? JG_INF : g->shortest[node]; }
 
+/* The rest of literal / property name i from byte p on. */
+static int32_t lit_cost(const jg_node *nd, uint32_t i, uint32_t p) {
+    return nd->lit_tok ? nd->lit_tok[i][p] : (int32_t)(nd->lit_len[i] - p);
+}
+static int32_t name_cost(const jg_node *nd, uint32_t i, uint32_t p) {
+    return nd->name_tok ? nd->name_tok[i][p] : (int32_t)(nd->name_len[i] - p);
+}
+
 /* "name":value */
 static int32_t entry(const jg_grammar *g, const jg_node *nd, uint32_t i) {
-    return add((int32_t)nd->name_len[i] + 3, node_min(g, nd->name_node[i]));
+    return add(add(name_cost(nd, i, 0), 3), node_min(g, nd->name_node[i]));
 }
 
 /* The rest of an object with keys x written (n keys), through its '}'. */
@@ -59,7 +67,7 @@ static int32_t arr_rest(const jg_grammar *g, const jg_node *nd, int64_t n, uint6
         for (int64_t e = 0; e < need; e++) {
             int32_t best = JG_INF, bi = -1;
             for (uint32_t i = 0; i < in->n_lits; i++)
-                if (!(x >> i & 1) && (int32_t)in->lit_len[i] < best) best = (int32_t)in->lit_len[i], bi = (int32_t)i;
+                if (!(x >> i & 1) && lit_cost(in, i, 0) < best) best = lit_cost(in, i, 0), bi = (int32_t)i;
             if (bi < 0) return JG_INF;
             sum = add(sum, best);
             x |= 1ull << bi;
@@ -89,7 +97,7 @@ static int32_t key_rest(const jg_grammar *g, const fr *k, const fr *o) {
     int32_t best = JG_INF;
     for (uint32_t i = lo; i < hi; i++) {
         if (!jg_key_ok(on, o, (int32_t)i)) continue;
-        int32_t c = add((int32_t)(on->name_len[i] - k->n) + 2, node_min(g, on->name_node[i]));
+        int32_t c = add(add(name_cost(on, i, k->n), 2), node_min(g, on->name_node[i]));
         c = add(c, obj_rest(g, on, o->x | 1ull << i, (int64_t)o->n + 1, AT_AFTER));
         if (c < best) best = c;
     }
@@ -160,7 +168,7 @@ static int32_t stack_rest(const jg_grammar *g, const stk *s) {
         uint32_t lo = f->m >> 16, hi = f->m & 0xffff;
         for (uint32_t i = lo; i < hi; i++) {
             if (uniq && (p->x >> i & 1)) continue;
-            int32_t c = (int32_t)(nd->lit_len[i] - f->n);
+            int32_t c = lit_cost(nd, i, f->n);
             if (uniq) c = add(c, arr_rest(g, &g->nodes[p->node], (int64_t)p->n + 1, p->x | 1ull << i, AT_AFTER));
             if (c < d) d = c;
         }
@@ -200,7 +208,7 @@ static int32_t node_value(const jg_grammar *g, int32_t id) {
     switch (nd->kind) {
     case JG_LIT:
         for (uint32_t i = 0; i < nd->n_lits; i++)
-            if ((int32_t)nd->lit_len[i] < best) best = (int32_t)nd->lit_len[i];
+            if (lit_cost(nd, i, 0) < best) best = lit_cost(nd, i, 0);
         return best;
     case JG_INT:
     case JG_NUM: {
@@ -236,4 +244,37 @@ ct_status jg_shortest_prepare(jg_grammar *g, ct_err *err) {
         if (!changed) break;
     }
     return CT_OK;
+}
+
+/* tok[p]: the fewest tokens spelling text[p..len) (JG_INF: none). */
+static int32_t *spell(const char *text, size_t len, bool (*is_token)(void *, const uint8_t *, size_t), void *u,
+                      size_t max_len) {
+    int32_t *tok = malloc((len + 1) * sizeof *tok);
+    if (!tok) return NULL;
+    tok[len] = 0;
+    for (size_t p = len; p-- > 0;) {
+        tok[p] = JG_INF;
+        for (size_t k = 1; k <= max_len && p + k <= len; k++)
+            if (tok[p + k] < JG_INF && tok[p + k] + 1 < tok[p] && is_token(u, (const uint8_t *)text + p, k))
+                tok[p] = tok[p + k] + 1;
+    }
+    return tok;
+}
+
+ct_status jg_shortest_tokens(jg_grammar *g, bool (*is_token)(void *u, const uint8_t *b, size_t len), void *u,
+                             size_t max_len, ct_err *err) {
+    for (size_t i = 0; i < g->n; i++) {
+        jg_node *nd = &g->nodes[i];
+        if (nd->n_lits && !(nd->lit_tok = calloc(nd->n_lits, sizeof *nd->lit_tok))) goto nomem;
+        for (uint32_t k = 0; k < nd->n_lits; k++)
+            if (!(nd->lit_tok[k] = spell(nd->lits[k], nd->lit_len[k], is_token, u, max_len))) goto nomem;
+        if (nd->n_names && !(nd->name_tok = calloc(nd->n_names, sizeof *nd->name_tok))) goto nomem;
+        for (uint32_t k = 0; k < nd->n_names; k++)
+            if (!(nd->name_tok[k] = spell(nd->names[k], nd->name_len[k], is_token, u, max_len))) goto nomem;
+    }
+    free(g->shortest);
+    g->shortest = NULL;
+    return jg_shortest_prepare(g, err);
+nomem:
+    return ct_err_set(err, CT_ERR_NOMEM, "json schema: out of memory");
 }

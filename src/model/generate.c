@@ -53,7 +53,7 @@ ct_status ct_generate_cached(ct_ctx *ctx, const ct_model *m, const ct_adapter *a
         if (need > p->max_new_tokens)
             return ct_err_set(err, CT_ERR_ARG,
                               "generate: max_new_tokens %d is below the %lld tokens the shortest JSON value the "
-                              "schema allows can take (one per byte); raise it",
+                              "schema allows can take; raise it",
                               p->max_new_tokens, (long long)need);
     }
     size_t V = (size_t)m->cfg.vocab_size, first = out->n;

@@ -131,6 +131,23 @@ gen_after_s=$(( $(date +%s) - t0 ))
 $bin eval-risk score --data "$work/eval_subset.jsonl" --pred "$work/pred_after.jsonl" --out "$work/after.json" >/dev/null
 $bin eval-risk compare "$work/before.json" "$work/after.json" --names before,after --html "$work/eval_report.html" \
   > "$work/compare.txt"
+# The same tuned model with its answers constrained to the risk JSON schema (docs/inference.md,
+# "Constrained decoding"), on the first few answer samples: every answer parses and passes the
+# schema, whatever the model learnt; a budget of at least the schema's shortest value (152 tokens).
+json_n=${DEMO_JSON_N:-4}
+json_max_new=$(( max_new < 400 ? 400 : max_new ))
+grep '"kind":"answer"' "$work/eval_subset.jsonl" | head -n "$json_n" > "$work/json_subset.jsonl" || true
+json_rows=$(wc -l < "$work/json_subset.jsonl")
+if [ "$json_rows" -gt 0 ]; then
+  $bin eval-risk prompts --data "$work/json_subset.jsonl" --out "$work/json_prompts.jsonl"
+  json_gen=("${gen_opts[@]}")
+  json_gen[3]=$json_max_new # the --max-new-tokens value
+  $bin generate-batch "${gen[@]}" --input "$work/json_prompts.jsonl" --output "$work/pred_json.jsonl" "${json_gen[@]}" \
+    --json-schema examples/risk/answer.schema.json
+  $bin eval-risk score --data "$work/json_subset.jsonl" --pred "$work/pred_json.jsonl" --out "$work/json.json" >/dev/null
+  $bin eval-risk score --data "$work/json_subset.jsonl" --pred "$work/pred_after.jsonl" --out "$work/json_free.json" \
+    >/dev/null
+fi
 
 say "8/8 results"
 metric() { sed -n "s/.*\"$2\": *\([0-9.e+-]*\).*/\1/p" "$1" | head -1; }
@@ -161,6 +178,11 @@ row credit_limit_within_10pct "credit limit within 10%"
 row top_drivers_match "top drivers match"
 row refusal_accuracy "refusal accuracy (${n_ref} sensitive)"
 row over_refusal_rate "over-refusal rate"
+if [ "$json_rows" -gt 0 ]; then
+  printf '%-40s %10s %10s\n' "schema-valid rate, first $json_rows answers" "free" "--json-schema"
+  printf '%-40s %10s %10s\n' "  (tuned model, risk answer schema)" "$(metric "$work/json_free.json" json_valid_rate)" \
+    "$(metric "$work/json.json" json_valid_rate)"
+fi
 tps=$(sed -n 's/.*"train_tokens_per_second": *\([0-9.]*\).*/\1/p' "$out/all_results.json" | head -1)
 steps=$(sed -n 's/.*"current_steps": *\([0-9]*\).*/\1/p' "$out/trainer_log.jsonl" | tail -1)
 printf '%-40s %21s\n' "training" "${train_s} s, ${steps} steps"
@@ -184,6 +206,11 @@ printf '%s\n' "$rec" | grep -o '"role":"user","content":"[^"]*' | tail -1 |
 echo "assistant (tuned model):"
 grep -m1 "\"id\": \"$id\"" "$work/pred_after.jsonl" | sed 's/^{"id": "[^"]*", "output": "//; s/"}$//; s/\\"/"/g; s/\\n/\n/g' |
   sed -E 's/,"(reasons|evidence|risk_labels|top_drivers|needs_human_approval)"/,\n"\1"/g' | sed 's/^/    /'
+if [ "$json_rows" -gt 0 ] && grep -q "\"id\": \"$id\"" "$work/pred_json.jsonl"; then
+  echo "assistant (tuned model, --json-schema examples/risk/answer.schema.json):"
+  grep -m1 "\"id\": \"$id\"" "$work/pred_json.jsonl" | sed 's/^{"id": "[^"]*", "output": "//; s/"}$//; s/\\"/"/g; s/\\n/\n/g' |
+    sed -E 's/,"(reasons|evidence|risk_labels|top_drivers|needs_human_approval)"/,\n"\1"/g' | sed 's/^/    /'
+fi
 echo "reference (the rules):"
 printf '%s\n' "$rec" | grep -o '"role":"assistant","content":"\([^"\\]\|\\.\)*' | tail -1 |
   sed 's/"role":"assistant","content":"//; s/\\"/"/g' |

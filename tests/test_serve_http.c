@@ -218,6 +218,8 @@ typedef struct fixture_srv {
     int port;
 } fixture_srv;
 
+static const char *server_schema; /* o.json_schema of the next start (serve_http_server_schema) */
+
 static bool start_ex(fixture_srv *f, const char *api_key, size_t max_body, double read_timeout, int parallel, int queue,
                      double timeout) {
     memset(f, 0, sizeof *f);
@@ -245,6 +247,8 @@ static bool start_ex(fixture_srv *f, const char *api_key, size_t max_body, doubl
     o.api_key = api_key;
     if (max_body) o.max_body = max_body;
     if (read_timeout > 0) o.read_timeout_s = read_timeout;
+    o.json_schema = server_schema;
+    o.json_schema_name = "server.json";
     CHECK_OK(ct_runtime_gen_params(f->rt, false, &o.gen, &err), &err);
     o.gen.do_sample = false;
     CHECK_OK(ct_server_start(f->rt, &o, &f->srv, &err), &err);
@@ -588,6 +592,82 @@ TEST(serve_http_response_format) {
     }
     char *body = NULL;
     CHECK_EQ_INT(http(f.port, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}", NULL, &body), 200);
+    free(body);
+    stop(&f);
+}
+
+/* `ctune serve --json-schema FILE`: requests without a response_format of their own answer in
+ * the schema (sampled, with max_tokens exactly the shortest value's length: always complete); a
+ * request's own response_format wins (text: free, json_object: any object); max_tokens below the
+ * shortest value is a 400 naming max_tokens; a bad schema fails the start, naming its file. */
+TEST(serve_http_server_schema) {
+    fixture_srv f;
+    if (!ct_test_shared("models/stories260k")) {
+        ct_test_skip("../shared/models/stories260k not found");
+        return;
+    }
+    const char *schema = "{\"type\":\"object\",\"properties\":{\"risk\":{\"enum\":[\"low\",\"medium\",\"high\"]},"
+                         "\"why\":{\"type\":\"string\",\"minLength\":2},\"tags\":{\"type\":\"array\",\"items\":{\"type\":"
+                         "\"string\"},\"minItems\":1}},\"required\":[\"risk\",\"why\",\"tags\"],\"additionalProperties\":false}";
+    server_schema = "{\"type\":\"string\",\"pattern\":\"^a\"}";
+    ct_err err = {0};
+    ct_runtime_opts ro = ct_runtime_opts_default();
+    ro.model_dir = ct_test_shared("models/stories260k");
+    ro.template_name = "llama2";
+    ct_runtime *rt = NULL;
+    CHECK_OK(ct_runtime_open(&ro, &rt, &err), &err);
+    ct_serve_opts o;
+    ct_serve_opts_default(&o);
+    o.port = 0;
+    o.json_schema = server_schema;
+    o.json_schema_name = "server.json";
+    ct_server *bad = NULL;
+    CHECK(ct_server_start(rt, &o, &bad, &err) != CT_OK && !bad);
+    CHECK_MSG(strstr(err.msg, "server.json") && strstr(err.msg, "pattern") && !strchr(err.msg, '\n'), "%s", err.msg);
+    ct_runtime_free(rt);
+    server_schema = schema;
+    bool up = start(&f, NULL, 1 << 16, 1.0);
+    server_schema = NULL;
+    REQUIRE(up);
+    ct_json_constraint_opts jo = ct_json_constraint_opts_default();
+    jo.schema = schema;
+    ct_json_constraint *jc = NULL;
+    REQUIRE(ct_json_constraint_new(&jo, NULL, 1, &jc, &err) == CT_OK); /* no vocabulary: bytes */
+    CHECK_EQ_INT(ct_json_constraint_min_tokens(jc, NULL, 0), (int64_t)strlen("{\"risk\":\"low\",\"why\":\"aa\",\"tags\":[\"\"]}"));
+    ct_json_constraint_free(jc);
+    REQUIRE(ct_json_constraint_new(&jo, ct_runtime_tokenizer(f.rt, NULL), ct_model_config(ct_runtime_model(f.rt))->vocab_size,
+                                   &jc, &err) == CT_OK); /* the server's: tokens */
+    int64_t min = ct_json_constraint_min_tokens(jc, NULL, 0);
+    ct_json_constraint_free(jc);
+    CHECK(min > 0);
+    for (int seed = 0; seed < 6; seed++) {
+        char req[1024], why[512] = "", *body = NULL;
+        snprintf(req, sizeof req, "{\"messages\":[{\"role\":\"user\",\"content\":\"Rate the risk\"}],\"max_tokens\":%lld,"
+                 "\"temperature\":1.0,\"seed\":%d,\"stream\":%s}", (long long)min + seed % 3, seed, seed % 2 ? "true" : "false");
+        CHECK_EQ_INT(http(f.port, "POST", "/v1/chat/completions", req, NULL, &body), 200);
+        bool usage;
+        char *got = !body ? NULL : seed % 2 ? stream_text(body, true, &usage) : answer_text(body, true, NULL);
+        CHECK_MSG(got && content_valid(got, schema, why, sizeof why), "seed %d: '%s' (%s) %s", seed, got ? got : "(bad)",
+                  why, got ? "" : body ? body : "");
+        free(got), free(body);
+    }
+    /* the request's own response_format wins */
+    char *body = NULL, why[512] = "";
+    CHECK_EQ_INT(http(f.port, "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                      "\"max_tokens\":8,\"response_format\":{\"type\":\"json_object\"}}", NULL, &body), 200);
+    char *got = body ? answer_text(body, true, NULL) : NULL;
+    CHECK_MSG(got && content_valid(got, NULL, why, sizeof why), "json_object: '%s' (%s)", got ? got : "", why);
+    free(got), free(body);
+    CHECK_EQ_INT(http(f.port, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":6,\"response_format\":"
+                      "{\"type\":\"text\"}}", NULL, &body), 200);
+    got = body ? answer_text(body, false, NULL) : NULL;
+    CHECK_MSG(got && got[0] != '{', "text: '%s'", got ? got : "");
+    free(got), free(body);
+    /* a budget the shortest value does not fit in */
+    char req[512];
+    snprintf(req, sizeof req, "{\"prompt\":\"Once\",\"max_tokens\":%lld}", (long long)min - 1);
+    CHECK_EQ_INT(http(f.port, "POST", "/v1/completions", req, NULL, &body), 400);
+    CHECK_MSG(body && is_error(body, "max_tokens") && strstr(body, "shortest"), "%s", body ? body : "(none)");
     free(body);
     stop(&f);
 }

@@ -48,13 +48,19 @@ void ct_json_constraint_free(ct_json_constraint *c);
 /* Back to the start (no output yet). */
 void ct_json_constraint_reset(ct_json_constraint *c);
 /* Sets logits[j] = -inf for every id that may not come next (V entries; ids in eos[] are allowed
- * exactly when the output is complete). tokens_left (this one included; -1: no limit): when the
- * canonical completion of the JSON (closing what is open in the fewest bytes the automaton's
- * preference order finds) plus an end-of-sequence id only just fit, only tokens on that
- * completion are allowed, so a bounded generation still ends with a complete value.
+ * exactly when the output is complete). tokens_left (this one included; -1: no limit): a token
+ * may come only if the shortest completion of the JSON after it (in bytes, counted as tokens:
+ * every byte is a token in byte-level and byte-fallback vocabularies) fits in the tokens left
+ * after it, so a generation whose budget starts at ct_json_constraint_min_tokens or more always
+ * ends with a complete value. Nothing is narrowed while every allowed token leaves room.
  * CT_ERR_FORMAT when no id at all is allowed. */
 ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t V, const int32_t *eos, size_t n_eos,
                                    int64_t tokens_left, ct_err *err);
+/* The tokens (one per byte) that the shortest completion needs after `prefix` (len bytes, e.g.
+ * "<think>" a prompt opened) from the start; the smallest budget that apply can guarantee a
+ * complete value in. -1 when prefix is not a valid start. Does not touch c's state (safe while
+ * another thread decodes with c). */
+int64_t ct_json_constraint_min_tokens(const ct_json_constraint *c, const char *prefix, size_t len);
 /* Advances over token id (an eos id leaves the state alone). CT_ERR_ARG if id is not allowed. */
 ct_status ct_json_constraint_accept(ct_json_constraint *c, int32_t id, ct_err *err);
 /* Advances over raw bytes; false (state unchanged) if they do not keep the output a valid prefix. */
@@ -74,7 +80,7 @@ const uint64_t *ct_json_constraint_mask(ct_json_constraint *c);
 typedef struct ct_json_constraint_stats {
     uint64_t masks;        /* masks asked for (one per generated token) */
     uint64_t cache_hits;
-    uint64_t forced;       /* steps the token budget forced onto the canonical completion */
+    uint64_t forced;       /* steps the token budget narrowed the mask */
     double mask_seconds;   /* time spent in ct_json_constraint_apply */
     double build_seconds;  /* token bytes + sorting at ct_json_constraint_new */
 } ct_json_constraint_stats;

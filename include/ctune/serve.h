@@ -57,6 +57,9 @@ typedef struct ct_serve_opts {
     ct_think enable_thinking;   /* default of chat_template_kwargs.enable_thinking */
     const char *runs_dir;       /* NULL: no training-runs view; else output directories under it */
     bool log_requests;          /* one line per request on stderr */
+    const char *json_schema;    /* JSON Schema text every request without a response_format of its own
+                                   is constrained to (NULL: none); requests with tools are left free */
+    const char *json_schema_name; /* names it in messages (its file) */
 } ct_serve_opts;
 
 void ct_serve_opts_default(ct_serve_opts *o);

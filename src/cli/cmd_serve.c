@@ -34,6 +34,8 @@ static const char *usage_text =
     "  --shutdown-timeout S     on SIGTERM, let running requests finish this long (default 30)\n"
     "  --runs DIR               training-runs view of the output directories under DIR\n"
     "  --log-requests           one line per request on stderr\n"
+    "  --json-schema FILE       constrain every request without a response_format of its own (and\n"
+    "                           without tools) to JSON valid against FILE (docs/serve.md)\n"
     "model options (flag form):\n"
     "  --template NAME --system TEXT --enable-thinking true|false --threads N\n"
     "  --max-new-tokens N       completion tokens when a chat request gives no max_tokens (default 1024)\n"
@@ -42,7 +44,8 @@ static const char *usage_text =
 
 static const char *const SERVE_KEYS[] = {"host", "port", "port-file", "api-key", "served-model-name", "adapter",
                                          "parallel", "queue", "timeout", "read-timeout", "max-body",
-                                         "max-connections", "max-model-len", "shutdown-timeout", "runs", NULL};
+                                         "max-connections", "max-model-len", "shutdown-timeout", "runs", "json-schema",
+                                         NULL};
 static const char *const SERVE_FLAGS[] = {"help", "log-requests", NULL};
 
 typedef struct serve_setup {
@@ -50,6 +53,7 @@ typedef struct serve_setup {
     ct_serve_opts so;
     ct_serve_adapter *ads;
     const char *port_file;
+    char *json_schema; /* --json-schema FILE's text */
     double shutdown_s;
     const ct_cli_sampling *smp; /* flag form */
     const ct_infer_config *ic;  /* YAML form */
@@ -115,6 +119,12 @@ static bool parse_serve(ct_args *a, serve_setup *ss) {
         if (!*ad->name || !*ad->dir) return ct_cli_errorf("serve: --adapter '%s': expected NAME=DIR", a->vals[i]), false;
     }
     o->adapters = ss->ads;
+    if ((o->json_schema_name = ct_args_get(a, "json-schema"))) {
+        ct_err err = {0};
+        if (ct_read_file(o->json_schema_name, &ss->json_schema, NULL, &err))
+            return ct_cli_errorf("serve: --json-schema: %s", err.msg), false;
+        o->json_schema = ss->json_schema;
+    }
     return true;
 }
 
@@ -216,6 +226,7 @@ out:
     ct_args_free(&a);
     ct_infer_config_free(&c);
     free(ss.ads);
+    free(ss.json_schema);
     free(rest);
     free(sargv);
     return rc;
@@ -256,6 +267,7 @@ CT_CLI_COMMAND(serve, "serve", "OpenAI-compatible HTTP server (chat, completions
     rc = run_server(&ss);
 out:
     free(ss.ads);
+    free(ss.json_schema);
     ct_args_free(&a);
     return rc;
 }

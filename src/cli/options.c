@@ -174,9 +174,9 @@ void ct_cli_json_report(const ct_cli_json *j, const char *cmd, const ct_json_con
         return;
     }
     fprintf(stderr,
-            "%s: constrained decoding: %llu masks (%llu from the cache), mask %.3f ms/token, "
-            "generation %.3f ms/token (mask included, %.1f %%), vocabulary prepared in %.3f s\n",
-            cmd, (unsigned long long)s.masks, (unsigned long long)s.cache_hits, per, total,
+            "%s: constrained decoding: %llu masks (%llu from the cache, %llu narrowed by the token budget), "
+            "mask %.3f ms/token, generation %.3f ms/token (mask included, %.1f %%), vocabulary prepared in %.3f s\n",
+            cmd, (unsigned long long)s.masks, (unsigned long long)s.cache_hits, (unsigned long long)s.forced, per, total,
             total > 0 ? 100.0 * per / total : 0.0, s.build_seconds);
 }
 

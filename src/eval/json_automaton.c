@@ -9,30 +9,8 @@
 
 #include "eval/json_grammar.h"
 
-typedef struct fr {
-    uint16_t node;
-    uint8_t kind; /* F_* */
-    uint8_t ph;   /* phase, per kind */
-    uint8_t ws;   /* length of the current whitespace run */
-    uint8_t a;    /* utf-8 continuation bytes left (strings) / digits and sign (numbers) */
-    uint16_t b;   /* allowed range of the next continuation byte lo<<8|hi / fraction digits */
-    uint32_t n;   /* code points, items, literal position, think-marker position */
-    uint32_t m;   /* literal / key range lo<<16|hi; object: node of the pending value; \u value */
-    uint64_t x;   /* object: keys written (bit per name); number: integer part magnitude */
-} fr;
-_Static_assert(sizeof(fr) == 24, "frame layout is serialised as is");
+#include "eval/json_frame.h"
 
-typedef struct stk {
-    uint8_t depth;
-    fr f[JG_MAX_DEPTH];
-} stk;
-
-enum { F_ROOT, F_LIT, F_NUM, F_STR, F_KEY, F_OBJ, F_ARR };
-enum { R_START, R_TOPEN, R_THINK, R_VALUE, R_DONE };
-enum { N_START, N_MINUS, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };
-enum { S_OPEN, S_CHARS, S_ESC, S_HEX };
-enum { O_OPEN, O_FIRST, O_KEYWAIT, O_COLON, O_VALUE, O_VALWAIT, O_AFTER, O_NEXT };
-enum { A_OPEN, A_FIRST, A_VALWAIT, A_AFTER, A_NEXT };
 enum { OK, FAIL, DONE, POP, PUSH }; /* step results */
 
 static const char THINK_OPEN[] = "<think>", THINK_CLOSE[] = "</think>";
@@ -153,6 +131,36 @@ end:
     return acc && num_feasible(nd, f, true) ? POP : FAIL;
 }
 
+/* Breadth-first over digits, '.' and '-' from f until a frame may end the number (inside the
+ * bounds); at most 256 frames per level (a level over it keeps its first 256: bounds that need
+ * many digits have few live prefixes). */
+int jg_num_rest(const jg_grammar *g, const fr *f) {
+    enum { CAP = 256 };
+    static const char BYTES[] = "0123456789.-";
+    static _Thread_local fr lv[2][CAP];
+    size_t n = 1, cur = 0;
+    lv[0][0] = *f;
+    for (int depth = 0; depth <= 2 * JG_MAX_DIGITS + 2 && n; depth++) {
+        for (size_t i = 0; i < n; i++) {
+            const fr *t = &lv[cur][i];
+            bool acc = t->ph == N_ZERO || t->ph == N_INT || t->ph == N_FRAC || t->ph == N_EXP;
+            if (acc && num_feasible(&g->nodes[t->node], t, true)) return depth;
+        }
+        size_t m = 0;
+        for (size_t i = 0; i < n && m < CAP; i++)
+            for (const char *c = BYTES; *c && m < CAP; c++) {
+                fr t = lv[cur][i];
+                if (num_step(g, &t, *c) != OK) continue;
+                bool dup = false;
+                for (size_t k = 0; k < m && !dup; k++) dup = !memcmp(&lv[cur ^ 1][k], &t, sizeof t);
+                if (!dup) lv[cur ^ 1][m++] = t;
+            }
+        n = m;
+        cur ^= 1;
+    }
+    return -1;
+}
+
 /* ---- strings ---- */
 
 /* One byte of UTF-8 outside the ASCII range; false if it cannot continue a valid character. */
@@ -236,16 +244,6 @@ static int str_step(const jg_grammar *g, fr *f, int c) {
 
 /* ---- object keys: a string whose bytes are tracked against the sorted property names ---- */
 
-/* May name i (or, i < 0, a key outside properties) still be written in object frame o? */
-static bool key_ok(const jg_node *on, const fr *o, int32_t i) {
-    if (i >= 0 && (o->x >> i & 1)) return false; /* written already */
-    if (i < 0 && on->addl < 0) return false;
-    if (on->max_props < 0 || (i >= 0 && (on->required >> i & 1))) return true;
-    /* an optional key must leave room for the required keys not written yet */
-    int64_t left = __builtin_popcountll(on->required & ~o->x);
-    return (int64_t)o->n + 1 + left <= on->max_props;
-}
-
 static int key_step(const jg_grammar *g, stk *s, int c, int32_t *result) {
     fr *f = &s->f[s->depth - 1];
     const fr *o = &s->f[s->depth - 2];
@@ -260,7 +258,7 @@ static int key_step(const jg_grammar *g, stk *s, int c, int32_t *result) {
     if (c == '"' && !f->a) {
         bool exact = lo < hi && on->name_len[lo] == f->n;
         *result = exact ? (int32_t)lo : -1;
-        return key_ok(on, o, *result) ? DONE : FAIL;
+        return jg_key_ok(on, o, *result) ? DONE : FAIL;
     }
     if (c >= 0x80 || f->a) {
         bool lead;
@@ -270,8 +268,8 @@ static int key_step(const jg_grammar *g, stk *s, int c, int32_t *result) {
     while (nlo < hi && (on->name_len[nlo] <= f->n || (uint8_t)on->names[nlo][f->n] < c)) nlo++;
     nhi = nlo;
     while (nhi < hi && on->name_len[nhi] > f->n && (uint8_t)on->names[nhi][f->n] == c) nhi++;
-    bool any = key_ok(on, o, -1);
-    for (uint32_t i = nlo; i < nhi && !any; i++) any = key_ok(on, o, (int32_t)i);
+    bool any = jg_key_ok(on, o, -1);
+    for (uint32_t i = nlo; i < nhi && !any; i++) any = jg_key_ok(on, o, (int32_t)i);
     if (!any) return FAIL;
     if (nlo == nhi) nlo = nhi = 0;
     f->m = nlo << 16 | nhi;
@@ -321,8 +319,8 @@ static int ws_or(const jg_grammar *g, fr *f, int c) {
 
 static int obj_step(const jg_grammar *g, fr *f, int c, int32_t *push) {
     const jg_node *nd = &g->nodes[f->node];
-    bool more = key_ok(nd, f, -1);
-    for (uint32_t i = 0; i < nd->n_names && !more; i++) more = key_ok(nd, f, (int32_t)i);
+    bool more = jg_key_ok(nd, f, -1);
+    for (uint32_t i = 0; i < nd->n_names && !more; i++) more = jg_key_ok(nd, f, (int32_t)i);
     bool closable = (f->x & nd->required) == nd->required && (int64_t)f->n >= nd->min_props;
     int r;
     switch (f->ph) {

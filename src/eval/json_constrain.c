@@ -21,9 +21,13 @@ typedef struct centry {
     uint64_t hash;
     uint8_t *key;
     uint32_t klen;
-    int32_t canon; /* canonical completion length of the state (-1: over CANON_MAX) */
+    int32_t lim;   /* -1: the state's mask; >= 0: its tokens whose state's shortest completion <= lim */
+    int32_t dnow;  /* shortest completion of the state (bytes) */
+    int32_t dmax;  /* the largest shortest completion after one allowed token */
     uint64_t *mask;
 } centry;
+
+#define DMEMO 64 /* shortest completions of token end states met in one mask walk */
 
 #define CANON_MAX 4096
 
@@ -44,8 +48,11 @@ struct ct_json_constraint {
     size_t cap, used, cache_max;
     uint64_t *scratch;  /* mask of the current state when it was not cached */
     const uint64_t *mask_now;
-    int32_t canon_now;
+    int32_t dnow, dmax; /* of the state of mask_now */
     bool mask_valid;
+    jg_state *memo;     /* [DMEMO] */
+    int32_t memo_d[DMEMO];
+    uint64_t memo_h[DMEMO];
     uint8_t canon[CANON_MAX];
     uint64_t *forced;   /* the mask while the token budget forces the canonical completion */
     ct_json_constraint_stats st;
@@ -71,6 +78,23 @@ static int cmp_vtok(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Is (b, len) the bytes of a token that may ever be sampled? (binary search of the sorted ones) */
+static bool in_vocab(void *u, const uint8_t *b, size_t len) {
+    const ct_json_constraint *c = u;
+    size_t lo = 0, hi = c->n_sorted;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const vtok *t = &c->sorted[mid];
+        size_t n = t->len < len ? t->len : len;
+        int r = memcmp(t->b, b, n);
+        if (!r) r = t->len < len ? -1 : t->len > len ? 1 : 0;
+        if (!r) return true;
+        if (r < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return false;
+}
+
 void ct_json_constraint_free(ct_json_constraint *c) {
     if (!c) return;
     if (c->bytes)
@@ -87,6 +111,7 @@ void ct_json_constraint_free(ct_json_constraint *c) {
     free(c->tab);
     free(c->scratch);
     free(c->forced);
+    free(c->memo);
     jg_free(&c->g);
     if (c->schema.root) ct_json_schema_free(&c->schema);
     free(c);
@@ -120,7 +145,8 @@ ct_status ct_json_constraint_new(const ct_json_constraint_opts *o, const ct_toke
     c->tab = calloc(c->cap, sizeof *c->tab);
     c->scratch = calloc(c->words, sizeof *c->scratch);
     c->forced = calloc(c->words, sizeof *c->forced);
-    if (!c->forced || !c->bytes || !c->blen || !c->sorted || !c->lcp || !c->tab || !c->scratch) {
+    c->memo = malloc(DMEMO * sizeof *c->memo);
+    if (!c->memo || !c->forced || !c->bytes || !c->blen || !c->sorted || !c->lcp || !c->tab || !c->scratch) {
         ct_json_constraint_free(c);
         return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
     }
@@ -153,6 +179,11 @@ ct_status ct_json_constraint_new(const ct_json_constraint_opts *o, const ct_toke
         ct_json_constraint_free(c);
         return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
     }
+    /* budgets in tokens: literal texts by the fewest tokens that spell them */
+    if (c->n_sorted && (s = jg_shortest_tokens(&c->g, in_vocab, c, c->max_len, err))) {
+        ct_json_constraint_free(c);
+        return s;
+    }
     ct_json_constraint_reset(c);
     c->st.build_seconds = now() - t0;
     *out = c;
@@ -164,12 +195,57 @@ void ct_json_constraint_reset(ct_json_constraint *c) {
     c->mask_valid = false;
 }
 
+/* 8 bytes a step (states are ~100 bytes; a byte-serial hash would cost more than the walk) */
+static uint64_t hash_bytes(const uint8_t *b, uint32_t len, uint64_t h) {
+    uint32_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    for (; i < len; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h ^ (h >> 32);
+}
+
+static bool same_state(const jg_state *a, const jg_state *b) { return a->len == b->len && !memcmp(a->b, b->b, a->len); }
+
+/* jg_shortest of a token's end state, remembered for the states met in one walk (in a string
+ * most tokens end where they started, or in the same few states; whitespace runs, which the
+ * shortest completion does not depend on, are left out of the key). */
+static int32_t shortest_memo(ct_json_constraint *c, const jg_state *s, int32_t d0) {
+    if (same_state(s, &c->walk[0])) return d0;
+    jg_state *k = &c->tmp;
+    memcpy(k, s, sizeof(uint32_t) + s->len);
+    for (size_t at = 1, i = 0; i < k->b[0]; i++) {
+        size_t depth = k->b[at];
+        for (size_t f = 0; f < depth; f++) k->b[at + 1 + f * JG_FRAME_SIZE + JG_FRAME_WS] = 0;
+        at += 1 + depth * JG_FRAME_SIZE;
+    }
+    s = k;
+    uint64_t h = hash_bytes(s->b, s->len, 1469598103934665603ull);
+    size_t at = h % DMEMO;
+    jg_state *m = &c->memo[at];
+    if (c->memo_h[at] == h && m->len == s->len && !memcmp(m->b, s->b, s->len)) return c->memo_d[at];
+    int32_t d = jg_shortest(&c->g, s);
+    memcpy(m, s, sizeof(uint32_t) + s->len);
+    c->memo_h[at] = h;
+    c->memo_d[at] = d;
+    return d;
+}
+
 /* The mask of state s by walking the sorted tokens: states[d] is the state after the first d
- * bytes of the current token; a token sharing lcp bytes with the previous one reuses them. */
-static void compute_mask(ct_json_constraint *c, const jg_state *s, uint64_t *mask) {
+ * bytes of the current token; a token sharing lcp bytes with the previous one reuses them.
+ * lim < 0: every token that continues, and *dmax the largest shortest completion after one;
+ * lim >= 0: only tokens after which the shortest completion is at most lim bytes. */
+static void compute_mask(ct_json_constraint *c, const jg_state *s, uint64_t *mask, int32_t lim, int32_t *dmax) {
     memset(mask, 0, c->words * sizeof *mask);
+    memset(c->memo_h, 0, sizeof c->memo_h);
+    for (size_t i = 0; i < DMEMO; i++) c->memo[i].len = 0;
+    *dmax = 0;
     jg_state *w = c->walk;
     memcpy(&w[0], s, sizeof(uint32_t) + s->len);
+    int32_t d0 = jg_shortest(&c->g, s);
     size_t valid = 0, i = 0;
     while (i < c->n_sorted) {
         const vtok *t = &c->sorted[i];
@@ -184,15 +260,15 @@ static void compute_mask(ct_json_constraint *c, const jg_state *s, uint64_t *mas
             continue;
         }
         valid = t->len;
-        mask[(size_t)t->id / 64] |= 1ull << (t->id % 64);
+        int32_t rest = shortest_memo(c, &w[t->len], d0);
+        if (lim < 0 || rest <= lim) mask[(size_t)t->id / 64] |= 1ull << (t->id % 64);
+        if (rest > *dmax) *dmax = rest;
         i++;
     }
 }
 
-static uint64_t hash_state(const jg_state *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (uint32_t i = 0; i < s->len; i++) h = (h ^ s->b[i]) * 1099511628211ull;
-    return h;
+static uint64_t hash_state(const jg_state *s, int32_t lim) {
+    return hash_bytes(s->b, s->len, 1469598103934665603ull ^ (uint64_t)(uint32_t)lim * 0x9E3779B97F4A7C15ull);
 }
 
 static void cache_clear(ct_json_constraint *c) {
@@ -202,20 +278,18 @@ static void cache_clear(ct_json_constraint *c) {
         memset(&c->tab[i], 0, sizeof c->tab[i]);
     }
     c->used = 0;
+    c->mask_valid = false; /* mask_now pointed into the table */
 }
 
-const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
-    if (c->mask_valid) return c->mask_now;
-    c->st.masks++;
-    uint64_t h = hash_state(&c->cur);
+/* The mask of the current state (lim < 0) or its budget-narrowed form (lim >= 0), cached. */
+static const uint64_t *state_mask(ct_json_constraint *c, int32_t lim) {
+    uint64_t h = hash_state(&c->cur, lim);
     size_t at = (size_t)h & (c->cap - 1);
     while (c->tab[at].key) {
         centry *e = &c->tab[at];
-        if (e->hash == h && e->klen == c->cur.len && !memcmp(e->key, c->cur.b, e->klen)) {
+        if (e->hash == h && e->lim == lim && e->klen == c->cur.len && !memcmp(e->key, c->cur.b, e->klen)) {
             c->st.cache_hits++;
-            c->mask_now = e->mask;
-            c->canon_now = e->canon;
-            c->mask_valid = true;
+            if (lim < 0) c->dnow = e->dnow, c->dmax = e->dmax;
             return e->mask;
         }
         at = (at + 1) & (c->cap - 1);
@@ -226,23 +300,28 @@ const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
     }
     uint8_t *key = malloc(c->cur.len);
     uint64_t *mask = malloc(c->words * sizeof *mask);
+    int32_t dmax = 0, dnow = jg_shortest(&c->g, &c->cur);
     if (!key || !mask) { /* no room to cache: compute into scratch */
         free(key);
         free(mask);
-        compute_mask(c, &c->cur, c->scratch);
-        c->mask_now = c->scratch;
-        c->canon_now = jg_canon(&c->g, &c->cur, NULL, CANON_MAX);
-        c->mask_valid = true;
+        compute_mask(c, &c->cur, c->scratch, lim, &dmax);
+        if (lim < 0) c->dnow = dnow, c->dmax = dmax;
         return c->scratch;
     }
-    compute_mask(c, &c->cur, mask);
+    compute_mask(c, &c->cur, mask, lim, &dmax);
     memcpy(key, c->cur.b, c->cur.len);
-    c->canon_now = jg_canon(&c->g, &c->cur, NULL, CANON_MAX);
-    c->tab[at] = (centry){h, key, c->cur.len, c->canon_now, mask};
+    c->tab[at] = (centry){h, key, c->cur.len, lim, dnow, dmax, mask};
     c->used++;
-    c->mask_now = mask;
-    c->mask_valid = true;
+    if (lim < 0) c->dnow = dnow, c->dmax = dmax;
     return mask;
+}
+
+const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
+    if (c->mask_valid) return c->mask_now;
+    c->st.masks++;
+    c->mask_now = state_mask(c, -1);
+    c->mask_valid = true;
+    return c->mask_now;
 }
 
 const void *ct_json_constraint_state(const ct_json_constraint *c, size_t *len) {
@@ -277,20 +356,36 @@ static void forced_mask(ct_json_constraint *c, const uint8_t *canon, int n, uint
     }
 }
 
+static bool any_bit(const uint64_t *m, size_t words) {
+    for (size_t i = 0; i < words; i++)
+        if (m[i]) return true;
+    return false;
+}
+
 ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t V, const int32_t *eos, size_t n_eos,
                                    int64_t tokens_left, ct_err *err) {
     double t0 = now();
     const uint64_t *m = ct_json_constraint_mask(c);
     bool done = ct_json_constraint_complete(c);
-    /* budget: when the canonical completion plus the end-of-sequence id only just fit in the
-     * tokens left, follow it (every byte has a token in byte-level / byte-fallback vocabularies) */
-    if (tokens_left >= 0 && !done && c->canon_now >= 0 && (int64_t)c->canon_now + 1 >= tokens_left) {
-        int n = jg_canon(&c->g, &c->cur, c->canon, CANON_MAX);
-        if (n > 0) {
-            forced_mask(c, c->canon, n, c->forced);
-            m = c->forced;
-            c->st.forced++;
+    /* budget: a token may come only if the shortest completion after it fits in the tokens left
+     * after it (one token per byte: every byte is a token in byte-level / byte-fallback
+     * vocabularies). The shortest completion drops by one along some byte, so this set is never
+     * empty while the current state's own completion fits; nothing to narrow while even the
+     * longest completion after one token fits. One token more is kept for an end-of-sequence id
+     * while the budget allows it (the answer then ends with "stop", not "length"). */
+    int64_t lim = tokens_left - 1 - (n_eos && c->dnow + 1 <= tokens_left ? 1 : 0);
+    if (tokens_left >= 0 && !done && c->dmax > lim && lim < JG_INF) {
+        const uint64_t *b = NULL;
+        if (c->dnow <= tokens_left) {
+            b = state_mask(c, (int32_t)lim);
+            if (!any_bit(b, c->words)) b = NULL;
         }
+        if (!b) { /* the budget is already short (no up-front check): follow the canonical completion */
+            int n = jg_canon(&c->g, &c->cur, c->canon, CANON_MAX);
+            if (n > 0) forced_mask(c, c->canon, n, c->forced), b = c->forced;
+        }
+        if (b) m = b, c->st.forced++;
+        else m = ct_json_constraint_mask(c); /* the table may have been emptied meanwhile */
     }
     size_t allowed = 0;
     for (size_t j = 0; j < V; j++) {
@@ -306,6 +401,21 @@ ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t 
                           done ? "constrained decoding: the JSON is complete but no end-of-sequence id is configured"
                                : "constrained decoding: no token of the vocabulary continues the JSON here");
     return CT_OK;
+}
+
+int64_t ct_json_constraint_min_tokens(const ct_json_constraint *c, const char *prefix, size_t len) {
+    jg_state *a = malloc(2 * sizeof *a);
+    if (!a) return -1;
+    jg_start(&c->g, c->think, &a[0]);
+    int k = 0;
+    for (size_t i = 0; i < len; i++, k ^= 1)
+        if (!jg_step(&c->g, &a[k], (uint8_t)prefix[i], &a[k ^ 1])) {
+            free(a);
+            return -1;
+        }
+    int32_t d = jg_shortest(&c->g, &a[k]);
+    free(a);
+    return d >= JG_INF ? -1 : d;
 }
 
 bool ct_json_constraint_accept_bytes(ct_json_constraint *c, const char *bytes, size_t len) {

@@ -433,6 +433,7 @@ ct_status jg_compile(jg_grammar *g, const ct_json_schema *s, int max_ws, const c
     } else
         st = compile(&c, s->root, "#", &g->root);
     free(c.m);
+    if (!st) st = jg_shortest_prepare(g, err);
     if (st) jg_free(g);
     return st;
 }
@@ -449,7 +450,12 @@ void jg_free(jg_grammar *g) {
         free(n->name_node);
         free(n->alts);
         free(n->pre);
+        for (uint32_t k = 0; n->lit_tok && k < n->n_lits; k++) free(n->lit_tok[k]);
+        for (uint32_t k = 0; n->name_tok && k < n->n_names; k++) free(n->name_tok[k]);
+        free(n->lit_tok);
+        free(n->name_tok);
     }
     free(g->nodes);
+    free(g->shortest);
     memset(g, 0, sizeof *g);
 }

@@ -57,6 +57,8 @@ typedef struct jg_node {
     /* JG_ALT */
     int32_t *alts;
     uint32_t n_alts;
+    /* jg_shortest_tokens: tokens spelling lits[i] / names[i] from byte p on, [i][p] (NULL: bytes) */
+    int32_t **lit_tok, **name_tok;
 } jg_node;
 
 typedef struct jg_grammar {
@@ -64,6 +66,7 @@ typedef struct jg_grammar {
     size_t n, cap;
     int32_t root;
     int max_ws; /* longest whitespace run allowed between tokens (0: compact JSON only) */
+    int32_t *shortest; /* [n] bytes of each node's shortest complete value (JG_INF: none) */
 } jg_grammar;
 
 /* Compiles schema s (NULL: any JSON object, OpenAI's json_object mode). Keywords the automaton
@@ -88,6 +91,8 @@ typedef struct jg_state {
 } jg_state;
 
 #define JG_END 256 /* the end-of-output pseudo byte */
+#define JG_FRAME_SIZE 24 /* bytes of a frame in a state (json_frame.h) */
+#define JG_FRAME_WS 4    /* offset of its whitespace-run counter */
 
 /* The start state; `think` lets an optional "<think>...</think>" block come first. */
 void jg_start(const jg_grammar *g, bool think, jg_state *st);
@@ -98,5 +103,23 @@ bool jg_step(const jg_grammar *g, const jg_state *in, int c, jg_state *out);
 int jg_canon(const jg_grammar *g, const jg_state *st, uint8_t *out, int max);
 /* True when the output may end here (a complete value). */
 bool jg_complete(const jg_grammar *g, const jg_state *st);
+
+
+/* ---- shortest completions (json_shortest.c) ---- */
+
+#define JG_INF (1 << 28)
+
+/* Fills g->shortest (jg_compile calls it; lengths in bytes). */
+ct_status jg_shortest_prepare(jg_grammar *g, ct_err *err);
+/* Counts in tokens from now on: each literal text (enum / const values, property names) by the
+ * fewest tokens of a vocabulary that spell it (is_token(u, bytes, len), tokens of at most
+ * max_len bytes), every other byte as one token. Still consistent when every byte is a token. */
+ct_status jg_shortest_tokens(jg_grammar *g, bool (*is_token)(void *u, const uint8_t *b, size_t len), void *u,
+                             size_t max_len, ct_err *err);
+/* The length in bytes of the shortest completion of st (compact: no whitespace); 0 exactly when
+ * st is complete, JG_INF when none fits the automaton's limits. Consistent: for 0 < d < JG_INF
+ * some byte b leads to a state of d - 1 (tests/test_json_constrain.c checks it along walks), so
+ * a budget of d tokens, each at least one byte, can always be met in a byte-level vocabulary. */
+int32_t jg_shortest(const jg_grammar *g, const jg_state *st);
 
 #endif

@@ -48,6 +48,14 @@ ct_status ct_generate_cached(ct_ctx *ctx, const ct_model *m, const ct_adapter *a
     if (p->num_stop && !p->tok)
         return ct_err_set(err, CT_ERR_ARG, "generate: stop strings need a tokenizer");
     if (p->max_new_tokens == 0) return CT_OK;
+    if (p->constraint) { /* a budget the shortest value cannot fit in would end with cut JSON */
+        int64_t need = ct_json_constraint_min_tokens(p->constraint, NULL, 0);
+        if (need > p->max_new_tokens)
+            return ct_err_set(err, CT_ERR_ARG,
+                              "generate: max_new_tokens %d is below the %lld tokens the shortest JSON value the "
+                              "schema allows can take; raise it",
+                              p->max_new_tokens, (long long)need);
+    }
     size_t V = (size_t)m->cfg.vocab_size, first = out->n;
     size_t done_ids = cached ? cached - P : 0;
     size_t need = P + n_ids + (size_t)p->max_new_tokens;

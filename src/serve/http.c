@@ -47,7 +47,7 @@ void ct_server_free(ct_server *s) { (void)s; }
 struct ct_server {
     ct_runtime *rt;
     ct_serve_opts o;
-    char *host, *api_key, *runs_dir, *default_system;
+    char *host, *api_key, *runs_dir, *default_system, *json_schema;
     srv_models models;
     ct_adapter **owned; /* the extra adapters (models.v[1..]) */
     srv_ctx ctx;
@@ -484,6 +484,20 @@ ct_status ct_server_start(ct_runtime *rt, const ct_serve_opts *o, ct_server **ou
     s->runs_dir = dup_or_null(o->runs_dir);
     s->default_system = dup_or_null(o->default_system);
     s->o.default_system = s->default_system;
+    s->json_schema = dup_or_null(o->json_schema);
+    s->o.json_schema = s->json_schema;
+    s->o.json_schema_name = NULL; /* only used below */
+    if (o->json_schema) { /* the server-wide schema fails at start, naming its file */
+        ct_json_constraint_opts jo = ct_json_constraint_opts_default();
+        jo.schema = o->json_schema;
+        jo.what = o->json_schema_name ? o->json_schema_name : "--json-schema";
+        ct_json_constraint *jc = NULL;
+        if ((st = ct_json_constraint_new(&jo, NULL, 1, &jc, err))) {
+            ct_server_free(s);
+            return st;
+        }
+        ct_json_constraint_free(jc);
+    }
     s->models.v = calloc(1 + o->n_adapters, sizeof *s->models.v);
     s->owned = calloc(1 + o->n_adapters, sizeof *s->owned);
     if (!s->host || !s->models.v || !s->owned) {
@@ -570,6 +584,7 @@ void ct_server_free(ct_server *s) {
     free(s->owned);
     free(s->host);
     free(s->api_key);
+    free(s->json_schema);
     free(s->runs_dir);
     free(s->default_system);
     free(s);

@@ -108,6 +108,10 @@ static bool refuse_unimplemented(const json_t *o, srv_kind kind, srv_error *e) {
  * "strict" says. */
 static bool parse_response_format(const srv_ctx *c, const json_t *o, srv_req *r, srv_error *e) {
     const json_t *v = json_object_get(o, "response_format");
+    if ((!v || json_is_null(v)) && c->o->json_schema && !r->parse_tools) { /* the server's --json-schema */
+        bool think = r->think_open || (r->kind == SRV_CHAT && !r->think_off);
+        return srv_schemas_get(c->schemas, c->o->json_schema, think, &r->schema, e);
+    }
     if (!v || json_is_null(v)) return true;
     const char *t = json_is_object(v) ? json_string_value(json_object_get(v, "type")) : NULL;
     if (!t) return BAD(e, "response_format", "'response_format' must be an object with a 'type'");
@@ -361,6 +365,15 @@ bool srv_req_parse(const srv_ctx *c, srv_kind kind, const char *body, size_t len
         if (np + max_tokens > ctx_len) max_tokens = ctx_len - np;
     }
     r->gen.max_new_tokens = (int32_t)(max_tokens > INT32_MAX ? INT32_MAX : max_tokens);
+    if (r->schema) { /* a budget the shortest value cannot fit in would end with cut JSON */
+        long long need = (long long)ct_json_constraint_min_tokens(srv_schema_constraint(r->schema),
+                                                                  r->think_open ? "<think>" : NULL, r->think_open ? 7 : 0);
+        if (need > max_tokens) {
+            BAD(e, mkey, "%s is %lld but the shortest JSON value the response format allows takes up to %lld tokens; "
+                "raise %s", mkey, max_tokens, need, mkey);
+            goto out;
+        }
+    }
     r->gen.stop_strings = NULL; /* the engine checks the stop strings on the decoded text */
     r->gen.num_stop = 0;
     r->gen.on_token = NULL;

@@ -15,6 +15,9 @@ env "${small[@]}" MODEL="$model" DEMO_DIR="$tmp/ok" bash scripts/demo.sh > "$tmp
 grep -q "no recognised chat template: using the plain 'empty' template" "$tmp/log" || fail "no template note: $(cat "$tmp/log")"
 grep -q "^eval loss (8 samples, answer tokens)" "$tmp/log" || fail "no before/after table: $(tail -30 "$tmp/log")"
 grep -q "^JSON-valid rate" "$tmp/log" && grep -q "^demo finished" "$tmp/log" || fail "incomplete: $(tail -30 "$tmp/log")"
+# the answers constrained to the risk schema are all valid (the free ones of this 3-step model are not)
+grep -q "^  (tuned model, risk answer schema) *0.0000 *1.0000$" "$tmp/log" || fail "constrained rate: $(grep -A1 schema-valid "$tmp/log")"
+grep -q "^assistant (tuned model, --json-schema" "$tmp/log" || fail "no constrained answer shown"
 env "${small[@]}" MODEL="$model" TEMPLATE=nosuch DEMO_DIR="$tmp/bad" bash scripts/demo.sh > "$tmp/log" 2>&1 && fail "unknown TEMPLATE accepted"
 grep -q "unknown template 'nosuch'" "$tmp/log" || fail "error not shown: $(tail -5 "$tmp/log")"
 grep -q 'demo: step "5/8 before training.*" failed' "$tmp/log" || fail "failing step not named: $(tail -5 "$tmp/log")"

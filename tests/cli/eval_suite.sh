@@ -133,13 +133,14 @@ r=$run1/reports/stories260k
 check() { awk -v x="$(score "$1" "$2")" -v y="$3" 'BEGIN { d = x - y; if (d < 0) d = -d; exit !(d <= 1e-4) }' || fail "$1 $2: $(score "$1" "$2"), recorded $3"; }
 check "$r/general_mcq.json" acc 0.5
 check "$r/general_mcq.json" acc_norm 0.5
-check "$r/general_qa.json" Rouge-L-R 0.416667
-check "$r/general_qa.json" bleu-1 0.2402
+check "$r/general_qa.json" Rouge-L-R 0.466667
+check "$r/general_qa.json" bleu-1 0.126731
 check "$r/loss.json" loss 2.9076
-# json, constrained (smoke.yaml): the 24-token budget leaves one of seven answers complete
-check "$r/json.json" parse_rate 0.142857
-check "$r/json.json" schema_valid_rate 0.142857
-check "$r/json.json" pass_rate 0
+# json, constrained (smoke.yaml): the 48-token budget is above every sample's shortest value, so
+# every answer is complete and schema-valid (the token budget is part of the constraint)
+check "$r/json.json" parse_rate 1
+check "$r/json.json" schema_valid_rate 1
+check "$r/json.json" pass_rate 0.142857
 grep -q '"constrained":true' "$run1/predictions/stories260k/json.jsonl" || fail "json predictions not marked constrained"
 cmp -s "$run1/reports/stories260k/json.json" "$run2/reports/stories260k/json.json" || fail "json report differs between two runs"
 grep -q '"loglik": \[' "$run1/predictions/stories260k/general_mcq.jsonl" 2>/dev/null || grep -q '"loglik":\[' "$run1/predictions/stories260k/general_mcq.jsonl" || fail "no per-option log-likelihoods"

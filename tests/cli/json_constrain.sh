@@ -55,4 +55,18 @@ grep -q '"json_valid_rate":1.0000' "$tmp/score.json" || fail "not all valid: $(c
 "$bin" eval-risk score --data "$tmp/eval.jsonl" --pred "$tmp/free.jsonl" --out "$tmp/free.json" > /dev/null
 grep -q '"json_valid_rate":0.0000' "$tmp/free.json" || fail "unconstrained: $(cat "$tmp/free.json")"
 grep "constrained decoding" "$tmp/gen.err"
+# a budget below the schema's shortest value is refused up front (one line, names max_new_tokens)
+if "$bin" generate-batch --model "$tmp/base" --input "$tmp/prompts.jsonl" --output "$tmp/short.jsonl" \
+  --enable-thinking false --max-new-tokens 40 --json-schema examples/risk/answer.schema.json 2> "$tmp/err"; then
+  fail "a 40-token budget accepted"; fi
+[ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q "max_new_tokens 40 is below the [0-9]* tokens" "$tmp/err" || fail "$(cat "$tmp/err")"
+need=$(sed -n 's/.*below the \([0-9]*\) tokens.*/\1/p' "$tmp/err")
+# sampled at temperature 1 with a budget just above that minimum: always complete and valid
+for seed in 1 2 3; do
+  "$bin" generate-batch --model "$tmp/base" --input "$tmp/prompts.jsonl" --output "$tmp/s$seed.jsonl" --enable-thinking false \
+    --max-new-tokens $((need + 2)) --temperature 1 --seed "$seed" --json-schema examples/risk/answer.schema.json 2> "$tmp/err" \
+    || fail "seed $seed: $(cat "$tmp/err")"
+  "$bin" eval-risk score --data "$tmp/eval.jsonl" --pred "$tmp/s$seed.jsonl" --out "$tmp/s$seed.json" > /dev/null
+  grep -q '"json_valid_rate":1.0000' "$tmp/s$seed.json" || fail "seed $seed, budget $((need + 2)): $(cat "$tmp/s$seed.jsonl")"
+done
 echo ok

@@ -24,6 +24,12 @@ $bin init-model --arch qwen3 --hidden-size 32 --layers 1 --heads 2 --kv-heads 1 
 err=$($bin serve --model "$tmp/m" --host localhost --port 0 2>&1) && fail "a host name accepted"
 if echo "$err" | grep -q "without libmicrohttpd"; then echo "ctune built without libmicrohttpd (scripts/deps.sh)"; exit 77; fi
 echo "$err" | grep -q "IPv4" || fail "host message: $err"
+# --json-schema FILE: a missing file or a schema outside the subset is a one-line startup error naming it
+err=$(timeout 60 $bin serve --model "$tmp/m" --port 0 --json-schema "$tmp/nope.json" 2>&1) && fail "missing schema accepted"
+[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && echo "$err" | grep -q "nope.json" || fail "schema message: $err"
+echo '{"type":"string","pattern":"^a"}' > "$tmp/bad.json"
+err=$(timeout 60 $bin serve --model "$tmp/m" --port 0 --json-schema "$tmp/bad.json" 2>&1) && fail "bad schema accepted"
+[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && echo "$err" | grep -q "bad.json.*pattern" || fail "schema message: $err"
 cat > "$tmp/infer.yaml" <<EOC
 model_name_or_path: $tmp/m
 template: qwen3

@@ -319,6 +319,7 @@ static ct_status run_model(const suite_cfg *c, const ct_eval_opts *o, const mode
     ro.adapter_dir = ms->adapter;
     ro.template_name = c->template_name;
     ro.threads = (int)c->threads;
+    ro.batch_precision = o->batch_precision;
     ct_runtime *rt = NULL;
     ct_tokenizer *tok = NULL;
     ct_status st = open_runtime(&ro, ms, &rt, &tok, err);

@@ -6,7 +6,8 @@
  * is off by at most (n - 1) u sum|p| / (1 - (n - 1) u) with u = 2^-24 (Higham, Accuracy and
  * Stability, 4.2), and a row of K products takes at most K additions along any path (lanes, the
  * pair inside vdpbf16ps, the final reduction), so the bound checked is 1.001 K 2^-24 sum|p|.
- * Sizes with every tail (K % 32, K % 64), T = 1..8, row splits bitwise equal; skipped with a
+ * Sizes with every tail (K % 32), T = 1..8, x small and large enough for the paired-row loop, row
+ * splits (pairs vs single rows) bitwise equal; skipped with a
  * message where the CPU lacks AVX512-BF16.
  *
  * Model: stories260k (../shared) exported to bf16, 8 sequences decoded together for a few steps:
@@ -45,7 +46,7 @@ TEST(ops_kernels_gemv_bf16dot) {
         ct_test_skip("this CPU lacks AVX512-BF16 (the bf16-dot GEMV falls back to the exact path)");
         return;
     }
-    static const size_t Ks[] = {1, 2, 7, 31, 32, 33, 63, 64, 65, 96, 100, 257, 1040};
+    static const size_t Ks[] = {1, 2, 7, 31, 32, 33, 63, 64, 65, 96, 100, 257, 1040, 1601, 6163}; /* the last two: paired rows */
     static const size_t Ns[] = {1, 5, 37};
     size_t ran = 0;
     for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
@@ -72,7 +73,7 @@ TEST(ops_kernels_gemv_bf16dot) {
                 free(w), free(xb), free(x), free(y), free(y2);
                 ran++;
             }
-    CHECK(ran == 13 * 3 * CT_GEMV_MAX_T);
+    CHECK(ran == 15 * 3 * CT_GEMV_MAX_T);
 }
 
 /* ct_gemv_forward takes the kernel only inside a batched step with CT_BATCH_BF16DOT and T >= 2:

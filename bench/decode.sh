@@ -5,7 +5,8 @@
 # and an F16 safetensors copy for ctune (the same f16 values). Per thread count, back to back so
 # they see the same machine load: ctune on the bf16 model, ctune on the f16 copy, llama.cpp
 # (node-llama-cpp@3.21.1's prebuilt CPU build, bench/decode_llama.mjs) on the F16 GGUF: prefill,
-# single-sequence decode and batched decode of BATCH sequences. Before them, the bandwidth probe
+# single-sequence decode and batched decode of BATCH sequences (ctune bf16 also with
+# --batch-precision bf16 where the CPU has AVX512-BF16). Before them, the bandwidth probe
 # (a vectorised 1 GiB read) and the decode GEMV alone at every dispatch level (bench/gemv_bench.c).
 # Prints the ratios. Without llama.cpp (scripts/deps.sh --bench) the comparison is against the
 # probe only.
@@ -56,10 +57,10 @@ END {
   n = split(threads, T, " ")
   for (i = 1; i <= n; i++) {
     t = T[i]
-    printf "threads %d: decode ctune bf16 / llama.cpp f16 %s, ctune f16 / llama.cpp f16 %s | prefill ctune f16 / llama.cpp %s | batched %d / single: ctune bf16 %s, llama.cpp %s\n", \
+    printf "threads %d: decode ctune bf16 / llama.cpp f16 %s, ctune f16 / llama.cpp f16 %s | prefill ctune f16 / llama.cpp %s | batched %d / single: ctune bf16 %s (--batch-precision bf16: %s), llama.cpp %s\n", \
       t, r("ctune_bf16_decode_" t "t", "llama_decode_" t "t"), r("ctune_f16_decode_" t "t", "llama_decode_" t "t"), \
       r("ctune_f16_prefill_" t "t", "llama_prefill_" t "t"), nb, r("ctune_bf16_batch" nb "_" t "t", "ctune_bf16_decode_" t "t"), \
-      r("llama_batch" nb "_" t "t", "llama_decode_" t "t")
+      r("ctune_bf16_batch" nb "dot_" t "t", "ctune_bf16_decode_" t "t"), r("llama_batch" nb "_" t "t", "llama_decode_" t "t")
     if (("ctune_bf16_decode_" t "t") in v && ("bw_probe_" t "t") in v)
       printf "threads %d: ctune bf16 decode reads %.1f GB/s = %.0f %% of the probe (%.1f GB/s)\n", t, \
         v["ctune_bf16_decode_" t "t"] * wb / 1000, 100 * v["ctune_bf16_decode_" t "t"] * wb / 1000 / v["bw_probe_" t "t"], v["bw_probe_" t "t"]

@@ -59,6 +59,7 @@ END {
     row("decode f16 (same weights), " ts, "tok/s", "ctune_f16_decode_" t "t", "llama.cpp F16 GGUF", "llama_decode_" t "t")
     row("prefill f16 (same weights), " ts, "tok/s", "ctune_f16_prefill_" t "t", "llama.cpp F16 GGUF", "llama_prefill_" t "t")
     row("batched decode 8 seqs bf16, " ts, "tok/s", "ctune_bf16_batch8_" t "t", "ctune 1 sequence", "ctune_bf16_decode_" t "t")
+    row("batched decode 8 seqs bf16, --batch-precision bf16, " ts, "tok/s", "ctune_bf16_batch8dot_" t "t", "ctune 1 sequence", "ctune_bf16_decode_" t "t")
     row("batched decode 8 seqs, llama.cpp, " ts, "tok/s", "llama_batch8_" t "t", "llama.cpp 1 sequence", "llama_decode_" t "t")
     row("decode bf16 weights read, " ts, "GB/s", "dec_bw_ctune_" t "t", "1 GiB read probe", "bw_probe_" t "t")
   }

@@ -40,6 +40,20 @@ int ct_ctx_threads(const ct_ctx *c);
 /* Returns false (and leaves the precision unchanged) for a value outside ct_precision. */
 bool ct_ctx_set_precision(ct_ctx *c, ct_precision p);
 ct_precision ct_ctx_precision(const ct_ctx *c);
+/* Arithmetic of batched decode steps (ct_model_forward_batch with 2..8 sequences, the steps of
+ * generate-batch, serve's continuous batching and eval's eval_batch_size). Opt-in: */
+typedef enum ct_batch_precision {
+    CT_BATCH_EXACT = 0, /* as the single-sequence decode: bf16/f16 weights widened to f32, f32
+                           FMAs (default; batched results equal one-by-one results) */
+    CT_BATCH_BF16DOT,   /* bf16 weights only, on CPUs with AVX512-BF16 (ct_cpu_has_bf16): the
+                           step's activations rounded to bf16 (nearest even) once per linear
+                           layer, products (exact in f32) summed in f32 by vdpbf16ps, about twice
+                           the multiply rate. Elsewhere (f16/f32/quantized weights, single
+                           sequences, prefill, CPUs without AVX512-BF16) the exact path runs. */
+} ct_batch_precision;
+/* Returns false (and leaves the setting unchanged) for a value outside ct_batch_precision. */
+bool ct_ctx_set_batch_precision(ct_ctx *c, ct_batch_precision p);
+ct_batch_precision ct_ctx_batch_precision(const ct_ctx *c);
 /* True when the CPU has the AVX512-BF16 kernel of CT_PRECISION_BF16 (AVX-512 F/BW/VL +
  * AVX512-BF16); without it that precision uses bf16-rounded operands with f32 sgemm. */
 bool ct_cpu_has_bf16(void);

@@ -26,6 +26,8 @@ typedef struct ct_eval_opts {
     const char *config_path; /* the YAML TaskConfig (required) */
     int64_t limit;           /* > = 0: overrides the config's limit; -1: the config's */
     int threads;             /* > 0: overrides the config's threads */
+    ct_batch_precision batch_precision; /* generation answers decoded together (eval_batch_size
+                                           > 1): CT_BATCH_EXACT (default) or CT_BATCH_BF16DOT */
     const char *work_dir;    /* overrides the config's work_dir */
     const char *quant;       /* "q8_0" / "q4_0": overrides the config's quant (weights quantized on load) */
     const char *timestamp;   /* the run directory's name; NULL: the local time, YYYYMMDD_HHMMSS */

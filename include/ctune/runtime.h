@@ -41,6 +41,8 @@ typedef struct ct_runtime_opts {
     int threads;               /* compute threads; <= 0: all cores */
     bool merge_adapter;        /* LoRA merged into f32 copies at load instead of run unmerged */
     ct_precision precision;    /* CT_PRECISION_F32 (default) or the opt-in CT_PRECISION_BF16 */
+    ct_batch_precision batch_precision; /* batched decode steps: CT_BATCH_EXACT (default) or the
+                                           opt-in CT_BATCH_BF16DOT (ctune/ctx.h) */
     ct_quant_opts quant;       /* quantize the base's linear layers on load (bits 0: no) */
 } ct_runtime_opts;
 

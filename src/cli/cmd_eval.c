@@ -4,15 +4,18 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "ctune/eval.h"
 
 static const char k_usage[] =
     "usage: ctune eval CONFIG.yaml [--limit N] [--threads N] [--work-dir DIR] [--quant q8_0|q4_0]\n"
+    "                  [--batch-precision exact|bf16]\n"
     "       ctune eval --compare RUN1 RUN2\n"
     "  CONFIG.yaml: EvalScope TaskConfig keys (model, datasets, dataset_args, generation_config, work_dir,\n"
     "  limit, eval_batch_size) plus adapters, models, eval_base, template, threads, quant (docs/eval.md).\n"
     "  Writes <work_dir>/<timestamp>/{predictions,reviews,reports}/<model>/<task>.* and prints a table.\n"
-    "  --compare: per-metric differences RUN2 - RUN1, regressions marked; exit 3 when any.\n";
+    "  --compare: per-metric differences RUN2 - RUN1, regressions marked; exit 3 when any.\n"
+    CT_CLI_BATCH_HELP;
 
 CT_CLI_COMMAND(eval, "eval", "EvalScope-style benchmarks (mcq, qa, loss, think) on models side by side") {
     static const char *const flags[] = {"help", "compare", NULL};
@@ -55,6 +58,7 @@ CT_CLI_COMMAND(eval, "eval", "EvalScope-style benchmarks (mcq, qa, loss, think) 
         }
         o.threads = (int)v;
     }
+    if (!ct_cli_batch_precision(&a, "eval", &o.batch_precision)) goto done;
     if (ct_args_check_unknown(&a, "eval")) goto done;
     if (!o.config_path || ct_args_positional(&a, 1)) {
         fputs(k_usage, stderr);

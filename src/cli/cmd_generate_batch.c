@@ -32,7 +32,8 @@ static const char *usage_text =
     "  --limit N               only the first N lines\n"
     "  --threads N             compute threads\n"
     CT_CLI_JSON_HELP
-    CT_CLI_COMPUTE_HELP;
+    CT_CLI_COMPUTE_HELP
+    CT_CLI_BATCH_HELP;
 
 static double now_s(void) {
     struct timespec ts;
@@ -96,7 +97,8 @@ CT_CLI_COMMAND(generate_batch, "generate-batch", "answer every line of a JSONL f
     double temp = 0;
     ct_cli_json js;
     ct_json_constraint *jc = NULL;
-    if (!ct_cli_runtime_opts(&a, true, &ro) || !ct_cli_json_parse(&a, "generate-batch", &js) || !ct_args_int(&a, "max-new-tokens", &max_new) ||
+    if (!ct_cli_runtime_opts(&a, true, &ro) || !ct_cli_batch_precision(&a, "generate-batch", &ro.batch_precision) ||
+        !ct_cli_json_parse(&a, "generate-batch", &js) || !ct_args_int(&a, "max-new-tokens", &max_new) ||
         !ct_args_int(&a, "seed", &seed) || !ct_args_int(&a, "limit", &limit) ||
         !ct_args_double(&a, "temperature", &temp))
         goto out;

@@ -45,7 +45,7 @@ static const char *usage_text =
 static const char *const SERVE_KEYS[] = {"host", "port", "port-file", "api-key", "served-model-name", "adapter",
                                          "parallel", "queue", "timeout", "read-timeout", "max-body",
                                          "max-connections", "max-model-len", "shutdown-timeout", "runs", "json-schema",
-                                         NULL};
+                                         "batch-precision", NULL};
 static const char *const SERVE_FLAGS[] = {"help", "log-requests", NULL};
 
 typedef struct serve_setup {
@@ -55,6 +55,7 @@ typedef struct serve_setup {
     const char *port_file;
     char *json_schema; /* --json-schema FILE's text */
     double shutdown_s;
+    ct_batch_precision batch_precision; /* --batch-precision (both forms) */
     const ct_cli_sampling *smp; /* flag form */
     const ct_infer_config *ic;  /* YAML form */
 } serve_setup;
@@ -79,6 +80,7 @@ static bool parse_serve(ct_args *a, serve_setup *ss) {
     o->runs_dir = ct_args_get(a, "runs");
     o->log_requests = ct_args_flag(a, "log-requests");
     ss->port_file = ct_args_get(a, "port-file");
+    if (!ct_cli_batch_precision(a, "serve", &ss->batch_precision)) return false;
     ss->shutdown_s = 30;
     struct { const char *key; long long lo, hi; } ints[] = {
         {"port", 0, 65535}, {"parallel", 1, 256}, {"queue", 0, 1 << 20}, {"max-body", 1024, 1LL << 32},
@@ -133,6 +135,7 @@ static int run_server(serve_setup *ss) {
     ct_runtime *rt = NULL;
     ct_server *srv = NULL;
     int rc = 1;
+    ss->ro.batch_precision = ss->batch_precision;
     if (!ct_cli_runtime_open(&ss->ro, &rt)) return 1;
     if (ct_runtime_gen_params(rt, false, &ss->so.gen, &err)) {
         rc = ct_cli_error(&err);

@@ -55,6 +55,19 @@ bool ct_cli_runtime_opts(ct_args *a, bool with_template, ct_runtime_opts *o) {
     return ct_cli_threads(a, &o->threads);
 }
 
+bool ct_cli_batch_precision(ct_args *a, const char *cmd, ct_batch_precision *p) {
+    const char *v = ct_args_get(a, "batch-precision");
+    *p = CT_BATCH_EXACT;
+    if (!v || !strcmp(v, "exact")) return true;
+    if (strcmp(v, "bf16")) {
+        ct_cli_errorf("%s: --batch-precision: expected exact or bf16, got '%s'", cmd, v);
+        return false;
+    }
+    if (ct_cpu_has_bf16()) *p = CT_BATCH_BF16DOT;
+    else fprintf(stderr, "ctune %s: note: --batch-precision bf16: this CPU lacks AVX512-BF16, batched decode stays exact\n", cmd);
+    return true;
+}
+
 bool ct_cli_runtime_open(const ct_runtime_opts *o, ct_runtime **rt) {
     ct_err err = {0};
     if (ct_runtime_open(o, rt, &err)) {

@@ -24,6 +24,13 @@ bool ct_cli_runtime_opts(ct_args *a, bool with_template, ct_runtime_opts *o);
     "  --quantization-bit 4|8  quantize the base's linear layers on load (bitsandbytes; QLoRA bases)\n"   \
     "  --quantization-type nf4|fp4  --double-quantization true|false   4-bit options (nf4, true)\n"        \
     "  --quant q8_0|q4_0       quantize the weights on load to ggml's blocks for fast decode (inference)\n"
+/* --batch-precision exact|bf16 of the commands that decode sequences together (generate-batch,
+ * serve, eval) into *p (absent: exact). bf16 on a CPU without AVX512-BF16: a one-line note on
+ * stderr and exact. Returns false after printing "<cmd>: ..." for another value. */
+bool ct_cli_batch_precision(ct_args *a, const char *cmd, ct_batch_precision *p);
+#define CT_CLI_BATCH_HELP                                                                               \
+    "  --batch-precision exact|bf16  batched decode steps: exact (default) or, bf16 weights on\n"       \
+    "                          AVX512-BF16 CPUs, activations rounded to bf16 + vdpbf16ps (faster)\n"
 /* ct_runtime_open; prints the error and returns false on failure. */
 bool ct_cli_runtime_open(const ct_runtime_opts *o, ct_runtime **rt);
 /* A LlamaFactory inference / merge YAML at path with key=value overrides (rest[0..n)) into *c,

@@ -321,6 +321,7 @@ static ct_status run_model(const suite_cfg *c, const ct_eval_opts *o, const mode
     ro.template_name = c->template_name;
     ro.threads = (int)c->threads;
     if (c->quant) ct_quant_format_parse(c->quant, &ro.quant.format); /* checked by ct_eval_run */
+    ro.batch_precision = o->batch_precision;
     ct_runtime *rt = NULL;
     ct_tokenizer *tok = NULL;
     ct_status st = open_runtime(&ro, ms, &rt, &tok, err);

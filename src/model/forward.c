@@ -64,6 +64,7 @@ ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapte
     ct_arena *ar = ct_ctx_arena(ctx);
     size_t mk = ct_arena_mark(ar);
     ct_dec d = {0};
+    ct_ctx_batch_step(ctx, B >= 2 && T == 1); /* a decode step of 2+ sequences: the batch precision applies */
     ct_status st = run(ctx, m, hk, kv, B, ids, T, false, &d, err);
     if (!st && logits_last) {
         float *last = ct_arena_alloc(ar, B * C * sizeof(float));
@@ -71,6 +72,7 @@ ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapte
         for (size_t b = 0; !st && b < B; b++) memcpy(last + b * C, d.hidden + (b * T + T - 1) * C, C * sizeof(float));
         if (!st) ct_linear_forward(ctx, logits_last, last, &d.w->g[CT_GT_LM_HEAD], NULL, B, C, V);
     }
+    ct_ctx_batch_step(ctx, false);
     ct_dec_end(&d);
     ct_arena_release(ar, mk);
     return st;

@@ -9,6 +9,8 @@
 struct ct_ctx {
     int threads;
     ct_precision precision;
+    ct_batch_precision batch_precision;
+    bool batch_step; /* inside a batched decode step (ct_ctx_batch_step) */
     int n_arenas;
     ct_arena *arenas; /* [n_arenas]: slot i serves thread i of a parallel region of this ctx */
 };
@@ -62,6 +64,20 @@ bool ct_ctx_set_precision(ct_ctx *c, ct_precision p) {
 }
 
 ct_precision ct_ctx_precision(const ct_ctx *c) { return c->precision; }
+
+bool ct_ctx_set_batch_precision(ct_ctx *c, ct_batch_precision p) {
+    if (p != CT_BATCH_EXACT && p != CT_BATCH_BF16DOT) return false;
+    c->batch_precision = p;
+    return true;
+}
+
+ct_batch_precision ct_ctx_batch_precision(const ct_ctx *c) { return c->batch_precision; }
+
+void ct_ctx_batch_step(ct_ctx *c, bool on) { c->batch_step = on; }
+
+bool ct_ctx_gemv_bf16dot(const ct_ctx *c) {
+    return c->batch_step && c->batch_precision == CT_BATCH_BF16DOT && ct_cpu_has_bf16();
+}
 
 /* Thread number within the one active parallel region enclosing the caller (0 outside). */
 static int thread_slot(void) {

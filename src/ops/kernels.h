@@ -79,6 +79,15 @@ void ct_gemv_rows(ct_gemv_level lv, float *y, size_t ldy, const float *x, const 
  * range per thread. */
 void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
                      size_t n, size_t T, size_t K);
+/* The opt-in reduced-precision batched GEMV (src/ops/cpu/gemv_bf16dot.c): bf16 W only, x rounded
+ * to bf16 (nearest even) by ct_gemv_bf16dot_prepare into xb[T][ct_gemv_bf16dot_ld(K)] (rows
+ * zero-padded), vdpbf16ps products summed in f32. ct_gemv_forward takes it when
+ * ct_ctx_gemv_bf16dot(c) and T >= 2 and every W is bf16. Rows only where available(). */
+bool ct_gemv_bf16dot_available(void);
+size_t ct_gemv_bf16dot_ld(size_t K);
+void ct_gemv_bf16dot_prepare(uint16_t *xb, const float *x, size_t T, size_t K);
+void ct_gemv_bf16dot_rows(float *y, size_t ldy, const uint16_t *xb, const ct_tensor *W, size_t T, size_t K,
+                          size_t n0, size_t n1);
 
 /* ---- decode GEMV for ggml Q8_0 / Q4_0 weights (src/ops/cpu/gemv_quant.c) ----
  * The same contract as above for W of dtype CT_DTYPE_Q8_0 / CT_DTYPE_Q4_0 (K a multiple of 32):

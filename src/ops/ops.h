@@ -27,6 +27,11 @@
 
 /* ---- context internals used by kernels ---- */
 
+/* ct_model_forward_batch marks its steps of 2+ sequences (on) and their end (off); the decode
+ * GEMV runs the bf16-dot kernel when a step is marked, c's batch precision is CT_BATCH_BF16DOT
+ * and the CPU has AVX512-BF16 (ct_ctx_gemv_bf16dot). */
+void ct_ctx_batch_step(ct_ctx *c, bool on);
+bool ct_ctx_gemv_bf16dot(const ct_ctx *c);
 /* The scratch arena of the calling thread (outside or inside a parallel region of this ctx). */
 ct_arena *ct_ctx_arena(ct_ctx *c);
 /* n floats from arena a; prints a one-line message and aborts when memory is exhausted (scratch

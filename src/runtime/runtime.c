@@ -40,6 +40,8 @@ static ct_status rt_new(const ct_runtime_opts *o, ct_runtime **out, ct_err *err)
     ct_status st = ct_ctx_new(&rt->ctx, o->threads, err);
     if (!st && o->precision != CT_PRECISION_F32 && !ct_ctx_set_precision(rt->ctx, o->precision))
         st = ct_err_set(err, CT_ERR_UNSUPPORTED, "unknown compute precision %d", (int)o->precision);
+    if (!st && !ct_ctx_set_batch_precision(rt->ctx, o->batch_precision))
+        st = ct_err_set(err, CT_ERR_UNSUPPORTED, "unknown batch precision %d", (int)o->batch_precision);
     return st;
 }
 

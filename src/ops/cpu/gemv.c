@@ -12,7 +12,9 @@
  *
  * The arithmetic of a row does not depend on which other rows share its tile or on the thread
  * that computes it: results do not depend on the thread count nor on how rows are partitioned
- * (so n matrices fused into one call give the same bits as n calls). */
+ * (so n matrices fused into one call give the same bits as n calls).
+ * Batched decode steps with CT_BATCH_BF16DOT take the reduced-precision kernel of gemv_bf16dot.c
+ * instead (ct_gemv_forward). */
 #include <omp.h>
 #include <string.h>
 
@@ -312,12 +314,17 @@ void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float 
     for (size_t i = 0; i < n; i++) total += (size_t)Ws[i]->shape[0];
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);
+    /* the opt-in bf16-dot kernel (gemv_bf16dot.c): x rounded to bf16 once, bf16 W only */
+    bool dot = T >= 2 && ct_ctx_gemv_bf16dot(c);
+    for (size_t i = 0; dot && i < n; i++) dot = Ws[i]->dtype == CT_DTYPE_BF16;
+    uint16_t *xb = dot ? ct_scratch(ar, T * ct_gemv_bf16dot_ld(K) * sizeof(uint16_t)) : NULL;
+    if (dot) ct_gemv_bf16dot_prepare(xb, x, T, K);
     /* x pre-arranged once per dtype (bf16 and f16 matrices may share a call) */
     const float *xp[2] = {NULL, NULL};
     static const ct_dtype dts[2] = {CT_DTYPE_BF16, CT_DTYPE_F16};
     for (int d = 0; d < 2; d++) {
         xpn[d] = ct_gemv_xp_floats(lv, dts[d], T, K);
-        if (!xpn[d]) continue;
+        if (!xpn[d] || dot) continue;
         bool used = false;
         for (size_t i = 0; i < n; i++) used |= Ws[i]->dtype == dts[d];
         if (!used) continue;
@@ -334,8 +341,8 @@ void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float 
         size_t r0 = total * th / nth, r1 = total * (th + 1) / nth, base = 0;
         for (size_t i = 0; i < n && base < r1; i++) {
             size_t N = (size_t)Ws[i]->shape[0], a = r0 > base ? r0 - base : 0, b = r1 - base < N ? r1 - base : N;
-            if (a < b)
-                ct_gemv_rows(lv, ys[i], N, x, xp[Ws[i]->dtype == CT_DTYPE_F16], Ws[i], T, K, a, b);
+            if (a < b && dot) ct_gemv_bf16dot_rows(ys[i], N, xb, Ws[i], T, K, a, b);
+            else if (a < b) ct_gemv_rows(lv, ys[i], N, x, xp[Ws[i]->dtype == CT_DTYPE_F16], Ws[i], T, K, a, b);
             base += N;
         }
     }

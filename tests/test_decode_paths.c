@@ -10,24 +10,11 @@
 
 #include "ctune/generate.h"
 #include "ctune/model.h"
+#include "decode_util.h"
 #include "harness.h"
 #include "ops/kernels.h"
 
 enum { GEN = 20, NSEQ = 8, MAXP = 16 };
-
-static int32_t argmax(const float *l, size_t V) {
-    size_t b = 0;
-    for (size_t j = 1; j < V; j++)
-        if (l[j] > l[b]) b = j;
-    return (int32_t)b;
-}
-
-/* Prompt s: 9 + s % 8 ids (> CT_GEMV_MAX_T, so every exact-path forward runs the sgemm rows). */
-static size_t prompt(int32_t *p, int s, size_t V) {
-    size_t n = 9 + (size_t)s % 8;
-    for (size_t i = 0; i < n; i++) p[i] = (int32_t)((1 + (size_t)s * 31 + i * 7) % V);
-    return n;
-}
 
 /* Greedy ids of sequence s through the KV cache, one token per step; the logits of every step
  * into lg[GEN][V] when lg. */
@@ -35,14 +22,14 @@ static void greedy_cached(ct_ctx *c, const ct_model *m, int s, int32_t *out, flo
     ct_err err = {0};
     size_t V = (size_t)ct_model_config(m)->vocab_size;
     int32_t p[MAXP];
-    size_t n = prompt(p, s, V);
+    size_t n = decode_prompt(p, s, V);
     ct_kv_cache *kv = NULL;
     CHECK_OK(ct_kv_cache_init(&kv, ct_model_config(m), n + GEN, &err), &err);
     float *l = malloc(V * sizeof(float));
     CHECK_OK(ct_model_forward(c, m, NULL, kv, p, n, NULL, NULL, l, &err), &err);
     for (int i = 0; i < GEN; i++) {
         if (lg) memcpy(lg + (size_t)i * V, l, V * sizeof(float));
-        out[i] = argmax(l, V);
+        out[i] = decode_argmax(l, V);
         if (i + 1 < GEN) CHECK_OK(ct_model_forward(c, m, NULL, kv, &out[i], 1, NULL, NULL, l, &err), &err);
     }
     free(l);
@@ -60,11 +47,11 @@ static void check_model(const ct_model *m, const char *name) {
     /* exact path: the whole sequence, no cache, every step */
     for (int s = 0; s < NSEQ; s++) {
         greedy_cached(c, m, s, fast[s], NULL);
-        size_t n = prompt(seq, s, V);
+        size_t n = decode_prompt(seq, s, V);
         int same = 0;
         for (int i = 0; i < GEN; i++) {
             CHECK_OK(ct_model_forward(c, m, NULL, NULL, seq, n, NULL, NULL, l, &err), &err);
-            int32_t id = argmax(l, V);
+            int32_t id = decode_argmax(l, V);
             if (id != fast[s][i]) break;
             seq[n++] = id;
             same++;
@@ -77,17 +64,17 @@ static void check_model(const ct_model *m, const char *name) {
     int32_t next[NSEQ];
     for (int s = 0; s < NSEQ; s++) {
         int32_t p[MAXP];
-        size_t n = prompt(p, s, V);
+        size_t n = decode_prompt(p, s, V);
         CHECK_OK(ct_kv_cache_init(&kv[s], ct_model_config(m), n + GEN, &err), &err);
         CHECK_OK(ct_model_forward(c, m, NULL, kv[s], p, n, NULL, NULL, l, &err), &err);
-        next[s] = argmax(l, V);
+        next[s] = decode_argmax(l, V);
         CHECK_EQ_INT(next[s], fast[s][0]);
     }
     int bad = -1;
     for (int i = 1; i < GEN && bad < 0; i++) {
         CHECK_OK(ct_model_forward_batch(c, m, NULL, kv, NSEQ, next, 1, l, &err), &err);
         for (int s = 0; s < NSEQ; s++) {
-            next[s] = argmax(l + (size_t)s * V, V);
+            next[s] = decode_argmax(l + (size_t)s * V, V);
             if (next[s] != fast[s][i] && bad < 0) bad = i;
         }
     }
@@ -163,7 +150,7 @@ TEST(decode_paths_generate_batch_equals_one_by_one) {
         int32_t pr[NP][MAXP];
         const int32_t *pp[NP];
         size_t pn[NP];
-        for (int s = 0; s < NP; s++) pn[s] = prompt(pr[s], s, V) - (size_t)s % 5, pp[s] = pr[s];
+        for (int s = 0; s < NP; s++) pn[s] = decode_prompt(pr[s], s, V) - (size_t)s % 5, pp[s] = pr[s];
         for (int sampled = 0; sampled < 2; sampled++) {
             ct_gen_params p;
             ct_gen_params_init(&p, ct_model_config(m));

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ctune/generate.h"
+#include "decode_util.h"
 #include "harness.h"
 #include "model/model.h"
 #include "ops/kernels.h"
@@ -21,19 +22,6 @@ enum { GEN = 24, NSEQ = 8, MAXP = 16 };
  * the GEMV (2^-16 of a block's largest |x| per element) through every layer; measured 5e-5 to
  * 8e-5 on the attention models, 4e-4 to 6e-4 on the random Gated DeltaNet fixture */
 #define QUANT_LOGIT_TOL 2e-3
-
-static int32_t argmax(const float *l, size_t V) {
-    size_t b = 0;
-    for (size_t j = 1; j < V; j++)
-        if (l[j] > l[b]) b = j;
-    return (int32_t)b;
-}
-
-static size_t prompt(int32_t *p, int s, size_t V) {
-    size_t n = 9 + (size_t)s % 8;
-    for (size_t i = 0; i < n; i++) p[i] = (int32_t)((1 + (size_t)s * 31 + i * 7) % V);
-    return n;
-}
 
 typedef struct refmem {
     float **owned;
@@ -57,14 +45,14 @@ static void greedy(ct_ctx *c, const ct_model *m, int s, int32_t *out, float *lg)
     ct_err err = {0};
     size_t V = (size_t)ct_model_config(m)->vocab_size;
     int32_t p[MAXP];
-    size_t n = prompt(p, s, V);
+    size_t n = decode_prompt(p, s, V);
     ct_kv_cache *kv = NULL;
     CHECK_OK(ct_kv_cache_init(&kv, ct_model_config(m), n + GEN, &err), &err);
     float *l = malloc(V * sizeof(float));
     CHECK_OK(ct_model_forward(c, m, NULL, kv, p, n, NULL, NULL, l, &err), &err);
     for (int i = 0; i < GEN; i++) {
         memcpy(lg + (size_t)i * V, l, V * sizeof(float));
-        out[i] = argmax(l, V);
+        out[i] = decode_argmax(l, V);
         if (i + 1 < GEN) CHECK_OK(ct_model_forward(c, m, NULL, kv, &out[i], 1, NULL, NULL, l, &err), &err);
     }
     free(l);
@@ -103,7 +91,7 @@ static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
     for (int s = 0; s < NSEQ; s++) {
         /* prefill: both on the f32 sgemm path */
         int32_t p[MAXP];
-        size_t n = prompt(p, s, V);
+        size_t n = decode_prompt(p, s, V);
         CHECK_OK(ct_model_forward(c, q, NULL, NULL, p, n, NULL, lq, NULL, &err), &err);
         CHECK_OK(ct_model_forward(c, r, NULL, NULL, p, n, NULL, lr, NULL, &err), &err);
         double e = 0, mx = 0;
@@ -134,16 +122,16 @@ static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
     int32_t next[NSEQ];
     for (int s = 0; s < NSEQ; s++) {
         int32_t p[MAXP];
-        size_t n = prompt(p, s, V);
+        size_t n = decode_prompt(p, s, V);
         CHECK_OK(ct_kv_cache_init(&kv[s], cfg, n + GEN, &err), &err);
         CHECK_OK(ct_model_forward(c, q, NULL, kv[s], p, n, NULL, NULL, lq, &err), &err);
-        next[s] = argmax(lq, V);
+        next[s] = decode_argmax(lq, V);
     }
     int bad = -1;
     for (int i = 1; i < GEN && bad < 0; i++) {
         CHECK_OK(ct_model_forward_batch(c, q, NULL, kv, NSEQ, next, 1, lq, &err), &err);
         for (int s = 0; s < NSEQ; s++) {
-            next[s] = argmax(lq + (size_t)s * V, V);
+            next[s] = decode_argmax(lq + (size_t)s * V, V);
             if (next[s] != oq[s][i] && bad < 0) bad = i;
         }
     }

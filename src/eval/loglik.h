@@ -29,6 +29,27 @@ void ct_loglik_free(ct_loglik *L);
 ct_status ct_loglik_score(ct_loglik *L, const int32_t *ctx_ids, size_t n_ctx, const int32_t *const *conts,
                           const size_t *n_conts, size_t n_opts, double *ll, bool *greedy, ct_err *err);
 
+/* One question of a batch: ll[i] (and greedy[i], optional) as ct_loglik_score gives them. */
+typedef struct ct_loglik_req {
+    const int32_t *ctx_ids;
+    size_t n_ctx;
+    const int32_t *const *conts;
+    const size_t *n_conts;
+    size_t n_opts;
+    double *ll;
+    bool *greedy;
+} ct_loglik_req;
+
+/* Scores n questions in one batched forward (ct_model_forward_batch_rows): the prefix all their
+ * contexts share stays in the cache (as with one question at a time, computed once while the
+ * next batch shares it) and each row continues a copy of it; a row is a question's context
+ * after the prefix and one option's tokens but its last (one row per question when every option
+ * is one token), right-padded to the longest row, so that the padding follows every position
+ * read and changes no log-likelihood. Equal to ct_loglik_score to f32 rounding (the GEMMs sum
+ * over more rows). One at a time instead when n < 2, without reuse, or when the contexts share
+ * no prefix. */
+ct_status ct_loglik_score_batch(ct_loglik *L, const ct_loglik_req *reqs, size_t n, ct_err *err);
+
 /* Positions run through the model so far (the cost the reuse saves). */
 size_t ct_loglik_tokens_run(const ct_loglik *L);
 

@@ -154,12 +154,7 @@ ct_status ct_loglik_score(ct_loglik *L, const int32_t *ctx_ids, size_t n_ctx, co
     return st;
 }
 
-/* Batched scoring: a row is question q's context after the shared prefix, then option o's
- * tokens but its last (row o = 0 always: its position after the context scores every
- * one-token option; other options only when longer than one token). */
-typedef struct ll_row {
-    size_t q, o, len, sel; /* sel: the row's first selected logits (k of them for a k-token option) */
-} ll_row;
+/* Batched scoring (ct_loglik_score_batch). */
 
 static ct_status score_sequential(ct_loglik *L, const ct_loglik_req *r, size_t n, ct_err *err) {
     ct_status st = CT_OK;
@@ -169,91 +164,174 @@ static ct_status score_sequential(ct_loglik *L, const ct_loglik_req *r, size_t n
     return st;
 }
 
-/* pool[0 .. R): copies of the cache's prefix with room for T more positions. */
-static ct_status fill_pool(ct_loglik *L, size_t R, size_t T, ct_err *err) {
-    if (R > L->n_pool) {
-        ct_kv_cache **p = realloc(L->pool, R * sizeof *p);
+/* The ids, selected rows and their logits of one batched forward. */
+typedef struct ll_pass {
+    size_t R, T, S;
+    int32_t *ids;  /* [R, T] */
+    size_t *sel;   /* [S] */
+    float *logits; /* [S, V] */
+} ll_pass;
+
+static ct_status pass_alloc(ll_pass *P, size_t R, size_t T, size_t S, size_t V, ct_err *err) {
+    P->R = R;
+    P->T = T;
+    P->S = 0;
+    P->ids = malloc(R * T * sizeof *P->ids);
+    P->sel = malloc(S * sizeof *P->sel);
+    P->logits = malloc(S * V * sizeof *P->logits);
+    return P->ids && P->sel && P->logits ? CT_OK : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+}
+
+static void pass_free(ll_pass *P) {
+    free(P->ids);
+    free(P->sel);
+    free(P->logits);
+}
+
+/* Row j: a[0 .. na) then b[0 .. nb), right-padded with its last id (after every real id, so
+ * that no real position sees the padding); positions from..(na + nb) - 1 selected. */
+static void pass_row(ll_pass *P, size_t j, const int32_t *a, size_t na, const int32_t *b, size_t nb, size_t from) {
+    int32_t *row = P->ids + j * P->T;
+    memcpy(row, a, na * sizeof *row);
+    memcpy(row + na, b, nb * sizeof *row);
+    for (size_t t = na + nb; t < P->T; t++) row[t] = row[na + nb - 1];
+    for (size_t t = from; t < na + nb; t++) P->sel[P->S++] = j * P->T + t;
+}
+
+/* Runs the pass on pool[first .. first + R), row j continuing a copy of src[j]. */
+static ct_status pass_run(ct_loglik *L, ll_pass *P, size_t first, ct_kv_cache *const *src, ct_err *err) {
+    size_t need = first + P->R;
+    if (need > L->n_pool) {
+        ct_kv_cache **p = realloc(L->pool, need * sizeof *p);
         if (!p) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         L->pool = p;
-        for (; L->n_pool < R; L->n_pool++) {
-            ct_status st = ct_kv_cache_init(&L->pool[L->n_pool], ct_model_config(L->m), ct_kv_cache_len(L->kv) + T, err);
+        for (; L->n_pool < need; L->n_pool++) {
+            L->pool[L->n_pool] = NULL;
+            ct_status st = ct_kv_cache_init(&L->pool[L->n_pool], ct_model_config(L->m), ct_kv_cache_len(L->kv) + P->T, err);
             if (st) return st;
         }
     }
-    for (size_t i = 0; i < R; i++) {
-        ct_status st = ct_kv_cache_copy(L->pool[i], L->kv, T, err);
+    for (size_t j = 0; j < P->R; j++) {
+        ct_status st = ct_kv_cache_copy(L->pool[first + j], src[j], P->T, err);
         if (st) return st;
     }
-    return CT_OK;
+    L->run += P->R * P->T;
+    return ct_model_forward_batch_rows(L->ctx, L->m, L->ad, L->pool + first, P->R, P->ids, P->T, P->sel, P->S,
+                                       P->logits, err);
 }
 
-/* One forward of the rows; ll and greedy from each row's real positions. */
-static ct_status score_rows(ct_loglik *L, const ct_loglik_req *r, size_t p, const ll_row *rows, size_t R, size_t T,
-                            size_t S, ct_err *err) {
-    int32_t *ids = malloc(R * T * sizeof *ids);
-    size_t *sel = malloc(S * sizeof *sel);
-    float *logits = malloc(S * L->V * sizeof *logits);
-    ct_status st = ids && sel && logits ? fill_pool(L, R, T, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    for (size_t j = 0; !st && j < R; j++) {
-        const ct_loglik_req *q = &r[rows[j].q];
-        size_t c = q->n_ctx - p, k = q->n_conts[rows[j].o];
-        int32_t *row = ids + j * T;
-        memcpy(row, q->ctx_ids + p, c * sizeof *row);
-        memcpy(row + c, q->conts[rows[j].o], (k - 1) * sizeof *row);
-        for (size_t t = rows[j].len; t < T; t++) row[t] = row[rows[j].len - 1]; /* padding after every real id */
-        for (size_t t = 0; t < k; t++) sel[rows[j].sel + t] = j * T + c - 1 + t;
-    }
-    if (!st) st = ct_model_forward_batch_rows(L->ctx, L->m, L->ad, L->pool, R, ids, T, sel, S, logits, err);
-    L->run += R * T;
-    for (size_t j = 0; !st && j < R; j++) {
-        const ct_loglik_req *q = &r[rows[j].q];
-        /* option 0's row also scores the question's one-token options */
-        for (size_t o = 0; o < q->n_opts; o++) {
-            size_t k = q->n_conts[o];
-            if (o != rows[j].o && !(rows[j].o == 0 && k == 1)) continue;
-            bool all_max = true, is_max;
-            double s = 0.0;
-            for (size_t t = 0; t < k; t++) {
-                s += log_prob(logits + (rows[j].sel + t) * L->V, L->V, q->conts[o][t], &is_max);
-                all_max &= is_max;
+/* Adds log p(id) at selected row s to option o of q. */
+static void add_token(const ct_loglik *L, const ll_pass *P, size_t s, const ct_loglik_req *q, size_t o, int32_t id) {
+    bool is_max;
+    q->ll[o] += log_prob(P->logits + s * L->V, L->V, id, &is_max);
+    if (q->greedy) q->greedy[o] &= is_max;
+}
+
+/* Attention-only models, two passes: (1) each question's context after the prefix p (one row per
+ * question; its last position scores every option's first token); (2) each option longer than one
+ * token, its ids but the last, continuing a copy of its question's cache cut back to the context
+ * (the cut drops the padding too). */
+static ct_status score_two_pass(ct_loglik *L, const ct_loglik_req *r, size_t n, size_t p, ct_err *err) {
+    ll_pass A = {0}, B = {0};
+    size_t T = 0, R2 = 0, T2 = 0, S2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].n_ctx - p > T) T = r[i].n_ctx - p;
+        for (size_t o = 0; o < r[i].n_opts; o++)
+            if (r[i].n_conts[o] > 1) {
+                R2++;
+                S2 += r[i].n_conts[o] - 1;
+                if (r[i].n_conts[o] - 1 > T2) T2 = r[i].n_conts[o] - 1;
             }
-            q->ll[o] = s;
-            if (q->greedy) q->greedy[o] = all_max;
+    }
+    ct_kv_cache **src = malloc((n > R2 ? n : R2) * sizeof *src);
+    ct_status st = src ? pass_alloc(&A, n, T, n, L->V, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < n; i++) {
+        pass_row(&A, i, r[i].ctx_ids + p, r[i].n_ctx - p, NULL, 0, r[i].n_ctx - p - 1);
+        src[i] = L->kv;
+    }
+    if (!st) st = pass_run(L, &A, 0, src, err);
+    for (size_t i = 0; !st && i < n; i++)
+        for (size_t o = 0; o < r[i].n_opts; o++) add_token(L, &A, i, &r[i], o, r[i].conts[o][0]);
+    if (!st && R2) {
+        st = pass_alloc(&B, R2, T2, S2, L->V, err);
+        size_t j = 0;
+        for (size_t i = 0; !st && i < n; i++) {
+            ct_kv_cache_truncate(L->pool[i], ct_kv_cache_len(L->kv) + r[i].n_ctx - p);
+            for (size_t o = 0; o < r[i].n_opts; o++)
+                if (r[i].n_conts[o] > 1) {
+                    pass_row(&B, j, r[i].conts[o], r[i].n_conts[o] - 1, NULL, 0, 0);
+                    src[j++] = L->pool[i];
+                }
+        }
+        if (!st) st = pass_run(L, &B, n, src, err);
+        size_t s = 0;
+        for (size_t i = 0; !st && i < n; i++)
+            for (size_t o = 0; o < r[i].n_opts; o++)
+                for (size_t t = 1; t < r[i].n_conts[o]; t++) add_token(L, &B, s++, &r[i], o, r[i].conts[o][t]);
+    }
+    pass_free(&A);
+    pass_free(&B);
+    free(src);
+    return st;
+}
+
+/* Models with recurrent layers (a state cannot be cut back): one pass, a row per question and
+ * option longer than one token (option 0's row always; its position after the context scores the
+ * one-token options), each the context after the prefix then the option's ids but the last. */
+static ct_status score_one_pass(ct_loglik *L, const ct_loglik_req *r, size_t n, size_t p, ct_err *err) {
+    size_t R = 0, T = 0, S = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t o = 0; o < r[i].n_opts; o++)
+            if (o == 0 || r[i].n_conts[o] > 1) {
+                R++;
+                S += r[i].n_conts[o];
+                if (r[i].n_ctx - p + r[i].n_conts[o] - 1 > T) T = r[i].n_ctx - p + r[i].n_conts[o] - 1;
+            }
+    ll_pass A = {0};
+    ct_kv_cache **src = malloc(R * sizeof *src);
+    ct_status st = src ? pass_alloc(&A, R, T, S, L->V, err) : ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    size_t j = 0;
+    for (size_t i = 0; !st && i < n; i++)
+        for (size_t o = 0; o < r[i].n_opts; o++)
+            if (o == 0 || r[i].n_conts[o] > 1) {
+                size_t c = r[i].n_ctx - p;
+                pass_row(&A, j, r[i].ctx_ids + p, c, r[i].conts[o], r[i].n_conts[o] - 1, c - 1);
+                src[j++] = L->kv;
+            }
+    if (!st) st = pass_run(L, &A, 0, src, err);
+    size_t s = 0;
+    for (size_t i = 0; !st && i < n; i++) {
+        size_t first = s; /* option 0's row: the logits after the context */
+        for (size_t o = 0; o < r[i].n_opts; o++) {
+            size_t k = r[i].n_conts[o];
+            if (o > 0 && k == 1) {
+                add_token(L, &A, first, &r[i], o, r[i].conts[o][0]);
+                continue;
+            }
+            for (size_t t = 0; t < k; t++) add_token(L, &A, s++, &r[i], o, r[i].conts[o][t]);
         }
     }
-    free(ids);
-    free(sel);
-    free(logits);
+    pass_free(&A);
+    free(src);
     return st;
 }
 
 ct_status ct_loglik_score_batch(ct_loglik *L, const ct_loglik_req *r, size_t n, ct_err *err) {
-    size_t p = SIZE_MAX, R = 0, T = 0, S = 0;
+    size_t p = SIZE_MAX;
     for (size_t i = 0; i < n; i++) {
         if (r[i].n_ctx == 0) return ct_err_set(err, CT_ERR_ARG, "log-likelihood: empty context");
-        for (size_t o = 0; o < r[i].n_opts; o++)
+        for (size_t o = 0; o < r[i].n_opts; o++) {
             if (r[i].n_conts[o] == 0) return ct_err_set(err, CT_ERR_ARG, "log-likelihood: empty continuation");
+            r[i].ll[o] = 0.0;
+            if (r[i].greedy) r[i].greedy[o] = true;
+        }
         /* the prefix every context shares, short of each context's last id (its logits are needed) */
         size_t k = 0, lim = r[i].n_ctx - 1 < p ? r[i].n_ctx - 1 : p;
         while (k < lim && (i == 0 || r[i].ctx_ids[k] == r[0].ctx_ids[k])) k++;
         p = k;
-        R += 1;
-        for (size_t o = 1; o < r[i].n_opts; o++) R += r[i].n_conts[o] > 1;
     }
     if (n < 2 || !L->reuse || p == 0 || p == SIZE_MAX) return score_sequential(L, r, n, err);
-    ll_row *rows = malloc(R * sizeof *rows);
-    if (!rows) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t o = 0; o < r[i].n_opts; o++) {
-            if (o > 0 && r[i].n_conts[o] == 1) continue;
-            rows[j] = (ll_row){.q = i, .o = o, .len = r[i].n_ctx - p + r[i].n_conts[o] - 1, .sel = S};
-            if (rows[j].len > T) T = rows[j].len;
-            S += r[i].n_conts[o];
-            j++;
-        }
     ct_status st = set_cache(L, r[0].ctx_ids, p, false, err);
-    if (!st) st = score_rows(L, r, p, rows, R, T, S, err);
-    free(rows);
-    return st;
+    if (st) return st;
+    return ct_model_config(L->m)->n_deltanet ? score_one_pass(L, r, n, p, err) : score_two_pass(L, r, n, p, err);
 }

@@ -249,7 +249,8 @@ ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapte
 
 /* As ct_model_forward_batch, with the logits of chosen positions: logits[i*V ..] receives those
  * of flat row rows[i] = b*T + t (sequence b's t-th id), i < n_rows. Rows may be right-padded: a
- * position's logits depend only on its own and earlier ids (and on what kv[b] held). */
+ * position's logits depend only on its own and earlier ids (and on what kv[b] held). Always in
+ * the exact precision (the batch precision is for decode steps of ct_model_forward_batch). */
 ct_status ct_model_forward_batch_rows(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad,
                                       ct_kv_cache *const *kv, size_t B, const int32_t *ids, size_t T,
                                       const size_t *rows, size_t n_rows, float *logits, ct_err *err);

@@ -40,14 +40,17 @@ typedef struct ct_loglik_req {
     bool *greedy;
 } ct_loglik_req;
 
-/* Scores n questions in one batched forward (ct_model_forward_batch_rows): the prefix all their
- * contexts share stays in the cache (as with one question at a time, computed once while the
- * next batch shares it) and each row continues a copy of it; a row is a question's context
- * after the prefix and one option's tokens but its last (one row per question when every option
- * is one token), right-padded to the longest row, so that the padding follows every position
- * read and changes no log-likelihood. Equal to ct_loglik_score to f32 rounding (the GEMMs sum
- * over more rows). One at a time instead when n < 2, without reuse, or when the contexts share
- * no prefix. */
+/* Scores n questions together (ct_model_forward_batch_rows): the prefix all their contexts share
+ * stays in the cache (computed once while the next group shares it) and every row continues a
+ * copy of it (copied, not recomputed), right-padded to the longest row (the padding follows
+ * every position read, so it changes no log-likelihood). Attention-only models: one forward of
+ * one row per question (its context after the prefix; the last position scores every option's
+ * first token), then one of the options longer than one token (each continuing a copy of its
+ * question's cache cut back to the context). Models with recurrent layers (a state cannot be cut
+ * back): one forward of a row per question and option longer than one token (context after the
+ * prefix, then the option's ids but the last; option 0's row always). Equal to ct_loglik_score
+ * to f32 rounding (~1e-6: the GEMMs and attention sum in another order). One at a time instead
+ * when n < 2, without reuse, or when the contexts share no prefix. */
 ct_status ct_loglik_score_batch(ct_loglik *L, const ct_loglik_req *reqs, size_t n, ct_err *err);
 
 /* Positions run through the model so far (the cost the reuse saves). */

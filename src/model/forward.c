@@ -53,10 +53,11 @@ ct_status ct_model_forward(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad,
     return st;
 }
 
-/* B sequences advance by T ids each; the LM head runs on the n_sel flat rows sel[] (b*T + t). */
+/* B sequences advance by T ids each; the LM head runs on the n_sel flat rows sel[] (b*T + t).
+ * decode: a decode step of 2+ sequences takes the batch precision (ct_ctx_set_batch_precision). */
 static ct_status forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *const *kv, size_t B,
                                const int32_t *ids, size_t T, const size_t *sel, size_t n_sel, float *logits,
-                               ct_err *err) {
+                               bool decode, ct_err *err) {
     const ct_dec_hooks *hk = ct_adapter_hooks(ad);
     size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
     if (B == 0 || T == 0) return ct_err_set(err, CT_ERR_ARG, "forward: no tokens");
@@ -68,7 +69,7 @@ static ct_status forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter 
     ct_arena *ar = ct_ctx_arena(ctx);
     size_t mk = ct_arena_mark(ar);
     ct_dec d = {0};
-    ct_ctx_batch_step(ctx, B >= 2 && T == 1); /* a decode step of 2+ sequences: the batch precision applies */
+    ct_ctx_batch_step(ctx, decode && B >= 2 && T == 1);
     ct_status st = run(ctx, m, hk, kv, B, ids, T, false, &d, err);
     if (!st && logits && n_sel) {
         float *h = ct_arena_alloc(ar, n_sel * C * sizeof(float));
@@ -87,7 +88,7 @@ ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapte
     size_t *sel = B && T ? malloc(B * sizeof *sel) : NULL;
     if (B && T && !sel) return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
     for (size_t b = 0; sel && b < B; b++) sel[b] = b * T + T - 1;
-    ct_status st = forward_batch(ctx, m, ad, kv, B, ids, T, sel, logits_last ? B : 0, logits_last, err);
+    ct_status st = forward_batch(ctx, m, ad, kv, B, ids, T, sel, logits_last ? B : 0, logits_last, true, err);
     free(sel);
     return st;
 }
@@ -95,7 +96,7 @@ ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapte
 ct_status ct_model_forward_batch_rows(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *const *kv,
                                       size_t B, const int32_t *ids, size_t T, const size_t *rows, size_t n_rows,
                                       float *logits, ct_err *err) {
-    return forward_batch(ctx, m, ad, kv, B, ids, T, rows, n_rows, logits, err);
+    return forward_batch(ctx, m, ad, kv, B, ids, T, rows, n_rows, logits, false, err);
 }
 
 /* Tokens per LM-head chunk of the NLL (the [chunk, V] logits buffer). */

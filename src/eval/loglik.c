@@ -193,7 +193,7 @@ static void pass_free(ll_pass *P) {
 static void pass_row(ll_pass *P, size_t j, const int32_t *a, size_t na, const int32_t *b, size_t nb, size_t from) {
     int32_t *row = P->ids + j * P->T;
     memcpy(row, a, na * sizeof *row);
-    memcpy(row + na, b, nb * sizeof *row);
+    if (nb) memcpy(row + na, b, nb * sizeof *row);
     for (size_t t = na + nb; t < P->T; t++) row[t] = row[na + nb - 1];
     for (size_t t = from; t < na + nb; t++) P->sel[P->S++] = j * P->T + t;
 }

@@ -72,6 +72,8 @@ END {
   row("train step LoRA, achieved", "GFLOP/s", "train_ctune_lora_gflops", "sgemm peak (all threads)", "sgemm_all")
   row("train step full, achieved", "GFLOP/s", "train_ctune_full_gflops", "sgemm peak (all threads)", "sgemm_all")
   row("eval mcq loglik 5-shot, prefix reuse, 1 thr", "q/s", "eval_mcq_reuse_true_q_s", "no prefix reuse", "eval_mcq_reuse_false_q_s")
+  row("eval mcq loglik 5-shot, batch 8, 1 thr", "q/s", "eval_mcq_reuse_true_b8_q_s", "eval_batch_size 1", "eval_mcq_reuse_true_q_s")
+  row("eval mcq loglik 5-shot qwen3-512, batch 8", "q/s", "eval_mcq_qwen3_reuse_true_b8_q_s", "eval_batch_size 1", "eval_mcq_qwen3_reuse_true_q_s")
   row("eval generation, eval_batch_size 8, 1 thr", "ans/s", "eval_gen_batch8_a_s", "eval_batch_size 1", "eval_gen_batch1_a_s")
   if ("tok_same_ids" in v) printf "\ntokenizer ids identical to the JS reference: %s\n", v["tok_same_ids"] == 1 ? "yes" : "NO"
 }' "$1"

@@ -127,3 +127,56 @@ TEST(decoder_batched_decode) {
     free(ls);
     ct_model_free(m);
 }
+
+/* ct_kv_cache_copy + ct_model_forward_batch_rows: two copies of one prefilled cache continue
+ * with rows of 3 and 1 ids (the second right-padded); the chosen positions' logits equal those of
+ * lone ct_model_forward passes within 1e-5 (the GEMMs sum over more rows), on a model with
+ * attention layers only and on the hybrid tiny-qwen3_5 (copied recurrent states). Bad rows and
+ * caches of another model are errors. */
+TEST(decoder_forward_batch_rows_padded) {
+    const char *dirs[2] = {"tests/fixtures/tiny-llama", "tests/fixtures/tiny-qwen3_5"};
+    ct_err err = {0};
+    ct_model *m[2] = {NULL, NULL};
+    for (int mi = 0; mi < 2; mi++) CHECK_OK(ct_model_load(dirs[mi], &m[mi], &err), &err);
+    REQUIRE(m[0] && m[1]);
+    ct_ctx *c = ct_test_ctx();
+    const int32_t prefix[4] = {1, 5, 9, 2}, a[3] = {7, 8, 3}, b[1] = {6};
+    for (int mi = 0; mi < 2; mi++) {
+        size_t V = (size_t)m[mi]->cfg.vocab_size;
+        ct_kv_cache *base = NULL, *cp[2] = {NULL, NULL}, *lone = NULL;
+        CHECK_OK(ct_kv_cache_init(&base, &m[mi]->cfg, 8, &err), &err);
+        CHECK_OK(ct_model_forward(c, m[mi], NULL, base, prefix, 4, NULL, NULL, NULL, &err), &err);
+        for (int i = 0; i < 2; i++) {
+            CHECK_OK(ct_kv_cache_init(&cp[i], &m[mi]->cfg, 1, &err), &err);
+            CHECK_OK(ct_kv_cache_copy(cp[i], base, 3, &err), &err);
+            CHECK_EQ_INT(ct_kv_cache_len(cp[i]), 4);
+        }
+        const int32_t ids[6] = {7, 8, 3, 6, 6, 6};
+        const size_t rows[4] = {0, 1, 2, 3}; /* a's three positions, b's one (3 + 0) */
+        float *lb = malloc(4 * V * sizeof(float)), *ls = malloc(3 * V * sizeof(float));
+        CHECK_OK(ct_model_forward_batch_rows(c, m[mi], NULL, cp, 2, ids, 3, rows, 4, lb, &err), &err);
+        double worst = 0;
+        for (int i = 0; i < 2; i++) {
+            CHECK_OK(ct_kv_cache_init(&lone, &m[mi]->cfg, 8, &err), &err);
+            CHECK_OK(ct_model_forward(c, m[mi], NULL, lone, prefix, 4, NULL, NULL, NULL, &err), &err);
+            CHECK_OK(ct_model_forward(c, m[mi], NULL, lone, i ? b : a, i ? 1 : 3, NULL, ls, NULL, &err), &err);
+            const float *got = lb + (i ? 3 : 0) * V;
+            for (size_t j = 0; j < (i ? 1 : 3) * V; j++) worst = fmax(worst, fabs(ls[j] - got[j]));
+            ct_kv_cache_free(lone);
+            lone = NULL;
+        }
+        CHECK_MSG(worst < 1e-5, "%s: batched rows differ from lone passes by %.3g", dirs[mi], worst);
+        const size_t bad[1] = {6};
+        CHECK(ct_model_forward_batch_rows(c, m[mi], NULL, cp, 2, ids, 3, bad, 1, lb, &err) == CT_ERR_ARG);
+        ct_kv_cache *other = NULL;
+        CHECK_OK(ct_kv_cache_init(&other, &m[1 - mi]->cfg, 8, &err), &err);
+        CHECK(ct_kv_cache_copy(other, base, 1, &err) == CT_ERR_ARG);
+        CHECK(strstr(err.msg, "different models") != NULL);
+        ct_kv_cache_free(other);
+        free(lb);
+        free(ls);
+        ct_kv_cache_free(base);
+        for (int i = 0; i < 2; i++) ct_kv_cache_free(cp[i]);
+    }
+    for (int mi = 0; mi < 2; mi++) ct_model_free(m[mi]);
+}

@@ -137,6 +137,100 @@ TEST(eval_mcq_files_and_errors) {
     CHECK_MSG(m && strstr(m, "no {subset}_val"), "got %s", m ? m : "(ok)");
 }
 
+/* The fixture's questions as ids (at most 8 of them, 4 options each). */
+typedef struct golden_q {
+    int32_t ctx[128], ob[4][8];
+    const int32_t *conts[4];
+    size_t nc[4], n, no;
+    double want[4];
+    int choice;
+} golden_q;
+
+static size_t golden_questions(json_t *ref, golden_q *qs) {
+    size_t qi;
+    json_t *q;
+    json_array_foreach(json_object_get(ref, "questions"), qi, q) {
+        golden_q *g = &qs[qi];
+        json_t *ctxj = json_object_get(q, "context"), *opts = json_object_get(q, "options");
+        g->n = json_array_size(ctxj);
+        g->no = json_array_size(opts);
+        for (size_t i = 0; i < g->n; i++) g->ctx[i] = (int32_t)json_integer_value(json_array_get(ctxj, i));
+        for (size_t o = 0; o < g->no; o++) {
+            json_t *oj = json_array_get(opts, o);
+            g->nc[o] = json_array_size(oj);
+            for (size_t t = 0; t < g->nc[o]; t++) g->ob[o][t] = (int32_t)json_integer_value(json_array_get(oj, t));
+            g->conts[o] = g->ob[o];
+            g->want[o] = json_real_value(json_array_get(json_object_get(q, "loglik"), o));
+        }
+        g->choice = (int)json_integer_value(json_object_get(q, "choice"));
+    }
+    return qi;
+}
+
+/* The questions scored B at a time (ct_loglik_score_batch). */
+static void score_batched(const ct_model *m, golden_q *qs, size_t nq, size_t B, double (*ll)[4], bool (*gr)[4]) {
+    ct_err err = {0};
+    ct_loglik *L = NULL;
+    REQUIRE(!ct_loglik_init(&L, ct_test_ctx(), m, NULL, true, &err));
+    for (size_t q0 = 0; q0 < nq; q0 += B) {
+        ct_loglik_req r[8];
+        size_t g = nq - q0 < B ? nq - q0 : B;
+        for (size_t i = 0; i < g; i++) {
+            golden_q *q = &qs[q0 + i];
+            r[i] = (ct_loglik_req){q->ctx, q->n, q->conts, q->nc, q->no, ll[q0 + i], gr[q0 + i]};
+        }
+        CHECK_OK(ct_loglik_score_batch(L, r, g, &err), &err);
+    }
+    ct_loglik_free(L);
+}
+
+/* Batched scoring of the same questions, B = 1, 3, 8 at a time (groups of unequal context
+ * lengths: padded rows; options of 1-3 tokens): on tiny-llama within 1e-5 of the float64
+ * reference; on tiny-llama and the hybrid tiny-qwen3_5 (copied recurrent states) within 1e-5 of
+ * B = 1, with the same choices and greedy flags. */
+TEST(eval_mcq_loglik_golden_batch) {
+    ct_err err = {0};
+    json_t *ref = NULL;
+    REQUIRE(!ct_json_load_file(ct_test_path("tests/fixtures/eval/loglik.json"), &ref, &err));
+    golden_q qs[8];
+    size_t nq = golden_questions(ref, qs);
+    REQUIRE(nq >= 4 && nq <= 8);
+    const char *models[] = {"tests/fixtures/tiny-llama", "tests/fixtures/tiny-qwen3_5"};
+    const size_t sizes[] = {1, 3, 8};
+    for (int mi = 0; mi < 2; mi++) {
+        ct_model *m = NULL;
+        REQUIRE(!ct_model_load(ct_test_path(models[mi]), &m, &err));
+        double ll1[8][4], ll[8][4], maxd = 0.0;
+        bool gr1[8][4], gr[8][4];
+        for (size_t si = 0; si < 3; si++) {
+            size_t B = sizes[si];
+            score_batched(m, qs, nq, B, B == 1 ? ll1 : ll, B == 1 ? gr1 : gr);
+            for (size_t qi = 0; qi < nq; qi++) {
+                int best = 0, best1 = 0;
+                for (size_t o = 0; o < qs[qi].no; o++) {
+                    const double *x = B == 1 ? ll1[qi] : ll[qi];
+                    if (mi == 0)
+                        CHECK_MSG(fabs(x[o] - qs[qi].want[o]) < 1e-5, "B %zu question %zu option %zu: %.9f, reference %.9f",
+                                  B, qi, o, x[o], qs[qi].want[o]);
+                    if (x[o] > x[best]) best = (int)o;
+                    if (ll1[qi][o] > ll1[qi][best1]) best1 = (int)o;
+                    if (B == 1) continue;
+                    double d = fabs(ll[qi][o] - ll1[qi][o]);
+                    if (d > maxd) maxd = d;
+                    CHECK_MSG(d < 1e-5, "%s B %zu question %zu option %zu: %.12g, B 1 %.12g", models[mi], B, qi, o,
+                              ll[qi][o], ll1[qi][o]);
+                    CHECK(gr[qi][o] == gr1[qi][o]);
+                }
+                CHECK_EQ_INT(best, best1);
+                if (mi == 0) CHECK_EQ_INT(best, qs[qi].choice);
+            }
+        }
+        printf("    %s: max |ll(B) - ll(1)| %.3g over B = 3, 8\n", models[mi], maxd);
+        ct_model_free(m);
+    }
+    json_decref(ref);
+}
+
 /* Per-option log-likelihoods of tests/fixtures/eval/loglik.json on tiny-llama, with and without
  * prefix reuse: within 1e-5 of the float64 reference, the same choices, and reuse runs fewer
  * positions. */

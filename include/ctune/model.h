@@ -224,6 +224,9 @@ size_t ct_kv_cache_capacity(const ct_kv_cache *kv);
 void ct_kv_cache_truncate(ct_kv_cache *kv, size_t len);
 /* Enlarges the capacity to at least `capacity` positions, keeping the cached ones. */
 ct_status ct_kv_cache_grow(ct_kv_cache *kv, size_t capacity, ct_err *err);
+/* Makes dst hold what src holds (keys/values and recurrent states of its positions, copied,
+ * not recomputed), with room for at least `extra` more positions. Both of the same model. */
+ct_status ct_kv_cache_copy(ct_kv_cache *dst, const ct_kv_cache *src, size_t extra, ct_err *err);
 
 /* Runs T token ids after what kv holds and appends their keys/values (prefill when T > 1,
  * decode when T == 1). kv may be NULL: a fresh sequence with no cache kept. With a
@@ -243,6 +246,14 @@ ct_status ct_model_forward(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad,
 ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad,
                                  ct_kv_cache *const *kv, size_t B, const int32_t *ids, size_t T,
                                  float *logits_last, ct_err *err);
+
+/* As ct_model_forward_batch, with the logits of chosen positions: logits[i*V ..] receives those
+ * of flat row rows[i] = b*T + t (sequence b's t-th id), i < n_rows. Rows may be right-padded: a
+ * position's logits depend only on its own and earlier ids (and on what kv[b] held). Always in
+ * the exact precision (the batch precision is for decode steps of ct_model_forward_batch). */
+ct_status ct_model_forward_batch_rows(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad,
+                                      ct_kv_cache *const *kv, size_t B, const int32_t *ids, size_t T,
+                                      const size_t *rows, size_t n_rows, float *logits, ct_err *err);
 
 /* Sum of next-token negative log-likelihoods -log p(ids[t+1] | ids[..t]) over t = 0..T-2 (f64
  * sums) and the number of predicted tokens (T-1, or 0 when T < 2). With a prompt-tuning adapter

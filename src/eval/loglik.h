@@ -29,6 +29,30 @@ void ct_loglik_free(ct_loglik *L);
 ct_status ct_loglik_score(ct_loglik *L, const int32_t *ctx_ids, size_t n_ctx, const int32_t *const *conts,
                           const size_t *n_conts, size_t n_opts, double *ll, bool *greedy, ct_err *err);
 
+/* One question of a batch: ll[i] (and greedy[i], optional) as ct_loglik_score gives them. */
+typedef struct ct_loglik_req {
+    const int32_t *ctx_ids;
+    size_t n_ctx;
+    const int32_t *const *conts;
+    const size_t *n_conts;
+    size_t n_opts;
+    double *ll;
+    bool *greedy;
+} ct_loglik_req;
+
+/* Scores n questions together (ct_model_forward_batch_rows): the prefix all their contexts share
+ * stays in the cache (computed once while the next group shares it) and every row continues a
+ * copy of it (copied, not recomputed), right-padded to the longest row (the padding follows
+ * every position read, so it changes no log-likelihood). Attention-only models: one forward of
+ * one row per question (its context after the prefix; the last position scores every option's
+ * first token), then one of the options longer than one token (each continuing a copy of its
+ * question's cache cut back to the context). Models with recurrent layers (a state cannot be cut
+ * back): one forward of a row per question and option longer than one token (context after the
+ * prefix, then the option's ids but the last; option 0's row always). Equal to ct_loglik_score
+ * to f32 rounding (~1e-6: the GEMMs and attention sum in another order). One at a time instead
+ * when n < 2, without reuse, or when the contexts share no prefix. */
+ct_status ct_loglik_score_batch(ct_loglik *L, const ct_loglik_req *reqs, size_t n, ct_err *err);
+
 /* Positions run through the model so far (the cost the reuse saves). */
 size_t ct_loglik_tokens_run(const ct_loglik *L);
 

@@ -257,12 +257,87 @@ static ct_status conv_of(void *user, size_t q, const ct_conv **conv, ct_think *t
     return st;
 }
 
+/* Loglik mode: the log-likelihoods of questions [lo, hi), scored eval_batch_size at a time
+ * (ct_loglik_score_batch: one batched forward after the subset's shared prefix). */
+typedef struct ll_group {
+    size_t cap, lo, hi;
+    ct_ids *cids, *oids;    /* [cap], [cap * CT_MCQ_MAX_OPTS] */
+    const int32_t **conts;  /* [cap * CT_MCQ_MAX_OPTS] */
+    size_t *nconts;         /* [cap * CT_MCQ_MAX_OPTS] */
+    double *ll;             /* [cap * CT_MCQ_MAX_OPTS] */
+    ct_loglik_req *reqs;    /* [cap] */
+    ct_buf prompt, whole;
+    ct_ids scratch;
+} ll_group;
+
+static ct_status ll_group_init(ll_group *g, size_t cap, ct_err *err) {
+    memset(g, 0, sizeof *g);
+    g->cap = cap ? cap : 1;
+    size_t k = g->cap * CT_MCQ_MAX_OPTS;
+    g->cids = calloc(g->cap, sizeof *g->cids);
+    g->oids = calloc(k, sizeof *g->oids);
+    g->conts = calloc(k, sizeof *g->conts);
+    g->nconts = calloc(k, sizeof *g->nconts);
+    g->ll = calloc(k, sizeof *g->ll);
+    g->reqs = calloc(g->cap, sizeof *g->reqs);
+    if (!g->cids || !g->oids || !g->conts || !g->nconts || !g->ll || !g->reqs)
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    return CT_OK;
+}
+
+static void ll_group_free(ll_group *g) {
+    for (size_t i = 0; g->cids && i < g->cap; i++) ct_ids_free(&g->cids[i]);
+    for (size_t i = 0; g->oids && i < g->cap * CT_MCQ_MAX_OPTS; i++) ct_ids_free(&g->oids[i]);
+    free(g->cids);
+    free(g->oids);
+    free(g->conts);
+    free(g->nconts);
+    free(g->ll);
+    free(g->reqs);
+    ct_buf_free(&g->prompt);
+    ct_buf_free(&g->whole);
+    ct_ids_free(&g->scratch);
+}
+
+/* Encodes and scores questions [lo, min(lo + cap, n)). */
+static ct_status ll_group_fill(ll_group *g, const mcq_state *s, const ct_mcq_subset *sub, const ct_buf *shots,
+                               ct_eval_env *env, ct_loglik *L, size_t lo, size_t n, ct_err *err) {
+    g->lo = g->hi = lo;
+    size_t m = n - lo < g->cap ? n - lo : g->cap;
+    ct_status st = CT_OK;
+    for (size_t i = 0; i < m && !st; i++) {
+        const ct_mcq_item *it = &sub->val[lo + i];
+        ct_ids *oids = g->oids + i * CT_MCQ_MAX_OPTS;
+        st = build_prompt(&g->prompt, s, sub, shots, lo + i, err);
+        if (!st) st = encode_context(env->rt, g->prompt.data, &g->cids[i], err);
+        for (int o = 0; o < it->n_opts && !st; o++) {
+            char c[4];
+            continuation(s, o, c);
+            st = encode_option(env->rt, &g->whole, g->prompt.data, c, &g->cids[i], &oids[o], &g->scratch, err);
+            g->conts[i * CT_MCQ_MAX_OPTS + o] = oids[o].data;
+            g->nconts[i * CT_MCQ_MAX_OPTS + o] = oids[o].n;
+        }
+        /* every option's context ids are the same (the context is encoded alone) */
+        g->reqs[i] = (ct_loglik_req){g->cids[i].data, g->cids[i].n, g->conts + i * CT_MCQ_MAX_OPTS,
+                                     g->nconts + i * CT_MCQ_MAX_OPTS, (size_t)it->n_opts,
+                                     g->ll + i * CT_MCQ_MAX_OPTS, NULL};
+        if (st) return ct_err_prefix(err, "%s/%s: question %s", s->a->local_path, sub->name, it->id);
+    }
+    if ((st = ct_loglik_score_batch(L, g->reqs, m, err))) {
+        if (m == 1) return ct_err_prefix(err, "%s/%s: question %s", s->a->local_path, sub->name, sub->val[lo].id);
+        return ct_err_prefix(err, "%s/%s: questions %s .. %s", s->a->local_path, sub->name, sub->val[lo].id,
+                             sub->val[lo + m - 1].id);
+    }
+    g->hi = lo + m;
+    return CT_OK;
+}
+
 static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env *env, ct_loglik *L, ct_err *err) {
-    ct_buf shots = {0}, prompt = {0}, whole = {0};
-    ct_ids scratch = {0};
+    ct_buf shots = {0}, prompt = {0};
     put_shots(&shots, s, sub);
-    ct_ids cids = {0}, oids[CT_MCQ_MAX_OPTS] = {{0}};
-    ct_status st = shots.oom ? ct_err_set(err, CT_ERR_NOMEM, "out of memory") : CT_OK;
+    ll_group lg;
+    ct_status st = ll_group_init(&lg, s->generation ? 1 : env->batch, err);
+    if (!st && shots.oom) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     size_t n = ct_eval_take(sub->n_val, env->limit);
     gen_prompts gp = {.s = s, .sub = sub, .shots = &shots};
     ct_conv_init(&gp.conv);
@@ -284,25 +359,12 @@ static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env 
             free(text);
             if (!st) st = ct_eval_add(env, "acc", sub->name, choice == it->answer, err);
         } else {
-            double ll[CT_MCQ_MAX_OPTS];
-            const int32_t *conts[CT_MCQ_MAX_OPTS];
-            size_t nconts[CT_MCQ_MAX_OPTS];
-            st = encode_context(env->rt, prompt.data, &cids, err);
-            for (int o = 0; o < it->n_opts && !st; o++) {
-                char c[4];
-                continuation(s, o, c);
-                st = encode_option(env->rt, &whole, prompt.data, c, &cids, &oids[o], &scratch, err);
-                conts[o] = oids[o].data;
-                nconts[o] = oids[o].n;
-            }
-            /* every option's context ids are the same (the context is encoded alone) */
-            if (!st) st = ct_loglik_score(L, cids.data, cids.n, conts, nconts, (size_t)it->n_opts, ll, NULL, err);
-            if (st) {
+            if (q >= lg.hi && (st = ll_group_fill(&lg, s, sub, &shots, env, L, q, n, err))) {
                 json_decref(pred);
                 json_decref(rev);
-                ct_err_prefix(err, "%s/%s: question %s", s->a->local_path, sub->name, it->id);
                 break;
             }
+            const double *ll = lg.ll + (q - lg.lo) * CT_MCQ_MAX_OPTS;
             int best = 0, best_norm = 0;
             json_t *lls = json_array(), *norms = json_array();
             for (int o = 0; o < it->n_opts; o++) {
@@ -342,10 +404,7 @@ static ct_status run_subset(mcq_state *s, const ct_mcq_subset *sub, ct_eval_env 
     ct_buf_free(&gp.prompt);
     ct_buf_free(&shots);
     ct_buf_free(&prompt);
-    ct_buf_free(&whole);
-    ct_ids_free(&scratch);
-    ct_ids_free(&cids);
-    for (int o = 0; o < CT_MCQ_MAX_OPTS; o++) ct_ids_free(&oids[o]);
+    ll_group_free(&lg);
     return st;
 }
 

@@ -53,29 +53,50 @@ ct_status ct_model_forward(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad,
     return st;
 }
 
-ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *const *kv,
-                                 size_t B, const int32_t *ids, size_t T, float *logits_last, ct_err *err) {
+/* B sequences advance by T ids each; the LM head runs on the n_sel flat rows sel[] (b*T + t).
+ * decode: a decode step of 2+ sequences takes the batch precision (ct_ctx_set_batch_precision). */
+static ct_status forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *const *kv, size_t B,
+                               const int32_t *ids, size_t T, const size_t *sel, size_t n_sel, float *logits,
+                               bool decode, ct_err *err) {
     const ct_dec_hooks *hk = ct_adapter_hooks(ad);
     size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
     if (B == 0 || T == 0) return ct_err_set(err, CT_ERR_ARG, "forward: no tokens");
     for (size_t b = 0; b < B; b++)
         if (hk && hk->n_virt && kv[b]->len == 0)
             return ct_err_set(err, CT_ERR_ARG, "forward: batched sequence %zu has an empty cache (prefill it first)", b);
+    for (size_t i = 0; i < n_sel; i++)
+        if (sel[i] >= B * T) return ct_err_set(err, CT_ERR_ARG, "forward: row %zu is not among the %zu rows", sel[i], B * T);
     ct_arena *ar = ct_ctx_arena(ctx);
     size_t mk = ct_arena_mark(ar);
     ct_dec d = {0};
-    ct_ctx_batch_step(ctx, B >= 2 && T == 1); /* a decode step of 2+ sequences: the batch precision applies */
+    ct_ctx_batch_step(ctx, decode && B >= 2 && T == 1);
     ct_status st = run(ctx, m, hk, kv, B, ids, T, false, &d, err);
-    if (!st && logits_last) {
-        float *last = ct_arena_alloc(ar, B * C * sizeof(float));
-        if (!last) st = ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
-        for (size_t b = 0; !st && b < B; b++) memcpy(last + b * C, d.hidden + (b * T + T - 1) * C, C * sizeof(float));
-        if (!st) ct_linear_forward(ctx, logits_last, last, &d.w->g[CT_GT_LM_HEAD], NULL, B, C, V);
+    if (!st && logits && n_sel) {
+        float *h = ct_arena_alloc(ar, n_sel * C * sizeof(float));
+        if (!h) st = ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
+        for (size_t i = 0; !st && i < n_sel; i++) memcpy(h + i * C, d.hidden + sel[i] * C, C * sizeof(float));
+        if (!st) ct_linear_forward(ctx, logits, h, &d.w->g[CT_GT_LM_HEAD], NULL, n_sel, C, V);
     }
     ct_ctx_batch_step(ctx, false);
     ct_dec_end(&d);
     ct_arena_release(ar, mk);
     return st;
+}
+
+ct_status ct_model_forward_batch(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *const *kv,
+                                 size_t B, const int32_t *ids, size_t T, float *logits_last, ct_err *err) {
+    size_t *sel = B && T ? malloc(B * sizeof *sel) : NULL;
+    if (B && T && !sel) return ct_err_set(err, CT_ERR_NOMEM, "forward: out of memory");
+    for (size_t b = 0; sel && b < B; b++) sel[b] = b * T + T - 1;
+    ct_status st = forward_batch(ctx, m, ad, kv, B, ids, T, sel, logits_last ? B : 0, logits_last, true, err);
+    free(sel);
+    return st;
+}
+
+ct_status ct_model_forward_batch_rows(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, ct_kv_cache *const *kv,
+                                      size_t B, const int32_t *ids, size_t T, const size_t *rows, size_t n_rows,
+                                      float *logits, ct_err *err) {
+    return forward_batch(ctx, m, ad, kv, B, ids, T, rows, n_rows, logits, false, err);
 }
 
 /* Tokens per LM-head chunk of the NLL (the [chunk, V] logits buffer). */

@@ -86,5 +86,24 @@ ct_status ct_kv_cache_grow(ct_kv_cache *kv, size_t capacity, ct_err *err) {
     return CT_OK;
 }
 
+ct_status ct_kv_cache_copy(ct_kv_cache *dst, const ct_kv_cache *src, size_t extra, ct_err *err) {
+    if (dst->L != src->L || dst->KV != src->KV || dst->n_attn != src->n_attn || dst->n_dn != src->n_dn ||
+        dst->conv_floats != src->conv_floats || dst->ssm_floats != src->ssm_floats)
+        return ct_err_set(err, CT_ERR_ARG, "KV cache copy: the caches are of different models");
+    dst->len = 0; /* nothing of dst's own to keep while growing */
+    ct_status st = ct_kv_cache_grow(dst, src->len + extra, err);
+    if (st) return st;
+    for (size_t l = 0; l < src->n_attn; l++) {
+        memcpy(dst->k + l * dst->cap * dst->KV, src->k + l * src->cap * src->KV, src->len * src->KV * sizeof(float));
+        memcpy(dst->v + l * dst->cap * dst->KV, src->v + l * src->cap * src->KV, src->len * src->KV * sizeof(float));
+    }
+    if (src->n_dn) {
+        memcpy(dst->conv, src->conv, src->n_dn * src->conv_floats * sizeof(float));
+        memcpy(dst->ssm, src->ssm, src->n_dn * src->ssm_floats * sizeof(float));
+    }
+    dst->len = src->len;
+    return CT_OK;
+}
+
 size_t ct_kv_cache_len(const ct_kv_cache *kv) { return kv->len; }
 size_t ct_kv_cache_capacity(const ct_kv_cache *kv) { return kv->cap; }

@@ -1,10 +1,15 @@
-/* Shared by the decode tests (test_decode_paths.c, test_quant_infer.c): the greedy choice and a
- * deterministic prompt. */
+/* Shared by the decode tests (test_decode_paths.c, test_quant_infer.c): the greedy choice, a
+ * deterministic prompt and greedy decoding through the KV cache. */
 #ifndef CT_TESTS_DECODE_UTIL_H
 #define CT_TESTS_DECODE_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctune/model.h"
+#include "harness.h"
 
 static inline int32_t decode_argmax(const float *l, size_t V) {
     size_t b = 0;
@@ -19,6 +24,26 @@ static inline size_t decode_prompt(int32_t *p, int s, size_t V) {
     size_t n = 9 + (size_t)s % 8;
     for (size_t i = 0; i < n; i++) p[i] = (int32_t)((1 + (size_t)s * 31 + i * 7) % V);
     return n;
+}
+
+/* gen greedy ids of prompt s through the KV cache, one token per step, into out; every step's
+ * logits into lg[gen][V] when lg. */
+static inline void decode_greedy(ct_ctx *c, const ct_model *m, int s, int gen, int32_t *out, float *lg) {
+    ct_err err = {0};
+    size_t V = (size_t)ct_model_config(m)->vocab_size;
+    int32_t p[16];
+    size_t n = decode_prompt(p, s, V);
+    ct_kv_cache *kv = NULL;
+    CHECK_OK(ct_kv_cache_init(&kv, ct_model_config(m), n + (size_t)gen, &err), &err);
+    float *l = malloc(V * sizeof(float));
+    CHECK_OK(ct_model_forward(c, m, NULL, kv, p, n, NULL, NULL, l, &err), &err);
+    for (int i = 0; i < gen; i++) {
+        if (lg) memcpy(lg + (size_t)i * V, l, V * sizeof(float));
+        out[i] = decode_argmax(l, V);
+        if (i + 1 < gen) CHECK_OK(ct_model_forward(c, m, NULL, kv, &out[i], 1, NULL, NULL, l, &err), &err);
+    }
+    free(l);
+    ct_kv_cache_free(kv);
 }
 
 #endif

@@ -16,26 +16,6 @@
 
 enum { GEN = 20, NSEQ = 8, MAXP = 16 };
 
-/* Greedy ids of sequence s through the KV cache, one token per step; the logits of every step
- * into lg[GEN][V] when lg. */
-static void greedy_cached(ct_ctx *c, const ct_model *m, int s, int32_t *out, float *lg) {
-    ct_err err = {0};
-    size_t V = (size_t)ct_model_config(m)->vocab_size;
-    int32_t p[MAXP];
-    size_t n = decode_prompt(p, s, V);
-    ct_kv_cache *kv = NULL;
-    CHECK_OK(ct_kv_cache_init(&kv, ct_model_config(m), n + GEN, &err), &err);
-    float *l = malloc(V * sizeof(float));
-    CHECK_OK(ct_model_forward(c, m, NULL, kv, p, n, NULL, NULL, l, &err), &err);
-    for (int i = 0; i < GEN; i++) {
-        if (lg) memcpy(lg + (size_t)i * V, l, V * sizeof(float));
-        out[i] = decode_argmax(l, V);
-        if (i + 1 < GEN) CHECK_OK(ct_model_forward(c, m, NULL, kv, &out[i], 1, NULL, NULL, l, &err), &err);
-    }
-    free(l);
-    ct_kv_cache_free(kv);
-}
-
 static void check_model(const ct_model *m, const char *name) {
     ct_err err = {0};
     ct_ctx *c = NULL; /* one thread (fast on a loaded machine); 2 threads for the last check */
@@ -46,7 +26,7 @@ static void check_model(const ct_model *m, const char *name) {
     float *l = malloc(NSEQ * V * sizeof(float));
     /* exact path: the whole sequence, no cache, every step */
     for (int s = 0; s < NSEQ; s++) {
-        greedy_cached(c, m, s, fast[s], NULL);
+        decode_greedy(c, m, s, GEN, fast[s], NULL);
         size_t n = decode_prompt(seq, s, V);
         int same = 0;
         for (int i = 0; i < GEN; i++) {
@@ -84,9 +64,9 @@ static void check_model(const ct_model *m, const char *name) {
     float *l1 = malloc(GEN * V * sizeof(float)), *l2 = malloc(GEN * V * sizeof(float));
     int32_t o1[GEN], o2[GEN];
     ct_ctx_set_threads(c, 1);
-    greedy_cached(c, m, 3, o1, l1);
+    decode_greedy(c, m, 3, GEN, o1, l1);
     ct_ctx_set_threads(c, 2);
-    greedy_cached(c, m, 3, o2, l2);
+    decode_greedy(c, m, 3, GEN, o2, l2);
     CHECK_MSG(memcmp(l1, l2, GEN * V * sizeof(float)) == 0, "%s: decode logits depend on the thread count", name);
     ct_ctx_free(c);
     free(l1), free(l2), free(l);

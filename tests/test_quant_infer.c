@@ -40,25 +40,6 @@ static int dequant_one(const ct_tensor_spec *s, int layer, void *user) {
     return 0;
 }
 
-/* Greedy ids of sequence s through the KV cache, one token per step; every step's logits. */
-static void greedy(ct_ctx *c, const ct_model *m, int s, int32_t *out, float *lg) {
-    ct_err err = {0};
-    size_t V = (size_t)ct_model_config(m)->vocab_size;
-    int32_t p[MAXP];
-    size_t n = decode_prompt(p, s, V);
-    ct_kv_cache *kv = NULL;
-    CHECK_OK(ct_kv_cache_init(&kv, ct_model_config(m), n + GEN, &err), &err);
-    float *l = malloc(V * sizeof(float));
-    CHECK_OK(ct_model_forward(c, m, NULL, kv, p, n, NULL, NULL, l, &err), &err);
-    for (int i = 0; i < GEN; i++) {
-        memcpy(lg + (size_t)i * V, l, V * sizeof(float));
-        out[i] = decode_argmax(l, V);
-        if (i + 1 < GEN) CHECK_OK(ct_model_forward(c, m, NULL, kv, &out[i], 1, NULL, NULL, l, &err), &err);
-    }
-    free(l);
-    ct_kv_cache_free(kv);
-}
-
 static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
     ct_err err = {0};
     ct_model *q = NULL, *r = NULL;
@@ -99,8 +80,8 @@ static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
         CHECK_MSG(e <= 1e-5 * mx, "%s seq %d: prefill logits differ from the dequantized reference by %.3g of max",
                   name, s, e / mx);
         /* decode: the integer GEMV against the reference's f32 decode */
-        greedy(c, q, s, oq[s], lq);
-        greedy(c, r, s, orf, lr);
+        decode_greedy(c, q, s, GEN, oq[s], lq);
+        decode_greedy(c, r, s, GEN, orf, lr);
         int same = 0;
         while (same < GEN && oq[s][same] == orf[same]) same++;
         CHECK_MSG(same == GEN, "%s seq %d: greedy ids leave the dequantized reference at token %d", name, s, same);
@@ -139,9 +120,9 @@ static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
     for (int s = 0; s < NSEQ; s++) ct_kv_cache_free(kv[s]);
     /* 1 and 2 threads: the same bits */
     int32_t o2[GEN];
-    greedy(c, q, 5, o2, lr);
+    decode_greedy(c, q, 5, GEN, o2, lr);
     ct_ctx_set_threads(c, 2);
-    greedy(c, q, 5, o2, lq);
+    decode_greedy(c, q, 5, GEN, o2, lq);
     CHECK_MSG(memcmp(lq, lr, GEN * V * sizeof(float)) == 0, "%s: decode logits depend on the thread count", name);
     ct_ctx_free(c);
     free(lq), free(lr);

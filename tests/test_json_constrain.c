@@ -382,6 +382,7 @@ TEST(jc_masks_brute_force) {
     for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++)
         for (unsigned seed = 1; seed <= 3; seed++) walk_check(tok, schemas[i], seed == 3, seed * 7919u, 24);
     walk_check(tok, ct_risk_answer_schema_json(), false, 5, 40);
+    walk_check(tok, "{\"type\":\"object\",\"minProperties\":2,\"additionalProperties\":{\"type\":\"integer\"}}", false, 11, 24);
     ct_tokenizer_free(tok);
 }
 
@@ -422,5 +423,155 @@ TEST(jc_budget_forces_completion) {
     CHECK(ct_json_constraint_stats_get(c).forced > 0);
     free(logits);
     ct_json_constraint_free(c);
+    ct_tokenizer_free(tok);
+}
+
+/* Additional-property names never repeat within an object (RFC 8259: names SHOULD be unique; a
+ * repeated one would leave fewer properties after parsing than min/maxProperties counted). */
+TEST(jc_extra_keys_unique) {
+    const char *open = "{\"type\":\"object\"}";
+    PREFIX(open, "{\"a\":1,\"a");
+    REJECT(open, "{\"a\":1,\"a\"");          /* a second "a" */
+    PREFIX(open, "{\"a\":1,\"ab\"");         /* a longer name is new */
+    REJECT(open, "{\"\":1,\"\"");            /* the empty name too */
+    FULL(open, "{\"\":1,\"a\":2,\"b\":{\"a\":3,\"b\":4}}"); /* names are per object */
+    FULL(open, "{\"a\":{\"x\":1},\"x\":2}");
+    REJECT(open, "{\"a\":{\"x\":1,\"x\"");
+    REJECT(open, "{\"a\":{\"x\":1},\"b\":2,\"a\"");  /* still remembered after a nested object */
+    REJECT(open, "{\"é\":1,\"é\"");          /* UTF-8 names */
+    PREFIX(open, "{\"é\":1,\"ê\"");
+    const char *decl = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"additionalProperties\":{\"type\":\"integer\"}}";
+    REJECT(decl, "{\"b\":1,\"a\":2,\"b\"");
+    PREFIX(decl, "{\"b\":1,\"a\":2,\"c\"");
+    /* minProperties 3 with names: the shortest completion takes distinct names */
+    ct_json_constraint *c = mk("{\"type\":\"object\",\"minProperties\":3,\"additionalProperties\":{\"type\":\"integer\"}}", 0,
+                               false);
+    REQUIRE(c);
+    CHECK_EQ_INT(ct_json_constraint_min_tokens(c, "{\"\":0,", 6), 12);      /* "a":0,"b":0} */
+    CHECK_EQ_INT(ct_json_constraint_min_tokens(c, "{\"\":0,\"", 7), 11);   /* a":0,"b":0} */
+    CHECK_EQ_INT(ct_json_constraint_min_tokens(c, "{\"\":0,\"a", 8), 10);  /* ":0,"b":0} */
+    ct_json_constraint_free(c);
+}
+
+/* Find the token whose bytes are exactly s. */
+static int32_t token_of(const ct_tokenizer *tok, const char *s) {
+    for (int32_t i = 0; i < ct_tokenizer_vocab_size(tok); i++) {
+        char *b = NULL;
+        size_t n = 0;
+        if (ct_tokenizer_is_special(tok, i) || ct_tokenizer_token_bytes(tok, i, &b, &n, NULL)) continue;
+        bool eq = b && n == strlen(s) && !memcmp(b, s, n);
+        free(b);
+        if (eq) return i;
+    }
+    return -1;
+}
+
+static bool allowed_after(ct_json_constraint *c, const char *prefix, int32_t id) {
+    ct_json_constraint_reset(c);
+    if (!ct_json_constraint_accept_bytes(c, prefix, strlen(prefix))) return false;
+    const uint64_t *m = ct_json_constraint_mask(c);
+    return m[id / 64] >> (id % 64) & 1;
+}
+
+/* The mask (cached per state) closes a key only when its name is new: after "a", closing a
+ * second "a" is masked out while "ab" and, in another object that wrote "b", "a" are allowed. */
+TEST(jc_extra_keys_mask) {
+    ct_tokenizer *tok = NULL;
+    ct_err err = {0};
+    REQUIRE(ct_tokenizer_load(ct_test_path("tests/fixtures/tok/qwen3_5-synth"), &tok, &err) == CT_OK);
+    int32_t V = ct_tokenizer_vocab_size(tok), q = token_of(tok, "\""), b = token_of(tok, "b");
+    REQUIRE(q >= 0 && b >= 0);
+    ct_json_constraint_opts o = ct_json_constraint_opts_default();
+    o.schema = "{\"type\":\"object\",\"maxProperties\":3}";
+    ct_json_constraint *c = NULL;
+    REQUIRE(ct_json_constraint_new(&o, tok, V, &c, &err) == CT_OK);
+    for (int round = 0; round < 2; round++) { /* the second round answers from the cache */
+        CHECK(!allowed_after(c, "{\"a\":1,\"a", q));
+        CHECK(allowed_after(c, "{\"a\":1,\"a", b));
+        CHECK(allowed_after(c, "{\"a\":1,\"ab", q));
+        CHECK(allowed_after(c, "{\"b\":1,\"a", q));
+        CHECK(!allowed_after(c, "{\"b\":1,\"a\":2,\"a", q));
+        CHECK(!allowed_after(c, "{\"b\":1,\"a\":2,\"b", q));
+    }
+    CHECK(ct_json_constraint_stats_get(c).cache_hits >= 6);
+    ct_json_constraint_free(c);
+    ct_tokenizer_free(tok);
+}
+
+/* Random-logit generations that favour short, repeated names never write a name twice and
+ * always end (budget) with a value that parses (duplicates refused) and validates. */
+TEST(jc_extra_keys_random_walks) {
+    ct_tokenizer *tok = NULL;
+    ct_err err = {0};
+    REQUIRE(ct_tokenizer_load(ct_test_path("tests/fixtures/tok/qwen3_5-synth"), &tok, &err) == CT_OK);
+    int32_t V = ct_tokenizer_vocab_size(tok) + 1, eos = V - 1;
+    static const char *const favour[] = {"\"", "a", "b", ":", ",", "1", "{", "}"};
+    int32_t fav[8];
+    for (int i = 0; i < 8; i++) REQUIRE((fav[i] = token_of(tok, favour[i])) >= 0);
+    static const char *const schemas[] = {
+        "{\"type\":\"object\",\"additionalProperties\":true,\"minProperties\":3,\"maxProperties\":5}",
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"additionalProperties\":{\"type\":\"integer\"},"
+        "\"minProperties\":4}",
+        "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"},"
+        "\"minProperties\":2},\"minProperties\":2,\"maxProperties\":3}",
+        NULL,
+    };
+    float *logits = malloc((size_t)V * sizeof *logits);
+    int completed = 0;
+    for (size_t k = 0; k < sizeof schemas / sizeof schemas[0]; k++) {
+        ct_json_constraint_opts o = ct_json_constraint_opts_default();
+        o.schema = schemas[k];
+        o.max_ws = 0;
+        ct_json_constraint *c = NULL;
+        REQUIRE(ct_json_constraint_new(&o, tok, V, &c, &err) == CT_OK);
+        ct_json_schema s;
+        if (schemas[k]) REQUIRE(ct_json_schema_load(&s, schemas[k], "s", &err) == CT_OK);
+        for (unsigned seed = 1; seed <= 4; seed++) {
+            ct_json_constraint_reset(c);
+            unsigned r = seed * 2654435761u + (unsigned)k;
+            char text[512];
+            size_t n = 0;
+            int budget = 60;
+            bool ended = false;
+            for (int i = 0; i < budget && !ended; i++) {
+                for (int32_t j = 0; j < V; j++) {
+                    r = r * 1103515245u + 12345u;
+                    logits[j] = (float)((r >> 8) % 1000) / 1000.0f;
+                }
+                for (int f = 0; f < 8; f++) {
+                    r = r * 1103515245u + 12345u;
+                    logits[fav[f]] += 5.0f + (float)((r >> 8) % 100) / 10.0f;
+                }
+                REQUIRE(ct_json_constraint_apply(c, logits, (size_t)V, &eos, 1, budget - i, &err) == CT_OK);
+                int32_t best = 0;
+                for (int32_t j = 1; j < V; j++)
+                    if (logits[j] > logits[best]) best = j;
+                if (best == eos) {
+                    ended = true;
+                    break;
+                }
+                char *b = NULL;
+                size_t bl = 0;
+                REQUIRE(ct_tokenizer_token_bytes(tok, best, &b, &bl, &err) == CT_OK);
+                if (n + bl < sizeof text) memcpy(text + n, b, bl), n += bl;
+                free(b);
+                REQUIRE(ct_json_constraint_accept(c, best, &err) == CT_OK);
+            }
+            text[n] = 0;
+            CHECK_MSG(ct_json_constraint_complete(c), "schema %zu seed %u: incomplete %s", k, seed, text);
+            if (!ct_json_constraint_complete(c)) continue;
+            json_error_t je;
+            json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+            CHECK_MSG(v, "schema %zu seed %u: %s: %s", k, seed, text, je.text);
+            if (v && schemas[k])
+                CHECK_MSG(ct_json_schema_validate(&s, v, &err) == CT_OK, "schema %zu: %s invalid: %s", k, text, err.msg);
+            completed += v != NULL;
+            json_decref(v);
+        }
+        if (schemas[k]) ct_json_schema_free(&s);
+        ct_json_constraint_free(c);
+    }
+    CHECK_EQ_INT(completed, 16);
+    free(logits);
     ct_tokenizer_free(tok);
 }

@@ -197,6 +197,9 @@ const ct_template *ct_template_detect(const char *jinja_source);
  * (detected from tokenizer_config.json chat_template)"; "" on error. */
 ct_status ct_template_resolve(const char *name, const char *chat_template_src,
                               const ct_template **out, char *note, size_t note_len, ct_err *err);
+/* The system prompt the template writes when a conversation has none (qwen: "You are Qwen, ...");
+ * NULL when it writes none. */
+const char *ct_template_default_system(const ct_template *t);
 /* The template's end-of-turn string ("<|im_end|>", "<|eot_id|>", "</s>", "" for empty). */
 const char *ct_template_eos(const ct_template *t);
 /* LlamaFactory's name of the tool format the template renders ("qwen" for qwen / qwen3 /

@@ -71,6 +71,7 @@ const ct_template *ct_template_get(const char *name) {
 
 const char *ct_template_name(const ct_template *t) { return t->name; }
 const char *ct_template_eos(const ct_template *t) { return t->eos; }
+const char *ct_template_default_system(const ct_template *t) { return t->default_system; }
 const char *const *ct_template_controls(const ct_template *t) { return t->controls; }
 
 const char *ct_template_tool_format(const ct_template *t) {

@@ -248,32 +248,33 @@ static int key_step(const jg_grammar *g, stk *s, int c, int32_t *result) {
     fr *f = &s->f[s->depth - 1];
     const fr *o = &s->f[s->depth - 2];
     const jg_node *on = &g->nodes[o->node];
+    jg_xk xk = jg_xkeys(s, s->depth - 2);
     uint32_t lo = f->m >> 16, hi = f->m & 0xffff;
     if (f->ph == S_OPEN) {
         if (c != '"') return FAIL;
         f->ph = S_CHARS;
+        f->x = JG_FNV_START;
         return OK;
     }
     if (c == JG_END || c < 0x20 || c == '\\') return FAIL; /* keys are written without escapes */
     if (c == '"' && !f->a) {
         bool exact = lo < hi && on->name_len[lo] == f->n;
         *result = exact ? (int32_t)lo : -1;
-        return jg_key_ok(on, o, *result) ? DONE : FAIL;
+        /* an additional property may not repeat a name written before in this object */
+        if (!exact && jg_xk_has(&xk, jg_name_key(f->x, f->n))) return FAIL;
+        return jg_key_ok(on, o, *result, xk.room) ? DONE : FAIL;
     }
     if (c >= 0x80 || f->a) {
         bool lead;
         if (!utf8_step(f, c, &lead)) return FAIL;
     }
-    uint32_t nlo = lo, nhi = lo;
-    while (nlo < hi && (on->name_len[nlo] <= f->n || (uint8_t)on->names[nlo][f->n] < c)) nlo++;
-    nhi = nlo;
-    while (nhi < hi && on->name_len[nhi] > f->n && (uint8_t)on->names[nhi][f->n] == c) nhi++;
-    bool any = jg_key_ok(on, o, -1);
-    for (uint32_t i = nlo; i < nhi && !any; i++) any = jg_key_ok(on, o, (int32_t)i);
+    jg_name_range(on, f->n, c, &lo, &hi);
+    bool any = jg_key_ok(on, o, -1, xk.room);
+    for (uint32_t i = lo; i < hi && !any; i++) any = jg_key_ok(on, o, (int32_t)i, xk.room);
     if (!any) return FAIL;
-    if (nlo == nhi) nlo = nhi = 0;
-    f->m = nlo << 16 | nhi;
+    f->m = lo << 16 | hi;
     f->n++;
+    f->x = jg_fnv(f->x, c);
     return OK;
 }
 
@@ -317,10 +318,11 @@ static int ws_or(const jg_grammar *g, fr *f, int c) {
     return OK;
 }
 
-static int obj_step(const jg_grammar *g, fr *f, int c, int32_t *push) {
+static int obj_step(const jg_grammar *g, const stk *s, fr *f, int c, int32_t *push) {
     const jg_node *nd = &g->nodes[f->node];
-    bool more = jg_key_ok(nd, f, -1);
-    for (uint32_t i = 0; i < nd->n_names && !more; i++) more = jg_key_ok(nd, f, (int32_t)i);
+    int room = jg_xkeys(s, s->depth - 1).room;
+    bool more = jg_key_ok(nd, f, -1, room);
+    for (uint32_t i = 0; i < nd->n_names && !more; i++) more = jg_key_ok(nd, f, (int32_t)i, room);
     bool closable = (f->x & nd->required) == nd->required && (int64_t)f->n >= nd->min_props;
     int r;
     switch (f->ph) {
@@ -421,17 +423,18 @@ typedef struct sink {
 } sink;
 
 static void emit(sink *k, const stk *s) {
-    size_t sz = 1 + (size_t)s->depth * sizeof(fr);
+    uint8_t one[2 + JG_MAX_DEPTH * sizeof(fr) + JG_MAX_XKEYS * 8];
+    size_t sz = jg_stack_size(s);
+    jg_stack_put(one, s);
     uint8_t *b = k->out->b;
     size_t at = 1;
     for (uint32_t i = 0; i < k->count; i++) { /* drop duplicates */
-        size_t len = 1 + (size_t)b[at] * sizeof(fr);
-        if (len == sz && b[at] == s->depth && !memcmp(b + at + 1, s->f, sz - 1)) return;
+        size_t len = jg_stack_len_at(b + at);
+        if (len == sz && !memcmp(b + at, one, sz)) return;
         at += len;
     }
     if (k->count >= JG_MAX_STACKS) return; /* more live alternatives than tracked: cut */
-    b[at] = s->depth;
-    memcpy(b + at + 1, s->f, sz - 1);
+    memcpy(b + at, one, sz);
     k->count++;
     k->out->len = (uint32_t)(at + sz);
     b[0] = (uint8_t)k->count;
@@ -470,6 +473,8 @@ static void push_node(const jg_grammar *g, stk *s, int32_t node, int c, sink *k,
 /* The frame on top finished; its parent moves on. */
 static void pop(stk *s, int32_t result, const jg_grammar *g) {
     s->depth--;
+    const fr *done = &s->f[s->depth];
+    if (done->kind == F_OBJ) s->nk = (uint8_t)(s->nk - done->a); /* its names go with it */
     fr *p = &s->f[s->depth - 1];
     switch (p->kind) {
     case F_ROOT: p->ph = R_DONE; break;
@@ -479,7 +484,11 @@ static void pop(stk *s, int32_t result, const jg_grammar *g) {
             p->ph = O_COLON;
             p->n++;
             if (result >= 0) p->x |= 1ull << result, p->m = (uint32_t)nd->name_node[result];
-            else p->m = (uint32_t)nd->addl;
+            else { /* key_step checked the room */
+                p->m = (uint32_t)nd->addl;
+                s->kh[s->nk++] = jg_name_key(done->x, done->n);
+                p->a++;
+            }
         } else
             p->ph = O_AFTER;
         break;
@@ -501,7 +510,7 @@ static void run(const jg_grammar *g, stk *s, int c, sink *k) {
         case F_NUM: r = num_step(g, f, c); break;
         case F_STR: r = str_step(g, f, c); break;
         case F_KEY: r = key_step(g, s, c, &result); break;
-        case F_OBJ: r = obj_step(g, f, c, &push); break;
+        case F_OBJ: r = obj_step(g, s, f, c, &push); break;
         case F_ARR: r = arr_step(g, f, c, &push); break;
         }
         switch (r) {
@@ -528,14 +537,13 @@ static void run(const jg_grammar *g, stk *s, int c, sink *k) {
 
 void jg_start(const jg_grammar *g, bool think, jg_state *st) {
     (void)g;
-    stk s = {.depth = 1};
+    stk s = {.depth = 1, .nk = 0};
     memset(&s.f[0], 0, sizeof s.f[0]);
     s.f[0].kind = F_ROOT;
     s.f[0].a = think;
     st->b[0] = 1;
-    st->b[1] = 1;
-    memcpy(st->b + 2, &s.f[0], sizeof(fr));
-    st->len = 2 + sizeof(fr);
+    jg_stack_put(st->b + 1, &s);
+    st->len = (uint32_t)(1 + jg_stack_size(&s));
 }
 
 bool jg_step(const jg_grammar *g, const jg_state *in, int c, jg_state *out) {
@@ -545,9 +553,7 @@ bool jg_step(const jg_grammar *g, const jg_state *in, int c, jg_state *out) {
     size_t at = 1;
     for (uint32_t i = 0; i < in->b[0]; i++) {
         stk s;
-        s.depth = in->b[at];
-        memcpy(s.f, in->b + at + 1, (size_t)s.depth * sizeof(fr));
-        at += 1 + (size_t)s.depth * sizeof(fr);
+        at += jg_stack_get(in->b + at, &s);
         run(g, &s, c, &k);
     }
     return k.count > 0;

@@ -217,10 +217,10 @@ static int32_t shortest_memo(ct_json_constraint *c, const jg_state *s, int32_t d
     if (same_state(s, &c->walk[0])) return d0;
     jg_state *k = &c->tmp;
     memcpy(k, s, sizeof(uint32_t) + s->len);
-    for (size_t at = 1, i = 0; i < k->b[0]; i++) {
+    for (size_t at = 1, i = 0; i < k->b[0]; i++) { /* per stack: depth, frames, nk, name keys */
         size_t depth = k->b[at];
         for (size_t f = 0; f < depth; f++) k->b[at + 1 + f * JG_FRAME_SIZE + JG_FRAME_WS] = 0;
-        at += 1 + depth * JG_FRAME_SIZE;
+        at += 2 + depth * JG_FRAME_SIZE + (size_t)k->b[at + 1 + depth * JG_FRAME_SIZE] * 8;
     }
     s = k;
     uint64_t h = hash_bytes(s->b, s->len, 1469598103934665603ull);

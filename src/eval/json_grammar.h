@@ -79,11 +79,13 @@ void jg_free(jg_grammar *g);
 /* ---- the automaton (json_automaton.c) ---- */
 
 /* A state: a set of stacks (alternatives still alive), serialised into bytes so that it can be
- * copied, compared and hashed (per-state mask cache). Layout: u8 count, then per stack u8 depth
- * and `depth` frames. */
+ * copied, compared and hashed (per-state mask cache). Layout: u8 count, then per stack u8 depth,
+ * `depth` frames, u8 nk and nk u64 keys of the names written as additional properties in the
+ * open objects (json_frame.h: duplicates are refused, and the state holds all it depends on). */
 #define JG_MAX_DEPTH 32
 #define JG_MAX_STACKS 16
-#define JG_STATE_MAX (1 + JG_MAX_STACKS * (1 + JG_MAX_DEPTH * 24))
+#define JG_MAX_XKEYS 64 /* additional-property names remembered per stack (open objects together) */
+#define JG_STATE_MAX (1 + JG_MAX_STACKS * (2 + JG_MAX_DEPTH * 24 + JG_MAX_XKEYS * 8))
 
 typedef struct jg_state {
     uint32_t len;

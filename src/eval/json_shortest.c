@@ -32,8 +32,26 @@ static int32_t entry(const jg_grammar *g, const jg_node *nd, uint32_t i) {
     return add(add(name_cost(nd, i, 0), 3), node_min(g, nd->name_node[i]));
 }
 
-/* The rest of an object with keys x written (n keys), through its '}'. */
-static int32_t obj_rest(const jg_grammar *g, const jg_node *nd, uint64_t x, int64_t n, int at) {
+/* Names of exactly len bytes a key may have (printable ASCII but '"' and '\\', or UTF-8). */
+static int64_t names_of_len(int len) {
+    static const int64_t N[] = {1, 94, 94 * 94 + 30 * 64};
+    return len < 3 ? N[len] : (int64_t)1 << 40;
+}
+
+/* Additional-property names of len bytes still free in an object: not a declared name (that
+ * would be the declared key), not written before (xk). */
+static int64_t free_names(const jg_node *nd, const jg_xk *xk, int len) {
+    int64_t a = names_of_len(len);
+    for (uint32_t i = 0; i < nd->n_names; i++) a -= nd->name_len[i] == (size_t)len;
+    for (int i = 0; i < xk->n; i++) a -= (int)(xk->h[i] >> 56) == len;
+    a -= xk->plus_len == len;
+    return a;
+}
+
+/* The rest of an object with keys x written (n keys), through its '}'. Additional properties
+ * minProperties asks for take the shortest free names ("", then one byte, ...), each once, at
+ * most xk->room of them. */
+static int32_t obj_rest(const jg_grammar *g, const jg_node *nd, uint64_t x, int64_t n, int at, const jg_xk *xk) {
     int32_t sum = 0;
     int64_t k = 0;
     for (uint32_t i = 0; i < nd->n_names; i++)
@@ -42,14 +60,18 @@ static int32_t obj_rest(const jg_grammar *g, const jg_node *nd, uint64_t x, int6
     if (extra < 0) extra = 0;
     if (at == AT_NEXT && k + extra == 0) extra = 1; /* a comma was written: a key must follow */
     uint64_t used = x | nd->required;
-    int32_t addl = nd->addl >= 0 ? add(3, node_min(g, nd->addl)) : JG_INF; /* "":value, repeatable */
+    int32_t vmin = nd->addl >= 0 ? node_min(g, nd->addl) : JG_INF;
+    int room = xk->room, len = 0;
+    int64_t left = free_names(nd, xk, 0);
     for (int64_t e = 0; e < extra; e++) {
-        int32_t best = addl, bi = -1;
+        while (left <= 0 && len < 3) left = free_names(nd, xk, ++len);
+        int32_t best = room > 0 && vmin < JG_INF ? add(3 + len, vmin) : JG_INF, bi = -1; /* "name":value */
         for (uint32_t i = 0; i < nd->n_names; i++)
             if (!(used >> i & 1) && entry(g, nd, i) < best) best = entry(g, nd, i), bi = (int32_t)i;
         if (best >= JG_INF) return JG_INF;
         sum = add(sum, best);
         if (bi >= 0) used |= 1ull << bi;
+        else room--, left--;
     }
     int64_t K = k + extra, commas = at == AT_AFTER ? K : K > 0 ? K - 1 : 0;
     return add(add(sum, (int32_t)commas), 1);
@@ -90,28 +112,67 @@ static int32_t str_rest(const jg_node *nd, const fr *f) {
     return add(r + 1, more > 0 ? (int32_t)more : 0);
 }
 
-/* A key being written in object o: the key's rest, ':', its value and the object's rest. */
-static int32_t key_rest(const jg_grammar *g, const fr *k, const fr *o) {
+/* A key's bytes so far, for the search below. */
+typedef struct name_at {
+    uint64_t h;      /* FNV-1a so far */
+    uint32_t n, lo, hi; /* bytes, declared names starting with them */
+    uint8_t a;       /* UTF-8 continuation bytes left */
+    uint16_t b;      /* range of the next one */
+} name_at;
+
+/* Can the key close as an additional property after `left` more bytes? (depth-first, the
+ * candidates in byte order; *budget caps the names looked at) */
+static bool name_closes(const jg_node *on, const jg_xk *xk, name_at p, int left, int *budget) {
+    if (!left) {
+        if (p.a || (p.lo < p.hi && on->name_len[p.lo] == p.n)) return false;
+        return --*budget >= 0 && !jg_xk_has(xk, jg_name_key(p.h, p.n));
+    }
+    int c0 = p.a ? p.b >> 8 : 0x20, c1 = p.a ? (p.b & 0xff) : 0x7f;
+    for (int c = c0; c <= c1 && *budget > 0; c++) {
+        if (!p.a && (c == '"' || c == '\\')) continue;
+        name_at q = p;
+        if (q.a) q.a--, q.b = 0x80 << 8 | 0xBF;
+        jg_name_range(on, q.n, c, &q.lo, &q.hi);
+        q.n++;
+        q.h = jg_fnv(q.h, c);
+        if (name_closes(on, xk, q, left - 1, budget)) return true;
+    }
+    return false;
+}
+
+/* A key being written in object o (its names xk): the key's rest, ':', its value and the
+ * object's rest. As an additional property the key closes after the fewest bytes that finish
+ * its character and make a name neither declared nor written before: ASCII candidates suffice
+ * (94 one-byte, 94^2 two-byte ones, and at most JG_MAX_PROPS + JG_MAX_XKEYS names are taken). */
+static int32_t key_rest(const jg_grammar *g, const fr *k, const fr *o, const jg_xk *xk) {
     const jg_node *on = &g->nodes[o->node];
     uint32_t lo = k->m >> 16, hi = k->m & 0xffff;
     int32_t best = JG_INF;
     for (uint32_t i = lo; i < hi; i++) {
-        if (!jg_key_ok(on, o, (int32_t)i)) continue;
+        if (!jg_key_ok(on, o, (int32_t)i, xk->room)) continue;
         int32_t c = add(add(name_cost(on, i, k->n), 2), node_min(g, on->name_node[i]));
-        c = add(c, obj_rest(g, on, o->x | 1ull << i, (int64_t)o->n + 1, AT_AFTER));
+        c = add(c, obj_rest(g, on, o->x | 1ull << i, (int64_t)o->n + 1, AT_AFTER, xk));
         if (c < best) best = c;
     }
-    if (jg_key_ok(on, o, -1)) { /* a key outside properties; one byte more if the key is a name so far */
-        bool exact = !k->a && lo < hi && on->name_len[lo] == k->n;
-        int32_t c = add(k->a + (exact ? 1 : 0) + 2, node_min(g, on->addl));
-        c = add(c, obj_rest(g, on, o->x, (int64_t)o->n + 1, AT_AFTER));
-        if (c < best) best = c;
+    if (jg_key_ok(on, o, -1, xk->room)) {
+        name_at p = {k->x, k->n, lo, hi, k->a, k->b};
+        int more = -1;
+        for (int d = k->a; d <= k->a + 2 && more < 0; d++) {
+            int budget = 4096;
+            if (name_closes(on, xk, p, d, &budget)) more = d;
+        }
+        if (more >= 0) {
+            jg_xk after = {xk->h, xk->n, xk->room - 1, (int32_t)(k->n + (uint32_t)more)};
+            int32_t c = add(more + 2, node_min(g, on->addl));
+            c = add(c, obj_rest(g, on, o->x, (int64_t)o->n + 1, AT_AFTER, &after));
+            if (c < best) best = c;
+        }
     }
     return best;
 }
 
-/* A container or the root on top of its stack (no child open). */
-static int32_t own_rest(const jg_grammar *g, const fr *f) {
+/* A container or the root on top of its stack (no child open); xk: an object's names. */
+static int32_t own_rest(const jg_grammar *g, const fr *f, const jg_xk *xk) {
     const jg_node *nd = &g->nodes[f->node];
     switch (f->kind) {
     case F_ROOT:
@@ -124,11 +185,11 @@ static int32_t own_rest(const jg_grammar *g, const fr *f) {
         return JG_INF;
     case F_OBJ:
         switch (f->ph) {
-        case O_FIRST: return obj_rest(g, nd, f->x, f->n, AT_FIRST);
-        case O_COLON: return add(1, add(node_min(g, (int32_t)f->m), obj_rest(g, nd, f->x, f->n, AT_AFTER)));
-        case O_VALUE: return add(node_min(g, (int32_t)f->m), obj_rest(g, nd, f->x, f->n, AT_AFTER));
-        case O_AFTER: return obj_rest(g, nd, f->x, f->n, AT_AFTER);
-        case O_NEXT: return obj_rest(g, nd, f->x, f->n, AT_NEXT);
+        case O_FIRST: return obj_rest(g, nd, f->x, f->n, AT_FIRST, xk);
+        case O_COLON: return add(1, add(node_min(g, (int32_t)f->m), obj_rest(g, nd, f->x, f->n, AT_AFTER, xk)));
+        case O_VALUE: return add(node_min(g, (int32_t)f->m), obj_rest(g, nd, f->x, f->n, AT_AFTER, xk));
+        case O_AFTER: return obj_rest(g, nd, f->x, f->n, AT_AFTER, xk);
+        case O_NEXT: return obj_rest(g, nd, f->x, f->n, AT_NEXT, xk);
         }
         return JG_INF;
     case F_ARR:
@@ -143,10 +204,10 @@ static int32_t own_rest(const jg_grammar *g, const fr *f) {
 }
 
 /* A frame whose child just finished (the child's own rest counted already). */
-static int32_t after_child(const jg_grammar *g, const fr *f) {
+static int32_t after_child(const jg_grammar *g, const fr *f, const jg_xk *xk) {
     const jg_node *nd = &g->nodes[f->node];
     if (f->kind == F_ROOT && f->ph == R_VALUE) return 0;
-    if (f->kind == F_OBJ && f->ph == O_VALWAIT) return obj_rest(g, nd, f->x, f->n, AT_AFTER);
+    if (f->kind == F_OBJ && f->ph == O_VALWAIT) return obj_rest(g, nd, f->x, f->n, AT_AFTER, xk);
     if (f->kind == F_ARR && f->ph == A_VALWAIT) return arr_rest(g, nd, (int64_t)f->n + 1, f->x, AT_AFTER);
     return JG_INF;
 }
@@ -159,7 +220,8 @@ static int32_t stack_rest(const jg_grammar *g, const stk *s) {
     switch (f->kind) {
     case F_KEY:
         if (top < 2) return JG_INF;
-        d = key_rest(g, f, &s->f[top - 1]);
+        jg_xk xk = jg_xkeys(s, top - 1);
+        d = key_rest(g, f, &s->f[top - 1], &xk);
         below = top - 2;
         break;
     case F_LIT: {
@@ -181,9 +243,16 @@ static int32_t stack_rest(const jg_grammar *g, const stk *s) {
         break;
     }
     case F_STR: d = str_rest(nd, f); break;
-    default: d = own_rest(g, f); break;
+    default: {
+        jg_xk xk = jg_xkeys(s, top);
+        d = own_rest(g, f, &xk);
+        break;
     }
-    for (int i = below; i >= 0 && d < JG_INF; i--) d = add(d, after_child(g, &s->f[i]));
+    }
+    for (int i = below; i >= 0 && d < JG_INF; i--) {
+        jg_xk xk = jg_xkeys(s, i);
+        d = add(d, after_child(g, &s->f[i], &xk));
+    }
     return d;
 }
 
@@ -192,9 +261,7 @@ int32_t jg_shortest(const jg_grammar *g, const jg_state *st) {
     size_t at = 1;
     for (uint32_t i = 0; i < st->b[0]; i++) {
         stk s;
-        s.depth = st->b[at];
-        memcpy(s.f, st->b + at + 1, (size_t)s.depth * sizeof(fr));
-        at += 1 + (size_t)s.depth * sizeof(fr);
+        at += jg_stack_get(st->b + at, &s);
         if (!s.depth) continue;
         int32_t d = stack_rest(g, &s);
         if (d < best) best = d;
@@ -220,7 +287,10 @@ static int32_t node_value(const jg_grammar *g, int32_t id) {
         return r < 0 ? JG_INF : r;
     }
     case JG_STR: return add(2, nd->min_len < JG_INF ? (int32_t)nd->min_len : JG_INF);
-    case JG_OBJ: return add(1, obj_rest(g, nd, 0, 0, AT_FIRST));
+    case JG_OBJ: { /* a fresh object (names of none written; room as in an empty stack) */
+        jg_xk none = {NULL, 0, JG_MAX_XKEYS, -1};
+        return add(1, obj_rest(g, nd, 0, 0, AT_FIRST, &none));
+    }
     case JG_ARR: return add(1, arr_rest(g, nd, 0, 0, AT_FIRST));
     case JG_ALT:
         for (uint32_t i = 0; i < nd->n_alts; i++)

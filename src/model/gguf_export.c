@@ -260,43 +260,6 @@ ct_status ct_gguf_write_model(const ct_config *cfg, const ct_weights *w, const c
     return st;
 }
 
-/* A Modelfile string literal; false when the text cannot be one (quotes, backslashes, controls). */
-static bool quotable(const char *s) {
-    for (; *s; s++)
-        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20) return false;
-    return true;
-}
-
-ct_status ct_gguf_write_modelfile(const ct_config *cfg, const char *tok_dir, const char *out_dir,
-                                  const char *model_file, const char *adapter_file, ct_err *err) {
-    ct_tokenizer *tok = NULL;
-    ct_status st = ct_tokenizer_load(tok_dir, &tok, err);
-    if (st) return st;
-    ct_buf b = {0};
-    ct_buf_printf(&b, "# Ollama Modelfile written by ctune export (docs/export.md): `ollama create NAME -f Modelfile`.\n"
-                      "# No TEMPLATE: Ollama takes the chat template from the GGUF (tokenizer.chat_template).\n");
-    ct_buf_printf(&b, "FROM ./%s\n", model_file);
-    if (adapter_file) ct_buf_printf(&b, "ADAPTER ./%s\n", adapter_file);
-    int32_t ids[CT_MAX_EOS + 1];
-    int n = 0;
-    for (int i = 0; i < cfg->num_eos; i++) ids[n++] = cfg->eos_token_ids[i];
-    if (ct_tokenizer_eos_id(tok) >= 0) ids[n++] = ct_tokenizer_eos_id(tok);
-    for (int i = 0; i < n; i++) {
-        bool dup = false;
-        for (int j = 0; j < i; j++) dup |= ids[j] == ids[i];
-        const char *t = ct_tokenizer_id_to_token(tok, ids[i]);
-        if (dup || !t || !ct_tokenizer_is_special(tok, ids[i]) || !quotable(t)) continue;
-        ct_buf_printf(&b, "PARAMETER stop \"%s\"\n", t);
-    }
-    ct_tokenizer_free(tok);
-    char *path = ct_path_join(out_dir, "Modelfile");
-    if (b.oom || !path) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    else st = ct_write_file_atomic(path, b.data, b.len, err);
-    free(path);
-    ct_buf_free(&b);
-    return st;
-}
-
 /* The base name of a directory path (general.name), into buf. */
 static const char *dir_name(const char *dir, char *buf, size_t n) {
     size_t len = strlen(dir);

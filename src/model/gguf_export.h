@@ -61,9 +61,16 @@ ct_status ct_gguf_add_model_keys(ct_gguf_writer *w, const ct_config *cfg, const 
  * tok_dir, written to `path`. */
 ct_status ct_gguf_write_model(const ct_config *cfg, const ct_weights *w, const char *tok_dir, const char *path,
                               const ct_gguf_export_opts *o, ct_err *err);
-/* Ollama's Modelfile in out_dir: FROM ./<model_file>, ADAPTER ./<adapter_file> when given,
- * PARAMETER stop for every end-of-generation token of cfg that is a control token. */
+/* Ollama's Modelfile in out_dir (src/model/modelfile.c): FROM ./<model_file>, ADAPTER
+ * ./<adapter_file> when given, TEMPLATE (+ SYSTEM) of the chat template tok_dir's chat_template is
+ * recognised as when ctune has a checked Go translation of it (else a comment saying none),
+ * PARAMETER stop for every end-of-generation token of cfg and the template's end of turn that is a
+ * control token. */
 ct_status ct_gguf_write_modelfile(const ct_config *cfg, const char *tok_dir, const char *out_dir,
                                   const char *model_file, const char *adapter_file, ct_err *err);
+/* The checked Ollama TEMPLATE text of ctune chat template `name` (qwen, qwen3, qwen3_5, llama3,
+ * llama2, chatml), NULL for the others; *bos (optional) gets the BOS text the model's Jinja opens
+ * with, which the TEMPLATE leaves to the tokenizer ("" when none). */
+const char *ct_ollama_template(const char *name, const char **bos);
 
 #endif

@@ -246,8 +246,9 @@ char *ct_infer_config_notes(const ct_infer_config *c, ct_infer_use use) {
         if (c->export_device && strcmp(c->export_device, "cpu"))
             add_line(&s, &n, "export_device '%s': ctune exports on the CPU%s", c->export_device, "");
         if (c->default_system)
-            add_line(&s, &n, "default_system: LlamaFactory writes it only into an Ollama Modelfile, which ctune does "
-                             "not write; the exported model is the same%s%s", "", "");
+            add_line(&s, &n, "default_system: LlamaFactory writes it only into its Ollama Modelfile; ctune's (with "
+                             "export_format gguf) has the chat template's own SYSTEM; the exported model is the same%s%s",
+                     "", "");
     }
     return s;
 }

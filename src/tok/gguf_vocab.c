@@ -227,8 +227,7 @@ static void vocab_free(vocab_ctx *v) {
     json_decref(v->root);
 }
 
-/* add_bos / add_eos as HF's tokenizer(text) applies them: ids it puts around a plain text. */
-static ct_status special_flags(const ct_tokenizer *tok, bool *bos, bool *eos, ct_err *err) {
+ct_status ct_gguf_vocab_special_flags(const ct_tokenizer *tok, bool *bos, bool *eos, ct_err *err) {
     ct_ids plain = {0}, full = {0};
     ct_status st = ct_tokenizer_encode(tok, "a", 1, false, &plain, err);
     if (!st) st = ct_tokenizer_encode_text(tok, "a", 1, &full, err);
@@ -311,7 +310,7 @@ ct_status ct_gguf_vocab_add(ct_gguf_writer *w, const ct_gguf_vocab_opts *o, cons
     if (!st && unk_id >= 0) st = ct_gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk_id, err);
     if (!st && pad >= 0) st = ct_gguf_set_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)pad, err);
     bool add_bos = false, add_eos = false;
-    if (!st) st = special_flags(tok, &add_bos, &add_eos, err);
+    if (!st) st = ct_gguf_vocab_special_flags(tok, &add_bos, &add_eos, err);
     if (!st) st = ct_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", add_bos, err);
     if (!st) st = ct_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", add_eos, err);
     const char *tmpl = ct_tokenizer_chat_template(tok);

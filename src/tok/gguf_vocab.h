@@ -18,8 +18,10 @@
 #define CT_TOK_GGUF_VOCAB_H
 
 #include <stdint.h>
+#include <stdbool.h>
 
 #include "ctune/err.h"
+#include "ctune/tokenizer.h"
 #include "io/gguf.h"
 
 typedef struct ct_gguf_vocab_opts {
@@ -31,6 +33,9 @@ typedef struct ct_gguf_vocab_opts {
 
 /* Adds the tokenizer.* keys to w. Errors name the file and what is not supported. The chosen
  * llama.cpp model ("gpt2" / "llama") is written to *model_out when non-NULL (static string). */
+/* add_bos / add_eos (tokenizer.ggml.add_bos_token / add_eos_token) as HF's tokenizer(text)
+ * applies them: the ids it puts around a plain text. */
+ct_status ct_gguf_vocab_special_flags(const ct_tokenizer *tok, bool *bos, bool *eos, ct_err *err);
 ct_status ct_gguf_vocab_add(ct_gguf_writer *w, const ct_gguf_vocab_opts *o, const char **model_out, ct_err *err);
 
 #endif

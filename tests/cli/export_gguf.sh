@@ -128,6 +128,9 @@ if [ -f "$tok/tokenizer.json" ]; then
   "$bin" export --model "$tmp/q3" --out "$tmp/q3_hf16" --dtype f16 >/dev/null || fail "HF f16 export"
   for dt in f32 f16; do export_gguf "$tmp/q_$dt" $dt "$tmp/q3"; done
   grep -q '^PARAMETER stop "<|im_end|>"$' "$tmp/q_f32/Modelfile" || fail "Qwen3 Modelfile stop"
+  # the TEMPLATE is the one checked against Qwen3's Jinja (tests/gen/make_ollama_template_fixtures.py)
+  awk 'BEGIN { RS = "\001" } { i = index($0, "TEMPLATE \"\"\""); s = substr($0, i + 12); printf "%s", substr(s, 1, index(s, "\"\"\"") - 1) }' \
+    "$tmp/q_f32/Modelfile" | cmp -s - tests/fixtures/ollama/qwen3.gotmpl || fail "Qwen3 Modelfile TEMPLATE"
   node "$check" texts tests/fixtures/tok/qwen3_corpus.jsonl gpt2 > "$tmp/q_texts"
   [ "$(wc -l < "$tmp/q_texts")" -gt 300 ] || fail "too few comparable texts"
   "$bin" tokenize --model "$tmp/q3" --jsonl < "$tmp/q_texts" > "$tmp/q_ct" || fail "ctune tokenize"

@@ -87,18 +87,22 @@ static size_t codes_per_token(size_t K) { return (K / QK + 1) / 2 * 2 * QK; }
 
 size_t ct_gemvq_x_bytes(ct_gemv_level lv, size_t T, size_t K) {
     (void)lv;
-    return T * (K / QK) * sizeof(float) + T * codes_per_token(K) + 64;
+    size_t ld = codes_per_token(K);
+    return T * ld / 4 * (sizeof(float) + sizeof(int32_t)) + T * (K / QK) * sizeof(float) + T * ld + 64;
 }
 
 void ct_gemvq_prepare(ct_gemv_level lv, ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K) {
     (void)lv;
-    size_t nb = K / QK, ld = codes_per_token(K);
-    xq->d = (float *)mem; /* scales first (aligned), then the codes */
+    size_t nb = K / QK, ld = codes_per_token(K), l4 = ld / 4;
+    xq->dx8 = (float *)mem; /* lane scales, lane offsets, block scales, then the codes */
+    xq->bias4 = (int32_t *)(xq->dx8 + T * l4);
+    xq->d = (float *)(xq->bias4 + T * l4);
     xq->q = (int8_t *)(xq->d + T * nb);
     xq->T = T, xq->K = K, xq->ldq = ld;
     for (size_t t = 0; t < T; t++) {
         int8_t *row = xq->q + t * ld;
         memset(row + nb * QK, 0, ld - nb * QK);
+        for (size_t i = nb * 8; i < l4; i++) xq->dx8[t * l4 + i] = 0.0f, xq->bias4[t * l4 + i] = 0;
         for (size_t b = 0; b < nb; b++) {
             const float *v = x + t * K + b * QK;
             float amax = 0.0f;
@@ -112,6 +116,11 @@ void ct_gemvq_prepare(ct_gemv_level lv, ct_gemvq_x *xq, void *mem, const float *
             float id = use ? 127.0f / amax : 0.0f;
             for (int j = 0; j < QK; j++) row[b * QK + (size_t)j] = use ? (int8_t)nearbyintf(v[j] * id) : 0;
             xq->d[t * nb + b] = finite ? d : NAN;
+            for (int i = 0; i < 8; i++) {
+                const int8_t *c = row + b * QK + 4 * i;
+                xq->dx8[t * l4 + b * 8 + (size_t)i] = xq->d[t * nb + b];
+                xq->bias4[t * l4 + b * 8 + (size_t)i] = -8 * (c[0] + c[1] + c[2] + c[3]);
+            }
         }
     }
 }
@@ -165,12 +174,11 @@ static void rows_scalar(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_
 #ifdef CT_GEMVQ_X86
 /* ---- AVX2: one block per vector (ggml's mul_sum_i8_pairs_float) ---- */
 
-/* The block's 32 signed codes. */
+/* The block's 32 codes: signed for Q8_0, Q4_0's unsigned 0..15 (the -8 is the activations' bias4). */
 AVX2Q_TARGET static inline __m256i avx2_codes(const uint8_t *blk, bool q8) {
     if (q8) return _mm256_loadu_si256((const __m256i *)(blk + 2));
     __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0x0f);
-    __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
-    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
 }
 
 AVX2Q_TARGET static inline float avx2_hsum(__m256 a) { /* hsum8's order */
@@ -180,16 +188,19 @@ AVX2Q_TARGET static inline float avx2_hsum(__m256 a) { /* hsum8's order */
     return _mm_cvtss_f32(s4);
 }
 
-/* acc[t] += lanes of block b (codes of weight row wr) for tokens 0..TT-1. */
+/* acc[t] += lanes of block b (weight block blk) for tokens 0..TT-1. Q8_0: |w| x (q with w's sign)
+ * (maddubs pairs <= 2 * 128 * 127); Q4_0: code x q (pairs <= 2 * 15 * 127) plus bias4. */
 AVX2Q_TARGET static inline __attribute__((always_inline)) void
 avx2_block(__m256 *acc, const ct_gemvq_x *xq, const uint8_t *blk, bool q8, size_t TT, size_t b) {
-    size_t nb = xq->K / QK;
-    __m256i w = avx2_codes(blk, q8), aw = _mm256_sign_epi8(w, w), ones = _mm256_set1_epi16(1);
-    float dw = _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8)));
+    size_t l4 = xq->ldq / 4;
+    __m256i w = avx2_codes(blk, q8), aw = q8 ? _mm256_sign_epi8(w, w) : w, ones = _mm256_set1_epi16(1);
+    __m256 dw = _mm256_set1_ps(_cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8))));
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(xq->q + t * xq->ldq + b * QK));
-        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(q, w)), ones);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xq->d[t * nb + b]), acc[t]);
+        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, q8 ? _mm256_sign_epi8(q, w) : q), ones);
+        if (!q8) p = _mm256_add_epi32(p, _mm256_loadu_si256((const __m256i *)(xq->bias4 + t * l4 + b * 8)));
+        __m256 sc = _mm256_mul_ps(dw, _mm256_loadu_ps(xq->dx8 + t * l4 + b * 8));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, acc[t]);
     }
 }
 
@@ -233,7 +244,8 @@ AVX512Q_TARGET static inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
     return acc;
 }
 
-/* The signed codes of blocks b0 and b1 (b1 NULL: zeros) as [b0 0..31 | b1 0..31] int8. */
+/* The codes of blocks b0 and b1 (b1 NULL: zeros) as [b0 0..31 | b1 0..31]: int8 for Q8_0, Q4_0's
+ * unsigned 0..15 (the -8 is the activations' bias4). */
 AVX512Q_TARGET static inline __m512i avx512_codes2(const uint8_t *b0, const uint8_t *b1, bool q8) {
     if (q8) {
         __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
@@ -245,14 +257,12 @@ AVX512Q_TARGET static inline __m512i avx512_codes2(const uint8_t *b0, const uint
     __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
     /* 128-bit chunks [b0 lo, b1 lo, b0 hi, b1 hi] -> [b0 lo, b0 hi, b1 lo, b1 hi] */
     __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
-    __m512i c = _mm512_sub_epi8(z, _mm512_set1_epi8(8));
-    return b1 ? c : _mm512_maskz_mov_epi8(0xffffffffull, c); /* a lone block: no -8 codes in b1's half */
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
 AVX512Q_TARGET static inline __attribute__((always_inline)) void
 avx512_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, bool vnni, size_t TT, size_t n) {
-    size_t nb = xq->K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
+    size_t nb = xq->K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES, l4 = xq->ldq / 4;
     const __m512i lo8 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m512i ones = _mm512_set1_epi16(1);
     __m512 acc[CT_GEMV_MAX_T];
@@ -260,24 +270,22 @@ avx512_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q
     for (size_t p = 0; p < nb; p += 2) {
         const uint8_t *b0 = wr + p * bb;
         bool two = p + 1 < nb;
-        __m512i w = avx512_codes2(b0, two ? b0 + bb : NULL, q8), aw = _mm512_abs_epi8(w);
-        __mmask64 neg = _mm512_movepi8_mask(w);
-        /* the two f16 scales -> [dw0, dw1] */
+        /* Q8_0: |w| and w's sign (ggml's sign trick); Q4_0: the unsigned codes */
+        __m512i w = avx512_codes2(b0, two ? b0 + bb : NULL, q8), aw = q8 ? _mm512_abs_epi8(w) : w;
+        __mmask64 neg = q8 ? _mm512_movepi8_mask(w) : 0;
+        /* the two f16 scales -> [dw0 x 8 | dw1 x 8] (a lone last block: dw1 = 0) */
         uint32_t h = (uint32_t)(b0[0] | (b0[1] << 8)) | (two ? (uint32_t)(b0[bb] | (b0[bb + 1] << 8)) << 16 : 0u);
-        __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)h));
-        const int8_t *xp = xq->q + p * QK;
+        __m512 dw = _mm512_permutexvar_ps(lo8, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h))));
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            __m512i q = _mm512_loadu_si512((const void *)(xp + t * xq->ldq));
-            __m512i sq = _mm512_mask_sub_epi8(q, neg, _mm512_setzero_si512(), q); /* q with w's sign */
-            __m512i s = vnni ? dpbusd(_mm512_setzero_si512(), aw, sq) : _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sq), ones);
-            const float *d = xq->d + t * nb + p; /* a lone last block: [dx0, 0] (nothing read past it) */
-            __m128 dx = _mm_load_ss(d);
-            if (two) {
-                uint64_t u; /* d is only 4-byte aligned */
-                memcpy(&u, d, sizeof u);
-                dx = _mm_castsi128_ps(_mm_cvtsi64_si128((long long)u));
+            __m512i q = _mm512_loadu_si512((const void *)(xq->q + t * xq->ldq + p * QK)), s;
+            if (q8) {
+                __m512i sq = _mm512_mask_sub_epi8(q, neg, _mm512_setzero_si512(), q); /* q with w's sign */
+                s = vnni ? dpbusd(_mm512_setzero_si512(), aw, sq) : _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sq), ones);
+            } else {
+                __m512i bias = _mm512_loadu_si512((const void *)(xq->bias4 + t * l4 + p * 8));
+                s = vnni ? dpbusd(bias, aw, q) : _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(aw, q), ones), bias);
             }
-            __m512 sc = _mm512_permutexvar_ps(lo8, _mm512_castps128_ps512(_mm_mul_ps(dw, dx)));
+            __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps(xq->dx8 + t * l4 + p * 8));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[t]);
         }
     }

@@ -20,15 +20,20 @@
  * So the result is llama.cpp's on the same blocks up to f32 summation order, and differs from the
  * f32 product with the dequantized weights by the activation's rounding: |x - d q| <= amax / 254
  * + amax 2^-11 per element (half a step of amax / 127, plus the scale's f16 rounding), which flips
- * greedy near-ties now and then (tests/test_quant_infer.c states the logit tolerance). 8-bit codes
+ * greedy near-ties now and then (tests/test_quant_infer.c states the logit tolerance;
+ * tests/cli/quant_llama_cpp.sh compares with llama.cpp itself). 8-bit codes
  * run at twice 16-bit codes' integer rate (32 products per 256 bits, maddubs / vpdpbusd, against
  * 16 with vpmaddwd / vpdpwssd) and halve the activation bytes. tests/test_gemv_quant.c checks
  * every level against the scalar one bitwise, the scalar one against a plain restatement of
  * ggml's math, and all against the dequantized f32 reference within that bound.
  *
- * Integer products, all exact: AVX2 and AVX-512 use ggml's sign trick, |w| (u8) times q with w's
- * sign (s8): maddubs pairs are at most 2 * 128 * 127 < 32767 (no int16 saturation: |q| <= 127,
- * |w| <= 128), then vpmaddwd with ones; AVX-512 with VNNI does both in one vpdpbusd.
+ * Integer products, all exact: Q8_0 by ggml's sign trick, |w| (u8) times q with w's sign (s8):
+ * maddubs pairs are at most 2 * 128 * 127 < 32767 (no int16 saturation: |q| <= 127, |w| <= 128),
+ * then vpmaddwd with ones; Q4_0 by the unsigned nibbles c = w + 8 (0..15) times q, plus the lane's
+ * -8 * (sum of its 4 q), computed once per token (bias4; pairs <= 2 * 15 * 127). AVX-512 with
+ * VNNI does maddubs + maddwd in one vpdpbusd (Q4_0's bias as its accumulator). The f32 part
+ * (convert the 8 lanes, the scale product, the FMA: per block, as ggml) now costs as much as the
+ * integer part; each token's block scales come pre-broadcast to the 8 lanes (dx8).
  * Levels: AVX-512 (BW; two blocks per 512-bit vector; vpdpbusd when the CPU has VNNI, else
  * vpmaddubsw + vpmaddwd), AVX2 (one block per 256-bit vector, ggml's mul_sum_i8_pairs) and
  * plain C; each weight block is loaded and unpacked once per call for all T tokens. A row's

@@ -10,7 +10,9 @@
 #    (scripts/fetch_qwen3_tokenizer.sh, .cache/qwen3-tokenizer) is put beside the weights.
 #  - perplexity on a held-out TinyStories-style text written for this bench
 #    (bench/data/heldout_stories.jsonl, 16 short stories) with stories260k (../shared): ctune
-#    eval-loss f32 / q8_0 / q4_0, and llama.cpp's on ctune's F32 / Q8_0 / Q4_0 GGUF exports
+#    eval-loss f32 / q8_0 / q4_0 (prefill path: dequantized blocks, f32 activations) and
+#    q8_0 / q4_0 with --decode (token by token: the integer GEMV, 8-bit activations as
+#    llama.cpp), and llama.cpp's on ctune's F32 / Q8_0 / Q4_0 GGUF exports
 #    (bench/ppl_llama.mjs). The random bench model's perplexity would mean nothing.
 # Usage: bench/decode_quant.sh [BUILD_DIR]; env DECODE (32; quick 16), BATCH (8), THREADS ("1 2").
 set -uo pipefail
@@ -61,12 +63,12 @@ for t in $threads; do
   done
 done
 if [ -d "$stories" ]; then
-  for q in f32 q8_0 q4_0; do
-    flag=$([ $q = f32 ] || echo "--quant $q")
+  for q in f32 q8_0 q4_0 q8_0_decode q4_0_decode; do
+    flag=$(case $q in f32) ;; *_decode) echo "--quant ${q%_decode} --decode" ;; *) echo "--quant $q" ;; esac)
     # shellcheck disable=SC2086
     p=$("$build/ctune" eval-loss --model "$stories" --data bench/data/heldout_stories.jsonl --threads 1 $flag |
       sed -n 's/.*"ppl": \([0-9.]*\).*/\1/p')
-    echo "ctune $q: perplexity $p (stories260k, bench/data/heldout_stories.jsonl)"
+    echo "ctune $q: perplexity $p (stories260k, bench/data/heldout_stories.jsonl; $flag)"
     echo "@ ctune_ppl_$q $p"; echo "ctune_ppl_$q $p" >> "$res"
   done
   if [ $have_llama = 1 ]; then
@@ -94,8 +96,8 @@ END {
       r("ctune_q8_0_batch" nb "_" t "t", "ctune_bf16_batch" nb "_" t "t"), r("ctune_q4_0_batch" nb "_" t "t", "ctune_bf16_batch" nb "_" t "t")
   }
   if ("ctune_ppl_f32" in v)
-    printf "perplexity (stories260k): ctune f32 %s q8_0 %s q4_0 %s | llama.cpp f32 %s q8_0 %s q4_0 %s\n", v["ctune_ppl_f32"],
-      v["ctune_ppl_q8_0"], v["ctune_ppl_q4_0"], ("llama_ppl_f32" in v) ? v["llama_ppl_f32"] : "n/a",
+    printf "perplexity (stories260k): ctune f32 %s q8_0 %s q4_0 %s (decode path, 8-bit activations: q8_0 %s q4_0 %s) | llama.cpp f32 %s q8_0 %s q4_0 %s\n", v["ctune_ppl_f32"],
+      v["ctune_ppl_q8_0"], v["ctune_ppl_q4_0"], v["ctune_ppl_q8_0_decode"], v["ctune_ppl_q4_0_decode"], ("llama_ppl_f32" in v) ? v["llama_ppl_f32"] : "n/a",
       ("llama_ppl_q8_0" in v) ? v["llama_ppl_q8_0"] : "n/a", ("llama_ppl_q4_0" in v) ? v["llama_ppl_q4_0"] : "n/a"
 }' "$res"
 exit 0

@@ -1,5 +1,5 @@
 /* Shared by the decode tests (test_decode_paths.c, test_quant_infer.c): the greedy choice, a
- * deterministic prompt and greedy decoding through the KV cache. */
+ * deterministic prompt and greedy (or teacher-forced) decoding through the KV cache. */
 #ifndef CT_TESTS_DECODE_UTIL_H
 #define CT_TESTS_DECODE_UTIL_H
 
@@ -26,9 +26,10 @@ static inline size_t decode_prompt(int32_t *p, int s, size_t V) {
     return n;
 }
 
-/* gen greedy ids of prompt s through the KV cache, one token per step, into out; every step's
- * logits into lg[gen][V] when lg. */
-static inline void decode_greedy(ct_ctx *c, const ct_model *m, int s, int gen, int32_t *out, float *lg) {
+/* gen ids of prompt s through the KV cache, one token per step, into out: greedy, or the ids of
+ * force when force (teacher forcing: out = force); every step's logits into lg[gen][V] when lg. */
+static inline void decode_steps(ct_ctx *c, const ct_model *m, int s, int gen, int32_t *out, float *lg,
+                                const int32_t *force) {
     ct_err err = {0};
     size_t V = (size_t)ct_model_config(m)->vocab_size;
     int32_t p[16];
@@ -39,11 +40,16 @@ static inline void decode_greedy(ct_ctx *c, const ct_model *m, int s, int gen, i
     CHECK_OK(ct_model_forward(c, m, NULL, kv, p, n, NULL, NULL, l, &err), &err);
     for (int i = 0; i < gen; i++) {
         if (lg) memcpy(lg + (size_t)i * V, l, V * sizeof(float));
-        out[i] = decode_argmax(l, V);
+        out[i] = force ? force[i] : decode_argmax(l, V);
         if (i + 1 < gen) CHECK_OK(ct_model_forward(c, m, NULL, kv, &out[i], 1, NULL, NULL, l, &err), &err);
     }
     free(l);
     ct_kv_cache_free(kv);
+}
+
+/* Greedy decoding of prompt s (decode_steps without forcing). */
+static inline void decode_greedy(ct_ctx *c, const ct_model *m, int s, int gen, int32_t *out, float *lg) {
+    decode_steps(c, m, s, gen, out, lg, NULL);
 }
 
 #endif

@@ -1,7 +1,9 @@
 /* The Q8_0 / Q4_0 decode GEMV (src/ops/cpu/gemv_quant.c): every dispatch level the CPU has
- * against the scalar level (same integer block sums, another f32 summation order) for T = 1..8,
- * odd row counts, even and odd block counts; against the dequantized f32 reference within the
- * bound the activation quantization implies; the same bits for any row partition, thread count,
+ * against the scalar level bit for bit (the same exact integer lanes and the same f32 order) for
+ * T = 1..8, odd row counts, even and odd block counts; the scalar level against a plain
+ * restatement of ggml's math (activations quantized as ggml-cpu's x86 quantize_row_q8_0, integer
+ * block sums, f16 scales multiplied in f32); against the dequantized f32 reference within the
+ * bound the 8-bit activation quantization implies; the same bits for any row partition, thread count,
  * and with several matrices fused in one call; the dtype table's to_f32 at any offset; prefill
  * (T > 8) through the linear table exact on the dequantized weights. */
 #include <math.h>
@@ -52,10 +54,20 @@ TEST(gemv_quant_levels_match_scalar) {
     static const ct_dtype dts[2] = {CT_DTYPE_Q8_0, CT_DTYPE_Q4_0};
     static const size_t Ks[4] = {32, 96, 1024 + 32 * 3, 4864}; /* 1, 3, 35, 152 blocks: odd tails, groups of 16 */
     static const size_t Ns[2] = {1, 37};
-    for (int lv = CT_GEMV_AVX2; lv < CT_GEMV_LEVELS; lv++) {
+    /* the AVX-512 level twice where the CPU has VNNI: vpdpbusd, then vpmaddubsw + vpmaddwd */
+    for (int pass = 0; pass < CT_GEMV_LEVELS + 1; pass++) {
+        int lv = pass < CT_GEMV_LEVELS ? pass : CT_GEMV_AVX512;
+        if (lv == CT_GEMV_SCALAR) continue;
         if (!ct_gemvq_level_available((ct_gemv_level)lv)) {
             printf("    gemv_quant %s: not available on this CPU\n", ct_gemv_level_name((ct_gemv_level)lv));
             continue;
+        }
+        if (lv == CT_GEMV_AVX512) {
+            bool second = pass == CT_GEMV_LEVELS;
+            if (second && !ct_gemvq_avx512_vnni(true)) break; /* no VNNI: the first pass ran the only variant */
+            bool vnni = ct_gemvq_avx512_vnni(!second);
+            printf("    gemv_quant avx512: integer products by %s\n",
+                   vnni ? "vpdpbusd (VNNI)" : "vpmaddubsw + vpmaddwd");
         }
         for (int d = 0; d < 2; d++)
             for (int ki = 0; ki < 4; ki++)
@@ -73,19 +85,87 @@ TEST(gemv_quant_levels_match_scalar) {
                         ct_gemvq_prepare((ct_gemv_level)lv, &xq, mem, x, T, K);
                         ct_gemvq_rows(CT_GEMV_SCALAR, ref, N, &xq0, &W, 0, N);
                         ct_gemvq_rows((ct_gemv_level)lv, y, N, &xq, &W, 0, N);
-                        double e = max_rel(y, ref, T * N);
-                        CHECK_MSG(e <= 1e-5, "gemv_quant %s %s T=%zu K=%zu N=%zu: rel err %.3g vs scalar",
-                                  ct_gemv_level_name((ct_gemv_level)lv), ct_dtype_name(dts[d]), T, K, N, e);
+                        CHECK_MSG(memcmp(y, ref, T * N * sizeof(float)) == 0,
+                                  "gemv_quant %s %s T=%zu K=%zu N=%zu: not the scalar level's bits (rel %.3g)",
+                                  ct_gemv_level_name((ct_gemv_level)lv), ct_dtype_name(dts[d]), T, K, N,
+                                  max_rel(y, ref, T * N));
                         /* any row partition: the same bits */
                         for (size_t n = 0; n < N; n++) ct_gemvq_rows((ct_gemv_level)lv, y2, N, &xq, &W, n, n + 1);
                         CHECK(memcmp(y, y2, T * N * sizeof(float)) == 0);
                         free(W.data), free(x), free(y), free(ref), free(y2), free(mem), free(mem0);
                     }
     }
+    ct_gemvq_avx512_vnni(true);
 }
 
-/* |y - x W~^T| <= sum_k |W~[n,k]| dx_b(k) / 2 (+ f32 rounding): the activation quantization's
- * bound, W~ the dequantized weight, dx the token's block scale. */
+/* ggml's activation quantization, restated (ggml-cpu x86 quantize_row_q8_0): amax = max |x|,
+ * d = amax / 127 stored as f16, id = amax ? 127 / amax : 0, q = round-half-even(x * id). */
+static float ggml_q8_act(const float *x, int8_t q[32]) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (int j = 0; j < 32; j++) q[j] = (int8_t)lrintf(x[j] * id);
+    return ct_f16_to_f32(ct_f32_to_f16(amax / 127.0f));
+}
+
+/* The scalar level against ggml's math done plainly: the codes and scales bit for bit, the
+ * outputs = sum_b (dw_b * dx_b) * isum_b (the f32 product, isum exact) summed in double, within
+ * f32 summation rounding; and ggml's half-to-even rounding of x * id on exact halves. */
+TEST(gemv_quant_scalar_is_ggml_math) {
+    static const ct_dtype dts[2] = {CT_DTYPE_Q8_0, CT_DTYPE_Q4_0};
+    size_t K = 1024 + 32 * 3, N = 29, nb = K / 32;
+    for (int d = 0; d < 2; d++)
+        for (size_t T = 1; T <= CT_GEMV_MAX_T; T += 7) {
+            ct_tensor W = qweight(dts[d], N, K);
+            float *w = malloc(N * K * sizeof(float)), *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
+            ct_tensor_to_f32(&W, 0, N * K, w);
+            rand_x(x, T * K);
+            void *mem = malloc(ct_gemvq_x_bytes(CT_GEMV_SCALAR, T, K));
+            ct_gemvq_x xq;
+            ct_gemvq_prepare(CT_GEMV_SCALAR, &xq, mem, x, T, K);
+            ct_gemvq_rows(CT_GEMV_SCALAR, y, N, &xq, &W, 0, N);
+            int8_t *q = malloc(T * K);
+            float *dx = malloc(T * nb * sizeof(float));
+            for (size_t t = 0; t < T; t++)
+                for (size_t b = 0; b < nb; b++) dx[t * nb + b] = ggml_q8_act(x + t * K + b * 32, q + t * K + b * 32);
+            for (size_t t = 0; t < T; t++) {
+                CHECK(memcmp(q + t * K, xq.q + t * xq.ldq, K) == 0);
+                CHECK(memcmp(dx + t * nb, xq.d + t * nb, nb * sizeof(float)) == 0);
+            }
+            size_t bb = dts[d] == CT_DTYPE_Q8_0 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
+            int bad = 0;
+            for (size_t n = 0; n < N; n++)
+                for (size_t t = 0; t < T; t++) {
+                    double ref = 0, mag = 0;
+                    for (size_t b = 0; b < nb; b++) {
+                        const uint8_t *blk = (const uint8_t *)W.data + (n * nb + b) * bb;
+                        float dw = ct_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
+                        int32_t isum = 0; /* the weight codes: dequantized value / dw (exact) */
+                        for (size_t j = 0; j < 32; j++)
+                            isum += (dw != 0.0f ? (int32_t)lrintf(w[n * K + b * 32 + j] / dw) : 0) * q[t * K + b * 32 + j];
+                        float s = dw * dx[t * nb + b];
+                        ref += (double)s * isum, mag += fabs((double)s * isum);
+                    }
+                    /* f32 accumulation: at most nb / 2 + 4 roundings of 2^-24 relative on the way */
+                    bad += fabs(y[t * N + n] - ref) > (double)(nb / 2 + 4) * 0x1p-24 * mag;
+                }
+            CHECK_MSG(bad == 0, "%s T=%zu: %d outputs off ggml's math beyond f32 summation", ct_dtype_name(dts[d]), T, bad);
+            free(W.data), free(w), free(x), free(y), free(mem), free(q), free(dx);
+        }
+    /* exact halves round to even (ggml's _mm256_round_ps, not roundf): amax 127 gives id = 1 */
+    float xh[32] = {127.0f, 2.5f, 3.5f, -2.5f, -0.5f, 0.5f, 1.5f};
+    void *mem = malloc(ct_gemvq_x_bytes(CT_GEMV_SCALAR, 1, 32));
+    ct_gemvq_x xq;
+    ct_gemvq_prepare(CT_GEMV_SCALAR, &xq, mem, xh, 1, 32);
+    static const int8_t want[7] = {127, 2, 4, -2, 0, 0, 2};
+    CHECK(memcmp(xq.q, want, 7) == 0);
+    CHECK(xq.d[0] == ct_f16_to_f32(ct_f32_to_f16(1.0f)));
+    free(mem);
+}
+
+/* |y - x W~^T| <= sum_k |W~[n,k]| e_b(k) (+ f32 rounding), W~ the dequantized weight and
+ * e_b = amax_b / 254 + amax_b 2^-11 the activation's rounding per element: half a step of
+ * amax / 127, plus 127 steps times the f16 rounding of the step (relative 2^-11). */
 TEST(gemv_quant_within_activation_bound_of_dequantized) {
     static const ct_dtype dts[2] = {CT_DTYPE_Q8_0, CT_DTYPE_Q4_0};
     ct_err err = {0};
@@ -112,7 +192,7 @@ TEST(gemv_quant_within_activation_bound_of_dequantized) {
                         for (size_t j = 0; j < 32; j++) {
                             double wv = w[n * K + b * 32 + j];
                             ref += wv * x[t * K + b * 32 + j];
-                            bound += fabs(wv) * amax / 32767.0 / 2.0;
+                            bound += fabs(wv) * amax * (1.0 / 254.0 + 0x1p-11);
                             mag += fabs(wv * x[t * K + b * 32 + j]);
                         }
                     }

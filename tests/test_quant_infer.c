@@ -2,8 +2,10 @@
  * dequantized reference: the same model whose quantized weights are replaced by f32 copies of
  * their dequantized values, run on the exact f32 path. Prefill (more than CT_GEMV_MAX_T tokens:
  * blocks decoded to f32, sgemm) matches it to f32 rounding; decode (the integer GEMV, activations
- * quantized per block of 32) gives logits within QUANT_LOGIT_TOL of max |logit| at every step and
- * the same greedy ids; batched decode (8 sequences, T = 8 GEMV) gives single decode's ids; 1 and
+ * quantized per block of 32 to 8 bits as llama.cpp does) gives logits within a stated tolerance of
+ * max |logit| at every step, teacher-forced on the reference's greedy ids (greedy ids themselves
+ * may differ: 8-bit activations flip near-ties, as in llama.cpp; tests/cli/quant_llama_cpp.sh
+ * compares with llama.cpp itself); batched decode (8 sequences, T = 8 GEMV) gives single decode's ids; 1 and
  * 2 threads give the same bits. On the tiny Qwen2 (untied head, q/k/v bias), Qwen3 (tied head,
  * q/k norm) and Qwen3.5 (Gated DeltaNet) fixtures and on stories260k (../shared: its MLP rows of
  * 172 stay f32). Which weights are quantized is checked too. */
@@ -18,10 +20,16 @@
 #include "ops/kernels.h"
 
 enum { GEN = 24, NSEQ = 8, MAXP = 16 };
-/* max |logit - reference| / max |reference| per decode step: the activations' 16-bit rounding in
- * the GEMV (2^-16 of a block's largest |x| per element) through every layer; measured 5e-5 to
- * 8e-5 on the attention models, 4e-4 to 6e-4 on the random Gated DeltaNet fixture */
-#define QUANT_LOGIT_TOL 2e-3
+/* max |logit - reference| / max |reference| per decode step (teacher-forced on the reference's
+ * ids): the GEMV's only rounding beyond f32 is the activations' 8-bit quantization, at most
+ * ACT_E of a block's largest |x| per element (half a step of amax / 127 plus the step's f16
+ * rounding: 1/254 + 2^-11 = 4.4e-3, 290 times the former 16-bit codes' 1/65534). Through the
+ * layers it grows by a model-dependent factor: 16-bit codes measured 5.2 ACT_E-equivalents on
+ * the attention models and 39 on the random Gated DeltaNet fixture; 8-bit codes measured up to
+ * 7.5 (3.3e-2) and 39 (1.7e-1) over the 8 sequences. The tolerances: 12 ACT_E and 60 ACT_E. */
+#define ACT_E (1.0 / 254.0 + 0x1p-11)
+#define QUANT_LOGIT_TOL (12 * ACT_E)
+#define QUANT_LOGIT_TOL_GDN (60 * ACT_E)
 
 typedef struct refmem {
     float **owned;
@@ -40,7 +48,7 @@ static int dequant_one(const ct_tensor_spec *s, int layer, void *user) {
     return 0;
 }
 
-static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
+static void check_one(const char *dir, ct_quant_format fmt, const char *name, double tol) {
     ct_err err = {0};
     ct_model *q = NULL, *r = NULL;
     CHECK_OK(ct_model_load(dir, &q, &err), &err);
@@ -69,6 +77,7 @@ static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
     size_t V = (size_t)cfg->vocab_size;
     float *lq = malloc((GEN + MAXP) * V * sizeof(float)), *lr = malloc((GEN + MAXP) * V * sizeof(float));
     int32_t oq[NSEQ][GEN], orf[GEN];
+    double worst_all = 0;
     for (int s = 0; s < NSEQ; s++) {
         /* prefill: both on the f32 sgemm path */
         int32_t p[MAXP];
@@ -79,14 +88,14 @@ static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
         for (size_t j = 0; j < n * V; j++) e = fmax(e, fabs(lq[j] - lr[j])), mx = fmax(mx, fabs(lr[j]));
         CHECK_MSG(e <= 1e-5 * mx, "%s seq %d: prefill logits differ from the dequantized reference by %.3g of max",
                   name, s, e / mx);
-        /* decode: the integer GEMV against the reference's f32 decode */
-        decode_greedy(c, q, s, GEN, oq[s], lq);
+        /* decode: the integer GEMV (8-bit activations, as llama.cpp) against the reference's f32
+         * decode, teacher-forced on the reference's greedy ids so every step compares the same
+         * context. Greedy ids are not compared: 8-bit activations legitimately flip near-ties. */
         decode_greedy(c, r, s, GEN, orf, lr);
-        int same = 0;
-        while (same < GEN && oq[s][same] == orf[same]) same++;
-        CHECK_MSG(same == GEN, "%s seq %d: greedy ids leave the dequantized reference at token %d", name, s, same);
+        int32_t forced[GEN];
+        decode_steps(c, q, s, GEN, forced, lq, orf);
         double worst = 0;
-        for (int i = 0; i < same; i++) {
+        for (int i = 0; i < GEN; i++) {
             double ei = 0, mi = 0;
             for (size_t j = 0; j < V; j++) {
                 ei = fmax(ei, fabs(lq[i * V + j] - lr[i * V + j]));
@@ -94,10 +103,11 @@ static void check_one(const char *dir, ct_quant_format fmt, const char *name) {
             }
             worst = fmax(worst, ei / mi);
         }
-        CHECK_MSG(worst <= QUANT_LOGIT_TOL, "%s seq %d: decode logits off by %.3g of max |logit| (> %.3g)", name, s,
-                  worst, QUANT_LOGIT_TOL);
-        if (s == 0) printf("    %s: decode logits within %.2e of max |logit| of the dequantized reference\n", name, worst);
+        CHECK_MSG(worst <= tol, "%s seq %d: decode logits off by %.3g of max |logit| (> %.3g)", name, s, worst, tol);
+        worst_all = fmax(worst_all, worst);
+        decode_greedy(c, q, s, GEN, oq[s], NULL); /* the quantized model's own greedy ids (batched check) */
     }
+    printf("    %s: worst over %d sequences %.2e\n", name, NSEQ, worst_all);
     /* batched decode: 8 sequences per step (the T = 8 GEMV) give single decode's ids */
     ct_kv_cache *kv[NSEQ];
     int32_t next[NSEQ];
@@ -139,9 +149,10 @@ TEST(quant_infer_fixtures_match_dequantized) {
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         char name[256];
         snprintf(name, sizeof name, "%s q8_0", dirs[i]);
-        check_one(dirs[i], CT_QUANT_Q8_0, name);
+        double tol = strstr(dirs[i], "qwen3_5") ? QUANT_LOGIT_TOL_GDN : QUANT_LOGIT_TOL;
+        check_one(dirs[i], CT_QUANT_Q8_0, name, tol);
         snprintf(name, sizeof name, "%s q4_0", dirs[i]);
-        check_one(dirs[i], CT_QUANT_Q4_0, name);
+        check_one(dirs[i], CT_QUANT_Q4_0, name, tol);
     }
 }
 
@@ -153,8 +164,8 @@ TEST(quant_infer_stories260k_match_dequantized) {
     }
     char src[1024];
     snprintf(src, sizeof src, "%s", dir);
-    check_one(src, CT_QUANT_Q8_0, "stories260k q8_0");
-    check_one(src, CT_QUANT_Q4_0, "stories260k q4_0");
+    check_one(src, CT_QUANT_Q8_0, "stories260k q8_0", QUANT_LOGIT_TOL);
+    check_one(src, CT_QUANT_Q4_0, "stories260k q4_0", QUANT_LOGIT_TOL);
 }
 
 /* Refusals: an unknown format value, a model already quantized (bitsandbytes). */

@@ -262,6 +262,12 @@ ct_status ct_model_forward_batch_rows(ct_ctx *ctx, const ct_model *m, const ct_a
  * fused cross-entropy the training step uses. */
 ct_status ct_model_nll(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *ids,
                        size_t T, double *nll_sum, size_t *n_predicted, ct_err *err);
+/* The same sums computed token by token through the KV-cache decode path (one token per forward
+ * step, what generation runs: with ggml-quantized weights, the integer GEMV with 8-bit
+ * activations, src/ops/cpu/gemv_quant.c), log-softmax in f64. A prompt-tuning adapter is refused
+ * (CT_ERR_UNSUPPORTED). */
+ct_status ct_model_nll_decode(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *ids,
+                              size_t T, double *nll_sum, size_t *n_predicted, ct_err *err);
 
 /* ---- A model initialised from scratch (`ctune init-model`). ---- */
 typedef struct ct_init_model_opts {

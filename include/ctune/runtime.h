@@ -82,7 +82,7 @@ ct_status ct_runtime_encode(ct_runtime *rt, const char *text, size_t len, ct_ids
 ct_status ct_runtime_encode_chat(ct_runtime *rt, const ct_conv *conv, const ct_render_opts *ro, ct_ids *out,
                                  ct_err *err);
 
-/* ct_generate / ct_model_nll with the runtime's model, adapter and context. */
+/* ct_generate / ct_model_nll (/ _decode) with the runtime's model, adapter and context. */
 ct_status ct_runtime_generate(ct_runtime *rt, const int32_t *prompt, size_t n_prompt, const ct_gen_params *p,
                               ct_ids *out, ct_gen_stop *stop, ct_err *err);
 /* ct_generate_batch with the runtime's model, adapter and context (generate-batch, evaluation). */
@@ -90,6 +90,8 @@ ct_status ct_runtime_generate_batch(ct_runtime *rt, const int32_t *const *prompt
                                     const ct_gen_params *p, ct_ids *outs, ct_gen_stop *stops, ct_err *err);
 ct_status ct_runtime_nll(ct_runtime *rt, const int32_t *ids, size_t T, double *nll_sum, size_t *n_predicted,
                          ct_err *err);
+ct_status ct_runtime_nll_decode(ct_runtime *rt, const int32_t *ids, size_t T, double *nll_sum,
+                                size_t *n_predicted, ct_err *err);
 
 #ifdef __cplusplus
 }

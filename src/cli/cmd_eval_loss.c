@@ -1,5 +1,6 @@
 /* `ctune eval-loss --model DIR --data FILE.jsonl`: mean next-token NLL over every predicted token
- * of every line ({"input_ids": [..]} or {"text": ".."}), printed as {"loss","tokens","ppl"}. */
+ * of every line ({"input_ids": [..]} or {"text": ".."}), printed as {"loss","tokens","ppl"};
+ * --decode scores token by token through the decode path (ct_runtime_nll_decode). */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,13 +16,16 @@
 
 CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over a JSONL file") {
     ct_args a;
-    static const char *const flags[] = {"help", NULL};
+    static const char *const flags[] = {"help", "decode", NULL};
     if (ct_args_parse(&a, argc, argv, flags)) return 1;
     if (ct_args_flag(&a, "help")) {
-        printf("usage: ctune eval-loss --model DIR --data FILE.jsonl [--adapter DIR] [--threads N]\n"
+        printf("usage: ctune eval-loss --model DIR --data FILE.jsonl [--adapter DIR] [--decode] [--threads N]\n"
                CT_CLI_COMPUTE_HELP
                "  --adapter DIR: apply a PEFT adapter (LoRA, or prompt tuning: the virtual tokens\n"
                "  precede every line and also predict its first token, as PEFT's loss does)\n"
+               "  --decode: score token by token through the KV-cache decode path (what generation\n"
+               "  runs; with --quant, the integer GEMV with 8-bit activations as llama.cpp) instead\n"
+               "  of one forward over the line (with --quant: dequantized blocks, f32 activations)\n"
                "  each line: {\"input_ids\": [..]} or {\"text\": \"..\"} (text needs the "
                "tokenizer; BOS added as tokenizer_config.json says)\n"
                "  prints {\"loss\": mean NLL over all predicted tokens, \"tokens\": N, "
@@ -36,6 +40,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     char *buf = NULL, *what = NULL;
     ct_ids ids = {0};
     const char *data = ct_args_get(&a, "data");
+    bool decode = ct_args_flag(&a, "decode");
     if (!ct_cli_runtime_opts(&a, false, &ro) || ct_args_check_unknown(&a, "eval-loss")) goto out;
     if (!ro.model_dir || !data) {
         rc = ct_cli_errorf("eval-loss: --model DIR and --data FILE.jsonl are required");
@@ -71,7 +76,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
         }
         double nll = 0.0;
         size_t np = 0;
-        ct_status lst = ct_eval_loss_line(rt, o, what, &ids, &nll, &np, &err);
+        ct_status lst = ct_eval_loss_line(rt, o, what, decode, &ids, &nll, &np, &err);
         json_decref(o);
         if (lst) {
             rc = ct_cli_error(&err);

@@ -12,8 +12,8 @@
 #include "eval/loss.h"
 #include "eval/task.h"
 
-ct_status ct_eval_loss_line(ct_runtime *rt, const json_t *row, const char *where, ct_ids *ids, double *nll,
-                            size_t *n_pred, ct_err *err) {
+ct_status ct_eval_loss_line(ct_runtime *rt, const json_t *row, const char *where, bool decode, ct_ids *ids,
+                            double *nll, size_t *n_pred, ct_err *err) {
     int32_t V = ct_model_config(ct_runtime_model(rt))->vocab_size;
     ids->n = 0;
     json_t *ij = json_object_get(row, "input_ids");
@@ -34,7 +34,8 @@ ct_status ct_eval_loss_line(ct_runtime *rt, const json_t *row, const char *where
     } else {
         return ct_err_set(err, CT_ERR_FORMAT, "%s: expected an object with \"input_ids\" or \"text\"", where);
     }
-    if (ct_runtime_nll(rt, ids->data, ids->n, nll, n_pred, err)) return ct_err_prefix(err, "%s", where);
+    if ((decode ? ct_runtime_nll_decode : ct_runtime_nll)(rt, ids->data, ids->n, nll, n_pred, err))
+        return ct_err_prefix(err, "%s", where);
     return CT_OK;
 }
 
@@ -135,7 +136,7 @@ static ct_status loss_run(void *p, ct_eval_env *env, ct_err *err) {
         for (size_t j = 0; j < n && !st; j++) {
             double nll = 0.0;
             size_t np = 0;
-            if ((st = ct_eval_loss_line(env->rt, sub->v[j].row, sub->v[j].where, &ids, &nll, &np, err))) break;
+            if ((st = ct_eval_loss_line(env->rt, sub->v[j].row, sub->v[j].where, false, &ids, &nll, &np, err))) break;
             total += nll;
             count += np;
             /* token-weighted: the subset's loss is the mean NLL over all its predicted tokens */

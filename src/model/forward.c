@@ -1,5 +1,7 @@
 /* Inference entry points over the one decoder (include/ctune/model.h): forward with a KV cache
- * (prefill, decode, batched decode) and the next-token NLL, each with an optional adapter. */
+ * (prefill, decode, batched decode) and the next-token NLL (batched, or token by token through the
+ * decode path), each with an optional adapter. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,5 +117,36 @@ ct_status ct_model_nll(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, con
     if (st == CT_ERR_NUMERIC) return ct_err_set(err, st, "nll: loss is not finite");
     if (st) return ct_err_prefix(err, "nll");
     *n_predicted = n;
+    return CT_OK;
+}
+
+ct_status ct_model_nll_decode(ct_ctx *ctx, const ct_model *m, const ct_adapter *ad, const int32_t *ids, size_t T,
+                              double *nll_sum, size_t *n_predicted, ct_err *err) {
+    const ct_dec_hooks *hk = ct_adapter_hooks(ad);
+    *nll_sum = 0.0;
+    *n_predicted = 0;
+    if (hk && hk->n_virt)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED, "nll (decode): a prompt-tuning adapter is not supported token by token");
+    if (T < 2) return CT_OK;
+    size_t V = (size_t)m->cfg.vocab_size;
+    ct_kv_cache *kv = NULL;
+    float *l = malloc(V * sizeof(float));
+    if (!l) return ct_err_set(err, CT_ERR_NOMEM, "nll (decode): out of memory");
+    ct_status st = ct_kv_cache_init(&kv, &m->cfg, T, err);
+    double sum = 0.0;
+    for (size_t t = 0; !st && t + 1 < T; t++) {
+        if ((st = ct_model_forward(ctx, m, ad, kv, ids + t, 1, NULL, NULL, l, err))) break;
+        double mx = -INFINITY, z = 0.0; /* log-softmax in f64 */
+        for (size_t j = 0; j < V; j++) mx = fmax(mx, (double)l[j]);
+        for (size_t j = 0; j < V; j++) z += exp((double)l[j] - mx);
+        double nll = mx + log(z) - (double)l[ids[t + 1]];
+        if (!isfinite(nll)) st = ct_err_set(err, CT_ERR_NUMERIC, "nll (decode): loss is not finite at token %zu", t + 1);
+        sum += nll;
+    }
+    ct_kv_cache_free(kv);
+    free(l);
+    if (st) return st;
+    *nll_sum = sum;
+    *n_predicted = T - 1;
     return CT_OK;
 }

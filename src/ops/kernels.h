@@ -91,17 +91,22 @@ void ct_gemv_bf16dot_rows(float *y, size_t ldy, const uint16_t *xb, const ct_ten
 
 /* ---- decode GEMV for ggml Q8_0 / Q4_0 weights (src/ops/cpu/gemv_quant.c) ----
  * The same contract as above for W of dtype CT_DTYPE_Q8_0 / CT_DTYPE_Q4_0 (K a multiple of 32):
- * x is quantized per token to blocks of 32 int16 (f32 scale) once per call, integer block dot
- * products, f32 sums over blocks (the numerics are stated in gemv_quant.c). Levels and their CPU
- * checks are gemv.c's. */
+ * x is quantized per token to ggml's Q8_0 activation blocks (32 int8 codes, f16 scale) once per
+ * call, integer block dot products, f32 sums over blocks (the numerics are stated in
+ * gemv_quant.c). Levels and their CPU checks are gemv.c's. */
 typedef struct ct_gemvq_x {
-    int16_t *q;  /* [T, ldq] codes, in the order the level reads them */
-    float *d;    /* [T, K / 32] block scales */
-    int32_t *bias4; /* AVX-512 level: [T, ldq / 4] Q4_0's -8 * sum of each block's codes */
+    int8_t *q;      /* [T, ldq] codes in block order (ldq: K rounded up to an even number of blocks, zeros) */
+    float *d;       /* [T, K / 32] block scales (f16 values; NaN for a block holding a NaN or an infinity) */
+    float *dx8;     /* [T, ldq / 4] each block's scale 8 times (one per int32 lane; padding 0) */
+    int32_t *bias4; /* [T, ldq / 4] -8 * the sum of each lane's 4 codes (Q4_0's code offset) */
     size_t T, K, ldq;
 } ct_gemvq_x;
 bool ct_gemvq_level_available(ct_gemv_level lv);
 ct_gemv_level ct_gemvq_level_best(void);
+/* Whether the AVX-512 level may use vpdpbusd (AVX-512 VNNI; default true): false makes it use
+ * vpmaddubsw + vpmaddwd (the same bits) so that tests run both on a VNNI CPU. Returns whether
+ * vpdpbusd is now in use. */
+bool ct_gemvq_avx512_vnni(bool allow);
 /* Bytes of `mem` ct_gemvq_prepare needs at level lv (16-byte aligned); xq points into it. */
 size_t ct_gemvq_x_bytes(ct_gemv_level lv, size_t T, size_t K);
 void ct_gemvq_prepare(ct_gemv_level lv, ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K);

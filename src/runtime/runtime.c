@@ -173,3 +173,8 @@ ct_status ct_runtime_nll(ct_runtime *rt, const int32_t *ids, size_t T, double *n
                          ct_err *err) {
     return ct_model_nll(rt->ctx, rt->model, rt->adapter, ids, T, nll_sum, n_predicted, err);
 }
+
+ct_status ct_runtime_nll_decode(ct_runtime *rt, const int32_t *ids, size_t T, double *nll_sum, size_t *n_predicted,
+                                ct_err *err) {
+    return ct_model_nll_decode(rt->ctx, rt->model, rt->adapter, ids, T, nll_sum, n_predicted, err);
+}

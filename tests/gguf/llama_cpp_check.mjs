@@ -9,6 +9,10 @@
 //        (added tokens in the text parsed, no BOS: ctune tokenize without --add-special-tokens)
 //   ... generate IDS N        greedy continuation of the comma-separated ids, N tokens
 //   ... nll IDS               -log p(ids[t+1] | ids[..t]) summed over t (teacher forcing)
+//   ... nll32 IDS             the same token by token (one token per batch, as decoding runs) with
+//                             an F32 KV cache instead of llama.cpp's default F16 and no flash
+//                             attention (its CPU kernel converts to F16): only the matmuls'
+//                             numerics differ from an exact f32 decode
 import fs from "node:fs";
 import path from "node:path";
 import {pathToFileURL} from "node:url";
@@ -37,7 +41,8 @@ async function run(modelPath, lora, cmd, arg, arg2) {
     if (!models.has(modelPath)) models.set(modelPath, await llama.loadModel({modelPath}));
     const model = models.get(modelPath);
     const sequence = async () => {
-        const ctx = await model.createContext({contextSize: 512, sequences: 1, threads: 1,
+        const kv = cmd === "nll32" ? {experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32", flashAttention: false} : {};
+        const ctx = await model.createContext({contextSize: 512, sequences: 1, threads: 1, ...kv,
                                                lora: lora ? {adapters: [{filePath: lora}]} : undefined});
         return [ctx, ctx.getSequence()];
     };
@@ -56,10 +61,13 @@ async function run(modelPath, lora, cmd, arg, arg2) {
         }
         out.push(got.join(","));
         await ctx.dispose();
-    } else if (cmd === "nll") {
+    } else if (cmd === "nll" || cmd === "nll32") {
         const [ctx, seq] = await sequence();
         const x = ids(arg);
-        const res = await seq.controlledEvaluate(x.slice(0, -1).map((t) => [t, {generateNext: {probabilities: true}}]));
+        const items = x.slice(0, -1).map((t) => [t, {generateNext: {probabilities: true}}]);
+        let res = [];
+        if (cmd === "nll") res = await seq.controlledEvaluate(items);
+        else for (const it of items) res.push(...(await seq.controlledEvaluate([it]))); // one token per batch
         let nll = 0;
         for (let t = 0; t + 1 < x.length; t++) nll -= Math.log(res[t].next.probabilities.get(x[t + 1]));
         out.push(JSON.stringify({nll, tokens: x.length - 1}));

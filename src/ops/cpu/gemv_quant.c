@@ -1,29 +1,44 @@
 /* Decode GEMV for ggml's Q8_0 / Q4_0 weights (src/quant/ggml_blocks.h): y[T, N] = x[T, K] W[N, K]^T
- * for T <= CT_GEMV_MAX_T tokens, integer block dot products as in llama.cpp's
- * ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0, but with 16-bit activations where ggml uses 8-bit ones:
+ * for T <= CT_GEMV_MAX_T tokens, with llama.cpp's numerics: ggml's vec_dot_type for Q8_0 and Q4_0
+ * weights is Q8_0, so ggml quantizes the activations to Q8_0 blocks and takes integer block dot
+ * products (ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0). Here the same:
  *
- *   1. each token's row of x is quantized once per call per block of 32: amax = max |x|,
- *      dx = amax / 32767, q = round-half-even(x * 32767 / amax) as int16 (ggml: int8 codes,
- *      amax / 127, the scale rounded to f16); a block holding a NaN or an infinity gets dx = NaN
- *      and q = 0, so the outputs it touches are NaN as on the f32 path;
- *   2. per weight block b: isum_b = sum_j w_j q_j exactly in int32 (w_j = the int8 code, or
- *      code - 8 for Q4_0; |isum| <= 32 * 128 * 32767 < 2^31), then y += (dw_b * dx_b) * isum_b in
- *      f32 (dw_b the block's f16 scale).
+ *   1. each token's row of x is quantized once per call per block of 32 as ggml-cpu's x86
+ *      quantize_row_q8_0 does: amax = max |x|, d = amax / 127 rounded to f16 (the stored scale),
+ *      id = amax ? 127 / amax : 0 (f32; note: not 1 / d), q = round-half-even(x * id) as int8
+ *      (|q| <= 127). A block holding a NaN or an infinity gets d = NaN and q = 0, so the outputs
+ *      it touches are NaN as on the f32 path (ggml's codes would be garbage); a block whose d
+ *      rounds to 0 in f16 gets q = 0 (its product with d is 0 either way);
+ *   2. per weight block b: 8 exact int32 partial sums, lane i = sum over elements 4i..4i+3 of
+ *      w_j q_j (w_j the int8 code, or code - 8 for Q4_0), as ggml's maddubs / madd (or vpdpbusd)
+ *      lanes; then, as ggml does, s_b = f16->f32(dw_b) * f16->f32(dx_b) in f32 and
+ *      acc_lane = fma(float(lane_i), s_b, acc_lane). Blocks alternate between two sets of 8
+ *      lane accumulators (even / odd b: the two halves of an AVX-512 vector), summed at the end
+ *      and reduced 8 -> 4 -> 2 -> 1 (ggml: one set, hsum_float_8). Every level does exactly this,
+ *      so every level gives the scalar level's bits.
  *
- * So the result differs from the f32 product with the dequantized weights by the activation's
- * rounding (|x - dx q| <= dx / 2 per element: 2^-16 of the block's largest |x|, 256 times less
- * than ggml's) plus f32 summation: greedy decoding follows the dequantized reference where
- * ggml's 8-bit activations already flip near-ties (tests/test_quant_infer.c). The 16-bit codes
- * cost a wider activation operand (read from cache), not weight bytes: decode stays bound by the
- * weight stream. tests/test_gemv_quant.c checks every level against the scalar one and against
- * the dequantized f32 reference within that bound.
+ * So the result is llama.cpp's on the same blocks up to f32 summation order, and differs from the
+ * f32 product with the dequantized weights by the activation's rounding: |x - d q| <= amax / 254
+ * + amax 2^-11 per element (half a step of amax / 127, plus the scale's f16 rounding), which flips
+ * greedy near-ties now and then (tests/test_quant_infer.c states the logit tolerance;
+ * tests/cli/quant_llama_cpp.sh compares with llama.cpp itself). 8-bit codes
+ * run at twice 16-bit codes' integer rate (32 products per 256 bits, maddubs / vpdpbusd, against
+ * 16 with vpmaddwd / vpdpwssd) and halve the activation bytes. tests/test_gemv_quant.c checks
+ * every level against the scalar one bitwise, the scalar one against a plain restatement of
+ * ggml's math, and all against the dequantized f32 reference within that bound.
  *
- * Levels: AVX-512 (BW + VNNI: two blocks' codes widened to int16 in two vectors, two vpdpwssd
- * per token and pair, Q4_0's -8 folded into the first accumulator, the pair's two f16 scales
- * converted together; x pre-arranged to match), AVX2 (per block, two 16-element
- * halves) and plain C; each weight block is loaded and unpacked once per call for all
- * T tokens. A row's arithmetic does not depend on the rows around it or the thread that computes
- * it: results are identical for any thread count and partition (like gemv.c). */
+ * Integer products, all exact: Q8_0 by ggml's sign trick, |w| (u8) times q with w's sign (s8):
+ * maddubs pairs are at most 2 * 128 * 127 < 32767 (no int16 saturation: |q| <= 127, |w| <= 128),
+ * then vpmaddwd with ones; Q4_0 by the unsigned nibbles c = w + 8 (0..15) times q, plus the lane's
+ * -8 * (sum of its 4 q), computed once per token (bias4; pairs <= 2 * 15 * 127). AVX-512 with
+ * VNNI does maddubs + maddwd in one vpdpbusd (Q4_0's bias as its accumulator). The f32 part
+ * (convert the 8 lanes, the scale product, the FMA: per block, as ggml) now costs as much as the
+ * integer part; each token's block scales come pre-broadcast to the 8 lanes (dx8).
+ * Levels: AVX-512 (BW; two blocks per 512-bit vector; vpdpbusd when the CPU has VNNI, else
+ * vpmaddubsw + vpmaddwd), AVX2 (one block per 256-bit vector, ggml's mul_sum_i8_pairs) and
+ * plain C; each weight block is loaded and unpacked once per call for all T tokens. A row's
+ * arithmetic does not depend on T, the rows around it or the thread that computes it: results
+ * are identical for any batch, thread count and partition (like gemv.c). */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -35,62 +50,64 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CT_GEMVQ_X86 1
 #include <immintrin.h>
-#define AVX512Q_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AVX512Q_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define AVX2Q_TARGET __attribute__((target("avx2,fma,f16c")))
 #endif
 
 #define QK CT_GGML_QK
 
-bool ct_gemvq_level_available(ct_gemv_level lv) {
+bool ct_gemvq_level_available(ct_gemv_level lv) { return ct_gemv_level_available(lv); /* gemv.c's CPU checks */ }
+
+ct_gemv_level ct_gemvq_level_best(void) { return ct_gemv_level_best(); }
+
+static int g_vnni_off; /* ct_gemvq_avx512_vnni(false): tests run the non-VNNI products on a VNNI CPU */
+
+bool ct_gemvq_avx512_vnni(bool allow) {
+    __atomic_store_n(&g_vnni_off, !allow, __ATOMIC_RELAXED);
 #ifdef CT_GEMVQ_X86
     __builtin_cpu_init();
-    if (lv == CT_GEMV_AVX512) return ct_gemv_level_available(lv) && __builtin_cpu_supports("avx512vnni");
+    return allow && __builtin_cpu_supports("avx512vnni");
+#else
+    return false;
 #endif
-    return ct_gemv_level_available(lv); /* gemv.c's CPU checks */
 }
 
-ct_gemv_level ct_gemvq_level_best(void) {
-    static int best = -1;
-    int b = __atomic_load_n(&best, __ATOMIC_RELAXED);
-    if (b < 0) {
-        b = ct_gemvq_level_available(CT_GEMV_AVX512) ? CT_GEMV_AVX512
-            : ct_gemvq_level_available(CT_GEMV_AVX2) ? CT_GEMV_AVX2
-                                                      : CT_GEMV_SCALAR;
-        __atomic_store_n(&best, b, __ATOMIC_RELAXED);
-    }
-    return (ct_gemv_level)b;
+/* Whether the AVX-512 level uses vpdpbusd (AVX-512 VNNI) for its integer products. */
+static bool have_vnni(void) {
+#ifdef CT_GEMVQ_X86
+    __builtin_cpu_init();
+    return !__atomic_load_n(&g_vnni_off, __ATOMIC_RELAXED) && __builtin_cpu_supports("avx512vnni");
+#else
+    return false;
+#endif
 }
 
 static size_t block_bytes(ct_dtype dt) { return dt == CT_DTYPE_Q8_0 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES; }
 
-/* ---- the quantized activations ---- */
+/* ---- the quantized activations (the same at every level) ---- */
 
-/* int16 codes per token: K (x as is), or at the AVX-512 level ceil(K / 64) * 64 arranged per pair
- * of blocks (b, b + 1) as [b 0..15 | b+1 0..15 | b 16..31 | b+1 16..31] (a missing b + 1: zeros),
- * the order in which that level unpacks two weight blocks into two vectors of 32 int16. */
-static size_t codes_per_token(ct_gemv_level lv, size_t K) {
-    return lv == CT_GEMV_AVX512 ? (K / QK + 1) / 2 * 2 * QK : K;
-}
-
-/* int32 per token at the AVX-512 level: per pair of blocks 16 lanes, -8 * (sum of the block's
- * codes) in lanes 0 and 8 (Q4_0's offset: sum (c - 8) q = sum c q - 8 sum q, kept exact in int32). */
-static size_t bias_per_token(ct_gemv_level lv, size_t K) { return lv == CT_GEMV_AVX512 ? (K / QK + 1) / 2 * 16 : 0; }
+/* int8 codes per token: K rounded up to an even number of blocks (the AVX-512 level reads blocks
+ * in pairs; the padding is zeros). */
+static size_t codes_per_token(size_t K) { return (K / QK + 1) / 2 * 2 * QK; }
 
 size_t ct_gemvq_x_bytes(ct_gemv_level lv, size_t T, size_t K) {
-    return T * (K / QK) * sizeof(float) + T * bias_per_token(lv, K) * sizeof(int32_t) +
-           T * codes_per_token(lv, K) * sizeof(int16_t) + 64;
+    (void)lv;
+    size_t ld = codes_per_token(K);
+    return T * ld / 4 * (sizeof(float) + sizeof(int32_t)) + T * (K / QK) * sizeof(float) + T * ld + 64;
 }
 
 void ct_gemvq_prepare(ct_gemv_level lv, ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K) {
-    size_t nb = K / QK, ld = codes_per_token(lv, K);
-    size_t ldb = bias_per_token(lv, K);
-    xq->d = (float *)mem; /* scales first (aligned), then the Q4_0 offsets, then the codes */
-    xq->bias4 = (int32_t *)(xq->d + T * nb);
-    xq->q = (int16_t *)(xq->bias4 + T * ldb);
+    (void)lv;
+    size_t nb = K / QK, ld = codes_per_token(K), l4 = ld / 4;
+    xq->dx8 = (float *)mem; /* lane scales, lane offsets, block scales, then the codes */
+    xq->bias4 = (int32_t *)(xq->dx8 + T * l4);
+    xq->d = (float *)(xq->bias4 + T * l4);
+    xq->q = (int8_t *)(xq->d + T * nb);
     xq->T = T, xq->K = K, xq->ldq = ld;
-    bool pairs = lv == CT_GEMV_AVX512;
-    if (pairs) memset(xq->q, 0, T * ld * sizeof(int16_t)), memset(xq->bias4, 0, T * ldb * sizeof(int32_t));
-    for (size_t t = 0; t < T; t++)
+    for (size_t t = 0; t < T; t++) {
+        int8_t *row = xq->q + t * ld;
+        memset(row + nb * QK, 0, ld - nb * QK);
+        for (size_t i = nb * 8; i < l4; i++) xq->dx8[t * l4 + i] = 0.0f, xq->bias4[t * l4 + i] = 0;
         for (size_t b = 0; b < nb; b++) {
             const float *v = x + t * K + b * QK;
             float amax = 0.0f;
@@ -99,22 +116,21 @@ void ct_gemvq_prepare(ct_gemv_level lv, ct_gemvq_x *xq, void *mem, const float *
                 finite &= isfinite(v[j]) != 0;
                 amax = fmaxf(amax, fabsf(v[j]));
             }
-            float id = finite && amax != 0.0f ? 32767.0f / amax : 0.0f;
-            int16_t *row = xq->q + t * ld;
-            int32_t sum = 0;
-            for (int j = 0; j < QK; j++) {
-                int16_t c = finite ? (int16_t)nearbyintf(v[j] * id) : 0;
-                sum += c;
-                size_t at = !pairs ? b * QK + (size_t)j
-                                   : b / 2 * 2 * QK + (size_t)(j / 16) * 32 + (b % 2) * 16 + (size_t)(j % 16);
-                row[at] = c;
+            float d = ct_f16_to_f32(ct_f32_to_f16(amax / 127.0f));
+            bool use = finite && d != 0.0f;
+            float id = use ? 127.0f / amax : 0.0f;
+            for (int j = 0; j < QK; j++) row[b * QK + (size_t)j] = use ? (int8_t)nearbyintf(v[j] * id) : 0;
+            xq->d[t * nb + b] = finite ? d : NAN;
+            for (int i = 0; i < 8; i++) {
+                const int8_t *c = row + b * QK + 4 * i;
+                xq->dx8[t * l4 + b * 8 + (size_t)i] = xq->d[t * nb + b];
+                xq->bias4[t * l4 + b * 8 + (size_t)i] = -8 * (c[0] + c[1] + c[2] + c[3]);
             }
-            xq->d[t * nb + b] = finite ? amax / 32767.0f : NAN;
-            if (pairs) xq->bias4[t * ldb + b / 2 * 16 + (b % 2) * 8] = -8 * sum;
         }
+    }
 }
 
-/* ---- plain C ---- */
+/* ---- plain C: the reference order (header comment, step 2) ---- */
 
 static inline float f16_at(const uint8_t *p) { return ct_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
 
@@ -130,60 +146,80 @@ static inline void block_codes(const uint8_t *blk, bool q8, int8_t w[QK]) {
     }
 }
 
+/* hsum_float_8's order: (a0 + a4) + (a2 + a6) + ((a1 + a5) + (a3 + a7)), as (s0 + s2) + (s1 + s3). */
+static inline float hsum8(const float a[8]) {
+    float s[4];
+    for (int i = 0; i < 4; i++) s[i] = a[i] + a[i + 4];
+    return (s[0] + s[2]) + (s[1] + s[3]);
+}
+
 static void rows_scalar(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *W, bool q8, size_t n0, size_t n1) {
     size_t K = xq->K, nb = K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
     for (size_t n = n0; n < n1; n++)
         for (size_t t = 0; t < xq->T; t++) {
-            float s = 0.0f;
+            float acc[2][8] = {{0}};
             for (size_t b = 0; b < nb; b++) {
                 const uint8_t *blk = W + (n * nb + b) * bb;
                 int8_t w[QK];
                 block_codes(blk, q8, w);
-                const int16_t *x = xq->q + t * xq->ldq + b * QK;
-                int32_t is = 0;
-                for (int j = 0; j < QK; j++) is += (int32_t)w[j] * x[j];
-                s += f16_at(blk) * xq->d[t * nb + b] * (float)is;
+                const int8_t *x = xq->q + t * xq->ldq + b * QK;
+                float s = f16_at(blk) * xq->d[t * nb + b];
+                for (int i = 0; i < 8; i++) {
+                    int32_t l = 0;
+                    for (int j = 4 * i; j < 4 * i + 4; j++) l += (int32_t)w[j] * x[j];
+                    acc[b % 2][i] = fmaf((float)l, s, acc[b % 2][i]);
+                }
             }
-            y[t * ldy + n] = s;
+            float a[8];
+            for (int i = 0; i < 8; i++) a[i] = acc[0][i] + acc[1][i];
+            y[t * ldy + n] = hsum8(a);
         }
 }
 
 #ifdef CT_GEMVQ_X86
-/* ---- AVX2: one block at a time (ggml's mul_sum_i8_pairs_float) ---- */
+/* ---- AVX2: one block per vector (ggml's mul_sum_i8_pairs_float) ---- */
 
-/* The block's 32 signed codes. */
+/* The block's 32 codes: signed for Q8_0, Q4_0's unsigned 0..15 (the -8 is the activations' bias4). */
 AVX2Q_TARGET static inline __m256i avx2_codes(const uint8_t *blk, bool q8) {
     if (q8) return _mm256_loadu_si256((const __m256i *)(blk + 2));
     __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0x0f);
-    __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
-    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
 }
 
-AVX2Q_TARGET static inline float avx2_hsum(__m256 a) {
+AVX2Q_TARGET static inline float avx2_hsum(__m256 a) { /* hsum8's order */
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
     return _mm_cvtss_f32(s4);
 }
 
+/* acc[t] += lanes of block b (weight block blk) for tokens 0..TT-1. Q8_0: |w| x (q with w's sign)
+ * (maddubs pairs <= 2 * 128 * 127); Q4_0: code x q (pairs <= 2 * 15 * 127) plus bias4. */
+AVX2Q_TARGET static inline __attribute__((always_inline)) void
+avx2_block(__m256 *acc, const ct_gemvq_x *xq, const uint8_t *blk, bool q8, size_t TT, size_t b) {
+    size_t l4 = xq->ldq / 4;
+    __m256i w = avx2_codes(blk, q8), aw = q8 ? _mm256_sign_epi8(w, w) : w, ones = _mm256_set1_epi16(1);
+    __m256 dw = _mm256_set1_ps(_cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8))));
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(xq->q + t * xq->ldq + b * QK));
+        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, q8 ? _mm256_sign_epi8(q, w) : q), ones);
+        if (!q8) p = _mm256_add_epi32(p, _mm256_loadu_si256((const __m256i *)(xq->bias4 + t * l4 + b * 8)));
+        __m256 sc = _mm256_mul_ps(dw, _mm256_loadu_ps(xq->dx8 + t * l4 + b * 8));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, acc[t]);
+    }
+}
+
 AVX2Q_TARGET static inline __attribute__((always_inline)) void
 avx2_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, size_t TT, size_t n) {
-    size_t K = xq->K, nb = K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
-    __m256 acc[CT_GEMV_MAX_T];
-    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm256_setzero_ps();
-    for (size_t b = 0; b < nb; b++) {
-        const uint8_t *blk = wr + b * bb;
-        __m256i w = avx2_codes(blk, q8);
-        __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)), w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));
-        float dw = _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8)));
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            const int16_t *x = xq->q + t * xq->ldq + b * QK;
-            __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)x)),
-                                         _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(x + 16))));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xq->d[t * nb + b]), acc[t]);
-        }
+    size_t nb = xq->K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES, b = 0;
+    __m256 a0[CT_GEMV_MAX_T], a1[CT_GEMV_MAX_T]; /* even and odd blocks */
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) a0[t] = a1[t] = _mm256_setzero_ps();
+    for (; b + 1 < nb; b += 2) {
+        avx2_block(a0, xq, wr + b * bb, q8, TT, b);
+        avx2_block(a1, xq, wr + (b + 1) * bb, q8, TT, b + 1);
     }
-    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n] = avx2_hsum(acc[t]);
+    if (b < nb) avx2_block(a0, xq, wr + b * bb, q8, TT, b);
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n] = avx2_hsum(_mm256_add_ps(a0[t], a1[t]));
 }
 
 AVX2Q_TARGET static void rows_avx2(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *W, bool q8, size_t n0,
@@ -204,70 +240,76 @@ AVX2Q_TARGET static void rows_avx2(float *y, size_t ldy, const ct_gemvq_x *xq, c
     }
 }
 
-/* ---- AVX-512: two blocks per pair of 32-int16 vectors ---- */
+/* ---- AVX-512: two blocks per vector, lanes 0..7 block b, 8..15 block b + 1 ---- */
 
-/* The codes of blocks b0 and b1 (b1 NULL: zeros) as int16: *wa = [b0 0..15 | b1 0..15],
- * *wb = [b0 16..31 | b1 16..31] (the activation layout of ct_gemvq_prepare); Q4_0's codes
- * unsigned (0..15: the -8 is the activation's bias4). */
-AVX512Q_TARGET static inline void avx512_codes2(const uint8_t *b0, const uint8_t *b1, bool q8, __m512i *wa,
-                                                __m512i *wb) {
+/* vpdpbusd (AVX-512 VNNI) spelled out: the AVX-512 code is compiled for BW, whose target lacks the
+ * intrinsic; it only runs where have_vnni(). acc + per int32 lane the sum of 4 u8 x s8 products. */
+AVX512Q_TARGET static inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+    return acc;
+}
+
+/* The codes of blocks b0 and b1 (b1 NULL: zeros) as [b0 0..31 | b1 0..31]: int8 for Q8_0, Q4_0's
+ * unsigned 0..15 (the -8 is the activations' bias4). */
+AVX512Q_TARGET static inline __m512i avx512_codes2(const uint8_t *b0, const uint8_t *b1, bool q8) {
     if (q8) {
-        __m256i a = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 2)));
-        __m256i c = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 18)));
-        if (b1) {
-            a = _mm256_inserti128_si256(a, _mm_loadu_si128((const __m128i *)(b1 + 2)), 1);
-            c = _mm256_inserti128_si256(c, _mm_loadu_si128((const __m128i *)(b1 + 18)), 1);
-        }
-        *wa = _mm512_cvtepi8_epi16(a), *wb = _mm512_cvtepi8_epi16(c);
-        return;
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
+        __m256i hi = b1 ? _mm256_loadu_si256((const __m256i *)(b1 + 2)) : _mm256_setzero_si256();
+        return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
     }
-    __m256i v = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 2)));
+    __m256i v = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 2))), m = _mm256_set1_epi8(0x0f);
     if (b1) v = _mm256_inserti128_si256(v, _mm_loadu_si128((const __m128i *)(b1 + 2)), 1);
-    __m512i z = _mm512_cvtepu8_epi16(v);
-    *wa = _mm512_and_si512(z, _mm512_set1_epi16(0x0f));
-    *wb = _mm512_srli_epi16(z, 4);
+    __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    /* 128-bit chunks [b0 lo, b1 lo, b0 hi, b1 hi] -> [b0 lo, b0 hi, b1 lo, b1 hi] */
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
 AVX512Q_TARGET static inline __attribute__((always_inline)) void
-avx512_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, size_t TT, size_t n) {
-    size_t nb = xq->K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
+avx512_row(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *wr, bool q8, bool vnni, size_t TT, size_t n) {
+    size_t nb = xq->K / QK, bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES, l4 = xq->ldq / 4;
     const __m512i lo8 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i ones = _mm512_set1_epi16(1);
     __m512 acc[CT_GEMV_MAX_T];
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm512_setzero_ps();
     for (size_t p = 0; p < nb; p += 2) {
         const uint8_t *b0 = wr + p * bb;
         bool two = p + 1 < nb;
-        __m512i wa, wb;
-        avx512_codes2(b0, two ? b0 + bb : NULL, q8, &wa, &wb);
-        /* the two f16 scales -> [dw0, dw1] */
+        /* Q8_0: |w| and w's sign (ggml's sign trick); Q4_0: the unsigned codes */
+        __m512i w = avx512_codes2(b0, two ? b0 + bb : NULL, q8), aw = q8 ? _mm512_abs_epi8(w) : w;
+        __mmask64 neg = q8 ? _mm512_movepi8_mask(w) : 0;
+        /* the two f16 scales -> [dw0 x 8 | dw1 x 8] (a lone last block: dw1 = 0) */
         uint32_t h = (uint32_t)(b0[0] | (b0[1] << 8)) | (two ? (uint32_t)(b0[bb] | (b0[bb + 1] << 8)) << 16 : 0u);
-        __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)h));
-        const int16_t *xp = xq->q + p * QK;
+        __m512 dw = _mm512_permutexvar_ps(lo8, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h))));
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            const int16_t *xt = xp + t * xq->ldq;
-            __m512i s0 = q8 ? _mm512_setzero_si512() : _mm512_loadu_si512((const void *)(xq->bias4 + p * 8 + t * xq->ldq / 4));
-            __m512i s = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(s0, wa, _mm512_loadu_si512((const void *)xt)), wb,
-                                            _mm512_loadu_si512((const void *)(xt + 32)));
-            const float *d = xq->d + t * nb + p; /* a lone last block: [dx0, 0] (nothing read past it) */
-            __m128 dx = _mm_load_ss(d);
-            if (two) {
-                uint64_t u; /* d is only 4-byte aligned */
-                memcpy(&u, d, sizeof u);
-                dx = _mm_castsi128_ps(_mm_cvtsi64_si128((long long)u));
+            __m512i q = _mm512_loadu_si512((const void *)(xq->q + t * xq->ldq + p * QK)), s;
+            if (q8) {
+                __m512i sq = _mm512_mask_sub_epi8(q, neg, _mm512_setzero_si512(), q); /* q with w's sign */
+                s = vnni ? dpbusd(_mm512_setzero_si512(), aw, sq) : _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sq), ones);
+            } else {
+                __m512i bias = _mm512_loadu_si512((const void *)(xq->bias4 + t * l4 + p * 8));
+                s = vnni ? dpbusd(bias, aw, q) : _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(aw, q), ones), bias);
             }
-            __m512 sc = _mm512_permutexvar_ps(lo8, _mm512_castps128_ps512(_mm_mul_ps(dw, dx)));
+            __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps(xq->dx8 + t * l4 + p * 8));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[t]);
         }
     }
-    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n] = _mm512_reduce_add_ps(acc[t]);
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+        __m256 e = _mm512_castps512_ps256(acc[t]), o = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
+        y[t * ldy + n] = avx2_hsum(_mm256_add_ps(e, o));
+    }
 }
 
 AVX512Q_TARGET static void rows_avx512(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *W, bool q8,
                                        size_t n0, size_t n1) {
     size_t rb = xq->K / QK * (q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES);
+    bool vnni = have_vnni();
 #undef ROWS
 #define ROWS(TT, Q)                                                                                                    \
-    for (size_t n = n0; n < n1; n++) avx512_row(y, ldy, xq, W + n * rb, Q, TT, n);                                   \
+    if (vnni)                                                                                                          \
+        for (size_t n = n0; n < n1; n++) avx512_row(y, ldy, xq, W + n * rb, Q, true, TT, n);                          \
+    else                                                                                                               \
+        for (size_t n = n0; n < n1; n++) avx512_row(y, ldy, xq, W + n * rb, Q, false, TT, n);                         \
     break
     if (q8) {
         BY_T(true)

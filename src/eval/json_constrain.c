@@ -1,6 +1,7 @@
 /* JSON-Schema-constrained decoding over a tokenizer's vocabulary (include/ctune/constrain.h):
  * token bytes sorted once, masks computed by walking them with the automaton of
- * json_automaton.c, one mask cached per automaton state. */
+ * json_automaton.c, one mask cached per automaton state (keyed by jg_cache_key, json_key.c:
+ * states that differ only in counters no token can make matter share an entry). */
 #include "ctune/constrain.h"
 
 #include <math.h>
@@ -17,6 +18,8 @@ typedef struct vtok {
     int32_t id;
 } vtok;
 
+#define RVALS 32 /* distinct shortest completions after one token kept per state */
+
 typedef struct centry {
     uint64_t hash;
     uint8_t *key;
@@ -24,6 +27,8 @@ typedef struct centry {
     int32_t lim;   /* -1: the state's mask; >= 0: its tokens whose state's shortest completion <= lim */
     int32_t dnow;  /* shortest completion of the state (bytes) */
     int32_t dmax;  /* the largest shortest completion after one allowed token */
+    int32_t nr;    /* lim < 0: the distinct such completions, sorted, in r (-1: more than RVALS) */
+    int32_t r[RVALS];
     uint64_t *mask;
 } centry;
 
@@ -44,11 +49,16 @@ struct ct_json_constraint {
     size_t n_sorted, max_len;
     jg_state *walk;     /* [max_len + 1] states of the prefix being walked */
     jg_state cur, tmp;
+    jg_state key;       /* jg_cache_key of cur */
+    int32_t *rest;      /* [n_sorted] of the last walk: shortest completion after each token, -1: dead */
+    jg_state rest_key;  /* the key of the state walked last */
+    bool rest_ok;
     centry *tab;        /* open addressing, cap slots */
     size_t cap, used, cache_max;
     uint64_t *scratch;  /* mask of the current state when it was not cached */
     const uint64_t *mask_now;
     int32_t dnow, dmax; /* of the state of mask_now */
+    int32_t nr, r[RVALS]; /* and its distinct completions after one token (centry) */
     bool mask_valid;
     jg_state *memo;     /* [DMEMO] */
     int32_t memo_d[DMEMO];
@@ -104,6 +114,7 @@ void ct_json_constraint_free(ct_json_constraint *c) {
     free(c->sorted);
     free(c->lcp);
     free(c->walk);
+    free(c->rest);
     for (size_t i = 0; c->tab && i < c->cap; i++) {
         free(c->tab[i].key);
         free(c->tab[i].mask);
@@ -175,7 +186,8 @@ ct_status ct_json_constraint_new(const ct_json_constraint_opts *o, const ct_toke
         c->lcp[i] = k;
     }
     c->walk = malloc((c->max_len + 1) * sizeof *c->walk);
-    if (!c->walk) {
+    c->rest = malloc((c->n_sorted ? c->n_sorted : 1) * sizeof *c->rest);
+    if (!c->walk || !c->rest) {
         ct_json_constraint_free(c);
         return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
     }
@@ -234,18 +246,20 @@ static int32_t shortest_memo(ct_json_constraint *c, const jg_state *s, int32_t d
     return d;
 }
 
-/* The mask of state s by walking the sorted tokens: states[d] is the state after the first d
- * bytes of the current token; a token sharing lcp bytes with the previous one reuses them.
- * lim < 0: every token that continues, and *dmax the largest shortest completion after one;
- * lim >= 0: only tokens after which the shortest completion is at most lim bytes. */
-static void compute_mask(ct_json_constraint *c, const jg_state *s, uint64_t *mask, int32_t lim, int32_t *dmax) {
-    memset(mask, 0, c->words * sizeof *mask);
+/* Walks the sorted tokens from state s (whose key is c->key): rest[i] = the shortest completion
+ * after sorted token i, -1 when it does not continue s. states[d] is the state after the first
+ * d bytes of the current token; a token sharing lcp bytes with the previous one reuses them.
+ * *dmax: the largest completion after one token; r[0..*nr): the distinct ones, sorted (*nr = -1
+ * when more than RVALS). */
+static void walk(ct_json_constraint *c, const jg_state *s, int32_t *dmax, int32_t *r, int32_t *nr) {
     memset(c->memo_h, 0, sizeof c->memo_h);
     for (size_t i = 0; i < DMEMO; i++) c->memo[i].len = 0;
     *dmax = 0;
+    *nr = 0;
+    c->st.walks++;
     jg_state *w = c->walk;
     memcpy(&w[0], s, sizeof(uint32_t) + s->len);
-    int32_t d0 = jg_shortest(&c->g, s);
+    int32_t d0 = jg_shortest(&c->g, s), last = -1;
     size_t valid = 0, i = 0;
     while (i < c->n_sorted) {
         const vtok *t = &c->sorted[i];
@@ -254,16 +268,38 @@ static void compute_mask(ct_json_constraint *c, const jg_state *s, uint64_t *mas
         while (d < t->len && jg_step(&c->g, &w[d], t->b[d], &w[d + 1])) d++;
         if (d < t->len) { /* the prefix t->b[0..d] is dead: skip every token that starts with it */
             valid = d;
-            size_t j = i + 1;
-            while (j < c->n_sorted && c->lcp[j] >= d + 1) j++;
-            i = j;
+            c->rest[i++] = -1;
+            while (i < c->n_sorted && c->lcp[i] >= d + 1) c->rest[i++] = -1;
             continue;
         }
         valid = t->len;
-        int32_t rest = shortest_memo(c, &w[t->len], d0);
-        if (lim < 0 || rest <= lim) mask[(size_t)t->id / 64] |= 1ull << (t->id % 64);
-        if (rest > *dmax) *dmax = rest;
-        i++;
+        int32_t v = shortest_memo(c, &w[t->len], d0);
+        c->rest[i++] = v;
+        if (v > *dmax) *dmax = v;
+        if (v == last || *nr < 0) continue;
+        last = v;
+        int32_t k = 0;
+        while (k < *nr && r[k] < v) k++;
+        if (k < *nr && r[k] == v) continue;
+        if (*nr == RVALS) {
+            *nr = -1;
+            continue;
+        }
+        memmove(r + k + 1, r + k, (size_t)(*nr - k) * sizeof *r);
+        r[k] = v;
+        (*nr)++;
+    }
+    memcpy(&c->rest_key, &c->key, sizeof(uint32_t) + c->key.len);
+    c->rest_ok = true;
+}
+
+/* The mask of the state walked last: every token that continues it (lim < 0), or only those
+ * after which the shortest completion is at most lim. */
+static void mask_of_rest(const ct_json_constraint *c, uint64_t *mask, int32_t lim) {
+    memset(mask, 0, c->words * sizeof *mask);
+    for (size_t i = 0; i < c->n_sorted; i++) {
+        int32_t v = c->rest[i];
+        if (v >= 0 && (lim < 0 || v <= lim)) mask[(size_t)c->sorted[i].id / 64] |= 1ull << (c->sorted[i].id % 64);
     }
 }
 
@@ -281,15 +317,29 @@ static void cache_clear(ct_json_constraint *c) {
     c->mask_valid = false; /* mask_now pointed into the table */
 }
 
-/* The mask of the current state (lim < 0) or its budget-narrowed form (lim >= 0), cached. */
+static void set_now(ct_json_constraint *c, int32_t dnow, int32_t dmax, const int32_t *r, int32_t nr) {
+    c->dnow = dnow, c->dmax = dmax, c->nr = nr;
+    if (nr > 0) memcpy(c->r, r, (size_t)nr * sizeof *r);
+}
+
+/* The mask of the current state (lim < 0) or its budget-narrowed form (lim >= 0; after the
+ * state's own mask, whose completions after one token say which lim give the same mask), cached
+ * under the state's key. NULL: the narrowed mask is empty. */
 static const uint64_t *state_mask(ct_json_constraint *c, int32_t lim) {
-    uint64_t h = hash_state(&c->cur, lim);
+    jg_cache_key(&c->g, &c->cur, c->max_len, &c->key);
+    if (lim >= 0 && c->nr >= 0) { /* the largest completion after one token that is <= lim */
+        int32_t k = c->nr;
+        while (k > 0 && c->r[k - 1] > lim) k--;
+        if (!k) return NULL;
+        lim = c->r[k - 1];
+    }
+    uint64_t h = hash_state(&c->key, lim);
     size_t at = (size_t)h & (c->cap - 1);
     while (c->tab[at].key) {
         centry *e = &c->tab[at];
-        if (e->hash == h && e->lim == lim && e->klen == c->cur.len && !memcmp(e->key, c->cur.b, e->klen)) {
+        if (e->hash == h && e->lim == lim && e->klen == c->key.len && !memcmp(e->key, c->key.b, e->klen)) {
             c->st.cache_hits++;
-            if (lim < 0) c->dnow = e->dnow, c->dmax = e->dmax;
+            if (lim < 0) set_now(c, e->dnow, e->dmax, e->r, e->nr);
             return e->mask;
         }
         at = (at + 1) & (c->cap - 1);
@@ -298,22 +348,22 @@ static const uint64_t *state_mask(ct_json_constraint *c, int32_t lim) {
         cache_clear(c);
         at = (size_t)h & (c->cap - 1);
     }
-    uint8_t *key = malloc(c->cur.len);
-    uint64_t *mask = malloc(c->words * sizeof *mask);
-    int32_t dmax = 0, dnow = jg_shortest(&c->g, &c->cur);
-    if (!key || !mask) { /* no room to cache: compute into scratch */
-        free(key);
-        free(mask);
-        compute_mask(c, &c->cur, c->scratch, lim, &dmax);
-        if (lim < 0) c->dnow = dnow, c->dmax = dmax;
+    centry e = {.hash = h, .klen = c->key.len, .lim = lim, .dnow = jg_shortest(&c->g, &c->cur)};
+    if (lim < 0 || !c->rest_ok || !same_state(&c->rest_key, &c->key)) walk(c, &c->cur, &e.dmax, e.r, &e.nr);
+    if (lim < 0) set_now(c, e.dnow, e.dmax, e.r, e.nr);
+    e.key = malloc(c->key.len);
+    e.mask = malloc(c->words * sizeof *e.mask);
+    if (!e.key || !e.mask) { /* no room to cache: the mask goes to scratch */
+        free(e.key);
+        free(e.mask);
+        mask_of_rest(c, c->scratch, lim);
         return c->scratch;
     }
-    compute_mask(c, &c->cur, mask, lim, &dmax);
-    memcpy(key, c->cur.b, c->cur.len);
-    c->tab[at] = (centry){h, key, c->cur.len, lim, dnow, dmax, mask};
+    mask_of_rest(c, e.mask, lim);
+    memcpy(e.key, c->key.b, c->key.len);
+    c->tab[at] = e;
     c->used++;
-    if (lim < 0) c->dnow = dnow, c->dmax = dmax;
-    return mask;
+    return e.mask;
 }
 
 const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
@@ -378,7 +428,7 @@ ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t 
         const uint64_t *b = NULL;
         if (c->dnow <= tokens_left) {
             b = state_mask(c, (int32_t)lim);
-            if (!any_bit(b, c->words)) b = NULL;
+            if (b && !any_bit(b, c->words)) b = NULL;
         }
         if (!b) { /* the budget is already short (no up-front check): follow the canonical completion */
             int n = jg_canon(&c->g, &c->cur, c->canon, CANON_MAX);

@@ -103,6 +103,10 @@ bool jg_step(const jg_grammar *g, const jg_state *in, int c, jg_state *out);
 int jg_canon(const jg_grammar *g, const jg_state *st, uint8_t *out, int max);
 /* True when the output may end here (a complete value). */
 bool jg_complete(const jg_grammar *g, const jg_state *st);
+/* out = st with the fields that cannot change its mask cache entry (json_constrain.c: the tokens
+ * of at most tok_max bytes that continue it, its shortest completion and theirs) set to one
+ * representative value (json_key.c): states with equal keys have equal entries. */
+void jg_cache_key(const jg_grammar *g, const jg_state *st, size_t tok_max, jg_state *out);
 
 
 /* ---- shortest completions (json_shortest.c) ---- */

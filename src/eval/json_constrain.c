@@ -438,12 +438,25 @@ ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t 
         else m = ct_json_constraint_mask(c); /* the table may have been emptied meanwhile */
     }
     size_t allowed = 0;
-    for (size_t j = 0; j < V; j++) {
-        bool ok = j < (size_t)c->V && (m[j / 64] >> (j % 64) & 1), is_eos = false;
-        for (size_t e = 0; e < n_eos && !is_eos; e++) is_eos = eos[e] == (int32_t)j;
-        if (is_eos) ok = done; /* an eos token with text (not special) still only ends the value */
-        if (!ok) logits[j] = -INFINITY;
-        else allowed++;
+    for (size_t j0 = 0; j0 < V; j0 += 64) { /* 64 ids a word; whole words where no eos id falls */
+        size_t n = V - j0 < 64 ? V - j0 : 64;
+        bool plain = n == 64 && j0 + 64 <= (size_t)c->V;
+        for (size_t e = 0; e < n_eos && plain; e++) plain = eos[e] < (int64_t)j0 || eos[e] >= (int64_t)(j0 + 64);
+        if (plain && m[j0 / 64] == ~0ull) {
+            allowed += 64;
+            continue;
+        }
+        if (plain && !m[j0 / 64]) {
+            for (size_t k = 0; k < 64; k++) logits[j0 + k] = -INFINITY;
+            continue;
+        }
+        for (size_t j = j0; j < j0 + n; j++) {
+            bool ok = j < (size_t)c->V && (m[j / 64] >> (j % 64) & 1), is_eos = false;
+            for (size_t e = 0; e < n_eos && !is_eos; e++) is_eos = eos[e] == (int32_t)j;
+            if (is_eos) ok = done; /* an eos token with text (not special) still only ends the value */
+            if (!ok) logits[j] = -INFINITY;
+            else allowed++;
+        }
     }
     c->st.mask_seconds += now() - t0;
     if (!allowed)

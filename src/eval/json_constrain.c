@@ -46,6 +46,7 @@ struct ct_json_constraint {
     uint32_t *blen;     /* [V] their lengths */
     vtok *sorted;       /* allowed-ever tokens sorted by bytes */
     uint32_t *lcp;      /* common prefix with the previous sorted token */
+    uint8_t *cpn;       /* code points of a sorted token a string holds as is (jg_str_content), 0: not one */
     size_t n_sorted, max_len;
     jg_state *walk;     /* [max_len + 1] states of the prefix being walked */
     jg_state cur, tmp;
@@ -113,6 +114,7 @@ void ct_json_constraint_free(ct_json_constraint *c) {
     free(c->blen);
     free(c->sorted);
     free(c->lcp);
+    free(c->cpn);
     free(c->walk);
     free(c->rest);
     for (size_t i = 0; c->tab && i < c->cap; i++) {
@@ -187,9 +189,14 @@ ct_status ct_json_constraint_new(const ct_json_constraint_opts *o, const ct_toke
     }
     c->walk = malloc((c->max_len + 1) * sizeof *c->walk);
     c->rest = malloc((c->n_sorted ? c->n_sorted : 1) * sizeof *c->rest);
-    if (!c->walk || !c->rest) {
+    c->cpn = calloc(c->n_sorted ? c->n_sorted : 1, 1);
+    if (!c->walk || !c->rest || !c->cpn) {
         ct_json_constraint_free(c);
         return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
+    }
+    for (size_t i = 0; i < c->n_sorted; i++) {
+        uint32_t cp = 0;
+        if (jg_str_content(c->sorted[i].b, c->sorted[i].len, &cp) && cp <= 255) c->cpn[i] = (uint8_t)cp;
     }
     /* budgets in tokens: literal texts by the fewest tokens that spell them */
     if (c->n_sorted && (s = jg_shortest_tokens(&c->g, in_vocab, c, c->max_len, err))) {
@@ -246,11 +253,30 @@ static int32_t shortest_memo(ct_json_constraint *c, const jg_state *s, int32_t d
     return d;
 }
 
+/* Notes completion v of a token that continues the state: the largest, the distinct ones. */
+static void note_rest(int32_t v, int32_t *dmax, int32_t *r, int32_t *nr, int32_t *last) {
+    if (v > *dmax) *dmax = v;
+    if (v == *last || *nr < 0) return;
+    *last = v;
+    int32_t k = 0;
+    while (k < *nr && r[k] < v) k++;
+    if (k < *nr && r[k] == v) return;
+    if (*nr == RVALS) {
+        *nr = -1;
+        return;
+    }
+    memmove(r + k + 1, r + k, (size_t)(*nr - k) * sizeof *r);
+    r[k] = v;
+    (*nr)++;
+}
+
 /* Walks the sorted tokens from state s (whose key is c->key): rest[i] = the shortest completion
  * after sorted token i, -1 when it does not continue s. states[d] is the state after the first
  * d bytes of the current token; a token sharing lcp bytes with the previous one reuses them.
- * *dmax: the largest completion after one token; r[0..*nr): the distinct ones, sorted (*nr = -1
- * when more than RVALS). */
+ * Inside a string (one stack, between characters) a token the string holds as is is not stepped:
+ * it continues while the count stays within maxLength, and only the string's own part of the
+ * completion (what minLength still asks) changes. *dmax: the largest completion after one token;
+ * r[0..*nr): the distinct ones, sorted (*nr = -1 when more than RVALS). */
 static void walk(ct_json_constraint *c, const jg_state *s, int32_t *dmax, int32_t *r, int32_t *nr) {
     memset(c->memo_h, 0, sizeof c->memo_h);
     for (size_t i = 0; i < DMEMO; i++) c->memo[i].len = 0;
@@ -260,10 +286,20 @@ static void walk(ct_json_constraint *c, const jg_state *s, int32_t *dmax, int32_
     jg_state *w = c->walk;
     memcpy(&w[0], s, sizeof(uint32_t) + s->len);
     int32_t d0 = jg_shortest(&c->g, s), last = -1;
+    jg_str_pos sp;
+    bool in_str = d0 < JG_INF && jg_in_string(&c->g, s, &sp);
+    int64_t more0 = in_str && sp.min_len > sp.n ? sp.min_len - sp.n : 0;
     size_t valid = 0, i = 0;
     while (i < c->n_sorted) {
         const vtok *t = &c->sorted[i];
         if (c->lcp[i] < valid) valid = c->lcp[i];
+        if (in_str && c->cpn[i]) { /* string content (valid keeps the last token stepped) */
+            int64_t n = sp.n + c->cpn[i], more = sp.min_len > n ? sp.min_len - n : 0;
+            int32_t v = !sp.counted ? d0 : sp.max_len >= 0 && n > sp.max_len ? -1 : (int32_t)(d0 - more0 + more);
+            c->rest[i++] = v;
+            if (v >= 0) note_rest(v, dmax, r, nr, &last);
+            continue;
+        }
         size_t d = valid;
         while (d < t->len && jg_step(&c->g, &w[d], t->b[d], &w[d + 1])) d++;
         if (d < t->len) { /* the prefix t->b[0..d] is dead: skip every token that starts with it */
@@ -275,19 +311,7 @@ static void walk(ct_json_constraint *c, const jg_state *s, int32_t *dmax, int32_
         valid = t->len;
         int32_t v = shortest_memo(c, &w[t->len], d0);
         c->rest[i++] = v;
-        if (v > *dmax) *dmax = v;
-        if (v == last || *nr < 0) continue;
-        last = v;
-        int32_t k = 0;
-        while (k < *nr && r[k] < v) k++;
-        if (k < *nr && r[k] == v) continue;
-        if (*nr == RVALS) {
-            *nr = -1;
-            continue;
-        }
-        memmove(r + k + 1, r + k, (size_t)(*nr - k) * sizeof *r);
-        r[k] = v;
-        (*nr)++;
+        note_rest(v, dmax, r, nr, &last);
     }
     memcpy(&c->rest_key, &c->key, sizeof(uint32_t) + c->key.len);
     c->rest_ok = true;

@@ -81,6 +81,8 @@ typedef struct ct_json_constraint_stats {
     uint64_t masks;        /* masks asked for (one per generated token) */
     uint64_t cache_hits;
     uint64_t forced;       /* steps the token budget narrowed the mask */
+    uint64_t walks;        /* vocabulary walks (cache misses; a narrowed miss right after its
+                            * state's own walk reuses it) */
     double mask_seconds;   /* time spent in ct_json_constraint_apply */
     double build_seconds;  /* token bytes + sorting at ct_json_constraint_new */
 } ct_json_constraint_stats;

@@ -182,14 +182,16 @@ void ct_cli_json_report(const ct_cli_json *j, const char *cmd, const ct_json_con
     double per = s.masks ? 1e3 * s.mask_seconds / (double)s.masks : 0;
     double total = tokens ? 1e3 * seconds / (double)tokens : 0;
     if (!tokens) {
-        fprintf(stderr, "%s: constrained decoding: %llu masks (%llu from the cache), mask %.3f ms/token\n", cmd,
-                (unsigned long long)s.masks, (unsigned long long)s.cache_hits, per);
+        fprintf(stderr, "%s: constrained decoding: %llu masks (%llu from the cache, %llu vocabulary walks), mask %.3f ms/token\n",
+                cmd, (unsigned long long)s.masks, (unsigned long long)s.cache_hits, (unsigned long long)s.walks, per);
         return;
     }
     fprintf(stderr,
-            "%s: constrained decoding: %llu masks (%llu from the cache, %llu narrowed by the token budget), "
-            "mask %.3f ms/token, generation %.3f ms/token (mask included, %.1f %%), vocabulary prepared in %.3f s\n",
-            cmd, (unsigned long long)s.masks, (unsigned long long)s.cache_hits, (unsigned long long)s.forced, per, total,
+            "%s: constrained decoding: %llu masks (%llu from the cache, %llu narrowed by the token budget, "
+            "%llu vocabulary walks), mask %.3f ms/token, generation %.3f ms/token (mask included, %.1f %%), "
+            "vocabulary prepared in %.3f s\n",
+            cmd, (unsigned long long)s.masks, (unsigned long long)s.cache_hits, (unsigned long long)s.forced,
+            (unsigned long long)s.walks, per, total,
             total > 0 ? 100.0 * per / total : 0.0, s.build_seconds);
 }
 

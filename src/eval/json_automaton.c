@@ -242,6 +242,33 @@ static int str_step(const jg_grammar *g, fr *f, int c) {
     return FAIL;
 }
 
+/* str_step's S_CHARS path over bytes b, outside a character: does each byte stay in the string
+ * (no quote, backslash or control byte, valid UTF-8) and the last end a character? */
+bool jg_str_content(const uint8_t *b, size_t len, uint32_t *cp) {
+    fr f;
+    memset(&f, 0, sizeof f);
+    *cp = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = b[i];
+        bool lead = true;
+        if (!f.a && (c == '"' || c == '\\' || c < 0x20)) return false;
+        if ((c >= 0x80 || f.a) && !utf8_step(&f, c, &lead)) return false;
+        if (lead) (*cp)++;
+    }
+    return !f.a;
+}
+
+bool jg_in_string(const jg_grammar *g, const jg_state *st, jg_str_pos *p) {
+    if (st->b[0] != 1 || st->b[1] < 2) return false;
+    fr f;
+    memcpy(&f, st->b + 2 + (size_t)(st->b[1] - 1) * sizeof f, sizeof f);
+    if (f.kind != F_STR || f.ph != S_CHARS || f.a) return false;
+    const jg_node *nd = &g->nodes[f.node];
+    p->counted = nd->min_len > 0 || nd->max_len >= 0;
+    p->n = f.n, p->min_len = nd->min_len, p->max_len = nd->max_len;
+    return true;
+}
+
 /* ---- object keys: a string whose bytes are tracked against the sorted property names ---- */
 
 static int key_step(const jg_grammar *g, stk *s, int c, int32_t *result) {

@@ -1,6 +1,7 @@
 /* JSON-Schema-constrained decoding over a tokenizer's vocabulary (include/ctune/constrain.h):
  * token bytes sorted once, masks computed by walking them with the automaton of
- * json_automaton.c, one mask cached per automaton state. */
+ * json_automaton.c, one mask cached per automaton state (keyed by jg_cache_key, json_key.c:
+ * states that differ only in counters no token can make matter share an entry). */
 #include "ctune/constrain.h"
 
 #include <math.h>
@@ -17,6 +18,8 @@ typedef struct vtok {
     int32_t id;
 } vtok;
 
+#define RVALS 32 /* distinct shortest completions after one token kept per state */
+
 typedef struct centry {
     uint64_t hash;
     uint8_t *key;
@@ -24,6 +27,8 @@ typedef struct centry {
     int32_t lim;   /* -1: the state's mask; >= 0: its tokens whose state's shortest completion <= lim */
     int32_t dnow;  /* shortest completion of the state (bytes) */
     int32_t dmax;  /* the largest shortest completion after one allowed token */
+    int32_t nr;    /* lim < 0: the distinct such completions, sorted, in r (-1: more than RVALS) */
+    int32_t r[RVALS];
     uint64_t *mask;
 } centry;
 
@@ -41,14 +46,20 @@ struct ct_json_constraint {
     uint32_t *blen;     /* [V] their lengths */
     vtok *sorted;       /* allowed-ever tokens sorted by bytes */
     uint32_t *lcp;      /* common prefix with the previous sorted token */
+    uint8_t *cpn;       /* code points of a sorted token a string holds as is (jg_str_content), 0: not one */
     size_t n_sorted, max_len;
     jg_state *walk;     /* [max_len + 1] states of the prefix being walked */
     jg_state cur, tmp;
+    jg_state key;       /* jg_cache_key of cur */
+    int32_t *rest;      /* [n_sorted] of the last walk: shortest completion after each token, -1: dead */
+    jg_state rest_key;  /* the key of the state walked last */
+    bool rest_ok;
     centry *tab;        /* open addressing, cap slots */
     size_t cap, used, cache_max;
     uint64_t *scratch;  /* mask of the current state when it was not cached */
     const uint64_t *mask_now;
     int32_t dnow, dmax; /* of the state of mask_now */
+    int32_t nr, r[RVALS]; /* and its distinct completions after one token (centry) */
     bool mask_valid;
     jg_state *memo;     /* [DMEMO] */
     int32_t memo_d[DMEMO];
@@ -103,7 +114,9 @@ void ct_json_constraint_free(ct_json_constraint *c) {
     free(c->blen);
     free(c->sorted);
     free(c->lcp);
+    free(c->cpn);
     free(c->walk);
+    free(c->rest);
     for (size_t i = 0; c->tab && i < c->cap; i++) {
         free(c->tab[i].key);
         free(c->tab[i].mask);
@@ -175,9 +188,15 @@ ct_status ct_json_constraint_new(const ct_json_constraint_opts *o, const ct_toke
         c->lcp[i] = k;
     }
     c->walk = malloc((c->max_len + 1) * sizeof *c->walk);
-    if (!c->walk) {
+    c->rest = malloc((c->n_sorted ? c->n_sorted : 1) * sizeof *c->rest);
+    c->cpn = calloc(c->n_sorted ? c->n_sorted : 1, 1);
+    if (!c->walk || !c->rest || !c->cpn) {
         ct_json_constraint_free(c);
         return ct_err_set(err, CT_ERR_NOMEM, "json constraint: out of memory");
+    }
+    for (size_t i = 0; i < c->n_sorted; i++) {
+        uint32_t cp = 0;
+        if (jg_str_content(c->sorted[i].b, c->sorted[i].len, &cp) && cp <= 255) c->cpn[i] = (uint8_t)cp;
     }
     /* budgets in tokens: literal texts by the fewest tokens that spell them */
     if (c->n_sorted && (s = jg_shortest_tokens(&c->g, in_vocab, c, c->max_len, err))) {
@@ -234,36 +253,77 @@ static int32_t shortest_memo(ct_json_constraint *c, const jg_state *s, int32_t d
     return d;
 }
 
-/* The mask of state s by walking the sorted tokens: states[d] is the state after the first d
- * bytes of the current token; a token sharing lcp bytes with the previous one reuses them.
- * lim < 0: every token that continues, and *dmax the largest shortest completion after one;
- * lim >= 0: only tokens after which the shortest completion is at most lim bytes. */
-static void compute_mask(ct_json_constraint *c, const jg_state *s, uint64_t *mask, int32_t lim, int32_t *dmax) {
-    memset(mask, 0, c->words * sizeof *mask);
+/* Notes completion v of a token that continues the state: the largest, the distinct ones. */
+static void note_rest(int32_t v, int32_t *dmax, int32_t *r, int32_t *nr, int32_t *last) {
+    if (v > *dmax) *dmax = v;
+    if (v == *last || *nr < 0) return;
+    *last = v;
+    int32_t k = 0;
+    while (k < *nr && r[k] < v) k++;
+    if (k < *nr && r[k] == v) return;
+    if (*nr == RVALS) {
+        *nr = -1;
+        return;
+    }
+    memmove(r + k + 1, r + k, (size_t)(*nr - k) * sizeof *r);
+    r[k] = v;
+    (*nr)++;
+}
+
+/* Walks the sorted tokens from state s (whose key is c->key): rest[i] = the shortest completion
+ * after sorted token i, -1 when it does not continue s. states[d] is the state after the first
+ * d bytes of the current token; a token sharing lcp bytes with the previous one reuses them.
+ * Inside a string (one stack, between characters) a token the string holds as is is not stepped:
+ * it continues while the count stays within maxLength, and only the string's own part of the
+ * completion (what minLength still asks) changes. *dmax: the largest completion after one token;
+ * r[0..*nr): the distinct ones, sorted (*nr = -1 when more than RVALS). */
+static void walk(ct_json_constraint *c, const jg_state *s, int32_t *dmax, int32_t *r, int32_t *nr) {
     memset(c->memo_h, 0, sizeof c->memo_h);
     for (size_t i = 0; i < DMEMO; i++) c->memo[i].len = 0;
     *dmax = 0;
+    *nr = 0;
+    c->st.walks++;
     jg_state *w = c->walk;
     memcpy(&w[0], s, sizeof(uint32_t) + s->len);
-    int32_t d0 = jg_shortest(&c->g, s);
+    int32_t d0 = jg_shortest(&c->g, s), last = -1;
+    jg_str_pos sp;
+    bool in_str = d0 < JG_INF && jg_in_string(&c->g, s, &sp);
+    int64_t more0 = in_str && sp.min_len > sp.n ? sp.min_len - sp.n : 0;
     size_t valid = 0, i = 0;
     while (i < c->n_sorted) {
         const vtok *t = &c->sorted[i];
         if (c->lcp[i] < valid) valid = c->lcp[i];
+        if (in_str && c->cpn[i]) { /* string content (valid keeps the last token stepped) */
+            int64_t n = sp.n + c->cpn[i], more = sp.min_len > n ? sp.min_len - n : 0;
+            int32_t v = !sp.counted ? d0 : sp.max_len >= 0 && n > sp.max_len ? -1 : (int32_t)(d0 - more0 + more);
+            c->rest[i++] = v;
+            if (v >= 0) note_rest(v, dmax, r, nr, &last);
+            continue;
+        }
         size_t d = valid;
         while (d < t->len && jg_step(&c->g, &w[d], t->b[d], &w[d + 1])) d++;
         if (d < t->len) { /* the prefix t->b[0..d] is dead: skip every token that starts with it */
             valid = d;
-            size_t j = i + 1;
-            while (j < c->n_sorted && c->lcp[j] >= d + 1) j++;
-            i = j;
+            c->rest[i++] = -1;
+            while (i < c->n_sorted && c->lcp[i] >= d + 1) c->rest[i++] = -1;
             continue;
         }
         valid = t->len;
-        int32_t rest = shortest_memo(c, &w[t->len], d0);
-        if (lim < 0 || rest <= lim) mask[(size_t)t->id / 64] |= 1ull << (t->id % 64);
-        if (rest > *dmax) *dmax = rest;
-        i++;
+        int32_t v = shortest_memo(c, &w[t->len], d0);
+        c->rest[i++] = v;
+        note_rest(v, dmax, r, nr, &last);
+    }
+    memcpy(&c->rest_key, &c->key, sizeof(uint32_t) + c->key.len);
+    c->rest_ok = true;
+}
+
+/* The mask of the state walked last: every token that continues it (lim < 0), or only those
+ * after which the shortest completion is at most lim. */
+static void mask_of_rest(const ct_json_constraint *c, uint64_t *mask, int32_t lim) {
+    memset(mask, 0, c->words * sizeof *mask);
+    for (size_t i = 0; i < c->n_sorted; i++) {
+        int32_t v = c->rest[i];
+        if (v >= 0 && (lim < 0 || v <= lim)) mask[(size_t)c->sorted[i].id / 64] |= 1ull << (c->sorted[i].id % 64);
     }
 }
 
@@ -281,15 +341,29 @@ static void cache_clear(ct_json_constraint *c) {
     c->mask_valid = false; /* mask_now pointed into the table */
 }
 
-/* The mask of the current state (lim < 0) or its budget-narrowed form (lim >= 0), cached. */
+static void set_now(ct_json_constraint *c, int32_t dnow, int32_t dmax, const int32_t *r, int32_t nr) {
+    c->dnow = dnow, c->dmax = dmax, c->nr = nr;
+    if (nr > 0) memcpy(c->r, r, (size_t)nr * sizeof *r);
+}
+
+/* The mask of the current state (lim < 0) or its budget-narrowed form (lim >= 0; after the
+ * state's own mask, whose completions after one token say which lim give the same mask), cached
+ * under the state's key. NULL: the narrowed mask is empty. */
 static const uint64_t *state_mask(ct_json_constraint *c, int32_t lim) {
-    uint64_t h = hash_state(&c->cur, lim);
+    jg_cache_key(&c->g, &c->cur, c->max_len, &c->key);
+    if (lim >= 0 && c->nr >= 0) { /* the largest completion after one token that is <= lim */
+        int32_t k = c->nr;
+        while (k > 0 && c->r[k - 1] > lim) k--;
+        if (!k) return NULL;
+        lim = c->r[k - 1];
+    }
+    uint64_t h = hash_state(&c->key, lim);
     size_t at = (size_t)h & (c->cap - 1);
     while (c->tab[at].key) {
         centry *e = &c->tab[at];
-        if (e->hash == h && e->lim == lim && e->klen == c->cur.len && !memcmp(e->key, c->cur.b, e->klen)) {
+        if (e->hash == h && e->lim == lim && e->klen == c->key.len && !memcmp(e->key, c->key.b, e->klen)) {
             c->st.cache_hits++;
-            if (lim < 0) c->dnow = e->dnow, c->dmax = e->dmax;
+            if (lim < 0) set_now(c, e->dnow, e->dmax, e->r, e->nr);
             return e->mask;
         }
         at = (at + 1) & (c->cap - 1);
@@ -298,22 +372,22 @@ static const uint64_t *state_mask(ct_json_constraint *c, int32_t lim) {
         cache_clear(c);
         at = (size_t)h & (c->cap - 1);
     }
-    uint8_t *key = malloc(c->cur.len);
-    uint64_t *mask = malloc(c->words * sizeof *mask);
-    int32_t dmax = 0, dnow = jg_shortest(&c->g, &c->cur);
-    if (!key || !mask) { /* no room to cache: compute into scratch */
-        free(key);
-        free(mask);
-        compute_mask(c, &c->cur, c->scratch, lim, &dmax);
-        if (lim < 0) c->dnow = dnow, c->dmax = dmax;
+    centry e = {.hash = h, .klen = c->key.len, .lim = lim, .dnow = jg_shortest(&c->g, &c->cur)};
+    if (lim < 0 || !c->rest_ok || !same_state(&c->rest_key, &c->key)) walk(c, &c->cur, &e.dmax, e.r, &e.nr);
+    if (lim < 0) set_now(c, e.dnow, e.dmax, e.r, e.nr);
+    e.key = malloc(c->key.len);
+    e.mask = malloc(c->words * sizeof *e.mask);
+    if (!e.key || !e.mask) { /* no room to cache: the mask goes to scratch */
+        free(e.key);
+        free(e.mask);
+        mask_of_rest(c, c->scratch, lim);
         return c->scratch;
     }
-    compute_mask(c, &c->cur, mask, lim, &dmax);
-    memcpy(key, c->cur.b, c->cur.len);
-    c->tab[at] = (centry){h, key, c->cur.len, lim, dnow, dmax, mask};
+    mask_of_rest(c, e.mask, lim);
+    memcpy(e.key, c->key.b, c->key.len);
+    c->tab[at] = e;
     c->used++;
-    if (lim < 0) c->dnow = dnow, c->dmax = dmax;
-    return mask;
+    return e.mask;
 }
 
 const uint64_t *ct_json_constraint_mask(ct_json_constraint *c) {
@@ -378,7 +452,7 @@ ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t 
         const uint64_t *b = NULL;
         if (c->dnow <= tokens_left) {
             b = state_mask(c, (int32_t)lim);
-            if (!any_bit(b, c->words)) b = NULL;
+            if (b && !any_bit(b, c->words)) b = NULL;
         }
         if (!b) { /* the budget is already short (no up-front check): follow the canonical completion */
             int n = jg_canon(&c->g, &c->cur, c->canon, CANON_MAX);
@@ -388,12 +462,25 @@ ct_status ct_json_constraint_apply(ct_json_constraint *c, float *logits, size_t 
         else m = ct_json_constraint_mask(c); /* the table may have been emptied meanwhile */
     }
     size_t allowed = 0;
-    for (size_t j = 0; j < V; j++) {
-        bool ok = j < (size_t)c->V && (m[j / 64] >> (j % 64) & 1), is_eos = false;
-        for (size_t e = 0; e < n_eos && !is_eos; e++) is_eos = eos[e] == (int32_t)j;
-        if (is_eos) ok = done; /* an eos token with text (not special) still only ends the value */
-        if (!ok) logits[j] = -INFINITY;
-        else allowed++;
+    for (size_t j0 = 0; j0 < V; j0 += 64) { /* 64 ids a word; whole words where no eos id falls */
+        size_t n = V - j0 < 64 ? V - j0 : 64;
+        bool plain = n == 64 && j0 + 64 <= (size_t)c->V;
+        for (size_t e = 0; e < n_eos && plain; e++) plain = eos[e] < (int64_t)j0 || eos[e] >= (int64_t)(j0 + 64);
+        if (plain && m[j0 / 64] == ~0ull) {
+            allowed += 64;
+            continue;
+        }
+        if (plain && !m[j0 / 64]) {
+            for (size_t k = 0; k < 64; k++) logits[j0 + k] = -INFINITY;
+            continue;
+        }
+        for (size_t j = j0; j < j0 + n; j++) {
+            bool ok = j < (size_t)c->V && (m[j / 64] >> (j % 64) & 1), is_eos = false;
+            for (size_t e = 0; e < n_eos && !is_eos; e++) is_eos = eos[e] == (int32_t)j;
+            if (is_eos) ok = done; /* an eos token with text (not special) still only ends the value */
+            if (!ok) logits[j] = -INFINITY;
+            else allowed++;
+        }
     }
     c->st.mask_seconds += now() - t0;
     if (!allowed)

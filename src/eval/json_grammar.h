@@ -105,6 +105,20 @@ bool jg_step(const jg_grammar *g, const jg_state *in, int c, jg_state *out);
 int jg_canon(const jg_grammar *g, const jg_state *st, uint8_t *out, int max);
 /* True when the output may end here (a complete value). */
 bool jg_complete(const jg_grammar *g, const jg_state *st);
+/* Bytes a string holds as they are (no quote, backslash or control byte; whole UTF-8 characters),
+ * *cp: their code points. From a state inside a string's characters such a token keeps the
+ * string open and adds cp to its count (allowed while the count stays <= maxLength). */
+bool jg_str_content(const uint8_t *b, size_t len, uint32_t *cp);
+typedef struct jg_str_pos {
+    bool counted;              /* the node has length bounds (else n stays 0) */
+    int64_t n, min_len, max_len; /* code points so far; the node's bounds (max_len < 0: none) */
+} jg_str_pos;
+/* True when st is one stack inside a string, between characters; *p says where. */
+bool jg_in_string(const jg_grammar *g, const jg_state *st, jg_str_pos *p);
+/* out = st with the fields that cannot change its mask cache entry (json_constrain.c: the tokens
+ * of at most tok_max bytes that continue it, its shortest completion and theirs) set to one
+ * representative value (json_key.c): states with equal keys have equal entries. */
+void jg_cache_key(const jg_grammar *g, const jg_state *st, size_t tok_max, jg_state *out);
 
 
 /* ---- shortest completions (json_shortest.c) ---- */

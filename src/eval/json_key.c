@@ -73,6 +73,6 @@ void jg_cache_key(const jg_grammar *g, const jg_state *in, size_t tok_max, jg_st
             frame_key(g, &f, (int64_t)tok_max);
             memcpy(p, &f, sizeof f);
         }
-        at += 1 + depth * sizeof(fr);
+        at += jg_stack_len_at(out->b + at); /* the frames, then the stack's name keys (kept) */
     }
 }

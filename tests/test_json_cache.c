@@ -139,6 +139,9 @@ TEST(jc_cache_equals_definition) {
         "\"a\":{\"type\":\"array\",\"maxItems\":5,\"items\":{\"enum\":[1,2,\"x\"]}},\"b\":{\"type\":\"string\"},"
         "\"c\":{\"type\":\"array\",\"minItems\":2,\"items\":{\"type\":\"integer\",\"minimum\":-50}},\"d\":{\"type\":\"boolean\"}}}",
         "{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"minimum\":-50}}",
+        /* two live stacks, each with additional-property names in the state after its frames */
+        "{\"anyOf\":[{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}},{\"type\":\"object\","
+        "\"properties\":{\"a\":{\"type\":\"string\"}},\"additionalProperties\":{\"type\":\"string\",\"maxLength\":4}}]}",
         NULL, /* json_object mode */
     };
     int checked = 0;

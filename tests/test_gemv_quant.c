@@ -1,10 +1,13 @@
-/* The Q8_0 / Q4_0 decode GEMV (src/ops/cpu/gemv_quant.c): every dispatch level the CPU has
- * against the scalar level bit for bit (the same exact integer lanes and the same f32 order) for
- * T = 1..8, odd row counts, even and odd block counts; the scalar level against a plain
+/* The Q8_0 / Q4_0 decode GEMV (src/ops/cpu/gemv_quant.c) on weights packed by 8 rows
+ * (ggml_blocks.h): every dispatch level the CPU has against the scalar level bit for bit (the
+ * same exact integer block sums and the same f32 order) for T = 1..8, row counts below 8, not a
+ * multiple of 8 (a plain tail) and a multiple of 8, even and odd block counts, row ranges that
+ * cut through groups; the scalar level against a plain
  * restatement of ggml's math (activations quantized as ggml-cpu's x86 quantize_row_q8_0, integer
  * block sums, f16 scales multiplied in f32); against the dequantized f32 reference within the
  * bound the 8-bit activation quantization implies; the same bits for any row partition, thread count,
- * and with several matrices fused in one call; the dtype table's to_f32 at any offset; prefill
+ * and with several matrices fused in one call; the dtype table's to_f32 at any offset and the
+ * plain blocks given back after packing; prefill
  * (T > 8) through the linear table exact on the dequantized weights. */
 #include <math.h>
 #include <stdlib.h>

@@ -1,10 +1,13 @@
-/* The Q8_0 / Q4_0 decode GEMV (src/ops/cpu/gemv_quant.c): every dispatch level the CPU has
- * against the scalar level bit for bit (the same exact integer lanes and the same f32 order) for
- * T = 1..8, odd row counts, even and odd block counts; the scalar level against a plain
+/* The Q8_0 / Q4_0 decode GEMV (src/ops/cpu/gemv_quant.c) on weights packed by 8 rows
+ * (ggml_blocks.h): every dispatch level the CPU has against the scalar level bit for bit (the
+ * same exact integer block sums and the same f32 order) for T = 1..8, row counts below 8, not a
+ * multiple of 8 (a plain tail) and a multiple of 8, even and odd block counts, row ranges that
+ * cut through groups; the scalar level against a plain
  * restatement of ggml's math (activations quantized as ggml-cpu's x86 quantize_row_q8_0, integer
  * block sums, f16 scales multiplied in f32); against the dequantized f32 reference within the
  * bound the 8-bit activation quantization implies; the same bits for any row partition, thread count,
- * and with several matrices fused in one call; the dtype table's to_f32 at any offset; prefill
+ * and with several matrices fused in one call; the dtype table's to_f32 at any offset and the
+ * plain blocks given back after packing; prefill
  * (T > 8) through the linear table exact on the dequantized weights. */
 #include <math.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@ static ct_tensor qweight(ct_dtype dt, size_t N, size_t K) {
         CHECK(ok);
     }
     free(f);
+    CHECK(ct_ggml_pack8(q, N, K, dt == CT_DTYPE_Q8_0)); /* the dtype's layout: by 8 rows */
     return (ct_tensor){.dtype = dt, .ndim = 2, .shape = {(int64_t)N, (int64_t)K}, .data = q};
 }
 
@@ -53,7 +57,7 @@ static double max_rel(const float *a, const float *b, size_t n) {
 TEST(gemv_quant_levels_match_scalar) {
     static const ct_dtype dts[2] = {CT_DTYPE_Q8_0, CT_DTYPE_Q4_0};
     static const size_t Ks[4] = {32, 96, 1024 + 32 * 3, 4864}; /* 1, 3, 35, 152 blocks: odd tails, groups of 16 */
-    static const size_t Ns[2] = {1, 37};
+    static const size_t Ns[3] = {1, 37, 64}; /* plain, 4 packed groups + 5 tail rows, 8 groups */
     /* the AVX-512 level twice where the CPU has VNNI: vpdpbusd, then vpmaddubsw + vpmaddwd */
     for (int pass = 0; pass < CT_GEMV_LEVELS + 1; pass++) {
         int lv = pass < CT_GEMV_LEVELS ? pass : CT_GEMV_AVX512;
@@ -71,7 +75,7 @@ TEST(gemv_quant_levels_match_scalar) {
         }
         for (int d = 0; d < 2; d++)
             for (int ki = 0; ki < 4; ki++)
-                for (int ni = 0; ni < 2; ni++)
+                for (int ni = 0; ni < 3; ni++)
                     for (size_t T = 1; T <= CT_GEMV_MAX_T; T++) {
                         size_t K = Ks[ki], N = Ns[ni];
                         ct_tensor W = qweight(dts[d], N, K);
@@ -91,6 +95,9 @@ TEST(gemv_quant_levels_match_scalar) {
                                   max_rel(y, ref, T * N));
                         /* any row partition: the same bits */
                         for (size_t n = 0; n < N; n++) ct_gemvq_rows((ct_gemv_level)lv, y2, N, &xq, &W, n, n + 1);
+                        CHECK(memcmp(y, y2, T * N * sizeof(float)) == 0);
+                        memset(y2, 0, T * N * sizeof(float)); /* ranges cutting through groups */
+                        for (size_t n = 0; n < N; n += 5) ct_gemvq_rows((ct_gemv_level)lv, y2, N, &xq, &W, n, n + 5 < N ? n + 5 : N);
                         CHECK(memcmp(y, y2, T * N * sizeof(float)) == 0);
                         free(W.data), free(x), free(y), free(ref), free(y2), free(mem), free(mem0);
                     }
@@ -132,13 +139,13 @@ TEST(gemv_quant_scalar_is_ggml_math) {
                 CHECK(memcmp(q + t * K, xq.q + t * xq.ldq, K) == 0);
                 CHECK(memcmp(dx + t * nb, xq.d + t * nb, nb * sizeof(float)) == 0);
             }
-            size_t bb = dts[d] == CT_DTYPE_Q8_0 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES;
             int bad = 0;
             for (size_t n = 0; n < N; n++)
                 for (size_t t = 0; t < T; t++) {
                     double ref = 0, mag = 0;
                     for (size_t b = 0; b < nb; b++) {
-                        const uint8_t *blk = (const uint8_t *)W.data + (n * nb + b) * bb;
+                        uint8_t blk[CT_GGML_Q8_0_BYTES];
+                        ct_ggml_block_at(W.data, N, K, dts[d] == CT_DTYPE_Q8_0, n, b, blk);
                         float dw = ct_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
                         int32_t isum = 0; /* the weight codes: dequantized value / dw (exact) */
                         for (size_t j = 0; j < 32; j++)
@@ -279,20 +286,42 @@ TEST(gemv_quant_fused_and_threads_bitwise) {
     ct_ctx_free(c);
 }
 
-/* to_f32 at any offset and length equals the whole-row dequantization. */
+/* to_f32 at any offset and length equals the whole-row dequantization of the plain blocks, for
+ * plain rows (N < 8) and packed groups with a tail (N = 11); packing keeps the byte count. */
 TEST(gemv_quant_to_f32_offsets) {
     static const ct_dtype dts[2] = {CT_DTYPE_Q8_0, CT_DTYPE_Q4_0};
-    for (int d = 0; d < 2; d++) {
-        ct_tensor W = qweight(dts[d], 3, 96);
-        float all[288], part[288];
-        if (dts[d] == CT_DTYPE_Q8_0) ct_ggml_dequantize_q8_0(W.data, 288, all);
-        else ct_ggml_dequantize_q4_0(W.data, 288, all);
-        CHECK_EQ_INT((long long)ct_tensor_nbytes(&W), 288 / 32 * (dts[d] == CT_DTYPE_Q8_0 ? 34 : 18));
-        static const size_t offs[][2] = {{0, 288}, {5, 3}, {31, 2}, {30, 100}, {64, 32}, {250, 38}, {0, 1}};
-        for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
-            ct_tensor_to_f32(&W, offs[i][0], offs[i][1], part);
-            CHECK(memcmp(part, all + offs[i][0], offs[i][1] * sizeof(float)) == 0);
+    static const size_t Ns[2] = {3, 11};
+    for (int d = 0; d < 2; d++)
+        for (int ni = 0; ni < 2; ni++) {
+            size_t N = Ns[ni], K = 96, n = N * K, bb = dts[d] == CT_DTYPE_Q8_0 ? 34 : 18;
+            bool q8 = dts[d] == CT_DTYPE_Q8_0;
+            float f[96], all[11 * 96], part[11 * 96];
+            uint8_t *plain = malloc(n / 32 * bb), *q = malloc(n / 32 * bb);
+            for (size_t r = 0; r < N; r++) {
+                for (size_t k = 0; k < K; k++) f[k] = (float)urand();
+                CHECK(q8 ? ct_ggml_quantize_q8_0(f, K, plain + r * K / 32 * bb)
+                         : ct_ggml_quantize_q4_0(f, K, plain + r * K / 32 * bb));
+            }
+            if (q8) ct_ggml_dequantize_q8_0(plain, n, all);
+            else ct_ggml_dequantize_q4_0(plain, n, all);
+            memcpy(q, plain, n / 32 * bb);
+            CHECK(ct_ggml_pack8(q, N, K, q8));
+            CHECK((N < 8) == (memcmp(q, plain, n / 32 * bb) == 0));
+            ct_tensor W = {.dtype = dts[d], .ndim = 2, .shape = {(int64_t)N, (int64_t)K}, .data = q};
+            CHECK_EQ_INT((long long)ct_tensor_nbytes(&W), (long long)(n / 32 * bb));
+            for (size_t r = 0; r < N; r++)
+                for (size_t b = 0; b < K / 32; b++) {
+                    uint8_t blk[34];
+                    ct_ggml_block_at(q, N, K, q8, r, b, blk);
+                    CHECK(memcmp(blk, plain + (r * K / 32 + b) * bb, bb) == 0);
+                }
+            static const size_t offs[][2] = {{0, 288}, {5, 3}, {31, 2}, {30, 100}, {64, 32}, {250, 38}, {0, 1}};
+            for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+                ct_tensor_to_f32(&W, offs[i][0], offs[i][1], part);
+                CHECK(memcmp(part, all + offs[i][0], offs[i][1] * sizeof(float)) == 0);
+            }
+            ct_tensor_to_f32(&W, 0, n, part);
+            CHECK(memcmp(part, all, n * sizeof(float)) == 0);
+            free(plain), free(q);
         }
-        free(W.data);
-    }
 }

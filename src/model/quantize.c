@@ -127,6 +127,7 @@ static ct_status ggml_quantize(ct_model *m, ct_tensor *t, ct_dtype dt, ct_err *e
         }
         free(f);
     }
+    if (!bad && !ct_ggml_pack8(q, rows, K, dt == CT_DTYPE_Q8_0)) bad = 1; /* the GEMV's layout (ggml_blocks.h) */
     if (bad) {
         free(q);
         return bad & 1 ? ct_err_set(err, CT_ERR_NOMEM, "out of memory")

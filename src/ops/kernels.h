@@ -95,10 +95,9 @@ void ct_gemv_bf16dot_rows(float *y, size_t ldy, const uint16_t *xb, const ct_ten
  * call, integer block dot products, f32 sums over blocks (the numerics are stated in
  * gemv_quant.c). Levels and their CPU checks are gemv.c's. */
 typedef struct ct_gemvq_x {
-    int8_t *q;      /* [T, ldq] codes in block order (ldq: K rounded up to an even number of blocks, zeros) */
-    float *d;       /* [T, K / 32] block scales (f16 values; NaN for a block holding a NaN or an infinity) */
-    float *dx8;     /* [T, ldq / 4] each block's scale 8 times (one per int32 lane; padding 0) */
-    int32_t *bias4; /* [T, ldq / 4] -8 * the sum of each lane's 4 codes (Q4_0's code offset) */
+    int8_t *q;     /* [T, ldq] codes in block order (ldq = K) */
+    float *d;      /* [T, K / 32] block scales (f16 values; NaN for a block holding a NaN or an infinity) */
+    int32_t *bias; /* [T, K / 32] -8 * the sum of each block's 32 codes (Q4_0's code offset) */
     size_t T, K, ldq;
 } ct_gemvq_x;
 bool ct_gemvq_level_available(ct_gemv_level lv);

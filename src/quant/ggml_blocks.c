@@ -2,6 +2,7 @@
 #include "quant/ggml_blocks.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctune/tensor.h"
@@ -72,30 +73,75 @@ void ct_ggml_dequantize_q4_0(const uint8_t *blocks, size_t n, float *out) {
     }
 }
 
+/* Where the bytes of row r's block b start in packed data: the scale (2 bytes) and the first
+ * 4-byte chunk of codes; the codes' chunks follow 32 bytes apart (packed) or 4 (plain). */
+typedef struct blk_loc {
+    size_t scale, codes, stride;
+} blk_loc;
+
+static blk_loc locate(size_t N, size_t K, bool q8, size_t r, size_t b) {
+    size_t bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES, nb = K / CT_GGML_QK, n8 = N / 8 * 8;
+    if (r >= n8) {
+        size_t at = (r * nb + b) * bb;
+        return (blk_loc){at, at + 2, 4};
+    }
+    size_t at = ((r / 8) * nb + b) * 8 * bb;
+    return (blk_loc){at + 2 * (r % 8), at + 16 + 4 * (r % 8), 32};
+}
+
+void ct_ggml_block_at(const uint8_t *data, size_t N, size_t K, bool q8, size_t r, size_t b, uint8_t *out) {
+    blk_loc l = locate(N, K, q8, r, b);
+    size_t chunks = (q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES) / 4;
+    memcpy(out, data + l.scale, 2);
+    for (size_t c = 0; c < chunks; c++) memcpy(out + 2 + 4 * c, data + l.codes + c * l.stride, 4);
+}
+
+bool ct_ggml_pack8(uint8_t *data, size_t N, size_t K, bool q8) {
+    size_t bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES, nb = K / CT_GGML_QK, gbytes = 8 * nb * bb;
+    if (N < 8) return true;
+    uint8_t *tmp = malloc(gbytes);
+    if (!tmp) return false;
+    for (size_t g = 0; g < N / 8; g++) {
+        uint8_t *grp = data + g * gbytes;
+        memcpy(tmp, grp, gbytes); /* 8 plain rows */
+        for (size_t r = 0; r < 8; r++)
+            for (size_t b = 0; b < nb; b++) {
+                const uint8_t *src = tmp + (r * nb + b) * bb;
+                blk_loc l = locate(N, K, q8, g * 8 + r, b);
+                memcpy(data + l.scale, src, 2);
+                for (size_t c = 0; c < (bb - 2) / 4; c++) memcpy(data + l.codes + c * l.stride, src + 2 + 4 * c, 4);
+            }
+    }
+    free(tmp);
+    return true;
+}
+
 typedef void (*dequant_fn)(const uint8_t *blocks, size_t n, float *out);
 
-static void blocks_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out, size_t bytes, dequant_fn f) {
+/* Elements [offset, offset + n) of t, block by block (each a plain copy of its packed bytes). */
+static void blocks_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out, bool q8, dequant_fn f) {
     const uint8_t *base = (const uint8_t *)t->data;
+    size_t N = t->ndim == 2 ? (size_t)t->shape[0] : 1, K = N ? (size_t)ct_tensor_numel(t) / N : 0;
     while (n > 0) {
-        size_t b = offset / CT_GGML_QK, j = offset % CT_GGML_QK;
-        if (j == 0 && n >= CT_GGML_QK) { /* whole blocks straight into out */
-            size_t nb = n / CT_GGML_QK;
-            f(base + b * bytes, nb * CT_GGML_QK, out);
-            offset += nb * CT_GGML_QK, out += nb * CT_GGML_QK, n -= nb * CT_GGML_QK;
-            continue;
-        }
-        float blk[CT_GGML_QK];
-        f(base + b * bytes, CT_GGML_QK, blk);
+        size_t r = offset / K, b = offset % K / CT_GGML_QK, j = offset % CT_GGML_QK;
+        uint8_t blk[CT_GGML_Q8_0_BYTES];
+        ct_ggml_block_at(base, N, K, q8, r, b, blk);
         size_t m = CT_GGML_QK - j < n ? CT_GGML_QK - j : n;
-        memcpy(out, blk + j, m * sizeof(float));
+        if (j == 0 && m == CT_GGML_QK) {
+            f(blk, CT_GGML_QK, out);
+        } else {
+            float v[CT_GGML_QK];
+            f(blk, CT_GGML_QK, v);
+            memcpy(out, v + j, m * sizeof(float));
+        }
         offset += m, out += m, n -= m;
     }
 }
 
 void ct_ggml_q8_0_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out) {
-    blocks_to_f32(t, offset, n, out, CT_GGML_Q8_0_BYTES, ct_ggml_dequantize_q8_0);
+    blocks_to_f32(t, offset, n, out, true, ct_ggml_dequantize_q8_0);
 }
 
 void ct_ggml_q4_0_to_f32(const ct_tensor *t, size_t offset, size_t n, float *out) {
-    blocks_to_f32(t, offset, n, out, CT_GGML_Q4_0_BYTES, ct_ggml_dequantize_q4_0);
+    blocks_to_f32(t, offset, n, out, false, ct_ggml_dequantize_q4_0);
 }

@@ -10,9 +10,18 @@
  *        id = d ? 1/d : 0, code = min(15, (int8_t)(x * id + 8.5f)) (truncation);
  *        byte j holds element j in its LOW nibble and element j + 16 in its HIGH nibble.
  * Everything is f32 arithmetic in ggml's order, so the codes are the reference's bit for bit.
- * Dequantization is ggml's dequantize_row_q8_0 / _q4_0. The dtypes CT_DTYPE_Q8_0 / CT_DTYPE_Q4_0
- * (quantized inference, src/model/quantize.c) hold these blocks row after row; their decode GEMV
- * is src/ops/cpu/gemv_quant.c. */
+ * Dequantization is ggml's dequantize_row_q8_0 / _q4_0.
+ *
+ * The dtypes CT_DTYPE_Q8_0 / CT_DTYPE_Q4_0 (quantized inference, src/model/quantize.c; decode GEMV
+ * src/ops/cpu/gemv_quant.c) hold these blocks "packed by 8 rows" (the idea of ggml-cpu's repack):
+ * of a 2-D [N, K] tensor, rows 0 .. N8 - 1 (N8 = N rounded down to a multiple of 8) form N8 / 8
+ * groups of 8 rows, each group 8 rows' bytes long; a group holds, block after block (b = 0 ..
+ * K / 32 - 1), the 8 rows' f16 scales of block b (16 bytes, row 0 first), then the 8 rows' code
+ * bytes of block b in chunks of 4: code bytes 4c .. 4c + 3 of row r at 16 + 4 (8c + r) (c = 0..7
+ * for Q8_0's 32 bytes, 0..3 for Q4_0's 16). One 32-byte vector then holds the same 4 codes of 8
+ * rows (an int32 lane per row). The tail rows N8 .. N - 1 (and a 1-D tensor) stay plain, block
+ * after block. The bytes are the same in number as plain blocks; ct_ggml_block_at gives back any
+ * plain block (the GGUF export and prefill read through the dtype table's to_f32). */
 #ifndef CT_QUANT_GGML_BLOCKS_H
 #define CT_QUANT_GGML_BLOCKS_H
 
@@ -31,6 +40,11 @@ bool ct_ggml_quantize_q4_0(const float *x, size_t n, uint8_t *out);
 /* Decodes n values (a multiple of 32) from n / 32 blocks. */
 void ct_ggml_dequantize_q8_0(const uint8_t *blocks, size_t n, float *out);
 void ct_ggml_dequantize_q4_0(const uint8_t *blocks, size_t n, float *out);
+/* Packs the N rows of plain blocks at data (rows K long) by 8 rows in place (above). False: out
+ * of memory (data unchanged). */
+bool ct_ggml_pack8(uint8_t *data, size_t N, size_t K, bool q8);
+/* The plain block b of row r of packed data ([N, K]) into out (34 or 18 bytes). */
+void ct_ggml_block_at(const uint8_t *data, size_t N, size_t K, bool q8, size_t r, size_t b, uint8_t *out);
 /* The dtype table's to_f32 of CT_DTYPE_Q8_0 / CT_DTYPE_Q4_0: elements [offset, offset + n) of t
  * (any offset and n; partial blocks at either end are decoded whole into a stack block). */
 struct ct_tensor;

@@ -2,12 +2,12 @@
  *
  * The chat template is the one ctune recognises in the tokenizer's chat_template (the text the
  * GGUF holds as tokenizer.chat_template). For the families with a Go translation (qwen, qwen3,
- * qwen3_5, llama3, llama2, chatml) the Modelfile gets an explicit TEMPLATE in Ollama's
+ * qwen3_5, llama3, llama3_1 (plain chats), llama2, chatml) the Modelfile gets an explicit TEMPLATE in Ollama's
  * text/template dialect: the texts of src/model/ollama_templates.inc, generated and checked
  * against the model's Jinja by tests/gen/make_ollama_template_fixtures.py. Templates whose Jinja
  * opens with bos_token leave that first BOS to Ollama's tokenizer (tokenizer.ggml.add_bos_token);
  * when the tokenizer adds none, the BOS text is put in front of the TEMPLATE. The others
- * (llama3_1, qwen3_nothink, unrecognised or no chat_template) get no TEMPLATE and a comment:
+ * (qwen3_nothink, unrecognised or no chat_template) get no TEMPLATE and a comment:
  * Ollama then derives one from the GGUF. */
 #include <stdio.h>
 #include <stdlib.h>

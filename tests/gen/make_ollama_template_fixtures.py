@@ -24,7 +24,8 @@ byte for byte or the script exits non-zero.
 Writes: tests/fixtures/ollama/<name>.gotmpl (the verified TEMPLATE texts),
 tests/fixtures/ollama/renders.jsonl (every case, both texts), src/model/ollama_templates.inc (the
 texts as C string literals for src/model/ollama_template.c).
-Usage (repo root; needs python3-jinja2, golang-go): tests/gen/make_ollama_template_fixtures.py
+Usage (repo root; needs python3-jinja2, golang-go and the Llama 3.1 template that
+scripts/fetch_llama3_1_tokenizer.sh installs in .cache): tests/gen/make_ollama_template_fixtures.py
 """
 import copy
 import json
@@ -34,7 +35,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_llama31_template_fixtures import compile_template  # noqa: E402
+from make_llama31_template_fixtures import compile_template, load as load_llama31  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared", "tokenizers"))
@@ -53,6 +54,14 @@ def mjs_template(const):
     return json.loads(m.group(1))
 
 
+def llama31_source():
+    """Meta-Llama-3.1-Instruct's template as scripts/fetch_llama3_1_tokenizer.sh installs it (sha256 checked)."""
+    d = os.path.join(ROOT, ".cache", "llama3_1-tokenizer")
+    if not os.path.isfile(os.path.join(d, "chat_template.jinja")):
+        sys.exit(f"{d}: missing (run scripts/fetch_llama3_1_tokenizer.sh)")
+    return load_llama31(d)
+
+
 def jinja_sources():
     with open(os.path.join(SHARED, "qwen2.5/chat_template.jinja"), encoding="utf-8") as f:
         qwen = f.read()
@@ -63,7 +72,8 @@ def jinja_sources():
     return {"qwen": (qwen, {}), "qwen3": (qwen3, {}), "qwen3_5": (qwen3_5, {}),
             "llama3": (mjs_template("LLAMA3"), {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}),
             "llama2": (mjs_template("LLAMA2"), {"bos_token": "<s>", "eos_token": "</s>"}),
-            "chatml": (mjs_template("CHATML"), {})}
+            "chatml": (mjs_template("CHATML"), {}),
+            "llama3_1": llama31_source()}
 
 
 def go_template(name):
@@ -222,6 +232,7 @@ def go_render(template, cases):
 FAMILIES = {  # name: (thinking flag cases, tool cases)
     "qwen": (False, True), "qwen3": (True, True), "qwen3_5": (True, True),
     "llama3": (False, False), "llama2": (False, False), "chatml": (False, False),
+    "llama3_1": (False, False),  # plain chats: its tools JSON (indent 4, in the first user message) has no Go form
 }
 
 

@@ -23,7 +23,7 @@ byte for byte or the script exits non-zero.
 
 Writes: tests/fixtures/ollama/<name>.gotmpl (the verified TEMPLATE texts),
 tests/fixtures/ollama/renders.jsonl (every case, both texts), src/model/ollama_templates.inc (the
-texts as C string literals for src/model/ollama_template.c).
+texts as C string literals for src/model/modelfile.c).
 Usage (repo root; needs python3-jinja2, golang-go and the Llama 3.1 template that
 scripts/fetch_llama3_1_tokenizer.sh installs in .cache): tests/gen/make_ollama_template_fixtures.py
 """

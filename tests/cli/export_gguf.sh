@@ -51,30 +51,7 @@ if ! command -v node >/dev/null || [ ! -f "$nlc/node_modules/node-llama-cpp/pack
   exit 77
 fi
 
-# llama.cpp runs once, over a queue of jobs: job OUT MODEL LORA|- COMMAND ARGS (tests/gguf/llama_cpp_check.mjs)
-: > "$tmp/jobs"
-job() { echo "$tmp/r_$1 ${*:2}" >> "$tmp/jobs"; }
-res() { cat "$tmp/r_$1"; }
-ctune_gen() { # MODEL [ADAPTER] IDS N
-  local m=$1 a=""
-  [ $# -eq 4 ] && { a="--adapter $2"; shift; }
-  "$bin" generate --model "$m" $a --prompt-ids "$2" --max-new-tokens "$3" --format json --threads 1 |
-    sed 's/.*"output_ids":\[\([0-9,]*\)\].*/\1/'
-}
-ctune_nll() { # MODEL [ADAPTER]: loss * tokens over $tmp/seq.jsonl
-  "$bin" eval-loss --model "$1" ${2:+--adapter "$2"} --data "$tmp/seq.jsonl" --threads 1 |
-    sed 's/.*"loss": \([^,]*\), "tokens": \([0-9]*\).*/\1 \2/' | awk '{printf "%.9f\n", $1 * $2}'
-}
-llama_nll() { res "$1" | sed 's/.*"nll":\([^,]*\),.*/\1/'; }
-close() { # A B PER_TOKEN_TOL N WHAT
-  awk -v a="$1" -v b="$2" -v t="$3" -v n="$4" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(d <= t*n)}' ||
-    fail "$5: llama.cpp $1, ctune $2 (tolerance $3 per token over $4 tokens)"
-}
-export_gguf() { # OUT DTYPE MODEL [more args]
-  local out=$1 dt=$2 m=$3
-  shift 3
-  "$bin" export --format gguf --dtype "$dt" --model "$m" --out "$out" "$@" >/dev/null || fail "export $dt $m $*"
-}
+. tests/gguf/lib.sh # job / res / ctune_gen / ctune_nll / llama_nll / close / export_gguf
 
 # ---- stories260k (llama, SentencePiece-style tokenizer, tied head, GQA) ----
 for dt in f32 f16 q4_0; do export_gguf "$tmp/s_$dt" $dt "$model"; done
@@ -93,8 +70,8 @@ want16=$(ctune_gen "$tmp/s_hf16" $prompt 40)
 seq=$prompt,$want
 echo "{\"input_ids\": [$seq]}" > "$tmp/seq.jsonl"
 n=$(( $(echo "$seq" | tr ',' '\n' | wc -l) - 1 ))
-c32=$(ctune_nll "$model")
-c16=$(ctune_nll "$tmp/s_hf16")
+c32=$(ctune_nll "$model" "$tmp/seq.jsonl")
+c16=$(ctune_nll "$tmp/s_hf16" "$tmp/seq.jsonl")
 for dt in f32 f16 q8_0; do
   job s_gen_$dt "$tmp/s_$dt/model.gguf" - generate $prompt 40
   job s_nll_$dt "$tmp/s_$dt/model.gguf" - nll $seq
@@ -112,7 +89,7 @@ for v in plain rs; do
   export_gguf "$tmp/gm_$v" f32 "$model" --adapter "$tmp/lora_$v"
   grep -q '^ADAPTER ./adapter.gguf$' "$tmp/gl_$v/Modelfile" || fail "Modelfile ADAPTER"
   ctune_gen "$model" "$tmp/lora_$v" $prompt 30 > "$tmp/want_$v"
-  ctune_nll "$model" "$tmp/lora_$v" > "$tmp/nll_$v"
+  ctune_nll "$model" "$tmp/seq.jsonl" "$tmp/lora_$v" > "$tmp/nll_$v"
   job l_gen_$v "$tmp/gl_$v/model.gguf" "$tmp/gl_$v/adapter.gguf" generate $prompt 30
   job m_gen_$v "$tmp/gm_$v/model.gguf" - generate $prompt 30
   job l_nll_$v "$tmp/gl_$v/model.gguf" "$tmp/gl_$v/adapter.gguf" nll $seq

@@ -33,30 +33,7 @@ if ! command -v node >/dev/null || [ ! -f "$nlc/node_modules/node-llama-cpp/pack
   exit 77
 fi
 
-: > "$tmp/jobs"
-job() { echo "$tmp/r_$1 ${*:2}" >> "$tmp/jobs"; }
-res() { cat "$tmp/r_$1"; }
-ctune_gen() { # MODEL [ADAPTER] IDS N
-  local m=$1 a=""
-  [ $# -eq 4 ] && { a="--adapter $2"; shift; }
-  "$bin" generate --model "$m" $a --prompt-ids "$2" --max-new-tokens "$3" --format json --threads 1 |
-    sed 's/.*"output_ids":\[\([0-9,]*\)\].*/\1/'
-}
-ctune_nll() { # MODEL SEQ_FILE [ADAPTER]: loss * tokens
-  "$bin" eval-loss --model "$1" ${3:+--adapter "$3"} --data "$2" --threads 1 |
-    sed 's/.*"loss": \([^,]*\), "tokens": \([0-9]*\).*/\1 \2/' | awk '{printf "%.9f\n", $1 * $2}'
-}
-llama_nll() { res "$1" | sed 's/.*"nll":\([^,]*\),.*/\1/'; }
-close() { # A B PER_TOKEN_TOL N WHAT
-  awk -v a="$1" -v b="$2" -v t="$3" -v n="$4" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(d <= t*n)}' ||
-    fail "$5: llama.cpp $1, ctune $2 (tolerance $3 per token over $4 tokens)"
-  echo "$5: |llama.cpp - ctune| = $(awk -v a="$1" -v b="$2" -v n="$4" 'BEGIN{d=a-b; if(d<0)d=-d; printf "%.2g", d/n}') per token"
-}
-export_gguf() { # OUT DTYPE MODEL [more args]
-  local o=$1 dt=$2 m=$3
-  shift 3
-  "$bin" export --format gguf --dtype "$dt" --model "$m" --out "$o" "$@" >/dev/null || fail "export $dt $m $*"
-}
+. tests/gguf/lib.sh # job / res / ctune_gen / ctune_nll / llama_nll / close / export_gguf
 
 node "$check" texts tests/fixtures/tok/qwen3_5-synth_corpus.jsonl gpt2 > "$tmp/texts"
 [ "$(wc -l < "$tmp/texts")" -ge 15 ] || fail "too few comparable texts"

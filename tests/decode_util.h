@@ -1,5 +1,6 @@
 /* Shared by the decode tests (test_decode_paths.c, test_quant_infer.c): the greedy choice, a
- * deterministic prompt and greedy (or teacher-forced) decoding through the KV cache. */
+ * deterministic prompt, greedy (or teacher-forced) decoding through the KV cache, and batched
+ * decode checked against expected ids. */
 #ifndef CT_TESTS_DECODE_UTIL_H
 #define CT_TESTS_DECODE_UTIL_H
 
@@ -50,6 +51,38 @@ static inline void decode_steps(ct_ctx *c, const ct_model *m, int s, int gen, in
 /* Greedy decoding of prompt s (decode_steps without forcing). */
 static inline void decode_greedy(ct_ctx *c, const ct_model *m, int s, int gen, int32_t *out, float *lg) {
     decode_steps(c, m, s, gen, out, lg, NULL);
+}
+
+/* Batched decode of prompts 0..nseq-1 (each prefilled alone, then gen - 1 steps of
+ * ct_model_forward_batch, one token per sequence): the first step at which some sequence's greedy
+ * id differs from want[s * gen + i], or -1 when every id equals want. */
+static inline int decode_batched_first_diff(ct_ctx *c, const ct_model *m, int nseq, int gen, const int32_t *want) {
+    ct_err err = {0};
+    size_t V = (size_t)ct_model_config(m)->vocab_size;
+    ct_kv_cache **kv = calloc((size_t)nseq, sizeof *kv);
+    int32_t *next = malloc((size_t)nseq * sizeof *next);
+    float *l = malloc((size_t)nseq * V * sizeof(float));
+    int bad = -1;
+    for (int s = 0; s < nseq; s++) {
+        int32_t p[16];
+        size_t n = decode_prompt(p, s, V);
+        CHECK_OK(ct_kv_cache_init(&kv[s], ct_model_config(m), n + (size_t)gen, &err), &err);
+        CHECK_OK(ct_model_forward(c, m, NULL, kv[s], p, n, NULL, NULL, l, &err), &err);
+        next[s] = decode_argmax(l, V);
+        if (next[s] != want[(size_t)s * (size_t)gen]) bad = 0;
+    }
+    for (int i = 1; i < gen && bad < 0; i++) {
+        CHECK_OK(ct_model_forward_batch(c, m, NULL, kv, (size_t)nseq, next, 1, l, &err), &err);
+        for (int s = 0; s < nseq; s++) {
+            next[s] = decode_argmax(l + (size_t)s * V, V);
+            if (next[s] != want[(size_t)s * (size_t)gen + (size_t)i] && bad < 0) bad = i;
+        }
+    }
+    for (int s = 0; s < nseq; s++) ct_kv_cache_free(kv[s]);
+    free(kv);
+    free(next);
+    free(l);
+    return bad;
 }
 
 #endif

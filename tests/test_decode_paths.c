@@ -23,7 +23,7 @@ static void check_model(const ct_model *m, const char *name) {
     REQUIRE(c);
     size_t V = (size_t)ct_model_config(m)->vocab_size;
     int32_t fast[NSEQ][GEN], seq[MAXP + GEN];
-    float *l = malloc(NSEQ * V * sizeof(float));
+    float *l = malloc(V * sizeof(float));
     /* exact path: the whole sequence, no cache, every step */
     for (int s = 0; s < NSEQ; s++) {
         decode_greedy(c, m, s, GEN, fast[s], NULL);
@@ -40,26 +40,8 @@ static void check_model(const ct_model *m, const char *name) {
                   same);
     }
     /* batched decode: 8 sequences of different lengths advance together */
-    ct_kv_cache *kv[NSEQ];
-    int32_t next[NSEQ];
-    for (int s = 0; s < NSEQ; s++) {
-        int32_t p[MAXP];
-        size_t n = decode_prompt(p, s, V);
-        CHECK_OK(ct_kv_cache_init(&kv[s], ct_model_config(m), n + GEN, &err), &err);
-        CHECK_OK(ct_model_forward(c, m, NULL, kv[s], p, n, NULL, NULL, l, &err), &err);
-        next[s] = decode_argmax(l, V);
-        CHECK_EQ_INT(next[s], fast[s][0]);
-    }
-    int bad = -1;
-    for (int i = 1; i < GEN && bad < 0; i++) {
-        CHECK_OK(ct_model_forward_batch(c, m, NULL, kv, NSEQ, next, 1, l, &err), &err);
-        for (int s = 0; s < NSEQ; s++) {
-            next[s] = decode_argmax(l + (size_t)s * V, V);
-            if (next[s] != fast[s][i] && bad < 0) bad = i;
-        }
-    }
+    int bad = decode_batched_first_diff(c, m, NSEQ, GEN, &fast[0][0]);
     CHECK_MSG(bad < 0, "%s: batched decode differs from single decode at generated token %d", name, bad);
-    for (int s = 0; s < NSEQ; s++) ct_kv_cache_free(kv[s]);
     /* 1 and 2 threads: the same logits, bit for bit */
     float *l1 = malloc(GEN * V * sizeof(float)), *l2 = malloc(GEN * V * sizeof(float));
     int32_t o1[GEN], o2[GEN];

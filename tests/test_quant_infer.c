@@ -109,25 +109,8 @@ static void check_one(const char *dir, ct_quant_format fmt, const char *name, do
     }
     printf("    %s: worst over %d sequences %.2e\n", name, NSEQ, worst_all);
     /* batched decode: 8 sequences per step (the T = 8 GEMV) give single decode's ids */
-    ct_kv_cache *kv[NSEQ];
-    int32_t next[NSEQ];
-    for (int s = 0; s < NSEQ; s++) {
-        int32_t p[MAXP];
-        size_t n = decode_prompt(p, s, V);
-        CHECK_OK(ct_kv_cache_init(&kv[s], cfg, n + GEN, &err), &err);
-        CHECK_OK(ct_model_forward(c, q, NULL, kv[s], p, n, NULL, NULL, lq, &err), &err);
-        next[s] = decode_argmax(lq, V);
-    }
-    int bad = -1;
-    for (int i = 1; i < GEN && bad < 0; i++) {
-        CHECK_OK(ct_model_forward_batch(c, q, NULL, kv, NSEQ, next, 1, lq, &err), &err);
-        for (int s = 0; s < NSEQ; s++) {
-            next[s] = decode_argmax(lq + (size_t)s * V, V);
-            if (next[s] != oq[s][i] && bad < 0) bad = i;
-        }
-    }
+    int bad = decode_batched_first_diff(c, q, NSEQ, GEN, &oq[0][0]);
     CHECK_MSG(bad < 0, "%s: batched decode differs from single decode at token %d", name, bad);
-    for (int s = 0; s < NSEQ; s++) ct_kv_cache_free(kv[s]);
     /* 1 and 2 threads: the same bits */
     int32_t o2[GEN];
     decode_greedy(c, q, 5, GEN, o2, lr);

@@ -9,6 +9,7 @@
 #include "ctune/tokenizer.h"
 #include "eval/json_schema.h"
 #include "harness.h"
+#include "json_test_util.h"
 
 static ct_json_constraint *mk(const char *schema, int max_ws, bool think) {
     ct_json_constraint_opts o = ct_json_constraint_opts_default();
@@ -409,13 +410,8 @@ TEST(jc_budget_forces_completion) {
                 logits[j] = (float)((seed >> 8) % 1000) / 100.0f;
             }
             logits[eos] = -100.0f; /* never wants to stop */
-            REQUIRE(ct_json_constraint_apply(c, logits, (size_t)V, &eos, 1, budget - i, &err) == CT_OK);
-            int32_t best = 0;
-            for (int32_t j = 1; j < V; j++)
-                if (logits[j] > logits[best]) best = j;
             used++;
-            if (best == eos) ended = true;
-            else REQUIRE(ct_json_constraint_accept(c, best, &err) == CT_OK);
+            ended = !json_greedy_step(c, tok, logits, V, eos, budget - i, NULL, 0, NULL);
         }
         /* the value may take the whole budget (no room kept for the eos id) */
         CHECK_MSG(ct_json_constraint_complete(c), "budget %d: ended %d after %d tokens", budget, ended, used);
@@ -542,20 +538,7 @@ TEST(jc_extra_keys_random_walks) {
                     r = r * 1103515245u + 12345u;
                     logits[fav[f]] += 5.0f + (float)((r >> 8) % 100) / 10.0f;
                 }
-                REQUIRE(ct_json_constraint_apply(c, logits, (size_t)V, &eos, 1, budget - i, &err) == CT_OK);
-                int32_t best = 0;
-                for (int32_t j = 1; j < V; j++)
-                    if (logits[j] > logits[best]) best = j;
-                if (best == eos) {
-                    ended = true;
-                    break;
-                }
-                char *b = NULL;
-                size_t bl = 0;
-                REQUIRE(ct_tokenizer_token_bytes(tok, best, &b, &bl, &err) == CT_OK);
-                if (n + bl < sizeof text) memcpy(text + n, b, bl), n += bl;
-                free(b);
-                REQUIRE(ct_json_constraint_accept(c, best, &err) == CT_OK);
+                ended = !json_greedy_step(c, tok, logits, V, eos, budget - i, text, sizeof text, &n);
             }
             text[n] = 0;
             CHECK_MSG(ct_json_constraint_complete(c), "schema %zu seed %u: incomplete %s", k, seed, text);

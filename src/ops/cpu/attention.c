@@ -31,8 +31,7 @@ void ct_attention_forward_rows(ct_ctx *c, float *out, const float *q, const floa
                 for (size_t j = 0; j <= last; j++) {
                     float p = sc[j] * inv;
                     if (p == 0.0f) continue;
-                    const float *vj = v + (j * Hkv + kh) * D;
-                    for (size_t d = 0; d < D; d++) ot[d] += p * vj[d];
+                    ct_cpu_axpy(ot, p, v + (j * Hkv + kh) * D, D);
                 }
             }
         }
@@ -147,9 +146,7 @@ static void head_rows(const bwd_args *a, size_t h, float *p, float *dp, float *h
                 dp[j] = 0.0f;
                 continue;
             }
-            const float *vj = a->v + (j * Hkv + kh) * D;
-            float s = 0.0f;
-            for (size_t d = 0; d < D; d++) s += dot[d] * vj[d];
+            float s = ct_cpu_dot(dot, a->v + (j * Hkv + kh) * D, D);
             dp[j] = s;
             pd += p[j] * s;
         }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops/ops.h"
 
@@ -23,6 +24,45 @@ void ct_cpu_sgemm1(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, 
 void ct_cpu_block_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, size_t K, size_t k0,
                          size_t kw);
 
+/* 16 floats as one GCC vector (unaligned loads / stores through memcpy): the compiler maps it
+ * onto the widest registers the build targets (one zmm, two ymm or four xmm) with the same lane
+ * arithmetic, so results do not depend on the instruction set. */
+typedef float ct_cpu_v16 __attribute__((vector_size(64)));
+
+static inline ct_cpu_v16 ct_cpu_v16_load(const float *p) {
+    ct_cpu_v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* sum_d a[d] b[d]: 16 lane sums (lane i takes d = i mod 16 of the 16-blocks), reduced by halving
+ * (lanes i and i + 8, then i + 4, ...), then the tail d >= n / 16 * 16 in order. */
+static inline float ct_cpu_dot(const float *a, const float *b, size_t n) {
+    size_t d = 0;
+    float s = 0.0f;
+    if (n >= 16) {
+        ct_cpu_v16 acc = ct_cpu_v16_load(a) * ct_cpu_v16_load(b);
+        for (d = 16; d + 16 <= n; d += 16) acc += ct_cpu_v16_load(a + d) * ct_cpu_v16_load(b + d);
+        float r[16];
+        memcpy(r, &acc, sizeof r);
+        for (size_t w = 8; w >= 1; w /= 2)
+            for (size_t i = 0; i < w; i++) r[i] += r[i + w];
+        s = r[0];
+    }
+    for (; d < n; d++) s += a[d] * b[d];
+    return s;
+}
+
+/* y[d] += p x[d] for d < n (elementwise: the same bits as the plain loop). */
+static inline void ct_cpu_axpy(float *y, float p, const float *x, size_t n) {
+    size_t d = 0;
+    for (; d + 16 <= n; d += 16) {
+        ct_cpu_v16 v = ct_cpu_v16_load(y + d) + p * ct_cpu_v16_load(x + d);
+        memcpy(y + d, &v, sizeof v);
+    }
+    for (; d < n; d++) y[d] += p * x[d];
+}
+
 /* One causal attention row (the plain per-row algorithm): p[j] = exp(q_t·k_j * scale - max) for
  * keys j <= last of kv head kh (k is [S, Hkv*D]), 0 for keys of another segment (seg_k non-NULL
  * and seg_k[j] != seg_t). Returns 1 / sum_j p[j] (0 when every key is masked); the caller
@@ -38,9 +78,7 @@ static inline float ct_cpu_attn_row(float *p, const float *qt, const float *k, s
             continue;
         }
         const float *kj = k + (j * Hkv + kh) * D;
-        float s = 0.0f;
-        for (size_t d = 0; d < D; d++) s += qt[d] * kj[d];
-        p[j] = s * scale;
+        p[j] = ct_cpu_dot(qt, kj, D) * scale;
         if (p[j] > mx) mx = p[j];
     }
     float sum = 0.0f;

@@ -7,8 +7,8 @@
  * only differences from the exact path are the rounding of x and the order of the f32 sums (and
  * the instruction's flushing of subnormal inputs and outputs to zero). Twice the products per
  * instruction of the f32 FMA path, which is what batched decode is bound by (docs/perf.md).
- * From 4 tokens on, each weight stream is also prefetched 2 KB ahead by software (memory and
- * compute then overlap: the LM head and layers of a T = 8 step 1.1-1.3x faster; see below).
+ * From 4 tokens on, three rows share each load of x and the weight streams are prefetched by
+ * software (memory and compute then overlap; see below).
  *
  * Every row is computed the same way whatever rows share the call or the thread, so results do
  * not depend on the thread count. */
@@ -40,54 +40,62 @@ void ct_gemv_bf16dot_prepare(uint16_t *xb, const float *x, size_t T, size_t K) {
 }
 
 #ifdef CT_BF16DOT_X86
-/* Software prefetch of each weight stream this many elements (2 KB) ahead, one per 64-byte step,
- * where TT >= BF16DOT_PF_MIN_T. A/B on the random Qwen2.5-0.5B-shaped matrices (docs/perf.md,
- * "Batched decode: weight prefetch in the bf16-dot kernel"): T = 8 LM head 1.2-1.4x faster, the
- * layers' matrices 1.1-1.3x; T = 2, 3 slower or no better (the stream then is closer to
- * memory-bound, where the hardware prefetcher alone does best, as in the exact T = 1 kernel). */
-#define BF16DOT_PF_AHEAD 1024
-#define BF16DOT_PF_MIN_T 4
+/* From BF16DOT_GROUP_MIN_T tokens on, rows go three at a time (24 accumulators at 8 tokens: each
+ * load of x feeds three products, each weight load eight) and every weight stream is prefetched
+ * into the L2 cache (T1 hint) at the same column two row groups ahead: three row streams that
+ * restart every row are too short for the hardware prefetcher, and an L1 (T0) prefetch of them
+ * stalled the loads (docs/perf.md, "Batched decode: three rows per pass"). On one thread, 8 tokens,
+ * the 151936 x 896 LM head streamed from memory: 94 G products/s against 75 with one row and a T0
+ * prefetch, the instruction's peak being ~117. Fewer tokens keep one row (or two, below) and
+ * the hardware prefetcher: closer to memory-bound, as in the exact T = 1 kernel. */
+#define BF16DOT_GROUP_MIN_T 4
+#define BF16DOT_GROUP 3
+#define BF16DOT_PF_GROUPS 2
 
-/* R rows (1 or 2) x TT tokens: one accumulator per row and token, 32 weights per step (the
- * last step's K % 32 through a masked load; the padded x is zero there), then reduced. Two rows
- * share every load of x (x of 8 tokens outgrows the L1 cache at K = 4864); a row's arithmetic is
- * the same whichever R computes it. */
+/* R rows (1 to 3) x TT tokens: one accumulator per row and token, 32 weights per step (the
+ * last step's K % 32 through a masked load; the padded x is zero there), then reduced. A row's
+ * arithmetic is the same whichever R computes it. pf: bytes ahead of each weight load to
+ * prefetch into L2 (0: none). */
 BF16DOT_TARGET static inline __attribute__((always_inline)) void
 rows_tokens(float *y, size_t ldy, const uint16_t *xb, size_t ld, const uint16_t *W, size_t R, size_t TT, size_t K,
-            size_t n) {
-    __m512 acc[2][CT_GEMV_MAX_T];
-    _Pragma("GCC unroll 2") for (size_t r = 0; r < R; r++)
+            size_t n, size_t pf) {
+    __m512 acc[BF16DOT_GROUP][CT_GEMV_MAX_T];
+    _Pragma("GCC unroll 3") for (size_t r = 0; r < R; r++)
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[r][t] = _mm512_setzero_ps();
     for (size_t k = 0; k < K; k += 32) {
         __mmask32 m = K - k >= 32 ? (__mmask32)~0u : (__mmask32)((1u << (K - k)) - 1u);
-        __m512bh w[2];
-        _Pragma("GCC unroll 2") for (size_t r = 0; r < R; r++) {
+        __m512bh w[BF16DOT_GROUP];
+        _Pragma("GCC unroll 3") for (size_t r = 0; r < R; r++) {
             const uint16_t *wr = W + (n + r) * K + k;
             w[r] = (__m512bh)_mm512_maskz_loadu_epi16(m, wr);
             /* a hint (never faults): near the matrix's end the address may lie past it, so it is
              * formed as an integer, not by pointer arithmetic */
-            if (TT >= BF16DOT_PF_MIN_T)
-                _mm_prefetch((const char *)((uintptr_t)wr + 2 * BF16DOT_PF_AHEAD), _MM_HINT_T0);
+            if (pf) _mm_prefetch((const char *)((uintptr_t)wr + pf), _MM_HINT_T1);
         }
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
             __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(xb + t * ld + k));
-            _Pragma("GCC unroll 2") for (size_t r = 0; r < R; r++) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], w[r], xv);
+            _Pragma("GCC unroll 3") for (size_t r = 0; r < R; r++) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], w[r], xv);
         }
     }
-    _Pragma("GCC unroll 2") for (size_t r = 0; r < R; r++)
+    _Pragma("GCC unroll 3") for (size_t r = 0; r < R; r++)
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) y[t * ldy + n + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-/* x of all tokens above this many bytes: two rows at a time (one weight stream ran faster while
- * x stays in the L1 cache: 1.6x on the 151936 x 896 LM head, T = 8, one thread). */
+/* Below BF16DOT_GROUP_MIN_T tokens, x of all tokens above this many bytes: two rows at a time
+ * (one weight stream ran faster while x stays in the L1 cache: 1.6x on the 151936 x 896 LM head,
+ * T = 8, one thread). */
 #define BF16DOT_PAIR_X_BYTES (24u << 10)
 
-#define ROWS_T(TT)                                                                     \
-    do {                                                                               \
-        size_t n = n0;                                                                 \
-        if ((TT) * ld * 2 > BF16DOT_PAIR_X_BYTES)                                      \
-            for (; n + 2 <= n1; n += 2) rows_tokens(y, ldy, xb, ld, W, 2, TT, K, n);   \
-        for (; n < n1; n++) rows_tokens(y, ldy, xb, ld, W, 1, TT, K, n);               \
+#define ROWS_T(TT)                                                                              \
+    do {                                                                                        \
+        size_t n = n0, pf = 0;                                                                  \
+        if ((TT) >= BF16DOT_GROUP_MIN_T) {                                                      \
+            pf = BF16DOT_PF_GROUPS * BF16DOT_GROUP * K * sizeof(uint16_t);                      \
+            for (; n + BF16DOT_GROUP <= n1; n += BF16DOT_GROUP)                                 \
+                rows_tokens(y, ldy, xb, ld, W, BF16DOT_GROUP, TT, K, n, pf);                    \
+        } else if ((TT) * ld * 2 > BF16DOT_PAIR_X_BYTES)                                        \
+            for (; n + 2 <= n1; n += 2) rows_tokens(y, ldy, xb, ld, W, 2, TT, K, n, 0);         \
+        for (; n < n1; n++) rows_tokens(y, ldy, xb, ld, W, 1, TT, K, n, pf);                    \
     } while (0)
 
 BF16DOT_TARGET static void rows_bf16dot(float *y, size_t ldy, const uint16_t *xb, const uint16_t *W, size_t T,

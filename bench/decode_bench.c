@@ -4,6 +4,7 @@
  * (ct_model_forward_batch, one step = B tokens) in tokens/s, for each thread count; on bf16 weights
  * and AVX512-BF16 CPUs batched decode once more with CT_BATCH_BF16DOT (--batch-precision bf16).
  * TAG q8_0 / q4_0 quantizes the weights on load (ct_model_quantize, ggml's blocks; bench/decode_quant.sh).
+ * The weights are then laid out in decode order (ct_model_pack_decode), as inference runtimes do.
  * Usage: decode_bench DIR TAG PREFILL DECODE BATCH THREADS...  ("@ ctune_TAG_..." lines) */
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
     if (ct_model_load(argv[1], &m, &err)) return fail(&err);
     ct_quant_opts q = {0};
     if (ct_quant_format_parse(tag, &q.format) && ct_model_quantize(m, &q, &err)) return fail(&err);
+    if (ct_model_pack_decode(m, &err)) return fail(&err); /* as ct_runtime_open does */
     const ct_config *c = ct_model_config(m);
     size_t V = (size_t)c->vocab_size, wb = ct_model_weight_bytes(m);
     int32_t *ids = malloc((size_t)(np + nd + 64 * nb) * sizeof *ids);

@@ -152,6 +152,11 @@ typedef struct ct_quant_opts {
  * to ggml's reference quantizers). A model loaded pre-quantized (a *-bnb-4bit checkpoint) is left
  * as it is when bnb is asked, and refused for Q8_0 / Q4_0. */
 ct_status ct_model_quantize(ct_model *m, const ct_quant_opts *q, ct_err *err);
+/* Copies m's weights (quantized or not; bitsandbytes-bound ones excepted) into one buffer in the
+ * order a decode step reads them, so decode streams memory front to back (src/model/decode_pack.c;
+ * the same values). For inference: ct_runtime_open calls it after quantization and before an
+ * adapter is attached. Once per model; the views' data pointers change. */
+ct_status ct_model_pack_decode(ct_model *m, ct_err *err);
 /* "q8_0" / "q4_0" -> the format (false for any other name). */
 bool ct_quant_format_parse(const char *name, ct_quant_format *out);
 /* The dtype of m's linear weights: NF4 / FP4 / INT8ROW / Q8_0 / Q4_0 when quantized (loaded

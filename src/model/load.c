@@ -175,6 +175,7 @@ ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err) {
 void ct_model_free(ct_model *m) {
     if (!m) return;
     ct_model_quant_free(m);
+    free(m->packed);
     ct_st_close(m->storage);
     ct_weights_free(&m->w);
     free(m->dir);

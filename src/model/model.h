@@ -25,6 +25,7 @@ struct ct_model {
     void *storage;    /* loader-owned: mmaps of safetensors files (NULL: the builder owns the data) */
     void **quant_owned; /* quantization states / codes of quantized weights (src/model/quantize.c) */
     size_t n_quant_owned;
+    void *packed; /* the weights in decode order (ct_model_pack_decode), or NULL */
 };
 
 /* Loader hook (src/model/quantize.c): when the files hold a bitsandbytes 4-bit state for weight
@@ -33,6 +34,13 @@ ct_status ct_model_bind_bnb(ct_model *m, const void *st, const char *name, const
                             bool *bound, ct_err *err);
 /* Frees what quantization added to m. */
 void ct_model_quant_free(ct_model *m);
+/* Frees the ggml blocks quantization on load made at data (true), or does nothing (false: data is
+ * not such blocks). */
+bool ct_model_quant_release(ct_model *m, const void *data);
+/* Drops the pages of a weight of a loaded model that will not be read again from the process's
+ * resident memory (the mmap'd original: a later touch would fault it back from the file); nothing
+ * for a model without files. */
+void ct_model_release_pages(const ct_model *m, const ct_tensor *t);
 
 /* The view of (spec, layer) in w. */
 ct_tensor *ct_weights_at(ct_weights *w, const ct_tensor_spec *s, int layer);

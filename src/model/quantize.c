@@ -41,6 +41,18 @@ static ct_status keep(ct_model *m, int bits, void *owner, ct_err *err) {
     return CT_OK;
 }
 
+bool ct_model_quant_release(ct_model *m, const void *data) {
+    for (size_t i = 0; i < m->n_quant_owned; i++) {
+        owned *o = m->quant_owned[i];
+        if (o->bits || o->owner != data) continue;
+        owner_free(o->bits, o->owner);
+        free(o);
+        m->quant_owned[i] = m->quant_owned[--m->n_quant_owned];
+        return true;
+    }
+    return false;
+}
+
 void ct_model_quant_free(ct_model *m) {
     for (size_t i = 0; i < m->n_quant_owned; i++) {
         owned *o = m->quant_owned[i];
@@ -63,9 +75,7 @@ ct_status ct_model_bind_bnb(ct_model *m, const void *st, const char *name, const
     return s;
 }
 
-/* Drops the pages of a weight that was just quantized from the process's resident memory: the
- * mmap'd 16-bit original is not read again (a later touch would fault it back from the file). */
-static void release_pages(const ct_model *m, const ct_tensor *t) {
+void ct_model_release_pages(const ct_model *m, const ct_tensor *t) {
     if (!m->storage || !t->data) return;
     uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data, b = a + ct_tensor_nbytes(t);
     uintptr_t a2 = (a + ps - 1) / ps * ps, b2 = b / ps * ps;
@@ -99,7 +109,7 @@ static int quantize_one(const ct_tensor_spec *s, int layer, void *user) {
         ct_spec_name(name, sizeof name, &w->m->cfg, s, layer);
         return ct_err_prefix(w->err, "quantizing %s", name);
     }
-    release_pages(w->m, t);
+    ct_model_release_pages(w->m, t);
     *t = q;
     return CT_OK;
 }
@@ -135,7 +145,7 @@ static ct_status ggml_quantize(ct_model *m, ct_tensor *t, ct_dtype dt, ct_err *e
     }
     ct_status st = keep(m, 0, q, err);
     if (st) return st;
-    release_pages(m, t);
+    ct_model_release_pages(m, t);
     t->dtype = dt, t->data = q, t->quant = NULL;
     return CT_OK;
 }

@@ -70,6 +70,7 @@ ct_status ct_runtime_open(const ct_runtime_opts *o, ct_runtime **out, ct_err *er
     ct_status st = rt_new(o, &rt, err);
     if (!st) st = ct_model_load(o->model_dir, &rt->model, err);
     if (!st) st = ct_model_quantize(rt->model, &o->quant, err);
+    if (!st) st = ct_model_pack_decode(rt->model, err);
     if (!st && o->adapter_dir) st = ct_adapter_load(o->adapter_dir, rt->model, &rt->adapter, err);
     if (!st && rt->adapter && o->merge_adapter) st = ct_adapter_merge(rt->adapter, rt->ctx, err);
     if (st) ct_runtime_free(rt);

@@ -28,6 +28,9 @@ void ct_cpu_block_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, s
  * onto the widest registers the build targets (one zmm, two ymm or four xmm) with the same lane
  * arithmetic, so results do not depend on the instruction set. */
 typedef float ct_cpu_v16 __attribute__((vector_size(64)));
+typedef float ct_cpu_v8 __attribute__((vector_size(32)));
+typedef float ct_cpu_v4 __attribute__((vector_size(16)));
+typedef float ct_cpu_v2 __attribute__((vector_size(8)));
 
 static inline ct_cpu_v16 ct_cpu_v16_load(const float *p) {
     ct_cpu_v16 v;
@@ -43,11 +46,11 @@ static inline float ct_cpu_dot(const float *a, const float *b, size_t n) {
     if (n >= 16) {
         ct_cpu_v16 acc = ct_cpu_v16_load(a) * ct_cpu_v16_load(b);
         for (d = 16; d + 16 <= n; d += 16) acc += ct_cpu_v16_load(a + d) * ct_cpu_v16_load(b + d);
-        float r[16];
-        memcpy(r, &acc, sizeof r);
-        for (size_t w = 8; w >= 1; w /= 2)
-            for (size_t i = 0; i < w; i++) r[i] += r[i + w];
-        s = r[0];
+        ct_cpu_v8 h8 = __builtin_shufflevector(acc, acc, 0, 1, 2, 3, 4, 5, 6, 7) +
+                       __builtin_shufflevector(acc, acc, 8, 9, 10, 11, 12, 13, 14, 15);
+        ct_cpu_v4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7);
+        ct_cpu_v2 h2 = __builtin_shufflevector(h4, h4, 0, 1) + __builtin_shufflevector(h4, h4, 2, 3);
+        s = h2[0] + h2[1];
     }
     for (; d < n; d++) s += a[d] * b[d];
     return s;

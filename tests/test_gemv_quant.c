@@ -87,6 +87,9 @@ TEST(gemv_quant_levels_match_scalar) {
                         ct_gemvq_x xq, xq0;
                         ct_gemvq_prepare(CT_GEMV_SCALAR, &xq0, mem0, x, T, K);
                         ct_gemvq_prepare((ct_gemv_level)lv, &xq, mem, x, T, K);
+                        /* the level's quantized activations: the scalar ones, byte for byte */
+                        size_t xb = T * (K / CT_GGML_QK) * (2 * sizeof(float) + CT_GGML_QK); /* d, bias, codes */
+                        CHECK(ct_gemvq_x_bytes((ct_gemv_level)lv, T, K) >= xb && !memcmp(mem, mem0, xb));
                         ct_gemvq_rows(CT_GEMV_SCALAR, ref, N, &xq0, &W, 0, N);
                         ct_gemvq_rows((ct_gemv_level)lv, y, N, &xq, &W, 0, N);
                         CHECK_MSG(memcmp(y, ref, T * N * sizeof(float)) == 0,

@@ -99,13 +99,68 @@ size_t ct_gemvq_x_bytes(ct_gemv_level lv, size_t T, size_t K) {
     return T * nb * (sizeof(float) + sizeof(int32_t)) + T * nb * QK + 64;
 }
 
+#ifdef CT_GEMVQ_X86
+/* The scalar loop below, 8 lanes at a time (the vector levels): max |x| by vmaxps (the same value
+ * when the block is finite, the only case it is used), x * id multiplied in f32 and rounded by
+ * vcvtps2dq in the current rounding mode as nearbyintf, packed to int8 in element order. */
+AVX2Q_TARGET static void prepare_avx2(ct_gemvq_x *xq, const float *x, size_t T, size_t K) {
+    size_t nb = K / QK;
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), inf = _mm256_set1_ps(INFINITY);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (size_t t = 0; t < T; t++) {
+        int8_t *row = xq->q + t * xq->ldq;
+        for (size_t b = 0; b < nb; b++) {
+            const float *v = x + t * K + b * QK;
+            __m256 vi[4], mx = _mm256_setzero_ps();
+            bool finite = true;
+            for (int i = 0; i < 4; i++) {
+                vi[i] = _mm256_loadu_ps(v + 8 * i);
+                __m256 a = _mm256_and_ps(vi[i], absm);
+                finite &= _mm256_movemask_ps(_mm256_cmp_ps(a, inf, _CMP_LT_OQ)) == 0xff;
+                mx = _mm256_max_ps(mx, a);
+            }
+            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+            m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+            float amax = _mm_cvtss_f32(m4);
+            float d = ct_f16_to_f32(ct_f32_to_f16(amax / 127.0f));
+            bool use = finite && d != 0.0f;
+            int32_t sum = 0;
+            if (use) {
+                __m256 id = _mm256_set1_ps(127.0f / amax);
+                __m256i q[4];
+                for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(vi[i], id));
+                __m256i s4 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+                __m128i s2 = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+                s2 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0x4e));
+                s2 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1));
+                sum = _mm_cvtsi128_si32(s2);
+                __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+                _mm256_storeu_si256((__m256i *)(row + b * QK), _mm256_permutevar8x32_epi32(p, order));
+            } else {
+                memset(row + b * QK, 0, QK);
+            }
+            xq->d[t * nb + b] = finite ? d : NAN;
+            xq->bias[t * nb + b] = -8 * sum;
+        }
+    }
+}
+#endif
+
 void ct_gemvq_prepare(ct_gemv_level lv, ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K) {
-    (void)lv;
     size_t nb = K / QK;
     xq->d = (float *)mem; /* block scales, Q4_0 block offsets, then the codes */
     xq->bias = (int32_t *)(xq->d + T * nb);
     xq->q = (int8_t *)(xq->bias + T * nb);
     xq->T = T, xq->K = K, xq->ldq = nb * QK;
+#ifdef CT_GEMVQ_X86
+    if (lv != CT_GEMV_SCALAR) {
+        prepare_avx2(xq, x, T, K);
+        return;
+    }
+#else
+    (void)lv;
+#endif
     for (size_t t = 0; t < T; t++) {
         int8_t *row = xq->q + t * xq->ldq;
         for (size_t b = 0; b < nb; b++) {

@@ -6,7 +6,7 @@
  * sort their tensors by name (layers.0, layers.1, layers.10, ...; down_proj before gate_proj
  * before q_proj), and quantization on load gives every matrix its own allocation. Decoding the
  * random Qwen2.5-0.5B-shaped bench model's GEMVs in a name-sorted file's order read 25 GB/s
- * against 27 in file order (docs/perf.md, "Decode: weights in decode order").
+ * against 27 in file order (docs/perf.md, "Fourth pass").
  *
  * So inference runtimes copy the weights once, after quantization, into one 2 MiB-page buffer:
  * per layer the mixer's tensors (norms, q/k/v/o or the DeltaNet projections, in the table's

@@ -117,7 +117,7 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
  * than the L1 cache holds beside a weight row (Qwen2.5-0.5B's down_proj, K = 4864: 19 KB of f32
  * x with 9.5 KB of weights per row) is evicted by the weight stream every row, and its reloads
  * from L2 slowed the stream to 17-20 GB/s against 30-33 for K <= 3584 (one thread); prefetched,
- * 24-26 GB/s (docs/perf.md, "Decode: x prefetch for long rows"). For short rows it costs. */
+ * 24-26 GB/s (docs/perf.md, "Fourth pass"). For short rows it costs. */
 #define GEMV_XPF_AHEAD 128
 #define GEMV_XPF_MIN_K 3600
 #define AVX512_BODY(TT, xpf)                                                                          \

@@ -44,7 +44,7 @@ void ct_gemv_bf16dot_prepare(uint16_t *xb, const float *x, size_t T, size_t K) {
  * load of x feeds three products, each weight load eight) and every weight stream is prefetched
  * into the L2 cache (T1 hint) at the same column two row groups ahead: three row streams that
  * restart every row are too short for the hardware prefetcher, and an L1 (T0) prefetch of them
- * stalled the loads (docs/perf.md, "Batched decode: three rows per pass"). On one thread, 8 tokens,
+ * stalled the loads (docs/perf.md, "Fourth pass"). On one thread, 8 tokens,
  * the 151936 x 896 LM head streamed from memory: 94 G products/s against 75 with one row and a T0
  * prefetch, the instruction's peak being ~117. Fewer tokens keep one row (or two, below) and
  * the hardware prefetcher: closer to memory-bound, as in the exact T = 1 kernel. */

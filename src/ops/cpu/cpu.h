@@ -24,19 +24,14 @@ void ct_cpu_sgemm1(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, 
 void ct_cpu_block_to_f32(float *out, const ct_tensor *W, size_t r0, size_t nr, size_t K, size_t k0,
                          size_t kw);
 
-/* 16 floats as one GCC vector (unaligned loads / stores through memcpy): the compiler maps it
- * onto the widest registers the build targets (one zmm, two ymm or four xmm) with the same lane
- * arithmetic, so results do not depend on the instruction set. */
+/* 16 floats as one GCC vector (unaligned loads / stores through memcpy; never passed or returned
+ * by value, whose ABI depends on the instruction set): the compiler maps it onto the widest
+ * registers the build targets (one zmm, two ymm or four xmm) with the same lane arithmetic, so
+ * results do not depend on the instruction set. */
 typedef float ct_cpu_v16 __attribute__((vector_size(64)));
 typedef float ct_cpu_v8 __attribute__((vector_size(32)));
 typedef float ct_cpu_v4 __attribute__((vector_size(16)));
 typedef float ct_cpu_v2 __attribute__((vector_size(8)));
-
-static inline ct_cpu_v16 ct_cpu_v16_load(const float *p) {
-    ct_cpu_v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 /* sum_d a[d] b[d]: 16 lane sums (lane i takes d = i mod 16 of the 16-blocks), reduced by halving
  * (lanes i and i + 8, then i + 4, ...), then the tail d >= n / 16 * 16 in order. */
@@ -44,8 +39,13 @@ static inline float ct_cpu_dot(const float *a, const float *b, size_t n) {
     size_t d = 0;
     float s = 0.0f;
     if (n >= 16) {
-        ct_cpu_v16 acc = ct_cpu_v16_load(a) * ct_cpu_v16_load(b);
-        for (d = 16; d + 16 <= n; d += 16) acc += ct_cpu_v16_load(a + d) * ct_cpu_v16_load(b + d);
+        ct_cpu_v16 acc, va, vb;
+        memcpy(&va, a, sizeof va), memcpy(&vb, b, sizeof vb);
+        acc = va * vb;
+        for (d = 16; d + 16 <= n; d += 16) {
+            memcpy(&va, a + d, sizeof va), memcpy(&vb, b + d, sizeof vb);
+            acc += va * vb;
+        }
         ct_cpu_v8 h8 = __builtin_shufflevector(acc, acc, 0, 1, 2, 3, 4, 5, 6, 7) +
                        __builtin_shufflevector(acc, acc, 8, 9, 10, 11, 12, 13, 14, 15);
         ct_cpu_v4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7);
@@ -60,8 +60,10 @@ static inline float ct_cpu_dot(const float *a, const float *b, size_t n) {
 static inline void ct_cpu_axpy(float *y, float p, const float *x, size_t n) {
     size_t d = 0;
     for (; d + 16 <= n; d += 16) {
-        ct_cpu_v16 v = ct_cpu_v16_load(y + d) + p * ct_cpu_v16_load(x + d);
-        memcpy(y + d, &v, sizeof v);
+        ct_cpu_v16 vy, vx;
+        memcpy(&vy, y + d, sizeof vy), memcpy(&vx, x + d, sizeof vx);
+        vy += p * vx;
+        memcpy(y + d, &vy, sizeof vy);
     }
     for (; d < n; d++) y[d] += p * x[d];
 }

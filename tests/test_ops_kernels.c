@@ -234,6 +234,14 @@ TEST(ops_kernels_gemv_levels) {
                     ct_gemv_rows((ct_gemv_level)lv, y2, N, x, xp, &W, T, K, 0, N / 2);
                     ct_gemv_rows((ct_gemv_level)lv, y2, N, x, xp, &W, T, K, N / 2, N);
                     CHECK(memcmp(y, y2, T * N * sizeof(float)) == 0);
+                    /* each token alone: the bits it gets among T (batched decode = single steps) */
+                    for (size_t t = 0; t < T; t++) {
+                        ct_gemv_prepare((ct_gemv_level)lv, dts[d], xp, x + t * K, 1, K);
+                        ct_gemv_rows((ct_gemv_level)lv, y2, N, x + t * K, xp, &W, 1, K, 0, N);
+                        CHECK_MSG(memcmp(y + t * N, y2, N * sizeof(float)) == 0,
+                                  "gemv %s %s T=%zu K=%zu N=%zu: token %zu alone differs",
+                                  ct_gemv_level_name((ct_gemv_level)lv), ct_dtype_name(dts[d]), T, K, N, t);
+                    }
                     free(W.data), free(x), free(y), free(y2), free(xp);
                     ran++;
                 }

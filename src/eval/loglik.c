@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
+
 struct ct_loglik {
     ct_ctx *ctx;
     const ct_model *m;
@@ -54,21 +56,6 @@ void ct_loglik_free(ct_loglik *L) {
 }
 
 size_t ct_loglik_tokens_run(const ct_loglik *L) { return L->run; }
-
-/* log softmax(logits)[id] in f64; *is_max: id is the first argmax. */
-static double log_prob(const float *logits, size_t V, int32_t id, bool *is_max) {
-    float mx = logits[0];
-    size_t am = 0;
-    for (size_t v = 1; v < V; v++)
-        if (logits[v] > mx) {
-            mx = logits[v];
-            am = v;
-        }
-    double s = 0.0;
-    for (size_t v = 0; v < V; v++) s += exp((double)logits[v] - (double)mx);
-    *is_max = am == (size_t)id;
-    return (double)logits[id] - (double)mx - log(s);
-}
 
 static ct_status ensure_room(ct_loglik *L, size_t positions, ct_err *err) {
     if (positions <= ct_kv_cache_capacity(L->kv)) return CT_OK;
@@ -127,7 +114,7 @@ ct_status ct_loglik_score(ct_loglik *L, const int32_t *ctx_ids, size_t n_ctx, co
         /* with reuse the context runs once per question; without, once per option */
         if ((o == 0 || !L->reuse) && (st = set_context(L, ctx_ids, n_ctx, err))) break;
         bool all_max = true, is_max;
-        double s = log_prob(L->last, L->V, conts[o][0], &is_max);
+        double s = ct_logits_logprob(L->last, L->V, conts[o][0], &is_max);
         all_max &= is_max;
         if (k > 1) {
             if ((k - 1) * L->V > L->cap_rows) {
@@ -138,7 +125,7 @@ ct_status ct_loglik_score(ct_loglik *L, const int32_t *ctx_ids, size_t n_ctx, co
             }
             if ((st = forward(L, conts[o], k - 1, L->rows, NULL, err))) break;
             for (size_t t = 1; t < k; t++) {
-                s += log_prob(L->rows + (t - 1) * L->V, L->V, conts[o][t], &is_max);
+                s += ct_logits_logprob(L->rows + (t - 1) * L->V, L->V, conts[o][t], &is_max);
                 all_max &= is_max;
             }
             /* back to the context for the next option (n_cached ids are cached after truncation) */
@@ -223,7 +210,7 @@ static ct_status pass_run(ct_loglik *L, ll_pass *P, size_t first, ct_kv_cache *c
 /* Adds log p(id) at selected row s to option o of q. */
 static void add_token(const ct_loglik *L, const ll_pass *P, size_t s, const ct_loglik_req *q, size_t o, int32_t id) {
     bool is_max;
-    q->ll[o] += log_prob(P->logits + s * L->V, L->V, id, &is_max);
+    q->ll[o] += ct_logits_logprob(P->logits + s * L->V, L->V, id, &is_max);
     if (q->greedy) q->greedy[o] &= is_max;
 }
 

@@ -136,10 +136,7 @@ ct_status ct_model_nll_decode(ct_ctx *ctx, const ct_model *m, const ct_adapter *
     double sum = 0.0;
     for (size_t t = 0; !st && t + 1 < T; t++) {
         if ((st = ct_model_forward(ctx, m, ad, kv, ids + t, 1, NULL, NULL, l, err))) break;
-        double mx = -INFINITY, z = 0.0; /* log-softmax in f64 */
-        for (size_t j = 0; j < V; j++) mx = fmax(mx, (double)l[j]);
-        for (size_t j = 0; j < V; j++) z += exp((double)l[j] - mx);
-        double nll = mx + log(z) - (double)l[ids[t + 1]];
+        double nll = -ct_logits_logprob(l, V, ids[t + 1], NULL);
         if (!isfinite(nll)) st = ct_err_set(err, CT_ERR_NUMERIC, "nll (decode): loss is not finite at token %zu", t + 1);
         sum += nll;
     }

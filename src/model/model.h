@@ -32,6 +32,9 @@ struct ct_model {
  * `name`, binds *out to it (shape-checked against want) and returns CT_OK with *bound true. */
 ct_status ct_model_bind_bnb(ct_model *m, const void *st, const char *name, const int64_t want[2], ct_tensor *out,
                             bool *bound, ct_err *err);
+/* log softmax(logits)[id] in f64 over V logits (the max subtracted; exp and log in double); *is_max:
+ * id is the first argmax (NULL: not wanted). Eval's log-likelihoods and ct_model_nll_decode. */
+double ct_logits_logprob(const float *logits, size_t V, int32_t id, bool *is_max);
 /* Frees what quantization added to m. */
 void ct_model_quant_free(ct_model *m);
 /* Frees the ggml blocks quantization on load made at data (true), or does nothing (false: data is

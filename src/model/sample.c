@@ -6,6 +6,7 @@
 
 #include "ctune/generate.h"
 #include "ctune/rng.h"
+#include "model/model.h"
 
 typedef struct cand {
     float logit;
@@ -115,4 +116,18 @@ int32_t ct_gen_sample(float *logits, size_t V, const ct_gen_params *p, const int
     free(pr);
     free(c);
     return id;
+}
+
+double ct_logits_logprob(const float *logits, size_t V, int32_t id, bool *is_max) {
+    float mx = logits[0];
+    size_t am = 0;
+    for (size_t v = 1; v < V; v++)
+        if (logits[v] > mx) {
+            mx = logits[v];
+            am = v;
+        }
+    double s = 0.0;
+    for (size_t v = 0; v < V; v++) s += exp((double)logits[v] - (double)mx);
+    if (is_max) *is_max = am == (size_t)id;
+    return (double)logits[id] - (double)mx - log(s);
 }

@@ -119,7 +119,7 @@ static int quantize_one(const ct_tensor_spec *s, int layer, void *user) {
 /* *t (2-D, rows a multiple of 32 long) as ggml blocks of dtype dt, rows quantized in parallel. */
 static ct_status ggml_quantize(ct_model *m, ct_tensor *t, ct_dtype dt, ct_err *err) {
     size_t rows = (size_t)t->shape[0], K = (size_t)t->shape[1];
-    size_t row_bytes = K / CT_GGML_QK * (dt == CT_DTYPE_Q8_0 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES);
+    size_t row_bytes = K / CT_GGML_QK * ct_ggml_block_bytes(dt == CT_DTYPE_Q8_0);
     uint8_t *q = ct_big_alloc(rows * row_bytes);
     if (!q) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     int bad = 0;

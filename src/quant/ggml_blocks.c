@@ -80,7 +80,7 @@ typedef struct blk_loc {
 } blk_loc;
 
 static blk_loc locate(size_t N, size_t K, bool q8, size_t r, size_t b) {
-    size_t bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES, nb = K / CT_GGML_QK, n8 = N / 8 * 8;
+    size_t bb = ct_ggml_block_bytes(q8), nb = K / CT_GGML_QK, n8 = N / 8 * 8;
     if (r >= n8) {
         size_t at = (r * nb + b) * bb;
         return (blk_loc){at, at + 2, 4};
@@ -91,13 +91,13 @@ static blk_loc locate(size_t N, size_t K, bool q8, size_t r, size_t b) {
 
 void ct_ggml_block_at(const uint8_t *data, size_t N, size_t K, bool q8, size_t r, size_t b, uint8_t *out) {
     blk_loc l = locate(N, K, q8, r, b);
-    size_t chunks = (q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES) / 4;
+    size_t chunks = ct_ggml_block_bytes(q8) / 4;
     memcpy(out, data + l.scale, 2);
     for (size_t c = 0; c < chunks; c++) memcpy(out + 2 + 4 * c, data + l.codes + c * l.stride, 4);
 }
 
 bool ct_ggml_pack8(uint8_t *data, size_t N, size_t K, bool q8) {
-    size_t bb = q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES, nb = K / CT_GGML_QK, gbytes = 8 * nb * bb;
+    size_t bb = ct_ggml_block_bytes(q8), nb = K / CT_GGML_QK, gbytes = 8 * nb * bb;
     if (N < 8) return true;
     uint8_t *tmp = malloc(gbytes);
     if (!tmp) return false;

@@ -32,6 +32,8 @@
 #define CT_GGML_QK 32            /* elements per Q8_0 / Q4_0 block */
 #define CT_GGML_Q8_0_BYTES 34    /* sizeof(block_q8_0) */
 #define CT_GGML_Q4_0_BYTES 18    /* sizeof(block_q4_0) */
+/* Bytes of one block: Q8_0 (q8) or Q4_0. */
+static inline size_t ct_ggml_block_bytes(bool q8) { return q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES; }
 
 /* Quantizes n values (n a multiple of 32) into n / 32 blocks at out. Returns false (out partly
  * written) when a value is NaN or infinite: ggml's reference has no defined result for them. */

@@ -89,8 +89,6 @@ static bool have_vnni(void) {
 #endif
 }
 
-static size_t block_bytes(ct_dtype dt) { return dt == CT_DTYPE_Q8_0 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES; }
-
 /* ---- the quantized activations (the same at every level) ---- */
 
 size_t ct_gemvq_x_bytes(ct_gemv_level lv, size_t T, size_t K) {
@@ -243,7 +241,7 @@ AVX2Q_TARGET static inline __m256i xchunk(const int8_t *xb, size_t c) {
 /* o[t * ldo + 0..7] = rows 0..7 of group G (its 8 * K / 32 packed blocks) for tokens 0..TT-1. */
 AVX2Q_TARGET static inline __attribute__((always_inline)) void
 group8(float *o, size_t ldo, const ct_gemvq_x *xq, const uint8_t *G, bool q8, bool vnni, size_t TT) {
-    size_t nb = xq->K / QK, gb = 8 * (q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES);
+    size_t nb = xq->K / QK, gb = 8 * ct_ggml_block_bytes(q8);
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0f);
     __m256 acc[CT_GEMV_MAX_T][2];
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
@@ -293,7 +291,7 @@ group8(float *o, size_t ldo, const ct_gemvq_x *xq, const uint8_t *G, bool q8, bo
 AVX2Q_TARGET static inline __attribute__((always_inline)) void
 groups(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_t *W, bool q8, bool vnni, size_t TT, size_t n0,
        size_t n1) {
-    size_t gbytes = xq->K / QK * 8 * (q8 ? CT_GGML_Q8_0_BYTES : CT_GGML_Q4_0_BYTES);
+    size_t gbytes = xq->K / QK * 8 * ct_ggml_block_bytes(q8);
     for (size_t g = n0 / 8; g * 8 < n1; g++) {
         if (g * 8 >= n0 && g * 8 + 8 <= n1) {
             group8(y + g * 8, ldy, xq, W + g * gbytes, q8, vnni, TT);
@@ -355,7 +353,7 @@ void ct_gemvq_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float
     size_t total = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
         total += (size_t)Ws[i]->shape[0];
-        bytes += (size_t)Ws[i]->shape[0] * (K / QK) * block_bytes(Ws[i]->dtype);
+        bytes += ct_tensor_nbytes(Ws[i]);
     }
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);

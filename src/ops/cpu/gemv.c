@@ -120,12 +120,37 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
  * 24-26 GB/s (docs/perf.md, "Fourth pass"). For short rows it costs. */
 #define GEMV_XPF_AHEAD 128
 #define GEMV_XPF_MIN_K 3600
+/* Per-token accumulators are named variables, not arrays indexed by token: GCC kept arrays of
+ * __m512 in memory and stored every accumulator back to the stack on each step (one store per
+ * FMA; the same bits either way). Named, the exact batched decode of 8 sequences ran ~15 %
+ * faster (docs/perf.md, "Fifth pass"). */
+#define AVX512_ACC(t) __m512 a0_##t = _mm512_setzero_ps(), a1_##t = a0_##t, a2_##t = a0_##t, a3_##t = a0_##t
+#define AVX512_FMA4(t)                                                                                \
+    if ((t) < (TT)) {                                                                                 \
+        const float *xt = xs + (t) * ldx + k;                                                         \
+        a0_##t = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xt), a0_##t);                                    \
+        a1_##t = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xt + 16), a1_##t);                               \
+        a2_##t = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xt + 32), a2_##t);                               \
+        a3_##t = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xt + 48), a3_##t);                               \
+    }
+#define AVX512_FMA2(t)                                                                                \
+    if ((t) < (TT)) {                                                                                 \
+        const float *xt = xs + (t) * ldx + k;                                                         \
+        a0_##t = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xt), a0_##t);                                    \
+        a1_##t = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xt + 16), a1_##t);                               \
+    }
+#define AVX512_OUT(t)                                                                                 \
+    if ((t) < (TT)) {                                                                                 \
+        __m512 s = _mm512_add_ps(_mm512_add_ps(a0_##t, a1_##t), _mm512_add_ps(a2_##t, a3_##t));       \
+        y[(t) * ldy + n] = tail_dot(_mm512_reduce_add_ps(s), wr, x + (t) * K, Kb, K, bf16);           \
+    }
 #define AVX512_BODY(TT, xpf)                                                                          \
     do {                                                                                              \
         const uint16_t *wr = W + n * K;                                                               \
-        __m512 a0[TT], a1[TT], a2[TT], a3[TT];                                                        \
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) a0[t] = a1[t] = a2[t] = a3[t] =     \
-            _mm512_setzero_ps();                                                                      \
+        AVX512_ACC(0);                                                                                \
+        AVX512_ACC(1);                                                                                \
+        AVX512_ACC(2);                                                                                \
+        AVX512_ACC(3);                                                                                \
         size_t k = 0;                                                                                 \
         for (; k + 64 <= Kb; k += 64) {                                                               \
             __m512 w0, w1, w2, w3;                                                                    \
@@ -147,13 +172,7 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
                 w2 = _mm512_cvtph_ps(_mm512_castsi512_si256(v1));                                     \
                 w3 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v1, 1));                               \
             }                                                                                         \
-            _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) {                               \
-                const float *xt = xs + t * ldx + k;                                                   \
-                a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xt), a0[t]);                              \
-                a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xt + 16), a1[t]);                         \
-                a2[t] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xt + 32), a2[t]);                         \
-                a3[t] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xt + 48), a3[t]);                         \
-            }                                                                                         \
+            AVX512_FMA4(0) AVX512_FMA4(1) AVX512_FMA4(2) AVX512_FMA4(3)                               \
         }                                                                                             \
         if (k < Kb) {                                                                                 \
             __m512 w0, w1;                                                                            \
@@ -166,16 +185,9 @@ static void rows_scalar(float *y, size_t ldy, const float *x, const uint16_t *W,
                 w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(v0));                                     \
                 w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v0, 1));                               \
             }                                                                                         \
-            _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) {                               \
-                const float *xt = xs + t * ldx + k;                                                   \
-                a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xt), a0[t]);                              \
-                a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xt + 16), a1[t]);                         \
-            }                                                                                         \
+            AVX512_FMA2(0) AVX512_FMA2(1) AVX512_FMA2(2) AVX512_FMA2(3)                               \
         }                                                                                             \
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < (TT); t++) {                                   \
-            __m512 s = _mm512_add_ps(_mm512_add_ps(a0[t], a1[t]), _mm512_add_ps(a2[t], a3[t]));       \
-            y[t * ldy + n] = tail_dot(_mm512_reduce_add_ps(s), wr, x + t * K, Kb, K, bf16);           \
-        }                                                                                             \
+        AVX512_OUT(0) AVX512_OUT(1) AVX512_OUT(2) AVX512_OUT(3)                                       \
     } while (0)
 
 /* TT <= 4 tokens (a compile-time constant after inlining), rows [n0, n1) one after another. */
@@ -234,12 +246,35 @@ AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, cons
  * lone 16-block goes to the first two), summed (a0 + a1) + (a2 + a3), reduced, then the scalar
  * tail. One row at a time keeps one weight stream: two interleaved rows (the earlier kernel, one
  * accumulator per row and token) read 10 GB/s on one thread, a third of the probe. */
+/* Named per-token accumulators, as AVX512_ACC and its companions. */
+#define AVX2_ACC(t) __m256 a0_##t = _mm256_setzero_ps(), a1_##t = a0_##t, a2_##t = a0_##t, a3_##t = a0_##t
+#define AVX2_FMA4(t)                                                                                  \
+    if ((t) < (TT)) {                                                                                 \
+        const float *xt = xs + (t) * ldx + k;                                                         \
+        a0_##t = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xt), a0_##t);                                    \
+        a1_##t = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xt + 8), a1_##t);                                \
+        a2_##t = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xt + 16), a2_##t);                               \
+        a3_##t = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xt + 24), a3_##t);                               \
+    }
+#define AVX2_FMA2(t)                                                                                  \
+    if ((t) < (TT)) {                                                                                 \
+        const float *xt = xs + (t) * ldx + k;                                                         \
+        a0_##t = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xt), a0_##t);                                    \
+        a1_##t = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xt + 8), a1_##t);                                \
+    }
+#define AVX2_OUT(t)                                                                                   \
+    if ((t) < (TT)) {                                                                                 \
+        __m256 s8 = _mm256_add_ps(_mm256_add_ps(a0_##t, a1_##t), _mm256_add_ps(a2_##t, a3_##t));      \
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));             \
+        s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));                                                   \
+        s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));                                                     \
+        y[(t) * ldy + n] = tail_dot(_mm_cvtss_f32(s4), wr, x + (t) * K, Kb, K, bf16);                 \
+    }
 #define AVX2_BODY(TT)                                                                                 \
     do {                                                                                              \
         const uint16_t *wr = W + n * K;                                                               \
-        __m256 a0[TT], a1[TT], a2[TT], a3[TT];                                                        \
-        _Pragma("GCC unroll 2") for (size_t t = 0; t < (TT); t++) a0[t] = a1[t] = a2[t] = a3[t] =     \
-            _mm256_setzero_ps();                                                                      \
+        AVX2_ACC(0);                                                                                  \
+        AVX2_ACC(1);                                                                                  \
         size_t k = 0;                                                                                 \
         for (; k + 32 <= Kb; k += 32) {                                                               \
             __m256 w0, w1, w2, w3;                                                                    \
@@ -256,13 +291,7 @@ AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, cons
                 w2 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + k + 16)));                \
                 w3 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + k + 24)));                \
             }                                                                                         \
-            _Pragma("GCC unroll 2") for (size_t t = 0; t < (TT); t++) {                               \
-                const float *xt = xs + t * ldx + k;                                                   \
-                a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xt), a0[t]);                              \
-                a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xt + 8), a1[t]);                          \
-                a2[t] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xt + 16), a2[t]);                         \
-                a3[t] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xt + 24), a3[t]);                         \
-            }                                                                                         \
+            AVX2_FMA4(0) AVX2_FMA4(1)                                                                 \
         }                                                                                             \
         if (k < Kb) {                                                                                 \
             __m256 w0, w1;                                                                            \
@@ -274,19 +303,9 @@ AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, cons
                 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + k)));                     \
                 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + k + 8)));                 \
             }                                                                                         \
-            _Pragma("GCC unroll 2") for (size_t t = 0; t < (TT); t++) {                               \
-                const float *xt = xs + t * ldx + k;                                                   \
-                a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xt), a0[t]);                              \
-                a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xt + 8), a1[t]);                          \
-            }                                                                                         \
+            AVX2_FMA2(0) AVX2_FMA2(1)                                                                 \
         }                                                                                             \
-        _Pragma("GCC unroll 2") for (size_t t = 0; t < (TT); t++) {                                   \
-            __m256 s8 = _mm256_add_ps(_mm256_add_ps(a0[t], a1[t]), _mm256_add_ps(a2[t], a3[t]));      \
-            __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));         \
-            s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));                                               \
-            s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));                                                 \
-            y[t * ldy + n] = tail_dot(_mm_cvtss_f32(s4), wr, x + t * K, Kb, K, bf16);                 \
-        }                                                                                             \
+        AVX2_OUT(0) AVX2_OUT(1)                                                                       \
     } while (0)
 
 /* TT <= 2 tokens (a compile-time constant after inlining), rows [n0, n1) one after another. */

@@ -245,7 +245,11 @@ group8(float *o, size_t ldo, const ct_gemvq_x *xq, const uint8_t *G, bool q8, bo
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0f);
     __m256 acc[CT_GEMV_MAX_T][2];
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-    for (size_t b = 0; b < nb; b++) {
+    /* blocks in pairs, so that acc[t][j] is indexed by constants (acc[t][b % 2] kept acc on the stack) */
+    for (size_t b0 = 0; b0 < nb; b0 += 2) {
+    _Pragma("GCC unroll 2") for (size_t j = 0; j < 2; j++) {
+        size_t b = b0 + j;
+        if (b >= nb) break;
         const uint8_t *blk = G + b * gb;
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)); /* the 8 rows' scales */
         __m256i s[CT_GEMV_MAX_T];
@@ -280,8 +284,9 @@ group8(float *o, size_t ldo, const ct_gemvq_x *xq, const uint8_t *G, bool q8, bo
         }
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
             __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(xq->d[t * nb + b]));
-            acc[t][b % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), sc, acc[t][b % 2]);
+            acc[t][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), sc, acc[t][j]);
         }
+    }
     }
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) _mm256_storeu_ps(o + t * ldo, _mm256_add_ps(acc[t][0], acc[t][1]));
 }

@@ -4,9 +4,11 @@
  * saved, and the command that resumes the run printed). */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -66,8 +68,27 @@ static bool preflight(const ct_train_config *cfg, bool force) {
     return false;
 }
 
+/* The launcher's mpirun and the signals it has received (the handler forwards them). */
+static volatile pid_t g_mpirun;
+static volatile sig_atomic_t g_launch_signals, g_launch_first;
+
+/* Ctrl-C, SIGTERM or SIGHUP to the launcher: the first two become SIGUSR1 to mpirun, which
+ * forwards it to every rank at once (a rank's first SIGUSR1 saves and stops at the end of the
+ * step, its second quits); later ones SIGTERM to mpirun (its own kill sequence). mpirun itself
+ * must not see the Ctrl-C: on SIGINT / SIGTERM Open MPI's mpirun sends the ranks SIGCONT, waits
+ * odls_base_sigkill_timeout (1 s), sends SIGTERM, waits again and sends SIGKILL, reading none of
+ * their output meanwhile, so a save that takes longer than a second, or a rank whose output
+ * fills the pipe, is killed before it has saved (docs/distributed.md). */
+static void on_launch_signal(int sig) {
+    int n = g_launch_signals++;
+    if (!n) g_launch_first = sig;
+    if (g_mpirun > 0) kill(g_mpirun, n < 2 ? SIGUSR1 : SIGTERM);
+}
+
 /* --nproc N: this command again under `mpirun -np N` (local ranks; --bind-to none lets each rank
- * run its `threads`, --oversubscribe allows more ranks than cores). Returns only on failure. */
+ * run its `threads`, --oversubscribe allows more ranks than cores), in a process group of its own
+ * so that a Ctrl-C in the terminal reaches only this launcher (on_launch_signal). Returns mpirun's
+ * exit status. CTUNE_NPROC tells rank 0 to print its resume command with --nproc. */
 static int launch_mpirun(const char *nproc, int argc, char **argv) {
     char *end = NULL;
     long n = strtol(nproc, &end, 10);
@@ -100,6 +121,8 @@ static int launch_mpirun(const char *nproc, int argc, char **argv) {
     av[k++] = "--bind-to";
     av[k++] = "none";
     av[k++] = "--oversubscribe";
+    av[k++] = "--stdin"; /* a background process group must not read the terminal */
+    av[k++] = "none";
     av[k++] = self;
     av[k++] = "train";
     for (int i = 1; i < argc; i++) {
@@ -107,12 +130,37 @@ static int launch_mpirun(const char *nproc, int argc, char **argv) {
         else if (strncmp(argv[i], "--nproc=", 8)) av[k++] = argv[i];
     }
     av[k] = NULL;
+    setenv("CTUNE_NPROC", nproc, 1);
     fflush(NULL);
-    execvp(av[0], av);
-    ct_cli_errorf("train: --nproc: cannot run mpirun (%s); install openmpi-bin (scripts/deps.sh)", strerror(errno));
+    struct sigaction sa, old[3];
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_launch_signal;
+    sigemptyset(&sa.sa_mask);
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+        setpgid(0, 0);
+        execvp(av[0], av);
+        ct_cli_errorf("train: --nproc: cannot run mpirun (%s); install openmpi-bin (scripts/deps.sh)", strerror(errno));
+        _exit(1);
+    }
+    int rc = 1, status = 0;
+    if (pid < 0) ct_cli_errorf("train: --nproc: cannot start mpirun (%s)", strerror(errno));
+    else {
+        g_mpirun = pid;
+        if (g_launch_signals) kill(pid, SIGUSR1); /* a signal before g_mpirun was set */
+        pid_t w;
+        while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
+        if (w == pid) rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (g_launch_first && rc == 0) rc = 128 + g_launch_first; /* stopped as asked: as one process would */
+        g_mpirun = 0;
+    }
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
     free(av);
     free(self);
-    return 1;
+    return rc;
 }
 
 /* One shell word: as is when it holds only safe characters, else in single quotes. */
@@ -134,8 +182,9 @@ static bool override_is(const char *arg, const char *key) {
 
 /* The command that continues an interrupted run: the same config and overrides (so the same
  * output_dir, data and hyper-parameters), resume_from_checkpoint true in place of any
- * resume_from_checkpoint / overwrite_output_dir given. */
-static void print_resume_command(FILE *f, const char *cfg_path, char **rest, int nrest, bool force, bool resume) {
+ * resume_from_checkpoint / overwrite_output_dir given; --nproc N when the run was launched so. */
+static void print_resume_command(FILE *f, const char *cfg_path, char **rest, int nrest, bool force, bool resume,
+                                 const char *nproc) {
     fputs("ctune train", f);
     if (cfg_path) put_word(f, cfg_path);
     for (int i = 0; i < nrest; i++) {
@@ -148,9 +197,15 @@ static void print_resume_command(FILE *f, const char *cfg_path, char **rest, int
         }
     }
     if (force) fputs(" --force", f);
+    if (nproc) fprintf(f, " --nproc %s", nproc);
     if (resume) fputs(" --resume_from_checkpoint true", f);
     fputc('\n', f);
 }
+
+/* Exit status of a run stopped by signal sig (0: a callback asked): 128 + sig, 130 for a callback,
+ * 0 for SIGUSR1, the stop request mpirun forwards (a stop done as asked; a non-zero rank status
+ * would make mpirun report the job as aborted; the --nproc launcher exits 128 + the signal it got). */
+static int stop_status(int sig) { return sig == SIGUSR1 ? 0 : sig ? 128 + sig : 130; }
 
 CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFactory keys)") {
     int first = 1;
@@ -239,7 +294,7 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         goto out;
     }
     if (!rank0) {
-        rc = res.interrupted ? (sig ? 128 + sig : 130) : 0;
+        rc = res.interrupted ? stop_status(sig) : 0;
         goto out;
     }
     if (eval_only) {
@@ -251,13 +306,14 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         if (res.last_checkpoint) {
             printf("interrupted at step %lld of %lld; checkpoint: %s\nresume with: ", (long long)res.global_step,
                    (long long)res.total_steps, res.last_checkpoint);
-            if (ct_dist_size() > 1) printf("mpirun -np %d ", ct_dist_size()); /* or any number of ranks */
-            print_resume_command(stdout, cfg_path, rest, nrest, force, true);
+            const char *launched = getenv("CTUNE_NPROC"); /* by --nproc N: the same again */
+            if (ct_dist_size() > 1 && !launched) printf("mpirun -np %d ", ct_dist_size()); /* or any number of ranks */
+            print_resume_command(stdout, cfg_path, rest, nrest, force, true, launched);
         } else {
             printf("interrupted before the first step; nothing was saved\nstart again with: ");
-            print_resume_command(stdout, cfg_path, rest, nrest, force, false);
+            print_resume_command(stdout, cfg_path, rest, nrest, force, false, getenv("CTUNE_NPROC"));
         }
-        rc = sig ? 128 + sig : 130;
+        rc = stop_status(sig);
         goto out;
     }
     printf("done: %lld steps, %.2f epochs, train_loss %.4f", (long long)res.global_step, res.epoch, res.train_loss);

@@ -161,9 +161,11 @@ ct_status ct_callback_progress(ct_callback *cb, FILE *fp, int tty, ct_err *err) 
     return CT_OK;
 }
 
-/* ---- Ctrl-C and SIGTERM ---- */
+/* ---- Ctrl-C, SIGTERM and SIGUSR1 ----
+ * SIGUSR1 is the stop request mpirun forwards to every rank at once (`ctune train --nproc` turns
+ * a Ctrl-C into it; `kill -USR1 <mpirun>` by hand), without mpirun's SIGINT kill sequence. */
 static volatile sig_atomic_t g_stop_count, g_stop_signal;
-static struct sigaction g_old_sigint, g_old_sigterm;
+static struct sigaction g_old_sigint, g_old_sigterm, g_old_sigusr1;
 static bool g_installed;
 
 /* The first signal only sets the flag (the trainer finishes its step, saves, returns); a second
@@ -180,8 +182,10 @@ static void on_stop_signal(int sig) {
     if (ct_dist_rank() != 0) return; /* mpirun signals every rank: rank 0 says it */
     static const char msg_int[] = "\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to quit now)\n";
     static const char msg_term[] = "\nSIGTERM: saving a checkpoint and stopping (a second signal quits now)\n";
-    ssize_t w = sig == SIGTERM ? write(STDERR_FILENO, msg_term, sizeof msg_term - 1)
-                               : write(STDERR_FILENO, msg_int, sizeof msg_int - 1);
+    static const char msg_usr1[] = "\nstop requested: saving a checkpoint and stopping (a second request quits now)\n";
+    ssize_t w = sig == SIGTERM   ? write(STDERR_FILENO, msg_term, sizeof msg_term - 1)
+                : sig == SIGUSR1 ? write(STDERR_FILENO, msg_usr1, sizeof msg_usr1 - 1)
+                                 : write(STDERR_FILENO, msg_int, sizeof msg_int - 1);
     (void)w;
 }
 
@@ -192,11 +196,13 @@ void ct_sigint_install(void) {
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGINT);
     sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGUSR1);
     sa.sa_flags = SA_RESTART;
     g_stop_count = 0;
     g_stop_signal = 0;
     bool ok = sigaction(SIGINT, &sa, g_installed ? NULL : &g_old_sigint) == 0;
     ok = sigaction(SIGTERM, &sa, g_installed ? NULL : &g_old_sigterm) == 0 && ok;
+    ok = sigaction(SIGUSR1, &sa, g_installed ? NULL : &g_old_sigusr1) == 0 && ok;
     if (ok) g_installed = true;
 }
 
@@ -211,6 +217,7 @@ void ct_sigint_uninstall(void) {
     if (g_installed) {
         sigaction(SIGINT, &g_old_sigint, NULL);
         sigaction(SIGTERM, &g_old_sigterm, NULL);
+        sigaction(SIGUSR1, &g_old_sigusr1, NULL);
     }
     g_installed = false;
     ct_sigint_reset();

@@ -241,11 +241,6 @@ AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, cons
 
 /* ---- AVX2: the same over 256 bits, 16-element blocks ---- */
 
-/* One row x TT (<= 2) tokens, AVX512_BODY's structure over 256 bits: 32 elements (64 bytes) per
- * step into four accumulators per token (even / odd halves of the step's two 16-blocks; a last
- * lone 16-block goes to the first two), summed (a0 + a1) + (a2 + a3), reduced, then the scalar
- * tail. One row at a time keeps one weight stream: two interleaved rows (the earlier kernel, one
- * accumulator per row and token) read 10 GB/s on one thread, a third of the probe. */
 /* Named per-token accumulators, as AVX512_ACC and its companions. */
 #define AVX2_ACC(t) __m256 a0_##t = _mm256_setzero_ps(), a1_##t = a0_##t, a2_##t = a0_##t, a3_##t = a0_##t
 #define AVX2_FMA4(t)                                                                                  \
@@ -270,6 +265,12 @@ AVX512_TARGET static void rows_avx512(float *y, size_t ldy, const float *x, cons
         s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));                                                     \
         y[(t) * ldy + n] = tail_dot(_mm_cvtss_f32(s4), wr, x + (t) * K, Kb, K, bf16);                 \
     }
+
+/* One row x TT (<= 2) tokens, AVX512_BODY's structure over 256 bits: 32 elements (64 bytes) per
+ * step into four accumulators per token (even / odd halves of the step's two 16-blocks; a last
+ * lone 16-block goes to the first two), summed (a0 + a1) + (a2 + a3), reduced, then the scalar
+ * tail. One row at a time keeps one weight stream: two interleaved rows (the earlier kernel, one
+ * accumulator per row and token) read 10 GB/s on one thread, a third of the probe. */
 #define AVX2_BODY(TT)                                                                                 \
     do {                                                                                              \
         const uint16_t *wr = W + n * K;                                                               \

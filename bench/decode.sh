@@ -56,16 +56,7 @@ for t in $threads; do
   done
 done
 echo "-- ratios of the medians over $rounds round(s) (load $(cut -d' ' -f1-3 /proc/loadavg); the machine may be shared: compare within this run) --"
-awk -v nb="$nb" -v threads="$threads" -v wb=988.1 '
-{ n = ++cnt[$1]; all[$1, n] = $2 }
-END {
-  for (k in cnt) { # median of the rounds
-    m = cnt[k]
-    for (i = 1; i <= m; i++) s[i] = all[k, i]
-    for (i = 2; i <= m; i++) for (j = i; j > 1 && s[j - 1] > s[j]; j--) { x = s[j]; s[j] = s[j - 1]; s[j - 1] = x }
-    v[k] = m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
-  }
-}
+awk -v nb="$nb" -v threads="$threads" -v wb=988.1 "$BENCH_MEDIAN_AWK"'
 function r(a, b) { return (a in v) && (b in v) && v[b] > 0 ? sprintf("%.2fx", v[a] / v[b]) : "n/a" }
 END {
   n = split(threads, T, " ")

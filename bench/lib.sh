@@ -16,3 +16,16 @@ bench_cc() {
   ${CC:-cc} -O2 -march=native -std=c17 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc $(pkg-config --cflags $pk) \
     -o "$1" "$2" "$build/libctune.a" $(pkg-config --libs $pk) -lm
 }
+# awk program text for results recorded as "KEY VALUE" lines, a key once per round: v[KEY] is
+# the median of its values (the memory bandwidth of a shared machine drifts by 10-20 % within a
+# minute, so decode figures are medians of rounds). Used as: awk "$BENCH_MEDIAN_AWK"' END { ... }'
+BENCH_MEDIAN_AWK='
+{ n = ++cnt[$1]; all[$1, n] = $2 }
+END {
+  for (k in cnt) {
+    m = cnt[k]
+    for (i = 1; i <= m; i++) s[i] = all[k, i]
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && s[j - 1] > s[j]; j--) { x = s[j]; s[j] = s[j - 1]; s[j - 1] = x }
+    v[k] = m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
+  }
+}'

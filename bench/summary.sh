@@ -2,9 +2,10 @@
 # Prints the summary table of a bench/run.sh results file (lines "KEY VALUE").
 # ratio = ctune / baseline: > 1 means ctune is faster for throughputs; for peak RSS < 1 means
 # ctune uses less memory.
+# A key given several times (the decode benchmarks' rounds) shows the median of its values.
 set -u
-awk '
-{ v[$1] = $2 }
+. "$(dirname "$0")/lib.sh"
+awk "$BENCH_MEDIAN_AWK"'
 BEGIN { v["goal_8gib_mib"] = 8192 }
 function row(what, unit, ck, base, bk,   c, b, r) {
   c = (ck in v) ? v[ck] : "";

@@ -6,7 +6,7 @@
 #   zero_stage 1 = plain data parallel within 1e-6 (log, weights, gathered moments), each rank
 #   holding half of the moments; a DeepSpeed stage-2 JSON read as zero_stage 1;
 #   a 2-rank checkpoint (plain and ZeRO-1) resumed with 2 ranks and with 1 rank continues the
-#   uninterrupted run's losses; `ctune train --nproc 2` launches mpirun; Ctrl-C to `ctune train --nproc 2` saves;
+#   uninterrupted run's losses; `ctune train --nproc 2` launches mpirun; Ctrl-C to it (signal, terminal) saves;
 #   a setup failure or a SIGTERM on rank 1 alone stops every rank (its message / a checkpoint);
 #   kill -9 of one rank: the job ends within seconds naming the rank, the last checkpoint resumes;
 #   eval_tasks on 2 ranks: rank 0 alone runs them (one eval/step-N tree, metrics logged once).
@@ -183,6 +183,38 @@ n=$(tr '\r' '\n' < "$tmp/ilog" | sed -n 's/.*interrupted at step \([0-9]*\) of .
 [ -n "$n" ] && [ -d "$tmp/int/checkpoint-$n" ] || { cat "$tmp/ilog"; fail "SIGINT: no checkpoint of the step it stopped at"; }
 [ "$(grep -c 'stop requested: saving a checkpoint' "$tmp/ilog")" = 1 ] || fail "SIGINT: not one message (rank 0's)"
 echo "  Ctrl-C to ctune train --nproc 2: saved checkpoint-$n"
+# the same Ctrl-C typed in a terminal: the launcher is the terminal's foreground job, mpirun and the
+# ranks are not, so only the launcher sees it (a pseudo-terminal; the ranks' output reaches it)
+python3 - "$bin" "$tmp/run.yaml" "$tmp/pty" > "$tmp/plog" 2>&1 <<'PY' || { cat "$tmp/plog"; fail "Ctrl-C in a terminal"; }
+import os, pty, select, sys, time
+binary, cfg, out_dir = sys.argv[1:4]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(binary, [binary, "train", cfg, "--nproc", "2", "--per_device_train_batch_size", "2", "--max_steps",
+                      "100000", "--save_steps", "100000", "--output_dir", out_dir])
+buf, t_end, sent = b"", time.time() + 60, False
+while time.time() < t_end:
+    if not sent and os.path.exists(os.path.join(out_dir, "trainer_log.jsonl")) and b"data parallel" in buf:
+        time.sleep(0.5)
+        os.write(fd, b"\x03")  # Ctrl-C
+        sent = True
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            d = os.read(fd, 65536)
+        except OSError:
+            break
+        if not d:
+            break
+        buf += d
+_, st = os.waitpid(pid, 0)
+text = buf.decode(errors="replace").replace("\r", "\n")
+ok = sent and os.waitstatus_to_exitcode(st) == 130 and "--nproc 2 --resume_from_checkpoint true" in text
+ok = ok and any(n.startswith("checkpoint-") for n in os.listdir(out_dir))
+print(text[-2000:])
+sys.exit(0 if ok else 1)
+PY
+echo "  Ctrl-C typed in a terminal: $(grep -o 'interrupted at step [0-9]*' "$tmp/plog" | tail -1)"
 
 # ---- one rank fails at setup (its model directory is missing): every rank stops, naming it
 timeout 60 mpirun --bind-to none -np 1 "$bin" train "$tmp/run.yaml" --per_device_train_batch_size 2 --output_dir "$tmp/f" : \

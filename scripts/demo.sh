@@ -145,7 +145,13 @@ if [ "$json_rows" -gt 0 ]; then
   $bin generate-batch "${gen[@]}" --input "$work/json_prompts.jsonl" --output "$work/pred_json.jsonl" "${json_gen[@]}" \
     --json-schema examples/risk/answer.schema.json
   $bin eval-risk score --data "$work/json_subset.jsonl" --pred "$work/pred_json.jsonl" --out "$work/json.json" >/dev/null
-  $bin eval-risk score --data "$work/json_subset.jsonl" --pred "$work/pred_after.jsonl" --out "$work/json_free.json" \
+  # the free answers to the same requests: pred_after's lines of the subset's ids (eval-risk score
+  # refuses predictions that match no record of its data)
+  : > "$work/pred_json_free.jsonl"
+  for id in $(sed -n 's/^{"id": *"\([^"]*\)".*/\1/p' "$work/json_subset.jsonl"); do
+    grep -E "^\{\"id\": ?\"$id\"" "$work/pred_after.jsonl" >> "$work/pred_json_free.jsonl" || true
+  done
+  $bin eval-risk score --data "$work/json_subset.jsonl" --pred "$work/pred_json_free.jsonl" --out "$work/json_free.json" \
     >/dev/null
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo MODEL=DIR` on a base model without a chat template (stories260k): the demo picks the
 # plain `empty` template and says so, runs end to end (short: 40 training conversations, 3 steps,
-# 2 answers of 16 tokens) with its before/after table; a failing step (an unknown TEMPLATE) shows
+# 3 answers of 16 tokens, 1 also under the risk schema) with its before/after table; a failing step (an unknown TEMPLATE) shows
 # the command's error and the step, and exits non-zero.
 set -u
 model=${CTUNE_SHARED:-../shared}/models/stories260k
@@ -10,7 +10,8 @@ if [ ! -d "$model" ]; then echo "stories260k not found at $model (../shared abse
 [ -x build/ctune ] || { echo "build/ctune missing (the demo script runs the build's binary)"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-small=(DEMO_SKIP_BUILD=1 DEMO_TRAIN_N=40 DEMO_EVAL_LOSS_N=8 DEMO_EVAL_N=2 DEMO_MAX_NEW=16 DEMO_MAX_STEPS=3 THREADS=2)
+# DEMO_JSON_N below DEMO_EVAL_N, as in the full demo (16 answers, 4 of them also under the schema)
+small=(DEMO_SKIP_BUILD=1 DEMO_TRAIN_N=40 DEMO_EVAL_LOSS_N=8 DEMO_EVAL_N=3 DEMO_JSON_N=1 DEMO_MAX_NEW=16 DEMO_MAX_STEPS=3 THREADS=2)
 env "${small[@]}" MODEL="$model" DEMO_DIR="$tmp/ok" bash scripts/demo.sh > "$tmp/log" 2>&1 || { tail -30 "$tmp/log"; fail "demo failed"; }
 grep -q "no recognised chat template: using the plain 'empty' template" "$tmp/log" || fail "no template note: $(cat "$tmp/log")"
 grep -q "^eval loss (8 samples, answer tokens)" "$tmp/log" || fail "no before/after table: $(tail -30 "$tmp/log")"

@@ -247,46 +247,47 @@ group8(float *o, size_t ldo, const ct_gemvq_x *xq, const uint8_t *G, bool q8, bo
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     /* blocks in pairs, so that acc[t][j] is indexed by constants (acc[t][b % 2] kept acc on the stack) */
     for (size_t b0 = 0; b0 < nb; b0 += 2) {
-    _Pragma("GCC unroll 2") for (size_t j = 0; j < 2; j++) {
-        size_t b = b0 + j;
-        if (b >= nb) break;
-        const uint8_t *blk = G + b * gb;
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)); /* the 8 rows' scales */
-        __m256i s[CT_GEMV_MAX_T];
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) s[t] = _mm256_setzero_si256();
-        if (q8) {
-            _Pragma("GCC unroll 8") for (size_t c = 0; c < 8; c++) {
-                __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c)), aw = _mm256_sign_epi8(w, w);
-                _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-                    __m256i sx = _mm256_sign_epi8(xchunk(xq->q + t * xq->ldq + b * QK, c), w);
-                    s[t] = vnni ? dpbusd(s[t], aw, sx)
-                                : _mm256_add_epi32(s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), ones));
+        _Pragma("GCC unroll 2") for (size_t j = 0; j < 2; j++) {
+            size_t b = b0 + j;
+            if (b >= nb) break;
+            const uint8_t *blk = G + b * gb;
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)); /* the 8 rows' scales */
+            __m256i s[CT_GEMV_MAX_T];
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) s[t] = _mm256_setzero_si256();
+            if (q8) {
+                _Pragma("GCC unroll 8") for (size_t c = 0; c < 8; c++) {
+                    __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c)), aw = _mm256_sign_epi8(w, w);
+                    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+                        __m256i sx = _mm256_sign_epi8(xchunk(xq->q + t * xq->ldq + b * QK, c), w);
+                        s[t] = vnni ? dpbusd(s[t], aw, sx)
+                                    : _mm256_add_epi32(s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), ones));
+                    }
                 }
-            }
-        } else {
-            /* chunk c: low nibbles are codes 4c.., high nibbles codes 16 + 4c.. (int16 sums: header) */
-            _Pragma("GCC unroll 4") for (size_t c = 0; c < 4; c++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c));
-                __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            } else {
+                /* chunk c: low nibbles are codes 4c.., high nibbles codes 16 + 4c.. (int16 sums: header) */
+                _Pragma("GCC unroll 4") for (size_t c = 0; c < 4; c++) {
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c));
+                    __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+                        const int8_t *xb = xq->q + t * xq->ldq + b * QK;
+                        if (vnni)
+                            s[t] = dpbusd(dpbusd(s[t], lo, xchunk(xb, c)), hi, xchunk(xb, c + 4));
+                        else
+                            s[t] = _mm256_add_epi16(s[t],
+                                                    _mm256_add_epi16(_mm256_maddubs_epi16(lo, xchunk(xb, c)),
+                                                                     _mm256_maddubs_epi16(hi, xchunk(xb, c + 4))));
+                    }
+                }
                 _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-                    const int8_t *xb = xq->q + t * xq->ldq + b * QK;
-                    if (vnni)
-                        s[t] = dpbusd(dpbusd(s[t], lo, xchunk(xb, c)), hi, xchunk(xb, c + 4));
-                    else
-                        s[t] = _mm256_add_epi16(s[t], _mm256_add_epi16(_mm256_maddubs_epi16(lo, xchunk(xb, c)),
-                                                                       _mm256_maddubs_epi16(hi, xchunk(xb, c + 4))));
+                    if (!vnni) s[t] = _mm256_madd_epi16(s[t], ones);
+                    s[t] = _mm256_add_epi32(s[t], _mm256_set1_epi32(xq->bias[t * nb + b]));
                 }
             }
             _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-                if (!vnni) s[t] = _mm256_madd_epi16(s[t], ones);
-                s[t] = _mm256_add_epi32(s[t], _mm256_set1_epi32(xq->bias[t * nb + b]));
+                __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(xq->d[t * nb + b]));
+                acc[t][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), sc, acc[t][j]);
             }
         }
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(xq->d[t * nb + b]));
-            acc[t][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), sc, acc[t][j]);
-        }
-    }
     }
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) _mm256_storeu_ps(o + t * ldo, _mm256_add_ps(acc[t][0], acc[t][1]));
 }

@@ -133,25 +133,31 @@ static int launch_mpirun(const char *nproc, int argc, char **argv) {
     av[k] = NULL;
     setenv("CTUNE_NPROC", nproc, 1);
     fflush(NULL);
+    /* the signals stay blocked until g_mpirun is set: one arriving meanwhile is forwarded once */
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    sigset_t block, prev;
+    sigemptyset(&block);
+    for (int i = 0; i < 3; i++) sigaddset(&block, sigs[i]);
+    sigprocmask(SIG_BLOCK, &block, &prev);
     struct sigaction sa, old[3];
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_launch_signal;
     sigemptyset(&sa.sa_mask);
-    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
     for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
     pid_t pid = fork();
     if (pid == 0) {
         for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+        sigprocmask(SIG_SETMASK, &prev, NULL);
         setpgid(0, 0);
         execvp(av[0], av);
         ct_cli_errorf("train: --nproc: cannot run mpirun (%s); install openmpi-bin (scripts/deps.sh)", strerror(errno));
         _exit(1);
     }
+    if (pid > 0) g_mpirun = pid;
+    sigprocmask(SIG_SETMASK, &prev, NULL);
     int rc = 1, status = 0;
     if (pid < 0) ct_cli_errorf("train: --nproc: cannot start mpirun (%s)", strerror(errno));
     else {
-        g_mpirun = pid;
-        if (g_launch_signals) kill(pid, SIGUSR1); /* a signal before g_mpirun was set */
         pid_t w;
         while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
         if (w == pid) rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -304,15 +310,15 @@ CT_CLI_COMMAND(train, "train", "fine-tune a model from a YAML config (LlamaFacto
         goto out;
     }
     if (res.interrupted) {
+        const char *launched = getenv("CTUNE_NPROC"); /* by --nproc N: the same command again */
         if (res.last_checkpoint) {
             printf("interrupted at step %lld of %lld; checkpoint: %s\nresume with: ", (long long)res.global_step,
                    (long long)res.total_steps, res.last_checkpoint);
-            const char *launched = getenv("CTUNE_NPROC"); /* by --nproc N: the same again */
             if (ct_dist_size() > 1 && !launched) printf("mpirun -np %d ", ct_dist_size()); /* or any number of ranks */
             print_resume_command(stdout, cfg_path, rest, nrest, force, true, launched);
         } else {
             printf("interrupted before the first step; nothing was saved\nstart again with: ");
-            print_resume_command(stdout, cfg_path, rest, nrest, force, false, getenv("CTUNE_NPROC"));
+            print_resume_command(stdout, cfg_path, rest, nrest, force, false, launched);
         }
         rc = stop_status(sig);
         goto out;

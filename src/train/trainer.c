@@ -587,6 +587,15 @@ static ct_status evaluate_all(ct_trainer *t, ct_train_event *ev, ct_err *err) {
     return st;
 }
 
+/* checkpoint-<step> and the on_save sinks. */
+static ct_status save_step(ct_trainer *t, ct_train_event *ev, ct_err *err) {
+    ct_status st = ct_trainer_save_checkpoint(t, err);
+    if (st) return st;
+    fill_event(t, ev);
+    ev->checkpoint_dir = t->last_ckpt;
+    return dispatch(t, CT_EVENT_SAVE, ev, err);
+}
+
 static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     const ct_train_config *c = t->cfg;
     ct_status st;
@@ -607,10 +616,15 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
     int64_t save_every = !strcmp(save_strategy, "steps") ? c->save_steps : 0;
     bool stop = false;
     while (t->step < t->total_steps && !stop) {
-        /* a signal that came during setup or a save: nothing new to save, stop before the step */
+        /* a signal after the last step's stop agreement (one that reached a rank while it waited in
+         * that collective): the step it follows is saved unless it already is or none ran yet (a
+         * signal during setup or a save: nothing new to save); every rank stops at the same step */
         bool sig = t->opts.handle_sigint && ct_sigint_requested();
-        if ((st = ct_dist_any(&sig, err))) return st; /* every rank stops at the same step */
-        if (sig) break;
+        if ((st = ct_dist_any(&sig, err))) return st;
+        if (sig) {
+            if (t->run_steps > 0 && t->step != t->saved_step && (st = save_step(t, &ev, err))) return st;
+            break;
+        }
         double loss = 0;
         if ((st = train_one_step(t, &loss, err))) {
             if (st == CT_ERR_NUMERIC)
@@ -646,12 +660,9 @@ static ct_status run_loop(ct_trainer *t, ct_train_result *res, ct_err *err) {
         if ((st = ct_dist_any(&stop, err))) return st; /* rank 0's callbacks or any rank's signal */
         bool periodic = (save_every > 0 && t->step % save_every == 0) ||
                         (save_epoch && (epoch_end || t->step == t->total_steps));
-        if ((periodic || (stop && t->step < t->total_steps)) && t->step != t->saved_step) {
-            if ((st = ct_trainer_save_checkpoint(t, err))) return st;
-            fill_event(t, &ev);
-            ev.checkpoint_dir = t->last_ckpt;
-            if ((st = dispatch(t, CT_EVENT_SAVE, &ev, err))) return st;
-        }
+        if ((periodic || (stop && t->step < t->total_steps)) && t->step != t->saved_step &&
+            (st = save_step(t, &ev, err)))
+            return st;
     }
     res->interrupted = t->step < t->total_steps;
     if (!res->interrupted) {

@@ -33,6 +33,8 @@ typedef enum ct_rope_type {
     CT_ROPE_LLAMA3,      /* Llama 3.1 / 3.2 per-frequency rescaling */
     CT_ROPE_DYNAMIC,     /* dynamic NTK: a larger base for sequences beyond max_position_embeddings */
     CT_ROPE_YARN,        /* YaRN: per-frequency ramp between interpolation and extrapolation */
+    CT_ROPE_FACTORS,     /* inverse frequencies divided by rope_freq_factors (a GGUF file's
+                          * rope_freqs.weight, llama.cpp's freq_factors: how Llama 3 scaling is stored) */
 } ct_rope_type;
 
 typedef struct ct_config {
@@ -56,6 +58,7 @@ typedef struct ct_config {
     double rope_beta_fast, rope_beta_slow; /* yarn (32, 1) */
     bool rope_truncate;            /* yarn: floor / ceil the correction range (true) */
     double rope_attention_scale;   /* cos / sin multiplier (yarn's attention factor); 1 otherwise */
+    float rope_freq_factors[CT_MAX_HEAD_DIM / 2]; /* CT_ROPE_FACTORS: one divisor per frequency */
     bool tie_word_embeddings;
     bool attention_bias;     /* q/k/v biases (qwen2 always; others from config) */
     bool o_bias;             /* o_proj bias (llama attention_bias applies to o_proj too) */
@@ -101,13 +104,18 @@ const char *ct_arch_name(ct_arch arch); /* "llama", "qwen2", "qwen3" */
  * hidden_act other than silu, rope_scaling with a type other than "default", "linear" or "llama3",
  * use_sliding_window true. */
 ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err);
+/* The config of a GGUF model file (llama.cpp's format: architectures llama, qwen2, qwen3), from its
+ * metadata as ct_model_load reads it (docs/inference.md, "GGUF models"). */
+ct_status ct_config_load_gguf(const char *path, ct_config *cfg, ct_err *err);
 /* One config.json file at `path` (no generation_config.json), same rules and errors. */
 ct_status ct_config_load_file(const char *path, ct_config *cfg, ct_err *err);
 
 /* Loads a Hugging Face model directory: config.json, generation_config.json (optional),
  * model.safetensors or model.safetensors.index.json + shards. Weights are mmap'd and stay in
  * their stored dtype (BF16/F16/F32); every tensor's presence and shape is checked against the
- * config (errors name the tensor and file). Free with ct_model_free. */
+ * config (errors name the tensor and file). `dir` may also be a GGUF file (llama.cpp's format;
+ * architectures llama, qwen2, qwen3; F32 / F16 / BF16 tensors mapped, Q8_0 / Q4_0 blocks as
+ * quantization on load leaves them; docs/inference.md, "GGUF models"). Free with ct_model_free. */
 ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err);
 /* Frees a model from ct_model_load: closes the weight files (m->storage), frees m->dir,
  * m->w.layers and m. For models built in memory (storage == NULL) the weight data is NOT freed

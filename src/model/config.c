@@ -9,7 +9,9 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "ctune/model.h"
+#include "io/gguf_read.h"
 #include "model/arch.h"
+#include "model/model.h"
 
 static ct_status get_i32(const char *path, json_t *root, const char *key, int32_t *out,
                          bool required, ct_err *err) {
@@ -163,7 +165,7 @@ static bool is_qwen3_5_vl(const char *mt, const char *arch0) {
     return mt ? !strcmp(mt, "qwen3_5") : arch0 && !strcmp(arch0, "Qwen3_5ForConditionalGeneration");
 }
 
-static ct_status parse_config(const char *path, json_t *root, ct_config *cfg, ct_err *err) {
+ct_status ct_config_parse_json(const char *path, json_t *root, ct_config *cfg, ct_err *err) {
     if (!json_is_object(root))
         return ct_err_set(err, CT_ERR_FORMAT, "%s: not a JSON object", path);
     const char *mt = ct_json_get_str(root, "model_type");
@@ -402,13 +404,17 @@ ct_status ct_config_load_file(const char *path, ct_config *cfg, ct_err *err) {
     json_t *root = NULL;
     ct_status s;
     if (!ct_file_exists(path)) s = ct_err_set(err, CT_ERR_IO, "%s: file not found", path);
-    else if (!(s = ct_json_load_file(path, &root, err))) s = parse_config(path, root, cfg, err);
+    else if (!(s = ct_json_load_file(path, &root, err))) s = ct_config_parse_json(path, root, cfg, err);
     json_decref(root);
     return s;
 }
 
 ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err) {
     memset(cfg, 0, sizeof *cfg);
+    if (ct_gguf_is_file(dir))
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "%s is a GGUF file: this needs a Hugging Face model directory (GGUF files are read for "
+                          "inference: generate, chat, eval, serve)", dir);
     char *path = ct_path_join(dir, "config.json");
     if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     json_t *root = NULL;
@@ -416,7 +422,7 @@ ct_status ct_config_load(const char *dir, ct_config *cfg, ct_err *err) {
     if (!ct_file_exists(path))
         s = ct_err_set(err, CT_ERR_IO, "%s: missing (not a Hugging Face model directory?)", path);
     else if (!(s = ct_json_load_file(path, &root, err)))
-        s = parse_config(path, root, cfg, err);
+        s = ct_config_parse_json(path, root, cfg, err);
     json_decref(root);
     free(path);
     if (s) return s;
@@ -455,8 +461,9 @@ void ct_rope_inv_freq(const ct_config *cfg, size_t seq_len, float *out) {
         }
         return;
     }
-    if (cfg->rope_type == CT_ROPE_LINEAR) {
-        for (int i = 0; i < D / 2; i++) out[i] /= (float)cfg->rope_factor;
+    if (cfg->rope_type == CT_ROPE_LINEAR || cfg->rope_type == CT_ROPE_FACTORS) {
+        for (int i = 0; i < D / 2; i++)
+            out[i] /= cfg->rope_type == CT_ROPE_LINEAR ? (float)cfg->rope_factor : cfg->rope_freq_factors[i];
         return;
     }
     if (cfg->rope_type != CT_ROPE_LLAMA3) return;

@@ -10,6 +10,7 @@
 
 ct_status ct_model_export(const ct_model *m, const char *model_dir, const char *out_dir, const ct_export_opts *o,
                           ct_err *err) {
+    if (ct_model_need_hf(m, "export", err)) return err->code;
     if (ct_model_is_quantized(m))
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "export: %s has quantized (bitsandbytes) linear weights; re-exporting a quantized model is not "

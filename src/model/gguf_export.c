@@ -126,7 +126,7 @@ ct_status ct_gguf_add_model_keys(ct_gguf_writer *w, const ct_config *cfg, const 
                                  ct_gguf_dtype dtype, ct_err *err) {
     ct_status st = cfg->arch == CT_ARCH_QWEN3_5 ? ct_gguf_qwen35_check(cfg, err) : CT_OK;
     if (st) return st;
-    if (cfg->rope_type != CT_ROPE_DEFAULT && cfg->rope_type != CT_ROPE_LINEAR && cfg->rope_type != CT_ROPE_LLAMA3)
+    if (cfg->rope_type == CT_ROPE_DYNAMIC || cfg->rope_type == CT_ROPE_YARN)
         return ct_err_set(err, CT_ERR_UNSUPPORTED, "gguf: rope_scaling type %s is not exported (linear and llama3 are)",
                           cfg->rope_type == CT_ROPE_DYNAMIC ? "dynamic" : "yarn");
     char k[96];
@@ -160,8 +160,12 @@ ct_status ct_gguf_add_model_keys(ct_gguf_writer *w, const ct_config *cfg, const 
 
 /* rope_freqs.weight of a llama3 rope (convert_hf_to_gguf LlamaModel.generate_extra_tensors): per
  * frequency the divisor llama.cpp applies, 1 / factor-mixed as in HF's _compute_llama3_parameters. */
-static void llama3_rope_factors(const ct_config *c, float *out) {
+static void rope_factors(const ct_config *c, float *out) {
     int D = ct_rotary_dim(c);
+    if (c->rope_type == CT_ROPE_FACTORS) {
+        memcpy(out, c->rope_freq_factors, (size_t)(D / 2) * sizeof *out);
+        return;
+    }
     double lo_wl = c->rope_original_max_pos / c->rope_low_freq_factor;
     double hi_wl = c->rope_original_max_pos / c->rope_high_freq_factor;
     for (int i = 0; i < D / 2; i++) {
@@ -239,16 +243,16 @@ ct_status ct_gguf_write_model(const ct_config *cfg, const ct_weights *w, const c
                              .vocab_size = cfg->vocab_size,
                              .fallback_eos = cfg->num_eos ? cfg->eos_token_ids[0] : -1,
                              .fallback_bos = cfg->bos_token_id};
-    if (!st) st = ct_gguf_vocab_add(gw, &vo, NULL, err);
+    if (!st && tok_dir) st = ct_gguf_vocab_add(gw, &vo, NULL, err); /* NULL: weights only (tests) */
     walk_ctx c = {cfg, w, o, gw, src, 0, err};
     if (!st) st = ct_specs_each(cfg, walk_fn, &c);
     /* a tied head replaced by modules_to_save is written as its own output.weight */
     if (!st && cfg->tie_word_embeddings && !ct_weights_tied(w)) st = add_one(&c, "output.weight", &w->g[CT_GT_LM_HEAD], 0);
-    if (!st && cfg->rope_type == CT_ROPE_LLAMA3) {
+    if (!st && (cfg->rope_type == CT_ROPE_LLAMA3 || cfg->rope_type == CT_ROPE_FACTORS)) {
         int half = ct_rotary_dim(cfg) / 2;
         if (!(rope = malloc((size_t)half * sizeof *rope))) st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         else {
-            llama3_rope_factors(cfg, rope);
+            rope_factors(cfg, rope);
             rope_t = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 1, .shape = {half}, .data = rope};
             st = add_one(&c, "rope_freqs.weight", &rope_t, 0);
         }
@@ -272,6 +276,7 @@ static const char *dir_name(const char *dir, char *buf, size_t n) {
 
 ct_status ct_model_export_gguf(const ct_model *m, const char *model_dir, const char *out_dir,
                                const ct_gguf_export_opts *o, ct_err *err) {
+    if (ct_model_need_hf(m, "export", err)) return err->code;
     if (ct_model_is_quantized(m))
         return ct_err_set(err, CT_ERR_UNSUPPORTED, "export: %s has quantized (bitsandbytes) linear weights; a GGUF of "
                                                    "it would hold dequantized copies (export the 16-bit model)", model_dir);

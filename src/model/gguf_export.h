@@ -58,7 +58,7 @@ const char *ct_gguf_arch_name(const ct_config *cfg);
 ct_status ct_gguf_add_model_keys(ct_gguf_writer *w, const ct_config *cfg, const char *type, const char *name,
                                  ct_gguf_dtype dtype, ct_err *err);
 /* The whole model: cfg + weights w (a tied head is detected from the views) + the tokenizer of
- * tok_dir, written to `path`. */
+ * tok_dir (NULL: no tokenizer keys, a weights-only file for tests), written to `path`. */
 ct_status ct_gguf_write_model(const ct_config *cfg, const ct_weights *w, const char *tok_dir, const char *path,
                               const ct_gguf_export_opts *o, ct_err *err);
 /* Ollama's Modelfile in out_dir (src/model/modelfile.c): FROM ./<model_file>, ADAPTER

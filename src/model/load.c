@@ -6,6 +6,7 @@
 
 #include "base/file.h"
 #include "ctune/estimate.h"
+#include "io/gguf_read.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "quant/bnb_load.h"
@@ -142,6 +143,7 @@ static ct_status check_quantization_config(const char *dir, ct_err *err) {
 
 ct_status ct_model_load(const char *dir, ct_model **out, ct_err *err) {
     *out = NULL;
+    if (ct_gguf_is_file(dir)) return ct_model_load_gguf(dir, out, err);
     if (!ct_dir_exists(dir)) return ct_err_set(err, CT_ERR_IO, "%s: model directory not found", dir);
     ct_model *m = calloc(1, sizeof *m);
     if (!m || !(m->dir = strdup(dir))) {
@@ -177,6 +179,7 @@ void ct_model_free(ct_model *m) {
     ct_model_quant_free(m);
     free(m->packed);
     ct_st_close(m->storage);
+    ct_gguf_close(m->gguf);
     ct_weights_free(&m->w);
     free(m->dir);
     free(m);

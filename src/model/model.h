@@ -23,10 +23,28 @@ struct ct_model {
     ct_weights w;
     char *dir;        /* model directory (NULL for in-memory models) */
     void *storage;    /* loader-owned: mmaps of safetensors files (NULL: the builder owns the data) */
+    void *gguf;       /* loader-owned: the mapped GGUF file (ct_gguf) of a model loaded from one */
     void **quant_owned; /* quantization states / codes of quantized weights (src/model/quantize.c) */
     size_t n_quant_owned;
     void *packed; /* the weights in decode order (ct_model_pack_decode), or NULL */
 };
+
+struct json_t;
+/* config.json's parsed object `root` into *cfg (ct_config_load's parser; errors name `path`). The
+ * GGUF loader builds such an object from a file's metadata. */
+ct_status ct_config_parse_json(const char *path, struct json_t *root, ct_config *cfg, ct_err *err);
+/* A model file in GGUF (src/model/gguf_load.c; ct_model_load dispatches to it). */
+/* Refuses (naming the file) to `what` a model loaded from a GGUF file: exports and merges read the
+ * Hugging Face directory's files (config.json, tokenizer files) beside the weights. */
+ct_status ct_model_need_hf(const ct_model *m, const char *what, ct_err *err);
+ct_status ct_model_load_gguf(const char *path, ct_model **out, ct_err *err);
+/* Makes m own `p` (freed with m, or when ct_model_pack_decode copies the weight at p); on error
+ * p is freed. */
+ct_status ct_model_own(ct_model *m, void *p, ct_err *err);
+/* Takes over `blocks` (ct_big_alloc'd plain ggml blocks, rows of *t's [N, K] shape, dtype dt
+ * Q8_0 / Q4_0), packs them by 8 rows (the decode GEMV's layout) and points *t at them, m owning
+ * them; on error they are freed. */
+ct_status ct_model_adopt_ggml(ct_model *m, ct_tensor *t, ct_dtype dt, uint8_t *blocks, ct_err *err);
 
 /* Loader hook (src/model/quantize.c): when the files hold a bitsandbytes 4-bit state for weight
  * `name`, binds *out to it (shape-checked against want) and returns CT_OK with *bound true. */

@@ -76,7 +76,7 @@ ct_status ct_model_bind_bnb(ct_model *m, const void *st, const char *name, const
 }
 
 void ct_model_release_pages(const ct_model *m, const ct_tensor *t) {
-    if (!m->storage || !t->data) return;
+    if ((!m->storage && !m->gguf) || !t->data) return;
     uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data, b = a + ct_tensor_nbytes(t);
     uintptr_t a2 = (a + ps - 1) / ps * ps, b2 = b / ps * ps;
     if (b2 > a2) madvise((void *)a2, b2 - a2, MADV_DONTNEED);
@@ -116,6 +116,20 @@ static int quantize_one(const ct_tensor_spec *s, int layer, void *user) {
 
 /* ---- ggml Q8_0 / Q4_0 for inference ---- */
 
+ct_status ct_model_own(ct_model *m, void *p, ct_err *err) { return keep(m, 0, p, err); }
+
+ct_status ct_model_adopt_ggml(ct_model *m, ct_tensor *t, ct_dtype dt, uint8_t *blocks, ct_err *err) {
+    if (!ct_ggml_pack8(blocks, (size_t)t->shape[0], (size_t)t->shape[1], dt == CT_DTYPE_Q8_0)) {
+        free(blocks);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    ct_status st = ct_model_own(m, blocks, err);
+    if (st) return st;
+    ct_model_release_pages(m, t);
+    t->dtype = dt, t->data = blocks, t->quant = NULL;
+    return CT_OK;
+}
+
 /* *t (2-D, rows a multiple of 32 long) as ggml blocks of dtype dt, rows quantized in parallel. */
 static ct_status ggml_quantize(ct_model *m, ct_tensor *t, ct_dtype dt, ct_err *err) {
     size_t rows = (size_t)t->shape[0], K = (size_t)t->shape[1];
@@ -137,17 +151,12 @@ static ct_status ggml_quantize(ct_model *m, ct_tensor *t, ct_dtype dt, ct_err *e
         }
         free(f);
     }
-    if (!bad && !ct_ggml_pack8(q, rows, K, dt == CT_DTYPE_Q8_0)) bad = 1; /* the GEMV's layout (ggml_blocks.h) */
     if (bad) {
         free(q);
         return bad & 1 ? ct_err_set(err, CT_ERR_NOMEM, "out of memory")
                        : ct_err_set(err, CT_ERR_NUMERIC, "NaN or infinite weight");
     }
-    ct_status st = keep(m, 0, q, err);
-    if (st) return st;
-    ct_model_release_pages(m, t);
-    t->dtype = dt, t->data = q, t->quant = NULL;
-    return CT_OK;
+    return ct_model_adopt_ggml(m, t, dt, q, err);
 }
 
 typedef struct gwalk {

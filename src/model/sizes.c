@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "ctune/estimate.h"
+#include "io/gguf_read.h"
 #include "model/arch.h"
 
 typedef struct size_row {
@@ -99,7 +100,9 @@ ct_status ct_size_config(const char *name, ct_config *cfg, ct_err *err) {
 ct_status ct_estimate_config(const char *model, ct_config *cfg, ct_err *err) {
     struct stat sb;
     if (model && !stat(model, &sb))
-        return S_ISDIR(sb.st_mode) ? ct_config_load(model, cfg, err) : ct_config_load_file(model, cfg, err);
+        return S_ISDIR(sb.st_mode)     ? ct_config_load(model, cfg, err)
+               : ct_gguf_is_file(model) ? ct_config_load_gguf(model, cfg, err)
+                                        : ct_config_load_file(model, cfg, err);
     /* a size name, or the last component of a hub id without its variant suffix */
     const char *base = model ? strrchr(model, '/') : NULL;
     base = base ? base + 1 : model;

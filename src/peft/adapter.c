@@ -387,6 +387,7 @@ ct_status ct_adapter_export(ct_ctx *ctx, const ct_adapter *ad, const char *base_
 ct_status ct_adapter_export_ex(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
                                const char *out_dir, const ct_export_opts *eo, ct_err *err) {
     ct_dtype dtype = eo->dtype;
+    if (ct_model_need_hf(ad->base, "export", err)) return err->code;
     if (ad->kind == CT_ADAPTER_PROMPT)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "export: a prompt-tuning adapter has no weights to merge (use --adapter at inference instead)");
@@ -442,6 +443,7 @@ static const char *gguf_tok_dir(const char *base_dir, const char *adapter_dir) {
 
 ct_status ct_adapter_export_gguf(ct_ctx *ctx, const ct_adapter *ad, const char *base_dir, const char *adapter_dir,
                                  const char *out_dir, const ct_gguf_export_opts *o, ct_err *err) {
+    if (ct_model_need_hf(ad->base, "export", err)) return err->code;
     if (ad->kind == CT_ADAPTER_PROMPT)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "export: a prompt-tuning adapter has no weights to merge (use --adapter at inference instead)");

@@ -1,0 +1,308 @@
+/* A model file in GGUF (llama.cpp / Ollama) -> ct_model, the inverse of gguf_export.c for the
+ * architectures llama, qwen2 and qwen3 (docs/inference.md, "GGUF models"):
+ *  - the config is rebuilt as the config.json object those keys come from and parsed by the same
+ *    code as a Hugging Face directory (ct_config_parse_json), so every check and default is
+ *    config.json's: <arch>.embedding_length -> hidden_size, feed_forward_length,
+ *    block_count, attention.head_count / head_count_kv / key_length (head_dim; value_length must
+ *    equal it), context_length, attention.layer_norm_rms_epsilon, rope.freq_base, rope.scaling
+ *    linear; the vocabulary size is token_embd's rows; tie_word_embeddings is the absence of
+ *    output.weight, the biases and Qwen3's q/k norms are the presence of their tensors; bos / eos /
+ *    padding ids from tokenizer.ggml.*. rope_freqs.weight (Llama 3.x's scaling as convert writes
+ *    it) is kept as llama.cpp uses it: per-frequency divisors of the inverse frequencies
+ *    (CT_ROPE_FACTORS).
+ *  - tensors under their llama.cpp names (the architecture table's GGUF column), shapes checked
+ *    against the config; F32 / F16 / BF16 tensors are views of the mapped file; Q8_0 / Q4_0
+ *    blocks are copied and packed by 8 rows for the decode GEMV (as quantization on load leaves
+ *    them); llama's q / k rows (and biases) get HF's head layout back (gguf_export.c permutes
+ *    them for llama.cpp's adjacent-pair rotation). Any other ggml type (K-quants, IQ*, ...) is
+ *    refused naming the tensor and its type; a tensor the config does not use is an error. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/bigalloc.h"
+#include "io/gguf_read.h"
+#include "model/gguf_export.h"
+#include "model/model.h"
+#include "quant/ggml_blocks.h"
+
+typedef struct gctx {
+    const ct_gguf *g;
+    const char *path, *arch;
+    ct_err *err;
+} gctx;
+
+/* "<arch>.<key>" */
+static const char *akey(const gctx *c, const char *key, char buf[128]) {
+    snprintf(buf, 128, "%s.%s", c->arch, key);
+    return buf;
+}
+
+/* json[name] = the u32 at <arch>.<key>; missing: an error when required. */
+static ct_status put_u32(const gctx *c, json_t *root, const char *name, const char *key, bool required) {
+    char k[128];
+    uint32_t v;
+    ct_err e = {0};
+    if (!ct_gguf_get_u32(c->g, akey(c, key, k), &v, &e)) {
+        if (e.code) return ct_err_set(c->err, e.code, "%s", e.msg);
+        if (required) return ct_err_set(c->err, CT_ERR_FORMAT, "%s: GGUF key %s: missing", c->path, k);
+        return CT_OK;
+    }
+    json_object_set_new(root, name, json_integer(v));
+    return CT_OK;
+}
+
+static ct_status put_f64(const gctx *c, json_t *root, const char *name, const char *key, bool required) {
+    char k[128];
+    double v;
+    ct_err e = {0};
+    if (!ct_gguf_get_f64(c->g, akey(c, key, k), &v, &e)) {
+        if (e.code) return ct_err_set(c->err, e.code, "%s", e.msg);
+        if (required) return ct_err_set(c->err, CT_ERR_FORMAT, "%s: GGUF key %s: missing", c->path, k);
+        return CT_OK;
+    }
+    /* GGUF stores f32: its decimal shortest form is what config.json held (1e-06, not 9.99999997e-07) */
+    char txt[32];
+    snprintf(txt, sizeof txt, "%.9g", v);
+    for (int p = 1; p <= 9; p++) {
+        snprintf(txt, sizeof txt, "%.*g", p, v);
+        if ((float)strtod(txt, NULL) == (float)v) break;
+    }
+    json_object_set_new(root, name, json_real(strtod(txt, NULL)));
+    return CT_OK;
+}
+
+static ct_status put_token_id(const gctx *c, json_t *root, const char *name, const char *key) {
+    uint32_t v;
+    ct_err e = {0};
+    if (ct_gguf_get_u32(c->g, key, &v, &e)) json_object_set_new(root, name, json_integer(v));
+    return e.code ? ct_err_set(c->err, e.code, "%s", e.msg) : CT_OK;
+}
+
+static bool has_tensor(const gctx *c, const char *name) { return ct_gguf_tensor_find(c->g, name) != NULL; }
+
+/* rope.scaling.type: none / linear (with factor); others refused. */
+static ct_status put_rope_scaling(const gctx *c, json_t *root) {
+    char k[128];
+    const char *type;
+    size_t n;
+    ct_err e = {0};
+    if (!ct_gguf_get_str(c->g, akey(c, "rope.scaling.type", k), &type, &n, &e))
+        return e.code ? ct_err_set(c->err, e.code, "%s", e.msg) : CT_OK;
+    if (n == 4 && !memcmp(type, "none", 4)) return CT_OK;
+    if (n != 6 || memcmp(type, "linear", 6))
+        return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: GGUF key %s: '%.*s' is not supported (none and linear are)",
+                          c->path, k, (int)n, type);
+    float f;
+    if (!ct_gguf_get_f32(c->g, akey(c, "rope.scaling.factor", k), &f, &e))
+        return ct_err_set(c->err, e.code ? e.code : CT_ERR_FORMAT, "%s", e.code ? e.msg : "rope.scaling.factor missing");
+    json_t *rs = json_object();
+    json_object_set_new(rs, "type", json_string("linear"));
+    json_object_set_new(rs, "factor", json_real(f));
+    json_object_set_new(root, "rope_scaling", rs);
+    return CT_OK;
+}
+
+/* The config.json object of the file's metadata. */
+static ct_status config_json(const gctx *c, json_t *root) {
+    json_object_set_new(root, "model_type", json_string(c->arch));
+    ct_status s;
+    if ((s = put_u32(c, root, "hidden_size", "embedding_length", true)) ||
+        (s = put_u32(c, root, "intermediate_size", "feed_forward_length", true)) ||
+        (s = put_u32(c, root, "num_hidden_layers", "block_count", true)) ||
+        (s = put_u32(c, root, "num_attention_heads", "attention.head_count", true)) ||
+        (s = put_u32(c, root, "num_key_value_heads", "attention.head_count_kv", false)) ||
+        (s = put_u32(c, root, "head_dim", "attention.key_length", false)) ||
+        (s = put_u32(c, root, "max_position_embeddings", "context_length", false)) ||
+        (s = put_f64(c, root, "rms_norm_eps", "attention.layer_norm_rms_epsilon", true)) ||
+        (s = put_f64(c, root, "rope_theta", "rope.freq_base", false)) || (s = put_rope_scaling(c, root)))
+        return s;
+    char k[128];
+    uint32_t kl = 0, vl = 0;
+    ct_err e = {0};
+    if (ct_gguf_get_u32(c->g, akey(c, "attention.key_length", k), &kl, &e) &&
+        ct_gguf_get_u32(c->g, akey(c, "attention.value_length", k), &vl, &e) && kl != vl)
+        return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: %s.attention.value_length %u differs from key_length %u",
+                          c->path, c->arch, vl, kl);
+    const ct_gguf_tensor *emb = ct_gguf_tensor_find(c->g, "token_embd.weight");
+    if (!emb || emb->ndim != 2)
+        return ct_err_set(c->err, CT_ERR_FORMAT, "%s: no 2-D tensor 'token_embd.weight'", c->path);
+    json_object_set_new(root, "vocab_size", json_integer(emb->shape[0]));
+    json_object_set_new(root, "tie_word_embeddings", json_boolean(!has_tensor(c, "output.weight")));
+    json_object_set_new(root, "attention_bias", json_boolean(has_tensor(c, "blk.0.attn_q.bias")));
+    json_object_set_new(root, "mlp_bias", json_boolean(has_tensor(c, "blk.0.ffn_gate.bias")));
+    const char *dt = emb->type == CT_GGML_BF16 ? "bfloat16" : emb->type == CT_GGML_F16 ? "float16" : "float32";
+    json_object_set_new(root, "torch_dtype", json_string(dt));
+    if ((s = put_token_id(c, root, "bos_token_id", "tokenizer.ggml.bos_token_id")) ||
+        (s = put_token_id(c, root, "eos_token_id", "tokenizer.ggml.eos_token_id")) ||
+        (s = put_token_id(c, root, "pad_token_id", "tokenizer.ggml.padding_token_id")))
+        return s;
+    return CT_OK;
+}
+
+/* rope_freqs.weight: llama.cpp's per-frequency divisors (how convert_hf_to_gguf stores Llama 3's
+ * rope scaling), kept as they are (CT_ROPE_FACTORS). */
+static ct_status rope_freqs(const gctx *c, ct_config *cfg) {
+    const ct_gguf_tensor *t = ct_gguf_tensor_find(c->g, "rope_freqs.weight");
+    if (!t) return CT_OK;
+    int half = ct_rotary_dim(cfg) / 2;
+    if (cfg->rope_type != CT_ROPE_DEFAULT || t->type != CT_GGML_F32 || t->ndim != 1 || t->shape[0] != half)
+        return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
+                          "%s: tensor 'rope_freqs.weight' must be %d f32 values%s", c->path, half,
+                          cfg->rope_type != CT_ROPE_DEFAULT ? " and the only RoPE scaling" : "");
+    memcpy(cfg->rope_freq_factors, t->data, (size_t)half * sizeof(float));
+    for (int i = 0; i < half; i++)
+        if (!(cfg->rope_freq_factors[i] > 0) || !isfinite(cfg->rope_freq_factors[i]))
+            return ct_err_set(c->err, CT_ERR_FORMAT, "%s: tensor 'rope_freqs.weight': value %d is %g (must be positive)",
+                              c->path, i, (double)cfg->rope_freq_factors[i]);
+    cfg->rope_type = CT_ROPE_FACTORS;
+    return CT_OK;
+}
+
+/* Row r of an HF q / k head layout comes from GGUF row `perm_src(r)` (gguf_export.c's permute run
+ * backwards: GGUF row i * 2 + j of a head holds HF row j * D/2 + i). */
+static int64_t perm_src(int64_t r, int64_t D) {
+    int64_t h = r / D, k = r % D, half = D / 2;
+    return h * D + (k % half) * 2 + k / half;
+}
+
+typedef struct bctx {
+    gctx *c;
+    ct_model *m;
+    bool *used; /* [tensor count] */
+} bctx;
+
+static int bind(const ct_tensor_spec *s, int layer, void *user) {
+    bctx *b = user;
+    const gctx *c = b->c;
+    const ct_config *cfg = &b->m->cfg;
+    char name[96], tl[16];
+    snprintf(name, sizeof name, s->gguf, layer);
+    ct_tensor *out = ct_weights_at(&b->m->w, s, layer);
+    memset(out, 0, sizeof *out);
+    int64_t want[3];
+    int ndim = ct_spec_shape(s, cfg, want);
+    const ct_gguf_tensor *t = ct_gguf_tensor_find(c->g, name);
+    if (!t) return ct_err_set(c->err, CT_ERR_SHAPE, "%s: missing tensor '%s' (required by its metadata)", c->path, name);
+    b->used[t - ct_gguf_tensor_at(c->g, 0)] = true;
+    bool same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == want[i];
+    if (!same)
+        return ct_err_set(c->err, CT_ERR_SHAPE, "%s: tensor '%s' has shape [%lld, %lld] but the metadata implies [%lld, %lld]",
+                          c->path, name, (long long)t->shape[0], (long long)(t->ndim > 1 ? t->shape[1] : 1),
+                          (long long)want[0], (long long)(ndim > 1 ? want[1] : 1));
+    ct_dtype dt;
+    switch (t->type) {
+    case CT_GGML_F32: dt = CT_DTYPE_F32; break;
+    case CT_GGML_F16: dt = CT_DTYPE_F16; break;
+    case CT_GGML_BF16: dt = CT_DTYPE_BF16; break;
+    case CT_GGML_Q8_0: dt = CT_DTYPE_Q8_0; break;
+    case CT_GGML_Q4_0: dt = CT_DTYPE_Q4_0; break;
+    default:
+        return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
+                          "%s: tensor '%s' is %s: ctune reads F32, F16, BF16, Q8_0 and Q4_0 tensors (llama-quantize "
+                          "--pure q8_0 / q4_0 writes those, or load the Hugging Face model)",
+                          c->path, name, ct_ggml_type_label(t->type, tl));
+    }
+    bool quant = dt == CT_DTYPE_Q8_0 || dt == CT_DTYPE_Q4_0;
+    if (quant && ndim != 2)
+        return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: tensor '%s': %s is read for 2-D weights only", c->path, name,
+                          ct_ggml_type_label(t->type, tl));
+    int heads = 0;
+    if (cfg->arch == CT_ARCH_LLAMA && s->per_layer) {
+        if (s->id == CT_LT_WQ || s->id == CT_LT_BQ) heads = cfg->num_heads;
+        if (s->id == CT_LT_WK || s->id == CT_LT_BK) heads = cfg->num_kv_heads;
+    }
+    *out = (ct_tensor){.dtype = dt, .ndim = ndim, .data = (void *)t->data};
+    memcpy(out->shape, want, sizeof want);
+    if (!quant && !heads) return CT_OK; /* a view of the file */
+    /* a copy: llama's q / k rows back in HF's order, ggml blocks packed */
+    int64_t rows = want[0], D = heads ? rows / heads : 1;
+    size_t rb = t->nbytes / (size_t)rows;
+    uint8_t *copy = ct_big_alloc(t->nbytes);
+    if (!copy) return ct_err_set(c->err, CT_ERR_NOMEM, "out of memory");
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(copy + (size_t)r * rb, (const uint8_t *)t->data + (size_t)(heads ? perm_src(r, D) : r) * rb, rb);
+    if (quant) {
+        ct_status st = ct_model_adopt_ggml(b->m, out, dt, copy, c->err);
+        return st ? ct_err_prefix(c->err, "%s: tensor '%s'", c->path, name) : CT_OK;
+    }
+    out->data = copy;
+    return ct_model_own(b->m, copy, c->err);
+}
+
+/* The config of an open file's metadata (c->g, c->path set). */
+static ct_status gguf_config(gctx *c, ct_config *cfg) {
+    const char *arch = NULL;
+    size_t an = 0;
+    ct_err e = {0};
+    static const char *const archs[] = {"llama", "qwen2", "qwen3"};
+    if (!ct_gguf_get_str(c->g, "general.architecture", &arch, &an, &e))
+        return ct_err_set(c->err, e.code ? e.code : CT_ERR_FORMAT, "%s", e.code ? e.msg : "general.architecture missing");
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0] && !c->arch; i++)
+        if (an == strlen(archs[i]) && !memcmp(arch, archs[i], an)) c->arch = archs[i];
+    if (!c->arch)
+        return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
+                          "%s: general.architecture '%.*s' is not read (llama, qwen2 and qwen3 GGUF files are; load "
+                          "other models from their Hugging Face directory)", c->path, (int)(an > 64 ? 64 : an), arch);
+    json_t *root = json_object();
+    if (!root) return ct_err_set(c->err, CT_ERR_NOMEM, "out of memory");
+    ct_status s = config_json(c, root);
+    if (!s) s = ct_config_parse_json(c->path, root, cfg, c->err);
+    json_decref(root);
+    if (!s) s = rope_freqs(c, cfg);
+    return s;
+}
+
+ct_status ct_model_need_hf(const ct_model *m, const char *what, ct_err *err) {
+    if (!m->gguf) return CT_OK;
+    return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                      "%s: %s is a GGUF file; this needs the model's Hugging Face directory (GGUF files are read for "
+                      "inference: generate, chat, eval, serve)", what, m->dir);
+}
+
+ct_status ct_config_load_gguf(const char *path, ct_config *cfg, ct_err *err) {
+    memset(cfg, 0, sizeof *cfg);
+    ct_gguf *g = NULL;
+    ct_status s = ct_gguf_open(path, &g, err);
+    gctx c = {g, path, NULL, err};
+    if (!s) s = gguf_config(&c, cfg);
+    ct_gguf_close(g);
+    return s;
+}
+
+ct_status ct_model_load_gguf(const char *path, ct_model **out, ct_err *err) {
+    *out = NULL;
+    ct_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = strdup(path))) {
+        free(m);
+        return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    }
+    ct_gguf *g = NULL;
+    ct_status s = ct_gguf_open(path, &g, err);
+    m->gguf = g;
+    gctx c = {g, path, NULL, err};
+    if (!s) s = gguf_config(&c, &m->cfg);
+    if (!s) s = ct_weights_alloc(&m->w, m->cfg.num_layers, err);
+    if (!s) {
+        bctx b = {&c, m, calloc(ct_gguf_n_tensors(g) + 1, sizeof(bool))};
+        if (!b.used) s = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+        if (!s) s = (ct_status)ct_specs_each(&m->cfg, bind, &b);
+        const ct_gguf_tensor *rf = ct_gguf_tensor_find(g, "rope_freqs.weight");
+        if (!s && rf) b.used[rf - ct_gguf_tensor_at(g, 0)] = true;
+        for (size_t i = 0; !s && i < ct_gguf_n_tensors(g); i++)
+            if (!b.used[i])
+                s = ct_err_set(err, CT_ERR_SHAPE, "%s: tensor '%s' is not used by a %s model of %d layers", path,
+                               ct_gguf_tensor_at(g, i)->name, c.arch, m->cfg.num_layers);
+        free(b.used);
+    }
+    if (s) {
+        ct_model_free(m);
+        return s;
+    }
+    if (m->cfg.tie_word_embeddings) m->w.g[CT_GT_LM_HEAD] = m->w.g[CT_GT_EMBED];
+    *out = m;
+    return CT_OK;
+}

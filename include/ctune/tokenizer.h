@@ -25,7 +25,9 @@ void ct_ids_free(ct_ids *v);
 
 typedef struct ct_tokenizer ct_tokenizer;
 
-/* Loads DIR/tokenizer.json and (optional) DIR/tokenizer_config.json. */
+/* Loads DIR/tokenizer.json and (optional) DIR/tokenizer_config.json; or, when `dir` is a GGUF file,
+ * the tokenizer its tokenizer.* metadata describes ("gpt2" with pre qwen2 / qwen35 / llama-bpe,
+ * "llama"), built as that Hugging Face directory would give it (docs/tokenizer.md#gguf-files). */
 ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err);
 void ct_tokenizer_free(ct_tokenizer *tok);
 
@@ -68,8 +70,9 @@ const char *ct_tokenizer_chat_template(const ct_tokenizer *tok);
 int64_t ct_tokenizer_model_max_length(const ct_tokenizer *tok);  /* -1 when not configured */
 
 /* The chat template without loading the tokenizer: DIR/chat_template.jinja when present, else
- * DIR/tokenizer_config.json's chat_template (a string, or the "default" entry of a list); *out
- * (malloc'd) NULL when there is none. Errors name the file. */
+ * DIR/tokenizer_config.json's chat_template (a string, or the "default" entry of a list), or a
+ * GGUF file's tokenizer.chat_template; *out (malloc'd) NULL when there is none. Errors name the
+ * file. */
 ct_status ct_tokenizer_read_chat_template(const char *dir, char **out, ct_err *err);
 
 /* Encodes n texts in parallel over texts (OpenMP, n_threads ≥ 1): outs[i] gets texts[i]'s ids

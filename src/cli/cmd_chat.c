@@ -15,7 +15,7 @@
 #include "ctune/infer_config.h"
 
 static const char *usage_text =
-    "usage: ctune chat --model DIR [options]   (then type; one message per line)\n"
+    "usage: ctune chat --model DIR|FILE.gguf [options]   (then type; one message per line)\n"
     "       ctune chat INFER.yaml [--stats] [overrides]   LlamaFactory's inference YAML (model_name_or_path,\n"
     "                           adapter_name_or_path, template, default_system, enable_thinking, do_sample,\n"
     "                           temperature, top_p, top_k, max_new_tokens, repetition_penalty, ...) with its\n"

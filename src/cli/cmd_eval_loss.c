@@ -19,7 +19,7 @@ CT_CLI_COMMAND(eval_loss, "eval-loss", "mean next-token loss and perplexity over
     static const char *const flags[] = {"help", "decode", NULL};
     if (ct_args_parse(&a, argc, argv, flags)) return 1;
     if (ct_args_flag(&a, "help")) {
-        printf("usage: ctune eval-loss --model DIR --data FILE.jsonl [--adapter DIR] [--decode] [--threads N]\n"
+        printf("usage: ctune eval-loss --model DIR|FILE.gguf --data FILE.jsonl [--adapter DIR] [--decode] [--threads N]\n"
                CT_CLI_COMPUTE_HELP
                "  --adapter DIR: apply a PEFT adapter (LoRA, or prompt tuning: the virtual tokens\n"
                "  precede every line and also predict its first token, as PEFT's loss does)\n"

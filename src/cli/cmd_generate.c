@@ -10,7 +10,7 @@
 #include "ctune/generate.h"
 
 static const char *usage_text =
-    "usage: ctune generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [options]\n"
+    "usage: ctune generate --model DIR|FILE.gguf (--prompt TEXT | --prompt-ids 1,2,3) [options]\n"
     "  --adapter DIR           apply a PEFT adapter (LoRA or prompt tuning) without merging\n"
     "  --max-new-tokens N      default 256\n"
     "  --temperature T         T > 0 samples, 0 is greedy (default: generation_config.json)\n"

@@ -21,7 +21,7 @@
 #include "io/pyjson.h"
 
 static const char *usage_text =
-    "usage: ctune generate-batch --model DIR --input IN.jsonl --output OUT.jsonl [options]\n"
+    "usage: ctune generate-batch --model DIR|FILE.gguf --input IN.jsonl --output OUT.jsonl [options]\n"
     "  --adapter DIR           PEFT adapter to apply (LoRA or prompt tuning)\n"
     "  --template NAME         chat template (default: detected from tokenizer_config.json)\n"
     "  --enable-thinking B     true | false (Qwen3 templates; default true)\n"

@@ -22,7 +22,7 @@ CT_CLI_COMMAND(info, "info", "show a model's architecture, parameters, dtype and
     static const char *const flags[] = {"help", NULL};
     if (ct_args_parse(&a, argc, argv, flags)) return 1;
     if (ct_args_flag(&a, "help")) {
-        printf("usage: ctune info --model DIR [--format text|json] [--context N] [--threads N]\n"
+        printf("usage: ctune info --model DIR|FILE.gguf [--format text|json] [--context N] [--threads N]\n"
                "  --context N  tokens of context for the memory estimate (default: "
                "min(max_position_embeddings, 4096))\n");
         ct_args_free(&a);

@@ -13,7 +13,7 @@
 #include "ctune/serve.h"
 
 static const char *usage_text =
-    "usage: ctune serve --model DIR [--adapter NAME=DIR ...] [options]\n"
+    "usage: ctune serve --model DIR|FILE.gguf [--adapter NAME=DIR ...] [options]\n"
     "       ctune serve INFER.yaml [options] [overrides]   LlamaFactory's inference YAML (model_name_or_path,\n"
     "                           adapter_name_or_path, template, infer_dtype, default_system, enable_thinking,\n"
     "                           sampling keys ...; docs/inference.md); overrides: --key value, key=value\n"

@@ -11,7 +11,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ctune tokenize --model DIR [--text STR] [--add-special-tokens]\n"
+            "usage: ctune tokenize --model DIR|FILE.gguf [--text STR] [--add-special-tokens]\n"
             "       ctune tokenize --model DIR --jsonl [--add-special-tokens] < lines.jsonl\n"
             "       ctune tokenize --model DIR --decode [--text \"1,2,3\"] [--skip-special-tokens]\n"
             "Encode prints the ids as a JSON array. Without --text the text is read from stdin.\n"

@@ -15,21 +15,35 @@
 /* llama.cpp token types (llama.h enum llama_token_type / gguf-py TokenType). */
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER_DEFINED = 4, TT_UNUSED = 5, TT_BYTE = 6 };
 
-/* Split regexes of the pre-tokenizers llama.cpp knows, with its name for them. */
-static const struct {
-    const char *regex, *pre;
-} k_pre[] = {
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+/* The byte-level pre-tokenizers llama.cpp knows (llama-vocab.cpp's tokenizer_pre arms) with the
+ * HF tokenizer.json / tokenizer_config.json settings of the family each name stands for. */
+static const ct_gguf_pre k_pre[] = {
+    {"qwen2",
+     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
      "\\s+(?!\\S)|\\s+",
-     "qwen2"},
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+     true, false, false, false},
+    {"llama-bpe",
+     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
      "\\s+(?!\\S)|\\s+",
-     "llama-bpe"},
+     false, true, true, true},
     /* Qwen3.5: letter runs take combining marks (llama.cpp LLAMA_VOCAB_PRE_TYPE_QWEN35) */
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+"
+    {"qwen35",
+     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+"
      "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-     "qwen35"},
+     true, false, false, false},
 };
+
+const ct_gguf_pre *ct_gguf_pre_by_regex(const char *regex) {
+    for (size_t i = 0; regex && i < sizeof k_pre / sizeof k_pre[0]; i++)
+        if (!strcmp(regex, k_pre[i].regex)) return &k_pre[i];
+    return NULL;
+}
+
+const ct_gguf_pre *ct_gguf_pre_by_name(const char *name, size_t len) {
+    for (size_t i = 0; i < sizeof k_pre / sizeof k_pre[0]; i++)
+        if (strlen(k_pre[i].name) == len && !memcmp(name, k_pre[i].name, len)) return &k_pre[i];
+    return NULL;
+}
 
 typedef struct vocab_ctx {
     const char *path;
@@ -261,8 +275,8 @@ ct_status ct_gguf_vocab_add(ct_gguf_writer *w, const ct_gguf_vocab_opts *o, cons
     const char *regex = find_split_regex(json_object_get(v.root, "pre_tokenizer"), &byte_level);
     const char *pre = NULL;
     if (!spm) {
-        for (size_t i = 0; regex && i < sizeof k_pre / sizeof k_pre[0]; i++)
-            if (!strcmp(regex, k_pre[i].regex)) pre = k_pre[i].pre;
+        const ct_gguf_pre *p = ct_gguf_pre_by_regex(regex);
+        pre = p ? p->name : NULL;
         if (!byte_level || !pre) {
             st = ct_err_set(err, CT_ERR_UNSUPPORTED,
                             "%s: GGUF export knows the byte-level pre-tokenizers of Qwen2/3 (\"qwen2\"), Qwen3.5 "

@@ -13,16 +13,33 @@
  *    convert_hf_to_gguf's tokenizer.json path writes -1000 for every token, which merges left to
  *    right instead), tokens no merge produces score -(number of merges) - 1;
  *  - bos / eos / unknown / padding ids from tokenizer_config.json (eos falls back to the model's
- *    first eos id), add_bos_token / add_eos_token as HF applies them, tokenizer.chat_template. */
+ *    first eos id), add_bos_token / add_eos_token as HF applies them, tokenizer.chat_template.
+ * src/tok/gguf_tok.c reads such metadata back into a ct_tokenizer (the inverse). */
 #ifndef CT_TOK_GGUF_VOCAB_H
 #define CT_TOK_GGUF_VOCAB_H
 
-#include <stdint.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "ctune/err.h"
 #include "ctune/tokenizer.h"
 #include "io/gguf.h"
+
+/* A byte-level pre-tokenizer llama.cpp names in tokenizer.ggml.pre, with the HF settings of the
+ * tokenizer family the name stands for (what the GGUF does not store). */
+typedef struct ct_gguf_pre {
+    const char *name;     /* tokenizer.ggml.pre */
+    const char *regex;    /* tokenizer.json pre_tokenizer Split regex (then ByteLevel) */
+    bool nfc;             /* normalizer NFC (Qwen); none (Llama-3) */
+    bool ignore_merges;   /* model.ignore_merges (Llama-3) */
+    bool clean_up_spaces; /* tokenizer_config.json clean_up_tokenization_spaces (Llama-3) */
+    bool add_bos;         /* llama.cpp's add_bos when tokenizer.ggml.add_bos_token is absent */
+} ct_gguf_pre;
+
+/* The entry of a Split regex / of a tokenizer.ggml.pre name (name[0..len)); NULL if unknown. */
+const ct_gguf_pre *ct_gguf_pre_by_regex(const char *regex);
+const ct_gguf_pre *ct_gguf_pre_by_name(const char *name, size_t len);
 
 typedef struct ct_gguf_vocab_opts {
     const char *dir;        /* tokenizer.json (+ tokenizer_config.json, chat_template.jinja) */

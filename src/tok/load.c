@@ -1,5 +1,7 @@
-/* Loading DIR/tokenizer.json (+ optional DIR/tokenizer_config.json) into a ct_tokenizer.
- * Every malformed or unsupported field is reported with the file and the JSON key path. */
+/* Loading DIR/tokenizer.json (+ optional DIR/tokenizer_config.json) into a ct_tokenizer (a GGUF
+ * file's tokenizer goes to gguf_tok.c, which builds the same tokenizer.json object and comes back
+ * through ct_tokenizer_from_json). Every malformed or unsupported field is reported with the file
+ * and the JSON key path. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 
 #include "base/file.h"
 #include "base/json.h"
+#include "io/gguf_read.h"
 #include "tok/tok_internal.h"
 
 #define MAX_ID (1 << 28)
@@ -424,6 +427,7 @@ static ct_status sidecar_chat_template(const char *dir, char **out, ct_err *err)
 }
 
 ct_status ct_tokenizer_read_chat_template(const char *dir, char **out, ct_err *err) {
+    if (ct_gguf_is_file(dir)) return ct_tokenizer_read_chat_template_gguf(dir, out, err);
     ct_status sst = sidecar_chat_template(dir, out, err);
     if (sst || *out) return sst;
     char *path = ct_path_join(dir, "tokenizer_config.json");
@@ -440,9 +444,6 @@ ct_status ct_tokenizer_read_chat_template(const char *dir, char **out, ct_err *e
 static ct_status load_config(ct_tokenizer *t, const char *dir, ct_err *err) {
     char *path = ct_path_join(dir, "tokenizer_config.json");
     if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
-    t->bos_id = t->eos_id = t->pad_id = -1;
-    t->unk_id = t->bpe.unk_id;
-    t->model_max_length = -1;
     if (!ct_file_exists(path)) {
         free(path);
         return sidecar_chat_template(dir, &t->chat_template, err);
@@ -481,33 +482,22 @@ done:
     return st;
 }
 
-ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err) {
+ct_status ct_tokenizer_from_json(const void *json, const char *path, ct_tokenizer **out, ct_err *err) {
+    const json_t *root = json;
     *out = NULL;
     ct_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
     t->bpe.unk_id = -1;
-    t->path = ct_path_join(dir, "tokenizer.json");
-    json_t *root = NULL;
-    char *where = NULL;
+    t->path = strdup(path);
+    size_t wn = strlen(path) + 32;
+    char *where = malloc(wn);
     ct_status st = CT_OK;
-    if (!t->path) {
+    if (!t->path || !where) {
         st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (!ct_file_exists(t->path)) {
-        st = ct_err_set(err, CT_ERR_IO, "%s: not found (a Hugging Face tokenizer directory needs tokenizer.json)",
-                        t->path);
-        goto fail;
-    }
-    if ((st = ct_json_load_file(t->path, &root, err))) goto fail;
     if (!json_is_object(root)) {
         st = ct_err_set(err, CT_ERR_FORMAT, "%s: expected a JSON object", t->path);
-        goto fail;
-    }
-    size_t wn = strlen(t->path) + 32;
-    where = malloc(wn);
-    if (!where) {
-        st = ct_err_set(err, CT_ERR_NOMEM, "out of memory");
         goto fail;
     }
     if ((st = load_model(t, root, t->path, err))) goto fail;
@@ -533,16 +523,40 @@ ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err) {
     j = json_object_get(root, "post_processor");
     if (j && !json_is_null(j) && (st = parse_post(t, j, t->path, "post_processor", &t->post, err)))
         goto fail;
-    if ((st = load_config(t, dir, err))) goto fail;
+    t->bos_id = t->eos_id = t->pad_id = -1;
+    t->unk_id = t->bpe.unk_id;
+    t->model_max_length = -1;
     free(where);
-    json_decref(root);
     *out = t;
     return CT_OK;
 fail:
     free(where);
-    json_decref(root);
     ct_tokenizer_free(t);
     return st;
+}
+
+ct_status ct_tokenizer_load(const char *dir, ct_tokenizer **out, ct_err *err) {
+    *out = NULL;
+    if (ct_gguf_is_file(dir)) return ct_tokenizer_load_gguf(dir, out, err);
+    char *path = ct_path_join(dir, "tokenizer.json");
+    if (!path) return ct_err_set(err, CT_ERR_NOMEM, "out of memory");
+    json_t *root = NULL;
+    ct_tokenizer *t = NULL;
+    ct_status st = CT_OK;
+    if (!ct_file_exists(path))
+        st = ct_err_set(err, CT_ERR_IO, "%s: not found (a Hugging Face tokenizer directory needs tokenizer.json)",
+                        path);
+    if (!st) st = ct_json_load_file(path, &root, err);
+    if (!st) st = ct_tokenizer_from_json(root, path, &t, err);
+    if (!st) st = load_config(t, dir, err);
+    json_decref(root);
+    free(path);
+    if (st) {
+        ct_tokenizer_free(t);
+        return st;
+    }
+    *out = t;
+    return CT_OK;
 }
 
 void ct_tokenizer_free(ct_tokenizer *t) {

@@ -266,6 +266,16 @@ struct ct_tokenizer {
     int64_t model_max_length;
 };
 
+/* Builds a tokenizer from a parsed tokenizer.json object (`json`: a json_t *); `path` (copied)
+ * names it in messages. The tokenizer_config.json settings keep their defaults for the caller to
+ * fill: bos/eos/pad -1, unk the model's unk_token, add_bos/add_eos/clean_up_spaces false, no chat
+ * template, model_max_length -1. */
+ct_status ct_tokenizer_from_json(const void *json, const char *path, ct_tokenizer **out, ct_err *err);
+/* gguf_tok.c: ct_tokenizer_load and ct_tokenizer_read_chat_template for a GGUF file's
+ * tokenizer.* metadata (the inverse of gguf_vocab.c). */
+ct_status ct_tokenizer_load_gguf(const char *path, ct_tokenizer **out, ct_err *err);
+ct_status ct_tokenizer_read_chat_template_gguf(const char *path, char **out, ct_err *err);
+
 #define CT_TOK_FLAG_SPECIAL 1u
 #define CT_TOK_FLAG_ADDED 2u
 

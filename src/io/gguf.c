@@ -36,19 +36,21 @@ size_t ct_ggml_row_bytes(ct_ggml_type t, int64_t n) {
     case CT_GGML_BF16: return (size_t)n * 2;
     case CT_GGML_Q8_0: return n % CT_GGML_QK ? 0 : (size_t)n / CT_GGML_QK * CT_GGML_Q8_0_BYTES;
     case CT_GGML_Q4_0: return n % CT_GGML_QK ? 0 : (size_t)n / CT_GGML_QK * CT_GGML_Q4_0_BYTES;
+    default: return 0; /* not written */
     }
-    return 0;
 }
 
-const char *ct_ggml_type_name(ct_ggml_type t) {
-    switch (t) {
-    case CT_GGML_F32: return "F32";
-    case CT_GGML_F16: return "F16";
-    case CT_GGML_BF16: return "BF16";
-    case CT_GGML_Q8_0: return "Q8_0";
-    case CT_GGML_Q4_0: return "Q4_0";
-    }
-    return "?";
+static const char *const k_type_names[] = {
+    [0] = "F32",      [1] = "F16",     [2] = "Q4_0",    [3] = "Q4_1",    [6] = "Q5_0",     [7] = "Q5_1",
+    [8] = "Q8_0",     [9] = "Q8_1",    [10] = "Q2_K",   [11] = "Q3_K",   [12] = "Q4_K",    [13] = "Q5_K",
+    [14] = "Q6_K",    [15] = "Q8_K",   [16] = "IQ2_XXS", [17] = "IQ2_XS", [18] = "IQ3_XXS", [19] = "IQ1_S",
+    [20] = "IQ4_NL",  [21] = "IQ3_S",  [22] = "IQ2_S",  [23] = "IQ4_XS", [24] = "I8",      [25] = "I16",
+    [26] = "I32",     [27] = "I64",    [28] = "F64",    [29] = "IQ1_M",  [30] = "BF16",    [34] = "TQ1_0",
+    [35] = "TQ2_0",   [39] = "MXFP4",
+};
+
+const char *ct_ggml_type_name(uint32_t t) {
+    return t < sizeof k_type_names / sizeof k_type_names[0] ? k_type_names[t] : NULL;
 }
 
 ct_status ct_gguf_writer_init(ct_gguf_writer **out, ct_err *err) {

@@ -26,14 +26,20 @@ typedef enum ct_gguf_type {
     CT_GGUF_BOOL, CT_GGUF_STRING, CT_GGUF_ARRAY, CT_GGUF_U64, CT_GGUF_I64, CT_GGUF_F64
 } ct_gguf_type;
 
-/* ggml tensor types ctune writes (ggml.h enum ggml_type). */
+/* ggml tensor types (ggml.h enum ggml_type): the ones ctune writes (F32, F16, BF16, Q8_0, Q4_0)
+ * and the others it decodes when reading (src/quant/ggml_dequant.h). */
 typedef enum ct_ggml_type {
-    CT_GGML_F32 = 0, CT_GGML_F16 = 1, CT_GGML_Q4_0 = 2, CT_GGML_Q8_0 = 8, CT_GGML_BF16 = 30
+    CT_GGML_F32 = 0, CT_GGML_F16 = 1, CT_GGML_Q4_0 = 2, CT_GGML_Q4_1 = 3, CT_GGML_Q5_0 = 6, CT_GGML_Q5_1 = 7,
+    CT_GGML_Q8_0 = 8, CT_GGML_Q2_K = 10, CT_GGML_Q3_K = 11, CT_GGML_Q4_K = 12, CT_GGML_Q5_K = 13,
+    CT_GGML_Q6_K = 14, CT_GGML_BF16 = 30
 } ct_ggml_type;
 
-/* Bytes of a row of `n` elements of type t (n a multiple of 32 for Q8_0 / Q4_0); 0 when not. */
+/* Bytes of a row of `n` elements of a type ctune writes (n a multiple of 32 for Q8_0 / Q4_0); 0
+ * when not. */
 size_t ct_ggml_row_bytes(ct_ggml_type t, int64_t n);
-const char *ct_ggml_type_name(ct_ggml_type t); /* "F32", "Q8_0", ... */
+/* ggml's name of a type number ("F32", "Q8_0", "Q4_K", "IQ2_XS", ...; NULL for a number ggml does
+ * not name). */
+const char *ct_ggml_type_name(uint32_t t);
 
 typedef struct ct_gguf_writer ct_gguf_writer;
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "base/file.h"
+#include "quant/ggml_dequant.h"
 
 typedef struct gkv {
     const char *key; /* into the mapping, klen bytes */
@@ -25,26 +26,9 @@ struct ct_gguf {
     uint64_t n_t;
 };
 
-/* ggml types: name, elements per block, bytes per block (0: not sized here). */
-typedef struct ggml_type_row {
-    const char *name;
-    int blck, bytes;
-} ggml_type_row;
-
-static const ggml_type_row k_types[] = {
-    [0] = {"F32", 1, 4},        [1] = {"F16", 1, 2},      [2] = {"Q4_0", 32, 18},   [3] = {"Q4_1", 32, 20},
-    [6] = {"Q5_0", 32, 22},     [7] = {"Q5_1", 32, 24},   [8] = {"Q8_0", 32, 34},   [9] = {"Q8_1", 32, 36},
-    [10] = {"Q2_K", 256, 84},   [11] = {"Q3_K", 256, 110}, [12] = {"Q4_K", 256, 144}, [13] = {"Q5_K", 256, 176},
-    [14] = {"Q6_K", 256, 210},  [15] = {"Q8_K", 256, 292}, [16] = {"IQ2_XXS", 0, 0}, [17] = {"IQ2_XS", 0, 0},
-    [18] = {"IQ3_XXS", 0, 0},   [19] = {"IQ1_S", 0, 0},   [20] = {"IQ4_NL", 32, 18}, [21] = {"IQ3_S", 0, 0},
-    [22] = {"IQ2_S", 0, 0},     [23] = {"IQ4_XS", 0, 0},  [24] = {"I8", 1, 1},      [25] = {"I16", 1, 2},
-    [26] = {"I32", 1, 4},       [27] = {"I64", 1, 8},     [28] = {"F64", 1, 8},     [29] = {"IQ1_M", 0, 0},
-    [30] = {"BF16", 1, 2},      [34] = {"TQ1_0", 0, 0},   [35] = {"TQ2_0", 0, 0},   [39] = {"MXFP4", 0, 0},
-};
-#define N_TYPES (sizeof k_types / sizeof k_types[0])
-
 const char *ct_ggml_type_label(uint32_t type, char buf[16]) {
-    if (type < N_TYPES && k_types[type].name) return k_types[type].name;
+    const char *n = ct_ggml_type_name(type);
+    if (n) return n;
     snprintf(buf, 16, "type %u", type);
     return buf;
 }
@@ -194,12 +178,14 @@ static ct_status parse(ct_gguf *g, ct_err *err) {
         if (off % align)
             return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor '%s': offset %" PRIu64 " is not aligned to %" PRIu64,
                               path, t->name, off, align);
-        const ggml_type_row *ty = t->type < N_TYPES ? &k_types[t->type] : NULL;
-        if (ty && ty->bytes) {
-            if (ne[0] % (uint64_t)ty->blck)
+        size_t blck, bytes; /* types ctune cannot decode stay unsized (nbytes 0) */
+        ct_ggml_dequant_block(t->type, &blck, &bytes);
+        if (bytes) {
+            char tl[16];
+            if (ne[0] % blck)
                 return ct_err_set(err, CT_ERR_FORMAT, "%s: tensor '%s': rows of %" PRIu64 " elements are not whole %s "
-                                  "blocks of %d", path, t->name, ne[0], ty->name, ty->blck);
-            t->nbytes = (size_t)(numel / (uint64_t)ty->blck * (uint64_t)ty->bytes);
+                                  "blocks of %zu", path, t->name, ne[0], ct_ggml_type_label(t->type, tl), blck);
+            t->nbytes = (size_t)(numel / blck * bytes);
         }
         t->data = (const void *)(uintptr_t)off; /* made a pointer below */
         for (uint64_t j = 0; j < i; j++)

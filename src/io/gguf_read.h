@@ -20,7 +20,8 @@ typedef struct ct_gguf ct_gguf;
 
 /* One tensor of the file. shape is in PyTorch order (outermost first: the reverse of the file's
  * ne[]); type is the file's ggml type number, which may be one ctune cannot compute with (K-quants
- * etc.: ct_ggml_type_known says; nbytes is 0 for those and data still points at their start). */
+ * etc.: ct_ggml_type_known says). nbytes is 0 for types src/quant/ggml_dequant.h cannot decode
+ * (their size is not checked; data still points at their start). */
 typedef struct ct_gguf_tensor {
     const char *name; /* NUL-terminated copy */
     int ndim;
@@ -71,7 +72,7 @@ const ct_gguf_tensor *ct_gguf_tensor_at(const ct_gguf *g, size_t i);
 const ct_gguf_tensor *ct_gguf_tensor_find(const ct_gguf *g, const char *name); /* NULL if absent */
 /* Whether ctune can use tensors of ggml type `type` (F32, F16, BF16, Q8_0, Q4_0). */
 bool ct_ggml_type_known(uint32_t type);
-/* ggml's name of any ggml type number ("Q4_K", ...; "type N" for numbers it does not name). */
+/* ggml's name of a type number ("Q4_K", ...; "type N" for numbers it does not name). */
 const char *ct_ggml_type_label(uint32_t type, char buf[16]);
 
 #endif

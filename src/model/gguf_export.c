@@ -107,6 +107,7 @@ ct_status ct_gguf_fill_tensor(void *user, void *dst, size_t nbytes, ct_err *err)
         case CT_GGML_Q4_0:
             if (!ct_ggml_quantize_q4_0(f, n, dst)) st = ct_err_set(err, CT_ERR_NUMERIC, "NaN or infinite weight");
             break;
+        default: st = ct_err_set(err, CT_ERR_UNSUPPORTED, "gguf: type %s is not written", ct_ggml_type_name(s->type));
         }
     free(f);
     return st;

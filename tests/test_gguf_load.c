@@ -241,16 +241,15 @@ TEST(gguf_load_errors) {
     expect_error(cut, "more than the file holds", NULL);
     write_bytes(cut, buf, 2000);
     expect_error(cut, "truncated", NULL);
-    /* a tensor of a ggml type ctune does not compute with (Q5_0: blocks of 32, smaller than F32's
-     * bytes, so the file stays consistent): refused naming the tensor and the type */
+    /* a tensor of a ggml type ctune does not decode (IQ4_NL): refused naming the tensor and the type */
     static const char nm[] = "blk.1.ffn_up.weight";
     unsigned char *at = memmem(buf, size, nm, sizeof nm - 1);
     REQUIRE(at);
     unsigned char *ty = at + sizeof nm - 1 + 4 + 2 * 8; /* n_dims, ne[2] */
     REQUIRE(ty[0] == CT_GGML_F32);
-    ty[0] = 6;
+    ty[0] = 20;
     write_bytes(cut, buf, size);
-    expect_error(cut, "tensor 'blk.1.ffn_up.weight' is Q5_0", "Q8_0");
+    expect_error(cut, "tensor 'blk.1.ffn_up.weight' is IQ4_NL", "Q8_0");
     ty[0] = CT_GGML_F32;
     buf[4] = 1; /* version 1 */
     write_bytes(cut, buf, size);
@@ -264,4 +263,5 @@ TEST(gguf_load_errors) {
     CHECK_STREQ(ct_ggml_type_label(12, tl), "Q4_K");
     CHECK_STREQ(ct_ggml_type_label(99, tl), "type 99");
     CHECK(!ct_ggml_type_known(12) && ct_ggml_type_known(8));
+    CHECK_STREQ(ct_ggml_type_label(20, tl), "IQ4_NL");
 }

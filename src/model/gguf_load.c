@@ -13,9 +13,12 @@
  *  - tensors under their llama.cpp names (the architecture table's GGUF column), shapes checked
  *    against the config; F32 / F16 / BF16 tensors are views of the mapped file; Q8_0 / Q4_0
  *    blocks are copied and packed by 8 rows for the decode GEMV (as quantization on load leaves
- *    them); llama's q / k rows (and biases) get HF's head layout back (gguf_export.c permutes
- *    them for llama.cpp's adjacent-pair rotation). Any other ggml type (K-quants, IQ*, ...) is
- *    refused naming the tensor and its type; a tensor the config does not use is an error. */
+ *    them); Q4_1, Q5_0, Q5_1 and the K-quants Q2_K .. Q6_K (what llama-quantize's Q4_K_M & co.
+ *    write) are decoded as ggml decodes them (src/quant/ggml_dequant.c) and stored as bf16 (ctune
+ *    has no kernels on those blocks: such a model runs at 16-bit speed and memory); llama's q / k
+ *    rows (and biases) get HF's head layout back (gguf_export.c permutes them for llama.cpp's
+ *    adjacent-pair rotation). Any other ggml type (IQ*, ...) is refused naming the tensor and its
+ *    type; a tensor the config does not use is an error. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@
 #include "model/gguf_export.h"
 #include "model/model.h"
 #include "quant/ggml_blocks.h"
+#include "quant/ggml_dequant.h"
 
 typedef struct gctx {
     const ct_gguf *g;
@@ -194,6 +198,7 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
                           c->path, name, (long long)t->shape[0], (long long)(t->ndim > 1 ? t->shape[1] : 1),
                           (long long)want[0], (long long)(ndim > 1 ? want[1] : 1));
     ct_dtype dt;
+    bool deq = false; /* other ggml block types: decoded to bf16 */
     switch (t->type) {
     case CT_GGML_F32: dt = CT_DTYPE_F32; break;
     case CT_GGML_F16: dt = CT_DTYPE_F16; break;
@@ -201,10 +206,13 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     case CT_GGML_Q8_0: dt = CT_DTYPE_Q8_0; break;
     case CT_GGML_Q4_0: dt = CT_DTYPE_Q4_0; break;
     default:
-        return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
-                          "%s: tensor '%s' is %s: ctune reads F32, F16, BF16, Q8_0 and Q4_0 tensors (llama-quantize "
-                          "--pure q8_0 / q4_0 writes those, or load the Hugging Face model)",
-                          c->path, name, ct_ggml_type_label(t->type, tl));
+        if (!ct_ggml_dequant_supported(t->type) || !t->nbytes)
+            return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
+                              "%s: tensor '%s' is %s: ctune reads F32, F16, BF16, Q8_0, Q4_0 and (decoded to bf16) "
+                              "Q4_1, Q5_0, Q5_1, Q2_K .. Q6_K tensors (llama-quantize can rewrite the file as one of "
+                              "those, or load the Hugging Face model)",
+                              c->path, name, ct_ggml_type_label(t->type, tl));
+        dt = CT_DTYPE_BF16, deq = true;
     }
     bool quant = dt == CT_DTYPE_Q8_0 || dt == CT_DTYPE_Q4_0;
     if (quant && ndim != 2)
@@ -217,18 +225,41 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     }
     *out = (ct_tensor){.dtype = dt, .ndim = ndim, .data = (void *)t->data};
     memcpy(out->shape, want, sizeof want);
-    if (!quant && !heads) return CT_OK; /* a view of the file */
-    /* a copy: llama's q / k rows back in HF's order, ggml blocks packed */
+    if (!quant && !heads && !deq) return CT_OK; /* a view of the file */
+    /* a copy: llama's q / k rows back in HF's order, ggml blocks packed or decoded */
     int64_t rows = want[0], D = heads ? rows / heads : 1;
-    size_t rb = t->nbytes / (size_t)rows;
-    uint8_t *copy = ct_big_alloc(t->nbytes);
+    size_t rb = t->nbytes / (size_t)rows, K = (size_t)(ct_tensor_numel(out) / rows);
+    uint8_t *copy = ct_big_alloc(deq ? (size_t)rows * K * 2 : t->nbytes);
     if (!copy) return ct_err_set(c->err, CT_ERR_NOMEM, "out of memory");
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(copy + (size_t)r * rb, (const uint8_t *)t->data + (size_t)(heads ? perm_src(r, D) : r) * rb, rb);
+    if (deq) {
+        int bad = 0;
+#pragma omp parallel reduction(| : bad)
+        {
+            float *f = malloc(K * sizeof *f);
+            bad |= !f;
+#pragma omp for schedule(static)
+            for (int64_t r = 0; r < rows; r++) {
+                if (!f) continue;
+                const uint8_t *src = (const uint8_t *)t->data + (size_t)(heads ? perm_src(r, D) : r) * rb;
+                ct_ggml_dequantize_row(t->type, src, K, f);
+                uint16_t *dst = (uint16_t *)copy + (size_t)r * K;
+                for (size_t k = 0; k < K; k++) dst[k] = ct_f32_to_bf16(f[k]);
+            }
+            free(f);
+        }
+        if (bad) {
+            free(copy);
+            return ct_err_set(c->err, CT_ERR_NOMEM, "out of memory");
+        }
+    } else {
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(copy + (size_t)r * rb, (const uint8_t *)t->data + (size_t)(heads ? perm_src(r, D) : r) * rb, rb);
+    }
     if (quant) {
         ct_status st = ct_model_adopt_ggml(b->m, out, dt, copy, c->err);
         return st ? ct_err_prefix(c->err, "%s: tensor '%s'", c->path, name) : CT_OK;
     }
+    ct_model_release_bytes(b->m, t->data, t->nbytes); /* the file's copy is not read again */
     out->data = copy;
     return ct_model_own(b->m, copy, c->err);
 }

@@ -62,6 +62,8 @@ bool ct_model_quant_release(ct_model *m, const void *data);
  * resident memory (the mmap'd original: a later touch would fault it back from the file); nothing
  * for a model without files. */
 void ct_model_release_pages(const ct_model *m, const ct_tensor *t);
+/* The same for n bytes at p inside the model's files. */
+void ct_model_release_bytes(const ct_model *m, const void *p, size_t n);
 
 /* The view of (spec, layer) in w. */
 ct_tensor *ct_weights_at(ct_weights *w, const ct_tensor_spec *s, int layer);

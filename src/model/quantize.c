@@ -75,9 +75,11 @@ ct_status ct_model_bind_bnb(ct_model *m, const void *st, const char *name, const
     return s;
 }
 
-void ct_model_release_pages(const ct_model *m, const ct_tensor *t) {
-    if ((!m->storage && !m->gguf) || !t->data) return;
-    uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data, b = a + ct_tensor_nbytes(t);
+void ct_model_release_pages(const ct_model *m, const ct_tensor *t) { ct_model_release_bytes(m, t->data, ct_tensor_nbytes(t)); }
+
+void ct_model_release_bytes(const ct_model *m, const void *p, size_t n) {
+    if ((!m->storage && !m->gguf) || !p) return;
+    uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p, b = a + n;
     uintptr_t a2 = (a + ps - 1) / ps * ps, b2 = b / ps * ps;
     if (b2 > a2) madvise((void *)a2, b2 - a2, MADV_DONTNEED);
 }

@@ -36,6 +36,11 @@ typedef enum ct_dtype {
      * blocks, `quant` NULL; a row's length must be a multiple of 32 */
     CT_DTYPE_Q8_0,    /* blocks of 32: f16 scale d + 32 int8 (34 bytes), x = q * d */
     CT_DTYPE_Q4_0,    /* blocks of 32: f16 scale d + 16 bytes of 4-bit codes (18 bytes), x = (q - 8) * d */
+    /* ggml's K-quants (GGUF types 12, 13, 14; src/quant/ggml_dequant.h), as stored in a GGUF file:
+     * rows of whole super-blocks of 256, block after block (not packed); `quant` NULL */
+    CT_DTYPE_Q4_K,    /* 144 bytes: f16 d, f16 dmin, 8 6-bit scales and mins, 256 4-bit codes */
+    CT_DTYPE_Q5_K,    /* 176 bytes: Q4_K plus a 5th bit per code */
+    CT_DTYPE_Q6_K,    /* 210 bytes: 256 6-bit codes, 16 int8 scales, f16 d */
     CT_DTYPE_COUNT
 } ct_dtype;
 

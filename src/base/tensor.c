@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "quant/ggml_blocks.h"
+#include "quant/ggml_dequant.h"
 #include "quant/quant.h"
 
 static void f32_to_f32(const ct_tensor *t, size_t off, size_t n, float *out) {
@@ -58,6 +59,9 @@ static const ct_dtype_traits k_dtypes[CT_DTYPE_COUNT] = {
     [CT_DTYPE_INT8ROW] = {"INT8ROW", 1, 1, ct_quant8_to_f32},
     [CT_DTYPE_Q8_0] = {"Q8_0", CT_GGML_QK, CT_GGML_Q8_0_BYTES, ct_ggml_q8_0_to_f32},
     [CT_DTYPE_Q4_0] = {"Q4_0", CT_GGML_QK, CT_GGML_Q4_0_BYTES, ct_ggml_q4_0_to_f32},
+    [CT_DTYPE_Q4_K] = {"Q4_K", 256, 144, ct_ggml_kquant_to_f32},
+    [CT_DTYPE_Q5_K] = {"Q5_K", 256, 176, ct_ggml_kquant_to_f32},
+    [CT_DTYPE_Q6_K] = {"Q6_K", 256, 210, ct_ggml_kquant_to_f32},
 };
 /* The first dtype that is not a safetensors dtype (the quantized ones follow it). */
 #define CT_DTYPE_FIRST_QUANT CT_DTYPE_NF4

@@ -116,4 +116,35 @@ void ct_gemvq_rows(ct_gemv_level lv, float *y, size_t ldy, const ct_gemvq_x *xq,
 void ct_gemvq_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
                       size_t n, size_t T, size_t K);
 
+/* ---- decode GEMV for ggml K-quant weights (src/ops/cpu/gemv_kquant.c) ----
+ * The same contract for W of dtype CT_DTYPE_Q4_K / Q5_K / Q6_K (rows of super-blocks of 256 as
+ * in a GGUF file, K a multiple of 256): x is quantized per token to ggml's Q8_K activation blocks
+ * (256 int8 codes, f32 scale, 16 int16 sums of 16 codes) once per call, integer block dot
+ * products, f32 sums over blocks in a fixed order (the numerics are stated in gemv_kquant.c).
+ * Levels and their CPU checks are gemv.c's; matrices of one call may mix the three dtypes. */
+typedef struct ct_gemvk_x {
+    int8_t *q;       /* [T, ldq] codes in block order (ldq = K) */
+    float *d;        /* [T, K / 256] block scales (NaN for a block holding a NaN or an infinity) */
+    int16_t *bsums;  /* [T, K / 256, 16] sums of codes 16 i .. 16 i + 15 of each block */
+    size_t T, K, ldq;
+} ct_gemvk_x;
+/* Whether dt is one of the K-quant dtypes this GEMV takes; bytes per block of 256 (0: not one). */
+bool ct_gemvk_supported(ct_dtype dt);
+size_t ct_gemvk_block_bytes(ct_dtype dt);
+bool ct_gemvk_level_available(ct_gemv_level lv);
+ct_gemv_level ct_gemvk_level_best(void);
+/* Whether the AVX-512 level may use vpdpwssd (AVX-512 VNNI; default true): false makes it use
+ * vpmaddwd + vpaddd (the same bits), so that tests run both on a VNNI CPU. Returns whether
+ * vpdpwssd is now in use. */
+bool ct_gemvk_avx512_vnni(bool allow);
+/* Bytes of `mem` ct_gemvk_prepare needs (16-byte aligned); xq points into it. */
+size_t ct_gemvk_x_bytes(ct_gemv_level lv, size_t T, size_t K);
+void ct_gemvk_prepare(ct_gemv_level lv, ct_gemvk_x *xq, void *mem, const float *x, size_t T, size_t K);
+/* Rows [n0, n1) of y (row stride ldy) on the calling thread; xq prepared for the same level. */
+void ct_gemvk_rows(ct_gemv_level lv, float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size_t n0,
+                   size_t n1);
+/* ys[i][T, N_i] = x W_i^T for n K-quant matrices sharing x, as ct_gemv_forward. */
+void ct_gemvk_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
+                      size_t n, size_t T, size_t K);
+
 #endif

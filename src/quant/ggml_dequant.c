@@ -250,3 +250,45 @@ void ct_ggml_dequantize_row(uint32_t type, const void *blocks, size_t n, float *
     }
     for (size_t i = 0; i < n / t->elems; i++) t->block(b + i * t->bytes, out + i * t->elems);
 }
+
+uint32_t ct_ggml_kquant_type(int dtype) {
+    switch (dtype) {
+    case CT_DTYPE_Q4_K: return CT_GGML_Q4_K;
+    case CT_DTYPE_Q5_K: return CT_GGML_Q5_K;
+    case CT_DTYPE_Q6_K: return CT_GGML_Q6_K;
+    default: return 0;
+    }
+}
+
+void ct_ggml_kquant_to_f32(const struct ct_tensor *t, size_t offset, size_t n, float *out) {
+    uint32_t type = ct_ggml_kquant_type(t->dtype);
+    size_t elems, bytes;
+    ct_ggml_dequant_block(type, &elems, &bytes);
+    const uint8_t *base = (const uint8_t *)t->data;
+    while (n > 0) {
+        size_t b = offset / elems, j = offset % elems, m = elems - j < n ? elems - j : n;
+        if (j == 0 && m == elems) {
+            ct_ggml_dequantize_row(type, base + b * bytes, elems, out);
+        } else {
+            float v[256];
+            ct_ggml_dequantize_row(type, base + b * bytes, elems, v);
+            memcpy(out, v + j, m * sizeof(float));
+        }
+        offset += m, out += m, n -= m;
+    }
+}
+
+void ct_ggml_q5_0_to_q8_0(const void *blocks, size_t n, void *out) {
+    const uint8_t *b = blocks;
+    uint8_t *o = out;
+    for (size_t i = 0; i < n / QK_SMALL; i++, b += 22, o += CT_GGML_Q8_0_BYTES) {
+        const uint32_t high = u32_at(b + 2);
+        const uint8_t *qs = b + 6;
+        memcpy(o, b, 2); /* the same f16 scale */
+        for (int j = 0; j < QK_SMALL / 2; j++) {
+            const int k = j + QK_SMALL / 2;
+            o[2 + j] = (uint8_t)(int8_t)((int)((qs[j] & 0x0f) | (((high >> j) & 1u) << 4)) - 16);
+            o[2 + k] = (uint8_t)(int8_t)((int)((qs[j] >> 4) | (((high >> k) & 1u) << 4)) - 16);
+        }
+    }
+}

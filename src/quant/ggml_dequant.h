@@ -37,4 +37,17 @@ void ct_ggml_dequant_block(uint32_t type, size_t *elems, size_t *bytes);
  * with the two functions above first). */
 void ct_ggml_dequantize_row(uint32_t type, const void *blocks, size_t n, float *out);
 
+/* The dtype table's to_f32 of CT_DTYPE_Q4_K / Q5_K / Q6_K (row-major blocks of 256 as in the file):
+ * elements [offset, offset + n) of t, partial blocks at either end decoded whole into a stack
+ * buffer. */
+struct ct_tensor;
+void ct_ggml_kquant_to_f32(const struct ct_tensor *t, size_t offset, size_t n, float *out);
+/* n values (a multiple of 32) of Q5_0 blocks rewritten as Q8_0 blocks (out: n / 32 * 34 bytes):
+ * the same f16 scale d and codes q = c - 16 (|q| <= 16), so every value q * d is unchanged, and
+ * ggml's Q5_0 x Q8_0 dot product (d_w d_x times the integer sum of (c - 16) q_x) is the Q8_0 x Q8_0
+ * one term for term. */
+void ct_ggml_q5_0_to_q8_0(const void *blocks, size_t n, void *out);
+/* The ggml type number of a K-quant dtype (CT_DTYPE_Q4_K -> CT_GGML_Q4_K ...), 0 for others. */
+uint32_t ct_ggml_kquant_type(int dtype);
+
 #endif

@@ -52,6 +52,15 @@ static void gemvq(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_
     ct_gemvq_forward(c, ct_gemvq_level_best(), &y, x, &vp, 1, T, K);
 }
 
+/* ---- ggml K-quant weights (a GGUF file's Q4_K / Q5_K / Q6_K), few tokens: gemv_kquant.c ---- */
+
+static void gemvk(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_t T, size_t K, size_t N) {
+    ct_tensor v = *W;
+    v.ndim = 2, v.shape[0] = (int64_t)N, v.shape[1] = (int64_t)K;
+    const ct_tensor *vp = &v;
+    ct_gemvk_forward(c, ct_gemvk_level_best(), &y, x, &vp, 1, T, K);
+}
+
 /* ---- any float dtype: decode blocks of W to f32, then sgemm ---- */
 
 /* Rows of W decoded per block in the forward. */
@@ -181,6 +190,10 @@ static const ct_linear_kernel k_linear[] = {
     /* x rounded to int16 per block of 32 (gemv_quant.c): 2^-16 of each block's max |x| */
     {"q8_0-gemv", CT_DTYPE_Q8_0, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvq, NULL, NULL, 1e-4},
     {"q4_0-gemv", CT_DTYPE_Q4_0, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvq, NULL, NULL, 1e-4},
+    /* x rounded to int8 per block of 256 (ggml's Q8_K): up to 1/254 of each block's max |x| */
+    {"q4_k-gemv", CT_DTYPE_Q4_K, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvk, NULL, NULL, 1e-2},
+    {"q5_k-gemv", CT_DTYPE_Q5_K, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvk, NULL, NULL, 1e-2},
+    {"q6_k-gemv", CT_DTYPE_Q6_K, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvk, NULL, NULL, 1e-2},
     {"decode-sgemm", CT_DTYPE_ANY_FLOAT, CT_PREC_ALL, 1, SIZE_MAX, NULL, widen_forward, widen_dx, f32_dw, 1e-5},
 };
 
@@ -225,14 +238,17 @@ void ct_linear_forward(ct_ctx *c, float *y, const float *x, const ct_tensor *W, 
 void ct_linear_multi_forward(ct_ctx *c, float *const *ys, const float *x, const ct_tensor *const *Ws,
                              const ct_tensor *const *bs, size_t n, size_t T, size_t K) {
     if (T == 0 || n == 0) return;
-    bool fused = true, quant = true; /* every matrix on gemv16, or every one on gemvq */
-    for (size_t i = 0; i < n && (fused || quant); i++) {
+    /* every matrix on gemv16, or every one on gemvq, or every one on gemvk */
+    bool fused = true, quant = true, kquant = true;
+    for (size_t i = 0; i < n && (fused || quant || kquant); i++) {
         const ct_linear_kernel *k = ct_linear_pick(c, Ws[i]->dtype, T, CT_LINEAR_FWD);
         fused &= k && k->forward == gemv16 && (size_t)Ws[i]->shape[1] == K;
         quant &= k && k->forward == gemvq && (size_t)Ws[i]->shape[1] == K;
+        kquant &= k && k->forward == gemvk && (size_t)Ws[i]->shape[1] == K;
     }
-    if (quant) {
-        ct_gemvq_forward(c, ct_gemvq_level_best(), ys, x, Ws, n, T, K);
+    if (quant || kquant) {
+        if (quant) ct_gemvq_forward(c, ct_gemvq_level_best(), ys, x, Ws, n, T, K);
+        else ct_gemvk_forward(c, ct_gemvk_level_best(), ys, x, Ws, n, T, K);
         for (size_t i = 0; bs && i < n; i++) add_bias(c, ys[i], bs[i], T, (size_t)Ws[i]->shape[0]);
         return;
     }

@@ -14,6 +14,8 @@
 #    q8_0 / q4_0 with --decode (token by token: the integer GEMV, 8-bit activations as
 #    llama.cpp), and llama.cpp's on ctune's F32 / Q8_0 / Q4_0 GGUF exports
 #    (bench/ppl_llama.mjs). The random bench model's perplexity would mean nothing.
+#  - decode of a Q4_K_M GGUF made by llama.cpp's own quantizer from ctune's bf16 export of the same
+#    model (tests/gguf/quantize.py), read by both engines (ctune: --model FILE.gguf, K-quant GEMV).
 #  Decode runs ROUNDS rounds of the engines back to back per thread count; each figure is the
 #  median over the rounds (as bench/decode.sh).
 # Usage: bench/decode_quant.sh [BUILD_DIR]; env DECODE (32; quick 16), BATCH (8), THREADS ("1 2"),
@@ -50,6 +52,17 @@ if [ $have_llama = 1 ] && [ -f "$tok/tokenizer.json" ]; then
     fi
     ggufs="$ggufs $q"
   done
+  # Q4_K_M by llama.cpp's own quantizer (tests/gguf/quantize.py: llama_model_quantize through ctypes)
+  # from ctune's bf16 export: the K-quant file both engines then read (ctune with --model FILE.gguf)
+  g="$work/qwen05b-q4_k_m/model.gguf"
+  if command -v python3 >/dev/null && { [ -f "$g" ] && [ ! "$model/model.safetensors" -nt "$g" ] ||
+    { "$build/ctune" export --format gguf --model "$work/src" --out "$work/qwen05b-bf16" --dtype bf16 --force >/dev/null &&
+      mkdir -p "$work/qwen05b-q4_k_m" && python3 tests/gguf/quantize.py "$work/qwen05b-bf16/model.gguf" "$g" Q4_K_M \
+        --lib "$llama" >/dev/null; }; }; then
+    ggufs="$ggufs q4_k_m"
+  else
+    echo "Q4_K_M: not made (python3 or llama.cpp's libllama missing); skipped"
+  fi
 fi
 res=$(mktemp)
 trap 'rm -f "$res"' EXIT
@@ -64,6 +77,7 @@ for t in $threads; do
   for ((r = 1; r <= rounds; r++)); do
     [ "$rounds" -gt 1 ] && echo "- threads $t, round $r of $rounds"
     for tag in bf16 q8_0 q4_0; do run "$build/decode_bench" "$model" $tag 8 "$dec" "$nb" "$t"; done
+    case " $ggufs " in *" q4_k_m "*) run "$build/decode_bench" "$work/qwen05b-q4_k_m/model.gguf" q4_k_m 8 "$dec" "$nb" "$t" ;; esac
     for q in $ggufs; do
       TAG=$q run node bench/decode_llama.mjs "$llama" "$work/qwen05b-$q/model.gguf" 8 "$dec" "$nb" "$t"
     done
@@ -96,9 +110,11 @@ END {
   n = split(threads, T, " ")
   for (i = 1; i <= n; i++) {
     t = T[i]
-    printf "threads %d: decode ctune q8_0 / ctune bf16 %s, q4_0 / bf16 %s | ctune / llama.cpp: q8_0 %s, q4_0 %s | batched %d: q8_0 / bf16 %s, q4_0 / bf16 %s\n", t,
+    printf "threads %d: decode ctune q8_0 / ctune bf16 %s, q4_0 / bf16 %s, q4_k_m / bf16 %s | ctune / llama.cpp: q8_0 %s, q4_0 %s, q4_k_m %s | batched %d: q8_0 / bf16 %s, q4_0 / bf16 %s\n", t,
       r("ctune_q8_0_decode_" t "t", "ctune_bf16_decode_" t "t"), r("ctune_q4_0_decode_" t "t", "ctune_bf16_decode_" t "t"),
-      r("ctune_q8_0_decode_" t "t", "llama_q8_0_decode_" t "t"), r("ctune_q4_0_decode_" t "t", "llama_q4_0_decode_" t "t"), nb,
+      r("ctune_q4_k_m_decode_" t "t", "ctune_bf16_decode_" t "t"),
+      r("ctune_q8_0_decode_" t "t", "llama_q8_0_decode_" t "t"), r("ctune_q4_0_decode_" t "t", "llama_q4_0_decode_" t "t"),
+      r("ctune_q4_k_m_decode_" t "t", "llama_q4_k_m_decode_" t "t"), nb,
       r("ctune_q8_0_batch" nb "_" t "t", "ctune_bf16_batch" nb "_" t "t"), r("ctune_q4_0_batch" nb "_" t "t", "ctune_bf16_batch" nb "_" t "t")
   }
   if ("ctune_ppl_f32" in v)

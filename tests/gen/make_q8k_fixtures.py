@@ -23,27 +23,16 @@ repository root:
   /usr/bin/python3 tests/gen/make_q8k_fixtures.py [path/to/libggml-base.so]
 """
 import ctypes
-import json
 import os
-import struct
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_ggml_block_fixtures import write_safetensors  # noqa: E402 (the same file format)
+
 QK = 256
 BLOCK = 4 + QK + 2 * 16  # block_q8_K
-
-
-def write_safetensors(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, (dtype, shape, data) in tensors.items():
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def rows(rng):

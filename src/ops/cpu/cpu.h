@@ -13,6 +13,16 @@
 /* Parallel regions of a kernel run on the context's threads when the work is worth a fork. */
 #define CT_PAR_MIN_ELEMS 65536
 
+/* The rows of a multi-matrix GEMV on the context's threads (gemv.c, gemv_quant.c, gemv_kquant.c):
+ * the rows of the n matrices Ws, concatenated, are split into equal static ranges, one per
+ * thread, cut at multiples of `align` (whole row groups of a packed layout; the last range ends
+ * at the last row), and each thread calls rows(user, i, a, b) for its rows [a, b) of matrix i.
+ * One thread when the weights are fewer than 256 KiB (`bytes`): a fork costs more. Results do
+ * not depend on the split when a row's arithmetic does not. */
+typedef void (*ct_cpu_rows_fn)(void *user, size_t i, size_t a, size_t b);
+void ct_cpu_gemv_parallel(ct_ctx *c, const ct_tensor *const *Ws, size_t n, size_t bytes, size_t align,
+                          ct_cpu_rows_fn rows, void *user);
+
 /* Switches OpenBLAS to one thread (once per process); called before every BLAS call. */
 void ct_cpu_blas_init(void);
 /* One single-threaded OpenBLAS sgemm (ct_sgemm's arguments). */

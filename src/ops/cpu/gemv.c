@@ -362,6 +362,41 @@ void ct_gemv_rows(ct_gemv_level lv, float *y, size_t ldy, const float *x, const 
 /* Bytes of weights below which a call runs on the calling thread (a fork costs more). */
 #define GEMV_PAR_MIN_BYTES (256u << 10)
 
+void ct_cpu_gemv_parallel(ct_ctx *c, const ct_tensor *const *Ws, size_t n, size_t bytes, size_t align,
+                          ct_cpu_rows_fn rows, void *user) {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += (size_t)Ws[i]->shape[0];
+    int nt = bytes < GEMV_PAR_MIN_BYTES ? 1 : ct_ctx_threads(c);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t th = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        size_t r0 = total * th / nth / align * align;
+        size_t r1 = th + 1 == nth ? total : total * (th + 1) / nth / align * align, base = 0;
+        for (size_t i = 0; i < n && base < r1; i++) {
+            size_t N = (size_t)Ws[i]->shape[0], a = r0 > base ? r0 - base : 0, b = r1 - base < N ? r1 - base : N;
+            if (a < b) rows(user, i, a, b);
+            base += N;
+        }
+    }
+}
+
+typedef struct gemv_call {
+    ct_gemv_level lv;
+    float *const *ys;
+    const float *x, *const *xp;
+    const uint16_t *xb; /* bf16-dot: x rounded to bf16, or NULL */
+    const ct_tensor *const *Ws;
+    size_t T, K;
+} gemv_call;
+
+static void gemv_part(void *user, size_t i, size_t a, size_t b) {
+    const gemv_call *g = user;
+    const ct_tensor *W = g->Ws[i];
+    size_t N = (size_t)W->shape[0];
+    if (g->xb) ct_gemv_bf16dot_rows(g->ys[i], N, g->xb, W, g->T, g->K, a, b);
+    else ct_gemv_rows(g->lv, g->ys[i], N, g->x, g->xp[W->dtype == CT_DTYPE_F16], W, g->T, g->K, a, b);
+}
+
 void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
                      size_t n, size_t T, size_t K) {
     size_t total = 0, xpn[2] = {0, 0};
@@ -386,19 +421,7 @@ void ct_gemv_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float 
         ct_gemv_prepare(lv, dts[d], p, x, T, K);
         xp[d] = p;
     }
-    int nt = ct_ctx_threads(c);
-    if (total * K * 2 < GEMV_PAR_MIN_BYTES) nt = 1;
-    /* rows of all matrices, concatenated, split into equal static ranges (one per thread) */
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        size_t th = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
-        size_t r0 = total * th / nth, r1 = total * (th + 1) / nth, base = 0;
-        for (size_t i = 0; i < n && base < r1; i++) {
-            size_t N = (size_t)Ws[i]->shape[0], a = r0 > base ? r0 - base : 0, b = r1 - base < N ? r1 - base : N;
-            if (a < b && dot) ct_gemv_bf16dot_rows(ys[i], N, xb, Ws[i], T, K, a, b);
-            else if (a < b) ct_gemv_rows(lv, ys[i], N, x, xp[Ws[i]->dtype == CT_DTYPE_F16], Ws[i], T, K, a, b);
-            base += N;
-        }
-    }
+    gemv_call g = {lv, ys, x, xp, xb, Ws, T, K};
+    ct_cpu_gemv_parallel(c, Ws, n, total * K * 2, 1, gemv_part, &g);
     ct_arena_release(ar, mk);
 }

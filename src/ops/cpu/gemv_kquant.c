@@ -44,7 +44,6 @@
  * around it or the thread computing it: results are the same for any batch, thread count and
  * partition, and every level gives the scalar level's bits. */
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "ops/cpu/cpu.h"
@@ -511,33 +510,28 @@ void ct_gemvk_rows(ct_gemv_level lv, float *y, size_t ldy, const ct_gemvk_x *xq,
     rows_scalar(y, ldy, xq, W, n0, n1);
 }
 
-/* Bytes of weights below which a call runs on the calling thread (a fork costs more). */
-#define GEMVK_PAR_MIN_BYTES (256u << 10)
+typedef struct gemvk_call {
+    ct_gemv_level lv;
+    float *const *ys;
+    const ct_gemvk_x *xq;
+    const ct_tensor *const *Ws;
+} gemvk_call;
+
+static void gemvk_part(void *user, size_t i, size_t a, size_t b) {
+    const gemvk_call *g = user;
+    ct_gemvk_rows(g->lv, g->ys[i], (size_t)g->Ws[i]->shape[0], g->xq, g->Ws[i], a, b);
+}
 
 void ct_gemvk_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
                       size_t n, size_t T, size_t K) {
-    size_t total = 0, bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-        total += (size_t)Ws[i]->shape[0];
-        bytes += ct_tensor_nbytes(Ws[i]);
-    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) bytes += ct_tensor_nbytes(Ws[i]);
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);
     ct_gemvk_x xq;
     ct_gemvk_prepare(lv, &xq, ct_scratch_f32(ar, (ct_gemvk_x_bytes(lv, T, K) + 3) / 4), x, T, K);
-    int nt = ct_ctx_threads(c);
-    if (bytes < GEMVK_PAR_MIN_BYTES) nt = 1;
-    /* rows of all matrices, concatenated, split into equal static ranges (one per thread) cut at
-     * multiples of 4 (whole row groups) */
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        size_t th = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
-        size_t r0 = total * th / nth / 4 * 4, r1 = th + 1 == nth ? total : total * (th + 1) / nth / 4 * 4, base = 0;
-        for (size_t i = 0; i < n && base < r1; i++) {
-            size_t N = (size_t)Ws[i]->shape[0], a = r0 > base ? r0 - base : 0, b = r1 - base < N ? r1 - base : N;
-            if (a < b) ct_gemvk_rows(lv, ys[i], N, &xq, Ws[i], a, b);
-            base += N;
-        }
-    }
+    /* ranges cut at multiples of 4 rows (whole row groups) */
+    gemvk_call g = {lv, ys, &xq, Ws};
+    ct_cpu_gemv_parallel(c, Ws, n, bytes, 4, gemvk_part, &g);
     ct_arena_release(ar, mk);
 }

@@ -47,7 +47,6 @@
  * count and partition (like gemv.c; a range that splits a group computes the group and keeps its
  * rows). */
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "ops/cpu/cpu.h"
@@ -351,33 +350,28 @@ void ct_gemvq_rows(ct_gemv_level lv, float *y, size_t ldy, const ct_gemvq_x *xq,
     if (n0 < n1) rows_scalar(y, ldy, xq, w, N, q8, n0, n1);
 }
 
-/* Bytes of weights below which a call runs on the calling thread (a fork costs more). */
-#define GEMVQ_PAR_MIN_BYTES (256u << 10)
+typedef struct gemvq_call {
+    ct_gemv_level lv;
+    float *const *ys;
+    const ct_gemvq_x *xq;
+    const ct_tensor *const *Ws;
+} gemvq_call;
+
+static void gemvq_part(void *user, size_t i, size_t a, size_t b) {
+    const gemvq_call *g = user;
+    ct_gemvq_rows(g->lv, g->ys[i], (size_t)g->Ws[i]->shape[0], g->xq, g->Ws[i], a, b);
+}
 
 void ct_gemvq_forward(ct_ctx *c, ct_gemv_level lv, float *const *ys, const float *x, const ct_tensor *const *Ws,
                       size_t n, size_t T, size_t K) {
-    size_t total = 0, bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-        total += (size_t)Ws[i]->shape[0];
-        bytes += ct_tensor_nbytes(Ws[i]);
-    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) bytes += ct_tensor_nbytes(Ws[i]);
     ct_arena *ar = ct_ctx_arena(c);
     size_t mk = ct_arena_mark(ar);
     ct_gemvq_x xq;
     ct_gemvq_prepare(lv, &xq, ct_scratch_f32(ar, (ct_gemvq_x_bytes(lv, T, K) + 3) / 4), x, T, K);
-    int nt = ct_ctx_threads(c);
-    if (bytes < GEMVQ_PAR_MIN_BYTES) nt = 1;
-    /* rows of all matrices, concatenated, split into equal static ranges (one per thread) cut at
-     * multiples of 8 (whole packed groups where every N is a multiple of 8) */
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        size_t th = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
-        size_t r0 = total * th / nth / 8 * 8, r1 = th + 1 == nth ? total : total * (th + 1) / nth / 8 * 8, base = 0;
-        for (size_t i = 0; i < n && base < r1; i++) {
-            size_t N = (size_t)Ws[i]->shape[0], a = r0 > base ? r0 - base : 0, b = r1 - base < N ? r1 - base : N;
-            if (a < b) ct_gemvq_rows(lv, ys[i], N, &xq, Ws[i], a, b);
-            base += N;
-        }
-    }
+    /* ranges cut at multiples of 8 rows (whole row groups) */
+    gemvq_call g = {lv, ys, &xq, Ws};
+    ct_cpu_gemv_parallel(c, Ws, n, bytes, 8, gemvq_part, &g);
     ct_arena_release(ar, mk);
 }

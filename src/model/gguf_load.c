@@ -213,15 +213,15 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     default:
         if (!ct_ggml_dequant_supported(t->type) || !t->nbytes)
             return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
-                              "%s: tensor '%s' is %s: ctune reads F32, F16, BF16, Q8_0, Q4_0 and (decoded to bf16) "
-                              "Q4_1, Q5_0, Q5_1, Q2_K .. Q6_K tensors (llama-quantize can rewrite the file as one of "
-                              "those, or load the Hugging Face model)",
+                              "%s: tensor '%s' is %s: ctune reads F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 and "
+                              "Q2_K .. Q6_K tensors (llama-quantize can rewrite the file as one of those, or load the "
+                              "Hugging Face model)",
                               c->path, name, ct_ggml_type_label(t->type, tl));
         dt = CT_DTYPE_BF16, deq = true;
     }
     bool quant = dt == CT_DTYPE_Q8_0 || dt == CT_DTYPE_Q4_0; /* packed by 8 rows; K-quants stay as stored */
     bool kquant = dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K || dt == CT_DTYPE_Q6_K;
-    if ((quant || kquant) && ndim != 2)
+    if ((quant || kquant || deq) && ndim != 2)
         return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: tensor '%s': %s is read for 2-D weights only", c->path, name,
                           ct_ggml_type_label(t->type, tl));
     int heads = 0;

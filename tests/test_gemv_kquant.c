@@ -63,7 +63,7 @@ TEST(gemv_kquant_q8k_is_ggml) {
     REQUIRE(K % 256 == 0 && (size_t)qt->shape[0] == nb * 292);
     const uint8_t *g = qt->data;
     for (int lv = 0; lv < CT_GEMV_LEVELS; lv++) {
-        if (!ct_gemvk_level_available((ct_gemv_level)lv)) continue;
+        if (!ct_gemv_level_available((ct_gemv_level)lv)) continue;
         /* one token of K = 256 nb, and the same blocks as nb tokens of 256 */
         for (int form = 0; form < 2; form++) {
             size_t T = form ? nb : 1, KK = form ? 256 : K;
@@ -91,7 +91,7 @@ TEST(gemv_kquant_q8k_nonfinite) {
     rand_x(x, 512);
     x[300] = NAN;
     for (int lv = 0; lv < CT_GEMV_LEVELS; lv++) {
-        if (!ct_gemvk_level_available((ct_gemv_level)lv)) continue;
+        if (!ct_gemv_level_available((ct_gemv_level)lv)) continue;
         for (int k = 0; k < 2; k++) {
             x[300] = k ? INFINITY : NAN;
             void *mem = malloc(ct_gemvk_x_bytes((ct_gemv_level)lv, 1, 512)), *m0 = malloc(ct_gemvk_x_bytes(0, 1, 256));
@@ -122,14 +122,14 @@ TEST(gemv_kquant_levels_match_scalar) {
     for (int pass = 0; pass < CT_GEMV_LEVELS + 1; pass++) {
         int lv = pass < CT_GEMV_LEVELS ? pass : CT_GEMV_AVX512;
         if (lv == CT_GEMV_SCALAR) continue;
-        if (!ct_gemvk_level_available((ct_gemv_level)lv)) {
+        if (!ct_gemv_level_available((ct_gemv_level)lv)) {
             printf("    gemv_kquant %s: not available on this CPU\n", ct_gemv_level_name((ct_gemv_level)lv));
             continue;
         }
         if (lv == CT_GEMV_AVX512) {
             bool second = pass == CT_GEMV_LEVELS;
-            if (second && !ct_gemvk_avx512_vnni(true)) break;
-            bool vnni = ct_gemvk_avx512_vnni(!second);
+            if (second && !ct_gemv_int8_vnni(true)) break;
+            bool vnni = ct_gemv_int8_vnni(!second);
             printf("    gemv_kquant avx512: scale products by %s\n", vnni ? "vpdpwssd (VNNI)" : "vpmaddwd + vpaddd");
         }
         for (int d = 0; d < 3; d++)
@@ -167,7 +167,7 @@ TEST(gemv_kquant_levels_match_scalar) {
                         free(W.data), free(x), free(y), free(ref), free(y2), free(mem), free(mem0);
                     }
     }
-    ct_gemvk_avx512_vnni(true);
+    ct_gemv_int8_vnni(true);
 }
 
 /* Block b of row n decoded plainly from the layouts (ggml_dequant.c): codes c (Q6_K: minus 32),
@@ -245,7 +245,7 @@ TEST(gemv_kquant_scalar_is_the_math) {
 TEST(gemv_kquant_within_activation_bound_of_dequantized) {
     size_t K = 1536, N = 11, nb = K / 256;
     for (int lv = 0; lv < CT_GEMV_LEVELS; lv++) {
-        if (!ct_gemvk_level_available((ct_gemv_level)lv)) continue;
+        if (!ct_gemv_level_available((ct_gemv_level)lv)) continue;
         for (int d = 0; d < 3; d++)
             for (size_t T = 1; T <= CT_GEMV_MAX_T; T += 3) {
                 ct_tensor W = kweight(k_dts[d], N, K, 0);
@@ -293,7 +293,7 @@ TEST(gemv_kquant_nonfinite_x) {
         rand_x(x, 2 * K);
         x[K + 300] = d == 1 ? NAN : INFINITY;
         for (int lv = 0; lv < CT_GEMV_LEVELS; lv++) {
-            if (!ct_gemvk_level_available((ct_gemv_level)lv)) continue;
+            if (!ct_gemv_level_available((ct_gemv_level)lv)) continue;
             void *m1 = malloc(ct_gemvk_x_bytes((ct_gemv_level)lv, 1, K)), *m2 = malloc(ct_gemvk_x_bytes((ct_gemv_level)lv, 2, K));
             ct_gemvk_x a, b;
             ct_gemvk_prepare((ct_gemv_level)lv, &a, m1, x, 1, K);
@@ -320,7 +320,7 @@ TEST(gemv_kquant_fused_and_threads_bitwise) {
     const ct_tensor *Wp[3];
     float *ys[3], *y1[3], *x = malloc(T * K * sizeof(float));
     rand_x(x, T * K);
-    ct_gemv_level lv = ct_gemvk_level_best();
+    ct_gemv_level lv = ct_gemv_level_best();
     for (int i = 0; i < 3; i++) {
         W[i] = kweight(k_dts[(i + 2) % 3], Ns[i], K, 0);
         Wp[i] = &W[i];

@@ -68,8 +68,8 @@ TEST(gemv_quant_levels_match_scalar) {
         }
         if (lv == CT_GEMV_AVX512) {
             bool second = pass == CT_GEMV_LEVELS;
-            if (second && !ct_gemvq_avx512_vnni(true)) break; /* no VNNI: the first pass ran the only variant */
-            bool vnni = ct_gemvq_avx512_vnni(!second);
+            if (second && !ct_gemv_int8_vnni(true)) break; /* no VNNI: the first pass ran the only variant */
+            bool vnni = ct_gemv_int8_vnni(!second);
             printf("    gemv_quant avx512: integer products by %s\n",
                    vnni ? "vpdpbusd (VNNI)" : "vpmaddubsw + vpmaddwd");
         }
@@ -105,7 +105,7 @@ TEST(gemv_quant_levels_match_scalar) {
                         free(W.data), free(x), free(y), free(ref), free(y2), free(mem), free(mem0);
                     }
     }
-    ct_gemvq_avx512_vnni(true);
+    ct_gemv_int8_vnni(true);
 }
 
 /* ggml's activation quantization, restated (ggml-cpu x86 quantize_row_q8_0): amax = max |x|,

@@ -102,10 +102,10 @@ typedef struct ct_gemvq_x {
 } ct_gemvq_x;
 bool ct_gemvq_level_available(ct_gemv_level lv);
 ct_gemv_level ct_gemvq_level_best(void);
-/* Whether the AVX-512 level may use vpdpbusd (AVX-512 VNNI; default true): false makes it use
- * vpmaddubsw + vpmaddwd (the same bits) so that tests run both on a VNNI CPU. Returns whether
- * vpdpbusd is now in use. */
-bool ct_gemvq_avx512_vnni(bool allow);
+/* Whether the AVX-512 level of the integer GEMVs (this one and the K-quant one below) may use
+ * AVX-512 VNNI (vpdpbusd / vpdpwssd; default true): false makes them use vpmaddubsw / vpmaddwd
+ * (the same bits) so that tests run both on a VNNI CPU. Returns whether VNNI is now in use. */
+bool ct_gemv_int8_vnni(bool allow);
 /* Bytes of `mem` ct_gemvq_prepare needs at level lv (16-byte aligned); xq points into it. */
 size_t ct_gemvq_x_bytes(ct_gemv_level lv, size_t T, size_t K);
 void ct_gemvq_prepare(ct_gemv_level lv, ct_gemvq_x *xq, void *mem, const float *x, size_t T, size_t K);
@@ -131,12 +131,7 @@ typedef struct ct_gemvk_x {
 /* Whether dt is one of the K-quant dtypes this GEMV takes; bytes per block of 256 (0: not one). */
 bool ct_gemvk_supported(ct_dtype dt);
 size_t ct_gemvk_block_bytes(ct_dtype dt);
-bool ct_gemvk_level_available(ct_gemv_level lv);
-ct_gemv_level ct_gemvk_level_best(void);
-/* Whether the AVX-512 level may use vpdpwssd (AVX-512 VNNI; default true): false makes it use
- * vpmaddwd + vpaddd (the same bits), so that tests run both on a VNNI CPU. Returns whether
- * vpdpwssd is now in use. */
-bool ct_gemvk_avx512_vnni(bool allow);
+/* Levels: ct_gemv_level_available / _best; VNNI: ct_gemv_int8_vnni (above). */
 /* Bytes of `mem` ct_gemvk_prepare needs (16-byte aligned); xq points into it. */
 size_t ct_gemvk_x_bytes(ct_gemv_level lv, size_t T, size_t K);
 void ct_gemvk_prepare(ct_gemv_level lv, ct_gemvk_x *xq, void *mem, const float *x, size_t T, size_t K);

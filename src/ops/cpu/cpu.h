@@ -23,6 +23,10 @@ typedef void (*ct_cpu_rows_fn)(void *user, size_t i, size_t a, size_t b);
 void ct_cpu_gemv_parallel(ct_ctx *c, const ct_tensor *const *Ws, size_t n, size_t bytes, size_t align,
                           ct_cpu_rows_fn rows, void *user);
 
+/* Whether the integer GEMVs' AVX-512 level uses AVX-512 VNNI (the CPU has it with VL, and
+ * ct_gemv_int8_vnni has not switched it off). */
+bool ct_cpu_int8_vnni(void);
+
 /* Switches OpenBLAS to one thread (once per process); called before every BLAS call. */
 void ct_cpu_blas_init(void);
 /* One single-threaded OpenBLAS sgemm (ct_sgemm's arguments). */

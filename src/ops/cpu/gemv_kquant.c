@@ -61,32 +61,6 @@ bool ct_gemvk_supported(ct_dtype dt) { return dt == CT_DTYPE_Q4_K || dt == CT_DT
 
 size_t ct_gemvk_block_bytes(ct_dtype dt) { return ct_gemvk_supported(dt) ? ct_dtype_info(dt)->block_bytes : 0; }
 
-bool ct_gemvk_level_available(ct_gemv_level lv) { return ct_gemv_level_available(lv); }
-
-ct_gemv_level ct_gemvk_level_best(void) { return ct_gemv_level_best(); }
-
-static int g_vnni_off; /* ct_gemvk_avx512_vnni(false): tests run the non-VNNI products on a VNNI CPU */
-
-bool ct_gemvk_avx512_vnni(bool allow) {
-    __atomic_store_n(&g_vnni_off, !allow, __ATOMIC_RELAXED);
-#ifdef CT_GEMVK_X86
-    __builtin_cpu_init();
-    return allow && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
-#else
-    return false;
-#endif
-}
-
-static bool have_vnni(void) {
-#ifdef CT_GEMVK_X86
-    __builtin_cpu_init();
-    return !__atomic_load_n(&g_vnni_off, __ATOMIC_RELAXED) && __builtin_cpu_supports("avx512vnni") &&
-           __builtin_cpu_supports("avx512vl");
-#else
-    return false;
-#endif
-}
-
 /* ---- the Q8_K activations (the same bytes at every level) ---- */
 
 size_t ct_gemvk_x_bytes(ct_gemv_level lv, size_t T, size_t K) {
@@ -291,7 +265,7 @@ static void rows_scalar(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_ten
 /* ---- AVX2 / AVX-512 VNNI: 4 rows at a time ---- */
 
 /* acc + the int32 pair products of a and b: vpdpwssd (AVX-512 VNNI + VL, 256-bit), spelled out
- * as the target lacks the intrinsic; it runs only where have_vnni(). */
+ * as the target lacks the intrinsic; it runs only where ct_cpu_int8_vnni(). */
 AVX2K_TARGET static inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) {
     __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
     return acc;
@@ -501,7 +475,7 @@ void ct_gemvk_rows(ct_gemv_level lv, float *y, size_t ldy, const ct_gemvk_x *xq,
     if (n0 >= n1 || xq->T == 0 || !ct_gemvk_supported(W->dtype)) return;
 #ifdef CT_GEMVK_X86
     if (lv == CT_GEMV_AVX512 || lv == CT_GEMV_AVX2) {
-        rows_vec(y, ldy, xq, W, n0, n1, lv == CT_GEMV_AVX512 && have_vnni());
+        rows_vec(y, ldy, xq, W, n0, n1, lv == CT_GEMV_AVX512 && ct_cpu_int8_vnni());
         return;
     }
 #else

@@ -65,20 +65,9 @@ bool ct_gemvq_level_available(ct_gemv_level lv) { return ct_gemv_level_available
 
 ct_gemv_level ct_gemvq_level_best(void) { return ct_gemv_level_best(); }
 
-static int g_vnni_off; /* ct_gemvq_avx512_vnni(false): tests run the non-VNNI products on a VNNI CPU */
+static int g_vnni_off; /* ct_gemv_int8_vnni(false): tests run the non-VNNI products on a VNNI CPU */
 
-bool ct_gemvq_avx512_vnni(bool allow) {
-    __atomic_store_n(&g_vnni_off, !allow, __ATOMIC_RELAXED);
-#ifdef CT_GEMVQ_X86
-    __builtin_cpu_init();
-    return allow && __builtin_cpu_supports("avx512vnni");
-#else
-    return false;
-#endif
-}
-
-/* Whether the AVX-512 level uses vpdpbusd (AVX-512 VNNI) for its integer products. */
-static bool have_vnni(void) {
+bool ct_cpu_int8_vnni(void) {
 #ifdef CT_GEMVQ_X86
     __builtin_cpu_init();
     return !__atomic_load_n(&g_vnni_off, __ATOMIC_RELAXED) && __builtin_cpu_supports("avx512vnni") &&
@@ -86,6 +75,11 @@ static bool have_vnni(void) {
 #else
     return false;
 #endif
+}
+
+bool ct_gemv_int8_vnni(bool allow) {
+    __atomic_store_n(&g_vnni_off, !allow, __ATOMIC_RELAXED);
+    return ct_cpu_int8_vnni();
 }
 
 /* ---- the quantized activations (the same at every level) ---- */
@@ -224,7 +218,7 @@ static void rows_scalar(float *y, size_t ldy, const ct_gemvq_x *xq, const uint8_
 /* ---- AVX2 / AVX-512 VNNI: one group of 8 packed rows, lanes = rows ---- */
 
 /* vpdpbusd (AVX-512 VNNI + VL) on 256-bit vectors, spelled out (the target lacks the intrinsic);
- * it only runs where have_vnni(). acc + per int32 lane the sum of 4 u8 x s8 products. */
+ * it only runs where ct_cpu_int8_vnni(). acc + per int32 lane the sum of 4 u8 x s8 products. */
 AVX2Q_TARGET static inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
     __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
     return acc;
@@ -341,7 +335,7 @@ void ct_gemvq_rows(ct_gemv_level lv, float *y, size_t ldy, const ct_gemvq_x *xq,
     if (n0 >= n1 || xq->T == 0) return;
 #ifdef CT_GEMVQ_X86
     if ((lv == CT_GEMV_AVX512 || lv == CT_GEMV_AVX2) && n0 < n8) {
-        rows_packed(y, ldy, xq, w, q8, lv == CT_GEMV_AVX512 && have_vnni(), n0, n1 < n8 ? n1 : n8);
+        rows_packed(y, ldy, xq, w, q8, lv == CT_GEMV_AVX512 && ct_cpu_int8_vnni(), n0, n1 < n8 ? n1 : n8);
         n0 = n8;
     }
 #else

@@ -58,7 +58,7 @@ static void gemvk(ct_ctx *c, float *y, const float *x, const ct_tensor *W, size_
     ct_tensor v = *W;
     v.ndim = 2, v.shape[0] = (int64_t)N, v.shape[1] = (int64_t)K;
     const ct_tensor *vp = &v;
-    ct_gemvk_forward(c, ct_gemvk_level_best(), &y, x, &vp, 1, T, K);
+    ct_gemvk_forward(c, ct_gemv_level_best(), &y, x, &vp, 1, T, K);
 }
 
 /* ---- any float dtype: decode blocks of W to f32, then sgemm ---- */
@@ -248,7 +248,7 @@ void ct_linear_multi_forward(ct_ctx *c, float *const *ys, const float *x, const 
     }
     if (quant || kquant) {
         if (quant) ct_gemvq_forward(c, ct_gemvq_level_best(), ys, x, Ws, n, T, K);
-        else ct_gemvk_forward(c, ct_gemvk_level_best(), ys, x, Ws, n, T, K);
+        else ct_gemvk_forward(c, ct_gemv_level_best(), ys, x, Ws, n, T, K);
         for (size_t i = 0; bs && i < n; i++) add_bias(c, ys[i], bs[i], T, (size_t)Ws[i]->shape[0]);
         return;
     }

@@ -45,16 +45,18 @@ static const char *akey(const gctx *c, const char *key, char buf[128]) {
     return buf;
 }
 
+/* After a getter of key k returned false: its type error, or a missing required key, or nothing. */
+static ct_status absent(const gctx *c, const ct_err *e, const char *k, bool required) {
+    if (e->code) return ct_err_set(c->err, e->code, "%s", e->msg);
+    return required ? ct_err_set(c->err, CT_ERR_FORMAT, "%s: GGUF key %s: missing", c->path, k) : CT_OK;
+}
+
 /* json[name] = the u32 at <arch>.<key>; missing: an error when required. */
 static ct_status put_u32(const gctx *c, json_t *root, const char *name, const char *key, bool required) {
     char k[128];
     uint32_t v;
     ct_err e = {0};
-    if (!ct_gguf_get_u32(c->g, akey(c, key, k), &v, &e)) {
-        if (e.code) return ct_err_set(c->err, e.code, "%s", e.msg);
-        if (required) return ct_err_set(c->err, CT_ERR_FORMAT, "%s: GGUF key %s: missing", c->path, k);
-        return CT_OK;
-    }
+    if (!ct_gguf_get_u32(c->g, akey(c, key, k), &v, &e)) return absent(c, &e, k, required);
     json_object_set_new(root, name, json_integer(v));
     return CT_OK;
 }
@@ -63,14 +65,9 @@ static ct_status put_f64(const gctx *c, json_t *root, const char *name, const ch
     char k[128];
     double v;
     ct_err e = {0};
-    if (!ct_gguf_get_f64(c->g, akey(c, key, k), &v, &e)) {
-        if (e.code) return ct_err_set(c->err, e.code, "%s", e.msg);
-        if (required) return ct_err_set(c->err, CT_ERR_FORMAT, "%s: GGUF key %s: missing", c->path, k);
-        return CT_OK;
-    }
+    if (!ct_gguf_get_f64(c->g, akey(c, key, k), &v, &e)) return absent(c, &e, k, required);
     /* GGUF stores f32: its decimal shortest form is what config.json held (1e-06, not 9.99999997e-07) */
     char txt[32];
-    snprintf(txt, sizeof txt, "%.9g", v);
     for (int p = 1; p <= 9; p++) {
         snprintf(txt, sizeof txt, "%.*g", p, v);
         if ((float)strtod(txt, NULL) == (float)v) break;
@@ -82,8 +79,9 @@ static ct_status put_f64(const gctx *c, json_t *root, const char *name, const ch
 static ct_status put_token_id(const gctx *c, json_t *root, const char *name, const char *key) {
     uint32_t v;
     ct_err e = {0};
-    if (ct_gguf_get_u32(c->g, key, &v, &e)) json_object_set_new(root, name, json_integer(v));
-    return e.code ? ct_err_set(c->err, e.code, "%s", e.msg) : CT_OK;
+    if (!ct_gguf_get_u32(c->g, key, &v, &e)) return absent(c, &e, key, false);
+    json_object_set_new(root, name, json_integer(v));
+    return CT_OK;
 }
 
 static bool has_tensor(const gctx *c, const char *name) { return ct_gguf_tensor_find(c->g, name) != NULL; }
@@ -94,15 +92,13 @@ static ct_status put_rope_scaling(const gctx *c, json_t *root) {
     const char *type;
     size_t n;
     ct_err e = {0};
-    if (!ct_gguf_get_str(c->g, akey(c, "rope.scaling.type", k), &type, &n, &e))
-        return e.code ? ct_err_set(c->err, e.code, "%s", e.msg) : CT_OK;
+    if (!ct_gguf_get_str(c->g, akey(c, "rope.scaling.type", k), &type, &n, &e)) return absent(c, &e, k, false);
     if (n == 4 && !memcmp(type, "none", 4)) return CT_OK;
     if (n != 6 || memcmp(type, "linear", 6))
         return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: GGUF key %s: '%.*s' is not supported (none and linear are)",
                           c->path, k, (int)n, type);
     float f;
-    if (!ct_gguf_get_f32(c->g, akey(c, "rope.scaling.factor", k), &f, &e))
-        return ct_err_set(c->err, e.code ? e.code : CT_ERR_FORMAT, "%s", e.code ? e.msg : "rope.scaling.factor missing");
+    if (!ct_gguf_get_f32(c->g, akey(c, "rope.scaling.factor", k), &f, &e)) return absent(c, &e, k, true);
     json_t *rs = json_object();
     json_object_set_new(rs, "type", json_string("linear"));
     json_object_set_new(rs, "factor", json_real(f));
@@ -250,8 +246,7 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
                 if (!f) continue;
                 const uint8_t *src = (const uint8_t *)t->data + (size_t)(heads ? perm_src(r, D) : r) * rb;
                 ct_ggml_dequantize_row(t->type, src, K, f);
-                uint16_t *dst = (uint16_t *)copy + (size_t)r * K;
-                for (size_t k = 0; k < K; k++) dst[k] = ct_f32_to_bf16(f[k]);
+                ct_f32_to_dtype(f, K, CT_DTYPE_BF16, copy + (size_t)r * ob);
             }
             free(f);
         }
@@ -281,8 +276,7 @@ static ct_status gguf_config(gctx *c, ct_config *cfg) {
     size_t an = 0;
     ct_err e = {0};
     static const char *const archs[] = {"llama", "qwen2", "qwen3"};
-    if (!ct_gguf_get_str(c->g, "general.architecture", &arch, &an, &e))
-        return ct_err_set(c->err, e.code ? e.code : CT_ERR_FORMAT, "%s", e.code ? e.msg : "general.architecture missing");
+    if (!ct_gguf_get_str(c->g, "general.architecture", &arch, &an, &e)) return absent(c, &e, "general.architecture", true);
     for (size_t i = 0; i < sizeof archs / sizeof archs[0] && !c->arch; i++)
         if (an == strlen(archs[i]) && !memcmp(arch, archs[i], an)) c->arch = archs[i];
     if (!c->arch)

@@ -37,10 +37,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-sed 's/^{"text": \(.*\)}$/\1/' bench/data/heldout_stories.jsonl |
-  "$bin" tokenize --model "$stories" --jsonl --add-special-tokens > "$tmp/ids.jsonl" || fail "tokenize"
-nl=$(wc -l < "$tmp/ids.jsonl")
-for i in $(seq 1 "$nl"); do echo "{\"input_ids\": $(sed -n "${i}p" "$tmp/ids.jsonl")}" > "$tmp/line$i.jsonl"; done
+. tests/gguf/heldout.sh
+heldout_lines
 
 types="${TYPES:-q4_k_m q5_k_m q6_k q2_k}"
 : > "$tmp/jobs"
@@ -57,40 +55,18 @@ for a in $models; do
   for q in $types; do
     python3 tests/gguf/quantize.py "$tmp/${a}_f32/model.gguf" "$tmp/${a}_$q.gguf" $q --lib "$lib" >/dev/null 2>"$tmp/qerr" ||
       fail "llama.cpp quantize $a $q: $(tail -3 "$tmp/qerr")"
-    for i in $(seq 1 "$nl"); do
-      echo "$tmp/r_${a}_${q}_$i $tmp/${a}_$q.gguf - nll32 $(sed -n "${i}p" "$tmp/ids.jsonl" | tr -d '[] ')" >> "$tmp/jobs"
-    done
+    heldout_jobs "$tmp/r_${a}_${q}_" "$tmp/${a}_$q.gguf"
   done
 done
 node tests/gguf/llama_cpp_check.mjs "$nlc" batch "$tmp/jobs" || fail "llama.cpp could not run the quantized files"
 
-ctune_nll() { # MODEL LINE: loss * tokens
-  "$bin" eval-loss --model "$1" --data "$tmp/line$2.jsonl" --threads 1 --decode |
-    sed 's/.*"loss": \([^,]*\), "tokens": \([0-9]*\).*/\1 \2/' | awk '{printf "%.9f\n", $1 * $2}'
-}
-# compare MODEL A Q: per-token |ctune - llama.cpp| over the lines: "worst mean exact" (exact: lines
-# within 1e-6 per token)
-compare() {
-  local m=$1 a=$2 q=$3 worst=0 sum=0 exact=0
-  for i in $(seq 1 "$nl"); do
-    local c l n d
-    c=$(ctune_nll "$m" "$i") || fail "ctune eval-loss $m line $i"
-    l=$(sed 's/.*"nll":\([^,]*\),.*/\1/' "$tmp/r_${a}_${q}_$i")
-    n=$(sed 's/.*"tokens":\([0-9]*\).*/\1/' "$tmp/r_${a}_${q}_$i")
-    d=$(awk -v a="$c" -v b="$l" -v n="$n" 'BEGIN{d=(a-b)/n; if(d<0)d=-d; printf "%.3e", d}')
-    awk -v d="$d" 'BEGIN{exit !(d <= 1e-6)}' && exact=$((exact + 1))
-    worst=$(awk -v d="$d" -v w="$worst" 'BEGIN{print (d > w ? d : w)}')
-    sum=$(awk -v d="$d" -v s="$sum" 'BEGIN{print s + d}')
-  done
-  echo "$worst $(awk -v s="$sum" -v n="$nl" 'BEGIN{printf "%.3e", s / n}') $exact"
-}
 TOL=${TOL:-8e-3} MEAN_TOL=${MEAN_TOL:-3e-3}
 for a in $models; do
   for q in $types; do
-    r=$(compare "$tmp/${a}_$q.gguf" $a $q) || fail "$r"
-    ctl=$(compare "$tmp/${a}_f32/model.gguf" $a $q) || fail "$ctl"
-    read -r worst mean exact <<< "$r"
-    read -r _ cmean _ <<< "$ctl"
+    r=$(heldout_stats "$tmp/r_${a}_${q}_" "$tmp/${a}_$q.gguf" --decode) || fail "$r"
+    ctl=$(heldout_stats "$tmp/r_${a}_${q}_" "$tmp/${a}_f32/model.gguf" --decode) || fail "$ctl"
+    read -r exact worst mean <<< "$r"
+    read -r _ _ cmean <<< "$ctl"
     echo "$a $q: ctune on the file vs llama.cpp: $exact of $nl lines within 1e-6 per token, worst $worst, mean $mean;" \
       "control (ctune on the F32 weights): mean $cmean"
     awk -v w="$worst" -v t="$TOL" 'BEGIN{exit !(w <= t)}' || fail "$a $q: a line differs by $worst per token (> $TOL)"

@@ -37,11 +37,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-sed 's/^{"text": \(.*\)}$/\1/' bench/data/heldout_stories.jsonl |
-  "$bin" tokenize --model "$stories" --jsonl --add-special-tokens > "$tmp/ids.jsonl" || fail "tokenize"
-nl=$(wc -l < "$tmp/ids.jsonl")
-[ "$nl" -eq 16 ] || fail "expected 16 lines, got $nl"
-for i in $(seq 1 "$nl"); do echo "{\"input_ids\": $(sed -n "${i}p" "$tmp/ids.jsonl")}" > "$tmp/line$i.jsonl"; done
+. tests/gguf/heldout.sh
+heldout_lines
 
 : > "$tmp/jobs"
 for a in llama qwen3; do
@@ -50,34 +47,18 @@ for a in llama qwen3; do
     --rope-theta 10000 >/dev/null || fail "init-model $a"
   for q in f32 q8_0 q4_0; do
     "$bin" export --format gguf --model "$tmp/$a" --out "$tmp/${a}_$q" --dtype $q >/dev/null || fail "export $a $q"
-    for i in $(seq 1 "$nl"); do
-      echo "$tmp/r_${a}_${q}_$i $tmp/${a}_$q/model.gguf - nll32 $(sed -n "${i}p" "$tmp/ids.jsonl" | tr -d '[] ')" >> "$tmp/jobs"
-    done
+    heldout_jobs "$tmp/r_${a}_${q}_" "$tmp/${a}_$q/model.gguf"
   done
 done
 node tests/gguf/llama_cpp_check.mjs "$nlc" batch "$tmp/jobs" || fail "llama.cpp could not run the exported files"
 
-ctune_nll() { # MODEL LINE [FLAGS]: loss * tokens
-  local m=$1 i=$2
-  shift 2
-  "$bin" eval-loss --model "$m" --data "$tmp/line$i.jsonl" --threads 1 "$@" |
-    sed 's/.*"loss": \([^,]*\), "tokens": \([0-9]*\).*/\1 \2/' | awk '{printf "%.9f\n", $1 * $2}'
-}
-# compare A Q MIN_EXACT MAX_PER_TOKEN [FLAGS]: prints "exact worst mean"; fails outside the bounds
+# compare A Q MIN_EXACT MAX_PER_TOKEN [FLAGS]: prints the line statistics; fails outside the bounds
 compare() {
-  local a=$1 q=$2 min=$3 tol=$4 exact=0 worst=0 sum=0
+  local a=$1 q=$2 min=$3 tol=$4 r exact worst mean
   shift 4
-  for i in $(seq 1 "$nl"); do
-    local c l n d
-    c=$(ctune_nll "$tmp/$a" "$i" "$@") || fail "ctune eval-loss $a $q line $i"
-    l=$(sed 's/.*"nll":\([^,]*\),.*/\1/' "$tmp/r_${a}_${q}_$i")
-    n=$(sed 's/.*"tokens":\([0-9]*\).*/\1/' "$tmp/r_${a}_${q}_$i")
-    d=$(awk -v a="$c" -v b="$l" -v n="$n" 'BEGIN{d=(a-b)/n; if(d<0)d=-d; printf "%.3e", d}')
-    awk -v d="$d" 'BEGIN{exit !(d <= 1e-6)}' && exact=$((exact + 1))
-    worst=$(awk -v d="$d" -v w="$worst" 'BEGIN{print (d > w ? d : w)}')
-    sum=$(awk -v d="$d" -v s="$sum" 'BEGIN{print s + d}')
-  done
-  echo "$a $q ${*:-(f32 activations)}: $exact of $nl lines exact, worst $worst, mean $(awk -v s="$sum" -v n="$nl" 'BEGIN{printf "%.2e", s / n}') per token"
+  r=$(heldout_stats "$tmp/r_${a}_${q}_" "$tmp/$a" "$@") || fail "$r"
+  read -r exact worst mean <<< "$r"
+  echo "$a $q ${*:-(f32 activations)}: $exact of $nl lines exact, worst $worst, mean $mean per token"
   [ "$exact" -ge "$min" ] || fail "$a $q: only $exact of $nl lines agree with llama.cpp to 1e-6 per token (want >= $min)"
   awk -v w="$worst" -v t="$tol" 'BEGIN{exit !(w <= t)}' || fail "$a $q: a line differs by $worst per token (> $tol)"
 }

@@ -74,6 +74,9 @@ typedef struct ct_config {
     int32_t n_deltanet;      /* layers of kind CT_LAYER_DELTANET */
     /* Gated DeltaNet sizes (qwen3.5 linear_*): key heads, value heads, their dims, conv kernel */
     int32_t lin_k_heads, lin_v_heads, lin_k_dim, lin_v_dim, lin_conv;
+    /* Value heads in llama.cpp's tiled order (a qwen35 GGUF file): value head h reads key head
+     * h % lin_k_heads, where Hugging Face's grouped order reads h / (lin_v_heads / lin_k_heads). */
+    bool lin_v_tiled;
     /* Where the decoder's tensors live: "model." (…ForCausalLM) or "model.language_model."
      * (Qwen3_5ForConditionalGeneration: the text model of a vision-language checkpoint). */
     char weight_prefix[24];

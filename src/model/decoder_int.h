@@ -19,6 +19,7 @@ typedef struct ct_dn_acts {
     float *nrstd;        /* [N*Hv] the gated norm's rstd */
     float *o;            /* [N,VD] gated-norm output, the out_proj input */
     float *saved;        /* chunk-start states of every segment (train) */
+    float *qkt;          /* lin_v_tiled: [N, 2*Hv*Dk] q then k heads, one per value head */
 } ct_dn_acts;
 
 /* What a layer computes, and in a train pass keeps for its backward ([N = B*T rows]). In an

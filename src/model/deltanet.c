@@ -58,6 +58,7 @@ ct_status ct_dn_acts_alloc(ct_dec *d, ct_dn_acts *a, bool keep) {
     a->nrstd = ct_dec_get(d, N * z.Hv, &st);
     a->o = ct_dec_get(d, N * z.VD, &st);
     if (keep) a->saved = ct_dec_get(d, saved_total(d, &z), &st);
+    if (d->cfg->lin_v_tiled && z.Hv > z.Hk) a->qkt = ct_dec_get(d, N * 2 * z.Hv * z.Dk, &st);
     return st;
 }
 
@@ -98,15 +99,28 @@ void ct_dn_forward(ct_dec *d, int l, ct_dn_acts *a, const float *xn, float *out)
     /* q and k: 2*Hk vectors of Dk at the start of every row */
     ct_l2norm_forward(ctx, a->qkv, a->l2inv, a->qkv, N, 2 * z.Hk, z.Dk, z.CD, 1e-6f);
     ct_deltanet_gates_forward(ctx, a->g, a->beta, a->a, a->b, &W[CT_LT_LIN_ALOG], &W[CT_LT_LIN_DT], N, z.Hv);
+    /* tiled value heads: q and k repeated per value head (head h gets key head h % Hk), so the
+     * op's grouped mapping (h / 1) reads the right one */
+    const float *qk = a->qkv;
+    size_t ldqk = z.CD, Hk = z.Hk;
+    if (a->qkt) {
+        ldqk = 2 * z.Hv * z.Dk, Hk = z.Hv;
+        for (size_t n = 0; n < N; n++)
+            for (size_t h = 0; h < 2 * z.Hv; h++) {
+                size_t src = h < z.Hv ? h % z.Hk : z.Hk + (h - z.Hv) % z.Hk;
+                memcpy(a->qkt + n * ldqk + h * z.Dk, a->qkv + n * z.CD + src * z.Dk, z.Dk * sizeof(float));
+            }
+        qk = a->qkt;
+    }
     float *saved = a->saved;
     for (size_t b = 0; b < d->rows.B; b++) {
         ct_kv_cache *kv = d->rows.kv ? d->rows.kv[b] : NULL;
         float *state = kv ? kv->ssm + kv->slot[l] * kv->ssm_floats : NULL;
         for (s1 = 0; ct_dec_next_segment(d, b, &s0, &s1);) {
             size_t t0 = b * T + s0, n = s1 - s0;
-            const float *q = a->qkv + t0 * z.CD;
-            ct_deltanet_forward(ctx, a->core + t0 * z.VD, state, saved, q, q + z.KD, z.CD, q + 2 * z.KD, z.CD,
-                                a->g + t0 * z.Hv, a->beta + t0 * z.Hv, n, z.Hk, z.Hv, z.Dk, z.Dv);
+            const float *q = qk + t0 * ldqk, *v = a->qkv + t0 * z.CD + 2 * z.KD;
+            ct_deltanet_forward(ctx, a->core + t0 * z.VD, state, saved, q, q + Hk * z.Dk, ldqk, v, z.CD,
+                                a->g + t0 * z.Hv, a->beta + t0 * z.Hv, n, Hk, z.Hv, z.Dk, z.Dv);
             if (saved) saved += ct_deltanet_saved_floats(n, z.Hv, z.Dk, z.Dv);
         }
     }
@@ -122,6 +136,7 @@ ct_status ct_dn_backward(ct_dec *d, const ct_dec_grads *gr, int l, const ct_dn_a
     ct_ctx *ctx = d->ctx;
     float **gl = gr->layer ? gr->layer[l] : NULL;
     dn_dims z = dims_of(c);
+    if (a->qkt) return CT_ERR_UNSUPPORTED; /* tiled value heads come from GGUF files, never trained (ct_model_need_hf) */
     size_t N = d->N, T = d->rows.T;
     size_t mk = ct_arena_mark(d->arena);
     ct_status st = CT_OK;

@@ -1,5 +1,6 @@
 /* A model file in GGUF (llama.cpp / Ollama) -> ct_model, the inverse of gguf_export.c for the
- * architectures llama, qwen2 and qwen3 (docs/inference.md, "GGUF models"):
+ * architectures llama, qwen2, qwen3 and qwen35 (docs/inference.md, "GGUF models"; Qwen3.5's
+ * keys in qwen35_json, its stored forms kept as llama.cpp reads them in qwen35_config and a_log):
  *  - the config is rebuilt as the config.json object those keys come from and parsed by the same
  *    code as a Hugging Face directory (ct_config_parse_json), so every check and default is
  *    config.json's: <arch>.embedding_length -> hidden_size, feed_forward_length,
@@ -29,15 +30,18 @@
 #include "base/bigalloc.h"
 #include "io/gguf_read.h"
 #include "model/gguf_export.h"
+#include "model/gguf_qwen35.h"
 #include "model/model.h"
 #include "quant/ggml_blocks.h"
 #include "quant/ggml_dequant.h"
 
 typedef struct gctx {
     const ct_gguf *g;
-    const char *path, *arch;
+    const char *path, *arch, *model_type; /* GGUF architecture, config.json model_type */
     ct_err *err;
 } gctx;
+
+static bool is_qwen35(const gctx *c) { return !strcmp(c->arch, "qwen35"); }
 
 /* "<arch>.<key>" */
 static const char *akey(const gctx *c, const char *key, char buf[128]) {
@@ -106,9 +110,68 @@ static ct_status put_rope_scaling(const gctx *c, json_t *root) {
     return CT_OK;
 }
 
+/* v[0 .. *n) = the integer array at <arch>.<key> (1 to `max` items); missing: an error. */
+static ct_status get_ints(const gctx *c, const char *key, int64_t *v, size_t max, size_t *n) {
+    char k[128];
+    ct_gguf_arr a;
+    ct_err e = {0};
+    if (!ct_gguf_get_arr(c->g, akey(c, key, k), &a, &e)) return absent(c, &e, k, true);
+    if (a.type == CT_GGUF_STRING || a.type == CT_GGUF_ARRAY || a.type == CT_GGUF_F32 || a.type == CT_GGUF_F64 ||
+        a.n == 0 || a.n > max)
+        return ct_err_set(c->err, CT_ERR_FORMAT, "%s: GGUF key %s: expected 1 to %zu integers", c->path, k, max);
+    for (uint64_t i = 0; i < a.n; i++) v[i] = ct_gguf_arr_int(&a, i);
+    *n = (size_t)a.n;
+    return CT_OK;
+}
+
+/* Qwen3.5's keys (the inverse of gguf_qwen35.c's): the Gated DeltaNet sizes, the layer schedule,
+ * the M-RoPE sections. */
+static ct_status qwen35_json(const gctx *c, json_t *root) {
+    char k[128];
+    uint32_t inner = 0, vheads = 0;
+    ct_err e = {0};
+    ct_status s;
+    if ((s = put_u32(c, root, "linear_conv_kernel_dim", "ssm.conv_kernel", true)) ||
+        (s = put_u32(c, root, "linear_key_head_dim", "ssm.state_size", true)) ||
+        (s = put_u32(c, root, "linear_num_key_heads", "ssm.group_count", true)) ||
+        (s = put_u32(c, root, "linear_num_value_heads", "ssm.time_step_rank", true)))
+        return s;
+    if (!ct_gguf_get_u32(c->g, akey(c, "ssm.time_step_rank", k), &vheads, &e) || !vheads)
+        return ct_err_set(c->err, CT_ERR_FORMAT, "%s: GGUF key %s must be positive", c->path, k);
+    if (!ct_gguf_get_u32(c->g, akey(c, "ssm.inner_size", k), &inner, &e)) return absent(c, &e, k, true);
+    if (!inner || inner % vheads)
+        return ct_err_set(c->err, CT_ERR_FORMAT, "%s: GGUF key %s %u is not a positive multiple of %s.ssm.time_step_rank %u",
+                          c->path, k, inner, c->arch, vheads);
+    json_object_set_new(root, "linear_value_head_dim", json_integer(inner / vheads));
+    if ((s = put_u32(c, root, "full_attention_interval", "full_attention_interval", false))) return s;
+    if (!json_object_get(root, "full_attention_interval")) { /* one 0/1 per layer */
+        int64_t r[CT_MAX_LAYERS];
+        size_t n = 0;
+        if ((s = get_ints(c, "attention.recurrent_layers", r, CT_MAX_LAYERS, &n))) return s;
+        json_t *lt = json_array();
+        for (size_t i = 0; i < n; i++) json_array_append_new(lt, json_string(r[i] ? "linear_attention" : "full_attention"));
+        json_object_set_new(root, "layer_types", lt);
+    }
+    uint32_t rot = 0, hd = 0;
+    if (!ct_gguf_get_u32(c->g, akey(c, "rope.dimension_count", k), &rot, &e)) return absent(c, &e, k, true);
+    if (!ct_gguf_get_u32(c->g, akey(c, "attention.key_length", k), &hd, &e)) return absent(c, &e, k, true);
+    if (!rot || rot > hd || rot % 2)
+        return ct_err_set(c->err, CT_ERR_FORMAT, "%s: %s.rope.dimension_count %u must be even and at most key_length %u",
+                          c->path, c->arch, rot, hd);
+    json_object_set_new(root, "partial_rotary_factor", json_real((double)rot / hd)); /* rotary_dim set exactly after */
+    int64_t sec[4];
+    size_t n = 0;
+    if ((s = get_ints(c, "rope.dimension_sections", sec, 4, &n))) return s;
+    json_t *ms = json_array(), *rp = json_object();
+    for (size_t i = 0; i < n; i++) json_array_append_new(ms, json_integer(sec[i]));
+    json_object_set_new(rp, "mrope_section", ms);
+    json_object_set_new(root, "rope_parameters", rp);
+    return CT_OK;
+}
+
 /* The config.json object of the file's metadata. */
 static ct_status config_json(const gctx *c, json_t *root) {
-    json_object_set_new(root, "model_type", json_string(c->arch));
+    json_object_set_new(root, "model_type", json_string(c->model_type));
     ct_status s;
     if ((s = put_u32(c, root, "hidden_size", "embedding_length", true)) ||
         (s = put_u32(c, root, "intermediate_size", "feed_forward_length", true)) ||
@@ -127,6 +190,7 @@ static ct_status config_json(const gctx *c, json_t *root) {
         ct_gguf_get_u32(c->g, akey(c, "attention.value_length", k), &vl, &e) && kl != vl)
         return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: %s.attention.value_length %u differs from key_length %u",
                           c->path, c->arch, vl, kl);
+    if (is_qwen35(c) && (s = qwen35_json(c, root))) return s;
     const ct_gguf_tensor *emb = ct_gguf_tensor_find(c->g, "token_embd.weight");
     if (!emb || emb->ndim != 2)
         return ct_err_set(c->err, CT_ERR_FORMAT, "%s: no 2-D tensor 'token_embd.weight'", c->path);
@@ -175,25 +239,52 @@ typedef struct bctx {
     bool *used; /* [tensor count] */
 } bctx;
 
+/* Qwen3.5's ssm_a = -exp(A_log) (F32, [Hv]) back to the A_log the model reads (one rounding of
+ * log; the decoder's -exp gives ssm_a back within an ulp or two). */
+static ct_status a_log(bctx *b, ct_tensor *out, const ct_gguf_tensor *t, const char *name) {
+    const gctx *c = b->c;
+    if (t->type != CT_GGML_F32 || t->ndim != 1)
+        return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: tensor '%s' must be a 1-D F32 tensor", c->path, name);
+    size_t n = (size_t)t->shape[0];
+    float *v = malloc(n * sizeof *v);
+    if (!v) return ct_err_set(c->err, CT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        float a;
+        memcpy(&a, (const char *)t->data + i * sizeof a, sizeof a);
+        if (!(a < 0.0f) || !isfinite(a)) {
+            free(v);
+            return ct_err_set(c->err, CT_ERR_FORMAT, "%s: tensor '%s': value %zu is %g (ssm_a = -exp(A_log) must be "
+                              "negative)", c->path, name, i, (double)a);
+        }
+        v[i] = logf(-a);
+    }
+    *out = (ct_tensor){.dtype = CT_DTYPE_F32, .ndim = 1, .shape = {(int64_t)n}, .data = v};
+    return ct_model_own(b->m, v, c->err);
+}
+
 static int bind(const ct_tensor_spec *s, int layer, void *user) {
     bctx *b = user;
     const gctx *c = b->c;
     const ct_config *cfg = &b->m->cfg;
     char name[96], tl[16];
-    snprintf(name, sizeof name, s->gguf, layer);
     ct_tensor *out = ct_weights_at(&b->m->w, s, layer);
     memset(out, 0, sizeof *out);
-    int64_t want[3];
-    int ndim = ct_spec_shape(s, cfg, want);
+    int64_t want[3], fshape[3]; /* the model's shape, the file's (Qwen3.5's conv drops its middle 1) */
+    int ndim = ct_spec_shape(s, cfg, want), fdim = ndim;
+    memcpy(fshape, want, sizeof want);
+    ct_gguf_src q35 = {0}; /* Qwen3.5: the name; of the transforms only ssm_a's is undone here (qwen35_config) */
+    if (cfg->arch == CT_ARCH_QWEN3_5) ct_gguf_qwen35_map(cfg, s, layer, name, sizeof name, &q35, &fdim, fshape);
+    else snprintf(name, sizeof name, s->gguf, layer);
     const ct_gguf_tensor *t = ct_gguf_tensor_find(c->g, name);
     if (!t) return ct_err_set(c->err, CT_ERR_SHAPE, "%s: missing tensor '%s' (required by its metadata)", c->path, name);
     b->used[t - ct_gguf_tensor_at(c->g, 0)] = true;
-    bool same = t->ndim == ndim;
-    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == want[i];
+    bool same = t->ndim == fdim;
+    for (int i = 0; same && i < fdim; i++) same = t->shape[i] == fshape[i];
     if (!same)
         return ct_err_set(c->err, CT_ERR_SHAPE, "%s: tensor '%s' has shape [%lld, %lld] but the metadata implies [%lld, %lld]",
                           c->path, name, (long long)t->shape[0], (long long)(t->ndim > 1 ? t->shape[1] : 1),
-                          (long long)want[0], (long long)(ndim > 1 ? want[1] : 1));
+                          (long long)fshape[0], (long long)(fdim > 1 ? fshape[1] : 1));
+    if (q35.neg_exp) return a_log(b, out, t, name);
     ct_dtype dt;
     bool deq = false; /* other ggml block types: decoded to bf16 */
     switch (t->type) {
@@ -270,25 +361,47 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     return ct_model_own(b->m, copy, c->err);
 }
 
+/* What a qwen35 file stores differently from the Hugging Face checkpoint (gguf_qwen35.h): norms
+ * already hold 1 + w (used as they are: no offset), value heads in the tiled order (read as they
+ * are: lin_v_tiled), the rotary width as a count. llama.cpp's interleaved M-RoPE is plain partial
+ * RoPE for text only when every rotary pair takes the t, h or w position. */
+static ct_status qwen35_config(const gctx *c, ct_config *cfg) {
+    char k[128];
+    uint32_t rot = 0;
+    ct_err e = {0};
+    ct_gguf_get_u32(c->g, akey(c, "rope.dimension_count", k), &rot, &e);
+    cfg->rotary_dim = (int32_t)rot;
+    cfg->norm_offset = false;
+    cfg->lin_v_tiled = cfg->n_deltanet && cfg->lin_v_heads > cfg->lin_k_heads;
+    int bad = ct_gguf_qwen35_extra_pair(cfg);
+    if (bad >= 0)
+        return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
+                          "%s: %s.rope.dimension_sections leave rotary pair %d to the extra position (not a text model's "
+                          "RoPE)", c->path, c->arch, bad);
+    return CT_OK;
+}
+
 /* The config of an open file's metadata (c->g, c->path set). */
 static ct_status gguf_config(gctx *c, ct_config *cfg) {
     const char *arch = NULL;
     size_t an = 0;
     ct_err e = {0};
-    static const char *const archs[] = {"llama", "qwen2", "qwen3"};
+    static const char *const archs[][2] = {
+        {"llama", "llama"}, {"qwen2", "qwen2"}, {"qwen3", "qwen3"}, {"qwen35", "qwen3_5_text"}};
     if (!ct_gguf_get_str(c->g, "general.architecture", &arch, &an, &e)) return absent(c, &e, "general.architecture", true);
     for (size_t i = 0; i < sizeof archs / sizeof archs[0] && !c->arch; i++)
-        if (an == strlen(archs[i]) && !memcmp(arch, archs[i], an)) c->arch = archs[i];
+        if (an == strlen(archs[i][0]) && !memcmp(arch, archs[i][0], an)) c->arch = archs[i][0], c->model_type = archs[i][1];
     if (!c->arch)
         return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
-                          "%s: general.architecture '%.*s' is not read (llama, qwen2 and qwen3 GGUF files are; load "
-                          "other models from their Hugging Face directory)", c->path, (int)(an > 64 ? 64 : an), arch);
+                          "%s: general.architecture '%.*s' is not read (llama, qwen2, qwen3 and qwen35 GGUF files are; "
+                          "load other models from their Hugging Face directory)", c->path, (int)(an > 64 ? 64 : an), arch);
     json_t *root = json_object();
     if (!root) return ct_err_set(c->err, CT_ERR_NOMEM, "out of memory");
     ct_status s = config_json(c, root);
     if (!s) s = ct_config_parse_json(c->path, root, cfg, c->err);
     json_decref(root);
     if (!s) s = rope_freqs(c, cfg);
+    if (!s && is_qwen35(c)) s = qwen35_config(c, cfg);
     return s;
 }
 
@@ -303,7 +416,7 @@ ct_status ct_config_load_gguf(const char *path, ct_config *cfg, ct_err *err) {
     memset(cfg, 0, sizeof *cfg);
     ct_gguf *g = NULL;
     ct_status s = ct_gguf_open(path, &g, err);
-    gctx c = {g, path, NULL, err};
+    gctx c = {g, path, NULL, NULL, err};
     if (!s) s = gguf_config(&c, cfg);
     ct_gguf_close(g);
     return s;
@@ -319,7 +432,7 @@ ct_status ct_model_load_gguf(const char *path, ct_model **out, ct_err *err) {
     ct_gguf *g = NULL;
     ct_status s = ct_gguf_open(path, &g, err);
     m->gguf = g;
-    gctx c = {g, path, NULL, err};
+    gctx c = {g, path, NULL, NULL, err};
     if (!s) s = gguf_config(&c, &m->cfg);
     if (!s) s = ct_weights_alloc(&m->w, m->cfg.num_layers, err);
     if (!s) {

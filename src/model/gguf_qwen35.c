@@ -9,6 +9,7 @@
  * rotary pair i takes under sections s: 0 t, 1 h, 2 w, 3 the extra one (0 for text). */
 static int imrope_sector_source(const int32_t s[4], int i) {
     int sum = s[0] + s[1] + s[2] + s[3];
+    if (sum <= 0) return 3;
     int sector = i % sum;
     if (sector % 3 == 1 && sector < 3 * s[1]) return 1;
     if (sector % 3 == 2 && sector < 3 * s[2]) return 2;
@@ -34,14 +35,20 @@ ct_status ct_gguf_qwen35_check(const ct_config *c, ct_err *err) {
     if (sum <= 0 || sum > c->head_dim)
         return ct_err_set(err, CT_ERR_UNSUPPORTED,
                           "gguf: mrope_section sums to %d; llama.cpp needs 1 to head_dim (%d)", sum, c->head_dim);
+    int bad = ct_gguf_qwen35_extra_pair(c);
+    if (bad >= 0)
+        return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                          "gguf: mrope_section [%d, %d, %d, %d] leaves rotary pair %d to the extra position", s[0],
+                          s[1], s[2], s[3], bad);
+    return CT_OK;
+}
+
+int ct_gguf_qwen35_extra_pair(const ct_config *c) {
     /* text tokens have one position in t, h and w and 0 in the extra section: every rotary pair
      * must take t, h or w */
     for (int i = 0; i < ct_rotary_dim(c) / 2; i++)
-        if (imrope_sector_source(s, i) == 3)
-            return ct_err_set(err, CT_ERR_UNSUPPORTED,
-                              "gguf: mrope_section [%d, %d, %d, %d] leaves rotary pair %d to the extra position", s[0],
-                              s[1], s[2], s[3], i);
-    return CT_OK;
+        if (imrope_sector_source(c->mrope_section, i) == 3) return i;
+    return -1;
 }
 
 /* The N of a full_attention_interval schedule (layer l attention iff (l + 1) % N == 0), or 0. */

@@ -23,6 +23,9 @@
 
 /* What llama.cpp's qwen35 cannot represent, refused with the reason. */
 ct_status ct_gguf_qwen35_check(const ct_config *cfg, ct_err *err);
+/* The first rotary pair that llama.cpp's interleaved M-RoPE (mrope_section) turns by the extra
+ * position (0 for a text token, so not plain partial RoPE), or -1. */
+int ct_gguf_qwen35_extra_pair(const ct_config *cfg);
 /* The qwen35.* keys beyond the common ones. */
 ct_status ct_gguf_qwen35_keys(ct_gguf_writer *w, const ct_config *cfg, ct_err *err);
 /* Tensor `s` of layer `layer` (-1: global): its GGUF name into name[n] and its transforms into

@@ -15,6 +15,7 @@
 #include "ctune/adapter.h"
 #include "io/hf_export.h"
 #include "model/gguf_export.h"
+#include "model/gguf_qwen35.h"
 #include "model/decoder.h"
 #include "peft/lora_gguf.h"
 #include "peft/peft_io.h"
@@ -140,6 +141,12 @@ static ct_status apply_saved(ct_adapter *ad, const char *wpath, ct_err *err) {
             return ct_err_set(err, CT_ERR_SHAPE,
                               "%s: tensor base_model.model.%s (modules_to_save) names no weight of the base model", wpath,
                               sv->name);
+        /* a qwen35 GGUF base stores norms as 1 + w and value heads tiled: only the embedding and
+         * the head are stored as in the checkpoint */
+        if (c->arch == CT_ARCH_QWEN3_5 && !c->norm_offset && t != &ad->w.g[CT_GT_EMBED] && t != &ad->w.g[CT_GT_LM_HEAD])
+            return ct_err_set(err, CT_ERR_UNSUPPORTED,
+                              "%s: modules_to_save %s on a Qwen3.5 GGUF base: only embed_tokens and lm_head can replace "
+                              "its tensors (load the Hugging Face directory)", wpath, sv->name);
         bool same = t->ndim == sv->t.ndim;
         for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == sv->t.shape[d];
         if (!same)
@@ -169,6 +176,25 @@ static ct_status pissa_residual(ct_adapter *ad, ct_ctx *ctx, const ct_peft_lora_
                            W->data, what, err);
     free(A0);
     free(B0);
+    return st;
+}
+
+/* A base whose value heads are in llama.cpp's tiled order (a qwen35 GGUF file): the LoRA's B rows
+ * (and DoRA magnitudes) or A columns that address value heads move as the exporter moves the
+ * base's (gguf_qwen35.h), so the adapter meets the base's layout. */
+static ct_status tile_v_heads(const ct_config *mc, const ct_peft_lora_tensors *p, ct_err *err) {
+    ct_gguf_src q35 = {0};
+    char name[96];
+    int ndim;
+    int64_t shape[3];
+    ct_gguf_qwen35_map(mc, ct_spec_by_lora(p->module), p->layer, name, sizeof name, &q35, &ndim, shape);
+    ct_status st = CT_OK;
+    if (q35.vr.axis == CT_GGUF_VROWS) {
+        st = ct_gguf_reorder_v_heads(p->B, p->out, p->r, &q35.vr, err);
+        if (!st && p->M) st = ct_gguf_reorder_v_heads(p->M, p->out, 1, &q35.vr, err);
+    } else if (q35.vr.axis == CT_GGUF_VCOLS) {
+        st = ct_gguf_reorder_v_heads(p->A, p->r, p->in, &q35.vr, err);
+    }
     return st;
 }
 
@@ -277,7 +303,8 @@ static ct_status apply_lora(ct_adapter *ad, const char *cpath, const char *wpath
         ct_lora_ref *ref = &ad->lora.ref[(size_t)p->layer * CT_LT_COUNT + (size_t)id];
         *ref = (ct_lora_ref){.A = p->A, .B = p->B, .r = (int)p->r, .scaling = (float)ad->scaling};
         ct_tensor *W = &ad->w.layers[p->layer].t[id];
-        if (ad->peft.pissa) st = pissa_residual(ad, ctx, p, W, wpath, err);
+        if (mc->lin_v_tiled) st = tile_v_heads(mc, p, err);
+        if (!st && ad->peft.pissa) st = pissa_residual(ad, ctx, p, W, wpath, err);
         if (!st && p->M) {
             ref->mag = p->M;
             ref->wnorm = ad->wnorm + off;

@@ -14,7 +14,10 @@
 #    llama.cpp's activations; measured 0.037 and 0.005 per token),
 #  - greedy q8_0 tokens are printed, not compared (a random model's near-ties flip),
 #  - a LoRA on every linear module (in_proj_qkv / z / b / a, out_proj included): unmerged
-#    adapter.gguf and merged GGUF both give ctune's --adapter tokens and log-probabilities.
+#    adapter.gguf and merged GGUF both give ctune's --adapter tokens and log-probabilities;
+#  - the same F32 / Q8_0 files (and the LoRA on the F32 base) read by ctune itself (--model
+#    FILE.gguf): within 1e-3 / 2e-3 per token of llama.cpp (Q8_0 token by token, 8-bit activations
+#    in both; measured 1.2e-3 and 4.2e-4 where the f32 model is 3.7e-2 and 5.1e-3 away).
 # Also the refusals (linear_key_head_dim != linear_value_head_dim).
 set -u
 bin=${CTUNE_BIN:-build/ctune}
@@ -84,6 +87,14 @@ for m in tiny-qwen3_5-gguf tiny-qwen3_5-gguf-vl; do
   close "$(llama_nll ${m}_nll_f32)" "$c32" 1e-3 $n "$m f32 log-probabilities"
   close "$(llama_nll ${m}_nll_f16)" "$c16" 2e-3 $n "$m f16 log-probabilities"
   close "$(llama_nll ${m}_nll_q8_0)" "$c32" 5e-2 $n "$m q8_0 log-probabilities"
+  # the same files read by ctune (--model FILE.gguf); Q8_0 token by token (--decode: the decode
+  # GEMV's 8-bit activations, as llama.cpp quantizes them for every product)
+  g=$tmp/${m}_q8_0/model.gguf
+  close "$(llama_nll ${m}_nll_q8_0)" "$(ctune_nll "$g" "$tmp/${m}_seq.jsonl" "" --decode)" 2e-3 $n \
+    "$m q8_0 file in both engines"
+  close "$(llama_nll ${m}_nll_f32)" "$(ctune_nll "$tmp/${m}_f32/model.gguf" "$tmp/${m}_seq.jsonl")" 1e-3 $n \
+    "$m f32 file in both engines"
+  echo "$m q8_0 file greedy: $(res ${m}_gen_q8_0 | tr "," "\n" | paste -d" " - <(ctune_gen "$g" "$prompt" 32 | tr "," "\n") | awk "\$1==\$2" | wc -l) of 32 tokens as llama.cpp"
 done
 m=tiny-qwen3_5-gguf
 [ "$(res l_gen)" = "$(cat "$tmp/want_lora")" ] || fail "LoRA GGUF greedy differs"
@@ -93,4 +104,6 @@ cl=$(ctune_nll tests/fixtures/$m "$tmp/${m}_seq.jsonl" "$tmp/lora")
 c32=$(ctune_nll tests/fixtures/$m "$tmp/${m}_seq.jsonl")
 awk -v a="$cl" -v b="$c32" 'BEGIN{d=a-b; exit !(d > 0.05 || d < -0.05)}' || fail "the adapter changes nothing"
 close "$(llama_nll l_nll)" "$cl" 1e-3 $n "LoRA log-probabilities"
+close "$(llama_nll l_nll)" "$(ctune_nll "$tmp/gl/model.gguf" "$tmp/${m}_seq.jsonl" "$tmp/lora")" 1e-3 $n \
+  "LoRA on the GGUF base in both engines"
 echo "ok"

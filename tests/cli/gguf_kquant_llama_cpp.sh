@@ -3,8 +3,11 @@
 # Ollama ships) loaded by ctune (docs/inference.md, "GGUF models"), scored against llama.cpp on
 # the same file
 # (npm node-llama-cpp 3.21.1, scripts/deps.sh --test-extra):
-#  - models: random llama and qwen3 models 256 wide (K-quant blocks are 256 long), MLP 512, and a
-#    llama 128 wide, MLP 384 (no row a whole K-quant block: llama.cpp's fallback types),
+#  - models: random llama and qwen3 models 256 wide (K-quant blocks are 256 long), MLP 512, a
+#    llama 128 wide, MLP 384 (no row a whole K-quant block: llama.cpp's fallback types), and a
+#    Qwen3.5 (qwen3_5_text, 256 wide: 3 Gated DeltaNet layers, then gated attention) read as
+#    llama.cpp's qwen35, whose F32 file already differs by ~1e-6 per token (llama.cpp's DeltaNet
+#    rounds otherwise), so its quantized files flip more activation codes: no exact line asked;
 #    stories260k's tokenizer (../shared), exported F32 by ctune, then quantized by llama.cpp's own
 #    llama_model_quantize (tests/gguf/quantize.py) to Q4_K_M, Q5_K_M, Q6_K and Q2_K;
 #  - text: the 16 held-out stories of bench/data/heldout_stories.jsonl; per line the summed NLL,
@@ -16,7 +19,8 @@
 #    tests/cli/quant_llama_cpp.sh for Q8_0 / Q4_0): measured 2 .. 12 of 16 lines within 1e-6 per
 #    token, mean 4.9e-5 .. 4.5e-4, worst 2.0e-3. Q2_K / Q3_K / Q5_1 are decoded to bf16 and
 #    multiplied with f32 activations (mean 1.0e-3 .. 2.2e-3, worst 6.7e-3; no exact line).
-#    Bounds: every line within TOL (8e-3) per token, the mean within MEAN_TOL (3e-3), at least 2
+#    Bounds: every line within TOL (8e-3; qwen3_5_text 4e-2) per token, the mean within MEAN_TOL
+#    (3e-3; qwen3_5_text 1.2e-2), at least 2
 #    exact lines for the natively multiplied files, and, as the control showing the file's weights
 #    are the ones used, the mean below 0.25x that of ctune on the F32 export (the unquantized
 #    weights) against llama.cpp on the quantized file (measured 1.6e-3 .. 5.1e-2: 7x .. 240x
@@ -44,14 +48,17 @@ types="${TYPES:-q4_k_m q5_k_m q6_k q2_k}"
 : > "$tmp/jobs"
 # llama_n: 128 wide, MLP 384: no row is whole K-quant blocks, so llama.cpp falls back to Q5_0 for
 # Q4_K's tensors and Q8_0 for Q6_K's (ctune: Q5_0 rewritten exactly as Q8_0 blocks)
-models="llama qwen3 llama_n"
+# qwen3_5_text: Qwen3.5 (Gated DeltaNet layers 0-2, gated attention layer 3) as llama.cpp's qwen35
+models="${MODELS:-llama qwen3 llama_n qwen3_5_text}"
 for a in $models; do
-  w=256 i=512 h=64
+  w=256 i=512 h=64 l=2
   [ $a = llama_n ] && w=128 i=384 h=32
-  "$bin" init-model --arch ${a%_n} --hidden-size $w --layers 2 --heads 4 --kv-heads 2 --intermediate-size $i \
+  [ $a = qwen3_5_text ] && l=4
+  "$bin" init-model --arch ${a%_n} --hidden-size $w --layers $l --heads 4 --kv-heads 2 --intermediate-size $i \
     --head-dim $h --tokenizer "$stories" --out "$tmp/$a" --dtype f32 --initializer-range 0.05 --seed 4 \
     --rope-theta 10000 >/dev/null || fail "init-model $a"
   "$bin" export --format gguf --model "$tmp/$a" --out "$tmp/${a}_f32" --dtype f32 >/dev/null || fail "export $a"
+  heldout_jobs "$tmp/r_${a}_f32_" "$tmp/${a}_f32/model.gguf"
   for q in $types; do
     python3 tests/gguf/quantize.py "$tmp/${a}_f32/model.gguf" "$tmp/${a}_$q.gguf" $q --lib "$lib" >/dev/null 2>"$tmp/qerr" ||
       fail "llama.cpp quantize $a $q: $(tail -3 "$tmp/qerr")"
@@ -60,8 +67,14 @@ for a in $models; do
 done
 node tests/gguf/llama_cpp_check.mjs "$nlc" batch "$tmp/jobs" || fail "llama.cpp could not run the quantized files"
 
-TOL=${TOL:-8e-3} MEAN_TOL=${MEAN_TOL:-3e-3}
 for a in $models; do
+  r=$(heldout_stats "$tmp/r_${a}_f32_" "$tmp/${a}_f32/model.gguf" --decode) || fail "$r"
+  echo "$a F32 file in both engines (the floor): $r (exact lines, worst, mean)"
+  # qwen3_5_text starts from a 20x higher floor (1.2e-6 against 6e-8 per token), and its
+  # quantized files land 5-7x further from llama.cpp than llama's (measured 1.5e-3 .. 1.9e-3 mean,
+  # Q2_K 8.8e-3 with a 2.5e-2 line): its own bounds; the control below still asks 4x closeness
+  tol=${TOL:-8e-3} mtol=${MEAN_TOL:-3e-3}
+  [ $a = qwen3_5_text ] && tol=4e-2 mtol=1.2e-2
   for q in $types; do
     r=$(heldout_stats "$tmp/r_${a}_${q}_" "$tmp/${a}_$q.gguf" --decode) || fail "$r"
     ctl=$(heldout_stats "$tmp/r_${a}_${q}_" "$tmp/${a}_f32/model.gguf" --decode) || fail "$ctl"
@@ -69,14 +82,16 @@ for a in $models; do
     read -r _ _ cmean <<< "$ctl"
     echo "$a $q: ctune on the file vs llama.cpp: $exact of $nl lines within 1e-6 per token, worst $worst, mean $mean;" \
       "control (ctune on the F32 weights): mean $cmean"
-    awk -v w="$worst" -v t="$TOL" 'BEGIN{exit !(w <= t)}' || fail "$a $q: a line differs by $worst per token (> $TOL)"
-    awk -v m="$mean" -v t="$MEAN_TOL" 'BEGIN{exit !(m <= t)}' || fail "$a $q: mean difference $mean per token (> $MEAN_TOL)"
+    awk -v w="$worst" -v t="$tol" 'BEGIN{exit !(w <= t)}' || fail "$a $q: a line differs by $worst per token (> $tol)"
+    awk -v m="$mean" -v t="$mtol" 'BEGIN{exit !(m <= t)}' || fail "$a $q: mean difference $mean per token (> $mtol)"
     # files whose every matrix ctune multiplies as llama.cpp does (Q4_K / Q5_K / Q6_K GEMV, Q5_0
     # and Q8_0 through the Q8_0 one) agree to f32 rounding on whole lines until a rounding tie of
     # an activation code flips (as tests/cli/quant_llama_cpp.sh); Q2_K / Q3_K and Q5_1 (llama_n's
     # Q5_K_M fallback) are decoded to bf16 and multiplied with f32 activations: no exact line
+    # qwen3_5_text: llama.cpp's Gated DeltaNet rounds otherwise (its own exp / softplus / sigmoid
+    # and delta-rule order), so even the F32 file agrees only to ~1e-5 per token: no exact line
     min=2
-    case "$a $q" in *q2_k | "llama_n q5_k_m") min=0 ;; esac
+    case "$a $q" in *q2_k | "llama_n q5_k_m" | qwen3_5_text*) min=0 ;; esac
     [ "$exact" -ge $min ] || fail "$a $q: only $exact lines agree with llama.cpp to 1e-6 per token (want >= $min)"
     awk -v m="$mean" -v c="$cmean" 'BEGIN{exit !(m < 0.25 * c)}' ||
       fail "$a $q: ctune on the quantized file ($mean) is not clearly closer to llama.cpp than the F32 weights ($cmean)"

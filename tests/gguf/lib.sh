@@ -12,8 +12,8 @@ ctune_gen() { # MODEL [ADAPTER] IDS N: greedy output ids, comma-separated
   "$bin" generate --model "$m" $a --prompt-ids "$2" --max-new-tokens "$3" --format json --threads 1 |
     sed 's/.*"output_ids":\[\([0-9,]*\)\].*/\1/'
 }
-ctune_nll() { # MODEL SEQ_FILE [ADAPTER]: loss * tokens
-  "$bin" eval-loss --model "$1" ${3:+--adapter "$3"} --data "$2" --threads 1 |
+ctune_nll() { # MODEL SEQ_FILE [ADAPTER [--decode]]: loss * tokens
+  "$bin" eval-loss --model "$1" ${3:+--adapter "$3"} ${4:-} --data "$2" --threads 1 |
     sed 's/.*"loss": \([^,]*\), "tokens": \([0-9]*\).*/\1 \2/' | awk '{printf "%.9f\n", $1 * $2}'
 }
 llama_nll() { res "$1" | sed 's/.*"nll":\([^,]*\),.*/\1/'; }

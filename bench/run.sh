@@ -12,7 +12,7 @@ res=${BENCH_RESULTS:-$(mktemp)}
 start=$(date +%s)
 echo "# ctune bench $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)," \
   "load $(cut -d' ' -f1-3 /proc/loadavg), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}${BENCH_QUICK:+, BENCH_QUICK}"
-for b in tokenizer data forward decode decode_quant gemm_bf16 train eval_mcq eval_gen; do
+for b in tokenizer data forward decode decode_quant decode_qwen35 gemm_bf16 train eval_mcq eval_gen; do
   # a shell loop, not awk: mawk reads a pipe in blocks, which would hold back the progress lines
   bash "bench/$b.sh" "$build" 2>&1 | while IFS= read -r line; do
     case $line in "@ "*) echo "${line#@ }" >> "$res" ;; *) printf '%s\n' "$line" ;; esac

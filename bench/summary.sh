@@ -64,6 +64,13 @@ END {
     row("batched decode 8 seqs, llama.cpp, " ts, "tok/s", "llama_batch8_" t "t", "llama.cpp 1 sequence", "llama_decode_" t "t")
     row("decode bf16 weights read, " ts, "GB/s", "dec_bw_ctune_" t "t", "1 GiB read probe", "bw_probe_" t "t")
   }
+  for (t = 1; t <= 2; t++) {
+    ts = sprintf("%d thread%s", t, t > 1 ? "s" : "")
+    row("Qwen3.5-0.8B-shape decode bf16, " ts, "tok/s", "q35_ctune_bf16_decode_" t "t", "llama.cpp BF16 GGUF", "q35_llama_bf16_decode_" t "t")
+    row("Qwen3.5-0.8B-shape prefill 8 bf16, " ts, "tok/s", "q35_ctune_bf16_prefill_" t "t", "llama.cpp BF16 GGUF", "q35_llama_bf16_prefill_" t "t")
+    row("Qwen3.5 decode, Q4_K_M file, " ts, "tok/s", "q35_ctune_q4_k_m_decode_" t "t", "llama.cpp, same file", "q35_llama_q4_k_m_decode_" t "t")
+    row("Qwen3.5 decode Q4_K_M / bf16, " ts, "tok/s", "q35_ctune_q4_k_m_decode_" t "t", "ctune bf16", "q35_ctune_bf16_decode_" t "t")
+  }
   row("sgemm 2048^3 (ct_sgemm), all threads", "GFLOP/s", "sgemm_all", "1 thread", "sgemm_1t")
   split("fwd dx dW", pr, " ")
   for (i = 1; i <= 3; i++) {

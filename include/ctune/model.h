@@ -289,6 +289,9 @@ ct_status ct_model_nll_decode(ct_ctx *ctx, const ct_model *m, const ct_adapter *
 typedef struct ct_init_model_opts {
     const char *arch;             /* "qwen3" (also "qwen2", "llama") */
     int32_t hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, head_dim;
+    /* qwen3_5_text's Gated DeltaNet: key heads, value heads (a multiple), their dim; 0: num_heads,
+     * the key heads, head_dim */
+    int32_t linear_key_heads, linear_value_heads, linear_head_dim;
     int32_t vocab_size;           /* 0: from the tokenizer (rounded up to a multiple of 64) */
     int32_t max_position_embeddings; /* 0: 4096 */
     double rope_theta;            /* 0: 1e6 */

@@ -13,10 +13,11 @@ static const char *usage_text =
     "                        --intermediate-size I [--head-dim D] --tokenizer DIR --out DIR\n"
     "                        [--seed S] [--dtype bf16|f32] [--vocab-size V] [--untied]\n"
     "                        [--max-position-embeddings P] [--rope-theta T] [--initializer-range R]\n"
-    "                        [--force]\n"
+    "                        [--force] [--linear-key-heads N --linear-value-heads N --linear-head-dim D]\n"
     "Writes config.json, model.safetensors, generation_config.json and the tokenizer files.\n"
     "An --out directory that is not empty is refused unless --force (replace its model files).\n"
-    "Weights: N(0, initializer_range) for linear and embedding, 1 for norms, 0 for biases (seeded).\n";
+    "Weights: N(0, initializer_range) for linear and embedding, 1 for norms, 0 for biases (seeded).\n"
+    "qwen3_5_text: the Gated DeltaNet's heads default to --heads of --head-dim each.\n";
 
 CT_CLI_COMMAND(init_model, "init-model", "create a small randomly initialised model (qwen3 | qwen2 | llama)") {
     ct_args a;
@@ -25,13 +26,14 @@ CT_CLI_COMMAND(init_model, "init-model", "create a small randomly initialised mo
     if (ct_args_start(&a, argc, argv, flags, usage_text, &rc)) return rc;
     ct_init_model_opts o;
     ct_init_model_opts_default(&o);
-    long long hs = 0, ly = 0, hd = 0, kv = 0, is = 0, dim = 0, seed = 0, vs = 0, mp = 0;
+    long long hs = 0, ly = 0, hd = 0, kv = 0, is = 0, dim = 0, seed = 0, vs = 0, mp = 0, lk = 0, lv = 0, ld = 0;
     double theta = 0, irange = 0;
     if (!ct_args_int(&a, "hidden-size", &hs) || !ct_args_int(&a, "layers", &ly) || !ct_args_int(&a, "heads", &hd) ||
         !ct_args_int(&a, "kv-heads", &kv) || !ct_args_int(&a, "intermediate-size", &is) ||
         !ct_args_int(&a, "head-dim", &dim) || !ct_args_int(&a, "seed", &seed) || !ct_args_int(&a, "vocab-size", &vs) ||
         !ct_args_int(&a, "max-position-embeddings", &mp) || !ct_args_double(&a, "rope-theta", &theta) ||
-        !ct_args_double(&a, "initializer-range", &irange))
+        !ct_args_double(&a, "initializer-range", &irange) || !ct_args_int(&a, "linear-key-heads", &lk) ||
+        !ct_args_int(&a, "linear-value-heads", &lv) || !ct_args_int(&a, "linear-head-dim", &ld))
         goto out;
     if (ct_args_get(&a, "arch")) o.arch = ct_args_get(&a, "arch");
     if (ct_args_get(&a, "dtype")) o.dtype = ct_args_get(&a, "dtype");
@@ -42,8 +44,9 @@ CT_CLI_COMMAND(init_model, "init-model", "create a small randomly initialised mo
     if (ct_args_check_unknown(&a, "init-model")) goto out;
     /* a value given must be valid: 0, negative, nan or inf is an error, never the default */
     static const char *const positive_int[] = {"hidden-size", "layers", "heads", "kv-heads", "intermediate-size",
-                                               "head-dim", "vocab-size", "max-position-embeddings", NULL};
-    const long long *ival[] = {&hs, &ly, &hd, &kv, &is, &dim, &vs, &mp};
+                                               "head-dim", "vocab-size", "max-position-embeddings",
+                                               "linear-key-heads", "linear-value-heads", "linear-head-dim", NULL};
+    const long long *ival[] = {&hs, &ly, &hd, &kv, &is, &dim, &vs, &mp, &lk, &lv, &ld};
     for (int i = 0; positive_int[i]; i++)
         if (ct_args_get(&a, positive_int[i]) && *ival[i] <= 0) {
             rc = ct_cli_errorf("init-model: --%s must be positive (got %lld)", positive_int[i], *ival[i]);
@@ -66,9 +69,10 @@ CT_CLI_COMMAND(init_model, "init-model", "create a small randomly initialised mo
         goto out;
     }
     if (hs > 65536 || ly > 512 || hd > 1024 || kv > 1024 || is > 1 << 20 || dim > 4096 || vs > 1 << 24 ||
-        mp > INT32_MAX) {
-        rc = ct_cli_errorf("init-model: a size is out of range (hidden-size <= 65536, layers <= 512, heads and kv-heads "
-                           "<= 1024, intermediate-size <= 1048576, head-dim <= 4096, vocab-size <= 16777216)");
+        mp > INT32_MAX || lk > 1024 || lv > 1024 || ld > 4096) {
+        rc = ct_cli_errorf("init-model: a size is out of range (hidden-size <= 65536, layers <= 512, heads, kv-heads "
+                           "and linear heads <= 1024, intermediate-size <= 1048576, head-dim and linear-head-dim <= "
+                           "4096, vocab-size <= 16777216)");
         goto out;
     }
     o.hidden_size = (int32_t)hs;
@@ -77,6 +81,9 @@ CT_CLI_COMMAND(init_model, "init-model", "create a small randomly initialised mo
     o.num_kv_heads = (int32_t)kv;
     o.intermediate_size = (int32_t)is;
     o.head_dim = (int32_t)dim;
+    o.linear_key_heads = (int32_t)lk;
+    o.linear_value_heads = (int32_t)lv;
+    o.linear_head_dim = (int32_t)ld;
     o.vocab_size = (int32_t)vs;
     o.max_position_embeddings = (int32_t)mp;
     o.rope_theta = theta;

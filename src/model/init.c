@@ -85,6 +85,9 @@ static ct_status check_values(const ct_init_model_opts *o, ct_err *err) {
     if (o->max_position_embeddings < 0)
         return ct_err_set(err, CT_ERR_ARG, "init-model: max_position_embeddings must be positive (got %d)",
                           o->max_position_embeddings);
+    if (o->linear_key_heads < 0 || o->linear_value_heads < 0 || o->linear_head_dim < 0)
+        return ct_err_set(err, CT_ERR_ARG, "init-model: linear heads and their dim must be positive (got %d, %d, %d)",
+                          o->linear_key_heads, o->linear_value_heads, o->linear_head_dim);
     if (o->vocab_size < 0 || o->head_dim < 0 || o->num_kv_heads < 0)
         return ct_err_set(err, CT_ERR_ARG, "init-model: vocab size, head_dim and kv heads must be positive (got %d, %d, %d)",
                           o->vocab_size, o->head_dim, o->num_kv_heads);
@@ -146,11 +149,17 @@ ct_status ct_init_model(const ct_init_model_opts *o, ct_err *err) {
                     .attn_output_gate = ai->hybrid, .norm_offset = ai->hybrid};
     if (ai->hybrid) { /* Qwen3.5's schedule (every 4th layer attention); DeltaNet heads like the attention's */
         for (int l = 0; l < L; l++) mc.layer_kind[l] = (l + 1) % 4 ? CT_LAYER_DELTANET : CT_LAYER_ATTENTION;
-        mc.lin_k_heads = mc.lin_v_heads = H;
-        mc.lin_k_dim = mc.lin_v_dim = D;
+        mc.lin_k_heads = o->linear_key_heads ? o->linear_key_heads : H;
+        mc.lin_v_heads = o->linear_value_heads ? o->linear_value_heads : mc.lin_k_heads;
+        mc.lin_k_dim = mc.lin_v_dim = o->linear_head_dim ? o->linear_head_dim : D;
+        if (mc.lin_v_heads % mc.lin_k_heads)
+            return ct_err_set(err, CT_ERR_ARG, "init-model: linear value heads %d are not a multiple of the key heads %d",
+                              mc.lin_v_heads, mc.lin_k_heads);
         mc.lin_conv = 4;
         mc.rotary_dim = D / 4 >= 2 && D % 8 == 0 ? D / 4 : D;
     }
+    if (!ai->hybrid && (o->linear_key_heads || o->linear_value_heads || o->linear_head_dim))
+        return ct_err_set(err, CT_ERR_ARG, "init-model: linear heads are for qwen3_5_text (got --arch %s)", arch);
     bool bias = mc.attention_bias;
     init_ctx ic = {.cap = 3 + (size_t)L * CT_LT_COUNT, .cfg = &mc, .std = std, .seed = seed, .err = err};
     ic.tv = calloc(ic.cap, sizeof *ic.tv);

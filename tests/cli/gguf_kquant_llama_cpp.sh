@@ -5,8 +5,9 @@
 # (npm node-llama-cpp 3.21.1, scripts/deps.sh --test-extra):
 #  - models: random llama and qwen3 models 256 wide (K-quant blocks are 256 long), MLP 512, a
 #    llama 128 wide, MLP 384 (no row a whole K-quant block: llama.cpp's fallback types), and a
-#    Qwen3.5 (qwen3_5_text, 256 wide: 3 Gated DeltaNet layers, then gated attention) read as
-#    llama.cpp's qwen35, whose F32 file already differs by ~1e-6 per token (llama.cpp's DeltaNet
+#    Qwen3.5 (qwen3_5_text, 256 wide: 3 Gated DeltaNet layers of 4 value heads over 2 key heads,
+#    then gated attention) read as
+#    llama.cpp's qwen35, whose F32 file already differs by ~9e-7 per token (llama.cpp's DeltaNet
 #    rounds otherwise), so its quantized files flip more activation codes: no exact line asked;
 #    stories260k's tokenizer (../shared), exported F32 by ctune, then quantized by llama.cpp's own
 #    llama_model_quantize (tests/gguf/quantize.py) to Q4_K_M, Q5_K_M, Q6_K and Q2_K;
@@ -19,8 +20,8 @@
 #    tests/cli/quant_llama_cpp.sh for Q8_0 / Q4_0): measured 2 .. 12 of 16 lines within 1e-6 per
 #    token, mean 4.9e-5 .. 4.5e-4, worst 2.0e-3. Q2_K / Q3_K / Q5_1 are decoded to bf16 and
 #    multiplied with f32 activations (mean 1.0e-3 .. 2.2e-3, worst 6.7e-3; no exact line).
-#    Bounds: every line within TOL (8e-3; qwen3_5_text 4e-2) per token, the mean within MEAN_TOL
-#    (3e-3; qwen3_5_text 1.2e-2), at least 2
+#    Bounds: every line within TOL (8e-3; qwen3_5_text 2e-2) per token, the mean within MEAN_TOL
+#    (3e-3; qwen3_5_text 8e-3), at least 2
 #    exact lines for the natively multiplied files, and, as the control showing the file's weights
 #    are the ones used, the mean below 0.25x that of ctune on the F32 export (the unquantized
 #    weights) against llama.cpp on the quantized file (measured 1.6e-3 .. 5.1e-2: 7x .. 240x
@@ -51,10 +52,11 @@ types="${TYPES:-q4_k_m q5_k_m q6_k q2_k}"
 # qwen3_5_text: Qwen3.5 (Gated DeltaNet layers 0-2, gated attention layer 3) as llama.cpp's qwen35
 models="${MODELS:-llama qwen3 llama_n qwen3_5_text}"
 for a in $models; do
-  w=256 i=512 h=64 l=2
+  w=256 i=512 h=64 more=(--layers 2)
   [ $a = llama_n ] && w=128 i=384 h=32
-  [ $a = qwen3_5_text ] && l=4
-  "$bin" init-model --arch ${a%_n} --hidden-size $w --layers $l --heads 4 --kv-heads 2 --intermediate-size $i \
+  # 4 value heads over 2 key heads: the file's tiled order (ct_config.lin_v_tiled) with K-quant ssm_out
+  [ $a = qwen3_5_text ] && more=(--layers 4 --linear-key-heads 2 --linear-value-heads 4 --linear-head-dim 64)
+  "$bin" init-model --arch ${a%_n} --hidden-size $w "${more[@]}" --heads 4 --kv-heads 2 --intermediate-size $i \
     --head-dim $h --tokenizer "$stories" --out "$tmp/$a" --dtype f32 --initializer-range 0.05 --seed 4 \
     --rope-theta 10000 >/dev/null || fail "init-model $a"
   "$bin" export --format gguf --model "$tmp/$a" --out "$tmp/${a}_f32" --dtype f32 >/dev/null || fail "export $a"
@@ -70,11 +72,11 @@ node tests/gguf/llama_cpp_check.mjs "$nlc" batch "$tmp/jobs" || fail "llama.cpp 
 for a in $models; do
   r=$(heldout_stats "$tmp/r_${a}_f32_" "$tmp/${a}_f32/model.gguf" --decode) || fail "$r"
   echo "$a F32 file in both engines (the floor): $r (exact lines, worst, mean)"
-  # qwen3_5_text starts from a 20x higher floor (1.2e-6 against 6e-8 per token), and its
-  # quantized files land 5-7x further from llama.cpp than llama's (measured 1.5e-3 .. 1.9e-3 mean,
-  # Q2_K 8.8e-3 with a 2.5e-2 line): its own bounds; the control below still asks 4x closeness
+  # qwen3_5_text starts from a 15x higher floor (9e-7 against 6e-8 per token), and its quantized
+  # files land 5-7x further from llama.cpp than llama's (measured 1.2e-3 .. 1.8e-3 mean, Q2_K
+  # 5.0e-3 with a 9.4e-3 line): its own bounds; the control below still asks 4x closeness
   tol=${TOL:-8e-3} mtol=${MEAN_TOL:-3e-3}
-  [ $a = qwen3_5_text ] && tol=4e-2 mtol=1.2e-2
+  [ $a = qwen3_5_text ] && tol=2e-2 mtol=8e-3
   for q in $types; do
     r=$(heldout_stats "$tmp/r_${a}_${q}_" "$tmp/${a}_$q.gguf" --decode) || fail "$r"
     ctl=$(heldout_stats "$tmp/r_${a}_${q}_" "$tmp/${a}_f32/model.gguf" --decode) || fail "$ctl"

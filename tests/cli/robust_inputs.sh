@@ -96,7 +96,7 @@ mkdir "$tmp/empty"
 timeout 60 $bin init-model "${iargs[@]}" --out "$tmp/empty" >/dev/null || fail "init-model into an empty directory"
 for bad in "--rope-theta -1" "--rope-theta 0" "--rope-theta nan" "--initializer-range nan" "--initializer-range inf" \
            "--initializer-range -0.02" "--max-position-embeddings 0" "--max-position-embeddings -5" "--vocab-size 0" \
-           "--head-dim 0" "--kv-heads 0" "--layers 0" "--seed -1"; do
+           "--head-dim 0" "--kv-heads 0" "--layers 0" "--seed -1" "--linear-key-heads 0" "--linear-head-dim -4"; do
   opt=${bad%% *}
   msg=$(one_error $bin init-model "${iargs[@]}" $bad --out "$tmp/bad") || exit 1
   echo "$msg" | grep -q -- "$opt" || fail "init-model $bad: $msg"
@@ -105,4 +105,15 @@ done
 # --vocab-size below the tokenizer's (512): the message used the freed tokenizer (ASan: use after free)
 msg=$(one_error $bin init-model "${iargs[@]}" --vocab-size 100 --out "$tmp/bad") || exit 1
 echo "$msg" | grep -q "vocab size 100 is smaller than the tokenizer's 512" || fail "small vocab: $msg"
+# Gated DeltaNet heads: qwen3_5_text only, value heads a multiple of the key heads
+msg=$(one_error $bin init-model "${iargs[@]}" --linear-key-heads 2 --out "$tmp/bad") || exit 1
+echo "$msg" | grep -q "linear heads are for qwen3_5_text" || fail "linear heads on qwen3: $msg"
+q35=(--arch qwen3_5_text "${iargs[@]:2}")
+msg=$(one_error $bin init-model "${q35[@]}" --linear-key-heads 3 --linear-value-heads 4 --out "$tmp/bad") || exit 1
+echo "$msg" | grep -q "linear value heads 4 are not a multiple of the key heads 3" || fail "linear heads 3 / 4: $msg"
+[ -e "$tmp/bad" ] && fail "init-model with bad linear heads wrote $tmp/bad"
+timeout 60 $bin init-model "${q35[@]}" --layers 4 --linear-key-heads 2 --linear-value-heads 4 --linear-head-dim 8 \
+  --out "$tmp/q35" >/dev/null || fail "init-model qwen3_5_text with linear heads"
+grep -q '"linear_num_value_heads": 4' "$tmp/q35/config.json" && grep -q '"linear_key_head_dim": 8' "$tmp/q35/config.json" ||
+  fail "linear heads not in config.json: $(grep linear_ "$tmp/q35/config.json")"
 echo "robust_inputs: all cases passed"

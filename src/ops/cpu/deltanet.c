@@ -398,12 +398,60 @@ size_t ct_deltanet_saved_floats(size_t T, size_t Hv, size_t Dk, size_t Dv) {
     return (T + CT_DELTANET_CHUNK - 1) / CT_DELTANET_CHUNK * Hv * Dk * Dv;
 }
 
+/* One token of one head from its state S [Dk, Dv] (a decode step), the recurrence rearranged so
+ * that S is read twice and written once (the chunk form's products pass over it five times, and S
+ * is most of a decode step's DeltaNet traffic: Dk * Dv floats per head and layer):
+ *   sk = S^T k, sq = S^T q (one pass), delta = beta (v - decay sk),
+ *   o = scale (decay sq + (k . q) delta)  (= scale S'^T q), then S' = decay S + k delta^T. */
+static void step_head(float *S, float *o, const float *q, const float *k, const float *v, float g, float beta,
+                      size_t Dk, size_t Dv, float *sk, float *sq) {
+    float scale = 1.0f / sqrtf((float)Dk), decay = (float)exp((double)g), kq = 0.0f;
+    memset(sk, 0, Dv * sizeof(float));
+    memset(sq, 0, Dv * sizeof(float));
+    for (size_t d = 0; d < Dk; d++) {
+        const float *Sd = S + d * Dv;
+        float kd = k[d], qd = q[d];
+        kq += kd * qd;
+#pragma omp simd
+        for (size_t e = 0; e < Dv; e++) {
+            sk[e] += Sd[e] * kd;
+            sq[e] += Sd[e] * qd;
+        }
+    }
+    for (size_t e = 0; e < Dv; e++) {
+        float delta = (v[e] - decay * sk[e]) * beta;
+        o[e] = scale * (decay * sq[e] + kq * delta);
+        sk[e] = delta;
+    }
+    for (size_t d = 0; d < Dk; d++) {
+        float *Sd = S + d * Dv, kd = k[d];
+#pragma omp simd
+        for (size_t e = 0; e < Dv; e++) Sd[e] = decay * Sd[e] + kd * sk[e];
+    }
+}
+
 /* Per value head (in parallel), chunk after chunk: O = (E Q) S0 + P Vn, then
- * S = E_last S0 + (K exp(G_last - G))^T Vn. saved[chunk, head] holds S0. */
+ * S = E_last S0 + (K exp(G_last - G))^T Vn. saved[chunk, head] holds S0. A single token on a
+ * carried state (decode) takes step_head instead. */
 void ct_deltanet_forward(ct_ctx *c, float *out, float *state, float *saved, const float *q, const float *k,
                          size_t ld_qk, const float *v, size_t ld_v, const float *g, const float *beta,
                          size_t T, size_t Hk, size_t Hv, size_t Dk, size_t Dv) {
     if (T == 0) return;
+    if (T == 1 && state && !saved) {
+        size_t group = Hv / Hk, SS = Dk * Dv;
+#pragma omp parallel num_threads(ct_ctx_threads(c)) if (Hv * SS > CT_PAR_MIN_ELEMS)
+        {
+            ct_arena *ar = ct_ctx_arena(c);
+            size_t mk = ct_arena_mark(ar);
+            float *sk = ct_scratch_f32(ar, Dv), *sq = ct_scratch_f32(ar, Dv);
+#pragma omp for schedule(static)
+            for (size_t h = 0; h < Hv; h++)
+                step_head(state + h * SS, out + h * Dv, q + h / group * Dk, k + h / group * Dk, v + h * Dv, g[h],
+                          beta[h], Dk, Dv, sk, sq);
+            ct_arena_release(ar, mk);
+        }
+        return;
+    }
     ct_cpu_blas_init();
     size_t C = CT_DELTANET_CHUNK, nch = (T + C - 1) / C, group = Hv / Hk, ldo = Hv * Dv, SS = Dk * Dv;
 #pragma omp parallel num_threads(ct_ctx_threads(c))

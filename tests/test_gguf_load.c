@@ -14,7 +14,10 @@
 #include "io/gguf.h"
 #include "io/gguf_read.h"
 #include "model/gguf_export.h"
+#include "model/gguf_qwen35.h"
 #include "model/model.h"
+
+static ct_status fill_zero(void *user, void *dst, size_t n, ct_err *err);
 
 #define T_PROMPT 6
 #define T_DECODE 4
@@ -145,6 +148,74 @@ TEST(gguf_load_rope_llama3) { check_fixture("tests/fixtures/tiny-llama3-rope", 1
 TEST(gguf_load_qwen35) {
     check_fixture("tests/fixtures/tiny-qwen3_5-gguf", 1e-5);
     check_fixture("tests/fixtures/tiny-qwen3_5-gguf-vl", 1e-5);
+}
+
+/* convert_hf_to_gguf appends Qwen3.5's multi-token-prediction block after the decoder
+ * (block_count + nextn_predict_layers, recurrent_layers one per block, blk.<L>.nextn.* tensors):
+ * the decoder is read, the MTP block skipped. The file: tiny-qwen3_5-gguf's 4 layers and a fifth
+ * attention block (layer 1's tensors again) with the nextn tensors (zeros). */
+typedef struct mtp_ctx {
+    ct_gguf_writer *gw;
+    const ct_config *cfg;
+    const ct_weights *w;
+    ct_gguf_src src[128];
+    int n;
+    ct_err *err;
+} mtp_ctx;
+
+static int mtp_add(const ct_tensor_spec *s, int layer, void *user) {
+    mtp_ctx *c = user;
+    if (c->n == (int)(sizeof c->src / sizeof c->src[0])) return ct_err_set(c->err, CT_ERR_ARG, "mtp_add: too many tensors");
+    char name[96];
+    int ndim = 0;
+    int64_t shape[3];
+    ct_gguf_src *src = &c->src[c->n++];
+    memset(src, 0, sizeof *src);
+    ct_gguf_qwen35_map(c->cfg, s, layer, name, sizeof name, src, &ndim, shape);
+    src->t = ct_weights_at_c(c->w, s, layer);
+    src->type = CT_GGML_F32;
+    return ct_gguf_add_tensor(c->gw, name, ndim, shape, src->type, ct_gguf_fill_tensor, src, c->err);
+}
+
+TEST(gguf_load_qwen35_mtp) {
+    ct_model *m = NULL, *g = NULL, *ref = NULL;
+    ct_err err = {0};
+    REQUIRE(!ct_model_load("tests/fixtures/tiny-qwen3_5-gguf", &m, &err));
+    ct_config c5 = m->cfg;
+    REQUIRE(c5.num_layers == 4 && c5.layer_kind[1] == CT_LAYER_ATTENTION);
+    c5.num_layers = 5;
+    c5.layer_kind[4] = CT_LAYER_ATTENTION;
+    ct_weights w5;
+    REQUIRE(!ct_weights_alloc(&w5, 5, &err));
+    memcpy(w5.g, m->w.g, sizeof w5.g);
+    for (int l = 0; l < 5; l++) w5.layers[l] = m->w.layers[l < 4 ? l : 1];
+    char path[600];
+    snprintf(path, sizeof path, "%s/mtp.gguf", ct_test_tmpdir());
+    mtp_ctx c = {.cfg = &c5, .w = &w5, .err = &err};
+    bool ok = !ct_gguf_writer_init(&c.gw, &err) &&
+              !ct_gguf_add_model_keys(c.gw, &c5, "model", "t", CT_GGUF_DTYPE_F32, &err) &&
+              !ct_gguf_set_u32(c.gw, "qwen35.nextn_predict_layers", 1, &err) && !ct_specs_each(&c5, mtp_add, &c);
+    int64_t C = c5.hidden_size, eh[2] = {C, 2 * C};
+    static const char *const norms[] = {"blk.4.nextn.enorm.weight", "blk.4.nextn.hnorm.weight",
+                                        "blk.4.nextn.shared_head_norm.weight"};
+    ok = ok && !ct_gguf_add_tensor(c.gw, "blk.4.nextn.eh_proj.weight", 2, eh, CT_GGML_F32, fill_zero, NULL, &err);
+    for (int i = 0; ok && i < 3; i++) ok = !ct_gguf_add_tensor(c.gw, norms[i], 1, &C, CT_GGML_F32, fill_zero, NULL, &err);
+    ok = ok && !ct_gguf_write(c.gw, path, &err);
+    ct_gguf_writer_free(c.gw);
+    CHECK_MSG(ok, "writing the MTP file: %s", err.msg);
+    ct_weights_free(&w5);
+    if (ok) {
+        CHECK_MSG(!ct_model_load(path, &g, &err), "load: %s", err.msg);
+        ref = roundtrip(m, "tests/fixtures/tiny-qwen3_5-gguf", CT_GGUF_DTYPE_F32, "nomtp");
+    }
+    if (g && ref) {
+        CHECK_EQ_INT(ct_model_config(g)->num_layers, 4);
+        float *a = run_logits(g), *b = run_logits(ref);
+        size_t n = (T_PROMPT + T_DECODE) * (size_t)ct_model_config(g)->vocab_size;
+        CHECK_MSG(a && b && !memcmp(a, b, n * sizeof *a), "the MTP block changed the logits");
+        free(a), free(b);
+    }
+    ct_model_free(g), ct_model_free(ref), ct_model_free(m);
 }
 
 TEST(gguf_load_stories260k) {

@@ -110,6 +110,16 @@ static ct_status put_rope_scaling(const gctx *c, json_t *root) {
     return CT_OK;
 }
 
+/* <arch>.nextn_predict_layers: the multi-token-prediction blocks convert_hf_to_gguf appends to a
+ * Qwen3.5 (block_count counts them; llama.cpp skips them unless asked to draft with them). */
+static uint32_t mtp_layers(const gctx *c) {
+    char k[128];
+    uint32_t n = 0;
+    ct_err e = {0};
+    if (!is_qwen35(c) || !ct_gguf_get_u32(c->g, akey(c, "nextn_predict_layers", k), &n, &e)) return 0;
+    return n;
+}
+
 /* v[0 .. *n) = the integer array at <arch>.<key> (1 to `max` items); missing: an error. */
 static ct_status get_ints(const gctx *c, const char *key, int64_t *v, size_t max, size_t *n) {
     char k[128];
@@ -143,13 +153,24 @@ static ct_status qwen35_json(const gctx *c, json_t *root) {
         return ct_err_set(c->err, CT_ERR_FORMAT, "%s: GGUF key %s %u is not a positive multiple of %s.ssm.time_step_rank %u",
                           c->path, k, inner, c->arch, vheads);
     json_object_set_new(root, "linear_value_head_dim", json_integer(inner / vheads));
+    /* the decoder: block_count less the MTP blocks after it */
+    uint32_t blocks = 0, mtp = mtp_layers(c);
+    ct_gguf_get_u32(c->g, akey(c, "block_count", k), &blocks, &e); /* present: config_json read it */
+    if (mtp >= blocks)
+        return ct_err_set(c->err, CT_ERR_FORMAT, "%s: %s.nextn_predict_layers %u leaves no decoder layer of block_count %u",
+                          c->path, c->arch, mtp, blocks);
+    json_object_set_new(root, "num_hidden_layers", json_integer(blocks - mtp));
     if ((s = put_u32(c, root, "full_attention_interval", "full_attention_interval", false))) return s;
-    if (!json_object_get(root, "full_attention_interval")) { /* one 0/1 per layer */
+    if (!json_object_get(root, "full_attention_interval")) { /* one 0/1 per block, MTP blocks included */
         int64_t r[CT_MAX_LAYERS];
         size_t n = 0;
         if ((s = get_ints(c, "attention.recurrent_layers", r, CT_MAX_LAYERS, &n))) return s;
+        if (n != blocks)
+            return ct_err_set(c->err, CT_ERR_FORMAT, "%s: %s.attention.recurrent_layers has %zu entries for %u blocks",
+                              c->path, c->arch, n, blocks);
         json_t *lt = json_array();
-        for (size_t i = 0; i < n; i++) json_array_append_new(lt, json_string(r[i] ? "linear_attention" : "full_attention"));
+        for (size_t i = 0; i < blocks - mtp; i++)
+            json_array_append_new(lt, json_string(r[i] ? "linear_attention" : "full_attention"));
         json_object_set_new(root, "layer_types", lt);
     }
     uint32_t rot = 0, hd = 0;
@@ -441,6 +462,13 @@ ct_status ct_model_load_gguf(const char *path, ct_model **out, ct_err *err) {
         if (!s) s = (ct_status)ct_specs_each(&m->cfg, bind, &b);
         const ct_gguf_tensor *rf = ct_gguf_tensor_find(g, "rope_freqs.weight");
         if (!s && rf) b.used[rf - ct_gguf_tensor_at(g, 0)] = true;
+        /* the MTP blocks' tensors are not read (ctune does not draft with them) */
+        int L = m->cfg.num_layers, mtp = (int)mtp_layers(&c);
+        for (size_t i = 0; !s && mtp && i < ct_gguf_n_tensors(g); i++) {
+            int bl = -1, at = 0;
+            if (sscanf(ct_gguf_tensor_at(g, i)->name, "blk.%d.%n", &bl, &at) == 1 && at > 0 && bl >= L && bl < L + mtp)
+                b.used[i] = true;
+        }
         for (size_t i = 0; !s && i < ct_gguf_n_tensors(g); i++)
             if (!b.used[i])
                 s = ct_err_set(err, CT_ERR_SHAPE, "%s: tensor '%s' is not used by a %s model of %d layers", path,

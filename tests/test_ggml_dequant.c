@@ -25,6 +25,7 @@ static const kq_case k_cases[] = {
     {"q8_0", CT_GGML_Q8_0, 32, 34},   {"q2_K", CT_GGML_Q2_K, 256, 84},
     {"q3_K", CT_GGML_Q3_K, 256, 110}, {"q4_K", CT_GGML_Q4_K, 256, 144},
     {"q5_K", CT_GGML_Q5_K, 256, 176}, {"q6_K", CT_GGML_Q6_K, 256, 210},
+    {"iq4_nl", CT_GGML_IQ4_NL, 32, 18}, {"iq4_xs", CT_GGML_IQ4_XS, 256, 136},
 };
 #define N_CASES (sizeof k_cases / sizeof k_cases[0])
 
@@ -42,9 +43,10 @@ TEST(ggml_dequant_block_sizes) {
     CHECK(e == 1 && b == 4);
     ct_ggml_dequant_block(CT_GGML_Q4_K, NULL, &b);
     CHECK_EQ_INT(b, 144);
-    /* removed Q4_2 / Q4_3 (4, 5), Q8_1 (9), Q8_K (15), IQ2_XXS .. IQ4_XS (16 .. 23), TQ1_0 (34),
-     * MXFP4 (39) and numbers beyond the enum: not handled, 0 / 0 */
-    const uint32_t unsupported[] = {4, 5, 9, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 34, 39, 1000};
+    /* removed Q4_2 / Q4_3 (4, 5), Q8_1 (9), Q8_K (15), the codebook IQ types (16 .. 19, 21, 22, 29),
+     * the integer types (24 .. 28), TQ1_0 (34), MXFP4 (39) and numbers beyond the enum: not
+     * handled, 0 / 0 */
+    const uint32_t unsupported[] = {4, 5, 9, 15, 16, 17, 18, 19, 21, 22, 24, 25, 26, 27, 28, 29, 34, 39, 1000};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         e = b = 9;
         CHECK_MSG(!ct_ggml_dequant_supported(unsupported[i]), "type %u supported", unsupported[i]);

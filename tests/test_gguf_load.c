@@ -324,15 +324,15 @@ TEST(gguf_load_errors) {
     expect_error(cut, "more than the file holds", NULL);
     write_bytes(cut, buf, 2000);
     expect_error(cut, "truncated", NULL);
-    /* a tensor of a ggml type ctune does not decode (IQ4_NL): refused naming the tensor and the type */
+    /* a tensor of a ggml type ctune does not decode (IQ2_XXS): refused naming the tensor and the type */
     static const char nm[] = "blk.1.ffn_up.weight";
     unsigned char *at = memmem(buf, size, nm, sizeof nm - 1);
     REQUIRE(at);
     unsigned char *ty = at + sizeof nm - 1 + 4 + 2 * 8; /* n_dims, ne[2] */
     REQUIRE(ty[0] == CT_GGML_F32);
-    ty[0] = 20;
+    ty[0] = 16;
     write_bytes(cut, buf, size);
-    expect_error(cut, "tensor 'blk.1.ffn_up.weight' is IQ4_NL", "Q8_0");
+    expect_error(cut, "tensor 'blk.1.ffn_up.weight' is IQ2_XXS", "IQ4_XS");
     ty[0] = CT_GGML_F32;
     buf[4] = 1; /* version 1 */
     write_bytes(cut, buf, size);

@@ -31,7 +31,7 @@ typedef enum ct_gguf_type {
 typedef enum ct_ggml_type {
     CT_GGML_F32 = 0, CT_GGML_F16 = 1, CT_GGML_Q4_0 = 2, CT_GGML_Q4_1 = 3, CT_GGML_Q5_0 = 6, CT_GGML_Q5_1 = 7,
     CT_GGML_Q8_0 = 8, CT_GGML_Q2_K = 10, CT_GGML_Q3_K = 11, CT_GGML_Q4_K = 12, CT_GGML_Q5_K = 13,
-    CT_GGML_Q6_K = 14, CT_GGML_BF16 = 30
+    CT_GGML_Q6_K = 14, CT_GGML_IQ4_NL = 20, CT_GGML_IQ4_XS = 23, CT_GGML_BF16 = 30
 } ct_ggml_type;
 
 /* Bytes of a row of `n` elements of a type ctune writes (n a multiple of 32 for Q8_0 / Q4_0); 0

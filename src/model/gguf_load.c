@@ -16,11 +16,12 @@
  *    blocks are copied and packed by 8 rows for the decode GEMV (as quantization on load leaves
  *    them); Q4_K / Q5_K / Q6_K (what llama-quantize's Q4_K_M & co. write) stay views of the file
  *    (dtypes CT_DTYPE_Q4_K ...: their own decode GEMV, prefill through the dtype table's
- *    decoder); Q4_1, Q5_0, Q5_1, Q2_K and Q3_K are decoded as ggml decodes them
- *    (src/quant/ggml_dequant.c) and stored as bf16 (no kernels on those blocks: 16-bit speed and
- *    memory); llama's q / k rows (and biases) get HF's head layout back (gguf_export.c permutes
- *    them for llama.cpp's adjacent-pair rotation). Any other ggml type (IQ*, ...) is refused naming
- *    the tensor and its type; a tensor the config does not use is an error. */
+ *    decoder); Q5_0 is rewritten exactly as Q8_0 blocks; Q4_1, Q5_1, Q2_K, Q3_K, IQ4_NL and
+ *    IQ4_XS are decoded as ggml decodes them (src/quant/ggml_dequant.c) and stored as bf16 (no
+ *    kernels on those blocks: 16-bit speed and memory); llama's q / k rows (and biases) get HF's
+ *    head layout back (gguf_export.c permutes them for llama.cpp's adjacent-pair rotation). Any
+ *    other ggml type (the codebook IQ types, TQ*, MXFP4, ...) is refused naming the tensor and its
+ *    type; a tensor the config does not use is an error. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -321,9 +322,9 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     default:
         if (!ct_ggml_dequant_supported(t->type) || !t->nbytes)
             return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
-                              "%s: tensor '%s' is %s: ctune reads F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 and "
-                              "Q2_K .. Q6_K tensors (llama-quantize can rewrite the file as one of those, or load the "
-                              "Hugging Face model)",
+                              "%s: tensor '%s' is %s: ctune reads F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, "
+                              "Q2_K .. Q6_K, IQ4_NL and IQ4_XS tensors (llama-quantize can rewrite the file as one of "
+                              "those, or load the Hugging Face model)",
                               c->path, name, ct_ggml_type_label(t->type, tl));
         dt = CT_DTYPE_BF16, deq = true;
     }

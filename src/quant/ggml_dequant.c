@@ -198,6 +198,32 @@ static void block_q6_k(const uint8_t *b, float *y) {
             }
 }
 
+/* IQ4_NL / IQ4_XS's 16 non-uniform levels (ggml's kvalues_iq4nl), indexed by a 4-bit code. */
+static const int8_t k_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/* 16 bytes of codes, scale d: element r (< 16) the low nibble of q[r], r + 16 its high nibble. */
+static void iq4_32(const uint8_t *q, float d, float *y) {
+    for (int r = 0; r < 16; r++) {
+        y[r] = d * (float)k_iq4nl[q[r] & 0x0f];
+        y[r + 16] = d * (float)k_iq4nl[q[r] >> 4];
+    }
+}
+
+/* IQ4_NL, 18 bytes: f16 d @0, codes @2 (16). x = d * level(code). */
+static void block_iq4_nl(const uint8_t *b, float *y) { iq4_32(b + 2, f16_at(b), y); }
+
+/* IQ4_XS, 136 bytes: f16 d @0, u16 scales_h @2, scales_l @4 (4), codes @8 (128). Sub-block j of 32:
+ * 6-bit scale ls = nibble j % 2 of scales_l[j / 2] | bits 2j, 2j + 1 of scales_h << 4;
+ * x = (d * (ls - 32)) * level(code). */
+static void block_iq4_xs(const uint8_t *b, float *y) {
+    const float d = f16_at(b);
+    const unsigned sh = (unsigned)(b[2] | (b[3] << 8));
+    for (int j = 0; j < 8; j++) {
+        const int ls = ((b[4 + j / 2] >> (4 * (j % 2))) & 0x0f) | (int)(((sh >> (2 * j)) & 3) << 4);
+        iq4_32(b + 8 + 16 * j, d * (float)(ls - 32), y + 32 * j);
+    }
+}
+
 static void block_q4_0(const uint8_t *b, float *y) { ct_ggml_dequantize_q4_0(b, CT_GGML_QK, y); }
 static void block_q8_0(const uint8_t *b, float *y) { ct_ggml_dequantize_q8_0(b, CT_GGML_QK, y); }
 static void elem_f32(const uint8_t *b, float *y) { memcpy(y, b, sizeof *y); }
@@ -224,6 +250,8 @@ static const dq_type k_types[] = {
     {CT_GGML_Q4_K, QK_SUPER, 144, block_q4_k},
     {CT_GGML_Q5_K, QK_SUPER, 176, block_q5_k},
     {CT_GGML_Q6_K, QK_SUPER, 210, block_q6_k},
+    {CT_GGML_IQ4_NL, QK_SMALL, 18, block_iq4_nl},
+    {CT_GGML_IQ4_XS, QK_SUPER, 136, block_iq4_xs},
 };
 
 static const dq_type *find_type(uint32_t type) {

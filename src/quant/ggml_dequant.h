@@ -13,7 +13,9 @@
  *   Q2_K = 10 (256/84), Q3_K = 11 (256/110), Q4_K = 12 (256/144), Q5_K = 13 (256/176),
  *   Q6_K = 14 (256/210): "super-blocks" of 256 with 6- or 8-bit sub-block scales (layouts in
  *   ggml_dequant.c).
- * Not handled: the IQ* types (codebook quantizations), Q8_1 / Q8_K (ggml's internal activation
+ *   IQ4_NL = 20 (32/18), IQ4_XS = 23 (256/136): 4-bit codes into 16 fixed non-uniform levels,
+ *   one f16 scale per block (IQ4_XS: times a 6-bit scale per 32).
+ * Not handled: the other IQ* types (codebook quantizations), Q8_1 / Q8_K (ggml's internal activation
  * formats, never stored in GGUF files), TQ1_0 / TQ2_0, MXFP4 and the other newer types:
  * ct_ggml_dequant_supported says false for them. */
 #ifndef CT_QUANT_GGML_DEQUANT_H

@@ -10,7 +10,8 @@
 #    llama.cpp's qwen35, whose F32 file already differs by ~9e-7 per token (llama.cpp's DeltaNet
 #    rounds otherwise), so its quantized files flip more activation codes: no exact line asked;
 #    stories260k's tokenizer (../shared), exported F32 by ctune, then quantized by llama.cpp's own
-#    llama_model_quantize (tests/gguf/quantize.py) to Q4_K_M, Q5_K_M, Q6_K and Q2_K;
+#    llama_model_quantize (tests/gguf/quantize.py) to Q4_K_M, Q5_K_M, Q6_K, Q2_K and IQ4_XS (llama_n:
+#    IQ4_NL, its fallback);
 #  - text: the 16 held-out stories of bench/data/heldout_stories.jsonl; per line the summed NLL,
 #    token by token (ctune `eval-loss --decode`, llama.cpp tests/gguf/llama_cpp_check.mjs nll32);
 #  - Q4_K / Q5_K / Q6_K tensors run through ctune's K-quant GEMV with llama.cpp's Q8_K activations
@@ -18,8 +19,8 @@
 #    256-blocks) rewritten exactly as Q8_0 blocks, so those files agree with llama.cpp to f32
 #    rounding on whole lines until an activation's rounding tie flips a code (as
 #    tests/cli/quant_llama_cpp.sh for Q8_0 / Q4_0): measured 2 .. 12 of 16 lines within 1e-6 per
-#    token, mean 4.9e-5 .. 4.5e-4, worst 2.0e-3. Q2_K / Q3_K / Q5_1 are decoded to bf16 and
-#    multiplied with f32 activations (mean 1.0e-3 .. 2.2e-3, worst 6.7e-3; no exact line).
+#    token, mean 4.9e-5 .. 4.5e-4, worst 2.0e-3. Q2_K / Q3_K / Q5_1 / IQ4_XS / IQ4_NL are decoded to
+#    bf16 and multiplied with f32 activations (mean 1.0e-3 .. 2.2e-3, worst 6.7e-3; no exact line).
 #    Bounds: every line within TOL (8e-3; qwen3_5_text 2e-2) per token, the mean within MEAN_TOL
 #    (3e-3; qwen3_5_text 8e-3), at least 2
 #    exact lines for the natively multiplied files, and, as the control showing the file's weights
@@ -45,7 +46,7 @@ trap 'rm -rf "$tmp"' EXIT
 . tests/gguf/heldout.sh
 heldout_lines
 
-types="${TYPES:-q4_k_m q5_k_m q6_k q2_k}"
+types="${TYPES:-q4_k_m q5_k_m q6_k q2_k iq4_xs}"
 : > "$tmp/jobs"
 # llama_n: 128 wide, MLP 384: no row is whole K-quant blocks, so llama.cpp falls back to Q5_0 for
 # Q4_K's tensors and Q8_0 for Q6_K's (ctune: Q5_0 rewritten exactly as Q8_0 blocks)
@@ -93,7 +94,7 @@ for a in $models; do
     # qwen3_5_text: llama.cpp's Gated DeltaNet rounds otherwise (its own exp / softplus / sigmoid
     # and delta-rule order), so even the F32 file agrees only to ~1e-5 per token: no exact line
     min=2
-    case "$a $q" in *q2_k | "llama_n q5_k_m" | qwen3_5_text*) min=0 ;; esac
+    case "$a $q" in *q2_k | *iq4_xs | "llama_n q5_k_m" | qwen3_5_text*) min=0 ;; esac
     [ "$exact" -ge $min ] || fail "$a $q: only $exact lines agree with llama.cpp to 1e-6 per token (want >= $min)"
     awk -v m="$mean" -v c="$cmean" 'BEGIN{exit !(m < 0.25 * c)}' ||
       fail "$a $q: ctune on the quantized file ($mean) is not clearly closer to llama.cpp than the F32 weights ($cmean)"

@@ -15,7 +15,8 @@ llama.cpp build that node-llama-cpp@3.21.1 ships, fetched by scripts/fetch_llama
 The fixture is committed, so `make test` needs neither python nor the library; rerun this only
 to change the cases.
 
-Tensors, for each type T (q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K, plus f16 / bf16):
+Tensors, for each type T (q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs, plus
+f16 / bf16):
   T.blocks   U8  [bytes]       the blocks of all rows of the case, back to back
   T.out      F32 [n]           ggml's decoding of T.blocks
 Rows (n = 512, two 256-element super-blocks, for the K types; 256 for the 32-element types):
@@ -45,12 +46,13 @@ TYPES = {
     "f16": (1, 1, 2), "bf16": (30, 1, 2),
     "q4_0": (2, 32, 18), "q4_1": (3, 32, 20), "q5_0": (6, 32, 22), "q5_1": (7, 32, 24),
     "q8_0": (8, 32, 34), "q2_K": (10, 256, 84), "q3_K": (11, 256, 110), "q4_K": (12, 256, 144),
-    "q5_K": (13, 256, 176), "q6_K": (14, 256, 210),
+    "q5_K": (13, 256, 176), "q6_K": (14, 256, 210), "iq4_nl": (20, 32, 18), "iq4_xs": (23, 256, 136),
 }
 # byte offsets of the f16 fields of each block (kept finite in the random blocks)
 F16_FIELDS = {
     "q4_0": (0,), "q4_1": (0, 2), "q5_0": (0,), "q5_1": (0, 2), "q8_0": (0,),
-    "q2_K": (80, 82), "q3_K": (108,), "q4_K": (0, 2), "q5_K": (0, 2), "q6_K": (208,),
+    "q2_K": (80, 82), "q3_K": (108,), "q4_K": (0, 2), "q5_K": (0, 2), "q6_K": (208,), "iq4_nl": (0,),
+    "iq4_xs": (0,),
 }
 
 

@@ -9,7 +9,7 @@ Usage (from the repository root):
   /usr/bin/python3 tests/gguf/quantize.py IN.gguf OUT.gguf [TYPE] [--threads N] [--lib DIR]
                                           [--pure] [--allow-requantize]
 TYPE is a llama_ftype name (Q4_K_M, the default; Q2_K, Q3_K_S/M/L, Q4_K_S, Q5_K_S/M, Q6_K,
-Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, F16, BF16, F32) or its number. --pure quantizes every tensor to
+Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS, F16, BF16, F32) or its number. --pure quantizes every tensor to
 the type's base type (no per-tensor mix); --lib is the directory of libllama.v0.4.0.so (its
 RUNPATH finds libggml beside it, so no LD_LIBRARY_PATH is needed). Without an importance matrix.
 Prints the tensor types of OUT.gguf by count.
@@ -25,11 +25,11 @@ from collections import Counter
 FTYPES = {
     "F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10,
     "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16,
-    "Q5_K_M": 17, "Q6_K": 18, "Q2_K_S": 21, "BF16": 32,
+    "Q5_K_M": 17, "Q6_K": 18, "Q2_K_S": 21, "IQ4_NL": 25, "IQ4_XS": 30, "BF16": 32,
 }
 # enum ggml_type names, for the summary
 GGML_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 10: "Q2_K",
-              11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 30: "BF16"}
+              11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 20: "IQ4_NL", 23: "IQ4_XS", 30: "BF16"}
 
 
 class QuantizeParams(ctypes.Structure):

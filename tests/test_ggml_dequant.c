@@ -112,6 +112,34 @@ TEST(ggml_dequant_golden) {
     ct_st_close(st);
 }
 
+/* Q5_0 and IQ4_NL rewritten as Q8_0 blocks (ct_ggml_to_q8_0): the Q8_0 decoding of the rewrite is
+ * ggml's decoding of the original, bit for bit */
+TEST(ggml_to_q8_0_exact) {
+    ct_st *st = NULL;
+    ct_err err = {0};
+    REQUIRE(ct_st_open(ct_test_path("tests/fixtures/quant/ggml_kquants.safetensors"), &st, &err) == CT_OK);
+    static const kq_case q8 = {"q5_0 / iq4_nl as q8_0", CT_GGML_Q8_0, 32, 34};
+    static const char *const names[] = {"q5_0", "iq4_nl"};
+    static const uint32_t types[] = {CT_GGML_Q5_0, CT_GGML_IQ4_NL};
+    for (int i = 0; i < 2; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.blocks", names[i]);
+        const ct_tensor *blocks = ct_st_get(st, key);
+        snprintf(key, sizeof key, "%s.out", names[i]);
+        const ct_tensor *out = ct_st_get(st, key);
+        REQUIRE(blocks && out);
+        size_t n = (size_t)out->shape[0];
+        uint8_t *q = malloc(n / 32 * 34);
+        REQUIRE(q);
+        CHECK(ct_ggml_q8_0_exact(types[i]));
+        ct_ggml_to_q8_0(types[i], blocks->data, n, q);
+        check_case(&q8, q, n / 32 * 34, out->data, n);
+        free(q);
+    }
+    CHECK(!ct_ggml_q8_0_exact(CT_GGML_Q4_1) && !ct_ggml_q8_0_exact(CT_GGML_IQ4_XS));
+    ct_st_close(st);
+}
+
 TEST(ggml_dequant_f32_and_bad_n) {
     const float in[4] = {1.5f, -0.0f, 3e-40f, -7.25f};
     float out[4];

@@ -16,7 +16,7 @@
  *    blocks are copied and packed by 8 rows for the decode GEMV (as quantization on load leaves
  *    them); Q4_K / Q5_K / Q6_K (what llama-quantize's Q4_K_M & co. write) stay views of the file
  *    (dtypes CT_DTYPE_Q4_K ...: their own decode GEMV, prefill through the dtype table's
- *    decoder); Q5_0 is rewritten exactly as Q8_0 blocks; Q4_1, Q5_1, Q2_K, Q3_K, IQ4_NL and
+ *    decoder); Q5_0 and IQ4_NL are rewritten exactly as Q8_0 blocks; Q4_1, Q5_1, Q2_K, Q3_K and
  *    IQ4_XS are decoded as ggml decodes them (src/quant/ggml_dequant.c) and stored as bf16 (no
  *    kernels on those blocks: 16-bit speed and memory); llama's q / k rows (and biases) get HF's
  *    head layout back (gguf_export.c permutes them for llama.cpp's adjacent-pair rotation). Any
@@ -315,7 +315,8 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     case CT_GGML_BF16: dt = CT_DTYPE_BF16; break;
     case CT_GGML_Q8_0: dt = CT_DTYPE_Q8_0; break;
     case CT_GGML_Q4_0: dt = CT_DTYPE_Q4_0; break;
-    case CT_GGML_Q5_0: dt = CT_DTYPE_Q8_0; break; /* rewritten exactly as Q8_0 blocks (ggml_dequant.h) */
+    case CT_GGML_Q5_0:
+    case CT_GGML_IQ4_NL: dt = CT_DTYPE_Q8_0; break; /* rewritten exactly as Q8_0 blocks (ggml_dequant.h) */
     case CT_GGML_Q4_K: dt = CT_DTYPE_Q4_K; break;
     case CT_GGML_Q5_K: dt = CT_DTYPE_Q5_K; break;
     case CT_GGML_Q6_K: dt = CT_DTYPE_Q6_K; break;
@@ -344,8 +345,8 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     /* a copy: llama's q / k rows back in HF's order, ggml blocks packed or decoded */
     int64_t rows = want[0], D = heads ? rows / heads : 1;
     size_t rb = t->nbytes / (size_t)rows, K = (size_t)(ct_tensor_numel(out) / rows);
-    bool q5 = t->type == CT_GGML_Q5_0;
-    size_t ob = deq ? K * 2 : q5 ? K / CT_GGML_QK * CT_GGML_Q8_0_BYTES : rb; /* bytes of an output row */
+    bool to_q8 = ct_ggml_q8_0_exact(t->type);
+    size_t ob = deq ? K * 2 : to_q8 ? K / CT_GGML_QK * CT_GGML_Q8_0_BYTES : rb; /* bytes of an output row */
     uint8_t *copy = ct_big_alloc((size_t)rows * ob);
     if (!copy) return ct_err_set(c->err, CT_ERR_NOMEM, "out of memory");
     if (deq) {
@@ -370,7 +371,7 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     } else {
         for (int64_t r = 0; r < rows; r++) {
             const uint8_t *src = (const uint8_t *)t->data + (size_t)(heads ? perm_src(r, D) : r) * rb;
-            if (q5) ct_ggml_q5_0_to_q8_0(src, K, copy + (size_t)r * ob);
+            if (to_q8) ct_ggml_to_q8_0(t->type, src, K, copy + (size_t)r * ob);
             else memcpy(copy + (size_t)r * ob, src, rb);
         }
     }

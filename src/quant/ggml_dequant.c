@@ -306,17 +306,26 @@ void ct_ggml_kquant_to_f32(const struct ct_tensor *t, size_t offset, size_t n, f
     }
 }
 
-void ct_ggml_q5_0_to_q8_0(const void *blocks, size_t n, void *out) {
+bool ct_ggml_q8_0_exact(uint32_t type) { return type == CT_GGML_Q5_0 || type == CT_GGML_IQ4_NL; }
+
+void ct_ggml_to_q8_0(uint32_t type, const void *blocks, size_t n, void *out) {
     const uint8_t *b = blocks;
     uint8_t *o = out;
-    for (size_t i = 0; i < n / QK_SMALL; i++, b += 22, o += CT_GGML_Q8_0_BYTES) {
-        const uint32_t high = u32_at(b + 2);
-        const uint8_t *qs = b + 6;
+    size_t bytes = type == CT_GGML_Q5_0 ? 22 : 18;
+    if (!ct_ggml_q8_0_exact(type)) return;
+    for (size_t i = 0; i < n / QK_SMALL; i++, b += bytes, o += CT_GGML_Q8_0_BYTES) {
         memcpy(o, b, 2); /* the same f16 scale */
         for (int j = 0; j < QK_SMALL / 2; j++) {
             const int k = j + QK_SMALL / 2;
-            o[2 + j] = (uint8_t)(int8_t)((int)((qs[j] & 0x0f) | (((high >> j) & 1u) << 4)) - 16);
-            o[2 + k] = (uint8_t)(int8_t)((int)((qs[j] >> 4) | (((high >> k) & 1u) << 4)) - 16);
+            if (type == CT_GGML_Q5_0) { /* codes c - 16 */
+                const uint32_t high = u32_at(b + 2);
+                const uint8_t *qs = b + 6;
+                o[2 + j] = (uint8_t)(int8_t)((int)((qs[j] & 0x0f) | (((high >> j) & 1u) << 4)) - 16);
+                o[2 + k] = (uint8_t)(int8_t)((int)((qs[j] >> 4) | (((high >> k) & 1u) << 4)) - 16);
+            } else { /* IQ4_NL: the levels themselves */
+                o[2 + j] = (uint8_t)k_iq4nl[b[2 + j] & 0x0f];
+                o[2 + k] = (uint8_t)k_iq4nl[b[2 + j] >> 4];
+            }
         }
     }
 }

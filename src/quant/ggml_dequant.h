@@ -44,11 +44,14 @@ void ct_ggml_dequantize_row(uint32_t type, const void *blocks, size_t n, float *
  * buffer. */
 struct ct_tensor;
 void ct_ggml_kquant_to_f32(const struct ct_tensor *t, size_t offset, size_t n, float *out);
-/* n values (a multiple of 32) of Q5_0 blocks rewritten as Q8_0 blocks (out: n / 32 * 34 bytes):
- * the same f16 scale d and codes q = c - 16 (|q| <= 16), so every value q * d is unchanged, and
- * ggml's Q5_0 x Q8_0 dot product (d_w d_x times the integer sum of (c - 16) q_x) is the Q8_0 x Q8_0
- * one term for term. */
-void ct_ggml_q5_0_to_q8_0(const void *blocks, size_t n, void *out);
+/* Whether blocks of ggml type `type` are Q8_0 blocks in another packing: Q5_0 (codes c - 16,
+ * |q| <= 16) and IQ4_NL (codes the 16 levels, -127 .. 113), both with one f16 scale d per 32 and
+ * values d * q, and both multiplied by ggml with Q8_0 activations, d_w d_x times an integer sum:
+ * the Q8_0 x Q8_0 dot product term for term. */
+bool ct_ggml_q8_0_exact(uint32_t type);
+/* n values (a multiple of 32) of such blocks rewritten as Q8_0 blocks (out: n / 32 * 34 bytes):
+ * the same scale and values bit for bit. Other types: nothing written. */
+void ct_ggml_to_q8_0(uint32_t type, const void *blocks, size_t n, void *out);
 /* The ggml type number of a K-quant dtype (CT_DTYPE_Q4_K -> CT_GGML_Q4_K ...), 0 for others. */
 uint32_t ct_ggml_kquant_type(int dtype);
 

@@ -1,7 +1,7 @@
 /* The K-quant decode GEMV (src/ops/cpu/gemv_kquant.c): the Q8_K activation quantizer against
  * ggml's own quantize_row_q8_K_ref bit for bit (tests/fixtures/quant/ggml_q8k.safetensors, from
  * tests/gen/make_q8k_fixtures.py) at every level; every dispatch level (and the AVX-512 one with
- * and without VNNI) against the scalar level bit for bit for Q4_K / Q5_K / Q6_K, T = 1..8, row
+ * and without VNNI) against the scalar level bit for bit for Q4_K / Q5_K / Q6_K / IQ4_XS, T = 1..8, row
  * counts that are no multiple of 4, partial row ranges, random block bytes and the extreme codes
  * and scales (no int16 saturation, no int32 overflow); the scalar level against a plain
  * restatement of the math in this file (own block decoding, integer sums, the same fmaf order);
@@ -23,7 +23,8 @@ static uint32_t rnd32(void) {
 }
 static double urand(void) { return (double)rnd32() / 4294967296.0 * 2.0 - 1.0; }
 
-static const ct_dtype k_dts[3] = {CT_DTYPE_Q4_K, CT_DTYPE_Q5_K, CT_DTYPE_Q6_K};
+static const ct_dtype k_dts[4] = {CT_DTYPE_Q4_K, CT_DTYPE_Q5_K, CT_DTYPE_Q6_K, CT_DTYPE_IQ4_XS};
+#define N_DTS 4
 
 static void put_f16(uint8_t *p, float v) {
     uint16_t h = ct_f32_to_f16(v);
@@ -31,7 +32,8 @@ static void put_f16(uint8_t *p, float v) {
 }
 
 /* A [N, K] weight of random block bytes with finite f16 scales (every code and scale pattern);
- * extreme != 0: every block all codes and scales at their largest (1) or the Q6_K code 0 (2). */
+ * extreme != 0: every block all codes and scales at their largest (1) or the Q6_K / IQ4_XS code
+ * 0 (2: Q6_K -32, IQ4_XS level -127 with scale -32). */
 static ct_tensor kweight(ct_dtype dt, size_t N, size_t K, int extreme) {
     size_t bb = ct_gemvk_block_bytes(dt), nb = N * K / 256;
     uint8_t *w = malloc(nb * bb);
@@ -41,6 +43,8 @@ static ct_tensor kweight(ct_dtype dt, size_t N, size_t K, int extreme) {
         if (dt == CT_DTYPE_Q6_K) {
             put_f16(blk + 208, extreme ? 0.01f : (float)(0.002 * urand()));
             if (extreme) memset(blk + 192, 0x80, 16); /* scales -128 */
+        } else if (dt == CT_DTYPE_IQ4_XS) { /* extreme 1: levels 113, scales 31; 2: levels -127, scales -32 */
+            put_f16(blk, extreme ? 0.01f : (float)(0.002 * urand()));
         } else {
             put_f16(blk, extreme ? 0.01f : (float)(0.003 * urand()));
             put_f16(blk + 2, extreme ? 0.02f : (float)(0.01 * urand()));
@@ -132,12 +136,12 @@ TEST(gemv_kquant_levels_match_scalar) {
             bool vnni = ct_gemv_int8_vnni(!second);
             printf("    gemv_kquant avx512: scale products by %s\n", vnni ? "vpdpwssd (VNNI)" : "vpmaddwd + vpaddd");
         }
-        for (int d = 0; d < 3; d++)
+        for (int d = 0; d < N_DTS; d++)
             for (int ki = 0; ki < 3; ki++)
                 for (int ni = 0; ni < 5; ni++)
                     for (size_t T = 1; T <= CT_GEMV_MAX_T; T++) {
                         /* ni 4: the extreme blocks (all 0xff / Q6_K all 0) with x of one magnitude */
-                        int extreme = ni == 4 ? (d == 2 && T % 2 ? 2 : 1) : 0;
+                        int extreme = ni == 4 ? (d >= 2 && T % 2 ? 2 : 1) : 0;
                         size_t K = Ks[ki], N = ni == 4 ? 5 : Ns[ni];
                         ct_tensor W = kweight(k_dts[d], N, K, extreme);
                         float *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
@@ -174,8 +178,14 @@ TEST(gemv_kquant_levels_match_scalar) {
  * scale and min of each element's sub-block, d_w, m_w. */
 static void decode_block(ct_dtype dt, const uint8_t *blk, int c[256], int sc[256], int mn[256], float *dw,
                          float *mw) {
+    static const int lv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
     for (int e = 0; e < 256; e++) {
-        if (dt == CT_DTYPE_Q6_K) {
+        if (dt == CT_DTYPE_IQ4_XS) { /* sub-block j: 16 bytes @8 + 16 j, low nibbles then high */
+            int j = e / 32, r = e % 32;
+            c[e] = lv[(blk[8 + 16 * j + r % 16] >> (4 * (r / 16))) & 15];
+            sc[e] = (((blk[4 + j / 2] >> (4 * (j % 2))) & 15) | (((blk[2] | blk[3] << 8) >> (2 * j)) & 3) << 4) - 32;
+            mn[e] = 0;
+        } else if (dt == CT_DTYPE_Q6_K) {
             int h = e / 128, k = e % 128 / 32, r = e % 32;
             int lo = (blk[64 * h + 32 * (k % 2) + r] >> (4 * (k / 2))) & 15, hi = (blk[128 + 32 * h + r] >> (2 * k)) & 3;
             c[e] = (lo | hi << 4) - 32, sc[e] = (int8_t)blk[192 + 8 * h + 2 * k + r / 16], mn[e] = 0;
@@ -191,7 +201,7 @@ static void decode_block(ct_dtype dt, const uint8_t *blk, int c[256], int sc[256
     }
     size_t off = dt == CT_DTYPE_Q6_K ? 208 : 0;
     *dw = ct_f16_to_f32((uint16_t)(blk[off] | blk[off + 1] << 8));
-    *mw = dt == CT_DTYPE_Q6_K ? 0.0f : ct_f16_to_f32((uint16_t)(blk[2] | blk[3] << 8));
+    *mw = dt == CT_DTYPE_Q6_K || dt == CT_DTYPE_IQ4_XS ? 0.0f : ct_f16_to_f32((uint16_t)(blk[2] | blk[3] << 8));
 }
 
 /* The scalar level is the stated math: isum = sum_j sc c q, msum = sum_j mn q (= sum_s mn_s
@@ -199,7 +209,7 @@ static void decode_block(ct_dtype dt, const uint8_t *blk, int c[256], int sc[256
  * And the quantized x is within half a step of x: |x - d q| <= |d| (1/2 + 2^-16). */
 TEST(gemv_kquant_scalar_is_the_math) {
     size_t K = 1024, N = 7, nb = K / 256, T = 3;
-    for (int d = 0; d < 3; d++) {
+    for (int d = 0; d < N_DTS; d++) {
         ct_tensor W = kweight(k_dts[d], N, K, 0);
         float *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
         rand_x(x, T * K);
@@ -230,7 +240,7 @@ TEST(gemv_kquant_scalar_is_the_math) {
                     acc = fmaf((float)isum, dx * dw, acc);
                     acc2 = fmaf((float)msum, dx * mw, acc2);
                 }
-                float want = k_dts[d] == CT_DTYPE_Q6_K ? acc : acc - acc2;
+                float want = k_dts[d] == CT_DTYPE_Q6_K || k_dts[d] == CT_DTYPE_IQ4_XS ? acc : acc - acc2;
                 bad += memcmp(&want, &y[t * N + n], sizeof want) != 0;
             }
         CHECK_MSG(bad == 0, "%s: %d outputs differ from the restated math", ct_dtype_name(k_dts[d]), bad);
@@ -246,7 +256,7 @@ TEST(gemv_kquant_within_activation_bound_of_dequantized) {
     size_t K = 1536, N = 11, nb = K / 256;
     for (int lv = 0; lv < CT_GEMV_LEVELS; lv++) {
         if (!ct_gemv_level_available((ct_gemv_level)lv)) continue;
-        for (int d = 0; d < 3; d++)
+        for (int d = 0; d < N_DTS; d++)
             for (size_t T = 1; T <= CT_GEMV_MAX_T; T += 3) {
                 ct_tensor W = kweight(k_dts[d], N, K, 0);
                 float *w = malloc(N * K * sizeof(float)), *x = malloc(T * K * sizeof(float));
@@ -287,7 +297,7 @@ TEST(gemv_kquant_within_activation_bound_of_dequantized) {
 /* A non-finite activation: the outputs of its token are NaN, the other tokens' unchanged. */
 TEST(gemv_kquant_nonfinite_x) {
     size_t K = 512, N = 6;
-    for (int d = 0; d < 3; d++) {
+    for (int d = 0; d < N_DTS; d++) {
         ct_tensor W = kweight(k_dts[d], N, K, 0);
         float x[2 * 512], y1[6], y2[12];
         rand_x(x, 2 * K);
@@ -322,7 +332,7 @@ TEST(gemv_kquant_fused_and_threads_bitwise) {
     rand_x(x, T * K);
     ct_gemv_level lv = ct_gemv_level_best();
     for (int i = 0; i < 3; i++) {
-        W[i] = kweight(k_dts[(i + 2) % 3], Ns[i], K, 0);
+        W[i] = kweight(k_dts[(i + 2) % N_DTS], Ns[i], K, 0);
         Wp[i] = &W[i];
         ys[i] = malloc(T * Ns[i] * sizeof(float)), y1[i] = malloc(T * Ns[i] * sizeof(float));
         ct_gemvk_forward(c, lv, &y1[i], x, &Wp[i], 1, T, K);

@@ -41,6 +41,7 @@ typedef enum ct_dtype {
     CT_DTYPE_Q4_K,    /* 144 bytes: f16 d, f16 dmin, 8 6-bit scales and mins, 256 4-bit codes */
     CT_DTYPE_Q5_K,    /* 176 bytes: Q4_K plus a 5th bit per code */
     CT_DTYPE_Q6_K,    /* 210 bytes: 256 6-bit codes, 16 int8 scales, f16 d */
+    CT_DTYPE_IQ4_XS,  /* GGUF type 23, 136 bytes: f16 d, 8 6-bit scales, 256 4-bit codes into 16 levels */
     CT_DTYPE_COUNT
 } ct_dtype;
 

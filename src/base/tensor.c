@@ -62,6 +62,7 @@ static const ct_dtype_traits k_dtypes[CT_DTYPE_COUNT] = {
     [CT_DTYPE_Q4_K] = {"Q4_K", 256, 144, ct_ggml_kquant_to_f32},
     [CT_DTYPE_Q5_K] = {"Q5_K", 256, 176, ct_ggml_kquant_to_f32},
     [CT_DTYPE_Q6_K] = {"Q6_K", 256, 210, ct_ggml_kquant_to_f32},
+    [CT_DTYPE_IQ4_XS] = {"IQ4_XS", 256, 136, ct_ggml_kquant_to_f32},
 };
 /* The first dtype that is not a safetensors dtype (the quantized ones follow it). */
 #define CT_DTYPE_FIRST_QUANT CT_DTYPE_NF4

@@ -320,6 +320,7 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     case CT_GGML_Q4_K: dt = CT_DTYPE_Q4_K; break;
     case CT_GGML_Q5_K: dt = CT_DTYPE_Q5_K; break;
     case CT_GGML_Q6_K: dt = CT_DTYPE_Q6_K; break;
+    case CT_GGML_IQ4_XS: dt = CT_DTYPE_IQ4_XS; break;
     default:
         if (!ct_ggml_dequant_supported(t->type) || !t->nbytes)
             return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
@@ -330,7 +331,7 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
         dt = CT_DTYPE_BF16, deq = true;
     }
     bool quant = dt == CT_DTYPE_Q8_0 || dt == CT_DTYPE_Q4_0; /* packed by 8 rows; K-quants stay as stored */
-    bool kquant = dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K || dt == CT_DTYPE_Q6_K;
+    bool kquant = dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K || dt == CT_DTYPE_Q6_K || dt == CT_DTYPE_IQ4_XS;
     if ((quant || kquant || deq) && ndim != 2)
         return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: tensor '%s': %s is read for 2-D weights only", c->path, name,
                           ct_ggml_type_label(t->type, tl));

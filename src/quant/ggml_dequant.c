@@ -284,6 +284,7 @@ uint32_t ct_ggml_kquant_type(int dtype) {
     case CT_DTYPE_Q4_K: return CT_GGML_Q4_K;
     case CT_DTYPE_Q5_K: return CT_GGML_Q5_K;
     case CT_DTYPE_Q6_K: return CT_GGML_Q6_K;
+    case CT_DTYPE_IQ4_XS: return CT_GGML_IQ4_XS;
     default: return 0;
     }
 }

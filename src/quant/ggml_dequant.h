@@ -52,7 +52,8 @@ bool ct_ggml_q8_0_exact(uint32_t type);
 /* n values (a multiple of 32) of such blocks rewritten as Q8_0 blocks (out: n / 32 * 34 bytes):
  * the same scale and values bit for bit. Other types: nothing written. */
 void ct_ggml_to_q8_0(uint32_t type, const void *blocks, size_t n, void *out);
-/* The ggml type number of a K-quant dtype (CT_DTYPE_Q4_K -> CT_GGML_Q4_K ...), 0 for others. */
+/* The ggml type number of a K-quant dtype (CT_DTYPE_Q4_K -> CT_GGML_Q4_K ..., CT_DTYPE_IQ4_XS),
+ * 0 for others. */
 uint32_t ct_ggml_kquant_type(int dtype);
 
 #endif

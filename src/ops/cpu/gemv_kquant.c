@@ -1,5 +1,5 @@
-/* Decode GEMV for ggml's K-quant weights Q4_K / Q5_K / Q6_K (super-blocks of 256, stored row by
- * row as in a GGUF file; layouts in src/quant/ggml_dequant.c): y[T, N] = x[T, K] W[N, K]^T for
+/* Decode GEMV for ggml's K-quant weights Q4_K / Q5_K / Q6_K and IQ4_XS (super-blocks of 256,
+ * stored row by row as in a GGUF file; layouts in src/quant/ggml_dequant.c): y[T, N] = x[T, K] W[N, K]^T for
  * T <= CT_GEMV_MAX_T tokens, with llama.cpp's numerics: ggml's vec_dot_type for these weights is
  * Q8_K, so the activations are quantized to Q8_K blocks and multiplied with integer dot products
  * (ggml_vec_dot_q4_K_q8_K and friends). Here:
@@ -23,6 +23,9 @@
  *        blocks in order from 0; y = acc - acc2.
  *      Q6_K: d_w = f16 d, 16 sub-blocks of 16 with int8 scale sc_s, codes c (0..63):
  *        isum_b = sum_s sc_s sum_j (c_j - 32) q_j; acc = fmaf(isum_b, d_x d_w, acc); y = acc.
+ *      IQ4_XS: d_w = f16 d, 8 sub-blocks of 32 with scale ls_s - 32 (6-bit ls), codes c (0..15)
+ *        into the levels L (-127 .. 113): isum_b = sum_s (ls_s - 32) sum_j L[c_j] q_j, then as
+ *        Q6_K (ggml_vec_dot_iq4_xs_q8_K); |isum| <= 256 * 32 * 127 * 127 < 2^27.
  *      This is the weights' value w = d_w sc c - m_w mn (Q6_K: d_w sc (c - 32)) times x ~ d_x q,
  *      ggml's math; its float order differs (ggml sums lanes in f32), so we match llama.cpp up to
  *      f32 rounding. int32 bounds (|q| <= 127): Q4_K |isum| <= 256 * 63 * 15 * 127 < 2^25,
@@ -57,7 +60,12 @@
 
 #define QKK 256
 
-bool ct_gemvk_supported(ct_dtype dt) { return dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K || dt == CT_DTYPE_Q6_K; }
+bool ct_gemvk_supported(ct_dtype dt) {
+    return dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K || dt == CT_DTYPE_Q6_K || dt == CT_DTYPE_IQ4_XS;
+}
+
+/* IQ4_XS's 16 levels (ggml's kvalues_iq4nl) */
+static const int8_t k_iq4[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 size_t ct_gemvk_block_bytes(ct_dtype dt) { return ct_gemvk_supported(dt) ? ct_dtype_info(dt)->block_bytes : 0; }
 
@@ -213,14 +221,25 @@ static inline void k4_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
 
 static void rows_scalar(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size_t n0, size_t n1) {
     size_t K = xq->K, nb = K / QKK, bb = ct_gemvk_block_bytes(W->dtype);
-    bool q6 = W->dtype == CT_DTYPE_Q6_K, q5 = W->dtype == CT_DTYPE_Q5_K;
+    bool q6 = W->dtype == CT_DTYPE_Q6_K, q5 = W->dtype == CT_DTYPE_Q5_K, iq4 = W->dtype == CT_DTYPE_IQ4_XS;
+    bool mins = !q6 && !iq4;
     for (size_t n = n0; n < n1; n++) {
         float acc[CT_GEMV_MAX_T] = {0}, acc2[CT_GEMV_MAX_T] = {0};
         for (size_t b = 0; b < nb; b++) {
             const uint8_t *blk = (const uint8_t *)W->data + (n * nb + b) * bb;
             int c[QKK], sc[16], mn[8] = {0}, nsub = q6 ? 16 : 8;
             float dw, mw = 0.0f;
-            if (q6) { /* ql @0, qh @128, scales @192, d @208 */
+            if (iq4) { /* d @0, scales_h @2, scales_l @4, codes @8: sub-block s's 16 bytes, low then high nibbles */
+                unsigned sh = (unsigned)(blk[2] | blk[3] << 8);
+                for (int s = 0; s < 8; s++) {
+                    sc[s] = (((blk[4 + s / 2] >> (4 * (s % 2))) & 15) | (int)(((sh >> (2 * s)) & 3) << 4)) - 32;
+                    for (int r = 0; r < 16; r++) {
+                        c[32 * s + r] = k_iq4[blk[8 + 16 * s + r] & 15];
+                        c[32 * s + r + 16] = k_iq4[blk[8 + 16 * s + r] >> 4];
+                    }
+                }
+                dw = f16_at(blk);
+            } else if (q6) { /* ql @0, qh @128, scales @192, d @208 */
                 for (int e = 0; e < QKK; e++) {
                     int h = e / 128, k = e % 128 / 32, r = e % 32;
                     int low = (blk[64 * h + 32 * (k % 2) + r] >> (4 * (k / 2))) & 15;
@@ -251,13 +270,13 @@ static void rows_scalar(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_ten
                 }
                 float dx = xq->d[t * nb + b];
                 acc[t] = fmaf((float)isum, dx * dw, acc[t]);
-                if (!q6) {
+                if (mins) {
                     for (int s = 0; s < 8; s++) msum += mn[s] * (bs[2 * s] + bs[2 * s + 1]);
                     acc2[t] = fmaf((float)msum, dx * mw, acc2[t]);
                 }
             }
         }
-        for (size_t t = 0; t < xq->T; t++) y[t * ldy + n] = q6 ? acc[t] : acc[t] - acc2[t];
+        for (size_t t = 0; t < xq->T; t++) y[t * ldy + n] = mins ? acc[t] - acc2[t] : acc[t];
     }
 }
 
@@ -424,6 +443,68 @@ quad_k6(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) _mm_storeu_ps(tile + t * 4, acc[t]);
 }
 
+/* The same for IQ4_XS (no mins, as Q6_K): per pair of sub-blocks 32 bytes of codes, their nibbles
+ * looked up in the 16 levels (vpshufb) and the 128-bit halves recombined into the two sub-blocks'
+ * 32 values; levels (signed) times activations (signed) by vpmaddubsw of |level| with the
+ * activation carrying the level's sign (vpsignb), then the int16 pair sums times the sub-block's
+ * scale ls - 32 (vpmaddwd / vpdpwssd). |level| <= 127, so pair sums stay within int16. */
+AVX2K_TARGET static inline __attribute__((always_inline)) void
+quad_iq4(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t pf, bool vnni, size_t TT) {
+    size_t nb = xq->K / QKK, bb = 136;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), c32 = _mm256_set1_epi32(32), c3 = _mm256_set1_epi32(3);
+    const __m256i lv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k_iq4));
+    const __m256i shifts = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    __m128 acc[CT_GEMV_MAX_T];
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        __m256i iv[4][CT_GEMV_MAX_T];
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+            const uint8_t *blk = rows[i] + b * bb;
+            prefetch_block(rows[0] + (4 * b + (size_t)i) * bb, pf, bb);
+            /* the 8 scales ls - 32 as int32: low nibbles of scales_l, then 2 bits each of scales_h */
+            uint32_t sl = u32_at(blk + 4);
+            __m128i lo = _mm_cvtsi32_si128((int)(sl & 0x0f0f0f0fu)), hi = _mm_cvtsi32_si128((int)((sl >> 4) & 0x0f0f0f0fu));
+            __m256i s32 = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
+            __m256i sh = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(blk[2] | blk[3] << 8), shifts), c3);
+            s32 = _mm256_sub_epi32(_mm256_or_si256(s32, _mm256_slli_epi32(sh, 4)), c32);
+            /* as int16, the 8 in both 128-bit lanes */
+            __m256i S = _mm256_permute4x64_epi64(_mm256_packs_epi32(s32, s32), 0x88);
+            __m256i s[CT_GEMV_MAX_T], s1[CT_GEMV_MAX_T];
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) s[t] = s1[t] = _mm256_setzero_si256();
+            _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 8 + 32 * p));
+                __m256i l0 = _mm256_shuffle_epi8(lv, _mm256_and_si256(v, m4));
+                __m256i l1 = _mm256_shuffle_epi8(lv, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+                /* sub-block 2p: low nibbles of its 16 bytes, then the high ones; 2p + 1 the same */
+                __m256i a = _mm256_permute2x128_si256(l0, l1, 0x20), c = _mm256_permute2x128_si256(l0, l1, 0x31);
+                __m256i aa = _mm256_abs_epi8(a), ca = _mm256_abs_epi8(c);
+                __m256i sa = _mm256_shuffle_epi8(S, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * p)));
+                __m256i sc = _mm256_shuffle_epi8(S, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p + 1))));
+                _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+                    const int8_t *x = xq->q + t * xq->ldq + b * QKK + 64 * p;
+                    __m256i xa = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x), a);
+                    __m256i xc = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(x + 32)), c);
+                    __m256i pa = _mm256_maddubs_epi16(aa, xa), pc = _mm256_maddubs_epi16(ca, xc);
+                    s[t] = vnni ? dpwssd(s[t], pa, sa) : _mm256_add_epi32(s[t], _mm256_madd_epi16(pa, sa));
+                    s1[t] = vnni ? dpwssd(s1[t], pc, sc) : _mm256_add_epi32(s1[t], _mm256_madd_epi16(pc, sc));
+                }
+            }
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) iv[i][t] = _mm256_add_epi32(s[t], s1[t]);
+        }
+        __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)(rows[0][b * bb] | rows[0][b * bb + 1] << 8),
+                                                (short)(rows[1][b * bb] | rows[1][b * bb + 1] << 8),
+                                                (short)(rows[2][b * bb] | rows[2][b * bb + 1] << 8),
+                                                (short)(rows[3][b * bb] | rows[3][b * bb + 1] << 8), 0, 0, 0, 0));
+        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+            __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(iv[0][t], iv[1][t]), _mm256_hadd_epi32(iv[2][t], iv[3][t]));
+            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(xq->d[t * nb + b]));
+            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(s), sc, acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) _mm_storeu_ps(tile + t * 4, acc[t]);
+}
+
 /* Rows [n0, n1) in groups of 4 (the last repeats row n1 - 1), T tokens. */
 AVX2K_TARGET static inline __attribute__((always_inline)) void
 rows_vec_tt(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size_t n0, size_t n1, int kind,
@@ -435,6 +516,7 @@ rows_vec_tt(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size
         for (size_t i = 0; i < 4; i++) rows[i] = (const uint8_t *)W->data + (n + i < n1 ? n + i : n1 - 1) * rb;
         float tile[CT_GEMV_MAX_T * 4];
         if (kind == 6) quad_k6(tile, xq, rows, pf, vnni, TT);
+        else if (kind == 8) quad_iq4(tile, xq, rows, pf, vnni, TT);
         else quad_k4(tile, xq, rows, pf, kind == 5, vnni, TT);
         for (size_t i = 0; i < 4 && n + i < n1; i++)
             for (size_t t = 0; t < TT; t++) y[t * ldy + n + i] = tile[t * 4 + i];
@@ -443,7 +525,7 @@ rows_vec_tt(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size
 
 AVX2K_TARGET static void rows_vec(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size_t n0,
                                   size_t n1, bool vnni) {
-    int kind = W->dtype == CT_DTYPE_Q6_K ? 6 : W->dtype == CT_DTYPE_Q5_K ? 5 : 4;
+    int kind = W->dtype == CT_DTYPE_Q6_K ? 6 : W->dtype == CT_DTYPE_Q5_K ? 5 : W->dtype == CT_DTYPE_IQ4_XS ? 8 : 4;
 #define ROWS(TT, KIND, V)                                                                                              \
     rows_vec_tt(y, ldy, xq, W, n0, n1, KIND, V, TT);                                                                   \
     break
@@ -460,6 +542,10 @@ AVX2K_TARGET static void rows_vec(float *y, size_t ldy, const ct_gemvk_x *xq, co
         BY_T(5, true)
     } else if (kind == 5) {
         BY_T(5, false)
+    } else if (kind == 8 && vnni) {
+        BY_T(8, true)
+    } else if (kind == 8) {
+        BY_T(8, false)
     } else if (vnni) {
         BY_T(6, true)
     } else {

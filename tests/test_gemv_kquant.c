@@ -1,7 +1,7 @@
 /* The K-quant decode GEMV (src/ops/cpu/gemv_kquant.c): the Q8_K activation quantizer against
  * ggml's own quantize_row_q8_K_ref bit for bit (tests/fixtures/quant/ggml_q8k.safetensors, from
  * tests/gen/make_q8k_fixtures.py) at every level; every dispatch level (and the AVX-512 one with
- * and without VNNI) against the scalar level bit for bit for Q4_K / Q5_K / Q6_K / IQ4_XS, T = 1..8, row
+ * and without VNNI) against the scalar level bit for bit for Q2_K .. Q6_K and IQ4_XS, T = 1..8, row
  * counts that are no multiple of 4, partial row ranges, random block bytes and the extreme codes
  * and scales (no int16 saturation, no int32 overflow); the scalar level against a plain
  * restatement of the math in this file (own block decoding, integer sums, the same fmaf order);
@@ -23,8 +23,11 @@ static uint32_t rnd32(void) {
 }
 static double urand(void) { return (double)rnd32() / 4294967296.0 * 2.0 - 1.0; }
 
-static const ct_dtype k_dts[4] = {CT_DTYPE_Q4_K, CT_DTYPE_Q5_K, CT_DTYPE_Q6_K, CT_DTYPE_IQ4_XS};
-#define N_DTS 4
+static const ct_dtype k_dts[6] = {CT_DTYPE_Q4_K, CT_DTYPE_Q5_K, CT_DTYPE_Q6_K,
+                                  CT_DTYPE_IQ4_XS, CT_DTYPE_Q2_K, CT_DTYPE_Q3_K};
+#define N_DTS 6
+/* the dtypes without mins (y = acc) */
+static bool no_mins(ct_dtype dt) { return dt == CT_DTYPE_Q6_K || dt == CT_DTYPE_IQ4_XS || dt == CT_DTYPE_Q3_K; }
 
 static void put_f16(uint8_t *p, float v) {
     uint16_t h = ct_f32_to_f16(v);
@@ -45,6 +48,11 @@ static ct_tensor kweight(ct_dtype dt, size_t N, size_t K, int extreme) {
             if (extreme) memset(blk + 192, 0x80, 16); /* scales -128 */
         } else if (dt == CT_DTYPE_IQ4_XS) { /* extreme 1: levels 113, scales 31; 2: levels -127, scales -32 */
             put_f16(blk, extreme ? 0.01f : (float)(0.002 * urand()));
+        } else if (dt == CT_DTYPE_Q3_K) { /* extreme 1: codes 3, scales 31; 2: codes -4, scales -32 */
+            put_f16(blk + 108, extreme ? 0.01f : (float)(0.003 * urand()));
+        } else if (dt == CT_DTYPE_Q2_K) {
+            put_f16(blk + 80, extreme ? 0.01f : (float)(0.003 * urand()));
+            put_f16(blk + 82, extreme ? 0.02f : (float)(0.01 * urand()));
         } else {
             put_f16(blk, extreme ? 0.01f : (float)(0.003 * urand()));
             put_f16(blk + 2, extreme ? 0.02f : (float)(0.01 * urand()));
@@ -141,7 +149,7 @@ TEST(gemv_kquant_levels_match_scalar) {
                 for (int ni = 0; ni < 5; ni++)
                     for (size_t T = 1; T <= CT_GEMV_MAX_T; T++) {
                         /* ni 4: the extreme blocks (all 0xff / Q6_K all 0) with x of one magnitude */
-                        int extreme = ni == 4 ? (d >= 2 && T % 2 ? 2 : 1) : 0;
+                        int extreme = ni == 4 ? (d >= 2 && d != 4 && T % 2 ? 2 : 1) : 0;
                         size_t K = Ks[ki], N = ni == 4 ? 5 : Ns[ni];
                         ct_tensor W = kweight(k_dts[d], N, K, extreme);
                         float *x = malloc(T * K * sizeof(float)), *y = malloc(T * N * sizeof(float));
@@ -180,7 +188,16 @@ static void decode_block(ct_dtype dt, const uint8_t *blk, int c[256], int sc[256
                          float *mw) {
     static const int lv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
     for (int e = 0; e < 256; e++) {
-        if (dt == CT_DTYPE_IQ4_XS) { /* sub-block j: 16 bytes @8 + 16 j, low nibbles then high */
+        if (dt == CT_DTYPE_Q3_K) { /* low bits 2 j of byte 32 n + r @32, high bit 4 n + j of byte r @0 */
+            int n = e / 128, j = e % 128 / 32, r = e % 32, s = e / 16;
+            c[e] = ((blk[32 + 32 * n + r] >> (2 * j)) & 3) - ((blk[r] >> (4 * n + j)) & 1 ? 0 : 4);
+            const uint8_t *k = blk + 96; /* scale s: nibble s / 8 of byte s % 8, bits 4-5: byte 8 + s % 4 */
+            sc[e] = (((k[s % 8] >> (4 * (s / 8))) & 15) | ((k[8 + s % 4] >> (2 * (s / 4))) & 3) << 4) - 32;
+            mn[e] = 0;
+        } else if (dt == CT_DTYPE_Q2_K) { /* codes: bits 2 j of byte 32 n + r of @16, e = 128 n + 32 j + r */
+            int n = e / 128, j = e % 128 / 32, r = e % 32;
+            c[e] = (blk[16 + 32 * n + r] >> (2 * j)) & 3, sc[e] = blk[e / 16] & 15, mn[e] = blk[e / 16] >> 4;
+        } else if (dt == CT_DTYPE_IQ4_XS) { /* sub-block j: 16 bytes @8 + 16 j, low nibbles then high */
             int j = e / 32, r = e % 32;
             c[e] = lv[(blk[8 + 16 * j + r % 16] >> (4 * (r / 16))) & 15];
             sc[e] = (((blk[4 + j / 2] >> (4 * (j % 2))) & 15) | (((blk[2] | blk[3] << 8) >> (2 * j)) & 3) << 4) - 32;
@@ -199,9 +216,9 @@ static void decode_block(ct_dtype dt, const uint8_t *blk, int c[256], int sc[256
             mn[e] = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | (s[j] >> 6) << 4;
         }
     }
-    size_t off = dt == CT_DTYPE_Q6_K ? 208 : 0;
+    size_t off = dt == CT_DTYPE_Q6_K ? 208 : dt == CT_DTYPE_Q2_K ? 80 : dt == CT_DTYPE_Q3_K ? 108 : 0;
     *dw = ct_f16_to_f32((uint16_t)(blk[off] | blk[off + 1] << 8));
-    *mw = dt == CT_DTYPE_Q6_K || dt == CT_DTYPE_IQ4_XS ? 0.0f : ct_f16_to_f32((uint16_t)(blk[2] | blk[3] << 8));
+    *mw = no_mins(dt) ? 0.0f : ct_f16_to_f32((uint16_t)(blk[off + 2] | blk[off + 3] << 8));
 }
 
 /* The scalar level is the stated math: isum = sum_j sc c q, msum = sum_j mn q (= sum_s mn_s
@@ -240,7 +257,7 @@ TEST(gemv_kquant_scalar_is_the_math) {
                     acc = fmaf((float)isum, dx * dw, acc);
                     acc2 = fmaf((float)msum, dx * mw, acc2);
                 }
-                float want = k_dts[d] == CT_DTYPE_Q6_K || k_dts[d] == CT_DTYPE_IQ4_XS ? acc : acc - acc2;
+                float want = no_mins(k_dts[d]) ? acc : acc - acc2;
                 bad += memcmp(&want, &y[t * N + n], sizeof want) != 0;
             }
         CHECK_MSG(bad == 0, "%s: %d outputs differ from the restated math", ct_dtype_name(k_dts[d]), bad);

@@ -42,6 +42,8 @@ typedef enum ct_dtype {
     CT_DTYPE_Q5_K,    /* 176 bytes: Q4_K plus a 5th bit per code */
     CT_DTYPE_Q6_K,    /* 210 bytes: 256 6-bit codes, 16 int8 scales, f16 d */
     CT_DTYPE_IQ4_XS,  /* GGUF type 23, 136 bytes: f16 d, 8 6-bit scales, 256 4-bit codes into 16 levels */
+    CT_DTYPE_Q2_K,    /* GGUF type 10, 84 bytes: 16 4-bit scales and mins, 256 2-bit codes, f16 d, dmin */
+    CT_DTYPE_Q3_K,    /* GGUF type 11, 110 bytes: 256 high bits, 256 2-bit codes, 16 6-bit scales, f16 d */
     CT_DTYPE_COUNT
 } ct_dtype;
 

@@ -63,6 +63,8 @@ static const ct_dtype_traits k_dtypes[CT_DTYPE_COUNT] = {
     [CT_DTYPE_Q5_K] = {"Q5_K", 256, 176, ct_ggml_kquant_to_f32},
     [CT_DTYPE_Q6_K] = {"Q6_K", 256, 210, ct_ggml_kquant_to_f32},
     [CT_DTYPE_IQ4_XS] = {"IQ4_XS", 256, 136, ct_ggml_kquant_to_f32},
+    [CT_DTYPE_Q2_K] = {"Q2_K", 256, 84, ct_ggml_kquant_to_f32},
+    [CT_DTYPE_Q3_K] = {"Q3_K", 256, 110, ct_ggml_kquant_to_f32},
 };
 /* The first dtype that is not a safetensors dtype (the quantized ones follow it). */
 #define CT_DTYPE_FIRST_QUANT CT_DTYPE_NF4

@@ -14,11 +14,11 @@
  *  - tensors under their llama.cpp names (the architecture table's GGUF column), shapes checked
  *    against the config; F32 / F16 / BF16 tensors are views of the mapped file; Q8_0 / Q4_0
  *    blocks are copied and packed by 8 rows for the decode GEMV (as quantization on load leaves
- *    them); Q4_K / Q5_K / Q6_K (what llama-quantize's Q4_K_M & co. write) stay views of the file
- *    (dtypes CT_DTYPE_Q4_K ...: their own decode GEMV, prefill through the dtype table's
- *    decoder); Q5_0 and IQ4_NL are rewritten exactly as Q8_0 blocks; Q4_1, Q5_1, Q2_K, Q3_K and
- *    IQ4_XS are decoded as ggml decodes them (src/quant/ggml_dequant.c) and stored as bf16 (no
- *    kernels on those blocks: 16-bit speed and memory); llama's q / k rows (and biases) get HF's
+ *    them); Q2_K .. Q6_K and IQ4_XS (what llama-quantize's Q4_K_M & co. write) stay views of the
+ *    file (dtypes CT_DTYPE_Q4_K ...: their own decode GEMV, prefill through the dtype table's
+ *    decoder); Q5_0 and IQ4_NL are rewritten exactly as Q8_0 blocks; Q4_1 and Q5_1 are decoded as
+ *    ggml decodes them (src/quant/ggml_dequant.c) and stored as bf16 (no kernels on those blocks:
+ *    16-bit speed and memory); llama's q / k rows (and biases) get HF's
  *    head layout back (gguf_export.c permutes them for llama.cpp's adjacent-pair rotation). Any
  *    other ggml type (the codebook IQ types, TQ*, MXFP4, ...) is refused naming the tensor and its
  *    type; a tensor the config does not use is an error. */
@@ -321,6 +321,8 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
     case CT_GGML_Q5_K: dt = CT_DTYPE_Q5_K; break;
     case CT_GGML_Q6_K: dt = CT_DTYPE_Q6_K; break;
     case CT_GGML_IQ4_XS: dt = CT_DTYPE_IQ4_XS; break;
+    case CT_GGML_Q2_K: dt = CT_DTYPE_Q2_K; break;
+    case CT_GGML_Q3_K: dt = CT_DTYPE_Q3_K; break;
     default:
         if (!ct_ggml_dequant_supported(t->type) || !t->nbytes)
             return ct_err_set(c->err, CT_ERR_UNSUPPORTED,
@@ -331,7 +333,8 @@ static int bind(const ct_tensor_spec *s, int layer, void *user) {
         dt = CT_DTYPE_BF16, deq = true;
     }
     bool quant = dt == CT_DTYPE_Q8_0 || dt == CT_DTYPE_Q4_0; /* packed by 8 rows; K-quants stay as stored */
-    bool kquant = dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K || dt == CT_DTYPE_Q6_K || dt == CT_DTYPE_IQ4_XS;
+    bool kquant = dt == CT_DTYPE_Q2_K || dt == CT_DTYPE_Q3_K || dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K ||
+                  dt == CT_DTYPE_Q6_K || dt == CT_DTYPE_IQ4_XS;
     if ((quant || kquant || deq) && ndim != 2)
         return ct_err_set(c->err, CT_ERR_UNSUPPORTED, "%s: tensor '%s': %s is read for 2-D weights only", c->path, name,
                           ct_ggml_type_label(t->type, tl));

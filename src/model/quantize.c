@@ -220,5 +220,6 @@ ct_dtype ct_model_linear_dtype(const ct_model *m) {
 bool ct_model_is_quantized(const ct_model *m) {
     ct_dtype d = ct_model_linear_dtype(m);
     return d == CT_DTYPE_NF4 || d == CT_DTYPE_FP4 || d == CT_DTYPE_INT8ROW || d == CT_DTYPE_Q8_0 || d == CT_DTYPE_Q4_0 ||
-           d == CT_DTYPE_Q4_K || d == CT_DTYPE_Q5_K || d == CT_DTYPE_Q6_K || d == CT_DTYPE_IQ4_XS;
+           d == CT_DTYPE_Q4_K || d == CT_DTYPE_Q5_K || d == CT_DTYPE_Q6_K || d == CT_DTYPE_IQ4_XS ||
+           d == CT_DTYPE_Q2_K || d == CT_DTYPE_Q3_K;
 }

@@ -285,6 +285,8 @@ uint32_t ct_ggml_kquant_type(int dtype) {
     case CT_DTYPE_Q5_K: return CT_GGML_Q5_K;
     case CT_DTYPE_Q6_K: return CT_GGML_Q6_K;
     case CT_DTYPE_IQ4_XS: return CT_GGML_IQ4_XS;
+    case CT_DTYPE_Q2_K: return CT_GGML_Q2_K;
+    case CT_DTYPE_Q3_K: return CT_GGML_Q3_K;
     default: return 0;
     }
 }

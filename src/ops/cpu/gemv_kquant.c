@@ -23,6 +23,13 @@
  *        blocks in order from 0; y = acc - acc2.
  *      Q6_K: d_w = f16 d, 16 sub-blocks of 16 with int8 scale sc_s, codes c (0..63):
  *        isum_b = sum_s sc_s sum_j (c_j - 32) q_j; acc = fmaf(isum_b, d_x d_w, acc); y = acc.
+ *      Q2_K: d_w, m_w = f16 d, dmin, 16 sub-blocks of 16 with 4-bit scale sc_s and min mn_s, codes
+ *        c (0..3): isum_b = sum_s sc_s sum_j c_j q_j, msum_b = sum_s mn_s bsums[s], then as Q4_K;
+ *        |isum| <= 256 * 15 * 3 * 127 < 2^21.
+ *      Q3_K: d_w = f16 d, 16 sub-blocks of 16 with 6-bit scale ls_s - 32, codes c (-4..3: the low
+ *        2 bits, minus 4 without the high bit): isum_b = sum_s (ls_s - 32) sum_j c_j q_j, then as
+ *        Q6_K (the vector levels multiply c + 4 and subtract 4 sum_s (ls_s - 32) bsums[s]);
+ *        |isum| <= 256 * 32 * 7 * 127 < 2^23.
  *      IQ4_XS: d_w = f16 d, 8 sub-blocks of 32 with scale ls_s - 32 (6-bit ls), codes c (0..15)
  *        into the levels L (-127 .. 113): isum_b = sum_s (ls_s - 32) sum_j L[c_j] q_j, then as
  *        Q6_K (ggml_vec_dot_iq4_xs_q8_K); |isum| <= 256 * 32 * 127 * 127 < 2^27.
@@ -61,7 +68,8 @@
 #define QKK 256
 
 bool ct_gemvk_supported(ct_dtype dt) {
-    return dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K || dt == CT_DTYPE_Q6_K || dt == CT_DTYPE_IQ4_XS;
+    return dt == CT_DTYPE_Q2_K || dt == CT_DTYPE_Q3_K || dt == CT_DTYPE_Q4_K || dt == CT_DTYPE_Q5_K ||
+           dt == CT_DTYPE_Q6_K || dt == CT_DTYPE_IQ4_XS;
 }
 
 /* IQ4_XS's 16 levels (ggml's kvalues_iq4nl) */
@@ -219,17 +227,42 @@ static inline void k4_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
     }
 }
 
+/* Q3_K's 12 scale bytes: the 16 6-bit scales (low nibbles of bytes 0..7, then their high
+ * nibbles; bits 4-5 from bytes 8..11, two per scale), as ggml unpacks them, minus 32. */
+static void k3_scales(const uint8_t *s, int32_t out[4]) {
+    uint32_t a0, a1, t;
+    memcpy(&a0, s, 4), memcpy(&a1, s + 4, 4), memcpy(&t, s + 8, 4);
+    out[0] = (int32_t)((a0 & 0x0f0f0f0fu) | ((t & 0x03030303u) << 4));
+    out[1] = (int32_t)((a1 & 0x0f0f0f0fu) | (((t >> 2) & 0x03030303u) << 4));
+    out[2] = (int32_t)(((a0 >> 4) & 0x0f0f0f0fu) | (((t >> 4) & 0x03030303u) << 4));
+    out[3] = (int32_t)(((a1 >> 4) & 0x0f0f0f0fu) | (((t >> 6) & 0x03030303u) << 4));
+}
+
 static void rows_scalar(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size_t n0, size_t n1) {
     size_t K = xq->K, nb = K / QKK, bb = ct_gemvk_block_bytes(W->dtype);
     bool q6 = W->dtype == CT_DTYPE_Q6_K, q5 = W->dtype == CT_DTYPE_Q5_K, iq4 = W->dtype == CT_DTYPE_IQ4_XS;
-    bool mins = !q6 && !iq4;
+    bool q2 = W->dtype == CT_DTYPE_Q2_K, q3 = W->dtype == CT_DTYPE_Q3_K, mins = !q6 && !iq4 && !q3;
     for (size_t n = n0; n < n1; n++) {
         float acc[CT_GEMV_MAX_T] = {0}, acc2[CT_GEMV_MAX_T] = {0};
         for (size_t b = 0; b < nb; b++) {
             const uint8_t *blk = (const uint8_t *)W->data + (n * nb + b) * bb;
-            int c[QKK], sc[16], mn[8] = {0}, nsub = q6 ? 16 : 8;
+            int c[QKK], sc[16], mn[16] = {0}, nsub = q6 || q2 || q3 ? 16 : 8;
             float dw, mw = 0.0f;
-            if (iq4) { /* d @0, scales_h @2, scales_l @4, codes @8: sub-block s's 16 bytes, low then high nibbles */
+            if (q3) { /* hmask @0, low bits @32, scales @96, d @108: e = 128 n + 32 j + r, code = bits 2 j of
+                       * byte 32 n + r of the low bits, minus 4 unless bit 4 n + j of hmask[r] */
+                for (int e = 0; e < QKK; e++) {
+                    int n = e / 128, j = e % 128 / 32, r = e % 32;
+                    c[e] = ((blk[32 + 32 * n + r] >> (2 * j)) & 3) - ((blk[r] >> (4 * n + j)) & 1 ? 0 : 4);
+                }
+                int32_t s4[4];
+                k3_scales(blk + 96, s4);
+                for (int s = 0; s < 16; s++) sc[s] = (int)(((uint32_t)s4[s / 4] >> (8 * (s % 4))) & 0xff) - 32;
+                dw = f16_at(blk + 108);
+            } else if (q2) { /* scales @0 (low nibble scale, high nibble min), codes @16, d @80, dmin @82 */
+                for (int e = 0; e < QKK; e++) c[e] = (blk[16 + 32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+                for (int s = 0; s < 16; s++) sc[s] = blk[s] & 15, mn[s] = blk[s] >> 4;
+                dw = f16_at(blk + 80), mw = f16_at(blk + 82);
+            } else if (iq4) { /* d @0, scales_h @2, scales_l @4, codes @8: sub-block s's 16 bytes, low then high nibbles */
                 unsigned sh = (unsigned)(blk[2] | blk[3] << 8);
                 for (int s = 0; s < 8; s++) {
                     sc[s] = (((blk[4 + s / 2] >> (4 * (s % 2))) & 15) | (int)(((sh >> (2 * s)) & 3) << 4)) - 32;
@@ -270,8 +303,8 @@ static void rows_scalar(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_ten
                 }
                 float dx = xq->d[t * nb + b];
                 acc[t] = fmaf((float)isum, dx * dw, acc[t]);
-                if (mins) {
-                    for (int s = 0; s < 8; s++) msum += mn[s] * (bs[2 * s] + bs[2 * s + 1]);
+                if (mins) { /* Q2_K: a min per 16 (one bsum); Q4_K / Q5_K: per 32 (two) */
+                    for (int s = 0; s < nsub; s++) msum += mn[s] * (q2 ? bs[s] : bs[2 * s] + bs[2 * s + 1]);
                     acc2[t] = fmaf((float)msum, dx * mw, acc2[t]);
                 }
             }
@@ -314,10 +347,95 @@ static inline uint32_t u32_at(const uint8_t *p) {
     return v;
 }
 
-/* tile[t * 4 + i] = y of row rows[i] for token t (0 <= t < TT): Q4_K (q5 false) or Q5_K. */
+/* One Q2_K row block: s0 / s1 += the scaled code sums (lane 0 of a 32-code group: sub-block
+ * 8 n + 2 j, lane 1: 8 n + 2 j + 1, the codes of bits 2 j of bytes 32 n .. 32 n + 31), M = the 16
+ * mins (int16) for the bsums. */
 AVX2K_TARGET static inline __attribute__((always_inline)) void
-quad_k4(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t pf, bool q5, bool vnni, size_t TT) {
-    size_t nb = xq->K / QKK, bb = q5 ? 176 : 144;
+row_k2(__m256i *s0, __m256i *s1, __m256i *M, const uint8_t *blk, const ct_gemvk_x *xq, size_t b, bool vnni,
+       size_t TT) {
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m128i sc8 = _mm_loadu_si128((const __m128i *)blk);
+    __m256i S = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4)); /* lane n: scales 8 n .. 8 n + 7 */
+    *M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+    _Pragma("GCC unroll 2") for (int n = 0; n < 2; n++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * n));
+        __m256i Sn = _mm256_permute2x128_si256(S, S, n ? 0x11 : 0x00);
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            __m256i c = _mm256_and_si256(j ? _mm256_srli_epi16(v, 2 * j) : v, m3);
+            __m256i sj = _mm256_shuffle_epi8(Sn, _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))),
+                                                                  _mm_set1_epi16((short)(0x0100 + 0x0202 * 2 * j))));
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+                const int8_t *x = xq->q + t * xq->ldq + b * QKK + 128 * n + 32 * j;
+                if (j % 2 == 0) s0[t] = dot32(s0[t], c, x, sj, vnni);
+                else s1[t] = dot32(s1[t], c, x, sj, vnni);
+            }
+        }
+    }
+}
+
+/* tile[t * 4 + i] = y of row rows[i] for token t: Q3_K, as quad_k6 (no mins). Codes c + 4 (0..7:
+ * the low 2 bits | the high bit << 2) by vpmaddubsw, then the -4: 4 sum_s sc_s bsums[s]. */
+AVX2K_TARGET static inline __attribute__((always_inline)) void
+quad_k3(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t pf, bool vnni, size_t TT) {
+    size_t nb = xq->K / QKK, bb = 110;
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), c32 = _mm256_set1_epi16(32);
+    __m128 acc[CT_GEMV_MAX_T];
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        __m256i iv[4][CT_GEMV_MAX_T];
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+            const uint8_t *blk = rows[i] + b * bb;
+            prefetch_block(rows[0] + (4 * b + (size_t)i) * bb, pf, bb);
+            int32_t s4[4];
+            k3_scales(blk + 96, s4);
+            __m256i S = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_setr_epi32(s4[0], s4[1], s4[2], s4[3])), c32);
+            __m256i hm = _mm256_loadu_si256((const __m256i *)blk);
+            __m256i s[CT_GEMV_MAX_T], s1[CT_GEMV_MAX_T];
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+                __m256i o = _mm256_madd_epi16(S, _mm256_loadu_si256((const __m256i *)(xq->bsums + (t * nb + b) * 16)));
+                s[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(o, 2));
+                s1[t] = _mm256_setzero_si256();
+            }
+            _Pragma("GCC unroll 2") for (int n = 0; n < 2; n++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * n));
+                __m256i Sn = _mm256_permute2x128_si256(S, S, n ? 0x11 : 0x00);
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                    int hb = 4 * n + j;
+                    __m256i lo = _mm256_and_si256(j ? _mm256_srli_epi16(v, 2 * j) : v, m3);
+                    __m256i hi = _mm256_and_si256(hb ? _mm256_srli_epi16(hm, hb) : hm, one);
+                    __m256i c = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
+                    __m256i sj = _mm256_shuffle_epi8(Sn, _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))),
+                                                                          _mm_set1_epi16((short)(0x0100 + 0x0202 * 2 * j))));
+                    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+                        const int8_t *x = xq->q + t * xq->ldq + b * QKK + 128 * n + 32 * j;
+                        if (j % 2 == 0) s[t] = dot32(s[t], c, x, sj, vnni);
+                        else s1[t] = dot32(s1[t], c, x, sj, vnni);
+                    }
+                }
+            }
+            _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) iv[i][t] = _mm256_add_epi32(s[t], s1[t]);
+        }
+        __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)(rows[0][b * bb + 108] | rows[0][b * bb + 109] << 8),
+                                                (short)(rows[1][b * bb + 108] | rows[1][b * bb + 109] << 8),
+                                                (short)(rows[2][b * bb + 108] | rows[2][b * bb + 109] << 8),
+                                                (short)(rows[3][b * bb + 108] | rows[3][b * bb + 109] << 8), 0, 0, 0,
+                                                0));
+        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+            __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(iv[0][t], iv[1][t]), _mm256_hadd_epi32(iv[2][t], iv[3][t]));
+            __m128i si = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(xq->d[t * nb + b]));
+            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(si), sc, acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) _mm_storeu_ps(tile + t * 4, acc[t]);
+}
+
+/* tile[t * 4 + i] = y of row rows[i] for token t (0 <= t < TT): Q4_K (kind 4), Q5_K (5) or Q2_K (2). */
+AVX2K_TARGET static inline __attribute__((always_inline)) void
+quad_k4(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t pf, int kind, bool vnni, size_t TT) {
+    bool q5 = kind == 5, q2 = kind == 2;
+    size_t nb = xq->K / QKK, bb = q2 ? 84 : q5 ? 176 : 144, dmo = q2 ? 80 : 0; /* dmo: d, dmin's offset */
     const __m256i m4 = _mm256_set1_epi8(0x0f), b5 = _mm256_set1_epi8(0x10);
     __m256 acc[CT_GEMV_MAX_T];
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm256_setzero_ps();
@@ -326,6 +444,16 @@ quad_k4(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
         _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
             const uint8_t *blk = rows[i] + b * bb, *qs = blk + (q5 ? 48 : 16);
             prefetch_block(rows[0] + (4 * b + (size_t)i) * bb, pf, bb);
+            if (q2) {
+                __m256i s0[CT_GEMV_MAX_T], s1[CT_GEMV_MAX_T], M;
+                _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) s0[t] = s1[t] = _mm256_setzero_si256();
+                row_k2(s0, s1, &M, blk, xq, b, vnni, TT);
+                _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+                    iv[i][t] = _mm256_add_epi32(s0[t], s1[t]);
+                    mv[i][t] = _mm256_madd_epi16(M, _mm256_loadu_si256((const __m256i *)(xq->bsums + (t * nb + b) * 16)));
+                }
+                continue;
+            }
             /* the 8 scales and mins (k4_scales on 32-bit words) */
             uint32_t a = u32_at(blk + 4), bw = u32_at(blk + 8), cw = u32_at(blk + 12);
             uint64_t sc = (uint64_t)(a & 0x3f3f3f3fu) | (uint64_t)((cw & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
@@ -361,8 +489,8 @@ quad_k4(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
             }
         }
         /* lanes (isum, msum) of rows 0..3; the scales d, dmin of the 4 rows in the same order */
-        __m256 dm = _mm256_cvtph_ps(_mm_setr_epi32((int)u32_at(rows[0] + b * bb), (int)u32_at(rows[1] + b * bb),
-                                                   (int)u32_at(rows[2] + b * bb), (int)u32_at(rows[3] + b * bb)));
+        __m256 dm = _mm256_cvtph_ps(_mm_setr_epi32((int)u32_at(rows[0] + b * bb + dmo), (int)u32_at(rows[1] + b * bb + dmo),
+                                                   (int)u32_at(rows[2] + b * bb + dmo), (int)u32_at(rows[3] + b * bb + dmo)));
         _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
             __m256i s = red8(iv[0][t], mv[0][t], iv[1][t], mv[1][t], iv[2][t], mv[2][t], iv[3][t], mv[3][t]);
             __m256 sc = _mm256_mul_ps(dm, _mm256_set1_ps(xq->d[t * nb + b]));
@@ -517,7 +645,8 @@ rows_vec_tt(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size
         float tile[CT_GEMV_MAX_T * 4];
         if (kind == 6) quad_k6(tile, xq, rows, pf, vnni, TT);
         else if (kind == 8) quad_iq4(tile, xq, rows, pf, vnni, TT);
-        else quad_k4(tile, xq, rows, pf, kind == 5, vnni, TT);
+        else if (kind == 3) quad_k3(tile, xq, rows, pf, vnni, TT);
+        else quad_k4(tile, xq, rows, pf, kind, vnni, TT);
         for (size_t i = 0; i < 4 && n + i < n1; i++)
             for (size_t t = 0; t < TT; t++) y[t * ldy + n + i] = tile[t * 4 + i];
     }
@@ -525,7 +654,8 @@ rows_vec_tt(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size
 
 AVX2K_TARGET static void rows_vec(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size_t n0,
                                   size_t n1, bool vnni) {
-    int kind = W->dtype == CT_DTYPE_Q6_K ? 6 : W->dtype == CT_DTYPE_Q5_K ? 5 : W->dtype == CT_DTYPE_IQ4_XS ? 8 : 4;
+    int kind = W->dtype == CT_DTYPE_Q6_K ? 6 : W->dtype == CT_DTYPE_Q5_K ? 5 : W->dtype == CT_DTYPE_IQ4_XS ? 8
+               : W->dtype == CT_DTYPE_Q2_K ? 2 : W->dtype == CT_DTYPE_Q3_K ? 3 : 4;
 #define ROWS(TT, KIND, V)                                                                                              \
     rows_vec_tt(y, ldy, xq, W, n0, n1, KIND, V, TT);                                                                   \
     break
@@ -534,7 +664,15 @@ AVX2K_TARGET static void rows_vec(float *y, size_t ldy, const ct_gemvk_x *xq, co
     case 1: ROWS(1, KIND, V); case 2: ROWS(2, KIND, V); case 3: ROWS(3, KIND, V); case 4: ROWS(4, KIND, V);            \
     case 5: ROWS(5, KIND, V); case 6: ROWS(6, KIND, V); case 7: ROWS(7, KIND, V); default: ROWS(8, KIND, V);           \
     }
-    if (kind == 4 && vnni) {
+    if (kind == 3 && vnni) {
+        BY_T(3, true)
+    } else if (kind == 3) {
+        BY_T(3, false)
+    } else if (kind == 2 && vnni) {
+        BY_T(2, true)
+    } else if (kind == 2) {
+        BY_T(2, false)
+    } else if (kind == 4 && vnni) {
         BY_T(4, true)
     } else if (kind == 4) {
         BY_T(4, false)

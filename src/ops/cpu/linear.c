@@ -195,6 +195,8 @@ static const ct_linear_kernel k_linear[] = {
     {"q5_k-gemv", CT_DTYPE_Q5_K, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvk, NULL, NULL, 1e-2},
     {"q6_k-gemv", CT_DTYPE_Q6_K, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvk, NULL, NULL, 1e-2},
     {"iq4_xs-gemv", CT_DTYPE_IQ4_XS, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvk, NULL, NULL, 1e-2},
+    {"q2_k-gemv", CT_DTYPE_Q2_K, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvk, NULL, NULL, 1e-2},
+    {"q3_k-gemv", CT_DTYPE_Q3_K, CT_PREC_ALL, 1, CT_GEMV_MAX_T, NULL, gemvk, NULL, NULL, 1e-2},
     {"decode-sgemm", CT_DTYPE_ANY_FLOAT, CT_PREC_ALL, 1, SIZE_MAX, NULL, widen_forward, widen_dx, f32_dw, 1e-5},
 };
 

@@ -360,7 +360,7 @@ row_k2(__m256i *s0, __m256i *s1, __m256i *M, const uint8_t *blk, const ct_gemvk_
     *M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
     _Pragma("GCC unroll 2") for (int n = 0; n < 2; n++) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * n));
-        __m256i Sn = _mm256_permute2x128_si256(S, S, n ? 0x11 : 0x00);
+        __m256i Sn = n ? _mm256_permute2x128_si256(S, S, 0x11) : _mm256_permute2x128_si256(S, S, 0x00);
         _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
             __m256i c = _mm256_and_si256(j ? _mm256_srli_epi16(v, 2 * j) : v, m3);
             __m256i sj = _mm256_shuffle_epi8(Sn, _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))),
@@ -399,7 +399,7 @@ quad_k3(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
             }
             _Pragma("GCC unroll 2") for (int n = 0; n < 2; n++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * n));
-                __m256i Sn = _mm256_permute2x128_si256(S, S, n ? 0x11 : 0x00);
+                __m256i Sn = n ? _mm256_permute2x128_si256(S, S, 0x11) : _mm256_permute2x128_si256(S, S, 0x00);
                 _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
                     int hb = 4 * n + j;
                     __m256i lo = _mm256_and_si256(j ? _mm256_srli_epi16(v, 2 * j) : v, m3);

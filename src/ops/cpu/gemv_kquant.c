@@ -347,6 +347,35 @@ static inline uint32_t u32_at(const uint8_t *p) {
     return v;
 }
 
+/* The no-mins tail of block b (Q3_K, Q6_K, IQ4_XS): the 4 rows' isum vectors of each token
+ * reduced (vphaddd tree) to lanes 0..3 and acc += isum (d_x d_w), d_w the f16 at byte doff of each
+ * row's block. */
+AVX2K_TARGET static inline __attribute__((always_inline)) void
+acc_nomins(__m128 *acc, __m256i iv[4][CT_GEMV_MAX_T], const uint8_t *const rows[4], size_t b, size_t bb, size_t doff,
+           const ct_gemvk_x *xq, size_t TT) {
+    size_t nb = xq->K / QKK, o = b * bb + doff;
+    __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)(rows[0][o] | rows[0][o + 1] << 8), (short)(rows[1][o] | rows[1][o + 1] << 8),
+                                            (short)(rows[2][o] | rows[2][o + 1] << 8), (short)(rows[3][o] | rows[3][o + 1] << 8),
+                                            0, 0, 0, 0));
+    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
+        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(iv[0][t], iv[1][t]), _mm256_hadd_epi32(iv[2][t], iv[3][t]));
+        __m128i si = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(xq->d[t * nb + b]));
+        acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(si), sc, acc[t]);
+    }
+}
+
+/* From 16 int16 scales, 8 per 128-bit lane: Sn = lane n in both lanes (n a constant). Then
+ * scale_pair(Sn, j): lane 0 all scale 2 j of Sn, lane 1 all scale 2 j + 1 (a 32-code group of
+ * two 16-element sub-blocks). */
+AVX2K_TARGET static inline __m256i scale_lane(__m256i S, int n) {
+    return n ? _mm256_permute2x128_si256(S, S, 0x11) : _mm256_permute2x128_si256(S, S, 0x00);
+}
+AVX2K_TARGET static inline __m256i scale_pair(__m256i Sn, int j) {
+    return _mm256_shuffle_epi8(Sn, _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))),
+                                                    _mm_set1_epi16((short)(0x0100 + 0x0202 * 2 * j))));
+}
+
 /* One Q2_K row block: s0 / s1 += the scaled code sums (lane 0 of a 32-code group: sub-block
  * 8 n + 2 j, lane 1: 8 n + 2 j + 1, the codes of bits 2 j of bytes 32 n .. 32 n + 31), M = the 16
  * mins (int16) for the bsums. */
@@ -360,11 +389,9 @@ row_k2(__m256i *s0, __m256i *s1, __m256i *M, const uint8_t *blk, const ct_gemvk_
     *M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
     _Pragma("GCC unroll 2") for (int n = 0; n < 2; n++) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * n));
-        __m256i Sn = n ? _mm256_permute2x128_si256(S, S, 0x11) : _mm256_permute2x128_si256(S, S, 0x00);
+        __m256i Sn = scale_lane(S, n);
         _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-            __m256i c = _mm256_and_si256(j ? _mm256_srli_epi16(v, 2 * j) : v, m3);
-            __m256i sj = _mm256_shuffle_epi8(Sn, _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))),
-                                                                  _mm_set1_epi16((short)(0x0100 + 0x0202 * 2 * j))));
+            __m256i c = _mm256_and_si256(j ? _mm256_srli_epi16(v, 2 * j) : v, m3), sj = scale_pair(Sn, j);
             _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
                 const int8_t *x = xq->q + t * xq->ldq + b * QKK + 128 * n + 32 * j;
                 if (j % 2 == 0) s0[t] = dot32(s0[t], c, x, sj, vnni);
@@ -399,14 +426,13 @@ quad_k3(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
             }
             _Pragma("GCC unroll 2") for (int n = 0; n < 2; n++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * n));
-                __m256i Sn = n ? _mm256_permute2x128_si256(S, S, 0x11) : _mm256_permute2x128_si256(S, S, 0x00);
+                __m256i Sn = scale_lane(S, n);
                 _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
                     int hb = 4 * n + j;
                     __m256i lo = _mm256_and_si256(j ? _mm256_srli_epi16(v, 2 * j) : v, m3);
                     __m256i hi = _mm256_and_si256(hb ? _mm256_srli_epi16(hm, hb) : hm, one);
                     __m256i c = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
-                    __m256i sj = _mm256_shuffle_epi8(Sn, _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))),
-                                                                          _mm_set1_epi16((short)(0x0100 + 0x0202 * 2 * j))));
+                    __m256i sj = scale_pair(Sn, j);
                     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
                         const int8_t *x = xq->q + t * xq->ldq + b * QKK + 128 * n + 32 * j;
                         if (j % 2 == 0) s[t] = dot32(s[t], c, x, sj, vnni);
@@ -416,17 +442,7 @@ quad_k3(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
             }
             _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) iv[i][t] = _mm256_add_epi32(s[t], s1[t]);
         }
-        __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)(rows[0][b * bb + 108] | rows[0][b * bb + 109] << 8),
-                                                (short)(rows[1][b * bb + 108] | rows[1][b * bb + 109] << 8),
-                                                (short)(rows[2][b * bb + 108] | rows[2][b * bb + 109] << 8),
-                                                (short)(rows[3][b * bb + 108] | rows[3][b * bb + 109] << 8), 0, 0, 0,
-                                                0));
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(iv[0][t], iv[1][t]), _mm256_hadd_epi32(iv[2][t], iv[3][t]));
-            __m128i si = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-            __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(xq->d[t * nb + b]));
-            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(si), sc, acc[t]);
-        }
+        acc_nomins(acc, iv, rows, b, bb, 108, xq, TT);
     }
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) _mm_storeu_ps(tile + t * 4, acc[t]);
 }
@@ -556,17 +572,7 @@ quad_k6(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
             }
             _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) iv[i][t] = _mm256_add_epi32(s[t], s1[t]);
         }
-        __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)(rows[0][b * bb + 208] | rows[0][b * bb + 209] << 8),
-                                                (short)(rows[1][b * bb + 208] | rows[1][b * bb + 209] << 8),
-                                                (short)(rows[2][b * bb + 208] | rows[2][b * bb + 209] << 8),
-                                                (short)(rows[3][b * bb + 208] | rows[3][b * bb + 209] << 8), 0, 0, 0,
-                                                0));
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(iv[0][t], iv[1][t]), _mm256_hadd_epi32(iv[2][t], iv[3][t]));
-            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-            __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(xq->d[t * nb + b]));
-            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(s), sc, acc[t]);
-        }
+        acc_nomins(acc, iv, rows, b, bb, 208, xq, TT);
     }
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) _mm_storeu_ps(tile + t * 4, acc[t]);
 }
@@ -619,16 +625,7 @@ quad_iq4(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t
             }
             _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) iv[i][t] = _mm256_add_epi32(s[t], s1[t]);
         }
-        __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)(rows[0][b * bb] | rows[0][b * bb + 1] << 8),
-                                                (short)(rows[1][b * bb] | rows[1][b * bb + 1] << 8),
-                                                (short)(rows[2][b * bb] | rows[2][b * bb + 1] << 8),
-                                                (short)(rows[3][b * bb] | rows[3][b * bb + 1] << 8), 0, 0, 0, 0));
-        _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-            __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(iv[0][t], iv[1][t]), _mm256_hadd_epi32(iv[2][t], iv[3][t]));
-            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-            __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(xq->d[t * nb + b]));
-            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(s), sc, acc[t]);
-        }
+        acc_nomins(acc, iv, rows, b, bb, 0, xq, TT);
     }
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) _mm_storeu_ps(tile + t * 4, acc[t]);
 }

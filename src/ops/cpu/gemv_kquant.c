@@ -542,7 +542,7 @@ quad_k6(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
             }
             _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
                 /* both lanes: the scales 8h .. 8h + 7 */
-                __m256i Sh = h ? _mm256_permute4x64_epi64(S, 0xee) : _mm256_permute4x64_epi64(S, 0x44);
+                __m256i Sh = scale_lane(S, h);
                 __m256i L0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h));
                 __m256i L1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32));
                 __m256i H = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
@@ -557,12 +557,7 @@ quad_k6(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
                                            : _mm256_srli_epi16(H, 2);
                     __m256i c = _mm256_or_si256(low, _mm256_and_si256(top, m30));
                     /* lane 0: scale 8h + 2k (elements r < 16), lane 1: 8h + 2k + 1 */
-                    __m256i sel = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
-                                                   4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
-                                                   4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                                   4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                                   4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3);
-                    __m256i sc = _mm256_shuffle_epi8(Sh, sel);
+                    __m256i sc = scale_pair(Sh, k);
                     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
                         const int8_t *x = xq->q + t * xq->ldq + b * QKK + 128 * h + 32 * k;
                         if (k % 2 == 0) s[t] = dot32(s[t], c, x, sc, vnni);

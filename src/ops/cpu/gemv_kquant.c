@@ -376,22 +376,22 @@ AVX2K_TARGET static inline __m256i scale_pair(__m256i Sn, int j) {
                                                     _mm_set1_epi16((short)(0x0100 + 0x0202 * 2 * j))));
 }
 
-/* One Q2_K row block: s0 / s1 += the scaled code sums (lane 0 of a 32-code group: sub-block
- * 8 n + 2 j, lane 1: 8 n + 2 j + 1, the codes of bits 2 j of bytes 32 n .. 32 n + 31), M = the 16
- * mins (int16) for the bsums. */
+/* s0 / s1 += one row block's 256 2-bit codes (bits 2 j of bytes 32 n .. 32 n + 31 of qs: the
+ * 32-code group of sub-blocks 8 n + 2 j and 8 n + 2 j + 1), plus 4 times bit 4 n + j of hm[r]
+ * when high (Q3_K's high bit; a constant, false for Q2_K), times the activations and the 16 int16
+ * scales S (8 per 128-bit lane). */
 AVX2K_TARGET static inline __attribute__((always_inline)) void
-row_k2(__m256i *s0, __m256i *s1, __m256i *M, const uint8_t *blk, const ct_gemvk_x *xq, size_t b, bool vnni,
-       size_t TT) {
-    const __m128i m4 = _mm_set1_epi8(0x0f);
-    const __m256i m3 = _mm256_set1_epi8(3);
-    __m128i sc8 = _mm_loadu_si128((const __m128i *)blk);
-    __m256i S = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4)); /* lane n: scales 8 n .. 8 n + 7 */
-    *M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+dot_codes2(__m256i *s0, __m256i *s1, __m256i S, const uint8_t *qs, bool high, const uint8_t *hm,
+           const ct_gemvk_x *xq, size_t b, bool vnni, size_t TT) {
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256i h = high ? _mm256_loadu_si256((const __m256i *)hm) : _mm256_setzero_si256();
     _Pragma("GCC unroll 2") for (int n = 0; n < 2; n++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * n));
+        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * n));
         __m256i Sn = scale_lane(S, n);
         _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            int hb = 4 * n + j;
             __m256i c = _mm256_and_si256(j ? _mm256_srli_epi16(v, 2 * j) : v, m3), sj = scale_pair(Sn, j);
+            if (high) c = _mm256_or_si256(c, _mm256_slli_epi16(_mm256_and_si256(hb ? _mm256_srli_epi16(h, hb) : h, one), 2));
             _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
                 const int8_t *x = xq->q + t * xq->ldq + b * QKK + 128 * n + 32 * j;
                 if (j % 2 == 0) s0[t] = dot32(s0[t], c, x, sj, vnni);
@@ -401,12 +401,24 @@ row_k2(__m256i *s0, __m256i *s1, __m256i *M, const uint8_t *blk, const ct_gemvk_
     }
 }
 
+/* One Q2_K row block: s0 / s1 += the scaled code sums (dot_codes2), M = the 16 mins (int16) for
+ * the bsums. */
+AVX2K_TARGET static inline __attribute__((always_inline)) void
+row_k2(__m256i *s0, __m256i *s1, __m256i *M, const uint8_t *blk, const ct_gemvk_x *xq, size_t b, bool vnni,
+       size_t TT) {
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    __m128i sc8 = _mm_loadu_si128((const __m128i *)blk);
+    __m256i S = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4)); /* lane n: scales 8 n .. 8 n + 7 */
+    *M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+    dot_codes2(s0, s1, S, blk + 16, false, NULL, xq, b, vnni, TT);
+}
+
 /* tile[t * 4 + i] = y of row rows[i] for token t: Q3_K, as quad_k6 (no mins). Codes c + 4 (0..7:
  * the low 2 bits | the high bit << 2) by vpmaddubsw, then the -4: 4 sum_s sc_s bsums[s]. */
 AVX2K_TARGET static inline __attribute__((always_inline)) void
 quad_k3(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t pf, bool vnni, size_t TT) {
     size_t nb = xq->K / QKK, bb = 110;
-    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), c32 = _mm256_set1_epi16(32);
+    const __m256i c32 = _mm256_set1_epi16(32);
     __m128 acc[CT_GEMV_MAX_T];
     _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) acc[t] = _mm_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
@@ -417,29 +429,13 @@ quad_k3(float *tile, const ct_gemvk_x *xq, const uint8_t *const rows[4], size_t 
             int32_t s4[4];
             k3_scales(blk + 96, s4);
             __m256i S = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_setr_epi32(s4[0], s4[1], s4[2], s4[3])), c32);
-            __m256i hm = _mm256_loadu_si256((const __m256i *)blk);
             __m256i s[CT_GEMV_MAX_T], s1[CT_GEMV_MAX_T];
             _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
                 __m256i o = _mm256_madd_epi16(S, _mm256_loadu_si256((const __m256i *)(xq->bsums + (t * nb + b) * 16)));
                 s[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(o, 2));
                 s1[t] = _mm256_setzero_si256();
             }
-            _Pragma("GCC unroll 2") for (int n = 0; n < 2; n++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * n));
-                __m256i Sn = scale_lane(S, n);
-                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-                    int hb = 4 * n + j;
-                    __m256i lo = _mm256_and_si256(j ? _mm256_srli_epi16(v, 2 * j) : v, m3);
-                    __m256i hi = _mm256_and_si256(hb ? _mm256_srli_epi16(hm, hb) : hm, one);
-                    __m256i c = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
-                    __m256i sj = scale_pair(Sn, j);
-                    _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) {
-                        const int8_t *x = xq->q + t * xq->ldq + b * QKK + 128 * n + 32 * j;
-                        if (j % 2 == 0) s[t] = dot32(s[t], c, x, sj, vnni);
-                        else s1[t] = dot32(s1[t], c, x, sj, vnni);
-                    }
-                }
-            }
+            dot_codes2(s, s1, S, blk + 32, true, blk, xq, b, vnni, TT);
             _Pragma("GCC unroll 8") for (size_t t = 0; t < TT; t++) iv[i][t] = _mm256_add_epi32(s[t], s1[t]);
         }
         acc_nomins(acc, iv, rows, b, bb, 108, xq, TT);

@@ -642,8 +642,6 @@ rows_vec_tt(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size
 
 AVX2K_TARGET static void rows_vec(float *y, size_t ldy, const ct_gemvk_x *xq, const ct_tensor *W, size_t n0,
                                   size_t n1, bool vnni) {
-    int kind = W->dtype == CT_DTYPE_Q6_K ? 6 : W->dtype == CT_DTYPE_Q5_K ? 5 : W->dtype == CT_DTYPE_IQ4_XS ? 8
-               : W->dtype == CT_DTYPE_Q2_K ? 2 : W->dtype == CT_DTYPE_Q3_K ? 3 : 4;
 #define ROWS(TT, KIND, V)                                                                                              \
     rows_vec_tt(y, ldy, xq, W, n0, n1, KIND, V, TT);                                                                   \
     break
@@ -652,31 +650,22 @@ AVX2K_TARGET static void rows_vec(float *y, size_t ldy, const ct_gemvk_x *xq, co
     case 1: ROWS(1, KIND, V); case 2: ROWS(2, KIND, V); case 3: ROWS(3, KIND, V); case 4: ROWS(4, KIND, V);            \
     case 5: ROWS(5, KIND, V); case 6: ROWS(6, KIND, V); case 7: ROWS(7, KIND, V); default: ROWS(8, KIND, V);           \
     }
-    if (kind == 3 && vnni) {
-        BY_T(3, true)
-    } else if (kind == 3) {
-        BY_T(3, false)
-    } else if (kind == 2 && vnni) {
-        BY_T(2, true)
-    } else if (kind == 2) {
-        BY_T(2, false)
-    } else if (kind == 4 && vnni) {
-        BY_T(4, true)
-    } else if (kind == 4) {
-        BY_T(4, false)
-    } else if (kind == 5 && vnni) {
-        BY_T(5, true)
-    } else if (kind == 5) {
-        BY_T(5, false)
-    } else if (kind == 8 && vnni) {
-        BY_T(8, true)
-    } else if (kind == 8) {
-        BY_T(8, false)
-    } else if (vnni) {
-        BY_T(6, true)
-    } else {
-        BY_T(6, false)
+#define BY_V(KIND)                                                                                                     \
+    if (vnni) {                                                                                                        \
+        BY_T(KIND, true)                                                                                               \
+    } else {                                                                                                           \
+        BY_T(KIND, false)                                                                                              \
+    }                                                                                                                  \
+    break
+    switch (W->dtype) { /* kind: the Q<k>_K number, 8 for IQ4_XS */
+    case CT_DTYPE_Q2_K: BY_V(2);
+    case CT_DTYPE_Q3_K: BY_V(3);
+    case CT_DTYPE_Q5_K: BY_V(5);
+    case CT_DTYPE_Q6_K: BY_V(6);
+    case CT_DTYPE_IQ4_XS: BY_V(8);
+    default: BY_V(4);
     }
+#undef BY_V
 #undef ROWS
 #undef BY_T
 }
